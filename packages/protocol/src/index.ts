@@ -1,0 +1,15 @@
+/**
+ * @matchmesh/protocol — the single source of truth for every message that
+ * crosses a process boundary: signaling over WebSocket, HTTP bodies, score
+ * updates on the DataChannel, token claims and cluster records.
+ *
+ * Everything is a zod schema first and a TypeScript type second, so the edge
+ * that receives a message validates it with the same definition the sender
+ * was typed against.
+ */
+export * from './ids.ts';
+export * from './tokens.ts';
+export * from './scores.ts';
+export * from './signaling.ts';
+export * from './problem.ts';
+export * from './cluster.ts';

@@ -1,0 +1,157 @@
+import { z } from 'zod';
+import { ObjectId, StreamId } from './ids.ts';
+import { ScoreUpdate } from './scores.ts';
+
+/*
+ * WebSocket signaling between packages/client and apps/node (`/ws`).
+ *
+ * Request/response with a client-chosen numeric id, plus server-initiated
+ * notifications. mediasoup's own parameter objects (RTP capabilities, DTLS
+ * parameters...) are passed through as opaque records: mediasoup validates
+ * them itself and answers with a typed error if they are wrong, so we only
+ * check that they are objects of a sane size here.
+ */
+
+const Opaque = z.record(z.string(), z.unknown());
+
+export const SIGNALING_PATH = '/ws';
+
+export const JoinRequest = z.object({
+  stream: StreamId,
+  token: z.string().min(10).max(4096),
+  /** What the peer will do: watch, or watch and talk (commentator). */
+  role: z.enum(['viewer', 'commentator']).default('viewer'),
+});
+
+export const CreateTransportRequest = z.object({
+  direction: z.enum(['send', 'recv']),
+  /** Request SCTP so the transport can carry the score DataChannel. */
+  sctp: z.boolean().default(true),
+  /** Force ICE over TCP (the fallback ladder's second rung). */
+  forceTcp: z.boolean().default(false),
+});
+
+export const ConnectTransportRequest = z.object({
+  transportId: ObjectId,
+  dtlsParameters: Opaque,
+});
+
+export const ConsumeRequest = z.object({
+  transportId: ObjectId,
+  rtpCapabilities: Opaque,
+});
+
+export const ResumeConsumerRequest = z.object({ consumerId: ObjectId });
+
+export const ConsumeDataRequest = z.object({ transportId: ObjectId });
+
+export const ProduceRequest = z.object({
+  transportId: ObjectId,
+  kind: z.enum(['audio', 'video']),
+  rtpParameters: Opaque,
+});
+
+export const RestartIceRequest = z.object({ transportId: ObjectId });
+
+/** Every request the server understands, keyed by method name. */
+export const SignalingRequests = {
+  join: JoinRequest,
+  createTransport: CreateTransportRequest,
+  connectTransport: ConnectTransportRequest,
+  consume: ConsumeRequest,
+  resumeConsumer: ResumeConsumerRequest,
+  consumeData: ConsumeDataRequest,
+  produce: ProduceRequest,
+  restartIce: RestartIceRequest,
+} as const;
+export type SignalingMethod = keyof typeof SignalingRequests;
+export type SignalingRequestData<M extends SignalingMethod> = z.infer<(typeof SignalingRequests)[M]>;
+
+/** The envelope is checked before the method's own schema. */
+export const RequestEnvelope = z.object({
+  id: z.number().int().min(0),
+  method: z.string().min(1).max(64),
+  data: z.unknown().optional(),
+});
+
+export const SignalingErrorCode = z.enum([
+  'bad_request',
+  'unknown_method',
+  'unauthorized',
+  'forbidden',
+  'not_found',
+  'conflict',
+  'not_joined',
+  'unavailable',
+  'internal',
+]);
+export type SignalingErrorCode = z.infer<typeof SignalingErrorCode>;
+
+export const SignalingError = z.object({
+  code: SignalingErrorCode,
+  message: z.string(),
+});
+export type SignalingError = z.infer<typeof SignalingError>;
+
+export type SignalingResponse =
+  | { id: number; ok: true; data: unknown }
+  | { id: number | null; ok: false; error: SignalingError };
+
+// ---------------------------------------------------------------- responses
+
+export const JoinResponse = z.object({
+  routerRtpCapabilities: Opaque,
+  nodeId: z.string(),
+  region: z.string(),
+  /** The latest score, so a late joiner shows it at once. */
+  score: ScoreUpdate.nullable(),
+});
+export type JoinResponse = z.infer<typeof JoinResponse>;
+
+export const TransportInfo = z.object({
+  id: ObjectId,
+  iceParameters: Opaque,
+  iceCandidates: z.array(Opaque),
+  dtlsParameters: Opaque,
+  sctpParameters: Opaque.optional(),
+});
+export type TransportInfo = z.infer<typeof TransportInfo>;
+
+export const ConsumerInfo = z.object({
+  id: ObjectId,
+  producerId: ObjectId,
+  kind: z.enum(['audio', 'video']),
+  rtpParameters: Opaque,
+  /** 'program' for the match feed, 'commentary' for a commentator's voice. */
+  source: z.enum(['program', 'commentary']),
+});
+export type ConsumerInfo = z.infer<typeof ConsumerInfo>;
+
+export const ConsumeResponse = z.object({ consumers: z.array(ConsumerInfo) });
+export type ConsumeResponse = z.infer<typeof ConsumeResponse>;
+
+export const DataConsumerInfo = z.object({
+  id: ObjectId,
+  dataProducerId: ObjectId,
+  sctpStreamParameters: Opaque,
+  label: z.string(),
+  protocol: z.string(),
+});
+export type DataConsumerInfo = z.infer<typeof DataConsumerInfo>;
+
+export const ProduceResponse = z.object({ id: ObjectId });
+export const RestartIceResponse = z.object({ iceParameters: Opaque });
+
+// ------------------------------------------------------------ notifications
+
+/** Server → client messages that answer no request. */
+export const SignalingNotification = z.discriminatedUnion('notification', [
+  /** New media to consume appeared (a commentator started talking). */
+  z.object({ notification: z.literal('newProducers') }),
+  z.object({ notification: z.literal('consumerClosed'), data: z.object({ consumerId: ObjectId }) }),
+  /** The stream ended at the origin for good (not a reconnect). */
+  z.object({ notification: z.literal('streamEnded') }),
+  /** This node is draining: move to another node of the region. */
+  z.object({ notification: z.literal('drain'), data: z.object({ reason: z.string() }) }),
+]);
+export type SignalingNotification = z.infer<typeof SignalingNotification>;

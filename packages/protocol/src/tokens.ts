@@ -1,0 +1,26 @@
+import { z } from 'zod';
+
+/**
+ * Roles carried in a token. `node` is the credential nodes use between
+ * themselves; it never leaves the cluster.
+ */
+export const Role = z.enum(['publisher', 'viewer', 'commentator', 'admin', 'node']);
+export type Role = z.infer<typeof Role>;
+
+/** `*` as stream grants the role on every stream (admin and node tokens). */
+export const ANY_STREAM = '*';
+
+export const TokenClaims = z.object({
+  role: Role,
+  /** The stream the token is for, or `*`. */
+  stream: z.string().min(1).max(64),
+  /** Who holds the token (free text, shows up in logs). */
+  sub: z.string().max(128).optional(),
+  /** Publishers only: allowed to publish as the stream's backup ingest. */
+  backup: z.boolean().optional(),
+});
+export type TokenClaims = z.infer<typeof TokenClaims>;
+
+/** JWT issuer/audience so a token from another system is never accepted. */
+export const TOKEN_ISSUER = 'matchmesh';
+export const TOKEN_AUDIENCE = 'matchmesh';
