@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { RegionName } from './ids.ts';
+import { RegionName, StreamId } from './ids.ts';
 
 export const NodeRole = z.enum(['ingest', 'relay']);
 export type NodeRole = z.infer<typeof NodeRole>;
@@ -25,3 +25,32 @@ export const NodeRecord = z.object({
   heartbeatAt: z.number().int(),
 });
 export type NodeRecord = z.infer<typeof NodeRecord>;
+
+// ------------------------------------------------------------ admin HTTP API
+
+/** `GET /api/v1/nodes` */
+export const NodesResponse = z.object({ nodes: z.array(NodeRecord) });
+export type NodesResponse = z.infer<typeof NodesResponse>;
+
+/** One stream as the admin API lists it: where it enters, which relay holds each region's copy. */
+export const StreamSummary = z.object({
+  stream: StreamId,
+  /** Null while no ingest holds the stream (e.g. during a failover). */
+  ingest: z.object({ nodeId: z.string(), role: z.enum(['primary', 'backup']) }).nullable(),
+  regions: z.array(z.object({ region: RegionName, nodeId: z.string() })),
+  /** Viewers across the cluster. */
+  viewers: z.number().int().min(0),
+});
+export type StreamSummary = z.infer<typeof StreamSummary>;
+
+/** `GET /api/v1/streams` */
+export const StreamsResponse = z.object({ streams: z.array(StreamSummary) });
+export type StreamsResponse = z.infer<typeof StreamsResponse>;
+
+/** Body of `POST /api/v1/nodes/:id/drain`; `{ draining: false }` undoes a drain. */
+export const DrainRequest = z.object({ draining: z.boolean().default(true) });
+export type DrainRequest = z.infer<typeof DrainRequest>;
+
+/** Answer to `POST /api/v1/nodes/:id/drain`. */
+export const DrainResponse = z.object({ id: z.string(), draining: z.boolean() });
+export type DrainResponse = z.infer<typeof DrainResponse>;

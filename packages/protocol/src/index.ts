@@ -13,3 +13,4 @@ export * from './scores.ts';
 export * from './signaling.ts';
 export * from './problem.ts';
 export * from './cluster.ts';
+export * from './token-codec.ts';

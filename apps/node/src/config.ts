@@ -1,0 +1,87 @@
+import { existsSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { NodeRole, RegionName } from '@matchmesh/protocol';
+import { z } from 'zod';
+
+/**
+ * Node configuration, from environment variables only (12-factor). Every
+ * variable has a default that lets `npm start` run the whole mesh on one
+ * machine; a production node sets at least MM_REGION, MM_ANNOUNCED_ADDRESS,
+ * REDIS_URL and MM_TOKEN_SECRET.
+ */
+const port = z.coerce.number().int().min(0).max(65535);
+
+export const ConfigSchema = z
+  .object({
+    MM_NODE_ID: z.string().min(1).max(64).optional(),
+    MM_REGION: RegionName.default('local'),
+    MM_ROLES: z
+      .string()
+      .default('ingest,relay')
+      .transform((s) => s.split(',').map((r) => r.trim()).filter(Boolean))
+      .pipe(z.array(NodeRole).min(1)),
+    MM_HTTP_HOST: z.string().default('127.0.0.1'),
+    MM_HTTP_PORT: port.default(8080),
+    /** URL other nodes and clients use to reach this node; derived from host/port when unset. */
+    MM_PUBLIC_URL: z.string().url().optional(),
+    MM_LISTEN_IP: z.string().default('127.0.0.1'),
+    MM_ANNOUNCED_ADDRESS: z.string().optional(),
+    /** Worker i's WebRtcServer listens on UDP+TCP port MM_RTC_PORT + i. */
+    MM_RTC_PORT: port.default(44400),
+    MM_RTC_MIN_PORT: port.default(45000),
+    MM_RTC_MAX_PORT: port.default(45999),
+    MM_WORKERS: z.coerce.number().int().min(1).max(64).default(Math.max(1, os.availableParallelism())),
+    MM_CAPACITY_VIEWERS: z.coerce.number().int().min(0).default(800),
+    REDIS_URL: z.string().optional(),
+    MM_CLUSTER: z.string().regex(/^[a-z0-9-]+$/).default('matchmesh'),
+    MM_CLUSTER_SECRET: z.string().min(16).optional(),
+    MM_TOKEN_SECRET: z.string().min(16).optional(),
+    MM_TOKEN_SECRET_FILE: z.string().optional(),
+    MM_WEB_DIST: z.string().optional(),
+    /** Comma-separated STUN/TURN URLs announced in WHIP/WHEP Link headers. */
+    MM_ICE_SERVERS: z.string().default(''),
+    MM_HEARTBEAT_MS: z.coerce.number().int().min(50).default(2000),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .transform((env) => ({ ...env, MM_NODE_ID: env.MM_NODE_ID ?? `${os.hostname()}-${env.MM_HTTP_PORT}` }));
+
+export type Config = z.infer<typeof ConfigSchema> & { tokenSecret: string; clusterSecret: string; repoRoot: string };
+
+export const REPO_ROOT = path.resolve(import.meta.dirname, '../../..');
+
+/** The dev secret the set-up script writes on first run (git-ignored). */
+export function devSecretPath(root = REPO_ROOT): string {
+  return path.join(root, '.matchmesh', 'secret');
+}
+
+export class ConfigError extends Error {}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = ConfigSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const c = parsed.data;
+  let tokenSecret = c.MM_TOKEN_SECRET;
+  if (!tokenSecret) {
+    const file = c.MM_TOKEN_SECRET_FILE ?? devSecretPath();
+    if (!existsSync(file)) {
+      throw new ConfigError(`no MM_TOKEN_SECRET and no secret file at ${file} (run "npm run setup" once)`);
+    }
+    tokenSecret = readFileSync(file, 'utf8').trim();
+  }
+  return {
+    ...c,
+    tokenSecret,
+    // The cluster secret signs node-to-node messages; by default it derives
+    // from the token secret so a single-machine mesh needs no extra setting.
+    clusterSecret: c.MM_CLUSTER_SECRET ?? `cluster:${tokenSecret}`,
+    repoRoot: REPO_ROOT,
+  };
+}
+
+export function publicUrl(c: Config, boundPort: number): string {
+  return c.MM_PUBLIC_URL ?? `http://${c.MM_HTTP_HOST === '0.0.0.0' ? '127.0.0.1' : c.MM_HTTP_HOST}:${boundPort}`;
+}

@@ -1,0 +1,40 @@
+import { grants, type Role, type TokenClaims, TokenError, verifyToken } from '@matchmesh/protocol';
+import type { FastifyRequest } from 'fastify';
+import { HttpProblem } from './problem.ts';
+
+/** The bearer token of a request: `Authorization: Bearer x`, or `?token=x` for players that cannot set headers. */
+export function bearerToken(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  if (typeof header === 'string') {
+    const match = /^Bearer\s+(\S+)$/i.exec(header.trim());
+    return match?.[1];
+  }
+  const query = request.query as Record<string, unknown> | undefined;
+  const token = query?.token;
+  return typeof token === 'string' && token.length > 0 ? token : undefined;
+}
+
+/**
+ * Verify the request's token and that it grants `role` on `stream`.
+ * 401 when the token is missing/invalid/expired, 403 when it is valid but
+ * for another role or stream.
+ */
+export async function authorize(
+  secret: string,
+  request: FastifyRequest,
+  role: Role | Role[],
+  stream: string,
+): Promise<TokenClaims> {
+  let claims: TokenClaims;
+  try {
+    claims = await verifyToken(secret, bearerToken(request));
+  } catch (err) {
+    const reason = err instanceof TokenError ? err.message : 'token is invalid';
+    throw new HttpProblem(401, 'Unauthorized', reason, { 'WWW-Authenticate': 'Bearer' });
+  }
+  if (!grants(claims, role, stream)) {
+    const wanted = Array.isArray(role) ? role.join(' or ') : role;
+    throw new HttpProblem(403, 'Forbidden', `token does not grant ${wanted} on stream "${stream}"`);
+  }
+  return claims;
+}

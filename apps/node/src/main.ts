@@ -1,0 +1,33 @@
+import pino from 'pino';
+import { ConfigError, loadConfig } from './config.ts';
+import { startNode } from './server.ts';
+
+/** `tsx apps/node/src/main.ts`: run one node from environment configuration. */
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const logger = pino({ level: config.LOG_LEVEL, base: { node: config.MM_NODE_ID } });
+  const node = await startNode(config, logger);
+  const stop = async (signal: string): Promise<void> => {
+    logger.info({ signal }, 'stopping');
+    await node.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void stop('SIGINT'));
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  // Tell a parent process (tests, npm start) where we listen.
+  process.send?.({ type: 'listening', url: node.url, nodeId: config.MM_NODE_ID });
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

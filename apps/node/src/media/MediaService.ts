@@ -1,0 +1,84 @@
+import { MediaError, type Logger, StreamRouter, WhepSession, WhipSession, type WorkerPool } from '@matchmesh/sfu';
+
+/**
+ * The node's media state: one StreamRouter per stream, plus the WHIP and
+ * WHEP sessions attached to them. Creation of a stream's router is
+ * de-duplicated so a burst of joins creates exactly one.
+ */
+export class MediaService {
+  readonly pool: WorkerPool;
+  readonly #log: Logger;
+  readonly #streams = new Map<string, StreamRouter>();
+  readonly #creating = new Map<string, Promise<StreamRouter>>();
+  readonly whip = new Map<string, WhipSession>();
+  readonly whep = new Map<string, WhepSession>();
+
+  constructor(pool: WorkerPool, logger: Logger) {
+    this.pool = pool;
+    this.#log = logger;
+    // A dead worker took its routers with it: forget them so the next
+    // publisher or viewer builds the stream again on a live worker.
+    pool.on('workerdied', () => {
+      for (const [id, stream] of this.#streams) if (stream.router.closed) this.#forget(id, stream);
+    });
+  }
+
+  get streams(): ReadonlyMap<string, StreamRouter> {
+    return this.#streams;
+  }
+
+  stream(id: string): StreamRouter | undefined {
+    const s = this.#streams.get(id);
+    return s && !s.closed ? s : undefined;
+  }
+
+  async getOrCreateStream(id: string): Promise<StreamRouter> {
+    const existing = this.stream(id);
+    if (existing) return existing;
+    let pending = this.#creating.get(id);
+    if (!pending) {
+      pending = StreamRouter.create(this.pool, id, this.#log).then((stream) => {
+        this.#streams.set(id, stream);
+        stream.once('close', () => this.#forget(id, stream));
+        this.#log.info({ stream: id, worker: stream.pooled.index }, 'stream router created');
+        return stream;
+      });
+      this.#creating.set(id, pending);
+      pending.finally(() => this.#creating.delete(id)).catch(() => {});
+    }
+    return pending;
+  }
+
+  async publish(streamId: string, offerSdp: string): Promise<WhipSession> {
+    const stream = await this.getOrCreateStream(streamId);
+    if (stream.live) throw new MediaError('already_publishing', `stream "${streamId}" is already being published`);
+    const session = await WhipSession.create(stream, offerSdp, this.#log);
+    this.whip.set(session.id, session);
+    session.once('close', (reason) => {
+      this.whip.delete(session.id);
+      this.#log.info({ stream: streamId, session: session.id, reason }, 'WHIP session closed');
+    });
+    this.#log.info({ stream: streamId, session: session.id }, 'WHIP session started');
+    return session;
+  }
+
+  async play(streamId: string, offerSdp: string): Promise<WhepSession> {
+    const stream = this.stream(streamId);
+    if (!stream?.live) throw new MediaError('stream_not_live', `stream "${streamId}" is not being published`);
+    const session = await WhepSession.create(stream, offerSdp);
+    this.whep.set(session.id, session);
+    session.once('close', () => this.whep.delete(session.id));
+    return session;
+  }
+
+  close(): void {
+    for (const s of this.whip.values()) s.close('node closing');
+    for (const s of this.whep.values()) s.close('node closing');
+    for (const s of this.#streams.values()) s.close();
+    this.pool.close();
+  }
+
+  #forget(id: string, stream: StreamRouter): void {
+    if (this.#streams.get(id) === stream) this.#streams.delete(id);
+  }
+}

@@ -1,0 +1,83 @@
+import client from 'prom-client';
+import type { MediaService } from './media/MediaService.ts';
+import type { SignalingServer } from './signaling/SignalingServer.ts';
+
+/**
+ * Prometheus metrics of one node. Gauges are collected on scrape from the
+ * live objects (no bookkeeping to drift); counters are bumped where events
+ * happen.
+ */
+export class NodeMetrics {
+  readonly registry = new client.Registry();
+
+  constructor(media: MediaService, signaling: SignalingServer, labels: { node: string; region: string }) {
+    this.registry.setDefaultLabels(labels);
+    client.collectDefaultMetrics({ register: this.registry, prefix: 'mm_process_' });
+
+    new client.Gauge({
+      name: 'mm_streams',
+      help: 'Streams with a router on this node',
+      registers: [this.registry],
+      collect() {
+        this.set(media.streams.size);
+      },
+    });
+    new client.Gauge({
+      name: 'mm_viewers',
+      help: 'Signaling peers (viewers and commentators) per stream',
+      labelNames: ['stream'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        const counts = new Map<string, number>();
+        for (const peer of signaling.peers) {
+          const s = peer.stream?.stream;
+          if (s) counts.set(s, (counts.get(s) ?? 0) + 1);
+        }
+        for (const [stream, n] of counts) this.set({ stream }, n);
+      },
+    });
+    new client.Gauge({
+      name: 'mm_whip_sessions',
+      help: 'Active WHIP publishing sessions',
+      registers: [this.registry],
+      collect() {
+        this.set(media.whip.size);
+      },
+    });
+    new client.Gauge({
+      name: 'mm_whep_sessions',
+      help: 'Active WHEP playback sessions',
+      registers: [this.registry],
+      collect() {
+        this.set(media.whep.size);
+      },
+    });
+    new client.Gauge({
+      name: 'mm_score_updates',
+      help: 'Score updates seen by the stream router, by outcome',
+      labelNames: ['stream', 'outcome'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [id, s] of media.streams) {
+          this.set({ stream: id, outcome: 'forwarded' }, s.scoreStats.forwarded);
+          this.set({ stream: id, outcome: 'duplicate' }, s.scoreStats.duplicates);
+          this.set({ stream: id, outcome: 'invalid' }, s.scoreStats.invalid);
+        }
+      },
+    });
+    new client.Gauge({
+      name: 'mm_worker_cpu_seconds',
+      help: 'CPU seconds used by the mediasoup workers',
+      registers: [this.registry],
+      async collect() {
+        this.set(await media.pool.cpuSeconds());
+      },
+    });
+  }
+
+  metrics(): Promise<string> {
+    return this.registry.metrics();
+  }
+}

@@ -1,0 +1,165 @@
+import { MAX_SDP_BYTES, MediaError } from '@matchmesh/sfu';
+import { StreamId, type Role } from '@matchmesh/protocol';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { authorize } from '../http/auth.ts';
+import { HttpProblem } from '../http/problem.ts';
+
+/**
+ * Shared plumbing of the WHIP (RFC 9725) and WHEP endpoints: they differ only
+ * in role, direction and which media call answers the offer.
+ */
+
+export interface HttpSession {
+  id: string;
+  etag: string;
+  answer: string;
+  closed: boolean;
+  close(reason?: string): void;
+  restartIce?(): Promise<{ usernameFragment: string; password: string }>;
+}
+
+export interface WebRtcHttpOptions {
+  /** URL prefix, 'whip' or 'whep'. */
+  prefix: 'whip' | 'whep';
+  role: Role | Role[];
+  tokenSecret: string;
+  iceServers: string[];
+  /** Answer the offer, or throw MediaError. */
+  open(stream: string, offer: string): Promise<HttpSession>;
+  find(sessionId: string): HttpSession | undefined;
+}
+
+const EXPOSED = 'Location, ETag, Link, Accept-Post, Accept-Patch, Retry-After';
+
+function streamParam(request: FastifyRequest): string {
+  const parsed = StreamId.safeParse((request.params as { stream?: string }).stream);
+  if (!parsed.success) throw new HttpProblem(400, 'Bad Request', parsed.error.issues[0]?.message ?? 'bad stream id');
+  return parsed.data;
+}
+
+function linkHeader(iceServers: string[]): string | undefined {
+  if (iceServers.length === 0) return undefined;
+  return iceServers.map((url) => `<${url}>; rel="ice-server"`).join(', ');
+}
+
+function cors(reply: FastifyReply): void {
+  reply.header('Access-Control-Allow-Origin', '*');
+  reply.header('Access-Control-Expose-Headers', EXPOSED);
+}
+
+export function mediaErrorToProblem(err: MediaError): HttpProblem {
+  const headers: Record<string, string> = err.code === 'stream_not_live' ? { 'Retry-After': '5' } : {};
+  const titles: Record<number, string> = {
+    400: 'Bad Request',
+    404: 'Not Found',
+    409: 'Conflict',
+    410: 'Gone',
+    422: 'Unprocessable Content',
+  };
+  return new HttpProblem(err.status, titles[err.status] ?? 'Error', err.message, headers);
+}
+
+export async function registerWebRtcHttp(app: FastifyInstance, o: WebRtcHttpOptions): Promise<void> {
+  const base = `/${o.prefix}/:stream`;
+  const sessionPath = `${base}/sessions/:session`;
+
+  // Bodies are SDP text; anything else is 415 (see the error handler).
+  app.addContentTypeParser(
+    ['application/sdp', 'application/trickle-ice-sdpfrag'],
+    { parseAs: 'string', bodyLimit: MAX_SDP_BYTES },
+    (_req, body, done) => done(null, body),
+  );
+
+  app.options(base, async (request, reply) => {
+    cors(reply);
+    reply.header('Access-Control-Allow-Methods', 'POST, OPTIONS');
+    reply.header('Access-Control-Allow-Headers', 'Authorization, Content-Type, If-Match');
+    reply.header('Accept-Post', 'application/sdp');
+    // ICE servers are handed out only to an authorized caller (RFC 9725 §4.4).
+    const link = linkHeader(o.iceServers);
+    if (link && request.headers.authorization) {
+      try {
+        await authorize(o.tokenSecret, request, o.role, streamParam(request));
+        reply.header('Link', link);
+      } catch {
+        // Pre-flight stays anonymous: no Link header.
+      }
+    }
+    return reply.code(204).send();
+  });
+
+  app.post(base, async (request, reply) => {
+    cors(reply);
+    const stream = streamParam(request);
+    await authorize(o.tokenSecret, request, o.role, stream);
+    if (request.headers['content-type']?.split(';')[0]?.trim() !== 'application/sdp') {
+      throw new HttpProblem(415, 'Unsupported Media Type', 'the offer must be sent as application/sdp');
+    }
+    const offer = typeof request.body === 'string' ? request.body : '';
+    let session: HttpSession;
+    try {
+      session = await o.open(stream, offer);
+    } catch (err) {
+      if (err instanceof MediaError) throw mediaErrorToProblem(err);
+      throw err;
+    }
+    const link = linkHeader(o.iceServers);
+    if (link) reply.header('Link', link);
+    reply.header('Location', `/${o.prefix}/${stream}/sessions/${session.id}`);
+    reply.header('ETag', session.etag);
+    reply.header('Accept-Patch', 'application/trickle-ice-sdpfrag');
+    return reply.code(201).type('application/sdp').send(session.answer);
+  });
+
+  const findSession = async (request: FastifyRequest): Promise<HttpSession> => {
+    const stream = streamParam(request);
+    await authorize(o.tokenSecret, request, o.role, stream);
+    const id = (request.params as { session: string }).session;
+    const session = o.find(id);
+    if (!session || session.closed) throw new HttpProblem(404, 'Not Found', 'no such session');
+    return session;
+  };
+
+  app.options(sessionPath, async (_request, reply) => {
+    cors(reply);
+    reply.header('Access-Control-Allow-Methods', 'PATCH, DELETE, OPTIONS');
+    reply.header('Access-Control-Allow-Headers', 'Authorization, Content-Type, If-Match');
+    reply.header('Accept-Patch', 'application/trickle-ice-sdpfrag');
+    return reply.code(204).send();
+  });
+
+  // Trickle ICE and ICE restart (RFC 9725 §4.3). mediasoup is ICE-lite and
+  // learns the client's candidates from its connectivity checks, so trickled
+  // candidates are accepted and need no action; a new ufrag/pwd means ICE
+  // restart, answered with our new credentials.
+  app.patch(sessionPath, async (request, reply) => {
+    cors(reply);
+    const session = await findSession(request);
+    if (request.headers['content-type']?.split(';')[0]?.trim() !== 'application/trickle-ice-sdpfrag') {
+      throw new HttpProblem(415, 'Unsupported Media Type', 'PATCH body must be application/trickle-ice-sdpfrag');
+    }
+    const ifMatch = request.headers['if-match'];
+    if (!ifMatch) throw new HttpProblem(428, 'Precondition Required', 'If-Match is required');
+    const frag = typeof request.body === 'string' ? request.body : '';
+    const restart = /a=ice-ufrag:/.test(frag) && ifMatch === '*';
+    if (!restart && ifMatch !== session.etag) {
+      throw new HttpProblem(412, 'Precondition Failed', 'ETag does not match the ICE session');
+    }
+    if (!restart) return reply.code(204).send();
+    if (!session.restartIce) throw new HttpProblem(501, 'Not Implemented', 'ICE restart is not supported here');
+    const ice = await session.restartIce();
+    reply.header('ETag', session.etag);
+    return reply
+      .code(200)
+      .type('application/trickle-ice-sdpfrag')
+      .send(`a=ice-ufrag:${ice.usernameFragment}\r\na=ice-pwd:${ice.password}\r\n`);
+  });
+
+  app.delete(sessionPath, async (request, reply) => {
+    cors(reply);
+    const session = await findSession(request);
+    session.close('DELETE by client');
+    return reply.code(200).send();
+  });
+}
+

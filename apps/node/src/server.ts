@@ -1,0 +1,127 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import fastifyStatic from '@fastify/static';
+import fastifyWebsocket from '@fastify/websocket';
+import { WorkerPool } from '@matchmesh/sfu';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger as PinoLogger } from 'pino';
+import { type Config, publicUrl } from './config.ts';
+import { HttpProblem, sendProblem } from './http/problem.ts';
+import { MediaService } from './media/MediaService.ts';
+import { NodeMetrics } from './metrics.ts';
+import { registerHealth } from './routes/health.ts';
+import { registerMetrics } from './routes/metrics.ts';
+import { registerWebRtcHttp } from './routes/webrtc-http.ts';
+import { SignalingServer } from './signaling/SignalingServer.ts';
+
+export interface MatchmeshNode {
+  app: FastifyInstance;
+  media: MediaService;
+  signaling: SignalingServer;
+  config: Config;
+  /** Base URL of the HTTP server once listening. */
+  url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Wire a node: media (packages/sfu) and coordination (packages/cluster) know
+ * nothing of each other; this is the one place that joins them to the HTTP
+ * and WebSocket edge.
+ */
+export async function startNode(config: Config, logger: PinoLogger): Promise<MatchmeshNode> {
+  const pool = await WorkerPool.create({
+    size: config.MM_WORKERS,
+    listenIp: config.MM_LISTEN_IP,
+    announcedAddress: config.MM_ANNOUNCED_ADDRESS,
+    basePort: config.MM_RTC_PORT,
+    rtcMinPort: config.MM_RTC_MIN_PORT,
+    rtcMaxPort: config.MM_RTC_MAX_PORT,
+    logger: logger.child({ room: 'sfu' }),
+  });
+  const media = new MediaService(pool, logger.child({ room: 'media' }));
+
+  const app: FastifyInstance = Fastify({
+    loggerInstance: logger.child({ room: 'http' }) as unknown as FastifyBaseLogger,
+    bodyLimit: 64 * 1024,
+    disableRequestLogging: true,
+  });
+  const iceServers = config.MM_ICE_SERVERS.split(',').map((s) => s.trim()).filter(Boolean);
+
+  app.setErrorHandler((err, request, reply) => {
+    if (err instanceof HttpProblem) return sendProblem(reply, err.status, err.title, err.message, err.headers);
+    const code = (err as { code?: string }).code;
+    const status = (err as { statusCode?: number }).statusCode;
+    if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+      return sendProblem(reply, 415, 'Unsupported Media Type', 'unsupported Content-Type');
+    }
+    if (status && status >= 400 && status < 500) return sendProblem(reply, status, 'Bad Request', (err as Error).message);
+    request.log.error({ err }, 'unhandled error');
+    return sendProblem(reply, 500, 'Internal Server Error');
+  });
+  app.setNotFoundHandler((request, reply) => sendProblem(reply, 404, 'Not Found', `no route for ${request.method} ${request.url.split('?')[0]}`));
+
+  const signaling = new SignalingServer({
+    media,
+    tokenSecret: config.tokenSecret,
+    nodeId: config.MM_NODE_ID,
+    region: config.MM_REGION,
+    log: logger.child({ room: 'signaling' }),
+    admissionBlocked: () => undefined,
+  });
+
+  await app.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } });
+  await registerHealth(app, { notReadyReasons: () => (pool.workers.length === 0 ? ['no mediasoup worker'] : []) });
+  await app.register(async (scope) => {
+    await registerWebRtcHttp(scope, {
+      prefix: 'whip',
+      role: 'publisher',
+      tokenSecret: config.tokenSecret,
+      iceServers,
+      open: (stream, offer) => media.publish(stream, offer),
+      find: (id) => media.whip.get(id),
+    });
+  });
+  await app.register(async (scope) => {
+    await registerWebRtcHttp(scope, {
+      prefix: 'whep',
+      role: ['viewer', 'commentator'],
+      tokenSecret: config.tokenSecret,
+      iceServers,
+      open: (stream, offer) => media.play(stream, offer),
+      find: (id) => media.whep.get(id),
+    });
+  });
+  await app.register(async (scope) => signaling.register(scope));
+  const metrics = new NodeMetrics(media, signaling, { node: config.MM_NODE_ID, region: config.MM_REGION });
+  await registerMetrics(app, metrics, config.tokenSecret);
+
+  const webDist = config.MM_WEB_DIST ?? path.join(config.repoRoot, 'apps/web/dist');
+  if (existsSync(webDist)) {
+    await app.register(fastifyStatic, { root: webDist, wildcard: false });
+    // Client-side routes of the single-page app.
+    for (const route of ['/watch', '/commentate', '/ops']) {
+      app.get(route, (_req, reply) => reply.sendFile('index.html'));
+    }
+  } else {
+    logger.warn({ webDist }, 'web app not built; "/" will 404 (npm run build -w @matchmesh/web)');
+  }
+
+  await app.listen({ host: config.MM_HTTP_HOST, port: config.MM_HTTP_PORT });
+  const address = app.server.address();
+  const boundPort = typeof address === 'object' && address ? address.port : config.MM_HTTP_PORT;
+  const url = publicUrl(config, boundPort);
+  logger.info({ url, nodeId: config.MM_NODE_ID, region: config.MM_REGION, workers: pool.workers.length }, 'node listening');
+
+  return {
+    app,
+    media,
+    signaling,
+    config,
+    url,
+    async close() {
+      await app.close();
+      media.close();
+    },
+  };
+}

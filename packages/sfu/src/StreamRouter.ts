@@ -1,0 +1,214 @@
+import { EventEmitter } from 'node:events';
+import type { ScoreUpdate } from '@matchmesh/protocol';
+import { parseScoreMessage, SCORE_CHANNEL_LABEL } from '@matchmesh/protocol';
+import type { types } from 'mediasoup';
+import { MEDIA_CODECS } from './codecs.ts';
+import type { Logger } from './logger.ts';
+import { silentLogger } from './logger.ts';
+import type { PooledWorker, WorkerPool } from './WorkerPool.ts';
+
+/** SCTP stream id the publisher's score DataChannel is negotiated on (mediasoup does not speak DCEP). */
+export const SCORE_SCTP_STREAM_ID = 0;
+
+export interface ScoreStats {
+  received: number;
+  forwarded: number;
+  duplicates: number;
+  invalid: number;
+}
+
+interface StreamRouterEvents {
+  /** The program feed (the match's audio/video) appeared, changed or went away. */
+  programchanged: [];
+  /** A score update passed validation and de-duplication and went out to viewers. */
+  score: [update: ScoreUpdate];
+  close: [];
+}
+
+export interface TransportRequest {
+  /** Open an SCTP association (the score DataChannel). */
+  sctp: boolean;
+  /** Offer only the TCP candidate (for networks that block UDP). */
+  forceTcp?: boolean;
+  appData?: types.AppData;
+}
+
+/**
+ * Everything one stream is made of on one node: a mediasoup Router, the
+ * stream's program producers (match video and audio), commentary producers,
+ * and the score channel.
+ *
+ * The score channel is deliberately not a pass-through: the publisher's
+ * DataProducer is consumed here over a DirectTransport, each message is
+ * validated, duplicates and replays (seq not above the last) are dropped and
+ * counted, and what survives is re-sent on a DataProducer that belongs to the
+ * stream rather than to one publisher session. Viewers therefore consume a
+ * score channel that outlives any origin reconnect, and a late joiner gets the
+ * latest update as a snapshot.
+ */
+export class StreamRouter extends EventEmitter<StreamRouterEvents> {
+  readonly stream: string;
+  readonly router: types.Router;
+  readonly pooled: PooledWorker;
+  readonly scoreStats: ScoreStats = { received: 0, forwarded: 0, duplicates: 0, invalid: 0 };
+  readonly #log: Logger;
+  readonly #direct: types.DirectTransport;
+  readonly #scoreOut: types.DataProducer;
+  readonly #program = new Map<types.MediaKind, types.Producer>();
+  readonly #commentary = new Set<types.Producer>();
+  #latestScore: ScoreUpdate | null = null;
+  #closed = false;
+
+  private constructor(
+    stream: string,
+    pooled: PooledWorker,
+    router: types.Router,
+    direct: types.DirectTransport,
+    scoreOut: types.DataProducer,
+    log: Logger,
+  ) {
+    super();
+    this.stream = stream;
+    this.pooled = pooled;
+    this.router = router;
+    this.#direct = direct;
+    this.#scoreOut = scoreOut;
+    this.#log = log;
+    router.observer.once('close', () => this.close());
+  }
+
+  static async create(pool: WorkerPool, stream: string, logger: Logger = silentLogger): Promise<StreamRouter> {
+    const { router, pooled } = await pool.createRouter(MEDIA_CODECS, { stream });
+    try {
+      const direct = await router.createDirectTransport({ maxSendMessageSize: 64 * 1024, maxReceiveMessageSize: 64 * 1024 });
+      const scoreOut = await direct.produceData({ label: SCORE_CHANNEL_LABEL, appData: { stream } });
+      return new StreamRouter(stream, pooled, router, direct, scoreOut, logger.child?.({ stream }) ?? logger);
+    } catch (err) {
+      router.close();
+      throw err;
+    }
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get rtpCapabilities(): types.RtpCapabilities {
+    return this.router.rtpCapabilities;
+  }
+
+  /** True while the match feed has at least one producer. */
+  get live(): boolean {
+    return this.#program.size > 0;
+  }
+
+  get latestScore(): ScoreUpdate | null {
+    return this.#latestScore;
+  }
+
+  /** The stable producer viewers consume for scores. */
+  get scoreProducer(): types.DataProducer {
+    return this.#scoreOut;
+  }
+
+  programProducers(): types.Producer[] {
+    return [...this.#program.values()];
+  }
+
+  commentaryProducers(): types.Producer[] {
+    return [...this.#commentary];
+  }
+
+  /**
+   * Install the program feed. A producer closing takes itself out again; the
+   * caller (the publisher session) is responsible for there being only one.
+   */
+  setProgram(producers: types.Producer[]): void {
+    for (const producer of producers) {
+      this.#program.set(producer.kind, producer);
+      producer.observer.once('close', () => {
+        if (this.#program.get(producer.kind) === producer) {
+          this.#program.delete(producer.kind);
+          this.emit('programchanged');
+        }
+      });
+    }
+    this.emit('programchanged');
+  }
+
+  addCommentary(producer: types.Producer): void {
+    this.#commentary.add(producer);
+    producer.observer.once('close', () => {
+      this.#commentary.delete(producer);
+      this.emit('programchanged');
+    });
+    this.emit('programchanged');
+  }
+
+  /**
+   * Take scores from a publisher's (or a pipe's) DataProducer in this router.
+   * Returns a function that detaches the source again.
+   */
+  async attachScoreSource(dataProducer: types.DataProducer): Promise<() => void> {
+    const consumer = await this.#direct.consumeData({ dataProducerId: dataProducer.id });
+    consumer.on('message', (message) => this.#onScoreMessage(message));
+    return () => consumer.close();
+  }
+
+  /**
+   * Validate, de-duplicate and forward one score update. Returns whether it
+   * went out. Exactly-once for viewers: anything at or below the last seq is
+   * a duplicate (an at-least-once redelivery after a reconnect).
+   */
+  ingestScore(update: ScoreUpdate): boolean {
+    this.scoreStats.received++;
+    if (update.stream !== this.stream) {
+      this.scoreStats.invalid++;
+      return false;
+    }
+    const last = this.#latestScore?.seq ?? 0;
+    if (update.seq <= last) {
+      this.scoreStats.duplicates++;
+      return false;
+    }
+    this.#latestScore = update;
+    this.#scoreOut.send(JSON.stringify(update));
+    this.scoreStats.forwarded++;
+    this.emit('score', update);
+    return true;
+  }
+
+  async createWebRtcTransport(request: TransportRequest): Promise<types.WebRtcTransport> {
+    const transport = await this.router.createWebRtcTransport({
+      webRtcServer: this.pooled.webRtcServer,
+      enableUdp: !request.forceTcp,
+      enableTcp: true,
+      preferUdp: !request.forceTcp,
+      enableSctp: request.sctp,
+      maxSendMessageSize: 64 * 1024,
+      maxReceiveMessageSize: 64 * 1024,
+      appData: { stream: this.stream, ...request.appData },
+    });
+    return transport;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.router.close();
+    this.#program.clear();
+    this.#commentary.clear();
+    this.emit('close');
+  }
+
+  #onScoreMessage(message: Buffer): void {
+    const parsed = parseScoreMessage(message.toString('utf8'));
+    if (!parsed.success) {
+      this.scoreStats.received++;
+      this.scoreStats.invalid++;
+      this.#log.warn({ reason: parsed.error.issues[0]?.message }, 'invalid score message dropped');
+      return;
+    }
+    this.ingestScore(parsed.data);
+  }
+}

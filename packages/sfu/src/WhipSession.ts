@@ -1,0 +1,161 @@
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { types } from 'mediasoup';
+import { MediaError } from './errors.ts';
+import type { Logger } from './logger.ts';
+import { silentLogger } from './logger.ts';
+import type { AnsweredSection } from './sdp/answer.ts';
+import { buildAnswer } from './sdp/answer.ts';
+import { parseOffer, remoteDtlsRole } from './sdp/offer.ts';
+import { producerParametersFromOffer } from './sdp/rtp.ts';
+import type { StreamRouter } from './StreamRouter.ts';
+import { SCORE_SCTP_STREAM_ID } from './StreamRouter.ts';
+
+interface WhipSessionEvents {
+  /** The session ended: DELETE, ICE/DTLS failure, or the router went away. */
+  close: [reason: string];
+}
+
+/**
+ * One WHIP publishing session (RFC 9725): a WebRtcTransport in the stream's
+ * router, a producer per sent m= section, and the score DataProducer when
+ * the offer has an m=application section.
+ */
+export class WhipSession extends EventEmitter<WhipSessionEvents> {
+  readonly id = randomUUID();
+  readonly stream: StreamRouter;
+  readonly transport: types.WebRtcTransport;
+  readonly producers: types.Producer[];
+  readonly dataProducer: types.DataProducer | undefined;
+  readonly answer: string;
+  /** Entity tag of the ICE session (RFC 9725 §4.3.1): changes on ICE restart. */
+  etag: string;
+  #detachScores: (() => void) | undefined;
+  #closed = false;
+
+  private constructor(init: {
+    stream: StreamRouter;
+    transport: types.WebRtcTransport;
+    producers: types.Producer[];
+    dataProducer: types.DataProducer | undefined;
+    answer: string;
+  }) {
+    super();
+    this.stream = init.stream;
+    this.transport = init.transport;
+    this.producers = init.producers;
+    this.dataProducer = init.dataProducer;
+    this.answer = init.answer;
+    this.etag = `"${randomUUID()}"`;
+  }
+
+  /**
+   * Answer a WHIP offer. Validation happens before anything is allocated, so
+   * a bad offer never disturbs the router; if allocation fails half-way, the
+   * transport (and all it holds) is closed again.
+   */
+  static async create(stream: StreamRouter, offerSdp: string, logger: Logger = silentLogger): Promise<WhipSession> {
+    const offer = parseOffer(offerSdp);
+    const caps = stream.rtpCapabilities;
+
+    // 1. Decide every section first (pure; throws MediaError on bad input).
+    const plans = offer.media.map((m) => {
+      if (m.kind === 'application') {
+        if (!String(m.section.protocol).includes('SCTP')) return { kind: 'rejected' as const };
+        return { kind: 'sctp' as const, mid: m.mid };
+      }
+      const direction = m.section.direction ?? 'sendrecv';
+      if (direction !== 'sendonly' && direction !== 'sendrecv') {
+        throw new MediaError('bad_sdp', `WHIP m=${m.kind} section "${m.mid}" must be sendonly (is ${direction})`);
+      }
+      if (m.section.port === 0) return { kind: 'rejected' as const };
+      return { kind: 'rtp' as const, media: m.kind, rtpParameters: producerParametersFromOffer(m.section, m.mid, caps) };
+    });
+    const kinds = plans.filter((p) => p.kind === 'rtp').map((p) => (p as { media: string }).media);
+    if (kinds.length === 0) throw new MediaError('unsupported_media', 'WHIP offer sends no audio or video');
+    if (new Set(kinds).size !== kinds.length) {
+      throw new MediaError('unsupported_media', 'WHIP offer has more than one m= section of the same kind');
+    }
+    if (stream.live) throw new MediaError('already_publishing', `stream "${stream.stream}" is already being published`);
+
+    // 2. Allocate.
+    const wantsSctp = plans.some((p) => p.kind === 'sctp');
+    const transport = await stream.createWebRtcTransport({ sctp: wantsSctp, appData: { role: 'publisher' } });
+    try {
+      await transport.connect({
+        dtlsParameters: {
+          role: remoteDtlsRole(offer),
+          fingerprints: [{ algorithm: offer.fingerprint.algorithm as types.FingerprintAlgorithm, value: offer.fingerprint.value }],
+        },
+      });
+      const producers: types.Producer[] = [];
+      let dataProducer: types.DataProducer | undefined;
+      const answers: AnsweredSection[] = [];
+      for (const plan of plans) {
+        if (plan.kind === 'rejected') {
+          answers.push({ kind: 'rejected' });
+        } else if (plan.kind === 'sctp') {
+          dataProducer = await transport.produceData({
+            sctpStreamParameters: { streamId: SCORE_SCTP_STREAM_ID, ordered: true },
+            label: 'scores',
+          });
+          answers.push({ kind: 'sctp', port: 5000, maxMessageSize: 64 * 1024 });
+        } else {
+          const producer = await transport.produce({
+            kind: plan.media as types.MediaKind,
+            rtpParameters: plan.rtpParameters,
+            appData: { source: 'program' },
+          });
+          producers.push(producer);
+          answers.push({ kind: 'rtp', direction: 'recvonly', rtpParameters: plan.rtpParameters });
+        }
+      }
+      const answer = buildAnswer(offer, transport, answers);
+      const session = new WhipSession({ stream, transport, producers, dataProducer, answer });
+      // Re-check: another publisher may have won the race while we allocated.
+      if (stream.live) throw new MediaError('already_publishing', `stream "${stream.stream}" is already being published`);
+      stream.setProgram(producers);
+      if (dataProducer) session.#detachScores = await stream.attachScoreSource(dataProducer);
+      session.#watch(logger);
+      return session;
+    } catch (err) {
+      transport.close();
+      throw err;
+    }
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** ICE restart (RFC 9725 §4.3.2): new credentials, new ETag. */
+  async restartIce(): Promise<types.IceParameters> {
+    const ice = await this.transport.restartIce();
+    this.etag = `"${randomUUID()}"`;
+    return ice;
+  }
+
+  close(reason = 'closed'): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#detachScores?.();
+    this.transport.close();
+    this.emit('close', reason);
+  }
+
+  #watch(log: Logger): void {
+    this.transport.observer.once('close', () => this.close('transport closed'));
+    this.transport.on('dtlsstatechange', (state) => {
+      if (state === 'failed' || state === 'closed') {
+        log.warn({ session: this.id, state }, 'WHIP session DTLS ended');
+        this.close(`dtls ${state}`);
+      }
+    });
+    this.transport.on('icestatechange', (state) => {
+      if (state === 'disconnected' || state === 'closed') {
+        log.warn({ session: this.id, state }, 'WHIP session ICE lost');
+        this.close(`ice ${state}`);
+      }
+    });
+  }
+}

@@ -1,0 +1,152 @@
+import { EventEmitter } from 'node:events';
+import * as mediasoup from 'mediasoup';
+import type { types } from 'mediasoup';
+import type { Logger } from './logger.ts';
+import { silentLogger } from './logger.ts';
+
+export interface WorkerPoolOptions {
+  /** How many workers; one per core is the sweet spot (each is single-threaded). */
+  size: number;
+  /** IP the WebRtcServers listen on. */
+  listenIp: string;
+  /** Address announced in ICE candidates (public IP or hostname); defaults to listenIp. */
+  announcedAddress?: string;
+  /**
+   * First port of the WebRtcServers: worker i listens on UDP and TCP port
+   * `basePort + i`. One port per worker keeps firewalls simple (and is what
+   * ICE-TCP needs for viewers behind UDP-blocking networks).
+   */
+  basePort: number;
+  /** Port range for the other transports (pipes, plain transports). */
+  rtcMinPort: number;
+  rtcMaxPort: number;
+  logLevel?: types.WorkerLogLevel;
+  logger?: Logger;
+}
+
+export interface PooledWorker {
+  index: number;
+  worker: types.Worker;
+  webRtcServer: types.WebRtcServer;
+  /** Routers currently living in this worker (for least-loaded placement). */
+  routers: Set<types.Router>;
+}
+
+interface WorkerPoolEvents {
+  /** A worker died; its routers (and everything in them) are gone. */
+  workerdied: [index: number, error: Error];
+  /** A replacement worker is up at the same index and ports. */
+  workerrespawned: [index: number];
+}
+
+/**
+ * The node's mediasoup workers. Owns their lifecycle: creation, a WebRtcServer
+ * each, respawn after a crash (at the same index so the same ports come back),
+ * and closing. Knows nothing of streams or viewers.
+ */
+export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
+  readonly #options: WorkerPoolOptions;
+  readonly #log: Logger;
+  readonly #workers: (PooledWorker | undefined)[] = [];
+  #closed = false;
+
+  private constructor(options: WorkerPoolOptions) {
+    super();
+    this.#options = options;
+    this.#log = options.logger ?? silentLogger;
+  }
+
+  static async create(options: WorkerPoolOptions): Promise<WorkerPool> {
+    const pool = new WorkerPool(options);
+    for (let i = 0; i < options.size; i++) {
+      await pool.#spawn(i);
+    }
+    return pool;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get workers(): PooledWorker[] {
+    return this.#workers.filter((w): w is PooledWorker => w !== undefined);
+  }
+
+  /** The live worker with the fewest routers. */
+  leastLoaded(): PooledWorker {
+    let best: PooledWorker | undefined;
+    for (const w of this.workers) {
+      if (!best || w.routers.size < best.routers.size) best = w;
+    }
+    if (!best) throw new Error('no live mediasoup worker');
+    return best;
+  }
+
+  /** Create a router on the least-loaded worker and track it there. */
+  async createRouter(
+    mediaCodecs: types.RouterRtpCodecCapability[],
+    appData: types.AppData = {},
+  ): Promise<{ router: types.Router; pooled: PooledWorker }> {
+    const pooled = this.leastLoaded();
+    const router = await pooled.worker.createRouter({ mediaCodecs, appData });
+    pooled.routers.add(router);
+    router.observer.once('close', () => pooled.routers.delete(router));
+    return { router, pooled };
+  }
+
+  /** The pooled worker that hosts `router`. */
+  workerOf(router: types.Router): PooledWorker | undefined {
+    return this.workers.find((w) => w.routers.has(router));
+  }
+
+  /** Sum of worker CPU seconds (user + system), for load reports. */
+  async cpuSeconds(): Promise<number> {
+    let total = 0;
+    for (const w of this.workers) {
+      const usage = await w.worker.getResourceUsage();
+      total += (usage.ru_utime + usage.ru_stime) / 1000;
+    }
+    return total;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const w of this.workers) w.worker.close();
+    this.#workers.length = 0;
+  }
+
+  async #spawn(index: number): Promise<void> {
+    const o = this.#options;
+    const worker = await mediasoup.createWorker({
+      logLevel: o.logLevel ?? 'warn',
+      rtcMinPort: o.rtcMinPort,
+      rtcMaxPort: o.rtcMaxPort,
+      appData: { index },
+    });
+    const port = o.basePort + index;
+    const announced = o.announcedAddress && o.announcedAddress !== o.listenIp ? o.announcedAddress : undefined;
+    const webRtcServer = await worker.createWebRtcServer({
+      listenInfos: [
+        { protocol: 'udp', ip: o.listenIp, announcedAddress: announced, port },
+        { protocol: 'tcp', ip: o.listenIp, announcedAddress: announced, port },
+      ],
+    });
+    const pooled: PooledWorker = { index, worker, webRtcServer, routers: new Set() };
+    this.#workers[index] = pooled;
+    this.#log.info({ index, pid: worker.pid, port }, 'mediasoup worker up');
+
+    worker.on('died', (error) => {
+      this.#workers[index] = undefined;
+      this.#log.error({ index, pid: worker.pid, err: error }, 'mediasoup worker died');
+      this.emit('workerdied', index, error);
+      if (this.#closed) return;
+      // Respawn at the same index so the same WebRtcServer port comes back;
+      // viewers reconnecting to the node find it where they left it.
+      this.#spawn(index).then(
+        () => this.emit('workerrespawned', index),
+        (err) => this.#log.error({ index, err }, 'mediasoup worker respawn failed'),
+      );
+    });
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * A media-layer refusal the edge can turn into an HTTP problem or a signaling
+ * error. `status` follows the WHIP/WHEP conventions (400 malformed SDP,
+ * 422 nothing acceptable in it, 409 conflict with what is already flowing).
+ */
+export type MediaErrorCode =
+  | 'bad_sdp'
+  | 'unsupported_media'
+  | 'stream_not_live'
+  | 'already_publishing'
+  | 'not_found'
+  | 'closed';
+
+const STATUS: Record<MediaErrorCode, number> = {
+  bad_sdp: 400,
+  unsupported_media: 422,
+  stream_not_live: 409,
+  already_publishing: 409,
+  not_found: 404,
+  closed: 410,
+};
+
+export class MediaError extends Error {
+  readonly code: MediaErrorCode;
+  readonly status: number;
+
+  constructor(code: MediaErrorCode, message: string) {
+    super(message);
+    this.name = 'MediaError';
+    this.code = code;
+    this.status = STATUS[code];
+  }
+}

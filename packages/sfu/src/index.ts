@@ -1,0 +1,14 @@
+/**
+ * @matchmesh/sfu — media only: mediasoup workers, routers, transports, pipes,
+ * and the SDP bridge for WHIP/WHEP. Knows nothing of Redis or HTTP; the node
+ * server wires it to the cluster and the network edge.
+ */
+export { MEDIA_CODECS } from './codecs.ts';
+export { MediaError, type MediaErrorCode } from './errors.ts';
+export { type Logger, silentLogger } from './logger.ts';
+export { buildAnswer } from './sdp/answer.ts';
+export { MAX_SDP_BYTES, parseOffer, type ParsedOffer } from './sdp/offer.ts';
+export { SCORE_SCTP_STREAM_ID, type ScoreStats, StreamRouter, type TransportRequest } from './StreamRouter.ts';
+export { WhepSession } from './WhepSession.ts';
+export { WhipSession } from './WhipSession.ts';
+export { type PooledWorker, WorkerPool, type WorkerPoolOptions } from './WorkerPool.ts';

@@ -1,0 +1,27 @@
+#!/usr/bin/env node
+// `npm test` after set-up: typecheck every workspace, then the whole vitest
+// suite (unit, then end-to-end with real redis-server, mediasoup workers,
+// ffmpeg and Chromium). Extra arguments go to vitest.
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const env = { ...process.env };
+for (const line of readFileSync(path.join(root, '.matchmesh', 'env'), 'utf8').split('\n')) {
+  const [k, ...v] = line.split('=');
+  if (k && v.length > 0) env[k] = v.join('=');
+}
+
+function run(label, cmd, args) {
+  const t = Date.now();
+  console.log(`[test] ${label}`);
+  const res = spawnSync(cmd, args, { stdio: 'inherit', cwd: root, env });
+  console.log(`[test] ${label}: ${res.status === 0 ? 'ok' : 'FAILED'} in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+  if (res.status !== 0) process.exit(res.status ?? 1);
+}
+
+const extra = process.argv.slice(2);
+if (extra.length === 0) run('typecheck', 'npx', ['turbo', 'run', 'typecheck', '--output-logs=errors-only']);
+run('vitest', 'npx', ['vitest', 'run', ...extra]);

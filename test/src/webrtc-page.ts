@@ -1,0 +1,80 @@
+import type { Page } from 'playwright-core';
+
+/**
+ * Plain-WebRTC clients run inside a Chromium page: no mediasoup-client, just
+ * RTCPeerConnection and fetch, as any standard WHIP/WHEP tool would do. The
+ * page must be on the node's origin (http://127.0.0.1 is a secure context).
+ */
+
+/** Publish the fake camera and microphone over WHIP. Resolves with the session URL. */
+export async function whipPublishFromPage(page: Page, whipUrl: string, token: string): Promise<string> {
+  return page.evaluate(
+    async ({ whipUrl, token }) => {
+      const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 360 } });
+      const pc = new RTCPeerConnection();
+      for (const track of stream.getTracks()) pc.addTransceiver(track, { direction: 'sendonly' });
+      const dc = pc.createDataChannel('scores', { negotiated: true, id: 0, ordered: true });
+      (window as unknown as { __whip: unknown }).__whip = { pc, dc };
+      await pc.setLocalDescription(await pc.createOffer());
+      const res = await fetch(whipUrl, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/sdp', Authorization: `Bearer ${token}` },
+        body: pc.localDescription!.sdp,
+      });
+      if (res.status !== 201) throw new Error(`WHIP ${res.status}: ${await res.text()}`);
+      await pc.setRemoteDescription({ type: 'answer', sdp: await res.text() });
+      await new Promise<void>((resolve, reject) => {
+        const check = (): void => {
+          if (pc.connectionState === 'connected') resolve();
+          if (pc.connectionState === 'failed') reject(new Error('publisher connection failed'));
+        };
+        pc.addEventListener('connectionstatechange', check);
+        check();
+      });
+      return new URL(res.headers.get('Location')!, whipUrl).toString();
+    },
+    { whipUrl, token },
+  );
+}
+
+export interface WhepResult {
+  status: number;
+  framesDecoded: number;
+  audioPackets: number;
+  error?: string;
+}
+
+/** Watch over WHEP with a bare RTCPeerConnection until `frames` video frames are decoded. */
+export async function whepPlayInPage(page: Page, whepUrl: string, token: string, frames = 30): Promise<WhepResult> {
+  return page.evaluate(
+    async ({ whepUrl, token, frames }) => {
+      const pc = new RTCPeerConnection();
+      pc.addTransceiver('video', { direction: 'recvonly' });
+      pc.addTransceiver('audio', { direction: 'recvonly' });
+      await pc.setLocalDescription(await pc.createOffer());
+      const res = await fetch(whepUrl, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/sdp', Authorization: `Bearer ${token}` },
+        body: pc.localDescription!.sdp,
+      });
+      if (res.status !== 201) return { status: res.status, framesDecoded: 0, audioPackets: 0, error: await res.text() };
+      await pc.setRemoteDescription({ type: 'answer', sdp: await res.text() });
+      const deadline = Date.now() + 20_000;
+      let framesDecoded = 0;
+      let audioPackets = 0;
+      while (Date.now() < deadline) {
+        const stats = await pc.getStats();
+        stats.forEach((s) => {
+          if (s.type === 'inbound-rtp' && s.kind === 'video') framesDecoded = s.framesDecoded ?? 0;
+          if (s.type === 'inbound-rtp' && s.kind === 'audio') audioPackets = s.packetsReceived ?? 0;
+        });
+        if (framesDecoded >= frames && audioPackets > 0) break;
+        // Polling getStats is the only way to observe decoding of a bare track.
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      pc.close();
+      return { status: res.status, framesDecoded, audioPackets };
+    },
+    { whepUrl, token, frames },
+  );
+}
