@@ -1,0 +1,162 @@
+import { parseArgs } from 'node:util';
+import { ANY_STREAM, Role, StreamId } from '@matchmesh/protocol';
+import { parseTtl } from './tokens.ts';
+
+/** Bad command line: the CLI prints the message and the usage, and exits 2. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+export const USAGE = `matchmesh — matchmesh ops CLI
+
+Usage:
+  matchmesh token --role <role> --stream <id|*> [--ttl 1h] [--backup] [--sub <name>] [--json]
+  matchmesh nodes   [--url <node-url>] [--json]
+  matchmesh streams [--url <node-url>] [--json]
+  matchmesh drain <nodeId> [--undo] [--url <node-url>] [--json]
+
+Roles: ${Role.options.join(', ')}   (--backup: publisher only)
+Token secret: MM_TOKEN_SECRET, else <repo>/.matchmesh/secret (npm run setup creates it).
+Admin commands talk to --url (default MM_NODE_URL or http://127.0.0.1:8080) with
+MM_ADMIN_TOKEN, or an admin token signed with the secret.
+Exit codes: 0 ok, 1 failure, 2 bad usage.`;
+
+export const DEFAULT_NODE_URL = 'http://127.0.0.1:8080';
+
+export type Command =
+  | { kind: 'help' }
+  | {
+      kind: 'token';
+      role: Role;
+      stream: string;
+      ttlSeconds: number;
+      backup: boolean;
+      sub: string | undefined;
+      json: boolean;
+    }
+  | { kind: 'nodes' | 'streams'; url: string | undefined; json: boolean; timeoutMs: number }
+  | {
+      kind: 'drain';
+      nodeId: string;
+      draining: boolean;
+      url: string | undefined;
+      json: boolean;
+      timeoutMs: number;
+    };
+
+const common = {
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const admin = {
+  ...common,
+  url: { type: 'string' },
+  timeout: { type: 'string' },
+} as const;
+
+/** argv (without node and script) → a validated Command, or UsageError. */
+export function parseCommand(argv: readonly string[]): Command {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === 'help' || name === '--help' || name === '-h') return { kind: 'help' };
+  switch (name) {
+    case 'token':
+      return parseToken(rest);
+    case 'nodes':
+    case 'streams': {
+      const { values, positionals } = parse(rest, admin);
+      if (values.help) return { kind: 'help' };
+      noPositionals(name, positionals);
+      return { kind: name, url: values.url, json: !!values.json, timeoutMs: timeout(values.timeout) };
+    }
+    case 'drain': {
+      const { values, positionals } = parse(rest, { ...admin, undo: { type: 'boolean' } });
+      if (values.help) return { kind: 'help' };
+      const [nodeId, ...extra] = positionals;
+      if (!nodeId) throw new UsageError('drain: missing <nodeId>');
+      noPositionals(name, extra);
+      return {
+        kind: 'drain',
+        nodeId,
+        draining: !values.undo,
+        url: values.url,
+        json: !!values.json,
+        timeoutMs: timeout(values.timeout),
+      };
+    }
+    default:
+      throw new UsageError(`unknown command ${JSON.stringify(name)}`);
+  }
+}
+
+function parseToken(args: string[]): Command {
+  const { values, positionals } = parse(args, {
+    ...common,
+    role: { type: 'string' },
+    stream: { type: 'string' },
+    ttl: { type: 'string' },
+    backup: { type: 'boolean' },
+    sub: { type: 'string' },
+  });
+  if (values.help) return { kind: 'help' };
+  noPositionals('token', positionals);
+  if (!values.role) throw new UsageError(`token: --role is required (${Role.options.join('|')})`);
+  const role = Role.safeParse(values.role);
+  if (!role.success) {
+    throw new UsageError(
+      `token: invalid role ${JSON.stringify(values.role)}; expected one of ${Role.options.join(', ')}`,
+    );
+  }
+  // Admin and node tokens are cluster-wide by nature; everyone else names a stream.
+  const stream = values.stream ?? (role.data === 'admin' || role.data === 'node' ? ANY_STREAM : undefined);
+  if (!stream) throw new UsageError('token: --stream <id|*> is required');
+  if (stream !== ANY_STREAM && !StreamId.safeParse(stream).success) {
+    throw new UsageError(`token: invalid stream ${JSON.stringify(stream)} (letters, digits, - and _, or *)`);
+  }
+  if (values.backup && role.data !== 'publisher')
+    throw new UsageError('token: --backup is for publisher tokens only');
+  if (values.sub !== undefined && (values.sub.length < 1 || values.sub.length > 128)) {
+    throw new UsageError('token: --sub must be 1-128 characters');
+  }
+  let ttlSeconds: number;
+  try {
+    ttlSeconds = parseTtl(values.ttl ?? '1h');
+  } catch (err) {
+    throw new UsageError(`token: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  return {
+    kind: 'token',
+    role: role.data,
+    stream,
+    ttlSeconds,
+    backup: !!values.backup,
+    sub: values.sub,
+    json: !!values.json,
+  };
+}
+
+type Options = NonNullable<Parameters<typeof parseArgs>[0]>['options'];
+
+function parse<O extends Options>(args: string[], options: O) {
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    // node:util's first sentence is the useful one ("Unknown option '--rol'").
+    const message = err instanceof Error ? err.message : String(err);
+    throw new UsageError(message.split(/\.\s/)[0] ?? message);
+  }
+}
+
+function noPositionals(command: string, positionals: string[]): void {
+  if (positionals.length > 0)
+    throw new UsageError(`${command}: unexpected argument ${JSON.stringify(positionals[0])}`);
+}
+
+function timeout(value: string | undefined): number {
+  if (value === undefined) return 5_000;
+  try {
+    return parseTtl(value) * 1000;
+  } catch {
+    throw new UsageError(`invalid --timeout ${JSON.stringify(value)} (e.g. 5s)`);
+  }
+}

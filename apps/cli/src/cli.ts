@@ -1,0 +1,140 @@
+import { fileURLToPath } from 'node:url';
+import { decodeJwt } from 'jose';
+import { AdminClient, ApiError } from './api.ts';
+import { type Command, DEFAULT_NODE_URL, parseCommand, USAGE, UsageError } from './args.ts';
+import { formatNodes, formatStreams } from './format.ts';
+import { findRepoRoot, resolveSecret, SecretError, signToken, TokenError } from './tokens.ts';
+
+/** Everything the CLI touches, injectable so tests run it in-process. */
+export interface CliIo {
+  env: Record<string, string | undefined>;
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  /** Repo root for the dev secret; default: found from this file's location, then cwd. */
+  repoRoot?: string;
+  fetch?: typeof fetch;
+  /** Clock for heartbeat ages in `nodes` (tests). */
+  now?: () => number;
+}
+
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
+/** Run one command; resolves to the exit code (never throws). */
+export async function run(argv: readonly string[], io: CliIo): Promise<number> {
+  let command: Command;
+  try {
+    command = parseCommand(argv);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr(`matchmesh: ${err.message}\n(run \`matchmesh help\` for usage)\n`);
+      return EXIT_USAGE;
+    }
+    throw err;
+  }
+  try {
+    await execute(command, io);
+    return EXIT_OK;
+  } catch (err) {
+    if (
+      err instanceof ApiError ||
+      err instanceof SecretError ||
+      err instanceof TokenError ||
+      err instanceof UsageError
+    ) {
+      io.stderr(`matchmesh: ${err.message}\n`);
+      return err instanceof UsageError ? EXIT_USAGE : EXIT_FAILURE;
+    }
+    io.stderr(
+      `matchmesh: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
+    return EXIT_FAILURE;
+  }
+}
+
+async function execute(command: Command, io: CliIo): Promise<void> {
+  const now = io.now ?? Date.now;
+  switch (command.kind) {
+    case 'help':
+      io.stdout(`${USAGE}\n`);
+      return;
+    case 'token': {
+      const secret = resolveSecret(io.env, repoRoot(io));
+      const token = await signToken(secret, {
+        role: command.role,
+        stream: command.stream,
+        sub: command.sub,
+        backup: command.backup || undefined,
+        ttl: command.ttlSeconds,
+      });
+      if (command.json) {
+        const { exp } = decodeJwt(token);
+        const expiresAt = new Date((exp ?? 0) * 1000).toISOString();
+        io.stdout(
+          `${JSON.stringify({ token, role: command.role, stream: command.stream, expiresAt }, null, 2)}\n`,
+        );
+      } else {
+        io.stdout(`${token}\n`);
+      }
+      return;
+    }
+    case 'nodes': {
+      const res = await (await client(command, io)).nodes();
+      io.stdout(command.json ? json(res.raw) : `${formatNodes(res.value, now())}\n`);
+      return;
+    }
+    case 'streams': {
+      const res = await (await client(command, io)).streams();
+      io.stdout(command.json ? json(res.raw) : `${formatStreams(res.value)}\n`);
+      return;
+    }
+    case 'drain': {
+      const res = await (await client(command, io)).drain(command.nodeId, command.draining);
+      io.stdout(
+        command.json
+          ? json(res.raw)
+          : `node ${res.value.id} ${res.value.draining ? 'is draining: no new viewers, current ones are told to move' : 'is no longer draining'}\n`,
+      );
+      return;
+    }
+  }
+}
+
+function json(raw: unknown): string {
+  return `${JSON.stringify(raw, null, 2)}\n`;
+}
+
+function repoRoot(io: CliIo): string {
+  return (
+    io.repoRoot ??
+    findRepoRoot(fileURLToPath(new URL('.', import.meta.url))) ??
+    findRepoRoot(process.cwd()) ??
+    process.cwd()
+  );
+}
+
+/** Admin client: MM_ADMIN_TOKEN, else a short-lived admin token signed with the secret. */
+async function client(
+  command: { url: string | undefined; timeoutMs: number },
+  io: CliIo,
+): Promise<AdminClient> {
+  const url = command.url ?? io.env.MM_NODE_URL ?? DEFAULT_NODE_URL;
+  let token = io.env.MM_ADMIN_TOKEN?.trim();
+  if (!token) {
+    let secret: string;
+    try {
+      secret = resolveSecret(io.env, repoRoot(io));
+    } catch (err) {
+      throw new SecretError(`no admin credentials (set MM_ADMIN_TOKEN): ${(err as Error).message}`);
+    }
+    // Short-lived: it only has to outlive this one request.
+    token = await signToken(secret, { role: 'admin', stream: '*', sub: 'matchmesh-cli', ttl: '5m' });
+  }
+  return new AdminClient({
+    url,
+    token,
+    timeoutMs: command.timeoutMs,
+    ...(io.fetch ? { fetch: io.fetch } : {}),
+  });
+}

@@ -1,0 +1,50 @@
+import type { NodeRecord, StreamSummary } from '@matchmesh/protocol';
+
+/** Left-aligned text table; the header row is upper-case. */
+export function table(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  return [line(headers.map((h) => h.toUpperCase())), ...rows.map(line)].join('\n');
+}
+
+export function age(ms: number): string {
+  if (ms < 0) return '0s';
+  if (ms < 10_000) return `${(ms / 1000).toFixed(1)}s`;
+  if (ms < 120_000) return `${Math.round(ms / 1000)}s`;
+  if (ms < 7_200_000) return `${Math.round(ms / 60_000)}m`;
+  return `${Math.round(ms / 3_600_000)}h`;
+}
+
+export function formatNodes(nodes: readonly NodeRecord[], now: number): string {
+  if (nodes.length === 0) return 'no nodes';
+  const rows = [...nodes]
+    .sort((a, b) => a.region.localeCompare(b.region) || a.id.localeCompare(b.id))
+    .map((n) => [
+      n.id,
+      n.region,
+      n.roles.join(','),
+      n.url,
+      `${n.load.viewers}/${n.capacity.viewers}`,
+      String(n.load.streams),
+      n.capacity.viewers > 0 ? `${Math.round((100 * n.load.viewers) / n.capacity.viewers)}%` : '-',
+      n.draining ? 'yes' : 'no',
+      age(now - n.heartbeatAt),
+    ]);
+  return table(['id', 'region', 'roles', 'url', 'viewers', 'streams', 'load', 'draining', 'heartbeat'], rows);
+}
+
+export function formatStreams(streams: readonly StreamSummary[]): string {
+  if (streams.length === 0) return 'no streams';
+  const rows = streams.map((s) => [
+    s.stream,
+    s.ingest ? s.ingest.nodeId : '-',
+    s.ingest ? s.ingest.role : '-',
+    s.regions.length ? s.regions.map((r) => `${r.region}:${r.nodeId}`).join(' ') : '-',
+    String(s.viewers),
+  ]);
+  return table(['stream', 'ingest', 'role', 'regions', 'viewers'], rows);
+}

@@ -1,0 +1,19 @@
+/**
+ * @matchmesh/cli — the `matchmesh` ops CLI, plus the token functions the node
+ * server reuses to verify what the CLI signs.
+ */
+export { AdminClient, type AdminClientOptions, ApiError, type ApiResult } from './api.ts';
+export { type Command, parseCommand, USAGE, UsageError } from './args.ts';
+export { type CliIo, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, run } from './cli.ts';
+export {
+  DEV_SECRET_PATH,
+  findRepoRoot,
+  loadDevSecret,
+  MIN_SECRET_LENGTH,
+  parseTtl,
+  resolveSecret,
+  SecretError,
+  signToken,
+  TokenError,
+  verifyToken,
+} from './tokens.ts';

@@ -1,0 +1,272 @@
+import { spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import type { NodeRecord } from '@matchmesh/protocol';
+import { afterEach, describe, expect, it } from 'vitest';
+import { parseCommand, UsageError } from '../src/args.ts';
+import { type CliIo, run } from '../src/cli.ts';
+import { verifyToken } from '../src/tokens.ts';
+
+const SECRET = 'cli-test-secret-0123456789';
+
+function io(env: Record<string, string | undefined> = {}) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const value: CliIo = {
+    env: { MM_TOKEN_SECRET: SECRET, ...env },
+    stdout: (t) => out.push(t),
+    stderr: (t) => err.push(t),
+    repoRoot: '/nonexistent-repo',
+    now: () => 1_700_000_010_000,
+  };
+  return { io: value, out: () => out.join(''), err: () => err.join('') };
+}
+
+describe('argument validation', () => {
+  it.each([
+    [['token', '--role', 'king', '--stream', 's'], /invalid role "king"/],
+    [['token', '--stream', 's'], /--role is required/],
+    [['token', '--role', 'viewer'], /--stream <id\|\*> is required/],
+    [['token', '--role', 'viewer', '--stream', 'a/b'], /invalid stream/],
+    [['token', '--role', 'viewer', '--stream', 's', '--backup'], /--backup is for publisher/],
+    [['token', '--role', 'viewer', '--stream', 's', '--ttl', 'forever'], /invalid ttl/],
+    [['token', '--role', 'viewer', '--stream', 's', '--rol'], /Unknown option '--rol'/],
+    [['drain'], /missing <nodeId>/],
+    [['drain', 'a', 'b'], /unexpected argument "b"/],
+    [['nodes', '--timeout', 'x'], /invalid --timeout/],
+    [['launch'], /unknown command "launch"/],
+  ])('%j → exit 2 with a clear message', async (argv, message) => {
+    const t = io();
+    expect(await run(argv, t.io)).toBe(2);
+    expect(t.err()).toMatch(message);
+    expect(t.err().split('\n')[0]).toMatch(/^matchmesh: /);
+    expect(t.out()).toBe('');
+  });
+
+  it('parses valid commands', () => {
+    expect(
+      parseCommand(['token', '--role', 'publisher', '--stream', 'final', '--backup', '--ttl', '30m']),
+    ).toEqual({
+      kind: 'token',
+      role: 'publisher',
+      stream: 'final',
+      ttlSeconds: 1800,
+      backup: true,
+      sub: undefined,
+      json: false,
+    });
+    expect(parseCommand(['token', '--role', 'admin'])).toMatchObject({ stream: '*' });
+    expect(parseCommand(['drain', 'eu-1', '--undo'])).toMatchObject({
+      kind: 'drain',
+      nodeId: 'eu-1',
+      draining: false,
+    });
+    expect(parseCommand(['nodes', '--json', '--url', 'http://x:1'])).toMatchObject({
+      json: true,
+      url: 'http://x:1',
+    });
+    expect(parseCommand([])).toEqual({ kind: 'help' });
+    expect(() => parseCommand(['nope'])).toThrow(UsageError);
+  });
+});
+
+describe('matchmesh token', () => {
+  it('prints a token the server can verify', async () => {
+    const t = io();
+    expect(await run(['token', '--role', 'commentator', '--stream', 'final', '--sub', 'ann'], t.io)).toBe(0);
+    expect(await verifyToken(SECRET, t.out().trim())).toEqual({
+      role: 'commentator',
+      stream: 'final',
+      sub: 'ann',
+    });
+
+    const j = io();
+    expect(
+      await run(
+        ['token', '--role', 'publisher', '--stream', 'final', '--backup', '--ttl', '30m', '--json'],
+        j.io,
+      ),
+    ).toBe(0);
+    const out = JSON.parse(j.out());
+    expect(await verifyToken(SECRET, out.token)).toEqual({
+      role: 'publisher',
+      stream: 'final',
+      backup: true,
+    });
+    expect(Date.parse(out.expiresAt) - Date.now()).toBeGreaterThan(29 * 60_000);
+  });
+
+  it('says clearly when there is no secret', async () => {
+    const t = io({ MM_TOKEN_SECRET: undefined });
+    expect(await run(['token', '--role', 'viewer', '--stream', 's'], t.io)).toBe(1);
+    expect(t.err()).toMatch(/no token secret: set MM_TOKEN_SECRET, or run `npm run setup`/);
+  });
+});
+
+// ------------------------------------------------------------ admin commands
+
+const now = 1_700_000_010_000;
+const node = (id: string, region: string, extra: Partial<NodeRecord> = {}): NodeRecord => ({
+  id,
+  region,
+  roles: ['relay'],
+  url: `http://${id}.example:8080`,
+  mediaAddress: '10.0.0.1',
+  capacity: { viewers: 200 },
+  load: { viewers: 50, streams: 2, bitrateOut: 1e6, workerCpu: 0.2 },
+  draining: false,
+  startedAt: now - 60_000,
+  heartbeatAt: now - 1_500,
+  ...extra,
+});
+
+interface Seen {
+  method: string | undefined;
+  url: string | undefined;
+  auth: string | undefined;
+  body: string;
+}
+
+let server: Server | null = null;
+afterEach(async () => {
+  server?.close();
+  server = null;
+});
+
+async function stub(handler: (req: IncomingMessage, res: ServerResponse, body: string) => void) {
+  const seen: Seen[] = [];
+  server = createServer(async (req, res) => {
+    let body = '';
+    for await (const chunk of req) body += chunk;
+    seen.push({ method: req.method, url: req.url, auth: req.headers.authorization, body });
+    handler(req, res, body);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen };
+}
+
+function send(res: ServerResponse, status: number, body: unknown, type = 'application/json') {
+  res.writeHead(status, { 'content-type': type });
+  res.end(JSON.stringify(body));
+}
+
+describe('matchmesh nodes / streams / drain', () => {
+  it('nodes: table, signed admin token, --json raw', async () => {
+    const nodes = [
+      node('eu-1', 'eu'),
+      node('asia-1', 'asia', { draining: true, roles: ['ingest', 'relay'] }),
+    ];
+    const s = await stub((_req, res) => send(res, 200, { nodes }));
+    const t = io();
+    expect(await run(['nodes', '--url', s.url], t.io)).toBe(0);
+    const lines = t.out().trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^ID\s+REGION\s+ROLES\s+URL\s+VIEWERS\s+STREAMS\s+LOAD\s+DRAINING\s+HEARTBEAT$/);
+    expect(lines[1]).toMatch(
+      /^asia-1\s+asia\s+ingest,relay\s+http:\/\/asia-1\.example:8080\s+50\/200\s+2\s+25%\s+yes\s+1\.5s$/,
+    );
+    expect(lines[2]).toMatch(/^eu-1\s+eu\s+relay/);
+    expect(s.seen[0]).toMatchObject({ method: 'GET', url: '/api/v1/nodes' });
+    const token = s.seen[0]!.auth!.replace(/^Bearer /, '');
+    expect(await verifyToken(SECRET, token)).toMatchObject({
+      role: 'admin',
+      stream: '*',
+      sub: 'matchmesh-cli',
+    });
+
+    const j = io({ MM_ADMIN_TOKEN: 'given-token' });
+    expect(await run(['nodes', '--url', s.url, '--json'], j.io)).toBe(0);
+    expect(JSON.parse(j.out())).toEqual({ nodes });
+    expect(s.seen[1]!.auth).toBe('Bearer given-token');
+  });
+
+  it('streams: table', async () => {
+    const streams = [
+      {
+        stream: 'final',
+        ingest: { nodeId: 'ing-1', role: 'primary' },
+        regions: [
+          { region: 'asia', nodeId: 'asia-1' },
+          { region: 'eu', nodeId: 'eu-1' },
+        ],
+        viewers: 1234,
+      },
+      { stream: 'semi', ingest: null, regions: [], viewers: 0 },
+    ];
+    const s = await stub((_req, res) => send(res, 200, { streams }));
+    const t = io({ MM_NODE_URL: undefined });
+    expect(await run(['streams', '--url', s.url], t.io)).toBe(0);
+    expect(t.out()).toMatch(/final\s+ing-1\s+primary\s+asia:asia-1 eu:eu-1\s+1234/);
+    expect(t.out()).toMatch(/semi\s+-\s+-\s+-\s+0/);
+  });
+
+  it('drain: POST with body, and --undo; MM_NODE_URL is honoured', async () => {
+    const s = await stub((req, res, body) => {
+      const id = /\/api\/v1\/nodes\/([^/]+)\/drain$/.exec(req.url ?? '')?.[1];
+      send(res, 200, { id: decodeURIComponent(id ?? ''), draining: JSON.parse(body).draining });
+    });
+    const t = io({ MM_NODE_URL: s.url });
+    expect(await run(['drain', 'eu-1'], t.io)).toBe(0);
+    expect(t.out()).toMatch(/node eu-1 is draining/);
+    expect(s.seen[0]).toMatchObject({
+      method: 'POST',
+      url: '/api/v1/nodes/eu-1/drain',
+      body: '{"draining":true}',
+    });
+    const u = io({ MM_NODE_URL: s.url });
+    expect(await run(['drain', 'eu-1', '--undo'], u.io)).toBe(0);
+    expect(u.out()).toMatch(/no longer draining/);
+  });
+
+  it('HTTP errors: problem+json detail, one line, exit 1', async () => {
+    const s = await stub((_req, res) =>
+      send(res, 403, { type: 'about:blank', title: 'Forbidden', status: 403, detail: 'admin role required' }),
+    );
+    const t = io();
+    expect(await run(['nodes', '--url', s.url], t.io)).toBe(1);
+    expect(t.err()).toBe('matchmesh: GET /api/v1/nodes → 403 Forbidden: admin role required\n');
+  });
+
+  it('an unexpected body is an error, not a crash', async () => {
+    const s = await stub((_req, res) => send(res, 200, { nodes: [{ id: 'x' }] }));
+    const t = io();
+    expect(await run(['nodes', '--url', s.url], t.io)).toBe(1);
+    expect(t.err()).toMatch(/^matchmesh: unexpected answer to GET \/api\/v1\/nodes: nodes\.0\.region/);
+  });
+
+  it('connection refused: one line, exit 1', async () => {
+    const s = await stub(() => {});
+    server?.close();
+    await once(server!, 'close');
+    const t = io();
+    expect(await run(['nodes', '--url', s.url], t.io)).toBe(1);
+    expect(t.err()).toBe(
+      `matchmesh: cannot reach node at ${s.url}: connection refused (is the node running?)\n`,
+    );
+  });
+});
+
+describe('bin/matchmesh.js launcher', () => {
+  const bin = fileURLToPath(new URL('../bin/matchmesh.js', import.meta.url));
+
+  it('runs from any directory: token ok (exit 0), bad role (exit 2)', async () => {
+    const env = { ...process.env, MM_TOKEN_SECRET: SECRET };
+    const ok = spawnSync(process.execPath, [bin, 'token', '--role', 'viewer', '--stream', 'final'], {
+      cwd: '/',
+      env,
+      encoding: 'utf8',
+    });
+    expect(ok.status).toBe(0);
+    expect((await verifyToken(SECRET, ok.stdout.trim())).stream).toBe('final');
+
+    const bad = spawnSync(process.execPath, [bin, 'token', '--role', 'king', '--stream', 'x'], {
+      cwd: '/',
+      env,
+      encoding: 'utf8',
+    });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/^matchmesh: token: invalid role "king"/);
+  });
+});

@@ -1,0 +1,47 @@
+/**
+ * @matchmesh/cluster — cluster coordination over Redis: node membership
+ * (NodeRegistry), where streams enter and which relay holds each region's copy
+ * (StreamDirectory), node-to-node requests (NodeBus) and pure placement
+ * functions. Knows nothing of mediasoup: it moves ids and records, not media.
+ */
+export {
+  type BusHandler,
+  type DropReason,
+  type HandlerContext,
+  NodeBus,
+  type NodeBusEvents,
+  type NodeBusOptions,
+  type RequestOptions,
+} from './bus.ts';
+export {
+  type ClaimResult,
+  type IngestEntry,
+  type IngestRole,
+  type RegionClaim,
+  StreamDirectory,
+  type StreamDirectoryOptions,
+  type StreamEntry,
+} from './directory.ts';
+export { ClusterError, type ClusterErrorCode, isClusterError } from './errors.ts';
+export { clusterKeys, keyPrefix } from './keys.ts';
+export { type Logger, silentLogger } from './logger.ts';
+export {
+  acceptsViewers,
+  candidateRelays,
+  compareByLoad,
+  type GuessRegionInput,
+  guessRegion,
+  loadRatio,
+  type PickRelayOptions,
+  pickRelay,
+  type RegionCandidates,
+} from './placement.ts';
+export { createRedisClient, FAIL_FAST_OPTIONS, type RedisSource } from './redis.ts';
+export {
+  type NodeLoad,
+  NodeRegistry,
+  type NodeRegistryEvents,
+  type NodeRegistryOptions,
+  type RegisterOptions,
+} from './registry.ts';
+export { type EmbeddedRedisOptions, type RedisServer, startEmbeddedRedis } from './testing/redis-server.ts';

@@ -1,0 +1,11 @@
+/**
+ * `@matchmesh/cluster/testing`: a real redis-server for tests and embedded use.
+ */
+export {
+  type EmbeddedRedisOptions,
+  freePort,
+  type RedisServer,
+  type StartRedisOptions,
+  startEmbeddedRedis,
+  startRedisServer,
+} from './redis-server.ts';
