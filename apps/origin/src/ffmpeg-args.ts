@@ -1,0 +1,301 @@
+import { existsSync } from 'node:fs';
+import { AUDIO_PAYLOAD_TYPE, AUDIO_SSRC, RTP_MAX_PACKET, VIDEO_PAYLOAD_TYPE, VIDEO_SSRC } from './codecs.ts';
+import {
+  CLOCK_ROW_Y,
+  FRAME_ROW_Y,
+  PATTERN_FPS,
+  PATTERN_HEIGHT,
+  PATTERN_WIDTH,
+  STRIP_BITS,
+  STRIP_CELL,
+  STRIP_HEIGHT,
+  STRIP_WIDTH,
+  STRIP_X,
+} from './pattern-layout.ts';
+
+/*
+ * Pure construction of ffmpeg's argv: no process here, so the exact command
+ * line is unit-testable and printable (`npm start -- --print-ffmpeg`).
+ */
+
+export const TESTPATTERN = 'testpattern';
+
+export interface FfmpegPlan {
+  /** 'testpattern' or any ffmpeg input (file path, rtmp://, srt://...). */
+  source: string;
+  videoPort: number;
+  audioPort: number;
+  videoBitrateKbps: number;
+  /** Burn the frame/clock strips (always on for the test pattern). */
+  burnStrips: boolean;
+  /** For files: loop forever at native rate. */
+  loop: boolean;
+  /** For rtmp:// URLs: act as the RTMP server OBS pushes to. */
+  listen: boolean;
+  /** False when the input is known to have no audio: a silent track is sent instead. */
+  sourceHasAudio: boolean;
+  fontFile: string;
+}
+
+const FONT_CANDIDATES = [
+  '/usr/share/fonts/truetype/dejavu/DejaVuSansMono-Bold.ttf',
+  '/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf',
+  '/usr/share/fonts/truetype/liberation/LiberationMono-Bold.ttf',
+];
+
+/** First font present on this machine (Debian: fonts-dejavu-core). */
+export function findFont(): string {
+  const found = FONT_CANDIDATES.find((f) => existsSync(f));
+  if (!found)
+    throw new Error(
+      `no usable font found (tried ${FONT_CANDIDATES.join(', ')}); apt-get install fonts-dejavu-core`,
+    );
+  return found;
+}
+
+/**
+ * Quote a filter option value. The filtergraph parser keeps quoted text
+ * literally; the option parser then unescapes `\:` and `\,`. drawtext's
+ * `%{fn:arg}` expansion needs real colons after that second pass.
+ */
+function q(value: string): string {
+  if (value.includes("'")) throw new Error('filter values must not contain single quotes');
+  return `'${value.replace(/\\/g, '\\\\').replace(/[:,]/g, (m) => `\\${m}`)}'`;
+}
+
+function filter(name: string, opts: Record<string, string | number>): string {
+  const args = Object.entries(opts)
+    .map(([k, v]) => `${k}=${typeof v === 'number' ? v : q(v)}`)
+    .join(':');
+  return `${name}=${args}`;
+}
+
+function box(x: number, y: number, w: number, h: number, color: string, enable?: string): string {
+  const opts: Record<string, string | number> = { x, y, w, h, color, t: 'fill' };
+  if (enable) opts.enable = enable;
+  return filter('drawbox', opts);
+}
+
+/** Triangle wave between lo and hi, advancing `speed` px per frame: a ball bouncing off cushions. */
+function bounce(lo: number, hi: number, speed: number, phase: number): string {
+  const range = hi - lo;
+  return `${lo}+abs(mod(n*${speed}+${phase},${2 * range})-${range})`;
+}
+
+/** The billiards table: rails, cloth, pockets, two balls in motion. Cheap filters only (no geq). */
+function tableFilters(font: string): string[] {
+  const rail = { x: 140, y: 150, w: 1000, h: 520 };
+  const cloth = { x: 170, y: 180, w: 940, h: 460 };
+  const pocket = 40;
+  const pockets: Array<[number, number]> = [
+    [cloth.x - pocket / 2, cloth.y - pocket / 2],
+    [cloth.x + cloth.w / 2 - pocket / 2, cloth.y - pocket / 2 - 8],
+    [cloth.x + cloth.w - pocket / 2, cloth.y - pocket / 2],
+    [cloth.x - pocket / 2, cloth.y + cloth.h - pocket / 2],
+    [cloth.x + cloth.w / 2 - pocket / 2, cloth.y + cloth.h - pocket / 2 + 8],
+    [cloth.x + cloth.w - pocket / 2, cloth.y + cloth.h - pocket / 2],
+  ];
+  const ball = (color: string, vx: number, vy: number, px: number, py: number) =>
+    filter('drawtext', {
+      fontfile: font,
+      text: '\u25CF',
+      fontsize: 54,
+      fontcolor: color,
+      // Glyph box is ~34 px; keep it inside the cloth.
+      x: bounce(cloth.x + 4, cloth.x + cloth.w - 40, vx, px),
+      y: bounce(cloth.y - 6, cloth.y + cloth.h - 46, vy, py),
+    });
+  return [
+    box(rail.x, rail.y, rail.w, rail.h, '0x5b3413'),
+    box(cloth.x, cloth.y, cloth.w, cloth.h, '0x0b6e3a'),
+    ...pockets.map(([x, y]) => box(x, y, pocket, pocket, 'black')),
+    // Head string, a faint line a real table has: gives motion estimation a fixed feature.
+    box(cloth.x + Math.round(cloth.w / 4), cloth.y, 2, cloth.h, '0x2f8f5a'),
+    ball('white', 11, 7, 0, 0),
+    ball('0xd4a017', 6, 9, 300, 120),
+    ball('0xb01010', 4, 3, 700, 50),
+  ];
+}
+
+/**
+ * Frame number and wall clock, as text for humans and as strips for
+ * machines (layout in pattern-layout.ts).
+ *
+ * The clock is taken from RTCTIME (wall clock, µs) at the moment the frame
+ * passes the filter: `settb=1/1000,setpts=RTCTIME/1000` makes the frame's
+ * `t` the Unix time in seconds with ms resolution, the text and clock strip
+ * read that `t`, and `settb=1/30,setpts=N` restores the 30 fps timeline for
+ * the encoder. With `-re` pacing that instant is the frame's "capture" time.
+ *
+ * Human-readable text, exact formats:
+ *   "FRAME 000123"           frame number n, zero-padded to 6 digits
+ *   "08:31:50.108 UTC"       wall clock HH:MM:SS.mmm, UTC
+ */
+function overlayFilters(font: string): string[] {
+  const out: string[] = [];
+  out.push(
+    filter('drawtext', {
+      fontfile: font,
+      text: 'FRAME %{eif:n:d:6}',
+      fontsize: 56,
+      fontcolor: 'white',
+      box: 1,
+      boxcolor: 'black@0.7',
+      boxborderw: 6,
+      x: 24,
+      y: STRIP_HEIGHT + 24,
+    }),
+  );
+  // Frame-number row: n is the filter's input frame count, i.e. the frame number.
+  out.push(box(STRIP_X, 0, STRIP_WIDTH, STRIP_HEIGHT, 'black'));
+  for (let col = 0; col < STRIP_BITS; col++) {
+    const bit = STRIP_BITS - 1 - col;
+    out.push(
+      box(
+        STRIP_X + col * STRIP_CELL,
+        FRAME_ROW_Y,
+        STRIP_CELL,
+        STRIP_CELL,
+        'white',
+        `mod(floor(n/${2 ** bit}),2)`,
+      ),
+    );
+  }
+  out.push('settb=1/1000', 'setpts=RTCTIME/1000');
+  const ms = 'floor(t*1000+0.5)';
+  out.push(
+    filter('drawtext', {
+      fontfile: font,
+      text:
+        '%{eif:mod(floor(t/3600),24):d:2}:%{eif:mod(floor(t/60),60):d:2}:%{eif:mod(floor(t),60):d:2}' +
+        `.%{eif:mod(${ms},1000):d:3} UTC`,
+      fontsize: 56,
+      fontcolor: 'yellow',
+      box: 1,
+      boxcolor: 'black@0.7',
+      boxborderw: 6,
+      x: 640,
+      y: STRIP_HEIGHT + 24,
+    }),
+  );
+  for (let col = 0; col < STRIP_BITS; col++) {
+    const bit = STRIP_BITS - 1 - col;
+    out.push(
+      box(
+        STRIP_X + col * STRIP_CELL,
+        CLOCK_ROW_Y,
+        STRIP_CELL,
+        STRIP_CELL,
+        'white',
+        `mod(floor(mod(${ms},4294967296)/${2 ** bit}),2)`,
+      ),
+    );
+  }
+  out.push(`settb=1/${PATTERN_FPS}`, 'setpts=N');
+  return out;
+}
+
+/** The test pattern's video filter chain, input [0:v] = a 1280x720@30 lavfi color source. */
+export function testPatternChain(fontFile: string): string[] {
+  return [...tableFilters(fontFile), ...overlayFilters(fontFile), 'format=yuv420p'];
+}
+
+/** H.264 Constrained Baseline 3.1, 1 s GOP, no B-frames, in-band SPS/PPS on every keyframe. */
+export function videoEncoderArgs(kbps: number): string[] {
+  // biome-ignore format: ffmpeg flag/value pairs read best one pair per line
+  return [
+    '-c:v', 'libx264',
+    '-preset', 'ultrafast',
+    '-tune', 'zerolatency',
+    '-profile:v', 'baseline',
+    '-level:v', '3.1',
+    '-pix_fmt', 'yuv420p',
+    '-g', String(PATTERN_FPS),
+    '-keyint_min', String(PATTERN_FPS),
+    '-sc_threshold', '0',
+    '-bf', '0',
+    '-b:v', `${kbps}k`,
+    '-maxrate', `${kbps}k`,
+    // Half a second of VBV: keeps keyframes from bursting far above the rate.
+    '-bufsize', `${Math.round(kbps / 2)}k`,
+    '-threads', '1',
+    // Repeat SPS/PPS before each IDR: a receiver joining (or the ingest after
+    // a reconnect) can decode from the next keyframe; the RTP muxer would
+    // otherwise only put them in an SDP we never send.
+    '-x264-params', 'repeat-headers=1',
+    '-flags', '-global_header',
+  ];
+}
+
+function rtpOutput(port: number, payloadType: number, ssrc: number): string[] {
+  // biome-ignore format: ffmpeg flag/value pairs read best one pair per line
+  return [
+    '-payload_type', String(payloadType),
+    '-ssrc', String(ssrc),
+    '-f', 'rtp',
+    // rtcpport = the RTP port: ffmpeg's sender reports land on our socket
+    // (and are dropped) instead of port+1, which might belong to someone else.
+    `rtp://127.0.0.1:${port}?pkt_size=${RTP_MAX_PACKET}&rtcpport=${port}`,
+  ];
+}
+
+function audioOutput(plan: FfmpegPlan, inputLabel: string): string[] {
+  // biome-ignore format: ffmpeg flag/value pairs read best one pair per line
+  return [
+    '-map', inputLabel,
+    '-c:a', 'libopus',
+    '-b:a', '64k',
+    '-ar', '48000',
+    '-ac', '2',
+    '-application', 'lowdelay',
+    '-frame_duration', '20',
+    ...rtpOutput(plan.audioPort, AUDIO_PAYLOAD_TYPE, AUDIO_SSRC),
+  ];
+}
+
+export function buildFfmpegArgs(plan: FfmpegPlan): string[] {
+  const args = ['-hide_banner', '-loglevel', 'warning', '-nostats', '-nostdin'];
+  if (plan.source === TESTPATTERN) {
+    // biome-ignore format: ffmpeg flag/value pairs read best one pair per line
+    args.push(
+      '-re', '-f', 'lavfi', '-i', `color=c=0x1e1e1e:s=${PATTERN_WIDTH}x${PATTERN_HEIGHT}:r=${PATTERN_FPS}`,
+      '-re', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
+    );
+    args.push('-filter_complex', `[0:v]${testPatternChain(plan.fontFile).join(',')}[v]`);
+    args.push(
+      '-map',
+      '[v]',
+      ...videoEncoderArgs(plan.videoBitrateKbps),
+      ...rtpOutput(plan.videoPort, VIDEO_PAYLOAD_TYPE, VIDEO_SSRC),
+    );
+    args.push(...audioOutput(plan, '1:a'));
+    return args;
+  }
+
+  const isUrl = /^[a-z][a-z0-9+.-]*:\/\//i.test(plan.source);
+  // Files are read at their native rate (-re), as a live source would deliver them.
+  if (!isUrl) args.push('-re');
+  if (!isUrl && plan.loop) args.push('-stream_loop', '-1');
+  if (isUrl) args.push('-fflags', 'nobuffer', '-flags', 'low_delay');
+  if (plan.listen && plan.source.startsWith('rtmp://')) args.push('-listen', '1');
+  args.push('-i', plan.source);
+  if (!plan.sourceHasAudio) args.push('-f', 'lavfi', '-i', 'anullsrc=r=48000:cl=stereo');
+  // Level 3.1 allows at most 1280x720@30: fit, letterbox, and fix the rate so
+  // frame n is always at n * 1000 / 30 ms.
+  const chain = [
+    `fps=${PATTERN_FPS}`,
+    `scale=w=${PATTERN_WIDTH}:h=${PATTERN_HEIGHT}:force_original_aspect_ratio=decrease`,
+    `pad=${PATTERN_WIDTH}:${PATTERN_HEIGHT}:(ow-iw)/2:(oh-ih)/2`,
+    ...(plan.burnStrips ? overlayFilters(plan.fontFile) : []),
+    'format=yuv420p',
+  ];
+  args.push('-filter_complex', `[0:v:0]${chain.join(',')}[v]`);
+  args.push(
+    '-map',
+    '[v]',
+    ...videoEncoderArgs(plan.videoBitrateKbps),
+    ...rtpOutput(plan.videoPort, VIDEO_PAYLOAD_TYPE, VIDEO_SSRC),
+  );
+  args.push(...audioOutput(plan, plan.sourceHasAudio ? '0:a:0' : '1:a'));
+  return args;
+}

@@ -1,0 +1,17 @@
+/**
+ * @matchmesh/origin — the origin agent as a library: publish a stream to a
+ * matchmesh ingest over WHIP, with score updates on the 'scores' channel.
+ */
+export {
+  type AgentEvents,
+  type AgentStats,
+  type ConnectedInfo,
+  OriginAgent,
+  type OriginAgentOptions,
+} from './agent.ts';
+export { type ApiOptions, buildApi, type ScoreSink } from './api.ts';
+export * from './codecs.ts';
+export { loadConfig, type OriginConfig } from './config.ts';
+export { buildFfmpegArgs, TESTPATTERN } from './ffmpeg-args.ts';
+export * from './pattern-layout.ts';
+export { ScoreGenerator, type ScoreGeneratorOptions } from './score-generator.ts';

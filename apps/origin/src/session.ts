@@ -1,0 +1,286 @@
+import { EventEmitter } from 'node:events';
+import { SCORE_CHANNEL_LABEL } from '@matchmesh/protocol';
+import type { Logger } from 'pino';
+import {
+  MediaStream,
+  MediaStreamTrack,
+  type RTCDataChannel,
+  RTCPeerConnection,
+  type RTCRtpSender,
+} from 'werift';
+import { AUDIO_SSRC, audioCodec, headerExtensions, VIDEO_SSRC, videoCodec } from './codecs.ts';
+import type { MediaKind } from './media-source.ts';
+import { deleteSession, postOffer } from './whip-client.ts';
+
+/*
+ * One WHIP publish session: one werift RTCPeerConnection, one POST, one
+ * session URL. A session never recovers: when it dies the agent throws it
+ * away and builds a new one (a fresh offer is simpler and as fast as an ICE
+ * restart against an ICE-lite server, and it also survives an ingest
+ * restart that forgot the old session).
+ */
+
+export interface SessionOptions {
+  endpoint: string;
+  token: string;
+  logger: Logger;
+  /** Offer POST + ICE + DTLS must finish within this. */
+  connectTimeoutMs: number;
+  /** Declare the session dead when nothing (RTCP, SCTP, DTLS) arrived for this long. */
+  livenessTimeoutMs: number;
+  /** Extra host candidates, e.g. 127.0.0.1 when the ingest is on this machine. */
+  extraHostAddresses: string[];
+  useIpv6: boolean;
+}
+
+export interface SessionEvents {
+  /** The session is unusable; the reason is for logs. Emitted once. */
+  dead: [reason: string];
+  /** The score channel can take messages (again). */
+  writable: [];
+}
+
+let nextSessionId = 1;
+
+export class PublishSession extends EventEmitter<SessionEvents> {
+  readonly id = nextSessionId++;
+  readonly pc: RTCPeerConnection;
+  readonly channel: RTCDataChannel;
+  private readonly senders: Record<MediaKind, RTCRtpSender>;
+  private readonly log: Logger;
+  sessionUrl: string | undefined;
+  etag: string | undefined;
+  offerSdp: string | undefined;
+  answerSdp: string | undefined;
+  connectedAt: number | undefined;
+  private lastInboundAt = 0;
+  private lastOutboundAt = 0;
+  private watchdog: NodeJS.Timeout | undefined;
+  private deadReason: string | undefined;
+  private closed = false;
+  readonly feedback = { pli: 0, nack: 0 };
+
+  constructor(private readonly opts: SessionOptions) {
+    super();
+    this.log = opts.logger.child({ component: 'session', session: this.id });
+    this.pc = new RTCPeerConnection({
+      // H.264 and Opus only: the offer must not let the ingest pick anything we cannot send.
+      codecs: { video: [videoCodec()], audio: [audioCodec()] },
+      headerExtensions: headerExtensions(),
+      // One ICE/DTLS transport for everything, as mediasoup (and RFC 9725 section 4.2) expect.
+      bundlePolicy: 'max-bundle',
+      iceAdditionalHostAddresses: opts.extraHostAddresses,
+      iceUseIpv6: opts.useIpv6,
+    });
+
+    // Stream for a=msid, so an SFU or browser downstream sees one program.
+    const stream = new MediaStream();
+    const audio = this.pc.addTransceiver(new MediaStreamTrack({ kind: 'audio' }), {
+      direction: 'sendonly',
+      streams: [stream],
+    });
+    const video = this.pc.addTransceiver(new MediaStreamTrack({ kind: 'video' }), {
+      direction: 'sendonly',
+      streams: [stream],
+    });
+    // werift picks random SSRCs; the property is writable and is read when
+    // the offer is built and on every packet. Fixed SSRCs survive reconnects.
+    (audio.sender as { ssrc: number }).ssrc = AUDIO_SSRC;
+    (video.sender as { ssrc: number }).ssrc = VIDEO_SSRC;
+    this.senders = { audio: audio.sender, video: video.sender };
+    for (const [kind, sender] of Object.entries(this.senders)) {
+      sender.onPictureLossIndication.subscribe(() => {
+        this.feedback.pli++;
+        this.log.debug({ kind }, 'PLI from ingest (next keyframe is at most 1 s away)');
+      });
+      sender.onGenericNack.subscribe(() => {
+        this.feedback.nack++;
+      });
+    }
+
+    // mediasoup does not speak DCEP: the channel is pre-negotiated on SCTP
+    // stream 0, where the ingest's DataProducer listens.
+    this.channel = this.pc.createDataChannel(SCORE_CHANNEL_LABEL, { negotiated: true, id: 0, ordered: true });
+    this.channel.bufferedAmountLowThreshold = 64 * 1024;
+    this.channel.stateChanged.subscribe((state) => {
+      this.log.debug({ state }, 'score channel state');
+      if (state === 'open') this.emit('writable');
+      if (state === 'closed' && this.connectedAt !== undefined) this.die('score channel closed');
+    });
+    this.channel.bufferedAmountLow.subscribe(() => this.emit('writable'));
+
+    this.pc.connectionStateChange.subscribe((state) => {
+      this.log.debug({ state }, 'connection state');
+      // 'disconnected' is not waited out: against an ICE-lite server on a
+      // stable address it almost never heals, and a new session is < 1 s.
+      if (state === 'failed' || state === 'disconnected' || state === 'closed')
+        this.die(`connection ${state}`);
+    });
+  }
+
+  /** POST the offer, apply the answer, wait for ICE+DTLS. Throws on any failure. */
+  async connect(signal: AbortSignal): Promise<void> {
+    const deadline = AbortSignal.any([signal, AbortSignal.timeout(this.opts.connectTimeoutMs)]);
+    await this.pc.setLocalDescription(await this.pc.createOffer());
+    await this.iceGatheringComplete(deadline);
+    const offer = this.pc.localDescription?.sdp;
+    if (!offer) throw new Error('werift produced no local description');
+    this.offerSdp = offer;
+
+    const answer = await postOffer(this.opts.endpoint, this.opts.token, offer, deadline);
+    this.sessionUrl = answer.sessionUrl;
+    this.etag = answer.etag;
+    this.answerSdp = answer.sdp;
+    this.log.info({ sessionUrl: answer.sessionUrl, etag: answer.etag }, 'WHIP session created');
+
+    await this.pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp });
+    await this.connected(deadline);
+    this.connectedAt = Date.now();
+    this.startWatchdog();
+  }
+
+  private iceGatheringComplete(signal: AbortSignal): Promise<void> {
+    // werift's setLocalDescription normally resolves after gathering; keep
+    // the wait anyway so a STUN-server config (slow srflx) cannot send a
+    // candidate-less offer.
+    if (this.pc.iceGatheringState === 'complete') return Promise.resolve();
+    return this.waitFor(signal, 'ICE gathering', (resolve) =>
+      this.pc.iceGatheringStateChange.subscribe((s) => s === 'complete' && resolve()),
+    );
+  }
+
+  private connected(signal: AbortSignal): Promise<void> {
+    if (this.pc.connectionState === 'connected') return Promise.resolve();
+    return this.waitFor(signal, 'ICE/DTLS connection', (resolve, reject) =>
+      this.pc.connectionStateChange.subscribe((s) => {
+        if (s === 'connected') resolve();
+        if (s === 'failed' || s === 'closed') reject(new Error(`connection ${s} while connecting`));
+      }),
+    );
+  }
+
+  private waitFor(
+    signal: AbortSignal,
+    what: string,
+    subscribe: (resolve: () => void, reject: (err: Error) => void) => { unSubscribe: () => void },
+  ): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        sub.unSubscribe();
+        reject(new Error(`${what} timed out or aborted`));
+      };
+      const sub = subscribe(
+        () => {
+          sub.unSubscribe();
+          signal.removeEventListener('abort', onAbort);
+          resolve();
+        },
+        (err) => {
+          sub.unSubscribe();
+          signal.removeEventListener('abort', onAbort);
+          reject(err);
+        },
+      );
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /**
+   * werift keeps ICE consent for 30 s before failing, far too slow for a live
+   * match. The ingest answers what we send: RTCP receiver reports (mediasoup:
+   * at least every second while video flows) and SCTP SACKs for scores. So if
+   * we kept sending for `livenessTimeoutMs` and heard nothing back, the
+   * session is gone. While we send nothing (an RTMP source between
+   * publishers) silence is expected and only ICE consent (30 s) applies.
+   */
+  private startWatchdog(): void {
+    this.lastInboundAt = Date.now();
+    for (const ice of this.pc.iceTransports) {
+      ice.connection.onData.subscribe(() => {
+        this.lastInboundAt = Date.now();
+      });
+    }
+    for (const dtls of this.pc.dtlsTransports) {
+      dtls.onStateChange.subscribe((state) => {
+        if (state === 'closed' || state === 'failed') this.die(`dtls ${state}`);
+      });
+    }
+    const tick = Math.max(100, Math.min(500, this.opts.livenessTimeoutMs / 4));
+    this.watchdog = setInterval(() => {
+      const silentFor = Date.now() - this.lastInboundAt;
+      const sendingFor = this.lastOutboundAt - this.lastInboundAt;
+      if (silentFor > this.opts.livenessTimeoutMs && sendingFor > this.opts.livenessTimeoutMs - tick) {
+        this.die(`no packets from ingest for ${silentFor} ms while sending`);
+      }
+    }, tick);
+  }
+
+  private die(reason: string): void {
+    if (this.deadReason !== undefined || this.closed) return;
+    this.deadReason = reason;
+    clearInterval(this.watchdog);
+    this.log.warn({ reason }, 'session dead');
+    this.emit('dead', reason);
+  }
+
+  /** When the ingest was last heard from (any DTLS/SRTP/SRTCP/SCTP packet). */
+  get lastInbound(): number {
+    return this.lastInboundAt;
+  }
+
+  get isDead(): boolean {
+    return this.deadReason !== undefined;
+  }
+
+  /** RTP can flow: ICE+DTLS up and not declared dead. */
+  get mediaReady(): boolean {
+    return this.connectedAt !== undefined && !this.isDead && !this.closed;
+  }
+
+  get channelWritable(): boolean {
+    return this.mediaReady && this.channel.readyState === 'open';
+  }
+
+  sendRtp(kind: MediaKind, packet: Buffer): Promise<void> {
+    this.lastOutboundAt = Date.now();
+    return this.senders[kind].sendRtp(packet);
+  }
+
+  /** One score update as a text message on the score channel (throws if the channel is not open). */
+  sendScoreText(json: string): void {
+    this.channel.send(json);
+    this.lastOutboundAt = Date.now();
+  }
+
+  /**
+   * The source restarted: its RTP sequence numbers and timestamps start from
+   * new random bases. werift then rewrites them to continue where we were,
+   * so the ingest sees one continuous stream per SSRC.
+   */
+  sourceRestarted(): void {
+    this.senders.video.replaceRTP({ sequenceNumber: 0, timestamp: 0 }, false, 3000);
+    this.senders.audio.replaceRTP({ sequenceNumber: 0, timestamp: 0 }, false, 960);
+  }
+
+  /**
+   * Tear down. `deleteResource` sends the WHIP DELETE first (clean stop, or
+   * before re-POSTing after a failure, so our own stale session does not
+   * make the ingest answer 409).
+   */
+  async close(deleteResource: boolean, deleteTimeoutMs = 1500): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.watchdog);
+    if (deleteResource && this.sessionUrl) {
+      const status = await deleteSession(this.sessionUrl, this.opts.token, deleteTimeoutMs);
+      this.log.info({ sessionUrl: this.sessionUrl, status }, 'WHIP session deleted');
+    }
+    try {
+      await this.pc.close();
+    } catch (err) {
+      this.log.debug({ err }, 'pc.close failed');
+    }
+    this.removeAllListeners();
+  }
+}
