@@ -1,0 +1,1 @@
+int matchmesh_stub_libssl;
