@@ -17,6 +17,8 @@ export const CHROMIUM_FLAGS = [
   '--use-fake-device-for-media-stream',
   // Allow host candidates on loopback instead of mDNS names.
   '--disable-features=WebRtcHideLocalIpsWithMdns',
+  // Gather candidates on loopback too: every test stays on 127.0.0.1.
+  '--allow-loopback-in-peer-connection',
 ];
 
 export async function launchChromium(extraArgs: string[] = []): Promise<Browser> {

@@ -22,7 +22,7 @@ let portCounter = 0;
  * Start a real node process (apps/node) on free ports. Each node in a test
  * run gets its own WebRtcServer port block so several can run side by side.
  */
-export async function startNode(env: Record<string, string> = {}): Promise<TestNode> {
+export async function startNode(redisUrl: string, env: Record<string, string> = {}): Promise<TestNode> {
   const block = 46000 + ((process.pid * 7 + portCounter++ * 50) % 150) * 50;
   const proc = startTsProcess('apps/node/src/main.ts', {
     MM_HTTP_PORT: '0',
@@ -31,6 +31,8 @@ export async function startNode(env: Record<string, string> = {}): Promise<TestN
     MM_RTC_MIN_PORT: String(block + 1),
     MM_RTC_MAX_PORT: String(block + 49),
     MM_TOKEN_SECRET: tokenSecret(),
+    REDIS_URL: redisUrl,
+    MM_HEARTBEAT_MS: '500',
     ...env,
   });
   const msg = await waitForMessage<{ type: string; url: string; nodeId: string }>(proc, 'listening');

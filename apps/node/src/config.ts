@@ -42,6 +42,12 @@ export const ConfigSchema = z
     /** Comma-separated STUN/TURN URLs announced in WHIP/WHEP Link headers. */
     MM_ICE_SERVERS: z.string().default(''),
     MM_HEARTBEAT_MS: z.coerce.number().int().min(50).default(2000),
+    /** mediasoup worker log level and tags (debugging; worker logs go through the DEBUG=mediasoup* channel). */
+    MM_WORKER_LOG_LEVEL: z.enum(['debug', 'warn', 'error', 'none']).default('warn'),
+    MM_WORKER_LOG_TAGS: z
+      .string()
+      .default('')
+      .transform((s) => s.split(',').map((t) => t.trim()).filter(Boolean)),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .transform((env) => ({ ...env, MM_NODE_ID: env.MM_NODE_ID ?? `${os.hostname()}-${env.MM_HTTP_PORT}` }));

@@ -3,12 +3,15 @@ import path from 'node:path';
 import fastifyStatic from '@fastify/static';
 import fastifyWebsocket from '@fastify/websocket';
 import { WorkerPool } from '@matchmesh/sfu';
+import type { types } from 'mediasoup';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger as PinoLogger } from 'pino';
 import { type Config, publicUrl } from './config.ts';
 import { HttpProblem, sendProblem } from './http/problem.ts';
 import { MediaService } from './media/MediaService.ts';
 import { NodeMetrics } from './metrics.ts';
+import { ClusterLink } from './cluster/ClusterLink.ts';
+import { registerAdmin } from './routes/admin.ts';
 import { registerHealth } from './routes/health.ts';
 import { registerMetrics } from './routes/metrics.ts';
 import { registerWebRtcHttp } from './routes/webrtc-http.ts';
@@ -37,14 +40,16 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
     basePort: config.MM_RTC_PORT,
     rtcMinPort: config.MM_RTC_MIN_PORT,
     rtcMaxPort: config.MM_RTC_MAX_PORT,
+    logLevel: config.MM_WORKER_LOG_LEVEL,
+    logTags: config.MM_WORKER_LOG_TAGS as types.WorkerLogTag[],
     logger: logger.child({ room: 'sfu' }),
   });
   const media = new MediaService(pool, logger.child({ room: 'media' }));
 
   const app: FastifyInstance = Fastify({
-    loggerInstance: logger.child({ room: 'http' }) as unknown as FastifyBaseLogger,
+    // Request logs only at warn and above: a busy node serves many joins.
+    loggerInstance: logger.child({ room: 'http' }, { level: 'warn' }) as unknown as FastifyBaseLogger,
     bodyLimit: 64 * 1024,
-    disableRequestLogging: true,
   });
   const iceServers = config.MM_ICE_SERVERS.split(',').map((s) => s.trim()).filter(Boolean);
 
@@ -67,11 +72,20 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
     nodeId: config.MM_NODE_ID,
     region: config.MM_REGION,
     log: logger.child({ room: 'signaling' }),
-    admissionBlocked: () => undefined,
+    admissionBlocked: () => {
+      if (!cluster?.healthy) return 'cluster coordination (Redis) is unavailable; retry shortly';
+      return undefined;
+    },
   });
+  let cluster: ClusterLink | undefined;
 
   await app.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } });
-  await registerHealth(app, { notReadyReasons: () => (pool.workers.length === 0 ? ['no mediasoup worker'] : []) });
+  await registerHealth(app, {
+    notReadyReasons: () => [
+      ...(pool.workers.length === 0 ? ['no mediasoup worker'] : []),
+      ...(cluster?.healthy ? [] : ['redis unavailable']),
+    ],
+  });
   await app.register(async (scope) => {
     await registerWebRtcHttp(scope, {
       prefix: 'whip',
@@ -95,6 +109,18 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
   await app.register(async (scope) => signaling.register(scope));
   const metrics = new NodeMetrics(media, signaling, { node: config.MM_NODE_ID, region: config.MM_REGION });
   await registerMetrics(app, metrics, config.tokenSecret);
+  await app.register(async (scope) =>
+    registerAdmin(scope, {
+      tokenSecret: config.tokenSecret,
+      cluster: () => {
+        if (!cluster) throw new Error('cluster link not started');
+        return cluster;
+      },
+      media,
+      signaling,
+      nodeId: config.MM_NODE_ID,
+    }),
+  );
 
   const webDist = config.MM_WEB_DIST ?? path.join(config.repoRoot, 'apps/web/dist');
   if (existsSync(webDist)) {
@@ -111,6 +137,10 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
   const address = app.server.address();
   const boundPort = typeof address === 'object' && address ? address.port : config.MM_HTTP_PORT;
   const url = publicUrl(config, boundPort);
+  cluster = await ClusterLink.start(config, url, () => currentLoad(media, signaling), logger);
+  const link = cluster;
+  media.on('published', (stream) => void link.directory.setIngest(stream, config.MM_NODE_ID, { role: 'primary' }).catch(() => {}));
+  media.on('unpublished', (stream) => void link.directory.removeIngest(stream, config.MM_NODE_ID).catch(() => {}));
   logger.info({ url, nodeId: config.MM_NODE_ID, region: config.MM_REGION, workers: pool.workers.length }, 'node listening');
 
   return {
@@ -122,6 +152,18 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
     async close() {
       await app.close();
       media.close();
+      await cluster?.close();
     },
   };
 }
+
+function currentLoad(media: MediaService, signaling: SignalingServer): ClusterLoad {
+  return {
+    viewers: signaling.peers.size + media.whep.size,
+    streams: media.streams.size,
+    bitrateOut: 0,
+    workerCpu: media.pool.lastCpuRatio,
+  };
+}
+
+type ClusterLoad = ReturnType<Parameters<typeof ClusterLink.start>[2]>;

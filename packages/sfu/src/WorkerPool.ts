@@ -21,6 +21,8 @@ export interface WorkerPoolOptions {
   rtcMinPort: number;
   rtcMaxPort: number;
   logLevel?: types.WorkerLogLevel;
+  /** mediasoup log tags (e.g. ['dtls', 'ice']) for debugging. */
+  logTags?: types.WorkerLogTag[];
   logger?: Logger;
 }
 
@@ -49,6 +51,9 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   readonly #log: Logger;
   readonly #workers: (PooledWorker | undefined)[] = [];
   #closed = false;
+  #cpuSample = { at: Date.now(), seconds: 0 };
+  #cpuRatio = 0;
+  #cpuTimer: NodeJS.Timeout | undefined;
 
   private constructor(options: WorkerPoolOptions) {
     super();
@@ -61,6 +66,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     for (let i = 0; i < options.size; i++) {
       await pool.#spawn(i);
     }
+    pool.#cpuTimer = setInterval(() => void pool.#sampleCpu(), 2000).unref();
     return pool;
   }
 
@@ -109,17 +115,39 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     return total;
   }
 
+  /** Worker CPU over the last sample period, as a fraction of the pool's cores (0..1). */
+  get lastCpuRatio(): number {
+    return this.#cpuRatio;
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#cpuTimer);
     for (const w of this.workers) w.worker.close();
     this.#workers.length = 0;
+  }
+
+  async #sampleCpu(): Promise<void> {
+    try {
+      const seconds = await this.cpuSeconds();
+      const at = Date.now();
+      const elapsed = (at - this.#cpuSample.at) / 1000;
+      if (elapsed > 0) {
+        const used = Math.max(0, seconds - this.#cpuSample.seconds);
+        this.#cpuRatio = Math.min(1, used / elapsed / Math.max(1, this.workers.length));
+      }
+      this.#cpuSample = { at, seconds };
+    } catch {
+      // A worker died mid-sample; the next sample will be right again.
+    }
   }
 
   async #spawn(index: number): Promise<void> {
     const o = this.#options;
     const worker = await mediasoup.createWorker({
       logLevel: o.logLevel ?? 'warn',
+      logTags: o.logTags,
       rtcMinPort: o.rtcMinPort,
       rtcMaxPort: o.rtcMaxPort,
       appData: { index },

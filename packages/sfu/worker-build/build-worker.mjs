@@ -272,6 +272,36 @@ function patchMesonVersion(workerDir, mesonVersion, originalPath) {
   return `relaxed meson_version '>= ${required}' -> '>= ${MESON_RELAX.relaxTo}'`;
 }
 
+/**
+ * mediasoup's DTLS BIO callback answers every "after" notification except
+ * plain writes with 1 instead of the operation's own result
+ * (`operationType == BIO_CB_RETURN` compares against a flag that is always
+ * OR-ed with the operation). With the OpenSSL mediasoup bundles (built
+ * without kTLS) nothing asks; Debian's OpenSSL is built with kTLS and asks
+ * the BIO `BIO_get_ktls_send()` while allocating the DTLS write buffer,
+ * gets 1, skips the allocation, and the worker crashes writing the
+ * ServerHello. Testing the flag with `&` returns the real result.
+ */
+const DTLS_BIO_FIX = {
+  file: 'src/RTC/DtlsTransport.cpp',
+  from: '(operationType == BIO_CB_RETURN) ? static_cast<long>(ret) : 1',
+  to: '((operationType & BIO_CB_RETURN) != 0) ? static_cast<long>(ret) : 1',
+};
+
+function patchDtlsBioCallback(workerDir) {
+  const file = path.join(workerDir, DTLS_BIO_FIX.file);
+  const text = fs.readFileSync(file, 'utf8');
+  if (text.includes(DTLS_BIO_FIX.to)) return 'DTLS BIO callback already returns real results';
+  if (!text.includes(DTLS_BIO_FIX.from)) {
+    throw new Error(
+      `[worker] could not find the DTLS BIO callback return expression in ${DTLS_BIO_FIX.file}; ` +
+        'the matchmesh worker-build recipe must be updated for this mediasoup version.',
+    );
+  }
+  fs.writeFileSync(file, text.replace(DTLS_BIO_FIX.from, DTLS_BIO_FIX.to));
+  return 'patched the DTLS BIO callback to return real results (kTLS-enabled OpenSSL)';
+}
+
 function prepareSources(mediasoupDir, srcDir) {
   const from = path.join(mediasoupDir, 'worker');
   // Skip any build output a package might carry.
@@ -557,6 +587,7 @@ export async function ensureWorker({ mediasoupDir, cacheRoot = defaultCacheRoot(
     fs.mkdirSync(tmpRoot, { recursive: true });
     prepareSources(mediasoupDir, srcDir);
     log(`[worker] sources copied, recipe overlaid; ${patchMesonVersion(srcDir, mesonVersion, path.join(workerSrc, 'meson.build'))}`);
+    log(`[worker] ${patchDtlsBioCallback(srcDir)}`);
 
     log('[worker] meson setup ...');
     await runStep({

@@ -1,11 +1,19 @@
-import { MediaError, type Logger, StreamRouter, WhepSession, WhipSession, type WorkerPool } from '@matchmesh/sfu';
+import { EventEmitter } from 'node:events';
+import { MediaError, parseOffer, type Logger, StreamRouter, WhepSession, WhipSession, type WorkerPool } from '@matchmesh/sfu';
 
 /**
  * The node's media state: one StreamRouter per stream, plus the WHIP and
  * WHEP sessions attached to them. Creation of a stream's router is
  * de-duplicated so a burst of joins creates exactly one.
  */
-export class MediaService {
+interface MediaServiceEvents {
+  /** A publisher started feeding `stream` on this node. */
+  published: [stream: string];
+  /** The publisher of `stream` went away. */
+  unpublished: [stream: string];
+}
+
+export class MediaService extends EventEmitter<MediaServiceEvents> {
   readonly pool: WorkerPool;
   readonly #log: Logger;
   readonly #streams = new Map<string, StreamRouter>();
@@ -14,6 +22,7 @@ export class MediaService {
   readonly whep = new Map<string, WhepSession>();
 
   constructor(pool: WorkerPool, logger: Logger) {
+    super();
     this.pool = pool;
     this.#log = logger;
     // A dead worker took its routers with it: forget them so the next
@@ -50,12 +59,16 @@ export class MediaService {
   }
 
   async publish(streamId: string, offerSdp: string): Promise<WhipSession> {
+    // Reject a malformed offer before a router exists for the stream.
+    parseOffer(offerSdp);
     const stream = await this.getOrCreateStream(streamId);
     if (stream.live) throw new MediaError('already_publishing', `stream "${streamId}" is already being published`);
     const session = await WhipSession.create(stream, offerSdp, this.#log);
     this.whip.set(session.id, session);
+    this.emit('published', streamId);
     session.once('close', (reason) => {
       this.whip.delete(session.id);
+      this.emit('unpublished', streamId);
       this.#log.info({ stream: streamId, session: session.id, reason }, 'WHIP session closed');
     });
     this.#log.info({ stream: streamId, session: session.id }, 'WHIP session started');
@@ -63,6 +76,7 @@ export class MediaService {
   }
 
   async play(streamId: string, offerSdp: string): Promise<WhepSession> {
+    parseOffer(offerSdp);
     const stream = this.stream(streamId);
     if (!stream?.live) throw new MediaError('stream_not_live', `stream "${streamId}" is not being published`);
     const session = await WhepSession.create(stream, offerSdp);

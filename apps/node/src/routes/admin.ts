@@ -1,0 +1,60 @@
+import { DrainRequest, type StreamSummary } from '@matchmesh/protocol';
+import type { FastifyInstance } from 'fastify';
+import type { ClusterLink } from '../cluster/ClusterLink.ts';
+import { authorize } from '../http/auth.ts';
+import { HttpProblem } from '../http/problem.ts';
+import type { MediaService } from '../media/MediaService.ts';
+import type { SignalingServer } from '../signaling/SignalingServer.ts';
+
+export interface AdminDeps {
+  tokenSecret: string;
+  /** Resolved once the node listens (its URL is part of its registry record). */
+  cluster: () => ClusterLink;
+  media: MediaService;
+  signaling: SignalingServer;
+  nodeId: string;
+}
+
+/** Ops API (`/api/v1`): every route needs an admin token. */
+export async function registerAdmin(app: FastifyInstance, deps: AdminDeps): Promise<void> {
+  app.addHook('onRequest', async (request) => {
+    await authorize(deps.tokenSecret, request, 'admin', '*');
+  });
+
+  const clusterOr503 = <T>(p: Promise<T>): Promise<T> =>
+    p.catch((err) => {
+      throw new HttpProblem(503, 'Service Unavailable', `cluster state unavailable: ${(err as Error).message}`, {
+        'Retry-After': '5',
+      });
+    });
+
+  app.get('/api/v1/nodes', async () => ({ nodes: await clusterOr503(deps.cluster().registry.list()) }));
+
+  app.get('/api/v1/streams', async () => {
+    const listed = await clusterOr503(deps.cluster().directory.listStreams());
+    const local = new Map<string, number>();
+    for (const peer of deps.signaling.peers) {
+      const s = peer.stream?.stream;
+      if (s) local.set(s, (local.get(s) ?? 0) + 1);
+    }
+    const streams: StreamSummary[] = listed.map((s) => ({ ...s, viewers: local.get(s.stream) ?? 0 }));
+    // Streams live on this node that the directory does not know yet.
+    for (const [id] of deps.media.streams) {
+      if (!streams.some((s) => s.stream === id)) {
+        streams.push({ stream: id, ingest: null, regions: [], viewers: local.get(id) ?? 0 });
+      }
+    }
+    return { streams };
+  });
+
+  app.post('/api/v1/nodes/:id/drain', async (request) => {
+    const { id } = request.params as { id: string };
+    const body = DrainRequest.safeParse(request.body ?? {});
+    if (!body.success) throw new HttpProblem(400, 'Bad Request', body.error.issues[0]?.message);
+    const node = await clusterOr503(deps.cluster().registry.get(id));
+    if (!node) throw new HttpProblem(404, 'Not Found', `no node "${id}"`);
+    await clusterOr503(deps.cluster().registry.setDraining(id, body.data.draining));
+    if (id === deps.nodeId && body.data.draining) deps.signaling.broadcastDrain('node draining');
+    return { id, draining: body.data.draining };
+  });
+}
