@@ -75,7 +75,8 @@ function rtpSection(
   }
   if (answered.send) {
     const { ssrc, rtxSsrc, cname, msid } = answered.send;
-    section.msid = `${msid} ${offered.mid}`;
+    // sdp-transform 3 parses a=msid as a list of {id, appdata}.
+    (section as { msid?: unknown }).msid = [{ id: msid, appdata: `${msid}-${offered.mid}` }];
     section.ssrcs = [{ id: ssrc, attribute: 'cname', value: cname }];
     if (rtxSsrc !== undefined) {
       section.ssrcs.push({ id: rtxSsrc, attribute: 'cname', value: cname });

@@ -1,0 +1,137 @@
+import { type RedisServer, startRedisServer } from '@matchmesh/cluster/testing';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium } from '../src/browser.ts';
+import { startNode, type TestNode, token } from '../src/node.ts';
+import { startOrigin } from '../src/origin.ts';
+import type { ManagedProcess } from '../src/processes.ts';
+import { framesDecoded, isContiguous, scoreSeqs, waitForMoreFrames } from '../src/viewer.ts';
+
+/**
+ * The foundation end to end: redis-server, one node with the real mediasoup
+ * worker, the real origin agent publishing the test match over WHIP, and
+ * the React viewer page in headless Chromium playing it with mediasoup-client.
+ */
+describe('a live match plays from the origin to a browser', () => {
+  const stream = 'final';
+  let redis: RedisServer;
+  let node: TestNode;
+  let origin: ManagedProcess;
+  let browser: Browser;
+  let viewer: Page;
+
+  const watchUrl = async (): Promise<string> =>
+    `${node.url}/watch?stream=${stream}&token=${await token('viewer', stream)}`;
+
+  beforeAll(async () => {
+    redis = await startRedisServer();
+    node = await startNode(redis.url);
+    // A fast score generator so the test sees many updates in a few seconds.
+    origin = await startOrigin(node.url, stream, { MM_SCORE_INTERVAL_MS: '250' });
+    browser = await launchChromium();
+    viewer = await browser.newPage();
+    await viewer.goto(await watchUrl());
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await origin?.stop();
+    await node?.stop();
+    await redis?.stop();
+  });
+
+  it('decodes video frames, advances currentTime and receives audio', async () => {
+    await viewer.waitForFunction(() => (window.__mm?.framesDecoded() ?? 0) >= 60, undefined, { timeout: 30_000 });
+    const t0 = await viewer.evaluate(() => window.__mm!.videoCurrentTime());
+    await waitForMoreFrames(viewer, 15);
+    const t1 = await viewer.evaluate(() => window.__mm!.videoCurrentTime());
+    expect(t1).toBeGreaterThan(t0);
+    const stats = await viewer.evaluate(() => window.__mm!.stats());
+    expect(stats.inboundAudioPackets).toBeGreaterThan(0);
+    expect(stats.framesDecoded).toBeGreaterThanOrEqual(60);
+  });
+
+  it('receives score updates in order with no gap', async () => {
+    await viewer.waitForFunction(() => (window.__mm?.scores.length ?? 0) >= 6, undefined, { timeout: 15_000 });
+    const seqs = await scoreSeqs(viewer);
+    expect(seqs.length).toBeGreaterThanOrEqual(6);
+    expect(isContiguous(seqs)).toBe(true);
+  });
+
+  it('shows a late joiner the current score within 1 s', async () => {
+    const late = await browser.newPage();
+    const started = Date.now();
+    await late.goto(await watchUrl());
+    await late.waitForFunction(() => window.__mm?.lastScore != null, undefined, { timeout: 1000 });
+    const elapsed = Date.now() - started;
+    const [lateSeq, currentSeq] = await Promise.all([
+      late.evaluate(() => window.__mm!.lastScore!.seq),
+      viewer.evaluate(() => window.__mm!.lastScore!.seq),
+    ]);
+    // The snapshot is the stream's latest update (at most one behind a
+    // viewer that received a newer one in the meantime).
+    expect(currentSeq - lateSeq).toBeLessThanOrEqual(1);
+    expect(elapsed).toBeLessThanOrEqual(1000);
+    await late.close();
+  });
+
+  it('keeps decoding after every kind of bad input', async () => {
+    const sdpOk = 'v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n';
+    const whip = (headers: Record<string, string>, body: string) =>
+      fetch(`${node.url}/whip/${stream}`, { method: 'POST', headers, body });
+    const publisher = await token('publisher', stream);
+    const expired = await token('publisher', stream, -10);
+    const offerWithCodec = (codec: string) =>
+      `${sdpOk}a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuv\r\na=fingerprint:sha-256 AA:BB:CC\r\na=setup:actpass\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\na=sendonly\r\na=rtpmap:96 ${codec}/90000\r\n`;
+
+    const cases: { name: string; run: () => Promise<Response>; status: number }[] = [
+      { name: 'no token', run: () => whip({ 'Content-Type': 'application/sdp' }, sdpOk), status: 401 },
+      { name: 'garbage token', run: () => whip({ 'Content-Type': 'application/sdp', Authorization: 'Bearer not-a-jwt-at-all' }, sdpOk), status: 401 },
+      { name: 'expired token', run: () => whip({ 'Content-Type': 'application/sdp', Authorization: `Bearer ${expired}` }, sdpOk), status: 401 },
+      { name: 'viewer token', run: async () => whip({ 'Content-Type': 'application/sdp', Authorization: `Bearer ${await token('viewer', stream)}` }, sdpOk), status: 403 },
+      { name: 'other stream', run: async () => whip({ 'Content-Type': 'application/sdp', Authorization: `Bearer ${await token('publisher', 'other')}` }, sdpOk), status: 403 },
+      { name: 'not SDP', run: () => whip({ 'Content-Type': 'application/json', Authorization: `Bearer ${publisher}` }, '{}'), status: 415 },
+      { name: 'malformed SDP', run: () => whip({ 'Content-Type': 'application/sdp', Authorization: `Bearer ${publisher}` }, 'hello'), status: 400 },
+      { name: 'no acceptable codec', run: () => whip({ 'Content-Type': 'application/sdp', Authorization: `Bearer ${publisher}` }, offerWithCodec('H265')), status: 422 },
+      { name: 'second publisher', run: () => whip({ 'Content-Type': 'application/sdp', Authorization: `Bearer ${publisher}` }, offerWithCodec('VP8')), status: 409 },
+    ];
+    for (const c of cases) {
+      const before = await framesDecoded(viewer);
+      const res = await c.run();
+      expect(res.status, c.name).toBe(c.status);
+      expect(res.headers.get('content-type'), c.name).toContain('application/problem+json');
+      const problem = (await res.json()) as { status: number; detail?: string };
+      expect(problem.status, c.name).toBe(c.status);
+      expect(problem.detail, c.name).toBeTruthy();
+      // What was already flowing is undisturbed.
+      const after = await waitForMoreFrames(viewer, 5);
+      expect(after, c.name).toBeGreaterThan(before);
+    }
+  });
+
+  it('answers bad signaling with typed errors and keeps the socket open', async () => {
+    const replies = await viewer.evaluate(async () => {
+      const ws = new WebSocket(`${location.origin.replace('http', 'ws')}/ws`);
+      await new Promise((r) => ws.addEventListener('open', r, { once: true }));
+      const ask = (raw: string) =>
+        new Promise<unknown>((resolve) => {
+          ws.addEventListener('message', (e) => resolve(JSON.parse(e.data as string)), { once: true });
+          ws.send(raw);
+        });
+      const out = [
+        await ask('{not json'),
+        await ask(JSON.stringify({ id: 1, method: 'fly', data: {} })),
+        await ask(JSON.stringify({ id: 2, method: 'consume', data: { transportId: 'nope', rtpCapabilities: {} } })),
+        await ask(JSON.stringify({ id: 3, method: 'join', data: { stream: 'final', token: 'x'.repeat(20) } })),
+        await ask(JSON.stringify({ id: 4, method: 'join', data: { stream: '../etc', token: 'x'.repeat(20) } })),
+      ];
+      const open = ws.readyState === WebSocket.OPEN;
+      ws.close();
+      return { out, open };
+    });
+    const codes = replies.out.map((r) => (r as { error?: { code: string } }).error?.code);
+    expect(codes).toEqual(['bad_request', 'unknown_method', 'not_joined', 'unauthorized', 'bad_request']);
+    expect(replies.open).toBe(true);
+    await waitForMoreFrames(viewer, 5);
+  });
+});
