@@ -62,7 +62,7 @@ export class MediaService extends EventEmitter<MediaServiceEvents> {
     // Reject a malformed offer before a router exists for the stream.
     parseOffer(offerSdp);
     const stream = await this.getOrCreateStream(streamId);
-    if (stream.live) throw new MediaError('already_publishing', `stream "${streamId}" is already being published`);
+    // WhipSession checks the offer first (400/422), then that nobody else publishes (409).
     const session = await WhipSession.create(stream, offerSdp, this.#log);
     this.whip.set(session.id, session);
     this.emit('published', streamId);
