@@ -23,7 +23,7 @@ let portCounter = 0;
  * run gets its own WebRtcServer port block so several can run side by side.
  */
 export async function startNode(redisUrl: string, env: Record<string, string> = {}): Promise<TestNode> {
-  const block = 46000 + ((process.pid * 7 + portCounter++ * 50) % 150) * 50;
+  const block = 46000 + ((process.pid * 7 + portCounter++) % 150) * 50;
   const proc = startTsProcess('apps/node/src/main.ts', {
     MM_HTTP_PORT: '0',
     MM_WORKERS: '1',

@@ -41,6 +41,10 @@ export const ConfigSchema = z
     MM_WEB_DIST: z.string().optional(),
     /** Comma-separated STUN/TURN URLs announced in WHIP/WHEP Link headers. */
     MM_ICE_SERVERS: z.string().default(''),
+    /** A region-copy claim lives this long without refresh (refreshed every third of it). */
+    MM_CLAIM_TTL_MS: z.coerce.number().int().min(300).default(10_000),
+    /** A relay keeps its region copy this long after its last viewer left. */
+    MM_PIPE_LINGER_MS: z.coerce.number().int().min(0).default(30_000),
     MM_HEARTBEAT_MS: z.coerce.number().int().min(50).default(2000),
     /** mediasoup worker log level and tags (debugging; worker logs go through the DEBUG=mediasoup* channel). */
     MM_WORKER_LOG_LEVEL: z.enum(['debug', 'warn', 'error', 'none']).default('warn'),

@@ -1,5 +1,6 @@
 import client from 'prom-client';
 import type { MediaService } from './media/MediaService.ts';
+import type { MeshService } from './mesh/MeshService.ts';
 import type { SignalingServer } from './signaling/SignalingServer.ts';
 
 /**
@@ -10,7 +11,12 @@ import type { SignalingServer } from './signaling/SignalingServer.ts';
 export class NodeMetrics {
   readonly registry = new client.Registry();
 
-  constructor(media: MediaService, signaling: SignalingServer, labels: { node: string; region: string }) {
+  constructor(
+    media: MediaService,
+    signaling: SignalingServer,
+    mesh: () => MeshService | undefined,
+    labels: { node: string; region: string },
+  ) {
     this.registry.setDefaultLabels(labels);
     client.collectDefaultMetrics({ register: this.registry, prefix: 'mm_process_' });
 
@@ -65,6 +71,23 @@ export class NodeMetrics {
           this.set({ stream: id, outcome: 'duplicate' }, s.scoreStats.duplicates);
           this.set({ stream: id, outcome: 'invalid' }, s.scoreStats.invalid);
         }
+      },
+    });
+    new client.Gauge({
+      name: 'mm_pipes',
+      help: 'Inter-node pipes of this node: out (to downstream relays, by their region) and in (from upstream)',
+      labelNames: ['stream', 'direction', 'peer_region'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        const counts = new Map<string, { stream: string; direction: string; peer_region: string; n: number }>();
+        for (const p of mesh()?.summaries() ?? []) {
+          const key = `${p.stream}|${p.direction}|${p.peerRegion}`;
+          const entry = counts.get(key) ?? { stream: p.stream, direction: p.direction, peer_region: p.peerRegion, n: 0 };
+          entry.n++;
+          counts.set(key, entry);
+        }
+        for (const { n, ...labels } of counts.values()) this.set(labels, n);
       },
     });
     new client.Gauge({

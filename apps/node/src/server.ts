@@ -11,6 +11,7 @@ import { HttpProblem, sendProblem } from './http/problem.ts';
 import { MediaService } from './media/MediaService.ts';
 import { NodeMetrics } from './metrics.ts';
 import { ClusterLink } from './cluster/ClusterLink.ts';
+import { MeshService } from './mesh/MeshService.ts';
 import { registerAdmin } from './routes/admin.ts';
 import { registerHealth } from './routes/health.ts';
 import { registerMetrics } from './routes/metrics.ts';
@@ -74,10 +75,13 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
     log: logger.child({ room: 'signaling' }),
     admissionBlocked: () => {
       if (!cluster?.healthy) return 'cluster coordination (Redis) is unavailable; retry shortly';
+      if (!config.MM_ROLES.includes('relay')) return 'this node does not serve viewers (no relay role)';
       return undefined;
     },
+    resolveStream: async (stream) => (mesh ? mesh.resolveStream(stream) : media.stream(stream)),
   });
   let cluster: ClusterLink | undefined;
+  let mesh: MeshService | undefined;
 
   await app.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } });
   await registerHealth(app, {
@@ -107,7 +111,7 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
     });
   });
   await app.register(async (scope) => signaling.register(scope));
-  const metrics = new NodeMetrics(media, signaling, { node: config.MM_NODE_ID, region: config.MM_REGION });
+  const metrics = new NodeMetrics(media, signaling, () => mesh, { node: config.MM_NODE_ID, region: config.MM_REGION });
   await registerMetrics(app, metrics, config.tokenSecret);
   await app.register(async (scope) =>
     registerAdmin(scope, {
@@ -118,6 +122,7 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
       },
       media,
       signaling,
+      mesh: () => mesh,
       nodeId: config.MM_NODE_ID,
     }),
   );
@@ -139,6 +144,14 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
   const url = publicUrl(config, boundPort);
   cluster = await ClusterLink.start(config, url, () => currentLoad(media, signaling), logger);
   const link = cluster;
+  mesh = new MeshService({
+    media,
+    cluster,
+    config,
+    logger,
+    localViewers: (stream) => [...signaling.peers].filter((p) => p.stream?.stream === stream).length,
+  });
+  mesh.start();
   media.on('published', (stream) => void link.directory.setIngest(stream, config.MM_NODE_ID, { role: 'primary' }).catch(() => {}));
   media.on('unpublished', (stream) => void link.directory.removeIngest(stream, config.MM_NODE_ID).catch(() => {}));
   logger.info({ url, nodeId: config.MM_NODE_ID, region: config.MM_REGION, workers: pool.workers.length }, 'node listening');
@@ -151,6 +164,7 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
     url,
     async close() {
       await app.close();
+      mesh?.close();
       media.close();
       await cluster?.close();
     },

@@ -14,3 +14,4 @@ export * from './signaling.ts';
 export * from './problem.ts';
 export * from './cluster.ts';
 export * from './token-codec.ts';
+export * from './mesh.ts';

@@ -12,3 +12,12 @@ export { SCORE_SCTP_STREAM_ID, type ScoreStats, StreamRouter, type TransportRequ
 export { WhepSession } from './WhepSession.ts';
 export { WhipSession } from './WhipSession.ts';
 export { type PooledWorker, WorkerPool, type WorkerPoolOptions } from './WorkerPool.ts';
+export {
+  type PipeAnswer,
+  type PipedDataProducer,
+  type PipedProducer,
+  type PipeEndpoint,
+  PipeIn,
+  type PipeListen,
+  PipeOut,
+} from './pipes.ts';

@@ -4,6 +4,7 @@ import type { ClusterLink } from '../cluster/ClusterLink.ts';
 import { authorize } from '../http/auth.ts';
 import { HttpProblem } from '../http/problem.ts';
 import type { MediaService } from '../media/MediaService.ts';
+import type { MeshService } from '../mesh/MeshService.ts';
 import type { SignalingServer } from '../signaling/SignalingServer.ts';
 
 export interface AdminDeps {
@@ -12,6 +13,7 @@ export interface AdminDeps {
   cluster: () => ClusterLink;
   media: MediaService;
   signaling: SignalingServer;
+  mesh: () => MeshService | undefined;
   nodeId: string;
 }
 
@@ -46,6 +48,9 @@ export async function registerAdmin(app: FastifyInstance, deps: AdminDeps): Prom
     }
     return { streams };
   });
+
+  /** This node's pipes: `out` to downstream relays, `in` from its upstream. */
+  app.get('/api/v1/pipes', async () => ({ nodeId: deps.nodeId, pipes: deps.mesh()?.summaries() ?? [] }));
 
   app.post('/api/v1/nodes/:id/drain', async (request) => {
     const { id } = request.params as { id: string };

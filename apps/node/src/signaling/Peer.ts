@@ -32,6 +32,8 @@ export interface PeerContext {
   log: Logger;
   /** Refuse new joins (Redis down, node draining) with this reason, or undefined. */
   admissionBlocked(): string | undefined;
+  /** The stream's router here, pulling the region's copy if needed; undefined if not live. */
+  resolveStream(stream: string): Promise<StreamRouter | undefined>;
 }
 
 /** Limits per peer so one socket cannot exhaust the worker. */
@@ -86,8 +88,14 @@ export class Peer {
     }
     const blocked = this.#ctx.admissionBlocked();
     if (blocked) throw new SignalingFailure('unavailable', blocked);
-    const stream = this.#ctx.media.stream(data.stream);
-    if (!stream) throw new SignalingFailure('not_found', `stream "${data.stream}" is not live on this node`);
+    let stream: StreamRouter | undefined;
+    try {
+      stream = await this.#ctx.resolveStream(data.stream);
+    } catch (err) {
+      this.#ctx.log.warn({ err: String(err), stream: data.stream }, 'could not bring the stream to this node');
+      throw new SignalingFailure('unavailable', `stream "${data.stream}" cannot be served from this node right now`);
+    }
+    if (!stream) throw new SignalingFailure('not_found', `stream "${data.stream}" is not live`);
     this.#claims = claims;
     this.#role = data.role;
     this.#stream = stream;

@@ -1,0 +1,280 @@
+import { ClusterError, type RegionClaim } from '@matchmesh/cluster';
+import {
+  PipeCloseRequest,
+  PipeOpenRequest,
+  type PipeOpenResponse,
+  type PipeSummary,
+} from '@matchmesh/protocol';
+import { type PipeAnswer, PipeIn, type PipeListen, PipeOut, type StreamRouter } from '@matchmesh/sfu';
+import type { Logger } from 'pino';
+import type { ClusterLink } from '../cluster/ClusterLink.ts';
+import type { Config } from '../config.ts';
+import type { MediaService } from '../media/MediaService.ts';
+
+export interface MeshOptions {
+  media: MediaService;
+  cluster: ClusterLink;
+  config: Config;
+  logger: Logger;
+  /** Viewers of `stream` on this node right now (decides when a region copy lingers out). */
+  localViewers(stream: string): number;
+}
+
+interface Inbound {
+  pipe: PipeIn;
+  upstream: string;
+  claim: RegionClaim | null;
+  timer: NodeJS.Timeout;
+  idleSince: number | null;
+}
+
+/**
+ * The media mesh seen from one node: which streams it pulls from upstream
+ * (one PipeIn per stream), which it sends downstream (PipeOuts), and the
+ * rule that keeps inter-region traffic to one copy per region:
+ *
+ * - the first relay of a region to need a stream wins the region's claim in
+ *   Redis (atomic) and pulls from the ingest;
+ * - every other relay of the region pulls from the claim's winner.
+ *
+ * Redis is consulted only to set a pipe up; once media flows, nothing on
+ * its path waits on Redis.
+ */
+export class MeshService {
+  readonly #o: MeshOptions;
+  readonly #log: Logger;
+  readonly #out = new Map<string, PipeOut>();
+  readonly #in = new Map<string, Inbound>();
+  readonly #pulling = new Map<string, Promise<StreamRouter>>();
+  readonly #listen: PipeListen;
+  #sweep: NodeJS.Timeout | undefined;
+
+  constructor(o: MeshOptions) {
+    this.#o = o;
+    this.#log = o.logger.child({ room: 'mesh' });
+    this.#listen = {
+      ip: o.config.MM_LISTEN_IP,
+      announcedAddress: o.config.MM_ANNOUNCED_ADDRESS,
+      portRange: { min: o.config.MM_RTC_MIN_PORT, max: o.config.MM_RTC_MAX_PORT },
+    };
+  }
+
+  get #self(): string {
+    return this.#o.config.MM_NODE_ID;
+  }
+
+  start(): void {
+    const bus = this.#o.cluster.bus;
+    bus.handle('pipe.open', (payload, ctx) => this.#openOut(payload, ctx.from), PipeOpenRequest);
+    bus.handle('pipe.close', (payload) => this.#closeOut(payload.pipeId, 'closed by downstream'), PipeCloseRequest);
+    bus.handle('pipe.closed', (payload) => this.#upstreamClosed(payload.stream, payload.pipeId), PipeCloseRequest);
+    this.#sweep = setInterval(() => void this.#sweepDeadPeers(), this.#o.config.MM_HEARTBEAT_MS).unref();
+  }
+
+  /**
+   * The stream's router on this node, pulling the region's copy if this
+   * relay does not have it yet. Undefined when nobody publishes the stream.
+   */
+  async resolveStream(stream: string): Promise<StreamRouter | undefined> {
+    const local = this.#o.media.stream(stream);
+    if (local?.live) return local;
+    let pending = this.#pulling.get(stream);
+    if (!pending) {
+      pending = this.#pull(stream);
+      this.#pulling.set(stream, pending);
+      pending.finally(() => this.#pulling.delete(stream)).catch(() => {});
+    }
+    try {
+      return await pending;
+    } catch (err) {
+      if (err instanceof ClusterError && err.code === 'not_found') return undefined;
+      throw err;
+    }
+  }
+
+  summaries(): PipeSummary[] {
+    const out: PipeSummary[] = [...this.#out.values()].map((p) => ({
+      id: p.answer.pipeId,
+      stream: p.stream.stream,
+      direction: 'out',
+      peerNodeId: p.peer.nodeId,
+      peerRegion: p.peer.region,
+    }));
+    for (const [stream, inbound] of this.#in) {
+      out.push({
+        id: inbound.pipe.pipeId ?? '',
+        stream,
+        direction: 'in',
+        peerNodeId: inbound.upstream,
+        peerRegion: '',
+      });
+    }
+    return out;
+  }
+
+  close(): void {
+    clearInterval(this.#sweep);
+    for (const p of this.#out.values()) p.close('node closing');
+    for (const i of this.#in.values()) i.pipe.close('node closing');
+  }
+
+  async #pull(streamId: string): Promise<StreamRouter> {
+    const { cluster, config, media } = this.#o;
+    const ingest = await cluster.directory.getIngest(streamId);
+    if (!ingest) throw new ClusterError('not_found', `stream "${streamId}" is not published anywhere`);
+    if (ingest.nodeId === this.#self) {
+      const local = media.stream(streamId);
+      if (local?.live) return local;
+      throw new ClusterError('not_found', `stream "${streamId}" is not live here`);
+    }
+    const ttl = config.MM_CLAIM_TTL_MS;
+    const claimed = await cluster.directory.claimRegionCopy(streamId, config.MM_REGION, this.#self, ttl);
+    let upstream = claimed.won ? ingest.nodeId : claimed.winner;
+    const stream = await media.getOrCreateStream(streamId);
+    try {
+      let answer: PipeAnswer;
+      try {
+        answer = await this.#requestPipe(upstream, streamId, stream);
+      } catch (err) {
+        // The region's holder may have died with its claim still in Redis:
+        // forget it, take the claim ourselves and go to the ingest.
+        if (claimed.won || !(err instanceof ClusterError)) throw err;
+        this.#log.warn({ stream: streamId, upstream, err: err.message }, 'region holder unreachable; taking over');
+        await cluster.directory.forgetNode(upstream);
+        const retry = await cluster.directory.claimRegionCopy(streamId, config.MM_REGION, this.#self, ttl);
+        upstream = retry.won ? ingest.nodeId : retry.winner;
+        answer = await this.#requestPipe(upstream, streamId, stream);
+        claimed.won = retry.won;
+        claimed.claim = retry.claim;
+      }
+      this.#log.info({ stream: streamId, upstream, regionCopy: claimed.won }, 'pulling stream');
+      return stream;
+    } catch (err) {
+      if (claimed.won) await cluster.directory.release(claimed.claim).catch(() => false);
+      if (!stream.live) stream.close();
+      throw err;
+    } finally {
+      const inbound = this.#in.get(streamId);
+      if (inbound && claimed.won) inbound.claim = claimed.claim;
+    }
+  }
+
+  async #requestPipe(upstream: string, streamId: string, stream: StreamRouter): Promise<PipeAnswer> {
+    const pipe = await PipeIn.prepare(stream, this.#listen);
+    try {
+      const request: PipeOpenRequest = {
+        stream: streamId,
+        region: this.#o.config.MM_REGION,
+        offer: pipe.offer as PipeOpenRequest['offer'],
+      };
+      const answer = (await this.#o.cluster.bus.request<PipeOpenResponse>(upstream, 'pipe.open', request, {
+        timeoutMs: 5000,
+      })) as unknown as PipeAnswer;
+      await pipe.connect(answer);
+      this.#track(streamId, pipe, upstream);
+      return answer;
+    } catch (err) {
+      pipe.close('setup failed');
+      throw err;
+    }
+  }
+
+  #track(streamId: string, pipe: PipeIn, upstream: string): void {
+    const inbound: Inbound = {
+      pipe,
+      upstream,
+      claim: null,
+      idleSince: null,
+      timer: setInterval(() => void this.#tick(streamId, inbound), Math.min(1000, this.#o.config.MM_CLAIM_TTL_MS / 3)),
+    };
+    inbound.timer.unref();
+    this.#in.set(streamId, inbound);
+    pipe.once('close', () => {
+      clearInterval(inbound.timer);
+      if (this.#in.get(streamId) === inbound) this.#in.delete(streamId);
+      if (inbound.claim) void this.#o.cluster.directory.release(inbound.claim).catch(() => false);
+    });
+  }
+
+  /** Keep the region claim alive while the copy is used; let it go after the linger time. */
+  async #tick(streamId: string, inbound: Inbound): Promise<void> {
+    const now = Date.now();
+    if (this.#o.localViewers(streamId) > 0 || this.#hasDownstream(streamId)) {
+      inbound.idleSince = null;
+    } else {
+      inbound.idleSince ??= now;
+      if (now - inbound.idleSince >= this.#o.config.MM_PIPE_LINGER_MS) {
+        this.#log.info({ stream: streamId }, 'no viewers for the linger time: releasing the region copy');
+        void this.#o.cluster.bus
+          .request(inbound.upstream, 'pipe.close', { stream: streamId, pipeId: inbound.pipe.pipeId ?? '' }, { timeoutMs: 2000 })
+          .catch(() => undefined);
+        inbound.pipe.close('linger expired');
+        this.#o.media.stream(streamId)?.close();
+        return;
+      }
+    }
+    if (inbound.claim) {
+      // Refresh failures while Redis is down are fine: media keeps flowing,
+      // and the claim is taken again when a new relay needs it.
+      await this.#o.cluster.directory.refresh(inbound.claim).catch(() => false);
+    }
+  }
+
+  #hasDownstream(streamId: string): boolean {
+    for (const p of this.#out.values()) if (p.stream.stream === streamId) return true;
+    return false;
+  }
+
+  async #openOut(req: PipeOpenRequest, from: string): Promise<PipeOpenResponse> {
+    const stream = this.#o.media.stream(req.stream)?.live
+      ? this.#o.media.stream(req.stream)
+      : await this.resolveStream(req.stream);
+    if (!stream?.live) throw new ClusterError('not_found', `stream "${req.stream}" is not live on ${this.#self}`);
+    const pipe = await PipeOut.open(stream, this.#listen, req.offer as PipeAnswer, { nodeId: from, region: req.region });
+    const id = pipe.answer.pipeId;
+    this.#out.set(id, pipe);
+    pipe.once('close', (reason) => {
+      this.#out.delete(id);
+      this.#log.info({ stream: req.stream, to: from, reason }, 'pipe out closed');
+      if (reason !== 'closed by downstream') {
+        void this.#o.cluster.bus
+          .request(from, 'pipe.closed', { stream: req.stream, pipeId: id }, { timeoutMs: 2000 })
+          .catch(() => undefined);
+      }
+    });
+    this.#log.info({ stream: req.stream, to: from, region: req.region }, 'pipe out opened');
+    return pipe.answer as unknown as PipeOpenResponse;
+  }
+
+  #closeOut(pipeId: string, reason: string): Record<string, never> {
+    this.#out.get(pipeId)?.close(reason);
+    return {};
+  }
+
+  /** Upstream tore its end down (its publisher left): drop our copy; viewers are told the stream ended. */
+  #upstreamClosed(streamId: string, pipeId: string): Record<string, never> {
+    const inbound = this.#in.get(streamId);
+    if (inbound && inbound.pipe.pipeId === pipeId) {
+      inbound.pipe.close('upstream closed');
+      this.#o.media.stream(streamId)?.close();
+    }
+    return {};
+  }
+
+  /** Close pipes to nodes that left the registry, and forget their claims. */
+  async #sweepDeadPeers(): Promise<void> {
+    if (this.#out.size === 0) return;
+    let alive: Set<string>;
+    try {
+      alive = new Set((await this.#o.cluster.registry.list()).map((n) => n.id));
+    } catch {
+      return; // Redis down: keep everything as it is.
+    }
+    for (const pipe of this.#out.values()) {
+      if (!alive.has(pipe.peer.nodeId)) {
+        pipe.close('peer node gone');
+        await this.#o.cluster.directory.forgetNode(pipe.peer.nodeId).catch(() => undefined);
+      }
+    }
+  }
+}

@@ -1,0 +1,56 @@
+import { z } from 'zod';
+import { RegionName, StreamId } from './ids.ts';
+
+/*
+ * Node-to-node requests over the cluster bus (packages/cluster NodeBus), used
+ * to build the media mesh. mediasoup parameter objects stay opaque here: the
+ * receiving mediasoup validates them.
+ */
+
+const Opaque = z.record(z.string(), z.unknown());
+
+export const PipeEndpointMessage = z.object({
+  ip: z.string().min(1).max(64),
+  port: z.number().int().min(1).max(65535),
+  srtpParameters: Opaque.optional(),
+});
+
+/** `pipe.open`: "send me stream X over a pipe to this endpoint". */
+export const PipeOpenRequest = z.object({
+  stream: StreamId,
+  /** Region of the requesting relay (for ops and per-region accounting). */
+  region: RegionName,
+  offer: PipeEndpointMessage,
+});
+export type PipeOpenRequest = z.infer<typeof PipeOpenRequest>;
+
+export const PipeOpenResponse = PipeEndpointMessage.extend({
+  pipeId: z.string(),
+  producers: z.array(
+    z.object({
+      id: z.string(),
+      kind: z.enum(['audio', 'video']),
+      rtpParameters: Opaque,
+      source: z.enum(['program', 'commentary']),
+    }),
+  ),
+  scores: z
+    .object({ id: z.string(), sctpStreamParameters: Opaque, label: z.string(), protocol: z.string() })
+    .nullable(),
+});
+export type PipeOpenResponse = z.infer<typeof PipeOpenResponse>;
+
+/** `pipe.close`: the downstream end is gone; tear the upstream end down. */
+export const PipeCloseRequest = z.object({ stream: StreamId, pipeId: z.string().min(1).max(64) });
+export type PipeCloseRequest = z.infer<typeof PipeCloseRequest>;
+
+/** A pipe as the ops API shows it (`GET /api/v1/pipes`). */
+export const PipeSummary = z.object({
+  id: z.string(),
+  stream: StreamId,
+  direction: z.enum(['out', 'in']),
+  /** The node at the other end and its region. */
+  peerNodeId: z.string(),
+  peerRegion: z.string(),
+});
+export type PipeSummary = z.infer<typeof PipeSummary>;

@@ -1,0 +1,215 @@
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { types } from 'mediasoup';
+import type { StreamRouter } from './StreamRouter.ts';
+
+/**
+ * Media between nodes: a stream's program (and score channel) carried from an
+ * upstream node (the ingest, or the relay holding its region's copy) to a
+ * downstream relay over a mediasoup PipeTransport pair — plain UDP with SRTP,
+ * RTX for retransmissions, SCTP for the scores. This file knows nothing of how
+ * the two nodes talk: the offer and answer below are plain data that the node
+ * carries over whatever it likes (the cluster bus).
+ */
+
+export interface PipeEndpoint {
+  ip: string;
+  port: number;
+  srtpParameters?: types.SrtpParameters;
+}
+
+export interface PipedProducer {
+  id: string;
+  kind: types.MediaKind;
+  rtpParameters: types.RtpParameters;
+  source: 'program' | 'commentary';
+}
+
+export interface PipedDataProducer {
+  id: string;
+  sctpStreamParameters: types.SctpStreamParameters;
+  label: string;
+  protocol: string;
+}
+
+/** What the upstream answers: its end of the pipe and what it sends down it. */
+export interface PipeAnswer extends PipeEndpoint {
+  pipeId: string;
+  producers: PipedProducer[];
+  scores: PipedDataProducer | null;
+}
+
+export interface PipeListen {
+  ip: string;
+  announcedAddress?: string;
+  portRange?: { min: number; max: number };
+}
+
+async function createPipeTransport(stream: StreamRouter, listen: PipeListen, appData: types.AppData): Promise<types.PipeTransport> {
+  return stream.router.createPipeTransport({
+    listenInfo: {
+      protocol: 'udp',
+      ip: listen.ip,
+      announcedAddress: listen.announcedAddress,
+      portRange: listen.portRange,
+    },
+    enableSctp: true,
+    enableRtx: true,
+    enableSrtp: true,
+    appData,
+  });
+}
+
+function endpointOf(transport: types.PipeTransport): PipeEndpoint {
+  const tuple = transport.tuple;
+  return {
+    ip: tuple.localAddress ?? tuple.localIp,
+    port: tuple.localPort,
+    srtpParameters: transport.srtpParameters,
+  };
+}
+
+interface PipeEvents {
+  close: [reason: string];
+}
+
+/**
+ * The upstream end of a pipe: consumes the stream's program, commentary and
+ * score producers into a PipeTransport connected to the downstream's end.
+ */
+export class PipeOut extends EventEmitter<PipeEvents> {
+  readonly id = randomUUID();
+  readonly stream: StreamRouter;
+  readonly transport: types.PipeTransport;
+  readonly answer: PipeAnswer;
+  /** The node and region at the other end (for ops and metrics). */
+  readonly peer: { nodeId: string; region: string };
+  #closed = false;
+
+  private constructor(stream: StreamRouter, transport: types.PipeTransport, answer: PipeAnswer, peer: PipeOut['peer']) {
+    super();
+    this.stream = stream;
+    this.transport = transport;
+    this.answer = answer;
+    this.peer = peer;
+    transport.observer.once('close', () => this.close('transport closed'));
+    stream.once('close', () => this.close('stream closed'));
+  }
+
+  static async open(
+    stream: StreamRouter,
+    listen: PipeListen,
+    remote: PipeEndpoint,
+    peer: PipeOut['peer'],
+  ): Promise<PipeOut> {
+    const transport = await createPipeTransport(stream, listen, { pipe: 'out', ...peer });
+    try {
+      await transport.connect({ ip: remote.ip, port: remote.port, srtpParameters: remote.srtpParameters });
+      const producers: PipedProducer[] = [];
+      const sources = [
+        ...stream.programProducers().map((p) => ({ p, source: 'program' as const })),
+        ...stream.commentaryProducers().map((p) => ({ p, source: 'commentary' as const })),
+      ];
+      for (const { p, source } of sources) {
+        const consumer = await transport.consume({ producerId: p.id });
+        producers.push({ id: p.id, kind: consumer.kind, rtpParameters: consumer.rtpParameters, source });
+      }
+      const dc = await transport.consumeData({ dataProducerId: stream.scoreProducer.id });
+      const scores: PipedDataProducer = {
+        id: stream.scoreProducer.id,
+        sctpStreamParameters: dc.sctpStreamParameters!,
+        label: dc.label,
+        protocol: dc.protocol,
+      };
+      const pipeId = randomUUID();
+      const answer: PipeAnswer = { ...endpointOf(transport), pipeId, producers, scores };
+      return new PipeOut(stream, transport, answer, peer);
+    } catch (err) {
+      transport.close();
+      throw err;
+    }
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  close(reason = 'closed'): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.transport.close();
+    this.emit('close', reason);
+  }
+}
+
+/**
+ * The downstream end of a pipe: a PipeTransport whose producers become the
+ * relay's program, and whose score DataProducer feeds the relay's stream
+ * score channel (so viewers of a relay consume a score producer that is the
+ * relay's own, exactly as on the ingest).
+ */
+export class PipeIn extends EventEmitter<PipeEvents> {
+  readonly stream: StreamRouter;
+  readonly transport: types.PipeTransport;
+  readonly producers: types.Producer[] = [];
+  pipeId: string | undefined;
+  #detachScores: (() => void) | undefined;
+  #closed = false;
+
+  private constructor(stream: StreamRouter, transport: types.PipeTransport) {
+    super();
+    this.stream = stream;
+    this.transport = transport;
+    transport.observer.once('close', () => this.close('transport closed'));
+    stream.once('close', () => this.close('stream closed'));
+  }
+
+  /** Create our end; send `offer` upstream, then `connect()` with the answer. */
+  static async prepare(stream: StreamRouter, listen: PipeListen): Promise<PipeIn> {
+    const transport = await createPipeTransport(stream, listen, { pipe: 'in' });
+    return new PipeIn(stream, transport);
+  }
+
+  get offer(): PipeEndpoint {
+    return endpointOf(this.transport);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  async connect(answer: PipeAnswer): Promise<void> {
+    this.pipeId = answer.pipeId;
+    await this.transport.connect({ ip: answer.ip, port: answer.port, srtpParameters: answer.srtpParameters });
+    const program: types.Producer[] = [];
+    for (const piped of answer.producers) {
+      const producer = await this.transport.produce({
+        id: piped.id,
+        kind: piped.kind,
+        rtpParameters: piped.rtpParameters,
+        appData: { source: piped.source },
+      });
+      this.producers.push(producer);
+      if (piped.source === 'program') program.push(producer);
+      else this.stream.addCommentary(producer);
+    }
+    this.stream.setProgram(program);
+    if (answer.scores) {
+      const dp = await this.transport.produceData({
+        id: answer.scores.id,
+        sctpStreamParameters: answer.scores.sctpStreamParameters,
+        label: answer.scores.label,
+        protocol: answer.scores.protocol,
+      });
+      this.#detachScores = await this.stream.attachScoreSource(dp);
+    }
+  }
+
+  close(reason = 'closed'): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#detachScores?.();
+    this.transport.close();
+    this.emit('close', reason);
+  }
+}
