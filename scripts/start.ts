@@ -56,7 +56,7 @@ if (!redisUrl) {
   console.log(`[start] embedded redis-server at ${redisUrl}`);
 }
 
-const node = launch('node', 'apps/node/src/main.ts', { REDIS_URL: redisUrl, MM_HTTP_PORT: port, MM_TOKEN_SECRET: secret });
+const node = launch('node', 'apps/node/src/main.ts', { REDIS_URL: redisUrl, MM_HTTP_PORT: port, MM_TOKEN_SECRET: secret, MM_REGION: process.env.MM_REGION ?? 'local' });
 const [listening] = (await once(node, 'message')) as [{ url: string }];
 const base = listening.url;
 

@@ -33,6 +33,7 @@ export async function startNode(redisUrl: string, env: Record<string, string> = 
     MM_TOKEN_SECRET: tokenSecret(),
     REDIS_URL: redisUrl,
     MM_HEARTBEAT_MS: '500',
+    MM_REGION: 'local',
     ...env,
   });
   const msg = await waitForMessage<{ type: string; url: string; nodeId: string }>(proc, 'listening');

@@ -15,7 +15,8 @@ const port = z.coerce.number().int().min(0).max(65535);
 export const ConfigSchema = z
   .object({
     MM_NODE_ID: z.string().min(1).max(64).optional(),
-    MM_REGION: RegionName.default('local'),
+    /** Required for relays (viewers are placed by region); an ingest-only node defaults to 'local'. */
+    MM_REGION: RegionName.optional(),
     MM_ROLES: z
       .string()
       .default('ingest,relay')
@@ -54,7 +55,20 @@ export const ConfigSchema = z
       .transform((s) => s.split(',').map((t) => t.trim()).filter(Boolean)),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
-  .transform((env) => ({ ...env, MM_NODE_ID: env.MM_NODE_ID ?? `${os.hostname()}-${env.MM_HTTP_PORT}` }));
+  .superRefine((env, ctx) => {
+    if (env.MM_ROLES.includes('relay') && !env.MM_REGION) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['MM_REGION'],
+        message: 'a relay must know its region: set MM_REGION (e.g. eu, asia; npm start uses "local")',
+      });
+    }
+  })
+  .transform((env) => ({
+    ...env,
+    MM_REGION: env.MM_REGION ?? 'local',
+    MM_NODE_ID: env.MM_NODE_ID ?? `${os.hostname()}-${env.MM_HTTP_PORT}`,
+  }));
 
 export type Config = z.infer<typeof ConfigSchema> & { tokenSecret: string; clusterSecret: string; repoRoot: string };
 

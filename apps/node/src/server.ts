@@ -13,6 +13,7 @@ import { NodeMetrics } from './metrics.ts';
 import { ClusterLink } from './cluster/ClusterLink.ts';
 import { MeshService } from './mesh/MeshService.ts';
 import { registerAdmin } from './routes/admin.ts';
+import { registerEdges } from './routes/edges.ts';
 import { registerHealth } from './routes/health.ts';
 import { registerMetrics } from './routes/metrics.ts';
 import { registerWebRtcHttp } from './routes/webrtc-http.ts';
@@ -106,13 +107,26 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
       role: ['viewer', 'commentator'],
       tokenSecret: config.tokenSecret,
       iceServers,
-      open: (stream, offer) => media.play(stream, offer),
+      admissionBlocked: () => (cluster?.healthy ? undefined : 'cluster coordination (Redis) is unavailable; retry shortly'),
+      open: async (stream, offer) => {
+        // A relay may not hold the stream yet: bring the region's copy first.
+        if (config.MM_ROLES.includes('relay')) await mesh?.resolveStream(stream).catch(() => undefined);
+        return media.play(stream, offer);
+      },
       find: (id) => media.whep.get(id),
     });
   });
   await app.register(async (scope) => signaling.register(scope));
   const metrics = new NodeMetrics(media, signaling, () => mesh, { node: config.MM_NODE_ID, region: config.MM_REGION });
   await registerMetrics(app, metrics, config.tokenSecret);
+  await registerEdges(app, {
+    tokenSecret: config.tokenSecret,
+    region: config.MM_REGION,
+    cluster: () => {
+      if (!cluster) throw new Error('cluster link not started');
+      return cluster;
+    },
+  });
   await app.register(async (scope) =>
     registerAdmin(scope, {
       tokenSecret: config.tokenSecret,
@@ -152,6 +166,15 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
     localViewers: (stream) => [...signaling.peers].filter((p) => p.stream?.stream === stream).length,
   });
   mesh.start();
+  // Redis came back empty (or this is a fresh registration): say again what
+  // this node holds, so the directory is right without anyone restarting.
+  const announceHoldings = (): void => {
+    for (const session of media.whip.values()) {
+      void link.directory.setIngest(session.stream.stream, config.MM_NODE_ID, { role: 'primary' }).catch(() => {});
+    }
+    void mesh?.reclaim();
+  };
+  cluster.registry.on('registered', announceHoldings);
   media.on('published', (stream) => void link.directory.setIngest(stream, config.MM_NODE_ID, { role: 'primary' }).catch(() => {}));
   media.on('unpublished', (stream) => void link.directory.removeIngest(stream, config.MM_NODE_ID).catch(() => {}));
   logger.info({ url, nodeId: config.MM_NODE_ID, region: config.MM_REGION, workers: pool.workers.length }, 'node listening');

@@ -54,3 +54,22 @@ export const PipeSummary = z.object({
   peerRegion: z.string(),
 });
 export type PipeSummary = z.infer<typeof PipeSummary>;
+
+/** One relay a viewer may watch from (`GET /api/v1/streams/:stream/edges`). */
+export const EdgeNode = z.object({
+  id: z.string(),
+  url: z.string(),
+  /** GET it to measure RTT: a tiny 204 with CORS, open like /healthz. */
+  probeUrl: z.string(),
+  /** Viewers ÷ capacity, 0..1. */
+  load: z.number(),
+});
+export type EdgeNode = z.infer<typeof EdgeNode>;
+
+export const EdgesResponse = z.object({
+  stream: StreamId,
+  regions: z.array(z.object({ region: RegionName, nodes: z.array(EdgeNode) })),
+  /** The server's guess of the viewer's region, used when every probe fails. */
+  guess: RegionName.nullable(),
+});
+export type EdgesResponse = z.infer<typeof EdgesResponse>;

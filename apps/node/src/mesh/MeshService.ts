@@ -92,6 +92,20 @@ export class MeshService {
     }
   }
 
+  /** Take our region claims again (after Redis lost them); media never stopped meanwhile. */
+  async reclaim(): Promise<void> {
+    const { cluster, config } = this.#o;
+    for (const [stream, inbound] of this.#in) {
+      if (!inbound.claim) continue;
+      try {
+        const result = await cluster.directory.claimRegionCopy(stream, config.MM_REGION, this.#self, config.MM_CLAIM_TTL_MS);
+        if (result.won) inbound.claim = result.claim;
+      } catch {
+        // Still down: the next registration tries again.
+      }
+    }
+  }
+
   summaries(): PipeSummary[] {
     const out: PipeSummary[] = [...this.#out.values()].map((p) => ({
       id: p.answer.pipeId,

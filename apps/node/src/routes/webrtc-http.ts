@@ -24,6 +24,8 @@ export interface WebRtcHttpOptions {
   role: Role | Role[];
   tokenSecret: string;
   iceServers: string[];
+  /** A reason to refuse new sessions right now (503), e.g. Redis down. */
+  admissionBlocked?(): string | undefined;
   /** Answer the offer, or throw MediaError. */
   open(stream: string, offer: string): Promise<HttpSession>;
   find(sessionId: string): HttpSession | undefined;
@@ -95,6 +97,8 @@ export async function registerWebRtcHttp(app: FastifyInstance, o: WebRtcHttpOpti
     if (request.headers['content-type']?.split(';')[0]?.trim() !== 'application/sdp') {
       throw new HttpProblem(415, 'Unsupported Media Type', 'the offer must be sent as application/sdp');
     }
+    const blocked = o.admissionBlocked?.();
+    if (blocked) throw new HttpProblem(503, 'Service Unavailable', blocked, { 'Retry-After': '2' });
     const offer = typeof request.body === 'string' ? request.body : '';
     let session: HttpSession;
     try {

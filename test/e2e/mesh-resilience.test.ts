@@ -1,0 +1,114 @@
+import { type RedisServer, startRedisServer } from '@matchmesh/cluster/testing';
+import type { NodeRecord, PipeSummary } from '@matchmesh/protocol';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium } from '../src/browser.ts';
+import { startNode, type TestNode, token } from '../src/node.ts';
+import { startOrigin } from '../src/origin.ts';
+import type { ManagedProcess } from '../src/processes.ts';
+import { TestSignaling } from '../src/signaling.ts';
+import { framesDecoded, waitForMoreFrames } from '../src/viewer.ts';
+
+/** The mesh under pressure: a join storm, and Redis going away for 30 s. */
+describe('mesh resilience', () => {
+  const stream = 'storm';
+  let redis: RedisServer;
+  let ingest: TestNode;
+  let eu: TestNode;
+  let asia: TestNode;
+  let origin: ManagedProcess;
+  let browser: Browser;
+  let viewer: Page;
+
+  const admin = async (node: TestNode, path: string): Promise<Response> =>
+    fetch(`${node.url}${path}`, { headers: { Authorization: `Bearer ${await token('admin', '*')}` } });
+
+  beforeAll(async () => {
+    redis = await startRedisServer();
+    ingest = await startNode(redis.url, { MM_NODE_ID: 'ingest-r', MM_ROLES: 'ingest', MM_REGION: 'eu' });
+    origin = await startOrigin(ingest.url, stream, { MM_SCORE_INTERVAL_MS: '500' });
+    eu = await startNode(redis.url, { MM_NODE_ID: 'eu-r', MM_ROLES: 'relay', MM_REGION: 'eu' });
+    asia = await startNode(redis.url, { MM_NODE_ID: 'asia-r', MM_ROLES: 'relay', MM_REGION: 'asia' });
+    browser = await launchChromium();
+    viewer = await browser.newPage();
+    await viewer.goto(`${eu.url}/watch?stream=${stream}&token=${await token('viewer', stream)}`);
+    await viewer.waitForFunction(() => (window.__mm?.framesDecoded() ?? 0) >= 30, undefined, { timeout: 30_000 });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await origin?.stop();
+    for (const n of [asia, eu, ingest]) await n?.stop();
+    await redis?.stop();
+  });
+
+  it('takes 200 joins in one second on a relay without the stream: one claim, one pipe, no error', async () => {
+    const viewerToken = await token('viewer', stream);
+    const clients = await Promise.all(Array.from({ length: 200 }, () => TestSignaling.connect(asia.url)));
+    const started = Date.now();
+    const replies = await Promise.all(clients.map((c) => c.request('join', { stream, token: viewerToken })));
+    const elapsed = Date.now() - started;
+    for (const c of clients) c.close();
+
+    const failures = replies.filter((r) => !r.ok);
+    expect(failures).toEqual([]);
+    console.log(`join storm: 200 joins answered in ${elapsed} ms`);
+
+    const out = ((await (await admin(ingest, '/api/v1/pipes')).json()) as { pipes: PipeSummary[] }).pipes;
+    expect(out.filter((p) => p.direction === 'out' && p.peerRegion === 'asia')).toHaveLength(1);
+    const inbound = ((await (await admin(asia, '/api/v1/pipes')).json()) as { pipes: PipeSummary[] }).pipes;
+    expect(inbound.filter((p) => p.direction === 'in')).toHaveLength(1);
+  });
+
+  it('keeps media flowing through a 30 s Redis outage, refuses joins meanwhile, recovers within 5 s', async () => {
+    const viewerToken = await token('viewer', stream);
+    await redis.kill();
+    const outageStart = Date.now();
+
+    // Joins are refused with a clear, typed "unavailable" once the node has noticed.
+    const probe = await TestSignaling.connect(eu.url);
+    let refusal: { code: string } | undefined;
+    while (!refusal && Date.now() - outageStart < 5000) {
+      const reply = await probe.request('join', { stream, token: viewerToken });
+      if (!reply.ok) refusal = reply.error;
+      else {
+        probe.close();
+        throw new Error('join succeeded while Redis was down');
+      }
+    }
+    expect(refusal?.code).toBe('unavailable');
+    const whep = await fetch(`${eu.url}/whep/${stream}`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/sdp', Authorization: `Bearer ${viewerToken}` },
+      body: 'v=0\r\n',
+    });
+    expect(whep.status).toBe(503);
+
+    // Frames keep arriving for the whole outage.
+    let last = await framesDecoded(viewer);
+    while (Date.now() - outageStart < 30_000) {
+      const now = await waitForMoreFrames(viewer, 30);
+      expect(now).toBeGreaterThan(last);
+      last = now;
+    }
+
+    await redis.restart();
+    const back = Date.now();
+    let joinedAfter: number | undefined;
+    while (joinedAfter === undefined && Date.now() - back < 10_000) {
+      const client = await TestSignaling.connect(eu.url);
+      const reply = await client.request('join', { stream, token: viewerToken });
+      client.close();
+      if (reply.ok) joinedAfter = Date.now() - back;
+    }
+    console.log(`redis outage: joins work again ${joinedAfter} ms after redis-server restarted`);
+    expect(joinedAfter).toBeDefined();
+    expect(joinedAfter!).toBeLessThanOrEqual(5000);
+    probe.close();
+
+    // Every node registered itself again.
+    const nodes = ((await (await admin(eu, '/api/v1/nodes')).json()) as { nodes: NodeRecord[] }).nodes;
+    expect(nodes.map((n) => n.id).sort()).toEqual(['asia-r', 'eu-r', 'ingest-r']);
+    await waitForMoreFrames(viewer, 15);
+  });
+});
