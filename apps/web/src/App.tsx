@@ -1,0 +1,32 @@
+import { Placeholder } from './pages/Placeholder.tsx';
+import { ViewerPage } from './viewer/ViewerPage.tsx';
+
+/** Routing by path; the node server serves index.html for each of these. */
+export function App({ path }: { path: string }) {
+  const route = path.replace(/\/+$/, '') || '/';
+  switch (route) {
+    case '/':
+    case '/watch':
+      return <ViewerPage />;
+    case '/commentate':
+      return (
+        <Placeholder title="Commentator booth">
+          <p>Not built yet: commentators will watch the feed here and talk over it (coming later).</p>
+        </Placeholder>
+      );
+    case '/ops':
+      return (
+        <Placeholder title="Operations">
+          <p>Not built yet: cluster, stream and viewer overview (coming later).</p>
+        </Placeholder>
+      );
+    default:
+      return (
+        <Placeholder title="Not found">
+          <p>
+            Nothing at <code>{path}</code>.
+          </p>
+        </Placeholder>
+      );
+  }
+}

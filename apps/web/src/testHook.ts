@@ -1,0 +1,156 @@
+import type { Player, PlayerPath, ReceivedScore, SessionState } from '@matchmesh/client';
+
+/** Summary of the WebRTC stats the browser tests check. */
+export type TestHookStats = {
+  inboundAudioPackets: number;
+  inboundVideoPackets: number;
+  framesDecoded: number;
+  bytesReceived: number;
+  iceState: string;
+  /** 'udp' | 'tcp' once a candidate pair is selected. */
+  iceProtocol: string | null;
+};
+
+/**
+ * `window.__mm`: a read-only view of the viewer page for automated browser
+ * tests. Every property is a getter over live state; nothing can be set.
+ */
+export type MatchmeshTestHook = {
+  readonly state: SessionState;
+  readonly path: PlayerPath;
+  readonly reason: string;
+  /** Every accepted score update in order; the join snapshot has `snapshot: true`. */
+  readonly scores: ReceivedScore[];
+  readonly lastScore: ReceivedScore | null;
+  /** Score feed counters: gaps = lost on the live channel, missedAtJoin = lost while (re)joining. */
+  readonly scoreCounters: {
+    received: number;
+    accepted: number;
+    gaps: number;
+    missedAtJoin: number;
+    duplicates: number;
+  };
+  /** Decoded video frames (playback quality, or presented-frame count where unavailable). */
+  framesDecoded(): number;
+  videoCurrentTime(): number;
+  stats(): Promise<TestHookStats>;
+};
+
+declare global {
+  interface Window {
+    __mm?: MatchmeshTestHook;
+  }
+}
+
+type Live = {
+  player: Player | null;
+  video: HTMLVideoElement | null;
+  scores: ReceivedScore[];
+  presentedFrames: number;
+  stopFrameCounter: (() => void) | null;
+};
+
+const live: Live = { player: null, video: null, scores: [], presentedFrames: 0, stopFrameCounter: null };
+
+function framesDecoded(): number {
+  const video = live.video;
+  if (!video) return 0;
+  const total =
+    typeof video.getVideoPlaybackQuality === 'function'
+      ? video.getVideoPlaybackQuality().totalVideoFrames
+      : 0;
+  return Math.max(total, live.presentedFrames);
+}
+
+async function stats(): Promise<TestHookStats> {
+  const s = await live.player?.stats();
+  return {
+    inboundAudioPackets: s?.inboundAudioPackets ?? 0,
+    inboundVideoPackets: s?.inboundVideoPackets ?? 0,
+    framesDecoded: s?.framesDecoded ?? 0,
+    bytesReceived: s?.bytesReceived ?? 0,
+    iceState: s?.iceState ?? 'new',
+    iceProtocol: s?.iceProtocol ?? null,
+  };
+}
+
+const hook: MatchmeshTestHook = Object.freeze({
+  get state() {
+    return live.player?.state ?? 'closed';
+  },
+  get path() {
+    return live.player?.path ?? 'none';
+  },
+  get reason() {
+    return live.player?.reason ?? 'no player';
+  },
+  get scores() {
+    return live.scores.slice();
+  },
+  get lastScore() {
+    return live.scores.at(-1) ?? null;
+  },
+  get scoreCounters() {
+    const feed = live.player?.scores;
+    return {
+      received: feed?.received ?? 0,
+      accepted: feed?.accepted ?? 0,
+      gaps: feed?.gaps ?? 0,
+      missedAtJoin: feed?.missedAtJoin ?? 0,
+      duplicates: feed?.duplicates ?? 0,
+    };
+  },
+  framesDecoded,
+  videoCurrentTime: () => live.video?.currentTime ?? 0,
+  stats,
+});
+
+/** Defines `window.__mm` once (non-writable, non-configurable). */
+function define(): void {
+  if (window.__mm === hook) return;
+  Object.defineProperty(window, '__mm', {
+    value: hook,
+    writable: false,
+    enumerable: false,
+    configurable: false,
+  });
+}
+
+/** Points the hook at a player (and starts recording its scores). Returns the detach function. */
+export function bindPlayer(player: Player): () => void {
+  define();
+  live.player = player;
+  live.scores = [];
+  const off = player.on('score', (score) => live.scores.push(score));
+  return () => {
+    off();
+    if (live.player === player) live.player = null;
+  };
+}
+
+/** Points the hook at the video element and counts presented frames. */
+export function bindVideo(video: HTMLVideoElement): () => void {
+  define();
+  live.stopFrameCounter?.();
+  live.video = video;
+  live.presentedFrames = 0;
+  let stopped = false;
+  if (typeof video.requestVideoFrameCallback === 'function') {
+    let handle = 0;
+    const onFrame: VideoFrameRequestCallback = (_now, metadata) => {
+      if (stopped) return;
+      live.presentedFrames = Math.max(live.presentedFrames + 1, metadata.presentedFrames ?? 0);
+      handle = video.requestVideoFrameCallback(onFrame);
+    };
+    handle = video.requestVideoFrameCallback(onFrame);
+    live.stopFrameCounter = () => {
+      stopped = true;
+      video.cancelVideoFrameCallback(handle);
+    };
+  }
+  return () => {
+    live.stopFrameCounter?.();
+    live.stopFrameCounter = null;
+    if (live.video === video) live.video = null;
+  };
+}

@@ -1,0 +1,144 @@
+import { useEffect, useMemo, useRef, useState } from 'react';
+import { bindVideo } from '../testHook.ts';
+import { ScoreBug } from './ScoreBug.tsx';
+import { StatsPanel } from './StatsPanel.tsx';
+import { StatusBadge } from './StatusBadge.tsx';
+import { type PlayerParams, usePlayer } from './usePlayer.ts';
+
+/** `?stream=match&token=...&node=<base URL, default this origin>` */
+function readParams(): PlayerParams | { error: string } {
+  const q = new URLSearchParams(window.location.search);
+  const token = q.get('token') ?? '';
+  const stream = q.get('stream') || 'match';
+  const nodeUrl = q.get('node') || window.location.origin;
+  if (!token) return { error: 'This link has no viewer token.' };
+  try {
+    new URL(nodeUrl);
+  } catch {
+    return { error: `Not a valid node URL: ${nodeUrl}` };
+  }
+  return { nodeUrl, stream, token };
+}
+
+export function ViewerPage() {
+  const params = useMemo(readParams, []);
+  const ok = 'token' in params ? params : null;
+  const { player, state, path, reason, score } = usePlayer(ok);
+  const videoRef = useRef<HTMLVideoElement>(null);
+  const [muted, setMuted] = useState(true);
+  const [blocked, setBlocked] = useState(false);
+
+  // Keep the video element attached to whatever the player is playing.
+  useEffect(() => {
+    const video = videoRef.current;
+    if (!video || !player) return;
+    const unbind = bindVideo(video);
+    const play = () => {
+      if (!video.srcObject) return;
+      video.play().then(
+        () => setBlocked(false),
+        () => setBlocked(true),
+      );
+    };
+    const off = player.on('media', play);
+    player.attach(video);
+    play();
+    return () => {
+      off();
+      player.detach();
+      unbind();
+    };
+  }, [player]);
+
+  useEffect(() => {
+    const video = videoRef.current;
+    if (video) video.muted = muted;
+  }, [muted]);
+
+  if ('error' in params) {
+    return (
+      <main className="page center">
+        <div className="card">
+          <h1>matchmesh</h1>
+          <p>{params.error}</p>
+          <p className="muted">
+            Open <code>/watch?stream=match&amp;token=&lt;viewer token&gt;</code>, optionally with{' '}
+            <code>&amp;node=&lt;node base URL&gt;</code>.
+          </p>
+        </div>
+      </main>
+    );
+  }
+
+  const unmute = () => {
+    setMuted(false);
+    const video = videoRef.current;
+    if (video) {
+      video.muted = false;
+      void video.play().then(
+        () => setBlocked(false),
+        () => setBlocked(true),
+      );
+    }
+  };
+
+  return (
+    <main className="page viewer">
+      <header className="topbar">
+        <span className="brand">matchmesh</span>
+        <span className="stream-name">{params.stream}</span>
+      </header>
+      <section className="stage">
+        <video ref={videoRef} data-testid="video" autoPlay muted playsInline />
+        {state !== 'connected' ? (
+          <div className="veil" data-testid="veil">
+            <p>
+              {state === 'closed' && reason === 'stream-ended'
+                ? 'The stream has ended'
+                : describe(state, reason)}
+            </p>
+          </div>
+        ) : null}
+        {score ? <ScoreBug score={score} /> : null}
+        <StatusBadge state={state} path={path} reason={reason} />
+        {muted || blocked ? (
+          <button type="button" className="unmute" data-testid="unmute" onClick={unmute}>
+            <SpeakerIcon muted />
+            {blocked ? 'Play' : 'Tap to unmute'}
+          </button>
+        ) : (
+          <button type="button" className="unmute subtle" onClick={() => setMuted(true)}>
+            <SpeakerIcon muted={false} />
+            Mute
+          </button>
+        )}
+      </section>
+      <StatsPanel player={player} />
+    </main>
+  );
+}
+
+function describe(state: string, reason: string): string {
+  if (state === 'connecting') return reason.includes('retry') ? `Reconnecting… (${reason})` : 'Connecting…';
+  if (state === 'failed') return `Cannot play: ${reason}`;
+  return reason;
+}
+
+function SpeakerIcon({ muted }: { muted: boolean }) {
+  return (
+    <svg viewBox="0 0 24 24" width="18" height="18" aria-hidden="true">
+      <path d="M4 9h4l5-4v14l-5-4H4z" fill="currentColor" />
+      {muted ? (
+        <path d="M16 9l5 6M21 9l-5 6" stroke="currentColor" strokeWidth="2" strokeLinecap="round" />
+      ) : (
+        <path
+          d="M16 8.5a5 5 0 0 1 0 7M18.5 6a8.5 8.5 0 0 1 0 12"
+          stroke="currentColor"
+          strokeWidth="2"
+          fill="none"
+          strokeLinecap="round"
+        />
+      )}
+    </svg>
+  );
+}

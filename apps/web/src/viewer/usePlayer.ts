@@ -1,0 +1,56 @@
+import { Player, type PlayerPath, type ReceivedScore, type SessionState } from '@matchmesh/client';
+import { useEffect, useState } from 'react';
+import { bindPlayer } from '../testHook.ts';
+
+export type PlayerView = {
+  player: Player | null;
+  state: SessionState;
+  path: PlayerPath;
+  reason: string;
+  score: ReceivedScore | null;
+};
+
+export type PlayerParams = { nodeUrl: string; stream: string; token: string };
+
+/** Creates and starts a Player for the params; re-renders on state and score changes. */
+export function usePlayer(params: PlayerParams | null): PlayerView {
+  const [view, setView] = useState<PlayerView>({
+    player: null,
+    state: 'connecting',
+    path: 'none',
+    reason: 'starting',
+    score: null,
+  });
+  const { nodeUrl = '', stream = '', token = '' } = params ?? {};
+
+  useEffect(() => {
+    if (!nodeUrl || !stream || !token) return;
+    const player = new Player({ nodeUrl, stream, token });
+    const unbind = bindPlayer(player);
+    const sync = () =>
+      setView({
+        player,
+        state: player.state,
+        path: player.path,
+        reason: player.reason,
+        score: player.scores.latest,
+      });
+    const offState = player.on('state', (change) => {
+      if (change.error) console.error(`[matchmesh] ${change.reason}`, change.error);
+      sync();
+    });
+    const offScore = player.on('score', sync);
+    const offWarning = player.on('warning', (error) => console.warn('[matchmesh]', error.message));
+    sync();
+    player.start();
+    return () => {
+      offState();
+      offScore();
+      offWarning();
+      unbind();
+      player.close('page closed');
+    };
+  }, [nodeUrl, stream, token]);
+
+  return view;
+}

@@ -1,0 +1,572 @@
+import {
+  type ConsumerInfo,
+  parseScoreMessage,
+  SCORE_CHANNEL_LABEL,
+  type SignalingNotification,
+} from '@matchmesh/protocol';
+import { Device, type types as ms } from 'mediasoup-client';
+import { TypedEmitter } from './emitter.ts';
+import { SignalingClientError, SignalingRequestError } from './errors.ts';
+import { type ReceivedScore, ScoreFeed } from './ScoreFeed.ts';
+import {
+  SignalingClient,
+  type SignalingResponseData,
+  signalingUrl,
+  type WebSocketConstructor,
+} from './SignalingClient.ts';
+
+export type SessionState = 'connecting' | 'connected' | 'failed' | 'closed';
+
+export type SessionStateChange = {
+  state: SessionState;
+  /** Short machine-friendly reason, e.g. 'joining', 'ice-failed', 'stream-ended'. */
+  reason: string;
+  /** The error behind a 'failed' state. */
+  error?: Error;
+};
+
+export type WebRtcSessionOptions = {
+  /** HTTP base URL of the node, e.g. http://127.0.0.1:8080 (a ws(s) URL is used as is). */
+  nodeUrl: string;
+  stream: string;
+  token: string;
+  role?: 'viewer' | 'commentator';
+  /** Ask the node for ICE over TCP only (the ladder's second rung). */
+  forceTcp?: boolean;
+  iceServers?: RTCIceServer[];
+  iceTransportPolicy?: RTCIceTransportPolicy;
+  /** Fail if ICE+DTLS is not up this long after negotiation started. */
+  iceTimeoutMs?: number;
+  /** Fail if ICE stays 'disconnected' this long. */
+  disconnectedTimeoutMs?: number;
+  requestTimeoutMs?: number;
+  /** Defaults to globalThis.WebSocket. */
+  WebSocket?: WebSocketConstructor;
+  /** Share a feed across sessions (reconnects keep seq continuity). */
+  scoreFeed?: ScoreFeed;
+  /** mediasoup-client Device options; tests pass a FakeHandler factory. */
+  device?: ms.DeviceOptions;
+};
+
+export type SessionStats = {
+  state: SessionState;
+  /** mediasoup-client transport connection state (ICE + DTLS). */
+  iceState: ms.ConnectionState;
+  /** 'udp' | 'tcp' of the selected local candidate, when known. */
+  iceProtocol?: string;
+  /** 'host' | 'srflx' | 'prflx' | 'relay' of the selected local candidate, when known. */
+  iceCandidateType?: string;
+  bytesReceived: number;
+  inboundAudioPackets: number;
+  inboundVideoPackets: number;
+  packetsLost: number;
+  framesDecoded?: number;
+  framesPerSecond?: number;
+  frameWidth?: number;
+  frameHeight?: number;
+  jitterBufferDelayMs?: number;
+  scoresReceived: number;
+  lastSeq: number;
+  gaps: number;
+  /** Seqs lost between the join snapshot and the first live update (see ScoreFeed). */
+  missedAtJoin: number;
+  duplicates: number;
+  invalidScores: number;
+};
+
+export type WebRtcSessionEvents = {
+  state: [SessionStateChange];
+  /** An accepted score update; the join snapshot comes first, flagged `snapshot: true`. */
+  score: [ReceivedScore];
+  /** Tracks were added to or removed from `mediaStream`. */
+  tracks: [MediaStream];
+  /** The node is draining: the viewer should move (the Player decides). */
+  drain: [string];
+  /** Something went wrong that does not end the session. */
+  warning: [Error];
+};
+
+type ConsumerEntry = { consumer: ms.Consumer; info: ConsumerInfo };
+
+/**
+ * One viewer connection to one node over WebRTC: signaling, mediasoup Device,
+ * a recv transport carrying the consumed media and the score DataChannel.
+ *
+ * start() resolves once media is consumed and resumed (state may still be
+ * 'connecting' until ICE+DTLS complete). Every failure ends in state 'failed'
+ * with everything closed; a session is never reused.
+ */
+export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
+  readonly options: Readonly<WebRtcSessionOptions>;
+  readonly scores: ScoreFeed;
+  readonly signaling: SignalingClient;
+  #state: SessionState = 'connecting';
+  #reason = 'new';
+  #started = false;
+  #device: Device | null = null;
+  #transport: ms.Transport | null = null;
+  #mediaStream: MediaStream | null = null;
+  readonly #consumers = new Map<string, ConsumerEntry>();
+  #dataConsumer: ms.DataConsumer | null = null;
+  #invalidScores = 0;
+  #nodeId: string | null = null;
+  #region: string | null = null;
+  /** Serializes consume/consumeData rounds triggered by notifications. */
+  #queue: Promise<void> = Promise.resolve();
+  #iceTimer: ReturnType<typeof setTimeout> | undefined;
+  #disconnectedTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(options: WebRtcSessionOptions) {
+    super();
+    this.options = { ...options };
+    this.scores = options.scoreFeed ?? new ScoreFeed({ stream: options.stream });
+    this.signaling = new SignalingClient(signalingUrl(options.nodeUrl), {
+      ...(options.WebSocket ? { WebSocket: options.WebSocket } : {}),
+      ...(options.requestTimeoutMs ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
+    });
+  }
+
+  get state(): SessionState {
+    return this.#state;
+  }
+
+  get reason(): string {
+    return this.#reason;
+  }
+
+  /** All consumed tracks (program video/audio, commentary audio). Null before start(). */
+  get mediaStream(): MediaStream | null {
+    return this.#mediaStream;
+  }
+
+  get nodeId(): string | null {
+    return this.#nodeId;
+  }
+
+  get region(): string | null {
+    return this.#region;
+  }
+
+  /** Currently open consumers, for diagnostics. */
+  get consumers(): readonly {
+    id: string;
+    kind: 'audio' | 'video';
+    source: string;
+    track: MediaStreamTrack;
+  }[] {
+    return [...this.#consumers.values()].map(({ consumer, info }) => ({
+      id: consumer.id,
+      kind: info.kind,
+      source: info.source,
+      track: consumer.track,
+    }));
+  }
+
+  get closed(): boolean {
+    return this.#state === 'closed' || this.#state === 'failed';
+  }
+
+  /** Joins, consumes everything and subscribes to scores. Rejects (and fails the session) on error. */
+  async start(): Promise<void> {
+    if (this.#started) throw new Error('WebRtcSession.start() called twice');
+    this.#started = true;
+    this.#setState('connecting', 'signaling');
+    try {
+      this.signaling.on('notification', (n) => this.#onNotification(n));
+      this.signaling.on('warning', (error) => this.emit('warning', error));
+      this.signaling.on('close', ({ reason, byClient }) => {
+        if (!byClient && !this.closed) this.#fail(`signaling-closed: ${reason}`);
+      });
+      await this.signaling.connect();
+      this.#assertOpen();
+
+      this.#setState('connecting', 'joining');
+      const { stream, token } = this.options;
+      const joined = await this.signaling.request('join', {
+        stream,
+        token,
+        role: this.options.role ?? 'viewer',
+      });
+      this.#assertOpen();
+      this.#nodeId = joined.nodeId;
+      this.#region = joined.region;
+      if (joined.score) this.#pushScore(joined.score, true);
+
+      // The scores DataConsumer is requested as early as possible: updates produced
+      // between the join snapshot and its creation on the node are lost. So the
+      // signaling for it runs in parallel with loading the Device (which needs a
+      // throwaway RTCPeerConnection and takes tens of milliseconds).
+      const deviceReady = this.#loadDevice(joined.routerRtpCapabilities as unknown as ms.RtpCapabilities);
+      deviceReady.catch(() => {}); // awaited below; avoid an unhandled rejection meanwhile
+
+      this.#setState('connecting', 'transport');
+      const info = await this.signaling.request('createTransport', {
+        direction: 'recv',
+        sctp: true,
+        forceTcp: this.options.forceTcp ?? false,
+      });
+      this.#assertOpen();
+      const scoresInfo = this.#requestScores(info.id);
+      const device = await deviceReady;
+      this.#assertOpen();
+      this.#device = device;
+      this.#mediaStream = new MediaStream();
+      const transport = device.createRecvTransport({
+        id: info.id,
+        iceParameters: info.iceParameters as unknown as ms.IceParameters,
+        iceCandidates: info.iceCandidates as unknown as ms.IceCandidate[],
+        dtlsParameters: info.dtlsParameters as unknown as ms.DtlsParameters,
+        ...(info.sctpParameters
+          ? { sctpParameters: info.sctpParameters as unknown as ms.SctpParameters }
+          : {}),
+        ...(this.options.iceServers ? { iceServers: this.options.iceServers } : {}),
+        ...(this.options.iceTransportPolicy ? { iceTransportPolicy: this.options.iceTransportPolicy } : {}),
+      });
+      this.#transport = transport;
+      transport.on('connect', ({ dtlsParameters }, callback, errback) => {
+        this.#armIceTimer();
+        this.signaling
+          .request('connectTransport', {
+            transportId: transport.id,
+            dtlsParameters: dtlsParameters as unknown as Record<string, unknown>,
+          })
+          .then(() => callback(), errback);
+      });
+      transport.on('connectionstatechange', (s) => this.#onConnectionState(s));
+
+      this.#setState('connecting', 'consuming');
+      // Scores first: updates produced between the join snapshot and the moment
+      // the node creates our DataConsumer are lost, so keep that window short.
+      await this.#enqueue(() => this.#consumeScores(scoresInfo));
+      await this.#enqueue(() => this.#consumeAll());
+      this.#assertOpen();
+      if (this.#state === 'connecting' && transport.connectionState !== 'connected') {
+        this.#setState('connecting', this.#consumers.size === 0 ? 'waiting-for-media' : 'ice');
+      }
+    } catch (error) {
+      const err = toError(error);
+      if (!this.closed) this.#fail(failureReason(err), err);
+      throw err;
+    }
+  }
+
+  /** Closes everything. Idempotent; a failed session stays 'failed'. */
+  close(reason = 'closed'): void {
+    if (this.closed) return;
+    this.#teardown();
+    this.#setState('closed', reason);
+  }
+
+  /** A snapshot of transport and score counters. */
+  async stats(): Promise<SessionStats> {
+    const stats: SessionStats = {
+      state: this.#state,
+      iceState: this.#transport?.connectionState ?? 'new',
+      bytesReceived: 0,
+      inboundAudioPackets: 0,
+      inboundVideoPackets: 0,
+      packetsLost: 0,
+      scoresReceived: this.scores.accepted,
+      lastSeq: this.scores.lastSeq,
+      gaps: this.scores.gaps,
+      missedAtJoin: this.scores.missedAtJoin,
+      duplicates: this.scores.duplicates,
+      invalidScores: this.#invalidScores,
+    };
+    const transport = this.#transport;
+    if (!transport || transport.closed) return stats;
+    let report: RTCStatsReport;
+    try {
+      report = await transport.getStats();
+    } catch {
+      return stats;
+    }
+    Object.assign(stats, summarizeStats(report));
+    return stats;
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  #assertOpen(): void {
+    if (this.closed) throw new Error(`session ${this.#state}: ${this.#reason}`);
+  }
+
+  #setState(state: SessionState, reason: string, error?: Error): void {
+    if (this.#state === state && this.#reason === reason) return;
+    this.#state = state;
+    this.#reason = reason;
+    this.emit('state', error ? { state, reason, error } : { state, reason });
+  }
+
+  #fail(reason: string, error?: Error): void {
+    if (this.closed) return;
+    this.#teardown();
+    this.#setState('failed', reason, error);
+  }
+
+  #teardown(): void {
+    clearTimeout(this.#iceTimer);
+    clearTimeout(this.#disconnectedTimer);
+    this.signaling.close(1000, 'session closed');
+    this.#dataConsumer?.close();
+    this.#dataConsumer = null;
+    for (const { consumer } of this.#consumers.values()) consumer.close();
+    this.#consumers.clear();
+    this.#transport?.close();
+  }
+
+  #enqueue(task: () => Promise<void>): Promise<void> {
+    const run = this.#queue.then(() => (this.closed ? undefined : task()));
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
+  #armIceTimer(): void {
+    if (this.#iceTimer !== undefined) return;
+    const timeoutMs = this.options.iceTimeoutMs ?? 10_000;
+    this.#iceTimer = setTimeout(() => {
+      if (this.#transport?.connectionState !== 'connected' && this.#state === 'connecting') {
+        this.#fail('ice-timeout');
+      }
+    }, timeoutMs);
+  }
+
+  #onConnectionState(state: ms.ConnectionState): void {
+    if (this.closed) return;
+    switch (state) {
+      case 'connected':
+        clearTimeout(this.#iceTimer);
+        clearTimeout(this.#disconnectedTimer);
+        this.#disconnectedTimer = undefined;
+        this.#setState('connected', this.#consumers.size === 0 ? 'waiting-for-media' : 'playing');
+        break;
+      case 'disconnected':
+        this.#setState('connecting', 'ice-disconnected');
+        if (this.#disconnectedTimer === undefined) {
+          this.#disconnectedTimer = setTimeout(
+            () => this.#fail('ice-disconnected-timeout'),
+            this.options.disconnectedTimeoutMs ?? 8_000,
+          );
+        }
+        break;
+      case 'failed':
+        this.#fail('ice-failed');
+        break;
+      default:
+        break;
+    }
+  }
+
+  #onNotification(notification: SignalingNotification): void {
+    if (this.closed) return;
+    switch (notification.notification) {
+      case 'newProducers':
+        this.#enqueue(async () => {
+          await this.#consumeAll();
+          await this.#consumeScores();
+        }).catch((error) => this.#fail(failureReason(toError(error)), toError(error)));
+        break;
+      case 'consumerClosed':
+        this.#removeConsumer(notification.data.consumerId);
+        break;
+      case 'streamEnded':
+        this.close('stream-ended');
+        break;
+      case 'drain':
+        this.emit('drain', notification.data.reason);
+        break;
+    }
+  }
+
+  /** Asks the node for consumers of every producer we do not consume yet, creates them, resumes them. */
+  async #consumeAll(): Promise<void> {
+    const device = this.#device;
+    const transport = this.#transport;
+    if (!device || !transport) return;
+    const { consumers } = await this.signaling.request('consume', {
+      transportId: transport.id,
+      rtpCapabilities: device.recvRtpCapabilities as unknown as Record<string, unknown>,
+    });
+    const fresh = consumers.filter((info) => !this.#consumers.has(info.id));
+    // mediasoup-client batches concurrent consume() calls into one renegotiation.
+    const created = await Promise.all(
+      fresh.map(async (info) => {
+        const consumer = await transport.consume({
+          id: info.id,
+          producerId: info.producerId,
+          kind: info.kind,
+          rtpParameters: info.rtpParameters as unknown as ms.RtpParameters,
+          // Same stream id for a source's audio and video → the browser lip-syncs them.
+          streamId: `${this.options.stream}-${info.source}`,
+          appData: { source: info.source },
+        });
+        return { consumer, info };
+      }),
+    );
+    if (this.closed) {
+      for (const { consumer } of created) consumer.close();
+      return;
+    }
+    for (const entry of created) {
+      this.#consumers.set(entry.consumer.id, entry);
+      this.#mediaStream?.addTrack(entry.consumer.track);
+      entry.consumer.on('transportclose', () => this.#removeConsumer(entry.consumer.id));
+    }
+    if (created.length > 0 && this.#mediaStream) this.emit('tracks', this.#mediaStream);
+    // Server-side consumers start paused; resume once the local side exists.
+    await Promise.all(
+      created.map(({ consumer }) =>
+        this.signaling.request('resumeConsumer', { consumerId: consumer.id }).catch((error: unknown) => {
+          // Closed on the server meanwhile (its producer went away): drop it, keep the rest.
+          if (error instanceof SignalingRequestError && error.code === 'not_found')
+            this.#removeConsumer(consumer.id);
+          else throw error;
+        }),
+      ),
+    );
+    if (this.#state === 'connected') this.#setState('connected', 'playing');
+  }
+
+  #removeConsumer(consumerId: string): void {
+    const entry = this.#consumers.get(consumerId);
+    if (!entry) return;
+    this.#consumers.delete(consumerId);
+    this.#mediaStream?.removeTrack(entry.consumer.track);
+    entry.consumer.close();
+    if (this.#mediaStream && !this.closed) this.emit('tracks', this.#mediaStream);
+  }
+
+  /** Creates the mediasoup Device (FakeHandler in tests) and loads the router's capabilities. */
+  async #loadDevice(routerRtpCapabilities: ms.RtpCapabilities): Promise<Device> {
+    const device = this.options.device?.handlerFactory
+      ? new Device(this.options.device)
+      : await Device.factory(this.options.device);
+    await device.load({ routerRtpCapabilities });
+    return device;
+  }
+
+  /**
+   * Asks the node for the scores DataConsumer; resolves null when there is none
+   * to consume ('not_found': no scores yet, the next newProducers retries) or the
+   * request failed (scores are not worth failing the video for).
+   */
+  #requestScores(transportId: string): Promise<SignalingResponseData<'consumeData'> | null> {
+    return this.signaling.request('consumeData', { transportId }).catch((error: unknown) => {
+      if (!(error instanceof SignalingRequestError && error.code === 'not_found')) {
+        this.emit('warning', toError(error));
+      }
+      return null;
+    });
+  }
+
+  /** Subscribes to the score DataChannel if not already (optionally with a request already made). */
+  async #consumeScores(prefetched?: Promise<SignalingResponseData<'consumeData'> | null>): Promise<void> {
+    const transport = this.#transport;
+    if (!transport || this.#dataConsumer) return;
+    const info = await (prefetched ?? this.#requestScores(transport.id));
+    if (!info || this.closed) return;
+    const dataConsumer = await transport.consumeData({
+      id: info.id,
+      dataProducerId: info.dataProducerId,
+      sctpStreamParameters: info.sctpStreamParameters as unknown as ms.SctpStreamParameters,
+      label: info.label || SCORE_CHANNEL_LABEL,
+      protocol: info.protocol,
+    });
+    if (this.closed) {
+      dataConsumer.close();
+      return;
+    }
+    this.#dataConsumer = dataConsumer;
+    dataConsumer.on('message', (data: unknown) => this.#onScoreMessage(data));
+    const forget = () => {
+      if (this.#dataConsumer === dataConsumer) this.#dataConsumer = null;
+    };
+    // The server closes the DataConsumer when the origin's DataProducer goes away;
+    // a later newProducers subscribes again.
+    dataConsumer.on('close', forget);
+    dataConsumer.on('transportclose', forget);
+  }
+
+  #onScoreMessage(data: unknown): void {
+    let text: string;
+    if (typeof data === 'string') text = data;
+    else if (data instanceof ArrayBuffer || ArrayBuffer.isView(data)) text = new TextDecoder().decode(data);
+    else {
+      this.#invalidScores++;
+      return;
+    }
+    const parsed = parseScoreMessage(text);
+    if (!parsed.success) {
+      this.#invalidScores++;
+      this.emit('warning', new Error(`invalid score message: ${parsed.error.message.slice(0, 200)}`));
+      return;
+    }
+    this.#pushScore(parsed.data, false);
+  }
+
+  #pushScore(update: Parameters<ScoreFeed['push']>[0], snapshot: boolean): void {
+    const result = this.scores.push(update, { snapshot });
+    if (result.accepted) this.emit('score', result.score);
+  }
+}
+
+function toError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+function failureReason(error: Error): string {
+  if (error instanceof SignalingRequestError) return `${error.method}-${error.code}`;
+  if (error instanceof SignalingClientError) return 'signaling-error';
+  if (error.name === 'UnsupportedError') return 'unsupported-browser';
+  return `${error.name}: ${error.message}`.slice(0, 200);
+}
+
+/** Boils an RTCStatsReport down to the numbers the player shows and tests check. */
+export function summarizeStats(report: RTCStatsReport): Partial<SessionStats> {
+  const out: Partial<SessionStats> = {
+    bytesReceived: 0,
+    inboundAudioPackets: 0,
+    inboundVideoPackets: 0,
+    packetsLost: 0,
+  };
+  let transportBytes: number | undefined;
+  let selectedPairId: string | undefined;
+  const byId = new Map<string, Record<string, unknown>>();
+  report.forEach((s: Record<string, unknown>) => {
+    byId.set(String(s.id), s);
+    if (s.type === 'inbound-rtp') {
+      const kind = s.kind ?? s.mediaType;
+      const packets = num(s.packetsReceived);
+      out.bytesReceived! += num(s.bytesReceived);
+      out.packetsLost! += num(s.packetsLost);
+      if (kind === 'audio') out.inboundAudioPackets! += packets;
+      if (kind === 'video') {
+        out.inboundVideoPackets! += packets;
+        if (typeof s.framesDecoded === 'number')
+          out.framesDecoded = (out.framesDecoded ?? 0) + s.framesDecoded;
+        if (typeof s.framesPerSecond === 'number') out.framesPerSecond = s.framesPerSecond;
+        if (typeof s.frameWidth === 'number') out.frameWidth = s.frameWidth;
+        if (typeof s.frameHeight === 'number') out.frameHeight = s.frameHeight;
+        const emitted = num(s.jitterBufferEmittedCount);
+        if (emitted > 0) out.jitterBufferDelayMs = (num(s.jitterBufferDelay) / emitted) * 1000;
+      }
+    } else if (s.type === 'transport') {
+      transportBytes = (transportBytes ?? 0) + num(s.bytesReceived);
+      if (typeof s.selectedCandidatePairId === 'string') selectedPairId = s.selectedCandidatePairId;
+    } else if (s.type === 'candidate-pair' && s.selected === true && !selectedPairId) {
+      selectedPairId = String(s.id);
+    }
+  });
+  if (transportBytes !== undefined) out.bytesReceived = transportBytes;
+  const pair = selectedPairId ? byId.get(selectedPairId) : undefined;
+  const local = pair ? byId.get(String(pair.localCandidateId)) : undefined;
+  if (local) {
+    if (typeof local.protocol === 'string') out.iceProtocol = local.protocol;
+    if (typeof local.candidateType === 'string') out.iceCandidateType = local.candidateType;
+  }
+  return out;
+}
+
+function num(value: unknown): number {
+  return typeof value === 'number' && Number.isFinite(value) ? value : 0;
+}

@@ -1,0 +1,45 @@
+/**
+ * @matchmesh/client — browser library for watching a matchmesh stream.
+ *
+ * - SignalingClient: the `/ws` request/response + notification protocol.
+ * - WebRtcSession: one WebRTC connection to one node (media + score DataChannel).
+ * - ScoreFeed: ordered, de-duplicated score updates with media-time lookup.
+ * - Player: orchestrates playback paths (WebRTC today; TCP/HLS ladder later).
+ */
+export { TypedEmitter, type Unsubscribe } from './emitter.ts';
+export {
+  SignalingClientError,
+  SignalingClosedError,
+  SignalingProtocolError,
+  SignalingRequestError,
+  SignalingTimeoutError,
+} from './errors.ts';
+export {
+  Player,
+  type PlayerEvents,
+  type PlayerOptions,
+  type PlayerPath,
+  type PlayerStateChange,
+  type RetryOptions,
+} from './Player.ts';
+export { type ReceivedScore, ScoreFeed, type ScoreFeedOptions, type ScorePushResult } from './ScoreFeed.ts';
+export {
+  SignalingClient,
+  type SignalingClientEvents,
+  type SignalingClientOptions,
+  type SignalingClientState,
+  type SignalingCloseInfo,
+  type SignalingRequestInput,
+  type SignalingResponseData,
+  signalingUrl,
+  type WebSocketConstructor,
+} from './SignalingClient.ts';
+export {
+  type SessionState,
+  type SessionStateChange,
+  type SessionStats,
+  summarizeStats,
+  WebRtcSession,
+  type WebRtcSessionEvents,
+  type WebRtcSessionOptions,
+} from './WebRtcSession.ts';
