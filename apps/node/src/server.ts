@@ -77,6 +77,7 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
     admissionBlocked: () => {
       if (!cluster?.healthy) return 'cluster coordination (Redis) is unavailable; retry shortly';
       if (!config.MM_ROLES.includes('relay')) return 'this node does not serve viewers (no relay role)';
+      if (cluster.registry.record?.draining) return 'this node is draining; join another relay of the region';
       return undefined;
     },
     resolveStream: async (stream) => (mesh ? mesh.resolveStream(stream) : media.stream(stream)),
@@ -175,6 +176,11 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
     void mesh?.reclaim();
   };
   cluster.registry.on('registered', announceHoldings);
+  // Drained by ops (through any node's admin API): tell every viewer here to
+  // move to another relay of the region; new joins are refused meanwhile.
+  cluster.registry.on('draining', (draining) => {
+    if (draining) signaling.broadcastDrain('node draining');
+  });
   media.on('published', (stream) => void link.directory.setIngest(stream, config.MM_NODE_ID, { role: 'primary' }).catch(() => {}));
   media.on('unpublished', (stream) => void link.directory.removeIngest(stream, config.MM_NODE_ID).catch(() => {}));
   logger.info({ url, nodeId: config.MM_NODE_ID, region: config.MM_REGION, workers: pool.workers.length }, 'node listening');

@@ -10,6 +10,9 @@ import type { PooledWorker, WorkerPool } from './WorkerPool.ts';
 /** SCTP stream id the publisher's score DataChannel is negotiated on (mediasoup does not speak DCEP). */
 export const SCORE_SCTP_STREAM_ID = 0;
 
+/** How many recent score updates a stream keeps for viewers that join between two of them. */
+const RECENT_SCORES = 256;
+
 export interface ScoreStats {
   received: number;
   forwarded: number;
@@ -57,6 +60,8 @@ export class StreamRouter extends EventEmitter<StreamRouterEvents> {
   readonly #program = new Map<types.MediaKind, types.Producer>();
   readonly #commentary = new Set<types.Producer>();
   #latestScore: ScoreUpdate | null = null;
+  /** Recent updates, oldest first, so a viewer joining between two updates misses none. */
+  readonly #recentScores: ScoreUpdate[] = [];
   #closed = false;
 
   private constructor(
@@ -172,10 +177,17 @@ export class StreamRouter extends EventEmitter<StreamRouterEvents> {
       return false;
     }
     this.#latestScore = update;
+    this.#recentScores.push(update);
+    if (this.#recentScores.length > RECENT_SCORES) this.#recentScores.shift();
     this.#scoreOut.send(JSON.stringify(update));
     this.scoreStats.forwarded++;
     this.emit('score', update);
     return true;
+  }
+
+  /** Updates newer than `seq` that are still in the recent buffer, oldest first. */
+  scoresSince(seq: number): ScoreUpdate[] {
+    return this.#recentScores.filter((u) => u.seq > seq);
   }
 
   async createWebRtcTransport(request: TransportRequest): Promise<types.WebRtcTransport> {

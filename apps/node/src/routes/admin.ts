@@ -59,7 +59,6 @@ export async function registerAdmin(app: FastifyInstance, deps: AdminDeps): Prom
     const node = await clusterOr503(deps.cluster().registry.get(id));
     if (!node) throw new HttpProblem(404, 'Not Found', `no node "${id}"`);
     await clusterOr503(deps.cluster().registry.setDraining(id, body.data.draining));
-    if (id === deps.nodeId && body.data.draining) deps.signaling.broadcastDrain('node draining');
     return { id, draining: body.data.draining };
   });
 }

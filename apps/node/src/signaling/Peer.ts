@@ -56,6 +56,8 @@ export class Peer {
   #claims: TokenClaims | undefined;
   #role: 'viewer' | 'commentator' = 'viewer';
   #stream: StreamRouter | undefined;
+  /** Seq of the score snapshot sent with the join reply (0 if none). */
+  #joinSeq = 0;
   #onProgramChanged = (): void => this.#notify({ notification: 'newProducers' });
   #closed = false;
   /** Set by the server: sends a drain notification on this peer's socket. */
@@ -99,6 +101,7 @@ export class Peer {
     this.#claims = claims;
     this.#role = data.role;
     this.#stream = stream;
+    this.#joinSeq = stream.latestScore?.seq ?? 0;
     stream.on('programchanged', this.#onProgramChanged);
     stream.once('close', () => this.#notify({ notification: 'streamEnded' }));
     return {
@@ -186,7 +189,15 @@ export class Peer {
     for (const dc of this.dataConsumers.values()) {
       if (dc.dataProducerId === stream.scoreProducer.id) throw new SignalingFailure('conflict', 'already consuming scores');
     }
-    const dc = await transport.consumeData({ dataProducerId: stream.scoreProducer.id });
+    // Every update after the join snapshot must reach this viewer exactly
+    // once and in order, including those produced while it was setting up.
+    // The consumer is created paused (live updates skip it); then, in one
+    // synchronous block, resume and the backlog are written to the worker's
+    // channel, which handles requests in order: any live update comes from a
+    // later tick, so it is written, and delivered, after the backlog.
+    const dc = await transport.consumeData({ dataProducerId: stream.scoreProducer.id, paused: true });
+    const backlog = stream.scoresSince(this.#joinSeq);
+    await Promise.all([dc.resume(), ...backlog.map((u) => dc.send(JSON.stringify(u)))]);
     this.dataConsumers.set(dc.id, dc);
     dc.observer.once('close', () => this.dataConsumers.delete(dc.id));
     return {
