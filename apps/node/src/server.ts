@@ -85,7 +85,9 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
   let cluster: ClusterLink | undefined;
   let mesh: MeshService | undefined;
 
-  await app.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } });
+  // The socket takes frames up to 256 KiB; the signaling server answers anything
+  // over 64 KiB with a typed error, so only an absurd frame closes a socket.
+  await app.register(fastifyWebsocket, { options: { maxPayload: 256 * 1024 } });
   await registerHealth(app, {
     notReadyReasons: () => [
       ...(pool.workers.length === 0 ? ['no mediasoup worker'] : []),

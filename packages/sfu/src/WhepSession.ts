@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { types } from 'mediasoup';
 import * as ortc from 'mediasoup/ortc';
-import { MediaError } from './errors.ts';
+import { MediaError, offerRejection } from './errors.ts';
 import type { AnsweredSection } from './sdp/answer.ts';
 import { buildAnswer } from './sdp/answer.ts';
 import type { OfferMedia } from './sdp/offer.ts';
@@ -116,7 +116,7 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
       return session;
     } catch (err) {
       router.close();
-      throw err;
+      throw offerRejection(err);
     }
   }
 
@@ -149,7 +149,7 @@ function planSection(m: OfferMedia, stream: StreamRouter): SectionPlan | null {
   const offered = capabilitiesFromOffer(m.section);
   for (const codec of offered.codecs ?? []) {
     const single: types.RtpCapabilities = { codecs: [codec], headerExtensions: offered.headerExtensions };
-    if (!ortc.canConsume(producer.consumableRtpParameters, single)) continue;
+    if (!canConsume(producer, single)) continue;
     const routerCodec: types.RouterRtpCodecCapability = {
       kind: codec.kind,
       mimeType: codec.mimeType,
@@ -162,4 +162,13 @@ function planSection(m: OfferMedia, stream: StreamRouter): SectionPlan | null {
     return { producer, codec: routerCodec, caps: single };
   }
   return null;
+}
+
+/** mediasoup's verdict, with a malformed offered codec (which makes it throw) counted as "no". */
+function canConsume(producer: types.Producer, caps: types.RtpCapabilities): boolean {
+  try {
+    return ortc.canConsume(producer.consumableRtpParameters, caps);
+  } catch {
+    return false;
+  }
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { types } from 'mediasoup';
-import { MediaError } from './errors.ts';
+import { MediaError, offerRejection } from './errors.ts';
 import type { Logger } from './logger.ts';
 import { silentLogger } from './logger.ts';
 import type { AnsweredSection } from './sdp/answer.ts';
@@ -120,7 +120,7 @@ export class WhipSession extends EventEmitter<WhipSessionEvents> {
       return session;
     } catch (err) {
       transport.close();
-      throw err;
+      throw offerRejection(err);
     }
   }
 

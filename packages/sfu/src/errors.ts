@@ -31,3 +31,14 @@ export class MediaError extends Error {
     this.status = STATUS[code];
   }
 }
+
+/**
+ * An error mediasoup raised while we built objects from a peer's offer: the
+ * offer's fault (a combination the worker refuses) unless the worker or
+ * router went away, which is ours and stays an internal error.
+ */
+export function offerRejection(err: unknown): unknown {
+  const name = (err as Error)?.name;
+  if (err instanceof MediaError || name === 'InvalidStateError' || name === 'WorkerClosedError') return err;
+  return new MediaError('unsupported_media', `the media server refused the offer: ${(err as Error)?.message ?? err}`);
+}

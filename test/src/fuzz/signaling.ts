@@ -28,8 +28,16 @@ function value(r: Rng, depth = 0): unknown {
   }
 }
 
+/** Frames above this are refused by the WebSocket layer itself (close 1009), not by signaling. */
+const MAX_FRAME = 200 * 1024;
+
 /** One fuzzed signaling frame: mostly JSON envelopes with wrong insides, some not JSON at all. */
 export function mutateMessage(r: Rng): string | Buffer {
+  const msg = generate(r);
+  return msg.length > MAX_FRAME ? msg.slice(0, MAX_FRAME) : msg;
+}
+
+function generate(r: Rng): string | Buffer {
   switch (int(r, 8)) {
     case 0:
       return Buffer.from(Array.from({ length: int(r, 200) }, () => int(r, 256)));

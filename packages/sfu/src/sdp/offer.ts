@@ -84,6 +84,17 @@ export function parseOffer(sdp: string): ParsedOffer {
     media.push({ section, kind, mid });
   }
 
+  // An SSRC belongs to one m= section; a repeated one is a malformed offer
+  // (mediasoup would refuse it deep inside the worker).
+  const ssrcs = new Map<number, string>();
+  for (const m of media) {
+    for (const line of m.section.ssrcs ?? []) {
+      const owner = ssrcs.get(Number(line.id));
+      if (owner !== undefined && owner !== m.mid) bad(`SSRC ${line.id} appears in more than one m= section`);
+      ssrcs.set(Number(line.id), m.mid);
+    }
+  }
+
   if (!iceUfrag || !icePwd) bad('SDP has no a=ice-ufrag / a=ice-pwd');
   if (String(iceUfrag).length > 256 || String(icePwd).length > 256) bad('ICE credentials too long');
   if (!fingerprint) bad('SDP has no a=fingerprint (DTLS is mandatory)');
