@@ -57,7 +57,7 @@ describe('fuzzed input at the edge', () => {
       const res = await fetch(url, {
         method: 'POST',
         headers: { 'Content-Type': 'application/sdp', Authorization: `Bearer ${whep ? viewerToken : publisher}` },
-        body: mutateOffer(r),
+        body: new Uint8Array(mutateOffer(r)),
       });
       statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
       expect(res.status, `case ${i} (seed ${SEED})`).toBeLessThan(500);

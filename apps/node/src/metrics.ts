@@ -91,6 +91,15 @@ export class NodeMetrics {
       },
     });
     new client.Gauge({
+      name: 'mm_media_objects',
+      help: 'Live mediasoup objects on this node by type (routers, transports, producers, consumers, data producers/consumers)',
+      labelNames: ['type'],
+      registers: [this.registry],
+      collect() {
+        for (const [type, n] of Object.entries(media.pool.census.snapshot())) this.set({ type }, n);
+      },
+    });
+    new client.Gauge({
       name: 'mm_worker_cpu_seconds',
       help: 'CPU seconds used by the mediasoup workers',
       registers: [this.registry],

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import * as mediasoup from 'mediasoup';
 import type { types } from 'mediasoup';
 import type { Logger } from './logger.ts';
+import { MediaCensus } from './MediaCensus.ts';
 import { silentLogger } from './logger.ts';
 
 export interface WorkerPoolOptions {
@@ -47,6 +48,8 @@ interface WorkerPoolEvents {
  * and closing. Knows nothing of streams or viewers.
  */
 export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
+  /** Live mediasoup objects across all workers (leak checks, metrics). */
+  readonly census = new MediaCensus();
   readonly #options: WorkerPoolOptions;
   readonly #log: Logger;
   readonly #workers: (PooledWorker | undefined)[] = [];
@@ -152,6 +155,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
       rtcMaxPort: o.rtcMaxPort,
       appData: { index },
     });
+    this.census.watchWorker(worker);
     const port = o.basePort + index;
     const announced = o.announcedAddress && o.announcedAddress !== o.listenIp ? o.announcedAddress : undefined;
     const webRtcServer = await worker.createWebRtcServer({
