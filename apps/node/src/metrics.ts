@@ -83,7 +83,12 @@ export class NodeMetrics {
         const counts = new Map<string, { stream: string; direction: string; peer_region: string; n: number }>();
         for (const p of mesh()?.summaries() ?? []) {
           const key = `${p.stream}|${p.direction}|${p.peerRegion}`;
-          const entry = counts.get(key) ?? { stream: p.stream, direction: p.direction, peer_region: p.peerRegion, n: 0 };
+          const entry = counts.get(key) ?? {
+            stream: p.stream,
+            direction: p.direction,
+            peer_region: p.peerRegion,
+            n: 0,
+          };
           entry.n++;
           counts.set(key, entry);
         }

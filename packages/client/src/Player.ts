@@ -213,13 +213,11 @@ export class Player extends TypedEmitter<PlayerEvents> {
       this.#set('failed', 'none', change.reason, change.error);
       return;
     }
-    const delay = Math.min(maxDelayMs, initialDelayMs * 2 ** (this.#attempt - 1));
-    this.#set(
-      'connecting',
-      'none',
-      `${change.reason}; retry in ${Math.round(delay / 100) / 10}s`,
-      change.error,
-    );
+    // A node that lost the stream (worker crash, upstream pipe gone) can
+    // usually serve it again at once: the first rejoin does not wait.
+    const immediate = change.reason === 'stream-ended' && this.#attempt === 1;
+    const delay = immediate ? 0 : Math.min(maxDelayMs, initialDelayMs * 2 ** (this.#attempt - 1));
+    this.#set('connecting', 'none', `${change.reason}; retry in ${Math.round(delay / 100) / 10}s`, change.error);
     this.#retryTimer = setTimeout(() => void this.#run(), delay);
   }
 

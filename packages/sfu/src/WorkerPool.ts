@@ -1,9 +1,10 @@
 import { EventEmitter } from 'node:events';
-import * as mediasoup from 'mediasoup';
 import type { types } from 'mediasoup';
+import * as mediasoup from 'mediasoup';
+import { trackWebRtcTransports } from './closeRouter.ts';
 import type { Logger } from './logger.ts';
-import { MediaCensus } from './MediaCensus.ts';
 import { silentLogger } from './logger.ts';
+import { MediaCensus } from './MediaCensus.ts';
 
 export interface WorkerPoolOptions {
   /** How many workers; one per core is the sweet spot (each is single-threaded). */
@@ -156,6 +157,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
       appData: { index },
     });
     this.census.watchWorker(worker);
+    trackWebRtcTransports(worker);
     const port = o.basePort + index;
     const announced = o.announcedAddress && o.announcedAddress !== o.listenIp ? o.announcedAddress : undefined;
     const webRtcServer = await worker.createWebRtcServer({
