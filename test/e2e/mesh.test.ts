@@ -31,7 +31,8 @@ describe('regional mesh', () => {
 
   const watch = async (node: TestNode): Promise<Page> => {
     const page = await browser.newPage();
-    await page.goto(`${node.url}/watch?stream=${stream}&token=${await token('viewer', stream)}`);
+    // Pinned to the node (no placement): the test decides which relay serves whom.
+    await page.goto(`${node.url}/watch?stream=${stream}&node=${encodeURIComponent(node.url)}&token=${await token('viewer', stream)}`);
     await page.waitForFunction(() => (window.__mm?.framesDecoded() ?? 0) >= 30, undefined, { timeout: 30_000 });
     return page;
   };
