@@ -2,9 +2,9 @@ import { type RedisServer, startRedisServer } from '@matchmesh/cluster/testing';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../src/browser.ts';
+import { rng } from '../src/fuzz/rng.ts';
 import { mutateOffer } from '../src/fuzz/sdp.ts';
 import { mutateMessage } from '../src/fuzz/signaling.ts';
-import { rng } from '../src/fuzz/rng.ts';
 import { startNode, type TestNode, token } from '../src/node.ts';
 import { startOrigin } from '../src/origin.ts';
 import type { ManagedProcess } from '../src/processes.ts';
@@ -35,7 +35,9 @@ describe('fuzzed input at the edge', () => {
     browser = await launchChromium();
     viewer = await browser.newPage();
     await viewer.goto(`${node.url}/watch?stream=${stream}&token=${await token('viewer', stream)}`);
-    await viewer.waitForFunction(() => (window.__mm?.framesDecoded() ?? 0) >= 30, undefined, { timeout: 30_000 });
+    await viewer.waitForFunction(() => (window.__mm?.framesDecoded() ?? 0) >= 30, undefined, {
+      timeout: 30_000,
+    });
   });
 
   afterAll(async () => {
@@ -56,7 +58,10 @@ describe('fuzzed input at the edge', () => {
       const url = whep ? `${node.url}/whep/${stream}` : `${node.url}/whip/fuzz-target`;
       const res = await fetch(url, {
         method: 'POST',
-        headers: { 'Content-Type': 'application/sdp', Authorization: `Bearer ${whep ? viewerToken : publisher}` },
+        headers: {
+          'Content-Type': 'application/sdp',
+          Authorization: `Bearer ${whep ? viewerToken : publisher}`,
+        },
         body: mutateOffer(r),
       });
       statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
@@ -86,7 +91,11 @@ describe('fuzzed input at the edge', () => {
     for (const s of sockets) s.ws.on('close', () => closed++);
     for (const s of sockets) {
       s.ws.on('message', (raw) => {
-        const msg = JSON.parse(raw.toString()) as { ok?: boolean; error?: { code: string }; notification?: string };
+        const msg = JSON.parse(raw.toString()) as {
+          ok?: boolean;
+          error?: { code: string };
+          notification?: string;
+        };
         const key = msg.ok ? 'ok' : (msg.error?.code ?? msg.notification ?? 'other');
         replies.set(key, (replies.get(key) ?? 0) + 1);
       });

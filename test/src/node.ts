@@ -4,7 +4,9 @@ import { type Role, signToken } from '@matchmesh/protocol';
 import { type ManagedProcess, REPO_ROOT, startTsProcess, waitForMessage } from './processes.ts';
 
 export function tokenSecret(): string {
-  return process.env.MM_TOKEN_SECRET ?? readFileSync(path.join(REPO_ROOT, '.matchmesh', 'secret'), 'utf8').trim();
+  return (
+    process.env.MM_TOKEN_SECRET ?? readFileSync(path.join(REPO_ROOT, '.matchmesh', 'secret'), 'utf8').trim()
+  );
 }
 
 export function token(role: Role, stream: string, ttl: string | number = '1h'): Promise<string> {
@@ -23,7 +25,19 @@ let portCounter = 0;
  * run gets its own WebRtcServer port block so several can run side by side.
  */
 export async function startNode(redisUrl: string, env: Record<string, string> = {}): Promise<TestNode> {
-  const block = 46000 + ((process.pid * 7 + portCounter++) % 150) * 50;
+  // Blocks are picked from the pid, so test files running at the same time
+  // (other workers, other checkouts) can still collide: take the next block then.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startNodeOnce(redisUrl, env);
+    } catch (err) {
+      if (attempt >= 4 || !/address already in use/.test(String(err))) throw err;
+    }
+  }
+}
+
+async function startNodeOnce(redisUrl: string, env: Record<string, string>): Promise<TestNode> {
+  const block = 46000 + ((process.pid * 7 + portCounter++ * 13) % 150) * 50;
   const proc = startTsProcess('apps/node/src/main.ts', {
     MM_HTTP_PORT: '0',
     MM_WORKERS: '1',

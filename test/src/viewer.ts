@@ -32,7 +32,9 @@ export async function framesDecoded(page: Page): Promise<number> {
 /** Wait until the page has decoded at least `n` more frames than it had when called. */
 export async function waitForMoreFrames(page: Page, n: number, timeout = 15_000): Promise<number> {
   const start = await framesDecoded(page);
-  await page.waitForFunction((target) => (window.__mm?.framesDecoded() ?? 0) >= target, start + n, { timeout });
+  await page.waitForFunction((target) => (window.__mm?.framesDecoded() ?? 0) >= target, start + n, {
+    timeout,
+  });
   return framesDecoded(page);
 }
 

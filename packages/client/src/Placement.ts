@@ -33,6 +33,8 @@ export type Placement = {
   tookMs: number;
   /** Every relay URL the edges list named: where to ask next time if this node is gone. */
   knownUrls: string[];
+  /** The edges list the choice was made from (null when none could be had). */
+  edges: EdgesResponse | null;
   /** Why the edges list could not be used, for 'fallback'. */
   error?: string;
 };
@@ -44,8 +46,15 @@ export type PlaceOptions = {
   token: string;
   /** Stay in this region (drain, failover, or an explicit choice). */
   region?: string | null;
-  /** Node ids or URLs not to pick (the draining or dead node). */
+  /** Node ids or URLs never to pick (the node being left: draining, or dead but still listed). */
   exclude?: ReadonlySet<string>;
+  /** Node ids or URLs to pick only when the region has nothing else (nodes left earlier). */
+  avoid?: ReadonlySet<string>;
+  /**
+   * An edges list fetched moments ago: used instead of asking again (a
+   * failover wants the next relay now; a stale entry only costs a retry).
+   */
+  edges?: EdgesResponse;
   /** RTTs already measured: skip probing (a move within the region needs no new measurement). */
   knownRtts?: Record<string, number | null>;
   /** Probe samples per region. */
@@ -124,39 +133,45 @@ export async function fetchEdges(
   throw lastError instanceof Error ? lastError : new Error(String(lastError));
 }
 
-/** The least loaded node of a region that is under capacity and not excluded. */
+/**
+ * The least loaded node of a region that is under capacity and not excluded;
+ * avoided nodes only when there is no other (the region beats a far region).
+ */
 function pickInRegion(
   edges: EdgesResponse,
   region: string,
   exclude: ReadonlySet<string>,
+  avoid: ReadonlySet<string>,
 ): EdgeNode | undefined {
   const nodes = edges.regions.find((r) => r.region === region)?.nodes ?? [];
-  return [...nodes]
+  const usable = [...nodes]
     .filter((n) => n.load < 1 && !exclude.has(n.id) && !exclude.has(n.url))
-    .sort((a, b) => a.load - b.load)[0];
+    .sort((a, b) => a.load - b.load);
+  return usable.find((n) => !avoid.has(n.id) && !avoid.has(n.url)) ?? usable[0];
 }
 
 /** Chooses the relay to join from an edges list and measured RTTs (pure; exported for tests). */
 export function choose(
   edges: EdgesResponse,
   rtts: Record<string, number | null>,
-  options: { region?: string | null; exclude?: ReadonlySet<string> } = {},
+  options: { region?: string | null; exclude?: ReadonlySet<string>; avoid?: ReadonlySet<string> } = {},
 ): { node: EdgeNode; region: string; reason: Exclude<PlacementReason, 'fallback'> } | null {
   const exclude = options.exclude ?? new Set<string>();
+  const avoid = options.avoid ?? new Set<string>();
   if (options.region) {
-    const node = pickInRegion(edges, options.region, exclude);
+    const node = pickInRegion(edges, options.region, exclude, avoid);
     if (node) return { node, region: options.region, reason: 'region' };
   }
   const measured = Object.entries(rtts)
     .filter((e): e is [string, number] => e[1] !== null)
     .sort((a, b) => a[1] - b[1]);
   for (const [region] of measured) {
-    const node = pickInRegion(edges, region, exclude);
+    const node = pickInRegion(edges, region, exclude, avoid);
     if (node) return { node, region, reason: 'rtt' };
   }
   const order = [edges.guess, ...edges.regions.map((r) => r.region)].filter((r): r is string => !!r);
   for (const region of order) {
-    const node = pickInRegion(edges, region, exclude);
+    const node = pickInRegion(edges, region, exclude, avoid);
     if (node) return { node, region, reason: 'guess' };
   }
   return null;
@@ -182,14 +197,17 @@ export async function place(options: PlaceOptions): Promise<Placement> {
     rtts,
     tookMs: Math.round(now() - started),
     knownUrls,
+    edges: null,
     error,
   });
   let edges: EdgesResponse;
   try {
-    edges = await fetchEdges(options.entryUrls, options.stream, options.token, {
-      ...(options.edgesTimeoutMs ? { timeoutMs: options.edgesTimeoutMs } : {}),
-      ...(options.fetch ? { fetch: options.fetch } : {}),
-    });
+    edges =
+      options.edges ??
+      (await fetchEdges(options.entryUrls, options.stream, options.token, {
+        ...(options.edgesTimeoutMs ? { timeoutMs: options.edgesTimeoutMs } : {}),
+        ...(options.fetch ? { fetch: options.fetch } : {}),
+      }));
   } catch (error) {
     return fallback((error as Error).message ?? String(error), options.knownRtts);
   }
@@ -206,7 +224,11 @@ export async function place(options: PlaceOptions): Promise<Placement> {
     });
   }
   rtts ??= {};
-  const picked = choose(edges, rtts, { region: options.region ?? null, exclude });
+  const picked = choose(edges, rtts, {
+    region: options.region ?? null,
+    exclude,
+    ...(options.avoid ? { avoid: options.avoid } : {}),
+  });
   if (!picked) return fallback('no relay accepts viewers', rtts, edgeUrls(edges));
   return {
     nodeUrl: picked.node.url,
@@ -216,6 +238,7 @@ export async function place(options: PlaceOptions): Promise<Placement> {
     rtts,
     tookMs: Math.round(now() - started),
     knownUrls: edgeUrls(edges),
+    edges,
   };
 }
 

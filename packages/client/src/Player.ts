@@ -1,3 +1,4 @@
+import type { EdgesResponse } from '@matchmesh/protocol';
 import { TypedEmitter } from './emitter.ts';
 import { SignalingRequestError } from './errors.ts';
 import { type Placement, place } from './Placement.ts';
@@ -118,6 +119,8 @@ export class Player extends TypedEmitter<PlayerEvents> {
   /** Ids of the video tracks the element was last given. */
   #videoKey = '';
   #placement: Placement | null = null;
+  /** When the edges list in #placement was fetched. */
+  #placedAt = 0;
   /** The region the viewer plays in once placed (drain and failover stay in it). */
   #region: string | null;
   /** Node URLs that can answer an edges request (the page's node first). */
@@ -232,8 +235,12 @@ export class Player extends TypedEmitter<PlayerEvents> {
     if (session.nodeId) this.#avoid.set(session.nodeId, until);
   }
 
-  /** The single place that decides where the next session goes. */
-  async #target(): Promise<Placement> {
+  /**
+   * The single place that decides where the next session goes. `leaving` is
+   * the node being left now (never picked); nodes left earlier are picked
+   * only when the region has no other.
+   */
+  async #target(leaving?: WebRtcSession): Promise<Placement> {
     const first = this.#placement === null;
     if (first && this.options.placement === false) {
       return {
@@ -244,20 +251,40 @@ export class Player extends TypedEmitter<PlayerEvents> {
         rtts: {},
         tookMs: 0,
         knownUrls: [],
+        edges: null,
         error: 'placement disabled: pinned to the given node',
       };
     }
-    const placement = await place({
-      // Nodes we left last: one of them may be dead, and each costs a timeout.
-      entryUrls: [...new Set([...this.#entryUrls.filter((u) => !this.#avoid.has(u)), ...this.#entryUrls])],
-      stream: this.options.stream,
-      token: this.options.token,
-      region: this.#region,
-      exclude: this.#avoided(),
-      ...(this.#placement && Object.keys(this.#placement.rtts).length > 0
-        ? { knownRtts: this.#placement.rtts }
-        : {}),
-    });
+    const leavingKeys = leaving ? [leaving.options.nodeUrl, ...(leaving.nodeId ? [leaving.nodeId] : [])] : [];
+    const previous = this.#placement;
+    // A failover uses the edges list we already have when it is recent: the
+    // next relay of the region is known, and every millisecond is a frozen one.
+    const cached =
+      leaving && previous?.edges && Date.now() - this.#placedAt < 60_000 ? previous.edges : undefined;
+    const ask = (edges?: EdgesResponse) =>
+      place({
+        // The node being left last (it may be dead, and a dead node costs a timeout).
+        entryUrls: [
+          ...new Set([...this.#entryUrls.filter((u) => u !== leaving?.options.nodeUrl), ...this.#entryUrls]),
+        ],
+        stream: this.options.stream,
+        token: this.options.token,
+        region: this.#region,
+        exclude: new Set(leavingKeys),
+        avoid: this.#avoided(),
+        ...(edges ? { edges } : {}),
+        ...(previous && Object.keys(previous.rtts).length > 0 ? { knownRtts: previous.rtts } : {}),
+      });
+    let placement = cached ? await ask(cached) : null;
+    // The cached list may not know a relay of the region (one that was draining then): ask.
+    if (
+      !placement ||
+      placement.reason === 'fallback' ||
+      (this.#region && placement.region !== this.#region)
+    ) {
+      placement = await ask();
+      this.#placedAt = Date.now();
+    }
     // Remember every relay we heard of: if this one dies, another can answer.
     this.#entryUrls = [...new Set([...this.#entryUrls, ...placement.knownUrls])];
     return placement;
@@ -296,10 +323,10 @@ export class Player extends TypedEmitter<PlayerEvents> {
     return session;
   }
 
-  async #run(): Promise<void> {
+  async #run(leaving?: WebRtcSession): Promise<void> {
     if (this.#closed) return;
     this.#set('connecting', this.#path, this.#attempt === 0 ? 'placing' : `placing (${this.#attempt})`);
-    const placement = await this.#target();
+    const placement = await this.#target(leaving);
     if (this.#closed) return;
     this.#notePlacement(placement);
     const session = this.#newSession(placement.nodeUrl);
@@ -325,7 +352,7 @@ export class Player extends TypedEmitter<PlayerEvents> {
     if (from !== this.#session || this.#standby || this.#closed) return;
     this.#avoidNode(from);
     this.#region ??= from.region;
-    const placement = await this.#target();
+    const placement = await this.#target(from);
     if (from !== this.#session || this.#closed) return;
     if (
       placement.nodeUrl === from.options.nodeUrl ||
@@ -435,7 +462,7 @@ export class Player extends TypedEmitter<PlayerEvents> {
       // Failover: no backoff — the viewer was watching a moment ago.
       this.#failovers++;
       this.#set('connecting', 'none', `${change.reason}; failing over`, change.error);
-      void this.#run();
+      void this.#run(session);
       return;
     }
     const delay = Math.min(maxDelayMs, initialDelayMs * 2 ** (this.#attempt - 1));
