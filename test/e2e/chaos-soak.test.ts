@@ -2,6 +2,7 @@ import { type RedisServer, startRedisServer } from '@matchmesh/cluster/testing';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../src/browser.ts';
+import { chaosConfig } from '../src/chaos-config.ts';
 import { BASE_OFFER } from '../src/fuzz/sdp.ts';
 import { InspectorClient } from '../src/inspector.ts';
 import { mediaObjects } from '../src/metrics.ts';
@@ -18,7 +19,7 @@ import { framesDecoded, waitForMoreFrames } from '../src/viewer.ts';
  * baseline and memory stays bounded. `npm test` runs 20 s; `npm run
  * test:chaos` runs 10 minutes (MM_SOAK_SECONDS).
  */
-const SOAK_SECONDS = Number(process.env.MM_SOAK_SECONDS ?? 20);
+const SOAK_SECONDS = chaosConfig().MM_SOAK_SECONDS;
 const CONCURRENCY = 8;
 
 /** A recvonly WHEP offer derived from the fuzzers' well-formed publisher offer. */
