@@ -94,3 +94,10 @@ export async function longestFreezeSince(page: Page, from: number): Promise<{ ga
     return { gapMs, framesAfter };
   }, from);
 }
+
+declare global {
+  interface Window {
+    /** The commentator booth's hook (apps/web CommentatorPage). */
+    __mmBooth?: { state: string; reason: string; producerId: string | null };
+  }
+}

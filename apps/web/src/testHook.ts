@@ -3,6 +3,8 @@ import type { Placement, Player, PlayerPath, ReceivedScore, SessionState } from 
 /** Summary of the WebRTC stats the browser tests check. */
 export type TestHookStats = {
   inboundAudioPackets: number;
+  /** Audio packets per source: 'program' (the match), 'commentary' (commentators' voices). */
+  audioPacketsBySource: Record<string, number>;
   inboundVideoPackets: number;
   framesDecoded: number;
   bytesReceived: number;
@@ -80,6 +82,7 @@ async function stats(): Promise<TestHookStats> {
   const s = await live.player?.stats();
   return {
     inboundAudioPackets: s?.inboundAudioPackets ?? 0,
+    audioPacketsBySource: s?.audioPacketsBySource ?? {},
     inboundVideoPackets: s?.inboundVideoPackets ?? 0,
     framesDecoded: s?.framesDecoded ?? 0,
     bytesReceived: s?.bytesReceived ?? 0,
