@@ -34,6 +34,8 @@ export const ConfigSchema = z
     MM_RTC_MAX_PORT: port.default(45999),
     MM_WORKERS: z.coerce.number().int().min(1).max(64).default(Math.max(1, os.availableParallelism())),
     MM_CAPACITY_VIEWERS: z.coerce.number().int().min(0).default(800),
+    /** Price of a GB leaving this node (your provider's egress rate), for the ops cost figures. */
+    MM_EGRESS_USD_PER_GB: z.coerce.number().min(0).default(0.05),
     REDIS_URL: z.string().optional(),
     MM_CLUSTER: z.string().regex(/^[a-z0-9-]+$/).default('matchmesh'),
     MM_CLUSTER_SECRET: z.string().min(16).optional(),

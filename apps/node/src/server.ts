@@ -159,7 +159,7 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
   const address = app.server.address();
   const boundPort = typeof address === 'object' && address ? address.port : config.MM_HTTP_PORT;
   const url = publicUrl(config, boundPort);
-  cluster = await ClusterLink.start(config, url, () => currentLoad(media, signaling), logger);
+  cluster = await ClusterLink.start(config, url, () => currentLoad(media, signaling, config.MM_EGRESS_USD_PER_GB), logger);
   const link = cluster;
   mesh = new MeshService({
     media,
@@ -202,12 +202,15 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
   };
 }
 
-function currentLoad(media: MediaService, signaling: SignalingServer): ClusterLoad {
+function currentLoad(media: MediaService, signaling: SignalingServer, usdPerGb: number): ClusterLoad {
+  const bytes = Object.values(media.pool.egress.totalBytes).reduce((a, b) => a + b, 0);
   return {
     viewers: signaling.peers.size + media.whep.size,
     streams: media.streams.size,
-    bitrateOut: 0,
+    bitrateOut: media.pool.egress.bitrateOut,
     workerCpu: media.pool.lastCpuRatio,
+    egressBytes: bytes,
+    egressCostUsd: (bytes / 1e9) * usdPerGb,
   };
 }
 

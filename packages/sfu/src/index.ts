@@ -4,6 +4,7 @@
  * server wires it to the cluster and the network edge.
  */
 export { MEDIA_CODECS } from './codecs.ts';
+export { type EgressBytes, type EgressKind, EgressMeter } from './EgressMeter.ts';
 export { MediaError, type MediaErrorCode } from './errors.ts';
 export { type Logger, silentLogger } from './logger.ts';
 export { MEDIA_OBJECT_KINDS, MediaCensus, type MediaObjectCounts, type MediaObjectKind } from './MediaCensus.ts';
