@@ -2,9 +2,10 @@ import { type RedisServer, startRedisServer } from '@matchmesh/cluster/testing';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../src/browser.ts';
-import { rng } from '../src/fuzz/rng.ts';
+import { chaosConfig } from '../src/chaos-config.ts';
 import { mutateOffer } from '../src/fuzz/sdp.ts';
 import { mutateMessage } from '../src/fuzz/signaling.ts';
+import { rng } from '../src/fuzz/rng.ts';
 import { startNode, type TestNode, token } from '../src/node.ts';
 import { startOrigin } from '../src/origin.ts';
 import type { ManagedProcess } from '../src/processes.ts';
@@ -17,8 +18,7 @@ import { framesDecoded, waitForMoreFrames } from '../src/viewer.ts';
  * decoding. `npm run test:chaos` runs 10,000 of each (MM_FUZZ_CASES); the
  * default `npm test` run takes a shorter slice.
  */
-const CASES = Number(process.env.MM_FUZZ_CASES ?? 1500);
-const SEED = Number(process.env.MM_FUZZ_SEED ?? 20261125);
+const { MM_FUZZ_CASES: CASES, MM_FUZZ_SEED: SEED } = chaosConfig();
 
 describe('fuzzed input at the edge', () => {
   const stream = 'fuzz';
@@ -35,9 +35,7 @@ describe('fuzzed input at the edge', () => {
     browser = await launchChromium();
     viewer = await browser.newPage();
     await viewer.goto(`${node.url}/watch?stream=${stream}&token=${await token('viewer', stream)}`);
-    await viewer.waitForFunction(() => (window.__mm?.framesDecoded() ?? 0) >= 30, undefined, {
-      timeout: 30_000,
-    });
+    await viewer.waitForFunction(() => (window.__mm?.framesDecoded() ?? 0) >= 30, undefined, { timeout: 30_000 });
   });
 
   afterAll(async () => {
@@ -58,11 +56,8 @@ describe('fuzzed input at the edge', () => {
       const url = whep ? `${node.url}/whep/${stream}` : `${node.url}/whip/fuzz-target`;
       const res = await fetch(url, {
         method: 'POST',
-        headers: {
-          'Content-Type': 'application/sdp',
-          Authorization: `Bearer ${whep ? viewerToken : publisher}`,
-        },
-        body: mutateOffer(r),
+        headers: { 'Content-Type': 'application/sdp', Authorization: `Bearer ${whep ? viewerToken : publisher}` },
+        body: new Uint8Array(mutateOffer(r)),
       });
       statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
       expect(res.status, `case ${i} (seed ${SEED})`).toBeLessThan(500);
@@ -91,11 +86,7 @@ describe('fuzzed input at the edge', () => {
     for (const s of sockets) s.ws.on('close', () => closed++);
     for (const s of sockets) {
       s.ws.on('message', (raw) => {
-        const msg = JSON.parse(raw.toString()) as {
-          ok?: boolean;
-          error?: { code: string };
-          notification?: string;
-        };
+        const msg = JSON.parse(raw.toString()) as { ok?: boolean; error?: { code: string }; notification?: string };
         const key = msg.ok ? 'ok' : (msg.error?.code ?? msg.notification ?? 'other');
         replies.set(key, (replies.get(key) ?? 0) + 1);
       });

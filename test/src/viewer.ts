@@ -46,3 +46,51 @@ export async function scoreSeqs(page: Page): Promise<number[]> {
 export function isContiguous(seqs: number[]): boolean {
   return seqs.every((s, i) => i === 0 || s === seqs[i - 1]! + 1);
 }
+
+/**
+ * Record the page time of every presented video frame from now on (on
+ * whatever <video> elements the page has, re-scanned as players swap them),
+ * so a test can measure the longest freeze around an event.
+ */
+export async function startFrameClock(page: Page): Promise<void> {
+  await page.evaluate(() => {
+    const w = window as unknown as { __frameTimes?: number[] };
+    w.__frameTimes = [];
+    const watched = new WeakSet<HTMLVideoElement>();
+    const watch = (): void => {
+      for (const video of Array.from(document.querySelectorAll('video'))) {
+        if (watched.has(video)) continue;
+        watched.add(video);
+        const onFrame = (now: number): void => {
+          w.__frameTimes!.push(now);
+          video.requestVideoFrameCallback(onFrame);
+        };
+        video.requestVideoFrameCallback(onFrame);
+      }
+    };
+    watch();
+    new MutationObserver(watch).observe(document.body, { childList: true, subtree: true });
+  });
+}
+
+/** Page clock now (performance.now()), to bracket an event in frame-clock terms. */
+export function pageNow(page: Page): Promise<number> {
+  return page.evaluate(() => performance.now());
+}
+
+/** The longest gap between presented frames that overlaps [from, ∞), and how many frames came after `from`. */
+export async function longestFreezeSince(page: Page, from: number): Promise<{ gapMs: number; framesAfter: number }> {
+  return page.evaluate((since) => {
+    const times = (window as unknown as { __frameTimes?: number[] }).__frameTimes ?? [];
+    let gapMs = 0;
+    let framesAfter = 0;
+    let previous = times.filter((t) => t <= since).at(-1) ?? since;
+    for (const t of times) {
+      if (t <= since) continue;
+      framesAfter++;
+      gapMs = Math.max(gapMs, t - previous);
+      previous = t;
+    }
+    return { gapMs, framesAfter };
+  }, from);
+}

@@ -105,8 +105,8 @@ export function ViewerPage() {
         {state !== 'connected' ? (
           <div className="veil" data-testid="veil">
             <p>
-              {state === 'closed' && reason === 'stream-ended'
-                ? 'The stream has ended'
+              {reason.startsWith('stream-ended')
+                ? 'The match feed was interrupted; reconnecting…'
                 : describe(state, reason)}
             </p>
           </div>
