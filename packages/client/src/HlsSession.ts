@@ -1,4 +1,11 @@
-import { parseScoreMessage } from '@matchmesh/protocol';
+import {
+  HlsScores,
+  type HlsTimelineAnchor,
+  hlsMediaTimeForPdt,
+  hlsMultivariantPath,
+  hlsScoresPath,
+  type ScoreUpdate,
+} from '@matchmesh/protocol';
 import { TypedEmitter } from './emitter.ts';
 import type { ReceivedScore, ScoreFeed } from './ScoreFeed.ts';
 import type { SessionState, SessionStateChange } from './WebRtcSession.ts';
@@ -12,6 +19,8 @@ export type HlsLike = {
   attachMedia(media: HTMLMediaElement): void;
   on(event: string, listener: (event: string, data: unknown) => void): void;
   destroy(): void;
+  /** Program date time of the position being played (hls.js `playingDate`). */
+  readonly playingDate?: Date | null;
 };
 export type HlsFactory = () => Promise<HlsLike | null>;
 
@@ -25,6 +34,9 @@ export type HlsSessionOptions = {
   startTimeoutMs?: number;
   /** Defaults to dynamically imported hls.js (null where MSE is missing: native HLS is used). */
   hlsFactory?: HlsFactory;
+  /** How often the score log (`scores.json`) is polled. */
+  scoresPollMs?: number;
+  fetch?: typeof fetch;
 };
 
 export type HlsSessionEvents = {
@@ -33,28 +45,30 @@ export type HlsSessionEvents = {
   warning: [Error];
 };
 
-/** GET {node}/hls/{stream}/index.m3u8?token=… (LL-HLS, fMP4): the token rides in the query, players cannot set headers. */
+/** GET {node}/hls/{stream}/index.m3u8?token=… (packages/protocol/src/hls.ts): players cannot set headers. */
 export function hlsUrl(nodeUrl: string, stream: string, token: string): string {
-  return `${nodeUrl.replace(/\/+$/, '')}/hls/${encodeURIComponent(stream)}/index.m3u8?token=${encodeURIComponent(token)}`;
+  return `${nodeUrl.replace(/\/+$/, '')}${hlsMultivariantPath(stream, token)}`;
 }
+
+/** Frame number of a media time (30 fps), absorbing PDT's sub-millisecond rounding. */
+const frameOf = (mediaTime: number) => Math.round((mediaTime * 30) / 1000);
 
 async function loadHlsJs(): Promise<HlsLike | null> {
   const { default: Hls } = await import('hls.js');
   if (!Hls.isSupported()) return null;
   return new Hls({
     lowLatencyMode: true,
-    // Score updates travel as timed metadata; as TextTrack cues they fire
-    // when their media time plays, never ahead of the picture.
-    enableDateRangeMetadataCues: true,
-    enableID3MetadataCues: true,
     backBufferLength: 30,
   }) as unknown as HlsLike;
 }
 
 /**
  * The HLS rung of the ladder: plays the relay's HLS rendition in a video
- * element with hls.js (or natively), and feeds the score updates carried as
- * timed metadata into the shared ScoreFeed as their cues become active.
+ * element with hls.js (or natively). Scores: the node's score log
+ * (`scores.json`: updates + anchors mapping EXT-X-PROGRAM-DATE-TIME to the
+ * stream's mediaTime) is polled, and an update is pushed into the shared
+ * ScoreFeed only once the picture on screen has reached its mediaTime —
+ * never ahead of the picture.
  * 'connected' means a frame played (currentTime advanced).
  */
 export class HlsSession extends TypedEmitter<HlsSessionEvents> {
@@ -64,6 +78,10 @@ export class HlsSession extends TypedEmitter<HlsSessionEvents> {
   #hls: HlsLike | null = null;
   #video: HTMLVideoElement | null = null;
   readonly #cleanups: (() => void)[] = [];
+  #timeline: HlsTimelineAnchor[] = [];
+  /** Updates not shown yet, by seq. */
+  #pending: ScoreUpdate[] = [];
+  #since = 0;
 
   constructor(options: HlsSessionOptions) {
     super();
@@ -101,13 +119,24 @@ export class HlsSession extends TypedEmitter<HlsSessionEvents> {
       hls?.destroy();
       return;
     }
-    this.#watchCues(video);
+    this.#pollScores();
     const startedAt = video.currentTime;
     const onTime = () => {
       if (this.#state === 'connecting' && video.currentTime > startedAt) this.#set('connected', 'playing');
+      this.#releaseScores();
     };
     video.addEventListener('timeupdate', onTime);
     this.#cleanups.push(() => video.removeEventListener('timeupdate', onTime));
+    // Per presented frame where the browser can tell us: the score changes on its frame.
+    if (typeof video.requestVideoFrameCallback === 'function') {
+      let handle = 0;
+      const onFrame = () => {
+        this.#releaseScores();
+        handle = video.requestVideoFrameCallback(onFrame);
+      };
+      handle = video.requestVideoFrameCallback(onFrame);
+      this.#cleanups.push(() => video.cancelVideoFrameCallback(handle));
+    }
     const timer = setTimeout(() => {
       if (this.#state === 'connecting') this.#fail('hls-timeout');
     }, this.options.startTimeoutMs ?? 10_000);
@@ -159,40 +188,51 @@ export class HlsSession extends TypedEmitter<HlsSessionEvents> {
     this.emit('state', error ? { state, reason, error } : { state, reason });
   }
 
-  /** Metadata tracks (ID3 or EXT-X-DATERANGE cues): a ScoreUpdate JSON in a cue is pushed when the cue starts. */
-  #watchCues(video: HTMLVideoElement): void {
-    const tracks = video.textTracks;
-    if (!tracks) return;
-    const hook = (track: TextTrack) => {
-      if (track.kind !== 'metadata') return;
-      track.mode = 'hidden';
-      const onCue = () => {
-        for (const cue of Array.from(track.activeCues ?? [])) this.#onCue(cue);
-      };
-      track.addEventListener('cuechange', onCue);
-      this.#cleanups.push(() => track.removeEventListener('cuechange', onCue));
+  /** Polls the score log while the session lives. */
+  #pollScores(): void {
+    const doFetch = this.options.fetch ?? globalThis.fetch.bind(globalThis);
+    const base = this.options.nodeUrl.replace(/\/+$/, '');
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const poll = async () => {
+      if (this.closed) return;
+      try {
+        const res = await doFetch(
+          `${base}${hlsScoresPath(this.options.stream, this.options.token, this.#since || undefined)}`,
+          { cache: 'no-store' },
+        );
+        if (res.ok) {
+          const parsed = HlsScores.safeParse(await res.json());
+          if (parsed.success) {
+            this.#timeline = parsed.data.timeline;
+            const known = new Set(this.#pending.map((u) => u.seq));
+            for (const u of parsed.data.updates) if (!known.has(u.seq)) this.#pending.push(u);
+            this.#pending.sort((x, y) => x.seq - y.seq);
+            this.#since = Math.max(this.#since, parsed.data.latestSeq);
+            this.#releaseScores();
+          }
+        }
+      } catch {
+        // Next poll.
+      }
+      if (!this.closed) timer = setTimeout(() => void poll(), this.options.scoresPollMs ?? 1000);
     };
-    for (const track of Array.from(tracks)) hook(track);
-    const onAdd = (event: TrackEvent) => event.track && hook(event.track as TextTrack);
-    tracks.addEventListener('addtrack', onAdd as EventListener);
-    this.#cleanups.push(() => tracks.removeEventListener('addtrack', onAdd as EventListener));
+    void poll();
+    this.#cleanups.push(() => clearTimeout(timer));
   }
 
-  #onCue(cue: TextTrackCue): void {
-    const value = (
-      cue as TextTrackCue & { value?: { data?: unknown; info?: string; key?: string }; text?: string }
-    ).value;
-    const raw = value?.data ?? (cue as { text?: string }).text;
-    const text =
-      typeof raw === 'string'
-        ? raw
-        : raw instanceof ArrayBuffer || ArrayBuffer.isView(raw)
-          ? new TextDecoder().decode(raw as ArrayBuffer)
-          : null;
-    if (!text || !text.includes('"seq"')) return;
-    const parsed = parseScoreMessage(text);
-    if (!parsed.success) return;
-    const result = this.options.scoreFeed.push(parsed.data);
-    if (result.accepted) this.emit('score', result.score);
+  /** Pushes the updates whose mediaTime the picture on screen has reached. */
+  #releaseScores(): void {
+    const pdt = this.#hls?.playingDate?.getTime();
+    if (pdt === undefined || !Number.isFinite(pdt)) return;
+    const now = hlsMediaTimeForPdt(this.#timeline, pdt);
+    if (now === undefined) return;
+    const due = this.#pending.filter((u) => frameOf(u.mediaTime) <= frameOf(now));
+    if (due.length === 0) return;
+    this.#pending = this.#pending.filter((u) => frameOf(u.mediaTime) > frameOf(now));
+    // Only the latest due update matters on screen; older ones go into the log in order.
+    for (const update of due) {
+      const result = this.options.scoreFeed.push(update);
+      if (result.accepted) this.emit('score', result.score);
+    }
   }
 }

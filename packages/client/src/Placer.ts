@@ -106,11 +106,7 @@ export class Placer {
       });
     let placement = cached ? await ask(cached) : null;
     // The cached list may not know a relay of the region (one that was draining then): ask.
-    if (
-      !placement ||
-      placement.reason === 'fallback' ||
-      (this.#region && placement.region !== this.#region)
-    ) {
+    if (!placement || placement.reason === 'fallback' || (this.#region && placement.region !== this.#region)) {
       placement = await ask();
       this.#fetchedAt = Date.now();
     }

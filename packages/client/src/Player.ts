@@ -232,9 +232,7 @@ export class Player extends TypedEmitter<PlayerEvents> {
         inboundAudioPackets: 0,
         inboundVideoPackets: 0,
         packetsLost: 0,
-        ...(video?.getVideoPlaybackQuality
-          ? { framesDecoded: video.getVideoPlaybackQuality().totalVideoFrames }
-          : {}),
+        ...(video?.getVideoPlaybackQuality ? { framesDecoded: video.getVideoPlaybackQuality().totalVideoFrames } : {}),
         ...(video?.videoWidth ? { frameWidth: video.videoWidth, frameHeight: video.videoHeight } : {}),
         scoresReceived: this.scores.accepted,
         lastSeq: this.scores.lastSeq,
@@ -345,10 +343,7 @@ export class Player extends TypedEmitter<PlayerEvents> {
     this.#placer.settle(from.region);
     const placement = await this.#place(from);
     if (from !== this.#session || this.#closed) return;
-    if (
-      placement.nodeUrl === from.options.nodeUrl ||
-      (placement.nodeId && placement.nodeId === from.nodeId)
-    ) {
+    if (placement.nodeUrl === from.options.nodeUrl || (placement.nodeId && placement.nodeId === from.nodeId)) {
       this.emit('warning', new Error(`node draining (${reason}) but no other relay to move to`));
       return;
     }
@@ -490,12 +485,7 @@ export class Player extends TypedEmitter<PlayerEvents> {
     }
     this.#placer.avoid(this.#ref(session));
     const delay = Math.min(maxDelayMs, initialDelayMs * 2 ** (this.#attempt - 1));
-    this.#set(
-      'connecting',
-      'none',
-      `${change.reason}; retry in ${Math.round(delay / 100) / 10}s`,
-      change.error,
-    );
+    this.#set('connecting', 'none', `${change.reason}; retry in ${Math.round(delay / 100) / 10}s`, change.error);
     this.#retryTimer = setTimeout(() => void this.#run(), delay);
   }
 

@@ -13,7 +13,7 @@ class FakeVideo extends EventTarget {
   muted = true;
   style: Record<string, string> = {};
   dataset: Record<string, string> = {};
-  textTracks = Object.assign(new EventTarget(), { length: 0, [Symbol.iterator]: [][Symbol.iterator] });
+
   play() {
     return Promise.resolve();
   }
@@ -63,6 +63,7 @@ describe('Player ladder', () => {
       device: device.options,
       placement: false,
       upgradeRetry: { initialDelayMs: 30, maxDelayMs: 30 },
+      // The fake node has no HLS score log; the fetch fails and is retried quietly.
       hlsFactory: async () => {
         const hls = new FakeHls();
         hlsInstances.push(hls);
@@ -111,10 +112,7 @@ describe('Player ladder', () => {
       retry: { initialDelayMs: 20, maxDelayMs: 20 },
       hlsFactory: async () => new FakeHls(),
     });
-    player.attach(
-      new FakeVideo() as unknown as HTMLVideoElement,
-      new FakeVideo() as unknown as HTMLVideoElement,
-    );
+    player.attach(new FakeVideo() as unknown as HTMLVideoElement, new FakeVideo() as unknown as HTMLVideoElement);
     player.start();
     await expect.poll(() => node!.methods().filter((m) => m === 'join').length).toBeGreaterThanOrEqual(2);
     expect(player.path).not.toBe('hls');
