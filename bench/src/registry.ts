@@ -35,6 +35,7 @@ export function scenarioNames(): readonly string[] {
 export async function loadScenario(name: string): Promise<Scenario> {
   switch (name as ScenarioName) {
     case 'fanout':
+      return (await import('./scenarios/fanout.ts')).fanout;
     case 'latency':
     case 'g2g':
     case 'ttff':
