@@ -8,7 +8,7 @@
 // readable on consumers without SRTP) carries the sender's CLOCK_MONOTONIC
 // time, which is the same clock in every process of the machine.
 import { createSocket, type Socket } from 'node:dgram';
-import { readFileSync } from 'node:fs';
+import { udpDrops } from './procnet.ts';
 import type { SinkReport, SinkRequest } from './sink-protocol.ts';
 import { PROBE_MAGIC } from './sink-protocol.ts';
 
@@ -99,21 +99,13 @@ function probe(msg: Buffer): void {
   const path = String(msg[off + 4]);
   const sentNs = msg.readBigUInt64BE(off + 5);
   const delayUs = Number(process.hrtime.bigint() - sentNs) / 1000;
-  (probes[path] ??= []).push(delayUs);
+  const list = probes[path] ?? [];
+  list.push(delayUs);
+  probes[path] = list;
 }
 
-/** Kernel receive-buffer drops of our sockets (column "drops" of /proc/net/udp). */
 function kernelDrops(): number {
-  const mine = new Set(ports.map((p) => p.toString(16).toUpperCase().padStart(4, '0')));
-  let drops = 0;
-  for (const line of readFileSync('/proc/net/udp', 'utf8').split('\n').slice(1)) {
-    const cols = line.trim().split(/\s+/);
-    const local = cols[1];
-    if (!local) continue;
-    const port = local.split(':')[1]!;
-    if (local.startsWith('0100007F') && mine.has(port)) drops += Number(cols[cols.length - 1]);
-  }
-  return drops;
+  return udpDrops(ports);
 }
 
 function report(): SinkReport {

@@ -12,8 +12,14 @@ export class Sink {
   ports: number[] = [];
   recvBuffer = 0;
 
+  readonly #exited: Promise<never>;
+
   private constructor(child: ChildProcess) {
     this.child = child;
+    this.#exited = once(child, 'exit').then(() => {
+      throw new Error('sink process exited');
+    });
+    this.#exited.catch(() => {});
   }
 
   static async start(sockets: number): Promise<Sink> {
@@ -43,12 +49,7 @@ export class Sink {
 
   async #next(type?: string): Promise<Record<string, unknown>> {
     for (;;) {
-      const [msg] = (await Promise.race([
-        once(this.child, 'message'),
-        once(this.child, 'exit').then(() => {
-          throw new Error('sink process exited');
-        }),
-      ])) as [Record<string, unknown>];
+      const [msg] = (await Promise.race([once(this.child, 'message'), this.#exited])) as [Record<string, unknown>];
       if (!type || msg.type === type) return msg;
     }
   }
