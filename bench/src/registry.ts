@@ -40,6 +40,7 @@ export async function loadScenario(name: string): Promise<Scenario> {
     case 'g2g':
     case 'ttff':
     case 'joinstorm':
+      return (await import('./scenarios/joinstorm.ts')).joinstorm;
     case 'copies':
       return notYet(name);
   }
