@@ -42,6 +42,7 @@ export async function loadScenario(name: string): Promise<Scenario> {
     case 'joinstorm':
       return (await import('./scenarios/joinstorm.ts')).joinstorm;
     case 'copies':
+      return (await import('./scenarios/copies.ts')).copies;
       return notYet(name);
   }
   throw new Error(`unknown scenario ${name}`);
