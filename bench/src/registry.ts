@@ -37,6 +37,7 @@ export async function loadScenario(name: string): Promise<Scenario> {
     case 'fanout':
       return (await import('./scenarios/fanout.ts')).fanout;
     case 'latency':
+      return (await import('./scenarios/latency.ts')).latency;
     case 'g2g':
     case 'ttff':
     case 'joinstorm':

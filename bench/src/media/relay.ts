@@ -81,7 +81,10 @@ export class BenchRelay {
    * it is loopback from our own replayer) with the origin's H.264 + Opus.
    * Returns the address the replayer sends to.
    */
-  async ingest(kinds: types.MediaKind[] = ['video', 'audio']): Promise<{ ip: string; port: number }> {
+  async ingest(
+    kinds: types.MediaKind[] = ['video', 'audio'],
+    audioSsrc: number = REPLAY_CODECS.audio.ssrc,
+  ): Promise<{ ip: string; port: number }> {
     const t = await this.stream.router.createPlainTransport({
       listenInfo: { protocol: 'udp', ip: '127.0.0.1' },
       rtcpMux: true,
@@ -123,7 +126,7 @@ export class BenchRelay {
               channels: 2,
             },
           ],
-          encodings: [{ ssrc: REPLAY_CODECS.audio.ssrc }],
+          encodings: [{ ssrc: audioSsrc }],
         },
       });
       this.producers.audio = audio;
@@ -138,10 +141,7 @@ export class BenchRelay {
     let own: types.Router | undefined;
     const kinds = opts.kinds ?? (['video', 'audio'] as types.MediaKind[]);
     const sources = new Map<types.MediaKind, string>();
-    for (const kind of kinds) {
-      const p = this.producers[kind];
-      if (p) sources.set(kind, p.id);
-    }
+    for (const p of this.stream.programProducers()) if (kinds.includes(p.kind)) sources.set(p.kind, p.id);
     if (opts.mode === 'naive') {
       own = await this.worker.createRouter({ mediaCodecs: MEDIA_CODECS });
       for (const [kind, producerId] of sources) {

@@ -84,10 +84,10 @@ function onMessage(msg: Buffer): void {
   }
   s.lastTransit = transit;
   s.hasTransit = true;
-  probe(msg);
+  probe(msg, ssrc);
 }
 
-function probe(msg: Buffer): void {
+function probe(msg: Buffer, ssrc: number): void {
   // Payload offset: 12 + 4*CSRC count + header extension.
   const cc = msg[0]! & 0x0f;
   let off = 12 + 4 * cc;
@@ -96,7 +96,8 @@ function probe(msg: Buffer): void {
     off += 4 + 4 * msg.readUInt16BE(off + 2);
   }
   if (msg.length < off + 13 || msg.readUInt32BE(off) !== PROBE_MAGIC) return;
-  const path = String(msg[off + 4]);
+  // Keyed by SSRC: every consumer has its own, so the bench maps SSRC → path.
+  const path = String(ssrc);
   const sentNs = msg.readBigUInt64BE(off + 5);
   const delayUs = Number(process.hrtime.bigint() - sentNs) / 1000;
   const list = probes[path] ?? [];

@@ -26,7 +26,7 @@ export interface SinkReport {
   kernelDrops: number;
   /** The five SSRCs with most loss (diagnostics). */
   worst: Array<{ ssrc: number; pt: number; lost: number; received: number }>;
-  /** One-way delays (µs) of latency probes, by path id. */
+  /** One-way delays (µs) of latency probes, by receiving SSRC. */
   probes: Record<string, number[]>;
 }
 
