@@ -98,7 +98,7 @@ function npmDependencies(workerBin) {
   log('installing npm dependencies (npm ci)');
   // MEDIASOUP_WORKER_BIN in the install's environment makes mediasoup's
   // postinstall skip its GitHub download and its pip/invoke build.
-  run('npm', ['ci', '--no-audit', '--no-fund'], { env: { ...process.env, MEDIASOUP_WORKER_BIN: workerBin } });
+  run('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error'], { env: { ...process.env, MEDIASOUP_WORKER_BIN: workerBin } });
   writeFileSync(stampFile, stamp);
 }
 

@@ -31,8 +31,13 @@ describe('regional mesh', () => {
 
   const watch = async (node: TestNode): Promise<Page> => {
     const page = await browser.newPage();
-    await page.goto(`${node.url}/watch?stream=${stream}&token=${await token('viewer', stream)}`);
-    await page.waitForFunction(() => (window.__mm?.framesDecoded() ?? 0) >= 30, undefined, { timeout: 30_000 });
+    // Pinned to the node (no placement): the test decides which relay serves whom.
+    await page.goto(
+      `${node.url}/watch?stream=${stream}&node=${encodeURIComponent(node.url)}&token=${await token('viewer', stream)}`,
+    );
+    await page.waitForFunction(() => (window.__mm?.framesDecoded() ?? 0) >= 30, undefined, {
+      timeout: 30_000,
+    });
     return page;
   };
 
@@ -67,12 +72,16 @@ describe('regional mesh', () => {
     expect(out.map((p) => p.peerRegion).sort()).toEqual(['asia', 'eu']);
 
     // Scores travel the pipes too, in order.
-    await asiaViewer.waitForFunction(() => (window.__mm?.scores.length ?? 0) >= 4, undefined, { timeout: 10_000 });
+    await asiaViewer.waitForFunction(() => (window.__mm?.scores.length ?? 0) >= 4, undefined, {
+      timeout: 10_000,
+    });
     expect(isContiguous(await scoreSeqs(asiaViewer))).toBe(true);
 
     // The same figure from Prometheus.
     const metrics = await (
-      await fetch(`${ingest.url}/metrics`, { headers: { Authorization: `Bearer ${await token('admin', '*')}` } })
+      await fetch(`${ingest.url}/metrics`, {
+        headers: { Authorization: `Bearer ${await token('admin', '*')}` },
+      })
     ).text();
     expect(metrics).toMatch(/mm_pipes\{[^}]*direction="out"[^}]*peer_region="eu"[^}]*\} 1/);
     expect(metrics).toMatch(/mm_pipes\{[^}]*direction="out"[^}]*peer_region="asia"[^}]*\} 1/);

@@ -1,6 +1,6 @@
+import { token } from './node.ts';
 import type { ManagedProcess } from './processes.ts';
 import { startTsProcess } from './processes.ts';
-import { token } from './node.ts';
 
 /** Start the real origin agent (apps/origin) as its own process, publishing the test pattern. */
 export async function startOrigin(

@@ -83,11 +83,25 @@ export class NodeMetrics {
         const counts = new Map<string, { stream: string; direction: string; peer_region: string; n: number }>();
         for (const p of mesh()?.summaries() ?? []) {
           const key = `${p.stream}|${p.direction}|${p.peerRegion}`;
-          const entry = counts.get(key) ?? { stream: p.stream, direction: p.direction, peer_region: p.peerRegion, n: 0 };
+          const entry = counts.get(key) ?? {
+            stream: p.stream,
+            direction: p.direction,
+            peer_region: p.peerRegion,
+            n: 0,
+          };
           entry.n++;
           counts.set(key, entry);
         }
         for (const { n, ...labels } of counts.values()) this.set(labels, n);
+      },
+    });
+    new client.Gauge({
+      name: 'mm_media_objects',
+      help: 'Live mediasoup objects on this node by type (routers, transports, producers, consumers, data producers/consumers)',
+      labelNames: ['type'],
+      registers: [this.registry],
+      collect() {
+        for (const [type, n] of Object.entries(media.pool.census.snapshot())) this.set({ type }, n);
       },
     });
     new client.Gauge({

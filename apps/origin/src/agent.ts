@@ -278,7 +278,12 @@ export class OriginAgent extends EventEmitter<AgentEvents> {
   private forward(kind: MediaKind, packet: Buffer, rtpTimestamp: number): void {
     // The clock runs whether or not we are connected: mediaTime of scores
     // produced during an outage must still match the video frames.
-    if (kind === 'video') this.clock.update(rtpTimestamp);
+    if (kind === 'video') {
+      this.clock.update(rtpTimestamp);
+      // Outgoing video RTP timestamps are the media clock's ticks (frame n =
+      // 3000 n), so HLS packagers can map frames to score mediaTimes exactly.
+      packet.writeUInt32BE(this.clock.ticksOf(rtpTimestamp), 4);
+    }
     const session = this.session;
     if (!session?.mediaReady) {
       this.counters.packetsDropped[kind]++;

@@ -74,6 +74,17 @@ export class MediaClock {
     }
   }
 
+  /**
+   * Media-clock ticks (since frame 0, mod 2^32) of a packet just fed to
+   * update(). The agent writes this into the video RTP timestamp it sends, so
+   * every node downstream knows the mediaTime of each video frame
+   * (ticks / 90 ms): that is how HLS packagers tie score updates to frames.
+   */
+  ticksOf(rtpTimestamp: number): number {
+    const ticks = this.ticks + ((rtpTimestamp - this.lastRaw) | 0);
+    return ((ticks % 2 ** 32) + 2 ** 32) % 2 ** 32;
+  }
+
   /** The next packet starts a new source incarnation. */
   sourceRestarted(): void {
     this.needsRebase = true;

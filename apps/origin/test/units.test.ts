@@ -44,6 +44,19 @@ describe('MediaClock', () => {
     clock.update(123_456_789 + 3000);
     expect(clock.frame).toBe(31);
   });
+
+  it('gives the ticks the agent writes into video RTP timestamps (frame n = 3000 n)', () => {
+    const clock = new MediaClock(90_000, 30);
+    const start = 2 ** 32 - 3000 * 2;
+    for (let n = 0; n < 5; n++) {
+      const raw = (start + n * 3000) % 2 ** 32;
+      clock.update(raw);
+      expect(clock.ticksOf(raw)).toBe(n * 3000);
+    }
+    clock.sourceRestarted();
+    clock.update(777);
+    expect(clock.ticksOf(777)).toBe(5 * 3000);
+  });
 });
 
 describe('RTP parsing', () => {

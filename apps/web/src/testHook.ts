@@ -1,4 +1,4 @@
-import type { Player, PlayerPath, ReceivedScore, SessionState } from '@matchmesh/client';
+import type { Placement, Player, PlayerPath, ReceivedScore, SessionState } from '@matchmesh/client';
 
 /** Summary of the WebRTC stats the browser tests check. */
 export type TestHookStats = {
@@ -9,6 +9,13 @@ export type TestHookStats = {
   iceState: string;
   /** 'udp' | 'tcp' once a candidate pair is selected. */
   iceProtocol: string | null;
+  /** Where the player plays from and why (placement), with the RTT per region. */
+  nodeId: string | null;
+  nodeUrl: string | null;
+  region: string | null;
+  placement: Placement | null;
+  moves: number;
+  failovers: number;
 };
 
 /**
@@ -19,6 +26,13 @@ export type MatchmeshTestHook = {
   readonly state: SessionState;
   readonly path: PlayerPath;
   readonly reason: string;
+  /** The latest placement decision: node, region, reason ('rtt' | 'region' | 'guess' | 'fallback'), RTTs. */
+  readonly placement: Placement | null;
+  /** The node of the playing session, and its region. */
+  readonly nodeId: string | null;
+  readonly region: string | null;
+  /** Drain moves (make-before-break) and failovers so far. */
+  readonly moves: { moves: number; failovers: number };
   /** Every accepted score update in order; the join snapshot has `snapshot: true`. */
   readonly scores: ReceivedScore[];
   readonly lastScore: ReceivedScore | null;
@@ -71,6 +85,12 @@ async function stats(): Promise<TestHookStats> {
     bytesReceived: s?.bytesReceived ?? 0,
     iceState: s?.iceState ?? 'new',
     iceProtocol: s?.iceProtocol ?? null,
+    nodeId: s?.nodeId ?? null,
+    nodeUrl: s?.nodeUrl ?? null,
+    region: s?.region ?? null,
+    placement: s?.placement ?? live.player?.placement ?? null,
+    moves: s?.moves ?? 0,
+    failovers: s?.failovers ?? 0,
   };
 }
 
@@ -83,6 +103,18 @@ const hook: MatchmeshTestHook = Object.freeze({
   },
   get reason() {
     return live.player?.reason ?? 'no player';
+  },
+  get placement() {
+    return live.player?.placement ?? null;
+  },
+  get nodeId() {
+    return live.player?.session?.nodeId ?? null;
+  },
+  get region() {
+    return live.player?.session?.region ?? null;
+  },
+  get moves() {
+    return live.player?.moves ?? { moves: 0, failovers: 0 };
   },
   get scores() {
     return live.scores.slice();

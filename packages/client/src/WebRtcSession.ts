@@ -216,9 +216,7 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
         iceParameters: info.iceParameters as unknown as ms.IceParameters,
         iceCandidates: info.iceCandidates as unknown as ms.IceCandidate[],
         dtlsParameters: info.dtlsParameters as unknown as ms.DtlsParameters,
-        ...(info.sctpParameters
-          ? { sctpParameters: info.sctpParameters as unknown as ms.SctpParameters }
-          : {}),
+        ...(info.sctpParameters ? { sctpParameters: info.sctpParameters as unknown as ms.SctpParameters } : {}),
         ...(this.options.iceServers ? { iceServers: this.options.iceServers } : {}),
         ...(this.options.iceTransportPolicy ? { iceTransportPolicy: this.options.iceTransportPolicy } : {}),
       });
@@ -370,7 +368,11 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
         this.#removeConsumer(notification.data.consumerId);
         break;
       case 'streamEnded':
-        this.close('stream-ended');
+        // The node lost the stream (publisher gone, or its mediasoup worker
+        // died and took the router along). Not the viewer's end: the Player
+        // rejoins with backoff, which brings the stream back on a live worker
+        // or waits for the match to resume.
+        this.#fail('stream-ended');
         break;
       case 'drain':
         this.emit('drain', notification.data.reason);
@@ -418,8 +420,7 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
       created.map(({ consumer }) =>
         this.signaling.request('resumeConsumer', { consumerId: consumer.id }).catch((error: unknown) => {
           // Closed on the server meanwhile (its producer went away): drop it, keep the rest.
-          if (error instanceof SignalingRequestError && error.code === 'not_found')
-            this.#removeConsumer(consumer.id);
+          if (error instanceof SignalingRequestError && error.code === 'not_found') this.#removeConsumer(consumer.id);
           else throw error;
         }),
       ),
@@ -542,8 +543,7 @@ export function summarizeStats(report: RTCStatsReport): Partial<SessionStats> {
       if (kind === 'audio') out.inboundAudioPackets! += packets;
       if (kind === 'video') {
         out.inboundVideoPackets! += packets;
-        if (typeof s.framesDecoded === 'number')
-          out.framesDecoded = (out.framesDecoded ?? 0) + s.framesDecoded;
+        if (typeof s.framesDecoded === 'number') out.framesDecoded = (out.framesDecoded ?? 0) + s.framesDecoded;
         if (typeof s.framesPerSecond === 'number') out.framesPerSecond = s.framesPerSecond;
         if (typeof s.frameWidth === 'number') out.frameWidth = s.frameWidth;
         if (typeof s.frameHeight === 'number') out.frameHeight = s.frameHeight;

@@ -15,11 +15,22 @@ export {
   SignalingTimeoutError,
 } from './errors.ts';
 export {
+  choose,
+  edgeUrls,
+  fetchEdges,
+  type Placement,
+  type PlacementReason,
+  type PlaceOptions,
+  place,
+  probeRegions,
+} from './Placement.ts';
+export {
   Player,
   type PlayerEvents,
   type PlayerOptions,
   type PlayerPath,
   type PlayerStateChange,
+  type PlayerStats,
   type RetryOptions,
 } from './Player.ts';
 export { type ReceivedScore, ScoreFeed, type ScoreFeedOptions, type ScorePushResult } from './ScoreFeed.ts';

@@ -15,3 +15,4 @@ export * from './problem.ts';
 export * from './cluster.ts';
 export * from './token-codec.ts';
 export * from './mesh.ts';
+export * from './hls.ts';

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { ScoreUpdate } from '@matchmesh/protocol';
 import { parseScoreMessage, SCORE_CHANNEL_LABEL } from '@matchmesh/protocol';
 import type { types } from 'mediasoup';
+import { closeRouter } from './closeRouter.ts';
 import { MEDIA_CODECS } from './codecs.ts';
 import type { Logger } from './logger.ts';
 import { silentLogger } from './logger.ts';
@@ -85,7 +86,10 @@ export class StreamRouter extends EventEmitter<StreamRouterEvents> {
   static async create(pool: WorkerPool, stream: string, logger: Logger = silentLogger): Promise<StreamRouter> {
     const { router, pooled } = await pool.createRouter(MEDIA_CODECS, { stream });
     try {
-      const direct = await router.createDirectTransport({ maxSendMessageSize: 64 * 1024, maxReceiveMessageSize: 64 * 1024 });
+      const direct = await router.createDirectTransport({
+        maxSendMessageSize: 64 * 1024,
+        maxReceiveMessageSize: 64 * 1024,
+      });
       const scoreOut = await direct.produceData({ label: SCORE_CHANNEL_LABEL, appData: { stream } });
       return new StreamRouter(stream, pooled, router, direct, scoreOut, logger.child?.({ stream }) ?? logger);
     } catch (err) {
@@ -207,7 +211,7 @@ export class StreamRouter extends EventEmitter<StreamRouterEvents> {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.router.close();
+    closeRouter(this.router);
     this.#program.clear();
     this.#commentary.clear();
     this.emit('close');

@@ -2,13 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { types } from 'mediasoup';
 import * as ortc from 'mediasoup/ortc';
+import { closeRouter } from './closeRouter.ts';
 import { MediaError, offerRejection } from './errors.ts';
+import type { StreamRouter } from './StreamRouter.ts';
 import type { AnsweredSection } from './sdp/answer.ts';
 import { buildAnswer } from './sdp/answer.ts';
 import type { OfferMedia } from './sdp/offer.ts';
 import { parseOffer, remoteDtlsRole } from './sdp/offer.ts';
 import { capabilitiesFromOffer } from './sdp/rtp.ts';
-import type { StreamRouter } from './StreamRouter.ts';
 
 interface WhepSessionEvents {
   close: [reason: string];
@@ -34,7 +35,12 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
   readonly #router: types.Router;
   #closed = false;
 
-  private constructor(router: types.Router, transport: types.WebRtcTransport, consumers: types.Consumer[], answer: string) {
+  private constructor(
+    router: types.Router,
+    transport: types.WebRtcTransport,
+    consumers: types.Consumer[],
+    answer: string,
+  ) {
     super();
     this.#router = router;
     this.transport = transport;
@@ -51,7 +57,7 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
     const plans = offer.media.map((m) => planSection(m, stream));
     const wanted = plans.filter((p): p is SectionPlan => p !== null);
     if (wanted.length === 0) {
-      throw new MediaError('unsupported_media', 'WHEP offer can receive none of the stream\'s codecs');
+      throw new MediaError('unsupported_media', "WHEP offer can receive none of the stream's codecs");
     }
 
     // Audio first: mediasoup allocates the video RTX payload type from the
@@ -61,8 +67,13 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
       .map((p) => p.codec);
     const router = await stream.pooled.worker.createRouter({ mediaCodecs, appData: { whep: true } });
     stream.pooled.routers.add(router);
-    router.observer.once('close', () => stream.pooled.routers.delete(router));
-    stream.router.observer.once('close', () => router.close());
+    // The stream's router outlives this session's: unhook from it when ours goes.
+    const closeWithStream = (): void => closeRouter(router);
+    stream.router.observer.once('close', closeWithStream);
+    router.observer.once('close', () => {
+      stream.pooled.routers.delete(router);
+      stream.router.observer.off('close', closeWithStream);
+    });
     try {
       const transport = await router.createWebRtcTransport({
         webRtcServer: stream.pooled.webRtcServer,
@@ -74,7 +85,12 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
       await transport.connect({
         dtlsParameters: {
           role: remoteDtlsRole(offer),
-          fingerprints: [{ algorithm: offer.fingerprint.algorithm as types.FingerprintAlgorithm, value: offer.fingerprint.value }],
+          fingerprints: [
+            {
+              algorithm: offer.fingerprint.algorithm as types.FingerprintAlgorithm,
+              value: offer.fingerprint.value,
+            },
+          ],
         },
       });
       const consumers: types.Consumer[] = [];
@@ -115,7 +131,7 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
       for (const c of consumers) c.observer.once('close', () => session.close('producer closed'));
       return session;
     } catch (err) {
-      router.close();
+      closeRouter(router);
       throw offerRejection(err);
     }
   }
@@ -127,7 +143,7 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
   close(reason = 'closed'): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#router.close();
+    closeRouter(this.#router);
     this.emit('close', reason);
   }
 }

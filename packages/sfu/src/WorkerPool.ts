@@ -1,8 +1,10 @@
 import { EventEmitter } from 'node:events';
-import * as mediasoup from 'mediasoup';
 import type { types } from 'mediasoup';
+import * as mediasoup from 'mediasoup';
+import { trackWebRtcTransports } from './closeRouter.ts';
 import type { Logger } from './logger.ts';
 import { silentLogger } from './logger.ts';
+import { MediaCensus } from './MediaCensus.ts';
 
 export interface WorkerPoolOptions {
   /** How many workers; one per core is the sweet spot (each is single-threaded). */
@@ -47,6 +49,8 @@ interface WorkerPoolEvents {
  * and closing. Knows nothing of streams or viewers.
  */
 export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
+  /** Live mediasoup objects across all workers (leak checks, metrics). */
+  readonly census = new MediaCensus();
   readonly #options: WorkerPoolOptions;
   readonly #log: Logger;
   readonly #workers: (PooledWorker | undefined)[] = [];
@@ -152,6 +156,8 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
       rtcMaxPort: o.rtcMaxPort,
       appData: { index },
     });
+    this.census.watchWorker(worker);
+    trackWebRtcTransports(worker);
     const port = o.basePort + index;
     const announced = o.announcedAddress && o.announcedAddress !== o.listenIp ? o.announcedAddress : undefined;
     const webRtcServer = await worker.createWebRtcServer({

@@ -6,6 +6,7 @@
 export { MEDIA_CODECS } from './codecs.ts';
 export { MediaError, type MediaErrorCode } from './errors.ts';
 export { type Logger, silentLogger } from './logger.ts';
+export { MEDIA_OBJECT_KINDS, MediaCensus, type MediaObjectCounts, type MediaObjectKind } from './MediaCensus.ts';
 export { buildAnswer } from './sdp/answer.ts';
 export { MAX_SDP_BYTES, parseOffer, type ParsedOffer } from './sdp/offer.ts';
 export { SCORE_SCTP_STREAM_ID, type ScoreStats, StreamRouter, type TransportRequest } from './StreamRouter.ts';

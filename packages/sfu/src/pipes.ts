@@ -45,7 +45,11 @@ export interface PipeListen {
   portRange?: { min: number; max: number };
 }
 
-async function createPipeTransport(stream: StreamRouter, listen: PipeListen, appData: types.AppData): Promise<types.PipeTransport> {
+async function createPipeTransport(
+  stream: StreamRouter,
+  listen: PipeListen,
+  appData: types.AppData,
+): Promise<types.PipeTransport> {
   return stream.router.createPipeTransport({
     listenInfo: {
       protocol: 'udp',
@@ -92,8 +96,9 @@ export class PipeOut extends EventEmitter<PipeEvents> {
     this.transport = transport;
     this.answer = answer;
     this.peer = peer;
+    // The transport lives in the stream's router, so the stream closing closes
+    // it too; listening on the long-lived stream would leak one listener per pipe.
     transport.observer.once('close', () => this.close('transport closed'));
-    stream.once('close', () => this.close('stream closed'));
   }
 
   static async open(
@@ -160,8 +165,9 @@ export class PipeIn extends EventEmitter<PipeEvents> {
     super();
     this.stream = stream;
     this.transport = transport;
+    // The transport lives in the stream's router, so the stream closing closes
+    // it too; listening on the long-lived stream would leak one listener per pipe.
     transport.observer.once('close', () => this.close('transport closed'));
-    stream.once('close', () => this.close('stream closed'));
   }
 
   /** Create our end; send `offer` upstream, then `connect()` with the answer. */

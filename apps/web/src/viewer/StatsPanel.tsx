@@ -1,14 +1,27 @@
-import type { Player, SessionStats } from '@matchmesh/client';
+import type { Player, PlayerStats } from '@matchmesh/client';
 import { useEffect, useRef, useState } from 'react';
 
 type Row = [label: string, value: string];
 
-function rows(stats: SessionStats | null, kbps: number | null, player: Player | null): Row[] {
+function rows(stats: PlayerStats | null, kbps: number | null, player: Player | null): Row[] {
   const session = player?.session;
   const last = player?.scores.latest;
   const ice = stats ? `${stats.iceState}${stats.iceProtocol ? ` · ${stats.iceProtocol}` : ''}` : '–';
+  const placement = player?.placement;
+  const rtts = placement
+    ? Object.entries(placement.rtts)
+        .map(([region, ms]) => `${region} ${ms === null ? '✕' : `${Math.round(ms)} ms`}`)
+        .join(' · ')
+    : '';
   return [
+    ['Path', player ? `${player.path} · ${player.reason}` : '–'],
     ['Node', session?.nodeId ? `${session.nodeId} (${session.region})` : '–'],
+    [
+      'Placement',
+      placement ? `${placement.region ?? '?'} by ${placement.reason} (${placement.tookMs} ms)` : '–',
+    ],
+    ['RTT', rtts || '–'],
+    ['Moves / failovers', player ? `${player.moves.moves} / ${player.moves.failovers}` : '–'],
     ['ICE', ice],
     ['Bitrate', kbps === null ? '–' : `${kbps.toFixed(0)} kbit/s`],
     [
@@ -32,7 +45,7 @@ function rows(stats: SessionStats | null, kbps: number | null, player: Player | 
 
 /** A small polling stats panel. */
 export function StatsPanel({ player }: { player: Player | null }) {
-  const [stats, setStats] = useState<SessionStats | null>(null);
+  const [stats, setStats] = useState<PlayerStats | null>(null);
   const [kbps, setKbps] = useState<number | null>(null);
   const [open, setOpen] = useState(true);
   const previous = useRef<{ at: number; bytes: number } | null>(null);

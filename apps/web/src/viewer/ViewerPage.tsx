@@ -5,25 +5,32 @@ import { StatsPanel } from './StatsPanel.tsx';
 import { StatusBadge } from './StatusBadge.tsx';
 import { type PlayerParams, usePlayer } from './usePlayer.ts';
 
-/** `?stream=match&token=...&node=<base URL, default this origin>` */
+/**
+ * `?stream=match&token=...` plus, optionally, `&region=eu` (play from that
+ * region; default: placement picks by RTT) or `&node=<base URL>` (pin the
+ * first session to that node; drain and failover still move within its region).
+ */
 function readParams(): PlayerParams | { error: string } {
   const q = new URLSearchParams(window.location.search);
   const token = q.get('token') ?? '';
   const stream = q.get('stream') || 'match';
-  const nodeUrl = q.get('node') || window.location.origin;
+  const pinned = q.get('node');
+  const nodeUrl = pinned || window.location.origin;
+  const regionParam = q.get('region');
+  const region = regionParam && regionParam !== 'auto' ? regionParam : null;
   if (!token) return { error: 'This link has no viewer token.' };
   try {
     new URL(nodeUrl);
   } catch {
     return { error: `Not a valid node URL: ${nodeUrl}` };
   }
-  return { nodeUrl, stream, token };
+  return { nodeUrl, stream, token, region, placement: !pinned };
 }
 
 export function ViewerPage() {
   const params = useMemo(readParams, []);
   const ok = 'token' in params ? params : null;
-  const { player, state, path, reason, score } = usePlayer(ok);
+  const { player, state, path, reason, score, region } = usePlayer(ok);
   const videoRef = useRef<HTMLVideoElement>(null);
   const [muted, setMuted] = useState(true);
   const [blocked, setBlocked] = useState(false);
@@ -93,14 +100,14 @@ export function ViewerPage() {
         {state !== 'connected' ? (
           <div className="veil" data-testid="veil">
             <p>
-              {state === 'closed' && reason === 'stream-ended'
-                ? 'The stream has ended'
+              {reason.startsWith('stream-ended')
+                ? 'The match feed was interrupted; reconnecting…'
                 : describe(state, reason)}
             </p>
           </div>
         ) : null}
         {score ? <ScoreBug score={score} /> : null}
-        <StatusBadge state={state} path={path} reason={reason} />
+        <StatusBadge state={state} path={path} reason={reason} region={region} />
         {muted || blocked ? (
           <button type="button" className="unmute" data-testid="unmute" onClick={unmute}>
             <SpeakerIcon muted />

@@ -1,0 +1,133 @@
+import { z } from 'zod';
+import { StreamId } from './ids.ts';
+import { ScoreUpdate } from './scores.ts';
+
+/**
+ * The HTTP contract of a node's HLS output (issue 7). Every region's relay
+ * packages the stream it holds as low-latency HLS (CMAF / fragmented MP4,
+ * video copied, audio AAC) and serves it beneath `/hls/:stream/`.
+ *
+ * URL shapes (all GET, all CORS `*`):
+ *
+ *   /hls/:stream/index.m3u8?token=T         multivariant playlist (entry point)
+ *   /hls/:stream/t/:token/index.m3u8        the same, token in the path
+ *   /hls/:stream/t/:token/media.m3u8        media playlist (LL-HLS; _HLS_msn, _HLS_part, _HLS_skip)
+ *   /hls/:stream/t/:token/init-<p>.mp4      init segment of period p (EXT-X-MAP)
+ *   /hls/:stream/t/:token/seg-<msn>.m4s     full segment, immutable, kept for the rewind window
+ *   /hls/:stream/t/:token/part-<msn>.<i>.m4s partial segment i of segment msn (recent segments only)
+ *   /hls/:stream/t/:token/scores.json?since=<seq>  score log + timeline anchors (HlsScores)
+ *
+ * Token carrying: players cannot set headers, so the viewer token (the same
+ * JWT as for WebRTC, role viewer or commentator for that stream) is given
+ * once as `?token=` on the multivariant playlist; the node then writes it into
+ * the path (`t/<token>/`) of the media playlist URI, and every URI inside the
+ * media playlist is relative (`seg-12.m4s`), so it inherits the token with no
+ * per-line cost and any player (hls.js, Safari, VLC, ffmpeg) carries it.
+ *
+ * Scores on HLS: every segment carries EXT-X-PROGRAM-DATE-TIME (PDT, ms
+ * precision). `scores.json` gives `timeline` anchors that map PDT to the
+ * stream's mediaTime (the `mediaTime` of ScoreUpdate, frame n = n * 1000 / 30):
+ *
+ *   anchor = last anchor with anchor.pdt <= pdt
+ *   mediaTime = anchor.mediaTime + (pdt - anchor.pdt)
+ *   score on screen = last update (highest seq) with mediaTime <= that mediaTime
+ *     (compare frame numbers: round(mediaTime * 30 / 1000), to absorb the
+ *     sub-millisecond rounding of PDT)
+ *
+ * With hls.js, the PDT of the frame on screen is
+ *   frag.programDateTime + (videoFrameMetadata.mediaTime - frag.start) * 1000
+ * where frag is the fragment whose [start, start + duration) holds the frame's
+ * presentation time (requestVideoFrameCallback), or `hls.playingDate` for a
+ * coarser value. A new anchor appears when the media timeline restarts (the
+ * packager restarted after the publisher changed); it is always at a segment
+ * that follows EXT-X-DISCONTINUITY.
+ *
+ * Errors are application/problem+json: 401/403 token, 404 unknown stream or a
+ * segment outside the window, 400 bad path / traversal / _HLS_msn too far
+ * ahead, 503 + Retry-After while the packager is starting (no init yet).
+ */
+
+/** Path prefix of everything HLS. */
+export const HLS_PREFIX = '/hls';
+
+/** Names of the files beneath `/hls/:stream/t/:token/`. Anything else is 404 (or 400 if it tries to escape). */
+export const HLS_FILE_PATTERNS = {
+  multivariant: /^index\.m3u8$/,
+  media: /^media\.m3u8$/,
+  init: /^init-(\d{1,6})\.mp4$/,
+  segment: /^seg-(\d{1,12})\.m4s$/,
+  part: /^part-(\d{1,12})\.(\d{1,4})\.m4s$/,
+  scores: /^scores\.json$/,
+} as const;
+
+export const HLS_MIME = {
+  playlist: 'application/vnd.apple.mpegurl',
+  init: 'video/mp4',
+  segment: 'video/iso.segment',
+  json: 'application/json',
+} as const;
+
+/** Cache-Control per kind: playlists and the score log change, media never does. */
+export const HLS_CACHE_CONTROL = {
+  playlist: 'no-cache',
+  media: 'public, max-age=31536000, immutable',
+  json: 'no-cache',
+} as const;
+
+export function hlsMultivariantPath(stream: string, token: string): string {
+  return `${HLS_PREFIX}/${stream}/index.m3u8?token=${encodeURIComponent(token)}`;
+}
+
+/** Base of the token-carrying folder, with a trailing slash. */
+export function hlsTokenBase(stream: string, token: string): string {
+  return `${HLS_PREFIX}/${stream}/t/${token}/`;
+}
+
+export function hlsScoresPath(stream: string, token: string, since?: number): string {
+  return `${hlsTokenBase(stream, token)}scores.json${since !== undefined ? `?since=${since}` : ''}`;
+}
+
+/** Query of a media playlist request (LL-HLS delivery directives). */
+export const HlsMediaQuery = z.object({
+  _HLS_msn: z.coerce.number().int().min(0).optional(),
+  _HLS_part: z.coerce.number().int().min(0).optional(),
+  /** YES: skip old segments (delta update); v2 also skips date ranges (we have none). */
+  _HLS_skip: z.enum(['YES', 'v2']).optional(),
+});
+export type HlsMediaQuery = z.infer<typeof HlsMediaQuery>;
+
+export const HlsScoresQuery = z.object({
+  /** Only updates with a higher seq (the update in effect at the window start is always included). */
+  since: z.coerce.number().int().min(0).optional(),
+});
+
+/** Maps program date time (ms since epoch, from EXT-X-PROGRAM-DATE-TIME) to the stream's mediaTime. */
+export const HlsTimelineAnchor = z.object({
+  pdt: z.number(),
+  mediaTime: z.number().min(0),
+  /** Media sequence number of the first segment this anchor applies to. */
+  msn: z.number().int().min(0),
+});
+export type HlsTimelineAnchor = z.infer<typeof HlsTimelineAnchor>;
+
+/** Body of `scores.json`. */
+export const HlsScores = z.object({
+  stream: StreamId,
+  /** Anchors, oldest first; the first covers the oldest segment still in the window. */
+  timeline: z.array(HlsTimelineAnchor),
+  /** Updates in the rewind window, oldest first, by seq; includes the one in effect at the window start. */
+  updates: z.array(ScoreUpdate),
+  /** Highest seq known to the node (poll again with since=latestSeq). */
+  latestSeq: z.number().int().min(0),
+});
+export type HlsScores = z.infer<typeof HlsScores>;
+
+/** Media-time in ms for a program date time, or undefined before the first anchor. */
+export function hlsMediaTimeForPdt(timeline: readonly HlsTimelineAnchor[], pdtMs: number): number | undefined {
+  let anchor: HlsTimelineAnchor | undefined;
+  for (const a of timeline) {
+    if (a.pdt <= pdtMs) anchor = a;
+    else break;
+  }
+  return anchor ? anchor.mediaTime + (pdtMs - anchor.pdt) : undefined;
+}
