@@ -30,8 +30,7 @@ export function lineChart(spec: ChartSpec, width = 720, height = 420): string {
   const h = height - m.t - m.b;
   const all = spec.series.flatMap((s) => s.points);
   const xMax = niceMax(Math.max(1, ...all.map((p) => p[0])));
-  const yMax =
-    spec.yMax ?? niceMax(Math.max(1e-9, ...all.map((p) => p[1]), ...(spec.marks ?? []).map((k) => k.y)));
+  const yMax = spec.yMax ?? niceMax(Math.max(1e-9, ...all.map((p) => p[1]), ...(spec.marks ?? []).map((k) => k.y)));
   const X = (x: number) => m.l + (x / xMax) * w;
   const Y = (y: number) => m.t + h - (Math.min(y, yMax) / yMax) * h;
   const out: string[] = [
@@ -78,8 +77,7 @@ export function lineChart(spec: ChartSpec, width = 720, height = 420): string {
 /** Several charts stacked vertically in one SVG file. */
 export function stack(svgs: string[], width = 720, height = 420): string {
   const inner = svgs.map(
-    (s, i) =>
-      `<g transform="translate(0 ${i * height})">${s.replace(/^<svg[^>]*>/, '').replace(/<\/svg>$/, '')}</g>`,
+    (s, i) => `<g transform="translate(0 ${i * height})">${s.replace(/^<svg[^>]*>/, '').replace(/<\/svg>$/, '')}</g>`,
   );
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height * svgs.length}" font-family="sans-serif" font-size="12">\n${inner.join('\n')}\n</svg>\n`;
 }

@@ -203,11 +203,7 @@ export class BenchRelay {
 }
 
 /** Run `fn` for `count` items with at most `parallel` in flight. */
-export async function inBatches(
-  count: number,
-  parallel: number,
-  fn: (i: number) => Promise<unknown>,
-): Promise<void> {
+export async function inBatches(count: number, parallel: number, fn: (i: number) => Promise<unknown>): Promise<void> {
   let next = 0;
   const lane = async () => {
     while (next < count) await fn(next++);

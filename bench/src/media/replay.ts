@@ -78,8 +78,7 @@ async function record(kbps: number, seconds: number): Promise<Recording> {
   });
   // -t before each output (-map starts one) bounds the recording; the rest is
   // the origin's exact command line.
-  for (let i = args.length - 1; i >= 0; i--)
-    if (args[i] === '-map') args.splice(i, 0, '-t', String(seconds + 0.5));
+  for (let i = args.length - 1; i >= 0; i--) if (args[i] === '-map') args.splice(i, 0, '-t', String(seconds + 0.5));
   const ff = spawn('ffmpeg', args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   ff.stderr.on('data', (b: Buffer) => {
@@ -92,11 +91,7 @@ async function record(kbps: number, seconds: number): Promise<Recording> {
   return fromRaw(raw, kbps, seconds);
 }
 
-function fromRaw(
-  raw: Array<{ kind: 'audio' | 'video'; data: Buffer }>,
-  kbps: number,
-  seconds: number,
-): Recording {
+function fromRaw(raw: Array<{ kind: 'audio' | 'video'; data: Buffer }>, kbps: number, seconds: number): Recording {
   const firstTs = { audio: -1, video: -1 };
   const packets: RecordedPacket[] = [];
   for (const { kind, data } of raw) {

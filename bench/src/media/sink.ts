@@ -49,9 +49,7 @@ export class Sink {
 
   async #next(type?: string): Promise<Record<string, unknown>> {
     for (;;) {
-      const [msg] = (await Promise.race([once(this.child, 'message'), this.#exited])) as [
-        Record<string, unknown>,
-      ];
+      const [msg] = (await Promise.race([once(this.child, 'message'), this.#exited])) as [Record<string, unknown>];
       if (!type || msg.type === type) return msg;
     }
   }

@@ -14,8 +14,7 @@ const STREAM = 'bench-copies';
 
 export const copies: Scenario = {
   name: 'copies',
-  description:
-    'inter-region copies: bytes leaving the ingest per stream ÷ stream bitrate, 3 relays in 2 regions',
+  description: 'inter-region copies: bytes leaving the ingest per stream ÷ stream bitrate, 3 relays in 2 regions',
   async run(ctx): Promise<ScenarioResult> {
     if (!tcpdumpAvailable()) {
       return {
@@ -107,14 +106,8 @@ export const copies: Scenario = {
               ['reference: regions (goal)', 2],
               ['reference: one copy per relay (mesh without region copies)', relays.length],
               ['reference: one copy per viewer (no mesh, all on the ingest)', joined],
-              [
-                'ratio measured ÷ one-copy-per-relay',
-                copiesMeasured === null ? null : copiesMeasured / relays.length,
-              ],
-              [
-                'ratio measured ÷ one-copy-per-viewer',
-                copiesMeasured === null ? null : copiesMeasured / joined,
-              ],
+              ['ratio measured ÷ one-copy-per-relay', copiesMeasured === null ? null : copiesMeasured / relays.length],
+              ['ratio measured ÷ one-copy-per-viewer', copiesMeasured === null ? null : copiesMeasured / joined],
             ],
             notes: [
               'the references are computed, not measured: the node has no switch to turn region copies off',

@@ -103,9 +103,7 @@ async function measureMode(
 
 /** Largest step under the loss limit, and what a fully used core would hold at that step's CPU per viewer. */
 function capacity(rows: FanoutRow[]): { measured: number; perCore: number | null; cpuMs: number | null } {
-  const ok = rows.filter(
-    (r) => r.viewers > 0 && r.lossPct <= LOSS_LIMIT * 100 && !r.stop?.startsWith('only'),
-  );
+  const ok = rows.filter((r) => r.viewers > 0 && r.lossPct <= LOSS_LIMIT * 100 && !r.stop?.startsWith('only'));
   const best = ok[ok.length - 1];
   if (!best) return { measured: 0, perCore: null, cpuMs: null };
   const idle = rows.find((r) => r.viewers === 0)?.workerCpu ?? 0;
@@ -135,8 +133,7 @@ export const fanout: Scenario = {
       const target = await relay.ingest();
       replay = new Replayer(rec, sender, target);
       replay.start();
-      const bitrate =
-        (rec.packets.reduce((a, p) => a + p.data.length, 0) * 8) / (rec.durationMs / 1000) / 1e6;
+      const bitrate = (rec.packets.reduce((a, p) => a + p.data.length, 0) * 8) / (rec.durationMs / 1000) / 1e6;
       ctx.log(
         `replay ${rec.packets.length} packets, ${bitrate.toFixed(2)} Mbps; worker pid ${relay.worker.pid} pinned=${pinned}`,
       );
@@ -190,12 +187,7 @@ export const fanout: Scenario = {
           {
             title:
               'fan-out summary (ratio = naive ÷ matchmesh CPU per viewer: how many times more viewers per core matchmesh serves)',
-            columns: [
-              'relay',
-              'largest step < 1 % loss',
-              'viewers per core (extrapolated)',
-              'CPU ms/s per viewer',
-            ],
+            columns: ['relay', 'largest step < 1 % loss', 'viewers per core (extrapolated)', 'CPU ms/s per viewer'],
             rows: [
               ['matchmesh', capS.measured, capS.perCore, capS.cpuMs],
               ['naive', capN.measured, capN.perCore, capN.cpuMs],

@@ -39,8 +39,7 @@ function rtp(ssrc: number, seq: number, ts: number, payload: Buffer): Buffer {
 
 export const latency: Scenario = {
   name: 'latency',
-  description:
-    'per-hop latency: probe RTP through relay A (under load) and A → pipe → relay B, vs direct send',
+  description: 'per-hop latency: probe RTP through relay A (under load) and A → pipe → relay B, vs direct send',
   async run(ctx): Promise<ScenarioResult> {
     const rec = await loadRecording(path.join(ctx.outDir, '.cache'), 1500);
     const sink = await Sink.start(8);
@@ -49,11 +48,7 @@ export const latency: Scenario = {
     const sender = createSocket('udp4');
     await new Promise<void>((r) => sender.bind(0, '127.0.0.1', r));
     const pinned =
-      ctx.flags.pin &&
-      pin(a.worker.pid, 1) &&
-      pin(b.worker.pid, 1) &&
-      pin(sink.pid, 0) &&
-      pin(process.pid, 0);
+      ctx.flags.pin && pin(a.worker.pid, 1) && pin(b.worker.pid, 1) && pin(sink.pid, 0) && pin(process.pid, 0);
     let replay: Replayer | undefined;
     let timer: NodeJS.Timeout | undefined;
     let pipeOut: PipeOut | undefined;
@@ -62,11 +57,7 @@ export const latency: Scenario = {
       await sink.request({ type: 'clocks', clocks: a.clockRates() });
       // Program = replay video + probe audio (the replay's own audio is not sent).
       const target = await a.ingest(['video', 'audio'], PROBE_SSRC);
-      replay = new Replayer(
-        { ...rec, packets: rec.packets.filter((p) => p.kind === 'video') },
-        sender,
-        target,
-      );
+      replay = new Replayer({ ...rec, packets: rec.packets.filter((p) => p.kind === 'video') }, sender, target);
       replay.start();
       let seq = 0;
       timer = setInterval(() => {
