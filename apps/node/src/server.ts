@@ -55,6 +55,8 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
     // Request logs only at warn and above: a busy node serves many joins.
     loggerInstance: logger.child({ room: 'http' }, { level: 'warn' }) as unknown as FastifyBaseLogger,
     bodyLimit: 64 * 1024,
+    // HLS carries the viewer token (a JWT, ~300 chars) as a path segment.
+    routerOptions: { maxParamLength: 2048 },
   });
   const iceServers = config.MM_ICE_SERVERS.split(',').map((s) => s.trim()).filter(Boolean);
 

@@ -39,9 +39,13 @@ export function packagerArgs(sdpPath: string, opts: { partMs: number; audioBitra
     '-fflags',
     '+nobuffer',
     '-analyzeduration',
-    '500000',
+    '100000',
     '-probesize',
-    '200000',
+    '100000',
+    // Without input for this long (publisher gone, or this node died and
+    // left us orphaned) ffmpeg exits instead of waiting forever.
+    '-rw_timeout',
+    '5000000',
     '-reorder_queue_size',
     '0',
     '-i',

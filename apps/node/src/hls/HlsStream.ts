@@ -233,6 +233,9 @@ export class HlsStream extends EventEmitter<HlsStreamEvents> {
     const main = video ?? f.runs[0];
     if (!main) return;
     const timescale = video ? run.video.timescale : 1000;
+    // ffmpeg may emit audio while it still probes the video: a period starts
+    // with the key frame the relay began with, so drop what comes before it.
+    if (run.decode0 === undefined && !video?.firstSampleIsSync) return;
     if (video && run.decode0 === undefined) {
       run.decode0 = video.baseMediaDecodeTime;
       run.mediaTime0 = this.#mediaTimeOf(run.rtp0 ?? 0, run.tap.tracks.find((t) => t.kind === 'video')?.clockRate ?? 90000);

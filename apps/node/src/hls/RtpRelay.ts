@@ -17,17 +17,17 @@ export function rtpPayloadOffset(buf: Buffer): number {
 }
 
 /**
- * True when an H.264 RTP payload (RFC 6184) begins a key frame: an SPS (alone
- * or first in a STAP-A), or the first fragment / whole NAL of an IDR slice.
- * Starting the packager's input here means ffmpeg sees the parameter sets
- * and its first output sample is exactly this frame.
+ * True when an H.264 RTP payload (RFC 6184) begins a key frame with its
+ * parameter sets: an SPS, alone or first in a STAP-A. WebRTC senders repeat
+ * SPS/PPS before every IDR; starting at a bare IDR would leave ffmpeg without
+ * them ("non-existing PPS", no dimensions). Starting here means ffmpeg's
+ * first output sample is exactly this frame.
  */
 export function isH264KeyFrameStart(payload: Buffer): boolean {
   if (payload.length < 2) return false;
   const type = payload[0]! & 0x1f;
-  if (type === 7 || type === 5) return true;
-  if (type === 24) return payload.length > 3 && ((payload[3]! & 0x1f) === 7 || (payload[3]! & 0x1f) === 5);
-  if (type === 28) return (payload[1]! & 0x80) !== 0 && (payload[1]! & 0x1f) === 5;
+  if (type === 7) return true;
+  if (type === 24) return payload.length > 3 && (payload[3]! & 0x1f) === 7;
   return false;
 }
 

@@ -121,7 +121,8 @@ export class SegmentStore extends EventEmitter<SegmentStoreEvents> {
   addFragment(f: FragmentIn): void {
     if (this.#closed || this.#period < 0) return;
     let open = this.openSegment;
-    if (open && f.independent && open.duration >= this.o.segmentSeconds) {
+    // A key frame a little early (GOPs jitter by a frame) still ends the segment.
+    if (open && f.independent && open.duration >= this.o.segmentSeconds * 0.75) {
       this.#finish(open);
       open = undefined;
     } else if (open && open.duration + f.duration > this.o.targetDuration) {
