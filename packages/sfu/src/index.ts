@@ -11,6 +11,7 @@ export { MEDIA_OBJECT_KINDS, MediaCensus, type MediaObjectCounts, type MediaObje
 export { buildAnswer } from './sdp/answer.ts';
 export { MAX_SDP_BYTES, parseOffer, type ParsedOffer } from './sdp/offer.ts';
 export { SCORE_SCTP_STREAM_ID, type ScoreStats, StreamRouter, type TransportRequest } from './StreamRouter.ts';
+export { PlainTap, type TappedTrack } from './PlainTap.ts';
 export { WhepSession } from './WhepSession.ts';
 export { WhipSession } from './WhipSession.ts';
 export { type PooledWorker, WorkerPool, type WorkerPoolOptions } from './WorkerPool.ts';
