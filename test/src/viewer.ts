@@ -14,6 +14,8 @@ interface ViewerHook {
   path: string;
   scores: ViewerScore[];
   lastScore: ViewerScore | null;
+  /** Drain moves and failovers (new sessions on other nodes) so far. */
+  moves: { moves: number; failovers: number };
   framesDecoded(): number;
   videoCurrentTime(): number;
   stats(): Promise<{ inboundAudioPackets: number; inboundVideoPackets: number; framesDecoded: number }>;
