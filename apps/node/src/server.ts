@@ -231,6 +231,14 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
 
 function currentLoad(media: MediaService, signaling: SignalingServer, usdPerGb: number): ClusterLoad {
   const bytes = Object.values(media.pool.egress.totalBytes).reduce((a, b) => a + b, 0);
+  const streamViewers: Record<string, number> = {};
+  for (const peer of signaling.peers) {
+    const s = peer.stream?.stream;
+    if (s) streamViewers[s] = (streamViewers[s] ?? 0) + 1;
+  }
+  for (const session of media.whep.values()) {
+    streamViewers[session.stream] = (streamViewers[session.stream] ?? 0) + 1;
+  }
   return {
     viewers: signaling.peers.size + media.whep.size,
     streams: media.streams.size,
@@ -238,6 +246,7 @@ function currentLoad(media: MediaService, signaling: SignalingServer, usdPerGb: 
     workerCpu: media.pool.lastCpuRatio,
     egressBytes: bytes,
     egressCostUsd: (bytes / 1e9) * usdPerGb,
+    streamViewers,
   };
 }
 
