@@ -14,6 +14,8 @@ interface ViewerHook {
   path: string;
   scores: ViewerScore[];
   lastScore: ViewerScore | null;
+  /** Drain moves and failovers (new sessions on other nodes) so far. */
+  moves: { moves: number; failovers: number };
   framesDecoded(): number;
   videoCurrentTime(): number;
   stats(): Promise<{ inboundAudioPackets: number; inboundVideoPackets: number; framesDecoded: number }>;
@@ -93,4 +95,11 @@ export async function longestFreezeSince(page: Page, from: number): Promise<{ ga
     }
     return { gapMs, framesAfter };
   }, from);
+}
+
+declare global {
+  interface Window {
+    /** The commentator booth's hook (apps/web CommentatorPage). */
+    __mmBooth?: { state: string; reason: string; producerId: string | null };
+  }
 }

@@ -1,3 +1,4 @@
+import { CommentatorPage } from './commentator/CommentatorPage.tsx';
 import { Placeholder } from './pages/Placeholder.tsx';
 import { ViewerPage } from './viewer/ViewerPage.tsx';
 
@@ -9,11 +10,7 @@ export function App({ path }: { path: string }) {
     case '/watch':
       return <ViewerPage />;
     case '/commentate':
-      return (
-        <Placeholder title="Commentator booth">
-          <p>Not built yet: commentators will watch the feed here and talk over it (coming later).</p>
-        </Placeholder>
-      );
+      return <CommentatorPage />;
     case '/ops':
       return (
         <Placeholder title="Operations">

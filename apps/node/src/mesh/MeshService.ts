@@ -1,10 +1,5 @@
 import { ClusterError, type RegionClaim } from '@matchmesh/cluster';
-import {
-  PipeCloseRequest,
-  PipeOpenRequest,
-  type PipeOpenResponse,
-  type PipeSummary,
-} from '@matchmesh/protocol';
+import { PipeCloseRequest, PipeOpenRequest, type PipeOpenResponse, type PipeSummary } from '@matchmesh/protocol';
 import { type PipeAnswer, PipeIn, type PipeListen, PipeOut, type StreamRouter } from '@matchmesh/sfu';
 import type { Logger } from 'pino';
 import type { ClusterLink } from '../cluster/ClusterLink.ts';
@@ -98,7 +93,12 @@ export class MeshService {
     for (const [stream, inbound] of this.#in) {
       if (!inbound.claim) continue;
       try {
-        const result = await cluster.directory.claimRegionCopy(stream, config.MM_REGION, this.#self, config.MM_CLAIM_TTL_MS);
+        const result = await cluster.directory.claimRegionCopy(
+          stream,
+          config.MM_REGION,
+          this.#self,
+          config.MM_CLAIM_TTL_MS,
+        );
         if (result.won) inbound.claim = result.claim;
       } catch {
         // Still down: the next registration tries again.
@@ -220,7 +220,12 @@ export class MeshService {
       if (now - inbound.idleSince >= this.#o.config.MM_PIPE_LINGER_MS) {
         this.#log.info({ stream: streamId }, 'no viewers for the linger time: releasing the region copy');
         void this.#o.cluster.bus
-          .request(inbound.upstream, 'pipe.close', { stream: streamId, pipeId: inbound.pipe.pipeId ?? '' }, { timeoutMs: 2000 })
+          .request(
+            inbound.upstream,
+            'pipe.close',
+            { stream: streamId, pipeId: inbound.pipe.pipeId ?? '' },
+            { timeoutMs: 2000 },
+          )
           .catch(() => undefined);
         inbound.pipe.close('linger expired');
         this.#o.media.stream(streamId)?.close();
@@ -244,7 +249,10 @@ export class MeshService {
       ? this.#o.media.stream(req.stream)
       : await this.resolveStream(req.stream);
     if (!stream?.live) throw new ClusterError('not_found', `stream "${req.stream}" is not live on ${this.#self}`);
-    const pipe = await PipeOut.open(stream, this.#listen, req.offer as PipeAnswer, { nodeId: from, region: req.region });
+    const pipe = await PipeOut.open(stream, this.#listen, req.offer as PipeAnswer, {
+      nodeId: from,
+      region: req.region,
+    });
     const id = pipe.answer.pipeId;
     this.#out.set(id, pipe);
     pipe.once('close', (reason) => {
@@ -275,9 +283,14 @@ export class MeshService {
     return {};
   }
 
-  /** Close pipes to nodes that left the registry, and forget their claims. */
+  /**
+   * Close pipes to nodes that left the registry and forget their claims. A
+   * dead upstream (the region's holder, or the ingest) is replaced at once:
+   * the stream's router stays, so viewers keep their sessions and only see
+   * the program producers change (consumerClosed, then newProducers).
+   */
   async #sweepDeadPeers(): Promise<void> {
-    if (this.#out.size === 0) return;
+    if (this.#out.size === 0 && this.#in.size === 0) return;
     let alive: Set<string>;
     try {
       alive = new Set((await this.#o.cluster.registry.list()).map((n) => n.id));
@@ -288,6 +301,17 @@ export class MeshService {
       if (!alive.has(pipe.peer.nodeId)) {
         pipe.close('peer node gone');
         await this.#o.cluster.directory.forgetNode(pipe.peer.nodeId).catch(() => undefined);
+      }
+    }
+    for (const [stream, inbound] of this.#in) {
+      if (alive.has(inbound.upstream)) continue;
+      this.#log.warn({ stream, upstream: inbound.upstream }, 'upstream node gone: pulling the stream again');
+      inbound.pipe.close('upstream node gone');
+      await this.#o.cluster.directory.forgetNode(inbound.upstream).catch(() => undefined);
+      if (this.#o.localViewers(stream) > 0 || this.#hasDownstream(stream)) {
+        this.resolveStream(stream).catch((err) =>
+          this.#log.warn({ stream, err: String(err) }, 'could not pull the stream again; viewers will rejoin'),
+        );
       }
     }
   }

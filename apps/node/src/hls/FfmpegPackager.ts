@@ -1,0 +1,155 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import dgram from 'node:dgram';
+import { EventEmitter } from 'node:events';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { TappedTrack } from '@matchmesh/sfu';
+import { type Fragment, Fmp4Splitter, type InitSegment } from './fmp4.ts';
+
+export interface PackagerTrack extends TappedTrack {
+  /** Local UDP port ffmpeg reads this track's RTP from (RTCP would be port + 1). */
+  port: number;
+}
+
+/** The SDP ffmpeg reads: plain RTP/AVP on loopback, one m= line per track. */
+export function buildPackagerSdp(tracks: PackagerTrack[]): string {
+  const lines = ['v=0', 'o=- 0 0 IN IP4 127.0.0.1', 's=matchmesh-hls', 'c=IN IP4 127.0.0.1', 't=0 0'];
+  for (const t of tracks) {
+    const codec = t.mimeType.split('/')[1]!;
+    lines.push(`m=${t.kind} ${t.port} RTP/AVP ${t.payloadType}`);
+    lines.push(`a=rtpmap:${t.payloadType} ${codec}/${t.clockRate}${t.channels && t.channels > 1 ? `/${t.channels}` : ''}`);
+    const fmtp = Object.entries(t.parameters)
+      .map(([k, v]) => `${k}=${String(v)}`)
+      .join(';');
+    if (fmtp) lines.push(`a=fmtp:${t.payloadType} ${fmtp}`);
+    lines.push('a=recvonly');
+  }
+  return `${lines.join('\r\n')}\r\n`;
+}
+
+export function packagerArgs(sdpPath: string, opts: { partMs: number; audioBitrateKbps: number; hasAudio: boolean }): string[] {
+  return [
+    '-hide_banner',
+    '-nostdin',
+    '-loglevel',
+    'error',
+    '-protocol_whitelist',
+    'file,udp,rtp',
+    // Live input: do not buffer, start as soon as the parameter sets are seen.
+    '-fflags',
+    '+nobuffer',
+    '-analyzeduration',
+    '100000',
+    '-probesize',
+    '100000',
+    // Without input for this long (publisher gone, or this node died and
+    // left us orphaned) ffmpeg exits instead of waiting forever.
+    '-rw_timeout',
+    '5000000',
+    '-reorder_queue_size',
+    '0',
+    '-i',
+    sdpPath,
+    '-map',
+    '0:v:0',
+    ...(opts.hasAudio ? ['-map', '0:a:0', '-c:a', 'aac', '-b:a', `${opts.audioBitrateKbps}k`, '-ac', '2'] : []),
+    '-c:v',
+    'copy',
+    '-f',
+    'mp4',
+    // Fragments start at every key frame and at least every part target:
+    // ffmpeg cuts when the next sample is >= frag_duration after the
+    // fragment's start, so aim a little under the part target.
+    '-movflags',
+    'frag_keyframe+empty_moov+default_base_moof',
+    '-frag_duration',
+    String(Math.round(opts.partMs * 1000 * 0.9)),
+    '-flush_packets',
+    '1',
+    'pipe:1',
+  ];
+}
+
+/** Two consecutive free UDP ports (RTP, RTCP) per track, tried at random in [min, max). */
+export async function reserveRtpPorts(count: number, min = 30000, max = 39998): Promise<number[]> {
+  const ports: number[] = [];
+  for (let attempt = 0; ports.length < count && attempt < 200; attempt++) {
+    const p = min + 2 * Math.floor((Math.random() * (max - min)) / 2);
+    if (ports.includes(p) || !(await canBind(p)) || !(await canBind(p + 1))) continue;
+    ports.push(p);
+  }
+  if (ports.length < count) throw new Error('no free UDP ports for the HLS packager');
+  return ports;
+}
+
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = dgram.createSocket('udp4');
+    s.once('error', () => resolve(false));
+    s.bind(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+
+interface FfmpegPackagerEvents {
+  init: [init: InitSegment];
+  fragment: [fragment: Fragment];
+  exit: [code: number | null, stderr: string];
+}
+
+/**
+ * One ffmpeg run: RTP in (SDP), fragmented MP4 out on stdout, cut into the
+ * init segment and fragments by Fmp4Splitter. Video is copied; Opus audio is
+ * encoded to AAC so every HLS player can play it.
+ */
+export class FfmpegPackager extends EventEmitter<FfmpegPackagerEvents> {
+  readonly #child: ChildProcess;
+  #stderr = '';
+  #exited = false;
+
+  private constructor(child: ChildProcess) {
+    super();
+    this.#child = child;
+    const splitter = new Fmp4Splitter();
+    splitter.on('init', (init) => this.emit('init', init));
+    splitter.on('fragment', (f) => this.emit('fragment', f));
+    splitter.on('error', () => child.kill('SIGKILL'));
+    child.stdout!.on('data', (chunk: Buffer) => splitter.push(chunk));
+    child.stderr!.on('data', (chunk: Buffer) => {
+      this.#stderr = (this.#stderr + chunk.toString('utf8')).slice(-4000);
+    });
+    child.once('exit', (code) => {
+      this.#exited = true;
+      this.emit('exit', code, this.#stderr);
+    });
+  }
+
+  static async start(
+    dir: string,
+    tracks: PackagerTrack[],
+    opts: { ffmpegPath: string; partMs: number; audioBitrateKbps: number },
+  ): Promise<FfmpegPackager> {
+    const sdpPath = path.join(dir, 'input.sdp');
+    await writeFile(sdpPath, buildPackagerSdp(tracks));
+    const args = packagerArgs(sdpPath, { ...opts, hasAudio: tracks.some((t) => t.kind === 'audio') });
+    const child = spawn(opts.ffmpegPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    await new Promise<void>((resolve, reject) => {
+      child.once('spawn', resolve);
+      child.once('error', reject);
+    });
+    return new FfmpegPackager(child);
+  }
+
+  get pid(): number | undefined {
+    return this.#child.pid;
+  }
+
+  /** Stop ffmpeg; resolves when it has exited. */
+  async stop(): Promise<void> {
+    if (this.#exited) return;
+    const exited = new Promise<void>((resolve) => this.#child.once('exit', () => resolve()));
+    this.#child.kill('SIGTERM');
+    const timer = setTimeout(() => this.#child.kill('SIGKILL'), 2000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
