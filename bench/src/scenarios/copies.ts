@@ -69,6 +69,11 @@ export const copies: Scenario = {
       }
       // Let the pipes settle (claims, pipe.open, first keyframes).
       await sleep(3000);
+      // The ingest's own view of its pipes, read as the window opens.
+      const adminToken = await token('admin', '*');
+      const pipeList = (await (
+        await fetch(`${ingest.url}/api/v1/pipes`, { headers: { Authorization: `Bearer ${adminToken}` } })
+      ).json()) as { pipes: Array<{ direction: string; peerRegion: string; peerNodeId: string }> };
       capture.start();
       const seconds = Math.max(5, ctx.flags.stepSeconds);
       await sleep(seconds * 1000);
@@ -79,10 +84,6 @@ export const copies: Scenario = {
       // A pipe is one (ingest port → peer port) flow carrying media; tiny
       // flows (keep-alives) are not copies.
       const pipes = out.filter((f) => f.bytes > inBytes * 0.2);
-      const adminToken = await token('admin', '*');
-      const pipeList = (await (
-        await fetch(`${ingest.url}/api/v1/pipes`, { headers: { Authorization: `Bearer ${adminToken}` } })
-      ).json()) as { pipes: Array<{ direction: string; peerRegion: string; peerNodeId: string }> };
       const outPipes = pipeList.pipes.filter((p) => p.direction === 'out');
       const copiesMeasured = inBytes > 0 ? outBytes / inBytes : null;
       const mbps = (b: number) => (b * 8) / seconds / 1e6;

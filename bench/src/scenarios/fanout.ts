@@ -169,6 +169,7 @@ export const fanout: Scenario = {
               'worker CPU %',
               'CPU ms/s per viewer',
               'loss %',
+              'ingest drops',
               'sink drops',
               'jitter ms',
               'jitter max',
