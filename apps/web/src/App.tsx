@@ -1,4 +1,5 @@
 import { CommentatorPage } from './commentator/CommentatorPage.tsx';
+import { OpsPage } from './ops/OpsPage.tsx';
 import { Placeholder } from './pages/Placeholder.tsx';
 import { ViewerPage } from './viewer/ViewerPage.tsx';
 
@@ -12,11 +13,7 @@ export function App({ path }: { path: string }) {
     case '/commentate':
       return <CommentatorPage />;
     case '/ops':
-      return (
-        <Placeholder title="Operations">
-          <p>Not built yet: cluster, stream and viewer overview (coming later).</p>
-        </Placeholder>
-      );
+      return <OpsPage />;
     default:
       return (
         <Placeholder title="Not found">
