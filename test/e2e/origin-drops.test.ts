@@ -16,6 +16,8 @@ interface ProgramView {
   lastSwitch?: { reason: string; freezeMs?: number };
 }
 
+const API_TOKEN = 'origin-api-token-for-tests';
+
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
@@ -46,7 +48,12 @@ describe('origin drops are invisible to viewers', () => {
   beforeAll(async () => {
     redis = await startRedisServer();
     node = await startNode(redis.url);
-    origin = await startOrigin(node.url, stream, { MM_SCORE_INTERVAL_MS: '100', MM_KEYFRAME_INTERVAL_MS: '500' });
+    origin = await startOrigin(node.url, stream, {
+      MM_SCORE_INTERVAL_MS: '100',
+      // The ingest splices a new session in from its first key frame (ffmpeg cannot answer a PLI).
+      MM_KEYFRAME_INTERVAL_MS: '500',
+      ORIGIN_API_TOKEN: API_TOKEN,
+    });
     originApi = (await waitForMessage<{ type: string; url: string }>(origin, 'api')).url;
     browser = await launchChromium();
     viewer = await browser.newPage();
@@ -72,11 +79,16 @@ describe('origin drops are invisible to viewers', () => {
     const freezes: number[] = [];
     const spliceGaps: number[] = [];
     for (let drop = 1; drop <= 5; drop++) {
+      // Drops spread over the match: the agent treats a session that lived 5 s as
+      // healthy and retries at once (a flapping one backs off exponentially).
+      await waitForMoreFrames(viewer, 150, 20_000);
       const droppedAt = Date.now();
       const res = await admin(`/api/v1/streams/${stream}/publishers/drop`, 'POST');
       expect(((await res.json()) as { dropped: number }).dropped).toBe(1);
       await expect.poll(async () => (await program()).originReconnects, { timeout: 15_000, interval: 50 }).toBe(drop);
-      await waitForMoreFrames(viewer, 45);
+      await waitForMoreFrames(viewer, 45).catch(async (err) => {
+        throw new Error(`no frames after drop ${drop}: ${JSON.stringify(await program())}`, { cause: err });
+      });
       const log = await frameLog(viewer, droppedAt);
       const p = await program();
       freezes.push(log.maxGapMs);
@@ -93,16 +105,20 @@ describe('origin drops are invisible to viewers', () => {
     // The browser's own objects: one peer connection, connected from the start, never anything else.
     const report = await peerConnectionReport(viewer);
     expect(report.loads).toBe(1);
-    expect(report.pcs).toHaveLength(1);
-    expect(report.pcs[0]!.states.filter((s) => s !== 'new' && s !== 'connecting')).toEqual(['connected']);
-    expect(report.pcs[0]!.transceivers).toBe(2);
-    expect(report.pcs[0]!.receiving).toBe(2);
-    expect(report.pcs[0]!.liveTracks).toBe(2);
+    // mediasoup-client probes codecs with a throw-away peer connection that never connects.
+    const media = report.pcs.filter((pc) => pc.states.includes('connected'));
+    expect(media).toHaveLength(1);
+    expect(media[0]!.states.filter((s) => s !== 'new' && s !== 'connecting')).toEqual(['connected']);
+    console.log(`origin-drops: viewer peer connections ${JSON.stringify(report)}`);
+    // Every transceiver ever negotiated still receives: no consumer was closed and replaced.
+    expect(media[0]!.transceivers).toBeGreaterThanOrEqual(2);
+    expect(media[0]!.receiving).toBe(media[0]!.transceivers);
+    expect(media[0]!.liveTracks).toBe(media[0]!.transceivers);
     expect(await viewer.evaluate(() => window.__mm!.state)).toBe('connected');
 
     // Scores: every update from the first the viewer saw to the agent's latest, once, in order.
     const status = (await (
-      await fetch(`${originApi}/status`, { headers: { Authorization: `Bearer ${await token('publisher', stream)}` } })
+      await fetch(`${originApi}/status`, { headers: { Authorization: `Bearer ${API_TOKEN}` } })
     ).json()) as { lastSeq: number; reconnects: number };
     expect(status.reconnects).toBe(5);
     await expect

@@ -42,6 +42,8 @@ export interface ProgramStatus {
   sources: { id: string; role: SourceRole; label: string; lastPacketMsAgo: number | null }[];
   switches: number;
   lastSwitch: SwitchRecord | undefined;
+  /** Per media kind: which source feeds it (and which one it waits to splice in), packets forwarded and dropped. */
+  tracks: { kind: string; active?: string; pending?: string; forwarded: number; dropped: number }[];
 }
 
 interface Attached extends ProgramSource {
@@ -144,6 +146,13 @@ export class StableProgram extends EventEmitter<StableProgramEvents> {
       })),
       switches: this.#switches,
       lastSwitch: this.#lastSwitch,
+      tracks: [...this.#tracks.values()].map((t) => ({
+        kind: t.kind,
+        active: t.activeSource,
+        pending: t.pendingSource,
+        forwarded: t.forwarded,
+        dropped: t.dropped,
+      })),
     };
   }
 
@@ -153,7 +162,6 @@ export class StableProgram extends EventEmitter<StableProgramEvents> {
     clearTimeout(this.#grace);
     this.#grace = undefined;
     const entry: Attached = { ...source, attachedAt: now(), aliveSince: undefined };
-    this.#sources.set(source.id, entry);
     let added = false;
     for (const producer of source.producers) {
       let track = this.#tracks.get(producer.kind);
@@ -162,7 +170,13 @@ export class StableProgram extends EventEmitter<StableProgramEvents> {
         track = await this.#trackFor(producer);
       }
       await track.addSource(source.id, producer);
-      producer.observer.once('close', () => this.detach(source.id));
+    }
+    // Only now can it be selected: every track knows it (the selection tick
+    // runs meanwhile and would otherwise switch half of the kinds).
+    this.#sources.set(source.id, entry);
+    for (const producer of source.producers) {
+      if (producer.closed) this.detach(source.id);
+      else producer.observer.once('close', () => this.detach(source.id));
     }
     if (added) this.emit('changed');
     this.#timer ??= setInterval(() => this.#evaluate(), TICK_MS);
