@@ -16,6 +16,8 @@ interface ViewerHook {
   lastScore: ViewerScore | null;
   /** Drain moves and failovers (new sessions on other nodes) so far. */
   moves: { moves: number; failovers: number };
+  /** Score feed counters (apps/web testHook). */
+  scoreCounters: { received: number; accepted: number; gaps: number; missedAtJoin: number; duplicates: number };
   framesDecoded(): number;
   videoCurrentTime(): number;
   stats(): Promise<{ inboundAudioPackets: number; inboundVideoPackets: number; framesDecoded: number }>;

@@ -20,7 +20,12 @@ export const ConfigSchema = z
     MM_ROLES: z
       .string()
       .default('ingest,relay')
-      .transform((s) => s.split(',').map((r) => r.trim()).filter(Boolean))
+      .transform((s) =>
+        s
+          .split(',')
+          .map((r) => r.trim())
+          .filter(Boolean),
+      )
       .pipe(z.array(NodeRole).min(1)),
     MM_HTTP_HOST: z.string().default('127.0.0.1'),
     MM_HTTP_PORT: port.default(8080),
@@ -37,7 +42,10 @@ export const ConfigSchema = z
     /** Price of a GB leaving this node (your provider's egress rate), for the ops cost figures. */
     MM_EGRESS_USD_PER_GB: z.coerce.number().min(0).default(0.05),
     REDIS_URL: z.string().optional(),
-    MM_CLUSTER: z.string().regex(/^[a-z0-9-]+$/).default('matchmesh'),
+    MM_CLUSTER: z
+      .string()
+      .regex(/^[a-z0-9-]+$/)
+      .default('matchmesh'),
     MM_CLUSTER_SECRET: z.string().min(16).optional(),
     MM_TOKEN_SECRET: z.string().min(16).optional(),
     MM_TOKEN_SECRET_FILE: z.string().optional(),
@@ -49,6 +57,14 @@ export const ConfigSchema = z
     /** A relay keeps its region copy this long after its last viewer left. */
     MM_PIPE_LINGER_MS: z.coerce.number().int().min(0).default(30_000),
     MM_HEARTBEAT_MS: z.coerce.number().int().min(50).default(2000),
+    /** Stable streams: the active feed (ingest copy or WHIP session) is dead after this much silence. */
+    MM_SOURCE_SILENCE_MS: z.coerce.number().int().min(50).default(500),
+    /** A returning primary must deliver this long without a gap before traffic goes back to it. */
+    MM_PRIMARY_RETURN_MS: z.coerce.number().int().min(0).default(5000),
+    /** The stable producers (viewers' consumers) outlive the last feed by this much. */
+    MM_STREAM_GRACE_MS: z.coerce.number().int().min(0).default(15_000),
+    /** A publisher of the same stream that delivered media this recently is still publishing (409). */
+    MM_TAKEOVER_SILENCE_MS: z.coerce.number().int().min(100).default(1000),
     /** mediasoup worker log level and tags (debugging; worker logs go through the DEBUG=mediasoup* channel). */
     MM_WORKER_LOG_LEVEL: z.enum(['debug', 'warn', 'error', 'none']).default('warn'),
     MM_WORKER_LOG_TAGS: z

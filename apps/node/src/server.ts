@@ -4,15 +4,15 @@ import path from 'node:path';
 import fastifyStatic from '@fastify/static';
 import fastifyWebsocket from '@fastify/websocket';
 import { WorkerPool } from '@matchmesh/sfu';
-import type { types } from 'mediasoup';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { types } from 'mediasoup';
 import type { Logger as PinoLogger } from 'pino';
+import { ClusterLink } from './cluster/ClusterLink.ts';
 import { type Config, publicUrl } from './config.ts';
 import { HttpProblem, sendProblem } from './http/problem.ts';
 import { MediaService } from './media/MediaService.ts';
-import { NodeMetrics } from './metrics.ts';
-import { ClusterLink } from './cluster/ClusterLink.ts';
 import { MeshService } from './mesh/MeshService.ts';
+import { NodeMetrics } from './metrics.ts';
 import { registerAdmin } from './routes/admin.ts';
 import { registerEdges } from './routes/edges.ts';
 import { registerHealth } from './routes/health.ts';
@@ -49,7 +49,14 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
     logTags: config.MM_WORKER_LOG_TAGS as types.WorkerLogTag[],
     logger: logger.child({ room: 'sfu' }),
   });
-  const media = new MediaService(pool, logger.child({ room: 'media' }));
+  const media = new MediaService(pool, logger.child({ room: 'media' }), {
+    program: {
+      silenceMs: config.MM_SOURCE_SILENCE_MS,
+      returnAfterMs: config.MM_PRIMARY_RETURN_MS,
+      graceMs: config.MM_STREAM_GRACE_MS,
+    },
+    takeoverSilenceMs: config.MM_TAKEOVER_SILENCE_MS,
+  });
 
   const app: FastifyInstance = Fastify({
     // Request logs only at warn and above: a busy node serves many joins.
@@ -58,7 +65,9 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
     // HLS carries the viewer token (a JWT, ~300 chars) as a path segment.
     routerOptions: { maxParamLength: 2048 },
   });
-  const iceServers = config.MM_ICE_SERVERS.split(',').map((s) => s.trim()).filter(Boolean);
+  const iceServers = config.MM_ICE_SERVERS.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 
   app.setErrorHandler((err, request, reply) => {
     if (err instanceof HttpProblem) return sendProblem(reply, err.status, err.title, err.message, err.headers);
@@ -67,11 +76,14 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
     if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
       return sendProblem(reply, 415, 'Unsupported Media Type', 'unsupported Content-Type');
     }
-    if (status && status >= 400 && status < 500) return sendProblem(reply, status, 'Bad Request', (err as Error).message);
+    if (status && status >= 400 && status < 500)
+      return sendProblem(reply, status, 'Bad Request', (err as Error).message);
     request.log.error({ err }, 'unhandled error');
     return sendProblem(reply, 500, 'Internal Server Error');
   });
-  app.setNotFoundHandler((request, reply) => sendProblem(reply, 404, 'Not Found', `no route for ${request.method} ${request.url.split('?')[0]}`));
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(reply, 404, 'Not Found', `no route for ${request.method} ${request.url.split('?')[0]}`),
+  );
 
   const signaling = new SignalingServer({
     media,
@@ -105,7 +117,8 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
       role: 'publisher',
       tokenSecret: config.tokenSecret,
       iceServers,
-      open: (stream, offer) => media.publish(stream, offer),
+      // A token with the `backup` claim publishes the stream's redundant feed.
+      open: (stream, offer, claims) => media.publish(stream, offer, claims.backup ? 'backup' : 'primary'),
       find: (id) => media.whip.get(id),
     });
   });
@@ -115,7 +128,8 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
       role: ['viewer', 'commentator'],
       tokenSecret: config.tokenSecret,
       iceServers,
-      admissionBlocked: () => (cluster?.healthy ? undefined : 'cluster coordination (Redis) is unavailable; retry shortly'),
+      admissionBlocked: () =>
+        cluster?.healthy ? undefined : 'cluster coordination (Redis) is unavailable; retry shortly',
       open: async (stream, offer) => {
         // A relay may not hold the stream yet: bring the region's copy first.
         if (config.MM_ROLES.includes('relay')) await mesh?.resolveStream(stream).catch(() => undefined);
@@ -199,7 +213,7 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
   // this node holds, so the directory is right without anyone restarting.
   const announceHoldings = (): void => {
     for (const session of media.whip.values()) {
-      void link.directory.setIngest(session.stream.stream, config.MM_NODE_ID, { role: 'primary' }).catch(() => {});
+      void link.directory.setIngest(session.stream.stream, config.MM_NODE_ID, { role: session.role }).catch(() => {});
     }
     void mesh?.reclaim();
   };
@@ -209,9 +223,18 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
   cluster.registry.on('draining', (draining) => {
     if (draining) signaling.broadcastDrain('node draining');
   });
-  media.on('published', (stream) => void link.directory.setIngest(stream, config.MM_NODE_ID, { role: 'primary' }).catch(() => {}));
-  media.on('unpublished', (stream) => void link.directory.removeIngest(stream, config.MM_NODE_ID).catch(() => {}));
-  logger.info({ url, nodeId: config.MM_NODE_ID, region: config.MM_REGION, workers: pool.workers.length }, 'node listening');
+  media.on('published', (stream, role) => {
+    void link.directory.setIngest(stream, config.MM_NODE_ID, { role }).catch(() => {});
+  });
+  media.on('unpublished', (stream, role) => {
+    // A replacement session of the same origin may already be up (reconnect): keep the entry then.
+    if ([...media.whip.values()].some((s) => s.stream.stream === stream && s.role === role)) return;
+    void link.directory.removeIngest(stream, config.MM_NODE_ID).catch(() => {});
+  });
+  logger.info(
+    { url, nodeId: config.MM_NODE_ID, region: config.MM_REGION, workers: pool.workers.length },
+    'node listening',
+  );
 
   return {
     app,

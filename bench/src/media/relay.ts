@@ -132,7 +132,9 @@ export class BenchRelay {
       this.producers.audio = audio;
       produced.push(audio);
     }
-    this.stream.setProgram(produced);
+    // Spliced into the stream's stable program, as a WHIP session's producers are:
+    // viewers consume the stable producers, exactly as in a node.
+    await this.stream.attachProgram({ id: 'bench-replay', role: 'primary', producers: produced, label: 'bench replay' });
     return { ip: '127.0.0.1', port: t.tuple.localPort };
   }
 

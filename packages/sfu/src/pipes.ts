@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { types } from 'mediasoup';
 import type { StreamRouter } from './StreamRouter.ts';
+import type { SourceRole } from './stable/StableProgram.ts';
 
 /**
  * Media between nodes: a stream's program (and score channel) carried from an
@@ -158,22 +159,33 @@ export class PipeIn extends EventEmitter<PipeEvents> {
   readonly transport: types.PipeTransport;
   readonly producers: types.Producer[] = [];
   pipeId: string | undefined;
+  /** Which ingest copy this pipe carries (a relay may pull the primary's and the backup's). */
+  readonly role: SourceRole;
+  /** Where the pipe comes from (ops). */
+  readonly upstream: string;
   #detachScores: (() => void) | undefined;
   #closed = false;
 
-  private constructor(stream: StreamRouter, transport: types.PipeTransport) {
+  private constructor(stream: StreamRouter, transport: types.PipeTransport, role: SourceRole, upstream: string) {
     super();
     this.stream = stream;
     this.transport = transport;
+    this.role = role;
+    this.upstream = upstream;
     // The transport lives in the stream's router, so the stream closing closes
     // it too; listening on the long-lived stream would leak one listener per pipe.
     transport.observer.once('close', () => this.close('transport closed'));
   }
 
   /** Create our end; send `offer` upstream, then `connect()` with the answer. */
-  static async prepare(stream: StreamRouter, listen: PipeListen): Promise<PipeIn> {
-    const transport = await createPipeTransport(stream, listen, { pipe: 'in' });
-    return new PipeIn(stream, transport);
+  static async prepare(
+    stream: StreamRouter,
+    listen: PipeListen,
+    role: SourceRole = 'primary',
+    upstream = 'upstream',
+  ): Promise<PipeIn> {
+    const transport = await createPipeTransport(stream, listen, { pipe: 'in', role, upstream });
+    return new PipeIn(stream, transport, role, upstream);
   }
 
   get offer(): PipeEndpoint {
@@ -199,7 +211,17 @@ export class PipeIn extends EventEmitter<PipeEvents> {
       if (piped.source === 'program') program.push(producer);
       else this.stream.addCommentary(producer);
     }
-    this.stream.setProgram(program);
+    // Spliced into the relay's own stable program: this pipe dying or being
+    // replaced (another upstream, the backup's copy) closes nothing viewers hold.
+    if (program.length > 0) {
+      await this.stream.attachProgram({
+        id: `pipe-${answer.pipeId}`,
+        role: this.role,
+        producers: program,
+        label: `pipe:${this.upstream}`,
+        close: (reason) => this.close(reason),
+      });
+    }
     if (answer.scores) {
       const dp = await this.transport.produceData({
         id: answer.scores.id,
