@@ -14,6 +14,7 @@ interface ViewerHook {
   path: string;
   scores: ViewerScore[];
   lastScore: ViewerScore | null;
+  scoreCounters: { received: number; accepted: number; gaps: number; missedAtJoin: number; duplicates: number };
   framesDecoded(): number;
   videoCurrentTime(): number;
   stats(): Promise<{ inboundAudioPackets: number; inboundVideoPackets: number; framesDecoded: number }>;

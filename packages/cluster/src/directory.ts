@@ -234,6 +234,36 @@ export class StreamDirectory {
     return Number(removed) === 1;
   }
 
+  // ------------------------------------------------------------ ingest copies
+
+  /**
+   * Redundant ingest: `nodeId` receives the stream as its `role` feed. Unlike
+   * setIngest (the one *active* ingest, which a relay overwrites when it
+   * switches), both feeds are listed here so a relay can pull both copies.
+   */
+  async setIngestCopy(stream: string, nodeId: string, role: IngestRole): Promise<void> {
+    checkStream(stream);
+    checkNodeId(nodeId);
+    await this.conn.run('set ingest copy', (c) => c.hset(this.keys.ingestCopies(stream), role, nodeId));
+  }
+
+  /** Remove the `role` copy if `nodeId` still holds it. */
+  async removeIngestCopy(stream: string, nodeId: string, role: IngestRole): Promise<void> {
+    checkStream(stream);
+    const key = this.keys.ingestCopies(stream);
+    await this.conn.run('remove ingest copy', async (c) => {
+      if ((await c.hget(key, role)) === nodeId) await c.hdel(key, role);
+    });
+  }
+
+  async getIngestCopies(stream: string): Promise<{ primary: string | null; backup: string | null }> {
+    checkStream(stream);
+    const [primary, backup] = await this.conn.run('get ingest copies', (c) =>
+      c.hmget(this.keys.ingestCopies(stream), 'primary', 'backup'),
+    );
+    return { primary: primary ?? null, backup: backup ?? null };
+  }
+
   // ------------------------------------------------------------- region claims
 
   /**

@@ -18,13 +18,24 @@ export interface ProgramSource {
 export interface ProgramOptions {
   /** The active source delivered nothing for this long: switch to another live one. */
   silenceMs: number;
+  /**
+   * Shorter silence that is enough while another copy is delivering right
+   * now (it delivered within the last tick): with two copies of one program
+   * a stalled active copy is evident sooner than from silence alone.
+   */
+  lagMs: number;
   /** A primary must have delivered continuously this long before traffic returns to it. */
   returnAfterMs: number;
   /** Keep the stable producers (and viewers' consumers) this long after the last source left. */
   graceMs: number;
 }
 
-export const DEFAULT_PROGRAM_OPTIONS: ProgramOptions = { silenceMs: 500, returnAfterMs: 5000, graceMs: 15_000 };
+export const DEFAULT_PROGRAM_OPTIONS: ProgramOptions = {
+  silenceMs: 500,
+  lagMs: 250,
+  returnAfterMs: 5000,
+  graceMs: 15_000,
+};
 
 export interface SwitchRecord {
   at: number;
@@ -269,6 +280,14 @@ export class StableProgram extends EventEmitter<StableProgramEvents> {
       const next = alive.find((s) => s !== active);
       if (next) this.#switchTo(next, `no packets from ${active.label} for ${silence} ms`, 'frame');
       return;
+    }
+    if (activeSilent !== null && activeSilent >= this.options.lagMs) {
+      const flowing = alive.find((s) => s !== active && (this.#silentFor(s) ?? Number.POSITIVE_INFINITY) < TICK_MS);
+      if (flowing) {
+        const why = `no packets from ${active.label} for ${this.options.lagMs} ms while ${flowing.label} delivers`;
+        this.#switchTo(flowing, why, 'frame');
+        return;
+      }
     }
     // A primary that has been alive long enough takes the program back.
     if (active.role === 'backup') {
