@@ -11,6 +11,14 @@ import { peerConnectionReport, recordPeerConnections } from '../src/pc-recorder.
 import type { ManagedProcess } from '../src/processes.ts';
 import { isContiguous, scoreSeqs, waitForMoreFrames } from '../src/viewer.ts';
 
+async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 interface ProgramView {
   live: boolean;
   activeRole?: string;
@@ -77,7 +85,7 @@ describe('redundant ingest', () => {
       MM_KEYFRAME_INTERVAL_MS: '500',
     });
     for (const ingest of [primary, backup]) {
-      await expect.poll(async () => (await program(ingest).catch(() => null))?.live, { timeout: 30_000 }).toBe(true);
+      await until(async () => (await program(ingest).catch(() => null))?.live === true, 30_000, 'both ingests live');
     }
     browser = await launchChromium();
     for (const relay of relays) {
@@ -92,8 +100,7 @@ describe('redundant ingest', () => {
     }
     // Each region's relay pulls both copies and plays the primary's.
     for (const relay of relays) {
-      await expect.poll(async () => (await program(relay)).sources.length, { timeout: 20_000 }).toBe(2);
-      expect((await program(relay)).activeRole).toBe('primary');
+      await until(async () => (await program(relay)).sources.length === 2, 20_000, `${relay.nodeId} pulls both copies`);
     }
   });
 
@@ -105,6 +112,11 @@ describe('redundant ingest', () => {
   });
 
   it('SIGKILL of the primary ingest: both regions switch to the backup copy with a freeze ≤ 0.5 s; it comes back without an artifact', async () => {
+    // (A loaded machine can stall the primary's copy for a moment at start-up; the relay then
+    // plays the backup's and returns after the stable time.)
+    for (const relay of relays) {
+      await expect.poll(async () => (await program(relay)).activeRole, { timeout: 15_000 }).toBe('primary');
+    }
     const firstSeqs = await Promise.all(viewers.map(async (v) => (await scoreSeqs(v))[0]));
     await Promise.all(viewers.map((v) => waitForMoreFrames(v, 60)));
     const killedAt = Date.now();

@@ -188,18 +188,11 @@ export class StreamDirectory {
    * a backup taking over simply overwrites the primary. `ttlMs` (optional)
    * makes the entry expire unless re-set, for ingests that refresh it.
    */
-  async setIngest(
-    stream: string,
-    nodeId: string,
-    options: { role: IngestRole; ttlMs?: number },
-  ): Promise<void> {
+  async setIngest(stream: string, nodeId: string, options: { role: IngestRole; ttlMs?: number }): Promise<void> {
     checkStream(stream);
     checkNodeId(nodeId);
     if (options.role !== 'primary' && options.role !== 'backup') {
-      throw new ClusterError(
-        'bad_request',
-        `ingest role must be primary or backup, got ${String(options.role)}`,
-      );
+      throw new ClusterError('bad_request', `ingest role must be primary or backup, got ${String(options.role)}`);
     }
     await this.conn.run('set ingest', (c) =>
       c.eval(
@@ -320,10 +313,7 @@ export class StreamDirectory {
       ),
     );
     if (Number(ok) !== 1) {
-      this.logger.warn(
-        { stream: claim.stream, region: claim.region, nodeId: claim.nodeId },
-        'region claim lost',
-      );
+      this.logger.warn({ stream: claim.stream, region: claim.region, nodeId: claim.nodeId }, 'region claim lost');
       return false;
     }
     return true;
@@ -351,9 +341,10 @@ export class StreamDirectory {
    */
   async forgetNode(nodeId: string): Promise<{ claims: number; ingests: number }> {
     checkNodeId(nodeId);
-    const res = (await this.conn.run('forget node', (c) =>
-      c.eval(FORGET_LUA, 0, this.keys.prefix, nodeId),
-    )) as [number, number];
+    const res = (await this.conn.run('forget node', (c) => c.eval(FORGET_LUA, 0, this.keys.prefix, nodeId))) as [
+      number,
+      number,
+    ];
     const out = { claims: Number(res[0]), ingests: Number(res[1]) };
     if (out.claims + out.ingests > 0) this.logger.info({ nodeId, ...out }, 'forgot dead node');
     return out;
@@ -363,9 +354,7 @@ export class StreamDirectory {
 
   /** Every stream with an ingest or a live region claim, sorted by stream id. */
   async listStreams(): Promise<StreamEntry[]> {
-    const raw = (await this.conn.run('list streams', (c) =>
-      c.eval(LIST_LUA, 0, this.keys.prefix),
-    )) as unknown[];
+    const raw = (await this.conn.run('list streams', (c) => c.eval(LIST_LUA, 0, this.keys.prefix))) as unknown[];
     const out: StreamEntry[] = [];
     for (const row of raw) {
       if (!Array.isArray(row) || row.length < 5) continue;

@@ -1,10 +1,5 @@
 import { ClusterError, type RegionClaim } from '@matchmesh/cluster';
-import {
-  PipeCloseRequest,
-  PipeOpenRequest,
-  type PipeOpenResponse,
-  type PipeSummary,
-} from '@matchmesh/protocol';
+import { PipeCloseRequest, PipeOpenRequest, type PipeOpenResponse, type PipeSummary } from '@matchmesh/protocol';
 import {
   type PipeAnswer,
   PipeIn,
@@ -113,7 +108,12 @@ export class MeshService {
     for (const [stream, inbound] of this.#in) {
       if (!inbound.claim) continue;
       try {
-        const result = await cluster.directory.claimRegionCopy(stream, config.MM_REGION, this.#self, config.MM_CLAIM_TTL_MS);
+        const result = await cluster.directory.claimRegionCopy(
+          stream,
+          config.MM_REGION,
+          this.#self,
+          config.MM_CLAIM_TTL_MS,
+        );
         if (result.won) inbound.claim = result.claim;
       } catch {
         // Still down: the next registration tries again.
@@ -253,7 +253,12 @@ export class MeshService {
       if (now - inbound.idleSince >= this.#o.config.MM_PIPE_LINGER_MS) {
         this.#log.info({ stream: streamId }, 'no viewers for the linger time: releasing the region copy');
         void this.#o.cluster.bus
-          .request(inbound.upstream, 'pipe.close', { stream: streamId, pipeId: inbound.pipe.pipeId ?? '' }, { timeoutMs: 2000 })
+          .request(
+            inbound.upstream,
+            'pipe.close',
+            { stream: streamId, pipeId: inbound.pipe.pipeId ?? '' },
+            { timeoutMs: 2000 },
+          )
           .catch(() => undefined);
         inbound.pipe.close('linger expired');
         this.#o.media.stream(streamId)?.close();
@@ -350,7 +355,10 @@ export class MeshService {
       ? this.#o.media.stream(req.stream)
       : await this.resolveStream(req.stream);
     if (!stream?.live) throw new ClusterError('not_found', `stream "${req.stream}" is not live on ${this.#self}`);
-    const pipe = await PipeOut.open(stream, this.#listen, req.offer as PipeAnswer, { nodeId: from, region: req.region });
+    const pipe = await PipeOut.open(stream, this.#listen, req.offer as PipeAnswer, {
+      nodeId: from,
+      region: req.region,
+    });
     const id = pipe.answer.pipeId;
     this.#out.set(id, pipe);
     pipe.once('close', (reason) => {
