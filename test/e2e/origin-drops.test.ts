@@ -135,6 +135,18 @@ describe('origin drops are invisible to viewers', () => {
     console.log(
       `origin-drops: ${seqs.length} score updates received in order across 5 drops (seq ${seqs[0]}→${seqs.at(-1)})`,
     );
+
+    // Visibility: the ops API and the metrics tell the story.
+    const p = await program();
+    expect(p.originReconnects).toBe(5);
+    expect(p.lastSwitch?.reason).toBe('previous source gone');
+    const metrics = await (await admin('/metrics')).text();
+    const line = (name: string) => metrics.split('\n').find((l) => l.startsWith(name) && l.includes(`stream="${stream}"`));
+    expect(line('mm_origin_reconnects')).toMatch(/ 5$/);
+    expect(line('mm_program_active_source')).toContain('role="primary"');
+    expect(line('mm_program_switches')).toMatch(/ 5$/);
+    expect(line('mm_program_last_switch_freeze_ms')).toBeDefined();
+    console.log(`origin-drops: metrics: ${line('mm_program_last_switch_freeze_ms')}`);
   });
 
   it('refuses a second publisher (409), another codec (422) and another stream (403) while the first plays on', async () => {
