@@ -1,3 +1,6 @@
+import { randomUUID } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { type RedisServer, startRedisServer } from '@matchmesh/cluster/testing';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -132,6 +135,18 @@ describe('origin drops are invisible to viewers', () => {
     console.log(
       `origin-drops: ${seqs.length} score updates received in order across 5 drops (seq ${seqs[0]}→${seqs.at(-1)})`,
     );
+
+    // Visibility: the ops API and the metrics tell the story.
+    const p = await program();
+    expect(p.originReconnects).toBe(5);
+    expect(p.lastSwitch?.reason).toBe('previous source gone');
+    const metrics = await (await admin('/metrics')).text();
+    const line = (name: string) => metrics.split('\n').find((l) => l.startsWith(name) && l.includes(`stream="${stream}"`));
+    expect(line('mm_origin_reconnects')).toMatch(/ 5$/);
+    expect(line('mm_program_active_source')).toContain('role="primary"');
+    expect(line('mm_program_switches')).toMatch(/ 5$/);
+    expect(line('mm_program_last_switch_freeze_ms')).toBeDefined();
+    console.log(`origin-drops: metrics: ${line('mm_program_last_switch_freeze_ms')}`);
   });
 
   it('refuses a second publisher (409), another codec (422) and another stream (403) while the first plays on', async () => {
@@ -164,4 +179,95 @@ describe('origin drops are invisible to viewers', () => {
     expect(after.originReconnects).toBe(before.originReconnects);
     await waitForMoreFrames(viewer, 15);
   });
+
+  it('1,000 score updates at 50/s through 3 drops (the last one kills the agent): exactly 1,000 reach the viewer, in order', async () => {
+    const scoreStream = 'scores1000';
+    const journal = path.join(tmpdir(), `mm-scores-${scoreStream}-${randomUUID()}.jsonl`);
+    const env = {
+      MM_SCORE_INTERVAL_MS: '0',
+      MM_KEYFRAME_INTERVAL_MS: '500',
+      ORIGIN_API_TOKEN: API_TOKEN,
+      MM_SCORE_QUEUE_FILE: journal,
+    };
+    let agent = await startOrigin(node.url, scoreStream, env);
+    let api = (await waitForMessage<{ type: string; url: string }>(agent, 'api')).url;
+    const page = await browser.newPage();
+    try {
+      await page.goto(`${node.url}/watch?stream=${scoreStream}&token=${await token('viewer', scoreStream)}`);
+      await page.waitForFunction(() => (window.__mm?.framesDecoded() ?? 0) >= 10, undefined, { timeout: 30_000 });
+
+      const sent: number[] = [];
+      const post = async (i: number): Promise<void> => {
+        // The agent is briefly not there while it restarts: the scorer's console retries.
+        for (;;) {
+          try {
+            const res = await fetch(`${api}/scores`, {
+              method: 'POST',
+              headers: { Authorization: `Bearer ${API_TOKEN}`, 'Content-Type': 'application/json' },
+              body: JSON.stringify({ score: scoreOf(i) }),
+            });
+            expect(res.status).toBe(202);
+            sent.push(((await res.json()) as { seq: number }).seq);
+            return;
+          } catch (err) {
+            if ((err as Error).name === 'AssertionError') throw err;
+            await new Promise((r) => setTimeout(r, 20));
+          }
+        }
+      };
+      const drops: Promise<void>[] = [];
+      const dropAt = async (n: number): Promise<void> => {
+        if (n === 200 || n === 450) {
+          const res = await admin(`/api/v1/streams/${scoreStream}/publishers/drop`, 'POST');
+          expect(((await res.json()) as { dropped: number }).dropped).toBe(1);
+        }
+        if (n === 700) {
+          // The agent dies with updates accepted but not yet surely delivered; its successor
+          // continues the seq numbering from the journal and re-sends them.
+          await agent.kill();
+          agent = await startOrigin(node.url, scoreStream, env);
+          api = (await waitForMessage<{ type: string; url: string }>(agent, 'api')).url;
+        }
+      };
+      const started = Date.now();
+      for (let i = 1; i <= 1000; i++) {
+        if (i === 200 || i === 450 || i === 700) drops.push(dropAt(i));
+        if (i === 700) await drops.at(-1);
+        await post(i);
+        // 50 per second.
+        const due = started + i * 20;
+        if (due > Date.now()) await new Promise((r) => setTimeout(r, due - Date.now()));
+      }
+      await Promise.all(drops);
+      expect(sent).toHaveLength(1000);
+      expect(isContiguous(sent)).toBe(true);
+      const last = sent.at(-1)!;
+      await expect.poll(async () => (await scoreSeqs(page)).at(-1), { timeout: 30_000, interval: 200 }).toBe(last);
+      const got = (await scoreSeqs(page)).filter((s) => s >= sent[0]!);
+      const status = (await (await admin(`/api/v1/streams/${scoreStream}/program`)).json()) as {
+        originReconnects: number;
+        scores: { received: number; forwarded: number; duplicates: number };
+      };
+      console.log(
+        `origin-drops: scores sent ${sent.length} (seq ${sent[0]}→${last}), viewer received ${got.length}; ingest: ${JSON.stringify(status.scores)}, origin reconnects ${status.originReconnects}`,
+      );
+      expect(got).toEqual(sent);
+      expect(status.originReconnects).toBe(3);
+    } finally {
+      await page.close();
+      await agent.stop();
+    }
+  });
 });
+
+function scoreOf(i: number) {
+  return {
+    players: [
+      { name: 'Ana', frames: i % 7, points: i % 100 },
+      { name: 'Bo', frames: (i >> 3) % 7, points: (i * 3) % 100 },
+    ],
+    atTable: i % 2,
+    raceTo: 9,
+    frame: 1 + (i % 13),
+  };
+}

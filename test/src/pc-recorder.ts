@@ -56,7 +56,7 @@ export async function peerConnectionReport(page: Page): Promise<PeerConnectionRe
           states: [...states],
           transceivers: transceivers.length,
           receiving: transceivers.filter(
-            (t) => !(t as { stopped?: boolean }).stopped && (t.currentDirection === 'recvonly' || t.currentDirection === 'sendrecv'),
+            (t) => t.currentDirection === 'recvonly' || t.currentDirection === 'sendrecv',
           ).length,
           liveTracks: transceivers.filter((t) => t.receiver.track.readyState === 'live').length,
         };

@@ -59,6 +59,8 @@ export const ConfigSchema = z
     MM_HEARTBEAT_MS: z.coerce.number().int().min(50).default(2000),
     /** Stable streams: the active feed (ingest copy or WHIP session) is dead after this much silence. */
     MM_SOURCE_SILENCE_MS: z.coerce.number().int().min(50).default(500),
+    /** ...or when it has fallen this far (ms of media) behind the other copy of the same encoder. */
+    MM_SOURCE_LAG_MS: z.coerce.number().int().min(20).default(150),
     /** A returning primary must deliver this long without a gap before traffic goes back to it. */
     MM_PRIMARY_RETURN_MS: z.coerce.number().int().min(0).default(5000),
     /** The stable producers (viewers' consumers) outlive the last feed by this much. */

@@ -52,6 +52,7 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
   const media = new MediaService(pool, logger.child({ room: 'media' }), {
     program: {
       silenceMs: config.MM_SOURCE_SILENCE_MS,
+      lagMs: config.MM_SOURCE_LAG_MS,
       returnAfterMs: config.MM_PRIMARY_RETURN_MS,
       graceMs: config.MM_STREAM_GRACE_MS,
     },
@@ -227,7 +228,10 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
   // this node holds, so the directory is right without anyone restarting.
   const announceHoldings = (): void => {
     for (const session of media.whip.values()) {
-      void link.directory.setIngest(session.stream.stream, config.MM_NODE_ID, { role: session.role }).catch(() => {});
+      if (session.role === 'primary') {
+        void link.directory.setIngest(session.stream.stream, config.MM_NODE_ID, { role: 'primary' }).catch(() => {});
+      }
+      void link.directory.setIngestCopy(session.stream.stream, config.MM_NODE_ID, session.role).catch(() => {});
     }
     void mesh?.reclaim();
   };
@@ -238,12 +242,15 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
     if (draining) signaling.broadcastDrain('node draining');
   });
   media.on('published', (stream, role) => {
-    void link.directory.setIngest(stream, config.MM_NODE_ID, { role }).catch(() => {});
+    // The primary is the active ingest; a backup is listed as a copy relays pull next to it.
+    if (role === 'primary') void link.directory.setIngest(stream, config.MM_NODE_ID, { role }).catch(() => {});
+    void link.directory.setIngestCopy(stream, config.MM_NODE_ID, role).catch(() => {});
   });
   media.on('unpublished', (stream, role) => {
     // A replacement session of the same origin may already be up (reconnect): keep the entry then.
     if ([...media.whip.values()].some((s) => s.stream.stream === stream && s.role === role)) return;
-    void link.directory.removeIngest(stream, config.MM_NODE_ID).catch(() => {});
+    void link.directory.removeIngestCopy(stream, config.MM_NODE_ID, role).catch(() => {});
+    if (role === 'primary') void link.directory.removeIngest(stream, config.MM_NODE_ID).catch(() => {});
   });
   logger.info(
     { url, nodeId: config.MM_NODE_ID, region: config.MM_REGION, workers: pool.workers.length },

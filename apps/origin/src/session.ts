@@ -247,13 +247,23 @@ export class PublishSession extends EventEmitter<SessionEvents> {
       });
     }
     const tick = Math.max(50, Math.min(250, this.opts.livenessTimeoutMs / 5));
+    let lastTick = Date.now();
     this.watchdog = setInterval(() => {
+      const late = Date.now() - lastTick > tick * 2;
+      lastTick = Date.now();
       this.probe();
-      const silentFor = Date.now() - this.lastInboundAt;
-      const sendingFor = this.lastOutboundAt - this.lastInboundAt;
-      if (silentFor > this.opts.livenessTimeoutMs && sendingFor > this.opts.livenessTimeoutMs - tick) {
-        this.die(`no packets from ingest for ${silentFor} ms while sending`);
-      }
+      // A stalled event loop (a loaded machine) is not a silent ingest: what
+      // arrived meanwhile is still waiting in the socket. Timers run before
+      // I/O, so decide only after the poll phase (setImmediate), and never
+      // on the first tick after a stall.
+      if (late) return;
+      setImmediate(() => {
+        const silentFor = Date.now() - this.lastInboundAt;
+        const sendingFor = this.lastOutboundAt - this.lastInboundAt;
+        if (silentFor > this.opts.livenessTimeoutMs && sendingFor > this.opts.livenessTimeoutMs - tick) {
+          this.die(`no packets from ingest for ${silentFor} ms while sending`);
+        }
+      });
     }, tick);
   }
 

@@ -66,6 +66,7 @@ export async function registerAdmin(app: FastifyInstance, deps: AdminDeps): Prom
       nodeId: deps.nodeId,
       live: router.live,
       originReconnects: deps.media.reconnects.get(stream) ?? 0,
+      scores: { ...router.scoreStats, lastSeq: router.latestScore?.seq ?? 0 },
       ...router.program.status(),
     };
   });

@@ -18,13 +18,24 @@ export interface ProgramSource {
 export interface ProgramOptions {
   /** The active source delivered nothing for this long: switch to another live one. */
   silenceMs: number;
+  /**
+   * With two copies of one encoder (same timestamps): switch when the active
+   * copy has fallen this far (ms of media) behind another one — a stalled
+   * copy is evident well before `silenceMs` of silence.
+   */
+  lagMs: number;
   /** A primary must have delivered continuously this long before traffic returns to it. */
   returnAfterMs: number;
   /** Keep the stable producers (and viewers' consumers) this long after the last source left. */
   graceMs: number;
 }
 
-export const DEFAULT_PROGRAM_OPTIONS: ProgramOptions = { silenceMs: 500, returnAfterMs: 5000, graceMs: 15_000 };
+export const DEFAULT_PROGRAM_OPTIONS: ProgramOptions = {
+  silenceMs: 500,
+  lagMs: 150,
+  returnAfterMs: 5000,
+  graceMs: 15_000,
+};
 
 export interface SwitchRecord {
   at: number;
@@ -50,6 +61,8 @@ interface Attached extends ProgramSource {
   attachedAt: number;
   /** Since when the source has delivered without a silence > silenceMs (undefined: silent). */
   aliveSince: number | undefined;
+  /** When the program last switched away from it (a stall): its stable time counts from then. */
+  demotedAt: number;
 }
 
 interface StableProgramEvents {
@@ -60,7 +73,9 @@ interface StableProgramEvents {
 }
 
 const now = (): number => performance.now();
-const TICK_MS = 50;
+const TICK_MS = 25;
+/** Within this long of the previous switch a lag-based switch needs twice the lag. */
+const LAG_HOLD_MS = 3000;
 
 /**
  * The program of a stream on one node, with a stable identity: one
@@ -81,6 +96,7 @@ export class StableProgram extends EventEmitter<StableProgramEvents> {
   readonly #sources = new Map<string, Attached>();
   #active: Attached | undefined;
   #everActive = false;
+  #lastSwitchAt = Number.NEGATIVE_INFINITY;
   #switches = 0;
   #lastSwitch: SwitchRecord | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -161,7 +177,7 @@ export class StableProgram extends EventEmitter<StableProgramEvents> {
     if (this.#closed) throw new Error('program closed');
     clearTimeout(this.#grace);
     this.#grace = undefined;
-    const entry: Attached = { ...source, attachedAt: now(), aliveSince: undefined };
+    const entry: Attached = { ...source, attachedAt: now(), aliveSince: undefined, demotedAt: 0 };
     let added = false;
     for (const producer of source.producers) {
       let track = this.#tracks.get(producer.kind);
@@ -179,7 +195,7 @@ export class StableProgram extends EventEmitter<StableProgramEvents> {
       else producer.observer.once('close', () => this.detach(source.id));
     }
     if (added) this.emit('changed');
-    this.#timer ??= setInterval(() => this.#evaluate(), TICK_MS);
+    this.#timer ??= setInterval(() => this.#tick(), TICK_MS);
     this.#timer.unref?.();
     this.#evaluate();
   }
@@ -245,6 +261,21 @@ export class StableProgram extends EventEmitter<StableProgramEvents> {
     return b.attachedAt - a.attachedAt;
   }
 
+  #lastTick = now();
+
+  /**
+   * Timers run before I/O: after the event loop stalled (a loaded machine),
+   * packets that arrived meanwhile are still queued and every source looks
+   * silent. So skip the first tick after a stall and decide after the poll
+   * phase (setImmediate), when what arrived has been counted.
+   */
+  #tick(): void {
+    const t = now();
+    const late = t - this.#lastTick > TICK_MS * 2;
+    this.#lastTick = t;
+    if (!late) setImmediate(() => this.#evaluate());
+  }
+
   #evaluate(): void {
     if (this.#closed) return;
     const t = now();
@@ -270,23 +301,46 @@ export class StableProgram extends EventEmitter<StableProgramEvents> {
       if (next) this.#switchTo(next, `no packets from ${active.label} for ${silence} ms`, 'frame');
       return;
     }
+    // Two copies of one encoder carry the same timestamps: when the standby
+    // copy is ahead of the active one by `lagMs` of media, the active one has
+    // stalled. Comparing progress (not wall-clock silence) keeps a stalled
+    // event loop, which delays both copies alike, from looking like a failure.
+    // For a while after any switch the bar is twice as high, so copies that
+    // take turns lagging a little do not ping-pong the program.
+    const video = this.#tracks.get('video');
+    if (video) {
+      const lag = t - this.#lastSwitchAt >= LAG_HOLD_MS ? this.options.lagMs : this.options.lagMs * 2;
+      const ahead = alive.find((s) => s !== active && (video.leadMs(active.id, s.id) ?? 0) >= lag);
+      if (ahead) {
+        const lead = Math.round(video.leadMs(active.id, ahead.id) ?? 0);
+        this.#switchTo(ahead, `${active.label} is ${lead} ms behind ${ahead.label}`, 'frame');
+        return;
+      }
+    }
     // A primary that has been alive long enough takes the program back.
     if (active.role === 'backup') {
-      const primary = alive.find((s) => s.role === 'primary' && t - (s.aliveSince ?? t) >= this.options.returnAfterMs);
+      const primary = alive.find(
+        (s) => s.role === 'primary' && t - Math.max(s.aliveSince ?? t, s.demotedAt) >= this.options.returnAfterMs,
+      );
       if (primary) this.#switchTo(primary, `${primary.label} stable for ${this.options.returnAfterMs} ms`, 'keyframe');
     }
   }
 
   #switchTo(next: Attached, reason: string, at: SpliceAt): void {
     const from = this.#active;
+    this.#lastSwitchAt = now();
+    if (from) from.demotedAt = this.#lastSwitchAt;
     this.#active = next;
-    for (const track of this.#tracks.values()) track.select(next.id, at);
     const first = !this.#everActive;
     this.#everActive = true;
-    if (first) return;
-    this.#switches++;
-    this.#lastSwitch = { at: Date.now(), from: from?.id, to: next.id, reason, freezeMs: undefined };
-    this.emit('switched', this.#lastSwitch);
+    const record: SwitchRecord = { at: Date.now(), from: from?.id, to: next.id, reason, freezeMs: undefined };
+    // Recorded before the tracks move: a splice from a standby buffer happens at once.
+    if (!first) {
+      this.#switches++;
+      this.#lastSwitch = record;
+    }
+    for (const track of this.#tracks.values()) track.select(next.id, at);
+    if (!first) this.emit('switched', record);
   }
 
   #onSpliced(info: SpliceInfo): void {
