@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { TappedTrack } from '@matchmesh/sfu';
 import { type Fragment, Fmp4Splitter, type InitSegment } from './fmp4.ts';
@@ -48,6 +48,9 @@ export function packagerArgs(sdpPath: string, opts: { partMs: number; audioBitra
     '5000000',
     '-reorder_queue_size',
     '0',
+    // Keep the demuxer's timestamps (RTP time minus the first packet's):
+    // no shift to the earliest stream's start time ...
+    '-copyts',
     '-i',
     sdpPath,
     '-map',
@@ -61,7 +64,13 @@ export function packagerArgs(sdpPath: string, opts: { partMs: number; audioBitra
     // ffmpeg cuts when the next sample is >= frag_duration after the
     // fragment's start, so aim a little under the part target.
     '-movflags',
-    'frag_keyframe+empty_moov+default_base_moof',
+    'frag_keyframe+empty_moov+default_base_moof+frag_discont',
+    // ... and (frag_discont, no edit list) tfdt is that timestamp as is,
+    // not re-based to the first sample ffmpeg writes (which may be a later
+    // key frame than the first one we sent). So fMP4 decode time = RTP
+    // time - the first packet's, for every sample.
+    '-use_editlist',
+    '0',
     '-frag_duration',
     String(Math.round(opts.partMs * 1000 * 0.9)),
     '-flush_packets',
@@ -88,6 +97,35 @@ function canBind(port: number): Promise<boolean> {
     s.once('error', () => resolve(false));
     s.bind(port, '127.0.0.1', () => s.close(() => resolve(true)));
   });
+}
+
+/** UDP ports bound on this host right now (Linux /proc/net/udp; empty set elsewhere). */
+async function boundUdpPorts(): Promise<Set<number>> {
+  const ports = new Set<number>();
+  for (const file of ['/proc/net/udp', '/proc/net/udp6']) {
+    const text = await readFile(file, 'utf8').catch(() => '');
+    for (const line of text.split('\n').slice(1)) {
+      const local = line.trim().split(/\s+/)[1];
+      const port = local?.split(':')[1];
+      if (port) ports.add(Number.parseInt(port, 16));
+    }
+  }
+  return ports;
+}
+
+/**
+ * Wait until ffmpeg has bound its RTP ports. Packets sent before that are
+ * lost, and ffmpeg would then take a later packet as its timestamp base —
+ * and stretch its first sample back to it — which breaks the exact mapping
+ * of output decode times to RTP time.
+ */
+async function waitForBound(ports: number[], timeoutMs: number, exited: () => boolean): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end && !exited()) {
+    const bound = await boundUdpPorts();
+    if (bound.size === 0 || ports.every((p) => bound.has(p))) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 interface FfmpegPackagerEvents {
@@ -136,7 +174,13 @@ export class FfmpegPackager extends EventEmitter<FfmpegPackagerEvents> {
       child.once('spawn', resolve);
       child.once('error', reject);
     });
-    return new FfmpegPackager(child);
+    const packager = new FfmpegPackager(child);
+    await waitForBound(
+      tracks.map((t) => t.port),
+      5000,
+      () => packager.#exited,
+    );
+    return packager;
   }
 
   get pid(): number | undefined {

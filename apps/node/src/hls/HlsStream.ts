@@ -27,7 +27,7 @@ interface Run {
   video?: TrackInfo;
   /** RTP timestamp of the key frame the run began with (from the relay). */
   rtp0?: number;
-  /** Decode time of the first video sample ffmpeg emitted (the same frame). */
+  /** Decode time of the relay's first packet (0: ffmpeg keeps demuxer timestamps). */
   decode0?: number;
   /** mediaTime (ms) of that frame. */
   mediaTime0?: number;
@@ -237,7 +237,11 @@ export class HlsStream extends EventEmitter<HlsStreamEvents> {
     // with the key frame the relay began with, so drop what comes before it.
     if (run.decode0 === undefined && !video?.firstSampleIsSync) return;
     if (video && run.decode0 === undefined) {
-      run.decode0 = video.baseMediaDecodeTime;
+      this.#log.info({ runs: f.runs, rtp0: run.rtp0 }, 'HLS first fragment');
+      // Decode time 0 is the first packet the relay forwarded (see
+      // FfmpegPackager's -copyts/frag_discont), whichever key frame ffmpeg
+      // actually starts writing at.
+      run.decode0 = 0;
       run.mediaTime0 = this.#mediaTimeOf(run.rtp0 ?? 0, run.tap.tracks.find((t) => t.kind === 'video')?.clockRate ?? 90000);
       const wall = Date.now();
       const lastEnd = this.store.segments.at(-1);
@@ -255,7 +259,7 @@ export class HlsStream extends EventEmitter<HlsStreamEvents> {
     }
     const mediaTimeMs =
       video && run.decode0 !== undefined && run.mediaTime0 !== undefined
-        ? run.mediaTime0 + ((video.baseMediaDecodeTime - run.decode0) * 1000) / timescale
+        ? run.mediaTime0 + ((video.baseMediaDecodeTime + video.firstCompositionOffset - run.decode0) * 1000) / timescale
         : (this.store.openSegment?.mediaTimeMs ?? 0);
     const duration = main.duration / (video ? timescale : (this.audioTrack?.timescale ?? 48000));
     const independent = video?.firstSampleIsSync ?? false;
