@@ -4,7 +4,7 @@ import { startNode, token } from '../src/node.ts';
 import { startOrigin } from '../src/origin.ts';
 
 const redis = await startRedisServer();
-const node = await startNode(redis.url, { LOG_LEVEL: 'info', MM_HLS_DIR: '/tmp/hls-dev' });
+const node = await startNode(redis.url, { LOG_LEVEL: 'debug', MM_HLS_DIR: '/tmp/hls-dev' });
 const origin = await startOrigin(node.url, 'dev', { MM_SCORE_INTERVAL_MS: '1000' });
 console.log(`URL ${node.url}/hls/dev/index.m3u8?token=${await token('viewer', 'dev')}`);
 const stop = async () => { await origin.stop(); await node.stop(); await redis.stop(); process.exit(0); };

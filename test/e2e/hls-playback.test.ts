@@ -29,6 +29,7 @@ describe('HLS from a node: players, score timeline, bad input, rewind', () => {
   let origin: ManagedProcess;
   let browser: Browser;
   let page: Page;
+  let closePage: (() => Promise<void>) | undefined;
   let viewerToken: string;
   let startedAt: number;
 
@@ -45,6 +46,7 @@ describe('HLS from a node: players, score timeline, bad input, rewind', () => {
   });
 
   afterAll(async () => {
+    await closePage?.();
     await browser?.close();
     await origin?.stop();
     await node?.stop();
@@ -115,7 +117,7 @@ describe('HLS from a node: players, score timeline, bad input, rewind', () => {
   });
 
   it('hls.js in Chromium plays; every presented frame maps through PDT to its own mediaTime', async () => {
-    page = await openHlsPage(browser, indexUrl());
+    ({ page, close: closePage } = await openHlsPage(browser, indexUrl()));
     const frames = await waitForHlsFrames(page, 90, 40_000);
     const t0 = await page.evaluate(() => window.__hls!.currentTime());
     await waitForHlsFrames(page, 30);

@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import {
   CLOCK_ROW_Y,
@@ -18,8 +20,6 @@ import type { Browser, Page } from 'playwright-core';
  * number and clock (apps/origin/src/pattern-layout.ts) and the frame's
  * program date time computed the way the contract in protocol/hls.ts says.
  */
-
-export const PAGE_ORIGIN = 'http://hls-player.test';
 
 export interface HlsFrame {
   /** Burned-in frame number (row 0). */
@@ -68,7 +68,7 @@ const video = document.getElementById('v');
 const hook = { frames: [], errors: [], count: 0 };
 window.__hls = hook;
 const hls = new Hls({ lowLatencyMode: true, backBufferLength: Infinity });
-hls.on(Hls.Events.ERROR, (_e, d) => { if (d.fatal) hook.errors.push(d.type + ':' + d.details); });
+hls.on(Hls.Events.ERROR, (_e, d) => { if (d.fatal) hook.errors.push(d.type + ':' + d.details + (d.response ? ' ' + d.response.code : '') + (d.error ? ' ' + d.error.message : '')); });
 hls.loadSource(params.get('src'));
 hls.attachMedia(video);
 video.play().catch(() => {});
@@ -114,9 +114,14 @@ function onFrame(_now, md) {
 video.requestVideoFrameCallback(onFrame);
 </script></body></html>`;
 
-/** Open the player page on `src` (a multivariant playlist URL on the node). */
-export async function openHlsPage(browser: Browser, src: string): Promise<Page> {
-  const page = await browser.newPage();
+/**
+ * Open the player page on `src` (a multivariant playlist URL on the node).
+ * The page comes from its own small HTTP server on 127.0.0.1 (another
+ * origin than the node's, so every media request is cross-origin and needs
+ * CORS; the same loopback address space, so Chromium's local-network-access
+ * rules do not apply).
+ */
+export async function openHlsPage(browser: Browser, src: string): Promise<{ page: Page; close(): Promise<void> }> {
   const layout = {
     cell: STRIP_CELL,
     bits: STRIP_BITS,
@@ -125,13 +130,25 @@ export async function openHlsPage(browser: Browser, src: string): Promise<Page> 
     frameY: FRAME_ROW_Y,
     clockY: CLOCK_ROW_Y,
   };
-  await page.route(`${PAGE_ORIGIN}/**`, (route) => {
-    const url = new URL(route.request().url());
-    if (url.pathname === '/hls.min.js') return route.fulfill({ contentType: 'text/javascript', body: hlsJsSource() });
-    return route.fulfill({ contentType: 'text/html', body: PAGE(layout) });
+  const html = PAGE(layout);
+  const js = hlsJsSource();
+  const server = http.createServer((req, res) => {
+    const isJs = req.url === '/hls.min.js';
+    res.writeHead(200, { 'content-type': isJs ? 'text/javascript' : 'text/html' });
+    res.end(isJs ? js : html);
   });
-  await page.goto(`${PAGE_ORIGIN}/?src=${encodeURIComponent(src)}`);
-  return page;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  const page = await browser.newPage();
+  await page.goto(`http://127.0.0.1:${port}/?src=${encodeURIComponent(src)}`);
+  return {
+    page,
+    async close() {
+      await page.close().catch(() => {});
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
 }
 
 export async function hlsFrames(page: Page): Promise<HlsFrame[]> {

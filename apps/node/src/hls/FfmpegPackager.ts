@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { TappedTrack } from '@matchmesh/sfu';
@@ -27,6 +28,9 @@ export function buildPackagerSdp(tracks: PackagerTrack[]): string {
   return `${lines.join('\r\n')}\r\n`;
 }
 
+/** Seconds ffmpeg adds to every output timestamp (so that none is negative). */
+export const PACKAGER_TS_OFFSET_S = 10;
+
 export function packagerArgs(sdpPath: string, opts: { partMs: number; audioBitrateKbps: number; hasAudio: boolean }): string[] {
   return [
     '-hide_banner',
@@ -35,9 +39,9 @@ export function packagerArgs(sdpPath: string, opts: { partMs: number; audioBitra
     'error',
     '-protocol_whitelist',
     'file,udp,rtp',
-    // Live input: do not buffer, start as soon as the parameter sets are seen.
-    '-fflags',
-    '+nobuffer',
+    // Live input: analyse briefly (the relay starts with the parameter sets).
+    // Not +nobuffer: that drops the packets read while analysing, i.e. the
+    // first key frame, and the output would wait for the next GOP.
     '-analyzeduration',
     '100000',
     '-probesize',
@@ -48,6 +52,9 @@ export function packagerArgs(sdpPath: string, opts: { partMs: number; audioBitra
     '5000000',
     '-reorder_queue_size',
     '0',
+    // Keep the demuxer's timestamps (RTP time minus the first packet's):
+    // no shift to the earliest stream's start time ...
+    '-copyts',
     '-i',
     sdpPath,
     '-map',
@@ -55,13 +62,28 @@ export function packagerArgs(sdpPath: string, opts: { partMs: number; audioBitra
     ...(opts.hasAudio ? ['-map', '0:a:0', '-c:a', 'aac', '-b:a', `${opts.audioBitrateKbps}k`, '-ac', '2'] : []),
     '-c:v',
     'copy',
+    // AAC priming makes audio start slightly before 0; with no shifting
+    // allowed (below) that would be a negative tfdt. Move everything later by
+    // a constant instead (HlsStream subtracts it again).
+    '-output_ts_offset',
+    String(PACKAGER_TS_OFFSET_S),
     '-f',
     'mp4',
     // Fragments start at every key frame and at least every part target:
     // ffmpeg cuts when the next sample is >= frag_duration after the
     // fragment's start, so aim a little under the part target.
     '-movflags',
-    'frag_keyframe+empty_moov+default_base_moof',
+    'frag_keyframe+empty_moov+default_base_moof+frag_discont',
+    // ... and (frag_discont, no edit list) tfdt is that timestamp as is,
+    // not re-based to the first sample ffmpeg writes (which may be a later
+    // key frame than the first one we sent). So fMP4 decode time = RTP
+    // time - the first packet's, for every sample.
+    '-use_editlist',
+    '0',
+    // Without an edit list the mp4 muxer would shift every track so that the
+    // earliest packet (often audio) starts at 0.
+    '-avoid_negative_ts',
+    'disabled',
     '-frag_duration',
     String(Math.round(opts.partMs * 1000 * 0.9)),
     '-flush_packets',
@@ -88,6 +110,42 @@ function canBind(port: number): Promise<boolean> {
     s.once('error', () => resolve(false));
     s.bind(port, '127.0.0.1', () => s.close(() => resolve(true)));
   });
+}
+
+/** UDP ports bound on this host right now (Linux /proc/net/udp; empty set elsewhere). */
+function boundUdpPorts(): Set<number> {
+  const ports = new Set<number>();
+  for (const file of ['/proc/net/udp', '/proc/net/udp6']) {
+    // Synchronous on purpose: a few KB from procfs, and it must not queue
+    // behind disk work on libuv's thread pool.
+    let text = '';
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      // not Linux: no check
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const local = line.trim().split(/\s+/)[1];
+      const port = local?.split(':')[1];
+      if (port) ports.add(Number.parseInt(port, 16));
+    }
+  }
+  return ports;
+}
+
+/**
+ * Wait until ffmpeg has bound its RTP ports. Packets sent before that are
+ * lost, and ffmpeg would then take a later packet as its timestamp base —
+ * and stretch its first sample back to it — which breaks the exact mapping
+ * of output decode times to RTP time.
+ */
+async function waitForBound(ports: number[], timeoutMs: number, exited: () => boolean): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end && !exited()) {
+    const bound = boundUdpPorts();
+    if (bound.size === 0 || ports.every((p) => bound.has(p))) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 interface FfmpegPackagerEvents {
@@ -136,7 +194,13 @@ export class FfmpegPackager extends EventEmitter<FfmpegPackagerEvents> {
       child.once('spawn', resolve);
       child.once('error', reject);
     });
-    return new FfmpegPackager(child);
+    const packager = new FfmpegPackager(child);
+    await waitForBound(
+      tracks.map((t) => t.port),
+      5000,
+      () => packager.#exited,
+    );
+    return packager;
   }
 
   get pid(): number | undefined {

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { mkdir } from 'node:fs/promises';
 import type { Logger, StreamRouter } from '@matchmesh/sfu';
 import { PlainTap } from '@matchmesh/sfu';
-import { FfmpegPackager, reserveRtpPorts } from './FfmpegPackager.ts';
+import { FfmpegPackager, PACKAGER_TS_OFFSET_S, reserveRtpPorts } from './FfmpegPackager.ts';
 import type { Fragment, InitSegment, TrackInfo } from './fmp4.ts';
 import { RtpRelay } from './RtpRelay.ts';
 import { ScoreLog } from './ScoreLog.ts';
@@ -27,7 +27,7 @@ interface Run {
   video?: TrackInfo;
   /** RTP timestamp of the key frame the run began with (from the relay). */
   rtp0?: number;
-  /** Decode time of the first video sample ffmpeg emitted (the same frame). */
+  /** Decode time of the relay's first packet (ffmpeg keeps demuxer timestamps, plus its fixed output offset). */
   decode0?: number;
   /** mediaTime (ms) of that frame. */
   mediaTime0?: number;
@@ -174,12 +174,16 @@ export class HlsStream extends EventEmitter<HlsStreamEvents> {
 
   async #startRun(producers: ReturnType<StreamRouter['programProducers']>, ids: string): Promise<void> {
     const relay = this.#relay!;
+    const t0 = Date.now();
     const tap = await PlainTap.open(this.stream, producers, { ip: '127.0.0.1', port: relay.port });
     let packager: FfmpegPackager;
     try {
+      this.#log.debug({ ms: Date.now() - t0 }, 'HLS tap open');
       const ports = await reserveRtpPorts(tap.tracks.length);
+      this.#log.debug({ ms: Date.now() - t0, ports }, 'HLS ports reserved');
       const tracks = tap.tracks.map((t, i) => ({ ...t, port: ports[i]! }));
       packager = await FfmpegPackager.start(this.#o.dir, tracks, this.#o);
+      this.#log.debug({ ms: Date.now() - t0 }, 'HLS ffmpeg bound its ports');
       relay.setTargets(tracks.map((t) => ({ ssrc: t.ssrc, kind: t.kind, port: t.port })));
     } catch (err) {
       tap.close();
@@ -188,6 +192,7 @@ export class HlsStream extends EventEmitter<HlsStreamEvents> {
     const run: Run = { tap, packager, producerIds: ids };
     this.#run = run;
     relay.once('started', (rtp0) => {
+      this.#log.debug({ rtp0, ms: Date.now() - t0 }, 'HLS relay forwarding from a key frame');
       if (this.#run === run) run.rtp0 = rtp0;
     });
     packager.on('init', (init) => this.#onInit(run, init));
@@ -207,7 +212,7 @@ export class HlsStream extends EventEmitter<HlsStreamEvents> {
       if (run.rtp0 !== undefined) clearInterval(run.keyFrameTimer);
       else void tap.requestKeyFrame();
     }, 500);
-    this.#log.info({ pid: packager.pid, tracks: tap.tracks.length }, 'HLS packager started');
+    this.#log.info({ pid: packager.pid, tracks: tap.tracks.length, ms: Date.now() - t0, relay: relay.packets }, 'HLS packager started');
   }
 
   async #stopRun(): Promise<void> {
@@ -237,7 +242,11 @@ export class HlsStream extends EventEmitter<HlsStreamEvents> {
     // with the key frame the relay began with, so drop what comes before it.
     if (run.decode0 === undefined && !video?.firstSampleIsSync) return;
     if (video && run.decode0 === undefined) {
-      run.decode0 = video.baseMediaDecodeTime;
+      this.#log.debug({ runs: f.runs, rtp0: run.rtp0 }, "HLS first fragment");
+      // Decode time (minus the output offset) 0 is the first packet the relay forwarded (see
+      // FfmpegPackager's -copyts/frag_discont), whichever key frame ffmpeg
+      // actually starts writing at.
+      run.decode0 = PACKAGER_TS_OFFSET_S * run.video.timescale;
       run.mediaTime0 = this.#mediaTimeOf(run.rtp0 ?? 0, run.tap.tracks.find((t) => t.kind === 'video')?.clockRate ?? 90000);
       const wall = Date.now();
       const lastEnd = this.store.segments.at(-1);
@@ -255,7 +264,7 @@ export class HlsStream extends EventEmitter<HlsStreamEvents> {
     }
     const mediaTimeMs =
       video && run.decode0 !== undefined && run.mediaTime0 !== undefined
-        ? run.mediaTime0 + ((video.baseMediaDecodeTime - run.decode0) * 1000) / timescale
+        ? run.mediaTime0 + ((video.baseMediaDecodeTime + video.firstCompositionOffset - run.decode0) * 1000) / timescale
         : (this.store.openSegment?.mediaTimeMs ?? 0);
     const duration = main.duration / (video ? timescale : (this.audioTrack?.timescale ?? 48000));
     const independent = video?.firstSampleIsSync ?? false;

@@ -39,6 +39,8 @@ export interface TrackRun {
   duration: number;
   sampleCount: number;
   firstSampleIsSync: boolean;
+  /** Composition offset of the first sample: its presentation time is baseMediaDecodeTime + this. */
+  firstCompositionOffset: number;
 }
 
 export interface Fragment {
@@ -178,10 +180,12 @@ export function parseMoof(moof: Buffer, tracks: ReadonlyMap<number, TrackInfo>):
     let duration = 0;
     let sampleCount = 0;
     let firstSampleIsSync = false;
+    let firstCompositionOffset = 0;
     let firstRun = true;
     for (const trun of childBoxes(t)) {
       if (trun.type !== 'trun') continue;
       const r = payload(trun);
+      const version = r[0]!;
       const flags = r.readUInt32BE(0) & 0xffffff;
       const count = r.readUInt32BE(4);
       let p = 8;
@@ -203,14 +207,21 @@ export function parseMoof(moof: Buffer, tracks: ReadonlyMap<number, TrackInfo>):
           sampleFlags = r.readUInt32BE(p);
           p += 4;
         }
-        if (flags & 0x800) p += 4; // composition time offset
-        if (firstRun && i === 0) firstSampleIsSync = (sampleFlags & NON_SYNC) === 0;
+        let cto = 0;
+        if (flags & 0x800) {
+          cto = version === 1 ? r.readInt32BE(p) : r.readUInt32BE(p);
+          p += 4;
+        }
+        if (firstRun && i === 0) {
+          firstSampleIsSync = (sampleFlags & NON_SYNC) === 0;
+          firstCompositionOffset = cto;
+        }
         duration += sampleDuration;
       }
       sampleCount += count;
       firstRun = false;
     }
-    runs.push({ trackId, baseMediaDecodeTime, duration, sampleCount, firstSampleIsSync });
+    runs.push({ trackId, baseMediaDecodeTime, duration, sampleCount, firstSampleIsSync, firstCompositionOffset });
   }
   return runs;
 }
