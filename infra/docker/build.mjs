@@ -5,13 +5,13 @@
 // without the dev secret (an image never carries a secret).
 // Dependency-free until `npm ci` has run, like setup.mjs.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, chmodSync, lstatSync, mkdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { chmodSync, copyFileSync, lstatSync, mkdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 /** Where the runtime stages find the worker (MEDIASOUP_WORKER_BIN in the Dockerfile). */
-const WORKER_BIN = process.env.MM_IMAGE_WORKER_BIN ?? '/opt/matchmesh/mediasoup-worker';
+const WORKER_BIN = '/opt/matchmesh/mediasoup-worker';
 const step = process.argv[2] ?? 'all';
 
 function run(cmd, args, env = process.env) {
@@ -25,7 +25,10 @@ function run(cmd, args, env = process.env) {
 function npmDependencies() {
   // Same as setup.mjs: with MEDIASOUP_WORKER_BIN set, mediasoup's postinstall
   // neither downloads a prebuilt worker from GitHub nor runs its pip build.
-  run('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error'], { ...process.env, MEDIASOUP_WORKER_BIN: WORKER_BIN });
+  run('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error'], {
+    ...process.env,
+    MEDIASOUP_WORKER_BIN: WORKER_BIN,
+  });
 }
 
 async function worker() {

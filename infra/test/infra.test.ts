@@ -7,6 +7,7 @@ import {
   exportedMetricNames,
   infraFiles,
   interpolate,
+  type Manifest,
   mmMetricsIn,
   NODE_VARS,
   ORIGIN_VARS,
@@ -15,10 +16,10 @@ import {
   parseNodeEnv,
   parseOriginEnv,
   type Range,
+  ROOT,
   RUNTIME_VARS,
   read,
   recordedIn,
-  ROOT,
   yamlDoc,
   yamlDocs,
 } from './manifests.ts';
@@ -46,17 +47,25 @@ const compose = yamlDoc<{ services: Record<string, Service>; volumes: Record<str
 const exampleEnv = envFile('infra/compose/.env.example');
 const composeEnv = (svc: Service): Record<string, string> =>
   Object.fromEntries(Object.entries(svc.environment ?? {}).map(([k, v]) => [k, interpolate(String(v), exampleEnv)]));
-const nodeServices = Object.entries(compose.services).filter(([, s]) => s.image?.startsWith('matchmesh/node') && s.environment?.MM_ROLES);
+const nodeServices = Object.entries(compose.services).filter(
+  ([, s]) => s.image?.startsWith('matchmesh/node') && s.environment?.MM_ROLES,
+);
 const originServices = Object.entries(compose.services).filter(([, s]) => s.image?.startsWith('matchmesh/origin'));
 
 const k8sDocs = infraFiles()
   .filter((f) => f.startsWith(`${K8S}/`) && f.endsWith('.yaml') && !f.endsWith('kustomization.yaml'))
-  .flatMap((f) => yamlDocs(f).map((d) => ({ file: f, doc: d as Record<string, any> })));
+  .flatMap((f) => yamlDocs(f).map((d) => ({ file: f, doc: d as Manifest })));
 const ofKind = (kind: string) => k8sDocs.filter((d) => d.doc.kind === kind);
-const nodeSets = ofKind('StatefulSet').filter((d) => d.doc.metadata.labels?.['app.kubernetes.io/name'] === 'matchmesh-node');
-const configMap = ofKind('ConfigMap').find((d) => d.doc.metadata.name === 'matchmesh-config')?.doc.data as Record<string, string>;
+const nodeSets = ofKind('StatefulSet').filter(
+  (d) => d.doc.metadata.labels?.['app.kubernetes.io/name'] === 'matchmesh-node',
+);
+const configMap = ofKind('ConfigMap').find((d) => d.doc.metadata.name === 'matchmesh-config')?.doc.data as Record<
+  string,
+  string
+>;
 
-const unknownVars = (keys: Iterable<string>, known: Set<string>) => [...keys].filter((k) => !known.has(k) && !RUNTIME_VARS.has(k));
+const unknownVars = (keys: Iterable<string>, known: Set<string>) =>
+  [...keys].filter((k) => !known.has(k) && !RUNTIME_VARS.has(k));
 
 describe('infra files parse', () => {
   it('every YAML and JSON file under infra/ parses without errors or warnings', () => {
@@ -80,15 +89,27 @@ describe('infra files parse', () => {
 describe('configuration variables', () => {
   it('every MM_* word anywhere in infra/ is a variable some program reads', () => {
     const cliVars = new Set(
-      ['apps/cli/src/cli.ts', 'apps/cli/src/tokens.ts'].flatMap((f) => [...read(f).matchAll(/\b(MM_[A-Z0-9_]+)\b/g)].map((m) => m[1] as string)),
+      ['apps/cli/src/cli.ts', 'apps/cli/src/tokens.ts'].flatMap((f) =>
+        [...read(f).matchAll(/\b(MM_[A-Z0-9_]+)\b/g)].map((m) => m[1] as string),
+      ),
     );
-    const drainVars = new Set([...read('infra/docker/drain.ts').matchAll(/env\.(MM_[A-Z0-9_]+)/g)].map((m) => m[1] as string));
+    const drainVars = new Set(
+      [...read('infra/docker/drain.ts').matchAll(/env\.(MM_[A-Z0-9_]+)/g)].map((m) => m[1] as string),
+    );
     // Compose-only inputs: interpolated into the services' variables, never read by a program.
     const composeInputs = new Set(Object.keys(exampleEnv));
-    const known = new Set([...NODE_VARS, ...ORIGIN_VARS, ...cliVars, ...drainVars, ...composeInputs, 'MM_IMAGE_WORKER_BIN']);
+    const known = new Set([
+      ...NODE_VARS,
+      ...ORIGIN_VARS,
+      ...cliVars,
+      ...drainVars,
+      ...composeInputs,
+      'MM_IMAGE_WORKER_BIN',
+    ]);
     const stray: string[] = [];
     for (const f of infraFiles().filter((f) => !f.startsWith('infra/test/'))) {
-      for (const m of read(f).matchAll(/\b(MM_[A-Z0-9_]+)\b/g)) if (!known.has(m[1] as string)) stray.push(`${f}: ${m[1]}`);
+      for (const m of read(f).matchAll(/\b(MM_[A-Z0-9_]+)\b/g))
+        if (!known.has(m[1] as string)) stray.push(`${f}: ${m[1]}`);
     }
     expect(stray).toEqual([]);
   });
@@ -125,7 +146,9 @@ describe('configuration variables', () => {
 
   it('k8s: node pods only get variables the node schema knows, and the values pass it', () => {
     expect(nodeSets.map((d) => d.doc.metadata.name).sort()).toEqual(['ingest-eu', 'relay-asia', 'relay-eu']);
-    const secrets = Object.fromEntries(ofKind('Secret').map((d) => [d.doc.metadata.name, d.doc.stringData as Record<string, string>]));
+    const secrets = Object.fromEntries(
+      ofKind('Secret').map((d) => [d.doc.metadata.name, d.doc.stringData as Record<string, string>]),
+    );
     for (const { doc } of nodeSets) {
       const [c] = doc.spec.template.spec.containers;
       const env: Record<string, string> = {};
@@ -137,15 +160,25 @@ describe('configuration variables', () => {
           const data = secrets[from.secretRef.name];
           expect(data, from.secretRef.name).toBeDefined();
           // The template's values are empty on purpose; stand-ins of a valid length.
-          for (const k of Object.keys(data ?? {})) env[k] = k === 'REDIS_URL' ? 'redis://:pw@redis:6379' : 'x'.repeat(32);
+          for (const k of Object.keys(data ?? {}))
+            env[k] = k === 'REDIS_URL' ? 'redis://:pw@redis:6379' : 'x'.repeat(32);
         }
       }
       for (const e of c.env) {
-        env[e.name] = e.value !== undefined
-          ? String(e.value).replace(/\$\((\w+)\)/g, (_m, v: string) => env[v] ?? '')
-          : e.valueFrom.fieldRef.fieldPath === 'status.hostIP' ? '198.51.100.7' : `${doc.metadata.name}-0`;
+        env[e.name] =
+          e.value !== undefined
+            ? String(e.value).replace(/\$\((\w+)\)/g, (_m, v: string) => env[v] ?? '')
+            : e.valueFrom.fieldRef.fieldPath === 'status.hostIP'
+              ? '198.51.100.7'
+              : `${doc.metadata.name}-0`;
       }
-      expect(unknownVars(Object.keys(env).filter((k) => k !== 'MM_DRAIN_TIMEOUT_S'), NODE_VARS), doc.metadata.name).toEqual([]);
+      expect(
+        unknownVars(
+          Object.keys(env).filter((k) => k !== 'MM_DRAIN_TIMEOUT_S'),
+          NODE_VARS,
+        ),
+        doc.metadata.name,
+      ).toEqual([]);
       const parsed = parseNodeEnv(env);
       expect(parsed.error?.issues ?? [], doc.metadata.name).toEqual([]);
       expect(parsed.data?.MM_PUBLIC_URL).toBe('http://198.51.100.7:8080');
@@ -181,7 +214,13 @@ describe('metrics used by Grafana and Prometheus exist', () => {
 
   it('the alerts the deployment promises exist', () => {
     const alerts = ruleList.flatMap((r) => (r.alert ? [r.alert] : []));
-    for (const a of ['MatchmeshNodeDown', 'MatchmeshRedisUnreachable', 'MatchmeshWorkerCpuHigh', 'MatchmeshViewersNearCapacity', 'MatchmeshEgressCostHigh']) {
+    for (const a of [
+      'MatchmeshNodeDown',
+      'MatchmeshRedisUnreachable',
+      'MatchmeshWorkerCpuHigh',
+      'MatchmeshViewersNearCapacity',
+      'MatchmeshEgressCostHigh',
+    ]) {
       expect(alerts).toContain(a);
     }
   });
@@ -244,13 +283,17 @@ describe('k8s node pods', () => {
       expect(existsSync(path.join(ROOT, script)), script).toBe(true);
       const drainS = Number(c.env.find((e: { name: string }) => e.name === 'MM_DRAIN_TIMEOUT_S').value);
       expect(spec.terminationGracePeriodSeconds, name).toBeGreaterThan(drainS + 10);
-      const udp = c.ports.filter((p: { protocol: string }) => p.protocol === 'UDP').map((p: { containerPort: number }) => p.containerPort);
+      const udp = c.ports
+        .filter((p: { protocol: string }) => p.protocol === 'UDP')
+        .map((p: { containerPort: number }) => p.containerPort);
       const first = Number(configMap.MM_RTC_PORT);
       expect(udp, name).toEqual(Array.from({ length: Number(configMap.MM_WORKERS) }, (_v, i) => first + i));
       const labels = doc.spec.selector.matchLabels;
       const pdb = pdbs.find((p) => Object.entries(p.doc.spec.selector.matchLabels).every(([k, v]) => labels[k] === v));
       expect(pdb, `PDB for ${name}`).toBeDefined();
-      expect(spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey).toBe('kubernetes.io/hostname');
+      expect(spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey).toBe(
+        'kubernetes.io/hostname',
+      );
     }
   });
 });
@@ -269,7 +312,9 @@ describe('image build agrees with the set-up', () => {
     const wanted = [...list.matchAll(/'([a-z0-9.+-]+)'/g)].map((m) => m[1] as string);
     const runAndTestTools = new Set(['redis-server', 'ffmpeg', 'chromium', 'tcpdump']);
     const build = stage('build');
-    const missing = wanted.filter((p) => !runAndTestTools.has(p) && !new RegExp(`\\s${p.replace(/[+.]/g, '\\$&')}(\\s|$)`, 'm').test(build));
+    const missing = wanted.filter(
+      (p) => !runAndTestTools.has(p) && !new RegExp(`\\s${p.replace(/[+.]/g, '\\$&')}(\\s|$)`, 'm').test(build),
+    );
     expect(wanted.length).toBeGreaterThan(8);
     expect(missing).toEqual([]);
   });

@@ -40,7 +40,11 @@ export function yamlDocs(rel: string): unknown[] {
   });
 }
 
-export function yamlDoc<T = Record<string, any>>(rel: string): T {
+/** A parsed manifest: walked loosely, the assertions say what must be where. */
+// biome-ignore lint/suspicious/noExplicitAny: free-form YAML/JSON documents
+export type Manifest = Record<string, any>;
+
+export function yamlDoc<T = Manifest>(rel: string): T {
   const [doc] = yamlDocs(rel);
   return doc as T;
 }
