@@ -10,8 +10,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-/** Where the runtime stages find the worker (MEDIASOUP_WORKER_BIN in the Dockerfile). */
-const WORKER_BIN = '/opt/matchmesh/mediasoup-worker';
+/** Where the runtime stages find the worker (MEDIASOUP_WORKER_BIN in the Dockerfile); --worker-bin=<path> to rehearse outside an image. */
+const WORKER_BIN =
+  process.argv.find((a) => a.startsWith('--worker-bin='))?.slice('--worker-bin='.length) ??
+  '/opt/matchmesh/mediasoup-worker';
 const step = process.argv[2] ?? 'all';
 
 function run(cmd, args, env = process.env) {
