@@ -109,3 +109,73 @@ describe('commentator booth', () => {
     expect(await waitForMoreFrames(viewer, 10)).toBeGreaterThan(0);
   });
 });
+
+/**
+ * The same across the mesh: a viewer in Asia watches from a relay whose
+ * region copy is already flowing when the commentator goes on air at the
+ * ingest; the open pipe starts carrying the voice, and stops when it ends.
+ */
+describe('commentator heard across the mesh', () => {
+  const stream = 'booth-mesh';
+  let redis: RedisServer;
+  let ingest: TestNode;
+  let asia: TestNode;
+  let origin: ManagedProcess;
+  let browser: Browser;
+  let viewer: Page;
+
+  beforeAll(async () => {
+    redis = await startRedisServer();
+    ingest = await startNode(redis.url, { MM_NODE_ID: 'ingest-b', MM_ROLES: 'ingest', MM_REGION: 'eu' });
+    origin = await startOrigin(ingest.url, stream, { MM_SCORE_INTERVAL_MS: '1000' });
+    asia = await startNode(redis.url, { MM_NODE_ID: 'asia-b', MM_ROLES: 'relay', MM_REGION: 'asia' });
+    browser = await launchChromium();
+    viewer = await browser.newPage();
+    const node = encodeURIComponent(asia.url);
+    await viewer.goto(`${asia.url}/watch?stream=${stream}&node=${node}&token=${await token('viewer', stream)}`);
+    await viewer.waitForFunction(() => (window.__mm?.framesDecoded() ?? 0) >= 30, undefined, { timeout: 30_000 });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await origin?.stop();
+    for (const n of [asia, ingest]) await n?.stop();
+    await redis?.stop();
+  });
+
+  it('carries a commentator who starts after the region copy opened, and drops them when they leave', async () => {
+    const booth = await browser.newPage();
+    await booth.goto(
+      `${ingest.url}/commentate?stream=${stream}&token=${await token('commentator', stream)}&autostart=1`,
+    );
+    await booth.waitForFunction(() => window.__mmBooth?.state === 'live', undefined, { timeout: 20_000 });
+    await viewer.waitForFunction(
+      async () => {
+        const s = (await window.__mm?.stats()) as unknown as { audioPacketsBySource: Record<string, number> };
+        return (s.audioPacketsBySource.commentary ?? 0) > 50;
+      },
+      undefined,
+      { timeout: 20_000, polling: 250 },
+    );
+    const first = await audioBySource(viewer);
+    await viewer.waitForFunction(
+      async (before) => {
+        const s = (await window.__mm?.stats()) as unknown as { audioPacketsBySource: Record<string, number> };
+        return (s.audioPacketsBySource.commentary ?? 0) > (before.commentary ?? 0) + 25;
+      },
+      first,
+      { timeout: 10_000, polling: 250 },
+    );
+    console.log(`commentary in asia: viewer audio packets by source ${JSON.stringify(await audioBySource(viewer))}`);
+    await booth.getByTestId('on-air').click();
+    await viewer.waitForFunction(
+      async () => {
+        const s = (await window.__mm?.stats()) as unknown as { audioPacketsBySource: Record<string, number> };
+        return s.audioPacketsBySource.commentary === undefined;
+      },
+      undefined,
+      { timeout: 10_000, polling: 250 },
+    );
+    expect(await waitForMoreFrames(viewer, 30)).toBeGreaterThan(0);
+  });
+});

@@ -91,9 +91,13 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
     nodeId: config.MM_NODE_ID,
     region: config.MM_REGION,
     log: logger.child({ room: 'signaling' }),
-    admissionBlocked: () => {
+    admissionBlocked: (role) => {
       if (!cluster?.healthy) return 'cluster coordination (Redis) is unavailable; retry shortly';
-      if (!config.MM_ROLES.includes('relay')) return 'this node does not serve viewers (no relay role)';
+      // Commentators talk where the program enters (the ingest: least delay, and their
+      // voice is piped to the regions from there); viewers need a relay.
+      if (!config.MM_ROLES.includes('relay') && role !== 'commentator') {
+        return 'this node does not serve viewers (no relay role)';
+      }
       if (cluster.registry.record?.draining) return 'this node is draining; join another relay of the region';
       return undefined;
     },
@@ -140,7 +144,8 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
   });
   await app.register(async (scope) => signaling.register(scope));
   const hls = new HlsService({
-    rootDir: config.MM_HLS_DIR ?? path.join(os.tmpdir(), 'matchmesh-hls', config.MM_NODE_ID.replace(/[^A-Za-z0-9_-]/g, '_')),
+    rootDir:
+      config.MM_HLS_DIR ?? path.join(os.tmpdir(), 'matchmesh-hls', config.MM_NODE_ID.replace(/[^A-Za-z0-9_-]/g, '_')),
     lingerMs: config.MM_HLS_LINGER_MS,
     always: config.MM_HLS_ALWAYS,
     ffmpegPath: config.MM_FFMPEG_PATH,
@@ -153,12 +158,15 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
     log: logger.child({ room: 'hls' }),
     // Like WHEP: a relay brings the region's copy first; an ingest serves its own.
     resolveStream: async (stream) => {
-      if (mesh && config.MM_ROLES.includes('relay')) return mesh.resolveStream(stream).catch(() => media.stream(stream));
+      if (mesh && config.MM_ROLES.includes('relay'))
+        return mesh.resolveStream(stream).catch(() => media.stream(stream));
       return media.stream(stream);
     },
   });
   media.on('published', (stream) => hls.published(stream));
-  await app.register(async (scope) => registerHls(scope, { hls, tokenSecret: config.tokenSecret, startWaitMs: 10_000 }));
+  await app.register(async (scope) =>
+    registerHls(scope, { hls, tokenSecret: config.tokenSecret, startWaitMs: 10_000 }),
+  );
   const metrics = new NodeMetrics(media, signaling, () => mesh, { node: config.MM_NODE_ID, region: config.MM_REGION });
   await registerMetrics(app, metrics, config.tokenSecret);
   await registerEdges(app, {
@@ -198,7 +206,12 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
   const address = app.server.address();
   const boundPort = typeof address === 'object' && address ? address.port : config.MM_HTTP_PORT;
   const url = publicUrl(config, boundPort);
-  cluster = await ClusterLink.start(config, url, () => currentLoad(media, signaling, config.MM_EGRESS_USD_PER_GB), logger);
+  cluster = await ClusterLink.start(
+    config,
+    url,
+    () => currentLoad(media, signaling, config.MM_EGRESS_USD_PER_GB),
+    logger,
+  );
   const link = cluster;
   mesh = new MeshService({
     media,
@@ -206,7 +219,8 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
     config,
     logger,
     // An HLS packager counts as a viewer: it keeps the region's copy alive.
-    localViewers: (stream) => [...signaling.peers].filter((p) => p.stream?.stream === stream).length + (hls.active(stream) ? 1 : 0),
+    localViewers: (stream) =>
+      [...signaling.peers].filter((p) => p.stream?.stream === stream).length + (hls.active(stream) ? 1 : 0),
   });
   mesh.start();
   // Redis came back empty (or this is a fresh registration): say again what

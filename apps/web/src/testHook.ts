@@ -86,9 +86,7 @@ function framesDecoded(): number {
   const video = live.video;
   if (!video) return 0;
   const total =
-    typeof video.getVideoPlaybackQuality === 'function'
-      ? video.getVideoPlaybackQuality().totalVideoFrames
-      : 0;
+    typeof video.getVideoPlaybackQuality === 'function' ? video.getVideoPlaybackQuality().totalVideoFrames : 0;
   return Math.max(total, live.presentedFrames);
 }
 

@@ -9,6 +9,7 @@ export { MediaError, type MediaErrorCode } from './errors.ts';
 export { type Logger, silentLogger } from './logger.ts';
 export { MEDIA_OBJECT_KINDS, MediaCensus, type MediaObjectCounts, type MediaObjectKind } from './MediaCensus.ts';
 export {
+  type CommentaryChange,
   type PipeAnswer,
   type PipedDataProducer,
   type PipedProducer,

@@ -1,5 +1,11 @@
 import { ClusterError, type RegionClaim } from '@matchmesh/cluster';
-import { PipeCloseRequest, PipeOpenRequest, type PipeOpenResponse, type PipeSummary } from '@matchmesh/protocol';
+import {
+  PipeCloseRequest,
+  PipeCommentaryRequest,
+  PipeOpenRequest,
+  type PipeOpenResponse,
+  type PipeSummary,
+} from '@matchmesh/protocol';
 import { type PipeAnswer, PipeIn, type PipeListen, PipeOut, type StreamRouter } from '@matchmesh/sfu';
 import type { Logger } from 'pino';
 import type { ClusterLink } from '../cluster/ClusterLink.ts';
@@ -63,6 +69,7 @@ export class MeshService {
     bus.handle('pipe.open', (payload, ctx) => this.#openOut(payload, ctx.from), PipeOpenRequest);
     bus.handle('pipe.close', (payload) => this.#closeOut(payload.pipeId, 'closed by downstream'), PipeCloseRequest);
     bus.handle('pipe.closed', (payload) => this.#upstreamClosed(payload.stream, payload.pipeId), PipeCloseRequest);
+    bus.handle('pipe.commentary', (payload) => this.#commentaryChanged(payload), PipeCommentaryRequest);
     this.#sweep = setInterval(() => void this.#sweepDeadPeers(), this.#o.config.MM_HEARTBEAT_MS).unref();
   }
 
@@ -264,12 +271,31 @@ export class MeshService {
           .catch(() => undefined);
       }
     });
+    // Commentators who start or stop while the pipe is open: the downstream produces or closes them.
+    pipe.on('commentary', (change) => {
+      void this.#o.cluster.bus
+        .request(from, 'pipe.commentary', { stream: req.stream, pipeId: id, ...change }, { timeoutMs: 2000 })
+        .catch((err) =>
+          this.#log.warn({ stream: req.stream, to: from, err: String(err) }, 'commentary change not delivered'),
+        );
+    });
     this.#log.info({ stream: req.stream, to: from, region: req.region }, 'pipe out opened');
     return pipe.answer as unknown as PipeOpenResponse;
   }
 
   #closeOut(pipeId: string, reason: string): Record<string, never> {
     this.#out.get(pipeId)?.close(reason);
+    return {};
+  }
+
+  async #commentaryChanged(req: PipeCommentaryRequest): Promise<Record<string, never>> {
+    const inbound = this.#in.get(req.stream);
+    if (inbound && inbound.pipe.pipeId === req.pipeId) {
+      await inbound.pipe.applyCommentary({
+        added: req.added as unknown as PipeAnswer['producers'],
+        removed: req.removed,
+      });
+    }
     return {};
   }
 

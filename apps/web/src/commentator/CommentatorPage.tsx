@@ -35,7 +35,7 @@ export function CommentatorPage() {
       autostart: q.get('autostart') === '1',
     };
   }, []);
-  const watch = params.token ? { ...params, region: null, placement: false } : null;
+  const watch = params.token ? { ...params, region: null, placement: false, role: 'commentator' as const } : null;
   const { player, state, path, reason, score } = usePlayer(watch);
   const videoRef = useRef<HTMLVideoElement>(null);
   const publisherRef = useRef<CommentaryPublisher | null>(null);
