@@ -33,6 +33,15 @@ export const FlagsSchema = z
     ttffJoins: z.coerce.number().int().min(1).max(200).default(8),
     /** Viewers attached in the inter-region copies scenario. */
     copiesViewers: z.coerce.number().int().min(1).max(2000).default(30),
+    /**
+     * Pin the relay worker to CPU 1 and the sink + bench to CPU 0 (taskset).
+     * Off by default: on a machine shared with other jobs a pinned worker
+     * cannot move off a busy core and starves; use it on a dedicated machine.
+     */
+    pin: z
+      .union([z.boolean(), z.enum(['true', 'false'])])
+      .default(false)
+      .transform((v) => v === true || v === 'true'),
     out: z.string().default('bench/results'),
     help: z.boolean().default(false),
   })
@@ -70,5 +79,5 @@ export function parseFlags(argv: readonly string[]): Flags {
 export const USAGE = `npm run bench -- [--scenarios=all|${scenarioNames().join(',')}]
   [--host=127.0.0.1] [--steps=50,100,200,...] [--step-seconds=8] [--latency-viewers=500]
   [--joins=1000] [--join-window-seconds=10] [--g2g-seconds=10] [--ttff-joins=8]
-  [--copies-viewers=30] [--out=bench/results]
+  [--copies-viewers=30] [--pin=false|true] [--out=bench/results]
 All load goes to loopback only; any other --host is refused.`;

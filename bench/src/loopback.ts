@@ -9,9 +9,7 @@ export function assertLoopback(host: string): string {
   const kind = net.isIP(host);
   if (kind === 4 && host.split('.')[0] === '127') return host;
   if (kind === 6 && (host === '::1' || host === '0:0:0:0:0:0:0:1')) return host;
-  throw new Error(
-    `refusing to send load to "${host}": the bench only targets loopback (127.0.0.0/8, ::1, localhost)`,
-  );
+  throw new Error(`refusing to send load to "${host}": the bench only targets loopback (127.0.0.0/8, ::1, localhost)`);
 }
 
 /** Accepts http(s)/ws(s) URLs whose host is loopback; used for any URL a scenario is given. */

@@ -35,23 +35,17 @@ export function scenarioNames(): readonly string[] {
 export async function loadScenario(name: string): Promise<Scenario> {
   switch (name as ScenarioName) {
     case 'fanout':
+      return (await import('./scenarios/fanout.ts')).fanout;
     case 'latency':
+      return (await import('./scenarios/latency.ts')).latency;
     case 'g2g':
+      return (await import('./scenarios/browser.ts')).g2g;
     case 'ttff':
+      return (await import('./scenarios/browser.ts')).ttff;
     case 'joinstorm':
+      return (await import('./scenarios/joinstorm.ts')).joinstorm;
     case 'copies':
-      return notYet(name);
+      return (await import('./scenarios/copies.ts')).copies;
   }
   throw new Error(`unknown scenario ${name}`);
-}
-
-function notYet(name: string): Scenario {
-  return {
-    name,
-    description: 'not implemented yet',
-    run: async () => ({
-      tables: [{ title: name, columns: ['status'], rows: [['not available in this build']] }],
-      data: { available: false },
-    }),
-  };
 }

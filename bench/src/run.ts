@@ -35,9 +35,7 @@ async function main(): Promise<number> {
   const startedAt = new Date().toISOString();
   const machine = machineInfo();
   const t0 = Date.now();
-  console.log(
-    `matchmesh bench — ${machine.nproc} cores, ${machine.cpuModel}, load ${fmtLoad(machine.loadAvgAtStart)}`,
-  );
+  console.log(`matchmesh bench — ${machine.nproc} cores, ${machine.cpuModel}, load ${fmtLoad(machine.loadAvgAtStart)}`);
   const results: Record<string, ScenarioResult> = {};
   let failed = 0;
   for (const name of flags.scenarios) {

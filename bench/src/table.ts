@@ -20,8 +20,7 @@ export function fmt(v: Cell, digits = 2): string {
 export function renderTable(t: Table): string {
   const cells = t.rows.map((r) => t.columns.map((_, i) => fmt(r[i])));
   const widths = t.columns.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i]!.length)));
-  const line = (r: string[]) =>
-    r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   const out = [`\n== ${t.title} ==`, line(t.columns), widths.map((w) => '-'.repeat(w)).join('  ')];
   for (const r of cells) out.push(line(r));
   for (const n of t.notes ?? []) out.push(`  note: ${n}`);

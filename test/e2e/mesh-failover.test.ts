@@ -7,6 +7,7 @@ import { freePort, type LatencyProxy, startLatencyProxy } from '../src/latency-p
 import { startNode, type TestNode, token } from '../src/node.ts';
 import { startOrigin } from '../src/origin.ts';
 import type { ManagedProcess } from '../src/processes.ts';
+import { TestSignaling } from '../src/signaling.ts';
 import { waitForMoreFrames } from '../src/viewer.ts';
 
 type Hook = {
@@ -156,9 +157,7 @@ describe('mesh failover', () => {
     await Promise.all(viewers.map((v) => waitForMoreFrames(v, 90)));
     for (const [i, v] of viewers.entries()) {
       const quiet = await frameLog(v, quietFrom);
-      console.log(
-        `drain viewer ${i}: before the drain, max freeze ${quiet.maxGapMs} ms over ${quiet.frames} frames`,
-      );
+      console.log(`drain viewer ${i}: before the drain, max freeze ${quiet.maxGapMs} ms over ${quiet.frames} frames`);
     }
     const drainedAt = Date.now();
     expect((await admin('/api/v1/nodes/eu-a/drain', { draining: true })).status).toBe(200);
@@ -189,6 +188,19 @@ describe('mesh failover', () => {
   it('SIGKILL: the viewers of a killed relay play again from another relay of the region within 2 s', async () => {
     // eu-a comes back into service; the viewers are on eu-b now.
     expect((await admin('/api/v1/nodes/eu-a/drain', { draining: false })).status).toBe(200);
+    // eu-a hears of it on its next heartbeat: wait until it takes joins again.
+    const viewerToken = await token('viewer', stream);
+    await expect
+      .poll(
+        async () => {
+          const probe = await TestSignaling.connect(euA.url);
+          const reply = await probe.request('join', { stream, token: viewerToken });
+          probe.close();
+          return reply.ok;
+        },
+        { timeout: 10_000, interval: 200 },
+      )
+      .toBe(true);
     for (const v of viewers) expect((await hook(v)).nodeId).toBe('eu-b');
     for (const v of viewers) await startTrace(v);
     const before = Date.now() - 1000;

@@ -14,6 +14,9 @@ interface ViewerHook {
   path: string;
   scores: ViewerScore[];
   lastScore: ViewerScore | null;
+  /** Drain moves and failovers (new sessions on other nodes) so far. */
+  moves: { moves: number; failovers: number };
+  /** Score feed counters (apps/web testHook). */
   scoreCounters: { received: number; accepted: number; gaps: number; missedAtJoin: number; duplicates: number };
   framesDecoded(): number;
   videoCurrentTime(): number;
@@ -94,4 +97,11 @@ export async function longestFreezeSince(page: Page, from: number): Promise<{ ga
     }
     return { gapMs, framesAfter };
   }, from);
+}
+
+declare global {
+  interface Window {
+    /** The commentator booth's hook (apps/web CommentatorPage). */
+    __mmBooth?: { state: string; reason: string; producerId: string | null };
+  }
 }

@@ -39,6 +39,8 @@ export const ConfigSchema = z
     MM_RTC_MAX_PORT: port.default(45999),
     MM_WORKERS: z.coerce.number().int().min(1).max(64).default(Math.max(1, os.availableParallelism())),
     MM_CAPACITY_VIEWERS: z.coerce.number().int().min(0).default(800),
+    /** Price of a GB leaving this node (your provider's egress rate), for the ops cost figures. */
+    MM_EGRESS_USD_PER_GB: z.coerce.number().min(0).default(0.05),
     REDIS_URL: z.string().optional(),
     MM_CLUSTER: z
       .string()
@@ -70,12 +72,26 @@ export const ConfigSchema = z
     MM_WORKER_LOG_TAGS: z
       .string()
       .default('')
-      .transform((s) =>
-        s
-          .split(',')
-          .map((t) => t.trim())
-          .filter(Boolean),
-      ),
+      .transform((s) => s.split(',').map((t) => t.trim()).filter(Boolean)),
+    /** HLS: parent folder of the per-stream packaging folders (default: <tmp>/matchmesh-hls/<node id>). */
+    MM_HLS_DIR: z.string().optional(),
+    /** HLS rewind window kept on disk per stream, in minutes. */
+    MM_HLS_WINDOW_MIN: z.coerce.number().min(0.1).max(24 * 60).default(120),
+    /** Cap on one stream's HLS folder; the window shrinks before the folder grows past it. */
+    MM_HLS_MAX_BYTES: z.coerce.number().int().min(1024 * 1024).default(4 * 1024 ** 3),
+    /** Stop a stream's packager this long after its last HLS request. */
+    MM_HLS_LINGER_MS: z.coerce.number().int().min(0).default(60_000),
+    /** Streams packaged as soon as they are live here, without waiting for a request ("*" = all). */
+    MM_HLS_ALWAYS: z
+      .string()
+      .default('')
+      .transform((s) => s.split(',').map((t) => t.trim()).filter(Boolean)),
+    MM_HLS_PART_MS: z.coerce.number().int().min(100).max(1000).default(200),
+    MM_HLS_SEGMENT_MS: z.coerce.number().int().min(500).max(6000).default(1000),
+    /** EXT-X-TARGETDURATION (s): no segment is longer, cut without a key frame if the GOP is longer. */
+    MM_HLS_TARGET_DURATION: z.coerce.number().int().min(1).max(10).default(2),
+    MM_HLS_AUDIO_KBPS: z.coerce.number().int().min(32).max(320).default(96),
+    MM_FFMPEG_PATH: z.string().default('ffmpeg'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .superRefine((env, ctx) => {

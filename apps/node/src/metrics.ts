@@ -106,6 +106,23 @@ export class NodeMetrics {
     });
     this.#programMetrics(media);
     new client.Gauge({
+      name: 'mm_egress_bytes',
+      help: 'Bytes sent by the workers since start, by kind (viewers = WebRTC, pipes = to other nodes, other = plain RTP)',
+      labelNames: ['kind'],
+      registers: [this.registry],
+      collect() {
+        for (const [kind, n] of Object.entries(media.pool.egress.totalBytes)) this.set({ kind }, n);
+      },
+    });
+    new client.Gauge({
+      name: 'mm_egress_bitrate_bps',
+      help: 'Bits per second the workers sent over the last sample period',
+      registers: [this.registry],
+      collect() {
+        this.set(media.pool.egress.bitrateOut);
+      },
+    });
+    new client.Gauge({
       name: 'mm_worker_cpu_seconds',
       help: 'CPU seconds used by the mediasoup workers',
       registers: [this.registry],

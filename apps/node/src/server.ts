@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import fastifyStatic from '@fastify/static';
 import fastifyWebsocket from '@fastify/websocket';
@@ -17,6 +18,8 @@ import { registerEdges } from './routes/edges.ts';
 import { registerHealth } from './routes/health.ts';
 import { registerMetrics } from './routes/metrics.ts';
 import { registerWebRtcHttp } from './routes/webrtc-http.ts';
+import { HlsService } from './hls/HlsService.ts';
+import { registerHls } from './hls/routes.ts';
 import { SignalingServer } from './signaling/SignalingServer.ts';
 
 export interface MatchmeshNode {
@@ -60,6 +63,8 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
     // Request logs only at warn and above: a busy node serves many joins.
     loggerInstance: logger.child({ room: 'http' }, { level: 'warn' }) as unknown as FastifyBaseLogger,
     bodyLimit: 64 * 1024,
+    // HLS carries the viewer token (a JWT, ~300 chars) as a path segment.
+    routerOptions: { maxParamLength: 2048 },
   });
   const iceServers = config.MM_ICE_SERVERS.split(',')
     .map((s) => s.trim())
@@ -87,9 +92,13 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
     nodeId: config.MM_NODE_ID,
     region: config.MM_REGION,
     log: logger.child({ room: 'signaling' }),
-    admissionBlocked: () => {
+    admissionBlocked: (role) => {
       if (!cluster?.healthy) return 'cluster coordination (Redis) is unavailable; retry shortly';
-      if (!config.MM_ROLES.includes('relay')) return 'this node does not serve viewers (no relay role)';
+      // Commentators talk where the program enters (the ingest: least delay, and their
+      // voice is piped to the regions from there); viewers need a relay.
+      if (!config.MM_ROLES.includes('relay') && role !== 'commentator') {
+        return 'this node does not serve viewers (no relay role)';
+      }
       if (cluster.registry.record?.draining) return 'this node is draining; join another relay of the region';
       return undefined;
     },
@@ -135,6 +144,30 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
     });
   });
   await app.register(async (scope) => signaling.register(scope));
+  const hls = new HlsService({
+    rootDir:
+      config.MM_HLS_DIR ?? path.join(os.tmpdir(), 'matchmesh-hls', config.MM_NODE_ID.replace(/[^A-Za-z0-9_-]/g, '_')),
+    lingerMs: config.MM_HLS_LINGER_MS,
+    always: config.MM_HLS_ALWAYS,
+    ffmpegPath: config.MM_FFMPEG_PATH,
+    partMs: config.MM_HLS_PART_MS,
+    segmentMs: config.MM_HLS_SEGMENT_MS,
+    targetDuration: config.MM_HLS_TARGET_DURATION,
+    windowMinutes: config.MM_HLS_WINDOW_MIN,
+    maxBytes: config.MM_HLS_MAX_BYTES,
+    audioBitrateKbps: config.MM_HLS_AUDIO_KBPS,
+    log: logger.child({ room: 'hls' }),
+    // Like WHEP: a relay brings the region's copy first; an ingest serves its own.
+    resolveStream: async (stream) => {
+      if (mesh && config.MM_ROLES.includes('relay'))
+        return mesh.resolveStream(stream).catch(() => media.stream(stream));
+      return media.stream(stream);
+    },
+  });
+  media.on('published', (stream) => hls.published(stream));
+  await app.register(async (scope) =>
+    registerHls(scope, { hls, tokenSecret: config.tokenSecret, startWaitMs: 10_000 }),
+  );
   const metrics = new NodeMetrics(media, signaling, () => mesh, { node: config.MM_NODE_ID, region: config.MM_REGION });
   await registerMetrics(app, metrics, config.tokenSecret);
   await registerEdges(app, {
@@ -174,14 +207,21 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
   const address = app.server.address();
   const boundPort = typeof address === 'object' && address ? address.port : config.MM_HTTP_PORT;
   const url = publicUrl(config, boundPort);
-  cluster = await ClusterLink.start(config, url, () => currentLoad(media, signaling), logger);
+  cluster = await ClusterLink.start(
+    config,
+    url,
+    () => currentLoad(media, signaling, config.MM_EGRESS_USD_PER_GB),
+    logger,
+  );
   const link = cluster;
   mesh = new MeshService({
     media,
     cluster,
     config,
     logger,
-    localViewers: (stream) => [...signaling.peers].filter((p) => p.stream?.stream === stream).length,
+    // An HLS packager counts as a viewer: it keeps the region's copy alive.
+    localViewers: (stream) =>
+      [...signaling.peers].filter((p) => p.stream?.stream === stream).length + (hls.active(stream) ? 1 : 0),
   });
   mesh.start();
   // Redis came back empty (or this is a fresh registration): say again what
@@ -225,6 +265,7 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
     url,
     async close() {
       await app.close();
+      await hls.close();
       mesh?.close();
       media.close();
       await cluster?.close();
@@ -232,12 +273,24 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
   };
 }
 
-function currentLoad(media: MediaService, signaling: SignalingServer): ClusterLoad {
+function currentLoad(media: MediaService, signaling: SignalingServer, usdPerGb: number): ClusterLoad {
+  const bytes = Object.values(media.pool.egress.totalBytes).reduce((a, b) => a + b, 0);
+  const streamViewers: Record<string, number> = {};
+  for (const peer of signaling.peers) {
+    const s = peer.stream?.stream;
+    if (s) streamViewers[s] = (streamViewers[s] ?? 0) + 1;
+  }
+  for (const session of media.whep.values()) {
+    streamViewers[session.stream] = (streamViewers[session.stream] ?? 0) + 1;
+  }
   return {
     viewers: signaling.peers.size + media.whep.size,
     streams: media.streams.size,
-    bitrateOut: 0,
+    bitrateOut: media.pool.egress.bitrateOut,
     workerCpu: media.pool.lastCpuRatio,
+    egressBytes: bytes,
+    egressCostUsd: (bytes / 1e9) * usdPerGb,
+    streamViewers,
   };
 }
 

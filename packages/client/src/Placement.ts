@@ -185,11 +185,7 @@ export async function place(options: PlaceOptions): Promise<Placement> {
   const now = options.now ?? (() => performance.now());
   const started = now();
   const exclude = options.exclude ?? new Set<string>();
-  const fallback = (
-    error: string,
-    rtts: Record<string, number | null> = {},
-    knownUrls: string[] = [],
-  ): Placement => ({
+  const fallback = (error: string, rtts: Record<string, number | null> = {}, knownUrls: string[] = []): Placement => ({
     nodeUrl: options.entryUrls.find((u) => !exclude.has(u)) ?? options.entryUrls[0] ?? '',
     nodeId: null,
     region: options.region ?? null,

@@ -58,6 +58,8 @@ export type SessionStats = {
   iceCandidateType?: string;
   bytesReceived: number;
   inboundAudioPackets: number;
+  /** Audio packets received per source ('program', 'commentary'), matched by track. */
+  audioPacketsBySource?: Record<string, number>;
   inboundVideoPackets: number;
   packetsLost: number;
   framesDecoded?: number;
@@ -280,6 +282,7 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
       return stats;
     }
     Object.assign(stats, summarizeStats(report));
+    stats.audioPacketsBySource = audioPacketsBySource(report, this.consumers);
     return stats;
   }
 
@@ -569,4 +572,19 @@ export function summarizeStats(report: RTCStatsReport): Partial<SessionStats> {
 
 function num(value: unknown): number {
   return typeof value === 'number' && Number.isFinite(value) ? value : 0;
+}
+
+/** Inbound audio packets per consumer source, from the transport's stats (inbound-rtp carries the track id). */
+export function audioPacketsBySource(
+  report: RTCStatsReport,
+  consumers: readonly { kind: string; source: string; track: MediaStreamTrack }[],
+): Record<string, number> {
+  const sourceOfTrack = new Map(consumers.filter((c) => c.kind === 'audio').map((c) => [c.track.id, c.source]));
+  const out: Record<string, number> = {};
+  report.forEach((s: Record<string, unknown>) => {
+    if (s.type !== 'inbound-rtp' || s.kind !== 'audio') return;
+    const source = sourceOfTrack.get(String(s.trackIdentifier));
+    if (source) out[source] = (out[source] ?? 0) + Number(s.packetsReceived ?? 0);
+  });
+  return out;
 }

@@ -6,6 +6,12 @@
  * - ScoreFeed: ordered, de-duplicated score updates with media-time lookup.
  * - Player: orchestrates playback paths (WebRTC today; TCP/HLS ladder later).
  */
+export {
+  type CommentaryPublisherEvents,
+  type CommentaryPublisherOptions,
+  CommentaryPublisher,
+  type CommentaryState,
+} from './CommentaryPublisher.ts';
 export { TypedEmitter, type Unsubscribe } from './emitter.ts';
 export {
   SignalingClientError,

@@ -73,7 +73,8 @@ describe('placement', () => {
       ],
       { samples: 3, budgetMs: 300, fetch: fakeFetch({ 'eu-1': 5, 'asia-1': 60 }) },
     );
-    expect(Date.now() - started).toBeLessThan(450);
+    // 300 ms budget; the margin is for a loaded machine (the mars probe alone would never end).
+    expect(Date.now() - started).toBeLessThan(900);
     expect(rtts.eu).toBeGreaterThanOrEqual(4);
     expect(rtts.eu!).toBeLessThan(rtts.asia!);
     expect(rtts.mars).toBeNull();

@@ -36,6 +36,8 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
   #closed = false;
 
   private constructor(
+    /** The stream this session plays. */
+    readonly stream: string,
     router: types.Router,
     transport: types.WebRtcTransport,
     consumers: types.Consumer[],
@@ -125,7 +127,7 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
         });
       }
       const answer = buildAnswer(offer, transport, answers);
-      const session = new WhepSession(router, transport, consumers, answer);
+      const session = new WhepSession(stream.stream, router, transport, consumers, answer);
       transport.observer.once('close', () => session.close('transport closed'));
       router.observer.once('close', () => session.close('stream closed'));
       for (const c of consumers) c.observer.once('close', () => session.close('producer closed'));

@@ -4,6 +4,7 @@ import * as mediasoup from 'mediasoup';
 import { trackWebRtcTransports } from './closeRouter.ts';
 import type { Logger } from './logger.ts';
 import { silentLogger } from './logger.ts';
+import { EgressMeter } from './EgressMeter.ts';
 import { MediaCensus } from './MediaCensus.ts';
 
 export interface WorkerPoolOptions {
@@ -51,6 +52,8 @@ interface WorkerPoolEvents {
 export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   /** Live mediasoup objects across all workers (leak checks, metrics). */
   readonly census = new MediaCensus();
+  /** Bytes the workers send (viewers, pipes), sampled with the CPU. */
+  readonly egress = new EgressMeter();
   readonly #options: WorkerPoolOptions;
   readonly #log: Logger;
   readonly #workers: (PooledWorker | undefined)[] = [];
@@ -133,6 +136,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   }
 
   async #sampleCpu(): Promise<void> {
+    await this.egress.sample();
     try {
       const seconds = await this.cpuSeconds();
       const at = Date.now();
@@ -157,6 +161,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
       appData: { index },
     });
     this.census.watchWorker(worker);
+    this.egress.watchWorker(worker);
     trackWebRtcTransports(worker);
     const port = o.basePort + index;
     const announced = o.announcedAddress && o.announcedAddress !== o.listenIp ? o.announcedAddress : undefined;

@@ -1,5 +1,11 @@
 import { ClusterError, type RegionClaim } from '@matchmesh/cluster';
-import { PipeCloseRequest, PipeOpenRequest, type PipeOpenResponse, type PipeSummary } from '@matchmesh/protocol';
+import {
+  PipeCloseRequest,
+  PipeCommentaryRequest,
+  PipeOpenRequest,
+  type PipeOpenResponse,
+  type PipeSummary,
+} from '@matchmesh/protocol';
 import {
   type PipeAnswer,
   PipeIn,
@@ -78,6 +84,7 @@ export class MeshService {
     bus.handle('pipe.open', (payload, ctx) => this.#openOut(payload, ctx.from), PipeOpenRequest);
     bus.handle('pipe.close', (payload) => this.#closeOut(payload.pipeId, 'closed by downstream'), PipeCloseRequest);
     bus.handle('pipe.closed', (payload) => this.#upstreamClosed(payload.stream, payload.pipeId), PipeCloseRequest);
+    bus.handle('pipe.commentary', (payload) => this.#commentaryChanged(payload), PipeCommentaryRequest);
     this.#sweep = setInterval(() => void this.#sweepDeadPeers(), this.#o.config.MM_HEARTBEAT_MS).unref();
   }
 
@@ -370,12 +377,31 @@ export class MeshService {
           .catch(() => undefined);
       }
     });
+    // Commentators who start or stop while the pipe is open: the downstream produces or closes them.
+    pipe.on('commentary', (change) => {
+      void this.#o.cluster.bus
+        .request(from, 'pipe.commentary', { stream: req.stream, pipeId: id, ...change }, { timeoutMs: 2000 })
+        .catch((err) =>
+          this.#log.warn({ stream: req.stream, to: from, err: String(err) }, 'commentary change not delivered'),
+        );
+    });
     this.#log.info({ stream: req.stream, to: from, region: req.region }, 'pipe out opened');
     return pipe.answer as unknown as PipeOpenResponse;
   }
 
   #closeOut(pipeId: string, reason: string): Record<string, never> {
     this.#out.get(pipeId)?.close(reason);
+    return {};
+  }
+
+  async #commentaryChanged(req: PipeCommentaryRequest): Promise<Record<string, never>> {
+    const inbound = this.#in.get(req.stream);
+    if (inbound && inbound.pipe.pipeId === req.pipeId) {
+      await inbound.pipe.applyCommentary({
+        added: req.added as unknown as PipeAnswer['producers'],
+        removed: req.removed,
+      });
+    }
     return {};
   }
 
@@ -396,9 +422,14 @@ export class MeshService {
     return {};
   }
 
-  /** Close pipes to nodes that left the registry, and forget their claims. */
+  /**
+   * Close pipes to nodes that left the registry and forget their claims. A
+   * dead upstream (the region's holder, or the ingest) is replaced at once:
+   * the stream's router stays, so viewers keep their sessions and only see
+   * the program producers change (consumerClosed, then newProducers).
+   */
   async #sweepDeadPeers(): Promise<void> {
-    if (this.#out.size === 0) return;
+    if (this.#out.size === 0 && this.#in.size === 0) return;
     let alive: Set<string>;
     try {
       alive = new Set((await this.#o.cluster.registry.list()).map((n) => n.id));
@@ -409,6 +440,17 @@ export class MeshService {
       if (!alive.has(pipe.peer.nodeId)) {
         pipe.close('peer node gone');
         await this.#o.cluster.directory.forgetNode(pipe.peer.nodeId).catch(() => undefined);
+      }
+    }
+    for (const [stream, inbound] of this.#in) {
+      if (alive.has(inbound.upstream)) continue;
+      this.#log.warn({ stream, upstream: inbound.upstream }, 'upstream node gone: pulling the stream again');
+      inbound.pipe.close('upstream node gone');
+      await this.#o.cluster.directory.forgetNode(inbound.upstream).catch(() => undefined);
+      if (this.#o.localViewers(stream) > 0 || this.#hasDownstream(stream)) {
+        this.resolveStream(stream).catch((err) =>
+          this.#log.warn({ stream, err: String(err) }, 'could not pull the stream again; viewers will rejoin'),
+        );
       }
     }
   }

@@ -33,11 +33,13 @@ export async function registerAdmin(app: FastifyInstance, deps: AdminDeps): Prom
   app.get('/api/v1/nodes', async () => ({ nodes: await clusterOr503(deps.cluster().registry.list()) }));
 
   app.get('/api/v1/streams', async () => {
-    const listed = await clusterOr503(deps.cluster().directory.listStreams());
+    const [listed, nodes] = await clusterOr503(
+      Promise.all([deps.cluster().directory.listStreams(), deps.cluster().registry.list()]),
+    );
+    // Viewers across the cluster: every node reports its own per stream in its heartbeat.
     const local = new Map<string, number>();
-    for (const peer of deps.signaling.peers) {
-      const s = peer.stream?.stream;
-      if (s) local.set(s, (local.get(s) ?? 0) + 1);
+    for (const node of nodes) {
+      for (const [s, n] of Object.entries(node.load.streamViewers)) local.set(s, (local.get(s) ?? 0) + n);
     }
     const streams: StreamSummary[] = listed.map((s) => ({ ...s, viewers: local.get(s.stream) ?? 0 }));
     // Streams live on this node that the directory does not know yet.

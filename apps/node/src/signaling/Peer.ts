@@ -30,8 +30,8 @@ export interface PeerContext {
   nodeId: string;
   region: string;
   log: Logger;
-  /** Refuse new joins (Redis down, node draining) with this reason, or undefined. */
-  admissionBlocked(): string | undefined;
+  /** Refuse new joins (Redis down, node draining, no relay role for viewers) with this reason, or undefined. */
+  admissionBlocked(role: 'viewer' | 'commentator'): string | undefined;
   /** The stream's router here, pulling the region's copy if needed; undefined if not live. */
   resolveStream(stream: string): Promise<StreamRouter | undefined>;
 }
@@ -90,7 +90,7 @@ export class Peer {
     if (!grants(claims, allowed, data.stream)) {
       throw new SignalingFailure('forbidden', `token does not grant ${data.role} on stream "${data.stream}"`);
     }
-    const blocked = this.#ctx.admissionBlocked();
+    const blocked = this.#ctx.admissionBlocked(data.role);
     if (blocked) throw new SignalingFailure('unavailable', blocked);
     let stream: StreamRouter | undefined;
     try {

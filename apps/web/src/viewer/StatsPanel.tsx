@@ -16,27 +16,19 @@ function rows(stats: PlayerStats | null, kbps: number | null, player: Player | n
   return [
     ['Path', player ? `${player.path} · ${player.reason}` : '–'],
     ['Node', session?.nodeId ? `${session.nodeId} (${session.region})` : '–'],
-    [
-      'Placement',
-      placement ? `${placement.region ?? '?'} by ${placement.reason} (${placement.tookMs} ms)` : '–',
-    ],
+    ['Placement', placement ? `${placement.region ?? '?'} by ${placement.reason} (${placement.tookMs} ms)` : '–'],
     ['RTT', rtts || '–'],
     ['Moves / failovers', player ? `${player.moves.moves} / ${player.moves.failovers}` : '–'],
     ['ICE', ice],
     ['Bitrate', kbps === null ? '–' : `${kbps.toFixed(0)} kbit/s`],
     [
       'Video',
-      stats?.frameWidth
-        ? `${stats.frameWidth}×${stats.frameHeight} @ ${stats.framesPerSecond ?? '?'} fps`
-        : '–',
+      stats?.frameWidth ? `${stats.frameWidth}×${stats.frameHeight} @ ${stats.framesPerSecond ?? '?'} fps` : '–',
     ],
     ['Frames', String(stats?.framesDecoded ?? '–')],
     ['Packets a/v', stats ? `${stats.inboundAudioPackets} / ${stats.inboundVideoPackets}` : '–'],
     ['Lost', String(stats?.packetsLost ?? '–')],
-    [
-      'Jitter buf',
-      stats?.jitterBufferDelayMs !== undefined ? `${stats.jitterBufferDelayMs.toFixed(0)} ms` : '–',
-    ],
+    ['Jitter buf', stats?.jitterBufferDelayMs !== undefined ? `${stats.jitterBufferDelayMs.toFixed(0)} ms` : '–'],
     ['Scores', stats ? `${stats.scoresReceived} (seq ${stats.lastSeq})` : '–'],
     ['Gaps / join / dups', stats ? `${stats.gaps} / ${stats.missedAtJoin} / ${stats.duplicates}` : '–'],
     ['Score age', last ? `${Math.max(0, last.receivedAt - last.sentAt)} ms` : '–'],

@@ -32,14 +32,18 @@ export function ViewerPage() {
   const ok = 'token' in params ? params : null;
   const { player, state, path, reason, score, region } = usePlayer(ok);
   const videoRef = useRef<HTMLVideoElement>(null);
+  // HLS plays in its own element stacked on the WebRTC one: each path's
+  // picture stays up until the other has rendered (no black frame on a switch).
+  const hlsRef = useRef<HTMLVideoElement>(null);
   const [muted, setMuted] = useState(true);
   const [blocked, setBlocked] = useState(false);
 
   // Keep the video element attached to whatever the player is playing.
   useEffect(() => {
     const video = videoRef.current;
-    if (!video || !player) return;
-    const unbind = bindVideo(video);
+    const hlsVideo = hlsRef.current;
+    if (!video || !hlsVideo || !player) return;
+    const unbind = bindVideo(video, hlsVideo);
     const play = () => {
       if (!video.srcObject) return;
       video.play().then(
@@ -48,7 +52,7 @@ export function ViewerPage() {
       );
     };
     const off = player.on('media', play);
-    player.attach(video);
+    player.attach(video, hlsVideo);
     play();
     return () => {
       off();
@@ -58,8 +62,7 @@ export function ViewerPage() {
   }, [player]);
 
   useEffect(() => {
-    const video = videoRef.current;
-    if (video) video.muted = muted;
+    for (const video of [videoRef.current, hlsRef.current]) if (video) video.muted = muted;
   }, [muted]);
 
   if ('error' in params) {
@@ -79,9 +82,10 @@ export function ViewerPage() {
 
   const unmute = () => {
     setMuted(false);
-    const video = videoRef.current;
-    if (video) {
+    for (const video of [videoRef.current, hlsRef.current]) {
+      if (!video) continue;
       video.muted = false;
+      if (!video.srcObject && !video.src) continue;
       void video.play().then(
         () => setBlocked(false),
         () => setBlocked(true),
@@ -97,6 +101,7 @@ export function ViewerPage() {
       </header>
       <section className="stage">
         <video ref={videoRef} data-testid="video" autoPlay muted playsInline />
+        <video ref={hlsRef} data-testid="hls-video" className="hls" autoPlay muted playsInline />
         {state !== 'connected' ? (
           <div className="veil" data-testid="veil">
             <p>

@@ -20,6 +20,8 @@ export type PlayerParams = {
   region: string | null;
   /** False pins the first session to nodeUrl. */
   placement: boolean;
+  /** 'commentator' for the booth: admitted on ingest nodes too. */
+  role?: 'viewer' | 'commentator';
 };
 
 /** Creates and starts a Player for the params; re-renders on state and score changes. */
@@ -32,11 +34,11 @@ export function usePlayer(params: PlayerParams | null): PlayerView {
     score: null,
     region: null,
   });
-  const { nodeUrl = '', stream = '', token = '', region = null, placement = true } = params ?? {};
+  const { nodeUrl = '', stream = '', token = '', region = null, placement = true, role = 'viewer' } = params ?? {};
 
   useEffect(() => {
     if (!nodeUrl || !stream || !token) return;
-    const player = new Player({ nodeUrl, stream, token, region, placement });
+    const player = new Player({ nodeUrl, stream, token, region, placement, role });
     const unbind = bindPlayer(player);
     const sync = () =>
       setView({
@@ -64,7 +66,7 @@ export function usePlayer(params: PlayerParams | null): PlayerView {
       unbind();
       player.close('page closed');
     };
-  }, [nodeUrl, stream, token, region, placement]);
+  }, [nodeUrl, stream, token, region, placement, role]);
 
   return view;
 }

@@ -1,0 +1,90 @@
+import type { Segment } from './SegmentStore.ts';
+
+/**
+ * LL-HLS playlists (RFC 8216bis) as plain text, from the store's state. Pure
+ * functions: the route decides when (blocking reload), these decide what.
+ */
+
+export interface MediaPlaylistInput {
+  segments: readonly Segment[];
+  discontinuitySequence: number;
+  targetDuration: number;
+  partTarget: number;
+  /** Next part's (msn, index) for EXT-X-PRELOAD-HINT. */
+  hint?: { msn: number; part: number };
+  /** Delta update requested (_HLS_skip=YES|v2). */
+  skip: boolean;
+}
+
+const fixed = (n: number): string => n.toFixed(5);
+
+/** CAN-SKIP-UNTIL: the minimum the spec allows (six target durations). */
+export function canSkipUntil(targetDuration: number): number {
+  return 6 * targetDuration;
+}
+
+export function renderMediaPlaylist(p: MediaPlaylistInput): string {
+  const out: string[] = [
+    '#EXTM3U',
+    '#EXT-X-VERSION:9',
+    `#EXT-X-TARGETDURATION:${p.targetDuration}`,
+    `#EXT-X-MEDIA-SEQUENCE:${p.segments[0]?.msn ?? 0}`,
+    `#EXT-X-DISCONTINUITY-SEQUENCE:${p.discontinuitySequence}`,
+    `#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=${fixed(3 * p.partTarget)},CAN-SKIP-UNTIL=${fixed(canSkipUntil(p.targetDuration))}`,
+    `#EXT-X-PART-INF:PART-TARGET=${fixed(p.partTarget)}`,
+  ];
+  if (p.segments.every((s) => s.independent)) out.splice(2, 0, '#EXT-X-INDEPENDENT-SEGMENTS');
+
+  // Delta update: complete segments that start more than CAN-SKIP-UNTIL
+  // before the end of the playlist are replaced by EXT-X-SKIP.
+  let skipped = 0;
+  if (p.skip) {
+    const total = p.segments.reduce((sum, s) => sum + s.duration, 0);
+    let start = 0;
+    for (const s of p.segments) {
+      if (!s.complete || total - start <= canSkipUntil(p.targetDuration)) break;
+      start += s.duration;
+      skipped++;
+    }
+    if (skipped > 0) out.push(`#EXT-X-SKIP:SKIPPED-SEGMENTS=${skipped}`);
+  }
+
+  let period = -1;
+  for (let i = skipped; i < p.segments.length; i++) {
+    const s = p.segments[i]!;
+    if (s.discontinuity) out.push('#EXT-X-DISCONTINUITY');
+    if (s.period !== period) {
+      out.push(`#EXT-X-MAP:URI="init-${s.period}.mp4"`);
+      period = s.period;
+    }
+    out.push(`#EXT-X-PROGRAM-DATE-TIME:${new Date(s.pdtMs).toISOString()}`);
+    for (const part of s.parts) {
+      out.push(
+        `#EXT-X-PART:DURATION=${fixed(part.duration)},URI="part-${s.msn}.${part.index}.m4s"${part.independent ? ',INDEPENDENT=YES' : ''}`,
+      );
+    }
+    if (s.complete) {
+      out.push(`#EXTINF:${fixed(s.duration)},`);
+      out.push(`seg-${s.msn}.m4s`);
+    }
+  }
+  if (p.hint) out.push(`#EXT-X-PRELOAD-HINT:TYPE=PART,URI="part-${p.hint.msn}.${p.hint.part}.m4s"`);
+  return `${out.join('\n')}\n`;
+}
+
+export interface VariantInfo {
+  bandwidth: number;
+  codecs: string[];
+  width?: number;
+  height?: number;
+  frameRate?: number;
+  /** URI of the media playlist, relative to the multivariant playlist. */
+  uri: string;
+}
+
+export function renderMultivariant(v: VariantInfo): string {
+  const attrs = [`BANDWIDTH=${Math.round(v.bandwidth)}`, `CODECS="${v.codecs.join(',')}"`];
+  if (v.width && v.height) attrs.push(`RESOLUTION=${v.width}x${v.height}`);
+  if (v.frameRate) attrs.push(`FRAME-RATE=${v.frameRate.toFixed(3)}`);
+  return ['#EXTM3U', '#EXT-X-VERSION:9', '#EXT-X-INDEPENDENT-SEGMENTS', `#EXT-X-STREAM-INF:${attrs.join(',')}`, v.uri, ''].join('\n');
+}

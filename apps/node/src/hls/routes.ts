@@ -1,0 +1,219 @@
+import { readFile } from 'node:fs/promises';
+import {
+  grants,
+  HLS_CACHE_CONTROL,
+  HLS_FILE_PATTERNS,
+  HLS_MIME,
+  HlsMediaQuery,
+  type HlsScores,
+  HlsScoresQuery,
+  StreamId,
+  TokenError,
+  verifyToken,
+} from '@matchmesh/protocol';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { HttpProblem } from '../http/problem.ts';
+import type { HlsService } from './HlsService.ts';
+import type { HlsStream } from './HlsStream.ts';
+import { renderMediaPlaylist, renderMultivariant } from './playlist.ts';
+
+export interface HlsRoutesOptions {
+  hls: HlsService;
+  tokenSecret: string;
+  /** How long a first request waits for the packager's first output. */
+  startWaitMs: number;
+}
+
+/** Anything in a raw /hls path that could step out of a folder, however it is encoded. */
+const TRAVERSAL = /(\.\.|%2e|%2f|%5c|\\|%00|\0)/i;
+
+function setCommon(reply: FastifyReply, type: string, cache: string): void {
+  reply.header('Access-Control-Allow-Origin', '*');
+  reply.header('Cache-Control', cache);
+  reply.type(type);
+}
+
+function streamParam(request: FastifyRequest): string {
+  const parsed = StreamId.safeParse((request.params as { stream?: string }).stream);
+  if (!parsed.success) throw new HttpProblem(400, 'Bad Request', 'bad stream id');
+  return parsed.data;
+}
+
+async function checkToken(secret: string, token: string | undefined, stream: string): Promise<string> {
+  let claims: Awaited<ReturnType<typeof verifyToken>>;
+  try {
+    claims = await verifyToken(secret, token);
+  } catch (err) {
+    throw new HttpProblem(401, 'Unauthorized', err instanceof TokenError ? err.message : 'token is invalid');
+  }
+  if (!grants(claims, ['viewer', 'commentator'], stream)) {
+    throw new HttpProblem(403, 'Forbidden', `token does not grant viewer on stream "${stream}"`);
+  }
+  return token!;
+}
+
+/**
+ * `/hls/...`: the multivariant playlist (token as query), and beneath the
+ * token-carrying folder the media playlist (blocking reload), init segments,
+ * parts (the preload hint is held until it exists), segments and the score
+ * log. File names are matched against fixed patterns and parsed to integers;
+ * nothing from the request is ever joined onto a path.
+ */
+export async function registerHls(app: FastifyInstance, o: HlsRoutesOptions): Promise<void> {
+  app.addHook('onRequest', async (request) => {
+    const rawPath = (request.raw.url ?? '').split('?')[0]!;
+    if (rawPath.startsWith('/hls') && TRAVERSAL.test(rawPath)) {
+      throw new HttpProblem(400, 'Bad Request', 'path traversal is not allowed');
+    }
+  });
+
+  const packager = async (stream: string, waitForOutput: boolean): Promise<HlsStream> => {
+    const hls = await o.hls.get(stream).catch(() => undefined);
+    if (!hls) throw new HttpProblem(404, 'Not Found', `stream "${stream}" is not live here`);
+    if (waitForOutput && !(await hls.waitFor(() => hls.store.segments.length > 0, o.startWaitMs))) {
+      throw new HttpProblem(503, 'Service Unavailable', 'the HLS packager is starting', { 'Retry-After': '2' });
+    }
+    return hls;
+  };
+
+  const multivariant = (hls: HlsStream, mediaUri: string): string => {
+    const codecs = [hls.videoTrack?.codec, hls.audioTrack?.codec].filter((c): c is string => !!c);
+    const recent = hls.store.segments.filter((s) => s.complete).slice(-5);
+    const seconds = recent.reduce((sum, s) => sum + s.duration, 0);
+    const bytes = recent.reduce((sum, s) => sum + s.bytes, 0);
+    return renderMultivariant({
+      bandwidth: seconds > 0 ? (bytes * 8 * 1.2) / seconds : 2_500_000,
+      codecs,
+      width: hls.videoTrack?.width,
+      height: hls.videoTrack?.height,
+      uri: mediaUri,
+    });
+  };
+
+  app.options('/hls/*', async (_request, reply) => {
+    reply.header('Access-Control-Allow-Origin', '*');
+    reply.header('Access-Control-Allow-Methods', 'GET, OPTIONS');
+    reply.header('Access-Control-Allow-Headers', 'Range');
+    return reply.code(204).send();
+  });
+
+  app.get('/hls/:stream/index.m3u8', async (request, reply) => {
+    const stream = streamParam(request);
+    const query = request.query as { token?: unknown };
+    const token = await checkToken(o.tokenSecret, typeof query.token === 'string' ? query.token : undefined, stream);
+    const hls = await packager(stream, true);
+    setCommon(reply, HLS_MIME.playlist, HLS_CACHE_CONTROL.playlist);
+    return multivariant(hls, `t/${token}/media.m3u8`);
+  });
+
+  app.get('/hls/:stream/t/:token/:file', async (request, reply) => {
+    const stream = streamParam(request);
+    const { token, file } = request.params as { token: string; file: string };
+    await checkToken(o.tokenSecret, token, stream);
+    if (HLS_FILE_PATTERNS.multivariant.test(file)) {
+      const hls = await packager(stream, true);
+      setCommon(reply, HLS_MIME.playlist, HLS_CACHE_CONTROL.playlist);
+      return multivariant(hls, 'media.m3u8');
+    }
+    if (HLS_FILE_PATTERNS.media.test(file)) return mediaPlaylist(await packager(stream, true), request, reply);
+    if (HLS_FILE_PATTERNS.scores.test(file)) return scores(await packager(stream, false), stream, request, reply);
+    let m = HLS_FILE_PATTERNS.init.exec(file);
+    if (m) {
+      const data = (await packager(stream, false)).store.inits.get(Number(m[1]));
+      if (!data) throw new HttpProblem(404, 'Not Found', 'no such init segment');
+      setCommon(reply, HLS_MIME.init, HLS_CACHE_CONTROL.media);
+      return reply.send(data);
+    }
+    m = HLS_FILE_PATTERNS.segment.exec(file);
+    if (m) return segment(await packager(stream, false), Number(m[1]), reply);
+    m = HLS_FILE_PATTERNS.part.exec(file);
+    if (m) return part(await packager(stream, false), Number(m[1]), Number(m[2]), reply);
+    throw new HttpProblem(404, 'Not Found', 'no such HLS resource');
+  });
+
+  // Every other /hls path: unknown resource (traversal was refused above).
+  app.get('/hls/*', async () => {
+    throw new HttpProblem(404, 'Not Found', 'no such HLS resource');
+  });
+
+  async function mediaPlaylist(hls: HlsStream, request: FastifyRequest, reply: FastifyReply): Promise<string> {
+    const parsed = HlsMediaQuery.safeParse(request.query);
+    if (!parsed.success) throw new HttpProblem(400, 'Bad Request', 'bad LL-HLS delivery directive');
+    const { _HLS_msn: msn, _HLS_part: partIndex, _HLS_skip: skip } = parsed.data;
+    if (partIndex !== undefined && msn === undefined) throw new HttpProblem(400, 'Bad Request', '_HLS_part requires _HLS_msn');
+    if (msn !== undefined) {
+      const store = hls.store;
+      const last = store.lastMsn;
+      const open = store.openSegment;
+      // RFC 8216bis 6.2.5.2: too far ahead is a client error, not a wait.
+      if (msn > last + 2) throw new HttpProblem(400, 'Bad Request', `_HLS_msn ${msn} is beyond the live edge (${last})`);
+      if (partIndex !== undefined && open && msn === open.msn && partIndex > open.parts.length - 1 + 3) {
+        throw new HttpProblem(400, 'Bad Request', `_HLS_part ${partIndex} is beyond the advance part limit`);
+      }
+      const ready = (): boolean => {
+        if (store.lastMsn > msn) return true;
+        const seg = store.find(msn);
+        if (!seg) return (store.segments[0]?.msn ?? 0) > msn;
+        return seg.complete || (partIndex !== undefined && seg.parts.length > partIndex);
+      };
+      if (!(await hls.waitFor(ready, 3 * hls.targetDuration * 1000))) {
+        throw new HttpProblem(503, 'Service Unavailable', 'the playlist did not reach the requested part in time', { 'Retry-After': '1' });
+      }
+    }
+    setCommon(reply, HLS_MIME.playlist, HLS_CACHE_CONTROL.playlist);
+    return renderMediaPlaylist({
+      segments: hls.store.segments,
+      discontinuitySequence: hls.store.discontinuitySequence,
+      targetDuration: hls.targetDuration,
+      partTarget: hls.partTarget,
+      hint: hls.preloadHint(),
+      skip: skip !== undefined,
+    });
+  }
+
+  async function segment(hls: HlsStream, msn: number, reply: FastifyReply): Promise<FastifyReply> {
+    const seg = hls.store.find(msn);
+    if (!seg?.complete) throw new HttpProblem(404, 'Not Found', `segment ${msn} is not in the window`);
+    let data = seg.data;
+    if (!data) {
+      try {
+        data = await readFile(hls.store.filePath(`seg-${seg.msn}.m4s`));
+      } catch {
+        throw new HttpProblem(404, 'Not Found', `segment ${msn} is not in the window`);
+      }
+    }
+    setCommon(reply, HLS_MIME.segment, HLS_CACHE_CONTROL.media);
+    return reply.send(data);
+  }
+
+  async function part(hls: HlsStream, msn: number, index: number, reply: FastifyReply): Promise<FastifyReply> {
+    const store = hls.store;
+    const existing = (): Buffer | undefined => store.find(msn)?.parts[index]?.data;
+    // Decided: the part exists, or it never will (its segment is complete, or gone).
+    const decided = (): boolean => {
+      if (existing()) return true;
+      const seg = store.find(msn);
+      if (seg) return seg.complete;
+      return msn <= store.lastMsn || msn > store.lastMsn + 1;
+    };
+    const hint = hls.preloadHint();
+    const awaitable = (hint && hint.msn === msn && hint.part === index) || (!decided() && msn === store.lastMsn + 1 && index === 0);
+    if (awaitable) await hls.waitFor(decided, 3 * hls.targetDuration * 1000);
+    const data = existing();
+    if (!data) throw new HttpProblem(404, 'Not Found', `part ${msn}.${index} is not available`);
+    setCommon(reply, HLS_MIME.segment, HLS_CACHE_CONTROL.media);
+    return reply.send(data);
+  }
+
+  async function scores(hls: HlsStream, stream: string, request: FastifyRequest, reply: FastifyReply): Promise<HlsScores> {
+    const parsed = HlsScoresQuery.safeParse(request.query);
+    if (!parsed.success) throw new HttpProblem(400, 'Bad Request', 'since must be a non-negative integer');
+    setCommon(reply, HLS_MIME.json, HLS_CACHE_CONTROL.json);
+    return {
+      stream,
+      timeline: [...hls.scores.anchors],
+      updates: hls.scores.since(parsed.data.since),
+      latestSeq: hls.scores.latestSeq,
+    };
+  }
+}
