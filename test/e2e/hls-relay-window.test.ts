@@ -61,7 +61,9 @@ describe('HLS on a relay: region copy, disk cap, linger', () => {
     expect(res?.status).toBe(200);
     expect(existsSync(streamDir())).toBe(true);
     const pipes = (await (
-      await fetch(`${relay.url}/api/v1/pipes`, { headers: { authorization: `Bearer ${await token('admin', '*')}` } })
+      await fetch(`${relay.url}/api/v1/pipes`, {
+        headers: { authorization: `Bearer ${await token('admin', '*')}` },
+      })
     ).json()) as unknown;
     expect(JSON.stringify(pipes)).toContain(stream);
   });

@@ -20,7 +20,12 @@ export const ConfigSchema = z
     MM_ROLES: z
       .string()
       .default('ingest,relay')
-      .transform((s) => s.split(',').map((r) => r.trim()).filter(Boolean))
+      .transform((s) =>
+        s
+          .split(',')
+          .map((r) => r.trim())
+          .filter(Boolean),
+      )
       .pipe(z.array(NodeRole).min(1)),
     MM_HTTP_HOST: z.string().default('127.0.0.1'),
     MM_HTTP_PORT: port.default(8080),
@@ -35,7 +40,10 @@ export const ConfigSchema = z
     MM_WORKERS: z.coerce.number().int().min(1).max(64).default(Math.max(1, os.availableParallelism())),
     MM_CAPACITY_VIEWERS: z.coerce.number().int().min(0).default(800),
     REDIS_URL: z.string().optional(),
-    MM_CLUSTER: z.string().regex(/^[a-z0-9-]+$/).default('matchmesh'),
+    MM_CLUSTER: z
+      .string()
+      .regex(/^[a-z0-9-]+$/)
+      .default('matchmesh'),
     MM_CLUSTER_SECRET: z.string().min(16).optional(),
     MM_TOKEN_SECRET: z.string().min(16).optional(),
     MM_TOKEN_SECRET_FILE: z.string().optional(),
@@ -52,20 +60,38 @@ export const ConfigSchema = z
     MM_WORKER_LOG_TAGS: z
       .string()
       .default('')
-      .transform((s) => s.split(',').map((t) => t.trim()).filter(Boolean)),
+      .transform((s) =>
+        s
+          .split(',')
+          .map((t) => t.trim())
+          .filter(Boolean),
+      ),
     /** HLS: parent folder of the per-stream packaging folders (default: <tmp>/matchmesh-hls/<node id>). */
     MM_HLS_DIR: z.string().optional(),
     /** HLS rewind window kept on disk per stream, in minutes. */
-    MM_HLS_WINDOW_MIN: z.coerce.number().min(0.1).max(24 * 60).default(120),
+    MM_HLS_WINDOW_MIN: z.coerce
+      .number()
+      .min(0.1)
+      .max(24 * 60)
+      .default(120),
     /** Cap on one stream's HLS folder; the window shrinks before the folder grows past it. */
-    MM_HLS_MAX_BYTES: z.coerce.number().int().min(1024 * 1024).default(4 * 1024 ** 3),
+    MM_HLS_MAX_BYTES: z.coerce
+      .number()
+      .int()
+      .min(1024 * 1024)
+      .default(4 * 1024 ** 3),
     /** Stop a stream's packager this long after its last HLS request. */
     MM_HLS_LINGER_MS: z.coerce.number().int().min(0).default(60_000),
     /** Streams packaged as soon as they are live here, without waiting for a request ("*" = all). */
     MM_HLS_ALWAYS: z
       .string()
       .default('')
-      .transform((s) => s.split(',').map((t) => t.trim()).filter(Boolean)),
+      .transform((s) =>
+        s
+          .split(',')
+          .map((t) => t.trim())
+          .filter(Boolean),
+      ),
     MM_HLS_PART_MS: z.coerce.number().int().min(100).max(1000).default(200),
     MM_HLS_SEGMENT_MS: z.coerce.number().int().min(500).max(6000).default(1000),
     /** EXT-X-TARGETDURATION (s): no segment is longer, cut without a key frame if the GOP is longer. */
@@ -89,7 +115,11 @@ export const ConfigSchema = z
     MM_NODE_ID: env.MM_NODE_ID ?? `${os.hostname()}-${env.MM_HTTP_PORT}`,
   }));
 
-export type Config = z.infer<typeof ConfigSchema> & { tokenSecret: string; clusterSecret: string; repoRoot: string };
+export type Config = z.infer<typeof ConfigSchema> & {
+  tokenSecret: string;
+  clusterSecret: string;
+  repoRoot: string;
+};
 
 export const REPO_ROOT = path.resolve(import.meta.dirname, '../../..');
 
@@ -126,5 +156,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 }
 
 export function publicUrl(c: Config, boundPort: number): string {
-  return c.MM_PUBLIC_URL ?? `http://${c.MM_HTTP_HOST === '0.0.0.0' ? '127.0.0.1' : c.MM_HTTP_HOST}:${boundPort}`;
+  return (
+    c.MM_PUBLIC_URL ?? `http://${c.MM_HTTP_HOST === '0.0.0.0' ? '127.0.0.1' : c.MM_HTTP_HOST}:${boundPort}`
+  );
 }

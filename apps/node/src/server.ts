@@ -4,22 +4,22 @@ import path from 'node:path';
 import fastifyStatic from '@fastify/static';
 import fastifyWebsocket from '@fastify/websocket';
 import { WorkerPool } from '@matchmesh/sfu';
-import type { types } from 'mediasoup';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { types } from 'mediasoup';
 import type { Logger as PinoLogger } from 'pino';
+import { ClusterLink } from './cluster/ClusterLink.ts';
 import { type Config, publicUrl } from './config.ts';
+import { HlsService } from './hls/HlsService.ts';
+import { registerHls } from './hls/routes.ts';
 import { HttpProblem, sendProblem } from './http/problem.ts';
 import { MediaService } from './media/MediaService.ts';
-import { NodeMetrics } from './metrics.ts';
-import { ClusterLink } from './cluster/ClusterLink.ts';
 import { MeshService } from './mesh/MeshService.ts';
+import { NodeMetrics } from './metrics.ts';
 import { registerAdmin } from './routes/admin.ts';
 import { registerEdges } from './routes/edges.ts';
 import { registerHealth } from './routes/health.ts';
 import { registerMetrics } from './routes/metrics.ts';
 import { registerWebRtcHttp } from './routes/webrtc-http.ts';
-import { HlsService } from './hls/HlsService.ts';
-import { registerHls } from './hls/routes.ts';
 import { SignalingServer } from './signaling/SignalingServer.ts';
 
 export interface MatchmeshNode {
@@ -58,20 +58,26 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
     // HLS carries the viewer token (a JWT, ~300 chars) as a path segment.
     routerOptions: { maxParamLength: 2048 },
   });
-  const iceServers = config.MM_ICE_SERVERS.split(',').map((s) => s.trim()).filter(Boolean);
+  const iceServers = config.MM_ICE_SERVERS.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 
   app.setErrorHandler((err, request, reply) => {
-    if (err instanceof HttpProblem) return sendProblem(reply, err.status, err.title, err.message, err.headers);
+    if (err instanceof HttpProblem)
+      return sendProblem(reply, err.status, err.title, err.message, err.headers);
     const code = (err as { code?: string }).code;
     const status = (err as { statusCode?: number }).statusCode;
     if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
       return sendProblem(reply, 415, 'Unsupported Media Type', 'unsupported Content-Type');
     }
-    if (status && status >= 400 && status < 500) return sendProblem(reply, status, 'Bad Request', (err as Error).message);
+    if (status && status >= 400 && status < 500)
+      return sendProblem(reply, status, 'Bad Request', (err as Error).message);
     request.log.error({ err }, 'unhandled error');
     return sendProblem(reply, 500, 'Internal Server Error');
   });
-  app.setNotFoundHandler((request, reply) => sendProblem(reply, 404, 'Not Found', `no route for ${request.method} ${request.url.split('?')[0]}`));
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(reply, 404, 'Not Found', `no route for ${request.method} ${request.url.split('?')[0]}`),
+  );
 
   const signaling = new SignalingServer({
     media,
@@ -115,7 +121,8 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
       role: ['viewer', 'commentator'],
       tokenSecret: config.tokenSecret,
       iceServers,
-      admissionBlocked: () => (cluster?.healthy ? undefined : 'cluster coordination (Redis) is unavailable; retry shortly'),
+      admissionBlocked: () =>
+        cluster?.healthy ? undefined : 'cluster coordination (Redis) is unavailable; retry shortly',
       open: async (stream, offer) => {
         // A relay may not hold the stream yet: bring the region's copy first.
         if (config.MM_ROLES.includes('relay')) await mesh?.resolveStream(stream).catch(() => undefined);
@@ -126,7 +133,9 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
   });
   await app.register(async (scope) => signaling.register(scope));
   const hls = new HlsService({
-    rootDir: config.MM_HLS_DIR ?? path.join(os.tmpdir(), 'matchmesh-hls', config.MM_NODE_ID.replace(/[^A-Za-z0-9_-]/g, '_')),
+    rootDir:
+      config.MM_HLS_DIR ??
+      path.join(os.tmpdir(), 'matchmesh-hls', config.MM_NODE_ID.replace(/[^A-Za-z0-9_-]/g, '_')),
     lingerMs: config.MM_HLS_LINGER_MS,
     always: config.MM_HLS_ALWAYS,
     ffmpegPath: config.MM_FFMPEG_PATH,
@@ -139,13 +148,19 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
     log: logger.child({ room: 'hls' }),
     // Like WHEP: a relay brings the region's copy first; an ingest serves its own.
     resolveStream: async (stream) => {
-      if (mesh && config.MM_ROLES.includes('relay')) return mesh.resolveStream(stream).catch(() => media.stream(stream));
+      if (mesh && config.MM_ROLES.includes('relay'))
+        return mesh.resolveStream(stream).catch(() => media.stream(stream));
       return media.stream(stream);
     },
   });
   media.on('published', (stream) => hls.published(stream));
-  await app.register(async (scope) => registerHls(scope, { hls, tokenSecret: config.tokenSecret, startWaitMs: 10_000 }));
-  const metrics = new NodeMetrics(media, signaling, () => mesh, { node: config.MM_NODE_ID, region: config.MM_REGION });
+  await app.register(async (scope) =>
+    registerHls(scope, { hls, tokenSecret: config.tokenSecret, startWaitMs: 10_000 }),
+  );
+  const metrics = new NodeMetrics(media, signaling, () => mesh, {
+    node: config.MM_NODE_ID,
+    region: config.MM_REGION,
+  });
   await registerMetrics(app, metrics, config.tokenSecret);
   await registerEdges(app, {
     tokenSecret: config.tokenSecret,
@@ -192,14 +207,17 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
     config,
     logger,
     // An HLS packager counts as a viewer: it keeps the region's copy alive.
-    localViewers: (stream) => [...signaling.peers].filter((p) => p.stream?.stream === stream).length + (hls.active(stream) ? 1 : 0),
+    localViewers: (stream) =>
+      [...signaling.peers].filter((p) => p.stream?.stream === stream).length + (hls.active(stream) ? 1 : 0),
   });
   mesh.start();
   // Redis came back empty (or this is a fresh registration): say again what
   // this node holds, so the directory is right without anyone restarting.
   const announceHoldings = (): void => {
     for (const session of media.whip.values()) {
-      void link.directory.setIngest(session.stream.stream, config.MM_NODE_ID, { role: 'primary' }).catch(() => {});
+      void link.directory
+        .setIngest(session.stream.stream, config.MM_NODE_ID, { role: 'primary' })
+        .catch(() => {});
     }
     void mesh?.reclaim();
   };
@@ -209,9 +227,18 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
   cluster.registry.on('draining', (draining) => {
     if (draining) signaling.broadcastDrain('node draining');
   });
-  media.on('published', (stream) => void link.directory.setIngest(stream, config.MM_NODE_ID, { role: 'primary' }).catch(() => {}));
-  media.on('unpublished', (stream) => void link.directory.removeIngest(stream, config.MM_NODE_ID).catch(() => {}));
-  logger.info({ url, nodeId: config.MM_NODE_ID, region: config.MM_REGION, workers: pool.workers.length }, 'node listening');
+  media.on(
+    'published',
+    (stream) => void link.directory.setIngest(stream, config.MM_NODE_ID, { role: 'primary' }).catch(() => {}),
+  );
+  media.on(
+    'unpublished',
+    (stream) => void link.directory.removeIngest(stream, config.MM_NODE_ID).catch(() => {}),
+  );
+  logger.info(
+    { url, nodeId: config.MM_NODE_ID, region: config.MM_REGION, workers: pool.workers.length },
+    'node listening',
+  );
 
   return {
     app,

@@ -6,14 +6,13 @@
 export { MEDIA_CODECS } from './codecs.ts';
 export { MediaError, type MediaErrorCode } from './errors.ts';
 export { type Logger, silentLogger } from './logger.ts';
-export { MEDIA_OBJECT_KINDS, MediaCensus, type MediaObjectCounts, type MediaObjectKind } from './MediaCensus.ts';
-export { buildAnswer } from './sdp/answer.ts';
-export { MAX_SDP_BYTES, parseOffer, type ParsedOffer } from './sdp/offer.ts';
-export { SCORE_SCTP_STREAM_ID, type ScoreStats, StreamRouter, type TransportRequest } from './StreamRouter.ts';
+export {
+  MEDIA_OBJECT_KINDS,
+  MediaCensus,
+  type MediaObjectCounts,
+  type MediaObjectKind,
+} from './MediaCensus.ts';
 export { PlainTap, type TappedTrack } from './PlainTap.ts';
-export { WhepSession } from './WhepSession.ts';
-export { WhipSession } from './WhipSession.ts';
-export { type PooledWorker, WorkerPool, type WorkerPoolOptions } from './WorkerPool.ts';
 export {
   type PipeAnswer,
   type PipedDataProducer,
@@ -23,3 +22,14 @@ export {
   type PipeListen,
   PipeOut,
 } from './pipes.ts';
+export {
+  SCORE_SCTP_STREAM_ID,
+  type ScoreStats,
+  StreamRouter,
+  type TransportRequest,
+} from './StreamRouter.ts';
+export { buildAnswer } from './sdp/answer.ts';
+export { MAX_SDP_BYTES, type ParsedOffer, parseOffer } from './sdp/offer.ts';
+export { WhepSession } from './WhepSession.ts';
+export { WhipSession } from './WhipSession.ts';
+export { type PooledWorker, WorkerPool, type WorkerPoolOptions } from './WorkerPool.ts';

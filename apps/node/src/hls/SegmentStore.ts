@@ -151,7 +151,12 @@ export class SegmentStore extends EventEmitter<SegmentStoreEvents> {
       this.#pendingDiscontinuity = false;
       this.segments.push(open);
     }
-    open.parts.push({ index: open.parts.length, duration: f.duration, independent: f.independent, data: f.data });
+    open.parts.push({
+      index: open.parts.length,
+      duration: f.duration,
+      independent: f.independent,
+      data: f.data,
+    });
     open.duration += f.duration;
     open.bytes += f.data.length;
     this.emit('changed');
