@@ -19,6 +19,8 @@ const DEBIAN_PACKAGES = [
   'build-essential', 'meson', 'ninja-build', 'pkg-config',
   'libuv1-dev', 'libssl-dev', 'libsrtp2-dev', 'libflatbuffers-dev', 'flatbuffers-compiler', 'libabsl-dev',
   'redis-server', 'ffmpeg', 'chromium',
+  // bench: counts the bytes leaving the ingest's pipe ports (inter-region copies scenario).
+  'tcpdump',
 ];
 
 function run(cmd, args, opts = {}) {

@@ -21,6 +21,8 @@ export default defineConfig({
         codeSplitting: {
           groups: [
             { name: 'react', test: /node_modules[\\/](react|react-dom|scheduler)[\\/]/ },
+            // Loaded only when a viewer falls back to HLS (dynamic import in @matchmesh/client).
+            { name: 'hls', test: /node_modules[\\/]hls\.js[\\/]/ },
             { name: 'webrtc', test: /node_modules[\\/]/ },
           ],
         },

@@ -2,6 +2,7 @@ import { type RedisServer, startRedisServer } from '@matchmesh/cluster/testing';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../src/browser.ts';
+import { chaosConfig } from '../src/chaos-config.ts';
 import { mutateOffer } from '../src/fuzz/sdp.ts';
 import { mutateMessage } from '../src/fuzz/signaling.ts';
 import { rng } from '../src/fuzz/rng.ts';
@@ -17,8 +18,7 @@ import { framesDecoded, waitForMoreFrames } from '../src/viewer.ts';
  * decoding. `npm run test:chaos` runs 10,000 of each (MM_FUZZ_CASES); the
  * default `npm test` run takes a shorter slice.
  */
-const CASES = Number(process.env.MM_FUZZ_CASES ?? 1500);
-const SEED = Number(process.env.MM_FUZZ_SEED ?? 20261125);
+const { MM_FUZZ_CASES: CASES, MM_FUZZ_SEED: SEED } = chaosConfig();
 
 describe('fuzzed input at the edge', () => {
   const stream = 'fuzz';

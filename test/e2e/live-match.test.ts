@@ -41,7 +41,9 @@ describe('a live match plays from the origin to a browser', () => {
   });
 
   it('decodes video frames, advances currentTime and receives audio', async () => {
-    await viewer.waitForFunction(() => (window.__mm?.framesDecoded() ?? 0) >= 60, undefined, { timeout: 30_000 });
+    await viewer.waitForFunction(() => (window.__mm?.framesDecoded() ?? 0) >= 60, undefined, {
+      timeout: 30_000,
+    });
     const t0 = await viewer.evaluate(() => window.__mm!.videoCurrentTime());
     await waitForMoreFrames(viewer, 15);
     const t1 = await viewer.evaluate(() => window.__mm!.videoCurrentTime());
@@ -52,7 +54,9 @@ describe('a live match plays from the origin to a browser', () => {
   });
 
   it('receives score updates in order with no gap', async () => {
-    await viewer.waitForFunction(() => (window.__mm?.scores.length ?? 0) >= 6, undefined, { timeout: 15_000 });
+    await viewer.waitForFunction(() => (window.__mm?.scores.length ?? 0) >= 6, undefined, {
+      timeout: 15_000,
+    });
     const seqs = await scoreSeqs(viewer);
     expect(seqs.length).toBeGreaterThanOrEqual(6);
     expect(isContiguous(seqs)).toBe(true);
@@ -86,14 +90,66 @@ describe('a live match plays from the origin to a browser', () => {
 
     const cases: { name: string; run: () => Promise<Response>; status: number }[] = [
       { name: 'no token', run: () => whip({ 'Content-Type': 'application/sdp' }, sdpOk), status: 401 },
-      { name: 'garbage token', run: () => whip({ 'Content-Type': 'application/sdp', Authorization: 'Bearer not-a-jwt-at-all' }, sdpOk), status: 401 },
-      { name: 'expired token', run: () => whip({ 'Content-Type': 'application/sdp', Authorization: `Bearer ${expired}` }, sdpOk), status: 401 },
-      { name: 'viewer token', run: async () => whip({ 'Content-Type': 'application/sdp', Authorization: `Bearer ${await token('viewer', stream)}` }, sdpOk), status: 403 },
-      { name: 'other stream', run: async () => whip({ 'Content-Type': 'application/sdp', Authorization: `Bearer ${await token('publisher', 'other')}` }, sdpOk), status: 403 },
-      { name: 'not SDP', run: () => whip({ 'Content-Type': 'application/json', Authorization: `Bearer ${publisher}` }, '{}'), status: 415 },
-      { name: 'malformed SDP', run: () => whip({ 'Content-Type': 'application/sdp', Authorization: `Bearer ${publisher}` }, 'hello'), status: 400 },
-      { name: 'no acceptable codec', run: () => whip({ 'Content-Type': 'application/sdp', Authorization: `Bearer ${publisher}` }, offerWithCodec('H265')), status: 422 },
-      { name: 'second publisher', run: () => whip({ 'Content-Type': 'application/sdp', Authorization: `Bearer ${publisher}` }, offerWithCodec('VP8')), status: 409 },
+      {
+        name: 'garbage token',
+        run: () =>
+          whip({ 'Content-Type': 'application/sdp', Authorization: 'Bearer not-a-jwt-at-all' }, sdpOk),
+        status: 401,
+      },
+      {
+        name: 'expired token',
+        run: () => whip({ 'Content-Type': 'application/sdp', Authorization: `Bearer ${expired}` }, sdpOk),
+        status: 401,
+      },
+      {
+        name: 'viewer token',
+        run: async () =>
+          whip(
+            { 'Content-Type': 'application/sdp', Authorization: `Bearer ${await token('viewer', stream)}` },
+            sdpOk,
+          ),
+        status: 403,
+      },
+      {
+        name: 'other stream',
+        run: async () =>
+          whip(
+            {
+              'Content-Type': 'application/sdp',
+              Authorization: `Bearer ${await token('publisher', 'other')}`,
+            },
+            sdpOk,
+          ),
+        status: 403,
+      },
+      {
+        name: 'not SDP',
+        run: () => whip({ 'Content-Type': 'application/json', Authorization: `Bearer ${publisher}` }, '{}'),
+        status: 415,
+      },
+      {
+        name: 'malformed SDP',
+        run: () => whip({ 'Content-Type': 'application/sdp', Authorization: `Bearer ${publisher}` }, 'hello'),
+        status: 400,
+      },
+      {
+        name: 'no acceptable codec',
+        run: () =>
+          whip(
+            { 'Content-Type': 'application/sdp', Authorization: `Bearer ${publisher}` },
+            offerWithCodec('H265'),
+          ),
+        status: 422,
+      },
+      {
+        name: 'second publisher',
+        run: () =>
+          whip(
+            { 'Content-Type': 'application/sdp', Authorization: `Bearer ${publisher}` },
+            offerWithCodec('VP8'),
+          ),
+        status: 409,
+      },
     ];
     for (const c of cases) {
       const before = await framesDecoded(viewer);
@@ -121,9 +177,15 @@ describe('a live match plays from the origin to a browser', () => {
       const out = [
         await ask('{not json'),
         await ask(JSON.stringify({ id: 1, method: 'fly', data: {} })),
-        await ask(JSON.stringify({ id: 2, method: 'consume', data: { transportId: 'nope', rtpCapabilities: {} } })),
-        await ask(JSON.stringify({ id: 3, method: 'join', data: { stream: 'final', token: 'x'.repeat(20) } })),
-        await ask(JSON.stringify({ id: 4, method: 'join', data: { stream: '../etc', token: 'x'.repeat(20) } })),
+        await ask(
+          JSON.stringify({ id: 2, method: 'consume', data: { transportId: 'nope', rtpCapabilities: {} } }),
+        ),
+        await ask(
+          JSON.stringify({ id: 3, method: 'join', data: { stream: 'final', token: 'x'.repeat(20) } }),
+        ),
+        await ask(
+          JSON.stringify({ id: 4, method: 'join', data: { stream: '../etc', token: 'x'.repeat(20) } }),
+        ),
       ];
       const open = ws.readyState === WebSocket.OPEN;
       ws.close();

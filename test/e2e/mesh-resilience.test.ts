@@ -31,8 +31,12 @@ describe('mesh resilience', () => {
     asia = await startNode(redis.url, { MM_NODE_ID: 'asia-r', MM_ROLES: 'relay', MM_REGION: 'asia' });
     browser = await launchChromium();
     viewer = await browser.newPage();
-    await viewer.goto(`${eu.url}/watch?stream=${stream}&token=${await token('viewer', stream)}`);
-    await viewer.waitForFunction(() => (window.__mm?.framesDecoded() ?? 0) >= 30, undefined, { timeout: 30_000 });
+    await viewer.goto(
+      `${eu.url}/watch?stream=${stream}&node=${encodeURIComponent(eu.url)}&token=${await token('viewer', stream)}`,
+    );
+    await viewer.waitForFunction(() => (window.__mm?.framesDecoded() ?? 0) >= 30, undefined, {
+      timeout: 30_000,
+    });
   });
 
   afterAll(async () => {

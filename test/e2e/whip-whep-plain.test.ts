@@ -1,5 +1,5 @@
-import type { Browser, Page } from 'playwright-core';
 import { type RedisServer, startRedisServer } from '@matchmesh/cluster/testing';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../src/browser.ts';
 import { startNode, type TestNode, token } from '../src/node.ts';
@@ -30,7 +30,11 @@ describe('WHIP + WHEP with plain RTCPeerConnection', () => {
   });
 
   it('publishes with WHIP and plays with WHEP, decoding frames', async () => {
-    const session = await whipPublishFromPage(publisher, `${node.url}/whip/plain`, await token('publisher', 'plain'));
+    const session = await whipPublishFromPage(
+      publisher,
+      `${node.url}/whip/plain`,
+      await token('publisher', 'plain'),
+    );
     expect(session).toMatch(/\/whip\/plain\/sessions\/[0-9a-f-]+$/);
 
     const viewer = await browser.newPage();
@@ -45,7 +49,10 @@ describe('WHIP + WHEP with plain RTCPeerConnection', () => {
   it('answers WHEP for a stream nobody publishes with 409 and Retry-After', async () => {
     const res = await fetch(`${node.url}/whep/nobody`, {
       method: 'POST',
-      headers: { 'Content-Type': 'application/sdp', Authorization: `Bearer ${await token('viewer', 'nobody')}` },
+      headers: {
+        'Content-Type': 'application/sdp',
+        Authorization: `Bearer ${await token('viewer', 'nobody')}`,
+      },
       body: 'v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuv\r\na=fingerprint:sha-256 AA:BB\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\na=recvonly\r\na=rtpmap:96 VP8/90000\r\n',
     });
     expect(res.status).toBe(409);

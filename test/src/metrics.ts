@@ -2,14 +2,20 @@ import { token } from './node.ts';
 
 /** Scrape a node's Prometheus text (admin token) and return `name{labels} value` samples. */
 export async function scrapeMetrics(nodeUrl: string): Promise<Map<string, number>> {
-  const res = await fetch(`${nodeUrl}/metrics`, { headers: { Authorization: `Bearer ${await token('admin', '*')}` } });
+  const res = await fetch(`${nodeUrl}/metrics`, {
+    headers: { Authorization: `Bearer ${await token('admin', '*')}` },
+  });
   if (!res.ok) throw new Error(`/metrics answered ${res.status}`);
   const samples = new Map<string, number>();
   for (const line of (await res.text()).split('\n')) {
     if (!line || line.startsWith('#')) continue;
     const at = line.lastIndexOf(' ');
     // Drop the default labels (node, region) so keys are stable across nodes.
-    const key = line.slice(0, at).replace(/,?(node|region)="[^"]*"/g, '').replace('{,', '{').replace('{}', '');
+    const key = line
+      .slice(0, at)
+      .replace(/,?(node|region)="[^"]*"/g, '')
+      .replace('{,', '{')
+      .replace('{}', '');
     samples.set(key, Number(line.slice(at + 1)));
   }
   return samples;

@@ -16,26 +16,33 @@ export interface TestNode extends ManagedProcess {
   nodeId: string;
 }
 
-let portCounter = 0;
-
 /**
- * Start a real node process (apps/node) on free ports. Each node in a test
- * run gets its own WebRtcServer port block so several can run side by side.
+ * Start a real node process (apps/node) on free ports. Each node gets its own
+ * WebRtcServer port block so several can run side by side; the block is
+ * chosen at random and another one is tried when something else on the
+ * machine (a parallel test run) already holds it.
  */
 export async function startNode(redisUrl: string, env: Record<string, string> = {}): Promise<TestNode> {
-  const block = 46000 + ((process.pid * 7 + portCounter++) % 150) * 50;
-  const proc = startTsProcess('apps/node/src/main.ts', {
-    MM_HTTP_PORT: '0',
-    MM_WORKERS: '1',
-    MM_RTC_PORT: String(block),
-    MM_RTC_MIN_PORT: String(block + 1),
-    MM_RTC_MAX_PORT: String(block + 49),
-    MM_TOKEN_SECRET: tokenSecret(),
-    REDIS_URL: redisUrl,
-    MM_HEARTBEAT_MS: '500',
-    MM_REGION: 'local',
-    ...env,
-  });
-  const msg = await waitForMessage<{ type: string; url: string; nodeId: string }>(proc, 'listening');
-  return { ...proc, url: msg.url, nodeId: msg.nodeId };
+  for (let attempt = 1; ; attempt++) {
+    // Below the kernel's ephemeral range (32768+) so outgoing sockets never take them.
+    const block = 20000 + Math.floor(Math.random() * 250) * 50;
+    const proc = startTsProcess('apps/node/src/main.ts', {
+      MM_HTTP_PORT: '0',
+      MM_WORKERS: '1',
+      MM_RTC_PORT: String(block),
+      MM_RTC_MIN_PORT: String(block + 1),
+      MM_RTC_MAX_PORT: String(block + 49),
+      MM_TOKEN_SECRET: tokenSecret(),
+      REDIS_URL: redisUrl,
+      MM_HEARTBEAT_MS: '500',
+      MM_REGION: 'local',
+      ...env,
+    });
+    try {
+      const msg = await waitForMessage<{ type: string; url: string; nodeId: string }>(proc, 'listening');
+      return { ...proc, url: msg.url, nodeId: msg.nodeId };
+    } catch (err) {
+      if (attempt >= 5 || !proc.output().includes('address already in use')) throw err;
+    }
+  }
 }

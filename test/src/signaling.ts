@@ -47,4 +47,6 @@ export class TestSignaling {
   }
 }
 
-export type Reply = { id: number; ok: true; data: unknown } | { id: number; ok: false; error: { code: string; message: string } };
+export type Reply =
+  | { id: number; ok: true; data: unknown }
+  | { id: number; ok: false; error: { code: string; message: string } };

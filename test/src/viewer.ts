@@ -14,6 +14,10 @@ interface ViewerHook {
   path: string;
   scores: ViewerScore[];
   lastScore: ViewerScore | null;
+  /** Drain moves and failovers (new sessions on other nodes) so far. */
+  moves: { moves: number; failovers: number };
+  /** Score feed counters (apps/web testHook). */
+  scoreCounters: { received: number; accepted: number; gaps: number; missedAtJoin: number; duplicates: number };
   framesDecoded(): number;
   videoCurrentTime(): number;
   stats(): Promise<{ inboundAudioPackets: number; inboundVideoPackets: number; framesDecoded: number }>;
@@ -32,7 +36,9 @@ export async function framesDecoded(page: Page): Promise<number> {
 /** Wait until the page has decoded at least `n` more frames than it had when called. */
 export async function waitForMoreFrames(page: Page, n: number, timeout = 15_000): Promise<number> {
   const start = await framesDecoded(page);
-  await page.waitForFunction((target) => (window.__mm?.framesDecoded() ?? 0) >= target, start + n, { timeout });
+  await page.waitForFunction((target) => (window.__mm?.framesDecoded() ?? 0) >= target, start + n, {
+    timeout,
+  });
   return framesDecoded(page);
 }
 
@@ -43,4 +49,59 @@ export async function scoreSeqs(page: Page): Promise<number[]> {
 /** Every seq after the first is exactly one more than the one before: no gap, no reorder, no duplicate. */
 export function isContiguous(seqs: number[]): boolean {
   return seqs.every((s, i) => i === 0 || s === seqs[i - 1]! + 1);
+}
+
+/**
+ * Record the page time of every presented video frame from now on (on
+ * whatever <video> elements the page has, re-scanned as players swap them),
+ * so a test can measure the longest freeze around an event.
+ */
+export async function startFrameClock(page: Page): Promise<void> {
+  await page.evaluate(() => {
+    const w = window as unknown as { __frameTimes?: number[] };
+    w.__frameTimes = [];
+    const watched = new WeakSet<HTMLVideoElement>();
+    const watch = (): void => {
+      for (const video of Array.from(document.querySelectorAll('video'))) {
+        if (watched.has(video)) continue;
+        watched.add(video);
+        const onFrame = (now: number): void => {
+          w.__frameTimes!.push(now);
+          video.requestVideoFrameCallback(onFrame);
+        };
+        video.requestVideoFrameCallback(onFrame);
+      }
+    };
+    watch();
+    new MutationObserver(watch).observe(document.body, { childList: true, subtree: true });
+  });
+}
+
+/** Page clock now (performance.now()), to bracket an event in frame-clock terms. */
+export function pageNow(page: Page): Promise<number> {
+  return page.evaluate(() => performance.now());
+}
+
+/** The longest gap between presented frames that overlaps [from, ∞), and how many frames came after `from`. */
+export async function longestFreezeSince(page: Page, from: number): Promise<{ gapMs: number; framesAfter: number }> {
+  return page.evaluate((since) => {
+    const times = (window as unknown as { __frameTimes?: number[] }).__frameTimes ?? [];
+    let gapMs = 0;
+    let framesAfter = 0;
+    let previous = times.filter((t) => t <= since).at(-1) ?? since;
+    for (const t of times) {
+      if (t <= since) continue;
+      framesAfter++;
+      gapMs = Math.max(gapMs, t - previous);
+      previous = t;
+    }
+    return { gapMs, framesAfter };
+  }, from);
+}
+
+declare global {
+  interface Window {
+    /** The commentator booth's hook (apps/web CommentatorPage). */
+    __mmBooth?: { state: string; reason: string; producerId: string | null };
+  }
 }

@@ -10,7 +10,10 @@ import type { Page } from 'playwright-core';
 export async function whipPublishFromPage(page: Page, whipUrl: string, token: string): Promise<string> {
   return page.evaluate(
     async ({ whipUrl, token }) => {
-      const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 360 } });
+      const stream = await navigator.mediaDevices.getUserMedia({
+        audio: true,
+        video: { width: 640, height: 360 },
+      });
       const pc = new RTCPeerConnection();
       for (const track of stream.getTracks()) pc.addTransceiver(track, { direction: 'sendonly' });
       const dc = pc.createDataChannel('scores', { negotiated: true, id: 0, ordered: true });
@@ -45,7 +48,12 @@ export interface WhepResult {
 }
 
 /** Watch over WHEP with a bare RTCPeerConnection until `frames` video frames are decoded. */
-export async function whepPlayInPage(page: Page, whepUrl: string, token: string, frames = 30): Promise<WhepResult> {
+export async function whepPlayInPage(
+  page: Page,
+  whepUrl: string,
+  token: string,
+  frames = 30,
+): Promise<WhepResult> {
   return page.evaluate(
     async ({ whepUrl, token, frames }) => {
       const pc = new RTCPeerConnection();
@@ -57,7 +65,8 @@ export async function whepPlayInPage(page: Page, whepUrl: string, token: string,
         headers: { 'Content-Type': 'application/sdp', Authorization: `Bearer ${token}` },
         body: pc.localDescription!.sdp,
       });
-      if (res.status !== 201) return { status: res.status, framesDecoded: 0, audioPackets: 0, error: await res.text() };
+      if (res.status !== 201)
+        return { status: res.status, framesDecoded: 0, audioPackets: 0, error: await res.text() };
       await pc.setRemoteDescription({ type: 'answer', sdp: await res.text() });
       const deadline = Date.now() + 20_000;
       let framesDecoded = 0;

@@ -31,10 +31,16 @@ export function formatNodes(nodes: readonly NodeRecord[], now: number): string {
       `${n.load.viewers}/${n.capacity.viewers}`,
       String(n.load.streams),
       n.capacity.viewers > 0 ? `${Math.round((100 * n.load.viewers) / n.capacity.viewers)}%` : '-',
+      `${(n.load.bitrateOut / 1e6).toFixed(1)} Mb/s`,
+      `${Math.round(n.load.workerCpu * 100)}%`,
+      `${((n.load.egressBytes ?? 0) / 1e9).toFixed(2)} GB $${(n.load.egressCostUsd ?? 0).toFixed(2)}`,
       n.draining ? 'yes' : 'no',
       age(now - n.heartbeatAt),
     ]);
-  return table(['id', 'region', 'roles', 'url', 'viewers', 'streams', 'load', 'draining', 'heartbeat'], rows);
+  return table(
+    ['id', 'region', 'roles', 'url', 'viewers', 'streams', 'load', 'out', 'cpu', 'egress', 'draining', 'heartbeat'],
+    rows,
+  );
 }
 
 export function formatStreams(streams: readonly StreamSummary[]): string {

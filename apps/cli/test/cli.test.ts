@@ -46,9 +46,7 @@ describe('argument validation', () => {
   });
 
   it('parses valid commands', () => {
-    expect(
-      parseCommand(['token', '--role', 'publisher', '--stream', 'final', '--backup', '--ttl', '30m']),
-    ).toEqual({
+    expect(parseCommand(['token', '--role', 'publisher', '--stream', 'final', '--backup', '--ttl', '30m'])).toEqual({
       kind: 'token',
       role: 'publisher',
       stream: 'final',
@@ -84,10 +82,7 @@ describe('matchmesh token', () => {
 
     const j = io();
     expect(
-      await run(
-        ['token', '--role', 'publisher', '--stream', 'final', '--backup', '--ttl', '30m', '--json'],
-        j.io,
-      ),
+      await run(['token', '--role', 'publisher', '--stream', 'final', '--backup', '--ttl', '30m', '--json'], j.io),
     ).toBe(0);
     const out = JSON.parse(j.out());
     expect(await verifyToken(SECRET, out.token)).toEqual({
@@ -115,7 +110,15 @@ const node = (id: string, region: string, extra: Partial<NodeRecord> = {}): Node
   url: `http://${id}.example:8080`,
   mediaAddress: '10.0.0.1',
   capacity: { viewers: 200 },
-  load: { viewers: 50, streams: 2, bitrateOut: 1e6, workerCpu: 0.2 },
+  load: {
+    viewers: 50,
+    streams: 2,
+    bitrateOut: 1e6,
+    workerCpu: 0.2,
+    egressBytes: 2.5e9,
+    egressCostUsd: 0.125,
+    streamViewers: { match: 50 },
+  },
   draining: false,
   startedAt: now - 60_000,
   heartbeatAt: now - 1_500,
@@ -155,17 +158,16 @@ function send(res: ServerResponse, status: number, body: unknown, type = 'applic
 
 describe('matchmesh nodes / streams / drain', () => {
   it('nodes: table, signed admin token, --json raw', async () => {
-    const nodes = [
-      node('eu-1', 'eu'),
-      node('asia-1', 'asia', { draining: true, roles: ['ingest', 'relay'] }),
-    ];
+    const nodes = [node('eu-1', 'eu'), node('asia-1', 'asia', { draining: true, roles: ['ingest', 'relay'] })];
     const s = await stub((_req, res) => send(res, 200, { nodes }));
     const t = io();
     expect(await run(['nodes', '--url', s.url], t.io)).toBe(0);
     const lines = t.out().trimEnd().split('\n');
-    expect(lines[0]).toMatch(/^ID\s+REGION\s+ROLES\s+URL\s+VIEWERS\s+STREAMS\s+LOAD\s+DRAINING\s+HEARTBEAT$/);
+    expect(lines[0]).toMatch(
+      /^ID\s+REGION\s+ROLES\s+URL\s+VIEWERS\s+STREAMS\s+LOAD\s+OUT\s+CPU\s+EGRESS\s+DRAINING\s+HEARTBEAT$/,
+    );
     expect(lines[1]).toMatch(
-      /^asia-1\s+asia\s+ingest,relay\s+http:\/\/asia-1\.example:8080\s+50\/200\s+2\s+25%\s+yes\s+1\.5s$/,
+      /^asia-1\s+asia\s+ingest,relay\s+http:\/\/asia-1\.example:8080\s+50\/200\s+2\s+25%\s+1\.0 Mb\/s\s+20%\s+2\.50 GB \$0\.13\s+yes\s+1\.5s$/,
     );
     expect(lines[2]).toMatch(/^eu-1\s+eu\s+relay/);
     expect(s.seen[0]).toMatchObject({ method: 'GET', url: '/api/v1/nodes' });
@@ -242,9 +244,7 @@ describe('matchmesh nodes / streams / drain', () => {
     await once(server!, 'close');
     const t = io();
     expect(await run(['nodes', '--url', s.url], t.io)).toBe(1);
-    expect(t.err()).toBe(
-      `matchmesh: cannot reach node at ${s.url}: connection refused (is the node running?)\n`,
-    );
+    expect(t.err()).toBe(`matchmesh: cannot reach node at ${s.url}: connection refused (is the node running?)\n`);
   });
 });
 

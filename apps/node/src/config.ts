@@ -39,6 +39,8 @@ export const ConfigSchema = z
     MM_RTC_MAX_PORT: port.default(45999),
     MM_WORKERS: z.coerce.number().int().min(1).max(64).default(Math.max(1, os.availableParallelism())),
     MM_CAPACITY_VIEWERS: z.coerce.number().int().min(0).default(800),
+    /** Price of a GB leaving this node (your provider's egress rate), for the ops cost figures. */
+    MM_EGRESS_USD_PER_GB: z.coerce.number().min(0).default(0.05),
     REDIS_URL: z.string().optional(),
     MM_CLUSTER: z
       .string()
@@ -55,43 +57,35 @@ export const ConfigSchema = z
     /** A relay keeps its region copy this long after its last viewer left. */
     MM_PIPE_LINGER_MS: z.coerce.number().int().min(0).default(30_000),
     MM_HEARTBEAT_MS: z.coerce.number().int().min(50).default(2000),
+    /** Stable streams: the active feed (ingest copy or WHIP session) is dead after this much silence. */
+    MM_SOURCE_SILENCE_MS: z.coerce.number().int().min(50).default(500),
+    /** ...or when it has fallen this far (ms of media) behind the other copy of the same encoder. */
+    MM_SOURCE_LAG_MS: z.coerce.number().int().min(20).default(150),
+    /** A returning primary must deliver this long without a gap before traffic goes back to it. */
+    MM_PRIMARY_RETURN_MS: z.coerce.number().int().min(0).default(5000),
+    /** The stable producers (viewers' consumers) outlive the last feed by this much. */
+    MM_STREAM_GRACE_MS: z.coerce.number().int().min(0).default(15_000),
+    /** A publisher of the same stream that delivered media this recently is still publishing (409). */
+    MM_TAKEOVER_SILENCE_MS: z.coerce.number().int().min(100).default(1000),
     /** mediasoup worker log level and tags (debugging; worker logs go through the DEBUG=mediasoup* channel). */
     MM_WORKER_LOG_LEVEL: z.enum(['debug', 'warn', 'error', 'none']).default('warn'),
     MM_WORKER_LOG_TAGS: z
       .string()
       .default('')
-      .transform((s) =>
-        s
-          .split(',')
-          .map((t) => t.trim())
-          .filter(Boolean),
-      ),
+      .transform((s) => s.split(',').map((t) => t.trim()).filter(Boolean)),
     /** HLS: parent folder of the per-stream packaging folders (default: <tmp>/matchmesh-hls/<node id>). */
     MM_HLS_DIR: z.string().optional(),
     /** HLS rewind window kept on disk per stream, in minutes. */
-    MM_HLS_WINDOW_MIN: z.coerce
-      .number()
-      .min(0.1)
-      .max(24 * 60)
-      .default(120),
+    MM_HLS_WINDOW_MIN: z.coerce.number().min(0.1).max(24 * 60).default(120),
     /** Cap on one stream's HLS folder; the window shrinks before the folder grows past it. */
-    MM_HLS_MAX_BYTES: z.coerce
-      .number()
-      .int()
-      .min(1024 * 1024)
-      .default(4 * 1024 ** 3),
+    MM_HLS_MAX_BYTES: z.coerce.number().int().min(1024 * 1024).default(4 * 1024 ** 3),
     /** Stop a stream's packager this long after its last HLS request. */
     MM_HLS_LINGER_MS: z.coerce.number().int().min(0).default(60_000),
     /** Streams packaged as soon as they are live here, without waiting for a request ("*" = all). */
     MM_HLS_ALWAYS: z
       .string()
       .default('')
-      .transform((s) =>
-        s
-          .split(',')
-          .map((t) => t.trim())
-          .filter(Boolean),
-      ),
+      .transform((s) => s.split(',').map((t) => t.trim()).filter(Boolean)),
     MM_HLS_PART_MS: z.coerce.number().int().min(100).max(1000).default(200),
     MM_HLS_SEGMENT_MS: z.coerce.number().int().min(500).max(6000).default(1000),
     /** EXT-X-TARGETDURATION (s): no segment is longer, cut without a key frame if the GOP is longer. */
@@ -115,11 +109,7 @@ export const ConfigSchema = z
     MM_NODE_ID: env.MM_NODE_ID ?? `${os.hostname()}-${env.MM_HTTP_PORT}`,
   }));
 
-export type Config = z.infer<typeof ConfigSchema> & {
-  tokenSecret: string;
-  clusterSecret: string;
-  repoRoot: string;
-};
+export type Config = z.infer<typeof ConfigSchema> & { tokenSecret: string; clusterSecret: string; repoRoot: string };
 
 export const REPO_ROOT = path.resolve(import.meta.dirname, '../../..');
 
@@ -156,7 +146,5 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 }
 
 export function publicUrl(c: Config, boundPort: number): string {
-  return (
-    c.MM_PUBLIC_URL ?? `http://${c.MM_HTTP_HOST === '0.0.0.0' ? '127.0.0.1' : c.MM_HTTP_HOST}:${boundPort}`
-  );
+  return c.MM_PUBLIC_URL ?? `http://${c.MM_HTTP_HOST === '0.0.0.0' ? '127.0.0.1' : c.MM_HTTP_HOST}:${boundPort}`;
 }

@@ -83,7 +83,12 @@ export class NodeMetrics {
         const counts = new Map<string, { stream: string; direction: string; peer_region: string; n: number }>();
         for (const p of mesh()?.summaries() ?? []) {
           const key = `${p.stream}|${p.direction}|${p.peerRegion}`;
-          const entry = counts.get(key) ?? { stream: p.stream, direction: p.direction, peer_region: p.peerRegion, n: 0 };
+          const entry = counts.get(key) ?? {
+            stream: p.stream,
+            direction: p.direction,
+            peer_region: p.peerRegion,
+            n: 0,
+          };
           entry.n++;
           counts.set(key, entry);
         }
@@ -99,12 +104,109 @@ export class NodeMetrics {
         for (const [type, n] of Object.entries(media.pool.census.snapshot())) this.set({ type }, n);
       },
     });
+    this.#programMetrics(media);
+    new client.Gauge({
+      name: 'mm_egress_bytes',
+      help: 'Bytes sent by the workers since start, by kind (viewers = WebRTC, pipes = to other nodes, other = plain RTP)',
+      labelNames: ['kind'],
+      registers: [this.registry],
+      collect() {
+        for (const [kind, n] of Object.entries(media.pool.egress.totalBytes)) this.set({ kind }, n);
+      },
+    });
+    new client.Gauge({
+      name: 'mm_egress_bitrate_bps',
+      help: 'Bits per second the workers sent over the last sample period',
+      registers: [this.registry],
+      collect() {
+        this.set(media.pool.egress.bitrateOut);
+      },
+    });
     new client.Gauge({
       name: 'mm_worker_cpu_seconds',
       help: 'CPU seconds used by the mediasoup workers',
       registers: [this.registry],
       async collect() {
         this.set(await media.pool.cpuSeconds());
+      },
+    });
+  }
+
+  /** Stable streams: which feed is on air, origin reconnects, switches and the freeze each caused. */
+  #programMetrics(media: MediaService): void {
+    const r = [this.registry];
+    new client.Gauge({
+      name: 'mm_program_active_source',
+      help: 'The feed on air per stream (1): role primary/backup, source whip:<role> or pipe:<upstream node>',
+      labelNames: ['stream', 'role', 'source'],
+      registers: r,
+      collect() {
+        this.reset();
+        for (const [id, s] of media.streams) {
+          const st = s.program.status();
+          if (st.activeRole) this.set({ stream: id, role: st.activeRole, source: st.activeLabel ?? '' }, 1);
+        }
+      },
+    });
+    new client.Gauge({
+      name: 'mm_origin_reconnects',
+      help: 'WHIP sessions of a stream after its first one on this node (origin reconnects)',
+      labelNames: ['stream'],
+      registers: r,
+      collect() {
+        this.reset();
+        for (const [id, n] of media.reconnects) this.set({ stream: id }, n);
+      },
+    });
+    new client.Gauge({
+      name: 'mm_program_switches',
+      help: 'Switches of the feed on air since the stream started on this node',
+      labelNames: ['stream'],
+      registers: r,
+      collect() {
+        this.reset();
+        for (const [id, s] of media.streams) this.set({ stream: id }, s.program.status().switches);
+      },
+    });
+    new client.Gauge({
+      name: 'mm_program_last_switch_timestamp_seconds',
+      help: 'When the feed on air last switched, with the reason',
+      labelNames: ['stream', 'reason'],
+      registers: r,
+      collect() {
+        this.reset();
+        for (const [id, s] of media.streams) {
+          const last = s.program.status().lastSwitch;
+          if (last) this.set({ stream: id, reason: last.reason }, last.at / 1000);
+        }
+      },
+    });
+    new client.Gauge({
+      name: 'mm_program_last_switch_freeze_ms',
+      help: 'Gap in the video fed to viewers at the last switch (measured here, on the incoming video)',
+      labelNames: ['stream'],
+      registers: r,
+      collect() {
+        this.reset();
+        for (const [id, s] of media.streams) {
+          const f = s.program.status().lastSwitch?.freezeMs;
+          if (f !== undefined) this.set({ stream: id }, f);
+        }
+      },
+    });
+    new client.Gauge({
+      name: 'mm_splicer_packets',
+      help: 'Packets through the stable-stream splicer per stream and kind: forwarded, or dropped (standby feeds)',
+      labelNames: ['stream', 'kind', 'outcome'],
+      registers: r,
+      collect() {
+        this.reset();
+        for (const [id, s] of media.streams) {
+          for (const t of s.program.status().tracks) {
+            this.set({ stream: id, kind: t.kind, outcome: 'forwarded' }, t.forwarded);
+            this.set({ stream: id, kind: t.kind, outcome: 'dropped' }, t.dropped);
+          }
+        }
       },
     });
   }

@@ -9,8 +9,6 @@ import type { types } from 'mediasoup';
 import type { Logger as PinoLogger } from 'pino';
 import { ClusterLink } from './cluster/ClusterLink.ts';
 import { type Config, publicUrl } from './config.ts';
-import { HlsService } from './hls/HlsService.ts';
-import { registerHls } from './hls/routes.ts';
 import { HttpProblem, sendProblem } from './http/problem.ts';
 import { MediaService } from './media/MediaService.ts';
 import { MeshService } from './mesh/MeshService.ts';
@@ -20,6 +18,8 @@ import { registerEdges } from './routes/edges.ts';
 import { registerHealth } from './routes/health.ts';
 import { registerMetrics } from './routes/metrics.ts';
 import { registerWebRtcHttp } from './routes/webrtc-http.ts';
+import { HlsService } from './hls/HlsService.ts';
+import { registerHls } from './hls/routes.ts';
 import { SignalingServer } from './signaling/SignalingServer.ts';
 
 export interface MatchmeshNode {
@@ -49,7 +49,15 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
     logTags: config.MM_WORKER_LOG_TAGS as types.WorkerLogTag[],
     logger: logger.child({ room: 'sfu' }),
   });
-  const media = new MediaService(pool, logger.child({ room: 'media' }));
+  const media = new MediaService(pool, logger.child({ room: 'media' }), {
+    program: {
+      silenceMs: config.MM_SOURCE_SILENCE_MS,
+      lagMs: config.MM_SOURCE_LAG_MS,
+      returnAfterMs: config.MM_PRIMARY_RETURN_MS,
+      graceMs: config.MM_STREAM_GRACE_MS,
+    },
+    takeoverSilenceMs: config.MM_TAKEOVER_SILENCE_MS,
+  });
 
   const app: FastifyInstance = Fastify({
     // Request logs only at warn and above: a busy node serves many joins.
@@ -63,8 +71,7 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
     .filter(Boolean);
 
   app.setErrorHandler((err, request, reply) => {
-    if (err instanceof HttpProblem)
-      return sendProblem(reply, err.status, err.title, err.message, err.headers);
+    if (err instanceof HttpProblem) return sendProblem(reply, err.status, err.title, err.message, err.headers);
     const code = (err as { code?: string }).code;
     const status = (err as { statusCode?: number }).statusCode;
     if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
@@ -85,9 +92,13 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
     nodeId: config.MM_NODE_ID,
     region: config.MM_REGION,
     log: logger.child({ room: 'signaling' }),
-    admissionBlocked: () => {
+    admissionBlocked: (role) => {
       if (!cluster?.healthy) return 'cluster coordination (Redis) is unavailable; retry shortly';
-      if (!config.MM_ROLES.includes('relay')) return 'this node does not serve viewers (no relay role)';
+      // Commentators talk where the program enters (the ingest: least delay, and their
+      // voice is piped to the regions from there); viewers need a relay.
+      if (!config.MM_ROLES.includes('relay') && role !== 'commentator') {
+        return 'this node does not serve viewers (no relay role)';
+      }
       if (cluster.registry.record?.draining) return 'this node is draining; join another relay of the region';
       return undefined;
     },
@@ -111,7 +122,8 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
       role: 'publisher',
       tokenSecret: config.tokenSecret,
       iceServers,
-      open: (stream, offer) => media.publish(stream, offer),
+      // A token with the `backup` claim publishes the stream's redundant feed.
+      open: (stream, offer, claims) => media.publish(stream, offer, claims.backup ? 'backup' : 'primary'),
       find: (id) => media.whip.get(id),
     });
   });
@@ -134,8 +146,7 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
   await app.register(async (scope) => signaling.register(scope));
   const hls = new HlsService({
     rootDir:
-      config.MM_HLS_DIR ??
-      path.join(os.tmpdir(), 'matchmesh-hls', config.MM_NODE_ID.replace(/[^A-Za-z0-9_-]/g, '_')),
+      config.MM_HLS_DIR ?? path.join(os.tmpdir(), 'matchmesh-hls', config.MM_NODE_ID.replace(/[^A-Za-z0-9_-]/g, '_')),
     lingerMs: config.MM_HLS_LINGER_MS,
     always: config.MM_HLS_ALWAYS,
     ffmpegPath: config.MM_FFMPEG_PATH,
@@ -157,10 +168,7 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
   await app.register(async (scope) =>
     registerHls(scope, { hls, tokenSecret: config.tokenSecret, startWaitMs: 10_000 }),
   );
-  const metrics = new NodeMetrics(media, signaling, () => mesh, {
-    node: config.MM_NODE_ID,
-    region: config.MM_REGION,
-  });
+  const metrics = new NodeMetrics(media, signaling, () => mesh, { node: config.MM_NODE_ID, region: config.MM_REGION });
   await registerMetrics(app, metrics, config.tokenSecret);
   await registerEdges(app, {
     tokenSecret: config.tokenSecret,
@@ -199,7 +207,12 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
   const address = app.server.address();
   const boundPort = typeof address === 'object' && address ? address.port : config.MM_HTTP_PORT;
   const url = publicUrl(config, boundPort);
-  cluster = await ClusterLink.start(config, url, () => currentLoad(media, signaling), logger);
+  cluster = await ClusterLink.start(
+    config,
+    url,
+    () => currentLoad(media, signaling, config.MM_EGRESS_USD_PER_GB),
+    logger,
+  );
   const link = cluster;
   mesh = new MeshService({
     media,
@@ -215,9 +228,10 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
   // this node holds, so the directory is right without anyone restarting.
   const announceHoldings = (): void => {
     for (const session of media.whip.values()) {
-      void link.directory
-        .setIngest(session.stream.stream, config.MM_NODE_ID, { role: 'primary' })
-        .catch(() => {});
+      if (session.role === 'primary') {
+        void link.directory.setIngest(session.stream.stream, config.MM_NODE_ID, { role: 'primary' }).catch(() => {});
+      }
+      void link.directory.setIngestCopy(session.stream.stream, config.MM_NODE_ID, session.role).catch(() => {});
     }
     void mesh?.reclaim();
   };
@@ -227,14 +241,17 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
   cluster.registry.on('draining', (draining) => {
     if (draining) signaling.broadcastDrain('node draining');
   });
-  media.on(
-    'published',
-    (stream) => void link.directory.setIngest(stream, config.MM_NODE_ID, { role: 'primary' }).catch(() => {}),
-  );
-  media.on(
-    'unpublished',
-    (stream) => void link.directory.removeIngest(stream, config.MM_NODE_ID).catch(() => {}),
-  );
+  media.on('published', (stream, role) => {
+    // The primary is the active ingest; a backup is listed as a copy relays pull next to it.
+    if (role === 'primary') void link.directory.setIngest(stream, config.MM_NODE_ID, { role }).catch(() => {});
+    void link.directory.setIngestCopy(stream, config.MM_NODE_ID, role).catch(() => {});
+  });
+  media.on('unpublished', (stream, role) => {
+    // A replacement session of the same origin may already be up (reconnect): keep the entry then.
+    if ([...media.whip.values()].some((s) => s.stream.stream === stream && s.role === role)) return;
+    void link.directory.removeIngestCopy(stream, config.MM_NODE_ID, role).catch(() => {});
+    if (role === 'primary') void link.directory.removeIngest(stream, config.MM_NODE_ID).catch(() => {});
+  });
   logger.info(
     { url, nodeId: config.MM_NODE_ID, region: config.MM_REGION, workers: pool.workers.length },
     'node listening',
@@ -256,12 +273,24 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
   };
 }
 
-function currentLoad(media: MediaService, signaling: SignalingServer): ClusterLoad {
+function currentLoad(media: MediaService, signaling: SignalingServer, usdPerGb: number): ClusterLoad {
+  const bytes = Object.values(media.pool.egress.totalBytes).reduce((a, b) => a + b, 0);
+  const streamViewers: Record<string, number> = {};
+  for (const peer of signaling.peers) {
+    const s = peer.stream?.stream;
+    if (s) streamViewers[s] = (streamViewers[s] ?? 0) + 1;
+  }
+  for (const session of media.whep.values()) {
+    streamViewers[session.stream] = (streamViewers[session.stream] ?? 0) + 1;
+  }
   return {
     viewers: signaling.peers.size + media.whep.size,
     streams: media.streams.size,
-    bitrateOut: 0,
+    bitrateOut: media.pool.egress.bitrateOut,
     workerCpu: media.pool.lastCpuRatio,
+    egressBytes: bytes,
+    egressCostUsd: (bytes / 1e9) * usdPerGb,
+    streamViewers,
   };
 }
 

@@ -1,20 +1,23 @@
 import { EventEmitter } from 'node:events';
 import { BilliardsScore, type ScoreUpdate, StreamId } from '@matchmesh/protocol';
-import { Backoff, sleep } from './backoff.ts';
 import { VIDEO_CLOCK_RATE } from './codecs.ts';
 import { TESTPATTERN } from './ffmpeg-args.ts';
+import { type ConnectedInfo, IngestLane } from './ingest-lane.ts';
 import { type Logger, quietLogger } from './log.ts';
 import { type MediaKind, MediaSource } from './media-source.ts';
 import { PATTERN_FPS } from './pattern-layout.ts';
 import { MediaClock } from './rtp.ts';
 import { ScoreGenerator } from './score-generator.ts';
-import { ScoreOutbox } from './score-outbox.ts';
-import { PublishSession } from './session.ts';
-import { WhipHttpError, whipEndpoint } from './whip-client.ts';
+import { ScoreJournal } from './score-journal.ts';
+import { whipEndpoint } from './whip-client.ts';
+
+export type { ConnectedInfo } from './ingest-lane.ts';
 
 /*
- * The origin agent: one media source, one WHIP session at a time (rebuilt
- * whenever it dies), one ordered stream of score updates.
+ * The origin agent: one media source, one ordered stream of score updates,
+ * and one IngestLane per ingest it publishes to (the primary, and with
+ * redundant ingest a backup on another node), each with one WHIP session at
+ * a time, rebuilt whenever it dies.
  */
 
 export interface OriginAgentOptions {
@@ -23,9 +26,20 @@ export interface OriginAgentOptions {
   stream: string;
   /** Publisher token (Bearer) for the WHIP endpoint. */
   token: string;
+  /** Redundant ingest: also publish to this node, with a token that has the `backup` claim. */
+  backupIngestUrl?: string;
+  backupToken?: string;
+  /** On-disk score queue (survives an agent restart); undefined = memory only. */
+  scoreQueueFile?: string;
   /** 'testpattern' (default) or an ffmpeg input: file path, rtmp://..., srt://... */
   source?: string;
   videoBitrateKbps?: number;
+  /**
+   * Key frame interval. The ingest can splice a new session into the stream
+   * only from a key frame, and ffmpeg cannot honour a PLI, so after a
+   * reconnect viewers wait up to this long (default 1000).
+   */
+  keyframeIntervalMs?: number;
   /** Burn the frame/clock strips on external sources too (always on for the test pattern). */
   burnStrips?: boolean;
   /** Files: loop forever (default true). */
@@ -40,6 +54,8 @@ export interface OriginAgentOptions {
   queueCapacity?: number;
   backoffBaseMs?: number;
   backoffCapMs?: number;
+  /** First retry after a stable session died: uniformly random in [0, this] ms (default 50). */
+  firstRetryJitterMs?: number;
   /** Delay after a non-transient rejection (401, 403, 404, 400...). */
   slowRetryMs?: number;
   /** Reset the backoff only after a session stayed up this long (stops flapping hot loops). */
@@ -52,16 +68,9 @@ export interface OriginAgentOptions {
   logger?: Logger;
 }
 
-export interface ConnectedInfo {
-  sessionUrl: string;
-  etag: string | undefined;
-  /** 0 for the first session, then 1, 2... */
-  reconnects: number;
-}
-
 export interface AgentEvents {
   connected: [info: ConnectedInfo];
-  disconnected: [info: { reason: string; requeued: number }];
+  disconnected: [info: { reason: string; requeued: number; lane: 'primary' | 'backup' }];
   'score-sent': [update: ScoreUpdate, info: { replay: boolean }];
   /** A connection attempt failed (HTTP rejection, ICE timeout...); the agent retries. */
   'connect-failed': [info: { error: Error; retryInMs: number }];
@@ -87,10 +96,17 @@ export interface AgentStats {
   sourceRestarts: number;
   pliReceived: number;
   nackReceived: number;
+  /** Per ingest (primary, and backup with redundant ingest). */
+  lanes: {
+    name: string;
+    connected: boolean;
+    sessionUrl: string | undefined;
+    reconnects: number;
+    queueLength: number;
+  }[];
+  /** Updates re-queued from the on-disk journal at start (left undelivered by a previous run). */
+  scoresRecovered: number;
 }
-
-/** Stop writing to the channel above this; 'writable' (bufferedamountlow) resumes. */
-const CHANNEL_HIGH_WATER = 1024 * 1024;
 
 function isLoopbackHost(url: string): boolean {
   const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
@@ -99,32 +115,26 @@ function isLoopbackHost(url: string): boolean {
 
 export class OriginAgent extends EventEmitter<AgentEvents> {
   readonly stream: string;
-  private readonly opts: Required<Omit<OriginAgentOptions, 'scoreSeed'>> & { scoreSeed?: number };
+  private readonly opts: Required<
+    Omit<OriginAgentOptions, 'scoreSeed' | 'backupIngestUrl' | 'backupToken' | 'scoreQueueFile'>
+  > &
+    Pick<OriginAgentOptions, 'scoreSeed' | 'backupIngestUrl' | 'backupToken' | 'scoreQueueFile'>;
   private readonly log: Logger;
   private readonly endpoint: string;
   private readonly clock = new MediaClock(VIDEO_CLOCK_RATE, PATTERN_FPS);
-  private readonly outbox: ScoreOutbox;
-  private readonly backoff: Backoff;
+  /** lanes[0] is the primary ingest; lanes[1] the backup, with redundant ingest. */
+  private readonly lanes: IngestLane[];
+  private readonly journal: ScoreJournal | undefined;
   private media: MediaSource | undefined;
-  private session: PublishSession | undefined;
   private abort = new AbortController();
   private loop: Promise<void> | undefined;
   private generatorTimer: NodeJS.Timeout | undefined;
+  private journalTimer: NodeJS.Timeout | undefined;
   private seq = 0;
-  private highestWrittenSeq = 0;
   private latest: ScoreUpdate | undefined;
   private running = false;
-  private readonly counters = {
-    packetsSent: { audio: 0, video: 0 },
-    packetsDropped: { audio: 0, video: 0 },
-    connectAttempts: 0,
-    failedAttempts: 0,
-    reconnects: 0,
-    scoresSent: 0,
-    sourceRestarts: 0,
-    pli: 0,
-    nack: 0,
-  };
+  private recovered = 0;
+  private readonly counters = { sourceRestarts: 0 };
 
   constructor(options: OriginAgentOptions) {
     super();
@@ -132,6 +142,7 @@ export class OriginAgent extends EventEmitter<AgentEvents> {
     this.opts = {
       source,
       videoBitrateKbps: 1500,
+      keyframeIntervalMs: 1000,
       burnStrips: false,
       loop: true,
       rtmpListen: true,
@@ -140,10 +151,11 @@ export class OriginAgent extends EventEmitter<AgentEvents> {
       queueCapacity: 10_000,
       backoffBaseMs: 200,
       backoffCapMs: 5000,
+      firstRetryJitterMs: 50,
       slowRetryMs: 15_000,
       stableAfterMs: 5000,
       connectTimeoutMs: 10_000,
-      livenessTimeoutMs: 4000,
+      livenessTimeoutMs: 800,
       replayMarginMs: 2000,
       useIpv6: true,
       logger: quietLogger(),
@@ -152,8 +164,56 @@ export class OriginAgent extends EventEmitter<AgentEvents> {
     this.stream = StreamId.parse(options.stream);
     this.log = this.opts.logger.child({ stream: this.stream });
     this.endpoint = whipEndpoint(this.opts.ingestUrl, this.stream);
-    this.outbox = new ScoreOutbox(this.opts.queueCapacity);
-    this.backoff = new Backoff(this.opts.backoffBaseMs, this.opts.backoffCapMs);
+    const lane = (name: 'primary' | 'backup', url: string, token: string) =>
+      new IngestLane({
+        name,
+        endpoint: whipEndpoint(url, this.stream),
+        token,
+        logger: this.log,
+        queueCapacity: this.opts.queueCapacity,
+        backoffBaseMs: this.opts.backoffBaseMs,
+        backoffCapMs: this.opts.backoffCapMs,
+        firstRetryJitterMs: this.opts.firstRetryJitterMs,
+        slowRetryMs: this.opts.slowRetryMs,
+        stableAfterMs: this.opts.stableAfterMs,
+        connectTimeoutMs: this.opts.connectTimeoutMs,
+        livenessTimeoutMs: this.opts.livenessTimeoutMs,
+        replayMarginMs: this.opts.replayMarginMs,
+        extraHostAddresses: isLoopbackHost(url) ? ['127.0.0.1'] : [],
+        useIpv6: this.opts.useIpv6,
+      });
+    this.lanes = [lane('primary', this.opts.ingestUrl, this.opts.token)];
+    if (this.opts.backupIngestUrl) {
+      this.lanes.push(lane('backup', this.opts.backupIngestUrl, this.opts.backupToken ?? this.opts.token));
+    }
+    // The agent's events are the primary lane's (the backup's are in the logs and stats).
+    const primary = this.lanes[0]!;
+    primary.on('connected', (i) => this.emit('connected', i));
+    primary.on('disconnected', (i) => this.emit('disconnected', i));
+    primary.on('score-sent', (u, i) => this.emit('score-sent', u, i));
+    primary.on('connect-failed', (i) => this.emit('connect-failed', i));
+    for (const l of this.lanes) {
+      l.on('connected', (i) => this.log.info(i, 'lane connected'));
+      l.on('disconnected', (i) => this.log.warn(i, 'lane disconnected'));
+    }
+    if (this.opts.scoreQueueFile) {
+      this.journal = new ScoreJournal(this.opts.scoreQueueFile, this.opts.queueCapacity);
+      const state = this.journal.load();
+      this.seq = state.lastSeq;
+      this.latest = state.pending.at(-1);
+      this.recovered = state.pending.length;
+      for (const update of state.pending) for (const l of this.lanes) l.outbox.push(update);
+      if (state.lastSeq > 0) {
+        this.log.info(
+          { lastSeq: state.lastSeq, requeued: state.pending.length, skipped: state.skipped },
+          'score journal recovered',
+        );
+      }
+    }
+  }
+
+  private get primary(): IngestLane {
+    return this.lanes[0]!;
   }
 
   /** Start the media source and the (re)connect loop. Resolves once ffmpeg is running, not when connected. */
@@ -165,6 +225,7 @@ export class OriginAgent extends EventEmitter<AgentEvents> {
       {
         source: this.opts.source,
         videoBitrateKbps: this.opts.videoBitrateKbps,
+        gopFrames: Math.max(1, Math.round((this.opts.keyframeIntervalMs * PATTERN_FPS) / 1000)),
         burnStrips: this.opts.burnStrips,
         loop: this.opts.loop,
         listen: this.opts.rtmpListen,
@@ -178,11 +239,20 @@ export class OriginAgent extends EventEmitter<AgentEvents> {
       if (incarnation === 1) return;
       this.counters.sourceRestarts++;
       this.clock.sourceRestarted();
-      this.session?.sourceRestarted();
+      for (const l of this.lanes) l.sourceRestarted();
     });
     await this.media.start();
-    this.log.info({ endpoint: this.endpoint, source: this.opts.source }, 'origin agent started');
-    this.loop = this.connectLoop(this.abort.signal);
+    this.log.info(
+      { endpoint: this.endpoint, backup: this.opts.backupIngestUrl, source: this.opts.source },
+      'origin agent started',
+    );
+    const signal = this.abort.signal;
+    this.loop = Promise.all(this.lanes.map((l) => l.run(signal))).then(() => undefined);
+    if (this.journal) {
+      // Mark on disk what every ingest surely has, so a restart re-sends only the rest.
+      this.journalTimer = setInterval(() => this.markDelivered(), 500);
+      this.journalTimer.unref();
+    }
 
     if (this.opts.scoreIntervalMs > 0) {
       const generator = new ScoreGenerator({ seed: this.opts.scoreSeed });
@@ -196,6 +266,7 @@ export class OriginAgent extends EventEmitter<AgentEvents> {
     if (!this.running) return;
     this.running = false;
     clearInterval(this.generatorTimer);
+    clearInterval(this.journalTimer);
     this.abort.abort();
     await this.loop;
     await this.media?.stop();
@@ -222,8 +293,8 @@ export class OriginAgent extends EventEmitter<AgentEvents> {
       score: BilliardsScore.parse(score),
     };
     this.latest = update;
-    this.outbox.push(update);
-    this.flush();
+    this.journal?.append(update);
+    for (const l of this.lanes) l.push(update);
     return update;
   }
 
@@ -236,35 +307,46 @@ export class OriginAgent extends EventEmitter<AgentEvents> {
   }
 
   get connected(): boolean {
-    return this.session?.mediaReady ?? false;
+    return this.primary.connected;
   }
 
   /** The SDP offer/answer of the current session (diagnostics, tests). */
   get currentSdp(): { offer: string | undefined; answer: string | undefined } {
-    return { offer: this.session?.offerSdp, answer: this.session?.answerSdp };
+    const s = this.primary.session;
+    return { offer: s?.offerSdp, answer: s?.answerSdp };
   }
 
   get stats(): AgentStats {
-    const s = this.session;
+    const p = this.primary;
+    const s = p.session;
+    const c = p.counters;
     return {
       connected: this.connected,
       sessionUrl: s?.sessionUrl,
-      packetsSent: { ...this.counters.packetsSent },
+      packetsSent: { ...c.packetsSent },
       packetsFromSource: { ...(this.media?.packetsIn ?? { audio: 0, video: 0 }) },
-      packetsDropped: { ...this.counters.packetsDropped },
-      connectAttempts: this.counters.connectAttempts,
-      failedAttempts: this.counters.failedAttempts,
-      reconnects: this.counters.reconnects,
-      queueLength: this.outbox.length,
+      packetsDropped: { ...c.packetsDropped },
+      connectAttempts: c.connectAttempts,
+      failedAttempts: c.failedAttempts,
+      reconnects: c.reconnects,
+      queueLength: p.outbox.length,
       lastSeq: this.seq,
-      scoresSent: this.counters.scoresSent,
-      scoresReplayed: this.outbox.replayed,
-      scoresDropped: this.outbox.dropped,
+      scoresSent: c.scoresSent,
+      scoresReplayed: p.outbox.replayed,
+      scoresDropped: p.outbox.dropped,
       frame: this.clock.frame,
       mediaTimeMs: this.clock.mediaTimeMs,
       sourceRestarts: this.counters.sourceRestarts,
-      pliReceived: this.counters.pli + (s?.feedback.pli ?? 0),
-      nackReceived: this.counters.nack + (s?.feedback.nack ?? 0),
+      pliReceived: c.pli + (s?.feedback.pli ?? 0),
+      nackReceived: c.nack + (s?.feedback.nack ?? 0),
+      lanes: this.lanes.map((l) => ({
+        name: l.name,
+        connected: l.connected,
+        sessionUrl: l.session?.sessionUrl,
+        reconnects: l.counters.reconnects,
+        queueLength: l.outbox.length,
+      })),
+      scoresRecovered: this.recovered,
     };
   }
 
@@ -284,119 +366,14 @@ export class OriginAgent extends EventEmitter<AgentEvents> {
       // 3000 n), so HLS packagers can map frames to score mediaTimes exactly.
       packet.writeUInt32BE(this.clock.ticksOf(rtpTimestamp), 4);
     }
-    const session = this.session;
-    if (!session?.mediaReady) {
-      this.counters.packetsDropped[kind]++;
-      return;
-    }
-    session.sendRtp(kind, packet).then(
-      () => {
-        this.counters.packetsSent[kind]++;
-      },
-      (err: unknown) => this.log.debug({ err, kind }, 'sendRtp failed'),
-    );
+    // Each lane's werift sender gets its own copy (it may rewrite the header).
+    for (const [i, l] of this.lanes.entries()) l.sendRtp(kind, i === 0 ? packet : Buffer.from(packet));
   }
 
   // ----------------------------------------------------------------- scores
 
-  private flush(): void {
-    const session = this.session;
-    if (!session?.channelWritable) return;
-    for (let update = this.outbox.peek(); update; update = this.outbox.peek()) {
-      if (session.channel.bufferedAmount > CHANNEL_HIGH_WATER) return;
-      try {
-        session.sendScoreText(JSON.stringify(update));
-      } catch (err) {
-        this.log.warn({ err }, 'score channel send failed; will retry on the next session');
-        return;
-      }
-      this.outbox.markSent();
-      const replay = update.seq <= this.highestWrittenSeq;
-      if (!replay) {
-        this.highestWrittenSeq = update.seq;
-        this.counters.scoresSent++;
-      }
-      this.emit('score-sent', update, { replay });
-    }
-  }
-
-  // ------------------------------------------------------------- connection
-
-  private async connectLoop(signal: AbortSignal): Promise<void> {
-    let everConnected = false;
-    while (!signal.aborted) {
-      this.counters.connectAttempts++;
-      const session = new PublishSession({
-        endpoint: this.endpoint,
-        token: this.opts.token,
-        logger: this.log,
-        connectTimeoutMs: this.opts.connectTimeoutMs,
-        livenessTimeoutMs: this.opts.livenessTimeoutMs,
-        extraHostAddresses: isLoopbackHost(this.opts.ingestUrl) ? ['127.0.0.1'] : [],
-        useIpv6: this.opts.useIpv6,
-      });
-      let delay: number;
-      try {
-        const dead = new Promise<string>((resolve) => session.once('dead', resolve));
-        await session.connect(signal);
-        if (signal.aborted) {
-          await session.close(true);
-          break;
-        }
-        if (everConnected) this.counters.reconnects++;
-        everConnected = true;
-        this.session = session;
-        session.on('writable', () => this.flush());
-        this.log.info({ sessionUrl: session.sessionUrl, reconnects: this.counters.reconnects }, 'publishing');
-        this.emit('connected', {
-          sessionUrl: session.sessionUrl!,
-          etag: session.etag,
-          reconnects: this.counters.reconnects,
-        });
-        this.flush();
-
-        const reason = await Promise.race([
-          dead,
-          new Promise<string>((r) => signal.addEventListener('abort', () => r('stopped'), { once: true })),
-        ]);
-        this.session = undefined;
-        this.counters.pli += session.feedback.pli;
-        this.counters.nack += session.feedback.nack;
-        if (reason === 'stopped') {
-          await session.close(true);
-          break;
-        }
-        // Anything written after the ingest was last heard from may be lost.
-        const requeued = this.outbox.requeueSentSince(session.lastInbound - this.opts.replayMarginMs);
-        this.emit('disconnected', { reason, requeued });
-        if (Date.now() - (session.connectedAt ?? 0) >= this.opts.stableAfterMs) this.backoff.reset();
-        delay = this.backoff.next();
-        this.log.warn({ reason, requeued, retryInMs: delay }, 'session lost; reconnecting');
-        // DELETE the dead session first so the ingest does not see two publishers.
-        await session.close(true, 1000);
-      } catch (err) {
-        await session.close(true, 1000);
-        if (signal.aborted) break;
-        this.counters.failedAttempts++;
-        const error = err instanceof Error ? err : new Error(String(err));
-        if (error instanceof WhipHttpError && error.retryClass === 'slow') {
-          delay = Math.max(this.opts.slowRetryMs, error.retryAfterMs ?? 0);
-          this.log.error(
-            { status: error.status, problem: error.problem, retryInMs: delay },
-            'ingest rejected the offer',
-          );
-        } else {
-          delay = Math.max(
-            this.backoff.next(),
-            Math.min(error instanceof WhipHttpError ? (error.retryAfterMs ?? 0) : 0, 60_000),
-          );
-          const detail =
-            error instanceof WhipHttpError ? { status: error.status, problem: error.problem } : {};
-          this.log.warn({ err: error.message, ...detail, retryInMs: delay }, 'connect attempt failed');
-        }
-        this.emit('connect-failed', { error, retryInMs: delay });
-      }
-      await sleep(delay, signal);
-    }
+  private markDelivered(): void {
+    const seq = Math.min(...this.lanes.map((l) => l.deliveredSeq()));
+    if (seq > 0) this.journal?.delivered(seq);
   }
 }

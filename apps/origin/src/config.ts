@@ -24,9 +24,13 @@ export const EnvSchema = z
   .object({
     MM_INGEST_URL: z.string().url().default('http://127.0.0.1:8080'),
     MM_STREAM: StreamId.default('match'),
-    MM_PUBLISH_TOKEN: z
-      .string({ error: 'MM_PUBLISH_TOKEN is required' })
-      .min(1, 'MM_PUBLISH_TOKEN is required'),
+    MM_PUBLISH_TOKEN: z.string({ error: 'MM_PUBLISH_TOKEN is required' }).min(1, 'MM_PUBLISH_TOKEN is required'),
+    /** Redundant ingest: a second node the same stream is published to at the same time. */
+    MM_BACKUP_INGEST_URL: z.string().url().optional(),
+    /** Token for the backup ingest (needs the `backup` claim); defaults to MM_PUBLISH_TOKEN. */
+    MM_BACKUP_PUBLISH_TOKEN: z.string().min(1).optional(),
+    /** On-disk score queue (survives an agent restart); 'off' keeps it in memory only. */
+    MM_SCORE_QUEUE_FILE: z.string().min(1).optional(),
     /** 'testpattern' or an ffmpeg input (file, rtmp://127.0.0.1:1935/live, srt://...). */
     MM_SOURCE: z.string().min(1).default(TESTPATTERN),
     /** Built-in score generator period; 0 = off. Default 2000 for the test pattern, 0 otherwise. */
@@ -51,12 +55,14 @@ export const EnvSchema = z
     /** Bearer token of the score API; defaults to the publish token. */
     ORIGIN_API_TOKEN: z.string().min(1).optional(),
     MM_VIDEO_BITRATE_KBPS: int(1500, 100),
+    /** Key frame interval: bounds the freeze after a reconnect (the ingest splices from a key frame). */
+    MM_KEYFRAME_INTERVAL_MS: int(1000, 100),
     MM_BURN_STRIPS: bool(false),
     MM_SOURCE_LOOP: bool(true),
     MM_RTMP_LISTEN: bool(true),
     MM_FFMPEG: z.string().min(1).default('ffmpeg'),
     MM_CONNECT_TIMEOUT_MS: int(10_000, 500),
-    MM_LIVENESS_TIMEOUT_MS: int(4000, 500),
+    MM_LIVENESS_TIMEOUT_MS: int(800, 200),
     MM_QUEUE_CAPACITY: int(10_000, 1),
     MM_ICE_IPV6: bool(true),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -65,6 +71,12 @@ export const EnvSchema = z
     ingestUrl: env.MM_INGEST_URL,
     stream: env.MM_STREAM,
     token: env.MM_PUBLISH_TOKEN,
+    backupIngestUrl: env.MM_BACKUP_INGEST_URL,
+    backupToken: env.MM_BACKUP_PUBLISH_TOKEN,
+    scoreQueueFile:
+      env.MM_SCORE_QUEUE_FILE === 'off'
+        ? undefined
+        : (env.MM_SCORE_QUEUE_FILE ?? `.matchmesh/origin-${env.MM_STREAM}.scores.jsonl`),
     source: env.MM_SOURCE,
     scoreIntervalMs: env.MM_SCORE_INTERVAL_MS ?? (env.MM_SOURCE === TESTPATTERN ? 2000 : 0),
     scoreSeed: env.MM_SCORE_SEED,
@@ -72,6 +84,7 @@ export const EnvSchema = z
     apiHost: env.MM_ORIGIN_API_HOST,
     apiToken: env.ORIGIN_API_TOKEN ?? env.MM_PUBLISH_TOKEN,
     videoBitrateKbps: env.MM_VIDEO_BITRATE_KBPS,
+    keyframeIntervalMs: env.MM_KEYFRAME_INTERVAL_MS,
     burnStrips: env.MM_BURN_STRIPS,
     loop: env.MM_SOURCE_LOOP,
     rtmpListen: env.MM_RTMP_LISTEN,

@@ -26,6 +26,8 @@ export interface FfmpegPlan {
   videoPort: number;
   audioPort: number;
   videoBitrateKbps: number;
+  /** Frames between key frames (default one second). Shorter = faster splice after a reconnect. */
+  gopFrames?: number;
   /** Burn the frame/clock strips (always on for the test pattern). */
   burnStrips: boolean;
   /** For files: loop forever at native rate. */
@@ -47,9 +49,7 @@ const FONT_CANDIDATES = [
 export function findFont(): string {
   const found = FONT_CANDIDATES.find((f) => existsSync(f));
   if (!found)
-    throw new Error(
-      `no usable font found (tried ${FONT_CANDIDATES.join(', ')}); apt-get install fonts-dejavu-core`,
-    );
+    throw new Error(`no usable font found (tried ${FONT_CANDIDATES.join(', ')}); apt-get install fonts-dejavu-core`);
   return found;
 }
 
@@ -151,14 +151,7 @@ function overlayFilters(font: string): string[] {
   for (let col = 0; col < STRIP_BITS; col++) {
     const bit = STRIP_BITS - 1 - col;
     out.push(
-      box(
-        STRIP_X + col * STRIP_CELL,
-        FRAME_ROW_Y,
-        STRIP_CELL,
-        STRIP_CELL,
-        'white',
-        `mod(floor(n/${2 ** bit}),2)`,
-      ),
+      box(STRIP_X + col * STRIP_CELL, FRAME_ROW_Y, STRIP_CELL, STRIP_CELL, 'white', `mod(floor(n/${2 ** bit}),2)`),
     );
   }
   out.push('settb=1/1000', 'setpts=RTCTIME/1000');
@@ -200,8 +193,8 @@ export function testPatternChain(fontFile: string): string[] {
   return [...tableFilters(fontFile), ...overlayFilters(fontFile), 'format=yuv420p'];
 }
 
-/** H.264 Constrained Baseline 3.1, 1 s GOP, no B-frames, in-band SPS/PPS on every keyframe. */
-export function videoEncoderArgs(kbps: number): string[] {
+/** H.264 Constrained Baseline 3.1, 1 s GOP (default), no B-frames, in-band SPS/PPS on every keyframe. */
+export function videoEncoderArgs(kbps: number, gopFrames: number = PATTERN_FPS): string[] {
   // biome-ignore format: ffmpeg flag/value pairs read best one pair per line
   return [
     '-c:v', 'libx264',
@@ -210,8 +203,8 @@ export function videoEncoderArgs(kbps: number): string[] {
     '-profile:v', 'baseline',
     '-level:v', '3.1',
     '-pix_fmt', 'yuv420p',
-    '-g', String(PATTERN_FPS),
-    '-keyint_min', String(PATTERN_FPS),
+    '-g', String(gopFrames),
+    '-keyint_min', String(gopFrames),
     '-sc_threshold', '0',
     '-bf', '0',
     '-b:v', `${kbps}k`,
@@ -265,7 +258,7 @@ export function buildFfmpegArgs(plan: FfmpegPlan): string[] {
     args.push(
       '-map',
       '[v]',
-      ...videoEncoderArgs(plan.videoBitrateKbps),
+      ...videoEncoderArgs(plan.videoBitrateKbps, plan.gopFrames),
       ...rtpOutput(plan.videoPort, VIDEO_PAYLOAD_TYPE, VIDEO_SSRC),
     );
     args.push(...audioOutput(plan, '1:a'));
@@ -293,7 +286,7 @@ export function buildFfmpegArgs(plan: FfmpegPlan): string[] {
   args.push(
     '-map',
     '[v]',
-    ...videoEncoderArgs(plan.videoBitrateKbps),
+    ...videoEncoderArgs(plan.videoBitrateKbps, plan.gopFrames),
     ...rtpOutput(plan.videoPort, VIDEO_PAYLOAD_TYPE, VIDEO_SSRC),
   );
   args.push(...audioOutput(plan, plan.sourceHasAudio ? '0:a:0' : '1:a'));

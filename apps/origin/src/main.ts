@@ -99,6 +99,8 @@ async function main(): Promise<void> {
   if (api) {
     const address = await api.listen({ port: config.apiPort!, host: config.apiHost });
     log.info({ address }, 'score API listening');
+    // Under a supervisor (tests, a process manager with IPC): say where the API is.
+    process.send?.({ type: 'api', url: address });
   }
   // Status line every 10 s: enough to see a stall in the logs.
   setInterval(() => log.info({ stats: agent.stats }, 'status'), 10_000).unref();

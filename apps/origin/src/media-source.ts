@@ -21,6 +21,7 @@ export type MediaKind = 'audio' | 'video';
 export interface MediaSourceOptions {
   source: string;
   videoBitrateKbps: number;
+  gopFrames?: number;
   burnStrips: boolean;
   loop: boolean;
   listen: boolean;
@@ -100,6 +101,7 @@ export class MediaSource extends EventEmitter<MediaSourceEvents> {
       videoPort: this.sockets.video?.address().port ?? 0,
       audioPort: this.sockets.audio?.address().port ?? 0,
       videoBitrateKbps: this.opts.videoBitrateKbps,
+      gopFrames: this.opts.gopFrames,
       burnStrips: this.opts.source === TESTPATTERN || this.opts.burnStrips,
       loop: this.opts.loop,
       listen: this.opts.listen,
@@ -147,10 +149,7 @@ export class MediaSource extends EventEmitter<MediaSourceEvents> {
     const child = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
     this.child = child;
     const incarnation = ++this.incarnation;
-    this.log.info(
-      { pid: child.pid, incarnation, source: this.opts.source, pdeathsig: usePdeathsig },
-      'ffmpeg started',
-    );
+    this.log.info({ pid: child.pid, incarnation, source: this.opts.source, pdeathsig: usePdeathsig }, 'ffmpeg started');
     this.log.debug({ argv: [this.opts.ffmpegPath, ...args] }, 'ffmpeg command line');
 
     let stderrTail = '';

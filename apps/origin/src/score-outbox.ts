@@ -107,6 +107,13 @@ export class ScoreOutbox {
     return updates.length;
   }
 
+  /** Highest seq written before `time` (taken as delivered once the ingest was heard from after it). */
+  confirmedBefore(time: number): number {
+    let seq = 0;
+    for (const s of this.recent.toArray()) if (s.at < time && s.update.seq > seq) seq = s.update.seq;
+    return seq;
+  }
+
   private prune(now: number): void {
     while (this.recent.length > 0 && now - this.recent.peek()!.at > this.keepSentMs) this.recent.shift();
     // Bound memory at high rates too.

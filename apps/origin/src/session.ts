@@ -1,13 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { SCORE_CHANNEL_LABEL } from '@matchmesh/protocol';
 import type { Logger } from 'pino';
-import {
-  MediaStream,
-  MediaStreamTrack,
-  type RTCDataChannel,
-  RTCPeerConnection,
-  type RTCRtpSender,
-} from 'werift';
+import { MediaStream, MediaStreamTrack, type RTCDataChannel, RTCPeerConnection, type RTCRtpSender } from 'werift';
 import { AUDIO_SSRC, audioCodec, headerExtensions, VIDEO_SSRC, videoCodec } from './codecs.ts';
 import type { MediaKind } from './media-source.ts';
 import { deleteSession, postOffer } from './whip-client.ts';
@@ -42,6 +36,33 @@ export interface SessionEvents {
 
 let nextSessionId = 1;
 
+/** The parts of werift's ICE Connection the liveness probe uses (not in its public types). */
+interface IceInternals {
+  nominated?: {
+    localCandidate: unknown;
+    remoteAddr: unknown;
+    protocol: {
+      request(
+        request: unknown,
+        addr: unknown,
+        password: Buffer,
+        options: { retransmissions: number; responseTimeout: number },
+      ): Promise<unknown>;
+    };
+  };
+  buildRequest(opts: {
+    nominate: boolean;
+    localUsername: string;
+    remoteUsername: string;
+    iceControlling: boolean;
+    localCandidate: unknown;
+  }): unknown;
+  localUsername: string;
+  remoteUsername: string;
+  remotePassword: string;
+  iceControlling: boolean;
+}
+
 export class PublishSession extends EventEmitter<SessionEvents> {
   readonly id = nextSessionId++;
   readonly pc: RTCPeerConnection;
@@ -57,6 +78,10 @@ export class PublishSession extends EventEmitter<SessionEvents> {
   private lastOutboundAt = 0;
   private watchdog: NodeJS.Timeout | undefined;
   private deadReason: string | undefined;
+  private probing = false;
+  private preparing: Promise<string> | undefined;
+  /** The ingest ended the session (DTLS close_notify, SCTP shutdown): nothing to DELETE. */
+  endedByIngest = false;
   private closed = false;
   readonly feedback = { pli: 0, nack: 0 };
 
@@ -105,7 +130,10 @@ export class PublishSession extends EventEmitter<SessionEvents> {
     this.channel.stateChanged.subscribe((state) => {
       this.log.debug({ state }, 'score channel state');
       if (state === 'open') this.emit('writable');
-      if (state === 'closed' && this.connectedAt !== undefined) this.die('score channel closed');
+      if (state === 'closed' && this.connectedAt !== undefined && !this.closed) {
+        this.endedByIngest = true;
+        this.die('score channel closed');
+      }
     });
     this.channel.bufferedAmountLow.subscribe(() => this.emit('writable'));
 
@@ -113,19 +141,30 @@ export class PublishSession extends EventEmitter<SessionEvents> {
       this.log.debug({ state }, 'connection state');
       // 'disconnected' is not waited out: against an ICE-lite server on a
       // stable address it almost never heals, and a new session is < 1 s.
-      if (state === 'failed' || state === 'disconnected' || state === 'closed')
-        this.die(`connection ${state}`);
+      if (state === 'failed' || state === 'disconnected' || state === 'closed') this.die(`connection ${state}`);
     });
+  }
+
+  /**
+   * Build the offer and gather candidates. Done ahead of time for the next
+   * session while this one publishes, so a reconnect is only POST + ICE + DTLS.
+   */
+  prepare(): Promise<string> {
+    this.preparing ??= (async () => {
+      await this.pc.setLocalDescription(await this.pc.createOffer());
+      await this.iceGatheringComplete(AbortSignal.timeout(this.opts.connectTimeoutMs));
+      const offer = this.pc.localDescription?.sdp;
+      if (!offer) throw new Error('werift produced no local description');
+      this.offerSdp = offer;
+      return offer;
+    })();
+    return this.preparing;
   }
 
   /** POST the offer, apply the answer, wait for ICE+DTLS. Throws on any failure. */
   async connect(signal: AbortSignal): Promise<void> {
     const deadline = AbortSignal.any([signal, AbortSignal.timeout(this.opts.connectTimeoutMs)]);
-    await this.pc.setLocalDescription(await this.pc.createOffer());
-    await this.iceGatheringComplete(deadline);
-    const offer = this.pc.localDescription?.sdp;
-    if (!offer) throw new Error('werift produced no local description');
-    this.offerSdp = offer;
+    const offer = await this.prepare();
 
     const answer = await postOffer(this.opts.endpoint, this.opts.token, offer, deadline);
     this.sessionUrl = answer.sessionUrl;
@@ -203,17 +242,70 @@ export class PublishSession extends EventEmitter<SessionEvents> {
     }
     for (const dtls of this.pc.dtlsTransports) {
       dtls.onStateChange.subscribe((state) => {
+        if (state === 'closed' && !this.closed) this.endedByIngest = true;
         if (state === 'closed' || state === 'failed') this.die(`dtls ${state}`);
       });
     }
-    const tick = Math.max(100, Math.min(500, this.opts.livenessTimeoutMs / 4));
+    const tick = Math.max(50, Math.min(250, this.opts.livenessTimeoutMs / 5));
+    let lastTick = Date.now();
     this.watchdog = setInterval(() => {
-      const silentFor = Date.now() - this.lastInboundAt;
-      const sendingFor = this.lastOutboundAt - this.lastInboundAt;
-      if (silentFor > this.opts.livenessTimeoutMs && sendingFor > this.opts.livenessTimeoutMs - tick) {
-        this.die(`no packets from ingest for ${silentFor} ms while sending`);
-      }
+      const late = Date.now() - lastTick > tick * 2;
+      lastTick = Date.now();
+      this.probe();
+      // A stalled event loop (a loaded machine) is not a silent ingest: what
+      // arrived meanwhile is still waiting in the socket. Timers run before
+      // I/O, so decide only after the poll phase (setImmediate), and never
+      // on the first tick after a stall.
+      if (late) return;
+      setImmediate(() => {
+        const silentFor = Date.now() - this.lastInboundAt;
+        const sendingFor = this.lastOutboundAt - this.lastInboundAt;
+        if (silentFor > this.opts.livenessTimeoutMs && sendingFor > this.opts.livenessTimeoutMs - tick) {
+          this.die(`no packets from ingest for ${silentFor} ms while sending`);
+        }
+      });
     }, tick);
+  }
+
+  /**
+   * mediasoup sends RTCP to a publisher only every 1–1.5 s, too rarely to
+   * tell a dead session within a second. So we ask: a STUN binding request
+   * on the selected pair (what ICE consent freshness sends every 5 s), which
+   * an ICE-lite server answers at once. Its answer counts as "heard from".
+   * werift does not export this, hence the guarded reach into its ICE
+   * connection; without it the watchdog falls back to RTCP silence.
+   */
+  private probe(): void {
+    if (this.probing) return;
+    const conn = this.pc.iceTransports[0]?.connection as unknown as IceInternals | undefined;
+    const pair = conn?.nominated;
+    if (!conn || !pair || typeof conn.buildRequest !== 'function' || !conn.remotePassword) return;
+    try {
+      const request = conn.buildRequest({
+        nominate: false,
+        localUsername: conn.localUsername,
+        remoteUsername: conn.remoteUsername,
+        iceControlling: conn.iceControlling,
+        localCandidate: pair.localCandidate,
+      });
+      this.probing = true;
+      pair.protocol
+        .request(request, pair.remoteAddr, Buffer.from(conn.remotePassword, 'utf8'), {
+          retransmissions: 0,
+          responseTimeout: Math.max(200, this.opts.livenessTimeoutMs / 2),
+        })
+        .then(
+          () => {
+            this.lastInboundAt = Date.now();
+          },
+          () => undefined,
+        )
+        .finally(() => {
+          this.probing = false;
+        });
+    } catch {
+      this.probing = false;
+    }
   }
 
   private die(reason: string): void {

@@ -63,6 +63,9 @@ function spsProfile(payload: Buffer): string | undefined {
 export function blackhole(session: AnswererSession): void {
   for (const ice of session.pc.iceTransports) {
     (ice.connection as { send: (data: Buffer) => Promise<void> }).send = async () => {};
+    // STUN answers too (the agent's liveness probe asks with binding requests): a dead path drops everything.
+    const protocols = (ice.connection as unknown as { protocols?: { sendStun: () => Promise<void> }[] }).protocols;
+    for (const p of protocols ?? []) p.sendStun = async () => {};
   }
 }
 
@@ -147,8 +150,7 @@ export class TestWhipAnswerer extends EventEmitter<AnswererEvents> {
       return;
     }
     if (req.headers.authorization !== `Bearer ${this.token}`) return this.problem(res, 401, 'bad token');
-    if (req.headers['content-type'] !== 'application/sdp')
-      return this.problem(res, 415, 'need application/sdp');
+    if (req.headers['content-type'] !== 'application/sdp') return this.problem(res, 415, 'need application/sdp');
 
     const pc = new RTCPeerConnection({
       codecs: { video: [videoCodec()], audio: [audioCodec()] },

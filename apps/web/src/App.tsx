@@ -1,3 +1,5 @@
+import { CommentatorPage } from './commentator/CommentatorPage.tsx';
+import { OpsPage } from './ops/OpsPage.tsx';
 import { Placeholder } from './pages/Placeholder.tsx';
 import { ViewerPage } from './viewer/ViewerPage.tsx';
 
@@ -9,17 +11,9 @@ export function App({ path }: { path: string }) {
     case '/watch':
       return <ViewerPage />;
     case '/commentate':
-      return (
-        <Placeholder title="Commentator booth">
-          <p>Not built yet: commentators will watch the feed here and talk over it (coming later).</p>
-        </Placeholder>
-      );
+      return <CommentatorPage />;
     case '/ops':
-      return (
-        <Placeholder title="Operations">
-          <p>Not built yet: cluster, stream and viewer overview (coming later).</p>
-        </Placeholder>
-      );
+      return <OpsPage />;
     default:
       return (
         <Placeholder title="Not found">

@@ -1,14 +1,23 @@
-import type { Player, PlayerPath, ReceivedScore, SessionState } from '@matchmesh/client';
+import type { Placement, Player, PlayerPath, ReceivedScore, SessionState } from '@matchmesh/client';
 
 /** Summary of the WebRTC stats the browser tests check. */
 export type TestHookStats = {
   inboundAudioPackets: number;
+  /** Audio packets per source: 'program' (the match), 'commentary' (commentators' voices). */
+  audioPacketsBySource: Record<string, number>;
   inboundVideoPackets: number;
   framesDecoded: number;
   bytesReceived: number;
   iceState: string;
   /** 'udp' | 'tcp' once a candidate pair is selected. */
   iceProtocol: string | null;
+  /** Where the player plays from and why (placement), with the RTT per region. */
+  nodeId: string | null;
+  nodeUrl: string | null;
+  region: string | null;
+  placement: Placement | null;
+  moves: number;
+  failovers: number;
 };
 
 /**
@@ -19,6 +28,13 @@ export type MatchmeshTestHook = {
   readonly state: SessionState;
   readonly path: PlayerPath;
   readonly reason: string;
+  /** The latest placement decision: node, region, reason ('rtt' | 'region' | 'guess' | 'fallback'), RTTs. */
+  readonly placement: Placement | null;
+  /** The node of the playing session, and its region. */
+  readonly nodeId: string | null;
+  readonly region: string | null;
+  /** Drain moves (make-before-break) and failovers so far. */
+  readonly moves: { moves: number; failovers: number };
   /** Every accepted score update in order; the join snapshot has `snapshot: true`. */
   readonly scores: ReceivedScore[];
   readonly lastScore: ReceivedScore | null;
@@ -32,6 +48,7 @@ export type MatchmeshTestHook = {
   };
   /** Decoded video frames (playback quality, or presented-frame count where unavailable). */
   framesDecoded(): number;
+  /** currentTime of the element on screen (the HLS one while on HLS). */
   videoCurrentTime(): number;
   stats(): Promise<TestHookStats>;
 };
@@ -45,20 +62,31 @@ declare global {
 type Live = {
   player: Player | null;
   video: HTMLVideoElement | null;
+  hlsVideo: HTMLVideoElement | null;
   scores: ReceivedScore[];
   presentedFrames: number;
   stopFrameCounter: (() => void) | null;
 };
 
-const live: Live = { player: null, video: null, scores: [], presentedFrames: 0, stopFrameCounter: null };
+const live: Live = {
+  player: null,
+  video: null,
+  hlsVideo: null,
+  scores: [],
+  presentedFrames: 0,
+  stopFrameCounter: null,
+};
+
+/** The element the viewer sees: the HLS one while the player is on HLS. */
+function activeVideo(): HTMLVideoElement | null {
+  return live.player?.path === 'hls' && live.hlsVideo ? live.hlsVideo : live.video;
+}
 
 function framesDecoded(): number {
   const video = live.video;
   if (!video) return 0;
   const total =
-    typeof video.getVideoPlaybackQuality === 'function'
-      ? video.getVideoPlaybackQuality().totalVideoFrames
-      : 0;
+    typeof video.getVideoPlaybackQuality === 'function' ? video.getVideoPlaybackQuality().totalVideoFrames : 0;
   return Math.max(total, live.presentedFrames);
 }
 
@@ -66,11 +94,18 @@ async function stats(): Promise<TestHookStats> {
   const s = await live.player?.stats();
   return {
     inboundAudioPackets: s?.inboundAudioPackets ?? 0,
+    audioPacketsBySource: s?.audioPacketsBySource ?? {},
     inboundVideoPackets: s?.inboundVideoPackets ?? 0,
     framesDecoded: s?.framesDecoded ?? 0,
     bytesReceived: s?.bytesReceived ?? 0,
     iceState: s?.iceState ?? 'new',
     iceProtocol: s?.iceProtocol ?? null,
+    nodeId: s?.nodeId ?? null,
+    nodeUrl: s?.nodeUrl ?? null,
+    region: s?.region ?? null,
+    placement: s?.placement ?? live.player?.placement ?? null,
+    moves: s?.moves ?? 0,
+    failovers: s?.failovers ?? 0,
   };
 }
 
@@ -83,6 +118,18 @@ const hook: MatchmeshTestHook = Object.freeze({
   },
   get reason() {
     return live.player?.reason ?? 'no player';
+  },
+  get placement() {
+    return live.player?.placement ?? null;
+  },
+  get nodeId() {
+    return live.player?.session?.nodeId ?? null;
+  },
+  get region() {
+    return live.player?.session?.region ?? null;
+  },
+  get moves() {
+    return live.player?.moves ?? { moves: 0, failovers: 0 };
   },
   get scores() {
     return live.scores.slice();
@@ -101,7 +148,7 @@ const hook: MatchmeshTestHook = Object.freeze({
     };
   },
   framesDecoded,
-  videoCurrentTime: () => live.video?.currentTime ?? 0,
+  videoCurrentTime: () => activeVideo()?.currentTime ?? 0,
   stats,
 });
 
@@ -128,29 +175,37 @@ export function bindPlayer(player: Player): () => void {
   };
 }
 
-/** Points the hook at the video element and counts presented frames. */
-export function bindVideo(video: HTMLVideoElement): () => void {
+/** Points the hook at the video elements and counts the frames presented by the one on screen. */
+export function bindVideo(video: HTMLVideoElement, hlsVideo?: HTMLVideoElement): () => void {
   define();
   live.stopFrameCounter?.();
   live.video = video;
+  live.hlsVideo = hlsVideo ?? null;
   live.presentedFrames = 0;
   let stopped = false;
-  if (typeof video.requestVideoFrameCallback === 'function') {
+  const stops: (() => void)[] = [];
+  const count = (element: HTMLVideoElement, onScreen: () => boolean) => {
+    if (typeof element.requestVideoFrameCallback !== 'function') return;
     let handle = 0;
-    const onFrame: VideoFrameRequestCallback = (_now, metadata) => {
+    const onFrame: VideoFrameRequestCallback = () => {
       if (stopped) return;
-      live.presentedFrames = Math.max(live.presentedFrames + 1, metadata.presentedFrames ?? 0);
-      handle = video.requestVideoFrameCallback(onFrame);
+      if (onScreen()) live.presentedFrames++;
+      handle = element.requestVideoFrameCallback(onFrame);
     };
-    handle = video.requestVideoFrameCallback(onFrame);
-    live.stopFrameCounter = () => {
-      stopped = true;
-      video.cancelVideoFrameCallback(handle);
-    };
-  }
+    handle = element.requestVideoFrameCallback(onFrame);
+    stops.push(() => element.cancelVideoFrameCallback(handle));
+  };
+  // The player marks the element on screen with data-active.
+  count(video, () => video.dataset.active !== 'false');
+  if (hlsVideo) count(hlsVideo, () => hlsVideo.dataset.active === 'true');
+  live.stopFrameCounter = () => {
+    stopped = true;
+    for (const stop of stops) stop();
+  };
   return () => {
     live.stopFrameCounter?.();
     live.stopFrameCounter = null;
     if (live.video === video) live.video = null;
+    if (live.hlsVideo === hlsVideo) live.hlsVideo = null;
   };
 }

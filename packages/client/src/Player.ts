@@ -1,5 +1,8 @@
 import { TypedEmitter } from './emitter.ts';
 import { SignalingRequestError } from './errors.ts';
+import { type HlsFactory, HlsSession } from './HlsSession.ts';
+import type { Placement } from './Placement.ts';
+import { type NodeRef, Placer } from './Placer.ts';
 import { type ReceivedScore, ScoreFeed } from './ScoreFeed.ts';
 import {
   type SessionState,
@@ -29,6 +32,39 @@ export type RetryOptions = {
 
 export type PlayerOptions = Omit<WebRtcSessionOptions, 'scoreFeed'> & {
   retry?: RetryOptions;
+  /**
+   * Choose the relay from the node's edges list and RTT probes (default true).
+   * False pins the first session to `nodeUrl`; drain and failover still move
+   * to another relay of the same region.
+   */
+  placement?: boolean;
+  /** Only relays of this region (the page's region picker). */
+  region?: string | null;
+  /** How long a node we left (drained, died) is picked only as a last resort. */
+  avoidNodeMs?: number;
+  /** Drain move / upgrade: promote the new session after this long even without a decoded frame. */
+  moveFrameTimeoutMs?: number;
+  /** Fall back to HLS when WebRTC cannot deliver (default true). */
+  hlsFallback?: boolean;
+  /** No decoded video frame for this long on a session that played → fall back (default 2000). */
+  stallTimeoutMs?: number;
+  /** Background WebRTC retries while on HLS. */
+  upgradeRetry?: { initialDelayMs?: number; maxDelayMs?: number };
+  /** hls.js (or a fake in tests); defaults to a dynamic import of hls.js. */
+  hlsFactory?: HlsFactory;
+};
+
+/** Player-level stats: the session's plus where the player is and why. */
+export type PlayerStats = SessionStats & {
+  path: PlayerPath;
+  reason: string;
+  nodeUrl: string | null;
+  nodeId: string | null;
+  region: string | null;
+  placement: Placement | null;
+  /** Sessions moved to another relay (drain) or re-placed after a failure. */
+  moves: number;
+  failovers: number;
 };
 
 export type PlayerEvents = {
@@ -36,53 +72,82 @@ export type PlayerEvents = {
   score: [ReceivedScore];
   /** The MediaStream to show changed (new session, tracks added/removed), null when none. */
   media: [MediaStream | null];
+  /** A placement decision was made (first join, drain move, failover). */
+  placement: [Placement];
   warning: [Error];
 };
-
-/**
- * One rung of the delivery ladder. Only WebRTC (UDP preferred, or TCP when
- * forced) exists today.
- *
- * TODO(ladder): WebRTC/UDP → WebRTC/TCP (`forceTcp: true`) → HLS via hls.js.
- * A rung is abandoned for the next on transport-level failures
- * ('ice-timeout', 'ice-failed', 'ice-disconnected-timeout'), never on auth
- * errors. An HLS rung would implement the same small surface as
- * WebRtcSession (start/close/state/score events) but attach to the video
- * element itself (hls.attachMedia) instead of exposing a MediaStream, and
- * map `video.currentTime` to mediaTime for ScoreFeed.scoreForMediaTime().
- * Placement (choosing the node, moving on 'drain') also plugs in here:
- * #nextNodeUrl() is the single place that decides where the next attempt goes.
- */
-type Rung = { path: 'webrtc'; forceTcp: boolean };
 
 /** Error codes that no retry will fix. */
 const FATAL_CODES = new Set(['unauthorized', 'forbidden', 'bad_request', 'unknown_method']);
 
 /**
- * Orchestrates playback paths for one viewer: starts a WebRtcSession, keeps
- * the video element attached to its stream, reconnects with backoff on
- * recoverable failures and keeps one ScoreFeed across reconnects (so seq
- * continuity and duplicate dropping survive them).
+ * Failures that say WebRTC cannot reach this viewer (UDP blocked, strict NAT,
+ * WebSocket blocked), as opposed to a node or the stream having trouble.
+ */
+function isTransportFailure(reason: string): boolean {
+  return reason.startsWith('ice-') || reason === 'no-frames' || reason.startsWith('signaling-');
+}
+
+/**
+ * Orchestrates playback for one viewer along the delivery ladder
+ * WebRTC/UDP → WebRTC/TCP (ICE-TCP on the relay's WebRtcServer) → HLS:
+ *
+ * - placement picks the relay (Placer);
+ * - drain: a second session is opened on another relay of the region, and
+ *   only once it has decoded a frame does the video switch to it and the
+ *   old session close (make before break);
+ * - a playing session whose node goes away (signaling socket closed — a
+ *   killed node closes it at once) is re-placed at once in the region;
+ * - WebRTC that cannot deliver (ICE failed or not connected in time, no
+ *   decoded frame for 2 s, signaling unreachable) falls back to HLS from the
+ *   same relay at once; meanwhile WebRTC is retried in the background with
+ *   backoff, TCP first, and the player goes back to it once a retry has
+ *   decoded and rendered frames (the HLS picture stays up until then);
+ * - anything else is retried with backoff.
+ *
+ * One ScoreFeed spans every session and path, so seq continuity and
+ * duplicate dropping survive moves and switches.
  */
 export class Player extends TypedEmitter<PlayerEvents> {
   readonly options: Readonly<PlayerOptions>;
   readonly scores: ScoreFeed;
+  readonly #placer: Placer;
   #session: WebRtcSession | null = null;
+  /** A session being prepared (drain move, or WebRTC retry while on HLS). */
+  #standby: WebRtcSession | null = null;
+  #hls: HlsSession | null = null;
   #video: HTMLVideoElement | null = null;
+  /** Separate element for HLS, so each path's picture stays up until the other has rendered. */
+  #hlsVideo: HTMLVideoElement | null = null;
   #state: SessionState = 'connecting';
   #path: PlayerPath = 'none';
   #reason = 'idle';
   #attempt = 0;
+  #upgradeAttempt = 0;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  #upgradeTimer: ReturnType<typeof setTimeout> | undefined;
+  #stallTimer: ReturnType<typeof setInterval> | undefined;
   #started = false;
   #closed = false;
   /** Ids of the video tracks the element was last given. */
   #videoKey = '';
+  #moves = 0;
+  #failovers = 0;
+  /** The current session reached 'connected' (its failure is a failover, not a retry). */
+  #sessionPlayed = false;
 
   constructor(options: PlayerOptions) {
     super();
     this.options = { ...options };
     this.scores = new ScoreFeed({ stream: options.stream });
+    this.#placer = new Placer({
+      nodeUrl: options.nodeUrl,
+      stream: options.stream,
+      token: options.token,
+      placement: options.placement ?? true,
+      region: options.region ?? null,
+      ...(options.avoidNodeMs ? { avoidNodeMs: options.avoidNodeMs } : {}),
+    });
   }
 
   get state(): SessionState {
@@ -102,6 +167,21 @@ export class Player extends TypedEmitter<PlayerEvents> {
     return this.#session;
   }
 
+  /** The HLS session while on the HLS rung. */
+  get hls(): HlsSession | null {
+    return this.#hls;
+  }
+
+  /** The latest placement decision (node, region, RTTs per region). */
+  get placement(): Placement | null {
+    return this.#placer.current;
+  }
+
+  /** Drain moves and failovers so far. */
+  get moves(): { moves: number; failovers: number } {
+    return { moves: this.#moves, failovers: this.#failovers };
+  }
+
   get mediaStream(): MediaStream | null {
     return this.#session?.mediaStream ?? null;
   }
@@ -113,25 +193,78 @@ export class Player extends TypedEmitter<PlayerEvents> {
     void this.#run();
   }
 
-  /** Shows the current (and every future) stream in `video`. */
-  attach(video: HTMLVideoElement): void {
+  /**
+   * Shows the current (and every future) WebRTC stream in `video`; HLS plays
+   * in `hlsVideo` when given (stacked on top of `video`: the player shows one
+   * and hides the other), else in `video` itself.
+   */
+  attach(video: HTMLVideoElement, hlsVideo?: HTMLVideoElement): void {
     this.#video = video;
+    this.#hlsVideo = hlsVideo ?? null;
+    this.#show(this.#path);
     this.#syncVideo();
   }
 
   detach(): void {
     if (this.#video && this.#video.srcObject === this.mediaStream) this.#video.srcObject = null;
     this.#video = null;
+    this.#hlsVideo = null;
   }
 
-  async stats(): Promise<SessionStats | null> {
-    return this.#session ? this.#session.stats() : null;
+  async stats(): Promise<PlayerStats | null> {
+    const session = this.#session;
+    const placement = this.#placer.current;
+    const base = {
+      path: this.#path,
+      reason: this.#reason,
+      placement,
+      moves: this.#moves,
+      failovers: this.#failovers,
+    };
+    if (!session) {
+      if (!this.#hls) return null;
+      const video = this.#hlsVideo ?? this.#video;
+      return {
+        ...base,
+        state: this.#state,
+        iceState: 'new',
+        bytesReceived: 0,
+        inboundAudioPackets: 0,
+        inboundVideoPackets: 0,
+        packetsLost: 0,
+        ...(video?.getVideoPlaybackQuality ? { framesDecoded: video.getVideoPlaybackQuality().totalVideoFrames } : {}),
+        ...(video?.videoWidth ? { frameWidth: video.videoWidth, frameHeight: video.videoHeight } : {}),
+        scoresReceived: this.scores.accepted,
+        lastSeq: this.scores.lastSeq,
+        gaps: this.scores.gaps,
+        missedAtJoin: this.scores.missedAtJoin,
+        duplicates: this.scores.duplicates,
+        invalidScores: 0,
+        nodeUrl: this.#hls.options.nodeUrl,
+        nodeId: null,
+        region: this.#placer.region,
+      };
+    }
+    const s = await session.stats();
+    return {
+      ...s,
+      ...base,
+      nodeUrl: session.options.nodeUrl,
+      nodeId: session.nodeId,
+      region: session.region,
+    };
   }
 
   close(reason = 'closed'): void {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#retryTimer);
+    clearTimeout(this.#upgradeTimer);
+    clearInterval(this.#stallTimer);
+    this.#standby?.close(reason);
+    this.#standby = null;
+    this.#hls?.close(reason);
+    this.#hls = null;
     this.#session?.close(reason);
     this.detach();
     this.#set('closed', 'none', reason);
@@ -139,50 +272,133 @@ export class Player extends TypedEmitter<PlayerEvents> {
 
   // ---------------------------------------------------------------- internals
 
-  #rung(): Rung {
-    return { path: 'webrtc', forceTcp: this.options.forceTcp ?? false };
+  #ref(session: WebRtcSession): NodeRef {
+    return { url: session.options.nodeUrl, id: session.nodeId };
   }
 
-  #nextNodeUrl(): string {
-    return this.options.nodeUrl;
+  async #place(leaving?: WebRtcSession): Promise<Placement> {
+    const placement = await this.#placer.next(leaving ? this.#ref(leaving) : undefined);
+    this.emit('placement', placement);
+    return placement;
   }
 
-  async #run(): Promise<void> {
-    if (this.#closed) return;
-    const rung = this.#rung();
-    const { retry: _retry, ...sessionOptions } = this.options;
+  #newSession(nodeUrl: string, forceTcp = this.options.forceTcp ?? false): WebRtcSession {
+    const {
+      retry: _r,
+      placement: _p,
+      region: _g,
+      avoidNodeMs: _a,
+      moveFrameTimeoutMs: _m,
+      hlsFallback: _h,
+      stallTimeoutMs: _s,
+      upgradeRetry: _u,
+      hlsFactory: _f,
+      ...sessionOptions
+    } = this.options;
     const session = new WebRtcSession({
+      // Not connected in 4 s is a failure worth falling back from (HLS within 3 s of it).
+      iceTimeoutMs: 4000,
       ...sessionOptions,
-      nodeUrl: this.#nextNodeUrl(),
-      forceTcp: rung.forceTcp,
+      nodeUrl,
+      forceTcp,
       scoreFeed: this.scores,
     });
-    this.#session = session;
-    this.#set('connecting', 'webrtc', this.#attempt === 0 ? 'connecting' : `reconnecting (${this.#attempt})`);
     session.on('score', (score) => this.emit('score', score));
     session.on('warning', (error) => this.emit('warning', error));
-    session.on('tracks', () => this.#syncVideo());
-    session.on('drain', (reason) => {
-      // TODO(placement): move to another node of the region before this one goes away.
-      this.emit('warning', new Error(`node draining: ${reason}`));
+    session.on('tracks', () => {
+      if (session === this.#session) this.#syncVideo();
     });
+    session.on('drain', (reason) => void this.#moveOff(session, reason));
     session.on('state', (change) => this.#onSessionState(session, change));
+    return session;
+  }
+
+  async #run(leaving?: WebRtcSession): Promise<void> {
+    if (this.#closed) return;
+    this.#set('connecting', this.#path, this.#attempt === 0 ? 'placing' : `placing (${this.#attempt})`);
+    const placement = await this.#place(leaving);
+    if (this.#closed) return;
+    const session = this.#newSession(placement.nodeUrl);
+    this.#session = session;
+    this.#sessionPlayed = false;
+    this.#set('connecting', 'webrtc', this.#attempt === 0 ? 'connecting' : `reconnecting (${this.#attempt})`);
     try {
       await session.start();
-      this.#syncVideo();
+      if (session === this.#session) {
+        this.#placer.settle(session.region);
+        this.#syncVideo();
+      }
     } catch {
       // The 'state' listener has already handled the failure.
     }
   }
 
+  /**
+   * Drain: open a session on another relay of the region, wait until it has
+   * decoded a frame, then show it and close the old one.
+   */
+  async #moveOff(from: WebRtcSession, reason: string): Promise<void> {
+    if (from !== this.#session || this.#standby || this.#closed) return;
+    this.#placer.avoid(this.#ref(from));
+    this.#placer.settle(from.region);
+    const placement = await this.#place(from);
+    if (from !== this.#session || this.#closed) return;
+    if (placement.nodeUrl === from.options.nodeUrl || (placement.nodeId && placement.nodeId === from.nodeId)) {
+      this.emit('warning', new Error(`node draining (${reason}) but no other relay to move to`));
+      return;
+    }
+    const next = this.#newSession(placement.nodeUrl, from.options.forceTcp ?? false);
+    this.#standby = next;
+    this.#set(this.#state, this.#path, `moving: ${reason}`);
+    try {
+      await next.start();
+      await this.#firstFrame(next);
+    } catch {
+      if (this.#standby === next) this.#standby = null;
+      this.emit('warning', new Error(`drain move to ${placement.nodeUrl} failed: ${next.reason}`));
+      return;
+    }
+    if (this.#standby !== next || this.#closed) return;
+    this.#standby = null;
+    this.#promote(next, from, 'moved');
+  }
+
+  /** Resolves once `session` has decoded a video frame (or after the timeout: better than staying). */
+  async #firstFrame(session: WebRtcSession, strict = false): Promise<void> {
+    const deadline = Date.now() + (this.options.moveFrameTimeoutMs ?? 4000);
+    while (!session.closed && Date.now() < deadline) {
+      if (session.state === 'connected') {
+        const stats = await session.stats();
+        if ((stats.framesDecoded ?? 0) > 0) return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 40));
+    }
+    if (session.closed) throw new Error(`session ${session.state}: ${session.reason}`);
+    if (strict) throw new Error('no decoded frame');
+  }
+
+  /** Makes `next` the playing session; closes `old` once the video shows `next`. */
+  #promote(next: WebRtcSession, old: WebRtcSession | null, why: string): void {
+    this.#session = next;
+    this.#sessionPlayed = next.state === 'connected';
+    this.#moves++;
+    this.#syncVideo();
+    old?.close(why);
+    this.#set(next.state, 'webrtc', next.state === 'connected' ? `playing (${why})` : next.reason);
+  }
+
   #onSessionState(session: WebRtcSession, change: SessionStateChange): void {
-    if (session !== this.#session || this.#closed) return;
+    if (this.#closed) return;
+    // A standby only matters once promoted; its failure is handled where it was started.
+    if (session === this.#standby || session !== this.#session) return;
     switch (change.state) {
       case 'connecting':
         this.#set('connecting', 'webrtc', change.reason);
         break;
       case 'connected':
         this.#attempt = 0;
+        this.#sessionPlayed = true;
+        this.#watchStall(session);
         this.#set('connected', 'webrtc', change.reason);
         break;
       case 'closed':
@@ -191,15 +407,50 @@ export class Player extends TypedEmitter<PlayerEvents> {
         this.#syncVideo();
         this.#set('closed', 'none', change.reason);
         break;
-      case 'failed':
+      case 'failed': {
+        // The node went away while we were moving off it: the standby takes over now.
+        const standby = this.#standby;
+        if (standby && !standby.closed && !this.#hls) {
+          this.#standby = null;
+          this.#promote(standby, null, 'moved early');
+          return;
+        }
         this.#session = null;
         this.#syncVideo();
-        this.#onFailure(change);
+        this.#onFailure(session, change);
         break;
+      }
     }
   }
 
-  #onFailure(change: SessionStateChange): void {
+  /** "No decoded video frame for 2 s while connected" → the session counts as failed. */
+  #watchStall(session: WebRtcSession): void {
+    clearInterval(this.#stallTimer);
+    const limit = this.options.stallTimeoutMs ?? 2000;
+    let frames = -1;
+    let since = Date.now();
+    this.#stallTimer = setInterval(async () => {
+      if (session !== this.#session || session.closed) {
+        clearInterval(this.#stallTimer);
+        return;
+      }
+      const decoded = (await session.stats()).framesDecoded ?? 0;
+      if (decoded !== frames || decoded === 0) {
+        // Before the first frame, ICE/keyframe timeouts are in charge.
+        if (decoded !== frames) since = Date.now();
+        frames = decoded;
+        if (decoded === 0) since = Date.now();
+        return;
+      }
+      if (Date.now() - since < limit || session !== this.#session) return;
+      clearInterval(this.#stallTimer);
+      this.#session = null;
+      session.close('no-frames');
+      this.#onFailure(session, { state: 'failed', reason: 'no-frames' });
+    }, 250);
+  }
+
+  #onFailure(session: WebRtcSession, change: SessionStateChange): void {
     const fatal =
       (change.error instanceof SignalingRequestError && FATAL_CODES.has(change.error.code)) ||
       change.reason === 'unsupported-browser';
@@ -208,19 +459,149 @@ export class Player extends TypedEmitter<PlayerEvents> {
       maxDelayMs = 10_000,
       maxAttempts = Number.POSITIVE_INFINITY,
     } = this.options.retry ?? {};
+    const played = this.#sessionPlayed;
     this.#attempt++;
     if (fatal || this.#attempt >= maxAttempts) {
       this.#set('failed', 'none', change.reason, change.error);
       return;
     }
+    // A node that was playing and whose signaling went away (killed, restarted)
+    // is left for another relay of the region, at once: the viewer was watching.
+    if (played && change.reason.startsWith('signaling-')) {
+      this.#placer.avoid(this.#ref(session));
+      this.#failovers++;
+      this.#set('connecting', 'none', `${change.reason}; failing over`, change.error);
+      void this.#run(session);
+      return;
+    }
+    // WebRTC cannot get through to this viewer: HLS now, WebRTC again later.
+    if (
+      this.options.hlsFallback !== false &&
+      isTransportFailure(change.reason) &&
+      (this.#hlsVideo ?? this.#video) !== null
+    ) {
+      this.#fallBack(session.options.nodeUrl, change.reason);
+      return;
+    }
+    this.#placer.avoid(this.#ref(session));
     const delay = Math.min(maxDelayMs, initialDelayMs * 2 ** (this.#attempt - 1));
-    this.#set(
-      'connecting',
-      'none',
-      `${change.reason}; retry in ${Math.round(delay / 100) / 10}s`,
-      change.error,
-    );
+    this.#set('connecting', 'none', `${change.reason}; retry in ${Math.round(delay / 100) / 10}s`, change.error);
     this.#retryTimer = setTimeout(() => void this.#run(), delay);
+  }
+
+  /** Plays HLS from `nodeUrl` (the relay WebRTC just failed to reach: same region). */
+  #fallBack(nodeUrl: string, why: string): void {
+    const video = this.#hlsVideo ?? this.#video;
+    if (!video) {
+      this.#set('failed', 'none', `${why}; no video element for HLS`);
+      return;
+    }
+    if (this.#hls) return;
+    if (!this.#hlsVideo && video.srcObject) video.srcObject = null;
+    const hls = new HlsSession({
+      nodeUrl,
+      stream: this.options.stream,
+      token: this.options.token,
+      scoreFeed: this.scores,
+      ...(this.options.hlsFactory ? { hlsFactory: this.options.hlsFactory } : {}),
+    });
+    this.#hls = hls;
+    const reason = `fallback: ${why}`;
+    hls.on('score', (score) => this.emit('score', score));
+    hls.on('warning', (error) => this.emit('warning', error));
+    hls.on('state', (change) => {
+      if (hls !== this.#hls || this.#closed) return;
+      if (change.state === 'connected') this.#set('connected', 'hls', reason);
+      else if (change.state === 'connecting') this.#set('connecting', 'hls', `${reason}; ${change.reason}`);
+      else {
+        // HLS did not work either: back to retrying WebRTC with backoff.
+        this.#hls = null;
+        clearTimeout(this.#upgradeTimer);
+        this.#standby?.close('hls failed');
+        this.#standby = null;
+        const delay = Math.min(10_000, 1000 * 2 ** Math.min(this.#attempt, 4));
+        this.#set('connecting', 'none', `${why}; hls ${change.reason}; retry in ${delay / 1000}s`);
+        this.#retryTimer = setTimeout(() => void this.#run(), delay);
+      }
+    });
+    this.#show('hls');
+    this.#set('connecting', 'hls', reason);
+    void hls.start(video);
+    this.#upgradeAttempt = 0;
+    this.#scheduleUpgrade();
+  }
+
+  #scheduleUpgrade(): void {
+    const { initialDelayMs = 1000, maxDelayMs = 8000 } = this.options.upgradeRetry ?? {};
+    const delay = Math.min(maxDelayMs, initialDelayMs * 2 ** this.#upgradeAttempt);
+    clearTimeout(this.#upgradeTimer);
+    this.#upgradeTimer = setTimeout(() => void this.#tryUpgrade(), delay);
+  }
+
+  /** While on HLS: a WebRTC session in the background (TCP first, then UDP); switch once it renders. */
+  async #tryUpgrade(): Promise<void> {
+    if (this.#closed || !this.#hls || this.#standby) return;
+    const forceTcp = this.#upgradeAttempt % 2 === 0 || (this.options.forceTcp ?? false);
+    this.#upgradeAttempt++;
+    const placement = await this.#place();
+    if (this.#closed || !this.#hls) return;
+    const next = this.#newSession(placement.nodeUrl, forceTcp);
+    this.#standby = next;
+    try {
+      await next.start();
+      await this.#firstFrame(next, true);
+      if (this.#standby !== next || this.#closed || !this.#hls) throw new Error('superseded');
+      await this.#rendered(next);
+    } catch {
+      next.close('upgrade failed');
+      if (this.#standby === next) this.#standby = null;
+      if (this.#hls && !this.#closed) this.#scheduleUpgrade();
+      return;
+    }
+    if (this.#standby !== next || !this.#hls) return;
+    this.#standby = null;
+    const hls = this.#hls;
+    this.#hls = null;
+    clearTimeout(this.#upgradeTimer);
+    this.#attempt = 0;
+    this.#session = next;
+    this.#sessionPlayed = true;
+    this.#syncVideo();
+    this.#show('webrtc');
+    hls.close('upgraded');
+    this.#watchStall(next);
+    this.#set('connected', 'webrtc', `upgraded from hls (${forceTcp ? 'tcp' : 'udp'})`);
+  }
+
+  /**
+   * With two elements: puts the session's stream in the (hidden) WebRTC
+   * element and waits until it has painted a frame, so the switch from HLS
+   * shows no black frame.
+   */
+  async #rendered(session: WebRtcSession): Promise<void> {
+    const video = this.#video;
+    if (!this.#hlsVideo || !video || !session.mediaStream) return;
+    video.srcObject = session.mediaStream;
+    this.#videoKey = '';
+    void video.play().catch(() => {});
+    if (typeof video.requestVideoFrameCallback !== 'function') return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 1500);
+      video.requestVideoFrameCallback(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  /** Shows the element of `path` and hides the other (when there are two). */
+  #show(path: PlayerPath): void {
+    if (!this.#hlsVideo || !this.#video) return;
+    const hls = path === 'hls';
+    this.#hlsVideo.style.visibility = hls ? 'visible' : 'hidden';
+    this.#video.style.visibility = hls ? 'hidden' : 'visible';
+    this.#hlsVideo.dataset.active = String(hls);
+    this.#video.dataset.active = String(!hls);
   }
 
   #set(state: SessionState, path: PlayerPath, reason: string, error?: Error): void {
@@ -234,6 +615,8 @@ export class Player extends TypedEmitter<PlayerEvents> {
   #syncVideo(): void {
     const stream = this.mediaStream;
     const video = this.#video;
+    // With one element for both paths, HLS owns it while it plays.
+    if (this.#hls && !this.#hlsVideo) return;
     const videoKey = stream
       ? stream
           .getVideoTracks()

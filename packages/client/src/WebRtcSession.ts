@@ -58,6 +58,8 @@ export type SessionStats = {
   iceCandidateType?: string;
   bytesReceived: number;
   inboundAudioPackets: number;
+  /** Audio packets received per source ('program', 'commentary'), matched by track. */
+  audioPacketsBySource?: Record<string, number>;
   inboundVideoPackets: number;
   packetsLost: number;
   framesDecoded?: number;
@@ -216,9 +218,7 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
         iceParameters: info.iceParameters as unknown as ms.IceParameters,
         iceCandidates: info.iceCandidates as unknown as ms.IceCandidate[],
         dtlsParameters: info.dtlsParameters as unknown as ms.DtlsParameters,
-        ...(info.sctpParameters
-          ? { sctpParameters: info.sctpParameters as unknown as ms.SctpParameters }
-          : {}),
+        ...(info.sctpParameters ? { sctpParameters: info.sctpParameters as unknown as ms.SctpParameters } : {}),
         ...(this.options.iceServers ? { iceServers: this.options.iceServers } : {}),
         ...(this.options.iceTransportPolicy ? { iceTransportPolicy: this.options.iceTransportPolicy } : {}),
       });
@@ -282,6 +282,7 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
       return stats;
     }
     Object.assign(stats, summarizeStats(report));
+    stats.audioPacketsBySource = audioPacketsBySource(report, this.consumers);
     return stats;
   }
 
@@ -370,7 +371,11 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
         this.#removeConsumer(notification.data.consumerId);
         break;
       case 'streamEnded':
-        this.close('stream-ended');
+        // The node lost the stream (publisher gone, or its mediasoup worker
+        // died and took the router along). Not the viewer's end: the Player
+        // rejoins with backoff, which brings the stream back on a live worker
+        // or waits for the match to resume.
+        this.#fail('stream-ended');
         break;
       case 'drain':
         this.emit('drain', notification.data.reason);
@@ -418,8 +423,7 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
       created.map(({ consumer }) =>
         this.signaling.request('resumeConsumer', { consumerId: consumer.id }).catch((error: unknown) => {
           // Closed on the server meanwhile (its producer went away): drop it, keep the rest.
-          if (error instanceof SignalingRequestError && error.code === 'not_found')
-            this.#removeConsumer(consumer.id);
+          if (error instanceof SignalingRequestError && error.code === 'not_found') this.#removeConsumer(consumer.id);
           else throw error;
         }),
       ),
@@ -542,8 +546,7 @@ export function summarizeStats(report: RTCStatsReport): Partial<SessionStats> {
       if (kind === 'audio') out.inboundAudioPackets! += packets;
       if (kind === 'video') {
         out.inboundVideoPackets! += packets;
-        if (typeof s.framesDecoded === 'number')
-          out.framesDecoded = (out.framesDecoded ?? 0) + s.framesDecoded;
+        if (typeof s.framesDecoded === 'number') out.framesDecoded = (out.framesDecoded ?? 0) + s.framesDecoded;
         if (typeof s.framesPerSecond === 'number') out.framesPerSecond = s.framesPerSecond;
         if (typeof s.frameWidth === 'number') out.frameWidth = s.frameWidth;
         if (typeof s.frameHeight === 'number') out.frameHeight = s.frameHeight;
@@ -569,4 +572,19 @@ export function summarizeStats(report: RTCStatsReport): Partial<SessionStats> {
 
 function num(value: unknown): number {
   return typeof value === 'number' && Number.isFinite(value) ? value : 0;
+}
+
+/** Inbound audio packets per consumer source, from the transport's stats (inbound-rtp carries the track id). */
+export function audioPacketsBySource(
+  report: RTCStatsReport,
+  consumers: readonly { kind: string; source: string; track: MediaStreamTrack }[],
+): Record<string, number> {
+  const sourceOfTrack = new Map(consumers.filter((c) => c.kind === 'audio').map((c) => [c.track.id, c.source]));
+  const out: Record<string, number> = {};
+  report.forEach((s: Record<string, unknown>) => {
+    if (s.type !== 'inbound-rtp' || s.kind !== 'audio') return;
+    const source = sourceOfTrack.get(String(s.trackIdentifier));
+    if (source) out[source] = (out[source] ?? 0) + Number(s.packetsReceived ?? 0);
+  });
+  return out;
 }

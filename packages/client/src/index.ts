@@ -6,6 +6,12 @@
  * - ScoreFeed: ordered, de-duplicated score updates with media-time lookup.
  * - Player: orchestrates playback paths (WebRTC today; TCP/HLS ladder later).
  */
+export {
+  type CommentaryPublisherEvents,
+  type CommentaryPublisherOptions,
+  CommentaryPublisher,
+  type CommentaryState,
+} from './CommentaryPublisher.ts';
 export { TypedEmitter, type Unsubscribe } from './emitter.ts';
 export {
   SignalingClientError,
@@ -15,11 +21,22 @@ export {
   SignalingTimeoutError,
 } from './errors.ts';
 export {
+  choose,
+  edgeUrls,
+  fetchEdges,
+  type Placement,
+  type PlacementReason,
+  type PlaceOptions,
+  place,
+  probeRegions,
+} from './Placement.ts';
+export {
   Player,
   type PlayerEvents,
   type PlayerOptions,
   type PlayerPath,
   type PlayerStateChange,
+  type PlayerStats,
   type RetryOptions,
 } from './Player.ts';
 export { type ReceivedScore, ScoreFeed, type ScoreFeedOptions, type ScorePushResult } from './ScoreFeed.ts';

@@ -2,14 +2,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SignalingRequestError } from '../src/errors.ts';
 import { Player, type PlayerStateChange } from '../src/Player.ts';
 import type { ReceivedScore } from '../src/ScoreFeed.ts';
-import {
-  FakeNode,
-  type FakeNodeOptions,
-  fakeDevice,
-  installMediaStream,
-  score,
-  WebSocket,
-} from './fakeNode.ts';
+import { FakeNode, type FakeNodeOptions, fakeDevice, installMediaStream, score, WebSocket } from './fakeNode.ts';
 
 beforeAll(installMediaStream);
 
@@ -107,13 +100,17 @@ describe('Player', () => {
     await expect.poll(() => player.mediaStream?.getTracks().length).toBe(2);
   });
 
-  it('stops on streamEnded', async () => {
-    const { node, player } = await setup();
+  it('rejoins after streamEnded (the node lost the stream; the match goes on)', async () => {
+    const { node, player, device } = await setup();
     player.start();
     await expect.poll(() => player.mediaStream?.getTracks().length).toBe(2);
+    const reasons: string[] = [];
+    player.on('state', (change) => reasons.push(`${change.state}: ${change.reason}`));
     node.notify('streamEnded');
-    await expect.poll(() => player.state).toBe('closed');
-    expect(player.reason).toBe('stream-ended');
-    expect(player.path).toBe('none');
+    await expect.poll(() => node.methods().filter((m) => m === 'join').length).toBe(2);
+    await expect.poll(() => device.handlers.length).toBe(2);
+    device.setConnectionState('connected');
+    expect(player.state).toBe('connected');
+    expect(reasons[0]).toMatch(/^connecting: stream-ended; retry in/);
   });
 });

@@ -27,9 +27,7 @@ describe('ScoreFeed', () => {
     expect(feed.lastSeq).toBe(0);
     expect(feed.log).toEqual([]);
     expect(feed.scoreForMediaTime(1e9)).toBeNull();
-    expect([feed.received, feed.accepted, feed.gaps, feed.duplicates, feed.missedAtJoin]).toEqual([
-      0, 0, 0, 0, 0,
-    ]);
+    expect([feed.received, feed.accepted, feed.gaps, feed.duplicates, feed.missedAtJoin]).toEqual([0, 0, 0, 0, 0]);
   });
 
   it('accepts consecutive updates in order and flags the snapshot', () => {

@@ -85,9 +85,7 @@ describe('SignalingClient', () => {
   it('matches responses to requests by id, whatever the order', async () => {
     const held: Array<() => void> = [];
     reply = (req, send) => {
-      held.push(() =>
-        send({ id: req.id, ok: true, data: { id: `p-${(req.data as { kind: string }).kind}` } }),
-      );
+      held.push(() => send({ id: req.id, ok: true, data: { id: `p-${(req.data as { kind: string }).kind}` } }));
       if (held.length === 2) for (const release of held.reverse()) release();
     };
     const client = await connected();
@@ -101,8 +99,7 @@ describe('SignalingClient', () => {
   });
 
   it('maps {ok:false} to SignalingRequestError with the protocol code', async () => {
-    reply = (req, send) =>
-      send({ id: req.id, ok: false, error: { code: 'not_joined', message: 'join first' } });
+    reply = (req, send) => send({ id: req.id, ok: false, error: { code: 'not_joined', message: 'join first' } });
     const client = await connected();
     const error = await client.request('consume', { transportId: 't', rtpCapabilities: {} }).catch((e) => e);
     expect(error).toBeInstanceOf(SignalingRequestError);
@@ -112,8 +109,7 @@ describe('SignalingClient', () => {
   });
 
   it("maps an unknown error code to 'internal'", async () => {
-    reply = (req, send) =>
-      send({ id: req.id, ok: false, error: { code: 'teapot', message: 'short and stout' } });
+    reply = (req, send) => send({ id: req.id, ok: false, error: { code: 'teapot', message: 'short and stout' } });
     const client = await connected();
     const error = await client.request('resumeConsumer', { consumerId: 'c' }).catch((e) => e);
     expect(error).toBeInstanceOf(SignalingRequestError);
@@ -124,9 +120,7 @@ describe('SignalingClient', () => {
   it('rejects a response that does not match the schema with SignalingProtocolError', async () => {
     reply = (req, send) => send({ id: req.id, ok: true, data: { nodeId: 'n' } });
     const client = await connected();
-    const error = await client
-      .request('join', { stream: 'match', token: 'a-token-of-length' })
-      .catch((e) => e);
+    const error = await client.request('join', { stream: 'match', token: 'a-token-of-length' }).catch((e) => e);
     expect(error).toBeInstanceOf(SignalingProtocolError);
     client.close();
   });
@@ -145,9 +139,7 @@ describe('SignalingClient', () => {
     expect(client.pendingCount).toBe(0);
 
     // Per-request override.
-    const quick = await client
-      .request('resumeConsumer', { consumerId: 'c' }, { timeoutMs: 20 })
-      .catch((e) => e);
+    const quick = await client.request('resumeConsumer', { consumerId: 'c' }, { timeoutMs: 20 }).catch((e) => e);
     expect(quick).toMatchObject({ timeoutMs: 20 });
 
     late.shift()!();
@@ -190,9 +182,7 @@ describe('SignalingClient', () => {
     expect(error).toBeInstanceOf(SignalingClosedError);
     expect(closes).toEqual([{ code: 4001, reason: 'bye', byClient: false }]);
     expect(client.state).toBe('closed');
-    await expect(client.request('resumeConsumer', { consumerId: 'c' })).rejects.toBeInstanceOf(
-      SignalingClosedError,
-    );
+    await expect(client.request('resumeConsumer', { consumerId: 'c' })).rejects.toBeInstanceOf(SignalingClosedError);
   });
 
   it('close() rejects pending requests and reports byClient', async () => {
@@ -209,9 +199,7 @@ describe('SignalingClient', () => {
 
   it('rejects requests before connect() and connect() to a dead port', async () => {
     const client = new SignalingClient(url, { WebSocket });
-    await expect(client.request('resumeConsumer', { consumerId: 'c' })).rejects.toBeInstanceOf(
-      SignalingClosedError,
-    );
+    await expect(client.request('resumeConsumer', { consumerId: 'c' })).rejects.toBeInstanceOf(SignalingClosedError);
     const dead = new SignalingClient('ws://127.0.0.1:1/ws', { WebSocket });
     await expect(dead.connect()).rejects.toBeInstanceOf(SignalingClosedError);
     expect(dead.state).toBe('closed');

@@ -118,7 +118,7 @@ describe('WebRtcSession', () => {
     expect(node.methods().filter((m) => m === 'consumeData')).toHaveLength(1);
 
     node.notify('streamEnded');
-    await expect.poll(() => session.state).toBe('closed');
+    await expect.poll(() => session.state).toBe('failed');
     expect(session.reason).toBe('stream-ended');
   });
 

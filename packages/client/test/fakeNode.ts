@@ -87,8 +87,7 @@ export class FakeNode {
   }
 
   notify(notification: string, data?: unknown): void {
-    for (const socket of this.sockets)
-      socket.send(JSON.stringify(data ? { notification, data } : { notification }));
+    for (const socket of this.sockets) socket.send(JSON.stringify(data ? { notification, data } : { notification }));
   }
 
   async stop(): Promise<void> {

@@ -188,18 +188,11 @@ export class StreamDirectory {
    * a backup taking over simply overwrites the primary. `ttlMs` (optional)
    * makes the entry expire unless re-set, for ingests that refresh it.
    */
-  async setIngest(
-    stream: string,
-    nodeId: string,
-    options: { role: IngestRole; ttlMs?: number },
-  ): Promise<void> {
+  async setIngest(stream: string, nodeId: string, options: { role: IngestRole; ttlMs?: number }): Promise<void> {
     checkStream(stream);
     checkNodeId(nodeId);
     if (options.role !== 'primary' && options.role !== 'backup') {
-      throw new ClusterError(
-        'bad_request',
-        `ingest role must be primary or backup, got ${String(options.role)}`,
-      );
+      throw new ClusterError('bad_request', `ingest role must be primary or backup, got ${String(options.role)}`);
     }
     await this.conn.run('set ingest', (c) =>
       c.eval(
@@ -232,6 +225,36 @@ export class StreamDirectory {
       c.eval(REMOVE_INGEST_LUA, 1, this.keys.ingest(stream), nodeId ?? ''),
     );
     return Number(removed) === 1;
+  }
+
+  // ------------------------------------------------------------ ingest copies
+
+  /**
+   * Redundant ingest: `nodeId` receives the stream as its `role` feed. Unlike
+   * setIngest (the one *active* ingest, which a relay overwrites when it
+   * switches), both feeds are listed here so a relay can pull both copies.
+   */
+  async setIngestCopy(stream: string, nodeId: string, role: IngestRole): Promise<void> {
+    checkStream(stream);
+    checkNodeId(nodeId);
+    await this.conn.run('set ingest copy', (c) => c.hset(this.keys.ingestCopies(stream), role, nodeId));
+  }
+
+  /** Remove the `role` copy if `nodeId` still holds it. */
+  async removeIngestCopy(stream: string, nodeId: string, role: IngestRole): Promise<void> {
+    checkStream(stream);
+    const key = this.keys.ingestCopies(stream);
+    await this.conn.run('remove ingest copy', async (c) => {
+      if ((await c.hget(key, role)) === nodeId) await c.hdel(key, role);
+    });
+  }
+
+  async getIngestCopies(stream: string): Promise<{ primary: string | null; backup: string | null }> {
+    checkStream(stream);
+    const [primary, backup] = await this.conn.run('get ingest copies', (c) =>
+      c.hmget(this.keys.ingestCopies(stream), 'primary', 'backup'),
+    );
+    return { primary: primary ?? null, backup: backup ?? null };
   }
 
   // ------------------------------------------------------------- region claims
@@ -290,10 +313,7 @@ export class StreamDirectory {
       ),
     );
     if (Number(ok) !== 1) {
-      this.logger.warn(
-        { stream: claim.stream, region: claim.region, nodeId: claim.nodeId },
-        'region claim lost',
-      );
+      this.logger.warn({ stream: claim.stream, region: claim.region, nodeId: claim.nodeId }, 'region claim lost');
       return false;
     }
     return true;
@@ -321,9 +341,10 @@ export class StreamDirectory {
    */
   async forgetNode(nodeId: string): Promise<{ claims: number; ingests: number }> {
     checkNodeId(nodeId);
-    const res = (await this.conn.run('forget node', (c) =>
-      c.eval(FORGET_LUA, 0, this.keys.prefix, nodeId),
-    )) as [number, number];
+    const res = (await this.conn.run('forget node', (c) => c.eval(FORGET_LUA, 0, this.keys.prefix, nodeId))) as [
+      number,
+      number,
+    ];
     const out = { claims: Number(res[0]), ingests: Number(res[1]) };
     if (out.claims + out.ingests > 0) this.logger.info({ nodeId, ...out }, 'forgot dead node');
     return out;
@@ -333,9 +354,7 @@ export class StreamDirectory {
 
   /** Every stream with an ingest or a live region claim, sorted by stream id. */
   async listStreams(): Promise<StreamEntry[]> {
-    const raw = (await this.conn.run('list streams', (c) =>
-      c.eval(LIST_LUA, 0, this.keys.prefix),
-    )) as unknown[];
+    const raw = (await this.conn.run('list streams', (c) => c.eval(LIST_LUA, 0, this.keys.prefix))) as unknown[];
     const out: StreamEntry[] = [];
     for (const row of raw) {
       if (!Array.isArray(row) || row.length < 5) continue;

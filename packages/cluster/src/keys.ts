@@ -41,6 +41,8 @@ export function clusterKeys(cluster: string) {
     streams: `${p}streams`,
     /** HASH nodeId, role, since. */
     ingest: (stream: string) => `${p}ingest:${stream}`,
+    /** HASH role ('primary' | 'backup') -> node id: every ingest feeding the stream (redundant ingest). */
+    ingestCopies: (stream: string) => `${p}ingest-copies:${stream}`,
     /** SET of regions that have (or had) a claim for the stream. */
     regions: (stream: string) => `${p}regions:${stream}`,
     /** STRING holder node id, PX = claim ttl. */

@@ -67,9 +67,7 @@ describe('NodeBus', () => {
   it('many concurrent requests are matched to their own responses', async () => {
     const { relay } = await pair();
     const res = await Promise.all(Array.from({ length: 50 }, (_, i) => relay.request('ingest-1', 'echo', i)));
-    expect(res.map((r) => (r as { payload: number }).payload)).toEqual(
-      Array.from({ length: 50 }, (_, i) => i),
-    );
+    expect(res.map((r) => (r as { payload: number }).payload)).toEqual(Array.from({ length: 50 }, (_, i) => i));
   });
 
   it('typed errors: not_found, bad_request (thrown and schema), internal', async () => {
@@ -80,11 +78,7 @@ describe('NodeBus', () => {
     ingest.handle('crash', () => {
       throw new Error('kaboom');
     });
-    ingest.handle(
-      'typed',
-      (p: { stream: string }) => p.stream.toUpperCase(),
-      z.object({ stream: z.string() }),
-    );
+    ingest.handle('typed', (p: { stream: string }) => p.stream.toUpperCase(), z.object({ stream: z.string() }));
 
     const codeOf = (p: Promise<unknown>) =>
       p.then(
@@ -187,9 +181,7 @@ describe('NodeBus', () => {
   });
 
   it('refuses a short secret, and close() rejects pending requests', async () => {
-    expect(() => new NodeBus({ redis: redis.url, cluster: 'c', nodeId: 'n', secret: 'short' })).toThrow(
-      ClusterError,
-    );
+    expect(() => new NodeBus({ redis: redis.url, cluster: 'c', nodeId: 'n', secret: 'short' })).toThrow(ClusterError);
     const { ingest, relay } = await pair();
     let arrived!: () => void;
     const reached = new Promise<void>((r) => {
@@ -199,9 +191,7 @@ describe('NodeBus', () => {
       arrived();
       return new Promise(() => {});
     });
-    const pending = expect(
-      relay.request('ingest-1', 'never', {}, { timeoutMs: 10_000 }),
-    ).rejects.toMatchObject({
+    const pending = expect(relay.request('ingest-1', 'never', {}, { timeoutMs: 10_000 })).rejects.toMatchObject({
       code: 'unavailable',
     });
     await reached; // the request is in flight, its answer will never come

@@ -61,13 +61,9 @@ describe('StreamDirectory: region copy claims', () => {
     const clients = Array.from({ length: 200 }, () => createRedisClient(redis.url));
     try {
       // All connections up first, so the claims really race inside Redis.
-      await Promise.all(
-        clients.map((c) => (c.status === 'ready' ? null : new Promise((r) => c.once('ready', r)))),
-      );
+      await Promise.all(clients.map((c) => (c.status === 'ready' ? null : new Promise((r) => c.once('ready', r)))));
       const dirs = clients.map((c) => new StreamDirectory({ redis: c, cluster }));
-      const results = await Promise.all(
-        dirs.map((d, i) => d.claimRegionCopy('final', 'asia', `relay-${i}`, 10_000)),
-      );
+      const results = await Promise.all(dirs.map((d, i) => d.claimRegionCopy('final', 'asia', `relay-${i}`, 10_000)));
       const winners = results.filter((r) => r.won);
       expect(winners).toHaveLength(1);
       const winner = winners[0]!.winner;

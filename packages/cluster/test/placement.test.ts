@@ -3,18 +3,12 @@ import { describe, expect, it } from 'vitest';
 import { acceptsViewers, candidateRelays, guessRegion, loadRatio, pickRelay } from '../src/placement.ts';
 import { nodeRecord } from './helpers.ts';
 
-function node(
-  id: string,
-  region: string,
-  viewers: number,
-  capacity: number,
-  extra: Partial<NodeRecord> = {},
-) {
+function node(id: string, region: string, viewers: number, capacity: number, extra: Partial<NodeRecord> = {}) {
   return nodeRecord({
     id,
     region,
     capacity: { viewers: capacity },
-    load: { viewers, streams: 1, bitrateOut: 0, workerCpu: 0 },
+    load: { viewers, streams: 1, bitrateOut: 0, workerCpu: 0, egressBytes: 0, egressCostUsd: 0, streamViewers: {} },
     ...extra,
   });
 }

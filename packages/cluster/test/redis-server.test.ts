@@ -60,8 +60,8 @@ describe('startRedisServer', () => {
   });
 
   it('fails clearly when the binary is missing', async () => {
-    await expect(
-      startRedisServer({ bin: '/nonexistent/redis-server', port: await freePort() }),
-    ).rejects.toThrow(/redis-server installed/);
+    await expect(startRedisServer({ bin: '/nonexistent/redis-server', port: await freePort() })).rejects.toThrow(
+      /redis-server installed/,
+    );
   });
 });

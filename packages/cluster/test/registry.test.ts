@@ -68,7 +68,15 @@ describe('NodeRegistry', () => {
     let viewers = 1;
     const a = registry(cluster);
     await a.register(nodeRecord({ id: 'n' }), {
-      load: () => ({ viewers, streams: 1, bitrateOut: 1000, workerCpu: 0.1 }),
+      load: () => ({
+        viewers,
+        streams: 1,
+        bitrateOut: 1000,
+        workerCpu: 0.1,
+        egressBytes: 0,
+        egressCostUsd: 0,
+        streamViewers: {},
+      }),
     });
     const first = (await a.list())[0]!;
     expect(first.load.viewers).toBe(1);
@@ -89,8 +97,25 @@ describe('NodeRegistry', () => {
     await a.register(nodeRecord({ id: 'n' }), {
       load: () => {
         if (mode === 'throw') throw new Error('boom');
-        if (mode === 'bad') return { viewers: -1, streams: 0, bitrateOut: 0, workerCpu: 0 };
-        return { viewers: 7, streams: 0, bitrateOut: 0, workerCpu: 0 };
+        if (mode === 'bad')
+          return {
+            viewers: -1,
+            streams: 0,
+            bitrateOut: 0,
+            workerCpu: 0,
+            egressBytes: 0,
+            egressCostUsd: 0,
+            streamViewers: {},
+          };
+        return {
+          viewers: 7,
+          streams: 0,
+          bitrateOut: 0,
+          workerCpu: 0,
+          egressBytes: 0,
+          egressCostUsd: 0,
+          streamViewers: {},
+        };
       },
     });
     mode = 'throw';

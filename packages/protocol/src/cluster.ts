@@ -19,6 +19,11 @@ export const NodeRecord = z.object({
     streams: z.number().int().min(0),
     bitrateOut: z.number().min(0),
     workerCpu: z.number().min(0),
+    /** Bytes sent since the node started (viewers + pipes), and what they cost at the node's egress price. */
+    egressBytes: z.number().min(0).default(0),
+    egressCostUsd: z.number().min(0).default(0),
+    /** Viewers per stream on this node (the admin API sums them across the cluster). */
+    streamViewers: z.record(z.string(), z.number().int().min(0)).default({}),
   }),
   draining: z.boolean(),
   startedAt: z.number().int(),

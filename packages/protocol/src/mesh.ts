@@ -24,16 +24,16 @@ export const PipeOpenRequest = z.object({
 });
 export type PipeOpenRequest = z.infer<typeof PipeOpenRequest>;
 
+const PipedProducerMessage = z.object({
+  id: z.string(),
+  kind: z.enum(['audio', 'video']),
+  rtpParameters: Opaque,
+  source: z.enum(['program', 'commentary']),
+});
+
 export const PipeOpenResponse = PipeEndpointMessage.extend({
   pipeId: z.string(),
-  producers: z.array(
-    z.object({
-      id: z.string(),
-      kind: z.enum(['audio', 'video']),
-      rtpParameters: Opaque,
-      source: z.enum(['program', 'commentary']),
-    }),
-  ),
+  producers: z.array(PipedProducerMessage),
   scores: z
     .object({ id: z.string(), sctpStreamParameters: Opaque, label: z.string(), protocol: z.string() })
     .nullable(),
@@ -43,6 +43,18 @@ export type PipeOpenResponse = z.infer<typeof PipeOpenResponse>;
 /** `pipe.close`: the downstream end is gone; tear the upstream end down. */
 export const PipeCloseRequest = z.object({ stream: StreamId, pipeId: z.string().min(1).max(64) });
 export type PipeCloseRequest = z.infer<typeof PipeCloseRequest>;
+
+/**
+ * `pipe.commentary`: upstream → downstream on an open pipe: commentary producers
+ * that started (now carried by the pipe) or ended since it opened.
+ */
+export const PipeCommentaryRequest = z.object({
+  stream: StreamId,
+  pipeId: z.string().min(1).max(64),
+  added: z.array(PipedProducerMessage).max(32).default([]),
+  removed: z.array(z.string().max(64)).max(32).default([]),
+});
+export type PipeCommentaryRequest = z.infer<typeof PipeCommentaryRequest>;
 
 /** A pipe as the ops API shows it (`GET /api/v1/pipes`). */
 export const PipeSummary = z.object({

@@ -1,6 +1,13 @@
 import type { types } from 'mediasoup';
 
-export const MEDIA_OBJECT_KINDS = ['router', 'transport', 'producer', 'consumer', 'dataProducer', 'dataConsumer'] as const;
+export const MEDIA_OBJECT_KINDS = [
+  'router',
+  'transport',
+  'producer',
+  'consumer',
+  'dataProducer',
+  'dataConsumer',
+] as const;
 export type MediaObjectKind = (typeof MEDIA_OBJECT_KINDS)[number];
 export type MediaObjectCounts = Record<MediaObjectKind, number>;
 

@@ -2,9 +2,11 @@ import { EventEmitter } from 'node:events';
 import type { ScoreUpdate } from '@matchmesh/protocol';
 import { parseScoreMessage, SCORE_CHANNEL_LABEL } from '@matchmesh/protocol';
 import type { types } from 'mediasoup';
+import { closeRouter } from './closeRouter.ts';
 import { MEDIA_CODECS } from './codecs.ts';
 import type { Logger } from './logger.ts';
 import { silentLogger } from './logger.ts';
+import { type ProgramOptions, type ProgramSource, StableProgram } from './stable/StableProgram.ts';
 import type { PooledWorker, WorkerPool } from './WorkerPool.ts';
 
 /** SCTP stream id the publisher's score DataChannel is negotiated on (mediasoup does not speak DCEP). */
@@ -57,7 +59,8 @@ export class StreamRouter extends EventEmitter<StreamRouterEvents> {
   readonly #log: Logger;
   readonly #direct: types.DirectTransport;
   readonly #scoreOut: types.DataProducer;
-  readonly #program = new Map<types.MediaKind, types.Producer>();
+  /** The match feed with a stable identity: what viewers and pipes consume. */
+  readonly program: StableProgram;
   readonly #commentary = new Set<types.Producer>();
   #latestScore: ScoreUpdate | null = null;
   /** Recent updates, oldest first, so a viewer joining between two updates misses none. */
@@ -71,6 +74,7 @@ export class StreamRouter extends EventEmitter<StreamRouterEvents> {
     direct: types.DirectTransport,
     scoreOut: types.DataProducer,
     log: Logger,
+    programOptions: Partial<ProgramOptions>,
   ) {
     super();
     this.stream = stream;
@@ -79,15 +83,27 @@ export class StreamRouter extends EventEmitter<StreamRouterEvents> {
     this.#direct = direct;
     this.#scoreOut = scoreOut;
     this.#log = log;
+    this.program = new StableProgram(direct, router.rtpCapabilities, { stream }, programOptions);
+    this.program.on('changed', () => this.emit('programchanged'));
+    this.program.on('switched', (record) => this.#log.info({ ...record }, 'program source switched'));
     router.observer.once('close', () => this.close());
   }
 
-  static async create(pool: WorkerPool, stream: string, logger: Logger = silentLogger): Promise<StreamRouter> {
+  static async create(
+    pool: WorkerPool,
+    stream: string,
+    logger: Logger = silentLogger,
+    programOptions: Partial<ProgramOptions> = {},
+  ): Promise<StreamRouter> {
     const { router, pooled } = await pool.createRouter(MEDIA_CODECS, { stream });
     try {
-      const direct = await router.createDirectTransport({ maxSendMessageSize: 64 * 1024, maxReceiveMessageSize: 64 * 1024 });
+      const direct = await router.createDirectTransport({
+        maxSendMessageSize: 64 * 1024,
+        maxReceiveMessageSize: 64 * 1024,
+      });
       const scoreOut = await direct.produceData({ label: SCORE_CHANNEL_LABEL, appData: { stream } });
-      return new StreamRouter(stream, pooled, router, direct, scoreOut, logger.child?.({ stream }) ?? logger);
+      const log = logger.child?.({ stream }) ?? logger;
+      return new StreamRouter(stream, pooled, router, direct, scoreOut, log, programOptions);
     } catch (err) {
       router.close();
       throw err;
@@ -102,9 +118,9 @@ export class StreamRouter extends EventEmitter<StreamRouterEvents> {
     return this.router.rtpCapabilities;
   }
 
-  /** True while the match feed has at least one producer. */
+  /** True while the match feed has its stable producers (through a publisher's reconnects). */
   get live(): boolean {
-    return this.#program.size > 0;
+    return this.program.live;
   }
 
   get latestScore(): ScoreUpdate | null {
@@ -116,8 +132,9 @@ export class StreamRouter extends EventEmitter<StreamRouterEvents> {
     return this.#scoreOut;
   }
 
+  /** The stable program producers: the only ones viewers, WHEP sessions and pipes consume. */
   programProducers(): types.Producer[] {
-    return [...this.#program.values()];
+    return this.program.producers();
   }
 
   commentaryProducers(): types.Producer[] {
@@ -125,20 +142,12 @@ export class StreamRouter extends EventEmitter<StreamRouterEvents> {
   }
 
   /**
-   * Install the program feed. A producer closing takes itself out again; the
-   * caller (the publisher session) is responsible for there being only one.
+   * Splice a live feed (a WHIP session's or a pipe's producers) into the
+   * stream's stable program. The feed leaving later closes nothing viewers
+   * hold: its producers closing only detach it.
    */
-  setProgram(producers: types.Producer[]): void {
-    for (const producer of producers) {
-      this.#program.set(producer.kind, producer);
-      producer.observer.once('close', () => {
-        if (this.#program.get(producer.kind) === producer) {
-          this.#program.delete(producer.kind);
-          this.emit('programchanged');
-        }
-      });
-    }
-    this.emit('programchanged');
+  async attachProgram(source: ProgramSource): Promise<void> {
+    await this.program.attach(source);
   }
 
   addCommentary(producer: types.Producer): void {
@@ -207,8 +216,8 @@ export class StreamRouter extends EventEmitter<StreamRouterEvents> {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.router.close();
-    this.#program.clear();
+    this.program.close();
+    closeRouter(this.router);
     this.#commentary.clear();
     this.emit('close');
   }

@@ -2,13 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { types } from 'mediasoup';
 import * as ortc from 'mediasoup/ortc';
+import { closeRouter } from './closeRouter.ts';
 import { MediaError, offerRejection } from './errors.ts';
+import type { StreamRouter } from './StreamRouter.ts';
 import type { AnsweredSection } from './sdp/answer.ts';
 import { buildAnswer } from './sdp/answer.ts';
 import type { OfferMedia } from './sdp/offer.ts';
 import { parseOffer, remoteDtlsRole } from './sdp/offer.ts';
 import { capabilitiesFromOffer } from './sdp/rtp.ts';
-import type { StreamRouter } from './StreamRouter.ts';
 
 interface WhepSessionEvents {
   close: [reason: string];
@@ -34,7 +35,14 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
   readonly #router: types.Router;
   #closed = false;
 
-  private constructor(router: types.Router, transport: types.WebRtcTransport, consumers: types.Consumer[], answer: string) {
+  private constructor(
+    /** The stream this session plays. */
+    readonly stream: string,
+    router: types.Router,
+    transport: types.WebRtcTransport,
+    consumers: types.Consumer[],
+    answer: string,
+  ) {
     super();
     this.#router = router;
     this.transport = transport;
@@ -51,7 +59,7 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
     const plans = offer.media.map((m) => planSection(m, stream));
     const wanted = plans.filter((p): p is SectionPlan => p !== null);
     if (wanted.length === 0) {
-      throw new MediaError('unsupported_media', 'WHEP offer can receive none of the stream\'s codecs');
+      throw new MediaError('unsupported_media', "WHEP offer can receive none of the stream's codecs");
     }
 
     // Audio first: mediasoup allocates the video RTX payload type from the
@@ -61,8 +69,13 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
       .map((p) => p.codec);
     const router = await stream.pooled.worker.createRouter({ mediaCodecs, appData: { whep: true } });
     stream.pooled.routers.add(router);
-    router.observer.once('close', () => stream.pooled.routers.delete(router));
-    stream.router.observer.once('close', () => router.close());
+    // The stream's router outlives this session's: unhook from it when ours goes.
+    const closeWithStream = (): void => closeRouter(router);
+    stream.router.observer.once('close', closeWithStream);
+    router.observer.once('close', () => {
+      stream.pooled.routers.delete(router);
+      stream.router.observer.off('close', closeWithStream);
+    });
     try {
       const transport = await router.createWebRtcTransport({
         webRtcServer: stream.pooled.webRtcServer,
@@ -74,7 +87,12 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
       await transport.connect({
         dtlsParameters: {
           role: remoteDtlsRole(offer),
-          fingerprints: [{ algorithm: offer.fingerprint.algorithm as types.FingerprintAlgorithm, value: offer.fingerprint.value }],
+          fingerprints: [
+            {
+              algorithm: offer.fingerprint.algorithm as types.FingerprintAlgorithm,
+              value: offer.fingerprint.value,
+            },
+          ],
         },
       });
       const consumers: types.Consumer[] = [];
@@ -109,13 +127,13 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
         });
       }
       const answer = buildAnswer(offer, transport, answers);
-      const session = new WhepSession(router, transport, consumers, answer);
+      const session = new WhepSession(stream.stream, router, transport, consumers, answer);
       transport.observer.once('close', () => session.close('transport closed'));
       router.observer.once('close', () => session.close('stream closed'));
       for (const c of consumers) c.observer.once('close', () => session.close('producer closed'));
       return session;
     } catch (err) {
-      router.close();
+      closeRouter(router);
       throw offerRejection(err);
     }
   }
@@ -127,7 +145,7 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
   close(reason = 'closed'): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#router.close();
+    closeRouter(this.#router);
     this.emit('close', reason);
   }
 }

@@ -4,12 +4,25 @@ import type { types } from 'mediasoup';
 import { MediaError, offerRejection } from './errors.ts';
 import type { Logger } from './logger.ts';
 import { silentLogger } from './logger.ts';
+import type { StreamRouter } from './StreamRouter.ts';
+import { SCORE_SCTP_STREAM_ID } from './StreamRouter.ts';
 import type { AnsweredSection } from './sdp/answer.ts';
 import { buildAnswer } from './sdp/answer.ts';
 import { parseOffer, remoteDtlsRole } from './sdp/offer.ts';
 import { producerParametersFromOffer } from './sdp/rtp.ts';
-import type { StreamRouter } from './StreamRouter.ts';
-import { SCORE_SCTP_STREAM_ID } from './StreamRouter.ts';
+import type { SourceRole } from './stable/StableProgram.ts';
+
+export interface WhipOptions {
+  /** 'backup': a second, redundant feed of the stream (token claim `backup`). Default 'primary'. */
+  role?: SourceRole;
+  /**
+   * A publisher of the same role that delivered media within this many ms is
+   * "still publishing" (409); a quieter one is being replaced by a reconnect
+   * of the same origin and is closed. Default 1000.
+   */
+  takeoverSilenceMs?: number;
+  logger?: Logger;
+}
 
 interface WhipSessionEvents {
   /** The session ended: DELETE, ICE/DTLS failure, or the router went away. */
@@ -24,6 +37,7 @@ interface WhipSessionEvents {
 export class WhipSession extends EventEmitter<WhipSessionEvents> {
   readonly id = randomUUID();
   readonly stream: StreamRouter;
+  readonly role: SourceRole;
   readonly transport: types.WebRtcTransport;
   readonly producers: types.Producer[];
   readonly dataProducer: types.DataProducer | undefined;
@@ -39,9 +53,11 @@ export class WhipSession extends EventEmitter<WhipSessionEvents> {
     producers: types.Producer[];
     dataProducer: types.DataProducer | undefined;
     answer: string;
+    role: SourceRole;
   }) {
     super();
     this.stream = init.stream;
+    this.role = init.role;
     this.transport = init.transport;
     this.producers = init.producers;
     this.dataProducer = init.dataProducer;
@@ -54,7 +70,10 @@ export class WhipSession extends EventEmitter<WhipSessionEvents> {
    * a bad offer never disturbs the router; if allocation fails half-way, the
    * transport (and all it holds) is closed again.
    */
-  static async create(stream: StreamRouter, offerSdp: string, logger: Logger = silentLogger): Promise<WhipSession> {
+  static async create(stream: StreamRouter, offerSdp: string, options: WhipOptions = {}): Promise<WhipSession> {
+    const logger = options.logger ?? silentLogger;
+    const role = options.role ?? 'primary';
+    const takeoverMs = options.takeoverSilenceMs ?? 1000;
     const offer = parseOffer(offerSdp);
     const caps = stream.rtpCapabilities;
 
@@ -69,14 +88,40 @@ export class WhipSession extends EventEmitter<WhipSessionEvents> {
         throw new MediaError('bad_sdp', `WHIP m=${m.kind} section "${m.mid}" must be sendonly (is ${direction})`);
       }
       if (m.section.port === 0) return { kind: 'rejected' as const };
-      return { kind: 'rtp' as const, media: m.kind, rtpParameters: producerParametersFromOffer(m.section, m.mid, caps) };
+      return {
+        kind: 'rtp' as const,
+        media: m.kind,
+        rtpParameters: producerParametersFromOffer(m.section, m.mid, caps),
+      };
     });
     const kinds = plans.filter((p) => p.kind === 'rtp').map((p) => (p as { media: string }).media);
     if (kinds.length === 0) throw new MediaError('unsupported_media', 'WHIP offer sends no audio or video');
     if (new Set(kinds).size !== kinds.length) {
       throw new MediaError('unsupported_media', 'WHIP offer has more than one m= section of the same kind');
     }
-    if (stream.live) throw new MediaError('already_publishing', `stream "${stream.stream}" is already being published`);
+    // A reconnecting publisher splices into the stream's stable tracks: its
+    // codec must be theirs, or every viewer's decoder would break.
+    for (const plan of plans) {
+      if (plan.kind !== 'rtp') continue;
+      const want = stream.program.codecOf(plan.media as types.MediaKind);
+      const got = plan.rtpParameters.codecs.find((c) => !/\/rtx$/i.test(c.mimeType))?.mimeType;
+      if (want && got && want.toLowerCase() !== got.toLowerCase()) {
+        throw new MediaError(
+          'codec_mismatch',
+          `stream "${stream.stream}" carries ${plan.media} as ${want}; this offer would send ${got}, which viewers already playing cannot decode`,
+        );
+      }
+    }
+    const stillPublishing = (): void => {
+      const current = stream.program.sourceOf(role);
+      if (current && stream.program.sourceAlive(current.id, takeoverMs)) {
+        throw new MediaError(
+          'already_publishing',
+          `stream "${stream.stream}" is already being published (${role}) and its media is flowing`,
+        );
+      }
+    };
+    stillPublishing();
 
     // 2. Allocate.
     const wantsSctp = plans.some((p) => p.kind === 'sctp');
@@ -85,7 +130,9 @@ export class WhipSession extends EventEmitter<WhipSessionEvents> {
       await transport.connect({
         dtlsParameters: {
           role: remoteDtlsRole(offer),
-          fingerprints: [{ algorithm: offer.fingerprint.algorithm as types.FingerprintAlgorithm, value: offer.fingerprint.value }],
+          fingerprints: [
+            { algorithm: offer.fingerprint.algorithm as types.FingerprintAlgorithm, value: offer.fingerprint.value },
+          ],
         },
       });
       const producers: types.Producer[] = [];
@@ -111,10 +158,25 @@ export class WhipSession extends EventEmitter<WhipSessionEvents> {
         }
       }
       const answer = buildAnswer(offer, transport, answers);
-      const session = new WhipSession({ stream, transport, producers, dataProducer, answer });
+      const session = new WhipSession({ stream, transport, producers, dataProducer, answer, role });
       // Re-check: another publisher may have won the race while we allocated.
-      if (stream.live) throw new MediaError('already_publishing', `stream "${stream.stream}" is already being published`);
-      stream.setProgram(producers);
+      stillPublishing();
+      // A silent session of the same role is a dead connection of this origin: replace it.
+      const previous = stream.program.sourceOf(role);
+      if (previous) {
+        logger.info(
+          { stream: stream.stream, previous: previous.id, session: session.id },
+          'WHIP session replaces a silent one',
+        );
+        previous.close?.('replaced by a new session');
+      }
+      await stream.attachProgram({
+        id: session.id,
+        role,
+        producers,
+        label: `whip:${role}`,
+        close: (reason) => session.close(reason),
+      });
       if (dataProducer) session.#detachScores = await stream.attachScoreSource(dataProducer);
       session.#watch(logger);
       return session;

@@ -1,9 +1,11 @@
 import { EventEmitter } from 'node:events';
-import * as mediasoup from 'mediasoup';
 import type { types } from 'mediasoup';
+import * as mediasoup from 'mediasoup';
+import { trackWebRtcTransports } from './closeRouter.ts';
 import type { Logger } from './logger.ts';
-import { MediaCensus } from './MediaCensus.ts';
 import { silentLogger } from './logger.ts';
+import { EgressMeter } from './EgressMeter.ts';
+import { MediaCensus } from './MediaCensus.ts';
 
 export interface WorkerPoolOptions {
   /** How many workers; one per core is the sweet spot (each is single-threaded). */
@@ -50,6 +52,8 @@ interface WorkerPoolEvents {
 export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   /** Live mediasoup objects across all workers (leak checks, metrics). */
   readonly census = new MediaCensus();
+  /** Bytes the workers send (viewers, pipes), sampled with the CPU. */
+  readonly egress = new EgressMeter();
   readonly #options: WorkerPoolOptions;
   readonly #log: Logger;
   readonly #workers: (PooledWorker | undefined)[] = [];
@@ -132,6 +136,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   }
 
   async #sampleCpu(): Promise<void> {
+    await this.egress.sample();
     try {
       const seconds = await this.cpuSeconds();
       const at = Date.now();
@@ -156,6 +161,8 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
       appData: { index },
     });
     this.census.watchWorker(worker);
+    this.egress.watchWorker(worker);
+    trackWebRtcTransports(worker);
     const port = o.basePort + index;
     const announced = o.announcedAddress && o.announcedAddress !== o.listenIp ? o.announcedAddress : undefined;
     const webRtcServer = await worker.createWebRtcServer({

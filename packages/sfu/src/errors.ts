@@ -8,6 +8,7 @@ export type MediaErrorCode =
   | 'unsupported_media'
   | 'stream_not_live'
   | 'already_publishing'
+  | 'codec_mismatch'
   | 'not_found'
   | 'closed';
 
@@ -16,6 +17,7 @@ const STATUS: Record<MediaErrorCode, number> = {
   unsupported_media: 422,
   stream_not_live: 409,
   already_publishing: 409,
+  codec_mismatch: 422,
   not_found: 404,
   closed: 410,
 };

@@ -4,16 +4,12 @@
  * server wires it to the cluster and the network edge.
  */
 export { MEDIA_CODECS } from './codecs.ts';
+export { type EgressBytes, type EgressKind, EgressMeter } from './EgressMeter.ts';
 export { MediaError, type MediaErrorCode } from './errors.ts';
 export { type Logger, silentLogger } from './logger.ts';
+export { MEDIA_OBJECT_KINDS, MediaCensus, type MediaObjectCounts, type MediaObjectKind } from './MediaCensus.ts';
 export {
-  MEDIA_OBJECT_KINDS,
-  MediaCensus,
-  type MediaObjectCounts,
-  type MediaObjectKind,
-} from './MediaCensus.ts';
-export { PlainTap, type TappedTrack } from './PlainTap.ts';
-export {
+  type CommentaryChange,
   type PipeAnswer,
   type PipedDataProducer,
   type PipedProducer,
@@ -22,14 +18,21 @@ export {
   type PipeListen,
   PipeOut,
 } from './pipes.ts';
-export {
-  SCORE_SCTP_STREAM_ID,
-  type ScoreStats,
-  StreamRouter,
-  type TransportRequest,
-} from './StreamRouter.ts';
+export { SCORE_SCTP_STREAM_ID, type ScoreStats, StreamRouter, type TransportRequest } from './StreamRouter.ts';
 export { buildAnswer } from './sdp/answer.ts';
 export { MAX_SDP_BYTES, type ParsedOffer, parseOffer } from './sdp/offer.ts';
+export { PlainTap, type TappedTrack } from './PlainTap.ts';
+export { Splicer } from './stable/Splicer.ts';
+export {
+  DEFAULT_PROGRAM_OPTIONS,
+  type ProgramOptions,
+  type ProgramSource,
+  type ProgramStatus,
+  type SourceRole,
+  StableProgram,
+  type SwitchRecord,
+} from './stable/StableProgram.ts';
+export { type SpliceInfo, STABLE_SSRC, StableTrack } from './stable/StableTrack.ts';
 export { WhepSession } from './WhepSession.ts';
-export { WhipSession } from './WhipSession.ts';
+export { type WhipOptions, WhipSession } from './WhipSession.ts';
 export { type PooledWorker, WorkerPool, type WorkerPoolOptions } from './WorkerPool.ts';

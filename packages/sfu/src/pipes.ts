@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { types } from 'mediasoup';
 import type { StreamRouter } from './StreamRouter.ts';
+import type { SourceRole } from './stable/StableProgram.ts';
 
 /**
  * Media between nodes: a stream's program (and score channel) carried from an
@@ -45,7 +46,11 @@ export interface PipeListen {
   portRange?: { min: number; max: number };
 }
 
-async function createPipeTransport(stream: StreamRouter, listen: PipeListen, appData: types.AppData): Promise<types.PipeTransport> {
+async function createPipeTransport(
+  stream: StreamRouter,
+  listen: PipeListen,
+  appData: types.AppData,
+): Promise<types.PipeTransport> {
   return stream.router.createPipeTransport({
     listenInfo: {
       protocol: 'udp',
@@ -73,11 +78,22 @@ interface PipeEvents {
   close: [reason: string];
 }
 
+/** Commentary producers a pipe started or stopped carrying after it opened. */
+export interface CommentaryChange {
+  added: PipedProducer[];
+  removed: string[];
+}
+
+interface PipeOutEvents extends PipeEvents {
+  /** Tell the downstream end (over the node bus): produce `added`, close `removed`. */
+  commentary: [change: CommentaryChange];
+}
+
 /**
  * The upstream end of a pipe: consumes the stream's program, commentary and
  * score producers into a PipeTransport connected to the downstream's end.
  */
-export class PipeOut extends EventEmitter<PipeEvents> {
+export class PipeOut extends EventEmitter<PipeOutEvents> {
   readonly id = randomUUID();
   readonly stream: StreamRouter;
   readonly transport: types.PipeTransport;
@@ -85,15 +101,30 @@ export class PipeOut extends EventEmitter<PipeEvents> {
   /** The node and region at the other end (for ops and metrics). */
   readonly peer: { nodeId: string; region: string };
   #closed = false;
+  /** Commentary producers this pipe carries, by producer id (commentators come and go while it is open). */
+  readonly #commentary: Map<string, types.Consumer>;
+  #commentarySync: Promise<void> = Promise.resolve();
+  readonly #onProgramChanged = (): void => {
+    this.#commentarySync = this.#commentarySync.then(() => this.#syncCommentary()).catch(() => undefined);
+  };
 
-  private constructor(stream: StreamRouter, transport: types.PipeTransport, answer: PipeAnswer, peer: PipeOut['peer']) {
+  private constructor(
+    stream: StreamRouter,
+    transport: types.PipeTransport,
+    answer: PipeAnswer,
+    peer: PipeOut['peer'],
+    commentary: Map<string, types.Consumer>,
+  ) {
     super();
     this.stream = stream;
     this.transport = transport;
     this.answer = answer;
     this.peer = peer;
+    this.#commentary = commentary;
+    stream.on('programchanged', this.#onProgramChanged);
+    // The transport lives in the stream's router, so the stream closing closes
+    // it too; listening on the long-lived stream would leak one listener per pipe.
     transport.observer.once('close', () => this.close('transport closed'));
-    stream.once('close', () => this.close('stream closed'));
   }
 
   static async open(
@@ -106,6 +137,7 @@ export class PipeOut extends EventEmitter<PipeEvents> {
     try {
       await transport.connect({ ip: remote.ip, port: remote.port, srtpParameters: remote.srtpParameters });
       const producers: PipedProducer[] = [];
+      const commentary = new Map<string, types.Consumer>();
       const sources = [
         ...stream.programProducers().map((p) => ({ p, source: 'program' as const })),
         ...stream.commentaryProducers().map((p) => ({ p, source: 'commentary' as const })),
@@ -113,6 +145,7 @@ export class PipeOut extends EventEmitter<PipeEvents> {
       for (const { p, source } of sources) {
         const consumer = await transport.consume({ producerId: p.id });
         producers.push({ id: p.id, kind: consumer.kind, rtpParameters: consumer.rtpParameters, source });
+        if (source === 'commentary') commentary.set(p.id, consumer);
       }
       const dc = await transport.consumeData({ dataProducerId: stream.scoreProducer.id });
       const scores: PipedDataProducer = {
@@ -123,7 +156,7 @@ export class PipeOut extends EventEmitter<PipeEvents> {
       };
       const pipeId = randomUUID();
       const answer: PipeAnswer = { ...endpointOf(transport), pipeId, producers, scores };
-      return new PipeOut(stream, transport, answer, peer);
+      return new PipeOut(stream, transport, answer, peer, commentary);
     } catch (err) {
       transport.close();
       throw err;
@@ -137,8 +170,29 @@ export class PipeOut extends EventEmitter<PipeEvents> {
   close(reason = 'closed'): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.stream.off('programchanged', this.#onProgramChanged);
     this.transport.close();
     this.emit('close', reason);
+  }
+
+  /** Carry commentators who started since the pipe opened; drop those who left. */
+  async #syncCommentary(): Promise<void> {
+    if (this.#closed) return;
+    const current = this.stream.commentaryProducers();
+    const added: PipedProducer[] = [];
+    for (const p of current) {
+      if (this.#commentary.has(p.id)) continue;
+      const consumer = await this.transport.consume({ producerId: p.id });
+      this.#commentary.set(p.id, consumer);
+      added.push({ id: p.id, kind: consumer.kind, rtpParameters: consumer.rtpParameters, source: 'commentary' });
+    }
+    const live = new Set(current.map((p) => p.id));
+    const removed = [...this.#commentary.keys()].filter((id) => !live.has(id));
+    for (const id of removed) {
+      this.#commentary.get(id)?.close();
+      this.#commentary.delete(id);
+    }
+    if (!this.#closed && (added.length > 0 || removed.length > 0)) this.emit('commentary', { added, removed });
   }
 }
 
@@ -153,21 +207,33 @@ export class PipeIn extends EventEmitter<PipeEvents> {
   readonly transport: types.PipeTransport;
   readonly producers: types.Producer[] = [];
   pipeId: string | undefined;
+  /** Which ingest copy this pipe carries (a relay may pull the primary's and the backup's). */
+  readonly role: SourceRole;
+  /** Where the pipe comes from (ops). */
+  readonly upstream: string;
   #detachScores: (() => void) | undefined;
   #closed = false;
 
-  private constructor(stream: StreamRouter, transport: types.PipeTransport) {
+  private constructor(stream: StreamRouter, transport: types.PipeTransport, role: SourceRole, upstream: string) {
     super();
     this.stream = stream;
     this.transport = transport;
+    this.role = role;
+    this.upstream = upstream;
+    // The transport lives in the stream's router, so the stream closing closes
+    // it too; listening on the long-lived stream would leak one listener per pipe.
     transport.observer.once('close', () => this.close('transport closed'));
-    stream.once('close', () => this.close('stream closed'));
   }
 
   /** Create our end; send `offer` upstream, then `connect()` with the answer. */
-  static async prepare(stream: StreamRouter, listen: PipeListen): Promise<PipeIn> {
-    const transport = await createPipeTransport(stream, listen, { pipe: 'in' });
-    return new PipeIn(stream, transport);
+  static async prepare(
+    stream: StreamRouter,
+    listen: PipeListen,
+    role: SourceRole = 'primary',
+    upstream = 'upstream',
+  ): Promise<PipeIn> {
+    const transport = await createPipeTransport(stream, listen, { pipe: 'in', role, upstream });
+    return new PipeIn(stream, transport, role, upstream);
   }
 
   get offer(): PipeEndpoint {
@@ -193,7 +259,17 @@ export class PipeIn extends EventEmitter<PipeEvents> {
       if (piped.source === 'program') program.push(producer);
       else this.stream.addCommentary(producer);
     }
-    this.stream.setProgram(program);
+    // Spliced into the relay's own stable program: this pipe dying or being
+    // replaced (another upstream, the backup's copy) closes nothing viewers hold.
+    if (program.length > 0) {
+      await this.stream.attachProgram({
+        id: `pipe-${answer.pipeId}`,
+        role: this.role,
+        producers: program,
+        label: `pipe:${this.upstream}`,
+        close: (reason) => this.close(reason),
+      });
+    }
     if (answer.scores) {
       const dp = await this.transport.produceData({
         id: answer.scores.id,
@@ -202,6 +278,25 @@ export class PipeIn extends EventEmitter<PipeEvents> {
         protocol: answer.scores.protocol,
       });
       this.#detachScores = await this.stream.attachScoreSource(dp);
+    }
+  }
+
+  /** The upstream's commentary changed: produce the new voices into the stream, close the ended ones. */
+  async applyCommentary(change: CommentaryChange): Promise<void> {
+    if (this.#closed) return;
+    for (const piped of change.added) {
+      const producer = await this.transport.produce({
+        id: piped.id,
+        kind: piped.kind,
+        rtpParameters: piped.rtpParameters,
+        appData: { source: 'commentary' },
+      });
+      this.producers.push(producer);
+      this.stream.addCommentary(producer);
+    }
+    for (const id of change.removed) {
+      const i = this.producers.findIndex((p) => p.id === id);
+      if (i >= 0) this.producers.splice(i, 1)[0]!.close();
     }
   }
 

@@ -45,7 +45,17 @@ export const BASE_OFFER = [
   'a=max-message-size:65536',
 ];
 
-const HUGE = ['9'.repeat(400), '-1', '4294967296', 'NaN', '1e309', '0x7fffffff', 'A'.repeat(5000), '%s%n%x', '\u0000'];
+const HUGE = [
+  '9'.repeat(400),
+  '-1',
+  '4294967296',
+  'NaN',
+  '1e309',
+  '0x7fffffff',
+  'A'.repeat(5000),
+  '%s%n%x',
+  '\u0000',
+];
 const CODECS = ['H265', 'AV1X', 'opus', 'VP8', 'H264', 'rtx', 'red', '', 'PCMU', 'G.722', '\uFFFF'];
 
 /** One mutation of the base offer, as bytes (some are deliberately not UTF-8). */
@@ -67,7 +77,9 @@ export function mutateOffer(r: Rng): Buffer {
         lines[i] = lines[i]!.replace(/[0-9A-Za-z-]+$/, pick(r, HUGE));
         break;
       case 4: // another codec name
-        lines = lines.map((l) => (l.startsWith('a=rtpmap:') && r() < 0.5 ? l.replace(/ [^/ ]+\//, ` ${pick(r, CODECS)}/`) : l));
+        lines = lines.map((l) =>
+          l.startsWith('a=rtpmap:') && r() < 0.5 ? l.replace(/ [^/ ]+\//, ` ${pick(r, CODECS)}/`) : l,
+        );
         break;
       case 5: // swap two lines
         {
@@ -79,15 +91,31 @@ export function mutateOffer(r: Rng): Buffer {
         lines.push(...lines.slice(lines.findIndex((l) => l.startsWith('m=video'))).slice(0, 17 + int(r, 5)));
         break;
       case 7: // wrong direction / setup / mid
-        lines[i] = pick(r, ['a=recvonly', 'a=inactive', 'a=setup:holdconn', 'a=mid:', 'a=mid:0', 'a=ice-ufrag:', 'm=text 9 RTP/AVP 0']);
+        lines[i] = pick(r, [
+          'a=recvonly',
+          'a=inactive',
+          'a=setup:holdconn',
+          'a=mid:',
+          'a=mid:0',
+          'a=ice-ufrag:',
+          'm=text 9 RTP/AVP 0',
+        ]);
         break;
       case 8: // line endings and whitespace
         return Buffer.from(lines.join(pick(r, ['\n', '\r', '\r\n\r\n', ' ', '\t'])));
       case 9: // random garbage line
-        lines.splice(i, 0, `${pick(r, ['a', 'm', 'x', 'c', 'b'])}=${Buffer.from(Array.from({ length: int(r, 60) }, () => int(r, 256))).toString('latin1')}`);
+        lines.splice(
+          i,
+          0,
+          `${pick(r, ['a', 'm', 'x', 'c', 'b'])}=${Buffer.from(Array.from({ length: int(r, 60) }, () => int(r, 256))).toString('latin1')}`,
+        );
         break;
       default: // invalid UTF-8 bytes in the middle
-        return Buffer.concat([Buffer.from(lines.slice(0, i).join('\r\n')), Buffer.from([0xc3, 0x28, 0xff, 0xfe, 0x80]), Buffer.from(lines.slice(i).join('\r\n'))]);
+        return Buffer.concat([
+          Buffer.from(lines.slice(0, i).join('\r\n')),
+          Buffer.from([0xc3, 0x28, 0xff, 0xfe, 0x80]),
+          Buffer.from(lines.slice(i).join('\r\n')),
+        ]);
     }
   }
   return Buffer.from(`${lines.join('\r\n')}\r\n`);

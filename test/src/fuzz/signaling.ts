@@ -1,6 +1,20 @@
 import { int, pick, type Rng } from './rng.ts';
 
-const METHODS = ['join', 'createTransport', 'connectTransport', 'consume', 'resumeConsumer', 'consumeData', 'produce', 'restartIce', 'fly', '__proto__', 'constructor', 'toString', ''];
+const METHODS = [
+  'join',
+  'createTransport',
+  'connectTransport',
+  'consume',
+  'resumeConsumer',
+  'consumeData',
+  'produce',
+  'restartIce',
+  'fly',
+  '__proto__',
+  'constructor',
+  'toString',
+  '',
+];
 
 function value(r: Rng, depth = 0): unknown {
   switch (int(r, depth > 3 ? 6 : 9)) {
@@ -11,7 +25,15 @@ function value(r: Rng, depth = 0): unknown {
     case 2:
       return pick(r, [0, -1, 1e308, Number.MAX_SAFE_INTEGER, 3.14, 2 ** 53 + 1]);
     case 3:
-      return pick(r, ['', 'x'.repeat(int(r, 70_000)), '../../etc/passwd', '\u0000', 'match', '{"a":1}', 'ws://x']);
+      return pick(r, [
+        '',
+        'x'.repeat(int(r, 70_000)),
+        '../../etc/passwd',
+        '\u0000',
+        'match',
+        '{"a":1}',
+        'ws://x',
+      ]);
     case 4:
       return pick(r, ['direction', 'send', 'recv', 'audio', 'video']);
     case 5:
@@ -21,7 +43,22 @@ function value(r: Rng, depth = 0): unknown {
     default: {
       const o: Record<string, unknown> = {};
       for (let k = int(r, 5); k > 0; k--) {
-        o[pick(r, ['stream', 'token', 'role', 'transportId', 'dtlsParameters', 'rtpCapabilities', 'kind', 'rtpParameters', 'consumerId', 'sctp', 'forceTcp', '__proto__'])] = value(r, depth + 1);
+        o[
+          pick(r, [
+            'stream',
+            'token',
+            'role',
+            'transportId',
+            'dtlsParameters',
+            'rtpCapabilities',
+            'kind',
+            'rtpParameters',
+            'consumerId',
+            'sctp',
+            'forceTcp',
+            '__proto__',
+          ])
+        ] = value(r, depth + 1);
       }
       return o;
     }
@@ -48,6 +85,10 @@ function generate(r: Rng): string | Buffer {
     case 3:
       return `${'['.repeat(5000)}${']'.repeat(5000)}`;
     default:
-      return JSON.stringify({ id: r() < 0.9 ? int(r, 1e6) : value(r), method: pick(r, METHODS), data: value(r) });
+      return JSON.stringify({
+        id: r() < 0.9 ? int(r, 1e6) : value(r),
+        method: pick(r, METHODS),
+        data: value(r),
+      });
   }
 }

@@ -1,5 +1,15 @@
 import { EventEmitter } from 'node:events';
-import { MediaError, parseOffer, type Logger, StreamRouter, WhepSession, WhipSession, type WorkerPool } from '@matchmesh/sfu';
+import {
+  type Logger,
+  MediaError,
+  type ProgramOptions,
+  parseOffer,
+  type SourceRole,
+  StreamRouter,
+  WhepSession,
+  WhipSession,
+  type WorkerPool,
+} from '@matchmesh/sfu';
 
 /**
  * The node's media state: one StreamRouter per stream, plus the WHIP and
@@ -8,9 +18,14 @@ import { MediaError, parseOffer, type Logger, StreamRouter, WhepSession, WhipSes
  */
 interface MediaServiceEvents {
   /** A publisher started feeding `stream` on this node. */
-  published: [stream: string];
-  /** The publisher of `stream` went away. */
-  unpublished: [stream: string];
+  published: [stream: string, role: SourceRole];
+  /** The publisher of `stream` went away (it may be back: the stable program outlives it). */
+  unpublished: [stream: string, role: SourceRole];
+}
+
+export interface MediaOptions {
+  program?: Partial<ProgramOptions>;
+  takeoverSilenceMs?: number;
 }
 
 export class MediaService extends EventEmitter<MediaServiceEvents> {
@@ -20,11 +35,16 @@ export class MediaService extends EventEmitter<MediaServiceEvents> {
   readonly #creating = new Map<string, Promise<StreamRouter>>();
   readonly whip = new Map<string, WhipSession>();
   readonly whep = new Map<string, WhepSession>();
+  /** WHIP sessions started per stream after the first one: origin reconnects (ops, metrics). */
+  readonly reconnects = new Map<string, number>();
+  readonly #everPublished = new Set<string>();
+  readonly #options: MediaOptions;
 
-  constructor(pool: WorkerPool, logger: Logger) {
+  constructor(pool: WorkerPool, logger: Logger, options: MediaOptions = {}) {
     super();
     this.pool = pool;
     this.#log = logger;
+    this.#options = options;
     // A dead worker took its routers with it: forget them so the next
     // publisher or viewer builds the stream again on a live worker.
     pool.on('workerdied', () => {
@@ -46,7 +66,7 @@ export class MediaService extends EventEmitter<MediaServiceEvents> {
     if (existing) return existing;
     let pending = this.#creating.get(id);
     if (!pending) {
-      pending = StreamRouter.create(this.pool, id, this.#log).then((stream) => {
+      pending = StreamRouter.create(this.pool, id, this.#log, this.#options.program).then((stream) => {
         this.#streams.set(id, stream);
         stream.once('close', () => this.#forget(id, stream));
         this.#log.info({ stream: id, worker: stream.pooled.index }, 'stream router created');
@@ -58,17 +78,24 @@ export class MediaService extends EventEmitter<MediaServiceEvents> {
     return pending;
   }
 
-  async publish(streamId: string, offerSdp: string): Promise<WhipSession> {
+  async publish(streamId: string, offerSdp: string, role: SourceRole = 'primary'): Promise<WhipSession> {
     // Reject a malformed offer before a router exists for the stream.
     parseOffer(offerSdp);
     const stream = await this.getOrCreateStream(streamId);
     // WhipSession checks the offer first (400/422), then that nobody else publishes (409).
-    const session = await WhipSession.create(stream, offerSdp, this.#log);
+    const session = await WhipSession.create(stream, offerSdp, {
+      role,
+      logger: this.#log,
+      takeoverSilenceMs: this.#options.takeoverSilenceMs,
+    });
     this.whip.set(session.id, session);
-    this.emit('published', streamId);
+    const key = `${streamId}`;
+    if (this.#everPublished.has(key)) this.reconnects.set(key, (this.reconnects.get(key) ?? 0) + 1);
+    this.#everPublished.add(key);
+    this.emit('published', streamId, role);
     session.once('close', (reason) => {
       this.whip.delete(session.id);
-      this.emit('unpublished', streamId);
+      this.emit('unpublished', streamId, role);
       this.#log.info({ stream: streamId, session: session.id, reason }, 'WHIP session closed');
     });
     this.#log.info({ stream: streamId, session: session.id }, 'WHIP session started');

@@ -1,11 +1,20 @@
 import { ClusterError, type RegionClaim } from '@matchmesh/cluster';
 import {
   PipeCloseRequest,
+  PipeCommentaryRequest,
   PipeOpenRequest,
   type PipeOpenResponse,
   type PipeSummary,
 } from '@matchmesh/protocol';
-import { type PipeAnswer, PipeIn, type PipeListen, PipeOut, type StreamRouter } from '@matchmesh/sfu';
+import {
+  type PipeAnswer,
+  PipeIn,
+  type PipeListen,
+  PipeOut,
+  type SourceRole,
+  type StreamRouter,
+  type SwitchRecord,
+} from '@matchmesh/sfu';
 import type { Logger } from 'pino';
 import type { ClusterLink } from '../cluster/ClusterLink.ts';
 import type { Config } from '../config.ts';
@@ -28,6 +37,9 @@ interface Inbound {
   idleSince: number | null;
 }
 
+/** A primary copy silent this long is re-pulled from whatever node now holds the primary ingest. */
+const REPULL_SILENT_MS = 2000;
+
 /**
  * The media mesh seen from one node: which streams it pulls from upstream
  * (one PipeIn per stream), which it sends downstream (PipeOuts), and the
@@ -45,6 +57,10 @@ export class MeshService {
   readonly #log: Logger;
   readonly #out = new Map<string, PipeOut>();
   readonly #in = new Map<string, Inbound>();
+  /** Redundant ingest: the backup's copy, pulled next to the primary's by a region's holder. */
+  readonly #backup = new Map<string, PipeIn>();
+  readonly #checking = new Set<string>();
+  readonly #watched = new WeakSet<StreamRouter>();
   readonly #pulling = new Map<string, Promise<StreamRouter>>();
   readonly #listen: PipeListen;
   #sweep: NodeJS.Timeout | undefined;
@@ -68,6 +84,7 @@ export class MeshService {
     bus.handle('pipe.open', (payload, ctx) => this.#openOut(payload, ctx.from), PipeOpenRequest);
     bus.handle('pipe.close', (payload) => this.#closeOut(payload.pipeId, 'closed by downstream'), PipeCloseRequest);
     bus.handle('pipe.closed', (payload) => this.#upstreamClosed(payload.stream, payload.pipeId), PipeCloseRequest);
+    bus.handle('pipe.commentary', (payload) => this.#commentaryChanged(payload), PipeCommentaryRequest);
     this.#sweep = setInterval(() => void this.#sweepDeadPeers(), this.#o.config.MM_HEARTBEAT_MS).unref();
   }
 
@@ -98,7 +115,12 @@ export class MeshService {
     for (const [stream, inbound] of this.#in) {
       if (!inbound.claim) continue;
       try {
-        const result = await cluster.directory.claimRegionCopy(stream, config.MM_REGION, this.#self, config.MM_CLAIM_TTL_MS);
+        const result = await cluster.directory.claimRegionCopy(
+          stream,
+          config.MM_REGION,
+          this.#self,
+          config.MM_CLAIM_TTL_MS,
+        );
         if (result.won) inbound.claim = result.claim;
       } catch {
         // Still down: the next registration tries again.
@@ -123,6 +145,9 @@ export class MeshService {
         peerRegion: '',
       });
     }
+    for (const [stream, pipe] of this.#backup) {
+      out.push({ id: pipe.pipeId ?? '', stream, direction: 'in', peerNodeId: pipe.upstream, peerRegion: '' });
+    }
     return out;
   }
 
@@ -130,11 +155,18 @@ export class MeshService {
     clearInterval(this.#sweep);
     for (const p of this.#out.values()) p.close('node closing');
     for (const i of this.#in.values()) i.pipe.close('node closing');
+    for (const p of this.#backup.values()) p.close('node closing');
   }
 
   async #pull(streamId: string): Promise<StreamRouter> {
     const { cluster, config, media } = this.#o;
-    const ingest = await cluster.directory.getIngest(streamId);
+    const [active, copies] = await Promise.all([
+      cluster.directory.getIngest(streamId),
+      cluster.directory.getIngestCopies(streamId),
+    ]);
+    // Regions take the primary's media (the backup's is pulled next to it).
+    const primaryNode = copies.primary ?? active?.nodeId;
+    const ingest = primaryNode ? { nodeId: primaryNode } : null;
     if (!ingest) throw new ClusterError('not_found', `stream "${streamId}" is not published anywhere`);
     if (ingest.nodeId === this.#self) {
       const local = media.stream(streamId);
@@ -162,6 +194,8 @@ export class MeshService {
         claimed.claim = retry.claim;
       }
       this.#log.info({ stream: streamId, upstream, regionCopy: claimed.won }, 'pulling stream');
+      this.#watchSwitches(streamId, stream);
+      if (claimed.won && copies.backup) void this.#ensureBackup(streamId, stream, copies.backup, upstream);
       return stream;
     } catch (err) {
       if (claimed.won) await cluster.directory.release(claimed.claim).catch(() => false);
@@ -173,8 +207,13 @@ export class MeshService {
     }
   }
 
-  async #requestPipe(upstream: string, streamId: string, stream: StreamRouter): Promise<PipeAnswer> {
-    const pipe = await PipeIn.prepare(stream, this.#listen);
+  async #requestPipe(
+    upstream: string,
+    streamId: string,
+    stream: StreamRouter,
+    role: SourceRole = 'primary',
+  ): Promise<PipeAnswer> {
+    const pipe = await PipeIn.prepare(stream, this.#listen, role, upstream);
     try {
       const request: PipeOpenRequest = {
         stream: streamId,
@@ -185,7 +224,8 @@ export class MeshService {
         timeoutMs: 5000,
       })) as unknown as PipeAnswer;
       await pipe.connect(answer);
-      this.#track(streamId, pipe, upstream);
+      if (role === 'primary') this.#track(streamId, pipe, upstream);
+      else this.#trackBackup(streamId, pipe);
       return answer;
     } catch (err) {
       pipe.close('setup failed');
@@ -220,7 +260,12 @@ export class MeshService {
       if (now - inbound.idleSince >= this.#o.config.MM_PIPE_LINGER_MS) {
         this.#log.info({ stream: streamId }, 'no viewers for the linger time: releasing the region copy');
         void this.#o.cluster.bus
-          .request(inbound.upstream, 'pipe.close', { stream: streamId, pipeId: inbound.pipe.pipeId ?? '' }, { timeoutMs: 2000 })
+          .request(
+            inbound.upstream,
+            'pipe.close',
+            { stream: streamId, pipeId: inbound.pipe.pipeId ?? '' },
+            { timeoutMs: 2000 },
+          )
           .catch(() => undefined);
         inbound.pipe.close('linger expired');
         this.#o.media.stream(streamId)?.close();
@@ -231,7 +276,80 @@ export class MeshService {
       // Refresh failures while Redis is down are fine: media keeps flowing,
       // and the claim is taken again when a new relay needs it.
       await this.#o.cluster.directory.refresh(inbound.claim).catch(() => false);
+      await this.#checkFeeds(streamId, inbound);
     }
+  }
+
+  /**
+   * The region's holder keeps both ingest copies coming: the backup's next to
+   * the primary's, and a fresh pipe from the primary ingest when its copy has
+   * been silent for a while (its node died and came back, or moved). Which
+   * copy viewers get is decided by media liveness in the stream's program,
+   * never here; this only needs Redis to find the nodes.
+   */
+  async #checkFeeds(streamId: string, inbound: Inbound): Promise<void> {
+    if (this.#checking.has(streamId)) return;
+    const stream = this.#o.media.stream(streamId);
+    if (!stream) return;
+    this.#checking.add(streamId);
+    try {
+      const copies = await this.#o.cluster.directory.getIngestCopies(streamId).catch(() => null);
+      if (!copies) return;
+      if (copies.backup) await this.#ensureBackup(streamId, stream, copies.backup, inbound.upstream);
+      const sourceId = `pipe-${inbound.pipe.pipeId}`;
+      if (copies.primary && copies.primary !== this.#self && !stream.program.sourceAlive(sourceId, REPULL_SILENT_MS)) {
+        this.#log.warn({ stream: streamId, from: copies.primary }, 'primary copy silent: pulling it again');
+        const claim = inbound.claim;
+        await this.#requestPipe(copies.primary, streamId, stream, 'primary');
+        const fresh = this.#in.get(streamId);
+        if (fresh && fresh !== inbound) {
+          // The claim moves to the new pipe; the old one goes without releasing it.
+          fresh.claim = claim;
+          inbound.claim = null;
+          inbound.pipe.close('replaced by a fresh primary pipe');
+        }
+      }
+    } catch (err) {
+      this.#log.debug({ stream: streamId, err: (err as Error).message }, 'feed check failed');
+    } finally {
+      this.#checking.delete(streamId);
+    }
+  }
+
+  async #ensureBackup(streamId: string, stream: StreamRouter, node: string, primaryUpstream: string): Promise<void> {
+    if (node === this.#self || node === primaryUpstream) return;
+    const existing = this.#backup.get(streamId);
+    if (existing && !existing.closed) {
+      if (existing.upstream === node && stream.program.sourceAlive(`pipe-${existing.pipeId}`, REPULL_SILENT_MS)) return;
+      existing.close('backup copy replaced');
+    }
+    try {
+      await this.#requestPipe(node, streamId, stream, 'backup');
+      this.#log.info({ stream: streamId, upstream: node }, 'pulling the backup copy');
+    } catch (err) {
+      this.#log.warn({ stream: streamId, upstream: node, err: (err as Error).message }, 'backup copy unavailable');
+    }
+  }
+
+  #trackBackup(streamId: string, pipe: PipeIn): void {
+    this.#backup.set(streamId, pipe);
+    pipe.once('close', () => {
+      if (this.#backup.get(streamId) === pipe) this.#backup.delete(streamId);
+    });
+  }
+
+  /** Record in the directory which ingest feeds the region now (Redis only records; media decided). */
+  #watchSwitches(streamId: string, stream: StreamRouter): void {
+    if (this.#watched.has(stream)) return;
+    this.#watched.add(stream);
+    stream.program.on('switched', (record: SwitchRecord) => {
+      const pipes = [this.#in.get(streamId)?.pipe, this.#backup.get(streamId)].filter((p) => p !== undefined);
+      const pipe = pipes.find((p) => `pipe-${p.pipeId}` === record.to);
+      this.#log.warn({ stream: streamId, ...record, upstream: pipe?.upstream }, 'ingest copy switched');
+      if (pipe) {
+        void this.#o.cluster.directory.setIngest(streamId, pipe.upstream, { role: pipe.role }).catch(() => undefined);
+      }
+    });
   }
 
   #hasDownstream(streamId: string): boolean {
@@ -244,7 +362,10 @@ export class MeshService {
       ? this.#o.media.stream(req.stream)
       : await this.resolveStream(req.stream);
     if (!stream?.live) throw new ClusterError('not_found', `stream "${req.stream}" is not live on ${this.#self}`);
-    const pipe = await PipeOut.open(stream, this.#listen, req.offer as PipeAnswer, { nodeId: from, region: req.region });
+    const pipe = await PipeOut.open(stream, this.#listen, req.offer as PipeAnswer, {
+      nodeId: from,
+      region: req.region,
+    });
     const id = pipe.answer.pipeId;
     this.#out.set(id, pipe);
     pipe.once('close', (reason) => {
@@ -256,6 +377,14 @@ export class MeshService {
           .catch(() => undefined);
       }
     });
+    // Commentators who start or stop while the pipe is open: the downstream produces or closes them.
+    pipe.on('commentary', (change) => {
+      void this.#o.cluster.bus
+        .request(from, 'pipe.commentary', { stream: req.stream, pipeId: id, ...change }, { timeoutMs: 2000 })
+        .catch((err) =>
+          this.#log.warn({ stream: req.stream, to: from, err: String(err) }, 'commentary change not delivered'),
+        );
+    });
     this.#log.info({ stream: req.stream, to: from, region: req.region }, 'pipe out opened');
     return pipe.answer as unknown as PipeOpenResponse;
   }
@@ -265,19 +394,42 @@ export class MeshService {
     return {};
   }
 
-  /** Upstream tore its end down (its publisher left): drop our copy; viewers are told the stream ended. */
-  #upstreamClosed(streamId: string, pipeId: string): Record<string, never> {
-    const inbound = this.#in.get(streamId);
-    if (inbound && inbound.pipe.pipeId === pipeId) {
-      inbound.pipe.close('upstream closed');
-      this.#o.media.stream(streamId)?.close();
+  async #commentaryChanged(req: PipeCommentaryRequest): Promise<Record<string, never>> {
+    const inbound = this.#in.get(req.stream);
+    if (inbound && inbound.pipe.pipeId === req.pipeId) {
+      await inbound.pipe.applyCommentary({
+        added: req.added as unknown as PipeAnswer['producers'],
+        removed: req.removed,
+      });
     }
     return {};
   }
 
-  /** Close pipes to nodes that left the registry, and forget their claims. */
+  /** Upstream tore its end down (its publisher left): drop our copy; viewers are told the stream ended. */
+  #upstreamClosed(streamId: string, pipeId: string): Record<string, never> {
+    const backup = this.#backup.get(streamId);
+    if (backup && backup.pipeId === pipeId) {
+      // Only the backup copy went: the program goes on from the primary's.
+      backup.close('upstream closed');
+      return {};
+    }
+    const inbound = this.#in.get(streamId);
+    if (inbound && inbound.pipe.pipeId === pipeId) {
+      inbound.pipe.close('upstream closed');
+      // With a backup copy still coming, the stream lives on from it.
+      if (!this.#backup.has(streamId)) this.#o.media.stream(streamId)?.close();
+    }
+    return {};
+  }
+
+  /**
+   * Close pipes to nodes that left the registry and forget their claims. A
+   * dead upstream (the region's holder, or the ingest) is replaced at once:
+   * the stream's router stays, so viewers keep their sessions and only see
+   * the program producers change (consumerClosed, then newProducers).
+   */
   async #sweepDeadPeers(): Promise<void> {
-    if (this.#out.size === 0) return;
+    if (this.#out.size === 0 && this.#in.size === 0) return;
     let alive: Set<string>;
     try {
       alive = new Set((await this.#o.cluster.registry.list()).map((n) => n.id));
@@ -288,6 +440,17 @@ export class MeshService {
       if (!alive.has(pipe.peer.nodeId)) {
         pipe.close('peer node gone');
         await this.#o.cluster.directory.forgetNode(pipe.peer.nodeId).catch(() => undefined);
+      }
+    }
+    for (const [stream, inbound] of this.#in) {
+      if (alive.has(inbound.upstream)) continue;
+      this.#log.warn({ stream, upstream: inbound.upstream }, 'upstream node gone: pulling the stream again');
+      inbound.pipe.close('upstream node gone');
+      await this.#o.cluster.directory.forgetNode(inbound.upstream).catch(() => undefined);
+      if (this.#o.localViewers(stream) > 0 || this.#hasDownstream(stream)) {
+        this.resolveStream(stream).catch((err) =>
+          this.#log.warn({ stream, err: String(err) }, 'could not pull the stream again; viewers will rejoin'),
+        );
       }
     }
   }

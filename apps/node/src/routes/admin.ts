@@ -33,11 +33,13 @@ export async function registerAdmin(app: FastifyInstance, deps: AdminDeps): Prom
   app.get('/api/v1/nodes', async () => ({ nodes: await clusterOr503(deps.cluster().registry.list()) }));
 
   app.get('/api/v1/streams', async () => {
-    const listed = await clusterOr503(deps.cluster().directory.listStreams());
+    const [listed, nodes] = await clusterOr503(
+      Promise.all([deps.cluster().directory.listStreams(), deps.cluster().registry.list()]),
+    );
+    // Viewers across the cluster: every node reports its own per stream in its heartbeat.
     const local = new Map<string, number>();
-    for (const peer of deps.signaling.peers) {
-      const s = peer.stream?.stream;
-      if (s) local.set(s, (local.get(s) ?? 0) + 1);
+    for (const node of nodes) {
+      for (const [s, n] of Object.entries(node.load.streamViewers)) local.set(s, (local.get(s) ?? 0) + n);
     }
     const streams: StreamSummary[] = listed.map((s) => ({ ...s, viewers: local.get(s.stream) ?? 0 }));
     // Streams live on this node that the directory does not know yet.
@@ -47,6 +49,42 @@ export async function registerAdmin(app: FastifyInstance, deps: AdminDeps): Prom
       }
     }
     return { streams };
+  });
+
+  /**
+   * The stable program of a stream on this node: which feed is on air (a WHIP
+   * session here, or the primary's / backup's copy on a relay), every feed's
+   * freshness, origin reconnects, and the last switch with its reason and the
+   * freeze it caused (gap in the video fed to viewers).
+   */
+  app.get('/api/v1/streams/:stream/program', async (request) => {
+    const { stream } = request.params as { stream: string };
+    const router = deps.media.stream(stream);
+    if (!router) throw new HttpProblem(404, 'Not Found', `stream "${stream}" has no router on ${deps.nodeId}`);
+    return {
+      stream,
+      nodeId: deps.nodeId,
+      live: router.live,
+      originReconnects: deps.media.reconnects.get(stream) ?? 0,
+      scores: { ...router.scoreStats, lastSeq: router.latestScore?.seq ?? 0 },
+      ...router.program.status(),
+    };
+  });
+
+  /**
+   * Drop the stream's publishing sessions on this node at once, as a broken
+   * network would (ops: kick a stuck publisher; drills). The origin is
+   * expected to reconnect; viewers keep their consumers.
+   */
+  app.post('/api/v1/streams/:stream/publishers/drop', async (request) => {
+    const { stream } = request.params as { stream: string };
+    let dropped = 0;
+    for (const session of [...deps.media.whip.values()]) {
+      if (session.stream.stream !== stream) continue;
+      session.close('dropped by ops');
+      dropped++;
+    }
+    return { stream, dropped };
   });
 
   /** This node's pipes: `out` to downstream relays, `in` from its upstream. */

@@ -1,5 +1,5 @@
+import { type Role, StreamId, type TokenClaims } from '@matchmesh/protocol';
 import { MAX_SDP_BYTES, MediaError } from '@matchmesh/sfu';
-import { StreamId, type Role } from '@matchmesh/protocol';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { authorize } from '../http/auth.ts';
 import { HttpProblem } from '../http/problem.ts';
@@ -27,7 +27,7 @@ export interface WebRtcHttpOptions {
   /** A reason to refuse new sessions right now (503), e.g. Redis down. */
   admissionBlocked?(): string | undefined;
   /** Answer the offer, or throw MediaError. */
-  open(stream: string, offer: string): Promise<HttpSession>;
+  open(stream: string, offer: string, claims: TokenClaims): Promise<HttpSession>;
   find(sessionId: string): HttpSession | undefined;
 }
 
@@ -93,7 +93,7 @@ export async function registerWebRtcHttp(app: FastifyInstance, o: WebRtcHttpOpti
   app.post(base, async (request, reply) => {
     cors(reply);
     const stream = streamParam(request);
-    await authorize(o.tokenSecret, request, o.role, stream);
+    const claims = await authorize(o.tokenSecret, request, o.role, stream);
     if (request.headers['content-type']?.split(';')[0]?.trim() !== 'application/sdp') {
       throw new HttpProblem(415, 'Unsupported Media Type', 'the offer must be sent as application/sdp');
     }
@@ -102,7 +102,7 @@ export async function registerWebRtcHttp(app: FastifyInstance, o: WebRtcHttpOpti
     const offer = typeof request.body === 'string' ? request.body : '';
     let session: HttpSession;
     try {
-      session = await o.open(stream, offer);
+      session = await o.open(stream, offer, claims);
     } catch (err) {
       if (err instanceof MediaError) throw mediaErrorToProblem(err);
       throw err;
@@ -166,4 +166,3 @@ export async function registerWebRtcHttp(app: FastifyInstance, o: WebRtcHttpOpti
     return reply.code(200).send();
   });
 }
-

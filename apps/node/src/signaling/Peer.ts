@@ -30,8 +30,8 @@ export interface PeerContext {
   nodeId: string;
   region: string;
   log: Logger;
-  /** Refuse new joins (Redis down, node draining) with this reason, or undefined. */
-  admissionBlocked(): string | undefined;
+  /** Refuse new joins (Redis down, node draining, no relay role for viewers) with this reason, or undefined. */
+  admissionBlocked(role: 'viewer' | 'commentator'): string | undefined;
   /** The stream's router here, pulling the region's copy if needed; undefined if not live. */
   resolveStream(stream: string): Promise<StreamRouter | undefined>;
 }
@@ -59,6 +59,7 @@ export class Peer {
   /** Seq of the score snapshot sent with the join reply (0 if none). */
   #joinSeq = 0;
   #onProgramChanged = (): void => this.#notify({ notification: 'newProducers' });
+  #onStreamClosed = (): void => this.#notify({ notification: 'streamEnded' });
   #closed = false;
   /** Set by the server: sends a drain notification on this peer's socket. */
   notifyDrain?: (reason: string) => void;
@@ -84,11 +85,12 @@ export class Peer {
     } catch (err) {
       throw new SignalingFailure('unauthorized', err instanceof TokenError ? err.message : 'token is invalid');
     }
-    const allowed = data.role === 'commentator' ? ['commentator' as const] : ['viewer' as const, 'commentator' as const];
+    const allowed =
+      data.role === 'commentator' ? ['commentator' as const] : ['viewer' as const, 'commentator' as const];
     if (!grants(claims, allowed, data.stream)) {
       throw new SignalingFailure('forbidden', `token does not grant ${data.role} on stream "${data.stream}"`);
     }
-    const blocked = this.#ctx.admissionBlocked();
+    const blocked = this.#ctx.admissionBlocked(data.role);
     if (blocked) throw new SignalingFailure('unavailable', blocked);
     let stream: StreamRouter | undefined;
     try {
@@ -103,7 +105,7 @@ export class Peer {
     this.#stream = stream;
     this.#joinSeq = stream.latestScore?.seq ?? 0;
     stream.on('programchanged', this.#onProgramChanged);
-    stream.once('close', () => this.#notify({ notification: 'streamEnded' }));
+    stream.once('close', this.#onStreamClosed);
     return {
       routerRtpCapabilities: stream.rtpCapabilities as unknown as Record<string, unknown>,
       nodeId: this.#ctx.nodeId,
@@ -156,7 +158,11 @@ export class Peer {
     const out: ConsumerInfo[] = [];
     for (const { producer, source } of sources) {
       if (!stream.router.canConsume({ producerId: producer.id, rtpCapabilities: caps })) continue;
-      const consumer = await transport.consume({ producerId: producer.id, rtpCapabilities: caps, paused: true });
+      const consumer = await transport.consume({
+        producerId: producer.id,
+        rtpCapabilities: caps,
+        paused: true,
+      });
       this.consumers.set(consumer.id, consumer);
       consumer.observer.once('close', () => {
         this.consumers.delete(consumer.id);
@@ -187,7 +193,8 @@ export class Peer {
     const transport = this.#transport(data.transportId);
     if (!transport.sctpParameters) throw new SignalingFailure('bad_request', 'transport was created without sctp');
     for (const dc of this.dataConsumers.values()) {
-      if (dc.dataProducerId === stream.scoreProducer.id) throw new SignalingFailure('conflict', 'already consuming scores');
+      if (dc.dataProducerId === stream.scoreProducer.id)
+        throw new SignalingFailure('conflict', 'already consuming scores');
     }
     // Every update after the join snapshot must reach this viewer exactly
     // once and in order, including those produced while it was setting up.
@@ -237,7 +244,9 @@ export class Peer {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    // The stream outlives its viewers: leave no listener (and no Peer) behind on it.
     this.#stream?.off('programchanged', this.#onProgramChanged);
+    this.#stream?.off('close', this.#onStreamClosed);
     for (const t of this.transports.values()) t.close();
   }
 

@@ -1,29 +1,34 @@
-import type { Player, SessionStats } from '@matchmesh/client';
+import type { Player, PlayerStats } from '@matchmesh/client';
 import { useEffect, useRef, useState } from 'react';
 
 type Row = [label: string, value: string];
 
-function rows(stats: SessionStats | null, kbps: number | null, player: Player | null): Row[] {
+function rows(stats: PlayerStats | null, kbps: number | null, player: Player | null): Row[] {
   const session = player?.session;
   const last = player?.scores.latest;
   const ice = stats ? `${stats.iceState}${stats.iceProtocol ? ` · ${stats.iceProtocol}` : ''}` : '–';
+  const placement = player?.placement;
+  const rtts = placement
+    ? Object.entries(placement.rtts)
+        .map(([region, ms]) => `${region} ${ms === null ? '✕' : `${Math.round(ms)} ms`}`)
+        .join(' · ')
+    : '';
   return [
+    ['Path', player ? `${player.path} · ${player.reason}` : '–'],
     ['Node', session?.nodeId ? `${session.nodeId} (${session.region})` : '–'],
+    ['Placement', placement ? `${placement.region ?? '?'} by ${placement.reason} (${placement.tookMs} ms)` : '–'],
+    ['RTT', rtts || '–'],
+    ['Moves / failovers', player ? `${player.moves.moves} / ${player.moves.failovers}` : '–'],
     ['ICE', ice],
     ['Bitrate', kbps === null ? '–' : `${kbps.toFixed(0)} kbit/s`],
     [
       'Video',
-      stats?.frameWidth
-        ? `${stats.frameWidth}×${stats.frameHeight} @ ${stats.framesPerSecond ?? '?'} fps`
-        : '–',
+      stats?.frameWidth ? `${stats.frameWidth}×${stats.frameHeight} @ ${stats.framesPerSecond ?? '?'} fps` : '–',
     ],
     ['Frames', String(stats?.framesDecoded ?? '–')],
     ['Packets a/v', stats ? `${stats.inboundAudioPackets} / ${stats.inboundVideoPackets}` : '–'],
     ['Lost', String(stats?.packetsLost ?? '–')],
-    [
-      'Jitter buf',
-      stats?.jitterBufferDelayMs !== undefined ? `${stats.jitterBufferDelayMs.toFixed(0)} ms` : '–',
-    ],
+    ['Jitter buf', stats?.jitterBufferDelayMs !== undefined ? `${stats.jitterBufferDelayMs.toFixed(0)} ms` : '–'],
     ['Scores', stats ? `${stats.scoresReceived} (seq ${stats.lastSeq})` : '–'],
     ['Gaps / join / dups', stats ? `${stats.gaps} / ${stats.missedAtJoin} / ${stats.duplicates}` : '–'],
     ['Score age', last ? `${Math.max(0, last.receivedAt - last.sentAt)} ms` : '–'],
@@ -32,7 +37,7 @@ function rows(stats: SessionStats | null, kbps: number | null, player: Player | 
 
 /** A small polling stats panel. */
 export function StatsPanel({ player }: { player: Player | null }) {
-  const [stats, setStats] = useState<SessionStats | null>(null);
+  const [stats, setStats] = useState<PlayerStats | null>(null);
   const [kbps, setKbps] = useState<number | null>(null);
   const [open, setOpen] = useState(true);
   const previous = useRef<{ at: number; bytes: number } | null>(null);

@@ -14,10 +14,12 @@ export function StatusBadge({
   state,
   path,
   reason,
+  region,
 }: {
   state: SessionState;
   path: PlayerPath;
   reason: string;
+  region: string | null;
 }) {
   return (
     <div
@@ -25,11 +27,15 @@ export function StatusBadge({
       data-testid="status"
       data-state={state}
       data-path={path}
+      data-reason={reason}
+      data-region={region ?? ''}
       title={reason}
     >
       <span className="badge-dot" />
       <span>{LABEL[state]}</span>
       {PATH[path] ? <span className="badge-path">{PATH[path]}</span> : null}
+      {region ? <span className="badge-path">{region}</span> : null}
+      <span className="badge-reason">{reason}</span>
     </div>
   );
 }

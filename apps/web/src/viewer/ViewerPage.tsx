@@ -5,34 +5,45 @@ import { StatsPanel } from './StatsPanel.tsx';
 import { StatusBadge } from './StatusBadge.tsx';
 import { type PlayerParams, usePlayer } from './usePlayer.ts';
 
-/** `?stream=match&token=...&node=<base URL, default this origin>` */
+/**
+ * `?stream=match&token=...` plus, optionally, `&region=eu` (play from that
+ * region; default: placement picks by RTT) or `&node=<base URL>` (pin the
+ * first session to that node; drain and failover still move within its region).
+ */
 function readParams(): PlayerParams | { error: string } {
   const q = new URLSearchParams(window.location.search);
   const token = q.get('token') ?? '';
   const stream = q.get('stream') || 'match';
-  const nodeUrl = q.get('node') || window.location.origin;
+  const pinned = q.get('node');
+  const nodeUrl = pinned || window.location.origin;
+  const regionParam = q.get('region');
+  const region = regionParam && regionParam !== 'auto' ? regionParam : null;
   if (!token) return { error: 'This link has no viewer token.' };
   try {
     new URL(nodeUrl);
   } catch {
     return { error: `Not a valid node URL: ${nodeUrl}` };
   }
-  return { nodeUrl, stream, token };
+  return { nodeUrl, stream, token, region, placement: !pinned };
 }
 
 export function ViewerPage() {
   const params = useMemo(readParams, []);
   const ok = 'token' in params ? params : null;
-  const { player, state, path, reason, score } = usePlayer(ok);
+  const { player, state, path, reason, score, region } = usePlayer(ok);
   const videoRef = useRef<HTMLVideoElement>(null);
+  // HLS plays in its own element stacked on the WebRTC one: each path's
+  // picture stays up until the other has rendered (no black frame on a switch).
+  const hlsRef = useRef<HTMLVideoElement>(null);
   const [muted, setMuted] = useState(true);
   const [blocked, setBlocked] = useState(false);
 
   // Keep the video element attached to whatever the player is playing.
   useEffect(() => {
     const video = videoRef.current;
-    if (!video || !player) return;
-    const unbind = bindVideo(video);
+    const hlsVideo = hlsRef.current;
+    if (!video || !hlsVideo || !player) return;
+    const unbind = bindVideo(video, hlsVideo);
     const play = () => {
       if (!video.srcObject) return;
       video.play().then(
@@ -41,7 +52,7 @@ export function ViewerPage() {
       );
     };
     const off = player.on('media', play);
-    player.attach(video);
+    player.attach(video, hlsVideo);
     play();
     return () => {
       off();
@@ -51,8 +62,7 @@ export function ViewerPage() {
   }, [player]);
 
   useEffect(() => {
-    const video = videoRef.current;
-    if (video) video.muted = muted;
+    for (const video of [videoRef.current, hlsRef.current]) if (video) video.muted = muted;
   }, [muted]);
 
   if ('error' in params) {
@@ -72,9 +82,10 @@ export function ViewerPage() {
 
   const unmute = () => {
     setMuted(false);
-    const video = videoRef.current;
-    if (video) {
+    for (const video of [videoRef.current, hlsRef.current]) {
+      if (!video) continue;
       video.muted = false;
+      if (!video.srcObject && !video.src) continue;
       void video.play().then(
         () => setBlocked(false),
         () => setBlocked(true),
@@ -90,17 +101,18 @@ export function ViewerPage() {
       </header>
       <section className="stage">
         <video ref={videoRef} data-testid="video" autoPlay muted playsInline />
+        <video ref={hlsRef} data-testid="hls-video" className="hls" autoPlay muted playsInline />
         {state !== 'connected' ? (
           <div className="veil" data-testid="veil">
             <p>
-              {state === 'closed' && reason === 'stream-ended'
-                ? 'The stream has ended'
+              {reason.startsWith('stream-ended')
+                ? 'The match feed was interrupted; reconnecting…'
                 : describe(state, reason)}
             </p>
           </div>
         ) : null}
         {score ? <ScoreBug score={score} /> : null}
-        <StatusBadge state={state} path={path} reason={reason} />
+        <StatusBadge state={state} path={path} reason={reason} region={region} />
         {muted || blocked ? (
           <button type="button" className="unmute" data-testid="unmute" onClick={unmute}>
             <SpeakerIcon muted />

@@ -8,9 +8,21 @@ export type PlayerView = {
   path: PlayerPath;
   reason: string;
   score: ReceivedScore | null;
+  /** Region of the relay playing (or chosen by placement). */
+  region: string | null;
 };
 
-export type PlayerParams = { nodeUrl: string; stream: string; token: string };
+export type PlayerParams = {
+  nodeUrl: string;
+  stream: string;
+  token: string;
+  /** Play from this region (null: placement picks by RTT). */
+  region: string | null;
+  /** False pins the first session to nodeUrl. */
+  placement: boolean;
+  /** 'commentator' for the booth: admitted on ingest nodes too. */
+  role?: 'viewer' | 'commentator';
+};
 
 /** Creates and starts a Player for the params; re-renders on state and score changes. */
 export function usePlayer(params: PlayerParams | null): PlayerView {
@@ -20,12 +32,13 @@ export function usePlayer(params: PlayerParams | null): PlayerView {
     path: 'none',
     reason: 'starting',
     score: null,
+    region: null,
   });
-  const { nodeUrl = '', stream = '', token = '' } = params ?? {};
+  const { nodeUrl = '', stream = '', token = '', region = null, placement = true, role = 'viewer' } = params ?? {};
 
   useEffect(() => {
     if (!nodeUrl || !stream || !token) return;
-    const player = new Player({ nodeUrl, stream, token });
+    const player = new Player({ nodeUrl, stream, token, region, placement, role });
     const unbind = bindPlayer(player);
     const sync = () =>
       setView({
@@ -34,23 +47,26 @@ export function usePlayer(params: PlayerParams | null): PlayerView {
         path: player.path,
         reason: player.reason,
         score: player.scores.latest,
+        region: player.session?.region ?? player.placement?.region ?? null,
       });
     const offState = player.on('state', (change) => {
       if (change.error) console.error(`[matchmesh] ${change.reason}`, change.error);
       sync();
     });
     const offScore = player.on('score', sync);
+    const offPlacement = player.on('placement', sync);
     const offWarning = player.on('warning', (error) => console.warn('[matchmesh]', error.message));
     sync();
     player.start();
     return () => {
       offState();
       offScore();
+      offPlacement();
       offWarning();
       unbind();
       player.close('page closed');
     };
-  }, [nodeUrl, stream, token]);
+  }, [nodeUrl, stream, token, region, placement, role]);
 
   return view;
 }

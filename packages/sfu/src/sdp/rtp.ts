@@ -99,7 +99,8 @@ function toCodecParameters(codec: OfferedCodec): types.RtpCodecParameters[] {
 function announcedSsrcs(section: MediaDescription): { ssrc?: number; rtxSsrc?: number; cname?: string } {
   const fid = (section.ssrcGroups ?? []).find((g) => g.semantics === 'FID');
   if (fid) {
-    const [ssrc, rtxSsrc] = fid.ssrcs.split(' ').map(Number);
+    // sdp-transform turns a lone numeric value ("a=ssrc-group:FID 2222") into a number.
+    const [ssrc, rtxSsrc] = String(fid.ssrcs).split(' ').map(Number);
     const cname = section.ssrcs?.find((s) => s.id === ssrc && s.attribute === 'cname')?.value;
     return { ssrc, rtxSsrc, cname: cname === undefined ? undefined : String(cname) };
   }

@@ -1,0 +1,125 @@
+import { CommentaryPublisher, type CommentaryState } from '@matchmesh/client';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { bindVideo } from '../testHook.ts';
+import { ScoreBug } from '../viewer/ScoreBug.tsx';
+import { StatusBadge } from '../viewer/StatusBadge.tsx';
+import { usePlayer } from '../viewer/usePlayer.ts';
+
+/** What the booth exposes to browser tests as `window.__mmBooth` (read-only). */
+export type BoothTestHook = {
+  readonly state: CommentaryState;
+  readonly reason: string;
+  readonly producerId: string | null;
+};
+
+declare global {
+  interface Window {
+    __mmBooth?: BoothTestHook;
+  }
+}
+
+/**
+ * `/commentate?stream=match&token=<commentator token>[&autostart=1]`, opened on
+ * the stream's ingest node: the commentator watches from there (one hop, the
+ * least delay the mesh has) and talks; the voice goes out as the stream's
+ * commentary and every viewer hears it beside the match sound. The booth
+ * itself never plays commentary back (no echo into the microphone).
+ */
+export function CommentatorPage() {
+  const params = useMemo(() => {
+    const q = new URLSearchParams(window.location.search);
+    return {
+      nodeUrl: q.get('node') || window.location.origin,
+      stream: q.get('stream') || 'match',
+      token: q.get('token') ?? '',
+      autostart: q.get('autostart') === '1',
+    };
+  }, []);
+  const watch = params.token ? { ...params, region: null, placement: false, role: 'commentator' as const } : null;
+  const { player, state, path, reason, score } = usePlayer(watch);
+  const videoRef = useRef<HTMLVideoElement>(null);
+  const publisherRef = useRef<CommentaryPublisher | null>(null);
+  const [onAir, setOnAir] = useState<{ state: CommentaryState; reason: string }>({ state: 'idle', reason: 'off air' });
+
+  useEffect(() => {
+    const video = videoRef.current;
+    if (!video || !player) return;
+    const unbind = bindVideo(video);
+    const silenceCommentary = () => {
+      for (const c of player.session?.consumers ?? []) if (c.source === 'commentary') c.track.enabled = false;
+      if (video.srcObject) void video.play().catch(() => {});
+    };
+    const off = player.on('media', silenceCommentary);
+    player.attach(video);
+    silenceCommentary();
+    return () => {
+      off();
+      player.detach();
+      unbind();
+    };
+  }, [player]);
+
+  const goOnAir = useCallback(async () => {
+    if (publisherRef.current) return;
+    const publisher = new CommentaryPublisher({ nodeUrl: params.nodeUrl, stream: params.stream, token: params.token });
+    publisherRef.current = publisher;
+    let lastReason = 'off air';
+    publisher.on('state', (state, reason) => {
+      lastReason = reason;
+      setOnAir({ state, reason });
+    });
+    window.__mmBooth = Object.freeze({
+      get state() {
+        return publisher.state;
+      },
+      get reason() {
+        return lastReason;
+      },
+      get producerId() {
+        return publisher.producerId;
+      },
+    });
+    try {
+      const media = await navigator.mediaDevices.getUserMedia({
+        audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
+      });
+      await publisher.start(media.getAudioTracks()[0]!);
+    } catch (error) {
+      console.error('[matchmesh] commentary failed', error);
+      setOnAir({ state: 'failed', reason: error instanceof Error ? error.message : String(error) });
+    }
+  }, [params]);
+
+  const offAir = useCallback(() => {
+    publisherRef.current?.close();
+    publisherRef.current = null;
+  }, []);
+
+  useEffect(() => {
+    if (params.autostart && params.token) void goOnAir();
+    return () => publisherRef.current?.close();
+  }, [params, goOnAir]);
+
+  if (!params.token) return <main className="viewer">This link has no commentator token.</main>;
+  const live = onAir.state === 'live' || onAir.state === 'connecting';
+  return (
+    <main className="viewer">
+      <header className="bar">
+        <h1>Commentator booth · {params.stream}</h1>
+        <StatusBadge state={state} path={path} reason={reason} region={null} />
+      </header>
+      <section className="stage">
+        <video ref={videoRef} data-testid="video" autoPlay playsInline />
+        {score ? <ScoreBug score={score} /> : null}
+      </section>
+      <section className="booth">
+        <button type="button" data-testid="on-air" onClick={live ? offAir : () => void goOnAir()}>
+          {live ? 'Go off air' : 'Go on air'}
+        </button>
+        <span data-testid="on-air-state">
+          {onAir.state === 'live' ? 'ON AIR' : onAir.state}: {onAir.reason}
+        </span>
+      </section>
+    </main>
+  );
+}

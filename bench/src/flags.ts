@@ -1,0 +1,83 @@
+// Command-line flags of `npm run bench`, validated with zod at the edge so a
+// typo fails loudly before any process is started or any load is sent.
+import { z } from 'zod';
+import { scenarioNames } from './registry.ts';
+
+const csvInts = z
+  .string()
+  .regex(/^\d+(,\d+)*$/, 'expected a comma-separated list of positive integers')
+  .transform((s) => s.split(',').map(Number))
+  .refine((a) => a.every((n) => n > 0 && n <= 100_000), 'each value must be in 1..100000')
+  .refine((a) => a.every((n, i) => i === 0 || n > a[i - 1]!), 'values must be strictly increasing');
+
+export const FlagsSchema = z
+  .object({
+    scenarios: z
+      .string()
+      .default('all')
+      .transform((s) => (s === 'all' ? [...scenarioNames()] : s.split(',')))
+      .pipe(z.array(z.enum(scenarioNames() as [string, ...string[]])).min(1)),
+    /** Address every bench process binds to and sends to. Loopback only (see loopback.ts). */
+    host: z.string().default('127.0.0.1'),
+    /** Fan-out viewer steps; stops early at > 1 % loss or worker CPU saturation. */
+    steps: csvInts.default([50, 100, 200, 400, 800, 1200, 1600, 2000]),
+    /** Seconds each fan-out / latency step is measured after warm-up. */
+    stepSeconds: z.coerce.number().min(1).max(300).default(8),
+    /** Viewers on the relay while per-hop latency is measured. */
+    latencyViewers: z.coerce.number().int().min(0).max(5000).default(500),
+    /** Signaling joins in the join-storm scenario and the window they are spread over. */
+    joins: z.coerce.number().int().min(1).max(20_000).default(1000),
+    joinWindowSeconds: z.coerce.number().min(0.1).max(120).default(10),
+    /** Browser samples for glass-to-glass / time-to-first-frame. */
+    g2gSeconds: z.coerce.number().min(2).max(300).default(10),
+    ttffJoins: z.coerce.number().int().min(1).max(200).default(8),
+    /** Viewers attached in the inter-region copies scenario. */
+    copiesViewers: z.coerce.number().int().min(1).max(2000).default(30),
+    /**
+     * Pin the relay worker to CPU 1 and the sink + bench to CPU 0 (taskset).
+     * Off by default: on a machine shared with other jobs a pinned worker
+     * cannot move off a busy core and starves; use it on a dedicated machine.
+     */
+    pin: z
+      .union([z.boolean(), z.enum(['true', 'false'])])
+      .default(false)
+      .transform((v) => v === true || v === 'true'),
+    out: z.string().default('bench/results'),
+    help: z.boolean().default(false),
+  })
+  .strict();
+
+export type Flags = z.infer<typeof FlagsSchema>;
+
+const camel = (s: string): string => s.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+
+/** Parses `--name=value`, `--name value` and bare `--flag` (boolean true). */
+export function parseFlags(argv: readonly string[]): Flags {
+  const raw: Record<string, unknown> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (!arg.startsWith('--')) throw new Error(`unexpected argument "${arg}" (flags look like --name=value)`);
+    const eq = arg.indexOf('=');
+    if (eq > 0) {
+      raw[camel(arg.slice(2, eq))] = arg.slice(eq + 1);
+    } else {
+      const next = argv[i + 1];
+      if (next !== undefined && !next.startsWith('--')) {
+        raw[camel(arg.slice(2))] = next;
+        i++;
+      } else raw[camel(arg.slice(2))] = true;
+    }
+  }
+  const parsed = FlagsSchema.safeParse(raw);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((iss) => `  --${iss.path.join('.') || '?'}: ${iss.message}`);
+    throw new Error(`invalid flags:\n${lines.join('\n')}`);
+  }
+  return parsed.data;
+}
+
+export const USAGE = `npm run bench -- [--scenarios=all|${scenarioNames().join(',')}]
+  [--host=127.0.0.1] [--steps=50,100,200,...] [--step-seconds=8] [--latency-viewers=500]
+  [--joins=1000] [--join-window-seconds=10] [--g2g-seconds=10] [--ttff-joins=8]
+  [--copies-viewers=30] [--pin=false|true] [--out=bench/results]
+All load goes to loopback only; any other --host is refused.`;

@@ -1,0 +1,214 @@
+// An in-process relay built from the project's own media classes
+// (@matchmesh/sfu WorkerPool + StreamRouter — the same objects a node uses for
+// a stream) with the program fed over a PlainTransport, and viewers that are
+// SRTP PlainTransport consumers pointed at the sink.
+//
+// Two ways to attach a viewer:
+//  - 'shared'  : what matchmesh does — every viewer consumes the stream's one
+//                router (one producer, N consumers).
+//  - 'naive'   : the baseline — every viewer gets its own router fed by
+//                pipeToRouter (what a per-session design, e.g. our WHEP path,
+//                does): one extra pipe transport pair + producer per viewer.
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import { MEDIA_CODECS, StreamRouter, WorkerPool } from '@matchmesh/sfu';
+import type { types } from 'mediasoup';
+import { REPLAY_CODECS } from './replay.ts';
+
+export type AttachMode = 'shared' | 'naive';
+
+export interface Viewer {
+  transport: types.PlainTransport;
+  consumers: types.Consumer[];
+  router?: types.Router;
+}
+
+export interface ViewerOptions {
+  mode: AttachMode;
+  sinkPort: number;
+  /** SRTP on the viewer leg (true for load viewers; false for latency probes the sink must read). */
+  srtp: boolean;
+  kinds?: types.MediaKind[];
+}
+
+/** A free TCP+UDP port number for a WebRtcServer (racy but fine on a bench machine). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export class BenchRelay {
+  readonly pool: WorkerPool;
+  readonly stream: StreamRouter;
+  readonly producers: Partial<Record<types.MediaKind, types.Producer>> = {};
+  readonly viewers = new Set<Viewer>();
+  #ingest: types.PlainTransport | undefined;
+
+  private constructor(pool: WorkerPool, stream: StreamRouter) {
+    this.pool = pool;
+    this.stream = stream;
+  }
+
+  static async create(name: string, ports: { min: number; max: number }): Promise<BenchRelay> {
+    const pool = await WorkerPool.create({
+      size: 1,
+      listenIp: '127.0.0.1',
+      basePort: await freePort(),
+      rtcMinPort: ports.min,
+      rtcMaxPort: ports.max,
+    });
+    const stream = await StreamRouter.create(pool, name);
+    return new BenchRelay(pool, stream);
+  }
+
+  get worker(): types.Worker {
+    return this.stream.pooled.worker;
+  }
+
+  async workerCpuSeconds(): Promise<number> {
+    const u = await this.worker.getResourceUsage();
+    return (u.ru_utime + u.ru_stime) / 1000;
+  }
+
+  /**
+   * The program feed: a comedia PlainTransport (no SRTP on the ingest leg,
+   * it is loopback from our own replayer) with the origin's H.264 + Opus.
+   * Returns the address the replayer sends to.
+   */
+  async ingest(
+    kinds: types.MediaKind[] = ['video', 'audio'],
+    audioSsrc: number = REPLAY_CODECS.audio.ssrc,
+  ): Promise<{ ip: string; port: number }> {
+    const t = await this.stream.router.createPlainTransport({
+      listenInfo: { protocol: 'udp', ip: '127.0.0.1' },
+      rtcpMux: true,
+      comedia: true,
+    });
+    this.#ingest = t;
+    const produced: types.Producer[] = [];
+    if (kinds.includes('video')) {
+      const video = await t.produce({
+        kind: 'video',
+        rtpParameters: {
+          codecs: [
+            {
+              mimeType: 'video/H264',
+              payloadType: REPLAY_CODECS.video.payloadType,
+              clockRate: 90000,
+              parameters: {
+                'packetization-mode': 1,
+                'profile-level-id': '42e01f',
+                'level-asymmetry-allowed': 1,
+              },
+            },
+          ],
+          encodings: [{ ssrc: REPLAY_CODECS.video.ssrc }],
+        },
+      });
+      this.producers.video = video;
+      produced.push(video);
+    }
+    if (kinds.includes('audio')) {
+      const audio = await t.produce({
+        kind: 'audio',
+        rtpParameters: {
+          codecs: [
+            {
+              mimeType: 'audio/opus',
+              payloadType: REPLAY_CODECS.audio.payloadType,
+              clockRate: 48000,
+              channels: 2,
+            },
+          ],
+          encodings: [{ ssrc: audioSsrc }],
+        },
+      });
+      this.producers.audio = audio;
+      produced.push(audio);
+    }
+    // Spliced into the stream's stable program, as a WHIP session's producers are:
+    // viewers consume the stable producers, exactly as in a node.
+    await this.stream.attachProgram({ id: 'bench-replay', role: 'primary', producers: produced, label: 'bench replay' });
+    return { ip: '127.0.0.1', port: t.tuple.localPort };
+  }
+
+  async addViewer(opts: ViewerOptions): Promise<Viewer> {
+    let router = this.stream.router;
+    let own: types.Router | undefined;
+    const kinds = opts.kinds ?? (['video', 'audio'] as types.MediaKind[]);
+    const sources = new Map<types.MediaKind, string>();
+    for (const p of this.stream.programProducers()) if (kinds.includes(p.kind)) sources.set(p.kind, p.id);
+    if (opts.mode === 'naive') {
+      own = await this.worker.createRouter({ mediaCodecs: MEDIA_CODECS });
+      for (const [kind, producerId] of sources) {
+        // keepId: false — the source producer lives in the same worker, and a
+        // worker refuses two producers with one id.
+        const { pipeProducer } = await this.stream.router.pipeToRouter({
+          producerId,
+          router: own,
+          keepId: false,
+        });
+        sources.set(kind, pipeProducer!.id);
+      }
+      router = own;
+    }
+    const transport = await router.createPlainTransport({
+      listenInfo: { protocol: 'udp', ip: '127.0.0.1' },
+      rtcpMux: true,
+      comedia: false,
+      enableSrtp: opts.srtp,
+      srtpCryptoSuite: 'AES_CM_128_HMAC_SHA1_80',
+    });
+    await transport.connect({
+      ip: '127.0.0.1',
+      port: opts.sinkPort,
+      srtpParameters: opts.srtp
+        ? { cryptoSuite: 'AES_CM_128_HMAC_SHA1_80', keyBase64: randomBytes(30).toString('base64') }
+        : undefined,
+    });
+    const consumers: types.Consumer[] = [];
+    for (const producerId of sources.values()) {
+      consumers.push(await transport.consume({ producerId, rtpCapabilities: router.rtpCapabilities }));
+    }
+    const viewer: Viewer = { transport, consumers, router: own };
+    this.viewers.add(viewer);
+    return viewer;
+  }
+
+  closeViewer(v: Viewer): void {
+    this.viewers.delete(v);
+    v.transport.close();
+    v.router?.close();
+  }
+
+  closeViewers(): void {
+    for (const v of [...this.viewers]) this.closeViewer(v);
+  }
+
+  /** Payload types the consumers send with, and their clock rates (for the sink's jitter). */
+  clockRates(): Array<[number, number]> {
+    return this.stream.router.rtpCapabilities.codecs!.map((c) => [c.preferredPayloadType!, c.clockRate]);
+  }
+
+  close(): void {
+    this.#ingest?.close();
+    this.closeViewers();
+    this.stream.close();
+    this.pool.close();
+  }
+}
+
+/** Run `fn` for `count` items with at most `parallel` in flight. */
+export async function inBatches(count: number, parallel: number, fn: (i: number) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  const lane = async () => {
+    while (next < count) await fn(next++);
+  };
+  await Promise.all(Array.from({ length: Math.min(parallel, count) }, lane));
+}

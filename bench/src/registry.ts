@@ -1,0 +1,51 @@
+// Scenario registry: each scenario is a module with a name and a run()
+// returning tables (printed) and raw data (written to JSON). Scenarios report;
+// they never assert timings.
+import type { Flags } from './flags.ts';
+import type { Table } from './table.ts';
+
+export interface ScenarioContext {
+  flags: Flags;
+  host: string;
+  outDir: string;
+  log: (msg: string) => void;
+}
+
+export interface ScenarioResult {
+  tables: Table[];
+  data: Record<string, unknown>;
+  /** Extra files written (charts), relative to the repo root. */
+  files?: string[];
+}
+
+export interface Scenario {
+  name: string;
+  description: string;
+  run(ctx: ScenarioContext): Promise<ScenarioResult>;
+}
+
+const NAMES = ['fanout', 'latency', 'g2g', 'ttff', 'joinstorm', 'copies'] as const;
+export type ScenarioName = (typeof NAMES)[number];
+
+export function scenarioNames(): readonly string[] {
+  return NAMES;
+}
+
+/** Lazily imported so `--scenarios=fanout` does not load Chromium helpers etc. */
+export async function loadScenario(name: string): Promise<Scenario> {
+  switch (name as ScenarioName) {
+    case 'fanout':
+      return (await import('./scenarios/fanout.ts')).fanout;
+    case 'latency':
+      return (await import('./scenarios/latency.ts')).latency;
+    case 'g2g':
+      return (await import('./scenarios/browser.ts')).g2g;
+    case 'ttff':
+      return (await import('./scenarios/browser.ts')).ttff;
+    case 'joinstorm':
+      return (await import('./scenarios/joinstorm.ts')).joinstorm;
+    case 'copies':
+      return (await import('./scenarios/copies.ts')).copies;
+  }
+  throw new Error(`unknown scenario ${name}`);
+}

@@ -1,0 +1,341 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  dashboardExprs,
+  envFile,
+  exportedMetricNames,
+  infraFiles,
+  interpolate,
+  type Manifest,
+  mmMetricsIn,
+  NODE_VARS,
+  ORIGIN_VARS,
+  overlap,
+  ownMetricNames,
+  parseNodeEnv,
+  parseOriginEnv,
+  type Range,
+  ROOT,
+  RUNTIME_VARS,
+  read,
+  recordedIn,
+  yamlDoc,
+  yamlDocs,
+} from './manifests.ts';
+
+/*
+ * The deployment files cannot be run here (no container registry), so this
+ * test keeps them honest against the code: every file parses, every variable
+ * is one the node / origin schemas know and the values pass those schemas,
+ * every metric a dashboard or alert reads is one the node exports, and the
+ * port plan, probes, drain hook and image build agree with the sources.
+ */
+
+const COMPOSE = 'infra/compose/docker-compose.yml';
+const RULES = 'infra/prometheus/rules/matchmesh.yml';
+const DASHBOARD = 'infra/grafana/dashboards/matchmesh.json';
+const K8S = 'infra/k8s';
+
+type Service = {
+  image?: string;
+  environment?: Record<string, string>;
+  network_mode?: string;
+  command?: string[] | string;
+};
+const compose = yamlDoc<{ services: Record<string, Service>; volumes: Record<string, unknown> }>(COMPOSE);
+const exampleEnv = envFile('infra/compose/.env.example');
+const composeEnv = (svc: Service): Record<string, string> =>
+  Object.fromEntries(Object.entries(svc.environment ?? {}).map(([k, v]) => [k, interpolate(String(v), exampleEnv)]));
+const nodeServices = Object.entries(compose.services).filter(
+  ([, s]) => s.image?.startsWith('matchmesh/node') && s.environment?.MM_ROLES,
+);
+const originServices = Object.entries(compose.services).filter(([, s]) => s.image?.startsWith('matchmesh/origin'));
+
+const k8sDocs = infraFiles()
+  .filter((f) => f.startsWith(`${K8S}/`) && f.endsWith('.yaml') && !f.endsWith('kustomization.yaml'))
+  .flatMap((f) => yamlDocs(f).map((d) => ({ file: f, doc: d as Manifest })));
+const ofKind = (kind: string) => k8sDocs.filter((d) => d.doc.kind === kind);
+const nodeSets = ofKind('StatefulSet').filter(
+  (d) => d.doc.metadata.labels?.['app.kubernetes.io/name'] === 'matchmesh-node',
+);
+const configMap = ofKind('ConfigMap').find((d) => d.doc.metadata.name === 'matchmesh-config')?.doc.data as Record<
+  string,
+  string
+>;
+
+const unknownVars = (keys: Iterable<string>, known: Set<string>) =>
+  [...keys].filter((k) => !known.has(k) && !RUNTIME_VARS.has(k));
+
+describe('infra files parse', () => {
+  it('every YAML and JSON file under infra/ parses without errors or warnings', () => {
+    const files = infraFiles().filter((f) => /\.(ya?ml|json)$/.test(f));
+    expect(files.length).toBeGreaterThanOrEqual(15);
+    for (const f of files) {
+      if (f.endsWith('.json')) expect(() => JSON.parse(read(f)), f).not.toThrow();
+      else expect(yamlDocs(f).length, f).toBeGreaterThan(0);
+    }
+  });
+
+  it('kustomization lists files that exist and every k8s object is namespaced to matchmesh', () => {
+    const k = yamlDoc<{ resources: string[] }>(`${K8S}/kustomization.yaml`);
+    for (const r of k.resources) expect(existsSync(path.join(ROOT, K8S, r)), r).toBe(true);
+    for (const { file, doc } of k8sDocs) {
+      if (doc.kind !== 'Namespace') expect(doc.metadata.namespace, `${file} ${doc.kind}`).toBe('matchmesh');
+    }
+  });
+});
+
+describe('configuration variables', () => {
+  it('every MM_* word anywhere in infra/ is a variable some program reads', () => {
+    const cliVars = new Set(
+      ['apps/cli/src/cli.ts', 'apps/cli/src/tokens.ts'].flatMap((f) =>
+        [...read(f).matchAll(/\b(MM_[A-Z0-9_]+)\b/g)].map((m) => m[1] as string),
+      ),
+    );
+    const drainVars = new Set(
+      [...read('infra/docker/drain.ts').matchAll(/env\.(MM_[A-Z0-9_]+)/g)].map((m) => m[1] as string),
+    );
+    // Compose-only inputs: interpolated into the services' variables, never read by a program.
+    const composeInputs = new Set(Object.keys(exampleEnv));
+    const known = new Set([
+      ...NODE_VARS,
+      ...ORIGIN_VARS,
+      ...cliVars,
+      ...drainVars,
+      ...composeInputs,
+      'MM_IMAGE_WORKER_BIN',
+    ]);
+    const stray: string[] = [];
+    for (const f of infraFiles().filter((f) => !f.startsWith('infra/test/'))) {
+      for (const m of read(f).matchAll(/\b(MM_[A-Z0-9_]+)\b/g))
+        if (!known.has(m[1] as string)) stray.push(`${f}: ${m[1]}`);
+    }
+    expect(stray).toEqual([]);
+  });
+
+  it('compose: node services only set variables of apps/node/src/config.ts, and the values pass its schema', () => {
+    expect(nodeServices.map(([n]) => n).sort()).toEqual(['ingest-eu-1', 'relay-asia-1', 'relay-eu-1', 'relay-eu-2']);
+    for (const [name, svc] of nodeServices) {
+      const env = composeEnv(svc);
+      expect(unknownVars(Object.keys(env), NODE_VARS), name).toEqual([]);
+      const parsed = parseNodeEnv(env);
+      expect(parsed.error?.issues ?? [], name).toEqual([]);
+      expect(svc.network_mode, name).toBe('host');
+    }
+  });
+
+  it('compose: the origin agent only sets variables of apps/origin/src/config.ts, and they pass its schema', () => {
+    expect(originServices.length).toBe(1);
+    for (const [name, svc] of originServices) {
+      const env = composeEnv(svc);
+      expect(unknownVars(Object.keys(env), ORIGIN_VARS), name).toEqual([]);
+      // The token is read from the tokens volume by the entrypoint.
+      expect(String(svc.command)).toContain('MM_PUBLISH_TOKEN=');
+      const parsed = parseOriginEnv({ ...env, MM_PUBLISH_TOKEN: 'x' });
+      expect(parsed.error?.issues ?? [], name).toEqual([]);
+    }
+  });
+
+  it('compose: .env.example holds placeholders only, and .env is git-ignored', () => {
+    for (const [k, v] of Object.entries(exampleEnv)) {
+      if (/SECRET|PASSWORD/.test(k)) expect(v, k).toMatch(/^change-me/);
+    }
+    expect(read('infra/compose/.gitignore').split('\n')).toContain('.env');
+  });
+
+  it('k8s: node pods only get variables the node schema knows, and the values pass it', () => {
+    expect(nodeSets.map((d) => d.doc.metadata.name).sort()).toEqual(['ingest-eu', 'relay-asia', 'relay-eu']);
+    const secrets = Object.fromEntries(
+      ofKind('Secret').map((d) => [d.doc.metadata.name, d.doc.stringData as Record<string, string>]),
+    );
+    for (const { doc } of nodeSets) {
+      const [c] = doc.spec.template.spec.containers;
+      const env: Record<string, string> = {};
+      for (const from of c.envFrom) {
+        if (from.configMapRef) {
+          expect(from.configMapRef.name).toBe('matchmesh-config');
+          Object.assign(env, configMap);
+        } else {
+          const data = secrets[from.secretRef.name];
+          expect(data, from.secretRef.name).toBeDefined();
+          // The template's values are empty on purpose; stand-ins of a valid length.
+          for (const k of Object.keys(data ?? {}))
+            env[k] = k === 'REDIS_URL' ? 'redis://:pw@redis:6379' : 'x'.repeat(32);
+        }
+      }
+      for (const e of c.env) {
+        env[e.name] =
+          e.value !== undefined
+            ? String(e.value).replace(/\$\((\w+)\)/g, (_m, v: string) => env[v] ?? '')
+            : e.valueFrom.fieldRef.fieldPath === 'status.hostIP'
+              ? '198.51.100.7'
+              : `${doc.metadata.name}-0`;
+      }
+      expect(
+        unknownVars(
+          Object.keys(env).filter((k) => k !== 'MM_DRAIN_TIMEOUT_S'),
+          NODE_VARS,
+        ),
+        doc.metadata.name,
+      ).toEqual([]);
+      const parsed = parseNodeEnv(env);
+      expect(parsed.error?.issues ?? [], doc.metadata.name).toEqual([]);
+      expect(parsed.data?.MM_PUBLIC_URL).toBe('http://198.51.100.7:8080');
+    }
+  });
+});
+
+describe('metrics used by Grafana and Prometheus exist', () => {
+  const rules = yamlDoc<{ groups: { rules: { record?: string; alert?: string; expr: string }[] }[] }>(RULES);
+  const ruleList = rules.groups.flatMap((g) => g.rules);
+  const recorded = new Set(ruleList.flatMap((r) => (r.record ? [r.record] : [])));
+  const exprs = dashboardExprs(JSON.parse(read(DASHBOARD)));
+
+  it('every mm_* metric in the rules and the dashboard is exported by NodeMetrics (apps/node/src/metrics.ts)', async () => {
+    const exported = await exportedMetricNames();
+    const used = [...ruleList.map((r) => r.expr), ...exprs].flatMap(mmMetricsIn);
+    expect(used.length).toBeGreaterThan(20);
+    expect([...new Set(used)].filter((n) => !exported.has(n))).toEqual([]);
+  });
+
+  it('every recorded series the rules and dashboard read is recorded by a rule', () => {
+    const read_ = [...ruleList.map((r) => r.expr), ...exprs].flatMap(recordedIn);
+    expect(read_.length).toBeGreaterThan(0);
+    expect([...new Set(read_)].filter((n) => !recorded.has(n))).toEqual([]);
+  });
+
+  it('the dashboard shows every metric NodeMetrics defines (a new metric needs a panel)', async () => {
+    const shown = new Set(exprs.flatMap(mmMetricsIn));
+    const own = ownMetricNames(await exportedMetricNames());
+    expect(own.length).toBeGreaterThanOrEqual(10);
+    expect(own.filter((n) => !shown.has(n))).toEqual([]);
+  });
+
+  it('the alerts the deployment promises exist', () => {
+    const alerts = ruleList.flatMap((r) => (r.alert ? [r.alert] : []));
+    for (const a of [
+      'MatchmeshNodeDown',
+      'MatchmeshRedisUnreachable',
+      'MatchmeshWorkerCpuHigh',
+      'MatchmeshViewersNearCapacity',
+      'MatchmeshEgressCostHigh',
+    ]) {
+      expect(alerts).toContain(a);
+    }
+  });
+
+  it('the figures written into the rules match the nodes’ settings in compose and k8s', () => {
+    const text = read(RULES);
+    const settings = [...nodeServices.map(([, s]) => composeEnv(s)), configMap];
+    for (const env of settings) {
+      expect(text).toContain(`0.9 * ${env.MM_CAPACITY_VIEWERS}`);
+      expect(text).toContain(`/ 1e9 * ${env.MM_EGRESS_USD_PER_GB}`);
+      expect(text).toContain(`0.8 * ${env.MM_WORKERS}`);
+    }
+  });
+
+  it('Prometheus scrapes every compose node with the admin token file the tokens job writes', () => {
+    const prom = yamlDoc(`infra/prometheus/prometheus.yml`);
+    const job = prom.scrape_configs.find((j: { job_name: string }) => j.job_name === 'matchmesh-node');
+    expect(job.authorization).toEqual({ type: 'Bearer', credentials_file: '/tokens/prometheus.jwt' });
+    const targets = job.static_configs.flatMap((s: { targets: string[] }) => s.targets).sort();
+    const ports = nodeServices.map(([, s]) => `127.0.0.1:${composeEnv(s).MM_HTTP_PORT}`).sort();
+    expect(targets).toEqual(ports);
+    expect(String(compose.services.tokens?.command)).toContain('/var/lib/matchmesh/tokens/prometheus.jwt');
+  });
+});
+
+describe('compose port plan', () => {
+  it('nodes, coturn and the loopback services never share a port', () => {
+    const ranges: Range[] = [];
+    for (const [name, svc] of nodeServices) {
+      const c = parseNodeEnv(composeEnv(svc)).data;
+      if (!c) throw new Error(name);
+      ranges.push({ owner: `${name} http`, from: c.MM_HTTP_PORT, to: c.MM_HTTP_PORT });
+      ranges.push({ owner: `${name} webrtc`, from: c.MM_RTC_PORT, to: c.MM_RTC_PORT + c.MM_WORKERS - 1 });
+      ranges.push({ owner: `${name} pipes`, from: c.MM_RTC_MIN_PORT, to: c.MM_RTC_MAX_PORT });
+    }
+    const turn = read('infra/turn/turnserver.conf');
+    const conf = (k: string) => Number(new RegExp(`^${k}=(\\d+)`, 'm').exec(turn)?.[1]);
+    ranges.push({ owner: 'coturn relays', from: conf('min-port'), to: conf('max-port') });
+    for (const p of [conf('listening-port'), conf('tls-listening-port'), 6390, 9121, 9090, 3000, 8090]) {
+      ranges.push({ owner: `fixed ${p}`, from: p, to: p });
+    }
+    expect(ranges.every((r) => Number.isInteger(r.from) && r.to >= r.from)).toBe(true);
+    expect(overlap(ranges)).toBeUndefined();
+  });
+});
+
+describe('k8s node pods', () => {
+  it('hostNetwork, probes on /healthz and /readyz, the drain preStop hook, ports of every worker, a PDB', () => {
+    const pdbs = ofKind('PodDisruptionBudget');
+    for (const { doc } of nodeSets) {
+      const spec = doc.spec.template.spec;
+      const [c] = spec.containers;
+      const name = doc.metadata.name;
+      expect(spec.hostNetwork, name).toBe(true);
+      expect(spec.dnsPolicy, name).toBe('ClusterFirstWithHostNet');
+      expect(c.livenessProbe.httpGet.path, name).toBe('/healthz');
+      expect(c.readinessProbe.httpGet.path, name).toBe('/readyz');
+      const hook = c.lifecycle.preStop.exec.command as string[];
+      const script = hook.find((a) => a.endsWith('.ts')) as string;
+      expect(existsSync(path.join(ROOT, script)), script).toBe(true);
+      const drainS = Number(c.env.find((e: { name: string }) => e.name === 'MM_DRAIN_TIMEOUT_S').value);
+      expect(spec.terminationGracePeriodSeconds, name).toBeGreaterThan(drainS + 10);
+      const udp = c.ports
+        .filter((p: { protocol: string }) => p.protocol === 'UDP')
+        .map((p: { containerPort: number }) => p.containerPort);
+      const first = Number(configMap.MM_RTC_PORT);
+      expect(udp, name).toEqual(Array.from({ length: Number(configMap.MM_WORKERS) }, (_v, i) => first + i));
+      const labels = doc.spec.selector.matchLabels;
+      const pdb = pdbs.find((p) => Object.entries(p.doc.spec.selector.matchLabels).every(([k, v]) => labels[k] === v));
+      expect(pdb, `PDB for ${name}`).toBeDefined();
+      expect(spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey).toBe(
+        'kubernetes.io/hostname',
+      );
+    }
+  });
+});
+
+describe('image build agrees with the set-up', () => {
+  const dockerfile = read('infra/docker/Dockerfile');
+  const stage = (name: string) => {
+    const start = dockerfile.search(new RegExp(`^FROM .* AS ${name}$`, 'm'));
+    const rest = dockerfile.slice(start + 1);
+    const next = rest.search(/^FROM /m);
+    return next < 0 ? rest : rest.slice(0, next);
+  };
+
+  it('the build stage installs the worker build dependencies of scripts/setup.mjs', () => {
+    const list = /const DEBIAN_PACKAGES = \[([\s\S]*?)\];/.exec(read('scripts/setup.mjs'))?.[1] ?? '';
+    const wanted = [...list.matchAll(/'([a-z0-9.+-]+)'/g)].map((m) => m[1] as string);
+    const runAndTestTools = new Set(['redis-server', 'ffmpeg', 'chromium', 'tcpdump']);
+    const build = stage('build');
+    const missing = wanted.filter(
+      (p) => !runAndTestTools.has(p) && !new RegExp(`\\s${p.replace(/[+.]/g, '\\$&')}(\\s|$)`, 'm').test(build),
+    );
+    expect(wanted.length).toBeGreaterThan(8);
+    expect(missing).toEqual([]);
+  });
+
+  it('the node stage installs the worker runtime packages of worker-build/README.md, and ffmpeg', () => {
+    const readme = read('packages/sfu/worker-build/README.md');
+    const section = readme.slice(readme.indexOf('## Runtime packages'));
+    const pkgs = [...section.matchAll(/^\| `([a-z0-9.+-]+)`/gm)].map((m) => m[1] as string);
+    expect(pkgs).toContain('libsrtp2-1');
+    const node = stage('node') + stage('runtime-base');
+    const base = new Set(['libc6', 'libstdc++6', 'libgcc-s1']);
+    expect(pkgs.filter((p) => !base.has(p) && !node.includes(` ${p}`))).toEqual([]);
+    expect(stage('runtime-base')).toContain('ffmpeg');
+    expect(stage('node')).toContain('ENTRYPOINT ["node", "--import", "tsx", "apps/node/src/main.ts"]');
+    expect(stage('origin')).toContain('apps/origin/src/main.ts');
+  });
+
+  it('every npm workspace manifest is copied before npm ci, with the npm of packageManager', () => {
+    const pkg = JSON.parse(read('package.json')) as { workspaces: string[]; packageManager: string };
+    for (const w of pkg.workspaces) expect(dockerfile).toContain(`COPY ${w}/package.json ${w}/`);
+    expect(dockerfile).toContain(`npm install -g ${pkg.packageManager}`);
+    expect(readFileSync(path.join(ROOT, 'infra/docker/Dockerfile.dockerignore'), 'utf8')).toMatch(/^\.matchmesh$/m);
+  });
+});

@@ -1,0 +1,244 @@
+import { type EdgeNode, EdgesResponse } from '@matchmesh/protocol';
+
+/*
+ * Viewer placement, client half. The node's GET /api/v1/streams/:stream/edges
+ * lists, per region, the relays that accept viewers (least loaded first) with
+ * a probe URL. We time a few GETs of one probe per region, all regions in
+ * parallel and within a fixed budget, and join the lowest-RTT region's least
+ * loaded relay. When every probe fails we use the server's guess.
+ *
+ * RTT is measured with plain `fetch` timing: the first sample to a host pays
+ * for the TCP connection, so the minimum over the samples is taken — it is
+ * the closest thing to the network RTT the page can see.
+ */
+
+export type PlacementReason =
+  /** Lowest measured RTT among regions with a relay under capacity. */
+  | 'rtt'
+  /** The caller asked for this region (page `?region=`, or staying in the region on drain/failover). */
+  | 'region'
+  /** Every probe failed: the server's region guess. */
+  | 'guess'
+  /** Nothing usable in the edges list (or it could not be fetched): the node we were given. */
+  | 'fallback';
+
+export type Placement = {
+  nodeUrl: string;
+  nodeId: string | null;
+  region: string | null;
+  reason: PlacementReason;
+  /** Region → best RTT in ms, null when every probe of the region failed. Empty when not measured. */
+  rtts: Record<string, number | null>;
+  /** Time spent deciding (edges fetch + probes). */
+  tookMs: number;
+  /** Every relay URL the edges list named: where to ask next time if this node is gone. */
+  knownUrls: string[];
+  /** The edges list the choice was made from (null when none could be had). */
+  edges: EdgesResponse | null;
+  /** Why the edges list could not be used, for 'fallback'. */
+  error?: string;
+};
+
+export type PlaceOptions = {
+  /** Nodes to ask for the edges list, in order (the page's node first). */
+  entryUrls: readonly string[];
+  stream: string;
+  token: string;
+  /** Stay in this region (drain, failover, or an explicit choice). */
+  region?: string | null;
+  /** Node ids or URLs never to pick (the node being left: draining, or dead but still listed). */
+  exclude?: ReadonlySet<string>;
+  /** Node ids or URLs to pick only when the region has nothing else (nodes left earlier). */
+  avoid?: ReadonlySet<string>;
+  /**
+   * An edges list fetched moments ago: used instead of asking again (a
+   * failover wants the next relay now; a stale entry only costs a retry).
+   */
+  edges?: EdgesResponse;
+  /** RTTs already measured: skip probing (a move within the region needs no new measurement). */
+  knownRtts?: Record<string, number | null>;
+  /** Probe samples per region. */
+  samples?: number;
+  /** Budget for all probes, in ms. */
+  probeBudgetMs?: number;
+  /** Budget for fetching the edges list from one entry node. */
+  edgesTimeoutMs?: number;
+  fetch?: typeof fetch;
+  now?: () => number;
+};
+
+/** Best RTT per region; regions whose every sample failed or timed out are null. */
+export async function probeRegions(
+  regions: readonly { region: string; probeUrl: string }[],
+  options: { samples?: number; budgetMs?: number; fetch?: typeof fetch; now?: () => number } = {},
+): Promise<Record<string, number | null>> {
+  const doFetch = options.fetch ?? globalThis.fetch.bind(globalThis);
+  const now = options.now ?? (() => performance.now());
+  const samples = Math.max(1, options.samples ?? 3);
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), options.budgetMs ?? 450);
+  const probeOne = async ({ probeUrl }: { probeUrl: string }): Promise<number | null> => {
+    let best: number | null = null;
+    // Sequential per region: the samples after the first reuse the connection.
+    for (let i = 0; i < samples && !abort.signal.aborted; i++) {
+      const url = `${probeUrl}${probeUrl.includes('?') ? '&' : '?'}n=${i}-${Math.random().toString(36).slice(2, 8)}`;
+      const started = now();
+      try {
+        const res = await doFetch(url, { cache: 'no-store', mode: 'cors', signal: abort.signal });
+        await res.arrayBuffer().catch(() => undefined);
+        if (!res.ok) continue;
+        const rtt = now() - started;
+        best = best === null ? rtt : Math.min(best, rtt);
+      } catch {
+        // Timed out or unreachable: this sample does not count.
+      }
+    }
+    return best === null ? null : Math.round(best * 10) / 10;
+  };
+  try {
+    const results = await Promise.all(regions.map(probeOne));
+    return Object.fromEntries(regions.map((r, i) => [r.region, results[i] ?? null]));
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Asks the entry nodes (in order) for the edges list. */
+export async function fetchEdges(
+  entryUrls: readonly string[],
+  stream: string,
+  token: string,
+  options: { timeoutMs?: number; fetch?: typeof fetch } = {},
+): Promise<EdgesResponse> {
+  const doFetch = options.fetch ?? globalThis.fetch.bind(globalThis);
+  let lastError: unknown = new Error('no entry node');
+  for (const base of entryUrls) {
+    // The token goes in the query: an Authorization header would need a CORS
+    // preflight when the page's node is not the one asked.
+    const url = `${base.replace(/\/+$/, '')}/api/v1/streams/${encodeURIComponent(stream)}/edges?token=${encodeURIComponent(token)}`;
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), options.timeoutMs ?? 1500);
+    try {
+      const res = await doFetch(url, { cache: 'no-store', signal: abort.signal });
+      if (!res.ok) throw new Error(`edges: HTTP ${res.status} from ${base}`);
+      const parsed = EdgesResponse.safeParse(await res.json());
+      if (!parsed.success) throw new Error(`edges: malformed answer from ${base}`);
+      return parsed.data;
+    } catch (error) {
+      lastError = error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  throw lastError instanceof Error ? lastError : new Error(String(lastError));
+}
+
+/**
+ * The least loaded node of a region that is under capacity and not excluded;
+ * avoided nodes only when there is no other (the region beats a far region).
+ */
+function pickInRegion(
+  edges: EdgesResponse,
+  region: string,
+  exclude: ReadonlySet<string>,
+  avoid: ReadonlySet<string>,
+): EdgeNode | undefined {
+  const nodes = edges.regions.find((r) => r.region === region)?.nodes ?? [];
+  const usable = [...nodes]
+    .filter((n) => n.load < 1 && !exclude.has(n.id) && !exclude.has(n.url))
+    .sort((a, b) => a.load - b.load);
+  return usable.find((n) => !avoid.has(n.id) && !avoid.has(n.url)) ?? usable[0];
+}
+
+/** Chooses the relay to join from an edges list and measured RTTs (pure; exported for tests). */
+export function choose(
+  edges: EdgesResponse,
+  rtts: Record<string, number | null>,
+  options: { region?: string | null; exclude?: ReadonlySet<string>; avoid?: ReadonlySet<string> } = {},
+): { node: EdgeNode; region: string; reason: Exclude<PlacementReason, 'fallback'> } | null {
+  const exclude = options.exclude ?? new Set<string>();
+  const avoid = options.avoid ?? new Set<string>();
+  if (options.region) {
+    const node = pickInRegion(edges, options.region, exclude, avoid);
+    if (node) return { node, region: options.region, reason: 'region' };
+  }
+  const measured = Object.entries(rtts)
+    .filter((e): e is [string, number] => e[1] !== null)
+    .sort((a, b) => a[1] - b[1]);
+  for (const [region] of measured) {
+    const node = pickInRegion(edges, region, exclude, avoid);
+    if (node) return { node, region, reason: 'rtt' };
+  }
+  const order = [edges.guess, ...edges.regions.map((r) => r.region)].filter((r): r is string => !!r);
+  for (const region of order) {
+    const node = pickInRegion(edges, region, exclude, avoid);
+    if (node) return { node, region, reason: 'guess' };
+  }
+  return null;
+}
+
+/**
+ * Decides which relay to join. Never throws: when nothing better is known it
+ * answers the first entry URL with reason 'fallback' (the page's own node).
+ */
+export async function place(options: PlaceOptions): Promise<Placement> {
+  const now = options.now ?? (() => performance.now());
+  const started = now();
+  const exclude = options.exclude ?? new Set<string>();
+  const fallback = (error: string, rtts: Record<string, number | null> = {}, knownUrls: string[] = []): Placement => ({
+    nodeUrl: options.entryUrls.find((u) => !exclude.has(u)) ?? options.entryUrls[0] ?? '',
+    nodeId: null,
+    region: options.region ?? null,
+    reason: 'fallback',
+    rtts,
+    tookMs: Math.round(now() - started),
+    knownUrls,
+    edges: null,
+    error,
+  });
+  let edges: EdgesResponse;
+  try {
+    edges =
+      options.edges ??
+      (await fetchEdges(options.entryUrls, options.stream, options.token, {
+        ...(options.edgesTimeoutMs ? { timeoutMs: options.edgesTimeoutMs } : {}),
+        ...(options.fetch ? { fetch: options.fetch } : {}),
+      }));
+  } catch (error) {
+    return fallback((error as Error).message ?? String(error), options.knownRtts);
+  }
+  let rtts = options.knownRtts;
+  if (!rtts && !options.region) {
+    const targets = edges.regions
+      .map((r) => ({ region: r.region, probeUrl: r.nodes[0]?.probeUrl ?? '' }))
+      .filter((t) => t.probeUrl);
+    rtts = await probeRegions(targets, {
+      ...(options.samples ? { samples: options.samples } : {}),
+      budgetMs: options.probeBudgetMs ?? 450,
+      ...(options.fetch ? { fetch: options.fetch } : {}),
+      now,
+    });
+  }
+  rtts ??= {};
+  const picked = choose(edges, rtts, {
+    region: options.region ?? null,
+    exclude,
+    ...(options.avoid ? { avoid: options.avoid } : {}),
+  });
+  if (!picked) return fallback('no relay accepts viewers', rtts, edgeUrls(edges));
+  return {
+    nodeUrl: picked.node.url,
+    nodeId: picked.node.id,
+    region: picked.region,
+    reason: picked.reason,
+    rtts,
+    tookMs: Math.round(now() - started),
+    knownUrls: edgeUrls(edges),
+    edges,
+  };
+}
+
+/** Every node URL an edges list mentions (entry points for the next placement). */
+export function edgeUrls(edges: EdgesResponse): string[] {
+  return edges.regions.flatMap((r) => r.nodes.map((n) => n.url));
+}

@@ -1,0 +1,115 @@
+import type { EdgesResponse } from '@matchmesh/protocol';
+import { type Placement, place } from './Placement.ts';
+
+export type PlacerOptions = {
+  nodeUrl: string;
+  stream: string;
+  token: string;
+  /** False pins the first decision to nodeUrl. */
+  placement?: boolean;
+  region?: string | null;
+  /** How long a node we left is picked only as a last resort. */
+  avoidNodeMs?: number;
+};
+
+/** A node being left: its URL and, once joined, its id. */
+export type NodeRef = { url: string; id: string | null };
+
+/**
+ * The Player's memory of placement: the region it plays in, the relays it
+ * has heard of (any of them can answer the next edges request), the nodes
+ * it left lately, and the last decision with its RTTs. `next()` is the
+ * single place that decides where the next session goes.
+ */
+export class Placer {
+  readonly #o: PlacerOptions;
+  #current: Placement | null = null;
+  /** When the edges list in #current was fetched. */
+  #fetchedAt = 0;
+  #region: string | null;
+  #entryUrls: string[];
+  /** Node id or URL → time until which it is picked only as a last resort. */
+  readonly #avoid = new Map<string, number>();
+
+  constructor(options: PlacerOptions) {
+    this.#o = options;
+    this.#region = options.region ?? null;
+    this.#entryUrls = [options.nodeUrl];
+  }
+
+  get current(): Placement | null {
+    return this.#current;
+  }
+
+  get region(): string | null {
+    return this.#region;
+  }
+
+  /** The region the viewer plays in from now on (drain and failover stay in it). */
+  settle(region: string | null): void {
+    this.#region ??= region;
+  }
+
+  avoid(node: NodeRef): void {
+    const until = Date.now() + (this.#o.avoidNodeMs ?? 30_000);
+    this.#avoid.set(node.url, until);
+    if (node.id) this.#avoid.set(node.id, until);
+  }
+
+  /**
+   * Where the next session goes. `leaving` (the node being left now) is never
+   * picked; nodes left earlier only when the region has no other.
+   */
+  async next(leaving?: NodeRef): Promise<Placement> {
+    const placement =
+      this.#current === null && this.#o.placement === false ? this.#pinned() : await this.#decide(leaving);
+    // Keep the measured RTTs across moves: a move within the region does not re-measure.
+    const rtts = Object.keys(placement.rtts).length > 0 ? placement.rtts : (this.#current?.rtts ?? {});
+    this.#current = { ...placement, rtts };
+    // Remember every relay we heard of: if this one dies, another can answer.
+    this.#entryUrls = [...new Set([...this.#entryUrls, ...placement.knownUrls])];
+    return this.#current;
+  }
+
+  #pinned(): Placement {
+    return {
+      nodeUrl: this.#o.nodeUrl,
+      nodeId: null,
+      region: this.#region,
+      reason: 'fallback',
+      rtts: {},
+      tookMs: 0,
+      knownUrls: [],
+      edges: null,
+      error: 'placement disabled: pinned to the given node',
+    };
+  }
+
+  async #decide(leaving?: NodeRef): Promise<Placement> {
+    const now = Date.now();
+    for (const [key, until] of this.#avoid) if (until <= now) this.#avoid.delete(key);
+    const previous = this.#current;
+    // A failover uses the edges list we already have when it is recent: the
+    // next relay of the region is known, and every millisecond is a frozen one.
+    const cached = leaving && previous?.edges && now - this.#fetchedAt < 60_000 ? previous.edges : undefined;
+    const ask = (edges?: EdgesResponse) =>
+      place({
+        // The node being left last (it may be dead, and a dead node costs a timeout).
+        entryUrls: [...new Set([...this.#entryUrls.filter((u) => u !== leaving?.url), ...this.#entryUrls])],
+        stream: this.#o.stream,
+        token: this.#o.token,
+        region: this.#region,
+        exclude: new Set(leaving ? [leaving.url, ...(leaving.id ? [leaving.id] : [])] : []),
+        avoid: new Set(this.#avoid.keys()),
+        ...(edges ? { edges } : {}),
+        ...(previous && Object.keys(previous.rtts).length > 0 ? { knownRtts: previous.rtts } : {}),
+      });
+    let placement = cached ? await ask(cached) : null;
+    // The cached list may not know a relay of the region (one that was draining then): ask.
+    if (!placement || placement.reason === 'fallback' || (this.#region && placement.region !== this.#region)) {
+      placement = await ask();
+      this.#fetchedAt = Date.now();
+    }
+    return placement;
+  }
+}

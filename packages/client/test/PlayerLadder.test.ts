@@ -1,0 +1,121 @@
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { HlsLike } from '../src/HlsSession.ts';
+import { Player } from '../src/Player.ts';
+import { FakeNode, fakeDevice, installMediaStream, WebSocket } from './fakeNode.ts';
+
+beforeAll(installMediaStream);
+
+/** Just enough of an HTMLVideoElement for the player: events, textTracks, currentTime. */
+class FakeVideo extends EventTarget {
+  currentTime = 0;
+  srcObject: unknown = null;
+  src = '';
+  muted = true;
+  style: Record<string, string> = {};
+  dataset: Record<string, string> = {};
+
+  play() {
+    return Promise.resolve();
+  }
+  /** The HLS picture advances. */
+  tick(seconds: number) {
+    this.currentTime += seconds;
+    this.dispatchEvent(new Event('timeupdate'));
+  }
+}
+
+class FakeHls implements HlsLike {
+  source = '';
+  media: unknown = null;
+  destroyed = false;
+  loadSource(url: string) {
+    this.source = url;
+  }
+  attachMedia(media: HTMLMediaElement) {
+    this.media = media;
+  }
+  on() {}
+  destroy() {
+    this.destroyed = true;
+  }
+}
+
+let node: FakeNode | null = null;
+let player: Player | null = null;
+
+afterEach(async () => {
+  player?.close();
+  player = null;
+  await node?.stop();
+  node = null;
+});
+
+describe('Player ladder', () => {
+  it('falls back to HLS from the same relay when ICE fails, with path and reason, and keeps retrying WebRTC', async () => {
+    node = await new FakeNode().start();
+    const device = fakeDevice();
+    const hlsInstances: FakeHls[] = [];
+    player = new Player({
+      nodeUrl: node.url,
+      stream: 'match',
+      token: 'viewer-token-123',
+      WebSocket,
+      device: device.options,
+      placement: false,
+      upgradeRetry: { initialDelayMs: 30, maxDelayMs: 30 },
+      // The fake node has no HLS score log; the fetch fails and is retried quietly.
+      hlsFactory: async () => {
+        const hls = new FakeHls();
+        hlsInstances.push(hls);
+        return hls;
+      },
+    });
+    const video = new FakeVideo();
+    const hlsVideo = new FakeVideo();
+    player.attach(video as unknown as HTMLVideoElement, hlsVideo as unknown as HTMLVideoElement);
+    player.start();
+    await expect.poll(() => device.handlers.length).toBe(1);
+    const startedAt = Date.now();
+    device.setConnectionState('failed');
+
+    await expect.poll(() => player!.path).toBe('hls');
+    expect(player.reason).toMatch(/^fallback: ice-failed/);
+    await expect.poll(() => hlsInstances.length).toBe(1);
+    expect(hlsInstances[0]!.source).toBe(`${node.url}/hls/match/index.m3u8?token=viewer-token-123`);
+    expect(hlsInstances[0]!.media).toBe(hlsVideo);
+    expect(hlsVideo.style.visibility).toBe('visible');
+    expect(video.style.visibility).toBe('hidden');
+    expect(player.state).toBe('connecting');
+    hlsVideo.tick(0.5);
+    expect(player.state).toBe('connected');
+    expect(Date.now() - startedAt).toBeLessThan(3000);
+
+    // WebRTC is retried in the background (TCP first), without leaving HLS meanwhile.
+    await expect.poll(() => node!.methods().filter((m) => m === 'join').length).toBeGreaterThanOrEqual(2);
+    const retry = node.requests.find((r) => r.method === 'createTransport' && r.data?.forceTcp === true);
+    expect(retry).toBeDefined();
+    expect(player.path).toBe('hls');
+  });
+
+  it('does not fall back on an error HLS cannot fix (stream not live): it retries WebRTC', async () => {
+    node = await new FakeNode({
+      override: (req) => (req.method === 'join' ? { ok: false, code: 'not_found' } : undefined),
+    }).start();
+    const device = fakeDevice();
+    player = new Player({
+      nodeUrl: node.url,
+      stream: 'match',
+      token: 'viewer-token-123',
+      WebSocket,
+      device: device.options,
+      placement: false,
+      retry: { initialDelayMs: 20, maxDelayMs: 20 },
+      hlsFactory: async () => new FakeHls(),
+    });
+    player.attach(new FakeVideo() as unknown as HTMLVideoElement, new FakeVideo() as unknown as HTMLVideoElement);
+    player.start();
+    await expect.poll(() => node!.methods().filter((m) => m === 'join').length).toBeGreaterThanOrEqual(2);
+    expect(player.path).not.toBe('hls');
+    expect(player.reason).toMatch(/join-not_found/);
+  });
+});

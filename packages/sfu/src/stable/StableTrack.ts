@@ -1,0 +1,347 @@
+import { EventEmitter } from 'node:events';
+import type { types } from 'mediasoup';
+import { isKeyFrameStart, rewrite, seqOf, tsDiff, tsOf } from './rtp.ts';
+import { Splicer } from './Splicer.ts';
+
+/** SSRCs of the stable producers inside a router (viewers' consumers pick their own). */
+export const STABLE_SSRC: Record<types.MediaKind, number> = { audio: 0x6d6d_0a01, video: 0x6d6d_0f01 };
+
+interface Buffered {
+  packet: Buffer;
+  seq: number;
+  ts: number;
+  at: number;
+  frameStart: boolean;
+  keyFrame: boolean;
+}
+
+/** A key-frame return that found no aligned key frame in this long takes the next one ahead (a skip). */
+const ALIGN_GIVE_UP_MS = 4000;
+
+/** How much of a standby source's recent media is kept to resume from exactly where the old one stopped. */
+const REPLAY_MS = 1000;
+
+interface Source {
+  id: string;
+  /** A standby source's last REPLAY_MS of packets (empty while it is the active one). */
+  recent: Buffered[];
+  consumer: types.Consumer;
+  payloadType: number;
+  mimeType: string;
+  lastPacketAt: number;
+  /** Input ts of the previous packet seen from this source (frame-start detection). */
+  lastTs: number | undefined;
+  /** Newest input ts seen (how far this copy has got in the program). */
+  maxTs: number | undefined;
+  packets: number;
+}
+
+export interface SpliceInfo {
+  kind: types.MediaKind;
+  from: string | undefined;
+  to: string;
+  /** Wall time between the last packet of the old source and the first of the new one. */
+  gapMs: number;
+  rebased: boolean;
+}
+
+interface StableTrackEvents {
+  spliced: [info: SpliceInfo];
+}
+
+/** What a pending switch waits for in the new source before it takes over. */
+export type SpliceAt = 'now' | 'frame' | 'keyframe';
+
+const now = (): number => performance.now();
+
+/**
+ * One media kind of a stream with a stable identity: a Producer on the
+ * router's DirectTransport with a fixed SSRC, fed by whichever live source
+ * (a WHIP session's producer, a pipe's producer) is selected. Each source is
+ * consumed on the same DirectTransport; its packets come up to Node
+ * ('rtp' events), are rewritten by the Splicer and sent back down through
+ * the stable producer. Viewers, WHEP sessions and pipes consume only the
+ * stable producer, so a source coming or going never closes their consumers.
+ *
+ * Key-frame requests for the stable producer (viewers joining, viewers'
+ * PLIs) reach Node as RTCP on the DirectTransport and are passed to the
+ * active source; a splice requests one from the new source at once.
+ */
+export class StableTrack extends EventEmitter<StableTrackEvents> {
+  readonly kind: types.MediaKind;
+  readonly producer: types.Producer;
+  readonly mimeType: string;
+  readonly #transport: types.DirectTransport;
+  readonly #routerCaps: types.RtpCapabilities;
+  readonly #payloadType: number;
+  readonly #splicer: Splicer;
+  readonly #sources = new Map<string, Source>();
+  #active: Source | undefined;
+  #pending: { source: Source; at: SpliceAt; since: number } | undefined;
+  /** Timestamp ticks between two frames of the active source (for "the very next frame"). */
+  #frameTicks = 3000;
+  #closed = false;
+  /** Packets dropped: inactive sources, late retransmissions. */
+  dropped = 0;
+
+  private constructor(
+    kind: types.MediaKind,
+    transport: types.DirectTransport,
+    routerCaps: types.RtpCapabilities,
+    producer: types.Producer,
+    codec: types.RtpCodecParameters,
+  ) {
+    super();
+    this.kind = kind;
+    this.#transport = transport;
+    this.#routerCaps = routerCaps;
+    this.producer = producer;
+    this.mimeType = codec.mimeType;
+    this.#payloadType = codec.payloadType;
+    this.#splicer = new Splicer(codec.clockRate);
+  }
+
+  /**
+   * Build the stable producer from the first source's consumable parameters
+   * (codec and header extensions as the router maps them), with our SSRC.
+   */
+  static async create(
+    transport: types.DirectTransport,
+    routerCaps: types.RtpCapabilities,
+    first: types.Producer,
+    appData: types.AppData,
+  ): Promise<StableTrack> {
+    const params = first.consumableRtpParameters;
+    const codec = params.codecs.find((c) => !/\/rtx$/i.test(c.mimeType));
+    if (!codec) throw new Error(`source ${first.id} has no media codec`);
+    const producer = await transport.produce({
+      kind: first.kind,
+      rtpParameters: {
+        codecs: [{ ...codec, rtcpFeedback: codec.rtcpFeedback ?? [] }],
+        headerExtensions: [],
+        encodings: [{ ssrc: STABLE_SSRC[first.kind] }],
+        rtcp: { cname: `matchmesh-${String(appData.stream ?? 'stream')}`, reducedSize: true },
+      },
+      appData: { ...appData, stable: true, source: 'program' },
+    });
+    return new StableTrack(first.kind, transport, routerCaps, producer, codec);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get activeSource(): string | undefined {
+    return this.#active?.id;
+  }
+
+  get pendingSource(): string | undefined {
+    return this.#pending?.source.id;
+  }
+
+  get forwarded(): number {
+    return this.#splicer.forwarded;
+  }
+
+  /** When the source last delivered a packet of this kind (performance.now()), or undefined. */
+  lastPacketAt(sourceId: string): number | undefined {
+    const s = this.#sources.get(sourceId);
+    return s && s.packets > 0 ? s.lastPacketAt : undefined;
+  }
+
+  /**
+   * How far (ms of media) source `b` has got ahead of source `a`, when both
+   * carry the same timeline (copies of one encoder); undefined otherwise.
+   */
+  leadMs(a: string, b: string): number | undefined {
+    const ta = this.#sources.get(a)?.maxTs;
+    const tb = this.#sources.get(b)?.maxTs;
+    if (ta === undefined || tb === undefined) return undefined;
+    const ms = (tsDiff(ta, tb) * 1000) / this.#splicer.clockRate;
+    return Math.abs(ms) < 5000 ? ms : undefined;
+  }
+
+  hasSource(sourceId: string): boolean {
+    return this.#sources.has(sourceId);
+  }
+
+  /** Start receiving a source's packets (it is not forwarded until selected). */
+  async addSource(sourceId: string, producer: types.Producer): Promise<void> {
+    if (this.#closed) throw new Error('stable track closed');
+    if (producer.kind !== this.kind) throw new Error(`source ${sourceId} is ${producer.kind}, track is ${this.kind}`);
+    const consumer = await this.#transport.consume({
+      producerId: producer.id,
+      rtpCapabilities: this.#routerCaps,
+      enableRtx: false,
+      appData: { splicerSource: sourceId },
+    });
+    const codec = consumer.rtpParameters.codecs[0]!;
+    const source: Source = {
+      id: sourceId,
+      consumer,
+      payloadType: codec.payloadType,
+      mimeType: codec.mimeType,
+      lastPacketAt: now(),
+      lastTs: undefined,
+      maxTs: undefined,
+      packets: 0,
+      recent: [],
+    };
+    this.#sources.set(sourceId, source);
+    consumer.on('rtp', (packet) => this.#onRtp(source, packet));
+    consumer.observer.once('close', () => this.removeSource(sourceId));
+  }
+
+  removeSource(sourceId: string): void {
+    const source = this.#sources.get(sourceId);
+    if (!source) return;
+    this.#sources.delete(sourceId);
+    if (this.#pending?.source === source) this.#pending = undefined;
+    if (this.#active === source) this.#active = undefined;
+    if (!source.consumer.closed) source.consumer.close();
+  }
+
+  /**
+   * Make `sourceId` the one that feeds the stable producer. The switch
+   * happens on the first packet of the new source that satisfies `at`; the
+   * old source keeps feeding until then (when both copies are alive the
+   * viewer sees no gap at all).
+   */
+  select(sourceId: string, at: SpliceAt): void {
+    const source = this.#sources.get(sourceId);
+    if (!source || this.#active === source) {
+      if (this.#active === source) this.#pending = undefined;
+      return;
+    }
+    this.#pending = { source, at: this.kind === 'audio' ? 'now' : at, since: now() };
+    // A standby copy of the same program has the frames the old source never
+    // delivered: resume from the one right after the last sent, at once.
+    if (at !== 'keyframe' && this.#resumeFromRecent(source)) return;
+    if (this.kind === 'video') void source.consumer.requestKeyFrame().catch(() => undefined);
+  }
+
+  /**
+   * Splice `source` in from its buffered packets: from the first frame newer
+   * than what went out, if its timeline is ours. The viewer gets every frame
+   * once, in order (a short burst instead of a skip), so decoding never
+   * references a frame it did not get.
+   */
+  #resumeFromRecent(source: Source): boolean {
+    if (!this.#active || !this.#splicer.started) return false;
+    const t = now();
+    const start = source.recent.findIndex(
+      (b) => b.frameStart && this.#splicer.sameTimeline(b.ts, t) && this.#splicer.isAhead(b.ts),
+    );
+    if (start < 0) return false;
+    const from = this.#active.id;
+    const first = source.recent[start]!;
+    this.#pending = undefined;
+    this.#active = source;
+    const cost = this.#splicer.splice(first.seq, first.ts, t);
+    this.emit('spliced', { kind: this.kind, from, to: source.id, gapMs: cost.gapMs, rebased: cost.rebased });
+    for (const b of source.recent.slice(start)) this.#forward(b.packet, b.seq, b.ts, t);
+    source.recent = [];
+    return true;
+  }
+
+  /** Ask the active (and any pending) source for a key frame. */
+  requestKeyFrame(): void {
+    for (const s of [this.#active, this.#pending?.source]) {
+      if (s && this.kind === 'video') void s.consumer.requestKeyFrame().catch(() => undefined);
+    }
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const id of [...this.#sources.keys()]) this.removeSource(id);
+    this.producer.close();
+  }
+
+  #onRtp(source: Source, packet: Buffer): void {
+    if (this.#closed || packet.length < 12) return;
+    const t = now();
+    const inSeq = seqOf(packet);
+    const inTs = tsOf(packet);
+    const frameStart = source.lastTs === undefined || source.lastTs !== inTs;
+    if (frameStart && source === this.#active && source.lastTs !== undefined) {
+      const d = (inTs - source.lastTs + 0x1_0000_0000) % 0x1_0000_0000;
+      if (d > 0 && d < this.#splicer.clockRate) this.#frameTicks = d;
+    }
+    source.lastTs = inTs;
+    if (source.maxTs === undefined || tsDiff(source.maxTs, inTs) > 0) source.maxTs = inTs;
+    source.lastPacketAt = t;
+    source.packets++;
+    const keyFrame = frameStart && this.kind === 'video' && isKeyFrameStart(packet, this.mimeType);
+
+    const pending = this.#pending;
+    // Key-frame return, the old source reached a key frame the new one has
+    // already buffered (both are copies of one encoder): switch right there.
+    if (
+      pending?.at === 'keyframe' &&
+      source === this.#active &&
+      keyFrame &&
+      this.#resumeAtKeyFrame(pending.source, inTs)
+    ) {
+      this.dropped++;
+      return;
+    }
+    if (pending?.source === source && this.#ready(pending.at, pending.since, keyFrame, frameStart, inTs, t)) {
+      const from = this.#active?.id;
+      this.#pending = undefined;
+      this.#active = source;
+      source.recent = [];
+      const cost = this.#splicer.splice(inSeq, inTs, t);
+      this.emit('spliced', { kind: this.kind, from, to: source.id, gapMs: cost.gapMs, rebased: cost.rebased });
+    }
+    if (this.#active !== source) {
+      this.dropped++;
+      source.recent.push({ packet, seq: inSeq, ts: inTs, at: t, frameStart, keyFrame });
+      while (source.recent.length > 0 && t - source.recent[0]!.at > REPLAY_MS) source.recent.shift();
+      return;
+    }
+    this.#forward(packet, inSeq, inTs, t);
+  }
+
+  #forward(packet: Buffer, inSeq: number, inTs: number, t: number): void {
+    const out = this.#splicer.map(inSeq, inTs, t);
+    if (!out) {
+      this.dropped++;
+      return;
+    }
+    rewrite(packet, out.seq, out.ts, STABLE_SSRC[this.kind], this.#payloadType);
+    this.producer.send(packet);
+  }
+
+  #ready(at: SpliceAt, since: number, keyFrame: boolean, frameStart: boolean, inTs: number, t: number): boolean {
+    if (at === 'now' || !this.#active || !this.#splicer.started) return true;
+    if (!frameStart) return false;
+    // The old source is still on air: wait for a frame it has not sent yet,
+    // so the same picture is never sent twice nor a newer one skipped back.
+    const same = this.#splicer.sameTimeline(inTs, t);
+    if (same && !this.#splicer.isAhead(inTs)) return false;
+    if (at === 'frame') return true;
+    if (!keyFrame) return false;
+    // A key frame that is exactly the next frame: no skip. Any other waits
+    // (the old source's own key frame will meet it in the buffer) unless the
+    // copies never line up.
+    const step = tsDiff(this.#splicer.lastOutput.ts, inTs);
+    return !same || step <= this.#frameTicks * 1.5 || t - since > ALIGN_GIVE_UP_MS;
+  }
+
+  /** Switch to `next` from its buffered key frame with timestamp `ts`, if it has it. */
+  #resumeAtKeyFrame(next: Source, ts: number): boolean {
+    const start = next.recent.findIndex((b) => b.keyFrame && b.ts === ts);
+    if (start < 0) return false;
+    const t = now();
+    const from = this.#active?.id;
+    const first = next.recent[start]!;
+    this.#pending = undefined;
+    this.#active = next;
+    const cost = this.#splicer.splice(first.seq, first.ts, t);
+    this.emit('spliced', { kind: this.kind, from, to: next.id, gapMs: cost.gapMs, rebased: cost.rebased });
+    for (const b of next.recent.slice(start)) this.#forward(b.packet, b.seq, b.ts, t);
+    next.recent = [];
+    return true;
+  }
+}

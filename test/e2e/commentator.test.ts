@@ -1,0 +1,181 @@
+import { type RedisServer, startRedisServer } from '@matchmesh/cluster/testing';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium } from '../src/browser.ts';
+import { startNode, type TestNode, token } from '../src/node.ts';
+import { startOrigin } from '../src/origin.ts';
+import type { ManagedProcess } from '../src/processes.ts';
+import { TestSignaling } from '../src/signaling.ts';
+import { waitForMoreFrames } from '../src/viewer.ts';
+
+type AudioBySource = Record<string, number>;
+
+const audioBySource = (page: Page): Promise<AudioBySource> =>
+  page.evaluate(
+    async () =>
+      ((await window.__mm?.stats()) as unknown as { audioPacketsBySource: AudioBySource }).audioPacketsBySource,
+  );
+
+/**
+ * A commentator opens the booth on the ingest node, watches the match and
+ * talks (Chromium's fake microphone); the voice reaches a viewer as a
+ * commentary audio track beside the match sound, and leaves cleanly.
+ */
+describe('commentator booth', () => {
+  const stream = 'booth';
+  let redis: RedisServer;
+  let node: TestNode;
+  let origin: ManagedProcess;
+  let browser: Browser;
+  let viewer: Page;
+  let booth: Page;
+
+  beforeAll(async () => {
+    redis = await startRedisServer();
+    node = await startNode(redis.url);
+    origin = await startOrigin(node.url, stream, { MM_SCORE_INTERVAL_MS: '1000' });
+    browser = await launchChromium();
+    viewer = await browser.newPage();
+    await viewer.goto(`${node.url}/watch?stream=${stream}&token=${await token('viewer', stream)}`);
+    await viewer.waitForFunction(() => (window.__mm?.framesDecoded() ?? 0) >= 30, undefined, { timeout: 30_000 });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await origin?.stop();
+    await node?.stop();
+    await redis?.stop();
+  });
+
+  it("puts the commentator's voice on air for viewers, beside the match sound", async () => {
+    const commentatorToken = await token('commentator', stream);
+    booth = await browser.newPage();
+    await booth.goto(`${node.url}/commentate?stream=${stream}&token=${commentatorToken}&autostart=1`);
+    await booth.waitForFunction(() => window.__mmBooth?.state === 'live', undefined, { timeout: 20_000 });
+    // The booth watches the match too.
+    await booth.waitForFunction(() => (window.__mm?.framesDecoded() ?? 0) >= 30, undefined, { timeout: 20_000 });
+
+    // The viewer picks the new producer up (newProducers) and receives the voice.
+    await viewer.waitForFunction(
+      async () => {
+        const s = (await window.__mm?.stats()) as unknown as { audioPacketsBySource: Record<string, number> };
+        return (s.audioPacketsBySource.commentary ?? 0) > 50;
+      },
+      undefined,
+      { timeout: 20_000, polling: 250 },
+    );
+    const first = await audioBySource(viewer);
+    await viewer.waitForFunction(
+      async (before) => {
+        const s = (await window.__mm?.stats()) as unknown as { audioPacketsBySource: Record<string, number> };
+        return (
+          (s.audioPacketsBySource.commentary ?? 0) > before.commentary! + 25 &&
+          (s.audioPacketsBySource.program ?? 0) > before.program! + 25
+        );
+      },
+      first,
+      { timeout: 10_000, polling: 250 },
+    );
+    console.log(`commentary: viewer audio packets by source ${JSON.stringify(await audioBySource(viewer))}`);
+  });
+
+  it('takes the voice off air when the commentator leaves; the match plays on', async () => {
+    await booth.getByTestId('on-air').click();
+    await viewer.waitForFunction(
+      async () => {
+        const s = (await window.__mm?.stats()) as unknown as { audioPacketsBySource: Record<string, number> };
+        return s.audioPacketsBySource.commentary === undefined;
+      },
+      undefined,
+      { timeout: 10_000, polling: 250 },
+    );
+    expect(await waitForMoreFrames(viewer, 30)).toBeGreaterThan(0);
+    await booth.close();
+  });
+
+  it('refuses to send media for a viewer token or a viewer peer', async () => {
+    const s = await TestSignaling.connect(node.url);
+    const asCommentator = await s.request('join', {
+      stream,
+      token: await token('viewer', stream),
+      role: 'commentator',
+    });
+    expect(asCommentator.ok ? 'ok' : asCommentator.error.code).toBe('forbidden');
+    const asViewer = await s.request('join', { stream, token: await token('viewer', stream) });
+    expect(asViewer.ok).toBe(true);
+    const send = await s.request('createTransport', { direction: 'send', sctp: false });
+    expect(send.ok ? 'ok' : send.error.code).toBe('forbidden');
+    s.close();
+    expect(await waitForMoreFrames(viewer, 10)).toBeGreaterThan(0);
+  });
+});
+
+/**
+ * The same across the mesh: a viewer in Asia watches from a relay whose
+ * region copy is already flowing when the commentator goes on air at the
+ * ingest; the open pipe starts carrying the voice, and stops when it ends.
+ */
+describe('commentator heard across the mesh', () => {
+  const stream = 'booth-mesh';
+  let redis: RedisServer;
+  let ingest: TestNode;
+  let asia: TestNode;
+  let origin: ManagedProcess;
+  let browser: Browser;
+  let viewer: Page;
+
+  beforeAll(async () => {
+    redis = await startRedisServer();
+    ingest = await startNode(redis.url, { MM_NODE_ID: 'ingest-b', MM_ROLES: 'ingest', MM_REGION: 'eu' });
+    origin = await startOrigin(ingest.url, stream, { MM_SCORE_INTERVAL_MS: '1000' });
+    asia = await startNode(redis.url, { MM_NODE_ID: 'asia-b', MM_ROLES: 'relay', MM_REGION: 'asia' });
+    browser = await launchChromium();
+    viewer = await browser.newPage();
+    const node = encodeURIComponent(asia.url);
+    await viewer.goto(`${asia.url}/watch?stream=${stream}&node=${node}&token=${await token('viewer', stream)}`);
+    await viewer.waitForFunction(() => (window.__mm?.framesDecoded() ?? 0) >= 30, undefined, { timeout: 30_000 });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await origin?.stop();
+    for (const n of [asia, ingest]) await n?.stop();
+    await redis?.stop();
+  });
+
+  it('carries a commentator who starts after the region copy opened, and drops them when they leave', async () => {
+    const booth = await browser.newPage();
+    await booth.goto(
+      `${ingest.url}/commentate?stream=${stream}&token=${await token('commentator', stream)}&autostart=1`,
+    );
+    await booth.waitForFunction(() => window.__mmBooth?.state === 'live', undefined, { timeout: 20_000 });
+    await viewer.waitForFunction(
+      async () => {
+        const s = (await window.__mm?.stats()) as unknown as { audioPacketsBySource: Record<string, number> };
+        return (s.audioPacketsBySource.commentary ?? 0) > 50;
+      },
+      undefined,
+      { timeout: 20_000, polling: 250 },
+    );
+    const first = await audioBySource(viewer);
+    await viewer.waitForFunction(
+      async (before) => {
+        const s = (await window.__mm?.stats()) as unknown as { audioPacketsBySource: Record<string, number> };
+        return (s.audioPacketsBySource.commentary ?? 0) > (before.commentary ?? 0) + 25;
+      },
+      first,
+      { timeout: 10_000, polling: 250 },
+    );
+    console.log(`commentary in asia: viewer audio packets by source ${JSON.stringify(await audioBySource(viewer))}`);
+    await booth.getByTestId('on-air').click();
+    await viewer.waitForFunction(
+      async () => {
+        const s = (await window.__mm?.stats()) as unknown as { audioPacketsBySource: Record<string, number> };
+        return s.audioPacketsBySource.commentary === undefined;
+      },
+      undefined,
+      { timeout: 10_000, polling: 250 },
+    );
+    expect(await waitForMoreFrames(viewer, 30)).toBeGreaterThan(0);
+  });
+});

@@ -1,0 +1,77 @@
+import { type RedisServer, startRedisServer } from '@matchmesh/cluster/testing';
+import type { NodeRecord } from '@matchmesh/protocol';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium } from '../src/browser.ts';
+import { scrapeMetrics } from '../src/metrics.ts';
+import { startNode, type TestNode, token } from '../src/node.ts';
+import { startOrigin } from '../src/origin.ts';
+import type { ManagedProcess } from '../src/processes.ts';
+
+/**
+ * What ops see: the /ops page lists the node with its live load and egress
+ * cost and the stream with its viewers, and drains a node; the node record
+ * and Prometheus carry the same egress figures.
+ */
+describe('ops page and egress figures', () => {
+  const stream = 'ops';
+  let redis: RedisServer;
+  let node: TestNode;
+  let origin: ManagedProcess;
+  let browser: Browser;
+  let ops: Page;
+
+  beforeAll(async () => {
+    redis = await startRedisServer();
+    node = await startNode(redis.url, { MM_NODE_ID: 'ops-1', MM_EGRESS_USD_PER_GB: '0.08' });
+    origin = await startOrigin(node.url, stream, { MM_SCORE_INTERVAL_MS: '1000' });
+    browser = await launchChromium();
+    const viewer = await browser.newPage();
+    await viewer.goto(`${node.url}/watch?stream=${stream}&token=${await token('viewer', stream)}`);
+    await viewer.waitForFunction(() => (window.__mm?.framesDecoded() ?? 0) >= 30, undefined, { timeout: 30_000 });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await origin?.stop();
+    await node?.stop();
+    await redis?.stop();
+  });
+
+  it('shows nodes, streams, viewers and egress cost, and drains a node', async () => {
+    ops = await browser.newPage();
+    await ops.goto(`${node.url}/ops?token=${await token('admin', '*')}`);
+    const row = ops.locator('[data-testid="ops-nodes"] tr[data-node="ops-1"]');
+    await row.waitFor();
+    // The viewer counts once the next heartbeat carries it.
+    await ops
+      .locator('[data-testid="ops-streams"] tr[data-stream="ops"][data-viewers="1"]')
+      .waitFor({ timeout: 10_000 });
+
+    // Egress: the viewer's bytes are measured and priced in the node record.
+    const res = await fetch(`${node.url}/api/v1/nodes`, {
+      headers: { Authorization: `Bearer ${await token('admin', '*')}` },
+    });
+    const self = ((await res.json()) as { nodes: NodeRecord[] }).nodes.find((n) => n.id === 'ops-1')!;
+    expect(self.load.egressBytes).toBeGreaterThan(100_000);
+    expect(self.load.egressCostUsd).toBeCloseTo((self.load.egressBytes / 1e9) * 0.08, 6);
+    expect(self.load.bitrateOut).toBeGreaterThan(100_000);
+    const metrics = await scrapeMetrics(node.url);
+    expect(metrics.get('mm_egress_bytes{kind="viewers"}')).toBeGreaterThan(100_000);
+    console.log(
+      `ops: egress ${self.load.egressBytes} B ($${self.load.egressCostUsd.toFixed(6)}), out ${(self.load.bitrateOut / 1e6).toFixed(2)} Mbit/s`,
+    );
+
+    await row.getByRole('button', { name: 'Drain' }).click();
+    await ops.locator('tr[data-node="ops-1"][data-draining="yes"]').waitFor({ timeout: 10_000 });
+    await row.getByRole('button', { name: 'Undrain' }).click();
+    await ops.locator('tr[data-node="ops-1"][data-draining="no"]').waitFor({ timeout: 10_000 });
+  });
+
+  it('says why when the token is not an admin token', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${node.url}/ops?token=${await token('viewer', stream)}`);
+    await page.getByTestId('ops-error').waitFor();
+    expect(await page.getByTestId('ops-error').textContent()).toMatch(/^403/);
+  });
+});
