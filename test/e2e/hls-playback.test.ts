@@ -128,7 +128,7 @@ describe('HLS from a node: players, score timeline, bad input, rewind', () => {
     expect(seconds.audio).toBeGreaterThanOrEqual(5);
   });
 
-  it('hls.js in Chromium plays; every presented frame maps through PDT to its own mediaTime', async () => {
+  it('hls.js in Chromium plays; every presented frame maps through the score timeline to its own mediaTime', async () => {
     ({ page, close: closePage } = await openHlsPage(browser, indexUrl()));
     const frames = await waitForHlsFrames(page, 120, 40_000);
     const t0 = await page.evaluate(() => window.__hls!.currentTime());
