@@ -141,7 +141,8 @@ describe('origin drops are invisible to viewers', () => {
     expect(p.originReconnects).toBe(5);
     expect(p.lastSwitch?.reason).toBe('previous source gone');
     const metrics = await (await admin('/metrics')).text();
-    const line = (name: string) => metrics.split('\n').find((l) => l.startsWith(name) && l.includes(`stream="${stream}"`));
+    const line = (name: string) =>
+      metrics.split('\n').find((l) => l.startsWith(name) && l.includes(`stream="${stream}"`));
     expect(line('mm_origin_reconnects')).toMatch(/ 5$/);
     expect(line('mm_program_active_source')).toContain('role="primary"');
     expect(line('mm_program_switches')).toMatch(/ 5$/);

@@ -38,7 +38,7 @@ interface Inbound {
 }
 
 /** A primary copy silent this long is re-pulled from whatever node now holds the primary ingest. */
-const REPULL_SILENT_MS = 2000;
+const REPULL_SILENT_MS = 3000;
 
 /**
  * The media mesh seen from one node: which streams it pulls from upstream
@@ -94,7 +94,9 @@ export class MeshService {
    */
   async resolveStream(stream: string): Promise<StreamRouter | undefined> {
     const local = this.#o.media.stream(stream);
-    if (local?.live) return local;
+    // Live *and fed*: a stream whose upstream went away keeps its stable
+    // producers for a grace time, and that is exactly when it must be pulled again.
+    if (local?.live && local.program.fed) return local;
     let pending = this.#pulling.get(stream);
     if (!pending) {
       pending = this.#pull(stream);
@@ -288,7 +290,9 @@ export class MeshService {
    * never here; this only needs Redis to find the nodes.
    */
   async #checkFeeds(streamId: string, inbound: Inbound): Promise<void> {
-    if (this.#checking.has(streamId)) return;
+    // One check at a time, never beside a pull, and only for the current inbound.
+    if (this.#checking.has(streamId) || this.#pulling.has(streamId)) return;
+    if (this.#in.get(streamId) !== inbound || inbound.pipe.closed) return;
     const stream = this.#o.media.stream(streamId);
     if (!stream) return;
     this.#checking.add(streamId);
@@ -297,7 +301,14 @@ export class MeshService {
       if (!copies) return;
       if (copies.backup) await this.#ensureBackup(streamId, stream, copies.backup, inbound.upstream);
       const sourceId = `pipe-${inbound.pipe.pipeId}`;
-      if (copies.primary && copies.primary !== this.#self && !stream.program.sourceAlive(sourceId, REPULL_SILENT_MS)) {
+      // Without a backup copy a dead upstream is the registry sweep's business (it pulls again).
+      const redundant = this.#backup.has(streamId);
+      if (
+        redundant &&
+        copies.primary &&
+        copies.primary !== this.#self &&
+        !stream.program.sourceAlive(sourceId, REPULL_SILENT_MS)
+      ) {
         this.#log.warn({ stream: streamId, from: copies.primary }, 'primary copy silent: pulling it again');
         const claim = inbound.claim;
         await this.#requestPipe(copies.primary, streamId, stream, 'primary');
@@ -306,6 +317,15 @@ export class MeshService {
           // The claim moves to the new pipe; the old one goes without releasing it.
           fresh.claim = claim;
           inbound.claim = null;
+          // Tell the old upstream (if it is still there) to let its end go too.
+          void this.#o.cluster.bus
+            .request(
+              inbound.upstream,
+              'pipe.close',
+              { stream: streamId, pipeId: inbound.pipe.pipeId ?? '' },
+              { timeoutMs: 2000 },
+            )
+            .catch(() => undefined);
           inbound.pipe.close('replaced by a fresh primary pipe');
         }
       }
@@ -321,6 +341,14 @@ export class MeshService {
     const existing = this.#backup.get(streamId);
     if (existing && !existing.closed) {
       if (existing.upstream === node && stream.program.sourceAlive(`pipe-${existing.pipeId}`, REPULL_SILENT_MS)) return;
+      void this.#o.cluster.bus
+        .request(
+          existing.upstream,
+          'pipe.close',
+          { stream: streamId, pipeId: existing.pipeId ?? '' },
+          { timeoutMs: 2000 },
+        )
+        .catch(() => undefined);
       existing.close('backup copy replaced');
     }
     try {
@@ -444,6 +472,11 @@ export class MeshService {
     }
     for (const [stream, inbound] of this.#in) {
       if (alive.has(inbound.upstream)) continue;
+      // The primary ingest died but its backup's copy feeds the program: keep
+      // the inbound (its region claim, its feed checks, which pull the primary
+      // again when it is back) and let media liveness carry on.
+      const backup = this.#backup.get(stream);
+      if (backup && !backup.closed && alive.has(backup.upstream)) continue;
       this.#log.warn({ stream, upstream: inbound.upstream }, 'upstream node gone: pulling the stream again');
       inbound.pipe.close('upstream node gone');
       await this.#o.cluster.directory.forgetNode(inbound.upstream).catch(() => undefined);

@@ -72,8 +72,18 @@ export class Splicer {
     return d <= slack && d >= -slack;
   }
 
-  /** Make the packet (inSeq, inTs) the first of a new source; returns what the splice cost. */
-  splice(inSeq: number, inTs: number, now: number): SpliceResult {
+  /** The output timestamp `inTs` of a source on the current timeline would get. */
+  outputTs(inTs: number): number {
+    return (inTs + this.#tsOffset) % TS_MOD;
+  }
+
+  /**
+   * Make the packet (inSeq, inTs) the first of a new source; returns what the
+   * splice cost. `sameFrame`: the packet completes the frame the old source
+   * left unfinished (a copy of the same packetisation): its timestamp is the
+   * one already sent, and the offset is kept.
+   */
+  splice(inSeq: number, inTs: number, now: number, sameFrame = false): SpliceResult {
     if (!this.#started) {
       // The first source passes through unchanged: two ingests of one origin
       // then carry identical timestamps.
@@ -81,7 +91,7 @@ export class Splicer {
       return { gapMs: 0, rebased: false };
     }
     const gapMs = Math.max(0, now - this.#lastAt);
-    const keep = this.sameTimeline(inTs, now) && this.isAhead(inTs);
+    const keep = sameFrame || (this.sameTimeline(inTs, now) && this.isAhead(inTs));
     if (!keep) {
       // A new timeline: continue from the last output by the elapsed wall time
       // (at least one tick, so the timestamp always moves forward).

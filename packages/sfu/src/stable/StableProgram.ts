@@ -121,6 +121,11 @@ export class StableProgram extends EventEmitter<StableProgramEvents> {
     return this.#tracks.size > 0;
   }
 
+  /** At least one live feed is attached (the stable producers alone outlive their feeds for the grace time). */
+  get fed(): boolean {
+    return this.#sources.size > 0;
+  }
+
   producers(): types.Producer[] {
     return [...this.#tracks.values()].map((t) => t.producer);
   }

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { types } from 'mediasoup';
-import { isKeyFrameStart, rewrite, seqOf, tsDiff, tsOf } from './rtp.ts';
+import { isKeyFrameStart, markerOf, rewrite, seqOf, tsDiff, tsOf } from './rtp.ts';
 import { Splicer } from './Splicer.ts';
 
 /** SSRCs of the stable producers inside a router (viewers' consumers pick their own). */
@@ -78,6 +78,11 @@ export class StableTrack extends EventEmitter<StableTrackEvents> {
   readonly #sources = new Map<string, Source>();
   #active: Source | undefined;
   #pending: { source: Source; at: SpliceAt; since: number } | undefined;
+  /** The frame being sent: output ts, its input ts, packets sent of it, and whether its last one (marker) went. */
+  #outFrameTs = -1;
+  #outFrameInTs = 0;
+  #outFramePackets = 0;
+  #outFrameDone = true;
   /** Timestamp ticks between two frames of the active source (for "the very next frame"). */
   #frameTicks = 3000;
   #closed = false;
@@ -229,15 +234,29 @@ export class StableTrack extends EventEmitter<StableTrackEvents> {
   #resumeFromRecent(source: Source): boolean {
     if (!this.#active || !this.#splicer.started) return false;
     const t = now();
-    const start = source.recent.findIndex(
-      (b) => b.frameStart && this.#splicer.sameTimeline(b.ts, t) && this.#splicer.isAhead(b.ts),
-    );
+    let start = -1;
+    let sameFrame = false;
+    // The old source stopped in the middle of a frame: both copies carry the
+    // same packets, so complete that frame from the new one, packet for packet.
+    if (!this.#outFrameDone && this.#splicer.sameTimeline(this.#outFrameInTs, t)) {
+      const lastTs = this.#splicer.lastOutput.ts;
+      const frame = source.recent.flatMap((b, i) => (this.#splicer.outputTs(b.ts) === lastTs ? [i] : []));
+      if (frame.length > this.#outFramePackets && source.recent[frame[0]!]!.frameStart) {
+        start = frame[this.#outFramePackets]!;
+        sameFrame = true;
+      }
+    }
+    if (start < 0) {
+      start = source.recent.findIndex(
+        (b) => b.frameStart && this.#splicer.sameTimeline(b.ts, t) && this.#splicer.isAhead(b.ts),
+      );
+    }
     if (start < 0) return false;
     const from = this.#active.id;
     const first = source.recent[start]!;
     this.#pending = undefined;
     this.#active = source;
-    const cost = this.#splicer.splice(first.seq, first.ts, t);
+    const cost = this.#splicer.splice(first.seq, first.ts, t, sameFrame);
     this.emit('spliced', { kind: this.kind, from, to: source.id, gapMs: cost.gapMs, rebased: cost.rebased });
     for (const b of source.recent.slice(start)) this.#forward(b.packet, b.seq, b.ts, t);
     source.recent = [];
@@ -309,6 +328,13 @@ export class StableTrack extends EventEmitter<StableTrackEvents> {
       this.dropped++;
       return;
     }
+    if (out.ts !== this.#outFrameTs) {
+      this.#outFrameTs = out.ts;
+      this.#outFrameInTs = inTs;
+      this.#outFramePackets = 0;
+    }
+    this.#outFramePackets++;
+    this.#outFrameDone = markerOf(packet);
     rewrite(packet, out.seq, out.ts, STABLE_SSRC[this.kind], this.#payloadType);
     this.producer.send(packet);
   }
