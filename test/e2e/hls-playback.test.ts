@@ -67,7 +67,9 @@ describe('HLS from a node: players, score timeline, bad input, rewind', () => {
     const media = await fetch(`${base()}media.m3u8`);
     const playlist = await media.text();
     expect(media.headers.get('cache-control')).toBe('no-cache');
-    expect(playlist).toMatch(/#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=[\d.]+,CAN-SKIP-UNTIL=[\d.]+/);
+    expect(playlist).toMatch(
+      /#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=[\d.]+,CAN-SKIP-UNTIL=[\d.]+/,
+    );
     expect(playlist).toMatch(/#EXT-X-PART-INF:PART-TARGET=/);
     expect(playlist).toMatch(/#EXT-X-PART:DURATION=[\d.]+,URI="part-\d+\.\d+\.m4s",INDEPENDENT=YES/);
     expect(playlist).toMatch(/#EXT-X-PRELOAD-HINT:TYPE=PART,URI="part-\d+\.\d+\.m4s"/);
@@ -95,7 +97,9 @@ describe('HLS from a node: players, score timeline, bad input, rewind', () => {
     expect(blocked.status).toBe(200);
     const text = await blocked.text();
     // The answer lists the part asked for (or the segment moved on past it).
-    expect(text.includes(`part-${msn}.${part}.m4s`) || new RegExp(`^seg-${msn}\\.m4s$`, 'm').test(text)).toBe(true);
+    expect(text.includes(`part-${msn}.${part}.m4s`) || new RegExp(`^seg-${msn}\\.m4s$`, 'm').test(text)).toBe(
+      true,
+    );
     expect(held).toBeLessThan(2000);
     // The preload hint itself is answered once the part exists.
     const next = /#EXT-X-PRELOAD-HINT:TYPE=PART,URI="(part-\d+\.\d+\.m4s)"/.exec(text)![1]!;
@@ -106,8 +110,22 @@ describe('HLS from a node: players, score timeline, bad input, rewind', () => {
 
   it('Debian ffmpeg decodes at least 5 s of video and audio from index.m3u8 with no error', async () => {
     const { code, stderr, stdout } = await run('ffmpeg', [
-      '-hide_banner', '-v', 'error', '-i', indexUrl(), '-t', '6', '-map', '0:v:0', '-map', '0:a:0',
-      '-vf', 'scale=160:90', '-f', 'framecrc', '-',
+      '-hide_banner',
+      '-v',
+      'error',
+      '-i',
+      indexUrl(),
+      '-t',
+      '6',
+      '-map',
+      '0:v:0',
+      '-map',
+      '0:a:0',
+      '-vf',
+      'scale=160:90',
+      '-f',
+      'framecrc',
+      '-',
     ]);
     expect(stderr.trim()).toBe('');
     expect(code).toBe(0);
@@ -134,7 +152,9 @@ describe('HLS from a node: players, score timeline, bad input, rewind', () => {
       return Math.round((mediaTime * PATTERN_FPS) / 1000) - f.frame;
     });
     const exact = diffs.filter((d) => d === 0).length;
-    console.info(`[hls] frames mapped ${mapped.length}, exact ${exact}, max |diff| ${Math.max(...diffs.map(Math.abs))}`);
+    console.info(
+      `[hls] frames mapped ${mapped.length}, exact ${exact}, max |diff| ${Math.max(...diffs.map(Math.abs))}`,
+    );
     expect(diffs.every((d) => Math.abs(d) <= 1)).toBe(true);
     expect(exact / diffs.length).toBeGreaterThanOrEqual(0.95);
 
@@ -150,7 +170,9 @@ describe('HLS from a node: players, score timeline, bad input, rewind', () => {
     const seqs = all.updates.map((u) => u.seq);
     expect(seqs.every((s, i) => i === 0 || s === seqs[i - 1]! + 1)).toBe(true);
     expect(all.latestSeq).toBe(seqs.at(-1));
-    const later = HlsScores.parse(await (await fetch(`${base()}scores.json?since=${all.latestSeq - 1}`)).json());
+    const later = HlsScores.parse(
+      await (await fetch(`${base()}scores.json?since=${all.latestSeq - 1}`)).json(),
+    );
     // The update in effect at the window start, then only the newer ones.
     expect(later.updates[0]!.seq).toBe(all.updates[0]!.seq);
     expect(later.updates.slice(1).every((u) => u.seq >= all.latestSeq)).toBe(true);
@@ -202,11 +224,15 @@ describe('HLS from a node: players, score timeline, bad input, rewind', () => {
     const now = await page.evaluate(() => window.__hls!.currentTime());
     await page.evaluate((t) => window.__hls!.seek(t), now - 60);
     const seekAt = Date.now();
-    await page.waitForFunction((t) => Math.abs(window.__hls!.currentTime() - t) < 5, now - 60 + 1, { timeout: 20_000 });
+    await page.waitForFunction((t) => Math.abs(window.__hls!.currentTime() - t) < 5, now - 60 + 1, {
+      timeout: 20_000,
+    });
     const rewound = await waitForHlsFrames(page, 15, 20_000);
     const behind = rewound.map((f) => latencyFromClock(f.clock, f.wall));
     const last = behind.at(-1)!;
-    console.info(`[hls] rewind: live latency ${liveLatency} ms, after seeking 60 s back the picture is ${last} ms behind (seek took ${Date.now() - seekAt} ms)`);
+    console.info(
+      `[hls] rewind: live latency ${liveLatency} ms, after seeking 60 s back the picture is ${last} ms behind (seek took ${Date.now() - seekAt} ms)`,
+    );
     expect(last).toBeGreaterThan(liveLatency + 55_000);
     expect(last).toBeLessThan(liveLatency + 70_000);
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
 import {
   CLOCK_ROW_Y,
   FRAME_ROW_Y,
@@ -121,7 +121,10 @@ video.requestVideoFrameCallback(onFrame);
  * CORS; the same loopback address space, so Chromium's local-network-access
  * rules do not apply).
  */
-export async function openHlsPage(browser: Browser, src: string): Promise<{ page: Page; close(): Promise<void> }> {
+export async function openHlsPage(
+  browser: Browser,
+  src: string,
+): Promise<{ page: Page; close(): Promise<void> }> {
   const layout = {
     cell: STRIP_CELL,
     bits: STRIP_BITS,
@@ -158,7 +161,10 @@ export async function hlsFrames(page: Page): Promise<HlsFrame[]> {
 /** Wait until at least `n` more frames were presented than when called; returns them. */
 export async function waitForHlsFrames(page: Page, n: number, timeout = 30_000): Promise<HlsFrame[]> {
   const start = await page.evaluate(() => window.__hls?.count ?? 0);
-  await page.waitForFunction((target) => (window.__hls?.count ?? 0) >= target, start + n, { timeout, polling: 100 });
+  await page.waitForFunction((target) => (window.__hls?.count ?? 0) >= target, start + n, {
+    timeout,
+    polling: 100,
+  });
   const all = await hlsFrames(page);
   return all.slice(-n);
 }

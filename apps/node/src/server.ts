@@ -173,6 +173,7 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
   await registerEdges(app, {
     tokenSecret: config.tokenSecret,
     region: config.MM_REGION,
+    latestScore: (stream) => media.stream(stream)?.latestScore ?? null,
     cluster: () => {
       if (!cluster) throw new Error('cluster link not started');
       return cluster;

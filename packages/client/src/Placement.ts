@@ -42,6 +42,8 @@ export type Placement = {
 export type PlaceOptions = {
   /** Nodes to ask for the edges list, in order (the page's node first). */
   entryUrls: readonly string[];
+  /** Called with the edges list as soon as it arrives, before the RTT probes (it carries the latest score). */
+  onEdges?: (edges: EdgesResponse) => void;
   stream: string;
   token: string;
   /** Stay in this region (drain, failover, or an explicit choice). */
@@ -207,6 +209,7 @@ export async function place(options: PlaceOptions): Promise<Placement> {
   } catch (error) {
     return fallback((error as Error).message ?? String(error), options.knownRtts);
   }
+  options.onEdges?.(edges);
   let rtts = options.knownRtts;
   if (!rtts && !options.region) {
     const targets = edges.regions

@@ -10,6 +10,8 @@ export type PlacerOptions = {
   region?: string | null;
   /** How long a node we left is picked only as a last resort. */
   avoidNodeMs?: number;
+  /** Each fresh edges list, as soon as it arrives. */
+  onEdges?: (edges: EdgesResponse) => void;
 };
 
 /** A node being left: its URL and, once joined, its id. */
@@ -99,6 +101,7 @@ export class Placer {
         stream: this.#o.stream,
         token: this.#o.token,
         region: this.#region,
+        ...(this.#o.onEdges ? { onEdges: this.#o.onEdges } : {}),
         exclude: new Set(leaving ? [leaving.url, ...(leaving.id ? [leaving.id] : [])] : []),
         avoid: new Set(this.#avoid.keys()),
         ...(edges ? { edges } : {}),

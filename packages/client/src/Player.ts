@@ -147,6 +147,12 @@ export class Player extends TypedEmitter<PlayerEvents> {
       placement: options.placement ?? true,
       region: options.region ?? null,
       ...(options.avoidNodeMs ? { avoidNodeMs: options.avoidNodeMs } : {}),
+      // A late joiner shows the current score while placement still measures RTTs.
+      onEdges: (edges) => {
+        if (!edges.score) return;
+        const result = this.scores.push(edges.score, { snapshot: true });
+        if (result.accepted) this.emit('score', result.score);
+      },
     });
   }
 

@@ -123,7 +123,10 @@ export const HlsScores = z.object({
 export type HlsScores = z.infer<typeof HlsScores>;
 
 /** Media-time in ms for a program date time, or undefined before the first anchor. */
-export function hlsMediaTimeForPdt(timeline: readonly HlsTimelineAnchor[], pdtMs: number): number | undefined {
+export function hlsMediaTimeForPdt(
+  timeline: readonly HlsTimelineAnchor[],
+  pdtMs: number,
+): number | undefined {
   let anchor: HlsTimelineAnchor | undefined;
   for (const a of timeline) {
     if (a.pdt <= pdtMs) anchor = a;

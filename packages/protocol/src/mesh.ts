@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { RegionName, StreamId } from './ids.ts';
+import { ScoreUpdate } from './scores.ts';
 
 /*
  * Node-to-node requests over the cluster bus (packages/cluster NodeBus), used
@@ -83,5 +84,10 @@ export const EdgesResponse = z.object({
   regions: z.array(z.object({ region: RegionName, nodes: z.array(EdgeNode) })),
   /** The server's guess of the viewer's region, used when every probe fails. */
   guess: RegionName.nullable(),
+  /**
+   * The stream's latest score when the answering node holds the stream: the
+   * player shows it while it is still measuring RTTs and joining.
+   */
+  score: ScoreUpdate.nullable().optional(),
 });
 export type EdgesResponse = z.infer<typeof EdgesResponse>;

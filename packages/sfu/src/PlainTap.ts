@@ -45,7 +45,11 @@ export class PlainTap {
   }
 
   /** Consume `producers` of `stream` and send them to `target` (127.0.0.1:port). */
-  static async open(stream: StreamRouter, producers: types.Producer[], target: { ip: string; port: number }): Promise<PlainTap> {
+  static async open(
+    stream: StreamRouter,
+    producers: types.Producer[],
+    target: { ip: string; port: number },
+  ): Promise<PlainTap> {
     const transport = await stream.router.createPlainTransport({
       listenInfo: { protocol: 'udp', ip: target.ip },
       rtcpMux: true,
@@ -72,7 +76,11 @@ export class PlainTap {
 
   /** Ask the publishers for a key frame now (the origin's GOP may be long). */
   async requestKeyFrame(): Promise<void> {
-    await Promise.all(this.consumers.filter((c) => c.kind === 'video' && !c.closed).map((c) => c.requestKeyFrame().catch(() => {})));
+    await Promise.all(
+      this.consumers
+        .filter((c) => c.kind === 'video' && !c.closed)
+        .map((c) => c.requestKeyFrame().catch(() => {})),
+    );
   }
 
   get closed(): boolean {

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { TappedTrack } from '@matchmesh/sfu';
-import { type Fragment, Fmp4Splitter, type InitSegment } from './fmp4.ts';
+import { Fmp4Splitter, type Fragment, type InitSegment } from './fmp4.ts';
 
 export interface PackagerTrack extends TappedTrack {
   /** Local UDP port ffmpeg reads this track's RTP from (RTCP would be port + 1). */
@@ -18,7 +18,9 @@ export function buildPackagerSdp(tracks: PackagerTrack[]): string {
   for (const t of tracks) {
     const codec = t.mimeType.split('/')[1]!;
     lines.push(`m=${t.kind} ${t.port} RTP/AVP ${t.payloadType}`);
-    lines.push(`a=rtpmap:${t.payloadType} ${codec}/${t.clockRate}${t.channels && t.channels > 1 ? `/${t.channels}` : ''}`);
+    lines.push(
+      `a=rtpmap:${t.payloadType} ${codec}/${t.clockRate}${t.channels && t.channels > 1 ? `/${t.channels}` : ''}`,
+    );
     const fmtp = Object.entries(t.parameters)
       .map(([k, v]) => `${k}=${String(v)}`)
       .join(';');
@@ -31,7 +33,10 @@ export function buildPackagerSdp(tracks: PackagerTrack[]): string {
 /** Seconds ffmpeg adds to every output timestamp (so that none is negative). */
 export const PACKAGER_TS_OFFSET_S = 10;
 
-export function packagerArgs(sdpPath: string, opts: { partMs: number; audioBitrateKbps: number; hasAudio: boolean }): string[] {
+export function packagerArgs(
+  sdpPath: string,
+  opts: { partMs: number; audioBitrateKbps: number; hasAudio: boolean },
+): string[] {
   return [
     '-hide_banner',
     '-nostdin',
@@ -59,7 +64,9 @@ export function packagerArgs(sdpPath: string, opts: { partMs: number; audioBitra
     sdpPath,
     '-map',
     '0:v:0',
-    ...(opts.hasAudio ? ['-map', '0:a:0', '-c:a', 'aac', '-b:a', `${opts.audioBitrateKbps}k`, '-ac', '2'] : []),
+    ...(opts.hasAudio
+      ? ['-map', '0:a:0', '-c:a', 'aac', '-b:a', `${opts.audioBitrateKbps}k`, '-ac', '2']
+      : []),
     '-c:v',
     'copy',
     // AAC priming makes audio start slightly before 0; with no shifting

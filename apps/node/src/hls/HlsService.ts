@@ -76,7 +76,11 @@ export class HlsService {
     if (this.#closed) return undefined;
     const router = await this.#o.resolveStream(streamId);
     if (!router?.live || router.closed) return undefined;
-    const hls = new HlsStream(router, { ...this.#o, dir: path.join(this.#o.rootDir, streamId) }, this.#o.log.child?.({ stream: streamId, room: 'hls' }) ?? this.#o.log);
+    const hls = new HlsStream(
+      router,
+      { ...this.#o, dir: path.join(this.#o.rootDir, streamId) },
+      this.#o.log.child?.({ stream: streamId, room: 'hls' }) ?? this.#o.log,
+    );
     this.#streams.set(streamId, hls);
     hls.once('close', () => {
       if (this.#streams.get(streamId) === hls) this.#streams.delete(streamId);

@@ -166,9 +166,14 @@ export class HlsStream extends EventEmitter<HlsStreamEvents> {
       if (this.#closed || (this.#run && this.#run.producerIds === ids && !this.#run.tap.closed)) return;
       await this.#stopRun();
       if (!producers.some((p) => p.kind === 'video' && !p.closed)) return;
-      await this.#startRun(producers.filter((p) => !p.closed), ids);
+      await this.#startRun(
+        producers.filter((p) => !p.closed),
+        ids,
+      );
     });
-    this.#restarting = next.catch((err: unknown) => this.#log.warn({ err }, 'HLS packager run failed to start'));
+    this.#restarting = next.catch((err: unknown) =>
+      this.#log.warn({ err }, 'HLS packager run failed to start'),
+    );
     await this.#restarting;
   }
 
@@ -212,7 +217,10 @@ export class HlsStream extends EventEmitter<HlsStreamEvents> {
       if (run.rtp0 !== undefined) clearInterval(run.keyFrameTimer);
       else void tap.requestKeyFrame();
     }, 500);
-    this.#log.info({ pid: packager.pid, tracks: tap.tracks.length, ms: Date.now() - t0, relay: relay.packets }, 'HLS packager started');
+    this.#log.info(
+      { pid: packager.pid, tracks: tap.tracks.length, ms: Date.now() - t0, relay: relay.packets },
+      'HLS packager started',
+    );
   }
 
   async #stopRun(): Promise<void> {
@@ -242,12 +250,15 @@ export class HlsStream extends EventEmitter<HlsStreamEvents> {
     // with the key frame the relay began with, so drop what comes before it.
     if (run.decode0 === undefined && !video?.firstSampleIsSync) return;
     if (video && run.decode0 === undefined) {
-      this.#log.debug({ runs: f.runs, rtp0: run.rtp0 }, "HLS first fragment");
+      this.#log.debug({ runs: f.runs, rtp0: run.rtp0 }, 'HLS first fragment');
       // Decode time (minus the output offset) 0 is the first packet the relay forwarded (see
       // FfmpegPackager's -copyts/frag_discont), whichever key frame ffmpeg
       // actually starts writing at.
       run.decode0 = PACKAGER_TS_OFFSET_S * run.video.timescale;
-      run.mediaTime0 = this.#mediaTimeOf(run.rtp0 ?? 0, run.tap.tracks.find((t) => t.kind === 'video')?.clockRate ?? 90000);
+      run.mediaTime0 = this.#mediaTimeOf(
+        run.rtp0 ?? 0,
+        run.tap.tracks.find((t) => t.kind === 'video')?.clockRate ?? 90000,
+      );
       const wall = Date.now();
       const lastEnd = this.store.segments.at(-1);
       const candidate = this.#epochMs === undefined ? undefined : this.#epochMs + run.mediaTime0;
@@ -260,11 +271,16 @@ export class HlsStream extends EventEmitter<HlsStreamEvents> {
       ) {
         this.#epochMs = Math.round(wall - run.mediaTime0);
       }
-      this.scores.addAnchor({ pdt: Math.round(this.#epochMs! + run.mediaTime0), mediaTime: run.mediaTime0, msn: this.store.lastMsn + 1 });
+      this.scores.addAnchor({
+        pdt: Math.round(this.#epochMs! + run.mediaTime0),
+        mediaTime: run.mediaTime0,
+        msn: this.store.lastMsn + 1,
+      });
     }
     const mediaTimeMs =
       video && run.decode0 !== undefined && run.mediaTime0 !== undefined
-        ? run.mediaTime0 + ((video.baseMediaDecodeTime + video.firstCompositionOffset - run.decode0) * 1000) / timescale
+        ? run.mediaTime0 +
+          ((video.baseMediaDecodeTime + video.firstCompositionOffset - run.decode0) * 1000) / timescale
         : (this.store.openSegment?.mediaTimeMs ?? 0);
     const duration = main.duration / (video ? timescale : (this.audioTrack?.timescale ?? 48000));
     const independent = video?.firstSampleIsSync ?? false;

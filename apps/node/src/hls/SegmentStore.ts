@@ -53,6 +53,9 @@ export interface SegmentStoreOptions {
   partSegments: number;
 }
 
+/** Kept free under the cap for the other files of the folder (ffmpeg's SDP input). */
+const RESERVED_BYTES = 4096;
+
 interface SegmentStoreEvents {
   /** Something new is in the playlist (a part, a segment, a period). */
   changed: [];
@@ -148,7 +151,12 @@ export class SegmentStore extends EventEmitter<SegmentStoreEvents> {
       this.#pendingDiscontinuity = false;
       this.segments.push(open);
     }
-    open.parts.push({ index: open.parts.length, duration: f.duration, independent: f.independent, data: f.data });
+    open.parts.push({
+      index: open.parts.length,
+      duration: f.duration,
+      independent: f.independent,
+      data: f.data,
+    });
     open.duration += f.duration;
     open.bytes += f.data.length;
     this.emit('changed');
@@ -207,7 +215,7 @@ export class SegmentStore extends EventEmitter<SegmentStoreEvents> {
     while (this.segments.length > 2) {
       const first = this.segments[0]!;
       const tooOld = liveEnd - (first.pdtMs + first.duration * 1000) > this.o.windowSeconds * 1000;
-      const tooBig = this.#diskBytes > this.o.maxBytes;
+      const tooBig = this.#diskBytes + RESERVED_BYTES > this.o.maxBytes;
       if (!first.complete || (!tooOld && !tooBig)) break;
       this.segments.shift();
       if (first.discontinuity) this.discontinuitySequence++;

@@ -221,7 +221,14 @@ export function parseMoof(moof: Buffer, tracks: ReadonlyMap<number, TrackInfo>):
       sampleCount += count;
       firstRun = false;
     }
-    runs.push({ trackId, baseMediaDecodeTime, duration, sampleCount, firstSampleIsSync, firstCompositionOffset });
+    runs.push({
+      trackId,
+      baseMediaDecodeTime,
+      duration,
+      sampleCount,
+      firstSampleIsSync,
+      firstCompositionOffset,
+    });
   }
   return runs;
 }

@@ -86,5 +86,12 @@ export function renderMultivariant(v: VariantInfo): string {
   const attrs = [`BANDWIDTH=${Math.round(v.bandwidth)}`, `CODECS="${v.codecs.join(',')}"`];
   if (v.width && v.height) attrs.push(`RESOLUTION=${v.width}x${v.height}`);
   if (v.frameRate) attrs.push(`FRAME-RATE=${v.frameRate.toFixed(3)}`);
-  return ['#EXTM3U', '#EXT-X-VERSION:9', '#EXT-X-INDEPENDENT-SEGMENTS', `#EXT-X-STREAM-INF:${attrs.join(',')}`, v.uri, ''].join('\n');
+  return [
+    '#EXTM3U',
+    '#EXT-X-VERSION:9',
+    '#EXT-X-INDEPENDENT-SEGMENTS',
+    `#EXT-X-STREAM-INF:${attrs.join(',')}`,
+    v.uri,
+    '',
+  ].join('\n');
 }

@@ -71,7 +71,9 @@ export async function registerHls(app: FastifyInstance, o: HlsRoutesOptions): Pr
     const hls = await o.hls.get(stream).catch(() => undefined);
     if (!hls) throw new HttpProblem(404, 'Not Found', `stream "${stream}" is not live here`);
     if (waitForOutput && !(await hls.waitFor(() => hls.store.segments.length > 0, o.startWaitMs))) {
-      throw new HttpProblem(503, 'Service Unavailable', 'the HLS packager is starting', { 'Retry-After': '2' });
+      throw new HttpProblem(503, 'Service Unavailable', 'the HLS packager is starting', {
+        'Retry-After': '2',
+      });
     }
     return hls;
   };
@@ -100,7 +102,11 @@ export async function registerHls(app: FastifyInstance, o: HlsRoutesOptions): Pr
   app.get('/hls/:stream/index.m3u8', async (request, reply) => {
     const stream = streamParam(request);
     const query = request.query as { token?: unknown };
-    const token = await checkToken(o.tokenSecret, typeof query.token === 'string' ? query.token : undefined, stream);
+    const token = await checkToken(
+      o.tokenSecret,
+      typeof query.token === 'string' ? query.token : undefined,
+      stream,
+    );
     const hls = await packager(stream, true);
     setCommon(reply, HLS_MIME.playlist, HLS_CACHE_CONTROL.playlist);
     return multivariant(hls, `t/${token}/media.m3u8`);
@@ -115,8 +121,10 @@ export async function registerHls(app: FastifyInstance, o: HlsRoutesOptions): Pr
       setCommon(reply, HLS_MIME.playlist, HLS_CACHE_CONTROL.playlist);
       return multivariant(hls, 'media.m3u8');
     }
-    if (HLS_FILE_PATTERNS.media.test(file)) return mediaPlaylist(await packager(stream, true), request, reply);
-    if (HLS_FILE_PATTERNS.scores.test(file)) return scores(await packager(stream, false), stream, request, reply);
+    if (HLS_FILE_PATTERNS.media.test(file))
+      return mediaPlaylist(await packager(stream, true), request, reply);
+    if (HLS_FILE_PATTERNS.scores.test(file))
+      return scores(await packager(stream, false), stream, request, reply);
     let m = HLS_FILE_PATTERNS.init.exec(file);
     if (m) {
       const data = (await packager(stream, false)).store.inits.get(Number(m[1]));
@@ -136,17 +144,23 @@ export async function registerHls(app: FastifyInstance, o: HlsRoutesOptions): Pr
     throw new HttpProblem(404, 'Not Found', 'no such HLS resource');
   });
 
-  async function mediaPlaylist(hls: HlsStream, request: FastifyRequest, reply: FastifyReply): Promise<string> {
+  async function mediaPlaylist(
+    hls: HlsStream,
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ): Promise<string> {
     const parsed = HlsMediaQuery.safeParse(request.query);
     if (!parsed.success) throw new HttpProblem(400, 'Bad Request', 'bad LL-HLS delivery directive');
     const { _HLS_msn: msn, _HLS_part: partIndex, _HLS_skip: skip } = parsed.data;
-    if (partIndex !== undefined && msn === undefined) throw new HttpProblem(400, 'Bad Request', '_HLS_part requires _HLS_msn');
+    if (partIndex !== undefined && msn === undefined)
+      throw new HttpProblem(400, 'Bad Request', '_HLS_part requires _HLS_msn');
     if (msn !== undefined) {
       const store = hls.store;
       const last = store.lastMsn;
       const open = store.openSegment;
       // RFC 8216bis 6.2.5.2: too far ahead is a client error, not a wait.
-      if (msn > last + 2) throw new HttpProblem(400, 'Bad Request', `_HLS_msn ${msn} is beyond the live edge (${last})`);
+      if (msn > last + 2)
+        throw new HttpProblem(400, 'Bad Request', `_HLS_msn ${msn} is beyond the live edge (${last})`);
       if (partIndex !== undefined && open && msn === open.msn && partIndex > open.parts.length - 1 + 3) {
         throw new HttpProblem(400, 'Bad Request', `_HLS_part ${partIndex} is beyond the advance part limit`);
       }
@@ -157,7 +171,12 @@ export async function registerHls(app: FastifyInstance, o: HlsRoutesOptions): Pr
         return seg.complete || (partIndex !== undefined && seg.parts.length > partIndex);
       };
       if (!(await hls.waitFor(ready, 3 * hls.targetDuration * 1000))) {
-        throw new HttpProblem(503, 'Service Unavailable', 'the playlist did not reach the requested part in time', { 'Retry-After': '1' });
+        throw new HttpProblem(
+          503,
+          'Service Unavailable',
+          'the playlist did not reach the requested part in time',
+          { 'Retry-After': '1' },
+        );
       }
     }
     setCommon(reply, HLS_MIME.playlist, HLS_CACHE_CONTROL.playlist);
@@ -186,7 +205,12 @@ export async function registerHls(app: FastifyInstance, o: HlsRoutesOptions): Pr
     return reply.send(data);
   }
 
-  async function part(hls: HlsStream, msn: number, index: number, reply: FastifyReply): Promise<FastifyReply> {
+  async function part(
+    hls: HlsStream,
+    msn: number,
+    index: number,
+    reply: FastifyReply,
+  ): Promise<FastifyReply> {
     const store = hls.store;
     const existing = (): Buffer | undefined => store.find(msn)?.parts[index]?.data;
     // Decided: the part exists, or it never will (its segment is complete, or gone).
@@ -197,7 +221,9 @@ export async function registerHls(app: FastifyInstance, o: HlsRoutesOptions): Pr
       return msn <= store.lastMsn || msn > store.lastMsn + 1;
     };
     const hint = hls.preloadHint();
-    const awaitable = (hint && hint.msn === msn && hint.part === index) || (!decided() && msn === store.lastMsn + 1 && index === 0);
+    const awaitable =
+      (hint && hint.msn === msn && hint.part === index) ||
+      (!decided() && msn === store.lastMsn + 1 && index === 0);
     if (awaitable) await hls.waitFor(decided, 3 * hls.targetDuration * 1000);
     const data = existing();
     if (!data) throw new HttpProblem(404, 'Not Found', `part ${msn}.${index} is not available`);
@@ -205,7 +231,12 @@ export async function registerHls(app: FastifyInstance, o: HlsRoutesOptions): Pr
     return reply.send(data);
   }
 
-  async function scores(hls: HlsStream, stream: string, request: FastifyRequest, reply: FastifyReply): Promise<HlsScores> {
+  async function scores(
+    hls: HlsStream,
+    stream: string,
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ): Promise<HlsScores> {
     const parsed = HlsScoresQuery.safeParse(request.query);
     if (!parsed.success) throw new HttpProblem(400, 'Bad Request', 'since must be a non-negative integer');
     setCommon(reply, HLS_MIME.json, HLS_CACHE_CONTROL.json);

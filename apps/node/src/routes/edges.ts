@@ -1,5 +1,5 @@
 import { candidateRelays, guessRegion, loadRatio } from '@matchmesh/cluster';
-import { type EdgesResponse, StreamId } from '@matchmesh/protocol';
+import { type EdgesResponse, type ScoreUpdate, StreamId } from '@matchmesh/protocol';
 import type { FastifyInstance } from 'fastify';
 import type { ClusterLink } from '../cluster/ClusterLink.ts';
 import { authorize } from '../http/auth.ts';
@@ -9,6 +9,8 @@ export interface EdgesDeps {
   tokenSecret: string;
   cluster: () => ClusterLink;
   region: string;
+  /** The stream's latest score on this node, if it holds the stream. */
+  latestScore(stream: string): ScoreUpdate | null;
 }
 
 /**
@@ -42,6 +44,7 @@ export async function registerEdges(app: FastifyInstance, deps: EdgesDeps): Prom
         nodes: r.nodes.map((n) => ({ id: n.id, url: n.url, probeUrl: `${n.url}/probe`, load: loadRatio(n) })),
       })),
       guess: guessRegion(nodes.filter((n) => n.roles.includes('relay')), { self: deps.region }),
+      score: deps.latestScore(stream),
     };
     reply.header('Access-Control-Allow-Origin', '*');
     return body;

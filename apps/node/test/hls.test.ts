@@ -1,0 +1,217 @@
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { hlsMediaTimeForPdt } from '@matchmesh/protocol';
+import { afterEach, describe, expect, it } from 'vitest';
+import { renderMediaPlaylist, renderMultivariant } from '../src/hls/playlist.ts';
+import { isH264KeyFrameStart, rtpPayloadOffset } from '../src/hls/RtpRelay.ts';
+import { ScoreLog } from '../src/hls/ScoreLog.ts';
+import { type FragmentIn, SegmentStore } from '../src/hls/SegmentStore.ts';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+async function store(o: Partial<ConstructorParameters<typeof SegmentStore>[0]> = {}): Promise<SegmentStore> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'mm-hls-unit-'));
+  dirs.push(dir);
+  const s = new SegmentStore({
+    dir: path.join(dir, 'stream'),
+    segmentSeconds: 1,
+    targetDuration: 2,
+    windowSeconds: 3600,
+    maxBytes: 10 * 1024 * 1024,
+    partSegments: 2,
+    ...o,
+  });
+  await s.open();
+  s.setInit(Buffer.alloc(100));
+  return s;
+}
+
+let clock = 0;
+function frag(independent: boolean, bytes = 1000, duration = 0.2): FragmentIn {
+  const f = {
+    data: Buffer.alloc(bytes, 1),
+    duration,
+    independent,
+    mediaTimeMs: clock,
+    pdtMs: 1_000_000 + clock,
+  };
+  clock += duration * 1000;
+  return f;
+}
+
+/** Feed `seconds` of 200 ms parts with a key frame every second. */
+function feed(s: SegmentStore, seconds: number, bytes = 1000): void {
+  for (let i = 0; i < seconds * 5; i++) s.addFragment(frag(i % 5 === 0, bytes));
+}
+
+describe('SegmentStore', () => {
+  it('cuts segments at key frames once long enough, numbers them, and keeps parts only for recent ones', async () => {
+    const s = await store();
+    feed(s, 4.2);
+    expect(s.segments.map((x) => x.msn)).toEqual([0, 1, 2, 3, 4]);
+    expect(s.segments.slice(0, 4).every((x) => x.complete && Math.abs(x.duration - 1) < 1e-9)).toBe(true);
+    expect(s.openSegment?.parts.length).toBe(1);
+    expect(s.segments[0]!.parts).toEqual([]);
+    expect(s.segments[3]!.parts.length).toBe(5);
+    await s.flushed();
+    expect(existsSync(s.filePath('seg-2.m4s'))).toBe(true);
+  });
+
+  it('cuts at the target duration when no key frame comes', async () => {
+    const s = await store();
+    s.addFragment(frag(true));
+    for (let i = 0; i < 14; i++) s.addFragment(frag(false));
+    expect(s.segments[0]!.complete).toBe(true);
+    expect(s.segments[0]!.duration).toBeLessThanOrEqual(2);
+    expect(s.segments[1]!.independent).toBe(false);
+  });
+
+  it('evicts by age and keeps the folder under the byte cap', async () => {
+    const s = await store({ maxBytes: 64 * 1024 });
+    feed(s, 30, 2000);
+    await s.flushed();
+    const dir = path.dirname(s.filePath('seg-0.m4s'));
+    const bytes = readdirSync(dir).reduce((sum, f) => sum + statSync(path.join(dir, f)).size, 0);
+    expect(bytes).toBeLessThanOrEqual(64 * 1024);
+    expect(s.segments[0]!.msn).toBeGreaterThan(0);
+    expect(s.find(0)).toBeUndefined();
+
+    const aged = await store({ windowSeconds: 5 });
+    feed(aged, 12);
+    const first = aged.segments[0]!;
+    const last = aged.segments.filter((x) => x.complete).at(-1)!;
+    expect(last.pdtMs + last.duration * 1000 - (first.pdtMs + first.duration * 1000)).toBeLessThanOrEqual(
+      5000,
+    );
+  });
+
+  it('starts a new period after EXT-X-DISCONTINUITY on a new init segment', async () => {
+    const s = await store();
+    feed(s, 2.2);
+    s.setInit(Buffer.alloc(50));
+    feed(s, 1.2);
+    const text = renderMediaPlaylist({
+      segments: s.segments,
+      discontinuitySequence: s.discontinuitySequence,
+      targetDuration: 2,
+      partTarget: 0.2,
+      skip: false,
+    });
+    expect(text).toContain('#EXT-X-MAP:URI="init-0.mp4"');
+    expect(text).toMatch(/#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI="init-1.mp4"/);
+  });
+});
+
+describe('LL-HLS playlists', () => {
+  it('renders parts, hint, server control, PDT, and skips old segments on a delta update', async () => {
+    const s = await store();
+    feed(s, 20.4);
+    const input = {
+      segments: s.segments,
+      discontinuitySequence: 0,
+      targetDuration: 2,
+      partTarget: 0.2,
+      hint: { msn: 20, part: 2 },
+    };
+    const full = renderMediaPlaylist({ ...input, skip: false });
+    expect(full).toContain(
+      '#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=0.60000,CAN-SKIP-UNTIL=12.00000',
+    );
+    expect(full).toContain('#EXT-X-PART-INF:PART-TARGET=0.20000');
+    expect(full).toContain('#EXT-X-PART:DURATION=0.20000,URI="part-20.0.m4s",INDEPENDENT=YES');
+    expect(full).toContain('#EXT-X-PRELOAD-HINT:TYPE=PART,URI="part-20.2.m4s"');
+    expect(full).toContain(`#EXT-X-PROGRAM-DATE-TIME:${new Date(s.segments[0]!.pdtMs).toISOString()}`);
+    expect(full).toContain('#EXT-X-INDEPENDENT-SEGMENTS');
+    expect((full.match(/^seg-\d+\.m4s$/gm) ?? []).length).toBe(20);
+
+    const delta = renderMediaPlaylist({ ...input, skip: true });
+    const skipped = Number(/#EXT-X-SKIP:SKIPPED-SEGMENTS=(\d+)/.exec(delta)![1]);
+    // 20.4 s listed: segments starting more than 12 s before the end (0..8) are skipped.
+    expect(skipped).toBe(9);
+    expect(delta).not.toContain('seg-0.m4s');
+    expect(delta).toContain(`seg-${skipped}.m4s`);
+  });
+
+  it('renders the multivariant playlist', () => {
+    const text = renderMultivariant({
+      bandwidth: 1_800_000,
+      codecs: ['avc1.42c01f', 'mp4a.40.2'],
+      width: 1280,
+      height: 720,
+      uri: 't/x/media.m3u8',
+    });
+    expect(text).toContain(
+      '#EXT-X-STREAM-INF:BANDWIDTH=1800000,CODECS="avc1.42c01f,mp4a.40.2",RESOLUTION=1280x720',
+    );
+    expect(text.trim().split('\n').at(-1)).toBe('t/x/media.m3u8');
+  });
+});
+
+describe('RTP relay helpers', () => {
+  const rtp = (payload: number[], opts: { csrc?: number; ext?: number } = {}): Buffer => {
+    const csrc = opts.csrc ?? 0;
+    const head = Buffer.alloc(12 + 4 * csrc);
+    head[0] = 0x80 | csrc | (opts.ext !== undefined ? 0x10 : 0);
+    const ext =
+      opts.ext !== undefined
+        ? Buffer.from([0xbe, 0xde, 0, opts.ext, ...new Array(4 * opts.ext).fill(0)])
+        : Buffer.alloc(0);
+    return Buffer.concat([head, ext, Buffer.from(payload)]);
+  };
+
+  it('finds the payload after CSRCs and header extensions', () => {
+    expect(rtpPayloadOffset(rtp([0x67, 1]))).toBe(12);
+    expect(rtpPayloadOffset(rtp([0x67, 1], { csrc: 2, ext: 1 }))).toBe(12 + 8 + 8);
+    expect(rtpPayloadOffset(Buffer.alloc(5))).toBe(-1);
+  });
+
+  it('starts only at an SPS (alone or first in a STAP-A), never at a bare IDR', () => {
+    expect(isH264KeyFrameStart(Buffer.from([0x67, 0x42]))).toBe(true);
+    expect(isH264KeyFrameStart(Buffer.from([0x78, 0x00, 0x0a, 0x67, 0x42]))).toBe(true);
+    expect(isH264KeyFrameStart(Buffer.from([0x65, 0x88]))).toBe(false);
+    expect(isH264KeyFrameStart(Buffer.from([0x7c, 0x85]))).toBe(false);
+    expect(isH264KeyFrameStart(Buffer.from([0x41, 0x9a]))).toBe(false);
+  });
+});
+
+describe('score timeline', () => {
+  const update = (seq: number, mediaTime: number) => ({
+    stream: 'm',
+    seq,
+    mediaTime,
+    sentAt: 0,
+    score: {
+      players: [
+        { name: 'a', frames: 0, points: 0 },
+        { name: 'b', frames: 0, points: 0 },
+      ] as [
+        { name: string; frames: number; points: number },
+        { name: string; frames: number; points: number },
+      ],
+      raceTo: 5,
+      frame: 1,
+      atTable: 0 as const,
+    },
+  });
+
+  it('keeps the update in effect at the window start and maps PDT to mediaTime by anchors', () => {
+    const log = new ScoreLog();
+    for (let i = 1; i <= 5; i++) log.add(update(i, i * 1000));
+    log.add(update(3, 99)); // duplicate seq: ignored
+    log.prune(0, 3500);
+    expect(log.since(0).map((u) => u.seq)).toEqual([3, 4, 5]);
+    expect(log.since(4).map((u) => u.seq)).toEqual([3, 5]);
+
+    const timeline = [
+      { pdt: 10_000, mediaTime: 500, msn: 0 },
+      { pdt: 20_000, mediaTime: 100, msn: 7 },
+    ];
+    expect(hlsMediaTimeForPdt(timeline, 9_999)).toBeUndefined();
+    expect(hlsMediaTimeForPdt(timeline, 12_000)).toBe(2500);
+    expect(hlsMediaTimeForPdt(timeline, 20_500)).toBe(600);
+  });
+});
