@@ -196,6 +196,18 @@ describe('origin drops are invisible to viewers', () => {
     try {
       await page.goto(`${node.url}/watch?stream=${scoreStream}&token=${await token('viewer', scoreStream)}`);
       await page.waitForFunction(() => (window.__mm?.framesDecoded() ?? 0) >= 10, undefined, { timeout: 30_000 });
+      // The player's state changes with the wall clock (a re-join shows here).
+      await page.evaluate(() => {
+        const w = window as unknown as { __trace: string[] };
+        w.__trace = [];
+        let last = '';
+        setInterval(() => {
+          const mm = window.__mm as unknown as { state: string; reason: string };
+          const now = `${mm.state}|${mm.reason}`;
+          if (now !== last) w.__trace.push(`${Date.now() % 100_000} ${now}`);
+          last = now;
+        }, 20);
+      });
 
       const sent: number[] = [];
       const post = async (i: number): Promise<void> => {
@@ -245,6 +257,9 @@ describe('origin drops are invisible to viewers', () => {
         moves: (window.__mm as unknown as { moves: unknown }).moves,
       }));
       const missing = sent.filter((q) => !got.includes(q));
+      console.log(
+        `origin-drops: viewer states ${(await page.evaluate(() => (window as unknown as { __trace: string[] }).__trace)).join(' → ')}`,
+      );
       console.log(
         `origin-drops: scores sent ${sent.length} (seq ${sent[0]}→${last}), viewer received ${got.length}; ingest: ${JSON.stringify(status.scores)}, origin reconnects ${status.originReconnects}; viewer ${JSON.stringify(hook)}${missing.length ? `; missing ${missing[0]}…${missing.at(-1)} (${missing.length})` : ''}`,
       );
