@@ -24,7 +24,7 @@ export interface Scenario {
   run(ctx: ScenarioContext): Promise<ScenarioResult>;
 }
 
-const NAMES = ['fanout', 'latency', 'g2g', 'ttff', 'joinstorm', 'copies'] as const;
+const NAMES = ['fanout', 'latency', 'g2g', 'ttff', 'joinstorm', 'copies', 'splicer'] as const;
 export type ScenarioName = (typeof NAMES)[number];
 
 export function scenarioNames(): readonly string[] {
@@ -46,6 +46,8 @@ export async function loadScenario(name: string): Promise<Scenario> {
       return (await import('./scenarios/joinstorm.ts')).joinstorm;
     case 'copies':
       return (await import('./scenarios/copies.ts')).copies;
+    case 'splicer':
+      return (await import('./scenarios/splicer.ts')).splicer;
   }
   throw new Error(`unknown scenario ${name}`);
 }

@@ -2,14 +2,7 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
-import {
-  CLOCK_ROW_Y,
-  FRAME_ROW_Y,
-  PATTERN_HEIGHT,
-  PATTERN_WIDTH,
-  STRIP_BITS,
-  STRIP_CELL,
-} from '@matchmesh/origin';
+import { CLOCK_ROW_Y, FRAME_ROW_Y, PATTERN_HEIGHT, PATTERN_WIDTH, STRIP_BITS, STRIP_CELL } from '@matchmesh/origin';
 import type { Browser, Page } from 'playwright-core';
 
 /**
@@ -30,8 +23,12 @@ export interface HlsFrame {
   mediaTime: number;
   /** Program date time of the frame (ms since epoch), from the playlist; null if not mapped. */
   pdt: number | null;
+  /** fMP4 decode time (s) of the frame: mediaTime + hls.js initPTS (see protocol/hls.ts); null before it is known. */
+  decodeTime: number | null;
   /** Page wall clock when presented. */
   wall: number;
+  /** How late the callback ran after the frame's expected display time (ms): a late callback may draw a newer frame. */
+  late: number;
 }
 
 interface HlsPageHook {
@@ -43,6 +40,8 @@ interface HlsPageHook {
   liveSyncPosition(): number | null;
   seek(t: number): void;
   latency(): number | null;
+  state(): unknown;
+  warnings: string[];
 }
 
 declare global {
@@ -65,7 +64,7 @@ const PAGE = (layout: Record<string, number>): string => `<!doctype html>
 const L = ${JSON.stringify(layout)};
 const params = new URLSearchParams(location.search);
 const video = document.getElementById('v');
-const hook = { frames: [], errors: [], count: 0 };
+const hook = { frames: [], errors: [], warnings: [], count: 0 };
 window.__hls = hook;
 const hls = new Hls({ lowLatencyMode: true, backBufferLength: Infinity });
 hls.on(Hls.Events.ERROR, (_e, d) => { if (d.fatal) hook.errors.push(d.type + ':' + d.details + (d.response ? ' ' + d.response.code : '') + (d.error ? ' ' + d.error.message : '')); });
@@ -76,6 +75,11 @@ hook.currentTime = () => video.currentTime;
 hook.liveSyncPosition = () => hls.liveSyncPosition;
 hook.seek = (t) => { video.currentTime = t; };
 hook.latency = () => hls.latency;
+hook.state = () => ({ readyState: video.readyState, paused: video.paused, currentTime: video.currentTime, buffered: Array.from({ length: video.buffered.length }, (_, i) => [video.buffered.start(i), video.buffered.end(i)]), errors: hook.errors });
+hls.on(Hls.Events.ERROR, (_e, d) => { if (!d.fatal) hook.warnings.push(d.details); });
+const initPts = {};
+let lastInitPts = null;
+hls.on(Hls.Events.INIT_PTS_FOUND, (_e, d) => { initPts[d.frag.cc] = d.initPTS / d.timescale; lastInitPts = initPts[d.frag.cc]; });
 const W = 640, H = 360;
 const canvas = document.createElement('canvas');
 canvas.width = W; canvas.height = H;
@@ -106,7 +110,7 @@ function onFrame(_now, md) {
     ctx.drawImage(video, 0, 0, W, H);
     const data = ctx.getImageData(0, 0, W, Math.ceil(2 * L.cell * H / L.height) + 2).data;
     hook.count++;
-    hook.frames.push({ frame: readRow(data, L.frameY), clock: readRow(data, L.clockY), mediaTime: md.mediaTime, pdt: pdtOf(md.mediaTime), wall: Date.now() });
+    hook.frames.push({ frame: readRow(data, L.frameY), clock: readRow(data, L.clockY), mediaTime: md.mediaTime, pdt: pdtOf(md.mediaTime), decodeTime: lastInitPts === null ? null : md.mediaTime + lastInitPts, wall: Date.now(), late: performance.now() - md.expectedDisplayTime });
     if (hook.frames.length > 2000) hook.frames.splice(0, 1000);
   } catch (e) { hook.errors.push(String(e)); }
   video.requestVideoFrameCallback(onFrame);
@@ -121,10 +125,7 @@ video.requestVideoFrameCallback(onFrame);
  * CORS; the same loopback address space, so Chromium's local-network-access
  * rules do not apply).
  */
-export async function openHlsPage(
-  browser: Browser,
-  src: string,
-): Promise<{ page: Page; close(): Promise<void> }> {
+export async function openHlsPage(browser: Browser, src: string): Promise<{ page: Page; close(): Promise<void> }> {
   const layout = {
     cell: STRIP_CELL,
     bits: STRIP_BITS,

@@ -84,9 +84,7 @@ describe('SegmentStore', () => {
     feed(aged, 12);
     const first = aged.segments[0]!;
     const last = aged.segments.filter((x) => x.complete).at(-1)!;
-    expect(last.pdtMs + last.duration * 1000 - (first.pdtMs + first.duration * 1000)).toBeLessThanOrEqual(
-      5000,
-    );
+    expect(last.pdtMs + last.duration * 1000 - (first.pdtMs + first.duration * 1000)).toBeLessThanOrEqual(5000);
   });
 
   it('starts a new period after EXT-X-DISCONTINUITY on a new init segment', async () => {
@@ -118,9 +116,7 @@ describe('LL-HLS playlists', () => {
       hint: { msn: 20, part: 2 },
     };
     const full = renderMediaPlaylist({ ...input, skip: false });
-    expect(full).toContain(
-      '#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=0.60000,CAN-SKIP-UNTIL=12.00000',
-    );
+    expect(full).toContain('#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=0.60000,CAN-SKIP-UNTIL=12.00000');
     expect(full).toContain('#EXT-X-PART-INF:PART-TARGET=0.20000');
     expect(full).toContain('#EXT-X-PART:DURATION=0.20000,URI="part-20.0.m4s",INDEPENDENT=YES');
     expect(full).toContain('#EXT-X-PRELOAD-HINT:TYPE=PART,URI="part-20.2.m4s"');
@@ -144,9 +140,7 @@ describe('LL-HLS playlists', () => {
       height: 720,
       uri: 't/x/media.m3u8',
     });
-    expect(text).toContain(
-      '#EXT-X-STREAM-INF:BANDWIDTH=1800000,CODECS="avc1.42c01f,mp4a.40.2",RESOLUTION=1280x720',
-    );
+    expect(text).toContain('#EXT-X-STREAM-INF:BANDWIDTH=1800000,CODECS="avc1.42c01f,mp4a.40.2",RESOLUTION=1280x720');
     expect(text.trim().split('\n').at(-1)).toBe('t/x/media.m3u8');
   });
 });
@@ -188,10 +182,7 @@ describe('score timeline', () => {
       players: [
         { name: 'a', frames: 0, points: 0 },
         { name: 'b', frames: 0, points: 0 },
-      ] as [
-        { name: string; frames: number; points: number },
-        { name: string; frames: number; points: number },
-      ],
+      ] as [{ name: string; frames: number; points: number }, { name: string; frames: number; points: number }],
       raceTo: 5,
       frame: 1,
       atTable: 0 as const,
@@ -207,8 +198,8 @@ describe('score timeline', () => {
     expect(log.since(4).map((u) => u.seq)).toEqual([3, 5]);
 
     const timeline = [
-      { pdt: 10_000, mediaTime: 500, msn: 0 },
-      { pdt: 20_000, mediaTime: 100, msn: 7 },
+      { pdt: 10_000, decodeTime: 10, mediaTime: 500, msn: 0 },
+      { pdt: 20_000, decodeTime: 10, mediaTime: 100, msn: 7 },
     ];
     expect(hlsMediaTimeForPdt(timeline, 9_999)).toBeUndefined();
     expect(hlsMediaTimeForPdt(timeline, 12_000)).toBe(2500);

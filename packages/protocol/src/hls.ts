@@ -25,8 +25,9 @@ import { ScoreUpdate } from './scores.ts';
  * per-line cost and any player (hls.js, Safari, VLC, ffmpeg) carries it.
  *
  * Scores on HLS: every segment carries EXT-X-PROGRAM-DATE-TIME (PDT, ms
- * precision). `scores.json` gives `timeline` anchors that map PDT to the
- * stream's mediaTime (the `mediaTime` of ScoreUpdate, frame n = n * 1000 / 30):
+ * precision). `scores.json` gives `timeline` anchors that map PDT and fMP4
+ * decode time to the stream's mediaTime (the `mediaTime` of ScoreUpdate,
+ * frame n = n * 1000 / 30):
  *
  *   anchor = last anchor with anchor.pdt <= pdt
  *   mediaTime = anchor.mediaTime + (pdt - anchor.pdt)
@@ -34,13 +35,22 @@ import { ScoreUpdate } from './scores.ts';
  *     (compare frame numbers: round(mediaTime * 30 / 1000), to absorb the
  *     sub-millisecond rounding of PDT)
  *
- * With hls.js, the PDT of the frame on screen is
- *   frag.programDateTime + (videoFrameMetadata.mediaTime - frag.start) * 1000
- * where frag is the fragment whose [start, start + duration) holds the frame's
- * presentation time (requestVideoFrameCallback), or `hls.playingDate` for a
- * coarser value. A new anchor appears when the media timeline restarts (the
- * packager restarted after the publisher changed); it is always at a segment
- * that follows EXT-X-DISCONTINUITY.
+ * Exact frame mapping with hls.js (what the e2e test checks on every
+ * presented frame): hls.js places fMP4 decode time D (seconds, tfdt/timescale)
+ * at media-element time D - initPTS, where initPTS (= data.initPTS /
+ * data.timescale) comes with Hls.Events.INIT_PTS_FOUND for the fragment's
+ * discontinuity (frag.cc). So for a presented frame
+ * (requestVideoFrameCallback metadata.mediaTime):
+ *   decodeTime = metadata.mediaTime + initPTS[cc]
+ *   mediaTime  = anchor.mediaTime + (decodeTime - anchor.decodeTime) * 1000
+ * with the anchor of that period (the last anchor whose msn <= the segment's).
+ * PDT is also given per segment and dates the segment's first video frame;
+ * `frag.programDateTime + (t - frag.start) * 1000` is right to about one
+ * frame only: hls.js takes frag.start from the audio when the first fragment
+ * it loaded began with audio (AAC frames do not line up with video frames).
+ * A new anchor appears when the media timeline restarts (the packager
+ * restarted after the publisher changed), at a segment that follows
+ * EXT-X-DISCONTINUITY.
  *
  * Errors are application/problem+json: 401/403 token, 404 unknown stream or a
  * segment outside the window, 400 bad path / traversal / _HLS_msn too far
@@ -104,6 +114,8 @@ export const HlsScoresQuery = z.object({
 /** Maps program date time (ms since epoch, from EXT-X-PROGRAM-DATE-TIME) to the stream's mediaTime. */
 export const HlsTimelineAnchor = z.object({
   pdt: z.number(),
+  /** fMP4 decode time (seconds: tfdt / timescale) of the frame whose stream time is `mediaTime`. */
+  decodeTime: z.number(),
   mediaTime: z.number().min(0),
   /** Media sequence number of the first segment this anchor applies to. */
   msn: z.number().int().min(0),
@@ -122,11 +134,13 @@ export const HlsScores = z.object({
 });
 export type HlsScores = z.infer<typeof HlsScores>;
 
+/** Media-time in ms of a frame at fMP4 decode time `decodeTime` (s) in the period of `anchor`. */
+export function hlsMediaTimeForDecodeTime(anchor: HlsTimelineAnchor, decodeTime: number): number {
+  return anchor.mediaTime + (decodeTime - anchor.decodeTime) * 1000;
+}
+
 /** Media-time in ms for a program date time, or undefined before the first anchor. */
-export function hlsMediaTimeForPdt(
-  timeline: readonly HlsTimelineAnchor[],
-  pdtMs: number,
-): number | undefined {
+export function hlsMediaTimeForPdt(timeline: readonly HlsTimelineAnchor[], pdtMs: number): number | undefined {
   let anchor: HlsTimelineAnchor | undefined;
   for (const a of timeline) {
     if (a.pdt <= pdtMs) anchor = a;

@@ -47,7 +47,7 @@ interface Feed {
 async function sourceProducers(router: types.Router): Promise<{ transport: types.DirectTransport; feed: Feed }> {
   const transport = await router.createDirectTransport();
   const h264 = router.rtpCapabilities.codecs!.find(
-    (c) => c.mimeType === 'video/H264' && c.parameters['profile-level-id'] === '42e01f',
+    (c) => c.mimeType === 'video/H264' && c.parameters?.['profile-level-id'] === '42e01f',
   )!;
   const opus = router.rtpCapabilities.codecs!.find((c) => c.mimeType === 'audio/opus')!;
   const video = await transport.produce({

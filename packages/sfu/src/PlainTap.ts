@@ -77,9 +77,7 @@ export class PlainTap {
   /** Ask the publishers for a key frame now (the origin's GOP may be long). */
   async requestKeyFrame(): Promise<void> {
     await Promise.all(
-      this.consumers
-        .filter((c) => c.kind === 'video' && !c.closed)
-        .map((c) => c.requestKeyFrame().catch(() => {})),
+      this.consumers.filter((c) => c.kind === 'video' && !c.closed).map((c) => c.requestKeyFrame().catch(() => {})),
     );
   }
 

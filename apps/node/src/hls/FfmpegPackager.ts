@@ -64,9 +64,7 @@ export function packagerArgs(
     sdpPath,
     '-map',
     '0:v:0',
-    ...(opts.hasAudio
-      ? ['-map', '0:a:0', '-c:a', 'aac', '-b:a', `${opts.audioBitrateKbps}k`, '-ac', '2']
-      : []),
+    ...(opts.hasAudio ? ['-map', '0:a:0', '-c:a', 'aac', '-b:a', `${opts.audioBitrateKbps}k`, '-ac', '2'] : []),
     '-c:v',
     'copy',
     // AAC priming makes audio start slightly before 0; with no shifting

@@ -171,9 +171,7 @@ export class HlsStream extends EventEmitter<HlsStreamEvents> {
         ids,
       );
     });
-    this.#restarting = next.catch((err: unknown) =>
-      this.#log.warn({ err }, 'HLS packager run failed to start'),
-    );
+    this.#restarting = next.catch((err: unknown) => this.#log.warn({ err }, 'HLS packager run failed to start'));
     await this.#restarting;
   }
 
@@ -273,14 +271,14 @@ export class HlsStream extends EventEmitter<HlsStreamEvents> {
       }
       this.scores.addAnchor({
         pdt: Math.round(this.#epochMs! + run.mediaTime0),
+        decodeTime: PACKAGER_TS_OFFSET_S,
         mediaTime: run.mediaTime0,
         msn: this.store.lastMsn + 1,
       });
     }
     const mediaTimeMs =
       video && run.decode0 !== undefined && run.mediaTime0 !== undefined
-        ? run.mediaTime0 +
-          ((video.baseMediaDecodeTime + video.firstCompositionOffset - run.decode0) * 1000) / timescale
+        ? run.mediaTime0 + ((video.baseMediaDecodeTime + video.firstCompositionOffset - run.decode0) * 1000) / timescale
         : (this.store.openSegment?.mediaTimeMs ?? 0);
     const duration = main.duration / (video ? timescale : (this.audioTrack?.timescale ?? 48000));
     const independent = video?.firstSampleIsSync ?? false;
@@ -289,6 +287,8 @@ export class HlsStream extends EventEmitter<HlsStreamEvents> {
       this.#sinceKeySeconds = 0;
     }
     this.#sinceKeySeconds += duration;
+    // PDT dates the segment's first video frame (the one the score timeline
+    // is about); audio may start up to an AAC frame earlier or later.
     this.store.addFragment({
       data: f.data,
       duration,

@@ -102,11 +102,7 @@ export async function registerHls(app: FastifyInstance, o: HlsRoutesOptions): Pr
   app.get('/hls/:stream/index.m3u8', async (request, reply) => {
     const stream = streamParam(request);
     const query = request.query as { token?: unknown };
-    const token = await checkToken(
-      o.tokenSecret,
-      typeof query.token === 'string' ? query.token : undefined,
-      stream,
-    );
+    const token = await checkToken(o.tokenSecret, typeof query.token === 'string' ? query.token : undefined, stream);
     const hls = await packager(stream, true);
     setCommon(reply, HLS_MIME.playlist, HLS_CACHE_CONTROL.playlist);
     return multivariant(hls, `t/${token}/media.m3u8`);
@@ -121,10 +117,8 @@ export async function registerHls(app: FastifyInstance, o: HlsRoutesOptions): Pr
       setCommon(reply, HLS_MIME.playlist, HLS_CACHE_CONTROL.playlist);
       return multivariant(hls, 'media.m3u8');
     }
-    if (HLS_FILE_PATTERNS.media.test(file))
-      return mediaPlaylist(await packager(stream, true), request, reply);
-    if (HLS_FILE_PATTERNS.scores.test(file))
-      return scores(await packager(stream, false), stream, request, reply);
+    if (HLS_FILE_PATTERNS.media.test(file)) return mediaPlaylist(await packager(stream, true), request, reply);
+    if (HLS_FILE_PATTERNS.scores.test(file)) return scores(await packager(stream, false), stream, request, reply);
     let m = HLS_FILE_PATTERNS.init.exec(file);
     if (m) {
       const data = (await packager(stream, false)).store.inits.get(Number(m[1]));
@@ -144,11 +138,7 @@ export async function registerHls(app: FastifyInstance, o: HlsRoutesOptions): Pr
     throw new HttpProblem(404, 'Not Found', 'no such HLS resource');
   });
 
-  async function mediaPlaylist(
-    hls: HlsStream,
-    request: FastifyRequest,
-    reply: FastifyReply,
-  ): Promise<string> {
+  async function mediaPlaylist(hls: HlsStream, request: FastifyRequest, reply: FastifyReply): Promise<string> {
     const parsed = HlsMediaQuery.safeParse(request.query);
     if (!parsed.success) throw new HttpProblem(400, 'Bad Request', 'bad LL-HLS delivery directive');
     const { _HLS_msn: msn, _HLS_part: partIndex, _HLS_skip: skip } = parsed.data;
@@ -171,12 +161,9 @@ export async function registerHls(app: FastifyInstance, o: HlsRoutesOptions): Pr
         return seg.complete || (partIndex !== undefined && seg.parts.length > partIndex);
       };
       if (!(await hls.waitFor(ready, 3 * hls.targetDuration * 1000))) {
-        throw new HttpProblem(
-          503,
-          'Service Unavailable',
-          'the playlist did not reach the requested part in time',
-          { 'Retry-After': '1' },
-        );
+        throw new HttpProblem(503, 'Service Unavailable', 'the playlist did not reach the requested part in time', {
+          'Retry-After': '1',
+        });
       }
     }
     setCommon(reply, HLS_MIME.playlist, HLS_CACHE_CONTROL.playlist);
@@ -205,12 +192,7 @@ export async function registerHls(app: FastifyInstance, o: HlsRoutesOptions): Pr
     return reply.send(data);
   }
 
-  async function part(
-    hls: HlsStream,
-    msn: number,
-    index: number,
-    reply: FastifyReply,
-  ): Promise<FastifyReply> {
+  async function part(hls: HlsStream, msn: number, index: number, reply: FastifyReply): Promise<FastifyReply> {
     const store = hls.store;
     const existing = (): Buffer | undefined => store.find(msn)?.parts[index]?.data;
     // Decided: the part exists, or it never will (its segment is complete, or gone).
@@ -222,8 +204,7 @@ export async function registerHls(app: FastifyInstance, o: HlsRoutesOptions): Pr
     };
     const hint = hls.preloadHint();
     const awaitable =
-      (hint && hint.msn === msn && hint.part === index) ||
-      (!decided() && msn === store.lastMsn + 1 && index === 0);
+      (hint && hint.msn === msn && hint.part === index) || (!decided() && msn === store.lastMsn + 1 && index === 0);
     if (awaitable) await hls.waitFor(decided, 3 * hls.targetDuration * 1000);
     const data = existing();
     if (!data) throw new HttpProblem(404, 'Not Found', `part ${msn}.${index} is not available`);
