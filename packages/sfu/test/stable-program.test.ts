@@ -57,7 +57,7 @@ describe('StableProgram on the real worker', () => {
     worker = await mediasoup.createWorker({ logLevel: 'error' });
     router = await worker.createRouter({ mediaCodecs: MEDIA_CODECS });
     const h264 = router.rtpCapabilities.codecs!.find(
-      (c) => c.mimeType === 'video/H264' && c.parameters['profile-level-id'] === '42e01f',
+      (c) => c.mimeType === 'video/H264' && c.parameters?.['profile-level-id'] === '42e01f',
     )!;
     const src = await router.createDirectTransport();
     for (const [i, seq] of [1000, 40_000].entries()) {
