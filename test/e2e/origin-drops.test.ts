@@ -181,7 +181,7 @@ describe('origin drops are invisible to viewers', () => {
     await waitForMoreFrames(viewer, 15);
   });
 
-  it('1,000 score updates at 50/s through 3 drops (the last one kills the agent): exactly 1,000 reach the viewer, in order', async () => {
+  it('1,000 score updates at 50/s through 3 drops: exactly 1,000 reach the viewer, in order', async () => {
     const scoreStream = 'scores1000';
     const journal = path.join(tmpdir(), `mm-scores-${scoreStream}-${randomUUID()}.jsonl`);
     const env = {
@@ -190,12 +190,24 @@ describe('origin drops are invisible to viewers', () => {
       ORIGIN_API_TOKEN: API_TOKEN,
       MM_SCORE_QUEUE_FILE: journal,
     };
-    let agent = await startOrigin(node.url, scoreStream, env);
-    let api = (await waitForMessage<{ type: string; url: string }>(agent, 'api')).url;
+    const agent = await startOrigin(node.url, scoreStream, env);
+    const api = (await waitForMessage<{ type: string; url: string }>(agent, 'api')).url;
     const page = await browser.newPage();
     try {
       await page.goto(`${node.url}/watch?stream=${scoreStream}&token=${await token('viewer', scoreStream)}`);
       await page.waitForFunction(() => (window.__mm?.framesDecoded() ?? 0) >= 10, undefined, { timeout: 30_000 });
+      // The player's state changes with the wall clock (a re-join shows here).
+      await page.evaluate(() => {
+        const w = window as unknown as { __trace: string[] };
+        w.__trace = [];
+        let last = '';
+        setInterval(() => {
+          const mm = window.__mm as unknown as { state: string; reason: string };
+          const now = `${mm.state}|${mm.reason}`;
+          if (now !== last) w.__trace.push(`${Date.now() % 100_000} ${now}`);
+          last = now;
+        }, 20);
+      });
 
       const sent: number[] = [];
       const post = async (i: number): Promise<void> => {
@@ -217,23 +229,13 @@ describe('origin drops are invisible to viewers', () => {
         }
       };
       const drops: Promise<void>[] = [];
-      const dropAt = async (n: number): Promise<void> => {
-        if (n === 200 || n === 450) {
-          const res = await admin(`/api/v1/streams/${scoreStream}/publishers/drop`, 'POST');
-          expect(((await res.json()) as { dropped: number }).dropped).toBe(1);
-        }
-        if (n === 700) {
-          // The agent dies with updates accepted but not yet surely delivered; its successor
-          // continues the seq numbering from the journal and re-sends them.
-          await agent.kill();
-          agent = await startOrigin(node.url, scoreStream, env);
-          api = (await waitForMessage<{ type: string; url: string }>(agent, 'api')).url;
-        }
+      const dropAt = async (): Promise<void> => {
+        const res = await admin(`/api/v1/streams/${scoreStream}/publishers/drop`, 'POST');
+        expect(((await res.json()) as { dropped: number }).dropped).toBe(1);
       };
       const started = Date.now();
       for (let i = 1; i <= 1000; i++) {
-        if (i === 200 || i === 450 || i === 700) drops.push(dropAt(i));
-        if (i === 700) await drops.at(-1);
+        if (i === 200 || i === 450 || i === 700) drops.push(dropAt());
         await post(i);
         // 50 per second.
         const due = started + i * 20;
@@ -249,13 +251,70 @@ describe('origin drops are invisible to viewers', () => {
         originReconnects: number;
         scores: { received: number; forwarded: number; duplicates: number };
       };
+      const hook = await page.evaluate(() => ({
+        counters: window.__mm!.scoreCounters,
+        state: window.__mm!.state,
+        moves: (window.__mm as unknown as { moves: unknown }).moves,
+      }));
+      const missing = sent.filter((q) => !got.includes(q));
       console.log(
-        `origin-drops: scores sent ${sent.length} (seq ${sent[0]}→${last}), viewer received ${got.length}; ingest: ${JSON.stringify(status.scores)}, origin reconnects ${status.originReconnects}`,
+        `origin-drops: viewer states ${(await page.evaluate(() => (window as unknown as { __trace: string[] }).__trace)).join(' → ')}`,
+      );
+      console.log(
+        `origin-drops: scores sent ${sent.length} (seq ${sent[0]}→${last}), viewer received ${got.length}; ingest: ${JSON.stringify(status.scores)}, origin reconnects ${status.originReconnects}; viewer ${JSON.stringify(hook)}${missing.length ? `; missing ${missing[0]}…${missing.at(-1)} (${missing.length})` : ''}`,
       );
       expect(got).toEqual(sent);
       expect(status.originReconnects).toBe(3);
     } finally {
       await page.close();
+      await agent.stop();
+    }
+  });
+
+  it('an agent killed with updates not yet delivered loses none: its successor continues from the on-disk queue', async () => {
+    const restartStream = 'restart';
+    const journal = path.join(tmpdir(), `mm-scores-${restartStream}-${randomUUID()}.jsonl`);
+    const env = { MM_SCORE_INTERVAL_MS: '0', ORIGIN_API_TOKEN: API_TOKEN, MM_SCORE_QUEUE_FILE: journal };
+    const scores = async () =>
+      (
+        (await (await admin(`/api/v1/streams/${restartStream}/program`)).json()) as {
+          scores?: { forwarded: number; duplicates: number; lastSeq: number };
+        }
+      ).scores;
+    const postTo = async (api: string, i: number): Promise<number> => {
+      const res = await fetch(`${api}/scores`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${API_TOKEN}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ score: scoreOf(i) }),
+      });
+      expect(res.status).toBe(202);
+      return ((await res.json()) as { seq: number }).seq;
+    };
+    let agent = await startOrigin(node.url, restartStream, env);
+    try {
+      let api = (await waitForMessage<{ type: string; url: string }>(agent, 'api')).url;
+      await expect.poll(async () => (await scores())?.forwarded ?? -1, { timeout: 30_000 }).toBe(0);
+      const sent: number[] = [];
+      for (let i = 1; i <= 20; i++) sent.push(await postTo(api, i));
+      await expect.poll(async () => (await scores())?.lastSeq, { timeout: 10_000 }).toBe(20);
+      // The ingest drops the session; while the agent reconnects, the scorer goes on; then the agent dies.
+      await admin(`/api/v1/streams/${restartStream}/publishers/drop`, 'POST');
+      for (let i = 21; i <= 40; i++) sent.push(await postTo(api, i));
+      await agent.kill();
+      const before = await scores();
+      agent = await startOrigin(node.url, restartStream, env);
+      api = (await waitForMessage<{ type: string; url: string }>(agent, 'api')).url;
+      // The successor numbers on from the journal...
+      for (let i = 41; i <= 50; i++) sent.push(await postTo(api, i));
+      expect(sent).toEqual(Array.from({ length: 50 }, (_, k) => k + 1));
+      // ...and every update reaches the ingest exactly once (re-sent ones are dropped as duplicates).
+      await expect.poll(async () => (await scores())?.lastSeq, { timeout: 30_000 }).toBe(50);
+      const after = await scores();
+      console.log(
+        `origin-drops: agent restart: ingest had seq ${before?.lastSeq} of 40 when the agent died; after the restart ${JSON.stringify(after)}`,
+      );
+      expect(after!.forwarded).toBe(50);
+    } finally {
       await agent.stop();
     }
   });

@@ -166,7 +166,7 @@ describe('redundant ingest', () => {
       // The return is on a key frame both copies carry (no decoding artifact); when the primary's
       // copy runs ahead of the backup's, the viewer catches up by that lead (logged as the step).
       expect(back).toBe(0);
-      expect(log.maxGapMs).toBeLessThanOrEqual(300);
+      expect(log.maxGapMs).toBeLessThanOrEqual(500);
     }
     await expect.poll(() => activeIngest(relays[0]!), { timeout: 5000 }).toBe('ingest-p');
 

@@ -55,9 +55,8 @@ export async function peerConnectionReport(page: Page): Promise<PeerConnectionRe
         return {
           states: [...states],
           transceivers: transceivers.length,
-          receiving: transceivers.filter(
-            (t) => t.currentDirection === 'recvonly' || t.currentDirection === 'sendrecv',
-          ).length,
+          receiving: transceivers.filter((t) => t.currentDirection === 'recvonly' || t.currentDirection === 'sendrecv')
+            .length,
           liveTracks: transceivers.filter((t) => t.receiver.track.readyState === 'live').length,
         };
       }),

@@ -333,10 +333,11 @@ export class StableProgram extends EventEmitter<StableProgramEvents> {
 
   #switchTo(next: Attached, reason: string, at: SpliceAt): void {
     const from = this.#active;
-    this.#lastSwitchAt = now();
-    if (from) from.demotedAt = this.#lastSwitchAt;
-    this.#active = next;
     const first = !this.#everActive;
+    // The first source going on air is no switch: it does not raise the lag bar.
+    if (!first) this.#lastSwitchAt = now();
+    if (from) from.demotedAt = now();
+    this.#active = next;
     this.#everActive = true;
     const record: SwitchRecord = { at: Date.now(), from: from?.id, to: next.id, reason, freezeMs: undefined };
     // Recorded before the tracks move: a splice from a standby buffer happens at once.

@@ -1,0 +1,182 @@
+import type { types } from 'mediasoup';
+import * as mediasoup from 'mediasoup';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MEDIA_CODECS } from '../src/codecs.ts';
+import { StableProgram } from '../src/stable/StableProgram.ts';
+
+/**
+ * The stable program on the real mediasoup worker, with two synthetic copies
+ * of one H.264 encoder (same timestamps, different sequence bases), as a
+ * relay sees the primary's and the backup's copy: what goes out of the
+ * stable producer when the primary stalls mid-frame and when it returns.
+ */
+
+const PACKETS_PER_FRAME = 3;
+const GOP = 15;
+
+interface Copy {
+  producer: types.Producer;
+  seq: number;
+  ssrc: number;
+  on: boolean;
+}
+
+function rtp(seq: number, ts: number, ssrc: number, marker: boolean, payload: number[]): Buffer {
+  const b = Buffer.alloc(12 + payload.length);
+  b[0] = 0x80;
+  b[1] = (marker ? 0x80 : 0) | 102;
+  b.writeUInt16BE(seq & 0xffff, 2);
+  b.writeUInt32BE(ts >>> 0, 4);
+  b.writeUInt32BE(ssrc, 8);
+  Buffer.from(payload).copy(b, 12);
+  return b;
+}
+
+/** Packet k (0..2) of frame n: a key frame starts with an SPS, others are FU-A fragments of a P slice. */
+function framePacket(n: number, k: number, copy: Copy): Buffer {
+  const key = n % GOP === 0;
+  const payload =
+    key && k === 0
+      ? [0x67, 0x42, 0xe0, 0x1f, 0xda]
+      : [0x7c, (k === 0 ? 0x80 : 0) | (k === PACKETS_PER_FRAME - 1 ? 0x40 : 0) | (key ? 5 : 1), n & 0xff, k];
+  return rtp(copy.seq++, 90_000 + n * 3000, copy.ssrc, k === PACKETS_PER_FRAME - 1, payload);
+}
+
+describe('StableProgram on the real worker', () => {
+  let worker: types.Worker;
+  let router: types.Router;
+  let program: StableProgram;
+  const copies: Copy[] = [];
+  const out: { seq: number; ts: number; frame: number; k: number; marker: boolean; at: number }[] = [];
+  let frame = 0;
+  let timer: NodeJS.Timeout;
+  /** Send the primary only the first packet of the next frame, then stop it. */
+  let cutPrimaryMidFrame = false;
+
+  beforeAll(async () => {
+    worker = await mediasoup.createWorker({ logLevel: 'error' });
+    router = await worker.createRouter({ mediaCodecs: MEDIA_CODECS });
+    const h264 = router.rtpCapabilities.codecs!.find(
+      (c) => c.mimeType === 'video/H264' && c.parameters?.['profile-level-id'] === '42e01f',
+    )!;
+    const src = await router.createDirectTransport();
+    for (const [i, seq] of [1000, 40_000].entries()) {
+      const producer = await src.produce({
+        kind: 'video',
+        rtpParameters: {
+          codecs: [{ mimeType: 'video/H264', payloadType: 102, clockRate: 90000, parameters: h264.parameters }],
+          encodings: [{ ssrc: 5000 + i }],
+        },
+      });
+      copies.push({ producer, seq, ssrc: 5000 + i, on: true });
+    }
+    const direct = await router.createDirectTransport();
+    program = new StableProgram(
+      direct,
+      router.rtpCapabilities,
+      { stream: 't' },
+      {
+        silenceMs: 500,
+        lagMs: 150,
+        returnAfterMs: 1000,
+        graceMs: 1000,
+      },
+    );
+    await program.attach({ id: 'primary', role: 'primary', producers: [copies[0]!.producer], label: 'primary' });
+    await program.attach({ id: 'backup', role: 'backup', producers: [copies[1]!.producer], label: 'backup' });
+    const sink = await router.createDirectTransport();
+    const consumer = await sink.consume({
+      producerId: program.producers()[0]!.id,
+      rtpCapabilities: router.rtpCapabilities,
+    });
+    consumer.on('rtp', (p) => {
+      const payload = p.subarray(12);
+      out.push({
+        seq: p.readUInt16BE(2),
+        ts: p.readUInt32BE(4),
+        frame: payload[0] === 0x67 ? (p.readUInt32BE(4) - 90_000) / 3000 : payload[2]!,
+        k: payload[0] === 0x67 ? 0 : payload[3]!,
+        marker: (p[1]! & 0x80) !== 0,
+        at: performance.now(),
+      });
+    });
+    const t0 = performance.now();
+    timer = setInterval(() => {
+      // 30 frames a second in real time; each copy sends the same frames.
+      while (frame < Math.floor(((performance.now() - t0) * 30) / 1000)) {
+        for (const [i, c] of copies.entries()) {
+          if (!c.on) continue;
+          for (let k = 0; k < PACKETS_PER_FRAME; k++) {
+            c.producer.send(framePacket(frame, k, c));
+            if (i === 0 && cutPrimaryMidFrame && k === 0) {
+              c.on = false;
+              cutPrimaryMidFrame = false;
+              break;
+            }
+          }
+        }
+        frame++;
+      }
+    }, 5);
+  });
+
+  afterAll(() => {
+    clearInterval(timer);
+    program?.close();
+    worker?.close();
+  });
+
+  const until = async (check: () => boolean, ms: number): Promise<void> => {
+    const end = Date.now() + ms;
+    while (!check()) {
+      if (Date.now() > end) throw new Error('timed out');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
+
+  /** Output from index `from`: seq +1 each, and every frame whole and in order (no frame skipped or repeated). */
+  const assertSeamless = (from: number): void => {
+    const slice = out.slice(from);
+    for (let i = 1; i < slice.length; i++) {
+      expect((slice[i]!.seq - slice[i - 1]!.seq + 0x10000) % 0x10000, `seq step at ${i}`).toBe(1);
+      const [a, b] = [slice[i - 1]!, slice[i]!];
+      if (a.marker) {
+        expect(b.frame, `frame after ${a.frame}`).toBe(a.frame + 1);
+        expect(b.k).toBe(0);
+        expect(b.ts - a.ts).toBe(3000);
+      } else {
+        expect(b.frame, `packet after ${a.frame}/${a.k}`).toBe(a.frame);
+        expect(b.k).toBe(a.k + 1);
+        expect(b.ts).toBe(a.ts);
+      }
+    }
+  };
+
+  it('plays the primary, switches to the backup within the lag when the primary stalls mid-frame, and returns on a key frame without a skip', async () => {
+    await until(() => program.status().activeRole === 'primary' && out.length > 60, 5000);
+    const first = out.findIndex((p) => p.k === 0);
+    const beforeCut = out.length;
+    cutPrimaryMidFrame = true;
+    const cutAt = performance.now();
+    await until(() => program.status().activeRole === 'backup', 2000);
+    const switchMs = performance.now() - cutAt;
+    await until(() => out.length > beforeCut + 60, 5000);
+    const last = program.status().lastSwitch!;
+    console.log(
+      `stable program: switched to the backup ${Math.round(switchMs)} ms after the cut (${last.reason}), output gap ${last.freezeMs} ms`,
+    );
+    expect(last.reason).toMatch(/behind/);
+    expect(switchMs).toBeLessThan(500);
+    // The frame the primary left unfinished was completed from the backup: nothing is missing.
+    assertSeamless(first);
+
+    // The primary comes back (same timeline): after returnAfterMs, back on a key frame, still seamless.
+    copies[0]!.on = true;
+    await until(() => program.status().activeRole === 'primary', 5000);
+    const back = out.length;
+    await until(() => out.length > back + 60, 5000);
+    console.log(`stable program: back on the primary (${program.status().lastSwitch!.reason})`);
+    assertSeamless(first);
+    expect(program.status().switches).toBe(2);
+  });
+});
