@@ -100,6 +100,7 @@ export async function exportedMetricNames(): Promise<Set<string>> {
     streams: new Map(),
     whip: new Map(),
     whep: new Map(),
+    reconnects: new Map(),
     pool: {
       census: { snapshot: () => ({}) },
       egress: { totalBytes: {}, bitrateOut: 0 },
