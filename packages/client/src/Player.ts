@@ -148,8 +148,9 @@ export class Player extends TypedEmitter<PlayerEvents> {
       region: options.region ?? null,
       ...(options.avoidNodeMs ? { avoidNodeMs: options.avoidNodeMs } : {}),
       // A late joiner shows the current score while placement still measures RTTs.
+      // Only before the first score: a rejoin resumes from its last seq instead.
       onEdges: (edges) => {
-        if (!edges.score) return;
+        if (!edges.score || this.scores.lastSeq > 0) return;
         const result = this.scores.push(edges.score, { snapshot: true });
         if (result.accepted) this.emit('score', result.score);
       },

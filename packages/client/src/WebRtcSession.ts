@@ -184,15 +184,19 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
 
       this.#setState('connecting', 'joining');
       const { stream, token } = this.options;
+      const lastSeq = this.scores.lastSeq;
       const joined = await this.signaling.request('join', {
         stream,
         token,
         role: this.options.role ?? 'viewer',
+        ...(lastSeq > 0 ? { sinceSeq: lastSeq } : {}),
       });
       this.#assertOpen();
       this.#nodeId = joined.nodeId;
       this.#region = joined.region;
-      if (joined.score) this.#pushScore(joined.score, true);
+      // Resumed: the score channel brings every update after ours, in order; the
+      // snapshot (the latest) would jump over them.
+      if (joined.score && !joined.resumed) this.#pushScore(joined.score, true);
 
       // The scores DataConsumer is requested as early as possible: updates produced
       // between the join snapshot and its creation on the node are lost. So the

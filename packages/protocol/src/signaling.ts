@@ -21,6 +21,12 @@ export const JoinRequest = z.object({
   token: z.string().min(10).max(4096),
   /** What the peer will do: watch, or watch and talk (commentator). */
   role: z.enum(['viewer', 'commentator']).default('viewer'),
+  /**
+   * A rejoining viewer's last score seq: the node sends every update after it
+   * (from its recent buffer) instead of only the latest, so a reconnect or a
+   * move loses none.
+   */
+  sinceSeq: z.number().int().min(0).optional(),
 });
 
 export const CreateTransportRequest = z.object({
@@ -105,6 +111,8 @@ export const JoinResponse = z.object({
   region: z.string(),
   /** The latest score, so a late joiner shows it at once. */
   score: ScoreUpdate.nullable(),
+  /** True when every update after the join's `sinceSeq` follows on the score channel: skip the snapshot. */
+  resumed: z.boolean().optional(),
 });
 export type JoinResponse = z.infer<typeof JoinResponse>;
 

@@ -103,7 +103,13 @@ export class Peer {
     this.#claims = claims;
     this.#role = data.role;
     this.#stream = stream;
-    this.#joinSeq = stream.latestScore?.seq ?? 0;
+    const latest = stream.latestScore?.seq ?? 0;
+    // A rejoining viewer gets every update after the last one it has, when the
+    // stream's recent buffer still holds them all; otherwise the snapshot.
+    const since = data.sinceSeq;
+    const resumed =
+      since !== undefined && since < latest && (stream.scoresSince(since)[0]?.seq ?? Number.NaN) === since + 1;
+    this.#joinSeq = resumed ? since : latest;
     stream.on('programchanged', this.#onProgramChanged);
     stream.once('close', this.#onStreamClosed);
     return {
@@ -111,6 +117,7 @@ export class Peer {
       nodeId: this.#ctx.nodeId,
       region: this.#ctx.region,
       score: stream.latestScore,
+      resumed,
     };
   }
 
