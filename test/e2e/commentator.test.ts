@@ -17,6 +17,22 @@ const audioBySource = (page: Page): Promise<AudioBySource> =>
   );
 
 /**
+ * Wait until the page's audio packets per source are above every `above`
+ * figure, or, with `gone`, until that source has no track at all.
+ */
+const waitForAudio = (page: Page, want: { above?: AudioBySource; gone?: string }, timeout = 10_000) =>
+  page.waitForFunction(
+    async ({ above, gone }) => {
+      const s = ((await window.__mm?.stats()) as unknown as { audioPacketsBySource: Record<string, number> })
+        .audioPacketsBySource;
+      if (gone !== undefined) return s[gone] === undefined;
+      return Object.entries(above ?? {}).every(([source, n]) => (s[source] ?? 0) > n);
+    },
+    want,
+    { timeout, polling: 250 },
+  );
+
+/**
  * A commentator opens the booth on the ingest node, watches the match and
  * talks (Chromium's fake microphone); the voice reaches a viewer as a
  * commentary audio track beside the match sound, and leaves cleanly.
@@ -56,39 +72,15 @@ describe('commentator booth', () => {
     await booth.waitForFunction(() => (window.__mm?.framesDecoded() ?? 0) >= 30, undefined, { timeout: 20_000 });
 
     // The viewer picks the new producer up (newProducers) and receives the voice.
-    await viewer.waitForFunction(
-      async () => {
-        const s = (await window.__mm?.stats()) as unknown as { audioPacketsBySource: Record<string, number> };
-        return (s.audioPacketsBySource.commentary ?? 0) > 50;
-      },
-      undefined,
-      { timeout: 20_000, polling: 250 },
-    );
+    await waitForAudio(viewer, { above: { commentary: 50 } }, 20_000);
     const first = await audioBySource(viewer);
-    await viewer.waitForFunction(
-      async (before) => {
-        const s = (await window.__mm?.stats()) as unknown as { audioPacketsBySource: Record<string, number> };
-        return (
-          (s.audioPacketsBySource.commentary ?? 0) > before.commentary! + 25 &&
-          (s.audioPacketsBySource.program ?? 0) > before.program! + 25
-        );
-      },
-      first,
-      { timeout: 10_000, polling: 250 },
-    );
+    await waitForAudio(viewer, { above: { commentary: first.commentary! + 25, program: first.program! + 25 } });
     console.log(`commentary: viewer audio packets by source ${JSON.stringify(await audioBySource(viewer))}`);
   });
 
   it('takes the voice off air when the commentator leaves; the match plays on', async () => {
     await booth.getByTestId('on-air').click();
-    await viewer.waitForFunction(
-      async () => {
-        const s = (await window.__mm?.stats()) as unknown as { audioPacketsBySource: Record<string, number> };
-        return s.audioPacketsBySource.commentary === undefined;
-      },
-      undefined,
-      { timeout: 10_000, polling: 250 },
-    );
+    await waitForAudio(viewer, { gone: 'commentary' });
     expect(await waitForMoreFrames(viewer, 30)).toBeGreaterThan(0);
     await booth.close();
   });
@@ -149,33 +141,12 @@ describe('commentator heard across the mesh', () => {
       `${ingest.url}/commentate?stream=${stream}&token=${await token('commentator', stream)}&autostart=1`,
     );
     await booth.waitForFunction(() => window.__mmBooth?.state === 'live', undefined, { timeout: 20_000 });
-    await viewer.waitForFunction(
-      async () => {
-        const s = (await window.__mm?.stats()) as unknown as { audioPacketsBySource: Record<string, number> };
-        return (s.audioPacketsBySource.commentary ?? 0) > 50;
-      },
-      undefined,
-      { timeout: 20_000, polling: 250 },
-    );
+    await waitForAudio(viewer, { above: { commentary: 50 } }, 20_000);
     const first = await audioBySource(viewer);
-    await viewer.waitForFunction(
-      async (before) => {
-        const s = (await window.__mm?.stats()) as unknown as { audioPacketsBySource: Record<string, number> };
-        return (s.audioPacketsBySource.commentary ?? 0) > (before.commentary ?? 0) + 25;
-      },
-      first,
-      { timeout: 10_000, polling: 250 },
-    );
+    await waitForAudio(viewer, { above: { commentary: (first.commentary ?? 0) + 25 } });
     console.log(`commentary in asia: viewer audio packets by source ${JSON.stringify(await audioBySource(viewer))}`);
     await booth.getByTestId('on-air').click();
-    await viewer.waitForFunction(
-      async () => {
-        const s = (await window.__mm?.stats()) as unknown as { audioPacketsBySource: Record<string, number> };
-        return s.audioPacketsBySource.commentary === undefined;
-      },
-      undefined,
-      { timeout: 10_000, polling: 250 },
-    );
+    await waitForAudio(viewer, { gone: 'commentary' });
     expect(await waitForMoreFrames(viewer, 30)).toBeGreaterThan(0);
   });
 });

@@ -180,9 +180,8 @@ export class MeshService {
     let upstream = claimed.won ? ingest.nodeId : claimed.winner;
     const stream = await media.getOrCreateStream(streamId);
     try {
-      let answer: PipeAnswer;
       try {
-        answer = await this.#requestPipe(upstream, streamId, stream);
+        await this.#requestPipe(upstream, streamId, stream);
       } catch (err) {
         // The region's holder may have died with its claim still in Redis:
         // forget it, take the claim ourselves and go to the ingest.
@@ -191,7 +190,7 @@ export class MeshService {
         await cluster.directory.forgetNode(upstream);
         const retry = await cluster.directory.claimRegionCopy(streamId, config.MM_REGION, this.#self, ttl);
         upstream = retry.won ? ingest.nodeId : retry.winner;
-        answer = await this.#requestPipe(upstream, streamId, stream);
+        await this.#requestPipe(upstream, streamId, stream);
         claimed.won = retry.won;
         claimed.claim = retry.claim;
       }
@@ -261,15 +260,7 @@ export class MeshService {
       inbound.idleSince ??= now;
       if (now - inbound.idleSince >= this.#o.config.MM_PIPE_LINGER_MS) {
         this.#log.info({ stream: streamId }, 'no viewers for the linger time: releasing the region copy');
-        void this.#o.cluster.bus
-          .request(
-            inbound.upstream,
-            'pipe.close',
-            { stream: streamId, pipeId: inbound.pipe.pipeId ?? '' },
-            { timeoutMs: 2000 },
-          )
-          .catch(() => undefined);
-        inbound.pipe.close('linger expired');
+        this.#dropInbound(streamId, inbound.pipe, 'linger expired');
         this.#o.media.stream(streamId)?.close();
         return;
       }
@@ -317,16 +308,7 @@ export class MeshService {
           // The claim moves to the new pipe; the old one goes without releasing it.
           fresh.claim = claim;
           inbound.claim = null;
-          // Tell the old upstream (if it is still there) to let its end go too.
-          void this.#o.cluster.bus
-            .request(
-              inbound.upstream,
-              'pipe.close',
-              { stream: streamId, pipeId: inbound.pipe.pipeId ?? '' },
-              { timeoutMs: 2000 },
-            )
-            .catch(() => undefined);
-          inbound.pipe.close('replaced by a fresh primary pipe');
+          this.#dropInbound(streamId, inbound.pipe, 'replaced by a fresh primary pipe');
         }
       }
     } catch (err) {
@@ -336,20 +318,20 @@ export class MeshService {
     }
   }
 
+  /** Close one of our inbound pipes and tell its upstream (if it is still there) to let its end go too. */
+  #dropInbound(streamId: string, pipe: PipeIn, reason: string): void {
+    void this.#o.cluster.bus
+      .request(pipe.upstream, 'pipe.close', { stream: streamId, pipeId: pipe.pipeId ?? '' }, { timeoutMs: 2000 })
+      .catch(() => undefined);
+    pipe.close(reason);
+  }
+
   async #ensureBackup(streamId: string, stream: StreamRouter, node: string, primaryUpstream: string): Promise<void> {
     if (node === this.#self || node === primaryUpstream) return;
     const existing = this.#backup.get(streamId);
     if (existing && !existing.closed) {
       if (existing.upstream === node && stream.program.sourceAlive(`pipe-${existing.pipeId}`, REPULL_SILENT_MS)) return;
-      void this.#o.cluster.bus
-        .request(
-          existing.upstream,
-          'pipe.close',
-          { stream: streamId, pipeId: existing.pipeId ?? '' },
-          { timeoutMs: 2000 },
-        )
-        .catch(() => undefined);
-      existing.close('backup copy replaced');
+      this.#dropInbound(streamId, existing, 'backup copy replaced');
     }
     try {
       await this.#requestPipe(node, streamId, stream, 'backup');
