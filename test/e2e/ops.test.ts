@@ -49,11 +49,17 @@ describe('ops page and egress figures', () => {
       .waitFor({ timeout: 10_000 });
 
     // Egress: the viewer's bytes are measured and priced in the node record.
-    const res = await fetch(`${node.url}/api/v1/nodes`, {
-      headers: { Authorization: `Bearer ${await token('admin', '*')}` },
-    });
-    const self = ((await res.json()) as { nodes: NodeRecord[] }).nodes.find((n) => n.id === 'ops-1')!;
-    expect(self.load.egressBytes).toBeGreaterThan(100_000);
+    // The record is the last heartbeat's snapshot, so poll until a heartbeat
+    // has carried at least 100 kB of the viewer's media.
+    const admin = await token('admin', '*');
+    const readSelf = async (): Promise<NodeRecord> => {
+      const res = await fetch(`${node.url}/api/v1/nodes`, { headers: { Authorization: `Bearer ${admin}` } });
+      return ((await res.json()) as { nodes: NodeRecord[] }).nodes.find((n) => n.id === 'ops-1')!;
+    };
+    let self = await readSelf();
+    await expect
+      .poll(async () => (self = await readSelf()).load.egressBytes, { timeout: 15_000, interval: 250 })
+      .toBeGreaterThan(100_000);
     expect(self.load.egressCostUsd).toBeCloseTo((self.load.egressBytes / 1e9) * 0.08, 6);
     expect(self.load.bitrateOut).toBeGreaterThan(100_000);
     const metrics = await scrapeMetrics(node.url);
