@@ -144,9 +144,13 @@ describe('HLS from a node: players, score timeline, bad input, rewind', () => {
     const onTime = frames.filter((f) => f.decodeTime !== null && f.late < 12);
     const mapped = onTime.length >= 30 ? onTime : frames.filter((f) => f.decodeTime !== null);
     expect(mapped.length).toBeGreaterThanOrEqual(30);
-    const anchor = scores.timeline.at(-1)!;
+    // A new packager run (the program's producers changed, e.g. while the
+    // stream settled) starts a new anchor: each frame maps through the anchor
+    // of its run, found by the frame's program date time.
+    const anchorOf = (pdt: number | null) =>
+      scores.timeline.findLast((a) => pdt === null || a.pdt <= pdt + 1000 / PATTERN_FPS) ?? scores.timeline[0]!;
     const frameOf = (mediaTime: number): number => Math.round((mediaTime * PATTERN_FPS) / 1000);
-    const diffs = mapped.map((f) => frameOf(hlsMediaTimeForDecodeTime(anchor, f.decodeTime!)) - f.frame);
+    const diffs = mapped.map((f) => frameOf(hlsMediaTimeForDecodeTime(anchorOf(f.pdt), f.decodeTime!)) - f.frame);
     const exact = diffs.filter((d) => d === 0).length;
     const histogram: Record<number, number> = {};
     for (const d of diffs) histogram[d] = (histogram[d] ?? 0) + 1;
@@ -155,7 +159,7 @@ describe('HLS from a node: players, score timeline, bad input, rewind', () => {
       .filter((f) => f.pdt !== null)
       .map((f) => frameOf(hlsMediaTimeForPdt(scores.timeline, f.pdt!)!) - f.frame);
     console.info(
-      `[hls] frames judged ${mapped.length} (${onTime.length} on time): decode-time mapping exact ${exact}, histogram ${JSON.stringify(histogram)}; PDT mapping max |diff| ${Math.max(...pdtDiffs.map(Math.abs))}`,
+      `[hls] frames judged ${mapped.length} (${onTime.length} on time), ${scores.timeline.length} anchors: decode-time mapping exact ${exact}, histogram ${JSON.stringify(histogram)}; PDT mapping max |diff| ${Math.max(...pdtDiffs.map(Math.abs))}`,
     );
     expect(exact / diffs.length).toBeGreaterThanOrEqual(0.95);
     expect(diffs.every((d) => Math.abs(d) <= 1)).toBe(true);
@@ -176,6 +180,17 @@ describe('HLS from a node: players, score timeline, bad input, rewind', () => {
     // The update in effect at the window start, then only the newer ones.
     expect(later.updates[0]!.seq).toBe(all.updates[0]!.seq);
     expect(later.updates.slice(1).every((u) => u.seq >= all.latestSeq)).toBe(true);
+
+    // Blocking request: held until the next update (500 ms apart), not for the whole wait.
+    const current = HlsScores.parse(await (await fetch(`${base()}scores.json`)).json()).latestSeq;
+    const asked = Date.now();
+    const held = await fetch(`${base()}scores.json?since=${current}&wait=8000`);
+    const heldFor = Date.now() - asked;
+    const next = HlsScores.parse(await held.json());
+    console.info(`[hls] blocking scores.json answered after ${heldFor} ms with seq ${next.latestSeq} (> ${current})`);
+    expect(next.latestSeq).toBeGreaterThan(current);
+    expect(next.updates.at(-1)!.seq).toBe(next.latestSeq);
+    expect(heldFor).toBeLessThan(8000);
   });
 
   it('refuses bad input with problem+json and never leaves the stream folder', async () => {
@@ -196,6 +211,7 @@ describe('HLS from a node: players, score timeline, bad input, rewind', () => {
     await expectProblem(`${base()}secret.txt`, 404);
     await expectProblem(`${base()}media.m3u8?_HLS_msn=99999999`, 400);
     await expectProblem(`${base()}media.m3u8?_HLS_part=1`, 400);
+    await expectProblem(`${base()}scores.json?since=1&wait=999999`, 400);
     await expectProblem(`${base()}media.m3u8?_HLS_msn=-1`, 400);
     // Traversal, sent raw (fetch would normalise the dots away).
     for (const p of [

@@ -3,7 +3,7 @@ import { signToken } from '@matchmesh/protocol';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../src/browser.ts';
-import { frameLog, installFrameProbe } from '../src/frame-probe.ts';
+import { frameLog, installFrameProbe, type ProbedFrame, probedFrames } from '../src/frame-probe.ts';
 import { freePort } from '../src/latency-proxy.ts';
 import { startNode, type TestNode, token, tokenSecret } from '../src/node.ts';
 import { startOrigin } from '../src/origin.ts';
@@ -65,8 +65,7 @@ describe('redundant ingest', () => {
     const body = (await res.json()) as { streams: { stream: string; ingest: { nodeId: string } | null }[] };
     return body.streams.find((s) => s.stream === stream)?.ingest?.nodeId;
   };
-  const frames = (page: Page): Promise<[number, number][]> =>
-    page.evaluate(() => (window as unknown as { __mmFrames: [number, number][] }).__mmFrames.slice());
+  const frames = (page: Page): Promise<ProbedFrame[]> => probedFrames(page);
 
   beforeAll(async () => {
     redis = await startRedisServer();

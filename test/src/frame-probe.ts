@@ -1,28 +1,37 @@
 import type { Page } from 'playwright-core';
-import {
-  PATTERN_HEIGHT,
-  PATTERN_WIDTH,
-  STRIP_BITS,
-  STRIP_CELL,
-} from '../../apps/origin/src/pattern-layout.ts';
+import { PATTERN_HEIGHT, PATTERN_WIDTH, STRIP_BITS, STRIP_CELL } from '../../apps/origin/src/pattern-layout.ts';
+
+/**
+ * One presented frame: page wall clock (ms, comparable with the test's
+ * Date.now()), burned-in frame number, seq of the score the player shows
+ * (-1: none), which element presented it ('webrtc' | 'hls'), and the
+ * mediaTime of the frame the player placed that score for (-1: none) — when
+ * its frame number is not `frame`, the sample raced the next frame.
+ */
+export type ProbedFrame = [at: number, frame: number, shownSeq: number, path: string, playerMediaTime: number];
 
 /**
  * Reads the burned-in frame number (row 0 of the test pattern's strip, see
- * apps/origin/src/pattern-layout.ts) of every frame the viewer page's video
- * element presents, with the page clock, into `window.__mmFrames`. From that
- * log (times are wall-clock ms, comparable with the test's Date.now()) a test
- * sees what the viewer saw: a freeze is a stretch of wall time
- * with no newer frame number, whatever the player did underneath (swapped
- * sessions, reloaded srcObject...).
+ * apps/origin/src/pattern-layout.ts) of every frame the viewer page presents
+ * on screen — the WebRTC element, or the HLS one while it is the active one
+ * — into `window.__mmFrames`. From that log a test sees what the viewer saw:
+ * a freeze is a stretch of wall time with no newer frame number, whatever
+ * the player did underneath (swapped sessions, fell back to HLS...).
+ *
+ * With each frame it records the score the player shows for it
+ * (`__mm.shownScore`), read in a task queued right after the frame's
+ * callbacks, so the player's own per-frame update has run.
  */
 export async function installFrameProbe(page: Page): Promise<void> {
   await page.evaluate(
     ({ bits, cell, width, height }) => {
-      const w = window as unknown as { __mmFrames?: [number, number][] };
+      const w = window as unknown as {
+        __mmFrames?: [number, number, number, string, number][];
+        __mm?: { shownScore: { seq: number } | null; frameMediaTime: number | null };
+      };
       if (w.__mmFrames) return;
-      const log: [number, number][] = [];
+      const log: [number, number, number, string, number][] = [];
       w.__mmFrames = log;
-      const video = document.querySelector('video[data-testid="video"]') as HTMLVideoElement;
       // Four canvas pixels per cell: sample the centre of each.
       const canvas = document.createElement('canvas');
       canvas.width = bits * 4;
@@ -30,9 +39,7 @@ export async function installFrameProbe(page: Page): Promise<void> {
       const ctx = canvas.getContext('2d', { willReadFrequently: true })!;
       // Wall clock (same host as the test): comparable with the test's Date.now().
       const wall = () => performance.timeOrigin + performance.now();
-      let generation = 0;
-      let lastCallback = performance.now();
-      const read = (): number | null => {
+      const read = (video: HTMLVideoElement): number | null => {
         const vw = video.videoWidth;
         const vh = video.videoHeight;
         if (!vw || !vh) return null;
@@ -42,27 +49,48 @@ export async function installFrameProbe(page: Page): Promise<void> {
         for (let c = 0; c < bits; c++) value = value * 2 + ((data[(c * 4 + 2) * 4 + 1] ?? 0) >= 128 ? 1 : 0);
         return value;
       };
-      const loop = (gen: number) => {
-        video.requestVideoFrameCallback(() => {
-          if (gen !== generation) return;
-          lastCallback = performance.now();
-          const frame = read();
-          if (frame !== null) log.push([wall(), frame]);
-          loop(gen);
-        });
+      const follow = (video: HTMLVideoElement, path: string, onScreen: () => boolean) => {
+        let generation = 0;
+        let lastCallback = performance.now();
+        const loop = (gen: number) => {
+          video.requestVideoFrameCallback(() => {
+            if (gen !== generation) return;
+            lastCallback = performance.now();
+            if (onScreen()) {
+              const frame = read(video);
+              if (frame !== null) {
+                const at = wall();
+                setTimeout(
+                  () => log.push([at, frame, w.__mm?.shownScore?.seq ?? -1, path, w.__mm?.frameMediaTime ?? -1]),
+                  0,
+                );
+              }
+            }
+            loop(gen);
+          });
+        };
+        loop(generation);
+        // A callback chain may not survive the element switching source: restart it.
+        setInterval(() => {
+          if (performance.now() - lastCallback > 250) {
+            generation++;
+            lastCallback = performance.now();
+            loop(generation);
+          }
+        }, 100);
       };
-      loop(generation);
-      // A callback chain may not survive the element switching source: restart it.
-      setInterval(() => {
-        if (performance.now() - lastCallback > 250) {
-          generation++;
-          lastCallback = performance.now();
-          loop(generation);
-        }
-      }, 100);
+      const video = document.querySelector('video[data-testid="video"]') as HTMLVideoElement;
+      const hlsVideo = document.querySelector('video[data-testid="hls-video"]') as HTMLVideoElement | null;
+      follow(video, 'webrtc', () => hlsVideo?.dataset.active !== 'true');
+      if (hlsVideo) follow(hlsVideo, 'hls', () => hlsVideo.dataset.active === 'true');
     },
     { bits: STRIP_BITS, cell: STRIP_CELL, width: PATTERN_WIDTH, height: PATTERN_HEIGHT },
   );
+}
+
+/** The probe's log so far. */
+export function probedFrames(page: Page): Promise<ProbedFrame[]> {
+  return page.evaluate(() => (window as unknown as { __mmFrames?: ProbedFrame[] }).__mmFrames?.slice() ?? []);
 }
 
 export type FrameLogSummary = {
@@ -77,14 +105,8 @@ export type FrameLogSummary = {
 };
 
 /** Summarises the probe's log between two wall-clock times (Date.now() of the test). */
-export async function frameLog(
-  page: Page,
-  from: number,
-  to = Number.POSITIVE_INFINITY,
-): Promise<FrameLogSummary> {
-  const log = await page.evaluate(
-    () => (window as unknown as { __mmFrames?: [number, number][] }).__mmFrames ?? [],
-  );
+export async function frameLog(page: Page, from: number, to = Number.POSITIVE_INFINITY): Promise<FrameLogSummary> {
+  const log = await probedFrames(page);
   let newest: number | null = null;
   let newestAt = from;
   let maxGapMs = 0;

@@ -14,6 +14,8 @@ export function token(role: Role, stream: string, ttl: string | number = '1h'): 
 export interface TestNode extends ManagedProcess {
   url: string;
   nodeId: string;
+  /** UDP+TCP port of the first worker's WebRtcServer (worker i: rtcPort + i). */
+  rtcPort: number;
 }
 
 /**
@@ -40,7 +42,7 @@ export async function startNode(redisUrl: string, env: Record<string, string> = 
     });
     try {
       const msg = await waitForMessage<{ type: string; url: string; nodeId: string }>(proc, 'listening');
-      return { ...proc, url: msg.url, nodeId: msg.nodeId };
+      return { ...proc, url: msg.url, nodeId: msg.nodeId, rtcPort: Number(env.MM_RTC_PORT ?? block) };
     } catch (err) {
       if (attempt >= 5 || !proc.output().includes('address already in use')) throw err;
     }

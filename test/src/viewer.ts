@@ -14,13 +14,23 @@ interface ViewerHook {
   path: string;
   scores: ViewerScore[];
   lastScore: ViewerScore | null;
+  nodeId: string | null;
   /** Drain moves and failovers (new sessions on other nodes) so far. */
   moves: { moves: number; failovers: number };
   /** Score feed counters (apps/web testHook). */
   scoreCounters: { received: number; accepted: number; gaps: number; missedAtJoin: number; duplicates: number };
+  /** Player state changes with the page's wall clock: the ladder's history. */
+  stateLog: { at: number; state: string; path: string; reason: string }[];
+  /** The score the overlay shows (the frame on screen's). */
+  shownScore: ViewerScore | null;
   framesDecoded(): number;
   videoCurrentTime(): number;
-  stats(): Promise<{ inboundAudioPackets: number; inboundVideoPackets: number; framesDecoded: number }>;
+  stats(): Promise<{
+    inboundAudioPackets: number;
+    inboundVideoPackets: number;
+    framesDecoded: number;
+    iceProtocol: string | null;
+  }>;
 }
 
 declare global {

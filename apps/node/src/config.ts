@@ -33,6 +33,12 @@ export const ConfigSchema = z
     MM_PUBLIC_URL: z.string().url().optional(),
     MM_LISTEN_IP: z.string().default('127.0.0.1'),
     MM_ANNOUNCED_ADDRESS: z.string().optional(),
+    /**
+     * Address other nodes send this node's region copies to (pipe transports).
+     * Defaults to MM_ANNOUNCED_ADDRESS; set it when nodes reach each other over
+     * a private network while viewers come in on the public address.
+     */
+    MM_MESH_ADDRESS: z.string().optional(),
     /** Worker i's WebRtcServer listens on UDP+TCP port MM_RTC_PORT + i. */
     MM_RTC_PORT: port.default(44400),
     MM_RTC_MIN_PORT: port.default(45000),

@@ -35,9 +35,15 @@ export type MatchmeshTestHook = {
   readonly region: string | null;
   /** Drain moves (make-before-break) and failovers so far. */
   readonly moves: { moves: number; failovers: number };
+  /** Every player state change with the page's wall clock (ms since epoch): the ladder's history. */
+  readonly stateLog: { at: number; state: SessionState; path: PlayerPath; reason: string }[];
   /** Every accepted score update in order; the join snapshot has `snapshot: true`. */
   readonly scores: ReceivedScore[];
   readonly lastScore: ReceivedScore | null;
+  /** The score the overlay shows: the one that belongs to the frame on screen. */
+  readonly shownScore: ReceivedScore | null;
+  /** mediaTime (ms) of the last presented frame placed on the stream's timeline. */
+  readonly frameMediaTime: number | null;
   /** Score feed counters: gaps = lost on the live channel, missedAtJoin = lost while (re)joining. */
   readonly scoreCounters: {
     received: number;
@@ -64,6 +70,7 @@ type Live = {
   video: HTMLVideoElement | null;
   hlsVideo: HTMLVideoElement | null;
   scores: ReceivedScore[];
+  states: { at: number; state: SessionState; path: PlayerPath; reason: string }[];
   presentedFrames: number;
   stopFrameCounter: (() => void) | null;
 };
@@ -73,6 +80,7 @@ const live: Live = {
   video: null,
   hlsVideo: null,
   scores: [],
+  states: [],
   presentedFrames: 0,
   stopFrameCounter: null,
 };
@@ -134,8 +142,17 @@ const hook: MatchmeshTestHook = Object.freeze({
   get scores() {
     return live.scores.slice();
   },
+  get stateLog() {
+    return live.states.slice();
+  },
   get lastScore() {
     return live.scores.at(-1) ?? null;
+  },
+  get shownScore() {
+    return live.player?.screen.current ?? null;
+  },
+  get frameMediaTime() {
+    return live.player?.screen.frameMediaTime ?? null;
   },
   get scoreCounters() {
     const feed = live.player?.scores;
@@ -168,9 +185,14 @@ export function bindPlayer(player: Player): () => void {
   define();
   live.player = player;
   live.scores = [];
+  live.states = [{ at: Date.now(), state: player.state, path: player.path, reason: player.reason }];
   const off = player.on('score', (score) => live.scores.push(score));
+  const offState = player.on('state', ({ state, path, reason }) =>
+    live.states.push({ at: Date.now(), state, path, reason }),
+  );
   return () => {
     off();
+    offState();
     if (live.player === player) live.player = null;
   };
 }

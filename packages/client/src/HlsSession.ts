@@ -1,10 +1,10 @@
 import {
   HlsScores,
   type HlsTimelineAnchor,
+  hlsMediaTimeForDecodeTime,
   hlsMediaTimeForPdt,
   hlsMultivariantPath,
   hlsScoresPath,
-  type ScoreUpdate,
 } from '@matchmesh/protocol';
 import { TypedEmitter } from './emitter.ts';
 import type { ReceivedScore, ScoreFeed } from './ScoreFeed.ts';
@@ -34,7 +34,7 @@ export type HlsSessionOptions = {
   startTimeoutMs?: number;
   /** Defaults to dynamically imported hls.js (null where MSE is missing: native HLS is used). */
   hlsFactory?: HlsFactory;
-  /** How often the score log (`scores.json`) is polled. */
+  /** Pause before asking the score log (`scores.json`) again after a failed request. */
   scoresPollMs?: number;
   fetch?: typeof fetch;
 };
@@ -50,8 +50,8 @@ export function hlsUrl(nodeUrl: string, stream: string, token: string): string {
   return `${nodeUrl.replace(/\/+$/, '')}${hlsMultivariantPath(stream, token)}`;
 }
 
-/** Frame number of a media time (30 fps), absorbing PDT's sub-millisecond rounding. */
-const frameOf = (mediaTime: number) => Math.round((mediaTime * 30) / 1000);
+/** How long one blocking score-log request may be held by the node. */
+const SCORES_WAIT_MS = 5000;
 
 async function loadHlsJs(): Promise<HlsLike | null> {
   const { default: Hls } = await import('hls.js');
@@ -65,10 +65,11 @@ async function loadHlsJs(): Promise<HlsLike | null> {
 /**
  * The HLS rung of the ladder: plays the relay's HLS rendition in a video
  * element with hls.js (or natively). Scores: the node's score log
- * (`scores.json`: updates + anchors mapping EXT-X-PROGRAM-DATE-TIME to the
- * stream's mediaTime) is polled, and an update is pushed into the shared
- * ScoreFeed only once the picture on screen has reached its mediaTime —
- * never ahead of the picture.
+ * (`scores.json`: updates + anchors tying the fMP4 decode time and
+ * EXT-X-PROGRAM-DATE-TIME to the stream's mediaTime) is polled into the
+ * shared ScoreFeed; `mediaTimeOf` places each presented frame on the
+ * stream's timeline, so the Player's ScreenScore shows the score of that
+ * frame — never ahead of the picture, and the right one after a rewind.
  * 'connected' means a frame played (currentTime advanced).
  */
 export class HlsSession extends TypedEmitter<HlsSessionEvents> {
@@ -79,9 +80,11 @@ export class HlsSession extends TypedEmitter<HlsSessionEvents> {
   #video: HTMLVideoElement | null = null;
   readonly #cleanups: (() => void)[] = [];
   #timeline: HlsTimelineAnchor[] = [];
-  /** Updates not shown yet, by seq. */
-  #pending: ScoreUpdate[] = [];
   #since = 0;
+  /** hls.js initPTS (seconds) per discontinuity counter: presentation time + initPTS = fMP4 decode time. */
+  readonly #initPts = new Map<number, number>();
+  /** The fragment at the playhead (hls.js FRAG_CHANGED). */
+  #playing: { cc: number; sn: number } | undefined;
 
   constructor(options: HlsSessionOptions) {
     super();
@@ -123,20 +126,9 @@ export class HlsSession extends TypedEmitter<HlsSessionEvents> {
     const startedAt = video.currentTime;
     const onTime = () => {
       if (this.#state === 'connecting' && video.currentTime > startedAt) this.#set('connected', 'playing');
-      this.#releaseScores();
     };
     video.addEventListener('timeupdate', onTime);
     this.#cleanups.push(() => video.removeEventListener('timeupdate', onTime));
-    // Per presented frame where the browser can tell us: the score changes on its frame.
-    if (typeof video.requestVideoFrameCallback === 'function') {
-      let handle = 0;
-      const onFrame = () => {
-        this.#releaseScores();
-        handle = video.requestVideoFrameCallback(onFrame);
-      };
-      handle = video.requestVideoFrameCallback(onFrame);
-      this.#cleanups.push(() => video.cancelVideoFrameCallback(handle));
-    }
     const timer = setTimeout(() => {
       if (this.#state === 'connecting') this.#fail('hls-timeout');
     }, this.options.startTimeoutMs ?? 10_000);
@@ -147,6 +139,16 @@ export class HlsSession extends TypedEmitter<HlsSessionEvents> {
         const { fatal, details } = data as { fatal?: boolean; details?: string };
         if (fatal) this.#fail(`hls-error: ${details ?? 'fatal'}`);
         else this.emit('warning', new Error(`hls: ${details ?? 'error'}`));
+      });
+      hls.on('hlsInitPtsFound', (_event, data) => {
+        const { frag, initPTS, timescale } = data as { frag?: { cc?: number }; initPTS?: number; timescale?: number };
+        if (typeof initPTS === 'number' && typeof timescale === 'number' && timescale > 0) {
+          this.#initPts.set(frag?.cc ?? 0, initPTS / timescale);
+        }
+      });
+      hls.on('hlsFragChanged', (_event, data) => {
+        const frag = (data as { frag?: { cc?: number; sn?: number | string } }).frag;
+        if (frag && typeof frag.sn === 'number') this.#playing = { cc: frag.cc ?? 0, sn: frag.sn };
       });
       hls.attachMedia(video);
       hls.loadSource(this.url);
@@ -188,51 +190,76 @@ export class HlsSession extends TypedEmitter<HlsSessionEvents> {
     this.emit('state', error ? { state, reason, error } : { state, reason });
   }
 
-  /** Polls the score log while the session lives. */
+  /**
+   * Follows the score log while the session lives: the first request takes
+   * the whole window (history for a rewind), then each request blocks on the
+   * node until a newer update exists (`wait`), so an update reaches the
+   * player about as fast as on WebRTC — well before the HLS picture shows
+   * its frame.
+   */
   #pollScores(): void {
     const doFetch = this.options.fetch ?? globalThis.fetch.bind(globalThis);
     const base = this.options.nodeUrl.replace(/\/+$/, '');
+    const abort = new AbortController();
     let timer: ReturnType<typeof setTimeout> | undefined;
+    let first = true;
     const poll = async () => {
       if (this.closed) return;
+      let ok = false;
+      const sinceBefore = this.#since;
+      const startedAt = Date.now();
       try {
-        const res = await doFetch(
-          `${base}${hlsScoresPath(this.options.stream, this.options.token, this.#since || undefined)}`,
-          { cache: 'no-store' },
-        );
+        const path = first
+          ? hlsScoresPath(this.options.stream, this.options.token)
+          : hlsScoresPath(this.options.stream, this.options.token, this.#since, SCORES_WAIT_MS);
+        const res = await doFetch(`${base}${path}`, { cache: 'no-store', signal: abort.signal });
         if (res.ok) {
           const parsed = HlsScores.safeParse(await res.json());
           if (parsed.success) {
+            ok = true;
+            first = false;
             this.#timeline = parsed.data.timeline;
-            const known = new Set(this.#pending.map((u) => u.seq));
-            for (const u of parsed.data.updates) if (!known.has(u.seq)) this.#pending.push(u);
-            this.#pending.sort((x, y) => x.seq - y.seq);
+            // Older updates of the window (before this viewer joined) serve a rewind; newer ones go live.
+            this.options.scoreFeed.backfill(parsed.data.updates);
+            for (const update of parsed.data.updates) {
+              const result = this.options.scoreFeed.push(update);
+              if (result.accepted) this.emit('score', result.score);
+            }
             this.#since = Math.max(this.#since, parsed.data.latestSeq);
-            this.#releaseScores();
           }
         }
       } catch {
-        // Next poll.
+        // Next attempt after a pause.
       }
-      if (!this.closed) timer = setTimeout(() => void poll(), this.options.scoresPollMs ?? 1000);
+      if (this.closed) return;
+      // A node that answers at once with nothing new (it does not block) is polled, not hammered.
+      const idle = ok && !first && this.#since === sinceBefore && Date.now() - startedAt < 100;
+      if (ok && !idle) void poll();
+      else timer = setTimeout(() => void poll(), this.options.scoresPollMs ?? 1000);
     };
     void poll();
-    this.#cleanups.push(() => clearTimeout(timer));
+    this.#cleanups.push(() => {
+      clearTimeout(timer);
+      abort.abort();
+    });
   }
 
-  /** Pushes the updates whose mediaTime the picture on screen has reached. */
-  #releaseScores(): void {
-    const pdt = this.#hls?.playingDate?.getTime();
-    if (pdt === undefined || !Number.isFinite(pdt)) return;
-    const now = hlsMediaTimeForPdt(this.#timeline, pdt);
-    if (now === undefined) return;
-    const due = this.#pending.filter((u) => frameOf(u.mediaTime) <= frameOf(now));
-    if (due.length === 0) return;
-    this.#pending = this.#pending.filter((u) => frameOf(u.mediaTime) > frameOf(now));
-    // Only the latest due update matters on screen; older ones go into the log in order.
-    for (const update of due) {
-      const result = this.options.scoreFeed.push(update);
-      if (result.accepted) this.emit('score', result.score);
+  /**
+   * mediaTime (ms) of the frame `meta` describes. Exact: presentation time +
+   * hls.js initPTS = the fMP4 decode time the packager wrote, mapped through
+   * the anchor of the playing segment. Else (native HLS, no initPTS yet)
+   * from the program date time at the playhead, within about a frame.
+   */
+  mediaTimeOf(meta: VideoFrameCallbackMetadata): number | undefined {
+    const playing = this.#playing;
+    const initPts = playing ? this.#initPts.get(playing.cc) : undefined;
+    if (playing && initPts !== undefined) {
+      let anchor: HlsTimelineAnchor | undefined;
+      for (const a of this.#timeline) if (a.msn <= playing.sn) anchor = a;
+      if (anchor) return hlsMediaTimeForDecodeTime(anchor, meta.mediaTime + initPts);
     }
+    const pdt = this.#hls?.playingDate?.getTime();
+    if (pdt === undefined || !Number.isFinite(pdt)) return undefined;
+    return hlsMediaTimeForPdt(this.#timeline, pdt);
   }
 }

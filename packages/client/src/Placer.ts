@@ -63,14 +63,29 @@ export class Placer {
    * picked; nodes left earlier only when the region has no other.
    */
   async next(leaving?: NodeRef): Promise<Placement> {
-    const placement =
-      this.#current === null && this.#o.placement === false ? this.#pinned() : await this.#decide(leaving);
+    const placement = this.#keepPinned(leaving) ? this.#pinned() : await this.#decide(leaving);
     // Keep the measured RTTs across moves: a move within the region does not re-measure.
     const rtts = Object.keys(placement.rtts).length > 0 ? placement.rtts : (this.#current?.rtts ?? {});
     this.#current = { ...placement, rtts };
     // Remember every relay we heard of: if this one dies, another can answer.
     this.#entryUrls = [...new Set([...this.#entryUrls, ...placement.knownUrls])];
     return this.#current;
+  }
+
+  /**
+   * Pinned (placement off): the given node until it is left (drain, death)
+   * or avoided; a retry after a failure that was not the node's own (the
+   * stream not live yet) stays on it.
+   */
+  #keepPinned(leaving?: NodeRef): boolean {
+    if (this.#o.placement !== false) return false;
+    if (this.#current === null) return true;
+    const now = Date.now();
+    const url = this.#o.nodeUrl;
+    const avoided =
+      (this.#avoid.get(url) ?? 0) > now ||
+      (this.#current.nodeId !== null && (this.#avoid.get(this.#current.nodeId) ?? 0) > now);
+    return !leaving && !avoided && this.#current.nodeUrl === url;
   }
 
   #pinned(): Placement {

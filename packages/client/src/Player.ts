@@ -1,9 +1,10 @@
 import { TypedEmitter } from './emitter.ts';
 import { SignalingRequestError } from './errors.ts';
-import { type HlsFactory, HlsSession } from './HlsSession.ts';
+import { type HlsFactory, HlsSession, hlsUrl } from './HlsSession.ts';
 import type { Placement } from './Placement.ts';
 import { type NodeRef, Placer } from './Placer.ts';
 import { type ReceivedScore, ScoreFeed } from './ScoreFeed.ts';
+import { rtpMediaTime, ScreenScore } from './ScreenScore.ts';
 import {
   type SessionState,
   type SessionStateChange,
@@ -69,13 +70,32 @@ export type PlayerStats = SessionStats & {
 
 export type PlayerEvents = {
   state: [PlayerStateChange];
+  /** An update was accepted into the feed (in seq order; may be ahead of the picture). */
   score: [ReceivedScore];
+  /** The score that belongs to the frame on screen changed: what the overlay draws. */
+  scoreShown: [ReceivedScore | null];
   /** The MediaStream to show changed (new session, tracks added/removed), null when none. */
   media: [MediaStream | null];
   /** A placement decision was made (first join, drain move, failover). */
   placement: [Placement];
   warning: [Error];
 };
+
+/**
+ * A live WebRTC picture is never this far (ms of media) behind the newest
+ * score; a frame that maps further back sits on a re-based timeline (another
+ * encoder took over, see sfu Splicer) and is not placed.
+ */
+const LIVE_BEHIND_MAX_MS = 3000;
+
+/**
+ * WebRTC not connected this long after a session started, or no new frame
+ * for half the stall limit: ask the relay for its HLS playlist, so that its
+ * packager is already running (it starts on the first request) if the
+ * fallback comes — the switch then costs a playlist load, not a cold start.
+ */
+const HLS_WARM_AFTER_MS = 1500;
+const HLS_WARM_EVERY_MS = 30_000;
 
 /** Error codes that no retry will fix. */
 const FATAL_CODES = new Set(['unauthorized', 'forbidden', 'bad_request', 'unknown_method']);
@@ -111,6 +131,8 @@ function isTransportFailure(reason: string): boolean {
 export class Player extends TypedEmitter<PlayerEvents> {
   readonly options: Readonly<PlayerOptions>;
   readonly scores: ScoreFeed;
+  /** The score of the frame on screen (see ScreenScore): the overlay follows `scoreShown`. */
+  readonly screen: ScreenScore;
   readonly #placer: Placer;
   #session: WebRtcSession | null = null;
   /** A session being prepared (drain move, or WebRTC retry while on HLS). */
@@ -135,11 +157,16 @@ export class Player extends TypedEmitter<PlayerEvents> {
   #failovers = 0;
   /** The current session reached 'connected' (its failure is a failover, not a retry). */
   #sessionPlayed = false;
+  /** When the HLS packager of a relay was last warmed (by node URL). */
+  readonly #hlsWarmed = new Map<string, number>();
 
   constructor(options: PlayerOptions) {
     super();
     this.options = { ...options };
     this.scores = new ScoreFeed({ stream: options.stream });
+    this.screen = new ScreenScore(this.scores);
+    this.screen.on('change', (score) => this.emit('scoreShown', score));
+    this.on('score', () => this.screen.updated());
     this.#placer = new Placer({
       nodeUrl: options.nodeUrl,
       stream: options.stream,
@@ -213,6 +240,7 @@ export class Player extends TypedEmitter<PlayerEvents> {
   }
 
   detach(): void {
+    this.screen.unfollow();
     if (this.#video && this.#video.srcObject === this.mediaStream) this.#video.srcObject = null;
     this.#video = null;
     this.#hlsVideo = null;
@@ -317,6 +345,14 @@ export class Player extends TypedEmitter<PlayerEvents> {
     });
     session.on('drain', (reason) => void this.#moveOff(session, reason));
     session.on('state', (change) => this.#onSessionState(session, change));
+    const warm = setTimeout(() => {
+      if (!session.closed && session.state !== 'connected') this.#warmHls(nodeUrl);
+    }, HLS_WARM_AFTER_MS);
+    const offWarm = session.on('state', (change) => {
+      if (change.state === 'connecting') return;
+      clearTimeout(warm);
+      offWarm();
+    });
     return session;
   }
 
@@ -449,6 +485,7 @@ export class Player extends TypedEmitter<PlayerEvents> {
         if (decoded === 0) since = Date.now();
         return;
       }
+      if (Date.now() - since >= limit / 2) this.#warmHls(session.options.nodeUrl);
       if (Date.now() - since < limit || session !== this.#session) return;
       clearInterval(this.#stallTimer);
       this.#session = null;
@@ -490,10 +527,25 @@ export class Player extends TypedEmitter<PlayerEvents> {
       this.#fallBack(session.options.nodeUrl, change.reason);
       return;
     }
-    this.#placer.avoid(this.#ref(session));
+    // A stream that is not live yet is not the node's fault: every node would say so.
+    const notLive = change.error instanceof SignalingRequestError && change.error.code === 'not_found';
+    if (!notLive) this.#placer.avoid(this.#ref(session));
     const delay = Math.min(maxDelayMs, initialDelayMs * 2 ** (this.#attempt - 1));
     this.#set('connecting', 'none', `${change.reason}; retry in ${Math.round(delay / 100) / 10}s`, change.error);
     this.#retryTimer = setTimeout(() => void this.#run(), delay);
+  }
+
+  /** Starts the relay's HLS packager ahead of a possible fallback (see HLS_WARM_AFTER_MS). */
+  #warmHls(nodeUrl: string): void {
+    if (this.options.hlsFallback === false || this.#closed) return;
+    const now = Date.now();
+    if (now - (this.#hlsWarmed.get(nodeUrl) ?? Number.NEGATIVE_INFINITY) < HLS_WARM_EVERY_MS) return;
+    this.#hlsWarmed.set(nodeUrl, now);
+    fetch(hlsUrl(nodeUrl, this.options.stream, this.options.token), { cache: 'no-store' })
+      .then((res) => res.body?.cancel())
+      .catch(() => {
+        // Only a hint: the fallback itself reports real failures.
+      });
   }
 
   /** Plays HLS from `nodeUrl` (the relay WebRTC just failed to reach: same region). */
@@ -601,15 +653,33 @@ export class Player extends TypedEmitter<PlayerEvents> {
     });
   }
 
-  /** Shows the element of `path` and hides the other (when there are two). */
+  /** Shows the element of `path` and hides the other (when there are two); the overlay follows its frames. */
   #show(path: PlayerPath): void {
-    if (!this.#hlsVideo || !this.#video) return;
+    if (!this.#hlsVideo || !this.#video) {
+      // One element for both paths: each frame is placed by the path playing it.
+      if (this.#video)
+        this.screen.follow(this.#video, (m) => (this.#hls ? this.#hlsFrameTime(m) : this.#rtpFrameTime(m)));
+      return;
+    }
     const hls = path === 'hls';
+    if (hls) this.screen.follow(this.#hlsVideo, this.#hlsFrameTime);
+    else this.screen.follow(this.#video, this.#rtpFrameTime);
     this.#hlsVideo.style.visibility = hls ? 'visible' : 'hidden';
     this.#video.style.visibility = hls ? 'hidden' : 'visible';
     this.#hlsVideo.dataset.active = String(hls);
     this.#video.dataset.active = String(!hls);
   }
+
+  /** mediaTime of a WebRTC frame from its RTP timestamp (undefined where the browser does not give it). */
+  readonly #rtpFrameTime = (meta: VideoFrameCallbackMetadata): number | undefined => {
+    if (meta.rtpTimestamp === undefined) return undefined;
+    const latest = this.scores.latest;
+    const mediaTime = rtpMediaTime(meta.rtpTimestamp, latest?.mediaTime ?? 0);
+    if (latest && mediaTime < latest.mediaTime - LIVE_BEHIND_MAX_MS) return undefined;
+    return mediaTime;
+  };
+
+  readonly #hlsFrameTime = (meta: VideoFrameCallbackMetadata): number | undefined => this.#hls?.mediaTimeOf(meta);
 
   #set(state: SessionState, path: PlayerPath, reason: string, error?: Error): void {
     if (this.#state === state && this.#path === path && this.#reason === reason) return;

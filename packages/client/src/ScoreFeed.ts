@@ -91,6 +91,25 @@ export class ScoreFeed {
     return { accepted: true, score, missed };
   }
 
+  /**
+   * Adds older updates to the log (the HLS window's history, for a viewer who
+   * rewinds to before they joined): only seqs below the newest and missing
+   * from the log; counters and `lastSeq` are untouched. Returns how many were added.
+   */
+  backfill(updates: readonly ScoreUpdate[]): number {
+    const known = new Set(this.#log.map((u) => u.seq));
+    const older = updates.filter(
+      (u) => u.seq < this.#lastSeq && !known.has(u.seq) && (this.#stream === undefined || u.stream === this.#stream),
+    );
+    if (older.length === 0) return 0;
+    const now = this.#now();
+    for (const u of older) this.#log.push({ ...u, snapshot: false, receivedAt: now });
+    this.#log.sort((a, b) => a.seq - b.seq);
+    if (this.#log.length > this.#maxLog) this.#log.splice(0, this.#log.length - this.#maxLog);
+    this.#monotonic = isMonotonic(this.#log);
+    return older.length;
+  }
+
   /** The latest accepted update, or null before the first. */
   get latest(): ReceivedScore | null {
     return this.#log.at(-1) ?? null;

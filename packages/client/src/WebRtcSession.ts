@@ -35,7 +35,12 @@ export type WebRtcSessionOptions = {
   forceTcp?: boolean;
   iceServers?: RTCIceServer[];
   iceTransportPolicy?: RTCIceTransportPolicy;
-  /** Fail if ICE+DTLS is not up this long after negotiation started. */
+  /**
+   * Fail if ICE+DTLS is not up this long after negotiation started (default
+   * 5 s: on a path that works both complete in well under a second, and the
+   * Player falls back to HLS when this fires, so a blocked viewer waits 5 s,
+   * not the browser's own ~30 s ICE failure).
+   */
   iceTimeoutMs?: number;
   /** Fail if ICE stays 'disconnected' this long. */
   disconnectedTimeoutMs?: number;
@@ -328,7 +333,7 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
 
   #armIceTimer(): void {
     if (this.#iceTimer !== undefined) return;
-    const timeoutMs = this.options.iceTimeoutMs ?? 10_000;
+    const timeoutMs = this.options.iceTimeoutMs ?? 5_000;
     this.#iceTimer = setTimeout(() => {
       if (this.#transport?.connectionState !== 'connected' && this.#state === 'connecting') {
         this.#fail('ice-timeout');

@@ -4,12 +4,13 @@
  * - SignalingClient: the `/ws` request/response + notification protocol.
  * - WebRtcSession: one WebRTC connection to one node (media + score DataChannel).
  * - ScoreFeed: ordered, de-duplicated score updates with media-time lookup.
+ * - ScreenScore: the score of the frame on screen (never ahead of the picture).
  * - Player: orchestrates playback paths (WebRTC today; TCP/HLS ladder later).
  */
 export {
+  CommentaryPublisher,
   type CommentaryPublisherEvents,
   type CommentaryPublisherOptions,
-  CommentaryPublisher,
   type CommentaryState,
 } from './CommentaryPublisher.ts';
 export { TypedEmitter, type Unsubscribe } from './emitter.ts';
@@ -40,6 +41,7 @@ export {
   type RetryOptions,
 } from './Player.ts';
 export { type ReceivedScore, ScoreFeed, type ScoreFeedOptions, type ScorePushResult } from './ScoreFeed.ts';
+export { type FrameMediaTime, rtpMediaTime, ScreenScore, type ScreenScoreEvents } from './ScreenScore.ts';
 export {
   SignalingClient,
   type SignalingClientEvents,

@@ -93,8 +93,9 @@ export function hlsTokenBase(stream: string, token: string): string {
   return `${HLS_PREFIX}/${stream}/t/${token}/`;
 }
 
-export function hlsScoresPath(stream: string, token: string, since?: number): string {
-  return `${hlsTokenBase(stream, token)}scores.json${since !== undefined ? `?since=${since}` : ''}`;
+export function hlsScoresPath(stream: string, token: string, since?: number, waitMs?: number): string {
+  const query = [since !== undefined ? `since=${since}` : '', waitMs ? `wait=${waitMs}` : ''].filter(Boolean);
+  return `${hlsTokenBase(stream, token)}scores.json${query.length ? `?${query.join('&')}` : ''}`;
 }
 
 /** Query of a media playlist request (LL-HLS delivery directives). */
@@ -109,6 +110,12 @@ export type HlsMediaQuery = z.infer<typeof HlsMediaQuery>;
 export const HlsScoresQuery = z.object({
   /** Only updates with a higher seq (the update in effect at the window start is always included). */
   since: z.coerce.number().int().min(0).optional(),
+  /**
+   * Blocking request (as LL-HLS blocking playlist reload): with `since`, hold
+   * the answer up to this many ms until an update newer than `since` exists,
+   * so a player learns of a score as soon as the node does, not a poll later.
+   */
+  wait: z.coerce.number().int().min(0).max(10_000).optional(),
 });
 
 /** Maps program date time (ms since epoch, from EXT-X-PROGRAM-DATE-TIME) to the stream's mediaTime. */

@@ -148,6 +148,7 @@ export class HlsStream extends EventEmitter<HlsStreamEvents> {
     await this.#stopRun();
     this.#relay?.close();
     this.store.close();
+    this.scores.releaseWaiters();
     this.emit('close');
     await this.store.destroy().catch(() => {});
   }

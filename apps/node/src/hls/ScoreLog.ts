@@ -7,6 +7,8 @@ import type { HlsTimelineAnchor, ScoreUpdate } from '@matchmesh/protocol';
  */
 export class ScoreLog {
   readonly #updates: ScoreUpdate[] = [];
+  /** Waiters for an update newer than a seq (blocking scores.json). */
+  readonly #waiters = new Set<{ since: number; done: () => void }>();
   readonly #anchors: HlsTimelineAnchor[] = [];
   readonly #maxUpdates: number;
 
@@ -19,6 +21,29 @@ export class ScoreLog {
     if (last && update.seq <= last.seq) return;
     this.#updates.push(update);
     if (this.#updates.length > this.#maxUpdates) this.#updates.shift();
+    for (const waiter of [...this.#waiters]) if (update.seq > waiter.since) waiter.done();
+  }
+
+  /** Resolves once an update with seq > `since` exists, after `timeoutMs`, or when `abort` fires. */
+  waitForNewer(since: number, timeoutMs: number, abort?: AbortSignal): Promise<void> {
+    if (this.latestSeq > since || abort?.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.#waiters.delete(waiter);
+        abort?.removeEventListener('abort', done);
+        resolve();
+      };
+      const waiter = { since, done };
+      const timer = setTimeout(done, timeoutMs);
+      this.#waiters.add(waiter);
+      abort?.addEventListener('abort', done);
+    });
+  }
+
+  /** Releases every waiting request (the stream's packaging stopped). */
+  releaseWaiters(): void {
+    for (const waiter of [...this.#waiters]) waiter.done();
   }
 
   addAnchor(anchor: HlsTimelineAnchor): void {

@@ -219,12 +219,23 @@ export async function registerHls(app: FastifyInstance, o: HlsRoutesOptions): Pr
     reply: FastifyReply,
   ): Promise<HlsScores> {
     const parsed = HlsScoresQuery.safeParse(request.query);
-    if (!parsed.success) throw new HttpProblem(400, 'Bad Request', 'since must be a non-negative integer');
+    if (!parsed.success) {
+      throw new HttpProblem(400, 'Bad Request', 'since must be a non-negative integer, wait 0..10000 ms');
+    }
+    const { since, wait } = parsed.data;
+    if (since !== undefined && wait) {
+      // Blocking request: answer as soon as a newer update exists (or the client goes away).
+      const gone = new AbortController();
+      const onClose = () => gone.abort();
+      reply.raw.once('close', onClose);
+      await hls.scores.waitForNewer(since, wait, gone.signal);
+      reply.raw.off('close', onClose);
+    }
     setCommon(reply, HLS_MIME.json, HLS_CACHE_CONTROL.json);
     return {
       stream,
       timeline: [...hls.scores.anchors],
-      updates: hls.scores.since(parsed.data.since),
+      updates: hls.scores.since(since),
       latestSeq: hls.scores.latestSeq,
     };
   }

@@ -70,7 +70,7 @@ export class MeshService {
     this.#log = o.logger.child({ room: 'mesh' });
     this.#listen = {
       ip: o.config.MM_LISTEN_IP,
-      announcedAddress: o.config.MM_ANNOUNCED_ADDRESS,
+      announcedAddress: o.config.MM_MESH_ADDRESS ?? o.config.MM_ANNOUNCED_ADDRESS,
       portRange: { min: o.config.MM_RTC_MIN_PORT, max: o.config.MM_RTC_MAX_PORT },
     };
   }

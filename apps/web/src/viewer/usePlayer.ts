@@ -46,14 +46,14 @@ export function usePlayer(params: PlayerParams | null): PlayerView {
         state: player.state,
         path: player.path,
         reason: player.reason,
-        score: player.scores.latest,
+        score: player.screen.current,
         region: player.session?.region ?? player.placement?.region ?? null,
       });
     const offState = player.on('state', (change) => {
       if (change.error) console.error(`[matchmesh] ${change.reason}`, change.error);
       sync();
     });
-    const offScore = player.on('score', sync);
+    const offScore = player.on('scoreShown', sync);
     const offPlacement = player.on('placement', sync);
     const offWarning = player.on('warning', (error) => console.warn('[matchmesh]', error.message));
     sync();
