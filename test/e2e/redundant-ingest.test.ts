@@ -164,8 +164,12 @@ describe('redundant ingest', () => {
       );
       // The return is on a key frame both copies carry (no decoding artifact); when the primary's
       // copy runs ahead of the backup's, the viewer catches up by that lead (logged as the step).
+      // Timestamps keep the encoder's timeline (the score overlay maps frames through them), so
+      // the receiver's playout clock holds the frames that jumped ahead for the lead's duration:
+      // the freeze may exceed 0.5 s by the lead, and by no more.
       expect(back).toBe(0);
-      expect(log.maxGapMs).toBeLessThanOrEqual(500);
+      const leadMs = (Math.max(1, maxSkip) - 1) * (1000 / 30);
+      expect(log.maxGapMs).toBeLessThanOrEqual(500 + leadMs);
     }
     await expect.poll(() => activeIngest(relays[0]!), { timeout: 5000 }).toBe('ingest-p');
 

@@ -1,14 +1,25 @@
+import { createHmac } from 'node:crypto';
 import { type RedisServer, startRedisServer } from '@matchmesh/cluster/testing';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../src/browser.ts';
 import { startNode, type TestNode, token } from '../src/node.ts';
+import { TestSignaling } from '../src/signaling.ts';
 import { whepPlayInPage, whipPublishFromPage } from '../src/webrtc-page.ts';
 
 /**
  * Standard WHIP and WHEP clients — a bare RTCPeerConnection in Chromium, no
  * mediasoup-client — publish and watch through a real node.
  */
+const TURN_SECRET = 'turn-shared-secret-for-tests';
+
+/** A TURN credential as coturn's use-auth-secret checks it: fresh, and HMAC-SHA1 of the username. */
+function expectValidTurnCredential(username: string, credential: string): void {
+  const expiry = Number(username.split(':')[0]);
+  expect(expiry * 1000).toBeGreaterThan(Date.now());
+  expect(credential).toBe(createHmac('sha1', TURN_SECRET).update(username).digest('base64'));
+}
+
 describe('WHIP + WHEP with plain RTCPeerConnection', () => {
   let redis: RedisServer;
   let node: TestNode;
@@ -17,7 +28,11 @@ describe('WHIP + WHEP with plain RTCPeerConnection', () => {
 
   beforeAll(async () => {
     redis = await startRedisServer();
-    node = await startNode(redis.url);
+    node = await startNode(redis.url, {
+      // A TURN server as infra/turn runs it: the node mints REST-API credentials per session.
+      MM_ICE_SERVERS: 'stun:127.0.0.1:3478,turn:127.0.0.1:3478?transport=tcp',
+      MM_TURN_SECRET: TURN_SECRET,
+    });
     browser = await launchChromium();
     publisher = await browser.newPage();
     await publisher.goto(`${node.url}/healthz`);
@@ -30,11 +45,7 @@ describe('WHIP + WHEP with plain RTCPeerConnection', () => {
   });
 
   it('publishes with WHIP and plays with WHEP, decoding frames', async () => {
-    const session = await whipPublishFromPage(
-      publisher,
-      `${node.url}/whip/plain`,
-      await token('publisher', 'plain'),
-    );
+    const session = await whipPublishFromPage(publisher, `${node.url}/whip/plain`, await token('publisher', 'plain'));
     expect(session).toMatch(/\/whip\/plain\/sessions\/[0-9a-f-]+$/);
 
     const viewer = await browser.newPage();
@@ -44,6 +55,33 @@ describe('WHIP + WHEP with plain RTCPeerConnection', () => {
     expect(result.status).toBe(201);
     expect(result.framesDecoded).toBeGreaterThanOrEqual(30);
     expect(result.audioPackets).toBeGreaterThan(0);
+  });
+
+  it('hands TURN credentials to authorized WHEP callers and to /ws viewers, never to anonymous ones', async () => {
+    const preflight = (auth?: string) =>
+      fetch(`${node.url}/whep/plain`, {
+        method: 'OPTIONS',
+        headers: auth ? { Authorization: `Bearer ${auth}` } : {},
+      });
+    expect((await preflight()).headers.get('link')).toBeNull();
+    const link = (await preflight(await token('viewer', 'plain'))).headers.get('link')!;
+    expect(link).toContain('<stun:127.0.0.1:3478>; rel="ice-server"');
+    const turn =
+      /<turn:127\.0\.0\.1:3478\?transport=tcp>; rel="ice-server"; username="([^"]+)"; credential="([^"]+)"; credential-type="password"/.exec(
+        link,
+      );
+    expect(turn).not.toBeNull();
+    expectValidTurnCredential(turn![1]!, turn![2]!);
+
+    const ws = await TestSignaling.connect(node.url);
+    const joined = await ws.request('join', { stream: 'plain', token: await token('viewer', 'plain'), role: 'viewer' });
+    ws.close();
+    expect(joined.ok).toBe(true);
+    const servers = (joined as { data: { iceServers: { urls: string[]; username?: string; credential?: string }[] } })
+      .data.iceServers;
+    expect(servers[0]).toEqual({ urls: ['stun:127.0.0.1:3478'] });
+    expect(servers[1]!.urls).toEqual(['turn:127.0.0.1:3478?transport=tcp']);
+    expectValidTurnCredential(servers[1]!.username!, servers[1]!.credential!);
   });
 
   it('answers WHEP for a stream nobody publishes with 409 and Retry-After', async () => {

@@ -43,6 +43,16 @@ export const ConfigSchema = z
     MM_RTC_PORT: port.default(44400),
     MM_RTC_MIN_PORT: port.default(45000),
     MM_RTC_MAX_PORT: port.default(45999),
+    /**
+     * SO_RCVBUF/SO_SNDBUF of media sockets in bytes (0: kernel default). The
+     * kernel caps it at net.core.rmem_max/wmem_max: raise those too (infra/).
+     */
+    MM_UDP_BUFFER_BYTES: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(256 * 1024 * 1024)
+      .default(4 * 1024 * 1024),
     MM_WORKERS: z.coerce.number().int().min(1).max(64).default(Math.max(1, os.availableParallelism())),
     MM_CAPACITY_VIEWERS: z.coerce.number().int().min(0).default(800),
     /** Price of a GB leaving this node (your provider's egress rate), for the ops cost figures. */
@@ -58,6 +68,10 @@ export const ConfigSchema = z
     MM_WEB_DIST: z.string().optional(),
     /** Comma-separated STUN/TURN URLs announced in WHIP/WHEP Link headers. */
     MM_ICE_SERVERS: z.string().default(''),
+    /** coturn's static-auth-secret: TURN URLs then get per-session REST-API credentials (infra/turn). */
+    MM_TURN_SECRET: z.string().min(16).optional(),
+    /** Lifetime of those credentials. */
+    MM_TURN_TTL_S: z.coerce.number().int().min(60).max(86_400).default(3600),
     /** A region-copy claim lives this long without refresh (refreshed every third of it). */
     MM_CLAIM_TTL_MS: z.coerce.number().int().min(300).default(10_000),
     /** A relay keeps its region copy this long after its last viewer left. */
@@ -78,20 +92,38 @@ export const ConfigSchema = z
     MM_WORKER_LOG_TAGS: z
       .string()
       .default('')
-      .transform((s) => s.split(',').map((t) => t.trim()).filter(Boolean)),
+      .transform((s) =>
+        s
+          .split(',')
+          .map((t) => t.trim())
+          .filter(Boolean),
+      ),
     /** HLS: parent folder of the per-stream packaging folders (default: <tmp>/matchmesh-hls/<node id>). */
     MM_HLS_DIR: z.string().optional(),
     /** HLS rewind window kept on disk per stream, in minutes. */
-    MM_HLS_WINDOW_MIN: z.coerce.number().min(0.1).max(24 * 60).default(120),
+    MM_HLS_WINDOW_MIN: z.coerce
+      .number()
+      .min(0.1)
+      .max(24 * 60)
+      .default(120),
     /** Cap on one stream's HLS folder; the window shrinks before the folder grows past it. */
-    MM_HLS_MAX_BYTES: z.coerce.number().int().min(1024 * 1024).default(4 * 1024 ** 3),
+    MM_HLS_MAX_BYTES: z.coerce
+      .number()
+      .int()
+      .min(1024 * 1024)
+      .default(4 * 1024 ** 3),
     /** Stop a stream's packager this long after its last HLS request. */
     MM_HLS_LINGER_MS: z.coerce.number().int().min(0).default(60_000),
     /** Streams packaged as soon as they are live here, without waiting for a request ("*" = all). */
     MM_HLS_ALWAYS: z
       .string()
       .default('')
-      .transform((s) => s.split(',').map((t) => t.trim()).filter(Boolean)),
+      .transform((s) =>
+        s
+          .split(',')
+          .map((t) => t.trim())
+          .filter(Boolean),
+      ),
     MM_HLS_PART_MS: z.coerce.number().int().min(100).max(1000).default(200),
     MM_HLS_SEGMENT_MS: z.coerce.number().int().min(500).max(6000).default(1000),
     /** EXT-X-TARGETDURATION (s): no segment is longer, cut without a key frame if the GOP is longer. */

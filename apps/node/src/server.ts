@@ -20,6 +20,7 @@ import { registerMetrics } from './routes/metrics.ts';
 import { registerWebRtcHttp } from './routes/webrtc-http.ts';
 import { HlsService } from './hls/HlsService.ts';
 import { registerHls } from './hls/routes.ts';
+import { mintIceServers } from './ice-servers.ts';
 import { SignalingServer } from './signaling/SignalingServer.ts';
 
 export interface MatchmeshNode {
@@ -45,6 +46,7 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
     basePort: config.MM_RTC_PORT,
     rtcMinPort: config.MM_RTC_MIN_PORT,
     rtcMaxPort: config.MM_RTC_MAX_PORT,
+    socketBufferBytes: config.MM_UDP_BUFFER_BYTES,
     logLevel: config.MM_WORKER_LOG_LEVEL,
     logTags: config.MM_WORKER_LOG_TAGS as types.WorkerLogTag[],
     logger: logger.child({ room: 'sfu' }),
@@ -66,9 +68,14 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
     // HLS carries the viewer token (a JWT, ~300 chars) as a path segment.
     routerOptions: { maxParamLength: 2048 },
   });
-  const iceServers = config.MM_ICE_SERVERS.split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
+  const iceConfig = {
+    urls: config.MM_ICE_SERVERS.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+    turnSecret: config.MM_TURN_SECRET,
+    ttlSeconds: config.MM_TURN_TTL_S,
+  };
+  const iceServers = (user: string) => mintIceServers(iceConfig, user);
 
   app.setErrorHandler((err, request, reply) => {
     if (err instanceof HttpProblem) return sendProblem(reply, err.status, err.title, err.message, err.headers);
@@ -89,6 +96,7 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
   const signaling = new SignalingServer({
     media,
     tokenSecret: config.tokenSecret,
+    iceServers,
     nodeId: config.MM_NODE_ID,
     region: config.MM_REGION,
     log: logger.child({ room: 'signaling' }),

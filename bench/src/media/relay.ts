@@ -11,7 +11,7 @@
 //                does): one extra pipe transport pair + producer per viewer.
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
-import { MEDIA_CODECS, StreamRouter, WorkerPool } from '@matchmesh/sfu';
+import { MEDIA_CODECS, StreamRouter, socketBuffers, WorkerPool } from '@matchmesh/sfu';
 import type { types } from 'mediasoup';
 import { REPLAY_CODECS } from './replay.ts';
 
@@ -86,7 +86,8 @@ export class BenchRelay {
     audioSsrc: number = REPLAY_CODECS.audio.ssrc,
   ): Promise<{ ip: string; port: number }> {
     const t = await this.stream.router.createPlainTransport({
-      listenInfo: { protocol: 'udp', ip: '127.0.0.1' },
+      // The node's media sockets' buffers (MM_UDP_BUFFER_BYTES default), so the bench measures what runs.
+      listenInfo: { protocol: 'udp', ip: '127.0.0.1', ...socketBuffers() },
       rtcpMux: true,
       comedia: true,
     });
@@ -134,7 +135,12 @@ export class BenchRelay {
     }
     // Spliced into the stream's stable program, as a WHIP session's producers are:
     // viewers consume the stable producers, exactly as in a node.
-    await this.stream.attachProgram({ id: 'bench-replay', role: 'primary', producers: produced, label: 'bench replay' });
+    await this.stream.attachProgram({
+      id: 'bench-replay',
+      role: 'primary',
+      producers: produced,
+      label: 'bench replay',
+    });
     return { ip: '127.0.0.1', port: t.tuple.localPort };
   }
 
@@ -159,7 +165,8 @@ export class BenchRelay {
       router = own;
     }
     const transport = await router.createPlainTransport({
-      listenInfo: { protocol: 'udp', ip: '127.0.0.1' },
+      // The node's media sockets' buffers (MM_UDP_BUFFER_BYTES default), so the bench measures what runs.
+      listenInfo: { protocol: 'udp', ip: '127.0.0.1', ...socketBuffers() },
       rtcpMux: true,
       comedia: false,
       enableSrtp: opts.srtp,

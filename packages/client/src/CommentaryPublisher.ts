@@ -75,6 +75,7 @@ export class CommentaryPublisher extends TypedEmitter<CommentaryPublisherEvents>
         iceParameters: info.iceParameters as unknown as ms.IceParameters,
         iceCandidates: info.iceCandidates as unknown as ms.IceCandidate[],
         dtlsParameters: info.dtlsParameters as unknown as ms.DtlsParameters,
+        ...(joined.iceServers ? { iceServers: joined.iceServers as RTCIceServer[] } : {}),
       });
       this.#transport = transport;
       transport.on('connect', ({ dtlsParameters }, callback, errback) => {

@@ -228,7 +228,10 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
         iceCandidates: info.iceCandidates as unknown as ms.IceCandidate[],
         dtlsParameters: info.dtlsParameters as unknown as ms.DtlsParameters,
         ...(info.sctpParameters ? { sctpParameters: info.sctpParameters as unknown as ms.SctpParameters } : {}),
-        ...(this.options.iceServers ? { iceServers: this.options.iceServers } : {}),
+        // The page's own ICE servers, else the node's (TURN with credentials minted for this session).
+        ...((this.options.iceServers ?? joined.iceServers)
+          ? { iceServers: (this.options.iceServers ?? joined.iceServers) as RTCIceServer[] }
+          : {}),
         ...(this.options.iceTransportPolicy ? { iceTransportPolicy: this.options.iceTransportPolicy } : {}),
       });
       this.#transport = transport;

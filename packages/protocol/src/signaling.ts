@@ -105,6 +105,14 @@ export type SignalingResponse =
 
 // ---------------------------------------------------------------- responses
 
+/** An ICE server for the browser (RTCIceServer): STUN, or TURN with session credentials. */
+export const IceServer = z.object({
+  urls: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+  username: z.string().optional(),
+  credential: z.string().optional(),
+});
+export type IceServer = z.infer<typeof IceServer>;
+
 export const JoinResponse = z.object({
   routerRtpCapabilities: Opaque,
   nodeId: z.string(),
@@ -113,6 +121,8 @@ export const JoinResponse = z.object({
   score: ScoreUpdate.nullable(),
   /** True when every update after the join's `sinceSeq` follows on the score channel: skip the snapshot. */
   resumed: z.boolean().optional(),
+  /** STUN/TURN servers for this session (TURN with time-limited credentials), when the node has any. */
+  iceServers: z.array(IceServer).optional(),
 });
 export type JoinResponse = z.infer<typeof JoinResponse>;
 

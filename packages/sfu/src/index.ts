@@ -35,4 +35,10 @@ export {
 export { type SpliceInfo, STABLE_SSRC, StableTrack } from './stable/StableTrack.ts';
 export { WhepSession } from './WhepSession.ts';
 export { type WhipOptions, WhipSession } from './WhipSession.ts';
-export { type PooledWorker, WorkerPool, type WorkerPoolOptions } from './WorkerPool.ts';
+export {
+  DEFAULT_SOCKET_BUFFER_BYTES,
+  type PooledWorker,
+  socketBuffers,
+  WorkerPool,
+  type WorkerPoolOptions,
+} from './WorkerPool.ts';

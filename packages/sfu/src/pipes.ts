@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events';
 import type { types } from 'mediasoup';
 import type { StreamRouter } from './StreamRouter.ts';
 import type { SourceRole } from './stable/StableProgram.ts';
+import { socketBuffers } from './WorkerPool.ts';
 
 /**
  * Media between nodes: a stream's program (and score channel) carried from an
@@ -44,6 +45,8 @@ export interface PipeListen {
   ip: string;
   announcedAddress?: string;
   portRange?: { min: number; max: number };
+  /** Socket buffer size (bytes, 0: kernel default); see WorkerPool socketBufferBytes. */
+  socketBufferBytes?: number;
 }
 
 async function createPipeTransport(
@@ -57,6 +60,7 @@ async function createPipeTransport(
       ip: listen.ip,
       announcedAddress: listen.announcedAddress,
       portRange: listen.portRange,
+      ...socketBuffers(listen.socketBufferBytes),
     },
     enableSctp: true,
     enableRtx: true,

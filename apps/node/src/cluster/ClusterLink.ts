@@ -49,7 +49,9 @@ export class ClusterLink {
       },
       { load },
     );
-    registry.on('redis-down', (err) => log.warn({ err: String(err) }, 'redis unreachable: new joins refused, media untouched'));
+    registry.on('redis-down', (err) =>
+      log.warn({ err: String(err) }, 'redis unreachable: new joins refused, media untouched'),
+    );
     registry.on('redis-up', () => log.info('redis reachable again'));
     return new ClusterLink(redis, registry, directory, bus);
   }

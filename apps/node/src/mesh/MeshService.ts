@@ -72,6 +72,7 @@ export class MeshService {
       ip: o.config.MM_LISTEN_IP,
       announcedAddress: o.config.MM_MESH_ADDRESS ?? o.config.MM_ANNOUNCED_ADDRESS,
       portRange: { min: o.config.MM_RTC_MIN_PORT, max: o.config.MM_RTC_MAX_PORT },
+      socketBufferBytes: o.config.MM_UDP_BUFFER_BYTES,
     };
   }
 

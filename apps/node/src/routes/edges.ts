@@ -43,7 +43,10 @@ export async function registerEdges(app: FastifyInstance, deps: EdgesDeps): Prom
         region: r.region,
         nodes: r.nodes.map((n) => ({ id: n.id, url: n.url, probeUrl: `${n.url}/probe`, load: loadRatio(n) })),
       })),
-      guess: guessRegion(nodes.filter((n) => n.roles.includes('relay')), { self: deps.region }),
+      guess: guessRegion(
+        nodes.filter((n) => n.roles.includes('relay')),
+        { self: deps.region },
+      ),
       score: deps.latestScore(stream),
     };
     reply.header('Access-Control-Allow-Origin', '*');

@@ -1,7 +1,8 @@
-import { type Role, StreamId, type TokenClaims } from '@matchmesh/protocol';
+import { type IceServer, type Role, StreamId, type TokenClaims } from '@matchmesh/protocol';
 import { MAX_SDP_BYTES, MediaError } from '@matchmesh/sfu';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { authorize } from '../http/auth.ts';
+import { iceServersLinkHeader } from '../ice-servers.ts';
 import { HttpProblem } from '../http/problem.ts';
 
 /**
@@ -23,7 +24,8 @@ export interface WebRtcHttpOptions {
   prefix: 'whip' | 'whep';
   role: Role | Role[];
   tokenSecret: string;
-  iceServers: string[];
+  /** ICE servers for a new session (TURN credentials are minted per session). */
+  iceServers(user: string): IceServer[];
   /** A reason to refuse new sessions right now (503), e.g. Redis down. */
   admissionBlocked?(): string | undefined;
   /** Answer the offer, or throw MediaError. */
@@ -37,11 +39,6 @@ function streamParam(request: FastifyRequest): string {
   const parsed = StreamId.safeParse((request.params as { stream?: string }).stream);
   if (!parsed.success) throw new HttpProblem(400, 'Bad Request', parsed.error.issues[0]?.message ?? 'bad stream id');
   return parsed.data;
-}
-
-function linkHeader(iceServers: string[]): string | undefined {
-  if (iceServers.length === 0) return undefined;
-  return iceServers.map((url) => `<${url}>; rel="ice-server"`).join(', ');
 }
 
 function cors(reply: FastifyReply): void {
@@ -78,11 +75,12 @@ export async function registerWebRtcHttp(app: FastifyInstance, o: WebRtcHttpOpti
     reply.header('Access-Control-Allow-Headers', 'Authorization, Content-Type, If-Match');
     reply.header('Accept-Post', 'application/sdp');
     // ICE servers are handed out only to an authorized caller (RFC 9725 §4.4).
-    const link = linkHeader(o.iceServers);
-    if (link && request.headers.authorization) {
+    if (request.headers.authorization) {
       try {
-        await authorize(o.tokenSecret, request, o.role, streamParam(request));
-        reply.header('Link', link);
+        const stream = streamParam(request);
+        await authorize(o.tokenSecret, request, o.role, stream);
+        const link = iceServersLinkHeader(o.iceServers(`${o.prefix}-${stream}`));
+        if (link) reply.header('Link', link);
       } catch {
         // Pre-flight stays anonymous: no Link header.
       }
@@ -107,7 +105,7 @@ export async function registerWebRtcHttp(app: FastifyInstance, o: WebRtcHttpOpti
       if (err instanceof MediaError) throw mediaErrorToProblem(err);
       throw err;
     }
-    const link = linkHeader(o.iceServers);
+    const link = iceServersLinkHeader(o.iceServers(`${o.prefix}-${stream}-${session.id}`));
     if (link) reply.header('Link', link);
     reply.header('Location', `/${o.prefix}/${stream}/sessions/${session.id}`);
     reply.header('ETag', session.etag);

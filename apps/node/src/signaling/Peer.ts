@@ -2,6 +2,7 @@ import {
   type ConsumerInfo,
   type DataConsumerInfo,
   grants,
+  type IceServer,
   type JoinResponse,
   type SignalingErrorCode,
   type SignalingNotification,
@@ -30,6 +31,8 @@ export interface PeerContext {
   nodeId: string;
   region: string;
   log: Logger;
+  /** STUN/TURN servers for a new session (TURN credentials minted for `user`); none by default. */
+  iceServers?(user: string): IceServer[];
   /** Refuse new joins (Redis down, node draining, no relay role for viewers) with this reason, or undefined. */
   admissionBlocked(role: 'viewer' | 'commentator'): string | undefined;
   /** The stream's router here, pulling the region's copy if needed; undefined if not live. */
@@ -110,6 +113,7 @@ export class Peer {
     const resumed =
       since !== undefined && since < latest && (stream.scoresSince(since)[0]?.seq ?? Number.NaN) === since + 1;
     this.#joinSeq = resumed ? since : latest;
+    const iceServers = this.#ctx.iceServers?.(`${data.role}-${claims.sub ?? data.stream}`);
     stream.on('programchanged', this.#onProgramChanged);
     stream.once('close', this.#onStreamClosed);
     return {
@@ -118,6 +122,7 @@ export class Peer {
       region: this.#ctx.region,
       score: stream.latestScore,
       resumed,
+      ...(iceServers && iceServers.length > 0 ? { iceServers } : {}),
     };
   }
 

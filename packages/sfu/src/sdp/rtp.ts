@@ -67,9 +67,7 @@ export function supportedHeaderExtensions(
 ): types.RtpHeaderExtensionParameters[] {
   const kind = section.type;
   return (section.ext ?? [])
-    .filter((ext) =>
-      (routerCaps.headerExtensions ?? []).some((cap) => cap.kind === kind && cap.uri === ext.uri),
-    )
+    .filter((ext) => (routerCaps.headerExtensions ?? []).some((cap) => cap.kind === kind && cap.uri === ext.uri))
     .map((ext) => ({ uri: ext.uri as types.RtpHeaderExtensionUri, id: ext.value }));
 }
 
