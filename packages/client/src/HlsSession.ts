@@ -8,7 +8,7 @@ import {
 } from '@matchmesh/protocol';
 import { TypedEmitter } from './emitter.ts';
 import type { ReceivedScore, ScoreFeed } from './ScoreFeed.ts';
-import type { SessionState, SessionStateChange } from './WebRtcSession.ts';
+import type { SessionState, SessionStateChange, SessionStats } from './WebRtcSession.ts';
 
 /**
  * The smallest surface of hls.js this class uses, so tests can pass a fake
@@ -158,6 +158,27 @@ export class HlsSession extends TypedEmitter<HlsSessionEvents> {
     video.play().catch(() => {
       // Autoplay refused: the page shows its play button; state stays 'connecting'.
     });
+  }
+
+  /** The figures a WebRTC session reports, as far as HLS has them (the player shows one stats panel). */
+  stats(video: HTMLVideoElement | null): SessionStats {
+    const feed = this.options.scoreFeed;
+    return {
+      state: this.#state,
+      iceState: 'new',
+      bytesReceived: 0,
+      inboundAudioPackets: 0,
+      inboundVideoPackets: 0,
+      packetsLost: 0,
+      ...(video?.getVideoPlaybackQuality ? { framesDecoded: video.getVideoPlaybackQuality().totalVideoFrames } : {}),
+      ...(video?.videoWidth ? { frameWidth: video.videoWidth, frameHeight: video.videoHeight } : {}),
+      scoresReceived: feed.accepted,
+      lastSeq: feed.lastSeq,
+      gaps: feed.gaps,
+      missedAtJoin: feed.missedAtJoin,
+      duplicates: feed.duplicates,
+      invalidScores: 0,
+    };
   }
 
   close(reason = 'closed'): void {

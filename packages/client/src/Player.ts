@@ -5,6 +5,7 @@ import type { Placement } from './Placement.ts';
 import { type NodeRef, Placer } from './Placer.ts';
 import { type ReceivedScore, ScoreFeed } from './ScoreFeed.ts';
 import { rtpMediaTime, ScreenScore } from './ScreenScore.ts';
+import { VideoSurface } from './VideoSurface.ts';
 import {
   type SessionState,
   type SessionStateChange,
@@ -138,9 +139,8 @@ export class Player extends TypedEmitter<PlayerEvents> {
   /** A session being prepared (drain move, or WebRTC retry while on HLS). */
   #standby: WebRtcSession | null = null;
   #hls: HlsSession | null = null;
-  #video: HTMLVideoElement | null = null;
-  /** Separate element for HLS, so each path's picture stays up until the other has rendered. */
-  #hlsVideo: HTMLVideoElement | null = null;
+  /** The page's video elements (HLS gets its own when given, so each path's picture stays up until the other has rendered). */
+  readonly #surface: VideoSurface;
   #state: SessionState = 'connecting';
   #path: PlayerPath = 'none';
   #reason = 'idle';
@@ -151,8 +151,6 @@ export class Player extends TypedEmitter<PlayerEvents> {
   #stallTimer: ReturnType<typeof setInterval> | undefined;
   #started = false;
   #closed = false;
-  /** Ids of the video tracks the element was last given. */
-  #videoKey = '';
   #moves = 0;
   #failovers = 0;
   /** The current session reached 'connected' (its failure is a failover, not a retry). */
@@ -166,6 +164,7 @@ export class Player extends TypedEmitter<PlayerEvents> {
     this.scores = new ScoreFeed({ stream: options.stream });
     this.screen = new ScreenScore(this.scores);
     this.screen.on('change', (score) => this.emit('scoreShown', score));
+    this.#surface = new VideoSurface(this.screen, { webrtc: this.#rtpFrameTime, hls: this.#hlsFrameTime });
     this.on('score', () => this.screen.updated());
     this.#placer = new Placer({
       nodeUrl: options.nodeUrl,
@@ -233,17 +232,13 @@ export class Player extends TypedEmitter<PlayerEvents> {
    * and hides the other), else in `video` itself.
    */
   attach(video: HTMLVideoElement, hlsVideo?: HTMLVideoElement): void {
-    this.#video = video;
-    this.#hlsVideo = hlsVideo ?? null;
+    this.#surface.attach(video, hlsVideo);
     this.#show(this.#path);
     this.#syncVideo();
   }
 
   detach(): void {
-    this.screen.unfollow();
-    if (this.#video && this.#video.srcObject === this.mediaStream) this.#video.srcObject = null;
-    this.#video = null;
-    this.#hlsVideo = null;
+    this.#surface.detach(this.mediaStream);
   }
 
   async stats(): Promise<PlayerStats | null> {
@@ -258,23 +253,10 @@ export class Player extends TypedEmitter<PlayerEvents> {
     };
     if (!session) {
       if (!this.#hls) return null;
-      const video = this.#hlsVideo ?? this.#video;
       return {
+        ...this.#hls.stats(this.#surface.hlsElement),
         ...base,
         state: this.#state,
-        iceState: 'new',
-        bytesReceived: 0,
-        inboundAudioPackets: 0,
-        inboundVideoPackets: 0,
-        packetsLost: 0,
-        ...(video?.getVideoPlaybackQuality ? { framesDecoded: video.getVideoPlaybackQuality().totalVideoFrames } : {}),
-        ...(video?.videoWidth ? { frameWidth: video.videoWidth, frameHeight: video.videoHeight } : {}),
-        scoresReceived: this.scores.accepted,
-        lastSeq: this.scores.lastSeq,
-        gaps: this.scores.gaps,
-        missedAtJoin: this.scores.missedAtJoin,
-        duplicates: this.scores.duplicates,
-        invalidScores: 0,
         nodeUrl: this.#hls.options.nodeUrl,
         nodeId: null,
         region: this.#placer.region,
@@ -519,11 +501,7 @@ export class Player extends TypedEmitter<PlayerEvents> {
       return;
     }
     // WebRTC cannot get through to this viewer: HLS now, WebRTC again later.
-    if (
-      this.options.hlsFallback !== false &&
-      isTransportFailure(change.reason) &&
-      (this.#hlsVideo ?? this.#video) !== null
-    ) {
+    if (this.options.hlsFallback !== false && isTransportFailure(change.reason) && this.#surface.attached) {
       this.#fallBack(session.options.nodeUrl, change.reason);
       return;
     }
@@ -550,13 +528,13 @@ export class Player extends TypedEmitter<PlayerEvents> {
 
   /** Plays HLS from `nodeUrl` (the relay WebRTC just failed to reach: same region). */
   #fallBack(nodeUrl: string, why: string): void {
-    const video = this.#hlsVideo ?? this.#video;
+    const video = this.#surface.hlsElement;
     if (!video) {
       this.#set('failed', 'none', `${why}; no video element for HLS`);
       return;
     }
     if (this.#hls) return;
-    if (!this.#hlsVideo && video.srcObject) video.srcObject = null;
+    if (!this.#surface.twoElements && video.srcObject) video.srcObject = null;
     const hls = new HlsSession({
       nodeUrl,
       stream: this.options.stream,
@@ -610,7 +588,7 @@ export class Player extends TypedEmitter<PlayerEvents> {
       await next.start();
       await this.#firstFrame(next, true);
       if (this.#standby !== next || this.#closed || !this.#hls) throw new Error('superseded');
-      await this.#rendered(next);
+      await this.#surface.rendered(next.mediaStream);
     } catch {
       next.close('upgrade failed');
       if (this.#standby === next) this.#standby = null;
@@ -632,42 +610,9 @@ export class Player extends TypedEmitter<PlayerEvents> {
     this.#set('connected', 'webrtc', `upgraded from hls (${forceTcp ? 'tcp' : 'udp'})`);
   }
 
-  /**
-   * With two elements: puts the session's stream in the (hidden) WebRTC
-   * element and waits until it has painted a frame, so the switch from HLS
-   * shows no black frame.
-   */
-  async #rendered(session: WebRtcSession): Promise<void> {
-    const video = this.#video;
-    if (!this.#hlsVideo || !video || !session.mediaStream) return;
-    video.srcObject = session.mediaStream;
-    this.#videoKey = '';
-    void video.play().catch(() => {});
-    if (typeof video.requestVideoFrameCallback !== 'function') return;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, 1500);
-      video.requestVideoFrameCallback(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
-  }
-
-  /** Shows the element of `path` and hides the other (when there are two); the overlay follows its frames. */
+  /** Shows the element of `path` (hiding the other when there are two); the overlay follows its frames. */
   #show(path: PlayerPath): void {
-    if (!this.#hlsVideo || !this.#video) {
-      // One element for both paths: each frame is placed by the path playing it.
-      if (this.#video)
-        this.screen.follow(this.#video, (m) => (this.#hls ? this.#hlsFrameTime(m) : this.#rtpFrameTime(m)));
-      return;
-    }
-    const hls = path === 'hls';
-    if (hls) this.screen.follow(this.#hlsVideo, this.#hlsFrameTime);
-    else this.screen.follow(this.#video, this.#rtpFrameTime);
-    this.#hlsVideo.style.visibility = hls ? 'visible' : 'hidden';
-    this.#video.style.visibility = hls ? 'hidden' : 'visible';
-    this.#hlsVideo.dataset.active = String(hls);
-    this.#video.dataset.active = String(!hls);
+    this.#surface.show(path === 'hls' ? 'hls' : 'webrtc', () => this.#hls !== null);
   }
 
   /** mediaTime of a WebRTC frame from its RTP timestamp (undefined where the browser does not give it). */
@@ -690,27 +635,10 @@ export class Player extends TypedEmitter<PlayerEvents> {
   }
 
   #syncVideo(): void {
-    const stream = this.mediaStream;
-    const video = this.#video;
     // With one element for both paths, HLS owns it while it plays.
-    if (this.#hls && !this.#hlsVideo) return;
-    const videoKey = stream
-      ? stream
-          .getVideoTracks()
-          .map((t) => t.id)
-          .join()
-      : '';
-    if (video) {
-      if (video.srcObject !== stream) {
-        video.srcObject = stream;
-      } else if (stream && videoKey !== this.#videoKey) {
-        // The program video track was replaced (origin republished): browsers do not
-        // reliably switch to a new video track of the same srcObject, so reload it.
-        video.srcObject = null;
-        video.srcObject = stream;
-      }
-    }
-    this.#videoKey = videoKey;
+    if (this.#hls && !this.#surface.twoElements) return;
+    const stream = this.mediaStream;
+    this.#surface.showStream(stream);
     this.emit('media', stream);
   }
 }

@@ -1,0 +1,116 @@
+import type { FrameMediaTime, ScreenScore } from './ScreenScore.ts';
+
+export type SurfacePath = 'webrtc' | 'hls';
+
+/**
+ * The page's video elements, as the Player uses them: the WebRTC stream in
+ * one element, HLS in a second one stacked on top (or in the same element
+ * when the page gives only one). Which one is visible, what stream the
+ * WebRTC one shows, and which one the score overlay follows frame by frame
+ * are decided here; when to switch is the Player's business.
+ */
+export class VideoSurface {
+  readonly #screen: ScreenScore;
+  readonly #frameTime: Record<SurfacePath, FrameMediaTime>;
+  #video: HTMLVideoElement | null = null;
+  #hlsVideo: HTMLVideoElement | null = null;
+  /** Ids of the video tracks the WebRTC element was last given. */
+  #videoKey = '';
+
+  /** `frameTime`: how each path places one of its frames on the stream's timeline. */
+  constructor(screen: ScreenScore, frameTime: Record<SurfacePath, FrameMediaTime>) {
+    this.#screen = screen;
+    this.#frameTime = frameTime;
+  }
+
+  get attached(): boolean {
+    return this.#video !== null;
+  }
+
+  /** The element HLS plays in: the dedicated one, else the shared one (null when detached). */
+  get hlsElement(): HTMLVideoElement | null {
+    return this.#hlsVideo ?? this.#video;
+  }
+
+  /** True when HLS has an element of its own (switches need no black frame). */
+  get twoElements(): boolean {
+    return this.#hlsVideo !== null && this.#video !== null;
+  }
+
+  attach(video: HTMLVideoElement, hlsVideo?: HTMLVideoElement): void {
+    this.#video = video;
+    this.#hlsVideo = hlsVideo ?? null;
+  }
+
+  /** Lets go of the elements (clearing `stream` from the WebRTC one if it still shows it). */
+  detach(stream: MediaStream | null): void {
+    this.#screen.unfollow();
+    if (this.#video && this.#video.srcObject === stream) this.#video.srcObject = null;
+    this.#video = null;
+    this.#hlsVideo = null;
+  }
+
+  /**
+   * Shows the element of `path` and hides the other; the overlay follows the
+   * frames of the one on screen. With one element for both paths, `onHls`
+   * tells which path is filling it right now.
+   */
+  show(path: SurfacePath, onHls: () => boolean): void {
+    const video = this.#video;
+    const hlsVideo = this.#hlsVideo;
+    if (!video) return;
+    if (!hlsVideo) {
+      this.#screen.follow(video, (m) => (onHls() ? this.#frameTime.hls(m) : this.#frameTime.webrtc(m)));
+      return;
+    }
+    const hls = path === 'hls';
+    this.#screen.follow(hls ? hlsVideo : video, this.#frameTime[path]);
+    hlsVideo.style.visibility = hls ? 'visible' : 'hidden';
+    video.style.visibility = hls ? 'hidden' : 'visible';
+    hlsVideo.dataset.active = String(hls);
+    video.dataset.active = String(!hls);
+  }
+
+  /** Gives the WebRTC element `stream` (reloading it when its video track was replaced). */
+  showStream(stream: MediaStream | null): void {
+    const video = this.#video;
+    const videoKey = stream
+      ? stream
+          .getVideoTracks()
+          .map((t) => t.id)
+          .join()
+      : '';
+    if (video) {
+      if (video.srcObject !== stream) {
+        video.srcObject = stream;
+      } else if (stream && videoKey !== this.#videoKey) {
+        // The program video track was replaced (origin republished): browsers do not
+        // reliably switch to a new video track of the same srcObject, so reload it.
+        video.srcObject = null;
+        video.srcObject = stream;
+      }
+    }
+    this.#videoKey = videoKey;
+  }
+
+  /**
+   * With two elements: puts `stream` in the (hidden) WebRTC element and
+   * resolves once it has painted a frame (or after 1.5 s), so a switch from
+   * HLS shows no black frame.
+   */
+  async rendered(stream: MediaStream | null): Promise<void> {
+    const video = this.#video;
+    if (!this.#hlsVideo || !video || !stream) return;
+    video.srcObject = stream;
+    this.#videoKey = '';
+    void video.play().catch(() => {});
+    if (typeof video.requestVideoFrameCallback !== 'function') return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 1500);
+      video.requestVideoFrameCallback(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+}
