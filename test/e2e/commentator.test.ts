@@ -2,6 +2,7 @@ import { type RedisServer, startRedisServer } from '@matchmesh/cluster/testing';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../src/browser.ts';
+import { type LiveMatch, startLiveMatch } from '../src/match.ts';
 import { startNode, type TestNode, token } from '../src/node.ts';
 import { startOrigin } from '../src/origin.ts';
 import type { ManagedProcess } from '../src/processes.ts';
@@ -39,28 +40,19 @@ const waitForAudio = (page: Page, want: { above?: AudioBySource; gone?: string }
  */
 describe('commentator booth', () => {
   const stream = 'booth';
-  let redis: RedisServer;
+  let match: LiveMatch;
   let node: TestNode;
-  let origin: ManagedProcess;
   let browser: Browser;
   let viewer: Page;
   let booth: Page;
 
   beforeAll(async () => {
-    redis = await startRedisServer();
-    node = await startNode(redis.url);
-    origin = await startOrigin(node.url, stream, { MM_SCORE_INTERVAL_MS: '1000' });
-    browser = await launchChromium();
-    viewer = await browser.newPage();
-    await viewer.goto(`${node.url}/watch?stream=${stream}&token=${await token('viewer', stream)}`);
-    await viewer.waitForFunction(() => (window.__mm?.framesDecoded() ?? 0) >= 30, undefined, { timeout: 30_000 });
+    match = await startLiveMatch(stream);
+    ({ node, browser, viewer } = match);
   });
 
   afterAll(async () => {
-    await browser?.close();
-    await origin?.stop();
-    await node?.stop();
-    await redis?.stop();
+    await match?.stop();
   });
 
   it("puts the commentator's voice on air for viewers, beside the match sound", async () => {

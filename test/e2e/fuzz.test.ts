@@ -1,14 +1,11 @@
-import { type RedisServer, startRedisServer } from '@matchmesh/cluster/testing';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium } from '../src/browser.ts';
 import { chaosConfig } from '../src/chaos-config.ts';
+import { rng } from '../src/fuzz/rng.ts';
 import { mutateOffer } from '../src/fuzz/sdp.ts';
 import { mutateMessage } from '../src/fuzz/signaling.ts';
-import { rng } from '../src/fuzz/rng.ts';
-import { startNode, type TestNode, token } from '../src/node.ts';
-import { startOrigin } from '../src/origin.ts';
-import type { ManagedProcess } from '../src/processes.ts';
+import { type LiveMatch, startLiveMatch } from '../src/match.ts';
+import { type TestNode, token } from '../src/node.ts';
 import { TestSignaling } from '../src/signaling.ts';
 import { framesDecoded, waitForMoreFrames } from '../src/viewer.ts';
 
@@ -22,27 +19,17 @@ const { MM_FUZZ_CASES: CASES, MM_FUZZ_SEED: SEED } = chaosConfig();
 
 describe('fuzzed input at the edge', () => {
   const stream = 'fuzz';
-  let redis: RedisServer;
+  let match: LiveMatch;
   let node: TestNode;
-  let origin: ManagedProcess;
-  let browser: Browser;
   let viewer: Page;
 
   beforeAll(async () => {
-    redis = await startRedisServer();
-    node = await startNode(redis.url);
-    origin = await startOrigin(node.url, stream, { MM_SCORE_INTERVAL_MS: '1000' });
-    browser = await launchChromium();
-    viewer = await browser.newPage();
-    await viewer.goto(`${node.url}/watch?stream=${stream}&token=${await token('viewer', stream)}`);
-    await viewer.waitForFunction(() => (window.__mm?.framesDecoded() ?? 0) >= 30, undefined, { timeout: 30_000 });
+    match = await startLiveMatch(stream);
+    ({ node, viewer } = match);
   });
 
   afterAll(async () => {
-    await browser?.close();
-    await origin?.stop();
-    await node?.stop();
-    await redis?.stop();
+    await match?.stop();
   });
 
   it(`answers ${CASES} mutated WHIP and WHEP offers without a 5xx`, async () => {

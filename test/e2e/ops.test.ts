@@ -1,12 +1,9 @@
-import { type RedisServer, startRedisServer } from '@matchmesh/cluster/testing';
 import type { NodeRecord } from '@matchmesh/protocol';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium } from '../src/browser.ts';
+import { type LiveMatch, startLiveMatch } from '../src/match.ts';
 import { scrapeMetrics } from '../src/metrics.ts';
-import { startNode, type TestNode, token } from '../src/node.ts';
-import { startOrigin } from '../src/origin.ts';
-import type { ManagedProcess } from '../src/processes.ts';
+import { type TestNode, token } from '../src/node.ts';
 
 /**
  * What ops see: the /ops page lists the node with its live load and egress
@@ -15,27 +12,18 @@ import type { ManagedProcess } from '../src/processes.ts';
  */
 describe('ops page and egress figures', () => {
   const stream = 'ops';
-  let redis: RedisServer;
+  let match: LiveMatch;
   let node: TestNode;
-  let origin: ManagedProcess;
   let browser: Browser;
   let ops: Page;
 
   beforeAll(async () => {
-    redis = await startRedisServer();
-    node = await startNode(redis.url, { MM_NODE_ID: 'ops-1', MM_EGRESS_USD_PER_GB: '0.08' });
-    origin = await startOrigin(node.url, stream, { MM_SCORE_INTERVAL_MS: '1000' });
-    browser = await launchChromium();
-    const viewer = await browser.newPage();
-    await viewer.goto(`${node.url}/watch?stream=${stream}&token=${await token('viewer', stream)}`);
-    await viewer.waitForFunction(() => (window.__mm?.framesDecoded() ?? 0) >= 30, undefined, { timeout: 30_000 });
+    match = await startLiveMatch(stream, { nodeEnv: { MM_NODE_ID: 'ops-1', MM_EGRESS_USD_PER_GB: '0.08' } });
+    ({ node, browser } = match);
   });
 
   afterAll(async () => {
-    await browser?.close();
-    await origin?.stop();
-    await node?.stop();
-    await redis?.stop();
+    await match?.stop();
   });
 
   it('shows nodes, streams, viewers and egress cost, and drains a node', async () => {
@@ -58,7 +46,13 @@ describe('ops page and egress figures', () => {
     };
     let self = await readSelf();
     await expect
-      .poll(async () => (self = await readSelf()).load.egressBytes, { timeout: 15_000, interval: 250 })
+      .poll(
+        async () => {
+          self = await readSelf();
+          return self.load.egressBytes;
+        },
+        { timeout: 15_000, interval: 250 },
+      )
       .toBeGreaterThan(100_000);
     expect(self.load.egressCostUsd).toBeCloseTo((self.load.egressBytes / 1e9) * 0.08, 6);
     expect(self.load.bitrateOut).toBeGreaterThan(100_000);

@@ -66,7 +66,7 @@ const params = new URLSearchParams(location.search);
 const video = document.getElementById('v');
 const hook = { frames: [], errors: [], warnings: [], count: 0 };
 window.__hls = hook;
-const hls = new Hls({ lowLatencyMode: true, backBufferLength: Infinity });
+const hls = new Hls({ lowLatencyMode: params.get('ll') !== '0', backBufferLength: Infinity });
 hls.on(Hls.Events.ERROR, (_e, d) => { if (d.fatal) hook.errors.push(d.type + ':' + d.details + (d.response ? ' ' + d.response.code : '') + (d.error ? ' ' + d.error.message : '')); });
 hls.loadSource(params.get('src'));
 hls.attachMedia(video);
@@ -125,7 +125,11 @@ video.requestVideoFrameCallback(onFrame);
  * CORS; the same loopback address space, so Chromium's local-network-access
  * rules do not apply).
  */
-export async function openHlsPage(browser: Browser, src: string): Promise<{ page: Page; close(): Promise<void> }> {
+export async function openHlsPage(
+  browser: Browser,
+  src: string,
+  options: { lowLatency?: boolean } = {},
+): Promise<{ page: Page; close(): Promise<void> }> {
   const layout = {
     cell: STRIP_CELL,
     bits: STRIP_BITS,
@@ -144,7 +148,9 @@ export async function openHlsPage(browser: Browser, src: string): Promise<{ page
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   const page = await browser.newPage();
-  await page.goto(`http://127.0.0.1:${port}/?src=${encodeURIComponent(src)}`);
+  await page.goto(
+    `http://127.0.0.1:${port}/?src=${encodeURIComponent(src)}${options.lowLatency === false ? '&ll=0' : ''}`,
+  );
   return {
     page,
     async close() {

@@ -8,12 +8,18 @@
 // the clock and subtracts it from its own Date.now() — same machine, same
 // clock. It includes encode, packetisation, the node, decode and render.
 //
-// HLS is measured beside WebRTC when the node serves /hls (it prints "not
-// available" otherwise). g2g and ttff share one set of processes.
-import { CLOCK_ROW_Y, PATTERN_WIDTH, STRIP_BITS, STRIP_CELL } from '@matchmesh/origin';
+// HLS is measured beside WebRTC from the same node: the node's LL-HLS in
+// hls.js low-latency mode, and — the baseline in the same run — the same
+// playlists in hls.js's default (plain HLS) mode, which holds three target
+// durations back. The packager's CPU (its ffmpeg process) is sampled while
+// the HLS players run. g2g and ttff share one set of processes.
+import { readdirSync, readFileSync } from 'node:fs';
+import { CLOCK_ROW_Y, latencyFromClock, PATTERN_WIDTH, STRIP_BITS, STRIP_CELL } from '@matchmesh/origin';
 import { hlsMultivariantPath } from '@matchmesh/protocol';
 import type { Browser } from 'playwright-core';
 import { launchChromium } from '../../../test/src/browser.ts';
+import { hlsFrames, openHlsPage } from '../../../test/src/hls-page.ts';
+import { procCpuSeconds } from '../media/cpu.ts';
 // For its `window.__mm` global declaration (the viewer page's test hook).
 import '../../../test/src/viewer.ts';
 import { Mesh, type TestNode, token } from '../mesh.ts';
@@ -59,6 +65,53 @@ async function hlsAvailable(node: TestNode): Promise<string | null> {
     return res.status === 200 ? url : null;
   } catch {
     return null;
+  }
+}
+
+/** The node's HLS packagers: ffmpeg processes copying video (`-c:v copy`), as opposed to the origin's encoder. */
+function packagerPids(): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (args[0]?.endsWith('ffmpeg') && args.some((a, i) => a === '-c:v' && args[i + 1] === 'copy')) {
+        pids.push(Number(entry));
+      }
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return pids;
+}
+
+interface HlsRun {
+  /** Burned-in clock vs page clock of each presented frame (ms). */
+  latency: number[];
+  /** Opening the player page → first presented frame (ms). */
+  firstFrameMs: number;
+  /** Packager (ffmpeg) CPU over the window, fraction of one core. */
+  packagerCpu: number | null;
+}
+
+/** Plays the node's HLS in the bare hls.js page for `seconds` and reads every frame's burned-in clock. */
+async function measureHls(env: Env, src: string, lowLatency: boolean, seconds: number): Promise<HlsRun> {
+  const opened = performance.now();
+  const { page, close } = await openHlsPage(env.browser, src, { lowLatency });
+  try {
+    await page.waitForFunction(() => (window.__hls?.count ?? 0) >= 1, undefined, { timeout: 30_000, polling: 'raf' });
+    const firstFrameMs = performance.now() - opened;
+    const pids = packagerPids();
+    const cpu0 = pids.reduce((sum, pid) => sum + procCpuSeconds(pid), 0);
+    const t0 = performance.now();
+    await sleep(seconds * 1000);
+    const cpu1 = pids.reduce((sum, pid) => sum + procCpuSeconds(pid), 0);
+    const frames = await hlsFrames(page);
+    const latency = frames.map((f) => latencyFromClock(f.clock, f.wall)).filter((v) => v >= 0 && v < 30_000);
+    const packagerCpu = pids.length > 0 ? (cpu1 - cpu0) / ((performance.now() - t0) / 1000) : null;
+    return { latency, firstFrameMs, packagerCpu };
+  } finally {
+    await close();
   }
 }
 
@@ -111,21 +164,30 @@ export const g2g: Scenario = {
       await page.close();
       // A frame whose strip did not decode cleanly gives a wild value; keep the plausible ones.
       const ms = raw.filter((v) => v >= 0 && v < 10_000);
-      const hls = await hlsAvailable(env.node);
+      const src = await hlsAvailable(env.node);
+      const ll = src ? await measureHls(env, src, true, ctx.flags.g2gSeconds) : null;
+      const plain = src ? await measureHls(env, src, false, ctx.flags.g2gSeconds) : null;
+      const row = (label: string, run: HlsRun | null) =>
+        run
+          ? [label, run.latency.length, percentile(run.latency, 50), percentile(run.latency, 95), mean(run.latency)]
+          : [label, 'not available (no /hls route on this node)', null, null, null];
+      const llP50 = ll ? percentile(ll.latency, 50) : null;
+      const plainP50 = plain ? percentile(plain.latency, 50) : null;
       return {
         tables: [
           {
-            title: `glass-to-glass on loopback, ${ctx.flags.g2gSeconds} s of frames`,
+            title: `glass-to-glass on loopback, ${ctx.flags.g2gSeconds} s of frames per path`,
             columns: ['path', 'frames', 'p50 ms', 'p95 ms', 'mean ms'],
             rows: [
               ['WebRTC (/watch, mediasoup-client)', ms.length, percentile(ms, 50), percentile(ms, 95), mean(ms)],
-              hls
-                ? ['HLS', 'route present: not measured by this build', null, null, null]
-                : ['HLS', 'not available (no /hls route on this node)', null, null, null],
+              row('LL-HLS (hls.js lowLatencyMode, 200 ms parts)', ll),
+              row('baseline: plain HLS (same playlists, hls.js default mode)', plain),
             ],
             notes: [
-              `${raw.length - ms.length} frames with an unreadable clock strip dropped`,
+              `${raw.length - ms.length} WebRTC frames with an unreadable clock strip dropped`,
               'includes x264 encode (ultrafast, zerolatency), werift, the node, Chromium decode and render',
+              `ratio LL-HLS ÷ plain HLS (p50) = ${ratio(llP50, plainP50)?.toFixed(2) ?? '-'}; LL-HLS ÷ WebRTC (p50) = ${ratio(llP50, percentile(ms, 50))?.toFixed(1) ?? '-'}`,
+              `HLS packager (ffmpeg, video copied, Opus→AAC) CPU while playing: ${ll?.packagerCpu !== null && ll?.packagerCpu !== undefined ? `${(ll.packagerCpu * 100).toFixed(1)} % of a core per stream` : 'not sampled'}`,
             ],
           },
         ],
@@ -134,7 +196,15 @@ export const g2g: Scenario = {
           p50: percentile(ms, 50),
           p95: percentile(ms, 95),
           mean: mean(ms),
-          hls: Boolean(hls),
+          hls: ll
+            ? {
+                llP50,
+                llP95: percentile(ll.latency, 95),
+                plainP50,
+                plainP95: plain ? percentile(plain.latency, 95) : null,
+                packagerCpu: ll.packagerCpu,
+              }
+            : null,
         },
       };
     } finally {
@@ -152,6 +222,8 @@ export const ttff: Scenario = {
       const url = await watchUrl(env.node);
       const first: number[] = [];
       const loaded: number[] = [];
+      /** Where the time goes: ms from navigation to each player milestone, per load. */
+      const phases: Record<string, number[]> = {};
       for (let i = 0; i < ctx.flags.ttffJoins; i++) {
         const context = await env.browser.newContext();
         const page = await context.newPage();
@@ -162,6 +234,18 @@ export const ttff: Scenario = {
           { timeout: 20_000, polling: 'raf' },
         );
         first.push((await handle.jsonValue()) as number);
+        const log = await page.evaluate(() =>
+          window.__mm!.stateLog.map((e) => [e.at - performance.timeOrigin, `${e.state}/${e.reason}`] as const),
+        );
+        const at = (match: (label: string) => boolean) => log.find(([, label]) => match(label))?.[0];
+        const milestones: [string, number | undefined][] = [
+          ['player created', log[0]?.[0]],
+          ['placement done (edges + RTT probes)', at((l) => l.endsWith('/connecting') || l.endsWith('/signaling'))],
+          ['joined, transport created', at((l) => l.endsWith('/transport'))],
+          ['ICE+DTLS started (consumers ready)', at((l) => l.endsWith('/ice'))],
+          ['transport connected (then: wait for a key frame, decode)', at((l) => l.startsWith('connected/'))],
+        ];
+        for (const [name, ms] of milestones) if (ms !== undefined) (phases[name] ??= []).push(ms);
         loaded.push(
           await page.evaluate(() => {
             const nav = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming | undefined;
@@ -172,7 +256,13 @@ export const ttff: Scenario = {
         // Joins a second apart: each first frame waits for a fresh keyframe request, not the previous one.
         await sleep(1000);
       }
-      const hls = await hlsAvailable(env.node);
+      // HLS: the packager is warm (g2g or the availability check started it), as for a viewer
+      // falling back on a relay that packages the stream.
+      const src = await hlsAvailable(env.node);
+      const hlsFirst: number[] = [];
+      for (let i = 0; src && i < Math.max(2, Math.ceil(ctx.flags.ttffJoins / 2)); i++) {
+        hlsFirst.push((await measureHls(env, src, true, 0)).firstFrameMs);
+      }
       return {
         tables: [
           {
@@ -193,6 +283,13 @@ export const ttff: Scenario = {
                 percentile(loaded, 95),
                 percentile(loaded, 100),
               ],
+              ...Object.entries(phases).map(([name, ms]) => [
+                `  navigation → ${name}`,
+                ms.length,
+                percentile(ms, 50),
+                percentile(ms, 95),
+                percentile(ms, 100),
+              ]),
               [
                 'WebRTC after the page floor (p50 difference)',
                 first.length,
@@ -200,16 +297,23 @@ export const ttff: Scenario = {
                 null,
                 null,
               ],
-              hls
-                ? ['HLS', 'route present: not measured by this build', null, null, null]
+              src
+                ? [
+                    'LL-HLS (hls.js page, packager warm): open → first presented frame',
+                    hlsFirst.length,
+                    percentile(hlsFirst, 50),
+                    percentile(hlsFirst, 95),
+                    percentile(hlsFirst, 100),
+                  ]
                 : ['HLS', 'not available (no /hls route on this node)', null, null, null],
             ],
             notes: [
               `ratio first frame ÷ page floor (p50) = ${ratio(percentile(first, 50), percentile(loaded, 50))?.toFixed(2) ?? '-'}`,
+              `ratio LL-HLS ÷ WebRTC first frame (p50) = ${ratio(percentile(hlsFirst, 50), percentile(first, 50))?.toFixed(2) ?? '-'}`,
             ],
           },
         ],
-        data: { first, loaded, hls: Boolean(hls) },
+        data: { first, loaded, hlsFirst, phases },
       };
     } finally {
       await release(env);

@@ -55,10 +55,12 @@ async function measureMode(
   for (const n of steps) {
     const t0 = performance.now();
     const have = relay.viewers.size;
+    if (process.env.MM_BENCH_TRACE) ctx.log(`${mode}: adding ${n - have} viewers`);
     await inBatches(n - have, 32, (i) =>
       relay.addViewer({ mode, sinkPort: sink.ports[(have + i) % sink.ports.length]!, srtp: true }),
     );
     const setupMs = performance.now() - t0;
+    if (process.env.MM_BENCH_TRACE) ctx.log(`${mode}: added in ${Math.round(setupMs)} ms; warming up`);
     await sleep(WARMUP_MS);
     const worker = new CpuMeter(() => relay.workerCpuSeconds());
     const sinkCpu = new CpuMeter(() => sink.cpuSeconds());
@@ -66,8 +68,11 @@ async function measureMode(
     const drops0 = udpDrops([ingestPort]);
     await worker.start();
     await sinkCpu.start();
+    if (process.env.MM_BENCH_TRACE) ctx.log(`${mode}: measuring`);
     await sleep(ctx.flags.stepSeconds * 1000);
+    if (process.env.MM_BENCH_TRACE) ctx.log(`${mode}: reading the sink`);
     const r = await sink.report();
+    if (process.env.MM_BENCH_TRACE) ctx.log(`${mode}: reading CPU`);
     const cpu = await worker.stop();
     const sc = await sinkCpu.stop();
     const ingestDrops = udpDrops([ingestPort]) - drops0;

@@ -22,6 +22,7 @@ export class EgressMeter {
   readonly #total: EgressBytes = { viewers: 0, pipes: 0, other: 0 };
   #bitrateOut = 0;
   #sampledAt = Date.now();
+  #round: Promise<void> | null = null;
 
   watchWorker(worker: types.Worker): void {
     worker.observer.on('newrouter', (router) => {
@@ -43,16 +44,35 @@ export class EgressMeter {
     return this.#bitrateOut;
   }
 
-  /** Ask every transport for its byte count and fold the deltas in. */
-  async sample(): Promise<void> {
+  /**
+   * Ask every transport for its byte count and fold the deltas in. One round
+   * at a time (a call while a round runs joins it), with at most
+   * SAMPLE_CONCURRENCY stats requests in flight: a worker busy forwarding to
+   * hundreds of viewers answers its channel slowly, and rounds that overlap,
+   * or hundreds of requests queued at once, would back the channel up until
+   * viewers' own requests (join, consume) wait seconds behind them — the bench
+   * saw exactly that at 300+ viewers before this limit.
+   */
+  sample(): Promise<void> {
+    this.#round ??= this.#sampleRound().finally(() => {
+      this.#round = null;
+    });
+    return this.#round;
+  }
+
+  async #sampleRound(): Promise<void> {
     let delta = 0;
-    await Promise.all(
-      [...this.#transports].map(async ([transport, last]) => {
+    const list = [...this.#transports.keys()];
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      while (next < list.length) {
+        const transport = list[next++]!;
         try {
           // Every transport type's stats carry bytesSent (the union type does not say so).
           const [stat] = (await transport.getStats()) as { bytesSent?: number }[];
+          const last = this.#transports.get(transport);
+          if (last === undefined) continue;
           const bytes = stat?.bytesSent ?? last;
-          if (!this.#transports.has(transport)) return;
           this.#transports.set(transport, bytes);
           const d = Math.max(0, bytes - last);
           this.#total[kindOf(transport)] += d;
@@ -60,11 +80,15 @@ export class EgressMeter {
         } catch {
           // Closed meanwhile: its last sample stands.
         }
-      }),
-    );
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(SAMPLE_CONCURRENCY, list.length) }, lane));
     const now = Date.now();
     const seconds = (now - this.#sampledAt) / 1000;
     if (seconds > 0) this.#bitrateOut = (delta * 8) / seconds;
     this.#sampledAt = now;
   }
 }
+
+/** Stats requests one sampling round keeps in flight. */
+const SAMPLE_CONCURRENCY = 4;
