@@ -56,7 +56,14 @@ if (!redisUrl) {
   console.log(`[start] embedded redis-server at ${redisUrl}`);
 }
 
-const node = launch('node', 'apps/node/src/main.ts', { REDIS_URL: redisUrl, MM_HTTP_PORT: port, MM_TOKEN_SECRET: secret, MM_REGION: process.env.MM_REGION ?? 'local' });
+const node = launch('node', 'apps/node/src/main.ts', {
+  REDIS_URL: redisUrl,
+  MM_HTTP_PORT: port,
+  MM_TOKEN_SECRET: secret,
+  MM_REGION: process.env.MM_REGION ?? 'local',
+  // The demo match is packaged from the start, so the viewer page's rewind has a window to go back in.
+  MM_HLS_ALWAYS: process.env.MM_HLS_ALWAYS ?? stream,
+});
 const [listening] = (await once(node, 'message')) as [{ url: string }];
 const base = listening.url;
 

@@ -12,6 +12,7 @@ export interface ViewerScore {
 interface ViewerHook {
   state: string;
   path: string;
+  reason: string;
   scores: ViewerScore[];
   lastScore: ViewerScore | null;
   nodeId: string | null;
@@ -21,6 +22,8 @@ interface ViewerHook {
   scoreCounters: { received: number; accepted: number; gaps: number; missedAtJoin: number; duplicates: number };
   /** Player state changes with the page's wall clock: the ladder's history. */
   stateLog: { at: number; state: string; path: string; reason: string }[];
+  /** Seconds behind live after a rewind (0: live). */
+  behindLive: number;
   /** The score the overlay shows (the frame on screen's). */
   shownScore: ViewerScore | null;
   framesDecoded(): number;

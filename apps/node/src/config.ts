@@ -54,7 +54,14 @@ export const ConfigSchema = z
       .max(256 * 1024 * 1024)
       .default(4 * 1024 * 1024),
     MM_WORKERS: z.coerce.number().int().min(1).max(64).default(Math.max(1, os.availableParallelism())),
-    MM_CAPACITY_VIEWERS: z.coerce.number().int().min(0).default(800),
+    /**
+     * Viewers placement sends here before it prefers other relays of the
+     * region. Default: 150 per worker — the fan-out bench saturates one worker
+     * core at ~200 viewers of a 1.4 Mbit/s program (2 vCPU EPYC), so this
+     * keeps a quarter in hand for bursts, RTCP and HLS packaging. Measure your
+     * machines with `npm run bench -- --scenarios=fanout` and set it.
+     */
+    MM_CAPACITY_VIEWERS: z.coerce.number().int().min(0).optional(),
     /** Price of a GB leaving this node (your provider's egress rate), for the ops cost figures. */
     MM_EGRESS_USD_PER_GB: z.coerce.number().min(0).default(0.05),
     REDIS_URL: z.string().optional(),
@@ -145,7 +152,11 @@ export const ConfigSchema = z
     ...env,
     MM_REGION: env.MM_REGION ?? 'local',
     MM_NODE_ID: env.MM_NODE_ID ?? `${os.hostname()}-${env.MM_HTTP_PORT}`,
+    MM_CAPACITY_VIEWERS: env.MM_CAPACITY_VIEWERS ?? VIEWERS_PER_WORKER * env.MM_WORKERS,
   }));
+
+/** Default viewer capacity per worker (see MM_CAPACITY_VIEWERS). */
+export const VIEWERS_PER_WORKER = 150;
 
 export type Config = z.infer<typeof ConfigSchema> & { tokenSecret: string; clusterSecret: string; repoRoot: string };
 

@@ -40,6 +40,8 @@ export type MatchmeshTestHook = {
   /** Every accepted score update in order; the join snapshot has `snapshot: true`. */
   readonly scores: ReceivedScore[];
   readonly lastScore: ReceivedScore | null;
+  /** Seconds behind live after a rewind (0: live). */
+  readonly behindLive: number;
   /** The score the overlay shows: the one that belongs to the frame on screen. */
   readonly shownScore: ReceivedScore | null;
   /** mediaTime (ms) of the last presented frame placed on the stream's timeline. */
@@ -147,6 +149,9 @@ const hook: MatchmeshTestHook = Object.freeze({
   },
   get lastScore() {
     return live.scores.at(-1) ?? null;
+  },
+  get behindLive() {
+    return live.player?.behindLive ?? 0;
   },
   get shownScore() {
     return live.player?.screen.current ?? null;

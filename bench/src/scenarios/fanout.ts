@@ -22,6 +22,8 @@ import { sleep } from '../stats.ts';
 import { lineChart, stack } from '../svg.ts';
 
 const LOSS_LIMIT = 0.01;
+/** A step must deliver at least this share of viewers × program bitrate (SRTP adds ~5 %). */
+const DELIVERED_MIN = 0.9;
 const CPU_SATURATED = 0.95;
 const SINK_SOCKETS = 16;
 /** One GOP (1 s) plus margin: a new video consumer forwards from the next keyframe. */
@@ -49,6 +51,7 @@ async function measureMode(
   sink: Sink,
   mode: AttachMode,
   ingestPort: number,
+  programMbps: number,
 ): Promise<FanoutRow[]> {
   const rows: FanoutRow[] = [];
   const steps = [0, ...ctx.flags.steps];
@@ -91,7 +94,15 @@ async function measureMode(
       setupMs,
     };
     if (n > 0 && r.ssrcs < n * 2) row.stop = `only ${r.ssrcs}/${n * 2} consumer streams arrived`;
-    if (row.lossPct > LOSS_LIMIT * 100) row.stop = 'loss > 1 %';
+    // Loss counts gaps inside the streams that arrive; a consumer that stalls (no key frame,
+    // paused video) loses nothing by that count but delivers nothing: compare bytes too.
+    const delivered = n > 0 ? row.outMbps / (n * programMbps) : 1;
+    if (n > 0 && delivered < DELIVERED_MIN) {
+      row.stop = `delivers ${(delivered * 100).toFixed(0)} % of ${n} × the program`;
+    }
+    if (row.stop) {
+      // Already stopped: the step does not count (capacity() skips it).
+    } else if (row.lossPct > LOSS_LIMIT * 100) row.stop = 'loss > 1 %';
     else if (cpu >= CPU_SATURATED) row.stop = 'worker CPU saturated';
     else if (sc >= CPU_SATURATED) row.stop = 'sink CPU saturated (measurement limit)';
     rows.push(row);
@@ -106,9 +117,12 @@ async function measureMode(
   return rows;
 }
 
+/** A step whose viewers did not all get the program: its CPU figures mean nothing. */
+const invalid = (r: FanoutRow): boolean => Boolean(r.stop?.startsWith('only') || r.stop?.startsWith('delivers'));
+
 /** Largest step under the loss limit, and what a fully used core would hold at that step's CPU per viewer. */
 function capacity(rows: FanoutRow[]): { measured: number; perCore: number | null; cpuMs: number | null } {
-  const ok = rows.filter((r) => r.viewers > 0 && r.lossPct <= LOSS_LIMIT * 100 && !r.stop?.startsWith('only'));
+  const ok = rows.filter((r) => r.viewers > 0 && r.lossPct <= LOSS_LIMIT * 100 && !invalid(r));
   const best = ok[ok.length - 1];
   if (!best) return { measured: 0, perCore: null, cpuMs: null };
   const idle = rows.find((r) => r.viewers === 0)?.workerCpu ?? 0;
@@ -142,8 +156,8 @@ export const fanout: Scenario = {
       ctx.log(
         `replay ${rec.packets.length} packets, ${bitrate.toFixed(2)} Mbps; worker pid ${relay.worker.pid} pinned=${pinned}`,
       );
-      const shared = await measureMode(ctx, relay, sink, 'shared', target.port);
-      const naive = await measureMode(ctx, relay, sink, 'naive', target.port);
+      const shared = await measureMode(ctx, relay, sink, 'shared', target.port, bitrate);
+      const naive = await measureMode(ctx, relay, sink, 'naive', target.port, bitrate);
       replay.stop();
       const capS = capacity(shared);
       const capN = capacity(naive);
@@ -163,7 +177,10 @@ export const fanout: Scenario = {
         r.sinkCpu * 100,
         r.stop ?? '',
       ];
-      const common = shared.filter((s) => s.viewers > 0 && naive.some((n) => n.viewers === s.viewers));
+      // Only steps where both delivered the program to every viewer compare.
+      const common = shared.filter(
+        (s) => s.viewers > 0 && !invalid(s) && naive.some((n) => n.viewers === s.viewers && !invalid(n)),
+      );
       return {
         tables: [
           {

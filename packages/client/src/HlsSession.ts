@@ -21,6 +21,8 @@ export type HlsLike = {
   destroy(): void;
   /** Program date time of the position being played (hls.js `playingDate`). */
   readonly playingDate?: Date | null;
+  /** Where hls.js would play live now, in media-element seconds. */
+  readonly liveSyncPosition?: number | null;
 };
 export type HlsFactory = () => Promise<HlsLike | null>;
 
@@ -158,6 +160,40 @@ export class HlsSession extends TypedEmitter<HlsSessionEvents> {
     video.play().catch(() => {
       // Autoplay refused: the page shows its play button; state stays 'connecting'.
     });
+  }
+
+  /** The live edge in element seconds: where a live player sits (hls.js live sync, else the end of what is seekable). */
+  liveEdge(): number | null {
+    const video = this.#video;
+    const sync = this.#hls?.liveSyncPosition;
+    if (typeof sync === 'number' && Number.isFinite(sync)) return sync;
+    if (video && video.seekable.length > 0) return video.seekable.end(video.seekable.length - 1);
+    return null;
+  }
+
+  /**
+   * Seeks `seconds` behind the live edge (clamped to the start of the rewind
+   * window); 0 returns to live. Resolves once the element has seeked, with
+   * how far behind live it now plays, or null when nothing is loaded yet.
+   */
+  async seekBehindLive(seconds: number): Promise<number | null> {
+    const video = this.#video;
+    const edge = this.liveEdge();
+    if (!video || edge === null) return null;
+    const start = video.seekable.length > 0 ? video.seekable.start(0) : 0;
+    const target = Math.max(start, edge - Math.max(0, seconds));
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        video.removeEventListener('seeked', done);
+        resolve();
+      };
+      const timer = setTimeout(done, 5000);
+      video.addEventListener('seeked', done);
+      video.currentTime = target;
+    });
+    void video.play().catch(() => {});
+    return edge - target;
   }
 
   /** The figures a WebRTC session reports, as far as HLS has them (the player shows one stats panel). */

@@ -146,6 +146,8 @@ export class Player extends TypedEmitter<PlayerEvents> {
   #reason = 'idle';
   #attempt = 0;
   #upgradeAttempt = 0;
+  /** Seconds behind live the viewer rewound to (0: live). */
+  #behindLive = 0;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #upgradeTimer: ReturnType<typeof setTimeout> | undefined;
   #stallTimer: ReturnType<typeof setInterval> | undefined;
@@ -213,6 +215,52 @@ export class Player extends TypedEmitter<PlayerEvents> {
   /** Drain moves and failovers so far. */
   get moves(): { moves: number; failovers: number } {
     return { moves: this.#moves, failovers: this.#failovers };
+  }
+
+  /** How far behind live the picture is because the viewer rewound (0: live). */
+  get behindLive(): number {
+    return this.#behindLive;
+  }
+
+  /**
+   * Rewind: `seconds` further back than the picture now, inside the relay's
+   * HLS window (the picture switches to HLS; the WebRTC session is closed,
+   * nobody needs the live feed while watching a replay). Resolves once the
+   * element has seeked; returns how far behind live it plays.
+   */
+  async rewind(seconds: number): Promise<number> {
+    if (this.#closed) throw new Error('player closed');
+    if (!this.#surface.twoElements) throw new Error('rewind needs a separate HLS video element');
+    const target = this.#behindLive + Math.max(0, seconds);
+    clearTimeout(this.#upgradeTimer);
+    if (!this.#hls) {
+      const nodeUrl = this.#session?.options.nodeUrl ?? this.#placer.current?.nodeUrl ?? this.options.nodeUrl;
+      clearInterval(this.#stallTimer);
+      this.#standby?.close('rewind');
+      this.#standby = null;
+      const session = this.#session;
+      this.#session = null;
+      session?.close('rewind');
+      this.#startHls(nodeUrl, 'rewind', false);
+    }
+    const hls = this.#hls!;
+    this.#behindLive = target;
+    if (!(await playing(hls))) throw new Error(`rewind: HLS did not play (${hls.reason})`);
+    const behind = (await hls.seekBehindLive(target)) ?? target;
+    if (this.#hls !== hls || this.#behindLive !== target) return behind;
+    this.#behindLive = behind;
+    this.#set('connected', 'hls', `rewind: ${Math.round(behind)} s behind live`);
+    return behind;
+  }
+
+  /** Back to live: HLS jumps to its live edge at once, and WebRTC takes over as soon as it renders. */
+  goLive(): void {
+    if (this.#closed || this.#behindLive === 0 || !this.#hls) return;
+    this.#behindLive = 0;
+    void this.#hls.seekBehindLive(0);
+    this.#set(this.#state, 'hls', 'going live');
+    this.#upgradeAttempt = 1; // UDP first
+    void this.#tryUpgrade();
   }
 
   get mediaStream(): MediaStream | null {
@@ -502,7 +550,7 @@ export class Player extends TypedEmitter<PlayerEvents> {
     }
     // WebRTC cannot get through to this viewer: HLS now, WebRTC again later.
     if (this.options.hlsFallback !== false && isTransportFailure(change.reason) && this.#surface.attached) {
-      this.#fallBack(session.options.nodeUrl, change.reason);
+      this.#startHls(session.options.nodeUrl, change.reason, true);
       return;
     }
     // A stream that is not live yet is not the node's fault: every node would say so.
@@ -526,8 +574,11 @@ export class Player extends TypedEmitter<PlayerEvents> {
       });
   }
 
-  /** Plays HLS from `nodeUrl` (the relay WebRTC just failed to reach: same region). */
-  #fallBack(nodeUrl: string, why: string): void {
+  /**
+   * Plays HLS from `nodeUrl`: a fallback (the relay WebRTC just failed to
+   * reach, same region; WebRTC is retried in the background) or a rewind.
+   */
+  #startHls(nodeUrl: string, why: string, fallback: boolean): void {
     const video = this.#surface.hlsElement;
     if (!video) {
       this.#set('failed', 'none', `${why}; no video element for HLS`);
@@ -543,7 +594,7 @@ export class Player extends TypedEmitter<PlayerEvents> {
       ...(this.options.hlsFactory ? { hlsFactory: this.options.hlsFactory } : {}),
     });
     this.#hls = hls;
-    const reason = `fallback: ${why}`;
+    const reason = fallback ? `fallback: ${why}` : why;
     hls.on('score', (score) => this.emit('score', score));
     hls.on('warning', (error) => this.emit('warning', error));
     hls.on('state', (change) => {
@@ -551,8 +602,9 @@ export class Player extends TypedEmitter<PlayerEvents> {
       if (change.state === 'connected') this.#set('connected', 'hls', reason);
       else if (change.state === 'connecting') this.#set('connecting', 'hls', `${reason}; ${change.reason}`);
       else {
-        // HLS did not work either: back to retrying WebRTC with backoff.
+        // HLS did not work either: back to retrying WebRTC with backoff (and to live).
         this.#hls = null;
+        this.#behindLive = 0;
         clearTimeout(this.#upgradeTimer);
         this.#standby?.close('hls failed');
         this.#standby = null;
@@ -565,10 +617,12 @@ export class Player extends TypedEmitter<PlayerEvents> {
     this.#set('connecting', 'hls', reason);
     void hls.start(video);
     this.#upgradeAttempt = 0;
-    this.#scheduleUpgrade();
+    if (fallback) this.#scheduleUpgrade();
   }
 
   #scheduleUpgrade(): void {
+    // A viewer watching a replay stays on it until they go live.
+    if (this.#behindLive > 0) return;
     const { initialDelayMs = 1000, maxDelayMs = 8000 } = this.options.upgradeRetry ?? {};
     const delay = Math.min(maxDelayMs, initialDelayMs * 2 ** this.#upgradeAttempt);
     clearTimeout(this.#upgradeTimer);
@@ -587,7 +641,7 @@ export class Player extends TypedEmitter<PlayerEvents> {
     try {
       await next.start();
       await this.#firstFrame(next, true);
-      if (this.#standby !== next || this.#closed || !this.#hls) throw new Error('superseded');
+      if (this.#standby !== next || this.#closed || !this.#hls || this.#behindLive > 0) throw new Error('superseded');
       await this.#surface.rendered(next.mediaStream);
     } catch {
       next.close('upgrade failed');
@@ -641,4 +695,17 @@ export class Player extends TypedEmitter<PlayerEvents> {
     this.#surface.showStream(stream);
     this.emit('media', stream);
   }
+}
+
+/** Resolves true once `hls` plays (state 'connected'), false if it fails or closes first. */
+function playing(hls: HlsSession): Promise<boolean> {
+  if (hls.state === 'connected') return Promise.resolve(true);
+  if (hls.closed) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const off = hls.on('state', (change) => {
+      if (change.state === 'connecting') return;
+      off();
+      resolve(change.state === 'connected');
+    });
+  });
 }

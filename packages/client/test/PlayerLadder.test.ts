@@ -122,3 +122,67 @@ describe('Player ladder', () => {
     expect(seen.some((s) => /join-not_found/.test(s.reason))).toBe(true);
   });
 });
+
+/** A video element with a seekable live window [0, end]; every assignment to currentTime fires 'seeked'. */
+class SeekableVideo extends FakeVideo {
+  end = 100;
+  readonly seekable = { length: 1, start: () => 0, end: () => this.end };
+
+  constructor() {
+    super();
+    // An accessor on the instance: the base class's currentTime is a plain field.
+    let time = 0;
+    Object.defineProperty(this, 'currentTime', {
+      get: () => time,
+      set: (t: number) => {
+        time = t;
+        queueMicrotask(() => this.dispatchEvent(new Event('seeked')));
+      },
+    });
+  }
+}
+
+describe('Player replay', () => {
+  it('rewinds onto HLS behind the live edge, closing WebRTC, and goes back to live with WebRTC retried', async () => {
+    node = await new FakeNode().start();
+    const device = fakeDevice();
+    player = new Player({
+      nodeUrl: node.url,
+      stream: 'match',
+      token: 'viewer-token-123',
+      WebSocket,
+      device: device.options,
+      placement: false,
+      hlsFactory: async () => new FakeHls(),
+    });
+    const hlsVideo = new SeekableVideo();
+    player.attach(new FakeVideo() as unknown as HTMLVideoElement, hlsVideo as unknown as HTMLVideoElement);
+    player.start();
+    await expect.poll(() => device.handlers.length).toBe(1);
+    device.setConnectionState('connected');
+    await expect.poll(() => player!.path).toBe('webrtc');
+
+    const rewound = player.rewind(10);
+    await expect.poll(() => player!.path).toBe('hls');
+    expect(player.session).toBeNull();
+    hlsVideo.tick(0.5); // HLS plays
+    expect(await rewound).toBe(10);
+    expect(hlsVideo.currentTime).toBe(90);
+    expect(player.behindLive).toBe(10);
+    expect(player.reason).toBe('rewind: 10 s behind live');
+
+    // Further back: relative to the picture now; clamped to the window start.
+    expect(await player.rewind(500)).toBe(100);
+    expect(hlsVideo.currentTime).toBe(0);
+
+    const joins = node.methods().filter((m) => m === 'join').length;
+    player.goLive();
+    expect(player.behindLive).toBe(0);
+    expect(player.reason).toBe('going live');
+    await expect.poll(() => hlsVideo.currentTime).toBe(100);
+    // WebRTC is asked for again at once (UDP first).
+    await expect.poll(() => node!.methods().filter((m) => m === 'join').length).toBe(joins + 1);
+    const transport = node.requests.filter((r) => r.method === 'createTransport').at(-1);
+    expect(transport?.data?.forceTcp).toBe(false);
+  });
+});

@@ -3,6 +3,7 @@ import { bindVideo } from '../testHook.ts';
 import { ScoreBug } from './ScoreBug.tsx';
 import { StatsPanel } from './StatsPanel.tsx';
 import { StatusBadge } from './StatusBadge.tsx';
+import { ReplayBar } from './ReplayBar.tsx';
 import { type PlayerParams, usePlayer } from './usePlayer.ts';
 
 /**
@@ -30,7 +31,7 @@ function readParams(): PlayerParams | { error: string } {
 export function ViewerPage() {
   const params = useMemo(readParams, []);
   const ok = 'token' in params ? params : null;
-  const { player, state, path, reason, score, region } = usePlayer(ok);
+  const { player, state, path, reason, score, region, behindLive } = usePlayer(ok);
   const videoRef = useRef<HTMLVideoElement>(null);
   // HLS plays in its own element stacked on the WebRTC one: each path's
   // picture stays up until the other has rendered (no black frame on a switch).
@@ -113,6 +114,7 @@ export function ViewerPage() {
         ) : null}
         {score ? <ScoreBug score={score} /> : null}
         <StatusBadge state={state} path={path} reason={reason} region={region} />
+        <ReplayBar player={player} behindLive={behindLive} />
         {muted || blocked ? (
           <button type="button" className="unmute" data-testid="unmute" onClick={unmute}>
             <SpeakerIcon muted />

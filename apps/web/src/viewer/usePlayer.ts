@@ -10,6 +10,8 @@ export type PlayerView = {
   score: ReceivedScore | null;
   /** Region of the relay playing (or chosen by placement). */
   region: string | null;
+  /** Seconds behind live after a rewind (0: live). */
+  behindLive: number;
 };
 
 export type PlayerParams = {
@@ -33,6 +35,7 @@ export function usePlayer(params: PlayerParams | null): PlayerView {
     reason: 'starting',
     score: null,
     region: null,
+    behindLive: 0,
   });
   const { nodeUrl = '', stream = '', token = '', region = null, placement = true, role = 'viewer' } = params ?? {};
 
@@ -48,6 +51,7 @@ export function usePlayer(params: PlayerParams | null): PlayerView {
         reason: player.reason,
         score: player.screen.current,
         region: player.session?.region ?? player.placement?.region ?? null,
+        behindLive: player.behindLive,
       });
     const offState = player.on('state', (change) => {
       if (change.error) console.error(`[matchmesh] ${change.reason}`, change.error);
