@@ -94,8 +94,9 @@ describe('Player', () => {
     });
     player.start();
     await expect.poll(() => node.methods().filter((m) => m === 'join').length).toBeGreaterThanOrEqual(2);
+    // Between two attempts (not while one is in flight): waiting to retry, not failed.
+    await expect.poll(() => player.reason).toMatch(/join-not_found; retry in/);
     expect(player.state).toBe('connecting');
-    expect(player.reason).toMatch(/join-not_found; retry in/);
     live = true;
     await expect.poll(() => player.mediaStream?.getTracks().length).toBe(2);
   });
