@@ -578,7 +578,7 @@ export class Player extends TypedEmitter<PlayerEvents> {
       await next.start();
       await this.#firstFrame(next, true);
       if (this.#standby !== next || this.#closed || !this.#hls || this.#behindLive > 0) throw new Error('superseded');
-      await this.#surface.rendered(next.mediaStream);
+      if (!(await this.#surface.rendered(next.mediaStream))) throw new Error('no frame painted');
     } catch {
       next.close('upgrade failed');
       if (this.#standby === next) this.#standby = null;

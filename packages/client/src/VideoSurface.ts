@@ -95,21 +95,25 @@ export class VideoSurface {
 
   /**
    * With two elements: puts `stream` in the (hidden) WebRTC element and
-   * resolves once it has painted a frame (or after 1.5 s), so a switch from
-   * HLS shows no black frame.
+   * resolves true once it has painted a frame, false when none came within
+   * 1.5 s — then a switch from HLS would show a stale or black picture, and
+   * the caller keeps HLS. (True at once where the browser cannot tell.)
    */
-  async rendered(stream: MediaStream | null): Promise<void> {
+  async rendered(stream: MediaStream | null): Promise<boolean> {
     const video = this.#video;
-    if (!this.#hlsVideo || !video || !stream) return;
+    if (!this.#hlsVideo || !video || !stream) return true;
     video.srcObject = stream;
     this.#videoKey = '';
     void video.play().catch(() => {});
-    if (typeof video.requestVideoFrameCallback !== 'function') return;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, 1500);
-      video.requestVideoFrameCallback(() => {
+    if (typeof video.requestVideoFrameCallback !== 'function') return true;
+    return new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => {
+        video.cancelVideoFrameCallback(handle);
+        resolve(false);
+      }, 1500);
+      const handle = video.requestVideoFrameCallback(() => {
         clearTimeout(timer);
-        resolve();
+        resolve(true);
       });
     });
   }
