@@ -211,8 +211,7 @@ export async function place(options: PlaceOptions): Promise<Placement> {
   }
   options.onEdges?.(edges);
   let rtts = options.knownRtts;
-  // One region (or a region asked for): nothing to choose between, so no RTT to spend time measuring.
-  if (!rtts && !options.region && edges.regions.length > 1) {
+  if (!rtts && !options.region) {
     const targets = edges.regions
       .map((r) => ({ region: r.region, probeUrl: r.nodes[0]?.probeUrl ?? '' }))
       .filter((t) => t.probeUrl);
