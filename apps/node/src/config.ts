@@ -85,7 +85,9 @@ export const ConfigSchema = z
     MM_PIPE_LINGER_MS: z.coerce.number().int().min(0).default(30_000),
     MM_HEARTBEAT_MS: z.coerce.number().int().min(50).default(2000),
     /** Stable streams: the active feed (ingest copy or WHIP session) is dead after this much silence. */
-    MM_SOURCE_SILENCE_MS: z.coerce.number().int().min(50).default(500),
+    // 300 ms: a live feed sends audio every 20 ms and video every 33 ms, so 300 ms without a packet is a
+    // failure; detection time is most of a silence switch's freeze (500 ms left kills at the 0.5 s bound).
+    MM_SOURCE_SILENCE_MS: z.coerce.number().int().min(50).default(300),
     /** ...or when it has fallen this far (ms of media) behind the other copy of the same encoder. */
     MM_SOURCE_LAG_MS: z.coerce.number().int().min(20).default(150),
     /** A returning primary must deliver this long without a gap before traffic goes back to it. */
