@@ -28,7 +28,8 @@ if (extra.length === 0) {
   // Unit tests first, then end-to-end alone: in one vitest run the two projects run side by side, and the
   // unit tests' real mediasoup workers then load the 2 cores under the e2e tests' freeze and latency bounds.
   run('vitest (unit)', 'npx', ['vitest', 'run', '--project', 'unit']);
-  run('vitest (e2e)', 'npx', ['vitest', 'run', '--project', 'e2e']);
+  // One e2e file at a time (the project's fileParallelism setting is not honoured inside `projects`).
+  run('vitest (e2e)', 'npx', ['vitest', 'run', '--project', 'e2e', '--no-file-parallelism']);
 } else {
   run('vitest', 'npx', ['vitest', 'run', ...extra]);
 }
