@@ -578,7 +578,10 @@ export class Player extends TypedEmitter<PlayerEvents> {
       await next.start();
       await this.#firstFrame(next, true);
       if (this.#standby !== next || this.#closed || !this.#hls || this.#behindLive > 0) throw new Error('superseded');
-      if (!(await this.#surface.rendered(next.mediaStream))) throw new Error('no frame painted');
+      // Swap only once the WebRTC picture is painted (no stale frame on screen); a browser that never
+      // reports the hidden element's frames is not kept on HLS for ever: from the third try, swap anyway.
+      const painted = await this.#surface.rendered(next.mediaStream);
+      if (!painted && this.#upgradeAttempt < 3) throw new Error('no frame painted');
     } catch {
       next.close('upgrade failed');
       if (this.#standby === next) this.#standby = null;
