@@ -38,6 +38,8 @@ interface HlsPageHook {
   count: number;
   currentTime(): number;
   liveSyncPosition(): number | null;
+  /** End of the element's seekable range (the newest media loaded), or null. */
+  seekableEnd(): number | null;
   seek(t: number): void;
   latency(): number | null;
   state(): unknown;
@@ -73,6 +75,7 @@ hls.attachMedia(video);
 video.play().catch(() => {});
 hook.currentTime = () => video.currentTime;
 hook.liveSyncPosition = () => hls.liveSyncPosition;
+hook.seekableEnd = () => (video.seekable.length ? video.seekable.end(video.seekable.length - 1) : null);
 hook.seek = (t) => { video.currentTime = t; };
 hook.latency = () => hls.latency;
 hook.state = () => ({ readyState: video.readyState, paused: video.paused, currentTime: video.currentTime, buffered: Array.from({ length: video.buffered.length }, (_, i) => [video.buffered.start(i), video.buffered.end(i)]), errors: hook.errors });
