@@ -40,6 +40,23 @@ class FakeHls implements HlsLike {
   }
 }
 
+/** A Player pinned to the fake node, with the fake device; `extra` adds the options a test is about. */
+function ladderPlayer(
+  at: FakeNode,
+  device: ReturnType<typeof fakeDevice>,
+  extra: Partial<ConstructorParameters<typeof Player>[0]>,
+): Player {
+  return new Player({
+    nodeUrl: at.url,
+    stream: 'match',
+    token: 'viewer-token-123',
+    WebSocket,
+    device: device.options,
+    placement: false,
+    ...extra,
+  });
+}
+
 let node: FakeNode | null = null;
 let player: Player | null = null;
 
@@ -55,13 +72,7 @@ describe('Player ladder', () => {
     node = await new FakeNode().start();
     const device = fakeDevice();
     const hlsInstances: FakeHls[] = [];
-    player = new Player({
-      nodeUrl: node.url,
-      stream: 'match',
-      token: 'viewer-token-123',
-      WebSocket,
-      device: device.options,
-      placement: false,
+    player = ladderPlayer(node, device, {
       upgradeRetry: { initialDelayMs: 30, maxDelayMs: 30 },
       // The fake node has no HLS score log; the fetch fails and is retried quietly.
       hlsFactory: async () => {
@@ -102,13 +113,7 @@ describe('Player ladder', () => {
       override: (req) => (req.method === 'join' ? { ok: false, code: 'not_found' } : undefined),
     }).start();
     const device = fakeDevice();
-    player = new Player({
-      nodeUrl: node.url,
-      stream: 'match',
-      token: 'viewer-token-123',
-      WebSocket,
-      device: device.options,
-      placement: false,
+    player = ladderPlayer(node, device, {
       retry: { initialDelayMs: 20, maxDelayMs: 20 },
       hlsFactory: async () => new FakeHls(),
     });
@@ -146,13 +151,7 @@ describe('Player replay', () => {
   it('rewinds onto HLS behind the live edge, closing WebRTC, and goes back to live with WebRTC retried', async () => {
     node = await new FakeNode().start();
     const device = fakeDevice();
-    player = new Player({
-      nodeUrl: node.url,
-      stream: 'match',
-      token: 'viewer-token-123',
-      WebSocket,
-      device: device.options,
-      placement: false,
+    player = ladderPlayer(node, device, {
       hlsFactory: async () => new FakeHls(),
     });
     const hlsVideo = new SeekableVideo();
