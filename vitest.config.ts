@@ -1,3 +1,4 @@
+import { defaultServerConditions } from 'vite';
 import { defineConfig } from 'vitest/config';
 
 /**
@@ -6,10 +7,19 @@ import { defineConfig } from 'vitest/config';
  * End-to-end tests start real processes (redis-server, nodes, Chromium), so
  * they run one file at a time on the 2-core CI machine.
  */
+
+/**
+ * Tests import the workspace packages from their TypeScript sources (the
+ * `@matchmesh/source` export condition), so a test always sees the code as
+ * edited; the processes the e2e tests start run the compiled dist/ instead.
+ */
+const conditions = ['@matchmesh/source', ...defaultServerConditions];
+const resolve = { resolve: { conditions }, ssr: { resolve: { conditions } } };
 export default defineConfig({
   test: {
     projects: [
       {
+        ...resolve,
         test: {
           name: 'unit',
           include: ['packages/*/test/**/*.test.ts', 'apps/*/test/**/*.test.ts', 'infra/test/**/*.test.ts'],
@@ -18,6 +28,7 @@ export default defineConfig({
         },
       },
       {
+        ...resolve,
         test: {
           name: 'e2e',
           include: ['test/**/*.test.ts'],

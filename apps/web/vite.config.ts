@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import react from '@vitejs/plugin-react';
-import { defineConfig } from 'vite';
+import { defaultClientConditions, defineConfig } from 'vite';
 
 /** The node the dev server proxies to (`npm run dev -w @matchmesh/web`). */
 const node = process.env.MATCHMESH_NODE_URL ?? 'http://127.0.0.1:8080';
@@ -9,6 +9,8 @@ export default defineConfig({
   root: fileURLToPath(new URL('.', import.meta.url)),
   base: '/',
   plugins: [react()],
+  // Bundle the workspace packages from their TypeScript sources, not their compiled dist/.
+  resolve: { conditions: ['@matchmesh/source', ...defaultClientConditions] },
   build: {
     // apps/web/dist, served statically at `/` by the node server.
     outDir: 'dist',

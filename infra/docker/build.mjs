@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Image build step: scripts/setup.mjs's npm / worker / web steps, without its
+// Image build step: scripts/setup.mjs's npm / worker / build / web steps, without its
 // apt step (the Dockerfile installs the build dependencies itself, and not the
 // test tools setup.mjs also wants: chromium, redis-server, tcpdump) and
 // without the dev secret (an image never carries a secret).
@@ -54,12 +54,31 @@ async function worker() {
   console.log(`[image] worker ${WORKER_BIN} (from ${built})`);
 }
 
+/** The shipped programs' TypeScript to dist/*.js (and the workspaces they import), with the repo's tsc. */
+function compile() {
+  run(process.execPath, [
+    path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'),
+    '-b',
+    'apps/node',
+    'apps/origin',
+    'apps/cli',
+    'infra',
+  ]);
+}
+
 function webApp() {
   run('npm', ['run', 'build', '-w', '@matchmesh/web', '--silent']);
+}
+
+/** Last: drop devDependencies (typescript, tsx, vite, vitest …): the runtime stages run dist/*.js with plain node. */
+function prune() {
+  run('npm', ['prune', '--omit=dev', '--no-audit', '--no-fund', '--loglevel=error']);
 }
 
 const version = JSON.parse(readFileSync(path.join(root, 'packages/sfu/package.json'), 'utf8')).dependencies.mediasoup;
 console.log(`[image] step ${step}, mediasoup ${version}`);
 if (step === 'deps' || step === 'all') npmDependencies();
 if (step === 'worker' || step === 'all') await worker();
+if (step === 'build' || step === 'all') compile();
 if (step === 'web' || step === 'all') webApp();
+if (step === 'prune' || step === 'all') prune();

@@ -3,7 +3,7 @@
  * viewers have moved to other relays of the region, so a rolling update or a
  * node eviction costs viewers a re-placement instead of a frozen picture.
  *
- *   node --import tsx infra/docker/drain.ts
+ *   node infra/dist/drain.js     (compiled by `tsc -b`: infra/tsconfig.json)
  *
  * Env: MM_NODE_ID (required), MM_HTTP_PORT (8080), MM_ADMIN_TOKEN or
  * MM_TOKEN_SECRET (a 5-minute admin token is signed with it),

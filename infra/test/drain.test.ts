@@ -106,7 +106,8 @@ describe('preStop drain hook', () => {
   it('runs as the pods’ preStop command does, signing its own admin token from MM_TOKEN_SECRET', async () => {
     node = await fakeNode((n) => [2, 0][n] ?? 0);
     const root = path.resolve(import.meta.dirname, '../..');
-    const { stdout } = await promisify(execFile)('node', ['--import', 'tsx', 'infra/docker/drain.ts'], {
+    // The compiled script the image carries (the set-up's `tsc -b` builds infra/dist).
+    const { stdout } = await promisify(execFile)('node', ['infra/dist/drain.js'], {
       cwd: root,
       env: {
         ...process.env,

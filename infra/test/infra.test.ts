@@ -278,9 +278,11 @@ describe('k8s node pods', () => {
       expect(spec.dnsPolicy, name).toBe('ClusterFirstWithHostNet');
       expect(c.livenessProbe.httpGet.path, name).toBe('/healthz');
       expect(c.readinessProbe.httpGet.path, name).toBe('/readyz');
+      // Plain node on the compiled script (no transpiler in the image), built from infra/docker/*.ts.
       const hook = c.lifecycle.preStop.exec.command as string[];
-      const script = hook.find((a) => a.endsWith('.ts')) as string;
-      expect(existsSync(path.join(ROOT, script)), script).toBe(true);
+      expect(hook.slice(0, -1), name).toEqual(['node']);
+      const script = /^infra\/dist\/([\w-]+)\.js$/.exec(hook.at(-1) as string)?.[1];
+      expect(script && existsSync(path.join(ROOT, `infra/docker/${script}.ts`)), hook.join(' ')).toBe(true);
       const drainS = Number(c.env.find((e: { name: string }) => e.name === 'MM_DRAIN_TIMEOUT_S').value);
       expect(spec.terminationGracePeriodSeconds, name).toBeGreaterThan(drainS + 10);
       const udp = c.ports
@@ -328,8 +330,29 @@ describe('image build agrees with the set-up', () => {
     const base = new Set(['libc6', 'libstdc++6', 'libgcc-s1']);
     expect(pkgs.filter((p) => !base.has(p) && !node.includes(` ${p}`))).toEqual([]);
     expect(stage('runtime-base')).toContain('ffmpeg');
-    expect(stage('node')).toContain('ENTRYPOINT ["node", "--import", "tsx", "apps/node/src/main.ts"]');
-    expect(stage('origin')).toContain('apps/origin/src/main.ts');
+    expect(stage('node')).toContain('ENTRYPOINT ["node", "apps/node/dist/main.js"]');
+    expect(stage('origin')).toContain('ENTRYPOINT ["node", "apps/origin/dist/main.js"]');
+  });
+
+  it('the runtime stages run compiled JavaScript: tsc builds in the build stage, then devDependencies go', () => {
+    const build = stage('build');
+    const steps = [...build.matchAll(/node infra\/docker\/build\.mjs (\w+)/g)].map((m) => m[1]);
+    expect(steps).toEqual(['deps', 'worker', 'build', 'web', 'prune']);
+    expect(read('infra/docker/build.mjs')).toContain("'prune', '--omit=dev'");
+    // Pruning removes the transpilers only if nothing ships depends on them.
+    const manifests = [
+      'package.json',
+      ...(JSON.parse(read('package.json')) as { workspaces: string[] }).workspaces.map((w) => `${w}/package.json`),
+    ];
+    for (const m of manifests) {
+      const deps = (JSON.parse(read(m)) as { dependencies?: Record<string, string> }).dependencies ?? {};
+      expect(
+        Object.keys(deps).filter((d) => d === 'tsx' || d === 'typescript'),
+        m,
+      ).toEqual([]);
+    }
+    for (const s of ['node', 'origin', 'runtime-base']) expect(stage(s)).not.toMatch(/\btsx\b|\.ts"/);
+    expect(String(compose.services.origin?.command)).toContain('node apps/origin/dist/main.js');
   });
 
   it('every npm workspace manifest is copied before npm ci, with the npm of packageManager', () => {

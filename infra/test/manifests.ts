@@ -21,7 +21,8 @@ export function read(rel: string): string {
 export function infraFiles(dir = INFRA): string[] {
   const out: string[] = [];
   for (const e of readdirSync(dir, { withFileTypes: true })) {
-    if (e.name === 'node_modules') continue;
+    // Build output (tsc -b) is not a file anyone edits.
+    if (e.name === 'node_modules' || e.name === 'dist' || e.name.endsWith('.tsbuildinfo')) continue;
     const p = path.join(dir, e.name);
     if (e.isDirectory()) out.push(...infraFiles(p));
     else out.push(path.relative(ROOT, p));

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { type Role, signToken } from '@matchmesh/protocol';
-import { type ManagedProcess, REPO_ROOT, startTsProcess, waitForMessage } from './processes.ts';
+import { type ManagedProcess, REPO_ROOT, startProcess, waitForMessage } from './processes.ts';
 
 export function tokenSecret(): string {
   return process.env.MM_TOKEN_SECRET ?? readFileSync(path.join(REPO_ROOT, '.matchmesh', 'secret'), 'utf8').trim();
@@ -28,7 +28,7 @@ export async function startNode(redisUrl: string, env: Record<string, string> = 
   for (let attempt = 1; ; attempt++) {
     // Below the kernel's ephemeral range (32768+) so outgoing sockets never take them.
     const block = 20000 + Math.floor(Math.random() * 250) * 50;
-    const proc = startTsProcess('apps/node/src/main.ts', {
+    const proc = startProcess('apps/node/dist/main.js', {
       MM_HTTP_PORT: '0',
       MM_WORKERS: '1',
       MM_RTC_PORT: String(block),

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { token } from './node.ts';
 import type { ManagedProcess } from './processes.ts';
-import { startTsProcess } from './processes.ts';
+import { startProcess } from './processes.ts';
 
 /** Start the real origin agent (apps/origin) as its own process, publishing the test pattern. */
 export async function startOrigin(
@@ -11,7 +11,7 @@ export async function startOrigin(
   stream: string,
   env: Record<string, string> = {},
 ): Promise<ManagedProcess> {
-  return startTsProcess('apps/origin/src/main.ts', {
+  return startProcess('apps/origin/dist/main.js', {
     MM_INGEST_URL: ingestUrl,
     MM_STREAM: stream,
     MM_PUBLISH_TOKEN: await token('publisher', stream),

@@ -1,10 +1,11 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { once } from 'node:events';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 
 export const REPO_ROOT = path.resolve(import.meta.dirname, '../..');
 
-/** A child process of the project (node, origin agent) started through tsx. */
+/** A child process of the project (node, origin agent) running its compiled JavaScript. */
 export interface ManagedProcess {
   child: ChildProcess;
   /** Output so far (stdout + stderr), for failure messages. */
@@ -15,9 +16,17 @@ export interface ManagedProcess {
   kill(): Promise<void>;
 }
 
-export function startTsProcess(entry: string, env: Record<string, string | undefined>): ManagedProcess {
-  const child = fork(path.join(REPO_ROOT, entry), [], {
-    execArgv: ['--import', 'tsx'],
+/**
+ * Fork `entry` (a compiled `dist/*.js`, as production runs it: no transpiler in the
+ * process, so its start-up time, memory and CPU are the shipped ones). The set-up's
+ * `tsc -b` keeps dist/ current (`npm test` runs it first).
+ */
+export function startProcess(entry: string, env: Record<string, string | undefined>): ManagedProcess {
+  const file = path.join(REPO_ROOT, entry);
+  if (!existsSync(file)) throw new Error(`${entry} is not built: run \`node scripts/setup.mjs\` (or \`npx tsc -b\`)`);
+  const child = fork(file, [], {
+    // Not the parent's flags (fork's default): a vitest worker's are no business of the child.
+    execArgv: [],
     env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     cwd: REPO_ROOT,

@@ -1,5 +1,5 @@
 /**
- * `matchmesh` entry point (bin/matchmesh.js loads this through tsx).
+ * `matchmesh` entry point (bin/matchmesh.js imports its compiled dist/main.js).
  * Sets the exit code instead of calling process.exit() so stdout is flushed
  * when piped (`matchmesh token ... | pbcopy`).
  */

@@ -2,7 +2,7 @@ import pino from 'pino';
 import { ConfigError, loadConfig } from './config.ts';
 import { startNode } from './server.ts';
 
-/** `tsx apps/node/src/main.ts`: run one node from environment configuration. */
+/** `node apps/node/dist/main.js` (compiled by `tsc -b`): run one node from environment configuration. */
 async function main(): Promise<void> {
   let config;
   try {

@@ -13,8 +13,8 @@ import { TestWhipAnswerer } from './whip-answerer.ts';
  */
 
 const TOKEN = 'publisher-token-0123456789';
-const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
-const TSX = fileURLToPath(new URL('../../../node_modules/.bin/tsx', import.meta.url));
+// Compiled by the set-up's `tsc -b`, as the image runs it.
+const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 
 let child: ChildProcess | undefined;
 let answerer: TestWhipAnswerer | undefined;
@@ -27,7 +27,7 @@ describe('origin CLI', () => {
   it('publishes, serves the score API, and shuts down cleanly on SIGTERM', async () => {
     answerer = new TestWhipAnswerer(TOKEN);
     const url = await answerer.start();
-    child = spawn(TSX, [MAIN], {
+    child = spawn(process.execPath, [MAIN], {
       env: {
         ...process.env,
         MM_INGEST_URL: url,

@@ -1,4 +1,5 @@
-// Parent side of the UDP sink: forks sink-main.ts (through tsx) as its own
+// Parent side of the UDP sink: forks sink-main.ts, compiled to bench/dist by
+// tsconfig.sink.json (no transpiler in the measured process), as its own
 // process, optionally pinned to a CPU, and talks to it over IPC.
 import { type ChildProcess, fork } from 'node:child_process';
 import { once } from 'node:events';
@@ -23,9 +24,9 @@ export class Sink {
   }
 
   static async start(sockets: number): Promise<Sink> {
-    const entry = path.join(path.dirname(fileURLToPath(import.meta.url)), 'sink-main.ts');
+    const entry = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist/media/sink-main.js');
     const child = fork(entry, [], {
-      execArgv: ['--import', 'tsx'],
+      execArgv: [],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     const sink = new Sink(child);

@@ -1,7 +1,9 @@
 // `npm start` after set-up: Redis (embedded unless REDIS_URL is given), one
 // node holding both roles, the origin agent publishing the test match with
 // scores, and the web page served by the node. Ctrl-C stops every child.
-import { type ChildProcess, fork } from 'node:child_process';
+// Plain JavaScript, and every child runs its compiled dist/ (the set-up's
+// `tsc -b` built it): no transpiler in any process, as in production.
+import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -12,11 +14,17 @@ const root = path.resolve(import.meta.dirname, '..');
 const secret = process.env.MM_TOKEN_SECRET ?? readFileSync(path.join(root, '.matchmesh/secret'), 'utf8').trim();
 const stream = process.env.MM_STREAM ?? 'match';
 const port = process.env.MM_HTTP_PORT ?? '8080';
-const children: ChildProcess[] = [];
+/** @type {import('node:child_process').ChildProcess[]} */
+const children = [];
 
-function launch(name: string, entry: string, env: Record<string, string>): ChildProcess {
+/**
+ * @param {string} name
+ * @param {string} entry
+ * @param {Record<string, string>} env
+ */
+function launch(name, entry, env) {
   const child = fork(path.join(root, entry), [], {
-    execArgv: ['--import', 'tsx'],
+    execArgv: [],
     env: { ...process.env, ...env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
@@ -31,8 +39,9 @@ function launch(name: string, entry: string, env: Record<string, string>): Child
 }
 
 let stopping = false;
-let redisStop: (() => Promise<void>) | undefined;
-async function stop(code = 0): Promise<void> {
+/** @type {(() => Promise<void>) | undefined} */
+let redisStop;
+async function stop(code = 0) {
   if (stopping) return;
   stopping = true;
   // Origin first (it DELETEs its WHIP session), then the node, then Redis.
@@ -56,7 +65,7 @@ if (!redisUrl) {
   console.log(`[start] embedded redis-server at ${redisUrl}`);
 }
 
-const node = launch('node', 'apps/node/src/main.ts', {
+const node = launch('node', 'apps/node/dist/main.js', {
   REDIS_URL: redisUrl,
   MM_HTTP_PORT: port,
   MM_TOKEN_SECRET: secret,
@@ -64,11 +73,12 @@ const node = launch('node', 'apps/node/src/main.ts', {
   // The demo match is packaged from the start, so the viewer page's rewind has a window to go back in.
   MM_HLS_ALWAYS: process.env.MM_HLS_ALWAYS ?? stream,
 });
-const [listening] = (await once(node, 'message')) as [{ url: string }];
+/** @type {[{ url: string }]} */
+const [listening] = await once(node, 'message');
 const base = listening.url;
 
 const publishToken = await signToken(secret, { role: 'publisher', stream, ttl: '7d', sub: 'origin' });
-launch('origin', 'apps/origin/src/main.ts', {
+launch('origin', 'apps/origin/dist/main.js', {
   MM_INGEST_URL: base,
   MM_STREAM: stream,
   MM_PUBLISH_TOKEN: publishToken,
