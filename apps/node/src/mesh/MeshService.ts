@@ -165,6 +165,7 @@ export class MeshService {
 
   async #pull(streamId: string): Promise<StreamRouter> {
     const { cluster, config, media } = this.#o;
+    const startedAt = Date.now();
     const [active, copies] = await Promise.all([
       cluster.directory.getIngest(streamId),
       cluster.directory.getIngestCopies(streamId),
@@ -180,6 +181,7 @@ export class MeshService {
     }
     const ttl = config.MM_CLAIM_TTL_MS;
     const claimed = await cluster.directory.claimRegionCopy(streamId, config.MM_REGION, this.#self, ttl);
+    const claimedAt = Date.now();
     let upstream = claimed.won ? ingest.nodeId : claimed.winner;
     const stream = await media.getOrCreateStream(streamId);
     try {
@@ -208,7 +210,19 @@ export class MeshService {
         claimed.won = retry.won;
         claimed.claim = retry.claim;
       }
-      this.#log.info({ stream: streamId, upstream, regionCopy: claimed.won }, 'pulling stream');
+      // Where a join's time goes when it has to bring the stream: Redis, then the pipe set-up.
+      const now = Date.now();
+      this.#log.info(
+        {
+          stream: streamId,
+          upstream,
+          regionCopy: claimed.won,
+          tookMs: now - startedAt,
+          directoryMs: claimedAt - startedAt,
+          pipeMs: now - claimedAt,
+        },
+        'pulling stream',
+      );
       this.#watchSwitches(streamId, stream);
       if (claimed.won && copies.backup) void this.#ensureBackup(streamId, stream, copies.backup, upstream);
       return stream;
