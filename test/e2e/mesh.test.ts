@@ -19,15 +19,20 @@ import {
  * The regional mesh: one ingest node, relays in eu and asia, viewers on each.
  * Each region receives exactly one copy of the stream from the ingest; a
  * second relay in a region pulls from the first, never from the ingest.
+ *
+ * The fixture (ingest, origin, eu-1, asia-1, Chromium) is shared; every test
+ * opens its own viewers and starts (and stops) any further relay it needs, so
+ * each runs alone (`-t`) or in any order. The holder-death test uses a region
+ * of its own (us), as it kills its holder.
  */
 describe('regional mesh', () => {
   const stream = 'mesh';
   let redis: RedisServer;
   let ingest: TestNode;
-  const relays: TestNode[] = [];
+  let eu1: TestNode;
+  let asia1: TestNode;
   let origin: ManagedProcess;
   let browser: Browser;
-  let eu2Viewer: Page | undefined;
 
   const pipes = async (node: TestNode): Promise<PipeSummary[]> => {
     const res = await fetch(`${node.url}/api/v1/pipes`, {
@@ -36,6 +41,9 @@ describe('regional mesh', () => {
     expect(res.status).toBe(200);
     return ((await res.json()) as { pipes: PipeSummary[] }).pipes;
   };
+  /** The ingest's pipes out to one region: that region's copies of the stream. */
+  const copiesTo = async (region: string): Promise<PipeSummary[]> =>
+    (await pipes(ingest)).filter((p) => p.direction === 'out' && p.stream === stream && p.peerRegion === region);
 
   const watch = async (node: TestNode): Promise<Page> => {
     const page = await browser.newPage();
@@ -48,92 +56,106 @@ describe('regional mesh', () => {
     });
     return page;
   };
+  const relay = (id: string, region: string): Promise<TestNode> =>
+    startNode(redis.url, { MM_NODE_ID: id, MM_ROLES: 'relay', MM_REGION: region });
 
   beforeAll(async () => {
     redis = await startRedisServer();
     ingest = await startNode(redis.url, { MM_NODE_ID: 'ingest-1', MM_ROLES: 'ingest', MM_REGION: 'eu' });
     origin = await startOrigin(ingest.url, stream, { MM_SCORE_INTERVAL_MS: '300' });
-    for (const [id, region] of [
-      ['eu-1', 'eu'],
-      ['asia-1', 'asia'],
-    ] as const) {
-      relays.push(await startNode(redis.url, { MM_NODE_ID: id, MM_ROLES: 'relay', MM_REGION: region }));
-    }
+    eu1 = await relay('eu-1', 'eu');
+    asia1 = await relay('asia-1', 'asia');
     browser = await launchChromium();
   });
 
   afterAll(async () => {
     await browser?.close();
     await origin?.stop();
-    for (const r of relays) await r.stop(); // stop() after kill() resolves at once
-    await ingest?.stop();
+    for (const n of [asia1, eu1, ingest]) await n?.stop();
     await redis?.stop();
   });
 
   it('serves viewers in eu and asia with one pipe per region from the ingest', async () => {
-    const [eu, asia] = [relays[0]!, relays[1]!];
-    const euViewer = await watch(eu);
-    const asiaViewer = await watch(asia);
-    await Promise.all([waitForMoreFrames(euViewer, 15), waitForMoreFrames(asiaViewer, 15)]);
+    const euViewer = await watch(eu1);
+    const asiaViewer = await watch(asia1);
+    try {
+      await Promise.all([waitForMoreFrames(euViewer, 15), waitForMoreFrames(asiaViewer, 15)]);
 
-    const out = (await pipes(ingest)).filter((p) => p.direction === 'out' && p.stream === stream);
-    expect(out.map((p) => p.peerRegion).sort()).toEqual(['asia', 'eu']);
+      expect((await copiesTo('eu')).map((p) => p.peerNodeId)).toEqual(['eu-1']);
+      expect((await copiesTo('asia')).map((p) => p.peerNodeId)).toEqual(['asia-1']);
 
-    // Scores travel the pipes too, in order.
-    await asiaViewer.waitForFunction(() => (window.__mm?.scores.length ?? 0) >= 4, undefined, {
-      timeout: 10_000,
-    });
-    expect(isContiguous(await scoreSeqs(asiaViewer))).toBe(true);
+      // Scores travel the pipes too, in order.
+      await asiaViewer.waitForFunction(() => (window.__mm?.scores.length ?? 0) >= 4, undefined, {
+        timeout: 10_000,
+      });
+      expect(isContiguous(await scoreSeqs(asiaViewer))).toBe(true);
 
-    // The same figure from Prometheus.
-    const metrics = await (
-      await fetch(`${ingest.url}/metrics`, {
-        headers: { Authorization: `Bearer ${await token('admin', '*')}` },
-      })
-    ).text();
-    expect(metrics).toMatch(/mm_pipes\{[^}]*direction="out"[^}]*peer_region="eu"[^}]*\} 1/);
-    expect(metrics).toMatch(/mm_pipes\{[^}]*direction="out"[^}]*peer_region="asia"[^}]*\} 1/);
+      // The same figure from Prometheus.
+      const metrics = await (
+        await fetch(`${ingest.url}/metrics`, {
+          headers: { Authorization: `Bearer ${await token('admin', '*')}` },
+        })
+      ).text();
+      expect(metrics).toMatch(/mm_pipes\{[^}]*direction="out"[^}]*peer_region="eu"[^}]*\} 1/);
+      expect(metrics).toMatch(/mm_pipes\{[^}]*direction="out"[^}]*peer_region="asia"[^}]*\} 1/);
+    } finally {
+      await Promise.all([euViewer.close(), asiaViewer.close()]);
+    }
   });
 
-  it('feeds a second eu relay from the first, keeping the ingest at two pipes', async () => {
-    const eu2 = await startNode(redis.url, { MM_NODE_ID: 'eu-2', MM_ROLES: 'relay', MM_REGION: 'eu' });
-    relays.push(eu2);
-    const viewer = await watch(eu2);
-    await waitForMoreFrames(viewer, 15);
+  it('feeds a second eu relay from the first, keeping the ingest at one pipe to eu', async () => {
+    // eu-1 holds the region's copy: a viewer of its own makes sure of that.
+    const euViewer = await watch(eu1);
+    const eu2 = await relay('eu-2', 'eu');
+    try {
+      const viewer = await watch(eu2);
+      await waitForMoreFrames(viewer, 15);
 
-    const out = (await pipes(ingest)).filter((p) => p.direction === 'out' && p.stream === stream);
-    expect(out).toHaveLength(2);
-    const inbound = (await pipes(eu2)).filter((p) => p.direction === 'in');
-    expect(inbound.map((p) => p.peerNodeId)).toEqual(['eu-1']);
-    eu2Viewer = viewer;
+      expect((await copiesTo('eu')).map((p) => p.peerNodeId)).toEqual(['eu-1']);
+      const inbound = (await pipes(eu2)).filter((p) => p.direction === 'in');
+      expect(inbound.map((p) => p.peerNodeId)).toEqual(['eu-1']);
+      await viewer.close();
+    } finally {
+      await euViewer.close();
+      await eu2.stop();
+    }
   });
 
   it('re-pulls from the ingest when the region holder dies, without closing the viewers of the second relay', async () => {
-    const [eu1, , eu2] = [relays[0]!, relays[1]!, relays[2]!];
-    const viewer = eu2Viewer!;
-    const navigations: string[] = [];
-    viewer.on('framenavigated', (f) => navigations.push(f.url()));
-    await startFrameClock(viewer);
-    await viewer.waitForFunction(
-      () => ((window as unknown as { __frameTimes: number[] }).__frameTimes.length ?? 0) > 10,
-    );
-    const killedAt = await pageNow(viewer);
-    await eu1.kill();
-    await viewer.waitForFunction(
-      (since) => (window as unknown as { __frameTimes: number[] }).__frameTimes.filter((t) => t > since).length >= 30,
-      killedAt,
-      { timeout: 30_000, polling: 100 },
-    );
-    const { gapMs } = await longestFreezeSince(viewer, killedAt);
-    const inbound = (await pipes(eu2)).filter((p) => p.direction === 'in');
-    const out = (await pipes(ingest)).filter((p) => p.direction === 'out' && p.stream === stream);
-    console.log(
-      `region holder SIGKILL: eu-2 viewer freeze ${gapMs.toFixed(0)} ms, eu-2 now pulls from ${inbound[0]?.peerNodeId}`,
-    );
-    expect(inbound.map((p) => p.peerNodeId)).toEqual(['ingest-1']);
-    // Still one copy per region: the dead holder's pipe is gone, eu-2 holds eu now.
-    expect(out.map((p) => p.peerNodeId).sort()).toEqual(['asia-1', 'eu-2']);
-    expect(navigations).toEqual([]);
-    expect(await viewer.evaluate(() => window.__mm?.moves.failovers ?? -1)).toBe(0);
+    const us1 = await relay('us-1', 'us');
+    const us2 = await relay('us-2', 'us');
+    const holderViewer = await watch(us1);
+    try {
+      const viewer = await watch(us2);
+      expect((await pipes(us2)).filter((p) => p.direction === 'in').map((p) => p.peerNodeId)).toEqual(['us-1']);
+      const navigations: string[] = [];
+      viewer.on('framenavigated', (f) => navigations.push(f.url()));
+      await startFrameClock(viewer);
+      await viewer.waitForFunction(
+        () => ((window as unknown as { __frameTimes: number[] }).__frameTimes.length ?? 0) > 10,
+      );
+      const killedAt = await pageNow(viewer);
+      await us1.kill();
+      await viewer.waitForFunction(
+        (since) => (window as unknown as { __frameTimes: number[] }).__frameTimes.filter((t) => t > since).length >= 30,
+        killedAt,
+        { timeout: 30_000, polling: 100 },
+      );
+      const { gapMs } = await longestFreezeSince(viewer, killedAt);
+      const inbound = (await pipes(us2)).filter((p) => p.direction === 'in');
+      console.log(
+        `region holder SIGKILL: us-2 viewer freeze ${gapMs.toFixed(0)} ms, us-2 now pulls from ${inbound[0]?.peerNodeId}`,
+      );
+      expect(inbound.map((p) => p.peerNodeId)).toEqual(['ingest-1']);
+      // Still one copy per region: the dead holder's pipe is gone, us-2 holds us now.
+      expect((await copiesTo('us')).map((p) => p.peerNodeId)).toEqual(['us-2']);
+      expect(navigations).toEqual([]);
+      expect(await viewer.evaluate(() => window.__mm?.moves.failovers ?? -1)).toBe(0);
+      await viewer.close();
+    } finally {
+      await holderViewer.close().catch(() => undefined);
+      await us1.stop();
+      await us2.stop();
+    }
   });
 });

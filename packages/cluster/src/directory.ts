@@ -13,13 +13,23 @@ export interface IngestEntry {
   since: number;
 }
 
-/** A region-copy claim held by `nodeId`; pass it back to refresh()/release(). */
+/** A region-copy claim held by `nodeId`; pass it back to renew()/refresh()/release(). */
 export interface RegionClaim {
   stream: string;
   region: string;
   nodeId: string;
   ttlMs: number;
+  /**
+   * Fencing token: a number that grows with every new win of this claim (by
+   * anyone). A claim object whose token is not the current one is stale — it
+   * belongs to an earlier lease — and can neither renew nor release the
+   * current one. 0 when the caller did not win.
+   */
+  token: number;
 }
+
+/** What renew() found: our lease extended (or taken again), or someone else's. */
+export type RenewResult = { held: true; claim: RegionClaim; retaken: boolean } | { held: false; winner: string };
 
 export interface ClaimResult {
   /** The node that holds the region's copy after this call. */
@@ -57,18 +67,25 @@ export interface StreamDirectoryOptions {
  * empty and wins, all later ones read the winner. The owner calling again is
  * a refresh (idempotent), not a second win for someone else.
  */
+/*
+ * KEYS[4] is the claim's fence counter: INCR on every new win, so the token a
+ * winner gets is larger than any earlier holder's. It outlives the claim (a
+ * day, renewed on each win) so tokens keep growing across holders.
+ */
 const CLAIM_LUA = `
 local cur = redis.call('GET', KEYS[1])
 if not cur then
+  local token = redis.call('INCR', KEYS[4])
+  redis.call('PEXPIRE', KEYS[4], ARGV[5])
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   redis.call('SADD', KEYS[2], ARGV[3])
   redis.call('SADD', KEYS[3], ARGV[4])
-  return ARGV[1]
+  return { ARGV[1], token }
 end
 if cur == ARGV[1] then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
-return cur
+return { cur, tonumber(redis.call('GET', KEYS[4]) or '0') }
 `;
 
 /** Compare-and-expire: only the holder may extend its claim. */
@@ -80,15 +97,43 @@ end
 return 0
 `;
 
-/** Compare-and-delete: only the holder may give its claim up. */
+/**
+ * Renew a lease, fenced: extended only if we hold it *with this token*; taken
+ * again (new token) if nobody holds it — it lapsed while we were stalled, or
+ * Redis lost it, or a peer forgot us — since we still have the copy; and
+ * reported as lost, with the holder, if anyone else (or a newer lease of
+ * ours) holds it. Returns { status, holder, token }: 1 renewed, 2 re-taken, 0 lost.
+ */
+const RENEW_LUA = `
+local cur = redis.call('GET', KEYS[1])
+local fence = tonumber(redis.call('GET', KEYS[4]) or '0')
+if cur == ARGV[1] and fence == tonumber(ARGV[3]) then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return { 1, cur, fence }
+end
+if not cur then
+  local token = redis.call('INCR', KEYS[4])
+  redis.call('PEXPIRE', KEYS[4], ARGV[4])
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  redis.call('SADD', KEYS[2], ARGV[5])
+  redis.call('SADD', KEYS[3], ARGV[6])
+  return { 2, ARGV[1], token }
+end
+return { 0, cur, fence }
+`;
+
+/** Compare-and-delete, fenced: only the holder of the current lease may give it up. */
 const RELEASE_LUA = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then
+if redis.call('GET', KEYS[1]) == ARGV[1] and tonumber(redis.call('GET', KEYS[3]) or '0') == tonumber(ARGV[3]) then
   redis.call('DEL', KEYS[1])
   redis.call('SREM', KEYS[2], ARGV[2])
   return 1
 end
 return 0
 `;
+
+/** How long a claim's fence counter outlives its last win. */
+const FENCE_TTL_MS = 24 * 60 * 60 * 1000;
 
 const SET_INGEST_LUA = `
 redis.call('DEL', KEYS[1])
@@ -274,23 +319,73 @@ export class StreamDirectory {
     checkRegion(region);
     checkNodeId(nodeId);
     checkTtl(ttlMs);
-    const winner = await this.conn.run('claim region copy', (c) =>
+    const [winner, token] = (await this.conn.run('claim region copy', (c) =>
       c.eval(
         CLAIM_LUA,
-        3,
+        4,
         this.keys.claim(stream, region),
         this.keys.streams,
         this.keys.regions(stream),
+        this.keys.claimFence(stream, region),
         nodeId,
         String(Math.floor(ttlMs)),
         stream,
         region,
+        String(FENCE_TTL_MS),
       ),
-    );
+    )) as [string, number];
     const holder = String(winner);
     const won = holder === nodeId;
-    if (won) this.logger.debug({ stream, region, nodeId }, 'region copy claimed');
-    return { winner: holder, won, claim: { stream, region, nodeId, ttlMs } };
+    if (won) this.logger.debug({ stream, region, nodeId, token }, 'region copy claimed');
+    return { winner: holder, won, claim: { stream, region, nodeId, ttlMs, token: won ? Number(token) : 0 } };
+  }
+
+  /**
+   * Renew a held lease (call it every ttl/3 or so: two renewals may fail
+   * before it lapses). Fenced by the claim's token. A lease that lapsed with
+   * nobody else taking it is taken again under a new token (`retaken`); one
+   * that someone else holds now is reported with its holder, and the caller
+   * must step down (stop pulling from the ingest, pull from the winner).
+   */
+  async renew(claim: RegionClaim): Promise<RenewResult> {
+    checkTtl(claim.ttlMs);
+    const [status, holder, token] = (await this.conn.run('renew claim', (c) =>
+      c.eval(
+        RENEW_LUA,
+        4,
+        this.keys.claim(claim.stream, claim.region),
+        this.keys.streams,
+        this.keys.regions(claim.stream),
+        this.keys.claimFence(claim.stream, claim.region),
+        claim.nodeId,
+        String(Math.floor(claim.ttlMs)),
+        String(claim.token),
+        String(FENCE_TTL_MS),
+        claim.stream,
+        claim.region,
+      ),
+    )) as [number, string, number];
+    if (Number(status) === 0) {
+      this.logger.warn(
+        {
+          stream: claim.stream,
+          region: claim.region,
+          nodeId: claim.nodeId,
+          token: claim.token,
+          holder: String(holder),
+        },
+        'region claim held by another lease',
+      );
+      return { held: false, winner: String(holder) };
+    }
+    const retaken = Number(status) === 2;
+    if (retaken) {
+      this.logger.warn(
+        { stream: claim.stream, region: claim.region, nodeId: claim.nodeId, token: Number(token) },
+        'region claim had lapsed; taken again',
+      );
+    }
+    return { held: true, retaken, claim: { ...claim, token: Number(token) } };
   }
 
   /** Who holds `region`'s copy of `stream`, or null. */
@@ -319,16 +414,18 @@ export class StreamDirectory {
     return true;
   }
 
-  /** Give a claim up; a no-op (false) unless `claim.nodeId` holds it. */
+  /** Give a claim up; a no-op (false) unless `claim` is the current lease (holder and token). */
   async release(claim: RegionClaim): Promise<boolean> {
     const ok = await this.conn.run('release claim', (c) =>
       c.eval(
         RELEASE_LUA,
-        2,
+        3,
         this.keys.claim(claim.stream, claim.region),
         this.keys.regions(claim.stream),
+        this.keys.claimFence(claim.stream, claim.region),
         claim.nodeId,
         claim.region,
+        String(claim.token),
       ),
     );
     return Number(ok) === 1;

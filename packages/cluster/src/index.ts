@@ -18,12 +18,14 @@ export {
   type IngestEntry,
   type IngestRole,
   type RegionClaim,
+  type RenewResult,
   StreamDirectory,
   type StreamDirectoryOptions,
   type StreamEntry,
 } from './directory.ts';
 export { ClusterError, type ClusterErrorCode, isClusterError } from './errors.ts';
 export { clusterKeys, keyPrefix } from './keys.ts';
+export { PeerLiveness, type PeerLivenessOptions } from './liveness.ts';
 export { type Logger, silentLogger } from './logger.ts';
 export {
   acceptsViewers,

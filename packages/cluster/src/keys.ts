@@ -14,10 +14,7 @@ const CLUSTER_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
 export function assertClusterName(name: string): void {
   if (!CLUSTER_NAME.test(name)) {
-    throw new ClusterError(
-      'bad_request',
-      `cluster name must match ${CLUSTER_NAME}, got ${JSON.stringify(name)}`,
-    );
+    throw new ClusterError('bad_request', `cluster name must match ${CLUSTER_NAME}, got ${JSON.stringify(name)}`);
   }
 }
 
@@ -47,6 +44,8 @@ export function clusterKeys(cluster: string) {
     regions: (stream: string) => `${p}regions:${stream}`,
     /** STRING holder node id, PX = claim ttl. */
     claim: (stream: string, region: string) => `${p}claim:${stream}:${region}`,
+    /** STRING counter: fencing token of the claim's latest win (INCR per win, PX one day). */
+    claimFence: (stream: string, region: string) => `${p}claim-fence:${stream}:${region}`,
     /** Pub/sub channel a node listens on for bus messages addressed to it. */
     bus: (nodeId: string) => `${p}bus:${nodeId}`,
   };

@@ -102,6 +102,29 @@ describe('StreamDirectory: region copy claims', () => {
       expect(await d.refresh(claim)).toBe(false);
     }));
 
+  it('renew is fenced by the token: it extends our lease, re-takes a lapsed one, and reports a newer holder', () =>
+    withDirectory(async (d) => {
+      const { claim } = await d.claimRegionCopy('s', 'eu', 'a', 5_000);
+      expect(claim.token).toBeGreaterThan(0);
+      expect(await d.renew(claim)).toEqual({ held: true, retaken: false, claim });
+      // Lapsed (forgotten as dead while it was only busy) and nobody took it: taken again, new token.
+      await d.forgetNode('a');
+      const again = await d.renew(claim);
+      expect(again).toMatchObject({ held: true, retaken: true });
+      const fresh = (again as { claim: typeof claim }).claim;
+      expect(fresh.token).toBeGreaterThan(claim.token);
+      // The stale lease can neither renew nor release the fresh one.
+      expect(await d.release(claim)).toBe(false);
+      expect(await d.renew(claim)).toEqual({ held: false, winner: 'a' });
+      // Someone else holds it now: reported, not taken.
+      await d.forgetNode('a');
+      const b = await d.claimRegionCopy('s', 'eu', 'b', 5_000);
+      expect(b.claim.token).toBeGreaterThan(fresh.token);
+      expect(await d.renew(fresh)).toEqual({ held: false, winner: 'b' });
+      expect(await d.getRegionHolder('s', 'eu')).toBe('b');
+      expect(await d.release(b.claim)).toBe(true);
+    }));
+
   it('an unrefreshed claim expires and can be won by another node', () =>
     withDirectory(async (d) => {
       await d.claimRegionCopy('s', 'eu', 'a', 100);

@@ -1,4 +1,4 @@
-import { ClusterError, type RegionClaim } from '@matchmesh/cluster';
+import { ClusterError, PeerLiveness, type RegionClaim } from '@matchmesh/cluster';
 import {
   PipeCloseRequest,
   PipeCommentaryRequest,
@@ -63,6 +63,7 @@ export class MeshService {
   readonly #watched = new WeakSet<StreamRouter>();
   readonly #pulling = new Map<string, Promise<StreamRouter>>();
   readonly #listen: PipeListen;
+  readonly #liveness: PeerLiveness;
   #sweep: NodeJS.Timeout | undefined;
 
   constructor(o: MeshOptions) {
@@ -74,6 +75,14 @@ export class MeshService {
       portRange: { min: o.config.MM_RTC_MIN_PORT, max: o.config.MM_RTC_MAX_PORT },
       socketBufferBytes: o.config.MM_UDP_BUFFER_BYTES,
     };
+    // A peer silent (no heartbeat) but still connected for a whole claim TTL
+    // is dead: by then its own claims would have lapsed anyway.
+    this.#liveness = new PeerLiveness({
+      redis: o.cluster.redis,
+      cluster: o.config.MM_CLUSTER,
+      graceMs: o.config.MM_CLAIM_TTL_MS,
+      logger: this.#log,
+    });
   }
 
   get #self(): string {
@@ -112,22 +121,14 @@ export class MeshService {
     }
   }
 
-  /** Take our region claims again (after Redis lost them); media never stopped meanwhile. */
+  /**
+   * Renew our region leases now (after Redis lost them, or after our record
+   * lapsed while we were stalled); media never stopped meanwhile. A lease
+   * somebody else took in between makes us step down.
+   */
   async reclaim(): Promise<void> {
-    const { cluster, config } = this.#o;
     for (const [stream, inbound] of this.#in) {
-      if (!inbound.claim) continue;
-      try {
-        const result = await cluster.directory.claimRegionCopy(
-          stream,
-          config.MM_REGION,
-          this.#self,
-          config.MM_CLAIM_TTL_MS,
-        );
-        if (result.won) inbound.claim = result.claim;
-      } catch {
-        // Still down: the next registration tries again.
-      }
+      if (inbound.claim) await this.#renew(stream, inbound);
     }
   }
 
@@ -156,6 +157,7 @@ export class MeshService {
 
   close(): void {
     clearInterval(this.#sweep);
+    void this.#liveness.close();
     for (const p of this.#out.values()) p.close('node closing');
     for (const i of this.#in.values()) i.pipe.close('node closing');
     for (const p of this.#backup.values()) p.close('node closing');
@@ -163,6 +165,7 @@ export class MeshService {
 
   async #pull(streamId: string): Promise<StreamRouter> {
     const { cluster, config, media } = this.#o;
+    const startedAt = Date.now();
     const [active, copies] = await Promise.all([
       cluster.directory.getIngest(streamId),
       cluster.directory.getIngestCopies(streamId),
@@ -178,6 +181,7 @@ export class MeshService {
     }
     const ttl = config.MM_CLAIM_TTL_MS;
     const claimed = await cluster.directory.claimRegionCopy(streamId, config.MM_REGION, this.#self, ttl);
+    const claimedAt = Date.now();
     let upstream = claimed.won ? ingest.nodeId : claimed.winner;
     const stream = await media.getOrCreateStream(streamId);
     try {
@@ -185,9 +189,20 @@ export class MeshService {
         await this.#requestPipe(upstream, streamId, stream);
       } catch (err) {
         // The region's holder may have died with its claim still in Redis:
-        // forget it, take the claim ourselves and go to the ingest.
+        // forget it, take the claim ourselves and go to the ingest. But only
+        // if it is really gone: a busy holder that answered late still has
+        // the region's copy, and pulling a second one from the ingest would
+        // break "one copy per region". The viewer's join fails and is retried.
         if (claimed.won || !(err instanceof ClusterError)) throw err;
-        this.#log.warn({ stream: streamId, upstream, err: err.message }, 'region holder unreachable; taking over');
+        const dead = await this.#liveness.isDead(upstream).catch(() => false);
+        if (!dead) {
+          this.#log.warn(
+            { stream: streamId, upstream, err: err.message },
+            'region holder did not answer but is alive; not taking over',
+          );
+          throw err;
+        }
+        this.#log.warn({ stream: streamId, upstream, err: err.message }, 'region holder gone; taking over');
         await cluster.directory.forgetNode(upstream);
         const retry = await cluster.directory.claimRegionCopy(streamId, config.MM_REGION, this.#self, ttl);
         upstream = retry.won ? ingest.nodeId : retry.winner;
@@ -195,7 +210,19 @@ export class MeshService {
         claimed.won = retry.won;
         claimed.claim = retry.claim;
       }
-      this.#log.info({ stream: streamId, upstream, regionCopy: claimed.won }, 'pulling stream');
+      // Where a join's time goes when it has to bring the stream: Redis, then the pipe set-up.
+      const now = Date.now();
+      this.#log.info(
+        {
+          stream: streamId,
+          upstream,
+          regionCopy: claimed.won,
+          tookMs: now - startedAt,
+          directoryMs: claimedAt - startedAt,
+          pipeMs: now - claimedAt,
+        },
+        'pulling stream',
+      );
       this.#watchSwitches(streamId, stream);
       if (claimed.won && copies.backup) void this.#ensureBackup(streamId, stream, copies.backup, upstream);
       return stream;
@@ -267,10 +294,62 @@ export class MeshService {
       }
     }
     if (inbound.claim) {
-      // Refresh failures while Redis is down are fine: media keeps flowing,
-      // and the claim is taken again when a new relay needs it.
-      await this.#o.cluster.directory.refresh(inbound.claim).catch(() => false);
+      if (!(await this.#renew(streamId, inbound))) return;
       await this.#checkFeeds(streamId, inbound);
+    }
+  }
+
+  /**
+   * Renew the inbound's region lease (fenced by its token). Renewed every
+   * ttl/3 at most 1 s apart, so a stall of up to ~ttl - 1 s keeps it; one
+   * that lapsed with nobody taking it is taken again. One that another relay
+   * holds now (we were stalled past the TTL, or declared dead) means that
+   * relay pulls the region's copy from the ingest: we step down. False when
+   * we stepped down. Redis errors are fine: media keeps flowing.
+   */
+  async #renew(streamId: string, inbound: Inbound): Promise<boolean> {
+    const claim = inbound.claim;
+    if (!claim) return true;
+    const result = await this.#o.cluster.directory.renew(claim).catch(() => null);
+    if (inbound.claim !== claim) return true; // replaced meanwhile (feed check, step-down)
+    if (!result) return true;
+    if (result.held) {
+      inbound.claim = result.claim;
+      return true;
+    }
+    if (result.winner === this.#self) {
+      // A newer lease of our own (taken by a concurrent pull): adopt its token.
+      const mine = await this.#o.cluster.directory
+        .claimRegionCopy(streamId, claim.region, this.#self, claim.ttlMs)
+        .catch(() => null);
+      if (mine?.won) inbound.claim = mine.claim;
+      return true;
+    }
+    this.#stepDown(streamId, inbound, result.winner);
+    return false;
+  }
+
+  /**
+   * Another relay holds the region's lease: stop pulling from the ingest (and
+   * the backup ingest) and pull the stream from that relay instead. The
+   * stream's router stays, so viewers here keep their sessions.
+   */
+  #stepDown(streamId: string, inbound: Inbound, holder: string): void {
+    this.#log.warn(
+      { stream: streamId, holder, upstream: inbound.upstream },
+      'region lease held by another relay: stepping down, pulling from it',
+    );
+    inbound.claim = null; // not ours: the close handler must not release it
+    this.#dropInbound(streamId, inbound.pipe, 'stepped down: another relay holds the region');
+    const backup = this.#backup.get(streamId);
+    if (backup) this.#dropInbound(streamId, backup, 'stepped down: another relay holds the region');
+    if (this.#o.localViewers(streamId) > 0 || this.#hasDownstream(streamId)) {
+      this.resolveStream(streamId).catch((err) =>
+        this.#log.warn(
+          { stream: streamId, err: String(err) },
+          'could not pull from the region holder; viewers will rejoin',
+        ),
+      );
     }
   }
 
@@ -441,12 +520,18 @@ export class MeshService {
    */
   async #sweepDeadPeers(): Promise<void> {
     if (this.#out.size === 0 && this.#in.size === 0) return;
-    let alive: Set<string>;
+    const peers = new Set<string>();
+    for (const p of this.#out.values()) peers.add(p.peer.nodeId);
+    for (const i of this.#in.values()) peers.add(i.upstream);
+    for (const b of this.#backup.values()) peers.add(b.upstream);
+    let dead: Set<string>;
     try {
-      alive = new Set((await this.#o.cluster.registry.list()).map((n) => n.id));
+      // Not "missing from the registry": a late heartbeat is not a death (see PeerLiveness).
+      dead = await this.#liveness.dead(peers);
     } catch {
       return; // Redis down: keep everything as it is.
     }
+    const alive = { has: (id: string) => !dead.has(id) };
     for (const pipe of this.#out.values()) {
       if (!alive.has(pipe.peer.nodeId)) {
         pipe.close('peer node gone');
