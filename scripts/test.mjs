@@ -36,11 +36,15 @@ function vitest(label, args) {
   const report = path.join(reports, `${results.length}.json`);
   const before = load();
   console.log(`[test] ${label} (load average ${before})`);
-  const res = spawnSync('npx', ['vitest', 'run', ...args, '--reporter=default', '--reporter=json', `--outputFile.json=${report}`], {
-    stdio: 'inherit',
-    cwd: root,
-    env,
-  });
+  const res = spawnSync(
+    'npx',
+    ['vitest', 'run', ...args, '--reporter=default', '--reporter=json', `--outputFile.json=${report}`],
+    {
+      stdio: 'inherit',
+      cwd: root,
+      env,
+    },
+  );
   const seconds = ((Date.now() - t) / 1000).toFixed(1);
   const ok = res.status === 0;
   let counts = '';

@@ -135,9 +135,7 @@ describe('ScoreOutbox', () => {
 describe('WHIP client helpers', () => {
   it('builds the endpoint from the ingest base URL', () => {
     expect(whipEndpoint('http://127.0.0.1:8080', 'match')).toBe('http://127.0.0.1:8080/whip/match');
-    expect(whipEndpoint('https://ingest.example/mm/', 'final-1')).toBe(
-      'https://ingest.example/mm/whip/final-1',
-    );
+    expect(whipEndpoint('https://ingest.example/mm/', 'final-1')).toBe('https://ingest.example/mm/whip/final-1');
   });
 
   it('classifies rejections', () => {
