@@ -37,16 +37,44 @@ export const CHROMIUM_FLAGS = [
  */
 export const TEST_VIEWPORT = { width: 640, height: 480 };
 
-/** One browser per test file: its pages (and contexts) get TEST_VIEWPORT by default. */
+/**
+ * The viewer page's decorations drawn over the playing video — the badge's
+ * backdrop blur, the score bug's drop shadow, the pulsing live dot — cost a
+ * software-rendering Chromium more than the video itself (measured with
+ * test/src/rig-cpu.ts: GPU process ~36-50 % → ~6 %, renderer ~30-36 % → ~19 %
+ * of a core). No test looks at them and no code waits on them, so test pages
+ * go without.
+ */
+export const TEST_PAGE_CSS =
+  '* { animation: none !important; backdrop-filter: none !important; filter: none !important; }';
+const addTestCss = `document.addEventListener('DOMContentLoaded', () => {
+  const style = document.createElement('style');
+  style.textContent = ${JSON.stringify(TEST_PAGE_CSS)};
+  document.head.append(style);
+});`;
+
+/**
+ * One browser per test file: its pages (and contexts) get TEST_VIEWPORT by
+ * default, and TEST_PAGE_CSS.
+ */
 export async function launchChromium(extraArgs: string[] = []): Promise<Browser> {
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
     headless: true,
     args: [...CHROMIUM_FLAGS, ...extraArgs],
   });
-  const newPage = browser.newPage.bind(browser);
   const newContext = browser.newContext.bind(browser);
-  browser.newPage = (options = {}) => newPage({ viewport: TEST_VIEWPORT, ...options });
-  browser.newContext = (options = {}) => newContext({ viewport: TEST_VIEWPORT, ...options });
+  browser.newContext = async (options = {}) => {
+    const context = await newContext({ viewport: TEST_VIEWPORT, ...options });
+    await context.addInitScript(addTestCss);
+    return context;
+  };
+  // Like Browser.newPage: a context of its own, closed with the page.
+  browser.newPage = async (options = {}) => {
+    const context = await browser.newContext(options);
+    const page = await context.newPage();
+    page.on('close', () => void context.close().catch(() => undefined));
+    return page;
+  };
   return browser;
 }

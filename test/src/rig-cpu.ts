@@ -3,7 +3,8 @@
  * Chromium viewer page playing; CPU of the test ffmpeg and of each Chromium
  * process type, sampled from /proc over a window. Run it to compare rig
  * settings (issue 11): `npx tsx test/src/rig-cpu.ts` (the e2e defaults), or
- * with RIG_LEGACY=1 (720p at 1.5 Mbit/s, the old flags and 1280x720 viewport).
+ * with RIG_LEGACY=1 (720p at 1.5 Mbit/s, the old flags, a 1280x720 viewport and
+ * the page's decorations); RIG_EXTRA_FLAGS adds Chromium flags to try.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -59,12 +60,15 @@ function descendants(pid: number): number[] {
 }
 
 function label(pid: number): string {
-  const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  // Zygote-forked Chromium children rewrite their title into one space-separated string.
+  const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split(/[\0 ]/);
   if (cmd.some((a) => a.includes('ffmpeg'))) return 'ffmpeg';
   const type = cmd.find((a) => a.startsWith('--type='))?.slice(7);
   const sub = cmd.find((a) => a.startsWith('--utility-sub-type='))?.slice(19);
   if (cmd[0]?.includes('chrom')) return `chromium ${type ?? 'browser'}${sub ? ` (${sub})` : ''}`;
-  return cmd.slice(0, 2).join(' ').slice(-40);
+  const entry = cmd.find((a) => a.endsWith('main.ts'));
+  if (entry) return entry.includes('apps/origin') ? 'origin agent (node)' : 'node (apps/node)';
+  return cmd[0]!.split('/').at(-1)!;
 }
 
 const redis = await startRedisServer();
@@ -81,7 +85,7 @@ const browser = legacy
       headless: true,
       args: LEGACY_CHROMIUM_FLAGS,
     })
-  : await launchChromium();
+  : await launchChromium(process.env.RIG_EXTRA_FLAGS?.split(' ').filter(Boolean));
 try {
   const page = await browser.newPage(legacy ? { viewport: { width: 1280, height: 720 } } : undefined);
   await page.goto(`${node.url}/watch?stream=${stream}&token=${await token('viewer', stream)}`);
