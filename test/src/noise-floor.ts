@@ -27,16 +27,21 @@ export async function freezeFloor(page: Page, label: string, frames = 60): Promi
 
 /**
  * What opening any page costs right now: a fresh page in the same browser
- * navigates to a tiny URL of the same node (renderer start, HTTP, commit),
- * the part of a page load that is the machine's, not the product's.
+ * loads a tiny URL of the same node (renderer start, HTTP, commit, load),
+ * the part of a page load that is the machine's, not the product's. Timed
+ * by the page itself (navigation start → load end), like a late joiner's
+ * score (see live-match.test.ts).
  */
 export async function pageOpenFloor(browser: Browser, url: string, label: string): Promise<number> {
   const page = await browser.newPage();
   try {
-    const t0 = Date.now();
     await page.goto(url);
-    const floor = Date.now() - t0;
-    console.log(`${label}: noise floor, a fresh page opened ${url.replace(/\?.*/, '')} in ${floor} ms`);
+    const floor = Math.round(
+      await page.evaluate(
+        () => (performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming).loadEventEnd,
+      ),
+    );
+    console.log(`${label}: noise floor, a fresh page loaded ${url.replace(/\?.*/, '')} in ${floor} ms`);
     return floor;
   } finally {
     await page.close();
