@@ -40,9 +40,14 @@ describe('HLS fallback and upgrade', () => {
   const stateLog = (page: Page): Promise<StateEntry[]> => page.evaluate(() => window.__mm!.stateLog);
   const pathOf = (page: Page): Promise<string> => page.evaluate(() => `${window.__mm!.state}/${window.__mm!.path}`);
   const waitForPath = (page: Page, state: string, path: string, timeout: number): Promise<unknown> =>
-    page.waitForFunction(([s, p]) => window.__mm?.state === s && window.__mm?.path === p, [state, path], {
-      timeout,
-    });
+    page
+      .waitForFunction(([s, p]) => window.__mm?.state === s && window.__mm?.path === p, [state, path], { timeout })
+      .catch(async (err: unknown) => {
+        const log = await stateLog(page).catch(() => []);
+        throw new Error(`not ${state}/${path} in ${timeout} ms; player: ${trace(log, log[0]?.at ?? 0)}`, {
+          cause: err,
+        });
+      });
   /** Wall time of the first state entry at or after `since` matching `match`. */
   const firstAt = (log: StateEntry[], since: number, match: (e: StateEntry) => boolean): number | undefined =>
     log.find((e) => e.at >= since && match(e))?.at;
