@@ -18,7 +18,7 @@ const log = (msg) => console.log(`[setup] ${msg}`);
 const DEBIAN_PACKAGES = [
   'build-essential', 'meson', 'ninja-build', 'pkg-config',
   'libuv1-dev', 'libssl-dev', 'libsrtp2-dev', 'libflatbuffers-dev', 'flatbuffers-compiler', 'libabsl-dev',
-  'redis-server', 'ffmpeg', 'chromium',
+  'redis-server', 'ffmpeg', 'chromium', 'stress-ng',
   // bench: counts the bytes leaving the ingest's pipe ports (inter-region copies scenario).
   'tcpdump',
 ];

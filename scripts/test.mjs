@@ -1,9 +1,14 @@
 #!/usr/bin/env node
 // `npm test` after set-up: typecheck every workspace, then the whole vitest
 // suite (unit, then end-to-end with real redis-server, mediasoup workers,
-// ffmpeg and Chromium). Extra arguments go to vitest.
-import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+// ffmpeg and Chromium). Extra arguments go to vitest; test files under test/
+// given alone run one at a time like the full suite.
+// `--stress` (npm run test:stress): only the end-to-end files, with a CPU hog
+// (stress-ng, one busy worker) running the whole time: the timing bounds must
+// hold on a loaded machine too.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -14,6 +19,49 @@ for (const line of readFileSync(path.join(root, '.matchmesh', 'env'), 'utf8').sp
   if (k && v.length > 0) env[k] = v.join('=');
 }
 
+const load = () =>
+  os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+const reports = mkdtempSync(path.join(os.tmpdir(), 'mm-test-'));
+process.on('exit', () => rmSync(reports, { recursive: true, force: true }));
+/** Test counts over every vitest run, for the closing line. */
+const totals = { passed: 0, failed: 0, skipped: 0 };
+const results = [];
+
+/** One vitest run; its JSON report adds to the totals. Returns true when it passed. */
+function vitest(label, args) {
+  const t = Date.now();
+  const report = path.join(reports, `${results.length}.json`);
+  const before = load();
+  console.log(`[test] ${label} (load average ${before})`);
+  const res = spawnSync(
+    'npx',
+    ['vitest', 'run', ...args, '--reporter=default', '--reporter=json', `--outputFile.json=${report}`],
+    {
+      stdio: 'inherit',
+      cwd: root,
+      env,
+    },
+  );
+  const seconds = ((Date.now() - t) / 1000).toFixed(1);
+  const ok = res.status === 0;
+  let counts = '';
+  if (existsSync(report)) {
+    const r = JSON.parse(readFileSync(report, 'utf8'));
+    totals.passed += r.numPassedTests;
+    totals.failed += r.numFailedTests;
+    totals.skipped += r.numPendingTests + (r.numTodoTests ?? 0);
+    counts = `, ${r.numPassedTests} passed, ${r.numFailedTests} failed`;
+  } else if (!ok) {
+    totals.failed += 1;
+  }
+  console.log(`[test] ${label}: ${ok ? 'ok' : 'FAILED'} in ${seconds} s${counts}; load average ${before} → ${load()}`);
+  results.push({ label, ok, seconds });
+  return ok;
+}
+
 function run(label, cmd, args) {
   const t = Date.now();
   console.log(`[test] ${label}`);
@@ -22,14 +70,65 @@ function run(label, cmd, args) {
   if (res.status !== 0) process.exit(res.status ?? 1);
 }
 
+/** End-to-end files one at a time, each in its own vitest process, so the load between them shows. */
+function e2eFiles(files) {
+  for (const file of files) vitest(`e2e ${path.relative(root, file)}`, ['--project', 'e2e', file]);
+}
+
+function allE2eFiles() {
+  return readdirSync(path.join(root, 'test'), { recursive: true })
+    .filter((f) => f.endsWith('.test.ts') && !f.includes('node_modules'))
+    .map((f) => path.join(root, 'test', f))
+    .sort();
+}
+
+/** stress-ng with one busy worker until this script exits (however it exits). */
+function startCpuHog() {
+  const argv = ['stress-ng', '--cpu', '1', '--timeout', '4h', '--quiet'];
+  // setpriv (util-linux) makes the kernel kill the hog if this script dies without cleaning up.
+  const cmd = existsSync('/usr/bin/setpriv') ? ['/usr/bin/setpriv', '--pdeathsig', 'SIGKILL', '--', ...argv] : argv;
+  const hog = spawn(cmd[0], cmd.slice(1), { stdio: 'inherit' });
+  hog.on('error', (err) => {
+    console.error(`[test] stress-ng could not start (${err.message}); run npm run setup`);
+    process.exit(1);
+  });
+  const stop = () => {
+    if (hog.exitCode === null) hog.kill('SIGTERM');
+  };
+  process.on('exit', stop);
+  for (const sig of ['SIGINT', 'SIGTERM']) {
+    process.on(sig, () => {
+      stop();
+      process.exit(130);
+    });
+  }
+  console.log(`[test] CPU hog: stress-ng --cpu 1 (pid ${hog.pid})`);
+}
+
+function finish() {
+  const failed = results.filter((r) => !r.ok);
+  console.log('[test] summary:');
+  for (const r of results) console.log(`[test]   ${r.ok ? 'ok    ' : 'FAILED'} ${r.label} (${r.seconds} s)`);
+  // The plain closing line a CI log parser reads.
+  console.log(`tests: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
+  process.exit(failed.length > 0 ? 1 : 0);
+}
+
 const extra = process.argv.slice(2);
-if (extra.length === 0) {
+if (extra[0] === '--stress') {
+  startCpuHog();
+  e2eFiles(extra.length > 1 ? extra.slice(1).map((f) => path.resolve(root, f)) : allE2eFiles());
+  finish();
+} else if (extra.length === 0) {
   run('typecheck (tsc -b)', 'node', [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-b']);
   // Unit tests first, then end-to-end alone: in one vitest run the two projects run side by side, and the
   // unit tests' real mediasoup workers then load the 2 cores under the e2e tests' freeze and latency bounds.
-  run('vitest (unit)', 'npx', ['vitest', 'run', '--project', 'unit']);
-  // One e2e file at a time (the project's fileParallelism setting is not honoured inside `projects`).
-  run('vitest (e2e)', 'npx', ['vitest', 'run', '--project', 'e2e', '--no-file-parallelism']);
+  if (vitest('vitest (unit)', ['--project', 'unit'])) e2eFiles(allE2eFiles());
+  finish();
+} else if (extra.every((a) => a.endsWith('.test.ts') && path.resolve(root, a).startsWith(path.join(root, 'test')))) {
+  e2eFiles(extra.map((f) => path.resolve(root, f)));
+  finish();
 } else {
-  run('vitest', 'npx', ['vitest', 'run', ...extra]);
+  vitest('vitest', extra);
+  finish();
 }

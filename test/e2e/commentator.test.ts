@@ -44,7 +44,6 @@ describe('commentator booth', () => {
   let node: TestNode;
   let browser: Browser;
   let viewer: Page;
-  let booth: Page;
 
   beforeAll(async () => {
     match = await startLiveMatch(stream);
@@ -55,22 +54,34 @@ describe('commentator booth', () => {
     await match?.stop();
   });
 
-  it("puts the commentator's voice on air for viewers, beside the match sound", async () => {
-    const commentatorToken = await token('commentator', stream);
-    booth = await browser.newPage();
-    await booth.goto(`${node.url}/commentate?stream=${stream}&token=${commentatorToken}&autostart=1`);
+  /** A commentator goes on air (each test brings its own: none uses what another left behind). */
+  const goOnAir = async (): Promise<Page> => {
+    const booth = await browser.newPage();
+    await booth.goto(`${node.url}/commentate?stream=${stream}&token=${await token('commentator', stream)}&autostart=1`);
     await booth.waitForFunction(() => window.__mmBooth?.state === 'live', undefined, { timeout: 20_000 });
     // The booth watches the match too.
     await booth.waitForFunction(() => (window.__mm?.framesDecoded() ?? 0) >= 30, undefined, { timeout: 20_000 });
-
     // The viewer picks the new producer up (newProducers) and receives the voice.
     await waitForAudio(viewer, { above: { commentary: 50 } }, 20_000);
+    return booth;
+  };
+  /** Off air, and the viewer's commentary track gone: the state every test starts from. */
+  const leave = async (booth: Page): Promise<void> => {
+    await booth.getByTestId('on-air').click();
+    await waitForAudio(viewer, { gone: 'commentary' });
+    await booth.close();
+  };
+
+  it("puts the commentator's voice on air for viewers, beside the match sound", async () => {
+    const booth = await goOnAir();
     const first = await audioBySource(viewer);
     await waitForAudio(viewer, { above: { commentary: first.commentary! + 25, program: first.program! + 25 } });
     console.log(`commentary: viewer audio packets by source ${JSON.stringify(await audioBySource(viewer))}`);
+    await leave(booth);
   });
 
   it('takes the voice off air when the commentator leaves; the match plays on', async () => {
+    const booth = await goOnAir();
     await booth.getByTestId('on-air').click();
     await waitForAudio(viewer, { gone: 'commentary' });
     expect(await waitForMoreFrames(viewer, 30)).toBeGreaterThan(0);

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PATTERN_FPS } from '../../apps/origin/src/pattern-layout.ts';
 import { launchChromium } from '../src/browser.ts';
 import { frameLog, installFrameProbe, type ProbedFrame, probedFrames } from '../src/frame-probe.ts';
+import { expectAboveFloor, freezeFloor } from '../src/noise-floor.ts';
 import { startNode, type TestNode, token } from '../src/node.ts';
 import { startOrigin } from '../src/origin.ts';
 import type { ManagedProcess } from '../src/processes.ts';
@@ -39,9 +40,14 @@ describe('HLS fallback and upgrade', () => {
   const stateLog = (page: Page): Promise<StateEntry[]> => page.evaluate(() => window.__mm!.stateLog);
   const pathOf = (page: Page): Promise<string> => page.evaluate(() => `${window.__mm!.state}/${window.__mm!.path}`);
   const waitForPath = (page: Page, state: string, path: string, timeout: number): Promise<unknown> =>
-    page.waitForFunction(([s, p]) => window.__mm?.state === s && window.__mm?.path === p, [state, path], {
-      timeout,
-    });
+    page
+      .waitForFunction(([s, p]) => window.__mm?.state === s && window.__mm?.path === p, [state, path], { timeout })
+      .catch(async (err: unknown) => {
+        const log = await stateLog(page).catch(() => []);
+        throw new Error(`not ${state}/${path} in ${timeout} ms; player: ${trace(log, log[0]?.at ?? 0)}`, {
+          cause: err,
+        });
+      });
   /** Wall time of the first state entry at or after `since` matching `match`. */
   const firstAt = (log: StateEntry[], since: number, match: (e: StateEntry) => boolean): number | undefined =>
     log.find((e) => e.at >= since && match(e))?.at;
@@ -96,6 +102,9 @@ describe('HLS fallback and upgrade', () => {
   });
 
   it('starts on HLS within 3 s of WebRTC failing, and shows the WebRTC viewer’s score on the same frame', async () => {
+    // The stall the loaded machine alone causes a playing page right now, measured first (on the
+    // reference viewer): the 3 s bound applies to what the ladder adds above it.
+    const floor = await freezeFloor(reference, '[ladder] start on HLS');
     firewall.setMode('blocked');
     const page = await open(eu);
     const opened = Date.now();
@@ -108,7 +117,7 @@ describe('HLS fallback and upgrade', () => {
       `[ladder] WebRTC blocked: fell back ${trigger - opened} ms after opening, HLS playing ${playing - trigger} ms after the trigger; ${trace(log, opened)}`,
     );
     expect(log.find((e) => e.at === trigger)!.reason).toMatch(/^fallback: (ice-|no-frames|signaling-)/);
-    expect(playing - trigger).toBeLessThanOrEqual(3000);
+    expectAboveFloor('[ladder] WebRTC blocked: trigger → HLS playing', playing - trigger, floor, 3000);
 
     // currentTime advances on the HLS element.
     const t0 = await page.evaluate(() => window.__mm!.videoCurrentTime());
@@ -149,7 +158,9 @@ describe('HLS fallback and upgrade', () => {
     await waitForPath(page, 'connected', 'webrtc', 20_000);
     await page.waitForFunction(() => (window.__mm?.framesDecoded() ?? 0) >= 20, undefined, { timeout: 20_000 });
     await installFrameProbe(page);
-    await page.waitForFunction(() => ((window as unknown as { __mmFrames?: unknown[] }).__mmFrames?.length ?? 0) >= 10);
+    // The freeze the loaded machine alone causes this page, measured first: the bounds on the
+    // fall back's delay and on the freezes apply to what the ladder adds above it.
+    const floor = await freezeFloor(page, '[ladder] cut mid-match');
 
     const cut = Date.now();
     firewall.setMode('blocked');
@@ -161,7 +172,7 @@ describe('HLS fallback and upgrade', () => {
       `[ladder] cut: trigger ${trigger - cut} ms after the cut, HLS playing ${onHls - trigger} ms after the trigger`,
     );
     expect(log.find((e) => e.at === trigger)!.reason).toMatch(/^fallback: (ice-|no-frames)/);
-    expect(onHls - trigger).toBeLessThanOrEqual(3000);
+    expectAboveFloor('[ladder] cut: trigger → HLS playing', onHls - trigger, floor, 3000);
     // The viewer watches HLS for a while.
     const t0 = await page.evaluate(() => window.__mm!.videoCurrentTime());
     await page.waitForFunction((t) => window.__mm!.videoCurrentTime() > t + 2, t0, { timeout: 10_000 });
@@ -191,11 +202,14 @@ describe('HLS fallback and upgrade', () => {
       .filter(([at]) => at >= upgrade.maxGapAt - 300 && at <= upgrade.maxGapAt + upgrade.maxGapMs + 300)
       .map(([at, frame, , path]) => `${Math.round(at - upgrade.maxGapAt)}:${frame}:${path}`)
       .join(' ');
-    expect(whole.maxGapMs).toBeLessThanOrEqual(onHls - cut + 250);
-    expect(
+    expectAboveFloor('[ladder] longest freeze beyond the fall back', whole.maxGapMs, floor, onHls - cut + 250);
+    expectAboveFloor(
+      '[ladder] freeze around the upgrade',
       upgrade.maxGapMs,
-      `frames around the longest gap after the restore: ${around}; ${trace(log, cut)}`,
-    ).toBeLessThanOrEqual(500);
+      floor,
+      500,
+      `; frames around the longest gap after the restore: ${around}; ${trace(log, cut)}`,
+    );
     await page.close();
   });
 });

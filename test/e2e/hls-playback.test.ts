@@ -28,12 +28,16 @@ describe('HLS from a node: players, score timeline, bad input, rewind', () => {
   let node: TestNode;
   let origin: ManagedProcess;
   let browser: Browser;
-  let page: Page;
-  let closePage: (() => Promise<void>) | undefined;
+  let player: { page: Page; close(): Promise<void> } | undefined;
   let viewerToken: string;
 
   const indexUrl = (): string => `${node.url}/hls/${stream}/index.m3u8?token=${viewerToken}`;
   const base = (): string => `${node.url}/hls/${stream}/t/${viewerToken}/`;
+  /** The hls.js page: the first test that needs it opens it (each test stands alone, in any order). */
+  const playerPage = async (): Promise<Page> => {
+    player ??= await openHlsPage(browser, indexUrl());
+    return player.page;
+  };
 
   beforeAll(async () => {
     redis = await startRedisServer();
@@ -41,10 +45,13 @@ describe('HLS from a node: players, score timeline, bad input, rewind', () => {
     origin = await startOrigin(node.url, stream, { MM_SCORE_INTERVAL_MS: '500' });
     viewerToken = await token('viewer', stream);
     browser = await launchChromium();
+    // Packaged and listing a segment before any test: a test run alone finds the playlist there.
+    expect((await fetchRetry(indexUrl())).status).toBe(200);
+    await waitForPlaylist((p) => /^seg-\d+\.m4s$/m.test(p), 30_000);
   });
 
   afterAll(async () => {
-    await closePage?.();
+    await player?.close();
     await browser?.close();
     await origin?.stop();
     await node?.stop();
@@ -129,7 +136,7 @@ describe('HLS from a node: players, score timeline, bad input, rewind', () => {
   });
 
   it('hls.js in Chromium plays; every presented frame maps through the score timeline to its own mediaTime', async () => {
-    ({ page, close: closePage } = await openHlsPage(browser, indexUrl()));
+    const page = await playerPage();
     const frames = await waitForHlsFrames(page, 120, 40_000);
     const t0 = await page.evaluate(() => window.__hls!.currentTime());
     await waitForHlsFrames(page, 30);
@@ -235,6 +242,7 @@ describe('HLS from a node: players, score timeline, bad input, rewind', () => {
     const windowSeconds = (p: string): number =>
       [...p.matchAll(/^#EXTINF:([\d.]+),/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
     await waitForPlaylist((p) => windowSeconds(p) >= 66, 120_000);
+    const page = await playerPage();
     await waitForHlsFrames(page, 10).catch(async (err: unknown) => {
       throw new Error(
         `${String(err)}\nplayer: ${JSON.stringify(await page.evaluate(() => [window.__hls!.state(), window.__hls!.warnings.slice(-20)]))}`,

@@ -6,6 +6,7 @@ import { launchChromium } from '../src/browser.ts';
 import { frameLog, installFrameProbe, type ProbedFrame, probedFrames } from '../src/frame-probe.ts';
 import { freePort } from '../src/latency-proxy.ts';
 import { startNode, type TestNode, token, tokenSecret } from '../src/node.ts';
+import { expectAboveFloor, freezeFloor } from '../src/noise-floor.ts';
 import { startOrigin } from '../src/origin.ts';
 import { peerConnectionReport, recordPeerConnections } from '../src/pc-recorder.ts';
 import type { ManagedProcess } from '../src/processes.ts';
@@ -117,7 +118,9 @@ describe('redundant ingest', () => {
       await expect.poll(async () => (await program(relay)).activeRole, { timeout: 15_000 }).toBe('primary');
     }
     const firstSeqs = await Promise.all(viewers.map(async (v) => (await scoreSeqs(v))[0]));
-    await Promise.all(viewers.map((v) => waitForMoreFrames(v, 60)));
+    // The freeze each viewer sees with nothing happening (the loaded machine's share), measured first:
+    // the freeze bounds below apply to what the switch adds above it.
+    const floors = await Promise.all(viewers.map((v, i) => freezeFloor(v, `redundant-ingest: ${relays[i]!.nodeId}`)));
     const killedAt = Date.now();
     await primary.kill();
     for (const relay of relays) {
@@ -130,7 +133,7 @@ describe('redundant ingest', () => {
       console.log(
         `redundant-ingest: ${relay.nodeId}: switched to the backup ${p.lastSwitch!.at - killedAt} ms after the kill (${p.lastSwitch!.reason}); relay video gap ${p.lastSwitch!.freezeMs} ms; viewer freeze ${log.maxGapMs} ms (frames ${log.firstFrame}→${log.lastFrame})`,
       );
-      expect(log.maxGapMs).toBeLessThanOrEqual(500);
+      expectAboveFloor(`redundant-ingest: ${relay.nodeId}: freeze at the switch`, log.maxGapMs, floors[i]!, 500);
       expect(p.lastSwitch!.at - killedAt).toBeLessThanOrEqual(1000);
     }
     // The directory records the active ingest (Redis only records; media decided).
@@ -166,10 +169,15 @@ describe('redundant ingest', () => {
       // copy runs ahead of the backup's, the viewer catches up by that lead (logged as the step).
       // Timestamps keep the encoder's timeline (the score overlay maps frames through them), so
       // the receiver's playout clock holds the frames that jumped ahead for the lead's duration:
-      // the freeze may exceed 0.5 s by the lead, and by no more.
+      // the freeze may exceed 0.5 s by the lead, and by no more (above the same-run floor).
       expect(back).toBe(0);
-      const leadMs = (Math.max(1, maxSkip) - 1) * (1000 / 30);
-      expect(log.maxGapMs).toBeLessThanOrEqual(500 + leadMs);
+      const leadMs = Math.round((Math.max(1, maxSkip) - 1) * (1000 / 30));
+      expectAboveFloor(
+        `redundant-ingest: ${relays[i]!.nodeId}: freeze at the return`,
+        log.maxGapMs,
+        floors[i]!,
+        500 + leadMs,
+      );
     }
     await expect.poll(() => activeIngest(relays[0]!), { timeout: 5000 }).toBe('ingest-p');
 

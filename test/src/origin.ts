@@ -5,6 +5,15 @@ import { token } from './node.ts';
 import type { ManagedProcess } from './processes.ts';
 import { startProcess } from './processes.ts';
 
+/**
+ * The e2e rig's picture: the test pattern drawn at 640x360 (strips and all, so
+ * every frame-number reader works unchanged) at a matching bitrate. A quarter
+ * of 720p's pixels: the encoder and each Chromium decoder cost a fraction of
+ * what they did, so the machine's own load disturbs the timing bounds less.
+ * A test about resolution passes MM_VIDEO_SIZE / MM_VIDEO_BITRATE_KBPS itself.
+ */
+export const E2E_VIDEO = { MM_VIDEO_SIZE: '640x360', MM_VIDEO_BITRATE_KBPS: '600' } as const;
+
 /** Start the real origin agent (apps/origin) as its own process, publishing the test pattern. */
 export async function startOrigin(
   ingestUrl: string,
@@ -16,6 +25,7 @@ export async function startOrigin(
     MM_STREAM: stream,
     MM_PUBLISH_TOKEN: await token('publisher', stream),
     MM_ORIGIN_API_PORT: '0',
+    ...E2E_VIDEO,
     // A fresh score journal per agent unless the test restarts one on purpose (same file).
     MM_SCORE_QUEUE_FILE: path.join(tmpdir(), `mm-scores-${stream}-${randomUUID()}.jsonl`),
     ...env,

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { BilliardsScore, type ScoreUpdate, StreamId } from '@matchmesh/protocol';
 import { VIDEO_CLOCK_RATE } from './codecs.ts';
-import { TESTPATTERN } from './ffmpeg-args.ts';
+import { FULL_SIZE, TESTPATTERN, type VideoSize } from './ffmpeg-args.ts';
 import { type ConnectedInfo, IngestLane } from './ingest-lane.ts';
 import { type Logger, quietLogger } from './log.ts';
 import { type MediaKind, MediaSource } from './media-source.ts';
@@ -34,6 +34,8 @@ export interface OriginAgentOptions {
   /** 'testpattern' (default) or an ffmpeg input: file path, rtmp://..., srt://... */
   source?: string;
   videoBitrateKbps?: number;
+  /** Encoded picture size (default 1280x720). */
+  videoSize?: VideoSize;
   /**
    * Key frame interval. The ingest can splice a new session into the stream
    * only from a key frame, and ffmpeg cannot honour a PLI, so after a
@@ -142,6 +144,7 @@ export class OriginAgent extends EventEmitter<AgentEvents> {
     this.opts = {
       source,
       videoBitrateKbps: 1500,
+      videoSize: FULL_SIZE,
       keyframeIntervalMs: 1000,
       burnStrips: false,
       loop: true,
@@ -225,6 +228,7 @@ export class OriginAgent extends EventEmitter<AgentEvents> {
       {
         source: this.opts.source,
         videoBitrateKbps: this.opts.videoBitrateKbps,
+        size: this.opts.videoSize,
         gopFrames: Math.max(1, Math.round((this.opts.keyframeIntervalMs * PATTERN_FPS) / 1000)),
         burnStrips: this.opts.burnStrips,
         loop: this.opts.loop,

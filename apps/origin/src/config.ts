@@ -1,6 +1,6 @@
 import { StreamId } from '@matchmesh/protocol';
 import { z } from 'zod';
-import { TESTPATTERN } from './ffmpeg-args.ts';
+import { parseVideoSize, TESTPATTERN, VIDEO_SIZES } from './ffmpeg-args.ts';
 
 /*
  * Configuration from the environment, validated once at startup: a typo in a
@@ -55,6 +55,8 @@ export const EnvSchema = z
     /** Bearer token of the score API; defaults to the publish token. */
     ORIGIN_API_TOKEN: z.string().min(1).optional(),
     MM_VIDEO_BITRATE_KBPS: int(1500, 100),
+    /** Encoded picture size; the test pattern is drawn at it (a smaller one costs the encoder and every decoder less). */
+    MM_VIDEO_SIZE: z.enum(VIDEO_SIZES).default('1280x720'),
     /** Key frame interval: bounds the freeze after a reconnect (the ingest splices from a key frame). */
     MM_KEYFRAME_INTERVAL_MS: int(1000, 100),
     MM_BURN_STRIPS: bool(false),
@@ -84,6 +86,7 @@ export const EnvSchema = z
     apiHost: env.MM_ORIGIN_API_HOST,
     apiToken: env.ORIGIN_API_TOKEN ?? env.MM_PUBLISH_TOKEN,
     videoBitrateKbps: env.MM_VIDEO_BITRATE_KBPS,
+    videoSize: parseVideoSize(env.MM_VIDEO_SIZE),
     keyframeIntervalMs: env.MM_KEYFRAME_INTERVAL_MS,
     burnStrips: env.MM_BURN_STRIPS,
     loop: env.MM_SOURCE_LOOP,

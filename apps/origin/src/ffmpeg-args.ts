@@ -37,6 +37,24 @@ export interface FfmpegPlan {
   /** False when the input is known to have no audio: a silent track is sent instead. */
   sourceHasAudio: boolean;
   fontFile: string;
+  /** Encoded picture size (default 1280x720); the pattern and its strips scale with it. */
+  size?: VideoSize;
+}
+
+export interface VideoSize {
+  width: number;
+  height: number;
+}
+
+/** The pattern's native size (pattern-layout.ts coordinates). */
+export const FULL_SIZE: VideoSize = { width: PATTERN_WIDTH, height: PATTERN_HEIGHT };
+
+/** Sizes the pattern is drawn at: 16:9, strip cells still >= 12 px (legible after H.264, see pattern.test.ts). */
+export const VIDEO_SIZES = ['1280x720', '960x540', '640x360'] as const;
+
+export function parseVideoSize(text: (typeof VIDEO_SIZES)[number]): VideoSize {
+  const [width, height] = text.split('x').map(Number) as [number, number];
+  return { width, height };
 }
 
 const FONT_CANDIDATES = [
@@ -76,6 +94,19 @@ function box(x: number, y: number, w: number, h: number, color: string, enable?:
   return filter('drawbox', opts);
 }
 
+/**
+ * Coordinates in the pattern's native 1280x720 space, scaled to the encoded
+ * size: the whole picture, strips included, is the same picture smaller, so a
+ * reader scales the layout by the decoded video's size (cellCenter does).
+ * Drawn at the small size rather than scaled down afterwards: drawing and
+ * encoding a quarter of the pixels is what makes it cheap.
+ */
+type Scale = (v: number) => number;
+const scaler =
+  (size: VideoSize): Scale =>
+  (v) =>
+    Math.round((v * size.height) / PATTERN_HEIGHT);
+
 /** Triangle wave between lo and hi, advancing `speed` px per frame: a ball bouncing off cushions. */
 function bounce(lo: number, hi: number, speed: number, phase: number): string {
   const range = hi - lo;
@@ -83,34 +114,34 @@ function bounce(lo: number, hi: number, speed: number, phase: number): string {
 }
 
 /** The billiards table: rails, cloth, pockets, two balls in motion. Cheap filters only (no geq). */
-function tableFilters(font: string): string[] {
-  const rail = { x: 140, y: 150, w: 1000, h: 520 };
-  const cloth = { x: 170, y: 180, w: 940, h: 460 };
-  const pocket = 40;
+function tableFilters(font: string, px: Scale): string[] {
+  const rail = { x: px(140), y: px(150), w: px(1000), h: px(520) };
+  const cloth = { x: px(170), y: px(180), w: px(940), h: px(460) };
+  const pocket = px(40);
   const pockets: Array<[number, number]> = [
     [cloth.x - pocket / 2, cloth.y - pocket / 2],
-    [cloth.x + cloth.w / 2 - pocket / 2, cloth.y - pocket / 2 - 8],
+    [cloth.x + cloth.w / 2 - pocket / 2, cloth.y - pocket / 2 - px(8)],
     [cloth.x + cloth.w - pocket / 2, cloth.y - pocket / 2],
     [cloth.x - pocket / 2, cloth.y + cloth.h - pocket / 2],
-    [cloth.x + cloth.w / 2 - pocket / 2, cloth.y + cloth.h - pocket / 2 + 8],
+    [cloth.x + cloth.w / 2 - pocket / 2, cloth.y + cloth.h - pocket / 2 + px(8)],
     [cloth.x + cloth.w - pocket / 2, cloth.y + cloth.h - pocket / 2],
   ];
-  const ball = (color: string, vx: number, vy: number, px: number, py: number) =>
+  const ball = (color: string, vx: number, vy: number, phx: number, phy: number) =>
     filter('drawtext', {
       fontfile: font,
       text: '\u25CF',
-      fontsize: 54,
+      fontsize: px(54),
       fontcolor: color,
-      // Glyph box is ~34 px; keep it inside the cloth.
-      x: bounce(cloth.x + 4, cloth.x + cloth.w - 40, vx, px),
-      y: bounce(cloth.y - 6, cloth.y + cloth.h - 46, vy, py),
+      // Glyph box is ~34 px (at 720p); keep it inside the cloth.
+      x: bounce(cloth.x + px(4), cloth.x + cloth.w - px(40), Math.max(1, px(vx)), px(phx)),
+      y: bounce(cloth.y - px(6), cloth.y + cloth.h - px(46), Math.max(1, px(vy)), px(phy)),
     });
   return [
     box(rail.x, rail.y, rail.w, rail.h, '0x5b3413'),
     box(cloth.x, cloth.y, cloth.w, cloth.h, '0x0b6e3a'),
     ...pockets.map(([x, y]) => box(x, y, pocket, pocket, 'black')),
     // Head string, a faint line a real table has: gives motion estimation a fixed feature.
-    box(cloth.x + Math.round(cloth.w / 4), cloth.y, 2, cloth.h, '0x2f8f5a'),
+    box(cloth.x + Math.round(cloth.w / 4), cloth.y, Math.max(1, px(2)), cloth.h, '0x2f8f5a'),
     ball('white', 11, 7, 0, 0),
     ball('0xd4a017', 6, 9, 300, 120),
     ball('0xb01010', 4, 3, 700, 50),
@@ -131,28 +162,30 @@ function tableFilters(font: string): string[] {
  *   "FRAME 000123"           frame number n, zero-padded to 6 digits
  *   "08:31:50.108 UTC"       wall clock HH:MM:SS.mmm, UTC
  */
-function overlayFilters(font: string): string[] {
+function overlayFilters(font: string, px: Scale): string[] {
   const out: string[] = [];
+  // A cell's edges at this size (rounded per edge, so cells tile the row without gaps).
+  const cellX = (col: number) => px(STRIP_X + col * STRIP_CELL);
+  const cellW = (col: number) => cellX(col + 1) - cellX(col);
+  const cellH = px(STRIP_CELL);
   out.push(
     filter('drawtext', {
       fontfile: font,
       text: 'FRAME %{eif:n:d:6}',
-      fontsize: 56,
+      fontsize: px(56),
       fontcolor: 'white',
       box: 1,
       boxcolor: 'black@0.7',
-      boxborderw: 6,
-      x: 24,
-      y: STRIP_HEIGHT + 24,
+      boxborderw: px(6),
+      x: px(24),
+      y: px(STRIP_HEIGHT + 24),
     }),
   );
   // Frame-number row: n is the filter's input frame count, i.e. the frame number.
-  out.push(box(STRIP_X, 0, STRIP_WIDTH, STRIP_HEIGHT, 'black'));
+  out.push(box(px(STRIP_X), 0, px(STRIP_WIDTH), px(STRIP_HEIGHT), 'black'));
   for (let col = 0; col < STRIP_BITS; col++) {
     const bit = STRIP_BITS - 1 - col;
-    out.push(
-      box(STRIP_X + col * STRIP_CELL, FRAME_ROW_Y, STRIP_CELL, STRIP_CELL, 'white', `mod(floor(n/${2 ** bit}),2)`),
-    );
+    out.push(box(cellX(col), px(FRAME_ROW_Y), cellW(col), cellH, 'white', `mod(floor(n/${2 ** bit}),2)`));
   }
   out.push('settb=1/1000', 'setpts=RTCTIME/1000');
   const ms = 'floor(t*1000+0.5)';
@@ -162,35 +195,29 @@ function overlayFilters(font: string): string[] {
       text:
         '%{eif:mod(floor(t/3600),24):d:2}:%{eif:mod(floor(t/60),60):d:2}:%{eif:mod(floor(t),60):d:2}' +
         `.%{eif:mod(${ms},1000):d:3} UTC`,
-      fontsize: 56,
+      fontsize: px(56),
       fontcolor: 'yellow',
       box: 1,
       boxcolor: 'black@0.7',
-      boxborderw: 6,
-      x: 640,
-      y: STRIP_HEIGHT + 24,
+      boxborderw: px(6),
+      x: px(640),
+      y: px(STRIP_HEIGHT + 24),
     }),
   );
   for (let col = 0; col < STRIP_BITS; col++) {
     const bit = STRIP_BITS - 1 - col;
     out.push(
-      box(
-        STRIP_X + col * STRIP_CELL,
-        CLOCK_ROW_Y,
-        STRIP_CELL,
-        STRIP_CELL,
-        'white',
-        `mod(floor(mod(${ms},4294967296)/${2 ** bit}),2)`,
-      ),
+      box(cellX(col), px(CLOCK_ROW_Y), cellW(col), cellH, 'white', `mod(floor(mod(${ms},4294967296)/${2 ** bit}),2)`),
     );
   }
   out.push(`settb=1/${PATTERN_FPS}`, 'setpts=N');
   return out;
 }
 
-/** The test pattern's video filter chain, input [0:v] = a 1280x720@30 lavfi color source. */
-export function testPatternChain(fontFile: string): string[] {
-  return [...tableFilters(fontFile), ...overlayFilters(fontFile), 'format=yuv420p'];
+/** The test pattern's video filter chain, input [0:v] = a lavfi color source of `size` (default 1280x720) at 30 fps. */
+export function testPatternChain(fontFile: string, size: VideoSize = FULL_SIZE): string[] {
+  const px = scaler(size);
+  return [...tableFilters(fontFile, px), ...overlayFilters(fontFile, px), 'format=yuv420p'];
 }
 
 /** H.264 Constrained Baseline 3.1, 1 s GOP (default), no B-frames, in-band SPS/PPS on every keyframe. */
@@ -248,13 +275,14 @@ function audioOutput(plan: FfmpegPlan, inputLabel: string): string[] {
 
 export function buildFfmpegArgs(plan: FfmpegPlan): string[] {
   const args = ['-hide_banner', '-loglevel', 'warning', '-nostats', '-nostdin'];
+  const size = plan.size ?? FULL_SIZE;
   if (plan.source === TESTPATTERN) {
     // biome-ignore format: ffmpeg flag/value pairs read best one pair per line
     args.push(
-      '-re', '-f', 'lavfi', '-i', `color=c=0x1e1e1e:s=${PATTERN_WIDTH}x${PATTERN_HEIGHT}:r=${PATTERN_FPS}`,
+      '-re', '-f', 'lavfi', '-i', `color=c=0x1e1e1e:s=${size.width}x${size.height}:r=${PATTERN_FPS}`,
       '-re', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
     );
-    args.push('-filter_complex', `[0:v]${testPatternChain(plan.fontFile).join(',')}[v]`);
+    args.push('-filter_complex', `[0:v]${testPatternChain(plan.fontFile, size).join(',')}[v]`);
     args.push(
       '-map',
       '[v]',
@@ -277,9 +305,9 @@ export function buildFfmpegArgs(plan: FfmpegPlan): string[] {
   // frame n is always at n * 1000 / 30 ms.
   const chain = [
     `fps=${PATTERN_FPS}`,
-    `scale=w=${PATTERN_WIDTH}:h=${PATTERN_HEIGHT}:force_original_aspect_ratio=decrease`,
-    `pad=${PATTERN_WIDTH}:${PATTERN_HEIGHT}:(ow-iw)/2:(oh-ih)/2`,
-    ...(plan.burnStrips ? overlayFilters(plan.fontFile) : []),
+    `scale=w=${size.width}:h=${size.height}:force_original_aspect_ratio=decrease`,
+    `pad=${size.width}:${size.height}:(ow-iw)/2:(oh-ih)/2`,
+    ...(plan.burnStrips ? overlayFilters(plan.fontFile, scaler(size)) : []),
     'format=yuv420p',
   ];
   args.push('-filter_complex', `[0:v:0]${chain.join(',')}[v]`);

@@ -54,6 +54,7 @@ async function main(): Promise<void> {
       videoPort: 5004,
       audioPort: 5006,
       videoBitrateKbps: config.videoBitrateKbps,
+      size: config.videoSize,
       burnStrips: config.source === TESTPATTERN || config.burnStrips,
       loop: config.loop,
       listen: config.rtmpListen,

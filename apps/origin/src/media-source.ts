@@ -3,7 +3,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { EventEmitter, once } from 'node:events';
 import { existsSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { buildFfmpegArgs, findFont, TESTPATTERN } from './ffmpeg-args.ts';
+import { buildFfmpegArgs, findFont, TESTPATTERN, type VideoSize } from './ffmpeg-args.ts';
 import { isRtcp, parseRtpHeader, type RtpHeaderInfo } from './rtp.ts';
 
 /*
@@ -21,6 +21,7 @@ export type MediaKind = 'audio' | 'video';
 export interface MediaSourceOptions {
   source: string;
   videoBitrateKbps: number;
+  size?: VideoSize;
   gopFrames?: number;
   burnStrips: boolean;
   loop: boolean;
@@ -101,6 +102,7 @@ export class MediaSource extends EventEmitter<MediaSourceEvents> {
       videoPort: this.sockets.video?.address().port ?? 0,
       audioPort: this.sockets.audio?.address().port ?? 0,
       videoBitrateKbps: this.opts.videoBitrateKbps,
+      size: this.opts.size,
       gopFrames: this.opts.gopFrames,
       burnStrips: this.opts.source === TESTPATTERN || this.opts.burnStrips,
       loop: this.opts.loop,

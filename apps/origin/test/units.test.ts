@@ -135,9 +135,7 @@ describe('ScoreOutbox', () => {
 describe('WHIP client helpers', () => {
   it('builds the endpoint from the ingest base URL', () => {
     expect(whipEndpoint('http://127.0.0.1:8080', 'match')).toBe('http://127.0.0.1:8080/whip/match');
-    expect(whipEndpoint('https://ingest.example/mm/', 'final-1')).toBe(
-      'https://ingest.example/mm/whip/final-1',
-    );
+    expect(whipEndpoint('https://ingest.example/mm/', 'final-1')).toBe('https://ingest.example/mm/whip/final-1');
   });
 
   it('classifies rejections', () => {
@@ -181,6 +179,16 @@ describe('config', () => {
     expect(c.apiToken).toBe('api');
     expect(loadConfig({ MM_PUBLISH_TOKEN: 't', MM_SCORE_INTERVAL_MS: '20' }).scoreIntervalMs).toBe(20);
   });
+
+  it('takes the picture size from MM_VIDEO_SIZE (720p by default) and refuses sizes the strips do not survive', () => {
+    expect(loadConfig({ MM_PUBLISH_TOKEN: 't' }).videoSize).toEqual({ width: 1280, height: 720 });
+    expect(loadConfig({ MM_PUBLISH_TOKEN: 't', MM_VIDEO_SIZE: '640x360' }).videoSize).toEqual({
+      width: 640,
+      height: 360,
+    });
+    expect(() => loadConfig({ MM_PUBLISH_TOKEN: 't', MM_VIDEO_SIZE: '320x180' })).toThrow(/MM_VIDEO_SIZE/);
+    expect(() => loadConfig({ MM_PUBLISH_TOKEN: 't', MM_VIDEO_SIZE: '640x480' })).toThrow(/MM_VIDEO_SIZE/);
+  });
 });
 
 describe('ffmpeg command line', () => {
@@ -216,6 +224,16 @@ describe('ffmpeg command line', () => {
     const ssrcs = args.flatMap((a, i) => (a === '-ssrc' ? [args[i + 1]] : []));
     expect(ssrcs).toEqual([String(VIDEO_SSRC), String(AUDIO_SSRC)]);
     expect(args).toContain('sine=frequency=440:sample_rate=48000');
+  });
+
+  it('draws the test pattern at the configured size and scales external sources to it', () => {
+    const small = buildFfmpegArgs({ ...plan, size: { width: 640, height: 360 } });
+    expect(small).toContain('color=c=0x1e1e1e:s=640x360:r=30');
+    // The strips scale with the picture: 24 px cells at 720p are 12 px at 360p.
+    expect(after(small, '-filter_complex')).toContain("drawbox=x=12:y=0:w=12:h=12:color='white'");
+    expect(after(buildFfmpegArgs(plan), '-filter_complex')).toContain("drawbox=x=24:y=0:w=24:h=24:color='white'");
+    const file = buildFfmpegArgs({ ...plan, source: '/media/final.mp4', size: { width: 640, height: 360 } });
+    expect(after(file, '-filter_complex')).toContain('pad=640:360:');
   });
 
   it('listens for RTMP, loops files, and fills in silence for audio-less files', () => {

@@ -1,0 +1,58 @@
+import type { Browser, Page } from 'playwright-core';
+import { expect } from 'vitest';
+import { frameLog } from './frame-probe.ts';
+import { waitForMoreFrames } from './viewer.ts';
+
+/*
+ * Same-run noise floors (issue 11). A loaded machine freezes a playing page
+ * and slows a page load by itself, whatever the product does. A test that
+ * bounds such a freeze or delay first measures what the machine alone costs
+ * right now (the floor), then bounds what the product adds above it. The
+ * bound itself is never loosened, and every figure is printed so a run's
+ * log shows the floor beside the measurement.
+ */
+
+/**
+ * The longest freeze a viewer sees while nothing happens: `frames` more
+ * presented frames (about two seconds) watched through the frame probe
+ * (installFrameProbe must be on the page).
+ */
+export async function freezeFloor(page: Page, label: string, frames = 60): Promise<number> {
+  const from = Date.now();
+  await waitForMoreFrames(page, frames);
+  const floor = (await frameLog(page, from)).maxGapMs;
+  console.log(`${label}: noise floor, max freeze ${floor} ms over ${frames} frames with nothing happening`);
+  return floor;
+}
+
+/**
+ * What opening any page costs right now: a fresh page in the same browser
+ * loads a tiny URL of the same node (renderer start, HTTP, commit, load),
+ * the part of a page load that is the machine's, not the product's. Timed
+ * by the page itself (navigation start → load end), like a late joiner's
+ * score (see live-match.test.ts).
+ */
+export async function pageOpenFloor(browser: Browser, url: string, label: string): Promise<number> {
+  const page = await browser.newPage();
+  try {
+    await page.goto(url);
+    const floor = Math.round(
+      await page.evaluate(
+        () => (performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming).loadEventEnd,
+      ),
+    );
+    console.log(`${label}: noise floor, a fresh page loaded ${url.replace(/\?.*/, '')} in ${floor} ms`);
+    return floor;
+  } finally {
+    await page.close();
+  }
+}
+
+/** Bound what the product adds above the floor; prints all three figures. */
+export function expectAboveFloor(label: string, measured: number, floor: number, bound: number, detail = ''): void {
+  const added = Math.round(measured - floor);
+  console.log(
+    `${label}: ${Math.round(measured)} ms measured − ${Math.round(floor)} ms floor = ${added} ms (bound ${bound} ms)`,
+  );
+  expect(added, `${label}: ${measured} ms measured, ${floor} ms same-run floor${detail}`).toBeLessThanOrEqual(bound);
+}
