@@ -1,4 +1,4 @@
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { expect } from 'vitest';
 import { frameLog } from './frame-probe.ts';
 import { waitForMoreFrames } from './viewer.ts';
@@ -23,29 +23,6 @@ export async function freezeFloor(page: Page, label: string, frames = 60): Promi
   const floor = (await frameLog(page, from)).maxGapMs;
   console.log(`${label}: noise floor, max freeze ${floor} ms over ${frames} frames with nothing happening`);
   return floor;
-}
-
-/**
- * What opening any page costs right now: a fresh page in the same browser
- * loads a tiny URL of the same node (renderer start, HTTP, commit, load),
- * the part of a page load that is the machine's, not the product's. Timed
- * by the page itself (navigation start → load end), like a late joiner's
- * score (see live-match.test.ts).
- */
-export async function pageOpenFloor(browser: Browser, url: string, label: string): Promise<number> {
-  const page = await browser.newPage();
-  try {
-    await page.goto(url);
-    const floor = Math.round(
-      await page.evaluate(
-        () => (performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming).loadEventEnd,
-      ),
-    );
-    console.log(`${label}: noise floor, a fresh page loaded ${url.replace(/\?.*/, '')} in ${floor} ms`);
-    return floor;
-  } finally {
-    await page.close();
-  }
 }
 
 /** Bound what the product adds above the floor; prints all three figures. */
