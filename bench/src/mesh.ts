@@ -32,7 +32,13 @@ export class Mesh {
   }
 
   async origin(ingest: TestNode, stream: string, env: Record<string, string> = {}): Promise<ManagedProcess> {
-    const o = await startOrigin(ingest.url, stream, env);
+    // The production picture (the origin's defaults), not the e2e rig's small one: the bench
+    // measures what a real match costs.
+    const o = await startOrigin(ingest.url, stream, {
+      MM_VIDEO_SIZE: '1280x720',
+      MM_VIDEO_BITRATE_KBPS: '1500',
+      ...env,
+    });
     this.origins.push(o);
     return o;
   }
