@@ -53,11 +53,13 @@ async function startHolder(cluster: string, id: string) {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   children.push(child);
+  // Before the child claims: its first lease runs until at least this + TTL.
+  const forkedAt = Date.now();
   const messages: Msg[] = [];
   child.on('message', (m) => messages.push(m as Msg));
   const [first] = (await once(child, 'message')) as [Msg];
   expect(first).toMatchObject({ type: 'claimed', won: true });
-  return { child, messages, token: first.token! };
+  return { child, messages, token: first.token!, forkedAt };
 }
 
 /** The other relay of the region: one round of MeshService's take-over rule. Returns the holder it now sees. */
@@ -120,10 +122,17 @@ describe('region lease under a stalled holder', () => {
       await observe(3_000, async () => {
         holders.push([Date.now() - stoppedAt, await contend(directory, liveness, 'eu-1', 'eu-2')]);
       });
-      // One holder at a time, the switch once, and not before the grace.
+      // One holder at a time, the switch once, and not before the frozen holder's lease ran out:
+      // its last renewal before the freeze (or its claim) + TTL. The lease runs from that renewal,
+      // not from the freeze — the holder renews every TTL/3, so it may lapse up to TTL/3 after it.
       const switchAt = holders.find(([, h]) => h === 'eu-2')?.[0];
       expect(switchAt).toBeDefined();
-      expect(switchAt!).toBeGreaterThanOrEqual(TTL_MS);
+      const renewals = a.messages.filter((m) => m.type === 'renewed' && m.at! < stoppedAt).map((m) => m.at!);
+      const leaseFrom = Math.max(a.forkedAt, ...renewals);
+      console.log(
+        `frozen holder: replaced ${switchAt} ms into the freeze, ${stoppedAt + switchAt! - leaseFrom} ms after its last renewal (lease ${TTL_MS} ms)`,
+      );
+      expect(stoppedAt + switchAt!).toBeGreaterThanOrEqual(leaseFrom + TTL_MS);
       expect(holders.every(([t, h]) => h === (t < switchAt! ? 'eu-1' : 'eu-2'))).toBe(true);
       const newToken = (await directory.claimRegionCopy('match', 'eu', 'eu-2', TTL_MS)).claim.token;
       expect(newToken).toBeGreaterThan(a.token);
