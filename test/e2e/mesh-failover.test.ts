@@ -8,6 +8,7 @@ import { startNode, type TestNode, token } from '../src/node.ts';
 import { startOrigin } from '../src/origin.ts';
 import type { ManagedProcess } from '../src/processes.ts';
 import { TestSignaling } from '../src/signaling.ts';
+import { expectAboveFloor } from '../src/noise-floor.ts';
 import { waitForMoreFrames } from '../src/viewer.ts';
 
 type Hook = {
@@ -52,7 +53,6 @@ describe('mesh failover', () => {
   let asiaProxy: LatencyProxy;
   let origin: ManagedProcess;
   let browser: Browser;
-  const viewers: Page[] = [];
 
   const admin = async (path: string, body: unknown): Promise<Response> =>
     fetch(`${ingest.url}${path}`, {
@@ -148,60 +148,13 @@ describe('mesh failover', () => {
     await asiaViewer.close();
   });
 
-  it('drain: viewers move to the other eu relay with no reload and a freeze of at most 1 s', async () => {
-    for (let i = 0; i < 2; i++) viewers.push(await open(euA, `&node=${encodeURIComponent(euA.url)}`));
-    for (const v of viewers) expect((await hook(v)).nodeId).toBe('eu-a');
-    for (const v of viewers) await startTrace(v);
-    // The same measure with nothing happening: the noise floor of this (shared, loaded) machine.
-    const quietFrom = Date.now();
-    await Promise.all(viewers.map((v) => waitForMoreFrames(v, 90)));
-    const floors: number[] = [];
-    for (const [i, v] of viewers.entries()) {
-      const quiet = await frameLog(v, quietFrom);
-      floors.push(quiet.maxGapMs);
-      console.log(`drain viewer ${i}: before the drain, max freeze ${quiet.maxGapMs} ms over ${quiet.frames} frames`);
-    }
-    const drainedAt = Date.now();
-    expect((await admin('/api/v1/nodes/eu-a/drain', { draining: true })).status).toBe(200);
-    for (const v of viewers) {
-      await v.waitForFunction(() => (window.__mm as unknown as Hook).nodeId === 'eu-b', undefined, {
-        timeout: 10_000,
-      });
-    }
-    const movedMs = Date.now() - drainedAt;
-    await Promise.all(viewers.map((v) => waitForMoreFrames(v, 45)));
-
-    for (const [i, v] of viewers.entries()) {
-      // From a second before the drain call to now: the whole move is inside.
-      const log = await frameLog(v, drainedAt - 1000);
-      const h = await hook(v);
-      console.log(`drain viewer ${i} timeline (ms after the drain call): ${await trace(v, drainedAt)}`);
-      console.log(
-        `drain viewer ${i}: on ${h.nodeId} ${movedMs} ms after the drain call, max freeze ${log.maxGapMs} ms (from ${Math.round(log.maxGapAt - drainedAt)} ms) over ${log.frames} frames (frame ${log.firstFrame}→${log.lastFrame})`,
-      );
-      expect(log.frames).toBeGreaterThan(60);
-      // The machine (2 shared cores) freezes a viewer now and then with no drain
-      // at all: the bound is on what the drain adds to the noise floor this
-      // same viewer showed just before it (at most 1 s more than its quiet max).
-      console.log(
-        `drain viewer ${i}: freeze ${log.maxGapMs} ms vs floor ${floors[i]} ms (+${log.maxGapMs - floors[i]!} ms)`,
-      );
-      expect(log.maxGapMs - floors[i]!).toBeLessThanOrEqual(1000);
-      expect(h.moves.moves).toBe(1);
-      expect(h.state).toBe('connected');
-      expect(await loadMark(v)).toBe('original');
-    }
-  });
-
-  it('SIGKILL: the viewers of a killed relay play again from another relay of the region within 2 s', async () => {
-    // eu-a comes back into service; the viewers are on eu-b now.
-    expect((await admin('/api/v1/nodes/eu-a/drain', { draining: false })).status).toBe(200);
-    // eu-a hears of it on its next heartbeat: wait until it takes joins again.
+  /** Wait until `node` takes joins (not draining; a node hears of an undrain on its next heartbeat). */
+  const waitTakesJoins = async (node: TestNode): Promise<void> => {
     const viewerToken = await token('viewer', stream);
     await expect
       .poll(
         async () => {
-          const probe = await TestSignaling.connect(euA.url);
+          const probe = await TestSignaling.connect(node.url);
           const reply = await probe.request('join', { stream, token: viewerToken });
           probe.close();
           return reply.ok;
@@ -209,36 +162,108 @@ describe('mesh failover', () => {
         { timeout: 10_000, interval: 200 },
       )
       .toBe(true);
-    for (const v of viewers) expect((await hook(v)).nodeId).toBe('eu-b');
-    for (const v of viewers) await startTrace(v);
-    const before = Date.now() - 1000;
-    const killedAt = Date.now();
-    await euB.kill();
-    for (const v of viewers) {
-      await v.waitForFunction(() => (window.__mm as unknown as Hook).nodeId === 'eu-a', undefined, {
-        timeout: 10_000,
-      });
-    }
-    await Promise.all(viewers.map((v) => waitForMoreFrames(v, 45)));
+  };
 
-    for (const [i, v] of viewers.entries()) {
-      const log = await frameLog(v, before);
-      const h = await hook(v);
-      // Frames already in the jitter buffer play on for a moment after the kill;
-      // the freeze that follows ends when the new relay's frames show: "playing again".
-      const afterKill = await frameLog(v, killedAt);
-      const playAgainMs = Math.round(afterKill.maxGapAt + afterKill.maxGapMs - killedAt);
-      const trace = await v.evaluate(() => (window as unknown as { __trace: [number, string][] }).__trace);
-      console.log(
-        `SIGKILL viewer ${i} timeline (ms after the kill): ${trace.map(([t, x]) => `${Math.round(t - killedAt)} ${x}`).join(' → ')}`,
-      );
-      console.log(
-        `SIGKILL viewer ${i}: on ${h.nodeId}, playing again ${playAgainMs} ms after the kill (max freeze ${log.maxGapMs} ms), failovers ${h.moves.failovers}`,
-      );
-      expect(h.moves.failovers).toBe(1);
-      expect(playAgainMs).toBeLessThanOrEqual(2000);
-      expect(log.maxGapMs).toBeLessThanOrEqual(2000);
-      expect(await loadMark(v)).toBe('original');
+  /** Two viewers pinned to `node`, traced, and each one's freeze noise floor over 90 quiet frames. */
+  const pinnedViewers = async (node: TestNode, label: string): Promise<{ pages: Page[]; floors: number[] }> => {
+    const pages: Page[] = [];
+    for (let i = 0; i < 2; i++) pages.push(await open(node, `&node=${encodeURIComponent(node.url)}`));
+    for (const v of pages) expect((await hook(v)).nodeId).toBe(node.nodeId);
+    for (const v of pages) await startTrace(v);
+    // The same measure with nothing happening: the noise floor of this (shared, loaded) machine.
+    const quietFrom = Date.now();
+    await Promise.all(pages.map((v) => waitForMoreFrames(v, 90)));
+    const floors: number[] = [];
+    for (const [i, v] of pages.entries()) {
+      const quiet = await frameLog(v, quietFrom);
+      floors.push(quiet.maxGapMs);
+      console.log(`${label} viewer ${i}: before, max freeze ${quiet.maxGapMs} ms over ${quiet.frames} frames`);
+    }
+    return { pages, floors };
+  };
+
+  it('drain: viewers move to the other eu relay with no reload and a freeze of at most 1 s', async () => {
+    await waitTakesJoins(euA);
+    const { pages: viewers, floors } = await pinnedViewers(euA, 'drain');
+    try {
+      const drainedAt = Date.now();
+      expect((await admin('/api/v1/nodes/eu-a/drain', { draining: true })).status).toBe(200);
+      for (const v of viewers) {
+        await v.waitForFunction(() => (window.__mm as unknown as Hook).nodeId === 'eu-b', undefined, {
+          timeout: 10_000,
+        });
+      }
+      const movedMs = Date.now() - drainedAt;
+      await Promise.all(viewers.map((v) => waitForMoreFrames(v, 45)));
+
+      for (const [i, v] of viewers.entries()) {
+        // From a second before the drain call to now: the whole move is inside.
+        const log = await frameLog(v, drainedAt - 1000);
+        const h = await hook(v);
+        console.log(`drain viewer ${i} timeline (ms after the drain call): ${await trace(v, drainedAt)}`);
+        console.log(
+          `drain viewer ${i}: on ${h.nodeId} ${movedMs} ms after the drain call, max freeze ${log.maxGapMs} ms (from ${Math.round(log.maxGapAt - drainedAt)} ms) over ${log.frames} frames (frame ${log.firstFrame}→${log.lastFrame})`,
+        );
+        expect(log.frames).toBeGreaterThan(60);
+        // The machine (2 shared cores) freezes a viewer now and then with no drain
+        // at all: the bound is on what the drain adds to the noise floor this
+        // same viewer showed just before it (at most 1 s more than its quiet max).
+        expectAboveFloor(`drain viewer ${i}: freeze`, log.maxGapMs, floors[i]!, 1000);
+        expect(h.moves.moves).toBe(1);
+        expect(h.state).toBe('connected');
+        expect(await loadMark(v)).toBe('original');
+      }
+    } finally {
+      // eu-a comes back into service, whatever the outcome: no other test inherits a draining relay.
+      expect((await admin('/api/v1/nodes/eu-a/drain', { draining: false })).status).toBe(200);
+      await Promise.all(viewers.map((v) => v.close()));
+    }
+  });
+
+  it('SIGKILL: the viewers of a killed relay play again from another relay of the region within 2 s', async () => {
+    // A relay of this test's own, so killing it leaves nothing behind for the other tests.
+    const doomed = await startNode(redis.url, { MM_NODE_ID: 'eu-k', MM_ROLES: 'relay', MM_REGION: 'eu' });
+    await Promise.all([waitTakesJoins(euA), waitTakesJoins(euB)]);
+    const { pages: viewers, floors } = await pinnedViewers(doomed, 'SIGKILL');
+    try {
+      const before = Date.now() - 1000;
+      const killedAt = Date.now();
+      await doomed.kill();
+      for (const v of viewers) {
+        await v.waitForFunction(
+          () => ['eu-a', 'eu-b'].includes((window.__mm as unknown as Hook).nodeId ?? ''),
+          undefined,
+          { timeout: 10_000 },
+        );
+      }
+      await Promise.all(viewers.map((v) => waitForMoreFrames(v, 45)));
+
+      for (const [i, v] of viewers.entries()) {
+        const log = await frameLog(v, before);
+        const h = await hook(v);
+        // Frames already in the jitter buffer play on for a moment after the kill;
+        // the freeze that follows ends when the new relay's frames show: "playing again".
+        const afterKill = await frameLog(v, killedAt);
+        const playAgainMs = Math.round(afterKill.maxGapAt + afterKill.maxGapMs - killedAt);
+        const trace = await v.evaluate(() => (window as unknown as { __trace: [number, string][] }).__trace);
+        console.log(
+          `SIGKILL viewer ${i} timeline (ms after the kill): ${trace
+            .filter(([t]) => t >= killedAt)
+            .map(([t, x]) => `${Math.round(t - killedAt)} ${x}`)
+            .join(' → ')}`,
+        );
+        console.log(
+          `SIGKILL viewer ${i}: on ${h.nodeId}, playing again ${playAgainMs} ms after the kill (max freeze ${log.maxGapMs} ms), failovers ${h.moves.failovers}`,
+        );
+        expect(h.moves.failovers).toBe(1);
+        // Bounded above this viewer's own quiet freeze just before the kill (the loaded machine's share).
+        expectAboveFloor(`SIGKILL viewer ${i}: playing again`, playAgainMs, floors[i]!, 2000);
+        expectAboveFloor(`SIGKILL viewer ${i}: max freeze`, log.maxGapMs, floors[i]!, 2000);
+        expect(await loadMark(v)).toBe('original');
+      }
+    } finally {
+      await Promise.all(viewers.map((v) => v.close()));
+      await doomed.stop(); // resolves at once after kill()
     }
   });
 });
