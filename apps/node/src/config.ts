@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { NodeRole, RegionName } from '@matchmesh/protocol';
 import { z } from 'zod';
+import type { IceServerConfig } from './ice-servers.ts';
 
 /**
  * Node configuration, from environment variables only (12-factor). Every
@@ -160,7 +161,66 @@ export const ConfigSchema = z
 /** Default viewer capacity per worker (see MM_CAPACITY_VIEWERS). */
 export const VIEWERS_PER_WORKER = 150;
 
+/**
+ * The parsed environment under its variable names, plus the secrets read from files.
+ * Only MeshService still reads it (it moves to packages/mesh with its own section; issue 12).
+ */
 export type Config = z.infer<typeof ConfigSchema> & { tokenSecret: string; clusterSecret: string; repoRoot: string };
+
+/**
+ * The configuration as the node's objects take it: one section per concern,
+ * each class gets only its own. Same variables and defaults as ConfigSchema.
+ */
+export interface NodeConfig {
+  /** Who this node is (every section's owner may need it to log or announce itself). */
+  node: { id: string; region: string; roles: NodeRole[]; logLevel: Config['LOG_LEVEL'] };
+  http: { host: string; port: number; publicUrl?: string; webDist: string };
+  rtc: {
+    workers: number;
+    listenIp: string;
+    announcedAddress?: string;
+    /** Worker i's WebRtcServer port is basePort + i. */
+    basePort: number;
+    minPort: number;
+    maxPort: number;
+    socketBufferBytes: number;
+    workerLogLevel: Config['MM_WORKER_LOG_LEVEL'];
+    workerLogTags: string[];
+    ice: IceServerConfig;
+  };
+  mesh: {
+    claimTtlMs: number;
+    pipeLingerMs: number;
+    /** How often dead upstream/downstream peers are swept (the heartbeat period). */
+    sweepMs: number;
+    /** Where pipe transports listen and what other nodes send to. */
+    pipe: { ip: string; announcedAddress?: string; portRange: { min: number; max: number }; socketBufferBytes: number };
+  };
+  hls: {
+    rootDir: string;
+    windowMinutes: number;
+    maxBytes: number;
+    lingerMs: number;
+    always: string[];
+    partMs: number;
+    segmentMs: number;
+    targetDuration: number;
+    audioBitrateKbps: number;
+    ffmpegPath: string;
+  };
+  program: { silenceMs: number; lagMs: number; returnAfterMs: number; graceMs: number; takeoverSilenceMs: number };
+  cluster: {
+    redisUrl?: string;
+    name: string;
+    secret: string;
+    heartbeatMs: number;
+    capacityViewers: number;
+    egressUsdPerGb: number;
+  };
+  tokens: { secret: string };
+  /** @deprecated The flat view, for MeshService only until it takes `mesh` (packages/mesh, issue 12). */
+  env: Config;
+}
 
 export const REPO_ROOT = path.resolve(import.meta.dirname, '../../..');
 
@@ -171,7 +231,12 @@ export function devSecretPath(root = REPO_ROOT): string {
 
 export class ConfigError extends Error {}
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
+  return sections(loadEnv(env));
+}
+
+/** The environment, parsed and validated (throws ConfigError listing every bad variable). */
+export function loadEnv(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = ConfigSchema.safeParse(env);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
@@ -196,6 +261,77 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   };
 }
 
-export function publicUrl(c: Config, boundPort: number): string {
-  return c.MM_PUBLIC_URL ?? `http://${c.MM_HTTP_HOST === '0.0.0.0' ? '127.0.0.1' : c.MM_HTTP_HOST}:${boundPort}`;
+/** Group the flat environment into the sections the node's objects take. */
+export function sections(c: Config): NodeConfig {
+  const list = (s: string): string[] =>
+    s
+      .split(',')
+      .map((t) => t.trim())
+      .filter(Boolean);
+  return {
+    node: { id: c.MM_NODE_ID, region: c.MM_REGION, roles: c.MM_ROLES, logLevel: c.LOG_LEVEL },
+    http: {
+      host: c.MM_HTTP_HOST,
+      port: c.MM_HTTP_PORT,
+      publicUrl: c.MM_PUBLIC_URL,
+      webDist: c.MM_WEB_DIST ?? path.join(c.repoRoot, 'apps/web/dist'),
+    },
+    rtc: {
+      workers: c.MM_WORKERS,
+      listenIp: c.MM_LISTEN_IP,
+      announcedAddress: c.MM_ANNOUNCED_ADDRESS,
+      basePort: c.MM_RTC_PORT,
+      minPort: c.MM_RTC_MIN_PORT,
+      maxPort: c.MM_RTC_MAX_PORT,
+      socketBufferBytes: c.MM_UDP_BUFFER_BYTES,
+      workerLogLevel: c.MM_WORKER_LOG_LEVEL,
+      workerLogTags: c.MM_WORKER_LOG_TAGS,
+      ice: { urls: list(c.MM_ICE_SERVERS), turnSecret: c.MM_TURN_SECRET, ttlSeconds: c.MM_TURN_TTL_S },
+    },
+    mesh: {
+      claimTtlMs: c.MM_CLAIM_TTL_MS,
+      pipeLingerMs: c.MM_PIPE_LINGER_MS,
+      sweepMs: c.MM_HEARTBEAT_MS,
+      pipe: {
+        ip: c.MM_LISTEN_IP,
+        announcedAddress: c.MM_MESH_ADDRESS ?? c.MM_ANNOUNCED_ADDRESS,
+        portRange: { min: c.MM_RTC_MIN_PORT, max: c.MM_RTC_MAX_PORT },
+        socketBufferBytes: c.MM_UDP_BUFFER_BYTES,
+      },
+    },
+    hls: {
+      rootDir: c.MM_HLS_DIR ?? path.join(os.tmpdir(), 'matchmesh-hls', c.MM_NODE_ID.replace(/[^A-Za-z0-9_-]/g, '_')),
+      windowMinutes: c.MM_HLS_WINDOW_MIN,
+      maxBytes: c.MM_HLS_MAX_BYTES,
+      lingerMs: c.MM_HLS_LINGER_MS,
+      always: c.MM_HLS_ALWAYS,
+      partMs: c.MM_HLS_PART_MS,
+      segmentMs: c.MM_HLS_SEGMENT_MS,
+      targetDuration: c.MM_HLS_TARGET_DURATION,
+      audioBitrateKbps: c.MM_HLS_AUDIO_KBPS,
+      ffmpegPath: c.MM_FFMPEG_PATH,
+    },
+    program: {
+      silenceMs: c.MM_SOURCE_SILENCE_MS,
+      lagMs: c.MM_SOURCE_LAG_MS,
+      returnAfterMs: c.MM_PRIMARY_RETURN_MS,
+      graceMs: c.MM_STREAM_GRACE_MS,
+      takeoverSilenceMs: c.MM_TAKEOVER_SILENCE_MS,
+    },
+    cluster: {
+      redisUrl: c.REDIS_URL,
+      name: c.MM_CLUSTER,
+      secret: c.clusterSecret,
+      heartbeatMs: c.MM_HEARTBEAT_MS,
+      capacityViewers: c.MM_CAPACITY_VIEWERS,
+      egressUsdPerGb: c.MM_EGRESS_USD_PER_GB,
+    },
+    tokens: { secret: c.tokenSecret },
+    env: c,
+  };
+}
+
+/** The URL other nodes and clients reach this node at, once its port is bound. */
+export function publicUrl(http: NodeConfig['http'], boundPort: number): string {
+  return http.publicUrl ?? `http://${http.host === '0.0.0.0' ? '127.0.0.1' : http.host}:${boundPort}`;
 }

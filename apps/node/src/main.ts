@@ -14,7 +14,7 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const logger = pino({ level: config.LOG_LEVEL, base: { node: config.MM_NODE_ID } });
+  const logger = pino({ level: config.node.logLevel, base: { node: config.node.id } });
   const node = await startNode(config, logger);
   const stop = async (signal: string): Promise<void> => {
     logger.info({ signal }, 'stopping');
@@ -24,7 +24,7 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => void stop('SIGINT'));
   process.once('SIGTERM', () => void stop('SIGTERM'));
   // Tell a parent process (tests, npm start) where we listen.
-  process.send?.({ type: 'listening', url: node.url, nodeId: config.MM_NODE_ID });
+  process.send?.({ type: 'listening', url: node.url, nodeId: config.node.id });
 }
 
 main().catch((err) => {

@@ -1,5 +1,5 @@
+import type { MediaService } from '@matchmesh/sfu';
 import client from 'prom-client';
-import type { MediaService } from './media/MediaService.ts';
 import type { MeshService } from './mesh/MeshService.ts';
 import type { SignalingServer } from './signaling/SignalingServer.ts';
 

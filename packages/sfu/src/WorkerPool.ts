@@ -7,6 +7,9 @@ import { silentLogger } from './logger.ts';
 import { EgressMeter } from './EgressMeter.ts';
 import { MediaCensus } from './MediaCensus.ts';
 
+/** mediasoup's worker log tags (re-exported so callers configure them without importing mediasoup). */
+export type WorkerLogTag = types.WorkerLogTag;
+
 export interface WorkerPoolOptions {
   /** How many workers; one per core is the sweet spot (each is single-threaded). */
   size: number;

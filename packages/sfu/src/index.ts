@@ -8,6 +8,9 @@ export { type EgressBytes, type EgressKind, EgressMeter } from './EgressMeter.ts
 export { MediaError, type MediaErrorCode } from './errors.ts';
 export { type Logger, silentLogger } from './logger.ts';
 export { MEDIA_OBJECT_KINDS, MediaCensus, type MediaObjectCounts, type MediaObjectKind } from './MediaCensus.ts';
+export { type MediaOptions, MediaService } from './MediaService.ts';
+export { PeerMedia, PeerMediaError, type PeerMediaErrorCode } from './PeerMedia.ts';
+export { PlainTap, type TappedTrack } from './PlainTap.ts';
 export {
   type CommentaryChange,
   type PipeAnswer,
@@ -21,7 +24,6 @@ export {
 export { SCORE_SCTP_STREAM_ID, type ScoreStats, StreamRouter, type TransportRequest } from './StreamRouter.ts';
 export { buildAnswer } from './sdp/answer.ts';
 export { MAX_SDP_BYTES, type ParsedOffer, parseOffer } from './sdp/offer.ts';
-export { PlainTap, type TappedTrack } from './PlainTap.ts';
 export { Splicer } from './stable/Splicer.ts';
 export {
   DEFAULT_PROGRAM_OPTIONS,
@@ -39,6 +41,7 @@ export {
   DEFAULT_SOCKET_BUFFER_BYTES,
   type PooledWorker,
   socketBuffers,
+  type WorkerLogTag,
   WorkerPool,
   type WorkerPoolOptions,
 } from './WorkerPool.ts';

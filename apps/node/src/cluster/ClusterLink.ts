@@ -1,8 +1,7 @@
 import { createRedisClient, NodeBus, NodeRegistry, StreamDirectory } from '@matchmesh/cluster';
 import type { NodeRecord } from '@matchmesh/protocol';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { Config } from '../config.ts';
+import type { NodeConfig } from '../config.ts';
 
 export type NodeLoad = NodeRecord['load'];
 
@@ -10,38 +9,49 @@ export type NodeLoad = NodeRecord['load'];
  * The node's link to the cluster (packages/cluster over Redis). Media never
  * waits on it: when Redis is down, what flows keeps flowing, and only new
  * joins are refused (`healthy` is false) until the registry re-registers.
+ *
+ * Built before the HTTP server (everything that needs it gets it at
+ * construction); started once the server listens, since the node's record
+ * carries its URL.
  */
 export class ClusterLink {
-  readonly redis: Redis;
+  /** The shared connection (ioredis, typed through packages/cluster so apps/node never imports it). */
+  readonly redis: ReturnType<typeof createRedisClient>;
   readonly registry: NodeRegistry;
   readonly directory: StreamDirectory;
   readonly bus: NodeBus;
+  readonly #node: NodeConfig['node'];
+  readonly #config: NodeConfig['cluster'];
+  #started = false;
 
-  private constructor(redis: Redis, registry: NodeRegistry, directory: StreamDirectory, bus: NodeBus) {
-    this.redis = redis;
-    this.registry = registry;
-    this.directory = directory;
-    this.bus = bus;
+  constructor(node: NodeConfig['node'], config: NodeConfig['cluster'], logger: Logger) {
+    const log = logger.child({ area: 'cluster' });
+    if (!config.redisUrl) throw new Error('REDIS_URL is required (npm start provides an embedded redis-server)');
+    this.#node = node;
+    this.#config = config;
+    this.redis = createRedisClient(config.redisUrl);
+    const common = { redis: this.redis, cluster: config.name, logger: log };
+    this.registry = new NodeRegistry({ ...common, heartbeatIntervalMs: config.heartbeatMs });
+    this.directory = new StreamDirectory(common);
+    this.bus = new NodeBus({ ...common, nodeId: node.id, secret: config.secret });
+    this.registry.on('redis-down', (err) =>
+      log.warn({ err: String(err) }, 'redis unreachable: new joins refused, media untouched'),
+    );
+    this.registry.on('redis-up', () => log.info('redis reachable again'));
   }
 
-  static async start(config: Config, url: string, load: () => NodeLoad, logger: Logger): Promise<ClusterLink> {
-    const log = logger.child({ room: 'cluster' });
-    if (!config.REDIS_URL) throw new Error('REDIS_URL is required (npm start provides an embedded redis-server)');
-    const redis = createRedisClient(config.REDIS_URL);
-    const common = { redis, cluster: config.MM_CLUSTER, logger: log };
-    const registry = new NodeRegistry({ ...common, heartbeatIntervalMs: config.MM_HEARTBEAT_MS });
-    const directory = new StreamDirectory(common);
-    const bus = new NodeBus({ ...common, nodeId: config.MM_NODE_ID, secret: config.clusterSecret });
-    await bus.start();
+  /** Listen on the bus and register this node (reachable at `url`, media at `mediaAddress`). */
+  async start(url: string, mediaAddress: string, load: () => NodeLoad): Promise<void> {
+    await this.bus.start();
     const now = Date.now();
-    await registry.register(
+    await this.registry.register(
       {
-        id: config.MM_NODE_ID,
-        region: config.MM_REGION,
-        roles: config.MM_ROLES,
+        id: this.#node.id,
+        region: this.#node.region,
+        roles: this.#node.roles,
         url,
-        mediaAddress: config.MM_ANNOUNCED_ADDRESS ?? config.MM_LISTEN_IP,
-        capacity: { viewers: config.MM_CAPACITY_VIEWERS },
+        mediaAddress,
+        capacity: { viewers: this.#config.capacityViewers },
         load: load(),
         draining: false,
         startedAt: now,
@@ -49,15 +59,12 @@ export class ClusterLink {
       },
       { load },
     );
-    registry.on('redis-down', (err) =>
-      log.warn({ err: String(err) }, 'redis unreachable: new joins refused, media untouched'),
-    );
-    registry.on('redis-up', () => log.info('redis reachable again'));
-    return new ClusterLink(redis, registry, directory, bus);
+    this.#started = true;
   }
 
+  /** Registered and Redis answering: the node may take new work. */
   get healthy(): boolean {
-    return this.registry.healthy;
+    return this.#started && this.registry.healthy;
   }
 
   async close(): Promise<void> {

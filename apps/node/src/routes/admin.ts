@@ -1,9 +1,9 @@
 import { DrainRequest, type StreamSummary } from '@matchmesh/protocol';
+import type { MediaService } from '@matchmesh/sfu';
 import type { FastifyInstance } from 'fastify';
 import type { ClusterLink } from '../cluster/ClusterLink.ts';
 import { authorize } from '../http/auth.ts';
 import { HttpProblem } from '../http/problem.ts';
-import type { MediaService } from '../media/MediaService.ts';
 import type { MeshService } from '../mesh/MeshService.ts';
 import type { SignalingServer } from '../signaling/SignalingServer.ts';
 

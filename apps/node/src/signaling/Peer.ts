@@ -12,9 +12,7 @@ import {
   type TransportInfo,
   verifyToken,
 } from '@matchmesh/protocol';
-import type { Logger, StreamRouter } from '@matchmesh/sfu';
-import type { types } from 'mediasoup';
-import type { MediaService } from '../media/MediaService.ts';
+import { type Logger, PeerMedia, type StreamRouter } from '@matchmesh/sfu';
 
 /** A refusal the peer gets as a typed error reply; the socket stays open. */
 export class SignalingFailure extends Error {
@@ -26,7 +24,6 @@ export class SignalingFailure extends Error {
 }
 
 export interface PeerContext {
-  media: MediaService;
   tokenSecret: string;
   nodeId: string;
   region: string;
@@ -39,26 +36,19 @@ export interface PeerContext {
   resolveStream(stream: string): Promise<StreamRouter | undefined>;
 }
 
-/** Limits per peer so one socket cannot exhaust the worker. */
-const MAX_TRANSPORTS = 4;
-const MAX_PRODUCERS = 2;
-
 /**
- * One signaling peer (a viewer or commentator on a WebSocket): its token,
- * its stream, and the mediasoup objects it owns. Closing the peer closes
- * them all. Nothing here touches the socket; the server feeds requests in
- * and sends notifications out through `notify`.
+ * One signaling peer (a viewer or commentator on a WebSocket): its token and
+ * what it may do. Its media (transports, consumers, producers) is a PeerMedia
+ * of packages/sfu, created at join; closing the peer closes it. Nothing here
+ * touches the socket; the server feeds requests in and sends notifications
+ * out through `notify`.
  */
 export class Peer {
   readonly #ctx: PeerContext;
   readonly #notify: (n: SignalingNotification) => void;
-  readonly transports = new Map<string, types.WebRtcTransport>();
-  readonly consumers = new Map<string, types.Consumer>();
-  readonly dataConsumers = new Map<string, types.DataConsumer>();
-  readonly producers = new Map<string, types.Producer>();
   #claims: TokenClaims | undefined;
   #role: 'viewer' | 'commentator' = 'viewer';
-  #stream: StreamRouter | undefined;
+  #media: PeerMedia | undefined;
   /** Seq of the score snapshot sent with the join reply (0 if none). */
   #joinSeq = 0;
   #onProgramChanged = (): void => this.#notify({ notification: 'newProducers' });
@@ -73,7 +63,7 @@ export class Peer {
   }
 
   get stream(): StreamRouter | undefined {
-    return this.#stream;
+    return this.#media?.stream;
   }
 
   get role(): 'viewer' | 'commentator' {
@@ -81,7 +71,7 @@ export class Peer {
   }
 
   async join(data: SignalingRequestData<'join'>): Promise<JoinResponse> {
-    if (this.#stream) throw new SignalingFailure('conflict', 'already joined');
+    if (this.#media) throw new SignalingFailure('conflict', 'already joined');
     let claims: TokenClaims;
     try {
       claims = await verifyToken(this.#ctx.tokenSecret, data.token);
@@ -105,7 +95,9 @@ export class Peer {
     if (!stream) throw new SignalingFailure('not_found', `stream "${data.stream}" is not live`);
     this.#claims = claims;
     this.#role = data.role;
-    this.#stream = stream;
+    const media = new PeerMedia(stream);
+    media.on('consumerclose', (consumerId) => this.#notify({ notification: 'consumerClosed', data: { consumerId } }));
+    this.#media = media;
     const latest = stream.latestScore?.seq ?? 0;
     // A rejoining viewer gets every update after the last one it has, when the
     // stream's recent buffer still holds them all; otherwise the snapshot.
@@ -127,149 +119,61 @@ export class Peer {
   }
 
   async createTransport(data: SignalingRequestData<'createTransport'>): Promise<TransportInfo> {
-    const stream = this.#joined();
+    const media = this.#joined();
     if (data.direction === 'send' && this.#role !== 'commentator') {
       throw new SignalingFailure('forbidden', 'only commentators may send media');
     }
-    if (this.transports.size >= MAX_TRANSPORTS) throw new SignalingFailure('conflict', 'too many transports');
-    const transport = await stream.createWebRtcTransport({
-      sctp: data.sctp,
-      forceTcp: data.forceTcp,
-      appData: { direction: data.direction, peer: true },
-    });
-    this.transports.set(transport.id, transport);
-    transport.observer.once('close', () => this.transports.delete(transport.id));
-    const info: TransportInfo = {
-      id: transport.id,
-      iceParameters: transport.iceParameters as unknown as Record<string, unknown>,
-      iceCandidates: transport.iceCandidates as unknown as Record<string, unknown>[],
-      dtlsParameters: transport.dtlsParameters as unknown as Record<string, unknown>,
-    };
-    if (transport.sctpParameters) info.sctpParameters = transport.sctpParameters as unknown as Record<string, unknown>;
-    return info;
+    return media.createTransport(data);
   }
 
   async connectTransport(data: SignalingRequestData<'connectTransport'>): Promise<Record<string, never>> {
-    const transport = this.#transport(data.transportId);
-    await transport.connect({ dtlsParameters: data.dtlsParameters as unknown as types.DtlsParameters });
+    await this.#owned(`no transport "${data.transportId}"`).connectTransport(data.transportId, data.dtlsParameters);
     return {};
   }
 
   /** Consume everything the stream has that this peer does not consume yet. */
   async consume(data: SignalingRequestData<'consume'>): Promise<{ consumers: ConsumerInfo[] }> {
-    const stream = this.#joined();
-    const transport = this.#transport(data.transportId);
-    const caps = data.rtpCapabilities as unknown as types.RtpCapabilities;
-    const already = new Set([...this.consumers.values()].map((c) => c.producerId));
-    const ownProducers = new Set(this.producers.keys());
-    const sources = [
-      ...stream.programProducers().map((p) => ({ producer: p, source: 'program' as const })),
-      ...stream.commentaryProducers().map((p) => ({ producer: p, source: 'commentary' as const })),
-    ].filter(({ producer }) => !already.has(producer.id) && !ownProducers.has(producer.id));
-
-    const out: ConsumerInfo[] = [];
-    for (const { producer, source } of sources) {
-      if (!stream.router.canConsume({ producerId: producer.id, rtpCapabilities: caps })) continue;
-      const consumer = await transport.consume({
-        producerId: producer.id,
-        rtpCapabilities: caps,
-        paused: true,
-      });
-      this.consumers.set(consumer.id, consumer);
-      consumer.observer.once('close', () => {
-        this.consumers.delete(consumer.id);
-        if (!this.#closed) this.#notify({ notification: 'consumerClosed', data: { consumerId: consumer.id } });
-      });
-      out.push({
-        id: consumer.id,
-        producerId: producer.id,
-        kind: consumer.kind,
-        rtpParameters: consumer.rtpParameters as unknown as Record<string, unknown>,
-        source,
-      });
-    }
-    return { consumers: out };
+    return { consumers: await this.#joined().consume(data.transportId, data.rtpCapabilities) };
   }
 
   async resumeConsumer(data: SignalingRequestData<'resumeConsumer'>): Promise<Record<string, never>> {
-    const consumer = this.consumers.get(data.consumerId);
-    if (!consumer) throw new SignalingFailure('not_found', `no consumer "${data.consumerId}"`);
-    await consumer.resume();
-    // Ask for a keyframe at once so the first picture arrives without waiting for the GOP.
-    if (consumer.kind === 'video') await consumer.requestKeyFrame();
+    await this.#owned(`no consumer "${data.consumerId}"`).resumeConsumer(data.consumerId);
     return {};
   }
 
   async consumeData(data: SignalingRequestData<'consumeData'>): Promise<DataConsumerInfo> {
-    const stream = this.#joined();
-    const transport = this.#transport(data.transportId);
-    if (!transport.sctpParameters) throw new SignalingFailure('bad_request', 'transport was created without sctp');
-    for (const dc of this.dataConsumers.values()) {
-      if (dc.dataProducerId === stream.scoreProducer.id)
-        throw new SignalingFailure('conflict', 'already consuming scores');
-    }
-    // Every update after the join snapshot must reach this viewer exactly
-    // once and in order, including those produced while it was setting up.
-    // The consumer is created paused (live updates skip it); then, in one
-    // synchronous block, resume and the backlog are written to the worker's
-    // channel, which handles requests in order: any live update comes from a
-    // later tick, so it is written, and delivered, after the backlog.
-    const dc = await transport.consumeData({ dataProducerId: stream.scoreProducer.id, paused: true });
-    const backlog = stream.scoresSince(this.#joinSeq);
-    await Promise.all([dc.resume(), ...backlog.map((u) => dc.send(JSON.stringify(u)))]);
-    this.dataConsumers.set(dc.id, dc);
-    dc.observer.once('close', () => this.dataConsumers.delete(dc.id));
-    return {
-      id: dc.id,
-      dataProducerId: dc.dataProducerId,
-      sctpStreamParameters: (dc.sctpStreamParameters ?? {}) as unknown as Record<string, unknown>,
-      label: dc.label,
-      protocol: dc.protocol,
-    };
+    return this.#joined().consumeScores(data.transportId, this.#joinSeq);
   }
 
   async produce(data: SignalingRequestData<'produce'>): Promise<{ id: string }> {
-    const stream = this.#joined();
-    if (this.#role !== 'commentator' || !this.#claims || !grants(this.#claims, 'commentator', stream.stream)) {
+    const media = this.#joined();
+    if (this.#role !== 'commentator' || !this.#claims || !grants(this.#claims, 'commentator', media.stream.stream)) {
       throw new SignalingFailure('forbidden', 'only commentators may produce');
     }
-    if (this.producers.size >= MAX_PRODUCERS) throw new SignalingFailure('conflict', 'too many producers');
-    const transport = this.#transport(data.transportId);
-    if (transport.appData.direction !== 'send') throw new SignalingFailure('bad_request', 'not a send transport');
-    const producer = await transport.produce({
-      kind: data.kind,
-      rtpParameters: data.rtpParameters as unknown as types.RtpParameters,
-      appData: { source: 'commentary' },
-    });
-    this.producers.set(producer.id, producer);
-    producer.observer.once('close', () => this.producers.delete(producer.id));
-    stream.addCommentary(producer);
-    return { id: producer.id };
+    return { id: await media.produceCommentary(data.transportId, data.kind, data.rtpParameters) };
   }
 
   async restartIce(data: SignalingRequestData<'restartIce'>): Promise<{ iceParameters: Record<string, unknown> }> {
-    const transport = this.#transport(data.transportId);
-    const iceParameters = await transport.restartIce();
-    return { iceParameters: iceParameters as unknown as Record<string, unknown> };
+    return { iceParameters: await this.#owned(`no transport "${data.transportId}"`).restartIce(data.transportId) };
   }
 
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     // The stream outlives its viewers: leave no listener (and no Peer) behind on it.
-    this.#stream?.off('programchanged', this.#onProgramChanged);
-    this.#stream?.off('close', this.#onStreamClosed);
-    for (const t of this.transports.values()) t.close();
+    this.#media?.stream.off('programchanged', this.#onProgramChanged);
+    this.#media?.stream.off('close', this.#onStreamClosed);
+    this.#media?.close();
   }
 
-  #joined(): StreamRouter {
-    if (!this.#stream || this.#stream.closed) throw new SignalingFailure('not_joined', 'join a stream first');
-    return this.#stream;
+  #joined(): PeerMedia {
+    if (!this.#media || this.#media.stream.closed) throw new SignalingFailure('not_joined', 'join a stream first');
+    return this.#media;
   }
 
-  #transport(id: string): types.WebRtcTransport {
-    const t = this.transports.get(id);
-    if (!t) throw new SignalingFailure('not_found', `no transport "${id}"`);
-    return t;
+  /** The peer's media, for a request naming one of its objects: before a join there is no such object. */
+  #owned(missing: string): PeerMedia {
+    if (!this.#media) throw new SignalingFailure('not_found', missing);
+    return this.#media;
   }
 }

@@ -6,6 +6,7 @@ import {
   SignalingRequests,
   type SignalingResponse,
 } from '@matchmesh/protocol';
+import { PeerMediaError } from '@matchmesh/sfu';
 import type { FastifyInstance } from 'fastify';
 import type { WebSocket } from 'ws';
 import { Peer, type PeerContext, SignalingFailure } from './Peer.ts';
@@ -83,7 +84,7 @@ export class SignalingServer {
       const result = await handler.call(peer, parsed.data);
       return { id, ok: true, data: result };
     } catch (err) {
-      if (err instanceof SignalingFailure) return fail(id, err.code, err.message);
+      if (err instanceof SignalingFailure || err instanceof PeerMediaError) return fail(id, err.code, err.message);
       // mediasoup rejects bad parameters with TypeError / UnsupportedError:
       // the peer's fault, reported as such.
       const name = (err as Error)?.name;

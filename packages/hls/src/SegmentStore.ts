@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { type Logger, silentLogger } from '@matchmesh/sfu';
 
 export interface Part {
   index: number;
@@ -51,6 +52,8 @@ export interface SegmentStoreOptions {
   maxBytes: number;
   /** Keep parts for this many most recent segments. */
   partSegments: number;
+  /** Where failed disk writes are reported (silent by default). */
+  log?: Logger;
 }
 
 /** Kept free under the cap for the other files of the folder (ffmpeg's SDP input). */
@@ -232,13 +235,23 @@ export class SegmentStore extends EventEmitter<SegmentStoreEvents> {
 
   #write(name: string, data: Buffer): Promise<void> {
     const file = path.join(this.o.dir, name);
-    const p = this.#writes.then(() => (this.#closed ? undefined : writeFile(file, data)));
-    this.#writes = p.catch(() => {});
-    return p.catch(() => {});
+    // A failed write leaves that file out of the rewind window (it 404s); live parts are served from memory.
+    const p = this.#writes
+      .then(() => (this.#closed ? undefined : writeFile(file, data)))
+      .catch((err: unknown) => this.#log.warn({ err, file }, 'HLS file write failed'));
+    this.#writes = p;
+    return p;
   }
 
   #remove(name: string): void {
     const file = path.join(this.o.dir, name);
-    this.#writes = this.#writes.then(() => rm(file, { force: true })).catch(() => {});
+    // force: a missing file is no error; anything else (permissions) leaves a stray file the byte cap does not count.
+    this.#writes = this.#writes
+      .then(() => rm(file, { force: true }))
+      .catch((err: unknown) => this.#log.warn({ err, file }, 'HLS file removal failed'));
+  }
+
+  get #log(): Logger {
+    return this.o.log ?? silentLogger;
   }
 }

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { type HlsService, type HlsStream, renderMediaPlaylist, renderMultivariant } from '@matchmesh/hls';
 import {
   grants,
   HLS_CACHE_CONTROL,
@@ -13,9 +14,6 @@ import {
 } from '@matchmesh/protocol';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { HttpProblem } from '../http/problem.ts';
-import type { HlsService } from './HlsService.ts';
-import type { HlsStream } from './HlsStream.ts';
-import { renderMediaPlaylist, renderMultivariant } from './playlist.ts';
 
 export interface HlsRoutesOptions {
   hls: HlsService;
@@ -68,6 +66,7 @@ export async function registerHls(app: FastifyInstance, o: HlsRoutesOptions): Pr
   });
 
   const packager = async (stream: string, waitForOutput: boolean): Promise<HlsStream> => {
+    // Safe to drop: HlsService logs why packaging could not start; the viewer sees "not live here".
     const hls = await o.hls.get(stream).catch(() => undefined);
     if (!hls) throw new HttpProblem(404, 'Not Found', `stream "${stream}" is not live here`);
     if (waitForOutput && !(await hls.waitFor(() => hls.store.segments.length > 0, o.startWaitMs))) {

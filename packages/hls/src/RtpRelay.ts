@@ -63,6 +63,8 @@ export class RtpRelay extends EventEmitter<RtpRelayEvents> {
     super();
     this.#socket = socket;
     socket.on('message', (msg) => this.#onPacket(msg));
+    // Safe to drop: the only errors on a bound socket are failed sends (ffmpeg between two runs has no port
+    // open: ECONNREFUSED), and a relay drops such packets anyway; the next run gets a key frame again.
     socket.on('error', () => {});
   }
 

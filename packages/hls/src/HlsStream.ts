@@ -81,6 +81,7 @@ export class HlsStream extends EventEmitter<HlsStreamEvents> {
       windowSeconds: o.windowMinutes * 60,
       maxBytes: o.maxBytes,
       partSegments: Math.max(4, Math.ceil((3 * o.targetDuration * 1000) / o.segmentMs) + 1),
+      log,
     });
     this.store.setMaxListeners(0);
   }
@@ -150,7 +151,9 @@ export class HlsStream extends EventEmitter<HlsStreamEvents> {
     this.store.close();
     this.scores.releaseWaiters();
     this.emit('close');
-    await this.store.destroy().catch(() => {});
+    await this.store
+      .destroy()
+      .catch((err: unknown) => this.#log.warn({ err, dir: this.#o.dir }, 'HLS folder could not be removed'));
   }
 
   async #maybeRestart(): Promise<void> {

@@ -3,10 +3,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { hlsMediaTimeForPdt } from '@matchmesh/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
-import { renderMediaPlaylist, renderMultivariant } from '../src/hls/playlist.ts';
-import { isH264KeyFrameStart, rtpPayloadOffset } from '../src/hls/RtpRelay.ts';
-import { ScoreLog } from '../src/hls/ScoreLog.ts';
-import { type FragmentIn, SegmentStore } from '../src/hls/SegmentStore.ts';
+import { renderMediaPlaylist, renderMultivariant } from '../src/playlist.ts';
+import { isH264KeyFrameStart, rtpPayloadOffset } from '../src/RtpRelay.ts';
+import { ScoreLog } from '../src/ScoreLog.ts';
+import { type FragmentIn, SegmentStore } from '../src/SegmentStore.ts';
 
 const dirs: string[] = [];
 afterEach(() => {

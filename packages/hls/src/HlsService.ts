@@ -2,12 +2,16 @@ import path from 'node:path';
 import type { Logger, StreamRouter } from '@matchmesh/sfu';
 import { HlsStream, type HlsStreamOptions } from './HlsStream.ts';
 
-export interface HlsServiceOptions extends Omit<HlsStreamOptions, 'dir'> {
+/** The node configuration's `hls` section. */
+export interface HlsConfig extends Omit<HlsStreamOptions, 'dir'> {
   /** Parent folder; each stream packages into `<rootDir>/<stream>/`. */
   rootDir: string;
   lingerMs: number;
   /** Streams packaged from the moment they are live here, with no linger ('*' = all). */
   always: string[];
+}
+
+export interface HlsServiceOptions extends HlsConfig {
   /** The stream's router on this node, bringing the region's copy first on a relay; undefined when not live. */
   resolveStream(stream: string): Promise<StreamRouter | undefined>;
   log: Logger;
@@ -55,6 +59,7 @@ export class HlsService {
     if (!pending) {
       pending = this.#start(stream);
       this.#starting.set(stream, pending);
+      // The caller awaits `pending` and sees its rejection; this branch only tidies the map.
       pending.finally(() => this.#starting.delete(stream)).catch(() => {});
     }
     return pending;
@@ -62,6 +67,7 @@ export class HlsService {
 
   /** A stream went live on this node: package it now if it is an "always" stream. */
   published(stream: string): void {
+    // Safe to drop: #start logs a packager that fails to start; the next request tries again.
     if (this.isAlways(stream)) void this.get(stream).catch(() => undefined);
   }
 
@@ -79,7 +85,7 @@ export class HlsService {
     const hls = new HlsStream(
       router,
       { ...this.#o, dir: path.join(this.#o.rootDir, streamId) },
-      this.#o.log.child?.({ stream: streamId, room: 'hls' }) ?? this.#o.log,
+      this.#o.log.child?.({ stream: streamId, area: 'hls' }) ?? this.#o.log,
     );
     this.#streams.set(streamId, hls);
     hls.once('close', () => {
@@ -88,6 +94,7 @@ export class HlsService {
     try {
       await hls.start();
     } catch (err) {
+      this.#o.log.warn({ err, stream: streamId }, 'HLS packaging failed to start');
       await hls.close();
       throw err;
     }

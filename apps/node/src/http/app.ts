@@ -1,0 +1,37 @@
+import fastifyWebsocket from '@fastify/websocket';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger as PinoLogger } from 'pino';
+import { HttpProblem, sendProblem } from './problem.ts';
+
+/**
+ * The node's Fastify instance before any route: limits, the WebSocket plugin,
+ * and the one error mapping (every failure leaves as application/problem+json).
+ */
+export async function createHttpApp(logger: PinoLogger): Promise<FastifyInstance> {
+  const app: FastifyInstance = Fastify({
+    // Request logs only at warn and above: a busy node serves many joins.
+    loggerInstance: logger.child({ area: 'http' }, { level: 'warn' }) as unknown as FastifyBaseLogger,
+    bodyLimit: 64 * 1024,
+    // HLS carries the viewer token (a JWT, ~300 chars) as a path segment.
+    routerOptions: { maxParamLength: 2048 },
+  });
+  app.setErrorHandler((err, request, reply) => {
+    if (err instanceof HttpProblem) return sendProblem(reply, err.status, err.title, err.message, err.headers);
+    const code = (err as { code?: string }).code;
+    const status = (err as { statusCode?: number }).statusCode;
+    if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+      return sendProblem(reply, 415, 'Unsupported Media Type', 'unsupported Content-Type');
+    }
+    if (status && status >= 400 && status < 500)
+      return sendProblem(reply, status, 'Bad Request', (err as Error).message);
+    request.log.error({ err }, 'unhandled error');
+    return sendProblem(reply, 500, 'Internal Server Error');
+  });
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(reply, 404, 'Not Found', `no route for ${request.method} ${request.url.split('?')[0]}`),
+  );
+  // The socket takes frames up to 256 KiB; the signaling server answers anything
+  // over 64 KiB with a typed error, so only an absurd frame closes a socket.
+  await app.register(fastifyWebsocket, { options: { maxPayload: 256 * 1024 } });
+  return app;
+}

@@ -1,0 +1,49 @@
+import type { Logger, StreamRouter } from '@matchmesh/sfu';
+
+/** Streams this node holds (MediaService). */
+export interface LocalStreams {
+  stream(id: string): StreamRouter | undefined;
+}
+
+/** The mesh: brings the region's copy of a stream to this node (undefined when nobody publishes it). */
+export interface RegionCopies {
+  resolveStream(id: string): Promise<StreamRouter | undefined>;
+}
+
+/**
+ * Where every consumer on this node (signaling viewers, WHEP, HLS) gets a
+ * stream's router from: the local one, or the region's copy pulled through
+ * the mesh first.
+ */
+export class StreamResolver {
+  readonly #local: LocalStreams;
+  readonly #mesh: RegionCopies;
+  readonly #relay: boolean;
+  readonly #log: Logger;
+
+  constructor(local: LocalStreams, mesh: RegionCopies, o: { relay: boolean; log: Logger }) {
+    this.#local = local;
+    this.#mesh = mesh;
+    this.#relay = o.relay;
+    this.#log = o.log;
+  }
+
+  /** For a signaling join: through the mesh; a failure to pull rejects (the peer is told to retry). */
+  resolve(stream: string): Promise<StreamRouter | undefined> {
+    return this.#mesh.resolveStream(stream);
+  }
+
+  /**
+   * For WHEP and HLS: a relay brings the region's copy first and, if that
+   * fails, serves what it has; an ingest serves only its own streams.
+   */
+  async bestEffort(stream: string): Promise<StreamRouter | undefined> {
+    if (!this.#relay) return this.#local.stream(stream);
+    try {
+      return await this.#mesh.resolveStream(stream);
+    } catch (err) {
+      this.#log.warn({ err, stream }, 'could not bring the region copy; serving what this node holds');
+      return this.#local.stream(stream);
+    }
+  }
+}

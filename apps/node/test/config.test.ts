@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config.ts';
+
+const secret = 'x'.repeat(32);
+
+describe('config sections', () => {
+  it('defaults: the same variables and defaults, grouped by concern', () => {
+    const c = loadConfig({ MM_TOKEN_SECRET: secret, MM_REGION: 'eu', MM_NODE_ID: 'n1' });
+    expect(c.node).toEqual({ id: 'n1', region: 'eu', roles: ['ingest', 'relay'], logLevel: 'info' });
+    expect(c.http).toMatchObject({ host: '127.0.0.1', port: 8080, publicUrl: undefined });
+    expect(c.http.webDist).toMatch(/apps\/web\/dist$/);
+    expect(c.rtc).toMatchObject({ listenIp: '127.0.0.1', basePort: 44400, minPort: 45000, maxPort: 45999 });
+    expect(c.rtc.ice).toEqual({ urls: [], turnSecret: undefined, ttlSeconds: 3600 });
+    expect(c.mesh).toEqual({
+      claimTtlMs: 10_000,
+      pipeLingerMs: 30_000,
+      sweepMs: 2000,
+      pipe: {
+        ip: '127.0.0.1',
+        announcedAddress: undefined,
+        portRange: { min: 45000, max: 45999 },
+        socketBufferBytes: 4 * 1024 * 1024,
+      },
+    });
+    expect(c.program).toEqual({
+      silenceMs: 300,
+      lagMs: 150,
+      returnAfterMs: 5000,
+      graceMs: 15_000,
+      takeoverSilenceMs: 1000,
+    });
+    expect(c.hls).toMatchObject({ lingerMs: 60_000, partMs: 200, segmentMs: 1000, targetDuration: 2, always: [] });
+    expect(c.hls.rootDir).toMatch(/matchmesh-hls\/n1$/);
+    expect(c.cluster).toMatchObject({ name: 'matchmesh', heartbeatMs: 2000, secret: `cluster:${secret}` });
+    expect(c.cluster.capacityViewers).toBe(150 * c.rtc.workers);
+    expect(c.tokens).toEqual({ secret });
+  });
+
+  it('each variable lands in its section', () => {
+    const c = loadConfig({
+      MM_TOKEN_SECRET: secret,
+      MM_REGION: 'asia',
+      MM_ROLES: 'relay',
+      MM_ANNOUNCED_ADDRESS: '203.0.113.5',
+      MM_MESH_ADDRESS: '10.0.0.5',
+      MM_ICE_SERVERS: 'stun:a:3478, turn:b:3478',
+      MM_HLS_ALWAYS: 'final,*',
+      MM_SOURCE_SILENCE_MS: '400',
+      MM_CLUSTER_SECRET: 'y'.repeat(16),
+      MM_PUBLIC_URL: 'https://edge.example',
+    });
+    expect(c.node.roles).toEqual(['relay']);
+    expect(c.rtc.announcedAddress).toBe('203.0.113.5');
+    expect(c.mesh.pipe.announcedAddress).toBe('10.0.0.5');
+    expect(c.rtc.ice.urls).toEqual(['stun:a:3478', 'turn:b:3478']);
+    expect(c.hls.always).toEqual(['final', '*']);
+    expect(c.program.silenceMs).toBe(400);
+    expect(c.cluster.secret).toBe('y'.repeat(16));
+    expect(c.http.publicUrl).toBe('https://edge.example');
+  });
+
+  it('bad values are still refused with the variable named', () => {
+    expect(() => loadConfig({ MM_TOKEN_SECRET: secret, MM_HTTP_PORT: '70000' })).toThrow(ConfigError);
+    expect(() => loadConfig({ MM_TOKEN_SECRET: secret, MM_HTTP_PORT: '70000' })).toThrow(/MM_HTTP_PORT/);
+  });
+});

@@ -1,0 +1,98 @@
+import type { StreamRouter } from '@matchmesh/sfu';
+import { describe, expect, it } from 'vitest';
+import { AdmissionPolicy } from '../src/wiring/AdmissionPolicy.ts';
+import { LocalAudience } from '../src/wiring/LocalAudience.ts';
+import { StreamResolver } from '../src/wiring/StreamResolver.ts';
+
+const cluster = (healthy: boolean, draining: boolean | null = false) => ({
+  healthy,
+  registry: { record: draining === null ? null : { draining } },
+});
+
+describe('AdmissionPolicy', () => {
+  it('admits viewers and commentators on a healthy relay', () => {
+    const policy = new AdmissionPolicy(cluster(true), ['ingest', 'relay']);
+    expect(policy.join('viewer')).toBeUndefined();
+    expect(policy.join('commentator')).toBeUndefined();
+    expect(policy.whep()).toBeUndefined();
+  });
+
+  it('refuses every new join and WHEP session while Redis is unavailable', () => {
+    const policy = new AdmissionPolicy(cluster(false), ['relay']);
+    expect(policy.join('viewer')).toMatch(/Redis\) is unavailable/);
+    expect(policy.join('commentator')).toMatch(/Redis\) is unavailable/);
+    expect(policy.whep()).toMatch(/Redis\) is unavailable/);
+  });
+
+  it('sends viewers away from a node without the relay role, but lets commentators talk at the ingest', () => {
+    const policy = new AdmissionPolicy(cluster(true), ['ingest']);
+    expect(policy.join('viewer')).toBe('this node does not serve viewers (no relay role)');
+    expect(policy.join('commentator')).toBeUndefined();
+  });
+
+  it('refuses signaling joins on a draining node; WHEP keeps its cluster-only rule', () => {
+    const policy = new AdmissionPolicy(cluster(true, true), ['relay']);
+    expect(policy.join('viewer')).toMatch(/draining/);
+    expect(policy.join('commentator')).toMatch(/draining/);
+    expect(policy.whep()).toBeUndefined();
+  });
+
+  it('reads the cluster state at each call, not at construction', () => {
+    const state = cluster(false);
+    const policy = new AdmissionPolicy(state, ['relay']);
+    expect(policy.join('viewer')).toBeDefined();
+    state.healthy = true;
+    expect(policy.join('viewer')).toBeUndefined();
+    // Before registration there is no record: not draining.
+    expect(new AdmissionPolicy(cluster(true, null), ['relay']).join('viewer')).toBeUndefined();
+  });
+});
+
+describe('StreamResolver', () => {
+  const local = { id: 'local' } as unknown as StreamRouter;
+  const copy = { id: 'copy' } as unknown as StreamRouter;
+  const logged: unknown[] = [];
+  const log = { debug() {}, info() {}, warn: (o: object) => void logged.push(o), error() {} };
+  const localStreams = { stream: (id: string) => (id === 's' ? local : undefined) };
+  const meshOk = { resolveStream: async (id: string) => (id === 's' ? copy : undefined) };
+  const meshDown = {
+    resolveStream: async (): Promise<StreamRouter | undefined> => {
+      throw new Error('bus timeout');
+    },
+  };
+
+  it('signaling joins go through the mesh and see its failure', async () => {
+    await expect(new StreamResolver(localStreams, meshOk, { relay: true, log }).resolve('s')).resolves.toBe(copy);
+    await expect(new StreamResolver(localStreams, meshDown, { relay: true, log }).resolve('s')).rejects.toThrow(
+      'bus timeout',
+    );
+  });
+
+  it('WHEP and HLS on a relay take the region copy, and fall back to the local router (logged) when the pull fails', async () => {
+    expect(await new StreamResolver(localStreams, meshOk, { relay: true, log }).bestEffort('s')).toBe(copy);
+    expect(await new StreamResolver(localStreams, meshOk, { relay: true, log }).bestEffort('other')).toBeUndefined();
+    logged.length = 0;
+    expect(await new StreamResolver(localStreams, meshDown, { relay: true, log }).bestEffort('s')).toBe(local);
+    expect(logged).toEqual([expect.objectContaining({ stream: 's' })]);
+  });
+
+  it('an ingest-only node serves only its own streams to WHEP and HLS, without asking the mesh', async () => {
+    let asked = 0;
+    const mesh = { resolveStream: async () => (asked++, copy) };
+    const resolver = new StreamResolver(localStreams, mesh, { relay: false, log });
+    expect(await resolver.bestEffort('s')).toBe(local);
+    expect(await resolver.bestEffort('other')).toBeUndefined();
+    expect(asked).toBe(0);
+  });
+});
+
+describe('LocalAudience', () => {
+  it('sums every consumer source per stream, including sources added after it was handed out', () => {
+    const audience = new LocalAudience();
+    const count = (s: string) => audience.count(s);
+    expect(count('a')).toBe(0);
+    audience.add((s) => (s === 'a' ? 3 : 0));
+    audience.add((s) => (s === 'a' || s === 'b' ? 1 : 0));
+    expect([count('a'), count('b'), count('c')]).toEqual([4, 1, 0]);
+  });
+});

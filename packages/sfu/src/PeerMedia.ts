@@ -1,0 +1,184 @@
+import { EventEmitter } from 'node:events';
+import type { ConsumerInfo, DataConsumerInfo, TransportInfo } from '@matchmesh/protocol';
+import type { types } from 'mediasoup';
+import type { StreamRouter } from './StreamRouter.ts';
+
+/** Limits per peer so one socket cannot exhaust the worker. */
+const MAX_TRANSPORTS = 4;
+const MAX_PRODUCERS = 2;
+
+/** Why PeerMedia refused a request: the signaling layer turns the code into its typed error reply. */
+export type PeerMediaErrorCode = 'conflict' | 'not_found' | 'bad_request';
+
+export class PeerMediaError extends Error {
+  readonly code: PeerMediaErrorCode;
+  constructor(code: PeerMediaErrorCode, message: string) {
+    super(message);
+    this.name = 'PeerMediaError';
+    this.code = code;
+  }
+}
+
+interface PeerMediaEvents {
+  /** A consumer of this peer closed while the peer is open (its producer went away). */
+  consumerclose: [consumerId: string];
+  close: [];
+}
+
+/**
+ * The mediasoup objects one signaling peer (a viewer or commentator) owns on
+ * its stream's router: WebRTC transports, consumers of the program and the
+ * commentary, the score data consumer, and a commentator's producers. It
+ * checks resource limits, not permissions: who may send is the signaling
+ * layer's decision. close() closes every transport and, with them, all the rest.
+ */
+export class PeerMedia extends EventEmitter<PeerMediaEvents> {
+  readonly stream: StreamRouter;
+  readonly transports = new Map<string, types.WebRtcTransport>();
+  readonly consumers = new Map<string, types.Consumer>();
+  readonly dataConsumers = new Map<string, types.DataConsumer>();
+  readonly producers = new Map<string, types.Producer>();
+  #closed = false;
+
+  constructor(stream: StreamRouter) {
+    super();
+    this.stream = stream;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  async createTransport(o: { direction: 'send' | 'recv'; sctp: boolean; forceTcp?: boolean }): Promise<TransportInfo> {
+    if (this.transports.size >= MAX_TRANSPORTS) throw new PeerMediaError('conflict', 'too many transports');
+    const transport = await this.stream.createWebRtcTransport({
+      sctp: o.sctp,
+      forceTcp: o.forceTcp,
+      appData: { direction: o.direction, peer: true },
+    });
+    this.transports.set(transport.id, transport);
+    transport.observer.once('close', () => this.transports.delete(transport.id));
+    const info: TransportInfo = {
+      id: transport.id,
+      iceParameters: transport.iceParameters as unknown as Record<string, unknown>,
+      iceCandidates: transport.iceCandidates as unknown as Record<string, unknown>[],
+      dtlsParameters: transport.dtlsParameters as unknown as Record<string, unknown>,
+    };
+    if (transport.sctpParameters) info.sctpParameters = transport.sctpParameters as unknown as Record<string, unknown>;
+    return info;
+  }
+
+  async connectTransport(transportId: string, dtlsParameters: Record<string, unknown>): Promise<void> {
+    await this.#transport(transportId).connect({ dtlsParameters: dtlsParameters as unknown as types.DtlsParameters });
+  }
+
+  /** Consume everything the stream has that this peer does not consume yet (paused until resumed). */
+  async consume(transportId: string, rtpCapabilities: Record<string, unknown>): Promise<ConsumerInfo[]> {
+    const stream = this.stream;
+    const transport = this.#transport(transportId);
+    const caps = rtpCapabilities as unknown as types.RtpCapabilities;
+    const already = new Set([...this.consumers.values()].map((c) => c.producerId));
+    const ownProducers = new Set(this.producers.keys());
+    const sources = [
+      ...stream.programProducers().map((p) => ({ producer: p, source: 'program' as const })),
+      ...stream.commentaryProducers().map((p) => ({ producer: p, source: 'commentary' as const })),
+    ].filter(({ producer }) => !already.has(producer.id) && !ownProducers.has(producer.id));
+
+    const out: ConsumerInfo[] = [];
+    for (const { producer, source } of sources) {
+      if (!stream.router.canConsume({ producerId: producer.id, rtpCapabilities: caps })) continue;
+      const consumer = await transport.consume({ producerId: producer.id, rtpCapabilities: caps, paused: true });
+      this.consumers.set(consumer.id, consumer);
+      consumer.observer.once('close', () => {
+        this.consumers.delete(consumer.id);
+        if (!this.#closed) this.emit('consumerclose', consumer.id);
+      });
+      out.push({
+        id: consumer.id,
+        producerId: producer.id,
+        kind: consumer.kind,
+        rtpParameters: consumer.rtpParameters as unknown as Record<string, unknown>,
+        source,
+      });
+    }
+    return out;
+  }
+
+  async resumeConsumer(consumerId: string): Promise<void> {
+    const consumer = this.consumers.get(consumerId);
+    if (!consumer) throw new PeerMediaError('not_found', `no consumer "${consumerId}"`);
+    await consumer.resume();
+    // Ask for a keyframe at once so the first picture arrives without waiting for the GOP.
+    if (consumer.kind === 'video') await consumer.requestKeyFrame();
+  }
+
+  /**
+   * Consume the stream's score channel, first replaying every update after
+   * `sinceSeq` (the snapshot the peer already has).
+   */
+  async consumeScores(transportId: string, sinceSeq: number): Promise<DataConsumerInfo> {
+    const stream = this.stream;
+    const transport = this.#transport(transportId);
+    if (!transport.sctpParameters) throw new PeerMediaError('bad_request', 'transport was created without sctp');
+    for (const dc of this.dataConsumers.values()) {
+      if (dc.dataProducerId === stream.scoreProducer.id)
+        throw new PeerMediaError('conflict', 'already consuming scores');
+    }
+    // Every update after the join snapshot must reach this viewer exactly
+    // once and in order, including those produced while it was setting up.
+    // The consumer is created paused (live updates skip it); then, in one
+    // synchronous block, resume and the backlog are written to the worker's
+    // channel, which handles requests in order: any live update comes from a
+    // later tick, so it is written, and delivered, after the backlog.
+    const dc = await transport.consumeData({ dataProducerId: stream.scoreProducer.id, paused: true });
+    const backlog = stream.scoresSince(sinceSeq);
+    await Promise.all([dc.resume(), ...backlog.map((u) => dc.send(JSON.stringify(u)))]);
+    this.dataConsumers.set(dc.id, dc);
+    dc.observer.once('close', () => this.dataConsumers.delete(dc.id));
+    return {
+      id: dc.id,
+      dataProducerId: dc.dataProducerId,
+      sctpStreamParameters: (dc.sctpStreamParameters ?? {}) as unknown as Record<string, unknown>,
+      label: dc.label,
+      protocol: dc.protocol,
+    };
+  }
+
+  /** A commentator's voice: produced on a send transport and mixed into the stream's commentary. */
+  async produceCommentary(
+    transportId: string,
+    kind: types.MediaKind,
+    rtpParameters: Record<string, unknown>,
+  ): Promise<string> {
+    if (this.producers.size >= MAX_PRODUCERS) throw new PeerMediaError('conflict', 'too many producers');
+    const transport = this.#transport(transportId);
+    if (transport.appData.direction !== 'send') throw new PeerMediaError('bad_request', 'not a send transport');
+    const producer = await transport.produce({
+      kind,
+      rtpParameters: rtpParameters as unknown as types.RtpParameters,
+      appData: { source: 'commentary' },
+    });
+    this.producers.set(producer.id, producer);
+    producer.observer.once('close', () => this.producers.delete(producer.id));
+    this.stream.addCommentary(producer);
+    return producer.id;
+  }
+
+  async restartIce(transportId: string): Promise<Record<string, unknown>> {
+    const iceParameters = await this.#transport(transportId).restartIce();
+    return iceParameters as unknown as Record<string, unknown>;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const t of this.transports.values()) t.close();
+    this.emit('close');
+  }
+
+  #transport(id: string): types.WebRtcTransport {
+    const t = this.transports.get(id);
+    if (!t) throw new PeerMediaError('not_found', `no transport "${id}"`);
+    return t;
+  }
+}
