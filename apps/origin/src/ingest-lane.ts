@@ -1,10 +1,10 @@
 import { EventEmitter } from 'node:events';
-import type { ScoreUpdate } from '@matchmesh/protocol';
-import { Backoff, sleep } from './backoff.ts';
+import { Backoff, type ScoreUpdate } from '@matchmesh/protocol';
 import type { Logger } from './log.ts';
 import type { MediaKind } from './media-source.ts';
 import { ScoreOutbox } from './score-outbox.ts';
 import { PublishSession } from './session.ts';
+import { sleep } from './sleep.ts';
 import { WhipHttpError } from './whip-client.ts';
 
 /*
@@ -78,7 +78,8 @@ export class IngestLane extends EventEmitter<LaneEvents> {
     this.name = o.name;
     this.#log = o.logger.child({ lane: o.name });
     this.outbox = new ScoreOutbox(o.queueCapacity);
-    this.#backoff = new Backoff(o.backoffBaseMs, o.backoffCapMs);
+    // Equal jitter: a fleet of origins that lost the same ingest does not reconnect in lockstep.
+    this.#backoff = new Backoff({ initialDelayMs: o.backoffBaseMs, maxDelayMs: o.backoffCapMs, jitter: 'equal' });
   }
 
   get session(): PublishSession | undefined {

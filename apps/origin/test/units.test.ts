@@ -1,6 +1,5 @@
-import type { ScoreUpdate } from '@matchmesh/protocol';
+import { Backoff, type ScoreUpdate } from '@matchmesh/protocol';
 import { describe, expect, it } from 'vitest';
-import { Backoff } from '../src/backoff.ts';
 import { AUDIO_PAYLOAD_TYPE, AUDIO_SSRC, VIDEO_PAYLOAD_TYPE, VIDEO_SSRC } from '../src/codecs.ts';
 import { loadConfig } from '../src/config.ts';
 import { buildFfmpegArgs, type FfmpegPlan } from '../src/ffmpeg-args.ts';
@@ -11,8 +10,8 @@ import { WhipHttpError, whipEndpoint } from '../src/whip-client.ts';
 
 describe('Backoff', () => {
   it('starts around 200 ms, doubles with jitter, caps at 5 s, resets', () => {
-    const lo = new Backoff(200, 5000, () => 0);
-    const hi = new Backoff(200, 5000, () => 1);
+    const lo = new Backoff({ initialDelayMs: 200, maxDelayMs: 5000, jitter: 'equal', random: () => 0 });
+    const hi = new Backoff({ initialDelayMs: 200, maxDelayMs: 5000, jitter: 'equal', random: () => 1 });
     expect([lo.next(), lo.next(), lo.next()]).toEqual([100, 200, 400]);
     expect([hi.next(), hi.next(), hi.next()]).toEqual([200, 400, 800]);
     for (let i = 0; i < 40; i++) hi.next();

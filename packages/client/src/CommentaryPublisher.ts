@@ -1,5 +1,6 @@
 import { Device, type types as ms } from 'mediasoup-client';
 import { TypedEmitter } from './emitter.ts';
+import { RtpCapabilities, transportParameters } from './mediaTypes.ts';
 import { SignalingClient, signalingUrl, type WebSocketConstructor } from './SignalingClient.ts';
 
 export type CommentaryState = 'idle' | 'connecting' | 'live' | 'failed' | 'closed';
@@ -65,16 +66,16 @@ export class CommentaryPublisher extends TypedEmitter<CommentaryPublisherEvents>
         role: 'commentator',
       });
       const device = new Device(this.options.device);
-      await device.load({ routerRtpCapabilities: joined.routerRtpCapabilities as unknown as ms.RtpCapabilities });
+      await device.load({ routerRtpCapabilities: RtpCapabilities.parse(joined.routerRtpCapabilities) });
       if (!device.canProduce('audio')) throw new Error('this browser cannot send Opus audio');
 
       this.#set('connecting', 'transport');
       const info = await this.#signaling.request('createTransport', { direction: 'send', sctp: false });
+      // A send transport for one voice has no SCTP (asked with sctp: false).
+      const { sctpParameters: _none, ...parameters } = transportParameters(info);
       const transport = device.createSendTransport({
         id: info.id,
-        iceParameters: info.iceParameters as unknown as ms.IceParameters,
-        iceCandidates: info.iceCandidates as unknown as ms.IceCandidate[],
-        dtlsParameters: info.dtlsParameters as unknown as ms.DtlsParameters,
+        ...parameters,
         ...(joined.iceServers ? { iceServers: joined.iceServers as RTCIceServer[] } : {}),
       });
       this.#transport = transport;
@@ -82,7 +83,7 @@ export class CommentaryPublisher extends TypedEmitter<CommentaryPublisherEvents>
         this.#signaling
           .request('connectTransport', {
             transportId: transport.id,
-            dtlsParameters: dtlsParameters as unknown as Record<string, unknown>,
+            dtlsParameters,
           })
           .then(() => callback(), errback);
       });
@@ -91,7 +92,7 @@ export class CommentaryPublisher extends TypedEmitter<CommentaryPublisherEvents>
           .request('produce', {
             transportId: transport.id,
             kind,
-            rtpParameters: rtpParameters as unknown as Record<string, unknown>,
+            rtpParameters,
           })
           .then(({ id }) => callback({ id }), errback);
       });

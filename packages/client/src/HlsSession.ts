@@ -8,7 +8,8 @@ import {
 } from '@matchmesh/protocol';
 import { TypedEmitter } from './emitter.ts';
 import type { ReceivedScore, ScoreFeed } from './ScoreFeed.ts';
-import type { SessionState, SessionStateChange, SessionStats } from './WebRtcSession.ts';
+import { SessionLifecycle, type SessionState, type SessionStateChange } from './SessionLifecycle.ts';
+import { baseStats, type SessionStats } from './sessionStats.ts';
 
 /**
  * The smallest surface of hls.js this class uses, so tests can pass a fake
@@ -58,6 +59,8 @@ const SCORES_WAIT_MS = 5000;
 async function loadHlsJs(): Promise<HlsLike | null> {
   const { default: Hls } = await import('hls.js');
   if (!Hls.isSupported()) return null;
+  // hls.js types `on` per event name (its Events enum and listener map); HlsLike keeps a
+  // string-keyed `on` so tests can pass a small fake. The three events used are hls.js's own names.
   return new Hls({
     lowLatencyMode: true,
     backBufferLength: 30,
@@ -76,8 +79,10 @@ async function loadHlsJs(): Promise<HlsLike | null> {
  */
 export class HlsSession extends TypedEmitter<HlsSessionEvents> {
   readonly options: Readonly<HlsSessionOptions>;
-  #state: SessionState = 'connecting';
-  #reason = 'new';
+  readonly #life = new SessionLifecycle(
+    (change) => this.emit('state', change),
+    () => this.#teardown(),
+  );
   #hls: HlsLike | null = null;
   #video: HTMLVideoElement | null = null;
   readonly #cleanups: (() => void)[] = [];
@@ -94,15 +99,15 @@ export class HlsSession extends TypedEmitter<HlsSessionEvents> {
   }
 
   get state(): SessionState {
-    return this.#state;
+    return this.#life.state;
   }
 
   get reason(): string {
-    return this.#reason;
+    return this.#life.reason;
   }
 
   get closed(): boolean {
-    return this.#state === 'closed' || this.#state === 'failed';
+    return this.#life.closed;
   }
 
   get url(): string {
@@ -112,12 +117,12 @@ export class HlsSession extends TypedEmitter<HlsSessionEvents> {
   /** Starts playback in `video`; state 'connected' once a frame has played. */
   async start(video: HTMLVideoElement): Promise<void> {
     this.#video = video;
-    this.#set('connecting', 'loading');
+    this.#life.set('connecting', 'loading');
     let hls: HlsLike | null;
     try {
       hls = await (this.options.hlsFactory ?? loadHlsJs)();
     } catch (error) {
-      this.#fail('hls-unavailable', error as Error);
+      this.#life.fail({ kind: 'hls-unavailable' }, error instanceof Error ? error : new Error(String(error)));
       return;
     }
     if (this.closed) {
@@ -127,19 +132,19 @@ export class HlsSession extends TypedEmitter<HlsSessionEvents> {
     this.#pollScores();
     const startedAt = video.currentTime;
     const onTime = () => {
-      if (this.#state === 'connecting' && video.currentTime > startedAt) this.#set('connected', 'playing');
+      if (this.state === 'connecting' && video.currentTime > startedAt) this.#life.set('connected', 'playing');
     };
     video.addEventListener('timeupdate', onTime);
     this.#cleanups.push(() => video.removeEventListener('timeupdate', onTime));
     const timer = setTimeout(() => {
-      if (this.#state === 'connecting') this.#fail('hls-timeout');
+      if (this.state === 'connecting') this.#life.fail({ kind: 'hls-timeout' });
     }, this.options.startTimeoutMs ?? 10_000);
     this.#cleanups.push(() => clearTimeout(timer));
     if (hls) {
       this.#hls = hls;
       hls.on('hlsError', (_event, data) => {
         const { fatal, details } = data as { fatal?: boolean; details?: string };
-        if (fatal) this.#fail(`hls-error: ${details ?? 'fatal'}`);
+        if (fatal) this.#life.fail({ kind: 'hls-error', details: details ?? 'fatal' });
         else this.emit('warning', new Error(`hls: ${details ?? 'error'}`));
       });
       hls.on('hlsInitPtsFound', (_event, data) => {
@@ -200,33 +205,14 @@ export class HlsSession extends TypedEmitter<HlsSessionEvents> {
   stats(video: HTMLVideoElement | null): SessionStats {
     const feed = this.options.scoreFeed;
     return {
-      state: this.#state,
-      iceState: 'new',
-      bytesReceived: 0,
-      inboundAudioPackets: 0,
-      inboundVideoPackets: 0,
-      packetsLost: 0,
+      ...baseStats(this.state, 'new', feed, 0),
       ...(video?.getVideoPlaybackQuality ? { framesDecoded: video.getVideoPlaybackQuality().totalVideoFrames } : {}),
       ...(video?.videoWidth ? { frameWidth: video.videoWidth, frameHeight: video.videoHeight } : {}),
-      scoresReceived: feed.accepted,
-      lastSeq: feed.lastSeq,
-      gaps: feed.gaps,
-      missedAtJoin: feed.missedAtJoin,
-      duplicates: feed.duplicates,
-      invalidScores: 0,
     };
   }
 
   close(reason = 'closed'): void {
-    if (this.closed) return;
-    this.#teardown();
-    this.#set('closed', reason);
-  }
-
-  #fail(reason: string, error?: Error): void {
-    if (this.closed) return;
-    this.#teardown();
-    this.#set('failed', reason, error);
+    this.#life.close(reason);
   }
 
   #teardown(): void {
@@ -238,13 +224,6 @@ export class HlsSession extends TypedEmitter<HlsSessionEvents> {
       video.removeAttribute('src');
       video.load();
     }
-  }
-
-  #set(state: SessionState, reason: string, error?: Error): void {
-    if (this.#state === state && this.#reason === reason) return;
-    this.#state = state;
-    this.#reason = reason;
-    this.emit('state', error ? { state, reason, error } : { state, reason });
   }
 
   /**

@@ -1,6 +1,15 @@
 import { TypedEmitter } from './emitter.ts';
-import { SignalingRequestError } from './errors.ts';
+import { failureOf, type SessionFailure } from './failure.ts';
 import { HlsSession, hlsUrl } from './HlsSession.ts';
+import {
+  type Effect,
+  initialLadder,
+  type LadderEvent,
+  type LadderPolicy,
+  type LadderState,
+  type Surface,
+  transition,
+} from './ladder.ts';
 import type { Placement } from './Placement.ts';
 import { type NodeRef, Placer } from './Placer.ts';
 import type { PlayerEvents, PlayerOptions, PlayerPath, PlayerStats } from './PlayerTypes.ts';
@@ -34,17 +43,6 @@ const LIVE_BEHIND_MAX_MS = 3000;
 const HLS_WARM_AFTER_MS = 1500;
 const HLS_WARM_EVERY_MS = 30_000;
 
-/** Error codes that no retry will fix. */
-const FATAL_CODES = new Set(['unauthorized', 'forbidden', 'bad_request', 'unknown_method']);
-
-/**
- * Failures that say WebRTC cannot reach this viewer (UDP blocked, strict NAT,
- * WebSocket blocked), as opposed to a node or the stream having trouble.
- */
-function isTransportFailure(reason: string): boolean {
-  return reason.startsWith('ice-') || reason === 'no-frames' || reason.startsWith('signaling-');
-}
-
 /**
  * Orchestrates playback for one viewer along the delivery ladder
  * WebRTC/UDP → WebRTC/TCP (ICE-TCP on the relay's WebRtcServer) → HLS:
@@ -71,34 +69,35 @@ export class Player extends TypedEmitter<PlayerEvents> {
   /** The score of the frame on screen (see ScreenScore): the overlay follows `scoreShown`. */
   readonly screen: ScreenScore;
   readonly #placer: Placer;
+  readonly #policy: LadderPolicy;
+  /** Where the player is on the ladder (see ladder.ts); changed only by #dispatch. */
+  #ladder: LadderState = initialLadder();
+  /** What the last 'state' event said. */
+  #shown: { state: SessionState; path: PlayerPath; reason: string } = { state: 'connecting', path: 'none', reason: 'idle' };
   #session: WebRtcSession | null = null;
   /** A session being prepared (drain move, or WebRTC retry while on HLS). */
   #standby: WebRtcSession | null = null;
   #hls: HlsSession | null = null;
   /** The page's video elements (HLS gets its own when given, so each path's picture stays up until the other has rendered). */
   readonly #surface: VideoSurface;
-  #state: SessionState = 'connecting';
-  #path: PlayerPath = 'none';
-  #reason = 'idle';
-  #attempt = 0;
-  #upgradeAttempt = 0;
-  /** Seconds behind live the viewer rewound to (0: live). */
-  #behindLive = 0;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #upgradeTimer: ReturnType<typeof setTimeout> | undefined;
   #stallTimer: ReturnType<typeof setInterval> | undefined;
-  #started = false;
-  #closed = false;
-  #moves = 0;
-  #failovers = 0;
-  /** The current session reached 'connected' (its failure is a failover, not a retry). */
-  #sessionPlayed = false;
   /** When the HLS packager of a relay was last warmed (by node URL). */
   readonly #hlsWarmed = new Map<string, number>();
 
   constructor(options: PlayerOptions) {
     super();
     this.options = { ...options };
+    const retry = options.retry ?? {};
+    const upgrade = options.upgradeRetry ?? {};
+    this.#policy = {
+      retry: { initialDelayMs: retry.initialDelayMs ?? 500, maxDelayMs: retry.maxDelayMs ?? 10_000 },
+      maxAttempts: retry.maxAttempts ?? Number.POSITIVE_INFINITY,
+      upgrade: { initialDelayMs: upgrade.initialDelayMs ?? 1000, maxDelayMs: upgrade.maxDelayMs ?? 8000 },
+      hlsFallback: options.hlsFallback !== false,
+      forceTcp: options.forceTcp ?? false,
+    };
     this.scores = new ScoreFeed({ stream: options.stream });
     this.screen = new ScreenScore(this.scores);
     this.screen.on('change', (score) => this.emit('scoreShown', score));
@@ -122,15 +121,15 @@ export class Player extends TypedEmitter<PlayerEvents> {
   }
 
   get state(): SessionState {
-    return this.#state;
+    return this.#shown.state;
   }
 
   get path(): PlayerPath {
-    return this.#path;
+    return this.#shown.path;
   }
 
   get reason(): string {
-    return this.#reason;
+    return this.#shown.reason;
   }
 
   /** The active WebRTC session, if any (diagnostics and tests). */
@@ -150,12 +149,12 @@ export class Player extends TypedEmitter<PlayerEvents> {
 
   /** Drain moves and failovers so far. */
   get moves(): { moves: number; failovers: number } {
-    return { moves: this.#moves, failovers: this.#failovers };
+    return { moves: this.#ladder.moves, failovers: this.#ladder.failovers };
   }
 
   /** How far behind live the picture is because the viewer rewound (0: live). */
   get behindLive(): number {
-    return this.#behindLive;
+    return this.#ladder.behindLive;
   }
 
   /**
@@ -165,38 +164,24 @@ export class Player extends TypedEmitter<PlayerEvents> {
    * element has seeked; returns how far behind live it plays.
    */
   async rewind(seconds: number): Promise<number> {
-    if (this.#closed) throw new Error('player closed');
+    if (this.#ladder.rung === 'closed') throw new Error('player closed');
     if (!this.#surface.twoElements) throw new Error('rewind needs a separate HLS video element');
-    const target = this.#behindLive + Math.max(0, seconds);
-    clearTimeout(this.#upgradeTimer);
-    if (!this.#hls) {
-      const nodeUrl = this.#session?.options.nodeUrl ?? this.#placer.current?.nodeUrl ?? this.options.nodeUrl;
-      clearInterval(this.#stallTimer);
-      this.#standby?.close('rewind');
-      this.#standby = null;
-      const session = this.#session;
-      this.#session = null;
-      session?.close('rewind');
-      this.#startHls(nodeUrl, 'rewind', false);
-    }
-    const hls = this.#hls!;
-    this.#behindLive = target;
+    const target = this.#ladder.behindLive + Math.max(0, seconds);
+    const nodeUrl = this.#session?.options.nodeUrl ?? this.#placer.current?.nodeUrl ?? this.options.nodeUrl;
+    this.#dispatch({ type: 'rewind', target, surface: this.#surfaceFacts() }, { session: this.#session, nodeUrl });
+    const hls = this.#hls;
+    if (!hls) throw new Error(`rewind: no HLS (${this.reason})`);
     if (!(await playing(hls))) throw new Error(`rewind: HLS did not play (${hls.reason})`);
     const behind = (await hls.seekBehindLive(target)) ?? target;
-    if (this.#hls !== hls || this.#behindLive !== target) return behind;
-    this.#behindLive = behind;
-    this.#set('connected', 'hls', `rewind: ${Math.round(behind)} s behind live`);
+    if (this.#hls !== hls) return behind;
+    this.#dispatch({ type: 'rewound', target, behind });
     return behind;
   }
 
   /** Back to live: HLS jumps to its live edge at once, and WebRTC takes over as soon as it renders. */
   goLive(): void {
-    if (this.#closed || this.#behindLive === 0 || !this.#hls) return;
-    this.#behindLive = 0;
-    void this.#hls.seekBehindLive(0);
-    this.#set(this.#state, 'hls', 'going live');
-    this.#upgradeAttempt = 1; // UDP first
-    void this.#tryUpgrade();
+    if (!this.#hls) return;
+    this.#dispatch({ type: 'go-live' });
   }
 
   get mediaStream(): MediaStream | null {
@@ -205,9 +190,7 @@ export class Player extends TypedEmitter<PlayerEvents> {
 
   /** Starts playback; progress is reported through 'state' events. */
   start(): void {
-    if (this.#started) return;
-    this.#started = true;
-    void this.#run();
+    this.#dispatch({ type: 'start' });
   }
 
   /**
@@ -217,7 +200,7 @@ export class Player extends TypedEmitter<PlayerEvents> {
    */
   attach(video: HTMLVideoElement, hlsVideo?: HTMLVideoElement): void {
     this.#surface.attach(video, hlsVideo);
-    this.#show(this.#path);
+    this.#show(this.path);
     this.#syncVideo();
   }
 
@@ -229,18 +212,18 @@ export class Player extends TypedEmitter<PlayerEvents> {
     const session = this.#session;
     const placement = this.#placer.current;
     const base = {
-      path: this.#path,
-      reason: this.#reason,
+      path: this.path,
+      reason: this.reason,
       placement,
-      moves: this.#moves,
-      failovers: this.#failovers,
+      moves: this.#ladder.moves,
+      failovers: this.#ladder.failovers,
     };
     if (!session) {
       if (!this.#hls) return null;
       return {
         ...this.#hls.stats(this.#surface.hlsElement),
         ...base,
-        state: this.#state,
+        state: this.state,
         nodeUrl: this.#hls.options.nodeUrl,
         nodeId: null,
         region: this.#placer.region,
@@ -257,21 +240,142 @@ export class Player extends TypedEmitter<PlayerEvents> {
   }
 
   close(reason = 'closed'): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    clearTimeout(this.#retryTimer);
-    clearTimeout(this.#upgradeTimer);
-    clearInterval(this.#stallTimer);
-    this.#standby?.close(reason);
-    this.#standby = null;
-    this.#hls?.close(reason);
-    this.#hls = null;
-    this.#session?.close(reason);
-    this.detach();
-    this.#set('closed', 'none', reason);
+    this.#dispatch({ type: 'close', reason });
   }
 
-  // ---------------------------------------------------------------- internals
+  // ---------------------------------------------------------------- the ladder's interpreter
+
+  get #closed(): boolean {
+    return this.#ladder.rung === 'closed';
+  }
+
+  #surfaceFacts(): Surface {
+    return { attached: this.#surface.attached, hlsElement: this.#surface.hlsElement !== null };
+  }
+
+  /**
+   * One step of the ladder: the table gives the next state and the effects,
+   * carried out here in order. `about` names the objects the effects act on
+   * (the session an event came from, the node HLS should play from).
+   */
+  #dispatch(event: LadderEvent, about: EffectSubject = {}): void {
+    const { next, effects } = transition(this.#ladder, event, this.#policy);
+    // Set first: an effect may start something that reports back synchronously.
+    this.#ladder = next;
+    for (const effect of effects) this.#apply(effect, about);
+  }
+
+  #apply(effect: Effect, about: EffectSubject): void {
+    switch (effect.do) {
+      case 'report':
+        this.#set(effect.state, effect.path, effect.reason, effect.error);
+        break;
+      case 'place':
+        void this.#placeNext(about.session && effect.leaving ? about.session : undefined);
+        break;
+      case 'open-session': {
+        const session = this.#newSession(about.placement?.nodeUrl ?? this.options.nodeUrl);
+        this.#session = session;
+        break;
+      }
+      case 'start-session':
+        void this.#startSession(this.#session);
+        break;
+      case 'drop-session':
+        this.#session = null;
+        if (effect.sync) this.#syncVideo();
+        break;
+      case 'close-session':
+        about.session?.close(effect.reason);
+        break;
+      case 'watch-stall':
+        if (this.#session) this.#watchStall(this.#session);
+        break;
+      case 'stop-stall':
+        clearInterval(this.#stallTimer);
+        break;
+      case 'avoid':
+        if (about.session) this.#placer.avoid(this.#ref(about.session));
+        break;
+      case 'schedule-retry':
+        this.#retryTimer = setTimeout(() => this.#dispatch({ type: 'retry-due' }), effect.delayMs);
+        break;
+      case 'cancel-retry':
+        clearTimeout(this.#retryTimer);
+        break;
+      case 'place-move':
+        if (about.session && about.reason !== undefined) void this.#moveOff(about.session, about.reason);
+        break;
+      case 'open-move':
+        if (about.session && about.placement) void this.#runMove(about.session, about.placement);
+        break;
+      case 'promote': {
+        const old = this.#session;
+        this.#session = this.#standby;
+        this.#standby = null;
+        this.#syncVideo();
+        if (effect.closeOld) old?.close(effect.why);
+        break;
+      }
+      case 'place-upgrade':
+        void this.#placeUpgrade(effect.forceTcp);
+        break;
+      case 'open-upgrade':
+        if (about.placement) void this.#runUpgrade(about.placement, effect.forceTcp);
+        break;
+      case 'finish-upgrade': {
+        const hls = this.#hls;
+        this.#hls = null;
+        this.#session = this.#standby;
+        this.#standby = null;
+        this.#syncVideo();
+        this.#show('webrtc');
+        hls?.close('upgraded');
+        break;
+      }
+      case 'close-standby':
+        this.#standby?.close(effect.reason);
+        this.#standby = null;
+        break;
+      case 'open-hls':
+        this.#openHls(about.nodeUrl ?? about.session?.options.nodeUrl ?? this.options.nodeUrl);
+        break;
+      case 'start-hls': {
+        const video = this.#surface.hlsElement;
+        if (this.#hls && video) void this.#hls.start(video);
+        break;
+      }
+      case 'drop-hls':
+        this.#hls = null;
+        break;
+      case 'seek-live':
+        void this.#hls?.seekBehindLive(0);
+        break;
+      case 'schedule-upgrade':
+        clearTimeout(this.#upgradeTimer);
+        this.#upgradeTimer = setTimeout(() => this.#dispatch({ type: 'upgrade-due' }), effect.delayMs);
+        break;
+      case 'cancel-upgrade':
+        clearTimeout(this.#upgradeTimer);
+        break;
+      case 'warn':
+        this.emit('warning', new Error(effect.message));
+        break;
+      case 'close-all':
+        clearTimeout(this.#retryTimer);
+        clearTimeout(this.#upgradeTimer);
+        clearInterval(this.#stallTimer);
+        this.#standby?.close(effect.reason);
+        this.#standby = null;
+        this.#hls?.close(effect.reason);
+        this.#hls = null;
+        this.#session?.close(effect.reason);
+        this.detach();
+        break;
+    }
+  }
+
+  // ---------------------------------------------------------------- the procedures behind the effects
 
   #ref(session: WebRtcSession): NodeRef {
     return { url: session.options.nodeUrl, id: session.nodeId };
@@ -309,7 +413,10 @@ export class Player extends TypedEmitter<PlayerEvents> {
     session.on('tracks', () => {
       if (session === this.#session) this.#syncVideo();
     });
-    session.on('drain', (reason) => void this.#moveOff(session, reason));
+    session.on('drain', (reason) => {
+      // Only the playing session's node matters; a standby's drain is its own problem.
+      if (session === this.#session && !this.#closed) this.#dispatch({ type: 'drain', reason }, { session, reason });
+    });
     session.on('state', (change) => this.#onSessionState(session, change));
     const warm = setTimeout(() => {
       if (!session.closed && session.state !== 'connected') this.#warmHls(nodeUrl);
@@ -322,15 +429,14 @@ export class Player extends TypedEmitter<PlayerEvents> {
     return session;
   }
 
-  async #run(leaving?: WebRtcSession): Promise<void> {
-    if (this.#closed) return;
-    this.#set('connecting', this.#path, this.#attempt === 0 ? 'placing' : `placing (${this.#attempt})`);
+  /** First join, retry, failover: a placement, then a session there ('placed'). */
+  async #placeNext(leaving?: WebRtcSession): Promise<void> {
     const placement = await this.#place(leaving);
-    if (this.#closed) return;
-    const session = this.#newSession(placement.nodeUrl);
-    this.#session = session;
-    this.#sessionPlayed = false;
-    this.#set('connecting', 'webrtc', this.#attempt === 0 ? 'connecting' : `reconnecting (${this.#attempt})`);
+    this.#dispatch({ type: 'placed' }, { placement });
+  }
+
+  async #startSession(session: WebRtcSession | null): Promise<void> {
+    if (!session) return;
     try {
       await session.start();
       if (session === this.#session) {
@@ -347,29 +453,28 @@ export class Player extends TypedEmitter<PlayerEvents> {
    * decoded a frame, then show it and close the old one.
    */
   async #moveOff(from: WebRtcSession, reason: string): Promise<void> {
-    if (from !== this.#session || this.#standby || this.#closed) return;
     this.#placer.avoid(this.#ref(from));
     this.#placer.settle(from.region);
     const placement = await this.#place(from);
     if (from !== this.#session || this.#closed) return;
-    if (placement.nodeUrl === from.options.nodeUrl || (placement.nodeId && placement.nodeId === from.nodeId)) {
-      this.emit('warning', new Error(`node draining (${reason}) but no other relay to move to`));
-      return;
-    }
+    const sameNode =
+      placement.nodeUrl === from.options.nodeUrl || (placement.nodeId !== null && placement.nodeId === from.nodeId);
+    this.#dispatch({ type: 'move-placed', sameNode, reason }, { session: from, placement });
+  }
+
+  async #runMove(from: WebRtcSession, placement: Placement): Promise<void> {
     const next = this.#newSession(placement.nodeUrl, from.options.forceTcp ?? false);
     this.#standby = next;
-    this.#set(this.#state, this.#path, `moving: ${reason}`);
     try {
       await next.start();
       await this.#firstFrame(next);
     } catch {
-      if (this.#standby === next) this.#standby = null;
-      this.emit('warning', new Error(`drain move to ${placement.nodeUrl} failed: ${next.reason}`));
+      const message = `drain move to ${placement.nodeUrl} failed: ${next.reason}`;
+      this.#dispatch({ type: 'move-failed', message, current: this.#standby === next });
       return;
     }
     if (this.#standby !== next || this.#closed) return;
-    this.#standby = null;
-    this.#promote(next, from, 'moved');
+    this.#dispatch({ type: 'move-ready', connected: next.state === 'connected', sessionReason: next.reason });
   }
 
   /** Resolves once `session` has decoded a video frame (or after the timeout: better than staying). */
@@ -386,47 +491,37 @@ export class Player extends TypedEmitter<PlayerEvents> {
     if (strict) throw new Error('no decoded frame');
   }
 
-  /** Makes `next` the playing session; closes `old` once the video shows `next`. */
-  #promote(next: WebRtcSession, old: WebRtcSession | null, why: string): void {
-    this.#session = next;
-    this.#sessionPlayed = next.state === 'connected';
-    this.#moves++;
-    this.#syncVideo();
-    old?.close(why);
-    this.#set(next.state, 'webrtc', next.state === 'connected' ? `playing (${why})` : next.reason);
-  }
-
   #onSessionState(session: WebRtcSession, change: SessionStateChange): void {
     if (this.#closed) return;
     // A standby only matters once promoted; its failure is handled where it was started.
     if (session === this.#standby || session !== this.#session) return;
     switch (change.state) {
       case 'connecting':
-        this.#set('connecting', 'webrtc', change.reason);
+        this.#dispatch({ type: 'session-connecting', reason: change.reason }, { session });
         break;
       case 'connected':
-        this.#attempt = 0;
-        this.#sessionPlayed = true;
-        this.#watchStall(session);
-        this.#set('connected', 'webrtc', change.reason);
+        this.#dispatch({ type: 'session-connected', reason: change.reason }, { session });
         break;
       case 'closed':
-        // Only the stream ending (or our own close) closes a session.
-        this.#session = null;
-        this.#syncVideo();
-        this.#set('closed', 'none', change.reason);
+        this.#dispatch({ type: 'session-closed', reason: change.reason }, { session });
         break;
       case 'failed': {
-        // The node went away while we were moving off it: the standby takes over now.
         const standby = this.#standby;
-        if (standby && !standby.closed && !this.#hls) {
-          this.#standby = null;
-          this.#promote(standby, null, 'moved early');
-          return;
-        }
-        this.#session = null;
-        this.#syncVideo();
-        this.#onFailure(session, change);
+        const failure: SessionFailure = change.failure ?? failureOf(change.error ?? new Error(change.reason));
+        this.#dispatch(
+          {
+            type: 'session-failed',
+            failure,
+            reason: change.reason,
+            ...(change.error ? { error: change.error } : {}),
+            standby:
+              standby && !standby.closed && !this.#hls
+                ? { connected: standby.state === 'connected', reason: standby.reason }
+                : null,
+            surface: this.#surfaceFacts(),
+          },
+          { session },
+        );
         break;
       }
     }
@@ -453,48 +548,8 @@ export class Player extends TypedEmitter<PlayerEvents> {
       }
       if (Date.now() - since >= limit / 2) this.#warmHls(session.options.nodeUrl);
       if (Date.now() - since < limit || session !== this.#session) return;
-      clearInterval(this.#stallTimer);
-      this.#session = null;
-      session.close('no-frames');
-      this.#onFailure(session, { state: 'failed', reason: 'no-frames' });
+      this.#dispatch({ type: 'stalled', surface: this.#surfaceFacts() }, { session });
     }, 250);
-  }
-
-  #onFailure(session: WebRtcSession, change: SessionStateChange): void {
-    const fatal =
-      (change.error instanceof SignalingRequestError && FATAL_CODES.has(change.error.code)) ||
-      change.reason === 'unsupported-browser';
-    const {
-      initialDelayMs = 500,
-      maxDelayMs = 10_000,
-      maxAttempts = Number.POSITIVE_INFINITY,
-    } = this.options.retry ?? {};
-    const played = this.#sessionPlayed;
-    this.#attempt++;
-    if (fatal || this.#attempt >= maxAttempts) {
-      this.#set('failed', 'none', change.reason, change.error);
-      return;
-    }
-    // A node that was playing and whose signaling went away (killed, restarted)
-    // is left for another relay of the region, at once: the viewer was watching.
-    if (played && change.reason.startsWith('signaling-')) {
-      this.#placer.avoid(this.#ref(session));
-      this.#failovers++;
-      this.#set('connecting', 'none', `${change.reason}; failing over`, change.error);
-      void this.#run(session);
-      return;
-    }
-    // WebRTC cannot get through to this viewer: HLS now, WebRTC again later.
-    if (this.options.hlsFallback !== false && isTransportFailure(change.reason) && this.#surface.attached) {
-      this.#startHls(session.options.nodeUrl, change.reason, true);
-      return;
-    }
-    // A stream that is not live yet is not the node's fault: every node would say so.
-    const notLive = change.error instanceof SignalingRequestError && change.error.code === 'not_found';
-    if (!notLive) this.#placer.avoid(this.#ref(session));
-    const delay = Math.min(maxDelayMs, initialDelayMs * 2 ** (this.#attempt - 1));
-    this.#set('connecting', 'none', `${change.reason}; retry in ${Math.round(delay / 100) / 10}s`, change.error);
-    this.#retryTimer = setTimeout(() => void this.#run(), delay);
   }
 
   /** Starts the relay's HLS packager ahead of a possible fallback (see HLS_WARM_AFTER_MS). */
@@ -510,17 +565,10 @@ export class Player extends TypedEmitter<PlayerEvents> {
       });
   }
 
-  /**
-   * Plays HLS from `nodeUrl`: a fallback (the relay WebRTC just failed to
-   * reach, same region; WebRTC is retried in the background) or a rewind.
-   */
-  #startHls(nodeUrl: string, why: string, fallback: boolean): void {
+  /** Creates the HLS session from `nodeUrl` (a fallback or a rewind) and shows its element. */
+  #openHls(nodeUrl: string): void {
     const video = this.#surface.hlsElement;
-    if (!video) {
-      this.#set('failed', 'none', `${why}; no video element for HLS`);
-      return;
-    }
-    if (this.#hls) return;
+    if (!video || this.#hls) return;
     if (!this.#surface.twoElements && video.srcObject) video.srcObject = null;
     const hls = new HlsSession({
       nodeUrl,
@@ -530,77 +578,50 @@ export class Player extends TypedEmitter<PlayerEvents> {
       ...(this.options.hlsFactory ? { hlsFactory: this.options.hlsFactory } : {}),
     });
     this.#hls = hls;
-    const reason = fallback ? `fallback: ${why}` : why;
     hls.on('score', (score) => this.emit('score', score));
     hls.on('warning', (error) => this.emit('warning', error));
     hls.on('state', (change) => {
       if (hls !== this.#hls || this.#closed) return;
-      if (change.state === 'connected') this.#set('connected', 'hls', reason);
-      else if (change.state === 'connecting') this.#set('connecting', 'hls', `${reason}; ${change.reason}`);
-      else {
-        // HLS did not work either: back to retrying WebRTC with backoff (and to live).
-        this.#hls = null;
-        this.#behindLive = 0;
-        clearTimeout(this.#upgradeTimer);
-        this.#standby?.close('hls failed');
-        this.#standby = null;
-        const delay = Math.min(10_000, 1000 * 2 ** Math.min(this.#attempt, 4));
-        this.#set('connecting', 'none', `${why}; hls ${change.reason}; retry in ${delay / 1000}s`);
-        this.#retryTimer = setTimeout(() => void this.#run(), delay);
-      }
+      if (change.state === 'connected') this.#dispatch({ type: 'hls-connected' });
+      else if (change.state === 'connecting') this.#dispatch({ type: 'hls-connecting', reason: change.reason });
+      else this.#dispatch({ type: 'hls-failed', reason: change.reason });
     });
     this.#show('hls');
-    this.#set('connecting', 'hls', reason);
-    void hls.start(video);
-    this.#upgradeAttempt = 0;
-    if (fallback) this.#scheduleUpgrade();
   }
 
-  #scheduleUpgrade(): void {
-    // A viewer watching a replay stays on it until they go live.
-    if (this.#behindLive > 0) return;
-    const { initialDelayMs = 1000, maxDelayMs = 8000 } = this.options.upgradeRetry ?? {};
-    const delay = Math.min(maxDelayMs, initialDelayMs * 2 ** this.#upgradeAttempt);
-    clearTimeout(this.#upgradeTimer);
-    this.#upgradeTimer = setTimeout(() => void this.#tryUpgrade(), delay);
-  }
-
-  /** While on HLS: a WebRTC session in the background (TCP first, then UDP); switch once it renders. */
-  async #tryUpgrade(): Promise<void> {
-    if (this.#closed || !this.#hls || this.#standby) return;
-    const forceTcp = this.#upgradeAttempt % 2 === 0 || (this.options.forceTcp ?? false);
-    this.#upgradeAttempt++;
+  /** While on HLS: where to try WebRTC again ('upgrade-placed'). */
+  async #placeUpgrade(forceTcp: boolean): Promise<void> {
     const placement = await this.#place();
     if (this.#closed || !this.#hls) return;
+    this.#dispatch({ type: 'upgrade-placed', forceTcp }, { placement });
+  }
+
+  /** A WebRTC session in the background; the ladder switches to it once it renders. */
+  async #runUpgrade(placement: Placement, forceTcp: boolean): Promise<void> {
     const next = this.#newSession(placement.nodeUrl, forceTcp);
     this.#standby = next;
+    let painted: boolean;
     try {
       await next.start();
       await this.#firstFrame(next, true);
-      if (this.#standby !== next || this.#closed || !this.#hls || this.#behindLive > 0) throw new Error('superseded');
-      // Swap only once the WebRTC picture is painted (no stale frame on screen); a browser that never
-      // reports the hidden element's frames is not kept on HLS for ever: from the third try, swap anyway.
-      const painted = await this.#surface.rendered(next.mediaStream);
-      if (!painted && this.#upgradeAttempt < 3) throw new Error('no frame painted');
+      if (this.#standby !== next || this.#closed || !this.#hls || this.#ladder.behindLive > 0) {
+        throw new Error('superseded');
+      }
+      painted = await this.#surface.rendered(next.mediaStream);
     } catch {
       next.close('upgrade failed');
-      if (this.#standby === next) this.#standby = null;
-      if (this.#hls && !this.#closed) this.#scheduleUpgrade();
+      this.#dispatch({ type: 'upgrade-failed', current: this.#standby === next });
       return;
     }
-    if (this.#standby !== next || !this.#hls) return;
-    this.#standby = null;
-    const hls = this.#hls;
-    this.#hls = null;
-    clearTimeout(this.#upgradeTimer);
-    this.#attempt = 0;
-    this.#session = next;
-    this.#sessionPlayed = true;
-    this.#syncVideo();
-    this.#show('webrtc');
-    hls.close('upgraded');
-    this.#watchStall(next);
-    this.#set('connected', 'webrtc', `upgraded from hls (${forceTcp ? 'tcp' : 'udp'})`);
+    if (this.#standby !== next || !this.#hls) {
+      // Superseded while the picture was being checked: an unpainted try still counts as failed.
+      if (!painted && this.#ladder.upgradeAttempt < 3) {
+        next.close('upgrade failed');
+        this.#dispatch({ type: 'upgrade-failed', current: false });
+      }
+      return;
+    }
+    this.#dispatch({ type: 'upgrade-rendered', forceTcp, painted });
   }
 
   /** Shows the element of `path` (hiding the other when there are two); the overlay follows its frames. */
@@ -620,10 +641,9 @@ export class Player extends TypedEmitter<PlayerEvents> {
   readonly #hlsFrameTime = (meta: VideoFrameCallbackMetadata): number | undefined => this.#hls?.mediaTimeOf(meta);
 
   #set(state: SessionState, path: PlayerPath, reason: string, error?: Error): void {
-    if (this.#state === state && this.#path === path && this.#reason === reason) return;
-    this.#state = state;
-    this.#path = path;
-    this.#reason = reason;
+    const shown = this.#shown;
+    if (shown.state === state && shown.path === path && shown.reason === reason) return;
+    this.#shown = { state, path, reason };
     this.emit('state', error ? { state, path, reason, error } : { state, path, reason });
   }
 
@@ -635,6 +655,18 @@ export class Player extends TypedEmitter<PlayerEvents> {
     this.emit('media', stream);
   }
 }
+
+/** The objects a ladder event is about (the table itself only sees data). */
+type EffectSubject = {
+  /** The session the event came from (failed, stalled, draining, being left). */
+  session?: WebRtcSession | null;
+  /** Where HLS should play from (a rewind: the relay of the picture now). */
+  nodeUrl?: string;
+  /** A placement that arrived. */
+  placement?: Placement;
+  /** A drain's reason. */
+  reason?: string;
+};
 
 /** Resolves true once `hls` plays (state 'connected'), false if it fails or closes first. */
 function playing(hls: HlsSession): Promise<boolean> {

@@ -6,8 +6,12 @@ import {
 } from '@matchmesh/protocol';
 import { Device, type types as ms } from 'mediasoup-client';
 import { TypedEmitter } from './emitter.ts';
-import { SignalingClientError, SignalingRequestError } from './errors.ts';
+import { SignalingRequestError } from './errors.ts';
+import { failureOf } from './failure.ts';
+import { RtpCapabilities, RtpParameters, SctpStreamParameters, transportParameters } from './mediaTypes.ts';
 import { type ReceivedScore, ScoreFeed } from './ScoreFeed.ts';
+import { SessionLifecycle, type SessionState, type SessionStateChange } from './SessionLifecycle.ts';
+import { audioPacketsBySource, baseStats, type SessionStats, summarizeStats } from './sessionStats.ts';
 import {
   SignalingClient,
   type SignalingResponseData,
@@ -15,15 +19,8 @@ import {
   type WebSocketConstructor,
 } from './SignalingClient.ts';
 
-export type SessionState = 'connecting' | 'connected' | 'failed' | 'closed';
-
-export type SessionStateChange = {
-  state: SessionState;
-  /** Short machine-friendly reason, e.g. 'joining', 'ice-failed', 'stream-ended'. */
-  reason: string;
-  /** The error behind a 'failed' state. */
-  error?: Error;
-};
+export type { SessionState, SessionStateChange } from './SessionLifecycle.ts';
+export { type SessionStats, summarizeStats } from './sessionStats.ts';
 
 export type WebRtcSessionOptions = {
   /** HTTP base URL of the node, e.g. http://127.0.0.1:8080 (a ws(s) URL is used as is). */
@@ -53,34 +50,6 @@ export type WebRtcSessionOptions = {
   device?: ms.DeviceOptions;
 };
 
-export type SessionStats = {
-  state: SessionState;
-  /** mediasoup-client transport connection state (ICE + DTLS). */
-  iceState: ms.ConnectionState;
-  /** 'udp' | 'tcp' of the selected local candidate, when known. */
-  iceProtocol?: string;
-  /** 'host' | 'srflx' | 'prflx' | 'relay' of the selected local candidate, when known. */
-  iceCandidateType?: string;
-  bytesReceived: number;
-  inboundAudioPackets: number;
-  /** Audio packets received per source ('program', 'commentary'), matched by track. */
-  audioPacketsBySource?: Record<string, number>;
-  inboundVideoPackets: number;
-  packetsLost: number;
-  framesDecoded?: number;
-  framesPerSecond?: number;
-  frameWidth?: number;
-  frameHeight?: number;
-  jitterBufferDelayMs?: number;
-  scoresReceived: number;
-  lastSeq: number;
-  gaps: number;
-  /** Seqs lost between the join snapshot and the first live update (see ScoreFeed). */
-  missedAtJoin: number;
-  duplicates: number;
-  invalidScores: number;
-};
-
 export type WebRtcSessionEvents = {
   state: [SessionStateChange];
   /** An accepted score update; the join snapshot comes first, flagged `snapshot: true`. */
@@ -107,8 +76,10 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
   readonly options: Readonly<WebRtcSessionOptions>;
   readonly scores: ScoreFeed;
   readonly signaling: SignalingClient;
-  #state: SessionState = 'connecting';
-  #reason = 'new';
+  readonly #life = new SessionLifecycle(
+    (change) => this.emit('state', change),
+    () => this.#teardown(),
+  );
   #started = false;
   #device: Device | null = null;
   #transport: ms.Transport | null = null;
@@ -134,11 +105,11 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
   }
 
   get state(): SessionState {
-    return this.#state;
+    return this.#life.state;
   }
 
   get reason(): string {
-    return this.#reason;
+    return this.#life.reason;
   }
 
   /** All consumed tracks (program video/audio, commentary audio). Null before start(). */
@@ -170,7 +141,7 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
   }
 
   get closed(): boolean {
-    return this.#state === 'closed' || this.#state === 'failed';
+    return this.#life.closed;
   }
 
   /** Joins, consumes everything and subscribes to scores. Rejects (and fails the session) on error. */
@@ -182,7 +153,7 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
       this.signaling.on('notification', (n) => this.#onNotification(n));
       this.signaling.on('warning', (error) => this.emit('warning', error));
       this.signaling.on('close', ({ reason, byClient }) => {
-        if (!byClient && !this.closed) this.#fail(`signaling-closed: ${reason}`);
+        if (!byClient && !this.closed) this.#life.fail({ kind: 'signaling-closed', detail: reason });
       });
       await this.signaling.connect();
       this.#assertOpen();
@@ -207,7 +178,7 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
       // between the join snapshot and its creation on the node are lost. So the
       // signaling for it runs in parallel with loading the Device (which needs a
       // throwaway RTCPeerConnection and takes tens of milliseconds).
-      const deviceReady = this.#loadDevice(joined.routerRtpCapabilities as unknown as ms.RtpCapabilities);
+      const deviceReady = this.#loadDevice(RtpCapabilities.parse(joined.routerRtpCapabilities));
       deviceReady.catch(() => {}); // awaited below; avoid an unhandled rejection meanwhile
 
       this.#setState('connecting', 'transport');
@@ -224,10 +195,7 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
       this.#mediaStream = new MediaStream();
       const transport = device.createRecvTransport({
         id: info.id,
-        iceParameters: info.iceParameters as unknown as ms.IceParameters,
-        iceCandidates: info.iceCandidates as unknown as ms.IceCandidate[],
-        dtlsParameters: info.dtlsParameters as unknown as ms.DtlsParameters,
-        ...(info.sctpParameters ? { sctpParameters: info.sctpParameters as unknown as ms.SctpParameters } : {}),
+        ...transportParameters(info),
         // The page's own ICE servers, else the node's (TURN with credentials minted for this session).
         ...((this.options.iceServers ?? joined.iceServers)
           ? { iceServers: (this.options.iceServers ?? joined.iceServers) as RTCIceServer[] }
@@ -240,7 +208,7 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
         this.signaling
           .request('connectTransport', {
             transportId: transport.id,
-            dtlsParameters: dtlsParameters as unknown as Record<string, unknown>,
+            dtlsParameters,
           })
           .then(() => callback(), errback);
       });
@@ -252,39 +220,24 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
       await this.#enqueue(() => this.#consumeScores(scoresInfo));
       await this.#enqueue(() => this.#consumeAll());
       this.#assertOpen();
-      if (this.#state === 'connecting' && transport.connectionState !== 'connected') {
+      if (this.state === 'connecting' && transport.connectionState !== 'connected') {
         this.#setState('connecting', this.#consumers.size === 0 ? 'waiting-for-media' : 'ice');
       }
     } catch (error) {
       const err = toError(error);
-      if (!this.closed) this.#fail(failureReason(err), err);
+      if (!this.closed) this.#life.fail(failureOf(err), err);
       throw err;
     }
   }
 
   /** Closes everything. Idempotent; a failed session stays 'failed'. */
   close(reason = 'closed'): void {
-    if (this.closed) return;
-    this.#teardown();
-    this.#setState('closed', reason);
+    this.#life.close(reason);
   }
 
   /** A snapshot of transport and score counters. */
   async stats(): Promise<SessionStats> {
-    const stats: SessionStats = {
-      state: this.#state,
-      iceState: this.#transport?.connectionState ?? 'new',
-      bytesReceived: 0,
-      inboundAudioPackets: 0,
-      inboundVideoPackets: 0,
-      packetsLost: 0,
-      scoresReceived: this.scores.accepted,
-      lastSeq: this.scores.lastSeq,
-      gaps: this.scores.gaps,
-      missedAtJoin: this.scores.missedAtJoin,
-      duplicates: this.scores.duplicates,
-      invalidScores: this.#invalidScores,
-    };
+    const stats = baseStats(this.state, this.#transport?.connectionState ?? 'new', this.scores, this.#invalidScores);
     const transport = this.#transport;
     if (!transport || transport.closed) return stats;
     let report: RTCStatsReport;
@@ -301,20 +254,11 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
   // ---------------------------------------------------------------- internals
 
   #assertOpen(): void {
-    if (this.closed) throw new Error(`session ${this.#state}: ${this.#reason}`);
+    if (this.closed) throw new Error(`session ${this.state}: ${this.reason}`);
   }
 
-  #setState(state: SessionState, reason: string, error?: Error): void {
-    if (this.#state === state && this.#reason === reason) return;
-    this.#state = state;
-    this.#reason = reason;
-    this.emit('state', error ? { state, reason, error } : { state, reason });
-  }
-
-  #fail(reason: string, error?: Error): void {
-    if (this.closed) return;
-    this.#teardown();
-    this.#setState('failed', reason, error);
+  #setState(state: SessionState, reason: string): void {
+    this.#life.set(state, reason);
   }
 
   #teardown(): void {
@@ -338,8 +282,8 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
     if (this.#iceTimer !== undefined) return;
     const timeoutMs = this.options.iceTimeoutMs ?? 5_000;
     this.#iceTimer = setTimeout(() => {
-      if (this.#transport?.connectionState !== 'connected' && this.#state === 'connecting') {
-        this.#fail('ice-timeout');
+      if (this.#transport?.connectionState !== 'connected' && this.state === 'connecting') {
+        this.#life.fail({ kind: 'ice-timeout' });
       }
     }, timeoutMs);
   }
@@ -357,13 +301,13 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
         this.#setState('connecting', 'ice-disconnected');
         if (this.#disconnectedTimer === undefined) {
           this.#disconnectedTimer = setTimeout(
-            () => this.#fail('ice-disconnected-timeout'),
+            () => this.#life.fail({ kind: 'ice-disconnected' }),
             this.options.disconnectedTimeoutMs ?? 8_000,
           );
         }
         break;
       case 'failed':
-        this.#fail('ice-failed');
+        this.#life.fail({ kind: 'ice-failed' });
         break;
       default:
         break;
@@ -377,7 +321,7 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
         this.#enqueue(async () => {
           await this.#consumeAll();
           await this.#consumeScores();
-        }).catch((error) => this.#fail(failureReason(toError(error)), toError(error)));
+        }).catch((error) => this.#life.fail(failureOf(toError(error)), toError(error)));
         break;
       case 'consumerClosed':
         this.#removeConsumer(notification.data.consumerId);
@@ -387,7 +331,7 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
         // died and took the router along). Not the viewer's end: the Player
         // rejoins with backoff, which brings the stream back on a live worker
         // or waits for the match to resume.
-        this.#fail('stream-ended');
+        this.#life.fail({ kind: 'stream-ended' });
         break;
       case 'drain':
         this.emit('drain', notification.data.reason);
@@ -402,7 +346,7 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
     if (!device || !transport) return;
     const { consumers } = await this.signaling.request('consume', {
       transportId: transport.id,
-      rtpCapabilities: device.recvRtpCapabilities as unknown as Record<string, unknown>,
+      rtpCapabilities: device.recvRtpCapabilities,
     });
     const fresh = consumers.filter((info) => !this.#consumers.has(info.id));
     // mediasoup-client batches concurrent consume() calls into one renegotiation.
@@ -412,7 +356,7 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
           id: info.id,
           producerId: info.producerId,
           kind: info.kind,
-          rtpParameters: info.rtpParameters as unknown as ms.RtpParameters,
+          rtpParameters: RtpParameters.parse(info.rtpParameters),
           // Same stream id for a source's audio and video → the browser lip-syncs them.
           streamId: `${this.options.stream}-${info.source}`,
           appData: { source: info.source },
@@ -440,7 +384,7 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
         }),
       ),
     );
-    if (this.#state === 'connected') this.#setState('connected', 'playing');
+    if (this.state === 'connected') this.#setState('connected', 'playing');
   }
 
   #removeConsumer(consumerId: string): void {
@@ -484,7 +428,7 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
     const dataConsumer = await transport.consumeData({
       id: info.id,
       dataProducerId: info.dataProducerId,
-      sctpStreamParameters: info.sctpStreamParameters as unknown as ms.SctpStreamParameters,
+      sctpStreamParameters: SctpStreamParameters.parse(info.sctpStreamParameters),
       label: info.label || SCORE_CHANNEL_LABEL,
       protocol: info.protocol,
     });
@@ -528,75 +472,4 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
 
 function toError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));
-}
-
-function failureReason(error: Error): string {
-  if (error instanceof SignalingRequestError) return `${error.method}-${error.code}`;
-  if (error instanceof SignalingClientError) return 'signaling-error';
-  if (error.name === 'UnsupportedError') return 'unsupported-browser';
-  return `${error.name}: ${error.message}`.slice(0, 200);
-}
-
-/** Boils an RTCStatsReport down to the numbers the player shows and tests check. */
-export function summarizeStats(report: RTCStatsReport): Partial<SessionStats> {
-  const out: Partial<SessionStats> = {
-    bytesReceived: 0,
-    inboundAudioPackets: 0,
-    inboundVideoPackets: 0,
-    packetsLost: 0,
-  };
-  let transportBytes: number | undefined;
-  let selectedPairId: string | undefined;
-  const byId = new Map<string, Record<string, unknown>>();
-  report.forEach((s: Record<string, unknown>) => {
-    byId.set(String(s.id), s);
-    if (s.type === 'inbound-rtp') {
-      const kind = s.kind ?? s.mediaType;
-      const packets = num(s.packetsReceived);
-      out.bytesReceived! += num(s.bytesReceived);
-      out.packetsLost! += num(s.packetsLost);
-      if (kind === 'audio') out.inboundAudioPackets! += packets;
-      if (kind === 'video') {
-        out.inboundVideoPackets! += packets;
-        if (typeof s.framesDecoded === 'number') out.framesDecoded = (out.framesDecoded ?? 0) + s.framesDecoded;
-        if (typeof s.framesPerSecond === 'number') out.framesPerSecond = s.framesPerSecond;
-        if (typeof s.frameWidth === 'number') out.frameWidth = s.frameWidth;
-        if (typeof s.frameHeight === 'number') out.frameHeight = s.frameHeight;
-        const emitted = num(s.jitterBufferEmittedCount);
-        if (emitted > 0) out.jitterBufferDelayMs = (num(s.jitterBufferDelay) / emitted) * 1000;
-      }
-    } else if (s.type === 'transport') {
-      transportBytes = (transportBytes ?? 0) + num(s.bytesReceived);
-      if (typeof s.selectedCandidatePairId === 'string') selectedPairId = s.selectedCandidatePairId;
-    } else if (s.type === 'candidate-pair' && s.selected === true && !selectedPairId) {
-      selectedPairId = String(s.id);
-    }
-  });
-  if (transportBytes !== undefined) out.bytesReceived = transportBytes;
-  const pair = selectedPairId ? byId.get(selectedPairId) : undefined;
-  const local = pair ? byId.get(String(pair.localCandidateId)) : undefined;
-  if (local) {
-    if (typeof local.protocol === 'string') out.iceProtocol = local.protocol;
-    if (typeof local.candidateType === 'string') out.iceCandidateType = local.candidateType;
-  }
-  return out;
-}
-
-function num(value: unknown): number {
-  return typeof value === 'number' && Number.isFinite(value) ? value : 0;
-}
-
-/** Inbound audio packets per consumer source, from the transport's stats (inbound-rtp carries the track id). */
-export function audioPacketsBySource(
-  report: RTCStatsReport,
-  consumers: readonly { kind: string; source: string; track: MediaStreamTrack }[],
-): Record<string, number> {
-  const sourceOfTrack = new Map(consumers.filter((c) => c.kind === 'audio').map((c) => [c.track.id, c.source]));
-  const out: Record<string, number> = {};
-  report.forEach((s: Record<string, unknown>) => {
-    if (s.type !== 'inbound-rtp' || s.kind !== 'audio') return;
-    const source = sourceOfTrack.get(String(s.trackIdentifier));
-    if (source) out[source] = (out[source] ?? 0) + Number(s.packetsReceived ?? 0);
-  });
-  return out;
 }
