@@ -24,10 +24,6 @@ export class ClusterError extends Error {
   }
 }
 
-export function isClusterError(err: unknown): err is ClusterError {
-  return err instanceof ClusterError;
-}
-
 /** Message of anything thrown, for logs and wrapped errors. */
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
