@@ -45,6 +45,10 @@ export type PipeOpenResponse = z.infer<typeof PipeOpenResponse>;
 export const PipeCloseRequest = z.object({ stream: StreamId, pipeId: z.string().min(1).max(64) });
 export type PipeCloseRequest = z.infer<typeof PipeCloseRequest>;
 
+/** The reply to the notifications (close, commentary): an empty object, nothing to read. */
+export const PipeAck = z.object({});
+export type PipeAck = z.infer<typeof PipeAck>;
+
 /**
  * `pipe.commentary`: upstream → downstream on an open pipe: commentary producers
  * that started (now carried by the pipe) or ended since it opened.

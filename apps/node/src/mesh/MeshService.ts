@@ -1,9 +1,10 @@
 import { ClusterError, PeerLiveness, type RegionClaim } from '@matchmesh/cluster';
 import {
+  PipeAck,
   PipeCloseRequest,
   PipeCommentaryRequest,
   PipeOpenRequest,
-  type PipeOpenResponse,
+  PipeOpenResponse,
   type PipeSummary,
 } from '@matchmesh/protocol';
 import {
@@ -249,7 +250,7 @@ export class MeshService {
         region: this.#o.config.MM_REGION,
         offer: pipe.offer as PipeOpenRequest['offer'],
       };
-      const answer = (await this.#o.cluster.bus.request<PipeOpenResponse>(upstream, 'pipe.open', request, {
+      const answer = (await this.#o.cluster.bus.request(upstream, 'pipe.open', request, PipeOpenResponse, {
         timeoutMs: 5000,
       })) as unknown as PipeAnswer;
       await pipe.connect(answer);
@@ -401,7 +402,9 @@ export class MeshService {
   /** Close one of our inbound pipes and tell its upstream (if it is still there) to let its end go too. */
   #dropInbound(streamId: string, pipe: PipeIn, reason: string): void {
     void this.#o.cluster.bus
-      .request(pipe.upstream, 'pipe.close', { stream: streamId, pipeId: pipe.pipeId ?? '' }, { timeoutMs: 2000 })
+      .request(pipe.upstream, 'pipe.close', { stream: streamId, pipeId: pipe.pipeId ?? '' }, PipeAck, {
+        timeoutMs: 2000,
+      })
       .catch(() => undefined);
     pipe.close(reason);
   }
@@ -463,14 +466,16 @@ export class MeshService {
       this.#log.info({ stream: req.stream, to: from, reason }, 'pipe out closed');
       if (reason !== 'closed by downstream') {
         void this.#o.cluster.bus
-          .request(from, 'pipe.closed', { stream: req.stream, pipeId: id }, { timeoutMs: 2000 })
+          .request(from, 'pipe.closed', { stream: req.stream, pipeId: id }, PipeAck, { timeoutMs: 2000 })
           .catch(() => undefined);
       }
     });
     // Commentators who start or stop while the pipe is open: the downstream produces or closes them.
     pipe.on('commentary', (change) => {
       void this.#o.cluster.bus
-        .request(from, 'pipe.commentary', { stream: req.stream, pipeId: id, ...change }, { timeoutMs: 2000 })
+        .request(from, 'pipe.commentary', { stream: req.stream, pipeId: id, ...change }, PipeAck, {
+          timeoutMs: 2000,
+        })
         .catch((err) =>
           this.#log.warn({ stream: req.stream, to: from, err: String(err) }, 'commentary change not delivered'),
         );
