@@ -3,7 +3,9 @@ import os from 'node:os';
 import path from 'node:path';
 import fastifyStatic from '@fastify/static';
 import fastifyWebsocket from '@fastify/websocket';
-import { WorkerPool } from '@matchmesh/sfu';
+import { PeerLiveness } from '@matchmesh/cluster';
+import { Mesh, type MeshConfig, sfuMedia } from '@matchmesh/mesh';
+import { type StreamRouter, WorkerPool } from '@matchmesh/sfu';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { types } from 'mediasoup';
 import type { Logger as PinoLogger } from 'pino';
@@ -11,7 +13,6 @@ import { ClusterLink } from './cluster/ClusterLink.ts';
 import { type Config, publicUrl } from './config.ts';
 import { HttpProblem, sendProblem } from './http/problem.ts';
 import { MediaService } from './media/MediaService.ts';
-import { MeshService } from './mesh/MeshService.ts';
 import { NodeMetrics } from './metrics.ts';
 import { registerAdmin } from './routes/admin.ts';
 import { registerEdges } from './routes/edges.ts';
@@ -113,7 +114,7 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
     resolveStream: async (stream) => (mesh ? mesh.resolveStream(stream) : media.stream(stream)),
   });
   let cluster: ClusterLink | undefined;
-  let mesh: MeshService | undefined;
+  let mesh: Mesh<StreamRouter> | undefined;
 
   // The socket takes frames up to 256 KiB; the signaling server answers anything
   // over 64 KiB with a typed error, so only an absurd frame closes a socket.
@@ -223,11 +224,32 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
     logger,
   );
   const link = cluster;
-  mesh = new MeshService({
-    media,
-    cluster,
-    config,
-    logger,
+  const meshConfig: MeshConfig = {
+    nodeId: config.MM_NODE_ID,
+    region: config.MM_REGION,
+    claimTtlMs: config.MM_CLAIM_TTL_MS,
+    lingerMs: config.MM_PIPE_LINGER_MS,
+    heartbeatMs: config.MM_HEARTBEAT_MS,
+    listenIp: config.MM_LISTEN_IP,
+    announcedAddress: config.MM_MESH_ADDRESS ?? config.MM_ANNOUNCED_ADDRESS,
+    portRange: { min: config.MM_RTC_MIN_PORT, max: config.MM_RTC_MAX_PORT },
+    socketBufferBytes: config.MM_UDP_BUFFER_BYTES,
+  };
+  const meshLog = logger.child({ area: 'mesh' });
+  mesh = new Mesh({
+    config: meshConfig,
+    bus: cluster.bus,
+    directory: cluster.directory,
+    // A peer silent (no heartbeat) but still connected for a whole claim TTL
+    // is dead: by then its own claims would have lapsed anyway.
+    liveness: new PeerLiveness({
+      redis: cluster.redis,
+      cluster: config.MM_CLUSTER,
+      graceMs: config.MM_CLAIM_TTL_MS,
+      logger: meshLog,
+    }),
+    media: sfuMedia(media, meshConfig),
+    logger: meshLog,
     // An HLS packager counts as a viewer: it keeps the region's copy alive.
     localViewers: (stream) =>
       [...signaling.peers].filter((p) => p.stream?.stream === stream).length + (hls.active(stream) ? 1 : 0),
