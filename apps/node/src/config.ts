@@ -161,10 +161,7 @@ export const ConfigSchema = z
 /** Default viewer capacity per worker (see MM_CAPACITY_VIEWERS). */
 export const VIEWERS_PER_WORKER = 150;
 
-/**
- * The parsed environment under its variable names, plus the secrets read from files.
- * Only MeshService still reads it (it moves to packages/mesh with its own section; issue 12).
- */
+/** The parsed environment under its variable names, plus the secrets read from files (loadConfig sections it). */
 export type Config = z.infer<typeof ConfigSchema> & { tokenSecret: string; clusterSecret: string; repoRoot: string };
 
 /**
@@ -218,8 +215,6 @@ export interface NodeConfig {
     egressUsdPerGb: number;
   };
   tokens: { secret: string };
-  /** @deprecated The flat view, for MeshService only until it takes `mesh` (packages/mesh, issue 12). */
-  env: Config;
 }
 
 export const REPO_ROOT = path.resolve(import.meta.dirname, '../../..');
@@ -327,7 +322,6 @@ export function sections(c: Config): NodeConfig {
       egressUsdPerGb: c.MM_EGRESS_USD_PER_GB,
     },
     tokens: { secret: c.tokenSecret },
-    env: c,
   };
 }
 

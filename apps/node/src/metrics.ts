@@ -1,6 +1,6 @@
+import type { Mesh } from '@matchmesh/mesh';
 import type { MediaService } from '@matchmesh/sfu';
 import client from 'prom-client';
-import type { MeshService } from './mesh/MeshService.ts';
 import type { SignalingServer } from './signaling/SignalingServer.ts';
 
 /**
@@ -14,7 +14,7 @@ export class NodeMetrics {
   constructor(
     media: MediaService,
     signaling: SignalingServer,
-    mesh: () => MeshService | undefined,
+    mesh: () => Mesh | undefined,
     labels: { node: string; region: string },
   ) {
     this.registry.setDefaultLabels(labels);

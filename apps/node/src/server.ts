@@ -1,7 +1,9 @@
 import { existsSync } from 'node:fs';
 import fastifyStatic from '@fastify/static';
+import { PeerLiveness } from '@matchmesh/cluster';
 import { HlsService } from '@matchmesh/hls';
-import { MediaService, type WorkerLogTag, WorkerPool } from '@matchmesh/sfu';
+import { Mesh, type MeshConfig, sfuMedia } from '@matchmesh/mesh';
+import { MediaService, type StreamRouter, type WorkerLogTag, WorkerPool } from '@matchmesh/sfu';
 import type { FastifyInstance } from 'fastify';
 import type { Logger as PinoLogger } from 'pino';
 import { ClusterLink, type NodeLoad } from './cluster/ClusterLink.ts';
@@ -9,7 +11,6 @@ import { IngestAnnouncer } from './cluster/IngestAnnouncer.ts';
 import { type NodeConfig, publicUrl } from './config.ts';
 import { createHttpApp } from './http/app.ts';
 import { mintIceServers } from './ice-servers.ts';
-import { MeshService } from './mesh/MeshService.ts';
 import { NodeMetrics } from './metrics.ts';
 import { registerAdmin } from './routes/admin.ts';
 import { registerEdges } from './routes/edges.ts';
@@ -62,12 +63,32 @@ export async function startNode(config: NodeConfig, logger: PinoLogger): Promise
   // Coordination, and the mesh that joins media across nodes.
   const cluster = new ClusterLink(node, config.cluster, logger);
   const audience = new LocalAudience();
-  const mesh = new MeshService({
-    media,
-    cluster,
-    // MeshService still reads the flat environment until it moves to packages/mesh (then: config.mesh).
-    config: config.env,
-    logger,
+  const meshConfig: MeshConfig = {
+    nodeId: node.id,
+    region: node.region,
+    claimTtlMs: config.mesh.claimTtlMs,
+    lingerMs: config.mesh.pipeLingerMs,
+    heartbeatMs: config.mesh.sweepMs,
+    listenIp: config.mesh.pipe.ip,
+    announcedAddress: config.mesh.pipe.announcedAddress,
+    portRange: config.mesh.pipe.portRange,
+    socketBufferBytes: config.mesh.pipe.socketBufferBytes,
+  };
+  const meshLog = area('mesh');
+  const mesh = new Mesh<StreamRouter>({
+    config: meshConfig,
+    bus: cluster.bus,
+    directory: cluster.directory,
+    // A peer silent (no heartbeat) but still connected for a whole claim TTL
+    // is dead: by then its own claims would have lapsed anyway.
+    liveness: new PeerLiveness({
+      redis: cluster.redis,
+      cluster: config.cluster.name,
+      graceMs: config.mesh.claimTtlMs,
+      logger: meshLog,
+    }),
+    media: sfuMedia(media, meshConfig),
+    logger: meshLog,
     // Viewers and HLS packagers of a stream here keep the region's copy alive.
     localViewers: (stream) => audience.count(stream),
   });

@@ -2,13 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
 import type { z } from 'zod';
-import {
-  decodeMessage,
-  encodeMessage,
-  type MessageBody,
-  type RequestBody,
-  type ResponseBody,
-} from './bus-wire.ts';
+import { decodeMessage, encodeMessage, type MessageBody, type RequestBody, type ResponseBody } from './bus-wire.ts';
 import { ClusterError, errorMessage } from './errors.ts';
 import { type ClusterKeys, clusterKeys } from './keys.ts';
 import { type Logger, silentLogger } from './logger.ts';
@@ -59,6 +53,8 @@ export interface NodeBusEvents {
 interface Pending {
   target: string;
   method: string;
+  /** The reply's schema: a result that fails it rejects the request with 'bad_reply'. */
+  reply: z.ZodType;
   resolve: (value: unknown) => void;
   reject: (err: ClusterError) => void;
   timer: NodeJS.Timeout;
@@ -125,9 +121,7 @@ export class NodeBus extends EventEmitter<NodeBusEvents> {
       typeof options.redis === 'string'
         ? createRedisClient(options.redis, { ...SUBSCRIBER_OPTIONS, ...subName })
         : options.redis.duplicate({ ...SUBSCRIBER_OPTIONS, ...subName });
-    this.sub.on('error', (err) =>
-      this.logger.debug({ err: errorMessage(err) }, 'bus subscriber connection error'),
-    );
+    this.sub.on('error', (err) => this.logger.debug({ err: errorMessage(err) }, 'bus subscriber connection error'));
     this.sub.on('message', this.onMessage);
   }
 
@@ -157,11 +151,7 @@ export class NodeBus extends EventEmitter<NodeBusEvents> {
    * throwing ClusterError sends its code back; any other error is 'internal'.
    * Returns a function that removes the handler.
    */
-  handle<P = unknown, R = unknown>(
-    method: string,
-    handler: BusHandler<P, R>,
-    schema?: z.ZodType<P>,
-  ): () => void {
+  handle<P = unknown, R = unknown>(method: string, handler: BusHandler<P, R>, schema?: z.ZodType<P>): () => void {
     if (this.handlers.has(method)) throw new ClusterError('bad_request', `handler for ${method} already set`);
     const entry = { handler: handler as BusHandler, schema: schema as z.ZodType | undefined };
     this.handlers.set(method, entry);
@@ -171,15 +161,19 @@ export class NodeBus extends EventEmitter<NodeBusEvents> {
   }
 
   /**
-   * Ask `target` to run `method`. Rejects with ClusterError: 'timeout' (no
-   * answer in time), 'unavailable' (Redis down, target not listening, bus
-   * closed), or the code the target's handler answered with ('not_found' for
-   * an unknown method, 'bad_request', 'internal'...).
+   * Ask `target` to run `method`; its result is parsed with `reply` (a peer
+   * is another process, possibly another version: its answer is input like
+   * any other). Rejects with ClusterError: 'timeout' (no answer in time),
+   * 'unavailable' (Redis down, target not listening, bus closed),
+   * 'bad_reply' (the result fails `reply`; logged), or the code the target's
+   * handler answered with ('not_found' for an unknown method, 'bad_request',
+   * 'internal'...).
    */
-  async request<T = unknown>(
+  async request<T>(
     target: string,
     method: string,
     payload: unknown,
+    reply: z.ZodType<T>,
     options: RequestOptions = {},
   ): Promise<T> {
     if (this.closed) throw new ClusterError('unavailable', 'bus is closed');
@@ -210,7 +204,7 @@ export class NodeBus extends EventEmitter<NodeBusEvents> {
         this.pending.delete(id);
         reject(new ClusterError('timeout', `${method} to ${target} timed out after ${timeoutMs} ms`));
       }, timeoutMs);
-      this.pending.set(id, { target, method, resolve, reject, timer });
+      this.pending.set(id, { target, method, reply, resolve, reject, timer });
     });
     // The caller awaits the returned promise; this only keeps Node from
     // flagging a rejection that settles before that await attaches.
@@ -285,7 +279,17 @@ export class NodeBus extends EventEmitter<NodeBusEvents> {
       return;
     }
     if (body.ok) {
-      this.settle(body.id, null, body.result);
+      const parsed = p.reply.safeParse(body.result);
+      if (parsed.success) {
+        this.settle(body.id, null, parsed.data);
+        return;
+      }
+      const issues = parsed.error.issues
+        .map((i) => `${i.path.join('.') || '(result)'}: ${i.message}`)
+        .join('; ')
+        .slice(0, 500);
+      this.logger.warn({ method: p.method, from: p.target, issues }, 'bus reply failed its schema');
+      this.settle(body.id, new ClusterError('bad_reply', `${p.method} on ${p.target}: malformed reply: ${issues}`));
     } else {
       const e = body.error ?? { code: 'internal' as const, message: 'error without details' };
       this.settle(body.id, new ClusterError(e.code, `${p.method} on ${p.target}: ${e.message}`));
@@ -312,10 +316,7 @@ export class NodeBus extends EventEmitter<NodeBusEvents> {
       } catch (err) {
         const code = err instanceof ClusterError ? err.code : 'internal';
         if (code === 'internal') {
-          this.logger.error(
-            { err: errorMessage(err), method: body.method, from: body.from },
-            'bus handler failed',
-          );
+          this.logger.error({ err: errorMessage(err), method: body.method, from: body.from }, 'bus handler failed');
         }
         response = { ok: false, error: { code, message: errorMessage(err).slice(0, 2000) } };
       }
@@ -345,10 +346,7 @@ export class NodeBus extends EventEmitter<NodeBusEvents> {
     try {
       await this.pub.run('publish', (c) => c.publish(this.keys.bus(body.from), wire));
     } catch (err) {
-      this.logger.warn(
-        { err: errorMessage(err), to: body.from, method: body.method },
-        'could not send bus response',
-      );
+      this.logger.warn({ err: errorMessage(err), to: body.from, method: body.method }, 'could not send bus response');
     }
   }
 

@@ -154,6 +154,15 @@ redis.call('DEL', KEYS[1])
 return 1
 `;
 
+/** Compare-and-delete one field of the ingest copies: only the node that holds the role may clear it. */
+const REMOVE_INGEST_COPY_LUA = `
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  return 1
+end
+return 0
+`;
+
 /**
  * Walk streams → regions → claims, dropping index entries whose keys
  * expired. The index is small (live streams × regions), so walking it on
@@ -285,13 +294,16 @@ export class StreamDirectory {
     await this.conn.run('set ingest copy', (c) => c.hset(this.keys.ingestCopies(stream), role, nodeId));
   }
 
-  /** Remove the `role` copy if `nodeId` still holds it. */
-  async removeIngestCopy(stream: string, nodeId: string, role: IngestRole): Promise<void> {
+  /**
+   * Remove the `role` copy if `nodeId` still holds it (one script: a get then
+   * a delete could remove a copy another node set in between). True if removed.
+   */
+  async removeIngestCopy(stream: string, nodeId: string, role: IngestRole): Promise<boolean> {
     checkStream(stream);
-    const key = this.keys.ingestCopies(stream);
-    await this.conn.run('remove ingest copy', async (c) => {
-      if ((await c.hget(key, role)) === nodeId) await c.hdel(key, role);
-    });
+    const removed = await this.conn.run('remove ingest copy', (c) =>
+      c.eval(REMOVE_INGEST_COPY_LUA, 1, this.keys.ingestCopies(stream), role, nodeId),
+    );
+    return Number(removed) === 1;
   }
 
   async getIngestCopies(stream: string): Promise<{ primary: string | null; backup: string | null }> {

@@ -23,7 +23,7 @@ export {
   type StreamDirectoryOptions,
   type StreamEntry,
 } from './directory.ts';
-export { ClusterError, type ClusterErrorCode, isClusterError } from './errors.ts';
+export { ClusterError, type ClusterErrorCode } from './errors.ts';
 export { clusterKeys, keyPrefix } from './keys.ts';
 export { PeerLiveness, type PeerLivenessOptions } from './liveness.ts';
 export { type Logger, silentLogger } from './logger.ts';
@@ -34,8 +34,6 @@ export {
   type GuessRegionInput,
   guessRegion,
   loadRatio,
-  type PickRelayOptions,
-  pickRelay,
   type RegionCandidates,
 } from './placement.ts';
 export { createRedisClient, FAIL_FAST_OPTIONS, type RedisSource } from './redis.ts';

@@ -23,28 +23,6 @@ export function compareByLoad(a: NodeRecord, b: NodeRecord): number {
   return loadRatio(a) - loadRatio(b) || a.load.viewers - b.load.viewers || a.id.localeCompare(b.id);
 }
 
-export interface PickRelayOptions {
-  /**
-   * When the region has no node that accepts viewers, pick the least loaded
-   * relay of any region instead of returning null (a far relay beats none).
-   * Default false: the caller decides whether to degrade.
-   */
-  allowOtherRegions?: boolean;
-}
-
-/** The relay a new viewer in `region` should join, or null when none can take it. */
-export function pickRelay(
-  nodes: readonly NodeRecord[],
-  region: string,
-  options: PickRelayOptions = {},
-): NodeRecord | null {
-  const open = nodes.filter(acceptsViewers);
-  const local = open.filter((n) => n.region === region).sort(compareByLoad);
-  if (local[0]) return local[0];
-  if (!options.allowOtherRegions) return null;
-  return open.sort(compareByLoad)[0] ?? null;
-}
-
 export interface RegionCandidates {
   region: string;
   /** Least loaded first, at most `perRegion`. */

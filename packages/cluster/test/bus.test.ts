@@ -42,6 +42,9 @@ async function pair(extra: Partial<NodeBusOptions> = {}) {
   return { cluster, ingest, relay };
 }
 
+/** What `echo` answers. */
+const Echo = z.object({ payload: z.unknown(), from: z.string() });
+
 function requestBody(cluster: string, to: string, overrides: Partial<RequestBody> = {}): RequestBody {
   return {
     v: 1,
@@ -60,14 +63,14 @@ function requestBody(cluster: string, to: string, overrides: Partial<RequestBody
 describe('NodeBus', () => {
   it('request/response round trip, caller identified', async () => {
     const { relay } = await pair();
-    const res = await relay.request('ingest-1', 'echo', { stream: 'final', n: 1 });
+    const res = await relay.request('ingest-1', 'echo', { stream: 'final', n: 1 }, Echo);
     expect(res).toEqual({ payload: { stream: 'final', n: 1 }, from: 'relay-1' });
   });
 
   it('many concurrent requests are matched to their own responses', async () => {
     const { relay } = await pair();
-    const res = await Promise.all(Array.from({ length: 50 }, (_, i) => relay.request('ingest-1', 'echo', i)));
-    expect(res.map((r) => (r as { payload: number }).payload)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    const res = await Promise.all(Array.from({ length: 50 }, (_, i) => relay.request('ingest-1', 'echo', i, Echo)));
+    expect(res.map((r) => r.payload)).toEqual(Array.from({ length: 50 }, (_, i) => i));
   });
 
   it('typed errors: not_found, bad_request (thrown and schema), internal', async () => {
@@ -85,13 +88,37 @@ describe('NodeBus', () => {
         () => 'resolved',
         (e: ClusterError) => e.code,
       );
-    expect(await codeOf(relay.request('ingest-1', 'nope', {}))).toBe('not_found');
-    expect(await codeOf(relay.request('ingest-1', 'refuse', {}))).toBe('bad_request');
-    expect(await codeOf(relay.request('ingest-1', 'typed', { stream: 1 }))).toBe('bad_request');
-    expect(await relay.request('ingest-1', 'typed', { stream: 'final' })).toBe('FINAL');
-    const crash = await relay.request('ingest-1', 'crash', {}).catch((e: unknown) => e);
+    expect(await codeOf(relay.request('ingest-1', 'nope', {}, z.unknown()))).toBe('not_found');
+    expect(await codeOf(relay.request('ingest-1', 'refuse', {}, z.unknown()))).toBe('bad_request');
+    expect(await codeOf(relay.request('ingest-1', 'typed', { stream: 1 }, z.string()))).toBe('bad_request');
+    expect(await relay.request('ingest-1', 'typed', { stream: 'final' }, z.string())).toBe('FINAL');
+    const crash = await relay.request('ingest-1', 'crash', {}, z.unknown()).catch((e: unknown) => e);
     expect(crash).toBeInstanceOf(ClusterError);
     expect(crash).toMatchObject({ code: 'internal', message: expect.stringContaining('kaboom') });
+  });
+
+  it('a reply that fails its schema rejects with bad_reply, is logged, and the bus keeps working', async () => {
+    const cap = captureLogger();
+    const { ingest, relay } = await pair({ logger: cap.logger });
+    // A peer of another version, or a buggy one: the answer has the wrong shape.
+    ingest.handle('pipe.open', () => ({ pipeId: 42, producers: 'none' }));
+    const Reply = z.object({ pipeId: z.string(), producers: z.array(z.unknown()) });
+    const err = await relay.request('ingest-1', 'pipe.open', {}, Reply).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ClusterError);
+    expect(err).toMatchObject({ code: 'bad_reply', message: expect.stringContaining('pipeId') });
+    const logged = cap.warnings().find((l) => l.msg === 'bus reply failed its schema');
+    expect(logged?.obj).toMatchObject({
+      method: 'pipe.open',
+      from: 'ingest-1',
+      issues: expect.stringContaining('producers'),
+    });
+    // The schema's output is what the caller gets (defaults applied, unknown keys stripped).
+    ingest.handle('shaped', () => ({ n: 1, extra: true }));
+    const Shaped = z.object({ n: z.number(), tags: z.array(z.string()).default([]) });
+    expect(await relay.request('ingest-1', 'shaped', {}, Shaped)).toEqual({ n: 1, tags: [] });
+    expect(await relay.request('ingest-1', 'echo', 'still answering', Echo)).toMatchObject({
+      payload: 'still answering',
+    });
   });
 
   it('times out with code timeout, and a late answer is dropped quietly', async () => {
@@ -105,7 +132,7 @@ describe('NodeBus', () => {
       return 'late';
     });
     const started = Date.now();
-    await expect(relay.request('ingest-1', 'slow', {}, { timeoutMs: 150 })).rejects.toMatchObject({
+    await expect(relay.request('ingest-1', 'slow', {}, z.string(), { timeoutMs: 150 })).rejects.toMatchObject({
       code: 'timeout',
     });
     expect(Date.now() - started).toBeLessThan(1_000);
@@ -117,7 +144,7 @@ describe('NodeBus', () => {
   it('a node that is not listening fails fast with unavailable', async () => {
     const { relay } = await pair();
     const started = Date.now();
-    await expect(relay.request('ghost', 'echo', {}, { timeoutMs: 5_000 })).rejects.toMatchObject({
+    await expect(relay.request('ghost', 'echo', {}, Echo, { timeoutMs: 5_000 })).rejects.toMatchObject({
       code: 'unavailable',
     });
     expect(Date.now() - started).toBeLessThan(1_000);
@@ -131,7 +158,7 @@ describe('NodeBus', () => {
     await raw.publish(channel, encodeMessage('another-secret-0123456789', requestBody(cluster, 'ingest-1')));
     expect((await dropped)[0]).toBe('bad-signature');
     expect(cap.warnings().some((l) => JSON.stringify(l.obj).includes('bad-signature'))).toBe(true);
-    expect(await relay.request('ingest-1', 'echo', 'still here')).toMatchObject({ payload: 'still here' });
+    expect(await relay.request('ingest-1', 'echo', 'still here', Echo)).toMatchObject({ payload: 'still here' });
   });
 
   it('drops malformed messages (garbage, wrong shape, validly signed junk) and keeps answering', async () => {
@@ -154,7 +181,7 @@ describe('NodeBus', () => {
       await dropped;
     }
     expect(reasons).toEqual(['malformed', 'malformed', 'malformed', 'malformed', 'malformed', 'malformed']);
-    expect(await relay.request('ingest-1', 'echo', 'alive')).toMatchObject({ payload: 'alive' });
+    expect(await relay.request('ingest-1', 'echo', 'alive', Echo)).toMatchObject({ payload: 'alive' });
   });
 
   it('drops messages from another cluster, for another node, stale or replayed', async () => {
@@ -191,12 +218,14 @@ describe('NodeBus', () => {
       arrived();
       return new Promise(() => {});
     });
-    const pending = expect(relay.request('ingest-1', 'never', {}, { timeoutMs: 10_000 })).rejects.toMatchObject({
+    const pending = expect(
+      relay.request('ingest-1', 'never', {}, z.unknown(), { timeoutMs: 10_000 }),
+    ).rejects.toMatchObject({
       code: 'unavailable',
     });
     await reached; // the request is in flight, its answer will never come
     await relay.close();
     await pending;
-    await expect(relay.request('ingest-1', 'echo', {})).rejects.toMatchObject({ code: 'unavailable' });
+    await expect(relay.request('ingest-1', 'echo', {}, Echo)).rejects.toMatchObject({ code: 'unavailable' });
   });
 });

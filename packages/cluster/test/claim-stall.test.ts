@@ -11,9 +11,10 @@ import { uniqueCluster } from './helpers.ts';
 /*
  * "One copy per region" when the region's holder stalls. The holder runs in a
  * child process that the test freezes with SIGSTOP. The test plays the other
- * relay of the region, with the rule MeshService applies: take over (forget
- * the holder, claim the region) only when PeerLiveness says the holder is
- * dead, and otherwise keep asking for the claim, as a joining relay would.
+ * relay of the region, with the rule packages/mesh's RegionCopies.take
+ * applies: take over (forget the holder, claim the region) only when
+ * PeerLiveness says the holder is dead, and otherwise keep asking for the
+ * claim, as a joining relay would.
  */
 
 const HEARTBEAT_MS = 100; // record TTL 300 ms: the registry's "death timeout"
@@ -62,7 +63,7 @@ async function startHolder(cluster: string, id: string) {
   return { child, messages, token: first.token!, forkedAt };
 }
 
-/** The other relay of the region: one round of MeshService's take-over rule. Returns the holder it now sees. */
+/** The other relay of the region: one round of RegionCopies.take's take-over rule; returns the holder it sees. */
 async function contend(directory: StreamDirectory, liveness: PeerLiveness, holder: string, me: string) {
   if (await liveness.isDead(holder)) await directory.forgetNode(holder);
   return (await directory.claimRegionCopy('match', 'eu', me, TTL_MS)).winner;

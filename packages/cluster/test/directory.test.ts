@@ -45,6 +45,32 @@ describe('StreamDirectory: ingest', () => {
       expect(await d.removeIngest('match1')).toBe(true);
     }));
 
+  it('removeIngestCopy clears a copy only for the node holding it, and never one set meanwhile', () =>
+    withDirectory(async (d, cluster) => {
+      await d.setIngestCopy('match1', 'ingest-a', 'primary');
+      await d.setIngestCopy('match1', 'ingest-b', 'backup');
+      expect(await d.removeIngestCopy('match1', 'ingest-b', 'primary')).toBe(false);
+      expect(await d.getIngestCopies('match1')).toEqual({ primary: 'ingest-a', backup: 'ingest-b' });
+      expect(await d.removeIngestCopy('match1', 'ingest-a', 'primary')).toBe(true);
+      expect(await d.getIngestCopies('match1')).toEqual({ primary: null, backup: 'ingest-b' });
+
+      // A reconnecting origin lands on another node while the old one removes its entry:
+      // whichever runs first, the new node's entry must survive (a get-then-delete could drop it).
+      const other = new StreamDirectory({ redis: redis.url, cluster });
+      try {
+        for (let i = 0; i < 50; i++) {
+          await d.setIngestCopy('match1', 'ingest-a', 'primary');
+          await Promise.all([
+            d.removeIngestCopy('match1', 'ingest-a', 'primary'),
+            other.setIngestCopy('match1', 'ingest-c', 'primary'),
+          ]);
+          expect((await d.getIngestCopies('match1')).primary).toBe('ingest-c');
+        }
+      } finally {
+        await other.close();
+      }
+    }));
+
   it('rejects invalid ids with bad_request', () =>
     withDirectory(async (d) => {
       await expect(d.setIngest('bad/id', 'n', { role: 'primary' })).rejects.toMatchObject({

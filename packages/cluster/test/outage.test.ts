@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { NodeBus } from '../src/bus.ts';
 import { StreamDirectory } from '../src/directory.ts';
 import { ClusterError } from '../src/errors.ts';
@@ -127,16 +128,16 @@ describe('Redis outage', () => {
     );
     await Promise.all([a.start(), b.start()]);
     b.handle('ping', () => 'pong');
-    expect(await a.request('b', 'ping', null)).toBe('pong');
+    expect(await a.request('b', 'ping', null, z.string())).toBe('pong');
 
     await redis.kill();
-    const { code, ms } = await fastFail(a.request('b', 'ping', null, { timeoutMs: 5_000 }));
+    const { code, ms } = await fastFail(a.request('b', 'ping', null, z.string(), { timeoutMs: 5_000 }));
     expect(code).toBe('unavailable');
     expect(ms).toBeLessThan(1_000);
 
     await redis.restart();
     // Both connections reconnect and re-subscribe on their own; poll until they have.
-    const answer = await waitFor(() => a.request('b', 'ping', null, { timeoutMs: 500 }), 10_000, 50);
+    const answer = await waitFor(() => a.request('b', 'ping', null, z.string(), { timeoutMs: 500 }), 10_000, 50);
     expect(answer).toBe('pong');
   });
 });

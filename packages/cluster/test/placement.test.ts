@@ -1,6 +1,6 @@
 import type { NodeRecord } from '@matchmesh/protocol';
 import { describe, expect, it } from 'vitest';
-import { acceptsViewers, candidateRelays, guessRegion, loadRatio, pickRelay } from '../src/placement.ts';
+import { acceptsViewers, candidateRelays, guessRegion, loadRatio } from '../src/placement.ts';
 import { nodeRecord } from './helpers.ts';
 
 function node(id: string, region: string, viewers: number, capacity: number, extra: Partial<NodeRecord> = {}) {
@@ -30,19 +30,11 @@ describe('placement', () => {
     expect(nodes.filter(acceptsViewers).map((n) => n.id)).toEqual(['eu-1', 'eu-2', 'asia-2']);
   });
 
-  it('pickRelay: lowest load ratio among non-draining relays under capacity in the region', () => {
-    expect(pickRelay(nodes, 'eu')?.id).toBe('eu-2');
-    expect(pickRelay(nodes, 'asia')?.id).toBe('asia-2');
-    expect(pickRelay(nodes, 'us')).toBeNull();
-    expect(pickRelay(nodes, 'us', { allowOtherRegions: true })?.id).toBe('eu-2');
-    expect(pickRelay([], 'eu', { allowOtherRegions: true })).toBeNull();
-  });
-
-  it('pickRelay compares ratios, not absolute counts, and breaks ties deterministically', () => {
-    const mixed = [node('big', 'eu', 100, 1000), node('small', 'eu', 5, 10)];
-    expect(pickRelay(mixed, 'eu')?.id).toBe('big');
+  it('candidateRelays compares ratios, not absolute counts, and breaks ties deterministically', () => {
+    const mixed = [node('small', 'eu', 5, 10), node('big', 'eu', 100, 1000)];
+    expect(candidateRelays(mixed)[0]?.nodes.map((n) => n.id)).toEqual(['big', 'small']);
     const tied = [node('b', 'eu', 10, 100), node('a', 'eu', 10, 100)];
-    expect(pickRelay(tied, 'eu')?.id).toBe('a');
+    expect(candidateRelays(tied)[0]?.nodes.map((n) => n.id)).toEqual(['a', 'b']);
   });
 
   it('candidateRelays: per region, least loaded first, capped, regions without capacity left out', () => {

@@ -41,9 +41,18 @@ export const PipeOpenResponse = PipeEndpointMessage.extend({
 });
 export type PipeOpenResponse = z.infer<typeof PipeOpenResponse>;
 
-/** `pipe.close`: the downstream end is gone; tear the upstream end down. */
+/**
+ * Names one pipe. `pipe.release-by-downstream` (downstream → upstream): the
+ * downstream let its end go, tear the upstream end down. `pipe.upstream-ended`
+ * (upstream → downstream): the upstream's end closed (its publisher left),
+ * drop the copy.
+ */
 export const PipeCloseRequest = z.object({ stream: StreamId, pipeId: z.string().min(1).max(64) });
 export type PipeCloseRequest = z.infer<typeof PipeCloseRequest>;
+
+/** The reply to the notifications (close, commentary): an empty object, nothing to read. */
+export const PipeAck = z.object({});
+export type PipeAck = z.infer<typeof PipeAck>;
 
 /**
  * `pipe.commentary`: upstream → downstream on an open pipe: commentary producers

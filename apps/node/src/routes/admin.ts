@@ -1,10 +1,10 @@
+import type { Mesh } from '@matchmesh/mesh';
 import { DrainRequest, type StreamSummary } from '@matchmesh/protocol';
 import type { MediaService } from '@matchmesh/sfu';
 import type { FastifyInstance } from 'fastify';
 import type { ClusterLink } from '../cluster/ClusterLink.ts';
 import { authorize } from '../http/auth.ts';
 import { HttpProblem } from '../http/problem.ts';
-import type { MeshService } from '../mesh/MeshService.ts';
 import type { SignalingServer } from '../signaling/SignalingServer.ts';
 
 export interface AdminDeps {
@@ -13,7 +13,7 @@ export interface AdminDeps {
   cluster: () => ClusterLink;
   media: MediaService;
   signaling: SignalingServer;
-  mesh: () => MeshService | undefined;
+  mesh: () => Mesh | undefined;
   nodeId: string;
 }
 

@@ -1,0 +1,158 @@
+import { ClusterError } from '@matchmesh/cluster';
+import type { PipeSummary } from '@matchmesh/protocol';
+import type { MeshConfig } from './config.ts';
+import { FeedGuard } from './feed-guard.ts';
+import { PipeBroker } from './pipe-broker.ts';
+import type { InboundPipe, Logger, MeshBus, MeshDirectory, MeshLiveness, MeshMedia, MeshStream } from './ports.ts';
+import { RegionCopies } from './region-copies.ts';
+import { Sweeper } from './sweeper.ts';
+
+export interface MeshOptions<S extends MeshStream = MeshStream> {
+  config: MeshConfig;
+  bus: MeshBus;
+  directory: MeshDirectory;
+  liveness: MeshLiveness;
+  media: MeshMedia<S>;
+  logger: Logger;
+  /** Viewers of `stream` on this node right now (decides when a region copy lingers out). */
+  localViewers(stream: string): number;
+}
+
+/**
+ * The media mesh seen from one node: which streams it pulls from upstream
+ * (RegionCopies, with FeedGuard keeping both ingest copies coming), which it
+ * sends downstream (PipeBroker), and the Sweeper that replaces pipes to dead
+ * peers. Redis is consulted only to set a pipe up; once media flows, nothing
+ * on its path waits on Redis.
+ */
+export class Mesh<S extends MeshStream = MeshStream> {
+  readonly #o: MeshOptions<S>;
+  readonly #broker: PipeBroker;
+  readonly #copies: RegionCopies<S>;
+  readonly #guard: FeedGuard;
+  readonly #sweeper: Sweeper;
+  /** Pulls under way, one per stream: concurrent joins share it. */
+  readonly #pulling = new Map<string, Promise<S>>();
+
+  constructor(o: MeshOptions<S>) {
+    this.#o = o;
+    const { config, bus, directory, liveness, media, logger: log } = o;
+    const inUse = (stream: string) => o.localViewers(stream) > 0 || this.#broker.hasDownstream(stream);
+    const repull = (stream: string, failure: string) => {
+      this.resolveStream(stream).catch((err) => log.warn({ stream, err: String(err) }, failure));
+    };
+    const release = (stream: string, pipe: InboundPipe, reason: string) => this.#broker.release(stream, pipe, reason);
+    this.#broker = new PipeBroker({
+      config,
+      bus,
+      media,
+      log,
+      resolveStream: (stream) => this.resolveStream(stream),
+      inbound: (stream) => this.#copies.get(stream)?.pipe,
+      upstreamEnded: (stream, pipeId) => this.#upstreamEnded(stream, pipeId),
+    });
+    this.#copies = new RegionCopies({
+      config,
+      directory,
+      liveness,
+      media,
+      log,
+      inUse,
+      release,
+      repull,
+      closeStream: (stream) => media.stream(stream)?.close(),
+      open: (upstream, streamId, stream) => this.#broker.open(upstream, streamId, stream, 'primary'),
+      dropBackup: (stream, reason) => this.#guard.dropBackup(stream, reason),
+      checkFeeds: (copy) => this.#guard.check(copy),
+      watch: (streamId, stream) => this.#guard.watch(streamId, stream),
+      ensureBackup: (...args) => this.#guard.ensureBackup(...args),
+    });
+    this.#guard = new FeedGuard({
+      config,
+      directory,
+      media,
+      log,
+      release,
+      open: (...args) => this.#broker.open(...args),
+      copies: this.#copies,
+      pulling: (stream) => this.#pulling.has(stream),
+    });
+    this.#sweeper = new Sweeper({
+      liveness,
+      directory,
+      log,
+      inUse,
+      repull,
+      outbound: () => this.#broker.outbound(),
+      copies: () => this.#copies.entries(),
+      backup: (stream) => this.#guard.backup(stream),
+      backups: () => this.#guard.backups(),
+    });
+  }
+
+  start(): void {
+    this.#broker.start();
+    this.#sweeper.start(this.#o.config.heartbeatMs);
+  }
+
+  /**
+   * The stream's router on this node, pulling the region's copy if this
+   * relay does not have it yet. Undefined when nobody publishes the stream.
+   */
+  async resolveStream(stream: string): Promise<S | undefined> {
+    const local = this.#o.media.stream(stream);
+    // Live *and fed*: a stream whose upstream went away keeps its stable
+    // producers for a grace time, and that is exactly when it must be pulled again.
+    if (local?.live && local.program.fed) return local;
+    let pending = this.#pulling.get(stream);
+    if (!pending) {
+      pending = this.#copies.take(stream);
+      this.#pulling.set(stream, pending);
+      // The callers below see the rejection; this chain only clears the entry.
+      pending.finally(() => this.#pulling.delete(stream)).catch(() => {});
+    }
+    try {
+      return await pending;
+    } catch (err) {
+      if (err instanceof ClusterError && err.code === 'not_found') return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * Renew our region leases now (after Redis lost them, or after our record
+   * lapsed while we were stalled); media never stopped meanwhile. A lease
+   * somebody else took in between makes us step down.
+   */
+  reclaim(): Promise<void> {
+    return this.#copies.reclaim();
+  }
+
+  summaries(): PipeSummary[] {
+    return [...this.#broker.summaries(), ...this.#copies.summaries(), ...this.#guard.summaries()];
+  }
+
+  close(): void {
+    this.#sweeper.stop();
+    void this.#o.liveness.close();
+    this.#broker.close('node closing');
+    this.#copies.close('node closing');
+    this.#guard.close('node closing');
+  }
+
+  /** Upstream tore its end down (its publisher left): drop our copy; viewers are told the stream ended. */
+  #upstreamEnded(streamId: string, pipeId: string): void {
+    const backup = this.#guard.backup(streamId);
+    if (backup && backup.pipeId === pipeId) {
+      // Only the backup copy went: the program goes on from the primary's.
+      backup.close('upstream closed');
+      return;
+    }
+    const copy = this.#copies.get(streamId);
+    if (copy && copy.pipe.pipeId === pipeId) {
+      copy.pipe.close('upstream closed');
+      // With a backup copy still coming, the stream lives on from it.
+      if (!this.#guard.backup(streamId)) this.#o.media.stream(streamId)?.close();
+    }
+  }
+}
