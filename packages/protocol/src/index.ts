@@ -16,3 +16,4 @@ export * from './cluster.ts';
 export * from './token-codec.ts';
 export * from './mesh.ts';
 export * from './hls.ts';
+export * from './logger.ts';
