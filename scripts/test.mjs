@@ -25,6 +25,11 @@ function run(label, cmd, args) {
 const extra = process.argv.slice(2);
 if (extra.length === 0) {
   run('typecheck (tsc -b)', 'node', [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-b']);
+  // Layering (.dependency-cruiser.cjs): which package may import which.
+  run('layering', 'node', [
+    path.join(root, 'node_modules', 'dependency-cruiser', 'bin', 'dependency-cruise.mjs'),
+    ...['packages', 'apps', '--config', '.dependency-cruiser.cjs'],
+  ]);
   // Unit tests first, then end-to-end alone: in one vitest run the two projects run side by side, and the
   // unit tests' real mediasoup workers then load the 2 cores under the e2e tests' freeze and latency bounds.
   run('vitest (unit)', 'npx', ['vitest', 'run', '--project', 'unit']);
