@@ -9,7 +9,11 @@ import type { types } from 'mediasoup';
 import type { Logger as PinoLogger } from 'pino';
 import { ClusterLink } from './cluster/ClusterLink.ts';
 import { type Config, publicUrl } from './config.ts';
-import { HttpProblem, sendProblem } from './http/problem.ts';
+import { HlsService } from './hls/HlsService.ts';
+import { registerHls } from './hls/routes.ts';
+import { sendProblem } from './http/problem.ts';
+import { useZodSchemas } from './http/schemas.ts';
+import { mintIceServers } from './ice-servers.ts';
 import { MediaService } from './media/MediaService.ts';
 import { MeshService } from './mesh/MeshService.ts';
 import { NodeMetrics } from './metrics.ts';
@@ -18,9 +22,6 @@ import { registerEdges } from './routes/edges.ts';
 import { registerHealth } from './routes/health.ts';
 import { registerMetrics } from './routes/metrics.ts';
 import { registerWebRtcHttp } from './routes/webrtc-http.ts';
-import { HlsService } from './hls/HlsService.ts';
-import { registerHls } from './hls/routes.ts';
-import { mintIceServers } from './ice-servers.ts';
 import { SignalingServer } from './signaling/SignalingServer.ts';
 
 export interface MatchmeshNode {
@@ -68,6 +69,8 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
     // HLS carries the viewer token (a JWT, ~300 chars) as a path segment.
     routerOptions: { maxParamLength: 2048 },
   });
+  // Zod route schemas, and the one error handler that turns every failure into problem+json.
+  useZodSchemas(app);
   const iceConfig = {
     urls: config.MM_ICE_SERVERS.split(',')
       .map((s) => s.trim())
@@ -77,18 +80,6 @@ export async function startNode(config: Config, logger: PinoLogger): Promise<Mat
   };
   const iceServers = (user: string) => mintIceServers(iceConfig, user);
 
-  app.setErrorHandler((err, request, reply) => {
-    if (err instanceof HttpProblem) return sendProblem(reply, err.status, err.title, err.message, err.headers);
-    const code = (err as { code?: string }).code;
-    const status = (err as { statusCode?: number }).statusCode;
-    if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
-      return sendProblem(reply, 415, 'Unsupported Media Type', 'unsupported Content-Type');
-    }
-    if (status && status >= 400 && status < 500)
-      return sendProblem(reply, status, 'Bad Request', (err as Error).message);
-    request.log.error({ err }, 'unhandled error');
-    return sendProblem(reply, 500, 'Internal Server Error');
-  });
   app.setNotFoundHandler((request, reply) =>
     sendProblem(reply, 404, 'Not Found', `no route for ${request.method} ${request.url.split('?')[0]}`),
   );
