@@ -1,5 +1,5 @@
 import { candidateRelays, guessRegion, loadRatio } from '@matchmesh/cluster';
-import { EdgesResponse, NoBody, type ScoreUpdate, StreamParams, TokenQuery } from '@matchmesh/protocol';
+import { EdgesResponse, NoBody, type NodeRecord, type ScoreUpdate, StreamParams, TokenQuery } from '@matchmesh/protocol';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { ClusterLink } from '../cluster/ClusterLink.ts';
@@ -35,7 +35,7 @@ export async function registerEdges(app: FastifyInstance, deps: EdgesDeps): Prom
     async (request, reply) => {
       const { stream } = request.params;
       await authorize(deps.tokenSecret, request, ['viewer', 'commentator'], stream);
-      let nodes;
+      let nodes: NodeRecord[];
       try {
         nodes = await deps.cluster().registry.list();
       } catch {
