@@ -121,6 +121,11 @@ if (extra[0] === '--stress') {
   finish();
 } else if (extra.length === 0) {
   run('typecheck (tsc -b)', 'node', [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-b']);
+  // Layering (.dependency-cruiser.cjs): which package may import which.
+  run('layering', 'node', [
+    path.join(root, 'node_modules', 'dependency-cruiser', 'bin', 'dependency-cruise.mjs'),
+    ...['packages', 'apps', '--config', '.dependency-cruiser.cjs'],
+  ]);
   // Unit tests first, then end-to-end alone: in one vitest run the two projects run side by side, and the
   // unit tests' real mediasoup workers then load the 2 cores under the e2e tests' freeze and latency bounds.
   if (vitest('vitest (unit)', ['--project', 'unit'])) e2eFiles(allE2eFiles());

@@ -71,9 +71,6 @@ export function audioCodec(): RTCRtpCodecParameters {
  * section 7.2.2 wants that too). Sharing ONE object makes werift assign it
  * twice and the last write (2) wins for both: mid=2, abs-send-time=3.
  */
-export const EXTMAP_MID_ID = 2;
-export const EXTMAP_ABS_SEND_TIME_ID = 3;
-
 export function headerExtensions(): {
   audio: RTCRtpHeaderExtensionParameters[];
   video: RTCRtpHeaderExtensionParameters[];

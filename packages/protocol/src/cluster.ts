@@ -55,6 +55,8 @@ export type StreamsResponse = z.infer<typeof StreamsResponse>;
 /** Body of `POST /api/v1/nodes/:id/drain`; `{ draining: false }` undoes a drain. */
 export const DrainRequest = z.object({ draining: z.boolean().default(true) });
 export type DrainRequest = z.infer<typeof DrainRequest>;
+/** What the drain route accepts: no body at all means `{ draining: true }`. */
+export const DrainBody = DrainRequest.nullish().transform((body) => body ?? { draining: true });
 
 /** Answer to `POST /api/v1/nodes/:id/drain`. */
 export const DrainResponse = z.object({ id: z.string(), draining: z.boolean() });

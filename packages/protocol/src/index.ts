@@ -7,13 +7,16 @@
  * that receives a message validates it with the same definition the sender
  * was typed against.
  */
+
+export * from './cluster.ts';
+export * from './hls.ts';
+export * from './http.ts';
 export * from './ids.ts';
-export * from './tokens.ts';
+export * from './logger.ts';
+export * from './mesh.ts';
+export * from './problem.ts';
 export * from './scores.ts';
 export * from './signaling.ts';
-export * from './problem.ts';
-export * from './cluster.ts';
 export * from './token-codec.ts';
-export * from './mesh.ts';
-export * from './hls.ts';
 export * from './backoff.ts';
+export * from './tokens.ts';

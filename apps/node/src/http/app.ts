@@ -1,7 +1,8 @@
 import fastifyWebsocket from '@fastify/websocket';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger as PinoLogger } from 'pino';
-import { HttpProblem, sendProblem } from './problem.ts';
+import { sendProblem } from './problem.ts';
+import { useZodSchemas } from './schemas.ts';
 
 /**
  * The node's Fastify instance before any route: limits, the WebSocket plugin,
@@ -15,18 +16,8 @@ export async function createHttpApp(logger: PinoLogger): Promise<FastifyInstance
     // HLS carries the viewer token (a JWT, ~300 chars) as a path segment.
     routerOptions: { maxParamLength: 2048 },
   });
-  app.setErrorHandler((err, request, reply) => {
-    if (err instanceof HttpProblem) return sendProblem(reply, err.status, err.title, err.message, err.headers);
-    const code = (err as { code?: string }).code;
-    const status = (err as { statusCode?: number }).statusCode;
-    if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
-      return sendProblem(reply, 415, 'Unsupported Media Type', 'unsupported Content-Type');
-    }
-    if (status && status >= 400 && status < 500)
-      return sendProblem(reply, status, 'Bad Request', (err as Error).message);
-    request.log.error({ err }, 'unhandled error');
-    return sendProblem(reply, 500, 'Internal Server Error');
-  });
+  // Zod route schemas, and the one error handler that turns every failure into problem+json.
+  useZodSchemas(app);
   app.setNotFoundHandler((request, reply) =>
     sendProblem(reply, 404, 'Not Found', `no route for ${request.method} ${request.url.split('?')[0]}`),
   );

@@ -1,5 +1,5 @@
 import { PROBLEM_CONTENT_TYPE, type Problem } from '@matchmesh/protocol';
-import type { FastifyReply } from 'fastify';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 
 /**
  * Send an RFC 9457 problem. Every 4xx/5xx the node emits goes through here so
@@ -36,4 +36,20 @@ export class HttpProblem extends Error {
     this.title = title;
     this.headers = headers;
   }
+}
+
+/**
+ * The node's one error handler: HttpProblem as thrown, a failed schema (see
+ * schemas.ts) as 400 naming the field, other 4xx from Fastify (bad JSON, body
+ * too large, wrong content type) as themselves, anything else as a logged 500.
+ */
+export function problemErrorHandler(err: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  if (err instanceof HttpProblem) return sendProblem(reply, err.status, err.title, err.message, err.headers);
+  if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    return sendProblem(reply, 415, 'Unsupported Media Type', 'unsupported Content-Type');
+  }
+  const status = err.statusCode;
+  if (status && status >= 400 && status < 500) return sendProblem(reply, status, 'Bad Request', err.message);
+  request.log.error({ err }, 'unhandled error');
+  return sendProblem(reply, 500, 'Internal Server Error');
 }

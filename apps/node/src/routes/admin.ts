@@ -1,10 +1,24 @@
 import type { Mesh } from '@matchmesh/mesh';
-import { DrainRequest, type StreamSummary } from '@matchmesh/protocol';
+import {
+  DrainBody,
+  DrainResponse,
+  NodeParams,
+  NodesResponse,
+  PipesResponse,
+  ProgramResponse,
+  PublishersDropResponse,
+  StreamParams,
+  type StreamSummary,
+  StreamsResponse,
+  TokenQuery,
+} from '@matchmesh/protocol';
 import type { MediaService } from '@matchmesh/sfu';
 import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { ClusterLink } from '../cluster/ClusterLink.ts';
 import { authorize } from '../http/auth.ts';
 import { HttpProblem } from '../http/problem.ts';
+import { problemResponses } from '../http/schemas.ts';
 import type { SignalingServer } from '../signaling/SignalingServer.ts';
 
 export interface AdminDeps {
@@ -19,9 +33,11 @@ export interface AdminDeps {
 
 /** Ops API (`/api/v1`): every route needs an admin token. */
 export async function registerAdmin(app: FastifyInstance, deps: AdminDeps): Promise<void> {
+  // The token is checked first (onRequest), before any schema: a caller without one learns nothing else.
   app.addHook('onRequest', async (request) => {
     await authorize(deps.tokenSecret, request, 'admin', '*');
   });
+  const r = app.withTypeProvider<ZodTypeProvider>();
 
   const clusterOr503 = <T>(p: Promise<T>): Promise<T> =>
     p.catch((err) => {
@@ -30,26 +46,36 @@ export async function registerAdmin(app: FastifyInstance, deps: AdminDeps): Prom
       });
     });
 
-  app.get('/api/v1/nodes', async () => ({ nodes: await clusterOr503(deps.cluster().registry.list()) }));
+  r.get(
+    '/api/v1/nodes',
+    { schema: { querystring: TokenQuery, response: { 200: NodesResponse, ...problemResponses } } },
+    async () => ({
+      nodes: await clusterOr503(deps.cluster().registry.list()),
+    }),
+  );
 
-  app.get('/api/v1/streams', async () => {
-    const [listed, nodes] = await clusterOr503(
-      Promise.all([deps.cluster().directory.listStreams(), deps.cluster().registry.list()]),
-    );
-    // Viewers across the cluster: every node reports its own per stream in its heartbeat.
-    const local = new Map<string, number>();
-    for (const node of nodes) {
-      for (const [s, n] of Object.entries(node.load.streamViewers)) local.set(s, (local.get(s) ?? 0) + n);
-    }
-    const streams: StreamSummary[] = listed.map((s) => ({ ...s, viewers: local.get(s.stream) ?? 0 }));
-    // Streams live on this node that the directory does not know yet.
-    for (const [id] of deps.media.streams) {
-      if (!streams.some((s) => s.stream === id)) {
-        streams.push({ stream: id, ingest: null, regions: [], viewers: local.get(id) ?? 0 });
+  r.get(
+    '/api/v1/streams',
+    { schema: { querystring: TokenQuery, response: { 200: StreamsResponse, ...problemResponses } } },
+    async () => {
+      const [listed, nodes] = await clusterOr503(
+        Promise.all([deps.cluster().directory.listStreams(), deps.cluster().registry.list()]),
+      );
+      // Viewers across the cluster: every node reports its own per stream in its heartbeat.
+      const local = new Map<string, number>();
+      for (const node of nodes) {
+        for (const [s, n] of Object.entries(node.load.streamViewers)) local.set(s, (local.get(s) ?? 0) + n);
       }
-    }
-    return { streams };
-  });
+      const streams: StreamSummary[] = listed.map((s) => ({ ...s, viewers: local.get(s.stream) ?? 0 }));
+      // Streams live on this node that the directory does not know yet.
+      for (const [id] of deps.media.streams) {
+        if (!streams.some((s) => s.stream === id)) {
+          streams.push({ stream: id, ingest: null, regions: [], viewers: local.get(id) ?? 0 });
+        }
+      }
+      return { streams };
+    },
+  );
 
   /**
    * The stable program of a stream on this node: which feed is on air (a WHIP
@@ -57,46 +83,83 @@ export async function registerAdmin(app: FastifyInstance, deps: AdminDeps): Prom
    * freshness, origin reconnects, and the last switch with its reason and the
    * freeze it caused (gap in the video fed to viewers).
    */
-  app.get('/api/v1/streams/:stream/program', async (request) => {
-    const { stream } = request.params as { stream: string };
-    const router = deps.media.stream(stream);
-    if (!router) throw new HttpProblem(404, 'Not Found', `stream "${stream}" has no router on ${deps.nodeId}`);
-    return {
-      stream,
-      nodeId: deps.nodeId,
-      live: router.live,
-      originReconnects: deps.media.reconnects.get(stream) ?? 0,
-      scores: { ...router.scoreStats, lastSeq: router.latestScore?.seq ?? 0 },
-      ...router.program.status(),
-    };
-  });
+  r.get(
+    '/api/v1/streams/:stream/program',
+    {
+      schema: {
+        params: StreamParams,
+        querystring: TokenQuery,
+        response: { 200: ProgramResponse, ...problemResponses },
+      },
+    },
+    async (request) => {
+      const { stream } = request.params;
+      const router = deps.media.stream(stream);
+      if (!router) throw new HttpProblem(404, 'Not Found', `stream "${stream}" has no router on ${deps.nodeId}`);
+      return {
+        stream,
+        nodeId: deps.nodeId,
+        live: router.live,
+        originReconnects: deps.media.reconnects.get(stream) ?? 0,
+        scores: { ...router.scoreStats, lastSeq: router.latestScore?.seq ?? 0 },
+        ...router.program.status(),
+      };
+    },
+  );
 
   /**
    * Drop the stream's publishing sessions on this node at once, as a broken
    * network would (ops: kick a stuck publisher; drills). The origin is
    * expected to reconnect; viewers keep their consumers.
    */
-  app.post('/api/v1/streams/:stream/publishers/drop', async (request) => {
-    const { stream } = request.params as { stream: string };
-    let dropped = 0;
-    for (const session of [...deps.media.whip.values()]) {
-      if (session.stream.stream !== stream) continue;
-      session.close('dropped by ops');
-      dropped++;
-    }
-    return { stream, dropped };
-  });
+  r.post(
+    '/api/v1/streams/:stream/publishers/drop',
+    {
+      schema: {
+        params: StreamParams,
+        querystring: TokenQuery,
+        response: { 200: PublishersDropResponse, ...problemResponses },
+      },
+    },
+    async (request) => {
+      const { stream } = request.params;
+      let dropped = 0;
+      for (const session of [...deps.media.whip.values()]) {
+        if (session.stream.stream !== stream) continue;
+        session.close('dropped by ops');
+        dropped++;
+      }
+      return { stream, dropped };
+    },
+  );
 
   /** This node's pipes: `out` to downstream relays, `in` from its upstream. */
-  app.get('/api/v1/pipes', async () => ({ nodeId: deps.nodeId, pipes: deps.mesh()?.summaries() ?? [] }));
+  r.get(
+    '/api/v1/pipes',
+    { schema: { querystring: TokenQuery, response: { 200: PipesResponse, ...problemResponses } } },
+    async () => ({
+      nodeId: deps.nodeId,
+      pipes: deps.mesh()?.summaries() ?? [],
+    }),
+  );
 
-  app.post('/api/v1/nodes/:id/drain', async (request) => {
-    const { id } = request.params as { id: string };
-    const body = DrainRequest.safeParse(request.body ?? {});
-    if (!body.success) throw new HttpProblem(400, 'Bad Request', body.error.issues[0]?.message);
-    const node = await clusterOr503(deps.cluster().registry.get(id));
-    if (!node) throw new HttpProblem(404, 'Not Found', `no node "${id}"`);
-    await clusterOr503(deps.cluster().registry.setDraining(id, body.data.draining));
-    return { id, draining: body.data.draining };
-  });
+  r.post(
+    '/api/v1/nodes/:id/drain',
+    {
+      schema: {
+        params: NodeParams,
+        querystring: TokenQuery,
+        body: DrainBody,
+        response: { 200: DrainResponse, ...problemResponses },
+      },
+    },
+    async (request) => {
+      const { id } = request.params;
+      const { draining } = request.body;
+      const node = await clusterOr503(deps.cluster().registry.get(id));
+      if (!node) throw new HttpProblem(404, 'Not Found', `no node "${id}"`);
+      await clusterOr503(deps.cluster().registry.setDraining(id, draining));
+      return { id, draining };
+    },
+  );
 }

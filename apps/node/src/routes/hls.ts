@@ -5,15 +5,20 @@ import {
   HLS_CACHE_CONTROL,
   HLS_FILE_PATTERNS,
   HLS_MIME,
-  HlsMediaQuery,
-  type HlsScores,
-  HlsScoresQuery,
-  StreamId,
+  HlsFileParams,
+  HlsFileQuery,
+  HlsScores,
+  NoBody,
+  StreamParams,
   TokenError,
+  TokenQuery,
   verifyToken,
 } from '@matchmesh/protocol';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
 import { HttpProblem } from '../http/problem.ts';
+import { problemResponses } from '../http/schemas.ts';
 
 export interface HlsRoutesOptions {
   hls: HlsService;
@@ -31,11 +36,18 @@ function setCommon(reply: FastifyReply, type: string, cache: string): void {
   reply.type(type);
 }
 
-function streamParam(request: FastifyRequest): string {
-  const parsed = StreamId.safeParse((request.params as { stream?: string }).stream);
-  if (!parsed.success) throw new HttpProblem(400, 'Bad Request', 'bad stream id');
-  return parsed.data;
-}
+/** What the token folder serves: playlists as text, media as bytes (neither is JSON-encoded), the score log as JSON. */
+const fileResponses = {
+  200: {
+    content: {
+      [HLS_MIME.playlist]: { schema: z.string() },
+      [HLS_MIME.init]: { schema: z.instanceof(Buffer) },
+      [HLS_MIME.segment]: { schema: z.instanceof(Buffer) },
+      [HLS_MIME.json]: { schema: HlsScores },
+    },
+  },
+  ...problemResponses,
+};
 
 async function checkToken(secret: string, token: string | undefined, stream: string): Promise<string> {
   let claims: Awaited<ReturnType<typeof verifyToken>>;
@@ -58,6 +70,7 @@ async function checkToken(secret: string, token: string | undefined, stream: str
  * nothing from the request is ever joined onto a path.
  */
 export async function registerHls(app: FastifyInstance, o: HlsRoutesOptions): Promise<void> {
+  const r = app.withTypeProvider<ZodTypeProvider>();
   app.addHook('onRequest', async (request) => {
     const rawPath = (request.raw.url ?? '').split('?')[0]!;
     if (rawPath.startsWith('/hls') && TRAVERSAL.test(rawPath)) {
@@ -91,58 +104,73 @@ export async function registerHls(app: FastifyInstance, o: HlsRoutesOptions): Pr
     });
   };
 
-  app.options('/hls/*', async (_request, reply) => {
-    reply.header('Access-Control-Allow-Origin', '*');
-    reply.header('Access-Control-Allow-Methods', 'GET, OPTIONS');
-    reply.header('Access-Control-Allow-Headers', 'Range');
-    return reply.code(204).send();
-  });
+  const anyPath = z.object({ '*': z.string() });
+  r.options(
+    '/hls/*',
+    { schema: { params: anyPath, response: { 204: NoBody, ...problemResponses } } },
+    async (_request, reply) => {
+      reply.header('Access-Control-Allow-Origin', '*');
+      reply.header('Access-Control-Allow-Methods', 'GET, OPTIONS');
+      reply.header('Access-Control-Allow-Headers', 'Range');
+      return reply.code(204).send();
+    },
+  );
 
-  app.get('/hls/:stream/index.m3u8', async (request, reply) => {
-    const stream = streamParam(request);
-    const query = request.query as { token?: unknown };
-    const token = await checkToken(o.tokenSecret, typeof query.token === 'string' ? query.token : undefined, stream);
-    const hls = await packager(stream, true);
-    setCommon(reply, HLS_MIME.playlist, HLS_CACHE_CONTROL.playlist);
-    return multivariant(hls, `t/${token}/media.m3u8`);
-  });
-
-  app.get('/hls/:stream/t/:token/:file', async (request, reply) => {
-    const stream = streamParam(request);
-    const { token, file } = request.params as { token: string; file: string };
-    await checkToken(o.tokenSecret, token, stream);
-    if (HLS_FILE_PATTERNS.multivariant.test(file)) {
+  r.get(
+    '/hls/:stream/index.m3u8',
+    {
+      schema: {
+        params: StreamParams,
+        querystring: TokenQuery,
+        response: { 200: { content: { [HLS_MIME.playlist]: { schema: z.string() } } }, ...problemResponses },
+      },
+    },
+    async (request, reply) => {
+      const { stream } = request.params;
+      const token = await checkToken(o.tokenSecret, request.query.token, stream);
       const hls = await packager(stream, true);
       setCommon(reply, HLS_MIME.playlist, HLS_CACHE_CONTROL.playlist);
-      return multivariant(hls, 'media.m3u8');
-    }
-    if (HLS_FILE_PATTERNS.media.test(file)) return mediaPlaylist(await packager(stream, true), request, reply);
-    if (HLS_FILE_PATTERNS.scores.test(file)) return scores(await packager(stream, false), stream, request, reply);
-    let m = HLS_FILE_PATTERNS.init.exec(file);
-    if (m) {
-      const data = (await packager(stream, false)).store.inits.get(Number(m[1]));
-      if (!data) throw new HttpProblem(404, 'Not Found', 'no such init segment');
-      setCommon(reply, HLS_MIME.init, HLS_CACHE_CONTROL.media);
-      return reply.send(data);
-    }
-    m = HLS_FILE_PATTERNS.segment.exec(file);
-    if (m) return segment(await packager(stream, false), Number(m[1]), reply);
-    m = HLS_FILE_PATTERNS.part.exec(file);
-    if (m) return part(await packager(stream, false), Number(m[1]), Number(m[2]), reply);
-    throw new HttpProblem(404, 'Not Found', 'no such HLS resource');
-  });
+      return multivariant(hls, `t/${token}/media.m3u8`);
+    },
+  );
+
+  r.get(
+    '/hls/:stream/t/:token/:file',
+    { schema: { params: HlsFileParams, querystring: HlsFileQuery, response: fileResponses } },
+    async (request, reply) => {
+      const { stream, token, file } = request.params;
+      await checkToken(o.tokenSecret, token, stream);
+      if (HLS_FILE_PATTERNS.multivariant.test(file)) {
+        const hls = await packager(stream, true);
+        setCommon(reply, HLS_MIME.playlist, HLS_CACHE_CONTROL.playlist);
+        return multivariant(hls, 'media.m3u8');
+      }
+      if (HLS_FILE_PATTERNS.media.test(file)) return mediaPlaylist(await packager(stream, true), request.query, reply);
+      if (HLS_FILE_PATTERNS.scores.test(file))
+        return scores(await packager(stream, false), stream, request.query, reply);
+      let m = HLS_FILE_PATTERNS.init.exec(file);
+      if (m) {
+        const data = (await packager(stream, false)).store.inits.get(Number(m[1]));
+        if (!data) throw new HttpProblem(404, 'Not Found', 'no such init segment');
+        setCommon(reply, HLS_MIME.init, HLS_CACHE_CONTROL.media);
+        return reply.send(data);
+      }
+      m = HLS_FILE_PATTERNS.segment.exec(file);
+      if (m) return segment(await packager(stream, false), Number(m[1]), reply);
+      m = HLS_FILE_PATTERNS.part.exec(file);
+      if (m) return part(await packager(stream, false), Number(m[1]), Number(m[2]), reply);
+      throw new HttpProblem(404, 'Not Found', 'no such HLS resource');
+    },
+  );
 
   // Every other /hls path: unknown resource (traversal was refused above).
-  app.get('/hls/*', async () => {
+  r.get('/hls/*', { schema: { params: anyPath, response: problemResponses } }, async () => {
     throw new HttpProblem(404, 'Not Found', 'no such HLS resource');
   });
 
-  async function mediaPlaylist(hls: HlsStream, request: FastifyRequest, reply: FastifyReply): Promise<string> {
-    const parsed = HlsMediaQuery.safeParse(request.query);
-    if (!parsed.success) throw new HttpProblem(400, 'Bad Request', 'bad LL-HLS delivery directive');
-    const { _HLS_msn: msn, _HLS_part: partIndex, _HLS_skip: skip } = parsed.data;
-    if (partIndex !== undefined && msn === undefined)
-      throw new HttpProblem(400, 'Bad Request', '_HLS_part requires _HLS_msn');
+  // The query was checked by the route's schema (HlsFileQuery: also "_HLS_part requires _HLS_msn").
+  async function mediaPlaylist(hls: HlsStream, query: HlsFileQuery, reply: FastifyReply): Promise<string> {
+    const { _HLS_msn: msn, _HLS_part: partIndex, _HLS_skip: skip } = query;
     if (msn !== undefined) {
       const store = hls.store;
       const last = store.lastMsn;
@@ -211,17 +239,8 @@ export async function registerHls(app: FastifyInstance, o: HlsRoutesOptions): Pr
     return reply.send(data);
   }
 
-  async function scores(
-    hls: HlsStream,
-    stream: string,
-    request: FastifyRequest,
-    reply: FastifyReply,
-  ): Promise<HlsScores> {
-    const parsed = HlsScoresQuery.safeParse(request.query);
-    if (!parsed.success) {
-      throw new HttpProblem(400, 'Bad Request', 'since must be a non-negative integer, wait 0..10000 ms');
-    }
-    const { since, wait } = parsed.data;
+  async function scores(hls: HlsStream, stream: string, query: HlsFileQuery, reply: FastifyReply): Promise<HlsScores> {
+    const { since, wait } = query;
     if (since !== undefined && wait) {
       // Blocking request: answer as soon as a newer update exists (or the client goes away).
       const gone = new AbortController();

@@ -1,9 +1,24 @@
-import { type IceServer, type Role, StreamId, type TokenClaims } from '@matchmesh/protocol';
+import {
+  type IceServer,
+  NoBody,
+  type Role,
+  SDP_CONTENT_TYPE,
+  SDP_FRAG_CONTENT_TYPE,
+  SdpBody,
+  SessionParams,
+  StreamId,
+  StreamParams,
+  type TokenClaims,
+  TokenQuery,
+} from '@matchmesh/protocol';
 import { MAX_SDP_BYTES, MediaError } from '@matchmesh/sfu';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
 import { authorize } from '../http/auth.ts';
-import { iceServersLinkHeader } from '../ice-servers.ts';
 import { HttpProblem } from '../http/problem.ts';
+import { problemResponses } from '../http/schemas.ts';
+import { iceServersLinkHeader } from '../ice-servers.ts';
 
 /**
  * Shared plumbing of the WHIP (RFC 9725) and WHEP endpoints: they differ only
@@ -35,12 +50,6 @@ export interface WebRtcHttpOptions {
 
 const EXPOSED = 'Location, ETag, Link, Accept-Post, Accept-Patch, Retry-After';
 
-function streamParam(request: FastifyRequest): string {
-  const parsed = StreamId.safeParse((request.params as { stream?: string }).stream);
-  if (!parsed.success) throw new HttpProblem(400, 'Bad Request', parsed.error.issues[0]?.message ?? 'bad stream id');
-  return parsed.data;
-}
-
 function cors(reply: FastifyReply): void {
   reply.header('Access-Control-Allow-Origin', '*');
   reply.header('Access-Control-Expose-Headers', EXPOSED);
@@ -58,109 +67,150 @@ export function mediaErrorToProblem(err: MediaError): HttpProblem {
   return new HttpProblem(err.status, titles[err.status] ?? 'Error', err.message, headers);
 }
 
+/** A body of this content type is a string (see the parser below); any other type is refused with 415 after the token. */
+const textBody = (type: string) => ({ content: { [type]: { schema: SdpBody } } });
+
 export async function registerWebRtcHttp(app: FastifyInstance, o: WebRtcHttpOptions): Promise<void> {
   const base = `/${o.prefix}/:stream`;
   const sessionPath = `${base}/sessions/:session`;
+  const r = app.withTypeProvider<ZodTypeProvider>();
 
   // Bodies are SDP text; anything else is 415 (see the error handler).
   app.addContentTypeParser(
-    ['application/sdp', 'application/trickle-ice-sdpfrag'],
+    [SDP_CONTENT_TYPE, SDP_FRAG_CONTENT_TYPE],
     { parseAs: 'string', bodyLimit: MAX_SDP_BYTES },
     (_req, body, done) => done(null, body),
   );
+  // On every answer, errors included (a schema failure never reaches a handler): a browser
+  // client reads the problem instead of a CORS failure.
+  app.addHook('onRequest', async (_request, reply) => cors(reply));
 
-  app.options(base, async (request, reply) => {
-    cors(reply);
-    reply.header('Access-Control-Allow-Methods', 'POST, OPTIONS');
-    reply.header('Access-Control-Allow-Headers', 'Authorization, Content-Type, If-Match');
-    reply.header('Accept-Post', 'application/sdp');
-    // ICE servers are handed out only to an authorized caller (RFC 9725 §4.4).
-    if (request.headers.authorization) {
-      try {
-        const stream = streamParam(request);
-        await authorize(o.tokenSecret, request, o.role, stream);
-        const link = iceServersLinkHeader(o.iceServers(`${o.prefix}-${stream}`));
-        if (link) reply.header('Link', link);
-      } catch {
-        // Pre-flight stays anonymous: no Link header.
+  // Pre-flight takes any path: a bad stream id gets its 400 on the request itself, readable cross-origin.
+  const preflightParams = z.object({ stream: z.string(), session: z.string().optional() });
+
+  r.options(
+    base,
+    { schema: { params: preflightParams, response: { 204: NoBody, ...problemResponses } } },
+    async (request, reply) => {
+      reply.header('Access-Control-Allow-Methods', 'POST, OPTIONS');
+      reply.header('Access-Control-Allow-Headers', 'Authorization, Content-Type, If-Match');
+      reply.header('Accept-Post', 'application/sdp');
+      // ICE servers are handed out only to an authorized caller (RFC 9725 §4.4).
+      if (request.headers.authorization) {
+        try {
+          const stream = StreamId.parse(request.params.stream);
+          await authorize(o.tokenSecret, request, o.role, stream);
+          const link = iceServersLinkHeader(o.iceServers(`${o.prefix}-${stream}`));
+          if (link) reply.header('Link', link);
+        } catch {
+          // Pre-flight stays anonymous: no Link header.
+        }
       }
-    }
-    return reply.code(204).send();
-  });
+      return reply.code(204).send();
+    },
+  );
 
-  app.post(base, async (request, reply) => {
-    cors(reply);
-    const stream = streamParam(request);
-    const claims = await authorize(o.tokenSecret, request, o.role, stream);
-    if (request.headers['content-type']?.split(';')[0]?.trim() !== 'application/sdp') {
-      throw new HttpProblem(415, 'Unsupported Media Type', 'the offer must be sent as application/sdp');
-    }
-    const blocked = o.admissionBlocked?.();
-    if (blocked) throw new HttpProblem(503, 'Service Unavailable', blocked, { 'Retry-After': '2' });
-    const offer = typeof request.body === 'string' ? request.body : '';
-    let session: HttpSession;
-    try {
-      session = await o.open(stream, offer, claims);
-    } catch (err) {
-      if (err instanceof MediaError) throw mediaErrorToProblem(err);
-      throw err;
-    }
-    const link = iceServersLinkHeader(o.iceServers(`${o.prefix}-${stream}-${session.id}`));
-    if (link) reply.header('Link', link);
-    reply.header('Location', `/${o.prefix}/${stream}/sessions/${session.id}`);
-    reply.header('ETag', session.etag);
-    reply.header('Accept-Patch', 'application/trickle-ice-sdpfrag');
-    return reply.code(201).type('application/sdp').send(session.answer);
-  });
+  r.post(
+    base,
+    {
+      schema: {
+        params: StreamParams,
+        querystring: TokenQuery,
+        body: textBody(SDP_CONTENT_TYPE),
+        response: { 201: { content: { [SDP_CONTENT_TYPE]: { schema: SdpBody } } }, ...problemResponses },
+      },
+    },
+    async (request, reply) => {
+      const { stream } = request.params;
+      const claims = await authorize(o.tokenSecret, request, o.role, stream);
+      if (request.headers['content-type']?.split(';')[0]?.trim() !== SDP_CONTENT_TYPE) {
+        throw new HttpProblem(415, 'Unsupported Media Type', 'the offer must be sent as application/sdp');
+      }
+      const blocked = o.admissionBlocked?.();
+      if (blocked) throw new HttpProblem(503, 'Service Unavailable', blocked, { 'Retry-After': '2' });
+      const offer = typeof request.body === 'string' ? request.body : '';
+      let session: HttpSession;
+      try {
+        session = await o.open(stream, offer, claims);
+      } catch (err) {
+        if (err instanceof MediaError) throw mediaErrorToProblem(err);
+        throw err;
+      }
+      const link = iceServersLinkHeader(o.iceServers(`${o.prefix}-${stream}-${session.id}`));
+      if (link) reply.header('Link', link);
+      reply.header('Location', `/${o.prefix}/${stream}/sessions/${session.id}`);
+      reply.header('ETag', session.etag);
+      reply.header('Accept-Patch', SDP_FRAG_CONTENT_TYPE);
+      return reply.code(201).type(SDP_CONTENT_TYPE).send(session.answer);
+    },
+  );
 
-  const findSession = async (request: FastifyRequest): Promise<HttpSession> => {
-    const stream = streamParam(request);
-    await authorize(o.tokenSecret, request, o.role, stream);
-    const id = (request.params as { session: string }).session;
-    const session = o.find(id);
+  const findSession = async (request: FastifyRequest, params: SessionParams): Promise<HttpSession> => {
+    await authorize(o.tokenSecret, request, o.role, params.stream);
+    const session = o.find(params.session);
     if (!session || session.closed) throw new HttpProblem(404, 'Not Found', 'no such session');
     return session;
   };
 
-  app.options(sessionPath, async (_request, reply) => {
-    cors(reply);
-    reply.header('Access-Control-Allow-Methods', 'PATCH, DELETE, OPTIONS');
-    reply.header('Access-Control-Allow-Headers', 'Authorization, Content-Type, If-Match');
-    reply.header('Accept-Patch', 'application/trickle-ice-sdpfrag');
-    return reply.code(204).send();
-  });
+  r.options(
+    sessionPath,
+    { schema: { params: preflightParams, response: { 204: NoBody, ...problemResponses } } },
+    async (_request, reply) => {
+      reply.header('Access-Control-Allow-Methods', 'PATCH, DELETE, OPTIONS');
+      reply.header('Access-Control-Allow-Headers', 'Authorization, Content-Type, If-Match');
+      reply.header('Accept-Patch', SDP_FRAG_CONTENT_TYPE);
+      return reply.code(204).send();
+    },
+  );
 
   // Trickle ICE and ICE restart (RFC 9725 §4.3). mediasoup is ICE-lite and
   // learns the client's candidates from its connectivity checks, so trickled
   // candidates are accepted and need no action; a new ufrag/pwd means ICE
   // restart, answered with our new credentials.
-  app.patch(sessionPath, async (request, reply) => {
-    cors(reply);
-    const session = await findSession(request);
-    if (request.headers['content-type']?.split(';')[0]?.trim() !== 'application/trickle-ice-sdpfrag') {
-      throw new HttpProblem(415, 'Unsupported Media Type', 'PATCH body must be application/trickle-ice-sdpfrag');
-    }
-    const ifMatch = request.headers['if-match'];
-    if (!ifMatch) throw new HttpProblem(428, 'Precondition Required', 'If-Match is required');
-    const frag = typeof request.body === 'string' ? request.body : '';
-    const restart = /a=ice-ufrag:/.test(frag) && ifMatch === '*';
-    if (!restart && ifMatch !== session.etag) {
-      throw new HttpProblem(412, 'Precondition Failed', 'ETag does not match the ICE session');
-    }
-    if (!restart) return reply.code(204).send();
-    if (!session.restartIce) throw new HttpProblem(501, 'Not Implemented', 'ICE restart is not supported here');
-    const ice = await session.restartIce();
-    reply.header('ETag', session.etag);
-    return reply
-      .code(200)
-      .type('application/trickle-ice-sdpfrag')
-      .send(`a=ice-ufrag:${ice.usernameFragment}\r\na=ice-pwd:${ice.password}\r\n`);
-  });
+  r.patch(
+    sessionPath,
+    {
+      schema: {
+        params: SessionParams,
+        querystring: TokenQuery,
+        body: textBody(SDP_FRAG_CONTENT_TYPE),
+        response: {
+          200: { content: { [SDP_FRAG_CONTENT_TYPE]: { schema: SdpBody } } },
+          204: NoBody,
+          ...problemResponses,
+        },
+      },
+    },
+    async (request, reply) => {
+      const session = await findSession(request, request.params);
+      if (request.headers['content-type']?.split(';')[0]?.trim() !== SDP_FRAG_CONTENT_TYPE) {
+        throw new HttpProblem(415, 'Unsupported Media Type', 'PATCH body must be application/trickle-ice-sdpfrag');
+      }
+      const ifMatch = request.headers['if-match'];
+      if (!ifMatch) throw new HttpProblem(428, 'Precondition Required', 'If-Match is required');
+      const frag = typeof request.body === 'string' ? request.body : '';
+      const restart = /a=ice-ufrag:/.test(frag) && ifMatch === '*';
+      if (!restart && ifMatch !== session.etag) {
+        throw new HttpProblem(412, 'Precondition Failed', 'ETag does not match the ICE session');
+      }
+      if (!restart) return reply.code(204).send();
+      if (!session.restartIce) throw new HttpProblem(501, 'Not Implemented', 'ICE restart is not supported here');
+      const ice = await session.restartIce();
+      reply.header('ETag', session.etag);
+      return reply
+        .code(200)
+        .type(SDP_FRAG_CONTENT_TYPE)
+        .send(`a=ice-ufrag:${ice.usernameFragment}\r\na=ice-pwd:${ice.password}\r\n`);
+    },
+  );
 
-  app.delete(sessionPath, async (request, reply) => {
-    cors(reply);
-    const session = await findSession(request);
-    session.close('DELETE by client');
-    return reply.code(200).send();
-  });
+  r.delete(
+    sessionPath,
+    { schema: { params: SessionParams, querystring: TokenQuery, response: { 200: NoBody, ...problemResponses } } },
+    async (request, reply) => {
+      const session = await findSession(request, request.params);
+      session.close('DELETE by client');
+      return reply.code(200).send();
+    },
+  );
 }
