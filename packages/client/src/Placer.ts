@@ -1,5 +1,5 @@
 import type { EdgesResponse } from '@matchmesh/protocol';
-import { type Placement, place } from './Placement.ts';
+import { edgeUrls, fetchEdges, type Placement, place } from './Placement.ts';
 
 export type PlacerOptions = {
   nodeUrl: string;
@@ -32,6 +32,8 @@ export class Placer {
   #entryUrls: string[];
   /** Node id or URL → time until which it is picked only as a last resort. */
   readonly #avoid = new Map<string, number>();
+  /** A pinned viewer's background look-up of the other relays (see #pinned). */
+  #learning: Promise<void> | null = null;
 
   constructor(options: PlacerOptions) {
     this.#o = options;
@@ -89,6 +91,18 @@ export class Placer {
   }
 
   #pinned(): Placement {
+    // The pin is kept, but a pinned viewer still learns the other relays, in the
+    // background: if its node dies (and the page came from that node), the edges
+    // list is the only place failover can ask next. A failed look-up is tried
+    // again on the next pinned decision.
+    this.#learning ??= fetchEdges([this.#o.nodeUrl], this.#o.stream, this.#o.token).then(
+      (edges) => {
+        this.#entryUrls = [...new Set([...this.#entryUrls, ...edgeUrls(edges)])];
+      },
+      () => {
+        this.#learning = null;
+      },
+    );
     return {
       nodeUrl: this.#o.nodeUrl,
       nodeId: null,
