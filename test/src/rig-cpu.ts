@@ -16,21 +16,10 @@ import { startNode, token } from './node.ts';
 import { startOrigin } from './origin.ts';
 
 const legacy = process.env.RIG_LEGACY === '1';
-/** browser.ts's flags before issue 11, for the comparison. */
-const LEGACY_CHROMIUM_FLAGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--no-first-run',
-  '--disable-sync',
-  '--disable-quic',
-  '--autoplay-policy=no-user-gesture-required',
-  '--use-fake-ui-for-media-stream',
-  '--use-fake-device-for-media-stream',
-  '--disable-features=WebRtcHideLocalIpsWithMdns',
-  '--allow-loopback-in-peer-connection',
-];
+/** browser.ts's flags before issue 11, for the comparison: today's without the two that cut the GPU process. */
+const LEGACY_CHROMIUM_FLAGS = CHROMIUM_FLAGS.filter(
+  (f) => f !== '--disable-gpu-compositing' && f !== '--disable-software-rasterizer',
+);
 const seconds = Number(process.env.RIG_SECONDS ?? 20);
 const ticks = Number(execFileSync('getconf', ['CLK_TCK']).toString());
 
