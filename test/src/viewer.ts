@@ -49,9 +49,32 @@ export async function framesDecoded(page: Page): Promise<number> {
 /** Wait until the page has decoded at least `n` more frames than it had when called. */
 export async function waitForMoreFrames(page: Page, n: number, timeout = 15_000): Promise<number> {
   const start = await framesDecoded(page);
-  await page.waitForFunction((target) => (window.__mm?.framesDecoded() ?? 0) >= target, start + n, {
-    timeout,
-  });
+  try {
+    await page.waitForFunction((target) => (window.__mm?.framesDecoded() ?? 0) >= target, start + n, {
+      timeout,
+    });
+  } catch (err) {
+    // Say what the player was doing: a stalled decoder, a fallback to HLS and a move look alike from here.
+    const seen = await page
+      .evaluate(async () => {
+        const mm = window.__mm;
+        if (!mm) return 'no test hook';
+        const stats = await mm.stats();
+        return JSON.stringify({
+          frames: mm.framesDecoded(),
+          state: mm.state,
+          path: mm.path,
+          reason: mm.reason,
+          inboundVideoPackets: stats.inboundVideoPackets,
+          statsFramesDecoded: stats.framesDecoded,
+          stateLog: mm.stateLog.slice(-8),
+        });
+      })
+      .catch((e: unknown) => `page unreadable: ${String(e)}`);
+    throw new Error(`${n} more frames than ${start} not decoded within ${timeout} ms; the page: ${seen}`, {
+      cause: err,
+    });
+  }
   return framesDecoded(page);
 }
 

@@ -18,6 +18,17 @@ interface Buffered {
 /** A key-frame return that found no aligned key frame in this long takes the next one ahead (a skip). */
 const ALIGN_GIVE_UP_MS = 4000;
 
+/**
+ * The source being switched away from has sent nothing for this many frame
+ * intervals: a pending key-frame switch stops waiting for the aligned key
+ * frame (the old source would have had to deliver it) and continues from the
+ * new copy's buffer, or from its next key frame when the copies' timelines
+ * differ. Without this, a backup that went quiet while a return to the
+ * primary waited for alignment froze viewers for the whole ALIGN_GIVE_UP_MS
+ * (4 s: long enough for a player to give up on WebRTC).
+ */
+const OLD_SOURCE_QUIET_FRAMES = 3;
+
 /** How much of a standby source's recent media is kept to resume from exactly where the old one stopped. */
 const REPLAY_MS = 1000;
 
@@ -314,9 +325,22 @@ export class StableTrack extends EventEmitter<StableTrackEvents> {
       this.emit('spliced', { kind: this.kind, from, to: source.id, gapMs: cost.gapMs, rebased: cost.rebased });
     }
     if (this.#active !== source) {
-      this.dropped++;
       source.recent.push({ packet, seq: inSeq, ts: inTs, at: t, frameStart, keyFrame });
       while (source.recent.length > 0 && t - source.recent[0]!.at > REPLAY_MS) source.recent.shift();
+      // A key-frame return whose old source went quiet: nothing will meet the
+      // aligned key frame, so continue from this copy's buffer frame for frame
+      // (same encoder, same frames: no artifact) instead of freezing until its
+      // next key frame.
+      if (
+        pending?.source === source &&
+        pending.at === 'keyframe' &&
+        frameStart &&
+        this.#activeQuiet(t) &&
+        this.#resumeFromRecent(source)
+      ) {
+        return;
+      }
+      this.dropped++;
       return;
     }
     this.#forward(packet, inSeq, inTs, t);
@@ -350,9 +374,18 @@ export class StableTrack extends EventEmitter<StableTrackEvents> {
     if (!keyFrame) return false;
     // A key frame that is exactly the next frame: no skip. Any other waits
     // (the old source's own key frame will meet it in the buffer) unless the
-    // copies never line up.
+    // copies never line up, or the old source has stopped feeding (nothing
+    // will meet it: every frame waited for is a frame of freeze).
     const step = tsDiff(this.#splicer.lastOutput.ts, inTs);
-    return !same || step <= this.#frameTicks * 1.5 || t - since > ALIGN_GIVE_UP_MS;
+    return !same || step <= this.#frameTicks * 1.5 || t - since > ALIGN_GIVE_UP_MS || this.#activeQuiet(t);
+  }
+
+  /** The active source has delivered nothing for OLD_SOURCE_QUIET_FRAMES frame intervals. */
+  #activeQuiet(t: number): boolean {
+    const active = this.#active;
+    if (!active) return true;
+    const frameMs = (this.#frameTicks * 1000) / this.#splicer.clockRate;
+    return t - active.lastPacketAt > OLD_SOURCE_QUIET_FRAMES * frameMs;
   }
 
   /** Switch to `next` from its buffered key frame with timestamp `ts`, if it has it. */
