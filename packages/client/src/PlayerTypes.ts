@@ -3,7 +3,7 @@ import type { Placement } from './Placement.ts';
 import type { ReceivedScore } from './ScoreFeed.ts';
 import type { SessionState, SessionStats, WebRtcSessionOptions } from './WebRtcSession.ts';
 
-// The Player's public types: its options, events and stats (Player.ts holds the behaviour).
+// The Player's public types: its options, events and stats (Player.ts is the class, LadderDriver.ts the behaviour).
 
 /** How the viewer is currently receiving the match. */
 export type PlayerPath = 'webrtc' | 'hls' | 'none';

@@ -5,10 +5,11 @@ import type { SessionState } from './SessionLifecycle.ts';
 
 /*
  * The delivery ladder as a table: rung × event → next state + effects.
- * `transition` is pure; the Player owns the sessions, timers and video
- * elements and carries out the effects in order. Events about a session the
- * Player no longer holds (a stale standby, an old session) are dropped by the
- * Player before they get here: the table decides, the Player matches objects.
+ * `transition` is pure; the Player's LadderDriver owns the sessions, timers
+ * and video elements and carries out the effects in order. Events about a
+ * session the player no longer holds (a stale standby, an old session) are
+ * dropped by the driver before they get here: the table decides, the driver
+ * matches objects.
  */
 
 /** Where the player is on the ladder. */

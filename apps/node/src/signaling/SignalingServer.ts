@@ -5,10 +5,13 @@ import {
   type SignalingMethod,
   SignalingRequests,
   type SignalingResponse,
+  TokenQuery,
 } from '@matchmesh/protocol';
 import { PeerMediaError } from '@matchmesh/sfu';
 import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { WebSocket } from 'ws';
+import { problemResponses } from '../http/schemas.ts';
 import { Peer, type PeerContext, SignalingFailure } from './Peer.ts';
 
 const MAX_MESSAGE_BYTES = 64 * 1024;
@@ -27,7 +30,15 @@ export class SignalingServer {
   }
 
   async register(app: FastifyInstance): Promise<void> {
-    app.get(SIGNALING_PATH, { websocket: true }, (socket) => this.#accept(socket));
+    // The query is checked like every route's: a malformed one is a 400 problem before the upgrade.
+    // The token travels in `join`, so `?token=` (the one query parameter any route takes) is not used here.
+    app
+      .withTypeProvider<ZodTypeProvider>()
+      .get(
+        SIGNALING_PATH,
+        { websocket: true, schema: { querystring: TokenQuery, response: problemResponses } },
+        (socket) => this.#accept(socket),
+      );
   }
 
   /** Tell every peer on this node to move elsewhere (drain). */

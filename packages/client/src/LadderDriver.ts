@@ -1,0 +1,372 @@
+import { failureOf, type SessionFailure } from './failure.ts';
+import { HlsSession, hlsUrl } from './HlsSession.ts';
+import {
+  type Effect,
+  initialLadder,
+  type LadderEvent,
+  type LadderPolicy,
+  type LadderState,
+  type Surface,
+  transition,
+} from './ladder.ts';
+import {
+  type EffectSubject,
+  moveOff,
+  nodeRef,
+  placeNext,
+  placeUpgrade,
+  runMove,
+  runUpgrade,
+  startSession,
+  type TaskHost,
+} from './ladderTasks.ts';
+import type { Placement } from './Placement.ts';
+import type { Placer } from './Placer.ts';
+import type { PlayerEvents, PlayerOptions, PlayerPath } from './PlayerTypes.ts';
+import { HlsWarmer, StallWatch } from './probes.ts';
+import type { ScoreFeed } from './ScoreFeed.ts';
+import type { VideoSurface } from './VideoSurface.ts';
+import { type SessionState, type SessionStateChange, WebRtcSession } from './WebRtcSession.ts';
+
+/** The Player's own emit: the driver reports through the Player's events. */
+export type PlayerEmit = <K extends keyof PlayerEvents>(event: K, ...args: PlayerEvents[K]) => void;
+
+/** What the Player gives its driver. */
+export type DriverParts = {
+  options: Readonly<PlayerOptions>;
+  policy: LadderPolicy;
+  scores: ScoreFeed;
+  placer: Placer;
+  surface: VideoSurface;
+  emit: PlayerEmit;
+};
+
+/**
+ * The ladder's interpreter. ladder.ts decides (state × event → next state +
+ * effects, purely); this holds the objects the effects act on — the current
+ * and standby WebRTC sessions, the HLS session, the retry and upgrade
+ * timers, the stall watch — and carries out each effect in order. What the
+ * sessions report comes back here and becomes ladder events; events about a
+ * session the player no longer holds are dropped here, before the table.
+ * The longer work behind some effects is in ladderTasks.ts.
+ */
+export class LadderDriver implements TaskHost {
+  readonly options: Readonly<PlayerOptions>;
+  readonly placer: Placer;
+  readonly surface: VideoSurface;
+  readonly #policy: LadderPolicy;
+  readonly #scores: ScoreFeed;
+  readonly #emit: PlayerEmit;
+  /** Where the player is on the ladder; changed only by dispatch. */
+  #ladder: LadderState = initialLadder();
+  /** What the last 'state' event said. */
+  #shown: { state: SessionState; path: PlayerPath; reason: string } = {
+    state: 'connecting',
+    path: 'none',
+    reason: 'idle',
+  };
+  #session: WebRtcSession | null = null;
+  standby: WebRtcSession | null = null;
+  #hls: HlsSession | null = null;
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  #upgradeTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #stall = new StallWatch();
+  readonly #warmer: HlsWarmer;
+
+  constructor(parts: DriverParts) {
+    this.options = parts.options;
+    this.placer = parts.placer;
+    this.surface = parts.surface;
+    this.#policy = parts.policy;
+    this.#scores = parts.scores;
+    this.#emit = parts.emit;
+    const { stream, token, hlsFallback } = parts.options;
+    this.#warmer = new HlsWarmer(
+      (nodeUrl) => hlsUrl(nodeUrl, stream, token),
+      () => hlsFallback !== false && !this.closed,
+    );
+  }
+
+  get ladder(): LadderState {
+    return this.#ladder;
+  }
+
+  /** What the last 'state' event said. */
+  get shown(): { state: SessionState; path: PlayerPath; reason: string } {
+    return this.#shown;
+  }
+
+  /** The current WebRTC session, if any. */
+  get session(): WebRtcSession | null {
+    return this.#session;
+  }
+
+  /** The HLS session while on the HLS rung. */
+  get hls(): HlsSession | null {
+    return this.#hls;
+  }
+
+  get closed(): boolean {
+    return this.#ladder.rung === 'closed';
+  }
+
+  surfaceFacts(): Surface {
+    return { attached: this.surface.attached, hlsElement: this.surface.hlsElement !== null };
+  }
+
+  /**
+   * One step of the ladder: the table gives the next state and the effects,
+   * carried out here in order. `about` names the objects the effects act on
+   * (the session an event came from, the node HLS should play from).
+   */
+  dispatch(event: LadderEvent, about: EffectSubject = {}): void {
+    const { next, effects } = transition(this.#ladder, event, this.#policy);
+    // Set first: an effect may start something that reports back synchronously.
+    this.#ladder = next;
+    for (const effect of effects) this.#apply(effect, about);
+  }
+
+  #apply(effect: Effect, about: EffectSubject): void {
+    switch (effect.do) {
+      case 'report':
+        this.#set(effect.state, effect.path, effect.reason, effect.error);
+        break;
+      case 'place':
+        void placeNext(this, about.session && effect.leaving ? about.session : undefined);
+        break;
+      case 'open-session':
+        this.#session = this.newSession(about.placement?.nodeUrl ?? this.options.nodeUrl);
+        break;
+      case 'start-session':
+        void startSession(this, this.#session);
+        break;
+      case 'drop-session':
+        this.#session = null;
+        if (effect.sync) this.syncVideo();
+        break;
+      case 'close-session':
+        about.session?.close(effect.reason);
+        break;
+      case 'watch-stall':
+        if (this.#session) this.#watchStall(this.#session);
+        break;
+      case 'stop-stall':
+        this.#stall.stop();
+        break;
+      case 'avoid':
+        if (about.session) this.placer.avoid(nodeRef(about.session));
+        break;
+      case 'schedule-retry':
+        this.#retryTimer = setTimeout(() => this.dispatch({ type: 'retry-due' }), effect.delayMs);
+        break;
+      case 'cancel-retry':
+        clearTimeout(this.#retryTimer);
+        break;
+      case 'place-move':
+        if (about.session && about.reason !== undefined) void moveOff(this, about.session, about.reason);
+        break;
+      case 'open-move':
+        if (about.session && about.placement) void runMove(this, about.session, about.placement);
+        break;
+      case 'promote': {
+        const old = this.#session;
+        this.#session = this.standby;
+        this.standby = null;
+        this.syncVideo();
+        if (effect.closeOld) old?.close(effect.why);
+        break;
+      }
+      case 'place-upgrade':
+        void placeUpgrade(this, effect.forceTcp);
+        break;
+      case 'open-upgrade':
+        if (about.placement) void runUpgrade(this, about.placement, effect.forceTcp);
+        break;
+      case 'finish-upgrade': {
+        const hls = this.#hls;
+        this.#hls = null;
+        this.#session = this.standby;
+        this.standby = null;
+        this.syncVideo();
+        this.show('webrtc');
+        hls?.close('upgraded');
+        break;
+      }
+      case 'close-standby':
+        this.standby?.close(effect.reason);
+        this.standby = null;
+        break;
+      case 'open-hls':
+        this.#openHls(about.nodeUrl ?? about.session?.options.nodeUrl ?? this.options.nodeUrl);
+        break;
+      case 'start-hls': {
+        const video = this.surface.hlsElement;
+        if (this.#hls && video) void this.#hls.start(video);
+        break;
+      }
+      case 'drop-hls':
+        this.#hls = null;
+        break;
+      case 'seek-live':
+        void this.#hls?.seekBehindLive(0);
+        break;
+      case 'schedule-upgrade':
+        clearTimeout(this.#upgradeTimer);
+        this.#upgradeTimer = setTimeout(() => this.dispatch({ type: 'upgrade-due' }), effect.delayMs);
+        break;
+      case 'cancel-upgrade':
+        clearTimeout(this.#upgradeTimer);
+        break;
+      case 'warn':
+        this.#emit('warning', new Error(effect.message));
+        break;
+      case 'close-all':
+        clearTimeout(this.#retryTimer);
+        clearTimeout(this.#upgradeTimer);
+        this.#stall.stop();
+        this.standby?.close(effect.reason);
+        this.standby = null;
+        this.#hls?.close(effect.reason);
+        this.#hls = null;
+        this.#session?.close(effect.reason);
+        this.detach();
+        break;
+    }
+  }
+
+  async place(leaving?: WebRtcSession): Promise<Placement> {
+    const placement = await this.placer.next(leaving ? nodeRef(leaving) : undefined);
+    this.#emit('placement', placement);
+    return placement;
+  }
+
+  newSession(nodeUrl: string, forceTcp = this.options.forceTcp ?? false): WebRtcSession {
+    const {
+      retry: _r,
+      placement: _p,
+      region: _g,
+      avoidNodeMs: _a,
+      moveFrameTimeoutMs: _m,
+      hlsFallback: _h,
+      stallTimeoutMs: _s,
+      upgradeRetry: _u,
+      hlsFactory: _f,
+      ...sessionOptions
+    } = this.options;
+    const session = new WebRtcSession({
+      // Not connected in 4 s is a failure worth falling back from (HLS within 3 s of it).
+      iceTimeoutMs: 4000,
+      ...sessionOptions,
+      nodeUrl,
+      forceTcp,
+      scoreFeed: this.#scores,
+    });
+    session.on('score', (score) => this.#emit('score', score));
+    session.on('warning', (error) => this.#emit('warning', error));
+    session.on('tracks', () => {
+      if (session === this.#session) this.syncVideo();
+    });
+    session.on('drain', (reason) => {
+      // Only the playing session's node matters; a standby's drain is its own problem.
+      if (session === this.#session && !this.closed) this.dispatch({ type: 'drain', reason }, { session, reason });
+    });
+    session.on('state', (change) => this.#onSessionState(session, change));
+    this.#warmer.warmIfSlow(session, nodeUrl);
+    return session;
+  }
+
+  #onSessionState(session: WebRtcSession, change: SessionStateChange): void {
+    if (this.closed) return;
+    // A standby only matters once promoted; its failure is handled where it was started.
+    if (session === this.standby || session !== this.#session) return;
+    switch (change.state) {
+      case 'connecting':
+        this.dispatch({ type: 'session-connecting', reason: change.reason }, { session });
+        break;
+      case 'connected':
+        this.dispatch({ type: 'session-connected', reason: change.reason }, { session });
+        break;
+      case 'closed':
+        this.dispatch({ type: 'session-closed', reason: change.reason }, { session });
+        break;
+      case 'failed': {
+        const standby = this.standby;
+        const failure: SessionFailure = change.failure ?? failureOf(change.error ?? new Error(change.reason));
+        this.dispatch(
+          {
+            type: 'session-failed',
+            failure,
+            reason: change.reason,
+            ...(change.error ? { error: change.error } : {}),
+            standby:
+              standby && !standby.closed && !this.#hls
+                ? { connected: standby.state === 'connected', reason: standby.reason }
+                : null,
+            surface: this.surfaceFacts(),
+          },
+          { session },
+        );
+        break;
+      }
+    }
+  }
+
+  /** "No decoded video frame for 2 s while connected" → the session counts as failed. */
+  #watchStall(session: WebRtcSession): void {
+    this.#stall.watch(session, this.options.stallTimeoutMs ?? 2000, {
+      current: () => session === this.#session,
+      slow: () => this.#warmer.warm(session.options.nodeUrl),
+      stalled: () => this.dispatch({ type: 'stalled', surface: this.surfaceFacts() }, { session }),
+    });
+  }
+
+  /** Creates the HLS session from `nodeUrl` (a fallback or a rewind) and shows its element. */
+  #openHls(nodeUrl: string): void {
+    const video = this.surface.hlsElement;
+    if (!video || this.#hls) return;
+    if (!this.surface.twoElements && video.srcObject) video.srcObject = null;
+    const hls = new HlsSession({
+      nodeUrl,
+      stream: this.options.stream,
+      token: this.options.token,
+      scoreFeed: this.#scores,
+      ...(this.options.hlsFactory ? { hlsFactory: this.options.hlsFactory } : {}),
+    });
+    this.#hls = hls;
+    hls.on('score', (score) => this.#emit('score', score));
+    hls.on('warning', (error) => this.#emit('warning', error));
+    hls.on('state', (change) => {
+      if (hls !== this.#hls || this.closed) return;
+      if (change.state === 'connected') this.dispatch({ type: 'hls-connected' });
+      else if (change.state === 'connecting') this.dispatch({ type: 'hls-connecting', reason: change.reason });
+      else this.dispatch({ type: 'hls-failed', reason: change.reason });
+    });
+    this.show('hls');
+  }
+
+  /** Shows the element of `path` (hiding the other when there are two); the overlay follows its frames. */
+  show(path: PlayerPath): void {
+    this.surface.show(path === 'hls' ? 'hls' : 'webrtc', () => this.#hls !== null);
+  }
+
+  /** Gives the WebRTC element the current session's stream and says so ('media'). */
+  syncVideo(): void {
+    // With one element for both paths, HLS owns it while it plays.
+    if (this.#hls && !this.surface.twoElements) return;
+    const stream = this.#session?.mediaStream ?? null;
+    this.surface.showStream(stream);
+    this.#emit('media', stream);
+  }
+
+  /** Lets go of the page's video elements. */
+  detach(): void {
+    this.surface.detach(this.#session?.mediaStream ?? null);
+  }
+
+  #set(state: SessionState, path: PlayerPath, reason: string, error?: Error): void {
+    const shown = this.#shown;
+    if (shown.state === state && shown.path === path && shown.reason === reason) return;
+    this.#shown = { state, path, reason };
+    this.#emit('state', error ? { state, path, reason, error } : { state, path, reason });
+  }
+}
