@@ -65,6 +65,10 @@ export class Placer {
    * picked; nodes left earlier only when the region has no other.
    */
   async next(leaving?: NodeRef): Promise<Placement> {
+    // A pinned viewer leaving its node while the background look-up of the other
+    // relays is still in flight: its answer is where the failover can go (the
+    // look-up has its own timeout, and a failed one settles too).
+    if (leaving && this.#learning) await this.#learning;
     const placement = this.#keepPinned(leaving) ? this.#pinned() : await this.#decide(leaving);
     // Keep the measured RTTs across moves: a move within the region does not re-measure.
     const rtts = Object.keys(placement.rtts).length > 0 ? placement.rtts : (this.#current?.rtts ?? {});
