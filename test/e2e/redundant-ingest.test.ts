@@ -185,6 +185,12 @@ describe('redundant ingest', () => {
     for (const [i, v] of viewers.entries()) {
       const report = await peerConnectionReport(v);
       const media = report.pcs.filter((pc) => pc.states.includes('connected'));
+      if (media.length !== 1 || report.loads !== 1) {
+        // Say why the viewer noticed: the player's own history (stall, fallback, move).
+        console.log(
+          `redundant-ingest: viewer ${i}: player states ${JSON.stringify(await v.evaluate(() => window.__mm?.stateLog))}`,
+        );
+      }
       expect(report.loads).toBe(1);
       expect(media).toHaveLength(1);
       expect(media[0]!.states.filter((s) => s !== 'new' && s !== 'connecting')).toEqual(['connected']);
