@@ -1,4 +1,5 @@
 import { RegionName, StreamId } from '@matchmesh/protocol';
+import { type DirectoryScripts, defineDirectoryScripts } from './directory-scripts.ts';
 import { ClusterError } from './errors.ts';
 import { type ClusterKeys, clusterKeys } from './keys.ts';
 import { type Logger, silentLogger } from './logger.ts';
@@ -53,169 +54,8 @@ export interface StreamDirectoryOptions {
   logger?: Logger;
 }
 
-/*
- * Every multi-step operation is one Lua script: Redis runs a script to
- * completion before any other command, which is the whole concurrency story
- * here — no WATCH/retry loops, no locks held across round trips.
- * Scripts return numbers and strings only (never Lua booleans, whose reply
- * type differs between RESP2 and RESP3).
- */
-
-/**
- * SET-if-absent plus bookkeeping. Under a join storm every relay of a region
- * calls this at once; Redis serialises the calls, the first finds the key
- * empty and wins, all later ones read the winner. The owner calling again is
- * a refresh (idempotent), not a second win for someone else.
- */
-/*
- * KEYS[4] is the claim's fence counter: INCR on every new win, so the token a
- * winner gets is larger than any earlier holder's. It outlives the claim (a
- * day, renewed on each win) so tokens keep growing across holders.
- */
-const CLAIM_LUA = `
-local cur = redis.call('GET', KEYS[1])
-if not cur then
-  local token = redis.call('INCR', KEYS[4])
-  redis.call('PEXPIRE', KEYS[4], ARGV[5])
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  redis.call('SADD', KEYS[2], ARGV[3])
-  redis.call('SADD', KEYS[3], ARGV[4])
-  return { ARGV[1], token }
-end
-if cur == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return { cur, tonumber(redis.call('GET', KEYS[4]) or '0') }
-`;
-
-/** Compare-and-expire: only the holder may extend its claim. */
-const REFRESH_LUA = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 1
-end
-return 0
-`;
-
-/**
- * Renew a lease, fenced: extended only if we hold it *with this token*; taken
- * again (new token) if nobody holds it — it lapsed while we were stalled, or
- * Redis lost it, or a peer forgot us — since we still have the copy; and
- * reported as lost, with the holder, if anyone else (or a newer lease of
- * ours) holds it. Returns { status, holder, token }: 1 renewed, 2 re-taken, 0 lost.
- */
-const RENEW_LUA = `
-local cur = redis.call('GET', KEYS[1])
-local fence = tonumber(redis.call('GET', KEYS[4]) or '0')
-if cur == ARGV[1] and fence == tonumber(ARGV[3]) then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return { 1, cur, fence }
-end
-if not cur then
-  local token = redis.call('INCR', KEYS[4])
-  redis.call('PEXPIRE', KEYS[4], ARGV[4])
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  redis.call('SADD', KEYS[2], ARGV[5])
-  redis.call('SADD', KEYS[3], ARGV[6])
-  return { 2, ARGV[1], token }
-end
-return { 0, cur, fence }
-`;
-
-/** Compare-and-delete, fenced: only the holder of the current lease may give it up. */
-const RELEASE_LUA = `
-if redis.call('GET', KEYS[1]) == ARGV[1] and tonumber(redis.call('GET', KEYS[3]) or '0') == tonumber(ARGV[3]) then
-  redis.call('DEL', KEYS[1])
-  redis.call('SREM', KEYS[2], ARGV[2])
-  return 1
-end
-return 0
-`;
-
-/** How long a claim's fence counter outlives its last win. */
+/** How long a claim's fence counter outlives its last win (see directory-scripts.ts). */
 const FENCE_TTL_MS = 24 * 60 * 60 * 1000;
-
-const SET_INGEST_LUA = `
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'nodeId', ARGV[1], 'role', ARGV[2], 'since', ARGV[3])
-if tonumber(ARGV[5]) > 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[5])
-end
-redis.call('SADD', KEYS[2], ARGV[4])
-return 1
-`;
-
-/** Remove the ingest entry, optionally only if a given node holds it. */
-const REMOVE_INGEST_LUA = `
-local holder = redis.call('HGET', KEYS[1], 'nodeId')
-if not holder then return 0 end
-if ARGV[1] ~= '' and holder ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1])
-return 1
-`;
-
-/** Compare-and-delete one field of the ingest copies: only the node that holds the role may clear it. */
-const REMOVE_INGEST_COPY_LUA = `
-if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
-  redis.call('HDEL', KEYS[1], ARGV[1])
-  return 1
-end
-return 0
-`;
-
-/**
- * Walk streams → regions → claims, dropping index entries whose keys
- * expired. The index is small (live streams × regions), so walking it on
- * every admin listing is cheaper than keeping a second index exact.
- */
-const LIST_LUA = `
-local p = ARGV[1]
-local out = {}
-for _, s in ipairs(redis.call('SMEMBERS', p .. 'streams')) do
-  local ing = redis.call('HMGET', p .. 'ingest:' .. s, 'nodeId', 'role', 'since')
-  local rkey = p .. 'regions:' .. s
-  local held = {}
-  for _, r in ipairs(redis.call('SMEMBERS', rkey)) do
-    local h = redis.call('GET', p .. 'claim:' .. s .. ':' .. r)
-    if h then
-      held[#held + 1] = r
-      held[#held + 1] = h
-    else
-      redis.call('SREM', rkey, r)
-    end
-  end
-  if (not ing[1]) and #held == 0 then
-    redis.call('SREM', p .. 'streams', s)
-  else
-    out[#out + 1] = { s, ing[1] or '', ing[2] or '', ing[3] or '', held }
-  end
-end
-return out
-`;
-
-/** Drop every claim and ingest entry held by one node, in one atomic pass. */
-const FORGET_LUA = `
-local p = ARGV[1]
-local node = ARGV[2]
-local claims, ingests = 0, 0
-for _, s in ipairs(redis.call('SMEMBERS', p .. 'streams')) do
-  local ikey = p .. 'ingest:' .. s
-  if redis.call('HGET', ikey, 'nodeId') == node then
-    redis.call('DEL', ikey)
-    ingests = ingests + 1
-  end
-  local rkey = p .. 'regions:' .. s
-  for _, r in ipairs(redis.call('SMEMBERS', rkey)) do
-    local ckey = p .. 'claim:' .. s .. ':' .. r
-    if redis.call('GET', ckey) == node then
-      redis.call('DEL', ckey)
-      redis.call('SREM', rkey, r)
-      claims = claims + 1
-    end
-  end
-end
-return { claims, ingests }
-`;
 
 /**
  * Where each stream enters the mesh and which relay holds each region's
@@ -225,6 +65,8 @@ return { claims, ingests }
 export class StreamDirectory {
   readonly cluster: string;
   private readonly conn: RedisConnection;
+  /** conn's client with the directory's Lua scripts registered on it. */
+  private readonly scripts: DirectoryScripts;
   private readonly keys: ClusterKeys;
   private readonly logger: Logger;
 
@@ -233,6 +75,7 @@ export class StreamDirectory {
     this.keys = clusterKeys(options.cluster);
     this.logger = options.logger ?? silentLogger;
     this.conn = new RedisConnection(options.redis, this.logger, `mm-directory-${options.cluster}`);
+    this.scripts = defineDirectoryScripts(this.conn.client);
   }
 
   // -------------------------------------------------------------------- ingest
@@ -248,10 +91,8 @@ export class StreamDirectory {
     if (options.role !== 'primary' && options.role !== 'backup') {
       throw new ClusterError('bad_request', `ingest role must be primary or backup, got ${String(options.role)}`);
     }
-    await this.conn.run('set ingest', (c) =>
-      c.eval(
-        SET_INGEST_LUA,
-        2,
+    await this.conn.run('set ingest', () =>
+      this.scripts.mmDirectorySetIngest(
         this.keys.ingest(stream),
         this.keys.streams,
         nodeId,
@@ -275,8 +116,8 @@ export class StreamDirectory {
   /** Remove the stream's ingest entry; with `nodeId`, only if that node holds it. */
   async removeIngest(stream: string, nodeId?: string): Promise<boolean> {
     checkStream(stream);
-    const removed = await this.conn.run('remove ingest', (c) =>
-      c.eval(REMOVE_INGEST_LUA, 1, this.keys.ingest(stream), nodeId ?? ''),
+    const removed = await this.conn.run('remove ingest', () =>
+      this.scripts.mmDirectoryRemoveIngest(this.keys.ingest(stream), nodeId ?? ''),
     );
     return Number(removed) === 1;
   }
@@ -300,8 +141,8 @@ export class StreamDirectory {
    */
   async removeIngestCopy(stream: string, nodeId: string, role: IngestRole): Promise<boolean> {
     checkStream(stream);
-    const removed = await this.conn.run('remove ingest copy', (c) =>
-      c.eval(REMOVE_INGEST_COPY_LUA, 1, this.keys.ingestCopies(stream), role, nodeId),
+    const removed = await this.conn.run('remove ingest copy', () =>
+      this.scripts.mmDirectoryRemoveIngestCopy(this.keys.ingestCopies(stream), role, nodeId),
     );
     return Number(removed) === 1;
   }
@@ -331,10 +172,8 @@ export class StreamDirectory {
     checkRegion(region);
     checkNodeId(nodeId);
     checkTtl(ttlMs);
-    const [winner, token] = (await this.conn.run('claim region copy', (c) =>
-      c.eval(
-        CLAIM_LUA,
-        4,
+    const [winner, token] = await this.conn.run('claim region copy', () =>
+      this.scripts.mmDirectoryClaim(
         this.keys.claim(stream, region),
         this.keys.streams,
         this.keys.regions(stream),
@@ -345,7 +184,7 @@ export class StreamDirectory {
         region,
         String(FENCE_TTL_MS),
       ),
-    )) as [string, number];
+    );
     const holder = String(winner);
     const won = holder === nodeId;
     if (won) this.logger.debug({ stream, region, nodeId, token }, 'region copy claimed');
@@ -361,10 +200,8 @@ export class StreamDirectory {
    */
   async renew(claim: RegionClaim): Promise<RenewResult> {
     checkTtl(claim.ttlMs);
-    const [status, holder, token] = (await this.conn.run('renew claim', (c) =>
-      c.eval(
-        RENEW_LUA,
-        4,
+    const [status, holder, token] = await this.conn.run('renew claim', () =>
+      this.scripts.mmDirectoryRenew(
         this.keys.claim(claim.stream, claim.region),
         this.keys.streams,
         this.keys.regions(claim.stream),
@@ -376,7 +213,7 @@ export class StreamDirectory {
         claim.stream,
         claim.region,
       ),
-    )) as [number, string, number];
+    );
     if (Number(status) === 0) {
       this.logger.warn(
         {
@@ -410,10 +247,8 @@ export class StreamDirectory {
   /** Extend a claim. False means it is no longer ours (expired and taken, or forgotten). */
   async refresh(claim: RegionClaim): Promise<boolean> {
     checkTtl(claim.ttlMs);
-    const ok = await this.conn.run('refresh claim', (c) =>
-      c.eval(
-        REFRESH_LUA,
-        1,
+    const ok = await this.conn.run('refresh claim', () =>
+      this.scripts.mmDirectoryRefresh(
         this.keys.claim(claim.stream, claim.region),
         claim.nodeId,
         String(Math.floor(claim.ttlMs)),
@@ -428,10 +263,8 @@ export class StreamDirectory {
 
   /** Give a claim up; a no-op (false) unless `claim` is the current lease (holder and token). */
   async release(claim: RegionClaim): Promise<boolean> {
-    const ok = await this.conn.run('release claim', (c) =>
-      c.eval(
-        RELEASE_LUA,
-        3,
+    const ok = await this.conn.run('release claim', () =>
+      this.scripts.mmDirectoryRelease(
         this.keys.claim(claim.stream, claim.region),
         this.keys.regions(claim.stream),
         this.keys.claimFence(claim.stream, claim.region),
@@ -450,10 +283,7 @@ export class StreamDirectory {
    */
   async forgetNode(nodeId: string): Promise<{ claims: number; ingests: number }> {
     checkNodeId(nodeId);
-    const res = (await this.conn.run('forget node', (c) => c.eval(FORGET_LUA, 0, this.keys.prefix, nodeId))) as [
-      number,
-      number,
-    ];
+    const res = await this.conn.run('forget node', () => this.scripts.mmDirectoryForget(this.keys.prefix, nodeId));
     const out = { claims: Number(res[0]), ingests: Number(res[1]) };
     if (out.claims + out.ingests > 0) this.logger.info({ nodeId, ...out }, 'forgot dead node');
     return out;
@@ -463,7 +293,7 @@ export class StreamDirectory {
 
   /** Every stream with an ingest or a live region claim, sorted by stream id. */
   async listStreams(): Promise<StreamEntry[]> {
-    const raw = (await this.conn.run('list streams', (c) => c.eval(LIST_LUA, 0, this.keys.prefix))) as unknown[];
+    const raw = await this.conn.run('list streams', () => this.scripts.mmDirectoryList(this.keys.prefix));
     const out: StreamEntry[] = [];
     for (const row of raw) {
       if (!Array.isArray(row) || row.length < 5) continue;

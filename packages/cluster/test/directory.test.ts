@@ -200,3 +200,24 @@ describe('StreamDirectory: region copy claims', () => {
       expect(await raw.smembers(clusterKeys(cluster).streams)).toEqual(['b-match']);
     }));
 });
+
+describe('StreamDirectory: scripts', () => {
+  async function evalshaCalls(): Promise<number> {
+    const stats = await raw.info('commandstats');
+    return Number(/cmdstat_evalsha:calls=(\d+)/.exec(stats)?.[1] ?? 0);
+  }
+
+  it('run by EVALSHA once loaded, and still run after the script cache is flushed (NOSCRIPT falls back to EVAL)', () =>
+    withDirectory(async (d) => {
+      const { claim } = await d.claimRegionCopy('s', 'eu', 'a', 5_000);
+      // The first renew on this connection sends the script itself (EVAL); the next one its hash.
+      expect(await d.renew(claim)).toEqual({ held: true, retaken: false, claim });
+      const before = await evalshaCalls();
+      expect(await d.renew(claim)).toEqual({ held: true, retaken: false, claim });
+      expect(await evalshaCalls()).toBe(before + 1);
+      // A Redis that forgot the script (SCRIPT FLUSH, a failover to a replica without it).
+      await raw.script('FLUSH');
+      expect(await d.renew(claim)).toEqual({ held: true, retaken: false, claim });
+      expect(await d.release(claim)).toBe(true);
+    }));
+});
