@@ -101,7 +101,9 @@ describe('region lease under a stalled holder', () => {
       expect([...seen]).toEqual(['eu-1']);
       console.log(`stalled holder: frozen ${resumedAt - stoppedAt} ms, record lapsed, lease kept`);
       // Awake, it renews the same lease (same fencing token), and the region is still its.
-      await expect.poll(() => a.messages.some((m) => m.type === 'renewed' && m.at! >= resumedAt)).toBe(true);
+      await expect
+        .poll(() => a.messages.some((m) => m.type === 'renewed' && m.at! >= resumedAt), { timeout: 10_000 })
+        .toBe(true);
       const after = a.messages.filter((m) => m.at !== undefined && m.at >= resumedAt);
       expect(after.every((m) => m.type === 'renewed' && m.token === a.token && !m.retaken)).toBe(true);
       expect(await directory.getRegionHolder('match', 'eu')).toBe('eu-1');
@@ -141,7 +143,9 @@ describe('region lease under a stalled holder', () => {
       a.child.kill('SIGCONT');
       const resumedAt = Date.now();
       // Its first renewal after waking tells it eu-2 holds the region: it steps down, never renews again.
-      await expect.poll(() => a.messages.some((m) => m.type === 'stepped-down')).toBe(true);
+      // (The wait is for the behaviour, not a time bound: a woken process on a loaded machine may take
+      // more than expect.poll's default second to run its overdue renewal and report over IPC.)
+      await expect.poll(() => a.messages.some((m) => m.type === 'stepped-down'), { timeout: 10_000 }).toBe(true);
       const after = a.messages.filter((m) => m.at !== undefined && m.at >= resumedAt);
       expect(after[0]).toMatchObject({ type: 'stepped-down', winner: 'eu-2' });
       expect(after.filter((m) => m.type === 'renewed')).toEqual([]);
