@@ -1,6 +1,6 @@
 import { Device, type types as ms } from 'mediasoup-client';
 import { TypedEmitter } from './emitter.ts';
-import { RtpCapabilities, transportParameters } from './mediaTypes.ts';
+import { clientRtpCapabilities } from './mediaTypes.ts';
 import { SignalingClient, signalingUrl, type WebSocketConstructor } from './SignalingClient.ts';
 
 export type CommentaryState = 'idle' | 'connecting' | 'live' | 'failed' | 'closed';
@@ -66,15 +66,14 @@ export class CommentaryPublisher extends TypedEmitter<CommentaryPublisherEvents>
         role: 'commentator',
       });
       const device = new Device(this.options.device);
-      await device.load({ routerRtpCapabilities: RtpCapabilities.parse(joined.routerRtpCapabilities) });
+      await device.load({ routerRtpCapabilities: clientRtpCapabilities(joined.routerRtpCapabilities) });
       if (!device.canProduce('audio')) throw new Error('this browser cannot send Opus audio');
 
       this.#set('connecting', 'transport');
       const info = await this.#signaling.request('createTransport', { direction: 'send', sctp: false });
       // A send transport for one voice has no SCTP (asked with sctp: false).
-      const { sctpParameters: _none, ...parameters } = transportParameters(info);
+      const { sctpParameters: _none, ...parameters } = info;
       const transport = device.createSendTransport({
-        id: info.id,
         ...parameters,
         ...(joined.iceServers ? { iceServers: joined.iceServers as RTCIceServer[] } : {}),
       });

@@ -8,16 +8,16 @@ import { Device, type types as ms } from 'mediasoup-client';
 import { TypedEmitter } from './emitter.ts';
 import { SignalingRequestError } from './errors.ts';
 import { failureOf } from './failure.ts';
-import { RtpCapabilities, RtpParameters, SctpStreamParameters, transportParameters } from './mediaTypes.ts';
+import { clientRtpCapabilities, clientRtpParameters } from './mediaTypes.ts';
 import { type ReceivedScore, ScoreFeed } from './ScoreFeed.ts';
 import { SessionLifecycle, type SessionState, type SessionStateChange } from './SessionLifecycle.ts';
-import { audioPacketsBySource, baseStats, type SessionStats, summarizeStats } from './sessionStats.ts';
 import {
   SignalingClient,
   type SignalingResponseData,
   signalingUrl,
   type WebSocketConstructor,
 } from './SignalingClient.ts';
+import { audioPacketsBySource, baseStats, type SessionStats, summarizeStats } from './sessionStats.ts';
 
 export type { SessionState, SessionStateChange } from './SessionLifecycle.ts';
 export { type SessionStats, summarizeStats } from './sessionStats.ts';
@@ -178,7 +178,7 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
       // between the join snapshot and its creation on the node are lost. So the
       // signaling for it runs in parallel with loading the Device (which needs a
       // throwaway RTCPeerConnection and takes tens of milliseconds).
-      const deviceReady = this.#loadDevice(RtpCapabilities.parse(joined.routerRtpCapabilities));
+      const deviceReady = this.#loadDevice(clientRtpCapabilities(joined.routerRtpCapabilities));
       deviceReady.catch(() => {}); // awaited below; avoid an unhandled rejection meanwhile
 
       this.#setState('connecting', 'transport');
@@ -194,8 +194,7 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
       this.#device = device;
       this.#mediaStream = new MediaStream();
       const transport = device.createRecvTransport({
-        id: info.id,
-        ...transportParameters(info),
+        ...info,
         // The page's own ICE servers, else the node's (TURN with credentials minted for this session).
         ...((this.options.iceServers ?? joined.iceServers)
           ? { iceServers: (this.options.iceServers ?? joined.iceServers) as RTCIceServer[] }
@@ -356,7 +355,7 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
           id: info.id,
           producerId: info.producerId,
           kind: info.kind,
-          rtpParameters: RtpParameters.parse(info.rtpParameters),
+          rtpParameters: clientRtpParameters(info.rtpParameters),
           // Same stream id for a source's audio and video → the browser lip-syncs them.
           streamId: `${this.options.stream}-${info.source}`,
           appData: { source: info.source },
@@ -428,7 +427,7 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
     const dataConsumer = await transport.consumeData({
       id: info.id,
       dataProducerId: info.dataProducerId,
-      sctpStreamParameters: SctpStreamParameters.parse(info.sctpStreamParameters),
+      sctpStreamParameters: info.sctpStreamParameters,
       label: info.label || SCORE_CHANNEL_LABEL,
       protocol: info.protocol,
     });

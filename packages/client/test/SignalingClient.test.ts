@@ -90,8 +90,8 @@ describe('SignalingClient', () => {
     };
     const client = await connected();
     const [audio, video] = await Promise.all([
-      client.request('produce', { transportId: 't', kind: 'audio', rtpParameters: {} }),
-      client.request('produce', { transportId: 't', kind: 'video', rtpParameters: {} }),
+      client.request('produce', { transportId: 't', kind: 'audio', rtpParameters: { codecs: [] } }),
+      client.request('produce', { transportId: 't', kind: 'video', rtpParameters: { codecs: [] } }),
     ]);
     expect(audio).toEqual({ id: 'p-audio' });
     expect(video).toEqual({ id: 'p-video' });

@@ -1,42 +1,12 @@
 import type { PipeOpenResponse } from '@matchmesh/protocol';
-import {
-  type PipeAnswer,
-  type PipeEndpoint,
-  PipeIn,
-  type PipeListen,
-  PipeOut,
-  type CommentaryChange as SfuCommentaryChange,
-  type SourceRole,
-  type StreamRouter,
-} from '@matchmesh/sfu';
+import { PipeIn, type PipeListen, PipeOut, type SourceRole, type StreamRouter } from '@matchmesh/sfu';
 import type { MeshConfig } from './config.ts';
-import type { CommentaryChange, InboundPipe, MeshMedia, MeshStream, OutboundPipe, PipeOffer } from './ports.ts';
+import type { CommentaryChange, InboundPipe, MeshMedia, MeshStream, OutboundPipe } from './ports.ts';
 
 /** The streams of this node (the node's MediaService). */
 export interface StreamSource {
   stream(id: string): StreamRouter | undefined;
   getOrCreateStream(id: string): Promise<StreamRouter>;
-}
-
-/*
- * The one place where the wire form of a pipe (protocol's zod schemas) meets
- * mediasoup's. protocol keeps mediasoup's parameter objects (RTP, SRTP, SCTP)
- * opaque records, because the receiving mediasoup validates them itself; so
- * TypeScript cannot relate the two shapes, though the values are the same
- * JSON. Hence the two casts below, wire → mediasoup, and nowhere else.
- */
-function answerFromWire(answer: PipeOpenResponse): PipeAnswer {
-  return answer as unknown as PipeAnswer;
-}
-function commentaryFromWire(change: CommentaryChange): SfuCommentaryChange {
-  return change as unknown as SfuCommentaryChange;
-}
-// mediasoup → wire needs no double cast: its parameter interfaces are comparable to the opaque records.
-function answerToWire(answer: PipeAnswer): PipeOpenResponse {
-  return answer as PipeOpenResponse;
-}
-function commentaryToWire(change: SfuCommentaryChange): CommentaryChange {
-  return change as CommentaryChange;
 }
 
 /** A MeshStream is always one of ours: the mesh only passes back what this adapter gave it. */
@@ -59,7 +29,7 @@ class SfuInbound implements InboundPipe {
     return this.pipe.closed;
   }
   applyCommentary(change: CommentaryChange): Promise<void> {
-    return this.pipe.applyCommentary(commentaryFromWire(change));
+    return this.pipe.applyCommentary(change);
   }
   close(reason: string): void {
     this.pipe.close(reason);
@@ -73,7 +43,7 @@ class SfuInbound implements InboundPipe {
 class SfuOutbound implements OutboundPipe {
   readonly answer: PipeOpenResponse;
   constructor(readonly pipe: PipeOut) {
-    this.answer = answerToWire(pipe.answer);
+    this.answer = pipe.answer;
   }
   get pipeId(): string {
     return this.pipe.answer.pipeId;
@@ -95,7 +65,7 @@ class SfuOutbound implements OutboundPipe {
     return this;
   }
   on(event: 'commentary', listener: (change: CommentaryChange) => void): this {
-    this.pipe.on(event, (change) => listener(commentaryToWire(change)));
+    this.pipe.on(event, (change) => listener(change));
     return this;
   }
 }
@@ -114,8 +84,8 @@ export function sfuMedia(streams: StreamSource, config: MeshConfig): MeshMedia<S
     async openInbound(stream, role, upstream, ask) {
       const pipe = await PipeIn.prepare(router(stream), listen, role, upstream);
       try {
-        const answer = await ask(pipe.offer as PipeOffer);
-        await pipe.connect(answerFromWire(answer));
+        const answer = await ask(pipe.offer);
+        await pipe.connect(answer);
         return new SfuInbound(pipe);
       } catch (err) {
         pipe.close('setup failed');
@@ -123,7 +93,7 @@ export function sfuMedia(streams: StreamSource, config: MeshConfig): MeshMedia<S
       }
     },
     async openOutbound(stream, offer, peer) {
-      return new SfuOutbound(await PipeOut.open(router(stream), listen, offer as PipeEndpoint, peer));
+      return new SfuOutbound(await PipeOut.open(router(stream), listen, offer, peer));
     },
   };
 }

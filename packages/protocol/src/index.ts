@@ -8,6 +8,7 @@
  * was typed against.
  */
 
+export * from './backoff.ts';
 export * from './cluster.ts';
 export * from './hls.ts';
 export * from './http.ts';
@@ -15,8 +16,8 @@ export * from './ids.ts';
 export * from './logger.ts';
 export * from './mesh.ts';
 export * from './problem.ts';
+export * from './rtc-params.ts';
 export * from './scores.ts';
 export * from './signaling.ts';
 export * from './token-codec.ts';
-export * from './backoff.ts';
 export * from './tokens.ts';

@@ -1,19 +1,18 @@
 import { z } from 'zod';
 import { RegionName, StreamId } from './ids.ts';
+import { MediaKind, RtpParameters, SctpStreamParameters, SrtpParameters } from './rtc-params.ts';
 import { ScoreUpdate } from './scores.ts';
 
 /*
  * Node-to-node requests over the cluster bus (packages/cluster NodeBus), used
- * to build the media mesh. mediasoup parameter objects stay opaque here: the
- * receiving mediasoup validates them.
+ * to build the media mesh. mediasoup's parameter objects (RTP, SCTP, SRTP)
+ * use the schemas of rtc-params.ts, whose types mediasoup takes as they are.
  */
-
-const Opaque = z.record(z.string(), z.unknown());
 
 export const PipeEndpointMessage = z.object({
   ip: z.string().min(1).max(64),
   port: z.number().int().min(1).max(65535),
-  srtpParameters: Opaque.optional(),
+  srtpParameters: SrtpParameters.optional(),
 });
 
 /** `pipe.open`: "send me stream X over a pipe to this endpoint". */
@@ -27,8 +26,8 @@ export type PipeOpenRequest = z.infer<typeof PipeOpenRequest>;
 
 const PipedProducerMessage = z.object({
   id: z.string(),
-  kind: z.enum(['audio', 'video']),
-  rtpParameters: Opaque,
+  kind: MediaKind,
+  rtpParameters: RtpParameters,
   source: z.enum(['program', 'commentary']),
 });
 
@@ -36,7 +35,7 @@ export const PipeOpenResponse = PipeEndpointMessage.extend({
   pipeId: z.string(),
   producers: z.array(PipedProducerMessage),
   scores: z
-    .object({ id: z.string(), sctpStreamParameters: Opaque, label: z.string(), protocol: z.string() })
+    .object({ id: z.string(), sctpStreamParameters: SctpStreamParameters, label: z.string(), protocol: z.string() })
     .nullable(),
 });
 export type PipeOpenResponse = z.infer<typeof PipeOpenResponse>;

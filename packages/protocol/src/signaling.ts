@@ -1,5 +1,15 @@
 import { z } from 'zod';
 import { ObjectId, StreamId } from './ids.ts';
+import {
+  DtlsParameters,
+  IceCandidates,
+  IceParameters,
+  MediaKind,
+  RtpCapabilities,
+  RtpParameters,
+  SctpParameters,
+  SctpStreamParameters,
+} from './rtc-params.ts';
 import { ScoreUpdate } from './scores.ts';
 
 /*
@@ -7,12 +17,10 @@ import { ScoreUpdate } from './scores.ts';
  *
  * Request/response with a client-chosen numeric id, plus server-initiated
  * notifications. mediasoup's own parameter objects (RTP capabilities, DTLS
- * parameters...) are passed through as opaque records: mediasoup validates
- * them itself and answers with a typed error if they are wrong, so we only
- * check that they are objects of a sane size here.
+ * parameters...) have their schemas in rtc-params.ts, typed so that both
+ * mediasoup (the node) and mediasoup-client (the browser) take them as they
+ * are; mediasoup still validates the details (codec matching, ids) itself.
  */
-
-const Opaque = z.record(z.string(), z.unknown());
 
 export const SIGNALING_PATH = '/ws';
 
@@ -39,12 +47,12 @@ export const CreateTransportRequest = z.object({
 
 export const ConnectTransportRequest = z.object({
   transportId: ObjectId,
-  dtlsParameters: Opaque,
+  dtlsParameters: DtlsParameters,
 });
 
 export const ConsumeRequest = z.object({
   transportId: ObjectId,
-  rtpCapabilities: Opaque,
+  rtpCapabilities: RtpCapabilities,
 });
 
 export const ResumeConsumerRequest = z.object({ consumerId: ObjectId });
@@ -53,8 +61,8 @@ export const ConsumeDataRequest = z.object({ transportId: ObjectId });
 
 export const ProduceRequest = z.object({
   transportId: ObjectId,
-  kind: z.enum(['audio', 'video']),
-  rtpParameters: Opaque,
+  kind: MediaKind,
+  rtpParameters: RtpParameters,
 });
 
 export const RestartIceRequest = z.object({ transportId: ObjectId });
@@ -114,7 +122,7 @@ export const IceServer = z.object({
 export type IceServer = z.infer<typeof IceServer>;
 
 export const JoinResponse = z.object({
-  routerRtpCapabilities: Opaque,
+  routerRtpCapabilities: RtpCapabilities,
   nodeId: z.string(),
   region: z.string(),
   /** The latest score, so a late joiner shows it at once. */
@@ -128,18 +136,18 @@ export type JoinResponse = z.infer<typeof JoinResponse>;
 
 export const TransportInfo = z.object({
   id: ObjectId,
-  iceParameters: Opaque,
-  iceCandidates: z.array(Opaque),
-  dtlsParameters: Opaque,
-  sctpParameters: Opaque.optional(),
+  iceParameters: IceParameters,
+  iceCandidates: IceCandidates,
+  dtlsParameters: DtlsParameters,
+  sctpParameters: SctpParameters.optional(),
 });
 export type TransportInfo = z.infer<typeof TransportInfo>;
 
 export const ConsumerInfo = z.object({
   id: ObjectId,
   producerId: ObjectId,
-  kind: z.enum(['audio', 'video']),
-  rtpParameters: Opaque,
+  kind: MediaKind,
+  rtpParameters: RtpParameters,
   /** 'program' for the match feed, 'commentary' for a commentator's voice. */
   source: z.enum(['program', 'commentary']),
 });
@@ -151,14 +159,14 @@ export type ConsumeResponse = z.infer<typeof ConsumeResponse>;
 export const DataConsumerInfo = z.object({
   id: ObjectId,
   dataProducerId: ObjectId,
-  sctpStreamParameters: Opaque,
+  sctpStreamParameters: SctpStreamParameters,
   label: z.string(),
   protocol: z.string(),
 });
 export type DataConsumerInfo = z.infer<typeof DataConsumerInfo>;
 
 export const ProduceResponse = z.object({ id: ObjectId });
-export const RestartIceResponse = z.object({ iceParameters: Opaque });
+export const RestartIceResponse = z.object({ iceParameters: IceParameters });
 
 // ------------------------------------------------------------ notifications
 

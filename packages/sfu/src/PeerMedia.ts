@@ -1,5 +1,13 @@
 import { EventEmitter } from 'node:events';
-import type { ConsumerInfo, DataConsumerInfo, TransportInfo } from '@matchmesh/protocol';
+import type {
+  ConsumerInfo,
+  DataConsumerInfo,
+  DtlsParameters,
+  IceParameters,
+  RtpCapabilities,
+  RtpParameters,
+  TransportInfo,
+} from '@matchmesh/protocol';
 import type { types } from 'mediasoup';
 import type { StreamRouter } from './StreamRouter.ts';
 
@@ -60,23 +68,22 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
     transport.observer.once('close', () => this.transports.delete(transport.id));
     const info: TransportInfo = {
       id: transport.id,
-      iceParameters: transport.iceParameters as unknown as Record<string, unknown>,
-      iceCandidates: transport.iceCandidates as unknown as Record<string, unknown>[],
-      dtlsParameters: transport.dtlsParameters as unknown as Record<string, unknown>,
+      iceParameters: transport.iceParameters,
+      iceCandidates: transport.iceCandidates,
+      dtlsParameters: transport.dtlsParameters,
     };
-    if (transport.sctpParameters) info.sctpParameters = transport.sctpParameters as unknown as Record<string, unknown>;
+    if (transport.sctpParameters) info.sctpParameters = transport.sctpParameters;
     return info;
   }
 
-  async connectTransport(transportId: string, dtlsParameters: Record<string, unknown>): Promise<void> {
-    await this.#transport(transportId).connect({ dtlsParameters: dtlsParameters as unknown as types.DtlsParameters });
+  async connectTransport(transportId: string, dtlsParameters: DtlsParameters): Promise<void> {
+    await this.#transport(transportId).connect({ dtlsParameters });
   }
 
   /** Consume everything the stream has that this peer does not consume yet (paused until resumed). */
-  async consume(transportId: string, rtpCapabilities: Record<string, unknown>): Promise<ConsumerInfo[]> {
+  async consume(transportId: string, rtpCapabilities: RtpCapabilities): Promise<ConsumerInfo[]> {
     const stream = this.stream;
     const transport = this.#transport(transportId);
-    const caps = rtpCapabilities as unknown as types.RtpCapabilities;
     const already = new Set([...this.consumers.values()].map((c) => c.producerId));
     const ownProducers = new Set(this.producers.keys());
     const sources = [
@@ -86,8 +93,8 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
 
     const out: ConsumerInfo[] = [];
     for (const { producer, source } of sources) {
-      if (!stream.router.canConsume({ producerId: producer.id, rtpCapabilities: caps })) continue;
-      const consumer = await transport.consume({ producerId: producer.id, rtpCapabilities: caps, paused: true });
+      if (!stream.router.canConsume({ producerId: producer.id, rtpCapabilities })) continue;
+      const consumer = await transport.consume({ producerId: producer.id, rtpCapabilities, paused: true });
       this.consumers.set(consumer.id, consumer);
       consumer.observer.once('close', () => {
         this.consumers.delete(consumer.id);
@@ -97,7 +104,7 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
         id: consumer.id,
         producerId: producer.id,
         kind: consumer.kind,
-        rtpParameters: consumer.rtpParameters as unknown as Record<string, unknown>,
+        rtpParameters: consumer.rtpParameters,
         source,
       });
     }
@@ -131,6 +138,12 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
     // channel, which handles requests in order: any live update comes from a
     // later tick, so it is written, and delivered, after the backlog.
     const dc = await transport.consumeData({ dataProducerId: stream.scoreProducer.id, paused: true });
+    // Always set on an SCTP transport (checked above); mediasoup types it optional for direct transports.
+    const sctpStreamParameters = dc.sctpStreamParameters;
+    if (!sctpStreamParameters) {
+      dc.close();
+      throw new Error('a data consumer on an SCTP transport has no SCTP stream parameters');
+    }
     const backlog = stream.scoresSince(sinceSeq);
     await Promise.all([dc.resume(), ...backlog.map((u) => dc.send(JSON.stringify(u)))]);
     this.dataConsumers.set(dc.id, dc);
@@ -138,24 +151,20 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
     return {
       id: dc.id,
       dataProducerId: dc.dataProducerId,
-      sctpStreamParameters: (dc.sctpStreamParameters ?? {}) as unknown as Record<string, unknown>,
+      sctpStreamParameters,
       label: dc.label,
       protocol: dc.protocol,
     };
   }
 
   /** A commentator's voice: produced on a send transport and mixed into the stream's commentary. */
-  async produceCommentary(
-    transportId: string,
-    kind: types.MediaKind,
-    rtpParameters: Record<string, unknown>,
-  ): Promise<string> {
+  async produceCommentary(transportId: string, kind: types.MediaKind, rtpParameters: RtpParameters): Promise<string> {
     if (this.producers.size >= MAX_PRODUCERS) throw new PeerMediaError('conflict', 'too many producers');
     const transport = this.#transport(transportId);
     if (transport.appData.direction !== 'send') throw new PeerMediaError('bad_request', 'not a send transport');
     const producer = await transport.produce({
       kind,
-      rtpParameters: rtpParameters as unknown as types.RtpParameters,
+      rtpParameters,
       appData: { source: 'commentary' },
     });
     this.producers.set(producer.id, producer);
@@ -164,9 +173,8 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
     return producer.id;
   }
 
-  async restartIce(transportId: string): Promise<Record<string, unknown>> {
-    const iceParameters = await this.#transport(transportId).restartIce();
-    return iceParameters as unknown as Record<string, unknown>;
+  async restartIce(transportId: string): Promise<IceParameters> {
+    return this.#transport(transportId).restartIce();
   }
 
   close(): void {

@@ -109,7 +109,7 @@ export class Peer {
     stream.on('programchanged', this.#onProgramChanged);
     stream.once('close', this.#onStreamClosed);
     return {
-      routerRtpCapabilities: stream.rtpCapabilities as unknown as Record<string, unknown>,
+      routerRtpCapabilities: stream.rtpCapabilities,
       nodeId: this.#ctx.nodeId,
       region: this.#ctx.region,
       score: stream.latestScore,
