@@ -286,5 +286,11 @@ export function defineDirectoryScripts(client: Redis): DirectoryScripts {
   for (const [name, definition] of Object.entries(DEFINITIONS)) {
     client.defineCommand(name, definition);
   }
-  return client as unknown as DirectoryScripts;
+  if (!hasDirectoryScripts(client)) throw new Error('ioredis did not define the directory scripts');
+  return client;
+}
+
+/** defineCommand adds the methods at run time; this checks they are there (and types them without a cast). */
+function hasDirectoryScripts(client: Redis): client is Redis & DirectoryScripts {
+  return Object.keys(DEFINITIONS).every((name) => typeof Reflect.get(client, name) === 'function');
 }

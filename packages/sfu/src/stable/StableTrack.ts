@@ -316,6 +316,20 @@ export class StableTrack extends EventEmitter<StableTrackEvents> {
       this.dropped++;
       return;
     }
+    const buffer = (): void => {
+      source.recent.push({ packet, seq: inSeq, ts: inTs, at: t, frameStart, keyFrame });
+      while (source.recent.length > 0 && t - source.recent[0]!.at > REPLAY_MS) source.recent.shift();
+    };
+    // A key-frame return whose old source went quiet: nothing will meet the
+    // aligned key frame, so continue from this copy's buffer frame for frame
+    // (same encoder, same frames: no artifact) instead of freezing until its
+    // next key frame — checked before that key frame can be taken below, which
+    // would skip the frames before it.
+    if (pending?.source === source && pending.at === 'keyframe' && frameStart && this.#activeQuiet(t)) {
+      buffer();
+      if (this.#resumeFromRecent(source)) return;
+      source.recent.pop();
+    }
     if (pending?.source === source && this.#ready(pending.at, pending.since, keyFrame, frameStart, inTs, t)) {
       const from = this.#active?.id;
       this.#pending = undefined;
@@ -325,21 +339,7 @@ export class StableTrack extends EventEmitter<StableTrackEvents> {
       this.emit('spliced', { kind: this.kind, from, to: source.id, gapMs: cost.gapMs, rebased: cost.rebased });
     }
     if (this.#active !== source) {
-      source.recent.push({ packet, seq: inSeq, ts: inTs, at: t, frameStart, keyFrame });
-      while (source.recent.length > 0 && t - source.recent[0]!.at > REPLAY_MS) source.recent.shift();
-      // A key-frame return whose old source went quiet: nothing will meet the
-      // aligned key frame, so continue from this copy's buffer frame for frame
-      // (same encoder, same frames: no artifact) instead of freezing until its
-      // next key frame.
-      if (
-        pending?.source === source &&
-        pending.at === 'keyframe' &&
-        frameStart &&
-        this.#activeQuiet(t) &&
-        this.#resumeFromRecent(source)
-      ) {
-        return;
-      }
+      buffer();
       this.dropped++;
       return;
     }
