@@ -1,14 +1,10 @@
-import {
-  type ConsumerInfo,
-  parseScoreMessage,
-  SCORE_CHANNEL_LABEL,
-  type SignalingNotification,
-} from '@matchmesh/protocol';
+import type { ConsumerInfo, SignalingNotification } from '@matchmesh/protocol';
 import { Device, type types as ms } from 'mediasoup-client';
 import { TypedEmitter } from './emitter.ts';
 import { SignalingRequestError } from './errors.ts';
 import { failureOf } from './failure.ts';
 import { clientRtpCapabilities, clientRtpParameters } from './mediaTypes.ts';
+import { ScoreChannel } from './ScoreChannel.ts';
 import { type ReceivedScore, ScoreFeed } from './ScoreFeed.ts';
 import { SessionLifecycle, type SessionState, type SessionStateChange } from './SessionLifecycle.ts';
 import {
@@ -85,8 +81,7 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
   #transport: ms.Transport | null = null;
   #mediaStream: MediaStream | null = null;
   readonly #consumers = new Map<string, ConsumerEntry>();
-  #dataConsumer: ms.DataConsumer | null = null;
-  #invalidScores = 0;
+  readonly #scoreChannel: ScoreChannel;
   #nodeId: string | null = null;
   #region: string | null = null;
   /** Serializes consume/consumeData rounds triggered by notifications. */
@@ -101,6 +96,12 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
     this.signaling = new SignalingClient(signalingUrl(options.nodeUrl), {
       ...(options.WebSocket ? { WebSocket: options.WebSocket } : {}),
       ...(options.requestTimeoutMs ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
+    });
+    this.#scoreChannel = new ScoreChannel({
+      signaling: this.signaling,
+      isClosed: () => this.closed,
+      onScore: (update) => this.#pushScore(update, false),
+      onWarning: (error) => this.emit('warning', error),
     });
   }
 
@@ -188,7 +189,7 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
         forceTcp: this.options.forceTcp ?? false,
       });
       this.#assertOpen();
-      const scoresInfo = this.#requestScores(info.id);
+      const scoresInfo = this.#scoreChannel.request(info.id);
       const device = await deviceReady;
       this.#assertOpen();
       this.#device = device;
@@ -236,7 +237,12 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
 
   /** A snapshot of transport and score counters. */
   async stats(): Promise<SessionStats> {
-    const stats = baseStats(this.state, this.#transport?.connectionState ?? 'new', this.scores, this.#invalidScores);
+    const stats = baseStats(
+      this.state,
+      this.#transport?.connectionState ?? 'new',
+      this.scores,
+      this.#scoreChannel.invalid,
+    );
     const transport = this.#transport;
     if (!transport || transport.closed) return stats;
     let report: RTCStatsReport;
@@ -264,8 +270,7 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
     clearTimeout(this.#iceTimer);
     clearTimeout(this.#disconnectedTimer);
     this.signaling.close(1000, 'session closed');
-    this.#dataConsumer?.close();
-    this.#dataConsumer = null;
+    this.#scoreChannel.close();
     for (const { consumer } of this.#consumers.values()) consumer.close();
     this.#consumers.clear();
     this.#transport?.close();
@@ -404,63 +409,10 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
     return device;
   }
 
-  /**
-   * Asks the node for the scores DataConsumer; resolves null when there is none
-   * to consume ('not_found': no scores yet, the next newProducers retries) or the
-   * request failed (scores are not worth failing the video for).
-   */
-  #requestScores(transportId: string): Promise<SignalingResponseData<'consumeData'> | null> {
-    return this.signaling.request('consumeData', { transportId }).catch((error: unknown) => {
-      if (!(error instanceof SignalingRequestError && error.code === 'not_found')) {
-        this.emit('warning', toError(error));
-      }
-      return null;
-    });
-  }
-
   /** Subscribes to the score DataChannel if not already (optionally with a request already made). */
-  async #consumeScores(prefetched?: Promise<SignalingResponseData<'consumeData'> | null>): Promise<void> {
+  #consumeScores(prefetched?: Promise<SignalingResponseData<'consumeData'> | null>): Promise<void> {
     const transport = this.#transport;
-    if (!transport || this.#dataConsumer) return;
-    const info = await (prefetched ?? this.#requestScores(transport.id));
-    if (!info || this.closed) return;
-    const dataConsumer = await transport.consumeData({
-      id: info.id,
-      dataProducerId: info.dataProducerId,
-      sctpStreamParameters: info.sctpStreamParameters,
-      label: info.label || SCORE_CHANNEL_LABEL,
-      protocol: info.protocol,
-    });
-    if (this.closed) {
-      dataConsumer.close();
-      return;
-    }
-    this.#dataConsumer = dataConsumer;
-    dataConsumer.on('message', (data: unknown) => this.#onScoreMessage(data));
-    const forget = () => {
-      if (this.#dataConsumer === dataConsumer) this.#dataConsumer = null;
-    };
-    // The server closes the DataConsumer when the origin's DataProducer goes away;
-    // a later newProducers subscribes again.
-    dataConsumer.on('close', forget);
-    dataConsumer.on('transportclose', forget);
-  }
-
-  #onScoreMessage(data: unknown): void {
-    let text: string;
-    if (typeof data === 'string') text = data;
-    else if (data instanceof ArrayBuffer || ArrayBuffer.isView(data)) text = new TextDecoder().decode(data);
-    else {
-      this.#invalidScores++;
-      return;
-    }
-    const parsed = parseScoreMessage(text);
-    if (!parsed.success) {
-      this.#invalidScores++;
-      this.emit('warning', new Error(`invalid score message: ${parsed.error.message.slice(0, 200)}`));
-      return;
-    }
-    this.#pushScore(parsed.data, false);
+    return transport ? this.#scoreChannel.consume(transport, prefetched) : Promise.resolve();
   }
 
   #pushScore(update: Parameters<ScoreFeed['push']>[0], snapshot: boolean): void {
