@@ -86,6 +86,13 @@ export class StreamRouter extends EventEmitter<StreamRouterEvents> {
     this.program = new StableProgram(direct, router.rtpCapabilities, { stream }, programOptions);
     this.program.on('changed', () => this.emit('programchanged'));
     this.program.on('switched', (record) => this.#log.info({ ...record }, 'program source switched'));
+    // A re-based splice moves the output timeline: the score mapping of WebRTC overlays and HLS
+    // (both read mediaTime from RTP timestamps) is then off by the re-base, so it is worth a warning.
+    this.program.on('spliced', (info) =>
+      info.rebased
+        ? this.#log.warn({ ...info }, 'program timeline re-based at a splice')
+        : this.#log.debug({ ...info }, 'program spliced'),
+    );
     router.observer.once('close', () => this.close());
   }
 
