@@ -364,7 +364,16 @@ export class StableTrack extends EventEmitter<StableTrackEvents> {
   }
 
   #ready(at: SpliceAt, since: number, keyFrame: boolean, frameStart: boolean, inTs: number, t: number): boolean {
-    if (at === 'now' || !this.#active || !this.#splicer.started) return true;
+    if (!this.#splicer.started) return true;
+    // A copy on the output's timeline whose packet was already sent (the same
+    // audio frame, or an older one): wait for one ahead rather than re-base.
+    // A re-base would shift this kind's timestamps against the other's (lip
+    // sync) by the copies' lag; waiting costs at most that lag, and never
+    // longer than the alignment give-up.
+    if (this.#splicer.sameTimeline(inTs, t) && !this.#splicer.isAhead(inTs) && t - since <= ALIGN_GIVE_UP_MS) {
+      return false;
+    }
+    if (at === 'now' || !this.#active) return true;
     if (!frameStart) return false;
     // The old source is still on air: wait for a frame it has not sent yet,
     // so the same picture is never sent twice nor a newer one skipped back.
