@@ -40,6 +40,8 @@ interface HlsPageHook {
   liveSyncPosition(): number | null;
   /** End of the element's seekable range (the newest media loaded), or null. */
   seekableEnd(): number | null;
+  /** The live playlist's edge (end of its newest part, media time) and hls.js's target latency, or null. */
+  liveEdge(): { edge: number; targetLatency: number | null } | null;
   seek(t: number): void;
   latency(): number | null;
   state(): unknown;
@@ -76,6 +78,7 @@ video.play().catch(() => {});
 hook.currentTime = () => video.currentTime;
 hook.liveSyncPosition = () => hls.liveSyncPosition;
 hook.seekableEnd = () => (video.seekable.length ? video.seekable.end(video.seekable.length - 1) : null);
+hook.liveEdge = () => { const d = hls.latestLevelDetails; return d && d.live ? { edge: d.edge, targetLatency: hls.targetLatency } : null; };
 hook.seek = (t) => { video.currentTime = t; };
 hook.latency = () => hls.latency;
 hook.state = () => ({ readyState: video.readyState, paused: video.paused, currentTime: video.currentTime, buffered: Array.from({ length: video.buffered.length }, (_, i) => [video.buffered.start(i), video.buffered.end(i)]), errors: hook.errors });
