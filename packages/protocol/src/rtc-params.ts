@@ -66,14 +66,19 @@ export const RtcpFeedback = z.object({
 });
 export type RtcpFeedback = z.infer<typeof RtcpFeedback>;
 
-export const RtpCodecCapability = z.object({
-  kind: MediaKind,
+/** What a codec is, in both a capability and a negotiated parameter set. */
+const codecFields = {
   mimeType: z.string().max(64),
-  preferredPayloadType: PayloadType,
   clockRate: UInt,
   channels: UInt.optional(),
   parameters: Parameters.optional(),
   rtcpFeedback: z.array(RtcpFeedback).max(MAX.rtcpFeedback).optional(),
+};
+
+export const RtpCodecCapability = z.object({
+  kind: MediaKind,
+  preferredPayloadType: PayloadType,
+  ...codecFields,
 });
 export type RtpCodecCapability = z.infer<typeof RtpCodecCapability>;
 
@@ -117,12 +122,8 @@ export const RtpCapabilities = z.object({
 export type RtpCapabilities = z.infer<typeof RtpCapabilities>;
 
 export const RtpCodecParameters = z.object({
-  mimeType: z.string().max(64),
   payloadType: PayloadType,
-  clockRate: UInt,
-  channels: UInt.optional(),
-  parameters: Parameters.optional(),
-  rtcpFeedback: z.array(RtcpFeedback).max(MAX.rtcpFeedback).optional(),
+  ...codecFields,
 });
 export type RtpCodecParameters = z.infer<typeof RtpCodecParameters>;
 
