@@ -90,7 +90,21 @@ describe('Redis outage', () => {
     const observer = new NodeRegistry({ redis: redis.url, cluster });
     cleanup.push(() => observer.close());
     expect((await observer.list()).map((n) => n.id)).toEqual(['eu-1']);
-    expect((await directory.claimRegionCopy('s', 'eu', 'eu-1', 1_000)).won).toBe(true);
+    // The directory has its own connection, which reconnects on its own back-off (not the registry's):
+    // wait for it to work again rather than assume it already does (a fresh-clone run caught it still
+    // reconnecting: "Stream isn't writeable").
+    await expect
+      .poll(
+        () =>
+          directory.claimRegionCopy('s', 'eu', 'eu-1', 1_000).then(
+            (r) => r.won,
+            () => 'unavailable',
+          ),
+        {
+          timeout: 10_000,
+        },
+      )
+      .toBe(true);
   });
 
   it('starting while Redis is not there: register() does not throw, and it registers once Redis appears', async () => {
