@@ -24,7 +24,7 @@ export interface Scenario {
   run(ctx: ScenarioContext): Promise<ScenarioResult>;
 }
 
-const NAMES = ['fanout', 'latency', 'g2g', 'ttff', 'joinstorm', 'copies', 'splicer'] as const;
+const NAMES = ['fanout', 'workers', 'latency', 'g2g', 'ttff', 'joinstorm', 'copies', 'splicer'] as const;
 export type ScenarioName = (typeof NAMES)[number];
 
 export function scenarioNames(): readonly string[] {
@@ -36,6 +36,8 @@ export async function loadScenario(name: string): Promise<Scenario> {
   switch (name as ScenarioName) {
     case 'fanout':
       return (await import('./scenarios/fanout.ts')).fanout;
+    case 'workers':
+      return (await import('./scenarios/workers.ts')).workers;
     case 'latency':
       return (await import('./scenarios/latency.ts')).latency;
     case 'g2g':

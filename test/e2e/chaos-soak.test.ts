@@ -18,9 +18,15 @@ import { framesDecoded, waitForMoreFrames } from '../src/viewer.ts';
  * real viewer watches. Afterwards every mediasoup object count returns to its
  * baseline and memory stays bounded. `npm test` runs 20 s; `npm run
  * test:chaos` runs 10 minutes (MM_SOAK_SECONDS).
+ *
+ * The node has two workers and a short fan-out linger, so fan-out routers
+ * (viewers on the worker without the stream's source router, and the WHEP
+ * players' routers) come and go all through the churn.
  */
 const SOAK_SECONDS = chaosConfig().MM_SOAK_SECONDS;
 const CONCURRENCY = 8;
+/** Fan-out routers close this long after their last viewer (MM_PIPE_LINGER_MS). */
+const LINGER_MS = 1000;
 
 /** A recvonly WHEP offer derived from the fuzzers' well-formed publisher offer. */
 const WHEP_OFFER = BASE_OFFER.filter((l) => !l.startsWith('a=ssrc'))
@@ -39,7 +45,11 @@ describe('sustained viewer churn', () => {
   beforeAll(async () => {
     redis = await startRedisServer();
     // The inspector lets the test force a GC in the node to read its live heap.
-    node = await startNode(redis.url, { NODE_OPTIONS: '--inspect=127.0.0.1:0' });
+    node = await startNode(redis.url, {
+      NODE_OPTIONS: '--inspect=127.0.0.1:0',
+      MM_WORKERS: '2',
+      MM_PIPE_LINGER_MS: String(LINGER_MS),
+    });
     inspector = await InspectorClient.attach(node);
     origin = await startOrigin(node.url, stream, { MM_SCORE_INTERVAL_MS: '1000' });
     browser = await launchChromium();
@@ -95,12 +105,20 @@ describe('sustained viewer churn', () => {
     await del.arrayBuffer();
   }
 
-  /** Poll until the node has closed what the departed viewers left behind (closing is asynchronous). */
-  async function settledObjects(baseline: Record<string, number>, timeoutMs = 15_000): Promise<Record<string, number>> {
+  /**
+   * Poll until the node has closed what the departed viewers left behind (closing is asynchronous, and
+   * an emptied fan-out router lingers): the counts unchanged for twice the linger, or equal to `baseline`.
+   */
+  async function settledObjects(baseline?: Record<string, number>, timeoutMs = 15_000): Promise<Record<string, number>> {
     const deadline = Date.now() + timeoutMs;
+    let last = '';
+    let since = Date.now();
     for (;;) {
       const now = await mediaObjects(node.url);
-      if (JSON.stringify(now) === JSON.stringify(baseline) || Date.now() > deadline) return now;
+      const key = JSON.stringify(now);
+      if (key !== last) [last, since] = [key, Date.now()];
+      if ((baseline && key === JSON.stringify(baseline)) || Date.now() - since >= 2 * LINGER_MS) return now;
+      if (Date.now() > deadline) return now;
       await new Promise((r) => setTimeout(r, 250));
     }
   }
@@ -130,7 +148,7 @@ describe('sustained viewer churn', () => {
     // Warm up first, so code compiled and caches filled on first use don't count as leaks.
     const warm = await churn(viewerToken, 3);
     expect(warm.failures).toEqual([]);
-    const baseline = await settledObjects(await mediaObjects(node.url));
+    const baseline = await settledObjects();
     const heapBefore = await inspector.heapUsedAfterGc();
     const framesBefore = await framesDecoded(viewer);
 

@@ -53,12 +53,14 @@ export async function startNode(config: NodeConfig, logger: PinoLogger): Promise
     rtcMinPort: rtc.minPort,
     rtcMaxPort: rtc.maxPort,
     socketBufferBytes: rtc.socketBufferBytes,
+    viewersPerWorker: Math.floor(config.cluster.capacityViewers / rtc.workers),
     logLevel: rtc.workerLogLevel,
     // The worker rejects an unknown tag at start, with its name.
     logTags: rtc.workerLogTags as WorkerLogTag[],
     logger: area('sfu'),
   });
-  const media = new MediaService(pool, area('media'), config.program);
+  // A fan-out router (a stream's viewers on another worker) lingers like a region copy.
+  const media = new MediaService(pool, area('media'), { ...config.program, fanoutLingerMs: config.mesh.pipeLingerMs });
 
   // Coordination, and the mesh that joins media across nodes.
   const cluster = new ClusterLink(node, config.cluster, logger);
@@ -94,7 +96,7 @@ export async function startNode(config: NodeConfig, logger: PinoLogger): Promise
   });
 
   // The rules every consumer shares.
-  const admission = new AdmissionPolicy(cluster, node.roles);
+  const admission = new AdmissionPolicy(cluster, node.roles, pool);
   const streams = new StreamResolver(media, mesh, { relay: node.roles.includes('relay'), log: area('streams') });
   const iceServers = (user: string) => mintIceServers(rtc.ice, user);
 
@@ -107,6 +109,8 @@ export async function startNode(config: NodeConfig, logger: PinoLogger): Promise
     log: area('signaling'),
     admissionBlocked: (role) => admission.join(role),
     resolveStream: (stream) => streams.resolve(stream),
+    hasRoom: () => pool.hasRoom(),
+    seat: (stream, role) => media.seat(stream, { commentator: role === 'commentator' }),
   });
   const hls = new HlsService({
     ...config.hls,

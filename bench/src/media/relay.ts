@@ -7,20 +7,28 @@
 //  - 'shared'  : what matchmesh does — every viewer consumes the stream's one
 //                router (one producer, N consumers).
 //  - 'naive'   : the baseline — every viewer gets its own router fed by
-//                pipeToRouter (what a per-session design, e.g. our WHEP path,
-//                does): one extra pipe transport pair + producer per viewer.
+//                pipeToRouter (what a per-session design, e.g. our WHEP path
+//                before issue 13, does): one extra pipe transport pair +
+//                producer per viewer.
+//  - 'spread'  : what a node with several workers does — the viewer is seated
+//                on the least-loaded worker and consumes that worker's outlet
+//                of the stream (the source router, or a fan-out router fed
+//                once per worker by pipeToRouter).
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { MEDIA_CODECS, StreamRouter, socketBuffers, WorkerPool } from '@matchmesh/sfu';
 import type { types } from 'mediasoup';
 import { REPLAY_CODECS } from './replay.ts';
 
-export type AttachMode = 'shared' | 'naive';
+export type AttachMode = 'shared' | 'naive' | 'spread';
 
 export interface Viewer {
   transport: types.PlainTransport;
   consumers: types.Consumer[];
   router?: types.Router;
+  /** The seat's worker, and the seat to give back ('spread'). */
+  worker?: number;
+  release?: () => void;
 }
 
 export interface ViewerOptions {
@@ -55,9 +63,9 @@ export class BenchRelay {
     this.stream = stream;
   }
 
-  static async create(name: string, ports: { min: number; max: number }): Promise<BenchRelay> {
+  static async create(name: string, ports: { min: number; max: number }, workers = 1): Promise<BenchRelay> {
     const pool = await WorkerPool.create({
-      size: 1,
+      size: workers,
       listenIp: '127.0.0.1',
       basePort: await freePort(),
       rtcMinPort: ports.min,
@@ -74,6 +82,16 @@ export class BenchRelay {
   async workerCpuSeconds(): Promise<number> {
     const u = await this.worker.getResourceUsage();
     return (u.ru_utime + u.ru_stime) / 1000;
+  }
+
+  /** CPU seconds of each worker of the pool, by index. */
+  async workersCpuSeconds(): Promise<number[]> {
+    return Promise.all(
+      this.pool.workers.map(async (w) => {
+        const u = await w.worker.getResourceUsage();
+        return (u.ru_utime + u.ru_stime) / 1000;
+      }),
+    );
   }
 
   /**
@@ -147,9 +165,26 @@ export class BenchRelay {
   async addViewer(opts: ViewerOptions): Promise<Viewer> {
     let router = this.stream.router;
     let own: types.Router | undefined;
+    let worker: number | undefined;
+    let release: (() => void) | undefined;
     const kinds = opts.kinds ?? (['video', 'audio'] as types.MediaKind[]);
     const sources = new Map<types.MediaKind, string>();
-    for (const p of this.stream.programProducers()) if (kinds.includes(p.kind)) sources.set(p.kind, p.id);
+    let producers = this.stream.programProducers();
+    if (opts.mode === 'spread') {
+      // MediaService.seat without the capacity check: the bench looks for the limit.
+      const pooled = this.pool.workerForViewer(this.stream.pooled)!;
+      pooled.viewers++;
+      const outlet = await this.stream.outlet(pooled);
+      const giveBack = outlet.acquire();
+      release = () => {
+        pooled.viewers--;
+        giveBack();
+      };
+      worker = pooled.index;
+      router = outlet.router;
+      producers = outlet.programProducers();
+    }
+    for (const p of producers) if (kinds.includes(p.kind)) sources.set(p.kind, p.id);
     if (opts.mode === 'naive') {
       own = await this.worker.createRouter({ mediaCodecs: MEDIA_CODECS });
       for (const [kind, producerId] of sources) {
@@ -183,7 +218,7 @@ export class BenchRelay {
     for (const producerId of sources.values()) {
       consumers.push(await transport.consume({ producerId, rtpCapabilities: router.rtpCapabilities }));
     }
-    const viewer: Viewer = { transport, consumers, router: own };
+    const viewer: Viewer = { transport, consumers, router: own, worker, release };
     this.viewers.add(viewer);
     return viewer;
   }
@@ -192,6 +227,7 @@ export class BenchRelay {
     this.viewers.delete(v);
     v.transport.close();
     v.router?.close();
+    v.release?.();
   }
 
   closeViewers(): void {

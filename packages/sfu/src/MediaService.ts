@@ -1,12 +1,14 @@
 import { EventEmitter } from 'node:events';
 import { MediaError } from './errors.ts';
+import type { types } from 'mediasoup';
 import type { Logger } from './logger.ts';
+import type { StreamOutlet } from './StreamOutlet.ts';
 import { StreamRouter } from './StreamRouter.ts';
 import { parseOffer } from './sdp/offer.ts';
 import type { ProgramOptions, SourceRole } from './stable/StableProgram.ts';
 import { WhepSession } from './WhepSession.ts';
 import { WhipSession } from './WhipSession.ts';
-import type { WorkerPool } from './WorkerPool.ts';
+import type { WorkerLoad, WorkerPool } from './WorkerPool.ts';
 
 /**
  * The node's media state: one StreamRouter per stream, plus the WHIP and
@@ -24,6 +26,25 @@ interface MediaServiceEvents {
 export interface MediaOptions extends Partial<ProgramOptions> {
   /** A publisher that delivered media this recently is still publishing (a second one gets 409). */
   takeoverSilenceMs?: number;
+  /** Close a fan-out router after this long without a viewer. */
+  fanoutLingerMs?: number;
+}
+
+/**
+ * One viewer's (or commentator's) place on this node: a slot of a worker's
+ * capacity and the stream's outlet on that worker. `release()` gives both back.
+ */
+export interface Seat {
+  readonly outlet: StreamOutlet;
+  readonly worker: number;
+  release(): void;
+}
+
+export interface SeatRequest {
+  /** A commentator produces on the source router, so it sits on the source worker, full or not. */
+  commentator?: boolean;
+  /** A WHEP player's router codecs (its payload types). */
+  mediaCodecs?: types.RouterRtpCodecCapability[];
 }
 
 export class MediaService extends EventEmitter<MediaServiceEvents> {
@@ -64,8 +85,8 @@ export class MediaService extends EventEmitter<MediaServiceEvents> {
     if (existing) return existing;
     let pending = this.#creating.get(id);
     if (!pending) {
-      const { takeoverSilenceMs: _, ...program } = this.#options;
-      pending = StreamRouter.create(this.pool, id, this.#log, program).then((stream) => {
+      const { takeoverSilenceMs: _, fanoutLingerMs, ...program } = this.#options;
+      pending = StreamRouter.create(this.pool, id, this.#log, { program, fanoutLingerMs }).then((stream) => {
         this.#streams.set(id, stream);
         stream.once('close', () => this.#forget(id, stream));
         this.#log.info({ stream: id, worker: stream.pooled.index }, 'stream router created');
@@ -76,6 +97,45 @@ export class MediaService extends EventEmitter<MediaServiceEvents> {
       pending.finally(() => this.#creating.delete(id)).catch(() => {});
     }
     return pending;
+  }
+
+  /**
+   * Seat a viewer of `stream` on the least-loaded worker with room, on that
+   * worker's outlet of the stream. Refuses with `node_full` (503) when every
+   * worker is at capacity; the check and the slot are taken synchronously, so
+   * a burst of joins can never overfill a worker.
+   */
+  async seat(stream: StreamRouter, request: SeatRequest = {}): Promise<Seat> {
+    const pooled = request.commentator ? stream.pooled : this.pool.workerForViewer(stream.pooled);
+    if (!pooled) throw this.#full();
+    pooled.viewers++;
+    let outlet: StreamOutlet;
+    try {
+      outlet = await stream.outlet(pooled, request.mediaCodecs);
+    } catch (err) {
+      pooled.viewers--;
+      throw err;
+    }
+    const releaseOutlet = outlet.acquire();
+    let released = false;
+    return {
+      outlet,
+      worker: pooled.index,
+      release: () => {
+        if (released) return;
+        released = true;
+        pooled.viewers--;
+        releaseOutlet();
+      },
+    };
+  }
+
+  /** Each worker's load, with how many streams enter there (their source routers). */
+  workerLoads(): (WorkerLoad & { sources: number })[] {
+    return this.pool.workerLoads().map((w) => ({
+      ...w,
+      sources: [...this.#streams.values()].filter((s) => !s.closed && s.pooled.index === w.index).length,
+    }));
   }
 
   async publish(streamId: string, offerSdp: string, role: SourceRole = 'primary'): Promise<WhipSession> {
@@ -106,7 +166,9 @@ export class MediaService extends EventEmitter<MediaServiceEvents> {
     parseOffer(offerSdp);
     const stream = this.stream(streamId);
     if (!stream?.live) throw new MediaError('stream_not_live', `stream "${streamId}" is not being published`);
-    const session = await WhepSession.create(stream, offerSdp);
+    // Refuse a full node before anything is built for the player.
+    if (!this.pool.hasRoom()) throw this.#full();
+    const session = await WhepSession.create(stream, offerSdp, (codecs) => this.seat(stream, { mediaCodecs: codecs }));
     this.whep.set(session.id, session);
     session.once('close', () => this.whep.delete(session.id));
     return session;
@@ -117,6 +179,10 @@ export class MediaService extends EventEmitter<MediaServiceEvents> {
     for (const s of this.whep.values()) s.close('node closing');
     for (const s of this.#streams.values()) s.close();
     this.pool.close();
+  }
+
+  #full(): MediaError {
+    return new MediaError('node_full', `every worker of this node is at capacity (${this.pool.viewersPerWorker} viewers each)`);
   }
 
   #forget(id: string, stream: StreamRouter): void {

@@ -9,7 +9,8 @@ import type {
   TransportInfo,
 } from '@matchmesh/protocol';
 import type { types } from 'mediasoup';
-import type { StreamRouter } from './StreamRouter.ts';
+import type { Seat } from './MediaService.ts';
+import type { StreamOutlet } from './StreamOutlet.ts';
 
 /** Limits per peer so one socket cannot exhaust the worker. */
 const MAX_TRANSPORTS = 4;
@@ -35,22 +36,31 @@ interface PeerMediaEvents {
 
 /**
  * The mediasoup objects one signaling peer (a viewer or commentator) owns on
- * its stream's router: WebRTC transports, consumers of the program and the
+ * the stream's outlet it is seated on (the source router or a worker's
+ * fan-out router): WebRTC transports, consumers of the program and the
  * commentary, the score data consumer, and a commentator's producers. It
  * checks resource limits, not permissions: who may send is the signaling
- * layer's decision. close() closes every transport and, with them, all the rest.
+ * layer's decision. close() closes every transport and, with them, all the
+ * rest, and gives the seat back.
  */
 export class PeerMedia extends EventEmitter<PeerMediaEvents> {
-  readonly stream: StreamRouter;
+  readonly outlet: StreamOutlet;
+  readonly #seat: Seat;
   readonly transports = new Map<string, types.WebRtcTransport>();
   readonly consumers = new Map<string, types.Consumer>();
   readonly dataConsumers = new Map<string, types.DataConsumer>();
   readonly producers = new Map<string, types.Producer>();
   #closed = false;
 
-  constructor(stream: StreamRouter) {
+  constructor(seat: Seat) {
     super();
-    this.stream = stream;
+    this.#seat = seat;
+    this.outlet = seat.outlet;
+  }
+
+  /** The worker this peer is served from. */
+  get worker(): number {
+    return this.#seat.worker;
   }
 
   get closed(): boolean {
@@ -59,7 +69,7 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
 
   async createTransport(o: { direction: 'send' | 'recv'; sctp: boolean; forceTcp?: boolean }): Promise<TransportInfo> {
     if (this.transports.size >= MAX_TRANSPORTS) throw new PeerMediaError('conflict', 'too many transports');
-    const transport = await this.stream.createWebRtcTransport({
+    const transport = await this.outlet.createWebRtcTransport({
       sctp: o.sctp,
       forceTcp: o.forceTcp,
       appData: { direction: o.direction, peer: true },
@@ -82,7 +92,7 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
 
   /** Consume everything the stream has that this peer does not consume yet (paused until resumed). */
   async consume(transportId: string, rtpCapabilities: RtpCapabilities): Promise<ConsumerInfo[]> {
-    const stream = this.stream;
+    const stream = this.outlet;
     const transport = this.#transport(transportId);
     const already = new Set([...this.consumers.values()].map((c) => c.producerId));
     const ownProducers = new Set(this.producers.keys());
@@ -124,7 +134,7 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
    * `sinceSeq` (the snapshot the peer already has).
    */
   async consumeScores(transportId: string, sinceSeq: number): Promise<DataConsumerInfo> {
-    const stream = this.stream;
+    const stream = this.outlet;
     const transport = this.#transport(transportId);
     if (!transport.sctpParameters) throw new PeerMediaError('bad_request', 'transport was created without sctp');
     for (const dc of this.dataConsumers.values()) {
@@ -160,6 +170,10 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
   /** A commentator's voice: produced on a send transport and mixed into the stream's commentary. */
   async produceCommentary(transportId: string, kind: types.MediaKind, rtpParameters: RtpParameters): Promise<string> {
     if (this.producers.size >= MAX_PRODUCERS) throw new PeerMediaError('conflict', 'too many producers');
+    // Commentary enters where the program does; a commentator is seated there (MediaService.seat).
+    if (this.outlet.source !== this.outlet) {
+      throw new PeerMediaError('bad_request', "commentary is produced on the stream's source router only");
+    }
     const transport = this.#transport(transportId);
     if (transport.appData.direction !== 'send') throw new PeerMediaError('bad_request', 'not a send transport');
     const producer = await transport.produce({
@@ -169,7 +183,7 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
     });
     this.producers.set(producer.id, producer);
     producer.observer.once('close', () => this.producers.delete(producer.id));
-    this.stream.addCommentary(producer);
+    this.outlet.source.addCommentary(producer);
     return producer.id;
   }
 
@@ -181,6 +195,7 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
     if (this.#closed) return;
     this.#closed = true;
     for (const t of this.transports.values()) t.close();
+    this.#seat.release();
     this.emit('close');
   }
 

@@ -4,9 +4,11 @@ import { parseScoreMessage, SCORE_CHANNEL_LABEL } from '@matchmesh/protocol';
 import type { types } from 'mediasoup';
 import { closeRouter } from './closeRouter.ts';
 import { MEDIA_CODECS } from './codecs.ts';
+import { FanoutRouter } from './FanoutRouter.ts';
 import type { Logger } from './logger.ts';
 import { silentLogger } from './logger.ts';
 import { type ProgramOptions, type ProgramSource, StableProgram } from './stable/StableProgram.ts';
+import { createViewerTransport, type StreamOutlet } from './StreamOutlet.ts';
 import type { PooledWorker, WorkerPool } from './WorkerPool.ts';
 
 /** SCTP stream id the publisher's score DataChannel is negotiated on (mediasoup does not speak DCEP). */
@@ -14,6 +16,15 @@ export const SCORE_SCTP_STREAM_ID = 0;
 
 /** How many recent score updates a stream keeps for viewers that join between two of them. */
 const RECENT_SCORES = 256;
+
+/** How long a fan-out router nobody uses stays up by default (a viewer reloading the page finds it). */
+export const DEFAULT_FANOUT_LINGER_MS = 30_000;
+
+export interface StreamRouterOptions {
+  program?: Partial<ProgramOptions>;
+  /** Close a fan-out router after this long without a viewer. */
+  fanoutLingerMs?: number;
+}
 
 export interface ScoreStats {
   received: number;
@@ -50,8 +61,12 @@ export interface TransportRequest {
  * stream rather than to one publisher session. Viewers therefore consume a
  * score channel that outlives any origin reconnect, and a late joiner gets the
  * latest update as a snapshot.
+ *
+ * It is also the stream's first outlet: viewers seated on its worker consume
+ * here; viewers seated on another worker get that worker's FanoutRouter
+ * (`outlet()`), fed from this router once per worker.
  */
-export class StreamRouter extends EventEmitter<StreamRouterEvents> {
+export class StreamRouter extends EventEmitter<StreamRouterEvents> implements StreamOutlet {
   readonly stream: string;
   readonly router: types.Router;
   readonly pooled: PooledWorker;
@@ -65,6 +80,9 @@ export class StreamRouter extends EventEmitter<StreamRouterEvents> {
   #latestScore: ScoreUpdate | null = null;
   /** Recent updates, oldest first, so a viewer joining between two updates misses none. */
   readonly #recentScores: ScoreUpdate[] = [];
+  /** Fan-out routers by worker and codec set (in flight while pending). */
+  readonly #outlets = new Map<string, Promise<FanoutRouter>>();
+  readonly #fanoutLingerMs: number;
   #closed = false;
 
   private constructor(
@@ -74,16 +92,19 @@ export class StreamRouter extends EventEmitter<StreamRouterEvents> {
     direct: types.DirectTransport,
     scoreOut: types.DataProducer,
     log: Logger,
-    programOptions: Partial<ProgramOptions>,
+    options: StreamRouterOptions,
   ) {
     super();
+    // Every viewer listens to its outlet, and every fan-out router to this one.
+    this.setMaxListeners(0);
+    this.#fanoutLingerMs = options.fanoutLingerMs ?? DEFAULT_FANOUT_LINGER_MS;
     this.stream = stream;
     this.pooled = pooled;
     this.router = router;
     this.#direct = direct;
     this.#scoreOut = scoreOut;
     this.#log = log;
-    this.program = new StableProgram(direct, router.rtpCapabilities, { stream }, programOptions);
+    this.program = new StableProgram(direct, router.rtpCapabilities, { stream }, options.program ?? {});
     this.program.on('changed', () => this.emit('programchanged'));
     this.program.on('switched', (record) => this.#log.info({ ...record }, 'program source switched'));
     // A re-based splice moves the output timeline: the score mapping of WebRTC overlays and HLS
@@ -100,7 +121,7 @@ export class StreamRouter extends EventEmitter<StreamRouterEvents> {
     pool: WorkerPool,
     stream: string,
     logger: Logger = silentLogger,
-    programOptions: Partial<ProgramOptions> = {},
+    options: StreamRouterOptions = {},
   ): Promise<StreamRouter> {
     const { router, pooled } = await pool.createRouter(MEDIA_CODECS, { stream });
     try {
@@ -110,7 +131,7 @@ export class StreamRouter extends EventEmitter<StreamRouterEvents> {
       });
       const scoreOut = await direct.produceData({ label: SCORE_CHANNEL_LABEL, appData: { stream } });
       const log = logger.child?.({ stream }) ?? logger;
-      return new StreamRouter(stream, pooled, router, direct, scoreOut, log, programOptions);
+      return new StreamRouter(stream, pooled, router, direct, scoreOut, log, options);
     } catch (err) {
       router.close();
       throw err;
@@ -119,6 +140,54 @@ export class StreamRouter extends EventEmitter<StreamRouterEvents> {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** This router is its own source. */
+  get source(): StreamRouter {
+    return this;
+  }
+
+  /** The source router lives as long as the stream: its users never close it. */
+  acquire(): () => void {
+    return () => {};
+  }
+
+  /**
+   * Where a viewer seated on `pooled` is served: this router on its own worker,
+   * else that worker's fan-out router, created once however many viewers ask
+   * at the same time. `mediaCodecs` asks for a router with those codecs (a
+   * WHEP player's payload types), one per worker and codec set.
+   */
+  async outlet(pooled: PooledWorker, mediaCodecs?: types.RouterRtpCodecCapability[]): Promise<StreamOutlet> {
+    if (this.#closed) throw new Error(`stream "${this.stream}" is closed`);
+    if (!mediaCodecs && pooled === this.pooled) return this;
+    const key = `${pooled.index}/${mediaCodecs ? JSON.stringify(mediaCodecs) : 'default'}`;
+    let pending = this.#outlets.get(key);
+    if (!pending) {
+      pending = FanoutRouter.create(this, pooled, {
+        mediaCodecs: mediaCodecs ?? MEDIA_CODECS,
+        keepIds: !mediaCodecs && pooled !== this.pooled,
+        lingerMs: this.#fanoutLingerMs,
+      });
+      const created = pending;
+      this.#outlets.set(key, created);
+      const forget = (): void => {
+        if (this.#outlets.get(key) === created) this.#outlets.delete(key);
+      };
+      created.then((fanout) => {
+        fanout.once('close', forget);
+        this.#log.debug({ worker: pooled.index, key }, 'fan-out router created');
+      }, forget);
+    }
+    const fanout = await pending;
+    // Closed between creation and now (its worker died, it lingered out): build it again.
+    return fanout.closed ? this.outlet(pooled, mediaCodecs) : fanout;
+  }
+
+  /** The fan-out routers that are up (tests, metrics). */
+  async fanouts(): Promise<FanoutRouter[]> {
+    const settled = await Promise.allSettled(this.#outlets.values());
+    return settled.flatMap((s) => (s.status === 'fulfilled' && !s.value.closed ? [s.value] : []));
   }
 
   get rtpCapabilities(): types.RtpCapabilities {
@@ -206,18 +275,8 @@ export class StreamRouter extends EventEmitter<StreamRouterEvents> {
     return this.#recentScores.filter((u) => u.seq > seq);
   }
 
-  async createWebRtcTransport(request: TransportRequest): Promise<types.WebRtcTransport> {
-    const transport = await this.router.createWebRtcTransport({
-      webRtcServer: this.pooled.webRtcServer,
-      enableUdp: !request.forceTcp,
-      enableTcp: true,
-      preferUdp: !request.forceTcp,
-      enableSctp: request.sctp,
-      maxSendMessageSize: 64 * 1024,
-      maxReceiveMessageSize: 64 * 1024,
-      appData: { stream: this.stream, ...request.appData },
-    });
-    return transport;
+  createWebRtcTransport(request: TransportRequest): Promise<types.WebRtcTransport> {
+    return createViewerTransport(this.router, this.pooled.webRtcServer, this.stream, request);
   }
 
   close(): void {

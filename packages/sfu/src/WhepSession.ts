@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { types } from 'mediasoup';
 import * as ortc from 'mediasoup/ortc';
-import { closeRouter } from './closeRouter.ts';
 import { MediaError, offerRejection } from './errors.ts';
+import type { Seat } from './MediaService.ts';
 import type { StreamRouter } from './StreamRouter.ts';
 import type { AnsweredSection } from './sdp/answer.ts';
 import { buildAnswer } from './sdp/answer.ts';
@@ -19,12 +19,14 @@ interface WhepSessionEvents {
  * One WHEP playback session: a standard WebRTC player (OBS, a browser's
  * RTCPeerConnection, GStreamer's whepsrc) watching the program feed.
  *
- * Why a router of its own: a WHEP player is the offerer, so the answer must
- * use the *player's* payload types, while a mediasoup consumer sends with its
- * router's payload types. Each session therefore gets a small router whose
- * codecs carry the player's payload types, fed from the stream's router by
- * pipeToRouter inside the same worker. mediasoup-client viewers (the main
- * path) never pay for this.
+ * Why not the stream's own router: a WHEP player is the offerer, so the answer
+ * must use the *player's* payload types, while a mediasoup consumer sends with
+ * its router's payload types. The session is therefore seated on a fan-out
+ * router whose codecs carry the player's payload types — one per worker and
+ * codec set, shared by every player that offered the same (players of one
+ * kind offer the same), fed from the stream's router by pipes. Until issue 13
+ * each session had a router of its own: one pipe per player, which the fan-out
+ * bench's "naive" baseline measures at 1.2× the CPU of a plain consumer.
  */
 export class WhepSession extends EventEmitter<WhepSessionEvents> {
   readonly id = randomUUID();
@@ -32,25 +34,34 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
   readonly answer: string;
   readonly transport: types.WebRtcTransport;
   readonly consumers: types.Consumer[];
-  readonly #router: types.Router;
+  /** The worker the player is served from. */
+  readonly worker: number;
+  readonly #seat: Seat;
+  readonly #onOutletClosed = (): void => this.close('stream closed');
   #closed = false;
 
   private constructor(
     /** The stream this session plays. */
     readonly stream: string,
-    router: types.Router,
+    seat: Seat,
     transport: types.WebRtcTransport,
     consumers: types.Consumer[],
     answer: string,
   ) {
     super();
-    this.#router = router;
+    this.#seat = seat;
+    this.worker = seat.worker;
     this.transport = transport;
     this.consumers = consumers;
     this.answer = answer;
   }
 
-  static async create(stream: StreamRouter, offerSdp: string): Promise<WhepSession> {
+  /** `seat` places the player on a worker's outlet with the given router codecs (MediaService.seat). */
+  static async create(
+    stream: StreamRouter,
+    offerSdp: string,
+    seat: (mediaCodecs: types.RouterRtpCodecCapability[]) => Promise<Seat>,
+  ): Promise<WhepSession> {
     const offer = parseOffer(offerSdp);
     if (!stream.live) throw new MediaError('stream_not_live', `stream "${stream.stream}" is not being published`);
 
@@ -67,23 +78,11 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
     const mediaCodecs = [...wanted]
       .sort((a, b) => (a.producer.kind === 'audio' ? -1 : 1) - (b.producer.kind === 'audio' ? -1 : 1))
       .map((p) => p.codec);
-    const router = await stream.pooled.worker.createRouter({ mediaCodecs, appData: { whep: true } });
-    stream.pooled.routers.add(router);
-    // The stream's router outlives this session's: unhook from it when ours goes.
-    const closeWithStream = (): void => closeRouter(router);
-    stream.router.observer.once('close', closeWithStream);
-    router.observer.once('close', () => {
-      stream.pooled.routers.delete(router);
-      stream.router.observer.off('close', closeWithStream);
-    });
+    const place = await seat(mediaCodecs);
+    const { outlet } = place;
+    let transport: types.WebRtcTransport | undefined;
     try {
-      const transport = await router.createWebRtcTransport({
-        webRtcServer: stream.pooled.webRtcServer,
-        enableUdp: true,
-        enableTcp: true,
-        preferUdp: true,
-        appData: { role: 'whep' },
-      });
+      transport = await outlet.createWebRtcTransport({ sctp: false, appData: { role: 'whep' } });
       await transport.connect({
         dtlsParameters: {
           role: remoteDtlsRole(offer),
@@ -104,14 +103,11 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
           answers.push({ kind: 'rejected' });
           continue;
         }
-        const { pipeProducer } = await stream.router.pipeToRouter({
-          producerId: plan.producer.id,
-          router,
-          keepId: false,
-        });
-        if (!pipeProducer) throw new MediaError('closed', 'pipe to the WHEP router produced nothing');
+        // The outlet's copy of the program producer of this kind (one per kind).
+        const producer = outlet.programProducers().find((p) => p.kind === plan.producer.kind);
+        if (!producer) throw new MediaError('closed', `the stream's ${plan.producer.kind} went away`);
         const consumer = await transport.consume({
-          producerId: pipeProducer.id,
+          producerId: producer.id,
           rtpCapabilities: plan.caps,
           enableRtx: false,
           paused: false,
@@ -127,13 +123,14 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
         });
       }
       const answer = buildAnswer(offer, transport, answers);
-      const session = new WhepSession(stream.stream, router, transport, consumers, answer);
+      const session = new WhepSession(stream.stream, place, transport, consumers, answer);
       transport.observer.once('close', () => session.close('transport closed'));
-      router.observer.once('close', () => session.close('stream closed'));
+      outlet.once('close', session.#onOutletClosed);
       for (const c of consumers) c.observer.once('close', () => session.close('producer closed'));
       return session;
     } catch (err) {
-      closeRouter(router);
+      transport?.close();
+      place.release();
       throw offerRejection(err);
     }
   }
@@ -145,7 +142,10 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
   close(reason = 'closed'): void {
     if (this.#closed) return;
     this.#closed = true;
-    closeRouter(this.#router);
+    // The outlet is shared with other players: leave no listener behind on it.
+    this.#seat.outlet.off('close', this.#onOutletClosed);
+    this.transport.close();
+    this.#seat.release();
     this.emit('close', reason);
   }
 }

@@ -34,6 +34,11 @@ export interface WorkerPoolOptions {
    * DEFAULT_SOCKET_BUFFER_BYTES.
    */
   socketBufferBytes?: number;
+  /**
+   * Viewers one worker serves before the node refuses more (0: no limit).
+   * The default comes from the bench's measured saturation of one worker.
+   */
+  viewersPerWorker?: number;
   logLevel?: types.WorkerLogLevel;
   /** mediasoup log tags (e.g. ['dtls', 'ice']) for debugging. */
   logTags?: types.WorkerLogTag[];
@@ -46,6 +51,22 @@ export interface PooledWorker {
   webRtcServer: types.WebRtcServer;
   /** Routers currently living in this worker (for least-loaded placement). */
   routers: Set<types.Router>;
+  /** Viewers (and commentators) seated on this worker: what its capacity counts. */
+  viewers: number;
+  /** Worker CPU over the last sample period, as a fraction of one core (0..1). */
+  cpu: number;
+}
+
+/** One worker's load as the heartbeat, metrics and ops report it. */
+export interface WorkerLoad {
+  index: number;
+  /** The worker process (ops, and tests that kill one). */
+  pid: number;
+  viewers: number;
+  /** Viewers this worker takes before the node refuses (0: no limit). */
+  capacity: number;
+  /** Worker CPU over the last sample, fraction of one core (0..1). */
+  cpu: number;
 }
 
 interface WorkerPoolEvents {
@@ -69,7 +90,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   readonly #log: Logger;
   readonly #workers: (PooledWorker | undefined)[] = [];
   #closed = false;
-  #cpuSample = { at: Date.now(), seconds: 0 };
+  #cpuSample = { at: Date.now(), seconds: new Map<PooledWorker, number>() };
   #cpuRatio = 0;
   #cpuTimer: NodeJS.Timeout | undefined;
 
@@ -112,10 +133,41 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     appData: types.AppData = {},
   ): Promise<{ router: types.Router; pooled: PooledWorker }> {
     const pooled = this.leastLoaded();
-    const router = await pooled.worker.createRouter({ mediaCodecs, appData });
-    pooled.routers.add(router);
-    router.observer.once('close', () => pooled.routers.delete(router));
-    return { router, pooled };
+    return { router: await createRouterOn(pooled, mediaCodecs, appData), pooled };
+  }
+
+  /** Viewers one worker takes (0: no limit). */
+  get viewersPerWorker(): number {
+    return this.#options.viewersPerWorker ?? 0;
+  }
+
+  /** True while some live worker has room for one more viewer. */
+  hasRoom(): boolean {
+    return this.workers.some((w) => this.#hasRoom(w));
+  }
+
+  /**
+   * The worker a new viewer goes to: the fewest seated viewers among those
+   * with room, `preferred` (the stream's source worker, where no pipe is
+   * needed) winning a tie. Undefined when every worker is full.
+   */
+  workerForViewer(preferred?: PooledWorker): PooledWorker | undefined {
+    let best: PooledWorker | undefined;
+    for (const w of this.workers) {
+      if (!this.#hasRoom(w)) continue;
+      if (!best || w.viewers < best.viewers || (w.viewers === best.viewers && w === preferred)) best = w;
+    }
+    return best;
+  }
+
+  workerLoads(): WorkerLoad[] {
+    return this.workers.map((w) => ({
+      index: w.index,
+      pid: w.worker.pid,
+      viewers: w.viewers,
+      capacity: this.viewersPerWorker,
+      cpu: w.cpu,
+    }));
   }
 
   /** The pooled worker that hosts `router`. */
@@ -126,11 +178,23 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   /** Sum of worker CPU seconds (user + system), for load reports. */
   async cpuSeconds(): Promise<number> {
     let total = 0;
+    for (const seconds of (await this.#workerCpuSeconds()).values()) total += seconds;
+    return total;
+  }
+
+  /** CPU seconds (user + system) of each live worker. */
+  async #workerCpuSeconds(): Promise<Map<PooledWorker, number>> {
+    const out = new Map<PooledWorker, number>();
     for (const w of this.workers) {
       const usage = await w.worker.getResourceUsage();
-      total += (usage.ru_utime + usage.ru_stime) / 1000;
+      out.set(w, (usage.ru_utime + usage.ru_stime) / 1000);
     }
-    return total;
+    return out;
+  }
+
+  #hasRoom(w: PooledWorker): boolean {
+    const cap = this.viewersPerWorker;
+    return cap <= 0 || w.viewers < cap;
   }
 
   /** Worker CPU over the last sample period, as a fraction of the pool's cores (0..1). */
@@ -149,11 +213,18 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   async #sampleCpu(): Promise<void> {
     await this.egress.sample();
     try {
-      const seconds = await this.cpuSeconds();
+      const seconds = await this.#workerCpuSeconds();
       const at = Date.now();
       const elapsed = (at - this.#cpuSample.at) / 1000;
       if (elapsed > 0) {
-        const used = Math.max(0, seconds - this.#cpuSample.seconds);
+        let used = 0;
+        for (const [w, s] of seconds) {
+          // A worker first seen in this sample (new or respawned) has no previous figure yet.
+          const before = this.#cpuSample.seconds.get(w);
+          const delta = before === undefined ? 0 : Math.max(0, s - before);
+          w.cpu = Math.min(1, delta / elapsed);
+          used += delta;
+        }
         this.#cpuRatio = Math.min(1, used / elapsed / Math.max(1, this.workers.length));
       }
       this.#cpuSample = { at, seconds };
@@ -183,7 +254,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
         { protocol: 'tcp', ip: o.listenIp, announcedAddress: announced, port, ...buffers },
       ],
     });
-    const pooled: PooledWorker = { index, worker, webRtcServer, routers: new Set() };
+    const pooled: PooledWorker = { index, worker, webRtcServer, routers: new Set(), viewers: 0, cpu: 0 };
     this.#workers[index] = pooled;
     this.#log.info({ index, pid: worker.pid, port }, 'mediasoup worker up');
 
@@ -200,6 +271,18 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
       );
     });
   }
+}
+
+/** Create a router on one given worker and track it there (fan-out routers pick their worker). */
+export async function createRouterOn(
+  pooled: PooledWorker,
+  mediaCodecs: types.RouterRtpCodecCapability[],
+  appData: types.AppData = {},
+): Promise<types.Router> {
+  const router = await pooled.worker.createRouter({ mediaCodecs, appData });
+  pooled.routers.add(router);
+  router.observer.once('close', () => pooled.routers.delete(router));
+  return router;
 }
 
 /**

@@ -10,7 +10,8 @@ export type MediaErrorCode =
   | 'already_publishing'
   | 'codec_mismatch'
   | 'not_found'
-  | 'closed';
+  | 'closed'
+  | 'node_full';
 
 const STATUS: Record<MediaErrorCode, number> = {
   bad_sdp: 400,
@@ -20,6 +21,8 @@ const STATUS: Record<MediaErrorCode, number> = {
   codec_mismatch: 422,
   not_found: 404,
   closed: 410,
+  // Every worker is at capacity: try again shortly, or another relay of the region.
+  node_full: 503,
 };
 
 export class MediaError extends Error {

@@ -8,7 +8,8 @@ export { type EgressBytes, type EgressKind, EgressMeter } from './EgressMeter.ts
 export { MediaError, type MediaErrorCode } from './errors.ts';
 export { type Logger, silentLogger } from './logger.ts';
 export { MEDIA_OBJECT_KINDS, MediaCensus, type MediaObjectCounts, type MediaObjectKind } from './MediaCensus.ts';
-export { type MediaOptions, MediaService } from './MediaService.ts';
+export { FanoutRouter, type FanoutOptions } from './FanoutRouter.ts';
+export { type MediaOptions, MediaService, type Seat, type SeatRequest } from './MediaService.ts';
 export { PeerMedia, PeerMediaError, type PeerMediaErrorCode } from './PeerMedia.ts';
 export { PlainTap, type TappedTrack } from './PlainTap.ts';
 export {
@@ -21,7 +22,15 @@ export {
   type PipeListen,
   PipeOut,
 } from './pipes.ts';
-export { SCORE_SCTP_STREAM_ID, type ScoreStats, StreamRouter, type TransportRequest } from './StreamRouter.ts';
+export { createViewerTransport, type StreamOutlet, type StreamOutletEvents } from './StreamOutlet.ts';
+export {
+  DEFAULT_FANOUT_LINGER_MS,
+  SCORE_SCTP_STREAM_ID,
+  type ScoreStats,
+  StreamRouter,
+  type StreamRouterOptions,
+  type TransportRequest,
+} from './StreamRouter.ts';
 export { buildAnswer } from './sdp/answer.ts';
 export { MAX_SDP_BYTES, type ParsedOffer, parseOffer } from './sdp/offer.ts';
 export { Splicer } from './stable/Splicer.ts';
@@ -39,8 +48,10 @@ export { WhepSession } from './WhepSession.ts';
 export { type WhipOptions, WhipSession } from './WhipSession.ts';
 export {
   DEFAULT_SOCKET_BUFFER_BYTES,
+  createRouterOn,
   type PooledWorker,
   socketBuffers,
+  type WorkerLoad,
   type WorkerLogTag,
   WorkerPool,
   type WorkerPoolOptions,

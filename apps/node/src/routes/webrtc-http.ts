@@ -56,13 +56,16 @@ function cors(reply: FastifyReply): void {
 }
 
 export function mediaErrorToProblem(err: MediaError): HttpProblem {
-  const headers: Record<string, string> = err.code === 'stream_not_live' ? { 'Retry-After': '5' } : {};
+  // Both pass: a publisher may be reconnecting; a viewer may leave (or the client tries another relay).
+  const retry = err.code === 'stream_not_live' ? '5' : err.code === 'node_full' ? '2' : undefined;
+  const headers: Record<string, string> = retry ? { 'Retry-After': retry } : {};
   const titles: Record<number, string> = {
     400: 'Bad Request',
     404: 'Not Found',
     409: 'Conflict',
     410: 'Gone',
     422: 'Unprocessable Content',
+    503: 'Service Unavailable',
   };
   return new HttpProblem(err.status, titles[err.status] ?? 'Error', err.message, headers);
 }

@@ -12,7 +12,7 @@ import {
   type TransportInfo,
   verifyToken,
 } from '@matchmesh/protocol';
-import { type Logger, PeerMedia, type StreamRouter } from '@matchmesh/sfu';
+import { type Logger, MediaError, PeerMedia, type Seat, type StreamOutlet, type StreamRouter } from '@matchmesh/sfu';
 
 /** A refusal the peer gets as a typed error reply; the socket stays open. */
 export class SignalingFailure extends Error {
@@ -34,6 +34,12 @@ export interface PeerContext {
   admissionBlocked(role: 'viewer' | 'commentator'): string | undefined;
   /** The stream's router here, pulling the region's copy if needed; undefined if not live. */
   resolveStream(stream: string): Promise<StreamRouter | undefined>;
+  /** Whether some worker has room for one more viewer (checked before anything is built). */
+  hasRoom(): boolean;
+  /** A place on one of the node's workers (MediaService.seat); throws MediaError 'node_full'. */
+  seat(stream: StreamRouter, role: 'viewer' | 'commentator'): Promise<Seat>;
+  /** A relay of this region with room, for a refusal to name (none: undefined). */
+  alternativeRelay?(): Promise<string | undefined>;
 }
 
 /**
@@ -62,8 +68,9 @@ export class Peer {
     this.#notify = notify;
   }
 
-  get stream(): StreamRouter | undefined {
-    return this.#media?.stream;
+  /** Where this peer is served from (its stream's outlet on its worker). */
+  get stream(): StreamOutlet | undefined {
+    return this.#media?.outlet;
   }
 
   get role(): 'viewer' | 'commentator' {
@@ -85,17 +92,32 @@ export class Peer {
     }
     const blocked = this.#ctx.admissionBlocked(data.role);
     if (blocked) throw new SignalingFailure('unavailable', blocked);
-    let stream: StreamRouter | undefined;
+    // A full node refuses before it builds anything for the peer (a join storm costs the workers nothing).
+    if (data.role === 'viewer' && !this.#ctx.hasRoom()) throw await this.#full();
+    let source: StreamRouter | undefined;
     try {
-      stream = await this.#ctx.resolveStream(data.stream);
+      source = await this.#ctx.resolveStream(data.stream);
     } catch (err) {
       this.#ctx.log.warn({ err: String(err), stream: data.stream }, 'could not bring the stream to this node');
       throw new SignalingFailure('unavailable', `stream "${data.stream}" cannot be served from this node right now`);
     }
-    if (!stream) throw new SignalingFailure('not_found', `stream "${data.stream}" is not live`);
+    if (!source) throw new SignalingFailure('not_found', `stream "${data.stream}" is not live`);
+    let seat: Seat;
+    try {
+      seat = await this.#ctx.seat(source, data.role);
+    } catch (err) {
+      if (err instanceof MediaError && err.code === 'node_full') throw await this.#full();
+      throw err;
+    }
+    if (this.#closed) {
+      // The socket went away while the seat was being made.
+      seat.release();
+      throw new SignalingFailure('unavailable', 'the peer closed during its join');
+    }
+    const stream = seat.outlet;
     this.#claims = claims;
     this.#role = data.role;
-    const media = new PeerMedia(stream);
+    const media = new PeerMedia(seat);
     media.on('consumerclose', (consumerId) => this.#notify({ notification: 'consumerClosed', data: { consumerId } }));
     this.#media = media;
     const latest = stream.latestScore?.seq ?? 0;
@@ -147,7 +169,7 @@ export class Peer {
 
   async produce(data: SignalingRequestData<'produce'>): Promise<{ id: string }> {
     const media = this.#joined();
-    if (this.#role !== 'commentator' || !this.#claims || !grants(this.#claims, 'commentator', media.stream.stream)) {
+    if (this.#role !== 'commentator' || !this.#claims || !grants(this.#claims, 'commentator', media.outlet.stream)) {
       throw new SignalingFailure('forbidden', 'only commentators may produce');
     }
     return { id: await media.produceCommentary(data.transportId, data.kind, data.rtpParameters) };
@@ -161,13 +183,22 @@ export class Peer {
     if (this.#closed) return;
     this.#closed = true;
     // The stream outlives its viewers: leave no listener (and no Peer) behind on it.
-    this.#media?.stream.off('programchanged', this.#onProgramChanged);
-    this.#media?.stream.off('close', this.#onStreamClosed);
+    this.#media?.outlet.off('programchanged', this.#onProgramChanged);
+    this.#media?.outlet.off('close', this.#onStreamClosed);
     this.#media?.close();
   }
 
+  /** The refusal of a full node, naming a relay of the region with room when the cluster knows one. */
+  async #full(): Promise<SignalingFailure> {
+    const alternative = await this.#ctx.alternativeRelay?.().catch(() => undefined);
+    return new SignalingFailure(
+      'unavailable',
+      `every worker of this node is at capacity${alternative ? `; join ${alternative}` : ''}`,
+    );
+  }
+
   #joined(): PeerMedia {
-    if (!this.#media || this.#media.stream.closed) throw new SignalingFailure('not_joined', 'join a stream first');
+    if (!this.#media || this.#media.outlet.closed) throw new SignalingFailure('not_joined', 'join a stream first');
     return this.#media;
   }
 

@@ -7,6 +7,12 @@ export interface AdmissionCluster {
 }
 
 const REDIS_DOWN = 'cluster coordination (Redis) is unavailable; retry shortly';
+const FULL = 'every worker of this node is at capacity; retry shortly or play from another relay of the region';
+
+/** What admission reads of the node's workers: whether one more viewer fits. */
+export interface AdmissionCapacity {
+  hasRoom(): boolean;
+}
 
 /**
  * Whether this node takes a new viewer or commentator right now, and if not,
@@ -16,10 +22,12 @@ const REDIS_DOWN = 'cluster coordination (Redis) is unavailable; retry shortly';
 export class AdmissionPolicy {
   readonly #cluster: AdmissionCluster;
   readonly #relay: boolean;
+  readonly #capacity: AdmissionCapacity;
 
-  constructor(cluster: AdmissionCluster, roles: readonly NodeRole[]) {
+  constructor(cluster: AdmissionCluster, roles: readonly NodeRole[], capacity: AdmissionCapacity = { hasRoom: () => true }) {
     this.#cluster = cluster;
     this.#relay = roles.includes('relay');
+    this.#capacity = capacity;
   }
 
   /** A signaling (WebSocket) join. */
@@ -33,10 +41,12 @@ export class AdmissionPolicy {
   }
 
   /**
-   * A WHEP session: only the cluster check. WHEP has never been refused on a
-   * draining or relay-less node; kept as it was (issue 12 changes no behaviour).
+   * A WHEP session: the cluster check, then capacity — a full node answers 503
+   * before anything (a region copy, a router) is built for the player. WHEP
+   * has never been refused on a draining or relay-less node; kept as it was.
    */
   whep(): string | undefined {
-    return this.#cluster.healthy ? undefined : REDIS_DOWN;
+    if (!this.#cluster.healthy) return REDIS_DOWN;
+    return this.#capacity.hasRoom() ? undefined : FULL;
   }
 }

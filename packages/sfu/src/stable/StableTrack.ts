@@ -15,6 +15,15 @@ interface Buffered {
   keyFrame: boolean;
 }
 
+/**
+ * mediasoup's `keyFrameRequestDelay` on the stable video producer: a request
+ * goes upstream at once, then those arriving within this time are merged into
+ * one sent when it ends (a join storm of 1,000 viewers asks the origin twice a
+ * second, not 1,000 times). Half the origin's 1 s GOP: a joining viewer still
+ * gets a key frame sooner than the GOP would bring one.
+ */
+export const KEY_FRAME_REQUEST_DELAY_MS = 500;
+
 /** A key-frame return that found no aligned key frame in this long takes the next one ahead (a skip). */
 const ALIGN_GIVE_UP_MS = 4000;
 
@@ -138,6 +147,9 @@ export class StableTrack extends EventEmitter<StableTrackEvents> {
         encodings: [{ ssrc: STABLE_SSRC[first.kind] }],
         rtcp: { cname: `matchmesh-${String(appData.stream ?? 'stream')}`, reducedSize: true },
       },
+      // Every viewer's key-frame request (PLI at join, after loss) on every worker of every
+      // region funnels into this producer: at most one request per interval goes upstream.
+      keyFrameRequestDelay: first.kind === 'video' ? KEY_FRAME_REQUEST_DELAY_MS : 0,
       appData: { ...appData, stable: true, source: 'program' },
     });
     return new StableTrack(first.kind, transport, routerCaps, producer, codec);
