@@ -38,6 +38,22 @@ export interface WorkerPoolOptions {
   /** mediasoup log tags (e.g. ['dtls', 'ice']) for debugging. */
   logTags?: types.WorkerLogTag[];
   logger?: Logger;
+  /**
+   * Viewers one worker takes (MM_CAPACITY_VIEWERS_PER_WORKER), reported as
+   * each worker's `capacity` by workerLoads(). 0 when not given: a stand-in
+   * until the node's admission passes it.
+   */
+  viewersPerWorker?: number;
+}
+
+/** One worker's load (NodeRecord.load.workers has the same shape). */
+export interface WorkerLoad {
+  index: number;
+  /** Viewers whose media this worker sends: video consumers on its WebRtcTransports (signaling peers, WHEP players). */
+  viewers: number;
+  capacity: number;
+  /** worker CPU over the last sample, fraction of one core (0..1) */
+  cpu: number;
 }
 
 export interface PooledWorker {
@@ -71,6 +87,8 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   #closed = false;
   #cpuSample = { at: Date.now(), seconds: 0 };
   #cpuRatio = 0;
+  /** Per worker index: CPU seconds at the last sample, CPU over the last sample period, viewers now. */
+  readonly #perWorker = new Map<number, { seconds: number; cpu: number; viewers: number }>();
   #cpuTimer: NodeJS.Timeout | undefined;
 
   private constructor(options: WorkerPoolOptions) {
@@ -138,6 +156,19 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     return this.#cpuRatio;
   }
 
+  /** Per live worker: viewers it sends to, its capacity, its CPU over the last sample (fraction of one core). */
+  workerLoads(): WorkerLoad[] {
+    return this.workers.map((w) => {
+      const m = this.#perWorker.get(w.index);
+      return {
+        index: w.index,
+        viewers: m?.viewers ?? 0,
+        capacity: this.#options.viewersPerWorker ?? 0,
+        cpu: m?.cpu ?? 0,
+      };
+    });
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -149,12 +180,24 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   async #sampleCpu(): Promise<void> {
     await this.egress.sample();
     try {
-      const seconds = await this.cpuSeconds();
+      const perWorker = await Promise.all(
+        this.workers.map(async (w) => {
+          const usage = await w.worker.getResourceUsage();
+          return { index: w.index, seconds: (usage.ru_utime + usage.ru_stime) / 1000 };
+        }),
+      );
+      const seconds = perWorker.reduce((t, w) => t + w.seconds, 0);
       const at = Date.now();
       const elapsed = (at - this.#cpuSample.at) / 1000;
       if (elapsed > 0) {
         const used = Math.max(0, seconds - this.#cpuSample.seconds);
         this.#cpuRatio = Math.min(1, used / elapsed / Math.max(1, this.workers.length));
+        for (const w of perWorker) {
+          const m = this.#perWorker.get(w.index);
+          if (!m) continue;
+          m.cpu = Math.min(1, Math.max(0, w.seconds - m.seconds) / elapsed);
+          m.seconds = w.seconds;
+        }
       }
       this.#cpuSample = { at, seconds };
     } catch {
@@ -174,6 +217,18 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     this.census.watchWorker(worker);
     this.egress.watchWorker(worker);
     trackWebRtcTransports(worker);
+    const own = { seconds: 0, cpu: 0, viewers: 0 };
+    this.#perWorker.set(index, own);
+    worker.observer.on('newrouter', (router) => {
+      router.observer.on('newtransport', (transport) => {
+        if (transport.type !== 'webrtc') return;
+        transport.observer.on('newconsumer', (consumer) => {
+          if (consumer.kind !== 'video') return;
+          own.viewers++;
+          consumer.observer.once('close', () => own.viewers--);
+        });
+      });
+    });
     const port = o.basePort + index;
     const announced = o.announcedAddress && o.announcedAddress !== o.listenIp ? o.announcedAddress : undefined;
     const buffers = socketBuffers(o.socketBufferBytes);

@@ -41,6 +41,7 @@ export {
   DEFAULT_SOCKET_BUFFER_BYTES,
   type PooledWorker,
   socketBuffers,
+  type WorkerLoad,
   type WorkerLogTag,
   WorkerPool,
   type WorkerPoolOptions,
