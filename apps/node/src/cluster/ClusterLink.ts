@@ -52,7 +52,7 @@ export class ClusterLink {
         roles: this.#node.roles,
         url,
         mediaAddress,
-        capacity: { viewers: this.#config.capacityViewers },
+        capacity: { viewers: this.#config.capacityViewers, viewersPerWorker: this.#config.capacityViewersPerWorker },
         load: load(),
         draining: false,
         startedAt: now,
