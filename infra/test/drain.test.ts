@@ -25,7 +25,7 @@ function record(id: string, viewers: number, draining: boolean) {
     url: 'http://127.0.0.1:1',
     mediaAddress: '127.0.0.1',
     capacity: { viewers: 800 },
-    load: { viewers, streams: 1, bitrateOut: 0, workerCpu: 0, egressBytes: 0, egressCostUsd: 0, streamViewers: {} },
+    load: { viewers, streams: 1, bitrateOut: 0, workerCpu: 0, egressBytes: 0, egressCostUsd: 0, streamViewers: {}, workers: [] },
     draining,
     startedAt: 1,
     heartbeatAt: 2,

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { WORKER_CPU_SATURATED } from '@matchmesh/cluster';
 import { describe, expect, it } from 'vitest';
 import {
   dashboardExprs,
@@ -231,8 +232,16 @@ describe('metrics used by Grafana and Prometheus exist', () => {
     for (const env of settings) {
       expect(text).toContain(`0.9 * ${env.MM_CAPACITY_VIEWERS}`);
       expect(text).toContain(`/ 1e9 * ${env.MM_EGRESS_USD_PER_GB}`);
-      expect(text).toContain(`0.8 * ${env.MM_WORKERS}`);
     }
+  });
+
+  it('the worker CPU alert fires on any one worker, at placement’s saturation threshold', () => {
+    const alert = ruleList.find((r) => r.alert === 'MatchmeshWorkerCpuHigh');
+    const perWorker = ruleList.find((r) => r.record === 'matchmesh:worker_cpu:rate1m');
+    // Per worker: the series keeps the `worker` label (not summed over a node's workers)...
+    expect(perWorker?.expr).toMatch(/by \(node, region, worker\) \(rate\(mm_worker_cpu_seconds\[1m\]\)\)/);
+    // ...and the alert compares each worker with the threshold placement uses, not a node total.
+    expect(alert?.expr).toBe(`matchmesh:worker_cpu:rate1m > ${WORKER_CPU_SATURATED}`);
   });
 
   it('Prometheus scrapes every compose node with the admin token file the tokens job writes', () => {

@@ -118,6 +118,7 @@ const node = (id: string, region: string, extra: Partial<NodeRecord> = {}): Node
     egressBytes: 2.5e9,
     egressCostUsd: 0.125,
     streamViewers: { match: 50 },
+    workers: [],
   },
   draining: false,
   startedAt: now - 60_000,

@@ -56,11 +56,18 @@ export const ConfigSchema = z
       .default(4 * 1024 * 1024),
     MM_WORKERS: z.coerce.number().int().min(1).max(64).default(Math.max(1, os.availableParallelism())),
     /**
+     * Viewers one mediasoup worker (one core) takes. Default VIEWERS_PER_WORKER
+     * (150): the fan-out bench saturates one worker core at ~200 viewers of a
+     * 1.4 Mbit/s program (2 vCPU EPYC), so this keeps a quarter in hand for
+     * bursts, RTCP and HLS packaging. Measure your machines with
+     * `npm run bench -- --scenarios=fanout` and set it. A node takes a viewer
+     * while one of its workers is under this (placement and admission).
+     */
+    MM_CAPACITY_VIEWERS_PER_WORKER: z.coerce.number().int().min(1).max(100_000).optional(),
+    /**
      * Viewers placement sends here before it prefers other relays of the
-     * region. Default: 150 per worker — the fan-out bench saturates one worker
-     * core at ~200 viewers of a 1.4 Mbit/s program (2 vCPU EPYC), so this
-     * keeps a quarter in hand for bursts, RTCP and HLS packaging. Measure your
-     * machines with `npm run bench -- --scenarios=fanout` and set it.
+     * region, whatever the workers say (e.g. the NIC's share). Default:
+     * MM_CAPACITY_VIEWERS_PER_WORKER × MM_WORKERS.
      */
     MM_CAPACITY_VIEWERS: z.coerce.number().int().min(0).optional(),
     /** Price of a GB leaving this node (your provider's egress rate), for the ops cost figures. */
@@ -155,10 +162,16 @@ export const ConfigSchema = z
     ...env,
     MM_REGION: env.MM_REGION ?? 'local',
     MM_NODE_ID: env.MM_NODE_ID ?? `${os.hostname()}-${env.MM_HTTP_PORT}`,
-    MM_CAPACITY_VIEWERS: env.MM_CAPACITY_VIEWERS ?? VIEWERS_PER_WORKER * env.MM_WORKERS,
+    MM_CAPACITY_VIEWERS_PER_WORKER: env.MM_CAPACITY_VIEWERS_PER_WORKER ?? VIEWERS_PER_WORKER,
+    MM_CAPACITY_VIEWERS:
+      env.MM_CAPACITY_VIEWERS ?? (env.MM_CAPACITY_VIEWERS_PER_WORKER ?? VIEWERS_PER_WORKER) * env.MM_WORKERS,
   }));
 
-/** Default viewer capacity per worker (see MM_CAPACITY_VIEWERS). */
+/**
+ * Default viewer capacity of one worker (MM_CAPACITY_VIEWERS_PER_WORKER): the
+ * measured saturation (~200 viewers of a 1.4 Mbit/s program per worker core,
+ * `npm run bench -- --scenarios=fanout`) less a quarter of margin.
+ */
 export const VIEWERS_PER_WORKER = 150;
 
 /** The parsed environment under its variable names, plus the secrets read from files (loadConfig sections it). */
@@ -211,7 +224,10 @@ export interface NodeConfig {
     name: string;
     secret: string;
     heartbeatMs: number;
+    /** The node's ceiling (MM_CAPACITY_VIEWERS). */
     capacityViewers: number;
+    /** What one worker takes (MM_CAPACITY_VIEWERS_PER_WORKER). */
+    capacityViewersPerWorker: number;
     egressUsdPerGb: number;
   };
   tokens: { secret: string };
@@ -319,6 +335,7 @@ export function sections(c: Config): NodeConfig {
       secret: c.clusterSecret,
       heartbeatMs: c.MM_HEARTBEAT_MS,
       capacityViewers: c.MM_CAPACITY_VIEWERS,
+      capacityViewersPerWorker: c.MM_CAPACITY_VIEWERS_PER_WORKER,
       egressUsdPerGb: c.MM_EGRESS_USD_PER_GB,
     },
     tokens: { secret: c.tokenSecret },

@@ -122,12 +122,54 @@ export class NodeMetrics {
         this.set(media.pool.egress.bitrateOut);
       },
     });
+    this.#workerMetrics(media);
+  }
+
+  /**
+   * Per mediasoup worker (label `worker`: its index in the pool). A worker is
+   * one core, so one saturated worker hurts its viewers however idle the
+   * others are: the alert reads each worker's CPU, not the node's sum.
+   */
+  #workerMetrics(media: MediaService): void {
+    const r = [this.registry];
     new client.Gauge({
       name: 'mm_worker_cpu_seconds',
-      help: 'CPU seconds used by the mediasoup workers',
-      registers: [this.registry],
+      help: 'CPU seconds (user + system) used by each mediasoup worker process since it started (a counter; resets when a worker respawns)',
+      labelNames: ['worker'],
+      registers: r,
       async collect() {
-        this.set(await media.pool.cpuSeconds());
+        const usage = await Promise.all(
+          media.pool.workers.map(async (w) => {
+            try {
+              const u = await w.worker.getResourceUsage();
+              return { worker: String(w.index), seconds: (u.ru_utime + u.ru_stime) / 1000 };
+            } catch {
+              return null; // died while scraped: its series goes with it
+            }
+          }),
+        );
+        this.reset();
+        for (const u of usage) if (u) this.set({ worker: u.worker }, u.seconds);
+      },
+    });
+    new client.Gauge({
+      name: 'mm_worker_viewers',
+      help: 'Viewers (signaling peers and WHEP players) each mediasoup worker sends to',
+      labelNames: ['worker'],
+      registers: r,
+      collect() {
+        this.reset();
+        for (const w of media.pool.workerLoads()) this.set({ worker: String(w.index) }, w.viewers);
+      },
+    });
+    new client.Gauge({
+      name: 'mm_worker_capacity_viewers',
+      help: 'Viewers each mediasoup worker takes (MM_CAPACITY_VIEWERS_PER_WORKER)',
+      labelNames: ['worker'],
+      registers: r,
+      collect() {
+        this.reset();
+        for (const w of media.pool.workerLoads()) this.set({ worker: String(w.index) }, w.capacity);
       },
     });
   }

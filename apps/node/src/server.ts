@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import fastifyStatic from '@fastify/static';
-import { PeerLiveness } from '@matchmesh/cluster';
+import { alternativeRelay, PeerLiveness, relayAlternative } from '@matchmesh/cluster';
 import { HlsService } from '@matchmesh/hls';
 import { Mesh, type MeshConfig, sfuMedia } from '@matchmesh/mesh';
 import { MediaService, type StreamRouter, type WorkerLogTag, WorkerPool } from '@matchmesh/sfu';
@@ -53,7 +53,7 @@ export async function startNode(config: NodeConfig, logger: PinoLogger): Promise
     rtcMinPort: rtc.minPort,
     rtcMaxPort: rtc.maxPort,
     socketBufferBytes: rtc.socketBufferBytes,
-    viewersPerWorker: Math.floor(config.cluster.capacityViewers / rtc.workers),
+    viewersPerWorker: config.cluster.capacityViewersPerWorker,
     logLevel: rtc.workerLogLevel,
     // The worker rejects an unknown tag at start, with its name.
     logTags: rtc.workerLogTags as WorkerLogTag[],
@@ -111,6 +111,10 @@ export async function startNode(config: NodeConfig, logger: PinoLogger): Promise
     resolveStream: (stream) => streams.resolve(stream),
     hasRoom: () => pool.hasRoom(),
     seat: (stream, role) => media.seat(stream, { commentator: role === 'commentator' }),
+    alternativeRelay: async () => {
+      const best = alternativeRelay(await cluster.registry.list(), { region: node.region, excludeNodeId: node.id });
+      return best ? relayAlternative(best) : undefined;
+    },
   });
   const hls = new HlsService({
     ...config.hls,
@@ -250,5 +254,6 @@ function currentLoad(media: MediaService, signaling: SignalingServer, usdPerGb: 
     egressBytes: bytes,
     egressCostUsd: (bytes / 1e9) * usdPerGb,
     streamViewers,
+    workers: media.workerLoads(),
   };
 }

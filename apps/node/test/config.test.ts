@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../src/config.ts';
+import { ConfigError, loadConfig, VIEWERS_PER_WORKER } from '../src/config.ts';
 
 const secret = 'x'.repeat(32);
 
@@ -33,6 +33,7 @@ describe('config sections', () => {
     expect(c.hls.rootDir).toMatch(/matchmesh-hls\/n1$/);
     expect(c.cluster).toMatchObject({ name: 'matchmesh', heartbeatMs: 2000, secret: `cluster:${secret}` });
     expect(c.cluster.capacityViewers).toBe(150 * c.rtc.workers);
+    expect(c.cluster.capacityViewersPerWorker).toBe(VIEWERS_PER_WORKER);
     expect(c.tokens).toEqual({ secret });
   });
 
@@ -57,6 +58,22 @@ describe('config sections', () => {
     expect(c.program.silenceMs).toBe(400);
     expect(c.cluster.secret).toBe('y'.repeat(16));
     expect(c.http.publicUrl).toBe('https://edge.example');
+  });
+
+  it('capacity: per worker, and the node total defaults to it × workers unless set', () => {
+    const base = { MM_TOKEN_SECRET: secret, MM_REGION: 'eu', MM_WORKERS: '4' };
+    expect(loadConfig({ ...base, MM_CAPACITY_VIEWERS_PER_WORKER: '120' }).cluster).toMatchObject({
+      capacityViewersPerWorker: 120,
+      capacityViewers: 480,
+    });
+    expect(loadConfig({ ...base, MM_CAPACITY_VIEWERS_PER_WORKER: '120', MM_CAPACITY_VIEWERS: '300' }).cluster).toMatchObject({
+      capacityViewersPerWorker: 120,
+      capacityViewers: 300,
+    });
+    expect(loadConfig(base).cluster.capacityViewers).toBe(VIEWERS_PER_WORKER * 4);
+    for (const bad of ['0', '-5', '1.5', 'many']) {
+      expect(() => loadConfig({ ...base, MM_CAPACITY_VIEWERS_PER_WORKER: bad })).toThrow(/MM_CAPACITY_VIEWERS_PER_WORKER/);
+    }
   });
 
   it('bad values are still refused with the variable named', () => {

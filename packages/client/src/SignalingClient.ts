@@ -3,6 +3,7 @@ import {
   DataConsumerInfo,
   JoinResponse,
   ProduceResponse,
+  RelayAlternative,
   RestartIceResponse,
   SIGNALING_PATH,
   SignalingErrorCode,
@@ -263,13 +264,16 @@ export class SignalingClient extends TypedEmitter<SignalingClientEvents> {
       pending.resolve((msg as { data?: unknown }).data);
       return;
     }
-    const error = (msg as { error?: { code?: unknown; message?: unknown } }).error;
+    const error = (msg as { error?: { code?: unknown; message?: unknown; alternative?: unknown } }).error;
+    // A code this client does not know (a newer node) reads as 'internal': retried elsewhere, never fatal.
     const code = SignalingErrorCode.safeParse(error?.code);
+    const alternative = error?.alternative === undefined ? undefined : RelayAlternative.safeParse(error.alternative);
     pending.reject(
       new SignalingRequestError(
         pending.method,
         code.success ? code.data : 'internal',
         typeof error?.message === 'string' ? error.message : 'request failed',
+        alternative?.success ? alternative.data : undefined,
       ),
     );
   }

@@ -1,4 +1,4 @@
-import type { SignalingErrorCode } from '@matchmesh/protocol';
+import type { RelayAlternative, SignalingErrorCode } from '@matchmesh/protocol';
 
 /** Base class of every error the signaling client rejects a request with. */
 export class SignalingClientError extends Error {
@@ -12,6 +12,8 @@ export class SignalingRequestError extends SignalingClientError {
     readonly method: string,
     readonly code: SignalingErrorCode,
     message: string,
+    /** With 'full': a relay of the same region the node says has room. */
+    readonly alternative?: RelayAlternative,
   ) {
     super(`${method}: ${code}: ${message}`);
   }

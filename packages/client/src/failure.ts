@@ -60,7 +60,12 @@ export function failureOf(error: Error): SessionFailure {
   return { kind: 'error', name: error.name, message: error.message };
 }
 
-/** Error codes that no retry will fix. */
+/**
+ * Error codes that no retry will fix. Every other code — 'unavailable' (Redis
+ * down), 'full' (every worker of the node at capacity), 'internal' (which an
+ * older client reads a code it does not know as) — leaves the node and retries
+ * placement on another relay (the ladder's avoid + retry).
+ */
 const FATAL_CODES: ReadonlySet<SignalingErrorCode> = new Set(['unauthorized', 'forbidden', 'bad_request', 'unknown_method']);
 
 /** No retry will fix it: the player gives up. */

@@ -108,6 +108,22 @@ describe('SignalingClient', () => {
     client.close();
   });
 
+  it("maps 'full' with its alternative relay; a malformed alternative is dropped, not fatal", async () => {
+    const alternative = { nodeId: 'relay-eu-2', url: 'http://127.0.0.1:8081', region: 'eu' };
+    let alt: unknown = alternative;
+    reply = (req, send) => send({ id: req.id, ok: false, error: { code: 'full', message: 'every worker is full', alternative: alt } });
+    const client = await connected();
+    const join = { stream: 'match', token: 'a-token-of-length' };
+    const error = await client.request('join', join).catch((e) => e);
+    expect(error).toBeInstanceOf(SignalingRequestError);
+    expect(error).toMatchObject({ code: 'full', method: 'join', alternative });
+    alt = { nodeId: 'x', url: 'not a url' };
+    const second = await client.request('join', join).catch((e) => e);
+    expect(second).toMatchObject({ code: 'full' });
+    expect(second.alternative).toBeUndefined();
+    client.close();
+  });
+
   it("maps an unknown error code to 'internal'", async () => {
     reply = (req, send) => send({ id: req.id, ok: false, error: { code: 'teapot', message: 'short and stout' } });
     const client = await connected();

@@ -187,6 +187,28 @@ const cases: Record<string, Case[]> = {
       effects: [{ do: 'drop-session', sync: true }, r('failed', 'none', 'ice-failed')],
     },
     {
+      name: "a full node ('full', every worker at capacity): leave it, retry placement",
+      event: iceFailed({ failure: { kind: 'rejected', method: 'join', code: 'full' }, reason: 'join-full' }),
+      next: at('waiting', { attempt: 1 }),
+      effects: [
+        { do: 'drop-session', sync: true },
+        { do: 'avoid' },
+        r('connecting', 'none', 'join-full; retry in 0.5s'),
+        { do: 'schedule-retry', delayMs: 500 },
+      ],
+    },
+    {
+      name: "'unavailable' (Redis down on that node): the same",
+      event: iceFailed({ failure: { kind: 'rejected', method: 'join', code: 'unavailable' }, reason: 'join-unavailable' }),
+      next: at('waiting', { attempt: 1 }),
+      effects: [
+        { do: 'drop-session', sync: true },
+        { do: 'avoid' },
+        r('connecting', 'none', 'join-unavailable; retry in 0.5s'),
+        { do: 'schedule-retry', delayMs: 500 },
+      ],
+    },
+    {
       name: 'stream not live: retry without blaming the node',
       event: iceFailed({ failure: { kind: 'rejected', method: 'join', code: 'not_found' }, reason: 'join-not_found' }),
       next: at('waiting', { attempt: 1 }),

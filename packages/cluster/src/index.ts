@@ -29,12 +29,18 @@ export { PeerLiveness, type PeerLivenessOptions } from './liveness.ts';
 export { type Logger, silentLogger } from './logger.ts';
 export {
   acceptsViewers,
+  alternativeRelay,
   candidateRelays,
   compareByLoad,
+  freeViewerSlots,
   type GuessRegionInput,
   guessRegion,
   loadRatio,
   type RegionCandidates,
+  relayAlternative,
+  WORKER_CPU_SATURATED,
+  workerHasRoom,
+  workerLoadRatio,
 } from './placement.ts';
 export { createRedisClient, FAIL_FAST_OPTIONS, type RedisSource } from './redis.ts';
 export {

@@ -1,11 +1,12 @@
 import { EventEmitter } from 'node:events';
-import { NodeRecord } from '@matchmesh/protocol';
+import { NodeRecord, type NodeRecordInput } from '@matchmesh/protocol';
 import { ClusterError, errorMessage } from './errors.ts';
 import { type ClusterKeys, clusterKeys } from './keys.ts';
 import { type Logger, silentLogger } from './logger.ts';
 import { RedisConnection, type RedisSource } from './redis.ts';
 
-export type NodeLoad = NodeRecord['load'];
+/** The load a node reports: defaulted fields (per-worker load...) may be left out; the registry parses it. */
+export type NodeLoad = NodeRecordInput['load'];
 
 export interface NodeRegistryOptions {
   /** Redis URL (the registry opens and closes its own connection) or a shared client. */
@@ -161,7 +162,7 @@ export class NodeRegistry extends EventEmitter<NodeRegistryEvents> {
    * whether or not Redis was reachable (check `healthy`, or wait for
    * 'registered'); it only rejects for an invalid record, which is a bug.
    */
-  async register(record: NodeRecord, options: RegisterOptions = {}): Promise<void> {
+  async register(record: NodeRecordInput, options: RegisterOptions = {}): Promise<void> {
     if (this.closed) throw new ClusterError('unavailable', 'registry is closed');
     const parsed = NodeRecord.safeParse(record);
     if (!parsed.success) {

@@ -80,6 +80,8 @@ describe('NodeRegistry', () => {
     });
     const first = (await a.list())[0]!;
     expect(first.load.viewers).toBe(1);
+    // A load without per-worker figures (an older node) reads as no workers.
+    expect(first.load.workers).toEqual([]);
     viewers = 42;
     const later = await waitFor(async () => {
       const n = (await a.list())[0];
@@ -87,6 +89,24 @@ describe('NodeRegistry', () => {
     }, 2_000);
     expect(later.heartbeatAt).toBeGreaterThan(first.heartbeatAt);
     expect(later.load.streams).toBe(1);
+  });
+
+  it('carries per-worker load and capacity', async () => {
+    const cluster = uniqueCluster();
+    const a = registry(cluster);
+    const workers = [
+      { index: 0, viewers: 150, capacity: 150, cpu: 0.8 },
+      { index: 1, viewers: 2, capacity: 150, cpu: 0.05 },
+    ];
+    await a.register(nodeRecord({ id: 'n', capacity: { viewers: 300, viewersPerWorker: 150 } }), {
+      load: () => ({ viewers: 152, streams: 1, bitrateOut: 0, workerCpu: 0.4, workers }),
+    });
+    const n = await waitFor(async () => {
+      const r = (await a.list())[0];
+      return r && r.load.viewers === 152 ? r : null;
+    }, 2_000);
+    expect(n.load.workers).toEqual(workers);
+    expect(n.capacity).toEqual({ viewers: 300, viewersPerWorker: 150 });
   });
 
   it('keeps the previous load when the callback throws or returns garbage', async () => {

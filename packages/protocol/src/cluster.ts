@@ -4,6 +4,40 @@ import { RegionName, StreamId } from './ids.ts';
 export const NodeRole = z.enum(['ingest', 'relay']);
 export type NodeRole = z.infer<typeof NodeRole>;
 
+/** Most mediasoup workers a node runs (MM_WORKERS' bound): the per-worker load list is no longer. */
+export const MAX_WORKERS = 64;
+
+/**
+ * One mediasoup worker's load, as the node measures it (WorkerPool.workerLoads()).
+ * A worker is one core: a stream's viewers are spread over all of a node's
+ * workers, so a node has room while any worker has.
+ */
+export const WorkerLoad = z.object({
+  /** The worker's index in the pool (its WebRtcServer listens on MM_RTC_PORT + index). */
+  index: z.number().int().min(0).max(MAX_WORKERS - 1),
+  /** The worker's process id (ops; 0 from a node that did not say). */
+  pid: z.number().int().min(0).default(0),
+  /** Streams whose source router lives on this worker (their program enters here; its crash moves all their viewers). */
+  sources: z.number().int().min(0).default(0),
+  /** Viewers (signaling peers and WHEP players) whose media this worker sends. */
+  viewers: z.number().int().min(0),
+  /** Viewers this worker takes (MM_CAPACITY_VIEWERS_PER_WORKER). */
+  capacity: z.number().int().min(0),
+  /**
+   * Worker CPU over the last sample, as a fraction of one core (0..1; a
+   * sample may read a little above 1, so no upper bound here).
+   */
+  cpu: z.number().min(0),
+});
+export type WorkerLoad = z.infer<typeof WorkerLoad>;
+
+/**
+ * A worker using this much of its core is saturated: placement sends it no
+ * viewer whatever its viewer count, and the MatchmeshWorkerCpuHigh alert
+ * fires (infra/prometheus/rules/matchmesh.yml; the infra test checks both agree).
+ */
+export const WORKER_CPU_SATURATED = 0.85;
+
 /** What a node says about itself in the registry (Redis), refreshed on every heartbeat. */
 export const NodeRecord = z.object({
   id: z.string().min(1).max(64),
@@ -13,7 +47,12 @@ export const NodeRecord = z.object({
   url: z.string().url(),
   /** Public IP the node announces in ICE candidates and pipe transports. */
   mediaAddress: z.string(),
-  capacity: z.object({ viewers: z.number().int().min(0) }),
+  capacity: z.object({
+    /** Viewers placement sends here (MM_CAPACITY_VIEWERS): the node's ceiling whatever its workers say. */
+    viewers: z.number().int().min(0),
+    /** MM_CAPACITY_VIEWERS_PER_WORKER; absent in the record of a node older than per-worker load. */
+    viewersPerWorker: z.number().int().min(0).optional(),
+  }),
   load: z.object({
     viewers: z.number().int().min(0),
     streams: z.number().int().min(0),
@@ -24,12 +63,19 @@ export const NodeRecord = z.object({
     egressCostUsd: z.number().min(0).default(0),
     /** Viewers per stream on this node (the admin API sums them across the cluster). */
     streamViewers: z.record(z.string(), z.number().int().min(0)).default({}),
+    /**
+     * Per-worker load, one entry per live worker. Empty in an older node's
+     * record: placement then falls back to the node's totals.
+     */
+    workers: z.array(WorkerLoad).max(MAX_WORKERS).default([]),
   }),
   draining: z.boolean(),
   startedAt: z.number().int(),
   heartbeatAt: z.number().int(),
 });
 export type NodeRecord = z.infer<typeof NodeRecord>;
+/** A record as a node writes it: the defaulted fields (`load.workers`, ...) may be left out. */
+export type NodeRecordInput = z.input<typeof NodeRecord>;
 
 // ------------------------------------------------------------ admin HTTP API
 

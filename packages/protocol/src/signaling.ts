@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ObjectId, StreamId } from './ids.ts';
+import { ObjectId, RegionName, StreamId } from './ids.ts';
 import {
   DtlsParameters,
   IceCandidates,
@@ -97,13 +97,31 @@ export const SignalingErrorCode = z.enum([
   'conflict',
   'not_joined',
   'unavailable',
+  /**
+   * Every worker of the node is at its viewer capacity: join another relay
+   * (the error's `alternative` names one when the node knows it). A client
+   * older than this code reads it as 'internal', which it also retries on
+   * another relay.
+   */
+  'full',
   'internal',
 ]);
 export type SignalingErrorCode = z.infer<typeof SignalingErrorCode>;
 
+/** A relay a refusing node suggests instead (same region, accepting viewers, least loaded). */
+export const RelayAlternative = z.object({
+  nodeId: z.string().min(1).max(64),
+  /** Base URL of the relay's HTTP/WebSocket server (its NodeRecord.url). */
+  url: z.string().url(),
+  region: RegionName,
+});
+export type RelayAlternative = z.infer<typeof RelayAlternative>;
+
 export const SignalingError = z.object({
   code: SignalingErrorCode,
   message: z.string(),
+  /** With 'full': a better relay of the same region, when there is one. */
+  alternative: RelayAlternative.optional(),
 });
 export type SignalingError = z.infer<typeof SignalingError>;
 

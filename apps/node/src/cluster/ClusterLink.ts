@@ -1,9 +1,10 @@
 import { createRedisClient, NodeBus, NodeRegistry, StreamDirectory } from '@matchmesh/cluster';
-import type { NodeRecord } from '@matchmesh/protocol';
+import type { NodeRecordInput } from '@matchmesh/protocol';
 import type { Logger } from 'pino';
 import type { NodeConfig } from '../config.ts';
 
-export type NodeLoad = NodeRecord['load'];
+/** What the node reports each heartbeat (`workers`: WorkerPool.workerLoads(); left out, placement uses the totals). */
+export type NodeLoad = NodeRecordInput['load'];
 
 /**
  * The node's link to the cluster (packages/cluster over Redis). Media never
@@ -51,7 +52,7 @@ export class ClusterLink {
         roles: this.#node.roles,
         url,
         mediaAddress,
-        capacity: { viewers: this.#config.capacityViewers },
+        capacity: { viewers: this.#config.capacityViewers, viewersPerWorker: this.#config.capacityViewersPerWorker },
         load: load(),
         draining: false,
         startedAt: now,

@@ -4,6 +4,7 @@ import {
   grants,
   type IceServer,
   type JoinResponse,
+  type RelayAlternative,
   type SignalingErrorCode,
   type SignalingNotification,
   type SignalingRequestData,
@@ -17,9 +18,12 @@ import { type Logger, MediaError, PeerMedia, type Seat, type StreamOutlet, type 
 /** A refusal the peer gets as a typed error reply; the socket stays open. */
 export class SignalingFailure extends Error {
   readonly code: SignalingErrorCode;
-  constructor(code: SignalingErrorCode, message: string) {
+  /** A relay of the region with room ('full' only). */
+  readonly alternative: RelayAlternative | undefined;
+  constructor(code: SignalingErrorCode, message: string, alternative?: RelayAlternative) {
     super(message);
     this.code = code;
+    this.alternative = alternative;
   }
 }
 
@@ -39,7 +43,7 @@ export interface PeerContext {
   /** A place on one of the node's workers (MediaService.seat); throws MediaError 'node_full'. */
   seat(stream: StreamRouter, role: 'viewer' | 'commentator'): Promise<Seat>;
   /** A relay of this region with room, for a refusal to name (none: undefined). */
-  alternativeRelay?(): Promise<string | undefined>;
+  alternativeRelay?(): Promise<RelayAlternative | undefined>;
 }
 
 /**
@@ -192,8 +196,9 @@ export class Peer {
   async #full(): Promise<SignalingFailure> {
     const alternative = await this.#ctx.alternativeRelay?.().catch(() => undefined);
     return new SignalingFailure(
-      'unavailable',
-      `every worker of this node is at capacity${alternative ? `; join ${alternative}` : ''}`,
+      'full',
+      `every worker of this node is at capacity${alternative ? `; join ${alternative.nodeId} (${alternative.url})` : ''}`,
+      alternative,
     );
   }
 

@@ -67,10 +67,15 @@ export class SignalingServer {
   }
 
   async #handle(peer: Peer, raw: Buffer, isBinary: boolean): Promise<SignalingResponse> {
-    const fail = (id: number | null, code: SignalingError['code'], message: string): SignalingResponse => ({
+    const fail = (
+      id: number | null,
+      code: SignalingError['code'],
+      message: string,
+      alternative?: SignalingError['alternative'],
+    ): SignalingResponse => ({
       id,
       ok: false,
-      error: { code, message },
+      error: alternative ? { code, message, alternative } : { code, message },
     });
     if (isBinary) return fail(null, 'bad_request', 'binary messages are not accepted');
     if (raw.length > MAX_MESSAGE_BYTES) return fail(null, 'bad_request', 'message too large');
@@ -95,7 +100,8 @@ export class SignalingServer {
       const result = await handler.call(peer, parsed.data);
       return { id, ok: true, data: result };
     } catch (err) {
-      if (err instanceof SignalingFailure || err instanceof PeerMediaError) return fail(id, err.code, err.message);
+      if (err instanceof SignalingFailure) return fail(id, err.code, err.message, err.alternative);
+      if (err instanceof PeerMediaError) return fail(id, err.code, err.message);
       // mediasoup rejects bad parameters with TypeError / UnsupportedError:
       // the peer's fault, reported as such.
       const name = (err as Error)?.name;

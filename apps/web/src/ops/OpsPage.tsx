@@ -1,5 +1,6 @@
 import type { NodeRecord, StreamSummary } from '@matchmesh/protocol';
 import { useCallback, useEffect, useMemo, useState } from 'react';
+import { workerCells } from './workers.ts';
 
 const REFRESH_MS = 2000;
 
@@ -20,7 +21,8 @@ const usd = (n: number) => `$${n.toFixed(n < 10 ? 4 : 2)}`;
 
 /**
  * `/ops?token=<admin token>`: every node (region, roles, viewers against
- * capacity, streams, bitrate out, worker CPU, egress and its cost, drain)
+ * capacity, streams, bitrate out, worker CPU, each worker's viewers against
+ * its capacity and CPU, egress and its cost, drain)
  * and every stream (active ingest, region copies, viewers across the
  * cluster), refreshed every 2 s from the admin API of the node serving the page.
  */
@@ -94,6 +96,7 @@ export function OpsPage() {
             <th>streams</th>
             <th>out</th>
             <th>worker CPU</th>
+            <th>workers</th>
             <th>egress</th>
             <th>cost</th>
             <th />
@@ -113,6 +116,19 @@ export function OpsPage() {
               <td>{n.load.streams}</td>
               <td>{mbps(n.load.bitrateOut)}</td>
               <td>{Math.round(n.load.workerCpu * 100)} %</td>
+              <td className="workers">
+                {workerCells(n).map((w) => (
+                  <span
+                    key={w.index}
+                    data-worker={w.index}
+                    data-full={w.full ? 'yes' : 'no'}
+                    data-hot={w.hot ? 'yes' : 'no'}
+                  >
+                    {w.label}
+                  </span>
+                ))}
+                {n.load.workers.length === 0 ? '—' : null}
+              </td>
               <td>{gb(n.load.egressBytes)}</td>
               <td>{usd(n.load.egressCostUsd)}</td>
               <td>
