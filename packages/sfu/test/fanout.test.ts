@@ -36,7 +36,11 @@ async function startMedia(o: { viewersPerWorker?: number; lingerMs?: number } = 
   return media;
 }
 
-/** A live program for `stream`: one H.264 producer fed 100 RTP packets a second from Node. */
+/**
+ * A live program for `stream`: one H.264 producer fed from Node with a frame
+ * (one single-NAL packet) every 10 ms, a key frame every 10th — a video
+ * consumer forwards nothing before its first key frame.
+ */
 async function feedProgram(stream: StreamRouter): Promise<void> {
   const h264 = stream.rtpCapabilities.codecs!.find((c) => c.mimeType === 'video/H264')!;
   const input = await stream.router.createDirectTransport();
@@ -50,13 +54,14 @@ async function feedProgram(stream: StreamRouter): Promise<void> {
   await stream.attachProgram({ id: 'feed', role: 'primary', producers: [producer], label: 'test feed' });
   let seq = 1;
   const timer = setInterval(() => {
-    const b = Buffer.alloc(16);
+    const b = Buffer.alloc(17);
     b[0] = 0x80;
-    b[1] = 0x80 | 102;
+    b[1] = 0x80 | 102; // marker: each packet is a whole frame
     b.writeUInt16BE(seq & 0xffff, 2);
     b.writeUInt32BE((seq * 900) >>> 0, 4);
     b.writeUInt32BE(4242, 8);
-    b.set([0x7c, 0x81, 0, 0], 12); // an FU-A start of a P slice
+    // mediasoup takes a packet carrying an SPS for a key frame's start; the rest are P slices.
+    b.set(seq % 10 === 1 ? [0x67, 0x42, 0xe0, 0x1f, 0xda] : [0x41, 0x9a, 0x00, 0x00, 0x00], 12);
     seq++;
     if (!producer.closed) producer.send(b);
   }, 10);
