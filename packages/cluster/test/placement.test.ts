@@ -80,17 +80,17 @@ function withWorkers(
     capacity: { ...base.capacity, viewersPerWorker: perWorker },
     load: {
       ...base.load,
-      workers: workers.map(([v, cpu], index) => ({ index, viewers: v, capacity: perWorker, cpu })),
+      workers: workers.map(([v, cpu], index) => ({ index, pid: 100 + index, sources: 0, viewers: v, capacity: perWorker, cpu })),
     },
   };
 }
 
 describe('placement with per-worker load', () => {
   it('a worker has room under its capacity and below CPU saturation', () => {
-    expect(workerHasRoom({ index: 0, viewers: 99, capacity: 100, cpu: 0.5 })).toBe(true);
-    expect(workerHasRoom({ index: 0, viewers: 100, capacity: 100, cpu: 0.1 })).toBe(false);
-    expect(workerHasRoom({ index: 0, viewers: 10, capacity: 100, cpu: WORKER_CPU_SATURATED })).toBe(false);
-    expect(workerHasRoom({ index: 0, viewers: 0, capacity: 0, cpu: 0 })).toBe(false);
+    expect(workerHasRoom({ index: 0, pid: 1, sources: 0, viewers: 99, capacity: 100, cpu: 0.5 })).toBe(true);
+    expect(workerHasRoom({ index: 0, pid: 1, sources: 0, viewers: 100, capacity: 100, cpu: 0.1 })).toBe(false);
+    expect(workerHasRoom({ index: 0, pid: 1, sources: 0, viewers: 10, capacity: 100, cpu: WORKER_CPU_SATURATED })).toBe(false);
+    expect(workerHasRoom({ index: 0, pid: 1, sources: 0, viewers: 0, capacity: 0, cpu: 0 })).toBe(false);
   });
 
   it('a node accepts viewers while some worker has room', () => {

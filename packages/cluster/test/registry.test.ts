@@ -95,8 +95,8 @@ describe('NodeRegistry', () => {
     const cluster = uniqueCluster();
     const a = registry(cluster);
     const workers = [
-      { index: 0, viewers: 150, capacity: 150, cpu: 0.8 },
-      { index: 1, viewers: 2, capacity: 150, cpu: 0.05 },
+      { index: 0, pid: 4100, sources: 1, viewers: 150, capacity: 150, cpu: 0.8 },
+      { index: 1, pid: 4101, sources: 0, viewers: 2, capacity: 150, cpu: 0.05 },
     ];
     await a.register(nodeRecord({ id: 'n', capacity: { viewers: 300, viewersPerWorker: 150 } }), {
       load: () => ({ viewers: 152, streams: 1, bitrateOut: 0, workerCpu: 0.4, workers }),

@@ -38,8 +38,8 @@ const olderRecord = {
 };
 
 const workers = [
-  { index: 0, viewers: 150, capacity: 150, cpu: 0.71 },
-  { index: 1, viewers: 3, capacity: 150, cpu: 1.02 },
+  { index: 0, pid: 4100, sources: 1, viewers: 150, capacity: 150, cpu: 0.71 },
+  { index: 1, pid: 4101, sources: 0, viewers: 3, capacity: 150, cpu: 1.02 },
 ];
 
 describe('NodeRecord per-worker load', () => {
