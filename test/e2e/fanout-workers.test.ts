@@ -13,9 +13,10 @@ import { longestFreezeSince, pageNow, startFrameClock, waitForMoreFrames } from 
  * One match on every worker of a relay (issue 13): a relay with two workers
  * and room for one viewer on each seats two Chromium viewers on different
  * workers (the second through a fan-out router), refuses a third join with a
- * typed error naming the region's other relay (and WHEP with 503), and when
- * the fan-out worker is killed the viewer on the other worker plays on
- * without a freeze while the moved one plays again.
+ * typed error naming the region's other relay (and WHEP with 503). When the
+ * fan-out worker is killed the viewer on the other worker plays on without a
+ * freeze while the moved one plays again (before the spare relay exists, so
+ * the moved viewer comes back to the same relay).
  */
 describe('fan-out across the workers of a relay', () => {
   const stream = 'cores';
@@ -77,6 +78,44 @@ describe('fan-out across the workers of a relay', () => {
     for (const page of viewers) await waitForMoreFrames(page, 30);
   });
 
+  it("killing the fan-out worker leaves the other worker's viewer playing without a freeze", async () => {
+    const record = await waitForSeats([1, 1]);
+    // The worker without the stream's source router is the fan-out one.
+    const fanoutWorker = record.load.workers.find((w) => w.sources === 0)!;
+    expect(fanoutWorker).toBeDefined();
+    // This run's noise floor: the longest freeze each viewer shows while the other one rejoins
+    // (a page reload: the same CPU a rejoin after the kill costs this loaded machine).
+    const floor: number[] = [];
+    for (const [i, page] of viewers.entries()) {
+      const other = viewers[1 - i]!;
+      await startFrameClock(page); // (again: the previous round reloaded this page)
+      const from = await pageNow(page);
+      await other.reload();
+      await other.waitForFunction(() => (window.__mm?.framesDecoded() ?? 0) >= 30, undefined, { timeout: 30_000 });
+      await waitForSeats([1, 1]);
+      await waitForMoreFrames(page, 30);
+      floor[i] = (await longestFreezeSince(page, from)).gapMs;
+    }
+    for (const page of viewers) await startFrameClock(page);
+    const killedAt = await Promise.all(viewers.map((page) => pageNow(page)));
+    process.kill(fanoutWorker.pid, 'SIGKILL');
+    // Both play on: one never stopped, the other rejoined (on the respawned worker).
+    for (const page of viewers) await waitForMoreFrames(page, 60, 20_000);
+    const freezes = await Promise.all(viewers.map((page, i) => longestFreezeSince(page, killedAt[i]!)));
+    console.log(
+      `fan-out worker ${fanoutWorker.index} killed: freezes ${freezes.map((f) => f.gapMs.toFixed(0)).join(' / ')} ms ` +
+        `(floor while the other viewer rejoins: ${floor.map((f) => f.toFixed(0)).join(' / ')} ms)`,
+    );
+    const calm = freezes[0]!.gapMs <= freezes[1]!.gapMs ? 0 : 1;
+    // The viewer on the source worker: no freeze beyond this run's own floor by more than a few
+    // frame intervals; the moved one played again (a freeze of the rejoin's length).
+    expect(freezes[calm]!.gapMs - floor[calm]!).toBeLessThan(150);
+    expect(freezes[1 - calm]!.framesAfter).toBeGreaterThanOrEqual(30);
+    expect(freezes[1 - calm]!.gapMs).toBeLessThan(2000);
+    // The moved viewer is back on the respawned worker.
+    await waitForSeats([1, 1]);
+  });
+
   it('refuses a join beyond capacity with a typed error naming another relay, and WHEP with 503', async () => {
     spare = await startNode(redis.url, { MM_NODE_ID: 'eu-spare', MM_ROLES: 'relay', MM_REGION: 'eu' });
     const viewerToken = await token('viewer', stream);
@@ -110,35 +149,5 @@ describe('fan-out across the workers of a relay', () => {
     const joined = await ws.request('join', { stream, token: viewerToken, role: 'viewer' });
     ws.close();
     expect(joined.ok).toBe(true);
-  });
-
-  it("killing the fan-out worker leaves the other worker's viewer playing without a freeze", async () => {
-    const record = await waitForSeats([1, 1]);
-    // The worker without the stream's source router is the fan-out one.
-    const fanoutWorker = record.load.workers.find((w) => w.sources === 0)!;
-    expect(fanoutWorker).toBeDefined();
-    for (const page of viewers) await startFrameClock(page);
-    // The noise floor of this run: the longest gap each viewer shows over 60 frames of calm.
-    const calmFrom = await Promise.all(viewers.map((page) => pageNow(page)));
-    for (const page of viewers) await waitForMoreFrames(page, 60);
-    const floor = Math.max(
-      ...(await Promise.all(viewers.map((page, i) => longestFreezeSince(page, calmFrom[i]!)))).map((f) => f.gapMs),
-    );
-    const killedAt = await Promise.all(viewers.map((page) => pageNow(page)));
-    process.kill(fanoutWorker.pid, 'SIGKILL');
-    // Both play on: one never stopped, the other rejoined (on the respawned worker).
-    for (const page of viewers) await waitForMoreFrames(page, 60, 20_000);
-    const freezes = await Promise.all(viewers.map((page, i) => longestFreezeSince(page, killedAt[i]!)));
-    console.log(
-      `fan-out worker ${fanoutWorker.index} killed: freezes ${freezes.map((f) => f.gapMs.toFixed(0)).join(' / ')} ms (calm floor ${floor.toFixed(0)} ms)`,
-    );
-    const [calm, moved] = [...freezes].sort((a, b) => a.gapMs - b.gapMs);
-    // The viewer on the source worker: no freeze — no gap beyond this run's own calm floor
-    // by more than a few frame intervals (a rejoin takes several hundred ms).
-    expect(calm!.gapMs - floor).toBeLessThan(150);
-    // The moved one played again (a freeze of the rejoin's length, bounded like a relay crash).
-    expect(moved!.framesAfter).toBeGreaterThanOrEqual(30);
-    expect(moved!.gapMs).toBeLessThan(2000);
-    await waitForSeats([1, 1]);
   });
 });
