@@ -152,7 +152,18 @@ describe('sustained viewer churn', () => {
     const heapBefore = await inspector.heapUsedAfterGc();
     const framesBefore = await framesDecoded(viewer);
 
+    // Sample the router count while churning: fan-out routers must come (and, below, go).
+    let peakRouters = 0;
+    let churning = true;
+    const sampling = (async () => {
+      while (churning) {
+        peakRouters = Math.max(peakRouters, (await mediaObjects(node.url)).router ?? 0);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    })();
     const { sessions, failures } = await churn(viewerToken, SOAK_SECONDS);
+    churning = false;
+    await sampling;
 
     const after = await settledObjects(baseline);
     const heapAfter = await inspector.heapUsedAfterGc();
@@ -160,7 +171,7 @@ describe('sustained viewer churn', () => {
     const perSession = (heapAfter - heapBefore) / sessions;
     console.log(
       `soak: ${sessions} viewer sessions in ${SOAK_SECONDS} s (${CONCURRENCY} lanes), failures ${failures.length}, ` +
-        `objects baseline ${JSON.stringify(baseline)} after ${JSON.stringify(after)}, ` +
+        `objects baseline ${JSON.stringify(baseline)} after ${JSON.stringify(after)} (peak routers ${peakRouters}), ` +
         `node heap after GC ${(heapBefore / 2 ** 20).toFixed(1)} → ${(heapAfter / 2 ** 20).toFixed(1)} MiB ` +
         `(${perSession.toFixed(0)} B/session), watcher frames ${framesBefore} → ${framesAfter}`,
     );
@@ -168,6 +179,7 @@ describe('sustained viewer churn', () => {
     expect(sessions).toBeGreaterThan(SOAK_SECONDS * 5);
     expect(after).toEqual(baseline);
     expect(baseline.transport).toBeGreaterThan(0);
+    expect(peakRouters).toBeGreaterThan(baseline.router!);
     // One leaked viewer (transport, router or peer objects, closures) is ~5 KiB
     // (measured when the WebRtcServer leak was in); a healthy node's heap only
     // moves by JIT code and caches: 2 MiB of slack plus 1 KiB per session.
