@@ -10,6 +10,16 @@ const cluster = (healthy: boolean, draining: boolean | null = false) => ({
 });
 
 describe('AdmissionPolicy', () => {
+  it('refuses WHEP on a full node (every worker at capacity) and takes it again when a seat frees', () => {
+    const workers = { room: false, hasRoom: () => workers.room };
+    const policy = new AdmissionPolicy(cluster(true), ['relay'], workers);
+    expect(policy.whep()).toMatch(/every worker of this node is at capacity/);
+    // Signaling joins are refused by the Peer with the typed 'full' error that names another relay.
+    expect(policy.join('viewer')).toBeUndefined();
+    workers.room = true;
+    expect(policy.whep()).toBeUndefined();
+  });
+
   it('admits viewers and commentators on a healthy relay', () => {
     const policy = new AdmissionPolicy(cluster(true), ['ingest', 'relay']);
     expect(policy.join('viewer')).toBeUndefined();
