@@ -3,6 +3,7 @@ import type { NodeRecord } from '@matchmesh/protocol';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../src/browser.ts';
+import { mediaObjects } from '../src/metrics.ts';
 import { startNode, type TestNode, token } from '../src/node.ts';
 import { startOrigin } from '../src/origin.ts';
 import type { ManagedProcess } from '../src/processes.ts';
@@ -143,6 +144,23 @@ describe('fan-out across the workers of a relay', () => {
     expect(whep.headers.get('retry-after')).toBe('2');
     expect(whep.headers.get('content-type')).toContain('application/problem+json');
     expect(whep.headers.get('location')).toBeNull();
+
+    // A join storm against the full relay: every join refused with 'full', nothing built in its workers.
+    const before = await mediaObjects(relay.url);
+    const storm = await Promise.all(
+      Array.from({ length: 50 }, async () => {
+        const socket = await TestSignaling.connect(relay.url);
+        const t0 = performance.now();
+        const reply = await socket.request('join', { stream, token: viewerToken, role: 'viewer' });
+        const ms = performance.now() - t0;
+        socket.close();
+        return { code: reply.ok ? 'ok' : reply.error.code, ms };
+      }),
+    );
+    const times = storm.map((r) => r.ms).sort((a, b) => a - b);
+    console.log(`join storm on a full relay: 50 refused, p50 ${times[25]!.toFixed(1)} ms, max ${times[49]!.toFixed(1)} ms`);
+    expect(storm.map((r) => r.code)).toEqual(Array(50).fill('full'));
+    expect(await mediaObjects(relay.url)).toEqual(before);
 
     // The named relay takes the viewer.
     const ws = await TestSignaling.connect(spare.url);
