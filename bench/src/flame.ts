@@ -117,7 +117,10 @@ export function flameSvg(folded: Folded, title: string, width = 1200): string {
     let node = root;
     for (const f of stack.split(';')) {
       let c = node.children.get(f);
-      if (!c) node.children.set(f, (c = { name: f, value: 0, children: new Map() }));
+      if (!c) {
+        c = { name: f, value: 0, children: new Map() };
+        node.children.set(f, c);
+      }
       c.value += n;
       node = c;
     }

@@ -71,7 +71,10 @@ export class PerfRecord {
         'SRTP protect': inclusivePct(folded, /srtp_protect/),
         'UdpSocketHandle send/flush': inclusivePct(folded, /^UdpSocketHandle::/),
         'libuv poll (epoll_wait)': inclusivePct(folded, /epoll_wait/),
-        'loopback delivery to the sink (net_rx softirq)': inclusivePct(folded, /^(net_rx_action|__netif_receive_skb)_\[k\]$/),
+        'loopback delivery to the sink (net_rx softirq)': inclusivePct(
+          folded,
+          /^(net_rx_action|__netif_receive_skb)_\[k\]$/,
+        ),
         kernel: inclusivePct(folded, /_\[k\]$/),
       },
       folded: `${outBase}.folded`,

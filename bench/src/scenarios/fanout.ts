@@ -284,7 +284,7 @@ export const fanout: Scenario = {
           rows: [...shared, ...perPacket, ...naive].map(row),
           notes: [
             `worker pinned to CPU 1, sink and bench to CPU 0: ${pinned}`,
-            'matchmesh = batched sends (sendmmsg per socket per loop iteration); per-packet = a second worker with MEDIASOUP_SEND_BATCH=0 (mediasoup\'s one send per datagram), measured after it',
+            "matchmesh = batched sends (sendmmsg per socket per loop iteration); per-packet = a second worker with MEDIASOUP_SEND_BATCH=0 (mediasoup's one send per datagram), measured after it",
             'each bench viewer is a PlainTransport with its own socket: a batch holds the datagrams one socket gets in one loop iteration (several program packets read at once), not the N viewers of one packet as on a WebRtcServer socket',
             'loss = RTP seq gaps at the sink over all consumer SSRCs (mediasoup probation padding excluded)',
             'ingest drops = program packets the kernel dropped at the worker ingest socket (worker not scheduled in time: each costs one packet per viewer); sink drops = same at the sink sockets',
@@ -353,10 +353,24 @@ export const fanout: Scenario = {
 
 function chart(shared: FanoutRow[], perPacket: FanoutRow[], naive: FanoutRow[]): string {
   const series = (pick: (r: FanoutRow) => number) => [
-    { name: 'matchmesh (batched)', color: '#1f6feb', points: shared.map((r): [number, number] => [r.viewers, pick(r)]) },
-    { name: 'per-packet sends', color: '#7c3aed', points: perPacket.map((r): [number, number] => [r.viewers, pick(r)]) },
+    {
+      name: 'matchmesh (batched)',
+      color: '#1f6feb',
+      points: shared.map((r): [number, number] => [r.viewers, pick(r)]),
+    },
+    {
+      name: 'per-packet sends',
+      color: '#7c3aed',
+      points: perPacket.map((r): [number, number] => [r.viewers, pick(r)]),
+    },
     ...(naive.length
-      ? [{ name: 'naive (router/viewer)', color: '#d97706', points: naive.map((r): [number, number] => [r.viewers, pick(r)]) }]
+      ? [
+          {
+            name: 'naive (router/viewer)',
+            color: '#d97706',
+            points: naive.map((r): [number, number] => [r.viewers, pick(r)]),
+          },
+        ]
       : []),
   ];
   const cpu = lineChart({

@@ -40,7 +40,16 @@ describe('worker build recipe patches', () => {
   it.each(patches)('%s applies to the installed mediasoup worker sources', (name) => {
     const res = spawnSync(
       'patch',
-      ['--dry-run', '-p1', '--batch', '--forward', '-d', path.join(mediasoupDir, 'worker'), '-i', path.join(patchesDir, name)],
+      [
+        '--dry-run',
+        '-p1',
+        '--batch',
+        '--forward',
+        '-d',
+        path.join(mediasoupDir, 'worker'),
+        '-i',
+        path.join(patchesDir, name),
+      ],
       { encoding: 'utf8' },
     );
     expect(res.stdout + res.stderr).not.toMatch(/FAILED|malformed|Reversed|can't find file/);

@@ -30,8 +30,12 @@ mediasoup.setLogEventListeners({
 const mediaCodecs = [
   { kind: 'audio', mimeType: 'audio/opus', clockRate: 48000, channels: 2 },
   { kind: 'video', mimeType: 'video/VP8', clockRate: 90000 },
-  { kind: 'video', mimeType: 'video/H264', clockRate: 90000,
-    parameters: { 'packetization-mode': 1, 'profile-level-id': '42e01f', 'level-asymmetry-allowed': 1 } },
+  {
+    kind: 'video',
+    mimeType: 'video/H264',
+    clockRate: 90000,
+    parameters: { 'packetization-mode': 1, 'profile-level-id': '42e01f', 'level-asymmetry-allowed': 1 },
+  },
 ];
 const ip = '127.0.0.1';
 const SSRC = 11111111;
@@ -56,13 +60,18 @@ function srtpOpen(keys, m, hdr) {
   if (!tag.equals(m.subarray(m.length - 10))) return null;
   const iv = Buffer.concat([keys.salt, Buffer.alloc(2)]);
   for (let i = 0; i < 4; i++) iv[4 + i] ^= m[8 + i];
-  iv[12] ^= m[2]; iv[13] ^= m[3]; // index = ROC (0 here) << 16 | seq
+  iv[12] ^= m[2];
+  iv[13] ^= m[3]; // index = ROC (0 here) << 16 | seq
   return crypto.createCipheriv('aes-128-ctr', keys.key, iv).update(body.subarray(hdr));
 }
 
 function rtp(seq, payload) {
   const hdr = Buffer.alloc(12);
-  hdr[0] = 0x80; hdr[1] = 100; hdr.writeUInt16BE(seq, 2); hdr.writeUInt32BE(seq * 960, 4); hdr.writeUInt32BE(SSRC, 8);
+  hdr[0] = 0x80;
+  hdr[1] = 100;
+  hdr.writeUInt16BE(seq, 2);
+  hdr.writeUInt32BE(seq * 960, 4);
+  hdr.writeUInt32BE(SSRC, 8);
   return Buffer.concat([hdr, payload]);
 }
 // The payload names its packet, so a receiver can check the bytes it got.
@@ -95,13 +104,22 @@ async function fanout(router, plainIn, src) {
       if (!got.has(ssrc)) got.set(ssrc, []);
       got.get(ssrc).push({ seq: m.readUInt16BE(2), payload: keys ? srtpOpen(keys, m, hdr) : m.subarray(hdr) });
     });
-    const t = await router.createPlainTransport({ listenInfo: { protocol: 'udp', ip }, rtcpMux: true, comedia: false,
-      enableSrtp: srtp, srtpCryptoSuite: 'AES_CM_128_HMAC_SHA1_80' });
-    await t.connect({ ip, port: sink.address().port,
-      srtpParameters: srtp ? { cryptoSuite: 'AES_CM_128_HMAC_SHA1_80', keyBase64: srtpKey() } : undefined });
+    const t = await router.createPlainTransport({
+      listenInfo: { protocol: 'udp', ip },
+      rtcpMux: true,
+      comedia: false,
+      enableSrtp: srtp,
+      srtpCryptoSuite: 'AES_CM_128_HMAC_SHA1_80',
+    });
+    await t.connect({
+      ip,
+      port: sink.address().port,
+      srtpParameters: srtp ? { cryptoSuite: 'AES_CM_128_HMAC_SHA1_80', keyBase64: srtpKey() } : undefined,
+    });
     if (srtp) keys = srtpSessionKeys(t.srtpParameters.keyBase64);
     const cs = [];
-    for (let i = 0; i < consumers; i++) cs.push(await t.consume({ producerId: plainIn.producer.id, rtpCapabilities: router.rtpCapabilities }));
+    for (let i = 0; i < consumers; i++)
+      cs.push(await t.consume({ producerId: plainIn.producer.id, rtpCapabilities: router.rtpCapabilities }));
     viewers.push(t);
     receivers.push({ sink, got, srtp, consumers: cs });
   };
@@ -129,8 +147,10 @@ async function fanout(router, plainIn, src) {
       const stats = await c.getStats();
       const counted = stats.find((s) => s.type === 'outbound-rtp')?.packetCount;
       if (pkts.length !== N || unique !== N || !inOrder || !bytesOk || counted !== N) {
-        problems.push(`ssrc ${ssrc} (${r.srtp ? 'srtp' : 'plain'}): got ${pkts.length}/${N}, ${unique} distinct, ` +
-          `inOrder=${inOrder}, bytesOk=${bytesOk}, consumer packetCount=${counted}`);
+        problems.push(
+          `ssrc ${ssrc} (${r.srtp ? 'srtp' : 'plain'}): got ${pkts.length}/${N}, ${unique} distinct, ` +
+            `inOrder=${inOrder}, bytesOk=${bytesOk}, consumer packetCount=${counted}`,
+        );
       }
     }
     // Nothing for an SSRC no consumer of this transport has.
@@ -148,25 +168,50 @@ async function fanout(router, plainIn, src) {
   const worker = await mediasoup.createWorker(logSettings);
   // pipeToRouter() keeps producer ids, so the second router lives in another worker.
   const worker2 = await mediasoup.createWorker({ logLevel: 'warn' });
-  for (const w of [worker, worker2]) w.on('died', (e) => { console.error('worker died:', e); process.exit(2); });
+  for (const w of [worker, worker2])
+    w.on('died', (e) => {
+      console.error('worker died:', e);
+      process.exit(2);
+    });
   const router = await worker.createRouter({ mediaCodecs });
   const router2 = await worker2.createRouter({ mediaCodecs });
   const webRtcTransport = await router.createWebRtcTransport({
-    listenInfos: [ { protocol: 'udp', ip }, { protocol: 'tcp', ip } ],
+    listenInfos: [
+      { protocol: 'udp', ip },
+      { protocol: 'tcp', ip },
+    ],
   });
   const pipeTransport = await router.createPipeTransport({ listenInfo: { protocol: 'udp', ip }, enableSrtp: true });
 
   // RTP in (plain) -> router -> SRTP pipe -> router2 -> RTP out (plain).
-  const plainIn = await router.createPlainTransport({ listenInfo: { protocol: 'udp', ip }, rtcpMux: true, comedia: true });
-  const producer = await plainIn.produce({ kind: 'audio', rtpParameters: {
-    codecs: [ { mimeType: 'audio/opus', payloadType: 100, clockRate: 48000, channels: 2 } ],
-    encodings: [ { ssrc: SSRC } ] } });
+  const plainIn = await router.createPlainTransport({
+    listenInfo: { protocol: 'udp', ip },
+    rtcpMux: true,
+    comedia: true,
+  });
+  const producer = await plainIn.produce({
+    kind: 'audio',
+    rtpParameters: {
+      codecs: [{ mimeType: 'audio/opus', payloadType: 100, clockRate: 48000, channels: 2 }],
+      encodings: [{ ssrc: SSRC }],
+    },
+  });
   plainIn.producer = producer;
-  const { pipeConsumer, pipeProducer } = await router.pipeToRouter({ producerId: producer.id, router: router2, enableSrtp: true });
+  const { pipeConsumer, pipeProducer } = await router.pipeToRouter({
+    producerId: producer.id,
+    router: router2,
+    enableSrtp: true,
+  });
   const sink = await bound();
   let received = 0;
-  sink.on('message', () => { received++; });
-  const plainOut = await router2.createPlainTransport({ listenInfo: { protocol: 'udp', ip }, rtcpMux: true, comedia: false });
+  sink.on('message', () => {
+    received++;
+  });
+  const plainOut = await router2.createPlainTransport({
+    listenInfo: { protocol: 'udp', ip },
+    rtcpMux: true,
+    comedia: false,
+  });
   await plainOut.connect({ ip, port: sink.address().port });
   await plainOut.consume({ producerId: producer.id, rtpCapabilities: router2.rtpCapabilities });
   const src = dgram.createSocket('udp4');
@@ -177,25 +222,38 @@ async function fanout(router, plainIn, src) {
   await sleep(200);
   const pipeStats = await pipeConsumer.getStats();
   if (received < 1) throw new Error('no RTP made it through the SRTP pipe between routers');
-  pipeConsumer.close(); pipeProducer.close(); plainOut.close(); sink.close();
+  pipeConsumer.close();
+  pipeProducer.close();
+  plainOut.close();
+  sink.close();
 
   const fan = await fanout(router, plainIn, src);
   const batchOn = batchLogs.some((l) => l.includes('send batching: on'));
   const batchOff = batchLogs.some((l) => l.includes('send batching: off'));
   const first = batchLogs.map((l) => /first sendmmsg\(\) sent (\d+)/.exec(l)).find(Boolean);
-  console.log(JSON.stringify({
-    mediasoupVersion: mediasoup.version,
-    workerPid: worker.pid,
-    routerCodecs: router.rtpCapabilities.codecs.map((c) => c.mimeType + (c.parameters && c.parameters['profile-level-id'] ? '/' + c.parameters['profile-level-id'] : '')),
-    webRtcIceCandidates: webRtcTransport.iceCandidates.map((c) => c.protocol + ':' + c.port),
-    dtlsFingerprints: webRtcTransport.dtlsParameters.fingerprints.length,
-    pipeTransportSrtp: pipeTransport.srtpParameters && pipeTransport.srtpParameters.cryptoSuite,
-    rtpThroughSrtpPipe: received,
-    pipeConsumerPacketsSent: pipeStats[0] && pipeStats[0].packetCount,
-    sendBatching: batchOn ? 'on' : batchOff ? 'off' : 'not reported',
-    firstSendmmsgDatagrams: first ? Number(first[1]) : null,
-    fanout: { receivers: fan.receivers, streams: fan.streams, packetsPerStream: fan.packetsPerStream, problems: fan.problems.length },
-  }));
+  console.log(
+    JSON.stringify({
+      mediasoupVersion: mediasoup.version,
+      workerPid: worker.pid,
+      routerCodecs: router.rtpCapabilities.codecs.map(
+        (c) =>
+          c.mimeType + (c.parameters && c.parameters['profile-level-id'] ? '/' + c.parameters['profile-level-id'] : ''),
+      ),
+      webRtcIceCandidates: webRtcTransport.iceCandidates.map((c) => c.protocol + ':' + c.port),
+      dtlsFingerprints: webRtcTransport.dtlsParameters.fingerprints.length,
+      pipeTransportSrtp: pipeTransport.srtpParameters && pipeTransport.srtpParameters.cryptoSuite,
+      rtpThroughSrtpPipe: received,
+      pipeConsumerPacketsSent: pipeStats[0] && pipeStats[0].packetCount,
+      sendBatching: batchOn ? 'on' : batchOff ? 'off' : 'not reported',
+      firstSendmmsgDatagrams: first ? Number(first[1]) : null,
+      fanout: {
+        receivers: fan.receivers,
+        streams: fan.streams,
+        packetsPerStream: fan.packetsPerStream,
+        problems: fan.problems.length,
+      },
+    }),
+  );
   if (fan.problems.length) throw new Error(`fan-out: ${fan.problems.join('; ')}`);
   if (refusals.length) throw new Error(`libsrtp2 refused the OpenSSL crypto: ${refusals.join('; ')}`);
   if (expectBatch && !(batchOn && first && Number(first[1]) >= 2)) {
@@ -205,7 +263,15 @@ async function fanout(router, plainIn, src) {
     throw new Error(`expected per-packet sends (MEDIASOUP_SEND_BATCH=0); worker said: ${JSON.stringify(batchLogs)}`);
   }
   src.close();
-  plainIn.close(); pipeTransport.close(); webRtcTransport.close();
-  router.close(); router2.close(); worker.close(); worker2.close();
+  plainIn.close();
+  pipeTransport.close();
+  webRtcTransport.close();
+  router.close();
+  router2.close();
+  worker.close();
+  worker2.close();
   console.log('SMOKE_OK');
-})().catch((e) => { console.error((e && e.stack) || e); process.exit(1); });
+})().catch((e) => {
+  console.error((e && e.stack) || e);
+  process.exit(1);
+});
