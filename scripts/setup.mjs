@@ -21,6 +21,8 @@ const DEBIAN_PACKAGES = [
   'redis-server', 'ffmpeg', 'chromium', 'stress-ng',
   // bench: counts the bytes leaving the ingest's pipe ports (inter-region copies scenario).
   'tcpdump',
+  // bench: `--perf` profiles the fan-out relay worker (perf record/script).
+  'linux-perf',
 ];
 
 function run(cmd, args, opts = {}) {

@@ -42,6 +42,20 @@ export const FlagsSchema = z
       .union([z.boolean(), z.enum(['true', 'false'])])
       .default(false)
       .transform((v) => v === true || v === 'true'),
+    /**
+     * Profile the fan-out relay worker with `perf record` (Debian's linux-perf) during the step
+     * nearest to --perf-viewers, for both send paths: folded stacks + flame graph SVG in --out.
+     */
+    perf: z
+      .union([z.boolean(), z.enum(['true', 'false'])])
+      .default(false)
+      .transform((v) => v === true || v === 'true'),
+    perfViewers: z.coerce.number().int().min(1).max(100_000).default(150),
+    /** Also measure the 'naive' (router per viewer) fan-out baseline. */
+    naive: z
+      .union([z.boolean(), z.enum(['true', 'false'])])
+      .default(true)
+      .transform((v) => v === true || v === 'true'),
     out: z.string().default('bench/results'),
     help: z.boolean().default(false),
   })
@@ -79,5 +93,6 @@ export function parseFlags(argv: readonly string[]): Flags {
 export const USAGE = `npm run bench -- [--scenarios=all|${scenarioNames().join(',')}]
   [--host=127.0.0.1] [--steps=50,100,200,...] [--step-seconds=8] [--latency-viewers=500]
   [--joins=1000] [--join-window-seconds=10] [--g2g-seconds=10] [--ttff-joins=8]
-  [--copies-viewers=30] [--pin=false|true] [--out=bench/results]
+  [--copies-viewers=30] [--pin=false|true] [--perf=false|true] [--perf-viewers=150]
+  [--naive=true|false] [--out=bench/results]
 All load goes to loopback only; any other --host is refused.`;

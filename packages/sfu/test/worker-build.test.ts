@@ -1,4 +1,5 @@
-import { existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 // @ts-expect-error: a dependency-free .mjs script without type declarations
@@ -20,5 +21,38 @@ describe('worker build cache', () => {
     expect(existsSync(bin)).toBe(true);
     expect(process.env.MEDIASOUP_WORKER_BIN).toBe(bin);
     expect(lines).toEqual([]);
+  });
+});
+
+/**
+ * The recipe's patches to mediasoup's worker sources (recipe/patches/) must
+ * apply to the mediasoup version installed, or the next worker build stops.
+ * A dry run against the installed sources: fast, changes nothing.
+ */
+describe('worker build recipe patches', () => {
+  const patchesDir = path.resolve(import.meta.dirname, '../worker-build/recipe/patches');
+  const patches = readdirSync(patchesDir).filter((f) => f.endsWith('.patch'));
+
+  it('ships the send-batching patch', () => {
+    expect(patches).toContain('001-udp-send-batching.patch');
+  });
+
+  it.each(patches)('%s applies to the installed mediasoup worker sources', (name) => {
+    const res = spawnSync(
+      'patch',
+      [
+        '--dry-run',
+        '-p1',
+        '--batch',
+        '--forward',
+        '-d',
+        path.join(mediasoupDir, 'worker'),
+        '-i',
+        path.join(patchesDir, name),
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(res.stdout + res.stderr).not.toMatch(/FAILED|malformed|Reversed|can't find file/);
+    expect(res.status).toBe(0);
   });
 });

@@ -18,6 +18,8 @@ import { fileURLToPath } from 'node:url';
 const SELF_PATH = fileURLToPath(import.meta.url);
 const HERE = path.dirname(SELF_PATH);
 const RECIPE_DIR = path.join(HERE, 'recipe');
+const PATCHES_DIR = path.join(RECIPE_DIR, 'patches');
+const SMOKE_SCRIPT = path.join(HERE, 'smoke-check.cjs');
 const BIN_NAME = 'mediasoup-worker';
 
 // Wraps in worker/subprojects/ that a Linux `mediasoup-worker` build never
@@ -40,6 +42,7 @@ const REQUIRED_TOOLS = [
   ['cc', 'build-essential'],
   ['c++', 'build-essential'],
   ['ar', 'build-essential (binutils)'],
+  ['patch', 'patch'],
 ];
 const REQUIRED_PKG_CONFIG = [
   ['libuv', 'libuv1-dev'],
@@ -74,14 +77,14 @@ function listFilesRecursive(dir, base = dir) {
 }
 
 /**
- * Short sha256 over every file in recipe/ plus this module itself (sorted
- * relative paths + contents). Any change to the recipe invalidates the cache.
+ * Short sha256 over every file in recipe/ plus this module and the smoke
+ * check (sorted relative paths + contents). Any change invalidates the cache.
  */
 export function recipeHash() {
   const hash = createHash('sha256');
   const files = listFilesRecursive(RECIPE_DIR)
     .map((rel) => ({ rel: `recipe/${rel}`, abs: path.join(RECIPE_DIR, ...rel.split('/')) }))
-    .concat([{ rel: path.basename(SELF_PATH), abs: SELF_PATH }])
+    .concat([SELF_PATH, SMOKE_SCRIPT].map((abs) => ({ rel: path.basename(abs), abs })))
     .sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
   for (const { rel, abs } of files) {
     hash.update(rel);
@@ -317,7 +320,30 @@ function prepareSources(mediasoupDir, srcDir) {
   for (const dir of recipeStandInDirs()) {
     fs.rmSync(path.join(srcDir, 'subprojects', dir), { recursive: true, force: true });
   }
-  fs.cpSync(RECIPE_DIR, srcDir, { recursive: true });
+  fs.cpSync(RECIPE_DIR, srcDir, { recursive: true, filter: (src) => path.resolve(src) !== PATCHES_DIR });
+}
+
+/**
+ * Applies recipe/patches/*.patch (unified diffs against worker/, `patch -p1`)
+ * in name order. A dry run first, so a patch that no longer applies fails the
+ * build clearly and never leaves half-patched sources.
+ */
+async function applyPatches(srcDir, logFile, log) {
+  const names = fs.existsSync(PATCHES_DIR) ? fs.readdirSync(PATCHES_DIR).filter((f) => f.endsWith('.patch')).sort() : [];
+  for (const name of names) {
+    const file = path.join(PATCHES_DIR, name);
+    const args = ['-p1', '--batch', '--forward', '--no-backup-if-mismatch', '-r', '-', '-d', srcDir, '-i', file];
+    try {
+      await runStep({ name: `patch ${name} (dry run)`, cmd: 'patch', args: ['--dry-run', ...args], logFile, log });
+    } catch (error) {
+      throw new Error(
+        `[worker] recipe/patches/${name} does not apply to this mediasoup's worker sources; ` +
+          `the matchmesh worker-build recipe must be updated for this mediasoup version (${error.message})`,
+      );
+    }
+    await runStep({ name: `patch ${name}`, cmd: 'patch', args, logFile, log });
+  }
+  return names;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -400,94 +426,39 @@ function runStep({ name, cmd, args, cwd, env, logFile, log, onLine, timeoutMs })
 /* Smoke check                                                               */
 /* ------------------------------------------------------------------------ */
 
-// CommonJS, run with `node -e`. Exercises: worker start, router with opus/VP8/
-// H264, WebRtcTransport (UDP+TCP on 127.0.0.1), PipeTransport with SRTP, and
-// real RTP through an SRTP pipe between two routers (srtp_protect on one side,
-// srtp_unprotect on the other, in a second worker: covers the libsrtp3->libsrtp2 compat layer).
-const SMOKE_SCRIPT = String.raw`
-'use strict';
-const dgram = require('node:dgram');
-const mediasoup = require(process.env.MATCHMESH_SMOKE_MEDIASOUP);
-const mediaCodecs = [
-  { kind: 'audio', mimeType: 'audio/opus', clockRate: 48000, channels: 2 },
-  { kind: 'video', mimeType: 'video/VP8', clockRate: 90000 },
-  { kind: 'video', mimeType: 'video/H264', clockRate: 90000,
-    parameters: { 'packetization-mode': 1, 'profile-level-id': '42e01f', 'level-asymmetry-allowed': 1 } },
-];
-const ip = '127.0.0.1';
-(async () => {
-  const worker = await mediasoup.createWorker({ logLevel: 'warn' });
-  // pipeToRouter() keeps producer ids, so the second router lives in another worker.
-  const worker2 = await mediasoup.createWorker({ logLevel: 'warn' });
-  for (const w of [worker, worker2]) w.on('died', (e) => { console.error('worker died:', e); process.exit(2); });
-  const router = await worker.createRouter({ mediaCodecs });
-  const router2 = await worker2.createRouter({ mediaCodecs });
-  const webRtcTransport = await router.createWebRtcTransport({
-    listenInfos: [ { protocol: 'udp', ip }, { protocol: 'tcp', ip } ],
-  });
-  const pipeTransport = await router.createPipeTransport({ listenInfo: { protocol: 'udp', ip }, enableSrtp: true });
 
-  // RTP in (plain) -> router -> SRTP pipe -> router2 -> RTP out (plain).
-  const plainIn = await router.createPlainTransport({ listenInfo: { protocol: 'udp', ip }, rtcpMux: true, comedia: true });
-  const producer = await plainIn.produce({ kind: 'audio', rtpParameters: {
-    codecs: [ { mimeType: 'audio/opus', payloadType: 100, clockRate: 48000, channels: 2 } ],
-    encodings: [ { ssrc: 11111111 } ] } });
-  const { pipeConsumer, pipeProducer } = await router.pipeToRouter({ producerId: producer.id, router: router2, enableSrtp: true });
-  const sink = dgram.createSocket('udp4');
-  await new Promise((r) => sink.bind(0, ip, r));
-  let received = 0;
-  sink.on('message', () => { received++; });
-  const plainOut = await router2.createPlainTransport({ listenInfo: { protocol: 'udp', ip }, rtcpMux: true, comedia: false });
-  await plainOut.connect({ ip, port: sink.address().port });
-  await plainOut.consume({ producerId: producer.id, rtpCapabilities: router2.rtpCapabilities });
-  const src = dgram.createSocket('udp4');
-  const payload = Buffer.alloc(80, 0xab);
-  for (let seq = 1; seq <= 50 && received < 5; seq++) {
-    const hdr = Buffer.alloc(12);
-    hdr[0] = 0x80; hdr[1] = 100; hdr.writeUInt16BE(seq, 2); hdr.writeUInt32BE(seq * 960, 4); hdr.writeUInt32BE(11111111, 8);
-    src.send(Buffer.concat([hdr, payload]), plainIn.tuple.localPort, ip);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  await new Promise((r) => setTimeout(r, 200));
-  const pipeStats = await pipeConsumer.getStats();
-  console.log(JSON.stringify({
-    mediasoupVersion: mediasoup.version,
-    workerPid: worker.pid,
-    routerCodecs: router.rtpCapabilities.codecs.map((c) => c.mimeType + (c.parameters && c.parameters['profile-level-id'] ? '/' + c.parameters['profile-level-id'] : '')),
-    webRtcIceCandidates: webRtcTransport.iceCandidates.map((c) => c.protocol + ':' + c.port),
-    dtlsFingerprints: webRtcTransport.dtlsParameters.fingerprints.length,
-    pipeTransportSrtp: pipeTransport.srtpParameters && pipeTransport.srtpParameters.cryptoSuite,
-    rtpThroughSrtpPipe: received,
-    pipeConsumerPacketsSent: pipeStats[0] && pipeStats[0].packetCount,
-  }));
-  if (received < 1) throw new Error('no RTP made it through the SRTP pipe between routers');
-  src.close(); sink.close();
-  pipeConsumer.close(); pipeProducer.close();
-  plainIn.close(); plainOut.close(); pipeTransport.close(); webRtcTransport.close();
-  router.close(); router2.close(); worker.close(); worker2.close();
-  console.log('SMOKE_OK');
-})().catch((e) => { console.error((e && e.stack) || e); process.exit(1); });
-`;
-
+/** Runs smoke-check.cjs twice: batched sends (default) and MEDIASOUP_SEND_BATCH=0 (mediasoup's per-packet path). */
 async function smokeCheck({ mediasoupDir, binPath, logFile, log }) {
   const entry = path.join(mediasoupDir, 'node', 'lib', 'index.js');
   if (!fs.existsSync(entry)) throw new Error(`[worker] smoke check: ${entry} not found`);
-  const tail = await runStep({
-    name: 'smoke check',
-    cmd: process.execPath,
-    args: ['-e', SMOKE_SCRIPT],
-    cwd: mediasoupDir,
-    env: { ...process.env, MEDIASOUP_WORKER_BIN: binPath, MATCHMESH_SMOKE_MEDIASOUP: entry },
-    logFile,
-    log,
-    timeoutMs: SMOKE_TIMEOUT_MS,
-  });
-  if (!tail.includes('SMOKE_OK')) {
-    log('[worker] smoke check did not print SMOKE_OK; its output:');
-    for (const line of tail) log(`  | ${line}`);
-    throw new Error(`[worker] smoke check of the new mediasoup-worker failed; log: ${logFile}`);
+  const summaries = [];
+  for (const batch of ['1', '0']) {
+    const { MEDIASOUP_SEND_BATCH: _unset, ...env } = process.env;
+    const name = `smoke check (${batch === '1' ? 'batched sends' : 'MEDIASOUP_SEND_BATCH=0'})`;
+    const tail = await runStep({
+      name,
+      cmd: process.execPath,
+      args: [SMOKE_SCRIPT],
+      cwd: mediasoupDir,
+      env: {
+        ...env,
+        ...(batch === '0' ? { MEDIASOUP_SEND_BATCH: '0' } : {}),
+        MEDIASOUP_WORKER_BIN: binPath,
+        MATCHMESH_SMOKE_MEDIASOUP: entry,
+        MATCHMESH_SMOKE_EXPECT_BATCH: batch,
+      },
+      logFile,
+      log,
+      timeoutMs: SMOKE_TIMEOUT_MS,
+    });
+    if (!tail.includes('SMOKE_OK')) {
+      log(`[worker] ${name} did not print SMOKE_OK; its output:`);
+      for (const line of tail) log(`  | ${line}`);
+      throw new Error(`[worker] ${name} of the new mediasoup-worker failed; log: ${logFile}`);
+    }
+    summaries.push(tail.filter((l) => l.startsWith('{')).join('\n'));
   }
-  return tail.filter((l) => l.startsWith('{')).join('\n');
+  return summaries.join('\n');
 }
 
 /* ------------------------------------------------------------------------ */
@@ -588,6 +559,8 @@ export async function ensureWorker({ mediasoupDir, cacheRoot = defaultCacheRoot(
     prepareSources(mediasoupDir, srcDir);
     log(`[worker] sources copied, recipe overlaid; ${patchMesonVersion(srcDir, mesonVersion, path.join(workerSrc, 'meson.build'))}`);
     log(`[worker] ${patchDtlsBioCallback(srcDir)}`);
+    const patches = await applyPatches(srcDir, logFile, log);
+    if (patches.length) log(`[worker] applied recipe/patches: ${patches.join(', ')}`);
 
     log('[worker] meson setup ...');
     await runStep({
@@ -625,7 +598,7 @@ export async function ensureWorker({ mediasoupDir, cacheRoot = defaultCacheRoot(
     fs.copyFileSync(built, stagedBin);
     fs.chmodSync(stagedBin, 0o755);
 
-    log('[worker] smoke check (Worker, Router, WebRtcTransport, SRTP PipeTransport) ...');
+    log('[worker] smoke check (Worker, Router, WebRtcTransport, SRTP PipeTransport, fan-out batched + per-packet) ...');
     const summary = await smokeCheck({ mediasoupDir, binPath: stagedBin, logFile, log });
     log(`[worker] smoke check OK ${summary}`);
 
