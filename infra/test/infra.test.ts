@@ -321,7 +321,7 @@ describe('image build agrees with the set-up', () => {
   it('the build stage installs the worker build dependencies of scripts/setup.mjs', () => {
     const list = /const DEBIAN_PACKAGES = \[([\s\S]*?)\];/.exec(read('scripts/setup.mjs'))?.[1] ?? '';
     const wanted = [...list.matchAll(/'([a-z0-9.+-]+)'/g)].map((m) => m[1] as string);
-    const runAndTestTools = new Set(['redis-server', 'ffmpeg', 'chromium', 'tcpdump', 'stress-ng']);
+    const runAndTestTools = new Set(['redis-server', 'ffmpeg', 'chromium', 'tcpdump', 'stress-ng', 'linux-perf']);
     const build = stage('build');
     const missing = wanted.filter(
       (p) => !runAndTestTools.has(p) && !new RegExp(`\\s${p.replace(/[+.]/g, '\\$&')}(\\s|$)`, 'm').test(build),

@@ -108,7 +108,7 @@ export async function exportedMetricNames(): Promise<Set<string>> {
       cpuSeconds: async () => 0,
       // One worker, so the per-worker series (labelled `worker`) exist in the scrape.
       workers: [{ index: 0, worker: { getResourceUsage: async () => ({ ru_utime: 0, ru_stime: 0 }) } }],
-      workerLoads: () => [{ index: 0, viewers: 0, capacity: 150, cpu: 0 }],
+      workerLoads: () => [{ index: 0, pid: 1, sources: 0, viewers: 0, capacity: 200, cpu: 0 }],
     },
   };
   const metrics = new NodeMetrics(media as never, { peers: new Set() } as never, () => undefined, {

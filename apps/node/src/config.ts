@@ -57,10 +57,11 @@ export const ConfigSchema = z
     MM_WORKERS: z.coerce.number().int().min(1).max(64).default(Math.max(1, os.availableParallelism())),
     /**
      * Viewers one mediasoup worker (one core) takes. Default VIEWERS_PER_WORKER
-     * (150): the fan-out bench saturates one worker core at ~200 viewers of a
-     * 1.4 Mbit/s program (2 vCPU EPYC), so this keeps a quarter in hand for
-     * bursts, RTCP and HLS packaging. Measure your machines with
-     * `npm run bench -- --scenarios=fanout` and set it. A node takes a viewer
+     * (200): the fan-out bench saturates one worker core of the project's build
+     * (batched sends, OpenSSL SRTP) at ~260–300 viewers of a 1.4 Mbit/s program
+     * (2 vCPU EPYC), so this keeps a quarter in hand for bursts, RTCP and HLS
+     * packaging. Measure your machines with
+     * `npm run bench -- --scenarios=fanout,workers` and set it. A node takes a viewer
      * while one of its workers is under this (placement and admission).
      */
     MM_CAPACITY_VIEWERS_PER_WORKER: z.coerce.number().int().min(1).max(100_000).optional(),
@@ -172,7 +173,7 @@ export const ConfigSchema = z
  * measured saturation (~200 viewers of a 1.4 Mbit/s program per worker core,
  * `npm run bench -- --scenarios=fanout`) less a quarter of margin.
  */
-export const VIEWERS_PER_WORKER = 150;
+export const VIEWERS_PER_WORKER = 200;
 
 /** The parsed environment under its variable names, plus the secrets read from files (loadConfig sections it). */
 export type Config = z.infer<typeof ConfigSchema> & { tokenSecret: string; clusterSecret: string; repoRoot: string };

@@ -32,7 +32,7 @@ describe('config sections', () => {
     expect(c.hls).toMatchObject({ lingerMs: 60_000, partMs: 200, segmentMs: 1000, targetDuration: 2, always: [] });
     expect(c.hls.rootDir).toMatch(/matchmesh-hls\/n1$/);
     expect(c.cluster).toMatchObject({ name: 'matchmesh', heartbeatMs: 2000, secret: `cluster:${secret}` });
-    expect(c.cluster.capacityViewers).toBe(150 * c.rtc.workers);
+    expect(c.cluster.capacityViewers).toBe(VIEWERS_PER_WORKER * c.rtc.workers);
     expect(c.cluster.capacityViewersPerWorker).toBe(VIEWERS_PER_WORKER);
     expect(c.tokens).toEqual({ secret });
   });
