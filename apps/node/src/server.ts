@@ -20,6 +20,7 @@ import { registerMetrics } from './routes/metrics.ts';
 import { registerWebRtcHttp } from './routes/webrtc-http.ts';
 import { SignalingServer } from './signaling/SignalingServer.ts';
 import { AdmissionPolicy } from './wiring/AdmissionPolicy.ts';
+import { cachedFor } from './wiring/cachedFor.ts';
 import { LocalAudience } from './wiring/LocalAudience.ts';
 import { StreamResolver } from './wiring/StreamResolver.ts';
 
@@ -111,10 +112,11 @@ export async function startNode(config: NodeConfig, logger: PinoLogger): Promise
     resolveStream: (stream) => streams.resolve(stream),
     hasRoom: () => pool.hasRoom(),
     seat: (stream, role) => media.seat(stream, { commentator: role === 'commentator' }),
-    alternativeRelay: async () => {
+    // A join storm against a full node reads the registry once a second, not once per refusal.
+    alternativeRelay: cachedFor(1000, async () => {
       const best = alternativeRelay(await cluster.registry.list(), { region: node.region, excludeNodeId: node.id });
       return best ? relayAlternative(best) : undefined;
-    },
+    }),
   });
   const hls = new HlsService({
     ...config.hls,

@@ -1,6 +1,7 @@
 import type { StreamRouter } from '@matchmesh/sfu';
 import { describe, expect, it } from 'vitest';
 import { AdmissionPolicy } from '../src/wiring/AdmissionPolicy.ts';
+import { cachedFor } from '../src/wiring/cachedFor.ts';
 import { LocalAudience } from '../src/wiring/LocalAudience.ts';
 import { StreamResolver } from '../src/wiring/StreamResolver.ts';
 
@@ -104,5 +105,31 @@ describe('LocalAudience', () => {
     audience.add((s) => (s === 'a' ? 3 : 0));
     audience.add((s) => (s === 'a' || s === 'b' ? 1 : 0));
     expect([count('a'), count('b'), count('c')]).toEqual([4, 1, 0]);
+  });
+});
+
+describe('cachedFor', () => {
+  it('asks once per period, shares the pending answer, and retries after a failure', async () => {
+    let clock = 0;
+    let calls = 0;
+    let fail = false;
+    const ask = cachedFor(
+      1000,
+      async () => {
+        calls++;
+        if (fail) throw new Error('redis down');
+        return calls;
+      },
+      () => clock,
+    );
+    expect(await Promise.all([ask(), ask(), ask()])).toEqual([1, 1, 1]);
+    clock = 999;
+    expect(await ask()).toBe(1);
+    clock = 1000;
+    fail = true;
+    await expect(ask()).rejects.toThrow('redis down');
+    fail = false;
+    expect(await ask()).toBe(3);
+    expect(calls).toBe(3);
   });
 });
