@@ -33,14 +33,21 @@ export function formatNodes(nodes: readonly NodeRecord[], now: number): string {
       n.capacity.viewers > 0 ? `${Math.round((100 * n.load.viewers) / n.capacity.viewers)}%` : '-',
       `${(n.load.bitrateOut / 1e6).toFixed(1)} Mb/s`,
       `${Math.round(n.load.workerCpu * 100)}%`,
+      workerCells(n),
       `${((n.load.egressBytes ?? 0) / 1e9).toFixed(2)} GB $${(n.load.egressCostUsd ?? 0).toFixed(2)}`,
       n.draining ? 'yes' : 'no',
       age(now - n.heartbeatAt),
     ]);
   return table(
-    ['id', 'region', 'roles', 'url', 'viewers', 'streams', 'load', 'out', 'cpu', 'egress', 'draining', 'heartbeat'],
+    ['id', 'region', 'roles', 'url', 'viewers', 'streams', 'load', 'out', 'cpu', 'workers', 'egress', 'draining', 'heartbeat'],
     rows,
   );
+}
+
+/** Each worker as `index:viewers/capacity@cpu%` ('-' from a node that does not report its workers). */
+function workerCells(n: NodeRecord): string {
+  const cells = n.load.workers.map((w) => `${w.index}:${w.viewers}/${w.capacity}@${Math.round(w.cpu * 100)}%`);
+  return cells.length > 0 ? cells.join(' ') : '-';
 }
 
 export function formatStreams(streams: readonly StreamSummary[]): string {

@@ -159,18 +159,29 @@ function send(res: ServerResponse, status: number, body: unknown, type = 'applic
 
 describe('matchmesh nodes / streams / drain', () => {
   it('nodes: table, signed admin token, --json raw', async () => {
-    const nodes = [node('eu-1', 'eu'), node('asia-1', 'asia', { draining: true, roles: ['ingest', 'relay'] })];
+    const workers = [
+      { index: 0, pid: 100, sources: 1, viewers: 30, capacity: 200, cpu: 0.31 },
+      { index: 1, pid: 101, sources: 0, viewers: 20, capacity: 200, cpu: 0.086 },
+    ];
+    const nodes = [
+      node('eu-1', 'eu'),
+      node('asia-1', 'asia', {
+        draining: true,
+        roles: ['ingest', 'relay'],
+        load: { ...node('x', 'x').load, workers },
+      }),
+    ];
     const s = await stub((_req, res) => send(res, 200, { nodes }));
     const t = io();
     expect(await run(['nodes', '--url', s.url], t.io)).toBe(0);
     const lines = t.out().trimEnd().split('\n');
     expect(lines[0]).toMatch(
-      /^ID\s+REGION\s+ROLES\s+URL\s+VIEWERS\s+STREAMS\s+LOAD\s+OUT\s+CPU\s+EGRESS\s+DRAINING\s+HEARTBEAT$/,
+      /^ID\s+REGION\s+ROLES\s+URL\s+VIEWERS\s+STREAMS\s+LOAD\s+OUT\s+CPU\s+WORKERS\s+EGRESS\s+DRAINING\s+HEARTBEAT$/,
     );
     expect(lines[1]).toMatch(
-      /^asia-1\s+asia\s+ingest,relay\s+http:\/\/asia-1\.example:8080\s+50\/200\s+2\s+25%\s+1\.0 Mb\/s\s+20%\s+2\.50 GB \$0\.13\s+yes\s+1\.5s$/,
+      /^asia-1\s+asia\s+ingest,relay\s+http:\/\/asia-1\.example:8080\s+50\/200\s+2\s+25%\s+1\.0 Mb\/s\s+20%\s+0:30\/200@31% 1:20\/200@9%\s+2\.50 GB \$0\.13\s+yes\s+1\.5s$/,
     );
-    expect(lines[2]).toMatch(/^eu-1\s+eu\s+relay/);
+    expect(lines[2]).toMatch(/^eu-1\s+eu\s+relay.*\s+20%\s+-\s+2\.50 GB/);
     expect(s.seen[0]).toMatchObject({ method: 'GET', url: '/api/v1/nodes' });
     const token = s.seen[0]!.auth!.replace(/^Bearer /, '');
     expect(await verifyToken(SECRET, token)).toMatchObject({
