@@ -138,18 +138,10 @@ export class NodeMetrics {
       labelNames: ['worker'],
       registers: r,
       async collect() {
-        const usage = await Promise.all(
-          media.pool.workers.map(async (w) => {
-            try {
-              const u = await w.worker.getResourceUsage();
-              return { worker: String(w.index), seconds: (u.ru_utime + u.ru_stime) / 1000 };
-            } catch {
-              return null; // died while scraped: its series goes with it
-            }
-          }),
-        );
+        // A worker that died while scraped is left out: its series goes with it.
+        const seconds = await media.pool.workerCpuSeconds();
         this.reset();
-        for (const u of usage) if (u) this.set({ worker: u.worker }, u.seconds);
+        for (const [w, s] of seconds) this.set({ worker: String(w.index) }, s);
       },
     });
     new client.Gauge({

@@ -16,7 +16,7 @@
 //                once per worker by pipeToRouter).
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
-import { MEDIA_CODECS, StreamRouter, socketBuffers, WorkerPool } from '@matchmesh/sfu';
+import { MEDIA_CODECS, MediaService, type StreamRouter, silentLogger, socketBuffers, WorkerPool } from '@matchmesh/sfu';
 import type { types } from 'mediasoup';
 import { REPLAY_CODECS } from './replay.ts';
 
@@ -53,13 +53,16 @@ export async function freePort(): Promise<number> {
 
 export class BenchRelay {
   readonly pool: WorkerPool;
+  /** The node's media state: streams and viewer seats, exactly as a node holds them. */
+  readonly media: MediaService;
   readonly stream: StreamRouter;
   readonly producers: Partial<Record<types.MediaKind, types.Producer>> = {};
   readonly viewers = new Set<Viewer>();
   #ingest: types.PlainTransport | undefined;
 
-  private constructor(pool: WorkerPool, stream: StreamRouter) {
-    this.pool = pool;
+  private constructor(media: MediaService, stream: StreamRouter) {
+    this.media = media;
+    this.pool = media.pool;
     this.stream = stream;
   }
 
@@ -71,8 +74,9 @@ export class BenchRelay {
       rtcMinPort: ports.min,
       rtcMaxPort: ports.max,
     });
-    const stream = await StreamRouter.create(pool, name);
-    return new BenchRelay(pool, stream);
+    // No viewersPerWorker: the bench looks for the limit, so seats are never refused.
+    const media = new MediaService(pool, silentLogger);
+    return new BenchRelay(media, await media.getOrCreateStream(name));
   }
 
   get worker(): types.Worker {
@@ -86,12 +90,8 @@ export class BenchRelay {
 
   /** CPU seconds of each worker of the pool, by index. */
   async workersCpuSeconds(): Promise<number[]> {
-    return Promise.all(
-      this.pool.workers.map(async (w) => {
-        const u = await w.worker.getResourceUsage();
-        return (u.ru_utime + u.ru_stime) / 1000;
-      }),
-    );
+    const seconds = await this.pool.workerCpuSeconds();
+    return this.pool.workers.map((w) => seconds.get(w) ?? 0);
   }
 
   /**
@@ -171,18 +171,11 @@ export class BenchRelay {
     const sources = new Map<types.MediaKind, string>();
     let producers = this.stream.programProducers();
     if (opts.mode === 'spread') {
-      // MediaService.seat without the capacity check: the bench looks for the limit.
-      const pooled = this.pool.workerForViewer(this.stream.pooled)!;
-      pooled.viewers++;
-      const outlet = await this.stream.outlet(pooled);
-      const giveBack = outlet.acquire();
-      release = () => {
-        pooled.viewers--;
-        giveBack();
-      };
-      worker = pooled.index;
-      router = outlet.router;
-      producers = outlet.programProducers();
+      const seat = await this.media.seat(this.stream);
+      release = seat.release;
+      worker = seat.worker;
+      router = seat.outlet.router;
+      producers = seat.outlet.programProducers();
     }
     for (const p of producers) if (kinds.includes(p.kind)) sources.set(p.kind, p.id);
     if (opts.mode === 'naive') {
@@ -242,8 +235,7 @@ export class BenchRelay {
   close(): void {
     this.#ingest?.close();
     this.closeViewers();
-    this.stream.close();
-    this.pool.close();
+    this.media.close();
   }
 }
 

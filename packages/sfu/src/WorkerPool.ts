@@ -178,18 +178,27 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   /** Sum of worker CPU seconds (user + system), for load reports. */
   async cpuSeconds(): Promise<number> {
     let total = 0;
-    for (const seconds of (await this.#workerCpuSeconds()).values()) total += seconds;
+    for (const seconds of (await this.workerCpuSeconds()).values()) total += seconds;
     return total;
   }
 
-  /** CPU seconds (user + system) of each live worker. */
-  async #workerCpuSeconds(): Promise<Map<PooledWorker, number>> {
-    const out = new Map<PooledWorker, number>();
-    for (const w of this.workers) {
-      const usage = await w.worker.getResourceUsage();
-      out.set(w, (usage.ru_utime + usage.ru_stime) / 1000);
-    }
-    return out;
+  /**
+   * CPU seconds (user + system) of each live worker since it started (load
+   * sampling, the per-worker metric, the bench). A worker that dies while
+   * asked is left out: its figure went with it.
+   */
+  async workerCpuSeconds(): Promise<Map<PooledWorker, number>> {
+    const read = await Promise.all(
+      this.workers.map(async (w) => {
+        try {
+          const usage = await w.worker.getResourceUsage();
+          return [w, (usage.ru_utime + usage.ru_stime) / 1000] as const;
+        } catch {
+          return null;
+        }
+      }),
+    );
+    return new Map(read.filter((r) => r !== null));
   }
 
   #hasRoom(w: PooledWorker): boolean {
@@ -212,25 +221,22 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
 
   async #sampleCpu(): Promise<void> {
     await this.egress.sample();
-    try {
-      const seconds = await this.#workerCpuSeconds();
-      const at = Date.now();
-      const elapsed = (at - this.#cpuSample.at) / 1000;
-      if (elapsed > 0) {
-        let used = 0;
-        for (const [w, s] of seconds) {
-          // A worker first seen in this sample (new or respawned) has no previous figure yet.
-          const before = this.#cpuSample.seconds.get(w);
-          const delta = before === undefined ? 0 : Math.max(0, s - before);
-          w.cpu = Math.min(1, delta / elapsed);
-          used += delta;
-        }
-        this.#cpuRatio = Math.min(1, used / elapsed / Math.max(1, this.workers.length));
+    // A worker that died mid-sample is simply absent (workerCpuSeconds leaves it out).
+    const seconds = await this.workerCpuSeconds();
+    const at = Date.now();
+    const elapsed = (at - this.#cpuSample.at) / 1000;
+    if (elapsed > 0) {
+      let used = 0;
+      for (const [w, s] of seconds) {
+        // A worker first seen in this sample (new or respawned) has no previous figure yet.
+        const before = this.#cpuSample.seconds.get(w);
+        const delta = before === undefined ? 0 : Math.max(0, s - before);
+        w.cpu = Math.min(1, delta / elapsed);
+        used += delta;
       }
-      this.#cpuSample = { at, seconds };
-    } catch {
-      // A worker died mid-sample; the next sample will be right again.
+      this.#cpuRatio = Math.min(1, used / elapsed / Math.max(1, this.workers.length));
     }
+    this.#cpuSample = { at, seconds };
   }
 
   async #spawn(index: number): Promise<void> {
