@@ -107,7 +107,7 @@ export async function exportedMetricNames(): Promise<Set<string>> {
       egress: { totalBytes: {}, bitrateOut: 0 },
       cpuSeconds: async () => 0,
       // One worker, so the per-worker series (labelled `worker`) exist in the scrape.
-      workers: [{ index: 0, worker: { getResourceUsage: async () => ({ ru_utime: 0, ru_stime: 0 }) } }],
+      workerCpuSeconds: async () => new Map([[{ index: 0 }, 0]]),
       workerLoads: () => [{ index: 0, pid: 1, sources: 0, viewers: 0, capacity: 200, cpu: 0 }],
     },
   };
