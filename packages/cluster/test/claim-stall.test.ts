@@ -69,6 +69,26 @@ async function contend(directory: StreamDirectory, liveness: PeerLiveness, holde
   return (await directory.claimRegionCopy('match', 'eu', me, TTL_MS)).winner;
 }
 
+/**
+ * SIGSTOP the holder just after one of its renewals is answered, so the freeze
+ * lands between renewals. Frozen at a random point, it could stop after taking
+ * a renewal's timestamp but before sending it; it would then send that renewal
+ * on waking, stamped before the freeze, and the test could not tell "the first
+ * renewal after waking" from one made before it.
+ */
+async function freezeBetweenRenewals(holder: { child: ChildProcess }): Promise<number> {
+  await new Promise<void>((resolve) => {
+    const onMessage = (m: Msg) => {
+      if (m.type !== 'renewed') return;
+      holder.child.off('message', onMessage);
+      resolve();
+    };
+    holder.child.on('message', onMessage);
+  });
+  holder.child.kill('SIGSTOP');
+  return Date.now();
+}
+
 async function observe(ms: number, fn: () => Promise<void>): Promise<void> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
@@ -85,8 +105,7 @@ describe('region lease under a stalled holder', () => {
     const liveness = new PeerLiveness({ redis: redis.url, cluster, graceMs: TTL_MS });
     try {
       const a = await startHolder(cluster, 'eu-1');
-      a.child.kill('SIGSTOP');
-      const stoppedAt = Date.now();
+      const stoppedAt = await freezeBetweenRenewals(a);
       let recordLapsed = false;
       const seen = new Set<string>();
       // 1.2 s frozen: four times the registry TTL, well inside the 2 s lease.
@@ -119,8 +138,7 @@ describe('region lease under a stalled holder', () => {
     const liveness = new PeerLiveness({ redis: redis.url, cluster, graceMs: TTL_MS });
     try {
       const a = await startHolder(cluster, 'eu-1');
-      a.child.kill('SIGSTOP');
-      const stoppedAt = Date.now();
+      const stoppedAt = await freezeBetweenRenewals(a);
       const holders: [number, string][] = [];
       await observe(3_000, async () => {
         holders.push([Date.now() - stoppedAt, await contend(directory, liveness, 'eu-1', 'eu-2')]);
