@@ -103,6 +103,11 @@ export const ConfigSchema = z
     MM_PRIMARY_RETURN_MS: z.coerce.number().int().min(0).default(5000),
     /** The stable producers (viewers' consumers) outlive the last feed by this much. */
     MM_STREAM_GRACE_MS: z.coerce.number().int().min(0).default(15_000),
+    /**
+     * Program video packets handed to the worker ahead of its fan-out (the feed pacer): a key frame's
+     * burst no longer queues the audio, commentary and other streams behind it. 0 = unpaced.
+     */
+    MM_FEED_WINDOW: z.coerce.number().int().min(0).max(64).default(3),
     /** A publisher of the same stream that delivered media this recently is still publishing (409). */
     MM_TAKEOVER_SILENCE_MS: z.coerce.number().int().min(100).default(1000),
     /** mediasoup worker log level and tags (debugging; worker logs go through the DEBUG=mediasoup* channel). */
@@ -219,7 +224,14 @@ export interface NodeConfig {
     audioBitrateKbps: number;
     ffmpegPath: string;
   };
-  program: { silenceMs: number; lagMs: number; returnAfterMs: number; graceMs: number; takeoverSilenceMs: number };
+  program: {
+    silenceMs: number;
+    lagMs: number;
+    returnAfterMs: number;
+    graceMs: number;
+    feedWindow: number;
+    takeoverSilenceMs: number;
+  };
   cluster: {
     redisUrl?: string;
     name: string;
@@ -328,6 +340,7 @@ export function sections(c: Config): NodeConfig {
       lagMs: c.MM_SOURCE_LAG_MS,
       returnAfterMs: c.MM_PRIMARY_RETURN_MS,
       graceMs: c.MM_STREAM_GRACE_MS,
+      feedWindow: c.MM_FEED_WINDOW,
       takeoverSilenceMs: c.MM_TAKEOVER_SILENCE_MS,
     },
     cluster: {

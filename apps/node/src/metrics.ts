@@ -230,7 +230,7 @@ export class NodeMetrics {
     });
     new client.Gauge({
       name: 'mm_splicer_packets',
-      help: 'Packets through the stable-stream splicer per stream and kind: forwarded, or dropped (standby feeds)',
+      help: 'Packets through the stable-stream splicer per stream and kind: forwarded, dropped (standby feeds), or paced (of the forwarded, held for the worker by the feed pacer)',
       labelNames: ['stream', 'kind', 'outcome'],
       registers: r,
       collect() {
@@ -239,6 +239,7 @@ export class NodeMetrics {
           for (const t of s.program.status().tracks) {
             this.set({ stream: id, kind: t.kind, outcome: 'forwarded' }, t.forwarded);
             this.set({ stream: id, kind: t.kind, outcome: 'dropped' }, t.dropped);
+            this.set({ stream: id, kind: t.kind, outcome: 'paced' }, t.paced);
           }
         }
       },

@@ -16,7 +16,15 @@
 //                once per worker by pipeToRouter).
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
-import { MEDIA_CODECS, MediaService, type StreamRouter, silentLogger, socketBuffers, WorkerPool } from '@matchmesh/sfu';
+import {
+  MEDIA_CODECS,
+  type MediaOptions,
+  MediaService,
+  type StreamRouter,
+  silentLogger,
+  socketBuffers,
+  WorkerPool,
+} from '@matchmesh/sfu';
 import type { types } from 'mediasoup';
 import { REPLAY_CODECS } from './replay.ts';
 
@@ -66,7 +74,12 @@ export class BenchRelay {
     this.stream = stream;
   }
 
-  static async create(name: string, ports: { min: number; max: number }, workers = 1): Promise<BenchRelay> {
+  static async create(
+    name: string,
+    ports: { min: number; max: number },
+    workers = 1,
+    program: MediaOptions = {},
+  ): Promise<BenchRelay> {
     const pool = await WorkerPool.create({
       size: workers,
       listenIp: '127.0.0.1',
@@ -75,7 +88,7 @@ export class BenchRelay {
       rtcMaxPort: ports.max,
     });
     // No viewersPerWorker: the bench looks for the limit, so seats are never refused.
-    const media = new MediaService(pool, silentLogger);
+    const media = new MediaService(pool, silentLogger, program);
     return new BenchRelay(media, await media.getOrCreateStream(name));
   }
 

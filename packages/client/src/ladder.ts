@@ -264,6 +264,16 @@ function onFailure(s: Step, failure: SessionFailure, reason: string, error: Erro
     place(s, true);
     return;
   }
+  // The node lost a stream the viewer was watching (its worker died and took
+  // the router along; a fan-out worker's crash ends only its viewers'
+  // outlet): the node serves it again from a live worker at once, so rejoin
+  // now, without blaming the node. Only the first failure since playing: a
+  // stream that is really over answers not_found, and that waits with backoff.
+  if (played && attempt === 1 && failure.kind === 'stream-ended') {
+    s.report('connecting', 'none', `${reason}; rejoining`, error);
+    place(s, false);
+    return;
+  }
   // WebRTC cannot get through to this viewer: HLS now, WebRTC again later.
   if (policy.hlsFallback && isTransportFailure(failure) && surface.attached) {
     startHls(s, reason, true, surface);

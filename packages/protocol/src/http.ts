@@ -92,6 +92,8 @@ export const ProgramResponse = z.object({
       pending: z.string().optional(),
       forwarded: z.number().int().min(0),
       dropped: z.number().int().min(0),
+      /** Packets that waited in Node for the worker's fan-out (the feed pacer: a key frame's burst). */
+      paced: z.number().int().min(0),
     }),
   ),
 });

@@ -33,6 +33,7 @@ export {
 } from './StreamRouter.ts';
 export { buildAnswer } from './sdp/answer.ts';
 export { MAX_SDP_BYTES, type ParsedOffer, parseOffer } from './sdp/offer.ts';
+export { DEFAULT_FEED_WINDOW, FeedPacer } from './stable/FeedPacer.ts';
 export { Splicer } from './stable/Splicer.ts';
 export {
   DEFAULT_PROGRAM_OPTIONS,

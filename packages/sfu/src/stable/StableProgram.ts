@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { types } from 'mediasoup';
+import { DEFAULT_FEED_WINDOW } from './FeedPacer.ts';
 import { type SpliceAt, type SpliceInfo, StableTrack } from './StableTrack.ts';
 
 export type SourceRole = 'primary' | 'backup';
@@ -28,6 +29,11 @@ export interface ProgramOptions {
   returnAfterMs: number;
   /** Keep the stable producers (and viewers' consumers) this long after the last source left. */
   graceMs: number;
+  /**
+   * Video packets handed to the worker ahead of its fan-out (FeedPacer): a
+   * key frame's burst no longer holds up everything behind it. 0 = unpaced.
+   */
+  feedWindow: number;
 }
 
 export const DEFAULT_PROGRAM_OPTIONS: ProgramOptions = {
@@ -35,6 +41,7 @@ export const DEFAULT_PROGRAM_OPTIONS: ProgramOptions = {
   lagMs: 150,
   returnAfterMs: 5000,
   graceMs: 15_000,
+  feedWindow: DEFAULT_FEED_WINDOW,
 };
 
 export interface SwitchRecord {
@@ -54,7 +61,7 @@ export interface ProgramStatus {
   switches: number;
   lastSwitch: SwitchRecord | undefined;
   /** Per media kind: which source feeds it (and which one it waits to splice in), packets forwarded and dropped. */
-  tracks: { kind: string; active?: string; pending?: string; forwarded: number; dropped: number }[];
+  tracks: { kind: string; active?: string; pending?: string; forwarded: number; dropped: number; paced: number }[];
 }
 
 interface Attached extends ProgramSource {
@@ -173,6 +180,7 @@ export class StableProgram extends EventEmitter<StableProgramEvents> {
         pending: t.pendingSource,
         forwarded: t.forwarded,
         dropped: t.dropped,
+        paced: t.paced,
       })),
     };
   }
@@ -233,7 +241,13 @@ export class StableProgram extends EventEmitter<StableProgramEvents> {
   async #trackFor(producer: types.Producer): Promise<StableTrack> {
     let pending = this.#creating.get(producer.kind);
     if (!pending) {
-      pending = StableTrack.create(this.#transport, this.#routerCaps, producer, this.#appData).then((track) => {
+      pending = StableTrack.create(
+        this.#transport,
+        this.#routerCaps,
+        producer,
+        this.#appData,
+        this.options.feedWindow,
+      ).then((track) => {
         this.#tracks.set(producer.kind, track);
         track.on('spliced', (info) => this.#onSpliced(info));
         return track;

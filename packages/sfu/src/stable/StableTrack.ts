@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { types } from 'mediasoup';
+import { FeedPacer } from './FeedPacer.ts';
 import { isKeyFrameStart, markerOf, rewrite, seqOf, tsDiff, tsOf } from './rtp.ts';
 import { Splicer } from './Splicer.ts';
 
@@ -95,6 +96,8 @@ export class StableTrack extends EventEmitter<StableTrackEvents> {
   readonly #routerCaps: types.RtpCapabilities;
   readonly #payloadType: number;
   readonly #splicer: Splicer;
+  /** Video goes to the worker at the worker's pace (see FeedPacer); audio and an unpaced track go straight. */
+  readonly #pacer: FeedPacer | undefined;
   readonly #sources = new Map<string, Source>();
   #active: Source | undefined;
   #pending: { source: Source; at: SpliceAt; since: number } | undefined;
@@ -115,8 +118,10 @@ export class StableTrack extends EventEmitter<StableTrackEvents> {
     routerCaps: types.RtpCapabilities,
     producer: types.Producer,
     codec: types.RtpCodecParameters,
+    pacer: FeedPacer | undefined,
   ) {
     super();
+    this.#pacer = pacer;
     this.kind = kind;
     this.#transport = transport;
     this.#routerCaps = routerCaps;
@@ -129,12 +134,14 @@ export class StableTrack extends EventEmitter<StableTrackEvents> {
   /**
    * Build the stable producer from the first source's consumable parameters
    * (codec and header extensions as the router maps them), with our SSRC.
+   * `feedWindow` > 0 paces a video track's feed to the worker (FeedPacer).
    */
   static async create(
     transport: types.DirectTransport,
     routerCaps: types.RtpCapabilities,
     first: types.Producer,
     appData: types.AppData,
+    feedWindow = 0,
   ): Promise<StableTrack> {
     const params = first.consumableRtpParameters;
     const codec = params.codecs.find((c) => !/\/rtx$/i.test(c.mimeType));
@@ -152,7 +159,11 @@ export class StableTrack extends EventEmitter<StableTrackEvents> {
       keyFrameRequestDelay: first.kind === 'video' ? KEY_FRAME_REQUEST_DELAY_MS : 0,
       appData: { ...appData, stable: true, source: 'program' },
     });
-    return new StableTrack(first.kind, transport, routerCaps, producer, codec);
+    const pacer =
+      first.kind === 'video' && feedWindow > 0
+        ? await FeedPacer.create(transport, producer, routerCaps, feedWindow)
+        : undefined;
+    return new StableTrack(first.kind, transport, routerCaps, producer, codec, pacer);
   }
 
   get closed(): boolean {
@@ -165,6 +176,11 @@ export class StableTrack extends EventEmitter<StableTrackEvents> {
 
   get pendingSource(): string | undefined {
     return this.#pending?.source.id;
+  }
+
+  /** Packets that waited in the feed pacer for the worker (0 when unpaced). */
+  get paced(): number {
+    return this.#pacer?.held ?? 0;
   }
 
   get forwarded(): number {
@@ -297,6 +313,7 @@ export class StableTrack extends EventEmitter<StableTrackEvents> {
     if (this.#closed) return;
     this.#closed = true;
     for (const id of [...this.#sources.keys()]) this.removeSource(id);
+    this.#pacer?.close();
     this.producer.close();
   }
 
@@ -372,7 +389,8 @@ export class StableTrack extends EventEmitter<StableTrackEvents> {
     this.#outFramePackets++;
     this.#outFrameDone = markerOf(packet);
     rewrite(packet, out.seq, out.ts, STABLE_SSRC[this.kind], this.#payloadType);
-    this.producer.send(packet);
+    if (this.#pacer) this.#pacer.send(packet);
+    else this.producer.send(packet);
   }
 
   #ready(at: SpliceAt, since: number, keyFrame: boolean, frameStart: boolean, inTs: number, t: number): boolean {
