@@ -1,5 +1,6 @@
 // Command-line flags of `npm run bench`, validated with zod at the edge so a
 // typo fails loudly before any process is started or any load is sent.
+import { DEFAULT_FEED_WINDOW } from '@matchmesh/sfu';
 import { z } from 'zod';
 import { scenarioNames } from './registry.ts';
 
@@ -25,6 +26,8 @@ export const FlagsSchema = z
     stepSeconds: z.coerce.number().min(1).max(300).default(8),
     /** Viewers on the relay while per-hop latency is measured. */
     latencyViewers: z.coerce.number().int().min(0).max(5000).default(500),
+    /** The feed pacer's window in the latency scenario's paced passes (the node's MM_FEED_WINDOW default). */
+    feedWindow: z.coerce.number().int().min(1).max(64).default(DEFAULT_FEED_WINDOW),
     /** Signaling joins in the join-storm scenario and the window they are spread over. */
     joins: z.coerce.number().int().min(1).max(20_000).default(1000),
     joinWindowSeconds: z.coerce.number().min(0.1).max(120).default(10),
@@ -91,7 +94,7 @@ export function parseFlags(argv: readonly string[]): Flags {
 }
 
 export const USAGE = `npm run bench -- [--scenarios=all|${scenarioNames().join(',')}]
-  [--host=127.0.0.1] [--steps=50,100,200,...] [--step-seconds=8] [--latency-viewers=500]
+  [--host=127.0.0.1] [--steps=50,100,200,...] [--step-seconds=8] [--latency-viewers=500] [--feed-window=N]
   [--joins=1000] [--join-window-seconds=10] [--g2g-seconds=10] [--ttff-joins=8]
   [--copies-viewers=30] [--pin=false|true] [--perf=false|true] [--perf-viewers=150]
   [--naive=true|false] [--out=bench/results]

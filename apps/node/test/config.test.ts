@@ -27,7 +27,7 @@ describe('config sections', () => {
       lagMs: 150,
       returnAfterMs: 5000,
       graceMs: 15_000,
-      feedWindow: 3,
+      feedWindow: 8,
       takeoverSilenceMs: 1000,
     });
     expect(c.hls).toMatchObject({ lingerMs: 60_000, partMs: 200, segmentMs: 1000, targetDuration: 2, always: [] });

@@ -13,12 +13,13 @@
 // sink (no relay): the floor of two Node processes on loopback. Added latency
 // of a hop = path delay − the floor at the same percentile.
 //
-// The whole measurement runs twice in one run: with the program's video fed to
-// the worker unpaced (feedWindow 0, as before the feed pacer), then paced (the
-// node's default): the pacer's effect on a probe that follows a key frame.
+// The whole measurement runs four times in one run, alternating the program's
+// video fed to the worker unpaced (feedWindow 0, as before the feed pacer) and
+// paced (the node's default): the pacer's effect on a probe that follows a key
+// frame.
 import { createSocket } from 'node:dgram';
 import path from 'node:path';
-import { DEFAULT_FEED_WINDOW, PipeIn, PipeOut } from '@matchmesh/sfu';
+import { PipeIn, PipeOut } from '@matchmesh/sfu';
 import { pin } from '../media/cpu.ts';
 import { BenchRelay, inBatches } from '../media/relay.ts';
 import { loadRecording, Replayer } from '../media/replay.ts';
@@ -50,6 +51,9 @@ interface Pass {
   lossPct: number;
   pinned: boolean;
   paced: number;
+  /** Relay A's worker CPU over the window (% of a core) and the bench process's (Node side of both relays, sender). */
+  workerCpuPct: number;
+  benchCpuPct: number;
 }
 
 /** One measurement: relays A and B with `feedWindow`, load viewers on A, probes through both. */
@@ -94,7 +98,14 @@ async function measure(ctx: ScenarioContext, rec: Recording, sink: Sink, feedWin
     const seconds = Math.max(5, ctx.flags.stepSeconds);
     ctx.log(`feed window ${feedWindow}: ${n} load viewers on relay A, measuring ${seconds} s (pinned=${pinned})`);
     const pacedBefore = a.stream.program.status().tracks.find((t) => t.kind === 'video')?.paced ?? 0;
+    const cpu0 = await a.workerCpuSeconds();
+    const bench0 = process.cpuUsage();
+    const t0 = performance.now();
     await sleep(seconds * 1000);
+    const wallS = (performance.now() - t0) / 1000;
+    const workerCpuPct = (100 * ((await a.workerCpuSeconds()) - cpu0)) / wallS;
+    const benchUsage = process.cpuUsage(bench0);
+    const benchCpuPct = (100 * (benchUsage.user + benchUsage.system)) / 1e6 / wallS;
     const r = await sink.report();
     const pacedAfter = a.stream.program.status().tracks.find((t) => t.kind === 'video')?.paced ?? 0;
     return {
@@ -104,6 +115,8 @@ async function measure(ctx: ScenarioContext, rec: Recording, sink: Sink, feedWin
       lossPct: r.expected ? (100 * r.lost) / r.expected : 0,
       pinned,
       paced: pacedAfter - pacedBefore,
+      workerCpuPct,
+      benchCpuPct,
     };
   } finally {
     clearInterval(timer);
@@ -116,6 +129,19 @@ async function measure(ctx: ScenarioContext, rec: Recording, sink: Sink, feedWin
   }
 }
 
+function pool(x: Pass, y: Pass): Pass {
+  return {
+    direct: [...x.direct, ...y.direct],
+    oneHop: [...x.oneHop, ...y.oneHop],
+    twoHops: [...x.twoHops, ...y.twoHops],
+    lossPct: (x.lossPct + y.lossPct) / 2,
+    pinned: x.pinned && y.pinned,
+    paced: x.paced + y.paced,
+    workerCpuPct: (x.workerCpuPct + y.workerCpuPct) / 2,
+    benchCpuPct: (x.benchCpuPct + y.benchCpuPct) / 2,
+  };
+}
+
 export const latency: Scenario = {
   name: 'latency',
   description:
@@ -124,8 +150,12 @@ export const latency: Scenario = {
     const rec = await loadRecording(path.join(ctx.outDir, '.cache'), 1500);
     const sink = await Sink.start(8);
     try {
-      const unpaced = await measure(ctx, rec, sink, 0);
-      const paced = await measure(ctx, rec, sink, DEFAULT_FEED_WINDOW);
+      // Alternating passes (unpaced, paced, unpaced, paced), samples pooled per mode: a
+      // change in the machine's load during the run weighs on both modes alike.
+      const passes: Pass[] = [];
+      for (const w of [0, ctx.flags.feedWindow, 0, ctx.flags.feedWindow]) passes.push(await measure(ctx, rec, sink, w));
+      const unpaced = pool(passes[0]!, passes[2]!);
+      const paced = pool(passes[1]!, passes[3]!);
       const ms = (v: number | null) => (v === null ? null : v / 1000);
       const pct = (xs: number[], p: number) => ms(percentile(xs, p));
       const diff = (x: number | null, y: number | null) => (x === null || y === null ? null : x - y);
@@ -162,13 +192,14 @@ export const latency: Scenario = {
       return {
         tables: [
           {
-            title: `per-hop latency on loopback, ${n} SRTP viewers of the 720p30 program on relay A, probes every ${PROBE_INTERVAL_MS} ms: video fed unpaced, then paced (window ${DEFAULT_FEED_WINDOW})`,
+            title: `per-hop latency on loopback, ${n} SRTP viewers of the 720p30 program on relay A, probes every ${PROBE_INTERVAL_MS} ms: video fed unpaced, then paced (window ${ctx.flags.feedWindow})`,
             columns: ['path', 'samples', 'p50 ms', 'p99 ms', 'max ms', 'added p50 ms', 'added p99 ms'],
             rows: [...rows('unpaced', unpaced), ...rows('paced', paced)],
             notes: [
               'added = path percentile − floor percentile (the floor is two Node processes on loopback, measured in the same pass)',
               `hop 1 added p99: paced ${h1?.toFixed(2)} ms vs unpaced ${h0?.toFixed(2)} ms (ratio ${h0 && h1 !== null ? (h1 / h0).toFixed(2) : 'n/a'})`,
               `video packets held for the worker by the pacer in the window: ${paced.paced}`,
+              `relay A worker CPU: unpaced ${unpaced.workerCpuPct.toFixed(1)} %, paced ${paced.workerCpuPct.toFixed(1)} % of a core; bench process (Node side of both relays, probe sender): unpaced ${unpaced.benchCpuPct.toFixed(1)} %, paced ${paced.benchCpuPct.toFixed(1)} %`,
               `load viewers' loss in the window: unpaced ${unpaced.lossPct.toFixed(2)} %, paced ${paced.lossPct.toFixed(2)} %; workers pinned to CPU 1: ${paced.pinned}`,
             ],
           },
