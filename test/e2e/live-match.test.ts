@@ -1,7 +1,7 @@
 import { type RedisServer, startRedisServer } from '@matchmesh/cluster/testing';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium } from '../src/browser.ts';
+import { launchChromium, TEST_VIEWPORT } from '../src/browser.ts';
 import { startNode, type TestNode, token } from '../src/node.ts';
 import { expectAboveFloor } from '../src/noise-floor.ts';
 import { startOrigin } from '../src/origin.ts';
@@ -63,6 +63,34 @@ describe('a live match plays from the origin to a browser', () => {
     const seqs = await scoreSeqs(viewer);
     expect(seqs.length).toBeGreaterThanOrEqual(6);
     expect(isContiguous(seqs)).toBe(true);
+  });
+
+  it("never hides the score under the player's controls (1280x800 and the test window)", async () => {
+    await viewer.waitForSelector('[data-testid="score"]', { timeout: 15_000 });
+    try {
+      for (const size of [{ width: 1280, height: 800 }, TEST_VIEWPORT]) {
+        await viewer.setViewportSize(size);
+        const boxes = await viewer.evaluate(() => {
+          const box = (el: Element | null) => {
+            const r = el?.getBoundingClientRect();
+            return r ? { name: el!.className || el!.tagName, l: r.left, t: r.top, r: r.right, b: r.bottom } : null;
+          };
+          const controls = ['[data-testid="replay"]', '.unmute', '.badge'].map((q) => box(document.querySelector(q)));
+          return { score: box(document.querySelector('[data-testid="score"]'))!, controls };
+        });
+        const overlaps = boxes.controls.filter(
+          (c) => c && c.l < boxes.score.r && boxes.score.l < c.r && c.t < boxes.score.b && boxes.score.t < c.b,
+        );
+        expect(boxes.controls.filter(Boolean).length).toBeGreaterThanOrEqual(2);
+        const at = (b: { l: number; t: number; r: number; b: number }) =>
+          `[${Math.round(b.l)},${Math.round(b.t)}–${Math.round(b.r)},${Math.round(b.b)}]`;
+        expect(
+          overlaps.map((c) => `${c!.name} ${at(c!)} over the score ${at(boxes.score)} at ${size.width}x${size.height}`),
+        ).toEqual([]);
+      }
+    } finally {
+      await viewer.setViewportSize(TEST_VIEWPORT);
+    }
   });
 
   it('shows a late joiner the current score within 1 s', async () => {

@@ -110,7 +110,7 @@ export function CommentatorPage() {
       </header>
       <section className="stage">
         <video ref={videoRef} data-testid="video" autoPlay playsInline />
-        {score ? <ScoreBug score={score} /> : null}
+        <div className="overlay-top">{score ? <ScoreBug score={score} /> : null}</div>
       </section>
       <section className="booth">
         <button type="button" data-testid="on-air" onClick={live ? offAir : () => void goOnAir()}>

@@ -112,8 +112,10 @@ export function ViewerPage() {
             </p>
           </div>
         ) : null}
-        {score ? <ScoreBug score={score} /> : null}
-        <StatusBadge state={state} path={path} reason={reason} region={region} />
+        <div className="overlay-top">
+          {score ? <ScoreBug score={score} /> : null}
+          <StatusBadge state={state} path={path} reason={reason} region={region} />
+        </div>
         <ReplayBar player={player} behindLive={behindLive} />
         {muted || blocked ? (
           <button type="button" className="unmute" data-testid="unmute" onClick={unmute}>
