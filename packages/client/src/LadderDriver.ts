@@ -263,6 +263,9 @@ export class LadderDriver implements TaskHost {
     });
     session.on('score', (score) => this.#emit('score', score));
     session.on('warning', (error) => this.#emit('warning', error));
+    session.on('layers', (layers) => {
+      if (session === this.#session) this.#emit('layers', layers);
+    });
     session.on('tracks', () => {
       if (session === this.#session) this.syncVideo();
     });

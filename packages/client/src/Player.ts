@@ -5,10 +5,11 @@ import type { Placement } from './Placement.ts';
 import { Placer } from './Placer.ts';
 import type { PlayerEvents, PlayerOptions, PlayerPath, PlayerStats } from './PlayerTypes.ts';
 import { untilPlaying } from './probes.ts';
+import { maxLayerFor, type Quality } from './quality.ts';
 import { ScoreFeed } from './ScoreFeed.ts';
 import { rtpMediaTime, ScreenScore } from './ScreenScore.ts';
 import { VideoSurface } from './VideoSurface.ts';
-import type { SessionState, WebRtcSession } from './WebRtcSession.ts';
+import type { SessionState, VideoLayers, WebRtcSession } from './WebRtcSession.ts';
 
 export type {
   PlayerEvents,
@@ -61,10 +62,15 @@ export class Player extends TypedEmitter<PlayerEvents> {
   readonly #surface: VideoSurface;
   /** The ladder's interpreter: the sessions, timers and state behind this player. */
   readonly #driver: LadderDriver;
+  #quality: Quality = 'auto';
 
   constructor(options: PlayerOptions) {
     super();
-    this.options = { ...options };
+    // Every session asks for the layer the viewer's choice allows when its video consumer is made.
+    this.options = {
+      ...options,
+      maxLayer: (available) => maxLayerFor(this.#quality, available, this.#surface.shownHeight),
+    };
     const retry = options.retry ?? {};
     const upgrade = options.upgradeRetry ?? {};
     const policy = {
@@ -114,6 +120,31 @@ export class Player extends TypedEmitter<PlayerEvents> {
 
   get reason(): string {
     return this.#driver.shown.reason;
+  }
+
+  /** The viewer's quality choice ('auto' unless setQuality changed it). */
+  get quality(): Quality {
+    return this.#quality;
+  }
+
+  /** The program's layers on the WebRTC path (null: one layer, or not on WebRTC). */
+  get videoLayers(): VideoLayers | null {
+    return this.#driver.session?.videoLayers ?? null;
+  }
+
+  /**
+   * The quality menu: 'auto' (the bandwidth estimate picks, never above what
+   * the video element shows) or a layer. Call again with the same 'auto'
+   * when the element is resized.
+   */
+  setQuality(quality: Quality): void {
+    this.#quality = quality;
+    const session = this.#driver.session;
+    const available = session?.videoLayers?.available;
+    if (!session || !available) return;
+    session.setMaxLayer(maxLayerFor(quality, available, this.#surface.shownHeight)).catch((error: unknown) => {
+      this.emit('warning', error instanceof Error ? error : new Error(String(error)));
+    });
   }
 
   /** The active WebRTC session, if any (diagnostics and tests). */

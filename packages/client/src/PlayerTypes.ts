@@ -1,7 +1,7 @@
 import type { HlsFactory } from './HlsSession.ts';
 import type { Placement } from './Placement.ts';
 import type { ReceivedScore } from './ScoreFeed.ts';
-import type { SessionState, SessionStats, WebRtcSessionOptions } from './WebRtcSession.ts';
+import type { SessionState, SessionStats, VideoLayers, WebRtcSessionOptions } from './WebRtcSession.ts';
 
 // The Player's public types: its options, events and stats (Player.ts is the class, LadderDriver.ts the behaviour).
 
@@ -70,5 +70,7 @@ export type PlayerEvents = {
   media: [MediaStream | null];
   /** A placement decision was made (first join, drain move, failover). */
   placement: [Placement];
+  /** The WebRTC program's layers changed (the node switched layer, or the viewer chose one). */
+  layers: [VideoLayers];
   warning: [Error];
 };

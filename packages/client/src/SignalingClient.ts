@@ -31,6 +31,7 @@ const ResponseSchemas = {
   consumeData: DataConsumerInfo,
   produce: ProduceResponse,
   restartIce: RestartIceResponse,
+  setLayers: z.unknown(),
 } satisfies Record<SignalingMethod, z.ZodType>;
 
 /** Request body as the caller writes it (schema defaults may be omitted). */

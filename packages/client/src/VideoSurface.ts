@@ -33,6 +33,13 @@ export class VideoSurface {
   }
 
   /** True when HLS has an element of its own (switches need no black frame). */
+  /** How tall the WebRTC picture is shown, in device pixels (null when detached or not laid out). */
+  get shownHeight(): number | null {
+    const v = this.#video;
+    if (!v || v.clientHeight === 0) return null;
+    return Math.round(v.clientHeight * (globalThis.devicePixelRatio || 1));
+  }
+
   get twoElements(): boolean {
     return this.#hlsVideo !== null && this.#video !== null;
   }

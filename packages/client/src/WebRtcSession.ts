@@ -44,7 +44,20 @@ export type WebRtcSessionOptions = {
   scoreFeed?: ScoreFeed;
   /** mediasoup-client Device options; tests pass a FakeHandler factory. */
   device?: ms.DeviceOptions;
+  /**
+   * The highest spatial layer of a simulcast program wanted now (the quality
+   * menu; null = the node's estimate alone). Asked when the video consumer
+   * is created; a later change goes through setMaxLayer().
+   */
+  maxLayer?: (available: VideoLayers['available']) => number | null;
 };
+
+/** The program video's layers: what the node offers, what it forwards now, what the viewer asked for. */
+export interface VideoLayers {
+  available: NonNullable<ConsumerInfo['layers']>;
+  current: { spatialLayer: number | null; temporalLayer: number | null } | null;
+  wanted: number | null;
+}
 
 export type WebRtcSessionEvents = {
   state: [SessionStateChange];
@@ -54,6 +67,8 @@ export type WebRtcSessionEvents = {
   tracks: [MediaStream];
   /** The node is draining: the viewer should move (the Player decides). */
   drain: [string];
+  /** The program video's layers changed (the node switched, or the viewer chose). */
+  layers: [VideoLayers];
   /** Something went wrong that does not end the session. */
   warning: [Error];
 };
@@ -81,6 +96,7 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
   #transport: ms.Transport | null = null;
   #mediaStream: MediaStream | null = null;
   readonly #consumers = new Map<string, ConsumerEntry>();
+  #layers: VideoLayers | null = null;
   readonly #scoreChannel: ScoreChannel;
   #nodeId: string | null = null;
   #region: string | null = null;
@@ -124,6 +140,27 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
 
   get region(): string | null {
     return this.#region;
+  }
+
+  /** The program video's layers, when it is simulcast (null: one layer, or no video yet). */
+  get videoLayers(): VideoLayers | null {
+    return this.#layers;
+  }
+
+  /**
+   * The viewer's quality choice: the highest spatial layer to receive (null =
+   * automatic). The node may still send less when the link cannot carry it.
+   */
+  async setMaxLayer(spatialLayer: number | null): Promise<void> {
+    const entry = this.#programVideo();
+    if (!entry?.info.layers || !this.#layers) return;
+    this.#layers = { ...this.#layers, wanted: spatialLayer };
+    this.emit('layers', this.#layers);
+    await this.signaling.request('setLayers', { consumerId: entry.info.id, spatialLayer });
+  }
+
+  #programVideo(): ConsumerEntry | undefined {
+    return [...this.#consumers.values()].find(({ info }) => info.kind === 'video' && info.source === 'program');
   }
 
   /** Currently open consumers, for diagnostics. */
@@ -340,6 +377,13 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
       case 'drain':
         this.emit('drain', notification.data.reason);
         break;
+      case 'layersChanged': {
+        const { consumerId, spatialLayer, temporalLayer } = notification.data;
+        if (!this.#layers || this.#programVideo()?.info.id !== consumerId) break;
+        this.#layers = { ...this.#layers, current: spatialLayer === null ? null : { spatialLayer, temporalLayer } };
+        this.emit('layers', this.#layers);
+        break;
+      }
     }
   }
 
@@ -378,6 +422,15 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
       entry.consumer.on('transportclose', () => this.#removeConsumer(entry.consumer.id));
     }
     if (created.length > 0 && this.#mediaStream) this.emit('tracks', this.#mediaStream);
+    const video = created.find(({ info }) => info.kind === 'video' && info.source === 'program');
+    if (video?.info.layers) {
+      const wanted = this.options.maxLayer?.(video.info.layers) ?? null;
+      this.#layers = { available: video.info.layers, current: null, wanted };
+      this.emit('layers', this.#layers);
+      // Before the resume: the first picture is already of the chosen size.
+      if (wanted !== null)
+        await this.signaling.request('setLayers', { consumerId: video.info.id, spatialLayer: wanted });
+    }
     // Server-side consumers start paused; resume once the local side exists.
     await Promise.all(
       created.map(({ consumer }) =>

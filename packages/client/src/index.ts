@@ -58,7 +58,9 @@ export {
   type SessionStateChange,
   type SessionStats,
   summarizeStats,
+  type VideoLayers,
   WebRtcSession,
   type WebRtcSessionEvents,
   type WebRtcSessionOptions,
 } from './WebRtcSession.ts';
+export { layerLabel, maxLayerFor, type Quality } from './quality.ts';

@@ -67,6 +67,17 @@ export const ProduceRequest = z.object({
 
 export const RestartIceRequest = z.object({ transportId: ObjectId });
 
+/**
+ * A viewer's quality choice for a simulcast consumer: the highest spatial
+ * layer (0 = lowest) it may receive; `null` lets the node's bandwidth
+ * estimate pick among every layer. The estimate still steps below the
+ * choice when the link cannot carry it.
+ */
+export const SetLayersRequest = z.object({
+  consumerId: ObjectId,
+  spatialLayer: z.number().int().min(0).max(7).nullable(),
+});
+
 /** Every request the server understands, keyed by method name. */
 export const SignalingRequests = {
   join: JoinRequest,
@@ -77,6 +88,7 @@ export const SignalingRequests = {
   consumeData: ConsumeDataRequest,
   produce: ProduceRequest,
   restartIce: RestartIceRequest,
+  setLayers: SetLayersRequest,
 } as const;
 export type SignalingMethod = keyof typeof SignalingRequests;
 export type SignalingRequestData<M extends SignalingMethod> = z.infer<(typeof SignalingRequests)[M]>;
@@ -168,6 +180,26 @@ export const ConsumerInfo = z.object({
   rtpParameters: RtpParameters,
   /** 'program' for the match feed, 'commentary' for a commentator's voice. */
   source: z.enum(['program', 'commentary']),
+  /**
+   * A simulcast (or SVC) video consumer's layers: how many spatial and
+   * temporal layers, and, lowest first, each spatial layer's picture when the
+   * publisher declared it (a quality menu's labels). Absent: one layer.
+   */
+  layers: z
+    .object({
+      spatial: z.number().int().min(1).max(8),
+      temporal: z.number().int().min(1).max(8),
+      sizes: z
+        .array(
+          z.object({
+            width: z.number().int().min(1).optional(),
+            height: z.number().int().min(1).optional(),
+            fps: z.number().min(1).optional(),
+          }),
+        )
+        .optional(),
+    })
+    .optional(),
 });
 export type ConsumerInfo = z.infer<typeof ConsumerInfo>;
 
@@ -195,6 +227,15 @@ export const SignalingNotification = z.discriminatedUnion('notification', [
   z.object({ notification: z.literal('consumerClosed'), data: z.object({ consumerId: ObjectId }) }),
   /** The stream ended at the origin for good (not a reconnect). */
   z.object({ notification: z.literal('streamEnded') }),
+  /** The layers a simulcast consumer forwards now (null: none, e.g. the link cannot carry even the lowest). */
+  z.object({
+    notification: z.literal('layersChanged'),
+    data: z.object({
+      consumerId: ObjectId,
+      spatialLayer: z.number().int().min(0).nullable(),
+      temporalLayer: z.number().int().min(0).nullable(),
+    }),
+  }),
   /** This node is draining: move to another node of the region. */
   z.object({ notification: z.literal('drain'), data: z.object({ reason: z.string() }) }),
 ]);

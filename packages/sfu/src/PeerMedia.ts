@@ -9,6 +9,7 @@ import type {
   TransportInfo,
 } from '@matchmesh/protocol';
 import type { types } from 'mediasoup';
+import { layersOf, preferLayers } from './layers.ts';
 import type { Seat } from './MediaService.ts';
 import type { StreamOutlet } from './StreamOutlet.ts';
 
@@ -31,6 +32,8 @@ export class PeerMediaError extends Error {
 interface PeerMediaEvents {
   /** A consumer of this peer closed while the peer is open (its producer went away). */
   consumerclose: [consumerId: string];
+  /** A simulcast consumer switched layers (its bandwidth estimate or the viewer's choice moved it). */
+  layerschange: [consumerId: string, layers: { spatialLayer: number; temporalLayer: number } | null];
   close: [];
 }
 
@@ -110,12 +113,23 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
         this.consumers.delete(consumer.id);
         if (!this.#closed) this.emit('consumerclose', consumer.id);
       });
+      const layers = layersOf(consumer, producer);
+      if (layers) {
+        consumer.on('layerschange', (l) =>
+          this.emit(
+            'layerschange',
+            consumer.id,
+            l ? { spatialLayer: l.spatialLayer, temporalLayer: l.temporalLayer ?? 0 } : null,
+          ),
+        );
+      }
       out.push({
         id: consumer.id,
         producerId: producer.id,
         kind: consumer.kind,
         rtpParameters: consumer.rtpParameters,
         source,
+        ...(layers ? { layers } : {}),
       });
     }
     return out;
@@ -127,6 +141,14 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
     await consumer.resume();
     // Ask for a keyframe at once so the first picture arrives without waiting for the GOP.
     if (consumer.kind === 'video') await consumer.requestKeyFrame();
+  }
+
+  /** The viewer's quality choice for one of its consumers (see preferLayers); a one-layer consumer ignores it. */
+  async setPreferredLayers(consumerId: string, spatialLayer: number | null): Promise<void> {
+    const consumer = this.consumers.get(consumerId);
+    if (!consumer) throw new PeerMediaError('not_found', `no consumer "${consumerId}"`);
+    const producer = this.outlet.programProducers().find((p) => p.id === consumer.producerId);
+    await preferLayers(consumer, spatialLayer, producer ? layersOf(consumer, producer) : undefined);
   }
 
   /**

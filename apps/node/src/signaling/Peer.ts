@@ -123,6 +123,12 @@ export class Peer {
     this.#role = data.role;
     const media = new PeerMedia(seat);
     media.on('consumerclose', (consumerId) => this.#notify({ notification: 'consumerClosed', data: { consumerId } }));
+    media.on('layerschange', (consumerId, layers) =>
+      this.#notify({
+        notification: 'layersChanged',
+        data: { consumerId, spatialLayer: layers?.spatialLayer ?? null, temporalLayer: layers?.temporalLayer ?? null },
+      }),
+    );
     this.#media = media;
     const latest = stream.latestScore?.seq ?? 0;
     // A rejoining viewer gets every update after the last one it has, when the
@@ -164,6 +170,12 @@ export class Peer {
 
   async resumeConsumer(data: SignalingRequestData<'resumeConsumer'>): Promise<Record<string, never>> {
     await this.#owned(`no consumer "${data.consumerId}"`).resumeConsumer(data.consumerId);
+    return {};
+  }
+
+  /** The viewer's quality menu: the highest layer it wants of a simulcast consumer (null: automatic). */
+  async setLayers(data: SignalingRequestData<'setLayers'>): Promise<Record<string, never>> {
+    await this.#owned(`no consumer "${data.consumerId}"`).setPreferredLayers(data.consumerId, data.spatialLayer);
     return {};
   }
 

@@ -1,4 +1,4 @@
-import type { Player, PlayerStats } from '@matchmesh/client';
+import { layerLabel, type Player, type PlayerStats } from '@matchmesh/client';
 import { useEffect, useRef, useState } from 'react';
 
 type Row = [label: string, value: string];
@@ -25,6 +25,7 @@ function rows(stats: PlayerStats | null, kbps: number | null, player: Player | n
       'Video',
       stats?.frameWidth ? `${stats.frameWidth}×${stats.frameHeight} @ ${stats.framesPerSecond ?? '?'} fps` : '–',
     ],
+    ['Layer', layerRow(player)],
     ['Frames', String(stats?.framesDecoded ?? '–')],
     ['Packets a/v', stats ? `${stats.inboundAudioPackets} / ${stats.inboundVideoPackets}` : '–'],
     ['Lost', String(stats?.packetsLost ?? '–')],
@@ -33,6 +34,15 @@ function rows(stats: PlayerStats | null, kbps: number | null, player: Player | n
     ['Gaps / join / dups', stats ? `${stats.gaps} / ${stats.missedAtJoin} / ${stats.duplicates}` : '–'],
     ['Score age', last ? `${Math.max(0, last.receivedAt - last.sentAt)} ms` : '–'],
   ];
+}
+
+/** The simulcast layer forwarded now, of how many, and the viewer's choice. */
+function layerRow(player: Player | null): string {
+  const layers = player?.videoLayers;
+  if (!layers) return 'one layer';
+  const now = layers.current?.spatialLayer;
+  const shown = now === null || now === undefined ? 'none' : layerLabel(layers.available, now);
+  return `${shown} (${(now ?? -1) + 1}/${layers.available.spatial}) · ${player.quality === 'auto' ? 'auto' : `chosen ${layerLabel(layers.available, player.quality)}`}`;
 }
 
 /** A small polling stats panel. */

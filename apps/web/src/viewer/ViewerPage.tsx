@@ -3,6 +3,7 @@ import { bindVideo } from '../testHook.ts';
 import { ScoreBug } from './ScoreBug.tsx';
 import { StatsPanel } from './StatsPanel.tsx';
 import { StatusBadge } from './StatusBadge.tsx';
+import { QualityMenu } from './QualityMenu.tsx';
 import { ReplayBar } from './ReplayBar.tsx';
 import { type PlayerParams, usePlayer } from './usePlayer.ts';
 
@@ -116,7 +117,10 @@ export function ViewerPage() {
           {score ? <ScoreBug score={score} /> : null}
           <StatusBadge state={state} path={path} reason={reason} region={region} />
         </div>
-        <ReplayBar player={player} behindLive={behindLive} />
+        <div className="controls">
+          <ReplayBar player={player} behindLive={behindLive} />
+          <QualityMenu player={player} video={videoRef} />
+        </div>
         {muted || blocked ? (
           <button type="button" className="unmute" data-testid="unmute" onClick={unmute}>
             <SpeakerIcon muted />
