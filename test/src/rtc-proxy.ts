@@ -1,5 +1,6 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
+import { type PathShape, PathShaper, type PathStats } from './path-shaper.ts';
 
 /**
  * What the "network" between viewers and a node's WebRtcServer lets through:
@@ -16,6 +17,14 @@ export interface RtcProxy {
   setMode(mode: RtcProxyMode): void;
   /** Datagrams and TCP connections forwarded / dropped so far. */
   readonly counts: { udpForwarded: number; udpDropped: number; tcpAccepted: number; tcpRefused: number };
+  /**
+   * Shape each viewer's UDP path (see PathShaper): 'down' is node → viewer
+   * (where a constrained link hurts a viewer), 'up' viewer → node. Applies to
+   * every viewer, present and future; `{}` lifts it.
+   */
+  shape(direction: 'down' | 'up', shape: PathShape): void;
+  /** What the shapers did so far, summed over viewers. */
+  shapeStats(direction: 'down' | 'up'): PathStats;
   close(): Promise<void>;
 }
 
@@ -31,9 +40,19 @@ export async function startRtcProxy(listenIp: string, port: number, targetIp = '
   let mode: RtcProxyMode = 'open';
   const counts = { udpForwarded: 0, udpDropped: 0, tcpAccepted: 0, tcpRefused: 0 };
 
-  // UDP: one upstream socket per viewer address, so the node sees one peer per viewer.
+  // UDP: one upstream socket per viewer address, so the node sees one peer per viewer,
+  // and one shaper per direction per viewer (each viewer has a link of its own).
   const front = dgram.createSocket('udp4');
   const upstreams = new Map<string, dgram.Socket>();
+  const shapes: Record<'down' | 'up', PathShape> = { down: {}, up: {} };
+  const shapers: Record<'down' | 'up', PathShaper[]> = { down: [], up: [] };
+  const upShapers = new Map<string, PathShaper>();
+  const shaperFor = (direction: 'down' | 'up', deliver: (packet: Buffer) => void) => {
+    const shaper = new PathShaper(deliver);
+    shaper.setShape(shapes[direction]);
+    shapers[direction].push(shaper);
+    return shaper;
+  };
   front.on('message', (msg, from) => {
     if (mode !== 'open') {
       counts.udpDropped++;
@@ -43,21 +62,24 @@ export async function startRtcProxy(listenIp: string, port: number, targetIp = '
     let upstream = upstreams.get(key);
     if (!upstream) {
       const socket = dgram.createSocket('udp4');
+      const down = shaperFor('down', (reply) => front.send(reply, from.port, from.address));
+      const up = shaperFor('up', (packet) => socket.send(packet, port, targetIp));
       socket.on('message', (reply) => {
         if (mode !== 'open') {
           counts.udpDropped++;
           return;
         }
         counts.udpForwarded++;
-        front.send(reply, from.port, from.address);
+        down.push(reply);
       });
       socket.on('error', () => socket.close());
       socket.bind(0, targetIp);
       upstreams.set(key, socket);
       upstream = socket;
+      upShapers.set(key, up);
     }
     counts.udpForwarded++;
-    upstream.send(msg, port, targetIp);
+    upShapers.get(key)!.push(msg);
   });
   await new Promise<void>((resolve, reject) => {
     front.once('error', reject);
@@ -99,7 +121,22 @@ export async function startRtcProxy(listenIp: string, port: number, targetIp = '
       if (mode === 'blocked') for (const socket of connections) socket.resetAndDestroy();
     },
     counts,
+    shape(direction, shape) {
+      shapes[direction] = { ...shape };
+      for (const shaper of shapers[direction]) shaper.setShape(shape);
+    },
+    shapeStats(direction) {
+      const sum: PathStats = { passed: 0, lost: 0, overflow: 0, bytesPassed: 0 };
+      for (const { stats } of shapers[direction]) {
+        sum.passed += stats.passed;
+        sum.lost += stats.lost;
+        sum.overflow += stats.overflow;
+        sum.bytesPassed += stats.bytesPassed;
+      }
+      return sum;
+    },
     close: async () => {
+      for (const shaper of [...shapers.down, ...shapers.up]) shaper.close();
       for (const socket of connections) socket.destroy();
       for (const socket of upstreams.values()) socket.close();
       await new Promise<void>((resolve) => front.close(() => resolve()));

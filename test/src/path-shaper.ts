@@ -1,0 +1,121 @@
+/**
+ * A network path in user space, for tests and the bench: a bottleneck link
+ * (rate limit with a drop-tail buffer), one-way delay with jitter, random
+ * loss and bursty loss (Gilbert–Elliott: a "bad" state in which every packet
+ * is lost, entered and left with a per-packet probability). What netem does,
+ * without root, applied to datagrams a proxy forwards.
+ *
+ * Order is kept unless `reorder` is set: jitter then only stretches the gaps
+ * (a real path reorders rarely; a jitter buffer is what is being tested).
+ */
+export interface PathShape {
+  /** Bottleneck rate (kbit/s); none when absent. */
+  rateKbps?: number;
+  /** The bottleneck's buffer, in ms of queue at `rateKbps`: beyond it, packets are dropped (default 100). */
+  queueMs?: number;
+  /** One-way delay added to every packet (ms). */
+  delayMs?: number;
+  /** Up to this much more delay, uniformly random per packet (ms). */
+  jitterMs?: number;
+  /** Let jitter reorder packets (default false). */
+  reorder?: boolean;
+  /** Random loss, independent per packet (%). */
+  lossPct?: number;
+  /** Bursty loss: per packet, % chance to enter the lossy state, and to leave it. */
+  burst?: { enterPct: number; exitPct: number };
+}
+
+export interface PathStats {
+  passed: number;
+  /** Lost by `lossPct` or `burst`. */
+  lost: number;
+  /** Dropped at the bottleneck (its buffer was full). */
+  overflow: number;
+  bytesPassed: number;
+}
+
+export class PathShaper {
+  #shape: PathShape = {};
+  #bad = false;
+  /** When the bottleneck finishes sending what is queued (ms, performance.now()). */
+  #linkFreeAt = 0;
+  #lastDeliverAt = 0;
+  readonly stats: PathStats = { passed: 0, lost: 0, overflow: 0, bytesPassed: 0 };
+  readonly #queue: { at: number; packet: Buffer }[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  readonly #deliver: (packet: Buffer) => void;
+  readonly #random: () => number;
+
+  constructor(deliver: (packet: Buffer) => void, random: () => number = Math.random) {
+    this.#deliver = deliver;
+    this.#random = random;
+  }
+
+  get shape(): PathShape {
+    return this.#shape;
+  }
+
+  /** A new shape applies to packets from now on (queued ones keep their times). */
+  setShape(shape: PathShape): void {
+    this.#shape = { ...shape };
+    if (!shape.burst) this.#bad = false;
+  }
+
+  push(packet: Buffer): void {
+    const s = this.#shape;
+    if (s.burst) {
+      if (this.#bad ? this.#random() * 100 < s.burst.exitPct : this.#random() * 100 < s.burst.enterPct) {
+        this.#bad = !this.#bad;
+      }
+    }
+    if (this.#bad || (s.lossPct && this.#random() * 100 < s.lossPct)) {
+      this.stats.lost++;
+      return;
+    }
+    const now = performance.now();
+    let at = now;
+    if (s.rateKbps) {
+      const start = Math.max(now, this.#linkFreeAt);
+      if (start - now > (s.queueMs ?? 100)) {
+        this.stats.overflow++;
+        return;
+      }
+      this.#linkFreeAt = start + (packet.length * 8) / s.rateKbps;
+      at = this.#linkFreeAt;
+    }
+    at += (s.delayMs ?? 0) + (s.jitterMs ? this.#random() * s.jitterMs : 0);
+    if (!s.reorder) at = Math.max(at, this.#lastDeliverAt);
+    this.#lastDeliverAt = at;
+    this.stats.passed++;
+    this.stats.bytesPassed += packet.length;
+    // Nothing to wait for: straight through (an unshaped path costs no timer).
+    if (this.#queue.length === 0 && at - now < 0.5) {
+      this.#deliver(packet);
+      return;
+    }
+    // In delivery order: FIFO unless reordering lets a later packet overtake.
+    let i = this.#queue.length;
+    while (i > 0 && this.#queue[i - 1]!.at > at) i--;
+    this.#queue.splice(i, 0, { at, packet });
+    this.#schedule();
+  }
+
+  /** One timer, for the head of the queue: packets leave in their order, to the millisecond. */
+  #schedule(): void {
+    if (this.#timer || this.#queue.length === 0) return;
+    const wait = Math.max(0, this.#queue[0]!.at - performance.now());
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      const now = performance.now() + 0.5;
+      while (this.#queue.length > 0 && this.#queue[0]!.at <= now) this.#deliver(this.#queue.shift()!.packet);
+      this.#schedule();
+    }, wait);
+  }
+
+  /** Drop what is still in flight. */
+  close(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#queue.length = 0;
+  }
+}
