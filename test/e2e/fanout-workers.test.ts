@@ -99,6 +99,7 @@ describe('fan-out across the workers of a relay', () => {
     }
     for (const page of viewers) await startFrameClock(page);
     const killedAt = await Promise.all(viewers.map((page) => pageNow(page)));
+    const killedWall = Date.now();
     process.kill(fanoutWorker.pid, 'SIGKILL');
     // Both play on: one never stopped, the other rejoined (on the respawned worker).
     for (const page of viewers) await waitForMoreFrames(page, 60, 20_000);
@@ -108,6 +109,14 @@ describe('fan-out across the workers of a relay', () => {
         `(floor while the other viewer rejoins: ${floor.map((f) => f.toFixed(0)).join(' / ')} ms)`,
     );
     const calm = freezes[0]!.gapMs <= freezes[1]!.gapMs ? 0 : 1;
+    // Where the moved viewer's freeze went: its player's states since the kill (wall clock).
+    const moved = await viewers[freezes[0]!.gapMs <= freezes[1]!.gapMs ? 1 : 0]!.evaluate(() => window.__mm!.stateLog);
+    console.log(
+      `moved viewer after the kill: ${moved
+        .filter((e) => e.at >= killedWall)
+        .map((e) => `${e.at - killedWall} ${e.state}/${e.path} ${e.reason}`)
+        .join(' → ')}`,
+    );
     // The viewer on the source worker: no freeze beyond this run's own floor by more than a few
     // frame intervals; the moved one played again (a freeze of the rejoin's length).
     expect(freezes[calm]!.gapMs - floor[calm]!).toBeLessThan(150);
@@ -158,7 +167,9 @@ describe('fan-out across the workers of a relay', () => {
       }),
     );
     const times = storm.map((r) => r.ms).sort((a, b) => a - b);
-    console.log(`join storm on a full relay: 50 refused, p50 ${times[25]!.toFixed(1)} ms, max ${times[49]!.toFixed(1)} ms`);
+    console.log(
+      `join storm on a full relay: 50 refused, p50 ${times[25]!.toFixed(1)} ms, max ${times[49]!.toFixed(1)} ms`,
+    );
     expect(storm.map((r) => r.code)).toEqual(Array(50).fill('full'));
     expect(await mediaObjects(relay.url)).toEqual(before);
 

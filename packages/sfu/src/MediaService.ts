@@ -106,8 +106,14 @@ export class MediaService extends EventEmitter<MediaServiceEvents> {
    * a burst of joins can never overfill a worker.
    */
   async seat(stream: StreamRouter, request: SeatRequest = {}): Promise<Seat> {
-    const pooled = request.commentator ? stream.pooled : this.pool.workerForViewer(stream.pooled);
+    let pooled = request.commentator ? stream.pooled : this.pool.workerForViewer(stream.pooled);
+    if (!pooled) {
+      // Full, but a crashed worker may be coming back: wait for it, then choose again.
+      await this.pool.whenRespawned();
+      pooled = this.pool.workerForViewer(stream.pooled);
+    }
     if (!pooled) throw this.#full();
+    // Counted in the same tick as the choice: concurrent joins never overfill a worker.
     pooled.viewers++;
     let outlet: StreamOutlet;
     try {
@@ -182,7 +188,10 @@ export class MediaService extends EventEmitter<MediaServiceEvents> {
   }
 
   #full(): MediaError {
-    return new MediaError('node_full', `every worker of this node is at capacity (${this.pool.viewersPerWorker} viewers each)`);
+    return new MediaError(
+      'node_full',
+      `every worker of this node is at capacity (${this.pool.viewersPerWorker} viewers each)`,
+    );
   }
 
   #forget(id: string, stream: StreamRouter): void {

@@ -89,6 +89,8 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   readonly #options: WorkerPoolOptions;
   readonly #log: Logger;
   readonly #workers: (PooledWorker | undefined)[] = [];
+  /** Workers being respawned after a crash, by index: their seats are about to exist. */
+  readonly #respawning = new Map<number, Promise<void>>();
   #closed = false;
   #cpuSample = { at: Date.now(), seconds: new Map<PooledWorker, number>() };
   #cpuRatio = 0;
@@ -141,9 +143,28 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     return this.#options.viewersPerWorker ?? 0;
   }
 
-  /** True while some live worker has room for one more viewer. */
+  /** True while some live worker has room for one more viewer, or a crashed one is coming back (empty). */
   hasRoom(): boolean {
-    return this.workers.some((w) => this.#hasRoom(w));
+    return this.#respawning.size > 0 || this.workers.some((w) => this.#hasRoom(w));
+  }
+
+  /**
+   * Resolves when a crashed worker being respawned is back (or `timeoutMs`
+   * passed); at once when none is. A join that found every live worker full
+   * waits here: the dead worker's viewers are rejoining this very moment, and
+   * refusing them would send them into a retry backoff for want of a seat
+   * that exists a few hundred ms later.
+   */
+  async whenRespawned(timeoutMs = 3000): Promise<void> {
+    if (this.#respawning.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.any([...this.#respawning.values()]).catch(() => undefined),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
   }
 
   /**
@@ -271,10 +292,14 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
       if (this.#closed) return;
       // Respawn at the same index so the same WebRtcServer port comes back;
       // viewers reconnecting to the node find it where they left it.
-      this.#spawn(index).then(
-        () => this.emit('workerrespawned', index),
-        (err) => this.#log.error({ index, err }, 'mediasoup worker respawn failed'),
-      );
+      const respawn = this.#spawn(index);
+      this.#respawning.set(index, respawn);
+      respawn
+        .finally(() => this.#respawning.delete(index))
+        .then(
+          () => this.emit('workerrespawned', index),
+          (err) => this.#log.error({ index, err }, 'mediasoup worker respawn failed'),
+        );
     });
   }
 }

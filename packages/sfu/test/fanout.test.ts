@@ -95,7 +95,13 @@ function closing(outlet: StreamOutlet): Promise<void> {
 
 function score(stream: string, seq: number): ScoreUpdate {
   const player = { name: `p${seq}`, frames: 0, points: seq };
-  return { stream, seq, mediaTime: seq, sentAt: Date.now(), score: { players: [player, player], raceTo: 9, frame: 1, atTable: 0 } };
+  return {
+    stream,
+    seq,
+    mediaTime: seq,
+    sentAt: Date.now(),
+    score: { players: [player, player], raceTo: 9, frame: 1, atTable: 0 },
+  };
 }
 
 describe('fan-out across workers', () => {
@@ -170,7 +176,13 @@ describe('fan-out across workers', () => {
     await feedProgram(stream);
     const h264 = stream.rtpCapabilities.codecs!.find((c) => c.mimeType === 'video/H264')!;
     const codecs = (pt: number): types.RouterRtpCodecCapability[] => [
-      { kind: 'video', mimeType: 'video/H264', clockRate: 90000, preferredPayloadType: pt, parameters: h264.parameters },
+      {
+        kind: 'video',
+        mimeType: 'video/H264',
+        clockRate: 90000,
+        preferredPayloadType: pt,
+        parameters: h264.parameters,
+      },
     ];
     const a = await media.seat(stream, { mediaCodecs: codecs(102) });
     const b = await media.seat(stream, { mediaCodecs: codecs(102) });
@@ -233,5 +245,28 @@ describe('fan-out across workers', () => {
     const back = await media.seat(stream);
     expect(back.worker).toBe(onOther.worker);
     await (await tapVideo(back.outlet)).more(10);
+  });
+
+  it('a join that finds the node full while a crashed worker respawns waits for it instead of being refused', async () => {
+    const media = await startMedia({ viewersPerWorker: 1 });
+    const stream = await media.getOrCreateStream('respawn');
+    await feedProgram(stream);
+    const onSource = await media.seat(stream);
+    const onOther = await media.seat(stream);
+    const closed = closing(onOther.outlet);
+    const victim = media.pool.workers.find((w) => w.index === onOther.worker)!;
+    process.kill(victim.worker.pid, 'SIGKILL');
+    await closed;
+    onOther.release();
+    // The moved viewer rejoins at once: the source worker is full, the other one is not back yet.
+    expect(media.pool.workers.some((w) => w.index === onOther.worker)).toBe(false);
+    expect(media.pool.hasRoom()).toBe(true);
+    const back = await media.seat(stream);
+    expect(back.worker).toBe(onOther.worker);
+    await (await tapVideo(back.outlet)).more(5);
+    // Nothing respawning and every worker full: refused at once, as before.
+    const refused = await media.seat(stream).catch((e: unknown) => e);
+    expect((refused as MediaError).code).toBe('node_full');
+    onSource.release();
   });
 });
