@@ -105,6 +105,8 @@ export const ConfigSchema = z
     MM_STREAM_GRACE_MS: z.coerce.number().int().min(0).default(15_000),
     /** A publisher of the same stream that delivered media this recently is still publishing (409). */
     MM_TAKEOVER_SILENCE_MS: z.coerce.number().int().min(100).default(1000),
+    /** Most simulcast layers a WHIP offer may send; an offer with more is refused (422). */
+    MM_SIMULCAST_MAX_LAYERS: z.coerce.number().int().min(1).max(8).default(3),
     /** mediasoup worker log level and tags (debugging; worker logs go through the DEBUG=mediasoup* channel). */
     MM_WORKER_LOG_LEVEL: z.enum(['debug', 'warn', 'error', 'none']).default('warn'),
     MM_WORKER_LOG_TAGS: z
@@ -219,7 +221,15 @@ export interface NodeConfig {
     audioBitrateKbps: number;
     ffmpegPath: string;
   };
-  program: { silenceMs: number; lagMs: number; returnAfterMs: number; graceMs: number; takeoverSilenceMs: number };
+  program: {
+    silenceMs: number;
+    lagMs: number;
+    returnAfterMs: number;
+    graceMs: number;
+    takeoverSilenceMs: number;
+    /** Most simulcast layers a WHIP offer may send (MM_SIMULCAST_MAX_LAYERS). */
+    simulcastMaxLayers: number;
+  };
   cluster: {
     redisUrl?: string;
     name: string;
@@ -329,6 +339,7 @@ export function sections(c: Config): NodeConfig {
       returnAfterMs: c.MM_PRIMARY_RETURN_MS,
       graceMs: c.MM_STREAM_GRACE_MS,
       takeoverSilenceMs: c.MM_TAKEOVER_SILENCE_MS,
+      simulcastMaxLayers: c.MM_SIMULCAST_MAX_LAYERS,
     },
     cluster: {
       redisUrl: c.REDIS_URL,

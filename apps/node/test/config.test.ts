@@ -28,6 +28,7 @@ describe('config sections', () => {
       returnAfterMs: 5000,
       graceMs: 15_000,
       takeoverSilenceMs: 1000,
+      simulcastMaxLayers: 3,
     });
     expect(c.hls).toMatchObject({ lingerMs: 60_000, partMs: 200, segmentMs: 1000, targetDuration: 2, always: [] });
     expect(c.hls.rootDir).toMatch(/matchmesh-hls\/n1$/);
@@ -73,6 +74,14 @@ describe('config sections', () => {
     expect(loadConfig(base).cluster.capacityViewers).toBe(VIEWERS_PER_WORKER * 4);
     for (const bad of ['0', '-5', '1.5', 'many']) {
       expect(() => loadConfig({ ...base, MM_CAPACITY_VIEWERS_PER_WORKER: bad })).toThrow(/MM_CAPACITY_VIEWERS_PER_WORKER/);
+    }
+  });
+
+  it('MM_SIMULCAST_MAX_LAYERS: 1 to 8 layers, default 3', () => {
+    const base = { MM_TOKEN_SECRET: secret };
+    expect(loadConfig({ ...base, MM_SIMULCAST_MAX_LAYERS: '4' }).program.simulcastMaxLayers).toBe(4);
+    for (const bad of ['0', '9', '2.5', 'all']) {
+      expect(() => loadConfig({ ...base, MM_SIMULCAST_MAX_LAYERS: bad })).toThrow(/MM_SIMULCAST_MAX_LAYERS/);
     }
   });
 
