@@ -67,13 +67,17 @@ describe('config sections', () => {
       capacityViewersPerWorker: 120,
       capacityViewers: 480,
     });
-    expect(loadConfig({ ...base, MM_CAPACITY_VIEWERS_PER_WORKER: '120', MM_CAPACITY_VIEWERS: '300' }).cluster).toMatchObject({
+    expect(
+      loadConfig({ ...base, MM_CAPACITY_VIEWERS_PER_WORKER: '120', MM_CAPACITY_VIEWERS: '300' }).cluster,
+    ).toMatchObject({
       capacityViewersPerWorker: 120,
       capacityViewers: 300,
     });
     expect(loadConfig(base).cluster.capacityViewers).toBe(VIEWERS_PER_WORKER * 4);
     for (const bad of ['0', '-5', '1.5', 'many']) {
-      expect(() => loadConfig({ ...base, MM_CAPACITY_VIEWERS_PER_WORKER: bad })).toThrow(/MM_CAPACITY_VIEWERS_PER_WORKER/);
+      expect(() => loadConfig({ ...base, MM_CAPACITY_VIEWERS_PER_WORKER: bad })).toThrow(
+        /MM_CAPACITY_VIEWERS_PER_WORKER/,
+      );
     }
   });
 

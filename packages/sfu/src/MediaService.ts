@@ -185,7 +185,10 @@ export class MediaService extends EventEmitter<MediaServiceEvents> {
   }
 
   #full(): MediaError {
-    return new MediaError('node_full', `every worker of this node is at capacity (${this.pool.viewersPerWorker} viewers each)`);
+    return new MediaError(
+      'node_full',
+      `every worker of this node is at capacity (${this.pool.viewersPerWorker} viewers each)`,
+    );
   }
 
   #forget(id: string, stream: StreamRouter): void {

@@ -9,14 +9,7 @@ import type {
   TransportInfo,
 } from '@matchmesh/protocol';
 import type { types } from 'mediasoup';
-import {
-  fitLayers,
-  hasLayers,
-  invalidLayers,
-  layersOf,
-  PROGRAM_VIDEO_PRIORITY,
-  type VideoLayers,
-} from './layers.ts';
+import { fitLayers, hasLayers, invalidLayers, layersOf, PROGRAM_VIDEO_PRIORITY, type VideoLayers } from './layers.ts';
 import type { Seat } from './MediaService.ts';
 import type { StreamOutlet } from './StreamOutlet.ts';
 

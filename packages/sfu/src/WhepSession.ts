@@ -3,14 +3,7 @@ import { EventEmitter } from 'node:events';
 import type { types } from 'mediasoup';
 import * as ortc from 'mediasoup/ortc';
 import { MediaError, offerRejection } from './errors.ts';
-import {
-  fitLayers,
-  hasLayers,
-  invalidLayers,
-  layersOf,
-  PROGRAM_VIDEO_PRIORITY,
-  type VideoLayers,
-} from './layers.ts';
+import { fitLayers, hasLayers, invalidLayers, layersOf, PROGRAM_VIDEO_PRIORITY, type VideoLayers } from './layers.ts';
 import type { Seat } from './MediaService.ts';
 import type { StreamRouter } from './StreamRouter.ts';
 import type { AnsweredSection } from './sdp/answer.ts';

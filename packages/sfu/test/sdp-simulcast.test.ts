@@ -151,16 +151,31 @@ const CHROMIUM_OFFER = [
 const TRANSPORT = {
   iceParameters: { usernameFragment: 'msufrag', password: 'mspassword0123456789abcd', iceLite: true },
   iceCandidates: [
-    { foundation: 'udp', priority: 1076302079, address: '127.0.0.1', protocol: 'udp' as const, port: 44400, type: 'host' as const },
+    {
+      foundation: 'udp',
+      priority: 1076302079,
+      ip: '127.0.0.1',
+      address: '127.0.0.1',
+      protocol: 'udp' as const,
+      port: 44400,
+      type: 'host' as const,
+    },
   ],
   dtlsParameters: {
     role: 'auto' as const,
-    fingerprints: [{ algorithm: 'sha-256' as const, value: 'AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99' }],
+    fingerprints: [
+      {
+        algorithm: 'sha-256' as const,
+        value: 'AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99',
+      },
+    ],
   },
 };
 
 /** The origin-agent contract: one H.264 video m-section, rids with restrictions. */
-function originOffer(o: { rids?: string[]; simulcast?: string; video?: string[]; kind?: 'video' | 'audio' } = {}): string {
+function originOffer(
+  o: { rids?: string[]; simulcast?: string; video?: string[]; kind?: 'video' | 'audio' } = {},
+): string {
   const rids = o.rids ?? [
     'a=rid:l send max-width=320;max-height=180;max-fps=30',
     'a=rid:m send max-width=640;max-height=360;max-fps=30',
@@ -287,7 +302,9 @@ describe('simulcast offers', () => {
     expect(offeredSimulcast(video.section, 3)).toBeUndefined();
     const params = producerParametersFromOffer(video.section, video.mid, routerCaps);
     expect(params.encodings).toEqual([{ ssrc: 1234 }]);
-    const answer = buildAnswer(parseOffer(sdp), TRANSPORT, [{ kind: 'rtp', direction: 'recvonly', rtpParameters: params }]);
+    const answer = buildAnswer(parseOffer(sdp), TRANSPORT, [
+      { kind: 'rtp', direction: 'recvonly', rtpParameters: params },
+    ]);
     expect(answer).not.toMatch(/a=rid|a=simulcast/);
   });
 
@@ -319,7 +336,11 @@ describe('simulcast offers', () => {
         }),
         /"max-width=wide" is not a positive number/,
       ],
-      ['a negative restriction', originOffer({ rids: ['a=rid:l send max-fps=-30', 'a=rid:m send', 'a=rid:h send'] }), /max-fps=-30/],
+      [
+        'a negative restriction',
+        originOffer({ rids: ['a=rid:l send max-fps=-30', 'a=rid:m send', 'a=rid:h send'] }),
+        /max-fps=-30/,
+      ],
       [
         'simulcast on audio',
         originOffer({
@@ -341,7 +362,13 @@ describe('simulcast offers', () => {
       [
         'no rid header extension',
         originOffer({
-          video: ['m=video 9 UDP/TLS/RTP/SAVPF 102', 'c=IN IP4 0.0.0.0', 'a=mid:0', 'a=sendonly', 'a=rtpmap:102 H264/90000'],
+          video: [
+            'm=video 9 UDP/TLS/RTP/SAVPF 102',
+            'c=IN IP4 0.0.0.0',
+            'a=mid:0',
+            'a=sendonly',
+            'a=rtpmap:102 H264/90000',
+          ],
         }),
         /needs the urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id header extension/,
       ],

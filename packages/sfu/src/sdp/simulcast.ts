@@ -57,7 +57,11 @@ const ACCEPTED = (maxLayers: number): string =>
 function ridLines(section: MediaDescription): { id: string; direction: string; params: string }[] {
   const out: { id: string; direction: string; params: string }[] = [];
   for (const r of section.rids ?? []) {
-    out.push({ id: String(r.id), direction: String(r.direction), params: r.params === undefined ? '' : String(r.params) });
+    out.push({
+      id: String(r.id),
+      direction: String(r.direction),
+      params: r.params === undefined ? '' : String(r.params),
+    });
   }
   for (const inv of section.invalid ?? []) {
     const value = String(inv.value);
@@ -114,7 +118,9 @@ export function offeredSimulcast(section: MediaDescription, maxLayers: number): 
   const list = String(sim.list1);
   const streams = list.split(';');
   if (streams.length > maxLayers) {
-    bad(`the offer has ${streams.length} simulcast layers; this node takes at most ${maxLayers}; ${ACCEPTED(maxLayers)}`);
+    bad(
+      `the offer has ${streams.length} simulcast layers; this node takes at most ${maxLayers}; ${ACCEPTED(maxLayers)}`,
+    );
   }
   const declared = new Map<string, { direction: string; params: string }>();
   for (const r of rids) {

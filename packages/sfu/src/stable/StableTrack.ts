@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { types } from 'mediasoup';
-import { type SpliceAt, type SpliceInfo, StableLayer } from './StableLayer.ts';
 import { tsDiff } from './rtp.ts';
+import { type SpliceAt, type SpliceInfo, StableLayer } from './StableLayer.ts';
 
 export type { SpliceAt, SpliceInfo } from './StableLayer.ts';
 
