@@ -82,7 +82,7 @@ describe('config sections', () => {
   });
 
   it('MM_SIMULCAST_MAX_LAYERS: 1 to 8 layers, default 3', () => {
-    const base = { MM_TOKEN_SECRET: secret };
+    const base = { MM_TOKEN_SECRET: secret, MM_REGION: 'eu' };
     expect(loadConfig({ ...base, MM_SIMULCAST_MAX_LAYERS: '4' }).program.simulcastMaxLayers).toBe(4);
     for (const bad of ['0', '9', '2.5', 'all']) {
       expect(() => loadConfig({ ...base, MM_SIMULCAST_MAX_LAYERS: bad })).toThrow(/MM_SIMULCAST_MAX_LAYERS/);
