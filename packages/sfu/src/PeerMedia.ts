@@ -12,6 +12,7 @@ import type { types } from 'mediasoup';
 import { fitLayers, hasLayers, invalidLayers, layersOf, PROGRAM_VIDEO_PRIORITY, type VideoLayers } from './layers.ts';
 import type { Seat } from './MediaService.ts';
 import type { StreamOutlet } from './StreamOutlet.ts';
+import type { LayerInfo } from './stable/types.ts';
 
 /** Limits per peer so one socket cannot exhaust the worker. */
 const MAX_TRANSPORTS = 4;
@@ -212,7 +213,7 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
    */
   get layers(): VideoLayers | undefined {
     const v = this.#video;
-    return v && !v.consumer.closed ? layersOf(v.consumer, v.producer) : undefined;
+    return v && !v.consumer.closed ? layersOf(v.consumer, v.producer, this.#layerInfo()) : undefined;
   }
 
   /**
@@ -228,7 +229,7 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
     if (invalid) throw new PeerMediaError('bad_request', invalid);
     this.#wantedLayers = temporalLayer === undefined ? { spatialLayer } : { spatialLayer, temporalLayer };
     await v.consumer.setPreferredLayers(fitLayers(v.producer, this.#wantedLayers));
-    const layers = layersOf(v.consumer, v.producer);
+    const layers = layersOf(v.consumer, v.producer, this.#layerInfo());
     this.emit('layerschange', layers);
     return layers;
   }
@@ -245,10 +246,16 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
     this.emit('close');
   }
 
+  /** The program's description of its layers (this node's stable video track). */
+  #layerInfo(): LayerInfo[] {
+    return this.outlet.source.program.track('video')?.layers.map((l) => l.info) ?? [];
+  }
+
   async #watchLayers(consumer: types.Consumer, producer: types.Producer): Promise<void> {
     this.#video = { consumer, producer };
     consumer.on('layerschange', () => {
-      if (!this.#closed && this.#video?.consumer === consumer) this.emit('layerschange', layersOf(consumer, producer));
+      if (!this.#closed && this.#video?.consumer === consumer)
+        this.emit('layerschange', layersOf(consumer, producer, this.#layerInfo()));
     });
     consumer.observer.once('close', () => {
       if (this.#video?.consumer === consumer) this.#video = undefined;

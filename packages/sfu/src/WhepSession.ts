@@ -11,6 +11,7 @@ import { buildAnswer } from './sdp/answer.ts';
 import type { OfferMedia } from './sdp/offer.ts';
 import { parseOffer, remoteDtlsRole } from './sdp/offer.ts';
 import { capabilitiesFromOffer } from './sdp/rtp.ts';
+import type { LayerInfo } from './stable/types.ts';
 
 interface WhepSessionEvents {
   /** The video's simulcast layer changed (the player's bandwidth estimate, a layer stopping, a preference). */
@@ -157,7 +158,7 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
   /** The video's layers, or undefined when the program has none (no simulcast). */
   get layers(): VideoLayers | undefined {
     const v = this.#video;
-    return v && !v.consumer.closed ? layersOf(v.consumer, v.producer) : undefined;
+    return v && !v.consumer.closed ? layersOf(v.consumer, v.producer, this.#layerInfo()) : undefined;
   }
 
   /** Prefer a layer (the highest is "auto"); the consumer still steps below it when the estimate is short. */
@@ -168,15 +169,20 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
     if (invalid) throw new MediaError('bad_simulcast', invalid);
     const wanted = temporalLayer === undefined ? { spatialLayer } : { spatialLayer, temporalLayer };
     await v.consumer.setPreferredLayers(fitLayers(v.producer, wanted));
-    const layers = layersOf(v.consumer, v.producer);
+    const layers = layersOf(v.consumer, v.producer, this.#layerInfo());
     this.emit('layerschange', layers);
     return layers;
+  }
+
+  /** The program's description of its layers (this node's stable video track). */
+  #layerInfo(): LayerInfo[] {
+    return this.#seat.outlet.source.program.track('video')?.layers.map((l) => l.info) ?? [];
   }
 
   #watchLayers(consumer: types.Consumer, producer: types.Producer): void {
     this.#video = { consumer, producer };
     consumer.on('layerschange', () => {
-      if (!this.#closed) this.emit('layerschange', layersOf(consumer, producer));
+      if (!this.#closed) this.emit('layerschange', layersOf(consumer, producer, this.#layerInfo()));
     });
   }
 

@@ -52,7 +52,9 @@ export {
   StableProgram,
   type SwitchRecord,
 } from './stable/StableProgram.ts';
-export { type LayerOutput, StableLayer } from './stable/StableLayer.ts';
+export { h264SpsSize, keyFramePictureSize, type PictureSize } from './stable/picture.ts';
+export { StableLayer } from './stable/StableLayer.ts';
+export type { LayerInfo, LayerOutput } from './stable/types.ts';
 export { type SpliceInfo, STABLE_SSRC, StableTrack } from './stable/StableTrack.ts';
 export { WhepSession } from './WhepSession.ts';
 export { type WhipOptions, WhipSession } from './WhipSession.ts';

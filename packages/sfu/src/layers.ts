@@ -1,4 +1,5 @@
 import type { types } from 'mediasoup';
+import type { LayerInfo } from './stable/types.ts';
 
 /**
  * Simulcast layers as a viewer sees them: how many the program carries, which
@@ -16,6 +17,12 @@ export interface VideoLayers {
   preferred: types.ConsumerLayers;
   /** What the consumer sends now; null while it sends nothing (paused, starting, no layer flowing). */
   current: types.ConsumerLayers | null;
+  /**
+   * Each spatial layer, lowest first, as this node's stable program sees it:
+   * width/height from its last key frame (H.264 SPS, VP8), fps from its
+   * timestamps — absent until seen (e.g. a layer that never flowed).
+   */
+  layers: LayerInfo[];
 }
 
 /** Priority of a viewer's program video among the simulcast consumers of its transport (mediasoup: 1–255). */
@@ -69,8 +76,8 @@ export function invalidLayers(producer: types.Producer, spatial: number, tempora
   return undefined;
 }
 
-/** The layers of a viewer's consumer of `producer`. */
-export function layersOf(consumer: types.Consumer, producer: types.Producer): VideoLayers {
+/** The layers of a viewer's consumer of `producer`; `info`: the program's description of each layer. */
+export function layersOf(consumer: types.Consumer, producer: types.Producer, info: LayerInfo[] = []): VideoLayers {
   const { spatial, temporal } = layerCounts(producer);
   const current = consumer.currentLayers;
   return {
@@ -78,5 +85,6 @@ export function layersOf(consumer: types.Consumer, producer: types.Producer): Vi
     temporalLayers: temporal,
     preferred: consumer.preferredLayers ?? highestLayers(producer),
     current: current ? { spatialLayer: current.spatialLayer, temporalLayer: current.temporalLayer ?? 0 } : null,
+    layers: Array.from({ length: spatial }, (_, i) => info.find((l) => l.spatialLayer === i) ?? { spatialLayer: i }),
   };
 }

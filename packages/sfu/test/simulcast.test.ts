@@ -108,11 +108,28 @@ function rtp(seq: number, ts: number, ssrc: number, marker: boolean, rid: string
  * SPS, the rest are FU-A fragments; bytes 4..6 of the SPS and 2..4 of a
  * fragment are (layer, feed, frame).
  */
+/** Each layer's SPS as libx264 writes it for 80x46, 160x90 and 320x180 (constrained baseline). */
+const LAYER_SPS = [
+  '6742c00ad9057fac0440000003004000000f03c48992',
+  '6742c00bd9028df930110000030001000003003c0f142a48',
+  '6742c00dd901419f9f0110000003001000000303c0f142a480',
+].map((hex) => Buffer.from(hex, 'hex'));
+const LAYER_SIZES = [
+  { width: 80, height: 46 },
+  { width: 160, height: 90 },
+  { width: 320, height: 180 },
+];
+
 function payload(l: number, feed: number, n: number, k: number): Buffer {
   const p = Buffer.alloc(BYTES[l]!);
   const key = n % GOP === 0;
-  if (key && k === 0) p.set([0x67, 0x42, 0xe0, 0x1f, l, feed, n & 0xff]);
-  else p.set([0x7c, (k === 0 ? 0x80 : 0) | (k === PACKETS[l]! - 1 ? 0x40 : 0) | (key ? 5 : 1), l, feed, n & 0xff]);
+  if (key && k === 0) {
+    // A STAP-A: the layer's real SPS, then a tag NAL unit (type 6) with (layer, feed, frame).
+    const sps = LAYER_SPS[l]!;
+    p.set([0x78, 0, sps.length]);
+    sps.copy(p, 3);
+    p.set([0, 4, 0x06, l, feed, n & 0xff], 3 + sps.length);
+  } else p.set([0x7c, (k === 0 ? 0x80 : 0) | (k === PACKETS[l]! - 1 ? 0x40 : 0) | (key ? 5 : 1), l, feed, n & 0xff]);
   return p;
 }
 
@@ -126,7 +143,10 @@ function tagOf(packet: Buffer): Tag | undefined {
   let off = 12 + 4 * (packet[0]! & 0x0f);
   if (packet[0]! & 0x10) off += 4 + 4 * packet.readUInt16BE(off + 2);
   const p = packet.subarray(off);
-  if ((p[0]! & 0x1f) === 7) return { layer: p[4]!, feed: p[5]!, frame: p[6]! };
+  if ((p[0]! & 0x1f) === 24) {
+    const tag = 1 + 2 + p.readUInt16BE(1) + 2;
+    return { layer: p[tag + 1]!, feed: p[tag + 2]!, frame: p[tag + 3]! };
+  }
   if ((p[0]! & 0x1f) === 28) return { layer: p[2]!, feed: p[3]!, frame: p[4]! };
   return undefined;
 }
@@ -291,6 +311,9 @@ describe('simulcast through the mesh', () => {
     peer.on('layerschange', (l) => changes.push(l.current?.spatialLayer));
     await until(() => peer.layers?.current?.spatialLayer === 2, 5000, 'the top layer');
     expect(peer.layers).toMatchObject({ spatialLayers: 3, temporalLayers: 1, preferred: { spatialLayer: 2 } });
+    // Each layer described from its own key frames and timestamps (what a quality menu lists).
+    await until(() => peer.layers!.layers.every((l) => l.height !== undefined), 3000, 'every layer described');
+    expect(peer.layers!.layers).toEqual(LAYER_SIZES.map((size, i) => ({ spatialLayer: i, ...size, fps: 30 })));
     let from = performance.now();
     await sleep(1000);
     const top = perLayer(got, from);
@@ -483,6 +506,9 @@ describe('simulcast through the mesh', () => {
 
     const { peer, got: viewerGot } = await viewer(relayMedia, relay);
     await until(() => peer.layers?.current?.spatialLayer === 2, 5000, 'the relay viewer on the top layer');
+    // The relay describes the layers from the media it receives: nothing rides along in the pipe.
+    await until(() => peer.layers!.layers.every((l) => l.height !== undefined), 3000, 'the relay describes the layers');
+    expect(peer.layers!.layers.map((l) => l.height)).toEqual([46, 90, 180]);
     await peer.setPreferredLayers(0);
     await until(() => peer.layers?.current?.spatialLayer === 0, 5000, 'the relay viewer on layer 0');
     const t = performance.now() + 100;

@@ -1,10 +1,11 @@
 import { EventEmitter } from 'node:events';
 import type { types } from 'mediasoup';
+import { keyFramePictureSize, type PictureSize } from './picture.ts';
 import { isKeyFrameStart, markerOf, rewrite, seqOf, tsDiff, tsOf } from './rtp.ts';
 import { Splicer } from './Splicer.ts';
-import type { LayerHost, LayerOutput, SpliceAt, SpliceInfo } from './types.ts';
+import type { LayerHost, LayerInfo, LayerOutput, SpliceAt, SpliceInfo } from './types.ts';
 
-export type { LayerHost, LayerOutput, SpliceAt, SpliceInfo } from './types.ts';
+export type { LayerHost, LayerInfo, LayerOutput, SpliceAt, SpliceInfo } from './types.ts';
 
 interface Buffered {
   packet: Buffer;
@@ -80,6 +81,9 @@ export class StableLayer extends EventEmitter<StableLayerEvents> {
   #outFrameDone = true;
   /** Timestamp ticks between two frames of the active source (for "the very next frame"). */
   #frameTicks = 3000;
+  #frameTicksSeen = false;
+  /** Picture size of the last key frame forwarded (H.264 SPS, VP8 header). */
+  #picture: PictureSize | undefined;
   #closed = false;
   /** Packets dropped: inactive sources, late retransmissions. */
   dropped = 0;
@@ -104,6 +108,14 @@ export class StableLayer extends EventEmitter<StableLayerEvents> {
 
   get clockRate(): number {
     return this.#splicer.clockRate;
+  }
+
+  /** What this layer carries, as its key frames and timestamps tell (a quality menu's entry). */
+  get info(): LayerInfo {
+    const info: LayerInfo = { spatialLayer: this.index };
+    if (this.#picture) Object.assign(info, this.#picture);
+    if (this.#frameTicksSeen) info.fps = Math.round((this.#splicer.clockRate / this.#frameTicks) * 100) / 100;
+    return info;
   }
 
   /** What went out so far (packets 0: nothing yet). */
@@ -264,7 +276,10 @@ export class StableLayer extends EventEmitter<StableLayerEvents> {
     const frameStart = source.lastTs === undefined || source.lastTs !== inTs;
     if (frameStart && source === this.#active && source.lastTs !== undefined) {
       const d = (inTs - source.lastTs + 0x1_0000_0000) % 0x1_0000_0000;
-      if (d > 0 && d < this.#splicer.clockRate) this.#frameTicks = d;
+      if (d > 0 && d < this.#splicer.clockRate) {
+        this.#frameTicks = d;
+        this.#frameTicksSeen = true;
+      }
     }
     source.lastTs = inTs;
     if (source.maxTs === undefined || tsDiff(source.maxTs, inTs) > 0) source.maxTs = inTs;
@@ -311,6 +326,7 @@ export class StableLayer extends EventEmitter<StableLayerEvents> {
       this.dropped++;
       return;
     }
+    if (keyFrame) this.#picture = keyFramePictureSize(packet, this.mimeType) ?? this.#picture;
     this.#forward(packet, inSeq, inTs, t);
   }
 

@@ -32,3 +32,11 @@ export interface LayerOutput {
 
 /** What a pending switch waits for in the new source before it takes over. */
 export type SpliceAt = 'now' | 'frame' | 'keyframe';
+
+/** One simulcast layer as the media shows it: picture size from its last key frame, frame rate from its timestamps. */
+export interface LayerInfo {
+  spatialLayer: number;
+  width?: number;
+  height?: number;
+  fps?: number;
+}
