@@ -153,6 +153,8 @@ function tagOf(packet: Buffer): Tag | undefined {
 
 interface Feed {
   producer: types.Producer;
+  /** Key-frame requests (PLI/FIR) that reached this origin: when, and for which of its SSRCs. */
+  keyFrameRequests: { at: number; ssrc: number }[];
   /** Stop sending (a dead connection), the producer stays. */
   stop(): void;
 }
@@ -177,6 +179,16 @@ async function startFeed(
   const params = producerParametersFromOffer(section, '0', stream.rtpCapabilities, simulcast);
   const input = await stream.router.createDirectTransport();
   const producer = await input.produce({ kind: 'video', rtpParameters: params });
+  const keyFrameRequests: Feed['keyFrameRequests'] = [];
+  input.on('rtcp', (packet) => {
+    for (let off = 0; off + 12 <= packet.length; off += (packet.readUInt16BE(off + 2) + 1) * 4) {
+      const fmt = packet[off]! & 0x1f;
+      if (packet[off + 1] === 206 && fmt === 1)
+        keyFrameRequests.push({ at: performance.now(), ssrc: packet.readUInt32BE(off + 8) });
+      if (packet[off + 1] === 206 && fmt === 4)
+        keyFrameRequests.push({ at: performance.now(), ssrc: packet.readUInt32BE(off + 12) });
+    }
+  });
   const seqs = simulcast.layers.map((_, i) => 1000 * feed + 20_000 * i);
   let frame = Math.floor(((performance.now() - t0) * FPS) / 1000);
   let on = true;
@@ -202,6 +214,7 @@ async function startFeed(
   cleanups.push(() => clearInterval(timer));
   return {
     producer,
+    keyFrameRequests,
     stop: () => {
       on = false;
     },
@@ -516,6 +529,45 @@ describe('simulcast through the mesh', () => {
     const low = perLayer(viewerGot, t);
     expect(low[1]! + low[2]!).toBe(0);
     expect(low[0]).toBeGreaterThan(10);
+  });
+
+  it("a viewer's key-frame request for its layer reaches the origin, spaced per interval", async () => {
+    const media = await startMedia();
+    const stream = await media.getOrCreateStream('keyframes');
+    const feed = await startFeed(stream, 1, performance.now());
+    await stream.attachProgram({ id: 'origin-1', role: 'primary', producers: [feed.producer], label: 'whip:primary' });
+    const { peer, consumer } = await viewer(media, stream);
+    await peer.setPreferredLayers(0);
+    await until(() => peer.layers?.current?.spatialLayer === 0, 5000, 'layer 0');
+    await sleep(700); // past the splice's and the join's requests
+    const before = feed.keyFrameRequests.length;
+    const asked = performance.now();
+    await consumer.requestKeyFrame();
+    await until(() => feed.keyFrameRequests.length > before, 2000, 'a request at the origin');
+    const first = feed.keyFrameRequests.slice(before);
+    const layerZero = 0x1000 + 0;
+    console.log(
+      `simulcast key frames: the viewer's request on layer 0 reached the origin after ${Math.round(first[0]!.at - asked)} ms, for SSRCs ${[...new Set(first.map((r) => r.ssrc - 0x1000))].join(',')}`,
+    );
+    expect(first.some((r) => r.ssrc === layerZero)).toBe(true);
+    expect(first[0]!.at - asked).toBeLessThan(200);
+    // Another layer's viewer asks 100 ms later: one more request to the origin, at the end of the interval.
+    const other = await viewer(media, stream);
+    await until(() => other.peer.layers?.current?.spatialLayer === 2, 5000, 'the other viewer on layer 2');
+    await sleep(700);
+    const n = feed.keyFrameRequests.length;
+    const t = performance.now();
+    await consumer.requestKeyFrame();
+    await sleep(100);
+    await other.consumer.requestKeyFrame();
+    await sleep(900);
+    const bursts = feed.keyFrameRequests.slice(n).map((r) => Math.round(r.at - t));
+    const times = [...new Set(bursts.map((ms) => Math.round(ms / 50)))];
+    console.log(
+      `simulcast key frames: two layers asked 100 ms apart → origin asked at ${[...new Set(bursts)].join(', ')} ms`,
+    );
+    expect(times.length).toBe(2);
+    expect(Math.max(...bursts)).toBeGreaterThanOrEqual(450);
   });
 
   it('a WHEP player consumes the simulcast program with a simulcast consumer; bad simulcast WHIP offers are a typed 422', async () => {

@@ -31,6 +31,9 @@ interface Source {
   consumer: types.Consumer;
   /** The consumer's SSRC of each source layer → the stable layer it feeds. */
   layerOf: Map<number, number>;
+  /** When a key frame was last asked of it (performance.now()), and a request waiting for the interval. */
+  lastKeyFrameAskAt: number;
+  trailing: NodeJS.Timeout | undefined;
 }
 
 interface StableTrackEvents {
@@ -220,7 +223,13 @@ export class StableTrack extends EventEmitter<StableTrackEvents> {
     ssrcs.forEach((ssrc, i) => {
       if (i + shift >= 0) layerOf.set(ssrc, i + shift);
     });
-    const source: Source = { id: sourceId, consumer, layerOf };
+    const source: Source = {
+      id: sourceId,
+      consumer,
+      layerOf,
+      lastKeyFrameAskAt: Number.NEGATIVE_INFINITY,
+      trailing: undefined,
+    };
     this.#sources.set(sourceId, source);
     for (const i of layerOf.values()) this.layers[i]!.addSource(sourceId);
     consumer.on('rtp', (packet) => {
@@ -235,6 +244,8 @@ export class StableTrack extends EventEmitter<StableTrackEvents> {
     const source = this.#sources.get(sourceId);
     if (!source) return;
     this.#sources.delete(sourceId);
+    clearTimeout(source.trailing);
+    this.#keyFrameAsked.delete(sourceId);
     for (const l of this.layers) l.removeSource(sourceId);
     if (!source.consumer.closed) source.consumer.close();
   }
@@ -264,15 +275,31 @@ export class StableTrack extends EventEmitter<StableTrackEvents> {
     return this.layers.at(-1);
   }
 
-  /** Layers asking one source in the same tick make one request (a pipe consumer asks every layer anyway). */
+  /**
+   * Layers asking one source in the same tick make one request. With
+   * simulcast, a request reaches every layer of the source (pipe consumer),
+   * so requests for different layers are also spaced by
+   * KEY_FRAME_REQUEST_DELAY_MS per source: the first goes at once, those
+   * within the interval make one more at its end (as mediasoup's
+   * keyFrameRequestDelay does per SSRC).
+   */
   #askKeyFrame(sourceId: string): void {
-    if (this.#keyFrameAsked.has(sourceId)) return;
+    const source = this.#sources.get(sourceId);
+    if (!source || this.#keyFrameAsked.has(sourceId)) return;
     this.#keyFrameAsked.add(sourceId);
-    queueMicrotask(() => {
+    const send = (): void => {
       this.#keyFrameAsked.delete(sourceId);
-      const source = this.#sources.get(sourceId);
-      if (source && !source.consumer.closed) void source.consumer.requestKeyFrame().catch(() => undefined);
-    });
+      source.trailing = undefined;
+      source.lastKeyFrameAskAt = performance.now();
+      if (!source.consumer.closed) void source.consumer.requestKeyFrame().catch(() => undefined);
+    };
+    const wait = source.lastKeyFrameAskAt + KEY_FRAME_REQUEST_DELAY_MS - performance.now();
+    if (this.layers.length === 1 || wait <= 0) {
+      queueMicrotask(send);
+    } else {
+      source.trailing = setTimeout(send, wait);
+      source.trailing.unref?.();
+    }
   }
 
   /**
