@@ -110,6 +110,8 @@ export const ConfigSchema = z
     MM_FEED_WINDOW: z.coerce.number().int().min(0).max(64).default(8),
     /** A publisher of the same stream that delivered media this recently is still publishing (409). */
     MM_TAKEOVER_SILENCE_MS: z.coerce.number().int().min(100).default(1000),
+    /** Most simulcast layers a WHIP offer may send; an offer with more is refused (422). */
+    MM_SIMULCAST_MAX_LAYERS: z.coerce.number().int().min(1).max(8).default(3),
     /** mediasoup worker log level and tags (debugging; worker logs go through the DEBUG=mediasoup* channel). */
     MM_WORKER_LOG_LEVEL: z.enum(['debug', 'warn', 'error', 'none']).default('warn'),
     MM_WORKER_LOG_TAGS: z
@@ -231,6 +233,8 @@ export interface NodeConfig {
     graceMs: number;
     feedWindow: number;
     takeoverSilenceMs: number;
+    /** Most simulcast layers a WHIP offer may send (MM_SIMULCAST_MAX_LAYERS). */
+    simulcastMaxLayers: number;
   };
   cluster: {
     redisUrl?: string;
@@ -342,6 +346,7 @@ export function sections(c: Config): NodeConfig {
       graceMs: c.MM_STREAM_GRACE_MS,
       feedWindow: c.MM_FEED_WINDOW,
       takeoverSilenceMs: c.MM_TAKEOVER_SILENCE_MS,
+      simulcastMaxLayers: c.MM_SIMULCAST_MAX_LAYERS,
     },
     cluster: {
       redisUrl: c.REDIS_URL,

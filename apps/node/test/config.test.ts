@@ -29,6 +29,7 @@ describe('config sections', () => {
       graceMs: 15_000,
       feedWindow: 8,
       takeoverSilenceMs: 1000,
+      simulcastMaxLayers: 3,
     });
     expect(c.hls).toMatchObject({ lingerMs: 60_000, partMs: 200, segmentMs: 1000, targetDuration: 2, always: [] });
     expect(c.hls.rootDir).toMatch(/matchmesh-hls\/n1$/);
@@ -67,13 +68,25 @@ describe('config sections', () => {
       capacityViewersPerWorker: 120,
       capacityViewers: 480,
     });
-    expect(loadConfig({ ...base, MM_CAPACITY_VIEWERS_PER_WORKER: '120', MM_CAPACITY_VIEWERS: '300' }).cluster).toMatchObject({
+    expect(
+      loadConfig({ ...base, MM_CAPACITY_VIEWERS_PER_WORKER: '120', MM_CAPACITY_VIEWERS: '300' }).cluster,
+    ).toMatchObject({
       capacityViewersPerWorker: 120,
       capacityViewers: 300,
     });
     expect(loadConfig(base).cluster.capacityViewers).toBe(VIEWERS_PER_WORKER * 4);
     for (const bad of ['0', '-5', '1.5', 'many']) {
-      expect(() => loadConfig({ ...base, MM_CAPACITY_VIEWERS_PER_WORKER: bad })).toThrow(/MM_CAPACITY_VIEWERS_PER_WORKER/);
+      expect(() => loadConfig({ ...base, MM_CAPACITY_VIEWERS_PER_WORKER: bad })).toThrow(
+        /MM_CAPACITY_VIEWERS_PER_WORKER/,
+      );
+    }
+  });
+
+  it('MM_SIMULCAST_MAX_LAYERS: 1 to 8 layers, default 3', () => {
+    const base = { MM_TOKEN_SECRET: secret, MM_REGION: 'eu' };
+    expect(loadConfig({ ...base, MM_SIMULCAST_MAX_LAYERS: '4' }).program.simulcastMaxLayers).toBe(4);
+    for (const bad of ['0', '9', '2.5', 'all']) {
+      expect(() => loadConfig({ ...base, MM_SIMULCAST_MAX_LAYERS: bad })).toThrow(/MM_SIMULCAST_MAX_LAYERS/);
     }
   });
 

@@ -1,5 +1,6 @@
 import { PROBLEM_CONTENT_TYPE, type Problem, signToken } from '@matchmesh/protocol';
 import Fastify, { type FastifyInstance, type InjectOptions } from 'fastify';
+import { MediaError } from '@matchmesh/sfu';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerHls } from '../src/routes/hls.ts';
 import { useZodSchemas } from '../src/http/schemas.ts';
@@ -71,7 +72,14 @@ beforeAll(async () => {
       role: 'publisher',
       tokenSecret: SECRET,
       iceServers: () => [],
-      open: async () => {
+      open: async (_stream, offer) => {
+        // What WhipSession throws for a simulcast offer the node cannot take.
+        if (offer.includes('a=simulcast')) {
+          throw new MediaError(
+            'bad_simulcast',
+            'the offer has 4 simulcast layers; this node takes at most 3; accepted: ...',
+          );
+        }
         opened++;
         return session;
       },
@@ -294,6 +302,20 @@ describe('route schemas: good requests behave as before', () => {
     const del = await app.inject({ method: 'DELETE', url: '/whip/match/sessions/sess-1', headers: bearer(publisher) });
     expect(del.statusCode).toBe(200);
     expect(del.body).toBe('');
+  });
+
+  it('WHIP: a simulcast offer the node cannot take is 422 problem+json naming the limit', async () => {
+    const res = await app.inject({
+      method: 'POST',
+      url: '/whip/match',
+      headers: { ...bearer(publisher), 'content-type': 'application/sdp' },
+      payload: 'v=0\r\na=simulcast:send a;b;c;d\r\n',
+    });
+    expect(res.statusCode).toBe(422);
+    expect(res.headers['content-type']).toContain(PROBLEM_CONTENT_TYPE);
+    const body = res.json() as Problem;
+    expect(body).toMatchObject({ status: 422, title: 'Unprocessable Content' });
+    expect(body.detail).toMatch(/at most 3/);
   });
 
   it('HLS: a request that passes its schema reaches the handler (401 without a token, 404 for no stream)', async () => {

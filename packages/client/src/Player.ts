@@ -140,7 +140,7 @@ export class Player extends TypedEmitter<PlayerEvents> {
   setQuality(quality: Quality): void {
     this.#quality = quality;
     const session = this.#driver.session;
-    const available = session?.videoLayers?.available;
+    const available = session?.videoLayers;
     if (!session || !available) return;
     session.setMaxLayer(maxLayerFor(quality, available, this.#surface.shownHeight)).catch((error: unknown) => {
       this.emit('warning', error instanceof Error ? error : new Error(String(error)));

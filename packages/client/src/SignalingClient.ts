@@ -5,6 +5,7 @@ import {
   ProduceResponse,
   RelayAlternative,
   RestartIceResponse,
+  VideoLayersInfo,
   SIGNALING_PATH,
   SignalingErrorCode,
   type SignalingMethod,
@@ -31,7 +32,7 @@ const ResponseSchemas = {
   consumeData: DataConsumerInfo,
   produce: ProduceResponse,
   restartIce: RestartIceResponse,
-  setLayers: z.unknown(),
+  setLayers: VideoLayersInfo,
 } satisfies Record<SignalingMethod, z.ZodType>;
 
 /** Request body as the caller writes it (schema defaults may be omitted). */

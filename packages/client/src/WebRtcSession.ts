@@ -1,4 +1,4 @@
-import type { ConsumerInfo, SignalingNotification } from '@matchmesh/protocol';
+import type { ConsumerInfo, SignalingNotification, VideoLayersInfo } from '@matchmesh/protocol';
 import { Device, type types as ms } from 'mediasoup-client';
 import { TypedEmitter } from './emitter.ts';
 import { SignalingRequestError } from './errors.ts';
@@ -49,15 +49,11 @@ export type WebRtcSessionOptions = {
    * menu; null = the node's estimate alone). Asked when the video consumer
    * is created; a later change goes through setMaxLayer().
    */
-  maxLayer?: (available: VideoLayers['available']) => number | null;
+  maxLayer?: (layers: VideoLayersInfo) => number | null;
 };
 
-/** The program video's layers: what the node offers, what it forwards now, what the viewer asked for. */
-export interface VideoLayers {
-  available: NonNullable<ConsumerInfo['layers']>;
-  current: { spatialLayer: number | null; temporalLayer: number | null } | null;
-  wanted: number | null;
-}
+/** The program video's layers as the node reports them, and the cap the viewer asked for (null: automatic). */
+export type VideoLayers = VideoLayersInfo & { wanted: number | null };
 
 export type WebRtcSessionEvents = {
   state: [SessionStateChange];
@@ -152,15 +148,15 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
    * automatic). The node may still send less when the link cannot carry it.
    */
   async setMaxLayer(spatialLayer: number | null): Promise<void> {
-    const entry = this.#programVideo();
-    if (!entry?.info.layers || !this.#layers) return;
+    if (!this.#layers) return;
     this.#layers = { ...this.#layers, wanted: spatialLayer };
-    this.emit('layers', this.#layers);
-    await this.signaling.request('setLayers', { consumerId: entry.info.id, spatialLayer });
+    const layers = await this.signaling.request('setLayers', { spatialLayer });
+    if (this.#layers) this.#setLayers({ ...layers, wanted: this.#layers.wanted });
   }
 
-  #programVideo(): ConsumerEntry | undefined {
-    return [...this.#consumers.values()].find(({ info }) => info.kind === 'video' && info.source === 'program');
+  #setLayers(layers: VideoLayers): void {
+    this.#layers = layers;
+    this.emit('layers', layers);
   }
 
   /** Currently open consumers, for diagnostics. */
@@ -377,13 +373,9 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
       case 'drain':
         this.emit('drain', notification.data.reason);
         break;
-      case 'layersChanged': {
-        const { consumerId, spatialLayer, temporalLayer } = notification.data;
-        if (!this.#layers || this.#programVideo()?.info.id !== consumerId) break;
-        this.#layers = { ...this.#layers, current: spatialLayer === null ? null : { spatialLayer, temporalLayer } };
-        this.emit('layers', this.#layers);
+      case 'layersChanged':
+        this.#setLayers({ ...notification.data, wanted: this.#layers?.wanted ?? null });
         break;
-      }
     }
   }
 
@@ -392,7 +384,7 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
     const device = this.#device;
     const transport = this.#transport;
     if (!device || !transport) return;
-    const { consumers } = await this.signaling.request('consume', {
+    const { consumers, layers } = await this.signaling.request('consume', {
       transportId: transport.id,
       rtpCapabilities: device.recvRtpCapabilities,
     });
@@ -422,14 +414,11 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
       entry.consumer.on('transportclose', () => this.#removeConsumer(entry.consumer.id));
     }
     if (created.length > 0 && this.#mediaStream) this.emit('tracks', this.#mediaStream);
-    const video = created.find(({ info }) => info.kind === 'video' && info.source === 'program');
-    if (video?.info.layers) {
-      const wanted = this.options.maxLayer?.(video.info.layers) ?? null;
-      this.#layers = { available: video.info.layers, current: null, wanted };
-      this.emit('layers', this.#layers);
+    if (layers && !this.#layers) {
+      const wanted = this.options.maxLayer?.(layers) ?? null;
+      this.#setLayers({ ...layers, wanted });
       // Before the resume: the first picture is already of the chosen size.
-      if (wanted !== null)
-        await this.signaling.request('setLayers', { consumerId: video.info.id, spatialLayer: wanted });
+      if (wanted !== null) await this.setMaxLayer(wanted);
     }
     // Server-side consumers start paused; resume once the local side exists.
     await Promise.all(

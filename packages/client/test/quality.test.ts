@@ -1,14 +1,23 @@
+import type { VideoLayersInfo } from '@matchmesh/protocol';
 import { describe, expect, it } from 'vitest';
 import { layerLabel, maxLayerFor } from '../src/quality.ts';
 
-const ladder = {
-  spatial: 3,
-  temporal: 3,
-  sizes: [
-    { width: 640, height: 360, fps: 30 },
-    { width: 1280, height: 720, fps: 60 },
-    { width: 1920, height: 1080, fps: 60 },
+const ladder: VideoLayersInfo = {
+  spatialLayers: 3,
+  temporalLayers: 1,
+  preferred: { spatialLayer: 2, temporalLayer: 0 },
+  current: null,
+  layers: [
+    { spatialLayer: 0, width: 640, height: 360, fps: 30 },
+    { spatialLayer: 1, width: 1280, height: 720, fps: 60 },
+    { spatialLayer: 2, width: 1920, height: 1080, fps: 60 },
   ],
+};
+/** Layers whose pictures the node has not seen yet. */
+const unmeasured: VideoLayersInfo = {
+  ...ladder,
+  spatialLayers: 2,
+  layers: [{ spatialLayer: 0 }, { spatialLayer: 1 }],
 };
 
 describe('quality choice', () => {
@@ -22,7 +31,7 @@ describe('quality choice', () => {
   });
 
   it("'auto' sets no cap when the sizes or the element's height are unknown", () => {
-    expect(maxLayerFor('auto', { spatial: 3, temporal: 1 }, 720)).toBeNull();
+    expect(maxLayerFor('auto', unmeasured, 720)).toBeNull();
     expect(maxLayerFor('auto', ladder, null)).toBeNull();
     expect(maxLayerFor('auto', ladder, 0)).toBeNull();
   });
@@ -35,6 +44,6 @@ describe('quality choice', () => {
 
   it('labels layers by height and frame rate', () => {
     expect(layerLabel(ladder, 2)).toBe('1080p60');
-    expect(layerLabel({ spatial: 2, temporal: 1 }, 1)).toBe('layer 2');
+    expect(layerLabel(unmeasured, 1)).toBe('layer 2');
   });
 });

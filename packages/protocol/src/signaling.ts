@@ -68,13 +68,12 @@ export const ProduceRequest = z.object({
 export const RestartIceRequest = z.object({ transportId: ObjectId });
 
 /**
- * A viewer's quality choice for a simulcast consumer: the highest spatial
- * layer (0 = lowest) it may receive; `null` lets the node's bandwidth
- * estimate pick among every layer. The estimate still steps below the
+ * A viewer's quality choice for the program video (simulcast): the highest
+ * spatial layer (0 = lowest) it wants; `null` = automatic (the highest: the
+ * node's bandwidth estimate alone picks). The estimate still steps below the
  * choice when the link cannot carry it.
  */
 export const SetLayersRequest = z.object({
-  consumerId: ObjectId,
   spatialLayer: z.number().int().min(0).max(7).nullable(),
 });
 
@@ -180,30 +179,38 @@ export const ConsumerInfo = z.object({
   rtpParameters: RtpParameters,
   /** 'program' for the match feed, 'commentary' for a commentator's voice. */
   source: z.enum(['program', 'commentary']),
-  /**
-   * A simulcast (or SVC) video consumer's layers: how many spatial and
-   * temporal layers, and, lowest first, each spatial layer's picture when the
-   * publisher declared it (a quality menu's labels). Absent: one layer.
-   */
-  layers: z
-    .object({
-      spatial: z.number().int().min(1).max(8),
-      temporal: z.number().int().min(1).max(8),
-      sizes: z
-        .array(
-          z.object({
-            width: z.number().int().min(1).optional(),
-            height: z.number().int().min(1).optional(),
-            fps: z.number().min(1).optional(),
-          }),
-        )
-        .optional(),
-    })
-    .optional(),
 });
 export type ConsumerInfo = z.infer<typeof ConsumerInfo>;
 
-export const ConsumeResponse = z.object({ consumers: z.array(ConsumerInfo) });
+const ConsumerLayers = z.object({
+  spatialLayer: z.number().int().min(0),
+  temporalLayer: z.number().int().min(0).optional(),
+});
+
+/**
+ * The program video's simulcast layers as a viewer's consumer sees them: how
+ * many, the viewer's preference, what flows now (null: nothing), and each
+ * spatial layer's picture as the node measured it from the media (absent
+ * until seen).
+ */
+export const VideoLayersInfo = z.object({
+  spatialLayers: z.number().int().min(1).max(8),
+  temporalLayers: z.number().int().min(1).max(8),
+  preferred: ConsumerLayers,
+  current: ConsumerLayers.nullable(),
+  layers: z.array(
+    z.object({
+      spatialLayer: z.number().int().min(0),
+      width: z.number().int().min(1).optional(),
+      height: z.number().int().min(1).optional(),
+      fps: z.number().min(0).optional(),
+    }),
+  ),
+});
+export type VideoLayersInfo = z.infer<typeof VideoLayersInfo>;
+
+/** `layers`: present when the program video has layers to choose from (simulcast). */
+export const ConsumeResponse = z.object({ consumers: z.array(ConsumerInfo), layers: VideoLayersInfo.optional() });
 export type ConsumeResponse = z.infer<typeof ConsumeResponse>;
 
 export const DataConsumerInfo = z.object({
@@ -227,15 +234,8 @@ export const SignalingNotification = z.discriminatedUnion('notification', [
   z.object({ notification: z.literal('consumerClosed'), data: z.object({ consumerId: ObjectId }) }),
   /** The stream ended at the origin for good (not a reconnect). */
   z.object({ notification: z.literal('streamEnded') }),
-  /** The layers a simulcast consumer forwards now (null: none, e.g. the link cannot carry even the lowest). */
-  z.object({
-    notification: z.literal('layersChanged'),
-    data: z.object({
-      consumerId: ObjectId,
-      spatialLayer: z.number().int().min(0).nullable(),
-      temporalLayer: z.number().int().min(0).nullable(),
-    }),
-  }),
+  /** The program video's layers changed: stepped down or up, or the viewer's choice moved. */
+  z.object({ notification: z.literal('layersChanged'), data: VideoLayersInfo }),
   /** This node is draining: move to another node of the region. */
   z.object({ notification: z.literal('drain'), data: z.object({ reason: z.string() }) }),
 ]);

@@ -26,6 +26,8 @@ interface MediaServiceEvents {
 export interface MediaOptions extends Partial<ProgramOptions> {
   /** A publisher that delivered media this recently is still publishing (a second one gets 409). */
   takeoverSilenceMs?: number;
+  /** Most simulcast layers a WHIP offer may send (MM_SIMULCAST_MAX_LAYERS); more is 422. Default 3. */
+  simulcastMaxLayers?: number;
   /** Close a fan-out router after this long without a viewer. */
   fanoutLingerMs?: number;
 }
@@ -85,7 +87,7 @@ export class MediaService extends EventEmitter<MediaServiceEvents> {
     if (existing) return existing;
     let pending = this.#creating.get(id);
     if (!pending) {
-      const { takeoverSilenceMs: _, fanoutLingerMs, ...program } = this.#options;
+      const { takeoverSilenceMs: _, simulcastMaxLayers: __, fanoutLingerMs, ...program } = this.#options;
       pending = StreamRouter.create(this.pool, id, this.#log, { program, fanoutLingerMs }).then((stream) => {
         this.#streams.set(id, stream);
         stream.once('close', () => this.#forget(id, stream));
@@ -153,6 +155,7 @@ export class MediaService extends EventEmitter<MediaServiceEvents> {
       role,
       logger: this.#log,
       takeoverSilenceMs: this.#options.takeoverSilenceMs,
+      simulcastMaxLayers: this.#options.simulcastMaxLayers,
     });
     this.whip.set(session.id, session);
     const key = `${streamId}`;

@@ -9,9 +9,10 @@ import type {
   TransportInfo,
 } from '@matchmesh/protocol';
 import type { types } from 'mediasoup';
-import { layersOf, preferLayers } from './layers.ts';
+import { fitLayers, hasLayers, invalidLayers, layersOf, PROGRAM_VIDEO_PRIORITY, type VideoLayers } from './layers.ts';
 import type { Seat } from './MediaService.ts';
 import type { StreamOutlet } from './StreamOutlet.ts';
+import type { LayerInfo } from './stable/types.ts';
 
 /** Limits per peer so one socket cannot exhaust the worker. */
 const MAX_TRANSPORTS = 4;
@@ -32,8 +33,12 @@ export class PeerMediaError extends Error {
 interface PeerMediaEvents {
   /** A consumer of this peer closed while the peer is open (its producer went away). */
   consumerclose: [consumerId: string];
-  /** A simulcast consumer switched layers (its bandwidth estimate or the viewer's choice moved it). */
-  layerschange: [consumerId: string, layers: { spatialLayer: number; temporalLayer: number } | null];
+  /**
+   * The program video's layers changed: the consumer stepped down or up
+   * (bandwidth estimate, a layer that stopped or came back), or the viewer's
+   * preference changed. Only for a program with layers (simulcast).
+   */
+  layerschange: [layers: VideoLayers];
   close: [];
 }
 
@@ -53,6 +58,10 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
   readonly consumers = new Map<string, types.Consumer>();
   readonly dataConsumers = new Map<string, types.DataConsumer>();
   readonly producers = new Map<string, types.Producer>();
+  /** The consumer of the program video when it has layers, and its producer. */
+  #video: { consumer: types.Consumer; producer: types.Producer } | undefined;
+  /** The viewer's layer choice (kept for the next program video consumer); undefined: the highest. */
+  #wantedLayers: types.ConsumerLayers | undefined;
   #closed = false;
 
   constructor(seat: Seat) {
@@ -107,29 +116,26 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
     const out: ConsumerInfo[] = [];
     for (const { producer, source } of sources) {
       if (!stream.router.canConsume({ producerId: producer.id, rtpCapabilities })) continue;
-      const consumer = await transport.consume({ producerId: producer.id, rtpCapabilities, paused: true });
+      const layered = source === 'program' && hasLayers(producer);
+      const consumer = await transport.consume({
+        producerId: producer.id,
+        rtpCapabilities,
+        paused: true,
+        // The best layer the viewer's bandwidth estimate allows, up to its choice (the highest unless it chose).
+        ...(layered ? { preferredLayers: fitLayers(producer, this.#wantedLayers) } : {}),
+      });
       this.consumers.set(consumer.id, consumer);
+      if (layered) await this.#watchLayers(consumer, producer);
       consumer.observer.once('close', () => {
         this.consumers.delete(consumer.id);
         if (!this.#closed) this.emit('consumerclose', consumer.id);
       });
-      const layers = layersOf(consumer, producer);
-      if (layers) {
-        consumer.on('layerschange', (l) =>
-          this.emit(
-            'layerschange',
-            consumer.id,
-            l ? { spatialLayer: l.spatialLayer, temporalLayer: l.temporalLayer ?? 0 } : null,
-          ),
-        );
-      }
       out.push({
         id: consumer.id,
         producerId: producer.id,
         kind: consumer.kind,
         rtpParameters: consumer.rtpParameters,
         source,
-        ...(layers ? { layers } : {}),
       });
     }
     return out;
@@ -141,14 +147,6 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
     await consumer.resume();
     // Ask for a keyframe at once so the first picture arrives without waiting for the GOP.
     if (consumer.kind === 'video') await consumer.requestKeyFrame();
-  }
-
-  /** The viewer's quality choice for one of its consumers (see preferLayers); a one-layer consumer ignores it. */
-  async setPreferredLayers(consumerId: string, spatialLayer: number | null): Promise<void> {
-    const consumer = this.consumers.get(consumerId);
-    if (!consumer) throw new PeerMediaError('not_found', `no consumer "${consumerId}"`);
-    const producer = this.outlet.programProducers().find((p) => p.id === consumer.producerId);
-    await preferLayers(consumer, spatialLayer, producer ? layersOf(consumer, producer) : undefined);
   }
 
   /**
@@ -209,6 +207,33 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
     return producer.id;
   }
 
+  /**
+   * The program video's layers (count, the viewer's preference, what flows
+   * now), or undefined when the peer consumes no program video with layers.
+   */
+  get layers(): VideoLayers | undefined {
+    const v = this.#video;
+    return v && !v.consumer.closed ? layersOf(v.consumer, v.producer, this.#layerInfo()) : undefined;
+  }
+
+  /**
+   * Prefer a spatial (and temporal) layer of the program video: the consumer
+   * forwards it when the viewer's bandwidth estimate allows, else the best
+   * one below. The highest layer is "auto". The choice is kept for the
+   * program's next video consumer (a new program after a long outage).
+   */
+  async setPreferredLayers(spatialLayer: number, temporalLayer?: number): Promise<VideoLayers> {
+    const v = this.#video;
+    if (!v || v.consumer.closed) throw new PeerMediaError('not_found', 'no program video with layers is consumed');
+    const invalid = invalidLayers(v.producer, spatialLayer, temporalLayer);
+    if (invalid) throw new PeerMediaError('bad_request', invalid);
+    this.#wantedLayers = temporalLayer === undefined ? { spatialLayer } : { spatialLayer, temporalLayer };
+    await v.consumer.setPreferredLayers(fitLayers(v.producer, this.#wantedLayers));
+    const layers = layersOf(v.consumer, v.producer, this.#layerInfo());
+    this.emit('layerschange', layers);
+    return layers;
+  }
+
   async restartIce(transportId: string): Promise<IceParameters> {
     return this.#transport(transportId).restartIce();
   }
@@ -219,6 +244,24 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
     for (const t of this.transports.values()) t.close();
     this.#seat.release();
     this.emit('close');
+  }
+
+  /** The program's description of its layers (this node's stable video track). */
+  #layerInfo(): LayerInfo[] {
+    return this.outlet.source.program.track('video')?.layers.map((l) => l.info) ?? [];
+  }
+
+  async #watchLayers(consumer: types.Consumer, producer: types.Producer): Promise<void> {
+    this.#video = { consumer, producer };
+    consumer.on('layerschange', () => {
+      if (!this.#closed && this.#video?.consumer === consumer)
+        this.emit('layerschange', layersOf(consumer, producer, this.#layerInfo()));
+    });
+    consumer.observer.once('close', () => {
+      if (this.#video?.consumer === consumer) this.#video = undefined;
+    });
+    // Ahead of any other simulcast consumer of the transport when bandwidth is shared.
+    await consumer.setPriority(PROGRAM_VIDEO_PRIORITY);
   }
 
   #transport(id: string): types.WebRtcTransport {

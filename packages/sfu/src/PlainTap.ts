@@ -1,4 +1,5 @@
 import type { types } from 'mediasoup';
+import { hasLayers, highestLayers } from './layers.ts';
 import type { StreamRouter } from './StreamRouter.ts';
 
 /** What one tapped track looks like on the wire (to describe it to a local consumer such as ffmpeg). */
@@ -65,7 +66,12 @@ export class PlainTap {
       };
       const consumers: types.Consumer[] = [];
       for (const producer of producers) {
-        consumers.push(await transport.consume({ producerId: producer.id, rtpCapabilities, paused: false }));
+        // A simulcast program: one layer, the highest (ffmpeg copies one H.264 stream; a PlainTransport
+        // has no bandwidth estimate, so the consumer keeps to it while it flows).
+        const preferredLayers = hasLayers(producer) ? highestLayers(producer) : undefined;
+        consumers.push(
+          await transport.consume({ producerId: producer.id, rtpCapabilities, paused: false, preferredLayers }),
+        );
       }
       return new PlainTap(transport, consumers);
     } catch (err) {

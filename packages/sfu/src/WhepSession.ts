@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events';
 import type { types } from 'mediasoup';
 import * as ortc from 'mediasoup/ortc';
 import { MediaError, offerRejection } from './errors.ts';
+import { fitLayers, hasLayers, invalidLayers, layersOf, PROGRAM_VIDEO_PRIORITY, type VideoLayers } from './layers.ts';
 import type { Seat } from './MediaService.ts';
 import type { StreamRouter } from './StreamRouter.ts';
 import type { AnsweredSection } from './sdp/answer.ts';
@@ -10,8 +11,11 @@ import { buildAnswer } from './sdp/answer.ts';
 import type { OfferMedia } from './sdp/offer.ts';
 import { parseOffer, remoteDtlsRole } from './sdp/offer.ts';
 import { capabilitiesFromOffer } from './sdp/rtp.ts';
+import type { LayerInfo } from './stable/types.ts';
 
 interface WhepSessionEvents {
+  /** The video's simulcast layer changed (the player's bandwidth estimate, a layer stopping, a preference). */
+  layerschange: [layers: VideoLayers];
   close: [reason: string];
 }
 
@@ -38,6 +42,8 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
   readonly worker: number;
   readonly #seat: Seat;
   readonly #onOutletClosed = (): void => this.close('stream closed');
+  /** The video consumer when the program has layers, and its producer. */
+  #video: { consumer: types.Consumer; producer: types.Producer } | undefined;
   #closed = false;
 
   private constructor(
@@ -95,6 +101,7 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
         },
       });
       const consumers: types.Consumer[] = [];
+      let video: { consumer: types.Consumer; producer: types.Producer } | undefined;
       const answers: AnsweredSection[] = [];
       const cname = randomUUID().slice(0, 8);
       const msid = randomUUID();
@@ -106,14 +113,22 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
         // The outlet's copy of the program producer of this kind (one per kind).
         const producer = outlet.programProducers().find((p) => p.kind === plan.producer.kind);
         if (!producer) throw new MediaError('closed', `the stream's ${plan.producer.kind} went away`);
+        const layered = hasLayers(producer);
+        // A simulcast program: a simulcast consumer, which sends the best layer the player's
+        // bandwidth estimate allows (its offer's transport-cc/goog-remb feedback is in plan.caps).
         const consumer = await transport.consume({
           producerId: producer.id,
           rtpCapabilities: plan.caps,
           enableRtx: false,
           paused: false,
           mid: offer.media[i]!.mid,
+          ...(layered ? { preferredLayers: fitLayers(producer) } : {}),
         });
         consumers.push(consumer);
+        if (layered) {
+          await consumer.setPriority(PROGRAM_VIDEO_PRIORITY);
+          video = { consumer, producer };
+        }
         const encoding = consumer.rtpParameters.encodings?.[0];
         answers.push({
           kind: 'rtp',
@@ -124,6 +139,7 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
       }
       const answer = buildAnswer(offer, transport, answers);
       const session = new WhepSession(stream.stream, place, transport, consumers, answer);
+      if (video) session.#watchLayers(video.consumer, video.producer);
       transport.observer.once('close', () => session.close('transport closed'));
       outlet.once('close', session.#onOutletClosed);
       for (const c of consumers) c.observer.once('close', () => session.close('producer closed'));
@@ -137,6 +153,37 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** The video's layers, or undefined when the program has none (no simulcast). */
+  get layers(): VideoLayers | undefined {
+    const v = this.#video;
+    return v && !v.consumer.closed ? layersOf(v.consumer, v.producer, this.#layerInfo()) : undefined;
+  }
+
+  /** Prefer a layer (the highest is "auto"); the consumer still steps below it when the estimate is short. */
+  async setPreferredLayers(spatialLayer: number, temporalLayer?: number): Promise<VideoLayers> {
+    const v = this.#video;
+    if (!v || v.consumer.closed) throw new MediaError('not_found', 'this session plays no video with layers');
+    const invalid = invalidLayers(v.producer, spatialLayer, temporalLayer);
+    if (invalid) throw new MediaError('bad_simulcast', invalid);
+    const wanted = temporalLayer === undefined ? { spatialLayer } : { spatialLayer, temporalLayer };
+    await v.consumer.setPreferredLayers(fitLayers(v.producer, wanted));
+    const layers = layersOf(v.consumer, v.producer, this.#layerInfo());
+    this.emit('layerschange', layers);
+    return layers;
+  }
+
+  /** The program's description of its layers (this node's stable video track). */
+  #layerInfo(): LayerInfo[] {
+    return this.#seat.outlet.source.program.track('video')?.layers.map((l) => l.info) ?? [];
+  }
+
+  #watchLayers(consumer: types.Consumer, producer: types.Producer): void {
+    this.#video = { consumer, producer };
+    consumer.on('layerschange', () => {
+      if (!this.#closed) this.emit('layerschange', layersOf(consumer, producer, this.#layerInfo()));
+    });
   }
 
   close(reason = 'closed'): void {

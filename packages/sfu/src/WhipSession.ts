@@ -10,6 +10,7 @@ import type { AnsweredSection } from './sdp/answer.ts';
 import { buildAnswer } from './sdp/answer.ts';
 import { parseOffer, remoteDtlsRole } from './sdp/offer.ts';
 import { producerParametersFromOffer } from './sdp/rtp.ts';
+import { DEFAULT_SIMULCAST_MAX_LAYERS, offeredSimulcast } from './sdp/simulcast.ts';
 import type { SourceRole } from './stable/StableProgram.ts';
 
 export interface WhipOptions {
@@ -21,6 +22,8 @@ export interface WhipOptions {
    * of the same origin and is closed. Default 1000.
    */
   takeoverSilenceMs?: number;
+  /** Most simulcast layers an offer may send (node env MM_SIMULCAST_MAX_LAYERS). Default 3. */
+  simulcastMaxLayers?: number;
   logger?: Logger;
 }
 
@@ -74,6 +77,7 @@ export class WhipSession extends EventEmitter<WhipSessionEvents> {
     const logger = options.logger ?? silentLogger;
     const role = options.role ?? 'primary';
     const takeoverMs = options.takeoverSilenceMs ?? 1000;
+    const maxLayers = options.simulcastMaxLayers ?? DEFAULT_SIMULCAST_MAX_LAYERS;
     const offer = parseOffer(offerSdp);
     const caps = stream.rtpCapabilities;
 
@@ -88,10 +92,12 @@ export class WhipSession extends EventEmitter<WhipSessionEvents> {
         throw new MediaError('bad_sdp', `WHIP m=${m.kind} section "${m.mid}" must be sendonly (is ${direction})`);
       }
       if (m.section.port === 0) return { kind: 'rejected' as const };
+      const simulcast = offeredSimulcast(m.section, maxLayers);
       return {
         kind: 'rtp' as const,
         media: m.kind,
-        rtpParameters: producerParametersFromOffer(m.section, m.mid, caps),
+        rtpParameters: producerParametersFromOffer(m.section, m.mid, caps, simulcast),
+        simulcast,
       };
     });
     const kinds = plans.filter((p) => p.kind === 'rtp').map((p) => (p as { media: string }).media);
@@ -154,7 +160,12 @@ export class WhipSession extends EventEmitter<WhipSessionEvents> {
             appData: { source: 'program' },
           });
           producers.push(producer);
-          answers.push({ kind: 'rtp', direction: 'recvonly', rtpParameters: plan.rtpParameters });
+          answers.push({
+            kind: 'rtp',
+            direction: 'recvonly',
+            rtpParameters: plan.rtpParameters,
+            simulcast: plan.simulcast,
+          });
         }
       }
       const answer = buildAnswer(offer, transport, answers);

@@ -9,6 +9,7 @@ export type MediaErrorCode =
   | 'stream_not_live'
   | 'already_publishing'
   | 'codec_mismatch'
+  | 'bad_simulcast'
   | 'not_found'
   | 'closed'
   | 'node_full';
@@ -19,6 +20,8 @@ const STATUS: Record<MediaErrorCode, number> = {
   stream_not_live: 409,
   already_publishing: 409,
   codec_mismatch: 422,
+  // A simulcast offer the mesh cannot take: too many layers, unknown/malformed rids, bad restrictions, audio.
+  bad_simulcast: 422,
   not_found: 404,
   closed: 410,
   // Every worker is at capacity: try again shortly, or another relay of the region.

@@ -6,6 +6,7 @@
 export { MEDIA_CODECS } from './codecs.ts';
 export { type EgressBytes, type EgressKind, EgressMeter } from './EgressMeter.ts';
 export { MediaError, type MediaErrorCode } from './errors.ts';
+export { type VideoLayers, layerCounts, PROGRAM_VIDEO_PRIORITY } from './layers.ts';
 export { type Logger, silentLogger } from './logger.ts';
 export { MEDIA_OBJECT_KINDS, MediaCensus, type MediaObjectCounts, type MediaObjectKind } from './MediaCensus.ts';
 export { FanoutRouter, type FanoutOptions } from './FanoutRouter.ts';
@@ -33,6 +34,14 @@ export {
 } from './StreamRouter.ts';
 export { buildAnswer } from './sdp/answer.ts';
 export { MAX_SDP_BYTES, type ParsedOffer, parseOffer } from './sdp/offer.ts';
+export {
+  DEFAULT_SIMULCAST_MAX_LAYERS,
+  type OfferedSimulcast,
+  offeredSimulcast,
+  REPAIRED_RID_URI,
+  RID_URI,
+  type SimulcastLayer,
+} from './sdp/simulcast.ts';
 export { DEFAULT_FEED_WINDOW, FeedPacer } from './stable/FeedPacer.ts';
 export { Splicer } from './stable/Splicer.ts';
 export {
@@ -44,6 +53,9 @@ export {
   StableProgram,
   type SwitchRecord,
 } from './stable/StableProgram.ts';
+export { h264SpsSize, keyFramePictureSize, type PictureSize } from './stable/picture.ts';
+export { StableLayer } from './stable/StableLayer.ts';
+export type { LayerInfo, LayerOutput } from './stable/types.ts';
 export { type SpliceInfo, STABLE_SSRC, StableTrack } from './stable/StableTrack.ts';
 export { WhepSession } from './WhepSession.ts';
 export { type WhipOptions, WhipSession } from './WhipSession.ts';

@@ -1,5 +1,5 @@
 import {
-  type ConsumerInfo,
+  type ConsumeResponse,
   type DataConsumerInfo,
   grants,
   type IceServer,
@@ -11,6 +11,7 @@ import {
   type TokenClaims,
   TokenError,
   type TransportInfo,
+  type VideoLayersInfo,
   verifyToken,
 } from '@matchmesh/protocol';
 import { type Logger, MediaError, PeerMedia, type Seat, type StreamOutlet, type StreamRouter } from '@matchmesh/sfu';
@@ -123,12 +124,7 @@ export class Peer {
     this.#role = data.role;
     const media = new PeerMedia(seat);
     media.on('consumerclose', (consumerId) => this.#notify({ notification: 'consumerClosed', data: { consumerId } }));
-    media.on('layerschange', (consumerId, layers) =>
-      this.#notify({
-        notification: 'layersChanged',
-        data: { consumerId, spatialLayer: layers?.spatialLayer ?? null, temporalLayer: layers?.temporalLayer ?? null },
-      }),
-    );
+    media.on('layerschange', (layers) => this.#notify({ notification: 'layersChanged', data: layers }));
     this.#media = media;
     const latest = stream.latestScore?.seq ?? 0;
     // A rejoining viewer gets every update after the last one it has, when the
@@ -164,8 +160,11 @@ export class Peer {
   }
 
   /** Consume everything the stream has that this peer does not consume yet. */
-  async consume(data: SignalingRequestData<'consume'>): Promise<{ consumers: ConsumerInfo[] }> {
-    return { consumers: await this.#joined().consume(data.transportId, data.rtpCapabilities) };
+  async consume(data: SignalingRequestData<'consume'>): Promise<ConsumeResponse> {
+    const media = this.#joined();
+    const consumers = await media.consume(data.transportId, data.rtpCapabilities);
+    const layers = media.layers;
+    return { consumers, ...(layers ? { layers } : {}) };
   }
 
   async resumeConsumer(data: SignalingRequestData<'resumeConsumer'>): Promise<Record<string, never>> {
@@ -173,10 +172,12 @@ export class Peer {
     return {};
   }
 
-  /** The viewer's quality menu: the highest layer it wants of a simulcast consumer (null: automatic). */
-  async setLayers(data: SignalingRequestData<'setLayers'>): Promise<Record<string, never>> {
-    await this.#owned(`no consumer "${data.consumerId}"`).setPreferredLayers(data.consumerId, data.spatialLayer);
-    return {};
+  /** The viewer's quality menu: the highest layer it wants of the program video (null: automatic, the highest). */
+  async setLayers(data: SignalingRequestData<'setLayers'>): Promise<VideoLayersInfo> {
+    const media = this.#joined();
+    const layers = media.layers;
+    if (!layers) throw new SignalingFailure('not_found', 'the program video has no layers to choose from');
+    return media.setPreferredLayers(data.spatialLayer ?? layers.spatialLayers - 1);
   }
 
   async consumeData(data: SignalingRequestData<'consumeData'>): Promise<DataConsumerInfo> {

@@ -51,8 +51,8 @@ export function QualityMenu({ player, video }: { player: Player | null; video: R
     player.setQuality(q);
     globalThis.localStorage?.setItem(STORAGE_KEY, String(q));
   };
-  const top = layers.available.spatial - 1;
-  const options = Array.from({ length: layers.available.spatial }, (_, i) => top - i);
+  const top = layers.spatialLayers - 1;
+  const options = Array.from({ length: layers.spatialLayers }, (_, i) => top - i);
   return (
     <select
       className="quality"
@@ -62,11 +62,11 @@ export function QualityMenu({ player, video }: { player: Player | null; video: R
       onChange={(e) => choose(e.target.value)}
     >
       <option value="auto">
-        Auto{layers.current ? ` (${layerLabel(layers.available, layers.current.spatialLayer ?? 0)})` : ''}
+        Auto{layers.current ? ` (${layerLabel(layers, layers.current.spatialLayer ?? 0)})` : ''}
       </option>
       {options.map((i) => (
         <option key={i} value={String(i)}>
-          {layerLabel(layers.available, i)}
+          {layerLabel(layers, i)}
         </option>
       ))}
     </select>

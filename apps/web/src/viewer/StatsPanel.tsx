@@ -41,8 +41,8 @@ function layerRow(player: Player | null): string {
   const layers = player?.videoLayers;
   if (!layers) return 'one layer';
   const now = layers.current?.spatialLayer;
-  const shown = now === null || now === undefined ? 'none' : layerLabel(layers.available, now);
-  return `${shown} (${(now ?? -1) + 1}/${layers.available.spatial}) · ${player.quality === 'auto' ? 'auto' : `chosen ${layerLabel(layers.available, player.quality)}`}`;
+  const shown = now === null || now === undefined ? 'none' : layerLabel(layers, now);
+  return `${shown} (${(now ?? -1) + 1}/${layers.spatialLayers}) · ${player.quality === 'auto' ? 'auto' : `chosen ${layerLabel(layers, player.quality)}`}`;
 }
 
 /** A small polling stats panel. */

@@ -3,6 +3,7 @@ import type { types } from 'mediasoup';
 import * as sdpTransform from 'sdp-transform';
 import type { MediaAttributes, MediaDescription, SessionDescription } from 'sdp-transform';
 import type { OfferMedia, ParsedOffer } from './offer.ts';
+import type { OfferedSimulcast } from './simulcast.ts';
 
 /** What we answer for one offered m= section. */
 export type AnsweredSection =
@@ -14,6 +15,8 @@ export type AnsweredSection =
       rtpParameters: types.RtpParameters;
       /** For sendonly: the SSRCs we will send with, announced so players can demux. */
       send?: { ssrc: number; rtxSsrc?: number; cname: string; msid: string };
+      /** For a WHIP simulcast offer: answered `a=rid:<rid> recv` and `a=simulcast:recv <list>`. */
+      simulcast?: OfferedSimulcast;
     }
   | { kind: 'sctp'; port: number; maxMessageSize: number };
 
@@ -72,6 +75,12 @@ function rtpSection(
       if (fb.parameter) line.subtype = fb.parameter;
       section.rtcpFb!.push(line);
     }
+  }
+  if (answered.simulcast) {
+    // Echo the rids (offered order) as recv, and the simulcast list as offered (paused ones stay paused).
+    const offeredOrder = answered.simulcast.list.split(';').map((r) => r.replace(/^~/, ''));
+    section.rids = offeredOrder.map((id) => ({ id, direction: 'recv' }));
+    section.simulcast = { dir1: 'recv', list1: answered.simulcast.list };
   }
   if (answered.send) {
     const { ssrc, rtxSsrc, cname, msid } = answered.send;

@@ -3,6 +3,7 @@ import * as ortc from 'mediasoup/ortc';
 import type { MediaDescription } from 'sdp-transform';
 import { parseParams } from 'sdp-transform';
 import { MediaError } from '../errors.ts';
+import type { OfferedSimulcast } from './simulcast.ts';
 
 /**
  * The bridge between an SDP m= section and mediasoup's RTP parameters.
@@ -118,6 +119,7 @@ export function producerParametersFromOffer(
   section: MediaDescription,
   mid: string,
   routerCaps: types.RtpCapabilities,
+  simulcast?: OfferedSimulcast,
 ): types.RtpParameters {
   const headerExtensions = supportedHeaderExtensions(section, routerCaps);
   const { ssrc, rtxSsrc, cname } = announcedSsrcs(section);
@@ -132,7 +134,7 @@ export function producerParametersFromOffer(
       mid,
       codecs: toCodecParameters(codec),
       headerExtensions,
-      encodings: [encoding],
+      encodings: simulcast ? simulcastEncodings(simulcast, codec.mimeType) : [encoding],
       rtcp: { cname: cname ?? mid, reducedSize: section.rtcpRsize !== undefined },
     };
     try {
@@ -147,6 +149,21 @@ export function producerParametersFromOffer(
     'unsupported_media',
     `no acceptable ${section.type} codec in m=${section.type} (offered: ${names}; accepted: H.264 packetization-mode 1 baseline/main, VP8, Opus)`,
   );
+}
+
+/**
+ * One encoding per simulcast layer, lowest first, told apart by rid (the
+ * offerer announces no SSRCs for them). VP8 from Chromium carries three
+ * temporal layers in each (declared, or mediasoup would forward only the
+ * base one); H.264 is taken as one temporal layer.
+ */
+function simulcastEncodings(simulcast: OfferedSimulcast, mimeType: string): types.RtpEncodingParameters[] {
+  const scalabilityMode = mimeType.toLowerCase() === 'video/vp8' ? 'L1T3' : 'L1T1';
+  return simulcast.layers.map((layer) => {
+    const e: types.RtpEncodingParameters = { rid: layer.rid, scalabilityMode };
+    if (layer.maxBitrate !== undefined) e.maxBitrate = layer.maxBitrate;
+    return e;
+  });
 }
 
 /**

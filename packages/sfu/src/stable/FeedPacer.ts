@@ -10,8 +10,8 @@ import type { types } from 'mediasoup';
 export const DEFAULT_FEED_WINDOW = 8;
 
 /**
- * A loopback that never comes (the loopback consumer drops what precedes its
- * first key frame; a worker restart) must not stall the program: after this
+ * A loopback that never comes (a packet the worker refused, a paused
+ * producer, a worker restart) must not stall the program: after this
  * long without one, the window opens again.
  */
 const LOOPBACK_TIMEOUT_MS = 50;
@@ -72,10 +72,13 @@ export class FeedPacer {
     routerCaps: types.RtpCapabilities,
     window = DEFAULT_FEED_WINDOW,
   ): Promise<FeedPacer> {
+    // A pipe consumer: it forwards every simulcast layer's packets (a plain one
+    // forwards one layer, and waits for a key frame), so each packet sent
+    // comes back, whatever its layer.
     const loopback = await transport.consume({
       producerId: producer.id,
       rtpCapabilities: routerCaps,
-      enableRtx: false,
+      pipe: true,
       appData: { feedPacer: true },
     });
     return new FeedPacer(producer, loopback, window);

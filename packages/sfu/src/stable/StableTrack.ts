@@ -1,116 +1,87 @@
 import { EventEmitter } from 'node:events';
 import type { types } from 'mediasoup';
 import { FeedPacer } from './FeedPacer.ts';
-import { isKeyFrameStart, markerOf, rewrite, seqOf, tsDiff, tsOf } from './rtp.ts';
-import { Splicer } from './Splicer.ts';
+import { tsDiff } from './rtp.ts';
+import { type SpliceAt, type SpliceInfo, StableLayer } from './StableLayer.ts';
 
-/** SSRCs of the stable producers inside a router (viewers' consumers pick their own). */
+export type { SpliceAt, SpliceInfo } from './StableLayer.ts';
+
+/**
+ * SSRCs of the stable producers inside a router (viewers' consumers pick their
+ * own). Simulcast layer i of the video has STABLE_SSRC.video + i.
+ */
 export const STABLE_SSRC: Record<types.MediaKind, number> = { audio: 0x6d6d_0a01, video: 0x6d6d_0f01 };
-
-interface Buffered {
-  packet: Buffer;
-  seq: number;
-  ts: number;
-  at: number;
-  frameStart: boolean;
-  keyFrame: boolean;
-}
 
 /**
  * mediasoup's `keyFrameRequestDelay` on the stable video producer: a request
  * goes upstream at once, then those arriving within this time are merged into
  * one sent when it ends (a join storm of 1,000 viewers asks the origin twice a
  * second, not 1,000 times). Half the origin's 1 s GOP: a joining viewer still
- * gets a key frame sooner than the GOP would bring one.
+ * gets a key frame sooner than the GOP would bring one. Per layer (per SSRC).
  */
 export const KEY_FRAME_REQUEST_DELAY_MS = 500;
 
-/** A key-frame return that found no aligned key frame in this long takes the next one ahead (a skip). */
-const ALIGN_GIVE_UP_MS = 4000;
+/** How often each simulcast layer's RTCP Sender Report goes into the router. */
+const SENDER_REPORT_MS = 500;
 
-/**
- * The source being switched away from has sent nothing for this many frame
- * intervals: a pending key-frame switch stops waiting for the aligned key
- * frame (the old source would have had to deliver it) and continues from the
- * new copy's buffer, or from its next key frame when the copies' timelines
- * differ. Without this, a backup that went quiet while a return to the
- * primary waited for alignment froze viewers for the whole ALIGN_GIVE_UP_MS
- * (4 s: long enough for a player to give up on WebRTC).
- */
-const OLD_SOURCE_QUIET_FRAMES = 3;
-
-/** How much of a standby source's recent media is kept to resume from exactly where the old one stopped. */
-const REPLAY_MS = 1000;
+/** Seconds between the NTP epoch (1900) and the Unix epoch. */
+const NTP_UNIX_OFFSET = 2_208_988_800;
 
 interface Source {
   id: string;
-  /** A standby source's last REPLAY_MS of packets (empty while it is the active one). */
-  recent: Buffered[];
   consumer: types.Consumer;
-  payloadType: number;
-  mimeType: string;
-  lastPacketAt: number;
-  /** Input ts of the previous packet seen from this source (frame-start detection). */
-  lastTs: number | undefined;
-  /** Newest input ts seen (how far this copy has got in the program). */
-  maxTs: number | undefined;
-  packets: number;
-}
-
-export interface SpliceInfo {
-  kind: types.MediaKind;
-  from: string | undefined;
-  to: string;
-  /** Wall time between the last packet of the old source and the first of the new one. */
-  gapMs: number;
-  rebased: boolean;
+  /** The consumer's SSRC of each source layer → the stable layer it feeds. */
+  layerOf: Map<number, number>;
+  /** When a key frame was last asked of it (performance.now()), and a request waiting for the interval. */
+  lastKeyFrameAskAt: number;
+  trailing: NodeJS.Timeout | undefined;
 }
 
 interface StableTrackEvents {
   spliced: [info: SpliceInfo];
 }
 
-/** What a pending switch waits for in the new source before it takes over. */
-export type SpliceAt = 'now' | 'frame' | 'keyframe';
-
-const now = (): number => performance.now();
-
 /**
  * One media kind of a stream with a stable identity: a Producer on the
- * router's DirectTransport with a fixed SSRC, fed by whichever live source
+ * router's DirectTransport with fixed SSRCs, fed by whichever live source
  * (a WHIP session's producer, a pipe's producer) is selected. Each source is
  * consumed on the same DirectTransport; its packets come up to Node
- * ('rtp' events), are rewritten by the Splicer and sent back down through
- * the stable producer. Viewers, WHEP sessions and pipes consume only the
- * stable producer, so a source coming or going never closes their consumers.
+ * ('rtp' events), are rewritten and sent back down through the stable
+ * producer. Viewers, WHEP sessions and pipes consume only the stable
+ * producer, so a source coming or going never closes their consumers.
+ *
+ * Simulcast: the stable producer has one encoding per layer of the first
+ * source (lowest first, SSRC STABLE_SSRC.video + i), each spliced by its own
+ * StableLayer. A simulcast source is consumed with a pipe consumer (every
+ * layer, each on its own SSRC); a source with fewer layers feeds the top ones
+ * (its best layer feeds the track's best) and the rest get nothing, which
+ * viewers' simulcast consumers step around. Because the stable producer gets
+ * no RTCP from a sender, the track writes each layer's Sender Reports itself:
+ * mediasoup's simulcast consumers switch layers only between streams whose
+ * capture instants they can align.
  *
  * Key-frame requests for the stable producer (viewers joining, viewers'
  * PLIs) reach Node as RTCP on the DirectTransport and are passed to the
- * active source; a splice requests one from the new source at once.
+ * source feeding that layer; a splice requests one from the new source at
+ * once. (A pipe consumer passes a request on to every layer of its producer:
+ * mediasoup offers no per-layer request there, so a request for layer i
+ * reaches source layer i and its siblings.)
  */
 export class StableTrack extends EventEmitter<StableTrackEvents> {
   readonly kind: types.MediaKind;
   readonly producer: types.Producer;
   readonly mimeType: string;
+  /** Lowest first; one without simulcast. */
+  readonly layers: readonly StableLayer[];
   readonly #transport: types.DirectTransport;
   readonly #routerCaps: types.RtpCapabilities;
-  readonly #payloadType: number;
-  readonly #splicer: Splicer;
+  readonly #sources = new Map<string, Source>();
   /** Video goes to the worker at the worker's pace (see FeedPacer); audio and an unpaced track go straight. */
   readonly #pacer: FeedPacer | undefined;
-  readonly #sources = new Map<string, Source>();
-  #active: Source | undefined;
-  #pending: { source: Source; at: SpliceAt; since: number } | undefined;
-  /** The frame being sent: output ts, its input ts, packets sent of it, and whether its last one (marker) went. */
-  #outFrameTs = -1;
-  #outFrameInTs = 0;
-  #outFramePackets = 0;
-  #outFrameDone = true;
-  /** Timestamp ticks between two frames of the active source (for "the very next frame"). */
-  #frameTicks = 3000;
+  /** Sources a key frame was asked of in this tick (layers asking at once make one request). */
+  readonly #keyFrameAsked = new Set<string>();
+  #reports: NodeJS.Timeout | undefined;
   #closed = false;
-  /** Packets dropped: inactive sources, late retransmissions. */
-  dropped = 0;
 
   private constructor(
     kind: types.MediaKind,
@@ -118,23 +89,36 @@ export class StableTrack extends EventEmitter<StableTrackEvents> {
     routerCaps: types.RtpCapabilities,
     producer: types.Producer,
     codec: types.RtpCodecParameters,
+    layerCount: number,
     pacer: FeedPacer | undefined,
   ) {
     super();
-    this.#pacer = pacer;
     this.kind = kind;
+    this.#pacer = pacer;
     this.#transport = transport;
     this.#routerCaps = routerCaps;
     this.producer = producer;
     this.mimeType = codec.mimeType;
-    this.#payloadType = codec.payloadType;
-    this.#splicer = new Splicer(codec.clockRate);
+    const host = {
+      send: pacer ? (packet: Buffer) => pacer.send(packet) : (packet: Buffer) => this.producer.send(packet),
+      requestKeyFrame: (sourceId: string) => this.#askKeyFrame(sourceId),
+    };
+    this.layers = Array.from({ length: layerCount }, (_, i) => {
+      const layer = new StableLayer(kind, i, STABLE_SSRC[kind] + i, codec, host);
+      layer.on('spliced', (info) => this.emit('spliced', info));
+      return layer;
+    });
+    if (layerCount > 1) {
+      this.#reports = setInterval(() => this.#sendReports(), SENDER_REPORT_MS);
+      this.#reports.unref?.();
+    }
   }
 
   /**
    * Build the stable producer from the first source's consumable parameters
-   * (codec and header extensions as the router maps them), with our SSRC.
-   * `feedWindow` > 0 paces a video track's feed to the worker (FeedPacer).
+   * (codec and header extensions as the router maps them, one encoding per
+   * simulcast layer), with our SSRCs. `feedWindow` > 0 paces a video
+   * track's feed to the worker (FeedPacer).
    */
   static async create(
     transport: types.DirectTransport,
@@ -146,12 +130,19 @@ export class StableTrack extends EventEmitter<StableTrackEvents> {
     const params = first.consumableRtpParameters;
     const codec = params.codecs.find((c) => !/\/rtx$/i.test(c.mimeType));
     if (!codec) throw new Error(`source ${first.id} has no media codec`);
+    const sourceEncodings = params.encodings?.length ? params.encodings : [{}];
+    const encodings: types.RtpEncodingParameters[] = sourceEncodings.map((e, i) => {
+      const out: types.RtpEncodingParameters = { ssrc: STABLE_SSRC[first.kind] + i };
+      if (sourceEncodings.length > 1) out.scalabilityMode = e.scalabilityMode ?? 'L1T1';
+      if (e.maxBitrate !== undefined) out.maxBitrate = e.maxBitrate;
+      return out;
+    });
     const producer = await transport.produce({
       kind: first.kind,
       rtpParameters: {
         codecs: [{ ...codec, rtcpFeedback: codec.rtcpFeedback ?? [] }],
         headerExtensions: [],
-        encodings: [{ ssrc: STABLE_SSRC[first.kind] }],
+        encodings,
         rtcp: { cname: `matchmesh-${String(appData.stream ?? 'stream')}`, reducedSize: true },
       },
       // Every viewer's key-frame request (PLI at join, after loss) on every worker of every
@@ -163,19 +154,20 @@ export class StableTrack extends EventEmitter<StableTrackEvents> {
       first.kind === 'video' && feedWindow > 0
         ? await FeedPacer.create(transport, producer, routerCaps, feedWindow)
         : undefined;
-    return new StableTrack(first.kind, transport, routerCaps, producer, codec, pacer);
+    return new StableTrack(first.kind, transport, routerCaps, producer, codec, encodings.length, pacer);
   }
 
   get closed(): boolean {
     return this.#closed;
   }
 
+  /** The source feeding the best layer (the program's choice: every layer follows it). */
   get activeSource(): string | undefined {
-    return this.#active?.id;
+    return this.#top()?.activeSource;
   }
 
   get pendingSource(): string | undefined {
-    return this.#pending?.source.id;
+    return this.#top()?.pendingSource;
   }
 
   /** Packets that waited in the feed pacer for the worker (0 when unpaced). */
@@ -184,55 +176,83 @@ export class StableTrack extends EventEmitter<StableTrackEvents> {
   }
 
   get forwarded(): number {
-    return this.#splicer.forwarded;
+    return this.layers.reduce((n, l) => n + l.forwarded, 0);
   }
 
-  /** When the source last delivered a packet of this kind (performance.now()), or undefined. */
+  get dropped(): number {
+    return this.layers.reduce((n, l) => n + l.dropped, 0);
+  }
+
+  /** The stable layer of one of the stable producer's SSRCs, if it is one. */
+  layerOfSsrc(ssrc: number): number | undefined {
+    const i = ssrc - STABLE_SSRC[this.kind];
+    return i >= 0 && i < this.layers.length ? i : undefined;
+  }
+
+  /** When the source last delivered a packet of this kind on any layer (performance.now()), or undefined. */
   lastPacketAt(sourceId: string): number | undefined {
-    const s = this.#sources.get(sourceId);
-    return s && s.packets > 0 ? s.lastPacketAt : undefined;
+    let at: number | undefined;
+    for (const l of this.layers) {
+      const t = l.lastPacketAt(sourceId);
+      if (t !== undefined && (at === undefined || t > at)) at = t;
+    }
+    return at;
   }
 
   /**
    * How far (ms of media) source `b` has got ahead of source `a`, when both
    * carry the same timeline (copies of one encoder); undefined otherwise.
+   * Read on the best layer both feed.
    */
   leadMs(a: string, b: string): number | undefined {
-    const ta = this.#sources.get(a)?.maxTs;
-    const tb = this.#sources.get(b)?.maxTs;
-    if (ta === undefined || tb === undefined) return undefined;
-    const ms = (tsDiff(ta, tb) * 1000) / this.#splicer.clockRate;
-    return Math.abs(ms) < 5000 ? ms : undefined;
+    for (const l of [...this.layers].reverse()) {
+      const ta = l.maxTs(a);
+      const tb = l.maxTs(b);
+      if (ta === undefined || tb === undefined) continue;
+      const ms = (tsDiff(ta, tb) * 1000) / l.clockRate;
+      return Math.abs(ms) < 5000 ? ms : undefined;
+    }
+    return undefined;
   }
 
   hasSource(sourceId: string): boolean {
     return this.#sources.has(sourceId);
   }
 
-  /** Start receiving a source's packets (it is not forwarded until selected). */
+  /** Start receiving a source's packets, every layer (not forwarded until selected). */
   async addSource(sourceId: string, producer: types.Producer): Promise<void> {
     if (this.#closed) throw new Error('stable track closed');
     if (producer.kind !== this.kind) throw new Error(`source ${sourceId} is ${producer.kind}, track is ${this.kind}`);
+    const simulcast = (producer.consumableRtpParameters.encodings?.length ?? 1) > 1;
     const consumer = await this.#transport.consume({
       producerId: producer.id,
       rtpCapabilities: this.#routerCaps,
       enableRtx: false,
+      // A pipe consumer forwards every encoding, each on its own SSRC; a plain one would pick one layer.
+      pipe: simulcast,
       appData: { splicerSource: sourceId },
     });
-    const codec = consumer.rtpParameters.codecs[0]!;
+    const ssrcs = (consumer.rtpParameters.encodings ?? []).map((e) => e.ssrc ?? 0);
+    // Top-aligned: the source's best layer feeds the track's best.
+    const shift = this.layers.length - ssrcs.length;
+    const layerOf = new Map<number, number>();
+    ssrcs.forEach((ssrc, i) => {
+      if (i + shift >= 0) layerOf.set(ssrc, i + shift);
+    });
     const source: Source = {
       id: sourceId,
       consumer,
-      payloadType: codec.payloadType,
-      mimeType: codec.mimeType,
-      lastPacketAt: now(),
-      lastTs: undefined,
-      maxTs: undefined,
-      packets: 0,
-      recent: [],
+      layerOf,
+      lastKeyFrameAskAt: Number.NEGATIVE_INFINITY,
+      trailing: undefined,
     };
     this.#sources.set(sourceId, source);
-    consumer.on('rtp', (packet) => this.#onRtp(source, packet));
+    for (const i of layerOf.values()) this.layers[i]!.addSource(sourceId);
+    consumer.on('rtp', (packet) => {
+      if (this.#closed || packet.length < 12) return;
+      const layer = layerOf.get(packet.readUInt32BE(8));
+      if (layer !== undefined) this.layers[layer]!.onRtp(sourceId, packet);
+    });
     consumer.observer.once('close', () => this.removeSource(sourceId));
   }
 
@@ -240,206 +260,95 @@ export class StableTrack extends EventEmitter<StableTrackEvents> {
     const source = this.#sources.get(sourceId);
     if (!source) return;
     this.#sources.delete(sourceId);
-    if (this.#pending?.source === source) this.#pending = undefined;
-    if (this.#active === source) this.#active = undefined;
+    clearTimeout(source.trailing);
+    this.#keyFrameAsked.delete(sourceId);
+    for (const l of this.layers) l.removeSource(sourceId);
     if (!source.consumer.closed) source.consumer.close();
   }
 
-  /**
-   * Make `sourceId` the one that feeds the stable producer. The switch
-   * happens on the first packet of the new source that satisfies `at`; the
-   * old source keeps feeding until then (when both copies are alive the
-   * viewer sees no gap at all).
-   */
+  /** Every layer switches to `sourceId` (a layer the source does not feed keeps what it has, or nothing). */
   select(sourceId: string, at: SpliceAt): void {
-    const source = this.#sources.get(sourceId);
-    if (!source || this.#active === source) {
-      if (this.#active === source) this.#pending = undefined;
-      return;
-    }
-    this.#pending = { source, at: this.kind === 'audio' ? 'now' : at, since: now() };
-    // A standby copy of the same program has the frames the old source never
-    // delivered: resume from the one right after the last sent, at once.
-    if (at !== 'keyframe' && this.#resumeFromRecent(source)) return;
-    if (this.kind === 'video') void source.consumer.requestKeyFrame().catch(() => undefined);
+    for (const l of this.layers) l.select(sourceId, at);
   }
 
-  /**
-   * Splice `source` in from its buffered packets: from the first frame newer
-   * than what went out, if its timeline is ours. The viewer gets every frame
-   * once, in order (a short burst instead of a skip), so decoding never
-   * references a frame it did not get.
-   */
-  #resumeFromRecent(source: Source): boolean {
-    if (!this.#active || !this.#splicer.started) return false;
-    const t = now();
-    let start = -1;
-    let sameFrame = false;
-    // The old source stopped in the middle of a frame: both copies carry the
-    // same packets, so complete that frame from the new one, packet for packet.
-    if (!this.#outFrameDone && this.#splicer.sameTimeline(this.#outFrameInTs, t)) {
-      const lastTs = this.#splicer.lastOutput.ts;
-      const frame = source.recent.flatMap((b, i) => (this.#splicer.outputTs(b.ts) === lastTs ? [i] : []));
-      if (frame.length > this.#outFramePackets && source.recent[frame[0]!]!.frameStart) {
-        start = frame[this.#outFramePackets]!;
-        sameFrame = true;
-      }
-    }
-    if (start < 0) {
-      start = source.recent.findIndex(
-        (b) => b.frameStart && this.#splicer.sameTimeline(b.ts, t) && this.#splicer.isAhead(b.ts),
-      );
-    }
-    if (start < 0) return false;
-    const from = this.#active.id;
-    const first = source.recent[start]!;
-    this.#pending = undefined;
-    this.#active = source;
-    const cost = this.#splicer.splice(first.seq, first.ts, t, sameFrame);
-    this.emit('spliced', { kind: this.kind, from, to: source.id, gapMs: cost.gapMs, rebased: cost.rebased });
-    for (const b of source.recent.slice(start)) this.#forward(b.packet, b.seq, b.ts, t);
-    source.recent = [];
-    return true;
-  }
-
-  /** Ask the active (and any pending) source for a key frame. */
-  requestKeyFrame(): void {
-    for (const s of [this.#active, this.#pending?.source]) {
-      if (s && this.kind === 'video') void s.consumer.requestKeyFrame().catch(() => undefined);
-    }
+  /** Ask the sources of `layer` (every layer when undefined) for a key frame. */
+  requestKeyFrame(layer?: number): void {
+    if (this.kind !== 'video') return;
+    const which = layer === undefined ? this.layers : this.layers.slice(layer, layer + 1);
+    for (const l of which) l.requestKeyFrame();
   }
 
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#reports);
     for (const id of [...this.#sources.keys()]) this.removeSource(id);
+    for (const l of this.layers) l.close();
     this.#pacer?.close();
     this.producer.close();
   }
 
-  #onRtp(source: Source, packet: Buffer): void {
-    if (this.#closed || packet.length < 12) return;
-    const t = now();
-    const inSeq = seqOf(packet);
-    const inTs = tsOf(packet);
-    const frameStart = source.lastTs === undefined || source.lastTs !== inTs;
-    if (frameStart && source === this.#active && source.lastTs !== undefined) {
-      const d = (inTs - source.lastTs + 0x1_0000_0000) % 0x1_0000_0000;
-      if (d > 0 && d < this.#splicer.clockRate) this.#frameTicks = d;
-    }
-    source.lastTs = inTs;
-    if (source.maxTs === undefined || tsDiff(source.maxTs, inTs) > 0) source.maxTs = inTs;
-    source.lastPacketAt = t;
-    source.packets++;
-    const keyFrame = frameStart && this.kind === 'video' && isKeyFrameStart(packet, this.mimeType);
+  #top(): StableLayer | undefined {
+    return this.layers.at(-1);
+  }
 
-    const pending = this.#pending;
-    // Key-frame return, the old source reached a key frame the new one has
-    // already buffered (both are copies of one encoder): switch right there.
-    if (
-      pending?.at === 'keyframe' &&
-      source === this.#active &&
-      keyFrame &&
-      this.#resumeAtKeyFrame(pending.source, inTs)
-    ) {
-      this.dropped++;
-      return;
-    }
-    const buffer = (): void => {
-      source.recent.push({ packet, seq: inSeq, ts: inTs, at: t, frameStart, keyFrame });
-      while (source.recent.length > 0 && t - source.recent[0]!.at > REPLAY_MS) source.recent.shift();
+  /**
+   * Layers asking one source in the same tick make one request. With
+   * simulcast, a request reaches every layer of the source (pipe consumer),
+   * so requests for different layers are also spaced by
+   * KEY_FRAME_REQUEST_DELAY_MS per source: the first goes at once, those
+   * within the interval make one more at its end (as mediasoup's
+   * keyFrameRequestDelay does per SSRC).
+   */
+  #askKeyFrame(sourceId: string): void {
+    const source = this.#sources.get(sourceId);
+    if (!source || this.#keyFrameAsked.has(sourceId)) return;
+    this.#keyFrameAsked.add(sourceId);
+    const send = (): void => {
+      this.#keyFrameAsked.delete(sourceId);
+      source.trailing = undefined;
+      source.lastKeyFrameAskAt = performance.now();
+      if (!source.consumer.closed) void source.consumer.requestKeyFrame().catch(() => undefined);
     };
-    // A key-frame return whose old source went quiet: nothing will meet the
-    // aligned key frame, so continue from this copy's buffer frame for frame
-    // (same encoder, same frames: no artifact) instead of freezing until its
-    // next key frame — checked before that key frame can be taken below, which
-    // would skip the frames before it.
-    if (pending?.source === source && pending.at === 'keyframe' && frameStart && this.#activeQuiet(t)) {
-      buffer();
-      if (this.#resumeFromRecent(source)) return;
-      source.recent.pop();
+    const wait = source.lastKeyFrameAskAt + KEY_FRAME_REQUEST_DELAY_MS - performance.now();
+    if (this.layers.length === 1 || wait <= 0) {
+      queueMicrotask(send);
+    } else {
+      source.trailing = setTimeout(send, wait);
+      source.trailing.unref?.();
     }
-    if (pending?.source === source && this.#ready(pending.at, pending.since, keyFrame, frameStart, inTs, t)) {
-      const from = this.#active?.id;
-      this.#pending = undefined;
-      this.#active = source;
-      source.recent = [];
-      const cost = this.#splicer.splice(inSeq, inTs, t);
-      this.emit('spliced', { kind: this.kind, from, to: source.id, gapMs: cost.gapMs, rebased: cost.rebased });
-    }
-    if (this.#active !== source) {
-      buffer();
-      this.dropped++;
-      return;
-    }
-    this.#forward(packet, inSeq, inTs, t);
   }
 
-  #forward(packet: Buffer, inSeq: number, inTs: number, t: number): void {
-    const out = this.#splicer.map(inSeq, inTs, t);
-    if (!out) {
-      this.dropped++;
-      return;
+  /**
+   * An RTCP Sender Report per layer that has sent something: its RTP
+   * timestamp now (the last output extrapolated by the wall clock) against
+   * the NTP wall clock. Layers of one encoder share the timeline, so the
+   * reports let a viewer's simulcast consumer align them when it switches.
+   */
+  #sendReports(): void {
+    if (this.#closed || this.producer.closed) return;
+    const t = performance.now();
+    const wallMs = performance.timeOrigin + t;
+    const ntpSec = Math.floor(wallMs / 1000) + NTP_UNIX_OFFSET;
+    const ntpFrac = Math.floor(((wallMs % 1000) / 1000) * 0x1_0000_0000);
+    for (const l of this.layers) {
+      const o = l.output;
+      if (o.packets === 0) continue;
+      const sr = Buffer.alloc(28);
+      sr[0] = 0x80;
+      sr[1] = 200;
+      sr.writeUInt16BE(6, 2);
+      sr.writeUInt32BE(l.ssrc >>> 0, 4);
+      sr.writeUInt32BE(ntpSec >>> 0, 8);
+      sr.writeUInt32BE(ntpFrac >>> 0, 12);
+      sr.writeUInt32BE((o.ts + Math.round(((t - o.at) * l.clockRate) / 1000)) >>> 0, 16);
+      sr.writeUInt32BE(o.packets >>> 0, 20);
+      sr.writeUInt32BE(o.octets >>> 0, 24);
+      try {
+        this.#transport.sendRtcp(sr);
+      } catch {
+        return; // the transport closed with the router
+      }
     }
-    if (out.ts !== this.#outFrameTs) {
-      this.#outFrameTs = out.ts;
-      this.#outFrameInTs = inTs;
-      this.#outFramePackets = 0;
-    }
-    this.#outFramePackets++;
-    this.#outFrameDone = markerOf(packet);
-    rewrite(packet, out.seq, out.ts, STABLE_SSRC[this.kind], this.#payloadType);
-    if (this.#pacer) this.#pacer.send(packet);
-    else this.producer.send(packet);
-  }
-
-  #ready(at: SpliceAt, since: number, keyFrame: boolean, frameStart: boolean, inTs: number, t: number): boolean {
-    if (!this.#splicer.started) return true;
-    // A copy on the output's timeline whose packet was already sent (the same
-    // audio frame, or an older one): wait for one ahead rather than re-base.
-    // A re-base would shift this kind's timestamps against the other's (lip
-    // sync) by the copies' lag; waiting costs at most that lag, and never
-    // longer than the alignment give-up.
-    if (this.#splicer.sameTimeline(inTs, t) && !this.#splicer.isAhead(inTs) && t - since <= ALIGN_GIVE_UP_MS) {
-      return false;
-    }
-    if (at === 'now' || !this.#active) return true;
-    if (!frameStart) return false;
-    // The old source is still on air: wait for a frame it has not sent yet,
-    // so the same picture is never sent twice nor a newer one skipped back.
-    const same = this.#splicer.sameTimeline(inTs, t);
-    if (same && !this.#splicer.isAhead(inTs)) return false;
-    if (at === 'frame') return true;
-    if (!keyFrame) return false;
-    // A key frame that is exactly the next frame: no skip. Any other waits
-    // (the old source's own key frame will meet it in the buffer) unless the
-    // copies never line up, or the old source has stopped feeding (nothing
-    // will meet it: every frame waited for is a frame of freeze).
-    const step = tsDiff(this.#splicer.lastOutput.ts, inTs);
-    return !same || step <= this.#frameTicks * 1.5 || t - since > ALIGN_GIVE_UP_MS || this.#activeQuiet(t);
-  }
-
-  /** The active source has delivered nothing for OLD_SOURCE_QUIET_FRAMES frame intervals. */
-  #activeQuiet(t: number): boolean {
-    const active = this.#active;
-    if (!active) return true;
-    const frameMs = (this.#frameTicks * 1000) / this.#splicer.clockRate;
-    return t - active.lastPacketAt > OLD_SOURCE_QUIET_FRAMES * frameMs;
-  }
-
-  /** Switch to `next` from its buffered key frame with timestamp `ts`, if it has it. */
-  #resumeAtKeyFrame(next: Source, ts: number): boolean {
-    const start = next.recent.findIndex((b) => b.keyFrame && b.ts === ts);
-    if (start < 0) return false;
-    const t = now();
-    const from = this.#active?.id;
-    const first = next.recent[start]!;
-    this.#pending = undefined;
-    this.#active = next;
-    const cost = this.#splicer.splice(first.seq, first.ts, t);
-    this.emit('spliced', { kind: this.kind, from, to: next.id, gapMs: cost.gapMs, rebased: cost.rebased });
-    for (const b of next.recent.slice(start)) this.#forward(b.packet, b.seq, b.ts, t);
-    next.recent = [];
-    return true;
   }
 }
