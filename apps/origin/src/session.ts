@@ -1,9 +1,19 @@
 import { EventEmitter } from 'node:events';
 import { SCORE_CHANNEL_LABEL } from '@matchmesh/protocol';
 import type { Logger } from 'pino';
-import { MediaStream, MediaStreamTrack, type RTCDataChannel, RTCPeerConnection, type RTCRtpSender } from 'werift';
+import {
+  MediaStream,
+  MediaStreamTrack,
+  type RTCDataChannel,
+  RTCPeerConnection,
+  type RTCRtpCodecParameters,
+  type RTCRtpHeaderExtensionParameters,
+  RTCRtpSender,
+} from 'werift';
 import { AUDIO_SSRC, audioCodec, headerExtensions, VIDEO_SSRC, videoCodec } from './codecs.ts';
+import { type LadderLayer, ladderProfileLevelId } from './ladder.ts';
 import type { MediaKind } from './media-source.ts';
+import { simulcastOffer } from './simulcast-sdp.ts';
 import { deleteSession, postOffer } from './whip-client.ts';
 
 /*
@@ -25,7 +35,29 @@ export interface SessionOptions {
   /** Extra host candidates, e.g. 127.0.0.1 when the ingest is on this machine. */
   extraHostAddresses: string[];
   useIpv6: boolean;
+  /**
+   * Video layers, lowest first. Two or more are published as simulcast: one
+   * video m-section with a=rid/a=simulcast (RFC 8853), one werift sender
+   * (own SSRC, rid header extension) per layer. Undefined = one layer.
+   */
+  ladder?: readonly LadderLayer[];
 }
+
+/** The parts of werift's RTCPeerConnection the extra layer senders need (not in its public types). */
+interface PeerInternals {
+  router: { registerRtpSender(sender: RTCRtpSender): void };
+}
+
+/** werift sender fields a layer sender copies or sets (private in werift's types, plain properties at run time). */
+interface SenderInternals {
+  ssrc: number;
+  rtpStreamId: string | undefined;
+  negotiatedCodecs: RTCRtpCodecParameters[];
+  headerExtensions: RTCRtpHeaderExtensionParameters[];
+  mid: string | undefined;
+  cname: string | undefined;
+}
+const internals = (sender: RTCRtpSender) => sender as unknown as SenderInternals;
 
 export interface SessionEvents {
   /** The session is unusable; the reason is for logs. Emitted once. */
@@ -68,6 +100,10 @@ export class PublishSession extends EventEmitter<SessionEvents> {
   readonly pc: RTCPeerConnection;
   readonly channel: RTCDataChannel;
   private readonly senders: Record<MediaKind, RTCRtpSender>;
+  /** One sender per video layer, lowest first; [0] is the video transceiver's own. */
+  private readonly videoSenders: RTCRtpSender[];
+  /** Simulcast layers (two or more), or undefined. */
+  private readonly simulcast: readonly LadderLayer[] | undefined;
   private readonly log: Logger;
   sessionUrl: string | undefined;
   etag: string | undefined;
@@ -88,10 +124,12 @@ export class PublishSession extends EventEmitter<SessionEvents> {
   constructor(private readonly opts: SessionOptions) {
     super();
     this.log = opts.logger.child({ component: 'session', session: this.id });
+    this.simulcast = opts.ladder && opts.ladder.length > 1 ? opts.ladder : undefined;
     this.pc = new RTCPeerConnection({
       // H.264 and Opus only: the offer must not let the ingest pick anything we cannot send.
-      codecs: { video: [videoCodec()], audio: [audioCodec()] },
-      headerExtensions: headerExtensions(),
+      // With a ladder, the m-section's level is the top layer's (each SPS has its own layer's).
+      codecs: { video: [videoCodec(opts.ladder ? ladderProfileLevelId(opts.ladder) : undefined)], audio: [audioCodec()] },
+      headerExtensions: headerExtensions(this.simulcast !== undefined),
       // One ICE/DTLS transport for everything, as mediasoup (and RFC 9725 section 4.2) expect.
       bundlePolicy: 'max-bundle',
       iceAdditionalHostAddresses: opts.extraHostAddresses,
@@ -111,12 +149,28 @@ export class PublishSession extends EventEmitter<SessionEvents> {
     // werift picks random SSRCs; the property is writable and is read when
     // the offer is built and on every packet. Fixed SSRCs survive reconnects.
     (audio.sender as { ssrc: number }).ssrc = AUDIO_SSRC;
-    (video.sender as { ssrc: number }).ssrc = VIDEO_SSRC;
+    (video.sender as { ssrc: number }).ssrc = opts.ladder?.[0]?.ssrc ?? VIDEO_SSRC;
     this.senders = { audio: audio.sender, video: video.sender };
-    for (const [kind, sender] of Object.entries(this.senders)) {
+    this.videoSenders = [video.sender];
+    if (this.simulcast) {
+      // werift sends one SSRC per sender and cannot send simulcast itself, so
+      // each further layer gets a sender of its own on the same transport:
+      // its own SSRC, sequence numbers, NACK cache and sender reports, and its
+      // rid in every packet (the negotiated rtp-stream-id extension). The
+      // router routes the ingest's RTCP (NACK, PLI) to it by SSRC.
+      internals(video.sender).rtpStreamId = this.simulcast[0]!.rid;
+      for (const layer of this.simulcast.slice(1)) {
+        const sender = new RTCRtpSender('video');
+        internals(sender).ssrc = layer.ssrc;
+        internals(sender).rtpStreamId = layer.rid;
+        (this.pc as unknown as PeerInternals).router.registerRtpSender(sender);
+        this.videoSenders.push(sender);
+      }
+    }
+    for (const [kind, sender] of [['audio', audio.sender] as const, ...this.videoSenders.map((v) => ['video', v] as const)]) {
       sender.onPictureLossIndication.subscribe(() => {
         this.feedback.pli++;
-        this.log.debug({ kind }, 'PLI from ingest (next keyframe is at most 1 s away)');
+        this.log.debug({ kind, ssrc: sender.ssrc }, 'PLI from ingest (next keyframe is at most 1 s away)');
       });
       sender.onGenericNack.subscribe(() => {
         this.feedback.nack++;
@@ -153,8 +207,10 @@ export class PublishSession extends EventEmitter<SessionEvents> {
     this.preparing ??= (async () => {
       await this.pc.setLocalDescription(await this.pc.createOffer());
       await this.iceGatheringComplete(AbortSignal.timeout(this.opts.connectTimeoutMs));
-      const offer = this.pc.localDescription?.sdp;
-      if (!offer) throw new Error('werift produced no local description');
+      const local = this.pc.localDescription?.sdp;
+      if (!local) throw new Error('werift produced no local description');
+      // werift's own offer has no rids: declare the layers before sending it.
+      const offer = this.simulcast ? simulcastOffer(local, this.simulcast) : local;
       this.offerSdp = offer;
       return offer;
     })();
@@ -173,9 +229,33 @@ export class PublishSession extends EventEmitter<SessionEvents> {
     this.log.info({ sessionUrl: answer.sessionUrl, etag: answer.etag }, 'WHIP session created');
 
     await this.pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp });
+    this.prepareLayerSenders();
     await this.connected(deadline);
     this.connectedAt = Date.now();
     this.startWatchdog();
+  }
+
+  /**
+   * The answer negotiated the video transceiver's sender (codec, header
+   * extension ids, mid); the other layers' senders send with the same, each
+   * with its own rid, on the same (bundled) DTLS transport.
+   */
+  private prepareLayerSenders(): void {
+    if (this.videoSenders.length < 2) return;
+    const main = this.videoSenders[0]!;
+    const negotiated = internals(main);
+    const transport = main.dtlsTransport;
+    if (!main.codec || !transport) throw new Error('the answer did not negotiate the video sender');
+    for (const sender of this.videoSenders.slice(1)) {
+      sender.prepareSend({
+        codecs: negotiated.negotiatedCodecs,
+        headerExtensions: negotiated.headerExtensions,
+        muxId: negotiated.mid,
+        rtcp: { cname: negotiated.cname, ssrc: sender.ssrc, mux: true },
+        rtpStreamId: internals(sender).rtpStreamId,
+      });
+      sender.setDtlsTransport(transport);
+    }
   }
 
   private iceGatheringComplete(signal: AbortSignal): Promise<void> {
@@ -334,9 +414,11 @@ export class PublishSession extends EventEmitter<SessionEvents> {
     return this.mediaReady && this.channel.readyState === 'open';
   }
 
-  sendRtp(kind: MediaKind, packet: Buffer): Promise<void> {
+  /** Send a packet of the audio track or of video layer `layer` (0 = lowest, the only one without simulcast). */
+  sendRtp(kind: MediaKind, packet: Buffer, layer = 0): Promise<void> {
     this.lastOutboundAt = Date.now();
-    return this.senders[kind].sendRtp(packet);
+    const sender = kind === 'audio' ? this.senders.audio : this.videoSenders[layer];
+    return sender ? sender.sendRtp(packet) : Promise.resolve();
   }
 
   /** One score update as a text message on the score channel (throws if the channel is not open). */
@@ -347,11 +429,12 @@ export class PublishSession extends EventEmitter<SessionEvents> {
 
   /**
    * The source restarted: its RTP sequence numbers and timestamps start from
-   * new random bases. werift then rewrites them to continue where we were,
-   * so the ingest sees one continuous stream per SSRC.
+   * new random bases. For audio werift rewrites them to continue where we
+   * were; every video layer already arrives continuous (the agent's
+   * LayerTimeline and MediaClock), so the ingest sees one continuous stream
+   * per SSRC.
    */
   sourceRestarted(): void {
-    this.senders.video.replaceRTP({ sequenceNumber: 0, timestamp: 0 }, false, 3000);
     this.senders.audio.replaceRTP({ sequenceNumber: 0, timestamp: 0 }, false, 960);
   }
 
@@ -368,6 +451,8 @@ export class PublishSession extends EventEmitter<SessionEvents> {
       const status = await deleteSession(this.sessionUrl, this.opts.token, deleteTimeoutMs);
       this.log.info({ sessionUrl: this.sessionUrl, status }, 'WHIP session deleted');
     }
+    // The extra layer senders are not the peer connection's: stop their RTCP loops.
+    for (const sender of this.videoSenders.slice(1)) sender.stop();
     try {
       await this.pc.close();
     } catch (err) {
