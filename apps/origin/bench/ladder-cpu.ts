@@ -64,7 +64,12 @@ export async function runLadder(
   warmupMs = 2000,
 ): Promise<LadderRun> {
   const sockets: Socket[] = [];
-  const counters = layers.map(() => ({ frames: new Set<number>(), bytes: 0, keyframes: new Set<number>(), counting: false }));
+  const counters = layers.map(() => ({
+    frames: new Set<number>(),
+    bytes: 0,
+    keyframes: new Set<number>(),
+    counting: false,
+  }));
   for (let i = 0; i <= layers.length; i++) {
     const s = createSocket('udp4');
     s.bind(0, '127.0.0.1');

@@ -191,7 +191,8 @@ export class OriginAgent extends EventEmitter<AgentEvents> {
     this.log = this.opts.logger.child({ stream: this.stream });
     this.endpoint = whipEndpoint(this.opts.ingestUrl, this.stream);
     // The test pattern is drawn at 30 fps: its layers say so (rid max-fps, level).
-    this.ladder = this.opts.ladder && (source === TESTPATTERN ? capLadderFps(this.opts.ladder, PATTERN_FPS) : this.opts.ladder);
+    this.ladder =
+      this.opts.ladder && (source === TESTPATTERN ? capLadderFps(this.opts.ladder, PATTERN_FPS) : this.opts.ladder);
     this.timeline = new LayerTimeline(this.ladder?.length ?? 1);
     // Frame counting follows the fastest layer (30 fps for the pattern and the single layer).
     this.clock = new MediaClock(VIDEO_CLOCK_RATE, Math.max(...(this.ladder?.map((l) => l.maxFps) ?? [PATTERN_FPS])));

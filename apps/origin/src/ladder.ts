@@ -106,14 +106,17 @@ export function parseLadder(text: string, fallbackFps = 30): LadderLayer[] {
       throw new Error(`"${lo.entry}" and "${hi.entry}": two layers of the same size and frame rate`);
     if (lo.width > hi.width || lo.height > hi.height)
       throw new Error(`"${lo.entry}" and "${hi.entry}": a lower layer must fit inside every higher one`);
-    if (lo.kbps > hi.kbps) throw new Error(`"${hi.entry}": a higher layer must not have less bitrate than "${lo.entry}"`);
+    if (lo.kbps > hi.kbps)
+      throw new Error(`"${hi.entry}": a higher layer must not have less bitrate than "${lo.entry}"`);
   }
   const top = parsed.at(-1)!;
   for (const l of parsed) {
     // Every layer is scaled from the top one: the same picture, not a stretched one.
     const aspectError = Math.abs((l.width / l.height) * (top.height / top.width) - 1);
     if (aspectError > 0.02)
-      throw new Error(`"${l.entry}": aspect ratio differs from the top layer "${top.entry}" (all layers scale one picture)`);
+      throw new Error(
+        `"${l.entry}": aspect ratio differs from the top layer "${top.entry}" (all layers scale one picture)`,
+      );
   }
   return parsed.map((l, i) => {
     const level = h264Level(l.width, l.height, l.fps, l.kbps);
@@ -146,7 +149,8 @@ export function capLadderFps(layers: readonly LadderLayer[], sourceFps: number):
 
 /** The profile-level-id the one video m-section declares: Constrained Baseline at the highest layer's level. */
 export function ladderProfileLevelId(layers: readonly LadderLayer[]): string {
-  return layers.reduce((best, l) => (l.profileLevelId > best ? l.profileLevelId : best), profileLevelId(0x1f));
+  const idc = (id: string) => Number.parseInt(id.slice(4), 16);
+  return profileLevelId(Math.max(0x1f, ...layers.map((l) => idc(l.profileLevelId))));
 }
 
 /** `a=rid` restriction of a layer: max-width, max-height and max-fps (RFC 8851). */

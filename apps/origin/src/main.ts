@@ -4,8 +4,8 @@ import { buildApi } from './api.ts';
 import { loadConfig } from './config.ts';
 import { buildFfmpegArgs, findFont, TESTPATTERN } from './ffmpeg-args.ts';
 import { capLadderFps } from './ladder.ts';
-import { PATTERN_FPS } from './pattern-layout.ts';
 import { createLogger } from './log.ts';
+import { PATTERN_FPS } from './pattern-layout.ts';
 
 /*
  * CLI: `npm start -w @matchmesh/origin` (env in README.md). Flags override env:

@@ -152,7 +152,8 @@ export class LayerTimeline {
     packet.writeUInt16BE(out, 2);
 
     const timestamp = packet.readUInt32BE(4);
-    const first = (this.firstTimestamp[layer] ??= timestamp);
+    if (this.firstTimestamp[layer] === undefined) this.firstTimestamp[layer] = timestamp;
+    const first = this.firstTimestamp[layer];
     return (timestamp - first) >>> 0;
   }
 

@@ -128,7 +128,10 @@ export class PublishSession extends EventEmitter<SessionEvents> {
     this.pc = new RTCPeerConnection({
       // H.264 and Opus only: the offer must not let the ingest pick anything we cannot send.
       // With a ladder, the m-section's level is the top layer's (each SPS has its own layer's).
-      codecs: { video: [videoCodec(opts.ladder ? ladderProfileLevelId(opts.ladder) : undefined)], audio: [audioCodec()] },
+      codecs: {
+        video: [videoCodec(opts.ladder ? ladderProfileLevelId(opts.ladder) : undefined)],
+        audio: [audioCodec()],
+      },
       headerExtensions: headerExtensions(this.simulcast !== undefined),
       // One ICE/DTLS transport for everything, as mediasoup (and RFC 9725 section 4.2) expect.
       bundlePolicy: 'max-bundle',
@@ -167,7 +170,10 @@ export class PublishSession extends EventEmitter<SessionEvents> {
         this.videoSenders.push(sender);
       }
     }
-    for (const [kind, sender] of [['audio', audio.sender] as const, ...this.videoSenders.map((v) => ['video', v] as const)]) {
+    for (const [kind, sender] of [
+      ['audio', audio.sender] as const,
+      ...this.videoSenders.map((v) => ['video', v] as const),
+    ]) {
       sender.onPictureLossIndication.subscribe(() => {
         this.feedback.pli++;
         this.log.debug({ kind, ssrc: sender.ssrc }, 'PLI from ingest (next keyframe is at most 1 s away)');
