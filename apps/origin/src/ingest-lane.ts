@@ -117,7 +117,9 @@ export class IngestLane extends EventEmitter<LaneEvents> {
       this.counters.packetsDropped[kind]++;
       return;
     }
-    session.sendRtp(kind, packet, layer).then(
+    const sent = session.sendRtp(kind, packet, layer);
+    if (!sent) return; // a layer this session does not carry
+    sent.then(
       () => {
         this.counters.packetsSent[kind]++;
         if (kind === 'video') this.counters.layerPacketsSent[layer] = (this.counters.layerPacketsSent[layer] ?? 0) + 1;

@@ -10,7 +10,7 @@ import {
   type RTCRtpHeaderExtensionParameters,
   RTCRtpSender,
 } from 'werift';
-import { AUDIO_SSRC, audioCodec, headerExtensions, VIDEO_SSRC, videoCodec } from './codecs.ts';
+import { AUDIO_SSRC, audioCodec, headerExtensions, RTP_STREAM_ID_URI, VIDEO_SSRC, videoCodec } from './codecs.ts';
 import { type LadderLayer, ladderProfileLevelId } from './ladder.ts';
 import type { MediaKind } from './media-source.ts';
 import { simulcastOffer } from './simulcast-sdp.ts';
@@ -104,6 +104,14 @@ export class PublishSession extends EventEmitter<SessionEvents> {
   private readonly videoSenders: RTCRtpSender[];
   /** Simulcast layers (two or more), or undefined. */
   private readonly simulcast: readonly LadderLayer[] | undefined;
+  /**
+   * Which sender carries each video layer (undefined: the layer is not
+   * sent). All layers with simulcast; only the top one when the ingest's
+   * answer did not accept simulcast.
+   */
+  private layerSenders: Array<RTCRtpSender | undefined>;
+  /** False when the ingest answered a simulcast offer without accepting simulcast. */
+  simulcastAccepted = true;
   private readonly log: Logger;
   sessionUrl: string | undefined;
   etag: string | undefined;
@@ -170,6 +178,7 @@ export class PublishSession extends EventEmitter<SessionEvents> {
         this.videoSenders.push(sender);
       }
     }
+    this.layerSenders = [...this.videoSenders];
     for (const [kind, sender] of [
       ['audio', audio.sender] as const,
       ...this.videoSenders.map((v) => ['video', v] as const),
@@ -235,7 +244,7 @@ export class PublishSession extends EventEmitter<SessionEvents> {
     this.log.info({ sessionUrl: answer.sessionUrl, etag: answer.etag }, 'WHIP session created');
 
     await this.pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp });
-    this.prepareLayerSenders();
+    this.prepareLayerSenders(answer.sdp);
     await this.connected(deadline);
     this.connectedAt = Date.now();
     this.startWatchdog();
@@ -246,10 +255,28 @@ export class PublishSession extends EventEmitter<SessionEvents> {
    * extension ids, mid); the other layers' senders send with the same, each
    * with its own rid, on the same (bundled) DTLS transport.
    */
-  private prepareLayerSenders(): void {
-    if (this.videoSenders.length < 2) return;
+  private prepareLayerSenders(answerSdp: string): void {
+    if (!this.simulcast) return;
     const main = this.videoSenders[0]!;
     const negotiated = internals(main);
+    // An ingest that accepts simulcast answers a=simulcast (RFC 8853 section
+    // 5.3) and the rid extension. One that ignores it takes the m-section
+    // as one stream: then only the top layer is sent, without a rid, on the
+    // first sender (the ingest learns its SSRC from the mid, as it would
+    // from any offer without a=ssrc).
+    const videoSection = answerSdp.split(/\r?\nm=/).find((sec) => sec.startsWith('video '));
+    const ridNegotiated = negotiated.headerExtensions.some((e) => e.uri === RTP_STREAM_ID_URI);
+    if (!videoSection || !/^a=simulcast:/m.test(videoSection) || !ridNegotiated) {
+      this.simulcastAccepted = false;
+      negotiated.rtpStreamId = undefined;
+      const top = this.simulcast.length - 1;
+      this.layerSenders = this.simulcast.map((_, i) => (i === top ? main : undefined));
+      this.log.warn(
+        { simulcastInAnswer: /^a=simulcast:/m.test(videoSection ?? ''), ridNegotiated },
+        'the ingest did not accept simulcast: sending the top layer only',
+      );
+      return;
+    }
     const transport = main.dtlsTransport;
     if (!main.codec || !transport) throw new Error('the answer did not negotiate the video sender');
     for (const sender of this.videoSenders.slice(1)) {
@@ -420,11 +447,16 @@ export class PublishSession extends EventEmitter<SessionEvents> {
     return this.mediaReady && this.channel.readyState === 'open';
   }
 
-  /** Send a packet of the audio track or of video layer `layer` (0 = lowest, the only one without simulcast). */
-  sendRtp(kind: MediaKind, packet: Buffer, layer = 0): Promise<void> {
+  /**
+   * Send a packet of the audio track or of video layer `layer` (0 = lowest,
+   * the only one without simulcast). Undefined when this session does not
+   * carry that layer (an ingest that refused simulcast gets the top one only).
+   */
+  sendRtp(kind: MediaKind, packet: Buffer, layer = 0): Promise<void> | undefined {
+    const sender = kind === 'audio' ? this.senders.audio : this.layerSenders[layer];
+    if (!sender) return undefined;
     this.lastOutboundAt = Date.now();
-    const sender = kind === 'audio' ? this.senders.audio : this.videoSenders[layer];
-    return sender ? sender.sendRtp(packet) : Promise.resolve();
+    return sender.sendRtp(packet);
   }
 
   /** One score update as a text message on the score channel (throws if the channel is not open). */
