@@ -74,7 +74,7 @@ export function profileLevelId(levelIdc: number): string {
   return `42e0${levelIdc.toString(16).padStart(2, '0')}`;
 }
 
-const ENTRY = /^(\d{2,4})x(\d{2,4})(?:@(\d{1,2}))?:(\d{2,5})$/;
+const ENTRY = /^(\d{2,4})x(\d{2,4})(?:@(\d{1,3}))?:(\d{2,5})$/;
 
 /**
  * Parse `MM_LADDER`. Throws an Error naming the bad entry and what is
