@@ -95,6 +95,22 @@ interface IceInternals {
   iceControlling: boolean;
 }
 
+/**
+ * The rids an answer's `a=simulcast` line names (either direction: werift as
+ * an answerer writes `send`), `~` (paused) included: what the ingest takes.
+ */
+export function answeredRids(videoSection: string): Set<string> {
+  const line = /^a=simulcast:(.*)$/m.exec(videoSection)?.[1] ?? '';
+  const rids = line
+    .trim()
+    .split(/\s+/)
+    .filter((token) => token !== 'send' && token !== 'recv')
+    .flatMap((list) => list.split(/[;,]/))
+    .map((rid) => rid.replace(/^~/, '').trim())
+    .filter((rid) => rid !== '');
+  return new Set(rids);
+}
+
 export class PublishSession extends EventEmitter<SessionEvents> {
   readonly id = nextSessionId++;
   readonly pc: RTCPeerConnection;
@@ -277,6 +293,17 @@ export class PublishSession extends EventEmitter<SessionEvents> {
       );
       return;
     }
+    // The answerer may keep only some of the rids (RFC 8853 section 5.3): send those.
+    const accepted = answeredRids(videoSection);
+    if (accepted.size > 0) {
+      this.layerSenders = this.videoSenders.map((sender, i) =>
+        accepted.has(this.simulcast![i]!.rid) ? sender : undefined,
+      );
+    }
+    this.log.info(
+      { rids: this.simulcast.filter((_, i) => this.layerSenders[i]).map((l) => l.rid) },
+      'the ingest accepted simulcast',
+    );
     const transport = main.dtlsTransport;
     if (!main.codec || !transport) throw new Error('the answer did not negotiate the video sender');
     for (const sender of this.videoSenders.slice(1)) {

@@ -11,6 +11,7 @@ import {
   ridRestrictions,
 } from '../src/ladder.ts';
 import { LayerTimeline } from '../src/rtp.ts';
+import { answeredRids } from '../src/session.ts';
 import { simulcastOffer } from '../src/simulcast-sdp.ts';
 
 describe('ladder parsing (MM_LADDER)', () => {
@@ -222,6 +223,12 @@ describe('simulcast offer', () => {
           `a=extmap:4 ${RTP_STREAM_ID_URI}\r\na=rid:r0 send max-width=320;max-height=180;max-fps=30\r\na=rid:r1 send max-width=640;max-height=360;max-fps=30\r\na=simulcast:send r0;r1\r\n`,
         ),
     );
+  });
+
+  it("reads the rids an answer's a=simulcast keeps (paused ones too, either direction)", () => {
+    expect([...answeredRids('video 9 x\r\na=rid:r0 recv\r\na=simulcast:recv r0;~r2\r\n')]).toEqual(['r0', 'r2']);
+    expect([...answeredRids('a=simulcast:send r0,r1;r2\n')]).toEqual(['r0', 'r1', 'r2']);
+    expect(answeredRids('a=mid:1\r\n').size).toBe(0);
   });
 
   it('refuses an offer without the rid extension or a video section', () => {

@@ -159,6 +159,32 @@ describe('publishing a ladder over WHIP (real ffmpeg, werift answerer)', () => {
     expect(stats[2]!.packetsSent).toBeGreaterThan(0);
   }, 40_000);
 
+  it('sends only the rids the answer keeps', async () => {
+    const answerer = new TestWhipAnswerer(TOKEN);
+    answerer.answerRids = ['r0', 'r2'];
+    const url = await answerer.start();
+    const ladder = parseLadder(CI_LADDER);
+    const agent = new OriginAgent({ ingestUrl: url, stream: 'match', token: TOKEN, ladder, scoreIntervalMs: 0 });
+    cleanups.push(async () => {
+      await agent.stop();
+      await answerer.stop();
+    });
+    await agent.start();
+    const streams = () => answerer.sessions[0]?.videoStreams ?? new Map<number, VideoStreamTap>();
+    await until(
+      answerer,
+      'rtp',
+      () => [...streams().values()].filter((t) => t.packets > 60).length === 2,
+      'two layers',
+      20_000,
+    );
+    // A little longer: the refused layer must stay absent, not just late.
+    await new Promise((r) => setTimeout(r, 500));
+    expect([...streams().keys()].sort()).toEqual([ladder[0]!.ssrc, ladder[2]!.ssrc].sort());
+    expect(streams().get(ladder[2]!.ssrc)!.rid).toBe('r2');
+    expect(agent.stats.layers[1]!.packetsSent).toBe(0);
+  }, 40_000);
+
   it('restarts a crashed ffmpeg: every layer stays one continuous RTP stream on the same WHIP session', async () => {
     const answerer = new TestWhipAnswerer(TOKEN);
     const url = await answerer.start();

@@ -165,6 +165,9 @@ export class TestWhipAnswerer extends EventEmitter<AnswererEvents> {
    */
   acceptSimulcast = true;
 
+  /** Accept only these rids of a simulcast offer (the answer's a=simulcast:recv lists them). */
+  answerRids: string[] | undefined;
+
   constructor(private readonly token: string) {
     super();
   }
@@ -293,6 +296,12 @@ export class TestWhipAnswerer extends EventEmitter<AnswererEvents> {
     const answer = await pc.createAnswer();
     let answerSdp = answer.sdp.replace(/a=setup:\w+/g, `a=setup:${this.dtlsSetup}`);
     if (!this.acceptSimulcast) answerSdp = answerSdp.replace(/^a=(rid|simulcast):.*\r?\n/gm, '');
+    const keep = this.answerRids;
+    if (keep) {
+      answerSdp = answerSdp
+        .replace(/^a=rid:(\S+) .*\r?\n/gm, (line, rid: string) => (keep.includes(rid) ? line : ''))
+        .replace(/^a=simulcast:.*$/m, `a=simulcast:recv ${keep.join(';')}`);
+    }
     // werift takes its DTLS role from the a=setup of the local answer.
     await pc.setLocalDescription({ type: 'answer', sdp: answerSdp });
     session.answer = pc.localDescription!.sdp;
