@@ -135,6 +135,38 @@ export async function runLadder(
   }
 }
 
+export interface LadderCpu {
+  full: LadderRun;
+  /** Per layer (lowest first): the ladder's CPU minus the CPU of the ladder without it, % of one core. */
+  marginal: Array<{ layer: string; cpuPercent: number; withoutPercent: number }>;
+}
+
+/** The whole ladder, then (with `marginal`) the ladder without each layer in turn. */
+export async function measureLadderCpu(
+  source: string,
+  ladderText: string,
+  seconds: number,
+  preset: X264Preset = 'ultrafast',
+  marginal = true,
+): Promise<LadderCpu> {
+  const parsed = parseLadder(ladderText);
+  const layers = source === TESTPATTERN ? capLadderFps(parsed, PATTERN_FPS) : parsed;
+  const full = await runLadder(source, layers, seconds, preset);
+  const out: LadderCpu = { full, marginal: [] };
+  if (!marginal || layers.length < 2) return out;
+  for (let i = 0; i < layers.length; i++) {
+    const without = layers.filter((_, j) => j !== i).map((l, j) => ({ ...l, rid: `r${j}` }));
+    const run = await runLadder(source, without, seconds, preset);
+    const l = layers[i]!;
+    out.marginal.push({
+      layer: `${l.width}x${l.height}@${l.maxFps}:${l.kbps}`,
+      cpuPercent: full.cpuPercent - run.cpuPercent,
+      withoutPercent: run.cpuPercent,
+    });
+  }
+  return out;
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -145,23 +177,16 @@ async function main(): Promise<void> {
       marginal: { type: 'boolean', default: false },
     },
   });
-  const parsed = parseLadder(values.ladder!);
-  const layers = values.source === TESTPATTERN ? capLadderFps(parsed, PATTERN_FPS) : parsed;
   const seconds = Number(values.seconds);
   const preset = values.preset as X264Preset;
   const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   console.log(`source ${values.source}, preset ${preset}, ${seconds} s per run, load ${load()}`);
-  const full = await runLadder(values.source!, layers, seconds, preset);
-  console.log(JSON.stringify(full));
-  if (values.marginal && layers.length > 1) {
-    for (let i = 0; i < layers.length; i++) {
-      const without = layers.filter((_, j) => j !== i).map((l, j) => ({ ...l, rid: `r${j}` }));
-      const run = await runLadder(values.source!, without, seconds, preset);
-      const l = layers[i]!;
-      console.log(
-        `layer ${l.width}x${l.height}@${l.maxFps} ${l.kbps}k: marginal ${(full.cpuPercent - run.cpuPercent).toFixed(1)} % of a core (ladder without it: ${run.cpuPercent.toFixed(1)} %)`,
-      );
-    }
+  const r = await measureLadderCpu(values.source!, values.ladder!, seconds, preset, values.marginal);
+  console.log(JSON.stringify(r.full));
+  for (const m of r.marginal) {
+    console.log(
+      `layer ${m.layer}: marginal ${m.cpuPercent.toFixed(1)} % of a core (ladder without it: ${m.withoutPercent.toFixed(1)} %)`,
+    );
   }
   console.log(`load ${load()}`);
 }
