@@ -185,6 +185,41 @@ describe('publishing a ladder over WHIP (real ffmpeg, werift answerer)', () => {
     expect(agent.stats.layers[1]!.packetsSent).toBe(0);
   }, 40_000);
 
+  it('publishes every layer to the primary and the backup ingest, and again on the session that replaces a dropped one', async () => {
+    const primary = new TestWhipAnswerer(TOKEN);
+    const backup = new TestWhipAnswerer(TOKEN);
+    const [url, backupUrl] = [await primary.start(), await backup.start()];
+    const ladder = parseLadder(CI_LADDER);
+    const agent = new OriginAgent({
+      ingestUrl: url,
+      backupIngestUrl: backupUrl,
+      stream: 'match',
+      token: TOKEN,
+      ladder,
+      scoreIntervalMs: 200,
+      backoffBaseMs: 100,
+    });
+    cleanups.push(async () => {
+      await agent.stop();
+      await primary.stop();
+      await backup.stop();
+    });
+    await agent.start();
+    const allLayers = (a: TestWhipAnswerer, i: number) => () =>
+      ladder.every((l) => {
+        const t = a.sessions[i]?.videoStreams.get(l.ssrc);
+        return t !== undefined && t.rid === l.rid && t.packets > 20;
+      });
+    await until(primary, 'rtp', allLayers(primary, 0), 'every layer on the primary', 20_000);
+    await until(backup, 'rtp', allLayers(backup, 0), 'every layer on the backup', 20_000);
+    // The primary ingest drops the session: the agent reconnects and the new session carries every layer again.
+    await primary.killSession(primary.sessions[0]!);
+    await until(primary, 'rtp', allLayers(primary, 1), 'every layer on the new primary session', 20_000);
+    expect(backup.sessions).toHaveLength(1);
+    await until(primary, 'score', () => (primary.sessions[1]?.scores.length ?? 0) >= 1, 'scores on the new session');
+    expect(agent.stats.reconnects).toBe(1);
+  }, 60_000);
+
   it('restarts a crashed ffmpeg: every layer stays one continuous RTP stream on the same WHIP session', async () => {
     const answerer = new TestWhipAnswerer(TOKEN);
     const url = await answerer.start();
