@@ -178,6 +178,12 @@ export class PublishSession extends EventEmitter<SessionEvents> {
     (audio.sender as { ssrc: number }).ssrc = AUDIO_SSRC;
     (video.sender as { ssrc: number }).ssrc = opts.ladder?.[0]?.ssrc ?? VIDEO_SSRC;
     this.senders = { audio: audio.sender, video: video.sender };
+    // werift's RTP router files a sender under the SSRC it had when added (a
+    // random one): without this the ingest's NACK and PLI for our fixed
+    // SSRCs never reached the senders (no retransmission from their cache).
+    const router = (this.pc as unknown as PeerInternals).router;
+    router.registerRtpSender(audio.sender);
+    router.registerRtpSender(video.sender);
     this.videoSenders = [video.sender];
     if (this.simulcast) {
       // werift sends one SSRC per sender and cannot send simulcast itself, so
@@ -190,7 +196,7 @@ export class PublishSession extends EventEmitter<SessionEvents> {
         const sender = new RTCRtpSender('video');
         internals(sender).ssrc = layer.ssrc;
         internals(sender).rtpStreamId = layer.rid;
-        (this.pc as unknown as PeerInternals).router.registerRtpSender(sender);
+        router.registerRtpSender(sender);
         this.videoSenders.push(sender);
       }
     }

@@ -135,6 +135,10 @@ describe('publishing a ladder over WHIP (real ffmpeg, werift answerer)', () => {
     const stats = agent.stats;
     expect(stats.layers.map((l) => l.rid)).toEqual(['r0', 'r1', 'r2']);
     for (const l of stats.layers) expect(l.packetsSent).toBeGreaterThan(10);
+    // The ingest's RTCP reaches each layer's sender: a PLI for every layer's SSRC is counted.
+    const receiver = session.pc.getTransceivers().find((t) => t.kind === 'video')!.receiver;
+    for (const layer of ladder) await receiver.sendRtcpPLI(layer.ssrc);
+    await until(answerer, 'rtp', () => agent.stats.pliReceived >= 3, 'three PLIs at the agent');
   }, 40_000);
 
   it('sends only the top layer, without a rid, to an ingest whose answer does not accept simulcast', async () => {
