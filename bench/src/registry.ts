@@ -24,7 +24,7 @@ export interface Scenario {
   run(ctx: ScenarioContext): Promise<ScenarioResult>;
 }
 
-const NAMES = ['fanout', 'workers', 'latency', 'g2g', 'ttff', 'joinstorm', 'copies', 'splicer'] as const;
+const NAMES = ['fanout', 'workers', 'latency', 'g2g', 'ttff', 'joinstorm', 'copies', 'splicer', 'origin'] as const;
 export type ScenarioName = (typeof NAMES)[number];
 
 export function scenarioNames(): readonly string[] {
@@ -50,6 +50,8 @@ export async function loadScenario(name: string): Promise<Scenario> {
       return (await import('./scenarios/copies.ts')).copies;
     case 'splicer':
       return (await import('./scenarios/splicer.ts')).splicer;
+    case 'origin':
+      return (await import('./scenarios/origin.ts')).origin;
   }
   throw new Error(`unknown scenario ${name}`);
 }

@@ -14,6 +14,13 @@ import { startProcess } from './processes.ts';
  */
 export const E2E_VIDEO = { MM_VIDEO_SIZE: '640x360', MM_VIDEO_BITRATE_KBPS: '600' } as const;
 
+/**
+ * The rig publishes one layer (no simulcast) until the mesh ingests a
+ * simulcast ladder (issue 14 item 2); a test about the ladder passes
+ * MM_LADDER itself (CI: '640x360@30:600,320x180@30:300,160x90@30:150').
+ */
+export const E2E_LADDER = { MM_LADDER: 'off' } as const;
+
 /** Start the real origin agent (apps/origin) as its own process, publishing the test pattern. */
 export async function startOrigin(
   ingestUrl: string,
@@ -26,6 +33,7 @@ export async function startOrigin(
     MM_PUBLISH_TOKEN: await token('publisher', stream),
     MM_ORIGIN_API_PORT: '0',
     ...E2E_VIDEO,
+    ...E2E_LADDER,
     // A fresh score journal per agent unless the test restarts one on purpose (same file).
     MM_SCORE_QUEUE_FILE: path.join(tmpdir(), `mm-scores-${stream}-${randomUUID()}.jsonl`),
     ...env,

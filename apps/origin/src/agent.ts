@@ -1,12 +1,13 @@
 import { EventEmitter } from 'node:events';
 import { BilliardsScore, type ScoreUpdate, StreamId } from '@matchmesh/protocol';
 import { VIDEO_CLOCK_RATE } from './codecs.ts';
-import { FULL_SIZE, TESTPATTERN, type VideoSize } from './ffmpeg-args.ts';
+import { FULL_SIZE, TESTPATTERN, type VideoSize, type X264Preset } from './ffmpeg-args.ts';
 import { type ConnectedInfo, IngestLane } from './ingest-lane.ts';
+import { capLadderFps, describeLadder, type LadderLayer } from './ladder.ts';
 import { type Logger, quietLogger } from './log.ts';
 import { type MediaKind, MediaSource } from './media-source.ts';
 import { PATTERN_FPS } from './pattern-layout.ts';
-import { MediaClock } from './rtp.ts';
+import { LayerTimeline, MediaClock } from './rtp.ts';
 import { ScoreGenerator } from './score-generator.ts';
 import { ScoreJournal } from './score-journal.ts';
 import { whipEndpoint } from './whip-client.ts';
@@ -36,6 +37,15 @@ export interface OriginAgentOptions {
   videoBitrateKbps?: number;
   /** Encoded picture size (default 1280x720). */
   videoSize?: VideoSize;
+  /**
+   * Simulcast ladder (ladder.ts `parseLadder`): these layers are encoded by
+   * one ffmpeg and published as RFC 8853 simulcast. Undefined (the library
+   * default) publishes one layer of `videoSize` / `videoBitrateKbps`; a
+   * one-layer ladder publishes that layer without simulcast.
+   */
+  ladder?: LadderLayer[];
+  /** x264 preset of the ladder's layers (default 'ultrafast'). */
+  x264Preset?: X264Preset;
   /**
    * Key frame interval. The ingest can splice a new session into the stream
    * only from a key frame, and ffmpeg cannot honour a PLI, so after a
@@ -83,6 +93,15 @@ export interface AgentStats {
   sessionUrl: string | undefined;
   packetsSent: Record<MediaKind, number>;
   packetsFromSource: Record<MediaKind, number>;
+  /** Per video layer (lowest first; one entry without a ladder): packets read from ffmpeg and sent on the primary lane. */
+  layers: {
+    rid: string | undefined;
+    size: string;
+    maxFps: number;
+    kbps: number;
+    packetsFromSource: number;
+    packetsSent: number;
+  }[];
   /** Packets read from ffmpeg while no session could carry them. */
   packetsDropped: Record<MediaKind, number>;
   connectAttempts: number;
@@ -118,12 +137,15 @@ function isLoopbackHost(url: string): boolean {
 export class OriginAgent extends EventEmitter<AgentEvents> {
   readonly stream: string;
   private readonly opts: Required<
-    Omit<OriginAgentOptions, 'scoreSeed' | 'backupIngestUrl' | 'backupToken' | 'scoreQueueFile'>
+    Omit<OriginAgentOptions, 'scoreSeed' | 'backupIngestUrl' | 'backupToken' | 'scoreQueueFile' | 'ladder'>
   > &
-    Pick<OriginAgentOptions, 'scoreSeed' | 'backupIngestUrl' | 'backupToken' | 'scoreQueueFile'>;
+    Pick<OriginAgentOptions, 'scoreSeed' | 'backupIngestUrl' | 'backupToken' | 'scoreQueueFile' | 'ladder'>;
   private readonly log: Logger;
   private readonly endpoint: string;
-  private readonly clock = new MediaClock(VIDEO_CLOCK_RATE, PATTERN_FPS);
+  private readonly clock: MediaClock;
+  /** The video layers as published (lowest first); undefined = one layer without simulcast. */
+  readonly ladder: readonly LadderLayer[] | undefined;
+  private readonly timeline: LayerTimeline;
   /** lanes[0] is the primary ingest; lanes[1] the backup, with redundant ingest. */
   private readonly lanes: IngestLane[];
   private readonly journal: ScoreJournal | undefined;
@@ -161,12 +183,19 @@ export class OriginAgent extends EventEmitter<AgentEvents> {
       livenessTimeoutMs: 800,
       replayMarginMs: 2000,
       useIpv6: true,
+      x264Preset: 'ultrafast',
       logger: quietLogger(),
       ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
     } as typeof this.opts;
     this.stream = StreamId.parse(options.stream);
     this.log = this.opts.logger.child({ stream: this.stream });
     this.endpoint = whipEndpoint(this.opts.ingestUrl, this.stream);
+    // The test pattern is drawn at 30 fps: its layers say so (rid max-fps, level).
+    this.ladder =
+      this.opts.ladder && (source === TESTPATTERN ? capLadderFps(this.opts.ladder, PATTERN_FPS) : this.opts.ladder);
+    this.timeline = new LayerTimeline(this.ladder?.length ?? 1);
+    // Frame counting follows the fastest layer (30 fps for the pattern and the single layer).
+    this.clock = new MediaClock(VIDEO_CLOCK_RATE, Math.max(...(this.ladder?.map((l) => l.maxFps) ?? [PATTERN_FPS])));
     const lane = (name: 'primary' | 'backup', url: string, token: string) =>
       new IngestLane({
         name,
@@ -184,6 +213,7 @@ export class OriginAgent extends EventEmitter<AgentEvents> {
         replayMarginMs: this.opts.replayMarginMs,
         extraHostAddresses: isLoopbackHost(url) ? ['127.0.0.1'] : [],
         useIpv6: this.opts.useIpv6,
+        ladder: this.ladder,
       });
     this.lanes = [lane('primary', this.opts.ingestUrl, this.opts.token)];
     if (this.opts.backupIngestUrl) {
@@ -231,23 +261,32 @@ export class OriginAgent extends EventEmitter<AgentEvents> {
         size: this.opts.videoSize,
         gopFrames: Math.max(1, Math.round((this.opts.keyframeIntervalMs * PATTERN_FPS) / 1000)),
         burnStrips: this.opts.burnStrips,
+        ladder: this.ladder,
+        keyframeIntervalMs: this.opts.keyframeIntervalMs,
+        preset: this.opts.x264Preset,
         loop: this.opts.loop,
         listen: this.opts.rtmpListen,
         ffmpegPath: this.opts.ffmpegPath,
         restartDelayMs: 1000,
         logger: this.log,
       },
-      (kind, packet, header) => this.forward(kind, packet, header.timestamp),
+      (kind, packet, _header, layer) => this.forward(kind, packet, layer),
     );
     this.media.on('started', (incarnation) => {
       if (incarnation === 1) return;
       this.counters.sourceRestarts++;
       this.clock.sourceRestarted();
+      this.timeline.sourceRestarted();
       for (const l of this.lanes) l.sourceRestarted();
     });
     await this.media.start();
     this.log.info(
-      { endpoint: this.endpoint, backup: this.opts.backupIngestUrl, source: this.opts.source },
+      {
+        endpoint: this.endpoint,
+        backup: this.opts.backupIngestUrl,
+        source: this.opts.source,
+        ladder: this.ladder ? describeLadder(this.ladder) : 'off',
+      },
       'origin agent started',
     );
     const signal = this.abort.signal;
@@ -329,6 +368,14 @@ export class OriginAgent extends EventEmitter<AgentEvents> {
       sessionUrl: s?.sessionUrl,
       packetsSent: { ...c.packetsSent },
       packetsFromSource: { ...(this.media?.packetsIn ?? { audio: 0, video: 0 }) },
+      layers: (this.ladder ?? [undefined]).map((l, i) => ({
+        rid: l?.rid,
+        size: l ? `${l.width}x${l.height}` : `${this.opts.videoSize.width}x${this.opts.videoSize.height}`,
+        maxFps: l?.maxFps ?? PATTERN_FPS,
+        kbps: l?.kbps ?? this.opts.videoBitrateKbps,
+        packetsFromSource: this.media?.layerPacketsIn[i] ?? 0,
+        packetsSent: p.counters.layerPacketsSent[i] ?? 0,
+      })),
       packetsDropped: { ...c.packetsDropped },
       connectAttempts: c.connectAttempts,
       failedAttempts: c.failedAttempts,
@@ -361,17 +408,20 @@ export class OriginAgent extends EventEmitter<AgentEvents> {
 
   // ------------------------------------------------------------------ media
 
-  private forward(kind: MediaKind, packet: Buffer, rtpTimestamp: number): void {
+  private forward(kind: MediaKind, packet: Buffer, layer: number): void {
     // The clock runs whether or not we are connected: mediaTime of scores
     // produced during an outage must still match the video frames.
     if (kind === 'video') {
-      this.clock.update(rtpTimestamp);
+      // Sequence numbers continuous per layer; the timestamp on the timeline all layers share.
+      const shared = this.timeline.map(layer, packet);
+      this.clock.update(shared);
       // Outgoing video RTP timestamps are the media clock's ticks (frame n =
-      // 3000 n), so HLS packagers can map frames to score mediaTimes exactly.
-      packet.writeUInt32BE(this.clock.ticksOf(rtpTimestamp), 4);
+      // 3000 n at 30 fps), the same in every layer for the same frame, so HLS
+      // packagers and players map frames to score mediaTimes exactly.
+      packet.writeUInt32BE(this.clock.ticksOf(shared), 4);
     }
     // Each lane's werift sender gets its own copy (it may rewrite the header).
-    for (const [i, l] of this.lanes.entries()) l.sendRtp(kind, i === 0 ? packet : Buffer.from(packet));
+    for (const [i, l] of this.lanes.entries()) l.sendRtp(kind, i === 0 ? packet : Buffer.from(packet), layer);
   }
 
   // ----------------------------------------------------------------- scores

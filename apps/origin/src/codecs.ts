@@ -6,6 +6,7 @@ import {
   useNACK,
   usePLI,
   useSdesMid,
+  useSdesRTPStreamId,
 } from 'werift';
 
 /*
@@ -37,12 +38,17 @@ export const OPUS_FMTP = 'minptime=10;useinbandfec=1;stereo=1;sprop-stereo=1';
 /** Largest RTP packet ffmpeg may emit: leaves room for SRTP tag and header extensions under a 1280 MTU path. */
 export const RTP_MAX_PACKET = 1200;
 
-export function videoCodec(): RTCRtpCodecParameters {
+/** The H.264 fmtp at another level of Constrained Baseline (a ladder's top layer decides it). */
+export function h264Fmtp(profileLevelId: string = H264_PROFILE_LEVEL_ID): string {
+  return `level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=${profileLevelId}`;
+}
+
+export function videoCodec(profileLevelId: string = H264_PROFILE_LEVEL_ID): RTCRtpCodecParameters {
   return new RTCRtpCodecParameters({
     mimeType: 'video/H264',
     clockRate: VIDEO_CLOCK_RATE,
     payloadType: VIDEO_PAYLOAD_TYPE,
-    parameters: H264_FMTP,
+    parameters: h264Fmtp(profileLevelId),
     // NACK is served from werift's send cache; PLI/FIR are only counted (the
     // encoder already sends a keyframe every second).
     rtcpFeedback: [useNACK(), usePLI(), useFIR()],
@@ -70,14 +76,20 @@ export function audioCodec(): RTCRtpCodecParameters {
  * per producer, so the id must be the same in every bundled m-line (RFC 8843
  * section 7.2.2 wants that too). Sharing ONE object makes werift assign it
  * twice and the last write (2) wins for both: mid=2, abs-send-time=3.
+ *
+ * With simulcast the video m-line also carries the RTP stream id (RFC 8852,
+ * id 4): every packet of a layer names its rid, so the ingest tells the
+ * layers apart by rid (its offer lists no SSRCs).
  */
-export function headerExtensions(): {
+export function headerExtensions(simulcast = false): {
   audio: RTCRtpHeaderExtensionParameters[];
   video: RTCRtpHeaderExtensionParameters[];
 } {
   const mid = useSdesMid();
   return {
     audio: [mid],
-    video: [mid, useAbsSendTime()],
+    video: simulcast ? [mid, useAbsSendTime(), useSdesRTPStreamId()] : [mid, useAbsSendTime()],
   };
 }
+
+export const RTP_STREAM_ID_URI = 'urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id';

@@ -1,6 +1,7 @@
 import { StreamId } from '@matchmesh/protocol';
 import { z } from 'zod';
-import { parseVideoSize, TESTPATTERN, VIDEO_SIZES } from './ffmpeg-args.ts';
+import { parseVideoSize, TESTPATTERN, VIDEO_SIZES, X264_PRESETS } from './ffmpeg-args.ts';
+import { DEFAULT_LADDER, type LadderLayer, parseLadder } from './ladder.ts';
 
 /*
  * Configuration from the environment, validated once at startup: a typo in a
@@ -59,6 +60,29 @@ export const EnvSchema = z
     MM_VIDEO_SIZE: z.enum(VIDEO_SIZES).default('1280x720'),
     /** Key frame interval: bounds the freeze after a reconnect (the ingest splices from a key frame). */
     MM_KEYFRAME_INTERVAL_MS: int(1000, 100),
+    /**
+     * Simulcast ladder `WxH@FPS:KBPS,...` (ladder.ts), encoded once by one
+     * ffmpeg; 'off' = one layer of MM_VIDEO_SIZE at MM_VIDEO_BITRATE_KBPS,
+     * 30 fps, no simulcast (the behaviour before the ladder).
+     */
+    MM_LADDER: z
+      .string()
+      .optional()
+      .transform((v, ctx): LadderLayer[] | undefined => {
+        const text = v === undefined || v.trim() === '' ? DEFAULT_LADDER : v.trim();
+        if (['off', 'none', 'false', '0'].includes(text.toLowerCase())) return undefined;
+        try {
+          return parseLadder(text);
+        } catch (err) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `${(err as Error).message} (MM_LADDER is "WxH@FPS:KBPS,..." e.g. "${DEFAULT_LADDER}", or "off")`,
+          });
+          return z.NEVER;
+        }
+      }),
+    /** x264 preset of the ladder's layers: CPU against quality at the same bitrate. */
+    MM_X264_PRESET: z.enum(X264_PRESETS).default('ultrafast'),
     MM_BURN_STRIPS: bool(false),
     MM_SOURCE_LOOP: bool(true),
     MM_RTMP_LISTEN: bool(true),
@@ -88,6 +112,8 @@ export const EnvSchema = z
     videoBitrateKbps: env.MM_VIDEO_BITRATE_KBPS,
     videoSize: parseVideoSize(env.MM_VIDEO_SIZE),
     keyframeIntervalMs: env.MM_KEYFRAME_INTERVAL_MS,
+    ladder: env.MM_LADDER,
+    x264Preset: env.MM_X264_PRESET,
     burnStrips: env.MM_BURN_STRIPS,
     loop: env.MM_SOURCE_LOOP,
     rtmpListen: env.MM_RTMP_LISTEN,

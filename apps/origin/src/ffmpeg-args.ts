@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { AUDIO_PAYLOAD_TYPE, AUDIO_SSRC, RTP_MAX_PACKET, VIDEO_PAYLOAD_TYPE, VIDEO_SSRC } from './codecs.ts';
+import type { LadderLayer } from './ladder.ts';
 import {
   CLOCK_ROW_Y,
   FRAME_ROW_Y,
@@ -39,7 +40,26 @@ export interface FfmpegPlan {
   fontFile: string;
   /** Encoded picture size (default 1280x720); the pattern and its strips scale with it. */
   size?: VideoSize;
+  /**
+   * Simulcast: encode these layers (lowest first) from one decode of the
+   * source, layer i to `layerPorts[i]`. `size`, `videoPort` and
+   * `videoBitrateKbps` are then unused.
+   */
+  ladder?: LadderEncoding;
 }
+
+export interface LadderEncoding {
+  layers: readonly LadderLayer[];
+  /** One RTP port per layer, same order as `layers`. */
+  layerPorts: readonly number[];
+  /** Key frame interval in ms: every layer gets a key frame at the same instants. */
+  keyframeIntervalMs: number;
+  /** x264 preset of every layer (default 'ultrafast'). */
+  preset?: X264Preset;
+}
+
+export const X264_PRESETS = ['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium'] as const;
+export type X264Preset = (typeof X264_PRESETS)[number];
 
 export interface VideoSize {
   width: number;
@@ -273,8 +293,148 @@ function audioOutput(plan: FfmpegPlan, inputLabel: string): string[] {
   ];
 }
 
+/**
+ * One ladder layer's x264 arguments: Constrained Baseline at the layer's own
+ * level, no B-frames, in-band SPS/PPS, and key frames forced at the same
+ * instants (multiples of the key frame interval, by time) in every layer, so
+ * the GOPs of all layers start on the same source frame whatever their frame
+ * rates. x264's own key frames (`-g`, twice the interval) and scene-cut key
+ * frames are off, so no layer gets an extra, misaligned one.
+ */
+export function layerEncoderArgs(
+  layer: LadderLayer,
+  keyframeIntervalMs: number,
+  preset: X264Preset,
+  capped = false,
+): string[] {
+  const seconds = Number((keyframeIntervalMs / 1000).toFixed(3));
+  // Sliced threads (zerolatency) for the big layers: ffmpeg 5.1 runs the
+  // encoders one after the other, so a 1080p frame must not take one core's
+  // whole frame interval.
+  const threads = layer.width * layer.height >= 1280 * 720 ? 2 : 1;
+  // biome-ignore format: ffmpeg flag/value pairs read best one pair per line
+  return [
+    '-c:v', 'libx264',
+    '-preset', preset,
+    '-tune', 'zerolatency',
+    '-profile:v', 'baseline',
+    '-level:v', layer.level,
+    '-pix_fmt', 'yuv420p',
+    '-force_key_frames', `expr:gte(t,n_forced*${seconds})`,
+    '-g', String(Math.max(2, Math.ceil((2 * keyframeIntervalMs * layer.maxFps) / 1000))),
+    '-sc_threshold', '0',
+    '-bf', '0',
+    '-b:v', `${layer.kbps}k`,
+    '-maxrate', `${layer.kbps}k`,
+    '-bufsize', `${Math.round(layer.kbps / 2)}k`,
+    '-threads', String(threads),
+    // A capped layer's frames come through the select filter, which keeps
+    // the source's nominal rate on the link: x264 would size its VBV for
+    // that rate and hit only half the bitrate at 60 -> 30. Tell it the cap.
+    '-x264-params', capped ? `repeat-headers=1:fps=${layer.maxFps}` : 'repeat-headers=1',
+    '-flags', '-global_header',
+    // Keep each frame's source timestamp (no CFR duplication back to the
+    // input's rate after the frame-rate cap): RTP timestamps stay exact.
+    '-fps_mode', 'passthrough',
+  ];
+}
+
+/**
+ * A frame-rate cap that only drops frames: keep a frame when at least 0.9 of
+ * 1/fps has passed since the last one kept. 60 fps under a 30 cap keeps every
+ * other frame, 50 fps keeps every other (25), 25 fps keeps all; the `fps`
+ * filter would duplicate frames to reach the rate instead.
+ */
+export function fpsCapFilter(maxFps: number): string {
+  const gap = Number((0.9 / maxFps).toFixed(6));
+  return filter('select', { expr: `isnan(prev_selected_t)+gte(t-prev_selected_t,${gap})` });
+}
+
+/**
+ * The ladder's filter graph from a picture already at the top layer's size
+ * (`[in]`): split once, scale each lower layer, cap frame rates. Outputs
+ * `[v0]`..`[vN-1]`, lowest layer first.
+ */
+export function ladderGraph(
+  input: string,
+  layers: readonly LadderLayer[],
+  capFps: (layer: LadderLayer) => boolean,
+): string {
+  const n = layers.length;
+  const branch = (layer: LadderLayer, i: number) => {
+    const top = i === n - 1;
+    const steps = [
+      ...(top ? [] : [`scale=${layer.width}:${layer.height}:flags=bilinear`]),
+      ...(capFps(layer) ? [fpsCapFilter(layer.maxFps)] : []),
+    ];
+    return steps.length ? `[s${i}]${steps.join(',')}[v${i}]` : `[s${i}]null[v${i}]`;
+  };
+  if (n === 1) return `${input}${capFps(layers[0]!) ? fpsCapFilter(layers[0]!.maxFps) : 'null'}[v0]`;
+  return [`${input}split=${n}${layers.map((_, i) => `[s${i}]`).join('')}`, ...layers.map(branch)].join(';');
+}
+
+function ladderOutputs(ladder: LadderEncoding, capFps: (layer: LadderLayer) => boolean): string[] {
+  const { layers, layerPorts } = ladder;
+  if (layerPorts.length !== layers.length) throw new Error('one RTP port per ladder layer');
+  return layers.flatMap((layer, i) => [
+    '-map',
+    `[v${i}]`,
+    ...layerEncoderArgs(layer, ladder.keyframeIntervalMs, ladder.preset ?? 'ultrafast', capFps(layer)),
+    ...rtpOutput(layerPorts[i]!, VIDEO_PAYLOAD_TYPE, layer.ssrc),
+  ]);
+}
+
+function buildLadderArgs(plan: FfmpegPlan, ladder: LadderEncoding, args: string[]): string[] {
+  const top = ladder.layers.at(-1)!;
+  const size = { width: top.width, height: top.height };
+  if (plan.source === TESTPATTERN) {
+    // The pattern is drawn once, at the top layer's size, and scaled down for the others.
+    // biome-ignore format: ffmpeg flag/value pairs read best one pair per line
+    args.push(
+      '-re', '-f', 'lavfi', '-i', `color=c=0x1e1e1e:s=${size.width}x${size.height}:r=${PATTERN_FPS}`,
+      '-re', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
+    );
+    const chain = testPatternChain(plan.fontFile, size).join(',');
+    const capFps = (l: LadderLayer) => l.maxFps < PATTERN_FPS;
+    args.push('-filter_complex', `[0:v]${chain}[top];${ladderGraph('[top]', ladder.layers, capFps)}`);
+    args.push(...ladderOutputs(ladder, capFps), ...audioOutput(plan, '1:a'));
+    return args;
+  }
+  pushExternalInput(plan, args);
+  // The source's own frame rate is kept (no fps filter): each layer is only capped at its maximum.
+  const chain = [
+    `scale=w=${size.width}:h=${size.height}:force_original_aspect_ratio=decrease`,
+    `pad=${size.width}:${size.height}:(ow-iw)/2:(oh-ih)/2`,
+    ...(plan.burnStrips ? overlayFilters(plan.fontFile, scaler(size)) : []),
+    'format=yuv420p',
+  ];
+  // The source's rate is unknown here (an RTMP push may start later): every
+  // layer is capped, which drops nothing when the source is slower. Only the
+  // layers below the ladder's top rate (there to thin a fast source) tell x264
+  // their rate; the others keep the source's own rate on the link.
+  const topFps = Math.max(...ladder.layers.map((l) => l.maxFps));
+  args.push('-filter_complex', `[0:v:0]${chain.join(',')}[top];${ladderGraph('[top]', ladder.layers, () => true)}`);
+  args.push(
+    ...ladderOutputs(ladder, (l) => l.maxFps < topFps),
+    ...audioOutput(plan, plan.sourceHasAudio ? '0:a:0' : '1:a'),
+  );
+  return args;
+}
+
+function pushExternalInput(plan: FfmpegPlan, args: string[]): void {
+  const isUrl = /^[a-z][a-z0-9+.-]*:\/\//i.test(plan.source);
+  // Files are read at their native rate (-re), as a live source would deliver them.
+  if (!isUrl) args.push('-re');
+  if (!isUrl && plan.loop) args.push('-stream_loop', '-1');
+  if (isUrl) args.push('-fflags', 'nobuffer', '-flags', 'low_delay');
+  if (plan.listen && plan.source.startsWith('rtmp://')) args.push('-listen', '1');
+  args.push('-i', plan.source);
+  if (!plan.sourceHasAudio) args.push('-f', 'lavfi', '-i', 'anullsrc=r=48000:cl=stereo');
+}
+
 export function buildFfmpegArgs(plan: FfmpegPlan): string[] {
   const args = ['-hide_banner', '-loglevel', 'warning', '-nostats', '-nostdin'];
+  if (plan.ladder) return buildLadderArgs(plan, plan.ladder, args);
   const size = plan.size ?? FULL_SIZE;
   if (plan.source === TESTPATTERN) {
     // biome-ignore format: ffmpeg flag/value pairs read best one pair per line
@@ -293,14 +453,7 @@ export function buildFfmpegArgs(plan: FfmpegPlan): string[] {
     return args;
   }
 
-  const isUrl = /^[a-z][a-z0-9+.-]*:\/\//i.test(plan.source);
-  // Files are read at their native rate (-re), as a live source would deliver them.
-  if (!isUrl) args.push('-re');
-  if (!isUrl && plan.loop) args.push('-stream_loop', '-1');
-  if (isUrl) args.push('-fflags', 'nobuffer', '-flags', 'low_delay');
-  if (plan.listen && plan.source.startsWith('rtmp://')) args.push('-listen', '1');
-  args.push('-i', plan.source);
-  if (!plan.sourceHasAudio) args.push('-f', 'lavfi', '-i', 'anullsrc=r=48000:cl=stereo');
+  pushExternalInput(plan, args);
   // Level 3.1 allows at most 1280x720@30: fit, letterbox, and fix the rate so
   // frame n is always at n * 1000 / 30 ms.
   const chain = [

@@ -12,6 +12,15 @@ export {
 export { type ApiOptions, buildApi, type ScoreSink } from './api.ts';
 export * from './codecs.ts';
 export { loadConfig, type OriginConfig } from './config.ts';
-export { buildFfmpegArgs, TESTPATTERN } from './ffmpeg-args.ts';
+export { buildFfmpegArgs, TESTPATTERN, X264_PRESETS, type X264Preset } from './ffmpeg-args.ts';
+export {
+  capLadderFps,
+  DEFAULT_LADDER,
+  describeLadder,
+  h264Level,
+  type LadderLayer,
+  ladderProfileLevelId,
+  parseLadder,
+} from './ladder.ts';
 export * from './pattern-layout.ts';
 export { ScoreGenerator, type ScoreGeneratorOptions } from './score-generator.ts';

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { Backoff, type ScoreUpdate } from '@matchmesh/protocol';
+import type { LadderLayer } from './ladder.ts';
 import type { Logger } from './log.ts';
 import type { MediaKind } from './media-source.ts';
 import { ScoreOutbox } from './score-outbox.ts';
@@ -30,6 +31,8 @@ export interface LaneOptions {
   replayMarginMs: number;
   extraHostAddresses: string[];
   useIpv6: boolean;
+  /** Simulcast layers (lowest first); undefined = one video layer. */
+  ladder?: readonly LadderLayer[];
 }
 
 export interface ConnectedInfo {
@@ -64,6 +67,8 @@ export class IngestLane extends EventEmitter<LaneEvents> {
   readonly counters = {
     packetsSent: { audio: 0, video: 0 },
     packetsDropped: { audio: 0, video: 0 },
+    /** Video packets sent per layer (lowest first). */
+    layerPacketsSent: [] as number[],
     connectAttempts: 0,
     failedAttempts: 0,
     reconnects: 0,
@@ -106,15 +111,18 @@ export class IngestLane extends EventEmitter<LaneEvents> {
     return this.#delivered;
   }
 
-  sendRtp(kind: MediaKind, packet: Buffer): void {
+  sendRtp(kind: MediaKind, packet: Buffer, layer = 0): void {
     const session = this.#session;
     if (!session?.mediaReady) {
       this.counters.packetsDropped[kind]++;
       return;
     }
-    session.sendRtp(kind, packet).then(
+    const sent = session.sendRtp(kind, packet, layer);
+    if (!sent) return; // a layer this session does not carry
+    sent.then(
       () => {
         this.counters.packetsSent[kind]++;
+        if (kind === 'video') this.counters.layerPacketsSent[layer] = (this.counters.layerPacketsSent[layer] ?? 0) + 1;
       },
       (err: unknown) => this.#log.debug({ err, kind }, 'sendRtp failed'),
     );
@@ -159,6 +167,7 @@ export class IngestLane extends EventEmitter<LaneEvents> {
       livenessTimeoutMs: this.#o.livenessTimeoutMs,
       extraHostAddresses: this.#o.extraHostAddresses,
       useIpv6: this.#o.useIpv6,
+      ladder: this.#o.ladder,
     });
   }
 

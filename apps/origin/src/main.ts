@@ -3,18 +3,20 @@ import { OriginAgent } from './agent.ts';
 import { buildApi } from './api.ts';
 import { loadConfig } from './config.ts';
 import { buildFfmpegArgs, findFont, TESTPATTERN } from './ffmpeg-args.ts';
+import { capLadderFps } from './ladder.ts';
 import { createLogger } from './log.ts';
+import { PATTERN_FPS } from './pattern-layout.ts';
 
 /*
  * CLI: `npm start -w @matchmesh/origin` (env in README.md). Flags override env:
  *   --source <input>   same as MM_SOURCE ('testpattern', a file, rtmp://..., srt://...)
  *   --stream <id>      same as MM_STREAM
  *   --ingest <url>     same as MM_INGEST_URL
- *   --print-ffmpeg     print the ffmpeg command line (ports 5004/5006) and exit
+ *   --print-ffmpeg     print the ffmpeg command line (ports 5004/5006; ladder layers 5010, 5012...) and exit
  */
 
 const HELP = `usage: origin [--source <input>] [--stream <id>] [--ingest <url>] [--print-ffmpeg]
-env: MM_INGEST_URL MM_STREAM MM_PUBLISH_TOKEN MM_SOURCE MM_SCORE_INTERVAL_MS MM_ORIGIN_API_PORT LOG_LEVEL ...`;
+env: MM_INGEST_URL MM_STREAM MM_PUBLISH_TOKEN MM_SOURCE MM_LADDER MM_X264_PRESET MM_SCORE_INTERVAL_MS MM_ORIGIN_API_PORT LOG_LEVEL ...`;
 
 function shellQuote(arg: string): string {
   return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
@@ -60,6 +62,12 @@ async function main(): Promise<void> {
       listen: config.rtmpListen,
       sourceHasAudio: true,
       fontFile: findFont(),
+      ladder: config.ladder && {
+        layers: config.source === TESTPATTERN ? capLadderFps(config.ladder, PATTERN_FPS) : config.ladder,
+        layerPorts: config.ladder.map((_, i) => 5010 + 2 * i),
+        keyframeIntervalMs: config.keyframeIntervalMs,
+        preset: config.x264Preset,
+      },
     });
     console.log([config.ffmpegPath, ...args].map(shellQuote).join(' '));
     return;

@@ -3,13 +3,16 @@ import { createSocket, type Socket } from 'node:dgram';
 import { EventEmitter, once } from 'node:events';
 import { existsSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { buildFfmpegArgs, findFont, TESTPATTERN, type VideoSize } from './ffmpeg-args.ts';
+import { buildFfmpegArgs, findFont, TESTPATTERN, type VideoSize, type X264Preset } from './ffmpeg-args.ts';
+import type { LadderLayer } from './ladder.ts';
 import { isRtcp, parseRtpHeader, type RtpHeaderInfo } from './rtp.ts';
 
 /*
  * The media source: an ffmpeg child that encodes (test pattern, file, RTMP,
- * SRT...) to H.264/Opus RTP on two loopback UDP ports we own. We read those
- * ports and hand each packet to the agent, which forwards it into werift.
+ * SRT...) to H.264/Opus RTP on loopback UDP ports we own: one for audio and
+ * one per video layer (one layer, or each layer of a simulcast ladder, all
+ * encoded by the same ffmpeg from one decode). We read those ports and hand
+ * each packet to the agent, which forwards it into werift.
  *
  * ffmpeg is supervised: if it exits (an RTMP publisher went away, a network
  * input hiccuped) it is started again, and 'restarted' tells the agent the
@@ -24,6 +27,12 @@ export interface MediaSourceOptions {
   size?: VideoSize;
   gopFrames?: number;
   burnStrips: boolean;
+  /** Simulcast: encode these layers (lowest first), each to its own port; size and bitrate are then unused. */
+  ladder?: readonly LadderLayer[];
+  /** Key frame interval of the ladder's layers (ms). */
+  keyframeIntervalMs?: number;
+  /** x264 preset of the ladder's layers. */
+  preset?: X264Preset;
   loop: boolean;
   listen: boolean;
   ffmpegPath: string;
@@ -37,7 +46,8 @@ export interface MediaSourceEvents {
   exited: [code: number | null, signal: NodeJS.Signals | null];
 }
 
-export type PacketHandler = (kind: MediaKind, packet: Buffer, header: RtpHeaderInfo) => void;
+/** `layer` is the video layer's index in the ladder (0 = lowest; always 0 without a ladder, and for audio). */
+export type PacketHandler = (kind: MediaKind, packet: Buffer, header: RtpHeaderInfo, layer: number) => void;
 
 /**
  * ffmpeg does not exit when its stdin closes, so a SIGKILLed agent would leave
@@ -49,6 +59,8 @@ const SETPRIV = '/usr/bin/setpriv';
 
 export class MediaSource extends EventEmitter<MediaSourceEvents> {
   private sockets: Partial<Record<MediaKind, Socket>> = {};
+  /** Video sockets, one per layer (the first is `sockets.video`). */
+  private layerSockets: Socket[] = [];
   private child: ChildProcess | undefined;
   private stopped = true;
   private restartTimer: NodeJS.Timeout | undefined;
@@ -57,6 +69,8 @@ export class MediaSource extends EventEmitter<MediaSourceEvents> {
   private readonly log: Logger;
   private stderrBudget = { windowStart: 0, lines: 0 };
   readonly packetsIn: Record<MediaKind, number> = { audio: 0, video: 0 };
+  /** Video packets read per layer (lowest first). */
+  readonly layerPacketsIn: number[];
 
   constructor(
     private readonly opts: MediaSourceOptions,
@@ -64,6 +78,7 @@ export class MediaSource extends EventEmitter<MediaSourceEvents> {
   ) {
     super();
     this.log = opts.logger.child({ component: 'media-source' });
+    this.layerPacketsIn = new Array<number>(opts.ladder?.length ?? 1).fill(0);
   }
 
   get running(): boolean {
@@ -77,22 +92,27 @@ export class MediaSource extends EventEmitter<MediaSourceEvents> {
   async start(): Promise<void> {
     if (!this.stopped) return;
     this.stopped = false;
-    for (const kind of ['video', 'audio'] as const) {
-      const socket = createSocket('udp4');
-      // Keyframes arrive as a burst of ~100 packets; a roomy buffer avoids drops.
-      socket.on('message', (msg) => this.handle(kind, msg));
-      socket.on('error', (err) => this.log.error({ err, kind }, 'rtp socket error'));
-      socket.bind(0, '127.0.0.1');
-      await once(socket, 'listening');
-      try {
-        socket.setRecvBufferSize(4 * 1024 * 1024);
-      } catch {
-        // Capped by net.core.rmem_max; the default still works at 1.5 Mbps.
-      }
-      this.sockets[kind] = socket;
-    }
+    const layers = this.opts.ladder?.length ?? 1;
+    for (let layer = 0; layer < layers; layer++) this.layerSockets.push(await this.bindSocket('video', layer));
+    this.sockets.video = this.layerSockets[0];
+    this.sockets.audio = await this.bindSocket('audio', 0);
     this.hasAudio = await this.probeAudio();
     this.spawnFfmpeg();
+  }
+
+  private async bindSocket(kind: MediaKind, layer: number): Promise<Socket> {
+    const socket = createSocket('udp4');
+    // Keyframes arrive as a burst of ~100 packets (~300 at 1080p); a roomy buffer avoids drops.
+    socket.on('message', (msg) => this.handle(kind, msg, layer));
+    socket.on('error', (err) => this.log.error({ err, kind, layer }, 'rtp socket error'));
+    socket.bind(0, '127.0.0.1');
+    await once(socket, 'listening');
+    try {
+      socket.setRecvBufferSize(4 * 1024 * 1024);
+    } catch {
+      // Capped by net.core.rmem_max; the default still works at 1.5 Mbps.
+    }
+    return socket;
   }
 
   /** The exact argv (for logs and `--print-ffmpeg`). */
@@ -109,15 +129,24 @@ export class MediaSource extends EventEmitter<MediaSourceEvents> {
       listen: this.opts.listen,
       sourceHasAudio: this.hasAudio,
       fontFile: findFont(),
+      ladder: this.opts.ladder
+        ? {
+            layers: this.opts.ladder,
+            layerPorts: this.layerSockets.map((s) => s.address().port),
+            keyframeIntervalMs: this.opts.keyframeIntervalMs ?? 1000,
+            preset: this.opts.preset,
+          }
+        : undefined,
     });
   }
 
-  private handle(kind: MediaKind, msg: Buffer): void {
+  private handle(kind: MediaKind, msg: Buffer, layer: number): void {
     if (isRtcp(msg)) return;
     const header = parseRtpHeader(msg);
     if (!header) return;
     this.packetsIn[kind]++;
-    this.onPacket(kind, msg, header);
+    if (kind === 'video') this.layerPacketsIn[layer] = (this.layerPacketsIn[layer] ?? 0) + 1;
+    this.onPacket(kind, msg, header, layer);
   }
 
   /** Local files without audio get a silent track, so the audio m-line always carries RTP. */
@@ -195,8 +224,9 @@ export class MediaSource extends EventEmitter<MediaSourceEvents> {
       clearTimeout(timer);
     }
     this.child = undefined;
-    for (const socket of Object.values(this.sockets)) socket.close();
+    for (const socket of [...this.layerSockets, this.sockets.audio]) socket?.close();
     this.sockets = {};
+    this.layerSockets = [];
   }
 
   /** Synchronous last resort for process 'exit' hooks. */

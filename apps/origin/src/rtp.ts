@@ -104,3 +104,62 @@ export class MediaClock {
     return (this.frame * 1000) / this.fps;
   }
 }
+
+/**
+ * The video layers' RTP as one timeline. ffmpeg's RTP muxer gives each output
+ * (each ladder layer) its own random timestamp base and sequence number start,
+ * and a new set at every ffmpeg restart. Every layer is split from the same
+ * decoded frames and its first frame is the source's first frame, so
+ * `timestamp − first timestamp of the layer` is the frame's presentation time
+ * (90 kHz) since that first frame: the same value in every layer for the same
+ * source frame. The agent feeds that to the MediaClock and writes the clock's
+ * ticks into every layer's packets, so a frame has the same RTP timestamp in
+ * every layer, across restarts too.
+ *
+ * Sequence numbers are made continuous per layer across restarts here (the
+ * first packet of a new incarnation follows the layer's last one), so every
+ * layer is one continuous RTP stream for the ingest whatever ffmpeg does.
+ */
+export class LayerTimeline {
+  private readonly firstTimestamp: Array<number | undefined>;
+  private readonly lastSeq: Array<number | undefined>;
+  private readonly seqOffset: number[];
+  private readonly rebaseSeq: boolean[];
+
+  constructor(readonly layers: number) {
+    this.firstTimestamp = new Array<number | undefined>(layers).fill(undefined);
+    this.lastSeq = new Array<number | undefined>(layers).fill(undefined);
+    this.seqOffset = new Array<number>(layers).fill(0);
+    this.rebaseSeq = new Array<boolean>(layers).fill(true);
+  }
+
+  /**
+   * Rewrite the packet's sequence number in place (continuous per layer) and
+   * return its timestamp on the shared timeline (ticks since the first frame
+   * of this ffmpeg incarnation, mod 2^32).
+   */
+  map(layer: number, packet: Buffer): number {
+    const seq = packet.readUInt16BE(2);
+    if (this.rebaseSeq[layer]) {
+      this.rebaseSeq[layer] = false;
+      const last = this.lastSeq[layer];
+      this.seqOffset[layer] = last === undefined ? 0 : (last + 1 - seq) & 0xffff;
+    }
+    const out = (seq + this.seqOffset[layer]!) & 0xffff;
+    const last = this.lastSeq[layer];
+    // Keep the newest (16-bit serial arithmetic): a reordered packet does not move it back.
+    if (last === undefined || ((out - last) & 0xffff) < 0x8000) this.lastSeq[layer] = out;
+    packet.writeUInt16BE(out, 2);
+
+    const timestamp = packet.readUInt32BE(4);
+    if (this.firstTimestamp[layer] === undefined) this.firstTimestamp[layer] = timestamp;
+    const first = this.firstTimestamp[layer];
+    return (timestamp - first) >>> 0;
+  }
+
+  /** A new ffmpeg incarnation: new random bases in every layer. */
+  sourceRestarted(): void {
+    this.firstTimestamp.fill(undefined);
+    this.rebaseSeq.fill(true);
+  }
+}

@@ -1,9 +1,19 @@
 import { EventEmitter } from 'node:events';
 import { SCORE_CHANNEL_LABEL } from '@matchmesh/protocol';
 import type { Logger } from 'pino';
-import { MediaStream, MediaStreamTrack, type RTCDataChannel, RTCPeerConnection, type RTCRtpSender } from 'werift';
-import { AUDIO_SSRC, audioCodec, headerExtensions, VIDEO_SSRC, videoCodec } from './codecs.ts';
+import {
+  MediaStream,
+  MediaStreamTrack,
+  type RTCDataChannel,
+  RTCPeerConnection,
+  type RTCRtpCodecParameters,
+  type RTCRtpHeaderExtensionParameters,
+  RTCRtpSender,
+} from 'werift';
+import { AUDIO_SSRC, audioCodec, headerExtensions, RTP_STREAM_ID_URI, VIDEO_SSRC, videoCodec } from './codecs.ts';
+import { type LadderLayer, ladderProfileLevelId } from './ladder.ts';
 import type { MediaKind } from './media-source.ts';
+import { simulcastOffer } from './simulcast-sdp.ts';
 import { deleteSession, postOffer } from './whip-client.ts';
 
 /*
@@ -25,7 +35,29 @@ export interface SessionOptions {
   /** Extra host candidates, e.g. 127.0.0.1 when the ingest is on this machine. */
   extraHostAddresses: string[];
   useIpv6: boolean;
+  /**
+   * Video layers, lowest first. Two or more are published as simulcast: one
+   * video m-section with a=rid/a=simulcast (RFC 8853), one werift sender
+   * (own SSRC, rid header extension) per layer. Undefined = one layer.
+   */
+  ladder?: readonly LadderLayer[];
 }
+
+/** The parts of werift's RTCPeerConnection the extra layer senders need (not in its public types). */
+interface PeerInternals {
+  router: { registerRtpSender(sender: RTCRtpSender): void };
+}
+
+/** werift sender fields a layer sender copies or sets (private in werift's types, plain properties at run time). */
+interface SenderInternals {
+  ssrc: number;
+  rtpStreamId: string | undefined;
+  negotiatedCodecs: RTCRtpCodecParameters[];
+  headerExtensions: RTCRtpHeaderExtensionParameters[];
+  mid: string | undefined;
+  cname: string | undefined;
+}
+const internals = (sender: RTCRtpSender) => sender as unknown as SenderInternals;
 
 export interface SessionEvents {
   /** The session is unusable; the reason is for logs. Emitted once. */
@@ -63,11 +95,39 @@ interface IceInternals {
   iceControlling: boolean;
 }
 
+/**
+ * The rids an answer's `a=simulcast` line names (either direction: werift as
+ * an answerer writes `send`), `~` (paused) included: what the ingest takes.
+ */
+export function answeredRids(videoSection: string): Set<string> {
+  const line = /^a=simulcast:(.*)$/m.exec(videoSection)?.[1] ?? '';
+  const rids = line
+    .trim()
+    .split(/\s+/)
+    .filter((token) => token !== 'send' && token !== 'recv')
+    .flatMap((list) => list.split(/[;,]/))
+    .map((rid) => rid.replace(/^~/, '').trim())
+    .filter((rid) => rid !== '');
+  return new Set(rids);
+}
+
 export class PublishSession extends EventEmitter<SessionEvents> {
   readonly id = nextSessionId++;
   readonly pc: RTCPeerConnection;
   readonly channel: RTCDataChannel;
   private readonly senders: Record<MediaKind, RTCRtpSender>;
+  /** One sender per video layer, lowest first; [0] is the video transceiver's own. */
+  private readonly videoSenders: RTCRtpSender[];
+  /** Simulcast layers (two or more), or undefined. */
+  private readonly simulcast: readonly LadderLayer[] | undefined;
+  /**
+   * Which sender carries each video layer (undefined: the layer is not
+   * sent). All layers with simulcast; only the top one when the ingest's
+   * answer did not accept simulcast.
+   */
+  private layerSenders: Array<RTCRtpSender | undefined>;
+  /** False when the ingest answered a simulcast offer without accepting simulcast. */
+  simulcastAccepted = true;
   private readonly log: Logger;
   sessionUrl: string | undefined;
   etag: string | undefined;
@@ -88,10 +148,15 @@ export class PublishSession extends EventEmitter<SessionEvents> {
   constructor(private readonly opts: SessionOptions) {
     super();
     this.log = opts.logger.child({ component: 'session', session: this.id });
+    this.simulcast = opts.ladder && opts.ladder.length > 1 ? opts.ladder : undefined;
     this.pc = new RTCPeerConnection({
       // H.264 and Opus only: the offer must not let the ingest pick anything we cannot send.
-      codecs: { video: [videoCodec()], audio: [audioCodec()] },
-      headerExtensions: headerExtensions(),
+      // With a ladder, the m-section's level is the top layer's (each SPS has its own layer's).
+      codecs: {
+        video: [videoCodec(opts.ladder ? ladderProfileLevelId(opts.ladder) : undefined)],
+        audio: [audioCodec()],
+      },
+      headerExtensions: headerExtensions(this.simulcast !== undefined),
       // One ICE/DTLS transport for everything, as mediasoup (and RFC 9725 section 4.2) expect.
       bundlePolicy: 'max-bundle',
       iceAdditionalHostAddresses: opts.extraHostAddresses,
@@ -111,12 +176,38 @@ export class PublishSession extends EventEmitter<SessionEvents> {
     // werift picks random SSRCs; the property is writable and is read when
     // the offer is built and on every packet. Fixed SSRCs survive reconnects.
     (audio.sender as { ssrc: number }).ssrc = AUDIO_SSRC;
-    (video.sender as { ssrc: number }).ssrc = VIDEO_SSRC;
+    (video.sender as { ssrc: number }).ssrc = opts.ladder?.[0]?.ssrc ?? VIDEO_SSRC;
     this.senders = { audio: audio.sender, video: video.sender };
-    for (const [kind, sender] of Object.entries(this.senders)) {
+    // werift's RTP router files a sender under the SSRC it had when added (a
+    // random one): without this the ingest's NACK and PLI for our fixed
+    // SSRCs never reached the senders (no retransmission from their cache).
+    const router = (this.pc as unknown as PeerInternals).router;
+    router.registerRtpSender(audio.sender);
+    router.registerRtpSender(video.sender);
+    this.videoSenders = [video.sender];
+    if (this.simulcast) {
+      // werift sends one SSRC per sender and cannot send simulcast itself, so
+      // each further layer gets a sender of its own on the same transport:
+      // its own SSRC, sequence numbers, NACK cache and sender reports, and its
+      // rid in every packet (the negotiated rtp-stream-id extension). The
+      // router routes the ingest's RTCP (NACK, PLI) to it by SSRC.
+      internals(video.sender).rtpStreamId = this.simulcast[0]!.rid;
+      for (const layer of this.simulcast.slice(1)) {
+        const sender = new RTCRtpSender('video');
+        internals(sender).ssrc = layer.ssrc;
+        internals(sender).rtpStreamId = layer.rid;
+        router.registerRtpSender(sender);
+        this.videoSenders.push(sender);
+      }
+    }
+    this.layerSenders = [...this.videoSenders];
+    for (const [kind, sender] of [
+      ['audio', audio.sender] as const,
+      ...this.videoSenders.map((v) => ['video', v] as const),
+    ]) {
       sender.onPictureLossIndication.subscribe(() => {
         this.feedback.pli++;
-        this.log.debug({ kind }, 'PLI from ingest (next keyframe is at most 1 s away)');
+        this.log.debug({ kind, ssrc: sender.ssrc }, 'PLI from ingest (next keyframe is at most 1 s away)');
       });
       sender.onGenericNack.subscribe(() => {
         this.feedback.nack++;
@@ -153,8 +244,10 @@ export class PublishSession extends EventEmitter<SessionEvents> {
     this.preparing ??= (async () => {
       await this.pc.setLocalDescription(await this.pc.createOffer());
       await this.iceGatheringComplete(AbortSignal.timeout(this.opts.connectTimeoutMs));
-      const offer = this.pc.localDescription?.sdp;
-      if (!offer) throw new Error('werift produced no local description');
+      const local = this.pc.localDescription?.sdp;
+      if (!local) throw new Error('werift produced no local description');
+      // werift's own offer has no rids: declare the layers before sending it.
+      const offer = this.simulcast ? simulcastOffer(local, this.simulcast) : local;
       this.offerSdp = offer;
       return offer;
     })();
@@ -173,9 +266,62 @@ export class PublishSession extends EventEmitter<SessionEvents> {
     this.log.info({ sessionUrl: answer.sessionUrl, etag: answer.etag }, 'WHIP session created');
 
     await this.pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp });
+    this.prepareLayerSenders(answer.sdp);
     await this.connected(deadline);
     this.connectedAt = Date.now();
     this.startWatchdog();
+  }
+
+  /**
+   * The answer negotiated the video transceiver's sender (codec, header
+   * extension ids, mid); the other layers' senders send with the same, each
+   * with its own rid, on the same (bundled) DTLS transport.
+   */
+  private prepareLayerSenders(answerSdp: string): void {
+    if (!this.simulcast) return;
+    const main = this.videoSenders[0]!;
+    const negotiated = internals(main);
+    // An ingest that accepts simulcast answers a=simulcast (RFC 8853 section
+    // 5.3) and the rid extension. One that ignores it takes the m-section
+    // as one stream: then only the top layer is sent, without a rid, on the
+    // first sender (the ingest learns its SSRC from the mid, as it would
+    // from any offer without a=ssrc).
+    const videoSection = answerSdp.split(/\r?\nm=/).find((sec) => sec.startsWith('video '));
+    const ridNegotiated = negotiated.headerExtensions.some((e) => e.uri === RTP_STREAM_ID_URI);
+    if (!videoSection || !/^a=simulcast:/m.test(videoSection) || !ridNegotiated) {
+      this.simulcastAccepted = false;
+      negotiated.rtpStreamId = undefined;
+      const top = this.simulcast.length - 1;
+      this.layerSenders = this.simulcast.map((_, i) => (i === top ? main : undefined));
+      this.log.warn(
+        { simulcastInAnswer: /^a=simulcast:/m.test(videoSection ?? ''), ridNegotiated },
+        'the ingest did not accept simulcast: sending the top layer only',
+      );
+      return;
+    }
+    // The answerer may keep only some of the rids (RFC 8853 section 5.3): send those.
+    const accepted = answeredRids(videoSection);
+    if (accepted.size > 0) {
+      this.layerSenders = this.videoSenders.map((sender, i) =>
+        accepted.has(this.simulcast![i]!.rid) ? sender : undefined,
+      );
+    }
+    this.log.info(
+      { rids: this.simulcast.filter((_, i) => this.layerSenders[i]).map((l) => l.rid) },
+      'the ingest accepted simulcast',
+    );
+    const transport = main.dtlsTransport;
+    if (!main.codec || !transport) throw new Error('the answer did not negotiate the video sender');
+    for (const sender of this.videoSenders.slice(1)) {
+      sender.prepareSend({
+        codecs: negotiated.negotiatedCodecs,
+        headerExtensions: negotiated.headerExtensions,
+        muxId: negotiated.mid,
+        rtcp: { cname: negotiated.cname, ssrc: sender.ssrc, mux: true },
+        rtpStreamId: internals(sender).rtpStreamId,
+      });
+      sender.setDtlsTransport(transport);
+    }
   }
 
   private iceGatheringComplete(signal: AbortSignal): Promise<void> {
@@ -334,9 +480,16 @@ export class PublishSession extends EventEmitter<SessionEvents> {
     return this.mediaReady && this.channel.readyState === 'open';
   }
 
-  sendRtp(kind: MediaKind, packet: Buffer): Promise<void> {
+  /**
+   * Send a packet of the audio track or of video layer `layer` (0 = lowest,
+   * the only one without simulcast). Undefined when this session does not
+   * carry that layer (an ingest that refused simulcast gets the top one only).
+   */
+  sendRtp(kind: MediaKind, packet: Buffer, layer = 0): Promise<void> | undefined {
+    const sender = kind === 'audio' ? this.senders.audio : this.layerSenders[layer];
+    if (!sender) return undefined;
     this.lastOutboundAt = Date.now();
-    return this.senders[kind].sendRtp(packet);
+    return sender.sendRtp(packet);
   }
 
   /** One score update as a text message on the score channel (throws if the channel is not open). */
@@ -347,11 +500,12 @@ export class PublishSession extends EventEmitter<SessionEvents> {
 
   /**
    * The source restarted: its RTP sequence numbers and timestamps start from
-   * new random bases. werift then rewrites them to continue where we were,
-   * so the ingest sees one continuous stream per SSRC.
+   * new random bases. For audio werift rewrites them to continue where we
+   * were; every video layer already arrives continuous (the agent's
+   * LayerTimeline and MediaClock), so the ingest sees one continuous stream
+   * per SSRC.
    */
   sourceRestarted(): void {
-    this.senders.video.replaceRTP({ sequenceNumber: 0, timestamp: 0 }, false, 3000);
     this.senders.audio.replaceRTP({ sequenceNumber: 0, timestamp: 0 }, false, 960);
   }
 
@@ -368,6 +522,8 @@ export class PublishSession extends EventEmitter<SessionEvents> {
       const status = await deleteSession(this.sessionUrl, this.opts.token, deleteTimeoutMs);
       this.log.info({ sessionUrl: this.sessionUrl, status }, 'WHIP session deleted');
     }
+    // The extra layer senders are not the peer connection's: stop their RTCP loops.
+    for (const sender of this.videoSenders.slice(1)) sender.stop();
     try {
       await this.pc.close();
     } catch (err) {

@@ -34,6 +34,8 @@ describe('origin CLI', () => {
         MM_STREAM: 'final',
         MM_PUBLISH_TOKEN: TOKEN,
         MM_SCORE_INTERVAL_MS: '100',
+        // The CI ladder through the CLI's env (the default 1080p ladder costs most of a core).
+        MM_LADDER: '640x360@30:600,320x180@30:300,160x90@30:150',
         MM_ORIGIN_API_PORT: '0',
         ORIGIN_API_TOKEN: 'api-token-0123',
         LOG_LEVEL: 'info',
@@ -53,21 +55,11 @@ describe('origin CLI', () => {
       }
     });
     const find = (msg: string) => logs.find((l) => l.msg === msg);
-    await until(
-      logEvents,
-      'log',
-      () => !!find('score API listening') && !!find('ffmpeg started'),
-      'startup logs',
-    );
+    await until(logEvents, 'log', () => !!find('score API listening') && !!find('ffmpeg started'), 'startup logs');
     const api = find('score API listening')!.address as string;
     const ffmpegPid = find('ffmpeg started')!.pid as number;
 
-    await until(
-      answerer,
-      'score',
-      () => (answerer!.sessions[0]?.scores.length ?? 0) >= 3,
-      'generated scores',
-    );
+    await until(answerer, 'score', () => (answerer!.sessions[0]?.scores.length ?? 0) >= 3, 'generated scores');
     expect(answerer.posts[0]!.path).toBe('/whip/final');
 
     const res = await fetch(`${api}/scores`, {
@@ -89,12 +81,7 @@ describe('origin CLI', () => {
     expect(res.status).toBe(202);
     const posted = ScoreUpdate.parse(await res.json());
     expect(posted.stream).toBe('final');
-    await until(
-      answerer,
-      'score',
-      () => answerer!.scores.some((u) => u.seq === posted.seq),
-      'the posted score',
-    );
+    await until(answerer, 'score', () => answerer!.scores.some((u) => u.seq === posted.seq), 'the posted score');
     expect(answerer.scores.find((u) => u.seq === posted.seq)!.score.event).toBe('Match to Lee 9-7');
 
     child.kill('SIGTERM');

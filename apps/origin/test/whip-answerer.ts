@@ -2,8 +2,9 @@ import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseScoreMessage, SCORE_CHANNEL_LABEL, type ScoreUpdate } from '@matchmesh/protocol';
-import { type RTCDataChannel, RTCPeerConnection } from 'werift';
-import { audioCodec, videoCodec } from '../src/codecs.ts';
+import { type RTCDataChannel, RTCPeerConnection, type RtpPacket } from 'werift';
+import { audioCodec, headerExtensions, RTP_STREAM_ID_URI, videoCodec } from '../src/codecs.ts';
+import { Depacketizer, parseSps, type SpsInfo } from './h264.ts';
 
 /*
  * TEST STAND-IN for the matchmesh ingest's WHIP endpoint: werift answering,
@@ -27,6 +28,75 @@ export interface AnswererSession {
   maxVideoSeqJump: number;
   /** Largest forward jump of the video RTP timestamp (3000 = one frame at 30 fps). */
   maxVideoTsJump: number;
+  /** Every video RTP stream by SSRC, as it arrived on the transport (simulcast layers each have one). */
+  videoStreams: Map<number, VideoStreamTap>;
+}
+
+/** One video RTP stream as the transport delivered it, before any werift routing. */
+export interface VideoStreamTap {
+  packets: number;
+  /** The rid extension's value in this stream's packets (undefined if absent). */
+  rid: string | undefined;
+  /** Packets that carried the rid extension. */
+  ridPackets: number;
+  mid: string | undefined;
+  sps: SpsInfo | undefined;
+  /** Largest forward jump of the sequence number (1 = no gap). */
+  maxSeqJump: number;
+  /** Largest forward jump of the timestamp. */
+  maxTsJump: number;
+  /** Timestamps of the key frames (IDR) seen. */
+  keyframeTimestamps: number[];
+  last: { seq: number; ts: number } | undefined;
+  depacketizer: Depacketizer;
+}
+
+/** The id an offer's m-sections give a header extension URI (a=extmap), if any. */
+function extmapId(sdp: string, uri: string): number | undefined {
+  const line = sdp.split(/\r?\n/).find((l) => l.startsWith('a=extmap:') && l.trim().endsWith(` ${uri}`));
+  return line ? Number.parseInt(line.slice('a=extmap:'.length), 10) : undefined;
+}
+
+function tapVideo(session: AnswererSession, packet: RtpPacket, ids: { rid?: number; mid?: number }): void {
+  const { ssrc, sequenceNumber: seq, timestamp: ts } = packet.header;
+  let tap = session.videoStreams.get(ssrc);
+  if (!tap) {
+    tap = {
+      packets: 0,
+      rid: undefined,
+      ridPackets: 0,
+      mid: undefined,
+      sps: undefined,
+      maxSeqJump: 0,
+      maxTsJump: 0,
+      keyframeTimestamps: [],
+      last: undefined,
+      depacketizer: new Depacketizer(),
+    };
+    session.videoStreams.set(ssrc, tap);
+  }
+  tap.packets++;
+  for (const ext of packet.header.extensions) {
+    if (ext.id === ids.rid) {
+      tap.rid = ext.payload.toString('utf8');
+      tap.ridPackets++;
+    }
+    if (ext.id === ids.mid) tap.mid = ext.payload.toString('utf8');
+  }
+  for (const nal of tap.depacketizer.push(packet.payload)) {
+    const type = nal[0]! & 0x1f;
+    if (type === 7) tap.sps ??= parseSps(nal);
+    if (type === 5 && tap.keyframeTimestamps.at(-1) !== ts) tap.keyframeTimestamps.push(ts);
+  }
+  if (tap.last) {
+    const dSeq = (seq - tap.last.seq + 0x10000) % 0x10000;
+    const dTs = (ts - tap.last.ts + 2 ** 32) % 2 ** 32;
+    if (dSeq > 0 && dSeq < 0x8000) {
+      tap.maxSeqJump = Math.max(tap.maxSeqJump, dSeq);
+      if (dTs < 2 ** 31) tap.maxTsJump = Math.max(tap.maxTsJump, dTs);
+    }
+  }
+  if (!tap.last || (seq - tap.last.seq + 0x10000) % 0x10000 < 0x8000) tap.last = { seq, ts };
 }
 
 export interface RecordedPost {
@@ -87,6 +157,16 @@ export class TestWhipAnswerer extends EventEmitter<AnswererEvents> {
    * the agent the DTLS client. Tests cover both.
    */
   dtlsSetup: 'active' | 'passive' = 'active';
+
+  /**
+   * Answer a simulcast offer's rid extension and a=simulcast (what the
+   * mesh's simulcast ingest does). False: answer as an ingest that ignores
+   * simulcast (no a=simulcast, no rid extension in the answer).
+   */
+  acceptSimulcast = true;
+
+  /** Accept only these rids of a simulcast offer (the answer's a=simulcast:recv lists them). */
+  answerRids: string[] | undefined;
 
   constructor(private readonly token: string) {
     super();
@@ -154,6 +234,8 @@ export class TestWhipAnswerer extends EventEmitter<AnswererEvents> {
 
     const pc = new RTCPeerConnection({
       codecs: { video: [videoCodec()], audio: [audioCodec()] },
+      // A simulcast offer gets its header extensions (mid, rid) answered, as mediasoup answers them.
+      ...(this.acceptSimulcast && body.includes(RTP_STREAM_ID_URI) ? { headerExtensions: headerExtensions(true) } : {}),
       bundlePolicy: 'max-bundle',
       iceLite: true,
     });
@@ -171,6 +253,7 @@ export class TestWhipAnswerer extends EventEmitter<AnswererEvents> {
       spsProfile: undefined,
       maxVideoSeqJump: 0,
       maxVideoTsJump: 0,
+      videoStreams: new Map(),
     };
     let lastVideo: { seq: number; ts: number } | undefined;
     channel.onMessage.subscribe((msg) => {
@@ -204,12 +287,29 @@ export class TestWhipAnswerer extends EventEmitter<AnswererEvents> {
       });
     });
     await pc.setRemoteDescription({ type: 'offer', sdp: body });
+    const ids = { rid: extmapId(body, RTP_STREAM_ID_URI), mid: extmapId(body, 'urn:ietf:params:rtp-hdrext:sdes:mid') };
+    // Every RTP packet of every transport passes werift's router (the DTLS transports of a
+    // bundled session may be replaced while it is set up): tap there, before any routing.
+    const router = (pc as unknown as { router: { routeRtp: (packet: RtpPacket) => void } }).router;
+    const route = router.routeRtp;
+    router.routeRtp = (packet) => {
+      route(packet);
+      if (packet.header.payloadType === 102) {
+        tapVideo(session, packet, ids);
+        this.emit('rtp', session);
+      }
+    };
     const answer = await pc.createAnswer();
+    let answerSdp = answer.sdp.replace(/a=setup:\w+/g, `a=setup:${this.dtlsSetup}`);
+    if (!this.acceptSimulcast) answerSdp = answerSdp.replace(/^a=(rid|simulcast):.*\r?\n/gm, '');
+    const keep = this.answerRids;
+    if (keep) {
+      answerSdp = answerSdp
+        .replace(/^a=rid:(\S+) .*\r?\n/gm, (line, rid: string) => (keep.includes(rid) ? line : ''))
+        .replace(/^a=simulcast:.*$/m, `a=simulcast:recv ${keep.join(';')}`);
+    }
     // werift takes its DTLS role from the a=setup of the local answer.
-    await pc.setLocalDescription({
-      type: 'answer',
-      sdp: answer.sdp.replace(/a=setup:\w+/g, `a=setup:${this.dtlsSetup}`),
-    });
+    await pc.setLocalDescription({ type: 'answer', sdp: answerSdp });
     session.answer = pc.localDescription!.sdp;
     this.sessions.push(session);
     this.emit('session', session);
