@@ -13,6 +13,11 @@ export interface TappedTrack {
   parameters: Record<string, unknown>;
 }
 
+/** Simulcast encodings (spatial layers) of a producer, lowest first as mediasoup orders them; 1 without simulcast. */
+export function spatialLayersOf(producer: types.Producer): number {
+  return Math.max(1, producer.consumableRtpParameters.encodings?.length ?? 1);
+}
+
 /**
  * The stream's program (video + audio) as plain RTP to a local UDP port: a
  * mediasoup PlainTransport (no comedia, RTCP muxed, no SRTP) with one
@@ -44,11 +49,19 @@ export class PlainTap {
     });
   }
 
-  /** Consume `producers` of `stream` and send them to `target` (127.0.0.1:port). */
+  /**
+   * Consume `producers` of `stream` and send them to `target` (127.0.0.1:port).
+   * A simulcast video producer (several encodings, lowest first) is consumed
+   * at `spatialLayer` (default: the highest): a PlainTransport has no
+   * bandwidth estimation, so the consumer stays on that layer while it flows;
+   * when it stops, mediasoup's simulcast consumer moves to another layer and
+   * says so with 'layerschange' (HLS drops that rendition).
+   */
   static async open(
-    stream: StreamRouter,
+    stream: Pick<StreamRouter, 'router' | 'stream'>,
     producers: types.Producer[],
     target: { ip: string; port: number },
+    opts: { spatialLayer?: number } = {},
   ): Promise<PlainTap> {
     const transport = await stream.router.createPlainTransport({
       listenInfo: { protocol: 'udp', ip: target.ip },
@@ -65,7 +78,14 @@ export class PlainTap {
       };
       const consumers: types.Consumer[] = [];
       for (const producer of producers) {
-        consumers.push(await transport.consume({ producerId: producer.id, rtpCapabilities, paused: false }));
+        const layers = spatialLayersOf(producer);
+        const preferredLayers =
+          producer.kind === 'video' && layers > 1
+            ? { spatialLayer: Math.min(layers - 1, Math.max(0, opts.spatialLayer ?? layers - 1)) }
+            : undefined;
+        consumers.push(
+          await transport.consume({ producerId: producer.id, rtpCapabilities, paused: false, preferredLayers }),
+        );
       }
       return new PlainTap(transport, consumers);
     } catch (err) {
