@@ -96,6 +96,8 @@ export class Rendition {
   lastGopSeconds = 0;
   sinceKeySeconds = 0;
   restarts = 0;
+  /** Re-asks the consumer for its layer while it is on another (see #startRendition). */
+  nudge: NodeJS.Timeout | undefined;
   /** Recent video (samples, seconds) per fragment, for FRAME-RATE. */
   readonly #frames: { samples: number; seconds: number }[] = [];
 
@@ -403,31 +405,113 @@ export class HlsStream extends EventEmitter<HlsStreamEvents> {
   }
 
   /** Tap the rendition's layer (and the audio), then start its packager. */
+  /**
+   * Tap the rendition's layer (and the audio), then start its packager.
+   *
+   * How mediasoup's simulcast consumer behaves on a PlainTransport (measured
+   * in renditions.test.ts, read in SimulcastConsumer.cpp): with no bandwidth
+   * estimation its target is simply the preferred layer, so it stays there
+   * while the layer flows — but the first layer it forwards becomes its RTP
+   * timestamp reference, and it may move to another layer only if both
+   * streams have RTCP Sender Reports (it re-bases timestamps through them).
+   * A consumer created while the higher layers have no score yet (a fresh
+   * program) starts on a lower layer and, without Sender Reports, never
+   * climbs. So a tap whose consumer does not start on its layer is opened
+   * again (up to 4 times, then watched): one that starts there keeps the
+   * producer's timestamps untouched — what the shared timeline relies on. A
+   * layer that stops makes the consumer leave it (another layer, or none):
+   * the rendition is dropped; when the layer returns, the consumer goes back
+   * to it (it is its timestamp reference) and the rendition is listed again.
+   */
   async #startRendition(r: Rendition, producers: ReturnType<HlsSource['programProducers']>, simulcast: boolean) {
     r.relay ??= await RtpRelay.open();
-    r.tap = await PlainTap.open(
-      this.stream,
-      producers,
-      { ip: '127.0.0.1', port: r.relay.port },
-      { spatialLayer: r.index },
-    );
     r.dropped = false;
-    r.layerOk = !simulcast;
-    const consumer = r.tap.consumers.find((c) => c.kind === 'video');
-    if (simulcast && consumer) {
-      const tap = r.tap;
-      const onLayers = (layers?: { spatialLayer: number } | null): void => {
-        if (r.tap !== tap || this.#closed) return;
-        const ok = !!layers && layers.spatialLayer === r.index;
-        if (ok === r.layerOk) return;
-        r.layerOk = ok;
-        if (ok) this.#layerBack(r);
-        else this.#layerGone(r);
-      };
-      consumer.on('layerschange', onLayers);
-      onLayers(consumer.currentLayers);
+    await this.#openTap(r, producers, simulcast);
+    if (simulcast) {
+      clearInterval(r.nudge);
+      let notOkSince = Date.now();
+      r.nudge = setInterval(() => {
+        if (this.#closed || !r.tap) return clearInterval(r.nudge);
+        if (r.layerOk || r.dropped || r.store.segments.length > 0) {
+          notOkSince = Date.now();
+          return;
+        }
+        // Never on its layer yet: if the layer flows, tap it afresh.
+        const video = producers.find((p) => p.kind === 'video');
+        const flowing = video?.score.some((x) => x.encodingIdx === r.index && x.score > 0);
+        if (!flowing || Date.now() - notOkSince < 3000) return;
+        notOkSince = Date.now();
+        void this.#retap(r, producers);
+      }, 1000);
+      r.nudge.unref();
     }
     await this.#startRun(r);
+  }
+
+  /** Open the rendition's tap until its video consumer starts on the rendition's layer (or attempts run out). */
+  async #openTap(r: Rendition, producers: ReturnType<HlsSource['programProducers']>, simulcast: boolean) {
+    for (let attempt = 0; ; attempt++) {
+      const tap = await PlainTap.open(
+        this.stream,
+        producers,
+        { ip: '127.0.0.1', port: r.relay!.port },
+        { spatialLayer: r.index },
+      );
+      r.tap = tap;
+      r.layerOk = !simulcast;
+      const consumer = tap.consumers.find((c) => c.kind === 'video');
+      if (!simulcast || !consumer) return;
+      const layer = await new Promise<number | undefined>((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer);
+          consumer.off('layerschange', check);
+          resolve(consumer.currentLayers?.spatialLayer);
+        };
+        const check = (): void => {
+          if (consumer.currentLayers) done();
+        };
+        const timer = setTimeout(done, 2000);
+        consumer.on('layerschange', check);
+        check();
+      });
+      if (layer === r.index || attempt >= 3 || this.#closed) {
+        const onLayers = (layers?: { spatialLayer: number } | null): void => {
+          if (r.tap !== tap || this.#closed) return;
+          const ok = !!layers && layers.spatialLayer === r.index;
+          if (ok === r.layerOk) return;
+          r.layerOk = ok;
+          if (ok) this.#layerBack(r);
+          else this.#layerGone(r);
+        };
+        consumer.on('layerschange', onLayers);
+        onLayers(consumer.currentLayers);
+        return;
+      }
+      this.#log.debug({ rendition: r.index, layer, attempt }, 'HLS tap started on another layer; tapping again');
+      tap.close();
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+  }
+
+  /** A new tap and packager for a rendition whose consumer never reached its layer. */
+  async #retap(r: Rendition, producers: ReturnType<HlsSource['programProducers']>): Promise<void> {
+    const generation = this.#timeline.generation;
+    const run = r.run;
+    r.run = undefined;
+    r.relay?.setTargets([]);
+    if (run) {
+      clearInterval(run.keyFrameTimer);
+      await run.packager.stop();
+    }
+    r.tap?.close();
+    if (this.#closed || this.#timeline.generation !== generation) return;
+    this.#log.info({ rendition: r.index }, 'HLS rendition tapped again (its consumer never reached its layer)');
+    try {
+      await this.#openTap(r, producers, true);
+      if (!this.#closed && this.#timeline.generation === generation && !r.run) await this.#startRun(r);
+    } catch (err) {
+      this.#log.warn({ err, rendition: r.index }, 'HLS rendition could not be tapped again');
+    }
   }
 
   /** The consumer moved off this rendition's layer (the layer stopped): drop the rendition, keep the others. */
@@ -558,6 +642,7 @@ export class HlsStream extends EventEmitter<HlsStreamEvents> {
   }
 
   async #stopRendition(r: Rendition): Promise<void> {
+    clearInterval(r.nudge);
     const run = r.run;
     r.run = undefined;
     r.tap?.close();
