@@ -1,6 +1,4 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import dgram from 'node:dgram';
-import { EventEmitter } from 'node:events';
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,196 +7,19 @@ import { MEDIA_CODECS, silentLogger } from '@matchmesh/sfu';
 import type { types } from 'mediasoup';
 import * as mediasoup from 'mediasoup';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type HlsSource, HlsStream } from '../src/HlsStream.ts';
+import { HlsStream } from '../src/HlsStream.ts';
 import { renderMediaPlaylist, renderMultivariant } from '../src/playlist.ts';
+import { type Feed, LAYERS, standIn, startFeed } from './simulcast-feed.ts';
 
 /**
  * The HLS ladder with real parts: the real mediasoup worker and the real
- * Debian ffmpeg. One ffmpeg encodes three H.264 layers of one test pattern
- * (640x360 / 320x180 / 160x90, the CI ladder; key frames every 0.5 s, aligned)
- * and Opus audio, sent as RTP; a small relay here gives each layer its SSRC
- * and one RTP timeline (as a simulcast encoder does) and feeds one producer
- * with three encodings (lowest first) on a PlainTransport. HlsStream gets a
- * minimal stand-in for the StreamRouter surface it uses (the stable program
- * carrying simulcast is another branch's work).
+ * Debian ffmpeg (simulcast-feed.ts: a producer with three encodings on a
+ * PlainTransport, fed by one ffmpeg encoding three aligned H.264 layers).
+ * HlsStream gets a minimal stand-in for the StreamRouter surface it uses
+ * (the stable program carrying simulcast is another branch's work).
  */
 
 const exec = promisify(execFile);
-const LAYERS = [
-  { w: 160, h: 90, ssrc: 0x1001 },
-  { w: 320, h: 180, ssrc: 0x1002 },
-  { w: 640, h: 360, ssrc: 0x1003 },
-];
-const AUDIO_SSRC = 0x2001;
-/** Video RTP time of the first frame: mediaTime 100 s (the origin writes its media clock there). */
-const VIDEO_BASE = 100 * 90_000;
-
-interface Feed {
-  counts: number[];
-  stderr(): string;
-  producer: types.Producer;
-  audio: types.Producer;
-  /** Stop or resume forwarding one layer (its packets are dropped here, as a lost layer). */
-  mute(layer: number, muted: boolean): void;
-  close(): void;
-}
-
-async function startFeed(router: types.Router): Promise<Feed> {
-  const transport = await router.createPlainTransport({
-    listenInfo: { protocol: 'udp', ip: '127.0.0.1' },
-    rtcpMux: true,
-    comedia: true,
-  });
-  const h264 = router.rtpCapabilities.codecs!.find(
-    (c) => c.mimeType === 'video/H264' && c.parameters?.['profile-level-id'] === '42e01f',
-  )!;
-  const opus = router.rtpCapabilities.codecs!.find((c) => c.mimeType === 'audio/opus')!;
-  const producer = await transport.produce({
-    kind: 'video',
-    rtpParameters: {
-      codecs: [
-        {
-          mimeType: 'video/H264',
-          payloadType: h264.preferredPayloadType!,
-          clockRate: 90000,
-          parameters: h264.parameters,
-          rtcpFeedback: [{ type: 'nack', parameter: 'pli' }],
-        },
-      ],
-      encodings: LAYERS.map((l) => ({ ssrc: l.ssrc })),
-    },
-  });
-  const audio = await transport.produce({
-    kind: 'audio',
-    rtpParameters: {
-      codecs: [{ mimeType: 'audio/opus', payloadType: opus.preferredPayloadType!, clockRate: 48000, channels: 2 }],
-      encodings: [{ ssrc: AUDIO_SSRC }],
-    },
-  });
-  const target = transport.tuple.localPort;
-  const out = dgram.createSocket('udp4');
-  await new Promise<void>((r) => out.bind(0, '127.0.0.1', () => r()));
-  const muted = new Set<number>();
-  const counts = [0, 0, 0, 0];
-  const sockets: dgram.Socket[] = [];
-  const ports: number[] = [];
-  const streams = [
-    ...LAYERS.map((l, i) => ({ ssrc: l.ssrc, pt: h264.preferredPayloadType!, base: VIDEO_BASE, layer: i })),
-    { ssrc: AUDIO_SSRC, pt: opus.preferredPayloadType!, base: 4_800_000, layer: -1 },
-  ];
-  for (const s of streams) {
-    const sock = dgram.createSocket('udp4');
-    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
-    let first: number | undefined;
-    sock.on('message', (msg) => {
-      counts[s.layer + 1]!++;
-      if (msg.length < 12) return; // (ffmpeg sends its RTCP to port + 1, not here)
-      const ts = msg.readUInt32BE(4);
-      first ??= ts;
-      if (muted.has(s.layer)) return;
-      // One timeline for every layer (ffmpeg's RTP muxer starts each at a random timestamp).
-      msg.writeUInt32BE((ts - first + s.base) >>> 0, 4);
-      msg.writeUInt32BE(s.ssrc, 8);
-      msg[1] = (msg[1]! & 0x80) | s.pt;
-      out.send(msg, target, '127.0.0.1');
-    });
-    sockets.push(sock);
-    ports.push(sock.address().port);
-  }
-  const x264 = [
-    '-c:v',
-    'libx264',
-    '-preset',
-    'ultrafast',
-    '-tune',
-    'zerolatency',
-    '-profile:v',
-    'baseline',
-    '-g',
-    '15',
-    '-keyint_min',
-    '15',
-    '-sc_threshold',
-    '0',
-    '-bf',
-    '0',
-    '-pix_fmt',
-    'yuv420p',
-  ];
-  const args = [
-    '-hide_banner',
-    '-loglevel',
-    'error',
-    '-re',
-    '-f',
-    'lavfi',
-    '-i',
-    'testsrc2=size=640x360:rate=30',
-    '-f',
-    'lavfi',
-    '-i',
-    'sine=frequency=440:sample_rate=48000',
-    '-filter_complex',
-    `[0:v]split=3[a][b][c];[a]scale=${LAYERS[0]!.w}:${LAYERS[0]!.h}[v0];[b]scale=${LAYERS[1]!.w}:${LAYERS[1]!.h}[v1];[c]scale=${LAYERS[2]!.w}:${LAYERS[2]!.h}[v2]`,
-    ...LAYERS.flatMap((l, i) => [
-      '-map',
-      `[v${i}]`,
-      ...x264,
-      '-b:v',
-      `${l.w * 2}k`,
-      '-f',
-      'rtp',
-      `rtp://127.0.0.1:${ports[i]}?pkt_size=1200`,
-    ]),
-    '-map',
-    '1:a',
-    '-c:a',
-    'libopus',
-    '-b:a',
-    '48k',
-    '-ac',
-    '2',
-    '-f',
-    'rtp',
-    `rtp://127.0.0.1:${ports[3]}?pkt_size=1200`,
-  ];
-  const ff: ChildProcess = spawn('ffmpeg', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  ff.stderr!.on('data', (c: Buffer) => {
-    stderr = (stderr + c.toString()).slice(-2000);
-  });
-  ff.once('exit', (code) => {
-    if (code) console.error('feed ffmpeg exited', code, stderr);
-  });
-  return {
-    counts,
-    stderr: () => stderr,
-    producer,
-    audio,
-    mute(layer, on) {
-      if (on) muted.add(layer);
-      else muted.delete(layer);
-    },
-    close() {
-      ff.kill('SIGKILL');
-      for (const s of sockets) s.close();
-      out.close();
-      transport.close();
-    },
-  };
-}
-
-/** The minimal StreamRouter surface HlsStream uses, over a bare router (test only). */
-function standIn(router: types.Router, producers: types.Producer[]): HlsSource {
-  const events = new EventEmitter();
-  return Object.assign(events, {
-    stream: 'ladder',
-    router,
-    programProducers: () => producers,
-    scoresSince: () => [],
-    latestScore: null,
-  }) as unknown as HlsSource;
-}
 
 const consoleLog = {
   debug: (o: object, m?: string) => console.log('debug', m, JSON.stringify(o)),
