@@ -378,6 +378,8 @@ export class HlsStream extends EventEmitter<HlsStreamEvents> {
         }
         renditions.push(r);
       }
+      // MM_HLS_MAX_BYTES bounds the stream's folder: each rendition gets an equal share.
+      for (const r of renditions) r.store.o.maxBytes = Math.floor(this.#o.maxBytes / layers);
       for (const old of this.#renditions) if (!renditions.includes(old)) old.store.close();
       this.#renditions = renditions;
       await Promise.all(
@@ -546,6 +548,7 @@ export class HlsStream extends EventEmitter<HlsStreamEvents> {
   #restartFresh(r: Rendition): void {
     const old = r.store;
     const store = this.#newStore(r.index);
+    store.o.maxBytes = old.o.maxBytes;
     void (async () => {
       old.close();
       await old.flushed();
