@@ -10,6 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useZodSchemas } from '../../apps/node/src/http/schemas.ts';
 import { registerHls } from '../../apps/node/src/routes/hls.ts';
 import { HlsService } from '@matchmesh/hls';
+import { launchChromium } from '../src/browser.ts';
+import { openHlsPage } from '../src/hls-page.ts';
+import { startThrottleProxy } from '../src/throttle-proxy.ts';
 import { type Feed, LAYERS, MEDIA_CODECS, standIn, startFeed } from '../../packages/hls/test/simulcast-feed.ts';
 
 /**
@@ -270,4 +273,50 @@ describe('HLS ladder over HTTP: every simulcast layer a rendition (real worker, 
     expect([...three.matchAll(/RESOLUTION=(\d+x\d+)/g)].map((m) => m[1])).toEqual(['640x360', '320x180', '160x90']);
     expect((await fetch(`${folder()}r2/media.m3u8`)).status).toBe(200);
   }, 60_000);
+
+  it('hls.js switches down under a throttled HTTP link and back up when it is lifted', async () => {
+    const proxy = await startThrottleProxy(Number(new URL(base).port));
+    const browser = await launchChromium();
+    const { page, close } = await openHlsPage(browser, `${proxy.url}/hls/${STREAM}/index.m3u8?token=${token}`);
+    type Level = { current: number; heights: number[]; videoHeight: number; bandwidth: number };
+    const level = (): Promise<Level> =>
+      page.evaluate(() => (window as unknown as { __hls: { level(): Level } }).__hls.level());
+    const waitHeight = async (ok: (h: number) => boolean, ms: number): Promise<{ at: number; l: Level }> => {
+      const t0 = Date.now();
+      let l = await level();
+      while (Date.now() - t0 < ms) {
+        l = await level();
+        if (l.current >= 0 && ok(l.heights[l.current]!) && ok(l.videoHeight)) return { at: Date.now() - t0, l };
+        await sleep(250);
+      }
+      return { at: -1, l };
+    };
+    try {
+      const top = await waitHeight((h) => h === 360, 30_000);
+      console.log('hls.js on the top rendition after', top.at, 'ms', top.l);
+      expect(top.at).toBeGreaterThanOrEqual(0);
+      // 400 kbit/s: only the lowest rendition (≈ 120 kbit/s video + 64 kbit/s audio) fits.
+      proxy.setRate(50_000);
+      const down = await waitHeight((h) => h < 360, 30_000);
+      console.log('hls.js down after', down.at, 'ms', down.l);
+      expect(down.at).toBeGreaterThanOrEqual(0);
+      proxy.setRate(Number.POSITIVE_INFINITY);
+      const up = await waitHeight((h) => h === 360, 60_000);
+      console.log('hls.js back up after', up.at, 'ms', up.l);
+      if (up.at < 0)
+        console.log(
+          await page.evaluate(() => {
+            const w = window as unknown as { __hls: { warnings: string[] }; __hlsjs?: unknown };
+            return { warnings: w.__hls.warnings.slice(-30) };
+          }),
+        );
+      expect(up.at).toBeGreaterThanOrEqual(0);
+      const errors = await page.evaluate(() => (window as unknown as { __hls: { errors: string[] } }).__hls.errors);
+      expect(errors).toEqual([]);
+    } finally {
+      await close();
+      await browser.close();
+      await proxy.close();
+    }
+  }, 150_000);
 });

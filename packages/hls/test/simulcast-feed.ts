@@ -20,9 +20,9 @@ import type { HlsSource } from '../src/HlsStream.ts';
 export { MEDIA_CODECS };
 
 export const LAYERS = [
-  { w: 160, h: 90, ssrc: 0x1001 },
-  { w: 320, h: 180, ssrc: 0x1002 },
-  { w: 640, h: 360, ssrc: 0x1003 },
+  { w: 160, h: 90, ssrc: 0x1001, kbps: 120 },
+  { w: 320, h: 180, ssrc: 0x1002, kbps: 350 },
+  { w: 640, h: 360, ssrc: 0x1003, kbps: 1000 },
 ];
 const AUDIO_SSRC = 0x2001;
 /** Video RTP time of the first frame: mediaTime 100 s (the origin writes its media clock there). */
@@ -140,7 +140,11 @@ export async function startFeed(router: types.Router): Promise<Feed> {
       `[v${i}]`,
       ...x264,
       '-b:v',
-      `${l.w * 2}k`,
+      `${l.kbps}k`,
+      '-maxrate',
+      `${l.kbps}k`,
+      '-bufsize',
+      `${l.kbps / 2}k`,
       '-f',
       'rtp',
       `rtp://127.0.0.1:${ports[i]}?pkt_size=1200`,
