@@ -103,12 +103,15 @@ describe('HLS on a relay: region copy, disk cap, linger', () => {
   });
 });
 
+/** Bytes of the files beneath `dir` (each rendition packages into its own r<layer>/ folder). */
 function folderBytes(dir: string): number {
   if (!existsSync(dir)) return 0;
   let total = 0;
   for (const name of readdirSync(dir)) {
     try {
-      total += statSync(path.join(dir, name)).size;
+      const p = path.join(dir, name);
+      const st = statSync(p);
+      total += st.isDirectory() ? folderBytes(p) : st.size;
     } catch {
       // removed meanwhile
     }

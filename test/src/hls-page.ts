@@ -37,6 +37,8 @@ interface HlsPageHook {
   /** Frames presented so far (frames keeps only the recent ones). */
   count: number;
   currentTime(): number;
+  /** hls.js's level now, the levels' heights, the decoded frame's height and the bandwidth estimate (bit/s). */
+  level(): { current: number; heights: number[]; videoHeight: number; bandwidth: number };
   liveSyncPosition(): number | null;
   /** End of the element's seekable range (the newest media loaded), or null. */
   seekableEnd(): number | null;
@@ -76,6 +78,7 @@ hls.loadSource(params.get('src'));
 hls.attachMedia(video);
 video.play().catch(() => {});
 hook.currentTime = () => video.currentTime;
+hook.level = () => ({ current: hls.currentLevel, heights: hls.levels.map((l) => l.height), videoHeight: video.videoHeight, bandwidth: hls.bandwidthEstimate, next: hls.nextAutoLevel, auto: hls.autoLevelEnabled, cap: hls.autoLevelCapping, errs: hls.levels.map((l) => [l.loadError, l.fragmentError]), version: Hls.version });
 hook.liveSyncPosition = () => hls.liveSyncPosition;
 hook.seekableEnd = () => (video.seekable.length ? video.seekable.end(video.seekable.length - 1) : null);
 hook.liveEdge = () => { const d = hls.latestLevelDetails; return d && d.live ? { edge: d.edge, targetLatency: hls.targetLatency } : null; };

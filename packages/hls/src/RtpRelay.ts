@@ -56,6 +56,7 @@ export class RtpRelay extends EventEmitter<RtpRelayEvents> {
   readonly #socket: dgram.Socket;
   readonly #targets = new Map<number, RelayTarget>();
   #firstVideoTimestamp: number | undefined;
+  #firstAudioTimestamp: number | undefined;
   #closed = false;
   packets = { in: 0, forwarded: 0, heldBack: 0 };
 
@@ -91,11 +92,17 @@ export class RtpRelay extends EventEmitter<RtpRelayEvents> {
     return this.#firstVideoTimestamp;
   }
 
+  /** RTP timestamp of the first audio packet forwarded (ffmpeg's audio timestamp base), once one was. */
+  get firstAudioTimestamp(): number | undefined {
+    return this.#firstAudioTimestamp;
+  }
+
   /** Where packets go from now on (a new ffmpeg run); forwarding waits for a key frame again. */
   setTargets(targets: RelayTarget[]): void {
     this.#targets.clear();
     for (const t of targets) this.#targets.set(t.ssrc >>> 0, t);
     this.#firstVideoTimestamp = undefined;
+    this.#firstAudioTimestamp = undefined;
   }
 
   close(): void {
@@ -119,6 +126,9 @@ export class RtpRelay extends EventEmitter<RtpRelayEvents> {
       }
       this.#firstVideoTimestamp = msg.readUInt32BE(4);
       this.emit('started', this.#firstVideoTimestamp);
+    }
+    if (target.kind === 'audio' && this.#firstAudioTimestamp === undefined) {
+      this.#firstAudioTimestamp = msg.readUInt32BE(4);
     }
     this.packets.forwarded++;
     this.#socket.send(msg, target.port, '127.0.0.1');

@@ -40,6 +40,16 @@ export interface FragmentIn {
   independent: boolean;
   mediaTimeMs: number;
   pdtMs: number;
+  /**
+   * Set by a caller that cuts segments itself (HlsStream cuts every rendition
+   * of a stream at the same media times, with the same numbers): this
+   * fragment begins segment `msn`. Undefined: the store decides (key frame
+   * once long enough, or the target duration) — or, for a clocked fragment
+   * (`clocked`), continues the open segment.
+   */
+  msn?: number;
+  /** The caller decides the cuts: without `msn`, the fragment continues the open segment (dropped if none). */
+  clocked?: boolean;
 }
 
 export interface SegmentStoreOptions {
@@ -101,11 +111,16 @@ export class SegmentStore extends EventEmitter<SegmentStoreEvents> {
     return this.#diskBytes;
   }
 
-  /** A new init segment: the next part starts a new period (after a discontinuity if not the first). */
-  setInit(data: Buffer): number {
+  /**
+   * A new init segment: the next part starts a new period — after
+   * EXT-X-DISCONTINUITY unless it is the first, or the caller says the
+   * timeline continues (a rendition's packager restarted on the stream's
+   * shared timeline).
+   */
+  setInit(data: Buffer, discontinuity = this.#period >= 0): number {
     this.#period++;
     this.inits.set(this.#period, data);
-    this.#pendingDiscontinuity = this.#period > 0;
+    this.#pendingDiscontinuity = discontinuity;
     const open = this.openSegment;
     if (open) this.#finish(open);
     this.#diskBytes += data.length;
@@ -127,8 +142,16 @@ export class SegmentStore extends EventEmitter<SegmentStoreEvents> {
   addFragment(f: FragmentIn): void {
     if (this.#closed || this.#period < 0) return;
     let open = this.openSegment;
-    // A key frame a little early (GOPs jitter by a frame) still ends the segment.
-    if (open && f.independent && open.duration >= this.o.segmentSeconds * 0.75) {
+    if (f.clocked || f.msn !== undefined) {
+      if (f.msn === undefined) {
+        if (!open) return;
+      } else if (!open || open.msn !== f.msn) {
+        if (open) this.#finish(open);
+        open = undefined;
+        this.#nextMsn = f.msn;
+      }
+    } else if (open && f.independent && open.duration >= this.o.segmentSeconds * 0.75) {
+      // A key frame a little early (GOPs jitter by a frame) still ends the segment.
       this.#finish(open);
       open = undefined;
     } else if (open && open.duration + f.duration > this.o.targetDuration) {
@@ -168,7 +191,9 @@ export class SegmentStore extends EventEmitter<SegmentStoreEvents> {
   find(msn: number): Segment | undefined {
     const first = this.segments[0];
     if (!first) return undefined;
-    return this.segments[msn - first.msn];
+    const s = this.segments[msn - first.msn];
+    // Numbers are consecutive; a clocked store that skipped one is searched.
+    return s?.msn === msn ? s : this.segments.find((x) => x.msn === msn);
   }
 
   filePath(name: `seg-${number}.m4s` | `init-${number}.mp4`): string {

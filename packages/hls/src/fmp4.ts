@@ -295,3 +295,38 @@ export class Fmp4Splitter extends EventEmitter<Fmp4SplitterEvents> {
     }
   }
 }
+
+/**
+ * Move each track's decode times in a fragment (moof + mdat) by `shifts`
+ * (track id → ticks of that track's timescale), in place: the tfdt boxes
+ * are rewritten and `runs` updated. HLS renditions of one stream are each cut
+ * by their own ffmpeg, whose timestamps start at the first packet it got;
+ * this puts them all on one timeline.
+ */
+export function shiftFragment(fragment: Fragment, shifts: ReadonlyMap<number, number>): void {
+  const first = [...childBoxes(fragment.data)][0];
+  if (first?.type !== 'moof') return;
+  const moof = payload(first);
+  for (const traf of childBoxes(moof)) {
+    if (traf.type !== 'traf') continue;
+    const t = payload(traf);
+    const tfhd = child(t, 'tfhd');
+    const tfdt = child(t, 'tfdt');
+    if (!tfhd || !tfdt) continue;
+    const trackId = payload(tfhd).readUInt32BE(4);
+    const shift = shifts.get(trackId) ?? 0;
+    if (shift === 0) continue;
+    const d = payload(tfdt);
+    let value: number;
+    if (d[0] === 1) {
+      value = Number(d.readBigUInt64BE(4)) + shift;
+      if (value < 0) throw new RangeError('shifted decode time is negative');
+      d.writeBigUInt64BE(BigInt(value), 4);
+    } else {
+      value = d.readUInt32BE(4) + shift;
+      if (value < 0 || value >= 2 ** 32) throw new RangeError('shifted decode time does not fit a version-0 tfdt');
+      d.writeUInt32BE(value, 4);
+    }
+    for (const run of fragment.runs) if (run.trackId === trackId) run.baseMediaDecodeTime = value;
+  }
+}

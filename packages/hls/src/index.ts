@@ -21,11 +21,12 @@ export {
   type InitSegment,
   parseMoof,
   parseMoov,
+  shiftFragment,
   type TrackInfo,
   type TrackRun,
 } from './fmp4.ts';
 export { type HlsConfig, HlsService, type HlsServiceOptions } from './HlsService.ts';
-export { HlsStream, type HlsStreamOptions } from './HlsStream.ts';
+export { type HlsSource, HlsStream, type HlsStreamOptions, Rendition } from './HlsStream.ts';
 export {
   canSkipUntil,
   type MediaPlaylistInput,

@@ -73,7 +73,10 @@ export function renderMediaPlaylist(p: MediaPlaylistInput): string {
 }
 
 export interface VariantInfo {
+  /** Peak segment bit rate (bits/s) — BANDWIDTH. */
   bandwidth: number;
+  /** Average segment bit rate (bits/s) — AVERAGE-BANDWIDTH, when measured. */
+  averageBandwidth?: number;
   codecs: string[];
   width?: number;
   height?: number;
@@ -82,16 +85,21 @@ export interface VariantInfo {
   uri: string;
 }
 
-export function renderMultivariant(v: VariantInfo): string {
-  const attrs = [`BANDWIDTH=${Math.round(v.bandwidth)}`, `CODECS="${v.codecs.join(',')}"`];
-  if (v.width && v.height) attrs.push(`RESOLUTION=${v.width}x${v.height}`);
-  if (v.frameRate) attrs.push(`FRAME-RATE=${v.frameRate.toFixed(3)}`);
-  return [
-    '#EXTM3U',
-    '#EXT-X-VERSION:9',
-    '#EXT-X-INDEPENDENT-SEGMENTS',
-    `#EXT-X-STREAM-INF:${attrs.join(',')}`,
-    v.uri,
-    '',
-  ].join('\n');
+/**
+ * The multivariant playlist: one EXT-X-STREAM-INF per rendition, in the order
+ * given (a player starts with the first). Every rendition carries its own
+ * AAC audio (muxed), so there is no EXT-X-MEDIA group.
+ */
+export function renderMultivariant(variants: VariantInfo | readonly VariantInfo[]): string {
+  const list = Array.isArray(variants) ? variants : [variants as VariantInfo];
+  const out = ['#EXTM3U', '#EXT-X-VERSION:9', '#EXT-X-INDEPENDENT-SEGMENTS'];
+  for (const v of list) {
+    const attrs = [`BANDWIDTH=${Math.round(v.bandwidth)}`];
+    if (v.averageBandwidth) attrs.push(`AVERAGE-BANDWIDTH=${Math.round(v.averageBandwidth)}`);
+    attrs.push(`CODECS="${v.codecs.join(',')}"`);
+    if (v.width && v.height) attrs.push(`RESOLUTION=${v.width}x${v.height}`);
+    if (v.frameRate) attrs.push(`FRAME-RATE=${v.frameRate.toFixed(3)}`);
+    out.push(`#EXT-X-STREAM-INF:${attrs.join(',')}`, v.uri);
+  }
+  return `${out.join('\n')}\n`;
 }

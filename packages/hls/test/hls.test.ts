@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { hlsMediaTimeForPdt } from '@matchmesh/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
+import { parseMoof, shiftFragment } from '../src/fmp4.ts';
 import { renderMediaPlaylist, renderMultivariant } from '../src/playlist.ts';
 import { isH264KeyFrameStart, rtpPayloadOffset } from '../src/RtpRelay.ts';
 import { ScoreLog } from '../src/ScoreLog.ts';
@@ -142,6 +143,122 @@ describe('LL-HLS playlists', () => {
     });
     expect(text).toContain('#EXT-X-STREAM-INF:BANDWIDTH=1800000,CODECS="avc1.42c01f,mp4a.40.2",RESOLUTION=1280x720');
     expect(text.trim().split('\n').at(-1)).toBe('t/x/media.m3u8');
+  });
+
+  it('renders one EXT-X-STREAM-INF per rendition, in order, with AVERAGE-BANDWIDTH and FRAME-RATE', () => {
+    const text = renderMultivariant([
+      {
+        bandwidth: 2_000_000,
+        averageBandwidth: 1_600_000,
+        codecs: ['avc1.640028', 'mp4a.40.2'],
+        width: 1920,
+        height: 1080,
+        frameRate: 50,
+        uri: 'r2/media.m3u8',
+      },
+      {
+        bandwidth: 300_000,
+        averageBandwidth: 250_000,
+        codecs: ['avc1.42c01e', 'mp4a.40.2'],
+        width: 640,
+        height: 360,
+        frameRate: 30000 / 1001,
+        uri: 'r0/media.m3u8',
+      },
+    ]);
+    expect(text.split('\n')).toEqual([
+      '#EXTM3U',
+      '#EXT-X-VERSION:9',
+      '#EXT-X-INDEPENDENT-SEGMENTS',
+      '#EXT-X-STREAM-INF:BANDWIDTH=2000000,AVERAGE-BANDWIDTH=1600000,CODECS="avc1.640028,mp4a.40.2",RESOLUTION=1920x1080,FRAME-RATE=50.000',
+      'r2/media.m3u8',
+      '#EXT-X-STREAM-INF:BANDWIDTH=300000,AVERAGE-BANDWIDTH=250000,CODECS="avc1.42c01e,mp4a.40.2",RESOLUTION=640x360,FRAME-RATE=29.970',
+      'r0/media.m3u8',
+      '',
+    ]);
+  });
+});
+
+describe('renditions on one timeline', () => {
+  /** A moof (mfhd + one traf per track: tfhd, tfdt v1 or v0, an empty trun) + an empty mdat. */
+  function fragment(tracks: { id: number; tfdt: number; v0?: boolean }[]): Buffer {
+    const box = (type: string, body: Buffer): Buffer => {
+      const h = Buffer.alloc(8);
+      h.writeUInt32BE(8 + body.length, 0);
+      h.write(type, 4, 'latin1');
+      return Buffer.concat([h, body]);
+    };
+    const full = (version: number, flags: number, body: Buffer): Buffer => {
+      const h = Buffer.alloc(4);
+      h.writeUInt32BE((version << 24) | flags, 0);
+      return Buffer.concat([h, body]);
+    };
+    const trafs = tracks.map((t) => {
+      const tfhd = Buffer.alloc(4);
+      tfhd.writeUInt32BE(t.id, 0);
+      const tfdtBody = Buffer.alloc(t.v0 ? 4 : 8);
+      if (t.v0) tfdtBody.writeUInt32BE(t.tfdt, 0);
+      else tfdtBody.writeBigUInt64BE(BigInt(t.tfdt), 0);
+      return box(
+        'traf',
+        Buffer.concat([
+          box('tfhd', full(0, 0x20000, tfhd)),
+          box('tfdt', full(t.v0 ? 0 : 1, 0, tfdtBody)),
+          box('trun', full(0, 0, Buffer.alloc(4))),
+        ]),
+      );
+    });
+    return Buffer.concat([
+      box('moof', Buffer.concat([box('mfhd', full(0, 0, Buffer.alloc(4))), ...trafs])),
+      box('mdat', Buffer.alloc(0)),
+    ]);
+  }
+
+  it("shifts each track's decode time in place (tfdt v1 and v0), leaving unlisted tracks alone", () => {
+    const data = fragment([
+      { id: 1, tfdt: 900_000 },
+      { id: 2, tfdt: 480_000, v0: true },
+      { id: 3, tfdt: 7 },
+    ]);
+    const tracks = new Map(
+      [1, 2, 3].map((id) => [
+        id,
+        { id, kind: 'video' as const, timescale: 90000, defaultSampleDuration: 0, defaultSampleFlags: 0 },
+      ]),
+    );
+    const runs = parseMoof(data.subarray(8), tracks);
+    const f = { data, runs };
+    shiftFragment(
+      f,
+      new Map([
+        [1, 4500],
+        [2, -960],
+      ]),
+    );
+    expect(f.runs.map((r) => r.baseMediaDecodeTime)).toEqual([904_500, 479_040, 7]);
+    // The bytes changed too: parsing again gives the same.
+    expect(parseMoof(data.subarray(8), tracks).map((r) => r.baseMediaDecodeTime)).toEqual([904_500, 479_040, 7]);
+    expect(() => shiftFragment(f, new Map([[1, -1_000_000]]))).toThrow(RangeError);
+  });
+
+  it('a clocked store takes segment numbers from the caller and never cuts on its own', async () => {
+    const s = await store();
+    s.addFragment({ ...frag(false), clocked: true }); // no open segment, no msn: dropped
+    expect(s.segments).toHaveLength(0);
+    s.addFragment({ ...frag(true), msn: 7, clocked: true });
+    for (let i = 0; i < 14; i++) s.addFragment({ ...frag(i % 5 === 4), clocked: true }); // 3 s, key frames ignored
+    expect(s.segments.map((x) => x.msn)).toEqual([7]);
+    s.addFragment({ ...frag(true), msn: 8, clocked: true });
+    expect(s.segments.map((x) => [x.msn, x.complete])).toEqual([
+      [7, true],
+      [8, false],
+    ]);
+    expect(s.lastMsn).toBe(8);
+    expect(s.find(8)?.msn).toBe(8);
+    // A new init within the timeline (a restarted packager): a new period, no discontinuity.
+    s.setInit(Buffer.alloc(10), false);
+    s.addFragment({ ...frag(true), msn: 9, clocked: true });
+    expect(s.segments.at(-1)).toMatchObject({ msn: 9, period: 1, discontinuity: false });
   });
 });
 

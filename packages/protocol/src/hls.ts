@@ -3,19 +3,38 @@ import { StreamId } from './ids.ts';
 import { ScoreUpdate } from './scores.ts';
 
 /**
- * The HTTP contract of a node's HLS output (issue 7). Every region's relay
- * packages the stream it holds as low-latency HLS (CMAF / fragmented MP4,
- * video copied, audio AAC) and serves it beneath `/hls/:stream/`.
+ * The HTTP contract of a node's HLS output (issue 7; renditions: issue 14).
+ * Every region's relay packages the stream it holds as low-latency HLS (CMAF
+ * / fragmented MP4, video copied, audio AAC) and serves it beneath
+ * `/hls/:stream/`.
  *
  * URL shapes (all GET, all CORS `*`):
  *
  *   /hls/:stream/index.m3u8?token=T         multivariant playlist (entry point)
  *   /hls/:stream/t/:token/index.m3u8        the same, token in the path
- *   /hls/:stream/t/:token/media.m3u8        media playlist (LL-HLS; _HLS_msn, _HLS_part, _HLS_skip)
- *   /hls/:stream/t/:token/init-<p>.mp4      init segment of period p (EXT-X-MAP)
- *   /hls/:stream/t/:token/seg-<msn>.m4s     full segment, immutable, kept for the rewind window
- *   /hls/:stream/t/:token/part-<msn>.<i>.m4s partial segment i of segment msn (recent segments only)
- *   /hls/:stream/t/:token/scores.json?since=<seq>  score log + timeline anchors (HlsScores)
+ *   /hls/:stream/t/:token/media.m3u8        media playlist of the top rendition (LL-HLS; _HLS_msn, _HLS_part, _HLS_skip)
+ *   /hls/:stream/t/:token/init-<p>.mp4      its init segment of period p (EXT-X-MAP)
+ *   /hls/:stream/t/:token/seg-<msn>.m4s     its full segment, immutable, kept for the rewind window
+ *   /hls/:stream/t/:token/part-<msn>.<i>.m4s its partial segment i of segment msn (recent segments only)
+ *   /hls/:stream/t/:token/r<L>/media.m3u8   (and init-, seg-, part- beneath r<L>/) rendition of simulcast layer L
+ *   /hls/:stream/t/:token/scores.json?since=<seq>  score log + timeline anchors (HlsScores), one for all renditions
+ *
+ * Renditions (issue 14): each simulcast layer of the program video (L = 0 is
+ * the lowest; mediasoup orders encodings lowest first) is its own rendition,
+ * never transcoded, each with its own AAC audio muxed in (no EXT-X-MEDIA
+ * group). The multivariant playlist lists them highest first, each
+ * EXT-X-STREAM-INF with BANDWIDTH (peak segment bit rate, +10 %),
+ * AVERAGE-BANDWIDTH (measured over the last 30 segments), CODECS
+ * (avc1.PPCCLL from the SPS in the init segment, mp4a.40.2), RESOLUTION and
+ * FRAME-RATE (measured). A program without simulcast has one rendition: the
+ * multivariant playlist points at `media.m3u8` as before. Every rendition
+ * shares segment numbers (msn n starts at the same media time in each),
+ * decode times (one timeline) and the discontinuity sequence, so one
+ * `scores.json` timeline serves all of them. A rendition whose layer stops
+ * arriving is left out of the multivariant playlist and its media playlist
+ * answers 404 (players switch to another); when the layer returns, its
+ * playlist restarts at the current msn. `media.m3u8` at the root is always
+ * the top rendition (the highest layer the program has).
  *
  * Token carrying: players cannot set headers, so the viewer token (the same
  * JWT as for WebRTC, role viewer or commentator for that stream) is given
@@ -68,6 +87,8 @@ export const HLS_FILE_PATTERNS = {
   segment: /^seg-(\d{1,12})\.m4s$/,
   part: /^part-(\d{1,12})\.(\d{1,4})\.m4s$/,
   scores: /^scores\.json$/,
+  /** Folder of one rendition beneath the token folder: r<layer>. */
+  rendition: /^r(\d{1,2})$/,
 } as const;
 
 export const HLS_MIME = {

@@ -110,6 +110,9 @@ export const PipesResponse = z.object({ nodeId: z.string(), pipes: z.array(PipeS
 /** `/hls/:stream/t/:token/:file`: the token travels in the path (see hls.ts). */
 export const HlsFileParams = StreamParams.extend({ token: z.string().min(1), file: z.string() });
 
+/** `/hls/:stream/t/:token/:rendition/:file`: a file of one rendition (`r<i>`, i = simulcast layer, 0 lowest). */
+export const HlsRenditionFileParams = HlsFileParams.extend({ rendition: z.string() });
+
 /**
  * Query of any file beneath the token folder: the LL-HLS delivery directives
  * (media playlist) and the score log's `since`/`wait`. Unknown keys are ignored.

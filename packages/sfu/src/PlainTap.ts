@@ -1,5 +1,5 @@
 import type { types } from 'mediasoup';
-import { hasLayers, highestLayers } from './layers.ts';
+import { layerCounts } from './layers.ts';
 import type { StreamRouter } from './StreamRouter.ts';
 
 /** What one tapped track looks like on the wire (to describe it to a local consumer such as ffmpeg). */
@@ -12,6 +12,11 @@ export interface TappedTrack {
   clockRate: number;
   channels?: number;
   parameters: Record<string, unknown>;
+}
+
+/** Simulcast encodings (spatial layers) of a producer, lowest first as mediasoup orders them; 1 without simulcast. */
+export function spatialLayersOf(producer: types.Producer): number {
+  return layerCounts(producer).spatial;
 }
 
 /**
@@ -45,11 +50,19 @@ export class PlainTap {
     });
   }
 
-  /** Consume `producers` of `stream` and send them to `target` (127.0.0.1:port). */
+  /**
+   * Consume `producers` of `stream` and send them to `target` (127.0.0.1:port).
+   * A simulcast video producer (several encodings, lowest first) is consumed
+   * at `spatialLayer` (default: the highest): a PlainTransport has no
+   * bandwidth estimation, so the consumer stays on that layer while it flows;
+   * when it stops, mediasoup's simulcast consumer moves to another layer and
+   * says so with 'layerschange' (HLS drops that rendition).
+   */
   static async open(
-    stream: StreamRouter,
+    stream: Pick<StreamRouter, 'router' | 'stream'>,
     producers: types.Producer[],
     target: { ip: string; port: number },
+    opts: { spatialLayer?: number } = {},
   ): Promise<PlainTap> {
     const transport = await stream.router.createPlainTransport({
       listenInfo: { protocol: 'udp', ip: target.ip },
@@ -66,9 +79,11 @@ export class PlainTap {
       };
       const consumers: types.Consumer[] = [];
       for (const producer of producers) {
-        // A simulcast program: one layer, the highest (ffmpeg copies one H.264 stream; a PlainTransport
-        // has no bandwidth estimate, so the consumer keeps to it while it flows).
-        const preferredLayers = hasLayers(producer) ? highestLayers(producer) : undefined;
+        const layers = spatialLayersOf(producer);
+        const preferredLayers =
+          producer.kind === 'video' && layers > 1
+            ? { spatialLayer: Math.min(layers - 1, Math.max(0, opts.spatialLayer ?? layers - 1)) }
+            : undefined;
         consumers.push(
           await transport.consume({ producerId: producer.id, rtpCapabilities, paused: false, preferredLayers }),
         );

@@ -12,7 +12,7 @@ export { MEDIA_OBJECT_KINDS, MediaCensus, type MediaObjectCounts, type MediaObje
 export { FanoutRouter, type FanoutOptions } from './FanoutRouter.ts';
 export { type MediaOptions, MediaService, type Seat, type SeatRequest } from './MediaService.ts';
 export { PeerMedia, PeerMediaError, type PeerMediaErrorCode } from './PeerMedia.ts';
-export { PlainTap, type TappedTrack } from './PlainTap.ts';
+export { PlainTap, spatialLayersOf, type TappedTrack } from './PlainTap.ts';
 export {
   type CommentaryChange,
   type PipeAnswer,

@@ -1,5 +1,11 @@
 import { readFile } from 'node:fs/promises';
-import { type HlsService, type HlsStream, renderMediaPlaylist, renderMultivariant } from '@matchmesh/hls';
+import {
+  type HlsService,
+  type HlsStream,
+  type Rendition,
+  renderMediaPlaylist,
+  renderMultivariant,
+} from '@matchmesh/hls';
 import {
   grants,
   HLS_CACHE_CONTROL,
@@ -7,6 +13,7 @@ import {
   HLS_MIME,
   HlsFileParams,
   HlsFileQuery,
+  HlsRenditionFileParams,
   HlsScores,
   NoBody,
   StreamParams,
@@ -82,7 +89,7 @@ export async function registerHls(app: FastifyInstance, o: HlsRoutesOptions): Pr
     // Safe to drop: HlsService logs why packaging could not start; the viewer sees "not live here".
     const hls = await o.hls.get(stream).catch(() => undefined);
     if (!hls) throw new HttpProblem(404, 'Not Found', `stream "${stream}" is not live here`);
-    if (waitForOutput && !(await hls.waitFor(() => hls.store.segments.length > 0, o.startWaitMs))) {
+    if (waitForOutput && !(await hls.waitFor(() => hls.hasOutput(), o.startWaitMs))) {
       throw new HttpProblem(503, 'Service Unavailable', 'the HLS packager is starting', {
         'Retry-After': '2',
       });
@@ -90,18 +97,14 @@ export async function registerHls(app: FastifyInstance, o: HlsRoutesOptions): Pr
     return hls;
   };
 
-  const multivariant = (hls: HlsStream, mediaUri: string): string => {
-    const codecs = [hls.videoTrack?.codec, hls.audioTrack?.codec].filter((c): c is string => !!c);
-    const recent = hls.store.segments.filter((s) => s.complete).slice(-5);
-    const seconds = recent.reduce((sum, s) => sum + s.duration, 0);
-    const bytes = recent.reduce((sum, s) => sum + s.bytes, 0);
-    return renderMultivariant({
-      bandwidth: seconds > 0 ? (bytes * 8 * 1.2) / seconds : 2_500_000,
-      codecs,
-      width: hls.videoTrack?.width,
-      height: hls.videoTrack?.height,
-      uri: mediaUri,
-    });
+  /** Every rendition listed (BANDWIDTH/AVERAGE-BANDWIDTH measured, RESOLUTION/CODECS from the init segment). */
+  const multivariant = (hls: HlsStream, prefix: string): string => renderMultivariant(hls.variants(prefix));
+
+  /** A rendition by number (`r<i>/`), or the top one (the token folder's root, today's single rendition). */
+  const renditionOf = (hls: HlsStream, index: number | undefined): Rendition => {
+    const r = index === undefined ? hls.top : hls.rendition(index);
+    if (!r) throw new HttpProblem(404, 'Not Found', `no rendition r${index}`);
+    return r;
   };
 
   const anyPath = z.object({ '*': z.string() });
@@ -130,7 +133,7 @@ export async function registerHls(app: FastifyInstance, o: HlsRoutesOptions): Pr
       const token = await checkToken(o.tokenSecret, request.query.token, stream);
       const hls = await packager(stream, true);
       setCommon(reply, HLS_MIME.playlist, HLS_CACHE_CONTROL.playlist);
-      return multivariant(hls, `t/${token}/media.m3u8`);
+      return multivariant(hls, `t/${token}/`);
     },
   );
 
@@ -143,25 +146,64 @@ export async function registerHls(app: FastifyInstance, o: HlsRoutesOptions): Pr
       if (HLS_FILE_PATTERNS.multivariant.test(file)) {
         const hls = await packager(stream, true);
         setCommon(reply, HLS_MIME.playlist, HLS_CACHE_CONTROL.playlist);
-        return multivariant(hls, 'media.m3u8');
+        return multivariant(hls, '');
       }
-      if (HLS_FILE_PATTERNS.media.test(file)) return mediaPlaylist(await packager(stream, true), request.query, reply);
       if (HLS_FILE_PATTERNS.scores.test(file))
         return scores(await packager(stream, false), stream, request.query, reply);
-      let m = HLS_FILE_PATTERNS.init.exec(file);
-      if (m) {
-        const data = (await packager(stream, false)).store.inits.get(Number(m[1]));
-        if (!data) throw new HttpProblem(404, 'Not Found', 'no such init segment');
-        setCommon(reply, HLS_MIME.init, HLS_CACHE_CONTROL.media);
-        return reply.send(data);
-      }
-      m = HLS_FILE_PATTERNS.segment.exec(file);
-      if (m) return segment(await packager(stream, false), Number(m[1]), reply);
-      m = HLS_FILE_PATTERNS.part.exec(file);
-      if (m) return part(await packager(stream, false), Number(m[1]), Number(m[2]), reply);
-      throw new HttpProblem(404, 'Not Found', 'no such HLS resource');
+      return renditionFile(stream, undefined, file, request.query, reply);
     },
   );
+
+  r.get(
+    '/hls/:stream/t/:token/:rendition/:file',
+    { schema: { params: HlsRenditionFileParams, querystring: HlsFileQuery, response: fileResponses } },
+    async (request, reply) => {
+      const { stream, token, rendition, file } = request.params;
+      await checkToken(o.tokenSecret, token, stream);
+      const m = HLS_FILE_PATTERNS.rendition.exec(rendition);
+      if (!m) throw new HttpProblem(404, 'Not Found', 'no such HLS resource');
+      return renditionFile(stream, Number(m[1]), file, request.query, reply);
+    },
+  );
+
+  /** The media playlist, init segments, segments and parts of one rendition. */
+  async function renditionFile(
+    stream: string,
+    index: number | undefined,
+    file: string,
+    query: HlsFileQuery,
+    reply: FastifyReply,
+  ): Promise<string | FastifyReply> {
+    if (HLS_FILE_PATTERNS.media.test(file)) {
+      const hls = await packager(stream, true);
+      let r = renditionOf(hls, index);
+      if (r.dropped)
+        throw new HttpProblem(404, 'Not Found', `rendition r${r.index} is not available (its layer stopped)`);
+      if (!(await hls.waitFor(() => renditionOf(hls, index).store.segments.length > 0, o.startWaitMs))) {
+        throw new HttpProblem(503, 'Service Unavailable', 'the HLS packager is starting', { 'Retry-After': '2' });
+      }
+      r = renditionOf(hls, index);
+      return mediaPlaylist(hls, r, query, reply);
+    }
+    let m = HLS_FILE_PATTERNS.init.exec(file);
+    if (m) {
+      const data = renditionOf(await packager(stream, false), index).store.inits.get(Number(m[1]));
+      if (!data) throw new HttpProblem(404, 'Not Found', 'no such init segment');
+      setCommon(reply, HLS_MIME.init, HLS_CACHE_CONTROL.media);
+      return reply.send(data);
+    }
+    m = HLS_FILE_PATTERNS.segment.exec(file);
+    if (m) {
+      const hls = await packager(stream, false);
+      return segment(renditionOf(hls, index), Number(m[1]), reply);
+    }
+    m = HLS_FILE_PATTERNS.part.exec(file);
+    if (m) {
+      const hls = await packager(stream, false);
+      return part(hls, renditionOf(hls, index), Number(m[1]), Number(m[2]), reply);
+    }
+    throw new HttpProblem(404, 'Not Found', 'no such HLS resource');
+  }
 
   // Every other /hls path: unknown resource (traversal was refused above).
   r.get('/hls/*', { schema: { params: anyPath, response: problemResponses } }, async () => {
@@ -169,10 +211,15 @@ export async function registerHls(app: FastifyInstance, o: HlsRoutesOptions): Pr
   });
 
   // The query was checked by the route's schema (HlsFileQuery: also "_HLS_part requires _HLS_msn").
-  async function mediaPlaylist(hls: HlsStream, query: HlsFileQuery, reply: FastifyReply): Promise<string> {
+  async function mediaPlaylist(
+    hls: HlsStream,
+    r: Rendition,
+    query: HlsFileQuery,
+    reply: FastifyReply,
+  ): Promise<string> {
     const { _HLS_msn: msn, _HLS_part: partIndex, _HLS_skip: skip } = query;
+    const store = r.store;
     if (msn !== undefined) {
-      const store = hls.store;
       const last = store.lastMsn;
       const open = store.openSegment;
       // RFC 8216bis 6.2.5.2: too far ahead is a client error, not a wait.
@@ -195,22 +242,22 @@ export async function registerHls(app: FastifyInstance, o: HlsRoutesOptions): Pr
     }
     setCommon(reply, HLS_MIME.playlist, HLS_CACHE_CONTROL.playlist);
     return renderMediaPlaylist({
-      segments: hls.store.segments,
-      discontinuitySequence: hls.store.discontinuitySequence,
+      segments: store.segments,
+      discontinuitySequence: store.discontinuitySequence,
       targetDuration: hls.targetDuration,
       partTarget: hls.partTarget,
-      hint: hls.preloadHint(),
+      hint: hls.preloadHint(r),
       skip: skip !== undefined,
     });
   }
 
-  async function segment(hls: HlsStream, msn: number, reply: FastifyReply): Promise<FastifyReply> {
-    const seg = hls.store.find(msn);
+  async function segment(r: Rendition, msn: number, reply: FastifyReply): Promise<FastifyReply> {
+    const seg = r.store.find(msn);
     if (!seg?.complete) throw new HttpProblem(404, 'Not Found', `segment ${msn} is not in the window`);
     let data = seg.data;
     if (!data) {
       try {
-        data = await readFile(hls.store.filePath(`seg-${seg.msn}.m4s`));
+        data = await readFile(r.store.filePath(`seg-${seg.msn}.m4s`));
       } catch {
         throw new HttpProblem(404, 'Not Found', `segment ${msn} is not in the window`);
       }
@@ -219,8 +266,14 @@ export async function registerHls(app: FastifyInstance, o: HlsRoutesOptions): Pr
     return reply.send(data);
   }
 
-  async function part(hls: HlsStream, msn: number, index: number, reply: FastifyReply): Promise<FastifyReply> {
-    const store = hls.store;
+  async function part(
+    hls: HlsStream,
+    r: Rendition,
+    msn: number,
+    index: number,
+    reply: FastifyReply,
+  ): Promise<FastifyReply> {
+    const store = r.store;
     const existing = (): Buffer | undefined => store.find(msn)?.parts[index]?.data;
     // Decided: the part exists, or it never will (its segment is complete, or gone).
     const decided = (): boolean => {
@@ -229,7 +282,7 @@ export async function registerHls(app: FastifyInstance, o: HlsRoutesOptions): Pr
       if (seg) return seg.complete;
       return msn <= store.lastMsn || msn > store.lastMsn + 1;
     };
-    const hint = hls.preloadHint();
+    const hint = hls.preloadHint(r);
     const awaitable =
       (hint && hint.msn === msn && hint.part === index) || (!decided() && msn === store.lastMsn + 1 && index === 0);
     if (awaitable) await hls.waitFor(decided, 3 * hls.targetDuration * 1000);
