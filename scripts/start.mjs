@@ -82,8 +82,8 @@ launch('origin', 'apps/origin/dist/main.js', {
   MM_INGEST_URL: base,
   MM_STREAM: stream,
   MM_PUBLISH_TOKEN: publishToken,
-  // One layer until the node ingests a simulcast ladder (issue 14 item 2); MM_LADDER=<ladder> npm start to try one.
-  MM_LADDER: process.env.MM_LADDER ?? 'off',
+  // The origin's default ladder (1080p / 720p / 360p simulcast, ~1 core of encoding); MM_LADDER=off for one layer.
+  ...(process.env.MM_LADDER ? { MM_LADDER: process.env.MM_LADDER } : {}),
 });
 
 const viewerToken = await signToken(secret, { role: 'viewer', stream, ttl: '7d', sub: 'local-viewer' });
