@@ -26,6 +26,14 @@ interface ViewerHook {
   behindLive: number;
   /** The score the overlay shows (the frame on screen's). */
   shownScore: ViewerScore | null;
+  /** The program video's simulcast layers on WebRTC (null: one layer). */
+  layers: {
+    spatialLayers: number;
+    current: { spatialLayer: number } | null;
+    layers: { spatialLayer: number; width?: number; height?: number; fps?: number }[];
+  } | null;
+  /** The picture size of the element on screen. */
+  frameSize(): { width: number; height: number };
   framesDecoded(): number;
   videoCurrentTime(): number;
   stats(): Promise<{

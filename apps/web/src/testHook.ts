@@ -1,4 +1,4 @@
-import type { Placement, Player, PlayerPath, ReceivedScore, SessionState } from '@matchmesh/client';
+import type { Placement, Player, PlayerPath, ReceivedScore, SessionState, VideoLayers } from '@matchmesh/client';
 
 /** Summary of the WebRTC stats the browser tests check. */
 export type TestHookStats = {
@@ -54,6 +54,10 @@ export type MatchmeshTestHook = {
     missedAtJoin: number;
     duplicates: number;
   };
+  /** The program video's simulcast layers on WebRTC (null: one layer, or not on WebRTC). */
+  readonly layers: VideoLayers | null;
+  /** The picture size of the element on screen (0x0 before the first frame). */
+  frameSize(): { width: number; height: number };
   /** Decoded video frames (playback quality, or presented-frame count where unavailable). */
   framesDecoded(): number;
   /** currentTime of the element on screen (the HLS one while on HLS). */
@@ -169,6 +173,10 @@ const hook: MatchmeshTestHook = Object.freeze({
       duplicates: feed?.duplicates ?? 0,
     };
   },
+  get layers() {
+    return live.player?.videoLayers ?? null;
+  },
+  frameSize: () => ({ width: activeVideo()?.videoWidth ?? 0, height: activeVideo()?.videoHeight ?? 0 }),
   framesDecoded,
   videoCurrentTime: () => activeVideo()?.currentTime ?? 0,
   stats,

@@ -10,6 +10,7 @@ import type {
 } from '@matchmesh/protocol';
 import type { types } from 'mediasoup';
 import { fitLayers, hasLayers, invalidLayers, layersOf, PROGRAM_VIDEO_PRIORITY, type VideoLayers } from './layers.ts';
+import { LayerGovernor } from './LayerGovernor.ts';
 import type { Seat } from './MediaService.ts';
 import type { StreamOutlet } from './StreamOutlet.ts';
 import type { LayerInfo } from './stable/types.ts';
@@ -62,6 +63,8 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
   #video: { consumer: types.Consumer; producer: types.Producer } | undefined;
   /** The viewer's layer choice (kept for the next program video consumer); undefined: the highest. */
   #wantedLayers: types.ConsumerLayers | undefined;
+  /** Holds the program video below a layer its link just failed to carry (see LayerGovernor). */
+  #governor: LayerGovernor | undefined;
   #closed = false;
 
   constructor(seat: Seat) {
@@ -228,6 +231,7 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
     const invalid = invalidLayers(v.producer, spatialLayer, temporalLayer);
     if (invalid) throw new PeerMediaError('bad_request', invalid);
     this.#wantedLayers = temporalLayer === undefined ? { spatialLayer } : { spatialLayer, temporalLayer };
+    this.#governor?.reset();
     await v.consumer.setPreferredLayers(fitLayers(v.producer, this.#wantedLayers));
     const layers = layersOf(v.consumer, v.producer, this.#layerInfo());
     this.emit('layerschange', layers);
@@ -253,6 +257,8 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
 
   async #watchLayers(consumer: types.Consumer, producer: types.Producer): Promise<void> {
     this.#video = { consumer, producer };
+    this.#governor?.close();
+    this.#governor = new LayerGovernor(consumer, () => fitLayers(producer, this.#wantedLayers));
     consumer.on('layerschange', () => {
       if (!this.#closed && this.#video?.consumer === consumer)
         this.emit('layerschange', layersOf(consumer, producer, this.#layerInfo()));

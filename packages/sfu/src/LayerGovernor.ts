@@ -1,0 +1,78 @@
+import type { types } from 'mediasoup';
+
+/** First hold after an unasked step down; doubled by each climb that ends in another fall, up to the max. */
+const FIRST_HOLD_MS = 2000;
+const MAX_HOLD_MS = 8000;
+/** A fall this soon after a hold ended means the climb failed: hold longer next time. */
+const FAILED_CLIMB_MS = 10_000;
+
+/**
+ * Upward hysteresis for a viewer's simulcast consumer. mediasoup's consumer
+ * climbs as soon as its bandwidth estimate allows the next layer, and the
+ * estimate's probing allows it again a few seconds after every fall: on a
+ * link that cannot carry the higher layer the viewer then freezes at each
+ * attempt (the e2e constrained link froze 2.3 s where a single step down
+ * froze 1.4 s). After a step down the viewer did not ask for, the governor
+ * holds the consumer at the layer it fell to — its preferred layer capped —
+ * for a while, doubling the hold each time the climb that follows fails
+ * (2 s, 4 s, 8 s), as WebRTC senders back off their own upswitches. The
+ * viewer's own choice (PeerMedia.setPreferredLayers) resets it.
+ */
+export class LayerGovernor {
+  readonly #consumer: types.Consumer;
+  /** The viewer's preference, fitted to the producer (what the consumer gets when not held). */
+  readonly #wanted: () => types.ConsumerLayers;
+  #current: number | undefined;
+  #held = false;
+  #holdMs = FIRST_HOLD_MS;
+  #releasedAt = Number.NEGATIVE_INFINITY;
+  #timer: NodeJS.Timeout | undefined;
+  /** Holds so far (for tests and ops). */
+  holds = 0;
+
+  constructor(consumer: types.Consumer, wanted: () => types.ConsumerLayers) {
+    this.#consumer = consumer;
+    this.#wanted = wanted;
+    consumer.on('layerschange', (layers) => this.#onLayers(layers));
+    consumer.observer.once('close', () => this.close());
+  }
+
+  get held(): boolean {
+    return this.#held;
+  }
+
+  /** The viewer chose: its choice applies now, the back-off starts over. */
+  reset(): void {
+    clearTimeout(this.#timer);
+    this.#held = false;
+    this.#holdMs = FIRST_HOLD_MS;
+    this.#releasedAt = Number.NEGATIVE_INFINITY;
+  }
+
+  close(): void {
+    clearTimeout(this.#timer);
+  }
+
+  #onLayers(layers: types.ConsumerLayers | undefined): void {
+    const previous = this.#current;
+    this.#current = layers?.spatialLayer;
+    if (!layers || previous === undefined || this.#held || this.#consumer.closed) return;
+    // Only a fall the estimate made: below the viewer's wish, from a higher layer.
+    if (layers.spatialLayer >= previous || layers.spatialLayer >= this.#wanted().spatialLayer) return;
+    const now = performance.now();
+    this.#holdMs = now - this.#releasedAt < FAILED_CLIMB_MS ? Math.min(this.#holdMs * 2, MAX_HOLD_MS) : FIRST_HOLD_MS;
+    this.#held = true;
+    this.holds++;
+    const wanted = this.#wanted();
+    void this.#consumer
+      .setPreferredLayers({ spatialLayer: layers.spatialLayer, temporalLayer: wanted.temporalLayer })
+      .catch(() => undefined);
+    this.#timer = setTimeout(() => this.#release(), this.#holdMs);
+  }
+
+  #release(): void {
+    this.#held = false;
+    this.#releasedAt = performance.now();
+    if (!this.#consumer.closed) void this.#consumer.setPreferredLayers(this.#wanted()).catch(() => undefined);
+  }
+}
