@@ -107,7 +107,7 @@ export const ConfigSchema = z
      * Program video packets handed to the worker ahead of its fan-out (the feed pacer): a key frame's
      * burst no longer queues the audio, commentary and other streams behind it. 0 = unpaced.
      */
-    MM_FEED_WINDOW: z.coerce.number().int().min(0).max(64).default(8),
+    MM_FEED_WINDOW: z.coerce.number().int().min(0).max(64).default(3),
     /** A publisher of the same stream that delivered media this recently is still publishing (409). */
     MM_TAKEOVER_SILENCE_MS: z.coerce.number().int().min(100).default(1000),
     /** Most simulcast layers a WHIP offer may send; an offer with more is refused (422). */

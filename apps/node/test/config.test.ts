@@ -27,7 +27,7 @@ describe('config sections', () => {
       lagMs: 150,
       returnAfterMs: 5000,
       graceMs: 15_000,
-      feedWindow: 8,
+      feedWindow: 3,
       takeoverSilenceMs: 1000,
       simulcastMaxLayers: 3,
     });
