@@ -37,6 +37,11 @@ export const FlagsSchema = z
     /** Viewers attached in the inter-region copies scenario. */
     copiesViewers: z.coerce.number().int().min(1).max(2000).default(30),
     /**
+     * The origin's MM_LADDER in the browser scenarios (g2g, ttff): 'off' = one 1280x720 layer (the
+     * figures before simulcast); a ladder measures its top layer, the page's window big enough for it.
+     */
+    ladder: z.string().min(1).default('off'),
+    /**
      * Pin the relay worker to CPU 1 and the sink + bench to CPU 0 (taskset).
      * Off by default: on a machine shared with other jobs a pinned worker
      * cannot move off a busy core and starves; use it on a dedicated machine.
@@ -96,6 +101,6 @@ export function parseFlags(argv: readonly string[]): Flags {
 export const USAGE = `npm run bench -- [--scenarios=all|${scenarioNames().join(',')}]
   [--host=127.0.0.1] [--steps=50,100,200,...] [--step-seconds=8] [--latency-viewers=500] [--feed-window=N]
   [--joins=1000] [--join-window-seconds=10] [--g2g-seconds=10] [--ttff-joins=8]
-  [--copies-viewers=30] [--pin=false|true] [--perf=false|true] [--perf-viewers=150]
+  [--copies-viewers=30] [--ladder=off|WxH@FPS:KBPS,...] [--pin=false|true] [--perf=false|true] [--perf-viewers=150]
   [--naive=true|false] [--out=bench/results]
 All load goes to loopback only; any other --host is refused.`;

@@ -41,7 +41,7 @@ async function acquire(ctx: ScenarioContext): Promise<Env> {
   shared ??= (async () => {
     const mesh = await Mesh.start();
     const node = await mesh.node({ MM_NODE_ID: 'bench-g2g-1', MM_WORKERS: '1' });
-    await mesh.origin(node, STREAM);
+    await mesh.origin(node, STREAM, { MM_LADDER: ctx.flags.ladder });
     await mesh.waitLive(node, STREAM);
     const browser = await launchChromium();
     const users = ctx.flags.scenarios.filter((s) => s === 'g2g' || s === 'ttff').length;
@@ -154,9 +154,23 @@ export const g2g: Scenario = {
   async run(ctx): Promise<ScenarioResult> {
     const env = await acquire(ctx);
     try {
-      const page = await env.browser.newPage();
+      // With a ladder, a window where 'auto' takes the top layer (it caps at the picture's shown height).
+      const page = await env.browser.newPage(
+        ctx.flags.ladder === 'off' ? undefined : { viewport: { width: 2000, height: 1300 } },
+      );
       await page.goto(await watchUrl(env.node));
       await page.waitForFunction(() => (window.__mm?.framesDecoded() ?? 0) >= 30, undefined, { timeout: 30_000 });
+      if (ctx.flags.ladder !== 'off') {
+        // A viewer starts on a layer its first bandwidth estimate allows and climbs: measure the top one.
+        const top = Math.max(...ctx.flags.ladder.split(',').map((e) => Number(/x(\d+)@/.exec(e)?.[1] ?? 0)));
+        await page
+          .waitForFunction((h) => (document.querySelector('video')?.videoHeight ?? 0) >= h, top, { timeout: 30_000 })
+          .catch(() => ctx.log(`the picture did not reach ${top} px in 30 s`));
+      }
+      const picture = await page.evaluate(() => {
+        const v = document.querySelector('video')!;
+        return `${v.videoWidth}x${v.videoHeight}`;
+      });
       const args = { cell: STRIP_CELL, bits: STRIP_BITS, clockY: CLOCK_ROW_Y, width: PATTERN_WIDTH };
       await page.evaluate(`(${G2G_READER})(${JSON.stringify(args)})`);
       await sleep(ctx.flags.g2gSeconds * 1000);
@@ -176,7 +190,7 @@ export const g2g: Scenario = {
       return {
         tables: [
           {
-            title: `glass-to-glass on loopback, ${ctx.flags.g2gSeconds} s of frames per path`,
+            title: `glass-to-glass on loopback, ${ctx.flags.g2gSeconds} s of frames per path; origin ladder ${ctx.flags.ladder}, WebRTC picture ${picture}`,
             columns: ['path', 'frames', 'p50 ms', 'p95 ms', 'mean ms'],
             rows: [
               ['WebRTC (/watch, mediasoup-client)', ms.length, percentile(ms, 50), percentile(ms, 95), mean(ms)],
