@@ -97,4 +97,60 @@ describe('WHIP + WHEP with plain RTCPeerConnection', () => {
     expect(res.headers.get('retry-after')).toBe('5');
     expect(res.headers.get('content-type')).toContain('application/problem+json');
   });
+
+  it("accepts Chromium's own simulcast (sendEncodings, three rids) and the layers it sends reach a viewer", async () => {
+    const publisherHd = await browser.newPage();
+    const viewer = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    try {
+      await publisherHd.goto(`${node.url}/healthz`);
+      await whipPublishFromPage(publisherHd, `${node.url}/whip/sendenc`, await token('publisher', 'sendenc'), {
+        width: 1280,
+        height: 720,
+        simulcast: [
+          { rid: 'q', scaleResolutionDownBy: 4 },
+          { rid: 'h', scaleResolutionDownBy: 2 },
+          { rid: 'f', scaleResolutionDownBy: 1 },
+        ],
+      });
+      await viewer.goto(`${node.url}/watch?stream=sendenc&token=${await token('viewer', 'sendenc')}`);
+      await viewer.waitForFunction(() => (window.__mm?.framesDecoded() ?? 0) >= 15, undefined, { timeout: 30_000 });
+      // The node measured every layer from the media it received: all three arrived.
+      // The node takes all three rids (one encoding each). Chromium itself sends only the layers its
+      // capture size allows (its fake camera gives 640x480: two layers, 160x120 and 320x240 — libwebrtc
+      // drops the third below 960x540) and that its estimate carries; those reach the viewer.
+      await viewer
+        .waitForFunction(
+          () =>
+            window.__mm?.layers?.spatialLayers === 3 &&
+            window.__mm.layers.layers.filter((l) => l.height !== undefined).length >= 2,
+          undefined,
+          { timeout: 20_000 },
+        )
+        .catch(async (err: unknown) => {
+          const seen = await viewer.evaluate(() => JSON.stringify(window.__mm?.layers ?? null));
+          const sent = await publisherHd.evaluate(async () => {
+            const { pc } = (window as unknown as { __whip: { pc: RTCPeerConnection } }).__whip;
+            const out: string[] = [];
+            (await pc.getStats()).forEach((r) => {
+              if (r.type === 'outbound-rtp' && r.kind === 'video')
+                out.push(`${r.rid}:${r.frameWidth}x${r.frameHeight} ${r.bytesSent}B`);
+            });
+            return out.join(', ');
+          });
+          throw new Error(`layers not measured: ${seen}; publisher sends ${sent}`, { cause: err });
+        });
+      const heights = (await viewer.evaluate(() => window.__mm!.layers!.layers.map((l) => l.height))).filter(
+        (h): h is number => h !== undefined,
+      );
+      console.log(`Chromium simulcast publisher: layers measured at the node ${heights.join(' / ')} px tall`);
+      expect(new Set(heights).size).toBe(heights.length);
+      expect(heights).toEqual([...heights].sort((a, b) => a - b));
+      // And a viewer gets the one it picks.
+      await viewer.selectOption('[data-testid="quality"]', '0');
+      await viewer.waitForFunction((h) => window.__mm!.frameSize().height === h, heights[0], { timeout: 15_000 });
+    } finally {
+      await viewer.close();
+      await publisherHd.close();
+    }
+  });
 });

@@ -7,15 +7,27 @@ import type { Page } from 'playwright-core';
  */
 
 /** Publish the fake camera and microphone over WHIP. Resolves with the session URL. */
-export async function whipPublishFromPage(page: Page, whipUrl: string, token: string): Promise<string> {
+/**
+ * Publish the fake camera and microphone over WHIP from a bare RTCPeerConnection.
+ * `simulcast`: rids, lowest layer first, each scaled down from the capture by its
+ * factor (Chromium's own `sendEncodings`, as a browser publisher sends simulcast).
+ */
+export async function whipPublishFromPage(
+  page: Page,
+  whipUrl: string,
+  token: string,
+  options: { width?: number; height?: number; simulcast?: { rid: string; scaleResolutionDownBy: number }[] } = {},
+): Promise<string> {
   return page.evaluate(
-    async ({ whipUrl, token }) => {
-      const stream = await navigator.mediaDevices.getUserMedia({
-        audio: true,
-        video: { width: 640, height: 360 },
-      });
+    async ({ whipUrl, token, width, height, simulcast }) => {
+      const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width, height } });
       const pc = new RTCPeerConnection();
-      for (const track of stream.getTracks()) pc.addTransceiver(track, { direction: 'sendonly' });
+      for (const track of stream.getTracks()) {
+        pc.addTransceiver(track, {
+          direction: 'sendonly',
+          ...(track.kind === 'video' && simulcast ? { sendEncodings: simulcast } : {}),
+        });
+      }
       const dc = pc.createDataChannel('scores', { negotiated: true, id: 0, ordered: true });
       (window as unknown as { __whip: unknown }).__whip = { pc, dc };
       await pc.setLocalDescription(await pc.createOffer());
@@ -36,7 +48,7 @@ export async function whipPublishFromPage(page: Page, whipUrl: string, token: st
       });
       return new URL(res.headers.get('Location')!, whipUrl).toString();
     },
-    { whipUrl, token },
+    { whipUrl, token, width: options.width ?? 640, height: options.height ?? 360, simulcast: options.simulcast },
   );
 }
 
@@ -48,12 +60,7 @@ export interface WhepResult {
 }
 
 /** Watch over WHEP with a bare RTCPeerConnection until `frames` video frames are decoded. */
-export async function whepPlayInPage(
-  page: Page,
-  whepUrl: string,
-  token: string,
-  frames = 30,
-): Promise<WhepResult> {
+export async function whepPlayInPage(page: Page, whepUrl: string, token: string, frames = 30): Promise<WhepResult> {
   return page.evaluate(
     async ({ whepUrl, token, frames }) => {
       const pc = new RTCPeerConnection();
@@ -65,8 +72,7 @@ export async function whepPlayInPage(
         headers: { 'Content-Type': 'application/sdp', Authorization: `Bearer ${token}` },
         body: pc.localDescription!.sdp,
       });
-      if (res.status !== 201)
-        return { status: res.status, framesDecoded: 0, audioPackets: 0, error: await res.text() };
+      if (res.status !== 201) return { status: res.status, framesDecoded: 0, audioPackets: 0, error: await res.text() };
       await pc.setRemoteDescription({ type: 'answer', sdp: await res.text() });
       const deadline = Date.now() + 20_000;
       let framesDecoded = 0;
