@@ -113,8 +113,10 @@ describe('region lease under a stalled holder', () => {
         if (!(await registry.list()).some((n) => n.id === 'eu-1')) recordLapsed = true;
         seen.add(await contend(directory, liveness, 'eu-1', 'eu-2'));
       });
-      a.child.kill('SIGCONT');
+      // Stamped before the signal: the woken child may run (and stamp its first renewal) before
+      // this process reads the clock again, on another core, within the same millisecond or the next.
       const resumedAt = Date.now();
+      a.child.kill('SIGCONT');
       // The old rule ("missing from the registry = dead") would have handed eu-2 the region here.
       expect(recordLapsed).toBe(true);
       expect([...seen]).toEqual(['eu-1']);
@@ -158,8 +160,10 @@ describe('region lease under a stalled holder', () => {
       const newToken = (await directory.claimRegionCopy('match', 'eu', 'eu-2', TTL_MS)).claim.token;
       expect(newToken).toBeGreaterThan(a.token);
 
-      a.child.kill('SIGCONT');
+      // Stamped before the signal: the woken child may run (and stamp its first renewal) before
+      // this process reads the clock again, on another core, within the same millisecond or the next.
       const resumedAt = Date.now();
+      a.child.kill('SIGCONT');
       // Its first renewal after waking tells it eu-2 holds the region: it steps down, never renews again.
       // (The wait is for the behaviour, not a time bound: a woken process on a loaded machine may take
       // more than expect.poll's default second to run its overdue renewal and report over IPC.)
