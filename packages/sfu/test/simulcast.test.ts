@@ -551,23 +551,29 @@ describe('simulcast through the mesh', () => {
     );
     expect(first.some((r) => r.ssrc === layerZero)).toBe(true);
     expect(first[0]!.at - asked).toBeLessThan(200);
-    // Another layer's viewer asks 100 ms later: one more request to the origin, at the end of the interval.
+    // Another layer's viewer asks 100 ms later. Requests to one source are spaced by the interval:
+    // whatever else asked just before (a layer switch's own request on a loaded machine), the origin
+    // never gets two within 450 ms, and both asks are answered by a request within the next interval.
     const other = await viewer(media, stream);
     await until(() => other.peer.layers?.current?.spatialLayer === 2, 5000, 'the other viewer on layer 2');
     await sleep(700);
-    const n = feed.keyFrameRequests.length;
     const t = performance.now();
     await consumer.requestKeyFrame();
     await sleep(100);
     await other.consumer.requestKeyFrame();
     await sleep(900);
-    const bursts = feed.keyFrameRequests.slice(n).map((r) => Math.round(r.at - t));
-    const times = [...new Set(bursts.map((ms) => Math.round(ms / 50)))];
-    console.log(
-      `simulcast key frames: two layers asked 100 ms apart → origin asked at ${[...new Set(bursts)].join(', ')} ms`,
-    );
-    expect(times.length).toBe(2);
-    expect(Math.max(...bursts)).toBeGreaterThanOrEqual(450);
+    // One origin request covers every layer of the source at once: group them by 50 ms.
+    const instants: number[] = [];
+    for (const r of feed.keyFrameRequests) {
+      if (instants.length === 0 || r.at - instants.at(-1)! > 50) instants.push(r.at);
+    }
+    const around = instants.filter((at) => at >= t - 1000).map((at) => Math.round(at - t));
+    console.log(`simulcast key frames: two layers asked at 0 and 100 ms → origin asked at ${around.join(', ')} ms`);
+    const gaps = around.slice(1).map((at, i) => at - around[i]!);
+    expect(gaps.every((g) => g >= 450)).toBe(true);
+    const answered = around.filter((at) => at >= 100);
+    expect(answered.length).toBeGreaterThanOrEqual(1);
+    expect(answered[0]).toBeLessThanOrEqual(100 + 600);
   });
 
   it('a WHEP player consumes the simulcast program with a simulcast consumer; bad simulcast WHIP offers are a typed 422', async () => {
