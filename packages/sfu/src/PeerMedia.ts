@@ -9,8 +9,9 @@ import type {
   TransportInfo,
 } from '@matchmesh/protocol';
 import type { types } from 'mediasoup';
-import { fitLayers, hasLayers, invalidLayers, layersOf, PROGRAM_VIDEO_PRIORITY, type VideoLayers } from './layers.ts';
+import { floorEstimateAtLowestLayer } from './estimateFloor.ts';
 import { LayerGovernor } from './LayerGovernor.ts';
+import { fitLayers, hasLayers, invalidLayers, layersOf, PROGRAM_VIDEO_PRIORITY, type VideoLayers } from './layers.ts';
 import type { Seat } from './MediaService.ts';
 import type { StreamOutlet } from './StreamOutlet.ts';
 import type { LayerInfo } from './stable/types.ts';
@@ -128,7 +129,7 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
         ...(layered ? { preferredLayers: fitLayers(producer, this.#wantedLayers) } : {}),
       });
       this.consumers.set(consumer.id, consumer);
-      if (layered) await this.#watchLayers(consumer, producer);
+      if (layered) await this.#watchLayers(consumer, producer, transport);
       consumer.observer.once('close', () => {
         this.consumers.delete(consumer.id);
         if (!this.#closed) this.emit('consumerclose', consumer.id);
@@ -255,11 +256,16 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
     return this.outlet.source.program.track('video')?.layers.map((l) => l.info) ?? [];
   }
 
-  async #watchLayers(consumer: types.Consumer, producer: types.Producer): Promise<void> {
+  async #watchLayers(consumer: types.Consumer, producer: types.Producer, transport: types.Transport): Promise<void> {
     this.#video = { consumer, producer };
     this.#governor?.close();
     this.#governor = new LayerGovernor(consumer, () => fitLayers(producer, this.#wantedLayers));
+    let floor = await floorEstimateAtLowestLayer(transport, producer, 0);
     consumer.on('layerschange', () => {
+      // The lowest layer's rate is known once it flowed; a change of layer is a cheap moment to look again.
+      void floorEstimateAtLowestLayer(transport, producer, floor).then((f) => {
+        floor = f;
+      });
       if (!this.#closed && this.#video?.consumer === consumer)
         this.emit('layerschange', layersOf(consumer, producer, this.#layerInfo()));
     });
