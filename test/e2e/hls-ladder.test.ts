@@ -2,6 +2,8 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { HLS_JS_CONFIG } from '@matchmesh/client';
+import { HlsService } from '@matchmesh/hls';
 import { signToken } from '@matchmesh/protocol';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { types } from 'mediasoup';
@@ -9,11 +11,10 @@ import * as mediasoup from 'mediasoup';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useZodSchemas } from '../../apps/node/src/http/schemas.ts';
 import { registerHls } from '../../apps/node/src/routes/hls.ts';
-import { HlsService } from '@matchmesh/hls';
+import { type Feed, LAYERS, MEDIA_CODECS, standIn, startFeed } from '../../packages/hls/test/simulcast-feed.ts';
 import { launchChromium } from '../src/browser.ts';
 import { openHlsPage } from '../src/hls-page.ts';
 import { startThrottleProxy } from '../src/throttle-proxy.ts';
-import { type Feed, LAYERS, MEDIA_CODECS, standIn, startFeed } from '../../packages/hls/test/simulcast-feed.ts';
 
 /**
  * The HLS ladder over HTTP, with real parts: the real mediasoup worker, a
@@ -275,17 +276,26 @@ describe('HLS ladder over HTTP: every simulcast layer a rendition (real worker, 
   }, 60_000);
 
   it('hls.js switches down under a throttled HTTP link and back up when it is lifted', async () => {
+    // hls.js reads the multivariant playlist once: start it when all three renditions are listed.
+    await waitForVariants(3, 30_000);
     const proxy = await startThrottleProxy(Number(new URL(base).port));
     const browser = await launchChromium();
-    const { page, close } = await openHlsPage(browser, `${proxy.url}/hls/${STREAM}/index.m3u8?token=${token}`);
+    // The product player's hls.js settings (packages/client HlsSession), ABR included.
+    const { page, close } = await openHlsPage(browser, `${proxy.url}/hls/${STREAM}/index.m3u8?token=${token}`, {
+      hlsConfig: { ...HLS_JS_CONFIG },
+    });
     type Level = { current: number; heights: number[]; videoHeight: number; bandwidth: number };
     const level = (): Promise<Level> =>
       page.evaluate(() => (window as unknown as { __hls: { level(): Level } }).__hls.level());
+    // hls.js's level and bandwidth estimate, sampled while waiting: what a failure report shows.
+    const series: string[] = [];
     const waitHeight = async (ok: (h: number) => boolean, ms: number): Promise<{ at: number; l: Level }> => {
       const t0 = Date.now();
       let l = await level();
+      series.length = 0;
       while (Date.now() - t0 < ms) {
         l = await level();
+        series.push(`${Date.now() - t0}:${l.current}/${l.videoHeight}@${Math.round(l.bandwidth / 1000)}k`);
         if (l.current >= 0 && ok(l.heights[l.current]!) && ok(l.videoHeight)) return { at: Date.now() - t0, l };
         await sleep(250);
       }
@@ -293,16 +303,16 @@ describe('HLS ladder over HTTP: every simulcast layer a rendition (real worker, 
     };
     try {
       const top = await waitHeight((h) => h === 360, 30_000);
-      console.log('hls.js on the top rendition after', top.at, 'ms', top.l);
+      console.log('hls.js on the top rendition after', top.at, 'ms', top.l, series.join(' '));
       expect(top.at).toBeGreaterThanOrEqual(0);
       // 400 kbit/s: only the lowest rendition (≈ 120 kbit/s video + 64 kbit/s audio) fits.
       proxy.setRate(50_000);
       const down = await waitHeight((h) => h < 360, 30_000);
-      console.log('hls.js down after', down.at, 'ms', down.l);
+      console.log('hls.js down after', down.at, 'ms', down.l, series.join(' '));
       expect(down.at).toBeGreaterThanOrEqual(0);
       proxy.setRate(Number.POSITIVE_INFINITY);
       const up = await waitHeight((h) => h === 360, 60_000);
-      console.log('hls.js back up after', up.at, 'ms', up.l);
+      console.log('hls.js back up after', up.at, 'ms', up.l, series.join(' '));
       if (up.at < 0)
         console.log(
           await page.evaluate(() => {

@@ -72,7 +72,7 @@ const params = new URLSearchParams(location.search);
 const video = document.getElementById('v');
 const hook = { frames: [], errors: [], warnings: [], count: 0 };
 window.__hls = hook;
-const hls = new Hls({ lowLatencyMode: params.get('ll') !== '0', backBufferLength: Infinity });
+const hls = new Hls({ lowLatencyMode: params.get('ll') !== '0', backBufferLength: Infinity, ...JSON.parse(params.get('config') || '{}') });
 hls.on(Hls.Events.ERROR, (_e, d) => { if (d.fatal) hook.errors.push(d.type + ':' + d.details + (d.response ? ' ' + d.response.code : '') + (d.error ? ' ' + d.error.message : '')); });
 hls.loadSource(params.get('src'));
 hls.attachMedia(video);
@@ -137,7 +137,8 @@ video.requestVideoFrameCallback(onFrame);
 export async function openHlsPage(
   browser: Browser,
   src: string,
-  options: { lowLatency?: boolean } = {},
+  /** hlsConfig: hls.js settings over the page's (e.g. the product player's HLS_JS_CONFIG). */
+  options: { lowLatency?: boolean; hlsConfig?: Record<string, unknown> } = {},
 ): Promise<{ page: Page; close(): Promise<void> }> {
   const layout = {
     cell: STRIP_CELL,
@@ -158,7 +159,8 @@ export async function openHlsPage(
   const port = (server.address() as AddressInfo).port;
   const page = await browser.newPage();
   await page.goto(
-    `http://127.0.0.1:${port}/?src=${encodeURIComponent(src)}${options.lowLatency === false ? '&ll=0' : ''}`,
+    `http://127.0.0.1:${port}/?src=${encodeURIComponent(src)}${options.lowLatency === false ? '&ll=0' : ''}` +
+      (options.hlsConfig ? `&config=${encodeURIComponent(JSON.stringify(options.hlsConfig))}` : ''),
   );
   return {
     page,

@@ -7,6 +7,7 @@ import {
   hlsScoresPath,
 } from '@matchmesh/protocol';
 import { TypedEmitter } from './emitter.ts';
+import { HLS_JS_CONFIG } from './hlsConfig.ts';
 import type { ReceivedScore, ScoreFeed } from './ScoreFeed.ts';
 import { SessionLifecycle, type SessionState, type SessionStateChange } from './SessionLifecycle.ts';
 import { baseStats, type SessionStats } from './sessionStats.ts';
@@ -61,10 +62,7 @@ async function loadHlsJs(): Promise<HlsLike | null> {
   if (!Hls.isSupported()) return null;
   // hls.js types `on` per event name (its Events enum and listener map); HlsLike keeps a
   // string-keyed `on` so tests can pass a small fake. The three events used are hls.js's own names.
-  return new Hls({
-    lowLatencyMode: true,
-    backBufferLength: 30,
-  }) as unknown as HlsLike;
+  return new Hls({ ...HLS_JS_CONFIG }) as unknown as HlsLike;
 }
 
 /**

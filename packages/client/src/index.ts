@@ -21,6 +21,7 @@ export {
   SignalingRequestError,
   SignalingTimeoutError,
 } from './errors.ts';
+export { HLS_JS_CONFIG } from './hlsConfig.ts';
 export {
   choose,
   edgeUrls,
@@ -40,6 +41,7 @@ export {
   type PlayerStats,
   type RetryOptions,
 } from './Player.ts';
+export { layerLabel, maxLayerFor, type Quality } from './quality.ts';
 export { type ReceivedScore, ScoreFeed, type ScoreFeedOptions, type ScorePushResult } from './ScoreFeed.ts';
 export { type FrameMediaTime, rtpMediaTime, ScreenScore, type ScreenScoreEvents } from './ScreenScore.ts';
 export {
@@ -63,4 +65,3 @@ export {
   type WebRtcSessionEvents,
   type WebRtcSessionOptions,
 } from './WebRtcSession.ts';
-export { layerLabel, maxLayerFor, type Quality } from './quality.ts';
