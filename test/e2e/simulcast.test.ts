@@ -22,6 +22,8 @@ describe('simulcast ladder through the mesh', () => {
   let redis: RedisServer;
   let ingest: TestNode;
   let relay: TestNode;
+  /** A second relay of the region: where a drained relay's viewers go. */
+  let relay2: TestNode | undefined;
   let link: RtcProxy;
   let origin: ManagedProcess;
   let browser: Browser;
@@ -68,7 +70,7 @@ describe('simulcast ladder through the mesh', () => {
     await browser?.close();
     await origin?.stop();
     await link?.close();
-    for (const n of [relay, ingest]) await n?.stop();
+    for (const n of [relay2, relay, ingest]) await n?.stop();
     await redis?.stop();
   });
 
@@ -135,6 +137,60 @@ describe('simulcast ladder through the mesh', () => {
       expect(left.map((e) => `${e.state}/${e.path}`).filter((p) => p !== 'connected/webrtc')).toEqual([]);
     } finally {
       link.shape('down', {});
+      await page.close();
+    }
+  });
+
+  it('a drain moves a viewer to another relay with the layer it chose: preferred there, never above it, back on it', async () => {
+    relay2 = await startNode(redis.url, {
+      MM_NODE_ID: 'eu-hd2',
+      MM_ROLES: 'relay',
+      MM_REGION: 'eu',
+      MM_MESH_ADDRESS: '127.0.0.1',
+    });
+    const admin = async (path: string, body: unknown): Promise<Response> =>
+      fetch(`${ingest.url}${path}`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${await token('admin', '*')}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    const page = await watch();
+    try {
+      await page.selectOption('[data-testid="quality"]', '1');
+      await waitForHeight(page, (h) => h === 180, 10_000);
+      await waitForMoreFrames(page, 15);
+      expect((await admin('/api/v1/nodes/eu-hd/drain', { draining: true })).status).toBe(200);
+      await page.waitForFunction(() => window.__mm!.nodeId === 'eu-hd2', undefined, { timeout: 15_000 });
+      const movedAt = Date.now();
+      await waitForMoreFrames(page, 15, 15_000);
+      // The picture's height from the move on, every 100 ms: for 3 s, and on until a second after it is
+      // back on the chosen 180p (at most 10 s).
+      const samples: { at: number; h: number }[] = [];
+      let first180 = -1;
+      for (let at = 0; at < 10_000 && (at < 3000 || first180 < 0 || at < first180 + 1000); at = Date.now() - movedAt) {
+        const h = await height(page);
+        samples.push({ at, h });
+        if (h === 180 && first180 < 0) first180 = at;
+        await page.waitForTimeout(100);
+      }
+      console.log(
+        `drain with a chosen layer: on eu-hd2; heights after the move ${samples.map((x) => `${x.at}:${x.h}`).join(' ')}; 180 px from ${first180} ms`,
+      );
+      // The choice came along: the new relay's consumer prefers layer 1, the picture never goes above it,
+      // and it is back on it. (The fresh transport's estimate decides within the choice:
+      // measured, it starts on 90p and re-picks 180p after ~1.5 s, sometimes dips again — item 5's
+      // "within a second" is not met; the note gives the figures.)
+      expect(
+        await page.evaluate(
+          () =>
+            (window.__mm!.layers as unknown as { preferred: { spatialLayer: number } } | null)?.preferred.spatialLayer,
+        ),
+      ).toBe(1);
+      expect(samples.every((x) => x.h <= 180)).toBe(true);
+      expect(first180).toBeGreaterThanOrEqual(0);
+      expect(await page.$eval('[data-testid="quality"]', (e) => (e as HTMLSelectElement).value)).toBe('1');
+    } finally {
+      await admin('/api/v1/nodes/eu-hd/drain', { draining: false });
       await page.close();
     }
   });
