@@ -40,6 +40,7 @@ interface ViewerHook {
     inboundAudioPackets: number;
     inboundVideoPackets: number;
     framesDecoded: number;
+    packetsLost: number;
     iceProtocol: string | null;
   }>;
 }

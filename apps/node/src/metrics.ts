@@ -229,6 +229,19 @@ export class NodeMetrics {
       },
     });
     new client.Gauge({
+      name: 'mm_keyframe_requests_upstream',
+      help: 'Key-frame requests the stable program sent to its feed since the stream started here, after coalescing (500 ms per layer): on an ingest node what reaches the origin, on a relay what crosses its pipe',
+      labelNames: ['stream'],
+      registers: r,
+      collect() {
+        this.reset();
+        for (const [id, s] of media.streams) {
+          const video = s.program.status().tracks.find((t) => t.kind === 'video');
+          if (video) this.set({ stream: id }, video.keyFrameRequests);
+        }
+      },
+    });
+    new client.Gauge({
       name: 'mm_splicer_packets',
       help: 'Packets through the stable-stream splicer per stream and kind: forwarded, dropped (standby feeds), or paced (of the forwarded, held for the worker by the feed pacer)',
       labelNames: ['stream', 'kind', 'outcome'],

@@ -8,6 +8,8 @@ export type TestHookStats = {
   inboundVideoPackets: number;
   framesDecoded: number;
   bytesReceived: number;
+  /** Inbound RTP packets the browser counts as lost (audio + video): what no retransmission recovered. */
+  packetsLost: number;
   iceState: string;
   /** 'udp' | 'tcp' once a candidate pair is selected. */
   iceProtocol: string | null;
@@ -112,6 +114,7 @@ async function stats(): Promise<TestHookStats> {
     inboundVideoPackets: s?.inboundVideoPackets ?? 0,
     framesDecoded: s?.framesDecoded ?? 0,
     bytesReceived: s?.bytesReceived ?? 0,
+    packetsLost: s?.packetsLost ?? 0,
     iceState: s?.iceState ?? 'new',
     iceProtocol: s?.iceProtocol ?? null,
     nodeId: s?.nodeId ?? null,

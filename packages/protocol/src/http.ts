@@ -94,6 +94,8 @@ export const ProgramResponse = z.object({
       dropped: z.number().int().min(0),
       /** Packets that waited in Node for the worker's fan-out (the feed pacer: a key frame's burst). */
       paced: z.number().int().min(0),
+      /** Key-frame requests sent to the feed, after coalescing (on an ingest node: what reaches the origin). */
+      keyFrameRequests: z.number().int().min(0),
     }),
   ),
 });

@@ -30,6 +30,8 @@ const FPS = 30;
 const GOP = 15;
 /** Layer i: packets per frame and payload bytes per packet (what a 80x45 / 160x90 / 320x180 encode roughly takes). */
 const PACKETS = [1, 2, 4];
+/** mediasoup marks a producer stream inactive (score 0) after this long without a packet (RtpStreamRecv). */
+const MEDIASOUP_INACTIVITY_MS = 1500;
 const BYTES = [180, 500, 1000];
 const MID_EXT = 4;
 const RID_EXT = 10;
@@ -453,7 +455,19 @@ describe('simulcast through the mesh', () => {
     // frame of layer 0); from the new session's first top-layer packet on it is the top layer only.
     const firstTop = viewerGot.findIndex((r) => r.tag?.feed === 2 && r.tag.layer === 2);
     expect(viewerGot.slice(firstTop).every((r) => !r.tag || r.tag.layer === 2)).toBe(true);
-    expect(viewerLayers(2)[0]! + viewerLayers(2)[1]!).toBeLessThanOrEqual(PACKETS[1]!);
+    // How long the stable producer's top layer was silent (the rig's feed runs in this process: on a
+    // loaded machine its 300 ms pause can stretch). After 1.5 s of silence mediasoup marks a stream
+    // inactive and its consumers climb back from the lowest layer as the layers resume (a 1.7 s
+    // pause, measured: 1 + 2 packets of layers 0 and 1 first) — the product's behaviour then, not a
+    // fault; below it, at most one frame of a lower layer.
+    const topLayer = got.filter((r) => layerOf.get(r.ssrc) === 2);
+    const resumedAt = topLayer.findIndex((r) => r.tag?.feed === 2);
+    const silentMs = topLayer[resumedAt]!.at - topLayer[resumedAt - 1]!.at;
+    console.log(`simulcast reconnect: the top layer was silent ${Math.round(silentMs)} ms`);
+    const [low, mid] = viewerLayers(2) as [number, number];
+    if (silentMs < MEDIASOUP_INACTIVITY_MS) expect(low + mid).toBeLessThanOrEqual(PACKETS[1]!);
+    // After a long silence: lower layers for at most a second (frames of layers 0 and 1).
+    else expect(low / PACKETS[0]! + mid / PACKETS[1]!).toBeLessThanOrEqual(FPS);
 
     // A later session with only the two best layers: layer 0 stops, layers 1 and 2 keep flowing.
     second.stop();

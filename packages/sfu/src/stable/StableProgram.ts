@@ -61,7 +61,16 @@ export interface ProgramStatus {
   switches: number;
   lastSwitch: SwitchRecord | undefined;
   /** Per media kind: which source feeds it (and which one it waits to splice in), packets forwarded and dropped. */
-  tracks: { kind: string; active?: string; pending?: string; forwarded: number; dropped: number; paced: number }[];
+  tracks: {
+    kind: string;
+    active?: string;
+    pending?: string;
+    forwarded: number;
+    dropped: number;
+    paced: number;
+    /** Key-frame requests sent to the sources (after coalescing). */
+    keyFrameRequests: number;
+  }[];
 }
 
 interface Attached extends ProgramSource {
@@ -181,6 +190,7 @@ export class StableProgram extends EventEmitter<StableProgramEvents> {
         forwarded: t.forwarded,
         dropped: t.dropped,
         paced: t.paced,
+        keyFrameRequests: t.keyFrameRequests,
       })),
     };
   }

@@ -170,6 +170,12 @@ export class StableTrack extends EventEmitter<StableTrackEvents> {
     return this.#top()?.pendingSource;
   }
 
+  /**
+   * Key-frame requests this track sent to its sources (after coalescing): on an
+   * ingest node what reaches the origin, on a relay what crosses the pipe.
+   */
+  keyFrameRequests = 0;
+
   /** Packets that waited in the feed pacer for the worker (0 when unpaced). */
   get paced(): number {
     return this.#pacer?.held ?? 0;
@@ -308,7 +314,9 @@ export class StableTrack extends EventEmitter<StableTrackEvents> {
       this.#keyFrameAsked.delete(sourceId);
       source.trailing = undefined;
       source.lastKeyFrameAskAt = performance.now();
-      if (!source.consumer.closed) void source.consumer.requestKeyFrame().catch(() => undefined);
+      if (source.consumer.closed) return;
+      this.keyFrameRequests++;
+      void source.consumer.requestKeyFrame().catch(() => undefined);
     };
     const wait = source.lastKeyFrameAskAt + KEY_FRAME_REQUEST_DELAY_MS - performance.now();
     if (this.layers.length === 1 || wait <= 0) {
