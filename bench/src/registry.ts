@@ -24,7 +24,18 @@ export interface Scenario {
   run(ctx: ScenarioContext): Promise<ScenarioResult>;
 }
 
-const NAMES = ['fanout', 'workers', 'latency', 'g2g', 'ttff', 'joinstorm', 'copies', 'splicer', 'origin'] as const;
+const NAMES = [
+  'fanout',
+  'workers',
+  'latency',
+  'g2g',
+  'ttff',
+  'joinstorm',
+  'copies',
+  'splicer',
+  'origin',
+  'longhaul',
+] as const;
 export type ScenarioName = (typeof NAMES)[number];
 
 export function scenarioNames(): readonly string[] {
@@ -52,6 +63,8 @@ export async function loadScenario(name: string): Promise<Scenario> {
       return (await import('./scenarios/splicer.ts')).splicer;
     case 'origin':
       return (await import('./scenarios/origin.ts')).origin;
+    case 'longhaul':
+      return (await import('./scenarios/longhaul.ts')).longhaul;
   }
   throw new Error(`unknown scenario ${name}`);
 }

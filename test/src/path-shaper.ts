@@ -32,6 +32,8 @@ export interface PathStats {
   /** Dropped at the bottleneck (its buffer was full). */
   overflow: number;
   bytesPassed: number;
+  /** Bytes of the packets lost or dropped (what the sender spent for nothing). */
+  bytesLost: number;
 }
 
 export class PathShaper {
@@ -40,7 +42,7 @@ export class PathShaper {
   /** When the bottleneck finishes sending what is queued (ms, performance.now()). */
   #linkFreeAt = 0;
   #lastDeliverAt = 0;
-  readonly stats: PathStats = { passed: 0, lost: 0, overflow: 0, bytesPassed: 0 };
+  readonly stats: PathStats = { passed: 0, lost: 0, overflow: 0, bytesPassed: 0, bytesLost: 0 };
   readonly #queue: { at: number; packet: Buffer }[] = [];
   #timer: NodeJS.Timeout | undefined;
   readonly #deliver: (packet: Buffer) => void;
@@ -70,6 +72,7 @@ export class PathShaper {
     }
     if (this.#bad || (s.lossPct && this.#random() * 100 < s.lossPct)) {
       this.stats.lost++;
+      this.stats.bytesLost += packet.length;
       return;
     }
     const now = performance.now();
@@ -78,6 +81,7 @@ export class PathShaper {
       const start = Math.max(now, this.#linkFreeAt);
       if (start - now > (s.queueMs ?? 100)) {
         this.stats.overflow++;
+        this.stats.bytesLost += packet.length;
         return;
       }
       this.#linkFreeAt = start + (packet.length * 8) / s.rateKbps;

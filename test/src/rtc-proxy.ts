@@ -126,12 +126,13 @@ export async function startRtcProxy(listenIp: string, port: number, targetIp = '
       for (const shaper of shapers[direction]) shaper.setShape(shape);
     },
     shapeStats(direction) {
-      const sum: PathStats = { passed: 0, lost: 0, overflow: 0, bytesPassed: 0 };
+      const sum: PathStats = { passed: 0, lost: 0, overflow: 0, bytesPassed: 0, bytesLost: 0 };
       for (const { stats } of shapers[direction]) {
         sum.passed += stats.passed;
         sum.lost += stats.lost;
         sum.overflow += stats.overflow;
         sum.bytesPassed += stats.bytesPassed;
+        sum.bytesLost += stats.bytesLost;
       }
       return sum;
     },

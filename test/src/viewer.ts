@@ -41,6 +41,7 @@ interface ViewerHook {
     inboundVideoPackets: number;
     framesDecoded: number;
     packetsLost: number;
+    playoutDelayMs: number | null;
     iceProtocol: string | null;
   }>;
 }

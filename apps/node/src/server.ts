@@ -105,6 +105,7 @@ export async function startNode(config: NodeConfig, logger: PinoLogger): Promise
   const signaling = new SignalingServer({
     tokenSecret: config.tokens.secret,
     iceServers,
+    viewerPlayoutDelayMs: rtc.viewerPlayoutDelayMs,
     nodeId: node.id,
     region: node.region,
     log: area('signaling'),

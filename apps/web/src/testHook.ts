@@ -10,6 +10,8 @@ export type TestHookStats = {
   bytesReceived: number;
   /** Inbound RTP packets the browser counts as lost (audio + video): what no retransmission recovered. */
   packetsLost: number;
+  /** The playout delay the node asked for, as the browser's receivers took it (ms); null: the browser's own. */
+  playoutDelayMs: number | null;
   iceState: string;
   /** 'udp' | 'tcp' once a candidate pair is selected. */
   iceProtocol: string | null;
@@ -115,6 +117,7 @@ async function stats(): Promise<TestHookStats> {
     framesDecoded: s?.framesDecoded ?? 0,
     bytesReceived: s?.bytesReceived ?? 0,
     packetsLost: s?.packetsLost ?? 0,
+    playoutDelayMs: s?.playoutDelayMs ?? null,
     iceState: s?.iceState ?? 'new',
     iceProtocol: s?.iceProtocol ?? null,
     nodeId: s?.nodeId ?? null,

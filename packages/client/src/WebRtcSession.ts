@@ -96,6 +96,8 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
   readonly #scoreChannel: ScoreChannel;
   #nodeId: string | null = null;
   #region: string | null = null;
+  /** Playout delay the node asks of this session's receivers (join reply), ms; 0: the browser's own. */
+  #playoutDelayMs = 0;
   /** Serializes consume/consumeData rounds triggered by notifications. */
   #queue: Promise<void> = Promise.resolve();
   #iceTimer: ReturnType<typeof setTimeout> | undefined;
@@ -204,6 +206,7 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
       this.#assertOpen();
       this.#nodeId = joined.nodeId;
       this.#region = joined.region;
+      this.#playoutDelayMs = joined.playoutDelayMs ?? 0;
       // Resumed: the score channel brings every update after ours, in order; the
       // snapshot (the latest) would jump over them.
       if (joined.score && !joined.resumed) this.#pushScore(joined.score, true);
@@ -286,6 +289,8 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
     }
     Object.assign(stats, summarizeStats(report));
     stats.audioPacketsBySource = audioPacketsBySource(report, this.consumers);
+    const targets = [...this.#consumers.values()].map((c) => playoutDelayOf(c.consumer.rtpReceiver));
+    if (targets.some((t) => t !== undefined)) stats.playoutDelayMs = Math.min(...targets.map((t) => t ?? 0));
     return stats;
   }
 
@@ -409,6 +414,7 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
       return;
     }
     for (const entry of created) {
+      if (this.#playoutDelayMs > 0) setPlayoutDelay(entry.consumer.rtpReceiver, this.#playoutDelayMs);
       this.#consumers.set(entry.consumer.id, entry);
       this.#mediaStream?.addTrack(entry.consumer.track);
       entry.consumer.on('transportclose', () => this.#removeConsumer(entry.consumer.id));
@@ -465,4 +471,22 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
 
 function toError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));
+}
+
+/** jitterBufferTarget (Chromium 114+, Firefox): absent from older browsers and from TypeScript's DOM types. */
+type PlayoutReceiver = RTCRtpReceiver & { jitterBufferTarget?: number | null };
+
+/**
+ * Ask the browser to hold `ms` of media before playing it: on a relay at the far
+ * end of a long haul, a packet lost on the haul is retransmitted across it
+ * before its frame is due. Browsers without the property keep their own delay.
+ */
+function setPlayoutDelay(receiver: RTCRtpReceiver | undefined, ms: number): void {
+  const r = receiver as PlayoutReceiver | undefined;
+  if (r && 'jitterBufferTarget' in r) r.jitterBufferTarget = ms;
+}
+
+function playoutDelayOf(receiver: RTCRtpReceiver | undefined): number | undefined {
+  const t = (receiver as PlayoutReceiver | undefined)?.jitterBufferTarget;
+  return typeof t === 'number' ? t : undefined;
 }

@@ -22,6 +22,8 @@ export type SessionStats = {
   frameWidth?: number;
   frameHeight?: number;
   jitterBufferDelayMs?: number;
+  /** The playout delay the node asked for, as the browser's receivers took it (jitterBufferTarget, ms). */
+  playoutDelayMs?: number;
   scoresReceived: number;
   lastSeq: number;
   gaps: number;

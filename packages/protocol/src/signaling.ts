@@ -160,6 +160,11 @@ export const JoinResponse = z.object({
   resumed: z.boolean().optional(),
   /** STUN/TURN servers for this session (TURN with time-limited credentials), when the node has any. */
   iceServers: z.array(IceServer).optional(),
+  /**
+   * Playout delay to ask of the browser for this session's media (RTCRtpReceiver.jitterBufferTarget,
+   * ms): set on relays at the far end of a long haul, so retransmissions across it arrive in time.
+   */
+  playoutDelayMs: z.number().int().min(0).max(4000).optional(),
 });
 export type JoinResponse = z.infer<typeof JoinResponse>;
 

@@ -35,6 +35,8 @@ export interface PeerContext {
   log: Logger;
   /** STUN/TURN servers for a new session (TURN credentials minted for `user`); none by default. */
   iceServers?(user: string): IceServer[];
+  /** Playout delay asked of viewers (ms, MM_VIEWER_PLAYOUT_DELAY_MS); 0 or absent: the browser's own. */
+  viewerPlayoutDelayMs?: number;
   /** Refuse new joins (Redis down, node draining, no relay role for viewers) with this reason, or undefined. */
   admissionBlocked(role: 'viewer' | 'commentator'): string | undefined;
   /** The stream's router here, pulling the region's copy if needed; undefined if not live. */
@@ -143,6 +145,7 @@ export class Peer {
       score: stream.latestScore,
       resumed,
       ...(iceServers && iceServers.length > 0 ? { iceServers } : {}),
+      ...(this.#ctx.viewerPlayoutDelayMs ? { playoutDelayMs: this.#ctx.viewerPlayoutDelayMs } : {}),
     };
   }
 

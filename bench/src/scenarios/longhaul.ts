@@ -1,0 +1,252 @@
+// Issue 15's figures — the one copy of a match that crosses to a far region,
+// over a shaped long haul (test/src/pipe-link.ts on both directions of the
+// pipe between the ingest and the Asian relay: 100 ms each way, 200 ms round
+// trip), with 0 / 0.5 / 2 / 5 % loss, random and in bursts (Gilbert–Elliott,
+// 4 packets per burst on average), on the media going to Asia. A Chromium
+// viewer on the Asian relay plays the production picture (720p, 1.5 Mbit/s);
+// for each pattern it reports freezes, the residual loss (what NACK/RTX across
+// the haul did not recover: packets the browser counts lost), the key-frame
+// requests that reached the origin, and the bytes sent on the haul against
+// the same run's loss-free pattern (the retransmission overhead). Two far
+// relays side by side, each its own region and copy over its own haul: one
+// as shipped (the browser's own playout delay — the baseline) and one with
+// MM_VIEWER_PLAYOUT_DELAY_MS=400. The dual path of the issue is not built.
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from '../../../test/src/browser.ts';
+import { scrapeMetrics } from '../../../test/src/metrics.ts';
+import type { PathShape } from '../../../test/src/path-shaper.ts';
+import { type PipeLink, startPipeLink } from '../../../test/src/pipe-link.ts';
+// For its `window.__mm` global declaration (the viewer page's test hook).
+import '../../../test/src/viewer.ts';
+import { Mesh, type TestNode, token } from '../mesh.ts';
+import type { Scenario, ScenarioResult } from '../registry.ts';
+import { ratio, sleep } from '../stats.ts';
+
+const STREAM = 'bench-longhaul';
+const HAUL: PathShape = { delayMs: 100 };
+/** A gap between presented frames longer than this is a freeze (the picture is 30 fps: ~6 frames missed). */
+const FREEZE_MS = 200;
+
+/** Loss patterns: random (independent per packet) or bursty with a stationary loss of `pct`, 4 packets a burst. */
+const PATTERNS: Array<{ label: string; shape: PathShape }> = [
+  { label: '0 %', shape: HAUL },
+  ...[0.5, 2, 5].flatMap((pct) => [
+    { label: `${pct} % random`, shape: { ...HAUL, lossPct: pct } },
+    // Stationary loss enter / (enter + exit) = pct with exit 25 %.
+    { label: `${pct} % bursty`, shape: { ...HAUL, burst: { enterPct: (25 * pct) / (100 - pct), exitPct: 25 } } },
+  ]),
+];
+
+interface Row {
+  relay: string;
+  pattern: string;
+  seconds: number;
+  frames: number;
+  freezes: number;
+  longestFreezeMs: number;
+  droppedPct: number;
+  residualPct: number;
+  keyFramesToOrigin: number;
+  haulKbps: number;
+}
+
+type Far = 'asia' | 'asiaDelay';
+type Link = PipeLink<Far | 'ingest'>;
+
+interface Viewer {
+  far: Far;
+  label: string;
+  page: Page;
+}
+
+async function frameTimes(page: Page): Promise<number[]> {
+  return page.evaluate(() => (window as unknown as { __frameTimes?: number[] }).__frameTimes?.slice() ?? []);
+}
+
+async function lossNow(page: Page): Promise<{ lost: number; received: number }> {
+  const s = await page.evaluate(() => window.__mm!.stats());
+  return { lost: s.packetsLost, received: s.inboundVideoPackets + s.inboundAudioPackets };
+}
+
+async function keyFrameAsks(node: TestNode): Promise<number> {
+  return (await scrapeMetrics(node.url)).get(`mm_keyframe_requests_upstream{stream="${STREAM}"}`) ?? 0;
+}
+
+/** One pattern on both hauls at once; one row per far relay. */
+async function measure(
+  viewers: Viewer[],
+  link: Link,
+  ingest: TestNode,
+  pattern: (typeof PATTERNS)[number],
+  seconds: number,
+): Promise<Row[]> {
+  for (const v of viewers) link.shape(v.far, pattern.shape);
+  const before = await Promise.all(
+    viewers.map(async (v) => ({
+      haul: link.stats(v.far),
+      loss: await lossNow(v.page),
+      from: await v.page.evaluate(() => performance.now()),
+    })),
+  );
+  const asks0 = await keyFrameAsks(ingest);
+  const t0 = performance.now();
+  await sleep(seconds * 1000);
+  const elapsed = (performance.now() - t0) / 1000;
+  const asks = (await keyFrameAsks(ingest)) - asks0;
+  return Promise.all(
+    viewers.map(async (v, i) => {
+      const b = before[i]!;
+      const haul = link.stats(v.far);
+      const loss = await lossNow(v.page);
+      const times = (await frameTimes(v.page)).filter((t) => t > b.from);
+      let previous = b.from;
+      let freezes = 0;
+      let longest = 0;
+      for (const t of times) {
+        const gap = t - previous;
+        if (gap > FREEZE_MS) freezes++;
+        longest = Math.max(longest, gap);
+        previous = t;
+      }
+      const sent = haul.passed + haul.lost - b.haul.passed - b.haul.lost;
+      const residual = loss.lost - b.loss.lost;
+      const received = loss.received - b.loss.received;
+      const sentBytes = haul.bytesPassed + haul.bytesLost - b.haul.bytesPassed - b.haul.bytesLost;
+      return {
+        relay: v.label,
+        pattern: pattern.label,
+        seconds: elapsed,
+        frames: times.length,
+        freezes,
+        longestFreezeMs: longest,
+        droppedPct: (100 * (haul.lost - b.haul.lost)) / Math.max(1, sent),
+        residualPct: (100 * residual) / Math.max(1, received + residual),
+        // Both relays' requests reach the one origin: the ingest's count is shared.
+        keyFramesToOrigin: asks,
+        haulKbps: (sentBytes * 8) / 1000 / elapsed,
+      };
+    }),
+  );
+}
+
+export const longhaul: Scenario = {
+  name: 'longhaul',
+  description: 'a far region over a 200 ms round-trip haul with random and bursty loss: freezes, residual loss',
+  async run(ctx): Promise<ScenarioResult> {
+    const seconds = ctx.flags.stepSeconds * 2;
+    const mesh = await Mesh.start();
+    let browser: Browser | undefined;
+    let link: Link | undefined;
+    try {
+      const ingest = await mesh.node({
+        MM_NODE_ID: 'bench-lh-ingest',
+        MM_ROLES: 'ingest',
+        MM_REGION: 'eu',
+        MM_MESH_ADDRESS: '127.0.0.4',
+      });
+      // Two far regions, each one relay and one copy over its own haul; the second asks its viewers
+      // to hold 400 ms (about two of the haul's round trips).
+      const asia = await mesh.node({
+        MM_NODE_ID: 'bench-lh-asia',
+        MM_ROLES: 'relay',
+        MM_REGION: 'asia',
+        MM_MESH_ADDRESS: '127.0.0.3',
+      });
+      const asiaDelay = await mesh.node({
+        MM_NODE_ID: 'bench-lh-asia-400',
+        MM_ROLES: 'relay',
+        MM_REGION: 'asia-east',
+        MM_MESH_ADDRESS: '127.0.0.5',
+        MM_VIEWER_PLAYOUT_DELAY_MS: '400',
+      });
+      const pipes = (n: TestNode) => ({ min: n.rtcPort + 1, max: n.rtcPort + 49 });
+      link = await startPipeLink({
+        asia: { announced: '127.0.0.3', ports: pipes(asia) },
+        asiaDelay: { announced: '127.0.0.5', ports: pipes(asiaDelay) },
+        ingest: { announced: '127.0.0.4', ports: pipes(ingest) },
+      });
+      for (const to of ['asia', 'asiaDelay', 'ingest'] as const) link.shape(to, HAUL);
+      await mesh.origin(ingest, STREAM);
+      await mesh.waitLive(asia, STREAM);
+      await mesh.waitLive(asiaDelay, STREAM);
+      browser = await launchChromium();
+      const viewers: Viewer[] = [];
+      for (const [far, node, label] of [
+        ['asia', asia, 'as shipped'],
+        ['asiaDelay', asiaDelay, 'playout delay 400 ms'],
+      ] as const) {
+        const page = await browser.newPage();
+        await page.goto(`${node.url}/watch?stream=${STREAM}&token=${await token('viewer', STREAM)}&node=${node.url}`);
+        await page.waitForFunction(() => (window.__mm?.framesDecoded() ?? 0) >= 60, undefined, { timeout: 60_000 });
+        // A string, not a function: tsx would wrap the inner function's name in a helper the page lacks.
+        await page.evaluate(`(() => {
+          window.__frameTimes = [];
+          const video = document.querySelector('video');
+          const onFrame = (now) => { window.__frameTimes.push(now); video.requestVideoFrameCallback(onFrame); };
+          video.requestVideoFrameCallback(onFrame);
+        })()`);
+        viewers.push({ far, label, page });
+      }
+      const delays = await Promise.all(
+        viewers.map((v) => v.page.evaluate(async () => (await window.__mm!.stats()).playoutDelayMs)),
+      );
+      ctx.log(`longhaul: the viewers' playout delay as the browser took it: ${JSON.stringify(delays)}`);
+      // Settle first: the join's own start-up (first key frame, the estimate) is not the baseline's.
+      await sleep(5000);
+      const rows: Row[] = [];
+      for (const pattern of PATTERNS) {
+        ctx.log(`longhaul: ${pattern.label} for ${seconds} s`);
+        rows.push(...(await measure(viewers, link, ingest, pattern, seconds)));
+        // Back to the clean haul between patterns, so one pattern's damage does not spill into the next.
+        for (const v of viewers) link.shape(v.far, HAUL);
+        await sleep(3000);
+      }
+      const baseOf = (relay: string): Row => rows.find((r) => r.relay === relay && r.pattern === PATTERNS[0]!.label)!;
+      const shipped = (pattern: string): Row => rows.find((r) => r.relay === 'as shipped' && r.pattern === pattern)!;
+      return {
+        tables: [
+          {
+            title: `long haul Europe → Asia, 200 ms round trip, pipe NACK/RTX, two far relays at once, ${seconds} s per pattern`,
+            columns: [
+              'far relay',
+              'loss on the haul',
+              'frames',
+              `freezes > ${FREEZE_MS} ms`,
+              'longest freeze ms',
+              'freezes x as shipped',
+              'dropped on the haul %',
+              'residual at the viewer %',
+              'key frames to origin /s',
+              'sent on the haul kbit/s',
+              'overhead x 0 % row',
+            ],
+            rows: rows.map((r) => [
+              r.relay,
+              r.pattern,
+              r.frames,
+              r.freezes,
+              Math.round(r.longestFreezeMs),
+              r.relay === 'as shipped' ? null : ratio(r.freezes, shipped(r.pattern).freezes),
+              r.droppedPct,
+              r.residualPct,
+              r.keyFramesToOrigin / r.seconds,
+              r.haulKbps,
+              ratio(r.haulKbps, baseOf(r.relay).haulKbps),
+            ]),
+            notes: [
+              'loss on the media towards Asia only; NACKs, PLIs and reports travel back over the same 100 ms unharmed',
+              'residual: packets (audio + video) the viewer counts lost — what retransmission across the haul did not recover',
+              "key frames to origin: the ingest's count, shared by both far relays",
+              'the dual path (issue 15 item 3) is not built: no rows for it',
+            ],
+          },
+        ],
+        data: { rows },
+      };
+    } finally {
+      await browser?.close();
+      await link?.close();
+      await mesh.close();
+    }
+  },
+};
