@@ -1,4 +1,5 @@
 import { type RedisServer, startRedisServer } from '@matchmesh/cluster/testing';
+import type { PipeSummary } from '@matchmesh/protocol';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../src/browser.ts';
@@ -73,6 +74,14 @@ describe('the long haul: a far region keeps its one copy through loss at 200 ms 
   const keyFrameAsks = async (node: TestNode): Promise<number> =>
     (await scrapeMetrics(node.url)).get(`mm_keyframe_requests_upstream{stream="${stream}"}`) ?? 0;
 
+  const pipesOf = async (node: TestNode): Promise<PipeSummary[]> => {
+    const res = await fetch(`${node.url}/api/v1/pipes`, {
+      headers: { Authorization: `Bearer ${await token('admin', '*')}` },
+    });
+    expect(res.status).toBe(200);
+    return ((await res.json()) as { pipes: PipeSummary[] }).pipes;
+  };
+
   const lossNow = async (page: Page): Promise<{ lost: number; received: number }> => {
     const s = await page.evaluate(() => window.__mm!.stats());
     return { lost: s.packetsLost, received: s.inboundVideoPackets + s.inboundAudioPackets };
@@ -126,6 +135,15 @@ describe('the long haul: a far region keeps its one copy through loss at 200 ms 
       );
       // The loss was there: the shaped link dropped ~2 % of the copy.
       expect(dropped).toBeGreaterThan(0);
+      // Ops see the long haul (GET /api/v1/pipes, also /metrics and /ops): the ingest's pipe to Asia with the
+      // round trip from its reports, the packets NACKed across it and retransmitted; Asia's end, repaired ones.
+      const out = (await pipesOf(ingest)).find((p) => p.direction === 'out' && p.peerNodeId === 'asia-lh');
+      const inn = (await pipesOf(asia)).find((p) => p.direction === 'in' && p.peerNodeId === 'ingest-lh');
+      console.log(`long haul as ops see it: out ${JSON.stringify(out?.link)}; in ${JSON.stringify(inn?.link)}`);
+      expect(out?.link?.rttMs).toBeGreaterThanOrEqual(190);
+      expect(out?.link?.nacked).toBeGreaterThan(0);
+      expect(out?.link?.retransmitted).toBeGreaterThan(0);
+      expect(inn?.link?.retransmitted).toBeGreaterThan(0);
       // Requests for key frames are coalesced at each stable program (500 ms per layer): at most ~2 a second
       // reach the origin, whatever the loss (plus one for the first request of a burst).
       expect(asked.origin).toBeLessThanOrEqual(Math.ceil(seconds * 2) + 1);

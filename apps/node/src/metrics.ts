@@ -95,6 +95,39 @@ export class NodeMetrics {
         for (const { n, ...labels } of counts.values()) this.set(labels, n);
       },
     });
+    // What each pipe's path did (the long haul to a far region): one stats read per pipe per scrape.
+    const linkLabels = ['stream', 'direction', 'peer'] as const;
+    const linkReport = async () => (await mesh()?.linkReport()) ?? [];
+    new client.Gauge({
+      name: 'mm_pipe_rtt_seconds',
+      help: "Round trip of a pipe's path from its RTCP reports (sending end)",
+      labelNames: linkLabels,
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        for (const p of await linkReport()) {
+          if (p.link?.rttMs !== undefined) {
+            this.set({ stream: p.stream, direction: p.direction, peer: p.peerNodeId }, p.link.rttMs / 1000);
+          }
+        }
+      },
+    });
+    new client.Gauge({
+      name: 'mm_pipe_packets',
+      help: "A pipe's program packets so far: sent/received, nacked (lost on the path, before retransmission), retransmitted (in: repaired) and lost (mediasoup packetsLost: may count repaired ones)",
+      labelNames: [...linkLabels, 'kind'],
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        for (const p of await linkReport()) {
+          if (!p.link) continue;
+          const labels = { stream: p.stream, direction: p.direction, peer: p.peerNodeId };
+          for (const kind of ['packets', 'nacked', 'retransmitted', 'lost'] as const) {
+            this.set({ ...labels, kind }, p.link[kind]);
+          }
+        }
+      },
+    });
     new client.Gauge({
       name: 'mm_media_objects',
       help: 'Live mediasoup objects on this node by type (routers, transports, producers, consumers, data producers/consumers)',

@@ -1,7 +1,7 @@
 import type { PipeSummary } from '@matchmesh/protocol';
 import type { SourceRole, SwitchRecord } from '@matchmesh/sfu';
 import type { MeshConfig } from './config.ts';
-import type { InboundPipe, Logger, MeshDirectory, MeshMedia, MeshStream } from './ports.ts';
+import type { InboundPipe, Logger, MeshDirectory, MeshMedia, MeshStream, PipeEntry } from './ports.ts';
 import type { RegionCopy } from './region-copy.ts';
 
 /** A primary copy silent this long is re-pulled from whatever node now holds the primary ingest. */
@@ -130,13 +130,10 @@ export class FeedGuard {
     });
   }
 
-  summaries(): PipeSummary[] {
+  summaries(): PipeEntry[] {
     return [...this.#backup.entries()].map(([stream, pipe]) => ({
-      id: pipe.pipeId ?? '',
-      stream,
-      direction: 'in',
-      peerNodeId: pipe.upstream,
-      peerRegion: '',
+      summary: { id: pipe.pipeId ?? '', stream, direction: 'in', peerNodeId: pipe.upstream, peerRegion: '' },
+      pipe,
     }));
   }
 

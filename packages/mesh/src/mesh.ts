@@ -3,7 +3,16 @@ import type { PipeSummary } from '@matchmesh/protocol';
 import type { MeshConfig } from './config.ts';
 import { FeedGuard } from './feed-guard.ts';
 import { PipeBroker } from './pipe-broker.ts';
-import type { InboundPipe, Logger, MeshBus, MeshDirectory, MeshLiveness, MeshMedia, MeshStream } from './ports.ts';
+import type {
+  InboundPipe,
+  Logger,
+  MeshBus,
+  MeshDirectory,
+  MeshLiveness,
+  MeshMedia,
+  MeshStream,
+  PipeEntry,
+} from './ports.ts';
 import { RegionCopies } from './region-copies.ts';
 import { Sweeper } from './sweeper.ts';
 
@@ -129,6 +138,20 @@ export class Mesh<S extends MeshStream = MeshStream> {
   }
 
   summaries(): PipeSummary[] {
+    return this.#entries().map((e) => e.summary);
+  }
+
+  /** The pipes with what each one's path did so far (RTT, NACKs, retransmissions, loss): for ops. */
+  async linkReport(): Promise<PipeSummary[]> {
+    return Promise.all(
+      this.#entries().map(async ({ summary, pipe }) => ({
+        ...summary,
+        link: await pipe.linkStats().catch(() => undefined),
+      })),
+    );
+  }
+
+  #entries(): PipeEntry[] {
     return [...this.#broker.summaries(), ...this.#copies.summaries(), ...this.#guard.summaries()];
   }
 

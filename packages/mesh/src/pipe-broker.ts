@@ -9,7 +9,7 @@ import {
 } from '@matchmesh/protocol';
 import type { SourceRole } from '@matchmesh/sfu';
 import type { MeshConfig } from './config.ts';
-import type { InboundPipe, Logger, MeshBus, MeshMedia, MeshStream, OutboundPipe } from './ports.ts';
+import type { InboundPipe, Logger, MeshBus, MeshMedia, MeshStream, OutboundPipe, PipeEntry } from './ports.ts';
 
 /**
  * The pipe protocol between nodes, both ends of it (sender and handler of each
@@ -117,13 +117,16 @@ export class PipeBroker {
     return this.#out.size;
   }
 
-  summaries(): PipeSummary[] {
+  summaries(): PipeEntry[] {
     return [...this.#out.values()].map((p) => ({
-      id: p.pipeId,
-      stream: p.stream,
-      direction: 'out',
-      peerNodeId: p.peer.nodeId,
-      peerRegion: p.peer.region,
+      summary: {
+        id: p.pipeId,
+        stream: p.stream,
+        direction: 'out',
+        peerNodeId: p.peer.nodeId,
+        peerRegion: p.peer.region,
+      },
+      pipe: p,
     }));
   }
 

@@ -1,5 +1,11 @@
 import type { ClaimResult, IngestRole, Logger, RegionClaim, RenewResult } from '@matchmesh/cluster';
-import type { PipeCommentaryRequest, PipeOpenRequest, PipeOpenResponse } from '@matchmesh/protocol';
+import type {
+  PipeCommentaryRequest,
+  PipeLinkStats,
+  PipeOpenRequest,
+  PipeOpenResponse,
+  PipeSummary,
+} from '@matchmesh/protocol';
 import type { SourceRole, SwitchRecord } from '@matchmesh/sfu';
 import type { z } from 'zod';
 
@@ -71,6 +77,8 @@ export interface InboundPipe {
   readonly closed: boolean;
   /** The upstream's commentary changed: produce the new voices, close the ended ones. */
   applyCommentary(change: CommentaryChange): Promise<void>;
+  /** What the path did to the program's media so far (receiving end). */
+  linkStats(): Promise<PipeLinkStats>;
   close(reason: string): void;
   once(event: 'close', listener: (reason: string) => void): unknown;
 }
@@ -83,6 +91,8 @@ export interface OutboundPipe {
   /** What the downstream connects to (the pipe.open reply). */
   readonly answer: PipeOpenResponse;
   readonly closed: boolean;
+  /** What the path did to the program's media so far (sending end: round trip, NACKs, retransmissions). */
+  linkStats(): Promise<PipeLinkStats>;
   close(reason: string): void;
   once(event: 'close', listener: (reason: string) => void): unknown;
   /** Commentators who started or stopped while the pipe is open. */
@@ -108,4 +118,10 @@ export interface MeshMedia<S extends MeshStream = MeshStream> {
   ): Promise<InboundPipe>;
   /** The upstream end, connected to the downstream's `offer`. */
   openOutbound(stream: MeshStream, offer: PipeOffer, peer: { nodeId: string; region: string }): Promise<OutboundPipe>;
+}
+
+/** A pipe of this node as ops see it: its summary, and the pipe to ask what its path did. */
+export interface PipeEntry {
+  summary: PipeSummary;
+  pipe: { linkStats(): Promise<PipeLinkStats> };
 }

@@ -1,7 +1,7 @@
 import { ClusterError } from '@matchmesh/cluster';
 import type { PipeSummary } from '@matchmesh/protocol';
 import type { MeshConfig } from './config.ts';
-import type { InboundPipe, MeshLiveness, MeshMedia, MeshStream } from './ports.ts';
+import type { InboundPipe, MeshLiveness, MeshMedia, MeshStream, PipeEntry } from './ports.ts';
 import { RegionCopy, type RegionCopyDeps } from './region-copy.ts';
 
 export interface RegionCopiesDeps<S extends MeshStream = MeshStream> extends Omit<RegionCopyDeps, 'forget' | 'config'> {
@@ -154,13 +154,10 @@ export class RegionCopies<S extends MeshStream = MeshStream> {
     }
   }
 
-  summaries(): PipeSummary[] {
+  summaries(): PipeEntry[] {
     return [...this.#copies.entries()].map(([stream, copy]) => ({
-      id: copy.pipe.pipeId ?? '',
-      stream,
-      direction: 'in',
-      peerNodeId: copy.upstream,
-      peerRegion: '',
+      summary: { id: copy.pipe.pipeId ?? '', stream, direction: 'in', peerNodeId: copy.upstream, peerRegion: '' },
+      pipe: copy.pipe,
     }));
   }
 

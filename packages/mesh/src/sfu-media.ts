@@ -1,4 +1,4 @@
-import type { PipeOpenResponse } from '@matchmesh/protocol';
+import type { PipeLinkStats, PipeOpenResponse } from '@matchmesh/protocol';
 import { PipeIn, type PipeListen, PipeOut, type SourceRole, type StreamRouter } from '@matchmesh/sfu';
 import type { MeshConfig } from './config.ts';
 import type { CommentaryChange, InboundPipe, MeshMedia, MeshStream, OutboundPipe } from './ports.ts';
@@ -31,6 +31,9 @@ class SfuInbound implements InboundPipe {
   applyCommentary(change: CommentaryChange): Promise<void> {
     return this.pipe.applyCommentary(change);
   }
+  linkStats(): Promise<PipeLinkStats> {
+    return this.pipe.linkStats();
+  }
   close(reason: string): void {
     this.pipe.close(reason);
   }
@@ -56,6 +59,9 @@ class SfuOutbound implements OutboundPipe {
   }
   get closed(): boolean {
     return this.pipe.closed;
+  }
+  linkStats(): Promise<PipeLinkStats> {
+    return this.pipe.linkStats();
   }
   close(reason: string): void {
     this.pipe.close(reason);

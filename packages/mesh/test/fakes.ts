@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { type ClaimResult, ClusterError, type RegionClaim, type RenewResult } from '@matchmesh/cluster';
-import type { PipeOpenResponse } from '@matchmesh/protocol';
+import type { PipeLinkStats, PipeOpenResponse } from '@matchmesh/protocol';
 import type { SourceRole, SwitchRecord } from '@matchmesh/sfu';
 import type { z } from 'zod';
 import type { MeshConfig } from '../src/config.ts';
@@ -209,6 +209,11 @@ export class FakeInbound extends EventEmitter<{ close: [string] }> implements In
   async applyCommentary(change: CommentaryChange): Promise<void> {
     this.commentary.push(change);
   }
+  /** What a test says the path did (a fake has no media). */
+  link: PipeLinkStats = { packets: 0, nacked: 0, retransmitted: 0, lost: 0 };
+  async linkStats(): Promise<PipeLinkStats> {
+    return this.link;
+  }
   close(reason: string): void {
     if (this.closed) return;
     this.closed = true;
@@ -234,6 +239,11 @@ export class FakeOutbound
   ) {
     super();
     this.answer = { ip: '10.0.0.1', port: 40000 + pipeSeq, pipeId: this.pipeId, producers: [], scores: null };
+  }
+  /** What a test says the path did (a fake has no media). */
+  link: PipeLinkStats = { packets: 0, nacked: 0, retransmitted: 0, lost: 0, rttMs: 200 };
+  async linkStats(): Promise<PipeLinkStats> {
+    return this.link;
   }
   close(reason: string): void {
     if (this.closed) return;

@@ -66,6 +66,24 @@ export const PipeCommentaryRequest = z.object({
 export type PipeCommentaryRequest = z.infer<typeof PipeCommentaryRequest>;
 
 /** A pipe as the ops API shows it (`GET /api/v1/pipes`). */
+/**
+ * What a pipe's path did to the program's media so far (audio + video RTP streams summed). On the
+ * sending end (out): packets sent, the packets the receiver NACKed (lost on the way, before
+ * retransmission), packets retransmitted, the receiver's reported loss and the round trip from its
+ * reports. On the receiving end (in): packets received, NACKed, repaired by a retransmission, and
+ * reported lost. "Lost" is mediasoup's packetsLost counter (RTCP-style expected − received): it can
+ * count a packet a later retransmission repaired — the viewers' own loss is the residual that matters.
+ */
+export const PipeLinkStats = z.object({
+  packets: z.number().int().min(0),
+  nacked: z.number().int().min(0),
+  retransmitted: z.number().int().min(0),
+  lost: z.number().int().min(0),
+  /** Round trip (ms) from RTCP reports; absent before the first one (and on the receiving end). */
+  rttMs: z.number().min(0).optional(),
+});
+export type PipeLinkStats = z.infer<typeof PipeLinkStats>;
+
 export const PipeSummary = z.object({
   id: z.string(),
   stream: StreamId,
@@ -73,6 +91,8 @@ export const PipeSummary = z.object({
   /** The node at the other end and its region. */
   peerNodeId: z.string(),
   peerRegion: z.string(),
+  /** The path's figures (GET /api/v1/pipes, metrics); absent in heartbeat-sized summaries. */
+  link: PipeLinkStats.optional(),
 });
 export type PipeSummary = z.infer<typeof PipeSummary>;
 

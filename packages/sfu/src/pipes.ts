@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import type { PipeLinkStats } from '@matchmesh/protocol';
 import type { types } from 'mediasoup';
+import { receivingLinkStats, sendingLinkStats } from './pipeStats.ts';
 import type { StreamRouter } from './StreamRouter.ts';
 import type { SourceRole } from './stable/StableProgram.ts';
 import { socketBuffers } from './WorkerPool.ts';
@@ -107,6 +109,8 @@ export class PipeOut extends EventEmitter<PipeOutEvents> {
   #closed = false;
   /** Commentary producers this pipe carries, by producer id (commentators come and go while it is open). */
   readonly #commentary: Map<string, types.Consumer>;
+  /** The program's consumers on this pipe (its stats: what the path did). */
+  readonly #program: types.Consumer[];
   #commentarySync: Promise<void> = Promise.resolve();
   readonly #onProgramChanged = (): void => {
     this.#commentarySync = this.#commentarySync.then(() => this.#syncCommentary()).catch(() => undefined);
@@ -118,8 +122,10 @@ export class PipeOut extends EventEmitter<PipeOutEvents> {
     answer: PipeAnswer,
     peer: PipeOut['peer'],
     commentary: Map<string, types.Consumer>,
+    program: types.Consumer[],
   ) {
     super();
+    this.#program = program;
     this.stream = stream;
     this.transport = transport;
     this.answer = answer;
@@ -142,6 +148,7 @@ export class PipeOut extends EventEmitter<PipeOutEvents> {
       await transport.connect({ ip: remote.ip, port: remote.port, srtpParameters: remote.srtpParameters });
       const producers: PipedProducer[] = [];
       const commentary = new Map<string, types.Consumer>();
+      const program: types.Consumer[] = [];
       const sources = [
         ...stream.programProducers().map((p) => ({ p, source: 'program' as const })),
         ...stream.commentaryProducers().map((p) => ({ p, source: 'commentary' as const })),
@@ -150,6 +157,7 @@ export class PipeOut extends EventEmitter<PipeOutEvents> {
         const consumer = await transport.consume({ producerId: p.id });
         producers.push({ id: p.id, kind: consumer.kind, rtpParameters: consumer.rtpParameters, source });
         if (source === 'commentary') commentary.set(p.id, consumer);
+        else program.push(consumer);
       }
       const dc = await transport.consumeData({ dataProducerId: stream.scoreProducer.id });
       const scores: PipedDataProducer = {
@@ -160,7 +168,7 @@ export class PipeOut extends EventEmitter<PipeOutEvents> {
       };
       const pipeId = randomUUID();
       const answer: PipeAnswer = { ...endpointOf(transport), pipeId, producers, scores };
-      return new PipeOut(stream, transport, answer, peer, commentary);
+      return new PipeOut(stream, transport, answer, peer, commentary, program);
     } catch (err) {
       transport.close();
       throw err;
@@ -169,6 +177,11 @@ export class PipeOut extends EventEmitter<PipeOutEvents> {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** What the path did to the program's media so far, as this sending end sees it. */
+  linkStats(): Promise<PipeLinkStats> {
+    return sendingLinkStats(this.#program);
   }
 
   close(reason = 'closed'): void {
@@ -246,6 +259,11 @@ export class PipeIn extends EventEmitter<PipeEvents> {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** What the path did to the program's media so far, as this receiving end sees it. */
+  linkStats(): Promise<PipeLinkStats> {
+    return receivingLinkStats(this.producers.filter((p) => p.appData.source === 'program'));
   }
 
   async connect(answer: PipeAnswer): Promise<void> {

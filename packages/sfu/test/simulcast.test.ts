@@ -142,6 +142,9 @@ interface Tag {
 }
 
 function tagOf(packet: Buffer): Tag | undefined {
+  // RTCP on the same port (rtcp-mux: the tap's Sender Reports) is not a tagged frame: packet types 192–223
+  // (a loaded run caught one in the window and read layer 228 from it).
+  if (packet[1]! >= 192 && packet[1]! <= 223) return undefined;
   let off = 12 + 4 * (packet[0]! & 0x0f);
   if (packet[0]! & 0x10) off += 4 + 4 * packet.readUInt16BE(off + 2);
   const p = packet.subarray(off);

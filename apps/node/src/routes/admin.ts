@@ -133,13 +133,13 @@ export async function registerAdmin(app: FastifyInstance, deps: AdminDeps): Prom
     },
   );
 
-  /** This node's pipes: `out` to downstream relays, `in` from its upstream. */
+  /** This node's pipes: `out` to downstream relays, `in` from its upstream, with what each one's path did. */
   r.get(
     '/api/v1/pipes',
     { schema: { querystring: TokenQuery, response: { 200: PipesResponse, ...problemResponses } } },
     async () => ({
       nodeId: deps.nodeId,
-      pipes: deps.mesh()?.summaries() ?? [],
+      pipes: (await deps.mesh()?.linkReport()) ?? [],
     }),
   );
 

@@ -1,10 +1,10 @@
-import type { NodeRecord, StreamSummary } from '@matchmesh/protocol';
+import type { NodeRecord, PipeSummary, StreamSummary } from '@matchmesh/protocol';
 import { useCallback, useEffect, useMemo, useState } from 'react';
 import { workerCells } from './workers.ts';
 
 const REFRESH_MS = 2000;
 
-type Snapshot = { nodes: NodeRecord[]; streams: StreamSummary[]; at: number };
+type Snapshot = { nodes: NodeRecord[]; streams: StreamSummary[]; pipes: PipeSummary[]; at: number };
 
 async function getJson<T>(path: string, token: string): Promise<T> {
   const res = await fetch(path, { headers: { Authorization: `Bearer ${token}` } });
@@ -18,13 +18,16 @@ async function getJson<T>(path: string, token: string): Promise<T> {
 const mbps = (bps: number) => `${(bps / 1e6).toFixed(2)} Mbit/s`;
 const gb = (bytes: number) => `${(bytes / 1e9).toFixed(3)} GB`;
 const usd = (n: number) => `$${n.toFixed(n < 10 ? 4 : 2)}`;
+const pct = (n: number, of: number) => (of > 0 ? `${((100 * n) / of).toFixed(2)} %` : '—');
 
 /**
  * `/ops?token=<admin token>`: every node (region, roles, viewers against
  * capacity, streams, bitrate out, worker CPU, each worker's viewers against
  * its capacity and CPU, egress and its cost, drain)
  * and every stream (active ingest, region copies, viewers across the
- * cluster), refreshed every 2 s from the admin API of the node serving the page.
+ * cluster), and this node's pipes with what their paths did (RTT, loss before
+ * and after retransmission), refreshed every 2 s from the admin API of the node
+ * serving the page.
  */
 export function OpsPage() {
   const token = useMemo(() => new URLSearchParams(window.location.search).get('token') ?? '', []);
@@ -33,12 +36,13 @@ export function OpsPage() {
 
   const refresh = useCallback(async () => {
     try {
-      const [{ nodes }, { streams }] = await Promise.all([
+      const [{ nodes }, { streams }, { pipes }] = await Promise.all([
         getJson<{ nodes: NodeRecord[] }>('/api/v1/nodes', token),
         getJson<{ streams: StreamSummary[] }>('/api/v1/streams', token),
+        getJson<{ pipes: PipeSummary[] }>('/api/v1/pipes', token),
       ]);
       nodes.sort((a, b) => a.region.localeCompare(b.region) || a.id.localeCompare(b.id));
-      setSnapshot({ nodes, streams, at: Date.now() });
+      setSnapshot({ nodes, streams, pipes, at: Date.now() });
       setError(null);
     } catch (err) {
       setError((err as Error).message);
@@ -157,6 +161,39 @@ export function OpsPage() {
               <td>{s.ingest ? `${s.ingest.nodeId} (${s.ingest.role})` : '—'}</td>
               <td>{s.regions.map((r) => `${r.region}: ${r.nodeId}`).join(' · ') || '—'}</td>
               <td>{s.viewers}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <h2>Pipes of this node</h2>
+      <p>
+        The long hauls: open this page on an ingest node to see every region's copy leaving it (round trip, packets lost
+        on the way before retransmission, and after).
+      </p>
+      <table data-testid="ops-pipes">
+        <thead>
+          <tr>
+            <th>stream</th>
+            <th>direction</th>
+            <th>other end</th>
+            <th>RTT</th>
+            <th>packets</th>
+            <th>lost on the way</th>
+            <th>retransmitted</th>
+            <th>reported lost</th>
+          </tr>
+        </thead>
+        <tbody>
+          {(snapshot?.pipes ?? []).map((p) => (
+            <tr key={p.id} data-pipe={p.id} data-direction={p.direction}>
+              <td>{p.stream}</td>
+              <td>{p.direction}</td>
+              <td>{p.peerNodeId}</td>
+              <td>{p.link?.rttMs !== undefined ? `${Math.round(p.link.rttMs)} ms` : '—'}</td>
+              <td>{p.link?.packets ?? '—'}</td>
+              <td>{p.link ? pct(p.link.nacked, p.link.packets) : '—'}</td>
+              <td>{p.link?.retransmitted ?? '—'}</td>
+              <td>{p.link ? pct(p.link.lost, p.link.packets) : '—'}</td>
             </tr>
           ))}
         </tbody>
