@@ -404,8 +404,12 @@ describe('simulcast through the mesh', () => {
     const first = await startFeed(stream, 1, t0);
     await stream.attachProgram({ id: 'origin-1', role: 'primary', producers: [first.producer], label: 'whip:primary' });
     const { got, layerOf } = await observeAll(stream);
-    const { got: viewerGot } = await viewer(media, stream);
+    const { got: viewerGot, consumer: viewerConsumer } = await viewer(media, stream);
     await until(() => new Set(got.map((r) => r.ssrc)).size === 3 && got.length > 200, 5000, 'three layers');
+    // The viewer is on the top layer before the reconnect (it starts on the first layer to flow and
+    // switches at the top layer's next key frame: on a loaded machine that can be the new session's,
+    // half a second in — the CI runs that failed here had never left layer 0 before the cut).
+    await until(() => viewerConsumer.currentLayers?.spatialLayer === 2, 5000, 'the viewer on the top layer');
 
     // The origin's connection dies; it reconnects 300 ms later on the same media clock
     // (a WHIP session replacing a silent one: the new one attaches, the old closes).
