@@ -264,7 +264,22 @@ describe('origin drops are invisible to viewers', () => {
         `origin-drops: scores sent ${sent.length} (seq ${sent[0]}→${last}), viewer received ${got.length}; ingest: ${JSON.stringify(status.scores)}, origin reconnects ${status.originReconnects}; viewer ${JSON.stringify(hook)}${missing.length ? `; missing ${missing[0]}…${missing.at(-1)} (${missing.length})` : ''}`,
       );
       expect(got).toEqual(sent);
-      expect(status.originReconnects).toBe(3);
+      // Every reconnect accounted for: one per drop, plus any the agent's own liveness watchdog made (it
+      // reconnects when the ingest answers nothing for 800 ms while it sends — a CI run at load 8 on the
+      // 2 cores once starved the ingest that long: 4 reconnects, every score still delivered in order).
+      const watchdog = agent
+        .output()
+        .split('\n')
+        .filter(
+          (l) => l.includes('session lost; reconnecting') && l.includes('"reason":"no packets from ingest'),
+        ).length;
+      const reasons = agent
+        .output()
+        .split('\n')
+        .filter((l) => l.includes('session lost; reconnecting'))
+        .map((l) => /"reason":"([^"]*)"/.exec(l)?.[1] ?? '?');
+      console.log(`origin-drops: the agent's reconnects and why: ${reasons.join(' | ')} (watchdog: ${watchdog})`);
+      expect(status.originReconnects).toBe(3 + watchdog);
     } finally {
       await page.close();
       await agent.stop();
