@@ -8,6 +8,23 @@ import type { types } from 'mediasoup';
  */
 const FLOOR_OVER_LOWEST = 1 / (1 - 0.5 * 0.5);
 
+/** One stats request per producer a second, however many of its viewers change layer at once. */
+const STATS_TTL_MS = 1000;
+const lowestRates = new WeakMap<types.Producer, { at: number; bitrate: Promise<number> }>();
+
+/** The lowest layer's receive bitrate (bit/s) as the producer's stats give it; 0 before it flowed. */
+function lowestLayerBitrate(producer: types.Producer): Promise<number> {
+  const cached = lowestRates.get(producer);
+  if (cached && performance.now() - cached.at < STATS_TTL_MS) return cached.bitrate;
+  const ssrc = producer.rtpParameters.encodings?.[0]?.ssrc;
+  const bitrate = producer
+    .getStats()
+    .then((stats) => (stats.find((s) => s.ssrc === ssrc) ?? stats[0])?.bitrate ?? 0)
+    .catch(() => 0);
+  lowestRates.set(producer, { at: performance.now(), bitrate });
+  return bitrate;
+}
+
 /**
  * Keeps a viewer's bandwidth estimate at or above what the program's lowest
  * simulcast layer needs. A link that drops packets for a moment (a full
@@ -19,7 +36,8 @@ const FLOOR_OVER_LOWEST = 1 / (1 - 0.5 * 0.5);
  * lowest layer: a link that truly cannot carry it stalls the player, which
  * then leaves for HLS as it would without video.
  *
- * Returns the floor set (bit/s), or 0 when the lowest layer has not flowed yet.
+ * Returns the floor now in force (bit/s): the new one, or `current` when the
+ * lowest layer's rate would not raise it (0 before the layer flowed).
  */
 export async function floorEstimateAtLowestLayer(
   transport: types.Transport,
@@ -27,10 +45,7 @@ export async function floorEstimateAtLowestLayer(
   current: number,
 ): Promise<number> {
   if (transport.closed || producer.closed) return current;
-  const ssrc = producer.rtpParameters.encodings?.[0]?.ssrc;
-  const stats = await producer.getStats().catch(() => []);
-  const lowest = stats.find((s) => s.ssrc === ssrc) ?? stats[0];
-  const floor = Math.round((lowest?.bitrate ?? 0) * FLOOR_OVER_LOWEST);
+  const floor = Math.round((await lowestLayerBitrate(producer)) * FLOOR_OVER_LOWEST);
   // Only up: a key-frame-less second of the layer must not lower it below what a key frame needs.
   if (floor <= current || transport.closed) return current;
   await transport.setMinOutgoingBitrate(floor).catch(() => undefined);
