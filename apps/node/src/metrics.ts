@@ -1,4 +1,5 @@
 import type { Mesh } from '@matchmesh/mesh';
+import type { PipeSummary } from '@matchmesh/protocol';
 import type { MediaService } from '@matchmesh/sfu';
 import client from 'prom-client';
 import type { SignalingServer } from './signaling/SignalingServer.ts';
@@ -95,9 +96,16 @@ export class NodeMetrics {
         for (const { n, ...labels } of counts.values()) this.set(labels, n);
       },
     });
-    // What each pipe's path did (the long haul to a far region): one stats read per pipe per scrape.
+    // What each pipe's path did (the long haul to a far region): one stats read per pipe per scrape,
+    // shared by the two gauges below (a scrape collects them back to back).
     const linkLabels = ['stream', 'direction', 'peer'] as const;
-    const linkReport = async () => (await mesh()?.linkReport()) ?? [];
+    let lastReport: { at: number; report: Promise<PipeSummary[]> } | undefined;
+    const linkReport = (): Promise<PipeSummary[]> => {
+      if (!lastReport || performance.now() - lastReport.at > 1000) {
+        lastReport = { at: performance.now(), report: mesh()?.linkReport() ?? Promise.resolve([]) };
+      }
+      return lastReport.report;
+    };
     new client.Gauge({
       name: 'mm_pipe_rtt_seconds',
       help: "Round trip of a pipe's path from its RTCP reports (sending end)",

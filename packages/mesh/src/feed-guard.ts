@@ -1,4 +1,3 @@
-import type { PipeSummary } from '@matchmesh/protocol';
 import type { SourceRole, SwitchRecord } from '@matchmesh/sfu';
 import type { MeshConfig } from './config.ts';
 import type { InboundPipe, Logger, MeshDirectory, MeshMedia, MeshStream, PipeEntry } from './ports.ts';
@@ -130,7 +129,8 @@ export class FeedGuard {
     });
   }
 
-  summaries(): PipeEntry[] {
+  /** This part's pipes, each with its summary (for ops). */
+  pipeEntries(): PipeEntry[] {
     return [...this.#backup.entries()].map(([stream, pipe]) => ({
       summary: { id: pipe.pipeId ?? '', stream, direction: 'in', peerNodeId: pipe.upstream, peerRegion: '' },
       pipe,

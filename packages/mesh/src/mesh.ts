@@ -152,7 +152,7 @@ export class Mesh<S extends MeshStream = MeshStream> {
   }
 
   #entries(): PipeEntry[] {
-    return [...this.#broker.summaries(), ...this.#copies.summaries(), ...this.#guard.summaries()];
+    return [...this.#broker.pipeEntries(), ...this.#copies.pipeEntries(), ...this.#guard.pipeEntries()];
   }
 
   close(): void {

@@ -5,7 +5,6 @@ import {
   PipeCommentaryRequest,
   PipeOpenRequest,
   PipeOpenResponse,
-  type PipeSummary,
 } from '@matchmesh/protocol';
 import type { SourceRole } from '@matchmesh/sfu';
 import type { MeshConfig } from './config.ts';
@@ -117,7 +116,8 @@ export class PipeBroker {
     return this.#out.size;
   }
 
-  summaries(): PipeEntry[] {
+  /** This part's pipes, each with its summary (for ops). */
+  pipeEntries(): PipeEntry[] {
     return [...this.#out.values()].map((p) => ({
       summary: {
         id: p.pipeId,

@@ -1,5 +1,4 @@
 import { ClusterError } from '@matchmesh/cluster';
-import type { PipeSummary } from '@matchmesh/protocol';
 import type { MeshConfig } from './config.ts';
 import type { InboundPipe, MeshLiveness, MeshMedia, MeshStream, PipeEntry } from './ports.ts';
 import { RegionCopy, type RegionCopyDeps } from './region-copy.ts';
@@ -154,7 +153,8 @@ export class RegionCopies<S extends MeshStream = MeshStream> {
     }
   }
 
-  summaries(): PipeEntry[] {
+  /** This part's pipes, each with its summary (for ops). */
+  pipeEntries(): PipeEntry[] {
     return [...this.#copies.entries()].map(([stream, copy]) => ({
       summary: { id: copy.pipe.pipeId ?? '', stream, direction: 'in', peerNodeId: copy.upstream, peerRegion: '' },
       pipe: copy.pipe,
