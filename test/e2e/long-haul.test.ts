@@ -3,13 +3,13 @@ import type { PipeSummary } from '@matchmesh/protocol';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../src/browser.ts';
-import { scrapeMetrics } from '../src/metrics.ts';
+import { keyFrameRequestsUpstream } from '../src/metrics.ts';
 import { startNode, type TestNode, token } from '../src/node.ts';
 import { startOrigin } from '../src/origin.ts';
 import type { PathShape } from '../src/path-shaper.ts';
 import { type PipeLink, startPipeLink } from '../src/pipe-link.ts';
 import type { ManagedProcess } from '../src/processes.ts';
-import { longestFreezeSince, pageNow, startFrameClock, waitForMoreFrames } from '../src/viewer.ts';
+import { longestFreezeSince, packetCounts, pageNow, startFrameClock, waitForMoreFrames } from '../src/viewer.ts';
 
 /*
  * Issue 15 end to end: the one copy of a match that crosses to a far region
@@ -70,9 +70,7 @@ describe('the long haul: a far region keeps its one copy through loss at 200 ms 
     await redis?.stop();
   });
 
-  /** Key-frame requests a node's stable program sent upstream so far (ingest: to the origin; relay: over the pipe). */
-  const keyFrameAsks = async (node: TestNode): Promise<number> =>
-    (await scrapeMetrics(node.url)).get(`mm_keyframe_requests_upstream{stream="${stream}"}`) ?? 0;
+  const keyFrameAsks = (node: TestNode): Promise<number> => keyFrameRequestsUpstream(node.url, stream);
 
   const pipesOf = async (node: TestNode): Promise<PipeSummary[]> => {
     const res = await fetch(`${node.url}/api/v1/pipes`, {
@@ -80,11 +78,6 @@ describe('the long haul: a far region keeps its one copy through loss at 200 ms 
     });
     expect(res.status).toBe(200);
     return ((await res.json()) as { pipes: PipeSummary[] }).pipes;
-  };
-
-  const lossNow = async (page: Page): Promise<{ lost: number; received: number }> => {
-    const s = await page.evaluate(() => window.__mm!.stats());
-    return { lost: s.packetsLost, received: s.inboundVideoPackets + s.inboundAudioPackets };
   };
 
   it('an Asian viewer keeps decoding through 2 % bursty loss on the haul; the freeze is bounded above the floor', async () => {
@@ -99,13 +92,13 @@ describe('the long haul: a far region keeps its one copy through loss at 200 ms 
 
       // Same-run floor: the longest freeze over 3 s at 200 ms round trip, no loss.
       const floorFrom = await pageNow(page);
-      const before0 = await lossNow(page);
+      const before0 = await packetCounts(page);
       await waitForMoreFrames(page, 90);
       const floor = (await longestFreezeSince(page, floorFrom)).gapMs;
-      const after0 = await lossNow(page);
+      const after0 = await packetCounts(page);
 
       const from = await pageNow(page);
-      const before = await lossNow(page);
+      const before = await packetCounts(page);
       const haulBefore = link.stats('asia');
       const asks = { origin: await keyFrameAsks(ingest), pipe: await keyFrameAsks(asia) };
       const wallFrom = Date.now();
@@ -114,7 +107,7 @@ describe('the long haul: a far region keeps its one copy through loss at 200 ms 
       const lossy = await longestFreezeSince(page, from);
       const haul = link.stats('asia');
       link.shape('asia', HAUL);
-      const after = await lossNow(page);
+      const after = await packetCounts(page);
       const seconds = (Date.now() - wallFrom) / 1000;
       const asked = {
         origin: (await keyFrameAsks(ingest)) - asks.origin,

@@ -31,3 +31,12 @@ export async function mediaObjects(nodeUrl: string): Promise<Record<string, numb
   }
   return counts;
 }
+
+/**
+ * Key-frame requests a node's stable program sent upstream for `stream` so far
+ * (mm_keyframe_requests_upstream: on an ingest what reached the origin, on a
+ * relay what crossed its pipe).
+ */
+export async function keyFrameRequestsUpstream(nodeUrl: string, stream: string): Promise<number> {
+  return (await scrapeMetrics(nodeUrl)).get(`mm_keyframe_requests_upstream{stream="${stream}"}`) ?? 0;
+}

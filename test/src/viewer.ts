@@ -52,6 +52,12 @@ declare global {
   }
 }
 
+/** RTP packets (audio + video) the viewer's browser received so far and counted lost (never recovered). */
+export async function packetCounts(page: Page): Promise<{ lost: number; received: number }> {
+  const s = await page.evaluate(() => window.__mm!.stats());
+  return { lost: s.packetsLost, received: s.inboundVideoPackets + s.inboundAudioPackets };
+}
+
 export async function framesDecoded(page: Page): Promise<number> {
   return page.evaluate(() => window.__mm?.framesDecoded() ?? 0);
 }

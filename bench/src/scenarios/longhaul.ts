@@ -13,11 +13,10 @@
 // MM_VIEWER_PLAYOUT_DELAY_MS=400. The dual path of the issue is not built.
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium } from '../../../test/src/browser.ts';
-import { scrapeMetrics } from '../../../test/src/metrics.ts';
+import { keyFrameRequestsUpstream } from '../../../test/src/metrics.ts';
 import type { PathShape } from '../../../test/src/path-shaper.ts';
 import { type PipeLink, startPipeLink } from '../../../test/src/pipe-link.ts';
-// For its `window.__mm` global declaration (the viewer page's test hook).
-import '../../../test/src/viewer.ts';
+import { packetCounts } from '../../../test/src/viewer.ts';
 import { Mesh, type TestNode, token } from '../mesh.ts';
 import type { Scenario, ScenarioResult } from '../registry.ts';
 import { ratio, sleep } from '../stats.ts';
@@ -63,15 +62,6 @@ async function frameTimes(page: Page): Promise<number[]> {
   return page.evaluate(() => (window as unknown as { __frameTimes?: number[] }).__frameTimes?.slice() ?? []);
 }
 
-async function lossNow(page: Page): Promise<{ lost: number; received: number }> {
-  const s = await page.evaluate(() => window.__mm!.stats());
-  return { lost: s.packetsLost, received: s.inboundVideoPackets + s.inboundAudioPackets };
-}
-
-async function keyFrameAsks(node: TestNode): Promise<number> {
-  return (await scrapeMetrics(node.url)).get(`mm_keyframe_requests_upstream{stream="${STREAM}"}`) ?? 0;
-}
-
 /** One pattern on both hauls at once; one row per far relay. */
 async function measure(
   viewers: Viewer[],
@@ -84,20 +74,20 @@ async function measure(
   const before = await Promise.all(
     viewers.map(async (v) => ({
       haul: link.stats(v.far),
-      loss: await lossNow(v.page),
+      loss: await packetCounts(v.page),
       from: await v.page.evaluate(() => performance.now()),
     })),
   );
-  const asks0 = await keyFrameAsks(ingest);
+  const asks0 = await keyFrameRequestsUpstream(ingest.url, STREAM);
   const t0 = performance.now();
   await sleep(seconds * 1000);
   const elapsed = (performance.now() - t0) / 1000;
-  const asks = (await keyFrameAsks(ingest)) - asks0;
+  const asks = (await keyFrameRequestsUpstream(ingest.url, STREAM)) - asks0;
   return Promise.all(
     viewers.map(async (v, i) => {
       const b = before[i]!;
       const haul = link.stats(v.far);
-      const loss = await lossNow(v.page);
+      const loss = await packetCounts(v.page);
       const times = (await frameTimes(v.page)).filter((t) => t > b.from);
       let previous = b.from;
       let freezes = 0;
