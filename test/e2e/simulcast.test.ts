@@ -6,7 +6,13 @@ import { startNode, type TestNode, token } from '../src/node.ts';
 import { CI_LADDER, startOrigin } from '../src/origin.ts';
 import type { ManagedProcess } from '../src/processes.ts';
 import { type RtcProxy, startRtcProxy } from '../src/rtc-proxy.ts';
-import { longestFreezeSince, pageNow, startFrameClock, waitForMoreFrames } from '../src/viewer.ts';
+import {
+  longestFreezeSince,
+  pageNow,
+  startFrameClock,
+  waitForMoreFrames,
+  waitForPresentedFrames,
+} from '../src/viewer.ts';
 
 /*
  * Issue 14 end to end: the origin agent publishes the CI ladder (640x360 /
@@ -117,21 +123,22 @@ describe('simulcast ladder through the mesh', () => {
       const wallFrom = Date.now();
       link.shape('down', { rateKbps: 450, queueMs: 150 });
       const stepDownMs = await waitForHeight(page, (h) => h > 0 && h < 360, 20_000);
-      await waitForMoreFrames(page, 90, 20_000);
+      // It kept playing on the lower layer: 3 s of the 30 fps picture presented (not merely decoded: after
+      // the step-down freeze the decoder catches up on held-back frames the compositor never shows, and a
+      // CI run once counted 90 decoded but only 56 presented) within 20 s of the limit.
+      await waitForPresentedFrames(page, from, 90, 20_000);
       const constrained = await longestFreezeSince(page, from);
       const shaped = link.shapeStats('down');
       link.shape('down', {});
       const climbMs = await waitForHeight(page, (h) => h === 360, 45_000);
       await waitForMoreFrames(page, 30);
       console.log(
-        `constrained link: stepped down from 360p after ${stepDownMs} ms; longest freeze ${Math.round(constrained.gapMs)} ms ` +
+        `constrained link: stepped down from 360p after ${stepDownMs} ms; longest freeze ${Math.round(constrained.gapMs)} ms over ${constrained.framesAfter} frames ` +
           `(floor ${Math.round(floor)} ms; ${shaped.overflow} packets dropped at the bottleneck); back to 360p ${climbMs} ms after the limit was lifted`,
       );
-      // It settled lower and kept decoding on WebRTC: the freeze while the estimate steps down stays
-      // under the player's stall timeout (2 s: beyond it the player would leave the session), above
-      // this run's floor. The issue's goal is 1 s; the bench reports where it stands.
-      // (frames presented, by requestVideoFrameCallback: at least 2 s of the 30 fps picture since the limit)
-      expect(constrained.framesAfter).toBeGreaterThanOrEqual(60);
+      // It settled lower and kept playing on WebRTC (the presented frames waited for above): the freeze while
+      // the estimate steps down stays under the player's stall timeout (2 s: beyond it the player would leave
+      // the session), above this run's floor. The issue's goal is 1 s; the bench reports where it stands.
       expect(constrained.gapMs - floor).toBeLessThan(2000);
       const left = (await page.evaluate(() => window.__mm!.stateLog)).filter((e) => e.at >= wallFrom);
       expect(left.map((e) => `${e.state}/${e.path}`).filter((p) => p !== 'connected/webrtc')).toEqual([]);

@@ -134,6 +134,25 @@ export function pageNow(page: Page): Promise<number> {
   return page.evaluate(() => performance.now());
 }
 
+/**
+ * Wait until the frame clock (startFrameClock) has seen `n` frames presented after page time `since`.
+ * Presented, not decoded: after a freeze the decoder catches up on the frames held back and the
+ * compositor shows only the newest of each burst, so a decoded count runs ahead of what a viewer saw.
+ */
+export async function waitForPresentedFrames(page: Page, since: number, n: number, timeout = 15_000): Promise<void> {
+  try {
+    await page.waitForFunction(
+      ([from, count]) =>
+        ((window as unknown as { __frameTimes?: number[] }).__frameTimes ?? []).filter((t) => t > from).length >= count,
+      [since, n] as const,
+      { timeout },
+    );
+  } catch (err) {
+    const seen = await longestFreezeSince(page, since).catch(() => undefined);
+    throw new Error(`${n} frames not presented within ${timeout} ms (saw ${JSON.stringify(seen)})`, { cause: err });
+  }
+}
+
 /** The longest gap between presented frames that overlaps [from, ∞), and how many frames came after `from`. */
 export async function longestFreezeSince(page: Page, from: number): Promise<{ gapMs: number; framesAfter: number }> {
   return page.evaluate((since) => {
