@@ -35,6 +35,7 @@ const NAMES = [
   'splicer',
   'origin',
   'longhaul',
+  'simulcast',
 ] as const;
 export type ScenarioName = (typeof NAMES)[number];
 
@@ -49,6 +50,8 @@ export async function loadScenario(name: string): Promise<Scenario> {
       return (await import('./scenarios/fanout.ts')).fanout;
     case 'workers':
       return (await import('./scenarios/workers.ts')).workers;
+    case 'simulcast':
+      return (await import('./scenarios/simulcast.ts')).simulcast;
     case 'latency':
       return (await import('./scenarios/latency.ts')).latency;
     case 'g2g':

@@ -45,6 +45,24 @@ export interface ViewerOptions {
   /** SRTP on the viewer leg (true for load viewers; false for latency probes the sink must read). */
   srtp: boolean;
   kinds?: types.MediaKind[];
+  /**
+   * Consume without bandwidth estimation (no transport-cc / REMB): the sink
+   * sends no feedback, so an estimating transport would sit at its initial
+   * estimate and a simulcast consumer would never get past the middle layer.
+   */
+  noBwe?: boolean;
+}
+
+/** The router's capabilities without what turns on a transport's bandwidth estimation. */
+function withoutBwe(caps: types.RtpCapabilities): types.RtpCapabilities {
+  const estimating = (uri: string) => uri.includes('transport-wide-cc') || uri.includes('abs-send-time');
+  return {
+    codecs: caps.codecs?.map((c) => ({
+      ...c,
+      rtcpFeedback: c.rtcpFeedback?.filter((fb) => fb.type !== 'transport-cc' && fb.type !== 'goog-remb'),
+    })),
+    headerExtensions: caps.headerExtensions?.filter((h) => !estimating(h.uri)),
+  };
 }
 
 /** A free TCP+UDP port number for a WebRtcServer (racy but fine on a bench machine). */
@@ -115,6 +133,8 @@ export class BenchRelay {
   async ingest(
     kinds: types.MediaKind[] = ['video', 'audio'],
     audioSsrc: number = REPLAY_CODECS.audio.ssrc,
+    /** The video's SSRCs, lowest layer first: more than one is a simulcast program (loadLadderRecording). */
+    videoSsrcs: number[] = [REPLAY_CODECS.video.ssrc],
   ): Promise<{ ip: string; port: number }> {
     const t = await this.stream.router.createPlainTransport({
       // The node's media sockets' buffers (MM_UDP_BUFFER_BYTES default), so the bench measures what runs.
@@ -140,7 +160,7 @@ export class BenchRelay {
               },
             },
           ],
-          encodings: [{ ssrc: REPLAY_CODECS.video.ssrc }],
+          encodings: videoSsrcs.map((ssrc) => ({ ssrc })),
         },
       });
       this.producers.video = video;
@@ -222,7 +242,8 @@ export class BenchRelay {
     });
     const consumers: types.Consumer[] = [];
     for (const producerId of sources.values()) {
-      consumers.push(await transport.consume({ producerId, rtpCapabilities: router.rtpCapabilities }));
+      const rtpCapabilities = opts.noBwe ? withoutBwe(router.rtpCapabilities) : router.rtpCapabilities;
+      consumers.push(await transport.consume({ producerId, rtpCapabilities }));
     }
     const viewer: Viewer = { transport, consumers, router: own, worker, release };
     this.viewers.add(viewer);

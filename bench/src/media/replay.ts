@@ -11,6 +11,7 @@ import {
   AUDIO_PAYLOAD_TYPE,
   AUDIO_SSRC,
   buildFfmpegArgs,
+  parseLadder,
   TESTPATTERN,
   VIDEO_PAYLOAD_TYPE,
   VIDEO_SSRC,
@@ -18,6 +19,8 @@ import {
 
 export interface RecordedPacket {
   kind: 'audio' | 'video';
+  /** Simulcast layer of a video packet (0 = lowest; 0 for a single-layer recording). */
+  layer: number;
   /** Send offset from the start of the recording, ms (from the RTP timestamp). */
   atMs: number;
   data: Buffer;
@@ -27,6 +30,8 @@ export interface Recording {
   packets: RecordedPacket[];
   durationMs: number;
   videoBitrateKbps: number;
+  /** The video layers' SSRCs, lowest first (one for a single-layer recording). */
+  videoSsrcs: number[];
 }
 
 const FONTS = [
@@ -38,8 +43,28 @@ const FONTS = [
 /** Load the cached recording, or record `seconds` of the origin's test pattern (takes that long: ffmpeg -re). */
 export async function loadRecording(cacheDir: string, kbps: number, seconds = 10): Promise<Recording> {
   const file = path.join(cacheDir, `replay-720p30-${kbps}k-${seconds}s.bin`);
-  if (existsSync(file)) return decode(readFileSync(file));
+  if (existsSync(file)) return decode(readFileSync(file), [VIDEO_SSRC]);
   const rec = await record(kbps, seconds);
+  mkdirSync(cacheDir, { recursive: true });
+  writeFileSync(file, encode(rec));
+  return rec;
+}
+
+/**
+ * The same test match as a simulcast ladder (`MM_LADDER` syntax, e.g.
+ * `1280x720@30:1500,640x360@30:600,320x180@30:200`), encoded by the origin
+ * agent's own ffmpeg ladder (one decode, key frames aligned, one SSRC per
+ * layer), cached like the single-layer recording.
+ */
+export async function loadLadderRecording(cacheDir: string, ladder: string, seconds = 10): Promise<Recording> {
+  const layers = parseLadder(ladder);
+  const ssrcs = layers.map((l) => l.ssrc);
+  const file = path.join(
+    cacheDir,
+    `replay-ladder-${ladder.replace(/[^0-9x@:,]/g, '').replace(/[@:,]/g, '_')}-${seconds}s.bin`,
+  );
+  if (existsSync(file)) return decode(readFileSync(file), ssrcs);
+  const rec = await record(layers.at(-1)!.kbps, seconds, ladder);
   mkdirSync(cacheDir, { recursive: true });
   writeFileSync(file, encode(rec));
   return rec;
@@ -52,22 +77,23 @@ async function bindLoopback(): Promise<Socket> {
   return s;
 }
 
-async function record(kbps: number, seconds: number): Promise<Recording> {
+async function record(kbps: number, seconds: number, ladderText?: string): Promise<Recording> {
   const fontFile = FONTS.find((f) => existsSync(f));
   if (!fontFile) throw new Error(`no font for the test pattern (tried ${FONTS.join(', ')})`);
-  const video = await bindLoopback();
+  const layers = ladderText ? parseLadder(ladderText) : undefined;
+  const videos = await Promise.all((layers ?? [undefined]).map(() => bindLoopback()));
   const audio = await bindLoopback();
-  const raw: Array<{ kind: 'audio' | 'video'; data: Buffer }> = [];
-  const onPacket = (kind: 'audio' | 'video') => (msg: Buffer) => {
+  const raw: Array<{ kind: 'audio' | 'video'; layer: number; data: Buffer }> = [];
+  const onPacket = (kind: 'audio' | 'video', layer: number) => (msg: Buffer) => {
     const pt = msg[1]! & 0x7f;
     if (msg.length >= 12 && msg[0]! >> 6 === 2 && pt !== 72 && !(msg[1]! >= 200 && msg[1]! <= 207))
-      raw.push({ kind, data: Buffer.from(msg) });
+      raw.push({ kind, layer, data: Buffer.from(msg) });
   };
-  video.on('message', onPacket('video'));
-  audio.on('message', onPacket('audio'));
+  for (const [i, v] of videos.entries()) v.on('message', onPacket('video', i));
+  audio.on('message', onPacket('audio', 0));
   const args = buildFfmpegArgs({
     source: TESTPATTERN,
-    videoPort: video.address().port,
+    videoPort: videos[0]!.address().port,
     audioPort: audio.address().port,
     videoBitrateKbps: kbps,
     burnStrips: true,
@@ -75,6 +101,9 @@ async function record(kbps: number, seconds: number): Promise<Recording> {
     listen: false,
     sourceHasAudio: true,
     fontFile,
+    ...(layers
+      ? { ladder: { layers, layerPorts: videos.map((v) => v.address().port), keyframeIntervalMs: 1000 } }
+      : {}),
   });
   // -t before each output (-map starts one) bounds the recording; the rest is
   // the origin's exact command line.
@@ -85,26 +114,43 @@ async function record(kbps: number, seconds: number): Promise<Recording> {
     err += b.toString();
   });
   const code = await new Promise<number | null>((resolve) => ff.on('exit', resolve));
-  video.close();
+  for (const v of videos) v.close();
   audio.close();
   if (code !== 0 && raw.length === 0) throw new Error(`ffmpeg failed (${code}): ${err.slice(-2000)}`);
-  return fromRaw(raw, kbps, seconds);
+  return fromRaw(raw, kbps, seconds, layers?.map((l) => l.ssrc) ?? [VIDEO_SSRC]);
 }
 
-function fromRaw(raw: Array<{ kind: 'audio' | 'video'; data: Buffer }>, kbps: number, seconds: number): Recording {
-  const firstTs = { audio: -1, video: -1 };
+/** Each RTP stream's key in a recording: audio, or the video layer. */
+const streamKey = (p: { kind: 'audio' | 'video'; layer: number }): string =>
+  p.kind === 'audio' ? 'audio' : `video${p.layer}`;
+
+function fromRaw(
+  raw: Array<{ kind: 'audio' | 'video'; layer: number; data: Buffer }>,
+  kbps: number,
+  seconds: number,
+  videoSsrcs: number[],
+): Recording {
+  const firstTs = new Map<string, number>();
   const packets: RecordedPacket[] = [];
-  for (const { kind, data } of raw) {
+  for (const { kind, layer, data } of raw) {
     const ts = data.readUInt32BE(4);
-    if (firstTs[kind] < 0) firstTs[kind] = ts;
+    const key = streamKey({ kind, layer });
+    if (!firstTs.has(key)) firstTs.set(key, ts);
     const rate = kind === 'video' ? 90 : 48;
-    const atMs = ((ts - firstTs[kind] + 2 ** 32) % 2 ** 32) / rate;
-    if (atMs < seconds * 1000) packets.push({ kind, atMs, data });
+    const atMs = ((ts - firstTs.get(key)! + 2 ** 32) % 2 ** 32) / rate;
+    if (atMs >= seconds * 1000) continue;
+    // ffmpeg starts every ladder output on the same source frame with its own random timestamp; the origin
+    // agent re-stamps all layers onto one RTP clock before WHIP (the stable program's Sender Reports, and
+    // so mediasoup's layer switches, rely on it): do the same here.
+    if (kind === 'video' && layer > 0) {
+      data.writeUInt32BE((ts - firstTs.get(key)! + (firstTs.get('video0') ?? firstTs.get(key)!)) >>> 0, 4);
+    }
+    packets.push({ kind, layer, atMs, data });
   }
   // Start on the first keyframe's frame so every loop starts decodable, and
-  // order by send time (ffmpeg's two outputs interleave).
+  // order by send time (ffmpeg's outputs interleave).
   packets.sort((a, b) => a.atMs - b.atMs);
-  return { packets, durationMs: seconds * 1000, videoBitrateKbps: kbps };
+  return { packets, durationMs: seconds * 1000, videoBitrateKbps: kbps, videoSsrcs };
 }
 
 function encode(rec: Recording): Buffer {
@@ -116,7 +162,8 @@ function encode(rec: Recording): Buffer {
   parts.push(head);
   for (const p of rec.packets) {
     const h = Buffer.alloc(11);
-    h.writeUInt8(p.kind === 'video' ? 1 : 0, 0);
+    // 0 = audio, 1 + layer = video (a single-layer file has only 1s: files from before layers still read).
+    h.writeUInt8(p.kind === 'video' ? 1 + p.layer : 0, 0);
     h.writeDoubleBE(p.atMs, 1);
     h.writeUInt16BE(p.data.length, 9);
     parts.push(h, p.data);
@@ -124,20 +171,26 @@ function encode(rec: Recording): Buffer {
   return Buffer.concat(parts);
 }
 
-function decode(buf: Buffer): Recording {
+function decode(buf: Buffer, videoSsrcs: number[]): Recording {
   const n = buf.readUInt32BE(0);
   const durationMs = buf.readUInt32BE(4);
   const videoBitrateKbps = buf.readUInt32BE(8);
   const packets: RecordedPacket[] = [];
   let off = 12;
   for (let i = 0; i < n; i++) {
-    const kind = buf.readUInt8(off) === 1 ? 'video' : 'audio';
+    const tag = buf.readUInt8(off);
+    const kind = tag >= 1 ? 'video' : 'audio';
     const atMs = buf.readDoubleBE(off + 1);
     const len = buf.readUInt16BE(off + 9);
-    packets.push({ kind, atMs, data: Buffer.from(buf.subarray(off + 11, off + 11 + len)) });
+    packets.push({
+      kind,
+      layer: Math.max(0, tag - 1),
+      atMs,
+      data: Buffer.from(buf.subarray(off + 11, off + 11 + len)),
+    });
     off += 11 + len;
   }
-  return { packets, durationMs, videoBitrateKbps };
+  return { packets, durationMs, videoBitrateKbps, videoSsrcs };
 }
 
 export const REPLAY_CODECS = {
@@ -158,8 +211,8 @@ export class Replayer {
   #start = 0;
   #next = 0;
   #loop = 0;
-  readonly #seqBase = { audio: 0, video: 0 };
-  readonly #count = { audio: 0, video: 0 };
+  /** Packets per RTP stream (audio, each video layer) in one loop of the recording. */
+  readonly #count = new Map<string, number>();
   bytesSent = 0;
   packetsSent = 0;
 
@@ -167,13 +220,11 @@ export class Replayer {
     this.#rec = rec;
     this.#socket = socket;
     this.#target = target;
-    for (const p of rec.packets) this.#count[p.kind]++;
+    for (const p of rec.packets) this.#count.set(streamKey(p), (this.#count.get(streamKey(p)) ?? 0) + 1);
   }
 
   start(): void {
     this.#start = performance.now();
-    this.#seqBase.audio = this.#rec.packets.find((p) => p.kind === 'audio')?.data.readUInt16BE(2) ?? 0;
-    this.#seqBase.video = this.#rec.packets.find((p) => p.kind === 'video')?.data.readUInt16BE(2) ?? 0;
     // 2 ms tick: frames go out as a burst like ffmpeg sends them; the timer
     // granularity is far below a 33 ms frame interval.
     this.#timer = setInterval(() => this.#pump(), 2);
@@ -192,7 +243,7 @@ export class Replayer {
       if (at > now) return;
       const out = Buffer.from(p.data);
       const rate = p.kind === 'video' ? 90 : 48;
-      out.writeUInt16BE((p.data.readUInt16BE(2) + this.#loop * this.#count[p.kind]) & 0xffff, 2);
+      out.writeUInt16BE((p.data.readUInt16BE(2) + this.#loop * this.#count.get(streamKey(p))!) & 0xffff, 2);
       out.writeUInt32BE((p.data.readUInt32BE(4) + this.#loop * this.#rec.durationMs * rate) >>> 0, 4);
       this.#socket.send(out, this.#target.port, this.#target.ip);
       this.bytesSent += out.length;
