@@ -99,7 +99,9 @@ export const ConfigSchema = z
      * picture (bench longhaul: at 2 % random loss and 200 ms round trip, 11 freezes over 200 ms in 16 s
      * without, 2 with 400 ms).
      */
-    MM_VIEWER_PLAYOUT_DELAY_MS: z.coerce.number().int().min(0).max(4000).default(0),
+    // 'auto' (default): two round trips of the pipe bringing the region its copy when that is 50 ms or more
+    // (a far region), the browser's own otherwise (packages/mesh playout.ts); a number fixes it for every stream.
+    MM_VIEWER_PLAYOUT_DELAY_MS: z.union([z.literal('auto'), z.coerce.number().int().min(0).max(4000)]).default('auto'),
     MM_HEARTBEAT_MS: z.coerce.number().int().min(50).default(2000),
     /** Stable streams: the active feed (ingest copy or WHIP session) is dead after this much silence. */
     // 300 ms: a live feed sends audio every 20 ms and video every 33 ms, so 300 ms without a packet is a
@@ -213,8 +215,8 @@ export interface NodeConfig {
     workerLogLevel: Config['MM_WORKER_LOG_LEVEL'];
     workerLogTags: string[];
     ice: IceServerConfig;
-    /** Playout delay asked of WebRTC viewers (ms; 0: the browser's own). */
-    viewerPlayoutDelayMs: number;
+    /** Playout delay asked of WebRTC viewers (ms; 0: the browser's own), or 'auto' from the upstream pipe's round trip. */
+    viewerPlayoutDelayMs: number | 'auto';
   };
   mesh: {
     claimTtlMs: number;

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import fastifyStatic from '@fastify/static';
 import { alternativeRelay, PeerLiveness, relayAlternative } from '@matchmesh/cluster';
 import { HlsService } from '@matchmesh/hls';
-import { Mesh, type MeshConfig, sfuMedia } from '@matchmesh/mesh';
+import { Mesh, type MeshConfig, PlayoutAdvisor, sfuMedia } from '@matchmesh/mesh';
 import { MediaService, type StreamRouter, type WorkerLogTag, WorkerPool } from '@matchmesh/sfu';
 import type { FastifyInstance } from 'fastify';
 import type { Logger as PinoLogger } from 'pino';
@@ -23,6 +23,7 @@ import { AdmissionPolicy } from './wiring/AdmissionPolicy.ts';
 import { cachedFor } from './wiring/cachedFor.ts';
 import { LocalAudience } from './wiring/LocalAudience.ts';
 import { StreamResolver } from './wiring/StreamResolver.ts';
+import { advisedPlayout, fixedPlayout } from './wiring/viewerPlayout.ts';
 
 export interface MatchmeshNode {
   app: FastifyInstance;
@@ -96,6 +97,11 @@ export async function startNode(config: NodeConfig, logger: PinoLogger): Promise
     localViewers: (stream) => audience.count(stream),
   });
 
+  // Viewers' playout delay: fixed, or following the round trip of the pipe that brings each stream here.
+  const delay = rtc.viewerPlayoutDelayMs;
+  const advisor = delay === 'auto' ? new PlayoutAdvisor({ upstreamRttMs: (s) => mesh.upstreamRttMs(s) }) : undefined;
+  const playout = delay === 'auto' ? advisedPlayout(advisor!) : fixedPlayout(delay);
+
   // The rules every consumer shares.
   const admission = new AdmissionPolicy(cluster, node.roles, pool);
   const streams = new StreamResolver(media, mesh, { relay: node.roles.includes('relay'), log: area('streams') });
@@ -105,7 +111,7 @@ export async function startNode(config: NodeConfig, logger: PinoLogger): Promise
   const signaling = new SignalingServer({
     tokenSecret: config.tokens.secret,
     iceServers,
-    viewerPlayoutDelayMs: rtc.viewerPlayoutDelayMs,
+    playout,
     nodeId: node.id,
     region: node.region,
     log: area('signaling'),
@@ -218,6 +224,7 @@ export async function startNode(config: NodeConfig, logger: PinoLogger): Promise
     async close() {
       await app.close();
       await hls.close();
+      advisor?.close();
       mesh.close();
       media.close();
       await cluster.close();

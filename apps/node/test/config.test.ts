@@ -90,6 +90,17 @@ describe('config sections', () => {
     }
   });
 
+  it("MM_VIEWER_PLAYOUT_DELAY_MS: 'auto' by default, or a fixed 0–4000 ms", () => {
+    const base = { MM_TOKEN_SECRET: secret, MM_REGION: 'eu' };
+    expect(loadConfig(base).rtc.viewerPlayoutDelayMs).toBe('auto');
+    expect(loadConfig({ ...base, MM_VIEWER_PLAYOUT_DELAY_MS: 'auto' }).rtc.viewerPlayoutDelayMs).toBe('auto');
+    expect(loadConfig({ ...base, MM_VIEWER_PLAYOUT_DELAY_MS: '400' }).rtc.viewerPlayoutDelayMs).toBe(400);
+    expect(loadConfig({ ...base, MM_VIEWER_PLAYOUT_DELAY_MS: '0' }).rtc.viewerPlayoutDelayMs).toBe(0);
+    for (const bad of ['-1', '4001', '2.5', 'fast']) {
+      expect(() => loadConfig({ ...base, MM_VIEWER_PLAYOUT_DELAY_MS: bad })).toThrow(/MM_VIEWER_PLAYOUT_DELAY_MS/);
+    }
+  });
+
   it('bad values are still refused with the variable named', () => {
     expect(() => loadConfig({ MM_TOKEN_SECRET: secret, MM_HTTP_PORT: '70000' })).toThrow(ConfigError);
     expect(() => loadConfig({ MM_TOKEN_SECRET: secret, MM_HTTP_PORT: '70000' })).toThrow(/MM_HTTP_PORT/);

@@ -381,6 +381,13 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
       case 'layersChanged':
         this.#setLayers({ ...notification.data, wanted: this.#layers?.wanted ?? null });
         break;
+      case 'playoutDelayChanged':
+        // The region's upstream round trip was measured (or moved): hold that much media from now on.
+        this.#playoutDelayMs = notification.data.playoutDelayMs;
+        for (const { consumer } of this.#consumers.values()) {
+          setPlayoutDelay(consumer.rtpReceiver, this.#playoutDelayMs);
+        }
+        break;
     }
   }
 
@@ -483,7 +490,8 @@ type PlayoutReceiver = RTCRtpReceiver & { jitterBufferTarget?: number | null };
  */
 function setPlayoutDelay(receiver: RTCRtpReceiver | undefined, ms: number): void {
   const r = receiver as PlayoutReceiver | undefined;
-  if (r && 'jitterBufferTarget' in r) r.jitterBufferTarget = ms;
+  // null: no target, the browser's own adaptive delay (0 would ask for the least delay possible).
+  if (r && 'jitterBufferTarget' in r) r.jitterBufferTarget = ms > 0 ? ms : null;
 }
 
 function playoutDelayOf(receiver: RTCRtpReceiver | undefined): number | undefined {

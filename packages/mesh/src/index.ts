@@ -8,6 +8,7 @@ export type { MeshConfig } from './config.ts';
 export { FeedGuard, REPULL_SILENT_MS } from './feed-guard.ts';
 export { Mesh, type MeshOptions } from './mesh.ts';
 export { PIPE_METHODS, PipeBroker } from './pipe-broker.ts';
+export { autoPlayoutDelayMs, PLAYOUT_MAX_MS, PlayoutAdvisor, type PlayoutAdvisorOptions } from './playout.ts';
 export type {
   CommentaryChange,
   InboundPipe,

@@ -151,6 +151,24 @@ export class Mesh<S extends MeshStream = MeshStream> {
     );
   }
 
+  /**
+   * The largest round trip (ms) measured on the pipes bringing this node `stream` (its region copy, the
+   * backup's copy); undefined when none has one yet (a new pipe reports after its first RTCP exchange).
+   */
+  async upstreamRttMs(stream: string): Promise<number | undefined> {
+    const inbound = this.#entries().filter((e) => e.summary.direction === 'in' && e.summary.stream === stream);
+    const rtts = await Promise.all(
+      inbound.map((e) =>
+        e.pipe
+          .linkStats()
+          .then((l) => l.rttMs)
+          .catch(() => undefined),
+      ),
+    );
+    const known = rtts.filter((r): r is number => r !== undefined);
+    return known.length > 0 ? Math.max(...known) : undefined;
+  }
+
   #entries(): PipeEntry[] {
     return [...this.#broker.pipeEntries(), ...this.#copies.pipeEntries(), ...this.#guard.pipeEntries()];
   }

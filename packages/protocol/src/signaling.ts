@@ -243,5 +243,13 @@ export const SignalingNotification = z.discriminatedUnion('notification', [
   z.object({ notification: z.literal('layersChanged'), data: VideoLayersInfo }),
   /** This node is draining: move to another node of the region. */
   z.object({ notification: z.literal('drain'), data: z.object({ reason: z.string() }) }),
+  /**
+   * The playout delay viewers of this stream should hold changed (MM_VIEWER_PLAYOUT_DELAY_MS=auto: the
+   * round trip of the pipe bringing the region its copy was measured or moved). 0: the browser's own.
+   */
+  z.object({
+    notification: z.literal('playoutDelayChanged'),
+    data: z.object({ playoutDelayMs: z.number().int().min(0).max(4000) }),
+  }),
 ]);
 export type SignalingNotification = z.infer<typeof SignalingNotification>;

@@ -28,7 +28,8 @@ export async function sendingLinkStats(consumers: types.Consumer[]): Promise<Pip
 /**
  * The receiving end of a pipe: its producers' RTP streams (RtpStreamRecv
  * stats) summed — packets received, NACKed, repaired by a retransmission,
- * and lost for good.
+ * and lost for good — with the largest round trip, which mediasoup measures
+ * at a receiver from the sender's answers (RTCP XR DLRR) to its RRTR reports.
  */
 export async function receivingLinkStats(producers: types.Producer[]): Promise<PipeLinkStats> {
   const out: PipeLinkStats = { packets: 0, nacked: 0, retransmitted: 0, lost: 0 };
@@ -39,6 +40,8 @@ export async function receivingLinkStats(producers: types.Producer[]): Promise<P
     out.nacked += num(s.nackPacketCount);
     out.retransmitted += num(s.packetsRepaired);
     out.lost += num(s.packetsLost);
+    const rtt = num(s.roundTripTime);
+    if (rtt > 0) out.rttMs = Math.max(out.rttMs ?? 0, rtt);
   }
   return out;
 }

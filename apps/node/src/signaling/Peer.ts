@@ -28,6 +28,13 @@ export class SignalingFailure extends Error {
   }
 }
 
+/** The playout delay (ms, 0: the browser's own) a viewer of a stream should hold, and its changes. */
+export interface ViewerPlayout {
+  delayFor(stream: string): number;
+  /** Call `onChange` with each new delay for `stream` until the returned function is called. */
+  watch(stream: string, onChange: (delayMs: number) => void): () => void;
+}
+
 export interface PeerContext {
   tokenSecret: string;
   nodeId: string;
@@ -35,8 +42,8 @@ export interface PeerContext {
   log: Logger;
   /** STUN/TURN servers for a new session (TURN credentials minted for `user`); none by default. */
   iceServers?(user: string): IceServer[];
-  /** Playout delay asked of viewers (ms, MM_VIEWER_PLAYOUT_DELAY_MS); 0 or absent: the browser's own. */
-  viewerPlayoutDelayMs?: number;
+  /** Playout delay asked of viewers (MM_VIEWER_PLAYOUT_DELAY_MS, fixed or auto); absent: the browser's own. */
+  playout?: ViewerPlayout;
   /** Refuse new joins (Redis down, node draining, no relay role for viewers) with this reason, or undefined. */
   admissionBlocked(role: 'viewer' | 'commentator'): string | undefined;
   /** The stream's router here, pulling the region's copy if needed; undefined if not live. */
@@ -67,6 +74,8 @@ export class Peer {
   #onProgramChanged = (): void => this.#notify({ notification: 'newProducers' });
   #onStreamClosed = (): void => this.#notify({ notification: 'streamEnded' });
   #closed = false;
+  /** Stops following the stream's playout delay (set at join). */
+  #unwatchPlayout: (() => void) | undefined;
   /** Set by the server: sends a drain notification on this peer's socket. */
   notifyDrain?: (reason: string) => void;
 
@@ -138,6 +147,12 @@ export class Peer {
     const iceServers = this.#ctx.iceServers?.(`${data.role}-${claims.sub ?? data.stream}`);
     stream.on('programchanged', this.#onProgramChanged);
     stream.once('close', this.#onStreamClosed);
+    const playout = this.#ctx.playout;
+    this.#unwatchPlayout?.();
+    this.#unwatchPlayout = playout?.watch(data.stream, (playoutDelayMs) =>
+      this.#notify({ notification: 'playoutDelayChanged', data: { playoutDelayMs } }),
+    );
+    const playoutDelayMs = playout?.delayFor(data.stream) ?? 0;
     return {
       routerRtpCapabilities: stream.rtpCapabilities,
       nodeId: this.#ctx.nodeId,
@@ -145,7 +160,7 @@ export class Peer {
       score: stream.latestScore,
       resumed,
       ...(iceServers && iceServers.length > 0 ? { iceServers } : {}),
-      ...(this.#ctx.viewerPlayoutDelayMs ? { playoutDelayMs: this.#ctx.viewerPlayoutDelayMs } : {}),
+      ...(playoutDelayMs > 0 ? { playoutDelayMs } : {}),
     };
   }
 
@@ -202,6 +217,7 @@ export class Peer {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#unwatchPlayout?.();
     // The stream outlives its viewers: leave no listener (and no Peer) behind on it.
     this.#media?.outlet.off('programchanged', this.#onProgramChanged);
     this.#media?.outlet.off('close', this.#onStreamClosed);
