@@ -95,6 +95,7 @@ console.log(`
   WHEP:     ${base}/whep/${stream}   (Authorization: Bearer ${viewerToken})
   WHIP:     ${base}/whip/${stream}   (Authorization: Bearer <publisher token: npx matchmesh token --role publisher --stream ${stream}>)
   Admin:    ${base}/api/v1/nodes     (Authorization: Bearer ${adminToken})
+  API docs: ${base}/api/v1/docs?token=${adminToken}
   Metrics:  ${base}/metrics          (same admin token)
   Ctrl-C stops everything.
 `);

@@ -10,6 +10,7 @@ import { ClusterLink, type NodeLoad } from './cluster/ClusterLink.ts';
 import { IngestAnnouncer } from './cluster/IngestAnnouncer.ts';
 import { type NodeConfig, publicUrl } from './config.ts';
 import { createHttpApp } from './http/app.ts';
+import { serveOpenApi } from './http/openapi.ts';
 import { mintIceServers } from './ice-servers.ts';
 import { NodeMetrics } from './metrics.ts';
 import { registerAdmin } from './routes/admin.ts';
@@ -190,6 +191,7 @@ export async function startNode(config: NodeConfig, logger: PinoLogger): Promise
       nodeId: node.id,
     }),
   );
+  await serveOpenApi(app, config.tokens.secret);
   await serveWebApp(app, config.http.webDist, logger);
 
   // Listen, then join the cluster under the bound URL.

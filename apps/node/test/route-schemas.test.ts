@@ -2,6 +2,8 @@ import { PROBLEM_CONTENT_TYPE, type Problem, signToken } from '@matchmesh/protoc
 import Fastify, { type FastifyInstance, type InjectOptions } from 'fastify';
 import { MediaError } from '@matchmesh/sfu';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import SwaggerParser from '@apidevtools/swagger-parser';
+import { collectOpenApi, DOCS_PATH, OPENAPI_PATH, serveOpenApi } from '../src/http/openapi.ts';
 import { registerHls } from '../src/routes/hls.ts';
 import { useZodSchemas } from '../src/http/schemas.ts';
 import { type AdminDeps, registerAdmin } from '../src/routes/admin.ts';
@@ -24,6 +26,8 @@ let admin: string;
 let viewer: string;
 let publisher: string;
 const drained: { id: string; draining: boolean }[] = [];
+/** Every route the node's plugins added (method + URL as Fastify has it). */
+const routes: { method: string; url: string }[] = [];
 let opened = 0;
 
 /** A WHIP session as the route sees one: the answer is echoed back verbatim. */
@@ -37,6 +41,10 @@ beforeAll(async () => {
   ]);
   app = Fastify({ routerOptions: { maxParamLength: 2048 } });
   useZodSchemas(app);
+  await collectOpenApi(app, 'test');
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) routes.push({ method, url: route.url });
+  });
   await registerHealth(app, { notReadyReasons: () => ['redis unavailable'] });
   await registerMetrics(
     app,
@@ -94,6 +102,7 @@ beforeAll(async () => {
       startWaitMs: 10,
     }),
   );
+  await serveOpenApi(app, SECRET);
   await app.ready();
 });
 
@@ -332,5 +341,59 @@ describe('route schemas: good requests behave as before', () => {
     const probe = await app.inject({ method: 'GET', url: '/probe' });
     expect(probe.statusCode).toBe(204);
     expect(probe.body).toBe('');
+  });
+});
+
+describe('the OpenAPI document (GET /api/v1/openapi.json) and its reference page', () => {
+  const get = (url: string, token?: string) =>
+    app.inject({ method: 'GET', url, headers: token ? { authorization: `Bearer ${token}` } : {} });
+
+  it('is valid OpenAPI 3.1 (swagger-parser) and describes every route of the node with its method', async () => {
+    const res = await get(OPENAPI_PATH, admin);
+    expect(res.statusCode, res.body).toBe(200);
+    const doc = res.json() as { openapi: string; paths: Record<string, Record<string, unknown>> };
+    expect(doc.openapi).toBe('3.1.0');
+    // Throws, naming the fault, on a document that breaks the OpenAPI 3.1 schema or has a dangling $ref.
+    await SwaggerParser.validate(structuredClone(doc) as never);
+    const documented = new Set(
+      Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`)),
+    );
+    const served = routes
+      // HEAD twins of GET routes are Fastify's own; the document and its page describe themselves elsewhere.
+      .filter((r) => r.method !== 'HEAD' && r.url !== OPENAPI_PATH && !r.url.startsWith(DOCS_PATH))
+      // OpenAPI path templates: `:stream` → `{stream}`, a wildcard `*` → `{*}` (as @fastify/swagger writes it).
+      .map((r) => `${r.method} ${r.url.replace(/:(\w+)/g, '{$1}').replace(/\*$/, '{*}')}`);
+    expect(
+      served.filter((r) => !documented.has(r)),
+      [...documented].join(', '),
+    ).toEqual([]);
+    // The ops API in particular: every admin route, with its parameters.
+    const adminRoutes = served.filter((r) => r.includes(' /api/v1/') && !r.includes('/edges'));
+    expect(adminRoutes).toEqual(
+      expect.arrayContaining(['GET /api/v1/nodes', 'GET /api/v1/streams', 'POST /api/v1/nodes/{id}/drain']),
+    );
+    expect(adminRoutes.length).toBeGreaterThanOrEqual(6);
+    const drain = doc.paths['/api/v1/nodes/{id}/drain']!.post as { requestBody?: unknown; parameters?: unknown[] };
+    expect(drain.requestBody).toBeDefined();
+    expect(drain.parameters?.length).toBeGreaterThan(0);
+  });
+
+  it('needs an admin token: 401 without one, 403 with a viewer token — the document and the page alike', async () => {
+    for (const url of [OPENAPI_PATH, DOCS_PATH]) {
+      expect((await problem({ method: 'GET', url })).status, url).toBe(401);
+      expect((await problem({ method: 'GET', url, headers: { authorization: `Bearer ${viewer}` } })).status).toBe(403);
+    }
+  });
+
+  it('the page carries the document inline and its script comes from the node (no CDN)', async () => {
+    const page = await get(`${DOCS_PATH}?token=${admin}`);
+    expect(page.statusCode).toBe(200);
+    expect(page.headers['content-type']).toContain('text/html');
+    expect(page.body).toContain('matchmesh node');
+    const script = /src="([^"]*scalar\.js)"/.exec(page.body)?.[1];
+    expect(script).toBeDefined();
+    const js = await get(new URL(script!, `http://node${DOCS_PATH}`).pathname);
+    expect(js.statusCode).toBe(200);
+    expect(js.body.length).toBeGreaterThan(100_000);
   });
 });

@@ -1,8 +1,15 @@
+import { readFileSync } from 'node:fs';
 import fastifyWebsocket from '@fastify/websocket';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger as PinoLogger } from 'pino';
+import { collectOpenApi } from './openapi.ts';
 import { sendProblem } from './problem.ts';
 import { useZodSchemas } from './schemas.ts';
+
+/** The node package's version, for the OpenAPI document. */
+const NODE_VERSION = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
 
 /**
  * The node's Fastify instance before any route: limits, the WebSocket plugin,
@@ -18,6 +25,8 @@ export async function createHttpApp(logger: PinoLogger): Promise<FastifyInstance
   });
   // Zod route schemas, and the one error handler that turns every failure into problem+json.
   useZodSchemas(app);
+  // Before any route: each route's schemas go into the OpenAPI document (served by serveOpenApi).
+  await collectOpenApi(app, NODE_VERSION);
   app.setNotFoundHandler((request, reply) =>
     sendProblem(reply, 404, 'Not Found', `no route for ${request.method} ${request.url.split('?')[0]}`),
   );
