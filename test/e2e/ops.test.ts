@@ -68,6 +68,21 @@ describe('ops page and egress figures', () => {
     await ops.locator('tr[data-node="ops-1"][data-draining="no"]').waitFor({ timeout: 10_000 });
   });
 
+  it("reads the API: the OpenAPI reference page renders the node's routes in Chromium", async () => {
+    const page = await browser.newPage();
+    try {
+      const res = await page.goto(`${node.url}/api/v1/docs?token=${await token('admin', '*')}`);
+      expect(res?.status()).toBe(200);
+      // Scalar renders the inline document client-side: the title, then the operations by path.
+      await page.getByText('matchmesh node', { exact: false }).first().waitFor({ timeout: 20_000 });
+      // (rendered from the document; the operation list may be collapsed, so attached rather than visible)
+      await page.getByText('/api/v1/nodes/{id}/drain').first().waitFor({ state: 'attached', timeout: 20_000 });
+      expect(await page.getByText('/whip/{stream}').count()).toBeGreaterThan(0);
+    } finally {
+      await page.close();
+    }
+  });
+
   it('says why when the token is not an admin token', async () => {
     const page = await browser.newPage();
     await page.goto(`${node.url}/ops?token=${await token('viewer', stream)}`);
