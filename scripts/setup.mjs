@@ -23,6 +23,8 @@ const DEBIAN_PACKAGES = [
   'tcpdump',
   // bench: `--perf` profiles the fan-out relay worker (perf record/script).
   'linux-perf',
+  // e2e: a real Prometheus scrapes a running node and answers PromQL (test/e2e/prometheus.test.ts).
+  'prometheus',
 ];
 
 function run(cmd, args, opts = {}) {
