@@ -244,14 +244,16 @@ describe('metrics used by Grafana and Prometheus exist', () => {
     expect(alert?.expr).toBe(`matchmesh:worker_cpu:rate1m > ${WORKER_CPU_SATURATED}`);
   });
 
-  it('Prometheus scrapes every compose node with the admin token file the tokens job writes', () => {
+  it('Prometheus scrapes every compose node with the metrics-role token file the tokens job writes', () => {
     const prom = yamlDoc(`infra/prometheus/prometheus.yml`);
     const job = prom.scrape_configs.find((j: { job_name: string }) => j.job_name === 'matchmesh-node');
     expect(job.authorization).toEqual({ type: 'Bearer', credentials_file: '/tokens/prometheus.jwt' });
     const targets = job.static_configs.flatMap((s: { targets: string[] }) => s.targets).sort();
     const ports = nodeServices.map(([, s]) => `127.0.0.1:${composeEnv(s).MM_HTTP_PORT}`).sort();
     expect(targets).toEqual(ports);
-    expect(String(compose.services.tokens?.command)).toContain('/var/lib/matchmesh/tokens/prometheus.jwt');
+    expect(String(compose.services.tokens?.command)).toContain(
+      '--role metrics --ttl 365d --sub prometheus > /var/lib/matchmesh/tokens/prometheus.jwt',
+    );
   });
 });
 
@@ -321,7 +323,15 @@ describe('image build agrees with the set-up', () => {
   it('the build stage installs the worker build dependencies of scripts/setup.mjs', () => {
     const list = /const DEBIAN_PACKAGES = \[([\s\S]*?)\];/.exec(read('scripts/setup.mjs'))?.[1] ?? '';
     const wanted = [...list.matchAll(/'([a-z0-9.+-]+)'/g)].map((m) => m[1] as string);
-    const runAndTestTools = new Set(['redis-server', 'ffmpeg', 'chromium', 'tcpdump', 'stress-ng', 'linux-perf']);
+    const runAndTestTools = new Set([
+      'redis-server',
+      'ffmpeg',
+      'chromium',
+      'tcpdump',
+      'stress-ng',
+      'linux-perf',
+      'prometheus',
+    ]);
     const build = stage('build');
     const missing = wanted.filter(
       (p) => !runAndTestTools.has(p) && !new RegExp(`\\s${p.replace(/[+.]/g, '\\$&')}(\\s|$)`, 'm').test(build),

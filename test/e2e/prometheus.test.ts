@@ -6,7 +6,7 @@ import { type PrometheusServer, startPrometheus } from '../src/prometheus.ts';
 
 /**
  * Ops read the mesh through Prometheus: a real Prometheus (Debian's package)
- * scrapes a running node with the admin token, and PromQL through its HTTP
+ * scrapes a running node with a metrics-role token, and PromQL through its HTTP
  * API returns the viewers this test put on the stream — and follows them.
  */
 describe('a real Prometheus scrapes the node', () => {
@@ -17,7 +17,8 @@ describe('a real Prometheus scrapes the node', () => {
 
   beforeAll(async () => {
     match = await startLiveMatch(stream, { nodeEnv: { MM_NODE_ID: 'prom-1' } });
-    prometheus = await startPrometheus([new URL(match.node.url).host], await token('admin', '*'));
+    // The scrape token has the metrics role (what infra/ mints for Prometheus): /metrics and nothing else.
+    prometheus = await startPrometheus([new URL(match.node.url).host], await token('metrics', '*'));
   }, 120_000);
 
   afterAll(async () => {

@@ -108,13 +108,15 @@ function parseToken(args: string[]): Command {
     );
   }
   // Admin and node tokens are cluster-wide by nature; everyone else names a stream.
-  const stream = values.stream ?? (role.data === 'admin' || role.data === 'node' ? ANY_STREAM : undefined);
+  // Cluster-wide roles default to every stream.
+  const stream =
+    values.stream ??
+    (role.data === 'admin' || role.data === 'node' || role.data === 'metrics' ? ANY_STREAM : undefined);
   if (!stream) throw new UsageError('token: --stream <id|*> is required');
   if (stream !== ANY_STREAM && !StreamId.safeParse(stream).success) {
     throw new UsageError(`token: invalid stream ${JSON.stringify(stream)} (letters, digits, - and _, or *)`);
   }
-  if (values.backup && role.data !== 'publisher')
-    throw new UsageError('token: --backup is for publisher tokens only');
+  if (values.backup && role.data !== 'publisher') throw new UsageError('token: --backup is for publisher tokens only');
   if (values.sub !== undefined && (values.sub.length < 1 || values.sub.length > 128)) {
     throw new UsageError('token: --sub must be 1-128 characters');
   }
@@ -148,8 +150,7 @@ function parse<O extends Options>(args: string[], options: O) {
 }
 
 function noPositionals(command: string, positionals: string[]): void {
-  if (positionals.length > 0)
-    throw new UsageError(`${command}: unexpected argument ${JSON.stringify(positionals[0])}`);
+  if (positionals.length > 0) throw new UsageError(`${command}: unexpected argument ${JSON.stringify(positionals[0])}`);
 }
 
 function timeout(value: string | undefined): number {

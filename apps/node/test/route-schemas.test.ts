@@ -25,6 +25,7 @@ let app: FastifyInstance;
 let admin: string;
 let viewer: string;
 let publisher: string;
+let metricsOnly: string;
 const drained: { id: string; draining: boolean }[] = [];
 /** Every route the node's plugins added (method + URL as Fastify has it). */
 const routes: { method: string; url: string }[] = [];
@@ -34,10 +35,11 @@ let opened = 0;
 const session: HttpSession = { id: 'sess-1', etag: '"e1"', answer: 'v=0\r\ns=answer\r\n', closed: false, close() {} };
 
 beforeAll(async () => {
-  [admin, viewer, publisher] = await Promise.all([
+  [admin, viewer, publisher, metricsOnly] = await Promise.all([
     signToken(SECRET, { role: 'admin', stream: '*', ttl: '1h' }),
     signToken(SECRET, { role: 'viewer', stream: 'match', ttl: '1h' }),
     signToken(SECRET, { role: 'publisher', stream: 'match', ttl: '1h' }),
+    signToken(SECRET, { role: 'metrics', stream: '*', ttl: '1h' }),
   ]);
   app = Fastify({ routerOptions: { maxParamLength: 2048 } });
   useZodSchemas(app);
@@ -395,5 +397,31 @@ describe('the OpenAPI document (GET /api/v1/openapi.json) and its reference page
     const js = await get(new URL(script!, `http://node${DOCS_PATH}`).pathname);
     expect(js.statusCode).toBe(200);
     expect(js.body.length).toBeGreaterThan(100_000);
+  });
+});
+
+describe('roles at the HTTP edge', () => {
+  const call = (method: 'GET' | 'POST', url: string, token: string, body?: string) =>
+    app.inject({
+      method,
+      url,
+      headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/sdp' } : {}) },
+      ...(body ? { payload: body } : {}),
+    });
+
+  it('a metrics token reads /metrics and is refused everything else (403)', async () => {
+    expect((await call('GET', '/metrics', metricsOnly)).statusCode).toBe(200);
+    for (const url of ['/api/v1/nodes', '/api/v1/streams', OPENAPI_PATH]) {
+      expect((await call('GET', url, metricsOnly)).statusCode, url).toBe(403);
+    }
+    expect((await call('POST', '/whip/match', metricsOnly, 'v=0\r\n')).statusCode).toBe(403);
+  });
+
+  it('an admin token reads /metrics and the ops API but cannot publish (403 on WHIP)', async () => {
+    expect((await call('GET', '/metrics', admin)).statusCode).toBe(200);
+    expect((await call('GET', '/api/v1/nodes', admin)).statusCode).toBe(200);
+    const whip = await call('POST', '/whip/match', admin, 'v=0\r\n');
+    expect(whip.statusCode).toBe(403);
+    expect((whip.json() as Problem).detail).toMatch(/publisher/);
   });
 });

@@ -65,10 +65,17 @@ export async function verifyToken(secret: string, token: string | undefined | nu
   }
 }
 
-/** Does a token with these claims grant `role` on `stream`? Admin tokens grant every role. */
+/**
+ * What an admin token also grants: watching and reading metrics. Never
+ * publishing or commentating (an ops credential must not be able to put
+ * media or a voice on air), nor the nodes' own role.
+ */
+const ADMIN_ALSO: readonly Role[] = ['viewer', 'metrics'];
+
+/** Does a token with these claims grant `role` on `stream`? */
 export function grants(claims: TokenClaims, role: Role | Role[], stream: string): boolean {
   const roles = Array.isArray(role) ? role : [role];
-  const roleOk = roles.includes(claims.role) || claims.role === 'admin';
+  const roleOk = roles.includes(claims.role) || (claims.role === 'admin' && roles.some((r) => ADMIN_ALSO.includes(r)));
   const streamOk = claims.stream === ANY_STREAM || claims.stream === stream;
   return roleOk && streamOk;
 }

@@ -2,9 +2,11 @@ import { z } from 'zod';
 
 /**
  * Roles carried in a token. `node` is the credential nodes use between
- * themselves; it never leaves the cluster.
+ * themselves; it never leaves the cluster. `metrics` reads /metrics and
+ * nothing else (the Prometheus scrape token, which lives for a year in a
+ * file: it must not be able to act).
  */
-export const Role = z.enum(['publisher', 'viewer', 'commentator', 'admin', 'node']);
+export const Role = z.enum(['publisher', 'viewer', 'commentator', 'admin', 'node', 'metrics']);
 export type Role = z.infer<typeof Role>;
 
 /** `*` as stream grants the role on every stream (admin and node tokens). */

@@ -6,7 +6,7 @@ import { authorize } from '../http/auth.ts';
 import { problemResponses } from '../http/schemas.ts';
 import type { NodeMetrics } from '../metrics.ts';
 
-/** Prometheus scrape endpoint; needs an admin token (Prometheus sends it as a bearer). */
+/** Prometheus scrape endpoint; needs a metrics (or admin) token (Prometheus sends it as a bearer). */
 export async function registerMetrics(app: FastifyInstance, metrics: NodeMetrics, tokenSecret: string): Promise<void> {
   app.withTypeProvider<ZodTypeProvider>().get(
     '/metrics',
@@ -18,7 +18,7 @@ export async function registerMetrics(app: FastifyInstance, metrics: NodeMetrics
       },
     },
     async (request, reply) => {
-      await authorize(tokenSecret, request, 'admin', '*');
+      await authorize(tokenSecret, request, 'metrics', '*');
       return reply.type(metrics.registry.contentType).send(await metrics.metrics());
     },
   );
