@@ -36,6 +36,7 @@ const NAMES = [
   'origin',
   'longhaul',
   'simulcast',
+  'adapt',
 ] as const;
 export type ScenarioName = (typeof NAMES)[number];
 
@@ -50,6 +51,8 @@ export async function loadScenario(name: string): Promise<Scenario> {
       return (await import('./scenarios/fanout.ts')).fanout;
     case 'workers':
       return (await import('./scenarios/workers.ts')).workers;
+    case 'adapt':
+      return (await import('./scenarios/adapt.ts')).adapt;
     case 'simulcast':
       return (await import('./scenarios/simulcast.ts')).simulcast;
     case 'latency':
