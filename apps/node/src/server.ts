@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import fastifyStatic from '@fastify/static';
 import { alternativeRelay, PeerLiveness, relayAlternative } from '@matchmesh/cluster';
+import { signToken } from '@matchmesh/protocol';
 import { HlsService } from '@matchmesh/hls';
 import { Mesh, type MeshConfig, PlayoutAdvisor, sfuMedia } from '@matchmesh/mesh';
 import { MediaService, type StreamRouter, type WorkerLogTag, WorkerPool } from '@matchmesh/sfu';
@@ -18,6 +19,7 @@ import { registerEdges } from './routes/edges.ts';
 import { registerHealth } from './routes/health.ts';
 import { registerHls } from './routes/hls.ts';
 import { registerMetrics } from './routes/metrics.ts';
+import { registerPipeTunnel } from './routes/pipe-tunnel.ts';
 import { registerWebRtcHttp } from './routes/webrtc-http.ts';
 import { SignalingServer } from './signaling/SignalingServer.ts';
 import { AdmissionPolicy } from './wiring/AdmissionPolicy.ts';
@@ -92,7 +94,11 @@ export async function startNode(config: NodeConfig, logger: PinoLogger): Promise
       graceMs: config.mesh.claimTtlMs,
       logger: meshLog,
     }),
-    media: sfuMedia(media, meshConfig),
+    // Pipes go over a TCP tunnel (the upstream's HTTP port) from an upstream whose UDP pipe carried nothing.
+    media: sfuMedia(media, meshConfig, {
+      urlOf: async (nodeId) => (await cluster.registry.get(nodeId))?.url,
+      token: () => signToken(config.tokens.secret, { role: 'node', stream: '*', sub: node.id, ttl: '5m' }),
+    }),
     logger: meshLog,
     // Viewers and HLS packagers of a stream here keep the region's copy alive.
     localViewers: (stream) => audience.count(stream),
@@ -171,6 +177,13 @@ export async function startNode(config: NodeConfig, logger: PinoLogger): Promise
     });
   });
   await app.register(async (scope) => signaling.register(scope));
+  await app.register(async (scope) =>
+    registerPipeTunnel(scope, {
+      tokenSecret: config.tokens.secret,
+      listenIp: config.mesh.pipe.ip,
+      log: area('mesh'),
+    }),
+  );
   await app.register(async (scope) =>
     registerHls(scope, { hls, tokenSecret: config.tokens.secret, startWaitMs: 10_000 }),
   );

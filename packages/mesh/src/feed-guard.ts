@@ -132,7 +132,14 @@ export class FeedGuard {
   /** This part's pipes, each with its summary (for ops). */
   pipeEntries(): PipeEntry[] {
     return [...this.#backup.entries()].map(([stream, pipe]) => ({
-      summary: { id: pipe.pipeId ?? '', stream, direction: 'in', peerNodeId: pipe.upstream, peerRegion: '' },
+      summary: {
+        id: pipe.pipeId ?? '',
+        stream,
+        direction: 'in',
+        peerNodeId: pipe.upstream,
+        peerRegion: '',
+        path: pipe.path,
+      },
       pipe,
     }));
   }

@@ -23,5 +23,6 @@ export type {
 } from './ports.ts';
 export { RegionCopies } from './region-copies.ts';
 export { RegionCopy } from './region-copy.ts';
-export { type StreamSource, sfuMedia } from './sfu-media.ts';
+export { type StreamSource, sfuMedia, TCP_PATH_MS, type TunnelAccess } from './sfu-media.ts';
+export { acceptPipeTunnel, openPipeTunnel, PIPE_TUNNEL_PATH, type PipeTunnel } from './pipe-tunnel.ts';
 export { Sweeper } from './sweeper.ts';

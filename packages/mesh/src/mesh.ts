@@ -70,6 +70,7 @@ export class Mesh<S extends MeshStream = MeshStream> {
       release,
       repull,
       closeStream: (stream) => media.stream(stream)?.close(),
+      ...(media.pathBlocked ? { pathBlocked: (upstream: string) => media.pathBlocked?.(upstream) } : {}),
       open: (upstream, streamId, stream) => this.#broker.open(upstream, streamId, stream, 'primary'),
       dropBackup: (stream, reason) => this.#guard.dropBackup(stream, reason),
       checkFeeds: (copy) => this.#guard.check(copy),

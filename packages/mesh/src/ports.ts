@@ -75,6 +75,10 @@ export interface InboundPipe {
   readonly upstream: string;
   readonly role: SourceRole;
   readonly closed: boolean;
+  /** How it travels: UDP (mediasoup's pipe transport), or tunnelled over TCP (pipe-tunnel.ts) where UDP is blocked. */
+  readonly path: 'udp' | 'tcp';
+  /** When it was connected (ms since the epoch). */
+  readonly openedAt: number;
   /** The upstream's commentary changed: produce the new voices, close the ended ones. */
   applyCommentary(change: CommentaryChange): Promise<void>;
   /** What the path did to the program's media so far (receiving end). */
@@ -118,6 +122,11 @@ export interface MeshMedia<S extends MeshStream = MeshStream> {
   ): Promise<InboundPipe>;
   /** The upstream end, connected to the downstream's `offer`. */
   openOutbound(stream: MeshStream, offer: PipeOffer, peer: { nodeId: string; region: string }): Promise<OutboundPipe>;
+  /**
+   * A UDP pipe from `upstream` delivered nothing: UDP between us is blocked, so pipes from it go over the TCP
+   * tunnel for a while. Absent when this node has no tunnel (pipes are UDP only).
+   */
+  pathBlocked?(upstream: string): void;
 }
 
 /** A pipe of this node as ops see it: its summary, and the pipe to ask what its path did. */

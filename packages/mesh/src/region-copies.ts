@@ -156,7 +156,14 @@ export class RegionCopies<S extends MeshStream = MeshStream> {
   /** This part's pipes, each with its summary (for ops). */
   pipeEntries(): PipeEntry[] {
     return [...this.#copies.entries()].map(([stream, copy]) => ({
-      summary: { id: copy.pipe.pipeId ?? '', stream, direction: 'in', peerNodeId: copy.upstream, peerRegion: '' },
+      summary: {
+        id: copy.pipe.pipeId ?? '',
+        stream,
+        direction: 'in',
+        peerNodeId: copy.upstream,
+        peerRegion: '',
+        path: copy.pipe.path,
+      },
       pipe: copy.pipe,
     }));
   }

@@ -20,7 +20,12 @@ export interface RegionCopyDeps {
   repull(stream: string, failure: string): void;
   /** The copy's pipe closed: forget it if it is still the stream's current one. */
   forget(copy: RegionCopy): void;
+  /** UDP from `upstream` is blocked: pipes from it go over the TCP tunnel (MeshMedia.pathBlocked); absent: no tunnel. */
+  pathBlocked?(upstream: string): void;
 }
+
+/** A UDP pipe that has carried no media this long after it connected has a blocked path. */
+export const UDP_SILENT_MS = 3000;
 
 /**
  * One primary inbound pipe of a stream and, when this node is its region's
@@ -39,12 +44,15 @@ export class RegionCopy {
   readonly #d: RegionCopyDeps;
   readonly #timer: NodeJS.Timeout;
   #idleSince: number | null = null;
+  /** Media seen on the pipe (or it is not a UDP pipe that could be blocked): no more path checks. */
+  #pathKnown: boolean;
 
   constructor(deps: RegionCopyDeps, stream: string, pipe: InboundPipe) {
     this.#d = deps;
     this.stream = stream;
     this.pipe = pipe;
     this.upstream = pipe.upstream;
+    this.#pathKnown = pipe.path !== 'udp' || !deps.pathBlocked;
     // Renewed every ttl/3, at most 1 s apart: a stall of up to ~ttl - 1 s keeps the lease.
     this.#timer = setInterval(() => void this.tick(), Math.min(1000, deps.config.claimTtlMs / 3));
     this.#timer.unref();
@@ -64,6 +72,7 @@ export class RegionCopy {
   /** Keep the region lease alive while the copy is used; let it go after the linger time. */
   async tick(): Promise<void> {
     const now = Date.now();
+    if (!this.#pathKnown && !(await this.#checkPath(now))) return;
     if (this.#d.inUse(this.stream)) {
       this.#idleSince = null;
     } else {
@@ -142,6 +151,32 @@ export class RegionCopy {
     fresh.claim = claim;
     this.claim = null;
     this.drop('replaced by a fresh primary pipe');
+  }
+
+  /**
+   * A UDP pipe that carried nothing for UDP_SILENT_MS (a firewall between the
+   * regions drops UDP; the pipe's setup went over Redis, which works) is
+   * replaced by one through the TCP tunnel. False when it was.
+   */
+  async #checkPath(now: number): Promise<boolean> {
+    const packets = await this.pipe
+      .linkStats()
+      .then((s) => s.packets)
+      .catch(() => 0);
+    if (packets > 0) {
+      this.#pathKnown = true;
+      return true;
+    }
+    if (now - this.pipe.openedAt < UDP_SILENT_MS || this.pipe.closed) return true;
+    this.#pathKnown = true;
+    this.#d.log.warn(
+      { stream: this.stream, upstream: this.upstream },
+      `no media over the UDP pipe in ${UDP_SILENT_MS} ms: UDP is blocked, pulling again over TCP`,
+    );
+    this.#d.pathBlocked?.(this.upstream);
+    this.drop('no media over UDP');
+    if (this.#d.inUse(this.stream)) this.#d.repull(this.stream, 'could not pull the stream over TCP either');
+    return false;
   }
 
   /** Close the pipe and tell its upstream to let its end go. */

@@ -1,4 +1,5 @@
 import type { PipeLinkStats, PipeOpenResponse } from '@matchmesh/protocol';
+import { openPipeTunnel, type PipeTunnel } from './pipe-tunnel.ts';
 import { PipeIn, type PipeListen, PipeOut, type SourceRole, type StreamRouter } from '@matchmesh/sfu';
 import type { MeshConfig } from './config.ts';
 import type { CommentaryChange, InboundPipe, MeshMedia, MeshStream, OutboundPipe } from './ports.ts';
@@ -15,7 +16,11 @@ function router(stream: MeshStream): StreamRouter {
 }
 
 class SfuInbound implements InboundPipe {
-  constructor(readonly pipe: PipeIn) {}
+  readonly openedAt = Date.now();
+  constructor(
+    readonly pipe: PipeIn,
+    readonly path: 'udp' | 'tcp',
+  ) {}
   get pipeId(): string | undefined {
     return this.pipe.pipeId;
   }
@@ -76,24 +81,51 @@ class SfuOutbound implements OutboundPipe {
   }
 }
 
-/** MeshMedia over the node's streams and @matchmesh/sfu's pipes. */
-export function sfuMedia(streams: StreamSource, config: MeshConfig): MeshMedia<StreamRouter> {
+/** How this node reaches an upstream's pipe tunnel (its HTTP URL, and a node-role token). */
+export interface TunnelAccess {
+  urlOf(nodeId: string): Promise<string | undefined>;
+  token(): Promise<string>;
+}
+
+/** After a UDP pipe from an upstream delivered nothing, its pipes go over TCP this long, then UDP is tried again. */
+export const TCP_PATH_MS = 10 * 60_000;
+
+/** MeshMedia over the node's streams and @matchmesh/sfu's pipes (with the TCP tunnel when `tunnel` is given). */
+export function sfuMedia(streams: StreamSource, config: MeshConfig, tunnel?: TunnelAccess): MeshMedia<StreamRouter> {
   const listen: PipeListen = {
     ip: config.listenIp,
     announcedAddress: config.announcedAddress,
     portRange: config.portRange,
     socketBufferBytes: config.socketBufferBytes,
   };
+  /** Upstreams whose pipes go over TCP, until when. */
+  const tcpUntil = new Map<string, number>();
   return {
     stream: (id) => streams.stream(id),
     getOrCreateStream: (id) => streams.getOrCreateStream(id),
     async openInbound(stream, role, upstream, ask) {
       const pipe = await PipeIn.prepare(router(stream), listen, role, upstream);
+      let tcp: PipeTunnel | undefined;
       try {
-        const answer = await ask(pipe.offer);
-        await pipe.connect(answer);
-        return new SfuInbound(pipe);
+        if (tunnel && (tcpUntil.get(upstream) ?? 0) > Date.now()) {
+          const url = await tunnel.urlOf(upstream);
+          if (!url) throw new Error(`no URL known for upstream ${upstream}: cannot tunnel its pipe`);
+          // The pipe's listen address, not the announced one: the tunnel socket is on this host.
+          tcp = await openPipeTunnel(url, await tunnel.token(), {
+            ip: listen.ip,
+            port: pipe.transport.tuple.localPort,
+          });
+        }
+        // Through the tunnel: the upstream sends to its tunnel socket, we connect to ours.
+        const answer = await ask(tcp ? { ...pipe.offer, ...tcp.offer } : pipe.offer);
+        await pipe.connect(tcp ? { ...answer, ...tcp.local } : answer);
+        if (tcp) {
+          const t = tcp;
+          pipe.once('close', () => t.close());
+        }
+        return new SfuInbound(pipe, tcp ? 'tcp' : 'udp');
       } catch (err) {
+        tcp?.close();
         pipe.close('setup failed');
         throw err;
       }
@@ -101,5 +133,6 @@ export function sfuMedia(streams: StreamSource, config: MeshConfig): MeshMedia<S
     async openOutbound(stream, offer, peer) {
       return new SfuOutbound(await PipeOut.open(router(stream), listen, offer, peer));
     },
+    ...(tunnel ? { pathBlocked: (upstream: string) => void tcpUntil.set(upstream, Date.now() + TCP_PATH_MS) } : {}),
   };
 }

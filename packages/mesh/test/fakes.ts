@@ -199,6 +199,8 @@ export class FakeInbound extends EventEmitter<{ close: [string] }> implements In
   closed = false;
   closeReason: string | undefined;
   readonly commentary: CommentaryChange[] = [];
+  path: 'udp' | 'tcp' = 'udp';
+  openedAt = Date.now();
   constructor(
     readonly stream: FakeStream,
     readonly role: SourceRole,

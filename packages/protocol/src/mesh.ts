@@ -91,6 +91,8 @@ export const PipeSummary = z.object({
   /** The node at the other end and its region. */
   peerNodeId: z.string(),
   peerRegion: z.string(),
+  /** How an incoming pipe travels: UDP, or over the TCP tunnel when UDP between the nodes is blocked. */
+  path: z.enum(['udp', 'tcp']).optional(),
   /** The path's figures (GET /api/v1/pipes, metrics); absent in heartbeat-sized summaries. */
   link: PipeLinkStats.optional(),
 });
