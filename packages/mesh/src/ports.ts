@@ -83,6 +83,8 @@ export interface InboundPipe {
   applyCommentary(change: CommentaryChange): Promise<void>;
   /** What the path did to the program's media so far (receiving end). */
   linkStats(): Promise<PipeLinkStats>;
+  /** Bytes of anything (RTP, RTCP, SCTP) that reached our end so far: 0 means nothing gets through. */
+  bytesReceived(): Promise<number>;
   close(reason: string): void;
   once(event: 'close', listener: (reason: string) => void): unknown;
 }

@@ -154,16 +154,15 @@ export class RegionCopy {
   }
 
   /**
-   * A UDP pipe that carried nothing for UDP_SILENT_MS (a firewall between the
-   * regions drops UDP; the pipe's setup went over Redis, which works) is
-   * replaced by one through the TCP tunnel. False when it was.
+   * A UDP pipe that received nothing at all for UDP_SILENT_MS — no media, no
+   * RTCP, not even its SCTP association's handshake (a firewall between the
+   * regions drops UDP; the pipe's setup went over Redis, which works) — is
+   * replaced by one through the TCP tunnel. False when it was. (A stream with
+   * no media for a while still answers SCTP: not taken for a blocked path.)
    */
   async #checkPath(now: number): Promise<boolean> {
-    const packets = await this.pipe
-      .linkStats()
-      .then((s) => s.packets)
-      .catch(() => 0);
-    if (packets > 0) {
+    const received = await this.pipe.bytesReceived().catch(() => 0);
+    if (received > 0) {
       this.#pathKnown = true;
       return true;
     }

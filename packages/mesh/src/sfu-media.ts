@@ -39,6 +39,10 @@ class SfuInbound implements InboundPipe {
   linkStats(): Promise<PipeLinkStats> {
     return this.pipe.linkStats();
   }
+  async bytesReceived(): Promise<number> {
+    const [stats] = await this.pipe.transport.getStats();
+    return stats?.bytesReceived ?? 0;
+  }
   close(reason: string): void {
     this.pipe.close(reason);
   }

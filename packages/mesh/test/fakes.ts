@@ -216,6 +216,11 @@ export class FakeInbound extends EventEmitter<{ close: [string] }> implements In
   async linkStats(): Promise<PipeLinkStats> {
     return this.link;
   }
+  /** What reached our end (a test sets it; a fake pipe "receives" nothing by itself). */
+  bytes = 0;
+  async bytesReceived(): Promise<number> {
+    return this.bytes;
+  }
   close(reason: string): void {
     if (this.closed) return;
     this.closed = true;

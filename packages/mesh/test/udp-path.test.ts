@@ -32,8 +32,8 @@ const silentUdpPipe = (ageMs: number) => {
   return pipe;
 };
 
-describe('a UDP pipe that carries nothing: the path is blocked, pull again over TCP', () => {
-  it(`after ${UDP_SILENT_MS} ms without a packet: marks the upstream, drops the pipe, pulls again`, async () => {
+describe('a UDP pipe that receives nothing: the path is blocked, pull again over TCP', () => {
+  it(`after ${UDP_SILENT_MS} ms without a byte: marks the upstream, drops the pipe, pulls again`, async () => {
     const pipe = silentUdpPipe(UDP_SILENT_MS + 100);
     const { copy, calls } = copyOver(pipe);
     await copy.tick();
@@ -52,8 +52,9 @@ describe('a UDP pipe that carries nothing: the path is blocked, pull again over 
   });
 
   it('never once media flowed, over TCP already, or without a tunnel to fall back to', async () => {
+    // Anything received (here: SCTP's handshake, no media yet) shows the path works.
     const flowing = silentUdpPipe(UDP_SILENT_MS + 100);
-    flowing.link = { ...flowing.link, packets: 42 };
+    flowing.bytes = 312;
     const tcp = silentUdpPipe(UDP_SILENT_MS + 100);
     tcp.path = 'tcp';
     const noTunnel = silentUdpPipe(UDP_SILENT_MS + 100);
