@@ -158,7 +158,18 @@ export async function startNode(config: NodeConfig, logger: PinoLogger): Promise
       iceServers,
       // A token with the `backup` claim publishes the stream's redundant feed.
       open: (stream, offer, claims) => media.publish(stream, offer, claims.backup ? 'backup' : 'primary'),
-      find: (id) => media.whip.get(id),
+      find: (stream, id) => {
+        const session = media.whip.get(id);
+        return session?.stream.stream === stream ? session : undefined;
+      },
+      // A relay-only node sends publishers to an ingest of the cluster (307), or says none is up (503).
+      elsewhere: async () => {
+        if (node.roles.includes('ingest')) return null;
+        const nodes = await cluster.registry.list().catch(() => []);
+        const ingest =
+          nodes.find((n) => n.roles.includes('ingest') && !n.draining && n.id !== node.id && n.url) ?? undefined;
+        return ingest?.url;
+      },
     });
   });
   await app.register(async (scope) => {
@@ -173,7 +184,10 @@ export async function startNode(config: NodeConfig, logger: PinoLogger): Promise
         await streams.bestEffort(stream);
         return media.play(stream, offer);
       },
-      find: (id) => media.whep.get(id),
+      find: (stream, id) => {
+        const session = media.whep.get(id);
+        return session?.stream === stream ? session : undefined;
+      },
     });
   });
   await app.register(async (scope) => signaling.register(scope));

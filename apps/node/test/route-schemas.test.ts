@@ -28,7 +28,7 @@ let publisher: string;
 let metricsOnly: string;
 const drained: { id: string; draining: boolean }[] = [];
 /** Every route the node's plugins added (method + URL as Fastify has it). */
-const routes: { method: string; url: string }[] = [];
+const routes: { method: string; url: string; hidden: boolean }[] = [];
 let opened = 0;
 
 /** A WHIP session as the route sees one: the answer is echoed back verbatim. */
@@ -45,7 +45,8 @@ beforeAll(async () => {
   useZodSchemas(app);
   await collectOpenApi(app, 'test');
   app.addHook('onRoute', (route) => {
-    for (const method of [route.method].flat()) routes.push({ method, url: route.url });
+    const hidden = Boolean((route.schema as { hide?: boolean } | undefined)?.hide);
+    for (const method of [route.method].flat()) routes.push({ method, url: route.url, hidden });
   });
   await registerHealth(app, { notReadyReasons: () => ['redis unavailable'] });
   await registerMetrics(
@@ -93,7 +94,7 @@ beforeAll(async () => {
         opened++;
         return session;
       },
-      find: (id) => (id === session.id ? session : undefined),
+      find: (stream, id) => (stream === 'match' && id === session.id ? session : undefined),
     }),
   );
   await app.register(async (scope) =>
@@ -362,7 +363,8 @@ describe('the OpenAPI document (GET /api/v1/openapi.json) and its reference page
     );
     const served = routes
       // HEAD twins of GET routes are Fastify's own; the document and its page describe themselves elsewhere.
-      .filter((r) => r.method !== 'HEAD' && r.url !== OPENAPI_PATH && !r.url.startsWith(DOCS_PATH))
+      // (405 answers of unsupported methods are hidden from the document: they are no operations.)
+      .filter((r) => r.method !== 'HEAD' && !r.hidden && r.url !== OPENAPI_PATH && !r.url.startsWith(DOCS_PATH))
       // OpenAPI path templates: `:stream` → `{stream}`, a wildcard `*` → `{*}` (as @fastify/swagger writes it).
       .map((r) => `${r.method} ${r.url.replace(/:(\w+)/g, '{$1}').replace(/\*$/, '{*}')}`);
     expect(

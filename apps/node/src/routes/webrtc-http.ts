@@ -45,8 +45,18 @@ export interface WebRtcHttpOptions {
   admissionBlocked?(): string | undefined;
   /** Answer the offer, or throw MediaError. */
   open(stream: string, offer: string, claims: TokenClaims): Promise<HttpSession>;
-  find(sessionId: string): HttpSession | undefined;
+  /** The session `sessionId` of `stream` (a session URL only works under its own stream). */
+  find(stream: string, sessionId: string): HttpSession | undefined;
+  /**
+   * This node does not take the endpoint's POST (a relay-only node and WHIP): the URL of a node of the
+   * cluster that does (307 there, RFC 9725 §4.5), or undefined (503 naming none).
+   */
+  elsewhere?(stream: string): Promise<string | undefined | null>;
 }
+
+/** Methods each URL answers; any other is 405 with this `Allow` (RFC 9725 §4: endpoint and session URLs). */
+const ENDPOINT_METHODS = 'POST, OPTIONS';
+const SESSION_METHODS = 'PATCH, DELETE, OPTIONS';
 
 const EXPOSED = 'Location, ETag, Link, Accept-Post, Accept-Patch, Retry-After';
 
@@ -120,7 +130,7 @@ export async function registerWebRtcHttp(app: FastifyInstance, o: WebRtcHttpOpti
         params: StreamParams,
         querystring: TokenQuery,
         body: textBody(SDP_CONTENT_TYPE),
-        response: { 201: { content: { [SDP_CONTENT_TYPE]: { schema: SdpBody } } }, ...problemResponses },
+        response: { 201: { content: { [SDP_CONTENT_TYPE]: { schema: SdpBody } } }, 307: NoBody, ...problemResponses },
       },
     },
     async (request, reply) => {
@@ -131,6 +141,21 @@ export async function registerWebRtcHttp(app: FastifyInstance, o: WebRtcHttpOpti
       }
       const blocked = o.admissionBlocked?.();
       if (blocked) throw new HttpProblem(503, 'Service Unavailable', blocked, { 'Retry-After': '2' });
+      if (o.elsewhere) {
+        const other = await o.elsewhere(stream);
+        if (other !== null) {
+          // 307 keeps the method and the body: the client posts the same offer there, with the same token.
+          if (other) return reply.code(307).header('Location', `${other}/${o.prefix}/${stream}`).send();
+          throw new HttpProblem(
+            503,
+            'Service Unavailable',
+            `this node does not take ${o.prefix.toUpperCase()}, and no node of the cluster that does is up`,
+            {
+              'Retry-After': '5',
+            },
+          );
+        }
+      }
       const offer = typeof request.body === 'string' ? request.body : '';
       let session: HttpSession;
       try {
@@ -150,7 +175,7 @@ export async function registerWebRtcHttp(app: FastifyInstance, o: WebRtcHttpOpti
 
   const findSession = async (request: FastifyRequest, params: SessionParams): Promise<HttpSession> => {
     await authorize(o.tokenSecret, request, o.role, params.stream);
-    const session = o.find(params.session);
+    const session = o.find(params.stream, params.session);
     if (!session || session.closed) throw new HttpProblem(404, 'Not Found', 'no such session');
     return session;
   };
@@ -206,6 +231,23 @@ export async function registerWebRtcHttp(app: FastifyInstance, o: WebRtcHttpOpti
         .send(`a=ice-ufrag:${ice.usernameFragment}\r\na=ice-pwd:${ice.password}\r\n`);
     },
   );
+
+  // Any other method on the endpoint or a session: 405 with what is allowed (not 404: the resource exists).
+  const notAllowed = (allow: string) => async () => {
+    throw new HttpProblem(405, 'Method Not Allowed', `allowed here: ${allow}`, { Allow: allow });
+  };
+  app.route({
+    method: ['GET', 'PUT', 'PATCH', 'DELETE'],
+    url: base,
+    schema: { hide: true },
+    handler: notAllowed(ENDPOINT_METHODS),
+  });
+  app.route({
+    method: ['GET', 'PUT', 'POST'],
+    url: sessionPath,
+    schema: { hide: true },
+    handler: notAllowed(SESSION_METHODS),
+  });
 
   r.delete(
     sessionPath,
