@@ -24,8 +24,16 @@ export interface WhipOptions {
   takeoverSilenceMs?: number;
   /** Most simulcast layers an offer may send (node env MM_SIMULCAST_MAX_LAYERS). Default 3. */
   simulcastMaxLayers?: number;
+  /**
+   * ICE `disconnected` closes the session only if it lasts this long (ms): an ICE restart (RFC 9725
+   * §4.3.2) in the meantime recovers the same session and its producers. Default ICE_GRACE_MS.
+   */
+  iceGraceMs?: number;
   logger?: Logger;
 }
+
+/** How long a publisher's ICE may stay disconnected before its session closes (an ICE restart's window). */
+export const ICE_GRACE_MS = 5000;
 
 interface WhipSessionEvents {
   /** The session ended: DELETE, ICE/DTLS failure, or the router went away. */
@@ -189,7 +197,7 @@ export class WhipSession extends EventEmitter<WhipSessionEvents> {
         close: (reason) => session.close(reason),
       });
       if (dataProducer) session.#detachScores = await stream.attachScoreSource(dataProducer);
-      session.#watch(logger);
+      session.#watch(logger, options.iceGraceMs ?? ICE_GRACE_MS);
       return session;
     } catch (err) {
       transport.close();
@@ -211,12 +219,16 @@ export class WhipSession extends EventEmitter<WhipSessionEvents> {
   close(reason = 'closed'): void {
     if (this.#closed) return;
     this.#closed = true;
+    clearTimeout(this.#iceLost);
     this.#detachScores?.();
     this.transport.close();
     this.emit('close', reason);
   }
 
-  #watch(log: Logger): void {
+  /** Pending close of an ICE-disconnected session (cleared when ICE comes back). */
+  #iceLost: NodeJS.Timeout | undefined;
+
+  #watch(log: Logger, iceGraceMs: number): void {
     this.transport.observer.once('close', () => this.close('transport closed'));
     this.transport.on('dtlsstatechange', (state) => {
       if (state === 'failed' || state === 'closed') {
@@ -225,9 +237,19 @@ export class WhipSession extends EventEmitter<WhipSessionEvents> {
       }
     });
     this.transport.on('icestatechange', (state) => {
-      if (state === 'disconnected' || state === 'closed') {
-        log.warn({ session: this.id, state }, 'WHIP session ICE lost');
-        this.close(`ice ${state}`);
+      if (state === 'closed') {
+        log.warn({ session: this.id, state }, 'WHIP session ICE closed');
+        this.close('ice closed');
+      } else if (state === 'disconnected') {
+        // The publisher may be restarting ICE (a network change): give it the grace period first.
+        log.warn({ session: this.id, graceMs: iceGraceMs }, 'WHIP session ICE disconnected: waiting for a restart');
+        clearTimeout(this.#iceLost);
+        this.#iceLost = setTimeout(() => this.close('ice disconnected'), iceGraceMs);
+        this.#iceLost.unref?.();
+      } else if (state === 'connected' || state === 'completed') {
+        if (this.#iceLost) log.info({ session: this.id }, 'WHIP session ICE back within its grace');
+        clearTimeout(this.#iceLost);
+        this.#iceLost = undefined;
       }
     });
   }
