@@ -164,6 +164,20 @@ describe('WHIP conformance (RFC 9725)', () => {
     expect(authorized.headers.get('link')).toContain('<stun:stun.example.org:3478>; rel="ice-server"');
   });
 
+  it('RFC 8843 §6 (max-bundle offers): a bundle-only section (port 0 + a=bundle-only) is answered in the bundle', async () => {
+    const { stream, auth } = await fresh();
+    // As a max-bundle offerer writes it: every section after the first on port 0, bundle-only.
+    const offer = OFFER.replace('m=video 9 ', 'm=video 0 ').replace('a=mid:1\r\n', 'a=mid:1\r\na=bundle-only\r\n');
+    expect(offer).toContain('m=video 0 ');
+    const res = await post(ingest.url, stream, auth, offer);
+    expect(res.status).toBe(201);
+    const video = (await res.text()).split('m=').find((m) => m.startsWith('video'))!;
+    expect(video).not.toMatch(/^video 0 /);
+    expect(video).toContain('a=mid:1');
+    expect(video).toContain('a=rtpmap:102 H264/90000');
+    expect(video).toContain('a=recvonly');
+  });
+
   it('§4.5: a node that takes no publishers redirects the POST to an ingest of the cluster (307)', async () => {
     const { stream, auth } = await fresh();
     const res = await post(relay.url, stream, auth);

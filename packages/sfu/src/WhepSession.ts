@@ -9,7 +9,7 @@ import type { StreamRouter } from './StreamRouter.ts';
 import type { AnsweredSection } from './sdp/answer.ts';
 import { buildAnswer } from './sdp/answer.ts';
 import type { OfferMedia } from './sdp/offer.ts';
-import { parseOffer, remoteDtlsRole } from './sdp/offer.ts';
+import { isDisabled, parseOffer, remoteDtlsRole } from './sdp/offer.ts';
 import { capabilitiesFromOffer } from './sdp/rtp.ts';
 import type { LayerInfo } from './stable/types.ts';
 
@@ -204,7 +204,7 @@ interface SectionPlan {
 }
 
 function planSection(m: OfferMedia, stream: StreamRouter): SectionPlan | null {
-  if (m.kind === 'application' || m.section.port === 0) return null;
+  if (m.kind === 'application' || isDisabled(m.section)) return null;
   const direction = m.section.direction ?? 'sendrecv';
   if (direction !== 'recvonly' && direction !== 'sendrecv') {
     throw new MediaError('bad_sdp', `WHEP m=${m.kind} section "${m.mid}" must be recvonly (is ${direction})`);

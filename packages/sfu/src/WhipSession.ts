@@ -8,7 +8,7 @@ import type { StreamRouter } from './StreamRouter.ts';
 import { SCORE_SCTP_STREAM_ID } from './StreamRouter.ts';
 import type { AnsweredSection } from './sdp/answer.ts';
 import { buildAnswer } from './sdp/answer.ts';
-import { parseOffer, remoteDtlsRole } from './sdp/offer.ts';
+import { isDisabled, parseOffer, remoteDtlsRole } from './sdp/offer.ts';
 import { producerParametersFromOffer } from './sdp/rtp.ts';
 import { DEFAULT_SIMULCAST_MAX_LAYERS, offeredSimulcast } from './sdp/simulcast.ts';
 import type { SourceRole } from './stable/StableProgram.ts';
@@ -99,7 +99,7 @@ export class WhipSession extends EventEmitter<WhipSessionEvents> {
       if (direction !== 'sendonly' && direction !== 'sendrecv') {
         throw new MediaError('bad_sdp', `WHIP m=${m.kind} section "${m.mid}" must be sendonly (is ${direction})`);
       }
-      if (m.section.port === 0) return { kind: 'rejected' as const };
+      if (isDisabled(m.section)) return { kind: 'rejected' as const };
       const simulcast = offeredSimulcast(m.section, maxLayers);
       return {
         kind: 'rtp' as const,

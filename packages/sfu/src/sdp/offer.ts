@@ -28,6 +28,16 @@ export interface ParsedOffer {
   media: OfferMedia[];
 }
 
+/**
+ * A section the offerer turned off (port 0). Not one sent `bundle-only`
+ * (RFC 8843 §6: port 0 + a=bundle-only is how a max-bundle offerer such as a
+ * browser offers every section after the first — active, on the bundle's
+ * transport): that one is answered as part of the bundle.
+ */
+export function isDisabled(section: OfferMedia['section']): boolean {
+  return section.port === 0 && (section as { bundleOnly?: string }).bundleOnly === undefined;
+}
+
 function bad(reason: string): never {
   throw new MediaError('bad_sdp', reason);
 }
