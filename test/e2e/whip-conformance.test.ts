@@ -187,4 +187,24 @@ describe('WHIP conformance (RFC 9725)', () => {
     const there = await post(res.headers.get('location')!.replace(`/whip/${stream}`, ''), stream, auth);
     expect(there.status).toBe(201);
   });
+
+  it('§4.6: a draining ingest with no other ingest up answers a new publisher 503 with Retry-After', async () => {
+    const admin = `Bearer ${await token('admin', '*')}`;
+    const drain = (draining: boolean) =>
+      fetch(`${ingest.url}/api/v1/nodes/whip-ingest/drain`, {
+        method: 'POST',
+        headers: { Authorization: admin, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ draining }),
+      });
+    expect((await drain(true)).status).toBe(200);
+    try {
+      const { stream, auth } = await fresh();
+      const res = await post(ingest.url, stream, auth);
+      expect(res.status).toBe(503);
+      expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(((await res.json()) as { detail: string }).detail).toMatch(/no node of the cluster/);
+    } finally {
+      expect((await drain(false)).status).toBe(200);
+    }
+  });
 });

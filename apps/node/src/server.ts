@@ -162,9 +162,11 @@ export async function startNode(config: NodeConfig, logger: PinoLogger): Promise
         const session = media.whip.get(id);
         return session?.stream.stream === stream ? session : undefined;
       },
-      // A relay-only node sends publishers to an ingest of the cluster (307), or says none is up (503).
-      elsewhere: async () => {
-        if (node.roles.includes('ingest')) return null;
+      // A relay-only or draining node sends a new publisher to an ingest of the cluster (307), or says none
+      // is up (503). A publisher reconnecting to the stream it already feeds here is taken even while draining.
+      elsewhere: async (stream) => {
+        const draining = cluster.registry.record?.draining === true;
+        if (node.roles.includes('ingest') && (!draining || media.stream(stream)?.live)) return null;
         const nodes = await cluster.registry.list().catch(() => []);
         const ingest =
           nodes.find((n) => n.roles.includes('ingest') && !n.draining && n.id !== node.id && n.url) ?? undefined;

@@ -48,8 +48,9 @@ export interface WebRtcHttpOptions {
   /** The session `sessionId` of `stream` (a session URL only works under its own stream). */
   find(stream: string, sessionId: string): HttpSession | undefined;
   /**
-   * This node does not take the endpoint's POST (a relay-only node and WHIP): the URL of a node of the
-   * cluster that does (307 there, RFC 9725 §4.5), or undefined (503 naming none).
+   * Whether this node takes the endpoint's POST for `stream` (null), and if not (a relay-only or draining
+   * node and WHIP) the URL of a node of the cluster that does (307 there, RFC 9725 §4.5), or undefined
+   * (503: none is up).
    */
   elsewhere?(stream: string): Promise<string | undefined | null>;
 }
