@@ -8,7 +8,7 @@ import { startNode, type TestNode, token } from '../src/node.ts';
  * requirement, named by its section. The offer is a well-formed one nobody
  * completes ICE for (the HTTP contract does not need media).
  */
-describe('WHIP conformance (RFC 9725)', () => {
+describe('WHIP and WHEP conformance (RFC 9725)', () => {
   let redis: RedisServer;
   let ingest: TestNode;
   let relay: TestNode;
@@ -87,6 +87,26 @@ describe('WHIP conformance (RFC 9725)', () => {
       expect(res.status, method).toBe(405);
       expect(res.headers.get('allow'), method).toBe('POST, OPTIONS');
     }
+  });
+
+  it('§4 (WHEP, the same HTTP contract): 405 with Allow on the endpoint, OPTIONS with Accept-Post', async () => {
+    const viewer = `Bearer ${await token('viewer', 'conf-whep')}`;
+    for (const method of ['GET', 'PUT', 'PATCH', 'DELETE']) {
+      const res = await fetch(`${ingest.url}/whep/conf-whep`, { method, headers: { Authorization: viewer } });
+      expect(res.status, method).toBe(405);
+      expect(res.headers.get('allow'), method).toBe('POST, OPTIONS');
+    }
+    const options = await fetch(`${ingest.url}/whep/conf-whep`, { method: 'OPTIONS' });
+    expect(options.status).toBe(204);
+    expect(options.headers.get('accept-post')).toBe('application/sdp');
+    // Not live: 409 with a Retry-After (the player tries again), as a problem.
+    const res = await fetch(`${ingest.url}/whep/conf-whep`, {
+      method: 'POST',
+      headers: { Authorization: viewer, 'Content-Type': 'application/sdp' },
+      body: OFFER.replaceAll('a=sendonly', 'a=recvonly'),
+    });
+    expect(res.status).toBe(409);
+    expect(res.headers.get('retry-after')).toBe('5');
   });
 
   it('§4: a method a session URL does not support is 405 with Allow', async () => {
