@@ -110,7 +110,7 @@ export async function startNode(config: NodeConfig, logger: PinoLogger): Promise
   const playout = delay === 'auto' ? advisedPlayout(advisor!) : fixedPlayout(delay);
 
   // The rules every consumer shares.
-  const admission = new AdmissionPolicy(cluster, node.roles, pool);
+  const admission = new AdmissionPolicy(cluster, node.roles, pool, (stream) => media.stream(stream)?.live === true);
   const streams = new StreamResolver(media, mesh, { relay: node.roles.includes('relay'), log: area('streams') });
   const iceServers = (user: string) => mintIceServers(rtc.ice, user);
 
@@ -122,7 +122,7 @@ export async function startNode(config: NodeConfig, logger: PinoLogger): Promise
     nodeId: node.id,
     region: node.region,
     log: area('signaling'),
-    admissionBlocked: (role) => admission.join(role),
+    admissionBlocked: (role, stream) => admission.join(role, stream),
     resolveStream: (stream) => streams.resolve(stream),
     hasRoom: () => pool.hasRoom(),
     seat: (stream, role) => media.seat(stream, { commentator: role === 'commentator' }),
@@ -180,7 +180,7 @@ export async function startNode(config: NodeConfig, logger: PinoLogger): Promise
       role: ['viewer', 'commentator'],
       tokenSecret: config.tokens.secret,
       iceServers,
-      admissionBlocked: () => admission.whep(),
+      admissionBlocked: (stream) => admission.whep(stream),
       open: async (stream, offer) => {
         // A relay may not hold the stream yet: bring the region's copy first.
         await streams.bestEffort(stream);

@@ -14,48 +14,52 @@ describe('AdmissionPolicy', () => {
   it('refuses WHEP on a full node (every worker at capacity) and takes it again when a seat frees', () => {
     const workers = { room: false, hasRoom: () => workers.room };
     const policy = new AdmissionPolicy(cluster(true), ['relay'], workers);
-    expect(policy.whep()).toMatch(/every worker of this node is at capacity/);
+    expect(policy.whep('match')).toMatch(/every worker of this node is at capacity/);
     // Signaling joins are refused by the Peer with the typed 'full' error that names another relay.
-    expect(policy.join('viewer')).toBeUndefined();
+    expect(policy.join('viewer', 'match')).toBeUndefined();
     workers.room = true;
-    expect(policy.whep()).toBeUndefined();
+    expect(policy.whep('match')).toBeUndefined();
   });
 
   it('admits viewers and commentators on a healthy relay', () => {
     const policy = new AdmissionPolicy(cluster(true), ['ingest', 'relay']);
-    expect(policy.join('viewer')).toBeUndefined();
-    expect(policy.join('commentator')).toBeUndefined();
-    expect(policy.whep()).toBeUndefined();
+    expect(policy.join('viewer', 'match')).toBeUndefined();
+    expect(policy.join('commentator', 'match')).toBeUndefined();
+    expect(policy.whep('match')).toBeUndefined();
   });
 
-  it('refuses every new join and WHEP session while Redis is unavailable', () => {
-    const policy = new AdmissionPolicy(cluster(false), ['relay']);
-    expect(policy.join('viewer')).toMatch(/Redis\) is unavailable/);
-    expect(policy.join('commentator')).toMatch(/Redis\) is unavailable/);
-    expect(policy.whep()).toMatch(/Redis\) is unavailable/);
+  it('while Redis is unavailable: serves the streams the node carries, refuses the ones that need the cluster', () => {
+    const carried = new Set(['match']);
+    const policy = new AdmissionPolicy(cluster(false), ['relay'], undefined, (s) => carried.has(s));
+    expect(policy.join('viewer', 'match')).toBeUndefined();
+    expect(policy.join('commentator', 'match')).toBeUndefined();
+    expect(policy.whep('match')).toBeUndefined();
+    expect(policy.join('viewer', 'other')).toMatch(/Redis\) is unavailable and this node does not carry the stream/);
+    expect(policy.join('commentator', 'other')).toMatch(/Redis\) is unavailable/);
+    expect(policy.whep('other')).toMatch(/Redis\) is unavailable/);
   });
 
   it('sends viewers away from a node without the relay role, but lets commentators talk at the ingest', () => {
     const policy = new AdmissionPolicy(cluster(true), ['ingest']);
-    expect(policy.join('viewer')).toBe('this node does not serve viewers (no relay role)');
-    expect(policy.join('commentator')).toBeUndefined();
+    expect(policy.join('viewer', 'match')).toBe('this node does not serve viewers (no relay role)');
+    expect(policy.join('commentator', 'match')).toBeUndefined();
   });
 
   it('refuses signaling joins on a draining node; WHEP keeps its cluster-only rule', () => {
     const policy = new AdmissionPolicy(cluster(true, true), ['relay']);
-    expect(policy.join('viewer')).toMatch(/draining/);
-    expect(policy.join('commentator')).toMatch(/draining/);
-    expect(policy.whep()).toBeUndefined();
+    expect(policy.join('viewer', 'match')).toMatch(/draining/);
+    expect(policy.join('commentator', 'match')).toMatch(/draining/);
+    expect(policy.whep('match')).toBeUndefined();
   });
 
   it('reads the cluster state at each call, not at construction', () => {
     const state = cluster(false);
     const policy = new AdmissionPolicy(state, ['relay']);
-    expect(policy.join('viewer')).toBeDefined();
+    expect(policy.join('viewer', 'match')).toBeDefined();
     state.healthy = true;
-    expect(policy.join('viewer')).toBeUndefined();
+    expect(policy.join('viewer', 'match')).toBeUndefined();
     // Before registration there is no record: not draining.
-    expect(new AdmissionPolicy(cluster(true, null), ['relay']).join('viewer')).toBeUndefined();
+    expect(new AdmissionPolicy(cluster(true, null), ['relay']).join('viewer', 'match')).toBeUndefined();
   });
 });
 

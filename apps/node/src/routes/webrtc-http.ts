@@ -42,7 +42,7 @@ export interface WebRtcHttpOptions {
   /** ICE servers for a new session (TURN credentials are minted per session). */
   iceServers(user: string): IceServer[];
   /** A reason to refuse new sessions right now (503), e.g. Redis down. */
-  admissionBlocked?(): string | undefined;
+  admissionBlocked?(stream: string): string | undefined;
   /** Answer the offer, or throw MediaError. */
   open(stream: string, offer: string, claims: TokenClaims): Promise<HttpSession>;
   /** The session `sessionId` of `stream` (a session URL only works under its own stream). */
@@ -140,7 +140,7 @@ export async function registerWebRtcHttp(app: FastifyInstance, o: WebRtcHttpOpti
       if (request.headers['content-type']?.split(';')[0]?.trim() !== SDP_CONTENT_TYPE) {
         throw new HttpProblem(415, 'Unsupported Media Type', 'the offer must be sent as application/sdp');
       }
-      const blocked = o.admissionBlocked?.();
+      const blocked = o.admissionBlocked?.(stream);
       if (blocked) throw new HttpProblem(503, 'Service Unavailable', blocked, { 'Retry-After': '2' });
       if (o.elsewhere) {
         const other = await o.elsewhere(stream);

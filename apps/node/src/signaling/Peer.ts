@@ -45,7 +45,7 @@ export interface PeerContext {
   /** Playout delay asked of viewers (MM_VIEWER_PLAYOUT_DELAY_MS, fixed or auto); absent: the browser's own. */
   playout?: ViewerPlayout;
   /** Refuse new joins (Redis down, node draining, no relay role for viewers) with this reason, or undefined. */
-  admissionBlocked(role: 'viewer' | 'commentator'): string | undefined;
+  admissionBlocked(role: 'viewer' | 'commentator', stream: string): string | undefined;
   /** The stream's router here, pulling the region's copy if needed; undefined if not live. */
   resolveStream(stream: string): Promise<StreamRouter | undefined>;
   /** Whether some worker has room for one more viewer (checked before anything is built). */
@@ -106,7 +106,7 @@ export class Peer {
     if (!grants(claims, allowed, data.stream)) {
       throw new SignalingFailure('forbidden', `token does not grant ${data.role} on stream "${data.stream}"`);
     }
-    const blocked = this.#ctx.admissionBlocked(data.role);
+    const blocked = this.#ctx.admissionBlocked(data.role, data.stream);
     if (blocked) throw new SignalingFailure('unavailable', blocked);
     // A full node refuses before it builds anything for the peer (a join storm costs the workers nothing).
     if (data.role === 'viewer' && !this.#ctx.hasRoom()) throw await this.#full();

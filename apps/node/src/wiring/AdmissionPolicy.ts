@@ -6,7 +6,8 @@ export interface AdmissionCluster {
   readonly registry: { readonly record: { readonly draining: boolean } | null };
 }
 
-const REDIS_DOWN = 'cluster coordination (Redis) is unavailable; retry shortly';
+const REDIS_DOWN =
+  'cluster coordination (Redis) is unavailable and this node does not carry the stream; retry shortly';
 const FULL = 'every worker of this node is at capacity; retry shortly or play from another relay of the region';
 
 /** What admission reads of the node's workers: whether one more viewer fits. */
@@ -24,15 +25,35 @@ export class AdmissionPolicy {
   readonly #relay: boolean;
   readonly #capacity: AdmissionCapacity;
 
-  constructor(cluster: AdmissionCluster, roles: readonly NodeRole[], capacity: AdmissionCapacity = { hasRoom: () => true }) {
+  readonly #carries: (stream: string) => boolean;
+
+  /**
+   * `carries(stream)`: the stream is live on this node already, so a viewer can be served from what the
+   * node holds without asking the cluster anything (a Redis outage does not stop that).
+   */
+  constructor(
+    cluster: AdmissionCluster,
+    roles: readonly NodeRole[],
+    capacity: AdmissionCapacity = { hasRoom: () => true },
+    carries: (stream: string) => boolean = () => false,
+  ) {
     this.#cluster = cluster;
     this.#relay = roles.includes('relay');
     this.#capacity = capacity;
+    this.#carries = carries;
+  }
+
+  /**
+   * Redis down: only what needs the cluster is refused — a stream this node
+   * does not carry (a new region copy, a lookup). One it carries is served.
+   */
+  #clusterNeeded(stream: string): boolean {
+    return !this.#cluster.healthy && !this.#carries(stream);
   }
 
   /** A signaling (WebSocket) join. */
-  join(role: 'viewer' | 'commentator'): string | undefined {
-    if (!this.#cluster.healthy) return REDIS_DOWN;
+  join(role: 'viewer' | 'commentator', stream: string): string | undefined {
+    if (this.#clusterNeeded(stream)) return REDIS_DOWN;
     // Commentators talk where the program enters (the ingest: least delay, and their
     // voice is piped to the regions from there); viewers need a relay.
     if (!this.#relay && role !== 'commentator') return 'this node does not serve viewers (no relay role)';
@@ -45,8 +66,8 @@ export class AdmissionPolicy {
    * before anything (a region copy, a router) is built for the player. WHEP
    * has never been refused on a draining or relay-less node; kept as it was.
    */
-  whep(): string | undefined {
-    if (!this.#cluster.healthy) return REDIS_DOWN;
+  whep(stream: string): string | undefined {
+    if (this.#clusterNeeded(stream)) return REDIS_DOWN;
     return this.#capacity.hasRoom() ? undefined : FULL;
   }
 }
