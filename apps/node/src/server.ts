@@ -111,7 +111,12 @@ export async function startNode(config: NodeConfig, logger: PinoLogger): Promise
 
   // The rules every consumer shares.
   const admission = new AdmissionPolicy(cluster, node.roles, pool, (stream) => media.stream(stream)?.live === true);
-  const streams = new StreamResolver(media, mesh, { relay: node.roles.includes('relay'), log: area('streams') });
+  const streams = new StreamResolver(media, mesh, {
+    relay: node.roles.includes('relay'),
+    log: area('streams'),
+    // A region copy here: an MM_HLS_ALWAYS stream is recorded from now on (rewind works on this relay too).
+    held: (stream) => hls.published(stream),
+  });
   const iceServers = (user: string) => mintIceServers(rtc.ice, user);
 
   // Consumers of streams.

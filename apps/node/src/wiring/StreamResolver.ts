@@ -20,17 +20,29 @@ export class StreamResolver {
   readonly #mesh: RegionCopies;
   readonly #relay: boolean;
   readonly #log: Logger;
+  readonly #held: (stream: string) => void;
 
-  constructor(local: LocalStreams, mesh: RegionCopies, o: { relay: boolean; log: Logger }) {
+  /** `held(stream)`: the stream is live here now (a region copy arrived or was there): e.g. start recording it. */
+  constructor(
+    local: LocalStreams,
+    mesh: RegionCopies,
+    o: { relay: boolean; log: Logger; held?: (stream: string) => void },
+  ) {
     this.#local = local;
     this.#mesh = mesh;
     this.#relay = o.relay;
     this.#log = o.log;
+    this.#held = o.held ?? (() => undefined);
   }
 
   /** For a signaling join: through the mesh; a failure to pull rejects (the peer is told to retry). */
-  resolve(stream: string): Promise<StreamRouter | undefined> {
-    return this.#mesh.resolveStream(stream);
+  async resolve(stream: string): Promise<StreamRouter | undefined> {
+    return this.#tell(await this.#mesh.resolveStream(stream));
+  }
+
+  #tell(router: StreamRouter | undefined): StreamRouter | undefined {
+    if (router?.live) this.#held(router.stream);
+    return router;
   }
 
   /**
@@ -40,7 +52,7 @@ export class StreamResolver {
   async bestEffort(stream: string): Promise<StreamRouter | undefined> {
     if (!this.#relay) return this.#local.stream(stream);
     try {
-      return await this.#mesh.resolveStream(stream);
+      return this.#tell(await this.#mesh.resolveStream(stream));
     } catch (err) {
       this.#log.warn({ err, stream }, 'could not bring the region copy; serving what this node holds');
       return this.#local.stream(stream);
