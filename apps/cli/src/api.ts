@@ -3,6 +3,7 @@ import {
   type NodeRecord,
   NodesResponse,
   Problem,
+  ScaleAdviceResponse,
   type StreamSummary,
   StreamsResponse,
 } from '@matchmesh/protocol';
@@ -65,6 +66,10 @@ export class AdminClient {
     return { value: r.value.streams, raw: r.raw };
   }
 
+  async scaleAdvice(headroom: number): Promise<ApiResult<ScaleAdviceResponse>> {
+    return this.call('GET', `/api/v1/scale-advice?headroom=${headroom}`, ScaleAdviceResponse);
+  }
+
   async drain(nodeId: string, draining = true): Promise<ApiResult<DrainResponse>> {
     const path = `/api/v1/nodes/${encodeURIComponent(nodeId)}/drain`;
     return this.call('POST', path, DrainResponse, { draining });
@@ -102,9 +107,7 @@ export class AdminClient {
     }
     if (!res.ok) {
       const problem = Problem.safeParse(json);
-      const detail = problem.success
-        ? (problem.data.detail ?? problem.data.title)
-        : text.slice(0, 200).trim();
+      const detail = problem.success ? (problem.data.detail ?? problem.data.title) : text.slice(0, 200).trim();
       throw new ApiError(
         `${method} ${url.pathname} → ${res.status} ${res.statusText}${detail ? `: ${detail}` : ''}`,
         res.status,
@@ -126,8 +129,7 @@ function networkReason(err: unknown, timeoutMs: number): string {
   if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) {
     return `no answer within ${timeoutMs} ms`;
   }
-  const cause =
-    err instanceof Error ? (err.cause as { code?: string; message?: string } | undefined) : undefined;
+  const cause = err instanceof Error ? (err.cause as { code?: string; message?: string } | undefined) : undefined;
   switch (cause?.code) {
     case 'ECONNREFUSED':
       return 'connection refused (is the node running?)';

@@ -14,6 +14,7 @@ Usage:
   matchmesh nodes   [--url <node-url>] [--json]
   matchmesh streams [--url <node-url>] [--json]
   matchmesh drain <nodeId> [--undo] [--url <node-url>] [--json]
+  matchmesh scale-advice [--headroom 0.25] [--url <node-url>] [--json]   relays each region needs now
 
 Roles: ${Role.options.join(', ')}   (--backup: publisher only)
 Token secret: MM_TOKEN_SECRET, else <repo>/.matchmesh/secret (npm run setup creates it).
@@ -35,6 +36,7 @@ export type Command =
       json: boolean;
     }
   | { kind: 'nodes' | 'streams'; url: string | undefined; json: boolean; timeoutMs: number }
+  | { kind: 'scale-advice'; headroom: number; url: string | undefined; json: boolean; timeoutMs: number }
   | {
       kind: 'drain';
       nodeId: string;
@@ -68,6 +70,16 @@ export function parseCommand(argv: readonly string[]): Command {
       if (values.help) return { kind: 'help' };
       noPositionals(name, positionals);
       return { kind: name, url: values.url, json: !!values.json, timeoutMs: timeout(values.timeout) };
+    }
+    case 'scale-advice': {
+      const { values, positionals } = parse(rest, { ...admin, headroom: { type: 'string' } });
+      if (values.help) return { kind: 'help' };
+      noPositionals(name, positionals);
+      const headroom = values.headroom === undefined ? 0.25 : Number(values.headroom);
+      if (!Number.isFinite(headroom) || headroom < 0 || headroom > 4) {
+        throw new UsageError(`scale-advice: invalid --headroom ${JSON.stringify(values.headroom)} (0 to 4, e.g. 0.25)`);
+      }
+      return { kind: name, headroom, url: values.url, json: !!values.json, timeoutMs: timeout(values.timeout) };
     }
     case 'drain': {
       const { values, positionals } = parse(rest, { ...admin, undo: { type: 'boolean' } });

@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { decodeJwt } from 'jose';
 import { AdminClient, ApiError } from './api.ts';
 import { type Command, DEFAULT_NODE_URL, parseCommand, USAGE, UsageError } from './args.ts';
-import { formatNodes, formatStreams } from './format.ts';
+import { formatNodes, formatScaleAdvice, formatStreams } from './format.ts';
 import { findRepoRoot, resolveSecret, SecretError, signToken, TokenError } from './tokens.ts';
 
 /** Everything the CLI touches, injectable so tests run it in-process. */
@@ -46,9 +46,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
       io.stderr(`matchmesh: ${err.message}\n`);
       return err instanceof UsageError ? EXIT_USAGE : EXIT_FAILURE;
     }
-    io.stderr(
-      `matchmesh: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
-    );
+    io.stderr(`matchmesh: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     return EXIT_FAILURE;
   }
 }
@@ -71,9 +69,7 @@ async function execute(command: Command, io: CliIo): Promise<void> {
       if (command.json) {
         const { exp } = decodeJwt(token);
         const expiresAt = new Date((exp ?? 0) * 1000).toISOString();
-        io.stdout(
-          `${JSON.stringify({ token, role: command.role, stream: command.stream, expiresAt }, null, 2)}\n`,
-        );
+        io.stdout(`${JSON.stringify({ token, role: command.role, stream: command.stream, expiresAt }, null, 2)}\n`);
       } else {
         io.stdout(`${token}\n`);
       }
@@ -87,6 +83,11 @@ async function execute(command: Command, io: CliIo): Promise<void> {
     case 'streams': {
       const res = await (await client(command, io)).streams();
       io.stdout(command.json ? json(res.raw) : `${formatStreams(res.value)}\n`);
+      return;
+    }
+    case 'scale-advice': {
+      const res = await (await client(command, io)).scaleAdvice(command.headroom);
+      io.stdout(command.json ? json(res.raw) : `${formatScaleAdvice(res.value)}\n`);
       return;
     }
     case 'drain': {
@@ -115,10 +116,7 @@ function repoRoot(io: CliIo): string {
 }
 
 /** Admin client: MM_ADMIN_TOKEN, else a short-lived admin token signed with the secret. */
-async function client(
-  command: { url: string | undefined; timeoutMs: number },
-  io: CliIo,
-): Promise<AdminClient> {
+async function client(command: { url: string | undefined; timeoutMs: number }, io: CliIo): Promise<AdminClient> {
   const url = command.url ?? io.env.MM_NODE_URL ?? DEFAULT_NODE_URL;
   let token = io.env.MM_ADMIN_TOKEN?.trim();
   if (!token) {

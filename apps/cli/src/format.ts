@@ -1,4 +1,4 @@
-import type { NodeRecord, StreamSummary } from '@matchmesh/protocol';
+import type { NodeRecord, ScaleAdviceResponse, StreamSummary } from '@matchmesh/protocol';
 
 /** Left-aligned text table; the header row is upper-case. */
 export function table(headers: string[], rows: string[][]): string {
@@ -39,7 +39,21 @@ export function formatNodes(nodes: readonly NodeRecord[], now: number): string {
       age(now - n.heartbeatAt),
     ]);
   return table(
-    ['id', 'region', 'roles', 'url', 'viewers', 'streams', 'load', 'out', 'cpu', 'workers', 'egress', 'draining', 'heartbeat'],
+    [
+      'id',
+      'region',
+      'roles',
+      'url',
+      'viewers',
+      'streams',
+      'load',
+      'out',
+      'cpu',
+      'workers',
+      'egress',
+      'draining',
+      'heartbeat',
+    ],
     rows,
   );
 }
@@ -48,6 +62,21 @@ export function formatNodes(nodes: readonly NodeRecord[], now: number): string {
 function workerCells(n: NodeRecord): string {
   const cells = n.load.workers.map((w) => `${w.index}:${w.viewers}/${w.capacity}@${Math.round(w.cpu * 100)}%`);
   return cells.length > 0 ? cells.join(' ') : '-';
+}
+
+export function formatScaleAdvice(advice: ScaleAdviceResponse): string {
+  if (advice.regions.length === 0) return 'no relays in the cluster: start one per region';
+  const rows = advice.regions.map((r) => [
+    r.region,
+    String(r.relays),
+    String(r.draining),
+    String(r.viewers),
+    r.viewersPerRelay === null ? '-' : String(r.viewersPerRelay),
+    String(r.needed),
+    r.change > 0 ? `+${r.change}` : String(r.change),
+    r.note,
+  ]);
+  return `${table(['region', 'relays', 'draining', 'viewers', 'per relay', 'needed', 'change', 'advice'], rows)}\n(headroom ${Math.round(advice.headroom * 100)} %)`;
 }
 
 export function formatStreams(streams: readonly StreamSummary[]): string {

@@ -196,6 +196,48 @@ describe('matchmesh nodes / streams / drain', () => {
     expect(s.seen[1]!.auth).toBe('Bearer given-token');
   });
 
+  it('scale-advice: the regions table from the API, --headroom passed on, --json raw', async () => {
+    const advice = {
+      headroom: 0.5,
+      regions: [
+        {
+          region: 'asia',
+          relays: 1,
+          draining: 0,
+          viewers: 700,
+          viewersPerRelay: 400,
+          needed: 3,
+          change: 2,
+          note: 'add 2 relays',
+        },
+        {
+          region: 'eu',
+          relays: 3,
+          draining: 0,
+          viewers: 10,
+          viewersPerRelay: 400,
+          needed: 1,
+          change: -2,
+          note: '2 relays can be drained and removed',
+        },
+      ],
+    };
+    const s = await stub((_req, res) => send(res, 200, advice));
+    const t = io();
+    expect(await run(['scale-advice', '--headroom', '0.5', '--url', s.url], t.io)).toBe(0);
+    expect(s.seen[0]).toMatchObject({ method: 'GET', url: '/api/v1/scale-advice?headroom=0.5' });
+    expect(t.out()).toMatch(/^REGION\s+RELAYS\s+DRAINING\s+VIEWERS\s+PER RELAY\s+NEEDED\s+CHANGE\s+ADVICE/);
+    expect(t.out()).toMatch(/asia\s+1\s+0\s+700\s+400\s+3\s+\+2\s+add 2 relays/);
+    expect(t.out()).toMatch(/eu\s+3\s+0\s+10\s+400\s+1\s+-2\s+2 relays can be drained and removed/);
+    expect(t.out()).toContain('(headroom 50 %)');
+    const j = io();
+    expect(await run(['scale-advice', '--url', s.url, '--json'], j.io)).toBe(0);
+    expect(JSON.parse(j.out())).toEqual(advice);
+    expect(s.seen[1]!.url).toBe('/api/v1/scale-advice?headroom=0.25');
+    // Bad usage exits 2 before any request.
+    expect(await run(['scale-advice', '--headroom', 'lots'], io().io)).toBe(2);
+  });
+
   it('streams: table', async () => {
     const streams = [
       {

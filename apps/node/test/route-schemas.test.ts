@@ -427,3 +427,22 @@ describe('roles at the HTTP edge', () => {
     expect((whip.json() as Problem).detail).toMatch(/publisher/);
   });
 });
+
+describe('GET /api/v1/scale-advice', () => {
+  it('answers the regions advice (none here: no relays registered); a bad headroom is 400 naming it', async () => {
+    const ok = await app.inject({
+      method: 'GET',
+      url: '/api/v1/scale-advice',
+      headers: { authorization: `Bearer ${admin}` },
+    });
+    expect(ok.statusCode).toBe(200);
+    expect(ok.json()).toEqual({ headroom: 0.25, regions: [] });
+    const bad = await problem({
+      method: 'GET',
+      url: '/api/v1/scale-advice?headroom=9',
+      headers: { authorization: `Bearer ${admin}` },
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.detail).toMatch(/query\.headroom/);
+  });
+});

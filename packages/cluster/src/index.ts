@@ -43,6 +43,7 @@ export {
   workerLoadRatio,
 } from './placement.ts';
 export { createRedisClient, FAIL_FAST_OPTIONS, type RedisSource } from './redis.ts';
+export { scaleAdvice } from './scale.ts';
 export {
   type NodeLoad,
   NodeRegistry,

@@ -14,7 +14,11 @@ export const MAX_WORKERS = 64;
  */
 export const WorkerLoad = z.object({
   /** The worker's index in the pool (its WebRtcServer listens on MM_RTC_PORT + index). */
-  index: z.number().int().min(0).max(MAX_WORKERS - 1),
+  index: z
+    .number()
+    .int()
+    .min(0)
+    .max(MAX_WORKERS - 1),
   /** The worker's process id (ops; 0 from a node that did not say). */
   pid: z.number().int().min(0).default(0),
   /** Streams whose source router lives on this worker (their program enters here; its crash moves all their viewers). */
@@ -107,3 +111,31 @@ export const DrainBody = DrainRequest.nullish().transform((body) => body ?? { dr
 /** Answer to `POST /api/v1/nodes/:id/drain`. */
 export const DrainResponse = z.object({ id: z.string(), draining: z.boolean() });
 export type DrainResponse = z.infer<typeof DrainResponse>;
+
+/**
+ * One region in `GET /api/v1/scale-advice`: how many relays its current
+ * audience needs — viewers × (1 + headroom) ÷ what one relay takes (its
+ * MM_CAPACITY_VIEWERS, set from the fan-out bench's measured saturation) —
+ * against how many serve now. `change` > 0: add relays; < 0: drain some.
+ */
+export const RegionScaleAdvice = z.object({
+  region: RegionName,
+  /** Relays serving viewers now (not draining). */
+  relays: z.number().int().min(0),
+  draining: z.number().int().min(0),
+  viewers: z.number().int().min(0),
+  /** Viewers one relay of the region takes (the smallest serving relay's capacity); null: no relay to tell. */
+  viewersPerRelay: z.number().int().min(0).nullable(),
+  needed: z.number().int().min(0),
+  change: z.number().int(),
+  note: z.string(),
+});
+export type RegionScaleAdvice = z.infer<typeof RegionScaleAdvice>;
+
+export const ScaleAdviceQuery = z.object({
+  /** Spare capacity to keep, as a share of the audience (0.25 = plan for 25 % more viewers). */
+  headroom: z.coerce.number().min(0).max(4).default(0.25),
+  token: z.string().optional(),
+});
+export const ScaleAdviceResponse = z.object({ headroom: z.number(), regions: z.array(RegionScaleAdvice) });
+export type ScaleAdviceResponse = z.infer<typeof ScaleAdviceResponse>;

@@ -1,3 +1,4 @@
+import { scaleAdvice } from '@matchmesh/cluster';
 import type { Mesh } from '@matchmesh/mesh';
 import {
   DrainBody,
@@ -7,6 +8,8 @@ import {
   PipesResponse,
   ProgramResponse,
   PublishersDropResponse,
+  ScaleAdviceQuery,
+  ScaleAdviceResponse,
   StreamParams,
   type StreamSummary,
   StreamsResponse,
@@ -141,6 +144,16 @@ export async function registerAdmin(app: FastifyInstance, deps: AdminDeps): Prom
       nodeId: deps.nodeId,
       pipes: (await deps.mesh()?.linkReport()) ?? [],
     }),
+  );
+
+  /** Relays each region's audience needs now (an autoscaler's figure; `matchmesh scale-advice`). */
+  r.get(
+    '/api/v1/scale-advice',
+    { schema: { querystring: ScaleAdviceQuery, response: { 200: ScaleAdviceResponse, ...problemResponses } } },
+    async (request) => {
+      const { headroom } = request.query;
+      return { headroom, regions: scaleAdvice(await clusterOr503(deps.cluster().registry.list()), headroom) };
+    },
   );
 
   r.post(

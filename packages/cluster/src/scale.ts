@@ -1,0 +1,57 @@
+import type { NodeRecord, RegionScaleAdvice } from '@matchmesh/protocol';
+
+/**
+ * How many relays each region's audience needs now (the figure an autoscaler
+ * follows: `matchmesh scale-advice`, `GET /api/v1/scale-advice`). Viewers are
+ * the relays' own counts from their heartbeats; one relay takes its
+ * configured capacity (MM_CAPACITY_VIEWERS, which the fan-out bench's
+ * saturation sets); `headroom` is kept spare so a ramp is absorbed while a
+ * new relay starts. A region never goes below one relay while it has one.
+ */
+export function scaleAdvice(nodes: readonly NodeRecord[], headroom = 0.25): RegionScaleAdvice[] {
+  const regions = new Map<string, NodeRecord[]>();
+  for (const n of nodes) {
+    if (!n.roles.includes('relay')) continue;
+    const list = regions.get(n.region) ?? [];
+    list.push(n);
+    regions.set(n.region, list);
+  }
+  return [...regions.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([region, relays]) => {
+      const serving = relays.filter((r) => !r.draining);
+      const viewers = relays.reduce((sum, r) => sum + r.load.viewers, 0);
+      const capacities = serving.map((r) => r.capacity.viewers).filter((c) => c > 0);
+      const perRelay = capacities.length > 0 ? Math.min(...capacities) : null;
+      if (perRelay === null) {
+        return {
+          region,
+          relays: serving.length,
+          draining: relays.length - serving.length,
+          viewers,
+          viewersPerRelay: null,
+          needed: viewers > 0 ? 1 : 0,
+          change: (viewers > 0 ? 1 : 0) - serving.length,
+          note: 'no serving relay to measure capacity by: start one',
+        };
+      }
+      const needed = Math.max(1, Math.ceil((viewers * (1 + headroom)) / perRelay));
+      const change = needed - serving.length;
+      const note =
+        change > 0
+          ? `add ${change} relay${change > 1 ? 's' : ''}`
+          : change < 0
+            ? `${-change} relay${change < -1 ? 's' : ''} can be drained and removed`
+            : 'enough relays';
+      return {
+        region,
+        relays: serving.length,
+        draining: relays.length - serving.length,
+        viewers,
+        viewersPerRelay: perRelay,
+        needed,
+        change,
+        note,
+      };
+    });
+}
