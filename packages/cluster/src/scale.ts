@@ -23,26 +23,19 @@ export function scaleAdvice(nodes: readonly NodeRecord[], headroom = 0.25): Regi
       const viewers = relays.reduce((sum, r) => sum + r.load.viewers, 0);
       const capacities = serving.map((r) => r.capacity.viewers).filter((c) => c > 0);
       const perRelay = capacities.length > 0 ? Math.min(...capacities) : null;
-      if (perRelay === null) {
-        return {
-          region,
-          relays: serving.length,
-          draining: relays.length - serving.length,
-          viewers,
-          viewersPerRelay: null,
-          needed: viewers > 0 ? 1 : 0,
-          change: (viewers > 0 ? 1 : 0) - serving.length,
-          note: 'no serving relay to measure capacity by: start one',
-        };
-      }
-      const needed = Math.max(1, Math.ceil((viewers * (1 + headroom)) / perRelay));
+      // No serving relay to measure capacity by: one is needed as soon as anyone watches.
+      const needed =
+        perRelay === null ? (viewers > 0 ? 1 : 0) : Math.max(1, Math.ceil((viewers * (1 + headroom)) / perRelay));
       const change = needed - serving.length;
+      const plural = (n: number) => (n > 1 ? 's' : '');
       const note =
-        change > 0
-          ? `add ${change} relay${change > 1 ? 's' : ''}`
-          : change < 0
-            ? `${-change} relay${change < -1 ? 's' : ''} can be drained and removed`
-            : 'enough relays';
+        perRelay === null
+          ? 'no serving relay to measure capacity by: start one'
+          : change > 0
+            ? `add ${change} relay${plural(change)}`
+            : change < 0
+              ? `${-change} relay${plural(-change)} can be drained and removed`
+              : 'enough relays';
       return {
         region,
         relays: serving.length,
