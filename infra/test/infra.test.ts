@@ -174,15 +174,16 @@ describe('configuration variables', () => {
               : `${doc.metadata.name}-0`;
       }
       expect(
+        // POD_NAME: the pod's name, only there to build MM_PUBLIC_URL.
         unknownVars(
-          Object.keys(env).filter((k) => k !== 'MM_DRAIN_TIMEOUT_S'),
+          Object.keys(env).filter((k) => k !== 'MM_DRAIN_TIMEOUT_S' && k !== 'POD_NAME'),
           NODE_VARS,
         ),
         doc.metadata.name,
       ).toEqual([]);
       const parsed = parseNodeEnv(env);
       expect(parsed.error?.issues ?? [], doc.metadata.name).toEqual([]);
-      expect(parsed.data?.MM_PUBLIC_URL).toBe('http://198.51.100.7:8080');
+      expect(parsed.data?.MM_PUBLIC_URL).toBe(`https://${doc.metadata.name}-0.matchmesh.example.com`);
     }
   });
 });
@@ -257,6 +258,58 @@ describe('metrics used by Grafana and Prometheus exist', () => {
   });
 });
 
+describe('https in front of the nodes (issue 16 item 6)', () => {
+  const caddyfile = read('infra/caddy/Caddyfile');
+  /** Caddyfile site → the port it proxies to. */
+  const sites = new Map(
+    [...caddyfile.matchAll(/^([\w-]+)\.\{\$MM_DOMAIN\} \{\n\timport node 127\.0\.0\.1:(\d+)\n\}/gm)].map((m) => [
+      m[1]!,
+      Number(m[2]),
+    ]),
+  );
+
+  it('compose: every node is https://<node>.MM_DOMAIN, a Caddy site proxying to its loopback HTTP port', () => {
+    expect(nodeServices.length).toBeGreaterThanOrEqual(4);
+    for (const [name, svc] of nodeServices) {
+      const c = parseNodeEnv(composeEnv(svc)).data!;
+      expect(svc.environment?.MM_PUBLIC_URL, name).toBe(`https://${name}.\${MM_DOMAIN}`);
+      expect(sites.get(name), name).toBe(c.MM_HTTP_PORT);
+      expect(c.MM_HTTP_HOST, name).toBe('127.0.0.1');
+    }
+    expect(sites.size).toBe(nodeServices.length);
+    const caddy = compose.services.caddy as Service & { volumes?: string[] };
+    expect(caddy?.network_mode).toBe('host');
+    expect(caddy?.volumes).toContain('../caddy/Caddyfile:/etc/caddy/Caddyfile:ro');
+    expect(Object.keys(caddy?.environment ?? {}).sort()).toEqual(['ACME_EMAIL', 'MM_DOMAIN']);
+    expect(exampleEnv.MM_DOMAIN).toBeDefined();
+  });
+
+  it('k8s: each node pod has its own https host (a Service, an Ingress rule, a TLS name) and region entries', () => {
+    const [ingress] = ofKind('Ingress');
+    expect(ingress?.doc.metadata.annotations['cert-manager.io/cluster-issuer']).toBe('letsencrypt');
+    const hosts: string[] = ingress!.doc.spec.tls.flatMap((t: { hosts: string[] }) => t.hosts);
+    const rules = new Map<string, string>(
+      ingress!.doc.spec.rules.map(
+        (r: { host: string; http: { paths: { backend: { service: { name: string } } }[] } }) => [
+          r.host,
+          r.http.paths[0]!.backend.service.name,
+        ],
+      ),
+    );
+    const services = new Set(ofKind('Service').map((d) => d.doc.metadata.name as string));
+    for (const { doc } of nodeSets) {
+      for (let i = 0; i < doc.spec.replicas; i++) {
+        const pod = `${doc.metadata.name}-${i}`;
+        const host = `${pod}.matchmesh.example.com`;
+        expect(hosts, host).toContain(host);
+        expect(rules.get(host), host).toBe(pod);
+        expect(services.has(pod), pod).toBe(true);
+      }
+    }
+    for (const region of ['eu', 'asia']) expect(rules.get(`${region}.matchmesh.example.com`)).toBe(`relay-${region}`);
+  });
+});
+
 describe('compose port plan', () => {
   it('nodes, coturn and the loopback services never share a port', () => {
     const ranges: Range[] = [];
@@ -270,7 +323,8 @@ describe('compose port plan', () => {
     const turn = read('infra/turn/turnserver.conf');
     const conf = (k: string) => Number(new RegExp(`^${k}=(\\d+)`, 'm').exec(turn)?.[1]);
     ranges.push({ owner: 'coturn relays', from: conf('min-port'), to: conf('max-port') });
-    for (const p of [conf('listening-port'), conf('tls-listening-port'), 6390, 9121, 9090, 3000, 8090]) {
+    // caddy: 80 (ACME) and 443 (https for every node).
+    for (const p of [conf('listening-port'), conf('tls-listening-port'), 6390, 9121, 9090, 3000, 8090, 80, 443]) {
       ranges.push({ owner: `fixed ${p}`, from: p, to: p });
     }
     expect(ranges.every((r) => Number.isInteger(r.from) && r.to >= r.from)).toBe(true);
