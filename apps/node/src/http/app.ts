@@ -4,6 +4,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger as PinoLogger } from 'pino';
 import { collectOpenApi } from './openapi.ts';
 import { sendProblem } from './problem.ts';
+import { requestForLog } from './redact.ts';
 import { useZodSchemas } from './schemas.ts';
 
 /** The node package's version, for the OpenAPI document. */
@@ -18,7 +19,11 @@ const NODE_VERSION = (
 export async function createHttpApp(logger: PinoLogger): Promise<FastifyInstance> {
   const app: FastifyInstance = Fastify({
     // Request logs only at warn and above: a busy node serves many joins.
-    loggerInstance: logger.child({ area: 'http' }, { level: 'warn' }) as unknown as FastifyBaseLogger,
+    // Tokens never reach the logs: request URLs are logged with ?token= and HLS token segments redacted.
+    loggerInstance: logger.child(
+      { area: 'http' },
+      { level: 'warn', serializers: { req: requestForLog } },
+    ) as unknown as FastifyBaseLogger,
     bodyLimit: 64 * 1024,
     // HLS carries the viewer token (a JWT, ~300 chars) as a path segment.
     routerOptions: { maxParamLength: 2048 },
