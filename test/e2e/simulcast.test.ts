@@ -93,6 +93,13 @@ describe('simulcast ladder through the mesh', () => {
       expect(layers.layers.map((l) => `${l.width}x${l.height}`)).toEqual(['160x90', '320x180', '640x360']);
       // Auto, unconstrained, in a window showing the picture ~340 px tall: the top layer.
       await waitForHeight(page, (h) => h === 360, 15_000);
+      // The Auto entry names the layer playing now, which follows the estimate (a CI run read it a moment after
+      // a dip to 180p): wait until it names the top layer again, then read the whole menu.
+      await page.waitForFunction(
+        () => document.querySelector('[data-testid="quality"] option')?.textContent === 'Auto (360p30)',
+        undefined,
+        { timeout: 15_000 },
+      );
       const options = await page.$$eval('[data-testid="quality"] option', (os) => os.map((o) => o.textContent));
       expect(options).toEqual(['Auto (360p30)', '360p30', '180p30', '90p30']);
 
