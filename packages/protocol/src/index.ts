@@ -15,6 +15,7 @@ export * from './http.ts';
 export * from './ids.ts';
 export * from './logger.ts';
 export * from './mesh.ts';
+export * from './ops.ts';
 export * from './problem.ts';
 export * from './rtc-params.ts';
 export * from './scores.ts';
