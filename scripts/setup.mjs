@@ -25,6 +25,8 @@ const DEBIAN_PACKAGES = [
   'linux-perf',
   // e2e: a real Prometheus scrapes a running node and answers PromQL (test/e2e/prometheus.test.ts).
   'prometheus',
+  // e2e: Redis made highly available — three sentinels promote a replica (test/e2e/redis-sentinel.test.ts).
+  'redis-sentinel',
 ];
 
 function run(cmd, args, opts = {}) {

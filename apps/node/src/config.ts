@@ -73,7 +73,14 @@ export const ConfigSchema = z
     MM_CAPACITY_VIEWERS: z.coerce.number().int().min(0).optional(),
     /** Price of a GB leaving this node (your provider's egress rate), for the ops cost figures. */
     MM_EGRESS_USD_PER_GB: z.coerce.number().min(0).default(0.05),
-    REDIS_URL: z.string().optional(),
+    /** `redis://`, `rediss://`, or `redis-sentinel://host:port[,host:port…]/<master name>` (infra/README.md). */
+    REDIS_URL: z
+      .string()
+      .regex(
+        /^(redis|rediss|redis-sentinel):\/\//,
+        'REDIS_URL must start with redis://, rediss:// or redis-sentinel://',
+      )
+      .optional(),
     MM_CLUSTER: z
       .string()
       .regex(/^[a-z0-9-]+$/)

@@ -101,6 +101,16 @@ describe('config sections', () => {
     }
   });
 
+  it('REDIS_URL: redis://, rediss:// or a redis-sentinel:// list of sentinels', () => {
+    const base = { MM_TOKEN_SECRET: secret, MM_REGION: 'eu' };
+    const sentinel = 'redis-sentinel://10.0.0.1:26379,10.0.0.2:26379/matchmesh';
+    expect(loadConfig({ ...base, REDIS_URL: sentinel }).cluster.redisUrl).toBe(sentinel);
+    expect(loadConfig({ ...base, REDIS_URL: 'rediss://:pw@r:6380' }).cluster.redisUrl).toBe('rediss://:pw@r:6380');
+    for (const bad of ['localhost:6379', 'http://r:6379', 'sentinel://a:1/m']) {
+      expect(() => loadConfig({ ...base, REDIS_URL: bad })).toThrow(/REDIS_URL/);
+    }
+  });
+
   it('bad values are still refused with the variable named', () => {
     expect(() => loadConfig({ MM_TOKEN_SECRET: secret, MM_HTTP_PORT: '70000' })).toThrow(ConfigError);
     expect(() => loadConfig({ MM_TOKEN_SECRET: secret, MM_HTTP_PORT: '70000' })).toThrow(/MM_HTTP_PORT/);

@@ -42,8 +42,7 @@ export {
   workerHasRoom,
   workerLoadRatio,
 } from './placement.ts';
-export { createRedisClient, FAIL_FAST_OPTIONS, type RedisSource } from './redis.ts';
-export { scaleAdvice } from './scale.ts';
+export { createRedisClient, FAIL_FAST_OPTIONS, type RedisSource, sentinelOptions } from './redis.ts';
 export {
   type NodeLoad,
   NodeRegistry,
@@ -51,4 +50,5 @@ export {
   type NodeRegistryOptions,
   type RegisterOptions,
 } from './registry.ts';
+export { scaleAdvice } from './scale.ts';
 export { type EmbeddedRedisOptions, type RedisServer, startEmbeddedRedis } from './testing/redis-server.ts';

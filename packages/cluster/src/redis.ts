@@ -37,8 +37,47 @@ export const SUBSCRIBER_OPTIONS = {
   retryStrategy: FAIL_FAST_OPTIONS.retryStrategy,
 } satisfies RedisOptions;
 
-/** `redis://host:port` (or an existing client) → a fail-fast client. */
+const SENTINEL_URL = /^redis-sentinel:\/\/(?:([^@/]*)@)?([^/?]+)\/([^/?]+)(?:\?(.*))?$/;
+
+/**
+ * `redis-sentinel://[[user]:password@]host:port[,host:port…]/<master name>[?db=N&sentinelPassword=…]`
+ * → ioredis's sentinel options, or undefined for any other URL. The client
+ * asks the sentinels where the primary is, and asks again whenever it loses
+ * it; `failoverDetector` makes it leave a demoted primary as soon as the
+ * sentinels announce the switch instead of waiting for the socket to fail.
+ */
+export function sentinelOptions(url: string): RedisOptions | undefined {
+  if (!url.startsWith('redis-sentinel:')) return undefined;
+  const m = SENTINEL_URL.exec(url);
+  if (!m) throw new Error(`REDIS_URL "${url}": expected redis-sentinel://host:port[,host:port…]/<master name>`);
+  const [, auth, hostList, name, query] = m;
+  const sentinels = hostList!.split(',').map((hp) => {
+    const at = hp.lastIndexOf(':');
+    const port = Number(hp.slice(at + 1));
+    if (at <= 0 || !Number.isInteger(port) || port <= 0 || port > 65535) {
+      throw new Error(`REDIS_URL: sentinel "${hp}" is not host:port`);
+    }
+    return { host: hp.slice(0, at), port };
+  });
+  const params = new URLSearchParams(query ?? '');
+  const [username, password] = auth === undefined ? [] : auth.split(':', 2).map(decodeURIComponent);
+  return {
+    sentinels,
+    name: decodeURIComponent(name!),
+    failoverDetector: true,
+    ...(username ? { username } : {}),
+    ...(password ? { password } : {}),
+    ...(params.get('sentinelPassword') ? { sentinelPassword: params.get('sentinelPassword')! } : {}),
+    ...(params.get('db') ? { db: Number(params.get('db')) } : {}),
+    // Sentinels themselves are retried like the primary: at most every second, forever.
+    sentinelRetryStrategy: FAIL_FAST_OPTIONS.retryStrategy,
+  };
+}
+
+/** `redis://host:port`, `redis-sentinel://…` (see sentinelOptions) → a fail-fast client. */
 export function createRedisClient(url: string, overrides: RedisOptions = {}): Redis {
+  const sentinel = sentinelOptions(url);
+  if (sentinel) return new Redis({ ...sentinel, ...FAIL_FAST_OPTIONS, ...overrides });
   return new Redis(url, { ...FAIL_FAST_OPTIONS, ...overrides });
 }
 
@@ -126,11 +165,9 @@ export class RedisConnection {
     } catch (err) {
       if (err instanceof ClusterError) throw err;
       const replyError = err instanceof Error && err.name === 'ReplyError';
-      throw new ClusterError(
-        replyError ? 'internal' : 'unavailable',
-        `redis ${what} failed: ${errorMessage(err)}`,
-        { cause: err },
-      );
+      throw new ClusterError(replyError ? 'internal' : 'unavailable', `redis ${what} failed: ${errorMessage(err)}`, {
+        cause: err,
+      });
     }
   }
 

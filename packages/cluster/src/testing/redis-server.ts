@@ -45,6 +45,8 @@ export interface StartRedisOptions {
   startTimeoutMs?: number;
   /** Extra command-line arguments, e.g. ['--maxmemory', '64mb']. */
   extraArgs?: string[];
+  /** A config file, given first on the command line as redis wants it (a sentinel's: it rewrites the file). */
+  configFile?: string;
 }
 
 /** Every live child, killed when this process exits so no test run leaks redis-servers. */
@@ -163,6 +165,7 @@ export async function startRedisServer(options: StartRedisOptions = {}): Promise
   if (options.dataDir) await mkdir(options.dataDir, { recursive: true });
 
   const argsFor = (port: number) => [
+    ...(options.configFile ? [options.configFile] : []),
     '--port',
     String(port),
     '--bind',
