@@ -71,6 +71,7 @@ export class NodeMetrics {
           this.set({ stream: id, outcome: 'forwarded' }, s.scoreStats.forwarded);
           this.set({ stream: id, outcome: 'duplicate' }, s.scoreStats.duplicates);
           this.set({ stream: id, outcome: 'invalid' }, s.scoreStats.invalid);
+          this.set({ stream: id, outcome: 'refused' }, s.scoreStats.refused);
         }
       },
     });

@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
 import fastifyStatic from '@fastify/static';
 import { alternativeRelay, PeerLiveness, relayAlternative } from '@matchmesh/cluster';
-import { signToken } from '@matchmesh/protocol';
 import { HlsService } from '@matchmesh/hls';
 import { Mesh, type MeshConfig, PlayoutAdvisor, sfuMedia } from '@matchmesh/mesh';
+import { formatScorePosition, LAST_SCORE_HEADER, signToken } from '@matchmesh/protocol';
 import { MediaService, type StreamRouter, type WorkerLogTag, WorkerPool } from '@matchmesh/sfu';
 import type { FastifyInstance } from 'fastify';
 import type { Logger as PinoLogger } from 'pino';
@@ -20,6 +20,7 @@ import { registerHealth } from './routes/health.ts';
 import { registerHls } from './routes/hls.ts';
 import { registerMetrics } from './routes/metrics.ts';
 import { registerPipeTunnel } from './routes/pipe-tunnel.ts';
+import { registerScores } from './routes/scores.ts';
 import { registerWebRtcHttp } from './routes/webrtc-http.ts';
 import { SignalingServer } from './signaling/SignalingServer.ts';
 import { AdmissionPolicy } from './wiring/AdmissionPolicy.ts';
@@ -177,6 +178,11 @@ export async function startNode(config: NodeConfig, logger: PinoLogger): Promise
           nodes.find((n) => n.roles.includes('ingest') && !n.draining && n.id !== node.id && n.url) ?? undefined;
         return ingest?.url;
       },
+      // Where the stream's scores stand here: an origin agent starting without a journal continues after it.
+      answerHeaders: (stream): Record<string, string> => {
+        const router = media.stream(stream);
+        return router ? { [LAST_SCORE_HEADER]: formatScorePosition(router.scores.position) } : {};
+      },
     });
   });
   await app.register(async (scope) => {
@@ -207,6 +213,9 @@ export async function startNode(config: NodeConfig, logger: PinoLogger): Promise
   );
   await app.register(async (scope) =>
     registerHls(scope, { hls, tokenSecret: config.tokens.secret, startWaitMs: 10_000 }),
+  );
+  await app.register(async (scope) =>
+    registerScores(scope, { tokenSecret: config.tokens.secret, publishedHere: (s) => media.publishedHere(s) }),
   );
   await registerMetrics(app, metrics, config.tokens.secret);
   await registerEdges(app, {

@@ -8,8 +8,9 @@ import { type Logger, quietLogger } from './log.ts';
 import { type MediaKind, MediaSource } from './media-source.ts';
 import { PATTERN_FPS } from './pattern-layout.ts';
 import { LayerTimeline, MediaClock } from './rtp.ts';
+import { ScoreNumbering } from './score-epoch.ts';
 import { ScoreGenerator } from './score-generator.ts';
-import { ScoreJournal } from './score-journal.ts';
+import { type JournalState, ScoreJournal } from './score-journal.ts';
 import { whipEndpoint } from './whip-client.ts';
 
 export type { ConnectedInfo } from './ingest-lane.ts';
@@ -109,6 +110,8 @@ export interface AgentStats {
   reconnects: number;
   queueLength: number;
   lastSeq: number;
+  /** This agent's score epoch (score-epoch.ts). */
+  epoch: number;
   scoresSent: number;
   scoresReplayed: number;
   scoresDropped: number;
@@ -149,6 +152,8 @@ export class OriginAgent extends EventEmitter<AgentEvents> {
   /** lanes[0] is the primary ingest; lanes[1] the backup, with redundant ingest. */
   private readonly lanes: IngestLane[];
   private readonly journal: ScoreJournal | undefined;
+  /** The agent's epoch and its offset into the stream's seq (score-epoch.ts). */
+  private readonly numbering: ScoreNumbering;
   private media: MediaSource | undefined;
   private abort = new AbortController();
   private loop: Promise<void> | undefined;
@@ -196,6 +201,24 @@ export class OriginAgent extends EventEmitter<AgentEvents> {
     this.timeline = new LayerTimeline(this.ladder?.length ?? 1);
     // Frame counting follows the fastest layer (30 fps for the pattern and the single layer).
     this.clock = new MediaClock(VIDEO_CLOCK_RATE, Math.max(...(this.ladder?.map((l) => l.maxFps) ?? [PATTERN_FPS])));
+    // The score journal first: it says whether this agent resumes an epoch or starts a new one.
+    let recovered: JournalState | undefined;
+    if (this.opts.scoreQueueFile) {
+      this.journal = new ScoreJournal(this.opts.scoreQueueFile, this.opts.queueCapacity);
+      recovered = this.journal.load();
+      this.seq = recovered.lastSeq;
+      this.latest = recovered.pending.at(-1);
+      this.recovered = recovered.pending.length;
+      if (recovered.lastSeq > 0) {
+        this.log.info(
+          { lastSeq: recovered.lastSeq, requeued: recovered.pending.length, skipped: recovered.skipped },
+          'score journal recovered',
+        );
+      }
+    }
+    this.numbering = recovered?.numbering ? ScoreNumbering.resumed(recovered.numbering) : ScoreNumbering.fresh();
+    if (!recovered?.numbering) this.journal?.recordNumbering(this.numbering.state);
+    this.log.info(this.numbering.state, recovered?.numbering ? 'score epoch resumed' : 'score epoch begins');
     const lane = (name: 'primary' | 'backup', url: string, token: string) =>
       new IngestLane({
         name,
@@ -214,6 +237,11 @@ export class OriginAgent extends EventEmitter<AgentEvents> {
         extraHostAddresses: isLoopbackHost(url) ? ['127.0.0.1'] : [],
         useIpv6: this.opts.useIpv6,
         ladder: this.ladder,
+        numbering: this.numbering,
+        onNumberingSettled: () => {
+          this.journal?.recordNumbering(this.numbering.state);
+          this.log.info({ ...this.numbering.state, lane: name }, 'score numbering settled by the ingest');
+        },
       });
     this.lanes = [lane('primary', this.opts.ingestUrl, this.opts.token)];
     if (this.opts.backupIngestUrl) {
@@ -229,20 +257,7 @@ export class OriginAgent extends EventEmitter<AgentEvents> {
       l.on('connected', (i) => this.log.info(i, 'lane connected'));
       l.on('disconnected', (i) => this.log.warn(i, 'lane disconnected'));
     }
-    if (this.opts.scoreQueueFile) {
-      this.journal = new ScoreJournal(this.opts.scoreQueueFile, this.opts.queueCapacity);
-      const state = this.journal.load();
-      this.seq = state.lastSeq;
-      this.latest = state.pending.at(-1);
-      this.recovered = state.pending.length;
-      for (const update of state.pending) for (const l of this.lanes) l.outbox.push(update);
-      if (state.lastSeq > 0) {
-        this.log.info(
-          { lastSeq: state.lastSeq, requeued: state.pending.length, skipped: state.skipped },
-          'score journal recovered',
-        );
-      }
-    }
+    for (const update of recovered?.pending ?? []) for (const l of this.lanes) l.outbox.push(update);
   }
 
   private get primary(): IngestLane {
@@ -338,11 +353,16 @@ export class OriginAgent extends EventEmitter<AgentEvents> {
     this.latest = update;
     this.journal?.append(update);
     for (const l of this.lanes) l.push(update);
-    return update;
+    return this.onWire(update);
   }
 
+  /** The newest update, as the ingest gets it once an ingest settled the numbering (own count before). */
   get latestScore(): ScoreUpdate | undefined {
-    return this.latest;
+    return this.latest && this.onWire(this.latest);
+  }
+
+  private onWire(update: ScoreUpdate): ScoreUpdate {
+    return this.numbering.settled ? this.numbering.toWire(update) : update;
   }
 
   get mediaTimeMs(): number {
@@ -381,7 +401,9 @@ export class OriginAgent extends EventEmitter<AgentEvents> {
       failedAttempts: c.failedAttempts,
       reconnects: c.reconnects,
       queueLength: p.outbox.length,
-      lastSeq: this.seq,
+      /** The stream's seq of the newest update (the agent's own count until an ingest settled the numbering). */
+      lastSeq: this.seq + (this.numbering.state.offset ?? 0),
+      epoch: this.numbering.state.epoch,
       scoresSent: c.scoresSent,
       scoresReplayed: p.outbox.replayed,
       scoresDropped: p.outbox.dropped,

@@ -3,6 +3,7 @@ import { Backoff, type ScoreUpdate } from '@matchmesh/protocol';
 import type { LadderLayer } from './ladder.ts';
 import type { Logger } from './log.ts';
 import type { MediaKind } from './media-source.ts';
+import type { ScoreNumbering } from './score-epoch.ts';
 import { ScoreOutbox } from './score-outbox.ts';
 import { PublishSession } from './session.ts';
 import { sleep } from './sleep.ts';
@@ -33,6 +34,10 @@ export interface LaneOptions {
   useIpv6: boolean;
   /** Simulcast layers (lowest first); undefined = one video layer. */
   ladder?: readonly LadderLayer[];
+  /** The agent's score numbering: updates wait until it is settled, and go out in its wire form. */
+  numbering: ScoreNumbering;
+  /** This lane's ingest settled the numbering (the agent records it in its journal). */
+  onNumberingSettled?(): void;
 }
 
 export interface ConnectedInfo {
@@ -139,11 +144,13 @@ export class IngestLane extends EventEmitter<LaneEvents> {
 
   flush(): void {
     const session = this.#session;
-    if (!session?.channelWritable) return;
+    const numbering = this.#o.numbering;
+    if (!session?.channelWritable || !numbering.settled) return;
     for (let update = this.outbox.peek(); update; update = this.outbox.peek()) {
       if (session.channel.bufferedAmount > CHANNEL_HIGH_WATER) return;
+      const wire = numbering.toWire(update);
       try {
-        session.sendScoreText(JSON.stringify(update));
+        session.sendScoreText(JSON.stringify(wire));
       } catch (err) {
         this.#log.warn({ err }, 'score channel send failed; will retry on the next session');
         return;
@@ -154,7 +161,7 @@ export class IngestLane extends EventEmitter<LaneEvents> {
         this.#highestWrittenSeq = update.seq;
         this.counters.scoresSent++;
       }
-      this.emit('score-sent', update, { replay });
+      this.emit('score-sent', wire, { replay });
     }
   }
 
@@ -199,6 +206,8 @@ export class IngestLane extends EventEmitter<LaneEvents> {
         if (everConnected) this.counters.reconnects++;
         everConnected = true;
         this.#session = session;
+        // The first ingest to answer tells a fresh agent where the stream's scores stand (before any is sent).
+        if (this.#o.numbering.settle(session.lastScore)) this.#o.onNumberingSettled?.();
         session.on('writable', () => this.flush());
         this.#log.info({ sessionUrl: session.sessionUrl, reconnects: this.counters.reconnects }, 'publishing');
         this.emit('connected', {

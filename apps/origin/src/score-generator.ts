@@ -92,9 +92,7 @@ export class ScoreGenerator {
     const name = this.names[player];
     if (this.frames[player] >= this.raceTo) {
       this.matchOver = true;
-      return this.current(
-        `${how}. Match to ${name} ${this.frames[player]}-${this.frames[player === 0 ? 1 : 0]}`,
-      );
+      return this.current(`${how}. Match to ${name} ${this.frames[player]}-${this.frames[player === 0 ? 1 : 0]}`);
     }
     const score = this.current(`${how}. Rack ${this.frame} to ${name}`);
     this.frame++;

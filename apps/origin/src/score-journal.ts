@@ -1,6 +1,7 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ScoreUpdate } from '@matchmesh/protocol';
+import type { NumberingState } from './score-epoch.ts';
 
 /*
  * The score queue on disk, so an agent restart (crash, SIGKILL, redeploy)
@@ -8,7 +9,11 @@ import { ScoreUpdate } from '@matchmesh/protocol';
  * again (the ingest would drop every update as a replay).
  *
  * An append-only JSON-lines file: `{"u": ScoreUpdate}` for each update as it
- * is produced, `{"d": seq}` when every ingest has surely received up to seq.
+ * is produced (numbered by the agent's own count, see score-epoch.ts),
+ * `{"d": seq}` when every ingest has surely received up to seq, and
+ * `{"n": {epoch, offset}}` when the agent's epoch begins or an ingest settles
+ * its offset (the last one counts; a journal of updates without one predates
+ * epochs: epoch 0, offset 0).
  * On start the agent takes back the last seq and re-queues every update after
  * the last delivered mark (at-least-once; the ingest drops duplicates, so
  * viewers see each exactly once). Bounded: when the file holds more than twice
@@ -17,6 +22,8 @@ import { ScoreUpdate } from '@matchmesh/protocol';
  */
 
 export interface JournalState {
+  /** The agent's score numbering as last recorded; undefined for a new journal (the agent starts afresh). */
+  numbering: NumberingState | undefined;
   lastSeq: number;
   /** Updates after the last delivered mark, oldest first. */
   pending: ScoreUpdate[];
@@ -30,6 +37,7 @@ export class ScoreJournal {
   #lines = 0;
   #delivered = 0;
   #tail: ScoreUpdate[] = [];
+  #numbering: NumberingState | undefined;
 
   constructor(file: string, capacity = 10_000) {
     this.file = file;
@@ -47,8 +55,10 @@ export class ScoreJournal {
         if (!line.trim()) continue;
         this.#lines++;
         try {
-          const entry = JSON.parse(line) as { u?: unknown; d?: unknown };
-          if (typeof entry.d === 'number') {
+          const entry = JSON.parse(line) as { u?: unknown; d?: unknown; n?: NumberingState };
+          if (entry.n && typeof entry.n.epoch === 'number') {
+            this.#numbering = { epoch: entry.n.epoch, offset: entry.n.offset ?? null };
+          } else if (typeof entry.d === 'number') {
             this.#delivered = Math.max(this.#delivered, entry.d);
           } else {
             const u = ScoreUpdate.parse(entry.u);
@@ -61,7 +71,19 @@ export class ScoreJournal {
       }
     }
     this.#tail = updates.filter((u) => u.seq > this.#delivered).slice(-this.capacity);
-    return { lastSeq: Math.max(lastSeq, this.#delivered), pending: [...this.#tail], skipped };
+    if (!this.#numbering && (updates.length > 0 || this.#delivered > 0)) this.#numbering = { epoch: 0, offset: 0 };
+    return {
+      numbering: this.#numbering,
+      lastSeq: Math.max(lastSeq, this.#delivered),
+      pending: [...this.#tail],
+      skipped,
+    };
+  }
+
+  /** The epoch began, or an ingest settled the offset. */
+  recordNumbering(state: NumberingState): void {
+    this.#numbering = state;
+    this.#write({ n: state });
   }
 
   append(update: ScoreUpdate): void {
@@ -86,7 +108,11 @@ export class ScoreJournal {
   /** Rewrite the file with the mark and the undelivered tail (atomic rename). */
   #compact(): void {
     const tmp = `${this.file}.tmp`;
-    const lines = [JSON.stringify({ d: this.#delivered }), ...this.#tail.map((u) => JSON.stringify({ u }))];
+    const lines = [
+      ...(this.#numbering ? [JSON.stringify({ n: this.#numbering })] : []),
+      JSON.stringify({ d: this.#delivered }),
+      ...this.#tail.map((u) => JSON.stringify({ u })),
+    ];
     writeFileSync(tmp, `${lines.join('\n')}\n`);
     renameSync(tmp, this.file);
     this.#lines = lines.length;

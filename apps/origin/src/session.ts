@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { SCORE_CHANNEL_LABEL } from '@matchmesh/protocol';
+import { SCORE_CHANNEL_LABEL, type ScorePosition } from '@matchmesh/protocol';
 import type { Logger } from 'pino';
 import {
   MediaStream,
@@ -131,6 +131,8 @@ export class PublishSession extends EventEmitter<SessionEvents> {
   private readonly log: Logger;
   sessionUrl: string | undefined;
   etag: string | undefined;
+  /** Where the stream's scores stood on the ingest when it answered (undefined: it held none). */
+  lastScore: ScorePosition | undefined;
   offerSdp: string | undefined;
   answerSdp: string | undefined;
   connectedAt: number | undefined;
@@ -262,6 +264,7 @@ export class PublishSession extends EventEmitter<SessionEvents> {
     const answer = await postOffer(this.opts.endpoint, this.opts.token, offer, deadline);
     this.sessionUrl = answer.sessionUrl;
     this.etag = answer.etag;
+    this.lastScore = answer.lastScore;
     this.answerSdp = answer.sdp;
     this.log.info({ sessionUrl: answer.sessionUrl, etag: answer.etag }, 'WHIP session created');
 

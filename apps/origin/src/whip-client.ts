@@ -1,4 +1,4 @@
-import { Problem } from '@matchmesh/protocol';
+import { LAST_SCORE_HEADER, Problem, parseScorePosition, type ScorePosition } from '@matchmesh/protocol';
 
 /*
  * The HTTP half of WHIP (RFC 9725): POST the offer, get the answer and the
@@ -11,6 +11,8 @@ export interface WhipAnswer {
   /** Absolute session URL (the Location header resolved against the POST URL). */
   sessionUrl: string;
   etag: string | undefined;
+  /** Where the stream's scores stand on this ingest (`Matchmesh-Last-Score`), if it holds any. */
+  lastScore: ScorePosition | undefined;
 }
 
 /** How the reconnect loop should treat a failure. */
@@ -38,15 +40,13 @@ export class WhipHttpError extends Error {
    * without a restart, without hammering the ingest.
    */
   get retryClass(): RetryClass {
-    if (this.status === 409 || this.status === 429 || this.status === 503 || this.status >= 500)
-      return 'backoff';
+    if (this.status === 409 || this.status === 429 || this.status === 503 || this.status >= 500) return 'backoff';
     return 'slow';
   }
 }
 
 export function whipEndpoint(ingestUrl: string, stream: string): string {
-  return new URL(`whip/${encodeURIComponent(stream)}`, ingestUrl.endsWith('/') ? ingestUrl : `${ingestUrl}/`)
-    .href;
+  return new URL(`whip/${encodeURIComponent(stream)}`, ingestUrl.endsWith('/') ? ingestUrl : `${ingestUrl}/`).href;
 }
 
 function parseRetryAfter(value: string | null): number | undefined {
@@ -85,12 +85,7 @@ export async function postOffer(
         // Not JSON after all; the raw body is kept on the error.
       }
     }
-    throw new WhipHttpError(
-      res.status,
-      problem,
-      body.slice(0, 2000),
-      parseRetryAfter(res.headers.get('retry-after')),
-    );
+    throw new WhipHttpError(res.status, problem, body.slice(0, 2000), parseRetryAfter(res.headers.get('retry-after')));
   }
   const location = res.headers.get('location');
   if (!location) throw new Error('WHIP 201 without a Location header');
@@ -101,15 +96,12 @@ export async function postOffer(
     // (after redirects).
     sessionUrl: new URL(location, res.url || endpoint).href,
     etag: res.headers.get('etag') ?? undefined,
+    lastScore: parseScorePosition(res.headers.get(LAST_SCORE_HEADER)),
   };
 }
 
 /** Best effort: a session we cannot delete expires on the ingest side anyway. */
-export async function deleteSession(
-  sessionUrl: string,
-  token: string,
-  timeoutMs: number,
-): Promise<number | undefined> {
+export async function deleteSession(sessionUrl: string, token: string, timeoutMs: number): Promise<number | undefined> {
   try {
     const res = await fetch(sessionUrl, {
       method: 'DELETE',

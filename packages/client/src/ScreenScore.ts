@@ -102,17 +102,5 @@ export class ScreenScore extends TypedEmitter<ScreenScoreEvents> {
   }
 }
 
-const RTP_WRAP = 2 ** 32;
-
-/**
- * mediaTime (ms) of a WebRTC video frame from its RTP timestamp: the origin
- * writes 90 kHz ticks since frame 0 into the timestamp (apps/origin
- * MediaClock), which the mesh forwards unchanged. The 32-bit timestamp wraps
- * every 13.3 h; the wrap nearest `hintMs` (a mediaTime known to be close,
- * e.g. the latest score's) is taken.
- */
-export function rtpMediaTime(rtpTimestamp: number, hintMs: number, clockRate = 90_000): number {
-  const hintTicks = (hintMs * clockRate) / 1000;
-  const wraps = Math.round((hintTicks - rtpTimestamp) / RTP_WRAP);
-  return ((rtpTimestamp + Math.max(0, wraps) * RTP_WRAP) * 1000) / clockRate;
-}
+/** mediaTime of a WebRTC frame from its RTP timestamp: shared with the ingest, which stamps scores the same way. */
+export { rtpMediaTime } from '@matchmesh/protocol';

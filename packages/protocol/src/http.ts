@@ -59,7 +59,11 @@ export const ProgramResponse = z.object({
     forwarded: z.number().int().min(0),
     duplicates: z.number().int().min(0),
     invalid: z.number().int().min(0),
+    /** Refused: from an older origin epoch, or a seq another epoch holds. */
+    refused: z.number().int().min(0),
     lastSeq: z.number().int().min(0),
+    /** The origin epoch of the last accepted update (0: none, or a publisher without epochs). */
+    epoch: z.number().int().min(0),
   }),
   /** The feed on air (undefined while none is). */
   activeSource: z.string().optional(),

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
-import { MediaError } from './errors.ts';
 import type { types } from 'mediasoup';
+import { MediaError } from './errors.ts';
 import type { Logger } from './logger.ts';
 import type { StreamOutlet } from './StreamOutlet.ts';
 import { StreamRouter } from './StreamRouter.ts';
@@ -58,6 +58,7 @@ export class MediaService extends EventEmitter<MediaServiceEvents> {
   readonly whep = new Map<string, WhepSession>();
   /** WHIP sessions started per stream after the first one: origin reconnects (ops, metrics). */
   readonly reconnects = new Map<string, number>();
+  /** Streams a WHIP publisher ever fed on this node (an ingest of theirs). */
   readonly #everPublished = new Set<string>();
   readonly #options: MediaOptions;
 
@@ -75,6 +76,11 @@ export class MediaService extends EventEmitter<MediaServiceEvents> {
 
   get streams(): ReadonlyMap<string, StreamRouter> {
     return this.#streams;
+  }
+
+  /** The router of a stream published on this node (its ingest), through a publisher's reconnect gaps too. */
+  publishedHere(stream: string): StreamRouter | undefined {
+    return this.#everPublished.has(stream) ? this.stream(stream) : undefined;
   }
 
   stream(id: string): StreamRouter | undefined {

@@ -1,21 +1,19 @@
 import { EventEmitter } from 'node:events';
 import type { ScoreUpdate } from '@matchmesh/protocol';
-import { parseScoreMessage, SCORE_CHANNEL_LABEL } from '@matchmesh/protocol';
+import { parseScoreMessage, rtpMediaTime, SCORE_CHANNEL_LABEL } from '@matchmesh/protocol';
 import type { types } from 'mediasoup';
 import { closeRouter } from './closeRouter.ts';
 import { MEDIA_CODECS } from './codecs.ts';
 import { FanoutRouter } from './FanoutRouter.ts';
 import type { Logger } from './logger.ts';
 import { silentLogger } from './logger.ts';
-import { type ProgramOptions, type ProgramSource, StableProgram } from './stable/StableProgram.ts';
+import { ScoreGate, type ScoreStats, type ScoreVerdict } from './ScoreGate.ts';
 import { createViewerTransport, type StreamOutlet } from './StreamOutlet.ts';
+import { type ProgramOptions, type ProgramSource, StableProgram } from './stable/StableProgram.ts';
 import type { PooledWorker, WorkerPool } from './WorkerPool.ts';
 
 /** SCTP stream id the publisher's score DataChannel is negotiated on (mediasoup does not speak DCEP). */
 export const SCORE_SCTP_STREAM_ID = 0;
-
-/** How many recent score updates a stream keeps for viewers that join between two of them. */
-const RECENT_SCORES = 256;
 
 /** How long a fan-out router nobody uses stays up by default (a viewer reloading the page finds it). */
 export const DEFAULT_FANOUT_LINGER_MS = 30_000;
@@ -24,13 +22,6 @@ export interface StreamRouterOptions {
   program?: Partial<ProgramOptions>;
   /** Close a fan-out router after this long without a viewer. */
   fanoutLingerMs?: number;
-}
-
-export interface ScoreStats {
-  received: number;
-  forwarded: number;
-  duplicates: number;
-  invalid: number;
 }
 
 interface StreamRouterEvents {
@@ -70,16 +61,15 @@ export class StreamRouter extends EventEmitter<StreamRouterEvents> implements St
   readonly stream: string;
   readonly router: types.Router;
   readonly pooled: PooledWorker;
-  readonly scoreStats: ScoreStats = { received: 0, forwarded: 0, duplicates: 0, invalid: 0 };
+  /** The stream's exactly-once score gate, keyed by (epoch, seq). */
+  readonly scores: ScoreGate;
   readonly #log: Logger;
   readonly #direct: types.DirectTransport;
   readonly #scoreOut: types.DataProducer;
   /** The match feed with a stable identity: what viewers and pipes consume. */
   readonly program: StableProgram;
   readonly #commentary = new Set<types.Producer>();
-  #latestScore: ScoreUpdate | null = null;
   /** Recent updates, oldest first, so a viewer joining between two updates misses none. */
-  readonly #recentScores: ScoreUpdate[] = [];
   /** Fan-out routers by worker and codec set (in flight while pending). */
   readonly #outlets = new Map<string, Promise<FanoutRouter>>();
   readonly #fanoutLingerMs: number;
@@ -99,6 +89,7 @@ export class StreamRouter extends EventEmitter<StreamRouterEvents> implements St
     this.setMaxListeners(0);
     this.#fanoutLingerMs = options.fanoutLingerMs ?? DEFAULT_FANOUT_LINGER_MS;
     this.stream = stream;
+    this.scores = new ScoreGate(stream);
     this.pooled = pooled;
     this.router = router;
     this.#direct = direct;
@@ -200,7 +191,11 @@ export class StreamRouter extends EventEmitter<StreamRouterEvents> implements St
   }
 
   get latestScore(): ScoreUpdate | null {
-    return this.#latestScore;
+    return this.scores.latest;
+  }
+
+  get scoreStats(): ScoreStats {
+    return this.scores.stats;
   }
 
   /** The stable producer viewers consume for scores. */
@@ -246,33 +241,39 @@ export class StreamRouter extends EventEmitter<StreamRouterEvents> implements St
   }
 
   /**
-   * Validate, de-duplicate and forward one score update. Returns whether it
-   * went out. Exactly-once for viewers: anything at or below the last seq is
-   * a duplicate (an at-least-once redelivery after a reconnect).
+   * Validate, de-duplicate and forward one score update (the ScoreGate's
+   * rules). Exactly-once for viewers: a redelivery after a reconnect is a
+   * duplicate; an older origin host's update is refused.
    */
-  ingestScore(update: ScoreUpdate): boolean {
-    this.scoreStats.received++;
-    if (update.stream !== this.stream) {
-      this.scoreStats.invalid++;
-      return false;
+  ingestScore(update: ScoreUpdate): ScoreVerdict {
+    const verdict = this.scores.admit(update);
+    if (verdict === 'forwarded') {
+      this.#scoreOut.send(JSON.stringify(update));
+      this.emit('score', update);
+    } else if (verdict === 'stale-epoch' || verdict === 'seq-taken') {
+      this.#log.warn(
+        { seq: update.seq, epoch: update.epoch ?? 0, position: this.scores.position, verdict },
+        'score refused',
+      );
     }
-    const last = this.#latestScore?.seq ?? 0;
-    if (update.seq <= last) {
-      this.scoreStats.duplicates++;
-      return false;
-    }
-    this.#latestScore = update;
-    this.#recentScores.push(update);
-    if (this.#recentScores.length > RECENT_SCORES) this.#recentScores.shift();
-    this.#scoreOut.send(JSON.stringify(update));
-    this.scoreStats.forwarded++;
-    this.emit('score', update);
-    return true;
+    return verdict;
+  }
+
+  /**
+   * mediaTime (ms) of the newest video frame the program forwarded: the
+   * origin's 90 kHz timeline, which splices keep (see rtpMediaTime). Stamps a
+   * score posted without one. Undefined before the first video packet.
+   */
+  liveMediaTimeMs(): number | undefined {
+    const layers = this.program.track('video')?.layers ?? [];
+    const newest = [...layers].reverse().find((l) => l.output.packets > 0);
+    if (!newest) return undefined;
+    return rtpMediaTime(newest.output.ts, this.latestScore?.mediaTime ?? 0, newest.clockRate);
   }
 
   /** Updates newer than `seq` that are still in the recent buffer, oldest first. */
   scoresSince(seq: number): ScoreUpdate[] {
-    return this.#recentScores.filter((u) => u.seq > seq);
+    return this.scores.since(seq);
   }
 
   createWebRtcTransport(request: TransportRequest): Promise<types.WebRtcTransport> {
@@ -291,8 +292,8 @@ export class StreamRouter extends EventEmitter<StreamRouterEvents> implements St
   #onScoreMessage(message: Buffer): void {
     const parsed = parseScoreMessage(message.toString('utf8'));
     if (!parsed.success) {
-      this.scoreStats.received++;
-      this.scoreStats.invalid++;
+      this.scores.stats.received++;
+      this.scores.stats.invalid++;
       this.#log.warn({ reason: parsed.error.issues[0]?.message }, 'invalid score message dropped');
       return;
     }

@@ -6,10 +6,10 @@
 export { MEDIA_CODECS } from './codecs.ts';
 export { type EgressBytes, type EgressKind, EgressMeter } from './EgressMeter.ts';
 export { MediaError, type MediaErrorCode } from './errors.ts';
-export { type VideoLayers, layerCounts, PROGRAM_VIDEO_PRIORITY } from './layers.ts';
+export { type FanoutOptions, FanoutRouter } from './FanoutRouter.ts';
+export { layerCounts, PROGRAM_VIDEO_PRIORITY, type VideoLayers } from './layers.ts';
 export { type Logger, silentLogger } from './logger.ts';
 export { MEDIA_OBJECT_KINDS, MediaCensus, type MediaObjectCounts, type MediaObjectKind } from './MediaCensus.ts';
-export { FanoutRouter, type FanoutOptions } from './FanoutRouter.ts';
 export { type MediaOptions, MediaService, type Seat, type SeatRequest } from './MediaService.ts';
 export { PeerMedia, PeerMediaError, type PeerMediaErrorCode } from './PeerMedia.ts';
 export { PlainTap, spatialLayersOf, type TappedTrack } from './PlainTap.ts';
@@ -23,11 +23,11 @@ export {
   type PipeListen,
   PipeOut,
 } from './pipes.ts';
+export { RECENT_SCORES, ScoreGate, type ScoreStats, type ScoreVerdict } from './ScoreGate.ts';
 export { createViewerTransport, type StreamOutlet, type StreamOutletEvents } from './StreamOutlet.ts';
 export {
   DEFAULT_FANOUT_LINGER_MS,
   SCORE_SCTP_STREAM_ID,
-  type ScoreStats,
   StreamRouter,
   type StreamRouterOptions,
   type TransportRequest,
@@ -43,7 +43,9 @@ export {
   type SimulcastLayer,
 } from './sdp/simulcast.ts';
 export { DEFAULT_FEED_WINDOW, FeedPacer } from './stable/FeedPacer.ts';
+export { h264SpsSize, keyFramePictureSize, type PictureSize } from './stable/picture.ts';
 export { Splicer } from './stable/Splicer.ts';
+export { StableLayer } from './stable/StableLayer.ts';
 export {
   DEFAULT_PROGRAM_OPTIONS,
   type ProgramOptions,
@@ -53,15 +55,13 @@ export {
   StableProgram,
   type SwitchRecord,
 } from './stable/StableProgram.ts';
-export { h264SpsSize, keyFramePictureSize, type PictureSize } from './stable/picture.ts';
-export { StableLayer } from './stable/StableLayer.ts';
-export type { LayerInfo, LayerOutput } from './stable/types.ts';
 export { type SpliceInfo, STABLE_SSRC, StableTrack } from './stable/StableTrack.ts';
+export type { LayerInfo, LayerOutput } from './stable/types.ts';
 export { WhepSession } from './WhepSession.ts';
 export { type WhipOptions, WhipSession } from './WhipSession.ts';
 export {
-  DEFAULT_SOCKET_BUFFER_BYTES,
   createRouterOn,
+  DEFAULT_SOCKET_BUFFER_BYTES,
   type PooledWorker,
   socketBuffers,
   type WorkerLoad,

@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http';
 import { PROBLEM_CONTENT_TYPE, type Problem } from '@matchmesh/protocol';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 
@@ -49,7 +50,9 @@ export function problemErrorHandler(err: FastifyError, request: FastifyRequest, 
     return sendProblem(reply, 415, 'Unsupported Media Type', 'unsupported Content-Type');
   }
   const status = err.statusCode;
-  if (status && status >= 400 && status < 500) return sendProblem(reply, status, 'Bad Request', err.message);
+  if (status && status >= 400 && status < 500) {
+    return sendProblem(reply, status, STATUS_CODES[status] ?? 'Bad Request', err.message);
+  }
   request.log.error({ err }, 'unhandled error');
   return sendProblem(reply, 500, 'Internal Server Error');
 }

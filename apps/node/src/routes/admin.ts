@@ -104,7 +104,7 @@ export async function registerAdmin(app: FastifyInstance, deps: AdminDeps): Prom
         nodeId: deps.nodeId,
         live: router.live,
         originReconnects: deps.media.reconnects.get(stream) ?? 0,
-        scores: { ...router.scoreStats, lastSeq: router.latestScore?.seq ?? 0 },
+        scores: { ...router.scoreStats, lastSeq: router.scores.position.seq, epoch: router.scores.position.epoch },
         ...router.program.status(),
       };
     },

@@ -1,5 +1,6 @@
 import {
   type IceServer,
+  LAST_SCORE_HEADER,
   NoBody,
   type Role,
   SDP_CONTENT_TYPE,
@@ -53,13 +54,15 @@ export interface WebRtcHttpOptions {
    * (503: none is up).
    */
   elsewhere?(stream: string): Promise<string | undefined | null>;
+  /** Extra headers of a 201 (WHIP: where the stream's scores stand, for a publisher that starts afresh). */
+  answerHeaders?(stream: string): Record<string, string>;
 }
 
 /** Methods each URL answers; any other is 405 with this `Allow` (RFC 9725 §4: endpoint and session URLs). */
 const ENDPOINT_METHODS = 'POST, OPTIONS';
 const SESSION_METHODS = 'PATCH, DELETE, OPTIONS';
 
-const EXPOSED = 'Location, ETag, Link, Accept-Post, Accept-Patch, Retry-After';
+const EXPOSED = `Location, ETag, Link, Accept-Post, Accept-Patch, Retry-After, ${LAST_SCORE_HEADER}`;
 
 function cors(reply: FastifyReply): void {
   reply.header('Access-Control-Allow-Origin', '*');
@@ -170,6 +173,7 @@ export async function registerWebRtcHttp(app: FastifyInstance, o: WebRtcHttpOpti
       reply.header('Location', `/${o.prefix}/${stream}/sessions/${session.id}`);
       reply.header('ETag', session.etag);
       reply.header('Accept-Patch', SDP_FRAG_CONTENT_TYPE);
+      for (const [name, value] of Object.entries(o.answerHeaders?.(stream) ?? {})) reply.header(name, value);
       return reply.code(201).type(SDP_CONTENT_TYPE).send(session.answer);
     },
   );
