@@ -264,8 +264,11 @@ export interface NodeConfig {
     capacityViewersPerWorker: number;
     egressUsdPerGb: number;
   };
-  /** `secret`: the bootstrap signing key k0 (MM_TOKEN_SECRET); rotated keys live in Redis. */
-  tokens: { secret: string; keysRefreshMs: number };
+  /**
+   * `bootstrapSecret`: the signing key k0 (MM_TOKEN_SECRET). Rotated keys live in Redis: verify and sign with
+   * the node's ring (server.ts `tokenKeys`), never with this alone — a token of a rotated key would be refused.
+   */
+  tokens: { bootstrapSecret: string; keysRefreshMs: number };
 }
 
 export const REPO_ROOT = path.resolve(import.meta.dirname, '../../..');
@@ -376,7 +379,7 @@ export function sections(c: Config): NodeConfig {
       capacityViewersPerWorker: c.MM_CAPACITY_VIEWERS_PER_WORKER,
       egressUsdPerGb: c.MM_EGRESS_USD_PER_GB,
     },
-    tokens: { secret: c.tokenSecret, keysRefreshMs: c.MM_KEYS_REFRESH_MS },
+    tokens: { bootstrapSecret: c.tokenSecret, keysRefreshMs: c.MM_KEYS_REFRESH_MS },
   };
 }
 

@@ -34,7 +34,7 @@ export function wireSigningKeys(cluster: ClusterLink, config: NodeConfig, logger
   });
   const ring = new SigningKeyRing({
     store,
-    bootstrapSecret: config.tokens.secret,
+    bootstrapSecret: config.tokens.bootstrapSecret,
     refreshMs: config.tokens.keysRefreshMs,
     logger,
   });
