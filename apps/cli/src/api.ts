@@ -1,8 +1,11 @@
 import {
   DrainResponse,
+  KeysResponse,
   type NodeRecord,
   NodesResponse,
   Problem,
+  RetireKeyResponse,
+  RotateKeyResponse,
   ScaleAdviceResponse,
   type StreamSummary,
   StreamsResponse,
@@ -73,6 +76,18 @@ export class AdminClient {
   async drain(nodeId: string, draining = true): Promise<ApiResult<DrainResponse>> {
     const path = `/api/v1/nodes/${encodeURIComponent(nodeId)}/drain`;
     return this.call('POST', path, DrainResponse, { draining });
+  }
+
+  async keys(): Promise<ApiResult<KeysResponse>> {
+    return this.call('GET', '/api/v1/keys', KeysResponse);
+  }
+
+  async rotateKey(): Promise<ApiResult<RotateKeyResponse>> {
+    return this.call('POST', '/api/v1/keys/rotate', RotateKeyResponse);
+  }
+
+  async retireKey(kid: string): Promise<ApiResult<RetireKeyResponse>> {
+    return this.call('POST', `/api/v1/keys/${encodeURIComponent(kid)}/retire`, RetireKeyResponse);
   }
 
   private async call<S extends z.ZodType>(

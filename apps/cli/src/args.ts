@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { ANY_STREAM, Role, StreamId } from '@matchmesh/protocol';
+import { ANY_STREAM, KeyId, Role, StreamId } from '@matchmesh/protocol';
 import { parseTtl } from './tokens.ts';
 
 /** Bad command line: the CLI prints the message and the usage, and exits 2. */
@@ -15,9 +15,11 @@ Usage:
   matchmesh streams [--url <node-url>] [--json]
   matchmesh drain <nodeId> [--undo] [--url <node-url>] [--json]
   matchmesh scale-advice [--headroom 0.25] [--url <node-url>] [--json]   relays each region needs now
+  matchmesh keys list|rotate|retire <kid> [--url <node-url>] [--json]   token signing keys
 
 Roles: ${Role.options.join(', ')}   (--backup: publisher only)
-Token secret: MM_TOKEN_SECRET, else <repo>/.matchmesh/secret (npm run setup creates it).
+Token secret: MM_TOKEN_SECRET, else <repo>/.matchmesh/secret (npm run setup creates it);
+with MM_TOKEN_KID, tokens name that key (a rotated key's kid and secret, from \`keys rotate\`).
 Admin commands talk to --url (default MM_NODE_URL or http://127.0.0.1:8080) with
 MM_ADMIN_TOKEN, or an admin token signed with the secret.
 Exit codes: 0 ok, 1 failure, 2 bad usage.`;
@@ -37,6 +39,15 @@ export type Command =
     }
   | { kind: 'nodes' | 'streams'; url: string | undefined; json: boolean; timeoutMs: number }
   | { kind: 'scale-advice'; headroom: number; url: string | undefined; json: boolean; timeoutMs: number }
+  | {
+      kind: 'keys';
+      action: 'list' | 'rotate' | 'retire';
+      /** The key to retire. */
+      kid: string | undefined;
+      url: string | undefined;
+      json: boolean;
+      timeoutMs: number;
+    }
   | {
       kind: 'drain';
       nodeId: string;
@@ -96,9 +107,36 @@ export function parseCommand(argv: readonly string[]): Command {
         timeoutMs: timeout(values.timeout),
       };
     }
+    case 'keys':
+      return parseKeys(rest);
     default:
       throw new UsageError(`unknown command ${JSON.stringify(name)}`);
   }
+}
+
+const KEYS_ACTIONS = ['list', 'rotate', 'retire'] as const;
+
+function parseKeys(args: string[]): Command {
+  const { values, positionals } = parse(args, admin);
+  if (values.help) return { kind: 'help' };
+  const [action = 'list', kid, ...extra] = positionals;
+  const known = KEYS_ACTIONS.find((a) => a === action);
+  if (!known) throw new UsageError(`keys: unknown action ${JSON.stringify(action)} (${KEYS_ACTIONS.join('|')})`);
+  if (known === 'retire') {
+    if (!kid) throw new UsageError('keys retire: missing <kid> (see `matchmesh keys list`)');
+    if (!KeyId.safeParse(kid).success) throw new UsageError(`keys retire: invalid kid ${JSON.stringify(kid)}`);
+    noPositionals('keys retire', extra);
+  } else {
+    noPositionals(`keys ${known}`, kid === undefined ? [] : [kid]);
+  }
+  return {
+    kind: 'keys',
+    action: known,
+    kid: known === 'retire' ? kid : undefined,
+    url: values.url,
+    json: !!values.json,
+    timeoutMs: timeout(values.timeout),
+  };
 }
 
 function parseToken(args: string[]): Command {

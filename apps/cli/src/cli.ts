@@ -1,9 +1,10 @@
 import { fileURLToPath } from 'node:url';
+import { BOOTSTRAP_KID, type SigningKey } from '@matchmesh/protocol';
 import { decodeJwt } from 'jose';
 import { AdminClient, ApiError } from './api.ts';
 import { type Command, DEFAULT_NODE_URL, parseCommand, USAGE, UsageError } from './args.ts';
-import { formatNodes, formatScaleAdvice, formatStreams } from './format.ts';
-import { findRepoRoot, resolveSecret, SecretError, signToken, TokenError } from './tokens.ts';
+import { formatKeys, formatNodes, formatRetired, formatRotated, formatScaleAdvice, formatStreams } from './format.ts';
+import { findRepoRoot, resolveSigningKey, SecretError, signToken, TokenError } from './tokens.ts';
 
 /** Everything the CLI touches, injectable so tests run it in-process. */
 export interface CliIo {
@@ -58,8 +59,8 @@ async function execute(command: Command, io: CliIo): Promise<void> {
       io.stdout(`${USAGE}\n`);
       return;
     case 'token': {
-      const secret = resolveSecret(io.env, repoRoot(io));
-      const token = await signToken(secret, {
+      const key = resolveSigningKey(io.env, repoRoot(io));
+      const token = await signToken(key, {
         role: command.role,
         stream: command.stream,
         sub: command.sub,
@@ -69,7 +70,10 @@ async function execute(command: Command, io: CliIo): Promise<void> {
       if (command.json) {
         const { exp } = decodeJwt(token);
         const expiresAt = new Date((exp ?? 0) * 1000).toISOString();
-        io.stdout(`${JSON.stringify({ token, role: command.role, stream: command.stream, expiresAt }, null, 2)}\n`);
+        const kid = typeof key === 'string' ? BOOTSTRAP_KID : key.kid;
+        io.stdout(
+          `${JSON.stringify({ token, role: command.role, stream: command.stream, expiresAt, kid }, null, 2)}\n`,
+        );
       } else {
         io.stdout(`${token}\n`);
       }
@@ -88,6 +92,20 @@ async function execute(command: Command, io: CliIo): Promise<void> {
     case 'scale-advice': {
       const res = await (await client(command, io)).scaleAdvice(command.headroom);
       io.stdout(command.json ? json(res.raw) : `${formatScaleAdvice(res.value)}\n`);
+      return;
+    }
+    case 'keys': {
+      const admin = await client(command, io);
+      if (command.action === 'list') {
+        const res = await admin.keys();
+        io.stdout(command.json ? json(res.raw) : `${formatKeys(res.value, now())}\n`);
+      } else if (command.action === 'rotate') {
+        const res = await admin.rotateKey();
+        io.stdout(command.json ? json(res.raw) : `${formatRotated(res.value)}\n`);
+      } else {
+        const res = await admin.retireKey(command.kid!);
+        io.stdout(command.json ? json(res.raw) : `${formatRetired(res.value)}\n`);
+      }
       return;
     }
     case 'drain': {
@@ -120,14 +138,14 @@ async function client(command: { url: string | undefined; timeoutMs: number }, i
   const url = command.url ?? io.env.MM_NODE_URL ?? DEFAULT_NODE_URL;
   let token = io.env.MM_ADMIN_TOKEN?.trim();
   if (!token) {
-    let secret: string;
+    let key: string | SigningKey;
     try {
-      secret = resolveSecret(io.env, repoRoot(io));
+      key = resolveSigningKey(io.env, repoRoot(io));
     } catch (err) {
       throw new SecretError(`no admin credentials (set MM_ADMIN_TOKEN): ${(err as Error).message}`);
     }
     // Short-lived: it only has to outlive this one request.
-    token = await signToken(secret, { role: 'admin', stream: '*', sub: 'matchmesh-cli', ttl: '5m' });
+    token = await signToken(key, { role: 'admin', stream: '*', sub: 'matchmesh-cli', ttl: '5m' });
   }
   return new AdminClient({
     url,

@@ -1,4 +1,11 @@
-import type { NodeRecord, ScaleAdviceResponse, StreamSummary } from '@matchmesh/protocol';
+import type {
+  KeysResponse,
+  NodeRecord,
+  RetireKeyResponse,
+  RotateKeyResponse,
+  ScaleAdviceResponse,
+  StreamSummary,
+} from '@matchmesh/protocol';
 
 /** Left-aligned text table; the header row is upper-case. */
 export function table(headers: string[], rows: string[][]): string {
@@ -89,4 +96,28 @@ export function formatStreams(streams: readonly StreamSummary[]): string {
     String(s.viewers),
   ]);
   return table(['stream', 'ingest', 'role', 'regions', 'viewers'], rows);
+}
+
+/** The signing keys, oldest first; what each state means, below the table. */
+export function formatKeys(res: KeysResponse, now: number): string {
+  const rows = res.keys.map((k) => [
+    k.kid,
+    k.state,
+    k.createdAt > 0 ? `${new Date(k.createdAt).toISOString()} (${age(now - k.createdAt)} ago)` : '-',
+  ]);
+  return `${table(['kid', 'state', 'created'], rows)}\n(signing: new tokens; verify: still accepted; retired: refused)`;
+}
+
+/** The rotate answer: the secret is shown this once, with what to do next. */
+export function formatRotated(res: RotateKeyResponse): string {
+  return [
+    `new signing key ${res.key.kid} (${res.nodesReloaded} node(s) reloaded now, the others within MM_KEYS_REFRESH_MS)`,
+    `secret (shown once): ${res.secret}`,
+    `issuers outside the mesh: MM_TOKEN_KID=${res.key.kid} MM_TOKEN_SECRET=<the secret>`,
+    'retire the previous key once its longest-lived token has expired: matchmesh keys retire <kid>',
+  ].join('\n');
+}
+
+export function formatRetired(res: RetireKeyResponse): string {
+  return `key ${res.key.kid} retired: its tokens are refused (${res.nodesReloaded} node(s) reloaded now)`;
 }

@@ -12,6 +12,7 @@ export {
   MIN_SECRET_LENGTH,
   parseTtl,
   resolveSecret,
+  resolveSigningKey,
   SecretError,
   signToken,
   TokenError,

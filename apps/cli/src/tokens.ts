@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { signToken, type TokenClaims, TokenError, verifyToken } from '@matchmesh/protocol';
+import { KeyId, type SigningKey, signToken, type TokenClaims, TokenError, verifyToken } from '@matchmesh/protocol';
 
 export type { TokenClaims };
 /*
@@ -41,9 +41,7 @@ function readSecretFile(path: string): string {
   try {
     secret = readFileSync(path, 'utf8').trim();
   } catch {
-    throw new SecretError(
-      `no token secret: set MM_TOKEN_SECRET, or run \`npm run setup\` to generate ${path}`,
-    );
+    throw new SecretError(`no token secret: set MM_TOKEN_SECRET, or run \`npm run setup\` to generate ${path}`);
   }
   if (secret.length < MIN_SECRET_LENGTH) {
     throw new SecretError(
@@ -94,4 +92,20 @@ export function findRepoRoot(from: string): string | null {
     if (parent === dir) return null;
     dir = parent;
   }
+}
+
+/**
+ * The key the CLI signs with: the secret (as resolveSecret finds it), named
+ * by MM_TOKEN_KID when set — a rotated key's kid and secret from
+ * `matchmesh keys rotate`. Without MM_TOKEN_KID the token has no kid: the
+ * nodes read it as the bootstrap key k0 (MM_TOKEN_SECRET of the nodes).
+ */
+export function resolveSigningKey(env: Record<string, string | undefined>, repoRoot: string): string | SigningKey {
+  const secret = resolveSecret(env, repoRoot);
+  const kid = env.MM_TOKEN_KID?.trim();
+  if (!kid) return secret;
+  if (!KeyId.safeParse(kid).success) {
+    throw new SecretError(`MM_TOKEN_KID ${JSON.stringify(kid)} is not a key id (e.g. k1; see \`matchmesh keys list\`)`);
+  }
+  return { kid, secret };
 }

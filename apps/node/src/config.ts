@@ -88,6 +88,11 @@ export const ConfigSchema = z
     MM_CLUSTER_SECRET: z.string().min(16).optional(),
     MM_TOKEN_SECRET: z.string().min(16).optional(),
     MM_TOKEN_SECRET_FILE: z.string().optional(),
+    /**
+     * Every node reloads the token signing keys (rotated in Redis, `matchmesh keys`) this often; the node
+     * that rotates or retires a key also tells every other node at once, so this only bounds a missed message.
+     */
+    MM_KEYS_REFRESH_MS: z.coerce.number().int().min(1000).default(30_000),
     MM_WEB_DIST: z.string().optional(),
     /** Comma-separated STUN/TURN URLs announced in WHIP/WHEP Link headers. */
     MM_ICE_SERVERS: z.string().default(''),
@@ -266,7 +271,11 @@ export interface NodeConfig {
     capacityViewersPerWorker: number;
     egressUsdPerGb: number;
   };
-  tokens: { secret: string };
+  /**
+   * `bootstrapSecret`: the signing key k0 (MM_TOKEN_SECRET). Rotated keys live in Redis: verify and sign with
+   * the node's ring (server.ts `tokenKeys`), never with this alone — a token of a rotated key would be refused.
+   */
+  tokens: { bootstrapSecret: string; keysRefreshMs: number };
 }
 
 export const REPO_ROOT = path.resolve(import.meta.dirname, '../../..');
@@ -377,7 +386,7 @@ export function sections(c: Config): NodeConfig {
       capacityViewersPerWorker: c.MM_CAPACITY_VIEWERS_PER_WORKER,
       egressUsdPerGb: c.MM_EGRESS_USD_PER_GB,
     },
-    tokens: { secret: c.tokenSecret },
+    tokens: { bootstrapSecret: c.tokenSecret, keysRefreshMs: c.MM_KEYS_REFRESH_MS },
   };
 }
 

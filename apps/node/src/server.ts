@@ -18,6 +18,7 @@ import { registerAdmin } from './routes/admin.ts';
 import { registerEdges } from './routes/edges.ts';
 import { registerHealth } from './routes/health.ts';
 import { registerHls } from './routes/hls.ts';
+import { registerKeys } from './routes/keys.ts';
 import { registerMetrics } from './routes/metrics.ts';
 import { registerPipeTunnel } from './routes/pipe-tunnel.ts';
 import { registerScores } from './routes/scores.ts';
@@ -27,6 +28,7 @@ import { AdmissionPolicy } from './wiring/AdmissionPolicy.ts';
 import { cachedFor } from './wiring/cachedFor.ts';
 import { LocalAudience } from './wiring/LocalAudience.ts';
 import { StreamResolver } from './wiring/StreamResolver.ts';
+import { wireSigningKeys } from './wiring/signingKeys.ts';
 import { advisedPlayout, fixedPlayout } from './wiring/viewerPlayout.ts';
 
 export interface MatchmeshNode {
@@ -70,6 +72,10 @@ export async function startNode(config: NodeConfig, logger: PinoLogger): Promise
 
   // Coordination, and the mesh that joins media across nodes.
   const cluster = new ClusterLink(node, config.cluster, logger);
+  // Token signing keys (MM_TOKEN_SECRET is k0; rotated ones come from Redis): verifies every token, signs the node's own.
+  const keys = wireSigningKeys(cluster, config, area('keys'));
+  await keys.ring.start();
+  const tokenKeys = keys.ring;
   const audience = new LocalAudience();
   const meshConfig: MeshConfig = {
     nodeId: node.id,
@@ -98,7 +104,7 @@ export async function startNode(config: NodeConfig, logger: PinoLogger): Promise
     // Pipes go over a TCP tunnel (the upstream's HTTP port) from an upstream whose UDP pipe carried nothing.
     media: sfuMedia(media, meshConfig, {
       urlOf: async (nodeId) => (await cluster.registry.get(nodeId))?.url,
-      token: () => signToken(config.tokens.secret, { role: 'node', stream: '*', sub: node.id, ttl: '5m' }),
+      token: () => signToken(tokenKeys, { role: 'node', stream: '*', sub: node.id, ttl: '5m' }),
     }),
     logger: meshLog,
     // Viewers and HLS packagers of a stream here keep the region's copy alive.
@@ -122,7 +128,7 @@ export async function startNode(config: NodeConfig, logger: PinoLogger): Promise
 
   // Consumers of streams.
   const signaling = new SignalingServer({
-    tokenSecret: config.tokens.secret,
+    tokenSecret: tokenKeys,
     iceServers,
     playout,
     nodeId: node.id,
@@ -160,7 +166,7 @@ export async function startNode(config: NodeConfig, logger: PinoLogger): Promise
     await registerWebRtcHttp(scope, {
       prefix: 'whip',
       role: 'publisher',
-      tokenSecret: config.tokens.secret,
+      tokenSecret: tokenKeys,
       iceServers,
       // A token with the `backup` claim publishes the stream's redundant feed.
       open: (stream, offer, claims) => media.publish(stream, offer, claims.backup ? 'backup' : 'primary'),
@@ -189,7 +195,7 @@ export async function startNode(config: NodeConfig, logger: PinoLogger): Promise
     await registerWebRtcHttp(scope, {
       prefix: 'whep',
       role: ['viewer', 'commentator'],
-      tokenSecret: config.tokens.secret,
+      tokenSecret: tokenKeys,
       iceServers,
       admissionBlocked: (stream) => admission.whep(stream),
       open: async (stream, offer) => {
@@ -206,27 +212,25 @@ export async function startNode(config: NodeConfig, logger: PinoLogger): Promise
   await app.register(async (scope) => signaling.register(scope));
   await app.register(async (scope) =>
     registerPipeTunnel(scope, {
-      tokenSecret: config.tokens.secret,
+      tokenSecret: tokenKeys,
       listenIp: config.mesh.pipe.ip,
       log: area('mesh'),
     }),
   );
+  await app.register(async (scope) => registerHls(scope, { hls, tokenSecret: tokenKeys, startWaitMs: 10_000 }));
   await app.register(async (scope) =>
-    registerHls(scope, { hls, tokenSecret: config.tokens.secret, startWaitMs: 10_000 }),
+    registerScores(scope, { tokenSecret: tokenKeys, publishedHere: (s) => media.publishedHere(s) }),
   );
-  await app.register(async (scope) =>
-    registerScores(scope, { tokenSecret: config.tokens.secret, publishedHere: (s) => media.publishedHere(s) }),
-  );
-  await registerMetrics(app, metrics, config.tokens.secret);
+  await registerMetrics(app, metrics, tokenKeys);
   await registerEdges(app, {
-    tokenSecret: config.tokens.secret,
+    tokenSecret: tokenKeys,
     region: node.region,
     latestScore: (stream) => media.stream(stream)?.latestScore ?? null,
     cluster: () => cluster,
   });
   await app.register(async (scope) =>
     registerAdmin(scope, {
-      tokenSecret: config.tokens.secret,
+      tokenSecret: tokenKeys,
       cluster: () => cluster,
       media,
       signaling,
@@ -234,7 +238,16 @@ export async function startNode(config: NodeConfig, logger: PinoLogger): Promise
       nodeId: node.id,
     }),
   );
-  await serveOpenApi(app, config.tokens.secret);
+  await app.register(async (scope) =>
+    registerKeys(scope, {
+      tokenSecret: tokenKeys,
+      store: keys.store,
+      reloadEverywhere: () => keys.reloadEverywhere(),
+      nodeId: node.id,
+      region: node.region,
+    }),
+  );
+  await serveOpenApi(app, tokenKeys);
   await serveWebApp(app, config.http.webDist, logger);
 
   // Listen, then join the cluster under the bound URL.
@@ -272,6 +285,7 @@ export async function startNode(config: NodeConfig, logger: PinoLogger): Promise
       advisor?.close();
       mesh.close();
       media.close();
+      await keys.close();
       await cluster.close();
     },
   };

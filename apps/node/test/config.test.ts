@@ -36,7 +36,7 @@ describe('config sections', () => {
     expect(c.cluster).toMatchObject({ name: 'matchmesh', heartbeatMs: 2000, secret: `cluster:${secret}` });
     expect(c.cluster.capacityViewers).toBe(VIEWERS_PER_WORKER * c.rtc.workers);
     expect(c.cluster.capacityViewersPerWorker).toBe(VIEWERS_PER_WORKER);
-    expect(c.tokens).toEqual({ secret });
+    expect(c.tokens).toEqual({ bootstrapSecret: secret, keysRefreshMs: 30_000 });
   });
 
   it('each variable lands in its section', () => {

@@ -51,4 +51,11 @@ export {
   type RegisterOptions,
 } from './registry.ts';
 export { scaleAdvice } from './scale.ts';
+export { SigningKeyRing, type SigningKeyRingOptions } from './signing-key-ring.ts';
+export {
+  type RetireResult,
+  SigningKeyStore,
+  type SigningKeyStoreOptions,
+  type StoredSigningKey,
+} from './signing-keys.ts';
 export { type EmbeddedRedisOptions, type RedisServer, startEmbeddedRedis } from './testing/redis-server.ts';

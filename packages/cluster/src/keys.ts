@@ -46,6 +46,14 @@ export function clusterKeys(cluster: string) {
     claim: (stream: string, region: string) => `${p}claim:${stream}:${region}`,
     /** STRING counter: fencing token of the claim's latest win (INCR per win, PX one day). */
     claimFence: (stream: string, region: string) => `${p}claim-fence:${stream}:${region}`,
+    /** HASH kid -> JSON { createdAt, secret? } of token signing keys (secrets encrypted with the cluster secret). */
+    signingKeys: `${p}signing-keys`,
+    /** STRING kid of the key new tokens are signed with (absent: the bootstrap key k0). */
+    signingKid: `${p}signing-kid`,
+    /** SET of retired kids: their tokens are refused everywhere. */
+    retiredKids: `${p}retired-kids`,
+    /** STRING counter: the number of the next rotated key (k1, k2, …). */
+    signingKeySeq: `${p}signing-key-seq`,
     /** Pub/sub channel a node listens on for bus messages addressed to it. */
     bus: (nodeId: string) => `${p}bus:${nodeId}`,
   };

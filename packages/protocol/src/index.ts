@@ -20,5 +20,6 @@ export * from './problem.ts';
 export * from './rtc-params.ts';
 export * from './scores.ts';
 export * from './signaling.ts';
+export * from './signing-keys.ts';
 export * from './token-codec.ts';
 export * from './tokens.ts';

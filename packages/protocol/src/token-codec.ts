@@ -1,4 +1,5 @@
-import { errors, jwtVerify, SignJWT } from 'jose';
+import { decodeProtectedHeader, errors, jwtVerify, SignJWT } from 'jose';
+import { BOOTSTRAP_KID, type SigningKey, type TokenKeys } from './signing-keys.ts';
 import { ANY_STREAM, type Role, TOKEN_AUDIENCE, TOKEN_ISSUER, TokenClaims } from './tokens.ts';
 
 /**
@@ -34,11 +35,27 @@ export interface SignOptions {
   backup?: boolean;
 }
 
-export async function signToken(secret: string, opts: SignOptions): Promise<string> {
+/** The key new tokens get; a plain secret signs without a kid (verifiers read that as the bootstrap key). */
+function signingKey(keys: TokenKeys): { kid: string | undefined; secret: string } {
+  if (typeof keys === 'string') return { kid: undefined, secret: keys };
+  if ('signing' in keys) return keys.signing();
+  return keys;
+}
+
+/** The secret that must have signed a token naming `kid`; undefined when that key is not accepted. */
+function verifyingSecret(keys: TokenKeys, kid: string): string | undefined {
+  // A plain secret is checked against every token: the signature decides (the pre-rotation behaviour).
+  if (typeof keys === 'string') return keys;
+  if ('verifying' in keys) return keys.verifying(kid);
+  return (keys as SigningKey).kid === kid ? keys.secret : undefined;
+}
+
+export async function signToken(keys: TokenKeys, opts: SignOptions): Promise<string> {
   const claims = TokenClaims.parse({ role: opts.role, stream: opts.stream, sub: opts.sub, backup: opts.backup });
   const ttl = opts.ttl ?? '12h';
+  const { kid, secret } = signingKey(keys);
   return new SignJWT({ ...claims })
-    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setProtectedHeader(kid === undefined ? { alg: 'HS256', typ: 'JWT' } : { alg: 'HS256', typ: 'JWT', kid })
     .setIssuer(TOKEN_ISSUER)
     .setAudience(TOKEN_AUDIENCE)
     .setIssuedAt()
@@ -46,10 +63,17 @@ export async function signToken(secret: string, opts: SignOptions): Promise<stri
     .sign(key(secret));
 }
 
-/** Verify signature, issuer, audience and expiry; return the validated claims. */
-export async function verifyToken(secret: string, token: string | undefined | null): Promise<TokenClaims> {
+/**
+ * Verify the signing key (the header's `kid`, none meaning the bootstrap key
+ * `k0`), signature, issuer, audience and expiry; return the validated claims.
+ */
+export async function verifyToken(keys: TokenKeys, token: string | undefined | null): Promise<TokenClaims> {
   if (!token) throw new TokenError('missing', 'a token is required');
   try {
+    const header = decodeProtectedHeader(token);
+    const kid = typeof header.kid === 'string' ? header.kid : BOOTSTRAP_KID;
+    const secret = verifyingSecret(keys, kid);
+    if (secret === undefined) throw new TokenError('invalid', `token signing key "${kid}" is unknown or retired`);
     const { payload } = await jwtVerify(token, key(secret), {
       issuer: TOKEN_ISSUER,
       audience: TOKEN_AUDIENCE,

@@ -1,4 +1,4 @@
-import { grants, type Role, type TokenClaims, TokenError, verifyToken } from '@matchmesh/protocol';
+import { grants, type Role, type TokenClaims, TokenError, type TokenKeys, verifyToken } from '@matchmesh/protocol';
 import type { FastifyRequest } from 'fastify';
 import { HttpProblem } from './problem.ts';
 
@@ -17,10 +17,11 @@ export function bearerToken(request: FastifyRequest): string | undefined {
 /**
  * Verify the request's token and that it grants `role` on `stream`.
  * 401 when the token is missing/invalid/expired, 403 when it is valid but
- * for another role or stream.
+ * for another role or stream. `secret` is the node's signing key ring (a
+ * plain string in unit tests): the token's kid picks the key.
  */
 export async function authorize(
-  secret: string,
+  secret: TokenKeys,
   request: FastifyRequest,
   role: Role | Role[],
   stream: string,

@@ -1,4 +1,5 @@
 import fastifySwagger from '@fastify/swagger';
+import type { TokenKeys } from '@matchmesh/protocol';
 import fastifyApiReference from '@scalar/fastify-api-reference';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { jsonSchemaTransform } from 'fastify-type-provider-zod';
@@ -66,7 +67,7 @@ const SCALAR_PREFIX = '/api/v1/docs-assets';
  * admin token (`?token=` in a browser); the page carries the document inline,
  * so nothing it loads needs the token, and the script is public (no data).
  */
-export async function serveOpenApi(app: FastifyInstance, tokenSecret: string): Promise<void> {
+export async function serveOpenApi(app: FastifyInstance, tokenSecret: TokenKeys): Promise<void> {
   const admin = async (request: FastifyRequest, _reply: FastifyReply): Promise<void> => {
     await authorize(tokenSecret, request, 'admin', '*');
   };

@@ -13,6 +13,7 @@ import {
   StreamParams,
   type StreamSummary,
   StreamsResponse,
+  type TokenKeys,
   TokenQuery,
 } from '@matchmesh/protocol';
 import type { MediaService } from '@matchmesh/sfu';
@@ -25,7 +26,7 @@ import { problemResponses } from '../http/schemas.ts';
 import type { SignalingServer } from '../signaling/SignalingServer.ts';
 
 export interface AdminDeps {
-  tokenSecret: string;
+  tokenSecret: TokenKeys;
   /** Resolved once the node listens (its URL is part of its registry record). */
   cluster: () => ClusterLink;
   media: MediaService;

@@ -1,5 +1,13 @@
 import { candidateRelays, guessRegion, loadRatio } from '@matchmesh/cluster';
-import { EdgesResponse, NoBody, type NodeRecord, type ScoreUpdate, StreamParams, TokenQuery } from '@matchmesh/protocol';
+import {
+  EdgesResponse,
+  NoBody,
+  type NodeRecord,
+  type ScoreUpdate,
+  StreamParams,
+  type TokenKeys,
+  TokenQuery,
+} from '@matchmesh/protocol';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { ClusterLink } from '../cluster/ClusterLink.ts';
@@ -8,7 +16,7 @@ import { HttpProblem } from '../http/problem.ts';
 import { problemResponses } from '../http/schemas.ts';
 
 export interface EdgesDeps {
-  tokenSecret: string;
+  tokenSecret: TokenKeys;
   cluster: () => ClusterLink;
   region: string;
   /** The stream's latest score on this node, if it holds the stream. */

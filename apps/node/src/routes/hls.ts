@@ -18,6 +18,7 @@ import {
   NoBody,
   StreamParams,
   TokenError,
+  type TokenKeys,
   TokenQuery,
   verifyToken,
 } from '@matchmesh/protocol';
@@ -29,7 +30,7 @@ import { problemResponses } from '../http/schemas.ts';
 
 export interface HlsRoutesOptions {
   hls: HlsService;
-  tokenSecret: string;
+  tokenSecret: TokenKeys;
   /** How long a first request waits for the packager's first output. */
   startWaitMs: number;
 }
@@ -56,7 +57,7 @@ const fileResponses = {
   ...problemResponses,
 };
 
-async function checkToken(secret: string, token: string | undefined, stream: string): Promise<string> {
+async function checkToken(secret: TokenKeys, token: string | undefined, stream: string): Promise<string> {
   let claims: Awaited<ReturnType<typeof verifyToken>>;
   try {
     claims = await verifyToken(secret, token);

@@ -1,4 +1,4 @@
-import { TokenQuery } from '@matchmesh/protocol';
+import { type TokenKeys, TokenQuery } from '@matchmesh/protocol';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -7,7 +7,11 @@ import { problemResponses } from '../http/schemas.ts';
 import type { NodeMetrics } from '../metrics.ts';
 
 /** Prometheus scrape endpoint; needs a metrics (or admin) token (Prometheus sends it as a bearer). */
-export async function registerMetrics(app: FastifyInstance, metrics: NodeMetrics, tokenSecret: string): Promise<void> {
+export async function registerMetrics(
+  app: FastifyInstance,
+  metrics: NodeMetrics,
+  tokenSecret: TokenKeys,
+): Promise<void> {
   app.withTypeProvider<ZodTypeProvider>().get(
     '/metrics',
     {

@@ -1,5 +1,5 @@
 import { acceptPipeTunnel, PIPE_TUNNEL_PATH } from '@matchmesh/mesh';
-import { TokenQuery } from '@matchmesh/protocol';
+import { type TokenKeys, TokenQuery } from '@matchmesh/protocol';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { authorize } from '../http/auth.ts';
@@ -12,7 +12,7 @@ import { problemResponses } from '../http/schemas.ts';
  */
 export async function registerPipeTunnel(
   app: FastifyInstance,
-  o: { tokenSecret: string; listenIp: string; log: { warn(obj: object, msg: string): void } },
+  o: { tokenSecret: TokenKeys; listenIp: string; log: { warn(obj: object, msg: string): void } },
 ): Promise<void> {
   app.withTypeProvider<ZodTypeProvider>().get(
     PIPE_TUNNEL_PATH,

@@ -4,6 +4,7 @@ import {
   ScorePostResponse,
   type ScoreUpdate,
   StreamParams,
+  type TokenKeys,
   TokenQuery,
 } from '@matchmesh/protocol';
 import type { StreamRouter } from '@matchmesh/sfu';
@@ -14,7 +15,7 @@ import { HttpProblem } from '../http/problem.ts';
 import { problemResponses } from '../http/schemas.ts';
 
 export interface ScoresDeps {
-  tokenSecret: string;
+  tokenSecret: TokenKeys;
   /** The stream's router if the stream is published on this node (an ingest with its WHIP session), else undefined. */
   publishedHere(stream: string): StreamRouter | undefined;
 }

@@ -10,6 +10,7 @@ import {
   StreamId,
   StreamParams,
   type TokenClaims,
+  type TokenKeys,
   TokenQuery,
 } from '@matchmesh/protocol';
 import { MAX_SDP_BYTES, MediaError } from '@matchmesh/sfu';
@@ -39,7 +40,7 @@ export interface WebRtcHttpOptions {
   /** URL prefix, 'whip' or 'whep'. */
   prefix: 'whip' | 'whep';
   role: Role | Role[];
-  tokenSecret: string;
+  tokenSecret: TokenKeys;
   /** ICE servers for a new session (TURN credentials are minted per session). */
   iceServers(user: string): IceServer[];
   /** A reason to refuse new sessions right now (503), e.g. Redis down. */

@@ -10,6 +10,7 @@ import {
   type SignalingRequestData,
   type TokenClaims,
   TokenError,
+  type TokenKeys,
   type TransportInfo,
   type VideoLayersInfo,
   verifyToken,
@@ -36,7 +37,7 @@ export interface ViewerPlayout {
 }
 
 export interface PeerContext {
-  tokenSecret: string;
+  tokenSecret: TokenKeys;
   nodeId: string;
   region: string;
   log: Logger;
