@@ -23,6 +23,18 @@ export {
   type StreamDirectoryOptions,
   type StreamEntry,
 } from './directory.ts';
+export {
+  BYTES_PER_GB,
+  COST_CARRIERS,
+  type CostCarrier,
+  type CostDeltas,
+  CostLedger,
+  type CostLedgerOptions,
+  type CostPrices,
+  type CostTotals,
+  emptyBytes,
+  priceCost,
+} from './cost.ts';
 export { ClusterError, type ClusterErrorCode } from './errors.ts';
 export { clusterKeys, keyPrefix } from './keys.ts';
 export { PeerLiveness, type PeerLivenessOptions } from './liveness.ts';
