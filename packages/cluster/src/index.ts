@@ -14,16 +14,6 @@ export {
   type RequestOptions,
 } from './bus.ts';
 export {
-  type ClaimResult,
-  type IngestEntry,
-  type IngestRole,
-  type RegionClaim,
-  type RenewResult,
-  StreamDirectory,
-  type StreamDirectoryOptions,
-  type StreamEntry,
-} from './directory.ts';
-export {
   BYTES_PER_GB,
   COST_CARRIERS,
   type CostCarrier,
@@ -35,6 +25,16 @@ export {
   emptyBytes,
   priceCost,
 } from './cost.ts';
+export {
+  type ClaimResult,
+  type IngestEntry,
+  type IngestRole,
+  type RegionClaim,
+  type RenewResult,
+  StreamDirectory,
+  type StreamDirectoryOptions,
+  type StreamEntry,
+} from './directory.ts';
 export { ClusterError, type ClusterErrorCode } from './errors.ts';
 export { clusterKeys, keyPrefix } from './keys.ts';
 export { PeerLiveness, type PeerLivenessOptions } from './liveness.ts';
@@ -55,7 +55,6 @@ export {
   workerLoadRatio,
 } from './placement.ts';
 export { createRedisClient, FAIL_FAST_OPTIONS, type RedisSource } from './redis.ts';
-export { scaleAdvice } from './scale.ts';
 export {
   type NodeLoad,
   NodeRegistry,
@@ -63,4 +62,5 @@ export {
   type NodeRegistryOptions,
   type RegisterOptions,
 } from './registry.ts';
+export { scaleAdvice } from './scale.ts';
 export { type EmbeddedRedisOptions, type RedisServer, startEmbeddedRedis } from './testing/redis-server.ts';
