@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { decodeJwt } from 'jose';
 import { AdminClient, ApiError } from './api.ts';
 import { type Command, DEFAULT_NODE_URL, parseCommand, USAGE, UsageError } from './args.ts';
+import { formatCost } from './cost.ts';
 import { formatNodes, formatScaleAdvice, formatStreams } from './format.ts';
 import { findRepoRoot, resolveSecret, SecretError, signToken, TokenError } from './tokens.ts';
 
@@ -88,6 +89,21 @@ async function execute(command: Command, io: CliIo): Promise<void> {
     case 'scale-advice': {
       const res = await (await client(command, io)).scaleAdvice(command.headroom);
       io.stdout(command.json ? json(res.raw) : `${formatScaleAdvice(res.value)}\n`);
+      return;
+    }
+    case 'cost': {
+      const admin = await client(command, io);
+      if (command.reset) {
+        const res = await admin.resetCost();
+        io.stdout(
+          command.json
+            ? json(res.raw)
+            : `cost counters reset: a new night since ${new Date(res.value.since).toISOString()}\n`,
+        );
+        return;
+      }
+      const res = await admin.cost();
+      io.stdout(command.json ? json(res.raw) : `${formatCost(res.value, now())}\n`);
       return;
     }
     case 'drain': {
