@@ -14,9 +14,12 @@ export function bytes(n: number): string {
   return `${v.toFixed(v < 10 ? 2 : 1)} ${units[u]}`;
 }
 
-/** Dollars with enough digits to show a test night's cents (and fractions of one). */
+/** Dollars: cents, or two significant digits below a cent. */
 export function usd(n: number): string {
-  return n >= 100 ? `$${n.toFixed(0)}` : n >= 1 ? `$${n.toFixed(2)}` : `$${n.toFixed(4)}`;
+  if (n >= 100) return `$${n.toFixed(0)}`;
+  if (n >= 0.01) return `$${n.toFixed(2)}`;
+  // A test night (or the first minutes of a real one): two significant digits, not $0.00.
+  return n > 0 ? `$${n.toPrecision(2)}` : '$0';
 }
 
 const row = (name: string, b: RegionBytes, price: string, cost: number, cdn: number): string[] => [

@@ -5,7 +5,7 @@ import type { CostResponse } from '@matchmesh/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseCommand, UsageError } from '../src/args.ts';
 import { type CliIo, run } from '../src/cli.ts';
-import { bytes, formatCost } from '../src/cost.ts';
+import { bytes, formatCost, usd } from '../src/cost.ts';
 
 const SECRET = 'cli-cost-test-secret-0123456789';
 const NOW = 1_700_000_010_000;
@@ -107,6 +107,13 @@ describe('matchmesh cost', () => {
       '1.50 kB',
       '2.50 GB',
       '12.0 TB',
+    ]);
+    expect([usd(0), usd(0.000083), usd(0.5), usd(12.345), usd(1234.5)]).toEqual([
+      '$0',
+      '$0.000083',
+      '$0.50',
+      '$12.35',
+      '$1235',
     ]);
     expect(formatCost({ ...night, regions: [], total: { ...night.total, usd: 0, cdnUsd: 0 } }, NOW)).toMatch(
       /^no bytes counted yet since /,
