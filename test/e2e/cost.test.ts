@@ -154,7 +154,20 @@ describe('cost per region on a two-region mesh', () => {
     expect(region(json, 'asia').webrtc).toBeGreaterThanOrEqual(asia.webrtc);
     const table = await cli(['cost', '--url', relay.url]);
     expect(table).toMatch(/^REGION\s+WEBRTC\s+HLS\s+PIPES/);
-    console.log(`cost: HLS fetched ${fetched} B in ${responses} answers, counted ${asia.hls} B\n${table}`);
+
+    // The /ops page's cost panel shows the same night.
+    const ops = await browser.newPage();
+    await ops.goto(`${relay.url}/ops?token=${admin}`);
+    const asiaRow = ops.locator('[data-testid="ops-cost"] tr[data-region="asia"]');
+    await asiaRow.waitFor({ timeout: 10_000 });
+    expect(Number(await asiaRow.getAttribute('data-webrtc'))).toBeGreaterThan(200_000);
+    expect(Number(await asiaRow.getAttribute('data-hls'))).toBeGreaterThanOrEqual(fetched);
+    const headline = await ops.locator('[data-testid="ops-cost"] .cost-headline').innerText();
+    expect(headline).toMatch(/\$[\d.]+ since .* at the CDN \(\$0\.085\/GB\): \$[\d.]+/);
+    await ops.close();
+    console.log(
+      `cost: HLS fetched ${fetched} B in ${responses} answers, counted ${asia.hls} B\n${table}\n/ops: ${headline}`,
+    );
   });
 
   it('a restart of the relay keeps the counters (never below what they were)', async () => {
