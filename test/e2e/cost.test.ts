@@ -140,6 +140,9 @@ describe('cost per region on a two-region mesh', () => {
       )
       .toBe(true);
     const asia = region(night, 'asia');
+    // The viewer stayed on WebRTC (its ladder never fell back to HLS): every HLS byte here is this test's.
+    const paths = await viewer.evaluate(() => window.__mm?.stateLog.map((e) => e.path) ?? []);
+    expect(paths.filter((p) => p.startsWith('hls'))).toEqual([]);
     expect(asia.hls).toBeLessThanOrEqual(fetched + responses * HEADER_ALLOWANCE);
     // Region copies leave eu only: asia sends none, and nothing is priced twice.
     expect(asia.pipes).toBe(0);
@@ -162,7 +165,7 @@ describe('cost per region on a two-region mesh', () => {
     await asiaRow.waitFor({ timeout: 10_000 });
     expect(Number(await asiaRow.getAttribute('data-webrtc'))).toBeGreaterThan(200_000);
     expect(Number(await asiaRow.getAttribute('data-hls'))).toBeGreaterThanOrEqual(fetched);
-    const headline = await ops.locator('[data-testid="ops-cost"] .cost-headline').innerText();
+    const headline = (await ops.locator('[data-testid="ops-cost"] .cost-headline').textContent()) ?? '';
     expect(headline).toMatch(/\$[\d.]+ since .* at the CDN \(\$0\.085\/GB\): \$[\d.]+/);
     await ops.close();
     console.log(

@@ -263,6 +263,31 @@ describe('GET /api/v1/cost, POST /api/v1/cost/reset', () => {
     expect(after).toMatchObject({ since, regions: [], total: { usd: 0, cdnUsd: 0 } });
   });
 
+  it('a ledger that cannot be reached is 503 + Retry-After, never a crash', async () => {
+    const down = Fastify();
+    useZodSchemas(down);
+    const unreachable = () => Promise.reject(new Error('redis unavailable'));
+    await down.register(async (scope) =>
+      registerCost(scope, {
+        tokenSecret: SECRET,
+        ledger: { read: unreachable, reset: unreachable },
+        prices: { regionUsdPerGb: {}, defaultUsdPerGb: 0.05, cdnUsdPerGb: 0.085 },
+        flushLocal: async () => undefined,
+      }),
+    );
+    for (const [method, url] of [
+      ['GET', '/api/v1/cost'],
+      ['POST', '/api/v1/cost/reset'],
+    ] as const) {
+      const res = await down.inject({ method, url, headers: { authorization: `Bearer ${admin}` } });
+      expect(res.statusCode).toBe(503);
+      expect(res.headers['retry-after']).toBe('5');
+      expect(res.headers['content-type']).toContain('application/problem+json');
+      expect((res.json() as { detail: string }).detail).toMatch(/cost ledger unavailable: redis unavailable/);
+    }
+    await down.close();
+  });
+
   it('is in the OpenAPI document, which swagger-parser validates', async () => {
     const doc = (await call('GET', OPENAPI_PATH, admin)).json() as { paths: Record<string, Record<string, unknown>> };
     await SwaggerParser.validate(structuredClone(doc) as never);
