@@ -232,8 +232,18 @@ describe('metrics used by Grafana and Prometheus exist', () => {
     const settings = [...nodeServices.map(([, s]) => composeEnv(s)), configMap];
     for (const env of settings) {
       expect(text).toContain(`0.9 * ${env.MM_CAPACITY_VIEWERS}`);
-      expect(text).toContain(`/ 1e9 * ${env.MM_EGRESS_USD_PER_GB}`);
     }
+  });
+
+  it('the egress cost rule prices priced bytes with the price the nodes export, not a number', () => {
+    const cost = ruleList.find((r) => r.record === 'matchmesh:egress_usd_per_hour:sum');
+    expect(cost?.expr.replace(/\s+/g, ' ')).toBe(
+      'sum by (node, region) (matchmesh:cost_bytes:rate5m) * 3600 / 1e9 * on (node, region) max by (node, region) (mm_region_usd_per_gb)',
+    );
+    const bytes = ruleList.find((r) => r.record === 'matchmesh:cost_bytes:rate5m');
+    expect(bytes?.expr).toBe('sum by (node, region, carrier) (rate(mm_cost_bytes[5m]))');
+    // No price is written into any rule any more.
+    expect(read(RULES)).not.toMatch(/1e9 \* 0\.\d/);
   });
 
   it('the worker CPU alert fires on any one worker, at placement’s saturation threshold', () => {
@@ -385,6 +395,7 @@ describe('image build agrees with the set-up', () => {
       'stress-ng',
       'linux-perf',
       'prometheus',
+      'redis-sentinel',
     ]);
     const build = stage('build');
     const missing = wanted.filter(

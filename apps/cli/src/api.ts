@@ -1,4 +1,6 @@
 import {
+  CostResetResponse,
+  CostResponse,
   DrainResponse,
   KeysResponse,
   type NodeRecord,
@@ -71,6 +73,16 @@ export class AdminClient {
 
   async scaleAdvice(headroom: number): Promise<ApiResult<ScaleAdviceResponse>> {
     return this.call('GET', `/api/v1/scale-advice?headroom=${headroom}`, ScaleAdviceResponse);
+  }
+
+  /** The night's cost per region (GET /api/v1/cost). */
+  async cost(): Promise<ApiResult<CostResponse>> {
+    return this.call('GET', '/api/v1/cost', CostResponse);
+  }
+
+  /** A new night: the cost counters start again (POST /api/v1/cost/reset). */
+  async resetCost(): Promise<ApiResult<CostResetResponse>> {
+    return this.call('POST', '/api/v1/cost/reset', CostResetResponse);
   }
 
   async drain(nodeId: string, draining = true): Promise<ApiResult<DrainResponse>> {

@@ -16,6 +16,7 @@ Usage:
   matchmesh drain <nodeId> [--undo] [--url <node-url>] [--json]
   matchmesh scale-advice [--headroom 0.25] [--url <node-url>] [--json]   relays each region needs now
   matchmesh keys list|rotate|retire <kid> [--url <node-url>] [--json]   token signing keys
+  matchmesh cost [--reset] [--url <node-url>] [--json]   the night's cost per region beside the CDN's (--reset: a new night)
 
 Roles: ${Role.options.join(', ')}   (--backup: publisher only)
 Token secret: MM_TOKEN_SECRET, else <repo>/.matchmesh/secret (npm run setup creates it);
@@ -39,6 +40,7 @@ export type Command =
     }
   | { kind: 'nodes' | 'streams'; url: string | undefined; json: boolean; timeoutMs: number }
   | { kind: 'scale-advice'; headroom: number; url: string | undefined; json: boolean; timeoutMs: number }
+  | { kind: 'cost'; reset: boolean; url: string | undefined; json: boolean; timeoutMs: number }
   | {
       kind: 'keys';
       action: 'list' | 'rotate' | 'retire';
@@ -91,6 +93,18 @@ export function parseCommand(argv: readonly string[]): Command {
         throw new UsageError(`scale-advice: invalid --headroom ${JSON.stringify(values.headroom)} (0 to 4, e.g. 0.25)`);
       }
       return { kind: name, headroom, url: values.url, json: !!values.json, timeoutMs: timeout(values.timeout) };
+    }
+    case 'cost': {
+      const { values, positionals } = parse(rest, { ...admin, reset: { type: 'boolean' } });
+      if (values.help) return { kind: 'help' };
+      noPositionals(name, positionals);
+      return {
+        kind: name,
+        reset: !!values.reset,
+        url: values.url,
+        json: !!values.json,
+        timeoutMs: timeout(values.timeout),
+      };
     }
     case 'drain': {
       const { values, positionals } = parse(rest, { ...admin, undo: { type: 'boolean' } });

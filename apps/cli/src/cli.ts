@@ -3,6 +3,7 @@ import { BOOTSTRAP_KID, type SigningKey } from '@matchmesh/protocol';
 import { decodeJwt } from 'jose';
 import { AdminClient, ApiError } from './api.ts';
 import { type Command, DEFAULT_NODE_URL, parseCommand, USAGE, UsageError } from './args.ts';
+import { formatCost } from './cost.ts';
 import { formatKeys, formatNodes, formatRetired, formatRotated, formatScaleAdvice, formatStreams } from './format.ts';
 import { findRepoRoot, resolveSigningKey, SecretError, signToken, TokenError } from './tokens.ts';
 
@@ -106,6 +107,21 @@ async function execute(command: Command, io: CliIo): Promise<void> {
         const res = await admin.retireKey(command.kid!);
         io.stdout(command.json ? json(res.raw) : `${formatRetired(res.value)}\n`);
       }
+      return;
+    }
+    case 'cost': {
+      const admin = await client(command, io);
+      if (command.reset) {
+        const res = await admin.resetCost();
+        io.stdout(
+          command.json
+            ? json(res.raw)
+            : `cost counters reset: a new night since ${new Date(res.value.since).toISOString()}\n`,
+        );
+        return;
+      }
+      const res = await admin.cost();
+      io.stdout(command.json ? json(res.raw) : `${formatCost(res.value, now())}\n`);
       return;
     }
     case 'drain': {

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { NodeRole, RegionName } from '@matchmesh/protocol';
 import { z } from 'zod';
+import { type PriceConfig, RegionPrices, UsdPerGb } from './cost/prices.ts';
 import type { IceServerConfig } from './ice-servers.ts';
 
 /**
@@ -73,6 +74,13 @@ export const ConfigSchema = z
     MM_CAPACITY_VIEWERS: z.coerce.number().int().min(0).optional(),
     /** Price of a GB leaving this node (your provider's egress rate), for the ops cost figures. */
     MM_EGRESS_USD_PER_GB: z.coerce.number().min(0).default(0.05),
+    /** Per-region prices of a GB leaving the region (`eu=0.02,asia=0.09`); others cost MM_EGRESS_USD_PER_GB. */
+    MM_REGION_USD_PER_GB: RegionPrices,
+    /**
+     * A GB at the CDN you would otherwise buy, for the cost comparison. Default 0.085: CloudFront's list price
+     * for the first 10 TB a month in North America and Europe.
+     */
+    MM_CDN_USD_PER_GB: UsdPerGb.default(0.085),
     /** `redis://`, `rediss://`, or `redis-sentinel://host:port[,host:port…]/<master name>` (infra/README.md). */
     REDIS_URL: z
       .string()
@@ -276,6 +284,8 @@ export interface NodeConfig {
    * the node's ring (server.ts `tokenKeys`), never with this alone — a token of a rotated key would be refused.
    */
   tokens: { bootstrapSecret: string; keysRefreshMs: number };
+  /** Prices of the night's cost figures (GET /api/v1/cost, metrics, heartbeat). */
+  cost: PriceConfig;
 }
 
 export const REPO_ROOT = path.resolve(import.meta.dirname, '../../..');
@@ -387,6 +397,11 @@ export function sections(c: Config): NodeConfig {
       egressUsdPerGb: c.MM_EGRESS_USD_PER_GB,
     },
     tokens: { bootstrapSecret: c.tokenSecret, keysRefreshMs: c.MM_KEYS_REFRESH_MS },
+    cost: {
+      regionUsdPerGb: c.MM_REGION_USD_PER_GB,
+      defaultUsdPerGb: c.MM_EGRESS_USD_PER_GB,
+      cdnUsdPerGb: c.MM_CDN_USD_PER_GB,
+    },
   };
 }
 

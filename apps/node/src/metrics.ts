@@ -1,8 +1,15 @@
 import type { Mesh } from '@matchmesh/mesh';
-import type { PipeSummary } from '@matchmesh/protocol';
+import type { PipeSummary, RegionBytes } from '@matchmesh/protocol';
 import type { MediaService } from '@matchmesh/sfu';
 import client from 'prom-client';
 import type { SignalingServer } from './signaling/SignalingServer.ts';
+
+/** What the cost metrics read (NodeCost and the prices). */
+export interface CostFigures {
+  readonly bytes: RegionBytes;
+  readonly usdPerGb: number;
+  readonly cdnUsdPerGb: number;
+}
 
 /**
  * Prometheus metrics of one node. Gauges are collected on scrape from the
@@ -17,6 +24,7 @@ export class NodeMetrics {
     signaling: SignalingServer,
     mesh: () => Mesh | undefined,
     labels: { node: string; region: string },
+    cost?: CostFigures,
   ) {
     this.registry.setDefaultLabels(labels);
     client.collectDefaultMetrics({ register: this.registry, prefix: 'mm_process_' });
@@ -165,6 +173,42 @@ export class NodeMetrics {
       },
     });
     this.#workerMetrics(media);
+    this.#costMetrics(cost);
+  }
+
+  /**
+   * The night's cost as this node sees it: its priced bytes since it started
+   * by carrier (rate() over them is the spend; the cluster's running total is
+   * GET /api/v1/cost), and the prices, so alert rules read them instead of
+   * carrying numbers.
+   */
+  #costMetrics(cost: CostFigures | undefined): void {
+    new client.Gauge({
+      name: 'mm_cost_bytes',
+      help: 'Priced bytes this node sent since start, by carrier (webrtc, hls = to viewers; pipes = region copies to other regions); internal traffic is not counted',
+      labelNames: ['carrier'],
+      registers: [this.registry],
+      collect() {
+        if (!cost) return;
+        for (const [carrier, n] of Object.entries(cost.bytes)) this.set({ carrier }, n);
+      },
+    });
+    new client.Gauge({
+      name: 'mm_region_usd_per_gb',
+      help: 'Price of a GB leaving this node’s region (MM_REGION_USD_PER_GB, else MM_EGRESS_USD_PER_GB)',
+      registers: [this.registry],
+      collect() {
+        if (cost) this.set(cost.usdPerGb);
+      },
+    });
+    new client.Gauge({
+      name: 'mm_cdn_usd_per_gb',
+      help: 'Price of a GB at the comparison CDN (MM_CDN_USD_PER_GB)',
+      registers: [this.registry],
+      collect() {
+        if (cost) this.set(cost.cdnUsdPerGb);
+      },
+    });
   }
 
   /**

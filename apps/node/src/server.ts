@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import fastifyStatic from '@fastify/static';
-import { alternativeRelay, PeerLiveness, relayAlternative } from '@matchmesh/cluster';
+import { alternativeRelay, CostLedger, PeerLiveness, relayAlternative } from '@matchmesh/cluster';
 import { HlsService } from '@matchmesh/hls';
 import { Mesh, type MeshConfig, PlayoutAdvisor, sfuMedia } from '@matchmesh/mesh';
 import { formatScorePosition, LAST_SCORE_HEADER, signToken } from '@matchmesh/protocol';
@@ -10,11 +10,14 @@ import type { Logger as PinoLogger } from 'pino';
 import { ClusterLink, type NodeLoad } from './cluster/ClusterLink.ts';
 import { IngestAnnouncer } from './cluster/IngestAnnouncer.ts';
 import { type NodeConfig, publicUrl } from './config.ts';
+import { countResponseBytes } from './cost/hlsBytes.ts';
+import { NodeCost } from './cost/NodeCost.ts';
 import { createHttpApp } from './http/app.ts';
 import { serveOpenApi } from './http/openapi.ts';
 import { mintIceServers } from './ice-servers.ts';
 import { NodeMetrics } from './metrics.ts';
 import { registerAdmin } from './routes/admin.ts';
+import { registerCost } from './routes/cost.ts';
 import { registerEdges } from './routes/edges.ts';
 import { registerHealth } from './routes/health.ts';
 import { registerHls } from './routes/hls.ts';
@@ -77,6 +80,16 @@ export async function startNode(config: NodeConfig, logger: PinoLogger): Promise
   await keys.ring.start();
   const tokenKeys = keys.ring;
   const audience = new LocalAudience();
+  // The night's cost: this node's bytes to viewers and other regions, added into the cluster's ledger.
+  const ledger = new CostLedger({ redis: cluster.redis, cluster: config.cluster.name, logger: area('cost') });
+  const cost = new NodeCost({
+    region: node.region,
+    egress: pool.egress,
+    ledger,
+    prices: config.cost,
+    flushMs: config.cluster.heartbeatMs,
+    log: area('cost'),
+  });
   const meshConfig: MeshConfig = {
     nodeId: node.id,
     region: node.region,
@@ -152,7 +165,7 @@ export async function startNode(config: NodeConfig, logger: PinoLogger): Promise
   media.on('published', (stream) => hls.published(stream));
   audience.add((stream) => [...signaling.peers].filter((p) => p.stream?.stream === stream).length);
   audience.add((stream) => (hls.active(stream) ? 1 : 0));
-  const metrics = new NodeMetrics(media, signaling, () => mesh, { node: node.id, region: node.region });
+  const metrics = new NodeMetrics(media, signaling, () => mesh, { node: node.id, region: node.region }, cost);
 
   // The HTTP and WebSocket edge.
   const app = await createHttpApp(logger);
@@ -217,7 +230,11 @@ export async function startNode(config: NodeConfig, logger: PinoLogger): Promise
       log: area('mesh'),
     }),
   );
-  await app.register(async (scope) => registerHls(scope, { hls, tokenSecret: tokenKeys, startWaitMs: 10_000 }));
+  await app.register(async (scope) => {
+    // HLS bytes to players are egress like WebRTC's (the workers never see them).
+    countResponseBytes(scope, (bytes) => cost.countHls(bytes));
+    await registerHls(scope, { hls, tokenSecret: tokenKeys, startWaitMs: 10_000 });
+  });
   await app.register(async (scope) =>
     registerScores(scope, { tokenSecret: tokenKeys, publishedHere: (s) => media.publishedHere(s) }),
   );
@@ -247,6 +264,14 @@ export async function startNode(config: NodeConfig, logger: PinoLogger): Promise
       region: node.region,
     }),
   );
+  await app.register(async (scope) =>
+    registerCost(scope, {
+      tokenSecret: tokenKeys,
+      ledger,
+      prices: config.cost,
+      flushLocal: () => cost.flush(),
+    }),
+  );
   await serveOpenApi(app, tokenKeys);
   await serveWebApp(app, config.http.webDist, logger);
 
@@ -254,9 +279,8 @@ export async function startNode(config: NodeConfig, logger: PinoLogger): Promise
   await app.listen({ host: config.http.host, port: config.http.port });
   const address = app.server.address();
   const url = publicUrl(config.http, typeof address === 'object' && address ? address.port : config.http.port);
-  await cluster.start(url, rtc.announcedAddress ?? rtc.listenIp, () =>
-    currentLoad(media, signaling, config.cluster.egressUsdPerGb),
-  );
+  await cluster.start(url, rtc.announcedAddress ?? rtc.listenIp, () => currentLoad(media, signaling, cost));
+  cost.start();
   mesh.start();
   const ingests = new IngestAnnouncer(media, cluster.directory, node.id, area('cluster'));
   // Redis came back empty (or this is a fresh registration): say again what
@@ -284,6 +308,9 @@ export async function startNode(config: NodeConfig, logger: PinoLogger): Promise
       await hls.close();
       advisor?.close();
       mesh.close();
+      // Before the workers go: their last bytes are sampled and added to the ledger.
+      await cost.close();
+      await ledger.close();
       media.close();
       await keys.close();
       await cluster.close();
@@ -305,8 +332,9 @@ async function serveWebApp(app: FastifyInstance, webDist: string, logger: PinoLo
 }
 
 /** What the node reports in its heartbeat: viewers per stream, egress and its cost, worker CPU. */
-function currentLoad(media: MediaService, signaling: SignalingServer, usdPerGb: number): NodeLoad {
-  const bytes = Object.values(media.pool.egress.totalBytes).reduce((a, b) => a + b, 0);
+function currentLoad(media: MediaService, signaling: SignalingServer, cost: NodeCost): NodeLoad {
+  // Priced bytes only (viewers over WebRTC and HLS, region copies to other regions), at the region's price.
+  const egress = cost.egress();
   const streamViewers: Record<string, number> = {};
   for (const peer of signaling.peers) {
     const s = peer.stream?.stream;
@@ -320,8 +348,8 @@ function currentLoad(media: MediaService, signaling: SignalingServer, usdPerGb: 
     streams: media.streams.size,
     bitrateOut: media.pool.egress.bitrateOut,
     workerCpu: media.pool.lastCpuRatio,
-    egressBytes: bytes,
-    egressCostUsd: (bytes / 1e9) * usdPerGb,
+    egressBytes: egress.bytes,
+    egressCostUsd: egress.usd,
     streamViewers,
     workers: media.workerLoads(),
   };

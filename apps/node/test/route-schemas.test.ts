@@ -7,6 +7,7 @@ import { collectOpenApi, DOCS_PATH, OPENAPI_PATH, serveOpenApi } from '../src/ht
 import { registerHls } from '../src/routes/hls.ts';
 import { useZodSchemas } from '../src/http/schemas.ts';
 import { type AdminDeps, registerAdmin } from '../src/routes/admin.ts';
+import { registerCost } from '../src/routes/cost.ts';
 import { type EdgesDeps, registerEdges } from '../src/routes/edges.ts';
 import { registerHealth } from '../src/routes/health.ts';
 import { registerMetrics } from '../src/routes/metrics.ts';
@@ -75,6 +76,13 @@ beforeAll(async () => {
       signaling: {} as AdminDeps['signaling'],
       mesh: () => undefined,
       nodeId: 'node-1',
+    }),
+  );
+  await app.register(async (scope) =>
+    registerCost(scope, {
+      tokenSecret: SECRET,
+      ledger: { read: async () => ({ since: 0, regions: new Map() }), reset: async () => 0 },
+      prices: { regionUsdPerGb: {}, defaultUsdPerGb: 0.05, cdnUsdPerGb: 0.085 },
     }),
   );
   await app.register(async (scope) =>
@@ -374,7 +382,13 @@ describe('the OpenAPI document (GET /api/v1/openapi.json) and its reference page
     // The ops API in particular: every admin route, with its parameters.
     const adminRoutes = served.filter((r) => r.includes(' /api/v1/') && !r.includes('/edges'));
     expect(adminRoutes).toEqual(
-      expect.arrayContaining(['GET /api/v1/nodes', 'GET /api/v1/streams', 'POST /api/v1/nodes/{id}/drain']),
+      expect.arrayContaining([
+        'GET /api/v1/nodes',
+        'GET /api/v1/streams',
+        'POST /api/v1/nodes/{id}/drain',
+        'GET /api/v1/cost',
+        'POST /api/v1/cost/reset',
+      ]),
     );
     expect(adminRoutes.length).toBeGreaterThanOrEqual(6);
     const drain = doc.paths['/api/v1/nodes/{id}/drain']!.post as { requestBody?: unknown; parameters?: unknown[] };

@@ -14,6 +14,18 @@ export {
   type RequestOptions,
 } from './bus.ts';
 export {
+  BYTES_PER_GB,
+  COST_CARRIERS,
+  type CostCarrier,
+  type CostDeltas,
+  CostLedger,
+  type CostLedgerOptions,
+  type CostPrices,
+  type CostTotals,
+  emptyBytes,
+  priceCost,
+} from './cost.ts';
+export {
   type ClaimResult,
   type IngestEntry,
   type IngestRole,

@@ -34,6 +34,8 @@ export function clusterKeys(cluster: string) {
     nodeIndex: `${p}nodes`,
     /** STRING "1" while an operator (or the node) has the node draining. */
     draining: (id: string) => `${p}draining:${id}`,
+    /** HASH `<region>:<carrier>` -> bytes (HINCRBY), `since` -> ms: the night's cost ledger (CostLedger). */
+    cost: `${p}cost`,
     /** SET of stream ids that have an ingest or a region claim. */
     streams: `${p}streams`,
     /** HASH nodeId, role, since. */

@@ -10,6 +10,7 @@
 
 export * from './backoff.ts';
 export * from './cluster.ts';
+export * from './cost.ts';
 export * from './hls.ts';
 export * from './http.ts';
 export * from './ids.ts';

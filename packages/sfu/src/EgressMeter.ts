@@ -1,13 +1,36 @@
 import type { types } from 'mediasoup';
 
-/** Where bytes leave a node: to viewers (WebRTC), to other nodes (pipes), or elsewhere (plain RTP, e.g. packagers). */
+/**
+ * Where bytes leave a node: to viewers (WebRTC), to other nodes (region copies
+ * over pipes), or elsewhere — what never leaves the host or is only feedback:
+ * the plain RTP to the node's own HLS packager, the pipes between the node's
+ * own workers (`pipeToRouter`), RTCP back to a publisher or an upstream.
+ */
 export type EgressKind = 'viewers' | 'pipes' | 'other';
 export type EgressBytes = Record<EgressKind, number>;
 
-function kindOf(transport: types.Transport): EgressKind {
-  if (transport.type === 'webrtc') return 'viewers';
-  if (transport.type === 'pipe') return 'pipes';
-  return 'other';
+/** What a transport's bytes are: its kind, and for a region copy the region it goes to. */
+export interface EgressTarget {
+  kind: EgressKind;
+  /** Region at the other end of an outgoing pipe (its appData, set by PipeOut). */
+  region?: string;
+}
+
+/**
+ * A transport's kind, from what its creator put in its appData: viewers'
+ * transports (signaling peers' receive side, WHEP) carry media out; a WHIP
+ * session's or a commentator's send transport only returns RTCP; only a
+ * pipe opened by PipeOut (`pipe: 'out'`) carries a region copy to another node.
+ */
+export function egressTargetOf(transport: Pick<types.Transport, 'type' | 'appData'>): EgressTarget {
+  const app = transport.appData as { role?: unknown; direction?: unknown; pipe?: unknown; region?: unknown };
+  if (transport.type === 'webrtc') {
+    return app.role === 'publisher' || app.direction === 'send' ? { kind: 'other' } : { kind: 'viewers' };
+  }
+  if (transport.type === 'pipe' && app.pipe === 'out') {
+    return typeof app.region === 'string' ? { kind: 'pipes', region: app.region } : { kind: 'pipes' };
+  }
+  return { kind: 'other' };
 }
 
 /**
@@ -19,7 +42,10 @@ function kindOf(transport: types.Transport): EgressKind {
  */
 export class EgressMeter {
   readonly #transports = new Map<types.Transport, number>();
+  readonly #targets = new WeakMap<types.Transport, EgressTarget>();
   readonly #total: EgressBytes = { viewers: 0, pipes: 0, other: 0 };
+  /** Pipe bytes by the region at the other end. */
+  readonly #pipesTo = new Map<string, number>();
   #bitrateOut = 0;
   #sampledAt = Date.now();
   #round: Promise<void> | null = null;
@@ -29,6 +55,7 @@ export class EgressMeter {
       router.observer.on('newtransport', (transport) => {
         if (transport.type === 'direct') return; // in-process, nothing leaves the node
         this.#transports.set(transport, 0);
+        this.#targets.set(transport, egressTargetOf(transport));
         transport.observer.once('close', () => this.#transports.delete(transport));
       });
     });
@@ -37,6 +64,11 @@ export class EgressMeter {
   /** Bytes sent since the node started, by kind. */
   get totalBytes(): EgressBytes {
     return { ...this.#total };
+  }
+
+  /** Bytes sent over pipes since the node started, by the region at the other end (unnamed: ''). */
+  get pipeBytesByRegion(): Map<string, number> {
+    return new Map(this.#pipesTo);
   }
 
   /** Bits per second sent over the last sample period, all kinds. */
@@ -75,7 +107,12 @@ export class EgressMeter {
           const bytes = stat?.bytesSent ?? last;
           this.#transports.set(transport, bytes);
           const d = Math.max(0, bytes - last);
-          this.#total[kindOf(transport)] += d;
+          const target = this.#targets.get(transport) ?? egressTargetOf(transport);
+          this.#total[target.kind] += d;
+          if (target.kind === 'pipes') {
+            const region = target.region ?? '';
+            this.#pipesTo.set(region, (this.#pipesTo.get(region) ?? 0) + d);
+          }
           delta += d;
         } catch {
           // Closed meanwhile: its last sample stands.

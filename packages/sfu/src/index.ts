@@ -4,7 +4,7 @@
  * server wires it to the cluster and the network edge.
  */
 export { MEDIA_CODECS } from './codecs.ts';
-export { type EgressBytes, type EgressKind, EgressMeter } from './EgressMeter.ts';
+export { type EgressBytes, type EgressKind, EgressMeter, type EgressTarget, egressTargetOf } from './EgressMeter.ts';
 export { MediaError, type MediaErrorCode } from './errors.ts';
 export { type FanoutOptions, FanoutRouter } from './FanoutRouter.ts';
 export { layerCounts, PROGRAM_VIDEO_PRIORITY, type VideoLayers } from './layers.ts';

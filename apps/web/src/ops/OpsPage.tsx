@@ -1,5 +1,6 @@
 import type { NodeRecord, PipeSummary, StreamSummary } from '@matchmesh/protocol';
 import { useCallback, useEffect, useMemo, useState } from 'react';
+import { CostPanel } from './CostPanel.tsx';
 import { workerCells } from './workers.ts';
 
 const REFRESH_MS = 2000;
@@ -89,6 +90,7 @@ export function OpsPage() {
         {nodes.length} nodes · {totals.viewers} viewers · {mbps(totals.bitrate)} out · egress {gb(totals.egress)} ≈{' '}
         {usd(totals.cost)}
       </p>
+      <CostPanel token={token} />
       <h2>Nodes</h2>
       <table data-testid="ops-nodes">
         <thead>
