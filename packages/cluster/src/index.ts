@@ -43,6 +43,7 @@ export {
   workerLoadRatio,
 } from './placement.ts';
 export { createRedisClient, FAIL_FAST_OPTIONS, type RedisSource } from './redis.ts';
+export { type RateBucket, type RateVerdict, ReportStore, type ReportStoreOptions } from './reports.ts';
 export { scaleAdvice } from './scale.ts';
 export {
   type NodeLoad,
