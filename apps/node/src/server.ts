@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import fastifyStatic from '@fastify/static';
-import { alternativeRelay, PeerLiveness, relayAlternative } from '@matchmesh/cluster';
+import { alternativeRelay, PeerLiveness, ReportStore, relayAlternative } from '@matchmesh/cluster';
 import { signToken } from '@matchmesh/protocol';
 import { HlsService } from '@matchmesh/hls';
 import { Mesh, type MeshConfig, PlayoutAdvisor, sfuMedia } from '@matchmesh/mesh';
@@ -13,6 +13,7 @@ import { type NodeConfig, publicUrl } from './config.ts';
 import { createHttpApp } from './http/app.ts';
 import { serveOpenApi } from './http/openapi.ts';
 import { mintIceServers } from './ice-servers.ts';
+import { LogRing } from './logs/LogRing.ts';
 import { NodeMetrics } from './metrics.ts';
 import { registerAdmin } from './routes/admin.ts';
 import { registerEdges } from './routes/edges.ts';
@@ -20,6 +21,7 @@ import { registerHealth } from './routes/health.ts';
 import { registerHls } from './routes/hls.ts';
 import { registerMetrics } from './routes/metrics.ts';
 import { registerPipeTunnel } from './routes/pipe-tunnel.ts';
+import { registerReports } from './routes/reports.ts';
 import { registerWebRtcHttp } from './routes/webrtc-http.ts';
 import { SignalingServer } from './signaling/SignalingServer.ts';
 import { AdmissionPolicy } from './wiring/AdmissionPolicy.ts';
@@ -45,7 +47,12 @@ export interface MatchmeshNode {
  * Everything is built before the server listens; only the cluster
  * registration waits for the bound URL.
  */
-export async function startNode(config: NodeConfig, logger: PinoLogger): Promise<MatchmeshNode> {
+export async function startNode(
+  config: NodeConfig,
+  logger: PinoLogger,
+  // main.ts feeds the logger into it (logs/LogRing.ts); a node started otherwise keeps an empty one.
+  logRing: LogRing = new LogRing(1),
+): Promise<MatchmeshNode> {
   const { node, rtc } = config;
   const area = (name: string): PinoLogger => logger.child({ area: name });
 
@@ -128,7 +135,7 @@ export async function startNode(config: NodeConfig, logger: PinoLogger): Promise
     region: node.region,
     log: area('signaling'),
     admissionBlocked: (role, stream) => admission.join(role, stream),
-    resolveStream: (stream) => streams.resolve(stream),
+    resolveStream: (stream, log) => streams.resolve(stream, log),
     hasRoom: () => pool.hasRoom(),
     seat: (stream, role) => media.seat(stream, { commentator: role === 'commentator' }),
     // A join storm against a full node reads the registry once a second, not once per refusal.
@@ -225,6 +232,22 @@ export async function startNode(config: NodeConfig, logger: PinoLogger): Promise
       nodeId: node.id,
     }),
   );
+  const reports = new ReportStore({
+    redis: cluster.redis,
+    cluster: config.cluster.name,
+    ttlMs: config.reports.ttlMs,
+    logger: area('reports'),
+  });
+  await registerReports(app, {
+    tokenSecret: config.tokens.secret,
+    store: () => reports,
+    limits: config.reports,
+    nodeId: node.id,
+    nodeUrl: async (id) => (await cluster.registry.get(id))?.url,
+    ring: logRing,
+    log: area('reports'),
+    // onReport: the ops events feed (kind 'report') is wired here at merge.
+  });
   await serveOpenApi(app, config.tokens.secret);
   await serveWebApp(app, config.http.webDist, logger);
 
@@ -263,6 +286,7 @@ export async function startNode(config: NodeConfig, logger: PinoLogger): Promise
       advisor?.close();
       mesh.close();
       media.close();
+      await reports.close();
       await cluster.close();
     },
   };

@@ -49,6 +49,7 @@ export function problemErrorHandler(err: FastifyError, request: FastifyRequest, 
     return sendProblem(reply, 415, 'Unsupported Media Type', 'unsupported Content-Type');
   }
   const status = err.statusCode;
+  if (status === 413) return sendProblem(reply, 413, 'Content Too Large', err.message);
   if (status && status >= 400 && status < 500) return sendProblem(reply, status, 'Bad Request', err.message);
   request.log.error({ err }, 'unhandled error');
   return sendProblem(reply, 500, 'Internal Server Error');
