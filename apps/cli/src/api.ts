@@ -1,8 +1,12 @@
 import {
   DrainResponse,
+  LogsResponse,
   type NodeRecord,
   NodesResponse,
   Problem,
+  ReportDetail,
+  type ReportSummary,
+  ReportsResponse,
   ScaleAdviceResponse,
   type StreamSummary,
   StreamsResponse,
@@ -73,6 +77,20 @@ export class AdminClient {
   async drain(nodeId: string, draining = true): Promise<ApiResult<DrainResponse>> {
     const path = `/api/v1/nodes/${encodeURIComponent(nodeId)}/drain`;
     return this.call('POST', path, DrainResponse, { draining });
+  }
+
+  async reports(limit = 100): Promise<ApiResult<ReportSummary[]>> {
+    const r = await this.call('GET', `/api/v1/reports?limit=${limit}`, ReportsResponse);
+    return { value: r.value.reports, raw: r.raw };
+  }
+
+  async report(id: string): Promise<ApiResult<ReportDetail>> {
+    return this.call('GET', `/api/v1/reports/${encodeURIComponent(id)}`, ReportDetail);
+  }
+
+  /** A session's log lines on this node (a report's `logs.url` names the node). */
+  async logs(session: string): Promise<ApiResult<LogsResponse>> {
+    return this.call('GET', `/api/v1/logs?session=${encodeURIComponent(session)}`, LogsResponse);
   }
 
   private async call<S extends z.ZodType>(
