@@ -28,7 +28,7 @@ export function formatReport(report: ReportDetail): string {
   ];
   const t0 = f.samples[0]?.at ?? report.at;
   const rows = f.samples.map((s) => [
-    `+${((s.at - t0) / 1000).toFixed(0)}s`,
+    rel(s.at, t0),
     s.path,
     s.nodeId ?? '-',
     num(s.rttMs, 'ms'),
@@ -45,11 +45,11 @@ export function formatReport(report: ReportDetail): string {
       : 'no samples';
   const freezes =
     f.freezes.length > 0
-      ? `freezes: ${f.freezes.map((z) => `+${((z.at - t0) / 1000).toFixed(0)}s ${(z.durationMs / 1000).toFixed(1)}s`).join(', ')}`
+      ? `freezes: ${f.freezes.map((z) => `${rel(z.at, t0)} ${(z.durationMs / 1000).toFixed(1)}s`).join(', ')}`
       : 'freezes: none';
   const moves =
     f.fallbacks.length > 0
-      ? `moves: ${f.fallbacks.map((m) => `+${((m.at - t0) / 1000).toFixed(0)}s ${m.from}→${m.to} (${m.reason})`).join('; ')}`
+      ? `moves: ${f.fallbacks.map((m) => `${rel(m.at, t0)} ${m.from}→${m.to} (${m.reason})`).join('; ')}`
       : 'moves: none';
   const logs = `logs: ${report.logs.url ?? `node ${report.logs.nodeId} is not in the cluster now`}`;
   return [...head, samples, '', freezes, moves, logs].join('\n');
@@ -76,6 +76,12 @@ const LEVELS: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 4
 function rtts(r: Record<string, number | null>): string {
   const entries = Object.entries(r);
   return entries.length > 0 ? entries.map(([k, v]) => `${k} ${v === null ? '✕' : `${v} ms`}`).join(' · ') : '-';
+}
+
+/** Seconds from the first sample: `+3s`, or `-2s` for a move before it. */
+function rel(at: number, t0: number): string {
+  const s = Math.round((at - t0) / 1000);
+  return s < 0 ? `${s}s` : `+${s}s`;
 }
 
 function num(v: number | null, unit: string): string {

@@ -109,6 +109,12 @@ describe('matchmesh reports / report', () => {
     expect(text).toMatch(/\+1s\s+webrtc\s+eu-1\s+-\s+2\.5%\s+-\s+30\s+-\s+-\s+-/);
     expect(text).toContain('freezes: +0s 1.0s');
     expect(text).toContain('moves: +1s webrtc→hls (no decoded frame for 2000 ms)');
+    expect(
+      formatReport({
+        ...report,
+        figures: { ...report.figures, fallbacks: [{ ...report.figures.fallbacks[0]!, at: 1_699_999_997_000 }] },
+      }),
+    ).toContain('moves: -2s webrtc→hls');
     expect(text).toContain('logs: http://127.0.0.1:8080/api/v1/logs?session=sess-abcdefgh');
   });
 
