@@ -99,6 +99,26 @@ describe('problem reports from a viewer, read by ops', () => {
     );
   });
 
+  it('/ops lists the report and opens it: figures and the session log lines', async () => {
+    const { browser, node } = match;
+    const ops = await browser.newPage();
+    try {
+      await ops.goto(`${node.url}/ops?token=${await token('admin', '*')}`);
+      const entry = ops.locator('[data-testid="ops-reports"] li').first();
+      await entry.waitFor({ timeout: 10_000 });
+      expect(await entry.textContent()).toContain('The picture stuttered when the goal was scored');
+      await entry.getByRole('button').click();
+      const detail = ops.getByTestId('ops-report');
+      await detail.locator('tbody tr').first().waitFor({ timeout: 10_000 });
+      expect(await detail.locator('tbody tr').count()).toBeGreaterThanOrEqual(3);
+      const logs = ops.getByTestId('ops-report-logs');
+      await logs.waitFor({ timeout: 10_000 });
+      expect(await logs.textContent()).toContain('peer joined');
+    } finally {
+      await ops.close();
+    }
+  });
+
   it('the real node answers a report without a token 401 and a malformed one 400, as problems', async () => {
     const { node } = match;
     const anonymous = await fetch(`${node.url}/reports`, {

@@ -1,5 +1,6 @@
 import type { NodeRecord, PipeSummary, StreamSummary } from '@matchmesh/protocol';
 import { useCallback, useEffect, useMemo, useState } from 'react';
+import { ReportsPanel } from './ReportsPanel.tsx';
 import { workerCells } from './workers.ts';
 
 const REFRESH_MS = 2000;
@@ -198,6 +199,7 @@ export function OpsPage() {
           ))}
         </tbody>
       </table>
+      <ReportsPanel token={token} />
     </main>
   );
 }
