@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 import { LogsResponse, ReportDetail, ReportsResponse } from '@matchmesh/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LiveMatch, startLiveMatch } from '../src/match.ts';
-import { token, tokenSecret } from '../src/node.ts';
+import { startNode, token, tokenSecret } from '../src/node.ts';
 import { REPO_ROOT } from '../src/processes.ts';
 
 const run = promisify(execFile);
@@ -116,6 +116,42 @@ describe('problem reports from a viewer, read by ops', () => {
       expect(await logs.textContent()).toContain('peer joined');
     } finally {
       await ops.close();
+    }
+  });
+
+  it("a viewer on another region's relay: the report links to that relay's lines, the region copy it pulled among them", async () => {
+    const { browser, node, redis } = match;
+    const relay = await startNode(redis.url, { MM_NODE_ID: 'rep-asia', MM_ROLES: 'relay', MM_REGION: 'asia' });
+    const page = await browser.newPage();
+    try {
+      // Served by the ingest's page, playing from the relay (pinned): the report goes to the page's node.
+      await page.goto(
+        `${node.url}/watch?stream=${stream}&node=${encodeURIComponent(relay.url)}&token=${await token('viewer', stream)}`,
+      );
+      await page.waitForFunction(() => (window.__mm?.framesDecoded() ?? 0) >= 90, undefined, { timeout: 30_000 });
+      await page.getByTestId('report-open').click();
+      await page.getByTestId('report-text').fill('Asia: sound fine, picture blocky');
+      await page.getByTestId('report-send').click();
+      const status = page.getByTestId('report-status');
+      await status.waitFor({ timeout: 10_000 });
+      const id = await status.getAttribute('data-report-id');
+      expect(id, (await status.textContent()) ?? '').toBeTruthy();
+
+      const raw = JSON.parse(await matchmesh(['report', id!, '--json', '--logs', '--url', node.url])) as {
+        logLines: unknown;
+      };
+      const report = ReportDetail.parse(raw);
+      expect(report).toMatchObject({ nodeId: 'rep-asia', region: 'asia', path: 'webrtc' });
+      expect(report.logs.url).toBe(`${relay.url}/api/v1/logs?session=${encodeURIComponent(report.sessionId)}`);
+      const lines = LogsResponse.shape.lines.parse(raw.logLines);
+      expect(lines.every((l) => l.session === report.sessionId && l.node === 'rep-asia')).toBe(true);
+      const messages = lines.map((l) => l.msg);
+      expect(messages).toContain('region copy brought through the mesh for this session');
+      expect(messages).toContain('peer joined');
+      console.log(`reports: relay session lines: ${messages.join(' · ')}`);
+    } finally {
+      await page.close();
+      await relay.stop();
     }
   });
 
