@@ -1,10 +1,10 @@
-import { ConfigError, loadConfig } from './config.ts';
+import { ConfigError, loadConfig, type NodeConfig } from './config.ts';
 import { createNodeLogger } from './logs/LogRing.ts';
 import { startNode } from './server.ts';
 
 /** `node apps/node/dist/main.js` (compiled by `tsc -b`): run one node from environment configuration. */
 async function main(): Promise<void> {
-  let config;
+  let config: NodeConfig;
   try {
     config = loadConfig();
   } catch (err) {

@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
 import fastifyStatic from '@fastify/static';
 import { alternativeRelay, PeerLiveness, ReportStore, relayAlternative } from '@matchmesh/cluster';
-import { signToken } from '@matchmesh/protocol';
 import { HlsService } from '@matchmesh/hls';
 import { Mesh, type MeshConfig, PlayoutAdvisor, sfuMedia } from '@matchmesh/mesh';
+import { signToken } from '@matchmesh/protocol';
 import { MediaService, type StreamRouter, type WorkerLogTag, WorkerPool } from '@matchmesh/sfu';
 import type { FastifyInstance } from 'fastify';
 import type { Logger as PinoLogger } from 'pino';

@@ -43,8 +43,6 @@ export {
   workerLoadRatio,
 } from './placement.ts';
 export { createRedisClient, FAIL_FAST_OPTIONS, type RedisSource } from './redis.ts';
-export { type RateBucket, type RateVerdict, ReportStore, type ReportStoreOptions } from './reports.ts';
-export { scaleAdvice } from './scale.ts';
 export {
   type NodeLoad,
   NodeRegistry,
@@ -52,4 +50,6 @@ export {
   type NodeRegistryOptions,
   type RegisterOptions,
 } from './registry.ts';
+export { type RateBucket, type RateVerdict, ReportStore, type ReportStoreOptions } from './reports.ts';
+export { scaleAdvice } from './scale.ts';
 export { type EmbeddedRedisOptions, type RedisServer, startEmbeddedRedis } from './testing/redis-server.ts';
