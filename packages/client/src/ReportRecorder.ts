@@ -106,7 +106,7 @@ export class ReportRecorder {
     this.#samples.push({
       at,
       path,
-      nodeId: stats?.nodeId ?? null,
+      nodeId: stats ? nodeOf(stats) : null,
       region: stats?.region ?? null,
       rttMs: stats?.rttMs ?? null,
       packetsLost: Math.max(0, Math.round(stats?.packetsLost ?? 0)),
@@ -171,6 +171,13 @@ export class ReportRecorder {
     this.#freezes = this.#freezes.filter((f) => f.at + f.durationMs >= since);
     this.#fallbacks = this.#fallbacks.filter((f) => f.at >= since);
   }
+}
+
+/** The node playing: the session's, or on HLS the placement's when HLS plays from the placed node. */
+function nodeOf(stats: PlayerStats): string | null {
+  if (stats.nodeId) return stats.nodeId;
+  const placed = stats.placement;
+  return placed && placed.nodeUrl === stats.nodeUrl ? placed.nodeId : null;
 }
 
 /** A short browser and OS name from the user agent string (`Chrome 131`, `Linux`): not the string itself. */
