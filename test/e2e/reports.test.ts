@@ -66,9 +66,10 @@ describe('problem reports from a viewer, read by ops', () => {
       logLines: unknown;
     };
     const report = ReportDetail.parse(raw);
-    const { samples } = report.figures;
+    expect(report.figures.samples.length).toBeLessThanOrEqual(61);
+    // From the first decoded frame on (on a loaded machine a first sample may fall before the join's answer).
+    const samples = report.figures.samples.slice(report.figures.samples.findIndex((s) => s.framesDecoded > 0));
     expect(samples.length).toBeGreaterThanOrEqual(3);
-    expect(samples.length).toBeLessThanOrEqual(61);
     for (const s of samples) expect(s).toMatchObject({ path: 'webrtc', nodeId: 'rep-1', region: 'local' });
     const frames = samples.map((s) => s.framesDecoded);
     expect(frames[0]).toBeGreaterThan(0);

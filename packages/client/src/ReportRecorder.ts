@@ -106,8 +106,7 @@ export class ReportRecorder {
     this.#samples.push({
       at,
       path,
-      nodeId: stats ? nodeOf(stats) : null,
-      region: stats?.region ?? null,
+      ...(stats ? whereOf(stats) : { nodeId: null, region: null }),
       rttMs: stats?.rttMs ?? null,
       packetsLost: Math.max(0, Math.round(stats?.packetsLost ?? 0)),
       lossPct,
@@ -173,11 +172,16 @@ export class ReportRecorder {
   }
 }
 
-/** The node playing: the session's, or on HLS the placement's when HLS plays from the placed node. */
-function nodeOf(stats: PlayerStats): string | null {
-  if (stats.nodeId) return stats.nodeId;
+/**
+ * The node playing and its region: the session's (known once it joined), else
+ * the placement's when the player plays (HLS) or connects to the placed node.
+ */
+function whereOf(stats: PlayerStats): { nodeId: string | null; region: string | null } {
+  if (stats.nodeId) return { nodeId: stats.nodeId, region: stats.region };
   const placed = stats.placement;
-  return placed && placed.nodeUrl === stats.nodeUrl ? placed.nodeId : null;
+  if (placed && placed.nodeUrl === stats.nodeUrl)
+    return { nodeId: placed.nodeId, region: placed.region ?? stats.region };
+  return { nodeId: null, region: stats.region };
 }
 
 /** A short browser and OS name from the user agent string (`Chrome 131`, `Linux`): not the string itself. */

@@ -130,7 +130,7 @@ describe('ReportRecorder', () => {
     const { rec, tick } = recorder();
     rec.record(stats(10, { iceProtocol: 'tcp' }));
     tick();
-    const placement = { nodeUrl: 'http://127.0.0.1:2', nodeId: 'eu-2' } as PlayerStats['placement'];
+    const placement = { nodeUrl: 'http://127.0.0.1:2', nodeId: 'eu-2', region: 'eu' } as PlayerStats['placement'];
     rec.record(
       stats(20, { path: 'hls', iceProtocol: undefined, nodeId: null, nodeUrl: 'http://127.0.0.1:2', placement }),
     );
@@ -138,7 +138,11 @@ describe('ReportRecorder', () => {
     rec.record(null);
     expect(rec.figures().samples.map((s) => s.path)).toEqual(['webrtc-tcp', 'hls', 'none']);
     // HLS stats name no node: the placement's, when HLS plays from the placed node.
-    expect(rec.figures().samples.map((s) => s.nodeId)).toEqual(['eu-1', 'eu-2', null]);
+    expect(rec.figures().samples.map((s) => [s.nodeId, s.region])).toEqual([
+      ['eu-1', 'eu'],
+      ['eu-2', 'eu'],
+      [null, null],
+    ]);
   });
 
   it('records moves along the ladder with their reasons, from the player state events, within the window', () => {
