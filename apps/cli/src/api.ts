@@ -3,9 +3,13 @@ import {
   CostResponse,
   DrainResponse,
   KeysResponse,
+  LogsResponse,
   type NodeRecord,
   NodesResponse,
   Problem,
+  ReportDetail,
+  type ReportSummary,
+  ReportsResponse,
   RetireKeyResponse,
   RotateKeyResponse,
   ScaleAdviceResponse,
@@ -100,6 +104,20 @@ export class AdminClient {
 
   async retireKey(kid: string): Promise<ApiResult<RetireKeyResponse>> {
     return this.call('POST', `/api/v1/keys/${encodeURIComponent(kid)}/retire`, RetireKeyResponse);
+  }
+
+  async reports(limit = 100): Promise<ApiResult<ReportSummary[]>> {
+    const r = await this.call('GET', `/api/v1/reports?limit=${limit}`, ReportsResponse);
+    return { value: r.value.reports, raw: r.raw };
+  }
+
+  async report(id: string): Promise<ApiResult<ReportDetail>> {
+    return this.call('GET', `/api/v1/reports/${encodeURIComponent(id)}`, ReportDetail);
+  }
+
+  /** A session's log lines on this node (a report's `logs.url` names the node). */
+  async logs(session: string): Promise<ApiResult<LogsResponse>> {
+    return this.call('GET', `/api/v1/logs?session=${encodeURIComponent(session)}`, LogsResponse);
   }
 
   private async call<S extends z.ZodType>(

@@ -17,6 +17,8 @@ Usage:
   matchmesh scale-advice [--headroom 0.25] [--url <node-url>] [--json]   relays each region needs now
   matchmesh keys list|rotate|retire <kid> [--url <node-url>] [--json]   token signing keys
   matchmesh cost [--reset] [--url <node-url>] [--json]   the night's cost per region beside the CDN's (--reset: a new night)
+  matchmesh reports [--limit 100] [--url <node-url>] [--json]   viewers' problem reports, newest first
+  matchmesh report <id> [--logs] [--url <node-url>] [--json]    one report's figures (--logs: its session's node log lines)
 
 Roles: ${Role.options.join(', ')}   (--backup: publisher only)
 Token secret: MM_TOKEN_SECRET, else <repo>/.matchmesh/secret (npm run setup creates it);
@@ -50,6 +52,8 @@ export type Command =
       json: boolean;
       timeoutMs: number;
     }
+  | { kind: 'reports'; limit: number; url: string | undefined; json: boolean; timeoutMs: number }
+  | { kind: 'report'; id: string; logs: boolean; url: string | undefined; json: boolean; timeoutMs: number }
   | {
       kind: 'drain';
       nodeId: string;
@@ -123,6 +127,31 @@ export function parseCommand(argv: readonly string[]): Command {
     }
     case 'keys':
       return parseKeys(rest);
+    case 'reports': {
+      const { values, positionals } = parse(rest, { ...admin, limit: { type: 'string' } });
+      if (values.help) return { kind: 'help' };
+      noPositionals(name, positionals);
+      const limit = values.limit === undefined ? 100 : Number(values.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 500) {
+        throw new UsageError(`reports: invalid --limit ${JSON.stringify(values.limit)} (1 to 500)`);
+      }
+      return { kind: name, limit, url: values.url, json: !!values.json, timeoutMs: timeout(values.timeout) };
+    }
+    case 'report': {
+      const { values, positionals } = parse(rest, { ...admin, logs: { type: 'boolean' } });
+      if (values.help) return { kind: 'help' };
+      const [id, ...extra] = positionals;
+      if (!id) throw new UsageError('report: missing <id> (see `matchmesh reports`)');
+      noPositionals(name, extra);
+      return {
+        kind: name,
+        id,
+        logs: !!values.logs,
+        url: values.url,
+        json: !!values.json,
+        timeoutMs: timeout(values.timeout),
+      };
+    }
     default:
       throw new UsageError(`unknown command ${JSON.stringify(name)}`);
   }

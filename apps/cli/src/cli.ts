@@ -5,6 +5,7 @@ import { AdminClient, ApiError } from './api.ts';
 import { type Command, DEFAULT_NODE_URL, parseCommand, USAGE, UsageError } from './args.ts';
 import { formatCost } from './cost.ts';
 import { formatKeys, formatNodes, formatRetired, formatRotated, formatScaleAdvice, formatStreams } from './format.ts';
+import { formatLogLines, formatReport, formatReports } from './format-reports.ts';
 import { findRepoRoot, resolveSigningKey, SecretError, signToken, TokenError } from './tokens.ts';
 
 /** Everything the CLI touches, injectable so tests run it in-process. */
@@ -122,6 +123,25 @@ async function execute(command: Command, io: CliIo): Promise<void> {
       }
       const res = await admin.cost();
       io.stdout(command.json ? json(res.raw) : `${formatCost(res.value, now())}\n`);
+      return;
+    }
+    case 'reports': {
+      const res = await (await client(command, io)).reports(command.limit);
+      io.stdout(command.json ? json(res.raw) : `${formatReports(res.value, now())}\n`);
+      return;
+    }
+    case 'report': {
+      const res = await (await client(command, io)).report(command.id);
+      // The log lines live on the node that served the session: ask that node.
+      const logs =
+        command.logs && res.value.logs.url
+          ? await (await client({ ...command, url: new URL(res.value.logs.url).origin }, io)).logs(res.value.sessionId)
+          : undefined;
+      if (command.json) {
+        io.stdout(json(logs ? { ...(res.raw as object), logLines: logs.value.lines } : res.raw));
+      } else {
+        io.stdout(`${formatReport(res.value)}\n${logs ? `\n${formatLogLines(logs.value.lines)}\n` : ''}`);
+      }
       return;
     }
     case 'drain': {

@@ -186,6 +186,25 @@ export const ConfigSchema = z
     MM_HLS_AUDIO_KBPS: z.coerce.number().int().min(32).max(320).default(96),
     MM_FFMPEG_PATH: z.string().default('ffmpeg'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** Recent log lines (info and above) each node keeps in memory for `GET /api/v1/logs?session=`. */
+    MM_LOG_RING_LINES: z.coerce.number().int().min(100).max(1_000_000).default(5000),
+    /** Viewers' problem reports are kept this long in Redis. */
+    MM_REPORT_TTL_HOURS: z.coerce
+      .number()
+      .min(0.01)
+      .max(24 * 90)
+      .default(72),
+    /** Largest report body (the player sends ~60 one-second samples: ~15 KiB); bigger is 413. */
+    MM_REPORT_MAX_BYTES: z.coerce
+      .number()
+      .int()
+      .min(4096)
+      .max(1024 * 1024)
+      .default(48 * 1024),
+    /** Reports one player session may send per window, and one token subject (or address) across sessions. */
+    MM_REPORT_SESSION_LIMIT: z.coerce.number().int().min(1).default(3),
+    MM_REPORT_SUBJECT_LIMIT: z.coerce.number().int().min(1).default(20),
+    MM_REPORT_WINDOW_S: z.coerce.number().int().min(1).default(600),
   })
   .superRefine((env, ctx) => {
     if (env.MM_ROLES.includes('relay') && !env.MM_REGION) {
@@ -286,6 +305,9 @@ export interface NodeConfig {
   tokens: { bootstrapSecret: string; keysRefreshMs: number };
   /** Prices of the night's cost figures (GET /api/v1/cost, metrics, heartbeat). */
   cost: PriceConfig;
+  /** Viewers' problem reports (routes/reports.ts). */
+  reports: { ttlMs: number; maxBytes: number; perSession: number; perSubject: number; windowMs: number };
+  logs: { ringLines: number };
 }
 
 export const REPO_ROOT = path.resolve(import.meta.dirname, '../../..');
@@ -402,6 +424,14 @@ export function sections(c: Config): NodeConfig {
       defaultUsdPerGb: c.MM_EGRESS_USD_PER_GB,
       cdnUsdPerGb: c.MM_CDN_USD_PER_GB,
     },
+    reports: {
+      ttlMs: Math.round(c.MM_REPORT_TTL_HOURS * 3_600_000),
+      maxBytes: c.MM_REPORT_MAX_BYTES,
+      perSession: c.MM_REPORT_SESSION_LIMIT,
+      perSubject: c.MM_REPORT_SUBJECT_LIMIT,
+      windowMs: c.MM_REPORT_WINDOW_S * 1000,
+    },
+    logs: { ringLines: c.MM_LOG_RING_LINES },
   };
 }
 

@@ -1,10 +1,10 @@
-import pino from 'pino';
-import { ConfigError, loadConfig } from './config.ts';
+import { ConfigError, loadConfig, type NodeConfig } from './config.ts';
+import { createNodeLogger } from './logs/LogRing.ts';
 import { startNode } from './server.ts';
 
 /** `node apps/node/dist/main.js` (compiled by `tsc -b`): run one node from environment configuration. */
 async function main(): Promise<void> {
-  let config;
+  let config: NodeConfig;
   try {
     config = loadConfig();
   } catch (err) {
@@ -14,8 +14,14 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const logger = pino({ level: config.node.logLevel, base: { node: config.node.id } });
-  const node = await startNode(config, logger);
+  // stdout at LOG_LEVEL; info and above also in the ring ops read a session's lines from.
+  const { logger, ring } = createNodeLogger({
+    level: config.node.logLevel,
+    ringLevel: 'info',
+    ringLines: config.logs.ringLines,
+    base: { node: config.node.id },
+  });
+  const node = await startNode(config, logger, ring);
   const stop = async (signal: string): Promise<void> => {
     logger.info({ signal }, 'stopping');
     await node.close();

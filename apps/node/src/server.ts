@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import fastifyStatic from '@fastify/static';
-import { alternativeRelay, CostLedger, PeerLiveness, relayAlternative } from '@matchmesh/cluster';
+import { alternativeRelay, CostLedger, PeerLiveness, ReportStore, relayAlternative } from '@matchmesh/cluster';
 import { HlsService } from '@matchmesh/hls';
 import { Mesh, type MeshConfig, PlayoutAdvisor, sfuMedia } from '@matchmesh/mesh';
 import { formatScorePosition, LAST_SCORE_HEADER, signToken } from '@matchmesh/protocol';
@@ -15,6 +15,7 @@ import { NodeCost } from './cost/NodeCost.ts';
 import { createHttpApp } from './http/app.ts';
 import { serveOpenApi } from './http/openapi.ts';
 import { mintIceServers } from './ice-servers.ts';
+import { LogRing } from './logs/LogRing.ts';
 import { NodeMetrics } from './metrics.ts';
 import { registerAdmin } from './routes/admin.ts';
 import { registerCost } from './routes/cost.ts';
@@ -24,6 +25,7 @@ import { registerHls } from './routes/hls.ts';
 import { registerKeys } from './routes/keys.ts';
 import { registerMetrics } from './routes/metrics.ts';
 import { registerPipeTunnel } from './routes/pipe-tunnel.ts';
+import { registerReports } from './routes/reports.ts';
 import { registerScores } from './routes/scores.ts';
 import { registerWebRtcHttp } from './routes/webrtc-http.ts';
 import { SignalingServer } from './signaling/SignalingServer.ts';
@@ -51,7 +53,12 @@ export interface MatchmeshNode {
  * Everything is built before the server listens; only the cluster
  * registration waits for the bound URL.
  */
-export async function startNode(config: NodeConfig, logger: PinoLogger): Promise<MatchmeshNode> {
+export async function startNode(
+  config: NodeConfig,
+  logger: PinoLogger,
+  // main.ts feeds the logger into it (logs/LogRing.ts); a node started otherwise keeps an empty one.
+  logRing: LogRing = new LogRing(1),
+): Promise<MatchmeshNode> {
   const { node, rtc } = config;
   const area = (name: string): PinoLogger => logger.child({ area: name });
 
@@ -148,7 +155,7 @@ export async function startNode(config: NodeConfig, logger: PinoLogger): Promise
     region: node.region,
     log: area('signaling'),
     admissionBlocked: (role, stream) => admission.join(role, stream),
-    resolveStream: (stream) => streams.resolve(stream),
+    resolveStream: (stream, log) => streams.resolve(stream, log),
     hasRoom: () => pool.hasRoom(),
     seat: (stream, role) => media.seat(stream, { commentator: role === 'commentator' }),
     // A join storm against a full node reads the registry once a second, not once per refusal.
@@ -272,6 +279,22 @@ export async function startNode(config: NodeConfig, logger: PinoLogger): Promise
       flushLocal: () => cost.flush(),
     }),
   );
+  const reports = new ReportStore({
+    redis: cluster.redis,
+    cluster: config.cluster.name,
+    ttlMs: config.reports.ttlMs,
+    logger: area('reports'),
+  });
+  await registerReports(app, {
+    tokenSecret: tokenKeys,
+    store: () => reports,
+    limits: config.reports,
+    nodeId: node.id,
+    nodeUrl: async (id) => (await cluster.registry.get(id))?.url,
+    ring: logRing,
+    log: area('reports'),
+    // onReport: the ops events feed (kind 'report') is wired here at merge.
+  });
   await serveOpenApi(app, tokenKeys);
   await serveWebApp(app, config.http.webDist, logger);
 
@@ -313,6 +336,7 @@ export async function startNode(config: NodeConfig, logger: PinoLogger): Promise
       await ledger.close();
       media.close();
       await keys.close();
+      await reports.close();
       await cluster.close();
     },
   };

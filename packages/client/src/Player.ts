@@ -69,6 +69,8 @@ export class Player extends TypedEmitter<PlayerEvents> {
     // Every session asks for the layer the viewer's choice allows when its video consumer is made.
     this.options = {
       ...options,
+      // One id for the whole viewing session, across relays and paths: every node it joins logs under it.
+      sessionId: options.sessionId ?? newSessionId(),
       maxLayer: (available) => maxLayerFor(this.#quality, available, this.#surface.shownHeight),
     };
     const retry = options.retry ?? {};
@@ -120,6 +122,11 @@ export class Player extends TypedEmitter<PlayerEvents> {
 
   get reason(): string {
     return this.#driver.shown.reason;
+  }
+
+  /** The id the nodes' log lines of this viewer carry (sent at every join; a problem report names it). */
+  get sessionId(): string {
+    return this.options.sessionId!;
   }
 
   /** The viewer's quality choice ('auto' unless setQuality changed it). */
@@ -272,4 +279,13 @@ export class Player extends TypedEmitter<PlayerEvents> {
 
   readonly #hlsFrameTime = (meta: VideoFrameCallbackMetadata): number | undefined =>
     this.#driver.hls?.mediaTimeOf(meta);
+}
+
+/** 16 random bytes, base64url: unguessable, and fits the protocol's SessionId. */
+function newSessionId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return btoa(String.fromCharCode(...bytes))
+    .replace(/\+/g, '-')
+    .replace(/\//g, '_')
+    .replace(/=+$/, '');
 }

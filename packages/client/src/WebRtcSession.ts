@@ -50,6 +50,8 @@ export type WebRtcSessionOptions = {
    * is created; a later change goes through setMaxLayer().
    */
   maxLayer?: (layers: VideoLayersInfo) => number | null;
+  /** The player's session id, sent at join: the node's log lines of this viewer carry it (problem reports). */
+  sessionId?: string;
 };
 
 /** The program video's layers as the node reports them, and the cap the viewer asked for (null: automatic). */
@@ -202,6 +204,7 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
         token,
         role: this.options.role ?? 'viewer',
         ...(lastSeq > 0 ? { sinceSeq: lastSeq } : {}),
+        ...(this.options.sessionId ? { sessionId: this.options.sessionId } : {}),
       });
       this.#assertOpen();
       this.#nodeId = joined.nodeId;

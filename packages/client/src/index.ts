@@ -42,6 +42,14 @@ export {
   type RetryOptions,
 } from './Player.ts';
 export { layerLabel, maxLayerFor, type Quality } from './quality.ts';
+export {
+  platformOf,
+  type RecordedPlayer,
+  ReportError,
+  ReportRecorder,
+  type ReportRecorderOptions,
+  sendProblemReport,
+} from './ReportRecorder.ts';
 export { type ReceivedScore, ScoreFeed, type ScoreFeedOptions, type ScorePushResult } from './ScoreFeed.ts';
 export { type FrameMediaTime, rtpMediaTime, ScreenScore, type ScreenScoreEvents } from './ScreenScore.ts';
 export {

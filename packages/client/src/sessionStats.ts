@@ -22,6 +22,10 @@ export type SessionStats = {
   frameWidth?: number;
   frameHeight?: number;
   jitterBufferDelayMs?: number;
+  /** Inbound video RTP jitter (interarrival), ms. */
+  jitterMs?: number;
+  /** Round trip of the selected ICE candidate pair (STUN consent checks), ms. */
+  rttMs?: number;
   /** The playout delay the node asked for, as the browser's receivers took it (jitterBufferTarget, ms). */
   playoutDelayMs?: number;
   scoresReceived: number;
@@ -81,6 +85,7 @@ export function summarizeStats(report: RTCStatsReport): Partial<SessionStats> {
         if (typeof s.framesPerSecond === 'number') out.framesPerSecond = s.framesPerSecond;
         if (typeof s.frameWidth === 'number') out.frameWidth = s.frameWidth;
         if (typeof s.frameHeight === 'number') out.frameHeight = s.frameHeight;
+        if (typeof s.jitter === 'number') out.jitterMs = s.jitter * 1000;
         const emitted = num(s.jitterBufferEmittedCount);
         if (emitted > 0) out.jitterBufferDelayMs = (num(s.jitterBufferDelay) / emitted) * 1000;
       }
@@ -93,6 +98,7 @@ export function summarizeStats(report: RTCStatsReport): Partial<SessionStats> {
   });
   if (transportBytes !== undefined) out.bytesReceived = transportBytes;
   const pair = selectedPairId ? byId.get(selectedPairId) : undefined;
+  if (typeof pair?.currentRoundTripTime === 'number') out.rttMs = pair.currentRoundTripTime * 1000;
   const local = pair ? byId.get(String(pair.localCandidateId)) : undefined;
   if (local) {
     if (typeof local.protocol === 'string') out.iceProtocol = local.protocol;

@@ -62,6 +62,7 @@ export {
   type NodeRegistryOptions,
   type RegisterOptions,
 } from './registry.ts';
+export { type RateBucket, type RateVerdict, ReportStore, type ReportStoreOptions } from './reports.ts';
 export { scaleAdvice } from './scale.ts';
 export { SigningKeyRing, type SigningKeyRingOptions } from './signing-key-ring.ts';
 export {

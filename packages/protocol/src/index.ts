@@ -18,6 +18,7 @@ export * from './logger.ts';
 export * from './mesh.ts';
 export * from './ops.ts';
 export * from './problem.ts';
+export * from './reports.ts';
 export * from './rtc-params.ts';
 export * from './scores.ts';
 export * from './signaling.ts';

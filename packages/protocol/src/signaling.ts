@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ObjectId, RegionName, StreamId } from './ids.ts';
+import { SessionId } from './reports.ts';
 import {
   DtlsParameters,
   IceCandidates,
@@ -35,6 +36,12 @@ export const JoinRequest = z.object({
    * move loses none.
    */
   sinceSeq: z.number().int().min(0).optional(),
+  /**
+   * The player's session id (one per player, kept across relays): the node
+   * tags every log line of this peer with it, and a problem report carries
+   * it. Absent: the node makes one (and returns it).
+   */
+  sessionId: SessionId.optional(),
 });
 
 export const CreateTransportRequest = z.object({
@@ -165,6 +172,8 @@ export const JoinResponse = z.object({
    * ms): set on relays at the far end of a long haul, so retransmissions across it arrive in time.
    */
   playoutDelayMs: z.number().int().min(0).max(4000).optional(),
+  /** The session id in this node's log lines of the peer (the join's, or one the node made). */
+  sessionId: z.string().optional(),
 });
 export type JoinResponse = z.infer<typeof JoinResponse>;
 

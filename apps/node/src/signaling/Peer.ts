@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import {
   type ConsumeResponse,
   type DataConsumerInfo,
@@ -47,8 +48,8 @@ export interface PeerContext {
   playout?: ViewerPlayout;
   /** Refuse new joins (Redis down, node draining, no relay role for viewers) with this reason, or undefined. */
   admissionBlocked(role: 'viewer' | 'commentator', stream: string): string | undefined;
-  /** The stream's router here, pulling the region's copy if needed; undefined if not live. */
-  resolveStream(stream: string): Promise<StreamRouter | undefined>;
+  /** The stream's router here, pulling the region's copy if needed (logged on `log`); undefined if not live. */
+  resolveStream(stream: string, log?: Logger): Promise<StreamRouter | undefined>;
   /** Whether some worker has room for one more viewer (checked before anything is built). */
   hasRoom(): boolean;
   /** A place on one of the node's workers (MediaService.seat); throws MediaError 'node_full'. */
@@ -79,10 +80,23 @@ export class Peer {
   #unwatchPlayout: (() => void) | undefined;
   /** Set by the server: sends a drain notification on this peer's socket. */
   notifyDrain?: (reason: string) => void;
+  /** The session id (the player's, or made here at join) and the logger that carries it on every line. */
+  #sessionId: string | undefined;
+  #log: Logger;
 
   constructor(ctx: PeerContext, notify: (n: SignalingNotification) => void) {
     this.#ctx = ctx;
     this.#notify = notify;
+    this.#log = ctx.log;
+  }
+
+  /** This peer's logger: bound to its session once it has asked to join. */
+  get log(): Logger {
+    return this.#log;
+  }
+
+  get sessionId(): string | undefined {
+    return this.#sessionId;
   }
 
   /** Where this peer is served from (its stream's outlet on its worker). */
@@ -96,6 +110,9 @@ export class Peer {
 
   async join(data: SignalingRequestData<'join'>): Promise<JoinResponse> {
     if (this.#media) throw new SignalingFailure('conflict', 'already joined');
+    // Every line about this peer from here on carries its session id (a refused join too).
+    this.#sessionId = data.sessionId ?? randomBytes(9).toString('base64url');
+    this.#log = this.#ctx.log.child?.({ session: this.#sessionId, stream: data.stream }) ?? this.#ctx.log;
     let claims: TokenClaims;
     try {
       claims = await verifyToken(this.#ctx.tokenSecret, data.token);
@@ -113,9 +130,9 @@ export class Peer {
     if (data.role === 'viewer' && !this.#ctx.hasRoom()) throw await this.#full();
     let source: StreamRouter | undefined;
     try {
-      source = await this.#ctx.resolveStream(data.stream);
+      source = await this.#ctx.resolveStream(data.stream, this.#log);
     } catch (err) {
-      this.#ctx.log.warn({ err: String(err), stream: data.stream }, 'could not bring the stream to this node');
+      this.#log.warn({ err: String(err), stream: data.stream }, 'could not bring the stream to this node');
       throw new SignalingFailure('unavailable', `stream "${data.stream}" cannot be served from this node right now`);
     }
     if (!source) throw new SignalingFailure('not_found', `stream "${data.stream}" is not live`);
@@ -154,7 +171,9 @@ export class Peer {
       this.#notify({ notification: 'playoutDelayChanged', data: { playoutDelayMs } }),
     );
     const playoutDelayMs = playout?.delayFor(data.stream) ?? 0;
+    this.#log.info({ role: data.role, router: stream.router.id, resumed, playoutDelayMs }, 'peer joined');
     return {
+      sessionId: this.#sessionId,
       routerRtpCapabilities: stream.rtpCapabilities,
       nodeId: this.#ctx.nodeId,
       region: this.#ctx.region,
@@ -170,7 +189,12 @@ export class Peer {
     if (data.direction === 'send' && this.#role !== 'commentator') {
       throw new SignalingFailure('forbidden', 'only commentators may send media');
     }
-    return media.createTransport(data);
+    const transport = await media.createTransport(data);
+    this.#log.info(
+      { transportId: transport.id, direction: data.direction, forceTcp: data.forceTcp },
+      'transport created',
+    );
+    return transport;
   }
 
   async connectTransport(data: SignalingRequestData<'connectTransport'>): Promise<Record<string, never>> {
@@ -183,6 +207,10 @@ export class Peer {
     const media = this.#joined();
     const consumers = await media.consume(data.transportId, data.rtpCapabilities);
     const layers = media.layers;
+    this.#log.info(
+      { transportId: data.transportId, consumers: consumers.map((c) => `${c.source}/${c.kind}:${c.id}`) },
+      'consuming',
+    );
     return { consumers, ...(layers ? { layers } : {}) };
   }
 
@@ -218,6 +246,7 @@ export class Peer {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#sessionId) this.#log.info({ joined: this.#media !== undefined }, 'peer left');
     this.#unwatchPlayout?.();
     // The stream outlives its viewers: leave no listener (and no Peer) behind on it.
     this.#media?.outlet.off('programchanged', this.#onProgramChanged);

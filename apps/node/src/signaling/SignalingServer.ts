@@ -63,7 +63,7 @@ export class SignalingServer {
       this.peers.delete(peer);
       peer.close();
     });
-    socket.on('error', (err) => this.#ctx.log.warn({ err }, 'signaling socket error'));
+    socket.on('error', (err) => peer.log.warn({ err }, 'signaling socket error'));
   }
 
   async #handle(peer: Peer, raw: Buffer, isBinary: boolean): Promise<SignalingResponse> {
@@ -100,14 +100,18 @@ export class SignalingServer {
       const result = await handler.call(peer, parsed.data);
       return { id, ok: true, data: result };
     } catch (err) {
-      if (err instanceof SignalingFailure) return fail(id, err.code, err.message, err.alternative);
+      if (err instanceof SignalingFailure) {
+        // A refusal (full, unavailable, forbidden…) is part of the session's story.
+        if (method === 'join') peer.log.info({ code: err.code, reason: err.message }, 'join refused');
+        return fail(id, err.code, err.message, err.alternative);
+      }
       if (err instanceof PeerMediaError) return fail(id, err.code, err.message);
       // mediasoup rejects bad parameters with TypeError / UnsupportedError:
       // the peer's fault, reported as such.
       const name = (err as Error)?.name;
       if (name === 'TypeError' || name === 'UnsupportedError') return fail(id, 'bad_request', (err as Error).message);
       if (name === 'InvalidStateError') return fail(id, 'conflict', (err as Error).message);
-      this.#ctx.log.error({ err, method }, 'signaling handler failed');
+      peer.log.error({ err, method }, 'signaling handler failed');
       return fail(id, 'internal', 'internal error');
     }
   }

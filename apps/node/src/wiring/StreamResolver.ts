@@ -35,9 +35,19 @@ export class StreamResolver {
     this.#held = o.held ?? (() => undefined);
   }
 
-  /** For a signaling join: through the mesh; a failure to pull rejects (the peer is told to retry). */
-  async resolve(stream: string): Promise<StreamRouter | undefined> {
-    return this.#tell(await this.#mesh.resolveStream(stream));
+  /**
+   * For a signaling join: through the mesh; a failure to pull rejects (the
+   * peer is told to retry). `log` (the session's) records the cluster work
+   * the join caused: a region copy claimed and piped here for it.
+   */
+  async resolve(stream: string, log?: Logger): Promise<StreamRouter | undefined> {
+    const wasLive = this.#local.stream(stream)?.live === true;
+    const started = Date.now();
+    const router = this.#tell(await this.#mesh.resolveStream(stream));
+    if (!wasLive && router?.live && log) {
+      log.info({ stream, tookMs: Date.now() - started }, 'region copy brought through the mesh for this session');
+    }
+    return router;
   }
 
   #tell(router: StreamRouter | undefined): StreamRouter | undefined {

@@ -1,6 +1,7 @@
 import type { NodeRecord, PipeSummary, StreamSummary } from '@matchmesh/protocol';
 import { useCallback, useEffect, useMemo, useState } from 'react';
 import { CostPanel } from './CostPanel.tsx';
+import { ReportsPanel } from './ReportsPanel.tsx';
 import { workerCells } from './workers.ts';
 
 const REFRESH_MS = 2000;
@@ -200,6 +201,7 @@ export function OpsPage() {
           ))}
         </tbody>
       </table>
+      <ReportsPanel token={token} />
     </main>
   );
 }

@@ -1,10 +1,11 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { bindVideo } from '../testHook.ts';
+import { QualityMenu } from './QualityMenu.tsx';
+import { ReplayBar } from './ReplayBar.tsx';
+import { ReportProblem } from './ReportProblem.tsx';
 import { ScoreBug } from './ScoreBug.tsx';
 import { StatsPanel } from './StatsPanel.tsx';
 import { StatusBadge } from './StatusBadge.tsx';
-import { QualityMenu } from './QualityMenu.tsx';
-import { ReplayBar } from './ReplayBar.tsx';
 import { type PlayerParams, usePlayer } from './usePlayer.ts';
 
 /**
@@ -133,7 +134,10 @@ export function ViewerPage() {
           </button>
         )}
       </section>
-      <StatsPanel player={player} />
+      <div className="sidebar">
+        <ReportProblem player={player} stream={params.stream} token={params.token} />
+        <StatsPanel player={player} />
+      </div>
     </main>
   );
 }
