@@ -46,6 +46,10 @@ export function clusterKeys(cluster: string) {
     claim: (stream: string, region: string) => `${p}claim:${stream}:${region}`,
     /** STRING counter: fencing token of the claim's latest win (INCR per win, PX one day). */
     claimFence: (stream: string, region: string) => `${p}claim-fence:${stream}:${region}`,
+    /** STREAM of ops events (the events feed), trimmed to about EventLog's maxLen entries. */
+    events: `${p}events`,
+    /** STRING "1", PX: an event written once cluster-wide (a node's departure) was already written. */
+    eventOnce: (key: string) => `${p}event-once:${key}`,
     /** Pub/sub channel a node listens on for bus messages addressed to it. */
     bus: (nodeId: string) => `${p}bus:${nodeId}`,
   };
