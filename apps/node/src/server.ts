@@ -1,13 +1,14 @@
 import { existsSync } from 'node:fs';
 import fastifyStatic from '@fastify/static';
 import { alternativeRelay, PeerLiveness, relayAlternative } from '@matchmesh/cluster';
-import { signToken } from '@matchmesh/protocol';
 import { HlsService } from '@matchmesh/hls';
 import { Mesh, type MeshConfig, PlayoutAdvisor, sfuMedia } from '@matchmesh/mesh';
+import { signToken } from '@matchmesh/protocol';
 import { MediaService, type StreamRouter, type WorkerLogTag, WorkerPool } from '@matchmesh/sfu';
 import type { FastifyInstance } from 'fastify';
 import type { Logger as PinoLogger } from 'pino';
 import { ClusterLink, type NodeLoad } from './cluster/ClusterLink.ts';
+import { DepartureWatch } from './cluster/DepartureWatch.ts';
 import { IngestAnnouncer } from './cluster/IngestAnnouncer.ts';
 import { type NodeConfig, publicUrl } from './config.ts';
 import { createHttpApp } from './http/app.ts';
@@ -15,16 +16,20 @@ import { serveOpenApi } from './http/openapi.ts';
 import { mintIceServers } from './ice-servers.ts';
 import { NodeMetrics } from './metrics.ts';
 import { registerAdmin } from './routes/admin.ts';
+import { registerBeacon } from './routes/beacon.ts';
 import { registerEdges } from './routes/edges.ts';
 import { registerHealth } from './routes/health.ts';
 import { registerHls } from './routes/hls.ts';
 import { registerMetrics } from './routes/metrics.ts';
+import { registerOpsLive } from './routes/ops-live.ts';
 import { registerPipeTunnel } from './routes/pipe-tunnel.ts';
 import { registerWebRtcHttp } from './routes/webrtc-http.ts';
 import { SignalingServer } from './signaling/SignalingServer.ts';
 import { AdmissionPolicy } from './wiring/AdmissionPolicy.ts';
 import { cachedFor } from './wiring/cachedFor.ts';
+import { HlsPlayers } from './wiring/HlsPlayers.ts';
 import { LocalAudience } from './wiring/LocalAudience.ts';
+import { opsSnapshot } from './wiring/opsSnapshot.ts';
 import { StreamResolver } from './wiring/StreamResolver.ts';
 import { advisedPlayout, fixedPlayout } from './wiring/viewerPlayout.ts';
 
@@ -143,6 +148,20 @@ export async function startNode(config: NodeConfig, logger: PinoLogger): Promise
     resolveStream: (stream) => streams.bestEffort(stream),
   });
   media.on('published', (stream) => hls.published(stream));
+  // The events feed: every switch of a stream's program here (ingest: primary ↔ backup; relay: the copies).
+  media.on('created', (router) =>
+    router.program.on('switched', (record) => {
+      const to = router.program.status().sources.find((s) => s.id === record.to)?.label ?? record.to;
+      void cluster.events.append({
+        kind: 'source-switch',
+        nodeId: node.id,
+        region: node.region,
+        stream: router.stream,
+        detail: `→ ${to}: ${record.reason}`.slice(0, 500),
+      });
+    }),
+  );
+  const hlsPlayers = new HlsPlayers();
   audience.add((stream) => [...signaling.peers].filter((p) => p.stream?.stream === stream).length);
   audience.add((stream) => (hls.active(stream) ? 1 : 0));
   const metrics = new NodeMetrics(media, signaling, () => mesh, { node: node.id, region: node.region });
@@ -205,9 +224,10 @@ export async function startNode(config: NodeConfig, logger: PinoLogger): Promise
       log: area('mesh'),
     }),
   );
-  await app.register(async (scope) =>
-    registerHls(scope, { hls, tokenSecret: config.tokens.secret, startWaitMs: 10_000 }),
-  );
+  await app.register(async (scope) => {
+    hlsPlayers.watch(scope);
+    await registerHls(scope, { hls, tokenSecret: config.tokens.secret, startWaitMs: 10_000 });
+  });
   await registerMetrics(app, metrics, config.tokens.secret);
   await registerEdges(app, {
     tokenSecret: config.tokens.secret,
@@ -223,6 +243,22 @@ export async function startNode(config: NodeConfig, logger: PinoLogger): Promise
       signaling,
       mesh: () => mesh,
       nodeId: node.id,
+      recordEvent: (event) => cluster.events.append(event),
+    }),
+  );
+  await app.register(async (scope) =>
+    registerOpsLive(scope, {
+      tokenSecret: config.tokens.secret,
+      events: () => cluster.events,
+      snapshot: opsSnapshot(app, node.id),
+    }),
+  );
+  await app.register(async (scope) =>
+    registerBeacon(scope, {
+      tokenSecret: config.tokens.secret,
+      nodeId: node.id,
+      region: node.region,
+      record: (event) => cluster.events.append(event),
     }),
   );
   await serveOpenApi(app, config.tokens.secret);
@@ -232,9 +268,12 @@ export async function startNode(config: NodeConfig, logger: PinoLogger): Promise
   await app.listen({ host: config.http.host, port: config.http.port });
   const address = app.server.address();
   const url = publicUrl(config.http, typeof address === 'object' && address ? address.port : config.http.port);
-  await cluster.start(url, rtc.announcedAddress ?? rtc.listenIp, () =>
-    currentLoad(media, signaling, config.cluster.egressUsdPerGb),
-  );
+  await cluster.start(url, rtc.announcedAddress ?? rtc.listenIp, () => ({
+    ...currentLoad(media, signaling, config.cluster.egressUsdPerGb),
+    streamHlsPlayers: hlsPlayers.counts(),
+  }));
+  const departures = new DepartureWatch(cluster, node.id, 2 * config.cluster.heartbeatMs, area('cluster'));
+  departures.start();
   mesh.start();
   const ingests = new IngestAnnouncer(media, cluster.directory, node.id, area('cluster'));
   // Redis came back empty (or this is a fresh registration): say again what
@@ -258,6 +297,7 @@ export async function startNode(config: NodeConfig, logger: PinoLogger): Promise
     config,
     url,
     async close() {
+      departures.close();
       await app.close();
       await hls.close();
       advisor?.close();

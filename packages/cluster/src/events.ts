@@ -18,6 +18,12 @@ export interface EventLogOptions {
 
 export type OpsEventListener = (event: OpsEvent) => void;
 
+/** A follower: `ready` resolves once every event appended from then on is sure to reach it. */
+export interface Following {
+  stop(): void;
+  ready: Promise<void>;
+}
+
 /** The events field of a stream entry (one field, the event as JSON). */
 const FIELD = 'e';
 
@@ -44,6 +50,8 @@ export class EventLog {
   #reader: Redis | null = null;
   #reading: Promise<void> | null = null;
   #closed = false;
+  /** Resolved once the reader knows where the stream ends (then it misses nothing appended after). */
+  #positioned = deferred();
 
   constructor(options: EventLogOptions) {
     this.#keys = clusterKeys(options.cluster);
@@ -87,22 +95,31 @@ export class EventLog {
 
   /** The last `limit` events, oldest first. Rejects with ClusterError when Redis does not answer. */
   async recent(limit = 100): Promise<OpsEvent[]> {
-    const raw = await this.#conn.run('read events', (c) =>
-      c.xrevrange(this.#keys.events, '+', '-', 'COUNT', limit),
-    );
-    return raw.map(([id, fields]) => this.#parse(id, fields)).filter((e) => e !== null).reverse();
+    const raw = await this.#conn.run('read events', (c) => c.xrevrange(this.#keys.events, '+', '-', 'COUNT', limit));
+    return raw
+      .map(([id, fields]) => this.#parse(id, fields))
+      .filter((e) => e !== null)
+      .reverse();
   }
 
   /**
-   * Call `listener` with every event appended from now on, in order, until
-   * the returned function is called (or the log closes).
+   * Call `listener` with every event appended after `ready` resolves, in
+   * order, until `stop()` (or the log closes). Events appended between
+   * follow() and `ready` may or may not be delivered: read `recent()` after
+   * `ready` and drop what you have by id to see each event exactly once.
    */
-  follow(listener: OpsEventListener): () => void {
-    if (this.#closed) return () => {};
+  follow(listener: OpsEventListener): Following {
+    if (this.#closed) return { stop: () => {}, ready: Promise.resolve() };
     this.#listeners.add(listener);
-    if (!this.#reading) this.#reading = this.#readLoop().finally(() => (this.#reading = null));
-    return () => {
-      this.#listeners.delete(listener);
+    if (!this.#reading) {
+      this.#positioned = deferred();
+      this.#reading = this.#readLoop().finally(() => (this.#reading = null));
+    }
+    return {
+      stop: () => {
+        this.#listeners.delete(listener);
+      },
+      ready: this.#positioned.promise,
     };
   }
 
@@ -110,6 +127,7 @@ export class EventLog {
   async close(): Promise<void> {
     this.#closed = true;
     this.#listeners.clear();
+    this.#positioned.resolve();
     this.#reader?.disconnect();
     await this.#reading;
     this.#reader = null;
@@ -134,6 +152,7 @@ export class EventLog {
           const [newest] = await c.xrevrange(this.#keys.events, '+', '-', 'COUNT', 1);
           return newest?.[0] ?? '0-0';
         });
+        this.#positioned.resolve();
         const from: string = lastId;
         const res = await reader.run('follow events', (c) =>
           c.xread('COUNT', 100, 'BLOCK', this.#blockMs, 'STREAMS', this.#keys.events, from),
@@ -151,6 +170,8 @@ export class EventLog {
         await new Promise((resolve) => setTimeout(resolve, 500));
       }
     }
+    // Stopped before it found its place (no followers left, or closed): nobody waits for it any more.
+    this.#positioned.resolve();
     await reader.close();
   }
 
@@ -165,4 +186,10 @@ export class EventLog {
     this.#log.warn({ id }, 'malformed ops event skipped');
     return null;
   }
+}
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
 }

@@ -28,23 +28,29 @@ function eventLog(cluster: string, extra: Partial<EventLogOptions> = {}): EventL
   return log;
 }
 
-/** Resolves with the first `count` events a follower sees (rejects after `timeoutMs`). */
-function collect(log: EventLog, count: number, timeoutMs = 5_000): Promise<OpsEvent[]> {
-  return new Promise((resolve, reject) => {
-    const seen: OpsEvent[] = [];
+/** A follower: `ready` as follow() gives it, `events` the first `count` events it sees (rejects after `timeoutMs`). */
+function collect(
+  log: EventLog,
+  count: number,
+  timeoutMs = 5_000,
+): { ready: Promise<void>; events: Promise<OpsEvent[]> } {
+  const seen: OpsEvent[] = [];
+  let following: ReturnType<EventLog['follow']>;
+  const events = new Promise<OpsEvent[]>((resolve, reject) => {
     const timer = setTimeout(() => {
-      stop();
+      following.stop();
       reject(new Error(`saw ${seen.length} of ${count} events`));
     }, timeoutMs);
-    const stop = log.follow((event) => {
+    following = log.follow((event) => {
       seen.push(event);
       if (seen.length === count) {
         clearTimeout(timer);
-        stop();
+        following.stop();
         resolve(seen);
       }
     });
   });
+  return { ready: following!.ready, events };
 }
 
 describe('EventLog (the events feed on a Redis stream)', () => {
@@ -58,7 +64,9 @@ describe('EventLog (the events feed on a Redis stream)', () => {
     expect(all[0]!.at).toBeGreaterThanOrEqual(before);
     expect(all[5]!.at).toBe(42);
     const ids = all.map((e) => e.id);
-    expect([...ids].sort((a, b) => Number(a.split('-')[0]) - Number(b.split('-')[0]) || a.localeCompare(b))).toEqual(ids);
+    expect([...ids].sort((a, b) => Number(a.split('-')[0]) - Number(b.split('-')[0]) || a.localeCompare(b))).toEqual(
+      ids,
+    );
     expect(new Set(ids).size).toBe(6);
     // A smaller window is the newest entries, still oldest first.
     expect((await log.recent(2)).map((e) => e.detail)).toEqual(['drain 4', 'given time']);
@@ -83,20 +91,20 @@ describe('EventLog (the events feed on a Redis stream)', () => {
     const reader = eventLog(cluster);
     await writer.append({ kind: 'node-joined', nodeId: 'old', detail: 'before following' });
     const first = collect(reader, 20);
+    await first.ready;
+    // A second follower shares the running reader: ready at once, and misses nothing either.
     const second = collect(reader, 20);
-    // The follower reads the stream's tail, then blocks in XREAD: once Redis shows it blocked there, anything
-    // appended is "after" it.
-    await expect
-      .poll(async () =>
-        String(await raw.client('LIST'))
-          .split('\n')
-          .some((c) => c.includes('name=mm-events-follow') && c.includes('cmd=xread')),
-      )
-      .toBe(true);
+    await second.ready;
     for (let i = 0; i < 20; i++) await writer.append({ kind: 'source-switch', stream: 's', detail: `switch ${i}` });
     const expected = Array.from({ length: 20 }, (_, i) => `switch ${i}`);
-    expect((await first).map((e) => e.detail)).toEqual(expected);
-    expect((await second).map((e) => e.detail)).toEqual(expected);
+    expect((await first.events).map((e) => e.detail)).toEqual(expected);
+    expect((await second.events).map((e) => e.detail)).toEqual(expected);
+    // Both stopped: the shared reader stops reading (no blocked client, flag b, is left in Redis).
+    const blocked = async () =>
+      String(await raw.client('LIST'))
+        .split('\n')
+        .filter((c) => c.includes('name=mm-events-follow') && /flags=\S*b/.test(c)).length;
+    await expect.poll(blocked, { timeout: 5_000 }).toBe(0);
   });
 
   it('appendOnce writes an event once cluster-wide for one key', async () => {
