@@ -44,3 +44,36 @@ export const FallbackBeacon = z.object({
 });
 export type FallbackBeacon = z.infer<typeof FallbackBeacon>;
 export const FallbackBeaconResponse = z.object({ recorded: z.boolean() });
+
+// ------------------------------------------------------------------ health at a glance
+
+/** Green, amber, red: how a node reads at a glance on `/ops` and in `matchmesh top`. */
+export type NodeHealth = 'ok' | 'warn' | 'bad';
+
+/** Thresholds of the colours: a fraction of viewer capacity, of a worker's core, and a heartbeat's age. */
+export const NODE_HEALTH = {
+  loadWarn: 0.7,
+  loadBad: 0.9,
+  cpuWarn: 0.7,
+  cpuBad: 0.9,
+  /** A record this old (two missed 2 s heartbeats and more) is a node in trouble. */
+  staleWarnMs: 5_000,
+  staleBadMs: 8_000,
+} as const;
+
+/** A node's colour and why (the worst of its load, its hottest worker's CPU, its heartbeat age). */
+export function nodeHealth(node: NodeRecord, now: number): { health: NodeHealth; why: string } {
+  const t = NODE_HEALTH;
+  const load = node.capacity.viewers > 0 ? node.load.viewers / node.capacity.viewers : 0;
+  const cpu = Math.max(node.load.workerCpu, ...node.load.workers.map((w) => w.cpu));
+  const age = Math.max(0, now - node.heartbeatAt);
+  const level = (v: number, warn: number, bad: number): NodeHealth => (v >= bad ? 'bad' : v >= warn ? 'warn' : 'ok');
+  const checks: [NodeHealth, string][] = [
+    [level(age, t.staleWarnMs, t.staleBadMs), `heartbeat ${Math.round(age / 1000)} s ago`],
+    [level(load, t.loadWarn, t.loadBad), `${Math.round(load * 100)} % of capacity`],
+    [level(cpu, t.cpuWarn, t.cpuBad), `CPU ${Math.round(cpu * 100)} %`],
+  ];
+  const rank = { ok: 0, warn: 1, bad: 2 } as const;
+  const worst = checks.reduce((a, b) => (rank[b[0]] > rank[a[0]] ? b : a));
+  return { health: worst[0], why: worst[0] === 'ok' ? 'healthy' : worst[1] };
+}

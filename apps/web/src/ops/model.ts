@@ -1,39 +1,7 @@
 import type { NodeRecord, OpsEvent, OpsSnapshot, StreamSummary } from '@matchmesh/protocol';
 
-/** Green, amber, red: how a node reads at a glance. */
-export type Health = 'ok' | 'warn' | 'bad';
-
-/** Thresholds of the colours (a fraction of capacity, of a core, or heartbeats missed). */
-export const HEALTH = {
-  loadWarn: 0.7,
-  loadBad: 0.9,
-  cpuWarn: 0.7,
-  cpuBad: 0.9,
-  /** A record this old (two missed 2 s heartbeats and more) is a node in trouble. */
-  staleWarnMs: 5_000,
-  staleBadMs: 8_000,
-} as const;
-
-/** A node's colour and the reason for it (the worst of its load, its hottest worker's CPU, its heartbeat age). */
-export function nodeHealth(node: NodeRecord, now: number): { health: Health; why: string } {
-  const load = node.capacity.viewers > 0 ? node.load.viewers / node.capacity.viewers : 0;
-  const cpu = Math.max(node.load.workerCpu, ...node.load.workers.map((w) => w.cpu));
-  const age = now - node.heartbeatAt;
-  const checks: [Health, string][] = [
-    [
-      age >= HEALTH.staleBadMs ? 'bad' : age >= HEALTH.staleWarnMs ? 'warn' : 'ok',
-      `heartbeat ${Math.round(age / 1000)} s ago`,
-    ],
-    [
-      load >= HEALTH.loadBad ? 'bad' : load >= HEALTH.loadWarn ? 'warn' : 'ok',
-      `${Math.round(load * 100)} % of capacity`,
-    ],
-    [cpu >= HEALTH.cpuBad ? 'bad' : cpu >= HEALTH.cpuWarn ? 'warn' : 'ok', `CPU ${Math.round(cpu * 100)} %`],
-  ];
-  const rank = { ok: 0, warn: 1, bad: 2 } as const;
-  const worst = checks.reduce((a, b) => (rank[b[0]] > rank[a[0]] ? b : a));
-  return { health: worst[0], why: worst[0] === 'ok' ? 'healthy' : worst[1] };
-}
+/** The node colours are shared with `matchmesh top` (packages/protocol ops-live.ts). */
+export { type NodeHealth as Health, nodeHealth } from '@matchmesh/protocol';
 
 export interface RegionView {
   region: string;
