@@ -63,7 +63,9 @@ describe('ops page and egress figures', () => {
     );
 
     await row.getByRole('button', { name: 'Drain' }).click();
-    await ops.locator('[data-testid="ops-nodes"] [data-node="ops-1"][data-draining="yes"]').waitFor({ timeout: 10_000 });
+    await ops
+      .locator('[data-testid="ops-nodes"] [data-node="ops-1"][data-draining="yes"]')
+      .waitFor({ timeout: 10_000 });
     await row.getByRole('button', { name: 'Undrain' }).click();
     await ops.locator('[data-testid="ops-nodes"] [data-node="ops-1"][data-draining="no"]').waitFor({ timeout: 10_000 });
   });
