@@ -1,4 +1,5 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -137,8 +138,46 @@ describe('live ops console', () => {
     const feedKinds = (JSON.parse(events.stdout) as EventsResponse).events.map((e) => `${e.kind}:${e.nodeId}`);
     expect(feedKinds).toEqual(expect.arrayContaining(['node-joined:ops-a', 'node-joined:ops-b', 'drain:ops-b']));
 
+    // `events --follow --json` running while the undrain happens prints it as a JSON line; Ctrl-C ends it with 0.
+    const follow = spawn(
+      process.execPath,
+      [
+        path.join(REPO_ROOT, 'apps/cli/bin/matchmesh.js'),
+        'events',
+        '--follow',
+        '--json',
+        '--limit',
+        '1',
+        '--url',
+        nodeA.url,
+      ],
+      {
+        env: { ...process.env, MM_TOKEN_SECRET: tokenSecret(), MM_ADMIN_TOKEN: '' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    const exited = once(follow, 'exit');
+    let followed = '';
+    const undrainLine = new Promise<OpsEvent>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no undrain line from events --follow: ${followed}`)), 15_000);
+      follow.stdout.on('data', (chunk: Buffer) => {
+        followed += chunk.toString();
+        for (const line of followed.split('\n').filter(Boolean)) {
+          const e = JSON.parse(line) as OpsEvent;
+          if (e.kind === 'undrain' && e.nodeId === 'ops-b') {
+            clearTimeout(timer);
+            resolve(e);
+          }
+        }
+      });
+    });
+    // It prints the newest event first (--limit 1): once that line is out, it is following.
+    await expect.poll(() => followed.includes('\n'), { timeout: 10_000 }).toBe(true);
     const undrain = await matchmesh('undrain', 'ops-b', '--url', nodeA.url);
     expect(undrain.code, undrain.stderr).toBe(0);
+    expect((await undrainLine).detail).toMatch(/undrained by ops/);
+    follow.kill('SIGINT');
+    expect((await exited)[0]).toBe(0);
     await feed('undrain', 'ops-b').waitFor({ timeout: 10_000 });
     await ops.locator('[data-node="ops-b"][data-draining="no"]').waitFor({ timeout: 10_000 });
 
