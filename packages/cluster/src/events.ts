@@ -50,6 +50,8 @@ export class EventLog {
   #reader: Redis | null = null;
   #reading: Promise<void> | null = null;
   #closed = false;
+  /** The id the reader has read up to (a successor reader goes on from it). */
+  #lastDelivered: string | null = null;
   /** Resolved once the reader knows where the stream ends (then it misses nothing appended after). */
   #positioned = deferred();
 
@@ -111,10 +113,7 @@ export class EventLog {
   follow(listener: OpsEventListener): Following {
     if (this.#closed) return { stop: () => {}, ready: Promise.resolve() };
     this.#listeners.add(listener);
-    if (!this.#reading) {
-      this.#positioned = deferred();
-      this.#reading = this.#readLoop().finally(() => (this.#reading = null));
-    }
+    if (!this.#reading) this.#startReading(null);
     return {
       stop: () => {
         this.#listeners.delete(listener);
@@ -134,7 +133,22 @@ export class EventLog {
     await this.#conn.close();
   }
 
-  async #readLoop(): Promise<void> {
+  /**
+   * Start the shared reader after `from` (null: after the stream's end as it
+   * is now). A follower that arrived while the previous reader was winding
+   * down (no followers left a moment before) is served by a new reader that
+   * goes on from where the old one stopped, so it misses nothing either.
+   */
+  #startReading(from: string | null): void {
+    this.#positioned = deferred();
+    if (from !== null) this.#positioned.resolve();
+    this.#reading = this.#readLoop(from).finally(() => {
+      this.#reading = null;
+      if (this.#listeners.size > 0 && !this.#closed) this.#startReading(this.#lastDelivered);
+    });
+  }
+
+  async #readLoop(from: string | null): Promise<void> {
     // Its own connection: blocking reads must not stall the shared one. It
     // waits longer than one BLOCK period before calling a read failed.
     this.#reader ??= this.#conn.client.duplicate({
@@ -143,7 +157,7 @@ export class EventLog {
     });
     this.#reader.on('error', () => {}); // reported by the read that fails
     const reader = new RedisConnection(this.#reader, this.#log, 'mm-events-follow');
-    let lastId: string | null = null;
+    let lastId: string | null = from;
     while (this.#listeners.size > 0 && !this.#closed) {
       try {
         // Start after the newest entry at the time of the first read; from then on
@@ -153,13 +167,15 @@ export class EventLog {
           return newest?.[0] ?? '0-0';
         });
         this.#positioned.resolve();
-        const from: string = lastId;
+        this.#lastDelivered = lastId;
+        const after: string = lastId;
         const res = await reader.run('follow events', (c) =>
-          c.xread('COUNT', 100, 'BLOCK', this.#blockMs, 'STREAMS', this.#keys.events, from),
+          c.xread('COUNT', 100, 'BLOCK', this.#blockMs, 'STREAMS', this.#keys.events, after),
         );
         for (const [, entries] of res ?? []) {
           for (const [id, fields] of entries) {
             lastId = id;
+            this.#lastDelivered = id;
             const event = this.#parse(id, fields);
             if (event) for (const listener of [...this.#listeners]) listener(event);
           }

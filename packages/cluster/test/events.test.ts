@@ -107,6 +107,22 @@ describe('EventLog (the events feed on a Redis stream)', () => {
     await expect.poll(blocked, { timeout: 5_000 }).toBe(0);
   });
 
+  it('a follower arriving as the last one leaves (the reader winding down) still misses nothing', async () => {
+    const cluster = uniqueCluster();
+    const writer = eventLog(cluster);
+    const reader = eventLog(cluster);
+    for (let round = 0; round < 5; round++) {
+      const leaving = collect(reader, 1, 2_000);
+      await leaving.ready;
+      await writer.append({ kind: 'drain', detail: `leave ${round}` });
+      await leaving.events; // it stops itself after one event: no follower left
+      const next = collect(reader, 1);
+      await next.ready;
+      await writer.append({ kind: 'undrain', detail: `next ${round}` });
+      expect((await next.events).map((e) => e.detail)).toEqual([`next ${round}`]);
+    }
+  });
+
   it('appendOnce writes an event once cluster-wide for one key', async () => {
     const cluster = uniqueCluster();
     const a = eventLog(cluster);
