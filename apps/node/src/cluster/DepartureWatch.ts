@@ -1,7 +1,13 @@
+import type { EventLog, NodeRegistry } from '@matchmesh/cluster';
 import type { NodeRecord } from '@matchmesh/protocol';
 import type { Logger } from 'pino';
-import type { ClusterLink } from './ClusterLink.ts';
 import { DEPARTURE_KEY_TTL_MS, departureKey } from './ClusterLink.ts';
+
+/** What the watch reads and writes (a node's ClusterLink). */
+export interface DepartureWatchCluster {
+  registry: Pick<NodeRegistry, 'list'>;
+  events: Pick<EventLog, 'appendOnce'>;
+}
 
 /**
  * Notices peers that left without saying so (crash, kill, network cut):
@@ -13,13 +19,19 @@ export class DepartureWatch {
   #known = new Map<string, NodeRecord>();
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
+  #ticks = 0;
 
   constructor(
-    private readonly cluster: ClusterLink,
+    private readonly cluster: DepartureWatchCluster,
     private readonly selfId: string,
     private readonly everyMs: number,
     private readonly log: Logger,
   ) {}
+
+  /** Ticks completed (each compared the registry with the one before). */
+  get ticks(): number {
+    return this.#ticks;
+  }
 
   start(): void {
     this.#timer = setTimeout(() => void this.#tick(), this.everyMs);
@@ -51,6 +63,7 @@ export class DepartureWatch {
       // Redis away: nothing is known to have left; the next tick compares with what was known.
       this.log.debug({ err: (err as Error).message }, 'departure watch skipped a tick');
     }
+    this.#ticks++;
     if (!this.#closed) this.#timer = setTimeout(() => void this.#tick(), this.everyMs);
   }
 }
