@@ -167,6 +167,16 @@ describe('GET /api/v1/live (server-sent events)', () => {
   });
 });
 
+describe('GET /api/v1/live: how it ends', () => {
+  it('ends with an `end` event when the token expires while it runs', async () => {
+    const shortLived = await signToken(SECRET, { role: 'admin', stream: '*', ttl: 1 });
+    const res = await fetch(`${base}/api/v1/live?token=${shortLived}`);
+    expect(res.status).toBe(200);
+    const seen = await readEvents(res, (seen) => seen.some((e) => e.event === 'end'));
+    expect(seen.at(-1)).toEqual({ event: 'end', data: '"token expired"' });
+  });
+});
+
 describe('GET /api/v1/events', () => {
   it('lists the recent events oldest first, with its limit checked (400) and its role (401/403)', async () => {
     await events.append({ kind: 'node-joined', nodeId: 'node-3', detail: 'newest' });
@@ -217,5 +227,23 @@ describe('the OpenAPI document', () => {
     expect(Object.keys(doc.paths['/api/v1/events']!)).toContain('get');
     expect(Object.keys(doc.paths['/api/v1/live']!)).toContain('get');
     expect(Object.keys(doc.paths['/beacon/fallback']!)).toContain('post');
+  });
+});
+
+// Last: it closes the app.
+describe('a node closing', () => {
+  it('ends every open live stream at once (`end: node closing`), a client that stopped reading included', async () => {
+    // One client reads on; another read its first bytes and then stopped reading, its socket left open.
+    const stalled = await fetch(`${base}/api/v1/live?token=${admin}`);
+    await stalled.body!.getReader().read();
+    const reading = await fetch(`${base}/api/v1/live?token=${admin}`);
+    const ending = readEvents(reading, (seen) => seen.some((e) => e.event === 'end'));
+    const before = snapshots;
+    await expect.poll(() => snapshots).toBeGreaterThan(before + 2);
+    const closedAt = Date.now();
+    await app.close();
+    // At once, not after a keep-alive timeout (4 s on the client's side, 72 s on Fastify's).
+    expect(Date.now() - closedAt).toBeLessThan(2_000);
+    expect((await ending).at(-1)).toEqual({ event: 'end', data: '"node closing"' });
   });
 });

@@ -29,6 +29,11 @@ function after(a: string, b: string): boolean {
   return am > bm || (am === bm && as > bs);
 }
 
+/** Bytes a live stream may have waiting for its client before the node ends it ("client too slow"). */
+const MAX_UNSENT_BYTES = 1 << 20;
+/** How long an ended stream's last bytes may take to leave before its socket is cut. */
+const END_GRACE_MS = 500;
+
 /** Events the stream opens with, so a page that just opened sees the recent history without a second call. */
 const OPENING_EVENTS = 50;
 
@@ -97,13 +102,17 @@ export async function registerOpsLive(app: FastifyInstance, deps: OpsLiveDeps): 
       res.writeHead(200, {
         'content-type': 'text/event-stream; charset=utf-8',
         'cache-control': 'no-store',
-        connection: 'keep-alive',
+        // The socket ends with the stream: a closing node must not wait for an idle keep-alive to time out.
+        connection: 'close',
         // A reverse proxy must pass each message on at once.
         'x-accel-buffering': 'no',
       });
       res.write(': matchmesh ops live\n\n');
       const send = (event: string, data: unknown) => {
-        if (!res.writableEnded) res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+        if (res.writableEnded) return;
+        // A client that stopped reading would have the node buffer its snapshots without end.
+        if (res.writableLength > MAX_UNSENT_BYTES) return end('client too slow');
+        res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
       };
 
       let timer: NodeJS.Timeout | undefined;
@@ -114,8 +123,16 @@ export async function registerOpsLive(app: FastifyInstance, deps: OpsLiveDeps): 
         clearTimeout(timer);
         following.stop();
         open.delete(end);
-        if (reason) send(LIVE_END_EVENT, reason);
-        res.end();
+        if (reason && res.writableLength <= MAX_UNSENT_BYTES) {
+          res.write(`event: ${LIVE_END_EVENT}\ndata: ${JSON.stringify(reason)}\n\n`);
+        }
+        // The socket goes with the stream once its last bytes are out — or a moment later from a client
+        // that is not reading: a closing node must not wait on it.
+        const cut = setTimeout(() => res.destroy(), END_GRACE_MS);
+        res.end(() => {
+          clearTimeout(cut);
+          res.destroy();
+        });
       };
       open.add(end);
       // History first, then live, each event once: live ones are held until the history is out,
