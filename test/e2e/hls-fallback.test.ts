@@ -1,11 +1,12 @@
 import { type RedisServer, startRedisServer } from '@matchmesh/cluster/testing';
+import type { EventsResponse, StreamsResponse } from '@matchmesh/protocol';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PATTERN_FPS } from '../../apps/origin/src/pattern-layout.ts';
 import { launchChromium } from '../src/browser.ts';
 import { frameLog, installFrameProbe, type ProbedFrame, probedFrames } from '../src/frame-probe.ts';
-import { expectAboveFloor, freezeFloor } from '../src/noise-floor.ts';
 import { startNode, type TestNode, token } from '../src/node.ts';
+import { expectAboveFloor, freezeFloor } from '../src/noise-floor.ts';
 import { startOrigin } from '../src/origin.ts';
 import type { ManagedProcess } from '../src/processes.ts';
 import { type RtcProxy, startRtcProxy } from '../src/rtc-proxy.ts';
@@ -118,6 +119,19 @@ describe('HLS fallback and upgrade', () => {
     );
     expect(log.find((e) => e.at === trigger)!.reason).toMatch(/^fallback: (ice-|no-frames|signaling-)/);
     expectAboveFloor('[ladder] WebRTC blocked: trigger → HLS playing', playing - trigger, floor, 3000);
+    // Ops see it: the player's beacon puts the fallback in the events feed, and the relay counts an HLS viewer.
+    const admin = { authorization: `Bearer ${await token('admin', '*')}` };
+    const fallbacks = async () =>
+      ((await (await fetch(`${eu.url}/api/v1/events?limit=100`, { headers: admin })).json()) as EventsResponse).events
+        .filter((e) => e.kind === 'fallback' && e.stream === stream && e.nodeId === 'eu-fw')
+        .map((e) => e.detail);
+    await expect.poll(fallbacks, { timeout: 10_000 }).toEqual([expect.stringMatching(/→ hls: fallback: /)]);
+    const hlsViewers = async () =>
+      ((await (await fetch(`${eu.url}/api/v1/streams`, { headers: admin })).json()) as StreamsResponse).streams.find(
+        (s) => s.stream === stream,
+      )?.hlsViewers;
+    await expect.poll(hlsViewers, { timeout: 10_000 }).toBeGreaterThanOrEqual(1);
+    console.log(`[ladder] ops: events feed "${(await fallbacks())[0]}", HLS viewers ${await hlsViewers()}`);
 
     // currentTime advances on the HLS element.
     const t0 = await page.evaluate(() => window.__mm!.videoCurrentTime());

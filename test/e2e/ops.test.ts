@@ -29,7 +29,7 @@ describe('ops page and egress figures', () => {
   it('shows nodes, streams, viewers and egress cost, and drains a node', async () => {
     ops = await browser.newPage();
     await ops.goto(`${node.url}/ops?token=${await token('admin', '*')}`);
-    const row = ops.locator('[data-testid="ops-nodes"] tr[data-node="ops-1"]');
+    const row = ops.locator('[data-testid="ops-nodes"] [data-node="ops-1"]');
     await row.waitFor();
     // The viewer counts once the next heartbeat carries it.
     await ops
@@ -63,9 +63,11 @@ describe('ops page and egress figures', () => {
     );
 
     await row.getByRole('button', { name: 'Drain' }).click();
-    await ops.locator('tr[data-node="ops-1"][data-draining="yes"]').waitFor({ timeout: 10_000 });
+    await ops
+      .locator('[data-testid="ops-nodes"] [data-node="ops-1"][data-draining="yes"]')
+      .waitFor({ timeout: 10_000 });
     await row.getByRole('button', { name: 'Undrain' }).click();
-    await ops.locator('tr[data-node="ops-1"][data-draining="no"]').waitFor({ timeout: 10_000 });
+    await ops.locator('[data-testid="ops-nodes"] [data-node="ops-1"][data-draining="no"]').waitFor({ timeout: 10_000 });
   });
 
   it("reads the API: the OpenAPI reference page renders the node's routes in Chromium", async () => {

@@ -1,5 +1,5 @@
 import { type RedisServer, startRedisServer } from '@matchmesh/cluster/testing';
-import { signToken } from '@matchmesh/protocol';
+import { type EventsResponse, signToken } from '@matchmesh/protocol';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../src/browser.ts';
@@ -201,5 +201,22 @@ describe('redundant ingest', () => {
       expect((await v.evaluate(() => window.__mm!.scoreCounters)).gaps).toBe(0);
       console.log(`redundant-ingest: viewer ${i}: ${seqs.length} score updates, seq ${seqs[0]}→${seqs.at(-1)}, no gap`);
     }
+
+    // Ops read it in the events feed: each relay's switch to the backup and back, and the killed
+    // primary process's departure, written once although every node noticed it.
+    const admin = { authorization: `Bearer ${await token('admin', '*')}` };
+    const feed = (
+      (await (await fetch(`${relays[0]!.url}/api/v1/events?limit=500`, { headers: admin })).json()) as EventsResponse
+    ).events;
+    for (const relay of relays) {
+      const switches = feed.filter(
+        (e) => e.kind === 'source-switch' && e.nodeId === relay.nodeId && e.stream === stream,
+      );
+      console.log(`redundant-ingest: ${relay.nodeId}: events feed ${switches.map((e) => `"${e.detail}"`).join(', ')}`);
+      expect(switches.some((e) => e.detail.startsWith('→ ') && /backup|ingest-b/.test(e.detail))).toBe(true);
+      expect(switches.length).toBeGreaterThanOrEqual(2);
+    }
+    const departures = feed.filter((e) => e.kind === 'node-left' && e.nodeId === 'ingest-p');
+    expect(departures.map((e) => e.detail)).toEqual([expect.stringMatching(/^(left: heartbeat lapsed|restarted)/)]);
   });
 });

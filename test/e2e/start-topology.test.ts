@@ -128,7 +128,7 @@ describe('npm start: the real topology, supervised', () => {
       const page = await browser.newPage();
       await page.goto(watch[region]!);
       await page.waitForFunction(() => (window.__mm?.framesDecoded() ?? 0) >= 30, undefined, { timeout: 30_000 });
-      expect(await page.evaluate(() => window.__mm?.region)).toBe(region);
+      expect(await page.evaluate(() => window.__mm?.nodeId)).toBe(`relay-${region}`);
       pages[region] = page;
     }
   });

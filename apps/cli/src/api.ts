@@ -2,11 +2,18 @@ import {
   CostResetResponse,
   CostResponse,
   DrainResponse,
+  EventsResponse,
   KeysResponse,
   LogsResponse,
   type NodeRecord,
   NodesResponse,
+  type OpsEvent,
+  OpsEvent as OpsEventSchema,
+  OpsSnapshot,
+  PipesResponse,
   Problem,
+  ProgramResponse,
+  PublishersDropResponse,
   ReportDetail,
   type ReportSummary,
   ReportsResponse,
@@ -17,17 +24,29 @@ import {
   StreamsResponse,
 } from '@matchmesh/protocol';
 import type { z } from 'zod';
+import { readSse } from './sse.ts';
 
-/** Any failure talking to the node; the CLI prints `message` on one line and exits 1. */
+/**
+ * Any failure talking to the node; the CLI prints `message` on one line and
+ * exits with a code for its kind (`status`: the HTTP status when the node
+ * answered; `unreachable`: it did not answer at all).
+ */
 export class ApiError extends Error {
   override readonly name = 'ApiError';
   constructor(
     message: string,
     readonly status?: number,
+    readonly unreachable = false,
   ) {
     super(message);
   }
 }
+
+/** What the live stream carries, parsed: a snapshot, an event, or the node's reason for ending it. */
+export type LiveMessage =
+  | { type: 'snapshot'; snapshot: OpsSnapshot }
+  | { type: 'event'; event: OpsEvent }
+  | { type: 'end'; reason: string };
 
 export interface AdminClientOptions {
   /** Node base URL, e.g. http://127.0.0.1:8080 */
@@ -89,6 +108,79 @@ export class AdminClient {
     return this.call('POST', '/api/v1/cost/reset', CostResetResponse);
   }
 
+  async program(stream: string): Promise<ApiResult<ProgramResponse>> {
+    return this.call('GET', `/api/v1/streams/${encodeURIComponent(stream)}/program`, ProgramResponse);
+  }
+
+  async pipes(): Promise<ApiResult<z.output<typeof PipesResponse>>> {
+    return this.call('GET', '/api/v1/pipes', PipesResponse);
+  }
+
+  async dropPublishers(stream: string): Promise<ApiResult<z.output<typeof PublishersDropResponse>>> {
+    return this.call('POST', `/api/v1/streams/${encodeURIComponent(stream)}/publishers/drop`, PublishersDropResponse);
+  }
+
+  async events(limit: number): Promise<ApiResult<EventsResponse>> {
+    return this.call('GET', `/api/v1/events?limit=${limit}`, EventsResponse);
+  }
+
+  /** `GET /api/v1/cost`, or null when the node has no such route (404). */
+  async costIfAny(): Promise<CostResponse | null> {
+    return this.call('GET', '/api/v1/cost', CostResponse).then(
+      (r) => r.value,
+      (err) => ifMissing(err),
+    );
+  }
+
+  /** `GET /api/v1/reports`, or null when the node has no such route (404). */
+  async reportsIfAny(): Promise<ReportsResponse | null> {
+    return this.call('GET', '/api/v1/reports', ReportsResponse).then(
+      (r) => r.value,
+      (err) => ifMissing(err),
+    );
+  }
+
+  /**
+   * The live stream (`GET /api/v1/live`): the last events, then each new one,
+   * and a snapshot every ~2 s, until `signal` aborts or the node ends it.
+   * Messages that fail their schema are skipped (a newer node may add some).
+   */
+  async *live(signal: AbortSignal): AsyncGenerator<LiveMessage> {
+    const url = this.url('/api/v1/live');
+    url.searchParams.set('token', this.token);
+    let res: Response;
+    try {
+      res = await this.fetch(url, { headers: { accept: 'text/event-stream' }, signal });
+    } catch (err) {
+      if (signal.aborted) return;
+      throw new ApiError(
+        `cannot reach node at ${this.base.origin}: ${networkReason(err, this.timeoutMs)}`,
+        undefined,
+        true,
+      );
+    }
+    if (!res.ok || !res.body) throw await this.failure('GET', url, res);
+    try {
+      for await (const m of readSse(res.body)) {
+        const data = safeJson(m.data);
+        if (m.event === 'snapshot') {
+          const parsed = OpsSnapshot.safeParse(data);
+          if (parsed.success) yield { type: 'snapshot', snapshot: parsed.data };
+        } else if (m.event === 'ops-event') {
+          const parsed = OpsEventSchema.safeParse(data);
+          if (parsed.success) yield { type: 'event', event: parsed.data };
+        } else if (m.event === 'end') {
+          yield { type: 'end', reason: String(data) };
+          return;
+        }
+      }
+    } catch (err) {
+      if (signal.aborted) return;
+      throw new ApiError(`live stream from ${this.base.origin} broke: ${(err as Error).message}`, undefined, true);
+    }
+    if (!signal.aborted) throw new ApiError(`node at ${this.base.origin} closed the live stream`, undefined, true);
+  }
+
   async drain(nodeId: string, draining = true): Promise<ApiResult<DrainResponse>> {
     const path = `/api/v1/nodes/${encodeURIComponent(nodeId)}/drain`;
     return this.call('POST', path, DrainResponse, { draining });
@@ -126,8 +218,7 @@ export class AdminClient {
     schema: S,
     body?: unknown,
   ): Promise<ApiResult<z.output<S>>> {
-    // Keep a path prefix if the node sits behind one (http://host/mm/ + api/v1/...).
-    const url = new URL(path.slice(1), this.base.href.endsWith('/') ? this.base : `${this.base.href}/`);
+    const url = this.url(path);
     let res: Response;
     try {
       res = await this.fetch(url, {
@@ -141,23 +232,15 @@ export class AdminClient {
         signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (err) {
-      throw new ApiError(`cannot reach node at ${this.base.origin}: ${networkReason(err, this.timeoutMs)}`);
-    }
-    const text = await res.text().catch(() => '');
-    let json: unknown;
-    try {
-      json = text ? JSON.parse(text) : undefined;
-    } catch {
-      json = undefined;
-    }
-    if (!res.ok) {
-      const problem = Problem.safeParse(json);
-      const detail = problem.success ? (problem.data.detail ?? problem.data.title) : text.slice(0, 200).trim();
       throw new ApiError(
-        `${method} ${url.pathname} → ${res.status} ${res.statusText}${detail ? `: ${detail}` : ''}`,
-        res.status,
+        `cannot reach node at ${this.base.origin}: ${networkReason(err, this.timeoutMs)}`,
+        undefined,
+        true,
       );
     }
+    if (!res.ok) throw await this.failure(method, url, res);
+    const text = await res.text().catch(() => '');
+    const json = safeJson(text);
     const parsed = schema.safeParse(json);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
@@ -167,6 +250,36 @@ export class AdminClient {
     }
     return { value: parsed.data, raw: json };
   }
+
+  /** Keep a path prefix if the node sits behind one (http://host/mm/ + api/v1/...). */
+  private url(path: string): URL {
+    return new URL(path.slice(1), this.base.href.endsWith('/') ? this.base : `${this.base.href}/`);
+  }
+
+  /** A non-2xx answer as an ApiError: the problem's detail on one line. */
+  private async failure(method: string, url: URL, res: Response): Promise<ApiError> {
+    const text = await res.text().catch(() => '');
+    const problem = Problem.safeParse(safeJson(text));
+    const detail = problem.success ? (problem.data.detail ?? problem.data.title) : text.slice(0, 200).trim();
+    return new ApiError(
+      `${method} ${url.pathname} → ${res.status} ${res.statusText}${detail ? `: ${detail}` : ''}`,
+      res.status,
+    );
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return text ? JSON.parse(text) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A route the node does not have (yet): null; anything else is still an error. */
+function ifMissing(err: unknown): null {
+  if (err instanceof ApiError && err.status === 404) return null;
+  throw err;
 }
 
 /** fetch() hides the interesting part in err.cause.code. */

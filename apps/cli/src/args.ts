@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { ANY_STREAM, KeyId, Role, StreamId } from '@matchmesh/protocol';
+import { OPS_USAGE, type OpsCommand, OpsUsageError, parseOpsCommand } from './args-ops.ts';
 import { parseTtl } from './tokens.ts';
 
 /** Bad command line: the CLI prints the message and the usage, and exits 2. */
@@ -19,13 +20,15 @@ Usage:
   matchmesh cost [--reset] [--url <node-url>] [--json]   the night's cost per region beside the CDN's (--reset: a new night)
   matchmesh reports [--limit 100] [--url <node-url>] [--json]   viewers' problem reports, newest first
   matchmesh report <id> [--logs] [--url <node-url>] [--json]    one report's figures (--logs: its session's node log lines)
+${OPS_USAGE}
 
 Roles: ${Role.options.join(', ')}   (--backup: publisher only)
 Token secret: MM_TOKEN_SECRET, else <repo>/.matchmesh/secret (npm run setup creates it);
 with MM_TOKEN_KID, tokens name that key (a rotated key's kid and secret, from \`keys rotate\`).
 Admin commands talk to --url (default MM_NODE_URL or http://127.0.0.1:8080) with
 MM_ADMIN_TOKEN, or an admin token signed with the secret.
-Exit codes: 0 ok, 1 failure, 2 bad usage.`;
+Exit codes (for scripts): 0 ok, 1 failure, 2 bad usage, 3 unauthorized or forbidden (401/403),
+4 not found (404), 5 unavailable (node unreachable, timed out, or 503).`;
 
 export const DEFAULT_NODE_URL = 'http://127.0.0.1:8080';
 
@@ -61,7 +64,8 @@ export type Command =
       url: string | undefined;
       json: boolean;
       timeoutMs: number;
-    };
+    }
+  | OpsCommand;
 
 const common = {
   json: { type: 'boolean' },
@@ -152,8 +156,21 @@ export function parseCommand(argv: readonly string[]): Command {
         timeoutMs: timeout(values.timeout),
       };
     }
-    default:
+    case 'undrain': {
+      const drain = parseCommand(['drain', ...rest, '--undo']);
+      return drain;
+    }
+    default: {
+      let ops: ReturnType<typeof parseOpsCommand>;
+      try {
+        ops = parseOpsCommand(name, rest);
+      } catch (err) {
+        throw err instanceof OpsUsageError ? new UsageError(err.message) : err;
+      }
+      if (ops === 'help') return { kind: 'help' };
+      if (ops) return ops;
       throw new UsageError(`unknown command ${JSON.stringify(name)}`);
+    }
   }
 }
 

@@ -3,6 +3,7 @@ import { BOOTSTRAP_KID, type SigningKey } from '@matchmesh/protocol';
 import { decodeJwt } from 'jose';
 import { AdminClient, ApiError } from './api.ts';
 import { type Command, DEFAULT_NODE_URL, parseCommand, USAGE, UsageError } from './args.ts';
+import { executeOps } from './cli-ops.ts';
 import { formatCost } from './cost.ts';
 import { formatKeys, formatNodes, formatRetired, formatRotated, formatScaleAdvice, formatStreams } from './format.ts';
 import { formatLogLines, formatReport, formatReports } from './format-reports.ts';
@@ -18,11 +19,37 @@ export interface CliIo {
   fetch?: typeof fetch;
   /** Clock for heartbeat ages in `nodes` (tests). */
   now?: () => number;
+  /** Ends the commands that run until stopped (`events --follow`, `top`): Ctrl-C. */
+  signal?: AbortSignal;
 }
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
+/** The node refused the credentials (401) or the role (403). */
+export const EXIT_UNAUTHORIZED = 3;
+/** What was named (node, stream, route) does not exist there (404). */
+export const EXIT_NOT_FOUND = 4;
+/** The node did not answer, timed out, or said it cannot now (503, 502, 504): worth retrying. */
+export const EXIT_UNAVAILABLE = 5;
+
+/** The exit code of a failed call, by what went wrong. */
+export function exitCodeOf(err: ApiError): number {
+  if (err.unreachable) return EXIT_UNAVAILABLE;
+  switch (err.status) {
+    case 401:
+    case 403:
+      return EXIT_UNAUTHORIZED;
+    case 404:
+      return EXIT_NOT_FOUND;
+    case 502:
+    case 503:
+    case 504:
+      return EXIT_UNAVAILABLE;
+    default:
+      return EXIT_FAILURE;
+  }
+}
 
 /** Run one command; resolves to the exit code (never throws). */
 export async function run(argv: readonly string[], io: CliIo): Promise<number> {
@@ -47,6 +74,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
       err instanceof UsageError
     ) {
       io.stderr(`matchmesh: ${err.message}\n`);
+      if (err instanceof ApiError) return exitCodeOf(err);
       return err instanceof UsageError ? EXIT_USAGE : EXIT_FAILURE;
     }
     io.stderr(`matchmesh: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
@@ -153,6 +181,10 @@ async function execute(command: Command, io: CliIo): Promise<void> {
       );
       return;
     }
+    default:
+      await executeOps(command, { stdout: io.stdout, signal: io.signal }, () =>
+        client('url' in command ? command : { url: undefined, timeoutMs: 5_000 }, io),
+      );
   }
 }
 

@@ -4,7 +4,17 @@
  */
 export { AdminClient, type AdminClientOptions, ApiError, type ApiResult } from './api.ts';
 export { type Command, parseCommand, USAGE, UsageError } from './args.ts';
-export { type CliIo, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, run } from './cli.ts';
+export {
+  type CliIo,
+  EXIT_FAILURE,
+  EXIT_NOT_FOUND,
+  EXIT_OK,
+  EXIT_UNAUTHORIZED,
+  EXIT_UNAVAILABLE,
+  EXIT_USAGE,
+  exitCodeOf,
+  run,
+} from './cli.ts';
 export {
   DEV_SECRET_PATH,
   findRepoRoot,

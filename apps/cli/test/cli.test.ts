@@ -276,12 +276,12 @@ describe('matchmesh nodes / streams / drain', () => {
     expect(u.out()).toMatch(/no longer draining/);
   });
 
-  it('HTTP errors: problem+json detail, one line, exit 1', async () => {
+  it('HTTP errors: problem+json detail, one line, exit 3 for a refused token', async () => {
     const s = await stub((_req, res) =>
       send(res, 403, { type: 'about:blank', title: 'Forbidden', status: 403, detail: 'admin role required' }),
     );
     const t = io();
-    expect(await run(['nodes', '--url', s.url], t.io)).toBe(1);
+    expect(await run(['nodes', '--url', s.url], t.io)).toBe(3);
     expect(t.err()).toBe('matchmesh: GET /api/v1/nodes → 403 Forbidden: admin role required\n');
   });
 
@@ -292,12 +292,12 @@ describe('matchmesh nodes / streams / drain', () => {
     expect(t.err()).toMatch(/^matchmesh: unexpected answer to GET \/api\/v1\/nodes: nodes\.0\.region/);
   });
 
-  it('connection refused: one line, exit 1', async () => {
+  it('connection refused: one line, exit 5 (unavailable)', async () => {
     const s = await stub(() => {});
     server?.close();
     await once(server!, 'close');
     const t = io();
-    expect(await run(['nodes', '--url', s.url], t.io)).toBe(1);
+    expect(await run(['nodes', '--url', s.url], t.io)).toBe(5);
     expect(t.err()).toBe(`matchmesh: cannot reach node at ${s.url}: connection refused (is the node running?)\n`);
   });
 });

@@ -82,7 +82,7 @@ describe('matchmesh cost', () => {
     expect(JSON.parse(j.out())).toEqual(night);
   });
 
-  it('--reset posts the reset; a refused token exits 1 with the problem’s detail', async () => {
+  it('--reset posts the reset; a refused token exits 3 (unauthorized, the CLI\'s exit codes) with the problem’s detail', async () => {
     const ok = await stub(200, { since: NOW });
     const t = io();
     expect(await run(['cost', '--reset', '--url', ok.url], t.io)).toBe(0);
@@ -96,7 +96,7 @@ describe('matchmesh cost', () => {
       detail: 'token does not grant admin',
     });
     const f = io();
-    expect(await run(['cost', '--url', refused.url], f.io)).toBe(1);
+    expect(await run(['cost', '--url', refused.url], f.io)).toBe(3);
     expect(f.err()).toMatch(/403.*token does not grant admin/);
   });
 

@@ -8,6 +8,7 @@ import { MediaService, type StreamRouter, type WorkerLogTag, WorkerPool } from '
 import type { FastifyInstance } from 'fastify';
 import type { Logger as PinoLogger } from 'pino';
 import { ClusterLink, type NodeLoad } from './cluster/ClusterLink.ts';
+import { DepartureWatch } from './cluster/DepartureWatch.ts';
 import { IngestAnnouncer } from './cluster/IngestAnnouncer.ts';
 import { type NodeConfig, publicUrl } from './config.ts';
 import { countResponseBytes } from './cost/hlsBytes.ts';
@@ -18,12 +19,14 @@ import { mintIceServers } from './ice-servers.ts';
 import { LogRing } from './logs/LogRing.ts';
 import { NodeMetrics } from './metrics.ts';
 import { registerAdmin } from './routes/admin.ts';
+import { registerBeacon } from './routes/beacon.ts';
 import { registerCost } from './routes/cost.ts';
 import { registerEdges } from './routes/edges.ts';
 import { registerHealth } from './routes/health.ts';
 import { registerHls } from './routes/hls.ts';
 import { registerKeys } from './routes/keys.ts';
 import { registerMetrics } from './routes/metrics.ts';
+import { registerOpsLive } from './routes/ops-live.ts';
 import { registerPipeTunnel } from './routes/pipe-tunnel.ts';
 import { registerReports } from './routes/reports.ts';
 import { registerScores } from './routes/scores.ts';
@@ -31,7 +34,9 @@ import { registerWebRtcHttp } from './routes/webrtc-http.ts';
 import { SignalingServer } from './signaling/SignalingServer.ts';
 import { AdmissionPolicy } from './wiring/AdmissionPolicy.ts';
 import { cachedFor } from './wiring/cachedFor.ts';
+import { HlsPlayers } from './wiring/HlsPlayers.ts';
 import { LocalAudience } from './wiring/LocalAudience.ts';
+import { opsSnapshot } from './wiring/opsSnapshot.ts';
 import { StreamResolver } from './wiring/StreamResolver.ts';
 import { wireSigningKeys } from './wiring/signingKeys.ts';
 import { advisedPlayout, fixedPlayout } from './wiring/viewerPlayout.ts';
@@ -170,6 +175,20 @@ export async function startNode(
     resolveStream: (stream) => streams.bestEffort(stream),
   });
   media.on('published', (stream) => hls.published(stream));
+  // The events feed: every switch of a stream's program here (ingest: primary ↔ backup; relay: the copies).
+  media.on('created', (router) =>
+    router.program.on('switched', (record) => {
+      const to = router.program.status().sources.find((s) => s.id === record.to)?.label ?? record.to;
+      void cluster.events.append({
+        kind: 'source-switch',
+        nodeId: node.id,
+        region: node.region,
+        stream: router.stream,
+        detail: `→ ${to}: ${record.reason}`.slice(0, 500),
+      });
+    }),
+  );
+  const hlsPlayers = new HlsPlayers();
   audience.add((stream) => [...signaling.peers].filter((p) => p.stream?.stream === stream).length);
   audience.add((stream) => (hls.active(stream) ? 1 : 0));
   const metrics = new NodeMetrics(media, signaling, () => mesh, { node: node.id, region: node.region }, cost);
@@ -238,6 +257,7 @@ export async function startNode(
     }),
   );
   await app.register(async (scope) => {
+    hlsPlayers.watch(scope);
     // HLS bytes to players are egress like WebRTC's (the workers never see them).
     countResponseBytes(scope, (bytes) => cost.countHls(bytes));
     await registerHls(scope, { hls, tokenSecret: tokenKeys, startWaitMs: 10_000 });
@@ -260,6 +280,22 @@ export async function startNode(
       signaling,
       mesh: () => mesh,
       nodeId: node.id,
+      recordEvent: (event) => cluster.events.append(event),
+    }),
+  );
+  await app.register(async (scope) =>
+    registerOpsLive(scope, {
+      tokenSecret: tokenKeys,
+      events: () => cluster.events,
+      snapshot: opsSnapshot(app, node.id),
+    }),
+  );
+  await app.register(async (scope) =>
+    registerBeacon(scope, {
+      tokenSecret: tokenKeys,
+      nodeId: node.id,
+      region: node.region,
+      record: (event) => cluster.events.append(event),
     }),
   );
   await app.register(async (scope) =>
@@ -269,6 +305,7 @@ export async function startNode(
       reloadEverywhere: () => keys.reloadEverywhere(),
       nodeId: node.id,
       region: node.region,
+      onKeyChange: (event) => void cluster.events.append(event),
     }),
   );
   await app.register(async (scope) =>
@@ -293,7 +330,15 @@ export async function startNode(
     nodeUrl: async (id) => (await cluster.registry.get(id))?.url,
     ring: logRing,
     log: area('reports'),
-    // onReport: the ops events feed (kind 'report') is wired here at merge.
+    // The events feed says a viewer reported a problem (its words, cut to the feed's 500 characters).
+    onReport: (r) =>
+      void cluster.events.append({
+        kind: 'report',
+        nodeId: r.nodeId,
+        region: r.region,
+        stream: r.stream,
+        detail: `${r.path}: ${r.text}`.slice(0, 500),
+      }),
   });
   await serveOpenApi(app, tokenKeys);
   await serveWebApp(app, config.http.webDist, logger);
@@ -302,8 +347,13 @@ export async function startNode(
   await app.listen({ host: config.http.host, port: config.http.port });
   const address = app.server.address();
   const url = publicUrl(config.http, typeof address === 'object' && address ? address.port : config.http.port);
-  await cluster.start(url, rtc.announcedAddress ?? rtc.listenIp, () => currentLoad(media, signaling, cost));
+  await cluster.start(url, rtc.announcedAddress ?? rtc.listenIp, () => ({
+    ...currentLoad(media, signaling, cost),
+    streamHlsPlayers: hlsPlayers.counts(),
+  }));
   cost.start();
+  const departures = new DepartureWatch(cluster, node.id, 2 * config.cluster.heartbeatMs, area('cluster'));
+  departures.start();
   mesh.start();
   const ingests = new IngestAnnouncer(media, cluster.directory, node.id, area('cluster'));
   // Redis came back empty (or this is a fresh registration): say again what
@@ -327,6 +377,7 @@ export async function startNode(
     config,
     url,
     async close() {
+      departures.close();
       await app.close();
       await hls.close();
       advisor?.close();

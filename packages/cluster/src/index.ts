@@ -36,6 +36,7 @@ export {
   type StreamEntry,
 } from './directory.ts';
 export { ClusterError, type ClusterErrorCode } from './errors.ts';
+export { EventLog, type EventLogOptions, type OpsEventListener } from './events.ts';
 export { clusterKeys, keyPrefix } from './keys.ts';
 export { PeerLiveness, type PeerLivenessOptions } from './liveness.ts';
 export { type Logger, silentLogger } from './logger.ts';

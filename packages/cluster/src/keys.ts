@@ -56,6 +56,10 @@ export function clusterKeys(cluster: string) {
     retiredKids: `${p}retired-kids`,
     /** STRING counter: the number of the next rotated key (k1, k2, …). */
     signingKeySeq: `${p}signing-key-seq`,
+    /** STREAM of ops events (the events feed), trimmed to about EventLog's maxLen entries. */
+    events: `${p}events`,
+    /** STRING "1", PX: an event written once cluster-wide (a node's departure) was already written. */
+    eventOnce: (key: string) => `${p}event-once:${key}`,
     /** Pub/sub channel a node listens on for bus messages addressed to it. */
     bus: (nodeId: string) => `${p}bus:${nodeId}`,
   };

@@ -67,6 +67,8 @@ export const NodeRecord = z.object({
     egressCostUsd: z.number().min(0).default(0),
     /** Viewers per stream on this node (the admin API sums them across the cluster). */
     streamViewers: z.record(z.string(), z.number().int().min(0)).default({}),
+    /** HLS players per stream on this node: distinct players that fetched from it in the last ~10 s. */
+    streamHlsPlayers: z.record(z.string(), z.number().int().min(0)).optional(),
     /**
      * Per-worker load, one entry per live worker. Empty in an older node's
      * record: placement then falls back to the node's totals.
@@ -95,6 +97,8 @@ export const StreamSummary = z.object({
   regions: z.array(z.object({ region: RegionName, nodeId: z.string() })),
   /** Viewers across the cluster. */
   viewers: z.number().int().min(0),
+  /** Of whom playing HLS (distinct players seen in the last ~10 s); absent from a node that does not count them. */
+  hlsViewers: z.number().int().min(0).optional(),
 });
 export type StreamSummary = z.infer<typeof StreamSummary>;
 

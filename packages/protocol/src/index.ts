@@ -17,6 +17,7 @@ export * from './ids.ts';
 export * from './logger.ts';
 export * from './mesh.ts';
 export * from './ops.ts';
+export * from './ops-live.ts';
 export * from './problem.ts';
 export * from './reports.ts';
 export * from './rtc-params.ts';

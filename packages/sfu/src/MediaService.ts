@@ -20,6 +20,8 @@ interface MediaServiceEvents {
   published: [stream: string, role: SourceRole];
   /** The publisher of `stream` went away (it may be back: the stable program outlives it). */
   unpublished: [stream: string, role: SourceRole];
+  /** A stream's router was created here (ingest or region copy): its program's switches can be followed. */
+  created: [stream: StreamRouter];
 }
 
 /** The node configuration's `program` section: stable-stream switching and WHIP takeover. */
@@ -98,6 +100,7 @@ export class MediaService extends EventEmitter<MediaServiceEvents> {
         this.#streams.set(id, stream);
         stream.once('close', () => this.#forget(id, stream));
         this.#log.info({ stream: id, worker: stream.pooled.index }, 'stream router created');
+        this.emit('created', stream);
         return stream;
       });
       this.#creating.set(id, pending);

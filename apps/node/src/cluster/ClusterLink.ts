@@ -1,4 +1,4 @@
-import { createRedisClient, NodeBus, NodeRegistry, StreamDirectory } from '@matchmesh/cluster';
+import { createRedisClient, EventLog, NodeBus, NodeRegistry, StreamDirectory } from '@matchmesh/cluster';
 import type { NodeRecordInput } from '@matchmesh/protocol';
 import type { Logger } from 'pino';
 import type { NodeConfig } from '../config.ts';
@@ -21,6 +21,8 @@ export class ClusterLink {
   readonly registry: NodeRegistry;
   readonly directory: StreamDirectory;
   readonly bus: NodeBus;
+  /** The cluster's events feed (ops console): any node appends, ops read and follow it. */
+  readonly events: EventLog;
   readonly #node: NodeConfig['node'];
   readonly #config: NodeConfig['cluster'];
   #started = false;
@@ -35,6 +37,7 @@ export class ClusterLink {
     this.registry = new NodeRegistry({ ...common, heartbeatIntervalMs: config.heartbeatMs });
     this.directory = new StreamDirectory(common);
     this.bus = new NodeBus({ ...common, nodeId: node.id, secret: config.secret });
+    this.events = new EventLog(common);
     this.registry.on('redis-down', (err) =>
       log.warn({ err: String(err) }, 'redis unreachable: new joins refused, media untouched'),
     );
@@ -45,6 +48,15 @@ export class ClusterLink {
   async start(url: string, mediaAddress: string, load: () => NodeLoad): Promise<void> {
     await this.bus.start();
     const now = Date.now();
+    // The first registration only: a re-registration after Redis lost its data is not a new node.
+    this.registry.once('registered', (record) => {
+      void this.events.append({
+        kind: 'node-joined',
+        nodeId: record.id,
+        region: record.region,
+        detail: `joined as ${record.roles.join('+')} at ${record.url}`,
+      });
+    });
     await this.registry.register(
       {
         id: this.#node.id,
@@ -69,9 +81,28 @@ export class ClusterLink {
   }
 
   async close(): Promise<void> {
+    const own = this.registry.record;
+    // Said before the record goes, and under the key peers use when they see it gone: written once.
+    if (own && this.#started) {
+      await this.events.appendOnce(departureKey(own), DEPARTURE_KEY_TTL_MS, {
+        kind: 'node-left',
+        nodeId: own.id,
+        region: own.region,
+        detail: 'left: closed gracefully',
+      });
+    }
     await this.bus.close();
     await this.registry.close();
     await this.directory.close();
+    await this.events.close();
     this.redis.disconnect();
   }
+}
+
+/** How long a departure stays "already told" in the events feed (longer than any peer takes to notice it). */
+export const DEPARTURE_KEY_TTL_MS = 10 * 60_000;
+
+/** One node process's departure: the same key whoever writes it (itself on close, or a peer seeing it lapse). */
+export function departureKey(node: { id: string; startedAt: number }): string {
+  return `left:${node.id}:${node.startedAt}`;
 }

@@ -3,6 +3,7 @@ import type { Mesh } from '@matchmesh/mesh';
 import {
   DrainBody,
   DrainResponse,
+  type NewOpsEvent,
   NodeParams,
   NodesResponse,
   PipesResponse,
@@ -33,6 +34,8 @@ export interface AdminDeps {
   signaling: SignalingServer;
   mesh: () => Mesh | undefined;
   nodeId: string;
+  /** The events feed (drains and undrains go in it); never throws. */
+  recordEvent?: (event: NewOpsEvent) => Promise<void>;
 }
 
 /** Ops API (`/api/v1`): every route needs an admin token. */
@@ -67,14 +70,26 @@ export async function registerAdmin(app: FastifyInstance, deps: AdminDeps): Prom
       );
       // Viewers across the cluster: every node reports its own per stream in its heartbeat.
       const local = new Map<string, number>();
+      const hls = new Map<string, number>();
       for (const node of nodes) {
         for (const [s, n] of Object.entries(node.load.streamViewers)) local.set(s, (local.get(s) ?? 0) + n);
+        for (const [s, n] of Object.entries(node.load.streamHlsPlayers ?? {})) hls.set(s, (hls.get(s) ?? 0) + n);
       }
-      const streams: StreamSummary[] = listed.map((s) => ({ ...s, viewers: local.get(s.stream) ?? 0 }));
+      const streams: StreamSummary[] = listed.map((s) => ({
+        ...s,
+        viewers: local.get(s.stream) ?? 0,
+        hlsViewers: hls.get(s.stream) ?? 0,
+      }));
       // Streams live on this node that the directory does not know yet.
       for (const [id] of deps.media.streams) {
         if (!streams.some((s) => s.stream === id)) {
-          streams.push({ stream: id, ingest: null, regions: [], viewers: local.get(id) ?? 0 });
+          streams.push({
+            stream: id,
+            ingest: null,
+            regions: [],
+            viewers: local.get(id) ?? 0,
+            hlsViewers: hls.get(id) ?? 0,
+          });
         }
       }
       return { streams };
@@ -173,6 +188,14 @@ export async function registerAdmin(app: FastifyInstance, deps: AdminDeps): Prom
       const node = await clusterOr503(deps.cluster().registry.get(id));
       if (!node) throw new HttpProblem(404, 'Not Found', `no node "${id}"`);
       await clusterOr503(deps.cluster().registry.setDraining(id, draining));
+      if (node.draining !== draining) {
+        await deps.recordEvent?.({
+          kind: draining ? 'drain' : 'undrain',
+          nodeId: id,
+          region: node.region,
+          detail: draining ? 'drained by ops: viewers told to move' : 'undrained by ops: takes viewers again',
+        });
+      }
       return { id, draining };
     },
   );

@@ -41,7 +41,7 @@ export function CostPanel({ token }: { token: string }) {
   if (!cost) return error ? <p className="error">{error}</p> : null;
   const headline = costHeadline(cost);
   return (
-    <section className="cost" data-testid="ops-cost">
+    <section className="cost" data-testid="ops-cost" data-available="yes">
       <h2>Cost of the night</h2>
       <p className="cost-headline">
         <strong data-testid="ops-cost-total">{headline.mesh}</strong> since {new Date(cost.since).toLocaleTimeString()}{' '}

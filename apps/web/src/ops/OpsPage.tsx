@@ -1,62 +1,25 @@
-import type { NodeRecord, PipeSummary, StreamSummary } from '@matchmesh/protocol';
-import { useCallback, useEffect, useMemo, useState } from 'react';
+import { useMemo, useState } from 'react';
 import { CostPanel } from './CostPanel.tsx';
+import { byRegion, clock, mbps, totals } from './model.ts';
+import { EventsFeed, NodeCard, PipesTable, Sparkline, StreamsTable } from './panels.tsx';
 import { ReportsPanel } from './ReportsPanel.tsx';
-import { workerCells } from './workers.ts';
-
-const REFRESH_MS = 2000;
-
-type Snapshot = { nodes: NodeRecord[]; streams: StreamSummary[]; pipes: PipeSummary[]; at: number };
-
-async function getJson<T>(path: string, token: string): Promise<T> {
-  const res = await fetch(path, { headers: { Authorization: `Bearer ${token}` } });
-  if (!res.ok) {
-    const problem = (await res.json().catch(() => null)) as { detail?: string; title?: string } | null;
-    throw new Error(`${res.status} ${problem?.detail ?? problem?.title ?? res.statusText}`);
-  }
-  return (await res.json()) as T;
-}
-
-const mbps = (bps: number) => `${(bps / 1e6).toFixed(2)} Mbit/s`;
-const gb = (bytes: number) => `${(bytes / 1e9).toFixed(3)} GB`;
-const usd = (n: number) => `$${n.toFixed(n < 10 ? 4 : 2)}`;
-const pct = (n: number, of: number) => (of > 0 ? `${((100 * n) / of).toFixed(2)} %` : '—');
+import { useOpsLive } from './useOpsLive.ts';
+import './ops.css';
 
 /**
- * `/ops?token=<admin token>`: every node (region, roles, viewers against
- * capacity, streams, bitrate out, worker CPU, each worker's viewers against
- * its capacity and CPU, egress and its cost, drain)
- * and every stream (active ingest, region copies, viewers across the
- * cluster), and this node's pipes with what their paths did (RTT, loss before
- * and after retransmission), refreshed every 2 s from the admin API of the node
- * serving the page.
+ * `/ops?token=<admin token>`: the match night at a glance, live (server-sent
+ * events from the node serving the page). Regions, each with its nodes as
+ * cards — a health colour (load, worker CPU, heartbeat age), viewers over
+ * WebRTC and HLS against capacity, each worker's viewers and CPU, a bitrate
+ * sparkline, the streams it serves, drain/undrain — then every stream
+ * (ingest, region copies, viewers), this node's pipes; beside them the events
+ * feed, problem reports and the night's cost per region, the last two shown as
+ * unavailable on a node without their routes.
  */
 export function OpsPage() {
   const token = useMemo(() => new URLSearchParams(window.location.search).get('token') ?? '', []);
-  const [snapshot, setSnapshot] = useState<Snapshot | null>(null);
-  const [error, setError] = useState<string | null>(null);
-
-  const refresh = useCallback(async () => {
-    try {
-      const [{ nodes }, { streams }, { pipes }] = await Promise.all([
-        getJson<{ nodes: NodeRecord[] }>('/api/v1/nodes', token),
-        getJson<{ streams: StreamSummary[] }>('/api/v1/streams', token),
-        getJson<{ pipes: PipeSummary[] }>('/api/v1/pipes', token),
-      ]);
-      nodes.sort((a, b) => a.region.localeCompare(b.region) || a.id.localeCompare(b.id));
-      setSnapshot({ nodes, streams, pipes, at: Date.now() });
-      setError(null);
-    } catch (err) {
-      setError((err as Error).message);
-    }
-  }, [token]);
-
-  useEffect(() => {
-    if (!token) return;
-    void refresh();
-    const timer = setInterval(() => void refresh(), REFRESH_MS);
-    return () => clearInterval(timer);
-  }, [token, refresh]);
+  const live = useOpsLive(token);
+  const [actionError, setActionError] = useState<string | null>(null);
 
   const setDraining = async (id: string, draining: boolean) => {
     const res = await fetch(`/api/v1/nodes/${encodeURIComponent(id)}/drain`, {
@@ -64,144 +27,89 @@ export function OpsPage() {
       headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
       body: JSON.stringify({ draining }),
     });
-    if (!res.ok) setError(`drain ${id}: ${res.status}`);
-    await refresh();
+    setActionError(res.ok ? null : `drain ${id}: ${res.status}`);
+    await live.refresh();
   };
 
   if (!token) return <main className="page">This link has no admin token.</main>;
-  const nodes = snapshot?.nodes ?? [];
-  const totals = nodes.reduce(
-    (t, n) => ({
-      viewers: t.viewers + n.load.viewers,
-      bitrate: t.bitrate + n.load.bitrateOut,
-      egress: t.egress + n.load.egressBytes,
-      cost: t.cost + n.load.egressCostUsd,
-    }),
-    { viewers: 0, bitrate: 0, egress: 0, cost: 0 },
-  );
+  const snapshot = live.snapshot;
+  const error = actionError ?? live.error;
+  const now = snapshot?.at ?? Date.now();
+  const regions = byRegion(snapshot?.nodes ?? []);
+  const viewers = totals(snapshot?.streams ?? []);
+  const bitrate = regions.reduce((a, r) => a + r.bitrateOut, 0);
+
   return (
-    <main className="page ops">
-      <h1>Operations</h1>
+    <main className="ops-live">
+      <header className="ops-head">
+        <h1>Operations</h1>
+        <span
+          className={`live-dot ${live.connected ? 'on' : 'off'}`}
+          data-testid="ops-connected"
+          data-on={live.connected ? 'yes' : 'no'}
+        >
+          {live.connected ? 'live' : 'connecting…'}
+        </span>
+        <span className="muted">{snapshot ? `updated ${clock(snapshot.at)} by ${snapshot.nodeId}` : ''}</span>
+        <div className="head-figures" data-testid="ops-totals">
+          <span>
+            <b className="big">{snapshot?.nodes.length ?? 0}</b> nodes
+          </span>
+          <span>
+            <b className="big">{viewers.viewers}</b> WebRTC
+          </span>
+          <span>
+            <b className="big">{viewers.hls}</b> HLS
+          </span>
+          <span>
+            <Sparkline values={live.history.get('*') ?? []} label="cluster bitrate out" /> {mbps(bitrate)}
+          </span>
+        </div>
+      </header>
       {error ? (
         <p className="error" data-testid="ops-error">
           {error}
         </p>
       ) : null}
-      <p className="muted" data-testid="ops-totals">
-        {nodes.length} nodes · {totals.viewers} viewers · {mbps(totals.bitrate)} out · egress {gb(totals.egress)} ≈{' '}
-        {usd(totals.cost)}
-      </p>
-      <CostPanel token={token} />
-      <h2>Nodes</h2>
-      <table data-testid="ops-nodes">
-        <thead>
-          <tr>
-            <th>node</th>
-            <th>region</th>
-            <th>roles</th>
-            <th>viewers</th>
-            <th>streams</th>
-            <th>out</th>
-            <th>worker CPU</th>
-            <th>workers</th>
-            <th>egress</th>
-            <th>cost</th>
-            <th />
-          </tr>
-        </thead>
-        <tbody>
-          {nodes.map((n) => (
-            <tr key={n.id} data-node={n.id} data-draining={n.draining ? 'yes' : 'no'}>
-              <td>
-                <a href={n.url}>{n.id}</a>
-              </td>
-              <td>{n.region}</td>
-              <td>{n.roles.join(', ')}</td>
-              <td>
-                {n.load.viewers} / {n.capacity.viewers}
-              </td>
-              <td>{n.load.streams}</td>
-              <td>{mbps(n.load.bitrateOut)}</td>
-              <td>{Math.round(n.load.workerCpu * 100)} %</td>
-              <td className="workers">
-                {workerCells(n).map((w) => (
-                  <span
-                    key={w.index}
-                    data-worker={w.index}
-                    data-full={w.full ? 'yes' : 'no'}
-                    data-hot={w.hot ? 'yes' : 'no'}
-                  >
-                    {w.label}
+      <div className="ops-grid">
+        <section className="ops-main">
+          <div data-testid="ops-regions">
+            {regions.map((r) => (
+              <section key={r.region} className="region" data-region={r.region}>
+                <h2>
+                  {r.region}{' '}
+                  <span className="muted">
+                    {r.nodes.length} nodes · {r.viewers} WebRTC · {r.hlsViewers} HLS · {mbps(r.bitrateOut)}
                   </span>
-                ))}
-                {n.load.workers.length === 0 ? '—' : null}
-              </td>
-              <td>{gb(n.load.egressBytes)}</td>
-              <td>{usd(n.load.egressCostUsd)}</td>
-              <td>
-                <button type="button" onClick={() => void setDraining(n.id, !n.draining)}>
-                  {n.draining ? 'Undrain' : 'Drain'}
-                </button>
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-      <h2>Streams</h2>
-      <table data-testid="ops-streams">
-        <thead>
-          <tr>
-            <th>stream</th>
-            <th>ingest</th>
-            <th>region copies</th>
-            <th>viewers</th>
-          </tr>
-        </thead>
-        <tbody>
-          {(snapshot?.streams ?? []).map((s) => (
-            <tr key={s.stream} data-stream={s.stream} data-viewers={s.viewers}>
-              <td>{s.stream}</td>
-              <td>{s.ingest ? `${s.ingest.nodeId} (${s.ingest.role})` : '—'}</td>
-              <td>{s.regions.map((r) => `${r.region}: ${r.nodeId}`).join(' · ') || '—'}</td>
-              <td>{s.viewers}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-      <h2>Pipes of this node</h2>
-      <p>
-        The long hauls: open this page on an ingest node to see every region's copy leaving it (round trip, packets lost
-        on the way before retransmission, and after).
-      </p>
-      <table data-testid="ops-pipes">
-        <thead>
-          <tr>
-            <th>stream</th>
-            <th>direction</th>
-            <th>other end</th>
-            <th>RTT</th>
-            <th>packets</th>
-            <th>lost on the way</th>
-            <th>retransmitted</th>
-            <th>reported lost</th>
-          </tr>
-        </thead>
-        <tbody>
-          {(snapshot?.pipes ?? []).map((p) => (
-            <tr key={p.id} data-pipe={p.id} data-direction={p.direction}>
-              <td>{p.stream}</td>
-              <td>{p.direction}</td>
-              <td>{p.peerNodeId}</td>
-              <td>{p.link?.rttMs !== undefined ? `${Math.round(p.link.rttMs)} ms` : '—'}</td>
-              <td>{p.link?.packets ?? '—'}</td>
-              <td>{p.link ? pct(p.link.nacked, p.link.packets) : '—'}</td>
-              <td>{p.link?.retransmitted ?? '—'}</td>
-              <td>{p.link ? pct(p.link.lost, p.link.packets) : '—'}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-      <ReportsPanel token={token} />
+                </h2>
+                <div className="node-cards" data-testid="ops-nodes">
+                  {r.nodes.map((n) => (
+                    <NodeCard
+                      key={n.id}
+                      node={n}
+                      now={now}
+                      history={live.history.get(n.id) ?? []}
+                      onDrain={(id, d) => void setDraining(id, d)}
+                    />
+                  ))}
+                </div>
+              </section>
+            ))}
+            {snapshot && regions.length === 0 ? <p className="muted">No node is registered.</p> : null}
+          </div>
+          <h2>Streams</h2>
+          <StreamsTable streams={snapshot?.streams ?? []} />
+          <h2>Pipes of {snapshot?.nodeId ?? 'this node'}</h2>
+          <PipesTable pipes={snapshot?.pipes ?? []} nodeId={snapshot?.nodeId ?? 'this node'} />
+        </section>
+        <aside className="ops-side">
+          <h2>Events</h2>
+          <EventsFeed events={live.events} />
+          {/* A report event in the feed refreshes the panel at once (it also polls). */}
+          <ReportsPanel token={token} refreshKey={live.events.filter((e) => e.kind === 'report').length} />
+          <CostPanel token={token} />
+        </aside>
+      </div>
     </main>
   );
 }

@@ -62,7 +62,7 @@ export function ReportsPanel({ token, refreshKey }: { token: string; refreshKey?
   };
 
   return (
-    <section className="ops-reports" data-testid="ops-reports">
+    <section className="ops-reports" data-testid="ops-reports" data-available="yes">
       <h2>Problem reports</h2>
       {error ? <p className="error">{error}</p> : null}
       {reports.length === 0 ? <p className="muted">No reports from viewers.</p> : null}

@@ -1,6 +1,7 @@
 import { Player, type PlayerPath, type ReceivedScore, type SessionState } from '@matchmesh/client';
 import { useEffect, useState } from 'react';
 import { bindPlayer } from '../testHook.ts';
+import { watchFallbacks } from './fallbackBeacon.ts';
 
 export type PlayerView = {
   player: Player | null;
@@ -60,6 +61,7 @@ export function usePlayer(params: PlayerParams | null): PlayerView {
     const offScore = player.on('scoreShown', sync);
     const offPlacement = player.on('placement', sync);
     const offWarning = player.on('warning', (error) => console.warn('[matchmesh]', error.message));
+    const offFallbacks = role === 'viewer' ? watchFallbacks(player, nodeUrl, stream, token) : () => {};
     sync();
     player.start();
     return () => {
@@ -67,6 +69,7 @@ export function usePlayer(params: PlayerParams | null): PlayerView {
       offScore();
       offPlacement();
       offWarning();
+      offFallbacks();
       unbind();
       player.close('page closed');
     };
