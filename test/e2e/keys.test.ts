@@ -122,7 +122,7 @@ describe('signing keys: rotation across nodes, retirement, and node-to-node toke
     expect(signing.code).toBe(1);
     expect(signing.stderr).toContain('409 Conflict');
     const unknown = await matchmesh(['keys', 'retire', 'k9', '--url', asia.url]);
-    expect(unknown.code).toBe(1);
+    expect(unknown.code).toBe(4); // the CLI's exit code for 404 (not found)
     expect(unknown.stderr).toContain('404 Not Found');
     expect((await matchmesh(['keys', 'retire', '../k0', '--url', asia.url])).code).toBe(2);
 
@@ -135,9 +135,9 @@ describe('signing keys: rotation across nodes, retirement, and node-to-node toke
       expect(await status(`${n.url}/api/v1/nodes`, old), `retired key's token on ${n.nodeId}`).toBe(401);
       expect(await status(`${n.url}/api/v1/nodes`, young), `new token on ${n.nodeId}`).toBe(200);
     }
-    // The CLI without the new key is refused too: exit 1, the reason on one line.
+    // The CLI without the new key is refused too: exit 3 (unauthorized), the reason on one line.
     const stale = await matchmesh(['nodes', '--url', ingest.url]);
-    expect(stale.code).toBe(1);
+    expect(stale.code).toBe(3);
     expect(stale.stderr).toContain('401 Unauthorized: token signing key "k0" is unknown or retired');
     console.log(`keys: ${(await matchmesh(['keys', 'list', '--url', ingest.url], newKeyEnv)).stdout.trim()}`);
   });
