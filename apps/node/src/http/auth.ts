@@ -14,6 +14,16 @@ export function bearerToken(request: FastifyRequest): string | undefined {
   return typeof token === 'string' && token.length > 0 ? token : undefined;
 }
 
+/** The request's token, verified (401 problem when it is missing, invalid or expired). */
+export async function authenticate(secret: TokenKeys, request: FastifyRequest): Promise<TokenClaims> {
+  try {
+    return await verifyToken(secret, bearerToken(request));
+  } catch (err) {
+    const reason = err instanceof TokenError ? err.message : 'token is invalid';
+    throw new HttpProblem(401, 'Unauthorized', reason, { 'WWW-Authenticate': 'Bearer' });
+  }
+}
+
 /**
  * Verify the request's token and that it grants `role` on `stream`.
  * 401 when the token is missing/invalid/expired, 403 when it is valid but
@@ -26,13 +36,7 @@ export async function authorize(
   role: Role | Role[],
   stream: string,
 ): Promise<TokenClaims> {
-  let claims: TokenClaims;
-  try {
-    claims = await verifyToken(secret, bearerToken(request));
-  } catch (err) {
-    const reason = err instanceof TokenError ? err.message : 'token is invalid';
-    throw new HttpProblem(401, 'Unauthorized', reason, { 'WWW-Authenticate': 'Bearer' });
-  }
+  const claims = await authenticate(secret, request);
   if (!grants(claims, role, stream)) {
     const wanted = Array.isArray(role) ? role.join(' or ') : role;
     throw new HttpProblem(403, 'Forbidden', `token does not grant ${wanted} on stream "${stream}"`);

@@ -14,15 +14,13 @@ import {
   ReportsResponse,
   type Role,
   type TokenClaims,
-  TokenError,
   type TokenKeys,
-  verifyToken,
 } from '@matchmesh/protocol';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import type { NodeConfig } from '../config.ts';
-import { authorize, bearerToken } from '../http/auth.ts';
+import { authenticate, authorize } from '../http/auth.ts';
 import { HttpProblem } from '../http/problem.ts';
 import { problemResponses } from '../http/schemas.ts';
 import type { LogRing } from '../logs/LogRing.ts';
@@ -111,13 +109,7 @@ async function registerSubmit(app: FastifyInstance, deps: ReportsDeps): Promise<
  * The handler then checks the body's stream against the token.
  */
 async function authorizeRole(secret: TokenKeys, request: FastifyRequest, roles: Role[]): Promise<void> {
-  let claims: TokenClaims;
-  try {
-    claims = await verifyToken(secret, bearerToken(request));
-  } catch (err) {
-    const reason = err instanceof TokenError ? err.message : 'token is invalid';
-    throw new HttpProblem(401, 'Unauthorized', reason, { 'WWW-Authenticate': 'Bearer' });
-  }
+  const claims = await authenticate(secret, request);
   if (!grants(claims, roles, claims.stream)) {
     throw new HttpProblem(403, 'Forbidden', `token does not grant ${roles.join(' or ')}`);
   }
