@@ -44,15 +44,6 @@ audiotestsrc is-live=true wave=sine
   ! pub.
 """
 
-# What the offer promises (webrtcbin writes the fmtp from these): the profile
-# matchmesh takes, not the payloader's guess before the first SPS.
-VIDEO_CAPS = (
-    "application/x-rtp,media=video,encoding-name=H264,payload=96,clock-rate=90000,"
-    "packetization-mode=(string)1,profile-level-id=(string)42e01f,level-asymmetry-allowed=(string)1"
-)
-AUDIO_CAPS = "application/x-rtp,media=audio,encoding-name=OPUS,payload=111,clock-rate=48000,encoding-params=(string)2"
-
-
 def say(state, **fields):
     print(json.dumps({"state": state, **fields}), flush=True)
 
@@ -67,9 +58,8 @@ class WhipPublisher:
         self.webrtc = self.pipeline.get_by_name("pub")
         # Caps on the transceivers before the pads link: the offer carries them.
         # PIPELINE links video first (sink_0), then audio (sink_1).
-        for name, caps in (("sink_0", VIDEO_CAPS), ("sink_1", AUDIO_CAPS)):
+        for name in ("sink_0", "sink_1"):
             transceiver = self.webrtc.get_static_pad(name).get_property("transceiver")
-            transceiver.set_property("codec-preferences", Gst.Caps.from_string(caps))
             transceiver.set_property("direction", GstWebRTC.WebRTCRTPTransceiverDirection.SENDONLY)
         self.webrtc.connect("on-negotiation-needed", self.on_negotiation_needed)
         self.webrtc.connect("notify::ice-gathering-state", self.on_gathering_state)
@@ -83,7 +73,12 @@ class WhipPublisher:
         self.webrtc.emit("create-offer", None, promise)
 
     def on_offer_created(self, promise, _data):
-        offer = promise.get_reply().get_value("offer")
+        reply = promise.get_reply()
+        offer = reply.get_value("offer") if reply is not None else None
+        if offer is None:
+            say("failed", detail=f"create-offer: {reply.to_string() if reply is not None else 'no reply'}")
+            GLib.idle_add(self.loop.quit)
+            return
         self.webrtc.emit("set-local-description", offer, Gst.Promise.new())
 
     def on_gathering_state(self, element, _pspec):
@@ -93,6 +88,7 @@ class WhipPublisher:
 
     def post_offer(self):
         sdp = self.webrtc.get_property("local-description").sdp.as_text()
+        print(sdp, file=sys.stderr, flush=True)  # In the test's failure message when something goes wrong.
         request = urllib.request.Request(
             self.url,
             data=sdp.encode(),
@@ -106,6 +102,10 @@ class WhipPublisher:
                 self.session_url = urllib.parse.urljoin(self.url, response.headers["Location"])
         except urllib.error.HTTPError as err:
             say("failed", status=err.code, detail=err.read().decode())
+            self.loop.quit()
+            return False
+        except (urllib.error.URLError, OSError) as err:
+            say("failed", detail=f"WHIP POST: {err}")
             self.loop.quit()
             return False
         say("posted", status=status, session=self.session_url)
