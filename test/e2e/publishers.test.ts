@@ -19,6 +19,49 @@ import { type WhepResult, whepPlayInPage } from '../src/webrtc-page.ts';
  */
 const FRAMES = 30;
 
+/**
+ * An offer written line for line after OBS 30's WHIP output (libdatachannel):
+ * fingerprint and ice-options at session level, audio first, H.264 with the
+ * library's fixed fmtp, no header extensions, no RTX, no candidates.
+ */
+const OBS_LITERAL_OFFER = `${[
+  'v=0',
+  'o=rtc 3937284385 0 IN IP4 127.0.0.1',
+  's=-',
+  't=0 0',
+  'a=group:BUNDLE 0 1',
+  'a=group:LS 0 1',
+  'a=msid-semantic:WMS *',
+  'a=setup:actpass',
+  'a=ice-ufrag:Fq9N',
+  'a=ice-pwd:Tb8nFd3cZ0j1kS7uVx2yQw',
+  'a=ice-options:ice2,trickle',
+  'a=fingerprint:sha-256 4C:7A:0E:2B:91:D3:55:6F:88:1C:A0:3E:47:B2:9D:60:12:EE:5B:C8:74:09:3A:F1:6D:2C:8E:B5:90:47:A3:1F',
+  'm=audio 9 UDP/TLS/RTP/SAVPF 111',
+  'c=IN IP4 0.0.0.0',
+  'a=mid:0',
+  'a=sendonly',
+  'a=ssrc:2386318711 cname:obs-cname',
+  'a=ssrc:2386318711 msid:obs-stream obs-audio',
+  'a=msid:obs-stream obs-audio',
+  'a=rtcp-mux',
+  'a=rtpmap:111 opus/48000/2',
+  'a=fmtp:111 minptime=10;maxaveragebitrate=96000;stereo=1;sprop-stereo=1;useinbandfec=1',
+  'm=video 9 UDP/TLS/RTP/SAVPF 96',
+  'c=IN IP4 0.0.0.0',
+  'a=mid:1',
+  'a=sendonly',
+  'a=ssrc:1436082375 cname:obs-cname',
+  'a=ssrc:1436082375 msid:obs-stream obs-video',
+  'a=msid:obs-stream obs-video',
+  'a=rtcp-mux',
+  'a=rtpmap:96 H264/90000',
+  'a=rtcp-fb:96 nack',
+  'a=rtcp-fb:96 nack pli',
+  'a=rtcp-fb:96 goog-remb',
+  'a=fmtp:96 profile-level-id=42e01f;packetization-mode=1;level-asymmetry-allowed=1',
+].join('\r\n')}\r\n`;
+
 describe('publishers people use', () => {
   let redis: RedisServer;
   let node: TestNode;
@@ -54,13 +97,30 @@ describe('publishers people use', () => {
   };
 
   it('(a) an OBS-style offer — H.264 42e01f packetization-mode=1 + Opus, no candidates, no trickle, Bearer — plays', async () => {
+    // OBS's offer, line for line: accepted, both sections answered on the bundle (nobody completes ICE for it).
+    const auth = `Bearer ${await token('publisher', 'obs-literal')}`;
+    const literal = await fetch(`${node.url}/whip/obs-literal`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/sdp', Authorization: auth },
+      body: OBS_LITERAL_OFFER,
+    });
+    const answer = await literal.text();
+    expect(literal.status, answer).toBe(201);
+    expect(answer).toMatch(/^a=ice-lite/m);
+    expect(answer.match(/^m=(audio|video) [1-9]\d* /gm)).toHaveLength(2);
+    expect(answer).toMatch(/^a=rtpmap:96 H264\/90000/m);
+    expect(answer).toMatch(/^a=rtpmap:111 opus\/48000\/2/m);
+    expect(answer.match(/^a=recvonly/gm)).toHaveLength(2);
+    const ended = await fetch(new URL(literal.headers.get('location')!, node.url), {
+      method: 'DELETE',
+      headers: { Authorization: auth },
+    });
+    expect(ended.status).toBe(200);
+
+    // The same shape from a real WebRTC stack, which then sends media.
     const publisher = await pageOnNode();
     try {
-      const published = await whipPublishObsStyle(
-        publisher,
-        `${node.url}/whip/obs`,
-        await token('publisher', 'obs'),
-      );
+      const published = await whipPublishObsStyle(publisher, `${node.url}/whip/obs`, await token('publisher', 'obs'));
       expect(published.status, published.body).toBe(201);
       // OBS's exact shape went out: no candidate at all, one video codec (H.264 CB pm1), Opus, no DataChannel.
       expect(published.offer).not.toMatch(/a=candidate:|a=end-of-candidates/);
@@ -111,10 +171,14 @@ describe('publishers people use', () => {
 
   it('(c) a GStreamer webrtcbin publisher (x264enc constrained-baseline + opusenc) doing its own WHIP POST plays', async () => {
     const started = performance.now();
-    const gst = spawn('/usr/bin/python3', [path.join(REPO_ROOT, 'test/publishers/gst-whip.py'), `${node.url}/whip/gst`], {
-      env: { ...process.env, WHIP_TOKEN: await token('publisher', 'gst') },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const gst = spawn(
+      '/usr/bin/python3',
+      [path.join(REPO_ROOT, 'test/publishers/gst-whip.py'), `${node.url}/whip/gst`],
+      {
+        env: { ...process.env, WHIP_TOKEN: await token('publisher', 'gst') },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let stderr = '';
     gst.stderr.on('data', (b: Buffer) => {
       stderr += b.toString();

@@ -101,7 +101,10 @@ export async function whepPlayInPage(page: Page, whepUrl: string, token: string,
         await new Promise((r) => setTimeout(r, 100));
       }
       pc.close();
-      const codec = videoCodecId === undefined ? undefined : stats.get(videoCodecId);
+      let codec: { mimeType?: string; sdpFmtpLine?: string } | undefined;
+      stats.forEach((s) => {
+        if (s.type === 'codec' && s.id === videoCodecId) codec = s;
+      });
       return {
         status: res.status,
         framesDecoded,

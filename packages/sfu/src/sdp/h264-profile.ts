@@ -8,29 +8,28 @@ import type { OfferedCodec } from './rtp.ts';
  * with the profiles to publish instead, rather than served to viewers who
  * might not decode it.
  */
-export const ACCEPTED_H264_PROFILES =
-  'Constrained Baseline 42e01f or Main 4d001f (packetization-mode=1)';
+export const ACCEPTED_H264_PROFILES = 'Constrained Baseline 42e01f or Main 4d001f (packetization-mode=1)';
 
-/** profile_idc (first byte of profile-level-id) → name, per H.264 Annex A. */
-const PROFILE_NAMES: Record<number, string> = {
-  0x42: 'Baseline',
-  0x4d: 'Main',
-  0x58: 'Extended',
-  0x64: 'High',
-  0x6e: 'High 10',
-  0x7a: 'High 4:2:2',
-  0xf4: 'High 4:4:4 Predictive',
+/** profile_idc (first byte of profile-level-id, in hex) → name, per H.264 Annex A. */
+const PROFILE_NAMES: Record<string, string> = {
+  '42': 'Baseline',
+  '4d': 'Main',
+  '58': 'Extended',
+  '64': 'High',
+  '6e': 'High 10',
+  '7a': 'High 4:2:2',
+  f4: 'High 4:4:4 Predictive',
 };
 
 /** The profile a profile-level-id names ("42e01f" → "Constrained Baseline"); undefined when malformed. */
 export function h264ProfileName(profileLevelId: string): string | undefined {
   if (!/^[0-9a-fA-F]{6}$/.test(profileLevelId)) return undefined;
-  const idc = Number.parseInt(profileLevelId.slice(0, 2), 16);
+  const idc = profileLevelId.slice(0, 2).toLowerCase();
   const constraints = Number.parseInt(profileLevelId.slice(2, 4), 16);
   const name = PROFILE_NAMES[idc];
-  if (name === undefined) return `profile_idc ${idc}`;
+  if (name === undefined) return `profile_idc 0x${idc}`;
   // constraint_set1_flag on Baseline: the subset every decoder handles (RFC 6184 §8.1).
-  if (idc === 0x42 && (constraints & 0x40) !== 0) return 'Constrained Baseline';
+  if (idc === '42' && (constraints & 0x40) !== 0) return 'Constrained Baseline';
   return name;
 }
 
