@@ -396,6 +396,14 @@ describe('image build agrees with the set-up', () => {
       'linux-perf',
       'prometheus',
       'redis-sentinel',
+      // The GStreamer WHIP publisher of test/e2e/publishers.test.ts.
+      'gstreamer1.0-plugins-base',
+      'gstreamer1.0-plugins-good',
+      'gstreamer1.0-plugins-bad',
+      'gstreamer1.0-plugins-ugly',
+      'gstreamer1.0-nice',
+      'python3-gst-1.0',
+      'gir1.2-gst-plugins-bad-1.0',
     ]);
     const build = stage('build');
     const missing = wanted.filter(

@@ -56,6 +56,11 @@ export interface WhepResult {
   status: number;
   framesDecoded: number;
   audioPackets: number;
+  /** ms from the WHEP POST to the first decoded video frame. */
+  firstFrameMs?: number;
+  /** The video codec the viewer decodes (e.g. "video/H264"), and its fmtp line. */
+  videoCodec?: string;
+  videoFmtp?: string;
   error?: string;
 }
 
@@ -67,6 +72,7 @@ export async function whepPlayInPage(page: Page, whepUrl: string, token: string,
       pc.addTransceiver('video', { direction: 'recvonly' });
       pc.addTransceiver('audio', { direction: 'recvonly' });
       await pc.setLocalDescription(await pc.createOffer());
+      const postedAt = performance.now();
       const res = await fetch(whepUrl, {
         method: 'POST',
         headers: { 'Content-Type': 'application/sdp', Authorization: `Bearer ${token}` },
@@ -77,18 +83,36 @@ export async function whepPlayInPage(page: Page, whepUrl: string, token: string,
       const deadline = Date.now() + 20_000;
       let framesDecoded = 0;
       let audioPackets = 0;
+      let firstFrameMs: number | undefined;
+      let videoCodecId: string | undefined;
+      let stats = await pc.getStats();
       while (Date.now() < deadline) {
-        const stats = await pc.getStats();
+        stats = await pc.getStats();
         stats.forEach((s) => {
-          if (s.type === 'inbound-rtp' && s.kind === 'video') framesDecoded = s.framesDecoded ?? 0;
+          if (s.type === 'inbound-rtp' && s.kind === 'video') {
+            framesDecoded = s.framesDecoded ?? 0;
+            videoCodecId = s.codecId;
+          }
           if (s.type === 'inbound-rtp' && s.kind === 'audio') audioPackets = s.packetsReceived ?? 0;
         });
+        if (framesDecoded > 0) firstFrameMs ??= Math.round(performance.now() - postedAt);
         if (framesDecoded >= frames && audioPackets > 0) break;
         // Polling getStats is the only way to observe decoding of a bare track.
         await new Promise((r) => setTimeout(r, 100));
       }
       pc.close();
-      return { status: res.status, framesDecoded, audioPackets };
+      let codec: { mimeType?: string; sdpFmtpLine?: string } | undefined;
+      stats.forEach((s) => {
+        if (s.type === 'codec' && s.id === videoCodecId) codec = s;
+      });
+      return {
+        status: res.status,
+        framesDecoded,
+        audioPackets,
+        firstFrameMs,
+        videoCodec: codec?.mimeType,
+        videoFmtp: codec?.sdpFmtpLine,
+      };
     },
     { whepUrl, token, frames },
   );

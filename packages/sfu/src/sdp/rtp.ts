@@ -3,6 +3,7 @@ import * as ortc from 'mediasoup/ortc';
 import type { MediaDescription } from 'sdp-transform';
 import { parseParams } from 'sdp-transform';
 import { MediaError } from '../errors.ts';
+import { h264Refusal } from './h264-profile.ts';
 import type { OfferedSimulcast } from './simulcast.ts';
 
 /**
@@ -144,6 +145,9 @@ export function producerParametersFromOffer(
       // Not acceptable to the router; try the next offered codec.
     }
   }
+  // An H.264 the router cannot take (High, packetization-mode 0): say which profiles to publish.
+  const h264 = h264Refusal(offered);
+  if (h264 !== undefined) throw new MediaError('unsupported_media', h264);
   const names = [...new Set(offered.map((c) => c.mimeType))].join(', ') || 'none';
   throw new MediaError(
     'unsupported_media',
