@@ -6,6 +6,16 @@ export const PLAYOUT_RTT_FLOOR_MS = 50;
 export const PLAYOUT_MAX_MS = 1000;
 /** A change smaller than this is not worth telling every viewer (ms). */
 const PLAYOUT_STEP_MS = 50;
+/**
+ * Readings of the round trip kept per stream; the delay follows their minimum.
+ * A reading inflated by a moment's queueing (a busy host, a burst on the
+ * haul) would otherwise ask every far viewer to hold hundreds of ms more for
+ * as long as it is the latest; the path's own round trip is the lowest one
+ * seen lately (as BBR takes its min RTT). A real rise counts once every
+ * reading in the window shows it (3 readings: 6 s at the default interval);
+ * a fall counts at once.
+ */
+const RTT_WINDOW = 3;
 
 /**
  * The playout delay a far region's viewers should hold, from the round trip of
@@ -31,14 +41,18 @@ export interface PlayoutAdvisorOptions {
 
 /**
  * `MM_VIEWER_PLAYOUT_DELAY_MS=auto`: each stream's viewer playout delay
- * follows the round trip of its upstream pipe. A stream is read while some
+ * follows the round trip of its upstream pipe (the lowest of its last
+ * readings, see RTT_WINDOW). A stream is read while some
  * viewer watches it (the first viewer of a region usually arrives before the
  * pipe it triggers has a round trip: it gets 0, then the measured delay by a
  * 'change' event a few seconds later). No viewers, no reads.
  */
 export class PlayoutAdvisor extends EventEmitter<{ change: [stream: string, delayMs: number] }> {
   readonly #o: Required<PlayoutAdvisorOptions>;
-  readonly #streams = new Map<string, { delayMs: number; watchers: number; timer: NodeJS.Timeout }>();
+  readonly #streams = new Map<
+    string,
+    { delayMs: number; watchers: number; timer: NodeJS.Timeout; readings: number[] }
+  >();
 
   constructor(options: PlayoutAdvisorOptions) {
     super();
@@ -58,7 +72,7 @@ export class PlayoutAdvisor extends EventEmitter<{ change: [stream: string, dela
     if (!entry) {
       const timer = setInterval(() => void this.#refresh(stream), this.#o.intervalMs);
       timer.unref?.();
-      entry = { delayMs: 0, watchers: 0, timer };
+      entry = { delayMs: 0, watchers: 0, timer, readings: [] };
       this.#streams.set(stream, entry);
       void this.#refresh(stream);
     }
@@ -89,7 +103,11 @@ export class PlayoutAdvisor extends EventEmitter<{ change: [stream: string, dela
     const entry = this.#streams.get(stream);
     // No measurement (no pipe yet, or one being replaced): keep what viewers were told.
     if (!entry || rtt === undefined) return;
-    const next = autoPlayoutDelayMs(rtt);
+    entry.readings = [...entry.readings, rtt].slice(-RTT_WINDOW);
+    const lowest = Math.min(...entry.readings);
+    // One reading alone may be the inflated one: a delay is first asked for once two agree on a floor.
+    if (entry.readings.length < 2 && autoPlayoutDelayMs(lowest) > entry.delayMs) return;
+    const next = autoPlayoutDelayMs(lowest);
     if (Math.abs(next - entry.delayMs) < PLAYOUT_STEP_MS) return;
     entry.delayMs = next;
     this.emit('change', stream, next);

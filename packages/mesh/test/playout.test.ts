@@ -42,10 +42,11 @@ describe('PlayoutAdvisor', () => {
   });
 
   it('keeps the delay through a moment without a measurement and ignores changes under 50 ms', async () => {
-    const { advisor, rtt, reads } = setup();
+    const { advisor, rtt, reads } = setup(60_000); // no timer reads: each refresh is this test's
     rtt.set('final', 200);
-    const stop = advisor.watch('final');
+    const stop = advisor.watch('final'); // the first reading
     await advisor.refresh('final');
+    expect(advisor.delayFor('final')).toBe(400);
     const changes: number[] = [];
     advisor.on('change', (_s, d) => changes.push(d));
     rtt.set('final', undefined); // the pipe being replaced
@@ -53,11 +54,31 @@ describe('PlayoutAdvisor', () => {
     rtt.set('final', 215); // 430: within 50 ms of 400
     await advisor.refresh('final');
     expect(advisor.delayFor('final')).toBe(400);
-    rtt.set('final', 10); // the copy now comes from next door
+    rtt.set('final', 10); // the copy now comes from next door: a fall counts at once
     await advisor.refresh('final');
     expect(advisor.delayFor('final')).toBe(0);
     expect(changes).toEqual([0]);
-    expect(reads.length).toBeGreaterThanOrEqual(4);
+    expect(reads.length).toBeGreaterThanOrEqual(5);
+    stop();
+    advisor.close();
+  });
+
+  it('follows the lowest of the last readings: one inflated reading asks nobody to hold more', async () => {
+    const { advisor, rtt } = setup(60_000);
+    const stop = advisor.watch('final'); // no pipe yet: no reading
+    rtt.set('final', 300); // a busy moment: the very first reading alone is not trusted with a delay
+    await advisor.refresh('final');
+    expect(advisor.delayFor('final')).toBe(0);
+    rtt.set('final', 200); // the path's own round trip
+    await advisor.refresh('final');
+    expect(advisor.delayFor('final')).toBe(400);
+    rtt.set('final', 320); // a spike
+    await advisor.refresh('final');
+    expect(advisor.delayFor('final')).toBe(400);
+    // A rise that lasts a whole window is real: 320 ms everywhere in the last three readings.
+    await advisor.refresh('final');
+    await advisor.refresh('final');
+    expect(advisor.delayFor('final')).toBe(640);
     stop();
     advisor.close();
   });
