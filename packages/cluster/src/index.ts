@@ -64,6 +64,7 @@ export {
   type RegisterOptions,
 } from './registry.ts';
 export { type RateBucket, type RateVerdict, ReportStore, type ReportStoreOptions } from './reports.ts';
+export { OnceTokenStore, type OnceTokenStoreOptions } from './once-tokens.ts';
 export { scaleAdvice } from './scale.ts';
 export { SigningKeyRing, type SigningKeyRingOptions } from './signing-key-ring.ts';
 export {
