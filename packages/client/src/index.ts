@@ -50,6 +50,7 @@ export {
   type ReportRecorderOptions,
   sendProblemReport,
 } from './ReportRecorder.ts';
+export { SessionError, SessionKeeper, type SessionKeeperEvents } from './SessionKeeper.ts';
 export { type ReceivedScore, ScoreFeed, type ScoreFeedOptions, type ScorePushResult } from './ScoreFeed.ts';
 export { type FrameMediaTime, rtpMediaTime, ScreenScore, type ScreenScoreEvents } from './ScreenScore.ts';
 export {
