@@ -40,6 +40,7 @@ export { EventLog, type EventLogOptions, type OpsEventListener } from './events.
 export { clusterKeys, keyPrefix } from './keys.ts';
 export { PeerLiveness, type PeerLivenessOptions } from './liveness.ts';
 export { type Logger, silentLogger } from './logger.ts';
+export { OnceTokenStore, type OnceTokenStoreOptions } from './once-tokens.ts';
 export {
   acceptsViewers,
   alternativeRelay,
@@ -64,7 +65,6 @@ export {
   type RegisterOptions,
 } from './registry.ts';
 export { type RateBucket, type RateVerdict, ReportStore, type ReportStoreOptions } from './reports.ts';
-export { OnceTokenStore, type OnceTokenStoreOptions } from './once-tokens.ts';
 export { scaleAdvice } from './scale.ts';
 export { SigningKeyRing, type SigningKeyRingOptions } from './signing-key-ring.ts';
 export {

@@ -51,7 +51,7 @@ export async function registerSession(app: FastifyInstance, deps: SessionDeps): 
       // Nothing to send: the token is the request. A body, if any, must be empty JSON.
       bodyLimit: 64,
       schema: {
-        body: z.object({}).strict().optional(),
+        body: z.object({}).strict().nullish(),
         response: { 200: SessionCredential, ...problemResponses },
       },
     },
