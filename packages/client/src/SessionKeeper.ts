@@ -13,10 +13,15 @@ export class SessionError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    /** Seconds the node asked to wait (`Retry-After` of a 503), if any. */
+    readonly retryAfterS?: number,
   ) {
     super(message);
   }
 }
+
+/** A 503 at the exchange (the node cannot check a single-use token now) is tried again this many times. */
+const OPEN_ATTEMPTS = 10;
 
 /** Pause before retrying a failed renewal (while the current credential lives). */
 const RETRY_MS = 2000;
@@ -29,7 +34,8 @@ async function postSession(nodeUrl: string, bearer: string, fetchImpl: typeof fe
   const body = (await res.json().catch(() => ({}))) as Record<string, unknown>;
   if (!res.ok) {
     const why = typeof body.detail === 'string' ? body.detail : `HTTP ${res.status}`;
-    throw new SessionError(res.status, why);
+    const retryAfter = Number(res.headers.get('retry-after'));
+    throw new SessionError(res.status, why, Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : undefined);
   }
   const parsed = SessionCredential.safeParse(body);
   if (!parsed.success) throw new SessionError(res.status, 'the node answered a malformed session credential');
@@ -58,10 +64,22 @@ export class SessionKeeper extends TypedEmitter<SessionKeeperEvents> {
     this.#schedule(renewDelayMs(credential));
   }
 
-  /** Exchange `urlToken` at `nodeUrl` (POST /api/v1/session); rejects with SessionError (status, detail). */
+  /**
+   * Exchange `urlToken` at `nodeUrl` (POST /api/v1/session); rejects with
+   * SessionError (status, detail). A 503 (Redis cannot say whether a
+   * single-use token was spent) is retried after its Retry-After: the link is
+   * still good, the cluster is just briefly unable to prove it.
+   */
   static async open(nodeUrl: string, urlToken: string, fetchImpl: typeof fetch = fetch): Promise<SessionKeeper> {
-    const credential = await postSession(nodeUrl, urlToken, fetchImpl);
-    return new SessionKeeper(nodeUrl, credential, fetchImpl);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const credential = await postSession(nodeUrl, urlToken, fetchImpl);
+        return new SessionKeeper(nodeUrl, credential, fetchImpl);
+      } catch (err) {
+        if (!(err instanceof SessionError) || err.status !== 503 || attempt >= OPEN_ATTEMPTS) throw err;
+        await new Promise((resolve) => setTimeout(resolve, (err.retryAfterS ?? 2) * 1000));
+      }
+    }
   }
 
   get token(): string {

@@ -73,6 +73,19 @@ describe('SessionKeeper', () => {
     bounded.close();
   });
 
+  it('waits out a 503 at the exchange (Retry-After) and opens the session when the node can check again', async () => {
+    vi.useFakeTimers();
+    const node = fakeNode((_b, n) =>
+      n < 3 ? { status: 503, body: { detail: 'cannot check' } } : { status: 200, body: credential('cred', 30_000) },
+    );
+    const opening = SessionKeeper.open('http://node.test', 'url-token', node.fetchImpl);
+    await vi.advanceTimersByTimeAsync(4_100);
+    const keeper = await opening;
+    expect(keeper.token).toBe('cred');
+    expect(node.bearers).toEqual(['url-token', 'url-token', 'url-token']);
+    keeper.close();
+  });
+
   it('rejects with the node status and detail (a spent single-use link says so)', async () => {
     const node = fakeNode(() => ({ status: 409, body: { detail: 'this single-use token was already exchanged' } }));
     const err = await SessionKeeper.open('http://node.test', 'url-token', node.fetchImpl).catch((e: unknown) => e);
