@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { ANY_STREAM, KeyId, Role, StreamId } from '@matchmesh/protocol';
+import { ANY_STREAM, KeyId, Role, SESSION_ROLES, StreamId } from '@matchmesh/protocol';
 import { OPS_USAGE, type OpsCommand, OpsUsageError, parseOpsCommand } from './args-ops.ts';
 import { parseTtl } from './tokens.ts';
 
@@ -11,7 +11,7 @@ export class UsageError extends Error {
 export const USAGE = `matchmesh — matchmesh ops CLI
 
 Usage:
-  matchmesh token --role <role> --stream <id|*> [--ttl 1h] [--backup] [--sub <name>] [--json]
+  matchmesh token --role <role> --stream <id|*> [--ttl 1h] [--backup] [--once] [--sub <name>] [--json]
   matchmesh nodes   [--url <node-url>] [--json]
   matchmesh streams [--url <node-url>] [--json]
   matchmesh drain <nodeId> [--undo] [--url <node-url>] [--json]
@@ -22,7 +22,8 @@ Usage:
   matchmesh report <id> [--logs] [--url <node-url>] [--json]    one report's figures (--logs: its session's node log lines)
 ${OPS_USAGE}
 
-Roles: ${Role.options.join(', ')}   (--backup: publisher only)
+Roles: ${Role.options.join(', ')}   (--backup: publisher only; --once: a viewer/commentator link that
+opens one session, POST /api/v1/session, and is refused everywhere else and a second time)
 Token secret: MM_TOKEN_SECRET, else <repo>/.matchmesh/secret (npm run setup creates it);
 with MM_TOKEN_KID, tokens name that key (a rotated key's kid and secret, from \`keys rotate\`).
 Admin commands talk to --url (default MM_NODE_URL or http://127.0.0.1:8080) with
@@ -40,6 +41,8 @@ export type Command =
       stream: string;
       ttlSeconds: number;
       backup: boolean;
+      /** Single-use: exchanged once for a session credential (viewer/commentator links). */
+      once: boolean;
       sub: string | undefined;
       json: boolean;
     }
@@ -206,6 +209,7 @@ function parseToken(args: string[]): Command {
     stream: { type: 'string' },
     ttl: { type: 'string' },
     backup: { type: 'boolean' },
+    once: { type: 'boolean' },
     sub: { type: 'string' },
   });
   if (values.help) return { kind: 'help' };
@@ -227,6 +231,9 @@ function parseToken(args: string[]): Command {
     throw new UsageError(`token: invalid stream ${JSON.stringify(stream)} (letters, digits, - and _, or *)`);
   }
   if (values.backup && role.data !== 'publisher') throw new UsageError('token: --backup is for publisher tokens only');
+  if (values.once && !(SESSION_ROLES as readonly string[]).includes(role.data)) {
+    throw new UsageError(`token: --once is for ${SESSION_ROLES.join(' and ')} links only (they open a session)`);
+  }
   if (values.sub !== undefined && (values.sub.length < 1 || values.sub.length > 128)) {
     throw new UsageError('token: --sub must be 1-128 characters');
   }
@@ -242,6 +249,7 @@ function parseToken(args: string[]): Command {
     stream,
     ttlSeconds,
     backup: !!values.backup,
+    once: !!values.once,
     sub: values.sub,
     json: !!values.json,
   };

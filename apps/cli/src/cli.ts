@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { BOOTSTRAP_KID, type SigningKey } from '@matchmesh/protocol';
 import { decodeJwt } from 'jose';
@@ -96,13 +97,15 @@ async function execute(command: Command, io: CliIo): Promise<void> {
         sub: command.sub,
         backup: command.backup || undefined,
         ttl: command.ttlSeconds,
+        // The jti is what the cluster records at the one exchange (a random 128-bit id).
+        ...(command.once ? { once: true, jti: randomUUID() } : {}),
       });
       if (command.json) {
         const { exp } = decodeJwt(token);
         const expiresAt = new Date((exp ?? 0) * 1000).toISOString();
         const kid = typeof key === 'string' ? BOOTSTRAP_KID : key.kid;
         io.stdout(
-          `${JSON.stringify({ token, role: command.role, stream: command.stream, expiresAt, kid }, null, 2)}\n`,
+          `${JSON.stringify({ token, role: command.role, stream: command.stream, expiresAt, kid, once: command.once }, null, 2)}\n`,
         );
       } else {
         io.stdout(`${token}\n`);

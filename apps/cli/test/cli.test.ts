@@ -4,6 +4,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { NodeRecord } from '@matchmesh/protocol';
+import { decodeJwt } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseCommand, UsageError } from '../src/args.ts';
 import { type CliIo, run } from '../src/cli.ts';
@@ -52,6 +53,7 @@ describe('argument validation', () => {
       stream: 'final',
       ttlSeconds: 1800,
       backup: true,
+      once: false,
       sub: undefined,
       json: false,
     });
@@ -91,6 +93,26 @@ describe('matchmesh token', () => {
       backup: true,
     });
     expect(Date.parse(out.expiresAt) - Date.now()).toBeGreaterThan(29 * 60_000);
+  });
+
+  it('mints a single-use viewer link with --once (a jti each time), refused for roles that do not watch', async () => {
+    const tokens: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const t = io();
+      expect(await run(['token', '--role', 'viewer', '--stream', 'final', '--once', '--json'], t.io)).toBe(0);
+      const out = JSON.parse(t.out());
+      expect(out.once).toBe(true);
+      tokens.push(out.token);
+    }
+    const [a, b] = tokens.map((t) => decodeJwt(t!));
+    expect(a).toMatchObject({ role: 'viewer', stream: 'final', once: true });
+    expect(a!.jti).toMatch(/^[0-9a-f-]{36}$/);
+    expect(a!.jti).not.toBe(b!.jti);
+    // Only the exchange takes it.
+    await expect(verifyToken(SECRET, tokens[0])).rejects.toMatchObject({ reason: 'invalid' });
+    const p = io();
+    expect(await run(['token', '--role', 'publisher', '--stream', 'final', '--once'], p.io)).toBe(2);
+    expect(p.err()).toMatch(/--once is for viewer and commentator links only/);
   });
 
   it('says clearly when there is no secret', async () => {

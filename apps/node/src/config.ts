@@ -205,6 +205,11 @@ export const ConfigSchema = z
     MM_REPORT_SESSION_LIMIT: z.coerce.number().int().min(1).default(3),
     MM_REPORT_SUBJECT_LIMIT: z.coerce.number().int().min(1).default(20),
     MM_REPORT_WINDOW_S: z.coerce.number().int().min(1).default(600),
+    /**
+     * Lifetime of a session credential (POST /api/v1/session): what a leaked HLS URL or request is good for.
+     * The watch page renews at two thirds of it.
+     */
+    MM_SESSION_TTL_S: z.coerce.number().int().min(5).max(86_400).default(600),
   })
   .superRefine((env, ctx) => {
     if (env.MM_ROLES.includes('relay') && !env.MM_REGION) {
@@ -308,6 +313,8 @@ export interface NodeConfig {
   /** Viewers' problem reports (routes/reports.ts). */
   reports: { ttlMs: number; maxBytes: number; perSession: number; perSubject: number; windowMs: number };
   logs: { ringLines: number };
+  /** Session credentials (routes/session.ts). */
+  session: { ttlS: number };
 }
 
 export const REPO_ROOT = path.resolve(import.meta.dirname, '../../..');
@@ -432,6 +439,7 @@ export function sections(c: Config): NodeConfig {
       windowMs: c.MM_REPORT_WINDOW_S * 1000,
     },
     logs: { ringLines: c.MM_LOG_RING_LINES },
+    session: { ttlS: c.MM_SESSION_TTL_S },
   };
 }
 

@@ -1,6 +1,13 @@
 import { existsSync } from 'node:fs';
 import fastifyStatic from '@fastify/static';
-import { alternativeRelay, CostLedger, PeerLiveness, ReportStore, relayAlternative } from '@matchmesh/cluster';
+import {
+  alternativeRelay,
+  CostLedger,
+  OnceTokenStore,
+  PeerLiveness,
+  ReportStore,
+  relayAlternative,
+} from '@matchmesh/cluster';
 import { HlsService } from '@matchmesh/hls';
 import { Mesh, type MeshConfig, PlayoutAdvisor, sfuMedia } from '@matchmesh/mesh';
 import { formatScorePosition, LAST_SCORE_HEADER, signToken } from '@matchmesh/protocol';
@@ -30,6 +37,7 @@ import { registerOpsLive } from './routes/ops-live.ts';
 import { registerPipeTunnel } from './routes/pipe-tunnel.ts';
 import { registerReports } from './routes/reports.ts';
 import { registerScores } from './routes/scores.ts';
+import { registerSession } from './routes/session.ts';
 import { registerWebRtcHttp } from './routes/webrtc-http.ts';
 import { SignalingServer } from './signaling/SignalingServer.ts';
 import { AdmissionPolicy } from './wiring/AdmissionPolicy.ts';
@@ -340,6 +348,19 @@ export async function startNode(
         detail: `${r.path}: ${r.text}`.slice(0, 500),
       }),
   });
+  // Viewers' and commentators' URL tokens → short-lived session credentials (single-use tokens recorded in Redis).
+  const onceTokens = new OnceTokenStore({
+    redis: cluster.redis,
+    cluster: config.cluster.name,
+    logger: area('session'),
+  });
+  await registerSession(app, {
+    tokenSecret: tokenKeys,
+    onceTokens: () => onceTokens,
+    ttlS: config.session.ttlS,
+    nodeId: node.id,
+    log: area('session'),
+  });
   await serveOpenApi(app, tokenKeys);
   await serveWebApp(app, config.http.webDist, logger);
 
@@ -388,6 +409,7 @@ export async function startNode(
       media.close();
       await keys.close();
       await reports.close();
+      await onceTokens.close();
       await cluster.close();
     },
   };

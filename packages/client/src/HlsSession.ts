@@ -26,7 +26,9 @@ export type HlsLike = {
   /** Where hls.js would play live now, in media-element seconds. */
   readonly liveSyncPosition?: number | null;
 };
-export type HlsFactory = () => Promise<HlsLike | null>;
+/** hls.js settings a session adds to HLS_JS_CONFIG (its request rewriting). */
+export type HlsSessionConfig = { xhrSetup: (xhr: XMLHttpRequest, url: string) => void };
+export type HlsFactory = (config?: HlsSessionConfig) => Promise<HlsLike | null>;
 
 export type HlsSessionOptions = {
   /** HTTP base URL of the relay serving HLS. */
@@ -57,12 +59,23 @@ export function hlsUrl(nodeUrl: string, stream: string, token: string): string {
 /** How long one blocking score-log request may be held by the node. */
 const SCORES_WAIT_MS = 5000;
 
-async function loadHlsJs(): Promise<HlsLike | null> {
+async function loadHlsJs(config?: HlsSessionConfig): Promise<HlsLike | null> {
   const { default: Hls } = await import('hls.js');
   if (!Hls.isSupported()) return null;
   // hls.js types `on` per event name (its Events enum and listener map); HlsLike keeps a
   // string-keyed `on` so tests can pass a small fake. The three events used are hls.js's own names.
-  return new Hls({ ...HLS_JS_CONFIG }) as unknown as HlsLike;
+  return new Hls({ ...HLS_JS_CONFIG, ...config }) as unknown as HlsLike;
+}
+
+/** The token of an HLS URL: the `/t/<token>/` folder or the multivariant's `?token=`. */
+const TOKEN_FOLDER = /\/t\/[^/?#]+\//;
+const TOKEN_QUERY = /([?&]token=)[^&#]*/;
+
+/** `url` with its token replaced by `token` (the URLs hls.js resolved from playlists fetched with an older one). */
+export function withHlsToken(url: string, token: string): string {
+  return url
+    .replace(TOKEN_FOLDER, `/t/${encodeURIComponent(token)}/`)
+    .replace(TOKEN_QUERY, `$1${encodeURIComponent(token)}`);
 }
 
 /**
@@ -91,10 +104,29 @@ export class HlsSession extends TypedEmitter<HlsSessionEvents> {
   /** The fragment at the playhead (hls.js FRAG_CHANGED). */
   #playing: { cc: number; sn: number } | undefined;
 
+  /** The session credential requests carry now (setToken replaces it when the page renews). */
+  #token: string;
+
   constructor(options: HlsSessionOptions) {
     super();
     this.options = { ...options };
+    this.#token = options.token;
   }
+
+  /**
+   * Use `token` from the next request on. hls.js keeps resolving segment and
+   * playlist URLs against the playlists it fetched with the old one, so every
+   * request it makes is rewritten in xhrSetup (opened here on the rewritten
+   * URL; hls.js opens only an unopened request): playback goes on across a
+   * renewal, and the old token may expire.
+   */
+  setToken(token: string): void {
+    this.#token = token;
+  }
+
+  readonly #xhrSetup = (xhr: XMLHttpRequest, url: string): void => {
+    xhr.open('GET', withHlsToken(url, this.#token), true);
+  };
 
   get state(): SessionState {
     return this.#life.state;
@@ -109,7 +141,7 @@ export class HlsSession extends TypedEmitter<HlsSessionEvents> {
   }
 
   get url(): string {
-    return hlsUrl(this.options.nodeUrl, this.options.stream, this.options.token);
+    return hlsUrl(this.options.nodeUrl, this.options.stream, this.#token);
   }
 
   /** Starts playback in `video`; state 'connected' once a frame has played. */
@@ -118,7 +150,7 @@ export class HlsSession extends TypedEmitter<HlsSessionEvents> {
     this.#life.set('connecting', 'loading');
     let hls: HlsLike | null;
     try {
-      hls = await (this.options.hlsFactory ?? loadHlsJs)();
+      hls = await (this.options.hlsFactory ?? loadHlsJs)({ xhrSetup: this.#xhrSetup });
     } catch (error) {
       this.#life.fail({ kind: 'hls-unavailable' }, error instanceof Error ? error : new Error(String(error)));
       return;
@@ -244,8 +276,8 @@ export class HlsSession extends TypedEmitter<HlsSessionEvents> {
       const startedAt = Date.now();
       try {
         const path = first
-          ? hlsScoresPath(this.options.stream, this.options.token)
-          : hlsScoresPath(this.options.stream, this.options.token, this.#since, SCORES_WAIT_MS);
+          ? hlsScoresPath(this.options.stream, this.#token)
+          : hlsScoresPath(this.options.stream, this.#token, this.#since, SCORES_WAIT_MS);
         const res = await doFetch(`${base}${path}`, { cache: 'no-store', signal: abort.signal });
         if (res.ok) {
           const parsed = HlsScores.safeParse(await res.json());

@@ -80,9 +80,10 @@ export class LadderDriver implements TaskHost {
     this.#policy = parts.policy;
     this.#scores = parts.scores;
     this.#emit = parts.emit;
-    const { stream, token, hlsFallback } = parts.options;
+    const { stream, hlsFallback } = parts.options;
     this.#warmer = new HlsWarmer(
-      (nodeUrl) => hlsUrl(nodeUrl, stream, token),
+      // The token of the moment: the page may have renewed it since.
+      (nodeUrl) => hlsUrl(nodeUrl, stream, this.options.token),
       () => hlsFallback !== false && !this.closed,
     );
   }

@@ -36,7 +36,7 @@ export class Placer {
   #learning: Promise<void> | null = null;
 
   constructor(options: PlacerOptions) {
-    this.#o = options;
+    this.#o = { ...options };
     this.#region = options.region ?? null;
     this.#entryUrls = [options.nodeUrl];
   }
@@ -92,6 +92,11 @@ export class Placer {
       (this.#avoid.get(url) ?? 0) > now ||
       (this.#current.nodeId !== null && (this.#avoid.get(this.#current.nodeId) ?? 0) > now);
     return !leaving && !avoided && this.#current.nodeUrl === url;
+  }
+
+  /** Edges requests from now on carry `token` (a renewed session credential). */
+  setToken(token: string): void {
+    this.#o.token = token;
   }
 
   #pinned(): Placement {

@@ -54,6 +54,8 @@ const LIVE_BEHIND_MAX_MS = 3000;
  */
 export class Player extends TypedEmitter<PlayerEvents> {
   readonly options: Readonly<PlayerOptions>;
+  /** The same object as `options`, writable: setToken changes the token every later request reads. */
+  readonly #own: PlayerOptions;
   readonly scores: ScoreFeed;
   /** The score of the frame on screen (see ScreenScore): the overlay follows `scoreShown`. */
   readonly screen: ScreenScore;
@@ -67,7 +69,7 @@ export class Player extends TypedEmitter<PlayerEvents> {
   constructor(options: PlayerOptions) {
     super();
     // Every session asks for the layer the viewer's choice allows when its video consumer is made.
-    this.options = {
+    this.options = this.#own = {
       ...options,
       // One id for the whole viewing session, across relays and paths: every node it joins logs under it.
       sessionId: options.sessionId ?? newSessionId(),
@@ -231,6 +233,18 @@ export class Player extends TypedEmitter<PlayerEvents> {
 
   detach(): void {
     this.#driver.detach();
+  }
+
+  /**
+   * A renewed session credential (SessionKeeper 'renewed'): every later
+   * request uses it — joins, edges, HLS URLs (the playing HLS session's
+   * requests are rewritten in place, so playback goes on). A WebRTC session
+   * already joined needs no token until its next join.
+   */
+  setToken(token: string): void {
+    this.#own.token = token;
+    this.#placer.setToken(token);
+    this.#driver.hls?.setToken(token);
   }
 
   async stats(): Promise<PlayerStats | null> {

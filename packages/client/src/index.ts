@@ -52,6 +52,7 @@ export {
 } from './ReportRecorder.ts';
 export { type ReceivedScore, ScoreFeed, type ScoreFeedOptions, type ScorePushResult } from './ScoreFeed.ts';
 export { type FrameMediaTime, rtpMediaTime, ScreenScore, type ScreenScoreEvents } from './ScreenScore.ts';
+export { SessionError, SessionKeeper, type SessionKeeperEvents } from './SessionKeeper.ts';
 export {
   SignalingClient,
   type SignalingClientEvents,

@@ -40,6 +40,7 @@ export { EventLog, type EventLogOptions, type OpsEventListener } from './events.
 export { clusterKeys, keyPrefix } from './keys.ts';
 export { PeerLiveness, type PeerLivenessOptions } from './liveness.ts';
 export { type Logger, silentLogger } from './logger.ts';
+export { OnceTokenStore, type OnceTokenStoreOptions } from './once-tokens.ts';
 export {
   acceptsViewers,
   alternativeRelay,

@@ -22,6 +22,7 @@ export * from './problem.ts';
 export * from './reports.ts';
 export * from './rtc-params.ts';
 export * from './scores.ts';
+export * from './session.ts';
 export * from './signaling.ts';
 export * from './signing-keys.ts';
 export * from './token-codec.ts';

@@ -33,6 +33,12 @@ export interface SignOptions {
   ttl?: string | number;
   sub?: string;
   backup?: boolean;
+  /** Single-use URL token (needs `jti`): only exchanged for a session credential, once. */
+  once?: boolean;
+  jti?: string;
+  /** A session credential, bounded by `until` (epoch s): expires at min(now + ttl, until). */
+  ses?: boolean;
+  until?: number;
 }
 
 /** The key new tokens get; a plain secret signs without a kid (verifiers read that as the bootstrap key). */
@@ -51,10 +57,22 @@ function verifyingSecret(keys: TokenKeys, kid: string): string | undefined {
 }
 
 export async function signToken(keys: TokenKeys, opts: SignOptions): Promise<string> {
-  const claims = TokenClaims.parse({ role: opts.role, stream: opts.stream, sub: opts.sub, backup: opts.backup });
+  const claims = TokenClaims.parse({
+    role: opts.role,
+    stream: opts.stream,
+    sub: opts.sub,
+    backup: opts.backup,
+    jti: opts.jti,
+    once: opts.once || undefined,
+    ses: opts.ses || undefined,
+    until: opts.until,
+  });
+  if (claims.once && !claims.jti) throw new Error('a single-use token needs a jti');
   const ttl = opts.ttl ?? '12h';
   const { kid, secret } = signingKey(keys);
-  return new SignJWT({ ...claims })
+  // Undefined optional claims are left out of the JWT (jose would keep them as keys).
+  const payload = Object.fromEntries(Object.entries(claims).filter(([, v]) => v !== undefined));
+  return new SignJWT(payload)
     .setProtectedHeader(kid === undefined ? { alg: 'HS256', typ: 'JWT' } : { alg: 'HS256', typ: 'JWT', kid })
     .setIssuer(TOKEN_ISSUER)
     .setAudience(TOKEN_AUDIENCE)
@@ -63,11 +81,45 @@ export async function signToken(keys: TokenKeys, opts: SignOptions): Promise<str
     .sign(key(secret));
 }
 
+export interface VerifyOptions {
+  /**
+   * Accept a single-use token. Only the session exchange does: anywhere else a
+   * once-token would be usable again and again, so it is refused there.
+   */
+  allowOnce?: boolean;
+}
+
+export const ONCE_TOKEN_REFUSED =
+  'a single-use token must first be exchanged for a session credential (POST /api/v1/session)';
+
 /**
  * Verify the signing key (the header's `kid`, none meaning the bootstrap key
  * `k0`), signature, issuer, audience and expiry; return the validated claims.
+ * A single-use token is refused unless `allowOnce`.
  */
-export async function verifyToken(keys: TokenKeys, token: string | undefined | null): Promise<TokenClaims> {
+export async function verifyToken(
+  keys: TokenKeys,
+  token: string | undefined | null,
+  options: VerifyOptions = {},
+): Promise<TokenClaims> {
+  return (await verifyTokenExpiry(keys, token, options)).claims;
+}
+
+/** verifyToken, also answering the token's expiry (epoch s): the session exchange bounds credentials by it. */
+export async function verifyTokenExpiry(
+  keys: TokenKeys,
+  token: string | undefined | null,
+  options: VerifyOptions = {},
+): Promise<{ claims: TokenClaims; exp: number }> {
+  const verified = await verifySignedClaims(keys, token);
+  if (verified.claims.once && !options.allowOnce) throw new TokenError('invalid', ONCE_TOKEN_REFUSED);
+  return verified;
+}
+
+async function verifySignedClaims(
+  keys: TokenKeys,
+  token: string | undefined | null,
+): Promise<{ claims: TokenClaims; exp: number }> {
   if (!token) throw new TokenError('missing', 'a token is required');
   try {
     const header = decodeProtectedHeader(token);
@@ -80,8 +132,10 @@ export async function verifyToken(keys: TokenKeys, token: string | undefined | n
       algorithms: ['HS256'],
     });
     const claims = TokenClaims.safeParse(payload);
-    if (!claims.success) throw new TokenError('invalid', 'token claims are malformed');
-    return claims.data;
+    // Every token we sign expires; one without `exp` was not signed by us.
+    if (!claims.success || typeof payload.exp !== 'number')
+      throw new TokenError('invalid', 'token claims are malformed');
+    return { claims: claims.data, exp: payload.exp };
   } catch (err) {
     if (err instanceof TokenError) throw err;
     if (err instanceof errors.JWTExpired) throw new TokenError('expired', 'token has expired');

@@ -20,6 +20,17 @@ export const TokenClaims = z.object({
   sub: z.string().max(128).optional(),
   /** Publishers only: allowed to publish as the stream's backup ingest. */
   backup: z.boolean().optional(),
+  /** JWT id: names a single-use token (its one exchange is recorded under it). */
+  jti: z.string().min(8).max(64).optional(),
+  /**
+   * A single-use URL token: only exchanged for a session credential
+   * (POST /api/v1/session), once; every other route refuses it.
+   */
+  once: z.literal(true).optional(),
+  /** A session credential (what a URL token is exchanged for); `sub` is its session id. */
+  ses: z.literal(true).optional(),
+  /** Session credentials: the URL token's expiry (epoch s); no renewal reaches past it. */
+  until: z.number().int().positive().optional(),
 });
 export type TokenClaims = z.infer<typeof TokenClaims>;
 

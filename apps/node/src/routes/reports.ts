@@ -131,7 +131,9 @@ function rateBuckets(
   ip: string,
   limits: NodeConfig['reports'],
 ): RateBucket[] {
-  const who = claims.sub ? `sub:${claims.sub}` : `ip:${createHash('sha256').update(ip).digest('hex').slice(0, 16)}`;
+  // A session credential's subject is a session id, new at every exchange of the same link: the address caps it.
+  const holder = claims.ses ? undefined : claims.sub;
+  const who = holder ? `sub:${holder}` : `ip:${createHash('sha256').update(ip).digest('hex').slice(0, 16)}`;
   return [
     { key: `session:${stream}:${sessionId}`, limit: limits.perSession, windowMs: limits.windowMs },
     { key: who, limit: limits.perSubject, windowMs: limits.windowMs },

@@ -4,6 +4,7 @@ import { bindVideo } from '../testHook.ts';
 import { ScoreBug } from '../viewer/ScoreBug.tsx';
 import { StatusBadge } from '../viewer/StatusBadge.tsx';
 import { usePlayer } from '../viewer/usePlayer.ts';
+import { useSession } from '../viewer/useSession.ts';
 
 /** What the booth exposes to browser tests as `window.__mmBooth` (read-only). */
 export type BoothTestHook = {
@@ -35,7 +36,15 @@ export function CommentatorPage() {
       autostart: q.get('autostart') === '1',
     };
   }, []);
-  const watch = params.token ? { ...params, region: null, placement: false, role: 'commentator' as const } : null;
+  // As on the watch page: the URL token is exchanged for a renewed session credential, and leaves the address bar.
+  const { session, error: sessionError } = useSession(params.token);
+  const watch = useMemo(
+    () =>
+      session
+        ? { ...params, token: session.token, session, region: null, placement: false, role: 'commentator' as const }
+        : null,
+    [params, session],
+  );
   const { player, state, path, reason, score } = usePlayer(watch);
   const videoRef = useRef<HTMLVideoElement>(null);
   const publisherRef = useRef<CommentaryPublisher | null>(null);
@@ -60,8 +69,9 @@ export function CommentatorPage() {
   }, [player]);
 
   const goOnAir = useCallback(async () => {
-    if (publisherRef.current) return;
-    const publisher = new CommentaryPublisher({ nodeUrl: params.nodeUrl, stream: params.stream, token: params.token });
+    if (publisherRef.current || !session) return;
+    // The credential of the moment: the publisher joins once, when the commentator goes on air.
+    const publisher = new CommentaryPublisher({ nodeUrl: params.nodeUrl, stream: params.stream, token: session.token });
     publisherRef.current = publisher;
     let lastReason = 'off air';
     publisher.on('state', (state, reason) => {
@@ -88,7 +98,7 @@ export function CommentatorPage() {
       console.error('[matchmesh] commentary failed', error);
       setOnAir({ state: 'failed', reason: error instanceof Error ? error.message : String(error) });
     }
-  }, [params]);
+  }, [params, session]);
 
   const offAir = useCallback(() => {
     publisherRef.current?.close();
@@ -96,11 +106,12 @@ export function CommentatorPage() {
   }, []);
 
   useEffect(() => {
-    if (params.autostart && params.token) void goOnAir();
+    if (params.autostart && session) void goOnAir();
     return () => publisherRef.current?.close();
-  }, [params, goOnAir]);
+  }, [params, session, goOnAir]);
 
   if (!params.token) return <main className="viewer">This link has no commentator token.</main>;
+  if (sessionError) return <main className="viewer">{sessionError}</main>;
   const live = onAir.state === 'live' || onAir.state === 'connecting';
   return (
     <main className="viewer">

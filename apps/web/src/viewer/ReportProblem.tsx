@@ -12,7 +12,16 @@ type Status =
  * last minute (ReportRecorder), sent to the node the page came from (reports
  * are kept cluster-wide). Shows the report's id once sent, or why not.
  */
-export function ReportProblem({ player, stream, token }: { player: Player | null; stream: string; token: string }) {
+export function ReportProblem({
+  player,
+  stream,
+  token,
+}: {
+  player: Player | null;
+  stream: string;
+  /** The session credential of the moment (it is renewed while the page is open). */
+  token: () => string;
+}) {
   const recorder = useRef<ReportRecorder | null>(null);
   const [open, setOpen] = useState(false);
   const [text, setText] = useState('');
@@ -39,7 +48,7 @@ export function ReportProblem({ player, stream, token }: { player: Player | null
       await r.sampleNow();
       const figures = r.figures();
       const last = figures.samples.at(-1);
-      const id = await sendProblemReport(window.location.origin, token, {
+      const id = await sendProblemReport(window.location.origin, token(), {
         stream,
         sessionId: player.sessionId,
         nodeId: last?.nodeId ?? player.session?.nodeId ?? 'none',

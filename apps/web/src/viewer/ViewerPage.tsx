@@ -7,6 +7,7 @@ import { ScoreBug } from './ScoreBug.tsx';
 import { StatsPanel } from './StatsPanel.tsx';
 import { StatusBadge } from './StatusBadge.tsx';
 import { type PlayerParams, usePlayer } from './usePlayer.ts';
+import { useSession } from './useSession.ts';
 
 /**
  * `?stream=match&token=...` plus, optionally, `&region=eu` (play from that
@@ -32,7 +33,12 @@ function readParams(): PlayerParams | { error: string } {
 
 export function ViewerPage() {
   const params = useMemo(readParams, []);
-  const ok = 'token' in params ? params : null;
+  // The URL token is only exchanged (then leaves the address bar); the player gets the session credential.
+  const { session, error: sessionError } = useSession('token' in params ? params.token : '');
+  const ok = useMemo(
+    () => ('token' in params && session ? { ...params, token: session.token, session } : null),
+    [params, session],
+  );
   const { player, state, path, reason, score, region, behindLive } = usePlayer(ok);
   const videoRef = useRef<HTMLVideoElement>(null);
   // HLS plays in its own element stacked on the WebRTC one: each path's
@@ -68,12 +74,12 @@ export function ViewerPage() {
     for (const video of [videoRef.current, hlsRef.current]) if (video) video.muted = muted;
   }, [muted]);
 
-  if ('error' in params) {
+  if ('error' in params || sessionError) {
     return (
       <main className="page center">
         <div className="card">
           <h1>matchmesh</h1>
-          <p>{params.error}</p>
+          <p>{'error' in params ? params.error : sessionError}</p>
           <p className="muted">
             Open <code>/watch?stream=match&amp;token=&lt;viewer token&gt;</code>, optionally with{' '}
             <code>&amp;node=&lt;node base URL&gt;</code>.
@@ -135,7 +141,7 @@ export function ViewerPage() {
         )}
       </section>
       <div className="sidebar">
-        <ReportProblem player={player} stream={params.stream} token={params.token} />
+        <ReportProblem player={player} stream={params.stream} token={() => session?.token ?? ''} />
         <StatsPanel player={player} />
       </div>
     </main>

@@ -6,7 +6,7 @@ import type { Player } from '@matchmesh/client';
  * token). Once per fall: the next one is sent only after WebRTC played again.
  * Best effort — the node rate-limits it, and a lost beacon costs nothing.
  */
-export function watchFallbacks(player: Player, nodeUrl: string, stream: string, token: string): () => void {
+export function watchFallbacks(player: Player, nodeUrl: string, stream: string, token: () => string): () => void {
   let lastNodeId: string | null = null;
   let onHls = false;
   return player.on('state', () => {
@@ -25,7 +25,7 @@ export function watchFallbacks(player: Player, nodeUrl: string, stream: string, 
     };
     void fetch(new URL('/beacon/fallback', nodeUrl || window.location.origin), {
       method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      headers: { authorization: `Bearer ${token()}`, 'content-type': 'application/json' },
       body: JSON.stringify(body),
       keepalive: true,
     }).catch(() => undefined);

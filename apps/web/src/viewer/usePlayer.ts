@@ -1,4 +1,4 @@
-import { Player, type PlayerPath, type ReceivedScore, type SessionState } from '@matchmesh/client';
+import { Player, type PlayerPath, type ReceivedScore, type SessionKeeper, type SessionState } from '@matchmesh/client';
 import { useEffect, useState } from 'react';
 import { bindPlayer } from '../testHook.ts';
 import { watchFallbacks } from './fallbackBeacon.ts';
@@ -25,6 +25,8 @@ export type PlayerParams = {
   placement: boolean;
   /** 'commentator' for the booth: admitted on ingest nodes too. */
   role?: 'viewer' | 'commentator';
+  /** The page's session credential: its renewals go to the player (`token` is its first one). */
+  session?: SessionKeeper;
 };
 
 /** Creates and starts a Player for the params; re-renders on state and score changes. */
@@ -38,7 +40,15 @@ export function usePlayer(params: PlayerParams | null): PlayerView {
     region: null,
     behindLive: 0,
   });
-  const { nodeUrl = '', stream = '', token = '', region = null, placement = true, role = 'viewer' } = params ?? {};
+  const {
+    nodeUrl = '',
+    stream = '',
+    token = '',
+    region = null,
+    placement = true,
+    role = 'viewer',
+    session,
+  } = params ?? {};
 
   useEffect(() => {
     if (!nodeUrl || !stream || !token) return;
@@ -61,7 +71,10 @@ export function usePlayer(params: PlayerParams | null): PlayerView {
     const offScore = player.on('scoreShown', sync);
     const offPlacement = player.on('placement', sync);
     const offWarning = player.on('warning', (error) => console.warn('[matchmesh]', error.message));
-    const offFallbacks = role === 'viewer' ? watchFallbacks(player, nodeUrl, stream, token) : () => {};
+    const currentToken = () => session?.token ?? token;
+    const offFallbacks = role === 'viewer' ? watchFallbacks(player, nodeUrl, stream, currentToken) : () => {};
+    // A renewed credential: the player's later requests (and its HLS session's) carry it.
+    const offRenewed = session?.on('renewed', (credential) => player.setToken(credential.token)) ?? (() => {});
     sync();
     player.start();
     return () => {
@@ -70,10 +83,11 @@ export function usePlayer(params: PlayerParams | null): PlayerView {
       offPlacement();
       offWarning();
       offFallbacks();
+      offRenewed();
       unbind();
       player.close('page closed');
     };
-  }, [nodeUrl, stream, token, region, placement, role]);
+  }, [nodeUrl, stream, token, region, placement, role, session]);
 
   return view;
 }

@@ -1,0 +1,51 @@
+import { SessionKeeper } from '@matchmesh/client';
+import { useEffect, useState } from 'react';
+
+/**
+ * One exchange per URL token for the page's life: a second render (React's
+ * StrictMode runs effects twice in development) must not spend a single-use
+ * token again.
+ */
+const exchanges = new Map<string, Promise<SessionKeeper>>();
+
+/** The address bar without `token=`: the URL token is spent, and must not stay in history or bookmarks. */
+function dropUrlToken(): void {
+  const url = new URL(window.location.href);
+  if (!url.searchParams.has('token')) return;
+  url.searchParams.delete('token');
+  window.history.replaceState(window.history.state, '', url);
+}
+
+export type SessionView = { session: SessionKeeper | null; error: string | null };
+
+/**
+ * Exchange the page's URL token for a session credential (POST
+ * /api/v1/session at the page's own origin), take the token out of the
+ * address bar, and keep the credential renewed: everything the page sends
+ * then carries the session credential, never the URL token.
+ */
+export function useSession(urlToken: string): SessionView {
+  const [view, setView] = useState<SessionView>({ session: null, error: null });
+  useEffect(() => {
+    if (!urlToken) return;
+    let current = true;
+    let exchange = exchanges.get(urlToken);
+    if (!exchange) {
+      exchange = SessionKeeper.open(window.location.origin, urlToken);
+      exchanges.set(urlToken, exchange);
+    }
+    exchange.then(
+      (session) => {
+        dropUrlToken();
+        if (current) setView({ session, error: null });
+      },
+      (err: Error) => {
+        if (current) setView({ session: null, error: `This link cannot be opened: ${err.message}` });
+      },
+    );
+    return () => {
+      current = false;
+    };
+  }, [urlToken]);
+  return view;
+}
