@@ -175,4 +175,16 @@ describe('session credentials on the watch page', () => {
       `[sessions] HLS requests: ${requests.length}, ${lateRequests.length} after the first credential expired, all on a session credential, none refused`,
     );
   });
+
+  it('a reload keeps playing: the tab kept its session credential, the link no longer has the token', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${ingest.url}/watch?stream=${stream}&token=${await onceToken(stream)}&node=${ingest.url}`);
+    await page.waitForFunction(() => (window.__mm?.framesDecoded() ?? 0) >= 30, undefined, { timeout: 30_000 });
+    expect(new URL(page.url()).searchParams.has('token')).toBe(false);
+    // F5: the single-use token is spent and gone from the address bar; the tab's credential plays on.
+    await page.reload();
+    await page.waitForFunction(() => (window.__mm?.framesDecoded() ?? 0) >= 30, undefined, { timeout: 30_000 });
+    expect(await page.evaluate(() => `${window.__mm!.state}/${window.__mm!.path}`)).toBe('connected/webrtc');
+    await page.close();
+  });
 });

@@ -4,7 +4,7 @@ import { bindVideo } from '../testHook.ts';
 import { ScoreBug } from '../viewer/ScoreBug.tsx';
 import { StatusBadge } from '../viewer/StatusBadge.tsx';
 import { usePlayer } from '../viewer/usePlayer.ts';
-import { useSession } from '../viewer/useSession.ts';
+import { pageToken, useSession } from '../viewer/useSession.ts';
 
 /** What the booth exposes to browser tests as `window.__mmBooth` (read-only). */
 export type BoothTestHook = {
@@ -32,7 +32,7 @@ export function CommentatorPage() {
     return {
       nodeUrl: q.get('node') || window.location.origin,
       stream: q.get('stream') || 'match',
-      token: q.get('token') ?? '',
+      token: pageToken(),
       autostart: q.get('autostart') === '1',
     };
   }, []);

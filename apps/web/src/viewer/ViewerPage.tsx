@@ -7,7 +7,7 @@ import { ScoreBug } from './ScoreBug.tsx';
 import { StatsPanel } from './StatsPanel.tsx';
 import { StatusBadge } from './StatusBadge.tsx';
 import { type PlayerParams, usePlayer } from './usePlayer.ts';
-import { useSession } from './useSession.ts';
+import { pageToken, useSession } from './useSession.ts';
 
 /**
  * `?stream=match&token=...` plus, optionally, `&region=eu` (play from that
@@ -16,7 +16,7 @@ import { useSession } from './useSession.ts';
  */
 function readParams(): PlayerParams | { error: string } {
   const q = new URLSearchParams(window.location.search);
-  const token = q.get('token') ?? '';
+  const token = pageToken();
   const stream = q.get('stream') || 'match';
   const pinned = q.get('node');
   const nodeUrl = pinned || window.location.origin;

@@ -8,6 +8,37 @@ import { useEffect, useState } from 'react';
  */
 const exchanges = new Map<string, Promise<SessionKeeper>>();
 
+/**
+ * Where this tab keeps its session credential: a reload (F5, a crashed tab
+ * restored) finds it there once the URL token has left the address bar.
+ * sessionStorage: this tab only, gone with it; keyed by the page's address
+ * without the token, so two matches in two tabs keep theirs apart.
+ */
+function storageKey(): string {
+  const url = new URL(window.location.href);
+  url.searchParams.delete('token');
+  return `mm-session:${url.pathname}${url.search}`;
+}
+
+function remember(token: string): void {
+  try {
+    window.sessionStorage.setItem(storageKey(), token);
+  } catch {
+    // Storage refused (a private mode's quota): a reload then needs the link again.
+  }
+}
+
+/** The page's token: the link's `token=`, else the session credential this tab kept across a reload. */
+export function pageToken(): string {
+  const fromUrl = new URLSearchParams(window.location.search).get('token');
+  if (fromUrl) return fromUrl;
+  try {
+    return window.sessionStorage.getItem(storageKey()) ?? '';
+  } catch {
+    return '';
+  }
+}
+
 /** The address bar without `token=`: the URL token is spent, and must not stay in history or bookmarks. */
 function dropUrlToken(): void {
   const url = new URL(window.location.href);
@@ -22,7 +53,8 @@ export type SessionView = { session: SessionKeeper | null; error: string | null 
  * Exchange the page's URL token for a session credential (POST
  * /api/v1/session at the page's own origin), take the token out of the
  * address bar, and keep the credential renewed: everything the page sends
- * then carries the session credential, never the URL token.
+ * then carries the session credential, never the URL token. After a reload
+ * the kept credential is what is "exchanged" (a renewal).
  */
 export function useSession(urlToken: string): SessionView {
   const [view, setView] = useState<SessionView>({ session: null, error: null });
@@ -37,6 +69,8 @@ export function useSession(urlToken: string): SessionView {
     exchange.then(
       (session) => {
         dropUrlToken();
+        remember(session.token);
+        session.on('renewed', (credential) => remember(credential.token));
         if (current) setView({ session, error: null });
       },
       (err: Error) => {
