@@ -6,9 +6,10 @@ import { type PipeSummary, type SigningKey, signToken } from '@matchmesh/protoco
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../src/browser.ts';
-import { startNode, type TestNode, token, tokenSecret } from '../src/node.ts';
+import { startLinkedRegions } from '../src/linked-regions.ts';
+import { type TestNode, token, tokenSecret } from '../src/node.ts';
 import { startOrigin } from '../src/origin.ts';
-import { type PipeLink, startPipeLink } from '../src/pipe-link.ts';
+import type { PipeLink } from '../src/pipe-link.ts';
 import { type ManagedProcess, REPO_ROOT } from '../src/processes.ts';
 import { waitForMoreFrames } from '../src/viewer.ts';
 
@@ -59,22 +60,10 @@ describe('signing keys: rotation across nodes, retirement, and node-to-node toke
 
   beforeAll(async () => {
     redis = await startRedisServer();
-    ingest = await startNode(redis.url, {
-      MM_NODE_ID: 'ingest-keys',
-      MM_ROLES: 'ingest',
-      MM_REGION: 'eu',
-      MM_MESH_ADDRESS: '127.0.0.6',
-    });
-    asia = await startNode(redis.url, {
-      MM_NODE_ID: 'asia-keys',
-      MM_ROLES: 'relay',
-      MM_REGION: 'asia',
-      MM_MESH_ADDRESS: '127.0.0.7',
-    });
-    link = await startPipeLink({
-      asia: { announced: '127.0.0.7', ports: { min: asia.rtcPort + 1, max: asia.rtcPort + 49 } },
-      ingest: { announced: '127.0.0.6', ports: { min: ingest.rtcPort + 1, max: ingest.rtcPort + 49 } },
-    });
+    ({ ingest, asia, link } = await startLinkedRegions(redis.url, {
+      ids: { ingest: 'ingest-keys', asia: 'asia-keys' },
+      aliases: { ingest: '127.0.0.6', asia: '127.0.0.7' },
+    }));
     link.shape('asia', { lossPct: 100 });
     link.shape('ingest', { lossPct: 100 });
   }, 120_000);

@@ -1,13 +1,14 @@
 import { type RedisServer, startRedisServer } from '@matchmesh/cluster/testing';
 import type { PipeSummary } from '@matchmesh/protocol';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../src/browser.ts';
+import { startLinkedRegions } from '../src/linked-regions.ts';
 import { keyFrameRequestsUpstream } from '../src/metrics.ts';
-import { startNode, type TestNode, token } from '../src/node.ts';
+import { type TestNode, token } from '../src/node.ts';
 import { startOrigin } from '../src/origin.ts';
 import type { PathShape } from '../src/path-shaper.ts';
-import { type PipeLink, startPipeLink } from '../src/pipe-link.ts';
+import type { PipeLink } from '../src/pipe-link.ts';
 import type { ManagedProcess } from '../src/processes.ts';
 import { longestFreezeSince, packetCounts, pageNow, startFrameClock, waitForMoreFrames } from '../src/viewer.ts';
 
@@ -38,25 +39,12 @@ describe('the long haul: a far region keeps its one copy through loss at 200 ms 
 
   beforeAll(async () => {
     redis = await startRedisServer();
-    // Each node listens for pipes on 127.0.0.1 and announces its own loopback alias, where the link listens.
-    ingest = await startNode(redis.url, {
-      MM_NODE_ID: 'ingest-lh',
-      MM_ROLES: 'ingest',
-      MM_REGION: 'eu',
-      MM_MESH_ADDRESS: '127.0.0.4',
-    });
-    asia = await startNode(redis.url, {
-      MM_NODE_ID: 'asia-lh',
-      MM_ROLES: 'relay',
-      MM_REGION: 'asia',
-      MM_MESH_ADDRESS: '127.0.0.3',
+    ({ ingest, asia, link } = await startLinkedRegions(redis.url, {
+      ids: { ingest: 'ingest-lh', asia: 'asia-lh' },
+      aliases: { ingest: '127.0.0.4', asia: '127.0.0.3' },
       // The default, said out loud: viewers hold ~2 round trips of the haul, measured on the pipe.
-      MM_VIEWER_PLAYOUT_DELAY_MS: 'auto',
-    });
-    link = await startPipeLink({
-      asia: { announced: '127.0.0.3', ports: { min: asia.rtcPort + 1, max: asia.rtcPort + 49 } },
-      ingest: { announced: '127.0.0.4', ports: { min: ingest.rtcPort + 1, max: ingest.rtcPort + 49 } },
-    });
+      asiaEnv: { MM_VIEWER_PLAYOUT_DELAY_MS: 'auto' },
+    }));
     link.shape('asia', HAUL);
     link.shape('ingest', HAUL);
     origin = await startOrigin(ingest.url, stream);

@@ -3,9 +3,10 @@ import type { PipeSummary } from '@matchmesh/protocol';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../src/browser.ts';
-import { startNode, type TestNode, token } from '../src/node.ts';
+import { startLinkedRegions } from '../src/linked-regions.ts';
+import { type TestNode, token } from '../src/node.ts';
 import { startOrigin } from '../src/origin.ts';
-import { type PipeLink, startPipeLink } from '../src/pipe-link.ts';
+import type { PipeLink } from '../src/pipe-link.ts';
 import type { ManagedProcess } from '../src/processes.ts';
 import { waitForMoreFrames } from '../src/viewer.ts';
 
@@ -28,22 +29,10 @@ describe('a pipe over TCP when UDP between the regions is blocked', () => {
 
   beforeAll(async () => {
     redis = await startRedisServer();
-    ingest = await startNode(redis.url, {
-      MM_NODE_ID: 'ingest-tcp',
-      MM_ROLES: 'ingest',
-      MM_REGION: 'eu',
-      MM_MESH_ADDRESS: '127.0.0.6',
-    });
-    asia = await startNode(redis.url, {
-      MM_NODE_ID: 'asia-tcp',
-      MM_ROLES: 'relay',
-      MM_REGION: 'asia',
-      MM_MESH_ADDRESS: '127.0.0.7',
-    });
-    link = await startPipeLink({
-      asia: { announced: '127.0.0.7', ports: { min: asia.rtcPort + 1, max: asia.rtcPort + 49 } },
-      ingest: { announced: '127.0.0.6', ports: { min: ingest.rtcPort + 1, max: ingest.rtcPort + 49 } },
-    });
+    ({ ingest, asia, link } = await startLinkedRegions(redis.url, {
+      ids: { ingest: 'ingest-tcp', asia: 'asia-tcp' },
+      aliases: { ingest: '127.0.0.6', asia: '127.0.0.7' },
+    }));
     // UDP blocked both ways between the nodes' pipes.
     link.shape('asia', { lossPct: 100 });
     link.shape('ingest', { lossPct: 100 });
