@@ -42,6 +42,27 @@ export type WorkerLoad = z.infer<typeof WorkerLoad>;
  */
 export const WORKER_CPU_SATURATED = 0.85;
 
+/**
+ * What a node still holds while it drains (issue 18): the viewers, players,
+ * downstream relays and publishers that have not moved yet. `empty` is true once
+ * a draining node holds none of them — its process may stop (the k8s preStop
+ * hook and `matchmesh drain --wait` wait for it). A node reports it in its
+ * heartbeat (`NodeRecord.drain`); `GET /api/v1/nodes/:id/drain` answers it.
+ */
+export const DrainRemaining = z.object({
+  /** Signaling (mediasoup-client) viewers still connected here. */
+  webrtcViewers: z.number().int().min(0),
+  /** WHEP sessions still open here. */
+  whepViewers: z.number().int().min(0),
+  /** HLS players that fetched from here in the last few seconds. */
+  hlsPlayers: z.number().int().min(0),
+  /** Relays of other nodes still pulling a region copy from here over a pipe. */
+  downstreamRelays: z.number().int().min(0),
+  /** WHIP publishers (origin agents) still publishing here. */
+  publishers: z.number().int().min(0),
+});
+export type DrainRemaining = z.infer<typeof DrainRemaining>;
+
 /** What a node says about itself in the registry (Redis), refreshed on every heartbeat. */
 export const NodeRecord = z.object({
   id: z.string().min(1).max(64),
@@ -76,6 +97,8 @@ export const NodeRecord = z.object({
     workers: z.array(WorkerLoad).max(MAX_WORKERS).default([]),
   }),
   draining: z.boolean(),
+  /** While draining: what the node still holds (absent from a node that is not draining or is older). */
+  drain: DrainRemaining.optional(),
   startedAt: z.number().int(),
   heartbeatAt: z.number().int(),
 });
@@ -106,15 +129,27 @@ export type StreamSummary = z.infer<typeof StreamSummary>;
 export const StreamsResponse = z.object({ streams: z.array(StreamSummary) });
 export type StreamsResponse = z.infer<typeof StreamsResponse>;
 
-/** Body of `POST /api/v1/nodes/:id/drain`; `{ draining: false }` undoes a drain. */
-export const DrainRequest = z.object({ draining: z.boolean().default(true) });
+/**
+ * Body of `POST /api/v1/nodes/:id/drain`; `{ draining: false }` undoes a drain.
+ * Draining the last serving relay of a region is refused (409) unless `force`.
+ */
+export const DrainRequest = z.object({ draining: z.boolean().default(true), force: z.boolean().default(false) });
 export type DrainRequest = z.infer<typeof DrainRequest>;
 /** What the drain route accepts: no body at all means `{ draining: true }`. */
-export const DrainBody = DrainRequest.nullish().transform((body) => body ?? { draining: true });
+export const DrainBody = DrainRequest.nullish().transform((body) => body ?? { draining: true, force: false });
 
 /** Answer to `POST /api/v1/nodes/:id/drain`. */
 export const DrainResponse = z.object({ id: z.string(), draining: z.boolean() });
 export type DrainResponse = z.infer<typeof DrainResponse>;
+
+/** Answer to `GET /api/v1/nodes/:id/drain`. */
+export const DrainStatus = z.object({
+  id: z.string(),
+  draining: z.boolean(),
+  empty: z.boolean(),
+  remaining: DrainRemaining,
+});
+export type DrainStatus = z.infer<typeof DrainStatus>;
 
 /**
  * One region in `GET /api/v1/scale-advice`: how many relays its current
