@@ -29,8 +29,9 @@ export class OnceTokenStore {
    * the caller must then refuse (fail closed), never let the token through.
    */
   async consume(jti: string, expSec: number, usedBy: string): Promise<boolean> {
-    // At least a second: EXAT in the past would be refused (or expire at once and allow a replay).
-    const exat = Math.max(expSec, Math.floor(Date.now() / 1000) + 1);
+    // At least a whole second from now: EXAT in the past would be refused (or expire at once and allow a
+    // replay). `floor(now) + 1` could be a millisecond away (at x.999 s), which let a replay through under load.
+    const exat = Math.max(expSec, Math.ceil(Date.now() / 1000) + 1);
     const reply = await this.#conn.run('once-token consume', (c) =>
       c.set(this.#prefix + jti, usedBy, 'EXAT', exat, 'NX'),
     );
