@@ -3,6 +3,7 @@
 // suite (unit, then end-to-end with real redis-server, mediasoup workers,
 // ffmpeg and Chromium). Extra arguments go to vitest; test files under test/
 // given alone run one at a time like the full suite.
+// `--e2e [files]`: only the end-to-end part, lanes as in the full run.
 // `--stress` (npm run test:stress): only the end-to-end files, with a CPU hog
 // (stress-ng, one busy worker) running the whole time: the timing bounds must
 // hold on a loaded machine too.
@@ -31,6 +32,20 @@ process.on('exit', () => rmSync(reports, { recursive: true, force: true }));
 const totals = { passed: 0, failed: 0, skipped: 0 };
 const results = [];
 
+/** Adds a vitest JSON report to the totals; returns its counts for the log line. */
+function count(report, ok) {
+  if (!existsSync(report)) {
+    if (!ok) totals.failed += 1;
+    return '';
+  }
+  const r = JSON.parse(readFileSync(report, 'utf8'));
+  totals.passed += r.numPassedTests;
+  // A suite that failed before its tests (a beforeAll) counts no failed test: count the file instead.
+  totals.failed += r.numFailedTests + (ok || r.numFailedTests > 0 ? 0 : 1);
+  totals.skipped += r.numPendingTests + (r.numTodoTests ?? 0);
+  return `, ${r.numPassedTests} passed, ${r.numFailedTests} failed`;
+}
+
 /** One vitest run; its JSON report adds to the totals. Returns true when it passed. */
 function vitest(label, args) {
   const t = Date.now();
@@ -50,16 +65,7 @@ function vitest(label, args) {
   );
   const seconds = ((Date.now() - t) / 1000).toFixed(1);
   const ok = res.status === 0;
-  let counts = '';
-  if (existsSync(report)) {
-    const r = JSON.parse(readFileSync(report, 'utf8'));
-    totals.passed += r.numPassedTests;
-    totals.failed += r.numFailedTests;
-    totals.skipped += r.numPendingTests + (r.numTodoTests ?? 0);
-    counts = `, ${r.numPassedTests} passed, ${r.numFailedTests} failed`;
-  } else if (!ok) {
-    totals.failed += 1;
-  }
+  const counts = count(report, ok);
   console.log(`[test] ${label}: ${ok ? 'ok' : 'FAILED'} in ${seconds} s${counts}; load average ${before} → ${load()}`);
   results.push({ label, ok, seconds });
   return ok;
@@ -76,6 +82,61 @@ function run(label, cmd, args) {
 /** End-to-end files one at a time, each in its own vitest process, so the load between them shows. */
 function e2eFiles(files) {
   for (const file of files) vitest(`e2e ${path.relative(root, file)}`, ['--project', 'e2e', file]);
+}
+
+/**
+ * A file whose header says `e2e lane: shared` asserts no timing bound (no freeze, latency or throughput
+ * figure): it proves behaviour only, with generous waits. Those files run two at a time, each in its own
+ * vitest process, before the others run alone on a quiet machine. Their waits are mostly on real time
+ * (playlists filling, credentials expiring, processes starting), which is why a pair takes far less than
+ * the two one after another.
+ */
+const SHARED_LANE = /^\s*(?:\/\/|\*)?\s*e2e lane: shared\b/m;
+const isShared = (file) => SHARED_LANE.test(readFileSync(file, 'utf8').slice(0, 4000));
+
+/** One vitest run without waiting: its output is kept and printed whole when it ends (two run at once). */
+function vitestAsync(label, args) {
+  return new Promise((resolve) => {
+    const t = Date.now();
+    const report = path.join(reports, `${results.length}-${path.basename(args.at(-1))}.json`);
+    const before = load();
+    const child = spawn(
+      process.execPath,
+      [VITEST, 'run', ...args, '--reporter=default', '--reporter=json', `--outputFile.json=${report}`],
+      { cwd: root, env: { ...env, FORCE_COLOR: env.FORCE_COLOR ?? '1' } },
+    );
+    const output = [];
+    child.stdout.on('data', (d) => output.push(d));
+    child.stderr.on('data', (d) => output.push(d));
+    child.on('close', (code) => {
+      const seconds = ((Date.now() - t) / 1000).toFixed(1);
+      const ok = code === 0;
+      const counts = count(report, ok);
+      console.log(`[test] ${label} (shared lane; started at load average ${before})`);
+      process.stdout.write(Buffer.concat(output));
+      console.log(`[test] ${label}: ${ok ? 'ok' : 'FAILED'} in ${seconds} s${counts}; load average now ${load()}`);
+      results.push({ label, ok, seconds });
+      resolve(ok);
+    });
+  });
+}
+
+/** The shared-lane files two at a time, then every other file alone. */
+async function e2eLanes(files) {
+  const shared = files.filter(isShared);
+  const alone = files.filter((f) => !isShared(f));
+  const t = Date.now();
+  const queue = [...shared];
+  const lane = async () => {
+    for (let file = queue.shift(); file; file = queue.shift()) {
+      await vitestAsync(`e2e ${path.relative(root, file)}`, ['--project', 'e2e', file]);
+    }
+  };
+  await Promise.all([lane(), lane()]);
+  console.log(
+    `[test] shared lane: ${shared.length} files, two at a time, in ${((Date.now() - t) / 1000).toFixed(1)} s`,
+  );
+  e2eFiles(alone);
 }
 
 function allE2eFiles() {
@@ -133,7 +194,11 @@ if (extra[0] === '--stress') {
   // unit tests' real mediasoup workers then load the 2 cores under the e2e tests' freeze and latency bounds.
   // Three workers on the 2 cores: the unit files spend most of their time waiting on real redis-servers,
   // workers and timers, so a third worker cut the unit run from 144 s to 83–92 s (at load 11–14).
-  if (vitest('vitest (unit)', ['--project', 'unit', '--maxWorkers=3'])) e2eFiles(allE2eFiles());
+  if (vitest('vitest (unit)', ['--project', 'unit', '--maxWorkers=3'])) await e2eLanes(allE2eFiles());
+  finish();
+} else if (extra[0] === '--e2e') {
+  // The end-to-end part of the suite as `npm test` runs it (shared lane, then the rest alone), for these files or all.
+  await e2eLanes(extra.length > 1 ? extra.slice(1).map((f) => path.resolve(root, f)) : allE2eFiles());
   finish();
 } else if (extra.every((a) => a.endsWith('.test.ts') && path.resolve(root, a).startsWith(path.join(root, 'test')))) {
   e2eFiles(extra.map((f) => path.resolve(root, f)));

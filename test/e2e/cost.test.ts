@@ -1,3 +1,4 @@
+// e2e lane: shared — no timing bound here, so it runs beside another shared file (scripts/test.mjs).
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { type RedisServer, startRedisServer } from '@matchmesh/cluster/testing';

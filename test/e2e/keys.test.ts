@@ -1,3 +1,4 @@
+// e2e lane: shared — no timing bound here, so it runs beside another shared file (scripts/test.mjs).
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';

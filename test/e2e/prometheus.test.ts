@@ -1,3 +1,4 @@
+// e2e lane: shared — no timing bound here, so it runs beside another shared file (scripts/test.mjs).
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LiveMatch, startLiveMatch } from '../src/match.ts';

@@ -1,3 +1,4 @@
+// e2e lane: shared — no timing bound here, so it runs beside another shared file (scripts/test.mjs).
 import { type RedisServer, startRedisServer } from '@matchmesh/cluster/testing';
 import type { ScoreUpdate } from '@matchmesh/protocol';
 import type { Browser, Page } from 'playwright-core';

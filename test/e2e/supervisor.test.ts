@@ -1,3 +1,4 @@
+// e2e lane: shared — no timing bound here, so it runs beside another shared file (scripts/test.mjs).
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';

@@ -1,3 +1,4 @@
+// e2e lane: shared — no timing bound here, so it runs beside another shared file (scripts/test.mjs).
 import { type RedisServer, startRedisServer } from '@matchmesh/cluster/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BASE_OFFER } from '../src/fuzz/sdp.ts';
