@@ -2,6 +2,7 @@ import {
   CostResetResponse,
   CostResponse,
   DrainResponse,
+  DrainStatus,
   EventsResponse,
   KeysResponse,
   LogsResponse,
@@ -181,9 +182,14 @@ export class AdminClient {
     if (!signal.aborted) throw new ApiError(`node at ${this.base.origin} closed the live stream`, undefined, true);
   }
 
-  async drain(nodeId: string, draining = true): Promise<ApiResult<DrainResponse>> {
+  async drain(nodeId: string, draining = true, force = false): Promise<ApiResult<DrainResponse>> {
     const path = `/api/v1/nodes/${encodeURIComponent(nodeId)}/drain`;
-    return this.call('POST', path, DrainResponse, { draining });
+    return this.call('POST', path, DrainResponse, { draining, force });
+  }
+
+  /** What a draining node still holds, and whether that is nothing (`empty`). */
+  async drainStatus(nodeId: string): Promise<ApiResult<DrainStatus>> {
+    return this.call('GET', `/api/v1/nodes/${encodeURIComponent(nodeId)}/drain`, DrainStatus);
   }
 
   async keys(): Promise<ApiResult<KeysResponse>> {

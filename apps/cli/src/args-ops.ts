@@ -31,7 +31,7 @@ export const COMMANDS: Record<string, string[]> = {
   token: ['--role', '--stream', '--ttl', '--backup', '--sub', '--json'],
   nodes: ['--url', '--timeout', '--json'],
   streams: ['--url', '--timeout', '--json'],
-  drain: ['--undo', '--url', '--timeout', '--json'],
+  drain: ['--force', '--wait', '--timeout', '--poll', '--undo', '--url', '--json'],
   undrain: ['--url', '--timeout', '--json'],
   'scale-advice': ['--headroom', '--url', '--timeout', '--json'],
   program: ['--url', '--timeout', '--json'],

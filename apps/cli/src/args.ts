@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { ANY_STREAM, KeyId, Role, SESSION_ROLES, StreamId } from '@matchmesh/protocol';
 import { OPS_USAGE, type OpsCommand, OpsUsageError, parseOpsCommand } from './args-ops.ts';
+import type { DrainCommand } from './drain.ts';
 import { parseTtl } from './tokens.ts';
 
 /** Bad command line: the CLI prints the message and the usage, and exits 2. */
@@ -14,7 +15,9 @@ Usage:
   matchmesh token --role <role> --stream <id|*> [--ttl 1h] [--backup] [--once] [--sub <name>] [--json]
   matchmesh nodes   [--url <node-url>] [--json]
   matchmesh streams [--url <node-url>] [--json]
-  matchmesh drain <nodeId> [--undo] [--url <node-url>] [--json]
+  matchmesh drain <nodeId> [--force] [--wait [--timeout 5m]] [--undo] [--url <node-url>] [--json]
+        --force: drain even a region's last serving relay (409 otherwise); --wait: then wait until the
+        node holds nothing (GET /api/v1/nodes/<id>/drain: empty) — exit 1 if --timeout (default 5m) passes
   matchmesh scale-advice [--headroom 0.25] [--url <node-url>] [--json]   relays each region needs now
   matchmesh keys list|rotate|retire <kid> [--url <node-url>] [--json]   token signing keys
   matchmesh cost [--reset] [--url <node-url>] [--json]   the night's cost per region beside the CDN's (--reset: a new night)
@@ -60,14 +63,12 @@ export type Command =
     }
   | { kind: 'reports'; limit: number; url: string | undefined; json: boolean; timeoutMs: number }
   | { kind: 'report'; id: string; logs: boolean; url: string | undefined; json: boolean; timeoutMs: number }
-  | {
+  | ({
       kind: 'drain';
-      nodeId: string;
-      draining: boolean;
       url: string | undefined;
-      json: boolean;
+      /** Each request's timeout (with --wait, --timeout is the whole wait's instead). */
       timeoutMs: number;
-    }
+    } & DrainCommand)
   | OpsCommand;
 
 const common = {
@@ -118,18 +119,32 @@ export function parseCommand(argv: readonly string[]): Command {
       };
     }
     case 'drain': {
-      const { values, positionals } = parse(rest, { ...admin, undo: { type: 'boolean' } });
+      const { values, positionals } = parse(rest, {
+        ...admin,
+        undo: { type: 'boolean' },
+        force: { type: 'boolean' },
+        wait: { type: 'boolean' },
+        poll: { type: 'string' },
+      });
       if (values.help) return { kind: 'help' };
       const [nodeId, ...extra] = positionals;
       if (!nodeId) throw new UsageError('drain: missing <nodeId>');
       noPositionals(name, extra);
+      if (values.undo && (values.force || values.wait))
+        throw new UsageError('drain: --undo takes no --force or --wait');
+      const wait = !!values.wait;
       return {
         kind: 'drain',
         nodeId,
         draining: !values.undo,
+        force: !!values.force,
+        wait,
+        // With --wait, --timeout bounds the whole wait (a preStop hook's budget); each request keeps 5 s.
+        waitMs: values.timeout === undefined ? 300_000 : timeout(values.timeout),
+        pollMs: pollMs(values.poll),
         url: values.url,
         json: !!values.json,
-        timeoutMs: timeout(values.timeout),
+        timeoutMs: wait ? 5_000 : timeout(values.timeout),
       };
     }
     case 'keys':
@@ -269,6 +284,16 @@ function parse<O extends Options>(args: string[], options: O) {
 
 function noPositionals(command: string, positionals: string[]): void {
   if (positionals.length > 0) throw new UsageError(`${command}: unexpected argument ${JSON.stringify(positionals[0])}`);
+}
+
+/** `drain --wait --poll <ms>`: how often the drain status is read (default 1000 ms). */
+function pollMs(value: string | undefined): number {
+  if (value === undefined) return 1000;
+  const ms = Number(value);
+  if (!Number.isInteger(ms) || ms < 10 || ms > 60_000) {
+    throw new UsageError(`drain: invalid --poll ${JSON.stringify(value)} (milliseconds, 10 to 60000)`);
+  }
+  return ms;
 }
 
 function timeout(value: string | undefined): number {

@@ -6,6 +6,7 @@ import { AdminClient, ApiError } from './api.ts';
 import { type Command, DEFAULT_NODE_URL, parseCommand, USAGE, UsageError } from './args.ts';
 import { executeOps } from './cli-ops.ts';
 import { formatCost } from './cost.ts';
+import { DrainTimeout, EXIT_DRAIN_TIMEOUT, runDrain } from './drain.ts';
 import { formatKeys, formatNodes, formatRetired, formatRotated, formatScaleAdvice, formatStreams } from './format.ts';
 import { formatLogLines, formatReport, formatReports } from './format-reports.ts';
 import { findRepoRoot, resolveSigningKey, SecretError, signToken, TokenError } from './tokens.ts';
@@ -68,6 +69,10 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
     await execute(command, io);
     return EXIT_OK;
   } catch (err) {
+    if (err instanceof DrainTimeout) {
+      io.stderr(`matchmesh: ${err.message}\n`);
+      return EXIT_DRAIN_TIMEOUT;
+    }
     if (
       err instanceof ApiError ||
       err instanceof SecretError ||
@@ -175,15 +180,9 @@ async function execute(command: Command, io: CliIo): Promise<void> {
       }
       return;
     }
-    case 'drain': {
-      const res = await (await client(command, io)).drain(command.nodeId, command.draining);
-      io.stdout(
-        command.json
-          ? json(res.raw)
-          : `node ${res.value.id} ${res.value.draining ? 'is draining: no new viewers, current ones are told to move' : 'is no longer draining'}\n`,
-      );
+    case 'drain':
+      await runDrain(await client(command, io), command, io.stdout);
       return;
-    }
     default:
       await executeOps(command, { stdout: io.stdout, signal: io.signal }, () =>
         client('url' in command ? command : { url: undefined, timeoutMs: 5_000 }, io),

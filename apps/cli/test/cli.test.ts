@@ -291,11 +291,60 @@ describe('matchmesh nodes / streams / drain', () => {
     expect(s.seen[0]).toMatchObject({
       method: 'POST',
       url: '/api/v1/nodes/eu-1/drain',
-      body: '{"draining":true}',
+      body: '{"draining":true,"force":false}',
     });
     const u = io({ MM_NODE_URL: s.url });
     expect(await run(['drain', 'eu-1', '--undo'], u.io)).toBe(0);
     expect(u.out()).toMatch(/no longer draining/);
+  });
+
+  it('drain --force --wait: polls the drain status until empty (exit 0), prints what is left meanwhile', async () => {
+    const left = [
+      { webrtcViewers: 2, whepViewers: 0, hlsPlayers: 1, downstreamRelays: 1, publishers: 0 },
+      { webrtcViewers: 0, whepViewers: 0, hlsPlayers: 0, downstreamRelays: 1, publishers: 0 },
+      { webrtcViewers: 0, whepViewers: 0, hlsPlayers: 0, downstreamRelays: 0, publishers: 0 },
+    ];
+    let polls = 0;
+    const s = await stub((req, res) => {
+      if (req.method === 'POST') return send(res, 200, { id: 'eu-1', draining: true });
+      const remaining = left[Math.min(polls++, left.length - 1)]!;
+      const empty = Object.values(remaining).every((n) => n === 0);
+      send(res, 200, { id: 'eu-1', draining: true, empty, remaining });
+    });
+    const t = io({ MM_NODE_URL: s.url });
+    expect(await run(['drain', 'eu-1', '--force', '--wait', '--poll', '20', '--timeout', '10s'], t.io)).toBe(0);
+    expect(s.seen[0]).toMatchObject({ method: 'POST', body: '{"draining":true,"force":true}' });
+    expect(s.seen.slice(1).map((r) => `${r.method} ${r.url}`)).toEqual(Array(3).fill('GET /api/v1/nodes/eu-1/drain'));
+    expect(t.out()).toMatch(/still here: 2 WebRTC viewers, 1 HLS player, 1 downstream relay/);
+    expect(t.out()).toMatch(/still here: 1 downstream relay\n/);
+    expect(t.out()).toMatch(/node eu-1 is empty: it may stop/);
+  });
+
+  it('drain --wait: exit 1 at the deadline with what is left; 404 → exit 4; 409 → exit 1 with the reason', async () => {
+    const remaining = { webrtcViewers: 0, whepViewers: 1, hlsPlayers: 0, downstreamRelays: 0, publishers: 0 };
+    const s = await stub((req, res) => {
+      if (req.url?.includes('/nope/'))
+        return send(res, 404, { type: 'about:blank', status: 404, title: 'Not Found', detail: 'no node "nope"' });
+      if (req.url?.includes('/last/'))
+        return send(res, 409, {
+          type: 'about:blank',
+          status: 409,
+          title: 'Conflict',
+          detail: '"last" is the last relay serving region "eu"',
+        });
+      if (req.method === 'POST') return send(res, 200, { id: 'eu-1', draining: true });
+      send(res, 200, { id: 'eu-1', draining: true, empty: false, remaining });
+    });
+    const t = io({ MM_NODE_URL: s.url });
+    expect(await run(['drain', 'eu-1', '--wait', '--poll', '50', '--timeout', '1s'], t.io)).toBe(1);
+    expect(t.err()).toMatch(/eu-1 still holds 1 WHEP viewer at the deadline/);
+    const u = io({ MM_NODE_URL: s.url });
+    expect(await run(['drain', 'nope', '--wait'], u.io)).toBe(4);
+    const v = io({ MM_NODE_URL: s.url });
+    expect(await run(['drain', 'last'], v.io)).toBe(1);
+    expect(v.err()).toMatch(/last relay serving region "eu"/);
+    expect(parseCommand(['drain', 'x', '--wait'])).toMatchObject({ wait: true, waitMs: 300_000, timeoutMs: 5_000 });
+    expect(() => parseCommand(['drain', 'x', '--undo', '--force'])).toThrow(/--undo takes no --force/);
   });
 
   it('HTTP errors: problem+json detail, one line, exit 3 for a refused token', async () => {

@@ -14,6 +14,7 @@ import { formatScorePosition, LAST_SCORE_HEADER, signToken } from '@matchmesh/pr
 import { MediaService, type StreamRouter, type WorkerLogTag, WorkerPool } from '@matchmesh/sfu';
 import type { FastifyInstance } from 'fastify';
 import type { Logger as PinoLogger } from 'pino';
+import { z } from 'zod';
 import { ClusterLink, type NodeLoad } from './cluster/ClusterLink.ts';
 import { DepartureWatch } from './cluster/DepartureWatch.ts';
 import { IngestAnnouncer } from './cluster/IngestAnnouncer.ts';
@@ -42,6 +43,7 @@ import { registerWebRtcHttp } from './routes/webrtc-http.ts';
 import { SignalingServer } from './signaling/SignalingServer.ts';
 import { AdmissionPolicy } from './wiring/AdmissionPolicy.ts';
 import { cachedFor } from './wiring/cachedFor.ts';
+import { DrainWatch } from './wiring/drain.ts';
 import { HlsPlayers } from './wiring/HlsPlayers.ts';
 import { LocalAudience } from './wiring/LocalAudience.ts';
 import { opsSnapshot } from './wiring/opsSnapshot.ts';
@@ -197,6 +199,22 @@ export async function startNode(
     }),
   );
   const hlsPlayers = new HlsPlayers();
+  // Another relay of the region with room (read at most once a second): where a draining node's HLS players go.
+  const otherRelay = cachedFor(1000, async () =>
+    alternativeRelay(await cluster.registry.list(), { region: node.region, excludeNodeId: node.id }),
+  );
+  // What this node still holds while it drains, reported in its heartbeat; "empty" goes into the events feed.
+  const drainWatch = new DrainWatch(
+    {
+      webrtcViewers: () => signaling.peers.size,
+      whepViewers: () => media.whep.size,
+      hlsPlayers: () => hlsPlayers.recent(DRAIN_HLS_WINDOW_MS),
+      downstreamRelays: () => mesh.downstreamNodes(),
+      publishers: () => media.whip.size,
+    },
+    node,
+    (event) => void cluster.events.append(event),
+  );
   audience.add((stream) => [...signaling.peers].filter((p) => p.stream?.stream === stream).length);
   audience.add((stream) => (hls.active(stream) ? 1 : 0));
   const metrics = new NodeMetrics(media, signaling, () => mesh, { node: node.id, region: node.region }, cost);
@@ -221,14 +239,16 @@ export async function startNode(
         const session = media.whip.get(id);
         return session?.stream.stream === stream ? session : undefined;
       },
-      // A relay-only or draining node sends a new publisher to an ingest of the cluster (307), or says none
-      // is up (503). A publisher reconnecting to the stream it already feeds here is taken even while draining.
+      // A relay-only node sends a new publisher to an ingest of the cluster (307), or says none is up (503).
+      // A draining ingest sends even the stream's own publisher (reconnecting after the drain closed its
+      // session) to another ingest; with none to send it to, it keeps the stream it feeds.
       elsewhere: async (stream) => {
         const draining = cluster.registry.record?.draining === true;
-        if (node.roles.includes('ingest') && (!draining || media.stream(stream)?.live)) return null;
+        if (node.roles.includes('ingest') && !draining) return null;
         const nodes = await cluster.registry.list().catch(() => []);
         const ingest =
           nodes.find((n) => n.roles.includes('ingest') && !n.draining && n.id !== node.id && n.url) ?? undefined;
+        if (!ingest && node.roles.includes('ingest') && media.stream(stream)?.live) return null;
         return ingest?.url;
       },
       // Where the stream's scores stand here: an origin agent starting without a journal continues after it.
@@ -268,7 +288,13 @@ export async function startNode(
     hlsPlayers.watch(scope);
     // HLS bytes to players are egress like WebRTC's (the workers never see them).
     countResponseBytes(scope, (bytes) => cost.countHls(bytes));
-    await registerHls(scope, { hls, tokenSecret: tokenKeys, startWaitMs: 10_000 });
+    await registerHls(scope, {
+      hls,
+      tokenSecret: tokenKeys,
+      startWaitMs: 10_000,
+      drainingTo: async () =>
+        cluster.registry.record?.draining && node.roles.includes('relay') ? (await otherRelay())?.url : undefined,
+    });
   });
   await app.register(async (scope) =>
     registerScores(scope, { tokenSecret: tokenKeys, publishedHere: (s) => media.publishedHere(s) }),
@@ -289,6 +315,15 @@ export async function startNode(
       mesh: () => mesh,
       nodeId: node.id,
       recordEvent: (event) => cluster.events.append(event),
+      localDrain: () => drainWatch.remaining(),
+      // The drained node learns at once instead of at its next heartbeat.
+      nudge: (id) =>
+        id === node.id
+          ? cluster.registry.heartbeatNow()
+          : cluster.bus
+              .request(id, DRAIN_NUDGE, {}, z.object({}), { timeoutMs: 1000 })
+              .then(() => undefined)
+              .catch(() => undefined),
     }),
   );
   await app.register(async (scope) =>
@@ -368,10 +403,23 @@ export async function startNode(
   await app.listen({ host: config.http.host, port: config.http.port });
   const address = app.server.address();
   const url = publicUrl(config.http, typeof address === 'object' && address ? address.port : config.http.port);
-  await cluster.start(url, rtc.announcedAddress ?? rtc.listenIp, () => ({
-    ...currentLoad(media, signaling, cost),
-    streamHlsPlayers: hlsPlayers.counts(),
-  }));
+  await cluster.start(
+    url,
+    rtc.announcedAddress ?? rtc.listenIp,
+    () => ({
+      ...currentLoad(media, signaling, cost),
+      streamHlsPlayers: hlsPlayers.counts(),
+    }),
+    () => drainWatch.report(),
+  );
+  cluster.bus.handle(
+    DRAIN_NUDGE,
+    async () => {
+      await cluster.registry.heartbeatNow();
+      return {};
+    },
+    z.object({}),
+  );
   cost.start();
   const departures = new DepartureWatch(cluster, node.id, 2 * config.cluster.heartbeatMs, area('cluster'));
   departures.start();
@@ -383,11 +431,29 @@ export async function startNode(
     ingests.announceAll();
     void mesh.reclaim();
   });
-  // Drained by ops (through any node's admin API): tell every viewer here to
-  // move to another relay of the region; new joins are refused meanwhile.
+  // Drained by ops (through any node's admin API), in the order of ARCHITECTURE.md "Drains": viewers are
+  // told to move (new joins are refused meanwhile), the region leases go and downstream relays are told
+  // to pull from another holder, and an ingest hands its publishers to another ingest. HLS players learn
+  // it from the HLS answers (routes/hls.ts). Undrained: the node takes work again.
   cluster.registry.on('draining', (draining) => {
-    if (draining) signaling.broadcastDrain('node draining');
+    drainWatch.reset();
+    void mesh.drain(draining).catch((err) => logger.warn({ err: String(err) }, 'mesh drain failed'));
+    if (!draining) return;
+    signaling.broadcastDrain('node draining');
+    void handOverPublishers();
   });
+  /** A draining ingest closes its publishers' sessions; their reconnect is redirected (307) to another ingest. */
+  const handOverPublishers = async (): Promise<void> => {
+    if (media.whip.size === 0) return;
+    const nodes = await cluster.registry.list().catch(() => []);
+    const other = nodes.find((n) => n.roles.includes('ingest') && !n.draining && n.id !== node.id);
+    if (!other) {
+      logger.warn('draining ingest: no other ingest to hand the publishers to; they stay');
+      return;
+    }
+    for (const session of [...media.whip.values()]) session.close(`node draining: publisher handed to ${other.id}`);
+    logger.info({ to: other.id }, 'draining ingest: publishers told to reconnect to another ingest');
+  };
   ingests.start();
   logger.info({ url, nodeId: node.id, region: node.region, workers: pool.workers.length }, 'node listening');
 
@@ -414,6 +480,11 @@ export async function startNode(
     },
   };
 }
+
+/** Bus method: "your drain flag changed" (heartbeat now, act now). */
+const DRAIN_NUDGE = 'node.drain-changed';
+/** An LL-HLS player fetches several times a second: one unseen this long has left a draining node. */
+const DRAIN_HLS_WINDOW_MS = 3000;
 
 /** The single-page web app, when it is built. */
 async function serveWebApp(app: FastifyInstance, webDist: string, logger: PinoLogger): Promise<void> {

@@ -61,7 +61,8 @@ beforeAll(async () => {
   const cluster = {
     registry: {
       list: async () => [],
-      get: async (id: string) => (id === 'node-1' ? { id } : undefined),
+      get: async (id: string) =>
+        id === 'node-1' ? { id, region: 'eu', roles: ['ingest'], draining: false } : undefined,
       setDraining: async (id: string, draining: boolean) => void drained.push({ id, draining }),
     },
     directory: { listStreams: async () => [] },

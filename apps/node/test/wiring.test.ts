@@ -45,11 +45,11 @@ describe('AdmissionPolicy', () => {
     expect(policy.join('commentator', 'match')).toBeUndefined();
   });
 
-  it('refuses signaling joins on a draining node; WHEP keeps its cluster-only rule', () => {
+  it('refuses signaling joins and new WHEP sessions on a draining node (it must become empty)', () => {
     const policy = new AdmissionPolicy(cluster(true, true), ['relay']);
     expect(policy.join('viewer', 'match')).toMatch(/draining/);
     expect(policy.join('commentator', 'match')).toMatch(/draining/);
-    expect(policy.whep('match')).toBeUndefined();
+    expect(policy.whep('match')).toMatch(/draining; play from another relay/);
   });
 
   it('reads the cluster state at each call, not at construction', () => {

@@ -57,23 +57,36 @@ function parseRetryAfter(value: string | null): number | undefined {
   return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
 }
 
+/** Redirects followed per offer (a draining ingest sends its publisher to another ingest: one hop). */
+const MAX_REDIRECTS = 3;
+
 export async function postOffer(
   endpoint: string,
   token: string,
   offerSdp: string,
   signal: AbortSignal,
 ): Promise<WhipAnswer> {
-  const res = await fetch(endpoint, {
-    method: 'POST',
-    headers: {
-      authorization: `Bearer ${token}`,
-      'content-type': 'application/sdp',
-      accept: 'application/sdp',
-    },
-    body: offerSdp,
-    signal,
-    redirect: 'follow',
-  });
+  // Redirects are followed here, not by fetch: fetch drops the Authorization header on a redirect to
+  // another origin (another ingest is one), and RFC 9725 has the client send the offer again, token and all.
+  let url = endpoint;
+  let res: Response;
+  for (let hops = 0; ; hops++) {
+    res = await fetch(url, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${token}`,
+        'content-type': 'application/sdp',
+        accept: 'application/sdp',
+      },
+      body: offerSdp,
+      signal,
+      redirect: 'manual',
+    });
+    const location = res.headers.get('location');
+    if (![301, 302, 303, 307, 308].includes(res.status) || !location || hops >= MAX_REDIRECTS) break;
+    await res.arrayBuffer();
+    url = new URL(location, url).href;
+  }
   const body = await res.text();
   if (res.status !== 201) {
     let problem: Problem | undefined;
@@ -94,7 +107,7 @@ export async function postOffer(
     sdp: body,
     // RFC 9725: Location may be relative; resolve against the URL we POSTed to
     // (after redirects).
-    sessionUrl: new URL(location, res.url || endpoint).href,
+    sessionUrl: new URL(location, url).href,
     etag: res.headers.get('etag') ?? undefined,
     lastScore: parseScorePosition(res.headers.get(LAST_SCORE_HEADER)),
   };

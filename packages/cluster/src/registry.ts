@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { NodeRecord, type NodeRecordInput } from '@matchmesh/protocol';
+import { type DrainRemaining, NodeRecord, type NodeRecordInput } from '@matchmesh/protocol';
 import { ClusterError, errorMessage } from './errors.ts';
 import { type ClusterKeys, clusterKeys } from './keys.ts';
 import { type Logger, silentLogger } from './logger.ts';
@@ -21,6 +21,11 @@ export interface NodeRegistryOptions {
 export interface RegisterOptions {
   /** Called on every heartbeat; its result replaces record.load. Must be cheap and synchronous. */
   load?: () => NodeLoad;
+  /**
+   * Called on every heartbeat while the node is draining: what it still holds
+   * (`NodeRecord.drain`, read by `GET /api/v1/nodes/:id/drain`). Must be cheap and synchronous.
+   */
+  drain?: () => DrainRemaining;
 }
 
 export interface NodeRegistryEvents {
@@ -117,6 +122,7 @@ export class NodeRegistry extends EventEmitter<NodeRegistryEvents> {
 
   private own: NodeRecord | null = null;
   private loadFn: (() => NodeLoad) | null = null;
+  private drainFn: (() => DrainRemaining) | null = null;
   /** First heartbeat after register() applies record.draining to the shared flag. */
   private applyDrainFlag = false;
   private announce = false;
@@ -132,10 +138,7 @@ export class NodeRegistry extends EventEmitter<NodeRegistryEvents> {
     this.keys = clusterKeys(options.cluster);
     this.heartbeatIntervalMs = options.heartbeatIntervalMs ?? DEFAULT_INTERVAL_MS;
     if (!(this.heartbeatIntervalMs >= 10)) {
-      throw new ClusterError(
-        'bad_request',
-        `heartbeatIntervalMs must be >= 10, got ${this.heartbeatIntervalMs}`,
-      );
+      throw new ClusterError('bad_request', `heartbeatIntervalMs must be >= 10, got ${this.heartbeatIntervalMs}`);
     }
     this.ttlMs = 3 * this.heartbeatIntervalMs;
     this.logger = options.logger ?? silentLogger;
@@ -170,6 +173,7 @@ export class NodeRegistry extends EventEmitter<NodeRegistryEvents> {
     }
     this.own = parsed.data;
     this.loadFn = options.load ?? null;
+    this.drainFn = options.drain ?? null;
     this.applyDrainFlag = true;
     this.announce = true;
     // A PING tick may be in flight (started by the constructor); wait for it
@@ -214,6 +218,14 @@ export class NodeRegistry extends EventEmitter<NodeRegistryEvents> {
       else await c.del(this.keys.draining(id));
     });
     if (this.own && id === this.own.id) this.updateOwnDraining(draining);
+  }
+
+  /**
+   * Heartbeat now instead of at the next period (a drain was just asked: the
+   * node learns it, and reports what it holds, at once). Never throws.
+   */
+  heartbeatNow(): Promise<void> {
+    return this.tickNow();
   }
 
   /**
@@ -318,13 +330,13 @@ export class NodeRegistry extends EventEmitter<NodeRegistryEvents> {
     this.applyDrainFlag = false;
     this.own = record;
     const existed = Number(res[0]) === 1;
-    this.updateOwnDraining(Number(res[1]) === 1);
+    const draining = Number(res[1]) === 1;
+    // Just told we drain: heartbeat again at once, so the record carries what we still hold.
+    if (draining && !record.draining && this.drainFn) this.rerun = true;
+    this.updateOwnDraining(draining);
     if (this.announce || !existed) {
       this.announce = false;
-      this.logger.info(
-        { nodeId: record.id, cluster: this.cluster, recordExisted: existed },
-        'node registered',
-      );
+      this.logger.info({ nodeId: record.id, cluster: this.cluster, recordExisted: existed }, 'node registered');
       this.emit('registered', this.own);
     }
   }
@@ -345,7 +357,16 @@ export class NodeRegistry extends EventEmitter<NodeRegistryEvents> {
         this.logger.warn({ err: errorMessage(err) }, 'load callback threw; keeping the previous load');
       }
     }
-    return { ...base, load, heartbeatAt: Date.now() };
+    const { drain: _previous, ...rest } = base;
+    let drain: DrainRemaining | undefined;
+    if (base.draining && this.drainFn) {
+      try {
+        drain = this.drainFn();
+      } catch (err) {
+        this.logger.warn({ err: errorMessage(err) }, 'drain callback threw; no drain report this heartbeat');
+      }
+    }
+    return { ...rest, load, ...(drain ? { drain } : {}), heartbeatAt: Date.now() };
   }
 
   private updateOwnDraining(draining: boolean): void {
@@ -363,10 +384,7 @@ export class NodeRegistry extends EventEmitter<NodeRegistryEvents> {
       this.emit('redis-up');
     } else {
       const error = err ?? new Error('redis unreachable');
-      this.logger.warn(
-        { cluster: this.cluster, err: error.message },
-        'redis unreachable; will keep retrying',
-      );
+      this.logger.warn({ cluster: this.cluster, err: error.message }, 'redis unreachable; will keep retrying');
       this.emit('redis-down', error);
     }
   }
@@ -385,10 +403,7 @@ export class NodeRegistry extends EventEmitter<NodeRegistryEvents> {
       return null;
     }
     if (parsed.data.id !== id) {
-      this.logger.warn(
-        { nodeId: id, recordId: parsed.data.id },
-        'skipping node record stored under another id',
-      );
+      this.logger.warn({ nodeId: id, recordId: parsed.data.id }, 'skipping node record stored under another id');
       return null;
     }
     return { ...parsed.data, draining };

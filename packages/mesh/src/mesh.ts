@@ -1,7 +1,7 @@
 import { ClusterError } from '@matchmesh/cluster';
 import type { PipeSummary } from '@matchmesh/protocol';
 import type { MeshConfig } from './config.ts';
-import { FeedGuard } from './feed-guard.ts';
+import { FeedGuard, sourceIdOf } from './feed-guard.ts';
 import { PipeBroker } from './pipe-broker.ts';
 import type {
   InboundPipe,
@@ -42,6 +42,8 @@ export class Mesh<S extends MeshStream = MeshStream> {
   readonly #sweeper: Sweeper;
   /** Pulls under way, one per stream: concurrent joins share it. */
   readonly #pulling = new Map<string, Promise<S>>();
+  /** This node drains: no region lease, downstreams told to move (see drain()). */
+  #draining = false;
 
   constructor(o: MeshOptions<S>) {
     this.#o = o;
@@ -59,6 +61,15 @@ export class Mesh<S extends MeshStream = MeshStream> {
       resolveStream: (stream) => this.resolveStream(stream),
       inbound: (stream) => this.#copies.get(stream)?.pipe,
       upstreamEnded: (stream, pipeId) => this.#upstreamEnded(stream, pipeId),
+      upstreamDraining: (stream, pipeId, from) => {
+        // A draining backup ingest: its copy goes (the program carries on from the primary's).
+        if (this.#guard.backup(stream)?.pipeId === pipeId)
+          return this.#guard.dropBackup(stream, 'backup ingest drains');
+        if (this.#copies.get(stream)?.pipe.pipeId !== pipeId) return;
+        this.#copies
+          .move(stream, from)
+          .catch((err) => log.warn({ stream, from, err: String(err) }, 'drain move failed'));
+      },
     });
     this.#copies = new RegionCopies({
       config,
@@ -69,6 +80,8 @@ export class Mesh<S extends MeshStream = MeshStream> {
       inUse,
       release,
       repull,
+      draining: () => this.#draining,
+      delivering: (stream, pipe, ms) => stream.program.sourceAlive(sourceIdOf(pipe), ms),
       closeStream: (stream) => media.stream(stream)?.close(),
       ...(media.pathBlocked ? { pathBlocked: (upstream: string) => media.pathBlocked?.(upstream) } : {}),
       open: (upstream, streamId, stream) => this.#broker.open(upstream, streamId, stream, 'primary'),
@@ -127,6 +140,25 @@ export class Mesh<S extends MeshStream = MeshStream> {
       if (err instanceof ClusterError && err.code === 'not_found') return undefined;
       throw err;
     }
+  }
+
+  /**
+   * This node drains (or no longer does). Draining: it lets its region leases
+   * go — the region's other relays take them when they next need a copy — and
+   * tells every downstream node to pull from another holder (each releases its
+   * pipe from here once the new one delivers). Undrained: it may hold leases
+   * again; what moved away stays where it is.
+   */
+  async drain(draining: boolean): Promise<void> {
+    this.#draining = draining;
+    if (!draining) return;
+    await this.#copies.releaseLeases();
+    await this.#broker.notifyDraining();
+  }
+
+  /** Other nodes pulling a stream from this one (a draining node is not empty while any does). */
+  downstreamNodes(): number {
+    return this.#broker.downstreamNodes();
   }
 
   /**

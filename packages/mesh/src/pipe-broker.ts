@@ -21,12 +21,15 @@ import type { InboundPipe, Logger, MeshBus, MeshMedia, MeshStream, OutboundPipe,
  * - `pipe.upstream-ended` (upstream → downstream): the upstream's end closed
  *   for its own reasons (its publisher left); the downstream drops its copy.
  * - `pipe.commentary` (upstream → downstream): commentators started or stopped.
+ * - `pipe.upstream-draining` (upstream → downstream): the upstream drains; the
+ *   downstream pulls from another holder, then releases this pipe.
  */
 export const PIPE_METHODS = {
   open: 'pipe.open',
   releaseByDownstream: 'pipe.release-by-downstream',
   upstreamEnded: 'pipe.upstream-ended',
   commentary: 'pipe.commentary',
+  upstreamDraining: 'pipe.upstream-draining',
 } as const;
 
 /** The reason an outbound pipe closes with when its downstream released it (it must not be told back). */
@@ -45,6 +48,8 @@ export interface PipeBrokerDeps {
   inbound(stream: string): InboundPipe | undefined;
   /** An upstream ended pipe `pipeId` of `stream` (the region copies and feed guard decide what goes). */
   upstreamEnded(stream: string, pipeId: string): void;
+  /** Upstream `from` of pipe `pipeId` drains: move to another holder (answered before the move completes). */
+  upstreamDraining(stream: string, pipeId: string, from: string): void;
 }
 
 export class PipeBroker {
@@ -70,6 +75,41 @@ export class PipeBroker {
       PipeCloseRequest,
     );
     bus.handle(PIPE_METHODS.commentary, (req) => this.#commentaryChanged(req), PipeCommentaryRequest);
+    bus.handle(
+      PIPE_METHODS.upstreamDraining,
+      (req, ctx) => {
+        this.#d.upstreamDraining(req.stream, req.pipeId, ctx.from);
+        return {};
+      },
+      PipeCloseRequest,
+    );
+  }
+
+  /**
+   * This node drains: tell every downstream to pull its streams from another
+   * holder. Its pipes stay open until each downstream releases them (make
+   * before break). Resolves once every downstream was told (or did not answer).
+   */
+  async notifyDraining(): Promise<void> {
+    await Promise.all(
+      [...this.#out.values()].map((p) =>
+        this.#d.bus
+          .request(p.peer.nodeId, PIPE_METHODS.upstreamDraining, { stream: p.stream, pipeId: p.pipeId }, PipeAck, {
+            timeoutMs: NOTIFY_TIMEOUT_MS,
+          })
+          .catch((err) =>
+            this.#d.log.warn(
+              { stream: p.stream, to: p.peer.nodeId, err: String(err) },
+              'downstream not told of the drain',
+            ),
+          ),
+      ),
+    );
+  }
+
+  /** Distinct nodes pulling a stream from here. */
+  downstreamNodes(): number {
+    return new Set([...this.#out.values()].map((p) => p.peer.nodeId)).size;
   }
 
   /** Ask `upstream` for a pipe of `stream` into our router, as its `role` copy. Connected when it resolves. */

@@ -3,10 +3,21 @@ import type { MeshConfig } from './config.ts';
 import type { InboundPipe, MeshLiveness, MeshMedia, MeshStream, PipeEntry } from './ports.ts';
 import { RegionCopy, type RegionCopyDeps } from './region-copy.ts';
 
+/** How long a drain move waits for a new upstream to exist (an ingest's publisher moving to another ingest). */
+export const MOVE_WAIT_MS = 10_000;
+/** How long the fresh pipe may take to deliver media before the old one goes anyway. */
+export const MOVE_MEDIA_WAIT_MS = 3_000;
+const MOVE_POLL_MS = 100;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 export interface RegionCopiesDeps<S extends MeshStream = MeshStream> extends Omit<RegionCopyDeps, 'forget' | 'config'> {
   config: Pick<MeshConfig, 'nodeId' | 'region' | 'claimTtlMs' | 'lingerMs'>;
   media: Pick<MeshMedia<S>, 'stream' | 'getOrCreateStream'>;
   liveness: Pick<MeshLiveness, 'isDead'>;
+  /** This node drains: it takes no region lease (it must stop being a holder). */
+  draining(): boolean;
+  /** Source `pipe` of `stream` delivered media within `ms` (its producers are spliced into the program). */
+  delivering(stream: MeshStream, pipe: InboundPipe, ms: number): boolean;
   /** Ask `upstream` for a pipe of the stream (PipeBroker.open). */
   open(upstream: string, streamId: string, stream: MeshStream): Promise<InboundPipe>;
   /** Start recording which ingest copy feeds the stream (FeedGuard.watch). */
@@ -122,6 +133,11 @@ export class RegionCopies<S extends MeshStream = MeshStream> {
         'pulling stream',
       );
       this.#d.watch(streamId, stream);
+      if (claimed.won && this.#d.draining()) {
+        // A draining node pulls what it still needs without holding the region: let the lease go.
+        await directory.release(claimed.claim).catch(() => false);
+        claimed = { ...claimed, won: false };
+      }
       if (claimed.won && ingestCopies.backup) {
         void this.#d.ensureBackup(streamId, stream, ingestCopies.backup, upstream);
       }
@@ -139,6 +155,78 @@ export class RegionCopies<S extends MeshStream = MeshStream> {
     } finally {
       const copy = this.#copies.get(streamId);
       if (copy && claimed.won) copy.claim = claimed.claim;
+    }
+  }
+
+  /**
+   * Our upstream for `streamId` (node `from`) drains: pull the stream from
+   * another holder — the region's new lease holder, or the ingest when we win
+   * the lease it let go (or the ingest the publisher moved to) — into the same
+   * router, wait until the fresh pipe delivers, then let the old one go
+   * (make-before-break: viewers here see at most a splice). Waits up to
+   * MOVE_WAIT_MS for an upstream other than `from` to exist.
+   */
+  async move(streamId: string, from: string): Promise<void> {
+    const { directory, media, config, log } = this.#d;
+    const old = this.#copies.get(streamId);
+    const stream = media.stream(streamId);
+    if (!old || old.upstream !== from || !stream) return;
+    const startedAt = Date.now();
+    for (;;) {
+      if (this.#copies.get(streamId) !== old || old.pipe.closed) return; // moved or gone meanwhile
+      const copies = await directory.getIngestCopies(streamId).catch(() => null);
+      const active = await directory.getIngest(streamId).catch(() => null);
+      const ingest = copies?.primary ?? active?.nodeId;
+      let upstream: string | undefined;
+      let claim: Awaited<ReturnType<typeof directory.claimRegionCopy>> | undefined;
+      if (ingest && ingest !== from && ingest !== config.nodeId) {
+        if (this.#d.draining()) upstream = ingest;
+        else {
+          claim = await directory
+            .claimRegionCopy(streamId, config.region, config.nodeId, config.claimTtlMs)
+            .catch(() => undefined);
+          upstream = claim ? (claim.won ? ingest : claim.winner) : undefined;
+        }
+      }
+      if (upstream && upstream !== from) {
+        try {
+          const fresh = this.track(streamId, await this.#d.open(upstream, streamId, stream));
+          const keep = claim?.won ? claim.claim : old.claim;
+          // Make before break: the old pipe feeds the program until the fresh one does.
+          const due = Date.now() + MOVE_MEDIA_WAIT_MS;
+          while (Date.now() < due && !fresh.pipe.closed && !this.#d.delivering(stream, fresh.pipe, 200)) {
+            await sleep(MOVE_POLL_MS / 2);
+          }
+          old.handOver(fresh, keep);
+          this.#d.watch(streamId, stream);
+          log.info(
+            { stream: streamId, from, to: upstream, regionCopy: !!keep, tookMs: Date.now() - startedAt },
+            'upstream drains: pulling from another holder',
+          );
+          if (claim?.won && copies?.backup) void this.#d.ensureBackup(streamId, stream, copies.backup, upstream);
+          return;
+        } catch (err) {
+          log.warn({ stream: streamId, upstream, err: String(err) }, 'drain move: pull failed; trying again');
+        }
+      }
+      if (Date.now() - startedAt > MOVE_WAIT_MS) {
+        log.warn({ stream: streamId, from }, 'upstream drains but no other holder appeared: staying on it');
+        return;
+      }
+      await sleep(MOVE_POLL_MS);
+    }
+  }
+
+  /** This node drains: give up every region lease (the region's other relays take it when they need it). */
+  async releaseLeases(): Promise<void> {
+    for (const copy of this.#copies.values()) {
+      const claim = copy.claim;
+      if (!claim) continue;
+      copy.claim = null;
+      await this.#d.directory.release(claim).catch((err) =>
+        // It lapses by its TTL; the next puller of the region takes it then.
+        this.#d.log.debug({ stream: copy.stream, err: String(err) }, 'region lease not released at drain'),
+      );
     }
   }
 

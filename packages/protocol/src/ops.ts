@@ -16,6 +16,8 @@ export const OpsEventKind = z.enum([
   'node-left',
   'drain',
   'undrain',
+  /** A draining node holds nothing any more (no viewer, player, downstream relay or publisher): it may stop. */
+  'drain-empty',
   'source-switch',
   'fallback',
   'report',

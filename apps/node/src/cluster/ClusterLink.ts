@@ -1,5 +1,5 @@
 import { createRedisClient, EventLog, NodeBus, NodeRegistry, StreamDirectory } from '@matchmesh/cluster';
-import type { NodeRecordInput } from '@matchmesh/protocol';
+import type { DrainRemaining, NodeRecordInput } from '@matchmesh/protocol';
 import type { Logger } from 'pino';
 import type { NodeConfig } from '../config.ts';
 
@@ -45,7 +45,7 @@ export class ClusterLink {
   }
 
   /** Listen on the bus and register this node (reachable at `url`, media at `mediaAddress`). */
-  async start(url: string, mediaAddress: string, load: () => NodeLoad): Promise<void> {
+  async start(url: string, mediaAddress: string, load: () => NodeLoad, drain?: () => DrainRemaining): Promise<void> {
     await this.bus.start();
     const now = Date.now();
     // The first registration only: a re-registration after Redis lost its data is not a new node.
@@ -70,7 +70,7 @@ export class ClusterLink {
         startedAt: now,
         heartbeatAt: now,
       },
-      { load },
+      { load, ...(drain ? { drain } : {}) },
     );
     this.#started = true;
   }

@@ -2,7 +2,9 @@ import { scaleAdvice } from '@matchmesh/cluster';
 import type { Mesh } from '@matchmesh/mesh';
 import {
   DrainBody,
+  type DrainRemaining,
   DrainResponse,
+  DrainStatus,
   type NewOpsEvent,
   NodeParams,
   NodesResponse,
@@ -25,6 +27,7 @@ import { authorize } from '../http/auth.ts';
 import { HttpProblem } from '../http/problem.ts';
 import { problemResponses } from '../http/schemas.ts';
 import type { SignalingServer } from '../signaling/SignalingServer.ts';
+import { drainStatusOf, lastServingRelay } from '../wiring/drain.ts';
 
 export interface AdminDeps {
   tokenSecret: TokenKeys;
@@ -36,6 +39,10 @@ export interface AdminDeps {
   nodeId: string;
   /** The events feed (drains and undrains go in it); never throws. */
   recordEvent?: (event: NewOpsEvent) => Promise<void>;
+  /** What this node holds right now (its drain status is answered from it, not from its last heartbeat). */
+  localDrain?: () => DrainRemaining;
+  /** Tell node `id` its drain flag changed, so it acts now rather than at its next heartbeat; never throws. */
+  nudge?: (id: string) => Promise<void>;
 }
 
 /** Ops API (`/api/v1`): every route needs an admin token. */
@@ -184,19 +191,49 @@ export async function registerAdmin(app: FastifyInstance, deps: AdminDeps): Prom
     },
     async (request) => {
       const { id } = request.params;
-      const { draining } = request.body;
+      const { draining, force } = request.body;
       const node = await clusterOr503(deps.cluster().registry.get(id));
       if (!node) throw new HttpProblem(404, 'Not Found', `no node "${id}"`);
+      if (draining && !force && lastServingRelay(await clusterOr503(deps.cluster().registry.list()), node)) {
+        // Its viewers would have nowhere to go: refuse unless the operator says so.
+        throw new HttpProblem(
+          409,
+          'Conflict',
+          `"${id}" is the last relay serving region "${node.region}": its viewers would have nowhere to move; add a relay first, or drain with force`,
+        );
+      }
       await clusterOr503(deps.cluster().registry.setDraining(id, draining));
+      await deps.nudge?.(id);
       if (node.draining !== draining) {
         await deps.recordEvent?.({
           kind: draining ? 'drain' : 'undrain',
           nodeId: id,
           region: node.region,
-          detail: draining ? 'drained by ops: viewers told to move' : 'undrained by ops: takes viewers again',
+          detail: draining
+            ? `drained by ops${force ? ' (forced)' : ''}: viewers, HLS players, downstream relays and publishers told to move`
+            : 'undrained by ops: takes viewers again',
         });
       }
       return { id, draining };
+    },
+  );
+
+  /** What a node still holds while it drains; `empty`: nothing, the process may stop (`matchmesh drain --wait`). */
+  r.get(
+    '/api/v1/nodes/:id/drain',
+    {
+      schema: {
+        params: NodeParams,
+        querystring: TokenQuery,
+        response: { 200: DrainStatus, ...problemResponses },
+      },
+    },
+    async (request) => {
+      const { id } = request.params;
+      const node = await clusterOr503(deps.cluster().registry.get(id));
+      if (!node) throw new HttpProblem(404, 'Not Found', `no node "${id}"`);
+      const local = id === deps.nodeId && node.draining ? deps.localDrain?.() : undefined;
+      return drainStatusOf(node, local);
     },
   );
 }

@@ -33,7 +33,17 @@ export interface HlsRoutesOptions {
   tokenSecret: TokenKeys;
   /** How long a first request waits for the packager's first output. */
   startWaitMs: number;
+  /**
+   * While this node drains: the base URL of another relay of the region
+   * (undefined otherwise). New players are sent there (307 on the
+   * multivariant playlist); players already here read it in the
+   * `Matchmesh-Relay-Draining` header of every answer and move.
+   */
+  drainingTo?: () => Promise<string | undefined>;
 }
+
+/** Header of every HLS answer of a draining relay: where its players should move to. */
+export const DRAINING_HEADER = 'Matchmesh-Relay-Draining';
 
 /** Anything in a raw /hls path that could step out of a folder, however it is encoded. */
 const TRAVERSAL = /(\.\.|%2e|%2f|%5c|\\|%00|\0)/i;
@@ -79,6 +89,22 @@ async function checkToken(secret: TokenKeys, token: string | undefined, stream: 
  */
 export async function registerHls(app: FastifyInstance, o: HlsRoutesOptions): Promise<void> {
   const r = app.withTypeProvider<ZodTypeProvider>();
+  // A draining relay: new players go to another relay of the region; playing ones are told where.
+  app.addHook('onRequest', async (request, reply) => {
+    if (!o.drainingTo || request.method !== 'GET') return;
+    const target = await o.drainingTo();
+    if (!target) return;
+    reply.header(DRAINING_HEADER, target);
+    reply.header('Access-Control-Expose-Headers', DRAINING_HEADER);
+    const url = request.raw.url ?? '';
+    if (/^\/hls\/[^/]+\/index\.m3u8(\?|$)/.test(url)) {
+      reply.header('Access-Control-Allow-Origin', '*');
+      return reply
+        .code(307)
+        .header('Location', `${target.replace(/\/+$/, '')}${url}`)
+        .send();
+    }
+  });
   app.addHook('onRequest', async (request) => {
     const rawPath = (request.raw.url ?? '').split('?')[0]!;
     if (rawPath.startsWith('/hls') && TRAVERSAL.test(rawPath)) {

@@ -6,8 +6,7 @@ export interface AdmissionCluster {
   readonly registry: { readonly record: { readonly draining: boolean } | null };
 }
 
-const REDIS_DOWN =
-  'cluster coordination (Redis) is unavailable and this node does not carry the stream; retry shortly';
+const REDIS_DOWN = 'cluster coordination (Redis) is unavailable and this node does not carry the stream; retry shortly';
 const FULL = 'every worker of this node is at capacity; retry shortly or play from another relay of the region';
 
 /** What admission reads of the node's workers: whether one more viewer fits. */
@@ -62,12 +61,15 @@ export class AdmissionPolicy {
   }
 
   /**
-   * A WHEP session: the cluster check, then capacity — a full node answers 503
-   * before anything (a region copy, a router) is built for the player. WHEP
-   * has never been refused on a draining or relay-less node; kept as it was.
+   * A WHEP session: the cluster check, draining, then capacity — a full node
+   * answers 503 before anything (a region copy, a router) is built for the
+   * player. A draining node refuses new ones (issue 18: a WHEP session cannot
+   * be moved by the server, so one taken while draining would keep the node
+   * from ever being empty). WHEP on a relay-less node is taken, as before.
    */
   whep(stream: string): string | undefined {
     if (this.#clusterNeeded(stream)) return REDIS_DOWN;
+    if (this.#cluster.registry.record?.draining) return 'this node is draining; play from another relay of the region';
     return this.#capacity.hasRoom() ? undefined : FULL;
   }
 }

@@ -38,13 +38,21 @@ export class HlsPlayers {
     return out;
   }
 
+  /** Distinct players of any stream seen within the last `windowMs` (a draining node's "still here"). */
+  recent(windowMs: number, now = Date.now()): number {
+    let n = 0;
+    for (const players of this.#lastSeen.values()) for (const at of players.values()) if (now - at <= windowMs) n++;
+    return n;
+  }
+
   /**
    * Count every answered player file of the HLS routes registered after this
    * in `scope` (a hook, so the routes themselves need not know).
    */
   watch(scope: FastifyInstance): void {
     scope.addHook('onResponse', async (request, reply) => {
-      if (reply.statusCode >= 400) return;
+      // A redirect (a draining relay sending a player elsewhere) is not a player here.
+      if (reply.statusCode >= 300) return;
       const m = PLAYER_FILE.exec(request.raw.url ?? '');
       if (!m) return;
       const player = createHash('sha256')

@@ -151,6 +151,7 @@ const KIND_LABEL: Record<OpsEvent['kind'], string> = {
   'node-left': 'left',
   drain: 'drain',
   undrain: 'undrain',
+  'drain-empty': 'drained',
   'source-switch': 'switch',
   fallback: 'fallback',
   report: 'report',
