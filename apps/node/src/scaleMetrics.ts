@@ -15,7 +15,7 @@ export interface ScaleFigures {
  */
 export function registerScaleMetrics(
   registry: client.Registry,
-  figures: ScaleFigures,
+  figures: ScaleFigures | undefined,
 ): { rebalanceMoves: client.Counter } {
   new client.Gauge({
     name: 'mm_scale_needed_relays',
@@ -25,7 +25,7 @@ export function registerScaleMetrics(
     async collect() {
       this.reset();
       // Redis away: no figure rather than a wrong one (an autoscaler then holds its replica count).
-      const advice = await figures.advice().catch(() => []);
+      const advice = (await figures?.advice().catch(() => [])) ?? [];
       for (const r of advice) this.set({ region: r.region }, r.needed);
     },
   });
@@ -36,7 +36,7 @@ export function registerScaleMetrics(
     registers: [registry],
     async collect() {
       this.reset();
-      const advice = await figures.advice().catch(() => []);
+      const advice = (await figures?.advice().catch(() => [])) ?? [];
       for (const r of advice) this.set({ region: r.region }, r.relays);
     },
   });

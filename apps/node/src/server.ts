@@ -40,7 +40,6 @@ import { registerReports } from './routes/reports.ts';
 import { registerScores } from './routes/scores.ts';
 import { registerSession } from './routes/session.ts';
 import { registerWebRtcHttp } from './routes/webrtc-http.ts';
-import { registerScaleMetrics } from './scaleMetrics.ts';
 import { SignalingServer } from './signaling/SignalingServer.ts';
 import { AdmissionPolicy } from './wiring/AdmissionPolicy.ts';
 import { cachedFor } from './wiring/cachedFor.ts';
@@ -202,8 +201,7 @@ export async function startNode(
   const hlsPlayers = new HlsPlayers();
   audience.add((stream) => [...signaling.peers].filter((p) => p.stream?.stream === stream).length);
   audience.add((stream) => (hls.active(stream) ? 1 : 0));
-  const metrics = new NodeMetrics(media, signaling, () => mesh, { node: node.id, region: node.region }, cost);
-  const scaling = registerScaleMetrics(metrics.registry, {
+  const metrics = new NodeMetrics(media, signaling, () => mesh, { node: node.id, region: node.region }, cost, {
     advice: cachedFor(1000, async () => scaleAdvice(await cluster.registry.list(), config.scaling.headroom)),
   });
   // This node's record with its load now (the registry's copy is up to a heartbeat old): probes and rebalancing.
@@ -412,7 +410,7 @@ export async function startNode(
       list: () => cluster.registry.list(),
       self: liveRecord,
       viewers: () => [...signaling.peers].filter((p) => p.role === 'viewer' && p.joinedAt !== undefined),
-      onMove: () => scaling.rebalanceMoves.inc(),
+      onMove: () => metrics.rebalanceMoves.inc(),
       log: area('rebalance'),
     },
     { ...config.scaling, intervalMs: config.cluster.heartbeatMs },
