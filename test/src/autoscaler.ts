@@ -20,6 +20,12 @@ export interface AutoscalerOptions {
   startRelay(n: number): Promise<TestNode>;
   /** Relays kept whatever the audience (KEDA's minReplicaCount). Default 1. */
   minRelays?: number;
+  /**
+   * Scale down only once every advice for this long said fewer (the HPA's scale-down stabilisation window,
+   * 300 s in infra/k8s/autoscaling.yaml): heartbeats are sampled at different moments, so a viewer in the
+   * middle of a move can be missing from the sum for a moment. Default 3000 ms.
+   */
+  downStableMs?: number;
   intervalMs?: number;
 }
 
@@ -27,7 +33,8 @@ export interface AutoscalerOptions {
  * What a Kubernetes autoscaler on `mm_scale_needed_relays` does, as a test
  * loop over real processes: it reads `GET /api/v1/scale-advice`, starts one
  * relay when the region needs more, and when it needs fewer drains the relay
- * with the fewest viewers (the newest on a tie, as a ReplicaSet scales down),
+ * with the fewest viewers (the newest on a tie) once the lower figure has held
+ * for a stabilisation window,
  * waits until the registry shows it empty (its viewers moved make-before-break),
  * then stops the process — the preStop hook's job. One action at a time, and
  * only once the registry agrees with what it runs (a started relay has
@@ -42,6 +49,8 @@ export class TestAutoscaler {
   #timer: NodeJS.Timeout | undefined;
   #busy: Promise<void> | null = null;
   #last: RegionScaleAdvice | null = null;
+  /** Since when every advice has asked for fewer relays than run (null: it does not now). */
+  #lowSince: number | null = null;
   #error: unknown = null;
   #waiters: { check: (a: RegionScaleAdvice) => boolean; resolve: () => void }[] = [];
 
@@ -128,13 +137,16 @@ export class TestAutoscaler {
       // Act only on a registry that agrees with the processes we run.
       const agrees = a.relays === this.relays.size && a.draining === 0;
       const change = this.#target(a) - a.relays;
+      this.#lowSince = change < 0 ? (this.#lowSince ?? Date.now()) : null;
+      const lowLongEnough = this.#lowSince !== null && Date.now() - this.#lowSince >= (this.#o.downStableMs ?? 3000);
       if (agrees && change > 0) {
         const n = ++this.#started_relays;
         this.#note(a, `start relay ${n}`);
         const relay = await this.#o.startRelay(n);
         this.relays.set(relay.nodeId, relay);
-      } else if (agrees && change < 0) {
+      } else if (agrees && change < 0 && lowLongEnough) {
         await this.#drainOne(a);
+        this.#lowSince = null;
       } else if (changed) {
         this.#note(a, '');
       }
