@@ -308,7 +308,10 @@ describe('https in front of the nodes (issue 16 item 6)', () => {
     );
     const services = new Set(ofKind('Service').map((d) => d.doc.metadata.name as string));
     for (const { doc } of nodeSets) {
-      for (let i = 0; i < doc.spec.replicas; i++) {
+      // An autoscaled set may grow to its ScaledObject's maxReplicaCount: every such pod needs its name.
+      const scaled = ofKind('ScaledObject').find((o) => o.doc.spec.scaleTargetRef.name === doc.metadata.name);
+      const pods = Math.max(doc.spec.replicas, scaled?.doc.spec.maxReplicaCount ?? 0);
+      for (let i = 0; i < pods; i++) {
         const pod = `${doc.metadata.name}-${i}`;
         const host = `${pod}.matchmesh.example.com`;
         expect(hosts, host).toContain(host);
@@ -317,6 +320,32 @@ describe('https in front of the nodes (issue 16 item 6)', () => {
       }
     }
     for (const region of ['eu', 'asia']) expect(rules.get(`${region}.matchmesh.example.com`)).toBe(`relay-${region}`);
+  });
+});
+
+describe('autoscaling (infra/k8s/autoscaling.yaml)', () => {
+  it('each region’s relays scale on mm_scale_needed_relays of their region, a metric the nodes export', async () => {
+    const exported = await exportedMetricNames();
+    const relaySets = nodeSets.filter((s) => s.doc.metadata.labels['matchmesh.io/role'] === 'relay');
+    expect(relaySets.length).toBeGreaterThanOrEqual(2);
+    for (const { doc } of relaySets) {
+      const region = doc.metadata.labels['matchmesh.io/region'];
+      const scaled = ofKind('ScaledObject').find((o) => o.doc.spec.scaleTargetRef.name === doc.metadata.name);
+      expect(scaled, `ScaledObject for ${doc.metadata.name}`).toBeDefined();
+      const spec = scaled!.doc.spec;
+      expect(spec.scaleTargetRef.kind).toBe(doc.kind);
+      // One relay per region whatever the audience; the figure is a replica count (AverageValue, threshold 1).
+      expect(spec.minReplicaCount).toBeGreaterThanOrEqual(1);
+      expect(spec.maxReplicaCount).toBeGreaterThanOrEqual(doc.spec.replicas);
+      const [trigger] = spec.triggers;
+      expect(trigger.type).toBe('prometheus');
+      expect(trigger.metadata.query).toBe(`max(mm_scale_needed_relays{region="${region}"})`);
+      expect(trigger.metadata.threshold).toBe('1');
+      for (const m of mmMetricsIn(trigger.metadata.query)) expect(exported.has(m), m).toBe(true);
+      // Scale-down: one relay at a time, each drained by its preStop hook within the grace period.
+      const down = spec.advanced.horizontalPodAutoscalerConfig.behavior.scaleDown;
+      expect(down.policies).toEqual([expect.objectContaining({ type: 'Pods', value: 1 })]);
+    }
   });
 });
 
@@ -353,11 +382,20 @@ describe('k8s node pods', () => {
       expect(spec.dnsPolicy, name).toBe('ClusterFirstWithHostNet');
       expect(c.livenessProbe.httpGet.path, name).toBe('/healthz');
       expect(c.readinessProbe.httpGet.path, name).toBe('/readyz');
-      // Plain node on the compiled script (no transpiler in the image), built from infra/docker/*.ts.
       const hook = c.lifecycle.preStop.exec.command as string[];
-      expect(hook.slice(0, -1), name).toEqual(['node']);
-      const script = /^infra\/dist\/([\w-]+)\.js$/.exec(hook.at(-1) as string)?.[1];
-      expect(script && existsSync(path.join(ROOT, `infra/docker/${script}.ts`)), hook.join(' ')).toBe(true);
+      if (doc.metadata.labels['matchmesh.io/role'] === 'relay') {
+        // Relays (autoscaled): the CLI's drain, waiting for `empty`, this pod's id, bounded by the drain timeout.
+        expect(hook.slice(0, 2), name).toEqual(['sh', '-c']);
+        expect(hook[2], name).toMatch(
+          /^exec node apps\/cli\/bin\/matchmesh\.js drain "\$MM_NODE_ID" --force --wait --timeout="\$MM_DRAIN_TIMEOUT_S" /,
+        );
+        expect(existsSync(path.join(ROOT, 'apps/cli/bin/matchmesh.js'))).toBe(true);
+      } else {
+        // Plain node on the compiled script (no transpiler in the image), built from infra/docker/*.ts.
+        expect(hook.slice(0, -1), name).toEqual(['node']);
+        const script = /^infra\/dist\/([\w-]+)\.js$/.exec(hook.at(-1) as string)?.[1];
+        expect(script && existsSync(path.join(ROOT, `infra/docker/${script}.ts`)), hook.join(' ')).toBe(true);
+      }
       const drainS = Number(c.env.find((e: { name: string }) => e.name === 'MM_DRAIN_TIMEOUT_S').value);
       expect(spec.terminationGracePeriodSeconds, name).toBeGreaterThan(drainS + 10);
       const udp = c.ports

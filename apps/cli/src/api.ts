@@ -95,8 +95,9 @@ export class AdminClient {
     return { value: r.value.streams, raw: r.raw };
   }
 
-  async scaleAdvice(headroom: number): Promise<ApiResult<ScaleAdviceResponse>> {
-    return this.call('GET', `/api/v1/scale-advice?headroom=${headroom}`, ScaleAdviceResponse);
+  async scaleAdvice(headroom: number, region?: string): Promise<ApiResult<ScaleAdviceResponse>> {
+    const only = region ? `&region=${encodeURIComponent(region)}` : '';
+    return this.call('GET', `/api/v1/scale-advice?headroom=${headroom}${only}`, ScaleAdviceResponse);
   }
 
   /** The night's cost per region (GET /api/v1/cost). */

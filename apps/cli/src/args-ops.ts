@@ -33,7 +33,7 @@ export const COMMANDS: Record<string, string[]> = {
   streams: ['--url', '--timeout', '--json'],
   drain: ['--force', '--wait', '--timeout', '--poll', '--undo', '--url', '--json'],
   undrain: ['--url', '--timeout', '--json'],
-  'scale-advice': ['--headroom', '--url', '--timeout', '--json'],
+  'scale-advice': ['--headroom', '--region', '--url', '--timeout', '--json'],
   program: ['--url', '--timeout', '--json'],
   pipes: ['--url', '--timeout', '--json'],
   publishers: ['drop', '--url', '--timeout', '--json'],

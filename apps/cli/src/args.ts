@@ -18,7 +18,7 @@ Usage:
   matchmesh drain <nodeId> [--force] [--wait [--timeout 5m]] [--undo] [--url <node-url>] [--json]
         --force: drain even a region's last serving relay (409 otherwise); --wait: then wait until the
         node holds nothing (GET /api/v1/nodes/<id>/drain: empty) — exit 1 if --timeout (default 5m) passes
-  matchmesh scale-advice [--headroom 0.25] [--url <node-url>] [--json]   relays each region needs now
+  matchmesh scale-advice [--headroom 0.25] [--region <r>] [--url <node-url>] [--json]   relays each region needs now
   matchmesh keys list|rotate|retire <kid> [--url <node-url>] [--json]   token signing keys
   matchmesh cost [--reset] [--url <node-url>] [--json]   the night's cost per region beside the CDN's (--reset: a new night)
   matchmesh reports [--limit 100] [--url <node-url>] [--json]   viewers' problem reports, newest first
@@ -50,7 +50,14 @@ export type Command =
       json: boolean;
     }
   | { kind: 'nodes' | 'streams'; url: string | undefined; json: boolean; timeoutMs: number }
-  | { kind: 'scale-advice'; headroom: number; url: string | undefined; json: boolean; timeoutMs: number }
+  | {
+      kind: 'scale-advice';
+      headroom: number;
+      region: string | undefined;
+      url: string | undefined;
+      json: boolean;
+      timeoutMs: number;
+    }
   | { kind: 'cost'; reset: boolean; url: string | undefined; json: boolean; timeoutMs: number }
   | {
       kind: 'keys';
@@ -97,14 +104,19 @@ export function parseCommand(argv: readonly string[]): Command {
       return { kind: name, url: values.url, json: !!values.json, timeoutMs: timeout(values.timeout) };
     }
     case 'scale-advice': {
-      const { values, positionals } = parse(rest, { ...admin, headroom: { type: 'string' } });
+      const { values, positionals } = parse(rest, {
+        ...admin,
+        headroom: { type: 'string' },
+        region: { type: 'string' },
+      });
       if (values.help) return { kind: 'help' };
       noPositionals(name, positionals);
       const headroom = values.headroom === undefined ? 0.25 : Number(values.headroom);
       if (!Number.isFinite(headroom) || headroom < 0 || headroom > 4) {
         throw new UsageError(`scale-advice: invalid --headroom ${JSON.stringify(values.headroom)} (0 to 4, e.g. 0.25)`);
       }
-      return { kind: name, headroom, url: values.url, json: !!values.json, timeoutMs: timeout(values.timeout) };
+      const region = values.region;
+      return { kind: name, headroom, region, url: values.url, json: !!values.json, timeoutMs: timeout(values.timeout) };
     }
     case 'cost': {
       const { values, positionals } = parse(rest, { ...admin, reset: { type: 'boolean' } });

@@ -128,7 +128,7 @@ async function execute(command: Command, io: CliIo): Promise<void> {
       return;
     }
     case 'scale-advice': {
-      const res = await (await client(command, io)).scaleAdvice(command.headroom);
+      const res = await (await client(command, io)).scaleAdvice(command.headroom, command.region);
       io.stdout(command.json ? json(res.raw) : `${formatScaleAdvice(res.value)}\n`);
       return;
     }

@@ -256,6 +256,9 @@ describe('matchmesh nodes / streams / drain', () => {
     expect(await run(['scale-advice', '--url', s.url, '--json'], j.io)).toBe(0);
     expect(JSON.parse(j.out())).toEqual(advice);
     expect(s.seen[1]!.url).toBe('/api/v1/scale-advice?headroom=0.25');
+    // One region by name (the API answers it even when it has no relay).
+    expect(await run(['scale-advice', '--region', 'asia', '--url', s.url, '--json'], io().io)).toBe(0);
+    expect(s.seen[2]!.url).toBe('/api/v1/scale-advice?headroom=0.25&region=asia');
     // Bad usage exits 2 before any request.
     expect(await run(['scale-advice', '--headroom', 'lots'], io().io)).toBe(2);
   });

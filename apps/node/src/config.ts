@@ -72,6 +72,18 @@ export const ConfigSchema = z
      * MM_CAPACITY_VIEWERS_PER_WORKER × MM_WORKERS.
      */
     MM_CAPACITY_VIEWERS: z.coerce.number().int().min(0).optional(),
+    /**
+     * Rebalancing (ARCHITECTURE "Rebalancing"): at most this many of this relay's viewers are told to move
+     * per second to a relay of the region under its share (a relay that just joined). Each move costs the
+     * viewer a make-before-break switch (~0.1–0.2 s freeze); 0 turns rebalancing off.
+     */
+    MM_REBALANCE_MOVES_PER_SECOND: z.coerce.number().min(0).max(1000).default(5),
+    /** A viewer that joined this relay less than this long ago is never moved (no viewer moves twice in a row). */
+    MM_REBALANCE_HOLD_MS: z.coerce.number().int().min(0).default(30_000),
+    /** A relay gives viewers only when above its share by this fraction of its capacity (0.1 = 10 %). */
+    MM_REBALANCE_TOLERANCE: z.coerce.number().min(0).max(1).default(0.1),
+    /** Spare capacity `mm_scale_needed_relays` plans for, as a share of the audience (0.25: 25 % more viewers). */
+    MM_SCALE_HEADROOM: z.coerce.number().min(0).max(4).default(0.25),
     /** Price of a GB leaving this node (your provider's egress rate), for the ops cost figures. */
     MM_EGRESS_USD_PER_GB: z.coerce.number().min(0).default(0.05),
     /** Per-region prices of a GB leaving the region (`eu=0.02,asia=0.09`); others cost MM_EGRESS_USD_PER_GB. */
@@ -315,6 +327,8 @@ export interface NodeConfig {
   logs: { ringLines: number };
   /** Session credentials (routes/session.ts). */
   session: { ttlS: number };
+  /** Rebalancing of viewers onto relays under their share (wiring/Rebalancer.ts), and the autoscaler's figure. */
+  scaling: { movesPerSecond: number; holdMs: number; tolerance: number; headroom: number };
 }
 
 export const REPO_ROOT = path.resolve(import.meta.dirname, '../../..');
@@ -440,6 +454,12 @@ export function sections(c: Config): NodeConfig {
     },
     logs: { ringLines: c.MM_LOG_RING_LINES },
     session: { ttlS: c.MM_SESSION_TTL_S },
+    scaling: {
+      movesPerSecond: c.MM_REBALANCE_MOVES_PER_SECOND,
+      holdMs: c.MM_REBALANCE_HOLD_MS,
+      tolerance: c.MM_REBALANCE_TOLERANCE,
+      headroom: c.MM_SCALE_HEADROOM,
+    },
   };
 }
 

@@ -2,6 +2,7 @@ import type { Mesh } from '@matchmesh/mesh';
 import type { PipeSummary, RegionBytes } from '@matchmesh/protocol';
 import type { MediaService } from '@matchmesh/sfu';
 import client from 'prom-client';
+import { registerScaleMetrics, type ScaleFigures } from './scaleMetrics.ts';
 import type { SignalingServer } from './signaling/SignalingServer.ts';
 
 /** What the cost metrics read (NodeCost and the prices). */
@@ -18,6 +19,8 @@ export interface CostFigures {
  */
 export class NodeMetrics {
   readonly registry = new client.Registry();
+  /** Rebalancing moves told by this node (wiring/Rebalancer.ts bumps it). */
+  readonly rebalanceMoves: client.Counter;
 
   constructor(
     media: MediaService,
@@ -25,6 +28,7 @@ export class NodeMetrics {
     mesh: () => Mesh | undefined,
     labels: { node: string; region: string },
     cost?: CostFigures,
+    scale?: ScaleFigures,
   ) {
     this.registry.setDefaultLabels(labels);
     client.collectDefaultMetrics({ register: this.registry, prefix: 'mm_process_' });
@@ -174,6 +178,7 @@ export class NodeMetrics {
     });
     this.#workerMetrics(media);
     this.#costMetrics(cost);
+    this.rebalanceMoves = registerScaleMetrics(this.registry, scale).rebalanceMoves;
   }
 
   /**

@@ -7,10 +7,11 @@ import {
   PeerLiveness,
   ReportStore,
   relayAlternative,
+  scaleAdvice,
 } from '@matchmesh/cluster';
 import { HlsService } from '@matchmesh/hls';
 import { Mesh, type MeshConfig, PlayoutAdvisor, sfuMedia } from '@matchmesh/mesh';
-import { formatScorePosition, LAST_SCORE_HEADER, signToken } from '@matchmesh/protocol';
+import { formatScorePosition, LAST_SCORE_HEADER, type NodeRecord, signToken } from '@matchmesh/protocol';
 import { MediaService, type StreamRouter, type WorkerLogTag, WorkerPool } from '@matchmesh/sfu';
 import type { FastifyInstance } from 'fastify';
 import type { Logger as PinoLogger } from 'pino';
@@ -47,6 +48,7 @@ import { DrainWatch } from './wiring/drain.ts';
 import { HlsPlayers } from './wiring/HlsPlayers.ts';
 import { LocalAudience } from './wiring/LocalAudience.ts';
 import { opsSnapshot } from './wiring/opsSnapshot.ts';
+import { Rebalancer } from './wiring/Rebalancer.ts';
 import { StreamResolver } from './wiring/StreamResolver.ts';
 import { wireSigningKeys } from './wiring/signingKeys.ts';
 import { advisedPlayout, fixedPlayout } from './wiring/viewerPlayout.ts';
@@ -217,7 +219,16 @@ export async function startNode(
   );
   audience.add((stream) => [...signaling.peers].filter((p) => p.stream?.stream === stream).length);
   audience.add((stream) => (hls.active(stream) ? 1 : 0));
-  const metrics = new NodeMetrics(media, signaling, () => mesh, { node: node.id, region: node.region }, cost);
+  const metrics = new NodeMetrics(media, signaling, () => mesh, { node: node.id, region: node.region }, cost, {
+    advice: cachedFor(1000, async () => scaleAdvice(await cluster.registry.list(), config.scaling.headroom)),
+  });
+  // This node's record with its load now (the registry's copy is up to a heartbeat old): probes and rebalancing.
+  const liveRecord = (): NodeRecord | null => {
+    const record = cluster.registry.record;
+    if (!record) return null;
+    const load = { ...record.load, viewers: signaling.peers.size + media.whep.size, workers: media.workerLoads() };
+    return { ...record, load };
+  };
 
   // The HTTP and WebSocket edge.
   const app = await createHttpApp(logger);
@@ -303,7 +314,9 @@ export async function startNode(
   await registerEdges(app, {
     tokenSecret: tokenKeys,
     region: node.region,
+    nodeId: node.id,
     latestScore: (stream) => media.stream(stream)?.latestScore ?? null,
+    liveRecord,
     cluster: () => cluster,
   });
   await app.register(async (scope) =>
@@ -455,6 +468,20 @@ export async function startNode(
     logger.info({ to: other.id }, 'draining ingest: publishers told to reconnect to another ingest');
   };
   ingests.start();
+  // A relay above its share of the region tells some viewers to move to one under it (a relay that joined).
+  const rebalancer = new Rebalancer(
+    {
+      nodeId: node.id,
+      region: node.region,
+      list: () => cluster.registry.list(),
+      self: liveRecord,
+      viewers: () => [...signaling.peers].filter((p) => p.role === 'viewer' && p.joinedAt !== undefined),
+      onMove: () => metrics.rebalanceMoves.inc(),
+      log: area('rebalance'),
+    },
+    { ...config.scaling, intervalMs: config.cluster.heartbeatMs },
+  );
+  rebalancer.start();
   logger.info({ url, nodeId: node.id, region: node.region, workers: pool.workers.length }, 'node listening');
 
   return {
@@ -464,6 +491,7 @@ export async function startNode(
     config,
     url,
     async close() {
+      rebalancer.close();
       departures.close();
       await app.close();
       await hls.close();

@@ -1,17 +1,18 @@
-import { PROBLEM_CONTENT_TYPE, type Problem, signToken } from '@matchmesh/protocol';
-import Fastify, { type FastifyInstance, type InjectOptions } from 'fastify';
-import { MediaError } from '@matchmesh/sfu';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import SwaggerParser from '@apidevtools/swagger-parser';
+import { PROBLEM_CONTENT_TYPE, type Problem, signToken } from '@matchmesh/protocol';
+import { MediaError } from '@matchmesh/sfu';
+import Fastify, { type FastifyInstance, type InjectOptions } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collectOpenApi, DOCS_PATH, OPENAPI_PATH, serveOpenApi } from '../src/http/openapi.ts';
-import { registerHls } from '../src/routes/hls.ts';
 import { useZodSchemas } from '../src/http/schemas.ts';
 import { type AdminDeps, registerAdmin } from '../src/routes/admin.ts';
 import { registerCost } from '../src/routes/cost.ts';
 import { type EdgesDeps, registerEdges } from '../src/routes/edges.ts';
 import { registerHealth } from '../src/routes/health.ts';
+import { registerHls } from '../src/routes/hls.ts';
 import { registerMetrics } from '../src/routes/metrics.ts';
 import { type HttpSession, registerWebRtcHttp } from '../src/routes/webrtc-http.ts';
+import { nodeRecord } from './records.ts';
 
 /**
  * Every route of the node declares its params, query and body as zod schemas:
@@ -67,7 +68,14 @@ beforeAll(async () => {
     },
     directory: { listStreams: async () => [] },
   } as unknown as ReturnType<AdminDeps['cluster']>;
-  const edges: EdgesDeps = { tokenSecret: SECRET, cluster: () => cluster, region: 'eu', latestScore: () => null };
+  const edges: EdgesDeps = {
+    tokenSecret: SECRET,
+    cluster: () => cluster,
+    region: 'eu',
+    nodeId: 'node-1',
+    latestScore: () => null,
+    liveRecord: () => nodeRecord({ id: 'node-1', capacity: { viewers: 4 }, viewers: 3 }),
+  };
   await registerEdges(app, edges);
   await app.register(async (scope) =>
     registerAdmin(scope, {
@@ -346,13 +354,15 @@ describe('route schemas: good requests behave as before', () => {
     ).toBe(404);
   });
 
-  it('the metrics and probe routes answer unencoded text and no body', async () => {
+  it('the metrics route answers unencoded text; the probe answers the live load, readable cross-origin', async () => {
     const metrics = await app.inject({ method: 'GET', url: '/metrics', headers: bearer(admin) });
     expect(metrics.statusCode).toBe(200);
     expect(metrics.body).toBe('# HELP mm_up up\nmm_up 1\n');
     const probe = await app.inject({ method: 'GET', url: '/probe' });
-    expect(probe.statusCode).toBe(204);
-    expect(probe.body).toBe('');
+    expect(probe.statusCode).toBe(200);
+    expect(probe.headers['access-control-allow-origin']).toBe('*');
+    // 3 of 4 viewers now (liveRecord), whatever the registry's last heartbeat said.
+    expect(probe.json()).toEqual({ node: 'node-1', load: 0.75, accepts: true });
   });
 });
 

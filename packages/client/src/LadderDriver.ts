@@ -164,7 +164,7 @@ export class LadderDriver implements TaskHost {
         clearTimeout(this.#retryTimer);
         break;
       case 'place-move':
-        if (about.session && about.reason !== undefined) void moveOff(this, about.session, about.reason);
+        if (about.session && about.reason !== undefined) void moveOff(this, about.session, about.reason, about.target);
         break;
       case 'open-move':
         if (about.session && about.placement) void runMove(this, about.session, about.placement);
@@ -270,9 +270,11 @@ export class LadderDriver implements TaskHost {
     session.on('tracks', () => {
       if (session === this.#session) this.syncVideo();
     });
-    session.on('drain', (reason) => {
+    session.on('drain', (reason, target) => {
       // Only the playing session's node matters; a standby's drain is its own problem.
-      if (session === this.#session && !this.closed) this.dispatch({ type: 'drain', reason }, { session, reason });
+      if (session === this.#session && !this.closed) {
+        this.dispatch({ type: 'drain', reason }, { session, reason, ...(target ? { target } : {}) });
+      }
     });
     session.on('state', (change) => this.#onSessionState(session, change));
     this.#warmer.warmIfSlow(session, nodeUrl);

@@ -1,11 +1,13 @@
-import { type EdgeNode, EdgesResponse } from '@matchmesh/protocol';
+import { type EdgeNode, EdgesResponse, ProbeResponse } from '@matchmesh/protocol';
 
 /*
  * Viewer placement, client half. The node's GET /api/v1/streams/:stream/edges
  * lists, per region, the relays that accept viewers (least loaded first) with
- * a probe URL. We time a few GETs of one probe per region, all regions in
+ * a probe URL. We time a few GETs of every listed relay's probe, all in
  * parallel and within a fixed budget, and join the lowest-RTT region's least
- * loaded relay. When every probe fails we use the server's guess.
+ * loaded relay — by the load each probe answered (the relay's count now), not
+ * the edges list's (its last heartbeat, up to a period old: a burst of joins
+ * would all pick the same relay). When every probe fails we use the server's guess.
  *
  * RTT is measured with plain `fetch` timing: the first sample to a host pays
  * for the TCP connection, so the minimum over the samples is taken — it is
@@ -57,7 +59,7 @@ export type PlaceOptions = {
    * failover wants the next relay now; a stale entry only costs a retry).
    */
   edges?: EdgesResponse;
-  /** RTTs already measured: skip probing (a move within the region needs no new measurement). */
+  /** RTTs already measured: skip timing (a move within the region needs no new measurement; loads are still read). */
   knownRtts?: Record<string, number | null>;
   /** Probe samples per region. */
   samples?: number;
@@ -69,28 +71,43 @@ export type PlaceOptions = {
   now?: () => number;
 };
 
-/** Best RTT per region; regions whose every sample failed or timed out are null. */
-export async function probeRegions(
-  regions: readonly { region: string; probeUrl: string }[],
-  options: { samples?: number; budgetMs?: number; fetch?: typeof fetch; now?: () => number } = {},
-): Promise<Record<string, number | null>> {
+/** A relay's live load as its probe answered it (ProbeResponse). */
+export type FreshLoad = { load: number; accepts: boolean };
+
+type ProbeOptions = { samples?: number; budgetMs?: number; fetch?: typeof fetch; now?: () => number };
+
+/**
+ * Probes every relay given, all in parallel within the budget: the best RTT
+ * per region (the minimum over its relays' samples; null when every sample of
+ * the region failed) and each relay's live load from its last answer (absent
+ * when it never answered, or answered without one: an older node's 204).
+ */
+export async function probeRelays(
+  relays: readonly { region: string; nodeId?: string; probeUrl: string }[],
+  options: ProbeOptions = {},
+): Promise<{ rtts: Record<string, number | null>; loads: Record<string, FreshLoad> }> {
   const doFetch = options.fetch ?? globalThis.fetch.bind(globalThis);
   const now = options.now ?? (() => performance.now());
   const samples = Math.max(1, options.samples ?? 3);
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), options.budgetMs ?? 450);
-  const probeOne = async ({ probeUrl }: { probeUrl: string }): Promise<number | null> => {
+  const loads: Record<string, FreshLoad> = {};
+  const probeOne = async ({ nodeId, probeUrl }: { nodeId?: string; probeUrl: string }): Promise<number | null> => {
     let best: number | null = null;
-    // Sequential per region: the samples after the first reuse the connection.
+    // Sequential per relay: the samples after the first reuse the connection.
     for (let i = 0; i < samples && !abort.signal.aborted; i++) {
       const url = `${probeUrl}${probeUrl.includes('?') ? '&' : '?'}n=${i}-${Math.random().toString(36).slice(2, 8)}`;
       const started = now();
       try {
         const res = await doFetch(url, { cache: 'no-store', mode: 'cors', signal: abort.signal });
-        await res.arrayBuffer().catch(() => undefined);
+        const text = await res.text().catch(() => '');
         if (!res.ok) continue;
         const rtt = now() - started;
         best = best === null ? rtt : Math.min(best, rtt);
+        const answer = nodeId && text ? ProbeResponse.safeParse(safeJson(text)) : null;
+        if (answer?.success && answer.data.load !== null) {
+          loads[nodeId!] = { load: answer.data.load, accepts: answer.data.accepts };
+        }
       } catch {
         // Timed out or unreachable: this sample does not count.
       }
@@ -98,11 +115,33 @@ export async function probeRegions(
     return best === null ? null : Math.round(best * 10) / 10;
   };
   try {
-    const results = await Promise.all(regions.map(probeOne));
-    return Object.fromEntries(regions.map((r, i) => [r.region, results[i] ?? null]));
+    const results = await Promise.all(relays.map(probeOne));
+    const rtts: Record<string, number | null> = {};
+    relays.forEach((r, i) => {
+      const rtt = results[i] ?? null;
+      const known = rtts[r.region] ?? null;
+      rtts[r.region] = rtt === null ? known : known === null ? rtt : Math.min(known, rtt);
+    });
+    return { rtts, loads };
   } finally {
     clearTimeout(timer);
   }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
+
+/** Best RTT per region, one probe URL each; regions whose every sample failed or timed out are null. */
+export async function probeRegions(
+  regions: readonly { region: string; probeUrl: string }[],
+  options: ProbeOptions = {},
+): Promise<Record<string, number | null>> {
+  return (await probeRelays(regions, options)).rtts;
 }
 
 /** Asks the entry nodes (in order) for the edges list. */
@@ -138,17 +177,20 @@ export async function fetchEdges(
 /**
  * The least loaded node of a region that is under capacity and not excluded;
  * avoided nodes only when there is no other (the region beats a far region).
+ * A relay's probed load, when it answered one, wins over the edges list's.
  */
 function pickInRegion(
   edges: EdgesResponse,
   region: string,
   exclude: ReadonlySet<string>,
   avoid: ReadonlySet<string>,
+  loads: Readonly<Record<string, FreshLoad>>,
 ): EdgeNode | undefined {
   const nodes = edges.regions.find((r) => r.region === region)?.nodes ?? [];
+  const load = (n: EdgeNode): number => loads[n.id]?.load ?? n.load;
   const usable = [...nodes]
-    .filter((n) => n.load < 1 && !exclude.has(n.id) && !exclude.has(n.url))
-    .sort((a, b) => a.load - b.load);
+    .filter((n) => (loads[n.id]?.accepts ?? n.load < 1) && !exclude.has(n.id) && !exclude.has(n.url))
+    .sort((a, b) => load(a) - load(b));
   return usable.find((n) => !avoid.has(n.id) && !avoid.has(n.url)) ?? usable[0];
 }
 
@@ -156,24 +198,31 @@ function pickInRegion(
 export function choose(
   edges: EdgesResponse,
   rtts: Record<string, number | null>,
-  options: { region?: string | null; exclude?: ReadonlySet<string>; avoid?: ReadonlySet<string> } = {},
+  options: {
+    region?: string | null;
+    exclude?: ReadonlySet<string>;
+    avoid?: ReadonlySet<string>;
+    /** Node id → the load its probe answered (probeRelays). */
+    loads?: Readonly<Record<string, FreshLoad>>;
+  } = {},
 ): { node: EdgeNode; region: string; reason: Exclude<PlacementReason, 'fallback'> } | null {
   const exclude = options.exclude ?? new Set<string>();
   const avoid = options.avoid ?? new Set<string>();
+  const loads = options.loads ?? {};
   if (options.region) {
-    const node = pickInRegion(edges, options.region, exclude, avoid);
+    const node = pickInRegion(edges, options.region, exclude, avoid, loads);
     if (node) return { node, region: options.region, reason: 'region' };
   }
   const measured = Object.entries(rtts)
     .filter((e): e is [string, number] => e[1] !== null)
     .sort((a, b) => a[1] - b[1]);
   for (const [region] of measured) {
-    const node = pickInRegion(edges, region, exclude, avoid);
+    const node = pickInRegion(edges, region, exclude, avoid, loads);
     if (node) return { node, region, reason: 'rtt' };
   }
   const order = [edges.guess, ...edges.regions.map((r) => r.region)].filter((r): r is string => !!r);
   for (const region of order) {
-    const node = pickInRegion(edges, region, exclude, avoid);
+    const node = pickInRegion(edges, region, exclude, avoid, loads);
     if (node) return { node, region, reason: 'guess' };
   }
   return null;
@@ -211,21 +260,32 @@ export async function place(options: PlaceOptions): Promise<Placement> {
   }
   options.onEdges?.(edges);
   let rtts = options.knownRtts;
-  if (!rtts && !options.region) {
+  let loads: Record<string, FreshLoad> = {};
+  // A list handed in (a failover's cached one) is used as it is: every millisecond there is a frozen one.
+  if (!options.edges) {
+    // Timing needs a few samples per relay; a viewer that already knows its region (a move, an
+    // explicit choice) only reads the loads of that region's relays, once each.
+    const timing = !rtts && !options.region;
     const targets = edges.regions
-      .map((r) => ({ region: r.region, probeUrl: r.nodes[0]?.probeUrl ?? '' }))
-      .filter((t) => t.probeUrl);
-    rtts = await probeRegions(targets, {
-      ...(options.samples ? { samples: options.samples } : {}),
-      budgetMs: options.probeBudgetMs ?? 450,
-      ...(options.fetch ? { fetch: options.fetch } : {}),
-      now,
-    });
+      .filter((r) => timing || r.region === options.region)
+      .flatMap((r) => r.nodes.map((n) => ({ region: r.region, nodeId: n.id, probeUrl: n.probeUrl, url: n.url })))
+      .filter((t) => t.probeUrl && !exclude.has(t.nodeId) && !exclude.has(t.url));
+    if (targets.length > 0) {
+      const probed = await probeRelays(targets, {
+        samples: timing ? (options.samples ?? 3) : 1,
+        budgetMs: options.probeBudgetMs ?? 450,
+        ...(options.fetch ? { fetch: options.fetch } : {}),
+        now,
+      });
+      loads = probed.loads;
+      if (timing) rtts = probed.rtts;
+    }
   }
   rtts ??= {};
   const picked = choose(edges, rtts, {
     region: options.region ?? null,
     exclude,
+    loads,
     ...(options.avoid ? { avoid: options.avoid } : {}),
   });
   if (!picked) return fallback('no relay accepts viewers', rtts, edgeUrls(edges));

@@ -94,6 +94,21 @@ export class Placer {
     return !leaving && !avoided && this.#current.nodeUrl === url;
   }
 
+  /**
+   * A placement the player did not ask for: a rebalancing move to the relay
+   * its node named. The measured RTTs and the edges list are kept.
+   */
+  adopt(placement: Placement): Placement {
+    const previous = this.#current;
+    this.#current = {
+      ...placement,
+      rtts: Object.keys(placement.rtts).length > 0 ? placement.rtts : (previous?.rtts ?? {}),
+      edges: placement.edges ?? previous?.edges ?? null,
+    };
+    this.#entryUrls = [...new Set([...this.#entryUrls, ...placement.knownUrls])];
+    return this.#current;
+  }
+
   /** Edges requests from now on carry `token` (a renewed session credential). */
   setToken(token: string): void {
     this.#o.token = token;

@@ -1,4 +1,4 @@
-import type { ConsumerInfo, SignalingNotification, VideoLayersInfo } from '@matchmesh/protocol';
+import type { ConsumerInfo, RelayAlternative, SignalingNotification, VideoLayersInfo } from '@matchmesh/protocol';
 import { Device, type types as ms } from 'mediasoup-client';
 import { TypedEmitter } from './emitter.ts';
 import { SignalingRequestError } from './errors.ts';
@@ -63,8 +63,11 @@ export type WebRtcSessionEvents = {
   score: [ReceivedScore];
   /** Tracks were added to or removed from `mediaStream`. */
   tracks: [MediaStream];
-  /** The node is draining: the viewer should move (the Player decides). */
-  drain: [string];
+  /**
+   * The node is draining (no target: the Player places), or rebalancing asks
+   * the viewer to move to `target`, a relay of the region with room.
+   */
+  drain: [string, RelayAlternative | undefined];
   /** The program video's layers changed (the node switched, or the viewer chose). */
   layers: [VideoLayers];
   /** Something went wrong that does not end the session. */
@@ -379,7 +382,10 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
         this.#life.fail({ kind: 'stream-ended' });
         break;
       case 'drain':
-        this.emit('drain', notification.data.reason);
+        this.emit('drain', notification.data.reason, undefined);
+        break;
+      case 'move':
+        this.emit('drain', notification.data.reason, notification.data.target);
         break;
       case 'layersChanged':
         this.#setLayers({ ...notification.data, wanted: this.#layers?.wanted ?? null });

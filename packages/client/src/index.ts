@@ -25,12 +25,14 @@ export { HLS_JS_CONFIG } from './hlsConfig.ts';
 export {
   choose,
   edgeUrls,
+  type FreshLoad,
   fetchEdges,
   type Placement,
   type PlacementReason,
   type PlaceOptions,
   place,
   probeRegions,
+  probeRelays,
 } from './Placement.ts';
 export {
   Player,

@@ -1,3 +1,4 @@
+import type { RelayAlternative } from '@matchmesh/protocol';
 import type { HlsSession } from './HlsSession.ts';
 import type { LadderEvent, LadderState } from './ladder.ts';
 import type { Placement } from './Placement.ts';
@@ -26,6 +27,8 @@ export type EffectSubject = {
   placement?: Placement;
   /** A drain's reason. */
   reason?: string;
+  /** A rebalancing move's relay (the node named it: no placement, and the node left is not avoided). */
+  target?: RelayAlternative;
 };
 
 /** What the tasks need of the ladder's interpreter (LadderDriver). */
@@ -78,12 +81,34 @@ export async function startSession(host: TaskHost, session: WebRtcSession | null
 
 /**
  * Drain: find another relay of the region ('move-placed'); runMove then opens
- * a session there, and the ladder switches once it has decoded a frame.
+ * a session there, and the ladder switches once it has decoded a frame. A
+ * rebalancing move names its relay (`target`).
  */
-export async function moveOff(host: TaskHost, from: WebRtcSession, reason: string): Promise<void> {
-  host.placer.avoid(nodeRef(from));
+export async function moveOff(
+  host: TaskHost,
+  from: WebRtcSession,
+  reason: string,
+  target?: RelayAlternative,
+): Promise<void> {
   host.placer.settle(from.region);
-  const placement = await host.place(from);
+  let placement: Placement;
+  if (target) {
+    // Rebalancing: the node chose a relay of the region under its share. The node
+    // left stays a normal choice (it is not going away), and nothing is probed.
+    placement = host.placer.adopt({
+      nodeUrl: target.url,
+      nodeId: target.nodeId,
+      region: target.region,
+      reason: 'region',
+      rtts: {},
+      tookMs: 0,
+      knownUrls: [target.url],
+      edges: null,
+    });
+  } else {
+    host.placer.avoid(nodeRef(from));
+    placement = await host.place(from);
+  }
   if (from !== host.session || host.closed) return;
   const sameNode =
     placement.nodeUrl === from.options.nodeUrl || (placement.nodeId !== null && placement.nodeId === from.nodeId);

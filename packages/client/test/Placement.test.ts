@@ -1,6 +1,6 @@
 import type { EdgesResponse } from '@matchmesh/protocol';
 import { describe, expect, it, vi } from 'vitest';
-import { choose, place, probeRegions } from '../src/Placement.ts';
+import { choose, place, probeRegions, probeRelays } from '../src/Placement.ts';
 
 const edges: EdgesResponse = {
   stream: 'match',
@@ -20,8 +20,16 @@ const edges: EdgesResponse = {
   guess: 'asia',
 };
 
-/** A fetch whose answers take `delays[host]` ms (never answers when the host is missing). */
-function fakeFetch(delays: Record<string, number>, body: unknown = edges): typeof fetch {
+/**
+ * A fetch whose answers take `delays[host]` ms (never answers when the host is missing); a host in
+ * `probes` answers its probe with that body (a relay's live load), others with an empty 204.
+ */
+function fakeFetch(
+  delays: Record<string, number>,
+  body: unknown = edges,
+  probes: Record<string, unknown> = {},
+  asked: string[] = [],
+): typeof fetch {
   return (async (input: string | URL | Request, init?: RequestInit) => {
     const url = new URL(String(input));
     if (url.pathname.endsWith('/edges')) return new Response(JSON.stringify(body), { status: 200 });
@@ -32,7 +40,13 @@ function fakeFetch(delays: Record<string, number>, body: unknown = edges): typeo
         signal?.addEventListener('abort', () => reject(new Error('aborted')));
         return;
       }
-      const timer = setTimeout(() => resolve(new Response(null, { status: 204 })), delay);
+      asked.push(url.host);
+      const probe = probes[url.host];
+      const answer = () =>
+        probe === undefined
+          ? new Response(null, { status: 204 })
+          : new Response(JSON.stringify(probe), { status: 200 });
+      const timer = setTimeout(() => resolve(answer()), delay);
       signal?.addEventListener('abort', () => {
         clearTimeout(timer);
         reject(new Error('aborted'));
@@ -109,5 +123,58 @@ describe('placement', () => {
       fetch: (async () => new Response('{}', { status: 503 })) as typeof fetch,
     });
     expect(down).toMatchObject({ nodeUrl: 'http://entry', reason: 'fallback' });
+  });
+
+  it('probes every listed relay and chooses within the region by the load each answered, not the heartbeat', async () => {
+    const asked: string[] = [];
+    // The edges list (last heartbeats) says eu-2 is the lighter; eu-2 answers that it is full now.
+    const probes = {
+      'eu-1': { node: 'eu-1', load: 0.3, accepts: true },
+      'eu-2': { node: 'eu-2', load: 1, accepts: false },
+      'asia-1': { node: 'asia-1', load: 0.1, accepts: true },
+    };
+    const placed = await place({
+      entryUrls: ['http://entry'],
+      stream: 'match',
+      token: 'tok',
+      samples: 1,
+      fetch: fakeFetch({ 'eu-1': 2, 'eu-2': 2, 'asia-1': 60 }, edges, probes, asked),
+    });
+    expect(new Set(asked)).toEqual(new Set(['eu-1', 'eu-2', 'asia-1']));
+    expect(placed).toMatchObject({ region: 'eu', reason: 'rtt', nodeId: 'eu-1' });
+    // Staying in a region (a move) reads that region's loads only, once each, and never the excluded relay.
+    asked.length = 0;
+    const moved = await place({
+      entryUrls: ['http://entry'],
+      stream: 'match',
+      token: 'tok',
+      region: 'eu',
+      exclude: new Set(['eu-1']),
+      fetch: fakeFetch(
+        { 'eu-1': 2, 'eu-2': 2, 'asia-1': 60 },
+        edges,
+        { 'eu-2': { node: 'eu-2', load: 0.4, accepts: true } },
+        asked,
+      ),
+    });
+    expect(asked).toEqual(['eu-2']);
+    expect(moved).toMatchObject({ region: 'eu', reason: 'region', nodeId: 'eu-2' });
+  });
+
+  it('an older relay answering its probe with an empty 204 is chosen by the edges list load', async () => {
+    const { rtts, loads } = await probeRelays(
+      [
+        { region: 'eu', nodeId: 'eu-1', probeUrl: 'http://eu-1/probe' },
+        { region: 'eu', nodeId: 'eu-2', probeUrl: 'http://eu-2/probe' },
+      ],
+      {
+        samples: 1,
+        fetch: fakeFetch({ 'eu-1': 2, 'eu-2': 30 }, edges, { 'eu-2': { node: 'eu-2', load: 0.9, accepts: true } }),
+      },
+    );
+    expect(loads).toEqual({ 'eu-2': { load: 0.9, accepts: true } });
+    // The region's RTT is its nearest relay's.
+    expect(rtts.eu!).toBeLessThan(25);
+    expect(choose(edges, rtts, { loads })?.node.id).toBe('eu-1');
   });
 });

@@ -56,6 +56,7 @@ export {
   workerHasRoom,
   workerLoadRatio,
 } from './placement.ts';
+export { type RebalanceMove, type RebalanceOptions, rebalancePlan } from './rebalance.ts';
 export { createRedisClient, FAIL_FAST_OPTIONS, type RedisSource, sentinelOptions } from './redis.ts';
 export {
   type NodeLoad,

@@ -8,13 +8,17 @@ import type { NodeRecord, RegionScaleAdvice } from '@matchmesh/protocol';
  * saturation sets); `headroom` is kept spare so a ramp is absorbed while a
  * new relay starts. A region never goes below one relay while it has one.
  */
-export function scaleAdvice(nodes: readonly NodeRecord[], headroom = 0.25): RegionScaleAdvice[] {
+export function scaleAdvice(
+  nodes: readonly NodeRecord[],
+  headroom = 0.25,
+  /** Regions to answer for even when no relay of theirs is registered (`?region=`). */
+  asked: readonly string[] = [],
+): RegionScaleAdvice[] {
   const regions = new Map<string, NodeRecord[]>();
+  // A region the cluster knows only by an ingest, or one asked for by name, is answered too: with no relay.
+  for (const region of [...asked, ...nodes.map((n) => n.region)]) regions.set(region, []);
   for (const n of nodes) {
-    if (!n.roles.includes('relay')) continue;
-    const list = regions.get(n.region) ?? [];
-    list.push(n);
-    regions.set(n.region, list);
+    if (n.roles.includes('relay')) regions.get(n.region)!.push(n);
   }
   return [...regions.entries()]
     .sort(([a], [b]) => a.localeCompare(b))
@@ -29,13 +33,15 @@ export function scaleAdvice(nodes: readonly NodeRecord[], headroom = 0.25): Regi
       const change = needed - serving.length;
       const plural = (n: number) => (n > 1 ? 's' : '');
       const note =
-        perRelay === null
-          ? 'no serving relay to measure capacity by: start one'
-          : change > 0
-            ? `add ${change} relay${plural(change)}`
-            : change < 0
-              ? `${-change} relay${plural(-change)} can be drained and removed`
-              : 'enough relays';
+        relays.length === 0
+          ? 'no relay in this region: its viewers are placed in other regions; start one to serve it here'
+          : perRelay === null
+            ? 'no serving relay to measure capacity by: start one'
+            : change > 0
+              ? `add ${change} relay${plural(change)}`
+              : change < 0
+                ? `${-change} relay${plural(-change)} can be drained and removed`
+                : 'enough relays';
       return {
         region,
         relays: serving.length,

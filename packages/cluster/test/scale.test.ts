@@ -58,6 +58,17 @@ describe('scaleAdvice: relays per region for the audience now', () => {
     expect(r!.note).toMatch(/no serving relay/);
   });
 
+  it('a region with no relay (only an ingest, or asked for by name) says so', () => {
+    const advice = scaleAdvice([relay('eu-1', 'eu', 10), relay('in-us', 'us', 0, 400, { roles: ['ingest'] })], 0.25, [
+      'asia',
+    ]);
+    expect(advice.map((r) => r.region)).toEqual(['asia', 'eu', 'us']);
+    for (const r of [advice[0]!, advice[2]!]) {
+      expect(r).toMatchObject({ relays: 0, draining: 0, viewers: 0, viewersPerRelay: null, needed: 0, change: 0 });
+      expect(r.note).toMatch(/no relay in this region/);
+    }
+  });
+
   it('sorts regions by name; headroom changes the figure', () => {
     const nodes = [relay('z-1', 'zz', 390), relay('a-1', 'aa', 390)];
     expect(scaleAdvice(nodes).map((r) => r.region)).toEqual(['aa', 'zz']);

@@ -174,6 +174,8 @@ export type RegionScaleAdvice = z.infer<typeof RegionScaleAdvice>;
 export const ScaleAdviceQuery = z.object({
   /** Spare capacity to keep, as a share of the audience (0.25 = plan for 25 % more viewers). */
   headroom: z.coerce.number().min(0).max(4).default(0.25),
+  /** Only this region (answered even when it has no relay: the advice says so). */
+  region: RegionName.optional(),
   token: z.string().optional(),
 });
 export const ScaleAdviceResponse = z.object({ headroom: z.number(), regions: z.array(RegionScaleAdvice) });

@@ -102,12 +102,25 @@ export type PipeSummary = z.infer<typeof PipeSummary>;
 export const EdgeNode = z.object({
   id: z.string(),
   url: z.string(),
-  /** GET it to measure RTT: a tiny 204 with CORS, open like /healthz. */
+  /** GET it to measure RTT and read the relay's live load (ProbeResponse), with CORS, open like /healthz. */
   probeUrl: z.string(),
   /** Viewers ÷ capacity, 0..1. */
   load: z.number(),
 });
 export type EdgeNode = z.infer<typeof EdgeNode>;
+
+/**
+ * `GET /probe`: the relay's load now, from its live counts, not the registry's
+ * last heartbeat (up to a heartbeat period old): placement chooses within a
+ * region by it. `load` as in EdgeNode; null before the node has registered.
+ */
+export const ProbeResponse = z.object({
+  node: z.string(),
+  load: z.number().min(0).nullable(),
+  /** Whether it takes one more viewer now (relay role, not draining, a worker with room). */
+  accepts: z.boolean(),
+});
+export type ProbeResponse = z.infer<typeof ProbeResponse>;
 
 export const EdgesResponse = z.object({
   stream: StreamId,

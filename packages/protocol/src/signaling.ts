@@ -253,6 +253,11 @@ export const SignalingNotification = z.discriminatedUnion('notification', [
   /** This node is draining: move to another node of the region. */
   z.object({ notification: z.literal('drain'), data: z.object({ reason: z.string() }) }),
   /**
+   * Rebalancing (issue 18): move to `target`, a relay of the same region with room (this node carries more
+   * than its share). The player moves make-before-break as for a drain, but to the named relay.
+   */
+  z.object({ notification: z.literal('move'), data: z.object({ reason: z.string(), target: RelayAlternative }) }),
+  /**
    * The playout delay viewers of this stream should hold changed (MM_VIEWER_PLAYOUT_DELAY_MS=auto: the
    * round trip of the pipe bringing the region its copy was measured or moved). 0: the browser's own.
    */

@@ -174,8 +174,10 @@ export async function registerAdmin(app: FastifyInstance, deps: AdminDeps): Prom
     '/api/v1/scale-advice',
     { schema: { querystring: ScaleAdviceQuery, response: { 200: ScaleAdviceResponse, ...problemResponses } } },
     async (request) => {
-      const { headroom } = request.query;
-      return { headroom, regions: scaleAdvice(await clusterOr503(deps.cluster().registry.list()), headroom) };
+      const { headroom, region } = request.query;
+      const nodes = await clusterOr503(deps.cluster().registry.list());
+      const regions = scaleAdvice(nodes, headroom, region ? [region] : []);
+      return { headroom, regions: region ? regions.filter((r) => r.region === region) : regions };
     },
   );
 

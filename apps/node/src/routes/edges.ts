@@ -1,8 +1,8 @@
-import { candidateRelays, guessRegion, loadRatio } from '@matchmesh/cluster';
+import { acceptsViewers, candidateRelays, guessRegion, loadRatio } from '@matchmesh/cluster';
 import {
   EdgesResponse,
-  NoBody,
   type NodeRecord,
+  ProbeResponse,
   type ScoreUpdate,
   StreamParams,
   type TokenKeys,
@@ -19,8 +19,11 @@ export interface EdgesDeps {
   tokenSecret: TokenKeys;
   cluster: () => ClusterLink;
   region: string;
+  nodeId: string;
   /** The stream's latest score on this node, if it holds the stream. */
   latestScore(stream: string): ScoreUpdate | null;
+  /** This node's record with its live load (null before it registered). */
+  liveRecord(): NodeRecord | null;
 }
 
 /**
@@ -30,10 +33,17 @@ export interface EdgesDeps {
  */
 export async function registerEdges(app: FastifyInstance, deps: EdgesDeps): Promise<void> {
   const r = app.withTypeProvider<ZodTypeProvider>();
-  // RTT probe target: as cheap as an HTTP answer gets, readable cross-origin.
-  r.get('/probe', { schema: { response: { 204: NoBody, ...problemResponses } } }, async (_request, reply) =>
-    reply.header('Access-Control-Allow-Origin', '*').header('Cache-Control', 'no-store').code(204).send(),
-  );
+  // RTT probe target, readable cross-origin: a few bytes saying how loaded this relay is now. Placement
+  // reads it to choose within a region by fresh load (the edges list's load is the last heartbeat's).
+  r.get('/probe', { schema: { response: { 200: ProbeResponse, ...problemResponses } } }, async (_request, reply) => {
+    const record = deps.liveRecord();
+    const body: ProbeResponse = {
+      node: deps.nodeId,
+      load: record ? loadRatio(record) : null,
+      accepts: record ? acceptsViewers(record) : false,
+    };
+    return reply.header('Access-Control-Allow-Origin', '*').header('Cache-Control', 'no-store').send(body);
+  });
 
   r.get(
     '/api/v1/streams/:stream/edges',

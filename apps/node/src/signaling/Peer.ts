@@ -80,6 +80,8 @@ export class Peer {
   #unwatchPlayout: (() => void) | undefined;
   /** Set by the server: sends a drain notification on this peer's socket. */
   notifyDrain?: (reason: string) => void;
+  /** When the peer's join succeeded (rebalancing moves no viewer who arrived lately); undefined until then. */
+  joinedAt: number | undefined;
   /** The session id (the player's, or made here at join) and the logger that carries it on every line. */
   #sessionId: string | undefined;
   #log: Logger;
@@ -171,6 +173,7 @@ export class Peer {
       this.#notify({ notification: 'playoutDelayChanged', data: { playoutDelayMs } }),
     );
     const playoutDelayMs = playout?.delayFor(data.stream) ?? 0;
+    this.joinedAt = Date.now();
     this.#log.info({ role: data.role, router: stream.router.id, resumed, playoutDelayMs }, 'peer joined');
     return {
       sessionId: this.#sessionId,
@@ -241,6 +244,17 @@ export class Peer {
 
   async restartIce(data: SignalingRequestData<'restartIce'>): Promise<{ iceParameters: Record<string, unknown> }> {
     return { iceParameters: await this.#owned(`no transport "${data.transportId}"`).restartIce(data.transportId) };
+  }
+
+  /** Ask the viewer to move to `target` (rebalancing): a make-before-break move, as for a drain. */
+  notifyMove(target: RelayAlternative, reason: string): void {
+    if (this.#closed) return;
+    this.#log.info({ target: target.nodeId, reason }, 'told to move');
+    this.#notify({ notification: 'move', data: { reason, target } });
+  }
+
+  get closed(): boolean {
+    return this.#closed;
   }
 
   close(): void {
