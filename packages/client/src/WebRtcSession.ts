@@ -426,10 +426,11 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
     const device = this.#device;
     const transport = this.#transport;
     if (!device || !transport) return;
-    const { consumers, layers } = await this.signaling.request('consume', {
+    const { consumers, layers, lang } = await this.signaling.request('consume', {
       transportId: transport.id,
       rtpCapabilities: device.recvRtpCapabilities,
     });
+    if (lang !== undefined) this.#language = lang;
     const fresh = consumers.filter((info) => !this.#consumers.has(info.id));
     // mediasoup-client batches concurrent consume() calls into one renegotiation.
     const created = await Promise.all(

@@ -241,7 +241,12 @@ export const VideoLayersInfo = z.object({
 export type VideoLayersInfo = z.infer<typeof VideoLayersInfo>;
 
 /** `layers`: present when the program video has layers to choose from (simulcast). */
-export const ConsumeResponse = z.object({ consumers: z.array(ConsumerInfo), layers: VideoLayersInfo.optional() });
+export const ConsumeResponse = z.object({
+  consumers: z.array(ConsumerInfo),
+  layers: VideoLayersInfo.optional(),
+  /** The commentary language heard now (null: venue sound only): "default" resolves as languages come on air. */
+  lang: z.string().nullable().optional(),
+});
 export type ConsumeResponse = z.infer<typeof ConsumeResponse>;
 
 export const DataConsumerInfo = z.object({

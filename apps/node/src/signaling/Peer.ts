@@ -234,7 +234,7 @@ export class Peer {
       { transportId: data.transportId, consumers: consumers.map((c) => `${c.source}/${c.kind}:${c.id}`) },
       'consuming',
     );
-    return { consumers, ...(layers ? { layers } : {}) };
+    return { consumers, ...(layers ? { layers } : {}), lang: media.language };
   }
 
   async resumeConsumer(data: SignalingRequestData<'resumeConsumer'>): Promise<Record<string, never>> {

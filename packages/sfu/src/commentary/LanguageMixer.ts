@@ -103,7 +103,15 @@ export class LanguageMixer extends EventEmitter<LanguageMixerEvents> {
         appData: { source: 'commentary', lang },
       });
       const slotPorts = await reserveUdpPorts(opts.slots);
-      const args = mixerArgs({ slotPorts, outPort: out.tuple.localPort, ssrc, bitrateKbps: opts.bitrateKbps });
+      const opus = router.rtpCapabilities.codecs?.find((c) => c.mimeType.toLowerCase() === 'audio/opus');
+      if (!opus) throw new Error('the router has no Opus codec');
+      const args = mixerArgs({
+        slotPorts,
+        inPayloadType: opus.preferredPayloadType,
+        outPort: out.tuple.localPort,
+        ssrc,
+        bitrateKbps: opts.bitrateKbps,
+      });
       const mixer = new LanguageMixer(router, lang, out, producer, slotPorts, args, opts, log.child?.({ lang }) ?? log);
       mixer.#spawn();
       return mixer;

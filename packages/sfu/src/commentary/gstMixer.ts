@@ -16,8 +16,15 @@ export const MIX_PAYLOAD_TYPE = 100;
  * `max-errors=-1`: garbage a commentator sends is dropped by the decoder,
  * not turned into a pipeline error that silences the whole language.
  */
-export function mixerArgs(o: { slotPorts: number[]; outPort: number; ssrc: number; bitrateKbps: number }): string[] {
-  const caps = 'application/x-rtp,media=audio,encoding-name=OPUS,clock-rate=48000';
+export function mixerArgs(o: {
+  slotPorts: number[];
+  /** The router's Opus payload type: what the voices' consumers send (the caps must name it). */
+  inPayloadType: number;
+  outPort: number;
+  ssrc: number;
+  bitrateKbps: number;
+}): string[] {
+  const caps = `application/x-rtp,media=audio,encoding-name=OPUS,clock-rate=48000,payload=${o.inPayloadType}`;
   const args = [
     '-q',
     'audiomixer',
