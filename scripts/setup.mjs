@@ -31,6 +31,8 @@ const DEBIAN_PACKAGES = [
   // the test sources (base), ICE (nice), driven from python3 (test/publishers/gst-whip.py, test/e2e/publishers.test.ts).
   'gstreamer1.0-plugins-base', 'gstreamer1.0-plugins-good', 'gstreamer1.0-plugins-bad', 'gstreamer1.0-plugins-ugly',
   'gstreamer1.0-nice', 'python3-gst-1.0', 'gir1.2-gst-plugins-bad-1.0',
+  // the node: one commentary mix per language (gst-launch-1.0 with audiomixer, opus and rtp from base/good).
+  'gstreamer1.0-tools',
 ];
 
 function run(cmd, args, opts = {}) {

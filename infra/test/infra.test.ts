@@ -442,6 +442,8 @@ describe('image build agrees with the set-up', () => {
       'gstreamer1.0-nice',
       'python3-gst-1.0',
       'gir1.2-gst-plugins-bad-1.0',
+      // The node's commentary mix: a runtime tool (runtime-base stage), not a build dependency.
+      'gstreamer1.0-tools',
     ]);
     const build = stage('build');
     const missing = wanted.filter(

@@ -47,7 +47,8 @@ describe('commentator booth', () => {
   let viewer: Page;
 
   beforeAll(async () => {
-    match = await startLiveMatch(stream);
+    // Off air is off at once: a language's track lingers 0 ms after its last commentator (default 30 s).
+    match = await startLiveMatch(stream, { nodeEnv: { MM_COMMENTARY_LINGER_MS: '0' } });
     ({ node, browser, viewer } = match);
   });
 
@@ -122,7 +123,12 @@ describe('commentator heard across the mesh', () => {
 
   beforeAll(async () => {
     redis = await startRedisServer();
-    ingest = await startNode(redis.url, { MM_NODE_ID: 'ingest-b', MM_ROLES: 'ingest', MM_REGION: 'eu' });
+    ingest = await startNode(redis.url, {
+      MM_NODE_ID: 'ingest-b',
+      MM_ROLES: 'ingest',
+      MM_REGION: 'eu',
+      MM_COMMENTARY_LINGER_MS: '0',
+    });
     origin = await startOrigin(ingest.url, stream, { MM_SCORE_INTERVAL_MS: '1000' });
     asia = await startNode(redis.url, { MM_NODE_ID: 'asia-b', MM_ROLES: 'relay', MM_REGION: 'asia' });
     browser = await launchChromium();

@@ -11,6 +11,11 @@ export function token(role: Role, stream: string, ttl: string | number = '1h'): 
   return signToken(tokenSecret(), { role, stream, ttl });
 }
 
+/** A commentator token for `stream`'s booth in `lang` (BCP 47). */
+export function commentatorToken(stream: string, lang: string): Promise<string> {
+  return signToken(tokenSecret(), { role: 'commentator', stream, lang, ttl: '1h' });
+}
+
 export interface TestNode extends ManagedProcess {
   url: string;
   nodeId: string;

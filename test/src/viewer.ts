@@ -32,6 +32,10 @@ interface ViewerHook {
     current: { spatialLayer: number } | null;
     layers: { spatialLayer: number; width?: number; height?: number; fps?: number }[];
   } | null;
+  /** The commentary tracks the WebRTC session consumes, with their language. */
+  commentaryTracks(): { lang: string | undefined; track: MediaStreamTrack }[];
+  /** The commentary language heard (null: venue sound only). */
+  language: string | null;
   /** The picture size of the element on screen. */
   frameSize(): { width: number; height: number };
   framesDecoded(): number;

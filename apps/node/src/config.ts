@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { NodeRole, RegionName } from '@matchmesh/protocol';
+import { canonicalLanguage, DEFAULT_COMMENTARY_LANGUAGE, LanguageTag, NodeRole, RegionName } from '@matchmesh/protocol';
 import { z } from 'zod';
 import { type PriceConfig, RegionPrices, UsdPerGb } from './cost/prices.ts';
 import type { IceServerConfig } from './ice-servers.ts';
@@ -197,6 +197,15 @@ export const ConfigSchema = z
     MM_HLS_TARGET_DURATION: z.coerce.number().int().min(1).max(10).default(2),
     MM_HLS_AUDIO_KBPS: z.coerce.number().int().min(32).max(320).default(96),
     MM_FFMPEG_PATH: z.string().default('ffmpeg'),
+    /** Commentary: the language viewers hear when they chose none, and of commentator tokens naming none. */
+    MM_COMMENTARY_DEFAULT_LANG: LanguageTag.default(DEFAULT_COMMENTARY_LANGUAGE),
+    /** Commentators one language's mix takes at once (GStreamer inputs per language). */
+    MM_COMMENTARY_SLOTS: z.coerce.number().int().min(1).max(16).default(4),
+    /** A language's track stays on air this long after its last commentator left (a reconnect keeps it). */
+    MM_COMMENTARY_LINGER_MS: z.coerce.number().int().min(0).default(30_000),
+    /** The mixed track's Opus bitrate (kbit/s). */
+    MM_COMMENTARY_KBPS: z.coerce.number().int().min(16).max(128).default(48),
+    MM_GST_LAUNCH_PATH: z.string().default('gst-launch-1.0'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Recent log lines (info and above) each node keeps in memory for `GET /api/v1/logs?session=`. */
     MM_LOG_RING_LINES: z.coerce.number().int().min(100).max(1_000_000).default(5000),
@@ -293,6 +302,14 @@ export interface NodeConfig {
     targetDuration: number;
     audioBitrateKbps: number;
     ffmpegPath: string;
+  };
+  /** The booth: one GStreamer mix per commentary language on the stream's source router. */
+  commentary: {
+    defaultLanguage: string;
+    slots: number;
+    lingerMs: number;
+    bitrateKbps: number;
+    gstLaunchPath: string;
   };
   program: {
     silenceMs: number;
@@ -420,6 +437,13 @@ export function sections(c: Config): NodeConfig {
       targetDuration: c.MM_HLS_TARGET_DURATION,
       audioBitrateKbps: c.MM_HLS_AUDIO_KBPS,
       ffmpegPath: c.MM_FFMPEG_PATH,
+    },
+    commentary: {
+      defaultLanguage: canonicalLanguage(c.MM_COMMENTARY_DEFAULT_LANG) ?? DEFAULT_COMMENTARY_LANGUAGE,
+      slots: c.MM_COMMENTARY_SLOTS,
+      lingerMs: c.MM_COMMENTARY_LINGER_MS,
+      bitrateKbps: c.MM_COMMENTARY_KBPS,
+      gstLaunchPath: c.MM_GST_LAUNCH_PATH,
     },
     program: {
       silenceMs: c.MM_SOURCE_SILENCE_MS,

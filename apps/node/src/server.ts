@@ -11,7 +11,14 @@ import {
 } from '@matchmesh/cluster';
 import { HlsService } from '@matchmesh/hls';
 import { Mesh, type MeshConfig, PlayoutAdvisor, sfuMedia } from '@matchmesh/mesh';
-import { formatScorePosition, LAST_SCORE_HEADER, type NodeRecord, signToken } from '@matchmesh/protocol';
+import {
+  canonicalLanguage,
+  formatScorePosition,
+  LAST_SCORE_HEADER,
+  type NodeRecord,
+  signToken,
+  VENUE_ONLY,
+} from '@matchmesh/protocol';
 import { MediaService, type StreamRouter, type WorkerLogTag, WorkerPool } from '@matchmesh/sfu';
 import type { FastifyInstance } from 'fastify';
 import type { Logger as PinoLogger } from 'pino';
@@ -95,7 +102,11 @@ export async function startNode(
     logger: area('sfu'),
   });
   // A fan-out router (a stream's viewers on another worker) lingers like a region copy.
-  const media = new MediaService(pool, area('media'), { ...config.program, fanoutLingerMs: config.mesh.pipeLingerMs });
+  const media = new MediaService(pool, area('media'), {
+    ...config.program,
+    fanoutLingerMs: config.mesh.pipeLingerMs,
+    commentary: config.commentary,
+  });
 
   // Coordination, and the mesh that joins media across nodes.
   const cluster = new ClusterLink(node, config.cluster, logger);
@@ -171,6 +182,7 @@ export async function startNode(
     nodeId: node.id,
     region: node.region,
     log: area('signaling'),
+    defaultLanguage: config.commentary.defaultLanguage,
     admissionBlocked: (role, stream) => admission.join(role, stream),
     resolveStream: (stream, log) => streams.resolve(stream, log),
     hasRoom: () => pool.hasRoom(),
@@ -276,10 +288,12 @@ export async function startNode(
       tokenSecret: tokenKeys,
       iceServers,
       admissionBlocked: (stream) => admission.whep(stream),
-      open: async (stream, offer) => {
+      open: async (stream, offer, _claims, query) => {
         // A relay may not hold the stream yet: bring the region's copy first.
         await streams.bestEffort(stream);
-        return media.play(stream, offer);
+        const lang =
+          query.lang === undefined ? undefined : query.lang === VENUE_ONLY ? null : canonicalLanguage(query.lang);
+        return media.play(stream, offer, { lang, defaultLanguage: config.commentary.defaultLanguage });
       },
       find: (stream, id) => {
         const session = media.whep.get(id);

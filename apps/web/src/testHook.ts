@@ -67,6 +67,10 @@ export type MatchmeshTestHook = {
   /** currentTime of the element on screen (the HLS one while on HLS). */
   videoCurrentTime(): number;
   stats(): Promise<TestHookStats>;
+  /** The commentary tracks the WebRTC session consumes, with their language (the chosen one alone gets packets). */
+  commentaryTracks(): { lang: string | undefined; track: MediaStreamTrack }[];
+  /** The commentary language heard (null: venue sound only). */
+  readonly language: string | null;
 };
 
 declare global {
@@ -130,6 +134,14 @@ async function stats(): Promise<TestHookStats> {
 }
 
 const hook: MatchmeshTestHook = Object.freeze({
+  commentaryTracks() {
+    return (live.player?.session?.consumers ?? [])
+      .filter((c) => c.source === 'commentary')
+      .map((c) => ({ lang: c.lang, track: c.track }));
+  },
+  get language() {
+    return live.player?.language ?? null;
+  },
   get state() {
     return live.player?.state ?? 'closed';
   },

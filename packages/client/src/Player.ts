@@ -65,6 +65,8 @@ export class Player extends TypedEmitter<PlayerEvents> {
   /** The ladder's interpreter: the sessions, timers and state behind this player. */
   readonly #driver: LadderDriver;
   #quality: Quality = 'auto';
+  /** The viewer's commentary choice (null: venue sound only; undefined: the stream's default). */
+  #language: string | null | undefined;
 
   constructor(options: PlayerOptions) {
     super();
@@ -74,6 +76,8 @@ export class Player extends TypedEmitter<PlayerEvents> {
       // One id for the whole viewing session, across relays and paths: every node it joins logs under it.
       sessionId: options.sessionId ?? newSessionId(),
       maxLayer: (available) => maxLayerFor(this.#quality, available, this.#surface.shownHeight),
+      // Every session (a move, a failover, back from HLS) joins with the viewer's language.
+      language: () => this.#language,
     };
     const retry = options.retry ?? {};
     const upgrade = options.upgradeRetry ?? {};
@@ -154,6 +158,17 @@ export class Player extends TypedEmitter<PlayerEvents> {
     session.setMaxLayer(maxLayerFor(quality, available, this.#surface.shownHeight)).catch((error: unknown) => {
       this.emit('warning', error instanceof Error ? error : new Error(String(error)));
     });
+  }
+
+  /** The commentary language heard (null: venue sound only), as the node said; null off WebRTC. */
+  get language(): string | null {
+    return this.#driver.session?.language ?? null;
+  }
+
+  /** The viewer's language menu: one language (BCP 47) or null for the venue sound only; kept for every session. */
+  async setLanguage(lang: string | null): Promise<void> {
+    this.#language = lang;
+    await this.#driver.session?.setLanguage(lang);
   }
 
   /** The active WebRTC session, if any (diagnostics and tests). */

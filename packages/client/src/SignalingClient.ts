@@ -5,13 +5,14 @@ import {
   ProduceResponse,
   RelayAlternative,
   RestartIceResponse,
-  VideoLayersInfo,
+  SetLanguageResponse,
   SIGNALING_PATH,
   SignalingErrorCode,
   type SignalingMethod,
   SignalingNotification,
   type SignalingRequests,
   TransportInfo,
+  VideoLayersInfo,
 } from '@matchmesh/protocol';
 import { z } from 'zod';
 import { TypedEmitter } from './emitter.ts';
@@ -33,6 +34,7 @@ const ResponseSchemas = {
   produce: ProduceResponse,
   restartIce: RestartIceResponse,
   setLayers: VideoLayersInfo,
+  setLanguage: SetLanguageResponse,
 } satisfies Record<SignalingMethod, z.ZodType>;
 
 /** Request body as the caller writes it (schema defaults may be omitted). */

@@ -52,6 +52,11 @@ export type WebRtcSessionOptions = {
   maxLayer?: (layers: VideoLayersInfo) => number | null;
   /** The player's session id, sent at join: the node's log lines of this viewer carry it (problem reports). */
   sessionId?: string;
+  /**
+   * The commentary language wanted at join (BCP 47; null: the venue sound only; undefined: the stream's
+   * default). A later change goes through setLanguage().
+   */
+  language?: () => string | null | undefined;
 };
 
 /** The program video's layers as the node reports them, and the cap the viewer asked for (null: automatic). */
@@ -98,6 +103,7 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
   #mediaStream: MediaStream | null = null;
   readonly #consumers = new Map<string, ConsumerEntry>();
   #layers: VideoLayers | null = null;
+  #language: string | null = null;
   readonly #scoreChannel: ScoreChannel;
   #nodeId: string | null = null;
   #region: string | null = null;
@@ -161,6 +167,21 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
     if (this.#layers) this.#setLayers({ ...layers, wanted: this.#layers.wanted });
   }
 
+  /** The commentary language this session hears (null: venue sound only), as the node last said. */
+  get language(): string | null {
+    return this.#language;
+  }
+
+  /**
+   * Hear `lang`'s commentary (null: the venue sound only). The node sends that language's track alone, so
+   * the others' tracks fall silent; answers the languages on air.
+   */
+  async setLanguage(lang: string | null): Promise<string[]> {
+    const answer = await this.signaling.request('setLanguage', { lang });
+    this.#language = answer.lang;
+    return answer.languages;
+  }
+
   #setLayers(layers: VideoLayers): void {
     this.#layers = layers;
     this.emit('layers', layers);
@@ -171,12 +192,15 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
     id: string;
     kind: 'audio' | 'video';
     source: string;
+    /** Commentary: its language. */
+    lang?: string;
     track: MediaStreamTrack;
   }[] {
     return [...this.#consumers.values()].map(({ consumer, info }) => ({
       id: consumer.id,
       kind: info.kind,
       source: info.source,
+      ...(info.lang ? { lang: info.lang } : {}),
       track: consumer.track,
     }));
   }
@@ -202,14 +226,17 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
       this.#setState('connecting', 'joining');
       const { stream, token } = this.options;
       const lastSeq = this.scores.lastSeq;
+      const wantedLanguage = this.options.language?.();
       const joined = await this.signaling.request('join', {
         stream,
         token,
         role: this.options.role ?? 'viewer',
         ...(lastSeq > 0 ? { sinceSeq: lastSeq } : {}),
         ...(this.options.sessionId ? { sessionId: this.options.sessionId } : {}),
+        ...(wantedLanguage !== undefined ? { lang: wantedLanguage } : {}),
       });
       this.#assertOpen();
+      this.#language = joined.lang ?? null;
       this.#nodeId = joined.nodeId;
       this.#region = joined.region;
       this.#playoutDelayMs = joined.playoutDelayMs ?? 0;
@@ -405,10 +432,11 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
     const device = this.#device;
     const transport = this.#transport;
     if (!device || !transport) return;
-    const { consumers, layers } = await this.signaling.request('consume', {
+    const { consumers, layers, lang } = await this.signaling.request('consume', {
       transportId: transport.id,
       rtpCapabilities: device.recvRtpCapabilities,
     });
+    if (lang !== undefined) this.#language = lang;
     const fresh = consumers.filter((info) => !this.#consumers.has(info.id));
     // mediasoup-client batches concurrent consume() calls into one renegotiation.
     const created = await Promise.all(

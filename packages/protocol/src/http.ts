@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { HlsMediaQuery, HlsScoresQuery } from './hls.ts';
 import { ObjectId, StreamId } from './ids.ts';
+import { LanguageTag } from './language.ts';
 import { PipeSummary } from './mesh.ts';
 
 /*
@@ -27,6 +28,17 @@ export const NodeParams = z.object({ id: z.string().min(1).max(64) });
  * (players, the ops page's links). A header, when present, wins.
  */
 export const TokenQuery = z.object({ token: z.string().optional() });
+
+/** `lang=none`: a WHEP player wants the venue sound only. */
+export const VENUE_ONLY = 'none';
+
+/**
+ * WHEP's query: the token, and the commentary language (BCP 47, or `none`) its second audio m-line receives;
+ * absent, the stream's default language.
+ */
+export const WhepQuery = TokenQuery.extend({
+  lang: z.union([z.literal(VENUE_ONLY), LanguageTag]).optional(),
+});
 
 /** An answer without a body (204, a WHIP/WHEP DELETE's 200). */
 export const NoBody = z.void();

@@ -14,6 +14,7 @@ export * from './cost.ts';
 export * from './hls.ts';
 export * from './http.ts';
 export * from './ids.ts';
+export * from './language.ts';
 export * from './logger.ts';
 export * from './mesh.ts';
 export * from './ops.ts';

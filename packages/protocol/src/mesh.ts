@@ -29,6 +29,8 @@ const PipedProducerMessage = z.object({
   kind: MediaKind,
   rtpParameters: RtpParameters,
   source: z.enum(['program', 'commentary']),
+  /** Commentary: the language of the mixed track. */
+  lang: z.string().max(35).optional(),
 });
 
 export const PipeOpenResponse = PipeEndpointMessage.extend({

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ObjectId, RegionName, StreamId } from './ids.ts';
+import { LanguageTag } from './language.ts';
 import { SessionId } from './reports.ts';
 import {
   DtlsParameters,
@@ -42,6 +43,11 @@ export const JoinRequest = z.object({
    * it. Absent: the node makes one (and returns it).
    */
   sessionId: SessionId.optional(),
+  /**
+   * Viewers: the commentary language to hear (BCP 47), null for the venue sound only; absent: the stream's
+   * default language. Commentators: must be their token's language when given.
+   */
+  lang: LanguageTag.nullable().optional(),
 });
 
 export const CreateTransportRequest = z.object({
@@ -84,6 +90,12 @@ export const SetLayersRequest = z.object({
   spatialLayer: z.number().int().min(0).max(7).nullable(),
 });
 
+/**
+ * A viewer's commentary choice: one language's track (BCP 47), or null for the venue sound only. The node
+ * sends only that language's track (the others stay paused: no bandwidth), so a switch is one round trip.
+ */
+export const SetLanguageRequest = z.object({ lang: LanguageTag.nullable() });
+
 /** Every request the server understands, keyed by method name. */
 export const SignalingRequests = {
   join: JoinRequest,
@@ -95,6 +107,7 @@ export const SignalingRequests = {
   produce: ProduceRequest,
   restartIce: RestartIceRequest,
   setLayers: SetLayersRequest,
+  setLanguage: SetLanguageRequest,
 } as const;
 export type SignalingMethod = keyof typeof SignalingRequests;
 export type SignalingRequestData<M extends SignalingMethod> = z.infer<(typeof SignalingRequests)[M]>;
@@ -174,6 +187,8 @@ export const JoinResponse = z.object({
   playoutDelayMs: z.number().int().min(0).max(4000).optional(),
   /** The session id in this node's log lines of the peer (the join's, or one the node made). */
   sessionId: z.string().optional(),
+  /** The commentary language this session hears (null: venue sound only); its track alone is sent. */
+  lang: z.string().nullable().optional(),
 });
 export type JoinResponse = z.infer<typeof JoinResponse>;
 
@@ -193,6 +208,8 @@ export const ConsumerInfo = z.object({
   rtpParameters: RtpParameters,
   /** 'program' for the match feed, 'commentary' for a commentator's voice. */
   source: z.enum(['program', 'commentary']),
+  /** Commentary: the language of the track (one mixed track per language). */
+  lang: z.string().optional(),
 });
 export type ConsumerInfo = z.infer<typeof ConsumerInfo>;
 
@@ -224,7 +241,12 @@ export const VideoLayersInfo = z.object({
 export type VideoLayersInfo = z.infer<typeof VideoLayersInfo>;
 
 /** `layers`: present when the program video has layers to choose from (simulcast). */
-export const ConsumeResponse = z.object({ consumers: z.array(ConsumerInfo), layers: VideoLayersInfo.optional() });
+export const ConsumeResponse = z.object({
+  consumers: z.array(ConsumerInfo),
+  layers: VideoLayersInfo.optional(),
+  /** The commentary language heard now (null: venue sound only): "default" resolves as languages come on air. */
+  lang: z.string().nullable().optional(),
+});
 export type ConsumeResponse = z.infer<typeof ConsumeResponse>;
 
 export const DataConsumerInfo = z.object({
@@ -237,6 +259,9 @@ export const DataConsumerInfo = z.object({
 export type DataConsumerInfo = z.infer<typeof DataConsumerInfo>;
 
 export const ProduceResponse = z.object({ id: ObjectId });
+/** setLanguage's answer: the language now heard (null: venue only) and every language on air. */
+export const SetLanguageResponse = z.object({ lang: z.string().nullable(), languages: z.array(z.string()) });
+export type SetLanguageResponse = z.infer<typeof SetLanguageResponse>;
 export const RestartIceResponse = z.object({ iceParameters: IceParameters });
 
 // ------------------------------------------------------------ notifications

@@ -33,6 +33,8 @@ export interface SignOptions {
   ttl?: string | number;
   sub?: string;
   backup?: boolean;
+  /** Commentators: the language of their booth (BCP 47). */
+  lang?: string;
   /** Single-use URL token (needs `jti`): only exchanged for a session credential, once. */
   once?: boolean;
   jti?: string;
@@ -62,6 +64,7 @@ export async function signToken(keys: TokenKeys, opts: SignOptions): Promise<str
     stream: opts.stream,
     sub: opts.sub,
     backup: opts.backup,
+    lang: opts.lang,
     jti: opts.jti,
     once: opts.once || undefined,
     ses: opts.ses || undefined,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { LanguageTag } from './language.ts';
 
 /**
  * Roles carried in a token. `node` is the credential nodes use between
@@ -18,6 +19,11 @@ export const TokenClaims = z.object({
   stream: z.string().min(1).max(64),
   /** Who holds the token (free text, shows up in logs). */
   sub: z.string().max(128).optional(),
+  /**
+   * Commentators: the language they commentate in (BCP 47). They join that language's booth and their voice
+   * is mixed into that language's track only; absent: the stream's default language.
+   */
+  lang: LanguageTag.optional(),
   /** Publishers only: allowed to publish as the stream's backup ingest. */
   backup: z.boolean().optional(),
   /** JWT id: names a single-use token (its one exchange is recorded under it). */

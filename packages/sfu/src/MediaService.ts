@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { types } from 'mediasoup';
+import type { BoothOptions } from './commentary/CommentaryBooth.ts';
 import { MediaError } from './errors.ts';
 import type { Logger } from './logger.ts';
 import type { StreamOutlet } from './StreamOutlet.ts';
@@ -32,6 +33,8 @@ export interface MediaOptions extends Partial<ProgramOptions> {
   simulcastMaxLayers?: number;
   /** Close a fan-out router after this long without a viewer. */
   fanoutLingerMs?: number;
+  /** The commentary mixers (MM_COMMENTARY_*). */
+  commentary?: Partial<BoothOptions>;
 }
 
 /**
@@ -95,14 +98,16 @@ export class MediaService extends EventEmitter<MediaServiceEvents> {
     if (existing) return existing;
     let pending = this.#creating.get(id);
     if (!pending) {
-      const { takeoverSilenceMs: _, simulcastMaxLayers: __, fanoutLingerMs, ...program } = this.#options;
-      pending = StreamRouter.create(this.pool, id, this.#log, { program, fanoutLingerMs }).then((stream) => {
-        this.#streams.set(id, stream);
-        stream.once('close', () => this.#forget(id, stream));
-        this.#log.info({ stream: id, worker: stream.pooled.index }, 'stream router created');
-        this.emit('created', stream);
-        return stream;
-      });
+      const { takeoverSilenceMs: _, simulcastMaxLayers: __, fanoutLingerMs, commentary, ...program } = this.#options;
+      pending = StreamRouter.create(this.pool, id, this.#log, { program, fanoutLingerMs, commentary }).then(
+        (stream) => {
+          this.#streams.set(id, stream);
+          stream.once('close', () => this.#forget(id, stream));
+          this.#log.info({ stream: id, worker: stream.pooled.index }, 'stream router created');
+          this.emit('created', stream);
+          return stream;
+        },
+      );
       this.#creating.set(id, pending);
       // The caller awaits `pending` and sees its rejection; this branch only tidies the map.
       pending.finally(() => this.#creating.delete(id)).catch(() => {});
@@ -180,13 +185,29 @@ export class MediaService extends EventEmitter<MediaServiceEvents> {
     return session;
   }
 
-  async play(streamId: string, offerSdp: string): Promise<WhepSession> {
+  /**
+   * A WHEP player. `lang`: the commentary its second audio section gets (null: none; undefined: `defaultLanguage`
+   * when on air, else the first language on air).
+   */
+  async play(
+    streamId: string,
+    offerSdp: string,
+    opts: { lang?: string | null; defaultLanguage?: string } = {},
+  ): Promise<WhepSession> {
     parseOffer(offerSdp);
     const stream = this.stream(streamId);
     if (!stream?.live) throw new MediaError('stream_not_live', `stream "${streamId}" is not being published`);
     // Refuse a full node before anything is built for the player.
     if (!this.pool.hasRoom()) throw this.#full();
-    const session = await WhepSession.create(stream, offerSdp, (codecs) => this.seat(stream, { mediaCodecs: codecs }));
+    const onAir = stream.languages();
+    const fallback = opts.defaultLanguage && onAir.includes(opts.defaultLanguage) ? opts.defaultLanguage : onAir[0];
+    const lang = opts.lang === undefined ? (fallback ?? null) : opts.lang;
+    const session = await WhepSession.create(
+      stream,
+      offerSdp,
+      (codecs) => this.seat(stream, { mediaCodecs: codecs }),
+      lang,
+    );
     this.whep.set(session.id, session);
     session.once('close', () => this.whep.delete(session.id));
     return session;

@@ -14,6 +14,7 @@ import { LayerGovernor } from './LayerGovernor.ts';
 import { fitLayers, hasLayers, invalidLayers, layersOf, PROGRAM_VIDEO_PRIORITY, type VideoLayers } from './layers.ts';
 import type { Seat } from './MediaService.ts';
 import type { StreamOutlet } from './StreamOutlet.ts';
+import { commentaryLanguage } from './StreamRouter.ts';
 import type { LayerInfo } from './stable/types.ts';
 
 /** Limits per peer so one socket cannot exhaust the worker. */
@@ -66,12 +67,39 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
   #wantedLayers: types.ConsumerLayers | undefined;
   /** Holds the program video below a layer its link just failed to carry (see LayerGovernor). */
   #governor: LayerGovernor | undefined;
+  /**
+   * The commentary language this peer hears (null: the venue sound only; undefined: the node's default,
+   * or the first language on air when the default is not). Only that track's consumer runs.
+   */
+  #language: string | null | undefined;
+  readonly #defaultLanguage: string;
+  /** Consumers the client asked to resume (a commentary consumer of another language stays paused). */
+  readonly #resumed = new Set<string>();
   #closed = false;
 
-  constructor(seat: Seat) {
+  constructor(seat: Seat, opts: { language?: string | null; defaultLanguage?: string } = {}) {
     super();
     this.#seat = seat;
     this.outlet = seat.outlet;
+    this.#language = opts.language;
+    this.#defaultLanguage = opts.defaultLanguage ?? 'en';
+  }
+
+  /** The language heard now: the chosen one, else the default when on air, else the first on air; null: none. */
+  get language(): string | null {
+    if (this.#language !== undefined) return this.#language;
+    const onAir = this.outlet.source.languages();
+    return onAir.includes(this.#defaultLanguage) ? this.#defaultLanguage : (onAir[0] ?? null);
+  }
+
+  /**
+   * Hear `lang`'s commentary (null: the venue sound only): its consumer runs, every other language's is
+   * paused, so a viewer receives one commentary track at most.
+   */
+  async setLanguage(lang: string | null): Promise<string | null> {
+    this.#language = lang;
+    await this.#applyLanguage();
+    return this.language;
   }
 
   /** The worker this peer is served from. */
@@ -125,6 +153,7 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
         producerId: producer.id,
         rtpCapabilities,
         paused: true,
+        appData: { source, lang: commentaryLanguage(producer) },
         // The best layer the viewer's bandwidth estimate allows, up to its choice (the highest unless it chose).
         ...(layered ? { preferredLayers: fitLayers(producer, this.#wantedLayers) } : {}),
       });
@@ -133,6 +162,8 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
       consumer.observer.once('close', () => {
         this.consumers.delete(consumer.id);
         if (!this.#closed) this.emit('consumerclose', consumer.id);
+        // The default language may now resolve to another track.
+        if (source === 'commentary' && !this.#closed) void this.#applyLanguage().catch(() => undefined);
       });
       out.push({
         id: consumer.id,
@@ -140,14 +171,21 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
         kind: consumer.kind,
         rtpParameters: consumer.rtpParameters,
         source,
+        ...(source === 'commentary' && commentaryLanguage(producer) ? { lang: commentaryLanguage(producer) } : {}),
       });
     }
+    // A new language on air may change what "default" resolves to.
+    if (out.some((c) => c.source === 'commentary')) await this.#applyLanguage();
     return out;
   }
 
   async resumeConsumer(consumerId: string): Promise<void> {
     const consumer = this.consumers.get(consumerId);
     if (!consumer) throw new PeerMediaError('not_found', `no consumer "${consumerId}"`);
+    this.#resumed.add(consumerId);
+    consumer.observer.once('close', () => this.#resumed.delete(consumerId));
+    // Another language's commentary: kept paused until the viewer picks it.
+    if (!this.#hears(consumer)) return;
     await consumer.resume();
     // Ask for a keyframe at once so the first picture arrives without waiting for the GOP.
     if (consumer.kind === 'video') await consumer.requestKeyFrame();
@@ -191,8 +229,14 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
     };
   }
 
-  /** A commentator's voice: produced on a send transport and mixed into the stream's commentary. */
-  async produceCommentary(transportId: string, kind: types.MediaKind, rtpParameters: RtpParameters): Promise<string> {
+  /** A commentator's voice: produced on a send transport and mixed into `lang`'s commentary track. */
+  async produceCommentary(
+    transportId: string,
+    kind: types.MediaKind,
+    rtpParameters: RtpParameters,
+    lang: string,
+  ): Promise<string> {
+    if (kind !== 'audio') throw new PeerMediaError('bad_request', 'a commentator sends audio only');
     if (this.producers.size >= MAX_PRODUCERS) throw new PeerMediaError('conflict', 'too many producers');
     // Commentary enters where the program does; a commentator is seated there (MediaService.seat).
     if (this.outlet.source !== this.outlet) {
@@ -203,11 +247,16 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
     const producer = await transport.produce({
       kind,
       rtpParameters,
-      appData: { source: 'commentary' },
+      appData: { source: 'voice', lang },
     });
     this.producers.set(producer.id, producer);
     producer.observer.once('close', () => this.producers.delete(producer.id));
-    this.outlet.source.addCommentary(producer);
+    try {
+      await this.outlet.source.addVoice(producer, lang);
+    } catch (err) {
+      producer.close();
+      throw new PeerMediaError('conflict', err instanceof Error ? err.message : String(err));
+    }
     return producer.id;
   }
 
@@ -274,6 +323,20 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
     });
     // Ahead of any other simulcast consumer of the transport when bandwidth is shared.
     await consumer.setPriority(PROGRAM_VIDEO_PRIORITY);
+  }
+
+  /** Whether this consumer should run: anything but another language's commentary. */
+  #hears(consumer: types.Consumer): boolean {
+    if (consumer.appData.source !== 'commentary') return true;
+    return consumer.appData.lang === this.language;
+  }
+
+  async #applyLanguage(): Promise<void> {
+    await Promise.all(
+      [...this.consumers.values()]
+        .filter((c) => c.appData.source === 'commentary' && this.#resumed.has(c.id))
+        .map((c) => (this.#hears(c) ? c.resume() : c.pause())),
+    );
   }
 
   #transport(id: string): types.WebRtcTransport {

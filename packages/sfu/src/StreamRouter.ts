@@ -4,6 +4,7 @@ import { parseScoreMessage, rtpMediaTime, SCORE_CHANNEL_LABEL } from '@matchmesh
 import type { types } from 'mediasoup';
 import { closeRouter } from './closeRouter.ts';
 import { MEDIA_CODECS } from './codecs.ts';
+import { type BoothOptions, CommentaryBooth, DEFAULT_BOOTH_OPTIONS } from './commentary/CommentaryBooth.ts';
 import { FanoutRouter } from './FanoutRouter.ts';
 import type { Logger } from './logger.ts';
 import { silentLogger } from './logger.ts';
@@ -22,6 +23,14 @@ export interface StreamRouterOptions {
   program?: Partial<ProgramOptions>;
   /** Close a fan-out router after this long without a viewer. */
   fanoutLingerMs?: number;
+  /** The commentary mixers (one per language, where commentators produce). */
+  commentary?: Partial<BoothOptions>;
+}
+
+/** A commentary track's language (its producer's appData), undefined for a track from before languages. */
+export function commentaryLanguage(producer: types.Producer): string | undefined {
+  const lang = producer.appData.lang;
+  return typeof lang === 'string' ? lang : undefined;
 }
 
 interface StreamRouterEvents {
@@ -68,7 +77,11 @@ export class StreamRouter extends EventEmitter<StreamRouterEvents> implements St
   readonly #scoreOut: types.DataProducer;
   /** The match feed with a stable identity: what viewers and pipes consume. */
   readonly program: StableProgram;
+  /** One mixed track per language (made here by the booth, or piped in from upstream). */
   readonly #commentary = new Set<types.Producer>();
+  /** The commentators' voices and their mixers, built on the first voice. */
+  #booth: CommentaryBooth | undefined;
+  readonly #boothOptions: BoothOptions;
   /** Recent updates, oldest first, so a viewer joining between two updates misses none. */
   /** Fan-out routers by worker and codec set (in flight while pending). */
   readonly #outlets = new Map<string, Promise<FanoutRouter>>();
@@ -88,6 +101,7 @@ export class StreamRouter extends EventEmitter<StreamRouterEvents> implements St
     // Every viewer listens to its outlet, and every fan-out router to this one.
     this.setMaxListeners(0);
     this.#fanoutLingerMs = options.fanoutLingerMs ?? DEFAULT_FANOUT_LINGER_MS;
+    this.#boothOptions = { ...DEFAULT_BOOTH_OPTIONS, ...options.commentary };
     this.stream = stream;
     this.scores = new ScoreGate(stream);
     this.pooled = pooled;
@@ -208,8 +222,31 @@ export class StreamRouter extends EventEmitter<StreamRouterEvents> implements St
     return this.program.producers();
   }
 
+  /** The commentary tracks, one per language: what viewers, WHEP players and pipes consume. */
   commentaryProducers(): types.Producer[] {
     return [...this.#commentary];
+  }
+
+  /** The languages on air here, in the order they went on air. */
+  languages(): string[] {
+    return [...new Set([...this.#commentary].flatMap((p) => commentaryLanguage(p) ?? []))];
+  }
+
+  /** The booth's mixers (ops, bench); none before the first commentator. */
+  get booth(): CommentaryBooth | undefined {
+    return this.#booth;
+  }
+
+  /**
+   * A commentator's voice (`lang`: their token's language): mixed into that
+   * language's track, never consumed by viewers itself.
+   */
+  async addVoice(voice: types.Producer, lang: string): Promise<void> {
+    if (this.#closed) throw new Error(`stream "${this.stream}" is closed`);
+    this.#booth ??= new CommentaryBooth(this.router, this.#boothOptions, this.#log, (track) =>
+      this.addCommentary(track),
+    );
+    await this.#booth.addVoice(voice, lang);
   }
 
   /**
@@ -284,6 +321,7 @@ export class StreamRouter extends EventEmitter<StreamRouterEvents> implements St
     if (this.#closed) return;
     this.#closed = true;
     this.program.close();
+    this.#booth?.close();
     closeRouter(this.router);
     this.#commentary.clear();
     this.emit('close');

@@ -5,7 +5,8 @@ import * as ortc from 'mediasoup/ortc';
 import { MediaError, offerRejection } from './errors.ts';
 import { fitLayers, hasLayers, invalidLayers, layersOf, PROGRAM_VIDEO_PRIORITY, type VideoLayers } from './layers.ts';
 import type { Seat } from './MediaService.ts';
-import type { StreamRouter } from './StreamRouter.ts';
+import type { StreamOutlet } from './StreamOutlet.ts';
+import { commentaryLanguage, type StreamRouter } from './StreamRouter.ts';
 import type { AnsweredSection } from './sdp/answer.ts';
 import { buildAnswer } from './sdp/answer.ts';
 import type { OfferMedia } from './sdp/offer.ts';
@@ -63,17 +64,27 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
   }
 
   /** `seat` places the player on a worker's outlet with the given router codecs (MediaService.seat). */
+  /**
+   * `lang`: the commentary language the offer's second audio section receives (null: none, the section is
+   * rejected); a player offering one audio section gets the venue sound only.
+   */
   static async create(
     stream: StreamRouter,
     offerSdp: string,
     seat: (mediaCodecs: types.RouterRtpCodecCapability[]) => Promise<Seat>,
+    lang: string | null = null,
   ): Promise<WhepSession> {
     const offer = parseOffer(offerSdp);
     if (!stream.live) throw new MediaError('stream_not_live', `stream "${stream.stream}" is not being published`);
 
     // Pair each program producer with the offered section of its kind and the
-    // first offered codec that can carry it.
-    const plans = offer.media.map((m) => planSection(m, stream));
+    // first offered codec that can carry it; a second audio section, the commentary.
+    let audioSections = 0;
+    const plans = offer.media.map((m) => {
+      const nth = m.kind === 'audio' ? audioSections++ : 0;
+      if (nth > 1) return null;
+      return planSection(m, nth === 1 ? commentaryOf(stream, lang) : programOf(stream, m.kind));
+    });
     const wanted = plans.filter((p): p is SectionPlan => p !== null);
     if (wanted.length === 0) {
       throw new MediaError('unsupported_media', "WHEP offer can receive none of the stream's codecs");
@@ -83,7 +94,9 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
     // free dynamic range, which must not take a type the player uses later.
     const mediaCodecs = [...wanted]
       .sort((a, b) => (a.producer.kind === 'audio' ? -1 : 1) - (b.producer.kind === 'audio' ? -1 : 1))
-      .map((p) => p.codec);
+      .map((p) => p.codec)
+      // One router codec per codec: the commentary's Opus is the program audio's.
+      .filter((c, i, all) => all.findIndex((o) => JSON.stringify(o) === JSON.stringify(c)) === i);
     const place = await seat(mediaCodecs);
     const { outlet } = place;
     let transport: types.WebRtcTransport | undefined;
@@ -110,8 +123,8 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
           answers.push({ kind: 'rejected' });
           continue;
         }
-        // The outlet's copy of the program producer of this kind (one per kind).
-        const producer = outlet.programProducers().find((p) => p.kind === plan.producer.kind);
+        // The outlet's copy of the producer (the program's of this kind, or the language's track).
+        const producer = plan.pick(outlet);
         if (!producer) throw new MediaError('closed', `the stream's ${plan.producer.kind} went away`);
         const layered = hasLayers(producer);
         // A simulcast program: a simulcast consumer, which sends the best layer the player's
@@ -199,18 +212,44 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
 
 interface SectionPlan {
   producer: types.Producer;
+  /** The same producer on the outlet the player is seated on (its copy there has another id). */
+  pick: (outlet: StreamOutlet) => types.Producer | undefined;
   codec: types.RouterRtpCodecCapability;
   caps: types.RtpCapabilities;
 }
 
-function planSection(m: OfferMedia, stream: StreamRouter): SectionPlan | null {
+/** Finds a section's producer on an outlet (the source router, or the fan-out router the player sits on). */
+type ProducerPick = (
+  outlet: Pick<StreamOutlet, 'programProducers' | 'commentaryProducers'>,
+) => types.Producer | undefined;
+
+function programOf(stream: StreamRouter, kind: string): { producer: types.Producer; pick: ProducerPick } | undefined {
+  const pick: ProducerPick = (outlet) => outlet.programProducers().find((p) => p.kind === kind);
+  const producer = pick(stream);
+  return producer && { producer, pick };
+}
+
+function commentaryOf(
+  stream: StreamRouter,
+  lang: string | null,
+): { producer: types.Producer; pick: ProducerPick } | undefined {
+  if (lang === null) return undefined;
+  const pick: ProducerPick = (outlet) => outlet.commentaryProducers().find((p) => commentaryLanguage(p) === lang);
+  const producer = pick(stream);
+  return producer && { producer, pick };
+}
+
+function planSection(
+  m: OfferMedia,
+  source: { producer: types.Producer; pick: ProducerPick } | undefined,
+): SectionPlan | null {
   if (m.kind === 'application' || isDisabled(m.section)) return null;
   const direction = m.section.direction ?? 'sendrecv';
   if (direction !== 'recvonly' && direction !== 'sendrecv') {
     throw new MediaError('bad_sdp', `WHEP m=${m.kind} section "${m.mid}" must be recvonly (is ${direction})`);
   }
-  const producer = stream.programProducers().find((p) => p.kind === m.kind);
-  if (!producer) return null;
+  if (!source) return null;
+  const { producer, pick } = source;
   const offered = capabilitiesFromOffer(m.section);
   for (const codec of offered.codecs ?? []) {
     const single: types.RtpCapabilities = { codecs: [codec], headerExtensions: offered.headerExtensions };
@@ -224,7 +263,7 @@ function planSection(m: OfferMedia, stream: StreamRouter): SectionPlan | null {
       rtcpFeedback: codec.rtcpFeedback,
     };
     if (codec.channels !== undefined) routerCodec.channels = codec.channels;
-    return { producer, codec: routerCodec, caps: single };
+    return { producer, pick, codec: routerCodec, caps: single };
   }
   return null;
 }

@@ -4,6 +4,8 @@
  * server wires it to the cluster and the network edge.
  */
 export { MEDIA_CODECS } from './codecs.ts';
+export { type BoothOptions, CommentaryBooth, DEFAULT_BOOTH_OPTIONS } from './commentary/CommentaryBooth.ts';
+export { LanguageMixer, MixerFullError, type MixerOptions } from './commentary/LanguageMixer.ts';
 export { type EgressBytes, type EgressKind, EgressMeter, type EgressTarget, egressTargetOf } from './EgressMeter.ts';
 export { MediaError, type MediaErrorCode } from './errors.ts';
 export { type FanoutOptions, FanoutRouter } from './FanoutRouter.ts';
@@ -26,6 +28,7 @@ export {
 export { RECENT_SCORES, ScoreGate, type ScoreStats, type ScoreVerdict } from './ScoreGate.ts';
 export { createViewerTransport, type StreamOutlet, type StreamOutletEvents } from './StreamOutlet.ts';
 export {
+  commentaryLanguage,
   DEFAULT_FANOUT_LINGER_MS,
   SCORE_SCTP_STREAM_ID,
   StreamRouter,

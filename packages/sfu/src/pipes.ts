@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import type { PipeLinkStats } from '@matchmesh/protocol';
 import type { types } from 'mediasoup';
 import { receivingLinkStats, sendingLinkStats } from './pipeStats.ts';
-import type { StreamRouter } from './StreamRouter.ts';
+import { commentaryLanguage, type StreamRouter } from './StreamRouter.ts';
 import type { SourceRole } from './stable/StableProgram.ts';
 import { socketBuffers } from './WorkerPool.ts';
 
@@ -27,6 +27,8 @@ export interface PipedProducer {
   kind: types.MediaKind;
   rtpParameters: types.RtpParameters;
   source: 'program' | 'commentary';
+  /** Commentary: the language of the mixed track. */
+  lang?: string;
 }
 
 export interface PipedDataProducer {
@@ -78,6 +80,12 @@ function endpointOf(transport: types.PipeTransport): PipeEndpoint {
     port: tuple.localPort,
     srtpParameters: transport.srtpParameters,
   };
+}
+
+/** What the downstream needs to produce `producer` from its pipe consumer (a language track names its language). */
+function piped(producer: types.Producer, consumer: types.Consumer): Omit<PipedProducer, 'source'> {
+  const lang = commentaryLanguage(producer);
+  return { id: producer.id, kind: consumer.kind, rtpParameters: consumer.rtpParameters, ...(lang ? { lang } : {}) };
 }
 
 interface PipeEvents {
@@ -155,7 +163,7 @@ export class PipeOut extends EventEmitter<PipeOutEvents> {
       ];
       for (const { p, source } of sources) {
         const consumer = await transport.consume({ producerId: p.id });
-        producers.push({ id: p.id, kind: consumer.kind, rtpParameters: consumer.rtpParameters, source });
+        producers.push({ ...piped(p, consumer), source });
         if (source === 'commentary') commentary.set(p.id, consumer);
         else program.push(consumer);
       }
@@ -201,7 +209,7 @@ export class PipeOut extends EventEmitter<PipeOutEvents> {
       if (this.#commentary.has(p.id)) continue;
       const consumer = await this.transport.consume({ producerId: p.id });
       this.#commentary.set(p.id, consumer);
-      added.push({ id: p.id, kind: consumer.kind, rtpParameters: consumer.rtpParameters, source: 'commentary' });
+      added.push({ ...piped(p, consumer), source: 'commentary' });
     }
     const live = new Set(current.map((p) => p.id));
     const removed = [...this.#commentary.keys()].filter((id) => !live.has(id));
@@ -275,7 +283,7 @@ export class PipeIn extends EventEmitter<PipeEvents> {
         id: piped.id,
         kind: piped.kind,
         rtpParameters: piped.rtpParameters,
-        appData: { source: piped.source },
+        appData: { source: piped.source, lang: piped.lang },
       });
       this.producers.push(producer);
       if (piped.source === 'program') program.push(producer);
@@ -311,7 +319,7 @@ export class PipeIn extends EventEmitter<PipeEvents> {
         id: piped.id,
         kind: piped.kind,
         rtpParameters: piped.rtpParameters,
-        appData: { source: 'commentary' },
+        appData: { source: 'commentary', lang: piped.lang },
       });
       this.producers.push(producer);
       this.stream.addCommentary(producer);

@@ -78,6 +78,8 @@ export async function registerSession(app: FastifyInstance, deps: SessionDeps): 
       const token = await signToken(deps.tokenSecret, {
         role: claims.role,
         stream: claims.stream,
+        // A commentator's session keeps the booth's language.
+        ...(claims.lang ? { lang: claims.lang } : {}),
         sub: sessionId,
         ses: true,
         until,

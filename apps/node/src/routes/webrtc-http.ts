@@ -12,6 +12,7 @@ import {
   type TokenClaims,
   type TokenKeys,
   TokenQuery,
+  WhepQuery,
 } from '@matchmesh/protocol';
 import { MAX_SDP_BYTES, MediaError } from '@matchmesh/sfu';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -46,7 +47,8 @@ export interface WebRtcHttpOptions {
   /** A reason to refuse new sessions right now (503), e.g. Redis down. */
   admissionBlocked?(stream: string): string | undefined;
   /** Answer the offer, or throw MediaError. */
-  open(stream: string, offer: string, claims: TokenClaims): Promise<HttpSession>;
+  /** `query`: the POST's query string (WHEP: `lang`). */
+  open(stream: string, offer: string, claims: TokenClaims, query: { lang?: string }): Promise<HttpSession>;
   /** The session `sessionId` of `stream` (a session URL only works under its own stream). */
   find(stream: string, sessionId: string): HttpSession | undefined;
   /**
@@ -133,7 +135,7 @@ export async function registerWebRtcHttp(app: FastifyInstance, o: WebRtcHttpOpti
     {
       schema: {
         params: StreamParams,
-        querystring: TokenQuery,
+        querystring: WhepQuery,
         body: textBody(SDP_CONTENT_TYPE),
         response: { 201: { content: { [SDP_CONTENT_TYPE]: { schema: SdpBody } } }, 307: NoBody, ...problemResponses },
       },
@@ -164,7 +166,7 @@ export async function registerWebRtcHttp(app: FastifyInstance, o: WebRtcHttpOpti
       const offer = typeof request.body === 'string' ? request.body : '';
       let session: HttpSession;
       try {
-        session = await o.open(stream, offer, claims);
+        session = await o.open(stream, offer, claims, o.prefix === 'whep' ? request.query : {});
       } catch (err) {
         if (err instanceof MediaError) throw mediaErrorToProblem(err);
         throw err;

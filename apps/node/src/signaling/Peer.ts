@@ -1,11 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import {
   type ConsumeResponse,
+  canonicalLanguage,
   type DataConsumerInfo,
+  DEFAULT_COMMENTARY_LANGUAGE,
   grants,
   type IceServer,
   type JoinResponse,
   type RelayAlternative,
+  type SetLanguageResponse,
   type SignalingErrorCode,
   type SignalingNotification,
   type SignalingRequestData,
@@ -46,6 +49,8 @@ export interface PeerContext {
   iceServers?(user: string): IceServer[];
   /** Playout delay asked of viewers (MM_VIEWER_PLAYOUT_DELAY_MS, fixed or auto); absent: the browser's own. */
   playout?: ViewerPlayout;
+  /** The language viewers hear when they chose none, and commentators whose token names none (BCP 47). */
+  defaultLanguage?: string;
   /** Refuse new joins (Redis down, node draining, no relay role for viewers) with this reason, or undefined. */
   admissionBlocked(role: 'viewer' | 'commentator', stream: string): string | undefined;
   /** The stream's router here, pulling the region's copy if needed (logged on `log`); undefined if not live. */
@@ -71,6 +76,8 @@ export class Peer {
   #claims: TokenClaims | undefined;
   #role: 'viewer' | 'commentator' = 'viewer';
   #media: PeerMedia | undefined;
+  /** A commentator's language (their token's, else the default): their voice is mixed into that track. */
+  #commentaryLanguage: string | undefined;
   /** Seq of the score snapshot sent with the join reply (0 if none). */
   #joinSeq = 0;
   #onProgramChanged = (): void => this.#notify({ notification: 'newProducers' });
@@ -126,6 +133,19 @@ export class Peer {
     if (!grants(claims, allowed, data.stream)) {
       throw new SignalingFailure('forbidden', `token does not grant ${data.role} on stream "${data.stream}"`);
     }
+    const defaultLanguage = canonicalLanguage(this.#ctx.defaultLanguage ?? DEFAULT_COMMENTARY_LANGUAGE) ?? 'en';
+    const asked = data.lang ? canonicalLanguage(data.lang) : data.lang;
+    let commentaryLanguage: string | undefined;
+    if (data.role === 'commentator') {
+      // The token names the booth: a commentator of one language cannot talk on another's track.
+      commentaryLanguage = (claims.lang && canonicalLanguage(claims.lang)) || defaultLanguage;
+      if (asked !== undefined && asked !== commentaryLanguage) {
+        throw new SignalingFailure(
+          'forbidden',
+          `token grants commentary in "${commentaryLanguage}", not "${asked ?? 'venue sound'}"`,
+        );
+      }
+    }
     const blocked = this.#ctx.admissionBlocked(data.role, data.stream);
     if (blocked) throw new SignalingFailure('unavailable', blocked);
     // A full node refuses before it builds anything for the peer (a join storm costs the workers nothing).
@@ -153,7 +173,9 @@ export class Peer {
     const stream = seat.outlet;
     this.#claims = claims;
     this.#role = data.role;
-    const media = new PeerMedia(seat);
+    this.#commentaryLanguage = commentaryLanguage;
+    // A commentator hears the venue in the booth (their own language's mix would echo their voice back).
+    const media = new PeerMedia(seat, { language: commentaryLanguage ? null : asked, defaultLanguage });
     media.on('consumerclose', (consumerId) => this.#notify({ notification: 'consumerClosed', data: { consumerId } }));
     media.on('layerschange', (layers) => this.#notify({ notification: 'layersChanged', data: layers }));
     this.#media = media;
@@ -182,6 +204,7 @@ export class Peer {
       region: this.#ctx.region,
       score: stream.latestScore,
       resumed,
+      lang: media.language,
       ...(iceServers && iceServers.length > 0 ? { iceServers } : {}),
       ...(playoutDelayMs > 0 ? { playoutDelayMs } : {}),
     };
@@ -214,7 +237,7 @@ export class Peer {
       { transportId: data.transportId, consumers: consumers.map((c) => `${c.source}/${c.kind}:${c.id}`) },
       'consuming',
     );
-    return { consumers, ...(layers ? { layers } : {}) };
+    return { consumers, ...(layers ? { layers } : {}), lang: media.language };
   }
 
   async resumeConsumer(data: SignalingRequestData<'resumeConsumer'>): Promise<Record<string, never>> {
@@ -239,7 +262,19 @@ export class Peer {
     if (this.#role !== 'commentator' || !this.#claims || !grants(this.#claims, 'commentator', media.outlet.stream)) {
       throw new SignalingFailure('forbidden', 'only commentators may produce');
     }
-    return { id: await media.produceCommentary(data.transportId, data.kind, data.rtpParameters) };
+    if (data.kind !== 'audio') throw new SignalingFailure('forbidden', 'a commentator sends audio only');
+    const lang = this.#commentaryLanguage ?? DEFAULT_COMMENTARY_LANGUAGE;
+    const id = await media.produceCommentary(data.transportId, data.kind, data.rtpParameters, lang);
+    this.#log.info({ producerId: id, lang }, 'commentator on air');
+    return { id };
+  }
+
+  /** A viewer's commentary choice: one language (BCP 47) or null for the venue sound only. */
+  async setLanguage(data: SignalingRequestData<'setLanguage'>): Promise<SetLanguageResponse> {
+    const media = this.#joined();
+    if (this.#role === 'commentator') throw new SignalingFailure('forbidden', 'the booth hears the venue sound');
+    const lang = await media.setLanguage(data.lang === null ? null : (canonicalLanguage(data.lang) ?? null));
+    return { lang, languages: media.outlet.source.languages() };
   }
 
   async restartIce(data: SignalingRequestData<'restartIce'>): Promise<{ iceParameters: Record<string, unknown> }> {

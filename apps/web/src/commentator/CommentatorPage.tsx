@@ -34,6 +34,9 @@ export function CommentatorPage() {
       stream: q.get('stream') || 'match',
       token: pageToken(),
       autostart: q.get('autostart') === '1',
+      // `raw=1`: a studio microphone (or a line from the booth's mixing desk) goes out as it is — the browser's
+      // echo cancelling, noise suppression and gain control would treat a steady tone or crowd bed as noise.
+      raw: q.get('raw') === '1',
     };
   }, []);
   // As on the watch page: the URL token is exchanged for a renewed session credential, and leaves the address bar.
@@ -91,7 +94,9 @@ export function CommentatorPage() {
     });
     try {
       const media = await navigator.mediaDevices.getUserMedia({
-        audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
+        audio: params.raw
+          ? { echoCancellation: false, noiseSuppression: false, autoGainControl: false }
+          : { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
       });
       await publisher.start(media.getAudioTracks()[0]!);
     } catch (error) {

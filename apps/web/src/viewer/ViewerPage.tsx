@@ -1,5 +1,6 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { bindVideo } from '../testHook.ts';
+import { LanguageMenu } from './LanguageMenu.tsx';
 import { QualityMenu } from './QualityMenu.tsx';
 import { ReplayBar } from './ReplayBar.tsx';
 import { ReportProblem } from './ReportProblem.tsx';
@@ -127,6 +128,7 @@ export function ViewerPage() {
         <div className="controls">
           <ReplayBar player={player} behindLive={behindLive} />
           <QualityMenu player={player} video={videoRef} />
+          <LanguageMenu player={player} />
         </div>
         {muted || blocked ? (
           <button type="button" className="unmute" data-testid="unmute" onClick={unmute}>

@@ -1,0 +1,72 @@
+import type { Player } from '@matchmesh/client';
+import { languageName } from '@matchmesh/protocol';
+import { useEffect, useState } from 'react';
+
+const STORAGE_KEY = 'matchmesh.language';
+/** The menu's value for "venue sound only". */
+const VENUE = 'venue';
+
+/** The remembered choice: a language tag, null for venue only, undefined: never chosen (the stream's default). */
+function remembered(): string | null | undefined {
+  const v = globalThis.localStorage?.getItem(STORAGE_KEY);
+  if (v === null || v === undefined) return undefined;
+  return v === VENUE ? null : v;
+}
+
+/** Languages whose commentary track the session consumes. */
+function languagesOf(player: Player): string[] {
+  const langs = (player.session?.consumers ?? []).flatMap((c) => (c.source === 'commentary' && c.lang ? [c.lang] : []));
+  return [...new Set(langs)];
+}
+
+/**
+ * The commentary menu on WebRTC: each language on air (by its own name) and
+ * "Venue sound only". The node sends the chosen language's track alone; the
+ * choice is remembered across visits and kept by every session of the player.
+ * Hidden while no commentary is on air.
+ */
+export function LanguageMenu({ player }: { player: Player | null }) {
+  const [languages, setLanguages] = useState<string[]>([]);
+  const [chosen, setChosen] = useState<string>(VENUE);
+
+  useEffect(() => {
+    if (!player) return;
+    const wanted = remembered();
+    if (wanted !== undefined) void player.setLanguage(wanted).catch(() => undefined);
+    const refresh = () => {
+      setLanguages(languagesOf(player));
+      setChosen(player.language ?? VENUE);
+    };
+    refresh();
+    player.on('media', refresh);
+    player.on('state', refresh);
+    return () => {
+      player.off('media', refresh);
+      player.off('state', refresh);
+    };
+  }, [player]);
+
+  if (!player || languages.length === 0) return null;
+  const choose = (value: string) => {
+    const lang = value === VENUE ? null : value;
+    globalThis.localStorage?.setItem(STORAGE_KEY, value);
+    setChosen(value);
+    void player
+      .setLanguage(lang)
+      .then(() => setChosen(player.language ?? VENUE))
+      .catch(() => undefined);
+  };
+  return (
+    <label className="language-menu">
+      <span>Commentary</span>
+      <select data-testid="language" value={chosen} onChange={(e) => choose(e.target.value)}>
+        {languages.map((l) => (
+          <option key={l} value={l}>
+            {languageName(l)}
+          </option>
+        ))}
+        <option value={VENUE}>Venue sound only</option>
+      </select>
+    </label>
+  );
+}

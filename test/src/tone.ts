@@ -1,0 +1,103 @@
+import { execFileSync } from 'node:child_process';
+import type { Page } from 'playwright-core';
+
+/** The loudest frequency of some tracks over a short window, and its level (dBFS; -Infinity: silence). */
+export interface Tone {
+  hz: number;
+  db: number;
+}
+
+/** A mono 48 kHz WAV of a sine at `hz` (Chromium's --use-file-for-fake-audio-capture loops it). */
+export function writeToneWav(file: string, hz: number): string {
+  execFileSync('ffmpeg', [
+    '-hide_banner',
+    '-loglevel',
+    'error',
+    '-y',
+    '-f',
+    'lavfi',
+    '-i',
+    `sine=frequency=${hz}:sample_rate=48000:duration=5`,
+    '-ac',
+    '1',
+    file,
+  ]);
+  return file;
+}
+
+declare global {
+  interface Window {
+    /** Tracks a test put up for measureTone(page, 'marked'). */
+    __toneTracks?: MediaStreamTrack[];
+  }
+}
+
+/**
+ * In the page: feed the tracks — the viewer page's commentary tracks ('commentary'), or those a test put in
+ * `window.__toneTracks` ('marked') — into one WebAudio AnalyserNode for `ms`, and answer the strongest FFT bin (bins of 48000/4096 ≈ 11.7 Hz).
+ * Each track is also played by a muted element: Chromium's WebAudio gets a remote track's samples only then.
+ */
+export function measureTone(page: Page, select: 'commentary' | 'marked', ms = 700): Promise<Tone> {
+  return page.evaluate(
+    async ({ select, ms }) => {
+      const tracks =
+        select === 'commentary'
+          ? (window.__mm?.commentaryTracks().map((c) => c.track) ?? [])
+          : (window.__toneTracks ?? []);
+      const ctx = new AudioContext();
+      await ctx.resume();
+      const analyser = ctx.createAnalyser();
+      analyser.fftSize = 4096;
+      analyser.smoothingTimeConstant = 0;
+      const players: HTMLAudioElement[] = [];
+      for (const track of tracks) {
+        const el = new Audio();
+        el.muted = true;
+        el.srcObject = new MediaStream([track]);
+        void el.play().catch(() => undefined);
+        players.push(el);
+        ctx.createMediaStreamSource(new MediaStream([track])).connect(analyser);
+      }
+      const bins = new Float32Array(analyser.frequencyBinCount);
+      const power = new Float64Array(bins.length);
+      let frames = 0;
+      const end = performance.now() + ms;
+      while (performance.now() < end) {
+        // One analyser read per ~50 ms: the window is the measurement, not a wait for something.
+        await new Promise((r) => setTimeout(r, 50));
+        analyser.getFloatFrequencyData(bins);
+        for (let i = 0; i < bins.length; i++) power[i]! += 10 ** (bins[i]! / 10);
+        frames++;
+      }
+      let best = 1;
+      for (let i = 1; i < power.length; i++) if (power[i]! > power[best]!) best = i;
+      const db = 10 * Math.log10(power[best]! / Math.max(1, frames));
+      const hz = (best * ctx.sampleRate) / analyser.fftSize;
+      await ctx.close();
+      for (const el of players) el.srcObject = null;
+      return { hz, db };
+    },
+    { select, ms },
+  );
+}
+
+/** Measure until `ok` holds (each measurement is a 0.7 s window), or throw with the last one after `timeoutMs`. */
+export async function waitForTone(
+  measure: () => Promise<Tone>,
+  ok: (t: Tone) => boolean,
+  what: string,
+  timeoutMs = 15_000,
+): Promise<Tone> {
+  const end = Date.now() + timeoutMs;
+  let last: Tone = { hz: 0, db: Number.NEGATIVE_INFINITY };
+  while (Date.now() < end) {
+    last = await measure();
+    if (ok(last)) return last;
+  }
+  throw new Error(`${what}: last measured ${last.hz.toFixed(0)} Hz at ${last.db.toFixed(1)} dB`);
+}
+
+/** A tone within one FFT bin or two of `hz`, well above silence. */
+export const isTone = (hz: number) => (t: Tone) => Math.abs(t.hz - hz) <= 25 && t.db > -60;
+/** No tone at all: below anything a sine would give. */
+export const isSilent = (t: Tone) => !(t.db > -75);
