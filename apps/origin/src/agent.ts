@@ -291,8 +291,6 @@ export class OriginAgent extends EventEmitter<AgentEvents> {
     primary.on('score-sent', (u, i) => this.emit('score-sent', u, i));
     primary.on('connect-failed', (i) => this.emit('connect-failed', i));
     for (const l of this.lanes) {
-      // A new session is spliced in from its first key frame: make one now rather than wait for the ingest's PLI.
-      l.on('connected', () => this.keyFrameGate.request());
       l.on('connected', (i) => this.log.info(i, 'lane connected'));
       l.on('disconnected', (i) => this.log.warn(i, 'lane disconnected'));
     }
