@@ -11,12 +11,13 @@ Usage: gst-encoder.py '<gst-launch pipeline>' <layers>
   The pipeline (built by apps/origin/src/gst-pipeline.ts) reads fd 3, names
   the raw frames' element "raw" and each layer's encoder "enc0", "enc1"...
 stdin: one line "k" per key-frame request from the agent.
-stdout: one JSON line per event: {"ev":"ready"}, {"ev":"key","layer":i,"forced":bool}.
+stdout: one JSON line per event: {"ev":"ready"}, {"ev":"key","layer":i,"forced":bool,"t":<wall clock ms>}.
 """
 
 import json
 import sys
 import threading
+import time
 
 import gi
 
@@ -64,7 +65,8 @@ class Encoder:
         if not buf.has_flags(Gst.BufferFlags.DELTA_UNIT):
             forced = self.forced_pending[layer]
             self.forced_pending[layer] = False
-            say("key", layer=layer, forced=forced)
+            # Stamped here, in the streaming thread as the frame leaves x264: the agent reads it later.
+            say("key", layer=layer, forced=forced, t=round(time.time() * 1000))
         return Gst.PadProbeReturn.OK
 
     def on_error(self, _bus, message):

@@ -146,7 +146,16 @@ export interface AgentStats {
    * frames the encoder produced on request (forced) and by its GOP
    * (periodic), per layer (lowest first).
    */
-  keyFrames: { received: number; forwarded: number; merged: number; forced: number[]; periodic: number[] };
+  keyFrames: {
+    received: number;
+    forwarded: number;
+    merged: number;
+    forced: number[];
+    periodic: number[];
+    /** Wall clock (ms) of the encoder's newest key frame; of its newest forced ones (the last 64). */
+    lastAtMs: number | undefined;
+    forcedAtMs: number[];
+  };
   /** Per ingest (primary, and backup with redundant ingest). */
   lanes: {
     name: string;
@@ -471,6 +480,8 @@ export class OriginAgent extends EventEmitter<AgentEvents> {
         ...this.keyFrameGate.counts,
         forced: [...(this.media?.keyFrames.forced ?? [])],
         periodic: [...(this.media?.keyFrames.periodic ?? [])],
+        lastAtMs: this.media?.keyFrames.lastAtMs,
+        forcedAtMs: [...(this.media?.keyFrames.forcedAtMs ?? [])],
       },
       lanes: this.lanes.map((l) => ({
         name: l.name,

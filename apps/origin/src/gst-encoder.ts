@@ -23,6 +23,10 @@ export interface KeyFrameCounts {
   forced: number[];
   /** Key frames of the periodic GOP, per layer. */
   periodic: number[];
+  /** Wall clock (ms) of the newest key frame of any kind (undefined before the first). */
+  lastAtMs: number | undefined;
+  /** Wall clock (ms) of the newest forced key frames (lowest layer; the last 64): their spacing is the coalescing seen at the encoder. */
+  forcedAtMs: number[];
 }
 
 interface GstEncoderEvents {
@@ -102,7 +106,7 @@ export class GstEncoderProcess extends EventEmitter<GstEncoderEvents> {
     this.#stdoutTail = lines.pop() ?? '';
     for (const line of lines) {
       if (!line.trim()) continue;
-      let event: { ev?: string; layer?: number; forced?: boolean };
+      let event: { ev?: string; layer?: number; forced?: boolean; t?: number };
       try {
         event = JSON.parse(line) as typeof event;
       } catch {
@@ -113,6 +117,12 @@ export class GstEncoderProcess extends EventEmitter<GstEncoderEvents> {
       if (event.ev !== 'key' || typeof event.layer !== 'number') continue;
       const which = event.forced ? this.counts.forced : this.counts.periodic;
       which[event.layer] = (which[event.layer] ?? 0) + 1;
+      const now = event.t ?? Date.now();
+      this.counts.lastAtMs = now;
+      if (event.forced && event.layer === 0) {
+        this.counts.forcedAtMs.push(now);
+        if (this.counts.forcedAtMs.length > 64) this.counts.forcedAtMs.shift();
+      }
       if (event.forced) this.#log.debug({ layer: event.layer }, 'forced key frame');
       this.emit('keyframe', { layer: event.layer, forced: event.forced === true });
     }

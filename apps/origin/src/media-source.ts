@@ -106,7 +106,13 @@ export class MediaSource extends EventEmitter<MediaSourceEvents> {
     this.log = opts.logger.child({ component: 'media-source' });
     const layers = opts.ladder?.length ?? 1;
     this.layerPacketsIn = new Array<number>(layers).fill(0);
-    this.keyFrames = { requested: 0, forced: new Array(layers).fill(0), periodic: new Array(layers).fill(0) };
+    this.keyFrames = {
+      requested: 0,
+      forced: new Array(layers).fill(0),
+      periodic: new Array(layers).fill(0),
+      lastAtMs: undefined,
+      forcedAtMs: [],
+    };
   }
 
   /** True when the encoder honours key-frame requests. */
@@ -337,9 +343,7 @@ export class MediaSource extends EventEmitter<MediaSourceEvents> {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.restartTimer);
-    const gst = this.gst;
-    this.gst = undefined;
-    gst?.kill();
+    // ffmpeg first: its exit stops the encoder (killing the encoder first would make ffmpeg log a broken pipe).
     const child = this.child;
     if (child && child.exitCode === null && child.signalCode === null) {
       const exited = once(child, 'exit');
