@@ -56,7 +56,7 @@ async function whepOnce(browser: Browser, node: TestNode, stream: string): Promi
 }
 
 /** Video bytes the encoder sends in `seconds`, with a key-frame request every `everyMs` (0 = none). */
-async function encoderBytes(
+export async function encoderBytes(
   seconds: number,
   everyMs: number,
 ): Promise<{ kbps: number; forced: number; periodic: number }> {
