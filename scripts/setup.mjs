@@ -27,8 +27,9 @@ const DEBIAN_PACKAGES = [
   'prometheus',
   // e2e: Redis made highly available — three sentinels promote a replica (test/e2e/redis-sentinel.test.ts).
   'redis-sentinel',
-  // e2e: a GStreamer WHIP publisher — webrtcbin (bad), x264enc (ugly), rtph264pay/rtpopuspay (good), opusenc and
-  // the test sources (base), ICE (nice), driven from python3 (test/publishers/gst-whip.py, test/e2e/publishers.test.ts).
+  // The origin agent's encoder (x264enc from ugly, rawvideoparse from base, rtph264pay/udpsink from good, driven
+  // from python3: apps/origin/encoder/gst-encoder.py), and the e2e GStreamer WHIP publisher — webrtcbin (bad), opusenc
+  // and the test sources (base), ICE (nice) (test/publishers/gst-whip.py, test/e2e/publishers.test.ts).
   'gstreamer1.0-plugins-base', 'gstreamer1.0-plugins-good', 'gstreamer1.0-plugins-bad', 'gstreamer1.0-plugins-ugly',
   'gstreamer1.0-nice', 'python3-gst-1.0', 'gir1.2-gst-plugins-bad-1.0',
   // the node: one commentary mix per language (gst-launch-1.0 with audiomixer, opus and rtp from base/good).

@@ -150,6 +150,12 @@ export const ConfigSchema = z
      * burst no longer queues the audio, commentary and other streams behind it. 0 = unpaced.
      */
     MM_FEED_WINDOW: z.coerce.number().int().min(0).max(64).default(3),
+    /**
+     * At most one key-frame request per stream and layer goes upstream per interval (ms). The origin
+     * agent honours each with a forced key frame: shorter = a joining viewer waits less after another
+     * viewer's request, longer = fewer forced key frames (bitrate) in a join storm.
+     */
+    MM_KEYFRAME_REQUEST_INTERVAL_MS: z.coerce.number().int().min(50).max(5000).default(300),
     /** A publisher of the same stream that delivered media this recently is still publishing (409). */
     MM_TAKEOVER_SILENCE_MS: z.coerce.number().int().min(100).default(1000),
     /** Most simulcast layers a WHIP offer may send; an offer with more is refused (422). */
@@ -317,6 +323,7 @@ export interface NodeConfig {
     returnAfterMs: number;
     graceMs: number;
     feedWindow: number;
+    keyFrameIntervalMs: number;
     takeoverSilenceMs: number;
     /** Most simulcast layers a WHIP offer may send (MM_SIMULCAST_MAX_LAYERS). */
     simulcastMaxLayers: number;
@@ -451,6 +458,7 @@ export function sections(c: Config): NodeConfig {
       returnAfterMs: c.MM_PRIMARY_RETURN_MS,
       graceMs: c.MM_STREAM_GRACE_MS,
       feedWindow: c.MM_FEED_WINDOW,
+      keyFrameIntervalMs: c.MM_KEYFRAME_REQUEST_INTERVAL_MS,
       takeoverSilenceMs: c.MM_TAKEOVER_SILENCE_MS,
       simulcastMaxLayers: c.MM_SIMULCAST_MAX_LAYERS,
     },

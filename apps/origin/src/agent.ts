@@ -1,8 +1,12 @@
 import { EventEmitter } from 'node:events';
+import { existsSync } from 'node:fs';
 import { BilliardsScore, type ScoreUpdate, StreamId } from '@matchmesh/protocol';
 import { VIDEO_CLOCK_RATE } from './codecs.ts';
 import { FULL_SIZE, TESTPATTERN, type VideoSize, type X264Preset } from './ffmpeg-args.ts';
+import { gstreamerAvailable } from './gst-encoder.ts';
+import type { OriginEncoder } from './gst-pipeline.ts';
 import { type ConnectedInfo, IngestLane } from './ingest-lane.ts';
+import { KeyFrameGate } from './keyframe-gate.ts';
 import { capLadderFps, describeLadder, type LadderLayer } from './ladder.ts';
 import { type Logger, quietLogger } from './log.ts';
 import { type MediaKind, MediaSource } from './media-source.ts';
@@ -53,6 +57,20 @@ export interface OriginAgentOptions {
    * reconnect viewers wait up to this long (default 1000).
    */
   keyframeIntervalMs?: number;
+  /**
+   * Video encoder: 'gstreamer' (ffmpeg draws or decodes, GStreamer's x264
+   * encodes and forces a key frame on every request the ingest sends), 'ffmpeg'
+   * (ffmpeg encodes: key frames only every `keyframeIntervalMs`), or 'auto'
+   * (default): GStreamer where it covers the source (the test pattern, any
+   * single-layer source) and is installed, ffmpeg otherwise (an external
+   * source with a ladder: its frame rate is the source's, which raw frames
+   * to GStreamer cannot carry).
+   */
+  encoder?: OriginEncoder;
+  /** Requests within this long of a forwarded one are answered by its key frame (keyframe-gate.ts; default 100). */
+  keyFrameMergeMs?: number;
+  /** python3 with GStreamer's bindings (default /usr/bin/python3). */
+  pythonPath?: string;
   /** Burn the frame/clock strips on external sources too (always on for the test pattern). */
   burnStrips?: boolean;
   /** Files: loop forever (default true). */
@@ -120,6 +138,24 @@ export interface AgentStats {
   sourceRestarts: number;
   pliReceived: number;
   nackReceived: number;
+  /** The encoder in use ('gstreamer' honours key-frame requests). */
+  encoder: 'gstreamer' | 'ffmpeg';
+  /**
+   * Key frames on request: requests from the ingests (received), passed to the
+   * encoder (forwarded), answered by one already in flight (merged); key
+   * frames the encoder produced on request (forced) and by its GOP
+   * (periodic), per layer (lowest first).
+   */
+  keyFrames: {
+    received: number;
+    forwarded: number;
+    merged: number;
+    forced: number[];
+    periodic: number[];
+    /** Wall clock (ms) of the encoder's newest key frame; of its newest forced ones (the last 64). */
+    lastAtMs: number | undefined;
+    forcedAtMs: number[];
+  };
   /** Per ingest (primary, and backup with redundant ingest). */
   lanes: {
     name: string;
@@ -164,6 +200,9 @@ export class OriginAgent extends EventEmitter<AgentEvents> {
   private running = false;
   private recovered = 0;
   private readonly counters = { sourceRestarts: 0 };
+  /** The encoder chosen at start (auto resolved). */
+  readonly encoder: 'gstreamer' | 'ffmpeg';
+  private readonly keyFrameGate: KeyFrameGate;
 
   constructor(options: OriginAgentOptions) {
     super();
@@ -189,6 +228,10 @@ export class OriginAgent extends EventEmitter<AgentEvents> {
       replayMarginMs: 2000,
       useIpv6: true,
       x264Preset: 'ultrafast',
+      encoder: 'auto',
+      keyFrameMergeMs: 100,
+      // Debian's python3, where python3-gst-1.0 lives (a pyenv or venv python3 earlier on PATH lacks it).
+      pythonPath: existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3',
       logger: quietLogger(),
       ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
     } as typeof this.opts;
@@ -199,6 +242,8 @@ export class OriginAgent extends EventEmitter<AgentEvents> {
     this.ladder =
       this.opts.ladder && (source === TESTPATTERN ? capLadderFps(this.opts.ladder, PATTERN_FPS) : this.opts.ladder);
     this.timeline = new LayerTimeline(this.ladder?.length ?? 1);
+    this.encoder = this.chooseEncoder(source);
+    this.keyFrameGate = new KeyFrameGate(this.opts.keyFrameMergeMs, () => this.media?.requestKeyFrame() ?? false);
     // Frame counting follows the fastest layer (30 fps for the pattern and the single layer).
     this.clock = new MediaClock(VIDEO_CLOCK_RATE, Math.max(...(this.ladder?.map((l) => l.maxFps) ?? [PATTERN_FPS])));
     // The score journal first: it says whether this agent resumes an epoch or starts a new one.
@@ -238,6 +283,7 @@ export class OriginAgent extends EventEmitter<AgentEvents> {
         useIpv6: this.opts.useIpv6,
         ladder: this.ladder,
         numbering: this.numbering,
+        onKeyFrameRequest: () => this.keyFrameGate.request(),
         onNumberingSettled: () => {
           this.journal?.recordNumbering(this.numbering.state);
           this.log.info({ ...this.numbering.state, lane: name }, 'score numbering settled by the ingest');
@@ -260,6 +306,20 @@ export class OriginAgent extends EventEmitter<AgentEvents> {
     for (const update of recovered?.pending ?? []) for (const l of this.lanes) l.outbox.push(update);
   }
 
+  private chooseEncoder(source: string): 'gstreamer' | 'ffmpeg' {
+    const wanted = this.opts.encoder;
+    if (wanted === 'ffmpeg') return 'ffmpeg';
+    const covered = source === TESTPATTERN || !this.ladder || this.ladder.length === 1;
+    if (wanted === 'auto' && !covered) return 'ffmpeg';
+    if (gstreamerAvailable(this.opts.pythonPath)) return 'gstreamer';
+    if (wanted === 'gstreamer')
+      throw new Error('MM_ORIGIN_ENCODER=gstreamer: python3 with GStreamer (gi, x264enc) is not available');
+    this.log.warn(
+      'GStreamer (python3-gst-1.0, x264enc) not found: encoding with ffmpeg, key-frame requests are not honoured',
+    );
+    return 'ffmpeg';
+  }
+
   private get primary(): IngestLane {
     return this.lanes[0]!;
   }
@@ -279,6 +339,8 @@ export class OriginAgent extends EventEmitter<AgentEvents> {
         ladder: this.ladder,
         keyframeIntervalMs: this.opts.keyframeIntervalMs,
         preset: this.opts.x264Preset,
+        encoder: this.encoder,
+        pythonPath: this.opts.pythonPath,
         loop: this.opts.loop,
         listen: this.opts.rtmpListen,
         ffmpegPath: this.opts.ffmpegPath,
@@ -301,6 +363,7 @@ export class OriginAgent extends EventEmitter<AgentEvents> {
         backup: this.opts.backupIngestUrl,
         source: this.opts.source,
         ladder: this.ladder ? describeLadder(this.ladder) : 'off',
+        encoder: this.encoder,
       },
       'origin agent started',
     );
@@ -412,6 +475,14 @@ export class OriginAgent extends EventEmitter<AgentEvents> {
       sourceRestarts: this.counters.sourceRestarts,
       pliReceived: c.pli + (s?.feedback.pli ?? 0),
       nackReceived: c.nack + (s?.feedback.nack ?? 0),
+      encoder: this.encoder,
+      keyFrames: {
+        ...this.keyFrameGate.counts,
+        forced: [...(this.media?.keyFrames.forced ?? [])],
+        periodic: [...(this.media?.keyFrames.periodic ?? [])],
+        lastAtMs: this.media?.keyFrames.lastAtMs,
+        forcedAtMs: [...(this.media?.keyFrames.forcedAtMs ?? [])],
+      },
       lanes: this.lanes.map((l) => ({
         name: l.name,
         connected: l.connected,

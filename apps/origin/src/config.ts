@@ -1,6 +1,7 @@
 import { StreamId } from '@matchmesh/protocol';
 import { z } from 'zod';
 import { parseVideoSize, TESTPATTERN, VIDEO_SIZES, X264_PRESETS } from './ffmpeg-args.ts';
+import { ORIGIN_ENCODERS } from './gst-pipeline.ts';
 import { DEFAULT_LADDER, type LadderLayer, parseLadder } from './ladder.ts';
 
 /*
@@ -83,6 +84,13 @@ export const EnvSchema = z
       }),
     /** x264 preset of the ladder's layers: CPU against quality at the same bitrate. */
     MM_X264_PRESET: z.enum(X264_PRESETS).default('ultrafast'),
+    /**
+     * 'auto': GStreamer's x264 (forces a key frame on each of the ingest's requests) where it covers
+     * the source and is installed, else ffmpeg; 'gstreamer' or 'ffmpeg' insist (agent.ts chooseEncoder).
+     */
+    MM_ORIGIN_ENCODER: z.enum(ORIGIN_ENCODERS).default('auto'),
+    /** Key-frame requests within this long of a forwarded one are answered by its key frame (keyframe-gate.ts). */
+    MM_KEYFRAME_MERGE_MS: int(100, 0),
     MM_BURN_STRIPS: bool(false),
     MM_SOURCE_LOOP: bool(true),
     MM_RTMP_LISTEN: bool(true),
@@ -114,6 +122,8 @@ export const EnvSchema = z
     keyframeIntervalMs: env.MM_KEYFRAME_INTERVAL_MS,
     ladder: env.MM_LADDER,
     x264Preset: env.MM_X264_PRESET,
+    encoder: env.MM_ORIGIN_ENCODER,
+    keyFrameMergeMs: env.MM_KEYFRAME_MERGE_MS,
     burnStrips: env.MM_BURN_STRIPS,
     loop: env.MM_SOURCE_LOOP,
     rtmpListen: env.MM_RTMP_LISTEN,

@@ -46,6 +46,14 @@ export interface FfmpegPlan {
    * `videoBitrateKbps` are then unused.
    */
   ladder?: LadderEncoding;
+  /**
+   * The GStreamer encoder path (gst-pipeline.ts): ffmpeg only draws or decodes
+   * the picture and writes raw I420 frames of the top size at a constant
+   * `fps` to its stdout; the encoder scales and encodes every layer. Audio is
+   * still encoded here. `videoPort`, `ladder.layerPorts` and the x264 options
+   * are then unused.
+   */
+  rawVideo?: { fps: number };
 }
 
 export interface LadderEncoding {
@@ -432,8 +440,44 @@ function pushExternalInput(plan: FfmpegPlan, args: string[]): void {
   if (!plan.sourceHasAudio) args.push('-f', 'lavfi', '-i', 'anullsrc=r=48000:cl=stereo');
 }
 
+/** The picture the encoder gets from ffmpeg on the GStreamer path: the top layer's size, or the single layer's. */
+export function rawPictureSize(plan: Pick<FfmpegPlan, 'size' | 'ladder'>): VideoSize {
+  const top = plan.ladder?.layers.at(-1);
+  return top ? { width: top.width, height: top.height } : (plan.size ?? FULL_SIZE);
+}
+
+function buildRawArgs(plan: FfmpegPlan, fps: number, args: string[]): string[] {
+  const size = rawPictureSize(plan);
+  let video: string;
+  if (plan.source === TESTPATTERN) {
+    // biome-ignore format: ffmpeg flag/value pairs read best one pair per line
+    args.push(
+      '-re', '-f', 'lavfi', '-i', `color=c=0x1e1e1e:s=${size.width}x${size.height}:r=${PATTERN_FPS}`,
+      '-re', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
+    );
+    video = `[0:v]${testPatternChain(plan.fontFile, size).join(',')}[v]`;
+  } else {
+    pushExternalInput(plan, args);
+    // A constant rate: raw frames carry no timestamps, the encoder numbers them at `fps`.
+    const chain = [
+      `fps=${fps}`,
+      `scale=w=${size.width}:h=${size.height}:force_original_aspect_ratio=decrease`,
+      `pad=${size.width}:${size.height}:(ow-iw)/2:(oh-ih)/2`,
+      ...(plan.burnStrips ? overlayFilters(plan.fontFile, scaler(size)) : []),
+      'format=yuv420p',
+    ];
+    video = `[0:v:0]${chain.join(',')}[v]`;
+  }
+  args.push('-filter_complex', video);
+  args.push('-map', '[v]', '-c:v', 'rawvideo', '-pix_fmt', 'yuv420p', '-f', 'rawvideo', 'pipe:1');
+  const externalAudio = plan.source !== TESTPATTERN && plan.sourceHasAudio;
+  args.push(...audioOutput(plan, externalAudio ? '0:a:0' : '1:a'));
+  return args;
+}
+
 export function buildFfmpegArgs(plan: FfmpegPlan): string[] {
   const args = ['-hide_banner', '-loglevel', 'warning', '-nostats', '-nostdin'];
+  if (plan.rawVideo) return buildRawArgs(plan, plan.rawVideo.fps, args);
   if (plan.ladder) return buildLadderArgs(plan, plan.ladder, args);
   const size = plan.size ?? FULL_SIZE;
   if (plan.source === TESTPATTERN) {

@@ -13,6 +13,8 @@ export { type ApiOptions, buildApi, type ScoreSink } from './api.ts';
 export * from './codecs.ts';
 export { loadConfig, type OriginConfig } from './config.ts';
 export { buildFfmpegArgs, TESTPATTERN, X264_PRESETS, type X264Preset } from './ffmpeg-args.ts';
+export type { KeyFrameCounts } from './gst-encoder.ts';
+export { buildGstPipeline, ORIGIN_ENCODERS, type OriginEncoder } from './gst-pipeline.ts';
 export {
   capLadderFps,
   DEFAULT_LADDER,
@@ -22,5 +24,7 @@ export {
   ladderProfileLevelId,
   parseLadder,
 } from './ladder.ts';
+export { quietLogger } from './log.ts';
+export { MediaSource, type MediaSourceOptions } from './media-source.ts';
 export * from './pattern-layout.ts';
 export { ScoreGenerator, type ScoreGeneratorOptions } from './score-generator.ts';

@@ -38,6 +38,8 @@ export interface LaneOptions {
   numbering: ScoreNumbering;
   /** This lane's ingest settled the numbering (the agent records it in its journal). */
   onNumberingSettled?(): void;
+  /** The ingest asked for a key frame (a viewer joined, lost packets, or a new session is being spliced in). */
+  onKeyFrameRequest?(): void;
 }
 
 export interface ConnectedInfo {
@@ -175,6 +177,7 @@ export class IngestLane extends EventEmitter<LaneEvents> {
       extraHostAddresses: this.#o.extraHostAddresses,
       useIpv6: this.#o.useIpv6,
       ladder: this.#o.ladder,
+      onKeyFrameRequest: this.#o.onKeyFrameRequest,
     });
   }
 

@@ -3,8 +3,19 @@ import { createSocket, type Socket } from 'node:dgram';
 import { EventEmitter, once } from 'node:events';
 import { existsSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { buildFfmpegArgs, findFont, TESTPATTERN, type VideoSize, type X264Preset } from './ffmpeg-args.ts';
+import { VIDEO_SSRC } from './codecs.ts';
+import {
+  buildFfmpegArgs,
+  findFont,
+  rawPictureSize,
+  TESTPATTERN,
+  type VideoSize,
+  type X264Preset,
+} from './ffmpeg-args.ts';
+import { GstEncoderProcess, type KeyFrameCounts } from './gst-encoder.ts';
+import { buildGstPipeline, type GstLayer } from './gst-pipeline.ts';
 import type { LadderLayer } from './ladder.ts';
+import { PATTERN_FPS } from './pattern-layout.ts';
 import { isRtcp, parseRtpHeader, type RtpHeaderInfo } from './rtp.ts';
 
 /*
@@ -14,9 +25,15 @@ import { isRtcp, parseRtpHeader, type RtpHeaderInfo } from './rtp.ts';
  * encoded by the same ffmpeg from one decode). We read those ports and hand
  * each packet to the agent, which forwards it into werift.
  *
+ * With the GStreamer encoder (`encoder: 'gstreamer'`, gst-encoder.ts) ffmpeg
+ * only draws or decodes the picture and audio: it writes raw frames to a
+ * GStreamer x264 process that sends the video RTP to the same ports and
+ * forces a key frame whenever `requestKeyFrame()` asks (a viewer's PLI).
+ *
  * ffmpeg is supervised: if it exits (an RTMP publisher went away, a network
- * input hiccuped) it is started again, and 'restarted' tells the agent the
- * RTP sequence/timestamp bases jumped.
+ * input hiccuped) it is started again (with a new encoder process on the
+ * GStreamer path: either exiting restarts both), and 'started' tells the
+ * agent the RTP sequence/timestamp bases jumped.
  */
 
 export type MediaKind = 'audio' | 'video';
@@ -33,6 +50,10 @@ export interface MediaSourceOptions {
   keyframeIntervalMs?: number;
   /** x264 preset of the ladder's layers. */
   preset?: X264Preset;
+  /** 'gstreamer': ffmpeg → raw frames → GStreamer x264, which honours key-frame requests. */
+  encoder?: 'gstreamer' | 'ffmpeg';
+  /** python3 with GStreamer's bindings (the GStreamer encoder). */
+  pythonPath?: string;
   loop: boolean;
   listen: boolean;
   ffmpegPath: string;
@@ -44,6 +65,8 @@ export interface MediaSourceEvents {
   /** A new ffmpeg incarnation is running (the first one too): RTP bases may have jumped. */
   started: [incarnation: number];
   exited: [code: number | null, signal: NodeJS.Signals | null];
+  /** The encoder wrote a key frame on `layer` (GStreamer path only). */
+  keyframe: [info: { layer: number; forced: boolean }];
 }
 
 /** `layer` is the video layer's index in the ladder (0 = lowest; always 0 without a ladder, and for audio). */
@@ -62,6 +85,7 @@ export class MediaSource extends EventEmitter<MediaSourceEvents> {
   /** Video sockets, one per layer (the first is `sockets.video`). */
   private layerSockets: Socket[] = [];
   private child: ChildProcess | undefined;
+  private gst: GstEncoderProcess | undefined;
   private stopped = true;
   private restartTimer: NodeJS.Timeout | undefined;
   private incarnation = 0;
@@ -71,6 +95,8 @@ export class MediaSource extends EventEmitter<MediaSourceEvents> {
   readonly packetsIn: Record<MediaKind, number> = { audio: 0, video: 0 };
   /** Video packets read per layer (lowest first). */
   readonly layerPacketsIn: number[];
+  /** Key frames asked of the encoder and produced by it (GStreamer path; zeros with ffmpeg). */
+  readonly keyFrames: KeyFrameCounts;
 
   constructor(
     private readonly opts: MediaSourceOptions,
@@ -78,7 +104,74 @@ export class MediaSource extends EventEmitter<MediaSourceEvents> {
   ) {
     super();
     this.log = opts.logger.child({ component: 'media-source' });
-    this.layerPacketsIn = new Array<number>(opts.ladder?.length ?? 1).fill(0);
+    const layers = opts.ladder?.length ?? 1;
+    this.layerPacketsIn = new Array<number>(layers).fill(0);
+    this.keyFrames = {
+      requested: 0,
+      forced: new Array(layers).fill(0),
+      periodic: new Array(layers).fill(0),
+      lastAtMs: undefined,
+      forcedAtMs: [],
+    };
+  }
+
+  /** True when the encoder honours key-frame requests. */
+  get honoursKeyFrameRequests(): boolean {
+    return this.opts.encoder === 'gstreamer';
+  }
+
+  /** Key frame now, in every layer (GStreamer path); false when the encoder cannot (ffmpeg) or is not running. */
+  requestKeyFrame(): boolean {
+    return this.gst?.requestKeyFrame() ?? false;
+  }
+
+  /** The raw frames' rate on the GStreamer path: the pattern's 30, an external ladder's top rate. */
+  private get rawFps(): number {
+    if (this.opts.source === TESTPATTERN || !this.opts.ladder) return PATTERN_FPS;
+    return Math.max(...this.opts.ladder.map((l) => l.maxFps));
+  }
+
+  /** The GStreamer encoder's pipeline (for logs and `--print-ffmpeg`). */
+  gstPipeline(): string {
+    const size = rawPictureSize({
+      size: this.opts.size,
+      ladder: this.opts.ladder && { layers: this.opts.ladder, layerPorts: [], keyframeIntervalMs: 0 },
+    });
+    const fps = this.rawFps;
+    const ports = this.layerSockets.map((s) => s.address().port);
+    const single = this.opts.size ?? size;
+    const layers: GstLayer[] = this.opts.ladder
+      ? this.opts.ladder.map((l, i) => ({
+          width: l.width,
+          height: l.height,
+          kbps: l.kbps,
+          maxFps: l.maxFps,
+          level: l.level,
+          ssrc: l.ssrc,
+          port: ports[i] ?? 0,
+        }))
+      : [
+          {
+            width: single.width,
+            height: single.height,
+            kbps: this.opts.videoBitrateKbps,
+            level: '3.1',
+            ssrc: VIDEO_SSRC,
+            port: ports[0] ?? 0,
+          },
+        ];
+    const intervalMs = this.opts.ladder ? (this.opts.keyframeIntervalMs ?? 1000) : undefined;
+    return buildGstPipeline({
+      width: size.width,
+      height: size.height,
+      fps,
+      layers,
+      gopFrames:
+        intervalMs !== undefined
+          ? Math.max(1, Math.round((intervalMs * fps) / 1000))
+          : (this.opts.gopFrames ?? PATTERN_FPS),
+      preset: this.opts.preset ?? 'ultrafast',
+    });
   }
 
   get running(): boolean {
@@ -137,6 +230,7 @@ export class MediaSource extends EventEmitter<MediaSourceEvents> {
             preset: this.opts.preset,
           }
         : undefined,
+      rawVideo: this.opts.encoder === 'gstreamer' ? { fps: this.rawFps } : undefined,
     });
   }
 
@@ -177,11 +271,13 @@ export class MediaSource extends EventEmitter<MediaSourceEvents> {
     const [cmd, argv] = usePdeathsig
       ? [SETPRIV, ['--pdeathsig', 'SIGKILL', '--', this.opts.ffmpegPath, ...args]]
       : [this.opts.ffmpegPath, args];
-    const child = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const gstPath = this.opts.encoder === 'gstreamer';
+    const child = spawn(cmd, argv, { stdio: ['ignore', gstPath ? 'pipe' : 'ignore', 'pipe'] });
     this.child = child;
     const incarnation = ++this.incarnation;
     this.log.info({ pid: child.pid, incarnation, source: this.opts.source, pdeathsig: usePdeathsig }, 'ffmpeg started');
     this.log.debug({ argv: [this.opts.ffmpegPath, ...args] }, 'ffmpeg command line');
+    if (gstPath && child.stdout) this.spawnEncoder(child);
 
     let stderrTail = '';
     child.stderr?.setEncoding('utf8');
@@ -194,6 +290,9 @@ export class MediaSource extends EventEmitter<MediaSourceEvents> {
     child.on('error', (err) => this.log.error({ err }, 'ffmpeg could not be started'));
     child.on('exit', (code, signal) => {
       if (this.child === child) this.child = undefined;
+      // The encoder's input ended with ffmpeg: both start again together.
+      this.gst?.kill('SIGKILL');
+      this.gst = undefined;
       this.emit('exited', code, signal);
       if (this.stopped) {
         this.log.info({ code, signal }, 'ffmpeg stopped');
@@ -203,6 +302,35 @@ export class MediaSource extends EventEmitter<MediaSourceEvents> {
       this.restartTimer = setTimeout(() => this.spawnFfmpeg(), this.opts.restartDelayMs);
     });
     this.emit('started', incarnation);
+  }
+
+  /** ffmpeg's stdout (raw frames) becomes the encoder's fd 3; Node never reads it. */
+  private spawnEncoder(ffmpeg: ChildProcess): void {
+    const pipeline = this.gstPipeline();
+    const gst = new GstEncoderProcess(
+      pipeline,
+      this.opts.ladder?.length ?? 1,
+      ffmpeg.stdout!,
+      {
+        python: this.opts.pythonPath ?? 'python3',
+        setpriv: existsSync(SETPRIV) ? SETPRIV : undefined,
+        logger: this.log,
+      },
+      this.keyFrames,
+    );
+    // The child holds its own copy of the pipe; ours would only keep ffmpeg writing into a dead encoder.
+    ffmpeg.stdout!.destroy();
+    this.gst = gst;
+    this.log.debug({ pipeline }, 'GStreamer pipeline');
+    gst.on('keyframe', (info) => this.emit('keyframe', info));
+    gst.on('exit', (code, signal) => {
+      if (this.gst !== gst) return;
+      this.gst = undefined;
+      if (this.stopped) return;
+      // ffmpeg's exit restarts both.
+      this.log.warn({ code, signal }, 'GStreamer encoder exited; restarting with ffmpeg');
+      if (ffmpeg.exitCode === null && ffmpeg.signalCode === null) ffmpeg.kill('SIGKILL');
+    });
   }
 
   /** ffmpeg can print the same warning 30 times a second; keep the log readable. */
@@ -215,6 +343,7 @@ export class MediaSource extends EventEmitter<MediaSourceEvents> {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.restartTimer);
+    // ffmpeg first: its exit stops the encoder (killing the encoder first would make ffmpeg log a broken pipe).
     const child = this.child;
     if (child && child.exitCode === null && child.signalCode === null) {
       const exited = once(child, 'exit');
@@ -232,6 +361,7 @@ export class MediaSource extends EventEmitter<MediaSourceEvents> {
   /** Synchronous last resort for process 'exit' hooks. */
   killNow(): void {
     this.stopped = true;
+    this.gst?.kill('SIGKILL');
     this.child?.kill('SIGKILL');
   }
 }

@@ -41,6 +41,8 @@ export interface SessionOptions {
    * (own SSRC, rid header extension) per layer. Undefined = one layer.
    */
   ladder?: readonly LadderLayer[];
+  /** The ingest asked for a key frame (a PLI on a video layer's SSRC; werift does not surface FIR, and mediasoup sends PLI to a sender that offers `nack pli`). */
+  onKeyFrameRequest?(): void;
 }
 
 /** The parts of werift's RTCPeerConnection the extra layer senders need (not in its public types). */
@@ -209,7 +211,8 @@ export class PublishSession extends EventEmitter<SessionEvents> {
     ]) {
       sender.onPictureLossIndication.subscribe(() => {
         this.feedback.pli++;
-        this.log.debug({ kind, ssrc: sender.ssrc }, 'PLI from ingest (next keyframe is at most 1 s away)');
+        this.log.debug({ kind, ssrc: sender.ssrc }, 'PLI from ingest');
+        if (kind === 'video') opts.onKeyFrameRequest?.();
       });
       sender.onGenericNack.subscribe(() => {
         this.feedback.nack++;

@@ -25,6 +25,7 @@ import '../../../test/src/viewer.ts';
 import { Mesh, type TestNode, token } from '../mesh.ts';
 import type { Scenario, ScenarioContext, ScenarioResult } from '../registry.ts';
 import { mean, percentile, ratio, sleep } from '../stats.ts';
+import { keyFrameComparison } from './ttff-keyframes.ts';
 
 const STREAM = 'bench-g2g';
 
@@ -277,8 +278,11 @@ export const ttff: Scenario = {
       for (let i = 0; src && i < Math.max(2, Math.ceil(ctx.flags.ttffJoins / 2)); i++) {
         hlsFirst.push((await measureHls(env, src, true, 0)).firstFrameMs);
       }
+      // Issue 20: with and without key frames on demand, side by side (ttff-keyframes.ts).
+      const keyFrameTables = await keyFrameComparison(env, STREAM, ctx.flags.ttffJoins, ctx.flags.ladder);
       return {
         tables: [
+          ...keyFrameTables,
           {
             title: `time to first frame, ${ctx.flags.ttffJoins} fresh page loads of /watch`,
             columns: ['figure', 'samples', 'p50 ms', 'p95 ms', 'max ms'],

@@ -74,7 +74,9 @@ afterEach(() => {
   for (const c of cleanups.splice(0).reverse()) c();
 });
 
-async function startMedia(o: { simulcastMaxLayers?: number; workers?: number } = {}): Promise<MediaService> {
+async function startMedia(
+  o: { simulcastMaxLayers?: number; workers?: number; keyFrameIntervalMs?: number } = {},
+): Promise<MediaService> {
   const size = o.workers ?? 2;
   const pool = await WorkerPool.create({
     size,
@@ -84,7 +86,10 @@ async function startMedia(o: { simulcastMaxLayers?: number; workers?: number } =
     rtcMaxPort: 59_999,
     viewersPerWorker: 0,
   });
-  const media = new MediaService(pool, silentLogger, { simulcastMaxLayers: o.simulcastMaxLayers });
+  const media = new MediaService(pool, silentLogger, {
+    simulcastMaxLayers: o.simulcastMaxLayers,
+    keyFrameIntervalMs: o.keyFrameIntervalMs,
+  });
   cleanups.push(() => media.close());
   return media;
 }
@@ -553,7 +558,8 @@ describe('simulcast through the mesh', () => {
   });
 
   it("a viewer's key-frame request for its layer reaches the origin, spaced per interval", async () => {
-    const media = await startMedia();
+    // The interval is configurable (MM_KEYFRAME_REQUEST_INTERVAL_MS, default 300): 500 here, as the bounds below.
+    const media = await startMedia({ keyFrameIntervalMs: 500 });
     const stream = await media.getOrCreateStream('keyframes');
     const feed = await startFeed(stream, 1, performance.now());
     await stream.attachProgram({ id: 'origin-1', role: 'primary', producers: [feed.producer], label: 'whip:primary' });

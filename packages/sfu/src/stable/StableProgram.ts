@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { types } from 'mediasoup';
 import { DEFAULT_FEED_WINDOW } from './FeedPacer.ts';
-import { type SpliceAt, type SpliceInfo, StableTrack } from './StableTrack.ts';
+import { KEY_FRAME_REQUEST_DELAY_MS, type SpliceAt, type SpliceInfo, StableTrack } from './StableTrack.ts';
 
 export type SourceRole = 'primary' | 'backup';
 
@@ -34,6 +34,12 @@ export interface ProgramOptions {
    * key frame's burst no longer holds up everything behind it. 0 = unpaced.
    */
   feedWindow: number;
+  /**
+   * At most one key-frame request per layer goes to the live source per
+   * interval (ms): the origin honours each one with a forced key frame, so
+   * this bounds what a join storm costs in bitrate.
+   */
+  keyFrameIntervalMs: number;
 }
 
 export const DEFAULT_PROGRAM_OPTIONS: ProgramOptions = {
@@ -42,6 +48,7 @@ export const DEFAULT_PROGRAM_OPTIONS: ProgramOptions = {
   returnAfterMs: 5000,
   graceMs: 15_000,
   feedWindow: DEFAULT_FEED_WINDOW,
+  keyFrameIntervalMs: KEY_FRAME_REQUEST_DELAY_MS,
 };
 
 export interface SwitchRecord {
@@ -257,6 +264,7 @@ export class StableProgram extends EventEmitter<StableProgramEvents> {
         producer,
         this.#appData,
         this.options.feedWindow,
+        this.options.keyFrameIntervalMs,
       ).then((track) => {
         this.#tracks.set(producer.kind, track);
         track.on('spliced', (info) => this.#onSpliced(info));

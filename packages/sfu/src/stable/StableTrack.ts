@@ -13,13 +13,15 @@ export type { SpliceAt, SpliceInfo } from './StableLayer.ts';
 export const STABLE_SSRC: Record<types.MediaKind, number> = { audio: 0x6d6d_0a01, video: 0x6d6d_0f01 };
 
 /**
- * mediasoup's `keyFrameRequestDelay` on the stable video producer: a request
- * goes upstream at once, then those arriving within this time are merged into
- * one sent when it ends (a join storm of 1,000 viewers asks the origin twice a
- * second, not 1,000 times). Half the origin's 1 s GOP: a joining viewer still
- * gets a key frame sooner than the GOP would bring one. Per layer (per SSRC).
+ * Default of mediasoup's `keyFrameRequestDelay` on the stable video producer
+ * (`MM_KEYFRAME_REQUEST_INTERVAL_MS`): a request goes upstream at once, then
+ * those arriving within this time are merged into one sent when it ends. The
+ * origin agent's encoder honours every request it gets (a forced key frame),
+ * so this is what bounds the forced key frames of a join storm: at most one
+ * per interval per stream (1,000 joins in a second: about 4, not 1,000).
+ * Per layer (per SSRC).
  */
-export const KEY_FRAME_REQUEST_DELAY_MS = 500;
+export const KEY_FRAME_REQUEST_DELAY_MS = 300;
 
 /** How often each simulcast layer's RTCP Sender Report goes into the router. */
 const SENDER_REPORT_MS = 500;
@@ -80,6 +82,7 @@ export class StableTrack extends EventEmitter<StableTrackEvents> {
   readonly #pacer: FeedPacer | undefined;
   /** Sources a key frame was asked of in this tick (layers asking at once make one request). */
   readonly #keyFrameAsked = new Set<string>();
+  readonly #keyFrameIntervalMs: number;
   #reports: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -91,8 +94,10 @@ export class StableTrack extends EventEmitter<StableTrackEvents> {
     codec: types.RtpCodecParameters,
     layerCount: number,
     pacer: FeedPacer | undefined,
+    keyFrameIntervalMs: number,
   ) {
     super();
+    this.#keyFrameIntervalMs = keyFrameIntervalMs;
     this.kind = kind;
     this.#pacer = pacer;
     this.#transport = transport;
@@ -118,7 +123,8 @@ export class StableTrack extends EventEmitter<StableTrackEvents> {
    * Build the stable producer from the first source's consumable parameters
    * (codec and header extensions as the router maps them, one encoding per
    * simulcast layer), with our SSRCs. `feedWindow` > 0 paces a video
-   * track's feed to the worker (FeedPacer).
+   * track's feed to the worker (FeedPacer). `keyFrameIntervalMs`: at most
+   * one key-frame request per layer leaves the track per interval.
    */
   static async create(
     transport: types.DirectTransport,
@@ -126,6 +132,7 @@ export class StableTrack extends EventEmitter<StableTrackEvents> {
     first: types.Producer,
     appData: types.AppData,
     feedWindow = 0,
+    keyFrameIntervalMs = KEY_FRAME_REQUEST_DELAY_MS,
   ): Promise<StableTrack> {
     const params = first.consumableRtpParameters;
     const codec = params.codecs.find((c) => !/\/rtx$/i.test(c.mimeType));
@@ -147,14 +154,23 @@ export class StableTrack extends EventEmitter<StableTrackEvents> {
       },
       // Every viewer's key-frame request (PLI at join, after loss) on every worker of every
       // region funnels into this producer: at most one request per interval goes upstream.
-      keyFrameRequestDelay: first.kind === 'video' ? KEY_FRAME_REQUEST_DELAY_MS : 0,
+      keyFrameRequestDelay: first.kind === 'video' ? keyFrameIntervalMs : 0,
       appData: { ...appData, stable: true, source: 'program' },
     });
     const pacer =
       first.kind === 'video' && feedWindow > 0
         ? await FeedPacer.create(transport, producer, routerCaps, feedWindow)
         : undefined;
-    return new StableTrack(first.kind, transport, routerCaps, producer, codec, encodings.length, pacer);
+    return new StableTrack(
+      first.kind,
+      transport,
+      routerCaps,
+      producer,
+      codec,
+      encodings.length,
+      pacer,
+      keyFrameIntervalMs,
+    );
   }
 
   get closed(): boolean {
@@ -302,7 +318,7 @@ export class StableTrack extends EventEmitter<StableTrackEvents> {
    * Layers asking one source in the same tick make one request. With
    * simulcast, a request reaches every layer of the source (pipe consumer),
    * so requests for different layers are also spaced by
-   * KEY_FRAME_REQUEST_DELAY_MS per source: the first goes at once, those
+   * the key-frame interval per source: the first goes at once, those
    * within the interval make one more at its end (as mediasoup's
    * keyFrameRequestDelay does per SSRC).
    */
@@ -318,7 +334,7 @@ export class StableTrack extends EventEmitter<StableTrackEvents> {
       this.keyFrameRequests++;
       void source.consumer.requestKeyFrame().catch(() => undefined);
     };
-    const wait = source.lastKeyFrameAskAt + KEY_FRAME_REQUEST_DELAY_MS - performance.now();
+    const wait = source.lastKeyFrameAskAt + this.#keyFrameIntervalMs - performance.now();
     if (this.layers.length === 1 || wait <= 0) {
       queueMicrotask(send);
     } else {

@@ -1,0 +1,98 @@
+#!/usr/bin/python3
+"""The origin agent's video encoder that honours "key frame now" (issue 20).
+
+ffmpeg's CLI cannot force a key frame while it runs, so the agent lets ffmpeg
+draw or decode the picture (test pattern with its burned-in clock, files,
+RTMP, SRT: everything it did before) and write raw I420 frames to this
+process's fd 3; GStreamer encodes them with x264 (one branch per ladder
+layer, after a tee) and sends RTP to the agent's loopback ports.
+
+Usage: gst-encoder.py '<gst-launch pipeline>' <layers>
+  The pipeline (built by apps/origin/src/gst-pipeline.ts) reads fd 3, names
+  the raw frames' element "raw" and each layer's encoder "enc0", "enc1"...
+stdin: one line "k" per key-frame request from the agent.
+stdout: one JSON line per event: {"ev":"ready"}, {"ev":"key","layer":i,"forced":bool,"t":<wall clock ms>}.
+"""
+
+import json
+import sys
+import threading
+import time
+
+import gi
+
+gi.require_version("Gst", "1.0")
+gi.require_version("GstVideo", "1.0")
+from gi.repository import GLib, Gst, GstVideo  # noqa: E402
+
+
+def say(event, **fields):
+    sys.stdout.write(json.dumps({"ev": event, **fields}) + "\n")
+    sys.stdout.flush()
+
+
+class Encoder:
+    def __init__(self, description, layers):
+        self.loop = GLib.MainLoop()
+        self.pipeline = Gst.parse_launch(description)
+        self.encoders = [self.pipeline.get_by_name(f"enc{i}") for i in range(layers)]
+        self.wanted = threading.Event()
+        # Per layer: a forced key frame was asked of this encoder and has not come out yet.
+        self.forced_pending = [False] * layers
+        raw = self.pipeline.get_by_name("raw").get_static_pad("src")
+        raw.add_probe(Gst.PadProbeType.BUFFER, self.on_raw_frame)
+        for i, enc in enumerate(self.encoders):
+            enc.get_static_pad("src").add_probe(Gst.PadProbeType.BUFFER, self.on_encoded, i)
+        bus = self.pipeline.get_bus()
+        bus.add_signal_watch()
+        bus.connect("message::error", self.on_error)
+        bus.connect("message::eos", lambda *_: self.loop.quit())
+
+    def on_raw_frame(self, _pad, _info):
+        # In the streaming thread, before the tee hands this frame to any
+        # branch: every layer is forced on the same source frame.
+        if self.wanted.is_set():
+            self.wanted.clear()
+            for i, enc in enumerate(self.encoders):
+                self.forced_pending[i] = True
+                enc.send_event(
+                    GstVideo.video_event_new_upstream_force_key_unit(Gst.CLOCK_TIME_NONE, True, 0)
+                )
+        return Gst.PadProbeReturn.OK
+
+    def on_encoded(self, _pad, info, layer):
+        buf = info.get_buffer()
+        if not buf.has_flags(Gst.BufferFlags.DELTA_UNIT):
+            forced = self.forced_pending[layer]
+            self.forced_pending[layer] = False
+            # Stamped here, in the streaming thread as the frame leaves x264: the agent reads it later.
+            say("key", layer=layer, forced=forced, t=round(time.time() * 1000))
+        return Gst.PadProbeReturn.OK
+
+    def on_error(self, _bus, message):
+        err, debug = message.parse_error()
+        sys.stderr.write(f"gst error: {err.message} ({debug})\n")
+        self.loop.quit()
+
+    def read_commands(self):
+        for line in sys.stdin:
+            if line.strip() == "k":
+                self.wanted.set()
+        # The agent went away: stop.
+        GLib.idle_add(self.loop.quit)
+
+    def run(self):
+        self.pipeline.set_state(Gst.State.PLAYING)
+        threading.Thread(target=self.read_commands, daemon=True).start()
+        say("ready")
+        self.loop.run()
+        self.pipeline.set_state(Gst.State.NULL)
+
+
+def main():
+    Gst.init(None)
+    Encoder(sys.argv[1], int(sys.argv[2])).run()
+
+
+if __name__ == "__main__":
+    main()
