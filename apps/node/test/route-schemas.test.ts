@@ -1,15 +1,15 @@
-import { PROBLEM_CONTENT_TYPE, type Problem, signToken } from '@matchmesh/protocol';
-import Fastify, { type FastifyInstance, type InjectOptions } from 'fastify';
-import { MediaError } from '@matchmesh/sfu';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import SwaggerParser from '@apidevtools/swagger-parser';
+import { PROBLEM_CONTENT_TYPE, type Problem, signToken } from '@matchmesh/protocol';
+import { MediaError } from '@matchmesh/sfu';
+import Fastify, { type FastifyInstance, type InjectOptions } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collectOpenApi, DOCS_PATH, OPENAPI_PATH, serveOpenApi } from '../src/http/openapi.ts';
-import { registerHls } from '../src/routes/hls.ts';
 import { useZodSchemas } from '../src/http/schemas.ts';
 import { type AdminDeps, registerAdmin } from '../src/routes/admin.ts';
 import { registerCost } from '../src/routes/cost.ts';
 import { type EdgesDeps, registerEdges } from '../src/routes/edges.ts';
 import { registerHealth } from '../src/routes/health.ts';
+import { registerHls } from '../src/routes/hls.ts';
 import { registerMetrics } from '../src/routes/metrics.ts';
 import { type HttpSession, registerWebRtcHttp } from '../src/routes/webrtc-http.ts';
 
@@ -66,7 +66,13 @@ beforeAll(async () => {
     },
     directory: { listStreams: async () => [] },
   } as unknown as ReturnType<AdminDeps['cluster']>;
-  const edges: EdgesDeps = { tokenSecret: SECRET, cluster: () => cluster, region: 'eu', latestScore: () => null };
+  const edges: EdgesDeps = {
+    tokenSecret: SECRET,
+    cluster: () => cluster,
+    region: 'eu',
+    latestScore: () => null,
+    rtpCapabilities: () => undefined,
+  };
   await registerEdges(app, edges);
   await app.register(async (scope) =>
     registerAdmin(scope, {

@@ -3,6 +3,7 @@
  * and the SDP bridge for WHIP/WHEP. Knows nothing of Redis or HTTP; the node
  * server wires it to the cluster and the network edge.
  */
+export { capabilitiesFitRouter } from './capabilities.ts';
 export { MEDIA_CODECS } from './codecs.ts';
 export { type EgressBytes, type EgressKind, EgressMeter, type EgressTarget, egressTargetOf } from './EgressMeter.ts';
 export { MediaError, type MediaErrorCode } from './errors.ts';
