@@ -64,7 +64,7 @@ describe('a live match plays from the origin to a browser', () => {
     const plain = await TestSignaling.connect(node.url);
     const joined = await plain.request('join', { stream, token: viewerToken });
     plain.close();
-    expect(joined.ok).toBe(true);
+    if (!joined.ok) throw new Error(`join refused: ${joined.error.code}`);
     const caps = (joined.data as { routerRtpCapabilities: { codecs: { preferredPayloadType: number }[] } })
       .routerRtpCapabilities;
     expect(joined.data).not.toHaveProperty('recv');
@@ -72,7 +72,7 @@ describe('a live match plays from the origin to a browser', () => {
     const oneTrip = await TestSignaling.connect(node.url);
     const answer = await oneTrip.request('join', { stream, token: viewerToken, recv: { rtpCapabilities: caps } });
     oneTrip.close();
-    expect(answer.ok).toBe(true);
+    if (!answer.ok) throw new Error(`join refused: ${answer.error.code}`);
     const recv = (answer.data as { recv?: { transport: { id: string }; consumers: { kind: string }[] } }).recv;
     expect(recv?.transport.id).toBeTruthy();
     expect(recv?.consumers.map((c) => c.kind).sort()).toEqual(['audio', 'video']);
@@ -83,7 +83,7 @@ describe('a live match plays from the origin to a browser', () => {
     const other = await TestSignaling.connect(node.url);
     const stepwise = await other.request('join', { stream, token: viewerToken, recv: { rtpCapabilities: foreign } });
     other.close();
-    expect(stepwise.ok).toBe(true);
+    if (!stepwise.ok) throw new Error(`join refused: ${stepwise.error.code}`);
     expect(stepwise.data).not.toHaveProperty('recv');
   });
 

@@ -1,6 +1,6 @@
 import type { EdgesResponse } from '@matchmesh/protocol';
 import { describe, expect, it } from 'vitest';
-import { choose, place, probeRegions } from '../src/Placement.ts';
+import { CLOSER_REGION_MIN_GAIN_MS, choose, closerRegion, place, probeRegions } from '../src/Placement.ts';
 
 const edges: EdgesResponse = {
   stream: 'match',
@@ -42,6 +42,23 @@ function fakeFetch(delays: Record<string, number>, body: unknown = edges): typeo
 }
 
 describe('placement', () => {
+  it('moves to another region only when it is clearly closer (both the absolute gain and the ratio)', () => {
+    // Joined asia (the guess); eu is the least loaded relay's region when it wins.
+    expect(closerRegion(edges, { asia: 120, eu: 20 }, 'asia')?.node.id).toBe('eu-2');
+    // Loopback or same-city noise: a few ms, or half as much, is not worth a second session.
+    expect(closerRegion(edges, { asia: 4, eu: 1 }, 'asia')).toBeNull();
+    // A large absolute gain between two far regions that are nearly as far: not clearly closer.
+    expect(closerRegion(edges, { asia: 300, eu: 300 - CLOSER_REGION_MIN_GAIN_MS - 10 }, 'asia')).toBeNull();
+    // Already in the closest region, or nothing measured there.
+    expect(closerRegion(edges, { asia: 10, eu: 200 }, 'asia')).toBeNull();
+    expect(closerRegion(edges, { asia: 10, eu: null }, 'asia')).toBeNull();
+    // The current region's probes all failed: a measured region is closer.
+    expect(closerRegion(edges, { asia: null, eu: 30 }, 'asia')?.region).toBe('eu');
+    // A closer region whose relays are all avoided (left lately) is not a target.
+    expect(closerRegion(edges, { asia: 120, eu: 20 }, 'asia', { avoid: new Set(['eu-1', 'eu-2']) })?.region).toBe('eu');
+    expect(closerRegion(edges, { asia: 120, eu: 20 }, 'asia', { exclude: new Set(['eu-1', 'eu-2']) })).toBeNull();
+  });
+
   it('picks the lowest-RTT region, then its least loaded relay under capacity', () => {
     expect(choose(edges, { eu: 20, asia: 120 })).toMatchObject({
       region: 'eu',
