@@ -48,7 +48,9 @@ async function twoRelays(): Promise<{
     urls: urls as [string, string],
     edgesAsked: () => asked,
     kill,
-    close: () => servers.forEach((_, i) => kill(i)),
+    close: () => {
+      for (let i = 0; i < servers.length; i++) kill(i);
+    },
   };
 }
 

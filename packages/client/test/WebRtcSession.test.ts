@@ -1,8 +1,8 @@
+import { testFakeParameters } from 'mediasoup-client';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SignalingRequestError } from '../src/errors.ts';
 import type { ReceivedScore } from '../src/ScoreFeed.ts';
 import { type SessionStateChange, WebRtcSession, type WebRtcSessionOptions } from '../src/WebRtcSession.ts';
-import { testFakeParameters } from 'mediasoup-client';
 import {
   consumerInfo,
   FakeNode,
