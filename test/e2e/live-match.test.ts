@@ -6,6 +6,7 @@ import { startNode, type TestNode, token } from '../src/node.ts';
 import { expectAboveFloor } from '../src/noise-floor.ts';
 import { startOrigin } from '../src/origin.ts';
 import type { ManagedProcess } from '../src/processes.ts';
+import { TestSignaling } from '../src/signaling.ts';
 import { framesDecoded, isContiguous, scoreSeqs, waitForMoreFrames } from '../src/viewer.ts';
 
 /**
@@ -54,6 +55,36 @@ describe('a live match plays from the origin to a browser', () => {
     const stats = await viewer.evaluate(() => window.__mm!.stats());
     expect(stats.inboundAudioPackets).toBeGreaterThan(0);
     expect(stats.framesDecoded).toBeGreaterThanOrEqual(60);
+    // Set up the short way: placement data from the session exchange, transport and consumers in the join.
+    expect(await viewer.evaluate(() => window.__mm!.setup)).toEqual({ bootstrapped: true, oneRoundTrip: true });
+  });
+
+  it('answers a join with its capabilities in one round trip, and one with foreign capabilities step by step', async () => {
+    const viewerToken = await token('viewer', stream);
+    const plain = await TestSignaling.connect(node.url);
+    const joined = await plain.request('join', { stream, token: viewerToken });
+    plain.close();
+    if (!joined.ok) throw new Error(`join refused: ${joined.error.code}`);
+    const caps = (joined.data as { routerRtpCapabilities: { codecs: { preferredPayloadType: number }[] } })
+      .routerRtpCapabilities;
+    expect(joined.data).not.toHaveProperty('recv');
+
+    const oneTrip = await TestSignaling.connect(node.url);
+    const answer = await oneTrip.request('join', { stream, token: viewerToken, recv: { rtpCapabilities: caps } });
+    oneTrip.close();
+    if (!answer.ok) throw new Error(`join refused: ${answer.error.code}`);
+    const recv = (answer.data as { recv?: { transport: { id: string }; consumers: { kind: string }[] } }).recv;
+    expect(recv?.transport.id).toBeTruthy();
+    expect(recv?.consumers.map((c) => c.kind).sort()).toEqual(['audio', 'video']);
+    expect(answer.data).toHaveProperty('recv.scores.label');
+
+    // A Device loaded with another router's capabilities (other payload types): the node does not guess.
+    const foreign = { codecs: caps.codecs.map((c) => ({ ...c, preferredPayloadType: c.preferredPayloadType + 1 })) };
+    const other = await TestSignaling.connect(node.url);
+    const stepwise = await other.request('join', { stream, token: viewerToken, recv: { rtpCapabilities: foreign } });
+    other.close();
+    if (!stepwise.ok) throw new Error(`join refused: ${stepwise.error.code}`);
+    expect(stepwise.data).not.toHaveProperty('recv');
   });
 
   it('receives score updates in order with no gap', async () => {

@@ -127,6 +127,11 @@ describe('mesh failover', () => {
   it('places a viewer by RTT: the near region wins, stats report every region and the choice', async () => {
     // No ?node= and no ?region=: placement decides from the page's node (asia's, through the proxy).
     const page = await open(asia, '');
+    // The page's region (asia, the server's guess) is joined at once; the probes racing that join find
+    // eu clearly closer, and the player moves there, make before break (one move).
+    await page.waitForFunction(() => (window.__mm as unknown as Hook | undefined)?.region === 'eu', undefined, {
+      timeout: 15_000,
+    });
     const h = await hook(page);
     console.log(`placement: ${JSON.stringify(h.placement)}`);
     expect(h.placement?.reason).toBe('rtt');
@@ -137,6 +142,7 @@ describe('mesh failover', () => {
     expect(h.placement?.region).toBe('eu');
     expect(h.region).toBe('eu');
     expect(['eu-a', 'eu-b']).toContain(h.nodeId);
+    expect(h.moves.moves).toBe(1);
     // The stats panel shows the same.
     await expect.poll(() => page.getByTestId('stats').innerText()).toMatch(/eu by rtt/);
     await page.close();

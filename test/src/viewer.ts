@@ -18,6 +18,8 @@ interface ViewerHook {
   nodeId: string | null;
   /** Drain moves and failovers (new sessions on other nodes) so far. */
   moves: { moves: number; failovers: number };
+  /** How the playing session was set up: placement data from the page's bootstrap, transport and consumers in the join. */
+  setup: { bootstrapped: boolean; oneRoundTrip: boolean };
   /** Score feed counters (apps/web testHook). */
   scoreCounters: { received: number; accepted: number; gaps: number; missedAtJoin: number; duplicates: number };
   /** Player state changes with the page's wall clock: the ladder's history. */

@@ -37,7 +37,7 @@ import { NodeMetrics } from './metrics.ts';
 import { registerAdmin } from './routes/admin.ts';
 import { registerBeacon } from './routes/beacon.ts';
 import { registerCost } from './routes/cost.ts';
-import { registerEdges } from './routes/edges.ts';
+import { edgesOf, registerEdges } from './routes/edges.ts';
 import { registerHealth } from './routes/health.ts';
 import { registerHls } from './routes/hls.ts';
 import { registerKeys } from './routes/keys.ts';
@@ -325,14 +325,15 @@ export async function startNode(
     registerScores(scope, { tokenSecret: tokenKeys, publishedHere: (s) => media.publishedHere(s) }),
   );
   await registerMetrics(app, metrics, tokenKeys);
-  await registerEdges(app, {
-    tokenSecret: tokenKeys,
+  const edgesDeps = {
     region: node.region,
     nodeId: node.id,
-    latestScore: (stream) => media.stream(stream)?.latestScore ?? null,
+    latestScore: (stream: string) => media.stream(stream)?.latestScore ?? null,
     liveRecord,
+    rtpCapabilities: () => media.routerCapabilities(),
     cluster: () => cluster,
-  });
+  };
+  await registerEdges(app, { tokenSecret: tokenKeys, ...edgesDeps });
   await app.register(async (scope) =>
     registerAdmin(scope, {
       tokenSecret: tokenKeys,
@@ -422,6 +423,8 @@ export async function startNode(
     ttlS: config.session.ttlS,
     nodeId: node.id,
     log: area('session'),
+    // The watch page's first request also brings what its player needs to join (placement, score, codecs).
+    bootstrap: (stream) => edgesOf(edgesDeps, stream),
   });
   await serveOpenApi(app, tokenKeys);
   await serveWebApp(app, config.http.webDist, logger);

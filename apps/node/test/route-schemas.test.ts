@@ -75,6 +75,7 @@ beforeAll(async () => {
     nodeId: 'node-1',
     latestScore: () => null,
     liveRecord: () => nodeRecord({ id: 'node-1', capacity: { viewers: 4 }, viewers: 3 }),
+    rtpCapabilities: () => undefined,
   };
   await registerEdges(app, edges);
   await app.register(async (scope) =>

@@ -43,6 +43,11 @@ async function build(redisUrl: string): Promise<FastifyInstance> {
     ttlS: TTL_S,
     nodeId: 'eu-1',
     log: pino({ level: 'silent' }),
+    // A registry that knows the stream 'match' only, and cannot be read for 'redis-down'.
+    bootstrap: async (stream) => {
+      if (stream === 'redis-down') throw new Error('cluster coordination (Redis) is unavailable');
+      return { stream, regions: [{ region: 'eu', nodes: [] }], guess: 'eu', score: null };
+    },
   });
   // Any other route: the single-use token must not work on it.
   a.get('/watch-something', async (request) => {
@@ -163,6 +168,29 @@ describe('POST /api/v1/session', () => {
       const res = await exchange(await mint({ role, stream: role === 'publisher' ? 'match' : '*' }));
       expect(res.statusCode, role).toBe(403);
       expect(res.json().detail).toMatch(/only viewer and commentator tokens/);
+    }
+  });
+
+  it("answers the page's bootstrap with the credential, and the credential alone when it cannot", async () => {
+    const ask = async (token: string, bootstrap: string) =>
+      app.inject({
+        method: 'POST',
+        url: SESSION_PATH,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        payload: { bootstrap },
+      });
+    const withIt = await ask(await mintOnce(), 'match');
+    expect(withIt.statusCode).toBe(200);
+    expect(SessionCredential.parse(withIt.json()).bootstrap).toMatchObject({ stream: 'match', guess: 'eu' });
+    // A stream the token does not grant, a malformed name, Redis unable to say: the exchange still succeeds.
+    for (const [stream, bootstrap] of [
+      ['other', 'match'],
+      ['match', '../etc'],
+      ['redis-down', 'redis-down'],
+    ] as const) {
+      const res = await ask(await mint({ stream }), bootstrap);
+      expect(res.statusCode, bootstrap).toBe(200);
+      expect(res.json(), bootstrap).not.toHaveProperty('bootstrap');
     }
   });
 

@@ -39,6 +39,12 @@ export type MatchmeshTestHook = {
   readonly region: string | null;
   /** Drain moves (make-before-break) and failovers so far. */
   readonly moves: { moves: number; failovers: number };
+  /**
+   * How the playing session was set up: `bootstrapped`, the player had the
+   * page's placement data from the session exchange (no edges request);
+   * `oneRoundTrip`, its join was answered with the transport and consumers made.
+   */
+  readonly setup: { bootstrapped: boolean; oneRoundTrip: boolean };
   /** Every player state change with the page's wall clock (ms since epoch): the ladder's history. */
   readonly stateLog: { at: number; state: SessionState; path: PlayerPath; reason: string }[];
   /** Every accepted score update in order; the join snapshot has `snapshot: true`. */
@@ -162,6 +168,12 @@ const hook: MatchmeshTestHook = Object.freeze({
   },
   get moves() {
     return live.player?.moves ?? { moves: 0, failovers: 0 };
+  },
+  get setup() {
+    return {
+      bootstrapped: (live.player?.options.bootstrap ?? null) !== null,
+      oneRoundTrip: live.player?.session?.oneRoundTrip ?? false,
+    };
   },
   get scores() {
     return live.scores.slice();

@@ -26,6 +26,7 @@ import { Mesh, type TestNode, token } from '../mesh.ts';
 import type { Scenario, ScenarioContext, ScenarioResult } from '../registry.ts';
 import { mean, percentile, ratio, sleep } from '../stats.ts';
 import { keyFrameComparison } from './ttff-keyframes.ts';
+import { phasesOf, whepFirstFrame } from './ttffPhases.ts';
 
 const STREAM = 'bench-g2g';
 
@@ -237,7 +238,9 @@ export const ttff: Scenario = {
       const url = await watchUrl(env.node);
       const first: number[] = [];
       const loaded: number[] = [];
-      /** Where the time goes: ms from navigation to each player milestone, per load. */
+      /** Player start → first presented frame, per load (the page's own loading excluded). */
+      const fromStart: number[] = [];
+      /** Where the time goes: ms from navigation to each set-up phase's end, per load (ttffPhases.ts). */
       const phases: Record<string, number[]> = {};
       for (let i = 0; i < ctx.flags.ttffJoins; i++) {
         const context = await env.browser.newContext();
@@ -248,19 +251,13 @@ export const ttff: Scenario = {
           undefined,
           { timeout: 20_000, polling: 'raf' },
         );
-        first.push((await handle.jsonValue()) as number);
-        const log = await page.evaluate(() =>
-          window.__mm!.stateLog.map((e) => [e.at - performance.timeOrigin, `${e.state}/${e.reason}`] as const),
-        );
-        const at = (match: (label: string) => boolean) => log.find(([, label]) => match(label))?.[0];
-        const milestones: [string, number | undefined][] = [
-          ['player created', log[0]?.[0]],
-          ['placement done (edges + RTT probes)', at((l) => l.endsWith('/connecting') || l.endsWith('/signaling'))],
-          ['joined, transport created', at((l) => l.endsWith('/transport'))],
-          ['ICE+DTLS started (consumers ready)', at((l) => l.endsWith('/ice'))],
-          ['transport connected (then: wait for a key frame, decode)', at((l) => l.startsWith('connected/'))],
-        ];
-        for (const [name, ms] of milestones) if (ms !== undefined) (phases[name] ??= []).push(ms);
+        const frameAt = (await handle.jsonValue()) as number;
+        first.push(frameAt);
+        const { start, marks } = await phasesOf(page);
+        fromStart.push(frameAt - start);
+        for (const [name, ms] of [['player start', start] as [string, number], ...marks]) {
+          phases[name] = [...(phases[name] ?? []), ms];
+        }
         loaded.push(
           await page.evaluate(() => {
             const nav = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming | undefined;
@@ -271,6 +268,15 @@ export const ttff: Scenario = {
         // Joins a second apart: each first frame waits for a fresh keyframe request, not the previous one.
         await sleep(1000);
       }
+      // WHEP: one round trip by design (offer → answer); from the POST to the first presented frame.
+      const whep: { answerMs: number; firstFrameMs: number | null }[] = [];
+      const viewerToken = await token('viewer', STREAM);
+      for (let i = 0; i < Math.max(2, Math.ceil(ctx.flags.ttffJoins / 2)); i++) {
+        whep.push(await whepFirstFrame(env.browser, env.node.url, `${env.node.url}/whep/${STREAM}`, viewerToken));
+        await sleep(1000);
+      }
+      const whepFirst = whep.map((w) => w.firstFrameMs).filter((v): v is number => v !== null);
+      const whepAnswer = whep.map((w) => w.answerMs);
       // HLS: the packager is warm (g2g or the availability check started it), as for a viewer
       // falling back on a relay that packages the stream.
       const src = await hlsAvailable(env.node);
@@ -301,6 +307,13 @@ export const ttff: Scenario = {
                 percentile(loaded, 95),
                 percentile(loaded, 100),
               ],
+              [
+                'WebRTC: player start → first presented frame',
+                fromStart.length,
+                percentile(fromStart, 50),
+                percentile(fromStart, 95),
+                percentile(fromStart, 100),
+              ],
               ...Object.entries(phases).map(([name, ms]) => [
                 `  navigation → ${name}`,
                 ms.length,
@@ -314,6 +327,20 @@ export const ttff: Scenario = {
                 (percentile(first, 50) ?? 0) - (percentile(loaded, 50) ?? 0),
                 null,
                 null,
+              ],
+              [
+                'WHEP (bare RTCPeerConnection): POST → first presented frame',
+                whepFirst.length,
+                percentile(whepFirst, 50),
+                percentile(whepFirst, 95),
+                percentile(whepFirst, 100),
+              ],
+              [
+                '  WHEP: POST → 201 answer',
+                whepAnswer.length,
+                percentile(whepAnswer, 50),
+                percentile(whepAnswer, 95),
+                percentile(whepAnswer, 100),
               ],
               src
                 ? [
@@ -331,7 +358,7 @@ export const ttff: Scenario = {
             ],
           },
         ],
-        data: { first, loaded, hlsFirst, phases },
+        data: { first, fromStart, loaded, hlsFirst, whep, phases },
       };
     } finally {
       await release(env);

@@ -1,3 +1,4 @@
+import type { RtpCapabilities } from '@matchmesh/protocol';
 import { failureOf, type SessionFailure } from './failure.ts';
 import { HlsSession, hlsUrl } from './HlsSession.ts';
 import {
@@ -72,6 +73,8 @@ export class LadderDriver implements TaskHost {
   #upgradeTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #stall = new StallWatch();
   readonly #warmer: HlsWarmer;
+  /** The nodes' router capabilities as last heard (bootstrap, edges, a join): a new session loads its Device early. */
+  #caps: RtpCapabilities | undefined;
 
   constructor(parts: DriverParts) {
     this.options = parts.options;
@@ -80,6 +83,7 @@ export class LadderDriver implements TaskHost {
     this.#policy = parts.policy;
     this.#scores = parts.scores;
     this.#emit = parts.emit;
+    this.#caps = parts.options.routerRtpCapabilities;
     const { stream, hlsFallback } = parts.options;
     this.#warmer = new HlsWarmer(
       // The token of the moment: the page may have renewed it since.
@@ -235,6 +239,24 @@ export class LadderDriver implements TaskHost {
     }
   }
 
+  /** Router capabilities heard of (an edges list): the next session's join can set up receiving in one round trip. */
+  learnCapabilities(caps: RtpCapabilities | undefined): void {
+    if (caps) this.#caps = caps;
+  }
+
+  /**
+   * The probes that raced the first join found a clearly closer region: move
+   * there as a drain move does (the new session takes over once it decoded a
+   * frame). Not while another move, an upgrade or HLS is under way.
+   */
+  moveCloser(placement: Placement): void {
+    const from = this.#session;
+    if (this.closed || !from || this.standby || this.#hls || from.region === placement.region) return;
+    this.#emit('placement', placement);
+    const reason = `closer region ${placement.region}`;
+    this.dispatch({ type: 'move-placed', sameNode: false, reason }, { session: from, placement });
+  }
+
   async place(leaving?: WebRtcSession): Promise<Placement> {
     const placement = await this.placer.next(leaving ? nodeRef(leaving) : undefined);
     this.#emit('placement', placement);
@@ -252,12 +274,14 @@ export class LadderDriver implements TaskHost {
       stallTimeoutMs: _s,
       upgradeRetry: _u,
       hlsFactory: _f,
+      bootstrap: _b,
       ...sessionOptions
     } = this.options;
     const session = new WebRtcSession({
       // Not connected in 4 s is a failure worth falling back from (HLS within 3 s of it).
       iceTimeoutMs: 4000,
       ...sessionOptions,
+      ...(this.#caps ? { routerRtpCapabilities: this.#caps } : {}),
       nodeUrl,
       forceTcp,
       scoreFeed: this.#scores,
@@ -276,7 +300,10 @@ export class LadderDriver implements TaskHost {
         this.dispatch({ type: 'drain', reason }, { session, reason, ...(target ? { target } : {}) });
       }
     });
-    session.on('state', (change) => this.#onSessionState(session, change));
+    session.on('state', (change) => {
+      this.learnCapabilities(session.routerRtpCapabilities ?? undefined);
+      this.#onSessionState(session, change);
+    });
     this.#warmer.warmIfSlow(session, nodeUrl);
     return session;
   }

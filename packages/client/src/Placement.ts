@@ -229,6 +229,39 @@ export function choose(
 }
 
 /**
+ * A first join does not wait for the RTT probes: it goes to the server's
+ * guess (the page's region) at once, the probes run meanwhile, and the
+ * player moves (make before break, as a drain move does) only when another
+ * region is clearly closer — by at least CLOSER_REGION_MIN_GAIN_MS of round
+ * trip AND at most CLOSER_REGION_MAX_RATIO of the current region's. Both:
+ * the absolute bound keeps loopback and same-city noise (a few ms, or tens
+ * on a loaded machine) from moving anyone; the ratio keeps a move for far
+ * regions worth a second session's set-up.
+ */
+export const CLOSER_REGION_MIN_GAIN_MS = 30;
+export const CLOSER_REGION_MAX_RATIO = 0.5;
+
+/**
+ * The relay to move to when the probes show a region clearly closer than
+ * `current` (see CLOSER_REGION_MIN_GAIN_MS), else null. A current region
+ * whose every probe failed counts as far. Pure; exported for tests.
+ */
+export function closerRegion(
+  edges: EdgesResponse,
+  rtts: Record<string, number | null>,
+  current: string | null,
+  options: { exclude?: ReadonlySet<string>; avoid?: ReadonlySet<string> } = {},
+): { node: EdgeNode; region: string } | null {
+  const best = choose(edges, rtts, options);
+  if (best?.reason !== 'rtt' || best.region === current) return null;
+  const there = rtts[best.region];
+  const here = current ? (rtts[current] ?? null) : null;
+  if (there === null || there === undefined) return null;
+  if (here === null) return best;
+  return here - there >= CLOSER_REGION_MIN_GAIN_MS && there <= here * CLOSER_REGION_MAX_RATIO ? best : null;
+}
+
+/**
  * Decides which relay to join. Never throws: when nothing better is known it
  * answers the first entry URL with reason 'fallback' (the page's own node).
  */

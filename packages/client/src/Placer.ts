@@ -1,5 +1,5 @@
 import type { EdgesResponse } from '@matchmesh/protocol';
-import { edgeUrls, fetchEdges, type Placement, place } from './Placement.ts';
+import { choose, closerRegion, edgeUrls, fetchEdges, type Placement, place, probeRegions } from './Placement.ts';
 
 export type PlacerOptions = {
   nodeUrl: string;
@@ -12,6 +12,13 @@ export type PlacerOptions = {
   avoidNodeMs?: number;
   /** Each fresh edges list, as soon as it arrives. */
   onEdges?: (edges: EdgesResponse) => void;
+  /** The page's bootstrap (the session exchange's answer): the first decision needs no request. */
+  bootstrap?: EdgesResponse | null;
+  /**
+   * The RTT probes that raced the first join found a clearly closer region
+   * (see closerRegion): the player should move there, make before break.
+   */
+  onCloser?: (placement: Placement) => void;
 };
 
 /** A node being left: its URL and, once joined, its id. */
@@ -34,9 +41,14 @@ export class Placer {
   readonly #avoid = new Map<string, number>();
   /** A pinned viewer's background look-up of the other relays (see #pinned). */
   #learning: Promise<void> | null = null;
+  /** The page's edges list, for the first decision only. */
+  #bootstrap: EdgesResponse | null;
+  /** The first decision was a guess: the probes race the join (started once it is recorded). */
+  #racing = false;
 
   constructor(options: PlacerOptions) {
     this.#o = { ...options };
+    this.#bootstrap = options.bootstrap ?? null;
     this.#region = options.region ?? null;
     this.#entryUrls = [options.nodeUrl];
   }
@@ -75,6 +87,10 @@ export class Placer {
     this.#current = { ...placement, rtts };
     // Remember every relay we heard of: if this one dies, another can answer.
     this.#entryUrls = [...new Set([...this.#entryUrls, ...placement.knownUrls])];
+    if (this.#racing) {
+      this.#racing = false;
+      void this.#race(this.#current);
+    }
     return this.#current;
   }
 
@@ -144,6 +160,7 @@ export class Placer {
     const now = Date.now();
     for (const [key, until] of this.#avoid) if (until <= now) this.#avoid.delete(key);
     const previous = this.#current;
+    if (previous === null && !leaving) return this.#first();
     // A failover uses the edges list we already have when it is recent: the
     // next relay of the region is known, and every millisecond is a frozen one.
     const cached = leaving && previous?.edges && now - this.#fetchedAt < 60_000 ? previous.edges : undefined;
@@ -167,5 +184,66 @@ export class Placer {
       this.#fetchedAt = Date.now();
     }
     return placement;
+  }
+
+  /**
+   * The first decision waits on nothing it can overlap: the bootstrap's edges
+   * list when the page has one (else one request), and no RTT probes — the
+   * server's guess (the page's region) is joined at once while the probes run
+   * (#race); a region the page asked for is kept.
+   */
+  async #first(): Promise<Placement> {
+    const edges = this.#bootstrap ?? undefined;
+    this.#bootstrap = null;
+    const placement = await place({
+      entryUrls: this.#entryUrls,
+      stream: this.#o.stream,
+      token: this.#o.token,
+      region: this.#region,
+      ...(this.#o.onEdges ? { onEdges: this.#o.onEdges } : {}),
+      avoid: new Set(this.#avoid.keys()),
+      ...(edges ? { edges } : {}),
+      knownRtts: {},
+    });
+    if (placement.edges) {
+      this.#fetchedAt = Date.now();
+      this.#racing = !this.#region;
+    }
+    return placement;
+  }
+
+  /** The probes racing the first join: they record the RTTs, and name a clearly closer region if there is one. */
+  async #race(first: Placement): Promise<void> {
+    const edges = first.edges;
+    if (!edges) return;
+    const targets = edges.regions
+      .map((r) => ({ region: r.region, probeUrl: r.nodes[0]?.probeUrl ?? '' }))
+      .filter((t) => t.probeUrl);
+    // One region: nothing to choose between, and nothing to spend the set-up's bandwidth on.
+    if (targets.length < 2) return;
+    const rtts = await probeRegions(targets, { budgetMs: 450 });
+    const current = this.#current;
+    if (!current) return;
+    if (current !== first) {
+      // The player moved on meanwhile (a failure, a drain): later decisions still use the RTTs.
+      if (Object.keys(current.rtts).length === 0) this.#current = { ...current, rtts };
+      return;
+    }
+    const closer = closerRegion(edges, rtts, first.region, { avoid: new Set(this.#avoid.keys()) });
+    if (!closer) {
+      const confirmed = choose(edges, rtts)?.region === first.region;
+      this.#current = { ...first, rtts, ...(confirmed ? { reason: 'rtt' as const } : {}) };
+      return;
+    }
+    this.#region = closer.region;
+    this.#current = {
+      ...first,
+      nodeUrl: closer.node.url,
+      nodeId: closer.node.id,
+      region: closer.region,
+      reason: 'rtt',
+      rtts,
+    };
+    this.#o.onCloser?.(this.#current);
   }
 }

@@ -73,6 +73,10 @@ export class Player extends TypedEmitter<PlayerEvents> {
     // Every session asks for the layer the viewer's choice allows when its video consumer is made.
     this.options = this.#own = {
       ...options,
+      // The bootstrap's router capabilities: the first session's Device loads while its socket opens.
+      ...(options.bootstrap?.rtpCapabilities && !options.routerRtpCapabilities
+        ? { routerRtpCapabilities: options.bootstrap.rtpCapabilities }
+        : {}),
       // One id for the whole viewing session, across relays and paths: every node it joins logs under it.
       sessionId: options.sessionId ?? newSessionId(),
       maxLayer: (available) => maxLayerFor(this.#quality, available, this.#surface.shownHeight),
@@ -100,9 +104,12 @@ export class Player extends TypedEmitter<PlayerEvents> {
       placement: options.placement ?? true,
       region: options.region ?? null,
       ...(options.avoidNodeMs ? { avoidNodeMs: options.avoidNodeMs } : {}),
-      // A late joiner shows the current score while placement still measures RTTs.
+      bootstrap: options.bootstrap ?? null,
+      onCloser: (placement) => this.#driver.moveCloser(placement),
+      // A late joiner shows the current score while it is still joining.
       // Only before the first score: a rejoin resumes from its last seq instead.
       onEdges: (edges) => {
+        this.#driver?.learnCapabilities(edges.rtpCapabilities);
         if (!edges.score || this.scores.lastSeq > 0) return;
         const result = this.scores.push(edges.score, { snapshot: true });
         if (result.accepted) this.emit('score', result.score);

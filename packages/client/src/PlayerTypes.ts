@@ -1,3 +1,4 @@
+import type { EdgesResponse } from '@matchmesh/protocol';
 import type { HlsFactory } from './HlsSession.ts';
 import type { Placement } from './Placement.ts';
 import type { ReceivedScore } from './ScoreFeed.ts';
@@ -33,6 +34,13 @@ export type PlayerOptions = Omit<WebRtcSessionOptions, 'scoreFeed'> & {
   placement?: boolean;
   /** Only relays of this region (the page's region picker). */
   region?: string | null;
+  /**
+   * The stream's edges list the page already has (the session exchange's
+   * `bootstrap`): the first placement uses it instead of asking, shows its
+   * score at once, and its router capabilities let the first join set up
+   * receiving in one round trip.
+   */
+  bootstrap?: EdgesResponse | null;
   /** How long a node we left (drained, died) is picked only as a last resort. */
   avoidNodeMs?: number;
   /** Drain move / upgrade: promote the new session after this long even without a decoded frame. */

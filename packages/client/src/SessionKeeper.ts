@@ -1,4 +1,4 @@
-import { renewDelayMs, SESSION_PATH, SessionCredential } from '@matchmesh/protocol';
+import { type EdgesResponse, renewDelayMs, SESSION_PATH, SessionCredential } from '@matchmesh/protocol';
 import { TypedEmitter } from './emitter.ts';
 
 export type SessionKeeperEvents = {
@@ -26,11 +26,25 @@ const OPEN_ATTEMPTS = 10;
 /** Pause before retrying a failed renewal (while the current credential lives). */
 const RETRY_MS = 2000;
 
-async function postSession(nodeUrl: string, bearer: string, fetchImpl: typeof fetch): Promise<SessionCredential> {
-  const res = await fetchImpl(new URL(SESSION_PATH, nodeUrl), {
-    method: 'POST',
-    headers: { authorization: `Bearer ${bearer}` },
-  });
+/** The exchange's request (`bootstrap`: the stream whose placement data the answer should carry). */
+export function sessionRequest(bearer: string, bootstrap?: string): RequestInit {
+  return bootstrap
+    ? {
+        method: 'POST',
+        headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ bootstrap }),
+      }
+    : { method: 'POST', headers: { authorization: `Bearer ${bearer}` } };
+}
+
+async function postSession(
+  nodeUrl: string,
+  bearer: string,
+  fetchImpl: typeof fetch,
+  options: { bootstrap?: string; sent?: Promise<Response> } = {},
+): Promise<SessionCredential> {
+  const res = await (options.sent ??
+    fetchImpl(new URL(SESSION_PATH, nodeUrl), sessionRequest(bearer, options.bootstrap)));
   const body = (await res.json().catch(() => ({}))) as Record<string, unknown>;
   if (!res.ok) {
     const why = typeof body.detail === 'string' ? body.detail : `HTTP ${res.status}`;
@@ -50,6 +64,8 @@ async function postSession(nodeUrl: string, bearer: string, fetchImpl: typeof fe
  * changed (the HLS player rewrites its URLs then).
  */
 export class SessionKeeper extends TypedEmitter<SessionKeeperEvents> {
+  /** The placement data the first exchange brought (asked with `bootstrap`), null when none. */
+  readonly bootstrap: EdgesResponse | null;
   #credential: SessionCredential;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
@@ -60,7 +76,10 @@ export class SessionKeeper extends TypedEmitter<SessionKeeperEvents> {
     private readonly fetchImpl: typeof fetch,
   ) {
     super();
-    this.#credential = credential;
+    this.bootstrap = credential.bootstrap ?? null;
+    // Renewals answer without it; only the first one is worth keeping.
+    const { bootstrap: _, ...rest } = credential;
+    this.#credential = rest;
     this.#schedule(renewDelayMs(credential));
   }
 
@@ -69,11 +88,25 @@ export class SessionKeeper extends TypedEmitter<SessionKeeperEvents> {
    * SessionError (status, detail). A 503 (Redis cannot say whether a
    * single-use token was spent) is retried after its Retry-After: the link is
    * still good, the cluster is just briefly unable to prove it.
+   *
+   * `bootstrap`: ask for that stream's placement data in the same answer
+   * (`keeper.bootstrap`). `sent`: the exchange already sent by the page's
+   * inline script while the bundle loaded (its answer is read as the first
+   * attempt's).
    */
-  static async open(nodeUrl: string, urlToken: string, fetchImpl: typeof fetch = fetch): Promise<SessionKeeper> {
+  static async open(
+    nodeUrl: string,
+    urlToken: string,
+    fetchImpl: typeof fetch = fetch,
+    options: { bootstrap?: string; sent?: Promise<Response> } = {},
+  ): Promise<SessionKeeper> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const credential = await postSession(nodeUrl, urlToken, fetchImpl);
+        const sent = attempt === 1 ? options.sent : undefined;
+        const credential = await postSession(nodeUrl, urlToken, fetchImpl, {
+          ...(options.bootstrap ? { bootstrap: options.bootstrap } : {}),
+          ...(sent ? { sent } : {}),
+        });
         return new SessionKeeper(nodeUrl, credential, fetchImpl);
       } catch (err) {
         if (!(err instanceof SessionError) || err.status !== 503 || attempt >= OPEN_ATTEMPTS) throw err;

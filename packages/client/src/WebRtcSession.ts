@@ -1,9 +1,18 @@
-import type { ConsumerInfo, RelayAlternative, SignalingNotification, VideoLayersInfo } from '@matchmesh/protocol';
+import type {
+  ConsumerInfo,
+  JoinResponse,
+  RelayAlternative,
+  RtpCapabilities,
+  SignalingNotification,
+  TransportInfo,
+  VideoLayersInfo,
+} from '@matchmesh/protocol';
 import { Device, type types as ms } from 'mediasoup-client';
 import { TypedEmitter } from './emitter.ts';
 import { SignalingRequestError } from './errors.ts';
 import { failureOf } from './failure.ts';
 import { clientRtpCapabilities, clientRtpParameters } from './mediaTypes.ts';
+import { playoutDelayOf, setPlayoutDelay, toError } from './receivers.ts';
 import { ScoreChannel } from './ScoreChannel.ts';
 import { type ReceivedScore, ScoreFeed } from './ScoreFeed.ts';
 import { SessionLifecycle, type SessionState, type SessionStateChange } from './SessionLifecycle.ts';
@@ -57,6 +66,14 @@ export type WebRtcSessionOptions = {
    * default). A later change goes through setLanguage().
    */
   language?: () => string | null | undefined;
+  /**
+   * The node's router RTP capabilities, known before joining (the page's
+   * bootstrap, an edges list, an earlier join): the Device loads while the
+   * socket opens, and the join carries the Device's capabilities so the node
+   * answers with the transport and consumers made (one round trip). Absent,
+   * or refused by the node: join, createTransport, consumeData, consume.
+   */
+  routerRtpCapabilities?: RtpCapabilities;
 };
 
 /** The program video's layers as the node reports them, and the cap the viewer asked for (null: automatic). */
@@ -109,6 +126,8 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
   #region: string | null = null;
   /** Playout delay the node asks of this session's receivers (join reply), ms; 0: the browser's own. */
   #playoutDelayMs = 0;
+  #routerCaps: RtpCapabilities | null = null;
+  #oneRoundTrip = false;
   /** Serializes consume/consumeData rounds triggered by notifications. */
   #queue: Promise<void> = Promise.resolve();
   #iceTimer: ReturnType<typeof setTimeout> | undefined;
@@ -209,6 +228,16 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
     return this.#life.closed;
   }
 
+  /** The router capabilities the node answered at join (null before): later sessions can load with them. */
+  get routerRtpCapabilities(): RtpCapabilities | null {
+    return this.#routerCaps;
+  }
+
+  /** True when the join set up receiving in its own round trip (the node took the Device's capabilities). */
+  get oneRoundTrip(): boolean {
+    return this.#oneRoundTrip;
+  }
+
   /** Joins, consumes everything and subscribes to scores. Rejects (and fails the session) on error. */
   async start(): Promise<void> {
     if (this.#started) throw new Error('WebRtcSession.start() called twice');
@@ -220,10 +249,17 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
       this.signaling.on('close', ({ reason, byClient }) => {
         if (!byClient && !this.closed) this.#life.fail({ kind: 'signaling-closed', detail: reason });
       });
+      // With the router's capabilities known, the Device loads (a throwaway RTCPeerConnection,
+      // tens of ms) while the socket opens: the join then carries what the node needs to answer it all.
+      const hint = this.options.routerRtpCapabilities;
+      const early = hint ? this.#loadDevice(clientRtpCapabilities(hint)) : null;
+      early?.catch(() => {}); // awaited below; a failed early load only means the step-by-step way
       await this.signaling.connect();
       this.#assertOpen();
 
       this.#setState('connecting', 'joining');
+      const device = early ? await early.catch(() => null) : null;
+      this.#assertOpen();
       const { stream, token } = this.options;
       const lastSeq = this.scores.lastSeq;
       const wantedLanguage = this.options.language?.();
@@ -234,62 +270,33 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
         ...(lastSeq > 0 ? { sinceSeq: lastSeq } : {}),
         ...(this.options.sessionId ? { sessionId: this.options.sessionId } : {}),
         ...(wantedLanguage !== undefined ? { lang: wantedLanguage } : {}),
+        ...(device
+          ? { recv: { rtpCapabilities: device.recvRtpCapabilities, forceTcp: this.options.forceTcp ?? false } }
+          : {}),
       });
       this.#assertOpen();
       this.#language = joined.lang ?? null;
       this.#nodeId = joined.nodeId;
       this.#region = joined.region;
+      this.#routerCaps = joined.routerRtpCapabilities;
       this.#playoutDelayMs = joined.playoutDelayMs ?? 0;
       // Resumed: the score channel brings every update after ours, in order; the
       // snapshot (the latest) would jump over them.
       if (joined.score && !joined.resumed) this.#pushScore(joined.score, true);
-
-      // The scores DataConsumer is requested as early as possible: updates produced
-      // between the join snapshot and its creation on the node are lost. So the
-      // signaling for it runs in parallel with loading the Device (which needs a
-      // throwaway RTCPeerConnection and takes tens of milliseconds).
-      const deviceReady = this.#loadDevice(clientRtpCapabilities(joined.routerRtpCapabilities));
-      deviceReady.catch(() => {}); // awaited below; avoid an unhandled rejection meanwhile
-
-      this.#setState('connecting', 'transport');
-      const info = await this.signaling.request('createTransport', {
-        direction: 'recv',
-        sctp: true,
-        forceTcp: this.options.forceTcp ?? false,
-      });
+      if (device && joined.recv) {
+        this.#oneRoundTrip = true;
+        const { transport: info, scores, consumers, layers } = joined.recv;
+        this.#setState('connecting', 'transport');
+        this.#openTransport(device, info, joined);
+        this.#setState('connecting', 'consuming');
+        await this.#enqueue(() => this.#consumeScores(Promise.resolve(scores)));
+        await this.#enqueue(() => this.#adopt(consumers, layers));
+      } else {
+        await this.#stepByStep(joined);
+      }
       this.#assertOpen();
-      const scoresInfo = this.#scoreChannel.request(info.id);
-      const device = await deviceReady;
-      this.#assertOpen();
-      this.#device = device;
-      this.#mediaStream = new MediaStream();
-      const transport = device.createRecvTransport({
-        ...info,
-        // The page's own ICE servers, else the node's (TURN with credentials minted for this session).
-        ...((this.options.iceServers ?? joined.iceServers)
-          ? { iceServers: (this.options.iceServers ?? joined.iceServers) as RTCIceServer[] }
-          : {}),
-        ...(this.options.iceTransportPolicy ? { iceTransportPolicy: this.options.iceTransportPolicy } : {}),
-      });
-      this.#transport = transport;
-      transport.on('connect', ({ dtlsParameters }, callback, errback) => {
-        this.#armIceTimer();
-        this.signaling
-          .request('connectTransport', {
-            transportId: transport.id,
-            dtlsParameters,
-          })
-          .then(() => callback(), errback);
-      });
-      transport.on('connectionstatechange', (s) => this.#onConnectionState(s));
-
-      this.#setState('connecting', 'consuming');
-      // Scores first: updates produced between the join snapshot and the moment
-      // the node creates our DataConsumer are lost, so keep that window short.
-      await this.#enqueue(() => this.#consumeScores(scoresInfo));
-      await this.#enqueue(() => this.#consumeAll());
-      this.#assertOpen();
-      if (this.state === 'connecting' && transport.connectionState !== 'connected') {
+      const transport = this.#transport;
+      if (this.state === 'connecting' && transport?.connectionState !== 'connected') {
         this.#setState('connecting', this.#consumers.size === 0 ? 'waiting-for-media' : 'ice');
       }
     } catch (error) {
@@ -297,6 +304,58 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
       if (!this.closed) this.#life.fail(failureOf(err), err);
       throw err;
     }
+  }
+
+  /** The join did not set up receiving (no capabilities known, or an older node): a request per step. */
+  async #stepByStep(joined: JoinResponse): Promise<void> {
+    // The scores DataConsumer is requested as early as possible: updates produced
+    // between the join snapshot and its creation on the node are lost. So the
+    // signaling for it runs in parallel with loading the Device (which needs a
+    // throwaway RTCPeerConnection and takes tens of milliseconds).
+    const deviceReady = this.#loadDevice(clientRtpCapabilities(joined.routerRtpCapabilities));
+    deviceReady.catch(() => {}); // awaited below; avoid an unhandled rejection meanwhile
+
+    this.#setState('connecting', 'transport');
+    const info = await this.signaling.request('createTransport', {
+      direction: 'recv',
+      sctp: true,
+      forceTcp: this.options.forceTcp ?? false,
+    });
+    this.#assertOpen();
+    const scoresInfo = this.#scoreChannel.request(info.id);
+    const device = await deviceReady;
+    this.#assertOpen();
+    this.#openTransport(device, info, joined);
+
+    this.#setState('connecting', 'consuming');
+    // Scores first: updates produced between the join snapshot and the moment
+    // the node creates our DataConsumer are lost, so keep that window short.
+    await this.#enqueue(() => this.#consumeScores(scoresInfo));
+    await this.#enqueue(() => this.#consumeAll());
+  }
+
+  /** The local side of the node's receive transport; DTLS parameters go to the node on its first use. */
+  #openTransport(device: Device, info: TransportInfo, joined: JoinResponse): void {
+    this.#device = device;
+    this.#mediaStream = new MediaStream();
+    const iceServers = this.options.iceServers ?? joined.iceServers;
+    const transport = device.createRecvTransport({
+      ...info,
+      // The page's own ICE servers, else the node's (TURN with credentials minted for this session).
+      ...(iceServers ? { iceServers: iceServers as RTCIceServer[] } : {}),
+      ...(this.options.iceTransportPolicy ? { iceTransportPolicy: this.options.iceTransportPolicy } : {}),
+    });
+    this.#transport = transport;
+    transport.on('connect', ({ dtlsParameters }, callback, errback) => {
+      this.#armIceTimer();
+      this.signaling
+        .request('connectTransport', {
+          transportId: transport.id,
+          dtlsParameters,
+        })
+        .then(() => callback(), errback);
+    });
+    transport.on('connectionstatechange', (s) => this.#onConnectionState(s));
   }
 
   /** Closes everything. Idempotent; a failed session stays 'failed'. */
@@ -437,6 +496,13 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
       rtpCapabilities: device.recvRtpCapabilities,
     });
     if (lang !== undefined) this.#language = lang;
+    await this.#adopt(consumers, layers);
+  }
+
+  /** Creates the local side of consumers the node made (paused there), then resumes them. */
+  async #adopt(consumers: ConsumerInfo[], layers: VideoLayersInfo | undefined): Promise<void> {
+    const transport = this.#transport;
+    if (!transport) return;
     const fresh = consumers.filter((info) => !this.#consumers.has(info.id));
     // mediasoup-client batches concurrent consume() calls into one renegotiation.
     const created = await Promise.all(
@@ -511,27 +577,4 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
     const result = this.scores.push(update, { snapshot });
     if (result.accepted) this.emit('score', result.score);
   }
-}
-
-function toError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
-}
-
-/** jitterBufferTarget (Chromium 114+, Firefox): absent from older browsers and from TypeScript's DOM types. */
-type PlayoutReceiver = RTCRtpReceiver & { jitterBufferTarget?: number | null };
-
-/**
- * Ask the browser to hold `ms` of media before playing it: on a relay at the far
- * end of a long haul, a packet lost on the haul is retransmitted across it
- * before its frame is due. Browsers without the property keep their own delay.
- */
-function setPlayoutDelay(receiver: RTCRtpReceiver | undefined, ms: number): void {
-  const r = receiver as PlayoutReceiver | undefined;
-  // null: no target, the browser's own adaptive delay (0 would ask for the least delay possible).
-  if (r && 'jitterBufferTarget' in r) r.jitterBufferTarget = ms > 0 ? ms : null;
-}
-
-function playoutDelayOf(receiver: RTCRtpReceiver | undefined): number | undefined {
-  const t = (receiver as PlayoutReceiver | undefined)?.jitterBufferTarget;
-  return typeof t === 'number' ? t : undefined;
 }

@@ -1,6 +1,6 @@
 import type { EdgesResponse } from '@matchmesh/protocol';
 import { describe, expect, it, vi } from 'vitest';
-import { choose, place, probeRegions, probeRelays } from '../src/Placement.ts';
+import { CLOSER_REGION_MIN_GAIN_MS, choose, closerRegion, place, probeRegions, probeRelays } from '../src/Placement.ts';
 
 const edges: EdgesResponse = {
   stream: 'match',
@@ -56,6 +56,23 @@ function fakeFetch(
 }
 
 describe('placement', () => {
+  it('moves to another region only when it is clearly closer (both the absolute gain and the ratio)', () => {
+    // Joined asia (the guess); eu is the least loaded relay's region when it wins.
+    expect(closerRegion(edges, { asia: 120, eu: 20 }, 'asia')?.node.id).toBe('eu-2');
+    // Loopback or same-city noise: a few ms, or half as much, is not worth a second session.
+    expect(closerRegion(edges, { asia: 4, eu: 1 }, 'asia')).toBeNull();
+    // A large absolute gain between two far regions that are nearly as far: not clearly closer.
+    expect(closerRegion(edges, { asia: 300, eu: 300 - CLOSER_REGION_MIN_GAIN_MS - 10 }, 'asia')).toBeNull();
+    // Already in the closest region, or nothing measured there.
+    expect(closerRegion(edges, { asia: 10, eu: 200 }, 'asia')).toBeNull();
+    expect(closerRegion(edges, { asia: 10, eu: null }, 'asia')).toBeNull();
+    // The current region's probes all failed: a measured region is closer.
+    expect(closerRegion(edges, { asia: null, eu: 30 }, 'asia')?.region).toBe('eu');
+    // A closer region whose relays are all avoided (left lately) is not a target.
+    expect(closerRegion(edges, { asia: 120, eu: 20 }, 'asia', { avoid: new Set(['eu-1', 'eu-2']) })?.region).toBe('eu');
+    expect(closerRegion(edges, { asia: 120, eu: 20 }, 'asia', { exclude: new Set(['eu-1', 'eu-2']) })).toBeNull();
+  });
+
   it('picks the lowest-RTT region, then its least loaded relay under capacity', () => {
     expect(choose(edges, { eu: 20, asia: 120 })).toMatchObject({
       region: 'eu',
@@ -162,19 +179,28 @@ describe('placement', () => {
   });
 
   it('an older relay answering its probe with an empty 204 is chosen by the edges list load', async () => {
-    const { rtts, loads } = await probeRelays(
-      [
-        { region: 'eu', nodeId: 'eu-1', probeUrl: 'http://eu-1/probe' },
-        { region: 'eu', nodeId: 'eu-2', probeUrl: 'http://eu-2/probe' },
-      ],
-      {
-        samples: 1,
-        fetch: fakeFetch({ 'eu-1': 2, 'eu-2': 30 }, edges, { 'eu-2': { node: 'eu-2', load: 0.9, accepts: true } }),
-      },
-    );
-    expect(loads).toEqual({ 'eu-2': { load: 0.9, accepts: true } });
-    // The region's RTT is its nearest relay's.
-    expect(rtts.eu!).toBeLessThan(25);
-    expect(choose(edges, rtts, { loads })?.node.id).toBe('eu-1');
+    // Virtual time: the RTTs are the fake fetch's delays exactly, however loaded the machine.
+    vi.useFakeTimers();
+    try {
+      const probing = probeRelays(
+        [
+          { region: 'eu', nodeId: 'eu-1', probeUrl: 'http://eu-1/probe' },
+          { region: 'eu', nodeId: 'eu-2', probeUrl: 'http://eu-2/probe' },
+        ],
+        {
+          samples: 1,
+          now: () => Date.now(),
+          fetch: fakeFetch({ 'eu-1': 2, 'eu-2': 30 }, edges, { 'eu-2': { node: 'eu-2', load: 0.9, accepts: true } }),
+        },
+      );
+      await vi.advanceTimersByTimeAsync(30);
+      const { rtts, loads } = await probing;
+      expect(loads).toEqual({ 'eu-2': { load: 0.9, accepts: true } });
+      // The region's RTT is its nearest relay's.
+      expect(rtts.eu).toBe(2);
+      expect(choose(edges, rtts, { loads })?.node.id).toBe('eu-1');
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

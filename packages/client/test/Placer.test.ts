@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { EdgesResponse } from '@matchmesh/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { Placement } from '../src/Placement.ts';
 import { Placer } from '../src/Placer.ts';
 
 /** Two real HTTP "relays" of one region, each answering the edges list (naming both) and the RTT probe. */
@@ -47,13 +48,104 @@ async function twoRelays(): Promise<{
     urls: urls as [string, string],
     edgesAsked: () => asked,
     kill,
-    close: () => servers.forEach((_, i) => kill(i)),
+    close: () => {
+      for (let i = 0; i < servers.length; i++) kill(i);
+    },
+  };
+}
+
+/** One real HTTP relay per region, whose RTT probe answers after `delayMs`; counts edges requests. */
+async function regions(delays: Record<string, number>) {
+  let edgesAsked = 0;
+  const servers: Server[] = [];
+  const urls: Record<string, string> = {};
+  for (const [region, delayMs] of Object.entries(delays)) {
+    const server = createServer((req, res) => {
+      if (req.url?.includes('/edges')) edgesAsked++;
+      setTimeout(() => res.writeHead(204).end(), req.url?.includes('/probe') ? delayMs : 0);
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    servers.push(server);
+    urls[region] = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }
+  const edges = (guess: string): EdgesResponse => ({
+    stream: 'match',
+    regions: Object.entries(urls).map(([region, url]) => ({
+      region,
+      nodes: [{ id: `${region}-1`, url, probeUrl: `${url}/probe`, load: 0.1 }],
+    })),
+    guess,
+  });
+  return {
+    urls,
+    edges,
+    edgesAsked: () => edgesAsked,
+    close: () => {
+      for (const server of servers) {
+        server.closeAllConnections();
+        server.close();
+      }
+    },
   };
 }
 
 describe('Placer', () => {
   let close = (): void => {};
   afterEach(() => close());
+
+  it('joins the bootstrap guess at once, and names a clearly closer region when the racing probes find one', async () => {
+    const mesh = await regions({ asia: 150, eu: 0 });
+    close = mesh.close;
+    const closer: Placement[] = [];
+    const placer = new Placer({
+      nodeUrl: mesh.urls.asia!,
+      stream: 'match',
+      token: 't',
+      bootstrap: mesh.edges('asia'),
+      onCloser: (p) => closer.push(p),
+    });
+    const started = performance.now();
+    const first = await placer.next();
+    // No request and no probe before the join: the page's own bootstrap, the server's guess.
+    expect(performance.now() - started).toBeLessThan(100);
+    expect(first).toMatchObject({ nodeId: 'asia-1', region: 'asia', reason: 'guess' });
+    expect(mesh.edgesAsked()).toBe(0);
+    // Meanwhile the probes run: eu is 150 ms closer.
+    await expect.poll(() => closer.length, { timeout: 3000 }).toBe(1);
+    expect(closer[0]).toMatchObject({ nodeId: 'eu-1', region: 'eu', reason: 'rtt' });
+    expect(closer[0]!.rtts.asia).toBeGreaterThanOrEqual(150);
+    expect(placer.current).toBe(closer[0]);
+    // From now on the viewer belongs to eu: a failover stays there.
+    expect(placer.region).toBe('eu');
+  });
+
+  it('stays when the guess is the closest region, recording the RTTs that confirm it', async () => {
+    const mesh = await regions({ asia: 150, eu: 0 });
+    close = mesh.close;
+    const closer: Placement[] = [];
+    const placer = new Placer({
+      nodeUrl: mesh.urls.eu!,
+      stream: 'match',
+      token: 't',
+      bootstrap: mesh.edges('eu'),
+      onCloser: (p) => closer.push(p),
+    });
+    expect(await placer.next()).toMatchObject({ region: 'eu', reason: 'guess' });
+    await expect.poll(() => placer.current?.reason, { timeout: 3000 }).toBe('rtt');
+    expect(Object.keys(placer.current!.rtts).sort()).toEqual(['asia', 'eu']);
+    expect(closer).toEqual([]);
+  });
+
+  it('without a bootstrap asks for the edges list once, still without waiting for probes', async () => {
+    const mesh = await regions({ eu: 0, asia: 400 });
+    close = mesh.close;
+    const placer = new Placer({ nodeUrl: mesh.urls.eu!, stream: 'match', token: 't' });
+    // The stub relays answer the edges request with nothing (204): the page's node is the fallback.
+    const first = await placer.next();
+    expect(mesh.edgesAsked()).toBe(1);
+    expect(first.nodeUrl).toBe(mesh.urls.eu);
+  });
 
   it('keeps a pinned viewer on its node, yet learns the other relays so a failover has somewhere to go', async () => {
     const relays = await twoRelays();

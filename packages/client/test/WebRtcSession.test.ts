@@ -1,7 +1,8 @@
+import { testFakeParameters } from 'mediasoup-client';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SignalingRequestError } from '../src/errors.ts';
 import type { ReceivedScore } from '../src/ScoreFeed.ts';
-import { type SessionStateChange, WebRtcSession } from '../src/WebRtcSession.ts';
+import { type SessionStateChange, WebRtcSession, type WebRtcSessionOptions } from '../src/WebRtcSession.ts';
 import {
   consumerInfo,
   FakeNode,
@@ -24,7 +25,7 @@ afterEach(async () => {
   node = null;
 });
 
-async function setup(options: FakeNodeOptions = {}) {
+async function setup(options: FakeNodeOptions = {}, session_: Partial<WebRtcSessionOptions> = {}) {
   node = await new FakeNode(options).start();
   const device = fakeDevice();
   session = new WebRtcSession({
@@ -34,6 +35,7 @@ async function setup(options: FakeNodeOptions = {}) {
     WebSocket,
     device: device.options,
     requestTimeoutMs: 2000,
+    ...session_,
   });
   const states: SessionStateChange[] = [];
   const scores: ReceivedScore[] = [];
@@ -96,6 +98,51 @@ describe('WebRtcSession', () => {
       duplicates: 1,
       invalidScores: 1,
     });
+  });
+
+  it('with the router capabilities known, sets up in the join: no createTransport, consumeData or consume', async () => {
+    const caps = testFakeParameters.generateRouterRtpCapabilities();
+    const { node, session, device, scores } = await setup(
+      { snapshot: score(5), oneRoundTrip: true },
+      { routerRtpCapabilities: caps },
+    );
+    await session.start();
+
+    const methods = node.methods();
+    expect(methods[0]).toBe('join');
+    expect(methods).not.toContain('createTransport');
+    expect(methods).not.toContain('consumeData');
+    expect(methods).not.toContain('consume');
+    expect(methods).toContain('connectTransport');
+    // The node made them paused: resumed once the local side exists (while ICE and DTLS run).
+    expect(methods.filter((m) => m === 'resumeConsumer')).toHaveLength(2);
+    const join = node.requests[0]!.data as { recv?: { rtpCapabilities: { codecs: unknown[] }; forceTcp: boolean } };
+    expect(join.recv?.forceTcp).toBe(false);
+    expect(join.recv?.rtpCapabilities.codecs.length).toBeGreaterThan(0);
+    expect(session.oneRoundTrip).toBe(true);
+    expect(
+      session
+        .mediaStream!.getTracks()
+        .map((t) => t.kind)
+        .sort(),
+    ).toEqual(['audio', 'video']);
+    // The join's score consumer is live: updates after the snapshot arrive on it.
+    device.send(score(6));
+    expect(scores.map((s) => s.seq)).toEqual([5, 6]);
+    device.setConnectionState('connected');
+    expect(session.state).toBe('connected');
+    expect(session.routerRtpCapabilities).toEqual(caps);
+  });
+
+  it('goes step by step when the node answers the join without recv (an older node, foreign capabilities)', async () => {
+    const caps = testFakeParameters.generateRouterRtpCapabilities();
+    const { node, session } = await setup({ oneRoundTrip: false }, { routerRtpCapabilities: caps });
+    await session.start();
+    expect(node.methods().slice(0, 3)).toEqual(['join', 'createTransport', 'consumeData']);
+    expect(node.methods()).toContain('consume');
+    expect(node.requests[0]!.data).toHaveProperty('recv');
+    expect(session.oneRoundTrip).toBe(false);
+    expect(session.mediaStream!.getTracks()).toHaveLength(2);
   });
 
   it('handles consumerClosed, newProducers and streamEnded', async () => {

@@ -47,6 +47,8 @@ export type FakeNodeOptions = {
   consumeRounds?: ReturnType<typeof consumerInfo>[][];
   /** Override any method's answer. */
   override?: (req: Request) => Reply | undefined;
+  /** Answer a join carrying `recv` with the transport, score consumer and consumers made (a node since issue 20). */
+  oneRoundTrip?: boolean;
 };
 
 export class FakeNode {
@@ -95,6 +97,21 @@ export class FakeNode {
     await new Promise<void>((resolve) => this.#server?.close(() => resolve()) ?? resolve());
   }
 
+  #transport() {
+    const t = testFakeParameters.generateTransportRemoteParameters();
+    return { ...t, sctpParameters: t.sctpParameters ?? { port: 5000, OS: 1024, MIS: 1024, maxMessageSize: 262144 } };
+  }
+
+  #consumers() {
+    const rounds = this.options.consumeRounds ?? [[consumerInfo('audio'), consumerInfo('video')]];
+    return rounds[Math.min(this.#consumeCalls++, rounds.length - 1)] ?? [];
+  }
+
+  #scores() {
+    const d = testFakeParameters.generateDataConsumerRemoteParameters();
+    return { ...d, label: 'scores', protocol: 'json' };
+  }
+
   #answer(req: Request): Reply {
     switch (req.method) {
       case 'join':
@@ -105,27 +122,17 @@ export class FakeNode {
             nodeId: 'node-eu-1',
             region: 'eu',
             score: this.options.snapshot ?? null,
+            ...(this.options.oneRoundTrip && req.data?.recv
+              ? { recv: { transport: this.#transport(), consumers: this.#consumers(), scores: this.#scores() } }
+              : {}),
           },
         };
-      case 'createTransport': {
-        const t = testFakeParameters.generateTransportRemoteParameters();
-        return {
-          ok: true,
-          data: {
-            ...t,
-            sctpParameters: t.sctpParameters ?? { port: 5000, OS: 1024, MIS: 1024, maxMessageSize: 262144 },
-          },
-        };
-      }
-      case 'consume': {
-        const rounds = this.options.consumeRounds ?? [[consumerInfo('audio'), consumerInfo('video')]];
-        const consumers = rounds[Math.min(this.#consumeCalls++, rounds.length - 1)] ?? [];
-        return { ok: true, data: { consumers } };
-      }
-      case 'consumeData': {
-        const d = testFakeParameters.generateDataConsumerRemoteParameters();
-        return { ok: true, data: { ...d, label: 'scores', protocol: 'json' } };
-      }
+      case 'createTransport':
+        return { ok: true, data: this.#transport() };
+      case 'consume':
+        return { ok: true, data: { consumers: this.#consumers() } };
+      case 'consumeData':
+        return { ok: true, data: this.#scores() };
       default:
         return { ok: true, data: {} };
     }

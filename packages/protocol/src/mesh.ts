@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { RegionName, StreamId } from './ids.ts';
-import { MediaKind, RtpParameters, SctpStreamParameters, SrtpParameters } from './rtc-params.ts';
+import { MediaKind, RtpCapabilities, RtpParameters, SctpStreamParameters, SrtpParameters } from './rtc-params.ts';
 import { ScoreUpdate } from './scores.ts';
 
 /*
@@ -134,5 +134,12 @@ export const EdgesResponse = z.object({
    * player shows it while it is still measuring RTTs and joining.
    */
   score: ScoreUpdate.nullable().optional(),
+  /**
+   * The answering node's router RTP capabilities (every node runs the same
+   * codecs): a player loads its mediasoup-client Device with them before it
+   * joins, so its join can carry its own capabilities and the node answers
+   * with the transport and the consumers already made (one round trip).
+   */
+  rtpCapabilities: RtpCapabilities.optional(),
 });
 export type EdgesResponse = z.infer<typeof EdgesResponse>;

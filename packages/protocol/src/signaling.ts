@@ -48,6 +48,22 @@ export const JoinRequest = z.object({
    * default language. Commentators: must be their token's language when given.
    */
   lang: LanguageTag.nullable().optional(),
+  /**
+   * Set up receiving in the same round trip: the peer's RTP capabilities
+   * (its Device loaded with the router capabilities of the page's bootstrap).
+   * When they fit this node's router, the answer's `recv` carries the receive
+   * transport, the score data consumer and the program's consumers, already
+   * created (paused until the peer's resumeConsumer) — no createTransport,
+   * consumeData or consume round trip. Otherwise (or from a node without it)
+   * the answer has no `recv` and the peer goes the step-by-step way.
+   */
+  recv: z
+    .object({
+      rtpCapabilities: RtpCapabilities,
+      /** Force ICE over TCP (the fallback ladder's second rung). */
+      forceTcp: z.boolean().default(false),
+    })
+    .optional(),
 });
 
 export const CreateTransportRequest = z.object({
@@ -170,28 +186,6 @@ export const IceServer = z.object({
 });
 export type IceServer = z.infer<typeof IceServer>;
 
-export const JoinResponse = z.object({
-  routerRtpCapabilities: RtpCapabilities,
-  nodeId: z.string(),
-  region: z.string(),
-  /** The latest score, so a late joiner shows it at once. */
-  score: ScoreUpdate.nullable(),
-  /** True when every update after the join's `sinceSeq` follows on the score channel: skip the snapshot. */
-  resumed: z.boolean().optional(),
-  /** STUN/TURN servers for this session (TURN with time-limited credentials), when the node has any. */
-  iceServers: z.array(IceServer).optional(),
-  /**
-   * Playout delay to ask of the browser for this session's media (RTCRtpReceiver.jitterBufferTarget,
-   * ms): set on relays at the far end of a long haul, so retransmissions across it arrive in time.
-   */
-  playoutDelayMs: z.number().int().min(0).max(4000).optional(),
-  /** The session id in this node's log lines of the peer (the join's, or one the node made). */
-  sessionId: z.string().optional(),
-  /** The commentary language this session hears (null: venue sound only); its track alone is sent. */
-  lang: z.string().nullable().optional(),
-});
-export type JoinResponse = z.infer<typeof JoinResponse>;
-
 export const TransportInfo = z.object({
   id: ObjectId,
   iceParameters: IceParameters,
@@ -257,6 +251,44 @@ export const DataConsumerInfo = z.object({
   protocol: z.string(),
 });
 export type DataConsumerInfo = z.infer<typeof DataConsumerInfo>;
+
+/**
+ * What a one-round-trip join set up: the receive transport (with SCTP), the
+ * score data consumer (its backlog after the join's snapshot already queued)
+ * and paused consumers of everything live — the peer sends `resumeConsumer`
+ * for each once its side exists, while its ICE and DTLS handshake runs.
+ */
+export const JoinedRecv = z.object({
+  transport: TransportInfo,
+  consumers: z.array(ConsumerInfo),
+  layers: VideoLayersInfo.optional(),
+  scores: DataConsumerInfo,
+});
+export type JoinedRecv = z.infer<typeof JoinedRecv>;
+
+export const JoinResponse = z.object({
+  routerRtpCapabilities: RtpCapabilities,
+  nodeId: z.string(),
+  region: z.string(),
+  /** The latest score, so a late joiner shows it at once. */
+  score: ScoreUpdate.nullable(),
+  /** True when every update after the join's `sinceSeq` follows on the score channel: skip the snapshot. */
+  resumed: z.boolean().optional(),
+  /** STUN/TURN servers for this session (TURN with time-limited credentials), when the node has any. */
+  iceServers: z.array(IceServer).optional(),
+  /**
+   * Playout delay to ask of the browser for this session's media (RTCRtpReceiver.jitterBufferTarget,
+   * ms): set on relays at the far end of a long haul, so retransmissions across it arrive in time.
+   */
+  playoutDelayMs: z.number().int().min(0).max(4000).optional(),
+  /** The session id in this node's log lines of the peer (the join's, or one the node made). */
+  sessionId: z.string().optional(),
+  /** The commentary language this session hears (null: venue sound only); its track alone is sent. */
+  lang: z.string().nullable().optional(),
+  /** Receiving set up in the join (the request's `recv`, when its capabilities fit this node's router). */
+  recv: JoinedRecv.optional(),
+});
+export type JoinResponse = z.infer<typeof JoinResponse>;
 
 export const ProduceResponse = z.object({ id: ObjectId });
 /** setLanguage's answer: the language now heard (null: venue only) and every language on air. */

@@ -93,6 +93,16 @@ export class MediaService extends EventEmitter<MediaServiceEvents> {
     return s && !s.closed ? s : undefined;
   }
 
+  /**
+   * The RTP capabilities of this node's viewer routers (every one is made
+   * with the same codecs, so any live stream's will do), for a page's
+   * bootstrap; undefined while the node holds no stream.
+   */
+  routerCapabilities(): types.RtpCapabilities | undefined {
+    for (const stream of this.#streams.values()) if (!stream.closed) return stream.rtpCapabilities;
+    return undefined;
+  }
+
   async getOrCreateStream(id: string): Promise<StreamRouter> {
     const existing = this.stream(id);
     if (existing) return existing;

@@ -4,6 +4,7 @@ import type {
   DataConsumerInfo,
   DtlsParameters,
   IceParameters,
+  JoinedRecv,
   RtpCapabilities,
   RtpParameters,
   TransportInfo,
@@ -132,6 +133,23 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
 
   async connectTransport(transportId: string, dtlsParameters: DtlsParameters): Promise<void> {
     await this.#transport(transportId).connect({ dtlsParameters });
+  }
+
+  /**
+   * A viewer's whole receiving side in one go (a one-round-trip join): the
+   * receive transport with SCTP, the score data consumer (backlog after
+   * `sinceSeq` queued) and every consumer, paused as in the step-by-step way:
+   * the peer resumes each once its side exists, a message that travels while
+   * its ICE and DTLS handshake runs (resumed earlier, the first key frame
+   * could reach the browser before the video's m-line and be lost).
+   */
+  async receive(o: { rtpCapabilities: RtpCapabilities; forceTcp: boolean }, sinceSeq: number): Promise<JoinedRecv> {
+    const transport = await this.createTransport({ direction: 'recv', sctp: true, forceTcp: o.forceTcp });
+    // Scores first: updates produced between the join snapshot and the data consumer would be missed otherwise.
+    const scores = await this.consumeScores(transport.id, sinceSeq);
+    const consumers = await this.consume(transport.id, o.rtpCapabilities);
+    const layers = this.layers;
+    return { transport, scores, consumers, ...(layers ? { layers } : {}) };
   }
 
   /** Consume everything the stream has that this peer does not consume yet (paused until resumed). */

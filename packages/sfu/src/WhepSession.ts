@@ -102,7 +102,9 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
     let transport: types.WebRtcTransport | undefined;
     try {
       transport = await outlet.createWebRtcTransport({ sctp: false, appData: { role: 'whep' } });
-      await transport.connect({
+      // The player's DTLS parameters and the consumers go to the worker together: nothing here
+      // depends on the other, and every await on the answer's path is a wait for the player.
+      const connected = transport.connect({
         dtlsParameters: {
           role: remoteDtlsRole(offer),
           fingerprints: [
@@ -113,6 +115,7 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
           ],
         },
       });
+      connected.catch(() => {}); // awaited below; a consume failing first must not leave it unhandled
       const consumers: types.Consumer[] = [];
       let video: { consumer: types.Consumer; producer: types.Producer } | undefined;
       const answers: AnsweredSection[] = [];
@@ -150,6 +153,7 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
           send: { ssrc: encoding!.ssrc!, cname, msid },
         });
       }
+      await connected;
       const answer = buildAnswer(offer, transport, answers);
       const session = new WhepSession(stream.stream, place, transport, consumers, answer);
       if (video) session.#watchLayers(video.consumer, video.producer);

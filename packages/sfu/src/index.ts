@@ -3,6 +3,7 @@
  * and the SDP bridge for WHIP/WHEP. Knows nothing of Redis or HTTP; the node
  * server wires it to the cluster and the network edge.
  */
+export { capabilitiesFitRouter } from './capabilities.ts';
 export { MEDIA_CODECS } from './codecs.ts';
 export { type BoothOptions, CommentaryBooth, DEFAULT_BOOTH_OPTIONS } from './commentary/CommentaryBooth.ts';
 export { LanguageMixer, MixerFullError, type MixerOptions } from './commentary/LanguageMixer.ts';

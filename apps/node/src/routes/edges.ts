@@ -3,6 +3,7 @@ import {
   EdgesResponse,
   type NodeRecord,
   ProbeResponse,
+  type RtpCapabilities,
   type ScoreUpdate,
   StreamParams,
   type TokenKeys,
@@ -24,6 +25,38 @@ export interface EdgesDeps {
   latestScore(stream: string): ScoreUpdate | null;
   /** This node's record with its live load (null before it registered). */
   liveRecord(): NodeRecord | null;
+  /** This node's viewer router capabilities, when it has a router to read them from. */
+  rtpCapabilities(): RtpCapabilities | undefined;
+}
+
+/** Thrown by edgesOf when the registry cannot be read. */
+export class EdgesUnavailable extends Error {}
+
+/**
+ * The edges list of a stream: relays accepting viewers per region with their
+ * load and a probe URL, the server's region guess, the latest score and this
+ * node's router capabilities. Also the watch page's bootstrap (POST
+ * /api/v1/session with `bootstrap`). Throws EdgesUnavailable without Redis.
+ */
+export async function edgesOf(deps: Omit<EdgesDeps, 'tokenSecret'>, stream: string): Promise<EdgesResponse> {
+  let nodes: NodeRecord[];
+  try {
+    nodes = await deps.cluster().registry.list();
+  } catch {
+    throw new EdgesUnavailable('cluster coordination (Redis) is unavailable');
+  }
+  const relays = nodes.filter((n) => n.roles.includes('relay'));
+  const rtpCapabilities = deps.rtpCapabilities();
+  return {
+    stream,
+    regions: candidateRelays(relays).map((r) => ({
+      region: r.region,
+      nodes: r.nodes.map((n) => ({ id: n.id, url: n.url, probeUrl: `${n.url}/probe`, load: loadRatio(n) })),
+    })),
+    guess: guessRegion(relays, { self: deps.region }),
+    score: deps.latestScore(stream),
+    ...(rtpCapabilities ? { rtpCapabilities } : {}),
+  };
 }
 
 /**
@@ -53,26 +86,13 @@ export async function registerEdges(app: FastifyInstance, deps: EdgesDeps): Prom
     async (request, reply) => {
       const { stream } = request.params;
       await authorize(deps.tokenSecret, request, ['viewer', 'commentator'], stream);
-      let nodes: NodeRecord[];
+      let body: EdgesResponse;
       try {
-        nodes = await deps.cluster().registry.list();
-      } catch {
-        throw new HttpProblem(503, 'Service Unavailable', 'cluster coordination (Redis) is unavailable', {
-          'Retry-After': '2',
-        });
+        body = await edgesOf(deps, stream);
+      } catch (err) {
+        if (!(err instanceof EdgesUnavailable)) throw err;
+        throw new HttpProblem(503, 'Service Unavailable', err.message, { 'Retry-After': '2' });
       }
-      const body: EdgesResponse = {
-        stream,
-        regions: candidateRelays(nodes.filter((n) => n.roles.includes('relay'))).map((r) => ({
-          region: r.region,
-          nodes: r.nodes.map((n) => ({ id: n.id, url: n.url, probeUrl: `${n.url}/probe`, load: loadRatio(n) })),
-        })),
-        guess: guessRegion(
-          nodes.filter((n) => n.roles.includes('relay')),
-          { self: deps.region },
-        ),
-        score: deps.latestScore(stream),
-      };
       reply.header('Access-Control-Allow-Origin', '*');
       return body;
     },

@@ -1,9 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import type { OnceTokenStore } from '@matchmesh/cluster';
 import {
+  type EdgesResponse,
+  grants,
   SESSION_PATH,
   SESSION_ROLES,
   SessionCredential,
+  SessionRequest,
+  StreamId,
   signToken,
   type TokenClaims,
   TokenError,
@@ -13,7 +17,6 @@ import {
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
-import { z } from 'zod';
 import { HttpProblem } from '../http/problem.ts';
 import { problemResponses } from '../http/schemas.ts';
 
@@ -25,6 +28,12 @@ export interface SessionDeps {
   ttlS: number;
   nodeId: string;
   log: Logger;
+  /**
+   * A stream's edges list for a page's bootstrap (placement data, latest
+   * score, router capabilities); rejects when the registry cannot be read
+   * (the credential is answered without it: the player then asks itself).
+   */
+  bootstrap?(stream: string): Promise<EdgesResponse>;
 }
 
 /** The header only: this route exists to take tokens out of URLs, so it reads none from one. */
@@ -48,10 +57,10 @@ export async function registerSession(app: FastifyInstance, deps: SessionDeps): 
   app.withTypeProvider<ZodTypeProvider>().post(
     SESSION_PATH,
     {
-      // Nothing to send: the token is the request. A body, if any, must be empty JSON.
-      bodyLimit: 64,
+      // The token is the request; the body at most names the stream to bootstrap.
+      bodyLimit: 256,
       schema: {
-        body: z.object({}).strict().nullish(),
+        body: SessionRequest.nullish(),
         response: { 200: SessionCredential, ...problemResponses },
       },
     },
@@ -68,6 +77,15 @@ export async function registerSession(app: FastifyInstance, deps: SessionDeps): 
       }
       const renewal = claims.ses === true;
       if (renewal && (!claims.sub || claims.until === undefined)) throw unauthorized('session credential is malformed');
+      // The placement data is read while the single-use check runs: both wait on Redis.
+      const wanted = StreamId.safeParse(request.body?.bootstrap).data;
+      const bootstrap =
+        wanted && deps.bootstrap && grants(claims, ['viewer', 'commentator'], wanted)
+          ? deps.bootstrap(wanted).catch((err: unknown) => {
+              deps.log.warn({ err: (err as Error).message, stream: wanted }, 'no bootstrap for the session');
+              return undefined;
+            })
+          : undefined;
       if (claims.once) await consumeOnce(deps, claims, exp);
 
       const nowS = Math.floor(Date.now() / 1000);
@@ -95,6 +113,7 @@ export async function registerSession(app: FastifyInstance, deps: SessionDeps): 
         },
         renewal ? 'session credential renewed' : 'session opened',
       );
+      const edges = await bootstrap;
       return {
         token,
         sessionId,
@@ -102,6 +121,7 @@ export async function registerSession(app: FastifyInstance, deps: SessionDeps): 
         stream: claims.stream,
         expiresAt: (nowS + ttl) * 1000,
         renewableUntil: until * 1000,
+        ...(edges ? { bootstrap: edges } : {}),
       };
     },
   );

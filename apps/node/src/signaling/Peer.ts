@@ -19,7 +19,15 @@ import {
   type VideoLayersInfo,
   verifyToken,
 } from '@matchmesh/protocol';
-import { type Logger, MediaError, PeerMedia, type Seat, type StreamOutlet, type StreamRouter } from '@matchmesh/sfu';
+import {
+  capabilitiesFitRouter,
+  type Logger,
+  MediaError,
+  PeerMedia,
+  type Seat,
+  type StreamOutlet,
+  type StreamRouter,
+} from '@matchmesh/sfu';
 
 /** A refusal the peer gets as a typed error reply; the socket stays open. */
 export class SignalingFailure extends Error {
@@ -196,7 +204,21 @@ export class Peer {
     );
     const playoutDelayMs = playout?.delayFor(data.stream) ?? 0;
     this.joinedAt = Date.now();
-    this.#log.info({ role: data.role, router: stream.router.id, resumed, playoutDelayMs }, 'peer joined');
+    // One round trip: the receiving side is built now when the peer's capabilities come from this router's.
+    const fits = data.recv ? capabilitiesFitRouter(data.recv.rtpCapabilities, stream.rtpCapabilities) : false;
+    const recv = data.recv && fits ? await media.receive(data.recv, this.#joinSeq) : undefined;
+    this.#log.info(
+      {
+        role: data.role,
+        router: stream.router.id,
+        resumed,
+        playoutDelayMs,
+        oneRoundTrip: recv !== undefined,
+        ...(data.recv && !fits ? { capabilities: 'from another router: step by step' } : {}),
+        ...(recv ? { transportId: recv.transport.id, consumers: recv.consumers.length } : {}),
+      },
+      'peer joined',
+    );
     return {
       sessionId: this.#sessionId,
       routerRtpCapabilities: stream.rtpCapabilities,
@@ -207,6 +229,7 @@ export class Peer {
       lang: media.language,
       ...(iceServers && iceServers.length > 0 ? { iceServers } : {}),
       ...(playoutDelayMs > 0 ? { playoutDelayMs } : {}),
+      ...(recv ? { recv } : {}),
     };
   }
 

@@ -35,9 +35,15 @@ function readParams(): PlayerParams | { error: string } {
 export function ViewerPage() {
   const params = useMemo(readParams, []);
   // The URL token is only exchanged (then leaves the address bar); the player gets the session credential.
-  const { session, error: sessionError } = useSession('token' in params ? params.token : '');
+  const { session, error: sessionError } = useSession(
+    'token' in params ? params.token : '',
+    'stream' in params ? params.stream : undefined,
+  );
   const ok = useMemo(
-    () => ('token' in params && session ? { ...params, token: session.token, session } : null),
+    () =>
+      'token' in params && session
+        ? { ...params, token: session.token, session, ...(session.bootstrap ? { bootstrap: session.bootstrap } : {}) }
+        : null,
     [params, session],
   );
   const { player, state, path, reason, score, region, behindLive } = usePlayer(ok);

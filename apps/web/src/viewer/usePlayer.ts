@@ -1,4 +1,5 @@
 import { Player, type PlayerPath, type ReceivedScore, type SessionKeeper, type SessionState } from '@matchmesh/client';
+import type { EdgesResponse } from '@matchmesh/protocol';
 import { useEffect, useState } from 'react';
 import { bindPlayer } from '../testHook.ts';
 import { watchFallbacks } from './fallbackBeacon.ts';
@@ -27,6 +28,8 @@ export type PlayerParams = {
   role?: 'viewer' | 'commentator';
   /** The page's session credential: its renewals go to the player (`token` is its first one). */
   session?: SessionKeeper;
+  /** The stream's placement data the session exchange brought: the player joins without asking again. */
+  bootstrap?: EdgesResponse;
 };
 
 /** Creates and starts a Player for the params; re-renders on state and score changes. */
@@ -48,11 +51,12 @@ export function usePlayer(params: PlayerParams | null): PlayerView {
     placement = true,
     role = 'viewer',
     session,
+    bootstrap,
   } = params ?? {};
 
   useEffect(() => {
     if (!nodeUrl || !stream || !token) return;
-    const player = new Player({ nodeUrl, stream, token, region, placement, role });
+    const player = new Player({ nodeUrl, stream, token, region, placement, role, ...(bootstrap ? { bootstrap } : {}) });
     const unbind = bindPlayer(player);
     const sync = () =>
       setView({
@@ -87,7 +91,7 @@ export function usePlayer(params: PlayerParams | null): PlayerView {
       unbind();
       player.close('page closed');
     };
-  }, [nodeUrl, stream, token, region, placement, role, session]);
+  }, [nodeUrl, stream, token, region, placement, role, session, bootstrap]);
 
   return view;
 }

@@ -47,6 +47,17 @@ function dropUrlToken(): void {
   window.history.replaceState(window.history.state, '', url);
 }
 
+/** The exchange index.html's inline script sent while the bundle loaded (for `token`, asking `stream`'s bootstrap). */
+type EarlyExchange = { token: string; stream: string; sent: Promise<Response> };
+
+/** The inline script's exchange, once, when it is for this token (else undefined: exchange here). */
+function takeEarlyExchange(urlToken: string): EarlyExchange | undefined {
+  const w = window as { __mmBoot?: EarlyExchange };
+  const early = w.__mmBoot;
+  w.__mmBoot = undefined;
+  return early && early.token === urlToken ? early : undefined;
+}
+
 export type SessionView = { session: SessionKeeper | null; error: string | null };
 
 /**
@@ -54,16 +65,24 @@ export type SessionView = { session: SessionKeeper | null; error: string | null 
  * /api/v1/session at the page's own origin), take the token out of the
  * address bar, and keep the credential renewed: everything the page sends
  * then carries the session credential, never the URL token. After a reload
- * the kept credential is what is "exchanged" (a renewal).
+ * the kept credential is what is "exchanged" (a renewal). `bootstrap`: the
+ * stream to play — the answer then carries its placement data
+ * (`session.bootstrap`), and the watch page's inline script has usually sent
+ * this very request already, while the bundle loaded.
  */
-export function useSession(urlToken: string): SessionView {
+export function useSession(urlToken: string, bootstrap?: string): SessionView {
   const [view, setView] = useState<SessionView>({ session: null, error: null });
   useEffect(() => {
     if (!urlToken) return;
     let current = true;
     let exchange = exchanges.get(urlToken);
     if (!exchange) {
-      exchange = SessionKeeper.open(window.location.origin, urlToken);
+      const early = takeEarlyExchange(urlToken);
+      const stream = early?.stream ?? bootstrap;
+      exchange = SessionKeeper.open(window.location.origin, urlToken, fetch, {
+        ...(stream ? { bootstrap: stream } : {}),
+        ...(early ? { sent: early.sent } : {}),
+      });
       exchanges.set(urlToken, exchange);
     }
     exchange.then(
@@ -80,6 +99,6 @@ export function useSession(urlToken: string): SessionView {
     return () => {
       current = false;
     };
-  }, [urlToken]);
+  }, [urlToken, bootstrap]);
   return view;
 }
