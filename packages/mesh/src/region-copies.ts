@@ -7,8 +7,13 @@ export interface RegionCopiesDeps<S extends MeshStream = MeshStream> extends Omi
   config: Pick<MeshConfig, 'nodeId' | 'region' | 'claimTtlMs' | 'lingerMs'>;
   media: Pick<MeshMedia<S>, 'stream' | 'getOrCreateStream'>;
   liveness: Pick<MeshLiveness, 'isDead'>;
-  /** Ask `upstream` for a pipe of the stream (PipeBroker.open). */
-  open(upstream: string, streamId: string, stream: MeshStream): Promise<InboundPipe>;
+  /**
+   * Ask `upstream` for a pipe of the stream (PipeBroker.open); `merged`: as the first path of a dual-path
+   * copy (this node holds a critical region's copy).
+   */
+  open(upstream: string, streamId: string, stream: MeshStream, merged: boolean): Promise<InboundPipe>;
+  /** Keep the second path of a dual-path copy coming (DualPath.ensure); absent: the region is not critical. */
+  ensureDual?(copy: RegionCopy, stream: MeshStream): Promise<void>;
   /** Start recording which ingest copy feeds the stream (FeedGuard.watch). */
   watch(streamId: string, stream: MeshStream): void;
   /** Pull the backup ingest's copy next to the primary's (FeedGuard.ensureBackup). */
@@ -85,8 +90,10 @@ export class RegionCopies<S extends MeshStream = MeshStream> {
     let upstream = claimed.won ? ingest : claimed.winner;
     const stream = await media.getOrCreateStream(streamId);
     try {
+      // A critical region's holder merges this copy with a second one over another path.
+      const dual = (won: boolean) => won && this.#d.ensureDual !== undefined;
       try {
-        this.track(streamId, await this.#d.open(upstream, streamId, stream));
+        this.track(streamId, await this.#d.open(upstream, streamId, stream, dual(claimed.won)));
       } catch (err) {
         if (claimed.won || !(err instanceof ClusterError)) throw err;
         const dead = await this.#d.liveness.isDead(upstream).catch((e) => {
@@ -105,7 +112,7 @@ export class RegionCopies<S extends MeshStream = MeshStream> {
         await directory.forgetNode(upstream);
         const retry = await directory.claimRegionCopy(streamId, config.region, self, ttl);
         upstream = retry.won ? ingest : retry.winner;
-        this.track(streamId, await this.#d.open(upstream, streamId, stream));
+        this.track(streamId, await this.#d.open(upstream, streamId, stream, dual(retry.won)));
         claimed = retry;
       }
       // Where a join's time goes when it has to bring the stream: Redis, then the pipe set-up.
@@ -122,6 +129,8 @@ export class RegionCopies<S extends MeshStream = MeshStream> {
         'pulling stream',
       );
       this.#d.watch(streamId, stream);
+      const copy = this.#copies.get(streamId);
+      if (claimed.won && copy && this.#d.ensureDual) void this.#d.ensureDual(copy, stream);
       if (claimed.won && ingestCopies.backup) {
         void this.#d.ensureBackup(streamId, stream, ingestCopies.backup, upstream);
       }
