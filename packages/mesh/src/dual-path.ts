@@ -21,20 +21,30 @@ export interface DualPathDeps {
 }
 
 /**
- * Pick the second path's upstream: a relay of another region than ours and
- * than the first path's (so the two copies cross different links), not
- * draining. The holder of its region's copy is preferred (that copy exists
- * anyway: the second path costs no extra copy on the ingest's links), then
- * the lowest id (stable: every check picks the same one while it lives).
+ * Pick the second path's upstream: a relay of another region than ours, not
+ * the first path's node, not draining. Preferred, in order: a relay of the
+ * first upstream's region (`nearRegion`: one short hop from the ingest, so the
+ * second copy's only long haul is its own, not a far region's already-damaged
+ * copy), the holder of its region's copy (that copy exists anyway: no extra
+ * copy on the ingest's links), then the lowest id (stable: every check picks
+ * the same one while it lives).
  */
 export function pickSecondUpstream(
   peers: MeshPeer[],
-  o: { self: string; region: string; exclude: readonly string[]; holders: ReadonlySet<string> },
+  o: {
+    self: string;
+    region: string;
+    exclude: readonly string[];
+    holders: ReadonlySet<string>;
+    nearRegion?: string | undefined;
+  },
 ): string | undefined {
+  const near = (p: MeshPeer) => Number(p.region === o.nearRegion);
+  const held = (p: MeshPeer) => Number(o.holders.has(p.id));
   const candidates = peers
     .filter((p) => p.roles.includes('relay') && !p.draining && p.id !== o.self && p.region !== o.region)
     .filter((p) => !o.exclude.includes(p.id))
-    .sort((a, b) => Number(o.holders.has(b.id)) - Number(o.holders.has(a.id)) || a.id.localeCompare(b.id));
+    .sort((a, b) => near(b) - near(a) || held(b) - held(a) || a.id.localeCompare(b.id));
   return candidates[0]?.id;
 }
 
@@ -149,7 +159,8 @@ export class DualPath {
         if (h) holders.add(h);
       }),
     );
-    const o = { self: config.nodeId, region: config.region, holders };
+    const nearRegion = nodes.find((n) => n.id === exclude[0])?.region;
+    const o = { self: config.nodeId, region: config.region, holders, nearRegion };
     // The first path's node is never the second's; the silent one only when nothing else is left.
     const withoutSilent = avoid ? pickSecondUpstream(nodes, { ...o, exclude: [...exclude, avoid] }) : undefined;
     return withoutSilent ?? pickSecondUpstream(nodes, { ...o, exclude });
