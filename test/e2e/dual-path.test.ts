@@ -55,7 +55,6 @@ describe('the dual path: a critical region merges two copies, and a cut path cos
         MM_REGION: 'asia',
         MM_MESH_ADDRESS: aliases.asia,
         MM_DUAL_PATH_REGIONS: 'asia',
-        LOG_LEVEL: 'info',
       }),
     ]);
     const ports = (n: TestNode) => ({ min: n.rtcPort + 1, max: n.rtcPort + 49 });
@@ -73,22 +72,6 @@ describe('the dual path: a critical region merges two copies, and a cut path cos
   }, 120_000);
 
   afterAll(async () => {
-    // DEBUG
-    const fs = await import('node:fs');
-    const prog = await fetch(`${asia.url}/api/v1/streams/${stream}/program`, {
-      headers: { Authorization: `Bearer ${await token('admin', '*')}` },
-    })
-      .then((r) => r.text())
-      .catch(String);
-    const pp = await fetch(`${asia.url}/api/v1/pipes`, {
-      headers: { Authorization: `Bearer ${await token('admin', '*')}` },
-    })
-      .then((r) => r.text())
-      .catch(String);
-    fs.writeFileSync(
-      '/tmp/dp-debug.log',
-      `${prog}\n${pp}\n--- asia\n${asia?.output()}\n--- eu\n${euRelay?.output()}\n--- ingest\n${ingest?.output()}`,
-    );
     await browser?.close();
     await origin?.stop();
     for (const n of [asia, euRelay, ingest]) await n?.stop();
