@@ -183,7 +183,9 @@ describe('the dual path: a critical region merges two copies, and a cut path cos
       await expect
         .poll(async () => (await paths()).relayed?.id, { timeout: 15_000, interval: 250 })
         .not.toBe(after.relayed?.id);
+      const marks = { repulled: Math.round((await pageNow(page)) - from2) };
       link.shape('asia', HAUL, 'eu');
+      const restoredAt = Math.round((await pageNow(page)) - from2);
       await expect
         .poll(async () => won((await paths()).relayed) + ((await paths()).relayed?.dualPath?.duplicates ?? 0), {
           timeout: 15_000,
@@ -191,9 +193,15 @@ describe('the dual path: a critical region merges two copies, and a cut path cos
         })
         .toBeGreaterThan(0);
       const cut2 = await longestFreezeSince(page, from2);
+      const gaps = await page.evaluate((since) => {
+        const times = (window as unknown as { __frameTimes?: number[] }).__frameTimes ?? [];
+        return times.flatMap((t, i) =>
+          i > 0 && t - times[i - 1]! > 150 ? [[Math.round(times[i - 1]! - since), Math.round(t - times[i - 1]!)]] : [],
+        );
+      }, from2);
       console.log(
         `dual path, relayed path cut ${((Date.now() - wallFrom2) / 1000).toFixed(1)} s and re-established: ` +
-          `longest freeze ${Math.round(cut2.gapMs)} ms (floor ${Math.round(floor)} ms)`,
+          `longest freeze ${Math.round(cut2.gapMs)} ms (floor ${Math.round(floor)} ms); gaps [at ms, length ms] ${JSON.stringify(gaps)}; marks ${JSON.stringify({ ...marks, restoredAt })}`,
       );
       expect(cut2.gapMs - floor).toBeLessThan(200);
       expect(await stateChanges(page, wallFrom)).toEqual([]);
