@@ -105,6 +105,20 @@ describe('the dual path at a critical region’s holder', () => {
     expect(open(us, 'final').map((p) => [p.upstream, p.merge])).toEqual([['ingest-1', undefined]]);
   });
 
+  it('after the linger time both paths go and both upstreams are told (no orphan copy on the eu relay)', async () => {
+    const ingest = cluster.node('ingest-1', 'eu', QUIET);
+    ingest.media.publish('final');
+    cluster.directory.publish('final', 'ingest-1', null);
+    const eu = cluster.node('relay-eu', 'eu', QUIET);
+    const asia = cluster.node('relay-asia', 'asia', { ...QUIET, dualPath: true, lingerMs: 1500 });
+    await asia.mesh.resolveStream('final');
+    await vi.waitFor(() => expect(open(asia, 'final')).toHaveLength(2));
+    for (let i = 0; i < 3; i++) await tick();
+    expect(open(asia, 'final')).toHaveLength(0);
+    await vi.waitFor(() => expect(eu.media.outbound.every((p) => p.closed)).toBe(true));
+    expect(ingest.media.outbound.filter((p) => p.peer.nodeId === 'relay-asia').every((p) => p.closed)).toBe(true);
+  });
+
   it('letting the copy go (step down) drops the second path too', async () => {
     const { asia } = rig();
     await asia.mesh.resolveStream('final');
