@@ -14,6 +14,8 @@
 // critical region, MM_DUAL_PATH_REGIONS: its holder takes the copy from the
 // ingest and a second one from an eu relay, each over its own haul with the
 // pattern applied independently, merged packet by packet; auto delay too).
+
+import type { PipeSummary } from '@matchmesh/protocol';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium } from '../../../test/src/browser.ts';
 import { keyFrameRequestsUpstream } from '../../../test/src/metrics.ts';
@@ -49,6 +51,8 @@ interface Row {
   longestFreezeMs: number;
   droppedPct: number;
   residualPct: number;
+  /** Dual path only: packets neither path delivered, % of what the merge sent (at the relay, before the viewer's own link). */
+  mergeResidualPct: number | null;
   keyFramesToOrigin: number;
   haulKbps: number;
 }
@@ -60,13 +64,39 @@ interface Viewer {
   far: Far;
   label: string;
   page: Page;
+  /** The dual path's merge at the relay so far (GET /api/v1/pipes): packets sent, and those neither path delivered. */
+  merge?: () => Promise<{ sent: number; residual: number }>;
+}
+
+/** What the merge of a dual-path relay did so far: packets it sent (won on any path) and its residual. */
+async function mergeTotals(node: TestNode): Promise<{ sent: number; residual: number }> {
+  const res = await fetch(`${node.url}/api/v1/pipes`, {
+    headers: { Authorization: `Bearer ${await token('admin', '*')}` },
+  });
+  const { pipes } = (await res.json()) as { pipes: PipeSummary[] };
+  const paths = pipes.filter((p) => p.dualPath);
+  return {
+    sent: paths.reduce((a, p) => a + (p.dualPath?.won ?? 0), 0),
+    residual: paths[0]?.dualPath?.residual ?? 0,
+  };
 }
 
 async function frameTimes(page: Page): Promise<number[]> {
   return page.evaluate(() => (window as unknown as { __frameTimes?: number[] }).__frameTimes?.slice() ?? []);
 }
 
-/** One pattern on both hauls at once; one row per far relay. */
+async function mergeResidualPct(
+  v: Viewer,
+  before: { sent: number; residual: number } | undefined,
+): Promise<number | null> {
+  if (!v.merge || !before) return null;
+  const now = await v.merge();
+  const sent = now.sent - before.sent;
+  const residual = Math.max(0, now.residual - before.residual);
+  return (100 * residual) / Math.max(1, sent + residual);
+}
+
+/** One pattern on all hauls at once; one row per far relay. */
 async function measure(
   viewers: Viewer[],
   link: Link,
@@ -80,6 +110,7 @@ async function measure(
       haul: link.stats(v.far),
       loss: await packetCounts(v.page),
       from: await v.page.evaluate(() => performance.now()),
+      merge: await v.merge?.(),
     })),
   );
   const asks0 = await keyFrameRequestsUpstream(ingest.url, STREAM);
@@ -115,6 +146,7 @@ async function measure(
         longestFreezeMs: longest,
         droppedPct: (100 * (haul.lost - b.haul.lost)) / Math.max(1, sent),
         residualPct: (100 * residual) / Math.max(1, received + residual),
+        mergeResidualPct: await mergeResidualPct(v, b.merge),
         // Both relays' requests reach the one origin: the ingest's count is shared.
         keyFramesToOrigin: asks,
         haulKbps: (sentBytes * 8) / 1000 / elapsed,
@@ -202,7 +234,7 @@ export const longhaul: Scenario = {
           const onFrame = (now) => { window.__frameTimes.push(now); video.requestVideoFrameCallback(onFrame); };
           video.requestVideoFrameCallback(onFrame);
         })()`);
-        viewers.push({ far, label, page });
+        viewers.push({ far, label, page, ...(far === 'asiaDual' ? { merge: () => mergeTotals(node) } : {}) });
       }
       const delays = () =>
         Promise.all(viewers.map((v) => v.page.evaluate(async () => (await window.__mm!.stats()).playoutDelayMs ?? 0)));
@@ -238,6 +270,7 @@ export const longhaul: Scenario = {
               "freezes x today's",
               'dropped on the haul %',
               'residual at the viewer %',
+              'residual after the merge %',
               'key frames to origin /s',
               'sent on the haul kbit/s',
               'bytes x one copy',
@@ -251,6 +284,7 @@ export const longhaul: Scenario = {
               r.relay === TODAY ? null : ratio(r.freezes, noDelay(r.pattern).freezes),
               r.droppedPct,
               r.residualPct,
+              r.mergeResidualPct,
               r.keyFramesToOrigin / r.seconds,
               r.haulKbps,
               ratio(r.haulKbps, oneCopy.haulKbps),
@@ -258,7 +292,8 @@ export const longhaul: Scenario = {
             notes: [
               'loss on the media towards Asia only; NACKs, PLIs and reports travel back over the same 100 ms unharmed',
               'dual path: the pattern on both of its hauls (ingest → Asia, eu relay → Asia), each path losing on its own',
-              'residual: packets (audio + video) the viewer counts lost — what retransmission (and the merge) did not recover',
+              'residual: packets (audio + video) the viewer counts lost — what retransmission (and the merge) did not recover, plus what the relay → browser hop lost on this loaded machine (see the 0 % rows)',
+              "residual after the merge: the dual relay's own count of packets neither path delivered (GET /api/v1/pipes dualPath.residual), % of what it sent",
               "key frames to origin: the ingest's count, shared by the three far relays",
               "bytes x one copy: what crossed the haul(s) against today's pipe at 0 % (the dual path sends two copies)",
             ],
