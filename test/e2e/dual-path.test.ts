@@ -205,6 +205,15 @@ describe('the dual path: a critical region merges two copies, and a cut path cos
       );
       expect(cut2.gapMs - floor).toBeLessThan(200);
       expect(await stateChanges(page, wallFrom)).toEqual([]);
+
+      // The double cost is priced: the eu relay has no viewers, so all it is paid for is the second copy.
+      const euEgress = async () => {
+        const res = await fetch(`${asia.url}/api/v1/nodes`, { headers: { Authorization: `Bearer ${await admin()}` } });
+        const { nodes } = (await res.json()) as { nodes: { id: string; load: { egressBytes: number } }[] };
+        return nodes.find((n) => n.id === 'eu-dp')?.load.egressBytes ?? 0;
+      };
+      await expect.poll(euEgress, { timeout: 10_000, interval: 250 }).toBeGreaterThan(500_000);
+      console.log(`dual path: the eu relay's priced egress (the second copy only): ${await euEgress()} bytes`);
     } finally {
       await page.close();
     }
