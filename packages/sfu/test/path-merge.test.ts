@@ -18,7 +18,17 @@ function packet(i: number, seq: number, ssrc = 0x1234): Buffer {
 function rig(reanchorMs = 200) {
   const out: { i: number; seq: number; ts: number; path: string }[] = [];
   const merge = new PathMerge((p, path) => {
-    out.push({ i: Number(p.subarray(12).toString().match(/packet (\d+)/)![1]), seq: seqOf(p), ts: tsOf(p), path });
+    out.push({
+      i: Number(
+        p
+          .subarray(12)
+          .toString()
+          .match(/packet (\d+)/)![1],
+      ),
+      seq: seqOf(p),
+      ts: tsOf(p),
+      path,
+    });
   }, reanchorMs);
   return { merge, out };
 }
