@@ -13,11 +13,13 @@ export interface PipeLink<Name extends string> {
   /**
    * Shape what flows towards a node (e.g. 'asia': the ingest's copy arriving
    * there; 'ingest': the NACKs, PLIs and reports going back). Applies to every
-   * pipe towards it, present and future; `{}` lifts it.
+   * pipe towards it, present and future; `{}` lifts it. With `from`, only the
+   * pipes from that node (one path of a dual path); without, every pipe
+   * towards `to`, replacing any per-node shape.
    */
-  shape(to: Name, shape: PathShape): void;
-  /** What the shapers towards a node did so far, summed over its pipes. */
-  stats(to: Name): PathStats;
+  shape(to: Name, shape: PathShape, from?: Name): void;
+  /** What the shapers towards a node (from one node, with `from`) did so far, summed over its pipes. */
+  stats(to: Name, from?: Name): PathStats;
   close(): Promise<void>;
 }
 
@@ -39,8 +41,11 @@ export async function startPipeLink<Name extends string>(
   const names = Object.keys(nodes) as Name[];
   const sockets = new Map<Name, Map<number, dgram.Socket>>(names.map((n) => [n, new Map()]));
   const shapes = new Map<Name, PathShape>(names.map((n) => [n, {}]));
+  /** Shapes of one pair ("from>to"), over the node's. */
+  const pairShapes = new Map<string, PathShape>();
+  const shapeOf = (from: Name, to: Name): PathShape => pairShapes.get(`${from}>${to}`) ?? shapes.get(to)!;
   /** One shaper per pipe and direction ("to:p:q"): each pipe its own path, all with the node's shape. */
-  const shapers = new Map<string, { to: Name; shaper: PathShaper }>();
+  const shapers = new Map<string, { to: Name; from: Name; shaper: PathShaper }>();
   const ownerOf = (port: number): Name | undefined =>
     names.find((n) => port >= nodes[n].ports.min && port <= nodes[n].ports.max);
 
@@ -54,12 +59,12 @@ export async function startPipeLink<Name extends string>(
       socket.on('message', (packet, rinfo) => {
         const from = ownerOf(rinfo.port);
         const via = from && from !== to ? sockets.get(from)!.get(rinfo.port) : undefined;
-        if (!via || rinfo.address !== target) return;
+        if (!from || !via || rinfo.address !== target) return;
         const key = `${to}:${rinfo.port}:${port}`;
         let entry = shapers.get(key);
         if (!entry) {
-          entry = { to, shaper: new PathShaper((p) => via.send(p, port, target)) };
-          entry.shaper.setShape(shapes.get(to)!);
+          entry = { to, from, shaper: new PathShaper((p) => via.send(p, port, target)) };
+          entry.shaper.setShape(shapeOf(from, to));
           shapers.set(key, entry);
         }
         entry.shaper.push(packet);
@@ -80,14 +85,18 @@ export async function startPipeLink<Name extends string>(
   await Promise.all(names.flatMap(bind));
 
   return {
-    shape(to, shape) {
-      shapes.set(to, { ...shape });
-      for (const e of shapers.values()) if (e.to === to) e.shaper.setShape(shape);
+    shape(to, shape, from) {
+      if (from) pairShapes.set(`${from}>${to}`, { ...shape });
+      else {
+        shapes.set(to, { ...shape });
+        for (const key of [...pairShapes.keys()]) if (key.endsWith(`>${to}`)) pairShapes.delete(key);
+      }
+      for (const e of shapers.values()) if (e.to === to && (!from || e.from === from)) e.shaper.setShape(shape);
     },
-    stats(to) {
+    stats(to, from) {
       const sum: PathStats = { passed: 0, lost: 0, overflow: 0, bytesPassed: 0, bytesLost: 0 };
       for (const e of shapers.values()) {
-        if (e.to !== to) continue;
+        if (e.to !== to || (from && e.from !== from)) continue;
         sum.passed += e.shaper.stats.passed;
         sum.lost += e.shaper.stats.lost;
         sum.overflow += e.shaper.stats.overflow;

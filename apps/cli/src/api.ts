@@ -1,4 +1,5 @@
 import {
+  ClusterPipes,
   CostResetResponse,
   CostResponse,
   DrainResponse,
@@ -116,6 +117,11 @@ export class AdminClient {
 
   async pipes(): Promise<ApiResult<z.output<typeof PipesResponse>>> {
     return this.call('GET', '/api/v1/pipes', PipesResponse);
+  }
+
+  /** Every node's pipes (GET /api/v1/pipes?scope=cluster: the node asks the others over the node bus). */
+  async clusterPipes(): Promise<ApiResult<ClusterPipes>> {
+    return this.call('GET', '/api/v1/pipes?scope=cluster', ClusterPipes);
   }
 
   async dropPublishers(stream: string): Promise<ApiResult<z.output<typeof PublishersDropResponse>>> {

@@ -5,7 +5,7 @@ import { parseTtl } from './tokens.ts';
 /** The ops console's commands (issue 17): listings, actions, the live view, shell completion. */
 export type OpsCommand =
   | { kind: 'program'; stream: string; url: string | undefined; json: boolean; timeoutMs: number }
-  | { kind: 'pipes'; url: string | undefined; json: boolean; timeoutMs: number }
+  | { kind: 'pipes'; cluster: boolean; url: string | undefined; json: boolean; timeoutMs: number }
   | { kind: 'publishers-drop'; stream: string; url: string | undefined; json: boolean; timeoutMs: number }
   | {
       kind: 'events';
@@ -20,7 +20,7 @@ export type OpsCommand =
 
 export const OPS_USAGE = `  matchmesh undrain <nodeId> [--url <node-url>] [--json]              same as drain --undo
   matchmesh program <stream> [--url <node-url>] [--json]   the feed on air on that node, its sources, last switch
-  matchmesh pipes [--url <node-url>] [--json]              that node's pipes with RTT and loss
+  matchmesh pipes [--cluster] [--url <node-url>] [--json]  that node's pipes (--cluster: every node's) with RTT, loss, dual-path share
   matchmesh publishers drop <stream> [--url <node-url>] [--json]   drop the stream's WHIP sessions there
   matchmesh events [--limit 50] [--follow] [--url <node-url>] [--json]   the cluster's events feed
   matchmesh top [--once] [--url <node-url>] [--json]       live view: regions, nodes, streams, events (q/Ctrl-C quits)
@@ -35,7 +35,7 @@ export const COMMANDS: Record<string, string[]> = {
   undrain: ['--url', '--timeout', '--json'],
   'scale-advice': ['--headroom', '--region', '--url', '--timeout', '--json'],
   program: ['--url', '--timeout', '--json'],
-  pipes: ['--url', '--timeout', '--json'],
+  pipes: ['--cluster', '--url', '--timeout', '--json'],
   publishers: ['drop', '--url', '--timeout', '--json'],
   events: ['--limit', '--follow', '--url', '--timeout', '--json'],
   top: ['--once', '--url', '--timeout', '--json'],
@@ -68,10 +68,10 @@ export function parseOpsCommand(name: string, args: string[]): OpsCommand | 'hel
       return { kind: 'program', stream, ...common(values) };
     }
     case 'pipes': {
-      const { values, positionals } = parse(args, admin);
+      const { values, positionals } = parse(args, { ...admin, cluster: { type: 'boolean' } });
       if (values.help) return 'help';
       none(name, positionals);
-      return { kind: 'pipes', ...common(values) };
+      return { kind: 'pipes', cluster: values.cluster === true, ...common(values) };
     }
     case 'publishers': {
       const { values, positionals } = parse(args, admin);

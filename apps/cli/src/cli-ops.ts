@@ -2,7 +2,7 @@ import type { OpsEvent, OpsSnapshot } from '@matchmesh/protocol';
 import { type AdminClient, ApiError } from './api.ts';
 import type { OpsCommand } from './args-ops.ts';
 import { completionScript } from './completion.ts';
-import { formatEvent, formatEvents, formatPipes, formatProgram, formatTop } from './format-ops.ts';
+import { formatClusterPipes, formatEvent, formatEvents, formatPipes, formatProgram, formatTop } from './format-ops.ts';
 
 export interface OpsIo {
   stdout: (text: string) => void;
@@ -27,6 +27,10 @@ export async function executeOps(command: OpsCommand, io: OpsIo, client: () => P
       return command.json ? json(res.raw) : io.stdout(`${formatProgram(res.value)}\n`);
     }
     case 'pipes': {
+      if (command.cluster) {
+        const res = await (await client()).clusterPipes();
+        return command.json ? json(res.raw) : io.stdout(`${formatClusterPipes(res.value)}\n`);
+      }
       const res = await (await client()).pipes();
       return command.json ? json(res.raw) : io.stdout(`${formatPipes(res.value.nodeId, res.value.pipes)}\n`);
     }

@@ -1,4 +1,5 @@
 import {
+  type ClusterPipes,
   nodeHealth,
   type OpsEvent,
   type OpsSnapshot,
@@ -58,7 +59,7 @@ export function formatPipes(nodeId: string, pipes: readonly PipeSummary[]): stri
   if (pipes.length === 0) return `no pipes on ${nodeId}`;
   const pct = (n: number, of: number) => (of > 0 ? `${((100 * n) / of).toFixed(2)}%` : '-');
   return table(
-    ['stream', 'dir', 'peer', 'region', 'path', 'rtt', 'lost on the way', 'reported lost'],
+    ['stream', 'dir', 'peer', 'region', 'path', 'rtt', 'lost on the way', 'reported lost', 'dual path won'],
     pipes.map((p) => [
       p.stream,
       p.direction,
@@ -68,8 +69,16 @@ export function formatPipes(nodeId: string, pipes: readonly PipeSummary[]): stri
       p.link?.rttMs !== undefined ? `${Math.round(p.link.rttMs)} ms` : '-',
       p.link ? pct(p.link.nacked, p.link.packets) : '-',
       p.link ? pct(p.link.lost, p.link.packets) : '-',
+      p.dualPath ? `${(100 * p.dualPath.share).toFixed(1)}% (residual ${p.dualPath.residual})` : '-',
     ]),
   );
+}
+
+/** Every node's pipes, node by node (`matchmesh pipes --cluster`), and the nodes that did not answer. */
+export function formatClusterPipes(view: ClusterPipes): string {
+  const parts = view.nodes.map((n) => `${n.nodeId} (${n.region})\n${formatPipes(n.nodeId, n.pipes)}`);
+  if (view.unreachable.length > 0) parts.push(`did not answer: ${view.unreachable.join(', ')}`);
+  return parts.join('\n\n');
 }
 
 const MARK = { ok: 'ok  ', warn: 'WARN', bad: 'BAD ' } as const;

@@ -187,6 +187,33 @@ export const ConfigSchema = z
       .default(4 * 1024 ** 3),
     /** Stop a stream's packager this long after its last HLS request. */
     MM_HLS_LINGER_MS: z.coerce.number().int().min(0).default(60_000),
+    /**
+     * Critical regions (`asia,oceania`): each one's region holder pulls every stream over two independent
+     * paths — from the ingest and from a relay of another region — merged packet by packet (the dual path:
+     * a loss or an outage on one path costs the viewers nothing; the region's copy costs twice the egress).
+     * Every node of the cluster should carry the same list; only the listed regions' holders act on it.
+     */
+    MM_DUAL_PATH_REGIONS: z
+      .string()
+      .default('')
+      .transform((s) =>
+        s
+          .split(',')
+          .map((t) => t.trim())
+          .filter(Boolean),
+      )
+      .pipe(
+        z
+          .array(
+            z
+              .string()
+              .regex(
+                /^[a-z0-9][a-z0-9-]{0,31}$/,
+                'each region of MM_DUAL_PATH_REGIONS is a region name (lowercase letters, digits, "-"), comma-separated',
+              ),
+          )
+          .refine((r) => new Set(r).size === r.length, 'MM_DUAL_PATH_REGIONS names a region twice'),
+      ),
     /** Streams packaged as soon as they are live here, without waiting for a request ("*" = all). */
     MM_HLS_ALWAYS: z
       .string()
@@ -246,6 +273,13 @@ export const ConfigSchema = z
         message: 'a relay must know its region: set MM_REGION (e.g. eu, asia; npm start uses "local")',
       });
     }
+    if (env.MM_DUAL_PATH_REGIONS.includes(env.MM_REGION ?? 'local') && !env.MM_ROLES.includes('relay')) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['MM_DUAL_PATH_REGIONS'],
+        message: `region "${env.MM_REGION ?? 'local'}" is critical but this node is not a relay: only a relay holds a region's copy (add relay to MM_ROLES, or leave the region out)`,
+      });
+    }
   })
   .transform((env) => ({
     ...env,
@@ -296,6 +330,8 @@ export interface NodeConfig {
     sweepMs: number;
     /** Where pipe transports listen and what other nodes send to. */
     pipe: { ip: string; announcedAddress?: string; portRange: { min: number; max: number }; socketBufferBytes: number };
+    /** Critical regions (MM_DUAL_PATH_REGIONS): their holders take each stream over two paths. */
+    dualPathRegions: string[];
   };
   hls: {
     rootDir: string;
@@ -432,6 +468,7 @@ export function sections(c: Config): NodeConfig {
         portRange: { min: c.MM_RTC_MIN_PORT, max: c.MM_RTC_MAX_PORT },
         socketBufferBytes: c.MM_UDP_BUFFER_BYTES,
       },
+      dualPathRegions: c.MM_DUAL_PATH_REGIONS,
     },
     hls: {
       rootDir: c.MM_HLS_DIR ?? path.join(os.tmpdir(), 'matchmesh-hls', c.MM_NODE_ID.replace(/[^A-Za-z0-9_-]/g, '_')),

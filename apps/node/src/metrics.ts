@@ -150,6 +150,22 @@ export class NodeMetrics {
       },
     });
     new client.Gauge({
+      name: 'mm_pipe_merge_packets',
+      help: "A critical region's dual path at its holder, per incoming pipe (path): program packets it delivered first (won), after the other path (duplicate, dropped), before its numbering was learned (unmatched); residual = packets neither path delivered",
+      labelNames: ['stream', 'peer', 'outcome'],
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        for (const p of await linkReport()) {
+          if (!p.dualPath) continue;
+          const labels = { stream: p.stream, peer: p.peerNodeId };
+          for (const outcome of ['won', 'duplicates', 'unmatched', 'residual'] as const) {
+            this.set({ ...labels, outcome }, p.dualPath[outcome]);
+          }
+        }
+      },
+    });
+    new client.Gauge({
       name: 'mm_media_objects',
       help: 'Live mediasoup objects on this node by type (routers, transports, producers, consumers, data producers/consumers)',
       labelNames: ['type'],

@@ -51,6 +51,7 @@ import { registerWebRtcHttp } from './routes/webrtc-http.ts';
 import { SignalingServer } from './signaling/SignalingServer.ts';
 import { AdmissionPolicy } from './wiring/AdmissionPolicy.ts';
 import { cachedFor } from './wiring/cachedFor.ts';
+import { wireClusterPipes } from './wiring/clusterPipes.ts';
 import { DrainWatch } from './wiring/drain.ts';
 import { HlsPlayers } from './wiring/HlsPlayers.ts';
 import { LocalAudience } from './wiring/LocalAudience.ts';
@@ -135,6 +136,7 @@ export async function startNode(
     announcedAddress: config.mesh.pipe.announcedAddress,
     portRange: config.mesh.pipe.portRange,
     socketBufferBytes: config.mesh.pipe.socketBufferBytes,
+    dualPath: config.mesh.dualPathRegions.includes(node.region),
   };
   const meshLog = area('mesh');
   const mesh = new Mesh<StreamRouter>({
@@ -157,7 +159,15 @@ export async function startNode(
     logger: meshLog,
     // Viewers and HLS packagers of a stream here keep the region's copy alive.
     localViewers: (stream) => audience.count(stream),
+    // A critical region's holder picks its second path's upstream among the other regions' relays.
+    peers: {
+      list: () => cluster.registry.list(),
+      regionHolder: (stream, region) => cluster.directory.getRegionHolder(stream, region),
+    },
   });
+
+  // Every node's pipes for ops (GET /api/v1/pipes?scope=cluster, /ops, `matchmesh pipes`), over the node bus.
+  const clusterPipes = wireClusterPipes(cluster, node, () => mesh.linkReport(), area('ops'));
 
   // Viewers' playout delay: fixed, or following the round trip of the pipe that brings each stream here.
   const delay = rtc.viewerPlayoutDelayMs;
@@ -342,6 +352,7 @@ export async function startNode(
       signaling,
       mesh: () => mesh,
       nodeId: node.id,
+      clusterPipes,
       recordEvent: (event) => cluster.events.append(event),
       localDrain: () => drainWatch.remaining(),
       // The drained node learns at once instead of at its next heartbeat.

@@ -21,6 +21,7 @@ describe('config sections', () => {
         portRange: { min: 45000, max: 45999 },
         socketBufferBytes: 4 * 1024 * 1024,
       },
+      dualPathRegions: [],
     });
     expect(c.program).toEqual({
       silenceMs: 300,
@@ -110,6 +111,24 @@ describe('config sections', () => {
     for (const bad of ['localhost:6379', 'http://r:6379', 'sentinel://a:1/m']) {
       expect(() => loadConfig({ ...base, REDIS_URL: bad })).toThrow(/REDIS_URL/);
     }
+  });
+
+  it('MM_DUAL_PATH_REGIONS: critical regions, validated at start-up with the reason', () => {
+    const base = { MM_TOKEN_SECRET: secret, MM_REGION: 'asia' };
+    expect(loadConfig(base).mesh.dualPathRegions).toEqual([]);
+    expect(loadConfig({ ...base, MM_DUAL_PATH_REGIONS: ' asia, oceania ' }).mesh.dualPathRegions).toEqual([
+      'asia',
+      'oceania',
+    ]);
+    expect(() => loadConfig({ ...base, MM_DUAL_PATH_REGIONS: 'Asia' })).toThrow(/MM_DUAL_PATH_REGIONS.*region name/);
+    expect(() => loadConfig({ ...base, MM_DUAL_PATH_REGIONS: 'asia,asia' })).toThrow(/names a region twice/);
+    // A critical region's node must be able to hold its copy.
+    expect(() => loadConfig({ ...base, MM_ROLES: 'ingest', MM_DUAL_PATH_REGIONS: 'asia' })).toThrow(
+      /MM_DUAL_PATH_REGIONS.*not a relay/,
+    );
+    expect(loadConfig({ ...base, MM_ROLES: 'ingest', MM_DUAL_PATH_REGIONS: 'oceania' }).mesh.dualPathRegions).toEqual([
+      'oceania',
+    ]);
   });
 
   it('bad values are still refused with the variable named', () => {

@@ -7,11 +7,15 @@
 // for each pattern it reports freezes, the residual loss (what NACK/RTX across
 // the haul did not recover: packets the browser counts lost), the key-frame
 // requests that reached the origin, and the bytes sent on the haul against
-// the same run's loss-free pattern (the retransmission overhead). Two far
-// relays side by side, each its own region and copy over its own haul: one
-// with MM_VIEWER_PLAYOUT_DELAY_MS=0 (the browser's own playout delay — the
-// baseline) and one as shipped (auto: two of the haul's measured round trips).
-// The dual path of the issue is not built.
+// the same run's loss-free copy (the retransmission overhead). Three far
+// relays side by side, each its own region over its own haul: today's pipe
+// (MM_VIEWER_PLAYOUT_DELAY_MS=0, the browser's own playout delay), the tuned
+// pipe (auto: two of the haul's measured round trips), and the dual path (a
+// critical region, MM_DUAL_PATH_REGIONS: its holder takes the copy from the
+// ingest and a second one from an eu relay, each over its own haul with the
+// pattern applied independently, merged packet by packet; auto delay too).
+
+import type { PipeSummary } from '@matchmesh/protocol';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium } from '../../../test/src/browser.ts';
 import { keyFrameRequestsUpstream } from '../../../test/src/metrics.ts';
@@ -23,6 +27,7 @@ import type { Scenario, ScenarioResult } from '../registry.ts';
 import { ratio, sleep } from '../stats.ts';
 
 const STREAM = 'bench-longhaul';
+const TODAY = "today's pipe (no delay)";
 const HAUL: PathShape = { delayMs: 100 };
 /** A gap between presented frames longer than this is a freeze (the picture is 30 fps: ~6 frames missed). */
 const FREEZE_MS = 200;
@@ -46,24 +51,52 @@ interface Row {
   longestFreezeMs: number;
   droppedPct: number;
   residualPct: number;
+  /** Dual path only: packets neither path delivered, % of what the merge sent (at the relay, before the viewer's own link). */
+  mergeResidualPct: number | null;
   keyFramesToOrigin: number;
   haulKbps: number;
 }
 
-type Far = 'asia' | 'asiaDelay';
-type Link = PipeLink<Far | 'ingest'>;
+type Far = 'asia' | 'asiaDelay' | 'asiaDual';
+type Link = PipeLink<Far | 'ingest' | 'eu'>;
 
 interface Viewer {
   far: Far;
   label: string;
   page: Page;
+  /** The dual path's merge at the relay so far (GET /api/v1/pipes): packets sent, and those neither path delivered. */
+  merge?: () => Promise<{ sent: number; residual: number }>;
+}
+
+/** What the merge of a dual-path relay did so far: packets it sent (won on any path) and its residual. */
+async function mergeTotals(node: TestNode): Promise<{ sent: number; residual: number }> {
+  const res = await fetch(`${node.url}/api/v1/pipes`, {
+    headers: { Authorization: `Bearer ${await token('admin', '*')}` },
+  });
+  const { pipes } = (await res.json()) as { pipes: PipeSummary[] };
+  const paths = pipes.filter((p) => p.dualPath);
+  return {
+    sent: paths.reduce((a, p) => a + (p.dualPath?.won ?? 0), 0),
+    residual: paths[0]?.dualPath?.residual ?? 0,
+  };
 }
 
 async function frameTimes(page: Page): Promise<number[]> {
   return page.evaluate(() => (window as unknown as { __frameTimes?: number[] }).__frameTimes?.slice() ?? []);
 }
 
-/** One pattern on both hauls at once; one row per far relay. */
+async function mergeResidualPct(
+  v: Viewer,
+  before: { sent: number; residual: number } | undefined,
+): Promise<number | null> {
+  if (!v.merge || !before) return null;
+  const now = await v.merge();
+  const sent = now.sent - before.sent;
+  const residual = Math.max(0, now.residual - before.residual);
+  return (100 * residual) / Math.max(1, sent + residual);
+}
+
+/** One pattern on all hauls at once; one row per far relay. */
 async function measure(
   viewers: Viewer[],
   link: Link,
@@ -77,6 +110,7 @@ async function measure(
       haul: link.stats(v.far),
       loss: await packetCounts(v.page),
       from: await v.page.evaluate(() => performance.now()),
+      merge: await v.merge?.(),
     })),
   );
   const asks0 = await keyFrameRequestsUpstream(ingest.url, STREAM);
@@ -112,6 +146,7 @@ async function measure(
         longestFreezeMs: longest,
         droppedPct: (100 * (haul.lost - b.haul.lost)) / Math.max(1, sent),
         residualPct: (100 * residual) / Math.max(1, received + residual),
+        mergeResidualPct: await mergeResidualPct(v, b.merge),
         // Both relays' requests reach the one origin: the ingest's count is shared.
         keyFramesToOrigin: asks,
         haulKbps: (sentBytes * 8) / 1000 / elapsed,
@@ -151,21 +186,43 @@ export const longhaul: Scenario = {
         MM_MESH_ADDRESS: '127.0.0.5',
         MM_VIEWER_PLAYOUT_DELAY_MS: 'auto',
       });
+      // The dual path: a critical region whose second copy comes from a relay in eu (the ingest's region).
+      const euRelay = await mesh.node({
+        MM_NODE_ID: 'bench-lh-eu',
+        MM_ROLES: 'relay',
+        MM_REGION: 'eu',
+        MM_MESH_ADDRESS: '127.0.0.8',
+      });
+      const asiaDual = await mesh.node({
+        MM_NODE_ID: 'bench-lh-asia-dual',
+        MM_ROLES: 'relay',
+        MM_REGION: 'asia-south',
+        MM_MESH_ADDRESS: '127.0.0.9',
+        MM_VIEWER_PLAYOUT_DELAY_MS: 'auto',
+        MM_DUAL_PATH_REGIONS: 'asia-south',
+      });
       const pipes = (n: TestNode) => ({ min: n.rtcPort + 1, max: n.rtcPort + 49 });
       link = await startPipeLink({
         asia: { announced: '127.0.0.3', ports: pipes(asia) },
         asiaDelay: { announced: '127.0.0.5', ports: pipes(asiaDelay) },
+        asiaDual: { announced: '127.0.0.9', ports: pipes(asiaDual) },
+        eu: { announced: '127.0.0.8', ports: pipes(euRelay) },
         ingest: { announced: '127.0.0.4', ports: pipes(ingest) },
       });
-      for (const to of ['asia', 'asiaDelay', 'ingest'] as const) link.shape(to, HAUL);
+      for (const to of ['asia', 'asiaDelay', 'asiaDual', 'ingest'] as const) link.shape(to, HAUL);
+      // Inside eu (the ingest ↔ the eu relay) no haul; the eu relay's reports from Asia cross one.
+      link.shape('ingest', {}, 'eu');
+      link.shape('eu', HAUL, 'asiaDual');
       await mesh.origin(ingest, STREAM);
       await mesh.waitLive(asia, STREAM);
       await mesh.waitLive(asiaDelay, STREAM);
+      await mesh.waitLive(asiaDual, STREAM);
       browser = await launchChromium();
       const viewers: Viewer[] = [];
       for (const [far, node, label] of [
-        ['asia', asia, 'no playout delay'],
-        ['asiaDelay', asiaDelay, 'as shipped (auto delay)'],
+        ['asia', asia, TODAY],
+        ['asiaDelay', asiaDelay, 'tuned (auto delay)'],
+        ['asiaDual', asiaDual, 'dual path (auto delay)'],
       ] as const) {
         const page = await browser.newPage();
         await page.goto(`${node.url}/watch?stream=${STREAM}&token=${await token('viewer', STREAM)}&node=${node.url}`);
@@ -177,12 +234,14 @@ export const longhaul: Scenario = {
           const onFrame = (now) => { window.__frameTimes.push(now); video.requestVideoFrameCallback(onFrame); };
           video.requestVideoFrameCallback(onFrame);
         })()`);
-        viewers.push({ far, label, page });
+        viewers.push({ far, label, page, ...(far === 'asiaDual' ? { merge: () => mergeTotals(node) } : {}) });
       }
       const delays = () =>
         Promise.all(viewers.map((v) => v.page.evaluate(async () => (await window.__mm!.stats()).playoutDelayMs ?? 0)));
-      // The auto relay's viewer learns its delay once the pipe has a round trip (a notification, if it joined first).
-      for (let waited = 0; (await delays())[1]! === 0 && waited < 15_000; waited += 250) await sleep(250);
+      // The auto relays' viewers learn their delay once the pipe has a round trip (a notification, if they joined first).
+      for (let waited = 0; (await delays()).slice(1).some((d) => d === 0) && waited < 15_000; waited += 250) {
+        await sleep(250);
+      }
       ctx.log(`longhaul: the viewers' playout delay as the browser took it: ${JSON.stringify(await delays())}`);
       // Settle first: the join's own start-up (first key frame, the estimate) is not the baseline's, and the
       // browser builds a new delay up at 100 ms a second.
@@ -195,25 +254,26 @@ export const longhaul: Scenario = {
         for (const v of viewers) link.shape(v.far, HAUL);
         await sleep(3000);
       }
-      const baseOf = (relay: string): Row => rows.find((r) => r.relay === relay && r.pattern === PATTERNS[0]!.label)!;
-      const noDelay = (pattern: string): Row =>
-        rows.find((r) => r.relay === 'no playout delay' && r.pattern === pattern)!;
+      // One copy over the haul without loss: what every row's bytes are compared with.
+      const oneCopy = rows.find((r) => r.relay === TODAY && r.pattern === PATTERNS[0]!.label)!;
+      const noDelay = (pattern: string): Row => rows.find((r) => r.relay === TODAY && r.pattern === pattern)!;
       return {
         tables: [
           {
-            title: `long haul Europe → Asia, 200 ms round trip, pipe NACK/RTX, two far relays at once, ${seconds} s per pattern`,
+            title: `long haul Europe → Asia, 200 ms round trip, pipe NACK/RTX: today's pipe / tuned / dual path at once, ${seconds} s per pattern`,
             columns: [
               'far relay',
               'loss on the haul',
               'frames',
               `freezes > ${FREEZE_MS} ms`,
               'longest freeze ms',
-              'freezes x no delay',
+              "freezes x today's",
               'dropped on the haul %',
               'residual at the viewer %',
+              'residual after the merge %',
               'key frames to origin /s',
               'sent on the haul kbit/s',
-              'overhead x 0 % row',
+              'bytes x one copy',
             ],
             rows: rows.map((r) => [
               r.relay,
@@ -221,18 +281,21 @@ export const longhaul: Scenario = {
               r.frames,
               r.freezes,
               Math.round(r.longestFreezeMs),
-              r.relay === 'no playout delay' ? null : ratio(r.freezes, noDelay(r.pattern).freezes),
+              r.relay === TODAY ? null : ratio(r.freezes, noDelay(r.pattern).freezes),
               r.droppedPct,
               r.residualPct,
+              r.mergeResidualPct,
               r.keyFramesToOrigin / r.seconds,
               r.haulKbps,
-              ratio(r.haulKbps, baseOf(r.relay).haulKbps),
+              ratio(r.haulKbps, oneCopy.haulKbps),
             ]),
             notes: [
               'loss on the media towards Asia only; NACKs, PLIs and reports travel back over the same 100 ms unharmed',
-              'residual: packets (audio + video) the viewer counts lost — what retransmission across the haul did not recover',
-              "key frames to origin: the ingest's count, shared by both far relays",
-              'the dual path (issue 15 item 3) is not built: no rows for it',
+              'dual path: the pattern on both of its hauls (ingest → Asia, eu relay → Asia), each path losing on its own',
+              'residual: packets (audio + video) the viewer counts lost — what retransmission (and the merge) did not recover, plus what the relay → browser hop lost on this loaded machine (see the 0 % rows)',
+              "residual after the merge: the dual relay's own count of packets neither path delivered (GET /api/v1/pipes dualPath.residual), % of what it sent",
+              "key frames to origin: the ingest's count, shared by the three far relays",
+              "bytes x one copy: what crossed the haul(s) against today's pipe at 0 % (the dual path sends two copies)",
             ],
           },
         ],

@@ -19,4 +19,9 @@ export interface MeshConfig {
   portRange: { min: number; max: number };
   /** UDP socket buffer size for pipe transports (bytes, 0: kernel default). */
   socketBufferBytes: number;
+  /**
+   * This node's region is critical (MM_DUAL_PATH_REGIONS): as its holder, it pulls each stream over two
+   * independent paths (the ingest, and a relay of another region) merged packet by packet.
+   */
+  dualPath?: boolean;
 }

@@ -5,9 +5,11 @@
  * through the interfaces in ports.ts; see README.md.
  */
 export type { MeshConfig } from './config.ts';
+export { DUAL_PATH_GROUP, DUAL_REPULL_SILENT_MS, DualPath, pickSecondUpstream } from './dual-path.ts';
 export { FeedGuard, REPULL_SILENT_MS } from './feed-guard.ts';
 export { Mesh, type MeshOptions } from './mesh.ts';
 export { PIPE_METHODS, PipeBroker } from './pipe-broker.ts';
+export { acceptPipeTunnel, openPipeTunnel, PIPE_TUNNEL_PATH, type PipeTunnel } from './pipe-tunnel.ts';
 export { autoPlayoutDelayMs, PLAYOUT_MAX_MS, PlayoutAdvisor, type PlayoutAdvisorOptions } from './playout.ts';
 export type {
   CommentaryChange,
@@ -16,6 +18,8 @@ export type {
   MeshDirectory,
   MeshLiveness,
   MeshMedia,
+  MeshPeer,
+  MeshPeers,
   MeshProgram,
   MeshStream,
   OutboundPipe,
@@ -24,5 +28,4 @@ export type {
 export { RegionCopies } from './region-copies.ts';
 export { RegionCopy } from './region-copy.ts';
 export { type StreamSource, sfuMedia, TCP_PATH_MS, type TunnelAccess } from './sfu-media.ts';
-export { acceptPipeTunnel, openPipeTunnel, PIPE_TUNNEL_PATH, type PipeTunnel } from './pipe-tunnel.ts';
 export { Sweeper } from './sweeper.ts';

@@ -1,6 +1,7 @@
 import { ClusterError } from '@matchmesh/cluster';
 import type { PipeSummary } from '@matchmesh/protocol';
 import type { MeshConfig } from './config.ts';
+import { DUAL_PATH_GROUP, DualPath } from './dual-path.ts';
 import { FeedGuard, sourceIdOf } from './feed-guard.ts';
 import { PipeBroker } from './pipe-broker.ts';
 import type {
@@ -10,6 +11,7 @@ import type {
   MeshDirectory,
   MeshLiveness,
   MeshMedia,
+  MeshPeers,
   MeshStream,
   PipeEntry,
 } from './ports.ts';
@@ -25,6 +27,8 @@ export interface MeshOptions<S extends MeshStream = MeshStream> {
   logger: Logger;
   /** Viewers of `stream` on this node right now (decides when a region copy lingers out). */
   localViewers(stream: string): number;
+  /** The cluster's nodes and region holders: where a critical region's second path comes from (config.dualPath). */
+  peers?: MeshPeers;
 }
 
 /**
@@ -40,6 +44,8 @@ export class Mesh<S extends MeshStream = MeshStream> {
   readonly #copies: RegionCopies<S>;
   readonly #guard: FeedGuard;
   readonly #sweeper: Sweeper;
+  /** A critical region's second copies (config.dualPath with peers); undefined elsewhere. */
+  readonly #dual: DualPath | undefined;
   /** Pulls under way, one per stream: concurrent joins share it. */
   readonly #pulling = new Map<string, Promise<S>>();
   /** This node drains: no region lease, downstreams told to move (see drain()). */
@@ -53,6 +59,19 @@ export class Mesh<S extends MeshStream = MeshStream> {
       this.resolveStream(stream).catch((err) => log.warn({ stream, err: String(err) }, failure));
     };
     const release = (stream: string, pipe: InboundPipe, reason: string) => this.#broker.release(stream, pipe, reason);
+    this.#dual =
+      config.dualPath && o.peers
+        ? new DualPath({
+            config,
+            peers: o.peers,
+            log,
+            release,
+            stream: (id) => media.stream(id),
+            open: (upstream, streamId, stream) =>
+              this.#broker.open(upstream, streamId, stream, 'primary', { group: DUAL_PATH_GROUP, secondary: true }),
+          })
+        : undefined;
+    const merge = (role: string) => (role === 'primary' && this.#dual ? { group: DUAL_PATH_GROUP } : undefined);
     this.#broker = new PipeBroker({
       config,
       bus,
@@ -84,9 +103,18 @@ export class Mesh<S extends MeshStream = MeshStream> {
       delivering: (stream, pipe, ms) => stream.program.sourceAlive(sourceIdOf(pipe), ms),
       closeStream: (stream) => media.stream(stream)?.close(),
       ...(media.pathBlocked ? { pathBlocked: (upstream: string) => media.pathBlocked?.(upstream) } : {}),
-      open: (upstream, streamId, stream) => this.#broker.open(upstream, streamId, stream, 'primary'),
-      dropBackup: (stream, reason) => this.#guard.dropBackup(stream, reason),
-      checkFeeds: (copy) => this.#guard.check(copy),
+      open: (upstream, streamId, stream, merged) =>
+        this.#broker.open(upstream, streamId, stream, 'primary', merged ? { group: DUAL_PATH_GROUP } : undefined),
+      ...(this.#dual ? { ensureDual: (copy, stream) => this.#dual!.ensure(copy, stream) } : {}),
+      dropBackup: (stream, reason) => {
+        this.#guard.dropBackup(stream, reason);
+        this.#dual?.drop(stream, reason);
+      },
+      checkFeeds: async (copy) => {
+        await this.#guard.check(copy);
+        const stream = media.stream(copy.stream);
+        if (this.#dual && stream && this.#copies.get(copy.stream) === copy) await this.#dual.ensure(copy, stream);
+      },
       watch: (streamId, stream) => this.#guard.watch(streamId, stream),
       ensureBackup: (...args) => this.#guard.ensureBackup(...args),
     });
@@ -96,7 +124,8 @@ export class Mesh<S extends MeshStream = MeshStream> {
       media,
       log,
       release,
-      open: (...args) => this.#broker.open(...args),
+      // The holder's fresh primary pipe joins the dual path's merge like the one it replaces.
+      open: (upstream, streamId, stream, role) => this.#broker.open(upstream, streamId, stream, role, merge(role)),
       copies: this.#copies,
       pulling: (stream) => this.#pulling.has(stream),
     });
@@ -126,7 +155,9 @@ export class Mesh<S extends MeshStream = MeshStream> {
     const local = this.#o.media.stream(stream);
     // Live *and fed*: a stream whose upstream went away keeps its stable
     // producers for a grace time, and that is exactly when it must be pulled again.
-    if (local?.live && local.program.fed) return local;
+    // (A dual path's second copy alone is not the region's copy: the first path is pulled again.)
+    const secondOnly = this.#dual?.second(stream) !== undefined && !this.#copies.get(stream);
+    if (local?.live && local.program.fed && !secondOnly) return local;
     let pending = this.#pulling.get(stream);
     if (!pending) {
       pending = this.#copies.take(stream);
@@ -177,10 +208,10 @@ export class Mesh<S extends MeshStream = MeshStream> {
   /** The pipes with what each one's path did so far (RTT, NACKs, retransmissions, loss): for ops. */
   async linkReport(): Promise<PipeSummary[]> {
     return Promise.all(
-      this.#entries().map(async ({ summary, pipe }) => ({
-        ...summary,
-        link: await pipe.linkStats().catch(() => undefined),
-      })),
+      this.#entries().map(async ({ summary, pipe }) => {
+        const dualPath = pipe.mergeShare?.();
+        return { ...summary, link: await pipe.linkStats().catch(() => undefined), ...(dualPath ? { dualPath } : {}) };
+      }),
     );
   }
 
@@ -203,7 +234,12 @@ export class Mesh<S extends MeshStream = MeshStream> {
   }
 
   #entries(): PipeEntry[] {
-    return [...this.#broker.pipeEntries(), ...this.#copies.pipeEntries(), ...this.#guard.pipeEntries()];
+    return [
+      ...this.#broker.pipeEntries(),
+      ...this.#copies.pipeEntries(),
+      ...this.#guard.pipeEntries(),
+      ...(this.#dual?.pipeEntries() ?? []),
+    ];
   }
 
   close(): void {
@@ -212,10 +248,13 @@ export class Mesh<S extends MeshStream = MeshStream> {
     this.#broker.close('node closing');
     this.#copies.close('node closing');
     this.#guard.close('node closing');
+    this.#dual?.close('node closing');
   }
 
   /** Upstream tore its end down (its publisher left): drop our copy; viewers are told the stream ended. */
   #upstreamEnded(streamId: string, pipeId: string): void {
+    // A dual path's second copy: the first goes on; the holder's next check pulls another.
+    if (this.#dual?.upstreamEnded(streamId, pipeId)) return;
     const backup = this.#guard.backup(streamId);
     if (backup && backup.pipeId === pipeId) {
       // Only the backup copy went: the program goes on from the primary's.

@@ -112,14 +112,30 @@ export class PipeBroker {
     return new Set([...this.#out.values()].map((p) => p.peer.nodeId)).size;
   }
 
-  /** Ask `upstream` for a pipe of `stream` into our router, as its `role` copy. Connected when it resolves. */
-  async open(upstream: string, streamId: string, stream: MeshStream, role: SourceRole): Promise<InboundPipe> {
-    return this.#d.media.openInbound(stream, role, upstream, (offer) => {
-      const request: PipeOpenRequest = { stream: streamId, region: this.#d.config.region, offer };
-      return this.#d.bus.request(upstream, PIPE_METHODS.open, request, PipeOpenResponse, {
-        timeoutMs: OPEN_TIMEOUT_MS,
-      });
-    });
+  /**
+   * Ask `upstream` for a pipe of `stream` into our router, as its `role` copy (with `merge`: as a path of
+   * that merged program source, the dual path; `secondary`: the program and scores only, the first path
+   * brings the commentary). Connected when it resolves.
+   */
+  async open(
+    upstream: string,
+    streamId: string,
+    stream: MeshStream,
+    role: SourceRole,
+    merge?: { group: string; secondary?: boolean },
+  ): Promise<InboundPipe> {
+    return this.#d.media.openInbound(
+      stream,
+      role,
+      upstream,
+      (offer) => {
+        const request: PipeOpenRequest = { stream: streamId, region: this.#d.config.region, offer };
+        return this.#d.bus.request(upstream, PIPE_METHODS.open, request, PipeOpenResponse, {
+          timeoutMs: OPEN_TIMEOUT_MS,
+        });
+      },
+      merge ? { merge: merge.group, secondary: merge.secondary === true } : undefined,
+    );
   }
 
   /** Close one of our inbound pipes and tell its upstream (if it is still there) to let its end go too. */

@@ -2,6 +2,7 @@ import type { ClaimResult, IngestRole, Logger, RegionClaim, RenewResult } from '
 import type {
   PipeCommentaryRequest,
   PipeLinkStats,
+  PipeMergeShare,
   PipeOpenRequest,
   PipeOpenResponse,
   PipeSummary,
@@ -83,6 +84,8 @@ export interface InboundPipe {
   applyCommentary(change: CommentaryChange): Promise<void>;
   /** What the path did to the program's media so far (receiving end). */
   linkStats(): Promise<PipeLinkStats>;
+  /** One path of a merged (dual-path) source: what the merge took from it; undefined for a pipe of its own. */
+  mergeShare?(): PipeMergeShare | undefined;
   /** Bytes of anything (RTP, RTCP, SCTP) that reached our end so far: 0 means nothing gets through. */
   bytesReceived(): Promise<number>;
   close(reason: string): void;
@@ -121,6 +124,8 @@ export interface MeshMedia<S extends MeshStream = MeshStream> {
     role: SourceRole,
     upstream: string,
     ask: (offer: PipeOffer) => Promise<PipeOpenResponse>,
+    /** `merge`: a path of that merged program source; `secondary`: program and scores only (no commentary). */
+    options?: { merge?: string; secondary?: boolean },
   ): Promise<InboundPipe>;
   /** The upstream end, connected to the downstream's `offer`. */
   openOutbound(stream: MeshStream, offer: PipeOffer, peer: { nodeId: string; region: string }): Promise<OutboundPipe>;
@@ -134,5 +139,19 @@ export interface MeshMedia<S extends MeshStream = MeshStream> {
 /** A pipe of this node as ops see it: its summary, and the pipe to ask what its path did. */
 export interface PipeEntry {
   summary: PipeSummary;
-  pipe: { linkStats(): Promise<PipeLinkStats> };
+  pipe: { linkStats(): Promise<PipeLinkStats>; mergeShare?(): PipeMergeShare | undefined };
+}
+
+/** A node of the cluster as the dual path picks its second upstream (NodeRegistry records). */
+export interface MeshPeer {
+  id: string;
+  region: string;
+  roles: readonly string[];
+  draining?: boolean;
+}
+
+/** The cluster's nodes and who holds each region's copy (NodeRegistry + StreamDirectory). */
+export interface MeshPeers {
+  list(): Promise<MeshPeer[]>;
+  regionHolder(stream: string, region: string): Promise<string | null>;
 }

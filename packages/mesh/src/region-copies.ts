@@ -18,8 +18,13 @@ export interface RegionCopiesDeps<S extends MeshStream = MeshStream> extends Omi
   draining(): boolean;
   /** Source `pipe` of `stream` delivered media within `ms` (its producers are spliced into the program). */
   delivering(stream: MeshStream, pipe: InboundPipe, ms: number): boolean;
-  /** Ask `upstream` for a pipe of the stream (PipeBroker.open). */
-  open(upstream: string, streamId: string, stream: MeshStream): Promise<InboundPipe>;
+  /**
+   * Ask `upstream` for a pipe of the stream (PipeBroker.open); `merged`: as the first path of a dual-path
+   * copy (this node holds a critical region's copy).
+   */
+  open(upstream: string, streamId: string, stream: MeshStream, merged: boolean): Promise<InboundPipe>;
+  /** Keep the second path of a dual-path copy coming (DualPath.ensure); absent: the region is not critical. */
+  ensureDual?(copy: RegionCopy, stream: MeshStream): Promise<void>;
   /** Start recording which ingest copy feeds the stream (FeedGuard.watch). */
   watch(streamId: string, stream: MeshStream): void;
   /** Pull the backup ingest's copy next to the primary's (FeedGuard.ensureBackup). */
@@ -96,8 +101,10 @@ export class RegionCopies<S extends MeshStream = MeshStream> {
     let upstream = claimed.won ? ingest : claimed.winner;
     const stream = await media.getOrCreateStream(streamId);
     try {
+      // A critical region's holder merges this copy with a second one over another path.
+      const dual = (won: boolean) => won && this.#d.ensureDual !== undefined;
       try {
-        this.track(streamId, await this.#d.open(upstream, streamId, stream));
+        this.track(streamId, await this.#d.open(upstream, streamId, stream, dual(claimed.won)));
       } catch (err) {
         if (claimed.won || !(err instanceof ClusterError)) throw err;
         const dead = await this.#d.liveness.isDead(upstream).catch((e) => {
@@ -116,7 +123,7 @@ export class RegionCopies<S extends MeshStream = MeshStream> {
         await directory.forgetNode(upstream);
         const retry = await directory.claimRegionCopy(streamId, config.region, self, ttl);
         upstream = retry.won ? ingest : retry.winner;
-        this.track(streamId, await this.#d.open(upstream, streamId, stream));
+        this.track(streamId, await this.#d.open(upstream, streamId, stream, dual(retry.won)));
         claimed = retry;
       }
       // Where a join's time goes when it has to bring the stream: Redis, then the pipe set-up.
@@ -138,6 +145,8 @@ export class RegionCopies<S extends MeshStream = MeshStream> {
         await directory.release(claimed.claim).catch(() => false);
         claimed = { ...claimed, won: false };
       }
+      const copy = this.#copies.get(streamId);
+      if (claimed.won && copy && this.#d.ensureDual) void this.#d.ensureDual(copy, stream);
       if (claimed.won && ingestCopies.backup) {
         void this.#d.ensureBackup(streamId, stream, ingestCopies.backup, upstream);
       }
@@ -190,8 +199,10 @@ export class RegionCopies<S extends MeshStream = MeshStream> {
       }
       if (upstream && upstream !== from) {
         try {
-          const fresh = this.track(streamId, await this.#d.open(upstream, streamId, stream));
           const keep = claim?.won ? claim.claim : old.claim;
+          // The region's holder of a critical region merges the fresh pipe with its second path, as before.
+          const merged = !!keep && this.#d.ensureDual !== undefined;
+          const fresh = this.track(streamId, await this.#d.open(upstream, streamId, stream, merged));
           // Make before break: the old pipe feeds the program until the fresh one does.
           const due = Date.now() + MOVE_MEDIA_WAIT_MS;
           while (Date.now() < due && !fresh.pipe.closed && !this.#d.delivering(stream, fresh.pipe, 200)) {

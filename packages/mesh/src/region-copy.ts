@@ -12,7 +12,7 @@ export interface RegionCopyDeps {
   release(stream: string, pipe: InboundPipe, reason: string): void;
   /** Close the stream's router here (its viewers are told it ended). */
   closeStream(stream: string): void;
-  /** Drop the stream's backup copy, if any (FeedGuard). */
+  /** Drop the stream's backup copy and the dual path's second copy, if any (FeedGuard, DualPath). */
   dropBackup(stream: string, reason: string): void;
   /** The holder's periodic check of both ingest copies (FeedGuard). */
   checkFeeds(copy: RegionCopy): Promise<void>;
@@ -80,6 +80,9 @@ export class RegionCopy {
       if (now - this.#idleSince >= this.#d.config.lingerMs) {
         this.#d.log.info({ stream: this.stream }, 'no viewers for the linger time: releasing the region copy');
         this.drop('linger expired');
+        // The backup's and the dual path's second copy go too, their upstreams told (closing the router
+        // alone would leave their ends open there, keeping those copies "in use").
+        this.#d.dropBackup(this.stream, 'linger expired');
         this.#d.closeStream(this.stream);
         return;
       }

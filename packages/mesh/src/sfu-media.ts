@@ -1,7 +1,7 @@
-import type { PipeLinkStats, PipeOpenResponse } from '@matchmesh/protocol';
-import { openPipeTunnel, type PipeTunnel } from './pipe-tunnel.ts';
+import type { PipeLinkStats, PipeMergeShare, PipeOpenResponse } from '@matchmesh/protocol';
 import { PipeIn, type PipeListen, PipeOut, type SourceRole, type StreamRouter } from '@matchmesh/sfu';
 import type { MeshConfig } from './config.ts';
+import { openPipeTunnel, type PipeTunnel } from './pipe-tunnel.ts';
 import type { CommentaryChange, InboundPipe, MeshMedia, MeshStream, OutboundPipe } from './ports.ts';
 
 /** The streams of this node (the node's MediaService). */
@@ -38,6 +38,22 @@ class SfuInbound implements InboundPipe {
   }
   linkStats(): Promise<PipeLinkStats> {
     return this.pipe.linkStats();
+  }
+  mergeShare(): PipeMergeShare | undefined {
+    const { mergeGroup, pathId } = this.pipe;
+    if (!mergeGroup || !pathId) return undefined;
+    const report = this.pipe.stream.program.mergeReport(mergeGroup);
+    const mine = report?.paths.get(pathId);
+    if (!report || !mine) return undefined;
+    let sent = 0;
+    for (const p of report.paths.values()) sent += p.won;
+    return {
+      won: mine.won,
+      duplicates: mine.duplicates,
+      unmatched: mine.unmatched,
+      share: sent > 0 ? mine.won / sent : 0,
+      residual: report.missing,
+    };
   }
   async bytesReceived(): Promise<number> {
     const [stats] = await this.pipe.transport.getStats();
@@ -107,8 +123,9 @@ export function sfuMedia(streams: StreamSource, config: MeshConfig, tunnel?: Tun
   return {
     stream: (id) => streams.stream(id),
     getOrCreateStream: (id) => streams.getOrCreateStream(id),
-    async openInbound(stream, role, upstream, ask) {
-      const pipe = await PipeIn.prepare(router(stream), listen, role, upstream);
+    async openInbound(stream, role, upstream, ask, options) {
+      const merge = options?.merge ? { group: options.merge, secondary: options.secondary === true } : undefined;
+      const pipe = await PipeIn.prepare(router(stream), listen, role, upstream, merge);
       let tcp: PipeTunnel | undefined;
       try {
         if (tunnel && (tcpUntil.get(upstream) ?? 0) > Date.now()) {

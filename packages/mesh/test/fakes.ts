@@ -205,6 +205,8 @@ export class FakeInbound extends EventEmitter<{ close: [string] }> implements In
     readonly stream: FakeStream,
     readonly role: SourceRole,
     readonly upstream: string,
+    /** The dual path's merge this pipe is a path of (MeshMedia.openInbound options). */
+    readonly merge: { merge?: string; secondary?: boolean } | undefined = undefined,
   ) {
     super();
   }
@@ -291,8 +293,9 @@ export class FakeMedia implements MeshMedia<FakeStream> {
     role: SourceRole,
     upstream: string,
     ask: (offer: PipeOffer) => Promise<PipeOpenResponse>,
+    options?: { merge?: string; secondary?: boolean },
   ): Promise<InboundPipe> {
-    const pipe = new FakeInbound(stream as FakeStream, role, upstream);
+    const pipe = new FakeInbound(stream as FakeStream, role, upstream, options);
     const answer = await ask({ ip: '10.0.0.2', port: 41000 + this.inbound.length });
     pipe.pipeId = answer.pipeId;
     const fake = stream as FakeStream;
@@ -328,6 +331,7 @@ export function memoryLogger() {
 
 export interface TestNode {
   id: string;
+  region: string;
   mesh: Mesh<FakeStream>;
   media: FakeMedia;
   viewers: Map<string, number>;
@@ -363,9 +367,19 @@ export class FakeCluster {
       media,
       logger: log.logger,
       localViewers: (stream) => viewers.get(stream) ?? 0,
+      // Nodes named ingest-* are ingests, the others relays.
+      peers: {
+        list: async () =>
+          this.nodes.map((n) => ({
+            id: n.id,
+            region: n.region,
+            roles: n.id.startsWith('ingest') ? ['ingest'] : ['relay'],
+          })),
+        regionHolder: async (stream, r) => this.directory.holder(stream, r) ?? null,
+      },
     });
     mesh.start();
-    const node = { id, mesh, media, viewers, log };
+    const node = { id, region, mesh, media, viewers, log };
     this.nodes.push(node);
     return node;
   }

@@ -122,6 +122,8 @@ export const PublishersDropResponse = z.object({ stream: StreamId, dropped: z.nu
 
 /** `GET /api/v1/pipes`: this node's pipes. */
 export const PipesResponse = z.object({ nodeId: z.string(), pipes: z.array(PipeSummary) });
+/** `GET /api/v1/pipes`: this node's pipes, or with `scope=cluster` every node's (ClusterPipes). */
+export const PipesQuery = TokenQuery.extend({ scope: z.enum(['node', 'cluster']).default('node') });
 
 // ------------------------------------------------------------------ HLS
 

@@ -86,6 +86,20 @@ export const PipeLinkStats = z.object({
 });
 export type PipeLinkStats = z.infer<typeof PipeLinkStats>;
 
+/**
+ * One path of a dual-path copy at the region holder: packets of the program that this path delivered first
+ * (`won`), after the other (`duplicates`, dropped), or before its numbering was learned (`unmatched`); `share`
+ * = won / all packets the merge sent; `residual` = packets neither path delivered (the same on every path).
+ */
+export const PipeMergeShare = z.object({
+  won: z.number().int().min(0),
+  duplicates: z.number().int().min(0),
+  unmatched: z.number().int().min(0),
+  share: z.number().min(0).max(1),
+  residual: z.number().int().min(0),
+});
+export type PipeMergeShare = z.infer<typeof PipeMergeShare>;
+
 export const PipeSummary = z.object({
   id: z.string(),
   stream: StreamId,
@@ -97,8 +111,17 @@ export const PipeSummary = z.object({
   path: z.enum(['udp', 'tcp']).optional(),
   /** The path's figures (GET /api/v1/pipes, metrics); absent in heartbeat-sized summaries. */
   link: PipeLinkStats.optional(),
+  /** An incoming pipe that is one path of a critical region's dual path: what the packet-by-packet merge took from it. */
+  dualPath: PipeMergeShare.optional(),
 });
 export type PipeSummary = z.infer<typeof PipeSummary>;
+
+/** A cluster's pipes (`GET /api/v1/pipes?scope=cluster`): every node's, and the nodes that did not answer. */
+export const ClusterPipes = z.object({
+  nodes: z.array(z.object({ nodeId: z.string(), region: z.string(), pipes: z.array(PipeSummary) })),
+  unreachable: z.array(z.string()),
+});
+export type ClusterPipes = z.infer<typeof ClusterPipes>;
 
 /** One relay a viewer may watch from (`GET /api/v1/streams/:stream/edges`). */
 export const EdgeNode = z.object({

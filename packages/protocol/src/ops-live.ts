@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { NodeRecord, StreamSummary } from './cluster.ts';
 import { StreamId } from './ids.ts';
-import { PipeSummary } from './mesh.ts';
+import { ClusterPipes, PipeSummary } from './mesh.ts';
 import { CostResponse, ReportSummary } from './ops.ts';
 
 /*
@@ -21,6 +21,8 @@ export const OpsSnapshot = z.object({
   nodes: z.array(NodeRecord),
   streams: z.array(StreamSummary),
   pipes: z.array(PipeSummary),
+  /** Every node's pipes (`GET /api/v1/pipes?scope=cluster`); null/absent when that read failed or is missing. */
+  clusterPipes: ClusterPipes.nullable().optional(),
   cost: CostResponse.nullable(),
   reports: z.array(ReportSummary).nullable(),
 });

@@ -47,6 +47,7 @@ export {
   type SimulcastLayer,
 } from './sdp/simulcast.ts';
 export { DEFAULT_FEED_WINDOW, FeedPacer } from './stable/FeedPacer.ts';
+export { PathMerge, type PathShare } from './stable/PathMerge.ts';
 export { h264SpsSize, keyFramePictureSize, type PictureSize } from './stable/picture.ts';
 export { Splicer } from './stable/Splicer.ts';
 export { StableLayer } from './stable/StableLayer.ts';
@@ -59,7 +60,7 @@ export {
   StableProgram,
   type SwitchRecord,
 } from './stable/StableProgram.ts';
-export { type SpliceInfo, STABLE_SSRC, StableTrack } from './stable/StableTrack.ts';
+export { type MergeReport, type SpliceInfo, STABLE_SSRC, StableTrack } from './stable/StableTrack.ts';
 export type { LayerInfo, LayerOutput } from './stable/types.ts';
 export { WhepSession } from './WhepSession.ts';
 export { type WhipOptions, WhipSession } from './WhipSession.ts';

@@ -236,15 +236,32 @@ export class PipeIn extends EventEmitter<PipeEvents> {
   readonly role: SourceRole;
   /** Where the pipe comes from (ops). */
   readonly upstream: string;
+  /**
+   * The merged program source this pipe is one path of (a critical region's dual path: the copies of
+   * every pipe of the group are merged packet by packet); undefined: the pipe is a source of its own.
+   */
+  readonly mergeGroup: string | undefined;
   #detachScores: (() => void) | undefined;
   #closed = false;
+  /**
+   * A second path of a merged source: it carries the program and scores only. The first path brings the
+   * commentary (the same producers, under the same ids: a second copy would collide in the router).
+   */
+  #secondary = false;
 
-  private constructor(stream: StreamRouter, transport: types.PipeTransport, role: SourceRole, upstream: string) {
+  private constructor(
+    stream: StreamRouter,
+    transport: types.PipeTransport,
+    role: SourceRole,
+    upstream: string,
+    mergeGroup: string | undefined,
+  ) {
     super();
     this.stream = stream;
     this.transport = transport;
     this.role = role;
     this.upstream = upstream;
+    this.mergeGroup = mergeGroup;
     // The transport lives in the stream's router, so the stream closing closes
     // it too; listening on the long-lived stream would leak one listener per pipe.
     transport.observer.once('close', () => this.close('transport closed'));
@@ -256,9 +273,17 @@ export class PipeIn extends EventEmitter<PipeEvents> {
     listen: PipeListen,
     role: SourceRole = 'primary',
     upstream = 'upstream',
+    merge?: { group: string; secondary?: boolean },
   ): Promise<PipeIn> {
     const transport = await createPipeTransport(stream, listen, { pipe: 'in', role, upstream });
-    return new PipeIn(stream, transport, role, upstream);
+    const pipe = new PipeIn(stream, transport, role, upstream, merge?.group);
+    pipe.#secondary = merge?.secondary === true;
+    return pipe;
+  }
+
+  /** The program source id this pipe's producers feed as a path of (merged), or as (alone). */
+  get pathId(): string | undefined {
+    return this.pipeId === undefined ? undefined : `pipe-${this.pipeId}`;
   }
 
   get offer(): PipeEndpoint {
@@ -279,6 +304,7 @@ export class PipeIn extends EventEmitter<PipeEvents> {
     await this.transport.connect({ ip: answer.ip, port: answer.port, srtpParameters: answer.srtpParameters });
     const program: types.Producer[] = [];
     for (const piped of answer.producers) {
+      if (this.#secondary && piped.source !== 'program') continue;
       const producer = await this.transport.produce({
         id: piped.id,
         kind: piped.kind,
@@ -292,12 +318,14 @@ export class PipeIn extends EventEmitter<PipeEvents> {
     // Spliced into the relay's own stable program: this pipe dying or being
     // replaced (another upstream, the backup's copy) closes nothing viewers hold.
     if (program.length > 0) {
+      const own = `pipe-${answer.pipeId}`;
       await this.stream.attachProgram({
-        id: `pipe-${answer.pipeId}`,
+        id: this.mergeGroup ?? own,
         role: this.role,
         producers: program,
-        label: `pipe:${this.upstream}`,
-        close: (reason) => this.close(reason),
+        label: this.mergeGroup ? `merged:${this.mergeGroup}` : `pipe:${this.upstream}`,
+        // One path of a merged source is never replaced as a whole: its pipe closes on its own.
+        ...(this.mergeGroup ? { path: own } : { close: (reason: string) => this.close(reason) }),
       });
     }
     if (answer.scores) {
@@ -313,7 +341,7 @@ export class PipeIn extends EventEmitter<PipeEvents> {
 
   /** The upstream's commentary changed: produce the new voices into the stream, close the ended ones. */
   async applyCommentary(change: CommentaryChange): Promise<void> {
-    if (this.#closed) return;
+    if (this.#closed || this.#secondary) return;
     for (const piped of change.added) {
       const producer = await this.transport.produce({
         id: piped.id,

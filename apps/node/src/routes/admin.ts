@@ -1,6 +1,7 @@
 import { scaleAdvice } from '@matchmesh/cluster';
 import type { Mesh } from '@matchmesh/mesh';
 import {
+  ClusterPipes,
   DrainBody,
   type DrainRemaining,
   DrainResponse,
@@ -8,6 +9,7 @@ import {
   type NewOpsEvent,
   NodeParams,
   NodesResponse,
+  PipesQuery,
   PipesResponse,
   ProgramResponse,
   PublishersDropResponse,
@@ -22,6 +24,7 @@ import {
 import type { MediaService } from '@matchmesh/sfu';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
 import type { ClusterLink } from '../cluster/ClusterLink.ts';
 import { authorize } from '../http/auth.ts';
 import { HttpProblem } from '../http/problem.ts';
@@ -37,6 +40,8 @@ export interface AdminDeps {
   signaling: SignalingServer;
   mesh: () => Mesh | undefined;
   nodeId: string;
+  /** Every node's pipes (wiring/clusterPipes.ts): `GET /api/v1/pipes?scope=cluster`. */
+  clusterPipes?: () => Promise<ClusterPipes>;
   /** The events feed (drains and undrains go in it); never throws. */
   recordEvent?: (event: NewOpsEvent) => Promise<void>;
   /** What this node holds right now (its drain status is answered from it, not from its last heartbeat). */
@@ -159,14 +164,25 @@ export async function registerAdmin(app: FastifyInstance, deps: AdminDeps): Prom
     },
   );
 
-  /** This node's pipes: `out` to downstream relays, `in` from its upstream, with what each one's path did. */
+  /**
+   * This node's pipes: `out` to downstream relays, `in` from its upstream, with what each one's path did;
+   * `?scope=cluster`: every node's, asked over the node bus.
+   */
   r.get(
     '/api/v1/pipes',
-    { schema: { querystring: TokenQuery, response: { 200: PipesResponse, ...problemResponses } } },
-    async () => ({
-      nodeId: deps.nodeId,
-      pipes: (await deps.mesh()?.linkReport()) ?? [],
-    }),
+    {
+      schema: {
+        querystring: PipesQuery,
+        response: { 200: z.union([PipesResponse, ClusterPipes]), ...problemResponses },
+      },
+    },
+    async (request) => {
+      if (request.query.scope === 'cluster') {
+        if (!deps.clusterPipes) throw new HttpProblem(404, 'Not Found', 'this node has no cluster view');
+        return clusterOr503(deps.clusterPipes());
+      }
+      return { nodeId: deps.nodeId, pipes: (await deps.mesh()?.linkReport()) ?? [] };
+    },
   );
 
   /** Relays each region's audience needs now (an autoscaler's figure; `matchmesh scale-advice`). */

@@ -1,4 +1,5 @@
 import {
+  ClusterPipes,
   CostResponse,
   NodesResponse,
   type OpsSnapshot,
@@ -26,10 +27,11 @@ export function opsSnapshot(app: FastifyInstance, nodeId: string) {
   const optional = <T>(p: Promise<T>): Promise<T | null> => p.catch(() => null);
 
   return async (token: string): Promise<OpsSnapshot> => {
-    const [nodes, streams, pipes, cost, reports] = await Promise.all([
+    const [nodes, streams, pipes, clusterPipes, cost, reports] = await Promise.all([
       read('/api/v1/nodes', token, NodesResponse),
       read('/api/v1/streams', token, StreamsResponse),
       read('/api/v1/pipes', token, PipesResponse),
+      optional(read('/api/v1/pipes?scope=cluster', token, ClusterPipes)),
       optional(read('/api/v1/cost', token, CostResponse)),
       optional(read('/api/v1/reports', token, ReportsResponse)),
     ]);
@@ -39,6 +41,7 @@ export function opsSnapshot(app: FastifyInstance, nodeId: string) {
       nodes: nodes.nodes,
       streams: streams.streams,
       pipes: pipes.pipes,
+      clusterPipes,
       cost,
       reports: reports?.reports ?? null,
     };

@@ -99,8 +99,27 @@ export function OpsPage() {
           </div>
           <h2>Streams</h2>
           <StreamsTable streams={snapshot?.streams ?? []} />
-          <h2>Pipes of {snapshot?.nodeId ?? 'this node'}</h2>
-          <PipesTable pipes={snapshot?.pipes ?? []} nodeId={snapshot?.nodeId ?? 'this node'} />
+          {snapshot?.clusterPipes ? (
+            <section data-testid="ops-cluster-pipes">
+              <h2>Pipes of the cluster</h2>
+              {snapshot.clusterPipes.nodes.map((n) => (
+                <section key={n.nodeId} data-node={n.nodeId}>
+                  <h3>
+                    {n.nodeId} <span className="muted">{n.region}</span>
+                  </h3>
+                  <PipesTable pipes={n.pipes} nodeId={n.nodeId} />
+                </section>
+              ))}
+              {snapshot.clusterPipes.unreachable.length > 0 ? (
+                <p className="muted">Did not answer: {snapshot.clusterPipes.unreachable.join(', ')}</p>
+              ) : null}
+            </section>
+          ) : (
+            <>
+              <h2>Pipes of {snapshot?.nodeId ?? 'this node'}</h2>
+              <PipesTable pipes={snapshot?.pipes ?? []} nodeId={snapshot?.nodeId ?? 'this node'} />
+            </>
+          )}
         </section>
         <aside className="ops-side">
           <h2>Events</h2>

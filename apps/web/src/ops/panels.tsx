@@ -125,6 +125,7 @@ export function PipesTable({ pipes, nodeId }: { pipes: readonly PipeSummary[]; n
           <th>RTT</th>
           <th>lost on the way</th>
           <th>reported lost</th>
+          <th>dual path won</th>
         </tr>
       </thead>
       <tbody>
@@ -139,6 +140,9 @@ export function PipesTable({ pipes, nodeId }: { pipes: readonly PipeSummary[]; n
             <td className="num">{p.link?.rttMs !== undefined ? `${Math.round(p.link.rttMs)} ms` : '—'}</td>
             <td className="num">{p.link ? pct(p.link.nacked, p.link.packets) : '—'}</td>
             <td className="num">{p.link ? pct(p.link.lost, p.link.packets) : '—'}</td>
+            <td className="num" data-dual-share={p.dualPath?.share}>
+              {p.dualPath ? `${(100 * p.dualPath.share).toFixed(1)} % (residual ${p.dualPath.residual})` : '—'}
+            </td>
           </tr>
         ))}
       </tbody>

@@ -1,7 +1,13 @@
 import { EventEmitter } from 'node:events';
 import type { types } from 'mediasoup';
 import { DEFAULT_FEED_WINDOW } from './FeedPacer.ts';
-import { KEY_FRAME_REQUEST_DELAY_MS, type SpliceAt, type SpliceInfo, StableTrack } from './StableTrack.ts';
+import {
+  KEY_FRAME_REQUEST_DELAY_MS,
+  type MergeReport,
+  type SpliceAt,
+  type SpliceInfo,
+  StableTrack,
+} from './StableTrack.ts';
 
 export type SourceRole = 'primary' | 'backup';
 
@@ -14,6 +20,12 @@ export interface ProgramSource {
   label: string;
   /** Called when a newer source of the same role replaces this one. */
   close?(reason: string): void;
+  /**
+   * One path of a merged source (the dual path of a critical region): every
+   * source attached under the same `id` with a `path` is merged packet by
+   * packet (first copy of each packet wins) and is one source to the program.
+   */
+  path?: string;
 }
 
 export interface ProgramOptions {
@@ -117,6 +129,8 @@ export class StableProgram extends EventEmitter<StableProgramEvents> {
   readonly #tracks = new Map<types.MediaKind, StableTrack>();
   readonly #creating = new Map<types.MediaKind, Promise<StableTrack>>();
   readonly #sources = new Map<string, Attached>();
+  /** When each path of a merged source was attached (alive until its first packet is due). */
+  readonly #pathAttachedAt = new Map<string, number>();
   #active: Attached | undefined;
   #everActive = false;
   #lastSwitchAt = Number.NEGATIVE_INFINITY;
@@ -169,10 +183,28 @@ export class StableProgram extends EventEmitter<StableProgramEvents> {
     return s ? { ...s, lastPacketMsAgo: this.#silentFor(s) } : undefined;
   }
 
-  /** Has the source delivered a packet within `ms`? A just-attached source counts as alive. */
+  /**
+   * Has the source delivered a packet within `ms`? A just-attached source
+   * counts as alive. `id` may name one path of a merged source: whether that
+   * path delivered (won or duplicate).
+   */
   sourceAlive(id: string, ms: number): boolean {
     const s = this.#sources.get(id);
-    if (!s) return false;
+    if (!s) return this.#pathAlive(id, ms);
+    return this.#aliveFor(s, ms);
+  }
+
+  #pathAlive(path: string, ms: number): boolean {
+    for (const t of this.#tracks.values()) {
+      const source = t.sourceOfPath(path);
+      if (!source) continue;
+      const at = t.mergeReport(source)?.paths.get(path)?.lastAt ?? this.#pathAttachedAt.get(path);
+      if (at !== undefined && now() - at < ms) return true;
+    }
+    return false;
+  }
+
+  #aliveFor(s: Attached, ms: number): boolean {
     const silent = this.#silentFor(s);
     return silent === null ? now() - s.attachedAt < ms : silent < ms;
   }
@@ -202,11 +234,49 @@ export class StableProgram extends EventEmitter<StableProgramEvents> {
     };
   }
 
+  /**
+   * Per path of the merged source `id` (summed over media kinds): packets won,
+   * duplicates dropped, unmatched, and the packets no path delivered.
+   */
+  mergeReport(id: string): MergeReport | undefined {
+    let out: MergeReport | undefined;
+    for (const t of this.#tracks.values()) {
+      const r = t.mergeReport(id);
+      if (!r) continue;
+      out ??= { paths: new Map(), missing: 0 };
+      out.missing += r.missing;
+      for (const [path, share] of r.paths) {
+        const p = out.paths.get(path) ?? { won: 0, duplicates: 0, unmatched: 0, lastAt: undefined };
+        p.won += share.won;
+        p.duplicates += share.duplicates;
+        p.unmatched += share.unmatched;
+        if (share.lastAt !== undefined && (p.lastAt === undefined || share.lastAt > p.lastAt)) p.lastAt = share.lastAt;
+        out.paths.set(path, p);
+      }
+    }
+    return out;
+  }
+
   /** Add a live feed. Its media is forwarded once it is selected (at once if nothing better is live). */
   async attach(source: ProgramSource): Promise<void> {
     if (this.#closed) throw new Error('program closed');
     clearTimeout(this.#grace);
     this.#grace = undefined;
+    const path = source.path;
+    if (path) this.#pathAttachedAt.set(path, now());
+    const existing = this.#sources.get(source.id);
+    if (path && existing) {
+      // Another path of a merged source: its packets join the merge; the program sees no new source.
+      for (const producer of source.producers) {
+        const track = this.#tracks.get(producer.kind) ?? (await this.#trackFor(producer));
+        await track.addSource(source.id, producer, path);
+      }
+      for (const producer of source.producers) {
+        if (producer.closed) this.#detachPath(source.id, path);
+        else producer.observer.once('close', () => this.#detachPath(source.id, path));
+      }
+      return;
+    }
     const entry: Attached = { ...source, attachedAt: now(), aliveSince: undefined, demotedAt: 0 };
     let added = false;
     for (const producer of source.producers) {
@@ -215,19 +285,28 @@ export class StableProgram extends EventEmitter<StableProgramEvents> {
         added = true;
         track = await this.#trackFor(producer);
       }
-      await track.addSource(source.id, producer);
+      await track.addSource(source.id, producer, path);
     }
     // Only now can it be selected: every track knows it (the selection tick
     // runs meanwhile and would otherwise switch half of the kinds).
     this.#sources.set(source.id, entry);
+    const gone = path ? () => this.#detachPath(source.id, path) : () => this.detach(source.id);
     for (const producer of source.producers) {
-      if (producer.closed) this.detach(source.id);
-      else producer.observer.once('close', () => this.detach(source.id));
+      if (producer.closed) gone();
+      else producer.observer.once('close', gone);
     }
     if (added) this.emit('changed');
     this.#timer ??= setInterval(() => this.#tick(), TICK_MS);
     this.#timer.unref?.();
     this.#evaluate();
+  }
+
+  /** One path of a merged source went away: the source goes on from its other paths, or goes with the last. */
+  #detachPath(id: string, path: string): void {
+    this.#pathAttachedAt.delete(path);
+    let left = false;
+    for (const t of this.#tracks.values()) if (t.removePath(id, path)) left = true;
+    if (!left) this.detach(id);
   }
 
   /** The source went away; the stable producers stay (for `graceMs` if nothing else feeds them). */

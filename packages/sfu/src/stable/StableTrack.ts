@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { types } from 'mediasoup';
 import { FeedPacer } from './FeedPacer.ts';
+import { PathMerge, type PathShare } from './PathMerge.ts';
 import { tsDiff } from './rtp.ts';
 import { type SpliceAt, type SpliceInfo, StableLayer } from './StableLayer.ts';
 
@@ -23,6 +24,13 @@ export const STABLE_SSRC: Record<types.MediaKind, number> = { audio: 0x6d6d_0a01
  */
 export const KEY_FRAME_REQUEST_DELAY_MS = 300;
 
+/**
+ * A merged source's path that never overlapped the others takes over the
+ * numbering when they have been silent this long (PathMerge): well under the
+ * program's silence switch, well over a frame interval.
+ */
+const MERGE_REANCHOR_MS = 150;
+
 /** How often each simulcast layer's RTCP Sender Report goes into the router. */
 const SENDER_REPORT_MS = 500;
 
@@ -31,12 +39,20 @@ const NTP_UNIX_OFFSET = 2_208_988_800;
 
 interface Source {
   id: string;
-  consumer: types.Consumer;
-  /** The consumer's SSRC of each source layer → the stable layer it feeds. */
-  layerOf: Map<number, number>;
+  /** Its consumers: one, or one per path of a merged source (by path id). */
+  consumers: Map<string, types.Consumer>;
+  /** A merged source (dual path): per stable layer, the merge of its paths' packets. */
+  merges: PathMerge[] | undefined;
   /** When a key frame was last asked of it (performance.now()), and a request waiting for the interval. */
   lastKeyFrameAskAt: number;
   trailing: NodeJS.Timeout | undefined;
+}
+
+/** What each path of a merged source did so far, summed over the layers. */
+export interface MergeReport {
+  paths: Map<string, Omit<PathShare, 'lastAt'> & { lastAt: number | undefined }>;
+  /** Packets no path delivered (the loss left after the merge). */
+  missing: number;
 }
 
 interface StableTrackEvents {
@@ -241,8 +257,41 @@ export class StableTrack extends EventEmitter<StableTrackEvents> {
     return this.#sources.has(sourceId);
   }
 
-  /** Start receiving a source's packets, every layer (not forwarded until selected). */
-  async addSource(sourceId: string, producer: types.Producer): Promise<void> {
+  /** The merged source whose paths include `path`, if any. */
+  sourceOfPath(path: string): string | undefined {
+    for (const s of this.#sources.values()) if (s.merges && s.consumers.has(path)) return s.id;
+    return undefined;
+  }
+
+  /** Per path of a merged source: packets won, duplicates, unmatched, last packet; undefined if not merged. */
+  mergeReport(sourceId: string): MergeReport | undefined {
+    const s = this.#sources.get(sourceId);
+    if (!s?.merges) return undefined;
+    const paths: MergeReport['paths'] = new Map();
+    for (const id of s.consumers.keys()) paths.set(id, { won: 0, duplicates: 0, unmatched: 0, lastAt: undefined });
+    let missing = 0;
+    for (const m of s.merges) {
+      missing += m.missing;
+      for (const [id, share] of m.shares()) {
+        const p = paths.get(id);
+        if (!p) continue;
+        p.won += share.won;
+        p.duplicates += share.duplicates;
+        p.unmatched += share.unmatched;
+        if (p.lastAt === undefined || share.lastAt > p.lastAt) p.lastAt = share.lastAt;
+      }
+    }
+    return { paths, missing };
+  }
+
+  /**
+   * Start receiving a source's packets, every layer (not forwarded until
+   * selected). With `path`, the producer is one path of a merged source:
+   * the packets of all its paths are merged packet by packet (PathMerge)
+   * before the source's layers see them — one source to the program, however
+   * many paths bring it.
+   */
+  async addSource(sourceId: string, producer: types.Producer, path?: string): Promise<void> {
     if (this.#closed) throw new Error('stable track closed');
     if (producer.kind !== this.kind) throw new Error(`source ${sourceId} is ${producer.kind}, track is ${this.kind}`);
     const simulcast = (producer.consumableRtpParameters.encodings?.length ?? 1) > 1;
@@ -261,21 +310,48 @@ export class StableTrack extends EventEmitter<StableTrackEvents> {
     ssrcs.forEach((ssrc, i) => {
       if (i + shift >= 0) layerOf.set(ssrc, i + shift);
     });
-    const source: Source = {
-      id: sourceId,
-      consumer,
-      layerOf,
-      lastKeyFrameAskAt: Number.NEGATIVE_INFINITY,
-      trailing: undefined,
-    };
-    this.#sources.set(sourceId, source);
+    let source = this.#sources.get(sourceId);
+    if (!source) {
+      source = {
+        id: sourceId,
+        consumers: new Map(),
+        merges: path
+          ? this.layers.map((l) => new PathMerge((packet) => l.onRtp(sourceId, packet), MERGE_REANCHOR_MS))
+          : undefined,
+        lastKeyFrameAskAt: Number.NEGATIVE_INFINITY,
+        trailing: undefined,
+      };
+      this.#sources.set(sourceId, source);
+    }
+    const key = path ?? sourceId;
+    source.consumers.get(key)?.close();
+    source.consumers.set(key, consumer);
     for (const i of layerOf.values()) this.layers[i]!.addSource(sourceId);
+    const merges = source.merges;
     consumer.on('rtp', (packet) => {
       if (this.#closed || packet.length < 12) return;
       const layer = layerOf.get(packet.readUInt32BE(8));
-      if (layer !== undefined) this.layers[layer]!.onRtp(sourceId, packet);
+      if (layer === undefined) return;
+      if (merges) merges[layer]!.push(key, packet, performance.now());
+      else this.layers[layer]!.onRtp(sourceId, packet);
     });
-    consumer.observer.once('close', () => this.removeSource(sourceId));
+    consumer.observer.once('close', () => {
+      if (path) this.removePath(sourceId, path);
+      else this.removeSource(sourceId);
+    });
+  }
+
+  /** One path of a merged source went away; the source goes with its last path. True while it has paths. */
+  removePath(sourceId: string, path: string): boolean {
+    const source = this.#sources.get(sourceId);
+    if (!source) return false;
+    const consumer = source.consumers.get(path);
+    source.consumers.delete(path);
+    for (const m of source.merges ?? []) m.removePath(path);
+    if (consumer && !consumer.closed) consumer.close();
+    if (source.consumers.size > 0) return true;
+    this.removeSource(sourceId);
+    return false;
   }
 
   removeSource(sourceId: string): void {
@@ -285,7 +361,7 @@ export class StableTrack extends EventEmitter<StableTrackEvents> {
     clearTimeout(source.trailing);
     this.#keyFrameAsked.delete(sourceId);
     for (const l of this.layers) l.removeSource(sourceId);
-    if (!source.consumer.closed) source.consumer.close();
+    for (const c of source.consumers.values()) if (!c.closed) c.close();
   }
 
   /** Every layer switches to `sourceId` (a layer the source does not feed keeps what it has, or nothing). */
@@ -330,9 +406,11 @@ export class StableTrack extends EventEmitter<StableTrackEvents> {
       this.#keyFrameAsked.delete(sourceId);
       source.trailing = undefined;
       source.lastKeyFrameAskAt = performance.now();
-      if (source.consumer.closed) return;
+      // A merged source asks every path: whichever delivers the key frame first wins.
+      const open = [...source.consumers.values()].filter((c) => !c.closed);
+      if (open.length === 0) return;
       this.keyFrameRequests++;
-      void source.consumer.requestKeyFrame().catch(() => undefined);
+      for (const c of open) void c.requestKeyFrame().catch(() => undefined);
     };
     const wait = source.lastKeyFrameAskAt + this.#keyFrameIntervalMs - performance.now();
     if (this.layers.length === 1 || wait <= 0) {
