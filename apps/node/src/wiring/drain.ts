@@ -6,6 +6,11 @@ import type { DrainRemaining, DrainStatus, NewOpsEvent, NodeRecord } from '@matc
  * region served. Pure over what the node counts; the node wires the counts.
  */
 
+/** Bus method: "your drain flag changed" (heartbeat now, act now). */
+export const DRAIN_NUDGE = 'node.drain-changed';
+/** An LL-HLS player fetches several times a second: one unseen this long has left a draining node. */
+export const DRAIN_HLS_WINDOW_MS = 3000;
+
 /** What the node counts of itself (each cheap and synchronous: called on every heartbeat while draining). */
 export interface DrainCounts {
   webrtcViewers(): number;
