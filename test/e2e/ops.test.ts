@@ -63,7 +63,15 @@ describe('ops page and egress figures', () => {
       `ops: egress ${self.load.egressBytes} B ($${self.load.egressCostUsd.toFixed(6)}), out ${(self.load.bitrateOut / 1e6).toFixed(2)} Mbit/s`,
     );
 
+    // The only relay of its region: the page asks before it forces the drain (409 without force).
+    const asked = new Promise<string>((resolve) =>
+      ops.once('dialog', (dialog) => {
+        resolve(dialog.message());
+        void dialog.accept();
+      }),
+    );
     await row.getByRole('button', { name: 'Drain' }).click();
+    expect(await asked).toMatch(/last relay serving region/);
     await ops
       .locator('[data-testid="ops-nodes"] [data-node="ops-1"][data-draining="yes"]')
       .waitFor({ timeout: 10_000 });

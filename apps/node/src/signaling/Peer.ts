@@ -219,6 +219,18 @@ export class Peer {
       },
       'peer joined',
     );
+    if (recv) {
+      // The same story in the session's log lines (problem reports read them) as the step-by-step way.
+      const { transport, consumers } = recv;
+      this.#log.info(
+        { transportId: transport.id, direction: 'recv', forceTcp: data.recv!.forceTcp },
+        'transport created',
+      );
+      this.#log.info(
+        { transportId: transport.id, consumers: consumers.map((c) => `${c.source}/${c.kind}:${c.id}`) },
+        'consuming',
+      );
+    }
     return {
       sessionId: this.#sessionId,
       routerRtpCapabilities: stream.rtpCapabilities,

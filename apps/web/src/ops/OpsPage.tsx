@@ -21,12 +21,19 @@ export function OpsPage() {
   const live = useOpsLive(token);
   const [actionError, setActionError] = useState<string | null>(null);
 
-  const setDraining = async (id: string, draining: boolean) => {
+  const setDraining = async (id: string, draining: boolean, force = false): Promise<void> => {
     const res = await fetch(`/api/v1/nodes/${encodeURIComponent(id)}/drain`, {
       method: 'POST',
       headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
-      body: JSON.stringify({ draining }),
+      body: JSON.stringify({ draining, force }),
     });
+    if (res.status === 409 && draining && !force) {
+      // The region's last serving relay: its viewers would have nowhere to go. Ops say so knowingly.
+      const detail = ((await res.json().catch(() => null)) as { detail?: string } | null)?.detail ?? 'last relay';
+      if (window.confirm(`${detail}\n\nDrain it anyway?`)) return setDraining(id, true, true);
+      setActionError(`drain ${id}: not drained (${detail})`);
+      return;
+    }
     setActionError(res.ok ? null : `drain ${id}: ${res.status}`);
     await live.refresh();
   };
