@@ -143,7 +143,11 @@ describe('region lease under a stalled holder', () => {
       const stoppedAt = await freezeBetweenRenewals(a);
       const holders: [number, string][] = [];
       await observe(3_000, async () => {
-        holders.push([Date.now() - stoppedAt, await contend(directory, liveness, 'eu-1', 'eu-2')]);
+        // Stamped once the claim has answered: the claim ran at Redis somewhere within the probe, so the
+        // probe's end is the time it may be compared with the lease's end. (Stamped at the probe's start, a
+        // claim that went out 22 ms before the lease's end and ran after it failed the check at load 15.)
+        const winner = await contend(directory, liveness, 'eu-1', 'eu-2');
+        holders.push([Date.now() - stoppedAt, winner]);
       });
       // One holder at a time, the switch once, and not before the frozen holder's lease ran out:
       // its last renewal before the freeze (or its claim) + TTL. The lease runs from that renewal,
