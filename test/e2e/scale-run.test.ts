@@ -50,6 +50,10 @@ describe('scale run: relays follow the audience, viewers never stop playing', ()
       apiUrl: ingest.url,
       region: 'eu',
       headroom: 0.5,
+      // A scaler's scale-down stabilisation (KEDA's is 300 s in infra/k8s): the summed heartbeats lost a viewer
+      // for 3.0 s at load 12 (a relay's count after a move shows up a heartbeat late), and a 3 s window then
+      // drained a relay the audience still needed (four starts instead of three).
+      downStableMs: 6000,
       startRelay: (n) =>
         startNode(redis.url, {
           MM_NODE_ID: `eu-r${n}`,
