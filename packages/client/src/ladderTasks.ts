@@ -26,6 +26,8 @@ export type EffectSubject = {
   placement?: Placement;
   /** A drain's reason. */
   reason?: string;
+  /** The HLS session an event is about (the one whose relay drains). */
+  hls?: HlsSession | null;
 };
 
 /** What the tasks need of the ladder's interpreter (LadderDriver). */
@@ -42,8 +44,8 @@ export interface TaskHost {
   dispatch(event: LadderEvent, about?: EffectSubject): void;
   /** A WebRTC session on `nodeUrl`, wired to the player (not started). */
   newSession(nodeUrl: string, forceTcp?: boolean): WebRtcSession;
-  /** The next placement (reported as a 'placement' event); `leaving`: the session being left. */
-  place(leaving?: WebRtcSession): Promise<Placement>;
+  /** The next placement (reported as a 'placement' event); `leaving`: the relay being left. */
+  place(leaving?: NodeRef): Promise<Placement>;
   syncVideo(): void;
 }
 
@@ -59,7 +61,7 @@ function frameTimeoutMs(host: TaskHost): number {
 
 /** First join, retry, failover: a placement, then a session there ('placed'). */
 export async function placeNext(host: TaskHost, leaving?: WebRtcSession): Promise<void> {
-  const placement = await host.place(leaving);
+  const placement = await host.place(leaving ? nodeRef(leaving) : undefined);
   host.dispatch({ type: 'placed' }, { placement });
 }
 
@@ -83,7 +85,7 @@ export async function startSession(host: TaskHost, session: WebRtcSession | null
 export async function moveOff(host: TaskHost, from: WebRtcSession, reason: string): Promise<void> {
   host.placer.avoid(nodeRef(from));
   host.placer.settle(from.region);
-  const placement = await host.place(from);
+  const placement = await host.place(nodeRef(from));
   if (from !== host.session || host.closed) return;
   const sameNode =
     placement.nodeUrl === from.options.nodeUrl || (placement.nodeId !== null && placement.nodeId === from.nodeId);
