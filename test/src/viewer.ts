@@ -16,6 +16,8 @@ interface ViewerHook {
   scores: ViewerScore[];
   lastScore: ViewerScore | null;
   nodeId: string | null;
+  /** The relay the HLS session plays from (null when not on HLS). */
+  hlsNodeUrl: string | null;
   /** Drain moves and failovers (new sessions on other nodes) so far. */
   moves: { moves: number; failovers: number };
   /** Score feed counters (apps/web testHook). */

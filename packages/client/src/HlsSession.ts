@@ -249,18 +249,20 @@ export class HlsSession extends TypedEmitter<HlsSessionEvents> {
     if (!video || edge === null) return null;
     const start = video.seekable.length > 0 ? video.seekable.start(0) : 0;
     const target = Math.max(start, edge - Math.max(0, seconds));
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        video.removeEventListener('seeked', done);
-        resolve();
-      };
-      const timer = setTimeout(done, 5000);
-      video.addEventListener('seeked', done);
-      video.currentTime = target;
-    });
-    void video.play().catch(() => {});
+    await seekElement(video, target);
     return edge - target;
+  }
+
+  /** Seeks `seconds` from where the element plays (negative: back); resolves once it has seeked. */
+  async seekBy(seconds: number): Promise<void> {
+    const video = this.#video;
+    if (video) await seekElement(video, Math.max(0, video.currentTime + seconds));
+  }
+
+  /** The stream's mediaTime (ms) at the element's playhead now (as mediaTimeOf places a frame), if known. */
+  streamTimeNow(): number | undefined {
+    const video = this.#video;
+    return video ? this.#streamTimeAt(video.currentTime) : undefined;
   }
 
   /** The figures a WebRTC session reports, as far as HLS has them (the player shows one stats panel). */
@@ -350,15 +352,35 @@ export class HlsSession extends TypedEmitter<HlsSessionEvents> {
    * from the program date time at the playhead, within about a frame.
    */
   mediaTimeOf(meta: VideoFrameCallbackMetadata): number | undefined {
+    return this.#streamTimeAt(meta.mediaTime);
+  }
+
+  /** mediaTime (ms) of element time `seconds` in the fragment playing now (see mediaTimeOf). */
+  #streamTimeAt(seconds: number): number | undefined {
     const playing = this.#playing;
     const initPts = playing ? this.#initPts.get(playing.cc) : undefined;
     if (playing && initPts !== undefined) {
       let anchor: HlsTimelineAnchor | undefined;
       for (const a of this.#timeline) if (a.msn <= playing.sn) anchor = a;
-      if (anchor) return hlsMediaTimeForDecodeTime(anchor, meta.mediaTime + initPts);
+      if (anchor) return hlsMediaTimeForDecodeTime(anchor, seconds + initPts);
     }
     const pdt = this.#hls?.playingDate?.getTime();
     if (pdt === undefined || !Number.isFinite(pdt)) return undefined;
     return hlsMediaTimeForPdt(this.#timeline, pdt);
   }
+}
+
+/** Seeks `video` to `target` seconds; resolves once it has seeked (or after 5 s), and plays on. */
+async function seekElement(video: HTMLVideoElement, target: number): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      video.removeEventListener('seeked', done);
+      resolve();
+    };
+    const timer = setTimeout(done, 5000);
+    video.addEventListener('seeked', done);
+    video.currentTime = target;
+  });
+  void video.play().catch(() => {});
 }

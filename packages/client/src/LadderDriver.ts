@@ -217,7 +217,7 @@ export class LadderDriver implements TaskHost, HlsMoveHost {
         if (this.#hls && about.nodeUrl) void moveHlsOff(this, this.#hls, about.nodeUrl);
         break;
       case 'open-hls-move':
-        if (about.hls && about.hls === this.#hls && about.placement) void runHlsMove(this, about.placement);
+        if (about.hls && about.hls === this.#hls && about.placement) void runHlsMove(this, about.hls, about.placement);
         break;
       case 'swap-hls':
         this.#swapHls(effect.why);

@@ -32,6 +32,16 @@ export interface HlsMoveHost {
 
 /** How long a move waits for the hidden element to present the new relay's first frame after it plays. */
 const PRESENT_TIMEOUT_MS = 1000;
+/**
+ * Played this much without a stall before the swap: hls.js starts a relay at
+ * its live edge with little buffered, and that start-up stall must happen
+ * while the element is hidden, not after it is shown.
+ */
+const STEADY_S = 0.5;
+const STEADY_TIMEOUT_MS = 3000;
+/** Two pictures this close on the stream's timeline are in step; further apart, the new one is seeked onto the old one. */
+const IN_STEP_MS = 80;
+const ALIGN_TRIES = 3;
 
 /**
  * Drain of the HLS relay: placement without it (the region's other relays);
@@ -57,7 +67,7 @@ export async function moveHlsOff(host: HlsMoveHost, from: HlsSession, target: st
  * ladder swaps at once and the new session starts in the old one's element
  * (a short stall: nothing can play the new relay meanwhile).
  */
-export async function runHlsMove(host: HlsMoveHost, placement: Placement): Promise<void> {
+export async function runHlsMove(host: HlsMoveHost, from: HlsSession, placement: Placement): Promise<void> {
   const next = host.newHls(placement.nodeUrl);
   host.hlsStandby = next;
   const spare = host.surface.prepareSpare();
@@ -75,11 +85,52 @@ export async function runHlsMove(host: HlsMoveHost, placement: Placement): Promi
     host.dispatch({ type: 'move-failed', message, current: true });
     return;
   }
+  const aligned = await alignWith(host, from, next, spare);
+  // A rewound viewer whose pictures could not be placed on the stream's timeline: as far behind live.
   const behind = host.ladder.behindLive;
-  if (behind > 0) await next.seekBehindLive(behind);
+  if (!aligned && behind > 0) await next.seekBehindLive(behind);
   await host.surface.presented(spare, PRESENT_TIMEOUT_MS);
   if (!stillMoving(host, next)) return;
   host.dispatch({ type: 'hls-move-ready', connected: true });
+}
+
+/**
+ * Puts the new relay's picture where the old one is: each relay's session
+ * places its playhead on the stream's timeline (HlsSession.streamTimeNow,
+ * from its own score log's anchors), and the new element is seeked by the
+ * difference — the viewer sees the next frame, neither a repeat (a freeze)
+ * nor a skip. Measured after each steady stretch of play, so a seek's own
+ * stall is waited out hidden too. False when either timeline is unknown.
+ */
+async function alignWith(host: HlsMoveHost, from: HlsSession, next: HlsSession, spare: HTMLVideoElement) {
+  for (let i = 0; i < ALIGN_TRIES; i++) {
+    await playedFor(spare, STEADY_S, STEADY_TIMEOUT_MS);
+    if (!stillMoving(host, next)) return true;
+    const old = from.streamTimeNow();
+    const now = next.streamTimeNow();
+    if (old === undefined || now === undefined) return false;
+    const aheadMs = now - old;
+    if (Math.abs(aheadMs) <= IN_STEP_MS) return true;
+    await next.seekBy(-aheadMs / 1000);
+  }
+  return true;
+}
+
+/** Resolves true once `video` has played `seconds` on from now, false after `timeoutMs`. */
+function playedFor(video: HTMLVideoElement, seconds: number, timeoutMs: number): Promise<boolean> {
+  const start = video.currentTime;
+  return new Promise((resolve) => {
+    const finish = (ok: boolean) => {
+      clearTimeout(timer);
+      video.removeEventListener('timeupdate', check);
+      resolve(ok);
+    };
+    const check = () => {
+      if (video.currentTime >= start + seconds) finish(true);
+    };
+    const timer = setTimeout(() => finish(false), timeoutMs);
+    video.addEventListener('timeupdate', check);
+  });
 }
 
 /**

@@ -1,5 +1,5 @@
 import { HLS_DRAINING_HEADER } from '@matchmesh/protocol';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DRAIN_NOTICE_MS, type HlsLike, HlsSession, type HlsSessionConfig } from '../src/HlsSession.ts';
 import { Player } from '../src/Player.ts';
 import { ScoreFeed } from '../src/ScoreFeed.ts';
@@ -7,9 +7,11 @@ import { FakeNode, fakeDevice, installMediaStream, WebSocket } from './fakeNode.
 
 beforeAll(installMediaStream);
 
-/** Just enough of an HTMLVideoElement: events, currentTime, muted, style and dataset. */
+/** Just enough of an HTMLVideoElement: events, currentTime (seeks recorded), muted, style and dataset. */
 class FakeVideo extends EventTarget {
-  currentTime = 0;
+  #time = 0;
+  /** Every seek the player made: from where, to where. */
+  readonly seeks: { from: number; to: number }[] = [];
   srcObject: unknown = null;
   src = '';
   muted = false;
@@ -17,14 +19,35 @@ class FakeVideo extends EventTarget {
   style: Record<string, string> = {};
   dataset: Record<string, string> = {};
 
+  get currentTime(): number {
+    return this.#time;
+  }
+  set currentTime(t: number) {
+    this.seeks.push({ from: this.#time, to: t });
+    this.#time = t;
+    queueMicrotask(() => this.dispatchEvent(new Event('seeked')));
+  }
   play() {
     return Promise.resolve();
   }
   /** The picture advances. */
   tick(seconds: number) {
-    this.currentTime += seconds;
+    this.#time += seconds;
     this.dispatchEvent(new Event('timeupdate'));
   }
+}
+
+/** The player plays HLS in `video` now. */
+const shows = (player: Player, video: FakeVideo) => (player.hlsElement as unknown) === video;
+
+/** Ticks `video` until `done()` holds: the move's steady-play wait listens only from when it starts. */
+async function playUntil(video: FakeVideo, done: () => boolean): Promise<void> {
+  await expect
+    .poll(() => {
+      video.tick(0.2);
+      return done();
+    })
+    .toBe(true);
 }
 
 /** A request as hls.js makes one: opened by the session's xhrSetup, then answered with headers. */
@@ -49,6 +72,8 @@ class FakeXhr extends EventTarget {
 
 /** hls.js as the session drives it: the test fires its events and makes its requests. */
 class FakeHls implements HlsLike {
+  /** Program date time at the playhead: with a timeline, where the picture is on the stream's. */
+  playingDate: Date | null = null;
   source = '';
   media: FakeVideo | null = null;
   destroyed = false;
@@ -80,10 +105,10 @@ class FakeHls implements HlsLike {
 
 const draining = (to: string) => ({ [HLS_DRAINING_HEADER]: to });
 /** A fetch whose every answer is an empty score log, with `headers`. */
-const scoresFetch = (headers: () => Record<string, string>, calls: string[] = []) =>
+const scoresFetch = (headers: () => Record<string, string>, calls: string[] = [], timeline: unknown[] = []) =>
   (async (url: string | URL | Request) => {
     calls.push(String(url));
-    const body = { stream: 'match', updates: [], timeline: [], latestSeq: 0 };
+    const body = { stream: 'match', updates: [], timeline, latestSeq: 0 };
     return new Response(JSON.stringify(body), { headers: { 'content-type': 'application/json', ...headers() } });
   }) as typeof fetch;
 
@@ -138,6 +163,7 @@ let node: FakeNode | null = null;
 let player: Player | null = null;
 
 afterEach(async () => {
+  vi.unstubAllGlobals();
   player?.close();
   player = null;
   await node?.stop();
@@ -201,9 +227,10 @@ describe('Player: a drain moves a playing HLS viewer (make before break)', () =>
     expect(player.hls?.options.nodeUrl).toBe(node!.url);
     expect(player.reason).toBe('fallback: ice-failed; moving: relay draining');
 
-    // The new relay presents a frame: the spare is swapped in, with the viewer's sound setting.
+    // The new relay plays steadily: the spare is swapped in, with the viewer's sound setting.
     spare.tick(0.04);
-    await expect.poll(() => player.hls?.options.nodeUrl).toBe('http://relay-b:8081');
+    expect(player.hls?.options.nodeUrl).toBe(node!.url);
+    await playUntil(spare, () => player.hls?.options.nodeUrl === 'http://relay-b:8081');
     expect(spare.style.visibility).toBe('visible');
     expect(spare.dataset.active).toBe('true');
     expect(spare.muted).toBe(false);
@@ -228,8 +255,7 @@ describe('Player: a drain moves a playing HLS viewer (make before break)', () =>
     await expect.poll(() => instances.length).toBe(3);
     expect(instances[2]!.media).toBe(hlsVideo);
     expect(instances[2]!.source).toBe('http://relay-c:8082/hls/match/index.m3u8?token=cred-2');
-    hlsVideo.tick(0.04);
-    await expect.poll(() => player.hlsElement).toBe(hlsVideo);
+    await playUntil(hlsVideo, () => shows(player, hlsVideo));
     expect(next.destroyed).toBe(true);
     expect(player.moves.moves).toBe(2);
   });
@@ -255,9 +281,33 @@ describe('Player: a drain moves a playing HLS viewer (make before break)', () =>
     await new Promise((resolve) => setTimeout(resolve, DRAIN_NOTICE_MS));
     old.request(`${node!.url}/hls/match/t/cred-1/media.m3u8`, draining('http://relay-b:8081'));
     await expect.poll(() => instances.length).toBe(3);
-    spare.tick(0.04);
-    await expect.poll(() => player.hlsElement).toBe(spare);
+    await playUntil(spare, () => shows(player, spare));
     expect(old.destroyed).toBe(true);
+  });
+
+  it('seeks the new relay onto the old picture (the stream timeline of each relay’s score log) before the swap', async () => {
+    // Each relay's score log: one anchor tying program date time to the stream's mediaTime.
+    vi.stubGlobal(
+      'fetch',
+      scoresFetch(() => ({}), [], [{ pdt: 0, decodeTime: 0, mediaTime: 0, msn: 0 }]),
+    );
+    const { player, instances, spare } = await playerOnHls();
+    const old = instances[0]!;
+    old.playingDate = new Date(60_000);
+    old.request(`${node!.url}/hls/match/t/cred-1/media.m3u8`, draining('http://relay-b:8081'));
+    await expect.poll(() => instances.length).toBe(2);
+    const next = instances[1]!;
+    // The new relay's hls.js starts nearer its live edge: 700 ms ahead of the picture on screen.
+    next.playingDate = new Date(60_700);
+    spare.tick(10);
+    await playUntil(spare, () => spare.seeks.length > 0);
+    expect(shows(player, spare)).toBe(false);
+    // Seeked back by the difference; once in step (the old plays on meanwhile), swapped in.
+    expect(spare.seeks[0]!.to - spare.seeks[0]!.from).toBeCloseTo(-0.7, 5);
+    next.playingDate = new Date(61_000);
+    old.playingDate = new Date(61_020);
+    await playUntil(spare, () => shows(player, spare));
+    expect(spare.seeks).toHaveLength(1);
   });
 
   it('the old relay dies before the new one plays: the move takes over at once', async () => {
@@ -273,6 +323,7 @@ describe('Player: a drain moves a playing HLS viewer (make before break)', () =>
     spare.tick(0.04);
     expect(player.state).toBe('connected');
     expect(player.path).toBe('hls');
+    expect(player.moves.moves).toBe(1);
   });
 
   it('without a spare element: the new relay replaces the old one in the same element', async () => {
