@@ -2,6 +2,7 @@ import { type RedisServer, startRedisServer } from '@matchmesh/cluster/testing';
 import { DrainStatus, PipesResponse } from '@matchmesh/protocol';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PATTERN_FPS } from '../../apps/origin/src/pattern-layout.ts';
 import { launchChromium } from '../src/browser.ts';
 import { frameLog, installFrameProbe, probedFrames } from '../src/frame-probe.ts';
 import { startNode, type TestNode, token } from '../src/node.ts';
@@ -93,9 +94,26 @@ describe('drain everyone', () => {
     const frames = await probedFrames(page);
     const before = frames.filter(([at]) => swappedAt !== undefined && at <= swappedAt).at(-1)?.[1];
     const after = frames.find(([at]) => swappedAt !== undefined && at > swappedAt)?.[1];
-    return before === undefined || after === undefined
+    return before === undefined || after === undefined || swappedAt === undefined
       ? 'swap not seen'
-      : `frame ${before} → ${after}, ${Math.round((swappedAt ?? 0) - drainedAt)} ms after the drain call`;
+      : `frame ${before} → ${after}, ${Math.round(swappedAt - drainedAt)} ms after the drain call`;
+  };
+  /**
+   * Is the score overlay in step with the picture across the move? For each
+   * presented frame the probe records the stream time the player placed it
+   * at (from the relay's own timeline: the old one's, then the new one's);
+   * minus the burned-in frame number's time it is a constant when every
+   * frame is placed right. Returns the share of placed frames within 100 ms
+   * of the median offset (a probe sample may race the next frame: 33 ms).
+   */
+  const overlayInStep = async (page: Page, from: number) => {
+    const offsets = (await probedFrames(page))
+      .filter(([at, , , , mediaTime]) => at >= from && mediaTime >= 0)
+      .map(([, frame, , , mediaTime]) => mediaTime - (frame * 1000) / PATTERN_FPS)
+      .sort((a, b) => a - b);
+    const median = offsets[Math.floor(offsets.length / 2)] ?? 0;
+    const near = offsets.filter((o) => Math.abs(o - median) <= 100).length;
+    return { placed: offsets.length, share: offsets.length ? near / offsets.length : 0 };
   };
 
   it('a drained region holder: its WebRTC and HLS viewers move, the relay it fed re-pulls first, then it reports empty', async () => {
@@ -135,10 +153,12 @@ describe('drain everyone', () => {
     const downstream = await frameLog(onEu2, drainedAt - 1000);
     const hls = await frameLog(hlsOnEu1, drainedAt - 1000);
     const hlsSeqs = await scoreSeqs(hlsOnEu1);
+    const inStep = await overlayInStep(hlsOnEu1, drainedAt - 1000);
     console.log(
       `drain figures: WebRTC viewer moved to ${await nodeIdOf(onEu1)}: longest freeze ${moved.maxGapMs} ms over ${moved.frames} frames; ` +
         `downstream relay's viewer (eu-2 re-pulled from the ingest): longest freeze ${downstream.maxGapMs} ms over ${downstream.frames} frames; ` +
-        `HLS viewer moved to ${await hlsNodeOf(hlsOnEu1)} ${hlsMovedMs} ms after the drain call: longest freeze ${hls.maxGapMs} ms over ${hls.frames} frames (longest at +${Math.round(hls.maxGapAt - drainedAt)} ms; at the swap ${await swapOf(hlsOnEu1, drainedAt)}); ` +
+        `HLS viewer moved to ${await hlsNodeOf(hlsOnEu1)} ${hlsMovedMs} ms after the drain call: longest freeze ${hls.maxGapMs} ms over ${hls.frames} frames (longest at +${Math.round(hls.maxGapAt - drainedAt)} ms; at the swap ${await swapOf(hlsOnEu1, drainedAt)}; ` +
+        `overlay in step on ${Math.round(inStep.share * 100)} % of ${inStep.placed} placed frames); ` +
         `eu-1 empty (hlsPlayers 0) ${emptyMs} ms after the drain call`,
     );
     expect(moved.frames).toBeGreaterThan(60);
@@ -158,6 +178,9 @@ describe('drain everyone', () => {
     expect(after.time).toBeGreaterThan(hlsTimeAfterMove + 1);
     expect(hlsSeqs.length).toBeGreaterThan(hlsSeqsBefore.length);
     expect(isContiguous(hlsSeqs)).toBe(true);
+    // The overlay follows the new session: frames placed on its timeline, at the same offset as before the move.
+    expect(inStep.placed).toBeGreaterThan(hls.frames * 0.8);
+    expect(inStep.share).toBeGreaterThan(0.9);
     // The events feed says so.
     const events = (await (
       await fetch(`${eu2.url}/api/v1/events?limit=50`, { headers: await adminHeaders() })
