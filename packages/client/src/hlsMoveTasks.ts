@@ -62,8 +62,9 @@ export async function moveHlsOff(host: HlsMoveHost, from: HlsSession, target: st
 
 /**
  * The move's session: started in the spare element (hidden, muted), and
- * reported ready once it plays and the element has presented a frame —
- * seeked first to where a rewound viewer was. Without a spare element the
+ * reported ready once it plays steadily in step with the old picture (see
+ * alignWith: a rewound viewer stays as far behind) and the element has
+ * presented a frame. Without a spare element the
  * ladder swaps at once and the new session starts in the old one's element
  * (a short stall: nothing can play the new relay meanwhile).
  */
