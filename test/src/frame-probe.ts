@@ -13,8 +13,8 @@ export type ProbedFrame = [at: number, frame: number, shownSeq: number, path: st
 /**
  * Reads the burned-in frame number (row 0 of the test pattern's strip, see
  * apps/origin/src/pattern-layout.ts) of every frame the viewer page presents
- * on screen — the WebRTC element, or the HLS one while it is the active one
- * — into `window.__mmFrames`. From that log a test sees what the viewer saw:
+ * on screen — the WebRTC element, or the HLS one (or its spare) while it is
+ * the active one — into `window.__mmFrames`. From that log a test sees what the viewer saw:
  * a freeze is a stretch of wall time with no newer frame number, whatever
  * the player did underneath (swapped sessions, fell back to HLS...).
  *
@@ -80,9 +80,10 @@ export async function installFrameProbe(page: Page): Promise<void> {
         }, 100);
       };
       const video = document.querySelector('video[data-testid="video"]') as HTMLVideoElement;
-      const hlsVideo = document.querySelector('video[data-testid="hls-video"]') as HTMLVideoElement | null;
-      follow(video, 'webrtc', () => hlsVideo?.dataset.active !== 'true');
-      if (hlsVideo) follow(hlsVideo, 'hls', () => hlsVideo.dataset.active === 'true');
+      // The HLS element and its spare (they trade places when HLS moves to another relay).
+      const hlsVideos = Array.from(document.querySelectorAll<HTMLVideoElement>('video[data-testid^="hls-video"]'));
+      follow(video, 'webrtc', () => !hlsVideos.some((v) => v.dataset.active === 'true'));
+      for (const hlsVideo of hlsVideos) follow(hlsVideo, 'hls', () => hlsVideo.dataset.active === 'true');
     },
     { bits: STRIP_BITS, cell: STRIP_CELL, width: PATTERN_WIDTH, height: PATTERN_HEIGHT },
   );

@@ -16,6 +16,8 @@ interface ViewerHook {
   scores: ViewerScore[];
   lastScore: ViewerScore | null;
   nodeId: string | null;
+  /** The relay the HLS session plays from (null when not on HLS). */
+  hlsNodeUrl: string | null;
   /** Drain moves and failovers (new sessions on other nodes) so far. */
   moves: { moves: number; failovers: number };
   /** How the playing session was set up: placement data from the page's bootstrap, transport and consumers in the join. */

@@ -169,7 +169,9 @@ describe('GET /api/v1/live (server-sent events)', () => {
 
 describe('GET /api/v1/live: how it ends', () => {
   it('ends with an `end` event when the token expires while it runs', async () => {
-    const shortLived = await signToken(SECRET, { role: 'admin', stream: '*', ttl: 1 });
+    // Two seconds, not one: `exp` is whole seconds after a whole-second `iat`, so a 1 s token signed at x.999 s
+    // had a millisecond to live and was refused (401) before the stream began, on three loaded vitest workers.
+    const shortLived = await signToken(SECRET, { role: 'admin', stream: '*', ttl: 2 });
     const res = await fetch(`${base}/api/v1/live?token=${shortLived}`);
     expect(res.status).toBe(200);
     const seen = await readEvents(res, (seen) => seen.some((e) => e.event === 'end'));

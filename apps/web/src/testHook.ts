@@ -37,6 +37,8 @@ export type MatchmeshTestHook = {
   /** The node of the playing session, and its region. */
   readonly nodeId: string | null;
   readonly region: string | null;
+  /** The relay the HLS session plays from (null when not on HLS). */
+  readonly hlsNodeUrl: string | null;
   /** Drain moves (make-before-break) and failovers so far. */
   readonly moves: { moves: number; failovers: number };
   /**
@@ -88,7 +90,8 @@ declare global {
 type Live = {
   player: Player | null;
   video: HTMLVideoElement | null;
-  hlsVideo: HTMLVideoElement | null;
+  /** The page's HLS elements (the HLS one and its spare: they trade places at each HLS drain move). */
+  hlsVideos: HTMLVideoElement[];
   scores: ReceivedScore[];
   states: { at: number; state: SessionState; path: PlayerPath; reason: string }[];
   presentedFrames: number;
@@ -98,16 +101,17 @@ type Live = {
 const live: Live = {
   player: null,
   video: null,
-  hlsVideo: null,
+  hlsVideos: [],
   scores: [],
   states: [],
   presentedFrames: 0,
   stopFrameCounter: null,
 };
 
-/** The element the viewer sees: the HLS one while the player is on HLS. */
+/** The element the viewer sees: the HLS one in use while the player is on HLS. */
 function activeVideo(): HTMLVideoElement | null {
-  return live.player?.path === 'hls' && live.hlsVideo ? live.hlsVideo : live.video;
+  if (live.player?.path !== 'hls') return live.video;
+  return live.hlsVideos.find((v) => v.dataset.active === 'true') ?? live.player.hlsElement ?? live.video;
 }
 
 function framesDecoded(): number {
@@ -165,6 +169,9 @@ const hook: MatchmeshTestHook = Object.freeze({
   },
   get region() {
     return live.player?.session?.region ?? null;
+  },
+  get hlsNodeUrl() {
+    return live.player?.hls?.options.nodeUrl ?? null;
   },
   get moves() {
     return live.player?.moves ?? { moves: 0, failovers: 0 };
@@ -241,11 +248,11 @@ export function bindPlayer(player: Player): () => void {
 }
 
 /** Points the hook at the video elements and counts the frames presented by the one on screen. */
-export function bindVideo(video: HTMLVideoElement, hlsVideo?: HTMLVideoElement): () => void {
+export function bindVideo(video: HTMLVideoElement, ...hlsVideos: HTMLVideoElement[]): () => void {
   define();
   live.stopFrameCounter?.();
   live.video = video;
-  live.hlsVideo = hlsVideo ?? null;
+  live.hlsVideos = hlsVideos;
   live.presentedFrames = 0;
   let stopped = false;
   const stops: (() => void)[] = [];
@@ -262,7 +269,7 @@ export function bindVideo(video: HTMLVideoElement, hlsVideo?: HTMLVideoElement):
   };
   // The player marks the element on screen with data-active.
   count(video, () => video.dataset.active !== 'false');
-  if (hlsVideo) count(hlsVideo, () => hlsVideo.dataset.active === 'true');
+  for (const hlsVideo of hlsVideos) count(hlsVideo, () => hlsVideo.dataset.active === 'true');
   live.stopFrameCounter = () => {
     stopped = true;
     for (const stop of stops) stop();
@@ -271,6 +278,6 @@ export function bindVideo(video: HTMLVideoElement, hlsVideo?: HTMLVideoElement):
     live.stopFrameCounter?.();
     live.stopFrameCounter = null;
     if (live.video === video) live.video = null;
-    if (live.hlsVideo === hlsVideo) live.hlsVideo = null;
+    if (live.hlsVideos === hlsVideos) live.hlsVideos = [];
   };
 }

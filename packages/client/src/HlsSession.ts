@@ -1,4 +1,5 @@
 import {
+  HLS_DRAINING_HEADER,
   HlsScores,
   type HlsTimelineAnchor,
   hlsMediaTimeForDecodeTime,
@@ -49,7 +50,16 @@ export type HlsSessionEvents = {
   state: [SessionStateChange];
   score: [ReceivedScore];
   warning: [Error];
+  /**
+   * The relay is draining (its answers carry HLS_DRAINING_HEADER): the value
+   * is another relay of its region. Said again at most every DRAIN_NOTICE_MS
+   * while the relay keeps saying it, so a move that failed is tried again.
+   */
+  draining: [string];
 };
+
+/** How often a draining relay's header is passed on again (see 'draining'). */
+export const DRAIN_NOTICE_MS = 2000;
 
 /** GET {node}/hls/{stream}/index.m3u8?token=… (packages/protocol/src/hls.ts): players cannot set headers. */
 export function hlsUrl(nodeUrl: string, stream: string, token: string): string {
@@ -106,6 +116,9 @@ export class HlsSession extends TypedEmitter<HlsSessionEvents> {
 
   /** The session credential requests carry now (setToken replaces it when the page renews). */
   #token: string;
+  #started = false;
+  /** When 'draining' was last emitted. */
+  #drainNoticeAt = Number.NEGATIVE_INFINITY;
 
   constructor(options: HlsSessionOptions) {
     super();
@@ -126,7 +139,20 @@ export class HlsSession extends TypedEmitter<HlsSessionEvents> {
 
   readonly #xhrSetup = (xhr: XMLHttpRequest, url: string): void => {
     xhr.open('GET', withHlsToken(url, this.#token), true);
+    // Playlist reloads come every part (LL-HLS): the quickest way to hear that the relay drains.
+    xhr.addEventListener('readystatechange', () => {
+      if (xhr.readyState === 2 /* HEADERS_RECEIVED */) this.#noticeDrain(xhr.getResponseHeader(HLS_DRAINING_HEADER));
+    });
   };
+
+  /** A relay's drain header (null: not draining) → 'draining', throttled. */
+  #noticeDrain(target: string | null): void {
+    if (!target || this.closed) return;
+    const now = Date.now();
+    if (now - this.#drainNoticeAt < DRAIN_NOTICE_MS) return;
+    this.#drainNoticeAt = now;
+    this.emit('draining', target);
+  }
 
   get state(): SessionState {
     return this.#life.state;
@@ -140,6 +166,11 @@ export class HlsSession extends TypedEmitter<HlsSessionEvents> {
     return this.#life.closed;
   }
 
+  /** start() was called (a drain move's session is started in a spare element, or in the old one's). */
+  get started(): boolean {
+    return this.#started;
+  }
+
   get url(): string {
     return hlsUrl(this.options.nodeUrl, this.options.stream, this.#token);
   }
@@ -147,6 +178,7 @@ export class HlsSession extends TypedEmitter<HlsSessionEvents> {
   /** Starts playback in `video`; state 'connected' once a frame has played. */
   async start(video: HTMLVideoElement): Promise<void> {
     this.#video = video;
+    this.#started = true;
     this.#life.set('connecting', 'loading');
     let hls: HlsLike | null;
     try {
@@ -217,18 +249,20 @@ export class HlsSession extends TypedEmitter<HlsSessionEvents> {
     if (!video || edge === null) return null;
     const start = video.seekable.length > 0 ? video.seekable.start(0) : 0;
     const target = Math.max(start, edge - Math.max(0, seconds));
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        video.removeEventListener('seeked', done);
-        resolve();
-      };
-      const timer = setTimeout(done, 5000);
-      video.addEventListener('seeked', done);
-      video.currentTime = target;
-    });
-    void video.play().catch(() => {});
+    await seekElement(video, target);
     return edge - target;
+  }
+
+  /** Seeks `seconds` from where the element plays (negative: back); resolves once it has seeked. */
+  async seekBy(seconds: number): Promise<void> {
+    const video = this.#video;
+    if (video) await seekElement(video, Math.max(0, video.currentTime + seconds));
+  }
+
+  /** The stream's mediaTime (ms) at the element's playhead now (as mediaTimeOf places a frame), if known. */
+  streamTimeNow(): number | undefined {
+    const video = this.#video;
+    return video ? this.#streamTimeAt(video.currentTime) : undefined;
   }
 
   /** The figures a WebRTC session reports, as far as HLS has them (the player shows one stats panel). */
@@ -279,6 +313,7 @@ export class HlsSession extends TypedEmitter<HlsSessionEvents> {
           ? hlsScoresPath(this.options.stream, this.#token)
           : hlsScoresPath(this.options.stream, this.#token, this.#since, SCORES_WAIT_MS);
         const res = await doFetch(`${base}${path}`, { cache: 'no-store', signal: abort.signal });
+        this.#noticeDrain(res.headers.get(HLS_DRAINING_HEADER));
         if (res.ok) {
           const parsed = HlsScores.safeParse(await res.json());
           if (parsed.success) {
@@ -317,15 +352,35 @@ export class HlsSession extends TypedEmitter<HlsSessionEvents> {
    * from the program date time at the playhead, within about a frame.
    */
   mediaTimeOf(meta: VideoFrameCallbackMetadata): number | undefined {
+    return this.#streamTimeAt(meta.mediaTime);
+  }
+
+  /** mediaTime (ms) of element time `seconds` in the fragment playing now (see mediaTimeOf). */
+  #streamTimeAt(seconds: number): number | undefined {
     const playing = this.#playing;
     const initPts = playing ? this.#initPts.get(playing.cc) : undefined;
     if (playing && initPts !== undefined) {
       let anchor: HlsTimelineAnchor | undefined;
       for (const a of this.#timeline) if (a.msn <= playing.sn) anchor = a;
-      if (anchor) return hlsMediaTimeForDecodeTime(anchor, meta.mediaTime + initPts);
+      if (anchor) return hlsMediaTimeForDecodeTime(anchor, seconds + initPts);
     }
     const pdt = this.#hls?.playingDate?.getTime();
     if (pdt === undefined || !Number.isFinite(pdt)) return undefined;
     return hlsMediaTimeForPdt(this.#timeline, pdt);
   }
+}
+
+/** Seeks `video` to `target` seconds; resolves once it has seeked (or after 5 s), and plays on. */
+async function seekElement(video: HTMLVideoElement, target: number): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      video.removeEventListener('seeked', done);
+      resolve();
+    };
+    const timer = setTimeout(done, 5000);
+    video.addEventListener('seeked', done);
+    video.currentTime = target;
+  });
+  void video.play().catch(() => {});
 }

@@ -1,6 +1,7 @@
 import type { RtpCapabilities } from '@matchmesh/protocol';
 import { failureOf, type SessionFailure } from './failure.ts';
 import { HlsSession, hlsUrl } from './HlsSession.ts';
+import { type HlsMoveHost, moveHlsOff, runHlsMove } from './hlsMoveTasks.ts';
 import {
   type Effect,
   initialLadder,
@@ -22,7 +23,7 @@ import {
   type TaskHost,
 } from './ladderTasks.ts';
 import type { Placement } from './Placement.ts';
-import type { Placer } from './Placer.ts';
+import type { NodeRef, Placer } from './Placer.ts';
 import type { PlayerEvents, PlayerOptions, PlayerPath } from './PlayerTypes.ts';
 import { HlsWarmer, StallWatch } from './probes.ts';
 import type { ScoreFeed } from './ScoreFeed.ts';
@@ -51,7 +52,7 @@ export type DriverParts = {
  * session the player no longer holds are dropped here, before the table.
  * The longer work behind some effects is in ladderTasks.ts.
  */
-export class LadderDriver implements TaskHost {
+export class LadderDriver implements TaskHost, HlsMoveHost {
   readonly options: Readonly<PlayerOptions>;
   readonly placer: Placer;
   readonly surface: VideoSurface;
@@ -69,6 +70,8 @@ export class LadderDriver implements TaskHost {
   #session: WebRtcSession | null = null;
   standby: WebRtcSession | null = null;
   #hls: HlsSession | null = null;
+  /** An HLS drain move's session, playing hidden until it is swapped in. */
+  hlsStandby: HlsSession | null = null;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #upgradeTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #stall = new StallWatch();
@@ -200,6 +203,8 @@ export class LadderDriver implements TaskHost {
       case 'close-standby':
         this.standby?.close(effect.reason);
         this.standby = null;
+        this.hlsStandby?.close(effect.reason);
+        this.hlsStandby = null;
         break;
       case 'open-hls':
         this.#openHls(about.nodeUrl ?? about.session?.options.nodeUrl ?? this.options.nodeUrl);
@@ -211,6 +216,15 @@ export class LadderDriver implements TaskHost {
       }
       case 'drop-hls':
         this.#hls = null;
+        break;
+      case 'place-hls-move':
+        if (this.#hls && about.nodeUrl) void moveHlsOff(this, this.#hls, about.nodeUrl);
+        break;
+      case 'open-hls-move':
+        if (about.hls && about.hls === this.#hls && about.placement) void runHlsMove(this, about.hls, about.placement);
+        break;
+      case 'swap-hls':
+        this.#swapHls(effect.why);
         break;
       case 'seek-live':
         void this.#hls?.seekBehindLive(0);
@@ -231,6 +245,8 @@ export class LadderDriver implements TaskHost {
         this.#stall.stop();
         this.standby?.close(effect.reason);
         this.standby = null;
+        this.hlsStandby?.close(effect.reason);
+        this.hlsStandby = null;
         this.#hls?.close(effect.reason);
         this.#hls = null;
         this.#session?.close(effect.reason);
@@ -257,8 +273,8 @@ export class LadderDriver implements TaskHost {
     this.dispatch({ type: 'move-placed', sameNode: false, reason }, { session: from, placement });
   }
 
-  async place(leaving?: WebRtcSession): Promise<Placement> {
-    const placement = await this.placer.next(leaving ? nodeRef(leaving) : undefined);
+  async place(leaving?: NodeRef): Promise<Placement> {
+    const placement = await this.placer.next(leaving);
     this.#emit('placement', placement);
     return placement;
   }
@@ -358,6 +374,16 @@ export class LadderDriver implements TaskHost {
     const video = this.surface.hlsElement;
     if (!video || this.#hls) return;
     if (!this.surface.twoElements && video.srcObject) video.srcObject = null;
+    this.#hls = this.newHls(nodeUrl);
+    this.show('hls');
+  }
+
+  /**
+   * An HLS session on `nodeUrl` with the session credential of the moment,
+   * feeding the shared ScoreFeed; only the current one's state and drain
+   * notices reach the ladder (a move's session is watched by its task).
+   */
+  newHls(nodeUrl: string): HlsSession {
     const hls = new HlsSession({
       nodeUrl,
       stream: this.options.stream,
@@ -365,16 +391,46 @@ export class LadderDriver implements TaskHost {
       scoreFeed: this.#scores,
       ...(this.options.hlsFactory ? { hlsFactory: this.options.hlsFactory } : {}),
     });
-    this.#hls = hls;
     hls.on('score', (score) => this.#emit('score', score));
     hls.on('warning', (error) => this.#emit('warning', error));
     hls.on('state', (change) => {
       if (hls !== this.#hls || this.closed) return;
       if (change.state === 'connected') this.dispatch({ type: 'hls-connected' });
       else if (change.state === 'connecting') this.dispatch({ type: 'hls-connecting', reason: change.reason });
-      else this.dispatch({ type: 'hls-failed', reason: change.reason });
+      else {
+        const next = this.hlsStandby;
+        const moving = next && !next.closed ? { connected: next.state === 'connected' } : null;
+        this.dispatch({ type: 'hls-failed', reason: change.reason, moving });
+      }
     });
+    hls.on('draining', (target) => {
+      if (hls === this.#hls && !this.closed) this.dispatch({ type: 'hls-drain', target }, { hls, nodeUrl: target });
+    });
+    return hls;
+  }
+
+  /** Both HLS sessions take a renewed credential (the move's one too). */
+  setHlsToken(token: string): void {
+    this.#hls?.setToken(token);
+    this.hlsStandby?.setToken(token);
+  }
+
+  /**
+   * The HLS move's session becomes the current one: its element (the spare)
+   * is shown and the overlay follows it, then the old session closes. A move
+   * without a spare element starts the new session in the old one's element.
+   */
+  #swapHls(why: string): void {
+    const next = this.hlsStandby;
+    const old = this.#hls;
+    if (!next) return;
+    this.hlsStandby = null;
+    this.#hls = next;
+    if (next.started) this.surface.swapHls();
     this.show('hls');
+    old?.close(why);
+    const video = this.surface.hlsElement;
+    if (!next.started && video) void next.start(video);
   }
 
   /** Shows the element of `path` (hiding the other when there are two); the overlay follows its frames. */

@@ -34,7 +34,8 @@ const LIVE_BEHIND_MAX_MS = 3000;
  * - placement picks the relay (Placer);
  * - drain: a second session is opened on another relay of the region, and
  *   only once it has decoded a frame does the video switch to it and the
- *   old session close (make before break);
+ *   old session close (make before break); on HLS likewise, with a second
+ *   hls.js in the spare element swapped in once it presents frames;
  * - a playing session whose node goes away (signaling socket closed — a
  *   killed node closes it at once) is re-placed at once in the region;
  * - WebRTC that cannot deliver (ICE failed or not connected in time, no
@@ -188,6 +189,11 @@ export class Player extends TypedEmitter<PlayerEvents> {
     return this.#driver.hls;
   }
 
+  /** The element HLS plays in now (the page's HLS element or its spare: they trade places at each HLS move). */
+  get hlsElement(): HTMLVideoElement | null {
+    return this.#surface.hlsElement;
+  }
+
   /** The latest placement decision (node, region, RTTs per region). */
   get placement(): Placement | null {
     return this.#placer.current;
@@ -245,10 +251,12 @@ export class Player extends TypedEmitter<PlayerEvents> {
   /**
    * Shows the current (and every future) WebRTC stream in `video`; HLS plays
    * in `hlsVideo` when given (stacked on top of `video`: the player shows one
-   * and hides the other), else in `video` itself.
+   * and hides the other), else in `video` itself. `hlsSpare`, a third element
+   * stacked the same way, lets a drain move HLS to another relay without a
+   * stall (the new relay plays hidden there, then the two HLS elements swap).
    */
-  attach(video: HTMLVideoElement, hlsVideo?: HTMLVideoElement): void {
-    this.#surface.attach(video, hlsVideo);
+  attach(video: HTMLVideoElement, hlsVideo?: HTMLVideoElement, hlsSpare?: HTMLVideoElement): void {
+    this.#surface.attach(video, hlsVideo, hlsSpare);
     this.#driver.show(this.path);
     this.#driver.syncVideo();
   }
@@ -266,7 +274,7 @@ export class Player extends TypedEmitter<PlayerEvents> {
   setToken(token: string): void {
     this.#own.token = token;
     this.#placer.setToken(token);
-    this.#driver.hls?.setToken(token);
+    this.#driver.setHlsToken(token);
   }
 
   async stats(): Promise<PlayerStats | null> {

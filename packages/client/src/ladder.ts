@@ -1,5 +1,6 @@
 import { backoffDelay } from '@matchmesh/protocol';
 import { isFatal, isNotLive, isSignalingLoss, isTransportFailure, type SessionFailure } from './failure.ts';
+import { hlsMoveRows, swapHlsEarly } from './ladderHlsMove.ts';
 import type { PlayerPath } from './PlayerTypes.ts';
 import type { SessionState } from './SessionLifecycle.ts';
 
@@ -45,8 +46,8 @@ export type LadderState = {
   upgradeAttempt: number;
   /** The current session reached 'connected': its loss is a failover, not a retry. */
   played: boolean;
-  /** A second session being prepared: a drain move, or an upgrade from HLS. */
-  standby: 'none' | 'move' | 'upgrade';
+  /** A second session being prepared: a drain move, an upgrade from HLS, or an HLS drain move. */
+  standby: 'none' | 'move' | 'upgrade' | 'hls-move';
   /** Seconds behind live the viewer rewound to (0: live). */
   behindLive: number;
   /** Why HLS plays (the reason of its 'state' events), and the failure or request behind it. */
@@ -96,8 +97,14 @@ export type LadderEvent =
   | { type: 'move-failed'; message: string; current: boolean }
   | { type: 'hls-connecting'; reason: string }
   | { type: 'hls-connected' }
-  /** The HLS session failed or closed. */
-  | { type: 'hls-failed'; reason: string }
+  /** The HLS session failed or closed; `moving`: an HLS drain move's session is alive (connected or not). */
+  | { type: 'hls-failed'; reason: string; moving?: { connected: boolean } | null }
+  /** The playing HLS session's relay drains; `target`: the relay it names (another of its region). */
+  | { type: 'hls-drain'; target: string }
+  /** Placement for an HLS drain move arrived; `sameNode`: nowhere else to go. */
+  | { type: 'hls-move-placed'; sameNode: boolean; target: string }
+  /** The HLS move's session presents frames in the spare element (or, without one, is ready to take the old one's). */
+  | { type: 'hls-move-ready'; connected: boolean }
   | { type: 'retry-due' }
   | { type: 'upgrade-due' }
   | { type: 'upgrade-placed'; forceTcp: boolean }
@@ -144,6 +151,12 @@ export type Effect =
   | { do: 'open-hls' }
   | { do: 'start-hls' }
   | { do: 'drop-hls' }
+  /** Placement for an HLS drain move (the draining relay avoided). Answer: 'hls-move-placed'. */
+  | { do: 'place-hls-move' }
+  /** A second HLS session on the placement, in the spare element. Answer: 'hls-move-ready' or 'move-failed'. */
+  | { do: 'open-hls-move' }
+  /** The HLS move's session becomes the current one and its element is shown; the old one closes (`why`). */
+  | { do: 'swap-hls'; why: string }
   | { do: 'seek-live' }
   | { do: 'schedule-upgrade'; delayMs: number }
   | { do: 'cancel-upgrade' }
@@ -172,7 +185,7 @@ export function initialLadder(): LadderState {
 }
 
 /** Builds one transition: state updates and effects, in order. */
-class Step {
+export class Step {
   next: LadderState;
   readonly effects: Effect[] = [];
 
@@ -205,7 +218,7 @@ class Step {
 }
 
 type Handler<T extends LadderEventType> = (s: Step, event: Extract<LadderEvent, { type: T }>) => void;
-type Row = { [T in LadderEventType]?: Handler<T> };
+export type Row = { [T in LadderEventType]?: Handler<T> };
 
 // ---------------------------------------------------------------- the moves the rows share
 
@@ -297,7 +310,8 @@ function close(s: Step, event: { reason: string }): void {
 function rewindOntoHls(s: Step, event: Extract<LadderEvent, { type: 'rewind' }>): void {
   s.do({ do: 'cancel-upgrade' }, { do: 'cancel-retry' }, { do: 'stop-stall' });
   s.do({ do: 'close-standby', reason: 'rewind' })
-    .set({ standby: 'none' }).do({ do: 'drop-session', sync: false }, { do: 'close-session', reason: 'rewind' });
+    .set({ standby: 'none' })
+    .do({ do: 'drop-session', sync: false }, { do: 'close-session', reason: 'rewind' });
   startHls(s, 'rewind', false, event.surface);
   s.set({ behindLive: event.target });
 }
@@ -348,7 +362,11 @@ const sessionRows: Row = {
 function promote(s: Step, why: string, closeOld: boolean, standby: { connected: boolean; reason: string }): void {
   s.set({ standby: 'none', rung: 'webrtc', moves: s.next.moves + 1, played: standby.connected })
     .do({ do: 'promote', why, closeOld })
-    .report(standby.connected ? 'connected' : 'connecting', 'webrtc', standby.connected ? `playing (${why})` : standby.reason);
+    .report(
+      standby.connected ? 'connected' : 'connecting',
+      'webrtc',
+      standby.connected ? `playing (${why})` : standby.reason,
+    );
 }
 
 /** In every open rung: closing, and a drain move's failure (reported wherever the player is by then). */
@@ -403,15 +421,28 @@ export const LADDER: { readonly [R in Rung]: Row } = {
       s.report('connected', 'hls', s.next.hlsReason);
     },
     'hls-failed': (s, e) => {
+      // The relay we were moving off went away first: the move's session takes over now.
+      if (s.next.standby === 'hls-move' && e.moving) {
+        swapHlsEarly(s, e.moving.connected);
+        return;
+      }
       // HLS did not work either: back to retrying WebRTC with backoff (and to live).
-      s.set({ behindLive: 0 }).do({ do: 'drop-hls' }, { do: 'cancel-upgrade' }, { do: 'close-standby', reason: 'hls failed' });
+      s.set({ behindLive: 0 }).do(
+        { do: 'drop-hls' },
+        { do: 'cancel-upgrade' },
+        { do: 'close-standby', reason: 'hls failed' },
+      );
       // One step further than the WebRTC retry: HLS failing too means more than a blip.
       const delay = backoffDelay(s.policy.retry, s.next.attempt + 1);
       s.set({ rung: 'waiting', standby: 'none' })
         .report('connecting', 'none', `${s.next.hlsWhy}; hls ${e.reason}; retry in ${delay / 1000}s`)
         .do({ do: 'schedule-retry', delayMs: delay });
     },
-    'upgrade-due': (s) => tryUpgrade(s),
+    'upgrade-due': (s) => {
+      // An HLS drain move is under way: WebRTC is tried once it is done.
+      if (s.next.standby === 'hls-move') scheduleUpgrade(s);
+      else tryUpgrade(s);
+    },
     'upgrade-placed': (s, e) => {
       s.set({ standby: 'upgrade' }).do({ do: 'open-upgrade', forceTcp: e.forceTcp });
     },
@@ -445,6 +476,7 @@ export const LADDER: { readonly [R in Rung]: Row } = {
       s.set({ upgradeAttempt: 1 }); // UDP first
       tryUpgrade(s);
     },
+    ...hlsMoveRows,
     ...closeRow,
   },
   ended: {

@@ -29,6 +29,8 @@ export type EffectSubject = {
   reason?: string;
   /** A rebalancing move's relay (the node named it: no placement, and the node left is not avoided). */
   target?: RelayAlternative;
+  /** The HLS session an event is about (the one whose relay drains). */
+  hls?: HlsSession | null;
 };
 
 /** What the tasks need of the ladder's interpreter (LadderDriver). */
@@ -45,8 +47,8 @@ export interface TaskHost {
   dispatch(event: LadderEvent, about?: EffectSubject): void;
   /** A WebRTC session on `nodeUrl`, wired to the player (not started). */
   newSession(nodeUrl: string, forceTcp?: boolean): WebRtcSession;
-  /** The next placement (reported as a 'placement' event); `leaving`: the session being left. */
-  place(leaving?: WebRtcSession): Promise<Placement>;
+  /** The next placement (reported as a 'placement' event); `leaving`: the relay being left. */
+  place(leaving?: NodeRef): Promise<Placement>;
   syncVideo(): void;
 }
 
@@ -62,7 +64,7 @@ function frameTimeoutMs(host: TaskHost): number {
 
 /** First join, retry, failover: a placement, then a session there ('placed'). */
 export async function placeNext(host: TaskHost, leaving?: WebRtcSession): Promise<void> {
-  const placement = await host.place(leaving);
+  const placement = await host.place(leaving ? nodeRef(leaving) : undefined);
   host.dispatch({ type: 'placed' }, { placement });
 }
 
@@ -107,7 +109,7 @@ export async function moveOff(
     });
   } else {
     host.placer.avoid(nodeRef(from));
-    placement = await host.place(from);
+    placement = await host.place(nodeRef(from));
   }
   if (from !== host.session || host.closed) return;
   const sameNode =

@@ -36,8 +36,12 @@ type Case = {
 };
 
 const at = (rung: Rung, extra: Partial<LadderState> = {}): Partial<LadderState> => ({ rung, ...extra });
-const r = (s: 'connecting' | 'connected' | 'failed' | 'closed', path: 'webrtc' | 'hls' | 'none', reason: string, error?: Error): Effect =>
-  error ? { do: 'report', state: s, path, reason, error } : { do: 'report', state: s, path, reason };
+const r = (
+  s: 'connecting' | 'connected' | 'failed' | 'closed',
+  path: 'webrtc' | 'hls' | 'none',
+  reason: string,
+  error?: Error,
+): Effect => (error ? { do: 'report', state: s, path, reason, error } : { do: 'report', state: s, path, reason });
 const iceFailed = (extra: Partial<Extract<LadderEvent, { type: 'session-failed' }>> = {}): LadderEvent => ({
   type: 'session-failed',
   failure: { kind: 'ice-failed' },
@@ -83,7 +87,9 @@ const cases: Record<string, Case[]> = {
     },
   ],
   'idle × rewind': [rewindFrom('idle', 'none')],
-  'idle × close': [{ name: 'closes', event: { type: 'close', reason: 'bye' }, next: at('closed'), effects: closeAll('bye') }],
+  'idle × close': [
+    { name: 'closes', event: { type: 'close', reason: 'bye' }, next: at('closed'), effects: closeAll('bye') },
+  ],
   'idle × move-failed': [moveFailed],
   'placing × placed': [
     {
@@ -101,7 +107,9 @@ const cases: Record<string, Case[]> = {
     },
   ],
   'placing × rewind': [rewindFrom('placing', 'none')],
-  'placing × close': [{ name: 'closes', event: { type: 'close', reason: 'bye' }, next: at('closed'), effects: closeAll('bye') }],
+  'placing × close': [
+    { name: 'closes', event: { type: 'close', reason: 'bye' }, next: at('closed'), effects: closeAll('bye') },
+  ],
   'placing × move-failed': [moveFailed],
   'webrtc × session-connecting': [
     {
@@ -168,7 +176,11 @@ const cases: Record<string, Case[]> = {
     },
     {
       name: 'a fatal rejection: give up',
-      event: iceFailed({ failure: { kind: 'rejected', method: 'join', code: 'forbidden' }, reason: 'join-forbidden', error: boom }),
+      event: iceFailed({
+        failure: { kind: 'rejected', method: 'join', code: 'forbidden' },
+        reason: 'join-forbidden',
+        error: boom,
+      }),
       next: at('failed', { attempt: 1 }),
       effects: [{ do: 'drop-session', sync: true }, r('failed', 'none', 'join-forbidden', boom)],
     },
@@ -199,7 +211,10 @@ const cases: Record<string, Case[]> = {
     },
     {
       name: "'unavailable' (Redis down on that node): the same",
-      event: iceFailed({ failure: { kind: 'rejected', method: 'join', code: 'unavailable' }, reason: 'join-unavailable' }),
+      event: iceFailed({
+        failure: { kind: 'rejected', method: 'join', code: 'unavailable' },
+        reason: 'join-unavailable',
+      }),
       next: at('waiting', { attempt: 1 }),
       effects: [
         { do: 'drop-session', sync: true },
@@ -236,7 +251,10 @@ const cases: Record<string, Case[]> = {
       state: { standby: 'move', moves: 1 },
       event: iceFailed({ standby: { connected: true, reason: 'playing' } }),
       next: at('webrtc', { standby: 'none', moves: 2, played: true, attempt: 0 }),
-      effects: [{ do: 'promote', why: 'moved early', closeOld: false }, r('connected', 'webrtc', 'playing (moved early)')],
+      effects: [
+        { do: 'promote', why: 'moved early', closeOld: false },
+        r('connected', 'webrtc', 'playing (moved early)'),
+      ],
     },
     {
       name: 'a fallback with no HLS element: failed',
@@ -263,7 +281,12 @@ const cases: Record<string, Case[]> = {
     },
   ],
   'webrtc × drain': [
-    { name: 'looks for another relay', event: { type: 'drain', reason: 'shutdown' }, next: at('webrtc'), effects: [{ do: 'place-move' }] },
+    {
+      name: 'looks for another relay',
+      event: { type: 'drain', reason: 'shutdown' },
+      next: at('webrtc'),
+      effects: [{ do: 'place-move' }],
+    },
     {
       name: 'a move under way: ignored',
       state: { standby: 'move' },
@@ -304,7 +327,9 @@ const cases: Record<string, Case[]> = {
     },
   ],
   'webrtc × rewind': [rewindFrom('webrtc', 'webrtc')],
-  'webrtc × close': [{ name: 'closes', event: { type: 'close', reason: 'bye' }, next: at('closed'), effects: closeAll('bye') }],
+  'webrtc × close': [
+    { name: 'closes', event: { type: 'close', reason: 'bye' }, next: at('closed'), effects: closeAll('bye') },
+  ],
   'webrtc × move-failed': [
     moveFailed,
     {
@@ -325,7 +350,9 @@ const cases: Record<string, Case[]> = {
     },
   ],
   'waiting × rewind': [rewindFrom('waiting', 'none')],
-  'waiting × close': [{ name: 'closes', event: { type: 'close', reason: 'bye' }, next: at('closed'), effects: closeAll('bye') }],
+  'waiting × close': [
+    { name: 'closes', event: { type: 'close', reason: 'bye' }, next: at('closed'), effects: closeAll('bye') },
+  ],
   'waiting × move-failed': [moveFailed],
   'hls × hls-connecting': [
     {
@@ -372,6 +399,78 @@ const cases: Record<string, Case[]> = {
         { do: 'schedule-retry', delayMs: 10_000 },
       ],
     },
+    {
+      name: 'the relay being left failed before the HLS move was ready: the move takes over at once',
+      state: { standby: 'hls-move', hlsReason: 'fallback: ice-failed', moves: 1 },
+      event: { type: 'hls-failed', reason: 'hls-error: manifestLoadError', moving: { connected: false } },
+      next: at('hls', { standby: 'none', moves: 2 }),
+      effects: [{ do: 'swap-hls', why: 'moved early' }, r('connecting', 'hls', 'fallback: ice-failed (moved early)')],
+    },
+    {
+      name: 'an HLS move whose session is gone does not save it: retries, the move closed with the standby',
+      state: { standby: 'hls-move', attempt: 1, hlsWhy: 'ice-failed' },
+      event: { type: 'hls-failed', reason: 'hls-timeout', moving: null },
+      next: at('waiting', { standby: 'none' }),
+      effects: [
+        { do: 'drop-hls' },
+        { do: 'cancel-upgrade' },
+        { do: 'close-standby', reason: 'hls failed' },
+        r('connecting', 'none', 'ice-failed; hls hls-timeout; retry in 2s'),
+        { do: 'schedule-retry', delayMs: 2000 },
+      ],
+    },
+  ],
+  'hls × hls-drain': [
+    {
+      name: 'the HLS relay drains: placement for a move',
+      event: { type: 'hls-drain', target: 'http://relay-b' },
+      next: at('hls', { standby: 'none' }),
+      effects: [{ do: 'place-hls-move' }],
+    },
+    {
+      name: 'a move or a WebRTC upgrade already under way: nothing (the relay says it again)',
+      state: { standby: 'upgrade' },
+      event: { type: 'hls-drain', target: 'http://relay-b' },
+      next: at('hls', { standby: 'upgrade' }),
+      effects: [],
+    },
+  ],
+  'hls × hls-move-placed': [
+    {
+      name: 'another relay: a second HLS session there, in the spare element',
+      state: { status: 'connected', hlsReason: 'fallback: ice-failed' },
+      event: { type: 'hls-move-placed', sameNode: false, target: 'http://relay-b' },
+      next: at('hls', { standby: 'hls-move' }),
+      effects: [r('connected', 'hls', 'fallback: ice-failed; moving: relay draining'), { do: 'open-hls-move' }],
+    },
+    {
+      name: 'nowhere else to go: warned, HLS stays',
+      event: { type: 'hls-move-placed', sameNode: true, target: 'http://relay-a' },
+      next: at('hls', { standby: 'none' }),
+      effects: [{ do: 'warn', message: 'relay draining (to http://relay-a) but no other relay to move HLS to' }],
+    },
+  ],
+  'hls × hls-move-ready': [
+    {
+      name: 'the new relay presents frames: swapped in, counted as a move',
+      state: { standby: 'hls-move', hlsReason: 'fallback: ice-failed' },
+      event: { type: 'hls-move-ready', connected: true },
+      next: at('hls', { standby: 'none', moves: 1 }),
+      effects: [{ do: 'swap-hls', why: 'moved' }, r('connected', 'hls', 'fallback: ice-failed (moved)')],
+    },
+    {
+      name: 'without a spare element: swapped before it plays (it starts in the old one’s element)',
+      state: { standby: 'hls-move', hlsReason: 'rewind' },
+      event: { type: 'hls-move-ready', connected: false },
+      next: at('hls', { standby: 'none', moves: 1 }),
+      effects: [{ do: 'swap-hls', why: 'moved' }, r('connecting', 'hls', 'rewind (moved)')],
+    },
+    {
+      name: 'no move under way any more: nothing',
+      event: { type: 'hls-move-ready', connected: true },
+      next: at('hls', { standby: 'none', moves: 0 }),
+      effects: [],
+    },
   ],
   'hls × upgrade-due': [
     {
@@ -393,6 +492,13 @@ const cases: Record<string, Case[]> = {
       event: { type: 'upgrade-due' },
       next: at('hls', { upgradeAttempt: 1 }),
       effects: [],
+    },
+    {
+      name: 'an HLS move under way: tried again later',
+      state: { standby: 'hls-move', upgradeAttempt: 1 },
+      event: { type: 'upgrade-due' },
+      next: at('hls', { upgradeAttempt: 1, standby: 'hls-move' }),
+      effects: [{ do: 'schedule-upgrade', delayMs: 2000 }],
     },
   ],
   'hls × upgrade-placed': [
@@ -421,7 +527,10 @@ const cases: Record<string, Case[]> = {
       state: { standby: 'upgrade', upgradeAttempt: 2 },
       event: { type: 'upgrade-rendered', forceTcp: false, painted: false },
       next: at('hls', { standby: 'none' }),
-      effects: [{ do: 'close-standby', reason: 'upgrade failed' }, { do: 'schedule-upgrade', delayMs: 4000 }],
+      effects: [
+        { do: 'close-standby', reason: 'upgrade failed' },
+        { do: 'schedule-upgrade', delayMs: 4000 },
+      ],
     },
     {
       name: 'not painted from the third try: switch anyway',
@@ -449,7 +558,10 @@ const cases: Record<string, Case[]> = {
       state: { standby: 'upgrade', upgradeAttempt: 4 },
       event: { type: 'upgrade-failed', current: true },
       next: at('hls', { standby: 'none' }),
-      effects: [{ do: 'close-standby', reason: 'upgrade failed' }, { do: 'schedule-upgrade', delayMs: 8000 }],
+      effects: [
+        { do: 'close-standby', reason: 'upgrade failed' },
+        { do: 'schedule-upgrade', delayMs: 8000 },
+      ],
     },
     {
       name: 'a superseded try: only the next schedule',
@@ -494,7 +606,9 @@ const cases: Record<string, Case[]> = {
     },
     { name: 'already live: nothing', event: { type: 'go-live' }, next: at('hls'), effects: [] },
   ],
-  'hls × close': [{ name: 'closes', event: { type: 'close', reason: 'bye' }, next: at('closed'), effects: closeAll('bye') }],
+  'hls × close': [
+    { name: 'closes', event: { type: 'close', reason: 'bye' }, next: at('closed'), effects: closeAll('bye') },
+  ],
   'hls × move-failed': [moveFailed],
   'ended × move-ready': [
     {
@@ -506,10 +620,14 @@ const cases: Record<string, Case[]> = {
     },
   ],
   'ended × rewind': [rewindFrom('ended', 'none')],
-  'ended × close': [{ name: 'closes', event: { type: 'close', reason: 'bye' }, next: at('closed'), effects: closeAll('bye') }],
+  'ended × close': [
+    { name: 'closes', event: { type: 'close', reason: 'bye' }, next: at('closed'), effects: closeAll('bye') },
+  ],
   'ended × move-failed': [moveFailed],
   'failed × rewind': [rewindFrom('failed', 'none')],
-  'failed × close': [{ name: 'closes', event: { type: 'close', reason: 'bye' }, next: at('closed'), effects: closeAll('bye') }],
+  'failed × close': [
+    { name: 'closes', event: { type: 'close', reason: 'bye' }, next: at('closed'), effects: closeAll('bye') },
+  ],
   'failed × move-failed': [moveFailed],
 };
 

@@ -135,8 +135,8 @@ class ScriptedHost implements TaskHost {
     return asSession(session);
   }
 
-  async place(leaving?: WebRtcSession): Promise<Placement> {
-    this.placed.push(leaving ? { url: leaving.options.nodeUrl, id: leaving.nodeId } : undefined);
+  async place(leaving?: NodeRef): Promise<Placement> {
+    this.placed.push(leaving);
     return this.nextPlacement;
   }
 

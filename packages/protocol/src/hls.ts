@@ -79,6 +79,14 @@ import { ScoreUpdate } from './scores.ts';
 /** Path prefix of everything HLS. */
 export const HLS_PREFIX = '/hls';
 
+/**
+ * Header of every HLS answer of a draining relay (exposed cross-origin): the
+ * base URL of another relay of its region. A new player's multivariant
+ * request is 307'd there; a playing player reads it and moves (the client's
+ * HlsSession 'draining' event).
+ */
+export const HLS_DRAINING_HEADER = 'Matchmesh-Relay-Draining';
+
 /** Names of the files beneath `/hls/:stream/t/:token/`. Anything else is 404 (or 400 if it tries to escape). */
 export const HLS_FILE_PATTERNS = {
   multivariant: /^index\.m3u8$/,

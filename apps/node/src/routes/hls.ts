@@ -9,6 +9,7 @@ import {
 import {
   grants,
   HLS_CACHE_CONTROL,
+  HLS_DRAINING_HEADER,
   HLS_FILE_PATTERNS,
   HLS_MIME,
   HlsFileParams,
@@ -42,8 +43,8 @@ export interface HlsRoutesOptions {
   drainingTo?: () => Promise<string | undefined>;
 }
 
-/** Header of every HLS answer of a draining relay: where its players should move to. */
-export const DRAINING_HEADER = 'Matchmesh-Relay-Draining';
+/** Header of every HLS answer of a draining relay: where its players should move to (the client reads it). */
+export const DRAINING_HEADER = HLS_DRAINING_HEADER;
 
 /** Anything in a raw /hls path that could step out of a folder, however it is encoded. */
 const TRAVERSAL = /(\.\.|%2e|%2f|%5c|\\|%00|\0)/i;

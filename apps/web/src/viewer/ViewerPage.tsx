@@ -51,6 +51,8 @@ export function ViewerPage() {
   // HLS plays in its own element stacked on the WebRTC one: each path's
   // picture stays up until the other has rendered (no black frame on a switch).
   const hlsRef = useRef<HTMLVideoElement>(null);
+  // A drain moves HLS to another relay by playing it here, hidden, then swapping the two HLS elements.
+  const hlsSpareRef = useRef<HTMLVideoElement>(null);
   const [muted, setMuted] = useState(true);
   const [blocked, setBlocked] = useState(false);
 
@@ -58,8 +60,9 @@ export function ViewerPage() {
   useEffect(() => {
     const video = videoRef.current;
     const hlsVideo = hlsRef.current;
-    if (!video || !hlsVideo || !player) return;
-    const unbind = bindVideo(video, hlsVideo);
+    const hlsSpare = hlsSpareRef.current;
+    if (!video || !hlsVideo || !hlsSpare || !player) return;
+    const unbind = bindVideo(video, hlsVideo, hlsSpare);
     const play = () => {
       if (!video.srcObject) return;
       video.play().then(
@@ -68,7 +71,7 @@ export function ViewerPage() {
       );
     };
     const off = player.on('media', play);
-    player.attach(video, hlsVideo);
+    player.attach(video, hlsVideo, hlsSpare);
     play();
     return () => {
       off();
@@ -78,8 +81,9 @@ export function ViewerPage() {
   }, [player]);
 
   useEffect(() => {
-    for (const video of [videoRef.current, hlsRef.current]) if (video) video.muted = muted;
-  }, [muted]);
+    // The hidden HLS spare stays muted: the player gives it the viewer's setting when it swaps it in.
+    for (const video of [videoRef.current, player?.hlsElement ?? hlsRef.current]) if (video) video.muted = muted;
+  }, [muted, player]);
 
   if ('error' in params || sessionError) {
     return (
@@ -98,7 +102,7 @@ export function ViewerPage() {
 
   const unmute = () => {
     setMuted(false);
-    for (const video of [videoRef.current, hlsRef.current]) {
+    for (const video of [videoRef.current, player?.hlsElement ?? hlsRef.current]) {
       if (!video) continue;
       video.muted = false;
       if (!video.srcObject && !video.src) continue;
@@ -118,6 +122,7 @@ export function ViewerPage() {
       <section className="stage">
         <video ref={videoRef} data-testid="video" autoPlay muted playsInline />
         <video ref={hlsRef} data-testid="hls-video" className="hls" autoPlay muted playsInline />
+        <video ref={hlsSpareRef} data-testid="hls-video-spare" className="hls" muted playsInline />
         {state !== 'connected' ? (
           <div className="veil" data-testid="veil">
             <p>
