@@ -75,6 +75,8 @@ export async function startNode(
     fanoutLingerMs: config.mesh.pipeLingerMs,
     commentary: config.commentary,
   });
+  // Before the edge opens: a watch page's bootstrap carries them even while no stream exists yet.
+  await media.loadCapabilities();
 
   // Coordination, and the mesh that joins media across nodes.
   const cluster = new ClusterLink(node, config.cluster, logger);

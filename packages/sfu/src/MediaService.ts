@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { types } from 'mediasoup';
+import { MEDIA_CODECS } from './codecs.ts';
 import type { BoothOptions } from './commentary/CommentaryBooth.ts';
 import { MediaError } from './errors.ts';
 import type { Logger } from './logger.ts';
@@ -58,6 +59,7 @@ export class MediaService extends EventEmitter<MediaServiceEvents> {
   readonly pool: WorkerPool;
   readonly #log: Logger;
   readonly #streams = new Map<string, StreamRouter>();
+  #capabilities: types.RtpCapabilities | undefined;
   readonly #creating = new Map<string, Promise<StreamRouter>>();
   readonly whip = new Map<string, WhipSession>();
   readonly whep = new Map<string, WhepSession>();
@@ -95,12 +97,26 @@ export class MediaService extends EventEmitter<MediaServiceEvents> {
 
   /**
    * The RTP capabilities of this node's viewer routers (every one is made
-   * with the same codecs, so any live stream's will do), for a page's
-   * bootstrap; undefined while the node holds no stream.
+   * with the same codecs), for a page's bootstrap: read once from a router
+   * made for it (loadCapabilities), else from any live stream's.
    */
   routerCapabilities(): types.RtpCapabilities | undefined {
+    if (this.#capabilities) return this.#capabilities;
     for (const stream of this.#streams.values()) if (!stream.closed) return stream.rtpCapabilities;
     return undefined;
+  }
+
+  /**
+   * Learn the viewer routers' capabilities before any stream exists: a page
+   * opened before its stream's origin published (a viewer waiting for the
+   * match) then joins in one round trip too. A router is made and closed.
+   */
+  async loadCapabilities(): Promise<void> {
+    const pooled = this.pool.workers[0];
+    if (!pooled || this.#capabilities) return;
+    const router = await pooled.worker.createRouter({ mediaCodecs: MEDIA_CODECS });
+    this.#capabilities = router.rtpCapabilities;
+    router.close();
   }
 
   async getOrCreateStream(id: string): Promise<StreamRouter> {
