@@ -26,7 +26,7 @@ import { Mesh, type TestNode, token } from '../mesh.ts';
 import type { Scenario, ScenarioContext, ScenarioResult } from '../registry.ts';
 import { mean, percentile, ratio, sleep } from '../stats.ts';
 import { keyFrameComparison } from './ttff-keyframes.ts';
-import { phasesOf, whepFirstFrame } from './ttffPhases.ts';
+import { baselineTable, phasesOf, serveBundle, whepFirstFrame } from './ttffPhases.ts';
 
 const STREAM = 'bench-g2g';
 
@@ -236,42 +236,53 @@ export const ttff: Scenario = {
     const env = await acquire(ctx);
     try {
       const url = await watchUrl(env.node);
+      const parts = new Set(ctx.flags.ttffParts);
+      const baselineDist = ctx.flags.ttffBaselineDist;
       const first: number[] = [];
       const loaded: number[] = [];
       /** Player start → first presented frame, per load (the page's own loading excluded). */
       const fromStart: number[] = [];
       /** Where the time goes: ms from navigation to each set-up phase's end, per load (ttffPhases.ts). */
       const phases: Record<string, number[]> = {};
-      for (let i = 0; i < ctx.flags.ttffJoins; i++) {
-        const context = await env.browser.newContext();
-        const page = await context.newPage();
-        await page.goto(url);
-        const handle = await page.waitForFunction(
-          () => ((window.__mm?.framesDecoded() ?? 0) >= 1 ? performance.now() : false),
-          undefined,
-          { timeout: 20_000, polling: 'raf' },
-        );
-        const frameAt = (await handle.jsonValue()) as number;
-        first.push(frameAt);
-        const { start, marks } = await phasesOf(page);
-        fromStart.push(frameAt - start);
-        for (const [name, ms] of [['player start', start] as [string, number], ...marks]) {
-          phases[name] = [...(phases[name] ?? []), ms];
+      /** The same of the baseline bundle's loads (--ttff-baseline-dist), alternating with the node's. */
+      const baseline = { first: [] as number[], fromStart: [] as number[], phases: {} as Record<string, number[]> };
+      const variants = baselineDist ? (['baseline', 'current'] as const) : (['current'] as const);
+      for (let i = 0; parts.has('phases') && i < ctx.flags.ttffJoins; i++) {
+        for (const variant of variants) {
+          const into = variant === 'current' ? { first, fromStart, phases } : baseline;
+          const context = await env.browser.newContext();
+          if (variant === 'baseline' && baselineDist) await serveBundle(context, baselineDist);
+          const page = await context.newPage();
+          await page.goto(url);
+          const handle = await page.waitForFunction(
+            () => ((window.__mm?.framesDecoded() ?? 0) >= 1 ? performance.now() : false),
+            undefined,
+            { timeout: 20_000, polling: 'raf' },
+          );
+          const frameAt = (await handle.jsonValue()) as number;
+          into.first.push(frameAt);
+          const { start, marks } = await phasesOf(page);
+          into.fromStart.push(frameAt - start);
+          for (const [name, ms] of [['player start', start] as [string, number], ...marks]) {
+            into.phases[name] = [...(into.phases[name] ?? []), ms];
+          }
+          if (variant === 'current') {
+            loaded.push(
+              await page.evaluate(() => {
+                const nav = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming | undefined;
+                return nav?.domContentLoadedEventEnd ?? 0;
+              }),
+            );
+          }
+          await context.close();
+          // Joins a second apart: each first frame waits for a fresh keyframe request, not the previous one.
+          await sleep(1000);
         }
-        loaded.push(
-          await page.evaluate(() => {
-            const nav = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming | undefined;
-            return nav?.domContentLoadedEventEnd ?? 0;
-          }),
-        );
-        await context.close();
-        // Joins a second apart: each first frame waits for a fresh keyframe request, not the previous one.
-        await sleep(1000);
       }
       // WHEP: one round trip by design (offer → answer); from the POST to the first presented frame.
       const whep: { answerMs: number; firstFrameMs: number | null }[] = [];
       const viewerToken = await token('viewer', STREAM);
-      for (let i = 0; i < Math.max(2, Math.ceil(ctx.flags.ttffJoins / 2)); i++) {
+      for (let i = 0; parts.has('whep') && i < Math.max(2, Math.ceil(ctx.flags.ttffJoins / 2)); i++) {
         whep.push(await whepFirstFrame(env.browser, env.node.url, `${env.node.url}/whep/${STREAM}`, viewerToken));
         await sleep(1000);
       }
@@ -279,16 +290,19 @@ export const ttff: Scenario = {
       const whepAnswer = whep.map((w) => w.answerMs);
       // HLS: the packager is warm (g2g or the availability check started it), as for a viewer
       // falling back on a relay that packages the stream.
-      const src = await hlsAvailable(env.node);
+      const src = parts.has('hls') ? await hlsAvailable(env.node) : null;
       const hlsFirst: number[] = [];
       for (let i = 0; src && i < Math.max(2, Math.ceil(ctx.flags.ttffJoins / 2)); i++) {
         hlsFirst.push((await measureHls(env, src, true, 0)).firstFrameMs);
       }
       // Issue 20: with and without key frames on demand, side by side (ttff-keyframes.ts).
-      const keyFrameTables = await keyFrameComparison(env, STREAM, ctx.flags.ttffJoins, ctx.flags.ladder);
+      const keyFrameTables = parts.has('keyframes')
+        ? await keyFrameComparison(env, STREAM, ctx.flags.ttffJoins, ctx.flags.ladder)
+        : [];
       return {
         tables: [
           ...keyFrameTables,
+          ...(baselineDist ? [baselineTable(ctx.flags.ttffJoins, { first, fromStart, phases }, baseline)] : []),
           {
             title: `time to first frame, ${ctx.flags.ttffJoins} fresh page loads of /watch`,
             columns: ['figure', 'samples', 'p50 ms', 'p95 ms', 'max ms'],
@@ -358,7 +372,7 @@ export const ttff: Scenario = {
             ],
           },
         ],
-        data: { first, fromStart, loaded, hlsFirst, whep, phases },
+        data: { first, fromStart, loaded, hlsFirst, whep, phases, baseline },
       };
     } finally {
       await release(env);
