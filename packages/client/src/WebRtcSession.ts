@@ -7,7 +7,7 @@ import type {
   TransportInfo,
   VideoLayersInfo,
 } from '@matchmesh/protocol';
-import { Device, type types as ms } from 'mediasoup-client';
+import type { Device, types as ms } from 'mediasoup-client';
 import { TypedEmitter } from './emitter.ts';
 import { SignalingRequestError } from './errors.ts';
 import { failureOf } from './failure.ts';
@@ -24,6 +24,7 @@ import {
 } from './SignalingClient.ts';
 import { audioPacketsBySource, baseStats, type SessionStats, summarizeStats } from './sessionStats.ts';
 import { markStep } from './timing.ts';
+import { loadDevice } from './warmDevice.ts';
 
 export type { SessionState, SessionStateChange } from './SessionLifecycle.ts';
 export { type SessionStats, summarizeStats } from './sessionStats.ts';
@@ -251,8 +252,8 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
       this.signaling.on('close', ({ reason, byClient }) => {
         if (!byClient && !this.closed) this.#life.fail({ kind: 'signaling-closed', detail: reason });
       });
-      // With the router's capabilities known, the Device loads (a throwaway RTCPeerConnection,
-      // tens of ms) while the socket opens: the join then carries what the node needs to answer it all.
+      // With the router's capabilities known, the Device loads while the socket opens (from the page's
+      // native capabilities, asked once: warmDevice.ts): the join then carries what the node needs to answer it all.
       const hint = this.options.routerRtpCapabilities;
       const early = hint ? this.#loadDevice(clientRtpCapabilities(hint)) : null;
       early?.catch(() => {}); // awaited below; a failed early load only means the step-by-step way
@@ -566,13 +567,10 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
     if (this.#mediaStream && !this.closed) this.emit('tracks', this.#mediaStream);
   }
 
-  /** Creates the mediasoup Device (FakeHandler in tests) and loads the router's capabilities. */
+  /** A mediasoup Device (FakeHandler in tests) loaded with the router's capabilities (warmDevice.ts). */
   async #loadDevice(routerRtpCapabilities: ms.RtpCapabilities): Promise<Device> {
     markStep('device-load-start');
-    const device = this.options.device?.handlerFactory
-      ? new Device(this.options.device)
-      : await Device.factory(this.options.device);
-    await device.load({ routerRtpCapabilities });
+    const device = await loadDevice(routerRtpCapabilities, this.options.device);
     markStep('device-loaded');
     return device;
   }
