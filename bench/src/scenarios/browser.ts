@@ -14,6 +14,7 @@
 // durations back. The packager's CPU (its ffmpeg process) is sampled while
 // the HLS players run. g2g and ttff share one set of processes.
 import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { CLOCK_ROW_Y, latencyFromClock, PATTERN_WIDTH, STRIP_BITS, STRIP_CELL } from '@matchmesh/origin';
 import { hlsMultivariantPath } from '@matchmesh/protocol';
 import type { Browser } from 'playwright-core';
@@ -26,9 +27,11 @@ import { Mesh, type TestNode, token } from '../mesh.ts';
 import type { Scenario, ScenarioContext, ScenarioResult } from '../registry.ts';
 import { mean, percentile, ratio, sleep } from '../stats.ts';
 import { keyFrameComparison } from './ttff-keyframes.ts';
-import { baselineTable, phasesOf, serveBundle, whepFirstFrame } from './ttffPhases.ts';
+import { baselineTable, phasesOf, serveBundle, stepDurations, whepFirstFrame } from './ttffPhases.ts';
 
 const STREAM = 'bench-g2g';
+/** The node's own build of the viewer page (the node serves apps/web/dist). */
+const WEB_DIST = fileURLToPath(new URL('../../../apps/web/dist', import.meta.url));
 
 interface Env {
   mesh: Mesh;
@@ -244,14 +247,21 @@ export const ttff: Scenario = {
       const fromStart: number[] = [];
       /** Where the time goes: ms from navigation to each set-up phase's end, per load (ttffPhases.ts). */
       const phases: Record<string, number[]> = {};
+      /** Per load, the time each step took (ttffPhases.ts stepDurations). */
+      const durations: Record<string, number[]> = {};
       /** The same of the baseline bundle's loads (--ttff-baseline-dist), alternating with the node's. */
-      const baseline = { first: [] as number[], fromStart: [] as number[], phases: {} as Record<string, number[]> };
+      const baseline = {
+        first: [] as number[],
+        fromStart: [] as number[],
+        phases: {} as Record<string, number[]>,
+        durations: {} as Record<string, number[]>,
+      };
       const variants = baselineDist ? (['baseline', 'current'] as const) : (['current'] as const);
       for (let i = 0; parts.has('phases') && i < ctx.flags.ttffJoins; i++) {
         for (const variant of variants) {
-          const into = variant === 'current' ? { first, fromStart, phases } : baseline;
+          const into = variant === 'current' ? { first, fromStart, phases, durations } : baseline;
           const context = await env.browser.newContext();
-          if (variant === 'baseline' && baselineDist) await serveBundle(context, baselineDist);
+          if (variant === 'baseline' && baselineDist) await serveBundle(context, baselineDist, WEB_DIST);
           const page = await context.newPage();
           await page.goto(url);
           const handle = await page.waitForFunction(
@@ -265,6 +275,9 @@ export const ttff: Scenario = {
           into.fromStart.push(frameAt - start);
           for (const [name, ms] of [['player start', start] as [string, number], ...marks]) {
             into.phases[name] = [...(into.phases[name] ?? []), ms];
+          }
+          for (const [name, ms] of stepDurations(new Map([['player start', start], ...marks]), frameAt)) {
+            into.durations[name] = [...(into.durations[name] ?? []), ms];
           }
           if (variant === 'current') {
             loaded.push(
@@ -302,7 +315,9 @@ export const ttff: Scenario = {
       return {
         tables: [
           ...keyFrameTables,
-          ...(baselineDist ? [baselineTable(ctx.flags.ttffJoins, { first, fromStart, phases }, baseline)] : []),
+          ...(baselineDist
+            ? [baselineTable(ctx.flags.ttffJoins, { first, fromStart, phases, durations }, baseline)]
+            : []),
           {
             title: `time to first frame, ${ctx.flags.ttffJoins} fresh page loads of /watch`,
             columns: ['figure', 'samples', 'p50 ms', 'p95 ms', 'max ms'],
@@ -372,7 +387,7 @@ export const ttff: Scenario = {
             ],
           },
         ],
-        data: { first, fromStart, loaded, hlsFirst, whep, phases, baseline },
+        data: { first, fromStart, loaded, hlsFirst, whep, phases, durations, baseline },
       };
     } finally {
       await release(env);
