@@ -88,6 +88,14 @@ async function admin(node: TestNode, path: string, body?: unknown): Promise<Resp
   });
 }
 
+/** How many times the stream's origin came back (the ingest's program view). */
+async function reconnects(ingest: TestNode, stream: string): Promise<number> {
+  const res = await fetch(`${ingest.url}/api/v1/streams/${stream}/program`, {
+    headers: { Authorization: `Bearer ${await token('admin', '*')}` },
+  });
+  return ((await res.json()) as { originReconnects: number }).originReconnects;
+}
+
 interface Rig {
   ingest: TestNode;
   relays: TestNode[];
@@ -164,7 +172,7 @@ async function setUp(browser: Browser, mesh: Mesh): Promise<Rig> {
     );
     await page.waitForFunction(() => (window.__mm?.framesDecoded() ?? 0) >= 30, undefined, { timeout: 30_000 });
     // The quality menu lists the layers once the node reported them.
-    await page.waitForSelector('[data-testid="quality"] option[value="0"]', { timeout: 30_000 });
+    await page.waitForSelector('[data-testid="quality"] option[value="0"]', { state: 'attached', timeout: 30_000 });
     await page.evaluate(FRAME_LOG);
     pages[mode] = page;
   }
@@ -188,8 +196,15 @@ export const ttffEvents: Scenario = {
         await layerSwitch(rig, figures, 'auto', 360, 'layer switch up (quality menu, Auto)');
         // Origin reconnect: the ingest drops both origins' WHIP sessions; the agents reconnect.
         await event(rig, figures, 'origin reconnect', async () => {
+          const before = await Promise.all(Object.values(MODES).map((s) => reconnects(rig.ingest, s)));
           for (const stream of Object.values(MODES)) {
-            await admin(rig.ingest, `/api/v1/streams/${stream}/publishers/drop`);
+            const res = await admin(rig.ingest, `/api/v1/streams/${stream}/publishers/drop`);
+            const { dropped } = (await res.json()) as { dropped?: number };
+            if (dropped !== 1) throw new Error(`drop ${stream}: ${res.status}, dropped ${dropped}`);
+          }
+          // Measured once the agents are back (the freeze is from the drop to the first frame after it).
+          for (const [i, stream] of Object.values(MODES).entries()) {
+            while ((await reconnects(rig.ingest, stream)) <= before[i]!) await sleep(50);
           }
         });
         // Worker crash: SIGKILL of the serving relay's only mediasoup worker.
