@@ -81,11 +81,15 @@ function workerPids(node: TestNode): number[] {
 }
 
 async function admin(node: TestNode, path: string, body?: unknown): Promise<Response> {
-  return fetch(`${node.url}${path}`, {
-    method: 'POST',
-    headers: { Authorization: `Bearer ${await token('admin', '*')}`, 'Content-Type': 'application/json' },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
+  const auth = { Authorization: `Bearer ${await token('admin', '*')}` };
+  // No content type without a body: the node refuses an empty JSON body.
+  return body === undefined
+    ? fetch(`${node.url}${path}`, { method: 'POST', headers: auth })
+    : fetch(`${node.url}${path}`, {
+        method: 'POST',
+        headers: { ...auth, 'Content-Type': 'application/json' },
+        body: JSON.stringify(body),
+      });
 }
 
 /** How many times the stream's origin came back (the ingest's program view). */
