@@ -230,7 +230,17 @@ export const ttffEvents: Scenario = {
             if (res.status !== 200) throw new Error(`drain ${from!.nodeId}: ${res.status} ${await res.text()}`);
           },
           async (page, since) => {
-            await page.waitForFunction((id) => window.__mm?.nodeId === id, to.nodeId, { timeout: 30_000, polling: 50 });
+            await page
+              .waitForFunction((id) => window.__mm?.nodeId === id, to.nodeId, { timeout: 30_000, polling: 50 })
+              .catch(async (err) => {
+                const seen = await page.evaluate(() => ({
+                  nodeId: window.__mm?.nodeId,
+                  log: window.__mm?.stateLog.slice(-6).map((e) => `${e.path}/${e.state}/${e.reason}`),
+                }));
+                throw new Error(`not moved from ${from!.nodeId} to ${to.nodeId}: ${JSON.stringify(seen)}`, {
+                  cause: err,
+                });
+              });
             return [['drain call → playing on the other relay', (await pageNow(page)) - since]];
           },
         );
