@@ -212,10 +212,36 @@ export const ttffEvents: Scenario = {
           }
         });
         // Worker crash: SIGKILL of the serving relay's only mediasoup worker.
-        await event(rig, figures, 'worker crash', async () => {
-          for (const relay of await servingRelays(rig))
-            for (const pid of workerPids(relay)) process.kill(pid, 'SIGKILL');
-        });
+        await event(
+          rig,
+          figures,
+          'worker crash',
+          async () => {
+            for (const relay of await servingRelays(rig)) {
+              for (const pid of workerPids(relay)) process.kill(pid, 'SIGKILL');
+            }
+          },
+          async (page, since) => {
+            // The rejoin's own set-up (the node's stream back on a new worker, the session's join, ICE+DTLS)
+            // apart from what follows it (waiting for a key frame, decoding it).
+            const connected = await page.waitForFunction(
+              (from) => {
+                const after = window.__mm?.stateLog.filter((e) => e.at - performance.timeOrigin > from) ?? [];
+                const lost = after.findIndex((e) => e.state === 'connecting');
+                return lost < 0 ? undefined : after.slice(lost).find((e) => e.state === 'connected')?.at;
+              },
+              since,
+              { timeout: 30_000, polling: 50 },
+            );
+            const at = ((await connected.jsonValue()) as number) - (await page.evaluate(() => performance.timeOrigin));
+            await presentedAfter(page, at, 1);
+            const first = (await framesOf(page)).find(([t]) => t > at)?.[0] ?? at;
+            return [
+              ['kill → connected again (set-up)', at - since],
+              ['connected again → first frame', first - at],
+            ];
+          },
+        );
         // Drain move: the serving relay drains; the player opens a session on the other one and
         // switches once it decoded a frame (make before break).
         const [from] = await servingRelays(rig);
