@@ -23,28 +23,32 @@ const FACTORIES = { Chrome111, Chrome74, Firefox120, Safari12, ReactNative106 } 
 
 let shared: Promise<HandlerFactory | null> | undefined;
 
-/** The browser's handler with its native capabilities asked once per direction (null: no known handler). */
+/**
+ * `inner` with its native capabilities asked once per direction, the answer shared by every Device that
+ * loads with it (Device.load() clones what it gets). A failed ask is asked again by the next load.
+ */
+export function askingNativeOnce(inner: HandlerFactory): HandlerFactory {
+  const asked = new Map<string, NativeCaps>();
+  return {
+    name: inner.name,
+    factory: inner.factory,
+    getNativeRtpCapabilities: (options) => {
+      let caps = asked.get(options.direction);
+      if (!caps) {
+        caps = inner.getNativeRtpCapabilities(options);
+        asked.set(options.direction, caps);
+        caps.catch(() => asked.delete(options.direction));
+      }
+      return caps;
+    },
+  };
+}
+
+/** The browser's handler, asking its native capabilities once (null: no known handler). */
 function sharedFactory(): Promise<HandlerFactory | null> {
   shared ??= (async () => {
     const name = await detectDeviceAsync();
-    const inner = name ? FACTORIES[name].createFactory({}) : null;
-    if (!inner) return null;
-    const asked = new Map<string, NativeCaps>();
-    return {
-      name: inner.name,
-      factory: inner.factory,
-      // Device.load() clones what it gets: one answer can serve every Device.
-      getNativeRtpCapabilities: (options) => {
-        let caps = asked.get(options.direction);
-        if (!caps) {
-          caps = inner.getNativeRtpCapabilities(options);
-          asked.set(options.direction, caps);
-          // A failed ask is asked again by the next load, not remembered.
-          caps.catch(() => asked.delete(options.direction));
-        }
-        return caps;
-      },
-    };
+    return name ? askingNativeOnce(FACTORIES[name].createFactory({})) : null;
   })();
   shared.catch(() => {
     shared = undefined;
