@@ -34,6 +34,19 @@ export const FlagsSchema = z
     /** Browser samples for glass-to-glass / time-to-first-frame. */
     g2gSeconds: z.coerce.number().min(2).max(300).default(10),
     ttffJoins: z.coerce.number().int().min(1).max(200).default(8),
+    /**
+     * Another build of apps/web (a directory like apps/web/dist): ttff alternates fresh loads between it and
+     * the node's own bundle, same node and minutes, and prints both's phases (a before/after of page code).
+     */
+    ttffBaselineDist: z.string().min(1).optional(),
+    /** Repeats of each event (drain move, worker crash, origin reconnect, layer switch) in ttff-events. */
+    ttffEventRepeats: z.coerce.number().int().min(1).max(50).default(3),
+    /** The ttff scenario's parts: the phases of /watch loads, WHEP, LL-HLS, key frames on demand vs GOP only. */
+    ttffParts: z
+      .string()
+      .default('phases,whep,hls,keyframes')
+      .transform((s) => s.split(','))
+      .pipe(z.array(z.enum(['phases', 'whep', 'hls', 'keyframes'])).min(1)),
     /** Viewers attached in the inter-region copies scenario. */
     copiesViewers: z.coerce.number().int().min(1).max(2000).default(30),
     /**
@@ -101,6 +114,7 @@ export function parseFlags(argv: readonly string[]): Flags {
 export const USAGE = `npm run bench -- [--scenarios=all|${scenarioNames().join(',')}]
   [--host=127.0.0.1] [--steps=50,100,200,...] [--step-seconds=8] [--latency-viewers=500] [--feed-window=N]
   [--joins=1000] [--join-window-seconds=10] [--g2g-seconds=10] [--ttff-joins=8]
+  [--ttff-baseline-dist=DIR] [--ttff-parts=phases,whep,hls,keyframes] [--ttff-event-repeats=3]
   [--copies-viewers=30] [--ladder=off|WxH@FPS:KBPS,...] [--pin=false|true] [--perf=false|true] [--perf-viewers=150]
   [--naive=true|false] [--out=bench/results]
 All load goes to loopback only; any other --host is refused.`;

@@ -30,6 +30,7 @@ const NAMES = [
   'latency',
   'g2g',
   'ttff',
+  'ttff-events',
   'joinstorm',
   'copies',
   'splicer',
@@ -61,6 +62,8 @@ export async function loadScenario(name: string): Promise<Scenario> {
       return (await import('./scenarios/browser.ts')).g2g;
     case 'ttff':
       return (await import('./scenarios/browser.ts')).ttff;
+    case 'ttff-events':
+      return (await import('./scenarios/ttff-events.ts')).ttffEvents;
     case 'joinstorm':
       return (await import('./scenarios/joinstorm.ts')).joinstorm;
     case 'copies':

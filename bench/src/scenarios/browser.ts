@@ -14,6 +14,7 @@
 // durations back. The packager's CPU (its ffmpeg process) is sampled while
 // the HLS players run. g2g and ttff share one set of processes.
 import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { CLOCK_ROW_Y, latencyFromClock, PATTERN_WIDTH, STRIP_BITS, STRIP_CELL } from '@matchmesh/origin';
 import { hlsMultivariantPath } from '@matchmesh/protocol';
 import type { Browser } from 'playwright-core';
@@ -26,9 +27,11 @@ import { Mesh, type TestNode, token } from '../mesh.ts';
 import type { Scenario, ScenarioContext, ScenarioResult } from '../registry.ts';
 import { mean, percentile, ratio, sleep } from '../stats.ts';
 import { keyFrameComparison } from './ttff-keyframes.ts';
-import { phasesOf, whepFirstFrame } from './ttffPhases.ts';
+import { baselineTable, phasesOf, serveBundle, stepDurations, whepFirstFrame } from './ttffPhases.ts';
 
 const STREAM = 'bench-g2g';
+/** The node's own build of the viewer page (the node serves apps/web/dist). */
+const WEB_DIST = fileURLToPath(new URL('../../../apps/web/dist', import.meta.url));
 
 interface Env {
   mesh: Mesh;
@@ -236,42 +239,63 @@ export const ttff: Scenario = {
     const env = await acquire(ctx);
     try {
       const url = await watchUrl(env.node);
+      const parts = new Set(ctx.flags.ttffParts);
+      const baselineDist = ctx.flags.ttffBaselineDist;
       const first: number[] = [];
       const loaded: number[] = [];
       /** Player start → first presented frame, per load (the page's own loading excluded). */
       const fromStart: number[] = [];
       /** Where the time goes: ms from navigation to each set-up phase's end, per load (ttffPhases.ts). */
       const phases: Record<string, number[]> = {};
-      for (let i = 0; i < ctx.flags.ttffJoins; i++) {
-        const context = await env.browser.newContext();
-        const page = await context.newPage();
-        await page.goto(url);
-        const handle = await page.waitForFunction(
-          () => ((window.__mm?.framesDecoded() ?? 0) >= 1 ? performance.now() : false),
-          undefined,
-          { timeout: 20_000, polling: 'raf' },
-        );
-        const frameAt = (await handle.jsonValue()) as number;
-        first.push(frameAt);
-        const { start, marks } = await phasesOf(page);
-        fromStart.push(frameAt - start);
-        for (const [name, ms] of [['player start', start] as [string, number], ...marks]) {
-          phases[name] = [...(phases[name] ?? []), ms];
+      /** Per load, the time each step took (ttffPhases.ts stepDurations). */
+      const durations: Record<string, number[]> = {};
+      /** The same of the baseline bundle's loads (--ttff-baseline-dist), alternating with the node's. */
+      const baseline = {
+        first: [] as number[],
+        fromStart: [] as number[],
+        phases: {} as Record<string, number[]>,
+        durations: {} as Record<string, number[]>,
+      };
+      const variants = baselineDist ? (['baseline', 'current'] as const) : (['current'] as const);
+      for (let i = 0; parts.has('phases') && i < ctx.flags.ttffJoins; i++) {
+        for (const variant of variants) {
+          const into = variant === 'current' ? { first, fromStart, phases, durations } : baseline;
+          const context = await env.browser.newContext();
+          if (variant === 'baseline' && baselineDist) await serveBundle(context, baselineDist, WEB_DIST);
+          const page = await context.newPage();
+          await page.goto(url);
+          const handle = await page.waitForFunction(
+            () => ((window.__mm?.framesDecoded() ?? 0) >= 1 ? performance.now() : false),
+            undefined,
+            { timeout: 20_000, polling: 'raf' },
+          );
+          const frameAt = (await handle.jsonValue()) as number;
+          into.first.push(frameAt);
+          const { start, marks } = await phasesOf(page);
+          into.fromStart.push(frameAt - start);
+          for (const [name, ms] of [['player start', start] as [string, number], ...marks]) {
+            into.phases[name] = [...(into.phases[name] ?? []), ms];
+          }
+          for (const [name, ms] of stepDurations(new Map([['player start', start], ...marks]), frameAt)) {
+            into.durations[name] = [...(into.durations[name] ?? []), ms];
+          }
+          if (variant === 'current') {
+            loaded.push(
+              await page.evaluate(() => {
+                const nav = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming | undefined;
+                return nav?.domContentLoadedEventEnd ?? 0;
+              }),
+            );
+          }
+          await context.close();
+          // Joins a second apart: each first frame waits for a fresh keyframe request, not the previous one.
+          await sleep(1000);
         }
-        loaded.push(
-          await page.evaluate(() => {
-            const nav = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming | undefined;
-            return nav?.domContentLoadedEventEnd ?? 0;
-          }),
-        );
-        await context.close();
-        // Joins a second apart: each first frame waits for a fresh keyframe request, not the previous one.
-        await sleep(1000);
       }
       // WHEP: one round trip by design (offer → answer); from the POST to the first presented frame.
       const whep: { answerMs: number; firstFrameMs: number | null }[] = [];
       const viewerToken = await token('viewer', STREAM);
-      for (let i = 0; i < Math.max(2, Math.ceil(ctx.flags.ttffJoins / 2)); i++) {
+      for (let i = 0; parts.has('whep') && i < Math.max(2, Math.ceil(ctx.flags.ttffJoins / 2)); i++) {
         whep.push(await whepFirstFrame(env.browser, env.node.url, `${env.node.url}/whep/${STREAM}`, viewerToken));
         await sleep(1000);
       }
@@ -279,16 +303,21 @@ export const ttff: Scenario = {
       const whepAnswer = whep.map((w) => w.answerMs);
       // HLS: the packager is warm (g2g or the availability check started it), as for a viewer
       // falling back on a relay that packages the stream.
-      const src = await hlsAvailable(env.node);
+      const src = parts.has('hls') ? await hlsAvailable(env.node) : null;
       const hlsFirst: number[] = [];
       for (let i = 0; src && i < Math.max(2, Math.ceil(ctx.flags.ttffJoins / 2)); i++) {
         hlsFirst.push((await measureHls(env, src, true, 0)).firstFrameMs);
       }
       // Issue 20: with and without key frames on demand, side by side (ttff-keyframes.ts).
-      const keyFrameTables = await keyFrameComparison(env, STREAM, ctx.flags.ttffJoins, ctx.flags.ladder);
+      const keyFrameTables = parts.has('keyframes')
+        ? await keyFrameComparison(env, STREAM, ctx.flags.ttffJoins, ctx.flags.ladder)
+        : [];
       return {
         tables: [
           ...keyFrameTables,
+          ...(baselineDist
+            ? [baselineTable(ctx.flags.ttffJoins, { first, fromStart, phases, durations }, baseline)]
+            : []),
           {
             title: `time to first frame, ${ctx.flags.ttffJoins} fresh page loads of /watch`,
             columns: ['figure', 'samples', 'p50 ms', 'p95 ms', 'max ms'],
@@ -358,7 +387,7 @@ export const ttff: Scenario = {
             ],
           },
         ],
-        data: { first, fromStart, loaded, hlsFirst, whep, phases },
+        data: { first, fromStart, loaded, hlsFirst, whep, phases, durations, baseline },
       };
     } finally {
       await release(env);

@@ -10,6 +10,7 @@ import { ScoreFeed } from './ScoreFeed.ts';
 import { rtpMediaTime, ScreenScore } from './ScreenScore.ts';
 import { VideoSurface } from './VideoSurface.ts';
 import type { SessionState, VideoLayers, WebRtcSession } from './WebRtcSession.ts';
+import { warmUpDevice } from './warmDevice.ts';
 
 export type {
   PlayerEvents,
@@ -71,6 +72,8 @@ export class Player extends TypedEmitter<PlayerEvents> {
 
   constructor(options: PlayerOptions) {
     super();
+    // The browser's native capabilities are asked now, not when the first session loads its Device.
+    warmUpDevice();
     // Every session asks for the layer the viewer's choice allows when its video consumer is made.
     this.options = this.#own = {
       ...options,

@@ -7,7 +7,7 @@ import type {
   TransportInfo,
   VideoLayersInfo,
 } from '@matchmesh/protocol';
-import { Device, type types as ms } from 'mediasoup-client';
+import type { Device, types as ms } from 'mediasoup-client';
 import { TypedEmitter } from './emitter.ts';
 import { SignalingRequestError } from './errors.ts';
 import { failureOf } from './failure.ts';
@@ -23,6 +23,8 @@ import {
   type WebSocketConstructor,
 } from './SignalingClient.ts';
 import { audioPacketsBySource, baseStats, type SessionStats, summarizeStats } from './sessionStats.ts';
+import { markStep } from './timing.ts';
+import { loadDevice } from './warmDevice.ts';
 
 export type { SessionState, SessionStateChange } from './SessionLifecycle.ts';
 export { type SessionStats, summarizeStats } from './sessionStats.ts';
@@ -242,6 +244,7 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
   async start(): Promise<void> {
     if (this.#started) throw new Error('WebRtcSession.start() called twice');
     this.#started = true;
+    markStep('session-start');
     this.#setState('connecting', 'signaling');
     try {
       this.signaling.on('notification', (n) => this.#onNotification(n));
@@ -249,12 +252,13 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
       this.signaling.on('close', ({ reason, byClient }) => {
         if (!byClient && !this.closed) this.#life.fail({ kind: 'signaling-closed', detail: reason });
       });
-      // With the router's capabilities known, the Device loads (a throwaway RTCPeerConnection,
-      // tens of ms) while the socket opens: the join then carries what the node needs to answer it all.
+      // With the router's capabilities known, the Device loads while the socket opens (from the page's
+      // native capabilities, asked once: warmDevice.ts): the join then carries what the node needs to answer it all.
       const hint = this.options.routerRtpCapabilities;
       const early = hint ? this.#loadDevice(clientRtpCapabilities(hint)) : null;
       early?.catch(() => {}); // awaited below; a failed early load only means the step-by-step way
       await this.signaling.connect();
+      markStep('socket-open');
       this.#assertOpen();
 
       this.#setState('connecting', 'joining');
@@ -263,6 +267,7 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
       const { stream, token } = this.options;
       const lastSeq = this.scores.lastSeq;
       const wantedLanguage = this.options.language?.();
+      markStep(device ? 'join-sent-with-capabilities' : 'join-sent');
       const joined = await this.signaling.request('join', {
         stream,
         token,
@@ -274,6 +279,7 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
           ? { recv: { rtpCapabilities: device.recvRtpCapabilities, forceTcp: this.options.forceTcp ?? false } }
           : {}),
       });
+      markStep('join-answered');
       this.#assertOpen();
       this.#language = joined.lang ?? null;
       this.#nodeId = joined.nodeId;
@@ -291,6 +297,7 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
         this.#setState('connecting', 'consuming');
         await this.#enqueue(() => this.#consumeScores(Promise.resolve(scores)));
         await this.#enqueue(() => this.#adopt(consumers, layers));
+        markStep('consumers-adopted');
       } else {
         await this.#stepByStep(joined);
       }
@@ -332,6 +339,7 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
     // the node creates our DataConsumer are lost, so keep that window short.
     await this.#enqueue(() => this.#consumeScores(scoresInfo));
     await this.#enqueue(() => this.#consumeAll());
+    markStep('consumers-adopted');
   }
 
   /** The local side of the node's receive transport; DTLS parameters go to the node on its first use. */
@@ -426,6 +434,7 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
     if (this.closed) return;
     switch (state) {
       case 'connected':
+        markStep('transport-connected');
         clearTimeout(this.#iceTimer);
         clearTimeout(this.#disconnectedTimer);
         this.#disconnectedTimer = undefined;
@@ -558,12 +567,11 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
     if (this.#mediaStream && !this.closed) this.emit('tracks', this.#mediaStream);
   }
 
-  /** Creates the mediasoup Device (FakeHandler in tests) and loads the router's capabilities. */
+  /** A mediasoup Device (FakeHandler in tests) loaded with the router's capabilities (warmDevice.ts). */
   async #loadDevice(routerRtpCapabilities: ms.RtpCapabilities): Promise<Device> {
-    const device = this.options.device?.handlerFactory
-      ? new Device(this.options.device)
-      : await Device.factory(this.options.device);
-    await device.load({ routerRtpCapabilities });
+    markStep('device-load-start');
+    const device = await loadDevice(routerRtpCapabilities, this.options.device);
+    markStep('device-loaded');
     return device;
   }
 

@@ -76,3 +76,4 @@ export {
   type WebRtcSessionEvents,
   type WebRtcSessionOptions,
 } from './WebRtcSession.ts';
+export { loadDevice, warmUpDevice } from './warmDevice.ts';
