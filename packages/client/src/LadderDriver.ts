@@ -364,6 +364,8 @@ export class LadderDriver implements TaskHost {
       token: this.options.token,
       scoreFeed: this.#scores,
       ...(this.options.hlsFactory ? { hlsFactory: this.options.hlsFactory } : {}),
+      // The viewer's language picks the HLS audio rendition too.
+      ...(this.options.language ? { language: this.options.language } : {}),
     });
     this.#hls = hls;
     hls.on('score', (score) => this.#emit('score', score));

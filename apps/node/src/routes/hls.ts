@@ -1,8 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import {
+  type AudioRendition,
+  audioFolder,
   type HlsService,
   type HlsStream,
-  type Rendition,
+  Rendition,
   renderMediaPlaylist,
   renderMultivariant,
 } from '@matchmesh/hls';
@@ -41,6 +43,9 @@ export interface HlsRoutesOptions {
    */
   drainingTo?: () => Promise<string | undefined>;
 }
+
+/** Which rendition a path names: a simulcast layer, the root (top), or an audio rendition ('' = venue only). */
+type RenditionRef = number | undefined | { audio: string };
 
 /** Header of every HLS answer of a draining relay: where its players should move to. */
 export const DRAINING_HEADER = 'Matchmesh-Relay-Draining';
@@ -124,13 +129,25 @@ export async function registerHls(app: FastifyInstance, o: HlsRoutesOptions): Pr
     return hls;
   };
 
-  /** Every rendition listed (BANDWIDTH/AVERAGE-BANDWIDTH measured, RESOLUTION/CODECS from the init segment). */
-  const multivariant = (hls: HlsStream, prefix: string): string => renderMultivariant(hls.variants(prefix));
+  /**
+   * Every rendition listed (BANDWIDTH/AVERAGE-BANDWIDTH measured, RESOLUTION/CODECS from the init segment),
+   * and the audio group while commentary is on air.
+   */
+  const multivariant = (hls: HlsStream, prefix: string): string =>
+    renderMultivariant(hls.variants(prefix), hls.audioRenditions(prefix));
 
-  /** A rendition by number (`r<i>/`), or the top one (the token folder's root, today's single rendition). */
-  const renditionOf = (hls: HlsStream, index: number | undefined): Rendition => {
-    const r = index === undefined ? hls.top : hls.rendition(index);
-    if (!r) throw new HttpProblem(404, 'Not Found', `no rendition r${index}`);
+  /**
+   * A rendition by number (`r<i>/`), an audio rendition (`{audio: lang}`, '' = venue only), or the top one
+   * (the token folder's root, today's single rendition).
+   */
+  const renditionOf = (hls: HlsStream, ref: RenditionRef): Rendition | AudioRendition => {
+    if (typeof ref === 'object') {
+      const a = hls.audio.get(ref.audio || undefined);
+      if (!a) throw new HttpProblem(404, 'Not Found', `no audio rendition ${audioFolder(ref.audio || undefined)}`);
+      return a;
+    }
+    const r = ref === undefined ? hls.top : hls.rendition(ref);
+    if (!r) throw new HttpProblem(404, 'Not Found', `no rendition r${ref}`);
     return r;
   };
 
@@ -188,15 +205,17 @@ export async function registerHls(app: FastifyInstance, o: HlsRoutesOptions): Pr
       const { stream, token, rendition, file } = request.params;
       await checkToken(o.tokenSecret, token, stream);
       const m = HLS_FILE_PATTERNS.rendition.exec(rendition);
-      if (!m) throw new HttpProblem(404, 'Not Found', 'no such HLS resource');
-      return renditionFile(stream, Number(m[1]), file, request.query, reply);
+      if (m) return renditionFile(stream, Number(m[1]), file, request.query, reply);
+      const a = HLS_FILE_PATTERNS.audio.exec(rendition);
+      if (!a) throw new HttpProblem(404, 'Not Found', 'no such HLS resource');
+      return renditionFile(stream, { audio: a[1] ?? '' }, file, request.query, reply);
     },
   );
 
   /** The media playlist, init segments, segments and parts of one rendition. */
   async function renditionFile(
     stream: string,
-    index: number | undefined,
+    index: RenditionRef,
     file: string,
     query: HlsFileQuery,
     reply: FastifyReply,
@@ -204,7 +223,7 @@ export async function registerHls(app: FastifyInstance, o: HlsRoutesOptions): Pr
     if (HLS_FILE_PATTERNS.media.test(file)) {
       const hls = await packager(stream, true);
       let r = renditionOf(hls, index);
-      if (r.dropped)
+      if (r.dropped && r instanceof Rendition)
         throw new HttpProblem(404, 'Not Found', `rendition r${r.index} is not available (its layer stopped)`);
       if (!(await hls.waitFor(() => renditionOf(hls, index).store.segments.length > 0, o.startWaitMs))) {
         throw new HttpProblem(503, 'Service Unavailable', 'the HLS packager is starting', { 'Retry-After': '2' });
@@ -240,7 +259,7 @@ export async function registerHls(app: FastifyInstance, o: HlsRoutesOptions): Pr
   // The query was checked by the route's schema (HlsFileQuery: also "_HLS_part requires _HLS_msn").
   async function mediaPlaylist(
     hls: HlsStream,
-    r: Rendition,
+    r: Rendition | AudioRendition,
     query: HlsFileQuery,
     reply: FastifyReply,
   ): Promise<string> {
@@ -278,7 +297,7 @@ export async function registerHls(app: FastifyInstance, o: HlsRoutesOptions): Pr
     });
   }
 
-  async function segment(r: Rendition, msn: number, reply: FastifyReply): Promise<FastifyReply> {
+  async function segment(r: Rendition | AudioRendition, msn: number, reply: FastifyReply): Promise<FastifyReply> {
     const seg = r.store.find(msn);
     if (!seg?.complete) throw new HttpProblem(404, 'Not Found', `segment ${msn} is not in the window`);
     let data = seg.data;
@@ -295,7 +314,7 @@ export async function registerHls(app: FastifyInstance, o: HlsRoutesOptions): Pr
 
   async function part(
     hls: HlsStream,
-    r: Rendition,
+    r: Rendition | AudioRendition,
     msn: number,
     index: number,
     reply: FastifyReply,
