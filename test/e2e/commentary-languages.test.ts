@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,10 +8,55 @@ import { launchChromium } from '../src/browser.ts';
 import { type LiveMatch, startLiveMatch } from '../src/match.ts';
 import { commentatorToken, token } from '../src/node.ts';
 import { TestSignaling } from '../src/signaling.ts';
-import { isSilent, isTone, measureTone, waitForTone, writeToneWav } from '../src/tone.ts';
+import { isSilent, isTone, measureTone, pcmDominant, pcmToneLevel, waitForTone, writeToneWav } from '../src/tone.ts';
 
 /** Each language's commentator speaks one tone (the match's own sound is 440 Hz). */
 const TONES = { en: 600, es: 1500 } as const;
+const VENUE_HZ = 440;
+
+/** `seconds` of an HLS media playlist's audio as mono 48 kHz PCM, decoded by Debian's ffmpeg (as any HLS client). */
+function decodeHlsAudio(url: string, seconds: number): Promise<Int16Array> {
+  return new Promise((resolve, reject) => {
+    const args = ['-hide_banner', '-loglevel', 'error', '-i', url, '-t', String(seconds), '-vn', '-ac', '1'];
+    const child = spawn('ffmpeg', [...args, '-ar', '48000', '-f', 's16le', 'pipe:1'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const chunks: Buffer[] = [];
+    let stderr = '';
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.stdout.on('data', (c: Buffer) => chunks.push(c));
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString();
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      const pcm = Buffer.concat(chunks);
+      if (code !== 0) reject(new Error(`ffmpeg ${code} on ${url}: ${stderr.slice(-500)}`));
+      else resolve(new Int16Array(pcm.buffer, pcm.byteOffset, Math.floor(pcm.length / 2)));
+    });
+  });
+}
+
+/** A media playlist once it lists `n` complete segments, awaited with LL-HLS blocking reloads (`_HLS_msn`). */
+async function withSegments(url: string, n: number): Promise<string> {
+  for (;;) {
+    const text = await getText(url);
+    const complete = [...text.matchAll(/^seg-(\d+)\.m4s$/gm)].map((m) => Number(m[1]));
+    if (complete.length >= n) return text;
+    const next =
+      complete.length > 0 ? Math.max(...complete) + 1 : Number(/#EXT-X-MEDIA-SEQUENCE:(\d+)/.exec(text)?.[1]);
+    await getText(`${url}?_HLS_msn=${next + 1}`);
+  }
+}
+
+/** GET that retries a 503 (the packager starting: the route itself waits for output first). */
+async function getText(url: string): Promise<string> {
+  for (let attempt = 0; ; attempt++) {
+    const res = await fetch(url);
+    if (res.status === 200) return res.text();
+    if (res.status !== 503 || attempt >= 5) throw new Error(`GET ${url}: ${res.status} ${await res.text()}`);
+  }
+}
 
 /**
  * Two commentators in two languages (Chromium's fake microphone playing a
@@ -132,5 +178,71 @@ describe('commentary languages', () => {
     const en = await waitForTone(() => measureTone(page, 'marked'), isTone(TONES.en), 'WHEP ?lang=en');
     console.log(`whep: ?lang=es ${es.hz.toFixed(0)} Hz, ?lang=en ${en.hz.toFixed(0)} Hz`);
     await page.close();
+  });
+
+  it('packages each language as an HLS audio rendition (venue + its commentary), venue only the default', async () => {
+    const t0 = Date.now();
+    const viewerToken = await token('viewer', stream);
+    const index = `${match.node.url}/hls/${stream}/index.m3u8?token=${viewerToken}`;
+    const folder = `${match.node.url}/hls/${stream}/t/${viewerToken}/`;
+    // The first request starts the packager; each audio playlist's request waits (on the node) for its first segment.
+    await getText(index);
+    for (const f of ['audio', 'audio-en', 'audio-es']) await getText(`${folder}${f}/media.m3u8`);
+    const playlist = await getText(index);
+    console.log(`HLS multivariant playlist (token shortened):\n${playlist.replaceAll(viewerToken, '<token>')}`);
+    const media = playlist.split('\n').filter((l) => l.startsWith('#EXT-X-MEDIA:'));
+    expect(media).toEqual([
+      `#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio",NAME="Venue sound only",DEFAULT=YES,AUTOSELECT=YES,CHANNELS="2",URI="t/${viewerToken}/audio/media.m3u8"`,
+      expect.stringMatching(
+        /^#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio",LANGUAGE="(en|es)",NAME="(English|Español)",DEFAULT=NO,AUTOSELECT=YES,CHANNELS="2",URI="t\/[^/]+\/audio-(en|es)\/media\.m3u8"$/,
+      ),
+      expect.stringMatching(
+        /^#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio",LANGUAGE="(en|es)",NAME="(English|Español)",DEFAULT=NO,/,
+      ),
+    ]);
+    expect(media.some((l) => l.includes('LANGUAGE="en",NAME="English"') && l.includes('/audio-en/'))).toBe(true);
+    expect(media.some((l) => l.includes('LANGUAGE="es",NAME="Español"') && l.includes('/audio-es/'))).toBe(true);
+    const variants = playlist.split('\n').filter((l) => l.startsWith('#EXT-X-STREAM-INF:'));
+    expect(variants.length).toBeGreaterThan(0);
+    for (const v of variants) expect(v).toContain('AUDIO="audio"');
+
+    // Each audio rendition is LL-HLS like the video (parts, blocking reload), on the video's segment numbers.
+    const video = await getText(`${folder}${variants.length > 1 ? 'r0/' : ''}media.m3u8`);
+    const lastMsn = (text: string) =>
+      Math.max(...[...text.matchAll(/(?:seg|part)-(\d+)[.\d]*\.m4s/g)].map((m) => Number(m[1])));
+    for (const f of ['audio', 'audio-en', 'audio-es']) {
+      const text = await getText(`${folder}${f}/media.m3u8`);
+      expect(text).toMatch(/#EXT-X-PART:DURATION=[\d.]+,URI="part-\d+\.\d+\.m4s",INDEPENDENT=YES/);
+      expect(text).toContain('#EXT-X-PRELOAD-HINT:TYPE=PART');
+      expect(Math.abs(lastMsn(text) - lastMsn(video))).toBeLessThanOrEqual(1);
+    }
+
+    // ffmpeg decodes each rendition: the venue's 440 Hz in all, each language's tone in its own only.
+    const levels: string[] = [];
+    const renditions = [
+      { folder: 'audio', tone: undefined },
+      { folder: 'audio-en', tone: TONES.en },
+      { folder: 'audio-es', tone: TONES.es },
+    ];
+    for (const r of renditions) {
+      // ffmpeg reads complete segments (not parts), from the third last: wait for a few.
+      await withSegments(`${folder}${r.folder}/media.m3u8`, 4);
+      const pcm = await decodeHlsAudio(`${folder}${r.folder}/media.m3u8`, 3);
+      expect(pcm.length).toBeGreaterThan(48000 * 2);
+      const at = (hz: number) => pcmToneLevel(pcm, 48000, hz);
+      // The strongest frequency away from the venue's tone: the language's (for the venue only, nothing much).
+      const commentary = pcmDominant(pcm, 48000, 500, 4000);
+      levels.push(
+        `${r.folder}: venue ${at(VENUE_HZ).toFixed(1)} dB, en ${at(TONES.en).toFixed(1)} dB, es ${at(TONES.es).toFixed(1)} dB` +
+          ` (of the total), strongest above 500 Hz ${commentary.hz} Hz ${commentary.db.toFixed(1)} dB`,
+      );
+      expect(at(VENUE_HZ)).toBeGreaterThan(-15);
+      for (const [lang, hz] of Object.entries(TONES)) {
+        if (hz === r.tone) expect(at(hz), `${r.folder} ${lang}`).toBeGreaterThan(-15);
+        else expect(at(hz), `${r.folder} ${lang}`).toBeLessThan(-40);
+      }
+      if (r.tone) expect(Math.abs(commentary.hz - r.tone)).toBeLessThanOrEqual(10);
+    }
+    console.log(`HLS audio renditions (ffmpeg, 3 s each):\n  ${levels.join('\n  ')}\n  in ${Date.now() - t0} ms`);
   });
 });

@@ -175,27 +175,37 @@ export class AudioRenditions {
       await this.#remove(r);
     }
     const generation = this.#host.timeline().generation;
+    // Every wanted rendition exists (its playlist waits for output) before any starts; then all start at once.
+    const starts: Promise<void>[] = [];
     for (const [lang, producers] of want) {
       const ids = producers.map((p) => p.id).join(',');
       let r = this.#renditions.get(lang);
       if (r && r.producerIds === ids && r.tap && !r.tap.closed && r.run?.generation === generation) continue;
       if (!r) {
         r = new AudioRendition(lang || undefined, this.#host.newStore(audioFolder(lang || undefined)));
+        this.#renditions.set(lang, r);
+      }
+      r.producerIds = ids;
+      starts.push(this.#start(r, producers));
+    }
+    await Promise.all(starts);
+  }
+
+  async #start(r: AudioRendition, producers: ReturnType<HlsSource['programProducers']>): Promise<void> {
+    const lang = r.lang ?? 'venue';
+    try {
+      if (r.store.period < 0 && !r.tap) {
         await r.store.open();
         r.store.discontinuitySequence = this.#host.timeline().cc;
-        this.#renditions.set(lang, r);
       } else {
         await this.#stop(r);
       }
-      r.producerIds = ids;
-      try {
-        r.relay ??= await RtpRelay.open();
-        r.tap = await PlainTap.open(stream, producers, { ip: '127.0.0.1', port: r.relay.port });
-        await this.#startRun(r, r.tap);
-        this.#host.log.info({ lang: lang || 'venue' }, 'HLS audio rendition started');
-      } catch (err) {
-        this.#host.log.warn({ err, lang: lang || 'venue' }, 'HLS audio rendition failed to start');
-      }
+      r.relay ??= await RtpRelay.open();
+      r.tap = await PlainTap.open(this.#host.stream, producers, { ip: '127.0.0.1', port: r.relay.port });
+      await this.#startRun(r, r.tap);
+      this.#host.log.info({ lang }, 'HLS audio rendition started');
+    } catch (err) {
+      this.#host.log.warn({ err, lang }, 'HLS audio rendition failed to start');
     }
   }
 
