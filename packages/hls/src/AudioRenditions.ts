@@ -44,7 +44,7 @@ interface AudioRun {
 /** A language's display name in that language ("English", "español"), the tag itself when unknown. */
 export function languageName(lang: string): string {
   try {
-    const name = new Intl.DisplayNames([lang], { type: 'language' }).of(lang);
+    const name = new Intl.DisplayNames([lang], { type: 'language', fallback: 'none' }).of(lang);
     return name ? name.charAt(0).toLocaleUpperCase(lang) + name.slice(1) : lang;
   } catch {
     return lang;
