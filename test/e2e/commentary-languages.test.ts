@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { BoothResponse } from '@matchmesh/protocol';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../src/browser.ts';
@@ -244,5 +245,50 @@ describe('commentary languages', () => {
       if (r.tone) expect(Math.abs(commentary.hz - r.tone)).toBeLessThanOrEqual(10);
     }
     console.log(`HLS audio renditions (ffmpeg, 3 s each):\n  ${levels.join('\n  ')}\n  in ${Date.now() - t0} ms`);
+  });
+
+  it("shows the booth's state to ops: commentators on air, language, level, loss and RTT (API and /ops)", async () => {
+    const admin = await token('admin', '*');
+    const url = `${match.node.url}/api/v1/streams/${stream}/booth`;
+    const denied = await fetch(url, { headers: { Authorization: `Bearer ${await token('viewer', stream)}` } });
+    expect(denied.status).toBe(403);
+    expect(denied.headers.get('content-type')).toContain('application/problem+json');
+    const missing = await fetch(`${match.node.url}/api/v1/streams/nosuch/booth`, {
+      headers: { Authorization: `Bearer ${admin}` },
+    });
+    expect(missing.status).toBe(404);
+    // Levels come in 500 ms windows and a booth that just opened has sent little: read until every voice is heard.
+    type Booth = { commentators: { levelDbov: number | null; packets: number }[] };
+    const read = async (): Promise<Booth> =>
+      (await fetch(url, { headers: { Authorization: `Bearer ${admin}` } })).json() as Promise<Booth>;
+    const heard = (b: Booth) =>
+      b.commentators.length === 2 && b.commentators.every((c) => (c.levelDbov ?? -127) > -127 && c.packets > 50);
+    let booth = await read();
+    for (const end = Date.now() + 15_000; !heard(booth) && Date.now() < end; booth = await read()) {
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    console.log(`booth: ${JSON.stringify(booth)}`);
+    const b = booth as unknown as BoothResponse;
+    expect(b.languages).toEqual(
+      expect.arrayContaining([
+        { lang: 'en', commentators: 1 },
+        { lang: 'es', commentators: 1 },
+      ]),
+    );
+    expect(b.commentators.map((c) => c.lang).sort()).toEqual(['en', 'es']);
+    for (const c of b.commentators) {
+      // A steady tone: a level well above silence (−127), packets flowing, nothing lost on loopback.
+      expect(c.levelDbov).toBeGreaterThan(-60);
+      expect(c.packets).toBeGreaterThan(50);
+      expect(c.lossPercent).toBe(0);
+      expect(c.bitrate).toBeGreaterThan(0);
+    }
+    const ops = await match.browser.newPage();
+    await ops.goto(`${match.node.url}/ops?token=${admin}`);
+    await ops.getByTestId('ops-booth-commentator').nth(1).waitFor({ timeout: 15_000 });
+    expect(((await ops.getByTestId('ops-booth').textContent()) ?? '').replace(/\s+/g, ' ')).toMatch(
+      /on air: (en|es) \(1\), (en|es) \(1\)/,
+    );
+    await ops.close();
   });
 });
