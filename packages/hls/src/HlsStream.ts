@@ -272,12 +272,12 @@ export class HlsStream extends EventEmitter<HlsStreamEvents> {
   }
 
   /**
-   * The multivariant playlist's entries, highest rendition first (a player
+   * The multivariant playlist's entries, highest rendition first (`videoOnly`: their video-only URIs) (a player
    * starts with the first listed). One rendition keeps today's single
    * `media.m3u8`; several are `r<i>/media.m3u8`. A dropped rendition (its
    * layer stopped) is left out; the others are unchanged.
    */
-  variants(prefix = ''): VariantInfo[] {
+  variants(prefix = '', videoOnly = false): VariantInfo[] {
     const listed = this.#renditions.filter((r) => r.listed);
     const single = this.#renditions.length === 1;
     return listed.reverse().map((r) => {
@@ -289,7 +289,12 @@ export class HlsStream extends EventEmitter<HlsStreamEvents> {
         width: r.videoTrack?.width,
         height: r.videoTrack?.height,
         frameRate: r.frameRate,
-        uri: single ? `${prefix}media.m3u8` : `${prefix}r${r.index}/media.m3u8`,
+        // Beside an audio group: the video-only view of the same files (v<L>/, see demux.ts).
+        uri: videoOnly
+          ? `${prefix}v${r.index}/media.m3u8`
+          : single
+            ? `${prefix}media.m3u8`
+            : `${prefix}r${r.index}/media.m3u8`,
       };
     });
   }

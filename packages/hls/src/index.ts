@@ -13,6 +13,7 @@ export {
   languageName,
   VENUE_ONLY_NAME,
 } from './AudioRenditions.ts';
+export { initWithoutTrack, mediaWithoutTrack } from './demux.ts';
 export {
   buildPackagerSdp,
   FfmpegPackager,

@@ -4,6 +4,8 @@ import {
   audioFolder,
   type HlsService,
   type HlsStream,
+  initWithoutTrack,
+  mediaWithoutTrack,
   Rendition,
   renderMediaPlaylist,
   renderMultivariant,
@@ -133,8 +135,10 @@ export async function registerHls(app: FastifyInstance, o: HlsRoutesOptions): Pr
    * Every rendition listed (BANDWIDTH/AVERAGE-BANDWIDTH measured, RESOLUTION/CODECS from the init segment),
    * and the audio group while commentary is on air.
    */
-  const multivariant = (hls: HlsStream, prefix: string): string =>
-    renderMultivariant(hls.variants(prefix), hls.audioRenditions(prefix));
+  const multivariant = (hls: HlsStream, prefix: string): string => {
+    const audio = hls.audioRenditions(prefix);
+    return renderMultivariant(hls.variants(prefix, audio.length > 0), audio);
+  };
 
   /**
    * A rendition by number (`r<i>/`), an audio rendition (`{audio: lang}`, '' = venue only), or the top one
@@ -206,6 +210,8 @@ export async function registerHls(app: FastifyInstance, o: HlsRoutesOptions): Pr
       await checkToken(o.tokenSecret, token, stream);
       const m = HLS_FILE_PATTERNS.rendition.exec(rendition);
       if (m) return renditionFile(stream, Number(m[1]), file, request.query, reply);
+      const v = HLS_FILE_PATTERNS.videoOnly.exec(rendition);
+      if (v) return renditionFile(stream, Number(v[1]), file, request.query, reply, true);
       const a = HLS_FILE_PATTERNS.audio.exec(rendition);
       if (!a) throw new HttpProblem(404, 'Not Found', 'no such HLS resource');
       return renditionFile(stream, { audio: a[1] ?? '' }, file, request.query, reply);
@@ -219,7 +225,14 @@ export async function registerHls(app: FastifyInstance, o: HlsRoutesOptions): Pr
     file: string,
     query: HlsFileQuery,
     reply: FastifyReply,
+    /** Serve the rendition without its muxed audio track (v<L>/: beside an audio group). */
+    videoOnly = false,
   ): Promise<string | FastifyReply> {
+    const strip = (r: Rendition | AudioRendition, data: Buffer, init: boolean): Buffer => {
+      const audioId = videoOnly && r instanceof Rendition ? r.audioTrack?.id : undefined;
+      if (audioId === undefined) return data;
+      return init ? initWithoutTrack(data, audioId) : mediaWithoutTrack(data, audioId);
+    };
     if (HLS_FILE_PATTERNS.media.test(file)) {
       const hls = await packager(stream, true);
       let r = renditionOf(hls, index);
@@ -233,20 +246,23 @@ export async function registerHls(app: FastifyInstance, o: HlsRoutesOptions): Pr
     }
     let m = HLS_FILE_PATTERNS.init.exec(file);
     if (m) {
-      const data = renditionOf(await packager(stream, false), index).store.inits.get(Number(m[1]));
+      const r = renditionOf(await packager(stream, false), index);
+      const data = r.store.inits.get(Number(m[1]));
       if (!data) throw new HttpProblem(404, 'Not Found', 'no such init segment');
       setCommon(reply, HLS_MIME.init, HLS_CACHE_CONTROL.media);
-      return reply.send(data);
+      return reply.send(strip(r, data, true));
     }
     m = HLS_FILE_PATTERNS.segment.exec(file);
     if (m) {
       const hls = await packager(stream, false);
-      return segment(renditionOf(hls, index), Number(m[1]), reply);
+      const r = renditionOf(hls, index);
+      return segment(r, Number(m[1]), reply, (data) => strip(r, data, false));
     }
     m = HLS_FILE_PATTERNS.part.exec(file);
     if (m) {
       const hls = await packager(stream, false);
-      return part(hls, renditionOf(hls, index), Number(m[1]), Number(m[2]), reply);
+      const r = renditionOf(hls, index);
+      return part(hls, r, Number(m[1]), Number(m[2]), reply, (data) => strip(r, data, false));
     }
     throw new HttpProblem(404, 'Not Found', 'no such HLS resource');
   }
@@ -297,7 +313,12 @@ export async function registerHls(app: FastifyInstance, o: HlsRoutesOptions): Pr
     });
   }
 
-  async function segment(r: Rendition | AudioRendition, msn: number, reply: FastifyReply): Promise<FastifyReply> {
+  async function segment(
+    r: Rendition | AudioRendition,
+    msn: number,
+    reply: FastifyReply,
+    view: (data: Buffer) => Buffer,
+  ): Promise<FastifyReply> {
     const seg = r.store.find(msn);
     if (!seg?.complete) throw new HttpProblem(404, 'Not Found', `segment ${msn} is not in the window`);
     let data = seg.data;
@@ -309,7 +330,7 @@ export async function registerHls(app: FastifyInstance, o: HlsRoutesOptions): Pr
       }
     }
     setCommon(reply, HLS_MIME.segment, HLS_CACHE_CONTROL.media);
-    return reply.send(data);
+    return reply.send(view(data));
   }
 
   async function part(
@@ -318,6 +339,7 @@ export async function registerHls(app: FastifyInstance, o: HlsRoutesOptions): Pr
     msn: number,
     index: number,
     reply: FastifyReply,
+    view: (data: Buffer) => Buffer,
   ): Promise<FastifyReply> {
     const store = r.store;
     const existing = (): Buffer | undefined => store.find(msn)?.parts[index]?.data;
@@ -335,7 +357,7 @@ export async function registerHls(app: FastifyInstance, o: HlsRoutesOptions): Pr
     const data = existing();
     if (!data) throw new HttpProblem(404, 'Not Found', `part ${msn}.${index} is not available`);
     setCommon(reply, HLS_MIME.segment, HLS_CACHE_CONTROL.media);
-    return reply.send(data);
+    return reply.send(view(data));
   }
 
   async function scores(hls: HlsStream, stream: string, query: HlsFileQuery, reply: FastifyReply): Promise<HlsScores> {
