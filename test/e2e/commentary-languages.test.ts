@@ -229,10 +229,15 @@ describe('commentary languages', () => {
       { folder: 'audio-en', tone: TONES.en },
       { folder: 'audio-es', tone: TONES.es },
     ];
-    for (const r of renditions) {
-      // ffmpeg reads complete segments (not parts), from the third last: wait for a few.
-      await withSegments(`${folder}${r.folder}/media.m3u8`, 4);
-      const pcm = await decodeHlsAudio(`${folder}${r.folder}/media.m3u8`, 3);
+    // ffmpeg reads complete segments (not parts), from the third last: wait for a few; the three decode at once.
+    const decoded = await Promise.all(
+      renditions.map(async (r) => {
+        await withSegments(`${folder}${r.folder}/media.m3u8`, 4);
+        return decodeHlsAudio(`${folder}${r.folder}/media.m3u8`, 3);
+      }),
+    );
+    for (const [i, r] of renditions.entries()) {
+      const pcm = decoded[i]!;
       expect(pcm.length).toBeGreaterThan(48000 * 2);
       const at = (hz: number) => pcmToneLevel(pcm, 48000, hz);
       // The strongest frequency away from the venue's tone: the language's (for the venue only, nothing much).
