@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { HLS_JS_CONFIG } from '@matchmesh/client';
 import type { BoothResponse } from '@matchmesh/protocol';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -254,8 +255,8 @@ describe('commentary languages', () => {
       }
       if (r.tone) expect(Math.abs(commentary.hz - r.tone)).toBeLessThanOrEqual(10);
     }
-    // hls.js (LL mode, as the product player) takes the audio group and switches renditions by language.
-    const player = await openHlsPage(match.browser, index);
+    // hls.js with the product player's settings (LL mode) takes the audio group and switches renditions by language.
+    const player = await openHlsPage(match.browser, index, { hlsConfig: { ...HLS_JS_CONFIG } });
     try {
       await waitForHlsFrames(player.page, 30);
       const tracks = await player.page.evaluate('hls.audioTracks.map((t) => t.lang ?? null)');
