@@ -222,6 +222,12 @@ describe('commentary languages', () => {
       expect(text).toContain('#EXT-X-PRELOAD-HINT:TYPE=PART');
       expect(Math.abs(lastMsn(text) - lastMsn(video))).toBeLessThanOrEqual(1);
     }
+    // The rewind window: the oldest listed segment of a language is served from the node's disk window.
+    const en = await withSegments(`${folder}audio-en/media.m3u8`, 2);
+    const oldest = /^seg-(\d+)\.m4s$/m.exec(en)![1];
+    const seg = await fetch(`${folder}audio-en/seg-${oldest}.m4s`);
+    expect(seg.status).toBe(200);
+    expect((await seg.arrayBuffer()).byteLength).toBeGreaterThan(1000);
 
     // ffmpeg decodes each rendition: the venue's 440 Hz in all, each language's tone in its own only.
     const levels: string[] = [];
