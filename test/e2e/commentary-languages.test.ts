@@ -1,16 +1,65 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { HLS_JS_CONFIG } from '@matchmesh/client';
+import type { BoothResponse } from '@matchmesh/protocol';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../src/browser.ts';
+import { openHlsPage, waitForHlsFrames } from '../src/hls-page.ts';
 import { type LiveMatch, startLiveMatch } from '../src/match.ts';
 import { commentatorToken, token } from '../src/node.ts';
 import { TestSignaling } from '../src/signaling.ts';
-import { isSilent, isTone, measureTone, waitForTone, writeToneWav } from '../src/tone.ts';
+import { isSilent, isTone, measureTone, pcmDominant, pcmToneLevel, waitForTone, writeToneWav } from '../src/tone.ts';
 
 /** Each language's commentator speaks one tone (the match's own sound is 440 Hz). */
 const TONES = { en: 600, es: 1500 } as const;
+const VENUE_HZ = 440;
+
+/** `seconds` of an HLS media playlist's audio as mono 48 kHz PCM, decoded by Debian's ffmpeg (as any HLS client). */
+function decodeHlsAudio(url: string, seconds: number): Promise<Int16Array> {
+  return new Promise((resolve, reject) => {
+    const args = ['-hide_banner', '-loglevel', 'error', '-i', url, '-t', String(seconds), '-vn', '-ac', '1'];
+    const child = spawn('ffmpeg', [...args, '-ar', '48000', '-f', 's16le', 'pipe:1'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const chunks: Buffer[] = [];
+    let stderr = '';
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.stdout.on('data', (c: Buffer) => chunks.push(c));
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString();
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      const pcm = Buffer.concat(chunks);
+      if (code !== 0) reject(new Error(`ffmpeg ${code} on ${url}: ${stderr.slice(-500)}`));
+      else resolve(new Int16Array(pcm.buffer, pcm.byteOffset, Math.floor(pcm.length / 2)));
+    });
+  });
+}
+
+/** A media playlist once it lists `n` complete segments, awaited with LL-HLS blocking reloads (`_HLS_msn`). */
+async function withSegments(url: string, n: number): Promise<string> {
+  for (;;) {
+    const text = await getText(url);
+    const complete = [...text.matchAll(/^seg-(\d+)\.m4s$/gm)].map((m) => Number(m[1]));
+    if (complete.length >= n) return text;
+    const next =
+      complete.length > 0 ? Math.max(...complete) + 1 : Number(/#EXT-X-MEDIA-SEQUENCE:(\d+)/.exec(text)?.[1]);
+    await getText(`${url}?_HLS_msn=${next + 1}`);
+  }
+}
+
+/** GET that retries a 503 (the packager starting: the route itself waits for output first). */
+async function getText(url: string): Promise<string> {
+  for (let attempt = 0; ; attempt++) {
+    const res = await fetch(url);
+    if (res.status === 200) return res.text();
+    if (res.status !== 503 || attempt >= 5) throw new Error(`GET ${url}: ${res.status} ${await res.text()}`);
+  }
+}
 
 /**
  * Two commentators in two languages (Chromium's fake microphone playing a
@@ -132,5 +181,157 @@ describe('commentary languages', () => {
     const en = await waitForTone(() => measureTone(page, 'marked'), isTone(TONES.en), 'WHEP ?lang=en');
     console.log(`whep: ?lang=es ${es.hz.toFixed(0)} Hz, ?lang=en ${en.hz.toFixed(0)} Hz`);
     await page.close();
+  });
+
+  it('packages each language as an HLS audio rendition (venue + its commentary), venue only the default', async () => {
+    const t0 = Date.now();
+    const viewerToken = await token('viewer', stream);
+    const index = `${match.node.url}/hls/${stream}/index.m3u8?token=${viewerToken}`;
+    const folder = `${match.node.url}/hls/${stream}/t/${viewerToken}/`;
+    // The first request starts the packager; each audio playlist's request waits (on the node) for its first segment.
+    await getText(index);
+    for (const f of ['audio', 'audio-en', 'audio-es']) await getText(`${folder}${f}/media.m3u8`);
+    const playlist = await getText(index);
+    console.log(`HLS multivariant playlist (token shortened):\n${playlist.replaceAll(viewerToken, '<token>')}`);
+    const media = playlist.split('\n').filter((l) => l.startsWith('#EXT-X-MEDIA:'));
+    expect(media).toEqual([
+      `#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio",NAME="Venue sound only",DEFAULT=YES,AUTOSELECT=YES,CHANNELS="2",URI="t/${viewerToken}/audio/media.m3u8"`,
+      expect.stringMatching(
+        /^#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio",LANGUAGE="(en|es)",NAME="(English|Español)",DEFAULT=NO,AUTOSELECT=YES,CHANNELS="2",URI="t\/[^/]+\/audio-(en|es)\/media\.m3u8"$/,
+      ),
+      expect.stringMatching(
+        /^#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio",LANGUAGE="(en|es)",NAME="(English|Español)",DEFAULT=NO,/,
+      ),
+    ]);
+    expect(media.some((l) => l.includes('LANGUAGE="en",NAME="English"') && l.includes('/audio-en/'))).toBe(true);
+    expect(media.some((l) => l.includes('LANGUAGE="es",NAME="Español"') && l.includes('/audio-es/'))).toBe(true);
+    const variants = playlist.split('\n').filter((l) => l.startsWith('#EXT-X-STREAM-INF:'));
+    expect(variants.length).toBeGreaterThan(0);
+    for (const v of variants) expect(v).toContain('AUDIO="audio"');
+    // Beside the audio group, each variant is its video-only view (hls.js plays alternate audio only so).
+    const uris = playlist.split('\n').filter((l) => l.startsWith('t/'));
+    for (const u of uris.filter((x) => !x.includes('audio'))) expect(u).toMatch(/^t\/[^/]+\/v\d+\/media\.m3u8$/);
+
+    // Each audio rendition is LL-HLS like the video (parts, blocking reload), on the video's segment numbers.
+    const video = await getText(`${folder}${variants.length > 1 ? 'r0/' : ''}media.m3u8`);
+    const lastMsn = (text: string) =>
+      Math.max(...[...text.matchAll(/(?:seg|part)-(\d+)[.\d]*\.m4s/g)].map((m) => Number(m[1])));
+    for (const f of ['audio', 'audio-en', 'audio-es']) {
+      const text = await getText(`${folder}${f}/media.m3u8`);
+      expect(text).toMatch(/#EXT-X-PART:DURATION=[\d.]+,URI="part-\d+\.\d+\.m4s",INDEPENDENT=YES/);
+      expect(text).toContain('#EXT-X-PRELOAD-HINT:TYPE=PART');
+      expect(Math.abs(lastMsn(text) - lastMsn(video))).toBeLessThanOrEqual(1);
+    }
+    // The rewind window: the oldest listed segment of a language is served from the node's disk window.
+    const en = await withSegments(`${folder}audio-en/media.m3u8`, 2);
+    const oldest = /^seg-(\d+)\.m4s$/m.exec(en)![1];
+    const seg = await fetch(`${folder}audio-en/seg-${oldest}.m4s`);
+    expect(seg.status).toBe(200);
+    expect((await seg.arrayBuffer()).byteLength).toBeGreaterThan(1000);
+
+    // ffmpeg decodes each rendition: the venue's 440 Hz in all, each language's tone in its own only.
+    const levels: string[] = [];
+    const renditions = [
+      { folder: 'audio', tone: undefined },
+      { folder: 'audio-en', tone: TONES.en },
+      { folder: 'audio-es', tone: TONES.es },
+    ];
+    // ffmpeg reads complete segments (not parts), from the third last: wait for a few; the three decode at once.
+    const decoded = await Promise.all(
+      renditions.map(async (r) => {
+        await withSegments(`${folder}${r.folder}/media.m3u8`, 4);
+        return decodeHlsAudio(`${folder}${r.folder}/media.m3u8`, 3);
+      }),
+    );
+    for (const [i, r] of renditions.entries()) {
+      const pcm = decoded[i]!;
+      expect(pcm.length).toBeGreaterThan(48000 * 2);
+      const at = (hz: number) => pcmToneLevel(pcm, 48000, hz);
+      // The strongest frequency away from the venue's tone: the language's (for the venue only, nothing much).
+      const commentary = pcmDominant(pcm, 48000, 500, 4000);
+      levels.push(
+        `${r.folder}: venue ${at(VENUE_HZ).toFixed(1)} dB, en ${at(TONES.en).toFixed(1)} dB, es ${at(TONES.es).toFixed(1)} dB` +
+          ` (of the total), strongest above 500 Hz ${commentary.hz} Hz ${commentary.db.toFixed(1)} dB`,
+      );
+      expect(at(VENUE_HZ)).toBeGreaterThan(-15);
+      for (const [lang, hz] of Object.entries(TONES)) {
+        // Present: a share of the signal (-4 to -22 dB measured); absent: the codec's noise (-68 to -92 dB).
+        if (hz === r.tone) expect(at(hz), `${r.folder} ${lang}`).toBeGreaterThan(-30);
+        else expect(at(hz), `${r.folder} ${lang}`).toBeLessThan(-50);
+      }
+      if (r.tone) expect(Math.abs(commentary.hz - r.tone)).toBeLessThanOrEqual(10);
+    }
+    // hls.js with the product player's settings (LL mode) takes the audio group and switches renditions by language.
+    const player = await openHlsPage(match.browser, index, { hlsConfig: { ...HLS_JS_CONFIG } });
+    try {
+      await waitForHlsFrames(player.page, 30);
+      const tracks = await player.page.evaluate('hls.audioTracks.map((t) => t.lang ?? null)');
+      expect(tracks).toEqual([null, expect.any(String), expect.any(String)]);
+      // The element's own audio (captureStream), as the viewer hears it.
+      await player.page.evaluate('window.__toneTracks = document.getElementById("v").captureStream().getAudioTracks()');
+      const hlsTones: string[] = [];
+      for (const lang of ['es', 'en'] as const) {
+        await player.page.evaluate(`hls.audioTrack = hls.audioTracks.findIndex((t) => t.lang === '${lang}')`);
+        const t = await waitForTone(
+          () => measureTone(player.page, 'marked'),
+          // The language's tone as the strongest bin (the venue's 440 Hz is in the mix at about the same level).
+          (x) => Math.abs(x.hz - TONES[lang]) <= 25 && x.db > -90,
+          `hls.js on ${lang}`,
+          20_000,
+        );
+        hlsTones.push(`${lang} ${t.hz.toFixed(0)} Hz`);
+      }
+      const errors = await player.page.evaluate(() => window.__hls?.errors ?? []);
+      expect(errors).toEqual([]);
+      levels.push(`hls.js audioTrack: ${hlsTones.join(', ')}`);
+    } finally {
+      await player.close();
+    }
+    console.log(`HLS audio renditions (ffmpeg, 3 s each):\n  ${levels.join('\n  ')}\n  in ${Date.now() - t0} ms`);
+  });
+
+  it("shows the booth's state to ops: commentators on air, language, level, loss and RTT (API and /ops)", async () => {
+    const admin = await token('admin', '*');
+    const url = `${match.node.url}/api/v1/streams/${stream}/booth`;
+    const denied = await fetch(url, { headers: { Authorization: `Bearer ${await token('viewer', stream)}` } });
+    expect(denied.status).toBe(403);
+    expect(denied.headers.get('content-type')).toContain('application/problem+json');
+    const missing = await fetch(`${match.node.url}/api/v1/streams/nosuch/booth`, {
+      headers: { Authorization: `Bearer ${admin}` },
+    });
+    expect(missing.status).toBe(404);
+    // Levels come in 500 ms windows and a booth that just opened has sent little: read until every voice is heard.
+    type Booth = { commentators: { levelDbov: number | null; packets: number }[] };
+    const read = async (): Promise<Booth> =>
+      (await fetch(url, { headers: { Authorization: `Bearer ${admin}` } })).json() as Promise<Booth>;
+    const heard = (b: Booth) =>
+      b.commentators.length === 2 && b.commentators.every((c) => (c.levelDbov ?? -127) > -127 && c.packets > 50);
+    let booth = await read();
+    for (const end = Date.now() + 15_000; !heard(booth) && Date.now() < end; booth = await read()) {
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    console.log(`booth: ${JSON.stringify(booth)}`);
+    const b = booth as unknown as BoothResponse;
+    expect(b.languages).toEqual(
+      expect.arrayContaining([
+        { lang: 'en', commentators: 1 },
+        { lang: 'es', commentators: 1 },
+      ]),
+    );
+    expect(b.commentators.map((c) => c.lang).sort()).toEqual(['en', 'es']);
+    for (const c of b.commentators) {
+      // A steady tone: a level well above silence (−127), packets flowing, nothing lost on loopback.
+      expect(c.levelDbov).toBeGreaterThan(-60);
+      expect(c.packets).toBeGreaterThan(50);
+      expect(c.lossPercent).toBe(0);
+      expect(c.bitrate).toBeGreaterThan(0);
+    }
+    const ops = await match.browser.newPage();
+    await ops.goto(`${match.node.url}/ops?token=${admin}`);
+    await ops.getByTestId('ops-booth-commentator').nth(1).waitFor({ timeout: 15_000 });
+    expect(((await ops.getByTestId('ops-booth').textContent()) ?? '').replace(/\s+/g, ' ')).toMatch(
+      /on air: (en|es) \(1\), (en|es) \(1\)/,
+    );
+    await ops.close();
   });
 });

@@ -101,3 +101,33 @@ export async function waitForTone(
 export const isTone = (hz: number) => (t: Tone) => Math.abs(t.hz - hz) <= 25 && t.db > -60;
 /** No tone at all: below anything a sine would give. */
 export const isSilent = (t: Tone) => !(t.db > -75);
+
+/** Power of `hz` in mono PCM (Goertzel), relative to the signal's total power, in dB (-Infinity: silence). */
+export function pcmToneLevel(pcm: Int16Array, sampleRate: number, hz: number): number {
+  const w = (2 * Math.PI * hz) / sampleRate;
+  const coeff = 2 * Math.cos(w);
+  let s1 = 0;
+  let s2 = 0;
+  let total = 0;
+  for (let i = 0; i < pcm.length; i++) {
+    const x = pcm[i]! / 32768;
+    total += x * x;
+    const s0 = x + coeff * s1 - s2;
+    s2 = s1;
+    s1 = s0;
+  }
+  // |X(hz)|² of an N-sample sine of amplitude A is (A N / 2)²; its power A²/2 is that × 2 / N².
+  const power = ((s1 * s1 + s2 * s2 - coeff * s1 * s2) * 2) / (pcm.length * pcm.length);
+  const mean = total / pcm.length;
+  return mean > 0 ? 10 * Math.log10(power / mean) : Number.NEGATIVE_INFINITY;
+}
+
+/** The strongest frequency of mono PCM between `from` and `to` Hz (steps of `step` Hz), by pcmToneLevel. */
+export function pcmDominant(pcm: Int16Array, sampleRate: number, from = 100, to = 4000, step = 5): Tone {
+  let best: Tone = { hz: 0, db: Number.NEGATIVE_INFINITY };
+  for (let hz = from; hz <= to; hz += step) {
+    const db = pcmToneLevel(pcm, sampleRate, hz);
+    if (db > best.db) best = { hz, db };
+  }
+  return best;
+}

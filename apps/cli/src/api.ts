@@ -1,4 +1,5 @@
 import {
+  BoothResponse,
   ClusterPipes,
   CostResetResponse,
   CostResponse,
@@ -109,6 +110,10 @@ export class AdminClient {
   /** A new night: the cost counters start again (POST /api/v1/cost/reset). */
   async resetCost(): Promise<ApiResult<CostResetResponse>> {
     return this.call('POST', '/api/v1/cost/reset', CostResetResponse);
+  }
+
+  async booth(stream: string): Promise<ApiResult<BoothResponse>> {
+    return this.call('GET', `/api/v1/streams/${encodeURIComponent(stream)}/booth`, BoothResponse);
   }
 
   async program(stream: string): Promise<ApiResult<ProgramResponse>> {

@@ -5,6 +5,7 @@ import { parseTtl } from './tokens.ts';
 /** The ops console's commands (issue 17): listings, actions, the live view, shell completion. */
 export type OpsCommand =
   | { kind: 'program'; stream: string; url: string | undefined; json: boolean; timeoutMs: number }
+  | { kind: 'booth'; stream: string; url: string | undefined; json: boolean; timeoutMs: number }
   | { kind: 'pipes'; cluster: boolean; url: string | undefined; json: boolean; timeoutMs: number }
   | { kind: 'publishers-drop'; stream: string; url: string | undefined; json: boolean; timeoutMs: number }
   | {
@@ -20,6 +21,7 @@ export type OpsCommand =
 
 export const OPS_USAGE = `  matchmesh undrain <nodeId> [--url <node-url>] [--json]              same as drain --undo
   matchmesh program <stream> [--url <node-url>] [--json]   the feed on air on that node, its sources, last switch
+  matchmesh booth <stream> [--url <ingest-url>] [--json]   the stream's commentators on air: language, level, loss, RTT
   matchmesh pipes [--cluster] [--url <node-url>] [--json]  that node's pipes (--cluster: every node's) with RTT, loss, dual-path share
   matchmesh publishers drop <stream> [--url <node-url>] [--json]   drop the stream's WHIP sessions there
   matchmesh events [--limit 50] [--follow] [--url <node-url>] [--json]   the cluster's events feed
@@ -35,6 +37,7 @@ export const COMMANDS: Record<string, string[]> = {
   undrain: ['--url', '--timeout', '--json'],
   'scale-advice': ['--headroom', '--region', '--url', '--timeout', '--json'],
   program: ['--url', '--timeout', '--json'],
+  booth: ['--url', '--timeout', '--json'],
   pipes: ['--cluster', '--url', '--timeout', '--json'],
   publishers: ['drop', '--url', '--timeout', '--json'],
   events: ['--limit', '--follow', '--url', '--timeout', '--json'],
@@ -66,6 +69,11 @@ export function parseOpsCommand(name: string, args: string[]): OpsCommand | 'hel
       if (values.help) return 'help';
       const stream = oneStream(name, positionals);
       return { kind: 'program', stream, ...common(values) };
+    }
+    case 'booth': {
+      const { values, positionals } = parse(args, admin);
+      if (values.help) return 'help';
+      return { kind: 'booth', stream: oneStream(name, positionals), ...common(values) };
     }
     case 'pipes': {
       const { values, positionals } = parse(args, { ...admin, cluster: { type: 'boolean' } });

@@ -2,7 +2,15 @@ import type { OpsEvent, OpsSnapshot } from '@matchmesh/protocol';
 import { type AdminClient, ApiError } from './api.ts';
 import type { OpsCommand } from './args-ops.ts';
 import { completionScript } from './completion.ts';
-import { formatClusterPipes, formatEvent, formatEvents, formatPipes, formatProgram, formatTop } from './format-ops.ts';
+import {
+  formatBooth,
+  formatClusterPipes,
+  formatEvent,
+  formatEvents,
+  formatPipes,
+  formatProgram,
+  formatTop,
+} from './format-ops.ts';
 
 export interface OpsIo {
   stdout: (text: string) => void;
@@ -25,6 +33,10 @@ export async function executeOps(command: OpsCommand, io: OpsIo, client: () => P
     case 'program': {
       const res = await (await client()).program(command.stream);
       return command.json ? json(res.raw) : io.stdout(`${formatProgram(res.value)}\n`);
+    }
+    case 'booth': {
+      const res = await (await client()).booth(command.stream);
+      return command.json ? json(res.raw) : io.stdout(`${formatBooth(res.value)}\n`);
     }
     case 'pipes': {
       if (command.cluster) {

@@ -1,4 +1,5 @@
 import {
+  type BoothResponse,
   type ClusterPipes,
   nodeHealth,
   type OpsEvent,
@@ -52,6 +53,33 @@ export function formatProgram(p: ProgramResponse): string {
       ]),
     ),
   );
+  return lines.join('\n');
+}
+
+/** `matchmesh booth`: the languages on air, then one row per commentator. */
+export function formatBooth(b: BoothResponse): string {
+  if (b.languages.length === 0 && b.commentators.length === 0)
+    return `no commentary on air for ${b.stream} on ${b.nodeId}`;
+  const langs = b.languages.map((l) => `${l.lang} (${l.commentators})`).join(', ');
+  const lines = [`${b.stream} on ${b.nodeId}: languages on air ${langs || '-'}`];
+  if (b.commentators.length === 0) lines.push('no commentator on air (the languages linger)');
+  else
+    lines.push(
+      table(
+        ['commentator', 'lang', 'on air since', 'level', 'loss', 'lost', 'rtt', 'jitter', 'bitrate'],
+        b.commentators.map((c) => [
+          c.id.slice(0, 8),
+          c.lang,
+          clock(c.since),
+          c.levelDbov === null ? '-' : `${c.levelDbov} dBov`,
+          `${c.lossPercent.toFixed(1)}%`,
+          String(c.packetsLost),
+          c.rttMs === null ? '-' : `${c.rttMs.toFixed(0)} ms`,
+          `${((c.jitter / 48000) * 1000).toFixed(1)} ms`,
+          `${(c.bitrate / 1000).toFixed(0)} kbit/s`,
+        ]),
+      ),
+    );
   return lines.join('\n');
 }
 

@@ -125,7 +125,7 @@ describe('parsing the ops commands', () => {
   it('help lists every command and the exit codes', async () => {
     const t = io();
     expect(await run(['help'], t.io)).toBe(0);
-    for (const c of ['program', 'pipes', 'publishers drop', 'undrain', 'events', 'top', 'completion']) {
+    for (const c of ['program', 'booth', 'pipes', 'publishers drop', 'undrain', 'events', 'top', 'completion']) {
       expect(t.out()).toContain(`matchmesh ${c}`);
     }
     expect(t.out()).toMatch(/3 unauthorized or forbidden.*\n.*4 not found.*5 unavailable/);
@@ -182,7 +182,7 @@ describe('matchmesh completion', () => {
     expect(await run(['completion', 'zsh'], t.io)).toBe(0);
     expect(t.out().split('\n')[0]).toBe('#compdef matchmesh');
     expect(t.out()).toContain(
-      'compadd -- token nodes streams drain undrain scale-advice program pipes publishers events top',
+      'compadd -- token nodes streams drain undrain scale-advice program booth pipes publishers events top',
     );
     expect(t.out()).toContain('compdef _matchmesh matchmesh');
   });
@@ -273,5 +273,59 @@ describe('matchmesh events --follow', () => {
     });
     expect(await run(['events', '--follow', '--json', '--limit', '2', '--url', url], t.io)).toBe(0);
     expect(lines.map((l) => (JSON.parse(l) as OpsEvent).detail)).toEqual(['a', 'b', 'c']);
+  });
+});
+
+describe('matchmesh booth', () => {
+  const booth = {
+    stream: 'match',
+    nodeId: 'ingest-eu',
+    languages: [
+      { lang: 'en', commentators: 1 },
+      { lang: 'es', commentators: 0 },
+    ],
+    commentators: [
+      {
+        id: '0f3c9a1e-aaaa-4bbb-8ccc-000000000001',
+        lang: 'en',
+        since: NOW - 90_000,
+        levelDbov: -23,
+        packets: 4500,
+        packetsLost: 12,
+        lossPercent: 0.8,
+        rttMs: 41.5,
+        jitter: 96,
+        bitrate: 38_400,
+      },
+    ],
+  };
+
+  it('parses `booth <stream>` and refuses a missing or malformed stream', () => {
+    expect(parseCommand(['booth', 'match', '--json'])).toMatchObject({ kind: 'booth', stream: 'match', json: true });
+    expect(() => parseCommand(['booth'])).toThrow(/booth: missing <stream>/);
+    expect(() => parseCommand(['booth', 'a/b'])).toThrow(/invalid stream/);
+  });
+
+  it("prints the languages on air and each commentator's level, loss and RTT from the node's booth route", async () => {
+    let asked = '';
+    const url = await stub((req, res) => {
+      asked = req.url ?? '';
+      json(res, 200, booth);
+    });
+    const t = io();
+    expect(await run(['booth', 'match', '--url', url], t.io)).toBe(0);
+    expect(asked).toBe('/api/v1/streams/match/booth');
+    const text = t.out();
+    expect(text).toContain('match on ingest-eu: languages on air en (1), es (0)');
+    expect(text).toMatch(/0f3c9a1e\s+en\s+\S+\s+-23 dBov\s+0\.8%\s+12\s+42 ms\s+2\.0 ms\s+38 kbit\/s/);
+    const j = io();
+    expect(await run(['booth', 'match', '--url', url, '--json'], j.io)).toBe(0);
+    expect(JSON.parse(j.out())).toEqual(booth);
+  });
+
+  it('a node without the stream → exit 4 (not found)', async () => {
+    const url = await stub((_req, res) => problem(res, 404));
+    const t = io();
+    expect(await run(['booth', 'match', '--url', url], t.io)).toBe(4);
   });
 });

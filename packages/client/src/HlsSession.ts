@@ -26,7 +26,28 @@ export type HlsLike = {
   readonly playingDate?: Date | null;
   /** Where hls.js would play live now, in media-element seconds. */
   readonly liveSyncPosition?: number | null;
+  /** The multivariant playlist's audio group (hls.js `audioTracks`): venue only and each commentary language. */
+  readonly audioTracks?: readonly HlsAudioTrack[];
+  /** Index in `audioTracks` of the rendition playing; set to switch (hls.js `audioTrack`). */
+  audioTrack?: number;
 };
+
+/** What the session reads of an hls.js audio track (EXT-X-MEDIA TYPE=AUDIO). */
+export type HlsAudioTrack = { lang?: string; name: string; default?: boolean };
+
+/**
+ * The audio track for a language choice: `lang`'s rendition (tags compared
+ * case-insensitively), the venue-only one (no LANGUAGE) for null, and for
+ * undefined (no choice) or a language not on air, none (hls.js keeps its default: the venue).
+ */
+export function audioTrackFor(tracks: readonly HlsAudioTrack[], lang: string | null | undefined): number | undefined {
+  if (lang === undefined || tracks.length === 0) return undefined;
+  const i =
+    lang === null
+      ? tracks.findIndex((t) => !t.lang)
+      : tracks.findIndex((t) => t.lang?.toLowerCase() === lang.toLowerCase());
+  return i >= 0 ? i : undefined;
+}
 /** hls.js settings a session adds to HLS_JS_CONFIG (its request rewriting). */
 export type HlsSessionConfig = { xhrSetup: (xhr: XMLHttpRequest, url: string) => void };
 export type HlsFactory = (config?: HlsSessionConfig) => Promise<HlsLike | null>;
@@ -44,6 +65,8 @@ export type HlsSessionOptions = {
   /** Pause before asking the score log (`scores.json`) again after a failed request. */
   scoresPollMs?: number;
   fetch?: typeof fetch;
+  /** The viewer's commentary choice (BCP 47; null: venue sound only; undefined: none), asked when tracks are known. */
+  language?: () => string | null | undefined;
 };
 
 export type HlsSessionEvents = {
@@ -208,7 +231,11 @@ export class HlsSession extends TypedEmitter<HlsSessionEvents> {
         const { fatal, details } = data as { fatal?: boolean; details?: string };
         if (fatal) this.#life.fail({ kind: 'hls-error', details: details ?? 'fatal' });
         else this.emit('warning', new Error(`hls: ${details ?? 'error'}`));
+        // A language that left the air: its playlist is gone, the venue sound plays on.
+        if (!fatal && details === 'audioTrackLoadError') this.#selectAudio(null);
       });
+      // The viewer's language, as soon as hls.js knows the audio group (the multivariant playlist's).
+      hls.on('hlsAudioTracksUpdated', () => this.#selectAudio(this.options.language?.()));
       hls.on('hlsInitPtsFound', (_event, data) => {
         const { frag, initPTS, timescale } = data as { frag?: { cc?: number }; initPTS?: number; timescale?: number };
         if (typeof initPTS === 'number' && typeof timescale === 'number' && timescale > 0) {
@@ -227,6 +254,30 @@ export class HlsSession extends TypedEmitter<HlsSessionEvents> {
     video.play().catch(() => {
       // Autoplay refused: the page shows its play button; state stays 'connecting'.
     });
+  }
+
+  /**
+   * Hear `lang`'s commentary (null: the venue sound only): switches hls.js to
+   * that audio rendition. Answers whether the multivariant playlist has it
+   * (a language that came on air after the session started is not there).
+   */
+  setLanguage(lang: string | null): boolean {
+    return this.#selectAudio(lang);
+  }
+
+  /** The language of the audio rendition playing (null: venue only or no audio group). */
+  get language(): string | null {
+    const hls = this.#hls;
+    const track = hls?.audioTrack !== undefined ? hls.audioTracks?.[hls.audioTrack] : undefined;
+    return track?.lang ?? null;
+  }
+
+  #selectAudio(lang: string | null | undefined): boolean {
+    const hls = this.#hls;
+    const index = audioTrackFor(hls?.audioTracks ?? [], lang);
+    if (!hls || index === undefined) return false;
+    if (hls.audioTrack !== index) hls.audioTrack = index;
+    return true;
   }
 
   /** The live edge in element seconds: where a live player sits (hls.js live sync, else the end of what is seekable). */

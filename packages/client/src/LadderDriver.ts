@@ -390,6 +390,8 @@ export class LadderDriver implements TaskHost, HlsMoveHost {
       token: this.options.token,
       scoreFeed: this.#scores,
       ...(this.options.hlsFactory ? { hlsFactory: this.options.hlsFactory } : {}),
+      // The viewer's language picks the HLS audio rendition too.
+      ...(this.options.language ? { language: this.options.language } : {}),
     });
     hls.on('score', (score) => this.#emit('score', score));
     hls.on('warning', (error) => this.#emit('warning', error));

@@ -171,14 +171,19 @@ export class Player extends TypedEmitter<PlayerEvents> {
     });
   }
 
-  /** The commentary language heard (null: venue sound only), as the node said; null off WebRTC. */
+  /** The commentary language heard (null: venue sound only): as the node said on WebRTC, the audio rendition on HLS. */
   get language(): string | null {
+    if (this.path === 'hls') return this.#driver.hls?.language ?? null;
     return this.#driver.session?.language ?? null;
   }
 
-  /** The viewer's language menu: one language (BCP 47) or null for the venue sound only; kept for every session. */
+  /**
+   * The viewer's language menu: one language (BCP 47) or null for the venue sound only; kept for every
+   * session (WebRTC: the node sends that track; HLS: hls.js plays that audio rendition).
+   */
   async setLanguage(lang: string | null): Promise<void> {
     this.#language = lang;
+    this.#driver.hls?.setLanguage(lang);
     await this.#driver.session?.setLanguage(lang);
   }
 

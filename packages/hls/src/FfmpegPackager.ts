@@ -33,10 +33,41 @@ export function buildPackagerSdp(tracks: PackagerTrack[]): string {
 /** Seconds ffmpeg adds to every output timestamp (so that none is negative). */
 export const PACKAGER_TS_OFFSET_S = 10;
 
-export function packagerArgs(
-  sdpPath: string,
-  opts: { partMs: number; audioBitrateKbps: number; hasAudio: boolean },
-): string[] {
+/**
+ * What one ffmpeg run outputs: a video rendition (video copied + the program
+ * audio as AAC), or an audio-only rendition (`audioOnly`: the SDP's audio
+ * inputs — venue first, then a language's commentary — summed by `amix` into
+ * one AAC track).
+ */
+export interface PackagerOutput {
+  partMs: number;
+  audioBitrateKbps: number;
+  hasAudio: boolean;
+  /** Audio-only rendition mixing this many audio inputs (1: the venue sound alone). */
+  audioOnly?: number;
+}
+
+/** ffmpeg's mapping and codec arguments for an output (see PackagerOutput). */
+function mapArgs(opts: PackagerOutput): string[] {
+  const aac = ['-c:a', 'aac', '-b:a', `${opts.audioBitrateKbps}k`, '-ac', '2'];
+  if (opts.audioOnly === undefined) {
+    return ['-map', '0:v:0', ...(opts.hasAudio ? ['-map', '0:a:0', ...aac] : []), '-c:v', 'copy'];
+  }
+  if (opts.audioOnly < 2) return ['-map', '0:a:0', ...aac];
+  // Summed as the WebRTC viewer's browser sums the venue and commentary tracks
+  // (normalize=0: no halving of each). duration=first: the venue decides; both
+  // tracks flow continuously (the commentary mix is encoded without DTX).
+  const inputs = Array.from({ length: opts.audioOnly }, (_, i) => `[0:a:${i}]`).join('');
+  return [
+    '-filter_complex',
+    `${inputs}amix=inputs=${opts.audioOnly}:duration=first:dropout_transition=0:normalize=0[mix]`,
+    '-map',
+    '[mix]',
+    ...aac,
+  ];
+}
+
+export function packagerArgs(sdpPath: string, opts: PackagerOutput): string[] {
   return [
     '-hide_banner',
     '-nostdin',
@@ -62,11 +93,7 @@ export function packagerArgs(
     '-copyts',
     '-i',
     sdpPath,
-    '-map',
-    '0:v:0',
-    ...(opts.hasAudio ? ['-map', '0:a:0', '-c:a', 'aac', '-b:a', `${opts.audioBitrateKbps}k`, '-ac', '2'] : []),
-    '-c:v',
-    'copy',
+    ...mapArgs(opts),
     // AAC priming makes audio start slightly before 0; with no shifting
     // allowed (below) that would be a negative tfdt. Move everything later by
     // a constant instead (HlsStream subtracts it again).
@@ -162,7 +189,8 @@ interface FfmpegPackagerEvents {
 /**
  * One ffmpeg run: RTP in (SDP), fragmented MP4 out on stdout, cut into the
  * init segment and fragments by Fmp4Splitter. Video is copied; Opus audio is
- * encoded to AAC so every HLS player can play it.
+ * encoded to AAC so every HLS player can play it (audio-only renditions: the
+ * audio inputs mixed first).
  */
 export class FfmpegPackager extends EventEmitter<FfmpegPackagerEvents> {
   readonly #child: ChildProcess;
@@ -189,11 +217,17 @@ export class FfmpegPackager extends EventEmitter<FfmpegPackagerEvents> {
   static async start(
     dir: string,
     tracks: PackagerTrack[],
-    opts: { ffmpegPath: string; partMs: number; audioBitrateKbps: number },
+    opts: { ffmpegPath: string; partMs: number; audioBitrateKbps: number; audioOnly?: boolean },
   ): Promise<FfmpegPackager> {
     const sdpPath = path.join(dir, 'input.sdp');
     await writeFile(sdpPath, buildPackagerSdp(tracks));
-    const args = packagerArgs(sdpPath, { ...opts, hasAudio: tracks.some((t) => t.kind === 'audio') });
+    const audioInputs = tracks.filter((t) => t.kind === 'audio').length;
+    const args = packagerArgs(sdpPath, {
+      partMs: opts.partMs,
+      audioBitrateKbps: opts.audioBitrateKbps,
+      hasAudio: audioInputs > 0,
+      audioOnly: opts.audioOnly ? audioInputs : undefined,
+    });
     const child = spawn(opts.ffmpegPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     await new Promise<void>((resolve, reject) => {
       child.once('spawn', resolve);

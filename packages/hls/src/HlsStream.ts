@@ -3,9 +3,10 @@ import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger, StreamRouter } from '@matchmesh/sfu';
 import { PlainTap, spatialLayersOf } from '@matchmesh/sfu';
+import { type AudioRendition, AudioRenditions } from './AudioRenditions.ts';
 import { FfmpegPackager, PACKAGER_TS_OFFSET_S, reserveRtpPorts } from './FfmpegPackager.ts';
 import { type Fragment, type InitSegment, shiftFragment, type TrackInfo } from './fmp4.ts';
-import type { VariantInfo } from './playlist.ts';
+import type { AudioRenditionInfo, VariantInfo } from './playlist.ts';
 import { RtpRelay } from './RtpRelay.ts';
 import { ScoreLog } from './ScoreLog.ts';
 import { SegmentStore } from './SegmentStore.ts';
@@ -21,11 +22,12 @@ export interface HlsStreamOptions {
   audioBitrateKbps: number;
 }
 
-/** What HlsStream uses of a stream's router (StreamRouter; a stand-in in tests). */
+/** What HlsStream uses of a stream's router (StreamRouter; a stand-in in tests, which may have no commentary). */
 export type HlsSource = Pick<
   StreamRouter,
   'stream' | 'router' | 'programProducers' | 'scoresSince' | 'latestScore' | 'on' | 'off' | 'once'
->;
+> &
+  Partial<Pick<StreamRouter, 'commentaryProducers'>>;
 
 /** One ffmpeg run of one rendition: its packager and its timestamp mapping onto the stream's timeline. */
 interface Run {
@@ -194,7 +196,10 @@ export class HlsStream extends EventEmitter<HlsStreamEvents> {
   #restarting: Promise<void> | undefined;
   #epochMs: number | undefined;
   #closed = false;
-  readonly #onProgram = (): void => void this.#maybeRestart();
+  // The audio renditions follow the video's generation: synced once the restart (if any) is done.
+  readonly #onProgram = (): void => void this.#maybeRestart().then(() => this.audio.sync());
+  /** The audio group (commentary languages): audio-only renditions while a language is on air. */
+  readonly audio: AudioRenditions;
   readonly #onScore = (u: Parameters<ScoreLog['add']>[0]): void => this.scores.add(u);
   /** Last time a viewer asked for anything (for the linger). */
   lastRequestAt = Date.now();
@@ -206,7 +211,16 @@ export class HlsStream extends EventEmitter<HlsStreamEvents> {
     this.#o = o;
     this.#log = log;
     // The top rendition exists from the start (its store answers before the first run).
-    this.#renditions = [new Rendition(0, this.#newStore(0))];
+    this.#renditions = [new Rendition(0, this.#newStore('r0'))];
+    this.audio = new AudioRenditions({
+      stream,
+      options: o,
+      log,
+      timeline: () => this.#timeline,
+      epochMs: () => this.#epochMs,
+      newStore: (folder) => this.#newStore(folder),
+      changed: () => this.#notify(),
+    });
   }
 
   get closed(): boolean {
@@ -258,12 +272,12 @@ export class HlsStream extends EventEmitter<HlsStreamEvents> {
   }
 
   /**
-   * The multivariant playlist's entries, highest rendition first (a player
+   * The multivariant playlist's entries, highest rendition first (`videoOnly`: their video-only URIs) (a player
    * starts with the first listed). One rendition keeps today's single
    * `media.m3u8`; several are `r<i>/media.m3u8`. A dropped rendition (its
    * layer stopped) is left out; the others are unchanged.
    */
-  variants(prefix = ''): VariantInfo[] {
+  variants(prefix = '', videoOnly = false): VariantInfo[] {
     const listed = this.#renditions.filter((r) => r.listed);
     const single = this.#renditions.length === 1;
     return listed.reverse().map((r) => {
@@ -275,9 +289,19 @@ export class HlsStream extends EventEmitter<HlsStreamEvents> {
         width: r.videoTrack?.width,
         height: r.videoTrack?.height,
         frameRate: r.frameRate,
-        uri: single ? `${prefix}media.m3u8` : `${prefix}r${r.index}/media.m3u8`,
+        // Beside an audio group: the video-only view of the same files (v<L>/, see demux.ts).
+        uri: videoOnly
+          ? `${prefix}v${r.index}/media.m3u8`
+          : single
+            ? `${prefix}media.m3u8`
+            : `${prefix}r${r.index}/media.m3u8`,
       };
     });
+  }
+
+  /** The audio group's entries (venue only first, then each language): none while no language is on air. */
+  audioRenditions(prefix = ''): AudioRenditionInfo[] {
+    return this.audio.infos(prefix);
   }
 
   async start(): Promise<void> {
@@ -288,10 +312,12 @@ export class HlsStream extends EventEmitter<HlsStreamEvents> {
     this.stream.on('programchanged', this.#onProgram);
     this.stream.once('close', () => void this.close());
     await this.#maybeRestart();
+    void this.audio.sync();
   }
 
   /** Next part (msn, index) a player may preload in a rendition (default: the top one). */
-  preloadHint(r: Rendition = this.top): { msn: number; part: number } | undefined {
+  preloadHint(r: Rendition | AudioRendition = this.top): { msn: number; part: number } | undefined {
+    if (!(r instanceof Rendition)) return this.audio.preloadHint(r);
     return r.preloadHint(this.#o.segmentMs / 1000, this.partTarget);
   }
 
@@ -300,7 +326,7 @@ export class HlsStream extends EventEmitter<HlsStreamEvents> {
     if (ready()) return Promise.resolve(true);
     if (this.#closed) return Promise.resolve(false);
     return new Promise((resolve) => {
-      const stores = this.#renditions.map((r) => r.store);
+      const stores = [...this.#renditions, ...this.audio.renditions].map((r) => r.store);
       const done = (ok: boolean): void => {
         clearTimeout(timer);
         for (const s of stores) s.off('changed', check);
@@ -322,7 +348,7 @@ export class HlsStream extends EventEmitter<HlsStreamEvents> {
     this.#closed = true;
     this.stream.off('score', this.#onScore);
     this.stream.off('programchanged', this.#onProgram);
-    await Promise.all(this.#renditions.map((r) => this.#stopRendition(r)));
+    await Promise.all([...this.#renditions.map((r) => this.#stopRendition(r)), this.audio.close()]);
     for (const r of this.#renditions) r.store.close();
     this.scores.releaseWaiters();
     this.emit('close');
@@ -332,9 +358,10 @@ export class HlsStream extends EventEmitter<HlsStreamEvents> {
     );
   }
 
-  #newStore(index: number): SegmentStore {
+  /** A store in the stream's folder: `r<layer>` for a video rendition, `audio…` for an audio one. */
+  #newStore(folder: string): SegmentStore {
     const store = new SegmentStore({
-      dir: path.join(this.#o.dir, `r${index}`),
+      dir: path.join(this.#o.dir, folder),
       segmentSeconds: this.#o.segmentMs / 1000,
       targetDuration: this.#o.targetDuration,
       windowSeconds: this.#o.windowMinutes * 60,
@@ -372,7 +399,7 @@ export class HlsStream extends EventEmitter<HlsStreamEvents> {
       for (let i = 0; i < layers; i++) {
         let r = this.#renditions.find((x) => x.index === i);
         if (!r) {
-          r = new Rendition(i, this.#newStore(i));
+          r = new Rendition(i, this.#newStore(`r${i}`));
           await r.store.open();
           r.store.discontinuitySequence = this.#timeline.cc;
         }
@@ -547,7 +574,7 @@ export class HlsStream extends EventEmitter<HlsStreamEvents> {
    */
   #restartFresh(r: Rendition): void {
     const old = r.store;
-    const store = this.#newStore(r.index);
+    const store = this.#newStore(`r${r.index}`);
     store.o.maxBytes = old.o.maxBytes;
     void (async () => {
       old.close();
@@ -571,7 +598,7 @@ export class HlsStream extends EventEmitter<HlsStreamEvents> {
   }
 
   #notify(): void {
-    for (const r of this.#renditions) r.store.emit('changed');
+    for (const r of [...this.#renditions, ...this.audio.renditions]) r.store.emit('changed');
   }
 
   async #startRun(r: Rendition): Promise<void> {

@@ -57,6 +57,10 @@ export class RtpRelay extends EventEmitter<RtpRelayEvents> {
   readonly #targets = new Map<number, RelayTarget>();
   #firstVideoTimestamp: number | undefined;
   #firstAudioTimestamp: number | undefined;
+  /** The audio track whose first timestamp is ffmpeg's audio base: the first audio target (the venue). */
+  #referenceAudioSsrc: number | undefined;
+  /** No video target (an audio-only rendition): forward from the first packet, no key frame to wait for. */
+  #audioOnly = false;
   #closed = false;
   packets = { in: 0, forwarded: 0, heldBack: 0 };
 
@@ -97,10 +101,16 @@ export class RtpRelay extends EventEmitter<RtpRelayEvents> {
     return this.#firstAudioTimestamp;
   }
 
-  /** Where packets go from now on (a new ffmpeg run); forwarding waits for a key frame again. */
+  /**
+   * Where packets go from now on (a new ffmpeg run); forwarding waits for a
+   * key frame again (audio-only targets: no wait). The first audio target is
+   * the one `firstAudioTimestamp` is about.
+   */
   setTargets(targets: RelayTarget[]): void {
     this.#targets.clear();
     for (const t of targets) this.#targets.set(t.ssrc >>> 0, t);
+    this.#referenceAudioSsrc = targets.find((t) => t.kind === 'audio')?.ssrc;
+    this.#audioOnly = targets.length > 0 && targets.every((t) => t.kind === 'audio');
     this.#firstVideoTimestamp = undefined;
     this.#firstAudioTimestamp = undefined;
   }
@@ -118,7 +128,7 @@ export class RtpRelay extends EventEmitter<RtpRelayEvents> {
     const target = this.#targets.get(msg.readUInt32BE(8));
     if (!target) return;
     this.packets.in++;
-    if (this.#firstVideoTimestamp === undefined) {
+    if (this.#firstVideoTimestamp === undefined && !this.#audioOnly) {
       const offset = target.kind === 'video' ? rtpPayloadOffset(msg) : -1;
       if (offset < 0 || !isH264KeyFrameStart(msg.subarray(offset))) {
         this.packets.heldBack++;
@@ -127,7 +137,7 @@ export class RtpRelay extends EventEmitter<RtpRelayEvents> {
       this.#firstVideoTimestamp = msg.readUInt32BE(4);
       this.emit('started', this.#firstVideoTimestamp);
     }
-    if (target.kind === 'audio' && this.#firstAudioTimestamp === undefined) {
+    if (target.ssrc === this.#referenceAudioSsrc && this.#firstAudioTimestamp === undefined) {
       this.#firstAudioTimestamp = msg.readUInt32BE(4);
     }
     this.packets.forwarded++;

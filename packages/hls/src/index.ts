@@ -6,9 +6,19 @@
  * Redis or the mesh: the node's routes serve what it produces.
  */
 export {
+  AudioRendition,
+  AudioRenditions,
+  type AudioTimelineView,
+  audioFolder,
+  languageName,
+  VENUE_ONLY_NAME,
+} from './AudioRenditions.ts';
+export { initWithoutTrack, mediaWithoutTrack } from './demux.ts';
+export {
   buildPackagerSdp,
   FfmpegPackager,
   PACKAGER_TS_OFFSET_S,
+  type PackagerOutput,
   type PackagerTrack,
   packagerArgs,
   reserveRtpPorts,
@@ -28,6 +38,8 @@ export {
 export { type HlsConfig, HlsService, type HlsServiceOptions } from './HlsService.ts';
 export { type HlsSource, HlsStream, type HlsStreamOptions, Rendition } from './HlsStream.ts';
 export {
+  AUDIO_GROUP_ID,
+  type AudioRenditionInfo,
   canSkipUntil,
   type MediaPlaylistInput,
   renderMediaPlaylist,

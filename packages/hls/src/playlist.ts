@@ -85,20 +85,54 @@ export interface VariantInfo {
   uri: string;
 }
 
+/** One audio rendition of the multivariant playlist's audio group (EXT-X-MEDIA TYPE=AUDIO). */
+export interface AudioRenditionInfo {
+  /** NAME: what a player's menu shows. */
+  name: string;
+  /** LANGUAGE (BCP 47); none for the venue sound only. */
+  language?: string;
+  /** DEFAULT=YES: what a player plays without a choice (the venue sound only). */
+  default: boolean;
+  /** URI of its media playlist, relative to the multivariant playlist. */
+  uri: string;
+}
+
+/** GROUP-ID of the audio renditions (one group, referenced by every video rendition). */
+export const AUDIO_GROUP_ID = 'audio';
+
+/** A quoted-string attribute value: RFC 8216 forbids `"`, CR and LF inside it. */
+const quoted = (s: string): string => `"${s.replace(/["\r\n]/g, '')}"`;
+
 /**
- * The multivariant playlist: one EXT-X-STREAM-INF per rendition, in the order
- * given (a player starts with the first). Every rendition carries its own
- * AAC audio (muxed), so there is no EXT-X-MEDIA group.
+ * The multivariant playlist: one EXT-X-STREAM-INF per video rendition, in the
+ * order given (a player starts with the first). Every video rendition carries
+ * its own AAC audio (muxed: the venue sound). With `audio` (commentary on
+ * air), an EXT-X-MEDIA TYPE=AUDIO group lists the audio-only renditions —
+ * venue sound only (DEFAULT) and venue + each language's commentary — and
+ * every EXT-X-STREAM-INF names it (AUDIO=), so a player plays the chosen
+ * audio rendition instead of the muxed audio.
  */
-export function renderMultivariant(variants: VariantInfo | readonly VariantInfo[]): string {
+export function renderMultivariant(
+  variants: VariantInfo | readonly VariantInfo[],
+  audio: readonly AudioRenditionInfo[] = [],
+): string {
   const list = Array.isArray(variants) ? variants : [variants as VariantInfo];
   const out = ['#EXTM3U', '#EXT-X-VERSION:9', '#EXT-X-INDEPENDENT-SEGMENTS'];
+  for (const a of audio) {
+    const attrs = [`TYPE=AUDIO`, `GROUP-ID="${AUDIO_GROUP_ID}"`];
+    if (a.language) attrs.push(`LANGUAGE=${quoted(a.language)}`);
+    // DEFAULT=YES requires AUTOSELECT=YES (RFC 8216 4.3.4.1); every rendition may be auto-selected by language.
+    attrs.push(`NAME=${quoted(a.name)}`, `DEFAULT=${a.default ? 'YES' : 'NO'}`, 'AUTOSELECT=YES', 'CHANNELS="2"');
+    attrs.push(`URI=${quoted(a.uri)}`);
+    out.push(`#EXT-X-MEDIA:${attrs.join(',')}`);
+  }
   for (const v of list) {
     const attrs = [`BANDWIDTH=${Math.round(v.bandwidth)}`];
     if (v.averageBandwidth) attrs.push(`AVERAGE-BANDWIDTH=${Math.round(v.averageBandwidth)}`);
     attrs.push(`CODECS="${v.codecs.join(',')}"`);
     if (v.width && v.height) attrs.push(`RESOLUTION=${v.width}x${v.height}`);
     if (v.frameRate) attrs.push(`FRAME-RATE=${v.frameRate.toFixed(3)}`);
+    if (audio.length > 0) attrs.push(`AUDIO="${AUDIO_GROUP_ID}"`);
     out.push(`#EXT-X-STREAM-INF:${attrs.join(',')}`, v.uri);
   }
   return `${out.join('\n')}\n`;

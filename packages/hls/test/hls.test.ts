@@ -1,11 +1,14 @@
+import dgram from 'node:dgram';
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { hlsMediaTimeForPdt } from '@matchmesh/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
+import { languageName, VENUE_ONLY_NAME } from '../src/AudioRenditions.ts';
+import { packagerArgs } from '../src/FfmpegPackager.ts';
 import { parseMoof, shiftFragment } from '../src/fmp4.ts';
 import { renderMediaPlaylist, renderMultivariant } from '../src/playlist.ts';
-import { isH264KeyFrameStart, rtpPayloadOffset } from '../src/RtpRelay.ts';
+import { isH264KeyFrameStart, RtpRelay, rtpPayloadOffset } from '../src/RtpRelay.ts';
 import { ScoreLog } from '../src/ScoreLog.ts';
 import { type FragmentIn, SegmentStore } from '../src/SegmentStore.ts';
 
@@ -179,6 +182,66 @@ describe('LL-HLS playlists', () => {
   });
 });
 
+describe('HLS audio renditions (commentary languages)', () => {
+  const video = [
+    { bandwidth: 2_000_000, codecs: ['avc1.640028', 'mp4a.40.2'], width: 1920, height: 1080, uri: 'r1/media.m3u8' },
+    { bandwidth: 300_000, codecs: ['avc1.42c01e', 'mp4a.40.2'], width: 640, height: 360, uri: 'r0/media.m3u8' },
+  ];
+
+  it('lists the audio group (venue only DEFAULT, each language) and names it on every variant', () => {
+    const text = renderMultivariant(video, [
+      { name: VENUE_ONLY_NAME, default: true, uri: 't/x/audio/media.m3u8' },
+      { name: languageName('en'), language: 'en', default: false, uri: 't/x/audio-en/media.m3u8' },
+      { name: languageName('pt-BR'), language: 'pt-BR', default: false, uri: 't/x/audio-pt-BR/media.m3u8' },
+    ]);
+    expect(text.split('\n')).toEqual([
+      '#EXTM3U',
+      '#EXT-X-VERSION:9',
+      '#EXT-X-INDEPENDENT-SEGMENTS',
+      '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio",NAME="Venue sound only",DEFAULT=YES,AUTOSELECT=YES,CHANNELS="2",URI="t/x/audio/media.m3u8"',
+      '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio",LANGUAGE="en",NAME="English",DEFAULT=NO,AUTOSELECT=YES,CHANNELS="2",URI="t/x/audio-en/media.m3u8"',
+      '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio",LANGUAGE="pt-BR",NAME="Português (Brasil)",DEFAULT=NO,AUTOSELECT=YES,CHANNELS="2",URI="t/x/audio-pt-BR/media.m3u8"',
+      '#EXT-X-STREAM-INF:BANDWIDTH=2000000,CODECS="avc1.640028,mp4a.40.2",RESOLUTION=1920x1080,AUDIO="audio"',
+      'r1/media.m3u8',
+      '#EXT-X-STREAM-INF:BANDWIDTH=300000,CODECS="avc1.42c01e,mp4a.40.2",RESOLUTION=640x360,AUDIO="audio"',
+      'r0/media.m3u8',
+      '',
+    ]);
+  });
+
+  it('has no audio group and no AUDIO= without commentary (the muxed audio plays)', () => {
+    const text = renderMultivariant(video, []);
+    expect(text).not.toContain('EXT-X-MEDIA');
+    expect(text).not.toContain('AUDIO=');
+  });
+
+  it('keeps quoted attribute values legal (no quote or line break from a name)', () => {
+    const text = renderMultivariant(video, [{ name: 'a"b\nc', default: true, uri: 'audio/media.m3u8' }]);
+    expect(text).toContain('NAME="abc"');
+  });
+
+  it('names a language in itself, and an unknown or malformed tag by the tag', () => {
+    expect(languageName('es')).toBe('Español');
+    expect(languageName('de')).toBe('Deutsch');
+    expect(languageName('zz')).toBe('zz');
+    expect(languageName('en_GB!')).toBe('en_GB!');
+  });
+
+  it('packages an audio-only rendition: the venue alone, or venue + commentary summed by amix, no video', () => {
+    const venue = packagerArgs('in.sdp', { partMs: 200, audioBitrateKbps: 96, hasAudio: true, audioOnly: 1 });
+    expect(venue.join(' ')).toContain('-map 0:a:0 -c:a aac -b:a 96k');
+    expect(venue).not.toContain('0:v:0');
+    const mixed = packagerArgs('in.sdp', { partMs: 200, audioBitrateKbps: 96, hasAudio: true, audioOnly: 2 });
+    expect(mixed.join(' ')).toContain(
+      '-filter_complex [0:a:0][0:a:1]amix=inputs=2:duration=first:dropout_transition=0:normalize=0[mix] -map [mix]',
+    );
+    expect(mixed).not.toContain('-c:v');
+    const av = packagerArgs('in.sdp', { partMs: 200, audioBitrateKbps: 96, hasAudio: true });
+    expect(av.join(' ')).toContain('-map 0:v:0 -map 0:a:0');
+    expect(av.join(' ')).toContain('-c:v copy');
+  });
+});
+
 describe('renditions on one timeline', () => {
   /** A moof (mfhd + one traf per track: tfhd, tfdt v1 or v0, an empty trun) + an empty mdat. */
   function fragment(tracks: { id: number; tfdt: number; v0?: boolean }[]): Buffer {
@@ -286,6 +349,45 @@ describe('RTP relay helpers', () => {
     expect(isH264KeyFrameStart(Buffer.from([0x65, 0x88]))).toBe(false);
     expect(isH264KeyFrameStart(Buffer.from([0x7c, 0x85]))).toBe(false);
     expect(isH264KeyFrameStart(Buffer.from([0x41, 0x9a]))).toBe(false);
+  });
+});
+
+describe('RTP relay of an audio-only rendition', () => {
+  it('forwards from the first packet (no key frame to wait for); its audio base is the first target (the venue)', async () => {
+    const relay = await RtpRelay.open();
+    const sink = dgram.createSocket('udp4');
+    await new Promise<void>((resolve) => sink.bind(0, '127.0.0.1', resolve));
+    const got: number[] = [];
+    const three = new Promise<void>((resolve) =>
+      sink.on('message', (m) => {
+        got.push(m.readUInt32BE(8));
+        if (got.length === 3) resolve();
+      }),
+    );
+    const port = sink.address().port;
+    relay.setTargets([
+      { ssrc: 111, kind: 'audio', port },
+      { ssrc: 222, kind: 'audio', port },
+    ]);
+    const packet = (ssrc: number, ts: number) => {
+      const b = Buffer.alloc(20);
+      b[0] = 0x80;
+      b[1] = 100;
+      b.writeUInt32BE(ts, 4);
+      b.writeUInt32BE(ssrc, 8);
+      return b;
+    };
+    const send = (b: Buffer) => new Promise((resolve) => sink.send(b, relay.port, '127.0.0.1', resolve));
+    // The commentary's packet first: the base is still the venue's first timestamp.
+    await send(packet(222, 5000));
+    await send(packet(111, 960));
+    await send(packet(111, 1920));
+    await three;
+    expect(got).toEqual([222, 111, 111]);
+    expect(relay.firstAudioTimestamp).toBe(960);
+    expect(relay.packets.heldBack).toBe(0);
+    relay.close();
+    sink.close();
   });
 });
 

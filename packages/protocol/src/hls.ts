@@ -17,6 +17,9 @@ import { ScoreUpdate } from './scores.ts';
  *   /hls/:stream/t/:token/seg-<msn>.m4s     its full segment, immutable, kept for the rewind window
  *   /hls/:stream/t/:token/part-<msn>.<i>.m4s its partial segment i of segment msn (recent segments only)
  *   /hls/:stream/t/:token/r<L>/media.m3u8   (and init-, seg-, part- beneath r<L>/) rendition of simulcast layer L
+ *   /hls/:stream/t/:token/v<L>/media.m3u8   rendition L without its muxed audio (while commentary is on air)
+ *   /hls/:stream/t/:token/audio/media.m3u8        audio rendition: the venue sound only (while commentary is on air)
+ *   /hls/:stream/t/:token/audio-<lang>/media.m3u8 audio rendition: venue + the commentary in <lang> (BCP 47)
  *   /hls/:stream/t/:token/scores.json?since=<seq>  score log + timeline anchors (HlsScores), one for all renditions
  *
  * Renditions (issue 14): each simulcast layer of the program video (L = 0 is
@@ -35,6 +38,19 @@ import { ScoreUpdate } from './scores.ts';
  * answers 404 (players switch to another); when the layer returns, its
  * playlist restarts at the current msn. `media.m3u8` at the root is always
  * the top rendition (the highest layer the program has).
+ *
+ * Commentary (issue 16): while a commentary language is on air, the
+ * multivariant playlist has one audio group (`EXT-X-MEDIA:TYPE=AUDIO,
+ * GROUP-ID="audio"`) that every EXT-X-STREAM-INF names (`AUDIO="audio"`):
+ * the venue sound only (NAME "Venue sound only", DEFAULT=YES, no LANGUAGE)
+ * and one rendition per language (LANGUAGE = its BCP 47 tag, NAME = the
+ * language's name in itself, DEFAULT=NO), all AUTOSELECT=YES, audio-only
+ * fMP4 (AAC) on the same timeline, segment numbers and LL-HLS parts as the
+ * video, kept for the rewind window while the language is on air. The
+ * variants then point at `v<L>/media.m3u8`: the same rendition with its muxed
+ * audio track taken out (hls.js plays alternate audio only beside video-only
+ * fMP4), so the player plays the chosen audio rendition. A
+ * language that leaves the air is removed (its playlist answers 404).
  *
  * Token carrying: players cannot set headers, so the viewer token (the same
  * JWT as for WebRTC, role viewer or commentator for that stream) is given
@@ -97,6 +113,10 @@ export const HLS_FILE_PATTERNS = {
   scores: /^scores\.json$/,
   /** Folder of one rendition beneath the token folder: r<layer>. */
   rendition: /^r(\d{1,2})$/,
+  /** Folder of a video rendition without its muxed audio (layer L), named by the multivariant playlist beside an audio group. */
+  videoOnly: /^v(\d{1,2})$/,
+  /** Folder of an audio rendition: `audio` (venue sound only) or `audio-<BCP 47 language>`. */
+  audio: /^audio(?:-([A-Za-z0-9]{1,8}(?:-[A-Za-z0-9]{1,8}){0,7}))?$/,
 } as const;
 
 export const HLS_MIME = {

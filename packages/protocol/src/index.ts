@@ -9,6 +9,7 @@
  */
 
 export * from './backoff.ts';
+export * from './booth.ts';
 export * from './cluster.ts';
 export * from './cost.ts';
 export * from './hls.ts';

@@ -1,6 +1,7 @@
 import { scaleAdvice } from '@matchmesh/cluster';
 import type { Mesh } from '@matchmesh/mesh';
 import {
+  BoothResponse,
   ClusterPipes,
   DrainBody,
   type DrainRemaining,
@@ -134,6 +135,36 @@ export async function registerAdmin(app: FastifyInstance, deps: AdminDeps): Prom
         originReconnects: deps.media.reconnects.get(stream) ?? 0,
         scores: { ...router.scoreStats, lastSeq: router.scores.position.seq, epoch: router.scores.position.epoch },
         ...router.program.status(),
+      };
+    },
+  );
+
+  /**
+   * The commentary booth of a stream on this node (its ingest: commentators
+   * produce where the program enters): the languages on air and each
+   * commentator's language, audio level, loss, RTT, jitter and bit rate.
+   * Another node has no booth for it: 404 naming the reason.
+   */
+  r.get(
+    '/api/v1/streams/:stream/booth',
+    {
+      schema: {
+        params: StreamParams,
+        querystring: TokenQuery,
+        response: { 200: BoothResponse, ...problemResponses },
+      },
+    },
+    async (request) => {
+      const { stream } = request.params;
+      const router = deps.media.stream(stream);
+      if (!router) throw new HttpProblem(404, 'Not Found', `stream "${stream}" has no router on ${deps.nodeId}`);
+      const booth = router.booth;
+      const mixers = booth ? await booth.mixers() : [];
+      return {
+        stream,
+        nodeId: deps.nodeId,
+        languages: mixers.map((m) => ({ lang: m.lang, commentators: m.voices })),
+        commentators: booth ? await booth.monitor.commentators() : [],
       };
     },
   );

@@ -1,8 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import {
+  type AudioRendition,
+  audioFolder,
   type HlsService,
   type HlsStream,
-  type Rendition,
+  initWithoutTrack,
+  mediaWithoutTrack,
+  Rendition,
   renderMediaPlaylist,
   renderMultivariant,
 } from '@matchmesh/hls';
@@ -42,6 +46,9 @@ export interface HlsRoutesOptions {
    */
   drainingTo?: () => Promise<string | undefined>;
 }
+
+/** Which rendition a path names: a simulcast layer, the root (top), or an audio rendition ('' = venue only). */
+type RenditionRef = number | undefined | { audio: string };
 
 /** Header of every HLS answer of a draining relay: where its players should move to (the client reads it). */
 export const DRAINING_HEADER = HLS_DRAINING_HEADER;
@@ -125,13 +132,27 @@ export async function registerHls(app: FastifyInstance, o: HlsRoutesOptions): Pr
     return hls;
   };
 
-  /** Every rendition listed (BANDWIDTH/AVERAGE-BANDWIDTH measured, RESOLUTION/CODECS from the init segment). */
-  const multivariant = (hls: HlsStream, prefix: string): string => renderMultivariant(hls.variants(prefix));
+  /**
+   * Every rendition listed (BANDWIDTH/AVERAGE-BANDWIDTH measured, RESOLUTION/CODECS from the init segment),
+   * and the audio group while commentary is on air.
+   */
+  const multivariant = (hls: HlsStream, prefix: string): string => {
+    const audio = hls.audioRenditions(prefix);
+    return renderMultivariant(hls.variants(prefix, audio.length > 0), audio);
+  };
 
-  /** A rendition by number (`r<i>/`), or the top one (the token folder's root, today's single rendition). */
-  const renditionOf = (hls: HlsStream, index: number | undefined): Rendition => {
-    const r = index === undefined ? hls.top : hls.rendition(index);
-    if (!r) throw new HttpProblem(404, 'Not Found', `no rendition r${index}`);
+  /**
+   * A rendition by number (`r<i>/`), an audio rendition (`{audio: lang}`, '' = venue only), or the top one
+   * (the token folder's root, today's single rendition).
+   */
+  const renditionOf = (hls: HlsStream, ref: RenditionRef): Rendition | AudioRendition => {
+    if (typeof ref === 'object') {
+      const a = hls.audio.get(ref.audio || undefined);
+      if (!a) throw new HttpProblem(404, 'Not Found', `no audio rendition ${audioFolder(ref.audio || undefined)}`);
+      return a;
+    }
+    const r = ref === undefined ? hls.top : hls.rendition(ref);
+    if (!r) throw new HttpProblem(404, 'Not Found', `no rendition r${ref}`);
     return r;
   };
 
@@ -189,23 +210,34 @@ export async function registerHls(app: FastifyInstance, o: HlsRoutesOptions): Pr
       const { stream, token, rendition, file } = request.params;
       await checkToken(o.tokenSecret, token, stream);
       const m = HLS_FILE_PATTERNS.rendition.exec(rendition);
-      if (!m) throw new HttpProblem(404, 'Not Found', 'no such HLS resource');
-      return renditionFile(stream, Number(m[1]), file, request.query, reply);
+      if (m) return renditionFile(stream, Number(m[1]), file, request.query, reply);
+      const v = HLS_FILE_PATTERNS.videoOnly.exec(rendition);
+      if (v) return renditionFile(stream, Number(v[1]), file, request.query, reply, true);
+      const a = HLS_FILE_PATTERNS.audio.exec(rendition);
+      if (!a) throw new HttpProblem(404, 'Not Found', 'no such HLS resource');
+      return renditionFile(stream, { audio: a[1] ?? '' }, file, request.query, reply);
     },
   );
 
   /** The media playlist, init segments, segments and parts of one rendition. */
   async function renditionFile(
     stream: string,
-    index: number | undefined,
+    index: RenditionRef,
     file: string,
     query: HlsFileQuery,
     reply: FastifyReply,
+    /** Serve the rendition without its muxed audio track (v<L>/: beside an audio group). */
+    videoOnly = false,
   ): Promise<string | FastifyReply> {
+    const strip = (r: Rendition | AudioRendition, data: Buffer, init: boolean): Buffer => {
+      const audioId = videoOnly && r instanceof Rendition ? r.audioTrack?.id : undefined;
+      if (audioId === undefined) return data;
+      return init ? initWithoutTrack(data, audioId) : mediaWithoutTrack(data, audioId);
+    };
     if (HLS_FILE_PATTERNS.media.test(file)) {
       const hls = await packager(stream, true);
       let r = renditionOf(hls, index);
-      if (r.dropped)
+      if (r.dropped && r instanceof Rendition)
         throw new HttpProblem(404, 'Not Found', `rendition r${r.index} is not available (its layer stopped)`);
       if (!(await hls.waitFor(() => renditionOf(hls, index).store.segments.length > 0, o.startWaitMs))) {
         throw new HttpProblem(503, 'Service Unavailable', 'the HLS packager is starting', { 'Retry-After': '2' });
@@ -215,20 +247,23 @@ export async function registerHls(app: FastifyInstance, o: HlsRoutesOptions): Pr
     }
     let m = HLS_FILE_PATTERNS.init.exec(file);
     if (m) {
-      const data = renditionOf(await packager(stream, false), index).store.inits.get(Number(m[1]));
+      const r = renditionOf(await packager(stream, false), index);
+      const data = r.store.inits.get(Number(m[1]));
       if (!data) throw new HttpProblem(404, 'Not Found', 'no such init segment');
       setCommon(reply, HLS_MIME.init, HLS_CACHE_CONTROL.media);
-      return reply.send(data);
+      return reply.send(strip(r, data, true));
     }
     m = HLS_FILE_PATTERNS.segment.exec(file);
     if (m) {
       const hls = await packager(stream, false);
-      return segment(renditionOf(hls, index), Number(m[1]), reply);
+      const r = renditionOf(hls, index);
+      return segment(r, Number(m[1]), reply, (data) => strip(r, data, false));
     }
     m = HLS_FILE_PATTERNS.part.exec(file);
     if (m) {
       const hls = await packager(stream, false);
-      return part(hls, renditionOf(hls, index), Number(m[1]), Number(m[2]), reply);
+      const r = renditionOf(hls, index);
+      return part(hls, r, Number(m[1]), Number(m[2]), reply, (data) => strip(r, data, false));
     }
     throw new HttpProblem(404, 'Not Found', 'no such HLS resource');
   }
@@ -241,7 +276,7 @@ export async function registerHls(app: FastifyInstance, o: HlsRoutesOptions): Pr
   // The query was checked by the route's schema (HlsFileQuery: also "_HLS_part requires _HLS_msn").
   async function mediaPlaylist(
     hls: HlsStream,
-    r: Rendition,
+    r: Rendition | AudioRendition,
     query: HlsFileQuery,
     reply: FastifyReply,
   ): Promise<string> {
@@ -279,7 +314,12 @@ export async function registerHls(app: FastifyInstance, o: HlsRoutesOptions): Pr
     });
   }
 
-  async function segment(r: Rendition, msn: number, reply: FastifyReply): Promise<FastifyReply> {
+  async function segment(
+    r: Rendition | AudioRendition,
+    msn: number,
+    reply: FastifyReply,
+    view: (data: Buffer) => Buffer,
+  ): Promise<FastifyReply> {
     const seg = r.store.find(msn);
     if (!seg?.complete) throw new HttpProblem(404, 'Not Found', `segment ${msn} is not in the window`);
     let data = seg.data;
@@ -291,15 +331,16 @@ export async function registerHls(app: FastifyInstance, o: HlsRoutesOptions): Pr
       }
     }
     setCommon(reply, HLS_MIME.segment, HLS_CACHE_CONTROL.media);
-    return reply.send(data);
+    return reply.send(view(data));
   }
 
   async function part(
     hls: HlsStream,
-    r: Rendition,
+    r: Rendition | AudioRendition,
     msn: number,
     index: number,
     reply: FastifyReply,
+    view: (data: Buffer) => Buffer,
   ): Promise<FastifyReply> {
     const store = r.store;
     const existing = (): Buffer | undefined => store.find(msn)?.parts[index]?.data;
@@ -317,7 +358,7 @@ export async function registerHls(app: FastifyInstance, o: HlsRoutesOptions): Pr
     const data = existing();
     if (!data) throw new HttpProblem(404, 'Not Found', `part ${msn}.${index} is not available`);
     setCommon(reply, HLS_MIME.segment, HLS_CACHE_CONTROL.media);
-    return reply.send(data);
+    return reply.send(view(data));
   }
 
   async function scores(hls: HlsStream, stream: string, query: HlsFileQuery, reply: FastifyReply): Promise<HlsScores> {

@@ -1,4 +1,5 @@
 import { useMemo, useState } from 'react';
+import { BoothPanel } from './BoothPanel.tsx';
 import { CostPanel } from './CostPanel.tsx';
 import { byRegion, clock, mbps, totals } from './model.ts';
 import { EventsFeed, NodeCard, PipesTable, Sparkline, StreamsTable } from './panels.tsx';
@@ -12,7 +13,8 @@ import './ops.css';
  * cards — a health colour (load, worker CPU, heartbeat age), viewers over
  * WebRTC and HLS against capacity, each worker's viewers and CPU, a bitrate
  * sparkline, the streams it serves, drain/undrain — then every stream
- * (ingest, region copies, viewers), this node's pipes; beside them the events
+ * (ingest, region copies, viewers), the commentary booths of the streams it
+ * ingests (who is on air, language, level, loss, RTT), this node's pipes; beside them the events
  * feed, problem reports and the night's cost per region, the last two shown as
  * unavailable on a node without their routes.
  */
@@ -106,6 +108,7 @@ export function OpsPage() {
           </div>
           <h2>Streams</h2>
           <StreamsTable streams={snapshot?.streams ?? []} />
+          <BoothPanel token={token} streams={snapshot?.streams ?? []} nodeId={snapshot?.nodeId} />
           {snapshot?.clusterPipes ? (
             <section data-testid="ops-cluster-pipes">
               <h2>Pipes of the cluster</h2>

@@ -1,5 +1,6 @@
 import type { types } from 'mediasoup';
 import type { Logger } from '../logger.ts';
+import { BoothMonitor } from './BoothMonitor.ts';
 import { LanguageMixer, type MixerOptions } from './LanguageMixer.ts';
 
 export interface BoothOptions extends MixerOptions {
@@ -29,6 +30,8 @@ export class CommentaryBooth {
   readonly #onTrack: (track: types.Producer) => void;
   readonly #mixers = new Map<string, Promise<LanguageMixer>>();
   readonly #linger = new Map<string, NodeJS.Timeout>();
+  /** Ops' view of the voices: level, loss, RTT per commentator. */
+  readonly monitor: BoothMonitor;
   #closed = false;
 
   constructor(router: types.Router, opts: BoothOptions, log: Logger, onTrack: (track: types.Producer) => void) {
@@ -36,6 +39,7 @@ export class CommentaryBooth {
     this.#opts = opts;
     this.#log = log;
     this.#onTrack = onTrack;
+    this.monitor = new BoothMonitor(router, log);
   }
 
   /** Languages whose mixer is up. */
@@ -54,10 +58,12 @@ export class CommentaryBooth {
     if (mixer.closed) return this.addVoice(voice, lang);
     await mixer.addVoice(voice);
     voice.observer.once('close', () => this.#maybeLinger(mixer));
+    await this.monitor.add(voice, lang);
   }
 
   close(): void {
     this.#closed = true;
+    this.monitor.close();
     for (const t of this.#linger.values()) clearTimeout(t);
     for (const pending of this.#mixers.values())
       pending.then(
