@@ -151,7 +151,7 @@ export const ConfigSchema = z
      * agent honours each with a forced key frame: shorter = a joining viewer waits less after another
      * viewer's request, longer = fewer forced key frames (bitrate) in a join storm.
      */
-    MM_KEYFRAME_REQUEST_INTERVAL_MS: z.coerce.number().int().min(50).max(5000).default(300),
+    MM_KEYFRAME_REQUEST_INTERVAL_MS: z.coerce.number().int().min(50).max(5000).default(600),
     /** A publisher of the same stream that delivered media this recently is still publishing (409). */
     MM_TAKEOVER_SILENCE_MS: z.coerce.number().int().min(100).default(1000),
     /** Most simulcast layers a WHIP offer may send; an offer with more is refused (422). */

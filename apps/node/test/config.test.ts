@@ -31,7 +31,7 @@ describe('config sections', () => {
       feedWindow: 3,
       takeoverSilenceMs: 1000,
       simulcastMaxLayers: 3,
-      keyFrameIntervalMs: 300,
+      keyFrameIntervalMs: 600,
     });
     expect(c.hls).toMatchObject({ lingerMs: 60_000, partMs: 200, segmentMs: 1000, targetDuration: 2, always: [] });
     expect(c.hls.rootDir).toMatch(/matchmesh-hls\/n1$/);

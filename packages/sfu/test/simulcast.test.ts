@@ -558,7 +558,7 @@ describe('simulcast through the mesh', () => {
   });
 
   it("a viewer's key-frame request for its layer reaches the origin, spaced per interval", async () => {
-    // The interval is configurable (MM_KEYFRAME_REQUEST_INTERVAL_MS, default 300): 500 here, as the bounds below.
+    // The interval is configurable (MM_KEYFRAME_REQUEST_INTERVAL_MS, default 600): 500 here, as the bounds below.
     const media = await startMedia({ keyFrameIntervalMs: 500 });
     const stream = await media.getOrCreateStream('keyframes');
     const feed = await startFeed(stream, 1, performance.now());
