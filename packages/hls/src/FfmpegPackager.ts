@@ -1,10 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { TappedTrack } from '@matchmesh/sfu';
+import { reserveRtpPorts as reserveLocalRtpPorts, type TappedTrack } from '@matchmesh/sfu';
 import { Fmp4Splitter, type Fragment, type InitSegment } from './fmp4.ts';
 
 export interface PackagerTrack extends TappedTrack {
@@ -124,24 +123,9 @@ export function packagerArgs(sdpPath: string, opts: PackagerOutput): string[] {
   ];
 }
 
-/** Two consecutive free UDP ports (RTP, RTCP) per track, tried at random in [min, max). */
-export async function reserveRtpPorts(count: number, min = 30000, max = 39998): Promise<number[]> {
-  const ports: number[] = [];
-  for (let attempt = 0; ports.length < count && attempt < 200; attempt++) {
-    const p = min + 2 * Math.floor((Math.random() * (max - min)) / 2);
-    if (ports.includes(p) || !(await canBind(p)) || !(await canBind(p + 1))) continue;
-    ports.push(p);
-  }
-  if (ports.length < count) throw new Error('no free UDP ports for the HLS packager');
-  return ports;
-}
-
-function canBind(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = dgram.createSocket('udp4');
-    s.once('error', () => resolve(false));
-    s.bind(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
+/** Two consecutive free UDP ports (RTP, RTCP) per track, for the packager's ffmpeg (sfu localPorts). */
+export function reserveRtpPorts(count: number, min = 30000, max = 39998): Promise<number[]> {
+  return reserveLocalRtpPorts(count, min, max, 'the HLS packager');
 }
 
 /** UDP ports bound on this host right now (Linux /proc/net/udp; empty set elsewhere). */

@@ -1,5 +1,6 @@
 import type { MeshConfig } from './config.ts';
 import type { InboundPipe, Logger, MeshPeer, MeshPeers, MeshStream, PipeEntry } from './ports.ts';
+import { inboundEntry } from './ports.ts';
 import type { RegionCopy } from './region-copy.ts';
 
 /** The merged program source both paths of a dual-path copy feed (PipeIn mergeGroup). */
@@ -131,17 +132,7 @@ export class DualPath {
   }
 
   pipeEntries(): PipeEntry[] {
-    return [...this.#second.entries()].map(([stream, pipe]) => ({
-      summary: {
-        id: pipe.pipeId ?? '',
-        stream,
-        direction: 'in',
-        peerNodeId: pipe.upstream,
-        peerRegion: '',
-        path: pipe.path,
-      },
-      pipe,
-    }));
+    return [...this.#second.entries()].map(([stream, pipe]) => inboundEntry(stream, pipe));
   }
 
   close(reason: string): void {

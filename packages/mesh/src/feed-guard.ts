@@ -1,6 +1,7 @@
 import type { SourceRole, SwitchRecord } from '@matchmesh/sfu';
 import type { MeshConfig } from './config.ts';
 import type { InboundPipe, Logger, MeshDirectory, MeshMedia, MeshStream, PipeEntry } from './ports.ts';
+import { inboundEntry } from './ports.ts';
 import type { RegionCopy } from './region-copy.ts';
 
 /** A primary copy silent this long is re-pulled from whatever node now holds the primary ingest. */
@@ -131,17 +132,7 @@ export class FeedGuard {
 
   /** This part's pipes, each with its summary (for ops). */
   pipeEntries(): PipeEntry[] {
-    return [...this.#backup.entries()].map(([stream, pipe]) => ({
-      summary: {
-        id: pipe.pipeId ?? '',
-        stream,
-        direction: 'in',
-        peerNodeId: pipe.upstream,
-        peerRegion: '',
-        path: pipe.path,
-      },
-      pipe,
-    }));
+    return [...this.#backup.entries()].map(([stream, pipe]) => inboundEntry(stream, pipe));
   }
 
   close(reason: string): void {

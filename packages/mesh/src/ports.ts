@@ -142,6 +142,21 @@ export interface PipeEntry {
   pipe: { linkStats(): Promise<PipeLinkStats>; mergeShare?(): PipeMergeShare | undefined };
 }
 
+/** The ops entry of an inbound pipe bringing `stream` here (region copies, backup feeds, second paths). */
+export function inboundEntry(stream: string, pipe: InboundPipe): PipeEntry {
+  return {
+    summary: {
+      id: pipe.pipeId ?? '',
+      stream,
+      direction: 'in',
+      peerNodeId: pipe.upstream,
+      peerRegion: '',
+      path: pipe.path,
+    },
+    pipe,
+  };
+}
+
 /** A node of the cluster as the dual path picks its second upstream (NodeRegistry records). */
 export interface MeshPeer {
   id: string;

@@ -11,6 +11,7 @@ export { type EgressBytes, type EgressKind, EgressMeter, type EgressTarget, egre
 export { MediaError, type MediaErrorCode } from './errors.ts';
 export { type FanoutOptions, FanoutRouter } from './FanoutRouter.ts';
 export { layerCounts, PROGRAM_VIDEO_PRIORITY, type VideoLayers } from './layers.ts';
+export { reserveRtpPorts } from './localPorts.ts';
 export { type Logger, silentLogger } from './logger.ts';
 export { MEDIA_OBJECT_KINDS, MediaCensus, type MediaObjectCounts, type MediaObjectKind } from './MediaCensus.ts';
 export { type MediaOptions, MediaService, type Seat, type SeatRequest } from './MediaService.ts';

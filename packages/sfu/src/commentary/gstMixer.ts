@@ -1,5 +1,5 @@
-import dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
+import { reserveRtpPorts } from '../localPorts.ts';
 
 /** Payload type and clock of the mixed track (the router's Opus; see codecs.ts). */
 export const MIX_PAYLOAD_TYPE = 100;
@@ -75,24 +75,9 @@ export function mixerArgs(o: {
   return args;
 }
 
-/** `count` free even UDP ports on 127.0.0.1 with the next one free too (RTP, RTCP), tried at random. */
-export async function reserveUdpPorts(count: number, min = 40000, max = 49998): Promise<number[]> {
-  const ports: number[] = [];
-  for (let attempt = 0; ports.length < count && attempt < 200; attempt++) {
-    const p = min + 2 * Math.floor((Math.random() * (max - min)) / 2);
-    if (ports.includes(p) || !(await canBind(p)) || !(await canBind(p + 1))) continue;
-    ports.push(p);
-  }
-  if (ports.length < count) throw new Error('no free UDP ports for the commentary mixer');
-  return ports;
-}
-
-function canBind(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = dgram.createSocket('udp4');
-    s.once('error', () => resolve(false));
-    s.bind(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
+/** `count` RTP/RTCP port pairs for the mixer's slots (sfu localPorts). */
+export function reserveUdpPorts(count: number): Promise<number[]> {
+  return reserveRtpPorts(count, 40000, 49998, 'the commentary mixer');
 }
 
 /** CPU seconds (user + system) a process has used so far (Linux /proc; 0 elsewhere or once it is gone). */
