@@ -13,6 +13,15 @@ export {
   type CommentaryPublisherOptions,
   type CommentaryState,
 } from './CommentaryPublisher.ts';
+export {
+  levelDbfs,
+  microphoneErrorText,
+  type OnAirLight,
+  onAirLight,
+  PushToTalk,
+  type TalkMode,
+  voiceLive,
+} from './boothControls.ts';
 export { TypedEmitter, type Unsubscribe } from './emitter.ts';
 export {
   SignalingClientError,
