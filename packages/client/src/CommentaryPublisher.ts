@@ -32,6 +32,8 @@ export class CommentaryPublisher extends TypedEmitter<CommentaryPublisherEvents>
   #transport: ms.Transport | null = null;
   #producer: ms.Producer | null = null;
   #state: CommentaryState = 'idle';
+  /** Push-to-talk up / off: the producer is paused locally (the track sends nothing) but stays on air. */
+  #silenced = false;
 
   constructor(options: CommentaryPublisherOptions) {
     super();
@@ -104,10 +106,30 @@ export class CommentaryPublisher extends TypedEmitter<CommentaryPublisherEvents>
         track,
         codecOptions: { opusStereo: false, opusFec: true, opusDtx: true },
       });
+      if (this.#silenced) this.#producer.pause();
     } catch (error) {
       this.#fail(error instanceof Error ? error.message : String(error));
       throw error;
     }
+  }
+
+  /**
+   * Another microphone, without leaving the air: the producer's RTP sender
+   * takes the new track (RTCRtpSender.replaceTrack: no renegotiation, same
+   * producer, so the mixer's slot and the viewers' language track stay).
+   */
+  async replaceTrack(track: MediaStreamTrack): Promise<void> {
+    if (!this.#producer) throw new Error(`CommentaryPublisher.replaceTrack() in state ${this.#state}`);
+    // mediasoup-client stops the old track and gives the new one the paused state (push-to-talk up stays silent).
+    await this.#producer.replaceTrack({ track });
+  }
+
+  /** Push-to-talk: false silences the voice (nothing sent), true lets it through again; the seat on air stays. */
+  setVoiceLive(live: boolean): void {
+    this.#silenced = !live;
+    if (!this.#producer) return;
+    if (live) this.#producer.resume();
+    else this.#producer.pause();
   }
 
   close(): void {

@@ -7,12 +7,7 @@
  * - ScreenScore: the score of the frame on screen (never ahead of the picture).
  * - Player: orchestrates playback paths (WebRTC today; TCP/HLS ladder later).
  */
-export {
-  CommentaryPublisher,
-  type CommentaryPublisherEvents,
-  type CommentaryPublisherOptions,
-  type CommentaryState,
-} from './CommentaryPublisher.ts';
+
 export {
   levelDbfs,
   microphoneErrorText,
@@ -22,6 +17,12 @@ export {
   type TalkMode,
   voiceLive,
 } from './boothControls.ts';
+export {
+  CommentaryPublisher,
+  type CommentaryPublisherEvents,
+  type CommentaryPublisherOptions,
+  type CommentaryState,
+} from './CommentaryPublisher.ts';
 export { TypedEmitter, type Unsubscribe } from './emitter.ts';
 export {
   SignalingClientError,

@@ -1,16 +1,28 @@
-import { CommentaryPublisher, type CommentaryState } from '@matchmesh/client';
+import {
+  CommentaryPublisher,
+  type CommentaryState,
+  onAirLight,
+  PushToTalk,
+  type TalkMode,
+  voiceLive,
+} from '@matchmesh/client';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { bindVideo } from '../testHook.ts';
 import { ScoreBug } from '../viewer/ScoreBug.tsx';
 import { StatusBadge } from '../viewer/StatusBadge.tsx';
 import { usePlayer } from '../viewer/usePlayer.ts';
 import { pageToken, useSession } from '../viewer/useSession.ts';
+import { MicrophonePicker, OnAirLamp, ViewDelay } from './BoothControls.tsx';
+import { useMicrophone } from './useMicrophone.ts';
 
 /** What the booth exposes to browser tests as `window.__mmBooth` (read-only). */
 export type BoothTestHook = {
   readonly state: CommentaryState;
   readonly reason: string;
   readonly producerId: string | null;
+  /** The microphone track being sent (its device id and label), null before the first open. */
+  readonly micDeviceId: string | null;
+  readonly micLabel: string | null;
 };
 
 declare global {
@@ -19,8 +31,11 @@ declare global {
   }
 }
 
+/** Push-to-talk key: held down, the voice goes out (ignored while typing in a field). */
+const PTT_KEY = 'Space';
+
 /**
- * `/commentate?stream=match&token=<commentator token>[&autostart=1]`, opened on
+ * `/commentate?stream=match&token=<commentator token>[&autostart=1][&raw=1]`, opened on
  * the stream's ingest node: the commentator watches from there (one hop, the
  * least delay the mesh has) and talks; the voice goes out as the stream's
  * commentary and every viewer hears it beside the match sound. The booth
@@ -34,8 +49,6 @@ export function CommentatorPage() {
       stream: q.get('stream') || 'match',
       token: pageToken(),
       autostart: q.get('autostart') === '1',
-      // `raw=1`: a studio microphone (or a line from the booth's mixing desk) goes out as it is — the browser's
-      // echo cancelling, noise suppression and gain control would treat a steady tone or crowd bed as noise.
       raw: q.get('raw') === '1',
     };
   }, []);
@@ -52,6 +65,17 @@ export function CommentatorPage() {
   const videoRef = useRef<HTMLVideoElement>(null);
   const publisherRef = useRef<CommentaryPublisher | null>(null);
   const [onAir, setOnAir] = useState<{ state: CommentaryState; reason: string }>({ state: 'idle', reason: 'off air' });
+  const mic = useMicrophone(params.raw);
+  const micTrackRef = useRef<MediaStreamTrack | null>(null);
+  micTrackRef.current = mic.track;
+  const [mode, setMode] = useState<TalkMode>('open');
+  const pttRef = useRef(new PushToTalk());
+  const [held, setHeld] = useState(false);
+  const [programVolume, setProgramVolume] = useState(1);
+  const [delay, setDelay] = useState<{ rttMs: number | null; playoutMs: number | null }>({
+    rttMs: null,
+    playoutMs: null,
+  });
 
   useEffect(() => {
     const video = videoRef.current;
@@ -70,6 +94,26 @@ export function CommentatorPage() {
       unbind();
     };
   }, [player]);
+
+  // The program sound in the booth: the commentator sets how loud the match plays under their own voice.
+  useEffect(() => {
+    if (videoRef.current) videoRef.current.volume = programVolume;
+  }, [programVolume]);
+
+  // The view delay, measured on the booth's own session every second (RTT of the ICE pair, the receivers' buffer).
+  useEffect(() => {
+    if (!player) return;
+    const timer = setInterval(() => {
+      void player.stats().then((s) => {
+        if (s) setDelay({ rttMs: s.rttMs ?? null, playoutMs: s.jitterBufferDelayMs ?? s.playoutDelayMs ?? null });
+      });
+    }, 1000);
+    return () => clearInterval(timer);
+  }, [player]);
+
+  const publisherLive = onAir.state === 'live';
+  const live = voiceLive(publisherLive || onAir.state === 'connecting', mode, held);
+  useEffect(() => publisherRef.current?.setVoiceLive(live), [live]);
 
   const goOnAir = useCallback(async () => {
     if (publisherRef.current || !session) return;
@@ -91,50 +135,151 @@ export function CommentatorPage() {
       get producerId() {
         return publisher.producerId;
       },
+      get micDeviceId() {
+        return micTrackRef.current?.getSettings().deviceId ?? null;
+      },
+      get micLabel() {
+        return micTrackRef.current?.label ?? null;
+      },
     });
+    const track = micTrackRef.current ?? (await mic.open(mic.deviceId || undefined));
+    if (!track) {
+      publisherRef.current = null;
+      setOnAir({ state: 'failed', reason: 'no microphone' });
+      return;
+    }
     try {
-      const media = await navigator.mediaDevices.getUserMedia({
-        audio: params.raw
-          ? { echoCancellation: false, noiseSuppression: false, autoGainControl: false }
-          : { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
-      });
-      await publisher.start(media.getAudioTracks()[0]!);
+      await publisher.start(track);
     } catch (error) {
       console.error('[matchmesh] commentary failed', error);
       setOnAir({ state: 'failed', reason: error instanceof Error ? error.message : String(error) });
     }
-  }, [params, session]);
+  }, [params, session, mic]);
 
   const offAir = useCallback(() => {
     publisherRef.current?.close();
     publisherRef.current = null;
-  }, []);
+    micTrackRef.current = null;
+    mic.track?.stop();
+  }, [mic.track]);
+
+  /** Another microphone: opened, then swapped into the producer (on air stays on air). */
+  const pickMicrophone = useCallback(
+    async (deviceId: string) => {
+      const previous = micTrackRef.current;
+      const next = await mic.open(deviceId);
+      if (!next) return;
+      const publisher = publisherRef.current;
+      if (publisher?.producerId) await publisher.replaceTrack(next).catch((e) => console.error('[matchmesh]', e));
+      else previous?.stop();
+    },
+    [mic],
+  );
 
   useEffect(() => {
     if (params.autostart && session) void goOnAir();
-    return () => publisherRef.current?.close();
   }, [params, session, goOnAir]);
+  useEffect(() => () => publisherRef.current?.close(), []);
+
+  // Push-to-talk: the Space key (not while typing in a field), the button held, released on blur.
+  useEffect(() => {
+    const ptt = pttRef.current;
+    const typing = (e: KeyboardEvent) =>
+      e.target instanceof HTMLElement && /^(INPUT|SELECT|TEXTAREA)$/.test(e.target.tagName);
+    const down = (e: KeyboardEvent) => {
+      if (e.code !== PTT_KEY || typing(e)) return;
+      e.preventDefault();
+      if (ptt.press('key')) setHeld(true);
+    };
+    const up = (e: KeyboardEvent) => {
+      if (e.code === PTT_KEY && ptt.release('key')) setHeld(ptt.held);
+    };
+    const blur = () => ptt.releaseAll() && setHeld(false);
+    window.addEventListener('keydown', down);
+    window.addEventListener('keyup', up);
+    window.addEventListener('blur', blur);
+    return () => {
+      window.removeEventListener('keydown', down);
+      window.removeEventListener('keyup', up);
+      window.removeEventListener('blur', blur);
+    };
+  }, []);
+  const pttButton = (pressed: boolean) => () => {
+    const ptt = pttRef.current;
+    if (pressed ? ptt.press('button') : ptt.release('button')) setHeld(ptt.held);
+  };
 
   if (!params.token) return <main className="viewer">This link has no commentator token.</main>;
   if (sessionError) return <main className="viewer">{sessionError}</main>;
-  const live = onAir.state === 'live' || onAir.state === 'connecting';
+  const seated = publisherLive || onAir.state === 'connecting';
   return (
     <main className="viewer">
       <header className="bar">
         <h1>Commentator booth · {params.stream}</h1>
+        <OnAirLamp light={onAirLight(publisherLive, live)} />
         <StatusBadge state={state} path={path} reason={reason} region={null} />
       </header>
       <section className="stage">
+        {/* biome-ignore lint/a11y/useMediaCaption: a live match feed carries no caption track to point at */}
         <video ref={videoRef} data-testid="video" autoPlay playsInline />
         <div className="overlay-top">{score ? <ScoreBug score={score} /> : null}</div>
       </section>
       <section className="booth">
-        <button type="button" data-testid="on-air" onClick={live ? offAir : () => void goOnAir()}>
-          {live ? 'Go off air' : 'Go on air'}
-        </button>
-        <span data-testid="on-air-state">
-          {onAir.state === 'live' ? 'ON AIR' : onAir.state}: {onAir.reason}
-        </span>
+        <div className="booth-row">
+          <button type="button" data-testid="on-air" onClick={seated ? offAir : () => void goOnAir()}>
+            {seated ? 'Go off air' : 'Go on air'}
+          </button>
+          <span data-testid="on-air-state">
+            {publisherLive ? 'ON AIR' : onAir.state}: {onAir.reason}
+          </span>
+        </div>
+        <MicrophonePicker
+          devices={mic.devices}
+          deviceId={mic.deviceId}
+          levelDb={mic.levelDb}
+          onPick={(id) => void pickMicrophone(id)}
+        />
+        {mic.error ? (
+          <p className="booth-error" data-testid="mic-error" role="alert">
+            {mic.error}
+          </p>
+        ) : null}
+        <div className="booth-row">
+          <label>
+            <input
+              type="checkbox"
+              data-testid="ptt-mode"
+              checked={mode === 'push-to-talk'}
+              onChange={(e) => setMode(e.target.checked ? 'push-to-talk' : 'open')}
+            />{' '}
+            Push-to-talk (hold Space or the button)
+          </label>{' '}
+          <button
+            type="button"
+            data-testid="ptt"
+            disabled={mode !== 'push-to-talk'}
+            aria-pressed={held}
+            onPointerDown={pttButton(true)}
+            onPointerUp={pttButton(false)}
+            onPointerLeave={pttButton(false)}
+          >
+            {held ? 'Talking…' : 'Hold to talk'}
+          </button>
+        </div>
+        <label className="booth-row">
+          Match sound in the booth{' '}
+          <input
+            type="range"
+            data-testid="program-volume"
+            min={0}
+            max={1}
+            step={0.05}
+            value={programVolume}
+            onChange={(e) => setProgramVolume(Number(e.target.value))}
+          />{' '}
+          {Math.round(programVolume * 100)} %
+        </label>
+        <ViewDelay rttMs={delay.rttMs} playoutMs={delay.playoutMs} />
       </section>
     </main>
   );
