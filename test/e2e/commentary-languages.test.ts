@@ -72,6 +72,7 @@ describe('commentary languages', () => {
   const stream = 'langs';
   let match: LiveMatch;
   const booths: Browser[] = [];
+  const boothPages: Partial<Record<keyof typeof TONES, Page>> = {};
 
   const openBooth = async (lang: keyof typeof TONES, wav: string): Promise<Page> => {
     const browser = await launchChromium([`--use-file-for-fake-audio-capture=${wav}`]);
@@ -80,6 +81,7 @@ describe('commentary languages', () => {
     const t = await commentatorToken(stream, lang);
     await page.goto(`${match.node.url}/commentate?stream=${stream}&token=${t}&autostart=1&raw=1`);
     await page.waitForFunction(() => window.__mmBooth?.state === 'live', undefined, { timeout: 20_000 });
+    boothPages[lang] = page;
     return page;
   };
 
@@ -149,6 +151,52 @@ describe('commentary languages', () => {
     await waitForTone(heard, isSilent, 'venue sound only after a reload');
     await viewer.getByTestId('language').selectOption('en');
     await waitForTone(heard, isTone(TONES.en), 'back to en');
+  });
+
+  it('booth controls: push-to-talk silences the voice until held; another microphone keeps the seat on air', async () => {
+    const booth = boothPages.en!;
+    const viewer = match.viewer; // listening to en (the test before ends there)
+    const heard = () => measureTone(viewer, 'commentary');
+    await booth.getByTestId('ptt-mode').check();
+    await booth.waitForFunction(
+      () => document.querySelector('[data-testid=on-air-light]')?.getAttribute('data-light') === 'standby',
+    );
+    const closed = await waitForTone(heard, isSilent, 'push-to-talk up');
+    await booth.getByTestId('ptt').hover();
+    await booth.mouse.down();
+    await booth.waitForFunction(
+      () => document.querySelector('[data-testid=on-air-light]')?.getAttribute('data-light') === 'on-air',
+    );
+    const held = await waitForTone(heard, isTone(TONES.en), 'push-to-talk held');
+    await booth.mouse.up();
+    await booth.getByTestId('ptt-mode').uncheck();
+    // The microphone meter reads the microphone itself (a clone), push-to-talk or not.
+    const meterDb = await booth.evaluate(() =>
+      Number(document.querySelector<HTMLMeterElement>('[data-testid=mic-level]')?.value),
+    );
+    expect(meterDb).toBeGreaterThan(-40);
+    // Another microphone: the same producer (mixer slot, viewers' track) takes the new track.
+    const before = await booth.evaluate(() => ({
+      id: window.__mmBooth?.producerId,
+      device: window.__mmBooth?.micDeviceId,
+    }));
+    const devices = await booth.evaluate(() =>
+      Array.from(document.querySelectorAll<HTMLOptionElement>('[data-testid=mic-select] option'), (o) => o.value),
+    );
+    const other = devices.find((d) => d !== '' && d !== before.device && d !== 'default');
+    expect(other, `another microphone among ${devices.join(', ')}`).toBeTruthy();
+    await booth.getByTestId('mic-select').selectOption(other!);
+    await booth.waitForFunction((d) => window.__mmBooth?.micDeviceId === d, other);
+    expect(await booth.evaluate(() => [window.__mmBooth?.producerId, window.__mmBooth?.state])).toEqual([
+      before.id,
+      'live',
+    ]);
+    const switched = await waitForTone(heard, isTone(TONES.en), 'after switching microphone');
+    console.log(
+      `booth: ptt up ${closed.db.toFixed(1)} dB, held ${held.hz.toFixed(0)} Hz ${held.db.toFixed(1)} dB, meter ${meterDb.toFixed(1)} dBFS, switched mic ${switched.hz.toFixed(0)} Hz`,
+    );
+    const delay = await booth.getByTestId('view-delay').textContent();
+    console.log(`booth view delay: ${delay}`);
   });
 
   it('gives a WHEP player the language of its ?lang= on its second audio m-line', async () => {
