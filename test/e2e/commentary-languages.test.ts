@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { HLS_JS_CONFIG } from '@matchmesh/client';
 import type { BoothResponse } from '@matchmesh/protocol';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, Page, WebSocketRoute } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../src/browser.ts';
 import { openHlsPage, waitForHlsFrames } from '../src/hls-page.ts';
@@ -73,11 +73,21 @@ describe('commentary languages', () => {
   let match: LiveMatch;
   const booths: Browser[] = [];
   const boothPages: Partial<Record<keyof typeof TONES, Page>> = {};
+  /** The en booth's publisher WebSocket (the one that asks for a send transport), routed so a test can drop it. */
+  const sendSockets: { page: WebSocketRoute; server: WebSocketRoute }[] = [];
 
   const openBooth = async (lang: keyof typeof TONES, wav: string): Promise<Page> => {
     const browser = await launchChromium([`--use-file-for-fake-audio-capture=${wav}`]);
     booths.push(browser);
     const page = await browser.newPage();
+    if (lang === 'en')
+      await page.routeWebSocket(/\/ws(\?|$)/, (ws) => {
+        const server = ws.connectToServer();
+        ws.onMessage((m) => {
+          if (typeof m === 'string' && m.includes('"direction":"send"')) sendSockets.push({ page: ws, server });
+          server.send(m);
+        });
+      });
     const t = await commentatorToken(stream, lang);
     await page.goto(`${match.node.url}/commentate?stream=${stream}&token=${t}&autostart=1&raw=1`);
     await page.waitForFunction(() => window.__mmBooth?.state === 'live', undefined, { timeout: 20_000 });
@@ -197,6 +207,32 @@ describe('commentary languages', () => {
     );
     const delay = await booth.getByTestId('view-delay').textContent();
     console.log(`booth view delay: ${delay}`);
+  });
+
+  it("rejoins a commentator whose session dropped: back on air within 2 s, the language's track kept", async () => {
+    const booth = boothPages.en!;
+    const viewer = match.viewer; // listening to en
+    const before = await booth.evaluate(() => window.__mmBooth?.producerId);
+    expect(sendSockets.length).toBe(1);
+    const t0 = Date.now();
+    // A network change: both ends lose the connection (the node drops the old voice, the booth rejoins).
+    const dropped = sendSockets.shift()!;
+    await Promise.all([dropped.server.close(), dropped.page.close({ code: 4000, reason: 'network change' })]);
+    await booth.waitForFunction(
+      (old) => window.__mmBooth?.state === 'live' && window.__mmBooth.producerId !== old,
+      before,
+      { timeout: 10_000, polling: 20 },
+    );
+    const backMs = Date.now() - t0;
+    const heard = await waitForTone(() => measureTone(viewer, 'commentary'), isTone(TONES.en), 'en after the rejoin');
+    const heardMs = Date.now() - t0;
+    console.log(
+      `booth rejoin: on air again after ${backMs} ms, heard by the viewer (${heard.hz.toFixed(0)} Hz) after ${heardMs} ms`,
+    );
+    expect(await booth.evaluate(() => window.__mmBooth?.rejoins)).toBe(1);
+    // The viewer kept its language track: no new session, still both languages.
+    expect(await viewer.evaluate(() => window.__mm?.commentaryTracks().length)).toBe(2);
+    expect(backMs).toBeLessThan(2000);
   });
 
   it('gives a WHEP player the language of its ?lang= on its second audio m-line', async () => {

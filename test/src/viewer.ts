@@ -181,6 +181,12 @@ export async function longestFreezeSince(page: Page, from: number): Promise<{ ga
 declare global {
   interface Window {
     /** The commentator booth's hook (apps/web CommentatorPage). */
-    __mmBooth?: { state: string; reason: string; producerId: string | null; micDeviceId: string | null };
+    __mmBooth?: {
+      state: string;
+      reason: string;
+      producerId: string | null;
+      micDeviceId: string | null;
+      rejoins: number;
+    };
   }
 }

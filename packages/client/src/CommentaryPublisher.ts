@@ -9,8 +9,10 @@ export type CommentaryPublisherOptions = {
   /** HTTP base URL of the node to talk through (the stream's ingest gives the least delay). */
   nodeUrl: string;
   stream: string;
-  /** A commentator token for the stream. */
-  token: string;
+  /** A commentator token for the stream; a function gives the credential of the moment (read at each (re)join). */
+  token: string | (() => string);
+  /** Waits before the 1st, 2nd, … rejoin after a dropped session (ms; the last repeats). */
+  rejoinDelaysMs?: readonly number[];
   WebSocket?: WebSocketConstructor;
   device?: ms.DeviceOptions;
 };
@@ -28,7 +30,11 @@ export type CommentaryPublisherEvents = {
  */
 export class CommentaryPublisher extends TypedEmitter<CommentaryPublisherEvents> {
   readonly options: Readonly<CommentaryPublisherOptions>;
-  readonly #signaling: SignalingClient;
+  #signaling: SignalingClient | null = null;
+  #track: MediaStreamTrack | null = null;
+  #rejoins = 0;
+  #device: { key: string; device: Device } | null = null;
+  #rejoinTimer: ReturnType<typeof setTimeout> | null = null;
   #transport: ms.Transport | null = null;
   #producer: ms.Producer | null = null;
   #state: CommentaryState = 'idle';
@@ -38,10 +44,11 @@ export class CommentaryPublisher extends TypedEmitter<CommentaryPublisherEvents>
   constructor(options: CommentaryPublisherOptions) {
     super();
     this.options = options;
-    this.#signaling = new SignalingClient(
-      signalingUrl(options.nodeUrl),
-      options.WebSocket ? { WebSocket: options.WebSocket } : {},
-    );
+  }
+
+  /** Rejoins after a dropped session since start() (each one re-produces the same track). */
+  get rejoins(): number {
+    return this.#rejoins;
   }
 
   get state(): CommentaryState {
@@ -56,61 +63,115 @@ export class CommentaryPublisher extends TypedEmitter<CommentaryPublisherEvents>
   /** Publish `track` (an audio track from getUserMedia). */
   async start(track: MediaStreamTrack): Promise<void> {
     if (this.#state !== 'idle') throw new Error(`CommentaryPublisher.start() in state ${this.#state}`);
-    this.#set('connecting', 'signaling');
+    this.#track = track;
     try {
-      this.#signaling.on('close', ({ reason, byClient }) => {
-        if (!byClient) this.#fail(`signaling-closed: ${reason}`);
-      });
-      await this.#signaling.connect();
-      const joined = await this.#signaling.request('join', {
-        stream: this.options.stream,
-        token: this.options.token,
-        role: 'commentator',
-      });
-      const device = new Device(this.options.device);
-      await device.load({ routerRtpCapabilities: clientRtpCapabilities(joined.routerRtpCapabilities) });
-      if (!device.canProduce('audio')) throw new Error('this browser cannot send Opus audio');
-
-      this.#set('connecting', 'transport');
-      const info = await this.#signaling.request('createTransport', { direction: 'send', sctp: false });
-      // A send transport for one voice has no SCTP (asked with sctp: false).
-      const { sctpParameters: _none, ...parameters } = info;
-      const transport = device.createSendTransport({
-        ...parameters,
-        ...(joined.iceServers ? { iceServers: joined.iceServers as RTCIceServer[] } : {}),
-      });
-      this.#transport = transport;
-      transport.on('connect', ({ dtlsParameters }, callback, errback) => {
-        this.#signaling
-          .request('connectTransport', {
-            transportId: transport.id,
-            dtlsParameters,
-          })
-          .then(() => callback(), errback);
-      });
-      transport.on('produce', ({ kind, rtpParameters }, callback, errback) => {
-        this.#signaling
-          .request('produce', {
-            transportId: transport.id,
-            kind,
-            rtpParameters,
-          })
-          .then(({ id }) => callback({ id }), errback);
-      });
-      transport.on('connectionstatechange', (s) => {
-        if (s === 'connected') this.#set('live', 'on air');
-        if (s === 'failed') this.#fail('ice-failed');
-      });
-      // Speech: mono Opus with in-band FEC and DTX keeps a voice clear on lossy links at a few kbit/s.
-      this.#producer = await transport.produce({
-        track,
-        codecOptions: { opusStereo: false, opusFec: true, opusDtx: true },
-      });
-      if (this.#silenced) this.#producer.pause();
+      await this.#join();
     } catch (error) {
       this.#fail(error instanceof Error ? error.message : String(error));
       throw error;
     }
+  }
+
+  /**
+   * One session: signaling, join, send transport, producer. A session that
+   * drops after it was live (network change, node restart or drain) is
+   * rejoined on its own with the same track: the commentator stays on air
+   * without a click, and the language's track lingers meanwhile
+   * (MM_COMMENTARY_LINGER_MS), so viewers keep their consumer.
+   */
+  async #join(): Promise<void> {
+    this.#set('connecting', 'signaling');
+    const signaling = new SignalingClient(
+      signalingUrl(this.options.nodeUrl),
+      this.options.WebSocket ? { WebSocket: this.options.WebSocket } : {},
+    );
+    this.#signaling = signaling;
+    signaling.on('close', ({ reason, byClient }) => {
+      if (!byClient && signaling === this.#signaling) this.#dropped(`signaling-closed: ${reason}`);
+    });
+    await signaling.connect();
+    const token = typeof this.options.token === 'function' ? this.options.token() : this.options.token;
+    const joined = await signaling.request('join', {
+      stream: this.options.stream,
+      token,
+      role: 'commentator',
+    });
+    const device = await this.#loadedDevice(clientRtpCapabilities(joined.routerRtpCapabilities));
+
+    this.#set('connecting', 'transport');
+    const info = await signaling.request('createTransport', { direction: 'send', sctp: false });
+    // A send transport for one voice has no SCTP (asked with sctp: false).
+    const { sctpParameters: _none, ...parameters } = info;
+    const transport = device.createSendTransport({
+      ...parameters,
+      ...(joined.iceServers ? { iceServers: joined.iceServers as RTCIceServer[] } : {}),
+    });
+    this.#transport = transport;
+    transport.on('connect', ({ dtlsParameters }, callback, errback) => {
+      signaling
+        .request('connectTransport', {
+          transportId: transport.id,
+          dtlsParameters,
+        })
+        .then(() => callback(), errback);
+    });
+    transport.on('produce', ({ kind, rtpParameters }, callback, errback) => {
+      signaling
+        .request('produce', {
+          transportId: transport.id,
+          kind,
+          rtpParameters,
+        })
+        .then(({ id }) => callback({ id }), errback);
+    });
+    transport.on('connectionstatechange', (s) => {
+      if (transport !== this.#transport) return;
+      if (s === 'connected') this.#set('live', this.#rejoins > 0 ? 'on air (rejoined)' : 'on air');
+      if (s === 'failed') this.#dropped('ice-failed');
+    });
+    // Speech: mono Opus with in-band FEC and DTX keeps a voice clear on lossy links at a few kbit/s.
+    // stopTracks false: the microphone outlives a session (a rejoin produces it again); close() stops it.
+    this.#producer = await transport.produce({
+      track: this.#track!,
+      stopTracks: false,
+      codecOptions: { opusStereo: false, opusFec: true, opusDtx: true },
+    });
+    if (this.#silenced) this.#producer.pause();
+  }
+
+  /**
+   * The Device for the router's capabilities: loaded once and reused by a rejoin to a router with the same
+   * ones (loading probes the browser with a throwaway RTCPeerConnection: time a rejoin should not spend).
+   */
+  async #loadedDevice(routerRtpCapabilities: ms.RtpCapabilities): Promise<Device> {
+    const key = JSON.stringify(routerRtpCapabilities);
+    if (this.#device?.key === key) return this.#device.device;
+    const device = new Device(this.options.device);
+    await device.load({ routerRtpCapabilities });
+    if (!device.canProduce('audio')) throw new Error('this browser cannot send Opus audio');
+    this.#device = { key, device };
+    return device;
+  }
+
+  /** A session lost after start(): tear it down (keeping the track) and rejoin after a short wait. */
+  #dropped(reason: string): void {
+    if (this.#state === 'closed' || this.#state === 'failed' || this.#rejoinTimer) return;
+    this.#producer?.close();
+    this.#producer = null;
+    this.#transport?.close();
+    this.#transport = null;
+    const signaling = this.#signaling;
+    this.#signaling = null;
+    signaling?.close(1000, 'commentary rejoining');
+    this.#set('connecting', `rejoining: ${reason}`);
+    const delays = this.options.rejoinDelaysMs ?? [0, 250, 500, 1000, 2000];
+    const wait = delays[Math.min(this.#rejoins, delays.length - 1)] ?? 0;
+    this.#rejoins++;
+    this.#rejoinTimer = setTimeout(() => {
+      this.#rejoinTimer = null;
+      if (this.#state === 'closed') return;
+      this.#join().catch((error) => this.#dropped(error instanceof Error ? error.message : String(error)));
+    }, wait);
   }
 
   /**
@@ -119,9 +180,12 @@ export class CommentaryPublisher extends TypedEmitter<CommentaryPublisherEvents>
    * producer, so the mixer's slot and the viewers' language track stay).
    */
   async replaceTrack(track: MediaStreamTrack): Promise<void> {
-    if (!this.#producer) throw new Error(`CommentaryPublisher.replaceTrack() in state ${this.#state}`);
-    // mediasoup-client stops the old track and gives the new one the paused state (push-to-talk up stays silent).
-    await this.#producer.replaceTrack({ track });
+    if (!this.#track) throw new Error(`CommentaryPublisher.replaceTrack() in state ${this.#state}`);
+    const previous = this.#track;
+    this.#track = track; // a rejoin produces the new one
+    // mediasoup-client gives the new track the paused state (push-to-talk up stays silent).
+    await this.#producer?.replaceTrack({ track });
+    if (previous !== track) previous.stop();
   }
 
   /** Push-to-talk: false silences the voice (nothing sent), true lets it through again; the seat on air stays. */
@@ -134,16 +198,19 @@ export class CommentaryPublisher extends TypedEmitter<CommentaryPublisherEvents>
 
   close(): void {
     if (this.#state === 'closed') return;
+    if (this.#rejoinTimer) clearTimeout(this.#rejoinTimer);
+    this.#rejoinTimer = null;
     this.#producer?.close();
     this.#transport?.close();
-    this.#signaling.close(1000, 'commentary ended');
+    this.#signaling?.close(1000, 'commentary ended');
+    this.#track?.stop();
     this.#set('closed', 'closed');
   }
 
   #fail(reason: string): void {
     if (this.#state === 'closed' || this.#state === 'failed') return;
     this.#transport?.close();
-    this.#signaling.close(1000, 'commentary failed');
+    this.#signaling?.close(1000, 'commentary failed');
     this.#set('failed', reason);
   }
 

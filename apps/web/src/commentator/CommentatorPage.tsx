@@ -20,6 +20,8 @@ export type BoothTestHook = {
   readonly state: CommentaryState;
   readonly reason: string;
   readonly producerId: string | null;
+  /** Sessions rejoined on their own after a drop (network change, node restart). */
+  readonly rejoins: number;
   /** The microphone track being sent (its device id and label), null before the first open. */
   readonly micDeviceId: string | null;
   readonly micLabel: string | null;
@@ -117,8 +119,12 @@ export function CommentatorPage() {
 
   const goOnAir = useCallback(async () => {
     if (publisherRef.current || !session) return;
-    // The credential of the moment: the publisher joins once, when the commentator goes on air.
-    const publisher = new CommentaryPublisher({ nodeUrl: params.nodeUrl, stream: params.stream, token: session.token });
+    // The credential of the moment at each (re)join: the session keeper renews it.
+    const publisher = new CommentaryPublisher({
+      nodeUrl: params.nodeUrl,
+      stream: params.stream,
+      token: () => session.token,
+    });
     publisherRef.current = publisher;
     let lastReason = 'off air';
     publisher.on('state', (state, reason) => {
@@ -135,6 +141,9 @@ export function CommentatorPage() {
       get producerId() {
         return publisher.producerId;
       },
+      get rejoins() {
+        return publisher.rejoins;
+      },
       get micDeviceId() {
         return micTrackRef.current?.getSettings().deviceId ?? null;
       },
@@ -142,7 +151,9 @@ export function CommentatorPage() {
         return micTrackRef.current?.label ?? null;
       },
     });
-    const track = micTrackRef.current ?? (await mic.open(mic.deviceId || undefined));
+    // A microphone opened before (picked, or kept from an earlier turn on air) unless it has ended.
+    const open = micTrackRef.current?.readyState === 'live' ? micTrackRef.current : null;
+    const track = open ?? (await mic.open(mic.deviceId || undefined));
     if (!track) {
       publisherRef.current = null;
       setOnAir({ state: 'failed', reason: 'no microphone' });
@@ -159,9 +170,8 @@ export function CommentatorPage() {
   const offAir = useCallback(() => {
     publisherRef.current?.close();
     publisherRef.current = null;
-    micTrackRef.current = null;
-    mic.track?.stop();
-  }, [mic.track]);
+    micTrackRef.current = null; // the publisher stopped it; the next go-on-air opens the microphone again
+  }, []);
 
   /** Another microphone: opened, then swapped into the producer (on air stays on air). */
   const pickMicrophone = useCallback(
@@ -170,7 +180,8 @@ export function CommentatorPage() {
       const next = await mic.open(deviceId);
       if (!next) return;
       const publisher = publisherRef.current;
-      if (publisher?.producerId) await publisher.replaceTrack(next).catch((e) => console.error('[matchmesh]', e));
+      if (publisher && publisher.state !== 'closed' && publisher.state !== 'failed')
+        await publisher.replaceTrack(next).catch((e) => console.error('[matchmesh]', e));
       else previous?.stop();
     },
     [mic],
