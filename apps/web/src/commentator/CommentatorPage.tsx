@@ -115,6 +115,9 @@ export function CommentatorPage() {
 
   const publisherLive = onAir.state === 'live';
   const live = voiceLive(publisherLive || onAir.state === 'connecting', mode, held);
+  // Push-to-talk as the mode and the hold say now; a publisher created later reads it through the ref.
+  const talkRef = useRef({ mode, held });
+  talkRef.current = { mode, held };
   useEffect(() => publisherRef.current?.setVoiceLive(live), [live]);
 
   const goOnAir = useCallback(async () => {
@@ -126,6 +129,8 @@ export function CommentatorPage() {
       token: () => session.token,
     });
     publisherRef.current = publisher;
+    // Going on air with push-to-talk up starts silent (the effect above only runs when `live` changes).
+    publisher.setVoiceLive(voiceLive(true, talkRef.current.mode, talkRef.current.held));
     let lastReason = 'off air';
     publisher.on('state', (state, reason) => {
       lastReason = reason;
