@@ -41,6 +41,8 @@ interface Lane {
   lang: string;
   onsets: number[];
   arrivals: number[];
+  /** Baseline: the voice itself consumed straight (plain forwarding, no mix), same run. */
+  direct: number[];
   cpu0: number;
 }
 
@@ -87,7 +89,7 @@ export const booth: Scenario = {
     const mixers: LanguageMixer[] = [];
     try {
       for (const lang of LANGS.slice(0, languages)) {
-        const lane: Lane = { lang, onsets: [], arrivals: [], cpu0: 0 };
+        const lane: Lane = { lang, onsets: [], arrivals: [], direct: [], cpu0: 0 };
         lanes.push(lane);
         const input = await router.createPlainTransport({
           listenInfo: { protocol: 'udp', ip: '127.0.0.1' },
@@ -137,6 +139,21 @@ export const booth: Scenario = {
           if (ear(p)) lane.arrivals.push(performance.now());
         });
 
+        // Same-run baseline: the voice consumed as is (what forwarding costs without the mix).
+        const directSocket = await udp();
+        cleanups.push(() => directSocket.close());
+        const directOut = await router.createPlainTransport({
+          listenInfo: { protocol: 'udp', ip: '127.0.0.1' },
+          rtcpMux: true,
+          comedia: false,
+        });
+        await directOut.connect({ ip: '127.0.0.1', port: directSocket.address().port });
+        await directOut.consume({ producerId: voice.id, rtpCapabilities: router.rtpCapabilities });
+        const directOnset = onsetDetector(MOUTH_LOUD_BYTES);
+        directSocket.on('message', (p) => {
+          if (directOnset(p)) lane.direct.push(performance.now());
+        });
+
         // The commentator: ffmpeg → our socket (timestamps the onsets) → the voice's transport.
         const mouth = await udp();
         cleanups.push(() => mouth.close());
@@ -164,6 +181,7 @@ export const booth: Scenario = {
       for (const lane of lanes) {
         lane.onsets.length = 0;
         lane.arrivals.length = 0;
+        lane.direct.length = 0;
       }
       const stats0 = await Promise.all(consumers.map((c) => c.getStats()));
       const cpu0 = mixers.map((m) => m.cpuSeconds());
@@ -175,12 +193,17 @@ export const booth: Scenario = {
 
       const rows = lanes.map((lane, i) => {
         // Each onset's first loud arrival after it (and before the next onset).
-        const delays: number[] = [];
-        lane.onsets.forEach((t, k) => {
-          const next = lane.onsets[k + 1] ?? Number.POSITIVE_INFINITY;
-          const a = lane.arrivals.find((x) => x >= t && x < next);
-          if (a !== undefined) delays.push(a - t);
-        });
+        const delaysTo = (arrivals: number[]) => {
+          const delays: number[] = [];
+          lane.onsets.forEach((t, k) => {
+            const next = lane.onsets[k + 1] ?? Number.POSITIVE_INFINITY;
+            const a = arrivals.find((x) => x >= t && x < next);
+            if (a !== undefined) delays.push(a - t);
+          });
+          return delays;
+        };
+        const delays = delaysTo(lane.arrivals);
+        const direct = delaysTo(lane.direct);
         const s0 = stats0[i]![0]!;
         const s1 = stats1[i]![0]!;
         const bytes = s1.byteCount - s0.byteCount;
@@ -194,6 +217,8 @@ export const booth: Scenario = {
           delayP50: percentile(delays, 50),
           delayP95: percentile(delays, 95),
           delayMean: mean(delays),
+          directP50: percentile(direct, 50),
+          directP95: percentile(direct, 95),
           cpuPct: cpu[i]!,
           packetsPerSec: packets / wall,
           rtpKbps,
@@ -209,6 +234,7 @@ export const booth: Scenario = {
               'onsets (matched)',
               'delay through mix p50 ms',
               'p95 ms',
+              'forwarding only p50 / p95 ms',
               'mixer CPU % of a core',
               'viewer extra kbit/s (RTP)',
               'on the wire (IP/UDP/SRTP)',
@@ -219,6 +245,7 @@ export const booth: Scenario = {
               `${r.onsets} (${r.matched})`,
               r.delayP50,
               r.delayP95,
+              `${r.directP50?.toFixed(1) ?? '-'} / ${r.directP95?.toFixed(1) ?? '-'}`,
               r.cpuPct,
               r.rtpKbps,
               r.wireKbps,
