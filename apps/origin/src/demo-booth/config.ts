@@ -69,9 +69,11 @@ export function parseBoothConfig(env: Record<string, string | undefined>): Booth
 }
 
 /**
- * ffmpeg: a pulsing sine (on for half of each beep period, soft edges by the
- * 0.25 amplitude, −12 dBFS) → mono Opus 20 ms (what a browser booth sends) →
- * RTP on localhost, with our payload type and SSRC.
+ * ffmpeg: a pulsing sine (on for half of each beep period, amplitude 0.25 =
+ * −12 dBFS) → mono Opus 20 ms (what a browser booth sends) →
+ * RTP on localhost, with our payload type and SSRC. A connected socket
+ * (connect=1): when the booth is SIGKILLed its port answers ICMP unreachable,
+ * ffmpeg's send fails and the orphan exits instead of beeping on forever.
  */
 export function toneFfmpegArgs(c: BoothConfig, rtpPort: number, payloadType: number, ssrc: number): string[] {
   // Commas escaped: unescaped they would separate filters in the lavfi graph.
@@ -81,6 +83,6 @@ export function toneFfmpegArgs(c: BoothConfig, rtpPort: number, payloadType: num
     ...['-f', 'lavfi', '-i', `aevalsrc=${expr}:s=48000:c=mono`],
     ...['-c:a', 'libopus', '-b:a', '32k', '-application', 'voip', '-frame_duration', '20', '-ac', '1'],
     ...['-f', 'rtp', '-payload_type', String(payloadType), '-ssrc', String(ssrc)],
-    `rtp://127.0.0.1:${rtpPort}?pkt_size=1200`,
+    `rtp://127.0.0.1:${rtpPort}?pkt_size=1200&connect=1`,
   ];
 }
