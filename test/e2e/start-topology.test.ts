@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import net from 'node:net';
 import path from 'node:path';
-import type { NodeRecord } from '@matchmesh/protocol';
+import type { BoothResponse, NodeRecord } from '@matchmesh/protocol';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../src/browser.ts';
@@ -131,6 +131,33 @@ describe('npm start: the real topology, supervised', () => {
       expect(await page.evaluate(() => window.__mm?.nodeId)).toBe(`relay-${region}`);
       pages[region] = page;
     }
+  });
+
+  it('the demo booth: an en and an es commentator on air at the ingest, their voices arriving', async () => {
+    expect(out).toMatch(/Commentary\s+demo booth: en, es/);
+    const booth = async () =>
+      (await (
+        await fetch(`${ingestUrl}/api/v1/streams/match/booth`, { headers: { Authorization: `Bearer ${adminToken}` } })
+      ).json()) as BoothResponse;
+    // The booths join once the match is live; the API is state, polled until both voices have sent a second of packets.
+    await expect
+      .poll(
+        async () =>
+          (await booth()).commentators
+            .filter((c) => c.packets >= 50)
+            .map((c) => c.lang)
+            .sort(),
+        {
+          timeout: 30_000,
+          interval: 250,
+        },
+      )
+      .toEqual(['en', 'es']);
+    const state = await booth();
+    expect(state.languages.map((l) => l.lang).sort()).toEqual(['en', 'es']);
+    console.log(
+      `demo booth: ${state.commentators.map((c) => `${c.lang} ${c.packets} packets, ${Math.round(c.bitrate / 1000)} kbit/s, loss ${c.lossPercent} %`).join('; ')}`,
+    );
   });
 
   it('SIGKILL of the origin agent: the supervisor starts it again and both regions play on', async () => {
