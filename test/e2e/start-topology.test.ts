@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../src/browser.ts';
 import { E2E_VIDEO } from '../src/origin.ts';
 import { REPO_ROOT } from '../src/processes.ts';
+import { isTone, measureTone, waitForTone } from '../src/tone.ts';
 import { waitForMoreFrames } from '../src/viewer.ts';
 
 /** `count` consecutive TCP ports free right now, from a random base (start.mjs gives node i base + i). */
@@ -133,7 +134,7 @@ describe('npm start: the real topology, supervised', () => {
     }
   });
 
-  it('the demo booth: an en and an es commentator on air at the ingest, their voices arriving', async () => {
+  it('the demo booth: an en and an es commentator on air at the ingest; the asia viewer hears each language it picks', async () => {
     expect(out).toMatch(/Commentary\s+demo booth: en, es/);
     const booth = async () =>
       (await (
@@ -155,6 +156,19 @@ describe('npm start: the real topology, supervised', () => {
       .toEqual(['en', 'es']);
     const state = await booth();
     expect(state.languages.map((l) => l.lang).sort()).toEqual(['en', 'es']);
+    // The asia viewer (through the pipe from the ingest) gets both tracks and hears the language it picks.
+    const viewer = pages.asia!;
+    await viewer.waitForFunction(() => (window.__mm?.commentaryTracks().length ?? 0) === 2, undefined, {
+      timeout: 20_000,
+    });
+    const heard = () => measureTone(viewer, 'commentary');
+    await viewer.getByTestId('language').selectOption('es');
+    const es = await waitForTone(heard, isTone(900), 'the demo es booth (900 Hz) in asia');
+    await viewer.getByTestId('language').selectOption('en');
+    const en = await waitForTone(heard, isTone(600), 'the demo en booth (600 Hz) in asia');
+    console.log(
+      `demo booth heard in asia: es ${es.hz.toFixed(0)} Hz ${es.db.toFixed(1)} dB, en ${en.hz.toFixed(0)} Hz ${en.db.toFixed(1)} dB`,
+    );
     console.log(
       `demo booth: ${state.commentators.map((c) => `${c.lang} ${c.packets} packets, ${Math.round(c.bitrate / 1000)} kbit/s, loss ${c.lossPercent} %`).join('; ')}`,
     );
