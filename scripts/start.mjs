@@ -107,6 +107,25 @@ supervisor.add('origin', {
   },
 });
 
+// The demo booth: one headless commentator per language (a beeping tone, its pitch naming the language:
+// en 600 Hz, es 900 Hz) into the ingest's booth, so the viewer's language menu and the HLS audio group
+// have something to switch. MM_DEMO_COMMENTARY=off for none, or a comma list of languages.
+const demoCommentary = env.MM_DEMO_COMMENTARY ?? 'en,es';
+const demoLangs =
+  demoCommentary === 'off'
+    ? []
+    : demoCommentary
+        .split(',')
+        .map((l) => l.trim())
+        .filter(Boolean);
+for (const lang of demoLangs) {
+  const token = await signToken(secret, { role: 'commentator', stream, lang, ttl: '7d', sub: `demo-booth-${lang}` });
+  supervisor.add(`booth-${lang}`, {
+    entry: path.join(root, 'apps/origin/dist/demo-booth-main.js'),
+    env: { MM_BOOTH_NODE_URL: ingestUrl, MM_STREAM: stream, MM_BOOTH_TOKEN: token, MM_BOOTH_LANG: lang },
+  });
+}
+
 const viewerToken = await signToken(secret, { role: 'viewer', stream, ttl: '7d', sub: 'local-viewer' });
 const adminToken = await signToken(secret, { role: 'admin', stream: '*', ttl: '7d', sub: 'local-admin' });
 const regions = topology === 'single' ? [nodes[0]] : nodes.filter((n) => n.roles === 'relay');
@@ -131,6 +150,7 @@ ${watchLines.join('\n')}
   Admin API     ${ingestUrl}/api/v1/nodes     (Authorization: Bearer ${adminToken})
   API docs      ${ingestUrl}/api/v1/docs?token=${adminToken}
   Metrics       ${ingestUrl}/metrics          (same admin token)
+  Commentary    ${demoLangs.length ? `demo booth: ${demoLangs.join(', ')} (tones; the player's language menu, HLS audio) — MM_DEMO_COMMENTARY=off for none` : 'no demo booth (MM_DEMO_COMMENTARY=off)'}
   A child that dies is restarted (kill the origin agent or a relay to watch the mesh recover).
   Ctrl-C stops everything.
 `);

@@ -31,6 +31,9 @@ export const FlagsSchema = z
     /** Signaling joins in the join-storm scenario and the window they are spread over. */
     joins: z.coerce.number().int().min(1).max(20_000).default(1000),
     joinWindowSeconds: z.coerce.number().min(0.1).max(120).default(10),
+    /** Commentary booth: languages mixed at once (one commentator each) and the measured window. */
+    boothLanguages: z.coerce.number().int().min(1).max(4).default(2),
+    boothSeconds: z.coerce.number().min(5).max(600).default(30),
     /** Browser samples for glass-to-glass / time-to-first-frame. */
     g2gSeconds: z.coerce.number().min(2).max(300).default(10),
     ttffJoins: z.coerce.number().int().min(1).max(200).default(8),

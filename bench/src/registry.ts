@@ -38,6 +38,7 @@ const NAMES = [
   'longhaul',
   'simulcast',
   'adapt',
+  'booth',
 ] as const;
 export type ScenarioName = (typeof NAMES)[number];
 
@@ -52,6 +53,8 @@ export async function loadScenario(name: string): Promise<Scenario> {
       return (await import('./scenarios/fanout.ts')).fanout;
     case 'workers':
       return (await import('./scenarios/workers.ts')).workers;
+    case 'booth':
+      return (await import('./scenarios/booth.ts')).booth;
     case 'adapt':
       return (await import('./scenarios/adapt.ts')).adapt;
     case 'simulcast':

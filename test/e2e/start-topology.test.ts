@@ -2,12 +2,13 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import net from 'node:net';
 import path from 'node:path';
-import type { NodeRecord } from '@matchmesh/protocol';
+import type { BoothResponse, NodeRecord } from '@matchmesh/protocol';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../src/browser.ts';
 import { E2E_VIDEO } from '../src/origin.ts';
 import { REPO_ROOT } from '../src/processes.ts';
+import { isTone, measureTone, waitForTone } from '../src/tone.ts';
 import { waitForMoreFrames } from '../src/viewer.ts';
 
 /** `count` consecutive TCP ports free right now, from a random base (start.mjs gives node i base + i). */
@@ -131,6 +132,46 @@ describe('npm start: the real topology, supervised', () => {
       expect(await page.evaluate(() => window.__mm?.nodeId)).toBe(`relay-${region}`);
       pages[region] = page;
     }
+  });
+
+  it('the demo booth: an en and an es commentator on air at the ingest; the asia viewer hears each language it picks', async () => {
+    expect(out).toMatch(/Commentary\s+demo booth: en, es/);
+    const booth = async () =>
+      (await (
+        await fetch(`${ingestUrl}/api/v1/streams/match/booth`, { headers: { Authorization: `Bearer ${adminToken}` } })
+      ).json()) as BoothResponse;
+    // The booths join once the match is live; the API is state, polled until both voices have sent a second of packets.
+    await expect
+      .poll(
+        async () =>
+          (await booth()).commentators
+            .filter((c) => c.packets >= 50)
+            .map((c) => c.lang)
+            .sort(),
+        {
+          timeout: 30_000,
+          interval: 250,
+        },
+      )
+      .toEqual(['en', 'es']);
+    const state = await booth();
+    expect(state.languages.map((l) => l.lang).sort()).toEqual(['en', 'es']);
+    // The asia viewer (through the pipe from the ingest) gets both tracks and hears the language it picks.
+    const viewer = pages.asia!;
+    await viewer.waitForFunction(() => (window.__mm?.commentaryTracks().length ?? 0) === 2, undefined, {
+      timeout: 20_000,
+    });
+    const heard = () => measureTone(viewer, 'commentary');
+    await viewer.getByTestId('language').selectOption('es');
+    const es = await waitForTone(heard, isTone(900), 'the demo es booth (900 Hz) in asia');
+    await viewer.getByTestId('language').selectOption('en');
+    const en = await waitForTone(heard, isTone(600), 'the demo en booth (600 Hz) in asia');
+    console.log(
+      `demo booth heard in asia: es ${es.hz.toFixed(0)} Hz ${es.db.toFixed(1)} dB, en ${en.hz.toFixed(0)} Hz ${en.db.toFixed(1)} dB`,
+    );
+    console.log(
+      `demo booth: ${state.commentators.map((c) => `${c.lang} ${c.packets} packets, ${Math.round(c.bitrate / 1000)} kbit/s, loss ${c.lossPercent} %`).join('; ')}`,
+    );
   });
 
   it('SIGKILL of the origin agent: the supervisor starts it again and both regions play on', async () => {
