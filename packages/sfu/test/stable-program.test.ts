@@ -3,6 +3,7 @@ import * as mediasoup from 'mediasoup';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MEDIA_CODECS } from '../src/codecs.ts';
 import { StableProgram } from '../src/stable/StableProgram.ts';
+import { type Copy, framePacket, GOP, type Out, PACKETS_PER_FRAME, payloadOf } from './stableFixtures.ts';
 
 /**
  * The stable program on the real mediasoup worker, with two synthetic copies
@@ -10,53 +11,6 @@ import { StableProgram } from '../src/stable/StableProgram.ts';
  * relay sees the primary's and the backup's copy: what goes out of the
  * stable producer when the primary stalls mid-frame and when it returns.
  */
-
-const PACKETS_PER_FRAME = 3;
-const GOP = 15;
-
-interface Copy {
-  producer: types.Producer;
-  seq: number;
-  ssrc: number;
-  on: boolean;
-}
-
-function rtp(seq: number, ts: number, ssrc: number, marker: boolean, payload: number[]): Buffer {
-  const b = Buffer.alloc(12 + payload.length);
-  b[0] = 0x80;
-  b[1] = (marker ? 0x80 : 0) | 102;
-  b.writeUInt16BE(seq & 0xffff, 2);
-  b.writeUInt32BE(ts >>> 0, 4);
-  b.writeUInt32BE(ssrc, 8);
-  Buffer.from(payload).copy(b, 12);
-  return b;
-}
-
-/** Packet k (0..2) of frame n: a key frame starts with an SPS, others are FU-A fragments of a P slice. */
-function framePacket(n: number, k: number, copy: Copy): Buffer {
-  const key = n % GOP === 0;
-  const payload =
-    key && k === 0
-      ? [0x67, 0x42, 0xe0, 0x1f, 0xda]
-      : [0x7c, (k === 0 ? 0x80 : 0) | (k === PACKETS_PER_FRAME - 1 ? 0x40 : 0) | (key ? 5 : 1), n & 0xff, k];
-  return rtp(copy.seq++, 90_000 + n * 3000, copy.ssrc, k === PACKETS_PER_FRAME - 1, payload);
-}
-
-/** The RTP payload, past CSRCs and the header extension the consumer adds (abs-send-time...). */
-function payloadOf(p: Buffer): Buffer {
-  let off = 12 + 4 * (p[0]! & 0x0f);
-  if (p[0]! & 0x10) off += 4 + 4 * p.readUInt16BE(off + 2);
-  return p.subarray(off);
-}
-
-interface Out {
-  seq: number;
-  ts: number;
-  frame: number;
-  k: number;
-  marker: boolean;
-  at: number;
-}
 
 /**
  * One program on its own router, fed by two synthetic copies at 30 frames a
