@@ -416,8 +416,11 @@ export class StableTrack extends EventEmitter<StableTrackEvents> {
       this.keyFrameRequests++;
       for (const c of open) void c.requestKeyFrame().catch(() => undefined);
     };
+    // Spaced per source with one layer too: mediasoup's keyFrameRequestDelay forgets its delay when the key
+    // frame arrives, and the origin now answers in ~30 ms, so a join storm got two forced key frames 116 ms
+    // apart at the encoder (e2e keyframe-on-demand). A new source (a splice, an origin reconnect) goes at once.
     const wait = source.lastKeyFrameAskAt + this.#keyFrameIntervalMs - performance.now();
-    if (this.layers.length === 1 || wait <= 0) {
+    if (wait <= 0) {
       queueMicrotask(send);
     } else {
       source.trailing = setTimeout(send, wait);
