@@ -345,6 +345,13 @@ export async function startNode(
   };
 }
 
+/**
+ * A viewer told to move counts as leaving for this long: a make-before-break
+ * move takes about a second (2–3 s on a loaded machine); one still here after
+ * this could not move and counts as staying.
+ */
+const LEAVING_WINDOW_MS = 10_000;
+
 /** What the node reports in its heartbeat: viewers per stream, egress and its cost, worker CPU. */
 function currentLoad(media: MediaService, signaling: SignalingServer, cost: NodeCost): NodeLoad {
   // Priced bytes only (viewers over WebRTC and HLS, region copies to other regions), at the region's price.
@@ -357,8 +364,10 @@ function currentLoad(media: MediaService, signaling: SignalingServer, cost: Node
   for (const session of media.whep.values()) {
     streamViewers[session.stream] = (streamViewers[session.stream] ?? 0) + 1;
   }
+  const now = Date.now();
   return {
     viewers: signaling.peers.size + media.whep.size,
+    leaving: [...signaling.peers].filter((p) => p.leaving(now, LEAVING_WINDOW_MS)).length,
     streams: media.streams.size,
     bitrateOut: media.pool.egress.bitrateOut,
     workerCpu: media.pool.lastCpuRatio,

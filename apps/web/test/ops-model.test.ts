@@ -17,6 +17,7 @@ const node = (
   capacity: { viewers: 100 },
   load: {
     viewers: 0,
+    leaving: 0,
     streams: 0,
     bitrateOut: 0,
     workerCpu: 0,

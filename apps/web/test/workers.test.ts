@@ -11,6 +11,7 @@ const node = (workers: NodeRecord['load']['workers']): NodeRecord => ({
   capacity: { viewers: 300, viewersPerWorker: 150 },
   load: {
     viewers: 0,
+    leaving: 0,
     streams: 0,
     bitrateOut: 0,
     workerCpu: 0,

@@ -3,7 +3,7 @@ import type { NodeRecord, RegionScaleAdvice } from '@matchmesh/protocol';
 /**
  * How many relays each region's audience needs now (the figure an autoscaler
  * follows: `matchmesh scale-advice`, `GET /api/v1/scale-advice`). Viewers are
- * the relays' own counts from their heartbeats; one relay takes its
+ * the relays' own counts from their heartbeats (less those on their way to another relay); one relay takes its
  * configured capacity (MM_CAPACITY_VIEWERS, which the fan-out bench's
  * saturation sets); `headroom` is kept spare so a ramp is absorbed while a
  * new relay starts. A region never goes below one relay while it has one.
@@ -24,7 +24,8 @@ export function scaleAdvice(
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([region, relays]) => {
       const serving = relays.filter((r) => !r.draining);
-      const viewers = relays.reduce((sum, r) => sum + r.load.viewers, 0);
+      // A viewer in the middle of a move is a session on two relays for a moment: counted at its target only.
+      const viewers = relays.reduce((sum, r) => sum + Math.max(0, r.load.viewers - r.load.leaving), 0);
       const capacities = serving.map((r) => r.capacity.viewers).filter((c) => c > 0);
       const perRelay = capacities.length > 0 ? Math.min(...capacities) : null;
       // No serving relay to measure capacity by: one is needed as soon as anyone watches.

@@ -12,7 +12,7 @@ export function nodeRecord(overrides: Partial<NodeRecord> = {}): NodeRecord {
     url: 'http://127.0.0.1:8080',
     mediaAddress: '127.0.0.1',
     capacity: { viewers: 100 },
-    load: { viewers: 0, streams: 0, bitrateOut: 0, workerCpu: 0, egressBytes: 0, egressCostUsd: 0, streamViewers: {}, workers: [] },
+    load: { viewers: 0, leaving: 0, streams: 0, bitrateOut: 0, workerCpu: 0, egressBytes: 0, egressCostUsd: 0, streamViewers: {}, workers: [] },
     draining: false,
     startedAt: now,
     heartbeatAt: now,

@@ -19,7 +19,7 @@ function node(id: string, region: string, viewers: number, capacity: number, ext
     id,
     region,
     capacity: { viewers: capacity },
-    load: { viewers, streams: 1, bitrateOut: 0, workerCpu: 0, egressBytes: 0, egressCostUsd: 0, streamViewers: {}, workers: [] },
+    load: { viewers, leaving: 0, streams: 1, bitrateOut: 0, workerCpu: 0, egressBytes: 0, egressCostUsd: 0, streamViewers: {}, workers: [] },
     ...extra,
   });
 }

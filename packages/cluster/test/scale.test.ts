@@ -11,6 +11,7 @@ function relay(id: string, region: string, viewers: number, capacity = 400, extr
     capacity: { viewers: capacity },
     load: {
       viewers,
+      leaving: 0,
       streams: 1,
       bitrateOut: 0,
       workerCpu: 0,
@@ -50,6 +51,20 @@ describe('scaleAdvice: relays per region for the audience now', () => {
     expect(advice).toEqual([
       expect.objectContaining({ region: 'eu', relays: 1, draining: 1, viewers: 500, needed: 2, change: 1 }),
     ]);
+  });
+
+  it('a viewer in the middle of a move is counted at its target only', () => {
+    // Make-before-break: the viewer is a session on eu-1 (told to move, leaving) and on eu-3 at once.
+    // 5 viewers × 1.5 / 3 = 2.5 → 3 relays; counted twice (6 × 1.5 / 3 = 3) would still be 3, and
+    // two moves at once (7 × 1.5 / 3 = 3.5) would ask for a fourth.
+    const eu1 = relay('eu-1', 'eu', 3, 3);
+    eu1.load.leaving = 2;
+    const [eu] = scaleAdvice([eu1, relay('eu-2', 'eu', 2, 3), relay('eu-3', 'eu', 2, 3)], 0.5);
+    expect(eu).toMatchObject({ relays: 3, viewers: 5, needed: 3, change: 0 });
+    // A relay never counts below zero, whatever a stale `leaving` says.
+    const odd = relay('eu-1', 'eu', 1, 3);
+    odd.load.leaving = 4;
+    expect(scaleAdvice([odd])[0]).toMatchObject({ viewers: 0, needed: 1 });
   });
 
   it('a region whose relays are all draining has no capacity to measure by: it says so', () => {

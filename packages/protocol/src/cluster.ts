@@ -80,6 +80,13 @@ export const NodeRecord = z.object({
   }),
   load: z.object({
     viewers: z.number().int().min(0),
+    /**
+     * Of `viewers`, those told to move elsewhere (a rebalancing move or a drain)
+     * that have not left yet. A move is make-before-break, so for a moment the
+     * viewer is a session on both relays: the scale advice counts it at its
+     * target only (a summed count that saw it twice asked for a relay too many).
+     */
+    leaving: z.number().int().min(0).default(0),
     streams: z.number().int().min(0),
     bitrateOut: z.number().min(0),
     workerCpu: z.number().min(0),

@@ -95,6 +95,8 @@ export class Peer {
   #unwatchPlayout: (() => void) | undefined;
   /** Set by the server: sends a drain notification on this peer's socket. */
   notifyDrain?: (reason: string) => void;
+  /** When this viewer was last told to move elsewhere (rebalancing or a drain); undefined if never. */
+  toldToMoveAt: number | undefined;
   /** When the peer's join succeeded (rebalancing moves no viewer who arrived lately); undefined until then. */
   joinedAt: number | undefined;
   /** The session id (the player's, or made here at join) and the logger that carries it on every line. */
@@ -320,11 +322,21 @@ export class Peer {
   notifyMove(target: RelayAlternative, reason: string): void {
     if (this.#closed) return;
     this.#log.info({ target: target.nodeId, reason }, 'told to move');
+    this.toldToMoveAt = Date.now();
     this.#notify({ notification: 'move', data: { reason, target } });
   }
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /**
+   * Whether this viewer is on its way out: told to move less than `withinMs`
+   * ago and still here (its make-before-break join elsewhere is under way). A
+   * viewer that could not move (no target answered) counts as staying again after that.
+   */
+  leaving(now: number, withinMs: number): boolean {
+    return this.toldToMoveAt !== undefined && now - this.toldToMoveAt < withinMs;
   }
 
   close(): void {

@@ -43,7 +43,10 @@ export class SignalingServer {
 
   /** Tell every peer on this node to move elsewhere (drain). */
   broadcastDrain(reason: string): void {
-    for (const peer of this.peers) peer.notifyDrain?.(reason);
+    for (const peer of this.peers) {
+      peer.toldToMoveAt = Date.now();
+      peer.notifyDrain?.(reason);
+    }
   }
 
   #accept(socket: WebSocket): void {
