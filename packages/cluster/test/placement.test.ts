@@ -19,7 +19,17 @@ function node(id: string, region: string, viewers: number, capacity: number, ext
     id,
     region,
     capacity: { viewers: capacity },
-    load: { viewers, leaving: 0, streams: 1, bitrateOut: 0, workerCpu: 0, egressBytes: 0, egressCostUsd: 0, streamViewers: {}, workers: [] },
+    load: {
+      viewers,
+      leaving: 0,
+      streams: 1,
+      bitrateOut: 0,
+      workerCpu: 0,
+      egressBytes: 0,
+      egressCostUsd: 0,
+      streamViewers: {},
+      workers: [],
+    },
     ...extra,
   });
 }
@@ -80,7 +90,14 @@ function withWorkers(
     capacity: { ...base.capacity, viewersPerWorker: perWorker },
     load: {
       ...base.load,
-      workers: workers.map(([v, cpu], index) => ({ index, pid: 100 + index, sources: 0, viewers: v, capacity: perWorker, cpu })),
+      workers: workers.map(([v, cpu], index) => ({
+        index,
+        pid: 100 + index,
+        sources: 0,
+        viewers: v,
+        capacity: perWorker,
+        cpu,
+      })),
     },
   };
 }
@@ -89,22 +106,44 @@ describe('placement with per-worker load', () => {
   it('a worker has room under its capacity and below CPU saturation', () => {
     expect(workerHasRoom({ index: 0, pid: 1, sources: 0, viewers: 99, capacity: 100, cpu: 0.5 })).toBe(true);
     expect(workerHasRoom({ index: 0, pid: 1, sources: 0, viewers: 100, capacity: 100, cpu: 0.1 })).toBe(false);
-    expect(workerHasRoom({ index: 0, pid: 1, sources: 0, viewers: 10, capacity: 100, cpu: WORKER_CPU_SATURATED })).toBe(false);
+    expect(workerHasRoom({ index: 0, pid: 1, sources: 0, viewers: 10, capacity: 100, cpu: WORKER_CPU_SATURATED })).toBe(
+      false,
+    );
     expect(workerHasRoom({ index: 0, pid: 1, sources: 0, viewers: 0, capacity: 0, cpu: 0 })).toBe(false);
   });
 
   it('a node accepts viewers while some worker has room', () => {
-    expect(acceptsViewers(withWorkers('a', 'eu', [[100, 0.6], [20, 0.1]]))).toBe(true);
+    expect(
+      acceptsViewers(
+        withWorkers('a', 'eu', [
+          [100, 0.6],
+          [20, 0.1],
+        ]),
+      ),
+    ).toBe(true);
     // One saturated worker (CPU) does not close the node...
-    expect(acceptsViewers(withWorkers('b', 'eu', [[10, 0.99], [20, 0.1]]))).toBe(true);
+    expect(
+      acceptsViewers(
+        withWorkers('b', 'eu', [
+          [10, 0.99],
+          [20, 0.1],
+        ]),
+      ),
+    ).toBe(true);
     // ...every worker full or saturated does, though the node total is under its capacity.
-    const full = withWorkers('c', 'eu', [[100, 0.5], [30, 0.9]]);
+    const full = withWorkers('c', 'eu', [
+      [100, 0.5],
+      [30, 0.9],
+    ]);
     expect(full.load.viewers).toBeLessThan(full.capacity.viewers);
     expect(acceptsViewers(full)).toBe(false);
   });
 
   it("the node's own capacity stays a ceiling, draining and roles still count", () => {
-    const capped = withWorkers('a', 'eu', [[50, 0.1], [50, 0.1]]);
+    const capped = withWorkers('a', 'eu', [
+      [50, 0.1],
+      [50, 0.1],
+    ]);
     expect(acceptsViewers({ ...capped, capacity: { ...capped.capacity, viewers: 100 } })).toBe(false);
     expect(acceptsViewers(withWorkers('b', 'eu', [[0, 0]], 100, { draining: true }))).toBe(false);
     expect(acceptsViewers(withWorkers('c', 'eu', [[0, 0]], 100, { roles: ['ingest'] }))).toBe(false);
@@ -118,17 +157,55 @@ describe('placement with per-worker load', () => {
   });
 
   it('loadRatio: viewers over capacity when CPU is light, CPU when it binds, full workers count as 1', () => {
-    expect(loadRatio(withWorkers('a', 'eu', [[50, 0.2], [30, 0.2]]))).toBeCloseTo(0.4);
+    expect(
+      loadRatio(
+        withWorkers('a', 'eu', [
+          [50, 0.2],
+          [30, 0.2],
+        ]),
+      ),
+    ).toBeCloseTo(0.4);
     // Worker 0 burns its core with few viewers: it counts as its CPU says.
-    expect(loadRatio(withWorkers('b', 'eu', [[10, WORKER_CPU_SATURATED / 2], [10, 0]]))).toBeCloseTo(0.3);
+    expect(
+      loadRatio(
+        withWorkers('b', 'eu', [
+          [10, WORKER_CPU_SATURATED / 2],
+          [10, 0],
+        ]),
+      ),
+    ).toBeCloseTo(0.3);
     // A saturated worker weighs 1, not more.
-    expect(loadRatio(withWorkers('c', 'eu', [[10, 1.2], [0, 0]]))).toBe(0.5);
+    expect(
+      loadRatio(
+        withWorkers('c', 'eu', [
+          [10, 1.2],
+          [0, 0],
+        ]),
+      ),
+    ).toBe(0.5);
     // The node's total stays a floor.
-    expect(loadRatio(withWorkers('d', 'eu', [[150, 0.5], [0, 0]]))).toBe(0.75);
+    expect(
+      loadRatio(
+        withWorkers('d', 'eu', [
+          [150, 0.5],
+          [0, 0],
+        ]),
+      ),
+    ).toBe(0.75);
     // Half-full workers rank before three full ones and an empty one (the least-loaded
     // worker's room would rank them the other way round).
-    const even = withWorkers('z-even', 'eu', [[50, 0.3], [50, 0.3], [50, 0.3], [50, 0.3]]);
-    const lopsided = withWorkers('a-lopsided', 'eu', [[100, 0.6], [100, 0.6], [100, 0.6], [0, 0]]);
+    const even = withWorkers('z-even', 'eu', [
+      [50, 0.3],
+      [50, 0.3],
+      [50, 0.3],
+      [50, 0.3],
+    ]);
+    const lopsided = withWorkers('a-lopsided', 'eu', [
+      [100, 0.6],
+      [100, 0.6],
+      [100, 0.6],
+      [0, 0],
+    ]);
     expect(loadRatio(even)).toBe(0.5);
     expect(loadRatio(lopsided)).toBe(0.75);
     expect(compareByLoad(even, lopsided)).toBeLessThan(0);
@@ -136,12 +213,30 @@ describe('placement with per-worker load', () => {
 
   it('loadRatio < 1 exactly when the node accepts viewers (clients read load < 1 as "may join")', () => {
     const cases = [
-      withWorkers('a', 'eu', [[100, 0.6], [20, 0.1]]),
-      withWorkers('b', 'eu', [[10, 0.99], [20, 0.1]]),
-      withWorkers('c', 'eu', [[100, 0.5], [30, 0.9]]),
-      withWorkers('d', 'eu', [[120, 1.1], [100, 0.2]]),
+      withWorkers('a', 'eu', [
+        [100, 0.6],
+        [20, 0.1],
+      ]),
+      withWorkers('b', 'eu', [
+        [10, 0.99],
+        [20, 0.1],
+      ]),
+      withWorkers('c', 'eu', [
+        [100, 0.5],
+        [30, 0.9],
+      ]),
+      withWorkers('d', 'eu', [
+        [120, 1.1],
+        [100, 0.2],
+      ]),
       withWorkers('e', 'eu', [[0, 0]], 0),
-      { ...withWorkers('f', 'eu', [[50, 0.1], [50, 0.1]]), capacity: { viewers: 100, viewersPerWorker: 100 } },
+      {
+        ...withWorkers('f', 'eu', [
+          [50, 0.1],
+          [50, 0.1],
+        ]),
+        capacity: { viewers: 100, viewersPerWorker: 100 },
+      },
       node('g', 'eu', 99, 100),
       node('h', 'eu', 100, 100),
     ];
@@ -149,15 +244,46 @@ describe('placement with per-worker load', () => {
   });
 
   it('free slots: only workers with room, never above the node capacity', () => {
-    expect(freeViewerSlots(withWorkers('a', 'eu', [[100, 0.6], [20, 0.1]]))).toBe(80);
-    expect(freeViewerSlots(withWorkers('b', 'eu', [[10, 0.99], [20, 0.1]]))).toBe(80);
-    const capped = withWorkers('c', 'eu', [[0, 0], [0, 0]]);
+    expect(
+      freeViewerSlots(
+        withWorkers('a', 'eu', [
+          [100, 0.6],
+          [20, 0.1],
+        ]),
+      ),
+    ).toBe(80);
+    expect(
+      freeViewerSlots(
+        withWorkers('b', 'eu', [
+          [10, 0.99],
+          [20, 0.1],
+        ]),
+      ),
+    ).toBe(80);
+    const capped = withWorkers('c', 'eu', [
+      [0, 0],
+      [0, 0],
+    ]);
     expect(freeViewerSlots({ ...capped, capacity: { ...capped.capacity, viewers: 50 } })).toBe(50);
   });
 
   it('candidateRelays and guessRegion use the per-worker figures', () => {
-    const eu = [withWorkers('eu-hot', 'eu', [[10, 0.99], [100, 0.5]]), withWorkers('eu-ok', 'eu', [[90, 0.5], [90, 0.5]])];
-    const asia = [withWorkers('asia-1', 'asia', [[0, 0], [0, 0]])];
+    const eu = [
+      withWorkers('eu-hot', 'eu', [
+        [10, 0.99],
+        [100, 0.5],
+      ]),
+      withWorkers('eu-ok', 'eu', [
+        [90, 0.5],
+        [90, 0.5],
+      ]),
+    ];
+    const asia = [
+      withWorkers('asia-1', 'asia', [
+        [0, 0],
+        [0, 0],
+      ]),
+    ];
     // eu-hot's node total (110 of 200) is lower, but neither of its workers has room.
     expect(candidateRelays([...eu, ...asia]).map((r) => [r.region, r.nodes.map((n) => n.id)])).toEqual([
       ['asia', ['asia-1']],
@@ -169,12 +295,33 @@ describe('placement with per-worker load', () => {
 
   describe('alternativeRelay', () => {
     const mesh = [
-      withWorkers('eu-1', 'eu', [[100, 0.7], [100, 0.7]]), // full: the refusing node
-      withWorkers('eu-2', 'eu', [[80, 0.5], [60, 0.4]]), // 0.7
-      withWorkers('eu-3', 'eu', [[20, 0.2], [30, 0.2]]), // 0.25
-      withWorkers('eu-4', 'eu', [[0, 0], [0, 0]], 100, { draining: true }),
+      withWorkers('eu-1', 'eu', [
+        [100, 0.7],
+        [100, 0.7],
+      ]), // full: the refusing node
+      withWorkers('eu-2', 'eu', [
+        [80, 0.5],
+        [60, 0.4],
+      ]), // 0.7
+      withWorkers('eu-3', 'eu', [
+        [20, 0.2],
+        [30, 0.2],
+      ]), // 0.25
+      withWorkers(
+        'eu-4',
+        'eu',
+        [
+          [0, 0],
+          [0, 0],
+        ],
+        100,
+        { draining: true },
+      ),
       withWorkers('eu-ingest', 'eu', [[0, 0]], 100, { roles: ['ingest'] }),
-      withWorkers('asia-1', 'asia', [[0, 0], [0, 0]]),
+      withWorkers('asia-1', 'asia', [
+        [0, 0],
+        [0, 0],
+      ]),
       node('eu-old', 'eu', 40, 100), // older record: 0.4 by its totals
     ];
 
