@@ -134,6 +134,7 @@ const node = (id: string, region: string, extra: Partial<NodeRecord> = {}): Node
   capacity: { viewers: 200 },
   load: {
     viewers: 50,
+    leaving: 0,
     streams: 2,
     bitrateOut: 1e6,
     workerCpu: 0.2,

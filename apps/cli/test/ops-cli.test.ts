@@ -42,6 +42,7 @@ const node = (id: string, region: string, extra: Partial<NodeRecord['load']> = {
   capacity: { viewers: 100 },
   load: {
     viewers: 4,
+    leaving: 0,
     streams: 1,
     bitrateOut: 3e6,
     workerCpu: 0.2,
