@@ -5,10 +5,21 @@ import type { BoothMate } from './useTalkback.ts';
  * Their voices play through the page, apart from the match sound; they never go back on air while the
  * microphone's echo cancellation is on (the default; with `&raw=1` wear headphones).
  */
-export function BoothTalkback(props: { seated: boolean; mates: BoothMate[]; onToggle: (commentator: string) => void }) {
+export function BoothTalkback(props: {
+  seated: boolean;
+  /** `&raw=1`: the microphone has no echo cancellation, so talkback from the speakers would go on air. */
+  raw: boolean;
+  mates: BoothMate[];
+  onToggle: (commentator: string) => void;
+}) {
   return (
     <section className="booth-talkback" data-testid="talkback" aria-label="Booth">
       <h2>Booth</h2>
+      {props.raw ? (
+        <p className="booth-error" data-testid="talkback-headphones">
+          Raw microphone (no echo cancellation): wear headphones, or the other commentators go back on air.
+        </p>
+      ) : null}
       {props.mates.length === 0 ? (
         <p className="muted">
           {props.seated ? 'No other commentator on air.' : 'Go on air to hear the other commentators.'}

@@ -313,7 +313,7 @@ export function CommentatorPage() {
         </label>
         <ViewDelay rttMs={delay.rttMs} playoutMs={delay.playoutMs} />
       </section>
-      <BoothTalkback seated={seated} mates={talkback.mates} onToggle={talkback.toggleMute} />
+      <BoothTalkback seated={seated} raw={params.raw} mates={talkback.mates} onToggle={talkback.toggleMute} />
     </main>
   );
 }
