@@ -143,6 +143,10 @@ describe('commentary talkback', () => {
     const ann = booths.ann!;
     await ann.getByTestId('talkback-mute').click();
     await hears('ann', { sol: false }, 'ann muted sol');
+    // The speakers follow the same mute: sol's element is muted, none is paused.
+    expect(await ann.evaluate(() => window.__mmBooth?.talkbackPlaying().map((p) => [p.muted, p.paused]))).toEqual([
+      [true, false],
+    ]);
     // Still speaking, only not heard: the light reads the voice before the mute.
     await ann.locator('[data-testid=talkback-mate][data-muted=true][data-speaking=true]').waitFor();
     await ann.reload();
@@ -151,6 +155,9 @@ describe('commentary talkback', () => {
     await hears('ann', { sol: false }, 'ann after a reload, sol still muted');
     await ann.getByTestId('talkback-mute').click();
     await hears('ann', { sol: true }, 'ann unmuted sol');
+    expect(await ann.evaluate(() => window.__mmBooth?.talkbackPlaying().map((p) => [p.muted, p.paused]))).toEqual([
+      [false, false],
+    ]);
     // Sol hears the reloaded ann again (her new voice, the same person).
     await hears('sol', { ann: true }, 'sol hears ann after her reload');
   });
@@ -165,5 +172,15 @@ describe('commentary talkback', () => {
     await hears('ann', { tom: true, sol: true, ann: false }, 'ann hears tom and sol');
     await hears('sol', { tom: true, ann: true, sol: false }, 'sol hears tom and ann');
     await hears('tom', { ann: true, sol: true, tom: false }, 'tom hears ann and sol');
+    for (const who of ['ann', 'sol', 'tom'] as const) {
+      const playing = await booths[who]!.evaluate(() => window.__mmBooth?.talkbackPlaying() ?? []);
+      expect(
+        playing.map((p) => [p.muted, p.paused]),
+        who,
+      ).toEqual([
+        [false, false],
+        [false, false],
+      ]);
+    }
   });
 });

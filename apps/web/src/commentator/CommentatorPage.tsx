@@ -31,6 +31,8 @@ export type BoothTestHook = {
   readonly talkback: readonly BoothMate[];
   /** What the page plays for talkback (every voice after its mute), null before the first voice. */
   talkbackOutput(): MediaStreamTrack | null;
+  /** The audio elements playing talkback to the speakers: whose voice, muted, paused. */
+  talkbackPlaying(): { commentator: string; muted: boolean; paused: boolean }[];
 };
 
 declare global {
@@ -171,6 +173,7 @@ export function CommentatorPage() {
         return talkbackRef.current.mates;
       },
       talkbackOutput: () => talkbackRef.current.output(),
+      talkbackPlaying: () => talkbackRef.current.playing(),
     });
     // A microphone opened before (picked, or kept from an earlier turn on air) unless it has ended.
     const open = micTrackRef.current?.readyState === 'live' ? micTrackRef.current : null;

@@ -24,6 +24,8 @@ export type TalkbackView = {
   follow: (publisher: CommentaryPublisher) => () => void;
   /** What the page plays for talkback (tests measure it), null before the first voice. */
   output: () => MediaStreamTrack | null;
+  /** The audio elements playing talkback: whose voice, muted, paused. */
+  playing: () => { commentator: string; muted: boolean; paused: boolean }[];
 };
 
 /** How often the speaking lights are read (ms): fast enough to follow a conversation, cheap on React. */
@@ -84,7 +86,13 @@ export function useTalkback(stream: string): TalkbackView {
     muted: muted.has(v.commentator),
     speaking: speaking(levels.get(v.consumerId) ?? -100),
   }));
-  return { mates, toggleMute, follow, output: () => playoutRef.current?.output ?? null };
+  return {
+    mates,
+    toggleMute,
+    follow,
+    output: () => playoutRef.current?.output ?? null,
+    playing: () => playoutRef.current?.playing() ?? [],
+  };
 }
 
 function safeSessionStorage(): Storage | undefined {
