@@ -59,7 +59,10 @@ export class Talkback extends TypedEmitter<TalkbackEvents> {
         (error) => errback(error),
       );
     });
-    await this.#consume();
+    // In the one queue of rounds: a `talkbackChanged` may already have come.
+    const round = this.#round.then(() => this.#consume());
+    this.#round = round.catch(() => undefined); // the caller hears of this one's failure
+    await round;
   }
 
   close(): void {
