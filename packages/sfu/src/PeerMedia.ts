@@ -259,7 +259,7 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
     kind: types.MediaKind,
     rtpParameters: RtpParameters,
     lang: string,
-    who: { commentator: string; name?: string } = { commentator: 'unknown' },
+    who?: { commentator: string; name?: string },
   ): Promise<string> {
     if (kind !== 'audio') throw new PeerMediaError('bad_request', 'a commentator sends audio only');
     if (this.producers.size >= MAX_PRODUCERS) throw new PeerMediaError('conflict', 'too many producers');
@@ -272,6 +272,7 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
     const producer = await transport.produce({
       kind,
       rtpParameters,
+      // Unnamed, talkback names the voice by its producer id.
       appData: { source: 'voice', lang, ...who },
     });
     this.producers.set(producer.id, producer);

@@ -309,10 +309,8 @@ export class Peer {
     if (data.kind !== 'audio') throw new SignalingFailure('forbidden', 'a commentator sends audio only');
     const lang = this.#commentaryLanguage ?? DEFAULT_COMMENTARY_LANGUAGE;
     // Named to the other commentators' talkback by session (kept across rejoins) and the booth link's name.
-    const who = {
-      commentator: this.#claims.sub ?? this.#sessionId ?? 'unknown',
-      ...(this.#claims.name ? { name: this.#claims.name } : {}),
-    };
+    const commentator = this.#claims.sub ?? this.#sessionId;
+    const who = commentator ? { commentator, ...(this.#claims.name ? { name: this.#claims.name } : {}) } : undefined;
     const id = await media.produceCommentary(data.transportId, data.kind, data.rtpParameters, lang, who);
     this.#log.info({ producerId: id, lang }, 'commentator on air');
     return { id };
