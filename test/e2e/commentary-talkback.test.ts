@@ -21,13 +21,14 @@ const VOICES = {
 } as const;
 type Who = keyof typeof VOICES;
 const FREQS = [440, VOICES.ann.hz, VOICES.sol.hz, VOICES.tom.hz];
-/** A tone's FFT bin through Opus and WebAudio: present well above −60 dB, absent below −75 (as tone.ts). */
-const HEARD = -60;
-const ABSENT = -75;
 /**
- * The match sound must stay out too, but its 440 Hz sits near the voices' tones, where their Opus coding
- * noise reaches −66…−97 dB (measured): the venue playing there would be a voice's level (≈ −32 dB).
+ * A tone's FFT bin through Opus and WebAudio: a voice heard measures ≈ −32 dB (present: above −60). Absent: below
+ * −65 — the other voices' Opus coding noise reaches −79…−104 dB at a tone's bin (measured), a voice that leaked
+ * would be at ≈ −32 dB, and a mute gives −∞. The match sound's 440 Hz sits nearer the voices' tones, where that
+ * noise reached −66 dB: absent there is below −55.
  */
+const HEARD = -60;
+const ABSENT = -65;
 const VENUE_ABSENT = -55;
 
 /**
