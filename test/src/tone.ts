@@ -131,3 +131,49 @@ export function pcmDominant(pcm: Int16Array, sampleRate: number, from = 100, to 
   }
   return best;
 }
+
+/**
+ * In the page: the level (dB, strongest of the FFT bins within ±1 of each frequency) of each of `freqs` in
+ * the tracks of `window.__toneTracks`, over `ms` — for a signal that carries several tones at once (a booth's
+ * talkback), where the strongest bin alone cannot say which are there.
+ */
+export function measureToneLevels(page: Page, freqs: readonly number[], ms = 700): Promise<number[]> {
+  return page.evaluate(
+    async ({ freqs, ms }) => {
+      const ctx = new AudioContext();
+      await ctx.resume();
+      const analyser = ctx.createAnalyser();
+      analyser.fftSize = 4096;
+      analyser.smoothingTimeConstant = 0;
+      const players: HTMLAudioElement[] = [];
+      for (const track of window.__toneTracks ?? []) {
+        const el = new Audio();
+        el.muted = true;
+        el.srcObject = new MediaStream([track]);
+        void el.play().catch(() => undefined);
+        players.push(el);
+        ctx.createMediaStreamSource(new MediaStream([track])).connect(analyser);
+      }
+      const bins = new Float32Array(analyser.frequencyBinCount);
+      const power = new Float64Array(bins.length);
+      let frames = 0;
+      const end = performance.now() + ms;
+      while (performance.now() < end) {
+        // One analyser read per ~50 ms: the window is the measurement, not a wait for something.
+        await new Promise((r) => setTimeout(r, 50));
+        analyser.getFloatFrequencyData(bins);
+        for (let i = 0; i < bins.length; i++) power[i]! += 10 ** (bins[i]! / 10);
+        frames++;
+      }
+      const binHz = ctx.sampleRate / analyser.fftSize;
+      await ctx.close();
+      for (const el of players) el.srcObject = null;
+      return freqs.map((hz) => {
+        const at = Math.round(hz / binHz);
+        const p = Math.max(power[at - 1] ?? 0, power[at]!, power[at + 1] ?? 0);
+        return 10 * Math.log10(p / Math.max(1, frames));
+      });
+    },
+    { freqs: [...freqs], ms },
+  );
+}

@@ -187,6 +187,12 @@ declare global {
       producerId: string | null;
       micDeviceId: string | null;
       rejoins: number;
+      /** The other commentators heard (talkback), as the Booth list shows them. */
+      talkback: { commentator: string; name: string | undefined; lang: string; muted: boolean; speaking: boolean }[];
+      /** What the page plays for talkback (every voice after its mute), null before the first voice. */
+      talkbackOutput(): MediaStreamTrack | null;
+      /** The audio elements playing talkback to the speakers: whose voice, muted, paused. */
+      talkbackPlaying(): { commentator: string; muted: boolean; paused: boolean }[];
     };
   }
 }

@@ -105,6 +105,18 @@ describe('POST /api/v1/session', () => {
     expect(use.statusCode).toBe(200);
   });
 
+  it("carries a commentator's booth language and name (the URL token's sub) into the credential and its renewals", async () => {
+    const res = await exchange(await mint({ role: 'commentator', lang: 'es', sub: 'Sol' }));
+    const body = SessionCredential.parse(res.json());
+    const claims = await verifyToken(SECRET, body.token);
+    expect(claims).toMatchObject({ role: 'commentator', lang: 'es', name: 'Sol', sub: body.sessionId });
+    const renewed = SessionCredential.parse((await exchange(body.token)).json());
+    expect(await verifyToken(SECRET, renewed.token)).toMatchObject({ name: 'Sol', sub: body.sessionId });
+    // A viewer's holder stays out of the credential (only the booth shows names).
+    const viewer = SessionCredential.parse((await exchange(await mint({ sub: 'fan-7' }))).json());
+    expect((await verifyToken(SECRET, viewer.token)).name).toBeUndefined();
+  });
+
   it('renews a session credential under the same session id, never past the URL token expiry', async () => {
     // A URL token with 8 s left: the credential cannot outlive it, however often it is renewed.
     const first = SessionCredential.parse((await exchange(await mint({ ttl: 8 }))).json());

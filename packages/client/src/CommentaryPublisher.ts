@@ -2,6 +2,7 @@ import { Device, type types as ms } from 'mediasoup-client';
 import { TypedEmitter } from './emitter.ts';
 import { clientRtpCapabilities } from './mediaTypes.ts';
 import { SignalingClient, signalingUrl, type WebSocketConstructor } from './SignalingClient.ts';
+import { Talkback, type TalkbackTrack } from './Talkback.ts';
 
 export type CommentaryState = 'idle' | 'connecting' | 'live' | 'failed' | 'closed';
 
@@ -19,11 +20,14 @@ export type CommentaryPublisherOptions = {
 
 export type CommentaryPublisherEvents = {
   state: [state: CommentaryState, reason: string];
+  /** The other commentators heard now (talkback); empty between sessions. */
+  talkback: [voices: TalkbackTrack[]];
 };
 
 /**
  * Sends a commentator's microphone to the stream: its own signaling peer
- * (joined with the commentator role), one send transport, one Opus producer.
+ * (joined with the commentator role), one send transport, one Opus producer —
+ * and receives the booth's other voices on the same peer (talkback).
  * The node adds it to the stream as a commentary producer, and every viewer's
  * session consumes it beside the match audio. Watching is the Player's job;
  * the booth page runs both.
@@ -37,6 +41,8 @@ export class CommentaryPublisher extends TypedEmitter<CommentaryPublisherEvents>
   #rejoinTimer: ReturnType<typeof setTimeout> | null = null;
   #transport: ms.Transport | null = null;
   #producer: ms.Producer | null = null;
+  /** This session's talkback: the other commentators' voices. */
+  #talkback: Talkback | null = null;
   #state: CommentaryState = 'idle';
   /** Push-to-talk up / off: the producer is paused locally (the track sends nothing) but stays on air. */
   #silenced = false;
@@ -137,6 +143,28 @@ export class CommentaryPublisher extends TypedEmitter<CommentaryPublisherEvents>
       codecOptions: { opusStereo: false, opusFec: true, opusDtx: true },
     });
     if (this.#silenced) this.#producer.pause();
+    this.#startTalkback(signaling, device, joined.iceServers as RTCIceServer[] | undefined);
+  }
+
+  /** The other commentators' voices heard now (talkback). */
+  get talkback(): TalkbackTrack[] {
+    return this.#talkback?.voices ?? [];
+  }
+
+  /** Talkback beside the voice: a failure there (an older node) leaves the commentator on air. */
+  #startTalkback(signaling: SignalingClient, device: Device, iceServers: RTCIceServer[] | undefined): void {
+    const talkback = new Talkback(signaling, device, iceServers);
+    this.#talkback = talkback;
+    talkback.on('voices', (voices) => this.emit('talkback', voices));
+    talkback.on('warning', (error) => console.warn('[matchmesh] talkback', error));
+    talkback.start().catch((error) => {
+      if (this.#talkback === talkback) console.warn('[matchmesh] talkback unavailable', error);
+    });
+  }
+
+  #stopTalkback(): void {
+    this.#talkback?.close();
+    this.#talkback = null;
   }
 
   /**
@@ -156,6 +184,7 @@ export class CommentaryPublisher extends TypedEmitter<CommentaryPublisherEvents>
   /** A session lost after start(): tear it down (keeping the track) and rejoin after a short wait. */
   #dropped(reason: string): void {
     if (this.#state === 'closed' || this.#state === 'failed' || this.#rejoinTimer) return;
+    this.#stopTalkback();
     this.#producer?.close();
     this.#producer = null;
     this.#transport?.close();
@@ -200,6 +229,7 @@ export class CommentaryPublisher extends TypedEmitter<CommentaryPublisherEvents>
     if (this.#state === 'closed') return;
     if (this.#rejoinTimer) clearTimeout(this.#rejoinTimer);
     this.#rejoinTimer = null;
+    this.#stopTalkback();
     this.#producer?.close();
     this.#transport?.close();
     this.#signaling?.close(1000, 'commentary ended');
@@ -209,6 +239,7 @@ export class CommentaryPublisher extends TypedEmitter<CommentaryPublisherEvents>
 
   #fail(reason: string): void {
     if (this.#state === 'closed' || this.#state === 'failed') return;
+    this.#stopTalkback();
     this.#transport?.close();
     this.#signaling?.close(1000, 'commentary failed');
     this.#set('failed', reason);

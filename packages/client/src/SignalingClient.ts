@@ -1,5 +1,6 @@
 import {
   ConsumeResponse,
+  ConsumeTalkbackResponse,
   DataConsumerInfo,
   JoinResponse,
   ProduceResponse,
@@ -35,6 +36,7 @@ const ResponseSchemas = {
   restartIce: RestartIceResponse,
   setLayers: VideoLayersInfo,
   setLanguage: SetLanguageResponse,
+  consumeTalkback: ConsumeTalkbackResponse,
 } satisfies Record<SignalingMethod, z.ZodType>;
 
 /** Request body as the caller writes it (schema defaults may be omitted). */

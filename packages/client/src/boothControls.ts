@@ -89,3 +89,60 @@ export function levelDbfs(samples: Float32Array): number {
   const rms = Math.sqrt(sum / samples.length);
   return rms > 0 ? Math.max(-100, 20 * Math.log10(rms)) : -100;
 }
+
+/** Above this level (dBFS) a talkback voice shows as speaking: DTX silence and comfort noise stay well below. */
+export const SPEAKING_DBFS = -50;
+
+export function speaking(levelDb: number): boolean {
+  return levelDb > SPEAKING_DBFS;
+}
+
+/** Where a booth page remembers its talkback mutes: sessionStorage (this tab's session), or any such store. */
+export type MuteStore = Pick<Storage, 'getItem' | 'setItem'>;
+
+/**
+ * The booth's per-person talkback mutes, by commentator (their session id: a mute outlives their rejoin),
+ * remembered for the page's session in `store` under one key per stream. A store that fails (private mode,
+ * quota) only loses the memory, never the mute.
+ */
+export class TalkbackMutes {
+  readonly #store: MuteStore | undefined;
+  readonly #key: string;
+  readonly #muted: Set<string>;
+
+  constructor(stream: string, store?: MuteStore) {
+    this.#store = store;
+    this.#key = `mm.talkback.muted.${stream}`;
+    this.#muted = new Set(readIds(store, this.#key));
+  }
+
+  get muted(): ReadonlySet<string> {
+    return this.#muted;
+  }
+
+  has(commentator: string): boolean {
+    return this.#muted.has(commentator);
+  }
+
+  /** Flip one commentator's mute; returns whether they are muted now. */
+  toggle(commentator: string): boolean {
+    const muted = !this.#muted.has(commentator);
+    if (muted) this.#muted.add(commentator);
+    else this.#muted.delete(commentator);
+    try {
+      this.#store?.setItem(this.#key, JSON.stringify([...this.#muted]));
+    } catch {
+      // Not remembered across a reload; muted all the same.
+    }
+    return muted;
+  }
+}
+
+function readIds(store: MuteStore | undefined, key: string): string[] {
+  try {
+    const parsed: unknown = JSON.parse(store?.getItem(key) ?? '[]');
+    return Array.isArray(parsed) ? parsed.filter((x): x is string => typeof x === 'string') : [];
+  } catch {
+    return [];
+  }
+}

@@ -10,10 +10,14 @@
 
 export {
   levelDbfs,
+  type MuteStore,
   microphoneErrorText,
   type OnAirLight,
   onAirLight,
   PushToTalk,
+  SPEAKING_DBFS,
+  speaking,
+  TalkbackMutes,
   type TalkMode,
   voiceLive,
 } from './boothControls.ts';
@@ -76,6 +80,8 @@ export {
   signalingUrl,
   type WebSocketConstructor,
 } from './SignalingClient.ts';
+export { Talkback, type TalkbackEvents, type TalkbackTrack } from './Talkback.ts';
+export { TalkbackPlayout } from './TalkbackPlayout.ts';
 export {
   type SessionState,
   type SessionStateChange,

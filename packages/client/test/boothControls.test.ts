@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { levelDbfs, microphoneErrorText, onAirLight, PushToTalk, voiceLive } from '../src/boothControls.ts';
+import {
+  levelDbfs,
+  microphoneErrorText,
+  onAirLight,
+  PushToTalk,
+  speaking,
+  TalkbackMutes,
+  voiceLive,
+} from '../src/boothControls.ts';
 
 /** getUserMedia rejects with a DOMException; Node has one too, with the same name field. */
 const domError = (name: string, message = '') => new DOMException(message, name);
@@ -72,5 +80,45 @@ describe('levelDbfs', () => {
     expect(levelDbfs(sine)).toBeCloseTo(-3.01, 1);
     expect(levelDbfs(new Float32Array(960))).toBe(-100);
     expect(levelDbfs(new Float32Array(0))).toBe(-100);
+  });
+});
+
+describe('TalkbackMutes', () => {
+  /** sessionStorage's shape, in memory. */
+  const memoryStore = () => {
+    const items = new Map<string, string>();
+    return { getItem: (k: string) => items.get(k) ?? null, setItem: (k: string, v: string) => void items.set(k, v) };
+  };
+
+  it('mutes one commentator at a time and remembers it for the session (a reload reads it back), per stream', () => {
+    const store = memoryStore();
+    const mutes = new TalkbackMutes('match', store);
+    expect(mutes.toggle('s-bob')).toBe(true);
+    expect(mutes.toggle('s-carol')).toBe(true);
+    expect(mutes.toggle('s-carol')).toBe(false);
+    expect([...new TalkbackMutes('match', store).muted]).toEqual(['s-bob']);
+    expect(new TalkbackMutes('final', store).has('s-bob')).toBe(false);
+  });
+
+  it('keeps muting when the store fails or holds garbage (only the memory is lost)', () => {
+    const broken = {
+      getItem: () => '{"not":"a list"}',
+      setItem: () => {
+        throw new Error('QuotaExceededError');
+      },
+    };
+    const mutes = new TalkbackMutes('match', broken);
+    expect(mutes.muted.size).toBe(0);
+    expect(mutes.toggle('s-bob')).toBe(true);
+    expect(mutes.has('s-bob')).toBe(true);
+    expect(new TalkbackMutes('match').toggle('s-bob')).toBe(true);
+  });
+});
+
+describe('speaking', () => {
+  it('lights for a voice and not for DTX silence', () => {
+    expect(speaking(-30)).toBe(true);
+    expect(speaking(-80)).toBe(false);
+    expect(speaking(-100)).toBe(false);
   });
 });

@@ -112,6 +112,13 @@ export const SetLayersRequest = z.object({
  */
 export const SetLanguageRequest = z.object({ lang: LanguageTag.nullable() });
 
+/**
+ * Talkback (commentators only): consume the other commentators' voices of the booth — every language, raw,
+ * not the mixes, never one's own — on one of the peer's receive transports (paused until resumeConsumer).
+ * Only voices not consumed yet are answered: the peer asks again on each `talkbackChanged`.
+ */
+export const ConsumeTalkbackRequest = z.object({ transportId: ObjectId, rtpCapabilities: RtpCapabilities });
+
 /** Every request the server understands, keyed by method name. */
 export const SignalingRequests = {
   join: JoinRequest,
@@ -124,6 +131,7 @@ export const SignalingRequests = {
   restartIce: RestartIceRequest,
   setLayers: SetLayersRequest,
   setLanguage: SetLanguageRequest,
+  consumeTalkback: ConsumeTalkbackRequest,
 } as const;
 export type SignalingMethod = keyof typeof SignalingRequests;
 export type SignalingRequestData<M extends SignalingMethod> = z.infer<(typeof SignalingRequests)[M]>;
@@ -296,6 +304,30 @@ export const SetLanguageResponse = z.object({ lang: z.string().nullable(), langu
 export type SetLanguageResponse = z.infer<typeof SetLanguageResponse>;
 export const RestartIceResponse = z.object({ iceParameters: IceParameters });
 
+/** Another commentator's voice in the booth, as talkback names it. */
+export const TalkbackVoice = z.object({
+  /** The voice's producer id (a new one after the commentator's rejoin). */
+  producerId: ObjectId,
+  /** The commentator's session id: the same across their rejoins (a mute is remembered by it). */
+  commentator: z.string().max(128),
+  /** The name their booth link carries (the URL token's `sub`), when it has one. */
+  name: z.string().max(128).optional(),
+  /** Their booth's language (BCP 47). */
+  lang: z.string(),
+});
+export type TalkbackVoice = z.infer<typeof TalkbackVoice>;
+
+/** A talkback consumer: the voice it carries and what mediasoup-client needs to receive it. */
+export const TalkbackConsumerInfo = TalkbackVoice.extend({
+  id: ObjectId,
+  kind: z.literal('audio'),
+  rtpParameters: RtpParameters,
+});
+export type TalkbackConsumerInfo = z.infer<typeof TalkbackConsumerInfo>;
+
+export const ConsumeTalkbackResponse = z.object({ consumers: z.array(TalkbackConsumerInfo) });
+export type ConsumeTalkbackResponse = z.infer<typeof ConsumeTalkbackResponse>;
+
 // ------------------------------------------------------------ notifications
 
 /** Server → client messages that answer no request. */
@@ -318,6 +350,12 @@ export const SignalingNotification = z.discriminatedUnion('notification', [
    * The playout delay viewers of this stream should hold changed (MM_VIEWER_PLAYOUT_DELAY_MS=auto: the
    * round trip of the pipe bringing the region its copy was measured or moved). 0: the browser's own.
    */
+  /**
+   * Talkback (to commentators that asked for it with consumeTalkback): the other voices of the booth now,
+   * after one came or went. New ones are consumed with consumeTalkback; a voice that went away also closes
+   * its consumer (`consumerClosed`).
+   */
+  z.object({ notification: z.literal('talkbackChanged'), data: z.object({ voices: z.array(TalkbackVoice) }) }),
   z.object({
     notification: z.literal('playoutDelayChanged'),
     data: z.object({ playoutDelayMs: z.number().int().min(0).max(4000) }),

@@ -35,6 +35,8 @@ export interface SignOptions {
   backup?: boolean;
   /** Commentators: the language of their booth (BCP 47). */
   lang?: string;
+  /** Commentators' session credentials: the holder's name (the URL token's `sub`). */
+  name?: string;
   /** Single-use URL token (needs `jti`): only exchanged for a session credential, once. */
   once?: boolean;
   jti?: string;
@@ -65,6 +67,7 @@ export async function signToken(keys: TokenKeys, opts: SignOptions): Promise<str
     sub: opts.sub,
     backup: opts.backup,
     lang: opts.lang,
+    name: opts.name,
     jti: opts.jti,
     once: opts.once || undefined,
     ses: opts.ses || undefined,

@@ -24,6 +24,11 @@ export const TokenClaims = z.object({
    * is mixed into that language's track only; absent: the stream's default language.
    */
   lang: LanguageTag.optional(),
+  /**
+   * Commentators' session credentials: the holder's name (the URL token's `sub`, since the credential's `sub`
+   * is its session id) — what the other commentators' talkback list shows.
+   */
+  name: z.string().max(128).optional(),
   /** Publishers only: allowed to publish as the stream's backup ingest. */
   backup: z.boolean().optional(),
   /** JWT id: names a single-use token (its one exchange is recorded under it). */

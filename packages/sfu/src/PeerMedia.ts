@@ -7,9 +7,12 @@ import type {
   JoinedRecv,
   RtpCapabilities,
   RtpParameters,
+  TalkbackConsumerInfo,
+  TalkbackVoice,
   TransportInfo,
 } from '@matchmesh/protocol';
 import type { types } from 'mediasoup';
+import { talkbackVoices } from './commentary/talkback.ts';
 import { floorEstimateAtLowestLayer } from './estimateFloor.ts';
 import { LayerGovernor } from './LayerGovernor.ts';
 import { fitLayers, hasLayers, invalidLayers, layersOf, PROGRAM_VIDEO_PRIORITY, type VideoLayers } from './layers.ts';
@@ -247,12 +250,16 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
     };
   }
 
-  /** A commentator's voice: produced on a send transport and mixed into `lang`'s commentary track. */
+  /**
+   * A commentator's voice: produced on a send transport and mixed into `lang`'s commentary track. `who` names
+   * the commentator to the others' talkback (their session id, and a name when the booth link has one).
+   */
   async produceCommentary(
     transportId: string,
     kind: types.MediaKind,
     rtpParameters: RtpParameters,
     lang: string,
+    who?: { commentator: string; name?: string },
   ): Promise<string> {
     if (kind !== 'audio') throw new PeerMediaError('bad_request', 'a commentator sends audio only');
     if (this.producers.size >= MAX_PRODUCERS) throw new PeerMediaError('conflict', 'too many producers');
@@ -265,7 +272,8 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
     const producer = await transport.produce({
       kind,
       rtpParameters,
-      appData: { source: 'voice', lang },
+      // Unnamed, talkback names the voice by its producer id.
+      appData: { source: 'voice', lang, ...who },
     });
     this.producers.set(producer.id, producer);
     producer.observer.once('close', () => this.producers.delete(producer.id));
@@ -276,6 +284,40 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
       throw new PeerMediaError('conflict', err instanceof Error ? err.message : String(err));
     }
     return producer.id;
+  }
+
+  /**
+   * Talkback: consume the booth's other voices (every language, raw, never this peer's own) not consumed yet,
+   * paused until resumed. Voices live on the stream's source router, where commentators are seated.
+   */
+  async consumeTalkback(transportId: string, rtpCapabilities: RtpCapabilities): Promise<TalkbackConsumerInfo[]> {
+    const transport = this.#transport(transportId);
+    if (transport.appData.direction !== 'recv') throw new PeerMediaError('bad_request', 'not a receive transport');
+    const already = new Set([...this.consumers.values()].map((c) => c.producerId));
+    const out: TalkbackConsumerInfo[] = [];
+    for (const voice of this.talkbackVoices()) {
+      const producer = this.outlet.source.voices().find((p) => p.id === voice.producerId);
+      if (!producer || already.has(producer.id)) continue;
+      if (!this.outlet.router.canConsume({ producerId: producer.id, rtpCapabilities })) continue;
+      const consumer = await transport.consume({
+        producerId: producer.id,
+        rtpCapabilities,
+        paused: true,
+        appData: { source: 'voice' },
+      });
+      this.consumers.set(consumer.id, consumer);
+      consumer.observer.once('close', () => {
+        this.consumers.delete(consumer.id);
+        if (!this.#closed) this.emit('consumerclose', consumer.id);
+      });
+      out.push({ ...voice, id: consumer.id, kind: 'audio', rtpParameters: consumer.rtpParameters });
+    }
+    return out;
+  }
+
+  /** The booth's voices this peer's talkback hears: every one on its router but its own. */
+  talkbackVoices(): TalkbackVoice[] {
+    return talkbackVoices(this.outlet, this.producers);
   }
 
   /**

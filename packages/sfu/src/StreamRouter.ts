@@ -36,6 +36,8 @@ export function commentaryLanguage(producer: types.Producer): string | undefined
 interface StreamRouterEvents {
   /** The program feed (the match's audio/video) appeared, changed or went away. */
   programchanged: [];
+  /** A commentator's voice came into the booth or left it (talkback lists them). */
+  voiceschanged: [];
   /** A score update passed validation and de-duplication and went out to viewers. */
   score: [update: ScoreUpdate];
   close: [];
@@ -79,6 +81,8 @@ export class StreamRouter extends EventEmitter<StreamRouterEvents> implements St
   readonly program: StableProgram;
   /** One mixed track per language (made here by the booth, or piped in from upstream). */
   readonly #commentary = new Set<types.Producer>();
+  /** The commentators' voices on this router (mixed by the booth; talkback consumes them as they are). */
+  readonly #voices = new Set<types.Producer>();
   /** The commentators' voices and their mixers, built on the first voice. */
   #booth: CommentaryBooth | undefined;
   readonly #boothOptions: BoothOptions;
@@ -247,6 +251,21 @@ export class StreamRouter extends EventEmitter<StreamRouterEvents> implements St
       this.addCommentary(track),
     );
     await this.#booth.addVoice(voice, lang);
+    if (voice.closed) return;
+    this.#voices.add(voice);
+    voice.observer.once('close', () => {
+      this.#voices.delete(voice);
+      if (!this.#closed) this.emit('voiceschanged');
+    });
+    this.emit('voiceschanged');
+  }
+
+  /**
+   * The commentators' voices in the booth, raw (appData: source 'voice', lang, commentator, name): what
+   * talkback consumes, on this router itself — no mixer on the way, conversation wants the least delay.
+   */
+  voices(): types.Producer[] {
+    return [...this.#voices];
   }
 
   /**
@@ -324,6 +343,7 @@ export class StreamRouter extends EventEmitter<StreamRouterEvents> implements St
     this.#booth?.close();
     closeRouter(this.router);
     this.#commentary.clear();
+    this.#voices.clear();
     this.emit('close');
   }
 

@@ -98,6 +98,10 @@ export async function registerSession(app: FastifyInstance, deps: SessionDeps): 
         stream: claims.stream,
         // A commentator's session keeps the booth's language.
         ...(claims.lang ? { lang: claims.lang } : {}),
+        // …and the holder's name, which the other commentators' talkback list shows (a renewal keeps it).
+        ...(claims.role === 'commentator' && (renewal ? claims.name : claims.sub)
+          ? { name: renewal ? claims.name : claims.sub }
+          : {}),
         sub: sessionId,
         ses: true,
         until,

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import {
   type ConsumeResponse,
+  type ConsumeTalkbackResponse,
   canonicalLanguage,
   type DataConsumerInfo,
   DEFAULT_COMMENTARY_LANGUAGE,
@@ -90,6 +91,12 @@ export class Peer {
   #joinSeq = 0;
   #onProgramChanged = (): void => this.#notify({ notification: 'newProducers' });
   #onStreamClosed = (): void => this.#notify({ notification: 'streamEnded' });
+  /** The router whose voices this commentator's talkback follows (set at its first consumeTalkback). */
+  #talkbackSource: StreamRouter | undefined;
+  #onVoicesChanged = (): void => {
+    if (this.#media && !this.#closed)
+      this.#notify({ notification: 'talkbackChanged', data: { voices: this.#media.talkbackVoices() } });
+  };
   #closed = false;
   /** Stops following the stream's playout delay (set at join). */
   #unwatchPlayout: (() => void) | undefined;
@@ -301,7 +308,10 @@ export class Peer {
     }
     if (data.kind !== 'audio') throw new SignalingFailure('forbidden', 'a commentator sends audio only');
     const lang = this.#commentaryLanguage ?? DEFAULT_COMMENTARY_LANGUAGE;
-    const id = await media.produceCommentary(data.transportId, data.kind, data.rtpParameters, lang);
+    // Named to the other commentators' talkback by session (kept across rejoins) and the booth link's name.
+    const commentator = this.#claims.sub ?? this.#sessionId;
+    const who = commentator ? { commentator, ...(this.#claims.name ? { name: this.#claims.name } : {}) } : undefined;
+    const id = await media.produceCommentary(data.transportId, data.kind, data.rtpParameters, lang, who);
     this.#log.info({ producerId: id, lang }, 'commentator on air');
     return { id };
   }
@@ -312,6 +322,25 @@ export class Peer {
     if (this.#role === 'commentator') throw new SignalingFailure('forbidden', 'the booth hears the venue sound');
     const lang = await media.setLanguage(data.lang === null ? null : (canonicalLanguage(data.lang) ?? null));
     return { lang, languages: media.outlet.source.languages() };
+  }
+
+  /**
+   * Talkback: a commentator consumes the other commentators' voices of its booth (never its own); from then
+   * on a voice coming or going is told with `talkbackChanged`. Viewers never hear the voices: forbidden.
+   */
+  async consumeTalkback(data: SignalingRequestData<'consumeTalkback'>): Promise<ConsumeTalkbackResponse> {
+    const media = this.#joined();
+    if (this.#role !== 'commentator' || !this.#claims || !grants(this.#claims, 'commentator', media.outlet.stream)) {
+      throw new SignalingFailure('forbidden', "talkback is for the booth's commentators");
+    }
+    if (!this.#talkbackSource) {
+      const source = media.outlet.source;
+      this.#talkbackSource = source;
+      source.on('voiceschanged', this.#onVoicesChanged);
+    }
+    const consumers = await media.consumeTalkback(data.transportId, data.rtpCapabilities);
+    this.#log.info({ voices: consumers.map((c) => `${c.lang}:${c.commentator}`) }, 'talkback consuming');
+    return { consumers };
   }
 
   async restartIce(data: SignalingRequestData<'restartIce'>): Promise<{ iceParameters: Record<string, unknown> }> {
@@ -347,6 +376,7 @@ export class Peer {
     // The stream outlives its viewers: leave no listener (and no Peer) behind on it.
     this.#media?.outlet.off('programchanged', this.#onProgramChanged);
     this.#media?.outlet.off('close', this.#onStreamClosed);
+    this.#talkbackSource?.off('voiceschanged', this.#onVoicesChanged);
     this.#media?.close();
   }
 

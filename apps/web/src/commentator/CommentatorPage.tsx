@@ -13,7 +13,9 @@ import { StatusBadge } from '../viewer/StatusBadge.tsx';
 import { usePlayer } from '../viewer/usePlayer.ts';
 import { pageToken, useSession } from '../viewer/useSession.ts';
 import { MicrophonePicker, OnAirLamp, ViewDelay } from './BoothControls.tsx';
+import { BoothTalkback } from './BoothTalkback.tsx';
 import { useMicrophone } from './useMicrophone.ts';
+import { type BoothMate, useTalkback } from './useTalkback.ts';
 
 /** What the booth exposes to browser tests as `window.__mmBooth` (read-only). */
 export type BoothTestHook = {
@@ -25,6 +27,12 @@ export type BoothTestHook = {
   /** The microphone track being sent (its device id and label), null before the first open. */
   readonly micDeviceId: string | null;
   readonly micLabel: string | null;
+  /** The other commentators heard (talkback), as the Booth list shows them. */
+  readonly talkback: readonly BoothMate[];
+  /** What the page plays for talkback (every voice after its mute), null before the first voice. */
+  talkbackOutput(): MediaStreamTrack | null;
+  /** The audio elements playing talkback to the speakers: whose voice, muted, paused. */
+  talkbackPlaying(): { commentator: string; muted: boolean; paused: boolean }[];
 };
 
 declare global {
@@ -41,7 +49,8 @@ const PTT_KEY = 'Space';
  * the stream's ingest node: the commentator watches from there (one hop, the
  * least delay the mesh has) and talks; the voice goes out as the stream's
  * commentary and every viewer hears it beside the match sound. The booth
- * itself never plays commentary back (no echo into the microphone).
+ * itself never plays the commentary mixes back (its own voice would echo);
+ * it hears the other commentators' voices alone (talkback, per-person mute).
  */
 export function CommentatorPage() {
   const params = useMemo(() => {
@@ -68,6 +77,9 @@ export function CommentatorPage() {
   const publisherRef = useRef<CommentaryPublisher | null>(null);
   const [onAir, setOnAir] = useState<{ state: CommentaryState; reason: string }>({ state: 'idle', reason: 'off air' });
   const mic = useMicrophone(params.raw);
+  const talkback = useTalkback(params.stream);
+  const talkbackRef = useRef(talkback);
+  talkbackRef.current = talkback;
   const micTrackRef = useRef<MediaStreamTrack | null>(null);
   micTrackRef.current = mic.track;
   const [mode, setMode] = useState<TalkMode>('open');
@@ -131,6 +143,8 @@ export function CommentatorPage() {
     publisherRef.current = publisher;
     // Going on air with push-to-talk up starts silent (the effect above only runs when `live` changes).
     publisher.setVoiceLive(voiceLive(true, talkRef.current.mode, talkRef.current.held));
+    const unfollow = talkback.follow(publisher);
+    publisher.on('state', (state) => state === 'closed' && unfollow());
     let lastReason = 'off air';
     publisher.on('state', (state, reason) => {
       lastReason = reason;
@@ -155,6 +169,11 @@ export function CommentatorPage() {
       get micLabel() {
         return micTrackRef.current?.label ?? null;
       },
+      get talkback() {
+        return talkbackRef.current.mates;
+      },
+      talkbackOutput: () => talkbackRef.current.output(),
+      talkbackPlaying: () => talkbackRef.current.playing(),
     });
     // A microphone opened before (picked, or kept from an earlier turn on air) unless it has ended.
     const open = micTrackRef.current?.readyState === 'live' ? micTrackRef.current : null;
@@ -170,7 +189,7 @@ export function CommentatorPage() {
       console.error('[matchmesh] commentary failed', error);
       setOnAir({ state: 'failed', reason: error instanceof Error ? error.message : String(error) });
     }
-  }, [params, session, mic]);
+  }, [params, session, mic, talkback.follow]);
 
   const offAir = useCallback(() => {
     publisherRef.current?.close();
@@ -297,6 +316,7 @@ export function CommentatorPage() {
         </label>
         <ViewDelay rttMs={delay.rttMs} playoutMs={delay.playoutMs} />
       </section>
+      <BoothTalkback seated={seated} raw={params.raw} mates={talkback.mates} onToggle={talkback.toggleMute} />
     </main>
   );
 }
