@@ -1,7 +1,7 @@
 import type { TransportInfo } from '@matchmesh/protocol';
 import { describe, expect, it } from 'vitest';
-import { defaultToneHz, parseBoothConfig, toneFfmpegArgs } from '../src/demo-booth/config.ts';
-import { answerSdp } from '../src/demo-booth/session.ts';
+import { defaultToneHz, parseBoothConfig, toneFfmpegArgs, toneLevel } from '../src/demo-booth/config.ts';
+import { AUDIO_LEVEL_URI, answerSdp } from '../src/demo-booth/session.ts';
 
 const base = { MM_BOOTH_NODE_URL: 'http://127.0.0.1:8080', MM_BOOTH_TOKEN: 'tok', MM_BOOTH_LANG: 'es' };
 
@@ -45,6 +45,19 @@ describe('demo booth config', () => {
   });
 });
 
+describe('demo booth audio level', () => {
+  it('labels a packet with the tone’s level while the beep is on, silence between beeps', () => {
+    const c = { beepsPerSecond: 1 };
+    // A sine of amplitude 0.25: RMS 0.177 = −15 dBov.
+    expect(toneLevel(c, 0)).toBe(15);
+    expect(toneLevel(c, 0.48)).toBe(15);
+    expect(toneLevel(c, 0.5)).toBe(127);
+    expect(toneLevel(c, 0.98)).toBe(127);
+    expect(toneLevel(c, 7.2)).toBe(15);
+    expect(toneLevel({ beepsPerSecond: 2.5 }, 0.3)).toBe(127);
+  });
+});
+
 describe('demo booth answer SDP', () => {
   const transport: TransportInfo = {
     id: 't1',
@@ -84,6 +97,12 @@ describe('demo booth answer SDP', () => {
     expect(sdp).toContain('a=fingerprint:sha-256 AA:BB');
     expect(sdp).toContain('a=candidate:udpcandidate 1 udp 1076302079 127.0.0.1 44400 typ host\r\n');
     expect(sdp).toContain('a=candidate:tcpcandidate 1 tcp 1076276479 127.0.0.1 44400 typ host tcptype passive\r\n');
+  });
+
+  it('answers the RFC 6464 audio level extension with the offer’s id (the node reads each packet’s level)', () => {
+    expect(answerSdp(offer, transport)).not.toContain(AUDIO_LEVEL_URI);
+    const sdp = answerSdp(`${offer}a=extmap:2 ${AUDIO_LEVEL_URI}\r\n`, transport);
+    expect(sdp).toContain(`a=extmap:2 ${AUDIO_LEVEL_URI}\r\n`);
   });
 
   it('refuses a transport without a fingerprint', () => {
