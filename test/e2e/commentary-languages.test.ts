@@ -11,7 +11,16 @@ import { openHlsPage, waitForHlsFrames } from '../src/hls-page.ts';
 import { type LiveMatch, startLiveMatch } from '../src/match.ts';
 import { commentatorToken, token } from '../src/node.ts';
 import { TestSignaling } from '../src/signaling.ts';
-import { isSilent, isTone, measureTone, pcmDominant, pcmToneLevel, waitForTone, writeToneWav } from '../src/tone.ts';
+import {
+  isSilent,
+  isTone,
+  measureLevels,
+  measureTone,
+  pcmDominant,
+  pcmToneLevel,
+  waitForTone,
+  writeToneWav,
+} from '../src/tone.ts';
 
 /** Each language's commentator speaks one tone (the match's own sound is 440 Hz). */
 const TONES = { en: 600, es: 1500 } as const;
@@ -161,6 +170,48 @@ describe('commentary languages', () => {
     await waitForTone(heard, isSilent, 'venue sound only after a reload');
     await viewer.getByTestId('language').selectOption('en');
     await waitForTone(heard, isTone(TONES.en), 'back to en');
+  });
+
+  it('balances commentary and venue on WebRTC: each side 6 dB down as the slider moves away from it, remembered', async () => {
+    const viewer = match.viewer; // listening to en (the test before ends there)
+    // The page's sound with its balance applied: the venue's 440 Hz and en's 600 Hz, measured together.
+    const levels = async () => {
+      const [venue, commentary] = await measureLevels(viewer, 'mix', [VENUE_HZ, TONES.en]);
+      return { venue: venue!, commentary: commentary! };
+    };
+    const centre = await levels();
+    expect(centre.venue).toBeGreaterThan(-60);
+    expect(centre.commentary).toBeGreaterThan(-60);
+    // Linear gain 0.5 on the side the slider leaves: −6.0 dB, the other side unchanged (±1.5 dB: codec and window).
+    const moved = async (balance: number, venueDb: number, commentaryDb: number) => {
+      await viewer.getByTestId('balance').fill(String(balance));
+      await viewer.waitForFunction((b) => window.__mm?.balance === b, balance);
+      let last = centre;
+      for (let i = 0; i < 10; i++) {
+        last = await levels();
+        const dv = last.venue - centre.venue;
+        const dc = last.commentary - centre.commentary;
+        if (Math.abs(dv - venueDb) < 1.5 && Math.abs(dc - commentaryDb) < 1.5) return { dv, dc };
+      }
+      throw new Error(
+        `balance ${balance}: venue ${(last.venue - centre.venue).toFixed(1)} dB, commentary ${(last.commentary - centre.commentary).toFixed(1)} dB (wanted ${venueDb} / ${commentaryDb})`,
+      );
+    };
+    const toCommentary = await moved(0.5, -6, 0);
+    const toVenue = await moved(-0.5, 0, -6);
+    // Remembered: a reload starts at the same balance.
+    await viewer.reload();
+    await viewer.waitForFunction(() => (window.__mm?.commentaryTracks().length ?? 0) === 2, undefined, {
+      timeout: 20_000,
+    });
+    expect(await viewer.evaluate(() => window.__mm?.balance)).toBe(-0.5);
+    await waitForTone(() => measureTone(viewer, 'commentary'), isTone(TONES.en), 'en after the reload');
+    await moved(0, 0, 0);
+    console.log(
+      `balance: centre venue ${centre.venue.toFixed(1)} dB, en ${centre.commentary.toFixed(1)} dB; ` +
+        `+0.5 venue ${toCommentary.dv.toFixed(1)} dB, en ${toCommentary.dc.toFixed(1)} dB; ` +
+        `−0.5 venue ${toVenue.dv.toFixed(1)} dB, en ${toVenue.dc.toFixed(1)} dB`,
+    );
   });
 
   it('booth controls: push-to-talk silences the voice until held; another microphone keeps the seat on air', async () => {

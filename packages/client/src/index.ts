@@ -76,6 +76,7 @@ export {
   signalingUrl,
   type WebSocketConstructor,
 } from './SignalingClient.ts';
+export { balanceGains, SoundMix, type SoundTrack } from './SoundMix.ts';
 export {
   type SessionState,
   type SessionStateChange,
