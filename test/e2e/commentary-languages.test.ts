@@ -10,6 +10,7 @@ import { launchChromium } from '../src/browser.ts';
 import { openHlsPage, waitForHlsFrames } from '../src/hls-page.ts';
 import { type LiveMatch, startLiveMatch } from '../src/match.ts';
 import { commentatorToken, token } from '../src/node.ts';
+import { type ManagedProcess, startProcess } from '../src/processes.ts';
 import { TestSignaling } from '../src/signaling.ts';
 import {
   isSilent,
@@ -111,7 +112,11 @@ describe('commentary languages', () => {
     await openBooth('en', writeToneWav(path.join(dir, 'en.wav'), TONES.en));
   });
 
+  /** A commentator process (the demo booth's: werift + ffmpeg, no browser) a test starts later on. */
+  let lateBooth: ManagedProcess | undefined;
+
   afterAll(async () => {
+    await lateBooth?.stop();
     for (const b of booths) await b.close().catch(() => undefined);
     await match?.stop();
   });
@@ -468,5 +473,68 @@ describe('commentary languages', () => {
       /on air: (en|es) \(1\), (en|es) \(1\)/,
     );
     await ops.close();
+  });
+
+  // Last: its third language would be in the booth the ops test above counts.
+  it('HLS: a language that goes on air after the session started joins the menu (HLS reloaded), and plays', async () => {
+    const FR_HZ = 1200;
+    // A viewer whose signaling never connects: the player falls back to HLS at once and stays there.
+    const page = await match.browser.newPage();
+    await page.routeWebSocket(/\/ws(\?|$)/, (ws) => ws.close({ code: 1011, reason: 'no WebRTC here' }));
+    await page.goto(`${match.node.url}/watch?stream=${stream}&token=${await token('viewer', stream)}`);
+    await page.waitForFunction(() => window.__mm?.path === 'hls' && window.__mm.state === 'connected', undefined, {
+      timeout: 30_000,
+    });
+    const options = () =>
+      page.evaluate(() =>
+        Array.from(document.querySelectorAll<HTMLOptionElement>('[data-testid=language] option'), (o) => o.value),
+      );
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid=language] option').length === 3);
+    expect((await options()).sort()).toEqual(['en', 'es', 'venue']);
+
+    const t0 = Date.now();
+    lateBooth = startProcess('apps/origin/dist/demo-booth-main.js', {
+      MM_BOOTH_NODE_URL: match.node.url,
+      MM_STREAM: stream,
+      MM_BOOTH_TOKEN: await commentatorToken(stream, 'fr'),
+      MM_BOOTH_LANG: 'fr',
+      MM_BOOTH_TONE_HZ: String(FR_HZ),
+    });
+    await page
+      .waitForFunction(() => !!document.querySelector('[data-testid=language] option[value=fr]'), undefined, {
+        timeout: 40_000,
+      })
+      .catch((err: unknown) => {
+        throw new Error(`no fr in the HLS menu; booth: ${lateBooth?.output().slice(-1000)}`, { cause: err });
+      });
+    const addedMs = Date.now() - t0;
+    // Reloaded on the same relay, make before break: still HLS, not a move.
+    expect(await page.evaluate(() => [window.__mm?.path, window.__mm?.moves.moves])).toEqual(['hls', 0]);
+    const log = await page.evaluate(() => window.__mm!.stateLog.map((e) => e.reason));
+    expect(log.some((r) => r.includes('reloaded: languages changed'))).toBe(true);
+
+    await page.getByTestId('language').selectOption('fr');
+    await page.waitForFunction(() => window.__mm?.language === 'fr');
+    // The element on screen plays the fr rendition: venue + fr's tone, neither en's nor es's.
+    await page.evaluate(() => {
+      const el = document.querySelector<HTMLVideoElement>('video.hls[data-active=true]');
+      window.__toneTracks = (el as HTMLVideoElement & { captureStream(): MediaStream })
+        .captureStream()
+        .getAudioTracks();
+    });
+    let heard = [Number.NEGATIVE_INFINITY, 0, 0];
+    for (const end = Date.now() + 20_000; Date.now() < end; ) {
+      heard = await measureLevels(page, 'marked', [FR_HZ, TONES.en, TONES.es]);
+      const [fr, en, es] = heard as [number, number, number];
+      if (fr > -70 && fr > en + 20 && fr > es + 20) break;
+    }
+    const [fr, en, es] = heard as [number, number, number];
+    console.log(
+      `HLS late language: fr in the menu ${addedMs} ms after its booth started; fr rendition: ${FR_HZ} Hz ${fr.toFixed(1)} dB, en ${en.toFixed(1)} dB, es ${es.toFixed(1)} dB`,
+    );
+    expect(fr).toBeGreaterThan(-70);
+    expect(fr).toBeGreaterThan(en + 20);
+    expect(fr).toBeGreaterThan(es + 20);
+    await page.close();
   });
 });

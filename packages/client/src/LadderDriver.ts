@@ -220,9 +220,12 @@ export class LadderDriver implements TaskHost, HlsMoveHost {
       case 'place-hls-move':
         if (this.#hls && about.nodeUrl) void moveHlsOff(this, this.#hls, about.nodeUrl);
         break;
-      case 'open-hls-move':
-        if (about.hls && about.hls === this.#hls && about.placement) void runHlsMove(this, about.hls, about.placement);
+      case 'open-hls-move': {
+        // A drain move goes where placement said; a languages reload stays on the relay (about.nodeUrl).
+        const nodeUrl = about.placement?.nodeUrl ?? about.nodeUrl;
+        if (about.hls && about.hls === this.#hls && nodeUrl) void runHlsMove(this, about.hls, nodeUrl);
         break;
+      }
       case 'swap-hls':
         this.#swapHls(effect.why);
         break;
@@ -407,6 +410,10 @@ export class LadderDriver implements TaskHost, HlsMoveHost {
     });
     hls.on('draining', (target) => {
       if (hls === this.#hls && !this.closed) this.dispatch({ type: 'hls-drain', target }, { hls, nodeUrl: target });
+    });
+    hls.on('languages', () => {
+      if (hls === this.#hls && !this.closed)
+        this.dispatch({ type: 'hls-languages' }, { hls, nodeUrl: hls.options.nodeUrl });
     });
     return hls;
   }

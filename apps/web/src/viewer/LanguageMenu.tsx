@@ -14,15 +14,11 @@ function remembered(): string | null | undefined {
   return v === VENUE ? null : v;
 }
 
-/** Languages whose commentary track the session consumes. */
-function languagesOf(player: Player): string[] {
-  const langs = (player.session?.consumers ?? []).flatMap((c) => (c.source === 'commentary' && c.lang ? [c.lang] : []));
-  return [...new Set(langs)];
-}
-
 /**
- * The commentary menu on WebRTC: each language on air (by its own name) and
- * "Venue sound only". The node sends the chosen language's track alone; the
+ * The commentary menu: each language on air (by its own name) and "Venue
+ * sound only". On WebRTC the node sends the chosen language's track alone; on
+ * HLS hls.js plays that audio rendition (a language that comes on air later is
+ * added when the player reloads HLS). The
  * choice is remembered across visits and kept by every session of the player.
  * With a language heard, the commentary/venue balance beside it. Hidden while
  * no commentary is on air.
@@ -37,7 +33,7 @@ export function LanguageMenu({ player, mix }: { player: Player | null; mix: Soun
     const wanted = remembered();
     if (wanted !== undefined) void player.setLanguage(wanted).catch(() => undefined);
     const refresh = () => {
-      setLanguages(languagesOf(player));
+      setLanguages(player.languages);
       setChosen(player.language ?? VENUE);
       setOnHls(player.path === 'hls');
     };
