@@ -18,29 +18,34 @@ export function rememberBalance(balance: number): void {
  * The WebRTC sound of the watch page through a SoundMix (the commentary and
  * the venue each with its gain): fed the session's audio tracks whenever
  * they change, silent while the picture is on HLS (its element plays its own
- * premixed audio), muted with the page. The WebRTC element itself stays muted.
+ * premixed audio), muted with the page. Made once the WebRTC session carries
+ * commentary (a stream without commentators costs no AudioContext: its
+ * element plays the venue sound itself); while it exists the WebRTC element
+ * stays muted.
  */
 export function useSoundMix(player: Player | null, muted: boolean, path: PlayerPath): SoundMix | null {
   const [mix, setMix] = useState<SoundMix | null>(null);
 
   useEffect(() => {
     if (!player || typeof AudioContext === 'undefined') return;
-    const m = new SoundMix();
-    m.setBalance(rememberedBalance());
-    const feed = () =>
-      m.setTracks(
-        (player.session?.consumers ?? [])
-          .filter((c) => c.kind === 'audio')
-          .map((c) => ({ track: c.track, source: c.source })),
-      );
+    let m: SoundMix | null = null;
+    let unbind = () => {};
+    const feed = () => {
+      const audio = (player.session?.consumers ?? []).filter((c) => c.kind === 'audio');
+      if (!m && audio.some((c) => c.source === 'commentary')) {
+        m = new SoundMix();
+        m.setBalance(rememberedBalance());
+        unbind = bindSoundMix(m);
+        setMix(m);
+      }
+      m?.setTracks(audio.map((c) => ({ track: c.track, source: c.source })));
+    };
     feed();
     const off = player.on('media', feed);
-    const unbind = bindSoundMix(m);
-    setMix(m);
     return () => {
       off();
       unbind();
-      m.close();
+      m?.close();
       setMix(null);
     };
   }, [player]);
