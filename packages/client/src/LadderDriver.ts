@@ -74,6 +74,11 @@ export class LadderDriver implements TaskHost, HlsMoveHost {
   hlsStandby: HlsSession | null = null;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #upgradeTimer: ReturnType<typeof setTimeout> | undefined;
+  /**
+   * The languages an HLS reload was last made for: a playlist hls.js keeps reading differently (a rendition
+   * it leaves out) is reloaded for once, not every poll.
+   */
+  #hlsReloadedFor: string | undefined;
   readonly #stall = new StallWatch();
   readonly #warmer: HlsWarmer;
   /** The nodes' router capabilities as last heard (bootstrap, edges, a join): a new session loads its Device early. */
@@ -393,6 +398,7 @@ export class LadderDriver implements TaskHost, HlsMoveHost {
       token: this.options.token,
       scoreFeed: this.#scores,
       ...(this.options.hlsFactory ? { hlsFactory: this.options.hlsFactory } : {}),
+      ...(this.options.hlsLanguagesPollMs ? { languagesPollMs: this.options.hlsLanguagesPollMs } : {}),
       // The viewer's language picks the HLS audio rendition too.
       ...(this.options.language ? { language: this.options.language } : {}),
     });
@@ -411,9 +417,11 @@ export class LadderDriver implements TaskHost, HlsMoveHost {
     hls.on('draining', (target) => {
       if (hls === this.#hls && !this.closed) this.dispatch({ type: 'hls-drain', target }, { hls, nodeUrl: target });
     });
-    hls.on('languages', () => {
-      if (hls === this.#hls && !this.closed)
-        this.dispatch({ type: 'hls-languages' }, { hls, nodeUrl: hls.options.nodeUrl });
+    hls.on('languages', (languages) => {
+      const key = languages.join();
+      if (hls !== this.#hls || this.closed || key === this.#hlsReloadedFor) return;
+      this.#hlsReloadedFor = key;
+      this.dispatch({ type: 'hls-languages' }, { hls, nodeUrl: hls.options.nodeUrl });
     });
     return hls;
   }
