@@ -34,7 +34,7 @@ describe('demo booth config', () => {
   it('ffmpeg sends mono Opus 20 ms RTP with our payload type and SSRC, commas escaped in the lavfi graph', () => {
     const args = toneFfmpegArgs(parseBoothConfig(base), 5555, 111, 42);
     const joined = args.join(' ');
-    expect(joined).toContain('-payload_type 111 -ssrc 42');
+    expect(joined).toContain('-rtpflags skip_rtcp -payload_type 111 -ssrc 42');
     expect(joined).toContain('-c:a libopus');
     expect(joined).toContain('-frame_duration 20 -ac 1');
     // connect=1: a SIGKILLed booth's port answers ICMP unreachable and its orphaned ffmpeg fails and exits.

@@ -101,7 +101,9 @@ export function toneFfmpegArgs(c: BoothConfig, rtpPort: number, payloadType: num
     ...['-hide_banner', '-loglevel', 'error', '-nostdin', '-re'],
     ...['-f', 'lavfi', '-i', `aevalsrc=${expr}:s=48000:c=mono`],
     ...['-c:a', 'libopus', '-b:a', '32k', '-application', 'voip', '-frame_duration', '20', '-ac', '1'],
-    ...['-f', 'rtp', '-payload_type', String(payloadType), '-ssrc', String(ssrc)],
+    // skip_rtcp: the muxer's sender reports go to port + 1, where nothing listens; the ICMP unreachable fails
+    // the connected socket's next write and ffmpeg exits ~5 s in (werift sends the voice's RTCP itself).
+    ...['-f', 'rtp', '-rtpflags', 'skip_rtcp', '-payload_type', String(payloadType), '-ssrc', String(ssrc)],
     `rtp://127.0.0.1:${rtpPort}?pkt_size=1200&connect=1`,
   ];
 }
