@@ -500,9 +500,11 @@ describe('commentary languages', () => {
       MM_BOOTH_LANG: 'fr',
       MM_BOOTH_TONE_HZ: String(FR_HZ),
     });
+    // The booth joins, the node packages fr, the player's next poll sees it and the reload plays in step:
+    // seconds on an idle machine, 26 s measured at load 45 on 2 cores.
     await page
       .waitForFunction(() => !!document.querySelector('[data-testid=language] option[value=fr]'), undefined, {
-        timeout: 40_000,
+        timeout: 60_000,
       })
       .catch((err: unknown) => {
         throw new Error(`no fr in the HLS menu; booth: ${lateBooth?.output().slice(-1000)}`, { cause: err });
