@@ -506,8 +506,14 @@ describe('commentary languages', () => {
       .waitForFunction(() => !!document.querySelector('[data-testid=language] option[value=fr]'), undefined, {
         timeout: 60_000,
       })
-      .catch((err: unknown) => {
-        throw new Error(`no fr in the HLS menu; booth: ${lateBooth?.output().slice(-1000)}`, { cause: err });
+      .catch(async (err: unknown) => {
+        const states = await page.evaluate(() => window.__mm?.stateLog.map((e) => `${e.state}/${e.path} ${e.reason}`));
+        throw new Error(
+          `no fr in the HLS menu; player: ${states?.join(' → ')}; booth: ${lateBooth?.output().slice(-500)}`,
+          {
+            cause: err,
+          },
+        );
       });
     const addedMs = Date.now() - t0;
     // Reloaded on the same relay, make before break: still HLS, not a move.

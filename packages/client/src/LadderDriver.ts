@@ -74,11 +74,14 @@ export class LadderDriver implements TaskHost, HlsMoveHost {
   hlsStandby: HlsSession | null = null;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #upgradeTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The languages the HLS reload under way is made for (see newHls). */
+  #hlsReloadFor: string | undefined;
   /**
-   * The languages an HLS reload was last made for: a playlist hls.js keeps reading differently (a rendition
-   * it leaves out) is reloaded for once, not every poll.
+   * Each HLS session a reload made, with the languages it was made for: if hls.js still reads the playlist
+   * differently (a rendition it leaves out), that session does not reload again for them — no loop. A
+   * reload that failed leaves the old session current, which asks again at its next poll.
    */
-  #hlsReloadedFor: string | undefined;
+  readonly #reloadedFor = new WeakMap<HlsSession, string>();
   readonly #stall = new StallWatch();
   readonly #warmer: HlsWarmer;
   /** The nodes' router capabilities as last heard (bootstrap, edges, a join): a new session loads its Device early. */
@@ -402,6 +405,7 @@ export class LadderDriver implements TaskHost, HlsMoveHost {
       // The viewer's language picks the HLS audio rendition too.
       ...(this.options.language ? { language: this.options.language } : {}),
     });
+    if (this.ladder.hlsReload && this.#hlsReloadFor !== undefined) this.#reloadedFor.set(hls, this.#hlsReloadFor);
     hls.on('score', (score) => this.#emit('score', score));
     hls.on('warning', (error) => this.#emit('warning', error));
     hls.on('state', (change) => {
@@ -419,8 +423,8 @@ export class LadderDriver implements TaskHost, HlsMoveHost {
     });
     hls.on('languages', (languages) => {
       const key = languages.join();
-      if (hls !== this.#hls || this.closed || key === this.#hlsReloadedFor) return;
-      this.#hlsReloadedFor = key;
+      if (hls !== this.#hls || this.closed || key === this.#reloadedFor.get(hls)) return;
+      this.#hlsReloadFor = key;
       this.dispatch({ type: 'hls-languages' }, { hls, nodeUrl: hls.options.nodeUrl });
     });
     return hls;

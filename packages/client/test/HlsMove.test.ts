@@ -384,4 +384,26 @@ describe('Player: commentary languages that change during an HLS session', () =>
     expect((next as HlsLike).audioTrack).toBe(2);
     expect(player.language).toBe('fr');
   });
+
+  it('a reload that fails is tried again at the next poll; a reloaded hls.js that still differs does not loop', async () => {
+    const listed = ['en', 'fr'];
+    const scores = scoresFetch(() => ({}));
+    vi.stubGlobal('fetch', (async (url: string | URL | Request, init?: RequestInit) =>
+      String(url).includes('index.m3u8') ? new Response(group(listed)) : scores(url, init)) as typeof fetch);
+    const warnings: string[] = [];
+    const { player, instances, spare } = await playerOnHls(3, 30);
+    player.on('warning', (error) => warnings.push(error.message));
+    Object.assign(instances[0]!, { audioTracks: [{ name: 'Venue sound only' }, { name: 'en', lang: 'en' }] });
+    await expect.poll(() => instances.length).toBe(2);
+    instances[1]!.fire('hlsError', { fatal: true, details: 'manifestLoadError' });
+    await expect.poll(() => warnings.some((w) => w.startsWith('HLS reload to '))).toBe(true);
+    // The old session is still the player's: its next poll asks again.
+    await expect.poll(() => instances.length).toBe(3);
+    // This one plays but hls.js leaves fr out: swapped in, and no further reload for the same languages.
+    Object.assign(instances[2]!, { audioTracks: [{ name: 'Venue sound only' }, { name: 'en', lang: 'en' }] });
+    await playUntil(spare, () => shows(player, spare));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(instances).toHaveLength(3);
+    expect(player.moves.moves).toBe(0);
+  });
 });
