@@ -10,8 +10,18 @@ import { launchChromium } from '../src/browser.ts';
 import { openHlsPage, waitForHlsFrames } from '../src/hls-page.ts';
 import { type LiveMatch, startLiveMatch } from '../src/match.ts';
 import { commentatorToken, token } from '../src/node.ts';
+import { type ManagedProcess, startProcess } from '../src/processes.ts';
 import { TestSignaling } from '../src/signaling.ts';
-import { isSilent, isTone, measureTone, pcmDominant, pcmToneLevel, waitForTone, writeToneWav } from '../src/tone.ts';
+import {
+  isSilent,
+  isTone,
+  measureLevels,
+  measureTone,
+  pcmDominant,
+  pcmToneLevel,
+  waitForTone,
+  writeToneWav,
+} from '../src/tone.ts';
 
 /** Each language's commentator speaks one tone (the match's own sound is 440 Hz). */
 const TONES = { en: 600, es: 1500 } as const;
@@ -102,7 +112,11 @@ describe('commentary languages', () => {
     await openBooth('en', writeToneWav(path.join(dir, 'en.wav'), TONES.en));
   });
 
+  /** A commentator process (the demo booth's: werift + ffmpeg, no browser) a test starts later on. */
+  let lateBooth: ManagedProcess | undefined;
+
   afterAll(async () => {
+    await lateBooth?.stop();
     for (const b of booths) await b.close().catch(() => undefined);
     await match?.stop();
   });
@@ -161,6 +175,48 @@ describe('commentary languages', () => {
     await waitForTone(heard, isSilent, 'venue sound only after a reload');
     await viewer.getByTestId('language').selectOption('en');
     await waitForTone(heard, isTone(TONES.en), 'back to en');
+  });
+
+  it('balances commentary and venue on WebRTC: each side 6 dB down as the slider moves away from it, remembered', async () => {
+    const viewer = match.viewer; // listening to en (the test before ends there)
+    // The page's sound with its balance applied: the venue's 440 Hz and en's 600 Hz, measured together.
+    const levels = async () => {
+      const [venue, commentary] = await measureLevels(viewer, 'mix', [VENUE_HZ, TONES.en]);
+      return { venue: venue!, commentary: commentary! };
+    };
+    const centre = await levels();
+    expect(centre.venue).toBeGreaterThan(-60);
+    expect(centre.commentary).toBeGreaterThan(-60);
+    // Linear gain 0.5 on the side the slider leaves: −6.0 dB, the other side unchanged (±1.5 dB: codec and window).
+    const moved = async (balance: number, venueDb: number, commentaryDb: number) => {
+      await viewer.getByTestId('balance').fill(String(balance));
+      await viewer.waitForFunction((b) => window.__mm?.balance === b, balance);
+      let last = centre;
+      for (let i = 0; i < 10; i++) {
+        last = await levels();
+        const dv = last.venue - centre.venue;
+        const dc = last.commentary - centre.commentary;
+        if (Math.abs(dv - venueDb) < 1.5 && Math.abs(dc - commentaryDb) < 1.5) return { dv, dc };
+      }
+      throw new Error(
+        `balance ${balance}: venue ${(last.venue - centre.venue).toFixed(1)} dB, commentary ${(last.commentary - centre.commentary).toFixed(1)} dB (wanted ${venueDb} / ${commentaryDb})`,
+      );
+    };
+    const toCommentary = await moved(0.5, -6, 0);
+    const toVenue = await moved(-0.5, 0, -6);
+    // Remembered: a reload starts at the same balance.
+    await viewer.reload();
+    await viewer.waitForFunction(() => (window.__mm?.commentaryTracks().length ?? 0) === 2, undefined, {
+      timeout: 20_000,
+    });
+    expect(await viewer.evaluate(() => window.__mm?.balance)).toBe(-0.5);
+    await waitForTone(() => measureTone(viewer, 'commentary'), isTone(TONES.en), 'en after the reload');
+    await moved(0, 0, 0);
+    console.log(
+      `balance: centre venue ${centre.venue.toFixed(1)} dB, en ${centre.commentary.toFixed(1)} dB; ` +
+        `+0.5 venue ${toCommentary.dv.toFixed(1)} dB, en ${toCommentary.dc.toFixed(1)} dB; ` +
+        `−0.5 venue ${toVenue.dv.toFixed(1)} dB, en ${toVenue.dc.toFixed(1)} dB`,
+    );
   });
 
   it('booth controls: push-to-talk silences the voice until held; another microphone keeps the seat on air', async () => {
@@ -417,5 +473,78 @@ describe('commentary languages', () => {
       /on air: (en|es) \(1\), (en|es) \(1\)/,
     );
     await ops.close();
+  });
+
+  // Last: its third language would be in the booth the ops test above counts.
+  it('HLS: a language that goes on air after the session started joins the menu (HLS reloaded), and plays', async () => {
+    const FR_HZ = 1200;
+    // A viewer whose signaling never connects: the player falls back to HLS at once and stays there.
+    const page = await match.browser.newPage();
+    await page.routeWebSocket(/\/ws(\?|$)/, (ws) => ws.close({ code: 1011, reason: 'no WebRTC here' }));
+    await page.goto(`${match.node.url}/watch?stream=${stream}&token=${await token('viewer', stream)}`);
+    await page.waitForFunction(() => window.__mm?.path === 'hls' && window.__mm.state === 'connected', undefined, {
+      timeout: 30_000,
+    });
+    const options = () =>
+      page.evaluate(() =>
+        Array.from(document.querySelectorAll<HTMLOptionElement>('[data-testid=language] option'), (o) => o.value),
+      );
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid=language] option').length === 3);
+    expect((await options()).sort()).toEqual(['en', 'es', 'venue']);
+
+    const t0 = Date.now();
+    lateBooth = startProcess('apps/origin/dist/demo-booth-main.js', {
+      MM_BOOTH_NODE_URL: match.node.url,
+      MM_STREAM: stream,
+      MM_BOOTH_TOKEN: await commentatorToken(stream, 'fr'),
+      MM_BOOTH_LANG: 'fr',
+      MM_BOOTH_TONE_HZ: String(FR_HZ),
+    });
+    // The booth joins, the node packages fr, the player's next poll sees it and the reload plays in step:
+    // seconds on an idle machine, 26 s measured at load 45 on 2 cores.
+    await page
+      .waitForFunction(() => !!document.querySelector('[data-testid=language] option[value=fr]'), undefined, {
+        timeout: 60_000,
+      })
+      .catch(async (err: unknown) => {
+        const states = await page.evaluate(() => window.__mm?.stateLog.map((e) => `${e.state}/${e.path} ${e.reason}`));
+        throw new Error(
+          `no fr in the HLS menu; player: ${states?.join(' → ')}; booth: ${lateBooth?.output().slice(-500)}`,
+          {
+            cause: err,
+          },
+        );
+      });
+    const addedMs = Date.now() - t0;
+    // Reloaded on the same relay, make before break: still HLS, not a move.
+    expect(await page.evaluate(() => [window.__mm?.path, window.__mm?.moves.moves])).toEqual(['hls', 0]);
+    const log = await page.evaluate(() => window.__mm!.stateLog.map((e) => e.reason));
+    expect(log.some((r) => r.includes('reloaded: languages changed'))).toBe(true);
+
+    await page.getByTestId('language').selectOption('fr');
+    await page.waitForFunction(() => window.__mm?.language === 'fr');
+    // The element on screen plays the fr rendition: venue + fr's tone, neither en's nor es's.
+    await page.evaluate(() => {
+      const el = document.querySelector<HTMLVideoElement>('video.hls[data-active=true]');
+      window.__toneTracks = (el as HTMLVideoElement & { captureStream(): MediaStream })
+        .captureStream()
+        .getAudioTracks();
+    });
+    let heard = [Number.NEGATIVE_INFINITY, 0, 0];
+    for (const end = Date.now() + 20_000; Date.now() < end; ) {
+      heard = await measureLevels(page, 'marked', [FR_HZ, TONES.en, TONES.es]);
+      const [fr, en, es] = heard as [number, number, number];
+      if (fr > -70 && fr > en + 20 && fr > es + 20) break;
+    }
+    const [fr, en, es] = heard as [number, number, number];
+    console.log(
+      `HLS late language: fr in the menu ${addedMs} ms after its booth started; fr rendition: ${FR_HZ} Hz ${fr.toFixed(1)} dB, en ${en.toFixed(1)} dB, es ${es.toFixed(1)} dB`,
+    );
+    expect(fr).toBeGreaterThan(-70);
+    expect(fr).toBeGreaterThan(en + 20);
+    expect(fr).toBeGreaterThan(es + 20);
+    // The booth still talks (its ffmpeg once died ~5 s in, on RTCP sent to a port nobody listened on).
+    expect(lateBooth.child.exitCode, lateBooth.output().slice(-500)).toBeNull();
+    await page.close();
   });
 });

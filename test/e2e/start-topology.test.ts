@@ -140,12 +140,13 @@ describe('npm start: the real topology, supervised', () => {
       (await (
         await fetch(`${ingestUrl}/api/v1/streams/match/booth`, { headers: { Authorization: `Bearer ${adminToken}` } })
       ).json()) as BoothResponse;
-    // The booths join once the match is live; the API is state, polled until both voices have sent a second of packets.
+    // The booths join once the match is live; the API is state, polled until both voices have sent a second of
+    // packets and a level (the demo labels each packet with RFC 6464's level of its tone; −127 is silence).
     await expect
       .poll(
         async () =>
           (await booth()).commentators
-            .filter((c) => c.packets >= 50)
+            .filter((c) => c.packets >= 50 && (c.levelDbov ?? -127) > -127)
             .map((c) => c.lang)
             .sort(),
         {
@@ -170,7 +171,7 @@ describe('npm start: the real topology, supervised', () => {
       `demo booth heard in asia: es ${es.hz.toFixed(0)} Hz ${es.db.toFixed(1)} dB, en ${en.hz.toFixed(0)} Hz ${en.db.toFixed(1)} dB`,
     );
     console.log(
-      `demo booth: ${state.commentators.map((c) => `${c.lang} ${c.packets} packets, ${Math.round(c.bitrate / 1000)} kbit/s, loss ${c.lossPercent} %`).join('; ')}`,
+      `demo booth: ${state.commentators.map((c) => `${c.lang} ${c.packets} packets, level ${c.levelDbov} dBov, ${Math.round(c.bitrate / 1000)} kbit/s, loss ${c.lossPercent} %`).join('; ')}`,
     );
   });
 

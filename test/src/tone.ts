@@ -33,17 +33,33 @@ declare global {
 }
 
 /**
- * In the page: feed the tracks — the viewer page's commentary tracks ('commentary'), or those a test put in
- * `window.__toneTracks` ('marked') — into one WebAudio AnalyserNode for `ms`, and answer the strongest FFT bin (bins of 48000/4096 ≈ 11.7 Hz).
+ * In the page: feed the tracks — the viewer page's commentary tracks ('commentary'), the viewer page's sound as
+ * heard with its balance ('mix'), or those a test put in `window.__toneTracks` ('marked') — into one WebAudio
+ * AnalyserNode for `ms`, and answer the strongest FFT bin (bins of 48000/4096 ≈ 11.7 Hz).
  * Each track is also played by a muted element: Chromium's WebAudio gets a remote track's samples only then.
  */
-export function measureTone(page: Page, select: 'commentary' | 'marked', ms = 700): Promise<Tone> {
+export async function measureTone(page: Page, select: ToneSource, ms = 700): Promise<Tone> {
+  const { hz, db } = await analyse(page, select, ms, []);
+  return { hz, db };
+}
+
+/** Where measureTone and measureLevels listen in the page. */
+export type ToneSource = 'commentary' | 'marked' | 'mix';
+
+/** The level (dBFS, power of the FFT bins within ±2 of each frequency) of each of `hzs`, as measureTone listens. */
+export async function measureLevels(page: Page, select: ToneSource, hzs: number[], ms = 700): Promise<number[]> {
+  return (await analyse(page, select, ms, hzs)).levels;
+}
+
+function analyse(page: Page, select: ToneSource, ms: number, at: number[]): Promise<Tone & { levels: number[] }> {
   return page.evaluate(
-    async ({ select, ms }) => {
+    async ({ select, ms, at }) => {
       const tracks =
         select === 'commentary'
           ? (window.__mm?.commentaryTracks().map((c) => c.track) ?? [])
-          : (window.__toneTracks ?? []);
+          : select === 'mix'
+            ? (window.__mm?.soundTap()?.getAudioTracks() ?? [])
+            : (window.__toneTracks ?? []);
       const ctx = new AudioContext();
       await ctx.resume();
       const analyser = ctx.createAnalyser();
@@ -73,11 +89,17 @@ export function measureTone(page: Page, select: 'commentary' | 'marked', ms = 70
       for (let i = 1; i < power.length; i++) if (power[i]! > power[best]!) best = i;
       const db = 10 * Math.log10(power[best]! / Math.max(1, frames));
       const hz = (best * ctx.sampleRate) / analyser.fftSize;
+      const levels = at.map((f) => {
+        const bin = Math.round((f * analyser.fftSize) / ctx.sampleRate);
+        let sum = 0;
+        for (let i = Math.max(0, bin - 2); i <= Math.min(power.length - 1, bin + 2); i++) sum += power[i]!;
+        return 10 * Math.log10(sum / Math.max(1, frames));
+      });
       await ctx.close();
       for (const el of players) el.srcObject = null;
-      return { hz, db };
+      return { hz, db, levels };
     },
-    { select, ms },
+    { select, ms, at },
   );
 }
 

@@ -40,6 +40,10 @@ interface ViewerHook {
   commentaryTracks(): { lang: string | undefined; track: MediaStreamTrack }[];
   /** The commentary language heard (null: venue sound only). */
   language: string | null;
+  /** The WebRTC sound with the commentary/venue balance applied (before the page's mute); null: no mix. */
+  soundTap(): MediaStream | null;
+  /** The commentary/venue balance (−1 venue only … +1 commentary only). */
+  balance: number;
   /** The picture size of the element on screen. */
   frameSize(): { width: number; height: number };
   framesDecoded(): number;

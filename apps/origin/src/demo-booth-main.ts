@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { AUDIO_PAYLOAD_TYPE } from './codecs.ts';
-import { parseBoothConfig, toneFfmpegArgs } from './demo-booth/config.ts';
+import { parseBoothConfig, toneFfmpegArgs, toneLevel } from './demo-booth/config.ts';
 import { BOOTH_SSRC, BoothSession } from './demo-booth/session.ts';
 import { createLogger } from './log.ts';
 import { sleep } from './sleep.ts';
@@ -55,7 +55,14 @@ async function main(): Promise<void> {
     }
   }
   session.onDead((reason) => stop(1, reason));
-  socket.on('message', (packet) => session?.sendRtp(packet));
+  // ffmpeg's first packet is the tone's t = 0: each packet's level follows from its RTP timestamp (48 kHz).
+  let firstTimestamp: number | undefined;
+  socket.on('message', (packet) => {
+    if (packet.length < 12) return;
+    const timestamp = packet.readUInt32BE(4);
+    firstTimestamp ??= timestamp;
+    session?.sendRtp(packet, toneLevel(config, ((timestamp - firstTimestamp) >>> 0) / 48_000));
+  });
   ffmpeg = spawn(config.ffmpeg, toneFfmpegArgs(config, socket.address().port, AUDIO_PAYLOAD_TYPE, BOOTH_SSRC), {
     stdio: ['ignore', 'ignore', 'pipe'],
   });

@@ -1,7 +1,7 @@
 import type { TransportInfo } from '@matchmesh/protocol';
 import { describe, expect, it } from 'vitest';
-import { defaultToneHz, parseBoothConfig, toneFfmpegArgs } from '../src/demo-booth/config.ts';
-import { answerSdp } from '../src/demo-booth/session.ts';
+import { defaultToneHz, parseBoothConfig, toneFfmpegArgs, toneLevel } from '../src/demo-booth/config.ts';
+import { AUDIO_LEVEL_URI, answerSdp } from '../src/demo-booth/session.ts';
 
 const base = { MM_BOOTH_NODE_URL: 'http://127.0.0.1:8080', MM_BOOTH_TOKEN: 'tok', MM_BOOTH_LANG: 'es' };
 
@@ -34,7 +34,7 @@ describe('demo booth config', () => {
   it('ffmpeg sends mono Opus 20 ms RTP with our payload type and SSRC, commas escaped in the lavfi graph', () => {
     const args = toneFfmpegArgs(parseBoothConfig(base), 5555, 111, 42);
     const joined = args.join(' ');
-    expect(joined).toContain('-payload_type 111 -ssrc 42');
+    expect(joined).toContain('-rtpflags skip_rtcp -payload_type 111 -ssrc 42');
     expect(joined).toContain('-c:a libopus');
     expect(joined).toContain('-frame_duration 20 -ac 1');
     // connect=1: a SIGKILLed booth's port answers ICMP unreachable and its orphaned ffmpeg fails and exits.
@@ -42,6 +42,19 @@ describe('demo booth config', () => {
     const source = args[args.indexOf('-i') + 1]!;
     expect(source).toContain('sin(2*PI*900*t)');
     expect(source.replace(/\\,/g, '')).not.toContain(',');
+  });
+});
+
+describe('demo booth audio level', () => {
+  it('labels a packet with the tone’s level while the beep is on, silence between beeps', () => {
+    const c = { beepsPerSecond: 1 };
+    // A sine of amplitude 0.25: RMS 0.177 = −15 dBov.
+    expect(toneLevel(c, 0)).toBe(15);
+    expect(toneLevel(c, 0.48)).toBe(15);
+    expect(toneLevel(c, 0.5)).toBe(127);
+    expect(toneLevel(c, 0.98)).toBe(127);
+    expect(toneLevel(c, 7.2)).toBe(15);
+    expect(toneLevel({ beepsPerSecond: 2.5 }, 0.3)).toBe(127);
   });
 });
 
@@ -84,6 +97,12 @@ describe('demo booth answer SDP', () => {
     expect(sdp).toContain('a=fingerprint:sha-256 AA:BB');
     expect(sdp).toContain('a=candidate:udpcandidate 1 udp 1076302079 127.0.0.1 44400 typ host\r\n');
     expect(sdp).toContain('a=candidate:tcpcandidate 1 tcp 1076276479 127.0.0.1 44400 typ host tcptype passive\r\n');
+  });
+
+  it('answers the RFC 6464 audio level extension with the offer’s id (the node reads each packet’s level)', () => {
+    expect(answerSdp(offer, transport)).not.toContain(AUDIO_LEVEL_URI);
+    const sdp = answerSdp(`${offer}a=extmap:2 ${AUDIO_LEVEL_URI}\r\n`, transport);
+    expect(sdp).toContain(`a=extmap:2 ${AUDIO_LEVEL_URI}\r\n`);
   });
 
   it('refuses a transport without a fingerprint', () => {

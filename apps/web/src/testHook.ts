@@ -1,4 +1,12 @@
-import type { Placement, Player, PlayerPath, ReceivedScore, SessionState, VideoLayers } from '@matchmesh/client';
+import type {
+  Placement,
+  Player,
+  PlayerPath,
+  ReceivedScore,
+  SessionState,
+  SoundMix,
+  VideoLayers,
+} from '@matchmesh/client';
 
 /** Summary of the WebRTC stats the browser tests check. */
 export type TestHookStats = {
@@ -79,6 +87,10 @@ export type MatchmeshTestHook = {
   commentaryTracks(): { lang: string | undefined; track: MediaStreamTrack }[];
   /** The commentary language heard (null: venue sound only). */
   readonly language: string | null;
+  /** The WebRTC sound as the viewer hears it with the balance applied (before the page's mute); null: no mix. */
+  soundTap(): MediaStream | null;
+  /** The commentary/venue balance (−1 venue only … +1 commentary only). */
+  readonly balance: number;
 };
 
 declare global {
@@ -96,6 +108,7 @@ type Live = {
   states: { at: number; state: SessionState; path: PlayerPath; reason: string }[];
   presentedFrames: number;
   stopFrameCounter: (() => void) | null;
+  mix: SoundMix | null;
 };
 
 const live: Live = {
@@ -106,6 +119,7 @@ const live: Live = {
   states: [],
   presentedFrames: 0,
   stopFrameCounter: null,
+  mix: null,
 };
 
 /** The element the viewer sees: the HLS one in use while the player is on HLS. */
@@ -151,6 +165,10 @@ const hook: MatchmeshTestHook = Object.freeze({
   },
   get language() {
     return live.player?.language ?? null;
+  },
+  soundTap: () => live.mix?.tap ?? null,
+  get balance() {
+    return live.mix?.balance ?? 0;
   },
   get state() {
     return live.player?.state ?? 'closed';
@@ -279,5 +297,14 @@ export function bindVideo(video: HTMLVideoElement, ...hlsVideos: HTMLVideoElemen
     live.stopFrameCounter = null;
     if (live.video === video) live.video = null;
     if (live.hlsVideos === hlsVideos) live.hlsVideos = [];
+  };
+}
+
+/** Points the hook at the page's SoundMix. Returns the detach function. */
+export function bindSoundMix(mix: SoundMix): () => void {
+  define();
+  live.mix = mix;
+  return () => {
+    if (live.mix === mix) live.mix = null;
   };
 }

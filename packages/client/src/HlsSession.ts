@@ -9,6 +9,7 @@ import {
 } from '@matchmesh/protocol';
 import { TypedEmitter } from './emitter.ts';
 import { HLS_JS_CONFIG } from './hlsConfig.ts';
+import { watchLanguages } from './hlsLanguages.ts';
 import type { ReceivedScore, ScoreFeed } from './ScoreFeed.ts';
 import { SessionLifecycle, type SessionState, type SessionStateChange } from './SessionLifecycle.ts';
 import { baseStats, type SessionStats } from './sessionStats.ts';
@@ -67,6 +68,8 @@ export type HlsSessionOptions = {
   fetch?: typeof fetch;
   /** The viewer's commentary choice (BCP 47; null: venue sound only; undefined: none), asked when tracks are known. */
   language?: () => string | null | undefined;
+  /** How often the multivariant playlist is read again for languages that came on or left the air ('languages'). */
+  languagesPollMs?: number;
 };
 
 export type HlsSessionEvents = {
@@ -79,7 +82,16 @@ export type HlsSessionEvents = {
    * while the relay keeps saying it, so a move that failed is tried again.
    */
   draining: [string];
+  /**
+   * The relay's multivariant playlist lists other commentary languages than
+   * hls.js plays from (it read the playlist once): the player reloads HLS.
+   * Said again at each poll while they differ.
+   */
+  languages: [string[]];
 };
+
+/** See HlsSessionOptions.languagesPollMs. */
+const LANGUAGES_POLL_MS = 4000;
 
 /** How often a draining relay's header is passed on again (see 'draining'). */
 export const DRAIN_NOTICE_MS = 2000;
@@ -248,6 +260,16 @@ export class HlsSession extends TypedEmitter<HlsSessionEvents> {
       });
       hls.attachMedia(video);
       hls.loadSource(this.url);
+      this.#cleanups.push(
+        watchLanguages({
+          url: () => this.url,
+          // Compared once playing: hls.js has read the playlist's audio group (none: no commentary).
+          current: () => (this.state === 'connected' ? this.languages : null),
+          changed: (languages) => this.emit('languages', languages),
+          intervalMs: this.options.languagesPollMs ?? LANGUAGES_POLL_MS,
+          fetch: this.options.fetch ?? globalThis.fetch.bind(globalThis),
+        }),
+      );
     } else {
       video.src = this.url;
     }
@@ -263,6 +285,11 @@ export class HlsSession extends TypedEmitter<HlsSessionEvents> {
    */
   setLanguage(lang: string | null): boolean {
     return this.#selectAudio(lang);
+  }
+
+  /** The commentary languages of the audio group hls.js plays from (empty: no commentary). */
+  get languages(): string[] {
+    return (this.#hls?.audioTracks ?? []).flatMap((t) => (t.lang ? [t.lang] : []));
   }
 
   /** The language of the audio rendition playing (null: venue only or no audio group). */

@@ -74,6 +74,14 @@ export class LadderDriver implements TaskHost, HlsMoveHost {
   hlsStandby: HlsSession | null = null;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #upgradeTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The languages the HLS reload under way is made for (see newHls). */
+  #hlsReloadFor: string | undefined;
+  /**
+   * Each HLS session a reload made, with the languages it was made for: if hls.js still reads the playlist
+   * differently (a rendition it leaves out), that session does not reload again for them — no loop. A
+   * reload that failed leaves the old session current, which asks again at its next poll.
+   */
+  readonly #reloadedFor = new WeakMap<HlsSession, string>();
   readonly #stall = new StallWatch();
   readonly #warmer: HlsWarmer;
   /** The nodes' router capabilities as last heard (bootstrap, edges, a join): a new session loads its Device early. */
@@ -220,9 +228,12 @@ export class LadderDriver implements TaskHost, HlsMoveHost {
       case 'place-hls-move':
         if (this.#hls && about.nodeUrl) void moveHlsOff(this, this.#hls, about.nodeUrl);
         break;
-      case 'open-hls-move':
-        if (about.hls && about.hls === this.#hls && about.placement) void runHlsMove(this, about.hls, about.placement);
+      case 'open-hls-move': {
+        // A drain move goes where placement said; a languages reload stays on the relay (about.nodeUrl).
+        const nodeUrl = about.placement?.nodeUrl ?? about.nodeUrl;
+        if (about.hls && about.hls === this.#hls && nodeUrl) void runHlsMove(this, about.hls, nodeUrl);
         break;
+      }
       case 'swap-hls':
         this.#swapHls(effect.why);
         break;
@@ -390,9 +401,11 @@ export class LadderDriver implements TaskHost, HlsMoveHost {
       token: this.options.token,
       scoreFeed: this.#scores,
       ...(this.options.hlsFactory ? { hlsFactory: this.options.hlsFactory } : {}),
+      ...(this.options.hlsLanguagesPollMs ? { languagesPollMs: this.options.hlsLanguagesPollMs } : {}),
       // The viewer's language picks the HLS audio rendition too.
       ...(this.options.language ? { language: this.options.language } : {}),
     });
+    if (this.ladder.hlsReload && this.#hlsReloadFor !== undefined) this.#reloadedFor.set(hls, this.#hlsReloadFor);
     hls.on('score', (score) => this.#emit('score', score));
     hls.on('warning', (error) => this.#emit('warning', error));
     hls.on('state', (change) => {
@@ -407,6 +420,12 @@ export class LadderDriver implements TaskHost, HlsMoveHost {
     });
     hls.on('draining', (target) => {
       if (hls === this.#hls && !this.closed) this.dispatch({ type: 'hls-drain', target }, { hls, nodeUrl: target });
+    });
+    hls.on('languages', (languages) => {
+      const key = languages.join();
+      if (hls !== this.#hls || this.closed || key === this.#reloadedFor.get(hls)) return;
+      this.#hlsReloadFor = key;
+      this.dispatch({ type: 'hls-languages' }, { hls, nodeUrl: hls.options.nodeUrl });
     });
     return hls;
   }

@@ -178,6 +178,18 @@ export class Player extends TypedEmitter<PlayerEvents> {
   }
 
   /**
+   * The commentary languages on offer: the WebRTC session's commentary tracks, or on HLS the audio group
+   * hls.js plays from (it follows languages that come on or leave the air by reloading HLS).
+   */
+  get languages(): string[] {
+    if (this.path === 'hls') return this.#driver.hls?.languages ?? [];
+    const langs = (this.#driver.session?.consumers ?? []).flatMap((c) =>
+      c.source === 'commentary' && c.lang ? [c.lang] : [],
+    );
+    return [...new Set(langs)];
+  }
+
+  /**
    * The viewer's language menu: one language (BCP 47) or null for the venue sound only; kept for every
    * session (WebRTC: the node sends that track; HLS: hls.js plays that audio rendition).
    */

@@ -53,6 +53,8 @@ export type PlayerOptions = Omit<WebRtcSessionOptions, 'scoreFeed'> & {
   upgradeRetry?: { initialDelayMs?: number; maxDelayMs?: number };
   /** hls.js (or a fake in tests); defaults to a dynamic import of hls.js. */
   hlsFactory?: HlsFactory;
+  /** How often an HLS session reads the multivariant playlist again for commentary languages (default 4 s). */
+  hlsLanguagesPollMs?: number;
 };
 
 /** Player-level stats: the session's plus where the player is and why. */

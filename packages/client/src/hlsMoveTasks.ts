@@ -68,8 +68,8 @@ export async function moveHlsOff(host: HlsMoveHost, from: HlsSession, target: st
  * ladder swaps at once and the new session starts in the old one's element
  * (a short stall: nothing can play the new relay meanwhile).
  */
-export async function runHlsMove(host: HlsMoveHost, from: HlsSession, placement: Placement): Promise<void> {
-  const next = host.newHls(placement.nodeUrl);
+export async function runHlsMove(host: HlsMoveHost, from: HlsSession, nodeUrl: string): Promise<void> {
+  const next = host.newHls(nodeUrl);
   host.hlsStandby = next;
   const spare = host.surface.prepareSpare();
   if (!spare) {
@@ -82,7 +82,7 @@ export async function runHlsMove(host: HlsMoveHost, from: HlsSession, placement:
   if (!playing) {
     host.hlsStandby = null;
     next.close('move failed');
-    const message = `HLS drain move to ${placement.nodeUrl} failed: ${next.reason}`;
+    const message = `HLS ${host.ladder.hlsReload ? 'reload' : 'drain move'} to ${nodeUrl} failed: ${next.reason}`;
     host.dispatch({ type: 'move-failed', message, current: true });
     return;
   }

@@ -80,8 +80,12 @@ export {
   signalingUrl,
   type WebSocketConstructor,
 } from './SignalingClient.ts';
+<<<<<<< HEAD
 export { Talkback, type TalkbackEvents, type TalkbackTrack } from './Talkback.ts';
 export { TalkbackPlayout } from './TalkbackPlayout.ts';
+=======
+export { balanceGains, SoundMix, type SoundTrack } from './SoundMix.ts';
+>>>>>>> vaudio
 export {
   type SessionState,
   type SessionStateChange,

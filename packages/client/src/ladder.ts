@@ -46,8 +46,10 @@ export type LadderState = {
   upgradeAttempt: number;
   /** The current session reached 'connected': its loss is a failover, not a retry. */
   played: boolean;
-  /** A second session being prepared: a drain move, an upgrade from HLS, or an HLS drain move. */
+  /** A second session being prepared: a drain move, an upgrade from HLS, or an HLS drain move (or reload). */
   standby: 'none' | 'move' | 'upgrade' | 'hls-move';
+  /** The 'hls-move' standby is a reload on the same relay (other commentary languages), not a move. */
+  hlsReload: boolean;
   /** Seconds behind live the viewer rewound to (0: live). */
   behindLive: number;
   /** Why HLS plays (the reason of its 'state' events), and the failure or request behind it. */
@@ -103,6 +105,8 @@ export type LadderEvent =
   | { type: 'hls-drain'; target: string }
   /** Placement for an HLS drain move arrived; `sameNode`: nowhere else to go. */
   | { type: 'hls-move-placed'; sameNode: boolean; target: string }
+  /** The HLS relay lists other commentary languages than the playing hls.js knows (it reads the playlist once). */
+  | { type: 'hls-languages' }
   /** The HLS move's session presents frames in the spare element (or, without one, is ready to take the old one's). */
   | { type: 'hls-move-ready'; connected: boolean }
   | { type: 'retry-due' }
@@ -176,6 +180,7 @@ export function initialLadder(): LadderState {
     upgradeAttempt: 0,
     played: false,
     standby: 'none',
+    hlsReload: false,
     behindLive: 0,
     hlsReason: '',
     hlsWhy: '',

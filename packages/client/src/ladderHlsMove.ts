@@ -1,7 +1,8 @@
 import type { Row, Step } from './ladder.ts';
 
 /*
- * The HLS rung's drain move, as rows of the ladder's table (ladder.ts). A
+ * The HLS rung's drain move (and its reload on the same relay when the
+ * commentary languages change), as rows of the ladder's table (ladder.ts). A
  * draining relay says so on every HLS answer; the player then plays another
  * relay of the region in a second hls.js on the spare (hidden) element and
  * swaps it in once it presents frames — make before break, as the WebRTC
@@ -11,12 +12,13 @@ import type { Row, Step } from './ladder.ts';
  * shared 'move-failed' row; the relay's next drain notice tries again.
  */
 
-/** The move's session becomes the HLS session (its element shown, the old one closed). */
+/** The move's session becomes the HLS session (its element shown, the old one closed). A reload is no move. */
 function swap(s: Step, why: string, connected: boolean): void {
-  const { hlsReason } = s.next;
-  s.set({ standby: 'none', moves: s.next.moves + 1 })
-    .do({ do: 'swap-hls', why })
-    .report(connected ? 'connected' : 'connecting', 'hls', `${hlsReason} (${why})`);
+  const { hlsReason, hlsReload } = s.next;
+  const label = hlsReload ? `reloaded: ${why === 'moved' ? 'languages changed' : why}` : why;
+  s.set({ standby: 'none', hlsReload: false, moves: s.next.moves + (hlsReload ? 0 : 1) })
+    .do({ do: 'swap-hls', why: label })
+    .report(connected ? 'connected' : 'connecting', 'hls', `${hlsReason} (${label})`);
 }
 
 /** The relay being left failed before the move was ready: the move's session takes over at once. */
@@ -36,8 +38,16 @@ export const hlsMoveRows: Row = {
       return;
     }
     // Reported first: without a spare element the move is ready (and reports) at once.
-    s.set({ standby: 'hls-move' })
+    s.set({ standby: 'hls-move', hlsReload: false })
       .report(s.next.status, 'hls', `${s.next.hlsReason}; moving: relay draining`)
+      .do({ do: 'open-hls-move' });
+  },
+  'hls-languages': (s) => {
+    // hls.js read the multivariant playlist once: a second one on the same relay reads the new audio group,
+    // swapped in once it plays in step, as a drain move. A move under way reads it anyway.
+    if (s.next.standby !== 'none') return;
+    s.set({ standby: 'hls-move', hlsReload: true })
+      .report(s.next.status, 'hls', `${s.next.hlsReason}; reloading: commentary languages changed`)
       .do({ do: 'open-hls-move' });
   },
   'hls-move-ready': (s, e) => {

@@ -171,7 +171,7 @@ afterEach(async () => {
 });
 
 /** A Player on HLS from the fake node (its WebRTC failed), with three video elements and scripted hls.js. */
-async function playerOnHls(elements: 2 | 3 = 3) {
+async function playerOnHls(elements: 2 | 3 = 3, hlsLanguagesPollMs?: number) {
   node = await new FakeNode().start();
   const device = fakeDevice();
   const instances: FakeHls[] = [];
@@ -184,6 +184,7 @@ async function playerOnHls(elements: 2 | 3 = 3) {
     placement: false,
     // WebRTC is not retried in the background during these tests.
     upgradeRetry: { initialDelayMs: 60_000, maxDelayMs: 60_000 },
+    ...(hlsLanguagesPollMs ? { hlsLanguagesPollMs } : {}),
     hlsFactory: async (config) => {
       const hls = new FakeHls(config);
       instances.push(hls);
@@ -337,5 +338,72 @@ describe('Player: a drain moves a playing HLS viewer (make before break)', () =>
     hlsVideo.tick(0.5);
     expect(player.state).toBe('connected');
     expect(player.hls?.options.nodeUrl).toBe('http://relay-b:8081');
+  });
+});
+
+describe('Player: commentary languages that change during an HLS session', () => {
+  const group = (langs: string[]) =>
+    [
+      '#EXTM3U',
+      '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio",NAME="Venue sound only",DEFAULT=YES,URI="t/x/audio/media.m3u8"',
+      ...langs.map((l) => `#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio",LANGUAGE="${l}",NAME="${l}",URI="a-${l}.m3u8"`),
+      '#EXT-X-STREAM-INF:BANDWIDTH=1,AUDIO="audio"',
+      't/x/v0/media.m3u8',
+    ].join('\n');
+
+  it('reloads HLS on the same relay (make before break, not a move) when the playlist lists a new language', async () => {
+    let listed = ['en'];
+    const scores = scoresFetch(() => ({}));
+    vi.stubGlobal('fetch', (async (url: string | URL | Request, init?: RequestInit) =>
+      String(url).includes('index.m3u8') ? new Response(group(listed)) : scores(url, init)) as typeof fetch);
+    const { player, instances, spare } = await playerOnHls(3, 30);
+    const old = instances[0]!;
+    // hls.js read the playlist once: venue + en.
+    Object.assign(old, { audioTracks: [{ name: 'Venue sound only' }, { name: 'en', lang: 'en' }], audioTrack: 0 });
+    expect(player.languages).toEqual(['en']);
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    expect(instances).toHaveLength(1);
+
+    listed = ['en', 'fr'];
+    await expect.poll(() => instances.length).toBe(2);
+    const next = instances[1]!;
+    expect(next.source).toBe(old.source);
+    expect(next.media).toBe(spare);
+    expect(player.reason).toBe('fallback: ice-failed; reloading: commentary languages changed');
+    Object.assign(next, {
+      audioTracks: [{ name: 'Venue sound only' }, { name: 'en', lang: 'en' }, { name: 'fr', lang: 'fr' }],
+      audioTrack: 0,
+    });
+    await playUntil(spare, () => shows(player, spare));
+    expect(old.destroyed).toBe(true);
+    expect(player.languages).toEqual(['en', 'fr']);
+    expect(player.moves.moves).toBe(0);
+    expect(player.reason).toBe('fallback: ice-failed (reloaded: languages changed)');
+    // The viewer picks the new language: hls.js plays its rendition.
+    await player.setLanguage('fr');
+    expect((next as HlsLike).audioTrack).toBe(2);
+    expect(player.language).toBe('fr');
+  });
+
+  it('a reload that fails is tried again at the next poll; a reloaded hls.js that still differs does not loop', async () => {
+    const listed = ['en', 'fr'];
+    const scores = scoresFetch(() => ({}));
+    vi.stubGlobal('fetch', (async (url: string | URL | Request, init?: RequestInit) =>
+      String(url).includes('index.m3u8') ? new Response(group(listed)) : scores(url, init)) as typeof fetch);
+    const warnings: string[] = [];
+    const { player, instances, spare } = await playerOnHls(3, 30);
+    player.on('warning', (error) => warnings.push(error.message));
+    Object.assign(instances[0]!, { audioTracks: [{ name: 'Venue sound only' }, { name: 'en', lang: 'en' }] });
+    await expect.poll(() => instances.length).toBe(2);
+    instances[1]!.fire('hlsError', { fatal: true, details: 'manifestLoadError' });
+    await expect.poll(() => warnings.some((w) => w.startsWith('HLS reload to '))).toBe(true);
+    // The old session is still the player's: its next poll asks again.
+    await expect.poll(() => instances.length).toBe(3);
+    // This one plays but hls.js leaves fr out: swapped in, and no further reload for the same languages.
+    Object.assign(instances[2]!, { audioTracks: [{ name: 'Venue sound only' }, { name: 'en', lang: 'en' }] });
+    await playUntil(spare, () => shows(player, spare));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(instances).toHaveLength(3);
+    expect(player.moves.moves).toBe(0);
   });
 });

@@ -440,7 +440,7 @@ const cases: Record<string, Case[]> = {
       name: 'another relay: a second HLS session there, in the spare element',
       state: { status: 'connected', hlsReason: 'fallback: ice-failed' },
       event: { type: 'hls-move-placed', sameNode: false, target: 'http://relay-b' },
-      next: at('hls', { standby: 'hls-move' }),
+      next: at('hls', { standby: 'hls-move', hlsReload: false }),
       effects: [r('connected', 'hls', 'fallback: ice-failed; moving: relay draining'), { do: 'open-hls-move' }],
     },
     {
@@ -450,7 +450,36 @@ const cases: Record<string, Case[]> = {
       effects: [{ do: 'warn', message: 'relay draining (to http://relay-a) but no other relay to move HLS to' }],
     },
   ],
+  'hls × hls-languages': [
+    {
+      name: 'other languages on the relay: a second hls.js there, a reload (not a move)',
+      state: { status: 'connected', hlsReason: 'fallback: ice-failed' },
+      event: { type: 'hls-languages' },
+      next: at('hls', { standby: 'hls-move', hlsReload: true }),
+      effects: [
+        r('connected', 'hls', 'fallback: ice-failed; reloading: commentary languages changed'),
+        { do: 'open-hls-move' },
+      ],
+    },
+    {
+      name: 'a move under way reads the new playlist anyway: nothing',
+      state: { standby: 'hls-move', hlsReload: false },
+      event: { type: 'hls-languages' },
+      next: at('hls', { standby: 'hls-move', hlsReload: false }),
+      effects: [],
+    },
+  ],
   'hls × hls-move-ready': [
+    {
+      name: 'the reload plays: swapped in, not counted as a move',
+      state: { standby: 'hls-move', hlsReload: true, hlsReason: 'fallback: ice-failed' },
+      event: { type: 'hls-move-ready', connected: true },
+      next: at('hls', { standby: 'none', hlsReload: false, moves: 0 }),
+      effects: [
+        { do: 'swap-hls', why: 'reloaded: languages changed' },
+        r('connected', 'hls', 'fallback: ice-failed (reloaded: languages changed)'),
+      ],
+    },
     {
       name: 'the new relay presents frames: swapped in, counted as a move',
       state: { standby: 'hls-move', hlsReason: 'fallback: ice-failed' },

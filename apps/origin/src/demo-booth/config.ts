@@ -68,6 +68,25 @@ export function parseBoothConfig(env: Record<string, string | undefined>): Booth
   };
 }
 
+/** The tone's peak amplitude (of full scale): −12 dBFS. */
+const TONE_AMPLITUDE = 0.25;
+/** RFC 6464's floor: level 127 is −127 dBov, silence. */
+const SILENCE_DBOV = 127;
+
+/**
+ * The RFC 6464 audio level (0–127, in −dBov) of the 20 ms packet `seconds`
+ * into the tone ffmpeg makes (toneFfmpegArgs): the booth knows what it says,
+ * so it labels each packet without decoding it. While the beep is on, the
+ * sine's RMS (amplitude/√2, −15 dBov as Chromium would measure it); between
+ * beeps, silence. mediasoup's AudioLevelObserver (the node's booth level in
+ * /ops) reads only this header.
+ */
+export function toneLevel(c: Pick<BoothConfig, 'beepsPerSecond'>, seconds: number): number {
+  const phase = (seconds * c.beepsPerSecond) % 1;
+  if (phase >= 0.5) return SILENCE_DBOV;
+  return Math.round(-20 * Math.log10(TONE_AMPLITUDE / Math.SQRT2));
+}
+
 /**
  * ffmpeg: a pulsing sine (on for half of each beep period, amplitude 0.25 =
  * −12 dBFS) → mono Opus 20 ms (what a browser booth sends) →
@@ -77,12 +96,14 @@ export function parseBoothConfig(env: Record<string, string | undefined>): Booth
  */
 export function toneFfmpegArgs(c: BoothConfig, rtpPort: number, payloadType: number, ssrc: number): string[] {
   // Commas escaped: unescaped they would separate filters in the lavfi graph.
-  const expr = `0.25*sin(2*PI*${c.toneHz}*t)*lt(mod(t*${c.beepsPerSecond}\\,1)\\,0.5)`;
+  const expr = `${TONE_AMPLITUDE}*sin(2*PI*${c.toneHz}*t)*lt(mod(t*${c.beepsPerSecond}\\,1)\\,0.5)`;
   return [
     ...['-hide_banner', '-loglevel', 'error', '-nostdin', '-re'],
     ...['-f', 'lavfi', '-i', `aevalsrc=${expr}:s=48000:c=mono`],
     ...['-c:a', 'libopus', '-b:a', '32k', '-application', 'voip', '-frame_duration', '20', '-ac', '1'],
-    ...['-f', 'rtp', '-payload_type', String(payloadType), '-ssrc', String(ssrc)],
+    // skip_rtcp: the muxer's sender reports go to port + 1, where nothing listens; the ICMP unreachable fails
+    // the connected socket's next write and ffmpeg exits ~5 s in (werift sends the voice's RTCP itself).
+    ...['-f', 'rtp', '-rtpflags', 'skip_rtcp', '-payload_type', String(payloadType), '-ssrc', String(ssrc)],
     `rtp://127.0.0.1:${rtpPort}?pkt_size=1200&connect=1`,
   ];
 }

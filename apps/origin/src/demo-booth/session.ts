@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import type { TransportInfo } from '@matchmesh/protocol';
-import { MediaStreamTrack, RTCPeerConnection, type RTCRtpSender } from 'werift';
+import { MediaStreamTrack, RTCPeerConnection, type RTCRtpSender, RtpPacket, useAudioLevelIndication } from 'werift';
 import WebSocket from 'ws';
 import { AUDIO_PAYLOAD_TYPE, audioCodec, headerExtensions } from '../codecs.ts';
 
@@ -15,6 +15,15 @@ import { AUDIO_PAYLOAD_TYPE, audioCodec, headerExtensions } from '../codecs.ts';
 
 /** 'MMC\x01': recognisable in a capture. */
 export const BOOTH_SSRC = 0x4d4d4301;
+
+/** RFC 6464: each packet's level, read by the node's AudioLevelObserver (the booth's level in /ops). */
+export const AUDIO_LEVEL_URI = 'urn:ietf:params:rtp-hdrext:ssrc-audio-level';
+
+/** The id the offer gave `uri` (undefined: not offered). */
+function extmapId(sdp: string, uri: string): number | undefined {
+  const m = new RegExp(`^a=extmap:(\\d+) ${uri}\\s*$`, 'm').exec(sdp);
+  return m ? Number(m[1]) : undefined;
+}
 
 type Pending = { resolve(v: unknown): void; reject(e: Error): void };
 
@@ -69,7 +78,8 @@ class Signaling {
 /** The remote (answer) SDP for a send-only audio m-line, from the node's transport info. */
 export function answerSdp(offer: string, t: TransportInfo): string {
   const mid = /^a=mid:(\S+)/m.exec(offer)?.[1] ?? '0';
-  const extmap = /^a=extmap:(\d+) urn:ietf:params:rtp-hdrext:sdes:mid/m.exec(offer)?.[1];
+  const extmap = extmapId(offer, 'urn:ietf:params:rtp-hdrext:sdes:mid');
+  const level = extmapId(offer, AUDIO_LEVEL_URI);
   const fp = t.dtlsParameters.fingerprints.find((f) => f.algorithm === 'sha-256') ?? t.dtlsParameters.fingerprints[0];
   if (!fp) throw new Error('node transport has no DTLS fingerprint');
   const candidates = t.iceCandidates.map(
@@ -96,6 +106,7 @@ export function answerSdp(offer: string, t: TransportInfo): string {
     `a=rtpmap:${AUDIO_PAYLOAD_TYPE} opus/48000/2`,
     `a=fmtp:${AUDIO_PAYLOAD_TYPE} minptime=10;useinbandfec=1;usedtx=1`,
     ...(extmap ? [`a=extmap:${extmap} urn:ietf:params:rtp-hdrext:sdes:mid`] : []),
+    ...(level ? [`a=extmap:${level} ${AUDIO_LEVEL_URI}`] : []),
     ...candidates,
     'a=end-of-candidates',
     '',
@@ -109,12 +120,17 @@ export interface BoothSessionOptions {
   connectTimeoutMs: number;
 }
 
-/** A live commentator connection: `sendRtp` forwards Opus RTP (any SSRC/PT: werift rewrites both). */
+/**
+ * A live commentator connection: `sendRtp` forwards Opus RTP (any SSRC/PT:
+ * werift rewrites both), labelled with the packet's audio level.
+ */
 export class BoothSession {
   readonly #signaling: Signaling;
   readonly #pc: RTCPeerConnection;
   readonly #sender: RTCRtpSender;
   #dead = false;
+  /** The audio level extension's id in the negotiated m-line (undefined: none). */
+  #levelExtId: number | undefined;
   #onDead: (reason: string) => void = () => {};
   producerId: string | undefined;
 
@@ -125,7 +141,7 @@ export class BoothSession {
     this.#signaling = new Signaling(url.toString());
     this.#pc = new RTCPeerConnection({
       codecs: { audio: [audioCodec()], video: [] },
-      headerExtensions: { audio: headerExtensions().audio, video: [] },
+      headerExtensions: { audio: [...headerExtensions().audio, useAudioLevelIndication()], video: [] },
       bundlePolicy: 'max-bundle',
       iceAdditionalHostAddresses: ['127.0.0.1'],
     });
@@ -163,7 +179,8 @@ export class BoothSession {
         dtlsParameters: { role: 'client', fingerprints: [{ algorithm: fp[1], value: fp[2] }] },
       });
       const mid = /^a=mid:(\S+)/m.exec(offer)?.[1] ?? '0';
-      const extmap = /^a=extmap:(\d+) urn:ietf:params:rtp-hdrext:sdes:mid/m.exec(offer)?.[1];
+      const extmap = extmapId(offer, 'urn:ietf:params:rtp-hdrext:sdes:mid');
+      this.#levelExtId = extmapId(offer, AUDIO_LEVEL_URI);
       const cname = /^a=ssrc:\d+ cname:(\S+)/m.exec(offer)?.[1] ?? 'demo-booth';
       const produced = await this.#signaling.request<{ id: string }>('produce', {
         transportId: transport.id,
@@ -180,7 +197,10 @@ export class BoothSession {
               rtcpFeedback: [],
             },
           ],
-          headerExtensions: extmap ? [{ uri: 'urn:ietf:params:rtp-hdrext:sdes:mid', id: Number(extmap) }] : [],
+          headerExtensions: [
+            ...(extmap ? [{ uri: 'urn:ietf:params:rtp-hdrext:sdes:mid', id: extmap }] : []),
+            ...(this.#levelExtId ? [{ uri: AUDIO_LEVEL_URI, id: this.#levelExtId }] : []),
+          ],
           encodings: [{ ssrc: BOOTH_SSRC }],
           rtcp: { cname, reducedSize: true },
         },
@@ -206,9 +226,21 @@ export class BoothSession {
     }
   }
 
-  sendRtp(packet: Buffer): void {
+  /** `level`: RFC 6464's 0–127 (−dBov; 127 silence), sent with the voice-activity bit when not silent. */
+  sendRtp(packet: Buffer, level?: number): void {
     if (this.#dead || this.#pc.connectionState !== 'connected') return;
-    this.#sender.sendRtp(packet).catch(() => {});
+    let rtp: RtpPacket;
+    try {
+      rtp = RtpPacket.deSerialize(packet);
+    } catch {
+      return;
+    }
+    if (level !== undefined && this.#levelExtId) {
+      const byte = (level < 127 ? 0x80 : 0) | Math.max(0, Math.min(127, Math.round(level)));
+      rtp.header.extension = true;
+      rtp.header.extensions.push({ id: this.#levelExtId, payload: Buffer.from([byte]) });
+    }
+    this.#sender.sendRtp(rtp).catch(() => {});
   }
 
   close(): void {

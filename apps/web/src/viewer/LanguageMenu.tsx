@@ -1,6 +1,7 @@
-import type { Player } from '@matchmesh/client';
+import type { Player, SoundMix } from '@matchmesh/client';
 import { languageName } from '@matchmesh/protocol';
 import { useEffect, useState } from 'react';
+import { BalanceControl } from './BalanceControl.tsx';
 
 const STORAGE_KEY = 'matchmesh.language';
 /** The menu's value for "venue sound only". */
@@ -13,29 +14,28 @@ function remembered(): string | null | undefined {
   return v === VENUE ? null : v;
 }
 
-/** Languages whose commentary track the session consumes. */
-function languagesOf(player: Player): string[] {
-  const langs = (player.session?.consumers ?? []).flatMap((c) => (c.source === 'commentary' && c.lang ? [c.lang] : []));
-  return [...new Set(langs)];
-}
-
 /**
- * The commentary menu on WebRTC: each language on air (by its own name) and
- * "Venue sound only". The node sends the chosen language's track alone; the
+ * The commentary menu: each language on air (by its own name) and "Venue
+ * sound only". On WebRTC the node sends the chosen language's track alone; on
+ * HLS hls.js plays that audio rendition (a language that comes on air later is
+ * added when the player reloads HLS). The
  * choice is remembered across visits and kept by every session of the player.
- * Hidden while no commentary is on air.
+ * With a language heard, the commentary/venue balance beside it. Hidden while
+ * no commentary is on air.
  */
-export function LanguageMenu({ player }: { player: Player | null }) {
+export function LanguageMenu({ player, mix }: { player: Player | null; mix: SoundMix | null }) {
   const [languages, setLanguages] = useState<string[]>([]);
   const [chosen, setChosen] = useState<string>(VENUE);
+  const [onHls, setOnHls] = useState(false);
 
   useEffect(() => {
     if (!player) return;
     const wanted = remembered();
     if (wanted !== undefined) void player.setLanguage(wanted).catch(() => undefined);
     const refresh = () => {
-      setLanguages(languagesOf(player));
+      setLanguages(player.languages);
       setChosen(player.language ?? VENUE);
+      setOnHls(player.path === 'hls');
     };
     refresh();
     player.on('media', refresh);
@@ -57,16 +57,19 @@ export function LanguageMenu({ player }: { player: Player | null }) {
       .catch(() => undefined);
   };
   return (
-    <label className="language-menu">
-      <span>Commentary</span>
-      <select data-testid="language" value={chosen} onChange={(e) => choose(e.target.value)}>
-        {languages.map((l) => (
-          <option key={l} value={l}>
-            {languageName(l)}
-          </option>
-        ))}
-        <option value={VENUE}>Venue sound only</option>
-      </select>
-    </label>
+    <>
+      <label className="language-menu">
+        <span>Commentary</span>
+        <select data-testid="language" value={chosen} onChange={(e) => choose(e.target.value)}>
+          {languages.map((l) => (
+            <option key={l} value={l}>
+              {languageName(l)}
+            </option>
+          ))}
+          <option value={VENUE}>Venue sound only</option>
+        </select>
+      </label>
+      {mix && chosen !== VENUE ? <BalanceControl mix={mix} onHls={onHls} /> : null}
+    </>
   );
 }

@@ -9,6 +9,7 @@ import { StatsPanel } from './StatsPanel.tsx';
 import { StatusBadge } from './StatusBadge.tsx';
 import { type PlayerParams, usePlayer } from './usePlayer.ts';
 import { pageToken, useSession } from './useSession.ts';
+import { useSoundMix } from './useSoundMix.ts';
 
 /**
  * `?stream=match&token=...` plus, optionally, `&region=eu` (play from that
@@ -55,6 +56,8 @@ export function ViewerPage() {
   const hlsSpareRef = useRef<HTMLVideoElement>(null);
   const [muted, setMuted] = useState(true);
   const [blocked, setBlocked] = useState(false);
+  // The WebRTC sound plays through WebAudio (commentary/venue balance); its element stays muted.
+  const mix = useSoundMix(player, muted, path);
 
   // Keep the video element attached to whatever the player is playing.
   useEffect(() => {
@@ -82,8 +85,11 @@ export function ViewerPage() {
 
   useEffect(() => {
     // The hidden HLS spare stays muted: the player gives it the viewer's setting when it swaps it in.
-    for (const video of [videoRef.current, player?.hlsElement ?? hlsRef.current]) if (video) video.muted = muted;
-  }, [muted, player]);
+    // The WebRTC element stays muted when the SoundMix plays its sound (without WebAudio it plays it itself).
+    const hls = player?.hlsElement ?? hlsRef.current;
+    if (hls) hls.muted = muted;
+    if (videoRef.current) videoRef.current.muted = mix ? true : muted;
+  }, [muted, player, mix]);
 
   if ('error' in params || sessionError) {
     return (
@@ -102,9 +108,11 @@ export function ViewerPage() {
 
   const unmute = () => {
     setMuted(false);
+    // Within the click (a user gesture): the SoundMix's AudioContext may start.
+    void mix?.resume().catch(() => undefined);
     for (const video of [videoRef.current, player?.hlsElement ?? hlsRef.current]) {
       if (!video) continue;
-      video.muted = false;
+      video.muted = video === videoRef.current && mix !== null;
       if (!video.srcObject && !video.src) continue;
       void video.play().then(
         () => setBlocked(false),
@@ -139,7 +147,7 @@ export function ViewerPage() {
         <div className="controls">
           <ReplayBar player={player} behindLive={behindLive} />
           <QualityMenu player={player} video={videoRef} />
-          <LanguageMenu player={player} />
+          <LanguageMenu player={player} mix={mix} />
         </div>
         {muted || blocked ? (
           <button type="button" className="unmute" data-testid="unmute" onClick={unmute}>
