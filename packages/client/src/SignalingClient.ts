@@ -13,6 +13,7 @@ import {
   type SignalingRequests,
   TransportInfo,
   VideoLayersInfo,
+  ViewDelayResponse,
 } from '@matchmesh/protocol';
 import { z } from 'zod';
 import { TypedEmitter } from './emitter.ts';
@@ -35,6 +36,7 @@ const ResponseSchemas = {
   restartIce: RestartIceResponse,
   setLayers: VideoLayersInfo,
   setLanguage: SetLanguageResponse,
+  viewDelay: ViewDelayResponse,
 } satisfies Record<SignalingMethod, z.ZodType>;
 
 /** Request body as the caller writes it (schema defaults may be omitted). */

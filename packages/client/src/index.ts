@@ -23,6 +23,13 @@ export {
   type CommentaryPublisherOptions,
   type CommentaryState,
 } from './CommentaryPublisher.ts';
+export {
+  COMMENTARY_PLAYOUT_MS,
+  programPlayoutMs,
+  RecentAverage,
+  ViewDelayMeter,
+  viewDelayOf,
+} from './commentaryAlignment.ts';
 export { TypedEmitter, type Unsubscribe } from './emitter.ts';
 export {
   SignalingClientError,

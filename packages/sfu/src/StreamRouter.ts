@@ -38,6 +38,8 @@ interface StreamRouterEvents {
   programchanged: [];
   /** A score update passed validation and de-duplication and went out to viewers. */
   score: [update: ScoreUpdate];
+  /** How late a language's commentary is against the picture moved (ms per language; the booth's). */
+  commentarydelays: [delays: Record<string, number>];
   close: [];
 }
 
@@ -243,10 +245,21 @@ export class StreamRouter extends EventEmitter<StreamRouterEvents> implements St
    */
   async addVoice(voice: types.Producer, lang: string): Promise<void> {
     if (this.#closed) throw new Error(`stream "${this.stream}" is closed`);
-    this.#booth ??= new CommentaryBooth(this.router, this.#boothOptions, this.#log, (track) =>
-      this.addCommentary(track),
-    );
+    if (!this.#booth) {
+      this.#booth = new CommentaryBooth(this.router, this.#boothOptions, this.#log, (track) =>
+        this.addCommentary(track),
+      );
+      this.#booth.onDelays = (delays) => this.emit('commentarydelays', delays);
+    }
     await this.#booth.addVoice(voice, lang);
+  }
+
+  /**
+   * How late each language's commentary reaches viewers against the picture it reacts to (ms): the booth's
+   * measure on the stream's ingest; none elsewhere (alignment.ts).
+   */
+  commentaryDelays(): Record<string, number> {
+    return this.#booth?.delays() ?? {};
   }
 
   /**

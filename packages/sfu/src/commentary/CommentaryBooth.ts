@@ -1,5 +1,6 @@
 import type { types } from 'mediasoup';
 import type { Logger } from '../logger.ts';
+import { delayMoved, languageDelayMs, type ViewDelay, voiceDelayMs } from './alignment.ts';
 import { BoothMonitor } from './BoothMonitor.ts';
 import { LanguageMixer, type MixerOptions } from './LanguageMixer.ts';
 
@@ -30,6 +31,12 @@ export class CommentaryBooth {
   readonly #onTrack: (track: types.Producer) => void;
   readonly #mixers = new Map<string, Promise<LanguageMixer>>();
   readonly #linger = new Map<string, NodeJS.Timeout>();
+  /** Each voice's language and how late its reactions reach the track (alignment.ts), once reported. */
+  readonly #voiceDelays = new Map<string, { lang: string; delayMs: number }>();
+  /** The delay per language last published (viewers' playout follows it). */
+  #published: Record<string, number> = {};
+  /** Called with every language's delay when one of them moved. */
+  onDelays: ((delays: Record<string, number>) => void) | undefined;
   /** Ops' view of the voices: level, loss, RTT per commentator. */
   readonly monitor: BoothMonitor;
   #closed = false;
@@ -57,8 +64,27 @@ export class CommentaryBooth {
     // Its linger ran out while we waited: a new mixer for the language.
     if (mixer.closed) return this.addVoice(voice, lang);
     await mixer.addVoice(voice);
-    voice.observer.once('close', () => this.#maybeLinger(mixer));
+    voice.observer.once('close', () => {
+      this.#maybeLinger(mixer);
+      if (this.#voiceDelays.delete(voice.id)) this.#publishDelays();
+    });
     await this.monitor.add(voice, lang);
+  }
+
+  /**
+   * A commentator's view delay, as their booth page measured it: their voice's delay against the picture is
+   * that plus half the round trip plus the voice's path (alignment.ts); the language's is its slowest voice's.
+   * Answers the language's delay now (ms).
+   */
+  setViewDelay(voiceId: string, lang: string, view: ViewDelay): number {
+    this.#voiceDelays.set(voiceId, { lang, delayMs: voiceDelayMs(view) });
+    this.#publishDelays();
+    return this.#published[lang] ?? 0;
+  }
+
+  /** How late each language's commentary is against the picture (ms), as last published. */
+  delays(): Record<string, number> {
+    return { ...this.#published };
   }
 
   close(): void {
@@ -89,6 +115,25 @@ export class CommentaryBooth {
       }, forget);
     }
     return pending;
+  }
+
+  #publishDelays(): void {
+    const byLang = new Map<string, number[]>();
+    for (const { lang, delayMs } of this.#voiceDelays.values())
+      byLang.set(lang, [...(byLang.get(lang) ?? []), delayMs]);
+    const next: Record<string, number> = {};
+    let moved = false;
+    for (const [lang, delays] of byLang) {
+      const delay = languageDelayMs(delays);
+      const previous = this.#published[lang];
+      next[lang] = delayMoved(previous, delay) ? delay : (previous ?? delay);
+      moved ||= next[lang] !== previous;
+    }
+    moved ||= Object.keys(this.#published).some((lang) => !(lang in next));
+    if (!moved) return;
+    this.#published = next;
+    this.#log.info({ delays: next }, 'commentary delay against the picture');
+    this.onDelays?.({ ...next });
   }
 
   /** The language's last commentator left: its track stays for the linger, then goes off air. */
