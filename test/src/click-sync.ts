@@ -84,7 +84,11 @@ export async function installFrameReader(page: Page): Promise<void> {
       };
       const video = document.querySelector('video[data-testid="video"]') as HTMLVideoElement;
       const waiting: { frame: number; resolve: (v: { frame: number; at: number }) => void }[] = [];
-      window.__mmClickAtFrame = (frame) => new Promise((resolve) => waiting.push({ frame, resolve }));
+      window.__mmClickAtFrame = (frame) =>
+        new Promise((resolve, reject) => {
+          waiting.push({ frame, resolve });
+          setTimeout(() => reject(new Error(`frame ${frame} not presented within 10 s`)), 10_000);
+        });
       let generation = 0;
       let lastCallback = performance.now();
       const loop = (gen: number) =>
@@ -100,7 +104,7 @@ export async function installFrameReader(page: Page): Promise<void> {
             const data = ctx.getImageData(0, 0, bits * 4, 8).data;
             const frame = row(data, 2);
             const clock = row(data, 6);
-            const due = waiting.findIndex((w) => frame >= w.frame && frame - w.frame < 30);
+            const due = waiting.findIndex((w) => frame >= w.frame);
             if (due >= 0) {
               (window as unknown as { __mmClick: () => void }).__mmClick();
               waiting.splice(due, 1)[0]!.resolve({ frame, at });
@@ -130,11 +134,16 @@ export function seenFrames(page: Page): Promise<SeenFrame[]> {
 
 /**
  * Listens on the viewer page's commentary track of `lang` (an AudioWorklet): each onset — a sample above
- * −20 dBFS 300 ms or more after the last one — goes into `window.__mmHeard` as the wall time its sample leaves the
- * page's audio output (AudioContext.getOutputTimestamp maps the context's clock onto the page's).
+ * −20 dBFS 300 ms or more after the last one — goes into `window.__mmHeard` as the wall time the page's player
+ * put its sample out: when it left this AudioContext's output (getOutputTimestamp maps the context's clock
+ * onto the page's) less the context's own processing (baseLatency) — the output buffer stands for the
+ * player's, which delivers the track's samples to WebAudio as it plays them.
  */
-export async function installClickEar(page: Page, lang: string): Promise<void> {
-  await page.evaluate(async (lang) => {
+export async function installClickEar(
+  page: Page,
+  lang: string,
+): Promise<{ baseLatency: number; outputLatency: number }> {
+  return page.evaluate(async (lang) => {
     const track = window.__mm?.commentaryTracks().find((c) => c.lang === lang)?.track;
     if (!track) throw new Error(`no ${lang} commentary track`);
     window.__mmHeard = [];
@@ -163,7 +172,10 @@ export async function installClickEar(page: Page, lang: string): Promise<void> {
     const node = new AudioWorkletNode(ctx, 'onset');
     node.port.onmessage = (e: MessageEvent<number>) => {
       const out = ctx.getOutputTimestamp();
-      const at = performance.timeOrigin + out.performanceTime! + (e.data / ctx.sampleRate - out.contextTime!) * 1000;
+      const at =
+        performance.timeOrigin +
+        out.performanceTime! +
+        (e.data / ctx.sampleRate - out.contextTime! - ctx.baseLatency) * 1000;
       window.__mmHeard!.push(at);
     };
     ctx.createMediaStreamSource(new MediaStream([track])).connect(node);
@@ -172,6 +184,7 @@ export async function installClickEar(page: Page, lang: string): Promise<void> {
     mute.gain.value = 0;
     node.connect(mute).connect(ctx.destination);
     (window as unknown as { __mmEar: unknown }).__mmEar = { ctx, el, node };
+    return { baseLatency: ctx.baseLatency, outputLatency: ctx.outputLatency };
   }, lang);
 }
 

@@ -15,12 +15,18 @@
  */
 export const COMMENTARY_PLAYOUT_MS = 40;
 
+/**
+ * The commentary's way out after its jitter buffer: Chromium's audio renderer pulls 10 ms chunks into the
+ * device's buffer (~20 ms), where the program's video target already counts its decode and render.
+ */
+export const AUDIO_OUTPUT_MS = 20;
+
 /** Target changes smaller than this are not worth a re-adaptation of the browser's buffers (ms). */
 export const TARGET_STEP_MS = 15;
 
 /**
  * The program receivers' playout target (ms; 0: the browser's own) for a viewer hearing `lang`:
- * the commentary's own buffer (measured, `commentaryBufferMs`) and the language's delay on top.
+ * the commentary's own buffer (measured, `commentaryBufferMs`) and output, and the language's delay on top.
  */
 export function programPlayoutMs(
   playoutDelayMs: number,
@@ -30,7 +36,7 @@ export function programPlayoutMs(
 ): number {
   const delay = lang ? (delays[lang] ?? 0) : 0;
   if (delay <= 0) return playoutDelayMs;
-  return Math.round(Math.min(4000, Math.max(playoutDelayMs, commentaryBufferMs) + delay));
+  return Math.round(Math.min(4000, Math.max(playoutDelayMs, commentaryBufferMs) + AUDIO_OUTPUT_MS + delay));
 }
 
 /**

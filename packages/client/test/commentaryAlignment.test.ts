@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  AUDIO_OUTPUT_MS,
   COMMENTARY_PLAYOUT_MS,
   DISPLAY_MS,
   programPlayoutMs,
@@ -9,11 +10,11 @@ import {
 
 describe('commentary alignment (player side)', () => {
   it("holds the program the heard language's delay beyond the commentary's own buffer", () => {
-    expect(programPlayoutMs(0, { en: 250 }, 'en', 60)).toBe(310);
+    expect(programPlayoutMs(0, { en: 250 }, 'en', 60)).toBe(60 + AUDIO_OUTPUT_MS + 250);
     // Before the commentary's buffer is measured: the clean-link figure.
-    expect(programPlayoutMs(0, { en: 250 }, 'en')).toBe(250 + COMMENTARY_PLAYOUT_MS);
+    expect(programPlayoutMs(0, { en: 250 }, 'en')).toBe(COMMENTARY_PLAYOUT_MS + AUDIO_OUTPUT_MS + 250);
     // A far relay's playout delay holds the commentary too: the program waits that plus the delay.
-    expect(programPlayoutMs(400, { en: 250 }, 'en', 60)).toBe(650);
+    expect(programPlayoutMs(400, { en: 250 }, 'en', 60)).toBe(400 + AUDIO_OUTPUT_MS + 250);
   });
 
   it('adds nothing for the venue sound only, a language without a delay, or none measured', () => {
