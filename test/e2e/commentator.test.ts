@@ -155,6 +155,15 @@ describe('commentator heard across the mesh', () => {
     const first = await audioBySource(viewer);
     await waitForAudio(viewer, { above: { commentary: (first.commentary ?? 0) + 25 } });
     console.log(`commentary in asia: viewer audio packets by source ${JSON.stringify(await audioBySource(viewer))}`);
+    // The booth's measured delay against the picture crosses the pipe: the asia viewer holds its picture back by it.
+    const viewerStats = () => viewer.evaluate(() => window.__mm!.stats());
+    await expect
+      .poll(viewerStats, { timeout: 15_000, interval: 250 })
+      .toSatisfy((s) => (s.commentaryDelayMs ?? 0) > 0 && (s.programPlayoutMs ?? 0) > (s.commentaryDelayMs ?? 0));
+    const aligned = await viewerStats();
+    console.log(
+      `commentary in asia: ${aligned.commentaryDelayMs} ms late against the picture, program target ${aligned.programPlayoutMs} ms`,
+    );
     await booth.getByTestId('on-air').click();
     await waitForAudio(viewer, { gone: 'commentary' });
     expect(await waitForMoreFrames(viewer, 30)).toBeGreaterThan(0);

@@ -83,6 +83,8 @@ export class StreamRouter extends EventEmitter<StreamRouterEvents> implements St
   readonly #commentary = new Set<types.Producer>();
   /** The commentators' voices and their mixers, built on the first voice. */
   #booth: CommentaryBooth | undefined;
+  /** On a relay: each language's delay against the picture, as the upstream pipe last said. */
+  #relayedDelays: Record<string, number> = {};
   readonly #boothOptions: BoothOptions;
   /** Recent updates, oldest first, so a viewer joining between two updates misses none. */
   /** Fan-out routers by worker and codec set (in flight while pending). */
@@ -259,7 +261,14 @@ export class StreamRouter extends EventEmitter<StreamRouterEvents> implements St
    * measure on the stream's ingest; none elsewhere (alignment.ts).
    */
   commentaryDelays(): Record<string, number> {
-    return this.#booth?.delays() ?? {};
+    return this.#booth?.delays() ?? { ...this.#relayedDelays };
+  }
+
+  /** A relay's copy: the delays its upstream pipe brought (the ingest's booth measures them). */
+  setRelayedDelays(delays: Record<string, number>): void {
+    if (this.#booth) return;
+    this.#relayedDelays = { ...delays };
+    this.emit('commentarydelays', { ...delays });
   }
 
   /**
