@@ -3,7 +3,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PATTERN_FPS } from '../../apps/origin/src/pattern-layout.ts';
 import {
   behindOrigin,
-  heardClicks,
   installClickEar,
   installClickMicrophone,
   installFrameReader,
@@ -96,16 +95,28 @@ describe('commentary aligned with the picture', () => {
     /** From the booth's click to the viewer hearing it: the voice's whole way. */
     const voicePaths: number[] = [];
     let frozen = 0;
+    let unheard = 0;
     for (let k = 0; k < CLICKS; k++) {
       const last = (await seenFrames(booth)).at(-1)![1];
       const clicked = await booth.evaluate((f) => window.__mmClickAtFrame!(f), last + 15);
-      await viewer.waitForFunction(
-        ({ n, frame }) =>
-          (window.__mmHeard?.length ?? 0) >= n && (window.__mmSeen ?? []).some(([, f]) => f >= frame + 3),
-        { n: k + 1, frame: clicked.frame },
-        { timeout: 10_000, polling: 100 },
-      );
-      const heard = (await heardClicks(viewer))[k]!;
+      // The click heard after it was made (never an earlier one), and the viewer past frame F.
+      const heardAt = await viewer
+        .waitForFunction(
+          ({ after, frame }) => {
+            const heard = (window.__mmHeard ?? []).find((t) => t > after);
+            return heard !== undefined && (window.__mmSeen ?? []).some(([, f]) => f >= frame + 3) ? heard : null;
+          },
+          { after: clicked.at, frame: clicked.frame },
+          { timeout: 5_000, polling: 100 },
+        )
+        .then((h) => h.jsonValue())
+        .catch(() => null);
+      // Not heard within 5 s: lost on the way (the count below bounds how many may be).
+      if (heardAt === null) {
+        unheard++;
+        continue;
+      }
+      const heard = heardAt;
       // A frame the viewer's screen skipped: the next one presented, a frame interval per number earlier. A
       // click over a freeze (nothing presented within 10 frames after F) times the freeze, not the alignment.
       const shown = (await seenFrames(viewer)).find(([, f]) => f >= clicked.frame && f - clicked.frame < 10);
@@ -121,12 +132,13 @@ describe('commentary aligned with the picture', () => {
     console.log(
       `commentary alignment (WebRTC): delay compensated ${stats.commentaryDelayMs} ms (program playout target ` +
         `${stats.programPlayoutMs} ms, the commentary's own buffer ${stats.commentaryBufferMs?.toFixed(0)} ms); ` +
-        `click heard − frame presented: ${deltas.join(', ')} ms (median ${median(deltas)}; ${frozen} over a freeze of the viewer); click at the booth → heard: ${voicePaths.join(', ')} ms; ` +
+        `click heard − frame presented: ${deltas.join(', ')} ms (median ${median(deltas)}; ${frozen} over a freeze of the viewer, ${unheard} not heard); click at the booth → heard: ${voicePaths.join(', ')} ms; ` +
         `behind the origin's clock: the viewer ${before} ms venue only, ${await latency(viewer)} ms aligned; ` +
         `the commentator ${await latency(booth)} ms`,
     );
     // The median of the clicks: a load spike on the 2-core machine moves the booth's, the mixer's and the
     // viewer's delays within a second, and the targets follow a second later (each click is printed above).
+    expect(unheard).toBeLessThanOrEqual(1);
     expect(deltas.length).toBeGreaterThanOrEqual(CLICKS - 3);
     expect(Math.abs(median(deltas))).toBeLessThanOrEqual(ALIGNED_MS);
   });
