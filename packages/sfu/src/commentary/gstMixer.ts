@@ -58,11 +58,6 @@ export function mixerArgs(o: {
       '!',
       'rtpjitterbuffer',
       'latency=40',
-      // Arrival times as they are (no sender-clock skew estimate) and never more than the latency held: a
-      // CPU stall drops what came too late instead of shifting the voice later for good — that shift would
-      // move every reaction off its frame (commentary alignment counts this jitter buffer as 40 ms).
-      'mode=none',
-      'drop-on-latency=true',
       '!',
       'rtpopusdepay',
       '!',
