@@ -9,14 +9,14 @@
 
 /**
  * The voice's way beyond the network, from the microphone to the mixed track leaving mediasoup: the
- * browser's capture (10 ms chunks), one 20 ms Opus frame and its send (~40 ms), then the mixer
- * (gstMixer.ts): its 40 ms jitter buffer, audiomixer's 20 ms latency and opusenc's 20 ms frame (the booth
- * bench measures the mixer's part at p50 69–82 ms: ~80 ms). test/e2e/commentary-alignment.test.ts
- * measured the whole way, click at the booth to the viewer's ear, at 190–223 ms with this as 100 ms and
- * the viewer's buffer at 30–60 ms: 40 ms more than modelled, which this and the player's
- * AUDIO_OUTPUT_MS account for.
+ * browser's capture (10 ms chunks), one 20 ms Opus frame and its send, then the mixer (gstMixer.ts): its
+ * 40 ms jitter buffer, audiomixer's 20 ms latency and opusenc's 20 ms frame (the booth bench measures the
+ * mixer's part at p50 69–82 ms). Calibrated by test/e2e/commentary-alignment.test.ts, which times the whole
+ * way (click at the booth → the viewer's ear, 184–250 ms on loopback): with 100 ms here its reactions came
+ * ~70 ms after their frames, with 120 ms (and the player's AUDIO_OUTPUT_MS) a median +30 ms over 8 runs;
+ * 145 ms centres them.
  */
-export const VOICE_PATH_MS = 120;
+export const VOICE_PATH_MS = 145;
 
 /** Changes smaller than this are not worth moving every viewer's playout target for (ms). */
 export const DELAY_STEP_MS = 15;
