@@ -9,6 +9,9 @@ export interface BoothOptions extends MixerOptions {
   lingerMs: number;
 }
 
+/** At most one publication of the languages' delays per this interval (ms). */
+const PUBLISH_INTERVAL_MS = 1000;
+
 export const DEFAULT_BOOTH_OPTIONS: BoothOptions = {
   gstLaunchPath: 'gst-launch-1.0',
   slots: 4,
@@ -35,6 +38,8 @@ export class CommentaryBooth {
   readonly #voiceDelays = new Map<string, { lang: string; delayMs: number }>();
   /** The delay per language last published (viewers' playout follows it). */
   #published: Record<string, number> = {};
+  #publishTimer: NodeJS.Timeout | undefined;
+  #lastPublish = 0;
   /** Called with every language's delay when one of them moved. */
   onDelays: ((delays: Record<string, number>) => void) | undefined;
   /** Ops' view of the voices: level, loss, RTT per commentator. */
@@ -66,7 +71,7 @@ export class CommentaryBooth {
     await mixer.addVoice(voice);
     voice.observer.once('close', () => {
       this.#maybeLinger(mixer);
-      if (this.#voiceDelays.delete(voice.id)) this.#publishDelays();
+      if (this.#voiceDelays.delete(voice.id)) this.#schedulePublish();
     });
     await this.monitor.add(voice, lang);
   }
@@ -74,11 +79,11 @@ export class CommentaryBooth {
   /**
    * A commentator's view delay, as their booth page measured it: their voice's delay against the picture is
    * that plus half the round trip plus the voice's path (alignment.ts); the language's is its slowest voice's.
-   * Answers the language's delay now (ms).
+   * Answers the language's delay as last published (ms; publications are at most a second apart).
    */
   setViewDelay(voiceId: string, lang: string, view: ViewDelay): number {
     this.#voiceDelays.set(voiceId, { lang, delayMs: voiceDelayMs(view) });
-    this.#publishDelays();
+    this.#schedulePublish();
     return this.#published[lang] ?? 0;
   }
 
@@ -89,6 +94,7 @@ export class CommentaryBooth {
 
   close(): void {
     this.#closed = true;
+    clearTimeout(this.#publishTimer);
     this.monitor.close();
     for (const t of this.#linger.values()) clearTimeout(t);
     for (const pending of this.#mixers.values())
@@ -117,7 +123,22 @@ export class CommentaryBooth {
     return pending;
   }
 
+  /**
+   * Publish now, or once the last publication is PUBLISH_INTERVAL_MS old: every move goes to each viewer of
+   * the stream, so a commentator's page reporting faster than once a second (or flooding) costs no more.
+   */
+  #schedulePublish(): void {
+    if (this.#publishTimer || this.#closed) return;
+    const wait = this.#lastPublish + PUBLISH_INTERVAL_MS - Date.now();
+    if (wait <= 0) return this.#publishDelays();
+    this.#publishTimer = setTimeout(() => {
+      this.#publishTimer = undefined;
+      if (!this.#closed) this.#publishDelays();
+    }, wait);
+  }
+
   #publishDelays(): void {
+    this.#lastPublish = Date.now();
     const byLang = new Map<string, number[]>();
     for (const { lang, delayMs } of this.#voiceDelays.values())
       byLang.set(lang, [...(byLang.get(lang) ?? []), delayMs]);
