@@ -130,7 +130,10 @@ export class CommentaryBooth {
   #schedulePublish(): void {
     if (this.#publishTimer || this.#closed) return;
     const wait = this.#lastPublish + PUBLISH_INTERVAL_MS - Date.now();
-    if (wait <= 0) return this.#publishDelays();
+    if (wait <= 0) {
+      this.#publishDelays();
+      return;
+    }
     this.#publishTimer = setTimeout(() => {
       this.#publishTimer = undefined;
       if (!this.#closed) this.#publishDelays();
