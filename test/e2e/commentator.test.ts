@@ -13,26 +13,28 @@ import { waitForMoreFrames } from '../src/viewer.ts';
 type AudioBySource = Record<string, number>;
 
 const audioBySource = (page: Page): Promise<AudioBySource> =>
-  page.evaluate(
-    async () =>
-      ((await window.__mm?.stats()) as unknown as { audioPacketsBySource: AudioBySource }).audioPacketsBySource,
-  );
+  page.evaluate(async () => {
+    const stats = (await window.__mm?.stats()) as unknown as { audioPacketsBySource: AudioBySource } | undefined;
+    if (!stats) throw new Error('the player has no stats yet');
+    return stats.audioPacketsBySource;
+  });
 
 /**
  * Wait until the page's audio packets per source are above every `above`
  * figure, or, with `gone`, until that source has no track at all.
  */
-const waitForAudio = (page: Page, want: { above?: AudioBySource; gone?: string }, timeout = 10_000) =>
-  page.waitForFunction(
-    async ({ above, gone }) => {
-      const s = ((await window.__mm?.stats()) as unknown as { audioPacketsBySource: Record<string, number> })
-        .audioPacketsBySource;
-      if (gone !== undefined) return s[gone] === undefined;
-      return Object.entries(above ?? {}).every(([source, n]) => (s[source] ?? 0) > n);
-    },
-    want,
-    { timeout, polling: 250 },
-  );
+const waitForAudio = (page: Page, want: { above?: AudioBySource; gone?: string }, timeout = 10_000): Promise<void> =>
+  // expect.poll, not page.waitForFunction: Playwright takes an async predicate's promise itself as truthy.
+  expect
+    .poll(
+      async () => {
+        const s = await audioBySource(page);
+        if (want.gone !== undefined) return s[want.gone] === undefined;
+        return Object.entries(want.above ?? {}).every(([source, n]) => (s[source] ?? 0) > n);
+      },
+      { timeout, interval: 250 },
+    )
+    .toBe(true);
 
 /**
  * A commentator opens the booth on the ingest node, watches the match and
@@ -155,6 +157,15 @@ describe('commentator heard across the mesh', () => {
     const first = await audioBySource(viewer);
     await waitForAudio(viewer, { above: { commentary: (first.commentary ?? 0) + 25 } });
     console.log(`commentary in asia: viewer audio packets by source ${JSON.stringify(await audioBySource(viewer))}`);
+    // The booth's measured delay against the picture crosses the pipe: the asia viewer holds its picture back by it.
+    const viewerStats = () => viewer.evaluate(() => window.__mm!.stats());
+    await expect
+      .poll(viewerStats, { timeout: 15_000, interval: 250 })
+      .toSatisfy((s) => (s.commentaryDelayMs ?? 0) > 0 && (s.programPlayoutMs ?? 0) > (s.commentaryDelayMs ?? 0));
+    const aligned = await viewerStats();
+    console.log(
+      `commentary in asia: ${aligned.commentaryDelayMs} ms late against the picture, program target ${aligned.programPlayoutMs} ms`,
+    );
     await booth.getByTestId('on-air').click();
     await waitForAudio(viewer, { gone: 'commentary' });
     expect(await waitForMoreFrames(viewer, 30)).toBeGreaterThan(0);

@@ -55,6 +55,12 @@ interface ViewerHook {
     packetsLost: number;
     playoutDelayMs: number | null;
     iceProtocol: string | null;
+    /** The heard language's commentary delay against the picture (ms; null: none). */
+    commentaryDelayMs: number | null;
+    /** The program video's playout target (ms; null: the browser's own). */
+    programPlayoutMs: number | null;
+    /** The heard commentary's jitter buffer over the last second (ms; null: not measured). */
+    commentaryBufferMs: number | null;
   }>;
 }
 

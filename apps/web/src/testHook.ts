@@ -20,6 +20,12 @@ export type TestHookStats = {
   packetsLost: number;
   /** The playout delay the node asked for, as the browser's receivers took it (ms); null: the browser's own. */
   playoutDelayMs: number | null;
+  /** The heard language's commentary delay against the picture (ms; null: none measured or venue only). */
+  commentaryDelayMs: number | null;
+  /** The program video's playout target (ms; null: the browser's own): the commentary delay is in it. */
+  programPlayoutMs: number | null;
+  /** The heard commentary's audio jitter buffer delay (average, ms; null: none). */
+  commentaryBufferMs: number | null;
   iceState: string;
   /** 'udp' | 'tcp' once a candidate pair is selected. */
   iceProtocol: string | null;
@@ -146,6 +152,9 @@ async function stats(): Promise<TestHookStats> {
     bytesReceived: s?.bytesReceived ?? 0,
     packetsLost: s?.packetsLost ?? 0,
     playoutDelayMs: s?.playoutDelayMs ?? null,
+    commentaryDelayMs: s?.commentaryDelayMs ?? null,
+    programPlayoutMs: s?.programPlayoutMs ?? null,
+    commentaryBufferMs: s?.commentaryBufferMs ?? null,
     iceState: s?.iceState ?? 'new',
     iceProtocol: s?.iceProtocol ?? null,
     nodeId: s?.nodeId ?? null,

@@ -225,6 +225,18 @@ export class CommentaryPublisher extends TypedEmitter<CommentaryPublisherEvents>
     else this.#producer.pause();
   }
 
+  /**
+   * The commentator's view delay (their booth session's measure, commentaryAlignment.ts viewDelayOf): the node
+   * aligns the language's commentary with the picture by it. Answers the language's delay (ms), or null when
+   * not on air (nothing to align yet).
+   */
+  async reportViewDelay(view: { viewDelayMs: number; rttMs: number }): Promise<number | null> {
+    const signaling = this.#signaling;
+    if (this.#state !== 'live' || !this.#producer || !signaling) return null;
+    const answer = await signaling.request('viewDelay', view);
+    return answer.commentaryDelayMs;
+  }
+
   close(): void {
     if (this.#state === 'closed') return;
     if (this.#rejoinTimer) clearTimeout(this.#rejoinTimer);

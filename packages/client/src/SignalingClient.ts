@@ -14,6 +14,7 @@ import {
   type SignalingRequests,
   TransportInfo,
   VideoLayersInfo,
+  ViewDelayResponse,
 } from '@matchmesh/protocol';
 import { z } from 'zod';
 import { TypedEmitter } from './emitter.ts';
@@ -37,6 +38,7 @@ const ResponseSchemas = {
   setLayers: VideoLayersInfo,
   setLanguage: SetLanguageResponse,
   consumeTalkback: ConsumeTalkbackResponse,
+  viewDelay: ViewDelayResponse,
 } satisfies Record<SignalingMethod, z.ZodType>;
 
 /** Request body as the caller writes it (schema defaults may be omitted). */

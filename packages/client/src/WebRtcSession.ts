@@ -8,6 +8,7 @@ import type {
   VideoLayersInfo,
 } from '@matchmesh/protocol';
 import type { Device, types as ms } from 'mediasoup-client';
+import { programPlayoutMs, RecentAverage, TARGET_STEP_MS } from './commentaryAlignment.ts';
 import { TypedEmitter } from './emitter.ts';
 import { SignalingRequestError } from './errors.ts';
 import { failureOf } from './failure.ts';
@@ -22,7 +23,7 @@ import {
   signalingUrl,
   type WebSocketConstructor,
 } from './SignalingClient.ts';
-import { audioPacketsBySource, baseStats, type SessionStats, summarizeStats } from './sessionStats.ts';
+import { audioBufferOf, audioPacketsBySource, baseStats, type SessionStats, summarizeStats } from './sessionStats.ts';
 import { markStep } from './timing.ts';
 import { loadDevice } from './warmDevice.ts';
 
@@ -128,6 +129,11 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
   #region: string | null = null;
   /** Playout delay the node asks of this session's receivers (join reply), ms; 0: the browser's own. */
   #playoutDelayMs = 0;
+  /** How late each language's commentary is against the picture (node's measure, ms): the program waits for it. */
+  #commentaryDelays: Record<string, number> = {};
+  /** The heard commentary's jitter buffer over the last second (ms), measured while the program waits for it. */
+  #commentaryBuffer: { trackId: string; recent: RecentAverage; ms: number | undefined } | null = null;
+  #alignTimer: ReturnType<typeof setInterval> | undefined;
   #routerCaps: RtpCapabilities | null = null;
   #oneRoundTrip = false;
   /** Serializes consume/consumeData rounds triggered by notifications. */
@@ -200,6 +206,7 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
   async setLanguage(lang: string | null): Promise<string[]> {
     const answer = await this.signaling.request('setLanguage', { lang });
     this.#language = answer.lang;
+    this.#applyPlayout();
     return answer.languages;
   }
 
@@ -286,6 +293,7 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
       this.#region = joined.region;
       this.#routerCaps = joined.routerRtpCapabilities;
       this.#playoutDelayMs = joined.playoutDelayMs ?? 0;
+      this.#commentaryDelays = joined.commentaryDelays ?? {};
       // Resumed: the score channel brings every update after ours, in order; the
       // snapshot (the latest) would jump over them.
       if (joined.score && !joined.resumed) this.#pushScore(joined.score, true);
@@ -391,6 +399,12 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
     stats.audioPacketsBySource = audioPacketsBySource(report, this.consumers);
     const targets = [...this.#consumers.values()].map((c) => playoutDelayOf(c.consumer.rtpReceiver));
     if (targets.some((t) => t !== undefined)) stats.playoutDelayMs = Math.min(...targets.map((t) => t ?? 0));
+    const delay = this.#language ? this.#commentaryDelays[this.#language] : undefined;
+    if (delay !== undefined) stats.commentaryDelayMs = delay;
+    const video = [...this.#consumers.values()].find((c) => c.info.source === 'program' && c.info.kind === 'video');
+    const programTarget = playoutDelayOf(video?.consumer.rtpReceiver);
+    if (programTarget !== undefined) stats.programPlayoutMs = programTarget;
+    if (this.#commentaryBuffer?.ms !== undefined) stats.commentaryBufferMs = this.#commentaryBuffer.ms;
     return stats;
   }
 
@@ -405,6 +419,7 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
   }
 
   #teardown(): void {
+    clearInterval(this.#alignTimer);
     clearTimeout(this.#iceTimer);
     clearTimeout(this.#disconnectedTimer);
     this.signaling.close(1000, 'session closed');
@@ -488,9 +503,12 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
       case 'playoutDelayChanged':
         // The region's upstream round trip was measured (or moved): hold that much media from now on.
         this.#playoutDelayMs = notification.data.playoutDelayMs;
-        for (const { consumer } of this.#consumers.values()) {
-          setPlayoutDelay(consumer.rtpReceiver, this.#playoutDelayMs);
-        }
+        this.#applyPlayout();
+        break;
+      case 'commentaryDelaysChanged':
+        // A commentator's view delay was measured: the program waits that much more for the language's reactions.
+        this.#commentaryDelays = notification.data;
+        this.#applyPlayout();
         break;
     }
   }
@@ -506,6 +524,54 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
     });
     if (lang !== undefined) this.#language = lang;
     await this.#adopt(consumers, layers);
+    this.#applyPlayout();
+  }
+
+  /**
+   * Each receiver's playout target: the node's playout delay, and for the program (video and venue sound)
+   * the heard language's commentary delay on top (commentaryAlignment.ts).
+   */
+  #applyPlayout(): void {
+    const heard = this.#heardCommentary();
+    const buffer = heard && this.#commentaryBuffer?.trackId === heard.track.id ? this.#commentaryBuffer.ms : undefined;
+    const program = programPlayoutMs(this.#playoutDelayMs, this.#commentaryDelays, this.#language, buffer);
+    for (const { consumer, info } of this.#consumers.values()) {
+      const target = info.source === 'program' ? program : this.#playoutDelayMs;
+      const now = playoutDelayOf(consumer.rtpReceiver) ?? 0;
+      // Small moves of the measured buffer are left alone: each one re-adapts the browser's buffers.
+      const small = info.source === 'program' && now > 0 && target > 0 && Math.abs(target - now) < TARGET_STEP_MS;
+      if (now !== target && !small) setPlayoutDelay(consumer.rtpReceiver, target);
+    }
+    // While the program waits for a language, its commentary's own buffer is measured every second.
+    const aligning = program !== this.#playoutDelayMs;
+    if (aligning && this.#alignTimer === undefined) {
+      this.#alignTimer = setInterval(() => void this.#measureCommentaryBuffer(), 1000);
+    } else if (!aligning && this.#alignTimer !== undefined) {
+      clearInterval(this.#alignTimer);
+      this.#alignTimer = undefined;
+    }
+  }
+
+  #heardCommentary(): ConsumerEntry['consumer'] | undefined {
+    for (const { consumer, info } of this.#consumers.values())
+      if (info.source === 'commentary' && info.lang === this.#language) return consumer;
+    return undefined;
+  }
+
+  /** The heard commentary's jitter buffer over the last second (its browser-side delay), then the targets. */
+  async #measureCommentaryBuffer(): Promise<void> {
+    const heard = this.#heardCommentary();
+    const transport = this.#transport;
+    if (!heard || !transport || transport.closed) return;
+    const report = await transport.getStats().catch(() => undefined);
+    const totals = report && audioBufferOf(report, heard.track);
+    if (!totals || this.closed) return;
+    if (this.#commentaryBuffer?.trackId !== heard.track.id)
+      this.#commentaryBuffer = { trackId: heard.track.id, recent: new RecentAverage(), ms: undefined };
+    const ms = this.#commentaryBuffer.recent.update(totals.delayMs, totals.emitted);
+    if (ms === undefined) return;
+    this.#commentaryBuffer.ms = ms;
+    this.#applyPlayout();
   }
 
   /** Creates the local side of consumers the node made (paused there), then resumes them. */
@@ -533,11 +599,11 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
       return;
     }
     for (const entry of created) {
-      if (this.#playoutDelayMs > 0) setPlayoutDelay(entry.consumer.rtpReceiver, this.#playoutDelayMs);
       this.#consumers.set(entry.consumer.id, entry);
       this.#mediaStream?.addTrack(entry.consumer.track);
       entry.consumer.on('transportclose', () => this.#removeConsumer(entry.consumer.id));
     }
+    this.#applyPlayout();
     if (created.length > 0 && this.#mediaStream) this.emit('tracks', this.#mediaStream);
     if (layers && !this.#layers) {
       const wanted = this.options.maxLayer?.(layers) ?? null;

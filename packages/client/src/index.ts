@@ -27,6 +27,13 @@ export {
   type CommentaryPublisherOptions,
   type CommentaryState,
 } from './CommentaryPublisher.ts';
+export {
+  COMMENTARY_PLAYOUT_MS,
+  programPlayoutMs,
+  RecentAverage,
+  ViewDelayMeter,
+  viewDelayOf,
+} from './commentaryAlignment.ts';
 export { TypedEmitter, type Unsubscribe } from './emitter.ts';
 export {
   SignalingClientError,
@@ -80,12 +87,9 @@ export {
   signalingUrl,
   type WebSocketConstructor,
 } from './SignalingClient.ts';
-<<<<<<< HEAD
+export { balanceGains, SoundMix, type SoundTrack } from './SoundMix.ts';
 export { Talkback, type TalkbackEvents, type TalkbackTrack } from './Talkback.ts';
 export { TalkbackPlayout } from './TalkbackPlayout.ts';
-=======
-export { balanceGains, SoundMix, type SoundTrack } from './SoundMix.ts';
->>>>>>> vaudio
 export {
   type SessionState,
   type SessionStateChange,

@@ -22,12 +22,20 @@ export type SessionStats = {
   frameWidth?: number;
   frameHeight?: number;
   jitterBufferDelayMs?: number;
+  /** Video: from a frame's first packet to its decoded picture (jitter buffer + decode), average, ms. */
+  videoProcessingMs?: number;
   /** Inbound video RTP jitter (interarrival), ms. */
   jitterMs?: number;
   /** Round trip of the selected ICE candidate pair (STUN consent checks), ms. */
   rttMs?: number;
   /** The playout delay the node asked for, as the browser's receivers took it (jitterBufferTarget, ms). */
   playoutDelayMs?: number;
+  /** The heard language's commentary delay against the picture, as the node measured it (ms; absent: none). */
+  commentaryDelayMs?: number;
+  /** The program video's playout target (jitterBufferTarget, ms): the commentary delay is in it. */
+  programPlayoutMs?: number;
+  /** The heard commentary's audio jitter buffer delay (over the last second, ms). */
+  commentaryBufferMs?: number;
   scoresReceived: number;
   lastSeq: number;
   gaps: number;
@@ -88,6 +96,9 @@ export function summarizeStats(report: RTCStatsReport): Partial<SessionStats> {
         if (typeof s.jitter === 'number') out.jitterMs = s.jitter * 1000;
         const emitted = num(s.jitterBufferEmittedCount);
         if (emitted > 0) out.jitterBufferDelayMs = (num(s.jitterBufferDelay) / emitted) * 1000;
+        const decoded = num(s.framesDecoded);
+        if (decoded > 0 && typeof s.totalProcessingDelay === 'number')
+          out.videoProcessingMs = (s.totalProcessingDelay / decoded) * 1000;
       }
     } else if (s.type === 'transport') {
       transportBytes = (transportBytes ?? 0) + num(s.bytesReceived);
@@ -109,6 +120,20 @@ export function summarizeStats(report: RTCStatsReport): Partial<SessionStats> {
 
 function num(value: unknown): number {
   return typeof value === 'number' && Number.isFinite(value) ? value : 0;
+}
+
+/** The jitter buffer totals (delay ms, samples emitted) of the inbound audio stream of `track`. */
+export function audioBufferOf(
+  report: RTCStatsReport,
+  track: MediaStreamTrack | undefined,
+): { delayMs: number; emitted: number } | undefined {
+  let out: { delayMs: number; emitted: number } | undefined;
+  report.forEach((s: Record<string, unknown>) => {
+    if (!track || s.type !== 'inbound-rtp' || s.kind !== 'audio' || s.trackIdentifier !== track.id) return;
+    const emitted = num(s.jitterBufferEmittedCount);
+    if (emitted > 0) out = { delayMs: num(s.jitterBufferDelay) * 1000, emitted };
+  });
+  return out;
 }
 
 /** Inbound audio packets per consumer source, from the transport's stats (inbound-rtp carries the track id). */

@@ -235,7 +235,11 @@ export class PipeBroker {
   async #commentaryChanged(req: PipeCommentaryRequest): Promise<PipeAck> {
     const inbound = this.#d.inbound(req.stream);
     if (inbound && inbound.pipeId === req.pipeId) {
-      await inbound.applyCommentary({ added: req.added, removed: req.removed });
+      await inbound.applyCommentary({
+        added: req.added,
+        removed: req.removed,
+        ...(req.delays ? { delays: req.delays } : {}),
+      });
     }
     return {};
   }

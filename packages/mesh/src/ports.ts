@@ -67,7 +67,7 @@ export interface MeshStream {
 }
 
 export type PipeOffer = PipeOpenRequest['offer'];
-export type CommentaryChange = Pick<PipeCommentaryRequest, 'added' | 'removed'>;
+export type CommentaryChange = Pick<PipeCommentaryRequest, 'added' | 'removed' | 'delays'>;
 
 /** Our end of a pipe from an upstream node. */
 export interface InboundPipe {

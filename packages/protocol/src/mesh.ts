@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { RegionName, StreamId } from './ids.ts';
 import { MediaKind, RtpCapabilities, RtpParameters, SctpStreamParameters, SrtpParameters } from './rtc-params.ts';
 import { ScoreUpdate } from './scores.ts';
+import { CommentaryDelays } from './signaling.ts';
 
 /*
  * Node-to-node requests over the cluster bus (packages/cluster NodeBus), used
@@ -39,6 +40,8 @@ export const PipeOpenResponse = PipeEndpointMessage.extend({
   scores: z
     .object({ id: z.string(), sctpStreamParameters: SctpStreamParameters, label: z.string(), protocol: z.string() })
     .nullable(),
+  /** How late each language's commentary is against the picture (the ingest's booth measures it). */
+  commentaryDelays: CommentaryDelays.optional(),
 });
 export type PipeOpenResponse = z.infer<typeof PipeOpenResponse>;
 
@@ -64,6 +67,8 @@ export const PipeCommentaryRequest = z.object({
   pipeId: z.string().min(1).max(64),
   added: z.array(PipedProducerMessage).max(32).default([]),
   removed: z.array(z.string().max(64)).max(32).default([]),
+  /** The languages' delays against the picture, when they moved (commentary alignment). */
+  delays: CommentaryDelays.optional(),
 });
 export type PipeCommentaryRequest = z.infer<typeof PipeCommentaryRequest>;
 

@@ -119,6 +119,22 @@ export const SetLanguageRequest = z.object({ lang: LanguageTag.nullable() });
  */
 export const ConsumeTalkbackRequest = z.object({ transportId: ObjectId, rtpCapabilities: RtpCapabilities });
 
+/**
+ * A commentator's view delay, measured by the booth page on its own WebRTC session (ms): how long after the
+ * ingest forwards a frame the commentator sees it (half the ICE round trip + the video's jitter buffer and
+ * decode + a refresh), and the round trip of the ICE pair (the voice's way back takes half of it). The node
+ * adds the voice's way through the mixer and holds, per language, the delay its commentary reaches viewers
+ * after the picture it reacts to (commentary alignment, ARCHITECTURE.md "Commentators").
+ */
+export const ViewDelayRequest = z.object({
+  viewDelayMs: z.number().min(0).max(4000),
+  rttMs: z.number().min(0).max(4000),
+});
+
+/** Per language on air (BCP 47): how late its commentary is against the picture it reacts to (ms). */
+export const CommentaryDelays = z.record(LanguageTag, z.number().int().min(0).max(4000));
+export type CommentaryDelays = z.infer<typeof CommentaryDelays>;
+
 /** Every request the server understands, keyed by method name. */
 export const SignalingRequests = {
   join: JoinRequest,
@@ -132,6 +148,7 @@ export const SignalingRequests = {
   setLayers: SetLayersRequest,
   setLanguage: SetLanguageRequest,
   consumeTalkback: ConsumeTalkbackRequest,
+  viewDelay: ViewDelayRequest,
 } as const;
 export type SignalingMethod = keyof typeof SignalingRequests;
 export type SignalingRequestData<M extends SignalingMethod> = z.infer<(typeof SignalingRequests)[M]>;
@@ -295,6 +312,11 @@ export const JoinResponse = z.object({
   lang: z.string().nullable().optional(),
   /** Receiving set up in the join (the request's `recv`, when its capabilities fit this node's router). */
   recv: JoinedRecv.optional(),
+  /**
+   * How late each language's commentary is against the picture (ms; languages not named: 0). A viewer hearing
+   * one delays the program (video and venue sound) by that much, so a reaction lands on its frame.
+   */
+  commentaryDelays: CommentaryDelays.optional(),
 });
 export type JoinResponse = z.infer<typeof JoinResponse>;
 
@@ -302,6 +324,8 @@ export const ProduceResponse = z.object({ id: ObjectId });
 /** setLanguage's answer: the language now heard (null: venue only) and every language on air. */
 export const SetLanguageResponse = z.object({ lang: z.string().nullable(), languages: z.array(z.string()) });
 export type SetLanguageResponse = z.infer<typeof SetLanguageResponse>;
+/** viewDelay's answer: the commentator's language's delay against the picture now (ms). */
+export const ViewDelayResponse = z.object({ commentaryDelayMs: z.number().int().min(0).max(4000) });
 export const RestartIceResponse = z.object({ iceParameters: IceParameters });
 
 /** Another commentator's voice in the booth, as talkback names it. */
@@ -360,5 +384,7 @@ export const SignalingNotification = z.discriminatedUnion('notification', [
     notification: z.literal('playoutDelayChanged'),
     data: z.object({ playoutDelayMs: z.number().int().min(0).max(4000) }),
   }),
+  /** A language's commentary delay against the picture changed (a commentator's view delay was measured). */
+  z.object({ notification: z.literal('commentaryDelaysChanged'), data: CommentaryDelays }),
 ]);
 export type SignalingNotification = z.infer<typeof SignalingNotification>;

@@ -40,6 +40,8 @@ interface StreamRouterEvents {
   voiceschanged: [];
   /** A score update passed validation and de-duplication and went out to viewers. */
   score: [update: ScoreUpdate];
+  /** How late a language's commentary is against the picture moved (ms per language; the booth's). */
+  commentarydelays: [delays: Record<string, number>];
   close: [];
 }
 
@@ -85,6 +87,8 @@ export class StreamRouter extends EventEmitter<StreamRouterEvents> implements St
   readonly #voices = new Set<types.Producer>();
   /** The commentators' voices and their mixers, built on the first voice. */
   #booth: CommentaryBooth | undefined;
+  /** On a relay: each language's delay against the picture, as the upstream pipe last said. */
+  #relayedDelays: Record<string, number> = {};
   readonly #boothOptions: BoothOptions;
   /** Recent updates, oldest first, so a viewer joining between two updates misses none. */
   /** Fan-out routers by worker and codec set (in flight while pending). */
@@ -247,9 +251,12 @@ export class StreamRouter extends EventEmitter<StreamRouterEvents> implements St
    */
   async addVoice(voice: types.Producer, lang: string): Promise<void> {
     if (this.#closed) throw new Error(`stream "${this.stream}" is closed`);
-    this.#booth ??= new CommentaryBooth(this.router, this.#boothOptions, this.#log, (track) =>
-      this.addCommentary(track),
-    );
+    if (!this.#booth) {
+      this.#booth = new CommentaryBooth(this.router, this.#boothOptions, this.#log, (track) =>
+        this.addCommentary(track),
+      );
+      this.#booth.onDelays = (delays) => this.emit('commentarydelays', delays);
+    }
     await this.#booth.addVoice(voice, lang);
     if (voice.closed) return;
     this.#voices.add(voice);
@@ -266,6 +273,21 @@ export class StreamRouter extends EventEmitter<StreamRouterEvents> implements St
    */
   voices(): types.Producer[] {
     return [...this.#voices];
+  }
+
+  /**
+   * How late each language's commentary reaches viewers against the picture it reacts to (ms): the booth's
+   * measure on the stream's ingest; none elsewhere (alignment.ts).
+   */
+  commentaryDelays(): Record<string, number> {
+    return this.#booth?.delays() ?? { ...this.#relayedDelays };
+  }
+
+  /** A relay's copy: the delays its upstream pipe brought (the ingest's booth measures them). */
+  setRelayedDelays(delays: Record<string, number>): void {
+    if (this.#booth) return;
+    this.#relayedDelays = { ...delays };
+    this.emit('commentarydelays', { ...delays });
   }
 
   /**

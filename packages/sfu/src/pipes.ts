@@ -43,6 +43,8 @@ export interface PipeAnswer extends PipeEndpoint {
   pipeId: string;
   producers: PipedProducer[];
   scores: PipedDataProducer | null;
+  /** How late each language's commentary is against the picture (ms; the ingest's booth measures it). */
+  commentaryDelays?: Record<string, number>;
 }
 
 export interface PipeListen {
@@ -96,6 +98,8 @@ interface PipeEvents {
 export interface CommentaryChange {
   added: PipedProducer[];
   removed: string[];
+  /** The languages' delays against the picture, when they moved. */
+  delays?: Record<string, number>;
 }
 
 interface PipeOutEvents extends PipeEvents {
@@ -123,6 +127,10 @@ export class PipeOut extends EventEmitter<PipeOutEvents> {
   readonly #onProgramChanged = (): void => {
     this.#commentarySync = this.#commentarySync.then(() => this.#syncCommentary()).catch(() => undefined);
   };
+  /** The languages' delays against the picture moved: the downstream's viewers follow them. */
+  readonly #onDelays = (delays: Record<string, number>): void => {
+    if (!this.#closed) this.emit('commentary', { added: [], removed: [], delays });
+  };
 
   private constructor(
     stream: StreamRouter,
@@ -140,6 +148,7 @@ export class PipeOut extends EventEmitter<PipeOutEvents> {
     this.peer = peer;
     this.#commentary = commentary;
     stream.on('programchanged', this.#onProgramChanged);
+    stream.on('commentarydelays', this.#onDelays);
     // The transport lives in the stream's router, so the stream closing closes
     // it too; listening on the long-lived stream would leak one listener per pipe.
     transport.observer.once('close', () => this.close('transport closed'));
@@ -175,7 +184,14 @@ export class PipeOut extends EventEmitter<PipeOutEvents> {
         protocol: dc.protocol,
       };
       const pipeId = randomUUID();
-      const answer: PipeAnswer = { ...endpointOf(transport), pipeId, producers, scores };
+      const delays = stream.commentaryDelays();
+      const answer: PipeAnswer = {
+        ...endpointOf(transport),
+        pipeId,
+        producers,
+        scores,
+        ...(Object.keys(delays).length > 0 ? { commentaryDelays: delays } : {}),
+      };
       return new PipeOut(stream, transport, answer, peer, commentary, program);
     } catch (err) {
       transport.close();
@@ -196,6 +212,7 @@ export class PipeOut extends EventEmitter<PipeOutEvents> {
     if (this.#closed) return;
     this.#closed = true;
     this.stream.off('programchanged', this.#onProgramChanged);
+    this.stream.off('commentarydelays', this.#onDelays);
     this.transport.close();
     this.emit('close', reason);
   }
@@ -328,6 +345,7 @@ export class PipeIn extends EventEmitter<PipeEvents> {
         ...(this.mergeGroup ? { path: own } : { close: (reason: string) => this.close(reason) }),
       });
     }
+    if (answer.commentaryDelays && !this.#secondary) this.stream.setRelayedDelays(answer.commentaryDelays);
     if (answer.scores) {
       const dp = await this.transport.produceData({
         id: answer.scores.id,
@@ -342,6 +360,7 @@ export class PipeIn extends EventEmitter<PipeEvents> {
   /** The upstream's commentary changed: produce the new voices into the stream, close the ended ones. */
   async applyCommentary(change: CommentaryChange): Promise<void> {
     if (this.#closed || this.#secondary) return;
+    if (change.delays) this.stream.setRelayedDelays(change.delays);
     for (const piped of change.added) {
       const producer = await this.transport.produce({
         id: piped.id,

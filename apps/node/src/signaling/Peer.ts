@@ -97,6 +97,8 @@ export class Peer {
     if (this.#media && !this.#closed)
       this.#notify({ notification: 'talkbackChanged', data: { voices: this.#media.talkbackVoices() } });
   };
+  #onCommentaryDelays = (delays: Record<string, number>): void =>
+    this.#notify({ notification: 'commentaryDelaysChanged', data: delays });
   #closed = false;
   /** Stops following the stream's playout delay (set at join). */
   #unwatchPlayout: (() => void) | undefined;
@@ -206,6 +208,9 @@ export class Peer {
     const iceServers = this.#ctx.iceServers?.(`${data.role}-${claims.sub ?? data.stream}`);
     stream.on('programchanged', this.#onProgramChanged);
     stream.once('close', this.#onStreamClosed);
+    // A viewer follows how late each language's commentary is against the picture (the booth's, on the ingest).
+    if (data.role === 'viewer') stream.source.on('commentarydelays', this.#onCommentaryDelays);
+    const commentaryDelays = stream.source.commentaryDelays();
     const playout = this.#ctx.playout;
     this.#unwatchPlayout?.();
     this.#unwatchPlayout = playout?.watch(data.stream, (playoutDelayMs) =>
@@ -251,6 +256,7 @@ export class Peer {
       ...(iceServers && iceServers.length > 0 ? { iceServers } : {}),
       ...(playoutDelayMs > 0 ? { playoutDelayMs } : {}),
       ...(recv ? { recv } : {}),
+      ...(Object.keys(commentaryDelays).length > 0 ? { commentaryDelays } : {}),
     };
   }
 
@@ -343,6 +349,20 @@ export class Peer {
     return { consumers };
   }
 
+  /**
+   * A commentator's view delay (their booth page's measure): their voice's delay against the picture, and so
+   * their language's, follows (packages/sfu commentary/alignment.ts). Answers the language's delay now.
+   */
+  async viewDelay(data: SignalingRequestData<'viewDelay'>): Promise<{ commentaryDelayMs: number }> {
+    const media = this.#joined();
+    if (this.#role !== 'commentator') throw new SignalingFailure('forbidden', 'only commentators report a view delay');
+    const voice = [...media.producers.values()].find((p) => !p.closed && p.appData.source === 'voice');
+    const booth = media.outlet.source.booth;
+    if (!voice || !booth) throw new SignalingFailure('not_found', 'no voice on air: produce first');
+    const lang = this.#commentaryLanguage ?? DEFAULT_COMMENTARY_LANGUAGE;
+    return { commentaryDelayMs: booth.setViewDelay(voice.id, lang, data) };
+  }
+
   async restartIce(data: SignalingRequestData<'restartIce'>): Promise<{ iceParameters: Record<string, unknown> }> {
     return { iceParameters: await this.#owned(`no transport "${data.transportId}"`).restartIce(data.transportId) };
   }
@@ -377,6 +397,7 @@ export class Peer {
     this.#media?.outlet.off('programchanged', this.#onProgramChanged);
     this.#media?.outlet.off('close', this.#onStreamClosed);
     this.#talkbackSource?.off('voiceschanged', this.#onVoicesChanged);
+    this.#media?.outlet.source.off('commentarydelays', this.#onCommentaryDelays);
     this.#media?.close();
   }
 

@@ -3,7 +3,10 @@ import {
   type CommentaryState,
   onAirLight,
   PushToTalk,
+  RecentAverage,
   type TalkMode,
+  ViewDelayMeter,
+  viewDelayOf,
   voiceLive,
 } from '@matchmesh/client';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
@@ -116,13 +119,23 @@ export function CommentatorPage() {
 
   // The view delay, measured on the booth's own session every second (RTT of the ICE pair, the receivers' buffer).
   useEffect(() => {
-    if (!player) return;
+    if (!player || !videoRef.current) return;
+    const recentProcessing = new RecentAverage();
+    // Each frame's way from its last packet to the screen (requestVideoFrameCallback), where the browser tells it.
+    const meter = new ViewDelayMeter(videoRef.current);
     const timer = setInterval(() => {
       void player.stats().then((s) => {
-        if (s) setDelay({ rttMs: s.rttMs ?? null, playoutMs: s.jitterBufferDelayMs ?? s.playoutDelayMs ?? null });
+        if (!s) return;
+        setDelay({ rttMs: s.rttMs ?? null, playoutMs: s.jitterBufferDelayMs ?? s.playoutDelayMs ?? null });
+        // The node aligns this language's commentary with the picture by it (viewers hold the picture back).
+        const view = (s.rttMs !== undefined ? meter.viewDelay(s.rttMs) : undefined) ?? viewDelayOf(s, recentProcessing);
+        if (view) void publisherRef.current?.reportViewDelay(view).catch(() => undefined);
       });
     }, 1000);
-    return () => clearInterval(timer);
+    return () => {
+      clearInterval(timer);
+      meter.stop();
+    };
   }, [player]);
 
   const publisherLive = onAir.state === 'live';

@@ -1,5 +1,6 @@
 import type { types } from 'mediasoup';
 import type { Logger } from '../logger.ts';
+import { delayMoved, languageDelayMs, type ViewDelay, voiceDelayMs } from './alignment.ts';
 import { BoothMonitor } from './BoothMonitor.ts';
 import { LanguageMixer, type MixerOptions } from './LanguageMixer.ts';
 
@@ -7,6 +8,9 @@ export interface BoothOptions extends MixerOptions {
   /** Keep a language's track this long after its last commentator left (a reconnect finds it on air). */
   lingerMs: number;
 }
+
+/** At most one publication of the languages' delays per this interval (ms). */
+const PUBLISH_INTERVAL_MS = 1000;
 
 export const DEFAULT_BOOTH_OPTIONS: BoothOptions = {
   gstLaunchPath: 'gst-launch-1.0',
@@ -30,6 +34,14 @@ export class CommentaryBooth {
   readonly #onTrack: (track: types.Producer) => void;
   readonly #mixers = new Map<string, Promise<LanguageMixer>>();
   readonly #linger = new Map<string, NodeJS.Timeout>();
+  /** Each voice's language and how late its reactions reach the track (alignment.ts), once reported. */
+  readonly #voiceDelays = new Map<string, { lang: string; delayMs: number }>();
+  /** The delay per language last published (viewers' playout follows it). */
+  #published: Record<string, number> = {};
+  #publishTimer: NodeJS.Timeout | undefined;
+  #lastPublish = 0;
+  /** Called with every language's delay when one of them moved. */
+  onDelays: ((delays: Record<string, number>) => void) | undefined;
   /** Ops' view of the voices: level, loss, RTT per commentator. */
   readonly monitor: BoothMonitor;
   #closed = false;
@@ -57,12 +69,32 @@ export class CommentaryBooth {
     // Its linger ran out while we waited: a new mixer for the language.
     if (mixer.closed) return this.addVoice(voice, lang);
     await mixer.addVoice(voice);
-    voice.observer.once('close', () => this.#maybeLinger(mixer));
+    voice.observer.once('close', () => {
+      this.#maybeLinger(mixer);
+      if (this.#voiceDelays.delete(voice.id)) this.#schedulePublish();
+    });
     await this.monitor.add(voice, lang);
+  }
+
+  /**
+   * A commentator's view delay, as their booth page measured it: their voice's delay against the picture is
+   * that plus half the round trip plus the voice's path (alignment.ts); the language's is its slowest voice's.
+   * Answers the language's delay as last published (ms; publications are at most a second apart).
+   */
+  setViewDelay(voiceId: string, lang: string, view: ViewDelay): number {
+    this.#voiceDelays.set(voiceId, { lang, delayMs: voiceDelayMs(view) });
+    this.#schedulePublish();
+    return this.#published[lang] ?? 0;
+  }
+
+  /** How late each language's commentary is against the picture (ms), as last published. */
+  delays(): Record<string, number> {
+    return { ...this.#published };
   }
 
   close(): void {
     this.#closed = true;
+    clearTimeout(this.#publishTimer);
     this.monitor.close();
     for (const t of this.#linger.values()) clearTimeout(t);
     for (const pending of this.#mixers.values())
@@ -89,6 +121,43 @@ export class CommentaryBooth {
       }, forget);
     }
     return pending;
+  }
+
+  /**
+   * Publish now, or once the last publication is PUBLISH_INTERVAL_MS old: every move goes to each viewer of
+   * the stream, so a commentator's page reporting faster than once a second (or flooding) costs no more.
+   */
+  #schedulePublish(): void {
+    if (this.#publishTimer || this.#closed) return;
+    const wait = this.#lastPublish + PUBLISH_INTERVAL_MS - Date.now();
+    if (wait <= 0) {
+      this.#publishDelays();
+      return;
+    }
+    this.#publishTimer = setTimeout(() => {
+      this.#publishTimer = undefined;
+      if (!this.#closed) this.#publishDelays();
+    }, wait);
+  }
+
+  #publishDelays(): void {
+    this.#lastPublish = Date.now();
+    const byLang = new Map<string, number[]>();
+    for (const { lang, delayMs } of this.#voiceDelays.values())
+      byLang.set(lang, [...(byLang.get(lang) ?? []), delayMs]);
+    const next: Record<string, number> = {};
+    let moved = false;
+    for (const [lang, delays] of byLang) {
+      const delay = languageDelayMs(delays);
+      const previous = this.#published[lang];
+      next[lang] = delayMoved(previous, delay) ? delay : (previous ?? delay);
+      moved ||= next[lang] !== previous;
+    }
+    moved ||= Object.keys(this.#published).some((lang) => !(lang in next));
+    if (!moved) return;
+    this.#published = next;
+    this.#log.info({ delays: next }, 'commentary delay against the picture');
+    this.onDelays?.({ ...next });
   }
 
   /** The language's last commentator left: its track stays for the linger, then goes off air. */
