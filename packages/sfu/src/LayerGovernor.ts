@@ -1,8 +1,21 @@
 import type { types } from 'mediasoup';
 
-/** First hold after an unasked step down; doubled by each climb that ends in another fall, up to the max. */
-const FIRST_HOLD_MS = 2000;
-const MAX_HOLD_MS = 8000;
+/** How a viewer's layer is governed (MM_LAYER_* on the node; the bench's A/B sets them per relay). */
+export interface LayerGovernorOptions {
+  /** First hold after an unasked step down (ms); doubled by each climb that ends in another fall. */
+  holdMs: number;
+  /** Longest hold however many climbs failed (ms): a link that recovered is climbed within it plus a probe. */
+  maxHoldMs: number;
+  /** Where a burst of NACKs steps the viewer: to the lowest layer (drains the bottleneck) or one layer down. */
+  nackStepTo: 'lowest' | 'below';
+}
+
+/**
+ * 2 s, doubled to 4 s at most; a NACK burst goes to the lowest layer. Before issue 14's
+ * climb-back fix: 8 s at most and one layer down (see ARCHITECTURE "A viewer's layer").
+ */
+export const DEFAULT_LAYER_GOVERNOR: LayerGovernorOptions = { holdMs: 2000, maxHoldMs: 4000, nackStepTo: 'lowest' };
+
 /** A fall this soon after a hold ended means the climb failed: hold longer next time. */
 const FAILED_CLIMB_MS = 10_000;
 /**
@@ -22,22 +35,33 @@ const NACK_WINDOW_MS = 1000;
  * froze 1.4 s). After a step down the viewer did not ask for, the governor
  * holds the consumer at the layer it fell to — its preferred layer capped —
  * for a while, doubling the hold each time the climb that follows fails
- * (2 s, 4 s, 8 s), as WebRTC senders back off their own upswitches. The
- * viewer's own choice (PeerMedia.setPreferredLayers) resets it.
+ * (2 s, then 4 s), as WebRTC senders back off their own upswitches. The
+ * growth stops at 4 s: with 8 s a fall just before the link recovered kept
+ * the viewer low for 8 s plus the estimate's probe (e2e: climb back 10.5 and
+ * 17.1 s under load, the goal is 10 s). The viewer's own choice
+ * (PeerMedia.setPreferredLayers) resets it.
  *
  * It also steps down first when the viewer's NACKs come in a burst (the
  * consumer's 'nack' trace): a full bottleneck queue drops packets for a second
  * or more before the estimate falls, and under load the estimate once took
  * 2.75 s to step down (CI, e2e constrained link: a 1.8 s freeze). A burst of
- * NACKs is a fall like the estimate's, held the same way.
+ * NACKs is a fall like the estimate's, held the same way — but to the lowest
+ * layer: one layer down still filled the bottleneck (the lower layer, the old
+ * one's retransmissions and the new key frame), its key frame came through
+ * late and the estimate then fell to the lowest layer anyway; that second,
+ * estimate-made fall also makes mediasoup refuse any climb for 10 s
+ * (BweDowngradeConservativeMs), however soon the link recovers. From the
+ * lowest layer the estimate climbs back to what the link carries once the
+ * hold ends.
  */
 export class LayerGovernor {
   readonly #consumer: types.Consumer;
   /** The viewer's preference, fitted to the producer (what the consumer gets when not held). */
   readonly #wanted: () => types.ConsumerLayers;
+  readonly #options: LayerGovernorOptions;
   #current: number | undefined;
   #held = false;
-  #holdMs = FIRST_HOLD_MS;
+  #holdMs: number;
   #releasedAt = Number.NEGATIVE_INFINITY;
   #timer: NodeJS.Timeout | undefined;
   /** When the viewer's recent NACK messages arrived (performance.now()), within NACK_WINDOW_MS. */
@@ -47,9 +71,15 @@ export class LayerGovernor {
   /** Of them, steps down made on a burst of NACKs. */
   nackStepDowns = 0;
 
-  constructor(consumer: types.Consumer, wanted: () => types.ConsumerLayers) {
+  constructor(
+    consumer: types.Consumer,
+    wanted: () => types.ConsumerLayers,
+    options: LayerGovernorOptions = DEFAULT_LAYER_GOVERNOR,
+  ) {
     this.#consumer = consumer;
     this.#wanted = wanted;
+    this.#options = options;
+    this.#holdMs = options.holdMs;
     consumer.on('layerschange', (layers) => this.#onLayers(layers));
     consumer.on('trace', (trace) => {
       if (trace.type === 'nack') this.#onNack();
@@ -66,7 +96,7 @@ export class LayerGovernor {
   reset(): void {
     clearTimeout(this.#timer);
     this.#held = false;
-    this.#holdMs = FIRST_HOLD_MS;
+    this.#holdMs = this.#options.holdMs;
     this.#releasedAt = Number.NEGATIVE_INFINITY;
   }
 
@@ -83,7 +113,7 @@ export class LayerGovernor {
     if (this.#held || this.#consumer.closed) return;
     this.#nacks.length = 0;
     this.nackStepDowns++;
-    this.#hold(current - 1);
+    this.#hold(this.#options.nackStepTo === 'lowest' ? 0 : current - 1);
   }
 
   #onLayers(layers: types.ConsumerLayers | undefined): void {
@@ -98,7 +128,8 @@ export class LayerGovernor {
   /** Cap the consumer at `spatialLayer` for the current hold time (doubled after a failed climb). */
   #hold(spatialLayer: number): void {
     const now = performance.now();
-    this.#holdMs = now - this.#releasedAt < FAILED_CLIMB_MS ? Math.min(this.#holdMs * 2, MAX_HOLD_MS) : FIRST_HOLD_MS;
+    const { holdMs, maxHoldMs } = this.#options;
+    this.#holdMs = now - this.#releasedAt < FAILED_CLIMB_MS ? Math.min(this.#holdMs * 2, maxHoldMs) : holdMs;
     this.#held = true;
     this.holds++;
     const wanted = this.#wanted();

@@ -326,7 +326,11 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
   async #watchLayers(consumer: types.Consumer, producer: types.Producer, transport: types.Transport): Promise<void> {
     this.#video = { consumer, producer };
     this.#governor?.close();
-    this.#governor = new LayerGovernor(consumer, () => fitLayers(producer, this.#wantedLayers));
+    this.#governor = new LayerGovernor(
+      consumer,
+      () => fitLayers(producer, this.#wantedLayers),
+      this.#seat.layerGovernor,
+    );
     let floor = await floorEstimateAtLowestLayer(transport, producer, 0);
     consumer.on('layerschange', () => {
       // The lowest layer's rate is known once it flowed; a change of layer is a cheap moment to look again.

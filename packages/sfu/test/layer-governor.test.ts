@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { types } from 'mediasoup';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { LayerGovernor } from '../src/LayerGovernor.ts';
+import { LayerGovernor, type LayerGovernorOptions } from '../src/LayerGovernor.ts';
 
 /**
  * A stand-in for a mediasoup simulcast consumer (unit test only): the
@@ -27,9 +27,9 @@ class FakeConsumer extends EventEmitter {
 
 const TOP: types.ConsumerLayers = { spatialLayer: 2, temporalLayer: 0 };
 
-function governed(): { consumer: FakeConsumer; governor: LayerGovernor } {
+function governed(options?: LayerGovernorOptions): { consumer: FakeConsumer; governor: LayerGovernor } {
   const consumer = new FakeConsumer();
-  const governor = new LayerGovernor(consumer as unknown as types.Consumer, () => TOP);
+  const governor = new LayerGovernor(consumer as unknown as types.Consumer, () => TOP, options);
   consumer.emit('layerschange', { spatialLayer: 2, temporalLayer: 0 });
   return { consumer, governor };
 }
@@ -44,13 +44,13 @@ describe('LayerGovernor', () => {
     expect(consumer.traced).toEqual([['nack']]);
   });
 
-  it('a burst of NACKs steps the viewer down one layer at once and holds it; the hold ends by itself', () => {
+  it('a burst of NACKs steps the viewer to the lowest layer at once and holds it; the hold ends by itself', () => {
     vi.useFakeTimers();
     const { consumer, governor } = governed();
     consumer.nacks(9);
     expect(consumer.preferred).toEqual([]);
     consumer.nacks(1);
-    expect(consumer.preferred).toEqual([{ spatialLayer: 1, temporalLayer: 0 }]);
+    expect(consumer.preferred).toEqual([{ spatialLayer: 0, temporalLayer: 0 }]);
     expect(governor.held).toBe(true);
     expect(governor.nackStepDowns).toBe(1);
     // Held: more NACKs while the step down takes effect do not step again.
@@ -59,6 +59,12 @@ describe('LayerGovernor', () => {
     vi.advanceTimersByTime(2000);
     expect(governor.held).toBe(false);
     expect(consumer.preferred.at(-1)).toEqual(TOP);
+  });
+
+  it("with nackStepTo 'below' (the behaviour before) a burst steps one layer down", () => {
+    const { consumer } = governed({ holdMs: 2000, maxHoldMs: 8000, nackStepTo: 'below' });
+    consumer.nacks(10);
+    expect(consumer.preferred).toEqual([{ spatialLayer: 1, temporalLayer: 0 }]);
   });
 
   it('NACKs spread over more than a second (a lossy link that carries the layer) step nothing', () => {
@@ -93,5 +99,22 @@ describe('LayerGovernor', () => {
     expect(governor.held).toBe(true);
     vi.advanceTimersByTime(2000);
     expect(governor.held).toBe(false);
+  });
+
+  it('the hold stops growing at maxHoldMs however many climbs fail (a recovered link is climbed soon)', () => {
+    vi.useFakeTimers();
+    const { consumer, governor } = governed();
+    const holdAfterFall = (): number => {
+      consumer.emit('layerschange', { spatialLayer: 2, temporalLayer: 0 });
+      consumer.emit('layerschange', { spatialLayer: 1, temporalLayer: 0 });
+      expect(governor.held).toBe(true);
+      let ms = 0;
+      while (governor.held) {
+        vi.advanceTimersByTime(500);
+        ms += 500;
+      }
+      return ms;
+    };
+    expect([holdAfterFall(), holdAfterFall(), holdAfterFall(), holdAfterFall()]).toEqual([2000, 4000, 4000, 4000]);
   });
 });
