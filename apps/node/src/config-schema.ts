@@ -165,6 +165,11 @@ export const ConfigSchema = z
     MM_LAYER_HOLD_MS: z.coerce.number().int().min(0).max(60_000).default(2000),
     MM_LAYER_HOLD_MAX_MS: z.coerce.number().int().min(0).max(60_000).default(4000),
     MM_LAYER_NACK_STEP: z.enum(['lowest', 'below']).default('lowest'),
+    /** After a fall its estimate made, resume the climb mediasoup refuses for 10 s once the estimate carries it. */
+    MM_LAYER_CLIMB_ASSIST: z
+      .enum(['true', 'false'])
+      .default('true')
+      .transform((v) => v === 'true'),
     /** mediasoup worker log level and tags (debugging; worker logs go through the DEBUG=mediasoup* channel). */
     MM_WORKER_LOG_LEVEL: z.enum(['debug', 'warn', 'error', 'none']).default('warn'),
     MM_WORKER_LOG_TAGS: z

@@ -4,7 +4,7 @@
 // simulcast ladder 640x360 / 320x180 / 160x90 (600 / 300 / 150 kbit/s) to an
 // ingest; TWO relays carry it, one with the product's layer governor
 // (defaults), one with the one before issue 14's climb-back fix
-// (MM_LAYER_HOLD_MAX_MS=8000, MM_LAYER_NACK_STEP=below); one Chromium viewer
+// (MM_LAYER_HOLD_MAX_MS=8000, MM_LAYER_NACK_STEP=below, MM_LAYER_CLIMB_ASSIST=false); one Chromium viewer
 // plays from each through its own user-space UDP proxy (test/src/rtc-proxy.ts).
 // Rounds alternate between the two sides (the order flips every repetition),
 // so both see the same machine load. Each round: a same-run freeze floor over
@@ -31,7 +31,7 @@ const TOP = 360;
 const CUT = { rateKbps: 450, queueMs: 150 };
 const SHORT_CUT_MS = 4000;
 /** The governor before the fix: holds doubled up to 8 s, a NACK burst one layer down. */
-const BEFORE_ENV = { MM_LAYER_HOLD_MAX_MS: '8000', MM_LAYER_NACK_STEP: 'below' };
+const BEFORE_ENV = { MM_LAYER_HOLD_MAX_MS: '8000', MM_LAYER_NACK_STEP: 'below', MM_LAYER_CLIMB_ASSIST: 'false' };
 
 type Side = 'product' | 'before';
 
@@ -234,7 +234,7 @@ export const adapt: Scenario = {
             ]),
             notes: [
               'floor: the longest freeze over 3 s unconstrained just before the cut (same run)',
-              'product: the layer governor as shipped; before: MM_LAYER_HOLD_MAX_MS=8000 MM_LAYER_NACK_STEP=below (before the climb-back fix)',
+              'product: the layer governor as shipped; before: MM_LAYER_HOLD_MAX_MS=8000 MM_LAYER_NACK_STEP=below MM_LAYER_CLIMB_ASSIST=false (before the climb-back fix)',
             ],
           },
           {

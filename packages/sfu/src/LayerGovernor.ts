@@ -8,13 +8,20 @@ export interface LayerGovernorOptions {
   maxHoldMs: number;
   /** Where a burst of NACKs steps the viewer: to the lowest layer (drains the bottleneck) or one layer down. */
   nackStepTo: 'lowest' | 'below';
+  /** Lift mediasoup's 10 s refusal to climb after its estimate's fall once the estimate carries the layer. */
+  climbAssist: boolean;
 }
 
 /**
- * 2 s, doubled to 4 s at most; a NACK burst goes to the lowest layer. Before issue 14's
- * climb-back fix: 8 s at most and one layer down (see ARCHITECTURE "A viewer's layer").
+ * 2 s, doubled to 4 s at most; a NACK burst goes to the lowest layer; the climb assisted. Before
+ * issue 14's climb-back fix: 8 s at most, one layer down, no assist (see ARCHITECTURE "A viewer's layer").
  */
-export const DEFAULT_LAYER_GOVERNOR: LayerGovernorOptions = { holdMs: 2000, maxHoldMs: 4000, nackStepTo: 'lowest' };
+export const DEFAULT_LAYER_GOVERNOR: LayerGovernorOptions = {
+  holdMs: 2000,
+  maxHoldMs: 4000,
+  nackStepTo: 'lowest',
+  climbAssist: true,
+};
 
 /** A fall this soon after a hold ended means the climb failed: hold longer next time. */
 const FAILED_CLIMB_MS = 10_000;
@@ -25,6 +32,15 @@ const FAILED_CLIMB_MS = 10_000;
  */
 const NACK_BURST = 10;
 const NACK_WINDOW_MS = 1000;
+/**
+ * mediasoup's SimulcastProducerStreamManager refuses every spatial climb for
+ * BweDowngradeConservativeMs after a fall its estimate made (one from a layer
+ * at or below the preferred one): 10 s, whatever the estimate says meanwhile.
+ */
+const MEDIASOUP_NO_CLIMB_MS = 10_000;
+/** How often the climb assist asks whether the estimate carries the wanted layer, and how many yeses in a row. */
+const ASSIST_POLL_MS = 1000;
+const ASSIST_YESES = 2;
 
 /**
  * Upward hysteresis for a viewer's simulcast consumer. mediasoup's consumer
@@ -53,13 +69,31 @@ const NACK_WINDOW_MS = 1000;
  * (BweDowngradeConservativeMs), however soon the link recovers. From the
  * lowest layer the estimate climbs back to what the link carries once the
  * hold ends.
+ *
+ * A fall the estimate makes still starts mediasoup's 10 s refusal to climb;
+ * under CPU load such falls come often (the estimate is noisy) and one just
+ * before the link recovered kept the viewer low for 10 s more (bench adapt:
+ * 19 s with the estimate at twice the layer's rate for 9 of them). The climb
+ * assist: after such a fall, once the hold is over, the governor asks
+ * `carries` every second whether the estimate carries the wanted layer; on
+ * two yeses in a row it pauses and resumes the consumer, which is what resets
+ * mediasoup's refusal — the consumer then takes the layers the estimate allows
+ * from the next key frame (a gap of one key-frame request).
  */
 export class LayerGovernor {
   readonly #consumer: types.Consumer;
   /** The viewer's preference, fitted to the producer (what the consumer gets when not held). */
   readonly #wanted: () => types.ConsumerLayers;
   readonly #options: LayerGovernorOptions;
+  /** Whether the viewer's estimate carries a layer now (the climb assist's question); none: no assist. */
+  readonly #carries: ((spatialLayer: number) => Promise<boolean>) | undefined;
   #current: number | undefined;
+  /** The spatial layer last asked of the consumer (the hold's, or the viewer's wish). */
+  #preferred: number;
+  /** Until when mediasoup refuses to climb (performance.now()), after its estimate's last fall. */
+  #noClimbUntil = Number.NEGATIVE_INFINITY;
+  #assist: NodeJS.Timeout | undefined;
+  #assistYeses = 0;
   #held = false;
   #holdMs: number;
   #releasedAt = Number.NEGATIVE_INFINITY;
@@ -70,16 +104,21 @@ export class LayerGovernor {
   holds = 0;
   /** Of them, steps down made on a burst of NACKs. */
   nackStepDowns = 0;
+  /** Climbs the assist released (consumer paused and resumed). */
+  assists = 0;
 
   constructor(
     consumer: types.Consumer,
     wanted: () => types.ConsumerLayers,
     options: LayerGovernorOptions = DEFAULT_LAYER_GOVERNOR,
+    carries?: (spatialLayer: number) => Promise<boolean>,
   ) {
     this.#consumer = consumer;
     this.#wanted = wanted;
     this.#options = options;
+    this.#carries = options.climbAssist ? carries : undefined;
     this.#holdMs = options.holdMs;
+    this.#preferred = wanted().spatialLayer;
     consumer.on('layerschange', (layers) => this.#onLayers(layers));
     consumer.on('trace', (trace) => {
       if (trace.type === 'nack') this.#onNack();
@@ -102,6 +141,8 @@ export class LayerGovernor {
 
   close(): void {
     clearTimeout(this.#timer);
+    clearInterval(this.#assist);
+    this.#assist = undefined;
   }
 
   #onNack(): void {
@@ -119,7 +160,9 @@ export class LayerGovernor {
   #onLayers(layers: types.ConsumerLayers | undefined): void {
     const previous = this.#current;
     this.#current = layers?.spatialLayer;
-    if (!layers || previous === undefined || this.#held || this.#consumer.closed) return;
+    if (!layers || previous === undefined || this.#consumer.closed) return;
+    if (layers.spatialLayer < previous && previous <= this.#preferred) this.#estimateFell();
+    if (this.#held) return;
     // Only a fall the estimate made: below the viewer's wish, from a higher layer.
     if (layers.spatialLayer >= previous || layers.spatialLayer >= this.#wanted().spatialLayer) return;
     this.#hold(layers.spatialLayer);
@@ -133,6 +176,7 @@ export class LayerGovernor {
     this.#held = true;
     this.holds++;
     const wanted = this.#wanted();
+    this.#preferred = spatialLayer;
     void this.#consumer
       .setPreferredLayers({ spatialLayer, temporalLayer: wanted.temporalLayer })
       .catch(() => undefined);
@@ -142,6 +186,36 @@ export class LayerGovernor {
   #release(): void {
     this.#held = false;
     this.#releasedAt = performance.now();
+    this.#preferred = this.#wanted().spatialLayer;
     if (!this.#consumer.closed) void this.#consumer.setPreferredLayers(this.#wanted()).catch(() => undefined);
+  }
+
+  /** mediasoup now refuses to climb for 10 s: watch whether the estimate would allow it sooner. */
+  #estimateFell(): void {
+    this.#noClimbUntil = performance.now() + MEDIASOUP_NO_CLIMB_MS;
+    if (!this.#carries || this.#assist) return;
+    this.#assistYeses = 0;
+    this.#assist = setInterval(() => void this.#assistClimb(), ASSIST_POLL_MS);
+  }
+
+  async #assistClimb(): Promise<void> {
+    const stop = () => {
+      clearInterval(this.#assist);
+      this.#assist = undefined;
+    };
+    const wanted = this.#wanted().spatialLayer;
+    const current = this.#current;
+    // Paused by someone else (not resumed yet): never resume what the viewer did not ask for.
+    if (this.#consumer.closed || this.#consumer.paused || performance.now() >= this.#noClimbUntil) return stop();
+    // Held (the governor's own back-off), or between a pause and its layers: ask again later.
+    if (this.#held || current === undefined) return;
+    if (current >= wanted) return stop();
+    this.#assistYeses = (await this.#carries!(wanted).catch(() => false)) ? this.#assistYeses + 1 : 0;
+    if (this.#assistYeses < ASSIST_YESES || this.#held || this.#consumer.closed) return;
+    stop();
+    this.assists++;
+    this.#noClimbUntil = Number.NEGATIVE_INFINITY;
+    await this.#consumer.pause().catch(() => undefined);
+    await this.#consumer.resume().catch(() => undefined);
   }
 }

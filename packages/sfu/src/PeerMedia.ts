@@ -10,7 +10,7 @@ import type {
   TransportInfo,
 } from '@matchmesh/protocol';
 import type { types } from 'mediasoup';
-import { floorEstimateAtLowestLayer } from './estimateFloor.ts';
+import { estimateCarriesLayer, floorEstimateAtLowestLayer } from './estimateFloor.ts';
 import { LayerGovernor } from './LayerGovernor.ts';
 import { fitLayers, hasLayers, invalidLayers, layersOf, PROGRAM_VIDEO_PRIORITY, type VideoLayers } from './layers.ts';
 import type { Seat } from './MediaService.ts';
@@ -323,13 +323,18 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
     return this.outlet.source.program.track('video')?.layers.map((l) => l.info) ?? [];
   }
 
-  async #watchLayers(consumer: types.Consumer, producer: types.Producer, transport: types.Transport): Promise<void> {
+  async #watchLayers(
+    consumer: types.Consumer,
+    producer: types.Producer,
+    transport: types.WebRtcTransport,
+  ): Promise<void> {
     this.#video = { consumer, producer };
     this.#governor?.close();
     this.#governor = new LayerGovernor(
       consumer,
       () => fitLayers(producer, this.#wantedLayers),
       this.#seat.layerGovernor,
+      (spatialLayer) => estimateCarriesLayer(transport, producer, spatialLayer),
     );
     let floor = await floorEstimateAtLowestLayer(transport, producer, 0);
     consumer.on('layerschange', () => {

@@ -51,3 +51,31 @@ export async function floorEstimateAtLowestLayer(
   await transport.setMinOutgoingBitrate(floor).catch(() => undefined);
   return floor;
 }
+
+/**
+ * How far the estimate must exceed a layer's measured rate before the climb
+ * assist calls it carried: the program audio, the layer's key frames and
+ * retransmissions ride on the same estimate.
+ */
+const CARRY_OVER_LAYER = 1.25;
+
+/**
+ * Whether the viewer transport's bandwidth estimate carries `spatialLayer` of
+ * the producer now (the LayerGovernor's climb assist): the layer is flowing
+ * (score > 0) and the estimate is at least its measured rate × 1.25. Any
+ * unknown answers no.
+ */
+export async function estimateCarriesLayer(
+  transport: types.WebRtcTransport,
+  producer: types.Producer,
+  spatialLayer: number,
+): Promise<boolean> {
+  if (transport.closed || producer.closed) return false;
+  const ssrc = producer.rtpParameters.encodings?.[spatialLayer]?.ssrc;
+  if (ssrc === undefined) return false;
+  const [estimate, layer] = await Promise.all([
+    transport.getStats().then((s) => s[0]?.availableOutgoingBitrate ?? 0),
+    producer.getStats().then((s) => s.find((x) => x.ssrc === ssrc)),
+  ]);
+  return !!layer && layer.score > 0 && layer.bitrate > 0 && estimate >= layer.bitrate * CARRY_OVER_LAYER;
+}

@@ -14,6 +14,17 @@ class FakeConsumer extends EventEmitter {
   readonly observer = new EventEmitter();
   readonly preferred: types.ConsumerLayers[] = [];
   readonly traced: string[][] = [];
+  paused = false;
+  /** pause/resume calls, in order (the climb assist). */
+  readonly pauses: string[] = [];
+  async pause(): Promise<void> {
+    this.paused = true;
+    this.pauses.push('pause');
+  }
+  async resume(): Promise<void> {
+    this.paused = false;
+    this.pauses.push('resume');
+  }
   async setPreferredLayers(layers: types.ConsumerLayers): Promise<void> {
     this.preferred.push(layers);
   }
@@ -62,7 +73,7 @@ describe('LayerGovernor', () => {
   });
 
   it("with nackStepTo 'below' (the behaviour before) a burst steps one layer down", () => {
-    const { consumer } = governed({ holdMs: 2000, maxHoldMs: 8000, nackStepTo: 'below' });
+    const { consumer } = governed({ holdMs: 2000, maxHoldMs: 8000, nackStepTo: 'below', climbAssist: false });
     consumer.nacks(10);
     expect(consumer.preferred).toEqual([{ spatialLayer: 1, temporalLayer: 0 }]);
   });
@@ -116,5 +127,92 @@ describe('LayerGovernor', () => {
       return ms;
     };
     expect([holdAfterFall(), holdAfterFall(), holdAfterFall(), holdAfterFall()]).toEqual([2000, 4000, 4000, 4000]);
+  });
+
+  describe('climb assist', () => {
+    /** A governor whose `carries` answers from `estimate` (the wanted layer asked for is recorded). */
+    const assisted = (carries: () => boolean) => {
+      const consumer = new FakeConsumer();
+      const asked: number[] = [];
+      const governor = new LayerGovernor(
+        consumer as unknown as types.Consumer,
+        () => TOP,
+        undefined,
+        async (l) => {
+          asked.push(l);
+          return carries();
+        },
+      );
+      consumer.emit('layerschange', { spatialLayer: 2, temporalLayer: 0 });
+      return { consumer, governor, asked };
+    };
+
+    it("after the estimate's fall, once the hold is over and the estimate carries the wanted layer twice, pause + resume", async () => {
+      vi.useFakeTimers();
+      const { consumer, governor, asked } = assisted(() => true);
+      consumer.emit('layerschange', { spatialLayer: 1, temporalLayer: 0 });
+      expect(governor.held).toBe(true);
+      await vi.advanceTimersByTimeAsync(2000);
+      // Held until now: not asked yet.
+      expect(asked).toEqual([]);
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(consumer.pauses).toEqual([]);
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(asked).toEqual([2, 2]);
+      expect(consumer.pauses).toEqual(['pause', 'resume']);
+      expect(governor.assists).toBe(1);
+      // Done for this fall: nothing more.
+      await vi.advanceTimersByTimeAsync(10_000);
+      expect(consumer.pauses).toHaveLength(2);
+    });
+
+    it('an estimate that does not carry the layer, or a climb mediasoup made itself, leaves the consumer alone', async () => {
+      vi.useFakeTimers();
+      let yes = false;
+      const { consumer } = assisted(() => {
+        yes = !yes;
+        return yes;
+      });
+      consumer.emit('layerschange', { spatialLayer: 1, temporalLayer: 0 });
+      await vi.advanceTimersByTimeAsync(12_000);
+      expect(consumer.pauses).toEqual([]);
+      const climbed = assisted(() => false);
+      climbed.consumer.emit('layerschange', { spatialLayer: 1, temporalLayer: 0 });
+      await vi.advanceTimersByTimeAsync(2500);
+      climbed.consumer.emit('layerschange', { spatialLayer: 2, temporalLayer: 0 });
+      await vi.advanceTimersByTimeAsync(10_000);
+      expect(climbed.asked.length).toBeLessThanOrEqual(1);
+      expect(climbed.consumer.pauses).toEqual([]);
+    });
+
+    it("a fall the governor asked for (a NACK burst lowers the preferred layer) is not mediasoup's refusal: no assist", async () => {
+      vi.useFakeTimers();
+      const { consumer, asked } = assisted(() => true);
+      consumer.nacks(10);
+      consumer.emit('layerschange', { spatialLayer: 0, temporalLayer: 0 });
+      await vi.advanceTimersByTimeAsync(12_000);
+      expect(asked).toEqual([]);
+      expect(consumer.pauses).toEqual([]);
+    });
+
+    it('off (climbAssist false): never asks', async () => {
+      vi.useFakeTimers();
+      const consumer = new FakeConsumer();
+      const asked: number[] = [];
+      new LayerGovernor(
+        consumer as unknown as types.Consumer,
+        () => TOP,
+        { holdMs: 2000, maxHoldMs: 8000, nackStepTo: 'below', climbAssist: false },
+        async (l) => {
+          asked.push(l);
+          return true;
+        },
+      );
+      consumer.emit('layerschange', { spatialLayer: 2, temporalLayer: 0 });
+      consumer.emit('layerschange', { spatialLayer: 1, temporalLayer: 0 });
+      await vi.advanceTimersByTimeAsync(12_000);
+      expect(asked).toEqual([]);
+      expect(consumer.pauses).toEqual([]);
+    });
   });
 });
