@@ -224,7 +224,7 @@ export function sections(c: Config): NodeConfig {
     layerGovernor: {
       holdMs: c.MM_LAYER_HOLD_MS,
       maxHoldMs: Math.max(c.MM_LAYER_HOLD_MS, c.MM_LAYER_HOLD_MAX_MS),
-      nackStepTo: c.MM_LAYER_NACK_STEP,
+      stepTo: c.MM_LAYER_STEP,
       climbAssist: c.MM_LAYER_CLIMB_ASSIST,
     },
     cluster: {

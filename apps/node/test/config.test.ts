@@ -97,13 +97,13 @@ describe('config sections', () => {
     const base = { MM_TOKEN_SECRET: secret, MM_REGION: 'eu' };
     expect(loadConfig(base).layerGovernor).toEqual(DEFAULT_LAYER_GOVERNOR);
     expect(
-      loadConfig({ ...base, MM_LAYER_HOLD_MS: '3000', MM_LAYER_HOLD_MAX_MS: '8000', MM_LAYER_NACK_STEP: 'below' })
+      loadConfig({ ...base, MM_LAYER_HOLD_MS: '3000', MM_LAYER_HOLD_MAX_MS: '8000', MM_LAYER_STEP: 'below' })
         .layerGovernor,
-    ).toEqual({ holdMs: 3000, maxHoldMs: 8000, nackStepTo: 'below', climbAssist: true });
+    ).toEqual({ holdMs: 3000, maxHoldMs: 8000, stepTo: 'below', climbAssist: true });
     expect(loadConfig({ ...base, MM_LAYER_CLIMB_ASSIST: 'false' }).layerGovernor.climbAssist).toBe(false);
     expect(loadConfig({ ...base, MM_LAYER_HOLD_MS: '5000' }).layerGovernor.maxHoldMs).toBe(5000);
     expect(() => loadConfig({ ...base, MM_LAYER_HOLD_MS: '-1' })).toThrow(/MM_LAYER_HOLD_MS/);
-    expect(() => loadConfig({ ...base, MM_LAYER_NACK_STEP: 'two' })).toThrow(/MM_LAYER_NACK_STEP/);
+    expect(() => loadConfig({ ...base, MM_LAYER_STEP: 'two' })).toThrow(/MM_LAYER_STEP/);
     expect(() => loadConfig({ ...base, MM_LAYER_CLIMB_ASSIST: 'yes' })).toThrow(/MM_LAYER_CLIMB_ASSIST/);
   });
 

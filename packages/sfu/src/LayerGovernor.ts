@@ -6,8 +6,11 @@ export interface LayerGovernorOptions {
   holdMs: number;
   /** Longest hold however many climbs failed (ms): a link that recovered is climbed within it plus a probe. */
   maxHoldMs: number;
-  /** Where a burst of NACKs steps the viewer: to the lowest layer (drains the bottleneck) or one layer down. */
-  nackStepTo: 'lowest' | 'below';
+  /**
+   * Where an unasked step down holds the viewer: 'lowest' (drains the bottleneck at once), or 'below' — one
+   * layer down on a NACK burst, the layer the estimate chose on its fall (the behaviour before).
+   */
+  stepTo: 'lowest' | 'below';
   /** Lift mediasoup's 10 s refusal to climb after its estimate's fall once the estimate carries the layer. */
   climbAssist: boolean;
 }
@@ -19,7 +22,7 @@ export interface LayerGovernorOptions {
 export const DEFAULT_LAYER_GOVERNOR: LayerGovernorOptions = {
   holdMs: 2000,
   maxHoldMs: 4000,
-  nackStepTo: 'lowest',
+  stepTo: 'lowest',
   climbAssist: true,
 };
 
@@ -41,6 +44,22 @@ const MEDIASOUP_NO_CLIMB_MS = 10_000;
 /** How often the climb assist asks whether the estimate carries the wanted layer, and how many yeses in a row. */
 const ASSIST_POLL_MS = 1000;
 const ASSIST_YESES = 2;
+/**
+ * While the estimate does not carry the wanted layer, a probe at most this often (libwebrtc's own
+ * periodic probing in ALR is every 5 s, and only while sending far below the estimate: a viewer held
+ * on the middle layer is not, and its estimate crept up by additive steps — 22 s back to 360p).
+ */
+const PROBE_EVERY_MS = 3000;
+/** The climb assist watches this long after an unasked step down (then libwebrtc's own probing is left). */
+const WATCH_MS = 20_000;
+
+/** What the climb assist asks of the viewer's transport (PeerMedia: estimateFloor.ts). */
+export interface ViewerLink {
+  /** Whether the bandwidth estimate carries the layer now. */
+  carries(spatialLayer: number): Promise<boolean>;
+  /** Ask the estimator for a probe at what the layer needs: the link may have recovered. */
+  probe(spatialLayer: number): Promise<void>;
+}
 
 /**
  * Upward hysteresis for a viewer's simulcast consumer. mediasoup's consumer
@@ -68,32 +87,43 @@ const ASSIST_YESES = 2;
  * estimate-made fall also makes mediasoup refuse any climb for 10 s
  * (BweDowngradeConservativeMs), however soon the link recovers. From the
  * lowest layer the estimate climbs back to what the link carries once the
- * hold ends.
+ * hold ends. A fall the estimate makes is held at the lowest layer too: on
+ * the 450 kbit/s link it fell to the middle layer first, whose key frame did
+ * not pass the full queue, and a second fall a second later showed the
+ * lowest layer 2.0 s after the cut (bench adapt).
  *
  * A fall the estimate makes still starts mediasoup's 10 s refusal to climb;
  * under CPU load such falls come often (the estimate is noisy) and one just
  * before the link recovered kept the viewer low for 10 s more (bench adapt:
- * 19 s with the estimate at twice the layer's rate for 9 of them). The climb
- * assist: after such a fall, once the hold is over, the governor asks
- * `carries` every second whether the estimate carries the wanted layer; on
- * two yeses in a row it pauses and resumes the consumer, which is what resets
- * mediasoup's refusal — the consumer then takes the layers the estimate allows
- * from the next key frame (a gap of one key-frame request).
+ * 19 s with the estimate at twice the layer's rate for 9 of them). The fall
+ * may not even show in the consumer's layers: the estimate fell 31 ms before
+ * a NACK step down, the consumer went straight to the lowest layer, and 782
+ * kbit/s of estimate waited 6 s more for a 600 kbit/s layer. The climb
+ * assist: after every unasked step down, once the hold is over, the governor asks
+ * every second, until 20 s after the step, whether the estimate carries the
+ * wanted layer; within mediasoup's 10 s, on two yeses in a row it pauses and
+ * resumes the consumer, which is what resets mediasoup's refusal — the
+ * consumer then takes the layers the estimate allows from the next key frame
+ * (a gap of one key-frame request). While the estimate does not carry it,
+ * it asks for a probe every 3 s (`ViewerLink.probe`): the estimate otherwise
+ * grows from the layer the viewer is on by small steps, and libwebrtc probes
+ * by itself only while the viewer receives far less than the estimate.
  */
 export class LayerGovernor {
   readonly #consumer: types.Consumer;
   /** The viewer's preference, fitted to the producer (what the consumer gets when not held). */
   readonly #wanted: () => types.ConsumerLayers;
   readonly #options: LayerGovernorOptions;
-  /** Whether the viewer's estimate carries a layer now (the climb assist's question); none: no assist. */
-  readonly #carries: ((spatialLayer: number) => Promise<boolean>) | undefined;
+  /** The viewer's transport, for the climb assist; none: no assist. */
+  readonly #link: ViewerLink | undefined;
   #current: number | undefined;
-  /** The spatial layer last asked of the consumer (the hold's, or the viewer's wish). */
-  #preferred: number;
   /** Until when mediasoup refuses to climb (performance.now()), after its estimate's last fall. */
   #noClimbUntil = Number.NEGATIVE_INFINITY;
+  /** Until when the climb assist watches (performance.now()). */
+  #watchUntil = Number.NEGATIVE_INFINITY;
   #assist: NodeJS.Timeout | undefined;
   #assistYeses = 0;
+  #probedAt = Number.NEGATIVE_INFINITY;
   #held = false;
   #holdMs: number;
   #releasedAt = Number.NEGATIVE_INFINITY;
@@ -106,19 +136,20 @@ export class LayerGovernor {
   nackStepDowns = 0;
   /** Climbs the assist released (consumer paused and resumed). */
   assists = 0;
+  /** Probes the assist asked for. */
+  probes = 0;
 
   constructor(
     consumer: types.Consumer,
     wanted: () => types.ConsumerLayers,
     options: LayerGovernorOptions = DEFAULT_LAYER_GOVERNOR,
-    carries?: (spatialLayer: number) => Promise<boolean>,
+    link?: ViewerLink,
   ) {
     this.#consumer = consumer;
     this.#wanted = wanted;
     this.#options = options;
-    this.#carries = options.climbAssist ? carries : undefined;
+    this.#link = options.climbAssist ? link : undefined;
     this.#holdMs = options.holdMs;
-    this.#preferred = wanted().spatialLayer;
     consumer.on('layerschange', (layers) => this.#onLayers(layers));
     consumer.on('trace', (trace) => {
       if (trace.type === 'nack') this.#onNack();
@@ -154,18 +185,16 @@ export class LayerGovernor {
     if (this.#held || this.#consumer.closed) return;
     this.#nacks.length = 0;
     this.nackStepDowns++;
-    this.#hold(this.#options.nackStepTo === 'lowest' ? 0 : current - 1);
+    this.#hold(this.#options.stepTo === 'lowest' ? 0 : current - 1);
   }
 
   #onLayers(layers: types.ConsumerLayers | undefined): void {
     const previous = this.#current;
     this.#current = layers?.spatialLayer;
-    if (!layers || previous === undefined || this.#consumer.closed) return;
-    if (layers.spatialLayer < previous && previous <= this.#preferred) this.#estimateFell();
-    if (this.#held) return;
+    if (!layers || previous === undefined || this.#held || this.#consumer.closed) return;
     // Only a fall the estimate made: below the viewer's wish, from a higher layer.
     if (layers.spatialLayer >= previous || layers.spatialLayer >= this.#wanted().spatialLayer) return;
-    this.#hold(layers.spatialLayer);
+    this.#hold(this.#options.stepTo === 'lowest' ? 0 : layers.spatialLayer);
   }
 
   /** Cap the consumer at `spatialLayer` for the current hold time (doubled after a failed climb). */
@@ -174,9 +203,9 @@ export class LayerGovernor {
     const { holdMs, maxHoldMs } = this.#options;
     this.#holdMs = now - this.#releasedAt < FAILED_CLIMB_MS ? Math.min(this.#holdMs * 2, maxHoldMs) : holdMs;
     this.#held = true;
+    this.#watchClimb();
     this.holds++;
     const wanted = this.#wanted();
-    this.#preferred = spatialLayer;
     void this.#consumer
       .setPreferredLayers({ spatialLayer, temporalLayer: wanted.temporalLayer })
       .catch(() => undefined);
@@ -186,14 +215,19 @@ export class LayerGovernor {
   #release(): void {
     this.#held = false;
     this.#releasedAt = performance.now();
-    this.#preferred = this.#wanted().spatialLayer;
     if (!this.#consumer.closed) void this.#consumer.setPreferredLayers(this.#wanted()).catch(() => undefined);
   }
 
-  /** mediasoup now refuses to climb for 10 s: watch whether the estimate would allow it sooner. */
-  #estimateFell(): void {
-    this.#noClimbUntil = performance.now() + MEDIASOUP_NO_CLIMB_MS;
-    if (!this.#carries || this.#assist) return;
+  /**
+   * mediasoup may now refuse to climb for 10 s: its estimate may have fallen a moment before the governor
+   * stepped (seen: 31 ms before a NACK step down, which the consumer's layers never show). Watch, after the
+   * hold, whether the estimate would allow the climb sooner; and ask for probes while it does not.
+   */
+  #watchClimb(): void {
+    const now = performance.now();
+    this.#noClimbUntil = now + MEDIASOUP_NO_CLIMB_MS;
+    this.#watchUntil = now + WATCH_MS;
+    if (!this.#link || this.#assist) return;
     this.#assistYeses = 0;
     this.#assist = setInterval(() => void this.#assistClimb(), ASSIST_POLL_MS);
   }
@@ -205,14 +239,24 @@ export class LayerGovernor {
     };
     const wanted = this.#wanted().spatialLayer;
     const current = this.#current;
+    const now = performance.now();
     // Paused by someone else (not resumed yet): never resume what the viewer did not ask for.
-    if (this.#consumer.closed || this.#consumer.paused || performance.now() >= this.#noClimbUntil) return stop();
+    if (this.#consumer.closed || this.#consumer.paused || now >= this.#watchUntil) return stop();
     // Held (the governor's own back-off), or between a pause and its layers: ask again later.
     if (this.#held || current === undefined) return;
     if (current >= wanted) return stop();
-    this.#assistYeses = (await this.#carries!(wanted).catch(() => false)) ? this.#assistYeses + 1 : 0;
-    if (this.#assistYeses < ASSIST_YESES || this.#held || this.#consumer.closed) return;
-    stop();
+    const carried = await this.#link!.carries(wanted).catch(() => false);
+    if (this.#held || this.#consumer.closed) return;
+    if (!carried) {
+      this.#assistYeses = 0;
+      if (now - this.#probedAt < PROBE_EVERY_MS) return;
+      this.#probedAt = now;
+      this.probes++;
+      await this.#link!.probe(wanted).catch(() => undefined);
+      return;
+    }
+    // Carried: mediasoup climbs by itself unless it is refusing; two yeses in a row give it the chance.
+    if (++this.#assistYeses < ASSIST_YESES || now >= this.#noClimbUntil) return;
     this.assists++;
     this.#noClimbUntil = Number.NEGATIVE_INFINITY;
     await this.#consumer.pause().catch(() => undefined);

@@ -10,7 +10,7 @@ import type {
   TransportInfo,
 } from '@matchmesh/protocol';
 import type { types } from 'mediasoup';
-import { estimateCarriesLayer, floorEstimateAtLowestLayer } from './estimateFloor.ts';
+import { estimateCarriesLayer, floorEstimateAtLowestLayer, probeForLayer } from './estimateFloor.ts';
 import { LayerGovernor } from './LayerGovernor.ts';
 import { fitLayers, hasLayers, invalidLayers, layersOf, PROGRAM_VIDEO_PRIORITY, type VideoLayers } from './layers.ts';
 import type { Seat } from './MediaService.ts';
@@ -334,7 +334,10 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
       consumer,
       () => fitLayers(producer, this.#wantedLayers),
       this.#seat.layerGovernor,
-      (spatialLayer) => estimateCarriesLayer(transport, producer, spatialLayer),
+      {
+        carries: (spatialLayer) => estimateCarriesLayer(transport, producer, spatialLayer),
+        probe: (spatialLayer) => probeForLayer(transport, producer, spatialLayer),
+      },
     );
     let floor = await floorEstimateAtLowestLayer(transport, producer, 0);
     consumer.on('layerschange', () => {

@@ -72,10 +72,14 @@ describe('LayerGovernor', () => {
     expect(consumer.preferred.at(-1)).toEqual(TOP);
   });
 
-  it("with nackStepTo 'below' (the behaviour before) a burst steps one layer down", () => {
-    const { consumer } = governed({ holdMs: 2000, maxHoldMs: 8000, nackStepTo: 'below', climbAssist: false });
+  it("with stepTo 'below' (the behaviour before) a burst steps one layer down, an estimate's fall holds where it fell", () => {
+    const before = { holdMs: 2000, maxHoldMs: 8000, stepTo: 'below', climbAssist: false } as const;
+    const { consumer } = governed(before);
     consumer.nacks(10);
     expect(consumer.preferred).toEqual([{ spatialLayer: 1, temporalLayer: 0 }]);
+    const fell = governed(before).consumer;
+    fell.emit('layerschange', { spatialLayer: 1, temporalLayer: 0 });
+    expect(fell.preferred).toEqual([{ spatialLayer: 1, temporalLayer: 0 }]);
   });
 
   it('NACKs spread over more than a second (a lossy link that carries the layer) step nothing', () => {
@@ -96,11 +100,11 @@ describe('LayerGovernor', () => {
     expect(consumer.preferred).toEqual([]);
   });
 
-  it("an estimate's fall is held too, and a fall soon after the hold ended holds twice as long", () => {
+  it("an estimate's fall is held too (at the lowest layer), and a fall soon after the hold ended holds twice as long", () => {
     vi.useFakeTimers();
     const { consumer, governor } = governed();
     consumer.emit('layerschange', { spatialLayer: 1, temporalLayer: 0 });
-    expect(consumer.preferred).toEqual([{ spatialLayer: 1, temporalLayer: 0 }]);
+    expect(consumer.preferred).toEqual([{ spatialLayer: 0, temporalLayer: 0 }]);
     vi.advanceTimersByTime(2000);
     expect(governor.held).toBe(false);
     consumer.emit('layerschange', { spatialLayer: 2, temporalLayer: 0 });
@@ -130,21 +134,22 @@ describe('LayerGovernor', () => {
   });
 
   describe('climb assist', () => {
-    /** A governor whose `carries` answers from `estimate` (the wanted layer asked for is recorded). */
+    /** A governor whose link's `carries` answers from `carries()` (layers asked for and probes recorded). */
     const assisted = (carries: () => boolean) => {
       const consumer = new FakeConsumer();
       const asked: number[] = [];
-      const governor = new LayerGovernor(
-        consumer as unknown as types.Consumer,
-        () => TOP,
-        undefined,
-        async (l) => {
+      const probed: number[] = [];
+      const governor = new LayerGovernor(consumer as unknown as types.Consumer, () => TOP, undefined, {
+        carries: async (l) => {
           asked.push(l);
           return carries();
         },
-      );
+        probe: async (l) => {
+          probed.push(l);
+        },
+      });
       consumer.emit('layerschange', { spatialLayer: 2, temporalLayer: 0 });
-      return { consumer, governor, asked };
+      return { consumer, governor, asked, probed };
     };
 
     it("after the estimate's fall, once the hold is over and the estimate carries the wanted layer twice, pause + resume", async () => {
@@ -185,14 +190,23 @@ describe('LayerGovernor', () => {
       expect(climbed.consumer.pauses).toEqual([]);
     });
 
-    it("a fall the governor asked for (a NACK burst lowers the preferred layer) is not mediasoup's refusal: no assist", async () => {
+    it('after a NACK step down too (the estimate may have fallen a moment before); probes while not carried', async () => {
       vi.useFakeTimers();
       const { consumer, asked } = assisted(() => true);
       consumer.nacks(10);
       consumer.emit('layerschange', { spatialLayer: 0, temporalLayer: 0 });
-      await vi.advanceTimersByTimeAsync(12_000);
-      expect(asked).toEqual([]);
-      expect(consumer.pauses).toEqual([]);
+      await vi.advanceTimersByTimeAsync(4000);
+      expect(asked).toEqual([2, 2]);
+      expect(consumer.pauses).toEqual(['pause', 'resume']);
+      const late = assisted(() => false);
+      late.consumer.nacks(10);
+      late.consumer.emit('layerschange', { spatialLayer: 0, temporalLayer: 0 });
+      await vi.advanceTimersByTimeAsync(30_000);
+      // Asked each second after the hold (2 s) until 20 s after the step: at 3 s .. 19 s; a probe at most
+      // every 3 s while not carried (3, 6, ... 18 s); never a pause.
+      expect(late.asked).toHaveLength(17);
+      expect(late.probed).toEqual([2, 2, 2, 2, 2, 2]);
+      expect(late.consumer.pauses).toEqual([]);
     });
 
     it('off (climbAssist false): never asks', async () => {
@@ -202,10 +216,13 @@ describe('LayerGovernor', () => {
       new LayerGovernor(
         consumer as unknown as types.Consumer,
         () => TOP,
-        { holdMs: 2000, maxHoldMs: 8000, nackStepTo: 'below', climbAssist: false },
-        async (l) => {
-          asked.push(l);
-          return true;
+        { holdMs: 2000, maxHoldMs: 8000, stepTo: 'below', climbAssist: false },
+        {
+          carries: async (l) => {
+            asked.push(l);
+            return true;
+          },
+          probe: async () => undefined,
         },
       );
       consumer.emit('layerschange', { spatialLayer: 2, temporalLayer: 0 });
