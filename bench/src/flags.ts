@@ -50,6 +50,13 @@ export const FlagsSchema = z
       .default('phases,whep,hls,keyframes')
       .transform((s) => s.split(','))
       .pipe(z.array(z.enum(['phases', 'whep', 'hls', 'keyframes'])).min(1)),
+    /** Rounds of each kind (short and long cut) per side (product / before) in the adapt scenario's A/B. */
+    adaptRounds: z.coerce.number().int().min(1).max(20).default(2),
+    /**
+     * CPU load added for the adapt scenario: this many busy-loop processes spin while it runs (the e2e's
+     * "3 busy loops"); stated in its table titles with the load average.
+     */
+    busyLoops: z.coerce.number().int().min(0).max(16).default(0),
     /** Viewers attached in the inter-region copies scenario. */
     copiesViewers: z.coerce.number().int().min(1).max(2000).default(30),
     /**
@@ -118,6 +125,6 @@ export const USAGE = `npm run bench -- [--scenarios=all|${scenarioNames().join('
   [--host=127.0.0.1] [--steps=50,100,200,...] [--step-seconds=8] [--latency-viewers=500] [--feed-window=N]
   [--joins=1000] [--join-window-seconds=10] [--g2g-seconds=10] [--ttff-joins=8]
   [--ttff-baseline-dist=DIR] [--ttff-parts=phases,whep,hls,keyframes] [--ttff-event-repeats=3]
-  [--copies-viewers=30] [--ladder=off|WxH@FPS:KBPS,...] [--pin=false|true] [--perf=false|true] [--perf-viewers=150]
+  [--copies-viewers=30] [--adapt-rounds=2] [--busy-loops=0] [--ladder=off|WxH@FPS:KBPS,...] [--pin=false|true] [--perf=false|true] [--perf-viewers=150]
   [--naive=true|false] [--out=bench/results]
 All load goes to loopback only; any other --host is refused.`;

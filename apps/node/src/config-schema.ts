@@ -156,6 +156,21 @@ export const ConfigSchema = z
     MM_TAKEOVER_SILENCE_MS: z.coerce.number().int().min(100).default(1000),
     /** Most simulcast layers a WHIP offer may send; an offer with more is refused (422). */
     MM_SIMULCAST_MAX_LAYERS: z.coerce.number().int().min(1).max(8).default(3),
+    /**
+     * A viewer's simulcast layer after a step down it did not ask for (LayerGovernor): held for
+     * MM_LAYER_HOLD_MS, doubled by each failed climb up to MM_LAYER_HOLD_MAX_MS, at the lowest layer
+     * ('lowest'), or ('below', the behaviour before issue 14's fix) one layer down on a burst of NACKs and
+     * where the estimate fell.
+     * The defaults are the sfu's DEFAULT_LAYER_GOVERNOR.
+     */
+    MM_LAYER_HOLD_MS: z.coerce.number().int().min(0).max(60_000).default(2000),
+    MM_LAYER_HOLD_MAX_MS: z.coerce.number().int().min(0).max(60_000).default(4000),
+    MM_LAYER_STEP: z.enum(['lowest', 'below']).default('lowest'),
+    /** After a fall its estimate made, resume the climb mediasoup refuses for 10 s once the estimate carries it. */
+    MM_LAYER_CLIMB_ASSIST: z
+      .enum(['true', 'false'])
+      .default('true')
+      .transform((v) => v === 'true'),
     /** mediasoup worker log level and tags (debugging; worker logs go through the DEBUG=mediasoup* channel). */
     MM_WORKER_LOG_LEVEL: z.enum(['debug', 'warn', 'error', 'none']).default('warn'),
     MM_WORKER_LOG_TAGS: z

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { canonicalLanguage, DEFAULT_COMMENTARY_LANGUAGE, type NodeRole } from '@matchmesh/protocol';
+import type { LayerGovernorOptions } from '@matchmesh/sfu';
 import type { z } from 'zod';
 import { ConfigSchema, VIEWERS_PER_WORKER } from './config-schema.ts';
 import type { PriceConfig } from './cost/prices.ts';
@@ -83,6 +84,8 @@ export interface NodeConfig {
     /** Most simulcast layers a WHIP offer may send (MM_SIMULCAST_MAX_LAYERS). */
     simulcastMaxLayers: number;
   };
+  /** A viewer's simulcast layer after an unasked step down (MM_LAYER_*, sfu LayerGovernor). */
+  layerGovernor: LayerGovernorOptions;
   cluster: {
     redisUrl?: string;
     name: string;
@@ -217,6 +220,12 @@ export function sections(c: Config): NodeConfig {
       keyFrameIntervalMs: c.MM_KEYFRAME_REQUEST_INTERVAL_MS,
       takeoverSilenceMs: c.MM_TAKEOVER_SILENCE_MS,
       simulcastMaxLayers: c.MM_SIMULCAST_MAX_LAYERS,
+    },
+    layerGovernor: {
+      holdMs: c.MM_LAYER_HOLD_MS,
+      maxHoldMs: Math.max(c.MM_LAYER_HOLD_MS, c.MM_LAYER_HOLD_MAX_MS),
+      stepTo: c.MM_LAYER_STEP,
+      climbAssist: c.MM_LAYER_CLIMB_ASSIST,
     },
     cluster: {
       redisUrl: c.REDIS_URL,

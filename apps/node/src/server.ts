@@ -74,6 +74,7 @@ export async function startNode(
     ...config.program,
     fanoutLingerMs: config.mesh.pipeLingerMs,
     commentary: config.commentary,
+    layerGovernor: config.layerGovernor,
   });
   // Before the edge opens: a watch page's bootstrap carries them even while no stream exists yet.
   await media.loadCapabilities();

@@ -1,3 +1,4 @@
+import { DEFAULT_LAYER_GOVERNOR } from '@matchmesh/sfu';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, VIEWERS_PER_WORKER } from '../src/config.ts';
 
@@ -90,6 +91,20 @@ describe('config sections', () => {
     for (const bad of ['0', '9', '2.5', 'all']) {
       expect(() => loadConfig({ ...base, MM_SIMULCAST_MAX_LAYERS: bad })).toThrow(/MM_SIMULCAST_MAX_LAYERS/);
     }
+  });
+
+  it("MM_LAYER_*: the sfu's DEFAULT_LAYER_GOVERNOR by default; the max hold never below the first; bad values refused", () => {
+    const base = { MM_TOKEN_SECRET: secret, MM_REGION: 'eu' };
+    expect(loadConfig(base).layerGovernor).toEqual(DEFAULT_LAYER_GOVERNOR);
+    expect(
+      loadConfig({ ...base, MM_LAYER_HOLD_MS: '3000', MM_LAYER_HOLD_MAX_MS: '8000', MM_LAYER_STEP: 'below' })
+        .layerGovernor,
+    ).toEqual({ holdMs: 3000, maxHoldMs: 8000, stepTo: 'below', climbAssist: true });
+    expect(loadConfig({ ...base, MM_LAYER_CLIMB_ASSIST: 'false' }).layerGovernor.climbAssist).toBe(false);
+    expect(loadConfig({ ...base, MM_LAYER_HOLD_MS: '5000' }).layerGovernor.maxHoldMs).toBe(5000);
+    expect(() => loadConfig({ ...base, MM_LAYER_HOLD_MS: '-1' })).toThrow(/MM_LAYER_HOLD_MS/);
+    expect(() => loadConfig({ ...base, MM_LAYER_STEP: 'two' })).toThrow(/MM_LAYER_STEP/);
+    expect(() => loadConfig({ ...base, MM_LAYER_CLIMB_ASSIST: 'yes' })).toThrow(/MM_LAYER_CLIMB_ASSIST/);
   });
 
   it("MM_VIEWER_PLAYOUT_DELAY_MS: 'auto' by default, or a fixed 0–4000 ms", () => {

@@ -3,6 +3,7 @@ import type { types } from 'mediasoup';
 import { MEDIA_CODECS } from './codecs.ts';
 import type { BoothOptions } from './commentary/CommentaryBooth.ts';
 import { MediaError } from './errors.ts';
+import { DEFAULT_LAYER_GOVERNOR, type LayerGovernorOptions } from './LayerGovernor.ts';
 import type { Logger } from './logger.ts';
 import type { StreamOutlet } from './StreamOutlet.ts';
 import { StreamRouter } from './StreamRouter.ts';
@@ -36,6 +37,8 @@ export interface MediaOptions extends Partial<ProgramOptions> {
   fanoutLingerMs?: number;
   /** The commentary mixers (MM_COMMENTARY_*). */
   commentary?: Partial<BoothOptions>;
+  /** How each viewer's simulcast layer is governed (MM_LAYER_*). */
+  layerGovernor?: Partial<LayerGovernorOptions>;
 }
 
 /**
@@ -45,6 +48,8 @@ export interface MediaOptions extends Partial<ProgramOptions> {
 export interface Seat {
   readonly outlet: StreamOutlet;
   readonly worker: number;
+  /** How the viewer's program video layer is governed here (default: DEFAULT_LAYER_GOVERNOR). */
+  readonly layerGovernor?: LayerGovernorOptions;
   release(): void;
 }
 
@@ -124,7 +129,14 @@ export class MediaService extends EventEmitter<MediaServiceEvents> {
     if (existing) return existing;
     let pending = this.#creating.get(id);
     if (!pending) {
-      const { takeoverSilenceMs: _, simulcastMaxLayers: __, fanoutLingerMs, commentary, ...program } = this.#options;
+      const {
+        takeoverSilenceMs: _,
+        simulcastMaxLayers: __,
+        layerGovernor: ___,
+        fanoutLingerMs,
+        commentary,
+        ...program
+      } = this.#options;
       pending = StreamRouter.create(this.pool, id, this.#log, { program, fanoutLingerMs, commentary }).then(
         (stream) => {
           this.#streams.set(id, stream);
@@ -169,6 +181,7 @@ export class MediaService extends EventEmitter<MediaServiceEvents> {
     return {
       outlet,
       worker: pooled.index,
+      layerGovernor: { ...DEFAULT_LAYER_GOVERNOR, ...this.#options.layerGovernor },
       release: () => {
         if (released) return;
         released = true;

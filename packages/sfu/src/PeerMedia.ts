@@ -13,7 +13,7 @@ import type {
 } from '@matchmesh/protocol';
 import type { types } from 'mediasoup';
 import { talkbackVoices } from './commentary/talkback.ts';
-import { floorEstimateAtLowestLayer } from './estimateFloor.ts';
+import { estimateCarriesLayer, floorEstimateAtLowestLayer, probeForLayer } from './estimateFloor.ts';
 import { LayerGovernor } from './LayerGovernor.ts';
 import { fitLayers, hasLayers, invalidLayers, layersOf, PROGRAM_VIDEO_PRIORITY, type VideoLayers } from './layers.ts';
 import type { Seat } from './MediaService.ts';
@@ -365,10 +365,22 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
     return this.outlet.source.program.track('video')?.layers.map((l) => l.info) ?? [];
   }
 
-  async #watchLayers(consumer: types.Consumer, producer: types.Producer, transport: types.Transport): Promise<void> {
+  async #watchLayers(
+    consumer: types.Consumer,
+    producer: types.Producer,
+    transport: types.WebRtcTransport,
+  ): Promise<void> {
     this.#video = { consumer, producer };
     this.#governor?.close();
-    this.#governor = new LayerGovernor(consumer, () => fitLayers(producer, this.#wantedLayers));
+    this.#governor = new LayerGovernor(
+      consumer,
+      () => fitLayers(producer, this.#wantedLayers),
+      this.#seat.layerGovernor,
+      {
+        carries: (spatialLayer) => estimateCarriesLayer(transport, producer, spatialLayer),
+        probe: (spatialLayer) => probeForLayer(transport, producer, spatialLayer),
+      },
+    );
     let floor = await floorEstimateAtLowestLayer(transport, producer, 0);
     consumer.on('layerschange', () => {
       // The lowest layer's rate is known once it flowed; a change of layer is a cheap moment to look again.

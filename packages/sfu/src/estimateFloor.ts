@@ -51,3 +51,57 @@ export async function floorEstimateAtLowestLayer(
   await transport.setMinOutgoingBitrate(floor).catch(() => undefined);
   return floor;
 }
+
+/**
+ * How far the estimate must exceed a layer's measured rate before the climb
+ * assist calls it carried: the program audio rides on the same estimate.
+ * mediasoup itself climbs at the layer's rate (plus the audio consumer's
+ * share); 1.25 was stricter than that and an estimate of 734 kbit/s waited
+ * out mediasoup's 10 s for a 600 kbit/s layer (bench adapt).
+ */
+const CARRY_OVER_LAYER = 1.1;
+
+/**
+ * Whether the viewer transport's bandwidth estimate carries `spatialLayer` of
+ * the producer now (the LayerGovernor's climb assist): the layer is flowing
+ * (score > 0) and the estimate is at least its measured rate × 1.1. Any
+ * unknown answers no.
+ */
+export async function estimateCarriesLayer(
+  transport: types.WebRtcTransport,
+  producer: types.Producer,
+  spatialLayer: number,
+): Promise<boolean> {
+  const need = await layerNeed(producer, spatialLayer);
+  if (need === 0 || transport.closed) return false;
+  const estimate = await transport.getStats().then((s) => s[0]?.availableOutgoingBitrate ?? 0);
+  return estimate >= need;
+}
+
+/** The estimate (bit/s) a layer needs: its measured rate × 1.1; 0 when unknown or not flowing. */
+async function layerNeed(producer: types.Producer, spatialLayer: number): Promise<number> {
+  const ssrc = producer.rtpParameters.encodings?.[spatialLayer]?.ssrc;
+  if (ssrc === undefined || producer.closed) return 0;
+  const layer = await producer.getStats().then((s) => s.find((x) => x.ssrc === ssrc));
+  return layer && layer.score > 0 ? Math.round(layer.bitrate * CARRY_OVER_LAYER) : 0;
+}
+
+/**
+ * Ask the viewer transport's estimator (libwebrtc's ProbeController inside
+ * mediasoup) for probes at what `spatialLayer` needs: a change of the
+ * transport's most allocated bitrate starts allocation probes (at it and
+ * twice it), so the cap is set to the need for a moment and lifted again.
+ * A link that recovered is found at once; one that did not costs two short
+ * padding bursts.
+ */
+export async function probeForLayer(
+  transport: types.WebRtcTransport,
+  producer: types.Producer,
+  spatialLayer: number,
+): Promise<void> {
+  const need = await layerNeed(producer, spatialLayer);
+  if (need === 0 || transport.closed) return;
+  // Below the estimate floor (setMinOutgoingBitrate) mediasoup refuses a cap: nothing to probe then.
+  await transport.setMaxOutgoingBitrate(need).catch(() => undefined);
+  if (!transport.closed) await transport.setMaxOutgoingBitrate(0).catch(() => undefined);
+}

@@ -10,6 +10,7 @@ export { LanguageMixer, MixerFullError, type MixerOptions } from './commentary/L
 export { type EgressBytes, type EgressKind, EgressMeter, type EgressTarget, egressTargetOf } from './EgressMeter.ts';
 export { MediaError, type MediaErrorCode } from './errors.ts';
 export { type FanoutOptions, FanoutRouter } from './FanoutRouter.ts';
+export { DEFAULT_LAYER_GOVERNOR, LayerGovernor, type LayerGovernorOptions, type ViewerLink } from './LayerGovernor.ts';
 export { layerCounts, PROGRAM_VIDEO_PRIORITY, type VideoLayers } from './layers.ts';
 export { reserveRtpPorts } from './localPorts.ts';
 export { type Logger, silentLogger } from './logger.ts';
