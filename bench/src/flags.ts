@@ -34,7 +34,7 @@ export const FlagsSchema = z
     /** Commentary booth: languages mixed at once (one commentator each) and the measured window. */
     boothLanguages: z.coerce.number().int().min(1).max(4).default(2),
     boothSeconds: z.coerce.number().min(5).max(600).default(30),
-    /** Clicks on the booth page's microphone in booth-browser (mouth-to-ear samples). */
+    /** booth-browser: at least this many clicks on the booth page's microphone (mouth-to-ear samples). */
     boothClicks: z.coerce.number().int().min(3).max(500).default(20),
     /**
      * The origin's ladder in g2g-1080: the viewer is pinned on its top layer (1080p) then on the next
