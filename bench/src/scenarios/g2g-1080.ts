@@ -11,6 +11,7 @@ import { Mesh, token } from '../mesh.ts';
 import type { Scenario, ScenarioResult } from '../registry.ts';
 import { mean, percentile, ratio, sleep } from '../stats.ts';
 import { type ClockFrame, plausible, startClockReader, takeClockFrames } from './clock-reader.ts';
+import { bufferCounters, bufferMeans, formatBuffers, recordPeerConnections } from './jitter-buffers.ts';
 
 const STREAM = 'bench-g2g-hd';
 
@@ -63,6 +64,7 @@ export const g2g1080: Scenario = {
       await mesh.waitLive(node, STREAM);
       // A window where the <video> is shown at least at the top layer's size ('auto' would cap below it).
       const page = await browser.newPage({ viewport: { width: top.width + 80, height: top.height + 220 } });
+      await recordPeerConnections(page);
       await page.goto(`${node.url}/watch?stream=${STREAM}&token=${await token('viewer', STREAM)}`);
       await page.waitForFunction(() => (window.__mm?.framesDecoded() ?? 0) >= 30, undefined, { timeout: 30_000 });
       await page.waitForSelector(`[data-testid="quality"] option[value="${top.index}"]`, {
@@ -70,6 +72,11 @@ export const g2g1080: Scenario = {
         timeout: 30_000,
       });
       const frames = new Map<Layer, ClockFrame[]>([
+        [top, []],
+        [base, []],
+      ]);
+      /** The receivers' mean jitter-buffer time per window (video, program audio): where the delay sits. */
+      const buffers = new Map<Layer, Record<string, number>[]>([
         [top, []],
         [base, []],
       ]);
@@ -83,9 +90,11 @@ export const g2g1080: Scenario = {
             misses.set(layer, misses.get(layer)! + 1);
             ctx.log(`round ${round + 1}: the picture did not reach ${layer.height} px in 20 s`);
           }
+          const counters = await bufferCounters(page);
           await startClockReader(page);
           await sleep(ctx.flags.g2gSeconds * 1000);
           frames.get(layer)!.push(...(await takeClockFrames(page)));
+          buffers.get(layer)!.push(bufferMeans(counters, await bufferCounters(page)));
         }
       }
       const pinnedRounds = ctx.flags.hdRounds;
@@ -115,6 +124,9 @@ export const g2g1080: Scenario = {
             notes: [
               `ratio 1080p ÷ 720p: p50 ${p50Ratio?.toFixed(2) ?? '-'}, p95 ${p95Ratio?.toFixed(2) ?? '-'}; issue 14 goal: ≤ 150 ms at 1080p`,
               'frames count only at the layer’s own picture size (the frame size of each presented frame, read with its clock)',
+              ...[top, base].map(
+                (l) => `jitter buffers per window at ${l.height}p: ${buffers.get(l)!.map(formatBuffers).join(' | ')}`,
+              ),
             ],
           },
         ],
@@ -135,6 +147,7 @@ export const g2g1080: Scenario = {
             misses: misses.get(base),
           },
           ratio: { p50: p50Ratio, p95: p95Ratio },
+          jitterBuffers: { top: buffers.get(top), base: buffers.get(base) },
         },
       };
     } finally {
