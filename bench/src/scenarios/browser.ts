@@ -73,14 +73,29 @@ async function hlsAvailable(node: TestNode): Promise<string | null> {
   }
 }
 
-/** The node's HLS packagers: ffmpeg processes copying video (`-c:v copy`), as opposed to the origin's encoder. */
-function packagerPids(): number[] {
+/** Parent pid from /proc/<pid>/stat (the field after the parenthesised command name). */
+function parentPid(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+}
+
+function descendsFrom(pid: number, ancestor: number): boolean {
+  for (let p = pid; p > 1; p = parentPid(p)) if (p === ancestor) return true;
+  return false;
+}
+
+/**
+ * The node's HLS packagers: ffmpeg processes copying video (`-c:v copy`), as opposed to the origin's
+ * encoder, started under this node (not another job's on a shared machine).
+ */
+function packagerPids(node: TestNode): number[] {
   const pids: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      if (args[0]?.endsWith('ffmpeg') && args.some((a, i) => a === '-c:v' && args[i + 1] === 'copy')) {
+      const copies = args[0]?.endsWith('ffmpeg') && args.some((a, i) => a === '-c:v' && args[i + 1] === 'copy');
+      if (copies && node.child.pid !== undefined && descendsFrom(Number(entry), node.child.pid)) {
         pids.push(Number(entry));
       }
     } catch {
@@ -106,7 +121,7 @@ async function measureHls(env: Env, src: string, lowLatency: boolean, seconds: n
   try {
     await page.waitForFunction(() => (window.__hls?.count ?? 0) >= 1, undefined, { timeout: 30_000, polling: 'raf' });
     const firstFrameMs = performance.now() - opened;
-    const pids = packagerPids();
+    const pids = packagerPids(env.node);
     const cpu0 = pids.reduce((sum, pid) => sum + procCpuSeconds(pid), 0);
     const t0 = performance.now();
     await sleep(seconds * 1000);
