@@ -5,8 +5,8 @@
 //     the same node in the same seconds (the baseline: g2g's own figure).
 //  2. Mouth-to-ear, commentator → WebRTC viewer: the booth's microphone is a WebAudio source the bench
 //     clicks (clicks.ts); the commentator goes on air in English, the /watch viewer hears English; each
-//     click's onset is stamped in both pages on the one wall clock. Baseline in the same run: the RTP-level
-//     delay through one language's mix (the `booth` scenario, one language), which leaves out both
+//     click's onset is stamped in both pages on the one wall clock. Baseline in the same seconds: the RTP-level
+//     delay through one language's mix (the `booth` scenario, one language, run beside the clicks), which leaves out both
 //     browsers and both links.
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium } from '../../../test/src/browser.ts';
