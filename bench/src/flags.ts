@@ -34,6 +34,15 @@ export const FlagsSchema = z
     /** Commentary booth: languages mixed at once (one commentator each) and the measured window. */
     boothLanguages: z.coerce.number().int().min(1).max(4).default(2),
     boothSeconds: z.coerce.number().min(5).max(600).default(30),
+    /** booth-browser: at least this many clicks on the booth page's microphone (mouth-to-ear samples). */
+    boothClicks: z.coerce.number().int().min(3).max(500).default(20),
+    /**
+     * The origin's ladder in g2g-1080: the viewer is pinned on its top layer (1080p) then on the next
+     * (the 720p baseline) with the quality menu, alternating.
+     */
+    hdLadder: z.string().min(1).default('1920x1080@30:4500,1280x720@30:2000'),
+    /** Windows per layer in g2g-1080 (each --g2g-seconds long), alternating 1080p / 720p. */
+    hdRounds: z.coerce.number().int().min(1).max(20).default(2),
     /** Browser samples for glass-to-glass / time-to-first-frame. */
     g2gSeconds: z.coerce.number().min(2).max(300).default(10),
     ttffJoins: z.coerce.number().int().min(1).max(200).default(8),
@@ -123,7 +132,8 @@ export function parseFlags(argv: readonly string[]): Flags {
 
 export const USAGE = `npm run bench -- [--scenarios=all|${scenarioNames().join(',')}]
   [--host=127.0.0.1] [--steps=50,100,200,...] [--step-seconds=8] [--latency-viewers=500] [--feed-window=N]
-  [--joins=1000] [--join-window-seconds=10] [--g2g-seconds=10] [--ttff-joins=8]
+  [--joins=1000] [--join-window-seconds=10] [--g2g-seconds=10] [--ttff-joins=8] [--booth-clicks=20]
+  [--hd-ladder=1920x1080@30:4500,1280x720@30:2000] [--hd-rounds=2]
   [--ttff-baseline-dist=DIR] [--ttff-parts=phases,whep,hls,keyframes] [--ttff-event-repeats=3]
   [--copies-viewers=30] [--adapt-rounds=2] [--busy-loops=0] [--ladder=off|WxH@FPS:KBPS,...] [--pin=false|true] [--perf=false|true] [--perf-viewers=150]
   [--naive=true|false] [--out=bench/results]

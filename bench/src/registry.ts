@@ -39,6 +39,8 @@ const NAMES = [
   'simulcast',
   'adapt',
   'booth',
+  'booth-browser',
+  'g2g-1080',
 ] as const;
 export type ScenarioName = (typeof NAMES)[number];
 
@@ -55,6 +57,10 @@ export async function loadScenario(name: string): Promise<Scenario> {
       return (await import('./scenarios/workers.ts')).workers;
     case 'booth':
       return (await import('./scenarios/booth.ts')).booth;
+    case 'booth-browser':
+      return (await import('./scenarios/booth-browser.ts')).boothBrowser;
+    case 'g2g-1080':
+      return (await import('./scenarios/g2g-1080.ts')).g2g1080;
     case 'adapt':
       return (await import('./scenarios/adapt.ts')).adapt;
     case 'simulcast':

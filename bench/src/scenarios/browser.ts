@@ -4,9 +4,8 @@
 //
 // Glass-to-glass: the origin burns its wall clock (ms mod 2^32) into row 1 of
 // the strips (apps/origin/src/pattern-layout.ts); on every presented frame
-// (requestVideoFrameCallback) the page draws the strip onto a canvas, decodes
-// the clock and subtracts it from its own Date.now() — same machine, same
-// clock. It includes encode, packetisation, the node, decode and render.
+// the page reads it back (clock-reader.ts) and subtracts it from its own
+// Date.now() — same machine, same clock. It includes encode, packetisation, the node, decode and render.
 //
 // HLS is measured beside WebRTC from the same node: the node's LL-HLS in
 // hls.js low-latency mode, and — the baseline in the same run — the same
@@ -15,7 +14,7 @@
 // the HLS players run. g2g and ttff share one set of processes.
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { CLOCK_ROW_Y, latencyFromClock, PATTERN_WIDTH, STRIP_BITS, STRIP_CELL } from '@matchmesh/origin';
+import { latencyFromClock } from '@matchmesh/origin';
 import { hlsMultivariantPath } from '@matchmesh/protocol';
 import type { Browser } from 'playwright-core';
 import { launchChromium } from '../../../test/src/browser.ts';
@@ -26,6 +25,7 @@ import '../../../test/src/viewer.ts';
 import { Mesh, type TestNode, token } from '../mesh.ts';
 import type { Scenario, ScenarioContext, ScenarioResult } from '../registry.ts';
 import { mean, percentile, ratio, sleep } from '../stats.ts';
+import { plausible, startClockReader, takeClockFrames } from './clock-reader.ts';
 import { keyFrameComparison } from './ttff-keyframes.ts';
 import { baselineTable, phasesOf, serveBundle, stepDurations, whepFirstFrame } from './ttffPhases.ts';
 
@@ -73,14 +73,29 @@ async function hlsAvailable(node: TestNode): Promise<string | null> {
   }
 }
 
-/** The node's HLS packagers: ffmpeg processes copying video (`-c:v copy`), as opposed to the origin's encoder. */
-function packagerPids(): number[] {
+/** Parent pid from /proc/<pid>/stat (the field after the parenthesised command name). */
+function parentPid(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+}
+
+function descendsFrom(pid: number, ancestor: number): boolean {
+  for (let p = pid; p > 1; p = parentPid(p)) if (p === ancestor) return true;
+  return false;
+}
+
+/**
+ * The node's HLS packagers: ffmpeg processes copying video (`-c:v copy`), as opposed to the origin's
+ * encoder, started under this node (not another job's on a shared machine).
+ */
+function packagerPids(node: TestNode): number[] {
   const pids: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      if (args[0]?.endsWith('ffmpeg') && args.some((a, i) => a === '-c:v' && args[i + 1] === 'copy')) {
+      const copies = args[0]?.endsWith('ffmpeg') && args.some((a, i) => a === '-c:v' && args[i + 1] === 'copy');
+      if (copies && node.child.pid !== undefined && descendsFrom(Number(entry), node.child.pid)) {
         pids.push(Number(entry));
       }
     } catch {
@@ -106,7 +121,7 @@ async function measureHls(env: Env, src: string, lowLatency: boolean, seconds: n
   try {
     await page.waitForFunction(() => (window.__hls?.count ?? 0) >= 1, undefined, { timeout: 30_000, polling: 'raf' });
     const firstFrameMs = performance.now() - opened;
-    const pids = packagerPids();
+    const pids = packagerPids(env.node);
     const cpu0 = pids.reduce((sum, pid) => sum + procCpuSeconds(pid), 0);
     const t0 = performance.now();
     await sleep(seconds * 1000);
@@ -123,35 +138,6 @@ async function measureHls(env: Env, src: string, lowLatency: boolean, seconds: n
 async function watchUrl(node: TestNode): Promise<string> {
   return `${node.url}/watch?stream=${STREAM}&token=${await token('viewer', STREAM)}`;
 }
-
-/**
- * Runs in the page: on every presented frame, draw the clock row onto a
- * canvas, read the cell centres (green channel ≥ 128 = 1, MSB first) and
- * push Date.now() − clock. A string, not a function: tsx would wrap named
- * inner functions in a helper that does not exist in the page.
- */
-const G2G_READER = `({ cell, bits, clockY, width }) => {
-  window.__g2g = [];
-  const video = document.querySelector('video');
-  const canvas = document.createElement('canvas');
-  canvas.width = cell * bits;
-  canvas.height = cell;
-  const c2d = canvas.getContext('2d', { willReadFrequently: true });
-  const onFrame = () => {
-    const now = Date.now();
-    const sx = video.videoWidth / width;
-    c2d.drawImage(video, 0, clockY * sx, cell * bits * sx, cell * sx, 0, 0, cell * bits, cell);
-    const px = c2d.getImageData(0, 0, cell * bits, cell).data;
-    let clock = 0;
-    for (let col = 0; col < bits; col++) {
-      const i = ((cell >> 1) * cell * bits + col * cell + (cell >> 1)) * 4;
-      clock = clock * 2 + (px[i + 1] >= 128 ? 1 : 0);
-    }
-    window.__g2g.push((now % 2 ** 32) - clock);
-    video.requestVideoFrameCallback(onFrame);
-  };
-  video.requestVideoFrameCallback(onFrame);
-}`;
 
 export const g2g: Scenario = {
   name: 'g2g',
@@ -176,13 +162,11 @@ export const g2g: Scenario = {
         const v = document.querySelector('video')!;
         return `${v.videoWidth}x${v.videoHeight}`;
       });
-      const args = { cell: STRIP_CELL, bits: STRIP_BITS, clockY: CLOCK_ROW_Y, width: PATTERN_WIDTH };
-      await page.evaluate(`(${G2G_READER})(${JSON.stringify(args)})`);
+      await startClockReader(page);
       await sleep(ctx.flags.g2gSeconds * 1000);
-      const raw = await page.evaluate(() => (window as unknown as { __g2g: number[] }).__g2g);
+      const raw = await takeClockFrames(page);
       await page.close();
-      // A frame whose strip did not decode cleanly gives a wild value; keep the plausible ones.
-      const ms = raw.filter((v) => v >= 0 && v < 10_000);
+      const ms = plausible(raw);
       const src = await hlsAvailable(env.node);
       const ll = src ? await measureHls(env, src, true, ctx.flags.g2gSeconds) : null;
       const plain = src ? await measureHls(env, src, false, ctx.flags.g2gSeconds) : null;
