@@ -119,6 +119,9 @@ async function mediasoupWorker() {
   const mediasoupDir = path.join(root, 'node_modules', 'mediasoup');
   const { ensureWorker } = await import('../packages/sfu/worker-build/build-worker.mjs');
   const bin = await ensureWorker({ mediasoupDir, log: (m) => console.log(m) });
+  // The Node library's side of the worker's patches (WHEP players' header-extension ids).
+  const { patchMediasoupNodeLib } = await import('../packages/sfu/worker-build/node-lib.mjs');
+  for (const line of patchMediasoupNodeLib({ mediasoupDir })) log(`mediasoup node lib: ${line}`);
   // Also place it where mediasoup looks by default, so any process finds
   // the worker even when MEDIASOUP_WORKER_BIN is not in its environment.
   const target = path.join(mediasoupDir, 'worker', 'out', 'Release', 'mediasoup-worker');

@@ -39,6 +39,9 @@ async function worker() {
   // Builds against Debian's libraries and smoke-checks the binary (two
   // workers, SRTP pipe) before returning it.
   const built = await ensureWorker({ mediasoupDir, log: (m) => console.log(m) });
+  // The Node library's side of the worker's patches (WHEP players' header-extension ids), as setup.mjs does.
+  const { patchMediasoupNodeLib } = await import('../../packages/sfu/worker-build/node-lib.mjs');
+  for (const line of patchMediasoupNodeLib({ mediasoupDir })) console.log(`[image] mediasoup node lib: ${line}`);
   mkdirSync(path.dirname(WORKER_BIN), { recursive: true });
   copyFileSync(built, WORKER_BIN);
   chmodSync(WORKER_BIN, 0o755);

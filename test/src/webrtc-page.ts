@@ -117,3 +117,75 @@ export async function whepPlayInPage(page: Page, whepUrl: string, token: string,
     { whepUrl, token, frames },
   );
 }
+
+/** What a WHEP player started by whepWatchInPage keeps on the page (`window.__whep`). */
+interface WhepPlayer {
+  pc: RTCPeerConnection;
+  video: HTMLVideoElement;
+}
+
+/**
+ * Start a WHEP player that keeps playing: a bare RTCPeerConnection whose video track plays in a
+ * <video> element on the page (`window.__whep`), for tests that watch a WHEP session over time
+ * (frame sizes, freezes with startFrameClock). A stream not live yet (409) is retried for 30 s.
+ * Resolves with the offer and the answer once the session is set up.
+ */
+export async function whepWatchInPage(
+  page: Page,
+  whepUrl: string,
+  token: string,
+): Promise<{ offer: string; answer: string }> {
+  return page.evaluate(
+    async ({ whepUrl, token }) => {
+      const pc = new RTCPeerConnection();
+      pc.addTransceiver('video', { direction: 'recvonly' });
+      pc.addTransceiver('audio', { direction: 'recvonly' });
+      const video = document.createElement('video');
+      video.muted = true;
+      video.autoplay = true;
+      video.playsInline = true;
+      document.body.append(video);
+      pc.addEventListener('track', (e) => {
+        if (e.track.kind === 'video') video.srcObject = new MediaStream([e.track]);
+      });
+      await pc.setLocalDescription(await pc.createOffer());
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const res = await fetch(whepUrl, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/sdp', Authorization: `Bearer ${token}` },
+          body: pc.localDescription!.sdp,
+        });
+        const body = await res.text();
+        if (res.status === 409 && Date.now() < deadline) {
+          // The stream is not live yet: the origin is still connecting (Retry-After, shortened).
+          await new Promise((r) => setTimeout(r, 250));
+          continue;
+        }
+        if (res.status !== 201) throw new Error(`WHEP ${res.status}: ${body}`);
+        await pc.setRemoteDescription({ type: 'answer', sdp: body });
+        (window as unknown as { __whep: WhepPlayer }).__whep = { pc, video };
+        return { offer: pc.localDescription!.sdp, answer: body };
+      }
+    },
+    { whepUrl, token },
+  );
+}
+
+/** The WHEP player's picture: the <video> element's size and the decoder's (getStats inbound-rtp). */
+export async function whepFrameSize(
+  page: Page,
+): Promise<{ videoHeight: number; statsHeight: number; framesDecoded: number }> {
+  return page.evaluate(async () => {
+    const { pc, video } = (window as unknown as { __whep: WhepPlayer }).__whep;
+    let statsHeight = 0;
+    let framesDecoded = 0;
+    (await pc.getStats()).forEach((s) => {
+      if (s.type === 'inbound-rtp' && s.kind === 'video') {
+        statsHeight = s.frameHeight ?? 0;
+        framesDecoded = s.framesDecoded ?? 0;
+      }
+    });
+    return { videoHeight: video.videoHeight, statsHeight, framesDecoded };
+  });
+}

@@ -3,6 +3,8 @@ import { EventEmitter } from 'node:events';
 import type { types } from 'mediasoup';
 import * as ortc from 'mediasoup/ortc';
 import { MediaError, offerRejection } from './errors.ts';
+import { floorEstimateAtLowestLayer } from './estimateFloor.ts';
+import { LayerGovernor } from './LayerGovernor.ts';
 import { fitLayers, hasLayers, invalidLayers, layersOf, PROGRAM_VIDEO_PRIORITY, type VideoLayers } from './layers.ts';
 import type { Seat } from './MediaService.ts';
 import type { StreamOutlet } from './StreamOutlet.ts';
@@ -45,6 +47,10 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
   readonly #onOutletClosed = (): void => this.close('stream closed');
   /** The video consumer when the program has layers, and its producer. */
   #video: { consumer: types.Consumer; producer: types.Producer } | undefined;
+  /** The layer the player asked for (setPreferredLayers); undefined: the top one. */
+  #wantedLayers: { spatialLayer: number; temporalLayer?: number } | undefined;
+  /** Holds the video below a layer the player's link just failed to carry (as for signaling viewers). */
+  #governor: LayerGovernor | undefined;
   #closed = false;
 
   private constructor(
@@ -131,7 +137,9 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
         if (!producer) throw new MediaError('closed', `the stream's ${plan.producer.kind} went away`);
         const layered = hasLayers(producer);
         // A simulcast program: a simulcast consumer, which sends the best layer the player's
-        // bandwidth estimate allows (its offer's transport-cc/goog-remb feedback is in plan.caps).
+        // bandwidth estimate allows (its offer's transport-cc/goog-remb feedback is in plan.caps;
+        // the consumer keeps the player's own extension ids, which the worker writes — worker-build
+        // node-lib/ and recipe patch 002 — so the transport estimates the player's bandwidth).
         const consumer = await transport.consume({
           producerId: producer.id,
           rtpCapabilities: plan.caps,
@@ -156,7 +164,7 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
       await connected;
       const answer = buildAnswer(offer, transport, answers);
       const session = new WhepSession(stream.stream, place, transport, consumers, answer);
-      if (video) session.#watchLayers(video.consumer, video.producer);
+      if (video) session.#watchLayers(video.consumer, video.producer, transport);
       transport.observer.once('close', () => session.close('transport closed'));
       outlet.once('close', session.#onOutletClosed);
       for (const c of consumers) c.observer.once('close', () => session.close('producer closed'));
@@ -184,8 +192,9 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
     if (!v || v.consumer.closed) throw new MediaError('not_found', 'this session plays no video with layers');
     const invalid = invalidLayers(v.producer, spatialLayer, temporalLayer);
     if (invalid) throw new MediaError('bad_simulcast', invalid);
-    const wanted = temporalLayer === undefined ? { spatialLayer } : { spatialLayer, temporalLayer };
-    await v.consumer.setPreferredLayers(fitLayers(v.producer, wanted));
+    this.#wantedLayers = temporalLayer === undefined ? { spatialLayer } : { spatialLayer, temporalLayer };
+    this.#governor?.reset();
+    await v.consumer.setPreferredLayers(fitLayers(v.producer, this.#wantedLayers));
     const layers = layersOf(v.consumer, v.producer, this.#layerInfo());
     this.emit('layerschange', layers);
     return layers;
@@ -196,9 +205,20 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
     return this.#seat.outlet.source.program.track('video')?.layers.map((l) => l.info) ?? [];
   }
 
-  #watchLayers(consumer: types.Consumer, producer: types.Producer): void {
+  /** The same adaptation as a signaling viewer's (PeerMedia): the LayerGovernor's holds and the estimate floor. */
+  #watchLayers(consumer: types.Consumer, producer: types.Producer, transport: types.WebRtcTransport): void {
     this.#video = { consumer, producer };
+    this.#governor = new LayerGovernor(consumer, () => fitLayers(producer, this.#wantedLayers));
+    let floor = 0;
+    const raiseFloor = (): void => {
+      void floorEstimateAtLowestLayer(transport, producer, floor).then((f) => {
+        floor = f;
+      });
+    };
+    raiseFloor();
     consumer.on('layerschange', () => {
+      // The lowest layer's rate is known once it flowed; a change of layer is a cheap moment to look again.
+      raiseFloor();
       if (!this.#closed) this.emit('layerschange', layersOf(consumer, producer, this.#layerInfo()));
     });
   }
@@ -208,6 +228,7 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
     this.#closed = true;
     // The outlet is shared with other players: leave no listener behind on it.
     this.#seat.outlet.off('close', this.#onOutletClosed);
+    this.#governor?.close();
     this.transport.close();
     this.#seat.release();
     this.emit('close', reason);
