@@ -52,6 +52,7 @@ function fakeStream() {
     router: { id: 'router-1', canConsume: () => true },
     scoresSince: () => [],
     languages: () => [],
+    commentaryDelays: () => ({}),
     voices: () => voices.filter((v) => !v.closed),
     async addVoice(voice: ReturnType<typeof mediaObject>) {
       voices.push(voice);
