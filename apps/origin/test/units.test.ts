@@ -56,6 +56,21 @@ describe('MediaClock', () => {
     clock.update(777);
     expect(clock.ticksOf(777)).toBe(5 * 3000);
   });
+
+  it("puts GStreamer's floored timestamps back on the frame grid, and leaves a real 29.97 fps cadence alone", () => {
+    // floor(n × 33333333 ns × 90 kHz): 0, 2999, 5999, ... — one tick short after frame 0.
+    const gst = new MediaClock(90_000, 30);
+    for (let n = 0; n <= 15; n++) {
+      const raw = 1000 + Math.floor((n * 33_333_333 * 90_000) / 1e9);
+      gst.update(raw);
+      expect(gst.ticksOf(raw)).toBe(n * 3000);
+    }
+    const ntsc = new MediaClock(90_000, 30);
+    for (let n = 0; n <= 15; n++) {
+      ntsc.update(500 + n * 3003);
+      expect(ntsc.ticksOf(500 + n * 3003)).toBe(n * 3003);
+    }
+  });
 });
 
 describe('RTP parsing', () => {
