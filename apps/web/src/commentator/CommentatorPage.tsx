@@ -224,8 +224,13 @@ export function CommentatorPage() {
     [mic],
   );
 
+  // Autostart goes on air once, when the session is first there: goOnAir is re-made whenever the microphone's
+  // state changes (going off air stops the track), and an effect on it would put an off-air commentator back on.
+  const autostarted = useRef(false);
   useEffect(() => {
-    if (params.autostart && session) void goOnAir();
+    if (!params.autostart || !session || autostarted.current) return;
+    autostarted.current = true;
+    void goOnAir();
   }, [params, session, goOnAir]);
   useEffect(() => () => publisherRef.current?.close(), []);
 
