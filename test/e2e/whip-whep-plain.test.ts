@@ -54,7 +54,7 @@ describe('WHIP + WHEP with plain RTCPeerConnection', () => {
     const result = await whepPlayInPage(viewer, `${node.url}/whep/plain`, await token('viewer', 'plain'), 30);
     expect(result.error).toBeUndefined();
     expect(result.status).toBe(201);
-    expect(result.framesDecoded).toBeGreaterThanOrEqual(30);
+    expect(result.framesDecoded, JSON.stringify(result.diagnostics)).toBeGreaterThanOrEqual(30);
     expect(result.audioPackets).toBeGreaterThan(0);
   });
 

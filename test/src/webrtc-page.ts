@@ -62,6 +62,8 @@ export interface WhepResult {
   videoCodec?: string;
   videoFmtp?: string;
   error?: string;
+  /** Where the video stopped, for a failure message: packets and key frames in, PLIs out, ICE/DTLS state. */
+  diagnostics?: { videoPackets: number; keyFramesDecoded: number; pliCount: number; connection: string };
 }
 
 /** Watch over WHEP with a bare RTCPeerConnection until `frames` video frames are decoded. */
@@ -85,6 +87,7 @@ export async function whepPlayInPage(page: Page, whepUrl: string, token: string,
       let audioPackets = 0;
       let firstFrameMs: number | undefined;
       let videoCodecId: string | undefined;
+      let diagnostics = { videoPackets: 0, keyFramesDecoded: 0, pliCount: 0, connection: pc.connectionState as string };
       let stats = await pc.getStats();
       while (Date.now() < deadline) {
         stats = await pc.getStats();
@@ -92,6 +95,12 @@ export async function whepPlayInPage(page: Page, whepUrl: string, token: string,
           if (s.type === 'inbound-rtp' && s.kind === 'video') {
             framesDecoded = s.framesDecoded ?? 0;
             videoCodecId = s.codecId;
+            diagnostics = {
+              videoPackets: s.packetsReceived ?? 0,
+              keyFramesDecoded: s.keyFramesDecoded ?? 0,
+              pliCount: s.pliCount ?? 0,
+              connection: pc.connectionState,
+            };
           }
           if (s.type === 'inbound-rtp' && s.kind === 'audio') audioPackets = s.packetsReceived ?? 0;
         });
@@ -112,6 +121,7 @@ export async function whepPlayInPage(page: Page, whepUrl: string, token: string,
         firstFrameMs,
         videoCodec: codec?.mimeType,
         videoFmtp: codec?.sdpFmtpLine,
+        diagnostics,
       };
     },
     { whepUrl, token, frames },
