@@ -68,9 +68,15 @@ function layerBranch(plan: GstPlan, layer: GstLayer, index: number, from: string
 export function buildGstPipeline(plan: GstPlan): string {
   if (plan.layers.length === 0) throw new Error('at least one layer');
   const frameBytes = (plan.width * plan.height * 3) / 2;
+  // The queue lets fdsrc take each frame from ffmpeg's pipe the moment it is written, in its own thread,
+  // while the encoders work on the one before: without it ffmpeg blocked on the pipe for a whole encode,
+  // and with it its audio output (same process), which made the viewers' audio jitter buffer — and the
+  // video lip-synced to it — grow (bench g2g at 720p: 117 ms p50 without, 78 ms with, in the same minutes).
+  // After the queue, rawvideoparse, the tee and every encoder share one streaming thread, so a key frame
+  // forced on the "raw" pad still lands on the same source frame in every layer.
   const source =
-    `fdsrc fd=3 blocksize=${frameBytes} ! rawvideoparse name=raw format=i420` +
-    ` width=${plan.width} height=${plan.height} framerate=${plan.fps}/1`;
+    `fdsrc fd=3 blocksize=${frameBytes} ! queue max-size-buffers=4 max-size-bytes=0 max-size-time=0` +
+    ` ! rawvideoparse name=raw format=i420 width=${plan.width} height=${plan.height} framerate=${plan.fps}/1`;
   if (plan.layers.length === 1) return layerBranch(plan, plan.layers[0]!, 0, source);
   // No queues after the tee: every branch runs in the one streaming thread, frame by frame, so a
   // key frame forced before the tee lands on the same source frame in every layer.

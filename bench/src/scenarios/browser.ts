@@ -26,6 +26,7 @@ import { Mesh, type TestNode, token } from '../mesh.ts';
 import type { Scenario, ScenarioContext, ScenarioResult } from '../registry.ts';
 import { mean, percentile, ratio, sleep } from '../stats.ts';
 import { plausible, startClockReader, takeClockFrames } from './clock-reader.ts';
+import { bufferCounters, bufferMeans, formatBuffers, recordPeerConnections } from './jitter-buffers.ts';
 import { keyFrameComparison } from './ttff-keyframes.ts';
 import { baselineTable, phasesOf, serveBundle, stepDurations, whepFirstFrame } from './ttffPhases.ts';
 
@@ -149,6 +150,7 @@ export const g2g: Scenario = {
       const page = await env.browser.newPage(
         ctx.flags.ladder === 'off' ? undefined : { viewport: { width: 2000, height: 1300 } },
       );
+      await recordPeerConnections(page);
       await page.goto(await watchUrl(env.node));
       await page.waitForFunction(() => (window.__mm?.framesDecoded() ?? 0) >= 30, undefined, { timeout: 30_000 });
       if (ctx.flags.ladder !== 'off') {
@@ -163,8 +165,11 @@ export const g2g: Scenario = {
         return `${v.videoWidth}x${v.videoHeight}`;
       });
       await startClockReader(page);
+      const buffers0 = await bufferCounters(page);
       await sleep(ctx.flags.g2gSeconds * 1000);
       const raw = await takeClockFrames(page);
+      // Where the delay sits: the receivers' jitter buffers over the same window (video, program audio).
+      const buffers = bufferMeans(buffers0, await bufferCounters(page));
       await page.close();
       const ms = plausible(raw);
       const src = await hlsAvailable(env.node);
@@ -188,6 +193,7 @@ export const g2g: Scenario = {
             ],
             notes: [
               `${raw.length - ms.length} WebRTC frames with an unreadable clock strip dropped`,
+              `WebRTC receivers' mean jitter-buffer time over the window: ${formatBuffers(buffers)}`,
               'includes x264 encode (ultrafast, zerolatency), werift, the node, Chromium decode and render',
               `ratio LL-HLS ÷ plain HLS (p50) = ${ratio(llP50, plainP50)?.toFixed(2) ?? '-'}; LL-HLS ÷ WebRTC (p50) = ${ratio(llP50, percentile(ms, 50))?.toFixed(1) ?? '-'}`,
               `HLS packager (ffmpeg, video copied, Opus→AAC) CPU while playing: ${ll?.packagerCpu !== null && ll?.packagerCpu !== undefined ? `${(ll.packagerCpu * 100).toFixed(1)} % of a core per stream` : 'not sampled'}`,
@@ -199,6 +205,7 @@ export const g2g: Scenario = {
           p50: percentile(ms, 50),
           p95: percentile(ms, 95),
           mean: mean(ms),
+          jitterBuffers: buffers,
           hls: ll
             ? {
                 llP50,
