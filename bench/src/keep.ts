@@ -43,7 +43,8 @@ export function keepScenario(keepDir: string, res: ScenarioResult, run: KeptRun)
     `- files: ${kept.map((f) => `[${f}](${f})`).join(', ') || 'none'}`,
     '',
     '```text',
-    ...res.tables.map((t) => renderTable(t).replace(/^\n/, '')),
+    // A blank line between tables, as printed.
+    res.tables.map((t) => renderTable(t).replace(/^\n/, '')).join('\n\n'),
     '```',
     '',
   ].join('\n');
