@@ -97,6 +97,14 @@ export const FlagsSchema = z
       .default(true)
       .transform((v) => v === true || v === 'true'),
     out: z.string().default('bench/results'),
+    /**
+     * Copy each scenario's charts and profiles (SVG, folded stacks) into bench/kept/ (tracked, unlike
+     * --out) with a summary of the run (command, date, load, tables): what the READMEs link.
+     */
+    keep: z
+      .union([z.boolean(), z.enum(['true', 'false'])])
+      .default(false)
+      .transform((v) => v === true || v === 'true'),
     help: z.boolean().default(false),
   })
   .strict();
@@ -136,5 +144,5 @@ export const USAGE = `npm run bench -- [--scenarios=all|${scenarioNames().join('
   [--hd-ladder=1920x1080@30:4500,1280x720@30:2000] [--hd-rounds=2]
   [--ttff-baseline-dist=DIR] [--ttff-parts=phases,whep,hls,keyframes] [--ttff-event-repeats=3]
   [--copies-viewers=30] [--adapt-rounds=2] [--busy-loops=0] [--ladder=off|WxH@FPS:KBPS,...] [--pin=false|true] [--perf=false|true] [--perf-viewers=150]
-  [--naive=true|false] [--out=bench/results]
+  [--naive=true|false] [--out=bench/results] [--keep=false|true]
 All load goes to loopback only; any other --host is refused.`;

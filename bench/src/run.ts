@@ -1,16 +1,20 @@
 // `npm run bench`: parses flags, refuses non-loopback targets, runs the chosen
 // scenarios one after another (they compete for the same 2 cores, so never in
-// parallel), prints each table and writes bench/results/*.json.
+// parallel), prints each table and writes bench/results/*.json; with --keep, also
+// copies each scenario's charts and profiles into bench/kept/ (tracked).
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseFlags, USAGE } from './flags.ts';
+import { keepScenario } from './keep.ts';
 import { assertLoopback } from './loopback.ts';
 import { loadScenario, type ScenarioResult } from './registry.ts';
 import { machineInfo, writeResults } from './results.ts';
 import { renderTable } from './table.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** Tracked (unlike --out): what a --keep run leaves for the README to link. */
+const KEEP_DIR = 'bench/kept';
 
 async function main(): Promise<number> {
   let flags: ReturnType<typeof parseFlags>;
@@ -32,6 +36,7 @@ async function main(): Promise<number> {
     return 2;
   }
   const outDir = path.resolve(repoRoot, flags.out);
+  const keepDir = path.resolve(repoRoot, KEEP_DIR);
   const startedAt = new Date().toISOString();
   const machine = machineInfo();
   const t0 = Date.now();
@@ -41,12 +46,26 @@ async function main(): Promise<number> {
   for (const name of flags.scenarios) {
     const scenario = await loadScenario(name);
     const st = Date.now();
+    const scenarioStartedAt = new Date().toISOString();
+    const loadAtStart = os.loadavg();
     const log = (msg: string) => console.log(`[${name} +${((Date.now() - st) / 1000).toFixed(1)}s] ${msg}`);
     log(scenario.description);
     try {
       const res = await scenario.run({ flags, host, outDir, log });
       results[name] = res;
       for (const t of res.tables) console.log(renderTable(t));
+      if (flags.keep) {
+        const kept = keepScenario(keepDir, res, {
+          scenario: name,
+          args: process.argv.slice(2),
+          startedAt: scenarioStartedAt,
+          endedAt: new Date().toISOString(),
+          machine,
+          loadAtStart,
+          loadAtEnd: os.loadavg(),
+        });
+        log(`kept in ${path.relative(process.cwd(), keepDir)}: ${kept.join(', ')}`);
+      }
     } catch (err) {
       // A broken scenario is reported and the next one still runs: a bench
       // reports what it could measure rather than nothing.
