@@ -58,8 +58,12 @@ function layerBranch(plan: GstPlan, layer: GstLayer, index: number, from: string
       ` option-string="scenecut=0:repeat-headers=1"`,
     // GStreamer spells whole levels without ".0" ("3", "4"): "3.0" would not negotiate.
     `video/x-h264,profile=constrained-baseline,level=(string)${layer.level.replace(/\.0$/, '')}`,
-    // config-interval=-1: SPS/PPS before every IDR, aggregated with it (STAP-A) as the ffmpeg path does.
-    `rtph264pay pt=${VIDEO_PAYLOAD_TYPE} ssrc=${layer.ssrc} mtu=${RTP_MAX_PACKET} config-interval=-1 aggregate-mode=zero-latency`,
+    // config-interval=0: the SPS/PPS x264 writes before each IDR (repeat-headers) are the only ones. With -1
+    // the payloader also put SPS/PPS before *each* IDR slice (zerolatency's sliced threads make two at 720p),
+    // and the HLS packager's H.264 parser took the second SPS for a new access unit: every key frame became
+    // two half pictures 1 tick apart, and hls.js players showed a broken picture for the rest of each GOP
+    // (bench g2g's LL-HLS page read 3–9 clocks in 10 s; WebRTC, which assembles frames by timestamp, was fine).
+    `rtph264pay pt=${VIDEO_PAYLOAD_TYPE} ssrc=${layer.ssrc} mtu=${RTP_MAX_PACKET} config-interval=0 aggregate-mode=zero-latency`,
     `udpsink host=127.0.0.1 port=${layer.port} sync=false async=false`,
   ].join(' ! ');
 }

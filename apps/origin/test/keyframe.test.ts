@@ -73,7 +73,7 @@ describe('the GStreamer pipeline', () => {
     expect(text).toContain('videorate drop-only=true max-rate=15 ! x264enc name=enc0');
     expect(text).toMatch(/name=enc0 [^!]*key-int-max=15 /);
     expect(text).toMatch(/name=enc1 [^!]*key-int-max=30 /);
-    expect(text).toContain(`ssrc=${ladder[1]!.ssrc} mtu=1200 config-interval=-1`);
+    expect(text).toContain(`ssrc=${ladder[1]!.ssrc} mtu=1200 config-interval=0`);
     expect(text).toContain('udpsink host=127.0.0.1 port=5011');
     // GStreamer's spelling of level 3.0.
     expect(text).toContain('level=(string)3 ');
