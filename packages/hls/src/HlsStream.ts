@@ -194,6 +194,7 @@ export class HlsStream extends EventEmitter<HlsStreamEvents> {
   };
   #nextMsn = 0;
   #restarting: Promise<void> | undefined;
+  #closing: Promise<void> | undefined;
   #epochMs: number | undefined;
   #closed = false;
   // The audio renditions follow the video's generation: synced once the restart (if any) is done.
@@ -343,8 +344,17 @@ export class HlsStream extends EventEmitter<HlsStreamEvents> {
     });
   }
 
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  /**
+   * Stop packaging and remove the folder; resolves once every ffmpeg has exited. A second call (the node
+   * closing HLS after the stream's router closed this one) waits for the first: the node exits right after,
+   * and an ffmpeg not yet gone would outlive it.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
     this.#closed = true;
     this.stream.off('score', this.#onScore);
     this.stream.off('programchanged', this.#onProgram);
