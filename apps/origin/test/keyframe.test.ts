@@ -85,7 +85,7 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
-async function publish(ladder: string | undefined) {
+async function publish(ladder: string | undefined, size = { width: 640, height: 360 }) {
   const answerer = new TestWhipAnswerer(TOKEN);
   answerer.dtlsSetup = 'passive';
   const url = await answerer.start();
@@ -96,7 +96,7 @@ async function publish(ladder: string | undefined) {
     token: TOKEN,
     encoder: 'gstreamer',
     keyframeIntervalMs: GOP_MS,
-    videoSize: { width: 640, height: 360 },
+    videoSize: size,
     videoBitrateKbps: 600,
     ladder: ladder ? parseLadder(ladder) : undefined,
     scoreIntervalMs: 0,
@@ -181,5 +181,30 @@ describe('key frame on request (GStreamer encoder, real ffmpeg + GStreamer)', ()
       'forced counts',
     );
     expect(agent.stats.keyFrames.forced.map((n, i) => n - before.forced[i]!)).toEqual([1, 1, 1]);
+  });
+
+  it('at 720p (two slices per frame) sends one SPS/PPS per key frame, before its first IDR slice', async () => {
+    // The payloader's own SPS/PPS before each IDR *slice* made the HLS packager split every key frame
+    // into two half pictures (bench g2g's hls.js page read 3–9 clocks in 10 s): x264's are the only ones.
+    const { answerer } = await publish(undefined, { width: 1280, height: 720 });
+    await until(answerer, 'session', () => session(answerer) !== undefined, 'a session');
+    await until(
+      answerer,
+      'rtp',
+      () => {
+        const t = session(answerer) && taps(session(answerer)!)[0];
+        // A key frame that is complete: a later frame has started.
+        return t !== undefined && [...t.keyframeNals.keys()].some((ts) => ts !== t.current?.ts);
+      },
+      'a whole 720p key frame',
+    );
+    const tap = taps(session(answerer)!)[0]!;
+    const [ts, nals] = [...tap.keyframeNals].find(([ts]) => ts !== tap.current?.ts)!;
+    console.log(`720p key frame at ${ts}: NAL types ${nals.join(',')}`);
+    expect(nals.filter((t) => t === 5).length).toBeGreaterThanOrEqual(2);
+    expect(nals.filter((t) => t === 7)).toEqual([7]);
+    expect(nals.filter((t) => t === 8)).toEqual([8]);
+    expect(nals.indexOf(7)).toBeLessThan(nals.indexOf(5));
+    expect(nals.lastIndexOf(7)).toBeLessThan(nals.indexOf(5));
   });
 });

@@ -47,6 +47,10 @@ export interface VideoStreamTap {
   maxTsJump: number;
   /** Timestamps of the key frames (IDR) seen. */
   keyframeTimestamps: number[];
+  /** NAL unit types of each key frame, in order (the last 8 key frames, by timestamp). */
+  keyframeNals: Map<number, number[]>;
+  /** NAL types of the frame now arriving (its timestamp): moved to keyframeNals if it holds an IDR. */
+  current: { ts: number; nals: number[] } | undefined;
   last: { seq: number; ts: number } | undefined;
   depacketizer: Depacketizer;
 }
@@ -70,6 +74,8 @@ function tapVideo(session: AnswererSession, packet: RtpPacket, ids: { rid?: numb
       maxSeqJump: 0,
       maxTsJump: 0,
       keyframeTimestamps: [],
+      keyframeNals: new Map(),
+      current: undefined,
       last: undefined,
       depacketizer: new Depacketizer(),
     };
@@ -85,6 +91,12 @@ function tapVideo(session: AnswererSession, packet: RtpPacket, ids: { rid?: numb
   }
   for (const nal of tap.depacketizer.push(packet.payload)) {
     const type = nal[0]! & 0x1f;
+    if (tap.current?.ts !== ts) tap.current = { ts, nals: [] };
+    tap.current.nals.push(type);
+    if (type === 5 && !tap.keyframeNals.has(ts)) {
+      tap.keyframeNals.set(ts, tap.current.nals);
+      if (tap.keyframeNals.size > 8) tap.keyframeNals.delete(tap.keyframeNals.keys().next().value!);
+    }
     if (type === 7) tap.sps ??= parseSps(nal);
     if (type === 5 && tap.keyframeTimestamps.at(-1) !== ts) tap.keyframeTimestamps.push(ts);
   }
