@@ -66,7 +66,9 @@ describe('the GStreamer pipeline', () => {
       preset: 'ultrafast',
       layers: ladder.map((l, i) => ({ ...l, port: 5010 + i })),
     });
-    expect(text).toMatch(/^fdsrc fd=3 blocksize=345600 ! queue [^!]+ ! rawvideoparse name=raw format=i420 width=640 height=360/);
+    expect(text).toMatch(
+      /^fdsrc fd=3 blocksize=345600 ! queue [^!]+ ! rawvideoparse name=raw format=i420 width=640 height=360/,
+    );
     expect(text).toContain('tee name=split');
     // The low layer: scaled, thinned to 15 fps, and its GOP counted in its own frames (the same instants).
     expect(text).toContain('videoscale method=bilinear ! video/x-raw,width=320,height=180');
