@@ -20,6 +20,10 @@ export interface FeedGuardDeps {
   copies: { get(stream: string): RegionCopy | undefined; track(stream: string, pipe: InboundPipe): RegionCopy };
   /** A pull of the stream is under way (Mesh.resolveStream). */
   pulling(stream: string): boolean;
+  /** Whether the upstream still has its end of `pipe` (PipeBroker.upstreamHas; undefined: no answer). */
+  upstreamHas(stream: string, pipe: InboundPipe): Promise<boolean | undefined>;
+  /** The upstream ended `pipe`: what a `pipe.upstream-ended` notice does (Mesh). */
+  upstreamEnded(stream: string, pipeId: string): void;
 }
 
 /** The program source id a pipe's producers are attached under (see PipeIn.connect). */
@@ -72,6 +76,17 @@ export class FeedGuard {
       if (ingest.backup) await this.ensureBackup(streamId, stream, ingest.backup, copy.upstream);
       // Without a backup copy a dead upstream is the sweeper's business (it pulls again).
       const redundant = this.#backup.has(streamId);
+      if (!redundant && !stream.program.sourceAlive(sourceIdOf(copy.pipe), REPULL_SILENT_MS)) {
+        // Silent: the publisher may be gone for a moment (the upstream still has our pipe, nothing to do),
+        // or the upstream closed our pipe and its notice was lost (the bus keeps nothing for a node that
+        // is reconnecting to Redis): then do what the notice would have done.
+        const pipeId = copy.pipe.pipeId;
+        if (pipeId && (await this.#d.upstreamHas(streamId, copy.pipe)) === false && !copy.pipe.closed) {
+          log.warn({ stream: streamId, upstream: copy.upstream, pipeId }, 'upstream no longer has our silent pipe');
+          this.#d.upstreamEnded(streamId, pipeId);
+        }
+        return;
+      }
       if (
         redundant &&
         ingest.primary &&

@@ -128,6 +128,8 @@ export class Mesh<S extends MeshStream = MeshStream> {
       open: (upstream, streamId, stream, role) => this.#broker.open(upstream, streamId, stream, role, merge(role)),
       copies: this.#copies,
       pulling: (stream) => this.#pulling.has(stream),
+      upstreamHas: (stream, pipe) => this.#broker.upstreamHas(stream, pipe),
+      upstreamEnded: (stream, pipeId) => this.#upstreamEnded(stream, pipeId),
     });
     this.#sweeper = new Sweeper({
       liveness,

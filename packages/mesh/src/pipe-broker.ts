@@ -1,6 +1,7 @@
 import { ClusterError } from '@matchmesh/cluster';
 import {
   PipeAck,
+  PipeStatusResponse,
   PipeCloseRequest,
   PipeCommentaryRequest,
   PipeOpenRequest,
@@ -30,6 +31,7 @@ export const PIPE_METHODS = {
   upstreamEnded: 'pipe.upstream-ended',
   commentary: 'pipe.commentary',
   upstreamDraining: 'pipe.upstream-draining',
+  status: 'pipe.status',
 } as const;
 
 /** The reason an outbound pipe closes with when its downstream released it (it must not be told back). */
@@ -75,6 +77,14 @@ export class PipeBroker {
       PipeCloseRequest,
     );
     bus.handle(PIPE_METHODS.commentary, (req) => this.#commentaryChanged(req), PipeCommentaryRequest);
+    bus.handle(
+      PIPE_METHODS.status,
+      (req): PipeStatusResponse => {
+        const pipe = this.#out.get(req.pipeId);
+        return { open: pipe !== undefined && pipe.stream === req.stream && !pipe.closed };
+      },
+      PipeCloseRequest,
+    );
     bus.handle(
       PIPE_METHODS.upstreamDraining,
       (req, ctx) => {
@@ -136,6 +146,25 @@ export class PipeBroker {
       },
       merge ? { merge: merge.group, secondary: merge.secondary === true } : undefined,
     );
+  }
+
+  /**
+   * Whether `pipe`'s upstream still has its end: false when it answers no, undefined when it does not
+   * answer (gone or unreachable: the sweeper's business, not this question's).
+   */
+  async upstreamHas(streamId: string, pipe: InboundPipe): Promise<boolean | undefined> {
+    return this.#d.bus
+      .request(
+        pipe.upstream,
+        PIPE_METHODS.status,
+        { stream: streamId, pipeId: pipe.pipeId ?? '' },
+        PipeStatusResponse,
+        {
+          timeoutMs: NOTIFY_TIMEOUT_MS,
+        },
+      )
+      .then((r) => r.open)
+      .catch(() => undefined);
   }
 
   /** Close one of our inbound pipes and tell its upstream (if it is still there) to let its end go too. */

@@ -246,6 +246,40 @@ describe('feed guard', () => {
     expect(pipe.closed).toBe(false);
   });
 
+  it('a silent primary whose upstream closed it while the notice was lost ends as the notice would end it', async () => {
+    const { ingest } = ingestWith('final');
+    const r1 = cluster.node('relay-1', 'asia', QUIET);
+    r1.viewers.set('final', 1);
+    await r1.mesh.resolveStream('final');
+    const pipe = primaryIn(r1, 'final')[0]!;
+    // relay-1 is reconnecting to Redis when the ingest closes its end: the upstream-ended notice is lost.
+    cluster.network.hung.add('relay-1');
+    ingest.media.outbound[0]!.close('peer node gone');
+    await vi.waitFor(() => expect(cluster.network.count(PIPE_METHODS.upstreamEnded, 'relay-1')).toBe(1));
+    cluster.network.hung.delete('relay-1');
+    expect(pipe.closed).toBe(false);
+    // The copy falls silent: the next check asks the ingest, which no longer has the pipe.
+    r1.media.streams.get('final')!.program.silent.add(`pipe-${pipe.pipeId}`);
+    await tick();
+    await vi.waitFor(() => expect(pipe.closeReason).toBe('upstream closed'));
+    expect(cluster.network.count(PIPE_METHODS.status, 'ingest-1')).toBeGreaterThanOrEqual(1);
+    expect(r1.media.streams.get('final')?.closed).toBe(true);
+  });
+
+  it('a silent primary the upstream still has (its publisher paused) is kept', async () => {
+    ingestWith('final');
+    const r1 = cluster.node('relay-1', 'asia', QUIET);
+    r1.viewers.set('final', 1);
+    await r1.mesh.resolveStream('final');
+    const pipe = primaryIn(r1, 'final')[0]!;
+    r1.media.streams.get('final')!.program.silent.add(`pipe-${pipe.pipeId}`);
+    await tick();
+    await tick();
+    expect(cluster.network.count(PIPE_METHODS.status, 'ingest-1')).toBeGreaterThanOrEqual(1);
+    expect(pipe.closed).toBe(false);
+    expect(r1.media.streams.get('final')?.closed).toBe(false);
+  });
+
   it('records in the directory which ingest copy feeds the region after a switch', async () => {
     ingestWith('final', true);
     const r1 = cluster.node('relay-1', 'asia', QUIET);

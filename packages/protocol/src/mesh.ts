@@ -59,6 +59,14 @@ export const PipeAck = z.object({});
 export type PipeAck = z.infer<typeof PipeAck>;
 
 /**
+ * `pipe.status` (downstream → upstream, with a PipeCloseRequest's body): does the upstream still have its end
+ * of this pipe? Asked of a copy that fell silent, in case the `pipe.upstream-ended` notice was lost (a Redis
+ * blip: the bus is Pub/Sub, nothing is kept for a subscriber that is reconnecting).
+ */
+export const PipeStatusResponse = z.object({ open: z.boolean() });
+export type PipeStatusResponse = z.infer<typeof PipeStatusResponse>;
+
+/**
  * `pipe.commentary`: upstream → downstream on an open pipe: commentary producers
  * that started (now carried by the pipe) or ended since it opened.
  */
