@@ -1,11 +1,11 @@
 import { ClusterError } from '@matchmesh/cluster';
 import {
   PipeAck,
-  PipeStatusResponse,
   PipeCloseRequest,
   PipeCommentaryRequest,
   PipeOpenRequest,
   PipeOpenResponse,
+  PipeStatusResponse,
 } from '@matchmesh/protocol';
 import type { SourceRole } from '@matchmesh/sfu';
 import type { MeshConfig } from './config.ts';
