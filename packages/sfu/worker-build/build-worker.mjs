@@ -20,6 +20,8 @@ const HERE = path.dirname(SELF_PATH);
 const RECIPE_DIR = path.join(HERE, 'recipe');
 const PATCHES_DIR = path.join(RECIPE_DIR, 'patches');
 const SMOKE_SCRIPT = path.join(HERE, 'smoke-check.cjs');
+// Required by the smoke check: recipe patch 003's retransmission age bound.
+const SMOKE_RTX_AGE = path.join(HERE, 'smoke-rtx-age.cjs');
 const BIN_NAME = 'mediasoup-worker';
 
 // Wraps in worker/subprojects/ that a Linux `mediasoup-worker` build never
@@ -84,7 +86,7 @@ export function recipeHash() {
   const hash = createHash('sha256');
   const files = listFilesRecursive(RECIPE_DIR)
     .map((rel) => ({ rel: `recipe/${rel}`, abs: path.join(RECIPE_DIR, ...rel.split('/')) }))
-    .concat([SELF_PATH, SMOKE_SCRIPT].map((abs) => ({ rel: path.basename(abs), abs })))
+    .concat([SELF_PATH, SMOKE_SCRIPT, SMOKE_RTX_AGE].map((abs) => ({ rel: path.basename(abs), abs })))
     .sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
   for (const { rel, abs } of files) {
     hash.update(rel);
@@ -427,14 +429,23 @@ function runStep({ name, cmd, args, cwd, env, logFile, log, onLine, timeoutMs })
 /* ------------------------------------------------------------------------ */
 
 
-/** Runs smoke-check.cjs twice: batched sends (default) and MEDIASOUP_SEND_BATCH=0 (mediasoup's per-packet path). */
+/**
+ * Runs smoke-check.cjs twice: batched sends (default) and MEDIASOUP_SEND_BATCH=0 (mediasoup's per-packet path).
+ * The second run also bounds pipe retransmissions' age (patch 003, MATCHMESH_PIPE_RTX_MAX_AGE_MS=300): an old
+ * packet must then not be retransmitted; the first run, without the bound, must retransmit it (mediasoup's behaviour).
+ */
 async function smokeCheck({ mediasoupDir, binPath, logFile, log }) {
   const entry = path.join(mediasoupDir, 'node', 'lib', 'index.js');
   if (!fs.existsSync(entry)) throw new Error(`[worker] smoke check: ${entry} not found`);
   const summaries = [];
   for (const batch of ['1', '0']) {
-    const { MEDIASOUP_SEND_BATCH: _unset, ...env } = process.env;
-    const name = `smoke check (${batch === '1' ? 'batched sends' : 'MEDIASOUP_SEND_BATCH=0'})`;
+    const {
+      MEDIASOUP_SEND_BATCH: _unset,
+      MATCHMESH_PIPE_RTX_MAX_AGE_MS: _unsetAge,
+      MATCHMESH_PIPE_RTX_MAX_AGE_RTT: _unsetRtt,
+      ...env
+    } = process.env;
+    const name = `smoke check (${batch === '1' ? 'batched sends' : 'MEDIASOUP_SEND_BATCH=0, pipe rtx age bound'})`;
     const tail = await runStep({
       name,
       cmd: process.execPath,
@@ -442,7 +453,8 @@ async function smokeCheck({ mediasoupDir, binPath, logFile, log }) {
       cwd: mediasoupDir,
       env: {
         ...env,
-        ...(batch === '0' ? { MEDIASOUP_SEND_BATCH: '0' } : {}),
+        ...(batch === '0' ? { MEDIASOUP_SEND_BATCH: '0', MATCHMESH_PIPE_RTX_MAX_AGE_MS: '300' } : {}),
+        MATCHMESH_SMOKE_EXPECT_RTX_AGE_BOUND: batch === '0' ? '1' : '0',
         MEDIASOUP_WORKER_BIN: binPath,
         MATCHMESH_SMOKE_MEDIASOUP: entry,
         MATCHMESH_SMOKE_EXPECT_BATCH: batch,
