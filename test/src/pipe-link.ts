@@ -1,5 +1,5 @@
 import dgram from 'node:dgram';
-import { type PathShape, PathShaper, type PathStats } from './path-shaper.ts';
+import { type PathShape, PathShaper, type PathStats, parsePathShape } from './path-shaper.ts';
 
 /** One node on the links: the address it announces for its pipes (MM_MESH_ADDRESS) and its pipe ports. */
 export interface PipeLinkSide {
@@ -85,7 +85,9 @@ export async function startPipeLink<Name extends string>(
   await Promise.all(names.flatMap(bind));
 
   return {
-    shape(to, shape, from) {
+    shape(to, input, from) {
+      // Checked before anything changes: a bad shape leaves every path as it was.
+      const shape = parsePathShape(input, `pipe link shape towards ${to}${from ? ` from ${from}` : ''}`);
       if (from) pairShapes.set(`${from}>${to}`, { ...shape });
       else {
         shapes.set(to, { ...shape });

@@ -28,6 +28,13 @@ export {
   type PipeListen,
   PipeOut,
 } from './pipes.ts';
+export {
+  PIPE_RTX_ENV,
+  PIPE_RTX_MAX_AGE_AUTO,
+  type PipeRtxMaxAge,
+  pipeRtxWorkerEnv,
+  withWorkerEnv,
+} from './pipeRtxAge.ts';
 export { RECENT_SCORES, ScoreGate, type ScoreStats, type ScoreVerdict } from './ScoreGate.ts';
 export { createViewerTransport, type StreamOutlet, type StreamOutletEvents } from './StreamOutlet.ts';
 export {
