@@ -2,9 +2,9 @@ import { EventEmitter } from 'node:events';
 import type { types } from 'mediasoup';
 import * as mediasoup from 'mediasoup';
 import { trackWebRtcTransports } from './closeRouter.ts';
+import { EgressMeter } from './EgressMeter.ts';
 import type { Logger } from './logger.ts';
 import { silentLogger } from './logger.ts';
-import { EgressMeter } from './EgressMeter.ts';
 import { MediaCensus } from './MediaCensus.ts';
 import { type PipeRtxMaxAge, pipeRtxWorkerEnv, withWorkerEnv } from './pipeRtxAge.ts';
 

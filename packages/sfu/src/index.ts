@@ -19,6 +19,13 @@ export { type MediaOptions, MediaService, type Seat, type SeatRequest } from './
 export { PeerMedia, PeerMediaError, type PeerMediaErrorCode } from './PeerMedia.ts';
 export { PlainTap, spatialLayersOf, type TappedTrack } from './PlainTap.ts';
 export {
+  PIPE_RTX_ENV,
+  PIPE_RTX_MAX_AGE_AUTO,
+  type PipeRtxMaxAge,
+  pipeRtxWorkerEnv,
+  withWorkerEnv,
+} from './pipeRtxAge.ts';
+export {
   type CommentaryChange,
   type PipeAnswer,
   type PipedDataProducer,
@@ -28,13 +35,6 @@ export {
   type PipeListen,
   PipeOut,
 } from './pipes.ts';
-export {
-  PIPE_RTX_ENV,
-  PIPE_RTX_MAX_AGE_AUTO,
-  type PipeRtxMaxAge,
-  pipeRtxWorkerEnv,
-  withWorkerEnv,
-} from './pipeRtxAge.ts';
 export { RECENT_SCORES, ScoreGate, type ScoreStats, type ScoreVerdict } from './ScoreGate.ts';
 export { createViewerTransport, type StreamOutlet, type StreamOutletEvents } from './StreamOutlet.ts';
 export {
