@@ -37,6 +37,8 @@ export interface PipeLink<Name extends string> {
 export async function startPipeLink<Name extends string>(
   nodes: Record<Name, PipeLinkSide>,
   target = '127.0.0.1',
+  /** Sees every datagram as the shaper delivers it to `to` (e.g. RtxLateness). */
+  onDeliver?: (to: Name, from: Name, packet: Buffer) => void,
 ): Promise<PipeLink<Name>> {
   const names = Object.keys(nodes) as Name[];
   const sockets = new Map<Name, Map<number, dgram.Socket>>(names.map((n) => [n, new Map()]));
@@ -63,7 +65,11 @@ export async function startPipeLink<Name extends string>(
         const key = `${to}:${rinfo.port}:${port}`;
         let entry = shapers.get(key);
         if (!entry) {
-          entry = { to, from, shaper: new PathShaper((p) => via.send(p, port, target)) };
+          const deliver = (p: Buffer) => {
+            onDeliver?.(to, from, p);
+            via.send(p, port, target);
+          };
+          entry = { to, from, shaper: new PathShaper(deliver) };
           entry.shaper.setShape(shapeOf(from, to));
           shapers.set(key, entry);
         }
