@@ -297,7 +297,11 @@ export const longhaul: Scenario = {
       ] as const) {
         const page = await browser.newPage();
         await page.goto(`${node.url}/watch?stream=${STREAM}&token=${await token('viewer', STREAM)}&node=${node.url}`);
-        await page.waitForFunction(() => (window.__mm?.framesDecoded() ?? 0) >= 60, undefined, { timeout: 60_000 });
+        await page
+          .waitForFunction(() => (window.__mm?.framesDecoded() ?? 0) >= 60, undefined, { timeout: 60_000 })
+          .catch((e: Error) => {
+            throw new Error(`${label}'s viewer decoded no picture in 60 s: ${e.message}`);
+          });
         // A string, not a function: tsx would wrap the inner function's name in a helper the page lacks.
         await page.evaluate(`(() => {
           window.__frameTimes = [];
