@@ -184,7 +184,10 @@ function recipeStandInDirs() {
  */
 function verifyWraps(workerDir, version) {
   const subDir = path.join(workerDir, 'subprojects');
-  const wrapFiles = fs.readdirSync(subDir).filter((f) => f.endsWith('.wrap')).sort();
+  const wrapFiles = fs
+    .readdirSync(subDir)
+    .filter((f) => f.endsWith('.wrap'))
+    .sort();
   const needed = new Map(); // directory -> wrap file
   for (const file of wrapFiles) {
     const name = file.slice(0, -'.wrap'.length);
@@ -266,7 +269,8 @@ function patchMesonVersion(workerDir, mesonVersion, originalPath) {
     );
   }
   const required = m[2];
-  if (compareVersions(mesonVersion, required) >= 0) return `meson ${mesonVersion} satisfies '>= ${required}', not patched`;
+  if (compareVersions(mesonVersion, required) >= 0)
+    return `meson ${mesonVersion} satisfies '>= ${required}', not patched`;
   if (required !== MESON_RELAX.known) {
     throw new Error(
       `[worker] mediasoup now requires meson >= ${required} (installed: ${mesonVersion}); the recipe only knows ` +
@@ -331,7 +335,12 @@ function prepareSources(mediasoupDir, srcDir) {
  * build clearly and never leaves half-patched sources.
  */
 async function applyPatches(srcDir, logFile, log) {
-  const names = fs.existsSync(PATCHES_DIR) ? fs.readdirSync(PATCHES_DIR).filter((f) => f.endsWith('.patch')).sort() : [];
+  const names = fs.existsSync(PATCHES_DIR)
+    ? fs
+        .readdirSync(PATCHES_DIR)
+        .filter((f) => f.endsWith('.patch'))
+        .sort()
+    : [];
   for (const name of names) {
     const file = path.join(PATCHES_DIR, name);
     const args = ['-p1', '--batch', '--forward', '--no-backup-if-mismatch', '-r', '-', '-d', srcDir, '-i', file];
@@ -417,8 +426,7 @@ function runStep({ name, cmd, args, cwd, env, logFile, log, onLine, timeoutMs })
         else if (code === 0) {
           settled = true;
           resolve(tail);
-        }
-        else fail(signal ? `killed by ${signal}` : `exit code ${code}`);
+        } else fail(signal ? `killed by ${signal}` : `exit code ${code}`);
       });
     });
   });
@@ -427,7 +435,6 @@ function runStep({ name, cmd, args, cwd, env, logFile, log, onLine, timeoutMs })
 /* ------------------------------------------------------------------------ */
 /* Smoke check                                                               */
 /* ------------------------------------------------------------------------ */
-
 
 /**
  * Runs smoke-check.cjs twice: batched sends (default) and MEDIASOUP_SEND_BATCH=0 (mediasoup's per-packet path).
@@ -565,11 +572,15 @@ export async function ensureWorker({ mediasoupDir, cacheRoot = defaultCacheRoot(
     cleanStaleTemps(cacheRoot);
     if (isExecutableFile(binPath)) return binPath;
 
-    log(`[worker] building mediasoup-worker ${version} (recipe ${key.slice(key.lastIndexOf('-') + 1)}) from ${workerSrc}`);
+    log(
+      `[worker] building mediasoup-worker ${version} (recipe ${key.slice(key.lastIndexOf('-') + 1)}) from ${workerSrc}`,
+    );
     log(`[worker] build dir: ${tmpRoot}; log: ${logFile}`);
     fs.mkdirSync(tmpRoot, { recursive: true });
     prepareSources(mediasoupDir, srcDir);
-    log(`[worker] sources copied, recipe overlaid; ${patchMesonVersion(srcDir, mesonVersion, path.join(workerSrc, 'meson.build'))}`);
+    log(
+      `[worker] sources copied, recipe overlaid; ${patchMesonVersion(srcDir, mesonVersion, path.join(workerSrc, 'meson.build'))}`,
+    );
     log(`[worker] ${patchDtlsBioCallback(srcDir)}`);
     const patches = await applyPatches(srcDir, logFile, log);
     if (patches.length) log(`[worker] applied recipe/patches: ${patches.join(', ')}`);
@@ -578,13 +589,20 @@ export async function ensureWorker({ mediasoupDir, cacheRoot = defaultCacheRoot(
     await runStep({
       name: 'meson setup',
       cmd: 'meson',
-      args: ['setup', '--wrap-mode=nodownload', '-Dbuildtype=release', '-Db_ndebug=true', '-Db_colorout=never', buildDir],
+      args: [
+        'setup',
+        '--wrap-mode=nodownload',
+        '-Dbuildtype=release',
+        '-Db_ndebug=true',
+        '-Db_colorout=never',
+        buildDir,
+      ],
       cwd: srcDir,
       logFile,
       log,
     });
 
-    const nJobs = Math.max(1, jobs ?? (os.availableParallelism?.() ?? os.cpus().length));
+    const nJobs = Math.max(1, jobs ?? os.availableParallelism?.() ?? os.cpus().length);
     log(`[worker] compiling with ${nJobs} job(s) (this takes ~${Math.ceil(8 / nJobs)} min the first time)...`);
     let lastProgress = Date.now();
     await runStep({
@@ -599,7 +617,9 @@ export async function ensureWorker({ mediasoupDir, cacheRoot = defaultCacheRoot(
         if (!m || Date.now() - lastProgress < PROGRESS_EVERY_MS) return;
         lastProgress = Date.now();
         const [done, total] = [Number(m[1]), Number(m[2])];
-        log(`[worker] compiling: ${Math.floor((100 * done) / total)}% (${done}/${total}, ${formatDuration(Date.now() - started)})`);
+        log(
+          `[worker] compiling: ${Math.floor((100 * done) / total)}% (${done}/${total}, ${formatDuration(Date.now() - started)})`,
+        );
       },
     });
     const built = path.join(buildDir, BIN_NAME);
@@ -618,7 +638,13 @@ export async function ensureWorker({ mediasoupDir, cacheRoot = defaultCacheRoot(
     fs.writeFileSync(
       path.join(stageDir, 'build-info.json'),
       JSON.stringify(
-        { mediasoupVersion: version, recipeHash: recipeHash(), builtAt: new Date().toISOString(), mesonVersion, smoke: summary },
+        {
+          mediasoupVersion: version,
+          recipeHash: recipeHash(),
+          builtAt: new Date().toISOString(),
+          mesonVersion,
+          smoke: summary,
+        },
         null,
         2,
       ) + '\n',

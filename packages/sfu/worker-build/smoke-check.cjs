@@ -232,7 +232,11 @@ async function fanout(router, plainIn, src) {
   sink.close();
 
   const fan = await fanout(router, plainIn, src);
-  const rtxAge = await rtxAgeCheck({ router, ip, expectBound: process.env.MATCHMESH_SMOKE_EXPECT_RTX_AGE_BOUND === '1' });
+  const rtxAge = await rtxAgeCheck({
+    router,
+    ip,
+    expectBound: process.env.MATCHMESH_SMOKE_EXPECT_RTX_AGE_BOUND === '1',
+  });
   const batchOn = batchLogs.some((l) => l.includes('send batching: on'));
   const batchOff = batchLogs.some((l) => l.includes('send batching: off'));
   const first = batchLogs.map((l) => /first sendmmsg\(\) sent (\d+)/.exec(l)).find(Boolean);

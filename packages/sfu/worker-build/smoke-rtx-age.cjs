@@ -52,7 +52,11 @@ function waitFor(predicate, timeoutMs, what) {
 
 /** Returns a summary; throws if the worker retransmits other than expected. */
 async function rtxAgeCheck({ router, ip, expectBound }) {
-  const plainIn = await router.createPlainTransport({ listenInfo: { protocol: 'udp', ip }, rtcpMux: true, comedia: true });
+  const plainIn = await router.createPlainTransport({
+    listenInfo: { protocol: 'udp', ip },
+    rtcpMux: true,
+    comedia: true,
+  });
   const producer = await plainIn.produce({
     kind: 'audio',
     rtpParameters: {
@@ -100,7 +104,9 @@ async function rtxAgeCheck({ router, ip, expectBound }) {
     nackPacketCount: stats?.nackPacketCount,
   };
   if (expectBound && oldCopies !== 1) {
-    throw new Error(`rtx age check: a packet 800 ms old was retransmitted despite the bound: ${JSON.stringify(summary)}`);
+    throw new Error(
+      `rtx age check: a packet 800 ms old was retransmitted despite the bound: ${JSON.stringify(summary)}`,
+    );
   }
   if (!expectBound && oldCopies !== 2) {
     throw new Error(`rtx age check: without a bound the old packet must be retransmitted: ${JSON.stringify(summary)}`);
