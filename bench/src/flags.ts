@@ -3,6 +3,7 @@
 import { DEFAULT_FEED_WINDOW } from '@matchmesh/sfu';
 import { z } from 'zod';
 import { scenarioNames } from './registry.ts';
+import { lossPatterns } from './scenarios/longhaul-patterns.ts';
 
 const csvInts = z
   .string()
@@ -66,6 +67,28 @@ export const FlagsSchema = z
      * "3 busy loops"); stated in its table titles with the load average.
      */
     busyLoops: z.coerce.number().int().min(0).max(16).default(0),
+    /** longhaul: loss patterns, comma-separated: 0, <pct>r (random) or <pct>b (bursty); see longhaul-patterns.ts. */
+    longhaulPatterns: z
+      .string()
+      .min(1)
+      .default('0,0.5r,0.5b,2r,2b,5r,5b')
+      .superRefine((v, ctx) => {
+        try {
+          lossPatterns(v, {});
+        } catch (e) {
+          ctx.addIssue({ code: 'custom', message: (e as Error).message });
+        }
+      }),
+    /** longhaul: the haul's round trip (ms), half each way. */
+    longhaulRttMs: z.coerce.number().int().min(0).max(1000).default(200),
+    /**
+     * longhaul: MM_PIPE_RTX_MAX_AGE_MS of the upstream of the bounded pipe's relay ('auto' or ms); every
+     * other pipe runs with 0 (mediasoup's retransmissions), so the run compares both.
+     */
+    longhaulRtxMaxAge: z
+      .string()
+      .default('auto')
+      .refine((v) => v === 'auto' || /^[1-9]\d*$/.test(v), 'expected "auto" or a bound in ms (> 0)'),
     /** Viewers attached in the inter-region copies scenario. */
     copiesViewers: z.coerce.number().int().min(1).max(2000).default(30),
     /**
@@ -143,6 +166,7 @@ export const USAGE = `npm run bench -- [--scenarios=all|${scenarioNames().join('
   [--joins=1000] [--join-window-seconds=10] [--g2g-seconds=10] [--ttff-joins=8] [--booth-clicks=20]
   [--hd-ladder=1920x1080@30:4500,1280x720@30:2000] [--hd-rounds=2]
   [--ttff-baseline-dist=DIR] [--ttff-parts=phases,whep,hls,keyframes] [--ttff-event-repeats=3]
+  [--longhaul-patterns=0,0.5r,0.5b,2r,2b,5r,5b] [--longhaul-rtt-ms=200] [--longhaul-rtx-max-age=auto|MS]
   [--copies-viewers=30] [--adapt-rounds=2] [--busy-loops=0] [--ladder=off|WxH@FPS:KBPS,...] [--pin=false|true] [--perf=false|true] [--perf-viewers=150]
   [--naive=true|false] [--out=bench/results] [--keep=false|true]
 All load goes to loopback only; any other --host is refused.`;

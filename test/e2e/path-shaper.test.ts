@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PathShaper } from '../src/path-shaper.ts';
+import { PathShaper, parsePathShape } from '../src/path-shaper.ts';
 
 /** The user-space path the long-haul and constrained-link tests put between a node and a viewer. */
 
@@ -77,5 +77,26 @@ describe('path shaper', () => {
     const meanRun = bursty.stats.lost / runs;
     console.log(`bursty loss: ${(share * 100).toFixed(2)} % in ${runs} bursts, mean ${meanRun.toFixed(1)} packets`);
     expect(meanRun).toBeGreaterThan(3);
+  });
+});
+
+describe('path shape validation', () => {
+  it('says what is wrong with a bad shape, where it was set, before anything is shaped', () => {
+    expect(parsePathShape({ delayMs: 100, burst: { enterPct: 0.5, exitPct: 25 } })).toEqual({
+      delayMs: 100,
+      burst: { enterPct: 0.5, exitPct: 25 },
+    });
+    expect(() => parsePathShape({ lossPct: 120 }, '--longhaul-patterns')).toThrow(
+      /^--longhaul-patterns: .*lossPct is a percentage: 0 to 100/s,
+    );
+    expect(() => parsePathShape({ delayMs: -5 })).toThrow(/delayMs cannot be negative/);
+    expect(() => parsePathShape({ burst: { enterPct: 1, exitPct: 0 } })).toThrow(/never left is a cut/);
+    expect(() => parsePathShape({ queueMs: 60 })).toThrow(/queueMs is the bottleneck's buffer: it needs rateKbps/);
+    expect(() => parsePathShape({ delay: 100 })).toThrow(/delay/); // an unknown key (a typo) is refused
+    expect(() => parsePathShape({ lossPct: '2' })).toThrow(/lossPct is a percentage \(a number\)/);
+    const shaper = new PathShaper(() => undefined);
+    shaper.setShape({ delayMs: 10 });
+    expect(() => shaper.setShape({ lossPct: -1 })).toThrow(/lossPct/);
+    expect(shaper.shape).toEqual({ delayMs: 10 }); // the bad shape changed nothing
   });
 });

@@ -1,3 +1,5 @@
+import { z } from 'zod';
+
 /**
  * A network path in user space, for tests and the bench: a bottleneck link
  * (rate limit with a drop-tail buffer), one-way delay with jitter, random
@@ -8,21 +10,62 @@
  * Order is kept unless `reorder` is set: jitter then only stretches the gaps
  * (a real path reorders rarely; a jitter buffer is what is being tested).
  */
-export interface PathShape {
-  /** Bottleneck rate (kbit/s); none when absent. */
-  rateKbps?: number;
-  /** The bottleneck's buffer, in ms of queue at `rateKbps`: beyond it, packets are dropped (default 100). */
-  queueMs?: number;
-  /** One-way delay added to every packet (ms). */
-  delayMs?: number;
-  /** Up to this much more delay, uniformly random per packet (ms). */
-  jitterMs?: number;
-  /** Let jitter reorder packets (default false). */
-  reorder?: boolean;
-  /** Random loss, independent per packet (%). */
-  lossPct?: number;
-  /** Bursty loss: per packet, % chance to enter the lossy state, and to leave it. */
-  burst?: { enterPct: number; exitPct: number };
+const pct = (what: string) =>
+  z
+    .number({ error: `${what} is a percentage (a number)` })
+    .min(0, `${what} is a percentage: 0 to 100`)
+    .max(100, `${what} is a percentage: 0 to 100`);
+const ms = (what: string, max: number) =>
+  z
+    .number({ error: `${what} is a duration in ms (a number)` })
+    .min(0, `${what} cannot be negative`)
+    .max(max, `${what} over ${max} ms is not a path`);
+
+/**
+ * What a path does to the datagrams it carries. Validated (`parsePathShape`)
+ * wherever a shape is set — from a test, a bench flag or the pipe link — so a
+ * typo'd or impossible shape fails with its reason instead of quietly shaping
+ * nothing (an unknown key, a loss over 100 %, a burst that never ends).
+ */
+export const PathShapeSchema = z
+  .strictObject({
+    /** Bottleneck rate (kbit/s); none when absent. */
+    rateKbps: z
+      .number({ error: 'rateKbps is a rate in kbit/s (a number)' })
+      .positive('rateKbps must be above 0 (leave it out for no bottleneck)')
+      .optional(),
+    /** The bottleneck's buffer, in ms of queue at `rateKbps`: beyond it, packets are dropped (default 100). */
+    queueMs: ms('queueMs', 10_000).optional(),
+    /** One-way delay added to every packet (ms). */
+    delayMs: ms('delayMs', 10_000).optional(),
+    /** Up to this much more delay, uniformly random per packet (ms). */
+    jitterMs: ms('jitterMs', 10_000).optional(),
+    /** Let jitter reorder packets (default false). */
+    reorder: z.boolean({ error: 'reorder is true or false' }).optional(),
+    /** Random loss, independent per packet (%). */
+    lossPct: pct('lossPct').optional(),
+    /** Bursty loss: per packet, % chance to enter the lossy state, and to leave it. */
+    burst: z
+      .strictObject({
+        enterPct: pct('burst.enterPct'),
+        exitPct: pct('burst.exitPct').refine(
+          (p) => p > 0,
+          'burst.exitPct must be above 0: a burst that is never left is a cut (use lossPct: 100)',
+        ),
+      })
+      .optional(),
+  })
+  .refine((s) => s.queueMs === undefined || s.rateKbps !== undefined, {
+    message: "queueMs is the bottleneck's buffer: it needs rateKbps",
+    path: ['queueMs'],
+  });
+export type PathShape = z.infer<typeof PathShapeSchema>;
+
+/** `input` as a PathShape, or an Error naming `where` and every problem (e.g. "--longhaul-rtt-ms: delayMs …"). */
+export function parsePathShape(input: unknown, where = 'path shape'): PathShape {
+  const parsed = PathShapeSchema.safeParse(input);
+  if (!parsed.success) throw new Error(`${where}: ${z.prettifyError(parsed.error)}`);
+  return parsed.data;
 }
 
 export interface PathStats {
@@ -57,9 +100,9 @@ export class PathShaper {
     return this.#shape;
   }
 
-  /** A new shape applies to packets from now on (queued ones keep their times). */
+  /** A new shape applies to packets from now on (queued ones keep their times). Throws on an invalid shape. */
   setShape(shape: PathShape): void {
-    this.#shape = { ...shape };
+    this.#shape = parsePathShape(shape);
     if (!shape.burst) this.#bad = false;
   }
 

@@ -1,5 +1,5 @@
 import dgram from 'node:dgram';
-import { type PathShape, PathShaper, type PathStats } from './path-shaper.ts';
+import { type PathShape, PathShaper, type PathStats, parsePathShape } from './path-shaper.ts';
 
 /** One node on the links: the address it announces for its pipes (MM_MESH_ADDRESS) and its pipe ports. */
 export interface PipeLinkSide {
@@ -37,6 +37,8 @@ export interface PipeLink<Name extends string> {
 export async function startPipeLink<Name extends string>(
   nodes: Record<Name, PipeLinkSide>,
   target = '127.0.0.1',
+  /** Sees every datagram as the shaper delivers it to `to` (e.g. RtxLateness). */
+  onDeliver?: (to: Name, from: Name, packet: Buffer) => void,
 ): Promise<PipeLink<Name>> {
   const names = Object.keys(nodes) as Name[];
   const sockets = new Map<Name, Map<number, dgram.Socket>>(names.map((n) => [n, new Map()]));
@@ -63,7 +65,11 @@ export async function startPipeLink<Name extends string>(
         const key = `${to}:${rinfo.port}:${port}`;
         let entry = shapers.get(key);
         if (!entry) {
-          entry = { to, from, shaper: new PathShaper((p) => via.send(p, port, target)) };
+          const deliver = (p: Buffer) => {
+            onDeliver?.(to, from, p);
+            via.send(p, port, target);
+          };
+          entry = { to, from, shaper: new PathShaper(deliver) };
           entry.shaper.setShape(shapeOf(from, to));
           shapers.set(key, entry);
         }
@@ -85,7 +91,9 @@ export async function startPipeLink<Name extends string>(
   await Promise.all(names.flatMap(bind));
 
   return {
-    shape(to, shape, from) {
+    shape(to, input, from) {
+      // Checked before anything changes: a bad shape leaves every path as it was.
+      const shape = parsePathShape(input, `pipe link shape towards ${to}${from ? ` from ${from}` : ''}`);
       if (from) pairShapes.set(`${from}>${to}`, { ...shape });
       else {
         shapes.set(to, { ...shape });

@@ -1,6 +1,6 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
-import { type PathShape, PathShaper, type PathStats } from './path-shaper.ts';
+import { type PathShape, PathShaper, type PathStats, parsePathShape } from './path-shaper.ts';
 
 /**
  * What the "network" between viewers and a node's WebRtcServer lets through:
@@ -121,8 +121,9 @@ export async function startRtcProxy(listenIp: string, port: number, targetIp = '
       if (mode === 'blocked') for (const socket of connections) socket.resetAndDestroy();
     },
     counts,
-    shape(direction, shape) {
-      shapes[direction] = { ...shape };
+    shape(direction, input) {
+      const shape = parsePathShape(input, `rtc proxy shape ${direction}`);
+      shapes[direction] = shape;
       for (const shaper of shapers[direction]) shaper.setShape(shape);
     },
     shapeStats(direction) {

@@ -130,6 +130,22 @@ export const ConfigSchema = z
     // 'auto' (default): two round trips of the pipe bringing the region its copy when that is 50 ms or more
     // (a far region), the browser's own otherwise (packages/mesh playout.ts); a number fixes it for every stream.
     MM_VIEWER_PLAYOUT_DELAY_MS: z.union([z.literal('auto'), z.coerce.number().int().min(0).max(4000)]).default('auto'),
+    /**
+     * Pipe retransmissions (worker recipe patch 003): a pipe consumer does not retransmit a packet whose
+     * media is older than this (ms) when a NACK for it arrives. 0 (default): mediasoup's behaviour (every
+     * NACKed packet still in its 2 s buffer is sent again). 'auto': 1.5 round trips of the pipe + 50 ms
+     * (far viewers hold two round trips: packages/sfu pipeRtxAge.ts). Off by default because the bench
+     * measured it hurting: a video packet too late for its own frame is still the reference of the frames
+     * after it, so refusing it left the far viewers waiting for a key frame (bench longhaul, README).
+     */
+    MM_PIPE_RTX_MAX_AGE_MS: z
+      .string()
+      .default('0')
+      .refine(
+        (v) => v === 'auto' || (/^\d+$/.test(v) && Number(v) <= 2000),
+        'must be "auto", 0 (off) or a whole number of ms up to 2000 (the retransmission buffer keeps 2 s)',
+      )
+      .transform((v) => (v === 'auto' ? ('auto' as const) : Number(v))),
     MM_HEARTBEAT_MS: z.coerce.number().int().min(50).default(2000),
     /** Stable streams: the active feed (ingest copy or WHIP session) is dead after this much silence. */
     // 300 ms: a live feed sends audio every 20 ms and video every 33 ms, so 300 ms without a packet is a

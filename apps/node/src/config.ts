@@ -42,6 +42,8 @@ export interface NodeConfig {
     ice: IceServerConfig;
     /** Playout delay asked of WebRTC viewers (ms; 0: the browser's own), or 'auto' from the upstream pipe's round trip. */
     viewerPlayoutDelayMs: number | 'auto';
+    /** Pipe consumers' retransmission age bound (ms; 0: off), or 'auto' from each pipe's round trip. */
+    pipeRtxMaxAgeMs: number | 'auto';
   };
   mesh: {
     claimTtlMs: number;
@@ -179,6 +181,7 @@ export function sections(c: Config): NodeConfig {
       workerLogTags: c.MM_WORKER_LOG_TAGS,
       ice: { urls: list(c.MM_ICE_SERVERS), turnSecret: c.MM_TURN_SECRET, ttlSeconds: c.MM_TURN_TTL_S },
       viewerPlayoutDelayMs: c.MM_VIEWER_PLAYOUT_DELAY_MS,
+      pipeRtxMaxAgeMs: c.MM_PIPE_RTX_MAX_AGE_MS,
     },
     mesh: {
       claimTtlMs: c.MM_CLAIM_TTL_MS,

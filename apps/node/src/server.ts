@@ -2,7 +2,7 @@ import { alternativeRelay, CostLedger, PeerLiveness, relayAlternative, scaleAdvi
 import { HlsService } from '@matchmesh/hls';
 import { Mesh, type MeshConfig, PlayoutAdvisor, sfuMedia } from '@matchmesh/mesh';
 import { type NodeRecord, signToken } from '@matchmesh/protocol';
-import { MediaService, type StreamRouter, type WorkerLogTag, WorkerPool } from '@matchmesh/sfu';
+import { MediaService, PIPE_RTX_MAX_AGE_AUTO, type StreamRouter, type WorkerLogTag, WorkerPool } from '@matchmesh/sfu';
 import type { FastifyInstance } from 'fastify';
 import type { Logger as PinoLogger } from 'pino';
 import { z } from 'zod';
@@ -68,6 +68,12 @@ export async function startNode(
     // The worker rejects an unknown tag at start, with its name.
     logTags: rtc.workerLogTags as WorkerLogTag[],
     logger: area('sfu'),
+    pipeRtxMaxAge:
+      rtc.pipeRtxMaxAgeMs === 'auto'
+        ? PIPE_RTX_MAX_AGE_AUTO
+        : rtc.pipeRtxMaxAgeMs > 0
+          ? { fixedMs: rtc.pipeRtxMaxAgeMs, rttFactor: 0 }
+          : undefined,
   });
   // A fan-out router (a stream's viewers on another worker) lingers like a region copy.
   const media = new MediaService(pool, area('media'), {

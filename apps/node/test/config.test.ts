@@ -118,6 +118,18 @@ describe('config sections', () => {
     }
   });
 
+  it("MM_PIPE_RTX_MAX_AGE_MS: 0 (off) by default, 'auto' or a fixed bound up to 2000 ms, with the reason", () => {
+    const base = { MM_TOKEN_SECRET: secret, MM_REGION: 'eu' };
+    expect(loadConfig(base).rtc.pipeRtxMaxAgeMs).toBe(0);
+    expect(loadConfig({ ...base, MM_PIPE_RTX_MAX_AGE_MS: 'auto' }).rtc.pipeRtxMaxAgeMs).toBe('auto');
+    expect(loadConfig({ ...base, MM_PIPE_RTX_MAX_AGE_MS: '350' }).rtc.pipeRtxMaxAgeMs).toBe(350);
+    for (const bad of ['-1', '2001', '2.5', 'fast']) {
+      expect(() => loadConfig({ ...base, MM_PIPE_RTX_MAX_AGE_MS: bad })).toThrow(
+        /MM_PIPE_RTX_MAX_AGE_MS: must be "auto", 0 \(off\) or a whole number of ms up to 2000/,
+      );
+    }
+  });
+
   it('REDIS_URL: redis://, rediss:// or a redis-sentinel:// list of sentinels', () => {
     const base = { MM_TOKEN_SECRET: secret, MM_REGION: 'eu' };
     const sentinel = 'redis-sentinel://10.0.0.1:26379,10.0.0.2:26379/matchmesh';

@@ -14,33 +14,31 @@
 // critical region, MM_DUAL_PATH_REGIONS: its holder takes the copy from the
 // ingest and a second one from an eu relay, each over its own haul with the
 // pattern applied independently, merged packet by packet; auto delay too).
+// A fourth: the tuned pipe with the retransmission age bound (worker patch
+// 003, MM_PIPE_RTX_MAX_AGE_MS=--longhaul-rtx-max-age on its upstream: a
+// relay in eu holding that region, the far relay pulling from it over the
+// haul); every other pipe runs with 0 (mediasoup's retransmissions). Per row:
+// the retransmissions its upstream sent over the haul (GET /api/v1/pipes) and,
+// at the far end of the haul, the video retransmissions that arrived later
+// than its viewer's playout delay after their frame (test/src/rtx-lateness.ts).
+// --longhaul-patterns / --longhaul-rtt-ms choose the patterns and the haul.
 
 import type { PipeSummary } from '@matchmesh/protocol';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium } from '../../../test/src/browser.ts';
 import { keyFrameRequestsUpstream } from '../../../test/src/metrics.ts';
-import type { PathShape } from '../../../test/src/path-shaper.ts';
 import { type PipeLink, startPipeLink } from '../../../test/src/pipe-link.ts';
+import { RtxLateness } from '../../../test/src/rtx-lateness.ts';
 import { packetCounts } from '../../../test/src/viewer.ts';
 import { Mesh, type TestNode, token } from '../mesh.ts';
 import type { Scenario, ScenarioResult } from '../registry.ts';
 import { ratio, sleep } from '../stats.ts';
+import { haulShape, type LossPattern, lossPatterns } from './longhaul-patterns.ts';
 
 const STREAM = 'bench-longhaul';
 const TODAY = "today's pipe (no delay)";
-const HAUL: PathShape = { delayMs: 100 };
 /** A gap between presented frames longer than this is a freeze (the picture is 30 fps: ~6 frames missed). */
 const FREEZE_MS = 200;
-
-/** Loss patterns: random (independent per packet) or bursty with a stationary loss of `pct`, 4 packets a burst. */
-const PATTERNS: Array<{ label: string; shape: PathShape }> = [
-  { label: '0 %', shape: HAUL },
-  ...[0.5, 2, 5].flatMap((pct) => [
-    { label: `${pct} % random`, shape: { ...HAUL, lossPct: pct } },
-    // Stationary loss enter / (enter + exit) = pct with exit 25 %.
-    { label: `${pct} % bursty`, shape: { ...HAUL, burst: { enterPct: (25 * pct) / (100 - pct), exitPct: 25 } } },
-  ]),
-];
 
 interface Row {
   relay: string;
@@ -55,10 +53,16 @@ interface Row {
   mergeResidualPct: number | null;
   keyFramesToOrigin: number;
   haulKbps: number;
+  /** Packets its upstream(s) retransmitted over the haul, and NACKed, in the pattern. */
+  retransmitted: number;
+  nacked: number;
+  /** Video retransmissions seen at the far end, and those later than the viewer's playout delay (null: none held). */
+  rtxSeen: number;
+  rtxLate: number | null;
 }
 
-type Far = 'asia' | 'asiaDelay' | 'asiaDual';
-type Link = PipeLink<Far | 'ingest' | 'eu'>;
+type Far = 'asia' | 'asiaDelay' | 'asiaDual' | 'asiaRtx';
+type Link = PipeLink<Far | 'ingest' | 'eu' | 'rtxHold'>;
 
 interface Viewer {
   far: Far;
@@ -66,6 +70,29 @@ interface Viewer {
   page: Page;
   /** The dual path's merge at the relay so far (GET /api/v1/pipes): packets sent, and those neither path delivered. */
   merge?: () => Promise<{ sent: number; residual: number }>;
+  /** The far relay's node id and the node(s) sending it the copy over the haul. */
+  nodeId: string;
+  upstreams: TestNode[];
+  /** The playout delay its viewer holds (ms, as the browser took it). */
+  delayMs: number;
+}
+
+/** What `upstreams` sent `nodeId` over their pipes so far: retransmissions and NACKed packets. */
+async function haulRepairs(v: Viewer): Promise<{ retransmitted: number; nacked: number }> {
+  const auth = { Authorization: `Bearer ${await token('admin', '*')}` };
+  let retransmitted = 0;
+  let nacked = 0;
+  for (const up of v.upstreams) {
+    const { pipes } = (await (await fetch(`${up.url}/api/v1/pipes`, { headers: auth })).json()) as {
+      pipes: PipeSummary[];
+    };
+    for (const p of pipes) {
+      if (p.direction !== 'out' || p.peerNodeId !== v.nodeId || p.stream !== STREAM) continue;
+      retransmitted += p.link?.retransmitted ?? 0;
+      nacked += p.link?.nacked ?? 0;
+    }
+  }
+  return { retransmitted, nacked };
 }
 
 /** What the merge of a dual-path relay did so far: packets it sent (won on any path) and its residual. */
@@ -100,8 +127,9 @@ async function mergeResidualPct(
 async function measure(
   viewers: Viewer[],
   link: Link,
+  lateness: RtxLateness,
   ingest: TestNode,
-  pattern: (typeof PATTERNS)[number],
+  pattern: LossPattern,
   seconds: number,
 ): Promise<Row[]> {
   for (const v of viewers) link.shape(v.far, pattern.shape);
@@ -111,6 +139,8 @@ async function measure(
       loss: await packetCounts(v.page),
       from: await v.page.evaluate(() => performance.now()),
       merge: await v.merge?.(),
+      repairs: await haulRepairs(v),
+      rtx: lateness.counts((key) => key.endsWith(`>${v.far}`), v.delayMs),
     })),
   );
   const asks0 = await keyFrameRequestsUpstream(ingest.url, STREAM);
@@ -137,6 +167,8 @@ async function measure(
       const residual = loss.lost - b.loss.lost;
       const received = loss.received - b.loss.received;
       const sentBytes = haul.bytesPassed + haul.bytesLost - b.haul.bytesPassed - b.haul.bytesLost;
+      const repairs = await haulRepairs(v);
+      const rtx = lateness.counts((key) => key.endsWith(`>${v.far}`), v.delayMs);
       return {
         relay: v.label,
         pattern: pattern.label,
@@ -150,6 +182,11 @@ async function measure(
         // Both relays' requests reach the one origin: the ingest's count is shared.
         keyFramesToOrigin: asks,
         haulKbps: (sentBytes * 8) / 1000 / elapsed,
+        retransmitted: repairs.retransmitted - b.repairs.retransmitted,
+        nacked: repairs.nacked - b.repairs.nacked,
+        rtxSeen: rtx.retransmissions - b.rtx.retransmissions,
+        // Today's viewer holds the browser's own delay (0 asked): no fixed deadline to count against.
+        rtxLate: v.delayMs > 0 ? rtx.late - b.rtx.late : null,
       };
     }),
   );
@@ -160,6 +197,9 @@ export const longhaul: Scenario = {
   description: 'a far region over a 200 ms round-trip haul with random and bursty loss: freezes, residual loss',
   async run(ctx): Promise<ScenarioResult> {
     const seconds = ctx.flags.stepSeconds * 2;
+    const HAUL = haulShape(ctx.flags.longhaulRttMs);
+    const PATTERNS = lossPatterns(ctx.flags.longhaulPatterns, HAUL);
+    const lateness = new RtxLateness();
     const mesh = await Mesh.start();
     let browser: Browser | undefined;
     let link: Link | undefined;
@@ -169,6 +209,7 @@ export const longhaul: Scenario = {
         MM_ROLES: 'ingest',
         MM_REGION: 'eu',
         MM_MESH_ADDRESS: '127.0.0.4',
+        MM_PIPE_RTX_MAX_AGE_MS: '0',
       });
       // Two far regions, each one relay and one copy over its own haul; the first leaves the playout
       // delay to the browser, the second is as shipped (auto: ~400 ms, two of the haul's round trips).
@@ -192,6 +233,7 @@ export const longhaul: Scenario = {
         MM_ROLES: 'relay',
         MM_REGION: 'eu',
         MM_MESH_ADDRESS: '127.0.0.8',
+        MM_PIPE_RTX_MAX_AGE_MS: '0',
       });
       const asiaDual = await mesh.node({
         MM_NODE_ID: 'bench-lh-asia-dual',
@@ -201,32 +243,65 @@ export const longhaul: Scenario = {
         MM_VIEWER_PLAYOUT_DELAY_MS: 'auto',
         MM_DUAL_PATH_REGIONS: 'asia-south',
       });
-      const pipes = (n: TestNode) => ({ min: n.rtcPort + 1, max: n.rtcPort + 49 });
-      link = await startPipeLink({
-        asia: { announced: '127.0.0.3', ports: pipes(asia) },
-        asiaDelay: { announced: '127.0.0.5', ports: pipes(asiaDelay) },
-        asiaDual: { announced: '127.0.0.9', ports: pipes(asiaDual) },
-        eu: { announced: '127.0.0.8', ports: pipes(euRelay) },
-        ingest: { announced: '127.0.0.4', ports: pipes(ingest) },
+      // The bounded pipe: region asia-west's holder sits in eu (no haul from the ingest) with the bound,
+      // its far relay pulls from it over the haul.
+      const rtxHold = await mesh.node({
+        MM_NODE_ID: 'bench-lh-rtx-hold',
+        MM_ROLES: 'relay',
+        MM_REGION: 'asia-west',
+        MM_MESH_ADDRESS: '127.0.0.10',
+        MM_PIPE_RTX_MAX_AGE_MS: ctx.flags.longhaulRtxMaxAge,
       });
-      for (const to of ['asia', 'asiaDelay', 'asiaDual', 'ingest'] as const) link.shape(to, HAUL);
-      // Inside eu (the ingest ↔ the eu relay) no haul; the eu relay's reports from Asia cross one.
+      const asiaRtx = await mesh.node({
+        MM_NODE_ID: 'bench-lh-asia-rtx',
+        MM_ROLES: 'relay',
+        MM_REGION: 'asia-west',
+        MM_MESH_ADDRESS: '127.0.0.11',
+        MM_VIEWER_PLAYOUT_DELAY_MS: 'auto',
+      });
+      const pipes = (n: TestNode) => ({ min: n.rtcPort + 1, max: n.rtcPort + 49 });
+      link = await startPipeLink(
+        {
+          asia: { announced: '127.0.0.3', ports: pipes(asia) },
+          asiaDelay: { announced: '127.0.0.5', ports: pipes(asiaDelay) },
+          asiaDual: { announced: '127.0.0.9', ports: pipes(asiaDual) },
+          eu: { announced: '127.0.0.8', ports: pipes(euRelay) },
+          ingest: { announced: '127.0.0.4', ports: pipes(ingest) },
+          rtxHold: { announced: '127.0.0.10', ports: pipes(rtxHold) },
+          asiaRtx: { announced: '127.0.0.11', ports: pipes(asiaRtx) },
+        },
+        '127.0.0.1',
+        (to, from, packet) => lateness.observe(`${from}>${to}`, packet),
+      );
+      for (const to of ['asia', 'asiaDelay', 'asiaDual', 'asiaRtx', 'ingest'] as const) link.shape(to, HAUL);
+      // Inside eu (the ingest ↔ the eu relay, the ingest ↔ asia-west's holder) no haul; reports from Asia cross one.
       link.shape('ingest', {}, 'eu');
+      link.shape('ingest', {}, 'rtxHold');
       link.shape('eu', HAUL, 'asiaDual');
+      link.shape('rtxHold', HAUL, 'asiaRtx');
       await mesh.origin(ingest, STREAM);
       await mesh.waitLive(asia, STREAM);
       await mesh.waitLive(asiaDelay, STREAM);
       await mesh.waitLive(asiaDual, STREAM);
+      // The holder first: it takes asia-west's lease, so the far relay pulls from it.
+      await mesh.waitLive(rtxHold, STREAM);
+      await mesh.waitLive(asiaRtx, STREAM);
       browser = await launchChromium();
       const viewers: Viewer[] = [];
-      for (const [far, node, label] of [
-        ['asia', asia, TODAY],
-        ['asiaDelay', asiaDelay, 'tuned (auto delay)'],
-        ['asiaDual', asiaDual, 'dual path (auto delay)'],
+      const rtxLabel = `tuned + rtx age bound (${ctx.flags.longhaulRtxMaxAge})`;
+      for (const [far, node, label, upstreams] of [
+        ['asia', asia, TODAY, [ingest]],
+        ['asiaDelay', asiaDelay, 'tuned (auto delay)', [ingest]],
+        ['asiaDual', asiaDual, 'dual path (auto delay)', [ingest, euRelay]],
+        ['asiaRtx', asiaRtx, rtxLabel, [rtxHold]],
       ] as const) {
         const page = await browser.newPage();
         await page.goto(`${node.url}/watch?stream=${STREAM}&token=${await token('viewer', STREAM)}&node=${node.url}`);
-        await page.waitForFunction(() => (window.__mm?.framesDecoded() ?? 0) >= 60, undefined, { timeout: 60_000 });
+        await page
+          .waitForFunction(() => (window.__mm?.framesDecoded() ?? 0) >= 60, undefined, { timeout: 60_000 })
+          .catch((e: Error) => {
+            throw new Error(`${label}'s viewer decoded no picture in 60 s: ${e.message}`);
+          });
         // A string, not a function: tsx would wrap the inner function's name in a helper the page lacks.
         await page.evaluate(`(() => {
           window.__frameTimes = [];
@@ -234,7 +309,15 @@ export const longhaul: Scenario = {
           const onFrame = (now) => { window.__frameTimes.push(now); video.requestVideoFrameCallback(onFrame); };
           video.requestVideoFrameCallback(onFrame);
         })()`);
-        viewers.push({ far, label, page, ...(far === 'asiaDual' ? { merge: () => mergeTotals(node) } : {}) });
+        viewers.push({
+          far,
+          label,
+          page,
+          nodeId: node.nodeId,
+          upstreams: [...upstreams],
+          delayMs: 0,
+          ...(far === 'asiaDual' ? { merge: () => mergeTotals(node) } : {}),
+        });
       }
       const delays = () =>
         Promise.all(viewers.map((v) => v.page.evaluate(async () => (await window.__mm!.stats()).playoutDelayMs ?? 0)));
@@ -242,14 +325,16 @@ export const longhaul: Scenario = {
       for (let waited = 0; (await delays()).slice(1).some((d) => d === 0) && waited < 15_000; waited += 250) {
         await sleep(250);
       }
-      ctx.log(`longhaul: the viewers' playout delay as the browser took it: ${JSON.stringify(await delays())}`);
+      const held = await delays();
+      for (const [i, v] of viewers.entries()) v.delayMs = held[i] ?? 0;
+      ctx.log(`longhaul: the viewers' playout delay as the browser took it: ${JSON.stringify(held)}`);
       // Settle first: the join's own start-up (first key frame, the estimate) is not the baseline's, and the
       // browser builds a new delay up at 100 ms a second.
       await sleep(6000);
       const rows: Row[] = [];
       for (const pattern of PATTERNS) {
         ctx.log(`longhaul: ${pattern.label} for ${seconds} s`);
-        rows.push(...(await measure(viewers, link, ingest, pattern, seconds)));
+        rows.push(...(await measure(viewers, link, lateness, ingest, pattern, seconds)));
         // Back to the clean haul between patterns, so one pattern's damage does not spill into the next.
         for (const v of viewers) link.shape(v.far, HAUL);
         await sleep(3000);
@@ -260,7 +345,7 @@ export const longhaul: Scenario = {
       return {
         tables: [
           {
-            title: `long haul Europe → Asia, 200 ms round trip, pipe NACK/RTX: today's pipe / tuned / dual path at once, ${seconds} s per pattern`,
+            title: `long haul Europe → Asia, ${ctx.flags.longhaulRttMs} ms round trip, pipe NACK/RTX: today's pipe / tuned / dual path / tuned + rtx age bound at once, ${seconds} s per pattern`,
             columns: [
               'far relay',
               'loss on the haul',
@@ -274,6 +359,10 @@ export const longhaul: Scenario = {
               'key frames to origin /s',
               'sent on the haul kbit/s',
               'bytes x one copy',
+              'NACKed over the haul',
+              'retransmitted over the haul',
+              'video rtx seen at the far end',
+              'of which later than the playout delay',
             ],
             rows: rows.map((r) => [
               r.relay,
@@ -288,6 +377,10 @@ export const longhaul: Scenario = {
               r.keyFramesToOrigin / r.seconds,
               r.haulKbps,
               ratio(r.haulKbps, oneCopy.haulKbps),
+              r.nacked,
+              r.retransmitted,
+              r.rtxSeen,
+              r.rtxLate,
             ]),
             notes: [
               'loss on the media towards Asia only; NACKs, PLIs and reports travel back over the same 100 ms unharmed',
@@ -296,6 +389,9 @@ export const longhaul: Scenario = {
               "residual after the merge: the dual relay's own count of packets neither path delivered (GET /api/v1/pipes dualPath.residual), % of what it sent",
               "key frames to origin: the ingest's count, shared by the three far relays",
               "bytes x one copy: what crossed the haul(s) against today's pipe at 0 % (the dual path sends two copies)",
+              `rtx age bound: that row's upstream runs MM_PIPE_RTX_MAX_AGE_MS=${ctx.flags.longhaulRtxMaxAge} (worker patch 003: a NACKed packet older than the bound is not sent again); every other pipe 0`,
+              "NACKed / retransmitted: the upstream pipes' counters (GET /api/v1/pipes link.nacked, link.retransmitted: packets, audio + video)",
+              "video rtx seen / later than the playout delay: RTX packets arriving at the far end of the haul, and those more than the viewer's playout delay after their frame's first packet (too late to play); none counted for today's pipe (the browser's own delay)",
             ],
           },
         ],

@@ -2,10 +2,11 @@ import { EventEmitter } from 'node:events';
 import type { types } from 'mediasoup';
 import * as mediasoup from 'mediasoup';
 import { trackWebRtcTransports } from './closeRouter.ts';
+import { EgressMeter } from './EgressMeter.ts';
 import type { Logger } from './logger.ts';
 import { silentLogger } from './logger.ts';
-import { EgressMeter } from './EgressMeter.ts';
 import { MediaCensus } from './MediaCensus.ts';
+import { type PipeRtxMaxAge, pipeRtxWorkerEnv, withWorkerEnv } from './pipeRtxAge.ts';
 
 /** mediasoup's worker log tags (re-exported so callers configure them without importing mediasoup). */
 export type WorkerLogTag = types.WorkerLogTag;
@@ -43,6 +44,8 @@ export interface WorkerPoolOptions {
   /** mediasoup log tags (e.g. ['dtls', 'ice']) for debugging. */
   logTags?: types.WorkerLogTag[];
   logger?: Logger;
+  /** Pipe consumers skip retransmitting packets older than this (pipeRtxAge.ts); absent: mediasoup's behaviour. */
+  pipeRtxMaxAge?: PipeRtxMaxAge;
 }
 
 export interface PooledWorker {
@@ -262,13 +265,16 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
 
   async #spawn(index: number): Promise<void> {
     const o = this.#options;
-    const worker = await mediasoup.createWorker({
-      logLevel: o.logLevel ?? 'warn',
-      logTags: o.logTags,
-      rtcMinPort: o.rtcMinPort,
-      rtcMaxPort: o.rtcMaxPort,
-      appData: { index },
-    });
+    // The worker inherits process.env when spawned: the bound's variables are set just for that.
+    const worker = await withWorkerEnv(pipeRtxWorkerEnv(o.pipeRtxMaxAge), () =>
+      mediasoup.createWorker({
+        logLevel: o.logLevel ?? 'warn',
+        logTags: o.logTags,
+        rtcMinPort: o.rtcMinPort,
+        rtcMaxPort: o.rtcMaxPort,
+        appData: { index },
+      }),
+    );
     this.census.watchWorker(worker);
     this.egress.watchWorker(worker);
     trackWebRtcTransports(worker);

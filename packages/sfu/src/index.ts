@@ -19,6 +19,13 @@ export { type MediaOptions, MediaService, type Seat, type SeatRequest } from './
 export { PeerMedia, PeerMediaError, type PeerMediaErrorCode } from './PeerMedia.ts';
 export { PlainTap, spatialLayersOf, type TappedTrack } from './PlainTap.ts';
 export {
+  PIPE_RTX_ENV,
+  PIPE_RTX_MAX_AGE_AUTO,
+  type PipeRtxMaxAge,
+  pipeRtxWorkerEnv,
+  withWorkerEnv,
+} from './pipeRtxAge.ts';
+export {
   type CommentaryChange,
   type PipeAnswer,
   type PipedDataProducer,

@@ -20,6 +20,8 @@ const HERE = path.dirname(SELF_PATH);
 const RECIPE_DIR = path.join(HERE, 'recipe');
 const PATCHES_DIR = path.join(RECIPE_DIR, 'patches');
 const SMOKE_SCRIPT = path.join(HERE, 'smoke-check.cjs');
+// Required by the smoke check: recipe patch 003's retransmission age bound.
+const SMOKE_RTX_AGE = path.join(HERE, 'smoke-rtx-age.cjs');
 const BIN_NAME = 'mediasoup-worker';
 
 // Wraps in worker/subprojects/ that a Linux `mediasoup-worker` build never
@@ -84,7 +86,7 @@ export function recipeHash() {
   const hash = createHash('sha256');
   const files = listFilesRecursive(RECIPE_DIR)
     .map((rel) => ({ rel: `recipe/${rel}`, abs: path.join(RECIPE_DIR, ...rel.split('/')) }))
-    .concat([SELF_PATH, SMOKE_SCRIPT].map((abs) => ({ rel: path.basename(abs), abs })))
+    .concat([SELF_PATH, SMOKE_SCRIPT, SMOKE_RTX_AGE].map((abs) => ({ rel: path.basename(abs), abs })))
     .sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
   for (const { rel, abs } of files) {
     hash.update(rel);
@@ -182,7 +184,10 @@ function recipeStandInDirs() {
  */
 function verifyWraps(workerDir, version) {
   const subDir = path.join(workerDir, 'subprojects');
-  const wrapFiles = fs.readdirSync(subDir).filter((f) => f.endsWith('.wrap')).sort();
+  const wrapFiles = fs
+    .readdirSync(subDir)
+    .filter((f) => f.endsWith('.wrap'))
+    .sort();
   const needed = new Map(); // directory -> wrap file
   for (const file of wrapFiles) {
     const name = file.slice(0, -'.wrap'.length);
@@ -264,7 +269,8 @@ function patchMesonVersion(workerDir, mesonVersion, originalPath) {
     );
   }
   const required = m[2];
-  if (compareVersions(mesonVersion, required) >= 0) return `meson ${mesonVersion} satisfies '>= ${required}', not patched`;
+  if (compareVersions(mesonVersion, required) >= 0)
+    return `meson ${mesonVersion} satisfies '>= ${required}', not patched`;
   if (required !== MESON_RELAX.known) {
     throw new Error(
       `[worker] mediasoup now requires meson >= ${required} (installed: ${mesonVersion}); the recipe only knows ` +
@@ -329,7 +335,12 @@ function prepareSources(mediasoupDir, srcDir) {
  * build clearly and never leaves half-patched sources.
  */
 async function applyPatches(srcDir, logFile, log) {
-  const names = fs.existsSync(PATCHES_DIR) ? fs.readdirSync(PATCHES_DIR).filter((f) => f.endsWith('.patch')).sort() : [];
+  const names = fs.existsSync(PATCHES_DIR)
+    ? fs
+        .readdirSync(PATCHES_DIR)
+        .filter((f) => f.endsWith('.patch'))
+        .sort()
+    : [];
   for (const name of names) {
     const file = path.join(PATCHES_DIR, name);
     const args = ['-p1', '--batch', '--forward', '--no-backup-if-mismatch', '-r', '-', '-d', srcDir, '-i', file];
@@ -415,8 +426,7 @@ function runStep({ name, cmd, args, cwd, env, logFile, log, onLine, timeoutMs })
         else if (code === 0) {
           settled = true;
           resolve(tail);
-        }
-        else fail(signal ? `killed by ${signal}` : `exit code ${code}`);
+        } else fail(signal ? `killed by ${signal}` : `exit code ${code}`);
       });
     });
   });
@@ -426,15 +436,23 @@ function runStep({ name, cmd, args, cwd, env, logFile, log, onLine, timeoutMs })
 /* Smoke check                                                               */
 /* ------------------------------------------------------------------------ */
 
-
-/** Runs smoke-check.cjs twice: batched sends (default) and MEDIASOUP_SEND_BATCH=0 (mediasoup's per-packet path). */
+/**
+ * Runs smoke-check.cjs twice: batched sends (default) and MEDIASOUP_SEND_BATCH=0 (mediasoup's per-packet path).
+ * The second run also bounds pipe retransmissions' age (patch 003, MATCHMESH_PIPE_RTX_MAX_AGE_MS=300): an old
+ * packet must then not be retransmitted; the first run, without the bound, must retransmit it (mediasoup's behaviour).
+ */
 async function smokeCheck({ mediasoupDir, binPath, logFile, log }) {
   const entry = path.join(mediasoupDir, 'node', 'lib', 'index.js');
   if (!fs.existsSync(entry)) throw new Error(`[worker] smoke check: ${entry} not found`);
   const summaries = [];
   for (const batch of ['1', '0']) {
-    const { MEDIASOUP_SEND_BATCH: _unset, ...env } = process.env;
-    const name = `smoke check (${batch === '1' ? 'batched sends' : 'MEDIASOUP_SEND_BATCH=0'})`;
+    const {
+      MEDIASOUP_SEND_BATCH: _unset,
+      MATCHMESH_PIPE_RTX_MAX_AGE_MS: _unsetAge,
+      MATCHMESH_PIPE_RTX_MAX_AGE_RTT: _unsetRtt,
+      ...env
+    } = process.env;
+    const name = `smoke check (${batch === '1' ? 'batched sends' : 'MEDIASOUP_SEND_BATCH=0, pipe rtx age bound'})`;
     const tail = await runStep({
       name,
       cmd: process.execPath,
@@ -442,7 +460,8 @@ async function smokeCheck({ mediasoupDir, binPath, logFile, log }) {
       cwd: mediasoupDir,
       env: {
         ...env,
-        ...(batch === '0' ? { MEDIASOUP_SEND_BATCH: '0' } : {}),
+        ...(batch === '0' ? { MEDIASOUP_SEND_BATCH: '0', MATCHMESH_PIPE_RTX_MAX_AGE_MS: '300' } : {}),
+        MATCHMESH_SMOKE_EXPECT_RTX_AGE_BOUND: batch === '0' ? '1' : '0',
         MEDIASOUP_WORKER_BIN: binPath,
         MATCHMESH_SMOKE_MEDIASOUP: entry,
         MATCHMESH_SMOKE_EXPECT_BATCH: batch,
@@ -553,11 +572,15 @@ export async function ensureWorker({ mediasoupDir, cacheRoot = defaultCacheRoot(
     cleanStaleTemps(cacheRoot);
     if (isExecutableFile(binPath)) return binPath;
 
-    log(`[worker] building mediasoup-worker ${version} (recipe ${key.slice(key.lastIndexOf('-') + 1)}) from ${workerSrc}`);
+    log(
+      `[worker] building mediasoup-worker ${version} (recipe ${key.slice(key.lastIndexOf('-') + 1)}) from ${workerSrc}`,
+    );
     log(`[worker] build dir: ${tmpRoot}; log: ${logFile}`);
     fs.mkdirSync(tmpRoot, { recursive: true });
     prepareSources(mediasoupDir, srcDir);
-    log(`[worker] sources copied, recipe overlaid; ${patchMesonVersion(srcDir, mesonVersion, path.join(workerSrc, 'meson.build'))}`);
+    log(
+      `[worker] sources copied, recipe overlaid; ${patchMesonVersion(srcDir, mesonVersion, path.join(workerSrc, 'meson.build'))}`,
+    );
     log(`[worker] ${patchDtlsBioCallback(srcDir)}`);
     const patches = await applyPatches(srcDir, logFile, log);
     if (patches.length) log(`[worker] applied recipe/patches: ${patches.join(', ')}`);
@@ -566,13 +589,20 @@ export async function ensureWorker({ mediasoupDir, cacheRoot = defaultCacheRoot(
     await runStep({
       name: 'meson setup',
       cmd: 'meson',
-      args: ['setup', '--wrap-mode=nodownload', '-Dbuildtype=release', '-Db_ndebug=true', '-Db_colorout=never', buildDir],
+      args: [
+        'setup',
+        '--wrap-mode=nodownload',
+        '-Dbuildtype=release',
+        '-Db_ndebug=true',
+        '-Db_colorout=never',
+        buildDir,
+      ],
       cwd: srcDir,
       logFile,
       log,
     });
 
-    const nJobs = Math.max(1, jobs ?? (os.availableParallelism?.() ?? os.cpus().length));
+    const nJobs = Math.max(1, jobs ?? os.availableParallelism?.() ?? os.cpus().length);
     log(`[worker] compiling with ${nJobs} job(s) (this takes ~${Math.ceil(8 / nJobs)} min the first time)...`);
     let lastProgress = Date.now();
     await runStep({
@@ -587,7 +617,9 @@ export async function ensureWorker({ mediasoupDir, cacheRoot = defaultCacheRoot(
         if (!m || Date.now() - lastProgress < PROGRESS_EVERY_MS) return;
         lastProgress = Date.now();
         const [done, total] = [Number(m[1]), Number(m[2])];
-        log(`[worker] compiling: ${Math.floor((100 * done) / total)}% (${done}/${total}, ${formatDuration(Date.now() - started)})`);
+        log(
+          `[worker] compiling: ${Math.floor((100 * done) / total)}% (${done}/${total}, ${formatDuration(Date.now() - started)})`,
+        );
       },
     });
     const built = path.join(buildDir, BIN_NAME);
@@ -606,7 +638,13 @@ export async function ensureWorker({ mediasoupDir, cacheRoot = defaultCacheRoot(
     fs.writeFileSync(
       path.join(stageDir, 'build-info.json'),
       JSON.stringify(
-        { mediasoupVersion: version, recipeHash: recipeHash(), builtAt: new Date().toISOString(), mesonVersion, smoke: summary },
+        {
+          mediasoupVersion: version,
+          recipeHash: recipeHash(),
+          builtAt: new Date().toISOString(),
+          mesonVersion,
+          smoke: summary,
+        },
         null,
         2,
       ) + '\n',

@@ -12,9 +12,13 @@
 //    mediasoup's per-packet path): every consumer's receiver gets every packet
 //    exactly once, in order, with the right bytes; MATCHMESH_SMOKE_EXPECT_BATCH
 //    says which path the worker must report in its debug log.
+// 3. Pipe retransmission age bound (recipe patch 003, smoke-rtx-age.cjs):
+//    MATCHMESH_SMOKE_EXPECT_RTX_AGE_BOUND=1 when the worker runs with
+//    MATCHMESH_PIPE_RTX_MAX_AGE_MS (an old packet is not resent, a fresh one is).
 'use strict';
 const dgram = require('node:dgram');
 const mediasoup = require(process.env.MATCHMESH_SMOKE_MEDIASOUP);
+const { rtxAgeCheck } = require('./smoke-rtx-age.cjs');
 const expectBatch = process.env.MATCHMESH_SMOKE_EXPECT_BATCH !== '0';
 const batchLogs = [];
 const refusals = [];
@@ -228,6 +232,11 @@ async function fanout(router, plainIn, src) {
   sink.close();
 
   const fan = await fanout(router, plainIn, src);
+  const rtxAge = await rtxAgeCheck({
+    router,
+    ip,
+    expectBound: process.env.MATCHMESH_SMOKE_EXPECT_RTX_AGE_BOUND === '1',
+  });
   const batchOn = batchLogs.some((l) => l.includes('send batching: on'));
   const batchOff = batchLogs.some((l) => l.includes('send batching: off'));
   const first = batchLogs.map((l) => /first sendmmsg\(\) sent (\d+)/.exec(l)).find(Boolean);
@@ -252,6 +261,7 @@ async function fanout(router, plainIn, src) {
         packetsPerStream: fan.packetsPerStream,
         problems: fan.problems.length,
       },
+      rtxAge,
     }),
   );
   if (fan.problems.length) throw new Error(`fan-out: ${fan.problems.join('; ')}`);
