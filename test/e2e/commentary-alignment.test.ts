@@ -199,11 +199,24 @@ describe('commentary aligned with the picture', () => {
         timeout: 15_000,
         polling: 100,
       });
-      // CLICKS clicks a second apart (HLS is seconds behind: timed together once all are presented and heard).
       // The node's D for en (as its WebRTC viewer is told) at each click: a click while it moved times the move.
+      // Clicks start once it held (±15 ms) for 2 s, as the WebRTC half waits for its target.
       const delayNow = async () => (await viewerStats(match.viewer)).commentaryDelayMs ?? 0;
+      const recent: number[] = [];
+      await expect
+        .poll(
+          async () => {
+            recent.push(await delayNow());
+            const last = recent.slice(-8);
+            return last.length === 8 ? Math.max(...last) - Math.min(...last) : Number.POSITIVE_INFINITY;
+          },
+          { timeout: 30_000, interval: 250 },
+        )
+        .toBeLessThanOrEqual(30);
+      // Clicks a second apart (HLS is seconds behind: timed together once all are presented and heard); a few
+      // more than CLICKS, for those a load spike spoils.
       const clicks: { frame: number; at: number; delay: number }[] = [];
-      for (let k = 0; k < CLICKS; k++) {
+      for (let k = 0; k < CLICKS + 4; k++) {
         const last = (await seenFrames(booth)).at(-1)![1];
         const delay = await delayNow();
         clicks.push({ ...(await booth.evaluate((f) => window.__mmClickAtFrame!(f), last + PATTERN_FPS)), delay });
@@ -250,12 +263,12 @@ describe('commentary aligned with the picture', () => {
       console.log(
         `commentary alignment (HLS, hls.js on the en rendition): click heard − frame presented: ` +
           `${deltas.join(', ')} ms (median ${median(deltas)}; ${frozen} over a freeze, ${unsettled} while D moved, ` +
-          `${CLICKS - frozen - unsettled - deltas.length} not heard within 500 ms; D at the clicks ${delays.join(', ')} ms); ` +
+          `${clicks.length - frozen - unsettled - deltas.length} not heard within 500 ms; D at the clicks ${delays.join(', ')} ms); ` +
           `hls.js ${(await latency(hls)).toFixed(0)} ms behind the origin's clock (its latency ${stats?.toFixed(2)} s); ` +
           `the video playlist's edge ahead of the en rendition's by ${median(edges.map((e) => e.en)).toFixed(0)} ms, ` +
           `of the venue-only rendition's by ${median(edges.map((e) => e.venue)).toFixed(0)} ms`,
       );
-      expect(CLICKS - frozen - unsettled - deltas.length).toBeLessThanOrEqual(2);
+      expect(clicks.length - frozen - unsettled - deltas.length).toBeLessThanOrEqual(2);
       expect(deltas.length).toBeGreaterThanOrEqual(CLICKS - 3);
       expect(Math.abs(median(deltas))).toBeLessThanOrEqual(ALIGNED_MS);
     } finally {

@@ -19,6 +19,7 @@
 /** An Opus packet of 20 ms of silence (CELT fullband, mono, one frame: RFC 6716 §3.1 TOC 0xF8). */
 export const OPUS_SILENCE_20MS = Buffer.from([0xf8, 0xff, 0xfe]);
 const SILENCE_SAMPLES = 960;
+const RATE = 48000;
 
 /** Samples (48 kHz) in an Opus packet, from its TOC byte (RFC 6716 §3.1), or undefined if unreadable. */
 export function opusPacketSamples(payload: Buffer): number | undefined {
@@ -44,7 +45,7 @@ const TOLERANCE = 1440;
 /** Packets whose error is averaged before a correction (200 ms of 20 ms packets). */
 const WINDOW = 10;
 /** At most this much silence inserted at once (samples: 4 s, the largest delay a booth reports). */
-const MAX_INSERT = 4 * 48000;
+const MAX_INSERT = 4 * RATE;
 
 export class CommentaryShift {
   /** The commentary's target lag behind the venue (samples). */
@@ -83,8 +84,9 @@ export class CommentaryShift {
     } else {
       const step = (timestamp - this.#venueTs) | 0;
       // Reordered or repeated: keep the newest position.
-      if (step <= 0) return;
-      this.#venue! += step;
+      if (step <= 0 && step > -RATE) return;
+      // A jump (the program's source changed): ffmpeg decodes one packet more, whatever its timestamp says.
+      this.#venue! += step > 0 && step <= RATE ? step : SILENCE_SAMPLES;
     }
     this.#venueTs = timestamp;
   }

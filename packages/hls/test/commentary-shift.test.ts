@@ -101,6 +101,21 @@ describe('CommentaryShift: the commentary summed with the venue sound of its del
     expect(Math.abs(feed.offsetMs)).toBeLessThanOrEqual(50);
   });
 
+  it('counts a jump of the venue timestamps (its source changed) as one packet', () => {
+    const shift = new CommentaryShift(0);
+    const sent: Buffer[] = [];
+    let ts = 1000;
+    for (let i = 0; i < 200; i++) {
+      // The venue's source changes at packet 100: its timestamps jump by an hour.
+      if (i === 100) ts += 48000 * 3600;
+      shift.onVenue(ts);
+      ts += 960;
+      sent.push(...shift.onCommentary(opusPacket(i, i * 960), 12));
+    }
+    expect(sent).toHaveLength(200);
+    expect(shift.stats).toEqual({ dropped: 0, inserted: 0 });
+  });
+
   it('sends one continuous stream: sequence numbers and timestamps follow what was sent', () => {
     const feed = new Feed(300);
     feed.run(100);
