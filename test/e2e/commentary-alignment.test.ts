@@ -191,7 +191,7 @@ describe('commentary aligned with the picture', () => {
     expect(Math.abs(median(deltas))).toBeLessThanOrEqual(ALIGNED_MS);
   });
 
-  it('puts a reaction near the frame it reacts to for an hls.js viewer of the language', async () => {
+  it('puts a reaction on the frame it reacts to for an hls.js viewer of the language', async () => {
     const { node, browser } = match;
     const viewerToken = await token('viewer', stream);
     const folder = `${node.url}/hls/${stream}/t/${viewerToken}/`;
@@ -304,10 +304,10 @@ describe('commentary aligned with the picture', () => {
       );
       expect(clicks.length - frozen - unsettled - deltas.length).toBeLessThanOrEqual(2);
       expect(versus.length).toBeGreaterThanOrEqual(CLICKS - 3);
-      // The HLS path against the same-run WebRTC reference (whose own bound is the test above): the rendition's
-      // shift takes most of D away (unaligned, HLS would hear each click ≈ D after WebRTC). Not ±80 ms: with D
-      // steady an HLS-only offset of −50…−140 ms was measured (ARCHITECTURE.md "Commentators", open).
-      expect(Math.abs(median(versus))).toBeLessThan(median(delays) / 2);
+      // The HLS path against the same-run WebRTC reference on the same clicks (the common part — how well D
+      // tracks the booth under load — is bounded by the WebRTC test above): unaligned, HLS would hear each
+      // click ≈ D (≥ 186 ms) after WebRTC.
+      expect(Math.abs(median(versus))).toBeLessThanOrEqual(ALIGNED_MS);
     } finally {
       await player.close();
     }

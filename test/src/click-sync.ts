@@ -144,21 +144,20 @@ export async function installClickEar(
   source: string | { element: string },
 ): Promise<{ baseLatency: number; outputLatency: number }> {
   return page.evaluate(async (source) => {
-    // An HLS player's media element: its own audio (captureStream), the venue's 440 Hz tone mixed in — the
-    // click (1 kHz) is listened for through a band-pass that leaves the tone 17 dB below the onset level.
-    const mixed = typeof source !== 'string';
-    const track = mixed
-      ? (document.querySelector(source.element) as HTMLMediaElement & { captureStream(): MediaStream })
-          ?.captureStream()
-          .getAudioTracks()[0]
-      : window.__mm?.commentaryTracks().find((c) => c.lang === source)?.track;
-    if (!track) throw new Error(`no audio track for ${JSON.stringify(source)}`);
+    // An HLS player's media element: its own output (createMediaElementSource, not captureStream: that tap
+    // leads what the element plays, to which its video is synced, by 50–120 ms), the venue's 440 Hz tone mixed
+    // in — the click (1 kHz) is listened for through a band-pass that leaves the tone 17 dB below the onset level.
+    const media = typeof source === 'string' ? null : document.querySelector<HTMLMediaElement>(source.element);
+    const track = media ? undefined : window.__mm?.commentaryTracks().find((c) => c.lang === source)?.track;
+    if (!track && !media) throw new Error(`no audio for ${JSON.stringify(source)}`);
     window.__mmHeard = [];
     // Chromium's WebAudio gets a remote track's samples only while an element plays it.
     const el = new Audio();
     el.muted = true;
-    el.srcObject = new MediaStream([track]);
-    await el.play();
+    if (track) {
+      el.srcObject = new MediaStream([track]);
+      await el.play();
+    }
     const ctx = new AudioContext({ sampleRate: 48000 });
     await ctx.resume();
     // An onset: a sample above −20 dBFS 300 ms (14400 samples) or more after the last one.
@@ -185,12 +184,14 @@ export async function installClickEar(
         (e.data / ctx.sampleRate - out.contextTime! - ctx.baseLatency) * 1000;
       window.__mmHeard!.push(at);
     };
-    const input = ctx.createMediaStreamSource(new MediaStream([track]));
-    if (mixed) {
+    if (media) {
+      // The element's own output, routed into this context (it then plays through it, not the device): the
+      // player's A/V sync holds against this sink. Unmuted, or the node gets silence.
+      media.muted = false;
       const band = new BiquadFilterNode(ctx, { type: 'bandpass', frequency: 1000, Q: 4 });
-      input.connect(band).connect(node);
+      ctx.createMediaElementSource(media).connect(band).connect(node);
     } else {
-      input.connect(node);
+      ctx.createMediaStreamSource(new MediaStream([track!])).connect(node);
     }
     // Pulled by the graph only when it reaches the destination: through a silent gain.
     const mute = ctx.createGain();
