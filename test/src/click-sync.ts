@@ -133,7 +133,7 @@ export function seenFrames(page: Page): Promise<SeenFrame[]> {
 }
 
 /**
- * Listens on the viewer page's commentary track of `lang` (an AudioWorklet): each onset — a sample above
+ * Listens on the viewer page's commentary track of `lang`, or on an HLS player's element (an AudioWorklet): each onset — a sample above
  * −20 dBFS 300 ms or more after the last one — goes into `window.__mmHeard` as the wall time the page's player
  * put its sample out: when it left this AudioContext's output (getOutputTimestamp maps the context's clock
  * onto the page's) less the context's own processing (baseLatency) — the output buffer stands for the
@@ -141,17 +141,23 @@ export function seenFrames(page: Page): Promise<SeenFrame[]> {
  */
 export async function installClickEar(
   page: Page,
-  lang: string,
+  source: string | { element: string },
 ): Promise<{ baseLatency: number; outputLatency: number }> {
-  return page.evaluate(async (lang) => {
-    const track = window.__mm?.commentaryTracks().find((c) => c.lang === lang)?.track;
-    if (!track) throw new Error(`no ${lang} commentary track`);
+  return page.evaluate(async (source) => {
+    // An HLS player's media element: its own output (createMediaElementSource, not captureStream: that tap
+    // leads what the element plays, to which its video is synced, by 50–120 ms), the venue's 440 Hz tone mixed
+    // in — the click (1 kHz) is listened for through a band-pass that leaves the tone 17 dB below the onset level.
+    const media = typeof source === 'string' ? null : document.querySelector<HTMLMediaElement>(source.element);
+    const track = media ? undefined : window.__mm?.commentaryTracks().find((c) => c.lang === source)?.track;
+    if (!track && !media) throw new Error(`no audio for ${JSON.stringify(source)}`);
     window.__mmHeard = [];
     // Chromium's WebAudio gets a remote track's samples only while an element plays it.
     const el = new Audio();
     el.muted = true;
-    el.srcObject = new MediaStream([track]);
-    await el.play();
+    if (track) {
+      el.srcObject = new MediaStream([track]);
+      await el.play();
+    }
     const ctx = new AudioContext({ sampleRate: 48000 });
     await ctx.resume();
     // An onset: a sample above −20 dBFS 300 ms (14400 samples) or more after the last one.
@@ -178,14 +184,22 @@ export async function installClickEar(
         (e.data / ctx.sampleRate - out.contextTime! - ctx.baseLatency) * 1000;
       window.__mmHeard!.push(at);
     };
-    ctx.createMediaStreamSource(new MediaStream([track])).connect(node);
+    if (media) {
+      // The element's own output, routed into this context (it then plays through it, not the device): the
+      // player's A/V sync holds against this sink. Unmuted, or the node gets silence.
+      media.muted = false;
+      const band = new BiquadFilterNode(ctx, { type: 'bandpass', frequency: 1000, Q: 4 });
+      ctx.createMediaElementSource(media).connect(band).connect(node);
+    } else {
+      ctx.createMediaStreamSource(new MediaStream([track!])).connect(node);
+    }
     // Pulled by the graph only when it reaches the destination: through a silent gain.
     const mute = ctx.createGain();
     mute.gain.value = 0;
     node.connect(mute).connect(ctx.destination);
     (window as unknown as { __mmEar: unknown }).__mmEar = { ctx, el, node };
     return { baseLatency: ctx.baseLatency, outputLatency: ctx.outputLatency };
-  }, lang);
+  }, source);
 }
 
 /** When the viewer heard each click so far (wall clock, ms). */

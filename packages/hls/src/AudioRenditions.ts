@@ -112,9 +112,14 @@ export class AudioRenditions {
   readonly #renditions = new Map<string, AudioRendition>();
   #syncing: Promise<void> = Promise.resolve();
   #closed = false;
+  /** Each language's commentary summed with the venue sound of its delay earlier (CommentaryShift). */
+  readonly #onDelays = (delays: Record<string, number>): void => {
+    for (const r of this.#renditions.values()) if (r.lang) r.relay?.setCommentaryDelay(delays[r.lang] ?? 0);
+  };
 
   constructor(host: AudioRenditionsHost) {
     this.#host = host;
+    host.stream.on('commentarydelays', this.#onDelays);
   }
 
   get renditions(): AudioRendition[] {
@@ -156,6 +161,7 @@ export class AudioRenditions {
 
   async close(): Promise<void> {
     this.#closed = true;
+    this.#host.stream.off('commentarydelays', this.#onDelays);
     await this.#syncing;
     await Promise.all(this.renditions.map((r) => this.#remove(r)));
   }
@@ -201,6 +207,7 @@ export class AudioRenditions {
         await this.#stop(r);
       }
       r.relay ??= await RtpRelay.open();
+      if (r.lang) r.relay.setCommentaryDelay(this.#host.stream.commentaryDelays?.()[r.lang] ?? 0);
       r.tap = await PlainTap.open(this.#host.stream, producers, { ip: '127.0.0.1', port: r.relay.port });
       await this.#startRun(r, r.tap);
       this.#host.log.info({ lang }, 'HLS audio rendition started');

@@ -27,7 +27,7 @@ export type HlsSource = Pick<
   StreamRouter,
   'stream' | 'router' | 'programProducers' | 'scoresSince' | 'latestScore' | 'on' | 'off' | 'once'
 > &
-  Partial<Pick<StreamRouter, 'commentaryProducers'>>;
+  Partial<Pick<StreamRouter, 'commentaryProducers' | 'commentaryDelays'>>;
 
 /** One ffmpeg run of one rendition: its packager and its timestamp mapping onto the stream's timeline. */
 interface Run {

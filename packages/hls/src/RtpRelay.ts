@@ -1,5 +1,6 @@
 import dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
+import { CommentaryShift } from './CommentaryShift.ts';
 
 /**
  * Offset of the RTP payload (after CSRCs and a header extension), or -1 for
@@ -61,6 +62,10 @@ export class RtpRelay extends EventEmitter<RtpRelayEvents> {
   #referenceAudioSsrc: number | undefined;
   /** No video target (an audio-only rendition): forward from the first packet, no key frame to wait for. */
   #audioOnly = false;
+  /** The second audio target of an audio-only rendition: a language's commentary, shifted onto the venue. */
+  #commentarySsrc: number | undefined;
+  #shift: CommentaryShift | undefined;
+  #commentaryDelayMs = 0;
   #closed = false;
   packets = { in: 0, forwarded: 0, heldBack: 0 };
 
@@ -111,8 +116,25 @@ export class RtpRelay extends EventEmitter<RtpRelayEvents> {
     for (const t of targets) this.#targets.set(t.ssrc >>> 0, t);
     this.#referenceAudioSsrc = targets.find((t) => t.kind === 'audio')?.ssrc;
     this.#audioOnly = targets.length > 0 && targets.every((t) => t.kind === 'audio');
+    this.#commentarySsrc = this.#audioOnly && targets.length > 1 ? targets[1]!.ssrc >>> 0 : undefined;
+    // A new ffmpeg run sums from zero again: a new count of both inputs' samples.
+    this.#shift = this.#commentarySsrc === undefined ? undefined : new CommentaryShift(this.#commentaryDelayMs);
     this.#firstVideoTimestamp = undefined;
     this.#firstAudioTimestamp = undefined;
+  }
+
+  /**
+   * How late the commentary (the second audio target) is against the picture (ms, the booth's measure): the
+   * relay sums it with the venue sound that came that much earlier (CommentaryShift).
+   */
+  setCommentaryDelay(ms: number): void {
+    this.#commentaryDelayMs = ms;
+    this.#shift?.setDelayMs(ms);
+  }
+
+  /** Commentary packets dropped and silence packets inserted to keep it on the picture (this run). */
+  get commentaryShift(): { delayMs: number; dropped: number; inserted: number } | undefined {
+    return this.#shift && { delayMs: this.#shift.delayMs, ...this.#shift.stats };
   }
 
   close(): void {
@@ -140,6 +162,14 @@ export class RtpRelay extends EventEmitter<RtpRelayEvents> {
     if (target.ssrc === this.#referenceAudioSsrc && this.#firstAudioTimestamp === undefined) {
       this.#firstAudioTimestamp = msg.readUInt32BE(4);
     }
+    if (this.#shift && target.ssrc >>> 0 === this.#commentarySsrc) {
+      for (const out of this.#shift.onCommentary(msg, rtpPayloadOffset(msg))) {
+        this.packets.forwarded++;
+        this.#socket.send(out, target.port, '127.0.0.1');
+      }
+      return;
+    }
+    if (this.#shift && target.ssrc === this.#referenceAudioSsrc) this.#shift.onVenue(msg.readUInt32BE(4));
     this.packets.forwarded++;
     this.#socket.send(msg, target.port, '127.0.0.1');
   }

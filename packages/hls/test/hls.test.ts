@@ -375,15 +375,18 @@ describe('RTP relay of an audio-only rendition', () => {
       b[1] = 100;
       b.writeUInt32BE(ts, 4);
       b.writeUInt32BE(ssrc, 8);
+      b[12] = 0xf8; // one 20 ms Opus frame
       return b;
     };
     const send = (b: Buffer) => new Promise((resolve) => sink.send(b, relay.port, '127.0.0.1', resolve));
-    // The commentary's packet first: the base is still the venue's first timestamp.
+    // The commentary's packet first: the base is still the venue's first timestamp, and that packet is not
+    // sent (no venue sound yet to sum it with: CommentaryShift).
     await send(packet(222, 5000));
     await send(packet(111, 960));
+    await send(packet(222, 5960));
     await send(packet(111, 1920));
     await three;
-    expect(got).toEqual([222, 111, 111]);
+    expect(got).toEqual([111, 222, 111]);
     expect(relay.firstAudioTimestamp).toBe(960);
     expect(relay.packets.heldBack).toBe(0);
     relay.close();
