@@ -109,7 +109,10 @@ describe('sustained viewer churn', () => {
    * Poll until the node has closed what the departed viewers left behind (closing is asynchronous, and
    * an emptied fan-out router lingers): the counts unchanged for twice the linger, or equal to `baseline`.
    */
-  async function settledObjects(baseline?: Record<string, number>, timeoutMs = 15_000): Promise<Record<string, number>> {
+  async function settledObjects(
+    baseline?: Record<string, number>,
+    timeoutMs = 15_000,
+  ): Promise<Record<string, number>> {
     const deadline = Date.now() + timeoutMs;
     let last = '';
     let since = Date.now();
@@ -143,48 +146,52 @@ describe('sustained viewer churn', () => {
     return { sessions, failures };
   }
 
-  it(`keeps objects and memory at baseline after ${SOAK_SECONDS} s of continuous joins and leaves`, async () => {
-    const viewerToken = await token('viewer', stream);
-    // Warm up first, so code compiled and caches filled on first use don't count as leaks.
-    const warm = await churn(viewerToken, 3);
-    expect(warm.failures).toEqual([]);
-    const baseline = await settledObjects();
-    const heapBefore = await inspector.heapUsedAfterGc();
-    const framesBefore = await framesDecoded(viewer);
+  it(
+    `keeps objects and memory at baseline after ${SOAK_SECONDS} s of continuous joins and leaves`,
+    async () => {
+      const viewerToken = await token('viewer', stream);
+      // Warm up first, so code compiled and caches filled on first use don't count as leaks.
+      const warm = await churn(viewerToken, 3);
+      expect(warm.failures).toEqual([]);
+      const baseline = await settledObjects();
+      const heapBefore = await inspector.heapUsedAfterGc();
+      const framesBefore = await framesDecoded(viewer);
 
-    // Sample the router count while churning: fan-out routers must come (and, below, go).
-    let peakRouters = 0;
-    let churning = true;
-    const sampling = (async () => {
-      while (churning) {
-        peakRouters = Math.max(peakRouters, (await mediaObjects(node.url)).router ?? 0);
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    })();
-    const { sessions, failures } = await churn(viewerToken, SOAK_SECONDS);
-    churning = false;
-    await sampling;
+      // Sample the router count while churning: fan-out routers must come (and, below, go).
+      let peakRouters = 0;
+      let churning = true;
+      const sampling = (async () => {
+        while (churning) {
+          peakRouters = Math.max(peakRouters, (await mediaObjects(node.url)).router ?? 0);
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      })();
+      const { sessions, failures } = await churn(viewerToken, SOAK_SECONDS);
+      churning = false;
+      await sampling;
 
-    const after = await settledObjects(baseline);
-    const heapAfter = await inspector.heapUsedAfterGc();
-    const framesAfter = await waitForMoreFrames(viewer, 10);
-    const perSession = (heapAfter - heapBefore) / sessions;
-    console.log(
-      `soak: ${sessions} viewer sessions in ${SOAK_SECONDS} s (${CONCURRENCY} lanes), failures ${failures.length}, ` +
-        `objects baseline ${JSON.stringify(baseline)} after ${JSON.stringify(after)} (peak routers ${peakRouters}), ` +
-        `node heap after GC ${(heapBefore / 2 ** 20).toFixed(1)} → ${(heapAfter / 2 ** 20).toFixed(1)} MiB ` +
-        `(${perSession.toFixed(0)} B/session), watcher frames ${framesBefore} → ${framesAfter}`,
-    );
-    expect(failures).toEqual([]);
-    expect(sessions).toBeGreaterThan(SOAK_SECONDS * 5);
-    expect(after).toEqual(baseline);
-    expect(baseline.transport).toBeGreaterThan(0);
-    expect(peakRouters).toBeGreaterThan(baseline.router!);
-    // One leaked viewer (transport, router or peer objects, closures) is ~5 KiB
-    // (measured when the WebRtcServer leak was in); a healthy node's heap only
-    // moves by JIT code and caches: 2 MiB of slack plus 1 KiB per session.
-    expect(heapAfter - heapBefore).toBeLessThan(2 * 2 ** 20 + sessions * 1024);
-    expect(framesAfter).toBeGreaterThan(framesBefore);
-    // The long form (npm run test:chaos) soaks for minutes: beyond the e2e default timeout.
-  }, (SOAK_SECONDS + 120) * 1000);
+      const after = await settledObjects(baseline);
+      const heapAfter = await inspector.heapUsedAfterGc();
+      const framesAfter = await waitForMoreFrames(viewer, 10);
+      const perSession = (heapAfter - heapBefore) / sessions;
+      console.log(
+        `soak: ${sessions} viewer sessions in ${SOAK_SECONDS} s (${CONCURRENCY} lanes), failures ${failures.length}, ` +
+          `objects baseline ${JSON.stringify(baseline)} after ${JSON.stringify(after)} (peak routers ${peakRouters}), ` +
+          `node heap after GC ${(heapBefore / 2 ** 20).toFixed(1)} → ${(heapAfter / 2 ** 20).toFixed(1)} MiB ` +
+          `(${perSession.toFixed(0)} B/session), watcher frames ${framesBefore} → ${framesAfter}`,
+      );
+      expect(failures).toEqual([]);
+      expect(sessions).toBeGreaterThan(SOAK_SECONDS * 5);
+      expect(after).toEqual(baseline);
+      expect(baseline.transport).toBeGreaterThan(0);
+      expect(peakRouters).toBeGreaterThan(baseline.router!);
+      // One leaked viewer (transport, router or peer objects, closures) is ~5 KiB
+      // (measured when the WebRtcServer leak was in); a healthy node's heap only
+      // moves by JIT code and caches: 2 MiB of slack plus 1 KiB per session.
+      expect(heapAfter - heapBefore).toBeLessThan(2 * 2 ** 20 + sessions * 1024);
+      expect(framesAfter).toBeGreaterThan(framesBefore);
+      // The long form (npm run test:chaos) soaks for minutes: beyond the e2e default timeout.
+    },
+    (SOAK_SECONDS + 120) * 1000,
+  );
 });

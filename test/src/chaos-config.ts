@@ -11,7 +11,12 @@ const ChaosConfig = z.object({
   MM_FUZZ_CASES: z.coerce.number().int().min(1).max(1_000_000).default(1500),
   MM_FUZZ_SEED: z.coerce.number().int().min(0).default(20261125),
   /** Length of the viewer-churn soak. */
-  MM_SOAK_SECONDS: z.coerce.number().int().min(5).max(24 * 3600).default(20),
+  MM_SOAK_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(5)
+    .max(24 * 3600)
+    .default(20),
 });
 export type ChaosConfig = z.infer<typeof ChaosConfig>;
 

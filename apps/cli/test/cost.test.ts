@@ -82,7 +82,7 @@ describe('matchmesh cost', () => {
     expect(JSON.parse(j.out())).toEqual(night);
   });
 
-  it('--reset posts the reset; a refused token exits 3 (unauthorized, the CLI\'s exit codes) with the problem’s detail', async () => {
+  it("--reset posts the reset; a refused token exits 3 (unauthorized, the CLI's exit codes) with the problem’s detail", async () => {
     const ok = await stub(200, { since: NOW });
     const t = io();
     expect(await run(['cost', '--reset', '--url', ok.url], t.io)).toBe(0);

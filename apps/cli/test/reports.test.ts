@@ -90,7 +90,7 @@ describe('matchmesh reports / report', () => {
     });
   });
 
-  it('a node that cannot be reached is exit 5 (unavailable, the CLI\'s exit codes) with the reason', async () => {
+  it("a node that cannot be reached is exit 5 (unavailable, the CLI's exit codes) with the reason", async () => {
     const t = io();
     expect(await run(['reports', '--url', 'http://127.0.0.1:1'], t.io)).toBe(5);
     expect(t.err()).toMatch(/cannot reach node/);

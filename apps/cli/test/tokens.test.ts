@@ -56,9 +56,7 @@ describe('tokens', () => {
       role: 'viewer',
       stream: 'final',
     });
-    expect((await verifyToken(SECRET, await signToken(SECRET, { role: 'admin', stream: '*' }))).role).toBe(
-      'admin',
-    );
+    expect((await verifyToken(SECRET, await signToken(SECRET, { role: 'admin', stream: '*' }))).role).toBe('admin');
   });
 
   it('a wrong secret fails verification', async () => {

@@ -45,17 +45,7 @@ export const BASE_OFFER = [
   'a=max-message-size:65536',
 ];
 
-const HUGE = [
-  '9'.repeat(400),
-  '-1',
-  '4294967296',
-  'NaN',
-  '1e309',
-  '0x7fffffff',
-  'A'.repeat(5000),
-  '%s%n%x',
-  '\u0000',
-];
+const HUGE = ['9'.repeat(400), '-1', '4294967296', 'NaN', '1e309', '0x7fffffff', 'A'.repeat(5000), '%s%n%x', '\u0000'];
 const CODECS = ['H265', 'AV1X', 'opus', 'VP8', 'H264', 'rtx', 'red', '', 'PCMU', 'G.722', '\uFFFF'];
 
 /** One mutation of the base offer, as bytes (some are deliberately not UTF-8). */

@@ -25,15 +25,7 @@ function value(r: Rng, depth = 0): unknown {
     case 2:
       return pick(r, [0, -1, 1e308, Number.MAX_SAFE_INTEGER, 3.14, 2 ** 53 + 1]);
     case 3:
-      return pick(r, [
-        '',
-        'x'.repeat(int(r, 70_000)),
-        '../../etc/passwd',
-        '\u0000',
-        'match',
-        '{"a":1}',
-        'ws://x',
-      ]);
+      return pick(r, ['', 'x'.repeat(int(r, 70_000)), '../../etc/passwd', '\u0000', 'match', '{"a":1}', 'ws://x']);
     case 4:
       return pick(r, ['direction', 'send', 'recv', 'audio', 'video']);
     case 5:
