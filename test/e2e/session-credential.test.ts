@@ -39,7 +39,11 @@ function watchTokens(page: Page): TokenTrail {
     const entry = sent.get(response.request());
     if (entry) entry.status = response.status();
     if (response.url().endsWith(SESSION_PATH) && response.status() === 200) {
-      void response.json().then((credential: SessionCredential) => trail.sessions.push({ at: Date.now(), credential }));
+      void response
+        .json()
+        .then((credential: SessionCredential) => trail.sessions.push({ at: Date.now(), credential }))
+        // The page closed while the body was still being read (the test's end): nothing left to record.
+        .catch(() => undefined);
     }
   });
   return trail;
