@@ -38,8 +38,8 @@ class Encoder:
         self.pipeline = Gst.parse_launch(description)
         self.encoders = [self.pipeline.get_by_name(f"enc{i}") for i in range(layers)]
         self.wanted = threading.Event()
-        # Per layer: a forced key frame was asked of this encoder and has not come out yet.
-        self.forced_pending = [False] * layers
+        # Per layer: the timestamp of the source frame a key frame was forced on, until it comes out.
+        self.forced_at = [None] * layers
         raw = self.pipeline.get_by_name("raw").get_static_pad("src")
         raw.add_probe(Gst.PadProbeType.BUFFER, self.on_raw_frame)
         for i, enc in enumerate(self.encoders):
@@ -49,23 +49,32 @@ class Encoder:
         bus.connect("message::error", self.on_error)
         bus.connect("message::eos", lambda *_: self.loop.quit())
 
-    def on_raw_frame(self, _pad, _info):
-        # In the streaming thread, before the tee hands this frame to any
-        # branch: every layer is forced on the same source frame.
+    def on_raw_frame(self, pad, info):
+        # Before the tee hands this frame to any branch. Each layer encodes in
+        # its own thread (a queue per branch), so an encoder may still be a
+        # frame or two behind: the request names this frame's running time,
+        # and each encoder forces the first frame at or after it — the same
+        # source frame in every layer (a capped layer that drops it: its next).
         if self.wanted.is_set():
             self.wanted.clear()
+            buf = info.get_buffer()
+            event = pad.get_sticky_event(Gst.EventType.SEGMENT, 0)
+            running = (
+                event.parse_segment().to_running_time(Gst.Format.TIME, buf.pts) if event else buf.pts
+            )
             for i, enc in enumerate(self.encoders):
-                self.forced_pending[i] = True
-                enc.send_event(
-                    GstVideo.video_event_new_upstream_force_key_unit(Gst.CLOCK_TIME_NONE, True, 0)
-                )
+                self.forced_at[i] = buf.pts
+                enc.send_event(GstVideo.video_event_new_upstream_force_key_unit(running, True, 0))
         return Gst.PadProbeReturn.OK
 
     def on_encoded(self, _pad, info, layer):
         buf = info.get_buffer()
         if not buf.has_flags(Gst.BufferFlags.DELTA_UNIT):
-            forced = self.forced_pending[layer]
-            self.forced_pending[layer] = False
+            at = self.forced_at[layer]
+            # A periodic key frame still on its way out of a queue is not the forced one.
+            forced = at is not None and buf.pts >= at
+            if forced:
+                self.forced_at[layer] = None
             # Stamped here, in the streaming thread as the frame leaves x264: the agent reads it later.
             say("key", layer=layer, forced=forced, t=round(time.time() * 1000))
         return Gst.PadProbeReturn.OK

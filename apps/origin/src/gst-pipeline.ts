@@ -82,7 +82,13 @@ export function buildGstPipeline(plan: GstPlan): string {
     `fdsrc fd=3 blocksize=${frameBytes} ! queue max-size-buffers=4 max-size-bytes=0 max-size-time=0` +
     ` ! rawvideoparse name=raw format=i420 width=${plan.width} height=${plan.height} framerate=${plan.fps}/1`;
   if (plan.layers.length === 1) return layerBranch(plan, plan.layers[0]!, 0, source);
-  // No queues after the tee: every branch runs in the one streaming thread, frame by frame, so a
-  // key frame forced before the tee lands on the same source frame in every layer.
-  return [`${source} ! tee name=split`, ...plan.layers.map((l, i) => layerBranch(plan, l, i, 'split.'))].join(' ');
+  // A queue per branch: each layer encodes in its own thread, so a frame's 720p does not wait for its
+  // 1080p (one thread for all made every layer's frames leave late and unevenly, which the viewers'
+  // jitter buffers then absorbed: bench g2g-1080). A forced key frame names the source frame's running
+  // time (encoder/gst-encoder.py), so it still lands on the same source frame in every layer.
+  const branchQueue = 'queue max-size-buffers=2 max-size-bytes=0 max-size-time=0';
+  return [
+    `${source} ! tee name=split`,
+    ...plan.layers.map((l, i) => layerBranch(plan, l, i, `split. ! ${branchQueue}`)),
+  ].join(' ');
 }

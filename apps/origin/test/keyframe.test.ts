@@ -70,6 +70,8 @@ describe('the GStreamer pipeline', () => {
       /^fdsrc fd=3 blocksize=345600 ! queue [^!]+ ! rawvideoparse name=raw format=i420 width=640 height=360/,
     );
     expect(text).toContain('tee name=split');
+    // Each layer encodes in its own thread.
+    expect(text.match(/split\. ! queue /g)).toHaveLength(2);
     // The low layer: scaled, thinned to 15 fps, and its GOP counted in its own frames (the same instants).
     expect(text).toContain('videoscale method=bilinear ! video/x-raw,width=320,height=180');
     expect(text).toContain('videorate drop-only=true max-rate=15 ! x264enc name=enc0');
