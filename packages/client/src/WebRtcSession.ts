@@ -1,105 +1,24 @@
-import type {
-  ConsumerInfo,
-  JoinResponse,
-  RelayAlternative,
-  RtpCapabilities,
-  SignalingNotification,
-  TransportInfo,
-  VideoLayersInfo,
-} from '@matchmesh/protocol';
+import type { JoinResponse, RtpCapabilities, SignalingNotification, TransportInfo } from '@matchmesh/protocol';
 import type { Device, types as ms } from 'mediasoup-client';
-import { programPlayoutMs, RecentAverage, TARGET_STEP_MS } from './commentaryAlignment.ts';
 import { TypedEmitter } from './emitter.ts';
-import { SignalingRequestError } from './errors.ts';
 import { failureOf } from './failure.ts';
-import { clientRtpCapabilities, clientRtpParameters } from './mediaTypes.ts';
-import { playoutDelayOf, setPlayoutDelay, toError } from './receivers.ts';
+import { clientRtpCapabilities } from './mediaTypes.ts';
+import { PlayoutAligner } from './PlayoutAligner.ts';
+import { toError } from './receivers.ts';
 import { ScoreChannel } from './ScoreChannel.ts';
-import { type ReceivedScore, ScoreFeed } from './ScoreFeed.ts';
-import { SessionLifecycle, type SessionState, type SessionStateChange } from './SessionLifecycle.ts';
-import {
-  SignalingClient,
-  type SignalingResponseData,
-  signalingUrl,
-  type WebSocketConstructor,
-} from './SignalingClient.ts';
-import { audioBufferOf, audioPacketsBySource, baseStats, type SessionStats, summarizeStats } from './sessionStats.ts';
+import { ScoreFeed } from './ScoreFeed.ts';
+import { type ConsumedTrack, SessionConsumers } from './SessionConsumers.ts';
+import { SessionLifecycle, type SessionState } from './SessionLifecycle.ts';
+import { SignalingClient, type SignalingResponseData, signalingUrl } from './SignalingClient.ts';
+import { audioPacketsBySource, baseStats, type SessionStats, summarizeStats } from './sessionStats.ts';
+import { TransportWatch } from './TransportWatch.ts';
 import { markStep } from './timing.ts';
+import type { VideoLayers, WebRtcSessionEvents, WebRtcSessionOptions } from './WebRtcSessionTypes.ts';
 import { loadDevice } from './warmDevice.ts';
 
 export type { SessionState, SessionStateChange } from './SessionLifecycle.ts';
 export { type SessionStats, summarizeStats } from './sessionStats.ts';
-
-export type WebRtcSessionOptions = {
-  /** HTTP base URL of the node, e.g. http://127.0.0.1:8080 (a ws(s) URL is used as is). */
-  nodeUrl: string;
-  stream: string;
-  token: string;
-  role?: 'viewer' | 'commentator';
-  /** Ask the node for ICE over TCP only (the ladder's second rung). */
-  forceTcp?: boolean;
-  iceServers?: RTCIceServer[];
-  iceTransportPolicy?: RTCIceTransportPolicy;
-  /**
-   * Fail if ICE+DTLS is not up this long after negotiation started (default
-   * 5 s: on a path that works both complete in well under a second, and the
-   * Player falls back to HLS when this fires, so a blocked viewer waits 5 s,
-   * not the browser's own ~30 s ICE failure).
-   */
-  iceTimeoutMs?: number;
-  /** Fail if ICE stays 'disconnected' this long. */
-  disconnectedTimeoutMs?: number;
-  requestTimeoutMs?: number;
-  /** Defaults to globalThis.WebSocket. */
-  WebSocket?: WebSocketConstructor;
-  /** Share a feed across sessions (reconnects keep seq continuity). */
-  scoreFeed?: ScoreFeed;
-  /** mediasoup-client Device options; tests pass a FakeHandler factory. */
-  device?: ms.DeviceOptions;
-  /**
-   * The highest spatial layer of a simulcast program wanted now (the quality
-   * menu; null = the node's estimate alone). Asked when the video consumer
-   * is created; a later change goes through setMaxLayer().
-   */
-  maxLayer?: (layers: VideoLayersInfo) => number | null;
-  /** The player's session id, sent at join: the node's log lines of this viewer carry it (problem reports). */
-  sessionId?: string;
-  /**
-   * The commentary language wanted at join (BCP 47; null: the venue sound only; undefined: the stream's
-   * default). A later change goes through setLanguage().
-   */
-  language?: () => string | null | undefined;
-  /**
-   * The node's router RTP capabilities, known before joining (the page's
-   * bootstrap, an edges list, an earlier join): the Device loads while the
-   * socket opens, and the join carries the Device's capabilities so the node
-   * answers with the transport and consumers made (one round trip). Absent,
-   * or refused by the node: join, createTransport, consumeData, consume.
-   */
-  routerRtpCapabilities?: RtpCapabilities;
-};
-
-/** The program video's layers as the node reports them, and the cap the viewer asked for (null: automatic). */
-export type VideoLayers = VideoLayersInfo & { wanted: number | null };
-
-export type WebRtcSessionEvents = {
-  state: [SessionStateChange];
-  /** An accepted score update; the join snapshot comes first, flagged `snapshot: true`. */
-  score: [ReceivedScore];
-  /** Tracks were added to or removed from `mediaStream`. */
-  tracks: [MediaStream];
-  /**
-   * The node is draining (no target: the Player places), or rebalancing asks
-   * the viewer to move to `target`, a relay of the region with room.
-   */
-  drain: [string, RelayAlternative | undefined];
-  /** The program video's layers changed (the node switched, or the viewer chose). */
-  layers: [VideoLayers];
-  /** Something went wrong that does not end the session. */
-  warning: [Error];
-};
-
-type ConsumerEntry = { consumer: ms.Consumer; info: ConsumerInfo };
+export type { VideoLayers, WebRtcSessionEvents, WebRtcSessionOptions } from './WebRtcSessionTypes.ts';
 
 /**
  * One viewer connection to one node over WebRTC: signaling, mediasoup Device,
@@ -108,6 +27,9 @@ type ConsumerEntry = { consumer: ms.Consumer; info: ConsumerInfo };
  * start() resolves once media is consumed and resumed (state may still be
  * 'connecting' until ICE+DTLS complete). Every failure ends in state 'failed'
  * with everything closed; a session is never reused.
+ *
+ * It keeps the public API, the lifecycle and the signaling; its parts are the consumers (SessionConsumers),
+ * the receivers' playout targets (PlayoutAligner) and the transport's deadlines (TransportWatch).
  */
 export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
   readonly options: Readonly<WebRtcSessionOptions>;
@@ -120,26 +42,17 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
   #started = false;
   #device: Device | null = null;
   #transport: ms.Transport | null = null;
-  #mediaStream: MediaStream | null = null;
-  readonly #consumers = new Map<string, ConsumerEntry>();
-  #layers: VideoLayers | null = null;
+  readonly #consumers: SessionConsumers;
+  readonly #playout: PlayoutAligner;
   #language: string | null = null;
   readonly #scoreChannel: ScoreChannel;
   #nodeId: string | null = null;
   #region: string | null = null;
-  /** Playout delay the node asks of this session's receivers (join reply), ms; 0: the browser's own. */
-  #playoutDelayMs = 0;
-  /** How late each language's commentary is against the picture (node's measure, ms): the program waits for it. */
-  #commentaryDelays: Record<string, number> = {};
-  /** The heard commentary's jitter buffer over the last second (ms), measured while the program waits for it. */
-  #commentaryBuffer: { trackId: string; recent: RecentAverage; ms: number | undefined } | null = null;
-  #alignTimer: ReturnType<typeof setInterval> | undefined;
   #routerCaps: RtpCapabilities | null = null;
   #oneRoundTrip = false;
   /** Serializes consume/consumeData rounds triggered by notifications. */
   #queue: Promise<void> = Promise.resolve();
-  #iceTimer: ReturnType<typeof setTimeout> | undefined;
-  #disconnectedTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #watch: TransportWatch;
 
   constructor(options: WebRtcSessionOptions) {
     super();
@@ -155,6 +68,34 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
       onScore: (update) => this.#pushScore(update, false),
       onWarning: (error) => this.emit('warning', error),
     });
+    this.#consumers = new SessionConsumers({
+      signaling: this.signaling,
+      session: this.options,
+      device: () => this.#device,
+      transport: () => this.#transport,
+      isClosed: () => this.closed,
+      onLanguage: (lang) => {
+        this.#language = lang;
+      },
+      applyPlayout: () => this.#playout.apply(),
+      onResumed: () => {
+        if (this.state === 'connected') this.#setState('connected', 'playing');
+      },
+      onTracks: (stream) => this.emit('tracks', stream),
+      onLayers: (layers) => this.emit('layers', layers),
+    });
+    this.#playout = new PlayoutAligner({
+      consumers: () => this.#consumers.values(),
+      language: () => this.#language,
+      transport: () => this.#transport,
+      isClosed: () => this.closed,
+    });
+    this.#watch = new TransportWatch({
+      session: this.options,
+      life: this.#life,
+      transport: () => this.#transport,
+      consumerCount: () => this.#consumers.size,
+    });
   }
 
   get state(): SessionState {
@@ -167,7 +108,7 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
 
   /** All consumed tracks (program video/audio, commentary audio). Null before start(). */
   get mediaStream(): MediaStream | null {
-    return this.#mediaStream;
+    return this.#consumers.mediaStream;
   }
 
   get nodeId(): string | null {
@@ -180,18 +121,15 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
 
   /** The program video's layers, when it is simulcast (null: one layer, or no video yet). */
   get videoLayers(): VideoLayers | null {
-    return this.#layers;
+    return this.#consumers.layers;
   }
 
   /**
    * The viewer's quality choice: the highest spatial layer to receive (null =
    * automatic). The node may still send less when the link cannot carry it.
    */
-  async setMaxLayer(spatialLayer: number | null): Promise<void> {
-    if (!this.#layers) return;
-    this.#layers = { ...this.#layers, wanted: spatialLayer };
-    const layers = await this.signaling.request('setLayers', { spatialLayer });
-    if (this.#layers) this.#setLayers({ ...layers, wanted: this.#layers.wanted });
+  setMaxLayer(spatialLayer: number | null): Promise<void> {
+    return this.#consumers.setMaxLayer(spatialLayer);
   }
 
   /** The commentary language this session hears (null: venue sound only), as the node last said. */
@@ -206,31 +144,13 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
   async setLanguage(lang: string | null): Promise<string[]> {
     const answer = await this.signaling.request('setLanguage', { lang });
     this.#language = answer.lang;
-    this.#applyPlayout();
+    this.#playout.apply();
     return answer.languages;
   }
 
-  #setLayers(layers: VideoLayers): void {
-    this.#layers = layers;
-    this.emit('layers', layers);
-  }
-
   /** Currently open consumers, for diagnostics. */
-  get consumers(): readonly {
-    id: string;
-    kind: 'audio' | 'video';
-    source: string;
-    /** Commentary: its language. */
-    lang?: string;
-    track: MediaStreamTrack;
-  }[] {
-    return [...this.#consumers.values()].map(({ consumer, info }) => ({
-      id: consumer.id,
-      kind: info.kind,
-      source: info.source,
-      ...(info.lang ? { lang: info.lang } : {}),
-      track: consumer.track,
-    }));
+  get consumers(): readonly ConsumedTrack[] {
+    return this.#consumers.list;
   }
 
   get closed(): boolean {
@@ -292,8 +212,8 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
       this.#nodeId = joined.nodeId;
       this.#region = joined.region;
       this.#routerCaps = joined.routerRtpCapabilities;
-      this.#playoutDelayMs = joined.playoutDelayMs ?? 0;
-      this.#commentaryDelays = joined.commentaryDelays ?? {};
+      this.#playout.playoutDelayMs = joined.playoutDelayMs ?? 0;
+      this.#playout.commentaryDelays = joined.commentaryDelays ?? {};
       // Resumed: the score channel brings every update after ours, in order; the
       // snapshot (the latest) would jump over them.
       if (joined.score && !joined.resumed) this.#pushScore(joined.score, true);
@@ -304,7 +224,7 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
         this.#openTransport(device, info, joined);
         this.#setState('connecting', 'consuming');
         await this.#enqueue(() => this.#consumeScores(Promise.resolve(scores)));
-        await this.#enqueue(() => this.#adopt(consumers, layers));
+        await this.#enqueue(() => this.#consumers.adopt(consumers, layers));
         markStep('consumers-adopted');
       } else {
         await this.#stepByStep(joined);
@@ -346,14 +266,14 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
     // Scores first: updates produced between the join snapshot and the moment
     // the node creates our DataConsumer are lost, so keep that window short.
     await this.#enqueue(() => this.#consumeScores(scoresInfo));
-    await this.#enqueue(() => this.#consumeAll());
+    await this.#enqueue(() => this.#consumers.consumeAll());
     markStep('consumers-adopted');
   }
 
   /** The local side of the node's receive transport; DTLS parameters go to the node on its first use. */
   #openTransport(device: Device, info: TransportInfo, joined: JoinResponse): void {
     this.#device = device;
-    this.#mediaStream = new MediaStream();
+    this.#consumers.createStream();
     const iceServers = this.options.iceServers ?? joined.iceServers;
     const transport = device.createRecvTransport({
       ...info,
@@ -363,7 +283,7 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
     });
     this.#transport = transport;
     transport.on('connect', ({ dtlsParameters }, callback, errback) => {
-      this.#armIceTimer();
+      this.#watch.armIceTimer();
       this.signaling
         .request('connectTransport', {
           transportId: transport.id,
@@ -371,7 +291,7 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
         })
         .then(() => callback(), errback);
     });
-    transport.on('connectionstatechange', (s) => this.#onConnectionState(s));
+    transport.on('connectionstatechange', (s) => this.#watch.onConnectionState(s));
   }
 
   /** Closes everything. Idempotent; a failed session stays 'failed'. */
@@ -397,14 +317,7 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
     }
     Object.assign(stats, summarizeStats(report));
     stats.audioPacketsBySource = audioPacketsBySource(report, this.consumers);
-    const targets = [...this.#consumers.values()].map((c) => playoutDelayOf(c.consumer.rtpReceiver));
-    if (targets.some((t) => t !== undefined)) stats.playoutDelayMs = Math.min(...targets.map((t) => t ?? 0));
-    const delay = this.#language ? this.#commentaryDelays[this.#language] : undefined;
-    if (delay !== undefined) stats.commentaryDelayMs = delay;
-    const video = [...this.#consumers.values()].find((c) => c.info.source === 'program' && c.info.kind === 'video');
-    const programTarget = playoutDelayOf(video?.consumer.rtpReceiver);
-    if (programTarget !== undefined) stats.programPlayoutMs = programTarget;
-    if (this.#commentaryBuffer?.ms !== undefined) stats.commentaryBufferMs = this.#commentaryBuffer.ms;
+    this.#playout.addStats(stats);
     return stats;
   }
 
@@ -419,13 +332,11 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
   }
 
   #teardown(): void {
-    clearInterval(this.#alignTimer);
-    clearTimeout(this.#iceTimer);
-    clearTimeout(this.#disconnectedTimer);
+    this.#playout.close();
+    this.#watch.close();
     this.signaling.close(1000, 'session closed');
     this.#scoreChannel.close();
-    for (const { consumer } of this.#consumers.values()) consumer.close();
-    this.#consumers.clear();
+    this.#consumers.close();
     this.#transport?.close();
   }
 
@@ -435,54 +346,17 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
     return run;
   }
 
-  #armIceTimer(): void {
-    if (this.#iceTimer !== undefined) return;
-    const timeoutMs = this.options.iceTimeoutMs ?? 5_000;
-    this.#iceTimer = setTimeout(() => {
-      if (this.#transport?.connectionState !== 'connected' && this.state === 'connecting') {
-        this.#life.fail({ kind: 'ice-timeout' });
-      }
-    }, timeoutMs);
-  }
-
-  #onConnectionState(state: ms.ConnectionState): void {
-    if (this.closed) return;
-    switch (state) {
-      case 'connected':
-        markStep('transport-connected');
-        clearTimeout(this.#iceTimer);
-        clearTimeout(this.#disconnectedTimer);
-        this.#disconnectedTimer = undefined;
-        this.#setState('connected', this.#consumers.size === 0 ? 'waiting-for-media' : 'playing');
-        break;
-      case 'disconnected':
-        this.#setState('connecting', 'ice-disconnected');
-        if (this.#disconnectedTimer === undefined) {
-          this.#disconnectedTimer = setTimeout(
-            () => this.#life.fail({ kind: 'ice-disconnected' }),
-            this.options.disconnectedTimeoutMs ?? 8_000,
-          );
-        }
-        break;
-      case 'failed':
-        this.#life.fail({ kind: 'ice-failed' });
-        break;
-      default:
-        break;
-    }
-  }
-
   #onNotification(notification: SignalingNotification): void {
     if (this.closed) return;
     switch (notification.notification) {
       case 'newProducers':
         this.#enqueue(async () => {
-          await this.#consumeAll();
+          await this.#consumers.consumeAll();
           await this.#consumeScores();
         }).catch((error) => this.#life.fail(failureOf(toError(error)), toError(error)));
         break;
       case 'consumerClosed':
-        this.#removeConsumer(notification.data.consumerId);
+        this.#consumers.remove(notification.data.consumerId);
         break;
       case 'streamEnded':
         // The node lost the stream (publisher gone, or its mediasoup worker
@@ -498,139 +372,19 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
         this.emit('drain', notification.data.reason, notification.data.target);
         break;
       case 'layersChanged':
-        this.#setLayers({ ...notification.data, wanted: this.#layers?.wanted ?? null });
+        this.#consumers.layersChanged(notification.data);
         break;
       case 'playoutDelayChanged':
         // The region's upstream round trip was measured (or moved): hold that much media from now on.
-        this.#playoutDelayMs = notification.data.playoutDelayMs;
-        this.#applyPlayout();
+        this.#playout.playoutDelayMs = notification.data.playoutDelayMs;
+        this.#playout.apply();
         break;
       case 'commentaryDelaysChanged':
         // A commentator's view delay was measured: the program waits that much more for the language's reactions.
-        this.#commentaryDelays = notification.data;
-        this.#applyPlayout();
+        this.#playout.commentaryDelays = notification.data;
+        this.#playout.apply();
         break;
     }
-  }
-
-  /** Asks the node for consumers of every producer we do not consume yet, creates them, resumes them. */
-  async #consumeAll(): Promise<void> {
-    const device = this.#device;
-    const transport = this.#transport;
-    if (!device || !transport) return;
-    const { consumers, layers, lang } = await this.signaling.request('consume', {
-      transportId: transport.id,
-      rtpCapabilities: device.recvRtpCapabilities,
-    });
-    if (lang !== undefined) this.#language = lang;
-    await this.#adopt(consumers, layers);
-    this.#applyPlayout();
-  }
-
-  /**
-   * Each receiver's playout target: the node's playout delay, and for the program (video and venue sound)
-   * the heard language's commentary delay on top (commentaryAlignment.ts).
-   */
-  #applyPlayout(): void {
-    const heard = this.#heardCommentary();
-    const buffer = heard && this.#commentaryBuffer?.trackId === heard.track.id ? this.#commentaryBuffer.ms : undefined;
-    const program = programPlayoutMs(this.#playoutDelayMs, this.#commentaryDelays, this.#language, buffer);
-    for (const { consumer, info } of this.#consumers.values()) {
-      const target = info.source === 'program' ? program : this.#playoutDelayMs;
-      const now = playoutDelayOf(consumer.rtpReceiver) ?? 0;
-      // Small moves of the measured buffer are left alone: each one re-adapts the browser's buffers.
-      const small = info.source === 'program' && now > 0 && target > 0 && Math.abs(target - now) < TARGET_STEP_MS;
-      if (now !== target && !small) setPlayoutDelay(consumer.rtpReceiver, target);
-    }
-    // While the program waits for a language, its commentary's own buffer is measured every second.
-    const aligning = program !== this.#playoutDelayMs;
-    if (aligning && this.#alignTimer === undefined) {
-      this.#alignTimer = setInterval(() => void this.#measureCommentaryBuffer(), 1000);
-    } else if (!aligning && this.#alignTimer !== undefined) {
-      clearInterval(this.#alignTimer);
-      this.#alignTimer = undefined;
-    }
-  }
-
-  #heardCommentary(): ConsumerEntry['consumer'] | undefined {
-    for (const { consumer, info } of this.#consumers.values())
-      if (info.source === 'commentary' && info.lang === this.#language) return consumer;
-    return undefined;
-  }
-
-  /** The heard commentary's jitter buffer over the last second (its browser-side delay), then the targets. */
-  async #measureCommentaryBuffer(): Promise<void> {
-    const heard = this.#heardCommentary();
-    const transport = this.#transport;
-    if (!heard || !transport || transport.closed) return;
-    const report = await transport.getStats().catch(() => undefined);
-    const totals = report && audioBufferOf(report, heard.track);
-    if (!totals || this.closed) return;
-    if (this.#commentaryBuffer?.trackId !== heard.track.id)
-      this.#commentaryBuffer = { trackId: heard.track.id, recent: new RecentAverage(), ms: undefined };
-    const ms = this.#commentaryBuffer.recent.update(totals.delayMs, totals.emitted);
-    if (ms === undefined) return;
-    this.#commentaryBuffer.ms = ms;
-    this.#applyPlayout();
-  }
-
-  /** Creates the local side of consumers the node made (paused there), then resumes them. */
-  async #adopt(consumers: ConsumerInfo[], layers: VideoLayersInfo | undefined): Promise<void> {
-    const transport = this.#transport;
-    if (!transport) return;
-    const fresh = consumers.filter((info) => !this.#consumers.has(info.id));
-    // mediasoup-client batches concurrent consume() calls into one renegotiation.
-    const created = await Promise.all(
-      fresh.map(async (info) => {
-        const consumer = await transport.consume({
-          id: info.id,
-          producerId: info.producerId,
-          kind: info.kind,
-          rtpParameters: clientRtpParameters(info.rtpParameters),
-          // Same stream id for a source's audio and video → the browser lip-syncs them.
-          streamId: `${this.options.stream}-${info.source}`,
-          appData: { source: info.source },
-        });
-        return { consumer, info };
-      }),
-    );
-    if (this.closed) {
-      for (const { consumer } of created) consumer.close();
-      return;
-    }
-    for (const entry of created) {
-      this.#consumers.set(entry.consumer.id, entry);
-      this.#mediaStream?.addTrack(entry.consumer.track);
-      entry.consumer.on('transportclose', () => this.#removeConsumer(entry.consumer.id));
-    }
-    this.#applyPlayout();
-    if (created.length > 0 && this.#mediaStream) this.emit('tracks', this.#mediaStream);
-    if (layers && !this.#layers) {
-      const wanted = this.options.maxLayer?.(layers) ?? null;
-      this.#setLayers({ ...layers, wanted });
-      // Before the resume: the first picture is already of the chosen size.
-      if (wanted !== null) await this.setMaxLayer(wanted);
-    }
-    // Server-side consumers start paused; resume once the local side exists.
-    await Promise.all(
-      created.map(({ consumer }) =>
-        this.signaling.request('resumeConsumer', { consumerId: consumer.id }).catch((error: unknown) => {
-          // Closed on the server meanwhile (its producer went away): drop it, keep the rest.
-          if (error instanceof SignalingRequestError && error.code === 'not_found') this.#removeConsumer(consumer.id);
-          else throw error;
-        }),
-      ),
-    );
-    if (this.state === 'connected') this.#setState('connected', 'playing');
-  }
-
-  #removeConsumer(consumerId: string): void {
-    const entry = this.#consumers.get(consumerId);
-    if (!entry) return;
-    this.#consumers.delete(consumerId);
-    this.#mediaStream?.removeTrack(entry.consumer.track);
-    entry.consumer.close();
-    if (this.#mediaStream && !this.closed) this.emit('tracks', this.#mediaStream);
   }
 
   /** A mediasoup Device (FakeHandler in tests) loaded with the router's capabilities (warmDevice.ts). */

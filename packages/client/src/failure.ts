@@ -66,7 +66,12 @@ export function failureOf(error: Error): SessionFailure {
  * older client reads a code it does not know as) — leaves the node and retries
  * placement on another relay (the ladder's avoid + retry).
  */
-const FATAL_CODES: ReadonlySet<SignalingErrorCode> = new Set(['unauthorized', 'forbidden', 'bad_request', 'unknown_method']);
+const FATAL_CODES: ReadonlySet<SignalingErrorCode> = new Set([
+  'unauthorized',
+  'forbidden',
+  'bad_request',
+  'unknown_method',
+]);
 
 /** No retry will fix it: the player gives up. */
 export function isFatal(failure: SessionFailure): boolean {

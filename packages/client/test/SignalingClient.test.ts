@@ -111,7 +111,8 @@ describe('SignalingClient', () => {
   it("maps 'full' with its alternative relay; a malformed alternative is dropped, not fatal", async () => {
     const alternative = { nodeId: 'relay-eu-2', url: 'http://127.0.0.1:8081', region: 'eu' };
     let alt: unknown = alternative;
-    reply = (req, send) => send({ id: req.id, ok: false, error: { code: 'full', message: 'every worker is full', alternative: alt } });
+    reply = (req, send) =>
+      send({ id: req.id, ok: false, error: { code: 'full', message: 'every worker is full', alternative: alt } });
     const client = await connected();
     const join = { stream: 'match', token: 'a-token-of-length' };
     const error = await client.request('join', join).catch((e) => e);
