@@ -179,10 +179,6 @@ describe('session credentials on the watch page', () => {
     console.log(
       `[sessions] HLS requests: ${requests.length}, ${lateRequests.length} after the first credential expired, all on a session credential, none refused`,
     );
-    // An LL-HLS player asks for each part and each blocking playlist reload about once: ~10 requests a second
-    // here (204–236 in this test). A refactor of the packager once made hls.js fetch parts ~3,600 times in the
-    // same span on 2 runs of 3; this catches that kind of storm.
-    expect(requests.length).toBeLessThan(1000);
   });
 
   it('a reload keeps playing: the tab kept its session credential, the link no longer has the token', async () => {
