@@ -76,8 +76,8 @@ export function buildGstPipeline(plan: GstPlan): string {
   // while the encoders work on the one before: without it ffmpeg blocked on the pipe for a whole encode,
   // and with it its audio output (same process), which made the viewers' audio jitter buffer — and the
   // video lip-synced to it — grow (bench g2g at 720p: 117 ms p50 without, 78 ms with, in the same minutes).
-  // After the queue, rawvideoparse, the tee and every encoder share one streaming thread, so a key frame
-  // forced on the "raw" pad still lands on the same source frame in every layer.
+  // After the queue, rawvideoparse and the tee share one streaming thread, where a key frame is forced on
+  // the "raw" pad (each layer then encodes in its own thread: see the branch queues below).
   const source =
     `fdsrc fd=3 blocksize=${frameBytes} ! queue max-size-buffers=4 max-size-bytes=0 max-size-time=0` +
     ` ! rawvideoparse name=raw format=i420 width=${plan.width} height=${plan.height} framerate=${plan.fps}/1`;
