@@ -1,20 +1,12 @@
 import { EventEmitter } from 'node:events';
 import type { types } from 'mediasoup';
+import { keepRecent, type LayerSource, newLayerSource } from './layerSource.ts';
 import { keyFramePictureSize, type PictureSize } from './picture.ts';
 import { isKeyFrameStart, markerOf, rewrite, seqOf, tsDiff, tsOf } from './rtp.ts';
 import { Splicer } from './Splicer.ts';
 import type { LayerHost, LayerInfo, LayerOutput, SpliceAt, SpliceInfo } from './types.ts';
 
 export type { LayerHost, LayerInfo, LayerOutput, SpliceAt, SpliceInfo } from './types.ts';
-
-interface Buffered {
-  packet: Buffer;
-  seq: number;
-  ts: number;
-  at: number;
-  frameStart: boolean;
-  keyFrame: boolean;
-}
 
 /** A key-frame return that found no aligned key frame in this long takes the next one ahead (a skip). */
 const ALIGN_GIVE_UP_MS = 4000;
@@ -29,21 +21,6 @@ const ALIGN_GIVE_UP_MS = 4000;
  * (4 s: long enough for a player to give up on WebRTC).
  */
 const OLD_SOURCE_QUIET_FRAMES = 3;
-
-/** How much of a standby source's recent media is kept to resume from exactly where the old one stopped. */
-const REPLAY_MS = 1000;
-
-interface Source {
-  id: string;
-  /** A standby source's last REPLAY_MS of packets (empty while it is the active one). */
-  recent: Buffered[];
-  lastPacketAt: number;
-  /** Input ts of the previous packet seen from this source (frame-start detection). */
-  lastTs: number | undefined;
-  /** Newest input ts seen (how far this copy has got in the program). */
-  maxTs: number | undefined;
-  packets: number;
-}
 
 interface StableLayerEvents {
   spliced: [info: SpliceInfo];
@@ -71,9 +48,9 @@ export class StableLayer extends EventEmitter<StableLayerEvents> {
   readonly #host: LayerHost;
   readonly #payloadType: number;
   readonly #splicer: Splicer;
-  readonly #sources = new Map<string, Source>();
-  #active: Source | undefined;
-  #pending: { source: Source; at: SpliceAt; since: number } | undefined;
+  readonly #sources = new Map<string, LayerSource>();
+  #active: LayerSource | undefined;
+  #pending: { source: LayerSource; at: SpliceAt; since: number } | undefined;
   /** The frame being sent: output ts, its input ts, packets sent of it, and whether its last one (marker) went. */
   #outFrameTs = -1;
   #outFrameInTs = 0;
@@ -169,15 +146,7 @@ export class StableLayer extends EventEmitter<StableLayerEvents> {
   /** Start taking a source's packets of this layer (not forwarded until selected). */
   addSource(sourceId: string): void {
     if (this.#closed || this.#sources.has(sourceId)) return;
-    const source: Source = {
-      id: sourceId,
-      lastPacketAt: now(),
-      lastTs: undefined,
-      maxTs: undefined,
-      packets: 0,
-      recent: [],
-    };
-    this.#sources.set(sourceId, source);
+    this.#sources.set(sourceId, newLayerSource(sourceId, now()));
   }
 
   /** A packet of this layer from a source (ignored unless the source was added). */
@@ -219,7 +188,7 @@ export class StableLayer extends EventEmitter<StableLayerEvents> {
    * once, in order (a short burst instead of a skip), so decoding never
    * references a frame it did not get.
    */
-  #resumeFromRecent(source: Source): boolean {
+  #resumeFromRecent(source: LayerSource): boolean {
     if (!this.#active || !this.#splicer.started) return false;
     const t = now();
     let start = -1;
@@ -268,7 +237,7 @@ export class StableLayer extends EventEmitter<StableLayerEvents> {
     this.emit('spliced', { kind: this.kind, layer: this.index, from, to, gapMs: cost.gapMs, rebased: cost.rebased });
   }
 
-  #onRtp(source: Source, packet: Buffer): void {
+  #onRtp(source: LayerSource, packet: Buffer): void {
     if (this.#closed || packet.length < 12) return;
     const t = now();
     const inSeq = seqOf(packet);
@@ -299,10 +268,7 @@ export class StableLayer extends EventEmitter<StableLayerEvents> {
       this.dropped++;
       return;
     }
-    const buffer = (): void => {
-      source.recent.push({ packet, seq: inSeq, ts: inTs, at: t, frameStart, keyFrame });
-      while (source.recent.length > 0 && t - source.recent[0]!.at > REPLAY_MS) source.recent.shift();
-    };
+    const buffer = (): void => keepRecent(source, { packet, seq: inSeq, ts: inTs, at: t, frameStart, keyFrame });
     // A key-frame return whose old source went quiet: nothing will meet the
     // aligned key frame, so continue from this copy's buffer frame for frame
     // (same encoder, same frames: no artifact) instead of freezing until its
@@ -389,7 +355,7 @@ export class StableLayer extends EventEmitter<StableLayerEvents> {
   }
 
   /** Switch to `next` from its buffered key frame with timestamp `ts`, if it has it. */
-  #resumeAtKeyFrame(next: Source, ts: number): boolean {
+  #resumeAtKeyFrame(next: LayerSource, ts: number): boolean {
     const start = next.recent.findIndex((b) => b.keyFrame && b.ts === ts);
     if (start < 0) return false;
     const t = now();

@@ -1,96 +1,27 @@
 import { EventEmitter } from 'node:events';
 import type { types } from 'mediasoup';
-import { DEFAULT_FEED_WINDOW } from './FeedPacer.ts';
+import { forwardKeyFrameRequests } from './keyFrameFeedback.ts';
+import { type MergeReport, sumMergeReports } from './mergeReport.ts';
 import {
-  KEY_FRAME_REQUEST_DELAY_MS,
-  type MergeReport,
-  type SpliceAt,
-  type SpliceInfo,
-  StableTrack,
-} from './StableTrack.ts';
+  DEFAULT_PROGRAM_OPTIONS,
+  type ProgramOptions,
+  type ProgramSource,
+  type ProgramStatus,
+  type SourceRole,
+  type SwitchRecord,
+} from './programTypes.ts';
+import { StableTrack } from './StableTrack.ts';
+import type { SpliceAt, SpliceInfo } from './types.ts';
 
-export type SourceRole = 'primary' | 'backup';
-
-/** One live feed of the program: a WHIP session or a pipe from another node. */
-export interface ProgramSource {
-  id: string;
-  role: SourceRole;
-  producers: types.Producer[];
-  /** What the source is (for ops): 'whip', 'pipe:<node>'... */
-  label: string;
-  /** Called when a newer source of the same role replaces this one. */
-  close?(reason: string): void;
-  /**
-   * One path of a merged source (the dual path of a critical region): every
-   * source attached under the same `id` with a `path` is merged packet by
-   * packet (first copy of each packet wins) and is one source to the program.
-   */
-  path?: string;
-}
-
-export interface ProgramOptions {
-  /** The active source delivered nothing for this long: switch to another live one. */
-  silenceMs: number;
-  /**
-   * With two copies of one encoder (same timestamps): switch when the active
-   * copy has fallen this far (ms of media) behind another one — a stalled
-   * copy is evident well before `silenceMs` of silence.
-   */
-  lagMs: number;
-  /** A primary must have delivered continuously this long before traffic returns to it. */
-  returnAfterMs: number;
-  /** Keep the stable producers (and viewers' consumers) this long after the last source left. */
-  graceMs: number;
-  /**
-   * Video packets handed to the worker ahead of its fan-out (FeedPacer): a
-   * key frame's burst no longer holds up everything behind it. 0 = unpaced.
-   */
-  feedWindow: number;
-  /**
-   * At most one key-frame request per layer goes to the live source per
-   * interval (ms): the origin honours each one with a forced key frame, so
-   * this bounds what a join storm costs in bitrate.
-   */
-  keyFrameIntervalMs: number;
-}
-
-export const DEFAULT_PROGRAM_OPTIONS: ProgramOptions = {
-  silenceMs: 500,
-  lagMs: 150,
-  returnAfterMs: 5000,
-  graceMs: 15_000,
-  feedWindow: DEFAULT_FEED_WINDOW,
-  keyFrameIntervalMs: KEY_FRAME_REQUEST_DELAY_MS,
-};
-
-export interface SwitchRecord {
-  at: number;
-  from: string | undefined;
-  to: string;
-  reason: string;
-  /** Gap in video fed to viewers around the switch (ms); undefined until the video splice happened. */
-  freezeMs: number | undefined;
-}
-
-export interface ProgramStatus {
-  activeSource: string | undefined;
-  activeRole: SourceRole | undefined;
-  activeLabel: string | undefined;
-  sources: { id: string; role: SourceRole; label: string; lastPacketMsAgo: number | null }[];
-  switches: number;
-  lastSwitch: SwitchRecord | undefined;
-  /** Per media kind: which source feeds it (and which one it waits to splice in), packets forwarded and dropped. */
-  tracks: {
-    kind: string;
-    active?: string;
-    pending?: string;
-    forwarded: number;
-    dropped: number;
-    paced: number;
-    /** Key-frame requests sent to the sources (after coalescing). */
-    keyFrameRequests: number;
-  }[];
-}
+// The program's public shapes live in programTypes.ts; re-exported for the modules that import them from here.
+export {
+  DEFAULT_PROGRAM_OPTIONS,
+  type ProgramOptions,
+  type ProgramSource,
+  type ProgramStatus,
+  type SourceRole,
+  type SwitchRecord,
+} from './programTypes.ts';
 
 interface Attached extends ProgramSource {
   attachedAt: number;
@@ -239,22 +170,7 @@ export class StableProgram extends EventEmitter<StableProgramEvents> {
    * duplicates dropped, unmatched, and the packets no path delivered.
    */
   mergeReport(id: string): MergeReport | undefined {
-    let out: MergeReport | undefined;
-    for (const t of this.#tracks.values()) {
-      const r = t.mergeReport(id);
-      if (!r) continue;
-      out ??= { paths: new Map(), missing: 0 };
-      out.missing += r.missing;
-      for (const [path, share] of r.paths) {
-        const p = out.paths.get(path) ?? { won: 0, duplicates: 0, unmatched: 0, lastAt: undefined };
-        p.won += share.won;
-        p.duplicates += share.duplicates;
-        p.unmatched += share.unmatched;
-        if (share.lastAt !== undefined && (p.lastAt === undefined || share.lastAt > p.lastAt)) p.lastAt = share.lastAt;
-        out.paths.set(path, p);
-      }
-    }
-    return out;
+    return sumMergeReports([...this.#tracks.values()].map((t) => t.mergeReport(id)));
   }
 
   /** Add a live feed. Its media is forwarded once it is selected (at once if nothing better is live). */
@@ -468,33 +384,8 @@ export class StableProgram extends EventEmitter<StableProgramEvents> {
     this.emit('spliced', info);
   }
 
-  /**
-   * PLI / FIR for a stable producer (a viewer wants a key frame): ask the
-   * source feeding the layer whose SSRC it names (PLI: the media source
-   * SSRC; FIR: the SSRC of each FCI entry).
-   */
   #onRtcp(packet: Buffer): void {
     const video = this.#tracks.get('video');
-    if (!video) return;
-    for (let off = 0; off + 4 <= packet.length; ) {
-      const fmt = packet[off]! & 0x1f;
-      const pt = packet[off + 1]!;
-      const len = (packet.readUInt16BE(off + 2) + 1) * 4;
-      const end = Math.min(packet.length, off + len);
-      if (pt === 206 && fmt === 1 && off + 12 <= end) {
-        video.requestKeyFrame(video.layerOfSsrc(packet.readUInt32BE(off + 8)));
-      } else if (pt === 206 && fmt === 4 && off + 12 <= end) {
-        let any = false;
-        for (let fci = off + 12; fci + 8 <= end; fci += 8) {
-          const layer = video.layerOfSsrc(packet.readUInt32BE(fci));
-          if (layer !== undefined) {
-            video.requestKeyFrame(layer);
-            any = true;
-          }
-        }
-        if (!any) video.requestKeyFrame();
-      }
-      off += len;
-    }
+    if (video) forwardKeyFrameRequests(packet, video);
   }
 }

@@ -1,32 +1,17 @@
 import { EventEmitter } from 'node:events';
 import type { types } from 'mediasoup';
 import { FeedPacer } from './FeedPacer.ts';
-import { PathMerge, type PathShare } from './PathMerge.ts';
+import { type MergeReport, mergeReportOfLayers } from './mergeReport.ts';
+import { PathMerge } from './PathMerge.ts';
 import { tsDiff } from './rtp.ts';
 import { type SpliceAt, type SpliceInfo, StableLayer } from './StableLayer.ts';
+import { senderReport } from './senderReport.ts';
+import { KEY_FRAME_REQUEST_DELAY_MS, produceStable, STABLE_SSRC } from './stableProducer.ts';
 
+// Moved out of this module; re-exported for the modules and tests that import them from here.
+export type { MergeReport } from './mergeReport.ts';
 export type { SpliceAt, SpliceInfo } from './StableLayer.ts';
-
-/**
- * SSRCs of the stable producers inside a router (viewers' consumers pick their
- * own). Simulcast layer i of the video has STABLE_SSRC.video + i.
- */
-export const STABLE_SSRC: Record<types.MediaKind, number> = { audio: 0x6d6d_0a01, video: 0x6d6d_0f01 };
-
-/**
- * Default of mediasoup's `keyFrameRequestDelay` on the stable video producer
- * (`MM_KEYFRAME_REQUEST_INTERVAL_MS`): a request goes upstream at once, then
- * those arriving within this time are merged into one sent when it ends. The
- * origin agent's encoder honours every request it gets (a forced key frame),
- * so this is what bounds the forced key frames of a join storm: at most one
- * per interval per stream (1,000 joins in a second: about 2, not 1,000).
- * Per layer (per SSRC). 600 ms: measured on the origin's x264 (720p30,
- * 1.5 Mbit/s, 1 s GOP), a forced key frame every 300 / 500 / 600 / 800 ms
- * costs +12–13 / +9–12 / +8–9 / +1–4 % bitrate; 600 keeps a join storm
- * under the 10 % goal while a joining viewer waits at most 0.6 s behind
- * another's request (the first request after a quiet spell goes at once).
- */
-export const KEY_FRAME_REQUEST_DELAY_MS = 600;
+export { KEY_FRAME_REQUEST_DELAY_MS, STABLE_SSRC } from './stableProducer.ts';
 
 /**
  * A merged source's path that never overlapped the others takes over the
@@ -38,9 +23,6 @@ const MERGE_REANCHOR_MS = 150;
 /** How often each simulcast layer's RTCP Sender Report goes into the router. */
 const SENDER_REPORT_MS = 500;
 
-/** Seconds between the NTP epoch (1900) and the Unix epoch. */
-const NTP_UNIX_OFFSET = 2_208_988_800;
-
 interface Source {
   id: string;
   /** Its consumers: one, or one per path of a merged source (by path id). */
@@ -50,13 +32,6 @@ interface Source {
   /** When a key frame was last asked of it (performance.now()), and a request waiting for the interval. */
   lastKeyFrameAskAt: number;
   trailing: NodeJS.Timeout | undefined;
-}
-
-/** What each path of a merged source did so far, summed over the layers. */
-export interface MergeReport {
-  paths: Map<string, Omit<PathShare, 'lastAt'> & { lastAt: number | undefined }>;
-  /** Packets no path delivered (the loss left after the merge). */
-  missing: number;
 }
 
 interface StableTrackEvents {
@@ -154,43 +129,12 @@ export class StableTrack extends EventEmitter<StableTrackEvents> {
     feedWindow = 0,
     keyFrameIntervalMs = KEY_FRAME_REQUEST_DELAY_MS,
   ): Promise<StableTrack> {
-    const params = first.consumableRtpParameters;
-    const codec = params.codecs.find((c) => !/\/rtx$/i.test(c.mimeType));
-    if (!codec) throw new Error(`source ${first.id} has no media codec`);
-    const sourceEncodings = params.encodings?.length ? params.encodings : [{}];
-    const encodings: types.RtpEncodingParameters[] = sourceEncodings.map((e, i) => {
-      const out: types.RtpEncodingParameters = { ssrc: STABLE_SSRC[first.kind] + i };
-      if (sourceEncodings.length > 1) out.scalabilityMode = e.scalabilityMode ?? 'L1T1';
-      if (e.maxBitrate !== undefined) out.maxBitrate = e.maxBitrate;
-      return out;
-    });
-    const producer = await transport.produce({
-      kind: first.kind,
-      rtpParameters: {
-        codecs: [{ ...codec, rtcpFeedback: codec.rtcpFeedback ?? [] }],
-        headerExtensions: [],
-        encodings,
-        rtcp: { cname: `matchmesh-${String(appData.stream ?? 'stream')}`, reducedSize: true },
-      },
-      // Every viewer's key-frame request (PLI at join, after loss) on every worker of every
-      // region funnels into this producer: at most one request per interval goes upstream.
-      keyFrameRequestDelay: first.kind === 'video' ? keyFrameIntervalMs : 0,
-      appData: { ...appData, stable: true, source: 'program' },
-    });
+    const { producer, codec, layerCount } = await produceStable(transport, first, appData, keyFrameIntervalMs);
     const pacer =
       first.kind === 'video' && feedWindow > 0
         ? await FeedPacer.create(transport, producer, routerCaps, feedWindow)
         : undefined;
-    return new StableTrack(
-      first.kind,
-      transport,
-      routerCaps,
-      producer,
-      codec,
-      encodings.length,
-      pacer,
-      keyFrameIntervalMs,
-    );
+    return new StableTrack(first.kind, transport, routerCaps, producer, codec, layerCount, pacer, keyFrameIntervalMs);
   }
 
   get closed(): boolean {
@@ -270,22 +214,7 @@ export class StableTrack extends EventEmitter<StableTrackEvents> {
   /** Per path of a merged source: packets won, duplicates, unmatched, last packet; undefined if not merged. */
   mergeReport(sourceId: string): MergeReport | undefined {
     const s = this.#sources.get(sourceId);
-    if (!s?.merges) return undefined;
-    const paths: MergeReport['paths'] = new Map();
-    for (const id of s.consumers.keys()) paths.set(id, { won: 0, duplicates: 0, unmatched: 0, lastAt: undefined });
-    let missing = 0;
-    for (const m of s.merges) {
-      missing += m.missing;
-      for (const [id, share] of m.shares()) {
-        const p = paths.get(id);
-        if (!p) continue;
-        p.won += share.won;
-        p.duplicates += share.duplicates;
-        p.unmatched += share.unmatched;
-        if (p.lastAt === undefined || share.lastAt > p.lastAt) p.lastAt = share.lastAt;
-      }
-    }
-    return { paths, missing };
+    return s?.merges ? mergeReportOfLayers(s.consumers.keys(), s.merges) : undefined;
   }
 
   /**
@@ -437,22 +366,9 @@ export class StableTrack extends EventEmitter<StableTrackEvents> {
   #sendReports(): void {
     if (this.#closed || this.producer.closed) return;
     const t = performance.now();
-    const wallMs = performance.timeOrigin + t;
-    const ntpSec = Math.floor(wallMs / 1000) + NTP_UNIX_OFFSET;
-    const ntpFrac = Math.floor(((wallMs % 1000) / 1000) * 0x1_0000_0000);
     for (const l of this.layers) {
-      const o = l.output;
-      if (o.packets === 0) continue;
-      const sr = Buffer.alloc(28);
-      sr[0] = 0x80;
-      sr[1] = 200;
-      sr.writeUInt16BE(6, 2);
-      sr.writeUInt32BE(l.ssrc >>> 0, 4);
-      sr.writeUInt32BE(ntpSec >>> 0, 8);
-      sr.writeUInt32BE(ntpFrac >>> 0, 12);
-      sr.writeUInt32BE((o.ts + Math.round(((t - o.at) * l.clockRate) / 1000)) >>> 0, 16);
-      sr.writeUInt32BE(o.packets >>> 0, 20);
-      sr.writeUInt32BE(o.octets >>> 0, 24);
+      if (l.output.packets === 0) continue;
+      const sr = senderReport(l.ssrc, l.output, l.clockRate, t);
       try {
         this.#transport.sendRtcp(sr);
       } catch {
