@@ -4,6 +4,8 @@ import { ClusterError, errorMessage } from './errors.ts';
 import { type ClusterKeys, clusterKeys } from './keys.ts';
 import { type Logger, silentLogger } from './logger.ts';
 import { RedisConnection, type RedisSource } from './redis.ts';
+import { freshNodeRecord, parseNodeRecord } from './registry-records.ts';
+import { DRAIN_FLAG_TTL_MS, HEARTBEAT_LUA, LIST_LUA } from './registry-scripts.ts';
 
 /** The load a node reports: defaulted fields (per-worker load...) may be left out; the registry parses it. */
 export type NodeLoad = NodeRecordInput['load'];
@@ -41,55 +43,6 @@ export interface NodeRegistryEvents {
   /** Our own draining flag changed (an operator drained us, or setDraining on ourselves). */
   draining: [draining: boolean];
 }
-
-/**
- * One round trip per heartbeat: write the record with its TTL, make sure the
- * index knows the id, and report (a) whether the record was already there —
- * if not, Redis lost it and this heartbeat is a re-registration — and (b) the
- * draining flag, which operators set from elsewhere.
- *
- * ARGV[4] is only set on the first heartbeat after register(): a freshly
- * started process decides its own draining state, it does not inherit the
- * flag of a previous process with the same id.
- */
-const HEARTBEAT_LUA = `
-local existed = redis.call('EXISTS', KEYS[1])
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-redis.call('SADD', KEYS[2], ARGV[3])
-if ARGV[4] == 'set' then
-  redis.call('SET', KEYS[3], '1', 'PX', ARGV[5])
-elseif ARGV[4] == 'clear' then
-  redis.call('DEL', KEYS[3])
-end
-return { existed, redis.call('EXISTS', KEYS[3]) }
-`;
-
-/**
- * All live records plus their draining flag, pruning index entries whose
- * record expired. Atomic, so a node re-registering concurrently is never
- * pruned by mistake.
- */
-const LIST_LUA = `
-local ids = redis.call('SMEMBERS', KEYS[1])
-local out = {}
-for _, id in ipairs(ids) do
-  local v = redis.call('GET', ARGV[1] .. 'node:' .. id)
-  if v then
-    out[#out + 1] = id
-    out[#out + 1] = v
-    out[#out + 1] = redis.call('EXISTS', ARGV[1] .. 'draining:' .. id)
-  else
-    redis.call('SREM', KEYS[1], id)
-  end
-end
-return out
-`;
-
-/**
- * The drain flag outlives a crash (an operator drained the node for a reason)
- * but not forever: a node id that never comes back must not leave garbage.
- */
-const DRAIN_FLAG_TTL_MS = 24 * 60 * 60 * 1000;
 
 const DEFAULT_INTERVAL_MS = 2_000;
 
@@ -189,7 +142,7 @@ export class NodeRegistry extends EventEmitter<NodeRegistryEvents> {
     )) as unknown[];
     const nodes: NodeRecord[] = [];
     for (let i = 0; i + 2 < raw.length; i += 3) {
-      const node = this.parseRecord(String(raw[i]), raw[i + 1], Number(raw[i + 2]) === 1);
+      const node = parseNodeRecord(String(raw[i]), raw[i + 1], Number(raw[i + 2]) === 1, this.logger);
       if (node) nodes.push(node);
     }
     nodes.sort((a, b) => a.id.localeCompare(b.id));
@@ -204,7 +157,7 @@ export class NodeRegistry extends EventEmitter<NodeRegistryEvents> {
       return [res[0]?.[1], res[1]?.[1]] as const;
     });
     if (value === null || value === undefined) return null;
-    return this.parseRecord(id, value, Number(drain) === 1);
+    return parseNodeRecord(id, value, Number(drain) === 1, this.logger);
   }
 
   /**
@@ -311,7 +264,7 @@ export class NodeRegistry extends EventEmitter<NodeRegistryEvents> {
   }
 
   private async heartbeat(base: NodeRecord): Promise<void> {
-    const record = this.freshRecord(base);
+    const record = freshNodeRecord(base, { load: this.loadFn, drain: this.drainFn }, this.logger);
     const drainMode = this.applyDrainFlag ? (record.draining ? 'set' : 'clear') : '';
     const res = (await this.conn.run('heartbeat', (c) =>
       c.eval(
@@ -341,34 +294,6 @@ export class NodeRegistry extends EventEmitter<NodeRegistryEvents> {
     }
   }
 
-  /** The record with a fresh timestamp and load; a throwing load callback keeps the old load. */
-  private freshRecord(base: NodeRecord): NodeRecord {
-    let load = base.load;
-    if (this.loadFn) {
-      try {
-        const checked = NodeRecord.shape.load.safeParse(this.loadFn());
-        if (checked.success) load = checked.data;
-        else
-          this.logger.warn(
-            { issues: checked.error.issues },
-            'load callback returned an invalid load; keeping the previous one',
-          );
-      } catch (err) {
-        this.logger.warn({ err: errorMessage(err) }, 'load callback threw; keeping the previous load');
-      }
-    }
-    const { drain: _previous, ...rest } = base;
-    let drain: DrainRemaining | undefined;
-    if (base.draining && this.drainFn) {
-      try {
-        drain = this.drainFn();
-      } catch (err) {
-        this.logger.warn({ err: errorMessage(err) }, 'drain callback threw; no drain report this heartbeat');
-      }
-    }
-    return { ...rest, load, ...(drain ? { drain } : {}), heartbeatAt: Date.now() };
-  }
-
   private updateOwnDraining(draining: boolean): void {
     if (!this.own || this.own.draining === draining) return;
     this.own = { ...this.own, draining };
@@ -387,25 +312,5 @@ export class NodeRegistry extends EventEmitter<NodeRegistryEvents> {
       this.logger.warn({ cluster: this.cluster, err: error.message }, 'redis unreachable; will keep retrying');
       this.emit('redis-down', error);
     }
-  }
-
-  private parseRecord(id: string, raw: unknown, draining: boolean): NodeRecord | null {
-    let json: unknown;
-    try {
-      json = JSON.parse(String(raw));
-    } catch {
-      this.logger.warn({ nodeId: id }, 'skipping node record that is not JSON');
-      return null;
-    }
-    const parsed = NodeRecord.safeParse(json);
-    if (!parsed.success) {
-      this.logger.warn({ nodeId: id, issues: parsed.error.issues }, 'skipping malformed node record');
-      return null;
-    }
-    if (parsed.data.id !== id) {
-      this.logger.warn({ nodeId: id, recordId: parsed.data.id }, 'skipping node record stored under another id');
-      return null;
-    }
-    return { ...parsed.data, draining };
   }
 }
