@@ -1,14 +1,13 @@
 import { EventEmitter } from 'node:events';
-import { existsSync } from 'node:fs';
 import { BilliardsScore, type ScoreUpdate, StreamId } from '@matchmesh/protocol';
+import { chooseEncoder, type ResolvedAgentOptions, withAgentDefaults } from './agent-defaults.ts';
+import type { AgentEvents, AgentStats, OriginAgentOptions } from './agent-types.ts';
 import { VIDEO_CLOCK_RATE } from './codecs.ts';
-import { FULL_SIZE, TESTPATTERN, type VideoSize, type X264Preset } from './ffmpeg-args.ts';
-import { gstreamerAvailable } from './gst-encoder.ts';
-import type { OriginEncoder } from './gst-pipeline.ts';
-import { type ConnectedInfo, IngestLane } from './ingest-lane.ts';
+import { TESTPATTERN } from './ffmpeg-args.ts';
+import { IngestLane } from './ingest-lane.ts';
 import { KeyFrameGate } from './keyframe-gate.ts';
 import { capLadderFps, describeLadder, type LadderLayer } from './ladder.ts';
-import { type Logger, quietLogger } from './log.ts';
+import type { Logger } from './log.ts';
 import { type MediaKind, MediaSource } from './media-source.ts';
 import { PATTERN_FPS } from './pattern-layout.ts';
 import { LayerTimeline, MediaClock } from './rtp.ts';
@@ -17,6 +16,8 @@ import { ScoreGenerator } from './score-generator.ts';
 import { type JournalState, ScoreJournal } from './score-journal.ts';
 import { whipEndpoint } from './whip-client.ts';
 
+// The agent's options, events and stats live in agent-types.ts; re-exported for the modules that import them from here.
+export type { AgentEvents, AgentStats, OriginAgentOptions } from './agent-types.ts';
 export type { ConnectedInfo } from './ingest-lane.ts';
 
 /*
@@ -26,148 +27,6 @@ export type { ConnectedInfo } from './ingest-lane.ts';
  * a time, rebuilt whenever it dies.
  */
 
-export interface OriginAgentOptions {
-  /** Base URL of the ingest node, e.g. http://127.0.0.1:8080 (we POST to /whip/:stream). */
-  ingestUrl: string;
-  stream: string;
-  /** Publisher token (Bearer) for the WHIP endpoint. */
-  token: string;
-  /** Redundant ingest: also publish to this node, with a token that has the `backup` claim. */
-  backupIngestUrl?: string;
-  backupToken?: string;
-  /** On-disk score queue (survives an agent restart); undefined = memory only. */
-  scoreQueueFile?: string;
-  /** 'testpattern' (default) or an ffmpeg input: file path, rtmp://..., srt://... */
-  source?: string;
-  videoBitrateKbps?: number;
-  /** Encoded picture size (default 1280x720). */
-  videoSize?: VideoSize;
-  /**
-   * Simulcast ladder (ladder.ts `parseLadder`): these layers are encoded by
-   * one ffmpeg and published as RFC 8853 simulcast. Undefined (the library
-   * default) publishes one layer of `videoSize` / `videoBitrateKbps`; a
-   * one-layer ladder publishes that layer without simulcast.
-   */
-  ladder?: LadderLayer[];
-  /** x264 preset of the ladder's layers (default 'ultrafast'). */
-  x264Preset?: X264Preset;
-  /**
-   * Key frame interval. The ingest can splice a new session into the stream
-   * only from a key frame, and ffmpeg cannot honour a PLI, so after a
-   * reconnect viewers wait up to this long (default 1000).
-   */
-  keyframeIntervalMs?: number;
-  /**
-   * Video encoder: 'gstreamer' (ffmpeg draws or decodes, GStreamer's x264
-   * encodes and forces a key frame on every request the ingest sends), 'ffmpeg'
-   * (ffmpeg encodes: key frames only every `keyframeIntervalMs`), or 'auto'
-   * (default): GStreamer where it covers the source (the test pattern, any
-   * single-layer source) and is installed, ffmpeg otherwise (an external
-   * source with a ladder: its frame rate is the source's, which raw frames
-   * to GStreamer cannot carry).
-   */
-  encoder?: OriginEncoder;
-  /** Requests within this long of a forwarded one are answered by its key frame (keyframe-gate.ts; default 100). */
-  keyFrameMergeMs?: number;
-  /** python3 with GStreamer's bindings (default /usr/bin/python3). */
-  pythonPath?: string;
-  /** Burn the frame/clock strips on external sources too (always on for the test pattern). */
-  burnStrips?: boolean;
-  /** Files: loop forever (default true). */
-  loop?: boolean;
-  /** rtmp:// sources: be the RTMP server (ffmpeg -listen 1) so OBS can push (default true). */
-  rtmpListen?: boolean;
-  ffmpegPath?: string;
-  /** Built-in score generator period; 0 = off. Default: 2000 for the test pattern, 0 otherwise. */
-  scoreIntervalMs?: number;
-  scoreSeed?: number;
-  /** Max updates held while disconnected (oldest dropped beyond). */
-  queueCapacity?: number;
-  backoffBaseMs?: number;
-  backoffCapMs?: number;
-  /** First retry after a stable session died: uniformly random in [0, this] ms (default 50). */
-  firstRetryJitterMs?: number;
-  /** Delay after a non-transient rejection (401, 403, 404, 400...). */
-  slowRetryMs?: number;
-  /** Reset the backoff only after a session stayed up this long (stops flapping hot loops). */
-  stableAfterMs?: number;
-  connectTimeoutMs?: number;
-  livenessTimeoutMs?: number;
-  /** Re-send updates written this long before the ingest was last heard from. */
-  replayMarginMs?: number;
-  useIpv6?: boolean;
-  logger?: Logger;
-}
-
-export interface AgentEvents {
-  connected: [info: ConnectedInfo];
-  disconnected: [info: { reason: string; requeued: number; lane: 'primary' | 'backup' }];
-  'score-sent': [update: ScoreUpdate, info: { replay: boolean }];
-  /** A connection attempt failed (HTTP rejection, ICE timeout...); the agent retries. */
-  'connect-failed': [info: { error: Error; retryInMs: number }];
-}
-
-export interface AgentStats {
-  connected: boolean;
-  sessionUrl: string | undefined;
-  packetsSent: Record<MediaKind, number>;
-  packetsFromSource: Record<MediaKind, number>;
-  /** Per video layer (lowest first; one entry without a ladder): packets read from ffmpeg and sent on the primary lane. */
-  layers: {
-    rid: string | undefined;
-    size: string;
-    maxFps: number;
-    kbps: number;
-    packetsFromSource: number;
-    packetsSent: number;
-  }[];
-  /** Packets read from ffmpeg while no session could carry them. */
-  packetsDropped: Record<MediaKind, number>;
-  connectAttempts: number;
-  failedAttempts: number;
-  reconnects: number;
-  queueLength: number;
-  lastSeq: number;
-  /** This agent's score epoch (score-epoch.ts). */
-  epoch: number;
-  scoresSent: number;
-  scoresReplayed: number;
-  scoresDropped: number;
-  frame: number;
-  mediaTimeMs: number;
-  sourceRestarts: number;
-  pliReceived: number;
-  nackReceived: number;
-  /** The encoder in use ('gstreamer' honours key-frame requests). */
-  encoder: 'gstreamer' | 'ffmpeg';
-  /**
-   * Key frames on request: requests from the ingests (received), passed to the
-   * encoder (forwarded), answered by one already in flight (merged); key
-   * frames the encoder produced on request (forced) and by its GOP
-   * (periodic), per layer (lowest first).
-   */
-  keyFrames: {
-    received: number;
-    forwarded: number;
-    merged: number;
-    forced: number[];
-    periodic: number[];
-    /** Wall clock (ms) of the encoder's newest key frame; of its newest forced ones (the last 64). */
-    lastAtMs: number | undefined;
-    forcedAtMs: number[];
-  };
-  /** Per ingest (primary, and backup with redundant ingest). */
-  lanes: {
-    name: string;
-    connected: boolean;
-    sessionUrl: string | undefined;
-    reconnects: number;
-    queueLength: number;
-  }[];
-  /** Updates re-queued from the on-disk journal at start (left undelivered by a previous run). */
-  scoresRecovered: number;
-}
-
 function isLoopbackHost(url: string): boolean {
   const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
@@ -175,10 +34,7 @@ function isLoopbackHost(url: string): boolean {
 
 export class OriginAgent extends EventEmitter<AgentEvents> {
   readonly stream: string;
-  private readonly opts: Required<
-    Omit<OriginAgentOptions, 'scoreSeed' | 'backupIngestUrl' | 'backupToken' | 'scoreQueueFile' | 'ladder'>
-  > &
-    Pick<OriginAgentOptions, 'scoreSeed' | 'backupIngestUrl' | 'backupToken' | 'scoreQueueFile' | 'ladder'>;
+  private readonly opts: ResolvedAgentOptions;
   private readonly log: Logger;
   private readonly endpoint: string;
   private readonly clock: MediaClock;
@@ -207,34 +63,7 @@ export class OriginAgent extends EventEmitter<AgentEvents> {
   constructor(options: OriginAgentOptions) {
     super();
     const source = options.source ?? TESTPATTERN;
-    this.opts = {
-      source,
-      videoBitrateKbps: 1500,
-      videoSize: FULL_SIZE,
-      keyframeIntervalMs: 1000,
-      burnStrips: false,
-      loop: true,
-      rtmpListen: true,
-      ffmpegPath: 'ffmpeg',
-      scoreIntervalMs: source === TESTPATTERN ? 2000 : 0,
-      queueCapacity: 10_000,
-      backoffBaseMs: 200,
-      backoffCapMs: 5000,
-      firstRetryJitterMs: 50,
-      slowRetryMs: 15_000,
-      stableAfterMs: 5000,
-      connectTimeoutMs: 10_000,
-      livenessTimeoutMs: 800,
-      replayMarginMs: 2000,
-      useIpv6: true,
-      x264Preset: 'ultrafast',
-      encoder: 'auto',
-      keyFrameMergeMs: 100,
-      // Debian's python3, where python3-gst-1.0 lives (a pyenv or venv python3 earlier on PATH lacks it).
-      pythonPath: existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3',
-      logger: quietLogger(),
-      ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
-    } as typeof this.opts;
+    this.opts = withAgentDefaults(options, source);
     this.stream = StreamId.parse(options.stream);
     this.log = this.opts.logger.child({ stream: this.stream });
     this.endpoint = whipEndpoint(this.opts.ingestUrl, this.stream);
@@ -242,7 +71,7 @@ export class OriginAgent extends EventEmitter<AgentEvents> {
     this.ladder =
       this.opts.ladder && (source === TESTPATTERN ? capLadderFps(this.opts.ladder, PATTERN_FPS) : this.opts.ladder);
     this.timeline = new LayerTimeline(this.ladder?.length ?? 1);
-    this.encoder = this.chooseEncoder(source);
+    this.encoder = chooseEncoder(this.opts.encoder, source, this.ladder, this.opts.pythonPath, this.log);
     this.keyFrameGate = new KeyFrameGate(this.opts.keyFrameMergeMs, () => this.media?.requestKeyFrame() ?? false);
     // Frame counting follows the fastest layer (30 fps for the pattern and the single layer).
     this.clock = new MediaClock(VIDEO_CLOCK_RATE, Math.max(...(this.ladder?.map((l) => l.maxFps) ?? [PATTERN_FPS])));
@@ -304,20 +133,6 @@ export class OriginAgent extends EventEmitter<AgentEvents> {
       l.on('disconnected', (i) => this.log.warn(i, 'lane disconnected'));
     }
     for (const update of recovered?.pending ?? []) for (const l of this.lanes) l.outbox.push(update);
-  }
-
-  private chooseEncoder(source: string): 'gstreamer' | 'ffmpeg' {
-    const wanted = this.opts.encoder;
-    if (wanted === 'ffmpeg') return 'ffmpeg';
-    const covered = source === TESTPATTERN || !this.ladder || this.ladder.length === 1;
-    if (wanted === 'auto' && !covered) return 'ffmpeg';
-    if (gstreamerAvailable(this.opts.pythonPath)) return 'gstreamer';
-    if (wanted === 'gstreamer')
-      throw new Error('MM_ORIGIN_ENCODER=gstreamer: python3 with GStreamer (gi, x264enc) is not available');
-    this.log.warn(
-      'GStreamer (python3-gst-1.0, x264enc) not found: encoding with ffmpeg, key-frame requests are not honoured',
-    );
-    return 'ffmpeg';
   }
 
   private get primary(): IngestLane {
