@@ -1,20 +1,17 @@
 import { EventEmitter } from 'node:events';
 import { SCORE_CHANNEL_LABEL, type ScorePosition } from '@matchmesh/protocol';
 import type { Logger } from 'pino';
-import {
-  MediaStream,
-  MediaStreamTrack,
-  type RTCDataChannel,
-  RTCPeerConnection,
-  type RTCRtpCodecParameters,
-  type RTCRtpHeaderExtensionParameters,
-  RTCRtpSender,
-} from 'werift';
-import { AUDIO_SSRC, audioCodec, headerExtensions, RTP_STREAM_ID_URI, VIDEO_SSRC, videoCodec } from './codecs.ts';
+import { MediaStream, MediaStreamTrack, type RTCDataChannel, RTCPeerConnection, type RTCRtpSender } from 'werift';
+import { AUDIO_SSRC, audioCodec, headerExtensions, VIDEO_SSRC, videoCodec } from './codecs.ts';
+import { probeIngest } from './ingest-probe.ts';
 import { type LadderLayer, ladderProfileLevelId } from './ladder.ts';
 import type { MediaKind } from './media-source.ts';
 import { simulcastOffer } from './simulcast-sdp.ts';
+import { type PeerInternals, VideoLayerSenders } from './simulcast-senders.ts';
 import { deleteSession, postOffer } from './whip-client.ts';
+
+// Moved to simulcast-senders.ts; re-exported for the tests that import it from here.
+export { answeredRids } from './simulcast-senders.ts';
 
 /*
  * One WHIP publish session: one werift RTCPeerConnection, one POST, one
@@ -45,22 +42,6 @@ export interface SessionOptions {
   onKeyFrameRequest?(): void;
 }
 
-/** The parts of werift's RTCPeerConnection the extra layer senders need (not in its public types). */
-interface PeerInternals {
-  router: { registerRtpSender(sender: RTCRtpSender): void };
-}
-
-/** werift sender fields a layer sender copies or sets (private in werift's types, plain properties at run time). */
-interface SenderInternals {
-  ssrc: number;
-  rtpStreamId: string | undefined;
-  negotiatedCodecs: RTCRtpCodecParameters[];
-  headerExtensions: RTCRtpHeaderExtensionParameters[];
-  mid: string | undefined;
-  cname: string | undefined;
-}
-const internals = (sender: RTCRtpSender) => sender as unknown as SenderInternals;
-
 export interface SessionEvents {
   /** The session is unusable; the reason is for logs. Emitted once. */
   dead: [reason: string];
@@ -70,66 +51,15 @@ export interface SessionEvents {
 
 let nextSessionId = 1;
 
-/** The parts of werift's ICE Connection the liveness probe uses (not in its public types). */
-interface IceInternals {
-  nominated?: {
-    localCandidate: unknown;
-    remoteAddr: unknown;
-    protocol: {
-      request(
-        request: unknown,
-        addr: unknown,
-        password: Buffer,
-        options: { retransmissions: number; responseTimeout: number },
-      ): Promise<unknown>;
-    };
-  };
-  buildRequest(opts: {
-    nominate: boolean;
-    localUsername: string;
-    remoteUsername: string;
-    iceControlling: boolean;
-    localCandidate: unknown;
-  }): unknown;
-  localUsername: string;
-  remoteUsername: string;
-  remotePassword: string;
-  iceControlling: boolean;
-}
-
-/**
- * The rids an answer's `a=simulcast` line names (either direction: werift as
- * an answerer writes `send`), `~` (paused) included: what the ingest takes.
- */
-export function answeredRids(videoSection: string): Set<string> {
-  const line = /^a=simulcast:(.*)$/m.exec(videoSection)?.[1] ?? '';
-  const rids = line
-    .trim()
-    .split(/\s+/)
-    .filter((token) => token !== 'send' && token !== 'recv')
-    .flatMap((list) => list.split(/[;,]/))
-    .map((rid) => rid.replace(/^~/, '').trim())
-    .filter((rid) => rid !== '');
-  return new Set(rids);
-}
-
 export class PublishSession extends EventEmitter<SessionEvents> {
   readonly id = nextSessionId++;
   readonly pc: RTCPeerConnection;
   readonly channel: RTCDataChannel;
   private readonly senders: Record<MediaKind, RTCRtpSender>;
-  /** One sender per video layer, lowest first; [0] is the video transceiver's own. */
-  private readonly videoSenders: RTCRtpSender[];
+  /** The video layers' senders (one per ladder layer) and which of them the ingest accepted. */
+  private readonly video: VideoLayerSenders;
   /** Simulcast layers (two or more), or undefined. */
   private readonly simulcast: readonly LadderLayer[] | undefined;
-  /**
-   * Which sender carries each video layer (undefined: the layer is not
-   * sent). All layers with simulcast; only the top one when the ingest's
-   * answer did not accept simulcast.
-   */
-  private layerSenders: Array<RTCRtpSender | undefined>;
-  /** False when the ingest answered a simulcast offer without accepting simulcast. */
-  simulcastAccepted = true;
   private readonly log: Logger;
   sessionUrl: string | undefined;
   etag: string | undefined;
@@ -148,6 +78,11 @@ export class PublishSession extends EventEmitter<SessionEvents> {
   endedByIngest = false;
   private closed = false;
   readonly feedback = { pli: 0, nack: 0 };
+
+  /** False when the ingest answered a simulcast offer without accepting simulcast. */
+  get simulcastAccepted(): boolean {
+    return this.video.accepted;
+  }
 
   constructor(private readonly opts: SessionOptions) {
     super();
@@ -188,26 +123,11 @@ export class PublishSession extends EventEmitter<SessionEvents> {
     const router = (this.pc as unknown as PeerInternals).router;
     router.registerRtpSender(audio.sender);
     router.registerRtpSender(video.sender);
-    this.videoSenders = [video.sender];
-    if (this.simulcast) {
-      // werift sends one SSRC per sender and cannot send simulcast itself, so
-      // each further layer gets a sender of its own on the same transport:
-      // its own SSRC, sequence numbers, NACK cache and sender reports, and its
-      // rid in every packet (the negotiated rtp-stream-id extension). The
-      // router routes the ingest's RTCP (NACK, PLI) to it by SSRC.
-      internals(video.sender).rtpStreamId = this.simulcast[0]!.rid;
-      for (const layer of this.simulcast.slice(1)) {
-        const sender = new RTCRtpSender('video');
-        internals(sender).ssrc = layer.ssrc;
-        internals(sender).rtpStreamId = layer.rid;
-        router.registerRtpSender(sender);
-        this.videoSenders.push(sender);
-      }
-    }
-    this.layerSenders = [...this.videoSenders];
+    // With simulcast, each further layer gets a werift sender of its own (see VideoLayerSenders).
+    this.video = new VideoLayerSenders(video.sender, this.simulcast, router);
     for (const [kind, sender] of [
       ['audio', audio.sender] as const,
-      ...this.videoSenders.map((v) => ['video', v] as const),
+      ...this.video.all.map((v) => ['video', v] as const),
     ]) {
       sender.onPictureLossIndication.subscribe(() => {
         this.feedback.pli++;
@@ -272,62 +192,10 @@ export class PublishSession extends EventEmitter<SessionEvents> {
     this.log.info({ sessionUrl: answer.sessionUrl, etag: answer.etag }, 'WHIP session created');
 
     await this.pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp });
-    this.prepareLayerSenders(answer.sdp);
+    this.video.prepare(answer.sdp, this.log);
     await this.connected(deadline);
     this.connectedAt = Date.now();
     this.startWatchdog();
-  }
-
-  /**
-   * The answer negotiated the video transceiver's sender (codec, header
-   * extension ids, mid); the other layers' senders send with the same, each
-   * with its own rid, on the same (bundled) DTLS transport.
-   */
-  private prepareLayerSenders(answerSdp: string): void {
-    if (!this.simulcast) return;
-    const main = this.videoSenders[0]!;
-    const negotiated = internals(main);
-    // An ingest that accepts simulcast answers a=simulcast (RFC 8853 section
-    // 5.3) and the rid extension. One that ignores it takes the m-section
-    // as one stream: then only the top layer is sent, without a rid, on the
-    // first sender (the ingest learns its SSRC from the mid, as it would
-    // from any offer without a=ssrc).
-    const videoSection = answerSdp.split(/\r?\nm=/).find((sec) => sec.startsWith('video '));
-    const ridNegotiated = negotiated.headerExtensions.some((e) => e.uri === RTP_STREAM_ID_URI);
-    if (!videoSection || !/^a=simulcast:/m.test(videoSection) || !ridNegotiated) {
-      this.simulcastAccepted = false;
-      negotiated.rtpStreamId = undefined;
-      const top = this.simulcast.length - 1;
-      this.layerSenders = this.simulcast.map((_, i) => (i === top ? main : undefined));
-      this.log.warn(
-        { simulcastInAnswer: /^a=simulcast:/m.test(videoSection ?? ''), ridNegotiated },
-        'the ingest did not accept simulcast: sending the top layer only',
-      );
-      return;
-    }
-    // The answerer may keep only some of the rids (RFC 8853 section 5.3): send those.
-    const accepted = answeredRids(videoSection);
-    if (accepted.size > 0) {
-      this.layerSenders = this.videoSenders.map((sender, i) =>
-        accepted.has(this.simulcast![i]!.rid) ? sender : undefined,
-      );
-    }
-    this.log.info(
-      { rids: this.simulcast.filter((_, i) => this.layerSenders[i]).map((l) => l.rid) },
-      'the ingest accepted simulcast',
-    );
-    const transport = main.dtlsTransport;
-    if (!main.codec || !transport) throw new Error('the answer did not negotiate the video sender');
-    for (const sender of this.videoSenders.slice(1)) {
-      sender.prepareSend({
-        codecs: negotiated.negotiatedCodecs,
-        headerExtensions: negotiated.headerExtensions,
-        muxId: negotiated.mid,
-        rtcp: { cname: negotiated.cname, ssrc: sender.ssrc, mux: true },
-        rtpStreamId: internals(sender).rtpStreamId,
-      });
-      sender.setDtlsTransport(transport);
-    }
   }
 
   private iceGatheringComplete(signal: AbortSignal): Promise<void> {
@@ -419,45 +287,22 @@ export class PublishSession extends EventEmitter<SessionEvents> {
     }, tick);
   }
 
-  /**
-   * mediasoup sends RTCP to a publisher only every 1–1.5 s, too rarely to
-   * tell a dead session within a second. So we ask: a STUN binding request
-   * on the selected pair (what ICE consent freshness sends every 5 s), which
-   * an ICE-lite server answers at once. Its answer counts as "heard from".
-   * werift does not export this, hence the guarded reach into its ICE
-   * connection; without it the watchdog falls back to RTCP silence.
-   */
+  /** Ask the ingest for an answer now (see probeIngest): it counts as "heard from". */
   private probe(): void {
     if (this.probing) return;
-    const conn = this.pc.iceTransports[0]?.connection as unknown as IceInternals | undefined;
-    const pair = conn?.nominated;
-    if (!conn || !pair || typeof conn.buildRequest !== 'function' || !conn.remotePassword) return;
-    try {
-      const request = conn.buildRequest({
-        nominate: false,
-        localUsername: conn.localUsername,
-        remoteUsername: conn.remoteUsername,
-        iceControlling: conn.iceControlling,
-        localCandidate: pair.localCandidate,
+    const answered = probeIngest(this.pc, Math.max(200, this.opts.livenessTimeoutMs / 2));
+    if (!answered) return;
+    this.probing = true;
+    answered
+      .then(
+        () => {
+          this.lastInboundAt = Date.now();
+        },
+        () => undefined,
+      )
+      .finally(() => {
+        this.probing = false;
       });
-      this.probing = true;
-      pair.protocol
-        .request(request, pair.remoteAddr, Buffer.from(conn.remotePassword, 'utf8'), {
-          retransmissions: 0,
-          responseTimeout: Math.max(200, this.opts.livenessTimeoutMs / 2),
-        })
-        .then(
-          () => {
-            this.lastInboundAt = Date.now();
-          },
-          () => undefined,
-        )
-        .finally(() => {
-          this.probing = false;
-        });
-    } catch {
-      this.probing = false;
-    }
   }
 
   private die(reason: string): void {
@@ -492,7 +337,7 @@ export class PublishSession extends EventEmitter<SessionEvents> {
    * carry that layer (an ingest that refused simulcast gets the top one only).
    */
   sendRtp(kind: MediaKind, packet: Buffer, layer = 0): Promise<void> | undefined {
-    const sender = kind === 'audio' ? this.senders.audio : this.layerSenders[layer];
+    const sender = kind === 'audio' ? this.senders.audio : this.video.of(layer);
     if (!sender) return undefined;
     this.lastOutboundAt = Date.now();
     return sender.sendRtp(packet);
@@ -528,8 +373,7 @@ export class PublishSession extends EventEmitter<SessionEvents> {
       const status = await deleteSession(this.sessionUrl, this.opts.token, deleteTimeoutMs);
       this.log.info({ sessionUrl: this.sessionUrl, status }, 'WHIP session deleted');
     }
-    // The extra layer senders are not the peer connection's: stop their RTCP loops.
-    for (const sender of this.videoSenders.slice(1)) sender.stop();
+    this.video.stopExtra();
     try {
       await this.pc.close();
     } catch (err) {
