@@ -6,19 +6,14 @@ import {
   type DataConsumerInfo,
   DEFAULT_COMMENTARY_LANGUAGE,
   grants,
-  type IceServer,
   type JoinResponse,
   type RelayAlternative,
   type SetLanguageResponse,
-  type SignalingErrorCode,
   type SignalingNotification,
   type SignalingRequestData,
   type TokenClaims,
-  TokenError,
-  type TokenKeys,
   type TransportInfo,
   type VideoLayersInfo,
-  verifyToken,
 } from '@matchmesh/protocol';
 import {
   capabilitiesFitRouter,
@@ -29,48 +24,13 @@ import {
   type StreamOutlet,
   type StreamRouter,
 } from '@matchmesh/sfu';
+import { admitJoin } from './joinAdmission.ts';
+import type { PeerContext } from './PeerContext.ts';
+import { SignalingFailure } from './SignalingFailure.ts';
 
-/** A refusal the peer gets as a typed error reply; the socket stays open. */
-export class SignalingFailure extends Error {
-  readonly code: SignalingErrorCode;
-  /** A relay of the region with room ('full' only). */
-  readonly alternative: RelayAlternative | undefined;
-  constructor(code: SignalingErrorCode, message: string, alternative?: RelayAlternative) {
-    super(message);
-    this.code = code;
-    this.alternative = alternative;
-  }
-}
-
-/** The playout delay (ms, 0: the browser's own) a viewer of a stream should hold, and its changes. */
-export interface ViewerPlayout {
-  delayFor(stream: string): number;
-  /** Call `onChange` with each new delay for `stream` until the returned function is called. */
-  watch(stream: string, onChange: (delayMs: number) => void): () => void;
-}
-
-export interface PeerContext {
-  tokenSecret: TokenKeys;
-  nodeId: string;
-  region: string;
-  log: Logger;
-  /** STUN/TURN servers for a new session (TURN credentials minted for `user`); none by default. */
-  iceServers?(user: string): IceServer[];
-  /** Playout delay asked of viewers (MM_VIEWER_PLAYOUT_DELAY_MS, fixed or auto); absent: the browser's own. */
-  playout?: ViewerPlayout;
-  /** The language viewers hear when they chose none, and commentators whose token names none (BCP 47). */
-  defaultLanguage?: string;
-  /** Refuse new joins (Redis down, node draining, no relay role for viewers) with this reason, or undefined. */
-  admissionBlocked(role: 'viewer' | 'commentator', stream: string): string | undefined;
-  /** The stream's router here, pulling the region's copy if needed (logged on `log`); undefined if not live. */
-  resolveStream(stream: string, log?: Logger): Promise<StreamRouter | undefined>;
-  /** Whether some worker has room for one more viewer (checked before anything is built). */
-  hasRoom(): boolean;
-  /** A place on one of the node's workers (MediaService.seat); throws MediaError 'node_full'. */
-  seat(stream: StreamRouter, role: 'viewer' | 'commentator'): Promise<Seat>;
-  /** A relay of this region with room, for a refusal to name (none: undefined). */
-  alternativeRelay?(): Promise<RelayAlternative | undefined>;
-}
+// Moved to their own modules; re-exported for the server, wiring and tests that import them from here.
+export type { PeerContext, ViewerPlayout } from './PeerContext.ts';
+export { SignalingFailure } from './SignalingFailure.ts';
 
 /**
  * One signaling peer (a viewer or commentator on a WebSocket): its token and
@@ -141,30 +101,11 @@ export class Peer {
     // Every line about this peer from here on carries its session id (a refused join too).
     this.#sessionId = data.sessionId ?? randomBytes(9).toString('base64url');
     this.#log = this.#ctx.log.child?.({ session: this.#sessionId, stream: data.stream }) ?? this.#ctx.log;
-    let claims: TokenClaims;
-    try {
-      claims = await verifyToken(this.#ctx.tokenSecret, data.token);
-    } catch (err) {
-      throw new SignalingFailure('unauthorized', err instanceof TokenError ? err.message : 'token is invalid');
-    }
-    const allowed =
-      data.role === 'commentator' ? ['commentator' as const] : ['viewer' as const, 'commentator' as const];
-    if (!grants(claims, allowed, data.stream)) {
-      throw new SignalingFailure('forbidden', `token does not grant ${data.role} on stream "${data.stream}"`);
-    }
-    const defaultLanguage = canonicalLanguage(this.#ctx.defaultLanguage ?? DEFAULT_COMMENTARY_LANGUAGE) ?? 'en';
-    const asked = data.lang ? canonicalLanguage(data.lang) : data.lang;
-    let commentaryLanguage: string | undefined;
-    if (data.role === 'commentator') {
-      // The token names the booth: a commentator of one language cannot talk on another's track.
-      commentaryLanguage = (claims.lang && canonicalLanguage(claims.lang)) || defaultLanguage;
-      if (asked !== undefined && asked !== commentaryLanguage) {
-        throw new SignalingFailure(
-          'forbidden',
-          `token grants commentary in "${commentaryLanguage}", not "${asked ?? 'venue sound'}"`,
-        );
-      }
-    }
+    const { claims, defaultLanguage, asked, commentaryLanguage } = await admitJoin(
+      this.#ctx.tokenSecret,
+      this.#ctx.defaultLanguage,
+      data,
+    );
     const blocked = this.#ctx.admissionBlocked(data.role, data.stream);
     if (blocked) throw new SignalingFailure('unavailable', blocked);
     // A full node refuses before it builds anything for the peer (a join storm costs the workers nothing).
