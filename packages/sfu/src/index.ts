@@ -58,17 +58,17 @@ export {
 export { DEFAULT_FEED_WINDOW, FeedPacer } from './stable/FeedPacer.ts';
 export { PathMerge, type PathShare } from './stable/PathMerge.ts';
 export { h264SpsSize, keyFramePictureSize, type PictureSize } from './stable/picture.ts';
-export { Splicer } from './stable/Splicer.ts';
-export { StableLayer } from './stable/StableLayer.ts';
 export {
   DEFAULT_PROGRAM_OPTIONS,
   type ProgramOptions,
   type ProgramSource,
   type ProgramStatus,
   type SourceRole,
-  StableProgram,
   type SwitchRecord,
-} from './stable/StableProgram.ts';
+} from './stable/programTypes.ts';
+export { Splicer } from './stable/Splicer.ts';
+export { StableLayer } from './stable/StableLayer.ts';
+export { StableProgram } from './stable/StableProgram.ts';
 export { type MergeReport, type SpliceInfo, STABLE_SSRC, StableTrack } from './stable/StableTrack.ts';
 export type { LayerInfo, LayerOutput } from './stable/types.ts';
 export { WhepSession } from './WhepSession.ts';

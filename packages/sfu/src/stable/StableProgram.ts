@@ -14,14 +14,7 @@ import { StableTrack } from './StableTrack.ts';
 import type { SpliceAt, SpliceInfo } from './types.ts';
 
 // The program's public shapes live in programTypes.ts; re-exported for the modules that import them from here.
-export {
-  DEFAULT_PROGRAM_OPTIONS,
-  type ProgramOptions,
-  type ProgramSource,
-  type ProgramStatus,
-  type SourceRole,
-  type SwitchRecord,
-} from './programTypes.ts';
+export type { ProgramOptions, ProgramSource, SourceRole } from './programTypes.ts';
 
 interface Attached extends ProgramSource {
   attachedAt: number;
