@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
 import os from 'node:os';
 import path from 'node:path';
 import { type RedisServer, startRedisServer } from '@matchmesh/cluster/testing';
+import { FIRST_MSN } from '@matchmesh/hls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNode, type TestNode, token } from '../src/node.ts';
 import { startOrigin } from '../src/origin.ts';
@@ -85,9 +86,9 @@ describe('HLS on a relay: region copy, disk cap, linger', () => {
     expect(maxBytes).toBeGreaterThan(cap / 4);
     expect(maxBytes).toBeLessThanOrEqual(cap);
     const firstMsn = Number(/#EXT-X-MEDIA-SEQUENCE:(\d+)/.exec(playlist)![1]);
-    expect(firstMsn).toBeGreaterThan(0);
-    // Outside the window: 404 problem, and the node carries on.
-    const gone = await fetch(`${base()}seg-0.m4s`);
+    expect(firstMsn).toBeGreaterThan(FIRST_MSN);
+    // Outside the window (the stream's first segment): 404 problem, and the node carries on.
+    const gone = await fetch(`${base()}seg-${FIRST_MSN}.m4s`);
     expect(gone.status).toBe(404);
     expect(gone.headers.get('content-type')).toContain('application/problem+json');
     const newest = [...playlist.matchAll(/^(seg-\d+\.m4s)$/gm)].at(-1)![1]!;

@@ -17,8 +17,25 @@ const TTL_S = 20;
 /** What a page did with tokens: its session exchanges and renewals, and every HLS request's token. */
 type TokenTrail = {
   sessions: { at: number; credential: SessionCredential }[];
-  hls: { at: number; token: string; status?: number }[];
+  hls: { at: number; token: string; resource: string; status?: number }[];
 };
+
+/**
+ * No HLS URL may be asked for more often than this in the test. Normally every part, segment and blocking
+ * playlist reload is asked for once; the one asked for again is the multivariant playlist (the player reads it
+ * every 4 s for languages: 6 times here), and a score-log long poll that found nothing newer would be. The
+ * part-request storm (hls.js reloading the first segment's parts in a loop while it was numbered 0, see
+ * FIRST_MSN in packages/hls) asked for each of five parts 599 times; this bound is far above the normal
+ * maximum (6 in 2 runs) and far below that.
+ */
+const MAX_REQUESTS_PER_URL = 60;
+
+/** An HLS URL without its token (the folder and `?token=` change at each renewal): the same resource, the same key. */
+function hlsResource(url: string): string {
+  const u = new URL(url);
+  u.searchParams.delete('token');
+  return `${u.pathname.replace(/\/t\/[^/]+\//, '/t/…/')}${u.search}`;
+}
 
 /** The token an HLS URL carries: its `/t/<token>/` folder, or the multivariant's `?token=`. */
 function hlsToken(url: string): string {
@@ -31,7 +48,11 @@ function watchTokens(page: Page): TokenTrail {
   const sent = new Map<object, TokenTrail['hls'][number]>();
   page.on('request', (request) => {
     if (!request.url().includes('/hls/')) return;
-    const entry = { at: Date.now(), token: decodeURIComponent(hlsToken(request.url())) };
+    const entry = {
+      at: Date.now(),
+      token: decodeURIComponent(hlsToken(request.url())),
+      resource: hlsResource(request.url()),
+    };
     trail.hls.push(entry);
     sent.set(request, entry);
   });
@@ -145,6 +166,13 @@ describe('session credentials on the watch page', () => {
       .toBe(true);
     const webrtcAfter = await progress(webrtc);
     const hlsAfter = await progress(hls);
+    // No request storm: no resource asked for again and again (hls.js once looped on the first segment's parts).
+    // Checked first: a storm also starves the pages' decoders, which the frame counts below would report instead.
+    const perResource = new Map<string, number>();
+    for (const r of hlsTrail.hls) perResource.set(r.resource, (perResource.get(r.resource) ?? 0) + 1);
+    const top = [...perResource.entries()].sort((a, b) => b[1] - a[1]).slice(0, 5);
+    console.log(`[sessions] HLS requests per URL, top 5: ${top.map(([url, n]) => `${n}× ${url}`).join(', ')}`);
+    expect(top[0]![1]).toBeLessThanOrEqual(MAX_REQUESTS_PER_URL);
     for (const trail of [webrtcTrail, hlsTrail]) {
       const [first, renewed] = trail.sessions.map((s) => s.credential);
       expect(renewed!.sessionId).toBe(first!.sessionId);

@@ -9,7 +9,7 @@ import { type Fragment, type InitSegment, shiftFragment, type TrackInfo } from '
 import type { AudioRenditionInfo, VariantInfo } from './playlist.ts';
 import { RtpRelay } from './RtpRelay.ts';
 import { ScoreLog } from './ScoreLog.ts';
-import { SegmentStore } from './SegmentStore.ts';
+import { FIRST_MSN, SegmentStore } from './SegmentStore.ts';
 
 export interface HlsStreamOptions {
   dir: string;
@@ -192,7 +192,8 @@ export class HlsStream extends EventEmitter<HlsStreamEvents> {
     cc: 0,
     hadOutput: false,
   };
-  #nextMsn = 0;
+  /** Shared by every rendition (their segments are cut at the same media times with the same numbers). */
+  #nextMsn = FIRST_MSN;
   #restarting: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
   #epochMs: number | undefined;

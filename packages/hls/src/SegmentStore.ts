@@ -66,6 +66,19 @@ export interface SegmentStoreOptions {
   log?: Logger;
 }
 
+/**
+ * Media sequence number of a stream's first segment. Not 0: hls.js (1.7.x,
+ * fragment-tracker `detectEvictedFragments`) takes `appendedPart.fragment.sn || -1`
+ * as the segment a part is being appended to, so for segment 0 it sees none
+ * and checks segment 0 itself for eviction after each of its parts is
+ * appended; while that segment is still open (the stream just started) its
+ * listed span runs past the buffer, hls.js drops it with its parts' loaded
+ * marks, and loads the same parts again in a loop — hundreds of times a
+ * second, for as long as the player stays in segment 0 (e2e
+ * session-credential). RFC 8216bis lets a playlist start at any number.
+ */
+export const FIRST_MSN = 1;
+
 /** Kept free under the cap for the other files of the folder (ffmpeg's SDP input). */
 const RESERVED_BYTES = 4096;
 
@@ -84,7 +97,7 @@ export class SegmentStore extends EventEmitter<SegmentStoreEvents> {
   readonly o: SegmentStoreOptions;
   readonly segments: Segment[] = [];
   readonly inits = new Map<number, Buffer>();
-  #nextMsn = 0;
+  #nextMsn = FIRST_MSN;
   #period = -1;
   #pendingDiscontinuity = false;
   /** Segments removed from the front that began with a discontinuity (EXT-X-DISCONTINUITY-SEQUENCE). */

@@ -48,4 +48,11 @@ export {
 } from './playlist.ts';
 export { isH264KeyFrameStart, type RelayTarget, RtpRelay, rtpPayloadOffset } from './RtpRelay.ts';
 export { ScoreLog } from './ScoreLog.ts';
-export { type FragmentIn, type Part, type Segment, SegmentStore, type SegmentStoreOptions } from './SegmentStore.ts';
+export {
+  FIRST_MSN,
+  type FragmentIn,
+  type Part,
+  type Segment,
+  SegmentStore,
+  type SegmentStoreOptions,
+} from './SegmentStore.ts';

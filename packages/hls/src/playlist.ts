@@ -1,4 +1,4 @@
-import type { Segment } from './SegmentStore.ts';
+import { FIRST_MSN, type Segment } from './SegmentStore.ts';
 
 /**
  * LL-HLS playlists (RFC 8216bis) as plain text, from the store's state. Pure
@@ -28,7 +28,7 @@ export function renderMediaPlaylist(p: MediaPlaylistInput): string {
     '#EXTM3U',
     '#EXT-X-VERSION:9',
     `#EXT-X-TARGETDURATION:${p.targetDuration}`,
-    `#EXT-X-MEDIA-SEQUENCE:${p.segments[0]?.msn ?? 0}`,
+    `#EXT-X-MEDIA-SEQUENCE:${p.segments[0]?.msn ?? FIRST_MSN}`,
     `#EXT-X-DISCONTINUITY-SEQUENCE:${p.discontinuitySequence}`,
     `#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=${fixed(3 * p.partTarget)},CAN-SKIP-UNTIL=${fixed(canSkipUntil(p.targetDuration))}`,
     `#EXT-X-PART-INF:PART-TARGET=${fixed(p.partTarget)}`,

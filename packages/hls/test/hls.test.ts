@@ -10,7 +10,7 @@ import { parseMoof, shiftFragment } from '../src/fmp4.ts';
 import { renderMediaPlaylist, renderMultivariant } from '../src/playlist.ts';
 import { isH264KeyFrameStart, RtpRelay, rtpPayloadOffset } from '../src/RtpRelay.ts';
 import { ScoreLog } from '../src/ScoreLog.ts';
-import { type FragmentIn, SegmentStore } from '../src/SegmentStore.ts';
+import { FIRST_MSN, type FragmentIn, SegmentStore } from '../src/SegmentStore.ts';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -56,7 +56,7 @@ describe('SegmentStore', () => {
   it('cuts segments at key frames once long enough, numbers them, and keeps parts only for recent ones', async () => {
     const s = await store();
     feed(s, 4.2);
-    expect(s.segments.map((x) => x.msn)).toEqual([0, 1, 2, 3, 4]);
+    expect(s.segments.map((x) => x.msn)).toEqual([1, 2, 3, 4, 5]);
     expect(s.segments.slice(0, 4).every((x) => x.complete && Math.abs(x.duration - 1) < 1e-9)).toBe(true);
     expect(s.openSegment?.parts.length).toBe(1);
     expect(s.segments[0]!.parts).toEqual([]);
@@ -81,8 +81,8 @@ describe('SegmentStore', () => {
     const dir = path.dirname(s.filePath('seg-0.m4s'));
     const bytes = readdirSync(dir).reduce((sum, f) => sum + statSync(path.join(dir, f)).size, 0);
     expect(bytes).toBeLessThanOrEqual(64 * 1024);
-    expect(s.segments[0]!.msn).toBeGreaterThan(0);
-    expect(s.find(0)).toBeUndefined();
+    expect(s.segments[0]!.msn).toBeGreaterThan(FIRST_MSN);
+    expect(s.find(FIRST_MSN)).toBeUndefined();
 
     const aged = await store({ windowSeconds: 5 });
     feed(aged, 12);
@@ -109,6 +109,37 @@ describe('SegmentStore', () => {
 });
 
 describe('LL-HLS playlists', () => {
+  it('never numbers a segment or part 0: a stream starts at FIRST_MSN (hls.js loops on segment 0’s parts)', async () => {
+    expect(FIRST_MSN).toBeGreaterThan(0);
+    const s = await store();
+    const before = renderMediaPlaylist({
+      segments: s.segments,
+      discontinuitySequence: 0,
+      targetDuration: 2,
+      partTarget: 0.2,
+      hint: { msn: s.lastMsn + 1, part: 0 },
+      skip: false,
+    });
+    // Before the first part: the hint names the first segment's first part.
+    expect(before).toContain(`#EXT-X-PRELOAD-HINT:TYPE=PART,URI="part-${FIRST_MSN}.0.m4s"`);
+    // The stream's start, as a player joining then sees it: the first segment still open, then complete.
+    for (const seconds of [0.6, 1.2]) {
+      feed(s, seconds);
+      const text = renderMediaPlaylist({
+        segments: s.segments,
+        discontinuitySequence: 0,
+        targetDuration: 2,
+        partTarget: 0.2,
+        skip: false,
+      });
+      expect(text).toContain(`#EXT-X-MEDIA-SEQUENCE:${FIRST_MSN}\n`);
+      expect(text).toContain(`URI="part-${FIRST_MSN}.0.m4s",INDEPENDENT=YES`);
+      expect(text).not.toMatch(/(part|seg)-0[.]/);
+    }
+    expect(s.segments[0]!.msn).toBe(FIRST_MSN);
+    expect(s.find(0)).toBeUndefined();
+  });
+
   it('renders parts, hint, server control, PDT, and skips old segments on a delta update', async () => {
     const s = await store();
     feed(s, 20.4);
@@ -132,8 +163,9 @@ describe('LL-HLS playlists', () => {
     const skipped = Number(/#EXT-X-SKIP:SKIPPED-SEGMENTS=(\d+)/.exec(delta)![1]);
     // 20.4 s listed: segments starting more than 12 s before the end (0..8) are skipped.
     expect(skipped).toBe(9);
-    expect(delta).not.toContain('seg-0.m4s');
-    expect(delta).toContain(`seg-${skipped}.m4s`);
+    expect(delta).not.toContain(`seg-${FIRST_MSN}.m4s`);
+    expect(delta).not.toContain(`seg-${FIRST_MSN + skipped - 1}.m4s`);
+    expect(delta).toContain(`seg-${FIRST_MSN + skipped}.m4s`);
   });
 
   it('renders the multivariant playlist', () => {
