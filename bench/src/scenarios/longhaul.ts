@@ -23,174 +23,16 @@
 // than its viewer's playout delay after their frame (test/src/rtx-lateness.ts).
 // --longhaul-patterns / --longhaul-rtt-ms choose the patterns and the haul.
 
-import type { PipeSummary } from '@matchmesh/protocol';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { launchChromium } from '../../../test/src/browser.ts';
-import { keyFrameRequestsUpstream } from '../../../test/src/metrics.ts';
-import { type PipeLink, startPipeLink } from '../../../test/src/pipe-link.ts';
+import { startPipeLink } from '../../../test/src/pipe-link.ts';
 import { RtxLateness } from '../../../test/src/rtx-lateness.ts';
-import { packetCounts } from '../../../test/src/viewer.ts';
 import { Mesh, type TestNode, token } from '../mesh.ts';
 import type { Scenario, ScenarioResult } from '../registry.ts';
-import { ratio, sleep } from '../stats.ts';
-import { haulShape, type LossPattern, lossPatterns } from './longhaul-patterns.ts';
-
-const STREAM = 'bench-longhaul';
-const TODAY = "today's pipe (no delay)";
-/** A gap between presented frames longer than this is a freeze (the picture is 30 fps: ~6 frames missed). */
-const FREEZE_MS = 200;
-
-interface Row {
-  relay: string;
-  pattern: string;
-  seconds: number;
-  frames: number;
-  freezes: number;
-  longestFreezeMs: number;
-  droppedPct: number;
-  residualPct: number;
-  /** Dual path only: packets neither path delivered, % of what the merge sent (at the relay, before the viewer's own link). */
-  mergeResidualPct: number | null;
-  keyFramesToOrigin: number;
-  haulKbps: number;
-  /** Packets its upstream(s) retransmitted over the haul, and NACKed, in the pattern. */
-  retransmitted: number;
-  nacked: number;
-  /** Video retransmissions seen at the far end, and those later than the viewer's playout delay (null: none held). */
-  rtxSeen: number;
-  rtxLate: number | null;
-}
-
-type Far = 'asia' | 'asiaDelay' | 'asiaDual' | 'asiaRtx';
-type Link = PipeLink<Far | 'ingest' | 'eu' | 'rtxHold'>;
-
-interface Viewer {
-  far: Far;
-  label: string;
-  page: Page;
-  /** The dual path's merge at the relay so far (GET /api/v1/pipes): packets sent, and those neither path delivered. */
-  merge?: () => Promise<{ sent: number; residual: number }>;
-  /** The far relay's node id and the node(s) sending it the copy over the haul. */
-  nodeId: string;
-  upstreams: TestNode[];
-  /** The playout delay its viewer holds (ms, as the browser took it). */
-  delayMs: number;
-}
-
-/** What `upstreams` sent `nodeId` over their pipes so far: retransmissions and NACKed packets. */
-async function haulRepairs(v: Viewer): Promise<{ retransmitted: number; nacked: number }> {
-  const auth = { Authorization: `Bearer ${await token('admin', '*')}` };
-  let retransmitted = 0;
-  let nacked = 0;
-  for (const up of v.upstreams) {
-    const { pipes } = (await (await fetch(`${up.url}/api/v1/pipes`, { headers: auth })).json()) as {
-      pipes: PipeSummary[];
-    };
-    for (const p of pipes) {
-      if (p.direction !== 'out' || p.peerNodeId !== v.nodeId || p.stream !== STREAM) continue;
-      retransmitted += p.link?.retransmitted ?? 0;
-      nacked += p.link?.nacked ?? 0;
-    }
-  }
-  return { retransmitted, nacked };
-}
-
-/** What the merge of a dual-path relay did so far: packets it sent (won on any path) and its residual. */
-async function mergeTotals(node: TestNode): Promise<{ sent: number; residual: number }> {
-  const res = await fetch(`${node.url}/api/v1/pipes`, {
-    headers: { Authorization: `Bearer ${await token('admin', '*')}` },
-  });
-  const { pipes } = (await res.json()) as { pipes: PipeSummary[] };
-  const paths = pipes.filter((p) => p.dualPath);
-  return {
-    sent: paths.reduce((a, p) => a + (p.dualPath?.won ?? 0), 0),
-    residual: paths[0]?.dualPath?.residual ?? 0,
-  };
-}
-
-async function frameTimes(page: Page): Promise<number[]> {
-  return page.evaluate(() => (window as unknown as { __frameTimes?: number[] }).__frameTimes?.slice() ?? []);
-}
-
-async function mergeResidualPct(
-  v: Viewer,
-  before: { sent: number; residual: number } | undefined,
-): Promise<number | null> {
-  if (!v.merge || !before) return null;
-  const now = await v.merge();
-  const sent = now.sent - before.sent;
-  const residual = Math.max(0, now.residual - before.residual);
-  return (100 * residual) / Math.max(1, sent + residual);
-}
-
-/** One pattern on all hauls at once; one row per far relay. */
-async function measure(
-  viewers: Viewer[],
-  link: Link,
-  lateness: RtxLateness,
-  ingest: TestNode,
-  pattern: LossPattern,
-  seconds: number,
-): Promise<Row[]> {
-  for (const v of viewers) link.shape(v.far, pattern.shape);
-  const before = await Promise.all(
-    viewers.map(async (v) => ({
-      haul: link.stats(v.far),
-      loss: await packetCounts(v.page),
-      from: await v.page.evaluate(() => performance.now()),
-      merge: await v.merge?.(),
-      repairs: await haulRepairs(v),
-      rtx: lateness.counts((key) => key.endsWith(`>${v.far}`), v.delayMs),
-    })),
-  );
-  const asks0 = await keyFrameRequestsUpstream(ingest.url, STREAM);
-  const t0 = performance.now();
-  await sleep(seconds * 1000);
-  const elapsed = (performance.now() - t0) / 1000;
-  const asks = (await keyFrameRequestsUpstream(ingest.url, STREAM)) - asks0;
-  return Promise.all(
-    viewers.map(async (v, i) => {
-      const b = before[i]!;
-      const haul = link.stats(v.far);
-      const loss = await packetCounts(v.page);
-      const times = (await frameTimes(v.page)).filter((t) => t > b.from);
-      let previous = b.from;
-      let freezes = 0;
-      let longest = 0;
-      for (const t of times) {
-        const gap = t - previous;
-        if (gap > FREEZE_MS) freezes++;
-        longest = Math.max(longest, gap);
-        previous = t;
-      }
-      const sent = haul.passed + haul.lost - b.haul.passed - b.haul.lost;
-      const residual = loss.lost - b.loss.lost;
-      const received = loss.received - b.loss.received;
-      const sentBytes = haul.bytesPassed + haul.bytesLost - b.haul.bytesPassed - b.haul.bytesLost;
-      const repairs = await haulRepairs(v);
-      const rtx = lateness.counts((key) => key.endsWith(`>${v.far}`), v.delayMs);
-      return {
-        relay: v.label,
-        pattern: pattern.label,
-        seconds: elapsed,
-        frames: times.length,
-        freezes,
-        longestFreezeMs: longest,
-        droppedPct: (100 * (haul.lost - b.haul.lost)) / Math.max(1, sent),
-        residualPct: (100 * residual) / Math.max(1, received + residual),
-        mergeResidualPct: await mergeResidualPct(v, b.merge),
-        // Both relays' requests reach the one origin: the ingest's count is shared.
-        keyFramesToOrigin: asks,
-        haulKbps: (sentBytes * 8) / 1000 / elapsed,
-        retransmitted: repairs.retransmitted - b.repairs.retransmitted,
-        nacked: repairs.nacked - b.repairs.nacked,
-        rtxSeen: rtx.retransmissions - b.rtx.retransmissions,
-        // Today's viewer holds the browser's own delay (0 asked): no fixed deadline to count against.
-        rtxLate: v.delayMs > 0 ? rtx.late - b.rtx.late : null,
-      };
-    }),
-  );
-}
+import { sleep } from '../stats.ts';
+import { type Link, measure, mergeTotals, type Row, STREAM, TODAY, type Viewer } from './longhaul-measure.ts';
+import { haulShape, lossPatterns } from './longhaul-patterns.ts';
+import { longhaulTable } from './longhaul-table.ts';
 
 export const longhaul: Scenario = {
   name: 'longhaul',
@@ -339,62 +181,8 @@ export const longhaul: Scenario = {
         for (const v of viewers) link.shape(v.far, HAUL);
         await sleep(3000);
       }
-      // One copy over the haul without loss: what every row's bytes are compared with.
-      const oneCopy = rows.find((r) => r.relay === TODAY && r.pattern === PATTERNS[0]!.label)!;
-      const noDelay = (pattern: string): Row => rows.find((r) => r.relay === TODAY && r.pattern === pattern)!;
       return {
-        tables: [
-          {
-            title: `long haul Europe → Asia, ${ctx.flags.longhaulRttMs} ms round trip, pipe NACK/RTX: today's pipe / tuned / dual path / tuned + rtx age bound at once, ${seconds} s per pattern`,
-            columns: [
-              'far relay',
-              'loss on the haul',
-              'frames',
-              `freezes > ${FREEZE_MS} ms`,
-              'longest freeze ms',
-              "freezes x today's",
-              'dropped on the haul %',
-              'residual at the viewer %',
-              'residual after the merge %',
-              'key frames to origin /s',
-              'sent on the haul kbit/s',
-              'bytes x one copy',
-              'NACKed over the haul',
-              'retransmitted over the haul',
-              'video rtx seen at the far end',
-              'of which later than the playout delay',
-            ],
-            rows: rows.map((r) => [
-              r.relay,
-              r.pattern,
-              r.frames,
-              r.freezes,
-              Math.round(r.longestFreezeMs),
-              r.relay === TODAY ? null : ratio(r.freezes, noDelay(r.pattern).freezes),
-              r.droppedPct,
-              r.residualPct,
-              r.mergeResidualPct,
-              r.keyFramesToOrigin / r.seconds,
-              r.haulKbps,
-              ratio(r.haulKbps, oneCopy.haulKbps),
-              r.nacked,
-              r.retransmitted,
-              r.rtxSeen,
-              r.rtxLate,
-            ]),
-            notes: [
-              'loss on the media towards Asia only; NACKs, PLIs and reports travel back over the same 100 ms unharmed',
-              'dual path: the pattern on both of its hauls (ingest → Asia, eu relay → Asia), each path losing on its own',
-              'residual: packets (audio + video) the viewer counts lost — what retransmission (and the merge) did not recover, plus what the relay → browser hop lost on this loaded machine (see the 0 % rows)',
-              "residual after the merge: the dual relay's own count of packets neither path delivered (GET /api/v1/pipes dualPath.residual), % of what it sent",
-              "key frames to origin: the ingest's count, shared by the three far relays",
-              "bytes x one copy: what crossed the haul(s) against today's pipe at 0 % (the dual path sends two copies)",
-              `rtx age bound: that row's upstream runs MM_PIPE_RTX_MAX_AGE_MS=${ctx.flags.longhaulRtxMaxAge} (worker patch 003: a NACKed packet older than the bound is not sent again); every other pipe 0`,
-              "NACKed / retransmitted: the upstream pipes' counters (GET /api/v1/pipes link.nacked, link.retransmitted: packets, audio + video)",
-              "video rtx seen / later than the playout delay: RTX packets arriving at the far end of the haul, and those more than the viewer's playout delay after their frame's first packet (too late to play); none counted for today's pipe (the browser's own delay)",
-            ],
-          },
-        ],
+        tables: [longhaulTable(rows, PATTERNS, ctx.flags, seconds)],
         data: { rows },
       };
     } finally {

@@ -1,6 +1,6 @@
 import type { RtpCapabilities } from '@matchmesh/protocol';
-import { failureOf, type SessionFailure } from './failure.ts';
-import { HlsSession, hlsUrl } from './HlsSession.ts';
+import { HlsReloads, newHlsSession, newWebRtcSession, type PlayerEmit, type SessionHost } from './driverSessions.ts';
+import { type HlsSession, hlsUrl } from './HlsSession.ts';
 import { type HlsMoveHost, moveHlsOff, runHlsMove } from './hlsMoveTasks.ts';
 import {
   type Effect,
@@ -24,14 +24,13 @@ import {
 } from './ladderTasks.ts';
 import type { Placement } from './Placement.ts';
 import type { NodeRef, Placer } from './Placer.ts';
-import type { PlayerEvents, PlayerOptions, PlayerPath } from './PlayerTypes.ts';
+import type { PlayerOptions, PlayerPath } from './PlayerTypes.ts';
 import { HlsWarmer, StallWatch } from './probes.ts';
 import type { ScoreFeed } from './ScoreFeed.ts';
 import type { VideoSurface } from './VideoSurface.ts';
-import { type SessionState, type SessionStateChange, WebRtcSession } from './WebRtcSession.ts';
+import type { SessionState, WebRtcSession } from './WebRtcSession.ts';
 
-/** The Player's own emit: the driver reports through the Player's events. */
-export type PlayerEmit = <K extends keyof PlayerEvents>(event: K, ...args: PlayerEvents[K]) => void;
+export type { PlayerEmit } from './driverSessions.ts';
 
 /** What the Player gives its driver. */
 export type DriverParts = {
@@ -50,15 +49,16 @@ export type DriverParts = {
  * timers, the stall watch — and carries out each effect in order. What the
  * sessions report comes back here and becomes ladder events; events about a
  * session the player no longer holds are dropped here, before the table.
- * The longer work behind some effects is in ladderTasks.ts.
+ * The longer work behind some effects is in ladderTasks.ts; the sessions
+ * are made and wired in driverSessions.ts.
  */
-export class LadderDriver implements TaskHost, HlsMoveHost {
+export class LadderDriver implements TaskHost, HlsMoveHost, SessionHost {
   readonly options: Readonly<PlayerOptions>;
   readonly placer: Placer;
   readonly surface: VideoSurface;
   readonly #policy: LadderPolicy;
-  readonly #scores: ScoreFeed;
-  readonly #emit: PlayerEmit;
+  readonly scores: ScoreFeed;
+  readonly emit: PlayerEmit;
   /** Where the player is on the ladder; changed only by dispatch. */
   #ladder: LadderState = initialLadder();
   /** What the last 'state' event said. */
@@ -74,16 +74,9 @@ export class LadderDriver implements TaskHost, HlsMoveHost {
   hlsStandby: HlsSession | null = null;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #upgradeTimer: ReturnType<typeof setTimeout> | undefined;
-  /** The languages the HLS reload under way is made for (see newHls). */
-  #hlsReloadFor: string | undefined;
-  /**
-   * Each HLS session a reload made, with the languages it was made for: if hls.js still reads the playlist
-   * differently (a rendition it leaves out), that session does not reload again for them — no loop. A
-   * reload that failed leaves the old session current, which asks again at its next poll.
-   */
-  readonly #reloadedFor = new WeakMap<HlsSession, string>();
+  readonly hlsReloads = new HlsReloads();
   readonly #stall = new StallWatch();
-  readonly #warmer: HlsWarmer;
+  readonly warmer: HlsWarmer;
   /** The nodes' router capabilities as last heard (bootstrap, edges, a join): a new session loads its Device early. */
   #caps: RtpCapabilities | undefined;
 
@@ -92,11 +85,11 @@ export class LadderDriver implements TaskHost, HlsMoveHost {
     this.placer = parts.placer;
     this.surface = parts.surface;
     this.#policy = parts.policy;
-    this.#scores = parts.scores;
-    this.#emit = parts.emit;
+    this.scores = parts.scores;
+    this.emit = parts.emit;
     this.#caps = parts.options.routerRtpCapabilities;
     const { stream, hlsFallback } = parts.options;
-    this.#warmer = new HlsWarmer(
+    this.warmer = new HlsWarmer(
       // The token of the moment: the page may have renewed it since.
       (nodeUrl) => hlsUrl(nodeUrl, stream, this.options.token),
       () => hlsFallback !== false && !this.closed,
@@ -105,6 +98,10 @@ export class LadderDriver implements TaskHost, HlsMoveHost {
 
   get ladder(): LadderState {
     return this.#ladder;
+  }
+
+  get caps(): RtpCapabilities | undefined {
+    return this.#caps;
   }
 
   /** What the last 'state' event said. */
@@ -248,7 +245,7 @@ export class LadderDriver implements TaskHost, HlsMoveHost {
         clearTimeout(this.#upgradeTimer);
         break;
       case 'warn':
-        this.#emit('warning', new Error(effect.message));
+        this.emit('warning', new Error(effect.message));
         break;
       case 'close-all':
         clearTimeout(this.#retryTimer);
@@ -279,103 +276,27 @@ export class LadderDriver implements TaskHost, HlsMoveHost {
   moveCloser(placement: Placement): void {
     const from = this.#session;
     if (this.closed || !from || this.standby || this.#hls || from.region === placement.region) return;
-    this.#emit('placement', placement);
+    this.emit('placement', placement);
     const reason = `closer region ${placement.region}`;
     this.dispatch({ type: 'move-placed', sameNode: false, reason }, { session: from, placement });
   }
 
   async place(leaving?: NodeRef): Promise<Placement> {
     const placement = await this.placer.next(leaving);
-    this.#emit('placement', placement);
+    this.emit('placement', placement);
     return placement;
   }
 
+  /** A WebRTC session on `nodeUrl`, wired to the player (not started). */
   newSession(nodeUrl: string, forceTcp = this.options.forceTcp ?? false): WebRtcSession {
-    const {
-      retry: _r,
-      placement: _p,
-      region: _g,
-      avoidNodeMs: _a,
-      moveFrameTimeoutMs: _m,
-      hlsFallback: _h,
-      stallTimeoutMs: _s,
-      upgradeRetry: _u,
-      hlsFactory: _f,
-      bootstrap: _b,
-      ...sessionOptions
-    } = this.options;
-    const session = new WebRtcSession({
-      // Not connected in 4 s is a failure worth falling back from (HLS within 3 s of it).
-      iceTimeoutMs: 4000,
-      ...sessionOptions,
-      ...(this.#caps ? { routerRtpCapabilities: this.#caps } : {}),
-      nodeUrl,
-      forceTcp,
-      scoreFeed: this.#scores,
-    });
-    session.on('score', (score) => this.#emit('score', score));
-    session.on('warning', (error) => this.#emit('warning', error));
-    session.on('layers', (layers) => {
-      if (session === this.#session) this.#emit('layers', layers);
-    });
-    session.on('tracks', () => {
-      if (session === this.#session) this.syncVideo();
-    });
-    session.on('drain', (reason, target) => {
-      // Only the playing session's node matters; a standby's drain is its own problem.
-      if (session === this.#session && !this.closed) {
-        this.dispatch({ type: 'drain', reason }, { session, reason, ...(target ? { target } : {}) });
-      }
-    });
-    session.on('state', (change) => {
-      this.learnCapabilities(session.routerRtpCapabilities ?? undefined);
-      this.#onSessionState(session, change);
-    });
-    this.#warmer.warmIfSlow(session, nodeUrl);
-    return session;
-  }
-
-  #onSessionState(session: WebRtcSession, change: SessionStateChange): void {
-    if (this.closed) return;
-    // A standby only matters once promoted; its failure is handled where it was started.
-    if (session === this.standby || session !== this.#session) return;
-    switch (change.state) {
-      case 'connecting':
-        this.dispatch({ type: 'session-connecting', reason: change.reason }, { session });
-        break;
-      case 'connected':
-        this.dispatch({ type: 'session-connected', reason: change.reason }, { session });
-        break;
-      case 'closed':
-        this.dispatch({ type: 'session-closed', reason: change.reason }, { session });
-        break;
-      case 'failed': {
-        const standby = this.standby;
-        const failure: SessionFailure = change.failure ?? failureOf(change.error ?? new Error(change.reason));
-        this.dispatch(
-          {
-            type: 'session-failed',
-            failure,
-            reason: change.reason,
-            ...(change.error ? { error: change.error } : {}),
-            standby:
-              standby && !standby.closed && !this.#hls
-                ? { connected: standby.state === 'connected', reason: standby.reason }
-                : null,
-            surface: this.surfaceFacts(),
-          },
-          { session },
-        );
-        break;
-      }
-    }
+    return newWebRtcSession(this, nodeUrl, forceTcp);
   }
 
   /** "No decoded video frame for 2 s while connected" → the session counts as failed. */
   #watchStall(session: WebRtcSession): void {
     this.#stall.watch(session, this.options.stallTimeoutMs ?? 2000, {
       current: () => session === this.#session,
-      slow: () => this.#warmer.warm(session.options.nodeUrl),
+      slow: () => this.warmer.warm(session.options.nodeUrl),
       stalled: () => this.dispatch({ type: 'stalled', surface: this.surfaceFacts() }, { session }),
     });
   }
@@ -389,45 +310,9 @@ export class LadderDriver implements TaskHost, HlsMoveHost {
     this.show('hls');
   }
 
-  /**
-   * An HLS session on `nodeUrl` with the session credential of the moment,
-   * feeding the shared ScoreFeed; only the current one's state and drain
-   * notices reach the ladder (a move's session is watched by its task).
-   */
+  /** An HLS session on `nodeUrl`, wired to the player (not started). */
   newHls(nodeUrl: string): HlsSession {
-    const hls = new HlsSession({
-      nodeUrl,
-      stream: this.options.stream,
-      token: this.options.token,
-      scoreFeed: this.#scores,
-      ...(this.options.hlsFactory ? { hlsFactory: this.options.hlsFactory } : {}),
-      ...(this.options.hlsLanguagesPollMs ? { languagesPollMs: this.options.hlsLanguagesPollMs } : {}),
-      // The viewer's language picks the HLS audio rendition too.
-      ...(this.options.language ? { language: this.options.language } : {}),
-    });
-    if (this.ladder.hlsReload && this.#hlsReloadFor !== undefined) this.#reloadedFor.set(hls, this.#hlsReloadFor);
-    hls.on('score', (score) => this.#emit('score', score));
-    hls.on('warning', (error) => this.#emit('warning', error));
-    hls.on('state', (change) => {
-      if (hls !== this.#hls || this.closed) return;
-      if (change.state === 'connected') this.dispatch({ type: 'hls-connected' });
-      else if (change.state === 'connecting') this.dispatch({ type: 'hls-connecting', reason: change.reason });
-      else {
-        const next = this.hlsStandby;
-        const moving = next && !next.closed ? { connected: next.state === 'connected' } : null;
-        this.dispatch({ type: 'hls-failed', reason: change.reason, moving });
-      }
-    });
-    hls.on('draining', (target) => {
-      if (hls === this.#hls && !this.closed) this.dispatch({ type: 'hls-drain', target }, { hls, nodeUrl: target });
-    });
-    hls.on('languages', (languages) => {
-      const key = languages.join();
-      if (hls !== this.#hls || this.closed || key === this.#reloadedFor.get(hls)) return;
-      this.#hlsReloadFor = key;
-      this.dispatch({ type: 'hls-languages' }, { hls, nodeUrl: hls.options.nodeUrl });
-    });
-    return hls;
+    return newHlsSession(this, nodeUrl);
   }
 
   /** Both HLS sessions take a renewed credential (the move's one too). */
@@ -465,7 +350,7 @@ export class LadderDriver implements TaskHost, HlsMoveHost {
     if (this.#hls && !this.surface.twoElements) return;
     const stream = this.#session?.mediaStream ?? null;
     this.surface.showStream(stream);
-    this.#emit('media', stream);
+    this.emit('media', stream);
   }
 
   /** Lets go of the page's video elements. */
@@ -477,6 +362,6 @@ export class LadderDriver implements TaskHost, HlsMoveHost {
     const shown = this.#shown;
     if (shown.state === state && shown.path === path && shown.reason === reason) return;
     this.#shown = { state, path, reason };
-    this.#emit('state', error ? { state, path, reason, error } : { state, path, reason });
+    this.emit('state', error ? { state, path, reason, error } : { state, path, reason });
   }
 }

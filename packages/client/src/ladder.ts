@@ -1,8 +1,8 @@
 import { backoffDelay } from '@matchmesh/protocol';
-import { isFatal, isNotLive, isSignalingLoss, isTransportFailure, type SessionFailure } from './failure.ts';
 import { hlsMoveRows, swapHlsEarly } from './ladderHlsMove.ts';
-import type { PlayerPath } from './PlayerTypes.ts';
-import type { SessionState } from './SessionLifecycle.ts';
+import { close, onFailure, place, promote, rewindOntoHls, scheduleUpgrade, tryUpgrade } from './ladderMoves.ts';
+import { type Handler, type Row, Step } from './ladderStep.ts';
+import type { LadderEvent, LadderEventType, LadderPolicy, LadderState, Rung, Transition } from './ladderTypes.ts';
 
 /*
  * The delivery ladder as a table: rung × event → next state + effects.
@@ -11,315 +11,24 @@ import type { SessionState } from './SessionLifecycle.ts';
  * session the player no longer holds (a stale standby, an old session) are
  * dropped by the driver before they get here: the table decides, the driver
  * matches objects.
+ *
+ * The vocabulary (rungs, state, events, effects) is in ladderTypes.ts, the
+ * transition builder in ladderStep.ts, the moves rows share in ladderMoves.ts.
  */
 
-/** Where the player is on the ladder. */
-export type Rung =
-  /** Not started. */
-  | 'idle'
-  /** Waiting for a placement to open a WebRTC session (first join, retry, failover). */
-  | 'placing'
-  /** A WebRTC session is the current one (connecting or playing; a drain move may be under way). */
-  | 'webrtc'
-  /** Nothing playing; a retry is scheduled. */
-  | 'waiting'
-  /** HLS plays (fallback or rewind); WebRTC is retried in the background unless rewound. */
-  | 'hls'
-  /** The current session was closed (the stream ending) and nothing replaced it. */
-  | 'ended'
-  /** Given up (a fatal error or maxAttempts). */
-  | 'failed'
-  /** Player.close(). */
-  | 'closed';
-
-export const RUNGS: readonly Rung[] = ['idle', 'placing', 'webrtc', 'waiting', 'hls', 'ended', 'failed', 'closed'];
-
-export type LadderState = {
-  rung: Rung;
-  /** What the player reports ('state' events are sent only when one of these changes). */
-  status: SessionState;
-  path: PlayerPath;
-  reason: string;
-  /** Consecutive failed attempts (the retry backoff's exponent). */
-  attempt: number;
-  /** Background WebRTC tries since HLS started (even: TCP, odd: UDP). */
-  upgradeAttempt: number;
-  /** The current session reached 'connected': its loss is a failover, not a retry. */
-  played: boolean;
-  /** A second session being prepared: a drain move, an upgrade from HLS, or an HLS drain move (or reload). */
-  standby: 'none' | 'move' | 'upgrade' | 'hls-move';
-  /** The 'hls-move' standby is a reload on the same relay (other commentary languages), not a move. */
-  hlsReload: boolean;
-  /** Seconds behind live the viewer rewound to (0: live). */
-  behindLive: number;
-  /** Why HLS plays (the reason of its 'state' events), and the failure or request behind it. */
-  hlsReason: string;
-  hlsWhy: string;
-  moves: number;
-  failovers: number;
-};
-
-export type LadderPolicy = {
-  retry: { initialDelayMs: number; maxDelayMs: number };
-  maxAttempts: number;
-  upgrade: { initialDelayMs: number; maxDelayMs: number };
-  hlsFallback: boolean;
-  /** The page asked for WebRTC over TCP only. */
-  forceTcp: boolean;
-};
-
-/** What the page gave the player to show video in, when a decision needs it. */
-export type Surface = { attached: boolean; hlsElement: boolean };
-
-export type LadderEvent =
-  | { type: 'start' }
-  /** A placement for the next WebRTC session arrived (placing). */
-  | { type: 'placed' }
-  | { type: 'session-connecting'; reason: string }
-  | { type: 'session-connected'; reason: string }
-  | { type: 'session-closed'; reason: string }
-  /** The current session failed; `standbyOpen`: a drain move's session is still alive. */
-  | {
-      type: 'session-failed';
-      failure: SessionFailure;
-      reason: string;
-      error?: Error;
-      /** The drain move's session, when one is under way and still alive. */
-      standby: { connected: boolean; reason: string } | null;
-      surface: Surface;
-    }
-  /** No new decoded frame on the playing session for the stall limit. */
-  | { type: 'stalled'; surface: Surface }
-  | { type: 'drain'; reason: string }
-  /** Placement for a drain move arrived; `sameNode`: nowhere else to go. */
-  | { type: 'move-placed'; sameNode: boolean; reason: string }
-  /** The move's session decoded a frame (or the wait timed out: better than staying). */
-  | { type: 'move-ready'; connected: boolean; sessionReason: string }
-  /** The move's session failed; `current`: it is still the player's standby. */
-  | { type: 'move-failed'; message: string; current: boolean }
-  | { type: 'hls-connecting'; reason: string }
-  | { type: 'hls-connected' }
-  /** The HLS session failed or closed; `moving`: an HLS drain move's session is alive (connected or not). */
-  | { type: 'hls-failed'; reason: string; moving?: { connected: boolean } | null }
-  /** The playing HLS session's relay drains; `target`: the relay it names (another of its region). */
-  | { type: 'hls-drain'; target: string }
-  /** Placement for an HLS drain move arrived; `sameNode`: nowhere else to go. */
-  | { type: 'hls-move-placed'; sameNode: boolean; target: string }
-  /** The HLS relay lists other commentary languages than the playing hls.js knows (it reads the playlist once). */
-  | { type: 'hls-languages' }
-  /** The HLS move's session presents frames in the spare element (or, without one, is ready to take the old one's). */
-  | { type: 'hls-move-ready'; connected: boolean }
-  | { type: 'retry-due' }
-  | { type: 'upgrade-due' }
-  | { type: 'upgrade-placed'; forceTcp: boolean }
-  /** The upgrade's session decoded a frame; `painted`: the hidden element showed it. */
-  | { type: 'upgrade-rendered'; forceTcp: boolean; painted: boolean }
-  /** The upgrade's session failed or was superseded; `current`: it is still the player's standby. */
-  | { type: 'upgrade-failed'; current: boolean }
-  | { type: 'rewind'; target: number; surface: Surface }
-  /** The HLS element seeked to `behind` seconds behind live. */
-  | { type: 'rewound'; target: number; behind: number }
-  | { type: 'go-live' }
-  | { type: 'close'; reason: string };
-
-export type LadderEventType = LadderEvent['type'];
-
-export type Effect =
-  | { do: 'report'; state: SessionState; path: PlayerPath; reason: string; error?: Error }
-  /** Ask the placer for a relay; `leaving`: the session being left (avoid it). Answer: 'placed'. */
-  | { do: 'place'; leaving: boolean }
-  /** Open a WebRTC session on the placement as the current one. */
-  | { do: 'open-session' }
-  /** Start it (its progress comes back as session events). */
-  | { do: 'start-session' }
-  /** Forget the current session (`sync`: show no stream). */
-  | { do: 'drop-session'; sync: boolean }
-  | { do: 'close-session'; reason: string }
-  | { do: 'watch-stall' }
-  | { do: 'stop-stall' }
-  /** Pick the session's relay only as a last resort for a while. */
-  | { do: 'avoid' }
-  | { do: 'schedule-retry'; delayMs: number }
-  | { do: 'cancel-retry' }
-  /** Placement for a drain move (avoid and settle on the draining node first). Answer: 'move-placed'. */
-  | { do: 'place-move' }
-  | { do: 'open-move' }
-  /** The standby becomes the current session; the old one closes (`why`). */
-  | { do: 'promote'; why: string; closeOld: boolean }
-  | { do: 'place-upgrade'; forceTcp: boolean }
-  | { do: 'open-upgrade'; forceTcp: boolean }
-  /** The upgrade's session becomes current; HLS closes. */
-  | { do: 'finish-upgrade' }
-  | { do: 'close-standby'; reason: string }
-  /** Create the HLS session and show its element. */
-  | { do: 'open-hls' }
-  | { do: 'start-hls' }
-  | { do: 'drop-hls' }
-  /** Placement for an HLS drain move (the draining relay avoided). Answer: 'hls-move-placed'. */
-  | { do: 'place-hls-move' }
-  /** A second HLS session on the placement, in the spare element. Answer: 'hls-move-ready' or 'move-failed'. */
-  | { do: 'open-hls-move' }
-  /** The HLS move's session becomes the current one and its element is shown; the old one closes (`why`). */
-  | { do: 'swap-hls'; why: string }
-  | { do: 'seek-live' }
-  | { do: 'schedule-upgrade'; delayMs: number }
-  | { do: 'cancel-upgrade' }
-  | { do: 'warn'; message: string }
-  /** Close everything (sessions, HLS, timers) and detach the video. */
-  | { do: 'close-all'; reason: string };
-
-export type Transition = { next: LadderState; effects: Effect[] };
-
-export function initialLadder(): LadderState {
-  return {
-    rung: 'idle',
-    status: 'connecting',
-    path: 'none',
-    reason: 'idle',
-    attempt: 0,
-    upgradeAttempt: 0,
-    played: false,
-    standby: 'none',
-    hlsReload: false,
-    behindLive: 0,
-    hlsReason: '',
-    hlsWhy: '',
-    moves: 0,
-    failovers: 0,
-  };
-}
-
-/** Builds one transition: state updates and effects, in order. */
-export class Step {
-  next: LadderState;
-  readonly effects: Effect[] = [];
-
-  constructor(
-    state: LadderState,
-    readonly policy: LadderPolicy,
-  ) {
-    this.next = { ...state };
-  }
-
-  set(patch: Partial<LadderState>): this {
-    this.next = { ...this.next, ...patch };
-    return this;
-  }
-
-  do(...effects: Effect[]): this {
-    this.effects.push(...effects);
-    return this;
-  }
-
-  /** A 'state' event (the Player sends it only when state, path or reason changes). */
-  report(state: SessionState, path: PlayerPath, reason: string, error?: Error): this {
-    this.next = { ...this.next, status: state, path, reason };
-    return this.do(error ? { do: 'report', state, path, reason, error } : { do: 'report', state, path, reason });
-  }
-
-  done(): Transition {
-    return { next: this.next, effects: this.effects };
-  }
-}
-
-type Handler<T extends LadderEventType> = (s: Step, event: Extract<LadderEvent, { type: T }>) => void;
-export type Row = { [T in LadderEventType]?: Handler<T> };
-
-// ---------------------------------------------------------------- the moves the rows share
-
-/** Look for a relay and open a WebRTC session there. */
-function place(s: Step, leaving: boolean): void {
-  const { attempt, path } = s.next;
-  s.set({ rung: 'placing' })
-    .report('connecting', path, attempt === 0 ? 'placing' : `placing (${attempt})`)
-    .do({ do: 'place', leaving });
-}
-
-/** Start HLS: a fallback (WebRTC is retried in the background) or a rewind. */
-function startHls(s: Step, why: string, fallback: boolean, surface: Surface): void {
-  if (!surface.hlsElement) {
-    s.set({ rung: 'failed' }).report('failed', 'none', `${why}; no video element for HLS`);
-    return;
-  }
-  const reason = fallback ? `fallback: ${why}` : why;
-  s.set({ rung: 'hls', hlsReason: reason, hlsWhy: why })
-    .do({ do: 'open-hls' })
-    .report('connecting', 'hls', reason)
-    .do({ do: 'start-hls' })
-    .set({ upgradeAttempt: 0 });
-  if (fallback) scheduleUpgrade(s);
-}
-
-function scheduleUpgrade(s: Step): void {
-  // A viewer watching a replay stays on it until they go live.
-  if (s.next.behindLive > 0) return;
-  s.do({ do: 'schedule-upgrade', delayMs: backoffDelay(s.policy.upgrade, s.next.upgradeAttempt) });
-}
-
-/** While on HLS: a WebRTC session in the background, TCP first, then UDP, alternating. */
-function tryUpgrade(s: Step): void {
-  if (s.next.standby !== 'none') return;
-  const forceTcp = s.next.upgradeAttempt % 2 === 0 || s.policy.forceTcp;
-  s.set({ upgradeAttempt: s.next.upgradeAttempt + 1 }).do({ do: 'place-upgrade', forceTcp });
-}
-
-/** The current session failed (it is already dropped): give up, fail over, fall back to HLS, or retry. */
-function onFailure(s: Step, failure: SessionFailure, reason: string, error: Error | undefined, surface: Surface): void {
-  const { policy } = s;
-  const played = s.next.played;
-  const attempt = s.next.attempt + 1;
-  s.set({ attempt });
-  if (isFatal(failure) || attempt >= policy.maxAttempts) {
-    s.set({ rung: 'failed' }).report('failed', 'none', reason, error);
-    return;
-  }
-  // A node that was playing and whose signaling went away (killed, restarted)
-  // is left for another relay of the region, at once: the viewer was watching.
-  if (played && isSignalingLoss(failure)) {
-    s.do({ do: 'avoid' })
-      .set({ failovers: s.next.failovers + 1 })
-      .report('connecting', 'none', `${reason}; failing over`, error);
-    place(s, true);
-    return;
-  }
-  // The node lost a stream the viewer was watching (its worker died and took
-  // the router along; a fan-out worker's crash ends only its viewers'
-  // outlet): the node serves it again from a live worker at once, so rejoin
-  // now, without blaming the node. Only the first failure since playing: a
-  // stream that is really over answers not_found, and that waits with backoff.
-  if (played && attempt === 1 && failure.kind === 'stream-ended') {
-    s.report('connecting', 'none', `${reason}; rejoining`, error);
-    place(s, false);
-    return;
-  }
-  // WebRTC cannot get through to this viewer: HLS now, WebRTC again later.
-  if (policy.hlsFallback && isTransportFailure(failure) && surface.attached) {
-    startHls(s, reason, true, surface);
-    return;
-  }
-  // A stream that is not live yet is not the node's fault: every node would say so.
-  if (!isNotLive(failure)) s.do({ do: 'avoid' });
-  const delay = backoffDelay(policy.retry, attempt - 1);
-  s.set({ rung: 'waiting' })
-    .report('connecting', 'none', `${reason}; retry in ${Math.round(delay / 100) / 10}s`, error)
-    .do({ do: 'schedule-retry', delayMs: delay });
-}
-
-function close(s: Step, event: { reason: string }): void {
-  s.set({ rung: 'closed', standby: 'none' })
-    .do({ do: 'close-all', reason: event.reason })
-    .report('closed', 'none', event.reason);
-}
-
-/** Rewind from a rung without HLS: the WebRTC side closes (nobody needs live while watching a replay). */
-function rewindOntoHls(s: Step, event: Extract<LadderEvent, { type: 'rewind' }>): void {
-  s.do({ do: 'cancel-upgrade' }, { do: 'cancel-retry' }, { do: 'stop-stall' });
-  s.do({ do: 'close-standby', reason: 'rewind' })
-    .set({ standby: 'none' })
-    .do({ do: 'drop-session', sync: false }, { do: 'close-session', reason: 'rewind' });
-  startHls(s, 'rewind', false, event.surface);
-  s.set({ behindLive: event.target });
-}
+export { type Row, Step } from './ladderStep.ts';
+export {
+  type Effect,
+  initialLadder,
+  type LadderEvent,
+  type LadderEventType,
+  type LadderPolicy,
+  type LadderState,
+  RUNGS,
+  type Rung,
+  type Surface,
+  type Transition,
+} from './ladderTypes.ts';
 
 // ---------------------------------------------------------------- rows shared by several rungs
 
@@ -362,17 +71,6 @@ const sessionRows: Row = {
     promote(s, 'moved', true, { connected: e.connected, reason: e.sessionReason });
   },
 };
-
-/** The standby session becomes the current one (make before break). */
-function promote(s: Step, why: string, closeOld: boolean, standby: { connected: boolean; reason: string }): void {
-  s.set({ standby: 'none', rung: 'webrtc', moves: s.next.moves + 1, played: standby.connected })
-    .do({ do: 'promote', why, closeOld })
-    .report(
-      standby.connected ? 'connected' : 'connecting',
-      'webrtc',
-      standby.connected ? `playing (${why})` : standby.reason,
-    );
-}
 
 /** In every open rung: closing, and a drain move's failure (reported wherever the player is by then). */
 const closeRow: Row = {

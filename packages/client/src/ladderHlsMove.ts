@@ -1,4 +1,4 @@
-import type { Row, Step } from './ladder.ts';
+import type { Row, Step } from './ladderStep.ts';
 
 /*
  * The HLS rung's drain move (and its reload on the same relay when the

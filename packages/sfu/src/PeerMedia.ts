@@ -13,29 +13,18 @@ import type {
 } from '@matchmesh/protocol';
 import type { types } from 'mediasoup';
 import { talkbackVoices } from './commentary/talkback.ts';
-import { estimateCarriesLayer, floorEstimateAtLowestLayer, probeForLayer } from './estimateFloor.ts';
-import { LayerGovernor } from './LayerGovernor.ts';
-import { fitLayers, hasLayers, invalidLayers, layersOf, PROGRAM_VIDEO_PRIORITY, type VideoLayers } from './layers.ts';
+import { hasLayers, type VideoLayers } from './layers.ts';
 import type { Seat } from './MediaService.ts';
+import { PeerMediaError } from './PeerMediaError.ts';
+import { PeerVideoLayers } from './PeerVideoLayers.ts';
 import type { StreamOutlet } from './StreamOutlet.ts';
 import { commentaryLanguage } from './StreamRouter.ts';
-import type { LayerInfo } from './stable/types.ts';
 
 /** Limits per peer so one socket cannot exhaust the worker. */
 const MAX_TRANSPORTS = 4;
 const MAX_PRODUCERS = 2;
 
-/** Why PeerMedia refused a request: the signaling layer turns the code into its typed error reply. */
-export type PeerMediaErrorCode = 'conflict' | 'not_found' | 'bad_request';
-
-export class PeerMediaError extends Error {
-  readonly code: PeerMediaErrorCode;
-  constructor(code: PeerMediaErrorCode, message: string) {
-    super(message);
-    this.name = 'PeerMediaError';
-    this.code = code;
-  }
-}
+export { PeerMediaError, type PeerMediaErrorCode } from './PeerMediaError.ts';
 
 interface PeerMediaEvents {
   /** A consumer of this peer closed while the peer is open (its producer went away). */
@@ -65,12 +54,8 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
   readonly consumers = new Map<string, types.Consumer>();
   readonly dataConsumers = new Map<string, types.DataConsumer>();
   readonly producers = new Map<string, types.Producer>();
-  /** The consumer of the program video when it has layers, and its producer. */
-  #video: { consumer: types.Consumer; producer: types.Producer } | undefined;
-  /** The viewer's layer choice (kept for the next program video consumer); undefined: the highest. */
-  #wantedLayers: types.ConsumerLayers | undefined;
-  /** Holds the program video below a layer its link just failed to carry (see LayerGovernor). */
-  #governor: LayerGovernor | undefined;
+  /** The program video's layers: the viewer's choice and what its consumer forwards. */
+  readonly #videoLayers: PeerVideoLayers;
   /**
    * The commentary language this peer hears (null: the venue sound only; undefined: the node's default,
    * or the first language on air when the default is not). Only that track's consumer runs.
@@ -87,6 +72,15 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
     this.outlet = seat.outlet;
     this.#language = opts.language;
     this.#defaultLanguage = opts.defaultLanguage ?? 'en';
+    const peer = this;
+    this.#videoLayers = new PeerVideoLayers({
+      outlet: this.outlet,
+      governor: seat.layerGovernor,
+      get closed() {
+        return peer.closed;
+      },
+      layersChanged: (layers) => this.emit('layerschange', layers),
+    });
   }
 
   /** The language heard now: the chosen one, else the default when on air, else the first on air; null: none. */
@@ -176,10 +170,10 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
         paused: true,
         appData: { source, lang: commentaryLanguage(producer) },
         // The best layer the viewer's bandwidth estimate allows, up to its choice (the highest unless it chose).
-        ...(layered ? { preferredLayers: fitLayers(producer, this.#wantedLayers) } : {}),
+        ...(layered ? { preferredLayers: this.#videoLayers.fit(producer) } : {}),
       });
       this.consumers.set(consumer.id, consumer);
-      if (layered) await this.#watchLayers(consumer, producer, transport);
+      if (layered) await this.#videoLayers.watch(consumer, producer, transport);
       consumer.observer.once('close', () => {
         this.consumers.delete(consumer.id);
         if (!this.#closed) this.emit('consumerclose', consumer.id);
@@ -325,27 +319,12 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
    * now), or undefined when the peer consumes no program video with layers.
    */
   get layers(): VideoLayers | undefined {
-    const v = this.#video;
-    return v && !v.consumer.closed ? layersOf(v.consumer, v.producer, this.#layerInfo()) : undefined;
+    return this.#videoLayers.layers;
   }
 
-  /**
-   * Prefer a spatial (and temporal) layer of the program video: the consumer
-   * forwards it when the viewer's bandwidth estimate allows, else the best
-   * one below. The highest layer is "auto". The choice is kept for the
-   * program's next video consumer (a new program after a long outage).
-   */
+  /** Prefer a layer of the program video (see PeerVideoLayers.setPreferredLayers). */
   async setPreferredLayers(spatialLayer: number, temporalLayer?: number): Promise<VideoLayers> {
-    const v = this.#video;
-    if (!v || v.consumer.closed) throw new PeerMediaError('not_found', 'no program video with layers is consumed');
-    const invalid = invalidLayers(v.producer, spatialLayer, temporalLayer);
-    if (invalid) throw new PeerMediaError('bad_request', invalid);
-    this.#wantedLayers = temporalLayer === undefined ? { spatialLayer } : { spatialLayer, temporalLayer };
-    this.#governor?.reset();
-    await v.consumer.setPreferredLayers(fitLayers(v.producer, this.#wantedLayers));
-    const layers = layersOf(v.consumer, v.producer, this.#layerInfo());
-    this.emit('layerschange', layers);
-    return layers;
+    return this.#videoLayers.setPreferredLayers(spatialLayer, temporalLayer);
   }
 
   async restartIce(transportId: string): Promise<IceParameters> {
@@ -358,43 +337,6 @@ export class PeerMedia extends EventEmitter<PeerMediaEvents> {
     for (const t of this.transports.values()) t.close();
     this.#seat.release();
     this.emit('close');
-  }
-
-  /** The program's description of its layers (this node's stable video track). */
-  #layerInfo(): LayerInfo[] {
-    return this.outlet.source.program.track('video')?.layers.map((l) => l.info) ?? [];
-  }
-
-  async #watchLayers(
-    consumer: types.Consumer,
-    producer: types.Producer,
-    transport: types.WebRtcTransport,
-  ): Promise<void> {
-    this.#video = { consumer, producer };
-    this.#governor?.close();
-    this.#governor = new LayerGovernor(
-      consumer,
-      () => fitLayers(producer, this.#wantedLayers),
-      this.#seat.layerGovernor,
-      {
-        carries: (spatialLayer) => estimateCarriesLayer(transport, producer, spatialLayer),
-        probe: (spatialLayer) => probeForLayer(transport, producer, spatialLayer),
-      },
-    );
-    let floor = await floorEstimateAtLowestLayer(transport, producer, 0);
-    consumer.on('layerschange', () => {
-      // The lowest layer's rate is known once it flowed; a change of layer is a cheap moment to look again.
-      void floorEstimateAtLowestLayer(transport, producer, floor).then((f) => {
-        floor = f;
-      });
-      if (!this.#closed && this.#video?.consumer === consumer)
-        this.emit('layerschange', layersOf(consumer, producer, this.#layerInfo()));
-    });
-    consumer.observer.once('close', () => {
-      if (this.#video?.consumer === consumer) this.#video = undefined;
-    });
-    // Ahead of any other simulcast consumer of the transport when bandwidth is shared.
-    await consumer.setPriority(PROGRAM_VIDEO_PRIORITY);
   }
 
   /** Whether this consumer should run: anything but another language's commentary. */
