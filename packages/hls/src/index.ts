@@ -36,7 +36,7 @@ export {
   type TrackRun,
 } from './fmp4.ts';
 export { type HlsConfig, HlsService, type HlsServiceOptions } from './HlsService.ts';
-export { type HlsSource, HlsStream, type HlsStreamOptions, Rendition } from './HlsStream.ts';
+export { type HlsSource, HlsStream, type HlsStreamOptions } from './HlsStream.ts';
 export {
   AUDIO_GROUP_ID,
   type AudioRenditionInfo,
@@ -46,6 +46,7 @@ export {
   renderMultivariant,
   type VariantInfo,
 } from './playlist.ts';
+export { Rendition } from './Rendition.ts';
 export { isH264KeyFrameStart, type RelayTarget, RtpRelay, rtpPayloadOffset } from './RtpRelay.ts';
 export { ScoreLog } from './ScoreLog.ts';
 export {
