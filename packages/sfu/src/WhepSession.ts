@@ -8,6 +8,7 @@ import { LayerGovernor } from './LayerGovernor.ts';
 import { fitLayers, hasLayers, invalidLayers, layersOf, PROGRAM_VIDEO_PRIORITY, type VideoLayers } from './layers.ts';
 import type { Seat } from './MediaService.ts';
 import type { StreamOutlet } from './StreamOutlet.ts';
+import { type DelayLease, DelayLines } from './delay/DelayLines.ts';
 import { commentaryLanguage, type StreamRouter } from './StreamRouter.ts';
 import type { AnsweredSection } from './sdp/answer.ts';
 import { buildAnswer } from './sdp/answer.ts';
@@ -51,6 +52,8 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
   #wantedLayers: { spatialLayer: number; temporalLayer?: number } | undefined;
   /** Holds the video below a layer the player's link just failed to carry (as for signaling viewers). */
   #governor: LayerGovernor | undefined;
+  /** A `?lang=` session's hold on its language's delayed program (DelayLines), released on close. */
+  #delay: DelayLease | undefined;
   #closed = false;
 
   private constructor(
@@ -95,6 +98,18 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
     if (wanted.length === 0) {
       throw new MediaError('unsupported_media', "WHEP offer can receive none of the stream's codecs");
     }
+    // Hearing a language: the picture and venue sound come from that language's delay line (held D_L
+    // here), so the undelayed commentary meets the frame it talks about; planned on the stable program,
+    // whose codecs the delayed producers carry.
+    const tracks = stream.commentaryProducers();
+    const hearsLanguage = lang !== null && wanted.some((p) => tracks.includes(p.producer));
+    const delay = hearsLanguage ? await DelayLines.of(stream).acquire(lang) : undefined;
+    if (delay) {
+      for (const plan of wanted) {
+        const held = delay.program.producers().find((p) => p.kind === plan.producer.kind);
+        if (!tracks.includes(plan.producer) && held) plan.pick = (outlet) => outlet.copyOf(held);
+      }
+    }
 
     // Audio first: mediasoup allocates the video RTX payload type from the
     // free dynamic range, which must not take a type the player uses later.
@@ -103,7 +118,13 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
       .map((p) => p.codec)
       // One router codec per codec: the commentary's Opus is the program audio's.
       .filter((c, i, all) => all.findIndex((o) => JSON.stringify(o) === JSON.stringify(c)) === i);
-    const place = await seat(mediaCodecs);
+    let place: Seat;
+    try {
+      place = await seat(mediaCodecs);
+    } catch (err) {
+      delay?.release();
+      throw err;
+    }
     const { outlet } = place;
     let transport: types.WebRtcTransport | undefined;
     try {
@@ -133,7 +154,7 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
           continue;
         }
         // The outlet's copy of the producer (the program's of this kind, or the language's track).
-        const producer = plan.pick(outlet);
+        const producer = await plan.pick(outlet);
         if (!producer) throw new MediaError('closed', `the stream's ${plan.producer.kind} went away`);
         const layered = hasLayers(producer);
         // A simulcast program: a simulcast consumer, which sends the best layer the player's
@@ -164,6 +185,7 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
       await connected;
       const answer = buildAnswer(offer, transport, answers);
       const session = new WhepSession(stream.stream, place, transport, consumers, answer);
+      session.#delay = delay;
       if (video) session.#watchLayers(video.consumer, video.producer, transport);
       transport.observer.once('close', () => session.close('transport closed'));
       outlet.once('close', session.#onOutletClosed);
@@ -172,6 +194,7 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
     } catch (err) {
       transport?.close();
       place.release();
+      delay?.release();
       throw offerRejection(err);
     }
   }
@@ -231,6 +254,7 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
     this.#governor?.close();
     this.transport.close();
     this.#seat.release();
+    this.#delay?.release();
     this.emit('close', reason);
   }
 }
@@ -238,7 +262,7 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
 interface SectionPlan {
   producer: types.Producer;
   /** The same producer on the outlet the player is seated on (its copy there has another id). */
-  pick: (outlet: StreamOutlet) => types.Producer | undefined;
+  pick: (outlet: StreamOutlet) => types.Producer | undefined | Promise<types.Producer | undefined>;
   codec: types.RouterRtpCodecCapability;
   caps: types.RtpCapabilities;
 }

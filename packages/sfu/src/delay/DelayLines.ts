@@ -1,0 +1,117 @@
+import type { StreamRouter } from '../StreamRouter.ts';
+import { DelayedProgram } from './DelayedProgram.ts';
+
+interface Entry {
+  pending: Promise<DelayedProgram>;
+  users: number;
+}
+
+/** A user's hold on a language's delayed program; `release()` once (the last release closes the line). */
+export interface DelayLease {
+  program: DelayedProgram;
+  release: () => void;
+}
+
+const byStream = new WeakMap<StreamRouter, DelayLines>();
+
+/**
+ * The delayed programs of one stream on this node: ONE per language with at least one WHEP session on it,
+ * shared by all of them (created on the first, closed with the last, or when the language leaves the air).
+ * Each line's hold is the language's D_L as this node knows it (`commentaryDelays()`: the booth's on the
+ * ingest, the upstream pipe's on a relay), 0 while none was reported, and follows `commentarydelays`.
+ */
+export class DelayLines {
+  readonly #stream: StreamRouter;
+  readonly #lines = new Map<string, Entry>();
+
+  private constructor(stream: StreamRouter) {
+    this.#stream = stream;
+    stream.on('commentarydelays', (delays) => {
+      for (const [lang, entry] of this.#lines) {
+        void entry.pending.then((p) => p.setHold(delays[lang] ?? 0)).catch(() => {});
+      }
+    });
+    // A language leaving the air ends its line (its players' commentary consumers closed with the track).
+    stream.on('programchanged', () => {
+      const onAir = new Set(stream.languages());
+      for (const [lang, entry] of this.#lines) if (!onAir.has(lang)) this.#drop(lang, entry);
+    });
+    stream.once('close', () => {
+      for (const [lang, entry] of this.#lines) this.#drop(lang, entry);
+    });
+  }
+
+  static of(stream: StreamRouter): DelayLines {
+    let lines = byStream.get(stream);
+    if (!lines) {
+      lines = new DelayLines(stream);
+      byStream.set(stream, lines);
+    }
+    return lines;
+  }
+
+  /** The languages with a line now (tests, ops). */
+  languages(): string[] {
+    return [...this.#lines.keys()];
+  }
+
+  /** The line of `lang`, built on its first user. */
+  async acquire(lang: string): Promise<DelayLease> {
+    let entry = this.#lines.get(lang);
+    if (!entry) {
+      const stream = this.#stream;
+      const pending = DelayedProgram.create(
+        stream.router,
+        stream.programProducers(),
+        lang,
+        stream.commentaryDelays()[lang] ?? 0,
+        { stream: stream.stream },
+      );
+      const created: Entry = { pending, users: 0 };
+      entry = created;
+      this.#lines.set(lang, created);
+      pending.then(
+        (program) => {
+          // Closed by itself (the program went away): the next user builds a new one.
+          program.once('close', () => {
+            if (this.#lines.get(lang) === created) this.#lines.delete(lang);
+          });
+          // The delays may have moved while it was being built.
+          program.setHold(stream.commentaryDelays()[lang] ?? 0);
+        },
+        () => {
+          if (this.#lines.get(lang) === created) this.#lines.delete(lang);
+        },
+      );
+    }
+    const held = entry;
+    held.users++;
+    let program: DelayedProgram;
+    try {
+      program = await held.pending;
+    } catch (err) {
+      held.users--;
+      throw err;
+    }
+    if (program.closed) {
+      held.users--;
+      if (this.#lines.get(lang) === held) this.#lines.delete(lang);
+      return this.acquire(lang);
+    }
+    let released = false;
+    return {
+      program,
+      release: () => {
+        if (released) return;
+        released = true;
+        held.users--;
+        if (held.users === 0) this.#drop(lang, held);
+      },
+    };
+  }
+
+  #drop(lang: string, entry: Entry): void {
+    if (this.#lines.get(lang) === entry) this.#lines.delete(lang);
+    void entry.pending.then((p) => p.close()).catch(() => {});
+  }
+}
