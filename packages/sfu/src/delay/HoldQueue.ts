@@ -33,7 +33,7 @@ export interface HoldOptions {
   maxItems: number;
 }
 
-export const DEFAULT_HOLD_OPTIONS: HoldOptions = { slewMsPerSecond: 50, maxHoldMs: 5_000, maxItems: 20_000 };
+export const DEFAULT_HOLD_OPTIONS: HoldOptions = { slewMsPerSecond: 200, maxHoldMs: 5_000, maxItems: 20_000 };
 
 /** An item releases within this of its due time (the timer's own granularity). */
 const DUE_SLACK_MS = 0.5;
