@@ -148,6 +148,14 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
       const answers: AnsweredSection[] = [];
       const cname = randomUUID().slice(0, 8);
       const msid = randomUUID();
+      // Hearing a language, the player's lip sync is the commentary's: libwebrtc syncs a video with ONE
+      // audio of its media stream, so the venue sound gets a stream of its own and the commentary the
+      // video's. Every section states its instants on one clock (mediasoup's Sender Reports: when each
+      // packet left its consumer here, the program after the hold), so the player shows the frame when
+      // the voice about it plays, whatever each track's own jitter buffer. Players that sync by CNAME
+      // (GStreamer's rtpbin) keep all three on it.
+      const venueMsid = delay ? randomUUID() : msid;
+      const firstAudio = offer.media.findIndex((m) => m.kind === 'audio');
       for (const [i, plan] of plans.entries()) {
         if (!plan) {
           answers.push({ kind: 'rejected' });
@@ -179,7 +187,11 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
           kind: 'rtp',
           direction: 'sendonly',
           rtpParameters: consumer.rtpParameters,
-          send: { ssrc: encoding!.ssrc!, cname, msid },
+          send: {
+            ssrc: encoding!.ssrc!,
+            cname,
+            msid: producer.kind === 'audio' && i === firstAudio ? venueMsid : msid,
+          },
         });
       }
       await connected;

@@ -5,10 +5,12 @@
  *
  * When the wanted hold moves, the hold applied to arriving items follows it smoothly, at most
  * `slewMsPerSecond` per second of wall time (a time stretch, not a jump): a jump up would freeze the
- * player for the step, a jump down would hand it a burst of the step's worth of packets at once. At 50 ms
- * per second (5 %) the player's jitter buffers follow without a stall (NetEq stretches or compresses audio
- * by that much inaudibly; video frames arrive 5 % apart more or less). Release order is arrival order:
- * a hold shrinking at 5 % of elapsed time cannot put an item before an earlier one, and the release time
+ * player for the step, a jump down would hand it a burst of the step's worth of packets at once. At
+ * 200 ms per second (20 %) a usual move (D is republished when it moves ≥ 15 ms) is followed within a
+ * tenth of a second and a commentator's big one (hundreds of ms) within one or two seconds, while the
+ * player's jitter buffers stretch or compress through it (NetEq's time stretching; video frames come a
+ * fifth further apart or closer while it lasts). Release order is arrival order: a hold shrinking slower
+ * than time passes cannot put an item before an earlier one, and the release time
  * is clamped to the previous item's anyway.
  */
 
