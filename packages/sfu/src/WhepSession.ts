@@ -103,7 +103,7 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
     // whose codecs the delayed producers carry.
     const tracks = stream.commentaryProducers();
     const hearsLanguage = lang !== null && wanted.some((p) => tracks.includes(p.producer));
-    const delay = hearsLanguage ? await DelayLines.of(stream).acquire(lang) : undefined;
+    const delay = hearsLanguage ? await DelayLines.of(stream).acquire(lang).catch(offerFailed) : undefined;
     if (delay) {
       for (const plan of wanted) {
         const held = delay.program.producers().find((p) => p.kind === plan.producer.kind);
@@ -269,6 +269,11 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
     this.#delay?.release();
     this.emit('close', reason);
   }
+}
+
+/** A failure to build what the offer needs, as the edge reports it (a typed MediaError). */
+function offerFailed(err: unknown): never {
+  throw offerRejection(err);
 }
 
 interface SectionPlan {
