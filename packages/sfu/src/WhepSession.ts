@@ -82,6 +82,8 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
     offerSdp: string,
     seat: (mediaCodecs: types.RouterRtpCodecCapability[]) => Promise<Seat>,
     lang: string | null = null,
+    /** The player named the language (`?lang=`): its picture comes from that language's delay line. */
+    aligned = lang !== null,
   ): Promise<WhepSession> {
     const offer = parseOffer(offerSdp);
     if (!stream.live) throw new MediaError('stream_not_live', `stream "${stream.stream}" is not being published`);
@@ -102,7 +104,7 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
     // here), so the undelayed commentary meets the frame it talks about; planned on the stable program,
     // whose codecs the delayed producers carry.
     const tracks = stream.commentaryProducers();
-    const hearsLanguage = lang !== null && wanted.some((p) => tracks.includes(p.producer));
+    const hearsLanguage = aligned && lang !== null && wanted.some((p) => tracks.includes(p.producer));
     const delay = hearsLanguage ? await DelayLines.of(stream).acquire(lang).catch(offerFailed) : undefined;
     if (delay) {
       for (const plan of wanted) {
