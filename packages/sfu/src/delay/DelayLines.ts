@@ -15,6 +15,21 @@ export interface DelayLease {
 const byStream = new WeakMap<StreamRouter, DelayLines>();
 
 /**
+ * Added to D_L while D_L > 0: a player plays its commentary through its own jitter buffer, which a WebRTC
+ * viewer measures and adds to its program's target, and a WHEP player cannot report. Calibrated like the
+ * booth's VOICE_PATH_MS, by the e2e (commentary-alignment, WHEP half): Chromium's WHEP player ran its
+ * picture +56 / +72 / +89.5 ms (medians) ahead of the WebRTC viewer's on the same clicks without it, with
+ * the commentary's jitter buffer at 73–99 ms and the video's at 14–31 (its lip sync does not hold the video
+ * to the commentary's buffer).
+ */
+export const PLAYER_COMMENTARY_BUFFER_MS = 70;
+
+/** The hold for a language whose commentary is `delayMs` late: nothing while none was reported. */
+export function holdFor(delayMs: number | undefined): number {
+  return delayMs && delayMs > 0 ? delayMs + PLAYER_COMMENTARY_BUFFER_MS : 0;
+}
+
+/**
  * The delayed programs of one stream on this node: ONE per language with at least one WHEP session on it,
  * shared by all of them (created on the first, closed with the last, or when the language leaves the air).
  * Each line's hold is the language's D_L as this node knows it (`commentaryDelays()`: the booth's on the
@@ -28,7 +43,7 @@ export class DelayLines {
     this.#stream = stream;
     stream.on('commentarydelays', (delays) => {
       for (const [lang, entry] of this.#lines) {
-        void entry.pending.then((p) => p.setHold(delays[lang] ?? 0)).catch(() => {});
+        void entry.pending.then((p) => p.setHold(holdFor(delays[lang]))).catch(() => {});
       }
     });
     // A language leaving the air ends its line (its players' commentary consumers closed with the track).
@@ -64,7 +79,7 @@ export class DelayLines {
         stream.router,
         stream.programProducers(),
         lang,
-        stream.commentaryDelays()[lang] ?? 0,
+        holdFor(stream.commentaryDelays()[lang]),
         { stream: stream.stream },
       );
       const created: Entry = { pending, users: 0 };
@@ -77,7 +92,7 @@ export class DelayLines {
             if (this.#lines.get(lang) === created) this.#lines.delete(lang);
           });
           // The delays may have moved while it was being built.
-          program.setHold(stream.commentaryDelays()[lang] ?? 0);
+          program.setHold(holdFor(stream.commentaryDelays()[lang]));
         },
         () => {
           if (this.#lines.get(lang) === created) this.#lines.delete(lang);
