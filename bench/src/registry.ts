@@ -41,6 +41,7 @@ const NAMES = [
   'booth',
   'booth-browser',
   'g2g-1080',
+  'whep-delay',
 ] as const;
 export type ScenarioName = (typeof NAMES)[number];
 
@@ -57,6 +58,8 @@ export async function loadScenario(name: string): Promise<Scenario> {
       return (await import('./scenarios/workers.ts')).workers;
     case 'booth':
       return (await import('./scenarios/booth.ts')).booth;
+    case 'whep-delay':
+      return (await import('./scenarios/whep-delay.ts')).whepDelay;
     case 'booth-browser':
       return (await import('./scenarios/booth-browser.ts')).boothBrowser;
     case 'g2g-1080':

@@ -15,6 +15,7 @@ import { openHlsPage, waitForHlsFrames } from '../src/hls-page.ts';
 import { type LiveMatch, startLiveMatch } from '../src/match.ts';
 import { commentatorToken, token } from '../src/node.ts';
 import { TestSignaling } from '../src/signaling.ts';
+import { whepLanguagePlayerInPage } from '../src/webrtc-page.ts';
 
 /** The issue's bound: a reaction heard within this of the frame it reacts to (the median of CLICKS clicks). */
 const ALIGNED_MS = 80;
@@ -74,6 +75,13 @@ describe('commentary aligned with the picture', () => {
   const stream = 'align';
   let match: LiveMatch;
   let booth: Page;
+  /**
+   * A WHEP player of en (`?lang=en`: its picture from the node's en delay line), playing while the WebRTC
+   * viewer's clicks are timed, so its load is in the same-run D and the same clicks time both.
+   */
+  let whep: Page;
+  /** The WebRTC half's clicks that it timed in a steady state. */
+  const steadyClicks: { frame: number; at: number }[] = [];
 
   beforeAll(async () => {
     match = await startLiveMatch(stream);
@@ -103,6 +111,15 @@ describe('commentary aligned with the picture', () => {
     await expect
       .poll(() => viewerStats(viewer), { timeout: 20_000, interval: 250 })
       .toSatisfy((s) => (s.commentaryDelayMs ?? 0) > 0 && (s.programPlayoutMs ?? 0) >= (s.commentaryDelayMs ?? 0));
+    // en is on air: the WHEP player's session can carry it (timed by the next test on these clicks).
+    whep = await browser.newPage();
+    await whep.goto(`${node.url}/healthz`);
+    await whepLanguagePlayerInPage(whep, `${node.url}/whep/${stream}?lang=en`, await token('viewer', stream), 'en');
+    await whep.waitForFunction(() => (document.querySelector('video')?.readyState ?? 0) >= 2, undefined, {
+      timeout: 15_000,
+    });
+    await installFrameReader(whep);
+    await installClickEar(whep, 'en');
     // The booth's first seconds on air: its view delay, the mixer's and the viewer's buffers settle, and the
     // program's target follows them each second. Clicks are timed once the target held (±15 ms) for 2 s.
     const targets: number[] = [];
@@ -174,6 +191,7 @@ describe('commentary aligned with the picture', () => {
       }
       const [at, frame] = shown;
       deltas.push(Math.round(heard - (at - ((frame - clicked.frame) * 1000) / PATTERN_FPS)));
+      steadyClicks.push(clicked);
       voicePaths.push(Math.round(heard - clicked.at));
     }
     const stats = await viewerStats(viewer);
@@ -189,6 +207,69 @@ describe('commentary aligned with the picture', () => {
     expect(unheard).toBeLessThanOrEqual(2);
     expect(deltas.length).toBeGreaterThanOrEqual(CLICKS - 3);
     expect(Math.abs(median(deltas))).toBeLessThanOrEqual(ALIGNED_MS);
+  });
+
+  it('puts a reaction on the frame it reacts to for a WHEP player of the language (?lang=en)', async () => {
+    try {
+      // The WHEP player presented the last click's frame (it plays D later than a venue-only picture).
+      await whep.waitForFunction(
+        (frame) => (window.__mmSeen ?? []).some(([, f]) => f >= frame + 10),
+        steadyClicks.at(-1)!.frame,
+        { timeout: 10_000, polling: 200 },
+      );
+      const [whepSeen, whepHeard, rtcSeen, rtcHeard] = [
+        await seenFrames(whep),
+        await whep.evaluate(() => window.__mmHeard!.slice()),
+        await seenFrames(match.viewer),
+        await match.viewer.evaluate(() => window.__mmHeard!.slice()),
+      ];
+      const whepDeltas: number[] = [];
+      const rtcDeltas: number[] = [];
+      /** The WHEP player against the WebRTC viewer on the same click (the same-run reference). */
+      const versus: number[] = [];
+      const missed: string[] = [];
+      for (const click of steadyClicks) {
+        const w = timeClick(whepSeen, whepHeard, click);
+        const r = timeClick(rtcSeen, rtcHeard, click);
+        if (typeof w !== 'number') missed.push(w);
+        else whepDeltas.push(w);
+        if (typeof r === 'number') rtcDeltas.push(r);
+        if (typeof w === 'number' && typeof r === 'number') versus.push(w - r);
+      }
+      // The player's own buffers (mean jitter-buffer delay per track): the node compensates D, the player's lip
+      // sync (the video with the commentary, the venue sound apart) the rest.
+      const buffers = await whep.evaluate(async () => {
+        const { pc } = (window as unknown as { __whep: { pc: RTCPeerConnection } }).__whep;
+        const mids = new Map<string, string>([
+          ['0', 'video'],
+          ['1', 'venue'],
+          ['2', 'commentary'],
+        ]);
+        const out: string[] = [];
+        (await pc.getStats()).forEach((s) => {
+          if (s.type === 'inbound-rtp' && s.jitterBufferEmittedCount > 0) {
+            const ms = (1000 * s.jitterBufferDelay) / s.jitterBufferEmittedCount;
+            out.push(`${mids.get(s.mid) ?? s.mid} ${ms.toFixed(0)} ms`);
+          }
+        });
+        return out.join(', ');
+      });
+      const { commentaryDelayMs } = await viewerStats(match.viewer);
+      console.log(
+        `commentary alignment (WHEP ?lang=en, the node's delay line): click heard − frame presented: ` +
+          `${whepDeltas.join(', ')} ms (median ${median(whepDeltas)}; missed: ${missed.join(', ') || 'none'}); ` +
+          `the WebRTC viewer on the same clicks: ${rtcDeltas.join(', ')} ms (median ${median(rtcDeltas)}); ` +
+          `WHEP − WebRTC per click: ${versus.join(', ')} ms (median ${median(versus)}); the WHEP player ` +
+          `${(await latency(whep)).toFixed(0)} ms behind the origin's clock (D ${commentaryDelayMs} ms); ` +
+          `its jitter buffers: ${buffers}`,
+      );
+      expect(missed.length).toBeLessThanOrEqual(2);
+      expect(versus.length).toBeGreaterThanOrEqual(CLICKS - 3);
+      // Unaligned (no delay line), the WHEP player would hear each click ≈ D (≥ 180 ms) after the WebRTC viewer.
+      expect(Math.abs(median(versus))).toBeLessThanOrEqual(ALIGNED_MS);
+    } finally {
+      await whep?.close();
+    }
   });
 
   it('puts a reaction on the frame it reacts to for an hls.js viewer of the language', async () => {

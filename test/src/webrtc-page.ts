@@ -199,3 +199,49 @@ export async function whepFrameSize(
     return { videoHeight: video.videoHeight, statsHeight, framesDecoded };
   });
 }
+
+/**
+ * A WHEP player of a commentary language, as a person would build one: a bare RTCPeerConnection offering
+ * video, the venue audio and a second audio section (`?lang=` in `whepUrl` picks what it carries). The
+ * picture and the venue sound play in one muted <video data-testid="video"> (one lip-synced stream, as
+ * the watch page plays it), and the page answers `window.__mm.commentaryTracks()` with the commentary
+ * track under `lang`, so the click-sync helpers (installFrameReader, installClickEar) time it like a
+ * watch page. Resolves once the session is set up.
+ */
+export async function whepLanguagePlayerInPage(
+  page: Page,
+  whepUrl: string,
+  token: string,
+  lang: string,
+): Promise<void> {
+  await page.evaluate(
+    async ({ whepUrl, token, lang }) => {
+      const pc = new RTCPeerConnection();
+      const video = pc.addTransceiver('video', { direction: 'recvonly' });
+      const venue = pc.addTransceiver('audio', { direction: 'recvonly' });
+      const commentary = pc.addTransceiver('audio', { direction: 'recvonly' });
+      const element = document.createElement('video');
+      element.setAttribute('data-testid', 'video');
+      element.muted = true;
+      element.autoplay = true;
+      element.playsInline = true;
+      element.srcObject = new MediaStream([video.receiver.track, venue.receiver.track]);
+      document.body.append(element);
+      (window as unknown as { __mm: unknown }).__mm = {
+        commentaryTracks: () => [{ lang, track: commentary.receiver.track }],
+      };
+      await pc.setLocalDescription(await pc.createOffer());
+      const res = await fetch(whepUrl, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/sdp', Authorization: `Bearer ${token}` },
+        body: pc.localDescription!.sdp,
+      });
+      const body = await res.text();
+      if (res.status !== 201) throw new Error(`WHEP ${res.status}: ${body}`);
+      await pc.setRemoteDescription({ type: 'answer', sdp: body });
+      (window as unknown as { __whep: unknown }).__whep = { pc, video: element };
+      await element.play();
+    },
+    { whepUrl, token, lang },
+  );
+}

@@ -123,6 +123,10 @@ export class FanoutRouter extends EventEmitter<StreamOutletEvents> implements St
     return this.#here(this.source.commentaryProducers());
   }
 
+  copyOf(producer: types.Producer): Promise<types.Producer | undefined> {
+    return this.#pipe(producer);
+  }
+
   createWebRtcTransport(request: TransportRequest): Promise<types.WebRtcTransport> {
     return createViewerTransport(this.router, this.pooled.webRtcServer, this.stream, request);
   }

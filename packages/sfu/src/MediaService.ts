@@ -246,6 +246,8 @@ export class MediaService extends EventEmitter<MediaServiceEvents> {
       offerSdp,
       (codecs) => this.seat(stream, { mediaCodecs: codecs }),
       lang,
+      // Only a language the player named is aligned (its delay line); the default one plays as it comes.
+      opts.lang !== undefined,
     );
     this.whep.set(session.id, session);
     session.once('close', () => this.whep.delete(session.id));

@@ -32,6 +32,11 @@ export interface StreamOutlet {
   scoresSince(seq: number): ScoreUpdate[];
   programProducers(): types.Producer[];
   commentaryProducers(): types.Producer[];
+  /**
+   * Another producer of the source router (a WHEP language's delayed program) as it is here: itself on the
+   * source, piped once on a fan-out router; undefined when it closed meanwhile.
+   */
+  copyOf(producer: types.Producer): Promise<types.Producer | undefined>;
   createWebRtcTransport(request: TransportRequest): Promise<types.WebRtcTransport>;
   /** One more user (a viewer's seat); the returned function gives it back. An outlet nobody uses may close. */
   acquire(): () => void;

@@ -235,6 +235,10 @@ export class StreamRouter extends EventEmitter<StreamRouterEvents> implements St
     return [...this.#commentary];
   }
 
+  copyOf(producer: types.Producer): Promise<types.Producer | undefined> {
+    return Promise.resolve(producer.closed ? undefined : producer);
+  }
+
   /** The languages on air here, in the order they went on air. */
   languages(): string[] {
     return [...new Set([...this.#commentary].flatMap((p) => commentaryLanguage(p) ?? []))];

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { types } from 'mediasoup';
 import * as ortc from 'mediasoup/ortc';
+import { type DelayLease, DelayLines } from './delay/DelayLines.ts';
 import { MediaError, offerRejection } from './errors.ts';
 import { floorEstimateAtLowestLayer } from './estimateFloor.ts';
 import { LayerGovernor } from './LayerGovernor.ts';
@@ -51,6 +52,8 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
   #wantedLayers: { spatialLayer: number; temporalLayer?: number } | undefined;
   /** Holds the video below a layer the player's link just failed to carry (as for signaling viewers). */
   #governor: LayerGovernor | undefined;
+  /** A `?lang=` session's hold on its language's delayed program (DelayLines), released on close. */
+  #delay: DelayLease | undefined;
   #closed = false;
 
   private constructor(
@@ -79,6 +82,8 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
     offerSdp: string,
     seat: (mediaCodecs: types.RouterRtpCodecCapability[]) => Promise<Seat>,
     lang: string | null = null,
+    /** The player named the language (`?lang=`): its picture comes from that language's delay line. */
+    aligned = lang !== null,
   ): Promise<WhepSession> {
     const offer = parseOffer(offerSdp);
     if (!stream.live) throw new MediaError('stream_not_live', `stream "${stream.stream}" is not being published`);
@@ -95,6 +100,18 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
     if (wanted.length === 0) {
       throw new MediaError('unsupported_media', "WHEP offer can receive none of the stream's codecs");
     }
+    // Hearing a language: the picture and venue sound come from that language's delay line (held D_L
+    // here), so the undelayed commentary meets the frame it talks about; planned on the stable program,
+    // whose codecs the delayed producers carry.
+    const tracks = stream.commentaryProducers();
+    const hearsLanguage = aligned && lang !== null && wanted.some((p) => tracks.includes(p.producer));
+    const delay = hearsLanguage ? await DelayLines.of(stream).acquire(lang).catch(offerFailed) : undefined;
+    if (delay) {
+      for (const plan of wanted) {
+        const held = delay.program.producers().find((p) => p.kind === plan.producer.kind);
+        if (!tracks.includes(plan.producer) && held) plan.pick = (outlet) => outlet.copyOf(held);
+      }
+    }
 
     // Audio first: mediasoup allocates the video RTX payload type from the
     // free dynamic range, which must not take a type the player uses later.
@@ -103,7 +120,13 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
       .map((p) => p.codec)
       // One router codec per codec: the commentary's Opus is the program audio's.
       .filter((c, i, all) => all.findIndex((o) => JSON.stringify(o) === JSON.stringify(c)) === i);
-    const place = await seat(mediaCodecs);
+    let place: Seat;
+    try {
+      place = await seat(mediaCodecs);
+    } catch (err) {
+      delay?.release();
+      throw err;
+    }
     const { outlet } = place;
     let transport: types.WebRtcTransport | undefined;
     try {
@@ -127,13 +150,21 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
       const answers: AnsweredSection[] = [];
       const cname = randomUUID().slice(0, 8);
       const msid = randomUUID();
+      // Hearing a language, the player's lip sync is the commentary's: libwebrtc syncs a video with ONE
+      // audio of its media stream, so the venue sound gets a stream of its own and the commentary the
+      // video's. Every section states its instants on one clock (mediasoup's Sender Reports: when each
+      // packet left its consumer here, the program after the hold), so the player shows the frame when
+      // the voice about it plays, whatever each track's own jitter buffer. Players that sync by CNAME
+      // (GStreamer's rtpbin) keep all three on it.
+      const venueMsid = delay ? randomUUID() : msid;
+      const firstAudio = offer.media.findIndex((m) => m.kind === 'audio');
       for (const [i, plan] of plans.entries()) {
         if (!plan) {
           answers.push({ kind: 'rejected' });
           continue;
         }
         // The outlet's copy of the producer (the program's of this kind, or the language's track).
-        const producer = plan.pick(outlet);
+        const producer = await plan.pick(outlet);
         if (!producer) throw new MediaError('closed', `the stream's ${plan.producer.kind} went away`);
         const layered = hasLayers(producer);
         // A simulcast program: a simulcast consumer, which sends the best layer the player's
@@ -158,12 +189,17 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
           kind: 'rtp',
           direction: 'sendonly',
           rtpParameters: consumer.rtpParameters,
-          send: { ssrc: encoding!.ssrc!, cname, msid },
+          send: {
+            ssrc: encoding!.ssrc!,
+            cname,
+            msid: producer.kind === 'audio' && i === firstAudio ? venueMsid : msid,
+          },
         });
       }
       await connected;
       const answer = buildAnswer(offer, transport, answers);
       const session = new WhepSession(stream.stream, place, transport, consumers, answer);
+      session.#delay = delay;
       if (video) session.#watchLayers(video.consumer, video.producer, transport);
       transport.observer.once('close', () => session.close('transport closed'));
       outlet.once('close', session.#onOutletClosed);
@@ -172,6 +208,7 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
     } catch (err) {
       transport?.close();
       place.release();
+      delay?.release();
       throw offerRejection(err);
     }
   }
@@ -231,14 +268,20 @@ export class WhepSession extends EventEmitter<WhepSessionEvents> {
     this.#governor?.close();
     this.transport.close();
     this.#seat.release();
+    this.#delay?.release();
     this.emit('close', reason);
   }
+}
+
+/** A failure to build what the offer needs, as the edge reports it (a typed MediaError). */
+function offerFailed(err: unknown): never {
+  throw offerRejection(err);
 }
 
 interface SectionPlan {
   producer: types.Producer;
   /** The same producer on the outlet the player is seated on (its copy there has another id). */
-  pick: (outlet: StreamOutlet) => types.Producer | undefined;
+  pick: (outlet: StreamOutlet) => types.Producer | undefined | Promise<types.Producer | undefined>;
   codec: types.RouterRtpCodecCapability;
   caps: types.RtpCapabilities;
 }
