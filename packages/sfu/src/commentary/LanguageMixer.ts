@@ -1,9 +1,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import { EventEmitter } from 'node:events';
+import { createSocket, type Socket } from 'node:dgram';
+import { EventEmitter, once } from 'node:events';
 import type { types } from 'mediasoup';
 import type { Logger } from '../logger.ts';
 import { MIX_PAYLOAD_TYPE, mixerArgs, processCpuSeconds, reserveUdpPorts } from './gstMixer.ts';
+import { rtpPayloadBytes } from './holdRewriter.ts';
+import { LagEstimator } from './mixerLag.ts';
+import { VoiceHold } from './VoiceHold.ts';
 
 export interface MixerOptions {
   /** gst-launch-1.0 (MM_GST_LAUNCH_PATH). */
@@ -19,8 +23,11 @@ export class MixerFullError extends Error {}
 
 interface Slot {
   port: number;
-  /** The commentator's voice feeding this slot, and the plain transport that carries it to GStreamer. */
-  voice?: { producerId: string; transport: types.PlainTransport };
+  /**
+   * The commentator's voice feeding this slot: the plain transport that carries it, through its hold
+   * (equalisation) to GStreamer, and its mixer-lag estimator.
+   */
+  voice?: { producerId: string; transport: types.PlainTransport; hold: VoiceHold; lag: LagEstimator; lagMs?: number };
 }
 
 interface LanguageMixerEvents {
@@ -29,6 +36,8 @@ interface LanguageMixerEvents {
 
 /** How long to wait before starting GStreamer again after it exited on its own. */
 const RESPAWN_MS = 1000;
+/** How often the mixer's lag is estimated (each estimate correlates the last few seconds: mixerLag.ts). */
+const LAG_INTERVAL_MS = 1000;
 
 /**
  * One language's commentary track on the stream's source router: every
@@ -49,6 +58,11 @@ export class LanguageMixer extends EventEmitter<LanguageMixerEvents> {
   readonly #args: string[];
   readonly #opts: MixerOptions;
   readonly #log: Logger;
+  /** The mix's copy for the lag measurement. */
+  readonly #tap: Socket;
+  readonly #lagTimer: NodeJS.Timeout;
+  /** The mixer's lag, voice handed to GStreamer → mix out (ms; median over the voices measured). */
+  #lagMs: number | undefined;
   #child: ChildProcess | undefined;
   #respawn: NodeJS.Timeout | undefined;
   #closed = false;
@@ -59,6 +73,7 @@ export class LanguageMixer extends EventEmitter<LanguageMixerEvents> {
     out: types.PlainTransport,
     producer: types.Producer,
     slotPorts: number[],
+    tap: Socket,
     args: string[],
     opts: MixerOptions,
     log: Logger,
@@ -72,6 +87,13 @@ export class LanguageMixer extends EventEmitter<LanguageMixerEvents> {
     this.#args = args;
     this.#opts = opts;
     this.#log = log;
+    this.#tap = tap;
+    tap.on('message', (packet) => {
+      const at = performance.now();
+      const bytes = rtpPayloadBytes(packet);
+      for (const slot of this.#slots) slot.voice?.lag.output(at, bytes);
+    });
+    this.#lagTimer = setInterval(() => this.#estimateLag(), LAG_INTERVAL_MS).unref();
     out.observer.once('close', () => this.close());
   }
 
@@ -83,7 +105,10 @@ export class LanguageMixer extends EventEmitter<LanguageMixerEvents> {
       comedia: true,
       appData: { purpose: 'commentary-mix', lang },
     });
+    const tap = createSocket('udp4');
     try {
+      tap.bind(0, '127.0.0.1');
+      await once(tap, 'listening');
       const ssrc = randomInt(1, 2 ** 31);
       const producer = await out.produce({
         kind: 'audio',
@@ -109,14 +134,26 @@ export class LanguageMixer extends EventEmitter<LanguageMixerEvents> {
         slotPorts,
         inPayloadType: opus.preferredPayloadType,
         outPort: out.tuple.localPort,
+        tapPort: tap.address().port,
         ssrc,
         bitrateKbps: opts.bitrateKbps,
       });
-      const mixer = new LanguageMixer(router, lang, out, producer, slotPorts, args, opts, log.child?.({ lang }) ?? log);
+      const mixer = new LanguageMixer(
+        router,
+        lang,
+        out,
+        producer,
+        slotPorts,
+        tap,
+        args,
+        opts,
+        log.child?.({ lang }) ?? log,
+      );
       mixer.#spawn();
       return mixer;
     } catch (err) {
       out.close();
+      tap.close();
       throw err;
     }
   }
@@ -135,20 +172,50 @@ export class LanguageMixer extends EventEmitter<LanguageMixerEvents> {
     return processCpuSeconds(this.#child?.pid);
   }
 
+  /**
+   * The mixer's own lag, measured live (mixerLag.ts): a voice handed to GStreamer → the mix leaving it (ms);
+   * undefined until a voice has spoken long enough to be found in the mix.
+   */
+  get mixerLagMs(): number | undefined {
+    return this.#lagMs;
+  }
+
+  /** How long a voice is held before the mix now (ms; undefined: not in the mix). */
+  holdMs(producerId: string): number | undefined {
+    return this.#slots.find((s) => s.voice?.producerId === producerId)?.voice?.hold.holdMs;
+  }
+
+  /**
+   * Hold a voice this long before the mix (the language's delay minus the voice's own: equalisation),
+   * applied at its next quiet moment (holdRewriter.ts).
+   */
+  setHold(producerId: string, ms: number): void {
+    this.#slots.find((s) => s.voice?.producerId === producerId)?.voice?.hold.setHold(ms);
+  }
+
   /** Put a commentator's voice into a free slot of the mix; MixerFullError when none is free. */
   async addVoice(voice: types.Producer): Promise<void> {
     const slot = this.#slots.find((s) => !s.voice);
     if (!slot) throw new MixerFullError(`every ${this.lang} commentary slot (${this.#slots.length}) is taken`);
     const transport = await this.#router.createPlainTransport({
       listenInfo: { protocol: 'udp', ip: '127.0.0.1' },
-      rtcpMux: false,
+      // mediasoup's Sender Reports come to the hold too, which drops them: GStreamer only wants the media.
+      rtcpMux: true,
       comedia: false,
       appData: { purpose: 'commentary-voice', lang: this.lang },
     });
-    slot.voice = { producerId: voice.id, transport };
+    const lag = new LagEstimator();
+    let hold: VoiceHold;
     try {
-      // RTCP to the port after the slot's, where nothing listens: GStreamer only wants the media.
-      await transport.connect({ ip: '127.0.0.1', port: slot.port, rtcpPort: slot.port + 1 });
+      hold = await VoiceHold.open(slot.port);
+    } catch (err) {
+      transport.close();
+      throw err;
+    }
+    hold.onForward = (at, bytes) => lag.input(at, bytes);
+    slot.voice = { producerId: voice.id, transport, hold, lag };
+    try {
+      await transport.connect({ ip: '127.0.0.1', port: hold.port });
       const caps = this.#router.rtpCapabilities;
       await transport.consume({
         producerId: voice.id,
@@ -160,6 +227,7 @@ export class LanguageMixer extends EventEmitter<LanguageMixerEvents> {
     } catch (err) {
       slot.voice = undefined;
       transport.close();
+      hold.close();
       throw err;
     }
     // The voice ending (off air, the commentator gone) frees the slot.
@@ -171,6 +239,7 @@ export class LanguageMixer extends EventEmitter<LanguageMixerEvents> {
     const slot = this.#slots.find((s) => s.voice?.producerId === producerId);
     if (!slot?.voice) return;
     slot.voice.transport.close();
+    slot.voice.hold.close();
     slot.voice = undefined;
     this.#log.info({ producerId, voices: this.voices }, 'voice left the mix');
   }
@@ -179,12 +248,33 @@ export class LanguageMixer extends EventEmitter<LanguageMixerEvents> {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#respawn);
-    for (const slot of this.#slots) slot.voice?.transport.close();
+    clearInterval(this.#lagTimer);
+    for (const slot of this.#slots) {
+      slot.voice?.transport.close();
+      slot.voice?.hold.close();
+    }
+    this.#tap.close();
     this.#out.close();
     this.#child?.kill('SIGKILL');
     this.emit('close');
   }
 
+  /** Each voice's lag over its last seconds; the language's is their median (a silent voice has none). */
+  #estimateLag(): void {
+    const now = performance.now();
+    const lags: number[] = [];
+    for (const slot of this.#slots) {
+      const voice = slot.voice;
+      if (!voice) continue;
+      voice.lagMs = voice.lag.estimate(now)?.lagMs;
+      if (voice.lagMs !== undefined) lags.push(voice.lagMs);
+    }
+    if (lags.length === 0) return;
+    lags.sort((a, b) => a - b);
+    this.#lagMs = Math.round(lags[Math.floor(lags.length / 2)]!);
+  }
+
+  debugLag() { const now = performance.now(); return this.#slots.map((s) => s.voice?.lag.estimate(now)); }
   #spawn(): void {
     if (this.#closed) return;
     const child = spawn(this.#opts.gstLaunchPath, this.#args, { stdio: ['ignore', 'ignore', 'pipe'] });
