@@ -208,7 +208,6 @@ describe('the mixer equalises the commentators of one language', () => {
     const apart = await offsets(decoded + SETTLE_SAMPLES);
     expect(mixer.holdMs(voiceA.id)).toBe(HOLD_MS);
     const lagMs = mixer.mixerLagMs;
-    console.info(mixer.debugLag());
     mixer.setHold(voiceA.id, 0);
     const back = await offsets(decoded + SETTLE_SAMPLES);
     expect(mixer.holdMs(voiceA.id)).toBe(0);

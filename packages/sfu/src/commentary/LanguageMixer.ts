@@ -6,7 +6,7 @@ import type { types } from 'mediasoup';
 import type { Logger } from '../logger.ts';
 import { MIX_PAYLOAD_TYPE, mixerArgs, processCpuSeconds, reserveUdpPorts } from './gstMixer.ts';
 import { rtpPayloadBytes } from './holdRewriter.ts';
-import { LagEstimator } from './mixerLag.ts';
+import { type LagEstimate, LagEstimator } from './mixerLag.ts';
 import { VoiceHold } from './VoiceHold.ts';
 
 export interface MixerOptions {
@@ -27,7 +27,7 @@ interface Slot {
    * The commentator's voice feeding this slot: the plain transport that carries it, through its hold
    * (equalisation) to GStreamer, and its mixer-lag estimator.
    */
-  voice?: { producerId: string; transport: types.PlainTransport; hold: VoiceHold; lag: LagEstimator; lagMs?: number };
+  voice?: { producerId: string; transport: types.PlainTransport; hold: VoiceHold; lag: LagEstimator };
 }
 
 interface LanguageMixerEvents {
@@ -38,6 +38,8 @@ interface LanguageMixerEvents {
 const RESPAWN_MS = 1000;
 /** How often the mixer's lag is estimated (each estimate correlates the last few seconds: mixerLag.ts). */
 const LAG_INTERVAL_MS = 1000;
+/** The published lag is the median of this many last estimates: one odd window does not move it. */
+const LAG_HISTORY = 5;
 
 /**
  * One language's commentary track on the stream's source router: every
@@ -63,6 +65,7 @@ export class LanguageMixer extends EventEmitter<LanguageMixerEvents> {
   readonly #lagTimer: NodeJS.Timeout;
   /** The mixer's lag, voice handed to GStreamer → mix out (ms; median over the voices measured). */
   #lagMs: number | undefined;
+  readonly #lagHistory: number[] = [];
   #child: ChildProcess | undefined;
   #respawn: NodeJS.Timeout | undefined;
   #closed = false;
@@ -259,22 +262,25 @@ export class LanguageMixer extends EventEmitter<LanguageMixerEvents> {
     this.emit('close');
   }
 
-  /** Each voice's lag over its last seconds; the language's is their median (a silent voice has none). */
+  /**
+   * The mixer's lag over the last seconds, from the voice found most clearly in the mix (the lag is the
+   * mixer's, the same for every slot; a silent voice has none, and a voice whose activity resembles another's
+   * correlates with both); the figure is the median of the last LAG_HISTORY estimates.
+   */
   #estimateLag(): void {
     const now = performance.now();
-    const lags: number[] = [];
+    let best: LagEstimate | undefined;
     for (const slot of this.#slots) {
-      const voice = slot.voice;
-      if (!voice) continue;
-      voice.lagMs = voice.lag.estimate(now)?.lagMs;
-      if (voice.lagMs !== undefined) lags.push(voice.lagMs);
+      const e = slot.voice?.lag.estimate(now);
+      if (e && (!best || e.correlation > best.correlation)) best = e;
     }
-    if (lags.length === 0) return;
-    lags.sort((a, b) => a - b);
-    this.#lagMs = Math.round(lags[Math.floor(lags.length / 2)]!);
+    if (!best) return;
+    this.#lagHistory.push(best.lagMs);
+    if (this.#lagHistory.length > LAG_HISTORY) this.#lagHistory.shift();
+    const sorted = [...this.#lagHistory].sort((a, b) => a - b);
+    this.#lagMs = Math.round(sorted[Math.floor(sorted.length / 2)]!);
   }
 
-  debugLag() { const now = performance.now(); return this.#slots.map((s) => s.voice?.lag.estimate(now)); }
   #spawn(): void {
     if (this.#closed) return;
     const child = spawn(this.#opts.gstLaunchPath, this.#args, { stdio: ['ignore', 'ignore', 'pipe'] });

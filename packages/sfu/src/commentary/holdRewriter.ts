@@ -67,7 +67,9 @@ export class HoldRewriter {
 
   setTarget(ms: number, now: number): void {
     this.#target = Math.max(0, Math.round(ms));
-    this.#pendingSince = this.#hold === undefined || this.#hold === this.#target ? undefined : now;
+    // A change already waiting keeps its age (targets come every second): FORCE_AFTER_MS still runs out.
+    if (this.#hold === undefined || this.#hold === this.#target) this.#pendingSince = undefined;
+    else this.#pendingSince ??= now;
   }
 
   /** Whether a change of the hold waits for its moment. */
