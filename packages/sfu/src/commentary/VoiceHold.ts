@@ -71,16 +71,16 @@ export class VoiceHold {
   #receive(packet: Buffer): void {
     if (this.#closed || isRtcp(packet)) return;
     const now = performance.now();
-    const hold = this.#rewriter.accept(packet, now);
-    if (hold === undefined) return;
-    // FIFO: a shrink never sends a packet before the ones already waiting.
-    const due = Math.max(now + hold, this.#queue.at(-1)?.due ?? 0);
-    if (due <= now && this.#queue.length === 0) {
-      this.#send(packet, now);
-      return;
+    for (const { packet: out, holdMs } of this.#rewriter.accept(packet, now)) {
+      // FIFO: a shrink never sends a packet before the ones already waiting.
+      const due = Math.max(now + holdMs, this.#queue.at(-1)?.due ?? 0);
+      if (due <= now && this.#queue.length === 0) {
+        this.#send(out, now);
+        continue;
+      }
+      this.#queue.push({ due, packet: out });
+      if (this.#queue.length === 1) this.#arm();
     }
-    this.#queue.push({ due, packet });
-    if (this.#queue.length === 1) this.#arm();
   }
 
   #arm(): void {

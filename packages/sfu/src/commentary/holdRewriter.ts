@@ -7,8 +7,10 @@
  * simply grew by X, every packet after would arrive X late for its timestamp: they pass their deadline
  * (`latency=40`) and are dropped as late until the estimate catches up; if it shrank, the voice would play X
  * late for a long while. So the hold keeps `RTP time − forward time` constant for GStreamer:
- *  - growing by X adds X to the timestamps from then on — the mix sees a gap of X in the voice, which
- *    audiomixer fills with silence (nothing is dropped, no jitter-buffer late packets);
+ *  - growing by X inserts X of Opus silence frames, sent when the held packets would have gone, so the
+ *    stream stays gapless in sequence numbers, timestamps and arrival (a bare timestamp jump of X, tried
+ *    first, left the voice ~210 ms later than asked under load: the jitter buffer and audiomixer do not
+ *    take a gap in their stride when the CPU is short);
  *  - shrinking by X removes X of the voice: quiet packets are dropped (and the timestamps and sequence numbers
  *    after them pulled back), or a gap the voice already had (DTX, push-to-talk) is taken for free.
  * Both happen where they are least audible: at a quiet packet (Opus silence/comfort-noise frames are a few
@@ -23,6 +25,15 @@ export const FORCE_AFTER_MS = 3000;
 const TICKS_PER_MS = 48;
 /** One 20 ms frame: the browser's and our ptime (learned from the stream when it differs). */
 const DEFAULT_FRAME_TICKS = 960;
+
+/** An Opus packet of 20 ms of silence (CELT fullband, mono, one frame: RFC 6716 §3.1 TOC 0xF8). */
+const OPUS_SILENCE_20MS = Buffer.from([0xf8, 0xff, 0xfe]);
+
+/** A packet to send `holdMs` after the arrival of the packet that produced it. */
+export interface Forward {
+  packet: Buffer;
+  holdMs: number;
+}
 
 /** Signed difference a − b of two 32-bit RTP timestamps. */
 const tsDiff = (a: number, b: number): number => (a - b) | 0;
@@ -39,8 +50,8 @@ export function rtpPayloadBytes(packet: Buffer): number {
 
 /**
  * The hold's decisions for one voice, packet by packet (no I/O; VoiceHold does the sockets and the timer).
- * `accept` rewrites the packet's sequence number and timestamp in place and answers how long to hold it (ms),
- * or undefined when it is dropped to shrink the hold.
+ * `accept` rewrites the packet's sequence number and timestamp in place and answers what to send and how long
+ * after now: nothing (dropped to shrink the hold), the packet, or silence frames then the packet (a grow).
  */
 export class HoldRewriter {
   #target = 0;
@@ -77,8 +88,9 @@ export class HoldRewriter {
     return this.#pendingSince !== undefined;
   }
 
-  accept(packet: Buffer, now: number): number | undefined {
-    if (packet.length < 12) return undefined;
+  accept(packet: Buffer, now: number): Forward[] {
+    if (packet.length < 12) return [];
+    let fill: Forward[] = [];
     const seq = packet.readUInt16BE(2);
     const ts = packet.readUInt32BE(4);
     this.#learnFrame(seq, ts);
@@ -91,7 +103,9 @@ export class HoldRewriter {
       const quiet = rtpPayloadBytes(packet) <= QUIET_BYTES;
       const due = quiet || now - this.#pendingSince >= FORCE_AFTER_MS;
       if (frames > 0 && due) {
+        fill = this.#silence(packet, seq, ts, frames);
         this.#tsOffset += frames * this.#frameTicks;
+        this.#seqOffset += frames;
         this.#hold += frames * frameMs;
         this.#pendingSince = undefined;
       } else if (frames < 0) {
@@ -107,7 +121,7 @@ export class HoldRewriter {
           this.#seqOffset -= 1;
           this.#hold -= frameMs;
           if (cut + 1 === -frames) this.#pendingSince = undefined;
-          return undefined;
+          return [];
         }
       } else if (frames === 0) this.#pendingSince = undefined;
     }
@@ -115,7 +129,26 @@ export class HoldRewriter {
     packet.writeUInt16BE((seq + this.#seqOffset) & 0xffff, 2);
     packet.writeUInt32BE(outTs, 4);
     this.#end = (outTs + this.#frameTicks) >>> 0;
-    return this.#hold;
+    fill.push({ packet, holdMs: this.#hold });
+    return fill;
+  }
+
+  /** `frames` silence frames in the place of the packet (seq, ts) under the current offsets, one frame apart. */
+  #silence(packet: Buffer, seq: number, ts: number, frames: number): Forward[] {
+    const out: Forward[] = [];
+    const frameMs = this.#frameTicks / TICKS_PER_MS;
+    for (let k = 0; k < frames; k++) {
+      const p = Buffer.alloc(12 + OPUS_SILENCE_20MS.length);
+      // Version 2, no padding, extension or CSRCs; the voice's payload type (marker cleared) and SSRC.
+      p[0] = 0x80;
+      p[1] = packet[1]! & 0x7f;
+      p.writeUInt16BE((seq + this.#seqOffset + k) & 0xffff, 2);
+      p.writeUInt32BE((ts + this.#tsOffset + k * this.#frameTicks) >>> 0, 4);
+      packet.copy(p, 8, 8, 12);
+      OPUS_SILENCE_20MS.copy(p, 12);
+      out.push({ packet: p, holdMs: this.#hold! + k * frameMs });
+    }
+    return out;
   }
 
   /** The frame duration, from consecutive packets (a DTX gap or a loss leaves it as it was). */
