@@ -60,7 +60,8 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
  * by ffmpeg, and each tone's onsets are found in the decoded samples. A voice
  * held HOLD_MS (a commentator HOLD_MS faster than the slowest) comes out of
  * the mix that much after the other; held 0, together — both the hold's grow
- * and its shrink, while the voices run.
+ * and its shrink, while the voices run. Holds at load ≤ 15 on the 2-core
+ * machine; not at 17–27 (ARCHITECTURE.md, "Equalised in the mixer").
  */
 describe('the mixer equalises the commentators of one language', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'mm-equalise-'));
