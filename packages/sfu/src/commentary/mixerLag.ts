@@ -105,14 +105,16 @@ export class LagEstimator {
     }
     const peak = r[best]!;
     if (!(peak >= minCorrelation)) return undefined;
+    // A peak at either end of the range is no peak: nothing comes out of the mixer as it goes in (one Opus
+    // frame at least), and 0 is what a starved node reads when it stamps both sides in one wake-up (seen in
+    // the alignment e2e at load 10–15).
+    if (best === 0 || best === lags - 1) return undefined;
     // Parabolic interpolation between the peak's neighbours: below the sampling step.
     let shift = 0;
-    if (best > 0 && best < lags - 1) {
-      const a = r[best - 1]!;
-      const c = r[best + 1]!;
-      const denom = a - 2 * peak + c;
-      if (denom < 0) shift = (0.5 * (a - c)) / denom;
-    }
+    const a = r[best - 1]!;
+    const c = r[best + 1]!;
+    const denom = a - 2 * peak + c;
+    if (denom < 0) shift = (0.5 * (a - c)) / denom;
     return { lagMs: (best + shift) * stepMs, correlation: peak };
   }
 }
