@@ -1,4 +1,5 @@
 import { HLS_JS_CONFIG } from '@matchmesh/client';
+import { BoothResponse } from '@matchmesh/protocol';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PATTERN_FPS } from '../../apps/origin/src/pattern-layout.ts';
@@ -195,8 +196,18 @@ describe('commentary aligned with the picture', () => {
       voicePaths.push(Math.round(heard - clicked.at));
     }
     const stats = await viewerStats(viewer);
+    // The node's own figures: the mixer's lag it measured (part of D) and the commentator's hold.
+    const boothState = BoothResponse.parse(
+      await (
+        await fetch(`${match.node.url}/api/v1/streams/${stream}/booth`, {
+          headers: { authorization: `Bearer ${await token('admin', '*')}` },
+        })
+      ).json(),
+    );
     console.log(
-      `commentary alignment (WebRTC): delay compensated ${stats.commentaryDelayMs} ms (program playout target ` +
+      `commentary alignment (WebRTC): delay compensated ${stats.commentaryDelayMs} ms (the mixer's lag measured ` +
+        `${boothState.languages.map((l) => `${l.lang} ${l.mixerLagMs ?? '-'}`).join(', ')} ms; holds ` +
+        `${boothState.commentators.map((c) => c.holdMs ?? '-').join(', ')} ms; program playout target ` +
         `${stats.programPlayoutMs} ms, the commentary's own buffer ${stats.commentaryBufferMs?.toFixed(0)} ms); ` +
         `click heard − frame presented: ${deltas.join(', ')} ms (median ${median(deltas)}; ${frozen} over a freeze of the viewer, ${unheard} not heard, ${unsettled} while the target moved); click at the booth → heard: ${voicePaths.join(', ')} ms; ` +
         `behind the origin's clock: the viewer ${before} ms venue only, ${await latency(viewer)} ms aligned; ` +

@@ -61,7 +61,11 @@ export function formatBooth(b: BoothResponse): string {
   if (b.languages.length === 0 && b.commentators.length === 0)
     return `no commentary on air for ${b.stream} on ${b.nodeId}`;
   const langs = b.languages.map((l) => `${l.lang} (${l.commentators})`).join(', ');
-  const lines = [`${b.stream} on ${b.nodeId}: languages on air ${langs || '-'}`];
+  // The mixers' lag as the node measures it (part of each language's delay against the picture).
+  const lags = b.languages.flatMap((l) => (l.mixerLagMs === undefined ? [] : [`${l.lang} ${l.mixerLagMs} ms`]));
+  const lines = [
+    `${b.stream} on ${b.nodeId}: languages on air ${langs || '-'}${lags.length ? `; mixer lag ${lags.join(', ')}` : ''}`,
+  ];
   if (b.commentators.length === 0) lines.push('no commentator on air (the languages linger)');
   else
     lines.push(

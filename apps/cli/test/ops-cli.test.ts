@@ -282,7 +282,7 @@ describe('matchmesh booth', () => {
     stream: 'match',
     nodeId: 'ingest-eu',
     languages: [
-      { lang: 'en', commentators: 1 },
+      { lang: 'en', commentators: 1, mixerLagMs: 68 },
       { lang: 'es', commentators: 0 },
     ],
     commentators: [
@@ -317,7 +317,8 @@ describe('matchmesh booth', () => {
     expect(await run(['booth', 'match', '--url', url], t.io)).toBe(0);
     expect(asked).toBe('/api/v1/streams/match/booth');
     const text = t.out();
-    expect(text).toContain('match on ingest-eu: languages on air en (1), es (0)');
+    // The mixer's lag where the node measured it (es: not yet).
+    expect(text).toContain('match on ingest-eu: languages on air en (1), es (0); mixer lag en 68 ms');
     expect(text).toMatch(/0f3c9a1e\s+en\s+\S+\s+-23 dBov\s+0\.8%\s+12\s+42 ms\s+2\.0 ms\s+38 kbit\/s/);
     const j = io();
     expect(await run(['booth', 'match', '--url', url, '--json'], j.io)).toBe(0);

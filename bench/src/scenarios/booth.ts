@@ -11,6 +11,9 @@
 //    size jumps at a tone onset: silence frames are a few bytes); this is
 //    the mouth-to-ear delay minus the commentator's and viewer's links and
 //    their browsers' capture and jitter buffers;
+//  - the mixer's own lag as the node measures it live (LanguageMixer.mixerLagMs: the voice's packet sizes
+//    cross-correlated with the mix's, mixerLag.ts), sampled each second: what feeds the alignment's D in
+//    place of a constant, beside the onset delay above (which also counts mediasoup's two hops);
 //  - the mixer's CPU per language (gst-launch-1.0's utime+stime per wall s);
 //  - the extra bytes a viewer of one language receives: the language
 //    consumer's RTP bytes, and on the wire with IP/UDP and the SRTP tag.
@@ -186,7 +189,14 @@ export const booth: Scenario = {
       const stats0 = await Promise.all(consumers.map((c) => c.getStats()));
       const cpu0 = mixers.map((m) => m.cpuSeconds());
       const t0 = performance.now();
+      const lags: number[][] = mixers.map(() => []);
+      const lagSampler = setInterval(() => {
+        mixers.forEach((m, i) => {
+          if (m.mixerLagMs !== undefined) lags[i]!.push(m.mixerLagMs);
+        });
+      }, 1000);
       await sleep(seconds * 1000);
+      clearInterval(lagSampler);
       const wall = (performance.now() - t0) / 1000;
       const cpu = mixers.map((m, i) => ((m.cpuSeconds() - cpu0[i]!) / wall) * 100);
       const stats1 = await Promise.all(consumers.map((c) => c.getStats()));
@@ -219,6 +229,9 @@ export const booth: Scenario = {
           delayMean: mean(delays),
           directP50: percentile(direct, 50),
           directP95: percentile(direct, 95),
+          lagP50: percentile(lags[i]!, 50),
+          lagMin: lags[i]!.length ? Math.min(...lags[i]!) : undefined,
+          lagMax: lags[i]!.length ? Math.max(...lags[i]!) : undefined,
           cpuPct: cpu[i]!,
           packetsPerSec: packets / wall,
           rtpKbps,
@@ -235,6 +248,7 @@ export const booth: Scenario = {
               'delay through mix p50 ms',
               'p95 ms',
               'forwarding only p50 / p95 ms',
+              'mixer lag measured live p50 (min–max) ms',
               'mixer CPU % of a core',
               'viewer extra kbit/s (RTP)',
               'on the wire (IP/UDP/SRTP)',
@@ -246,6 +260,7 @@ export const booth: Scenario = {
               r.delayP50,
               r.delayP95,
               `${r.directP50?.toFixed(1) ?? '-'} / ${r.directP95?.toFixed(1) ?? '-'}`,
+              r.lagP50 === null ? '-' : `${r.lagP50} (${r.lagMin}–${r.lagMax})`,
               r.cpuPct,
               r.rtpKbps,
               r.wireKbps,

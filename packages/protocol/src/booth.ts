@@ -20,6 +20,8 @@ export const BoothCommentator = z.object({
   /** Inter-arrival jitter (RTP timestamp units, 48 kHz), and the receive bit rate (bit/s). */
   jitter: z.number().min(0),
   bitrate: z.number().min(0),
+  /** How long the voice is held before the mix (ms): the language's delay minus this commentator's (equalisation). */
+  holdMs: z.number().min(0).optional(),
 });
 export type BoothCommentator = z.infer<typeof BoothCommentator>;
 
@@ -28,7 +30,14 @@ export const BoothResponse = z.object({
   stream: StreamId,
   nodeId: z.string(),
   /** Languages on air (a mixer running; it lingers after its last commentator), with how many are in each mix. */
-  languages: z.array(z.object({ lang: z.string(), commentators: z.number().int().min(0) })),
+  languages: z.array(
+    z.object({
+      lang: z.string(),
+      commentators: z.number().int().min(0),
+      /** The mixer's own lag as measured live (ms: voice in → mix out); absent until a voice was found in the mix. */
+      mixerLagMs: z.number().min(0).optional(),
+    }),
+  ),
   commentators: z.array(BoothCommentator),
 });
 export type BoothResponse = z.infer<typeof BoothResponse>;

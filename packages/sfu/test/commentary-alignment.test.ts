@@ -3,13 +3,25 @@ import {
   DELAY_STEP_MS,
   delayMoved,
   languageDelayMs,
-  VOICE_PATH_MS,
+  MIXER_LAG_FALLBACK_MS,
+  VOICE_CAPTURE_MS,
   voiceDelayMs,
+  voiceHoldMs,
 } from '../src/commentary/alignment.ts';
 
 describe('commentary alignment (node side)', () => {
-  it("puts a voice's reaction its view delay, half its round trip and the voice path after its frame", () => {
-    expect(voiceDelayMs({ viewDelayMs: 120, rttMs: 40 })).toBe(120 + 20 + VOICE_PATH_MS);
+  it("puts a voice's reaction its view delay, half its round trip, the capture floor and the mixer's lag after its frame", () => {
+    expect(voiceDelayMs({ viewDelayMs: 120, rttMs: 40 }, 93)).toBe(120 + 20 + VOICE_CAPTURE_MS + 93);
+    // Not measured yet: the fallback.
+    expect(voiceDelayMs({ viewDelayMs: 120, rttMs: 40 })).toBe(120 + 20 + VOICE_CAPTURE_MS + MIXER_LAG_FALLBACK_MS);
+  });
+
+  it("holds a faster commentator's voice the difference to the language's delay, never less than 0", () => {
+    const delays = [310, 160];
+    const language = languageDelayMs(delays);
+    expect(delays.map((d) => voiceHoldMs(language, d))).toEqual([0, 150]);
+    // The published delay may lag a voice's by less than a step: no negative hold.
+    expect(voiceHoldMs(300, 310)).toBe(0);
   });
 
   it("takes a language's slowest commentator, 0 with none, at most 4 s", () => {

@@ -163,7 +163,7 @@ export async function registerAdmin(app: FastifyInstance, deps: AdminDeps): Prom
       return {
         stream,
         nodeId: deps.nodeId,
-        languages: mixers.map((m) => ({ lang: m.lang, commentators: m.voices })),
+        languages: mixers.map((m) => ({ lang: m.lang, commentators: m.voices, mixerLagMs: m.mixerLagMs })),
         commentators: booth ? await booth.monitor.commentators() : [],
       };
     },

@@ -53,7 +53,10 @@ export function BoothPanel({ token, streams, nodeId }: { token: string; streams:
         <section key={b.stream} data-stream={b.stream}>
           <h3>
             {b.stream}{' '}
-            <span className="muted">on air: {b.languages.map((l) => `${l.lang} (${l.commentators})`).join(', ')}</span>
+            <span className="muted">
+              on air: {b.languages.map((l) => `${l.lang} (${l.commentators})`).join(', ')}
+              {mixerLags(b)}
+            </span>
           </h3>
           {b.commentators.length === 0 ? (
             <p className="muted">No commentator on air (the languages linger).</p>
@@ -92,4 +95,10 @@ export function BoothPanel({ token, streams, nodeId }: { token: string; streams:
       ))}
     </section>
   );
+}
+
+/** The mixers' lag as the node measures it (part of each language's delay against the picture), if measured. */
+function mixerLags(b: BoothResponse): string {
+  const lags = b.languages.flatMap((l) => (l.mixerLagMs === undefined ? [] : [`${l.lang} ${l.mixerLagMs} ms`]));
+  return lags.length > 0 ? ` · mixer lag ${lags.join(', ')}` : '';
 }

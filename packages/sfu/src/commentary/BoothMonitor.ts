@@ -8,6 +8,8 @@ interface Voice {
   since: number;
   /** Latest AudioLevelObserver window (dBov); undefined before the first. */
   level?: number;
+  /** The voice's hold before the mix now (ms; VoiceHold). */
+  holdMs?: () => number | undefined;
 }
 
 /** mediasoup's floor of the audio level (dBov): silence. */
@@ -33,9 +35,9 @@ export class BoothMonitor {
     this.#log = log;
   }
 
-  /** A commentator on air in `lang` (forgotten when the voice closes). */
-  async add(producer: types.Producer, lang: string): Promise<void> {
-    this.#voices.set(producer.id, { producer, lang, since: Date.now() });
+  /** A commentator on air in `lang` (forgotten when the voice closes); `holdMs` answers its hold before the mix. */
+  async add(producer: types.Producer, lang: string, holdMs?: () => number | undefined): Promise<void> {
+    this.#voices.set(producer.id, { producer, lang, since: Date.now(), holdMs });
     producer.observer.once('close', () => this.#voices.delete(producer.id));
     const observer = await this.#levels();
     if (observer && !observer.closed && !producer.closed) {
@@ -63,6 +65,7 @@ export class BoothMonitor {
         rttMs: stats?.roundTripTime ? Math.round(stats.roundTripTime * 10) / 10 : null,
         jitter: stats?.jitter ?? 0,
         bitrate: stats?.bitrate ?? 0,
+        holdMs: v.holdMs?.(),
       });
     }
     return out;

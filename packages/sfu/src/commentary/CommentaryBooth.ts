@@ -1,6 +1,6 @@
 import type { types } from 'mediasoup';
 import type { Logger } from '../logger.ts';
-import { delayMoved, languageDelayMs, type ViewDelay, voiceDelayMs } from './alignment.ts';
+import { delayMoved, languageDelayMs, type ViewDelay, voiceDelayMs, voiceHoldMs } from './alignment.ts';
 import { BoothMonitor } from './BoothMonitor.ts';
 import { LanguageMixer, type MixerOptions } from './LanguageMixer.ts';
 
@@ -33,9 +33,11 @@ export class CommentaryBooth {
   /** Called with each language's track when its mixer starts. */
   readonly #onTrack: (track: types.Producer) => void;
   readonly #mixers = new Map<string, Promise<LanguageMixer>>();
+  /** The mixers up, by language (their measured lag feeds the voices' delays). */
+  readonly #ready = new Map<string, LanguageMixer>();
   readonly #linger = new Map<string, NodeJS.Timeout>();
-  /** Each voice's language and how late its reactions reach the track (alignment.ts), once reported. */
-  readonly #voiceDelays = new Map<string, { lang: string; delayMs: number }>();
+  /** Each voice's language and its view delay as last reported (alignment.ts). */
+  readonly #voiceViews = new Map<string, { lang: string; view: ViewDelay }>();
   /** The delay per language last published (viewers' playout follows it). */
   #published: Record<string, number> = {};
   #publishTimer: NodeJS.Timeout | undefined;
@@ -71,18 +73,19 @@ export class CommentaryBooth {
     await mixer.addVoice(voice);
     voice.observer.once('close', () => {
       this.#maybeLinger(mixer);
-      if (this.#voiceDelays.delete(voice.id)) this.#schedulePublish();
+      if (this.#voiceViews.delete(voice.id)) this.#schedulePublish();
     });
-    await this.monitor.add(voice, lang);
+    await this.monitor.add(voice, lang, () => mixer.holdMs(voice.id));
   }
 
   /**
    * A commentator's view delay, as their booth page measured it: their voice's delay against the picture is
-   * that plus half the round trip plus the voice's path (alignment.ts); the language's is its slowest voice's.
+   * that plus half the round trip, the capture floor and the mixer's measured lag (alignment.ts); the
+   * language's is its slowest voice's, and the others are held the difference before the mix.
    * Answers the language's delay as last published (ms; publications are at most a second apart).
    */
   setViewDelay(voiceId: string, lang: string, view: ViewDelay): number {
-    this.#voiceDelays.set(voiceId, { lang, delayMs: voiceDelayMs(view) });
+    this.#voiceViews.set(voiceId, { lang, view });
     this.#schedulePublish();
     return this.#published[lang] ?? 0;
   }
@@ -115,7 +118,11 @@ export class CommentaryBooth {
         if (this.#mixers.get(lang) === created) this.#mixers.delete(lang);
       };
       created.then((mixer) => {
-        mixer.once('close', forget);
+        this.#ready.set(lang, mixer);
+        mixer.once('close', () => {
+          forget();
+          if (this.#ready.get(lang) === mixer) this.#ready.delete(lang);
+        });
         this.#log.info({ lang }, 'commentary language on air');
         this.#onTrack(mixer.producer);
       }, forget);
@@ -142,16 +149,22 @@ export class CommentaryBooth {
 
   #publishDelays(): void {
     this.#lastPublish = Date.now();
-    const byLang = new Map<string, number[]>();
-    for (const { lang, delayMs } of this.#voiceDelays.values())
-      byLang.set(lang, [...(byLang.get(lang) ?? []), delayMs]);
+    const byLang = new Map<string, Map<string, number>>();
+    for (const [voiceId, { lang, view }] of this.#voiceViews) {
+      const voices = byLang.get(lang) ?? new Map<string, number>();
+      byLang.set(lang, voices);
+      voices.set(voiceId, voiceDelayMs(view, this.#ready.get(lang)?.mixerLagMs));
+    }
     const next: Record<string, number> = {};
     let moved = false;
-    for (const [lang, delays] of byLang) {
-      const delay = languageDelayMs(delays);
+    for (const [lang, voices] of byLang) {
+      const delay = languageDelayMs(voices.values());
       const previous = this.#published[lang];
       next[lang] = delayMoved(previous, delay) ? delay : (previous ?? delay);
       moved ||= next[lang] !== previous;
+      // Equalise: each voice held so that it reaches the track with the language's published delay.
+      const mixer = this.#ready.get(lang);
+      for (const [voiceId, d] of voices) mixer?.setHold(voiceId, voiceHoldMs(next[lang]!, d));
     }
     moved ||= Object.keys(this.#published).some((lang) => !(lang in next));
     if (!moved) return;

@@ -1,9 +1,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import { EventEmitter } from 'node:events';
+import { createSocket, type Socket } from 'node:dgram';
+import { EventEmitter, once } from 'node:events';
 import type { types } from 'mediasoup';
 import type { Logger } from '../logger.ts';
 import { MIX_PAYLOAD_TYPE, mixerArgs, processCpuSeconds, reserveUdpPorts } from './gstMixer.ts';
+import { rtpPayloadBytes } from './holdRewriter.ts';
+import { type LagEstimate, LagEstimator } from './mixerLag.ts';
+import { VoiceHold } from './VoiceHold.ts';
 
 export interface MixerOptions {
   /** gst-launch-1.0 (MM_GST_LAUNCH_PATH). */
@@ -19,8 +23,11 @@ export class MixerFullError extends Error {}
 
 interface Slot {
   port: number;
-  /** The commentator's voice feeding this slot, and the plain transport that carries it to GStreamer. */
-  voice?: { producerId: string; transport: types.PlainTransport };
+  /**
+   * The commentator's voice feeding this slot: the plain transport that carries it, through its hold
+   * (equalisation) to GStreamer, and its mixer-lag estimator.
+   */
+  voice?: { producerId: string; transport: types.PlainTransport; hold: VoiceHold; lag: LagEstimator };
 }
 
 interface LanguageMixerEvents {
@@ -29,6 +36,10 @@ interface LanguageMixerEvents {
 
 /** How long to wait before starting GStreamer again after it exited on its own. */
 const RESPAWN_MS = 1000;
+/** How often the mixer's lag is estimated (each estimate correlates the last few seconds: mixerLag.ts). */
+const LAG_INTERVAL_MS = 1000;
+/** The published lag is the median of this many last estimates: one odd window does not move it. */
+const LAG_HISTORY = 5;
 
 /**
  * One language's commentary track on the stream's source router: every
@@ -49,6 +60,12 @@ export class LanguageMixer extends EventEmitter<LanguageMixerEvents> {
   readonly #args: string[];
   readonly #opts: MixerOptions;
   readonly #log: Logger;
+  /** The mix's copy for the lag measurement. */
+  readonly #tap: Socket;
+  readonly #lagTimer: NodeJS.Timeout;
+  /** The mixer's lag, voice handed to GStreamer → mix out (ms; median over the voices measured). */
+  #lagMs: number | undefined;
+  readonly #lagHistory: number[] = [];
   #child: ChildProcess | undefined;
   #respawn: NodeJS.Timeout | undefined;
   #closed = false;
@@ -59,6 +76,7 @@ export class LanguageMixer extends EventEmitter<LanguageMixerEvents> {
     out: types.PlainTransport,
     producer: types.Producer,
     slotPorts: number[],
+    tap: Socket,
     args: string[],
     opts: MixerOptions,
     log: Logger,
@@ -72,6 +90,13 @@ export class LanguageMixer extends EventEmitter<LanguageMixerEvents> {
     this.#args = args;
     this.#opts = opts;
     this.#log = log;
+    this.#tap = tap;
+    tap.on('message', (packet) => {
+      const at = performance.now();
+      const bytes = rtpPayloadBytes(packet);
+      for (const slot of this.#slots) slot.voice?.lag.output(at, bytes);
+    });
+    this.#lagTimer = setInterval(() => this.#estimateLag(), LAG_INTERVAL_MS).unref();
     out.observer.once('close', () => this.close());
   }
 
@@ -83,7 +108,10 @@ export class LanguageMixer extends EventEmitter<LanguageMixerEvents> {
       comedia: true,
       appData: { purpose: 'commentary-mix', lang },
     });
+    const tap = createSocket('udp4');
     try {
+      tap.bind(0, '127.0.0.1');
+      await once(tap, 'listening');
       const ssrc = randomInt(1, 2 ** 31);
       const producer = await out.produce({
         kind: 'audio',
@@ -109,14 +137,26 @@ export class LanguageMixer extends EventEmitter<LanguageMixerEvents> {
         slotPorts,
         inPayloadType: opus.preferredPayloadType,
         outPort: out.tuple.localPort,
+        tapPort: tap.address().port,
         ssrc,
         bitrateKbps: opts.bitrateKbps,
       });
-      const mixer = new LanguageMixer(router, lang, out, producer, slotPorts, args, opts, log.child?.({ lang }) ?? log);
+      const mixer = new LanguageMixer(
+        router,
+        lang,
+        out,
+        producer,
+        slotPorts,
+        tap,
+        args,
+        opts,
+        log.child?.({ lang }) ?? log,
+      );
       mixer.#spawn();
       return mixer;
     } catch (err) {
       out.close();
+      tap.close();
       throw err;
     }
   }
@@ -135,20 +175,50 @@ export class LanguageMixer extends EventEmitter<LanguageMixerEvents> {
     return processCpuSeconds(this.#child?.pid);
   }
 
+  /**
+   * The mixer's own lag, measured live (mixerLag.ts): a voice handed to GStreamer → the mix leaving it (ms);
+   * undefined until a voice has spoken long enough to be found in the mix.
+   */
+  get mixerLagMs(): number | undefined {
+    return this.#lagMs;
+  }
+
+  /** How long a voice is held before the mix now (ms; undefined: not in the mix). */
+  holdMs(producerId: string): number | undefined {
+    return this.#slots.find((s) => s.voice?.producerId === producerId)?.voice?.hold.holdMs;
+  }
+
+  /**
+   * Hold a voice this long before the mix (the language's delay minus the voice's own: equalisation),
+   * applied at its next quiet moment (holdRewriter.ts).
+   */
+  setHold(producerId: string, ms: number): void {
+    this.#slots.find((s) => s.voice?.producerId === producerId)?.voice?.hold.setHold(ms);
+  }
+
   /** Put a commentator's voice into a free slot of the mix; MixerFullError when none is free. */
   async addVoice(voice: types.Producer): Promise<void> {
     const slot = this.#slots.find((s) => !s.voice);
     if (!slot) throw new MixerFullError(`every ${this.lang} commentary slot (${this.#slots.length}) is taken`);
     const transport = await this.#router.createPlainTransport({
       listenInfo: { protocol: 'udp', ip: '127.0.0.1' },
-      rtcpMux: false,
+      // mediasoup's Sender Reports come to the hold too, which drops them: GStreamer only wants the media.
+      rtcpMux: true,
       comedia: false,
       appData: { purpose: 'commentary-voice', lang: this.lang },
     });
-    slot.voice = { producerId: voice.id, transport };
+    const lag = new LagEstimator();
+    let hold: VoiceHold;
     try {
-      // RTCP to the port after the slot's, where nothing listens: GStreamer only wants the media.
-      await transport.connect({ ip: '127.0.0.1', port: slot.port, rtcpPort: slot.port + 1 });
+      hold = await VoiceHold.open(slot.port);
+    } catch (err) {
+      transport.close();
+      throw err;
+    }
+    hold.onForward = (at, bytes) => lag.input(at, bytes);
+    slot.voice = { producerId: voice.id, transport, hold, lag };
+    try {
+      await transport.connect({ ip: '127.0.0.1', port: hold.port });
       const caps = this.#router.rtpCapabilities;
       await transport.consume({
         producerId: voice.id,
@@ -160,6 +230,7 @@ export class LanguageMixer extends EventEmitter<LanguageMixerEvents> {
     } catch (err) {
       slot.voice = undefined;
       transport.close();
+      hold.close();
       throw err;
     }
     // The voice ending (off air, the commentator gone) frees the slot.
@@ -171,6 +242,7 @@ export class LanguageMixer extends EventEmitter<LanguageMixerEvents> {
     const slot = this.#slots.find((s) => s.voice?.producerId === producerId);
     if (!slot?.voice) return;
     slot.voice.transport.close();
+    slot.voice.hold.close();
     slot.voice = undefined;
     this.#log.info({ producerId, voices: this.voices }, 'voice left the mix');
   }
@@ -179,10 +251,34 @@ export class LanguageMixer extends EventEmitter<LanguageMixerEvents> {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#respawn);
-    for (const slot of this.#slots) slot.voice?.transport.close();
+    clearInterval(this.#lagTimer);
+    for (const slot of this.#slots) {
+      slot.voice?.transport.close();
+      slot.voice?.hold.close();
+    }
+    this.#tap.close();
     this.#out.close();
     this.#child?.kill('SIGKILL');
     this.emit('close');
+  }
+
+  /**
+   * The mixer's lag over the last seconds, from the voice found most clearly in the mix (the lag is the
+   * mixer's, the same for every slot; a silent voice has none, and a voice whose activity resembles another's
+   * correlates with both); the figure is the median of the last LAG_HISTORY estimates.
+   */
+  #estimateLag(): void {
+    const now = performance.now();
+    let best: LagEstimate | undefined;
+    for (const slot of this.#slots) {
+      const e = slot.voice?.lag.estimate(now);
+      if (e && (!best || e.correlation > best.correlation)) best = e;
+    }
+    if (!best) return;
+    this.#lagHistory.push(best.lagMs);
+    if (this.#lagHistory.length > LAG_HISTORY) this.#lagHistory.shift();
+    const sorted = [...this.#lagHistory].sort((a, b) => a - b);
+    this.#lagMs = Math.round(sorted[Math.floor(sorted.length / 2)]!);
   }
 
   #spawn(): void {

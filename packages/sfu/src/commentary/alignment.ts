@@ -8,15 +8,17 @@
  */
 
 /**
- * The voice's way beyond the network, from the microphone to the mixed track leaving mediasoup: the
- * browser's capture (10 ms chunks), one 20 ms Opus frame and its send, then the mixer (gstMixer.ts): its
- * 40 ms jitter buffer, audiomixer's 20 ms latency and opusenc's 20 ms frame (the booth bench measures the
- * mixer's part at p50 69–82 ms). Calibrated by test/e2e/commentary-alignment.test.ts, which times the whole
- * way (click at the booth → the viewer's ear, 184–250 ms on loopback): with 100 ms here its reactions came
- * ~70 ms after their frames, with 120 ms (and the player's AUDIO_OUTPUT_MS) a median +30 ms over 8 runs;
- * 145 ms centres them.
+ * The voice's way beyond the network and the mixer, from the microphone to the mixed track leaving mediasoup:
+ * the browser's capture (10 ms chunks), one 20 ms Opus frame and its send, mediasoup's hops, and what the
+ * viewer's player adds (AUDIO_OUTPUT_MS is the player's own). A calibrated floor: the whole voice path used to
+ * be one constant, VOICE_PATH_MS = 145 ms, calibrated by test/e2e/commentary-alignment.test.ts (click at the
+ * booth → the viewer's ear, its median centred over 8 runs), when the mixer's share was 65–80 ms; the mixer's
+ * share is now measured live (LanguageMixer.mixerLagMs, mixerLag.ts), so this is the rest.
  */
-export const VOICE_PATH_MS = 145;
+export const VOICE_CAPTURE_MS = 75;
+
+/** The mixer's share until it is measured (a language's first seconds, or a voice that never spoke). */
+export const MIXER_LAG_FALLBACK_MS = 70;
 
 /** Changes smaller than this are not worth moving every viewer's playout target for (ms). */
 export const DELAY_STEP_MS = 15;
@@ -28,19 +30,27 @@ export interface ViewDelay {
   rttMs: number;
 }
 
-/** How late one commentator's reaction reaches the mixed track against its frame (ms, whole). */
-export function voiceDelayMs(view: ViewDelay): number {
-  return Math.round(view.viewDelayMs + view.rttMs / 2 + VOICE_PATH_MS);
+/**
+ * How late one commentator's reaction reaches the mixed track against its frame (ms, whole), before any hold:
+ * the view delay, half the round trip, the capture floor and the mixer's lag (measured, or its fallback).
+ */
+export function voiceDelayMs(view: ViewDelay, mixerLagMs = MIXER_LAG_FALLBACK_MS): number {
+  return Math.round(view.viewDelayMs + view.rttMs / 2 + VOICE_CAPTURE_MS + mixerLagMs);
 }
 
 /**
- * A language's delay: its slowest commentator's (the others' reactions come a little early, by the
- * difference, rather than any reaction after its frame). 0 when no commentator reported a view delay.
+ * A language's delay: its slowest commentator's. The others' voices are held the difference before the mix
+ * (`voiceHoldMs`, VoiceHold.ts), so every reaction lands on its frame. 0 when no commentator reported.
  */
 export function languageDelayMs(voices: Iterable<number>): number {
   let max = 0;
   for (const d of voices) max = Math.max(max, d);
   return Math.min(4000, max);
+}
+
+/** How long to hold a commentator's voice before the mix so it lands with the language's delay (ms, ≥ 0). */
+export function voiceHoldMs(languageDelayMs: number, voiceDelayMs: number): number {
+  return Math.max(0, languageDelayMs - voiceDelayMs);
 }
 
 /** Whether a language's published delay should move to `next` (a new language, gone, or a real change). */

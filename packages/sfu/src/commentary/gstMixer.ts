@@ -7,7 +7,7 @@ export const MIX_PAYLOAD_TYPE = 100;
 /**
  * gst-launch-1.0 arguments of one language's mixer: one RTP/Opus input per
  * commentator slot (udpsrc → jitter buffer → depay → decode), `audiomixer`,
- * one mono Opus encode, RTP out to `outPort`.
+ * one mono Opus encode, RTP out to `outPort` (and the same to `tapPort`).
  *
  * Why GStreamer's audiomixer and not ffmpeg's amix: audiomixer is a live
  * aggregator — it mixes whatever its inputs have when its latency runs out —
@@ -21,6 +21,8 @@ export function mixerArgs(o: {
   /** The router's Opus payload type: what the voices' consumers send (the caps must name it). */
   inPayloadType: number;
   outPort: number;
+  /** A second copy of the mix for the node's own ear (the mixer-lag measurement, mixerLag.ts). */
+  tapPort: number;
   ssrc: number;
   bitrateKbps: number;
 }): string[] {
@@ -43,9 +45,9 @@ export function mixerArgs(o: {
     `pt=${MIX_PAYLOAD_TYPE}`,
     `ssrc=${o.ssrc}`,
     '!',
-    'udpsink',
-    'host=127.0.0.1',
-    `port=${o.outPort}`,
+    // One send per destination from one socket: the track's PlainTransport and the tap get the same packet.
+    'multiudpsink',
+    `clients=127.0.0.1:${o.outPort},127.0.0.1:${o.tapPort}`,
     'sync=false',
     'async=false',
   ];

@@ -17,7 +17,7 @@ const byStream = new WeakMap<StreamRouter, DelayLines>();
 /**
  * Added to D_L while D_L > 0: a player plays its commentary through its own jitter buffer, which a WebRTC
  * viewer measures and adds to its program's target, and a WHEP player cannot report. Calibrated like the
- * booth's VOICE_PATH_MS, by the e2e (commentary-alignment, WHEP half): Chromium's WHEP player ran its
+ * booth's VOICE_CAPTURE_MS, by the e2e (commentary-alignment, WHEP half): Chromium's WHEP player ran its
  * picture +56 / +72 / +89.5 ms (medians) ahead of the WebRTC viewer's on the same clicks without it, with
  * the commentary's jitter buffer at 73–99 ms and the video's at 14–31 (its lip sync does not hold the video
  * to the commentary's buffer).
