@@ -4,10 +4,10 @@ import os from 'node:os';
 import path from 'node:path';
 import * as mediasoup from 'mediasoup';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MEDIA_CODECS } from '../src/codecs.ts';
-import { reserveUdpPorts } from '../src/commentary/gstMixer.ts';
-import { LanguageMixer } from '../src/commentary/LanguageMixer.ts';
-import { silentLogger } from '../src/logger.ts';
+import { MEDIA_CODECS } from '../../packages/sfu/src/codecs.ts';
+import { reserveUdpPorts } from '../../packages/sfu/src/commentary/gstMixer.ts';
+import { LanguageMixer } from '../../packages/sfu/src/commentary/LanguageMixer.ts';
+import { silentLogger } from '../../packages/sfu/src/logger.ts';
 
 const RATE = 48000;
 /** The two commentators' tones (far apart for 5 ms Goertzel windows: 6 bins). */
