@@ -65,6 +65,11 @@ describe('LagEstimator (the mixer lag from Opus frame sizes)', () => {
     expect(r).toBeUndefined();
   });
 
+  it('gives nothing for a lag under half an Opus frame (the same artefact one step from the end)', () => {
+    const r = simulate({ lagMs: 5, seconds: 8, jitterMs: 0 });
+    expect(r).toBeUndefined();
+  });
+
   it('gives nothing for a silent voice, nor for a mix that does not carry it', () => {
     const silent = new LagEstimator();
     for (let t = 0; t < 8000; t += 20) {

@@ -32,6 +32,8 @@ export const DEFAULT_LAG_OPTIONS: LagOptions = { windowMs: 6000, maxLagMs: 600, 
 
 /** A packet older than this is no longer the series' value (a DTX gap, a stall): 0 from then on. */
 const STALE_MS = 60;
+/** Below half an Opus frame, an estimate is the starved node's artefact, not the mixer (ms). */
+export const MIN_LAG_MS = 10;
 
 /** Packets of one side, in arrival order. */
 class Series {
@@ -115,7 +117,11 @@ export class LagEstimator {
     const c = r[best + 1]!;
     const denom = a - 2 * peak + c;
     if (denom < 0) shift = (0.5 * (a - c)) / denom;
-    return { lagMs: (best + shift) * stepMs, correlation: peak };
+    const lagMs = (best + shift) * stepMs;
+    // Near 0 is the same artefact one step from the end (a CI run's booth read 4 ms under load): the
+    // mixer's least, every slot filled, is 20–26 ms (its Opus frame), so half a frame is no lag.
+    if (lagMs < MIN_LAG_MS) return undefined;
+    return { lagMs, correlation: peak };
   }
 }
 
