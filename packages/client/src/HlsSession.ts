@@ -1,127 +1,25 @@
-import {
-  HLS_DRAINING_HEADER,
-  HlsScores,
-  type HlsTimelineAnchor,
-  hlsMediaTimeForDecodeTime,
-  hlsMediaTimeForPdt,
-  hlsMultivariantPath,
-  hlsScoresPath,
-} from '@matchmesh/protocol';
+import { HLS_DRAINING_HEADER } from '@matchmesh/protocol';
 import { TypedEmitter } from './emitter.ts';
-import { HLS_JS_CONFIG } from './hlsConfig.ts';
+import type { HlsSessionEvents, HlsSessionOptions } from './HlsSessionTypes.ts';
+import { audioTrackFor, type HlsLike, loadHlsJs } from './hlsJs.ts';
 import { watchLanguages } from './hlsLanguages.ts';
-import type { ReceivedScore, ScoreFeed } from './ScoreFeed.ts';
-import { SessionLifecycle, type SessionState, type SessionStateChange } from './SessionLifecycle.ts';
+import { followScoreLog } from './hlsScoreLog.ts';
+import { liveEdgeOf, seekBehind, seekElement } from './hlsSeeking.ts';
+import { HlsStreamClock } from './hlsStreamClock.ts';
+import { hlsUrl, withHlsToken } from './hlsUrls.ts';
+import { SessionLifecycle, type SessionState } from './SessionLifecycle.ts';
 import { baseStats, type SessionStats } from './sessionStats.ts';
 
-/**
- * The smallest surface of hls.js this class uses, so tests can pass a fake
- * and the browser bundle loads hls.js only when a viewer falls back.
- */
-export type HlsLike = {
-  loadSource(url: string): void;
-  attachMedia(media: HTMLMediaElement): void;
-  on(event: string, listener: (event: string, data: unknown) => void): void;
-  destroy(): void;
-  /** Program date time of the position being played (hls.js `playingDate`). */
-  readonly playingDate?: Date | null;
-  /** Where hls.js would play live now, in media-element seconds. */
-  readonly liveSyncPosition?: number | null;
-  /** The multivariant playlist's audio group (hls.js `audioTracks`): venue only and each commentary language. */
-  readonly audioTracks?: readonly HlsAudioTrack[];
-  /** Index in `audioTracks` of the rendition playing; set to switch (hls.js `audioTrack`). */
-  audioTrack?: number;
-};
-
-/** What the session reads of an hls.js audio track (EXT-X-MEDIA TYPE=AUDIO). */
-export type HlsAudioTrack = { lang?: string; name: string; default?: boolean };
-
-/**
- * The audio track for a language choice: `lang`'s rendition (tags compared
- * case-insensitively), the venue-only one (no LANGUAGE) for null, and for
- * undefined (no choice) or a language not on air, none (hls.js keeps its default: the venue).
- */
-export function audioTrackFor(tracks: readonly HlsAudioTrack[], lang: string | null | undefined): number | undefined {
-  if (lang === undefined || tracks.length === 0) return undefined;
-  const i =
-    lang === null
-      ? tracks.findIndex((t) => !t.lang)
-      : tracks.findIndex((t) => t.lang?.toLowerCase() === lang.toLowerCase());
-  return i >= 0 ? i : undefined;
-}
-/** hls.js settings a session adds to HLS_JS_CONFIG (its request rewriting). */
-export type HlsSessionConfig = { xhrSetup: (xhr: XMLHttpRequest, url: string) => void };
-export type HlsFactory = (config?: HlsSessionConfig) => Promise<HlsLike | null>;
-
-export type HlsSessionOptions = {
-  /** HTTP base URL of the relay serving HLS. */
-  nodeUrl: string;
-  stream: string;
-  token: string;
-  scoreFeed: ScoreFeed;
-  /** Fail when no frame has played this long after start(). */
-  startTimeoutMs?: number;
-  /** Defaults to dynamically imported hls.js (null where MSE is missing: native HLS is used). */
-  hlsFactory?: HlsFactory;
-  /** Pause before asking the score log (`scores.json`) again after a failed request. */
-  scoresPollMs?: number;
-  fetch?: typeof fetch;
-  /** The viewer's commentary choice (BCP 47; null: venue sound only; undefined: none), asked when tracks are known. */
-  language?: () => string | null | undefined;
-  /** How often the multivariant playlist is read again for languages that came on or left the air ('languages'). */
-  languagesPollMs?: number;
-};
-
-export type HlsSessionEvents = {
-  state: [SessionStateChange];
-  score: [ReceivedScore];
-  warning: [Error];
-  /**
-   * The relay is draining (its answers carry HLS_DRAINING_HEADER): the value
-   * is another relay of its region. Said again at most every DRAIN_NOTICE_MS
-   * while the relay keeps saying it, so a move that failed is tried again.
-   */
-  draining: [string];
-  /**
-   * The relay's multivariant playlist lists other commentary languages than
-   * hls.js plays from (it read the playlist once): the player reloads HLS.
-   * Said again at each poll while they differ.
-   */
-  languages: [string[]];
-};
+// The session's vocabulary and helpers, in their own files since the split; re-exported for existing importers.
+export type { HlsSessionEvents, HlsSessionOptions } from './HlsSessionTypes.ts';
+export { audioTrackFor, type HlsAudioTrack, type HlsFactory, type HlsLike, type HlsSessionConfig } from './hlsJs.ts';
+export { hlsUrl, withHlsToken } from './hlsUrls.ts';
 
 /** See HlsSessionOptions.languagesPollMs. */
 const LANGUAGES_POLL_MS = 4000;
 
 /** How often a draining relay's header is passed on again (see 'draining'). */
 export const DRAIN_NOTICE_MS = 2000;
-
-/** GET {node}/hls/{stream}/index.m3u8?token=… (packages/protocol/src/hls.ts): players cannot set headers. */
-export function hlsUrl(nodeUrl: string, stream: string, token: string): string {
-  return `${nodeUrl.replace(/\/+$/, '')}${hlsMultivariantPath(stream, token)}`;
-}
-
-/** How long one blocking score-log request may be held by the node. */
-const SCORES_WAIT_MS = 5000;
-
-async function loadHlsJs(config?: HlsSessionConfig): Promise<HlsLike | null> {
-  const { default: Hls } = await import('hls.js');
-  if (!Hls.isSupported()) return null;
-  // hls.js types `on` per event name (its Events enum and listener map); HlsLike keeps a
-  // string-keyed `on` so tests can pass a small fake. The three events used are hls.js's own names.
-  return new Hls({ ...HLS_JS_CONFIG, ...config }) as unknown as HlsLike;
-}
-
-/** The token of an HLS URL: the `/t/<token>/` folder or the multivariant's `?token=`. */
-const TOKEN_FOLDER = /\/t\/[^/?#]+\//;
-const TOKEN_QUERY = /([?&]token=)[^&#]*/;
-
-/** `url` with its token replaced by `token` (the URLs hls.js resolved from playlists fetched with an older one). */
-export function withHlsToken(url: string, token: string): string {
-  return url
-    .replace(TOKEN_FOLDER, `/t/${encodeURIComponent(token)}/`)
-    .replace(TOKEN_QUERY, `$1${encodeURIComponent(token)}`);
-}
 
 /**
  * The HLS rung of the ladder: plays the relay's HLS rendition in a video
@@ -132,6 +30,9 @@ export function withHlsToken(url: string, token: string): string {
  * stream's timeline, so the Player's ScreenScore shows the score of that
  * frame — never ahead of the picture, and the right one after a rewind.
  * 'connected' means a frame played (currentTime advanced).
+ * This file keeps the lifecycle and the hls.js wiring; the score log is
+ * followed in hlsScoreLog.ts, frames placed in hlsStreamClock.ts, seeking in
+ * hlsSeeking.ts, the hls.js surface in hlsJs.ts, URLs in hlsUrls.ts.
  */
 export class HlsSession extends TypedEmitter<HlsSessionEvents> {
   readonly options: Readonly<HlsSessionOptions>;
@@ -142,12 +43,8 @@ export class HlsSession extends TypedEmitter<HlsSessionEvents> {
   #hls: HlsLike | null = null;
   #video: HTMLVideoElement | null = null;
   readonly #cleanups: (() => void)[] = [];
-  #timeline: HlsTimelineAnchor[] = [];
-  #since = 0;
-  /** hls.js initPTS (seconds) per discontinuity counter: presentation time + initPTS = fMP4 decode time. */
-  readonly #initPts = new Map<number, number>();
-  /** The fragment at the playhead (hls.js FRAG_CHANGED). */
-  #playing: { cc: number; sn: number } | undefined;
+  /** Places the element's frames on the stream's timeline (score log anchors + hls.js fragment data). */
+  readonly #clock = new HlsStreamClock();
 
   /** The session credential requests carry now (setToken replaces it when the page renews). */
   #token: string;
@@ -226,7 +123,7 @@ export class HlsSession extends TypedEmitter<HlsSessionEvents> {
       hls?.destroy();
       return;
     }
-    this.#pollScores();
+    this.#followScores();
     const startedAt = video.currentTime;
     const onTime = () => {
       if (this.state === 'connecting' && video.currentTime > startedAt) this.#life.set('connected', 'playing');
@@ -248,16 +145,7 @@ export class HlsSession extends TypedEmitter<HlsSessionEvents> {
       });
       // The viewer's language, as soon as hls.js knows the audio group (the multivariant playlist's).
       hls.on('hlsAudioTracksUpdated', () => this.#selectAudio(this.options.language?.()));
-      hls.on('hlsInitPtsFound', (_event, data) => {
-        const { frag, initPTS, timescale } = data as { frag?: { cc?: number }; initPTS?: number; timescale?: number };
-        if (typeof initPTS === 'number' && typeof timescale === 'number' && timescale > 0) {
-          this.#initPts.set(frag?.cc ?? 0, initPTS / timescale);
-        }
-      });
-      hls.on('hlsFragChanged', (_event, data) => {
-        const frag = (data as { frag?: { cc?: number; sn?: number | string } }).frag;
-        if (frag && typeof frag.sn === 'number') this.#playing = { cc: frag.cc ?? 0, sn: frag.sn };
-      });
+      this.#clock.follow(hls);
       hls.attachMedia(video);
       hls.loadSource(this.url);
       this.#cleanups.push(
@@ -309,11 +197,7 @@ export class HlsSession extends TypedEmitter<HlsSessionEvents> {
 
   /** The live edge in element seconds: where a live player sits (hls.js live sync, else the end of what is seekable). */
   liveEdge(): number | null {
-    const video = this.#video;
-    const sync = this.#hls?.liveSyncPosition;
-    if (typeof sync === 'number' && Number.isFinite(sync)) return sync;
-    if (video && video.seekable.length > 0) return video.seekable.end(video.seekable.length - 1);
-    return null;
+    return liveEdgeOf(this.#video, this.#hls);
   }
 
   /**
@@ -325,10 +209,7 @@ export class HlsSession extends TypedEmitter<HlsSessionEvents> {
     const video = this.#video;
     const edge = this.liveEdge();
     if (!video || edge === null) return null;
-    const start = video.seekable.length > 0 ? video.seekable.start(0) : 0;
-    const target = Math.max(start, edge - Math.max(0, seconds));
-    await seekElement(video, target);
-    return edge - target;
+    return seekBehind(video, edge, seconds);
   }
 
   /** Seeks `seconds` from where the element plays (negative: back); resolves once it has seeked. */
@@ -340,7 +221,7 @@ export class HlsSession extends TypedEmitter<HlsSessionEvents> {
   /** The stream's mediaTime (ms) at the element's playhead now (as mediaTimeOf places a frame), if known. */
   streamTimeNow(): number | undefined {
     const video = this.#video;
-    return video ? this.#streamTimeAt(video.currentTime) : undefined;
+    return video ? this.#clock.streamTimeAt(video.currentTime, this.#hls) : undefined;
   }
 
   /** The figures a WebRTC session reports, as far as HLS has them (the player shows one stats panel). */
@@ -368,59 +249,22 @@ export class HlsSession extends TypedEmitter<HlsSessionEvents> {
     }
   }
 
-  /**
-   * Follows the score log while the session lives: the first request takes
-   * the whole window (history for a rewind), then each request blocks on the
-   * node until a newer update exists (`wait`), so an update reaches the
-   * player about as fast as on WebRTC — well before the HLS picture shows
-   * its frame.
-   */
-  #pollScores(): void {
-    const doFetch = this.options.fetch ?? globalThis.fetch.bind(globalThis);
-    const base = this.options.nodeUrl.replace(/\/+$/, '');
-    const abort = new AbortController();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let first = true;
-    const poll = async () => {
-      if (this.closed) return;
-      let ok = false;
-      const sinceBefore = this.#since;
-      const startedAt = Date.now();
-      try {
-        const path = first
-          ? hlsScoresPath(this.options.stream, this.#token)
-          : hlsScoresPath(this.options.stream, this.#token, this.#since, SCORES_WAIT_MS);
-        const res = await doFetch(`${base}${path}`, { cache: 'no-store', signal: abort.signal });
-        this.#noticeDrain(res.headers.get(HLS_DRAINING_HEADER));
-        if (res.ok) {
-          const parsed = HlsScores.safeParse(await res.json());
-          if (parsed.success) {
-            ok = true;
-            first = false;
-            this.#timeline = parsed.data.timeline;
-            // Older updates of the window (before this viewer joined) serve a rewind; newer ones go live.
-            this.options.scoreFeed.backfill(parsed.data.updates);
-            for (const update of parsed.data.updates) {
-              const result = this.options.scoreFeed.push(update);
-              if (result.accepted) this.emit('score', result.score);
-            }
-            this.#since = Math.max(this.#since, parsed.data.latestSeq);
-          }
-        }
-      } catch {
-        // Next attempt after a pause.
-      }
-      if (this.closed) return;
-      // A node that answers at once with nothing new (it does not block) is polled, not hammered.
-      const idle = ok && !first && this.#since === sinceBefore && Date.now() - startedAt < 100;
-      if (ok && !idle) void poll();
-      else timer = setTimeout(() => void poll(), this.options.scoresPollMs ?? 1000);
-    };
-    void poll();
-    this.#cleanups.push(() => {
-      clearTimeout(timer);
-      abort.abort();
-    });
+  /** The score log (hlsScoreLog.ts) into the shared ScoreFeed and the clock, until the session ends. */
+  #followScores(): void {
+    this.#cleanups.push(
+      followScoreLog({
+        nodeUrl: this.options.nodeUrl,
+        stream: this.options.stream,
+        token: () => this.#token,
+        scoreFeed: this.options.scoreFeed,
+        fetch: this.options.fetch ?? globalThis.fetch.bind(globalThis),
+        retryMs: this.options.scoresPollMs ?? 1000,
+        closed: () => this.closed,
+        timeline: (anchors) => this.#clock.setTimeline(anchors),
+        score: (score) => this.emit('score', score),
+        drainHeader: (target) => this.#noticeDrain(target),
+      }),
+    );
   }
 
   /**
@@ -430,35 +274,6 @@ export class HlsSession extends TypedEmitter<HlsSessionEvents> {
    * from the program date time at the playhead, within about a frame.
    */
   mediaTimeOf(meta: VideoFrameCallbackMetadata): number | undefined {
-    return this.#streamTimeAt(meta.mediaTime);
+    return this.#clock.streamTimeAt(meta.mediaTime, this.#hls);
   }
-
-  /** mediaTime (ms) of element time `seconds` in the fragment playing now (see mediaTimeOf). */
-  #streamTimeAt(seconds: number): number | undefined {
-    const playing = this.#playing;
-    const initPts = playing ? this.#initPts.get(playing.cc) : undefined;
-    if (playing && initPts !== undefined) {
-      let anchor: HlsTimelineAnchor | undefined;
-      for (const a of this.#timeline) if (a.msn <= playing.sn) anchor = a;
-      if (anchor) return hlsMediaTimeForDecodeTime(anchor, seconds + initPts);
-    }
-    const pdt = this.#hls?.playingDate?.getTime();
-    if (pdt === undefined || !Number.isFinite(pdt)) return undefined;
-    return hlsMediaTimeForPdt(this.#timeline, pdt);
-  }
-}
-
-/** Seeks `video` to `target` seconds; resolves once it has seeked (or after 5 s), and plays on. */
-async function seekElement(video: HTMLVideoElement, target: number): Promise<void> {
-  await new Promise<void>((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      video.removeEventListener('seeked', done);
-      resolve();
-    };
-    const timer = setTimeout(done, 5000);
-    video.addEventListener('seeked', done);
-    video.currentTime = target;
-  });
-  void video.play().catch(() => {});
 }

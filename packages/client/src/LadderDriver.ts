@@ -1,7 +1,8 @@
 import type { RtpCapabilities } from '@matchmesh/protocol';
 import { HlsReloads, newHlsSession, newWebRtcSession, type PlayerEmit, type SessionHost } from './driverSessions.ts';
-import { type HlsSession, hlsUrl } from './HlsSession.ts';
+import type { HlsSession } from './HlsSession.ts';
 import { type HlsMoveHost, moveHlsOff, runHlsMove } from './hlsMoveTasks.ts';
+import { hlsUrl } from './hlsUrls.ts';
 import {
   type Effect,
   initialLadder,

@@ -1,5 +1,5 @@
 import type { EdgesResponse } from '@matchmesh/protocol';
-import type { HlsFactory } from './HlsSession.ts';
+import type { HlsFactory } from './hlsJs.ts';
 import type { Placement } from './Placement.ts';
 import type { ReceivedScore } from './ScoreFeed.ts';
 import type { SessionState, SessionStats, VideoLayers, WebRtcSessionOptions } from './WebRtcSession.ts';
