@@ -5,6 +5,7 @@ import { failureOf } from './failure.ts';
 import { clientRtpCapabilities } from './mediaTypes.ts';
 import { PlayoutAligner } from './PlayoutAligner.ts';
 import { toError } from './receivers.ts';
+import { openRecvTransport } from './recvTransport.ts';
 import { ScoreChannel } from './ScoreChannel.ts';
 import { ScoreFeed } from './ScoreFeed.ts';
 import { type ConsumedTrack, SessionConsumers } from './SessionConsumers.ts';
@@ -29,7 +30,8 @@ export type { VideoLayers, WebRtcSessionEvents, WebRtcSessionOptions } from './W
  * with everything closed; a session is never reused.
  *
  * It keeps the public API, the lifecycle and the signaling; its parts are the consumers (SessionConsumers),
- * the receivers' playout targets (PlayoutAligner) and the transport's deadlines (TransportWatch).
+ * the receivers' playout targets (PlayoutAligner), the transport's deadlines (TransportWatch) and the
+ * recv transport's creation and wiring (recvTransport.ts).
  */
 export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
   readonly options: Readonly<WebRtcSessionOptions>;
@@ -270,28 +272,11 @@ export class WebRtcSession extends TypedEmitter<WebRtcSessionEvents> {
     markStep('consumers-adopted');
   }
 
-  /** The local side of the node's receive transport; DTLS parameters go to the node on its first use. */
+  /** The local side of the node's receive transport (recvTransport.ts); DTLS parameters go to the node on its first use. */
   #openTransport(device: Device, info: TransportInfo, joined: JoinResponse): void {
     this.#device = device;
     this.#consumers.createStream();
-    const iceServers = this.options.iceServers ?? joined.iceServers;
-    const transport = device.createRecvTransport({
-      ...info,
-      // The page's own ICE servers, else the node's (TURN with credentials minted for this session).
-      ...(iceServers ? { iceServers: iceServers as RTCIceServer[] } : {}),
-      ...(this.options.iceTransportPolicy ? { iceTransportPolicy: this.options.iceTransportPolicy } : {}),
-    });
-    this.#transport = transport;
-    transport.on('connect', ({ dtlsParameters }, callback, errback) => {
-      this.#watch.armIceTimer();
-      this.signaling
-        .request('connectTransport', {
-          transportId: transport.id,
-          dtlsParameters,
-        })
-        .then(() => callback(), errback);
-    });
-    transport.on('connectionstatechange', (s) => this.#watch.onConnectionState(s));
+    this.#transport = openRecvTransport(device, info, this.options, joined.iceServers, this.signaling, this.#watch);
   }
 
   /** Closes everything. Idempotent; a failed session stays 'failed'. */
