@@ -82,7 +82,6 @@ describe('commentary aligned with the picture', () => {
    */
   let whep: Page;
   /** The WebRTC half's clicks that it timed in a steady state. */
-  const steadyClicks: { frame: number; at: number }[] = [];
 
   beforeAll(async () => {
     match = await startLiveMatch(stream);
@@ -112,15 +111,6 @@ describe('commentary aligned with the picture', () => {
     await expect
       .poll(() => viewerStats(viewer), { timeout: 20_000, interval: 250 })
       .toSatisfy((s) => (s.commentaryDelayMs ?? 0) > 0 && (s.programPlayoutMs ?? 0) >= (s.commentaryDelayMs ?? 0));
-    // en is on air: the WHEP player's session can carry it (timed by the next test on these clicks).
-    whep = await browser.newPage();
-    await whep.goto(`${node.url}/healthz`);
-    await whepLanguagePlayerInPage(whep, `${node.url}/whep/${stream}?lang=en`, await token('viewer', stream), 'en');
-    await whep.waitForFunction(() => (document.querySelector('video')?.readyState ?? 0) >= 2, undefined, {
-      timeout: 15_000,
-    });
-    await installFrameReader(whep);
-    await installClickEar(whep, 'en');
     // The booth's first seconds on air: its view delay, the mixer's and the viewer's buffers settle, and the
     // program's target follows them each second. Clicks are timed once the target held (±15 ms) for 2 s.
     const targets: number[] = [];
@@ -192,7 +182,6 @@ describe('commentary aligned with the picture', () => {
       }
       const [at, frame] = shown;
       deltas.push(Math.round(heard - (at - ((frame - clicked.frame) * 1000) / PATTERN_FPS)));
-      steadyClicks.push(clicked);
       voicePaths.push(Math.round(heard - clicked.at));
     }
     const stats = await viewerStats(viewer);
@@ -221,11 +210,55 @@ describe('commentary aligned with the picture', () => {
   });
 
   it('puts a reaction on the frame it reacts to for a WHEP player of the language (?lang=en)', async () => {
+    // Started after the WebRTC half has timed its clicks: a fourth page decoding video beside the booth slowed
+    // the booth's own audio path (click → heard 290–450 ms against ~200) while the WebRTC half was timed.
+    const { node, browser } = match;
+    whep = await browser.newPage();
     try {
+      await whep.goto(`${node.url}/healthz`);
+      await whepLanguagePlayerInPage(whep, `${node.url}/whep/${stream}?lang=en`, await token('viewer', stream), 'en');
+      await whep.waitForFunction(() => (document.querySelector('video')?.readyState ?? 0) >= 2, undefined, {
+        timeout: 15_000,
+      });
+      await installFrameReader(whep);
+      await installClickEar(whep, 'en');
+      // The delay line's hold grows to D at 200 ms/s from the player's start, and the node's D itself must hold
+      // (±15 ms for 2 s, as the other halves wait): then clicks a second apart, timed on both players.
+      const delayNow = async () => (await viewerStats(match.viewer)).commentaryDelayMs ?? 0;
+      const recent: number[] = [];
+      await expect
+        .poll(
+          async () => {
+            recent.push(await delayNow());
+            const last = recent.slice(-8);
+            return last.length === 8 ? Math.max(...last) - Math.min(...last) : Number.POSITIVE_INFINITY;
+          },
+          { timeout: 30_000, interval: 250 },
+        )
+        .toBeLessThanOrEqual(30);
+      // The hold reached: the player's picture is D + its base latency behind the origin (≥ D + 45 once the
+      // hold, D + PLAYER_COMMENTARY_BUFFER_MS, is within ~15 ms of its target at a ~60 ms base).
+      await whep.waitForFunction(
+        ({ want }) => {
+          const seen = window.__mmSeen ?? [];
+          const lags = seen
+            .slice(-15)
+            .map(([at, , clock]) => (((Math.round(at) - clock) % 2 ** 32) + 2 ** 32) % 2 ** 32);
+          lags.sort((a, b) => a - b);
+          return lags.length === 15 && lags[7]! >= want;
+        },
+        { want: (await delayNow()) + 45 },
+        { timeout: 20_000, polling: 200 },
+      );
+      const whepClicks: { frame: number; at: number }[] = [];
+      for (let k = 0; k < CLICKS; k++) {
+        const last = (await seenFrames(booth)).at(-1)![1];
+        whepClicks.push(await booth.evaluate((f) => window.__mmClickAtFrame!(f), last + PATTERN_FPS));
+      }
       // The WHEP player presented the last click's frame (it plays D later than a venue-only picture).
       await whep.waitForFunction(
         (frame) => (window.__mmSeen ?? []).some(([, f]) => f >= frame + 10),
-        steadyClicks.at(-1)!.frame,
+        whepClicks.at(-1)!.frame,
         { timeout: 10_000, polling: 200 },
       );
       const [whepSeen, whepHeard, rtcSeen, rtcHeard] = [
@@ -239,7 +272,7 @@ describe('commentary aligned with the picture', () => {
       /** The WHEP player against the WebRTC viewer on the same click (the same-run reference). */
       const versus: number[] = [];
       const missed: string[] = [];
-      for (const click of steadyClicks) {
+      for (const click of whepClicks) {
         const w = timeClick(whepSeen, whepHeard, click);
         const r = timeClick(rtcSeen, rtcHeard, click);
         if (typeof w !== 'number') missed.push(w);

@@ -20,9 +20,11 @@ const byStream = new WeakMap<StreamRouter, DelayLines>();
  * booth's VOICE_CAPTURE_MS, by the e2e (commentary-alignment, WHEP half): Chromium's WHEP player ran its
  * picture +56 / +72 / +89.5 ms (medians) ahead of the WebRTC viewer's on the same clicks without it, with
  * the commentary's jitter buffer at 73–99 ms and the video's at 14–31 (its lip sync does not hold the video
- * to the commentary's buffer).
+ * to the commentary's buffer). With 70 (that first figure), six runs at load 3–20 read WHEP − WebRTC medians
+ * −6.5, −20.5, −22, −24, −31.5 and −50 ms (median −23), the WHEP commentary buffer 36–39 ms in four of them:
+ * 70 held the picture ~25 ms too long at ordinary load, so 45 centres it.
  */
-export const PLAYER_COMMENTARY_BUFFER_MS = 70;
+export const PLAYER_COMMENTARY_BUFFER_MS = 45;
 
 /** The hold for a language whose commentary is `delayMs` late: nothing while none was reported. */
 export function holdFor(delayMs: number | undefined): number {
