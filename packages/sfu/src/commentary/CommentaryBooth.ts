@@ -153,7 +153,11 @@ export class CommentaryBooth {
     for (const [voiceId, { lang, view }] of this.#voiceViews) {
       const voices = byLang.get(lang) ?? new Map<string, number>();
       byLang.set(lang, voices);
-      voices.set(voiceId, voiceDelayMs(view, this.#ready.get(lang)?.mixerLagMs));
+      // The mixer's share is the calibrated one, not the live estimate (LanguageMixer.mixerLagMs, shown in the
+      // booth state): in the alignment e2e the estimate read 56–137 ms while the clicks showed the mixer's real
+      // share steady, so applying it put reactions up to 85 ms early; the calibrated share kept the same runs
+      // within ±18 ms. One language's voices share the mixer, so equalising them (the holds) does not need it.
+      voices.set(voiceId, voiceDelayMs(view));
     }
     const next: Record<string, number> = {};
     let moved = false;

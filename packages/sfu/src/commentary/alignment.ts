@@ -17,7 +17,7 @@
  */
 export const VOICE_CAPTURE_MS = 75;
 
-/** The mixer's share until it is measured (a language's first seconds, or a voice that never spoke). */
+/** The mixer's calibrated share (jitter buffer, audiomixer, opusenc at ordinary load): what the booth applies (CommentaryBooth). */
 export const MIXER_LAG_FALLBACK_MS = 70;
 
 /** Changes smaller than this are not worth moving every viewer's playout target for (ms). */
