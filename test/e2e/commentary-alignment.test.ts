@@ -60,6 +60,35 @@ function timeClick(seen: SeenFrame[], heard: number[], click: { frame: number })
   return Math.abs(nearest - presented) < 500 ? Math.round(nearest - presented) : 'unheard';
 }
 
+/** Until `read` (polled every 250 ms) held within ±15 ms for 2 s: a delay or playout target that settled. */
+async function untilSteady(read: () => Promise<number>): Promise<void> {
+  const values: number[] = [];
+  await expect
+    .poll(
+      async () => {
+        values.push(await read());
+        const last = values.slice(-8);
+        return last.length === 8 ? Math.max(...last) - Math.min(...last) : Number.POSITIVE_INFINITY;
+      },
+      { timeout: 30_000, interval: 250 },
+    )
+    .toBeLessThanOrEqual(30);
+}
+
+/** Until the page's picture is `want` ms or more behind the origin's clock (median of its last 15 frames). */
+async function untilBehind(page: Page, want: number): Promise<void> {
+  await page.waitForFunction(
+    (wanted) => {
+      const seen = window.__mmSeen ?? [];
+      const lags = seen.slice(-15).map(([at, , clock]) => (((Math.round(at) - clock) % 2 ** 32) + 2 ** 32) % 2 ** 32);
+      lags.sort((a, b) => a - b);
+      return lags.length === 15 && lags[7]! >= wanted;
+    },
+    want,
+    { timeout: 20_000, polling: 200 },
+  );
+}
+
 /** Median delay behind the origin's burned-in clock of the page's last `n` presented frames. */
 const latency = async (page: Page, n = 30): Promise<number> =>
   median((await seenFrames(page)).slice(-n).map(behindOrigin));
@@ -113,29 +142,10 @@ describe('commentary aligned with the picture', () => {
       .toSatisfy((s) => (s.commentaryDelayMs ?? 0) > 0 && (s.programPlayoutMs ?? 0) >= (s.commentaryDelayMs ?? 0));
     // The booth's first seconds on air: its view delay, the mixer's and the viewer's buffers settle, and the
     // program's target follows them each second. Clicks are timed once the target held (±15 ms) for 2 s.
-    const targets: number[] = [];
-    await expect
-      .poll(
-        async () => {
-          targets.push((await viewerStats(viewer)).programPlayoutMs ?? 0);
-          const recent = targets.slice(-8);
-          return recent.length === 8 ? Math.max(...recent) - Math.min(...recent) : Number.POSITIVE_INFINITY;
-        },
-        { timeout: 30_000, interval: 250 },
-      )
-      .toBeLessThanOrEqual(30);
+    await untilSteady(async () => (await viewerStats(viewer)).programPlayoutMs ?? 0);
     // Chromium builds a raised playout delay up gradually: wait until the picture is that much later.
     const { commentaryDelayMs } = await viewerStats(viewer);
-    await viewer.waitForFunction(
-      ({ want }) => {
-        const seen = window.__mmSeen ?? [];
-        const lags = seen.slice(-15).map(([at, , clock]) => (((Math.round(at) - clock) % 2 ** 32) + 2 ** 32) % 2 ** 32);
-        lags.sort((a, b) => a - b);
-        return lags.length === 15 && lags[7]! >= want;
-      },
-      { want: before + commentaryDelayMs! - 40 },
-      { timeout: 20_000, polling: 200 },
-    );
+    await untilBehind(viewer, before + commentaryDelayMs! - 40);
     await installClickEar(viewer, 'en');
 
     const deltas: number[] = [];
@@ -225,31 +235,10 @@ describe('commentary aligned with the picture', () => {
       // The delay line's hold grows to D at 200 ms/s from the player's start, and the node's D itself must hold
       // (±15 ms for 2 s, as the other halves wait): then clicks a second apart, timed on both players.
       const delayNow = async () => (await viewerStats(match.viewer)).commentaryDelayMs ?? 0;
-      const recent: number[] = [];
-      await expect
-        .poll(
-          async () => {
-            recent.push(await delayNow());
-            const last = recent.slice(-8);
-            return last.length === 8 ? Math.max(...last) - Math.min(...last) : Number.POSITIVE_INFINITY;
-          },
-          { timeout: 30_000, interval: 250 },
-        )
-        .toBeLessThanOrEqual(30);
+      await untilSteady(delayNow);
       // The hold reached: the player's picture is D + its base latency behind the origin (≥ D + 45 once the
       // hold, D + PLAYER_COMMENTARY_BUFFER_MS, is within ~15 ms of its target at a ~60 ms base).
-      await whep.waitForFunction(
-        ({ want }) => {
-          const seen = window.__mmSeen ?? [];
-          const lags = seen
-            .slice(-15)
-            .map(([at, , clock]) => (((Math.round(at) - clock) % 2 ** 32) + 2 ** 32) % 2 ** 32);
-          lags.sort((a, b) => a - b);
-          return lags.length === 15 && lags[7]! >= want;
-        },
-        { want: (await delayNow()) + 45 },
-        { timeout: 20_000, polling: 200 },
-      );
+      await untilBehind(whep, (await delayNow()) + 45);
       const whepClicks: { frame: number; at: number }[] = [];
       for (let k = 0; k < CLICKS; k++) {
         const last = (await seenFrames(booth)).at(-1)![1];
@@ -351,17 +340,7 @@ describe('commentary aligned with the picture', () => {
       // The node's D for en (as its WebRTC viewer is told) at each click: a click while it moved times the move.
       // Clicks start once it held (±15 ms) for 2 s, as the WebRTC half waits for its target.
       const delayNow = async () => (await viewerStats(match.viewer)).commentaryDelayMs ?? 0;
-      const recent: number[] = [];
-      await expect
-        .poll(
-          async () => {
-            recent.push(await delayNow());
-            const last = recent.slice(-8);
-            return last.length === 8 ? Math.max(...last) - Math.min(...last) : Number.POSITIVE_INFINITY;
-          },
-          { timeout: 30_000, interval: 250 },
-        )
-        .toBeLessThanOrEqual(30);
+      await untilSteady(delayNow);
       // Clicks a second apart (HLS is seconds behind: timed together once all are presented and heard); a few
       // more than CLICKS, for those a load spike spoils.
       const clicks: { frame: number; at: number; delay: number }[] = [];
