@@ -67,7 +67,7 @@ function vitest(label, args) {
   const ok = res.status === 0;
   const counts = count(report, ok);
   console.log(`[test] ${label}: ${ok ? 'ok' : 'FAILED'} in ${seconds} s${counts}; load average ${before} → ${load()}`);
-  results.push({ label, ok, seconds });
+  results.push({ label, ok, seconds, report });
   return ok;
 }
 
@@ -115,7 +115,7 @@ function vitestAsync(label, args) {
       console.log(`[test] ${label} (shared lane; started at load average ${before})`);
       process.stdout.write(Buffer.concat(output));
       console.log(`[test] ${label}: ${ok ? 'ok' : 'FAILED'} in ${seconds} s${counts}; load average now ${load()}`);
-      results.push({ label, ok, seconds });
+      results.push({ label, ok, seconds, report });
       resolve(ok);
     });
   });
@@ -169,10 +169,37 @@ function startCpuHog() {
   console.log(`[test] CPU hog: stress-ng --cpu 1 (pid ${hog.pid})`);
 }
 
+/**
+ * Each failed test's name and the head of its message, from the run's JSON report: a CI log is often kept
+ * only from its tail, and the file's own output (where vitest printed the failure) is far above.
+ */
+function failureLines(report) {
+  if (!report || !existsSync(report)) return ['(no JSON report: the run ended before vitest wrote one)'];
+  const strip = (s) => s.replace(/\x1b\[[0-9;]*m/g, '');
+  const lines = [];
+  for (const file of JSON.parse(readFileSync(report, 'utf8')).testResults ?? []) {
+    const failed = (file.assertionResults ?? []).filter((a) => a.status === 'failed');
+    if (failed.length === 0 && file.status === 'failed') lines.push(`${path.basename(file.name)}: ${strip(file.message ?? '')}`);
+    for (const a of failed) {
+      lines.push(`✗ ${a.fullName}`);
+      // The message, then only the stack frames in the project's own code.
+      const message = strip((a.failureMessages ?? [])[0] ?? '')
+        .split('\n')
+        .filter((l) => !/^\s*at /.test(l) || (!l.includes('node_modules') && !l.includes('(<anonymous>)')));
+      lines.push(...message.slice(0, 12).map((l) => `    ${l}`));
+    }
+  }
+  return lines;
+}
+
 function finish() {
   const failed = results.filter((r) => !r.ok);
   console.log('[test] summary:');
   for (const r of results) console.log(`[test]   ${r.ok ? 'ok    ' : 'FAILED'} ${r.label} (${r.seconds} s)`);
+  for (const r of failed) {
+    console.log(`[test] why ${r.label} failed:`);
+    for (const line of failureLines(r.report)) console.log(`[test]   ${line}`);
+  }
   // The plain closing line a CI log parser reads.
   console.log(`tests: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
   process.exit(failed.length > 0 ? 1 : 0);
