@@ -12,6 +12,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { stripVTControlCharacters } from 'node:util';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const env = { ...process.env };
@@ -175,15 +176,15 @@ function startCpuHog() {
  */
 function failureLines(report) {
   if (!report || !existsSync(report)) return ['(no JSON report: the run ended before vitest wrote one)'];
-  const strip = (s) => s.replace(/\x1b\[[0-9;]*m/g, '');
   const lines = [];
   for (const file of JSON.parse(readFileSync(report, 'utf8')).testResults ?? []) {
     const failed = (file.assertionResults ?? []).filter((a) => a.status === 'failed');
-    if (failed.length === 0 && file.status === 'failed') lines.push(`${path.basename(file.name)}: ${strip(file.message ?? '')}`);
+    if (failed.length === 0 && file.status === 'failed')
+      lines.push(`${path.basename(file.name)}: ${stripVTControlCharacters(file.message ?? '')}`);
     for (const a of failed) {
       lines.push(`✗ ${a.fullName}`);
       // The message, then only the stack frames in the project's own code.
-      const message = strip((a.failureMessages ?? [])[0] ?? '')
+      const message = stripVTControlCharacters((a.failureMessages ?? [])[0] ?? '')
         .split('\n')
         .filter((l) => !/^\s*at /.test(l) || (!l.includes('node_modules') && !l.includes('(<anonymous>)')));
       lines.push(...message.slice(0, 12).map((l) => `    ${l}`));
