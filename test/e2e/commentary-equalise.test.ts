@@ -8,6 +8,8 @@ import { MEDIA_CODECS } from '../../packages/sfu/src/codecs.ts';
 import { reserveUdpPorts } from '../../packages/sfu/src/commentary/gstMixer.ts';
 import { LanguageMixer } from '../../packages/sfu/src/commentary/LanguageMixer.ts';
 import { silentLogger } from '../../packages/sfu/src/logger.ts';
+import { produceOpusVoice } from '../src/opus-voice.ts';
+import { toneOnsets } from '../src/tone-onsets.ts';
 
 const RATE = 48000;
 /** The two commentators' tones (far apart for 5 ms Goertzel windows: 6 bins). */
@@ -24,31 +26,6 @@ const CLICKS = 3;
  * 60 ms, a shrink takes a quiet frame per 20 ms), then the mixer's way out.
  */
 const SETTLE_SAMPLES = RATE * 1.5;
-
-/** Onset detector of one tone in mono PCM fed in chunks: 5 ms Goertzel windows above 0.1, 300 ms after the last. */
-function toneOnsets(hz: number): (pcm: Float32Array, base: number) => number[] {
-  const n = 240;
-  const coeff = 2 * Math.cos((2 * Math.PI * hz) / RATE);
-  let last = Number.NEGATIVE_INFINITY;
-  return (pcm, base) => {
-    const found: number[] = [];
-    for (let start = 0; start + n <= pcm.length; start += 48) {
-      let s1 = 0;
-      let s2 = 0;
-      for (let i = start; i < start + n; i++) {
-        const s0 = pcm[i]! + coeff * s1 - s2;
-        s2 = s1;
-        s1 = s0;
-      }
-      const amplitude = (2 * Math.sqrt(Math.max(0, s1 * s1 + s2 * s2 - coeff * s1 * s2))) / n;
-      if (amplitude < 0.1) continue;
-      const at = base + start;
-      if (at - last >= RATE * 0.3) found.push(at);
-      last = at;
-    }
-    return found;
-  };
-}
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
@@ -85,29 +62,9 @@ describe('the mixer equalises the commentators of one language', () => {
       silentLogger,
     );
     const voice = async (ssrc: number) => {
-      const input = await router.createPlainTransport({
-        listenInfo: { protocol: 'udp', ip: '127.0.0.1' },
-        rtcpMux: true,
-        comedia: true,
-      });
-      const producer = await input.produce({
-        kind: 'audio',
-        rtpParameters: {
-          codecs: [
-            {
-              mimeType: 'audio/opus',
-              payloadType: 111,
-              clockRate: 48000,
-              channels: 2,
-              parameters: { useinbandfec: 1 },
-              rtcpFeedback: [],
-            },
-          ],
-          encodings: [{ ssrc }],
-        },
-      });
-      await mixer.addVoice(producer);
-      return { producer, port: input.tuple.localPort };
+      const v = await produceOpusVoice(router, ssrc);
+      await mixer.addVoice(v.producer);
+      return v;
     };
     const a = await voice(3001);
     const b = await voice(3002);
@@ -136,8 +93,8 @@ describe('the mixer equalises the commentators of one language', () => {
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
     children.push(ear);
-    const detectA = toneOnsets(HZ_A);
-    const detectB = toneOnsets(HZ_B);
+    const detectA = toneOnsets(HZ_A, RATE);
+    const detectB = toneOnsets(HZ_B, RATE);
     let carry = Buffer.alloc(0);
     /** The last window's worth of samples: a tone starting across two chunks is seen whole (found twice: once). */
     let tail = new Float32Array(0);

@@ -25,6 +25,7 @@ import * as mediasoup from 'mediasoup';
 import { MEDIA_CODECS } from '../../../packages/sfu/src/codecs.ts';
 import { LanguageMixer } from '../../../packages/sfu/src/commentary/LanguageMixer.ts';
 import { silentLogger } from '../../../packages/sfu/src/logger.ts';
+import { produceOpusVoice } from '../../../test/src/opus-voice.ts';
 import type { Scenario, ScenarioResult } from '../registry.ts';
 import { mean, percentile, sleep } from '../stats.ts';
 
@@ -94,29 +95,8 @@ export const booth: Scenario = {
       for (const lang of LANGS.slice(0, languages)) {
         const lane: Lane = { lang, onsets: [], arrivals: [], direct: [], cpu0: 0 };
         lanes.push(lane);
-        const input = await router.createPlainTransport({
-          listenInfo: { protocol: 'udp', ip: '127.0.0.1' },
-          rtcpMux: true,
-          comedia: true,
-        });
         const ssrc = 1000 + lanes.length;
-        const voice = await input.produce({
-          kind: 'audio',
-          rtpParameters: {
-            codecs: [
-              {
-                mimeType: 'audio/opus',
-                payloadType: 111,
-                clockRate: 48000,
-                channels: 2,
-                parameters: { useinbandfec: 1 },
-                rtcpFeedback: [],
-              },
-            ],
-            encodings: [{ ssrc }],
-          },
-          appData: { source: 'voice', lang },
-        });
+        const { producer: voice, port: voicePort } = await produceOpusVoice(router, ssrc, { source: 'voice', lang });
         const mixer = await LanguageMixer.create(
           router,
           lang,
@@ -162,7 +142,7 @@ export const booth: Scenario = {
         cleanups.push(() => mouth.close());
         const mouthOnset = onsetDetector(MOUTH_LOUD_BYTES);
         mouth.on('message', (p) => {
-          mouth.send(p, input.tuple.localPort, '127.0.0.1');
+          mouth.send(p, voicePort, '127.0.0.1');
           if (mouthOnset(p)) lane.onsets.push(performance.now());
         });
         const hz = 600 + 300 * (lanes.length - 1);

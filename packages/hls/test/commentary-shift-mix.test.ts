@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { toneOnsets } from '../../../test/src/tone-onsets.ts';
 import { FfmpegPackager, type PackagerTrack, reserveRtpPorts } from '../src/FfmpegPackager.ts';
 import { RtpRelay } from '../src/RtpRelay.ts';
 
@@ -18,28 +19,8 @@ const clicks = (hz: number, lateMs: number) =>
   `aevalsrc='if(gte(t,${lateMs / 1000})*lt(mod(t-${lateMs / 1000},1)-0.5,0.03)*gte(mod(t-${lateMs / 1000},1),0.5),` +
   `0.8*sin(2*PI*${hz}*t),0)':s=${RATE}:d=${SECONDS}`;
 
-/** Onsets (s) of a tone in mono PCM: 5 ms Goertzel windows above amplitude 0.1, 300 ms after the last. */
-function onsets(pcm: Float32Array, hz: number): number[] {
-  const n = 240;
-  const coeff = 2 * Math.cos((2 * Math.PI * hz) / RATE);
-  const found: number[] = [];
-  let last = Number.NEGATIVE_INFINITY;
-  for (let start = 0; start + n <= pcm.length; start += 48) {
-    let s1 = 0;
-    let s2 = 0;
-    for (let i = start; i < start + n; i++) {
-      const s0 = pcm[i]! + coeff * s1 - s2;
-      s2 = s1;
-      s1 = s0;
-    }
-    const amplitude = (2 * Math.sqrt(Math.max(0, s1 * s1 + s2 * s2 - coeff * s1 * s2))) / n;
-    if (amplitude < 0.1) continue;
-    const t = start / RATE;
-    if (t - last >= 0.3) found.push(t);
-    last = t;
-  }
-  return found;
-}
+/** Onsets (s) of a tone in the decoded mix. */
+const onsets = (pcm: Float32Array, hz: number) => toneOnsets(hz, RATE)(pcm).map((at) => at / RATE);
 
 /**
  * The HLS audio rendition's mix with a real ffmpeg on both sides: one ffmpeg sends a venue track (1 kHz clicks
