@@ -6,7 +6,6 @@
 // watch the mesh recover. MM_TOPOLOGY=single runs one node holding both roles
 // instead. Ctrl-C stops everything. Every child runs its compiled dist/ (the
 // set-up's `tsc -b` built it): no transpiler in any process, as in production.
-import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { startEmbeddedRedis } from '@matchmesh/cluster';

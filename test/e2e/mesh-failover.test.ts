@@ -5,10 +5,10 @@ import { launchChromium } from '../src/browser.ts';
 import { frameLog, installFrameProbe } from '../src/frame-probe.ts';
 import { freePort, type LatencyProxy, startLatencyProxy } from '../src/latency-proxy.ts';
 import { startNode, type TestNode, token } from '../src/node.ts';
+import { expectAboveFloor } from '../src/noise-floor.ts';
 import { startOrigin } from '../src/origin.ts';
 import type { ManagedProcess } from '../src/processes.ts';
 import { TestSignaling } from '../src/signaling.ts';
-import { expectAboveFloor } from '../src/noise-floor.ts';
 import { waitForMoreFrames } from '../src/viewer.ts';
 
 type Hook = {

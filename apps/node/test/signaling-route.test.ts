@@ -1,5 +1,5 @@
-import { PROBLEM_CONTENT_TYPE, type Problem } from '@matchmesh/protocol';
 import type {} from '@fastify/websocket';
+import { PROBLEM_CONTENT_TYPE, type Problem } from '@matchmesh/protocol';
 import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -93,7 +93,12 @@ describe('StreamResolver', () => {
 
   it('an ingest-only node serves only its own streams to WHEP and HLS, without asking the mesh', async () => {
     let asked = 0;
-    const mesh = { resolveStream: async () => (asked++, copy) };
+    const mesh = {
+      resolveStream: async () => {
+        asked++;
+        return copy;
+      },
+    };
     const resolver = new StreamResolver(localStreams, mesh, { relay: false, log });
     expect(await resolver.bestEffort('s')).toBe(local);
     expect(await resolver.bestEffort('other')).toBeUndefined();
