@@ -44,7 +44,13 @@ export class ReportRecorder {
   #fallbacks: ReportFallback[] = [];
   /** A freeze still going on: since when (the last sample that had progressed). */
   #freezeSince: number | null = null;
-  #previous: { at: number; stats: PlayerStats } | null = null;
+  /**
+   * The last few samples' stats, newest last (emptied when nothing plays). Deltas (kbps, loss, a freeze) are
+   * taken against the newest one at least half a period old: the report button takes a sample of its own, which
+   * can come a few ms after the timer's, and the browser may answer both from one cached stats report — against
+   * that sample, the bitrate would read 0 and the picture frozen.
+   */
+  #recent: { at: number; stats: PlayerStats }[] = [];
   #lastPath: string;
   #timer: ReturnType<typeof setInterval> | undefined;
   #offState: (() => void) | undefined;
@@ -87,7 +93,7 @@ export class ReportRecorder {
   /** One sample of `stats` at the recorder's clock (the player's getStats summary; null: nothing playing). */
   record(stats: PlayerStats | null): void {
     const at = this.#now();
-    const prev = this.#previous;
+    const prev = this.#recent.findLast((r) => at - r.at >= this.#everyMs / 2) ?? null;
     const path = !stats ? 'none' : stats.path === 'webrtc' && stats.iceProtocol === 'tcp' ? 'webrtc-tcp' : stats.path;
     const frames = stats?.framesDecoded ?? 0;
     const dt = prev ? (at - prev.at) / 1000 : 0;
@@ -117,7 +123,7 @@ export class ReportRecorder {
       layer: layers && current !== undefined && path.startsWith('webrtc') ? layerLabel(layers, current) : null,
     });
     this.#trackFreeze(at, path, frames, prev);
-    this.#previous = stats ? { at, stats } : null;
+    this.#recent = stats ? [...this.#recent.slice(-2), { at, stats }] : [];
     this.#forget(at);
   }
 

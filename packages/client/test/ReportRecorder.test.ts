@@ -115,6 +115,23 @@ describe('ReportRecorder', () => {
     expect(open).toEqual({ at: start + 4000, durationMs: 1500 });
   });
 
+  it("a sample right after the timer's (the report button's, answered from the browser's cached stats) keeps the bitrate and is no freeze", () => {
+    const { rec, tick } = recorder();
+    rec.record(stats(100));
+    tick();
+    rec.record(stats(130));
+    tick(20);
+    rec.record(stats(130));
+    const last = rec.figures().samples.at(-1)!;
+    // Against the sample 1,020 ms before: 30 frames × 1000 bytes in 1.02 s, not 0 over the last 20 ms.
+    expect(last.kbps).toBeCloseTo(240 / 1.02, 5);
+    expect(rec.figures().freezes).toEqual([]);
+    tick(980);
+    rec.record(stats(160));
+    expect(rec.figures().samples.at(-1)!.kbps).toBeCloseTo(240 / 0.98, 5);
+    expect(rec.figures().freezes).toEqual([]);
+  });
+
   it('a new session (counters back to zero) is not a freeze, nor negative bitrate', () => {
     const { rec, tick } = recorder();
     rec.record(stats(300));
