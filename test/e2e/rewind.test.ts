@@ -104,7 +104,31 @@ describe('rewind and back to live in the viewer page', () => {
     console.log(
       `rewind: ${right}/${placed.length} placed frames show their own score, ${changes} score changes replayed`,
     );
-    expect(placed.length).toBeGreaterThanOrEqual(40);
+    // What the unplaced frames were, for a failure's message: no score shown, no mediaTime, or a mediaTime
+    // off the frame by n frames (n: count).
+    const offBy = new Map<number, number>();
+    for (const [, frame, , , mediaTime] of replay) {
+      const n = mediaTime < 0 ? Number.NaN : frameOf(mediaTime) - frame;
+      offBy.set(n, (offBy.get(n) ?? 0) + 1);
+    }
+    // When the HLS session's score log (its timeline anchors) answered, against the seek: until then no frame is placed.
+    const scoreLogAnswers = await viewer.evaluate(() =>
+      performance
+        .getEntriesByType('resource')
+        .filter((e) => e.name.includes('scores.json'))
+        .map((e) => Math.round(performance.timeOrigin + (e as PerformanceResourceTiming).responseEnd)),
+    );
+    const firstAnswer = scoreLogAnswers.find((at) => at > clicked);
+    console.log(
+      `rewind: the HLS score log first answered ${firstAnswer === undefined ? 'not recorded' : `${firstAnswer - seeked} ms`} after the seek`,
+    );
+    const unplaced = `score log first answered ${firstAnswer === undefined ? 'not recorded' : `${firstAnswer - seeked} ms after the seek`}; ${replay.filter(([, , seq]) => seq < 0).length}/${replay.length} without a score; mediaTime − frame (frames: count) ${JSON.stringify([...offBy])}`;
+    const diagnostics = await viewer.evaluate(() => ({
+      clock: window.__mm!.hlsClock,
+      states: window.__mm!.stateLog.slice(-8).map((s) => `${s.path} ${s.reason}`),
+    }));
+    console.log(`rewind: the HLS clock and the last player states ${JSON.stringify(diagnostics)}`);
+    expect(placed.length, `${unplaced}; ${JSON.stringify(diagnostics)}`).toBeGreaterThanOrEqual(40);
     expect(changes).toBeGreaterThanOrEqual(2);
     expect(right).toBe(placed.length);
 

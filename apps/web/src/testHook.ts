@@ -1,4 +1,5 @@
 import type {
+  HlsClockState,
   Placement,
   Player,
   PlayerPath,
@@ -72,6 +73,8 @@ export type MatchmeshTestHook = {
   readonly shownScore: ReceivedScore | null;
   /** mediaTime (ms) of the last presented frame placed on the stream's timeline. */
   readonly frameMediaTime: number | null;
+  /** How the HLS session places frames on the stream's timeline (null: no HLS session). */
+  readonly hlsClock: HlsClockState | null;
   /** Score feed counters: gaps = lost on the live channel, missedAtJoin = lost while (re)joining. */
   readonly scoreCounters: {
     received: number;
@@ -226,6 +229,9 @@ const hook: MatchmeshTestHook = Object.freeze({
   },
   get frameMediaTime() {
     return live.player?.screen.frameMediaTime ?? null;
+  },
+  get hlsClock() {
+    return live.player?.hls?.clockState ?? null;
   },
   get scoreCounters() {
     const feed = live.player?.scores;

@@ -5,7 +5,7 @@ import { audioTrackFor, type HlsLike, loadHlsJs } from './hlsJs.ts';
 import { watchLanguages } from './hlsLanguages.ts';
 import { followScoreLog } from './hlsScoreLog.ts';
 import { liveEdgeOf, seekBehind, seekElement } from './hlsSeeking.ts';
-import { HlsStreamClock } from './hlsStreamClock.ts';
+import { type HlsClockState, HlsStreamClock } from './hlsStreamClock.ts';
 import { hlsUrl, withHlsToken } from './hlsUrls.ts';
 import { SessionLifecycle, type SessionState } from './SessionLifecycle.ts';
 import { baseStats, type SessionStats } from './sessionStats.ts';
@@ -216,6 +216,11 @@ export class HlsSession extends TypedEmitter<HlsSessionEvents> {
   async seekBy(seconds: number): Promise<void> {
     const video = this.#video;
     if (video) await seekElement(video, Math.max(0, video.currentTime + seconds));
+  }
+
+  /** How the session places frames on the stream's timeline now (diagnostics). */
+  get clockState(): HlsClockState {
+    return this.#clock.state;
   }
 
   /** The stream's mediaTime (ms) at the element's playhead now (as mediaTimeOf places a frame), if known. */

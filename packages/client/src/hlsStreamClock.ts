@@ -8,6 +8,14 @@
 import { type HlsTimelineAnchor, hlsMediaTimeForDecodeTime, hlsMediaTimeForPdt } from '@matchmesh/protocol';
 import type { HlsLike } from './hlsJs.ts';
 
+export type HlsClockState = {
+  /** The fragment at the playhead (null before hls.js named one). */
+  playing: { cc: number; sn: number } | null;
+  /** hls.js initPTS (s) per discontinuity counter. */
+  initPts: [cc: number, seconds: number][];
+  anchors: { msn: number; decodeTime: number; mediaTime: number }[];
+};
+
 export class HlsStreamClock {
   /** The score log's anchors (msn → decode time and program date time → mediaTime). */
   #timeline: HlsTimelineAnchor[] = [];
@@ -15,6 +23,15 @@ export class HlsStreamClock {
   readonly #initPts = new Map<number, number>();
   /** The fragment at the playhead (hls.js FRAG_CHANGED). */
   #playing: { cc: number; sn: number } | undefined;
+
+  /** What the clock places frames with now (diagnostics: a test prints it when frames were not placed). */
+  get state(): HlsClockState {
+    return {
+      playing: this.#playing ?? null,
+      initPts: [...this.#initPts],
+      anchors: this.#timeline.map((a) => ({ msn: a.msn, decodeTime: a.decodeTime, mediaTime: a.mediaTime })),
+    };
+  }
 
   /** The anchors of the score log's latest answer. */
   setTimeline(anchors: HlsTimelineAnchor[]): void {

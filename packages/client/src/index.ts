@@ -43,6 +43,7 @@ export {
   SignalingTimeoutError,
 } from './errors.ts';
 export { HLS_JS_CONFIG } from './hlsConfig.ts';
+export type { HlsClockState } from './hlsStreamClock.ts';
 export {
   choose,
   edgeUrls,
