@@ -28,6 +28,8 @@ interface ViewerHook {
   stateLog: { at: number; state: string; path: string; reason: string }[];
   /** Seconds behind live after a rewind (0: live). */
   behindLive: number;
+  /** How the HLS session places frames on the stream's timeline (apps/web testHook; printed by a failing test). */
+  hlsClock: unknown;
   /** The score the overlay shows (the frame on screen's). */
   shownScore: ViewerScore | null;
   /** The program video's simulcast layers on WebRTC (null: one layer). */
