@@ -197,7 +197,15 @@ describe('publishers people use', () => {
       const program = await fetch(`${node.url}/api/v1/streams/gst/program`, {
         headers: { authorization: `Bearer ${await token('admin', '*')}` },
       }).then((r) => r.text());
-      const why = `program at the node: ${program}; publisher: ${stderr.slice(-1500)}`;
+      // The node's own lines about the stream or WHEP (a consumer that never got a key frame, a PLI unanswered).
+      const nodeLines = node
+        .output()
+        .split('\n')
+        .filter((l) => l.includes('"gst"') || /whep/i.test(l))
+        .slice(-8)
+        .map((l) => l.slice(0, 300))
+        .join('\n');
+      const why = `viewer: ${JSON.stringify(result.diagnostics)}; answer's video: ${result.answerVideo}; program at the node: ${program}; node log: ${nodeLines}; publisher: ${stderr.slice(-1500)}`;
       expect(result.error, why).toBeUndefined();
       expect(result.framesDecoded, why).toBeGreaterThanOrEqual(FRAMES);
       expect(result.audioPackets, why).toBeGreaterThan(0);

@@ -63,7 +63,16 @@ export interface WhepResult {
   videoFmtp?: string;
   error?: string;
   /** Where the video stopped, for a failure message: packets and key frames in, PLIs out, ICE/DTLS state. */
-  diagnostics?: { videoPackets: number; keyFramesDecoded: number; pliCount: number; connection: string };
+  diagnostics?: {
+    videoPackets: number;
+    keyFramesDecoded: number;
+    pliCount: number;
+    connection: string;
+    /** Every video inbound-rtp stream the browser made (an unsignaled SSRC gets one too): ssrc, packets, codec. */
+    videoStreams?: string[];
+  };
+  /** The answer's video section, without candidates and keys (for a failure message). */
+  answerVideo?: string;
 }
 
 /** Watch over WHEP with a bare RTCPeerConnection until `frames` video frames are decoded. */
@@ -81,16 +90,32 @@ export async function whepPlayInPage(page: Page, whepUrl: string, token: string,
         body: pc.localDescription!.sdp,
       });
       if (res.status !== 201) return { status: res.status, framesDecoded: 0, audioPackets: 0, error: await res.text() };
-      await pc.setRemoteDescription({ type: 'answer', sdp: await res.text() });
+      const answer = await res.text();
+      await pc.setRemoteDescription({ type: 'answer', sdp: answer });
+      const answerVideo = (answer.split(/^(?=m=)/m).find((m) => m.startsWith('m=video')) ?? '')
+        .split(/\r?\n/)
+        .filter((l) => l && !/^a=(candidate|fingerprint|ice-)/.test(l))
+        .join(' | ');
       const deadline = Date.now() + 20_000;
       let framesDecoded = 0;
       let audioPackets = 0;
       let firstFrameMs: number | undefined;
       let videoCodecId: string | undefined;
-      let diagnostics = { videoPackets: 0, keyFramesDecoded: 0, pliCount: 0, connection: pc.connectionState as string };
+      let diagnostics = {
+        videoPackets: 0,
+        keyFramesDecoded: 0,
+        pliCount: 0,
+        connection: pc.connectionState as string,
+        videoStreams: [] as string[],
+      };
       let stats = await pc.getStats();
       while (Date.now() < deadline) {
         stats = await pc.getStats();
+        const videoStreams: string[] = [];
+        stats.forEach((s) => {
+          if (s.type === 'inbound-rtp' && s.kind === 'video')
+            videoStreams.push(`ssrc ${s.ssrc}: ${s.packetsReceived} packets, ${s.bytesReceived} bytes, codec ${s.codecId}`);
+        });
         stats.forEach((s) => {
           if (s.type === 'inbound-rtp' && s.kind === 'video') {
             framesDecoded = s.framesDecoded ?? 0;
@@ -100,6 +125,7 @@ export async function whepPlayInPage(page: Page, whepUrl: string, token: string,
               keyFramesDecoded: s.keyFramesDecoded ?? 0,
               pliCount: s.pliCount ?? 0,
               connection: pc.connectionState,
+              videoStreams,
             };
           }
           if (s.type === 'inbound-rtp' && s.kind === 'audio') audioPackets = s.packetsReceived ?? 0;
@@ -122,6 +148,7 @@ export async function whepPlayInPage(page: Page, whepUrl: string, token: string,
         videoCodec: codec?.mimeType,
         videoFmtp: codec?.sdpFmtpLine,
         diagnostics,
+        answerVideo,
       };
     },
     { whepUrl, token, frames },
