@@ -119,10 +119,9 @@ describe('rewind and back to live in the viewer page', () => {
         .map((e) => Math.round(performance.timeOrigin + (e as PerformanceResourceTiming).responseEnd)),
     );
     const firstAnswer = scoreLogAnswers.find((at) => at > clicked);
-    console.log(
-      `rewind: the HLS score log first answered ${firstAnswer === undefined ? 'not recorded' : `${firstAnswer - seeked} ms`} after the seek`,
-    );
-    const unplaced = `score log first answered ${firstAnswer === undefined ? 'not recorded' : `${firstAnswer - seeked} ms after the seek`}; ${replay.filter(([, , seq]) => seq < 0).length}/${replay.length} without a score; mediaTime − frame (frames: count) ${JSON.stringify([...offBy])}`;
+    const answered = `the HLS score log first answered ${firstAnswer === undefined ? '(not recorded)' : `${firstAnswer - seeked} ms`} after the seek`;
+    console.log(`rewind: ${answered}`);
+    const unplaced = `${answered}; ${replay.filter(([, , seq]) => seq < 0).length}/${replay.length} without a score; mediaTime − frame (frames: count) ${JSON.stringify([...offBy])}`;
     const diagnostics = await viewer.evaluate(() => ({
       clock: window.__mm!.hlsClock,
       states: window.__mm!.stateLog.slice(-8).map((s) => `${s.path} ${s.reason}`),

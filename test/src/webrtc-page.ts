@@ -113,11 +113,10 @@ export async function whepPlayInPage(page: Page, whepUrl: string, token: string,
         stats = await pc.getStats();
         const videoStreams: string[] = [];
         stats.forEach((s) => {
-          if (s.type === 'inbound-rtp' && s.kind === 'video')
-            videoStreams.push(`ssrc ${s.ssrc}: ${s.packetsReceived} packets, ${s.bytesReceived} bytes, codec ${s.codecId}`);
-        });
-        stats.forEach((s) => {
           if (s.type === 'inbound-rtp' && s.kind === 'video') {
+            videoStreams.push(
+              `ssrc ${s.ssrc}: ${s.packetsReceived} packets, ${s.bytesReceived} bytes, codec ${s.codecId}`,
+            );
             framesDecoded = s.framesDecoded ?? 0;
             videoCodecId = s.codecId;
             diagnostics = {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { audioTrackFor, type HlsAudioTrack, type HlsLike, HlsSession } from '../src/HlsSession.ts';
+import { audioTrackFor, type HlsAudioTrack, HlsSession } from '../src/HlsSession.ts';
 import { ScoreFeed } from '../src/ScoreFeed.ts';
+import { FakeHls } from './fakeHls.ts';
 
 /** The multivariant playlist's audio group as hls.js lists it (EXT-X-MEDIA TYPE=AUDIO). */
 const TRACKS: HlsAudioTrack[] = [
@@ -8,22 +9,6 @@ const TRACKS: HlsAudioTrack[] = [
   { name: 'Español', lang: 'es' },
   { name: 'English', lang: 'en' },
 ];
-
-/** hls.js as far as the session uses it: events by name, the audio tracks and the selected one. */
-class FakeHls implements HlsLike {
-  readonly handlers = new Map<string, ((event: string, data: unknown) => void)[]>();
-  audioTracks: HlsAudioTrack[] = [];
-  audioTrack = 0;
-  loadSource() {}
-  attachMedia() {}
-  on(event: string, listener: (event: string, data: unknown) => void) {
-    this.handlers.set(event, [...(this.handlers.get(event) ?? []), listener]);
-  }
-  emit(event: string, data: unknown = {}) {
-    for (const h of this.handlers.get(event) ?? []) h(event, data);
-  }
-  destroy() {}
-}
 
 const fakeVideo = () =>
   ({

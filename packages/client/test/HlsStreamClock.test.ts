@@ -1,21 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { HlsLike } from '../src/hlsJs.ts';
 import { HlsStreamClock } from '../src/hlsStreamClock.ts';
-
-/** hls.js as far as the clock listens to it: events by name. */
-class FakeHls implements HlsLike {
-  readonly handlers = new Map<string, ((event: string, data: unknown) => void)[]>();
-  playingDate: Date | null = null;
-  loadSource() {}
-  attachMedia() {}
-  on(event: string, listener: (event: string, data: unknown) => void) {
-    this.handlers.set(event, [...(this.handlers.get(event) ?? []), listener]);
-  }
-  emit(event: string, data: unknown) {
-    for (const h of this.handlers.get(event) ?? []) h(event, data);
-  }
-  destroy() {}
-}
+import { FakeHls } from './fakeHls.ts';
 
 const main = (sn: number, cc = 0) => ({ frag: { sn, cc, type: 'main' } });
 /** What the packager wrote: decode time 10 s is mediaTime 333.33 ms from msn 1 on. */
